@@ -1,0 +1,1 @@
+"""Devices: the protocol, local (this machine), android (adb), configs, tuning and restore."""

@@ -1,0 +1,163 @@
+"""The scenario schema (``perflab.scenario/1``).
+
+A scenario says what to measure and how: models and their variants, delegates, threads,
+inputs, geometry, pacing, run counts, cooldown, telemetry and the baseline. It never names
+devices: the CLI picks those (``--device``). Every model is unknown until validated; every
+string that later reaches a device shell is constrained here first.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCENARIO_SCHEMA = "perflab.scenario/1"
+
+# Names end up in file names on devices and in shell commands: keep them boring.
+SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+
+
+class Delegate(StrEnum):
+    CPU = "cpu"  # builtin kernels, XNNPACK explicitly off
+    XNNPACK = "xnnpack"
+    GPU = "gpu"
+    NNAPI = "nnapi"
+    HEXAGON = "hexagon"
+
+
+class Variant(StrEnum):
+    FP32 = "fp32"
+    FP16 = "fp16"  # fp16 weights, dequantised to fp32 on CPU
+    DYNAMIC_INT8 = "dynamic_int8"  # int8 weights, float activations
+    INT8 = "int8"  # full-integer, int8 input/output
+    UINT8 = "uint8"  # full-integer, uint8 input/output
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Geometry(_Strict):
+    lr_width: int = Field(gt=0, le=8192, description="low-resolution input width in pixels")
+    lr_height: int = Field(gt=0, le=8192, description="low-resolution input height in pixels")
+    scale: Literal[2, 3, 4] = Field(description="upscale factor")
+
+    @property
+    def hr_width(self) -> int:
+        return self.lr_width * self.scale
+
+    @property
+    def hr_height(self) -> int:
+        return self.lr_height * self.scale
+
+
+class Pacing(_Strict):
+    fps: float | None = Field(
+        default=None, gt=0, le=1000, description="frames per second to pace inference at; null = back-to-back"
+    )
+    also_back_to_back: bool = Field(
+        default=True, description="also time the cell back-to-back (no pacing), as a second series"
+    )
+
+
+class Runs(_Strict):
+    warmup: int = Field(default=3, ge=0, le=10_000, description="warm-up inferences (not in statistics)")
+    iterations: int = Field(default=30, ge=1, le=1_000_000, description="timed inferences per series")
+    repeats: int = Field(default=1, ge=1, le=100, description="benchmark_model invocations per series")
+    timeout_s: float = Field(default=600, gt=0, description="wall-clock limit for one cell")
+
+
+class Cooldown(_Strict):
+    max_start_temp_c: float = Field(default=40.0, description="wait until the device is below this")
+    wait_timeout_s: float = Field(default=300.0, ge=0, description="give up waiting after this long")
+    between_cells_s: float = Field(default=0.0, ge=0, description="fixed pause between cells")
+
+
+class Stability(_Strict):
+    max_cv_pct: float = Field(default=10.0, gt=0, description="warn when CV exceeds this")
+    max_drift_pct: float = Field(default=10.0, gt=0, description="warn when halves differ by more")
+
+
+class ModelRef(_Strict):
+    """A model from the zoo (``zoo: espcn``) or a user's .tflite (``path: …``)."""
+
+    zoo: SafeName | None = Field(default=None, description="zoo family name, e.g. espcn")
+    path: str | None = Field(default=None, description="path to a .tflite file, relative to the scenario")
+    name: SafeName | None = Field(default=None, description="display name (default: zoo or file stem)")
+    scale: Literal[2, 3, 4] | None = Field(default=None, description="upscale of a path model")
+    variants: list[Variant] = Field(default_factory=lambda: [Variant.FP32], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelRef":
+        if (self.zoo is None) == (self.path is None):
+            raise ValueError("give exactly one of 'zoo' or 'path'")
+        if self.path is not None and self.variants != [Variant.FP32]:
+            raise ValueError("a 'path' model is used as it is; 'variants' applies to zoo models only")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.zoo:
+            return self.zoo
+        assert self.path is not None
+        stem = self.path.rsplit("/", 1)[-1]
+        return stem[:-7] if stem.endswith(".tflite") else stem
+
+
+class ImageSource(_Strict):
+    """One image input: a photograph shipped inside scikit-image, or a file/folder."""
+
+    skimage: SafeName | None = Field(default=None, description="name of a scikit-image data photo")
+    path: str | None = Field(default=None, description="PNG/JPEG file or folder, relative to the scenario")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ImageSource":
+        if (self.skimage is None) == (self.path is None):
+            raise ValueError("give exactly one of 'skimage' or 'path'")
+        return self
+
+
+class Inputs(_Strict):
+    images: list[ImageSource] = Field(default_factory=list, description="HR ground-truth images")
+    max_frames: int = Field(default=100, ge=1, description="cap on quality frames per cell")
+    downscale: Literal["bicubic_aa"] = Field(
+        default="bicubic_aa", description="HR→LR kernel (see docs/methodology.md)"
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> "Inputs":
+        if not self.images:
+            raise ValueError("at least one input is needed")
+        return self
+
+
+class Telemetry(_Strict):
+    sample_interval_ms: float = Field(default=100, ge=5, le=10_000)
+
+
+class Profiling(_Strict):
+    op_profiling: bool = Field(default=True, description="separate op-profiling pass per cell")
+
+
+class Scenario(_Strict):
+    schema_: Literal["perflab.scenario/1"] = Field(default=SCENARIO_SCHEMA, alias="schema")
+    name: SafeName
+    description: str = ""
+    geometry: Geometry
+    pacing: Pacing = Pacing()
+    baseline: Literal["bicubic"] = "bicubic"
+    models: list[ModelRef] = Field(min_length=1)
+    delegates: list[Delegate] = Field(default_factory=lambda: [Delegate.CPU], min_length=1)
+    threads: int = Field(default=2, ge=1, le=64)
+    runs: Runs = Runs()
+    cooldown: Cooldown = Cooldown()
+    stability: Stability = Stability()
+    inputs: Inputs
+    telemetry: Telemetry = Telemetry()
+    profiling: Profiling = Profiling()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -1,0 +1,1 @@
+"""Run folders, the results schema, and the results database."""

@@ -1,0 +1,1 @@
+"""Running a TFLite model on a device: host interpreter, benchmark_model command lines, parsing."""

@@ -1,0 +1,93 @@
+"""What a device hands back after running a model: raw timings, memory, CPU, outputs, layers.
+
+These are plain values shared by every device kind (local, android, emulated), so the rest of
+perflab never needs to know where a number came from — except through the fields that say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class SeriesMode(StrEnum):
+    PACED = "paced"  # one inference per frame interval (scenario fps)
+    BACK_TO_BACK = "back_to_back"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A concrete .tflite file ready to push/run."""
+
+    name: str  # e.g. espcn_x2
+    family: str  # e.g. espcn, bicubic, user
+    variant: str  # fp32 / fp16 / dynamic_int8 / int8 / uint8
+    scale: int
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class SummaryStats:
+    """What a tool reports when it does not give raw samples (benchmark_model's count= line)."""
+
+    count: int
+    first_ms: float | None
+    mean_ms: float
+    std_ms: float | None
+    min_ms: float | None
+    max_ms: float | None
+
+
+@dataclass(frozen=True)
+class TimingRequest:
+    mode: SeriesMode
+    fps: float | None
+    warmup: int
+    iterations: int
+    threads: int
+    delegate: str
+    timeout_s: float
+
+
+@dataclass
+class TimingResult:
+    """One timed series. ``samples_ms`` are raw per-iteration latencies when the tool gives them."""
+
+    mode: SeriesMode
+    init_ms: float | None
+    first_ms: float | None
+    warmup_ms: list[float] = field(default_factory=list)
+    samples_ms: list[float] | None = None
+    summary: SummaryStats | None = None  # only when samples_ms is None
+    mem_peak_mb: float | None = None
+    mem_source: str | None = None  # e.g. "/proc/<pid>/status VmHWM", "benchmark_model overall delta"
+    cpu_load_pct: float | None = None  # process CPU time / wall time × 100 (100 = one core busy)
+    wall_s: float | None = None
+    tool_log: str = ""
+    missing: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be measured
+    delegate_info: list[str] = field(default_factory=list)  # delegate application lines
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One row of an op profile (Run Order table)."""
+
+    index: int
+    node_type: str
+    name: str
+    avg_ms: float
+    first_ms: float | None
+    pct: float | None
+    times_called: int | None
+
+
+@dataclass
+class ProfileResult:
+    layers: list[LayerTiming]
+    source: str  # "tflite op profiling" / "emulated …"
+    total_ms: float | None = None
+    tool_log: str = ""
