@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perflab.errors import UserInputError
 from perflab.scenario.schema import Delegate, Scenario, Variant
 
 
@@ -12,7 +13,7 @@ class CellSpec:
     """One thing to measure on one device. ``model_source`` is a zoo family or a file path."""
 
     model_name: str
-    variant: Variant
+    variant: Variant | None  # None: a user's .tflite, used as it is
     delegate: Delegate
     baseline: bool
     zoo: str | None
@@ -21,7 +22,11 @@ class CellSpec:
 
     @property
     def cell_id(self) -> str:
-        return f"{self.model_name}.{self.variant.value}.{self.delegate.value}"
+        return f"{self.model_name}.{self.variant_label}.{self.delegate.value}"
+
+    @property
+    def variant_label(self) -> str:
+        return self.variant.value if self.variant is not None else "file"
 
 
 def plan_cells(scenario: Scenario) -> list[CellSpec]:
@@ -36,7 +41,8 @@ def plan_cells(scenario: Scenario) -> list[CellSpec]:
             )
         )
         for m in scenario.models:
-            for variant in m.variants:
+            variants: list[Variant | None] = list(m.variants) if m.zoo else [None]
+            for variant in variants:
                 cells.append(
                     CellSpec(
                         model_name=m.display_name if m.path else f"{m.display_name}_x{scale}",
@@ -47,6 +53,6 @@ def plan_cells(scenario: Scenario) -> list[CellSpec]:
     seen: set[str] = set()
     for c in cells:
         if c.cell_id in seen:
-            raise ValueError(f"duplicate cell {c.cell_id}")
+            raise UserInputError(f"two models give the same cell {c.cell_id}; give one of them a different 'name'")
         seen.add(c.cell_id)
     return cells

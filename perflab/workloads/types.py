@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class SeriesMode(StrEnum):
@@ -50,6 +51,9 @@ class TimingRequest:
     threads: int
     delegate: str
     timeout_s: float
+    lr_width: int = 0  # input size to resize the model to; 0 = the model's own shape
+    lr_height: int = 0
+    input_frame: Any = None  # float32 RGB [0,1] H×W×3 numpy array; None = deterministic noise
 
 
 @dataclass

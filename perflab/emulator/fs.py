@@ -1,0 +1,265 @@
+"""The emulated phone's filesystem: a sandbox directory mapped as ``/`` plus generated nodes.
+
+* Real files live under ``<state_dir>/root``; a device path is normalised (``..`` can never
+  leave the sandbox) and symlinks are never created or followed out of it.
+* Only ``/data/local/tmp`` (and ``/sdcard``) are writable by the shell user; root may also
+  write the writable generated nodes (sysfs knobs).
+* ``/sys``, ``/proc`` and ``/dev/null`` are generated on read from the phone's state by
+  ``VNode`` callbacks (see ``sysfs.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import shutil
+import stat as statmod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from perflab.emulator.adb_protocol import FileStat
+from perflab.errors import PerflabError
+
+WRITABLE_PREFIXES = ("/data/local/tmp", "/sdcard")
+REAL_DIRS = ("/data/local/tmp", "/sdcard", "/system/bin", "/vendor/lib64", "/data/local")
+SHELL_UID = 2000
+ROOT_UID = 0
+
+
+class FsError(PerflabError):
+    """A filesystem operation failed; ``errno_`` is the Linux errno it maps to."""
+
+    def __init__(self, errno_: int, path: str) -> None:
+        self.errno_ = errno_
+        self.path = path
+        super().__init__(f"{path}: {os.strerror(errno_)}")
+
+
+@dataclass
+class VNode:
+    """A generated file: ``read`` renders it now; ``write`` (root only) changes state."""
+
+    read: Callable[[], bytes]
+    write: Callable[[bytes], None] | None = None
+    root_only_read: bool = False
+
+
+def normalize(path: str, cwd: str = "/") -> str:
+    """Absolute, normalised device path; ``..`` stops at ``/``."""
+    joined = posixpath.join(cwd, path) if not path.startswith("/") else path
+    norm = posixpath.normpath(joined)
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    return norm
+
+
+class PhoneFS:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = (state_dir / "root").resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        for d in REAL_DIRS:
+            (self.root / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        self.vnodes: dict[str, VNode] = {}
+        self.hidden: set[str] = set()
+        self._vdirs: set[str] = set()
+
+    # ------------------------------------------------------------------ nodes
+    def add_node(self, path: str, node: VNode) -> None:
+        self.vnodes[path] = node
+        parent = posixpath.dirname(path)
+        while parent not in ("", "/"):
+            self._vdirs.add(parent)
+            parent = posixpath.dirname(parent)
+
+    def hide(self, path: str) -> None:
+        """Fault injection: make a node (or a whole subtree) vanish."""
+        self.hidden.add(normalize(path))
+
+    def _is_hidden(self, path: str) -> bool:
+        return any(path == h or path.startswith(h + "/") for h in self.hidden)
+
+    def vnode(self, path: str) -> VNode | None:
+        if self._is_hidden(path):
+            return None
+        return self.vnodes.get(path)
+
+    def is_vdir(self, path: str) -> bool:
+        return path in ("/sys", "/proc", "/dev") or (path in self._vdirs and not self._is_hidden(path))
+
+    # ------------------------------------------------------------------ mapping
+    def host_path(self, path: str) -> Path:
+        """The sandbox file behind a device path (no check that it exists)."""
+        norm = normalize(path)
+        host = (self.root / norm.lstrip("/")).resolve()
+        if host != self.root and self.root not in host.parents:
+            raise FsError(errno.EACCES, path)
+        return host
+
+    @staticmethod
+    def writable_by(path: str, uid: int) -> bool:
+        del uid  # both shell and root write only the scratch areas of the real tree
+        return any(path == p or path.startswith(p + "/") for p in WRITABLE_PREFIXES)
+
+    # ------------------------------------------------------------------ queries
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    def is_dir(self, path: str) -> bool:
+        st = self.stat(path)
+        return st is not None and statmod.S_ISDIR(st.mode)
+
+    def is_file(self, path: str) -> bool:
+        st = self.stat(path)
+        return st is not None and statmod.S_ISREG(st.mode)
+
+    def stat(self, path: str) -> FileStat | None:
+        path = normalize(path)
+        if path == "/dev/null":
+            return FileStat(mode=statmod.S_IFCHR | 0o666, size=0, mtime_s=0)
+        node = self.vnode(path)
+        if node is not None:
+            mode = statmod.S_IFREG | (0o644 if node.write else 0o444)
+            return FileStat(mode=mode, size=4096, mtime_s=0)
+        if self.is_vdir(path):
+            return FileStat(mode=statmod.S_IFDIR | 0o555, size=0, mtime_s=0, nlink=2)
+        if self._is_hidden(path):
+            return None
+        host = self.host_path(path)
+        try:
+            st = os.lstat(host)
+        except OSError:
+            return None
+        if statmod.S_ISLNK(st.st_mode):
+            return None
+        uid = SHELL_UID if self.writable_by(path, SHELL_UID) else ROOT_UID
+        return FileStat(
+            mode=st.st_mode, size=st.st_size, mtime_s=int(st.st_mtime), dev=st.st_dev, ino=st.st_ino,
+            nlink=st.st_nlink, uid=uid, gid=uid, atime_s=int(st.st_atime), ctime_s=int(st.st_ctime),
+        )
+
+    def listdir(self, path: str) -> list[str]:
+        path = normalize(path)
+        names: set[str] = set()
+        if self.is_vdir(path) or path == "/":
+            prefix = path.rstrip("/") + "/"
+            for p in list(self.vnodes) + list(self._vdirs):
+                if p.startswith(prefix) and not self._is_hidden(p):
+                    names.add(p[len(prefix):].split("/", 1)[0])
+            if path == "/":
+                names.update({"sys", "proc", "dev"})
+        host = self.host_path(path)
+        if host.is_dir() and not self._is_hidden(path):
+            names.update(n for n in os.listdir(host) if not (host / n).is_symlink())
+        elif not names:
+            if self.is_file(path):
+                raise FsError(errno.ENOTDIR, path)
+            raise FsError(errno.ENOENT, path)
+        return sorted(names)
+
+    # ------------------------------------------------------------------ I/O
+    def read_bytes(self, path: str, uid: int) -> bytes:
+        path = normalize(path)
+        if path == "/dev/null":
+            return b""
+        node = self.vnode(path)
+        if node is not None:
+            if node.root_only_read and uid != ROOT_UID:
+                raise FsError(errno.EACCES, path)
+            return node.read()
+        if self.is_vdir(path):
+            raise FsError(errno.EISDIR, path)
+        st = self.stat(path)
+        if st is None:
+            raise FsError(errno.ENOENT, path)
+        if statmod.S_ISDIR(st.mode):
+            raise FsError(errno.EISDIR, path)
+        return self.host_path(path).read_bytes()
+
+    def write_bytes(self, path: str, data: bytes, uid: int, *, append: bool = False) -> None:
+        path = normalize(path)
+        if path == "/dev/null":
+            return
+        node = self.vnode(path)
+        if node is not None:
+            if node.write is None or uid != ROOT_UID:
+                raise FsError(errno.EACCES, path)
+            node.write(data)
+            return
+        if self.is_vdir(path) or path.startswith(("/sys/", "/proc/")):
+            raise FsError(errno.EACCES if self.is_vdir(posixpath.dirname(path)) else errno.ENOENT, path)
+        parent = posixpath.dirname(path)
+        if not self.is_dir(parent):
+            raise FsError(errno.ENOENT, path)
+        if not self.writable_by(path, uid):
+            raise FsError(errno.EACCES if uid != ROOT_UID else errno.EROFS, path)
+        if self.is_dir(path):
+            raise FsError(errno.EISDIR, path)
+        host = self.host_path(path)
+        with open(host, "ab" if append else "wb") as fh:
+            fh.write(data)
+
+    def open_for_write(self, path: str, uid: int, mode: int = 0o644) -> Path:
+        """Check permissions for a streamed write (sync SEND); returns the sandbox path."""
+        path = normalize(path)
+        if self.vnode(path) is not None or self.is_vdir(path):
+            raise FsError(errno.EACCES, path)
+        parent = posixpath.dirname(path)
+        if not self.is_dir(parent):
+            raise FsError(errno.ENOENT, path)
+        if not self.writable_by(path, uid):
+            raise FsError(errno.EACCES if uid != ROOT_UID else errno.EROFS, path)
+        if self.is_dir(path):
+            raise FsError(errno.EISDIR, path)
+        del mode
+        return self.host_path(path)
+
+    def mkdir(self, path: str, uid: int, *, parents: bool = False) -> None:
+        path = normalize(path)
+        if self.exists(path):
+            if parents and self.is_dir(path):
+                return
+            raise FsError(errno.EEXIST, path)
+        parent = posixpath.dirname(path)
+        if not self.is_dir(parent):
+            if not parents:
+                raise FsError(errno.ENOENT, path)
+            self.mkdir(parent, uid, parents=True)
+        if not self.writable_by(path, uid):
+            raise FsError(errno.EACCES, path)
+        self.host_path(path).mkdir()
+
+    def remove(self, path: str, uid: int, *, recursive: bool = False) -> None:
+        path = normalize(path)
+        st = self.stat(path)
+        if st is None:
+            raise FsError(errno.ENOENT, path)
+        if self.vnode(path) is not None or self.is_vdir(path) or not self.writable_by(path, uid) \
+                or path in WRITABLE_PREFIXES:
+            raise FsError(errno.EACCES, path)
+        host = self.host_path(path)
+        if statmod.S_ISDIR(st.mode):
+            if not recursive:
+                raise FsError(errno.EISDIR, path)
+            shutil.rmtree(host)
+        else:
+            host.unlink()
+
+    def chmod(self, path: str, mode: int, uid: int) -> None:
+        path = normalize(path)
+        if self.stat(path) is None:
+            raise FsError(errno.ENOENT, path)
+        if not self.writable_by(path, uid) or self.vnode(path) is not None:
+            raise FsError(errno.EPERM, path)
+        os.chmod(self.host_path(path), mode & 0o777)
+
+    def rename(self, src: str, dst: str, uid: int) -> None:
+        src, dst = normalize(src), normalize(dst)
+        if self.stat(src) is None:
+            raise FsError(errno.ENOENT, src)
+        if not (self.writable_by(src, uid) and self.writable_by(dst, uid)) or src in WRITABLE_PREFIXES:
+            raise FsError(errno.EACCES, dst)
+        if self.is_dir(dst):
+            dst = posixpath.join(dst, posixpath.basename(src))
+        os.replace(self.host_path(src), self.host_path(dst))

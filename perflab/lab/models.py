@@ -1,0 +1,34 @@
+"""Resolve a cell's model to a concrete .tflite artifact (zoo or user file)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from perflab.errors import ModelError
+from perflab.scenario.loader import LoadedScenario
+from perflab.scenario.plan import CellSpec
+from perflab.workloads.types import ModelArtifact
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_artifact(cell: CellSpec, loaded: LoadedScenario) -> ModelArtifact:
+    if cell.path is not None:
+        p = loaded.resolve(cell.path)
+        if not p.is_file():
+            raise ModelError(f"model file not found: {p}")
+        return ModelArtifact(
+            name=cell.model_name, family="user", variant="file", scale=cell.scale, path=p,
+            sha256=sha256_file(p), size_bytes=p.stat().st_size,
+        )
+    from perflab.zoo.registry import get_artifact
+
+    assert cell.zoo is not None and cell.variant is not None
+    return get_artifact(cell.zoo, cell.scale, cell.variant.value)

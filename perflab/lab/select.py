@@ -1,0 +1,40 @@
+"""Pick the devices a run uses: ``local``, a serial, ``all`` phones, or the default."""
+
+from __future__ import annotations
+
+import logging
+
+from perflab.devices.base import Device
+from perflab.devices.local import LOCAL_SERIAL, LocalDevice
+from perflab.errors import UserInputError
+
+log = logging.getLogger("perflab.select")
+
+
+def _phones(start_server: bool) -> list[Device]:
+    """Attached phones (android or emulated) that are online. Empty if no adb server runs and
+    ``start_server`` is False: the default run must not start daemons behind the user's back."""
+    try:
+        from perflab.devices.android import discover_devices
+    except ImportError:  # pragma: no cover - android support not installed
+        return []
+    return list(discover_devices(start_server=start_server))
+
+
+def select_devices(spec: str | None) -> list[Device]:
+    if spec == LOCAL_SERIAL:
+        return [LocalDevice()]
+    if spec is None:
+        phones = _phones(start_server=False)
+        if phones:
+            log.info("phones attached: %s", ", ".join(p.serial for p in phones))
+            return phones
+        return [LocalDevice()]
+    if spec == "all":
+        phones = _phones(start_server=True)
+        if not phones:
+            raise UserInputError("--device all: no phone is attached and online (see `perflab devices`)")
+        return phones
+    from perflab.devices.android import open_device
+
+    return [open_device(spec)]

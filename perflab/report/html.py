@@ -1,0 +1,333 @@
+"""The HTML run report, rebuilt from a run folder alone.
+
+``render_run_report(run_dir)`` reads ``results.json`` (+ ``samples.csv`` and ``frames/`` when
+present) and writes ``run_dir/index.html``: one self-contained file (inline CSS, figures as
+embedded base64 PNG, no external URL), rendered by jinja2 with autoescaping on.
+
+This module imports only the store and the report's own pure parts: never devices, workloads
+or the emulator (a report must rebuild on a machine with no device attached).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from perflab.errors import StoreError
+from perflab.report import crops, plots
+from perflab.report.pareto import pareto_front
+from perflab.report.runfolder import RunFolder, load_run_folder
+from perflab.report.view import (
+    ParetoRow,
+    ReportView,
+    build_view,
+    cell_label,
+    device_name,
+    fmt_ms,
+    fmt_size,
+    grouped_cells,
+    is_emulated,
+    ordered_devices,
+    pareto_rows,
+    series_of,
+)
+from perflab.store.results import CellRecord, CellStatus, RunRecord
+
+REPORT_FILE = "index.html"
+MAX_CROP_FRAMES = 2  # frames shown per device/delegate in the visual comparison
+CROP_HR_PX = 96  # side of the HR region shown
+CROP_DISPLAY_PX = 288  # side of each zoomed panel
+
+
+@dataclass
+class Figure:
+    title: str
+    uri: str
+    alt: str
+    caption: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CropPanel:
+    label: str
+    uri: str | None
+    note: str = ""
+    emulated: bool = False
+    kind: str = "model"  # hr / lr / baseline / model
+
+
+@dataclass
+class CropSet:
+    title: str
+    frame: str
+    region: str
+    zoom: int
+    emulated: bool
+    panels: list[CropPanel]
+
+
+@dataclass
+class Tradeoff:
+    figure: Figure | None
+    front: list[ParetoRow]
+    left_out: list[str]
+
+
+def _uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("perflab.report", "templates"),
+        autoescape=True,  # every template, whatever its file name: model names come from users
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ms"] = fmt_ms
+    env.filters["size"] = fmt_size
+    return env
+
+
+# ---------------------------------------------------------------- figures
+
+
+def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
+    """Distribution and per-iteration figures per device from raw samples; plus notes on cells without any."""
+    run = folder.run
+    budget = 1000.0 / run.scenario.fps if run.scenario.fps else None
+    figures: list[Figure] = []
+    notes: list[str] = []
+    if not folder.samples_present:
+        notes.append("This run folder has no samples.csv: no raw per-iteration samples to plot.")
+    for dev, groups in grouped_cells(run):
+        ok = [c for _, members in groups for c in members if c.status == CellStatus.OK]
+        dist: list[plots.LatencyGroup] = []
+        traces: list[plots.TracePoint] = []
+        for c in ok:
+            s = folder.samples.get(c.cell_id, {})
+            paced, b2b, warm = s.get("paced", []), s.get("back_to_back", []), s.get("warmup", [])
+            label = f"{cell_label(c)} · {c.delegate}"
+            if not paced and not b2b:
+                head = c.latency_ms
+                src = head.source if head is not None else "no latency record"
+                what = "emulated; " if is_emulated(c) else ""
+                notes.append(f"{device_name(dev)} — {label}: no raw samples ({what}latency from {src}); "
+                             "its numbers in the tables are the tool's summary, not computed from samples.")
+                continue
+            dist.append(plots.LatencyGroup(label, paced, b2b, is_emulated(c)))
+            main = paced or b2b
+            traces.append(plots.TracePoint(label, warm, main, is_emulated(c)))
+        if not dist:
+            continue
+        emul = " (emulated)" if any(g.emulated for g in dist) else ""
+        title = f"{device_name(dev)}{emul}"
+        figures.append(Figure(
+            title=f"Latency distribution — {title}",
+            uri=_uri(plots.latency_distribution_png(dist, budget, run.scenario.fps, title)),
+            alt=f"Box plots of latency per cell on {title}",
+            caption="Box = quartiles, line = median, whiskers = p5–p95, dots = samples outside. "
+                    "Blue: paced at the scenario fps; orange: back-to-back. Red dashed: frame budget.",
+        ))
+        figures.append(Figure(
+            title=f"Latency per iteration — {title}",
+            uri=_uri(plots.latency_trace_png(traces, budget, title)),
+            alt=f"Latency per iteration on {title}",
+            caption="Each cell's samples in run order (paced series when present, else back-to-back), "
+                    "warm-up first. A slope means drift (thermal throttling); two levels mean a bimodal run.",
+        ))
+    return figures, notes
+
+
+def _tradeoff(
+    run: RunRecord,
+    cost: Callable[[CellRecord], float | None],
+    cost_reason: Callable[[CellRecord], str],
+    cost_fmt: Callable[[float], str],
+    *,
+    title: str,
+    x_label: str,
+    x_log: bool,
+    budget_ms: float | None,
+) -> Tradeoff:
+    left_out: list[str] = []
+    pts: list[tuple[CellRecord, float, float]] = []
+    for c in run.cells:
+        if c.status != CellStatus.OK:
+            continue
+        x, y = cost(c), c.quality.psnr_y_db
+        name = f"{cell_label(c)} · {c.delegate} on {device_name(c.device)}"
+        if y is None:
+            left_out.append(f"{name}: no PSNR-Y ({c.quality.missing.get('psnr_y_db', 'no reason given')})")
+        elif x is None:
+            left_out.append(f"{name}: {cost_reason(c)}")
+        else:
+            pts.append((c, float(x), float(y)))
+    if not pts:
+        return Tradeoff(None, [], left_out)
+    on_front: set[int] = set()
+    for serial in dict.fromkeys(c.device.serial for c, _, _ in pts):
+        idx = [i for i, (c, _, _) in enumerate(pts) if c.device.serial == serial]
+        for k in pareto_front([(pts[i][1], pts[i][2]) for i in idx]):
+            on_front.add(idx[k])
+    multi = len({c.device.serial for c, _, _ in pts}) > 1
+    points = [
+        plots.TradeoffPoint(
+            label=cell_label(c) + (f" · {c.delegate}" if c.delegate != "cpu" else ""),
+            x=x, y=y, series=device_name(c.device) + (" (emulated)" if is_emulated(c) else ""),
+            baseline=c.baseline, emulated=is_emulated(c), on_front=i in on_front,
+        )
+        for i, (c, x, y) in enumerate(pts)
+    ]
+    png = plots.tradeoff_png(points, x_label=x_label, y_label="PSNR-Y (dB), higher is better", title=title,
+                             x_log=x_log, budget_ms=budget_ms)
+    caption = ("Pareto front (dashed, ringed points): no other cell on the same device is both cheaper and better."
+               + (" One colour per device." if multi else ""))
+    fig = Figure(title=title, uri=_uri(png), alt=title, caption=caption)
+    return Tradeoff(fig, pareto_rows(pts, cost_fmt), left_out)
+
+
+def quality_vs_latency(run: RunRecord) -> Tradeoff:
+    budget = 1000.0 / run.scenario.fps if run.scenario.fps else None
+
+    def cost(c: CellRecord) -> float | None:
+        return c.latency_ms.median if c.latency_ms is not None else None
+
+    def reason(c: CellRecord) -> str:
+        if c.latency_ms is None:
+            return "no latency recorded"
+        return f"no median latency ({c.latency_ms.missing.get('median', 'no reason given')})"
+
+    mode = "paced" if run.scenario.fps else "back-to-back"
+    return _tradeoff(run, cost, reason, lambda v: f"{fmt_ms(v)} ms", title="Quality vs latency",
+                     x_label=f"median latency per frame, headline series ({mode}), ms — lower is better",
+                     x_log=False, budget_ms=budget)
+
+
+def quality_vs_size(run: RunRecord) -> Tradeoff:
+    def cost(c: CellRecord) -> float | None:
+        return c.model.size_bytes / 1024 if c.model.size_bytes is not None else None
+
+    return _tradeoff(run, cost, lambda c: "model size not recorded", lambda v: fmt_size(int(round(v * 1024))),
+                     title="Quality vs model size", x_label="model file size (KB, log scale) — lower is better",
+                     x_log=True, budget_ms=None)
+
+
+# ---------------------------------------------------------------- visual crops
+
+
+def _psnr_note(cell: CellRecord, frame: str) -> str:
+    for e in cell.quality.per_frame:
+        if e.get("frame") == frame and isinstance(e.get("psnr_y_db"), (int, float)):
+            return f"PSNR-Y {float(e['psnr_y_db']):.2f} dB"
+    return ""
+
+
+def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
+    """Same region of HR, LR, bicubic and each SR output, zoomed; skipped when frames are absent."""
+    fr = folder.frames
+    notes: list[str] = []
+    if fr.empty:
+        return [], notes
+    run = folder.run
+    scale = run.scenario.scale
+    sets: list[CropSet] = []
+    for dev, groups in grouped_cells(run):
+        for delegate, members in groups:
+            cells = [c for c in members if c.status == CellStatus.OK]
+            with_out = [c for c in cells if fr.outputs.get(c.cell_id)]
+            if not with_out:
+                continue
+            frames = sorted(f for f in fr.hr if any(f in fr.outputs.get(c.cell_id, {}) for c in with_out))
+            for frame in frames[:MAX_CROP_FRAMES]:
+                hr = crops.read_png_rgb(fr.hr[frame])
+                size = min(CROP_HR_PX, hr.shape[0], hr.shape[1])
+                reg = crops.detail_region(hr, size, margin=scale)
+                reg = crops.Region(reg.top - reg.top % scale, reg.left - reg.left % scale, reg.height, reg.width)
+                zoom = max(1, CROP_DISPLAY_PX // size)
+                panels = [CropPanel("HR (ground truth)", crops.png_data_uri(crops.zoom_nearest(crops.crop(hr, reg), zoom)),
+                                    kind="hr")]
+                if frame in fr.lr:
+                    lr = crops.read_png_rgb(fr.lr[frame])
+                    lreg = reg.scaled_down(scale)
+                    try:
+                        img = crops.zoom_nearest(crops.crop(lr, lreg), zoom * scale)
+                        panels.append(CropPanel(f"LR input (pixels ×{scale})", crops.png_data_uri(img), kind="lr"))
+                    except ValueError:
+                        panels.append(CropPanel("LR input", None, note=f"LR size {lr.shape[1]}×{lr.shape[0]} does "
+                                                f"not match HR/{scale}", kind="lr"))
+                for c in sorted(cells, key=lambda c: 0 if c.baseline else 1):
+                    label = cell_label(c) + (" — bicubic baseline" if c.baseline and "bicubic" not in
+                                             cell_label(c).lower() else "")
+                    kind = "baseline" if c.baseline else "model"
+                    path = fr.outputs.get(c.cell_id, {}).get(frame)
+                    if path is None:
+                        panels.append(CropPanel(label, None, note="no output frame saved for this cell",
+                                                emulated=is_emulated(c), kind=kind))
+                        continue
+                    out = crops.read_png_rgb(path)
+                    if out.shape != hr.shape:
+                        panels.append(CropPanel(label, None, emulated=is_emulated(c), kind=kind,
+                                                note=f"output is {out.shape[1]}×{out.shape[0]}, HR is "
+                                                     f"{hr.shape[1]}×{hr.shape[0]}: not comparable"))
+                        continue
+                    panels.append(CropPanel(label, crops.png_data_uri(crops.zoom_nearest(crops.crop(out, reg), zoom)),
+                                            note=_psnr_note(c, frame), emulated=is_emulated(c), kind=kind))
+                sets.append(CropSet(
+                    title=f"{device_name(dev)} · {delegate}", frame=frame,
+                    region=f"x {reg.left}–{reg.left + reg.width}, y {reg.top}–{reg.top + reg.height} "
+                           f"of {hr.shape[1]}×{hr.shape[0]}",
+                    zoom=zoom, emulated=any(p.emulated for p in panels), panels=panels,
+                ))
+            if len(frames) > MAX_CROP_FRAMES:
+                notes.append(f"{device_name(dev)} · {delegate}: showing {MAX_CROP_FRAMES} of {len(frames)} frames.")
+    return sets, notes
+
+
+# ---------------------------------------------------------------- render
+
+
+def render_run_report_html(folder: RunFolder) -> str:
+    view: ReportView = build_view(folder.run)
+    lat_figs, lat_notes = latency_figures(folder)
+    q_lat = quality_vs_latency(folder.run)
+    q_size = quality_vs_size(folder.run)
+    crop_sets, crop_notes = visual_crops(folder)
+    template = _environment().get_template("run_report.html.j2")
+    return template.render(
+        v=view,
+        run=folder.run,
+        devices=ordered_devices(folder.run),
+        latency_figures=lat_figs,
+        latency_notes=lat_notes,
+        q_lat=q_lat,
+        q_size=q_size,
+        crop_sets=crop_sets,
+        crop_notes=crop_notes,
+        any_series=lambda mode: any(series_of(c, mode) is not None for c in folder.run.cells),
+    )
+
+
+def render_run_report(run_dir: Path) -> Path:
+    """Rebuild ``run_dir/index.html`` from the run folder alone; returns the path written."""
+    run_dir = Path(run_dir)
+    folder = load_run_folder(run_dir)
+    text = render_run_report_html(folder)
+    out = run_dir / REPORT_FILE
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html", dir=run_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise StoreError(f"{out}: cannot write the report: {e}") from e
+    return out
+

@@ -1,0 +1,239 @@
+"""Figures for the run report: data in, PNG bytes out. Pure (no file I/O), Agg backend only.
+
+Every figure labels emulated data "(emulated)" and draws it with hollow markers / hatched boxes so
+that a reader never takes it for a measurement on hardware.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display, no GUI toolkit; set before pyplot is imported
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+PACED_COLOR = "#2563eb"
+B2B_COLOR = "#f59e0b"
+WARMUP_COLOR = "#9ca3af"
+BUDGET_COLOR = "#dc2626"
+PALETTE = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#9333ea")
+DPI = 110
+
+
+@dataclass(frozen=True)
+class LatencyGroup:
+    """Raw samples of one cell (ms). Empty sequences are simply not drawn."""
+
+    label: str
+    paced: Sequence[float]
+    back_to_back: Sequence[float]
+    emulated: bool = False
+
+
+@dataclass(frozen=True)
+class TradeoffPoint:
+    """One cell in a cost-versus-quality plot. ``series`` groups points (a device) for colour and front."""
+
+    label: str
+    x: float
+    y: float
+    series: str
+    baseline: bool = False
+    emulated: bool = False
+    on_front: bool = False
+
+
+@dataclass(frozen=True)
+class TracePoint:
+    """Samples of one cell in iteration order, warm-up first (ms)."""
+
+    label: str
+    warmup: Sequence[float]
+    samples: Sequence[float]
+    emulated: bool = False
+
+
+def _style() -> dict[str, object]:
+    return {
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.color": "#e5e7eb",
+        "grid.linewidth": 0.8,
+        "axes.edgecolor": "#9ca3af",
+        "legend.fontsize": 8,
+        "legend.frameon": False,
+    }
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _emul(label: str, emulated: bool) -> str:
+    return f"{label} (emulated)" if emulated else label
+
+
+def _use_log(values: Sequence[float]) -> bool:
+    pos = [v for v in values if v > 0]
+    return bool(pos) and max(pos) / min(pos) > 20.0
+
+
+def latency_distribution_png(
+    groups: Sequence[LatencyGroup], budget_ms: float | None, fps: float | None, title: str
+) -> bytes:
+    """Horizontal box plots per cell, paced and back-to-back side by side, with the frame budget."""
+    if not groups:
+        raise ValueError("no latency groups to plot")
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(8.6, 0.62 * len(groups) + 1.3))
+        ticks: list[float] = []
+        labels: list[str] = []
+        all_values: list[float] = []
+        for i, g in enumerate(reversed(groups)):
+            y = float(i)
+            ticks.append(y)
+            labels.append(_emul(g.label, g.emulated))
+            for values, offset, color in ((g.paced, 0.17, PACED_COLOR), (g.back_to_back, -0.17, B2B_COLOR)):
+                if len(values) == 0:
+                    continue
+                all_values.extend(values)
+                bp = ax.boxplot(
+                    [list(values)],
+                    positions=[y + offset],
+                    vert=False,
+                    widths=0.28,
+                    whis=(5.0, 95.0),
+                    patch_artist=True,
+                    showfliers=True,
+                    flierprops={"marker": ".", "markersize": 3, "markeredgecolor": color, "alpha": 0.6},
+                    medianprops={"color": "#111827", "linewidth": 1.4},
+                    whiskerprops={"color": color},
+                    capprops={"color": color},
+                )
+                for box in bp["boxes"]:
+                    box.set_facecolor(color if not g.emulated else "white")
+                    box.set_alpha(0.55 if not g.emulated else 1.0)
+                    box.set_edgecolor(color)
+                    if g.emulated:
+                        box.set_hatch("///")
+        ax.set_yticks(ticks, labels)
+        ax.set_ylim(-0.6, len(groups) - 0.4)
+        handles = [
+            Line2D([], [], color=PACED_COLOR, lw=6, alpha=0.55, label="paced"),
+            Line2D([], [], color=B2B_COLOR, lw=6, alpha=0.55, label="back-to-back"),
+        ]
+        if budget_ms is not None:
+            ax.axvline(budget_ms, color=BUDGET_COLOR, ls="--", lw=1.2)
+            fps_text = f" @ {fps:g} fps" if fps else ""
+            handles.append(Line2D([], [], color=BUDGET_COLOR, ls="--", label=f"frame budget {budget_ms:.1f} ms{fps_text}"))
+            all_values.append(budget_ms)
+        if _use_log(all_values):
+            ax.set_xscale("log")
+        ax.set_xlabel("latency per inference (ms) — box: quartiles, whiskers: p5–p95")
+        ax.set_title(title, loc="left")
+        ax.grid(axis="y", visible=False)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / (len(groups) + 2)), ncol=3)
+        return _png(fig)
+
+
+def latency_trace_png(traces: Sequence[TracePoint], budget_ms: float | None, title: str) -> bytes:
+    """Latency per iteration (warm-up shaded grey) — shows drift, throttling and bimodal runs."""
+    if not traces:
+        raise ValueError("no traces to plot")
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(8.6, 3.0))
+        values: list[float] = []
+        max_warm = max(len(t.warmup) for t in traces)
+        if max_warm:
+            ax.axvspan(-max_warm - 0.5, -0.5, color="#f3f4f6", zorder=0)
+            ax.text(-max_warm / 2 - 0.5, 1.0, "warm-up", transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", color="#6b7280", fontsize=8)
+        for k, t in enumerate(traces):
+            color = PALETTE[k % len(PALETTE)]
+            xs = list(range(-len(t.warmup), len(t.samples)))
+            ys = list(t.warmup) + list(t.samples)
+            values.extend(ys)
+            ax.plot(xs, ys, color=color, lw=1.0, ls=":" if t.emulated else "-", marker=".", markersize=2.5,
+                    label=_emul(t.label, t.emulated))
+        if budget_ms is not None:
+            ax.axhline(budget_ms, color=BUDGET_COLOR, ls="--", lw=1.2, label=f"frame budget {budget_ms:.1f} ms")
+            values.append(budget_ms)
+        if _use_log(values):
+            ax.set_yscale("log")
+        ax.set_xlabel("iteration (negative = warm-up)")
+        ax.set_ylabel("latency (ms)")
+        ax.set_title(title, loc="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return _png(fig)
+
+
+def tradeoff_png(
+    points: Sequence[TradeoffPoint],
+    *,
+    x_label: str,
+    y_label: str,
+    title: str,
+    x_log: bool = False,
+    budget_ms: float | None = None,
+) -> bytes:
+    """Scatter of cost (x, lower is better) against quality (y, higher is better).
+
+    Baseline points are stars labelled as such; emulated points are hollow; points with
+    ``on_front`` are joined per series by a dashed step line: the Pareto front.
+    """
+    if not points:
+        raise ValueError("no points to plot")
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(7.6, 4.4))
+        series_names = list(dict.fromkeys(p.series for p in points))
+        handles: list[Line2D] = []
+        for k, name in enumerate(series_names):
+            color = PALETTE[k % len(PALETTE)]
+            pts = [p for p in points if p.series == name]
+            front = sorted((p for p in pts if p.on_front), key=lambda p: (p.x, -p.y))
+            if len(front) >= 2:
+                ax.plot([p.x for p in front], [p.y for p in front], color=color, lw=1.2, ls="--",
+                        drawstyle="steps-post", alpha=0.8, zorder=1)
+            for p in front:
+                ax.scatter([p.x], [p.y], s=190, facecolors="none", edgecolors=color, linewidths=1.0, alpha=0.5,
+                           zorder=2)
+            for p in pts:
+                marker = "*" if p.baseline else "o"
+                size = 170 if p.baseline else 46
+                face = "white" if p.emulated else color
+                ax.scatter([p.x], [p.y], marker=marker, s=size, facecolors=face, edgecolors=color,
+                           linewidths=1.3, zorder=3)
+                text = f"{p.label} (bicubic baseline)" if p.baseline and "bicubic" not in p.label else p.label
+                ax.annotate(_emul(text, p.emulated), (p.x, p.y), xytext=(6, 5), textcoords="offset points",
+                            fontsize=7.5, color="#374151", fontweight="bold" if p.baseline else "normal")
+            handles.append(Line2D([], [], marker="o", ls="", color=color, label=name))
+        handles.append(Line2D([], [], marker="*", ls="", color="#374151", markersize=11, label="bicubic baseline"))
+        if any(p.emulated for p in points):
+            handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="white", color="#374151",
+                                  label="emulated (not measured on hardware)"))
+        if any(p.on_front for p in points):
+            handles.append(Line2D([], [], ls="--", color="#374151", label="Pareto front"))
+        if budget_ms is not None:
+            ax.axvline(budget_ms, color=BUDGET_COLOR, ls="--", lw=1.2)
+            handles.append(Line2D([], [], color=BUDGET_COLOR, ls="--", label=f"frame budget {budget_ms:.1f} ms"))
+        if x_log:
+            ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.15)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.set_title(title, loc="left")
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return _png(fig)

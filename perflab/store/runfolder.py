@@ -1,0 +1,122 @@
+"""Run folders: ``reports/<scenario>/<run-id>/`` with results.json, samples.csv, frames/, logs/.
+
+Results are written after every cell (atomically: write a temp file, then rename), so a run
+that dies keeps everything measured up to that point.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from perflab.errors import StoreError
+from perflab.store.results import RESULTS_SCHEMA, RunRecord
+
+SAMPLES_HEADER = ("cell_id", "series", "iteration", "latency_ms")
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunFolder:
+    path: Path
+
+    @classmethod
+    def create(cls, path: Path) -> "RunFolder":
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "logs").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create run folder {path}: {exc}") from exc
+        folder = cls(path)
+        if not folder.samples_path.exists():
+            with folder.samples_path.open("w", newline="") as f:
+                csv.writer(f).writerow(SAMPLES_HEADER)
+        return folder
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.csv"
+
+    def write_results(self, run: RunRecord) -> None:
+        _atomic_write(self.results_path, run.to_json() + "\n")
+
+    def append_samples(self, cell_id: str, series: str, samples_ms: Iterable[float]) -> None:
+        with self.samples_path.open("a", newline="") as f:
+            w = csv.writer(f)
+            for i, v in enumerate(samples_ms):
+                w.writerow((cell_id, series, i, f"{v:.6f}"))
+
+    def write_log(self, name: str, text: str) -> Path:
+        p = self.path / "logs" / name
+        p.write_text(text, encoding="utf-8")
+        return p
+
+    def save_frame(self, group: str, name: str, rgb01: np.ndarray) -> Path:
+        d = self.path / "frames" / group
+        d.mkdir(parents=True, exist_ok=True)
+        p = d / f"{name}.png"
+        Image.fromarray(np.clip(np.rint(rgb01 * 255.0), 0, 255).astype(np.uint8)).save(p)
+        return p
+
+
+def load_run(path: Path) -> RunRecord:
+    """Read results.json of a run folder (or the file itself) and check its schema."""
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"cannot read {file}: {exc}") from exc
+    import json
+
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{file}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    schema = raw.get("schema") if isinstance(raw, dict) else None
+    if schema != RESULTS_SCHEMA:
+        raise StoreError(f"{file}: schema {schema!r} is not {RESULTS_SCHEMA!r}")
+    try:
+        return RunRecord.model_validate(raw)
+    except Exception as exc:  # pydantic.ValidationError
+        raise StoreError(f"{file}: does not match {RESULTS_SCHEMA}: {exc}") from exc
+
+
+def read_samples(path: Path) -> list[tuple[str, str, int, float]]:
+    file = path / "samples.csv" if path.is_dir() else path
+    if not file.exists():
+        return []
+    out: list[tuple[str, str, int, float]] = []
+    with file.open(newline="") as f:
+        r = csv.reader(f)
+        header = next(r, None)
+        if header is None or tuple(header) != SAMPLES_HEADER:
+            raise StoreError(f"{file}: unexpected header {header}")
+        for row in r:
+            out.append((row[0], row[1], int(row[2]), float(row[3])))
+    return out

@@ -1,0 +1,909 @@
+"""TensorFlow Lite ``benchmark_model``: command lines in, parsed results out.
+
+Two halves, both free of I/O:
+
+* :class:`BenchmarkCommand` builds the command line from validated values. Every argument
+  is passed through :func:`shlex.quote`, so a model called ``a;reboot`` or ``$(id)`` reaches
+  the tool as a literal file name, never as shell syntax.
+* :func:`parse_output` reads everything the tool prints, across TFLite versions (see
+  docs/android.md and the fixtures in tests/fixtures/benchmark_model/): parameter echo,
+  init / first / warm-up / steady timings, ``count=`` statistics (all forms), memory
+  footprint (both wordings), peak memory, the VmRSS block, delegate application lines,
+  errors, and op-profiling tables (text with and without the ``[start]`` column, and CSV).
+
+Timings in the tool's output are microseconds; everything this module hands back is in
+milliseconds and says so in its name.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from perflab.errors import ModelError, UserInputError
+from perflab.workloads.types import LayerTiming, ProfileResult, SeriesMode, SummaryStats, TimingResult
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+# Delegate flags in the order the tool applies them. "cpu" is TFLite's builtin kernels with
+# the default XNNPACK delegate switched off explicitly; "gpu" keeps full fp32 precision so
+# quality numbers are comparable (the tool's default allows fp16).
+DELEGATE_FLAGS: dict[str, tuple[str, ...]] = {
+    "cpu": ("--use_xnnpack=false",),
+    "xnnpack": ("--use_xnnpack=true",),
+    "gpu": ("--use_gpu=true", "--gpu_precision_loss_allowed=false"),
+    "nnapi": ("--use_nnapi=true",),
+    "hexagon": ("--use_hexagon=true",),
+}
+
+# Names as TFLite writes them in the delegate application lines.
+DELEGATE_LOG_NAMES = {"gpu": "GPU", "nnapi": "NNAPI", "hexagon": "Hexagon", "xnnpack": "XNNPACK"}
+
+_MAX_ARG_LEN = 4096
+
+
+def _check_text(value: str, what: str, *, forbid: str = "") -> str:
+    """Reject values no flag parser or shell can carry safely: control characters, NUL,
+    and the separator characters a flag gives meaning to (``forbid``)."""
+    if not value:
+        raise UserInputError(f"{what} is empty")
+    if len(value) > _MAX_ARG_LEN:
+        raise UserInputError(f"{what} is longer than {_MAX_ARG_LEN} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise UserInputError(f"{what} contains a control character: {value!r}")
+    bad = sorted({c for c in value if c in forbid})
+    if bad:
+        raise UserInputError(f"{what} may not contain {' '.join(repr(c) for c in bad)}: {value!r}")
+    return value
+
+
+def _check_device_path(value: str, what: str, *, forbid: str = "") -> str:
+    _check_text(value, what, forbid=forbid)
+    if not value.startswith("/"):
+        raise UserInputError(f"{what} must be an absolute path on the device: {value!r}")
+    return value
+
+
+def _check_count(value: int, what: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserInputError(f"{what} must be an integer >= {low} (got {value!r})")
+    return value
+
+
+def _fmt_float(value: float) -> str:
+    return repr(float(value))
+
+
+@dataclass(frozen=True)
+class InputLayer:
+    """One model input: its tensor name, shape, and optionally a raw file on the device."""
+
+    name: str
+    shape: tuple[int, ...]
+    value_file: str | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkCommand:
+    """One invocation of benchmark_model, from validated values.
+
+    ``num_runs``/``warmup_runs`` are exact: the tool's time minimums (``--min_secs``,
+    ``--warmup_min_secs``) are set to 0, otherwise it keeps running past the count.
+    ``report_peak_memory`` starts a polling thread inside the tool that disturbs timing;
+    use it only in a pass whose latency is not reported.
+    """
+
+    binary: str
+    graph: str
+    threads: int
+    delegate: str
+    num_runs: int
+    warmup_runs: int
+    run_frequency_hz: float | None = None
+    run_delay_s: float | None = None
+    max_secs: float | None = None
+    inputs: tuple[InputLayer, ...] = ()
+    output_filepath: str | None = None
+    op_profiling: bool = False
+    profiling_csv_file: str | None = None
+    report_peak_memory: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        _check_device_path(self.binary, "benchmark_model path")
+        _check_device_path(self.graph, "model path", forbid=",")
+        _check_count(self.threads, "threads", 1)
+        if self.delegate not in DELEGATE_FLAGS:
+            raise UserInputError(
+                f"unknown delegate {self.delegate!r} (known: {', '.join(DELEGATE_FLAGS)})"
+            )
+        _check_count(self.num_runs, "num_runs", 1)
+        _check_count(self.warmup_runs, "warmup_runs", 0)
+        if self.run_frequency_hz is not None and self.run_delay_s is not None:
+            raise UserInputError("give run_frequency_hz or run_delay_s, not both")
+        for val, what in ((self.run_frequency_hz, "run frequency"), (self.run_delay_s, "run delay"),
+                          (self.max_secs, "max_secs")):
+            if val is not None and not (math.isfinite(val) and val > 0):
+                raise UserInputError(f"{what} must be a positive number (got {val!r})")
+        for layer in self.inputs:
+            # ',' separates entries in all three flags; ':' separates shapes (and is escaped
+            # as '::' inside value-file names, which we do below).
+            _check_text(layer.name, "input layer name", forbid=",")
+            if not layer.shape or any(_check_count(d, "input dimension", 1) != d for d in layer.shape):
+                raise UserInputError(f"input {layer.name!r} needs a non-empty shape of positive ints")
+            if layer.value_file is not None:
+                _check_device_path(layer.value_file, "input value file", forbid=",:")
+        if self.output_filepath is not None:
+            _check_device_path(self.output_filepath, "output file")
+        if self.profiling_csv_file is not None:
+            _check_device_path(self.profiling_csv_file, "profiling CSV file")
+            if not self.op_profiling:
+                raise UserInputError("a profiling CSV file needs op_profiling")
+
+    def argv(self) -> list[str]:
+        """The argument vector (unquoted): binary first."""
+        args = [
+            self.binary,
+            f"--graph={self.graph}",
+            f"--num_threads={self.threads}",
+            *DELEGATE_FLAGS[self.delegate],
+            f"--num_runs={self.num_runs}",
+            "--min_secs=0",
+            f"--warmup_runs={self.warmup_runs}",
+            "--warmup_min_secs=0",
+        ]
+        if self.max_secs is not None:
+            args.append(f"--max_secs={_fmt_float(self.max_secs)}")
+        if self.run_frequency_hz is not None:
+            args.append(f"--run_frequency={_fmt_float(self.run_frequency_hz)}")
+        elif self.run_delay_s is not None:
+            args.append(f"--run_delay={_fmt_float(self.run_delay_s)}")
+        if self.inputs:
+            args.append("--input_layer=" + ",".join(layer.name for layer in self.inputs))
+            args.append(
+                "--input_layer_shape=" + ":".join(",".join(str(d) for d in layer.shape) for layer in self.inputs)
+            )
+            files = [
+                f"{layer.name.replace(':', '::')}:{layer.value_file}"
+                for layer in self.inputs
+                if layer.value_file is not None
+            ]
+            if files:
+                args.append("--input_layer_value_files=" + ",".join(files))
+        if self.output_filepath is not None:
+            args.append(f"--output_filepath={self.output_filepath}")
+        if self.op_profiling:
+            args.append("--enable_op_profiling=true")
+            if self.profiling_csv_file is not None:
+                args.append(f"--profiling_output_csv_file={self.profiling_csv_file}")
+        if self.report_peak_memory:
+            args.append("--report_peak_memory_footprint=true")
+        if self.verbose:
+            args.append("--verbose=true")
+        return args
+
+    def shell_command(self) -> str:
+        """The command for a device shell: every argument quoted, stderr folded into stdout
+        (the tool logs INFO to stdout and ERROR/runtime lines to stderr; order matters)."""
+        return " ".join(shlex.quote(a) for a in self.argv()) + " 2>&1"
+
+
+# --------------------------------------------------------------------------------------
+# Parsed values
+# --------------------------------------------------------------------------------------
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+
+
+def _f(text: str) -> float:
+    return float(text)
+
+
+@dataclass(frozen=True)
+class StatLine:
+    """One ``count=`` line (``Stat::OutputToStream``). Values in microseconds, as printed."""
+
+    count: int
+    first_us: float | None = None
+    curr_us: float | None = None
+    min_us: float | None = None
+    max_us: float | None = None
+    avg_us: float | None = None
+    std_us: float | None = None
+    all_same: bool = False
+
+    def summary(self) -> SummaryStats | None:
+        """As milliseconds; None for ``count=0``."""
+        if self.count == 0:
+            return None
+        if self.avg_us is not None:
+            mean = self.avg_us
+        elif self.curr_us is not None and (self.count == 1 or self.all_same):
+            mean = self.curr_us
+        else:
+            return None
+        lo = self.min_us if self.min_us is not None else (mean if self.all_same or self.count == 1 else None)
+        hi = self.max_us if self.max_us is not None else (mean if self.all_same or self.count == 1 else None)
+        std = self.std_us if self.std_us is not None else (0.0 if self.all_same or self.count == 1 else None)
+        first = self.first_us if self.first_us is not None else (self.curr_us if self.count == 1 else None)
+        return SummaryStats(
+            count=self.count,
+            first_ms=None if first is None else first / 1000.0,
+            mean_ms=mean / 1000.0,
+            std_ms=None if std is None else std / 1000.0,
+            min_ms=None if lo is None else lo / 1000.0,
+            max_ms=None if hi is None else hi / 1000.0,
+        )
+
+
+_STAT_KV = re.compile(r"(count|first|curr|min|max|avg|std)=(" + _NUM + r")(\(all same\))?")
+
+
+def parse_stat_line(line: str) -> StatLine | None:
+    """Parse any form of a ``count=`` line; None if the line is not one."""
+    text = line.strip()
+    if "count=" not in text:
+        return None
+    values: dict[str, float] = {}
+    all_same = False
+    for m in _STAT_KV.finditer(text):
+        values[m.group(1)] = _f(m.group(2))
+        all_same = all_same or m.group(3) is not None
+    if "count" not in values:
+        return None
+    count = int(values["count"])
+    return StatLine(
+        count=count,
+        first_us=values.get("first"),
+        curr_us=values.get("curr"),
+        min_us=values.get("min"),
+        max_us=values.get("max"),
+        avg_us=values.get("avg"),
+        std_us=values.get("std"),
+        all_same=all_same,
+    )
+
+
+class Coverage(StrEnum):
+    FULL = "full"
+    PARTIAL = "partial"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class DelegateApplication:
+    """What the tool said about one explicitly applied delegate."""
+
+    delegate: str  # as printed: GPU, NNAPI, Hexagon, XNNPACK, ...
+    coverage: Coverage
+    delegate_kernels: int | None = None
+    line: str = ""
+
+
+@dataclass(frozen=True)
+class NodeReplacement:
+    """``Replacing N out of M node(s) with delegate (NAME) node, yielding K partitions``."""
+
+    replaced: int
+    total: int
+    delegate_node: str
+    partitions: int | None
+    line: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One row of a Run Order / Top by ... table. Times in ms, as printed."""
+
+    node_type: str
+    name: str
+    avg_ms: float
+    first_ms: float | None
+    start_ms: float | None
+    pct: float | None
+    cdf_pct: float | None
+    mem_kb: float | None
+    times_called: int | None
+
+
+@dataclass(frozen=True)
+class NodeTypeRow:
+    """One row of the ``Summary by node type`` table."""
+
+    node_type: str
+    count: int
+    avg_ms: float
+    pct: float | None
+    cdf_pct: float | None
+    mem_kb: float | None
+    times_called: int | None
+
+
+class ProfilePhase(StrEnum):
+    INIT = "init"  # "Profiling Info for Benchmark Initialization:"
+    RUNS = "runs"  # "Operator-wise Profiling Info for Regular Benchmark Runs:"
+    DELEGATE = "delegate"  # "Delegate internal:" (events the delegate reported itself)
+
+
+@dataclass
+class ProfileSection:
+    phase: ProfilePhase
+    graph: str = "primary"  # "primary" or "subgraph N"
+    run_order: list[ProfileRow] = field(default_factory=list)
+    top: list[ProfileRow] = field(default_factory=list)
+    by_type: list[NodeTypeRow] = field(default_factory=list)
+    nodes_executed: int | None = None
+    nodes_observed: int | None = None
+    timings: StatLine | None = None  # "Timings (microseconds): count=..."
+    unparsed_rows: int = 0
+
+
+@dataclass
+class BenchmarkOutput:
+    """Everything parsed from one run of the tool. Times in ms."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    model_size_mb: float | None = None
+    init_session_ms: float | None = None  # "Initialized session in X ms"
+    init_ms: float | None = None  # "Inference timings in us: Init: X"
+    first_ms: float | None = None
+    warmup_avg_ms: float | None = None
+    inference_avg_ms: float | None = None
+    warmup: StatLine | None = None
+    inference: StatLine | None = None
+    mem_init_mb: float | None = None
+    mem_overall_mb: float | None = None
+    mem_wording: str | None = None  # "delta" (newer) or "peak" (TF ~2.2-2.4)
+    peak_mem_mb: float | None = None  # --report_peak_memory_footprint
+    vmrss_mb: float | None = None
+    rss_anon_mb: float | None = None
+    rss_file_shmem_mb: float | None = None
+    delegates: list[DelegateApplication] = field(default_factory=list)
+    replacements: list[NodeReplacement] = field(default_factory=list)
+    delegate_lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unconsumed_flags: list[str] = field(default_factory=list)
+    profile: list[ProfileSection] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def runs_profile(self) -> ProfileSection | None:
+        """The primary graph's section for the regular runs (what per-layer tables use)."""
+        for sec in self.profile:
+            if sec.phase is ProfilePhase.RUNS and sec.graph == "primary":
+                return sec
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# Line normalisation
+# --------------------------------------------------------------------------------------
+
+_LOGCAT = re.compile(
+    r"^\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+(?P<lvl>[VDIWEF])\s+(?P<tag>[^:]*?)\s*:\s?(?P<msg>.*)$"
+)
+_LEVEL_PREFIX = re.compile(r"^(?P<lvl>INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG): ?(?P<msg>.*)$")
+_LOGCAT_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
+
+
+@dataclass(frozen=True)
+class _Line:
+    level: str | None  # INFO / WARN / ERROR / FATAL / VERBOSE / None (no prefix)
+    msg: str  # without the level or logcat prefix, right-stripped
+    raw: str
+
+
+def _normalise(raw: str) -> _Line:
+    line = raw.rstrip("\r\n").rstrip()
+    level: str | None = None
+    m = _LOGCAT.match(line)
+    if m:
+        level = _LOGCAT_LEVEL[m.group("lvl")]
+        line = m.group("msg")
+    m2 = _LEVEL_PREFIX.match(line)
+    if m2:
+        lvl = m2.group("lvl")
+        level = "WARN" if lvl == "WARNING" else lvl
+        line = m2.group("msg")
+    return _Line(level, line, raw)
+
+
+# --------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"^(?P<label>[A-Za-z#][^\[\]:]*?)\s*:\s*\[(?P<value>.*)\]$")
+_TIMINGS_NEW = re.compile(
+    rf"Inference timings in us: Init: (?P<init>{_NUM}), First inference: (?P<first>{_NUM}), "
+    rf"Warmup \(avg\): (?P<warm>{_NUM}), Inference \(avg\): (?P<inf>{_NUM})"
+)
+_TIMINGS_OLD = re.compile(
+    rf"Average inference timings in us: Warmup: (?P<warm>{_NUM}), Init: (?P<init>{_NUM}), "
+    rf"(?:Inference|no stats): (?P<inf>{_NUM})"
+)
+_MEM = re.compile(
+    rf"(?P<which>Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): "
+    rf"init=(?P<init>{_NUM}) overall=(?P<overall>{_NUM})"
+)
+_PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: (?P<v>{_NUM})")
+_RSS = re.compile(rf"^(?P<sign>[-+]) (?P<key>VmRSS|RssAnnon|RssAnon|RssFile \+ RssShmem)\s*:\s*(?P<v>{_NUM}) MB")
+_SESSION = re.compile(rf"Initialized session in (?P<v>{_NUM}) ?ms\.?")
+_SIZE = re.compile(rf"The input model file size \(MB\): (?P<v>{_NUM})")
+_RUNNING = re.compile(r"^Running benchmark for at least (?P<n>\d+) iterations")
+_APPLIED = re.compile(
+    r"^(?:Explicitly applied|Applied) (?P<d>.+?) delegate, and the model graph will be "
+    r"(?P<cov>completely|partially) executed (?:by|w/) the delegate"
+    r"(?: w/ (?P<k>\d+) delegate kernels)?"
+)
+_NOT_APPLIED = re.compile(
+    r"^Though (?P<d>.+?) delegate is explicitly applied, the model graph will not be executed by the delegate"
+)
+_REPLACING = re.compile(
+    r"Replacing (?P<n>\d+) out of (?P<m>\d+) node\(s\) with delegate \((?P<d>[^)]*)\) node"
+    r"(?:, yielding (?P<p>\d+) partitions)?"
+)
+_CREATED_KERNELS = re.compile(r"^Created (?P<k>\d+) (?P<d>\S+) delegate kernels\.?$")
+_UNCONSUMED = re.compile(r"Unconsumed cmdline flags:\s*(?P<flags>.*)$")
+_ERROR_MARKERS = (
+    "Disallowed CPU fallback detected",
+    "Failed to apply",
+    "Failed to invoke",
+    "Failed to allocate tensors",
+    "Failed to initialize the interpreter",
+    "Failed to mmap model",
+    "Failed to load model",
+    "Benchmarking failed",
+    "CANNOT LINK EXECUTABLE",
+    "Segmentation fault",
+    "Aborted",
+)
+
+_SEC_INIT = "Profiling Info for Benchmark Initialization:"
+_SEC_RUNS = "Operator-wise Profiling Info for Regular Benchmark Runs:"
+_SEC_DELEGATE = "Delegate internal:"
+_TABLE_RUN_ORDER = "Run Order"
+_TABLE_TOP = "Top by Computation Time"
+_TABLE_TOP_MEM = "Top by Memory Use"
+_TABLE_BY_TYPE = "Summary by node type"
+_BANNER = re.compile(r"^=+ (?P<title>.+?) =+$")
+_SUBGRAPH = re.compile(r"^(?:Primary graph profile:|Subgraph \(index: (?P<i>\d+)\) profile:)$")
+
+
+def parse_output(text: str) -> BenchmarkOutput:
+    """Parse one benchmark_model run's stdout+stderr (any version). Never raises on odd text;
+    use :func:`check_output` to turn errors in it into exceptions."""
+    out = BenchmarkOutput(text=text)
+    stat_lines: list[StatLine] = []
+    pending_running = False  # a "Running benchmark..." line waits for its count= line
+    profile = _ProfileParser(out)
+    for raw in text.splitlines():
+        ln = _normalise(raw)
+        msg = ln.msg.strip()
+        if profile.feed(msg):
+            continue
+        if not msg:
+            continue
+        if ln.level in ("ERROR", "FATAL") or msg.startswith("FATAL"):
+            out.errors.append(msg)
+        elif any(marker in msg for marker in _ERROR_MARKERS):
+            out.errors.append(msg)
+        m = _UNCONSUMED.search(msg)
+        if m:
+            out.unconsumed_flags.extend(f for f in m.group("flags").split() if f)
+            out.warnings.append(msg)
+            continue
+        if msg.startswith("Duplicate flags"):
+            out.warnings.append(msg)
+            continue
+        if _RUNNING.match(msg):
+            pending_running = True
+            continue
+        stat = parse_stat_line(msg) if msg.startswith(("count=", "curr=")) else None
+        if stat is not None:
+            if pending_running:
+                stat_lines.append(stat)
+                pending_running = False
+            continue
+        if (m := _TIMINGS_NEW.search(msg)) is not None:
+            out.init_ms = _f(m.group("init")) / 1000.0
+            out.first_ms = _f(m.group("first")) / 1000.0
+            out.warmup_avg_ms = _f(m.group("warm")) / 1000.0
+            out.inference_avg_ms = _f(m.group("inf")) / 1000.0
+            continue
+        if (m := _TIMINGS_OLD.search(msg)) is not None:
+            out.init_ms = _f(m.group("init")) / 1000.0
+            out.warmup_avg_ms = _f(m.group("warm")) / 1000.0
+            out.inference_avg_ms = _f(m.group("inf")) / 1000.0
+            continue
+        if (m := _MEM.search(msg)) is not None:
+            out.mem_init_mb = _f(m.group("init"))
+            out.mem_overall_mb = _f(m.group("overall"))
+            out.mem_wording = "peak" if m.group("which").startswith("Peak") else "delta"
+            continue
+        if (m := _PEAK.search(msg)) is not None:
+            out.peak_mem_mb = _f(m.group("v"))
+            continue
+        if (m := _RSS.match(msg)) is not None:
+            key, val = m.group("key"), _f(m.group("v"))
+            if key == "VmRSS":
+                out.vmrss_mb = val
+            elif key.startswith("RssAn"):
+                out.rss_anon_mb = val
+            else:
+                out.rss_file_shmem_mb = val
+            continue
+        if (m := _SESSION.search(msg)) is not None and msg.startswith("Initialized session"):
+            out.init_session_ms = _f(m.group("v"))
+            continue
+        if (m := _SIZE.search(msg)) is not None:
+            out.model_size_mb = _f(m.group("v"))
+            continue
+        if (m := _APPLIED.match(msg)) is not None:
+            cov = Coverage.FULL if m.group("cov") == "completely" else Coverage.PARTIAL
+            k = m.group("k")
+            out.delegates.append(DelegateApplication(m.group("d"), cov, int(k) if k else None, msg))
+            out.delegate_lines.append(msg)
+            continue
+        if (m := _NOT_APPLIED.match(msg)) is not None:
+            out.delegates.append(DelegateApplication(m.group("d"), Coverage.NONE, 0, msg))
+            out.delegate_lines.append(msg)
+            out.warnings.append(msg)
+            continue
+        if (m := _REPLACING.search(msg)) is not None:
+            p = m.group("p")
+            out.replacements.append(
+                NodeReplacement(int(m.group("n")), int(m.group("m")), m.group("d"), int(p) if p else None, msg)
+            )
+            out.delegate_lines.append(msg)
+            continue
+        if _CREATED_KERNELS.match(msg) or msg.startswith(("Created TensorFlow Lite", "Going to apply")):
+            out.delegate_lines.append(msg)
+            continue
+        if (m := _PARAM.match(msg)) is not None and ln.level in (None, "INFO"):
+            label = re.sub(r"\s+", " ", m.group("label")).strip()
+            out.params.setdefault(label, m.group("value"))
+            continue
+    profile.finish()
+    if stat_lines:
+        # The tool prints the warm-up series first, then the timed series.
+        if len(stat_lines) >= 2:
+            out.warmup, out.inference = stat_lines[0], stat_lines[1]
+        else:
+            out.inference = stat_lines[0]
+    if out.first_ms is None and out.warmup is not None:
+        warm = out.warmup.summary()
+        if warm is not None and warm.first_ms is not None:
+            out.first_ms = warm.first_ms
+    return out
+
+
+# ---- op-profile tables -----------------------------------------------------------------
+
+_PCT = re.compile(rf"^({_NUM})%$")
+
+
+def _num(cell: str) -> float | None:
+    cell = cell.strip()
+    m = _PCT.match(cell)
+    if m:
+        return _f(m.group(1))
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _header_key(cell: str) -> str:
+    key = cell.strip().strip("[]").strip().lower()
+    return {"avg_ms": "avg ms", "avg %": "avg %", "cdf %": "cdf%", "cdf%": "cdf%", "%": "%",
+            "mem kb": "mem kb", "times called": "times called", "node type": "node type"}.get(key, key)
+
+
+class _ProfileParser:
+    """State machine over the op-profiling block (text or CSV; tables selected by header)."""
+
+    def __init__(self, out: BenchmarkOutput) -> None:
+        self.out = out
+        self.section: ProfileSection | None = None
+        self.phase: ProfilePhase | None = None
+        self.graph = "primary"
+        self.table: str | None = None
+        self.columns: list[str] | None = None
+        self.csv = False
+
+    def _new_section(self) -> ProfileSection:
+        assert self.phase is not None  # internal invariant, not input checking
+        sec = ProfileSection(self.phase, self.graph)
+        self.out.profile.append(sec)
+        self.section = sec
+        return sec
+
+    def feed(self, msg: str) -> bool:
+        """Consume ``msg`` if it belongs to a profile block; return True if consumed."""
+        if msg.startswith(_SEC_INIT):
+            self.phase, self.graph, self.section, self.table = ProfilePhase.INIT, "primary", None, None
+            return True
+        if msg.startswith(_SEC_RUNS):
+            self.phase, self.graph, self.section, self.table = ProfilePhase.RUNS, "primary", None, None
+            return True
+        if self.phase is None:
+            # Old builds (TF <= 2.1) print the tables with no section heading.
+            bm0 = _BANNER.match(msg)
+            if not (bm0 and bm0.group("title").strip() in (_TABLE_RUN_ORDER, _TABLE_TOP, _TABLE_BY_TYPE)):
+                return False
+            self.phase, self.graph, self.section, self.table = ProfilePhase.RUNS, "primary", None, None
+        if msg.startswith(_SEC_DELEGATE):
+            self.phase, self.section, self.table = ProfilePhase.DELEGATE, None, None
+            return True
+        sm = _SUBGRAPH.match(msg)
+        if sm:
+            self.graph = "primary" if sm.group("i") is None else f"subgraph {sm.group('i')}"
+            self.section, self.table = None, None
+            return True
+        bm = _BANNER.match(msg)
+        if bm:
+            title = bm.group("title").strip()
+            if self.section is None or (title == _TABLE_RUN_ORDER and self.section.run_order):
+                self._new_section()
+            self.table = title
+            self.columns = None
+            return True
+        if self.section is None:
+            return False
+        sec = self.section
+        if msg.startswith("Number of nodes executed:"):
+            sec.nodes_executed = int(msg.split(":", 1)[1].strip() or 0)
+            self.table = None
+            return True
+        if msg.startswith("Timings (microseconds):"):
+            sec.timings = parse_stat_line(msg.split(":", 1)[1])
+            self.table = None
+            return True
+        if msg.startswith("Memory (bytes):"):
+            return True
+        m = re.match(r"^(\d+) nodes observed$", msg)
+        if m:
+            sec.nodes_observed = int(m.group(1))
+            self.table = None
+            return True
+        if self.table is None:
+            return False
+        if not msg:
+            return True
+        if self.columns is None:
+            cols = self._header(msg)
+            if cols is not None:
+                self.columns = cols
+                return True
+            return False
+        if self.table == _TABLE_BY_TYPE:
+            row_t = self._type_row(msg)
+            if row_t is None:
+                sec.unparsed_rows += 1
+            else:
+                sec.by_type.append(row_t)
+            return True
+        row = self._row(msg)
+        if row is None:
+            sec.unparsed_rows += 1
+            return True
+        if self.table == _TABLE_RUN_ORDER:
+            sec.run_order.append(row)
+        elif self.table == _TABLE_TOP:
+            sec.top.append(row)
+        return True
+
+    def finish(self) -> None:
+        self.phase = None
+
+    def _header(self, msg: str) -> list[str] | None:
+        if msg.startswith("[") or "\t[" in msg or msg.lstrip().startswith("["):
+            cells = [c for c in re.split(r"\t|\s{2,}", msg.strip()) if c.strip()]
+            if all(c.strip().startswith("[") for c in cells):
+                self.csv = False
+                return [_header_key(c) for c in cells]
+        if msg.lower().startswith("node type,"):
+            self.csv = True
+            return [_header_key(c) for c in msg.split(", ")]
+        return None
+
+    def _cells(self, msg: str) -> list[str] | None:
+        assert self.columns is not None
+        ncols = len(self.columns)
+        if self.csv:
+            return _split_anchored(msg, ncols, sep=r",\s*")
+        if "\t" in msg:
+            cells = [c.strip() for c in msg.strip("\n").split("\t")]
+            if cells and cells[0] == "":
+                cells = cells[1:]
+            if len(cells) > ncols:  # a tab inside the name: keep it in the last column
+                cells = cells[: ncols - 1] + ["\t".join(cells[ncols - 1:])]
+            return cells if len(cells) == ncols else None
+        return _split_anchored(msg, ncols, sep=r"\s+")
+
+    def _row(self, msg: str) -> ProfileRow | None:
+        cells = self._cells(msg)
+        if cells is None or self.columns is None:
+            return None
+        c = dict(zip(self.columns, cells))
+        avg = _num(c.get("avg ms", ""))
+        if avg is None:
+            return None
+        times = _num(c.get("times called", ""))
+        return ProfileRow(
+            node_type=c.get("node type", "").strip(),
+            name=_strip_name(c.get("name", "")),
+            avg_ms=avg,
+            first_ms=_num(c["first"]) if "first" in c else None,
+            start_ms=_num(c["start"]) if "start" in c else None,
+            pct=_num(c.get("%", "")),
+            cdf_pct=_num(c.get("cdf%", "")),
+            mem_kb=_num(c.get("mem kb", "")),
+            times_called=None if times is None else int(times),
+        )
+
+    def _type_row(self, msg: str) -> NodeTypeRow | None:
+        cells = self._cells(msg)
+        if cells is None or self.columns is None:
+            return None
+        c = dict(zip(self.columns, cells))
+        avg, count = _num(c.get("avg ms", "")), _num(c.get("count", ""))
+        if avg is None or count is None:
+            return None
+        times = _num(c.get("times called", ""))
+        return NodeTypeRow(
+            node_type=c.get("node type", "").strip(),
+            count=int(count),
+            avg_ms=avg,
+            pct=_num(c.get("avg %", "")),
+            cdf_pct=_num(c.get("cdf%", "")),
+            mem_kb=_num(c.get("mem kb", "")),
+            times_called=None if times is None else int(times),
+        )
+
+
+def _strip_name(name: str) -> str:
+    return name.strip()
+
+
+_CELL_NUM = rf"(?:{_NUM})%?"
+
+
+def _split_anchored(msg: str, ncols: int, sep: str) -> list[str] | None:
+    """Split a row whose first column (node type) and, for 8/9-column tables, last column
+    (name) may contain the separator: anchor on the run of numeric cells in the middle."""
+    text = msg.strip()
+    if ncols in (8, 9):  # node type, [start], first, avg, %, cdf%, mem, times, name
+        nums = ncols - 2
+        pat = rf"^(?P<head>.+?){sep}" + sep.join([f"({_CELL_NUM})"] * nums) + rf"{sep}(?P<tail>.*)$"
+        m = re.match(pat, text)
+        if not m:
+            return None
+        return [m.group("head")] + [m.group(i) for i in range(2, 2 + nums)] + [m.group("tail")]
+    if ncols == 7:  # node type, count, avg, avg %, cdf %, mem, times
+        pat = rf"^(?P<head>.+?){sep}" + sep.join([f"({_CELL_NUM})"] * 6) + r"\s*$"
+        m = re.match(pat, text)
+        if not m:
+            return None
+        return [m.group("head")] + [m.group(i) for i in range(2, 8)]
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Checks and conversion to perflab types
+# --------------------------------------------------------------------------------------
+
+
+def check_output(
+    out: BenchmarkOutput,
+    *,
+    delegate: str | None = None,
+    required_flags: tuple[str, ...] = (),
+    need_timings: bool = True,
+) -> None:
+    """Raise ModelError if the run failed, silently ignored a flag we rely on, or did not
+    apply the requested delegate. The message quotes the tool's own line."""
+    for flag in required_flags:
+        if any(f.split("=", 1)[0] == flag for f in out.unconsumed_flags):
+            raise ModelError(
+                f"this benchmark_model binary does not know {flag} (it printed 'Unconsumed cmdline flags: "
+                f"{' '.join(out.unconsumed_flags)}'); use a newer build (TF >= 2.10)"
+            )
+    if out.errors:
+        raise ModelError(f"benchmark_model reported an error: {out.errors[0]}")
+    if delegate is not None and delegate in DELEGATE_LOG_NAMES and delegate != "xnnpack":
+        wanted = DELEGATE_LOG_NAMES[delegate].lower()
+        for app in out.delegates:
+            if app.delegate.lower() == wanted and app.coverage is Coverage.NONE:
+                raise ModelError(f"{DELEGATE_LOG_NAMES[delegate]} delegate was not applied: {app.line}")
+    if need_timings and out.inference_avg_ms is None and out.inference is None:
+        raise ModelError("benchmark_model printed no inference timings (run did not finish?)")
+
+
+def timing_result(out: BenchmarkOutput, mode: SeriesMode, *, source: str = "benchmark_model") -> TimingResult:
+    """A TimingResult from parsed output. benchmark_model prints only summary statistics,
+    so ``samples_ms`` is None and ``summary`` carries count/mean/std/min/max."""
+    summary = out.inference.summary() if out.inference is not None else None
+    if summary is None and out.inference_avg_ms is not None:
+        summary = SummaryStats(
+            count=out.inference.count if out.inference is not None else 0,
+            first_ms=None,
+            mean_ms=out.inference_avg_ms,
+            std_ms=None,
+            min_ms=None,
+            max_ms=None,
+        )
+    missing: dict[str, str] = {
+        "samples_ms": f"{source} prints only summary statistics (count/avg/std/min/max), no per-run samples",
+        "warmup_ms": f"{source} prints only the warm-up average"
+        + ("" if out.warmup_avg_ms is None else f" ({out.warmup_avg_ms:.3f} ms)"),
+    }
+    if out.init_ms is None:
+        missing["init_ms"] = "benchmark_model printed no Init time"
+    if out.first_ms is None:
+        missing["first_ms"] = "benchmark_model printed no first-inference time"
+    mem_peak_mb: float | None = None
+    mem_source: str | None = None
+    if out.peak_mem_mb is not None:
+        mem_peak_mb = out.peak_mem_mb
+        mem_source = "benchmark_model overall peak footprint (periodic monitoring, MB)"
+    elif out.mem_overall_mb is not None:
+        mem_peak_mb = out.mem_overall_mb
+        wording = "'Peak memory footprint'" if out.mem_wording == "peak" else "'Memory footprint delta'"
+        mem_source = f"benchmark_model overall delta of max RSS since tool start ({wording}, MB)"
+    else:
+        missing["mem_peak_mb"] = "benchmark_model printed no memory footprint line"
+    missing["cpu_load_pct"] = "benchmark_model does not report CPU load"
+    warnings = list(out.warnings)
+    return TimingResult(
+        mode=mode,
+        init_ms=out.init_ms,
+        first_ms=out.first_ms,
+        warmup_ms=[],
+        samples_ms=None,
+        summary=summary,
+        mem_peak_mb=mem_peak_mb,
+        mem_source=mem_source,
+        cpu_load_pct=None,
+        tool_log=out.text,
+        missing=missing,
+        delegate_info=list(out.delegate_lines),
+        warnings=warnings,
+    )
+
+
+def profile_result(out: BenchmarkOutput, *, source: str = "tflite op profiling") -> ProfileResult | None:
+    """Per-layer table from the regular runs' Run Order (primary graph); None if absent."""
+    sec = out.runs_profile
+    if sec is None or not sec.run_order:
+        return None
+    layers = [
+        LayerTiming(
+            index=i,
+            node_type=row.node_type,
+            name=row.name,
+            avg_ms=row.avg_ms,
+            first_ms=row.first_ms,
+            pct=row.pct,
+            times_called=row.times_called,
+        )
+        for i, row in enumerate(sec.run_order)
+    ]
+    total_ms: float | None = None
+    if sec.timings is not None and sec.timings.avg_us is not None:
+        total_ms = sec.timings.avg_us / 1000.0
+    elif sec.timings is not None and sec.timings.curr_us is not None:
+        total_ms = sec.timings.curr_us / 1000.0
+    return ProfileResult(layers=layers, source=source, total_ms=total_ms, tool_log=out.text)
+
+
+def parse_profile_csv(text: str) -> list[ProfileSection]:
+    """Parse a file written by ``--profiling_output_csv_file`` (same sections as stdout,
+    tables comma-separated)."""
+    return parse_output(text).profile

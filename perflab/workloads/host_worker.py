@@ -1,0 +1,99 @@
+"""Worker process for the local device: one model, one job, JSON result on stdout.
+
+Runs in its own process so that peak RSS (VmHWM) and CPU time read from /proc belong to the
+measured run alone. Invoked as ``python -m perflab.workloads.host_worker JOB.json``.
+
+Job kinds:
+  timing  — load, resize, first run, warm-up, timed series (paced or back-to-back)
+  outputs — run every LR frame in an .npz and write the float outputs to another .npz
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perflab.errors import PerflabError
+
+
+def _proc_self_cpu_s() -> float:
+    """utime + stime of this process (all threads) from /proc/self/stat, in seconds."""
+    text = Path("/proc/self/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # fields 14 and 15 of stat(5)
+
+
+def _proc_self_status_kb(key: str) -> int | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _timing(job: dict[str, Any]) -> dict[str, Any]:
+    from perflab.workloads.host import HostModel, float_to_tensor, timed_loop
+
+    rss_before_kb = _proc_self_status_kb("VmRSS")
+    t0 = time.perf_counter_ns()
+    model = HostModel(Path(job["model"]), int(job["threads"]), str(job["delegate"]))
+    h, w = int(job["lr_height"]), int(job["lr_width"])
+    if h and w:
+        model.resize(h, w)
+    detail = model.input_detail()
+    if job.get("input_npy"):
+        frame = np.load(job["input_npy"])
+    else:
+        rng = np.random.default_rng(0)
+        frame = rng.random(detail.shape[1:], dtype=np.float32)
+    model.set_tensor(float_to_tensor(frame, detail))
+    init_ms = (time.perf_counter_ns() - t0) / 1e6
+    cpu0, wall0 = _proc_self_cpu_s(), time.perf_counter()
+    loop = timed_loop(model, int(job["warmup"]), int(job["iterations"]), job.get("fps"))
+    cpu1, wall1 = _proc_self_cpu_s(), time.perf_counter()
+    return {
+        "init_ms": init_ms,
+        "first_ms": loop.first_ms,
+        "warmup_ms": loop.warmup_ms,
+        "samples_ms": loop.samples_ms,
+        "series_wall_s": loop.wall_s,
+        "late_starts": loop.late_starts,
+        "cpu_s": cpu1 - cpu0,
+        "wall_s": wall1 - wall0,
+        "vm_hwm_kb": _proc_self_status_kb("VmHWM"),
+        "rss_before_load_kb": rss_before_kb,
+        "input_shape": list(detail.shape),
+        "ops": model.ops(),
+    }
+
+
+def _outputs(job: dict[str, Any]) -> dict[str, Any]:
+    from perflab.workloads.host import HostModel
+
+    model = HostModel(Path(job["model"]), int(job["threads"]), str(job["delegate"]))
+    with np.load(job["frames_npz"]) as data:
+        names = list(data.files)
+        outs = {name: model.upscale(data[name]) for name in names}
+    np.savez(job["out_npz"], **outs)
+    return {"frames": names}
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[1]).read_text())
+    try:
+        result = _timing(job) if job["kind"] == "timing" else _outputs(job)
+        print(json.dumps({"ok": True, **result}))
+        return 0
+    except PerflabError as exc:
+        print(json.dumps({"ok": False, "error": str(exc)}))
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,89 @@
+"""Latency statistics and stability warnings, against numpy/scipy definitions and known data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from perflab.analysis.stats import (
+    bimodality_gap,
+    drift_pct,
+    outlier_mask,
+    stability_warnings,
+    summarize,
+)
+
+
+def test_summary_matches_definitions() -> None:
+    rng = np.random.default_rng(42)
+    x = rng.lognormal(mean=3.0, sigma=0.1, size=201)
+    s = summarize(list(x))
+    assert s.n == 201
+    assert s.median_ms == pytest.approx(float(np.median(x)))
+    assert s.mean_ms == pytest.approx(float(np.mean(x)))
+    assert s.std_ms == pytest.approx(float(np.std(x, ddof=1)))
+    assert s.mad_ms == pytest.approx(float(sps.median_abs_deviation(x)))
+    assert s.p90_ms == pytest.approx(float(np.percentile(x, 90)))
+    assert s.p95_ms == pytest.approx(float(np.percentile(x, 95)))
+    assert (s.min_ms, s.max_ms) == (float(x.min()), float(x.max()))
+    assert s.cv_pct == pytest.approx(100 * np.std(x, ddof=1) / np.mean(x))
+
+
+def test_small_hand_computed_example() -> None:
+    s = summarize([10.0, 12.0, 11.0, 13.0, 100.0])
+    assert s.median_ms == 12.0
+    assert s.mean_ms == pytest.approx(29.2)
+    assert s.mad_ms == 1.0  # |x - 12| = 2,0,1,1,88 -> median 1
+    assert s.p90_ms == pytest.approx(65.2)  # linear between 13 and 100 at 0.6
+    assert summarize([5.0]).std_ms == 0.0
+
+
+def test_bad_samples_refused() -> None:
+    with pytest.raises(ValueError):
+        summarize([])
+    with pytest.raises(ValueError):
+        summarize([1.0, float("nan")])
+
+
+def test_outliers_by_modified_z_score() -> None:
+    x = [10.0, 10.1, 9.9, 10.05, 9.95, 10.0, 30.0]
+    assert outlier_mask(x).tolist() == [False] * 6 + [True]
+    assert not outlier_mask([5.0] * 10).any()
+
+
+def test_stable_series_has_no_warning() -> None:
+    rng = np.random.default_rng(1)
+    assert stability_warnings(list(rng.normal(20.0, 0.3, 60))) == []
+
+
+def test_high_cv_warning_gives_numbers_and_fix() -> None:
+    rng = np.random.default_rng(2)
+    w = stability_warnings(list(rng.normal(20.0, 5.0, 60)))
+    high = [x for x in w if x.code == "high_cv"]
+    assert len(high) == 1
+    assert "CV" in high[0].message and "ms" in high[0].message and "iterations" in high[0].message
+
+
+def test_drift_detected_on_thermal_ramp() -> None:
+    ramp = list(np.linspace(20.0, 26.0, 80))
+    assert drift_pct(ramp) == pytest.approx(
+        (np.median(ramp[40:]) - np.median(ramp[:40])) / np.median(ramp[:40]) * 100
+    )
+    assert "drift" in {x.code for x in stability_warnings(ramp)}
+
+
+def test_bimodal_detected_and_reported_with_modes() -> None:
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(10, 0.1, 40), rng.normal(15, 0.1, 20)])
+    rng.shuffle(x)
+    gap = bimodality_gap(list(x))
+    assert gap is not None
+    low, high, frac = gap
+    assert low == pytest.approx(10, abs=0.2) and high == pytest.approx(15, abs=0.2)
+    assert frac == pytest.approx(1 / 3, abs=0.02)
+    assert bimodality_gap(list(rng.normal(10, 0.5, 60))) is None
+
+
+def test_too_few_samples() -> None:
+    assert [w.code for w in stability_warnings([10.0, 10.2, 10.1])] == ["too_few"]

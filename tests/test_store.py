@@ -1,0 +1,85 @@
+"""Run folder, results.json round trip, deltas, and the SQLite index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from perflab.errors import StoreError
+from perflab.lab.derive import finalize_cells
+from perflab.store.db import ResultsDB
+from perflab.store.results import (
+    RESULTS_SCHEMA,
+    CellRecord,
+    CellStatus,
+    DeviceRecord,
+    LatencyRecord,
+    ModelRecord,
+    QualityRecord,
+    RunRecord,
+    ScenarioRecord,
+)
+from perflab.store.runfolder import RunFolder, load_run, read_samples
+
+
+def cell(cid: str, baseline: bool, median: float, psnr: float, status: CellStatus = CellStatus.OK) -> CellRecord:
+    return CellRecord(
+        cell_id=cid, device=DeviceRecord(serial="local", kind="local", model="m"),
+        model=ModelRecord(name=cid.split(".")[0], family="f", variant=cid.split(".")[1], scale=2),
+        delegate=cid.split(".")[2], threads=2, status=status, baseline=baseline,
+        latency_ms=LatencyRecord(mode="paced", source="raw samples", median=median, mean=median, p90=median * 1.1, n=10),
+        quality=QualityRecord(psnr_y_db=psnr, ssim_y=0.9, frames=1),
+    )
+
+
+def run_record(cells: list[CellRecord]) -> RunRecord:
+    return RunRecord(
+        perflab_version="0", run_id="r1",
+        scenario=ScenarioRecord(name="s", file="s.yaml", sha256="0" * 64, text="x", lr_width=8, lr_height=8,
+                                scale=2, fps=30.0),
+        started_utc="2026-11-23T00:00:00+00:00", cells=cells,
+    )
+
+
+def test_deltas_and_realtime() -> None:
+    cells = finalize_cells(
+        [cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0), cell("espcn_x2.fp32.cpu", False, 40.0, 31.5),
+         cell("espcn_x2.int8.cpu", False, 20.0, 31.0, CellStatus.FAILED)],
+        fps=30.0,
+    )
+    base, sr, failed = cells
+    assert base.deltas is None and base.realtime is True
+    assert sr.deltas is not None and sr.deltas.baseline_cell_id == "bicubic_x2.fp32.cpu"
+    assert sr.deltas.latency_median_ms == pytest.approx(30.0)
+    assert sr.deltas.psnr_y_db == pytest.approx(1.5)
+    assert sr.realtime is False  # p90 44 ms > 33.3 ms budget
+    assert failed.deltas is None and failed.realtime is None
+
+
+def test_results_round_trip_and_schema_check(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path / "run")
+    run = run_record([cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0)])
+    folder.write_results(run)
+    folder.append_samples("bicubic_x2.fp32.cpu", "paced", [1.5, 2.25])
+    raw = json.loads(folder.results_path.read_text())
+    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/1"
+    back = load_run(folder.path)
+    assert back == run
+    assert read_samples(folder.path) == [("bicubic_x2.fp32.cpu", "paced", 0, 1.5), ("bicubic_x2.fp32.cpu", "paced", 1, 2.25)]
+    raw["schema"] = "perflab.results/999"
+    folder.results_path.write_text(json.dumps(raw))
+    with pytest.raises(StoreError, match="results/999"):
+        load_run(folder.path)
+
+
+def test_sqlite_index_is_idempotent(tmp_path: Path) -> None:
+    run = run_record([cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0), cell("espcn_x2.fp32.cpu", False, 40.0, 31.5)])
+    with ResultsDB(tmp_path / "db.sqlite") as db:
+        db.index_run(run, tmp_path)
+        db.index_run(run, tmp_path)
+        assert db.run_ids() == ["r1"]
+        rows = db.cell_rows("r1")
+    assert [(r["cell_id"], r["latency_median_ms"], r["psnr_y_db"]) for r in rows] == [
+        ("bicubic_x2.fp32.cpu", 10.0, 30.0), ("espcn_x2.fp32.cpu", 40.0, 31.5)]
