@@ -153,7 +153,7 @@ class LocalDevice:
     ) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="perflab-q-", dir=self._workdir) as tmp:
             frames_npz, out_npz = Path(tmp) / "frames.npz", Path(tmp) / "out.npz"
-            np.savez(frames_npz, **{f"f{i:05d}": f for i, f in enumerate(lr_frames)})
+            np.savez(frames_npz, **{f"f{i:05d}": f for i, f in enumerate(lr_frames)})  # type: ignore[arg-type]
             job = {
                 "kind": "outputs", "model": str(model.path), "threads": threads, "delegate": delegate,
                 "frames_npz": str(frames_npz), "out_npz": str(out_npz),

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,11 +69,14 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
     """TimingResult → LatencyRecord; raw samples when present, else the tool's summary."""
     missing = dict(t.missing)
     warm = float(np.mean(t.warmup_ms)) if t.warmup_ms else None
-    base = dict(mode=t.mode.value, fps_target=fps, init=t.init_ms, first=t.first_ms, warmup_mean=warm)
+    def rec(source: str, **kw: Any) -> LatencyRecord:
+        return LatencyRecord(mode=t.mode.value, fps_target=fps, init=t.init_ms, first=t.first_ms,
+                             warmup_mean=warm, source=source, **kw)
+
     if t.samples_ms:
         s = summarize(t.samples_ms)
-        return LatencyRecord(
-            **base, source="raw samples", median=s.median_ms, mean=s.mean_ms, p90=s.p90_ms, p95=s.p95_ms,
+        return rec(
+            "raw samples", median=s.median_ms, mean=s.mean_ms, p90=s.p90_ms, p95=s.p95_ms,
             min=s.min_ms, max=s.max_ms, std=s.std_ms, mad=s.mad_ms, cv_pct=s.cv_pct, n=s.n,
             missing={k: v for k, v in missing.items() if k in ("init", "first", "warmup_mean")},
         )
@@ -82,12 +86,12 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
         for k in ("median", "p90", "p95", "mad"):
             missing.setdefault(k, why)
         cv = (sm.std_ms / sm.mean_ms * 100.0) if sm.std_ms is not None and sm.mean_ms > 0 else None
-        return LatencyRecord(
-            **base, source="tool summary", mean=sm.mean_ms, std=sm.std_ms, min=sm.min_ms, max=sm.max_ms,
+        return rec(
+            "tool summary", mean=sm.mean_ms, std=sm.std_ms, min=sm.min_ms, max=sm.max_ms,
             cv_pct=cv, n=sm.count, missing=missing,
         )
     missing.setdefault("median", "no timing samples were produced")
-    return LatencyRecord(**base, source="none", n=0, missing=missing)
+    return rec("none", n=0, missing=missing)
 
 
 class ScenarioRunner:

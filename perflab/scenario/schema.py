@@ -144,7 +144,7 @@ class Profiling(_Strict):
 
 
 class Scenario(_Strict):
-    schema_: Literal["perflab.scenario/1"] = Field(default=SCENARIO_SCHEMA, alias="schema")
+    schema_: Literal["perflab.scenario/1"] = Field(default="perflab.scenario/1", alias="schema")
     name: SafeName
     description: str = ""
     geometry: Geometry

@@ -54,8 +54,10 @@ def float_to_tensor(lr: np.ndarray, detail: TensorDetail) -> np.ndarray:
     if detail.quantized:
         info = np.iinfo(detail.dtype)
         q = np.rint(x / detail.scale + detail.zero_point)
-        return np.clip(q, info.min, info.max).astype(detail.dtype)
-    return x.astype(detail.dtype)
+        out: np.ndarray = np.clip(q, info.min, info.max).astype(detail.dtype)
+        return out
+    same: np.ndarray = x.astype(detail.dtype)
+    return same
 
 
 def tensor_to_float(y: np.ndarray, detail: TensorDetail) -> np.ndarray:
@@ -66,7 +68,8 @@ def tensor_to_float(y: np.ndarray, detail: TensorDetail) -> np.ndarray:
     a = a.astype(np.float32)
     if a.ndim == 4:
         a = a[0]
-    return np.clip(a, 0.0, 1.0)
+    clipped: np.ndarray = np.clip(a, 0.0, 1.0)
+    return clipped
 
 
 def raw_to_tensor(raw: bytes, detail: TensorDetail) -> np.ndarray:

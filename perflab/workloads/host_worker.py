@@ -80,7 +80,7 @@ def _outputs(job: dict[str, Any]) -> dict[str, Any]:
     with np.load(job["frames_npz"]) as data:
         names = list(data.files)
         outs = {name: model.upscale(data[name]) for name in names}
-    np.savez(job["out_npz"], **outs)
+    np.savez(job["out_npz"], **outs)  # type: ignore[arg-type]
     return {"frames": names}
 
 

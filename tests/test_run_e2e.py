@@ -1,0 +1,119 @@
+"""A full `perflab run` of small scenarios on the local device, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from perflab.store.runfolder import load_run, read_samples
+
+PERFLAB = str(Path(sys.executable).with_name("perflab"))
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def scenario(tmp_path: Path, models: str, extra: str = "") -> Path:
+    p = tmp_path / "small.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        name: small
+        geometry: {{lr_width: 240, lr_height: 136, scale: 2}}
+        pacing: {{fps: 60}}
+        models:
+        {textwrap.indent(textwrap.dedent(models), '')}
+        delegates: [xnnpack, gpu]
+        threads: 2
+        runs: {{warmup: 2, iterations: 12}}
+        inputs:
+          images:
+            - skimage: coffee
+            - skimage: rocket
+        {extra}
+        """))
+    return p
+
+
+def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PERFLAB, *args], capture_output=True, text=True, timeout=900)
+
+
+def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"TFL3 this is not a flatbuffer" * 10)
+    p = scenario(tmp_path, """\
+          - zoo: espcn
+            variants: [fp32, int8]
+          - path: broken.tflite
+            scale: 2
+        """)
+    out = tmp_path / "run"
+    r = run_cli(["run", str(p), "--device", "local", "--out", str(out), "--reports-dir", str(tmp_path / "reports")])
+    assert r.returncode == 1, r.stdout + r.stderr  # one cell failed, the rest were measured
+    run = load_run(out)
+    assert run.schema_ == "perflab.results/1" and run.exit_code == 1
+    by_id = {c.cell_id: c for c in run.cells}
+    assert set(by_id) == {
+        "bicubic_x2.fp32.xnnpack", "espcn_x2.fp32.xnnpack", "espcn_x2.int8.xnnpack", "broken.file.xnnpack",
+        "bicubic_x2.fp32.gpu", "espcn_x2.fp32.gpu", "espcn_x2.int8.gpu", "broken.file.gpu",
+    }
+    assert by_id["broken.file.xnnpack"].status == "failed" and "broken.tflite" in (by_id["broken.file.xnnpack"].reason or "")
+    assert by_id["espcn_x2.fp32.gpu"].status == "unsupported"
+    base = by_id["bicubic_x2.fp32.xnnpack"]
+    for cid in ("bicubic_x2.fp32.xnnpack", "espcn_x2.fp32.xnnpack", "espcn_x2.int8.xnnpack"):
+        c = by_id[cid]
+        assert c.status == "ok", c.reason
+        assert c.device.kind == "local" and c.emulated is False
+        assert c.model.sha256 and len(c.model.sha256) == 64 and c.model.size_bytes and c.model.size_bytes > 0
+        lat = c.latency_ms
+        assert lat is not None and lat.mode == "paced" and lat.n == 12
+        assert lat.median is not None and lat.p90 is not None and lat.init is not None and lat.first is not None
+        assert 0 < lat.min <= lat.median <= lat.p90 <= lat.max  # type: ignore[operator]
+        assert set(c.series) == {"paced", "back_to_back"}
+        assert c.telemetry.cpu_load_pct is not None and c.telemetry.cpu_load_pct > 0
+        assert c.telemetry.mem_peak_mb is not None and c.telemetry.mem_peak_mb > 10
+        assert c.quality.frames == 2 and c.quality.psnr_y_db is not None and c.quality.ssim_y is not None
+        assert "power" in c.telemetry.missing  # no power source on this machine: said, not zero
+    sr = by_id["espcn_x2.fp32.xnnpack"]
+    assert sr.deltas is not None and sr.deltas.baseline_cell_id == base.cell_id
+    assert sr.quality.psnr_y_db > base.quality.psnr_y_db  # type: ignore[operator]
+    assert sr.deltas.psnr_y_db == pytest.approx(sr.quality.psnr_y_db - base.quality.psnr_y_db)  # type: ignore[operator]
+    # raw samples are kept, and match the statistics
+    samples = [s for s in read_samples(out) if s[0] == "espcn_x2.fp32.xnnpack" and s[1] == "paced"]
+    assert len(samples) == 12
+    assert max(s[3] for s in samples) == pytest.approx(sr.latency_ms.max, abs=1e-5)  # type: ignore[union-attr]
+    assert (out / "frames" / "espcn_x2.fp32.xnnpack" / "coffee.png").is_file()
+    assert (out / "index.html").is_file()
+    # the run is indexed in the results database
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "reports" / "perflab.sqlite")
+    assert con.execute("SELECT count(*) FROM cells WHERE run_id = ?", (run.run_id,)).fetchone()[0] == 8
+    # the report rebuilds from the folder alone
+    (out / "index.html").unlink()
+    r2 = run_cli(["report", str(out)])
+    assert r2.returncode == 0, r2.stderr
+    assert (out / "index.html").is_file()
+    # streamed progress names every cell
+    for cid in by_id:
+        assert cid in r.stdout
+
+
+def test_default_out_folder_and_json(tmp_path: Path) -> None:
+    p = scenario(tmp_path, """\
+          - zoo: bicubic
+            variants: [int8]
+        """).read_text().replace("delegates: [xnnpack, gpu]", "delegates: [cpu]")
+    sc = tmp_path / "s2.yaml"
+    sc.write_text(p)
+    r = run_cli(["run", str(sc), "--device", "local", "--reports-dir", str(tmp_path / "rep"), "--no-report"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = list((tmp_path / "rep" / "small").iterdir())
+    assert len(runs) == 1
+    data = json.loads((runs[0] / "results.json").read_text())
+    assert [c["status"] for c in data["cells"]] == ["ok", "ok"]
+    assert data["cells"][1]["model"]["variant"] == "int8"
