@@ -77,7 +77,7 @@ def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
         assert c.telemetry.cpu_load_pct is not None and c.telemetry.cpu_load_pct > 0
         assert c.telemetry.mem_peak_mb is not None and c.telemetry.mem_peak_mb > 10
         assert c.quality.frames == 2 and c.quality.psnr_y_db is not None and c.quality.ssim_y is not None
-        assert "power" in c.telemetry.missing  # no power source on this machine: said, not zero
+        assert "power_source" in c.telemetry.missing  # no power source on this machine: said, not zero
     sr = by_id["espcn_x2.fp32.xnnpack"]
     assert sr.deltas is not None and sr.deltas.baseline_cell_id == base.cell_id
     assert sr.quality.psnr_y_db > base.quality.psnr_y_db  # type: ignore[operator]

@@ -49,6 +49,7 @@ from perflab.workloads.types import ModelArtifact, SeriesMode, TimingRequest, Ti
 log = logging.getLogger("perflab.run")
 
 UNSUPPORTED_MARKERS = ("is not available on", "not supported")
+RESTORE_WAIT_S = 60.0
 
 
 @dataclass
@@ -198,11 +199,27 @@ class ScenarioRunner:
                     time.sleep(self.s.cooldown.between_cells_s)
         finally:
             if prepared:
-                try:
-                    device.restore()
-                except PerflabError as exc:
-                    log.error("[%s] restore failed: %s (run `perflab devices restore %s`)", device.serial, exc,
-                              device.serial)
+                self._restore(device)
+
+    def _restore(self, device: Device) -> None:
+        """Undo the device's tuning. A phone that went away is waited for (it may be rebooting or
+        re-plugged) up to RESTORE_WAIT_S; after that its journal stays on the host for
+        `perflab devices restore SERIAL`."""
+        deadline = time.monotonic() + RESTORE_WAIT_S
+        while True:
+            try:
+                device.restore()
+                return
+            except DeviceGoneError as exc:
+                if time.monotonic() >= deadline:
+                    log.error("[%s] gone, not restored: %s (run `perflab devices restore %s` when it is back)",
+                              device.serial, exc, device.serial)
+                    return
+                time.sleep(2.0)
+            except PerflabError as exc:
+                log.error("[%s] restore failed: %s (run `perflab devices restore %s`)", device.serial, exc,
+                          device.serial)
+                return
 
     def _skeleton(
         self, cell: CellSpec, info: DeviceRecord, art: ModelArtifact | None, status: CellStatus, reason: str | None
@@ -305,7 +322,7 @@ class ScenarioRunner:
             tel.missing.setdefault("cpu_load_pct", "the device did not report CPU time for the run")
         if tel.mem_peak_mb is None:
             tel.missing.setdefault("mem_peak_mb", "the device did not report memory for the run")
-        tel.missing.setdefault("power", "no power source configured for this device (battery counters or a meter)")
+        tel.missing.setdefault("power_source", "no power source configured for this device (battery counters or a meter)")
         self.folder.write_log(f"{info.serial}.{cell.cell_id}.log".replace("/", "_").replace(":", "_"), "\n".join(logs))
         rec.quality = self._quality(device, info, cell, art)
         if s.profiling.op_profiling:

@@ -100,6 +100,23 @@ def _environment() -> jinja2.Environment:
 # ---------------------------------------------------------------- figures
 
 
+def _unique_id(run: RunRecord, cell: CellRecord) -> bool:
+    return sum(1 for c in run.cells if c.cell_id == cell.cell_id) == 1
+
+
+def samples_of(folder: RunFolder, cell: CellRecord) -> dict[str, list[float]]:
+    """Raw samples of a cell: rows keyed ``serial/cell_id`` (several devices) or ``cell_id``."""
+    keys = [f"{cell.device.serial}/{cell.cell_id}"] + ([cell.cell_id] if _unique_id(folder.run, cell) else [])
+    return next((folder.samples[k] for k in keys if k in folder.samples), {})
+
+
+def frames_of(folder: RunFolder, cell: CellRecord) -> dict[str, Path]:
+    """Output frames of a cell: ``frames/<serial>_<cell_id>/`` (several devices) or ``frames/<cell_id>/``."""
+    keys = [f"{cell.device.serial}_{cell.cell_id}".replace(":", "_").replace("/", "_")]
+    keys += [cell.cell_id] if _unique_id(folder.run, cell) else []
+    return next((folder.frames.outputs[k] for k in keys if folder.frames.outputs.get(k)), {})
+
+
 def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
     """Distribution and per-iteration figures per device from raw samples; plus notes on cells without any."""
     run = folder.run
@@ -113,7 +130,7 @@ def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
         dist: list[plots.LatencyGroup] = []
         traces: list[plots.TracePoint] = []
         for c in ok:
-            s = folder.samples.get(c.cell_id, {})
+            s = samples_of(folder, c)
             paced, b2b, warm = s.get("paced", []), s.get("back_to_back", []), s.get("warmup", [])
             label = f"{cell_label(c)} · {c.delegate}"
             if not paced and not b2b:
@@ -149,7 +166,7 @@ def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
 
 def _tradeoff(
     run: RunRecord,
-    cost: Callable[[CellRecord], float | None],
+    cost: Callable[[CellRecord], tuple[float, str] | None],
     cost_reason: Callable[[CellRecord], str],
     cost_fmt: Callable[[float], str],
     *,
@@ -160,17 +177,19 @@ def _tradeoff(
 ) -> Tradeoff:
     left_out: list[str] = []
     pts: list[tuple[CellRecord, float, float]] = []
+    suffix: dict[tuple[str, str], str] = {}
     for c in run.cells:
         if c.status != CellStatus.OK:
             continue
-        x, y = cost(c), c.quality.psnr_y_db
+        xs, y = cost(c), c.quality.psnr_y_db
         name = f"{cell_label(c)} · {c.delegate} on {device_name(c.device)}"
         if y is None:
             left_out.append(f"{name}: no PSNR-Y ({c.quality.missing.get('psnr_y_db', 'no reason given')})")
-        elif x is None:
+        elif xs is None:
             left_out.append(f"{name}: {cost_reason(c)}")
         else:
-            pts.append((c, float(x), float(y)))
+            pts.append((c, float(xs[0]), float(y)))
+            suffix[(c.device.serial, c.cell_id)] = xs[1]
     if not pts:
         return Tradeoff(None, [], left_out)
     on_front: set[int] = set()
@@ -181,7 +200,7 @@ def _tradeoff(
     multi = len({c.device.serial for c, _, _ in pts}) > 1
     points = [
         plots.TradeoffPoint(
-            label=cell_label(c) + (f" · {c.delegate}" if c.delegate != "cpu" else ""),
+            label=cell_label(c) + (f" · {c.delegate}" if c.delegate != "cpu" else "") + suffix[(c.device.serial, c.cell_id)],
             x=x, y=y, series=device_name(c.device) + (" (emulated)" if is_emulated(c) else ""),
             baseline=c.baseline, emulated=is_emulated(c), on_front=i in on_front,
         )
@@ -192,31 +211,44 @@ def _tradeoff(
     caption = ("Pareto front (dashed, ringed points): no other cell on the same device is both cheaper and better."
                + (" One colour per device." if multi else ""))
     fig = Figure(title=title, uri=_uri(png), alt=title, caption=caption)
-    return Tradeoff(fig, pareto_rows(pts, cost_fmt), left_out)
+    return Tradeoff(fig, pareto_rows(pts, lambda c, v: cost_fmt(v) + suffix[(c.device.serial, c.cell_id)]), left_out)
 
 
 def quality_vs_latency(run: RunRecord) -> Tradeoff:
     budget = 1000.0 / run.scenario.fps if run.scenario.fps else None
 
-    def cost(c: CellRecord) -> float | None:
-        return c.latency_ms.median if c.latency_ms is not None else None
+    def cost(c: CellRecord) -> tuple[float, str] | None:
+        lat = c.latency_ms
+        if lat is None:
+            return None
+        if lat.median is not None:
+            return lat.median, ""
+        if lat.mean is not None:  # a tool summary (benchmark_model) gives the mean only
+            return lat.mean, " (mean)"
+        return None
 
     def reason(c: CellRecord) -> str:
         if c.latency_ms is None:
             return "no latency recorded"
-        return f"no median latency ({c.latency_ms.missing.get('median', 'no reason given')})"
+        return f"no median or mean latency ({c.latency_ms.missing.get('median', 'no reason given')})"
 
     mode = "paced" if run.scenario.fps else "back-to-back"
-    return _tradeoff(run, cost, reason, lambda v: f"{fmt_ms(v)} ms", title="Quality vs latency",
-                     x_label=f"median latency per frame, headline series ({mode}), ms — lower is better",
-                     x_log=False, budget_ms=budget)
+    t = _tradeoff(run, cost, reason, lambda v: f"{fmt_ms(v)} ms", title="Quality vs latency",
+                  x_label=f"median latency per frame, headline series ({mode}), ms — lower is better",
+                  x_log=False, budget_ms=budget)
+    if t.figure is not None and any(lat.median is None and lat.mean is not None
+                                    for c in run.cells if c.status == CellStatus.OK
+                                    for lat in [c.latency_ms] if lat is not None):
+        t.figure.caption += (" Cells marked “(mean)” have only a tool summary (no raw samples, no median) and are"
+                             " placed at their mean latency.")
+    return t
 
 
 def quality_vs_size(run: RunRecord) -> Tradeoff:
-    def cost(c: CellRecord) -> float | None:
-        return c.model.size_bytes / 1024 if c.model.size_bytes is not None else None
+    def cost(c: CellRecord) -> tuple[float, str] | None:
+        return (c.model.size_bytes / 1024, "") if c.model.size_bytes is not None else None
 
-    return _tradeoff(run, cost, lambda c: "model size not recorded", lambda v: fmt_size(int(round(v * 1024))),
+    return _tradeoff(run, cost, lambda c: "model size not recorded", lambda v: fmt_size(round(v * 1024)),
                      title="Quality vs model size", x_label="model file size (KB, log scale) — lower is better",
                      x_log=True, budget_ms=None)
 
@@ -224,11 +256,20 @@ def quality_vs_size(run: RunRecord) -> Tradeoff:
 # ---------------------------------------------------------------- visual crops
 
 
-def _psnr_note(cell: CellRecord, frame: str) -> str:
+def _frame_psnr(cell: CellRecord, frame: str) -> float | None:
     for e in cell.quality.per_frame:
-        if e.get("frame") == frame and isinstance(e.get("psnr_y_db"), (int, float)):
-            return f"PSNR-Y {float(e['psnr_y_db']):.2f} dB"
-    return ""
+        v = e.get("psnr_y_db")
+        if e.get("frame") == frame and isinstance(v, (int, float)):
+            return float(v)
+    return None
+
+
+def _psnr_note(cell: CellRecord, frame: str, base: CellRecord | None) -> str:
+    v = _frame_psnr(cell, frame)
+    if v is None:
+        return ""
+    b = _frame_psnr(base, frame) if base is not None and base is not cell else None
+    return f"PSNR-Y {v:.2f} dB" + (f" ({v - b:+.2f} vs bicubic)".replace("-", "−") if b is not None else "")
 
 
 def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
@@ -243,10 +284,11 @@ def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
     for dev, groups in grouped_cells(run):
         for delegate, members in groups:
             cells = [c for c in members if c.status == CellStatus.OK]
-            with_out = [c for c in cells if fr.outputs.get(c.cell_id)]
+            outputs = {id(c): frames_of(folder, c) for c in cells}
+            with_out = [c for c in cells if outputs[id(c)]]
             if not with_out:
                 continue
-            frames = sorted(f for f in fr.hr if any(f in fr.outputs.get(c.cell_id, {}) for c in with_out))
+            frames = sorted(f for f in fr.hr if any(f in outputs[id(c)] for c in with_out))
             for frame in frames[:MAX_CROP_FRAMES]:
                 hr = crops.read_png_rgb(fr.hr[frame])
                 size = min(CROP_HR_PX, hr.shape[0], hr.shape[1])
@@ -264,11 +306,12 @@ def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
                     except ValueError:
                         panels.append(CropPanel("LR input", None, note=f"LR size {lr.shape[1]}×{lr.shape[0]} does "
                                                 f"not match HR/{scale}", kind="lr"))
-                for c in sorted(cells, key=lambda c: 0 if c.baseline else 1):
+                base_cell = next((c for c in cells if c.baseline), None)
+                for c in sorted(with_out, key=lambda c: 0 if c.baseline else 1):
                     label = cell_label(c) + (" — bicubic baseline" if c.baseline and "bicubic" not in
                                              cell_label(c).lower() else "")
                     kind = "baseline" if c.baseline else "model"
-                    path = fr.outputs.get(c.cell_id, {}).get(frame)
+                    path = outputs[id(c)].get(frame)
                     if path is None:
                         panels.append(CropPanel(label, None, note="no output frame saved for this cell",
                                                 emulated=is_emulated(c), kind=kind))
@@ -280,7 +323,7 @@ def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
                                                      f"{hr.shape[1]}×{hr.shape[0]}: not comparable"))
                         continue
                     panels.append(CropPanel(label, crops.png_data_uri(crops.zoom_nearest(crops.crop(out, reg), zoom)),
-                                            note=_psnr_note(c, frame), emulated=is_emulated(c), kind=kind))
+                                            note=_psnr_note(c, frame, base_cell), emulated=is_emulated(c), kind=kind))
                 sets.append(CropSet(
                     title=f"{device_name(dev)} · {delegate}", frame=frame,
                     region=f"x {reg.left}–{reg.left + reg.width}, y {reg.top}–{reg.top + reg.height} "
@@ -326,6 +369,7 @@ def render_run_report(run_dir: Path) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html", dir=run_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read
         os.replace(tmp, out)
     except OSError as e:
         raise StoreError(f"{out}: cannot write the report: {e}") from e

@@ -9,14 +9,16 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display, no GUI toolkit; set before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 PACED_COLOR = "#2563eb"
 B2B_COLOR = "#f59e0b"
@@ -59,7 +61,7 @@ class TracePoint:
     emulated: bool = False
 
 
-def _style() -> dict[str, object]:
+def _style() -> Any:  # rc_context's key type is a Literal union that differs across Matplotlib versions
     return {
         "font.size": 9,
         "axes.titlesize": 10,
@@ -84,6 +86,12 @@ def _png(fig: Figure) -> bytes:
 
 def _emul(label: str, emulated: bool) -> str:
     return f"{label} (emulated)" if emulated else label
+
+
+def _horizontal() -> dict[str, Any]:
+    """boxplot's horizontal switch: ``orientation`` since Matplotlib 3.10, ``vert`` before it."""
+    major, minor = (int(p) for p in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
 def _use_log(values: Sequence[float]) -> bool:
@@ -113,7 +121,7 @@ def latency_distribution_png(
                 bp = ax.boxplot(
                     [list(values)],
                     positions=[y + offset],
-                    vert=False,
+                    **_horizontal(),
                     widths=0.28,
                     whis=(5.0, 95.0),
                     patch_artist=True,
@@ -145,7 +153,7 @@ def latency_distribution_png(
         ax.set_xlabel("latency per inference (ms) — box: quartiles, whiskers: p5–p95")
         ax.set_title(title, loc="left")
         ax.grid(axis="y", visible=False)
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / (len(groups) + 2)), ncol=3)
+        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3)
         return _png(fig)
 
 
@@ -159,8 +167,8 @@ def latency_trace_png(traces: Sequence[TracePoint], budget_ms: float | None, tit
         max_warm = max(len(t.warmup) for t in traces)
         if max_warm:
             ax.axvspan(-max_warm - 0.5, -0.5, color="#f3f4f6", zorder=0)
-            ax.text(-max_warm / 2 - 0.5, 1.0, "warm-up", transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", color="#6b7280", fontsize=8)
+            ax.text(-max_warm / 2 - 0.5, 0.02, "warm-up", transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", color="#6b7280", fontsize=7.5)
         for k, t in enumerate(traces):
             color = PALETTE[k % len(PALETTE)]
             xs = list(range(-len(t.warmup), len(t.samples)))
@@ -197,7 +205,7 @@ def tradeoff_png(
     if not points:
         raise ValueError("no points to plot")
     with plt.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(7.6, 4.4))
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
         series_names = list(dict.fromkeys(p.series for p in points))
         handles: list[Line2D] = []
         for k, name in enumerate(series_names):
@@ -231,9 +239,11 @@ def tradeoff_png(
             handles.append(Line2D([], [], color=BUDGET_COLOR, ls="--", label=f"frame budget {budget_ms:.1f} ms"))
         if x_log:
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
         ax.margins(x=0.12, y=0.15)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.set_title(title, loc="left")
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
         return _png(fig)

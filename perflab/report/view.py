@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from perflab.report.pareto import pareto_front
-from perflab.store.results import CellRecord, CellStatus, DeviceRecord, LatencyRecord, RunRecord, WarningRecord
+from perflab.store.results import (
+    CellRecord,
+    CellStatus,
+    DeviceRecord,
+    LatencyRecord,
+    RunRecord,
+    WarningRecord,
+)
 
 MODE_LABELS = {"paced": "paced", "back_to_back": "back-to-back"}
 
@@ -240,6 +247,13 @@ class ReportView:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def cell_key(run: RunRecord, cell: CellRecord) -> str:
+    """The cell's id in this run: its ``cell_id``, prefixed by the device serial when devices share it
+    (the runner names multi-device samples ``serial/cell_id`` the same way)."""
+    shared = sum(1 for c in run.cells if c.cell_id == cell.cell_id) > 1
+    return f"{cell.device.serial}/{cell.cell_id}" if shared else cell.cell_id
+
+
 def anchor_for(cell_id: str) -> str:
     return "cell-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in cell_id)
 
@@ -322,9 +336,14 @@ class _RowBuilder:
 
     def median_with_delta(self, cell: CellRecord, mode: str, base: CellRecord | None) -> Val:
         v = self.latency(cell, mode, "median")
+        rec = series_of(cell, mode)
+        if v.missing and rec is not None and rec.mean is not None:
+            # A tool summary (benchmark_model) has a mean but no median: show the mean, labelled as such.
+            reason = rec.missing.get("median") or "median not recorded (no reason given)"
+            return Val(fmt_ms(rec.mean), note=self.notes.add(reason), sub="mean, no median", sub_cls="muted",
+                       title=f"median not available ({reason}); this is the mean from {rec.source}, n={rec.n}")
         if v.missing or cell.baseline or base is None:
             return v
-        rec = series_of(cell, mode)
         brec = series_of(base, mode)
         if rec is None or brec is None or rec.median is None or brec.median is None or brec.median <= 0:
             return v
@@ -344,7 +363,8 @@ class _RowBuilder:
     def power(self, cell: CellRecord) -> Val:
         t = cell.telemetry
         if t.power_source is None:
-            return self.notes.missing(t.missing.get("power_source") or "no power source for this cell (no reason given)")
+            reason = t.missing.get("power_source") or t.missing.get("power")
+            return self.notes.missing(reason or "no power source for this cell (no reason given)")
         conf = t.power_confidence or "unstated"
         cls = {"high": "good", "medium": "", "low": "bad", "none": "bad"}.get(conf, "")
         return Val(t.power_source, title=f"power source: {t.power_source}; confidence: {conf}",
@@ -362,26 +382,26 @@ class _RowBuilder:
         head = cell.latency_ms
         source = head.source if head is not None else None
         if ok:
-            vals = dict(
-                paced_median=self.median_with_delta(cell, "paced", base),
-                paced_p90=self.latency(cell, "paced", "p90"),
-                b2b_median=self.median_with_delta(cell, "back_to_back", base),
-                b2b_p90=self.latency(cell, "back_to_back", "p90"),
-                init=self.startup(cell, "init"),
-                first=self.startup(cell, "first"),
-                realtime=self.realtime(cell),
-                psnr=self.quality(cell, base, "psnr_y_db", 2, " dB"),
-                ssim=self.quality(cell, base, "ssim_y", 4, ""),
-                cpu=self.telemetry(cell, "cpu_load_pct", lambda v: f"{v:.0f}%", "CPU load during the run"),
-                mem=self.telemetry(cell, "mem_peak_mb", lambda v: f"{v:.0f}", "peak memory (MB)"),
-                power=self.power(cell),
-            )
+            vals = {
+                "paced_median": self.median_with_delta(cell, "paced", base),
+                "paced_p90": self.latency(cell, "paced", "p90"),
+                "b2b_median": self.median_with_delta(cell, "back_to_back", base),
+                "b2b_p90": self.latency(cell, "back_to_back", "p90"),
+                "init": self.startup(cell, "init"),
+                "first": self.startup(cell, "first"),
+                "realtime": self.realtime(cell),
+                "psnr": self.quality(cell, base, "psnr_y_db", 2, " dB"),
+                "ssim": self.quality(cell, base, "ssim_y", 4, ""),
+                "cpu": self.telemetry(cell, "cpu_load_pct", lambda v: f"{v:.0f}%", "CPU load during the run"),
+                "mem": self.telemetry(cell, "mem_peak_mb", lambda v: f"{v:.0f}", "peak memory (MB)"),
+                "power": self.power(cell),
+            }
         else:
             vals = {k: placeholder for k in ("paced_median", "paced_p90", "b2b_median", "b2b_p90", "init", "first",
                                               "realtime", "psnr", "ssim", "cpu", "mem", "power")}
         return RowView(
-            cell_id=cell.cell_id,
-            anchor=anchor_for(cell.cell_id),
+            cell_id=cell_key(self.run, cell),
+            anchor=anchor_for(cell_key(self.run, cell)),
             label=cell_label(cell),
             model_name=cell.model.name,
             family=cell.model.family,
@@ -405,9 +425,10 @@ def find_baseline(run: RunRecord, cell: CellRecord) -> CellRecord | None:
     if cell.baseline:
         return cell
     if cell.deltas is not None:
-        for c in run.cells:
-            if c.cell_id == cell.deltas.baseline_cell_id:
-                return c
+        named = [c for c in run.cells if c.cell_id == cell.deltas.baseline_cell_id]
+        same_device = [c for c in named if c.device.serial == cell.device.serial]
+        if same_device or named:
+            return (same_device or named)[0]
     for c in run.cells:
         if c.baseline and c.device.serial == cell.device.serial and c.delegate == cell.delegate:
             return c
@@ -448,17 +469,17 @@ def build_view(run: RunRecord) -> ReportView:
         for delegate, members in groups:
             base = next((c for c in members if c.baseline), None)
             rows = [rb.row(c, find_baseline(run, c)) for c in members]
-            gviews.append(GroupView(delegate, base.cell_id if base else None, rows))
+            gviews.append(GroupView(delegate, cell_key(run, base) if base else None, rows))
         dev_emul = device_emulated(dev) or any(is_emulated(c) for d, m in groups for c in m)
         devices.append(DeviceView(dev, dev_emul, "dev-" + anchor_for(dev.serial)[5:], gviews))
 
     problems = [
-        ProblemView(c.cell_id, anchor_for(c.cell_id), device_name(c.device), cell_label(c), c.delegate, str(c.status),
+        ProblemView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, str(c.status),
                     c.reason or "no reason recorded", is_emulated(c))
         for c in run.cells if c.status != CellStatus.OK
     ]
     warnings = [
-        WarningView(c.cell_id, anchor_for(c.cell_id), device_name(c.device), cell_label(c), c.delegate, w.code,
+        WarningView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, w.code,
                     w.message, is_emulated(c))
         for c in run.cells for w in c.warnings
     ]
@@ -504,8 +525,8 @@ def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
                     f"call count per layer not given by {c.layers.source}"),
             ))
         out.append(LayersView(
-            cell_id=c.cell_id,
-            anchor=anchor_for(c.cell_id) + "-layers",
+            cell_id=cell_key(run, c),
+            anchor=anchor_for(cell_key(run, c)) + "-layers",
             title=f"{cell_label(c)} · {c.delegate}",
             device=device_name(c.device),
             emulated=is_emulated(c),
@@ -542,26 +563,24 @@ def build_frame_tables(run: RunRecord, notes: Footnotes) -> list[FrameTableView]
             per = {c.cell_id: _per_frame(c) for c in cells}
             frames = list(dict.fromkeys(f for c in cells for f in per[c.cell_id]))
             base = next((c for c in cells if c.baseline), None)
-            cols = [FrameColumn(c.cell_id, cell_label(c), c.baseline, is_emulated(c)) for c in cells]
+            cols = [FrameColumn(cell_key(run, c), cell_label(c), c.baseline, is_emulated(c)) for c in cells]
             rows = []
             for f in frames:
                 vals = []
                 b = per[base.cell_id].get(f) if base is not None else None
                 for c in cells:
                     e = per[c.cell_id].get(f)
-                    if e is None or e.get("psnr_y_db") is None:
+                    psnr = e.get("psnr_y_db") if e is not None else None
+                    if e is None or psnr is None:
                         vals.append(notes.missing(f"no per-frame quality for {f} in this cell"))
                         continue
-                    psnr = e["psnr_y_db"]
-                    assert psnr is not None  # narrowed above
                     ssim = e.get("ssim_y")
                     text = f"{psnr:.2f}"
                     title = f"{f}: PSNR-Y {psnr:.4f} dB" + (f", SSIM-Y {ssim:.4f}" if ssim is not None else "")
                     sub: str | None = f"SSIM {ssim:.4f}" if ssim is not None else None
                     cls = ""
-                    if not c.baseline and b is not None and b.get("psnr_y_db") is not None:
-                        bp = b["psnr_y_db"]
-                        assert bp is not None
+                    bp = b.get("psnr_y_db") if b is not None else None
+                    if not c.baseline and bp is not None:
                         d = psnr - bp
                         sub = fmt_signed(d, 2, " dB") + (f" · {ssim:.4f}" if ssim is not None else "")
                         cls = "good" if d > 0 else ("bad" if d < 0 else "muted")
@@ -583,7 +602,9 @@ def build_frame_tables(run: RunRecord, notes: Footnotes) -> list[FrameTableView]
     return tables
 
 
-def pareto_rows(points: list[tuple[CellRecord, float, float]], cost_fmt: Callable[[float], str]) -> list[ParetoRow]:
+def pareto_rows(
+    points: list[tuple[CellRecord, float, float]], cost_fmt: Callable[[CellRecord, float], str]
+) -> list[ParetoRow]:
     """Pareto-optimal cells per device (cost lower, PSNR-Y higher), in device then cost order."""
     out = []
     serials = list(dict.fromkeys(c.device.serial for c, _, _ in points))
@@ -591,6 +612,6 @@ def pareto_rows(points: list[tuple[CellRecord, float, float]], cost_fmt: Callabl
         pts = [(c, x, y) for c, x, y in points if c.device.serial == s]
         for i in pareto_front([(x, y) for _, x, y in pts]):
             c, x, y = pts[i]
-            out.append(ParetoRow(device_name(c.device), cell_label(c), c.delegate, cost_fmt(x), f"{y:.2f}",
+            out.append(ParetoRow(device_name(c.device), cell_label(c), c.delegate, cost_fmt(c, x), f"{y:.2f}",
                                  c.baseline, is_emulated(c)))
     return out
