@@ -113,7 +113,7 @@ def level_fraction(state: PhysicsState, params: PhysicsParams) -> float:
 
 
 def level_pct(state: PhysicsState, params: PhysicsParams) -> int:
-    return int(round(level_fraction(state, params) * 100))
+    return round(level_fraction(state, params) * 100)
 
 
 def open_circuit_voltage_v(soc: float) -> float:
@@ -231,6 +231,13 @@ class PhysicsDriver:
         self.advance()
         with self._lock:
             self._sources.pop(pid, None)
+
+    def consume_final(self, pid: int) -> float:
+        """CPU seconds of ``pid`` already fed into the model (for the last top-up at exit)."""
+        self.advance()
+        with self._lock:
+            src = self._sources.get(pid)
+            return src.last_cpu_s if src is not None else 0.0
 
     def add_work(self, load: Load) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from perflab.emulator import physics as ph
 from perflab.emulator.fs import PhoneFS, VNode
-from perflab.emulator.profiles import Profile
+from perflab.emulator.profiles import Profile, ThermalZone
 
 BATTERY_STATUS_CHARGING = 2
 BATTERY_STATUS_DISCHARGING = 3
@@ -87,7 +87,7 @@ class PhoneRuntime:
         b = self.profile.battery
         # physical: positive = into the battery. discharge_sign=-1 keeps it, +1 flips it.
         value_ua = st.battery_current_ua * (-b.discharge_sign)
-        return int(round(value_ua / 1000.0)) if b.current_unit == "ma" else int(round(value_ua))
+        return round(value_ua / 1000.0) if b.current_unit == "ma" else round(value_ua)
 
     def temp_for(self, source: str, st: ph.PhysicsState) -> float:
         pp = self.profile.physics
@@ -119,7 +119,7 @@ def _text(fn: Callable[[], object]) -> Callable[[], bytes]:
     return lambda: f"{fn()}\n".encode()
 
 
-def build_nodes(rt: PhoneRuntime) -> None:  # noqa: C901 - a flat table of nodes
+def build_nodes(rt: PhoneRuntime) -> None:
     prof = rt.profile
     fs = rt.fs
     b = prof.battery
@@ -142,7 +142,7 @@ def build_nodes(rt: PhoneRuntime) -> None:  # noqa: C901 - a flat table of nodes
             f"POWER_SUPPLY_CHARGE_COUNTER={int(st.charge_uah)}",
             f"POWER_SUPPLY_CHARGE_FULL={int(p.capacity_mah * 1000)}",
             f"POWER_SUPPLY_CHARGE_FULL_DESIGN={int(p.capacity_mah * 1000)}",
-            f"POWER_SUPPLY_TEMP={int(round(st.battery_temp_c * 10))}",
+            f"POWER_SUPPLY_TEMP={round(st.battery_temp_c * 10)}",
         ]
         return ("\n".join(lines) + "\n").encode()
 
@@ -158,7 +158,7 @@ def build_nodes(rt: PhoneRuntime) -> None:  # noqa: C901 - a flat table of nodes
     fs.add_node(f"{sd}/voltage_now", VNode(_text(lambda: int(rt.snapshot().voltage_uv))))
     fs.add_node(f"{sd}/charge_counter", VNode(_text(lambda: int(rt.snapshot().charge_uah))))
     fs.add_node(f"{sd}/charge_full", VNode(_text(lambda: int(b.capacity_mah * 1000))))
-    fs.add_node(f"{sd}/temp", VNode(_text(lambda: int(round(rt.snapshot().battery_temp_c * 10)))))
+    fs.add_node(f"{sd}/temp", VNode(_text(lambda: round(rt.snapshot().battery_temp_c * 10))))
     fs.add_node("/sys/class/power_supply/usb/online", VNode(_text(lambda: int(rt.snapshot().usb_present))))
     fs.add_node("/sys/class/power_supply/usb/present", VNode(_text(lambda: int(rt.snapshot().usb_present))))
     fs.add_node("/sys/class/power_supply/usb/type", VNode(_text(lambda: "USB")))
@@ -169,16 +169,12 @@ def build_nodes(rt: PhoneRuntime) -> None:  # noqa: C901 - a flat table of nodes
     fs.add_node(b.charging_knob.path, VNode(_text(lambda: rt.knob_value), write_knob))
 
     for i, zone in enumerate(prof.thermal_zones):
-        base = f"/sys/class/thermal/thermal_zone{i}"
-        fs.add_node(f"{base}/type", VNode(_text(lambda z=zone: z.type)))
-        fs.add_node(f"{base}/temp", VNode(_text(
-            lambda z=zone: int(round((rt.temp_for(z.source, rt.snapshot()) + z.offset_c) * 1000)))))
-        fs.add_node(f"{base}/mode", VNode(_text(lambda: "enabled")))
+        _zone_nodes(rt, fs, i, zone)
 
     gpu = prof.gpu
 
     def gpu_pct() -> int:
-        return int(round(rt.snapshot().gpu_busy_fraction * 100))
+        return round(rt.snapshot().gpu_busy_fraction * 100)
 
     if gpu.kind == "kgsl":
         def gpubusy() -> bytes:
@@ -238,6 +234,17 @@ def build_nodes(rt: PhoneRuntime) -> None:  # noqa: C901 - a flat table of nodes
                 f"MemAvailable:   {mem // 2:8d} kB\nBuffers:           10240 kB\nCached:         {mem // 4:8d} kB\n").encode()
 
     fs.add_node("/proc/meminfo", VNode(meminfo))
+
+
+def _zone_nodes(rt: PhoneRuntime, fs: PhoneFS, i: int, zone: ThermalZone) -> None:
+    base = f"/sys/class/thermal/thermal_zone{i}"
+
+    def temp_mc() -> int:
+        return round((rt.temp_for(zone.source, rt.snapshot()) + zone.offset_c) * 1000)
+
+    fs.add_node(f"{base}/type", VNode(_text(lambda: zone.type)))
+    fs.add_node(f"{base}/temp", VNode(_text(temp_mc)))
+    fs.add_node(f"{base}/mode", VNode(_text(lambda: "enabled")))
 
 
 def _cluster_nodes(rt: PhoneRuntime, fs: PhoneFS, d: str, cl: ClusterState, governors: str) -> None:
