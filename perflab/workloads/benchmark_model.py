@@ -489,9 +489,7 @@ def parse_output(text: str) -> BenchmarkOutput:
             continue
         if not msg:
             continue
-        if ln.level in ("ERROR", "FATAL") or msg.startswith("FATAL"):
-            out.errors.append(msg)
-        elif any(marker in msg for marker in _ERROR_MARKERS):
+        if ln.level in ("ERROR", "FATAL") or msg.startswith("FATAL") or any(marker in msg for marker in _ERROR_MARKERS):
             out.errors.append(msg)
         m = _UNCONSUMED.search(msg)
         if m:
@@ -815,13 +813,28 @@ def check_output(
                 f"this benchmark_model binary does not know {flag} (it printed 'Unconsumed cmdline flags: "
                 f"{' '.join(out.unconsumed_flags)}'); use a newer build (TF >= 2.10)"
             )
+    delegate_errors = [e for e in out.errors if "Failed to apply" in e or "Disallowed CPU fallback" in e]
+    if delegate_errors:
+        # the runner files messages with "not supported" as an unsupported cell, not a failure
+        raise ModelError(f"{delegate or 'the'} delegate is not supported for this model here: "
+                         + " / ".join(delegate_errors))
     if out.errors:
         raise ModelError(f"benchmark_model reported an error: {out.errors[0]}")
     if delegate is not None and delegate in DELEGATE_LOG_NAMES and delegate != "xnnpack":
         wanted = DELEGATE_LOG_NAMES[delegate].lower()
+        # "WARN: Could not create GPU delegate: ..." — the tool goes on, on the CPU
+        for w in out.warnings:
+            if "could not create" in w.lower() and wanted in w.lower():
+                raise ModelError(f"{DELEGATE_LOG_NAMES[delegate]} delegate is not supported on this device: {w}")
+        if need_timings and not any(app.delegate.lower() == wanted for app in out.delegates):
+            raise ModelError(
+                f"{DELEGATE_LOG_NAMES[delegate]} delegate is not supported here: benchmark_model printed no line "
+                "saying it was applied, so the model would have run on the CPU"
+            )
         for app in out.delegates:
             if app.delegate.lower() == wanted and app.coverage is Coverage.NONE:
-                raise ModelError(f"{DELEGATE_LOG_NAMES[delegate]} delegate was not applied: {app.line}")
+                raise ModelError(f"{DELEGATE_LOG_NAMES[delegate]} delegate was not applied (not supported for "
+                                 f"this model here): {app.line}")
     if need_timings and out.inference_avg_ms is None and out.inference is None:
         raise ModelError("benchmark_model printed no inference timings (run did not finish?)")
 
@@ -866,6 +879,7 @@ def timing_result(out: BenchmarkOutput, mode: SeriesMode, *, source: str = "benc
         init_ms=out.init_ms,
         first_ms=out.first_ms,
         warmup_ms=[],
+        warmup_mean_ms=out.warmup_avg_ms,
         samples_ms=None,
         summary=summary,
         mem_peak_mb=mem_peak_mb,

@@ -64,6 +64,7 @@ class TimingResult:
     init_ms: float | None
     first_ms: float | None
     warmup_ms: list[float] = field(default_factory=list)
+    warmup_mean_ms: float | None = None  # when the tool gives only the warm-up average
     samples_ms: list[float] | None = None
     summary: SummaryStats | None = None  # only when samples_ms is None
     mem_peak_mb: float | None = None

@@ -1,0 +1,147 @@
+"""``perflab devices``: list phones, draft a config for one, undo what a crashed run left.
+
+Wired by perflab/cli.py as ``app.add_typer(devices_app, name="devices")``. ``perflab devices``
+with no subcommand lists, like ``perflab devices list``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from perflab.devices.adb import Adb
+from perflab.errors import DeviceGoneError, PerflabError, UserInputError
+
+app = typer.Typer(no_args_is_help=False, invoke_without_command=True, add_completion=False,
+                  help="Phones over adb: list, probe, restore.")
+
+
+def _fail(exc: PerflabError) -> NoReturn:
+    typer.echo(f"perflab: error: {exc}", err=True)
+    raise typer.Exit(2 if isinstance(exc, UserInputError) else 1)
+
+
+def _adb() -> Adb:
+    from perflab.devices.android import adb_server_running, start_adb_server
+
+    if not adb_server_running():
+        start_adb_server()
+    return Adb()
+
+
+def list_rows() -> list[dict[str, object]]:
+    """One row per device the adb server knows (ready or not)."""
+    from perflab.devices.android import AndroidDevice
+
+    adb = _adb()
+    rows: list[dict[str, object]] = []
+    for e in adb.devices():
+        row: dict[str, object] = {"serial": e.serial, "state": e.state, "model": e.tags.get("model"),
+                                  "soc": None, "sdk": None, "fingerprint": None, "rooted": None, "kind": None}
+        if e.state == "device":
+            try:
+                info = AndroidDevice(adb, e.serial).info()
+                row.update(model=info.model, soc=info.soc, sdk=info.sdk, fingerprint=info.fingerprint,
+                           rooted=info.rooted, kind=info.kind.value)
+            except PerflabError as exc:
+                row["error"] = str(exc)
+        rows.append(row)
+    return rows
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Phones over adb. With no subcommand: list them."""
+    if ctx.invoked_subcommand is None:
+        list_cmd(as_json)
+
+
+@app.command("list")
+def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Serial, state, model, SoC, SDK, fingerprint, rooted, kind (android/emulated)."""
+    try:
+        rows = list_rows()
+    except PerflabError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no devices attached")
+        return
+    for r in rows:
+        if r["state"] != "device":
+            typer.echo(f"{r['serial']}\t{r['state']}")
+            continue
+        rooted = {True: "rooted", False: "not rooted", None: "root ?"}[r["rooted"]]  # type: ignore[index]
+        typer.echo(f"{r['serial']}\t{r['state']}\t{r['kind']}\t{r['model']}\t{r['soc']}\tSDK {r['sdk']}\t"
+                   f"{rooted}\t{r['fingerprint']}" + (f"\terror: {r['error']}" if "error" in r else ""))
+
+
+@app.command("probe")
+def probe_cmd(
+    serial: Annotated[str, typer.Argument(help="device serial (see `perflab devices`)")],
+    output: Annotated[Path | None, typer.Option(help="where to write (default device_configs/<name>.yaml)")] = None,
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Read what can be read on the phone and write a device config for review."""
+    from perflab.devices.android import open_device
+    from perflab.devices.config import CONFIG_DIR
+    from perflab.devices.probe import probe, write_probe
+
+    try:
+        adb = _adb()
+        dev = open_device(serial, adb, check_binary=False)
+        result = probe(dev)
+        path = write_probe(result, output or CONFIG_DIR / f"{result.config.name}.yaml", force=force)
+    except PerflabError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {path} — review it:")
+    for n in result.notes:
+        typer.echo(f"  - {n}")
+
+
+@app.command("restore")
+def restore_cmd(
+    serial: Annotated[str | None, typer.Argument(help="device serial; default: every journaled device")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Undo the device changes a crashed or interrupted run left (from the host journal)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    from perflab.devices.android import AndroidDevice
+    from perflab.devices.journal import Journal, journaled_serials
+
+    serials = [serial] if serial else journaled_serials()
+    if not serials:
+        typer.echo("nothing to restore")
+        return
+    failed = False
+    adb: Adb | None = None
+    for s in serials:
+        pending = Journal(s).pending()
+        if not pending:
+            typer.echo(f"{s}: nothing to restore")
+            continue
+        try:
+            if adb is None:
+                adb = _adb()
+            state = adb.state(s)
+            if state != "device":
+                raise DeviceGoneError(s, f"not reachable (state: {state or 'not attached'}); {len(pending)} "
+                                         "change(s) stay journaled")
+            dev = AndroidDevice(adb, s)
+            with dev.lock:
+                dev.restore()
+            typer.echo(f"{s}: restored {len(pending)} change(s)")
+        except PerflabError as exc:
+            failed = True
+            typer.echo(f"perflab: error: {exc}", err=True)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,379 @@
+"""AndroidDevice against emulated phones behind a real adb server (Debian's adb, private port).
+
+Everything here goes through the real adb server and the adb wire protocol: shell v2 exit
+codes, sync push/pull with sha256 on both ends, the journal and restore, the lock, a phone
+that drops off mid-command, and benchmark_model runs (the emulated phone runs its emulated
+tool for the placeholder binary we push) whose outputs are compared with the host's LiteRT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("perflab.emulator.phone")
+if shutil.which("adb") is None:  # .ci/run installs Debian's adb
+    pytest.skip("adb is not installed", allow_module_level=True)
+
+from perflab.devices.adb import Adb
+from perflab.devices.android import AndroidDevice, discover_devices, open_device
+from perflab.devices.base import Device, DeviceKind
+from perflab.devices.config import load_device_config
+from perflab.emulator.adbd import Faults
+from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.testing import private_adb_server
+from perflab.errors import DeviceBusyError, DeviceError, DeviceGoneError, ModelError, UserInputError
+from perflab.workloads.types import ModelArtifact, SeriesMode, TimingRequest
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "perflab" / "zoo" / "weights"
+KNOB = "/sys/devices/platform/google,charger/charge_disable"
+GOV0 = "/sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def adb() -> Iterator[Adb]:
+    with private_adb_server() as client:
+        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
+
+
+@pytest.fixture(scope="module")
+def phone(adb: Adb) -> Iterator[EmulatedPhone]:
+    p = EmulatedPhone.start(profile="pixel7")
+    try:
+        connect_to_adb_server(p, adb.client)
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user-supplied benchmark_model; here a placeholder the emulated phone runs its tool for."""
+    p = tmp_path_factory.mktemp("bin") / "benchmark_model"
+    p.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
+    return p
+
+
+@pytest.fixture
+def device(adb: Adb, phone: EmulatedPhone, binary: Path, tmp_path: Path) -> Iterator[AndroidDevice]:
+    d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp_path / "state")
+    yield d
+    try:
+        d.restore()
+    finally:
+        d.close()
+
+
+def artifact(tmp_path: Path, name: str, variant: str = "uint8") -> ModelArtifact:
+    src = WEIGHTS / f"bicubic_x2_{variant}.tflite"
+    dst = tmp_path / name
+    shutil.copy(src, dst)
+    data = dst.read_bytes()
+    return ModelArtifact(name="bicubic_x2", family="bicubic", variant=variant, scale=2, path=dst,
+                         sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+# ---- identity ---------------------------------------------------------------------------------
+
+
+def test_info_of_emulated_phones(adb: Adb, device: AndroidDevice) -> None:
+    assert isinstance(device, Device)
+    info = device.info()
+    assert info.kind is DeviceKind.EMULATED
+    assert (info.model, info.soc, info.sdk, info.abi, info.rooted) == ("Pixel 7", "GS201", 34, "arm64-v8a", True)
+    assert info.fingerprint and info.fingerprint.startswith("google/panther/")
+    assert info.extra["device_config"] == "pixel7"
+    with EmulatedPhone.start(profile="galaxy_s23") as galaxy:
+        connect_to_adb_server(galaxy, adb.client)
+        g = AndroidDevice(adb, galaxy.serial).info()
+        assert (g.model, g.soc, g.rooted, g.kind) == ("SM-S911B", "SM8550", False, DeviceKind.EMULATED)
+        serials = {d.serial for d in discover_devices(adb)}
+        assert {galaxy.serial, device.serial} <= serials
+
+
+def test_temperature_from_the_configured_zone(device: AndroidDevice) -> None:
+    r = device.temperature()
+    assert r.temp_c is not None and 0.0 < r.temp_c < 100.0
+    assert r.source is not None and "quiet_therm" in r.source
+    cd = device.wait_for_cooldown(max_temp_c=200.0, timeout_s=5.0)
+    assert cd.reached and cd.start_temp_c is not None and cd.waited_s < 5.0
+
+
+# ---- shell, push, pull ---------------------------------------------------------------------------
+
+
+def test_failing_command_raises_with_context(device: AndroidDevice) -> None:
+    with pytest.raises(DeviceError) as ei:
+        device.dev.shell(["sh", "-c", "echo to-out; echo to-err >&2; exit 3"])
+    e = ei.value
+    assert (e.serial, e.exit_code, e.stdout.strip(), e.stderr.strip()) == (device.serial, 3, "to-out", "to-err")
+    assert e.command is not None and "exit 3" in e.command
+    res = device.dev.shell(["sh", "-c", "exit 5"], check=False)
+    assert res.exit_code == 5
+
+
+def test_push_pull_verified_by_sha256(device: AndroidDevice, tmp_path: Path) -> None:
+    data = np.random.default_rng(3).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    remote = "/data/local/tmp/perflab/blob.bin"
+    device.sh(["mkdir", "-p", "/data/local/tmp/perflab"])
+    sha = device.dev.push_bytes(data, remote)
+    assert sha == hashlib.sha256(data).hexdigest() == device.dev.sha256(remote)
+    assert device.dev.pull_bytes(remote) == data
+    local = tmp_path / "back.bin"
+    assert device.dev.pull(remote, local) == sha and local.read_bytes() == data
+    assert device.dev.stat(remote) is not None and device.dev.stat(remote + ".nope") is None
+    with pytest.raises(DeviceError, match="pull of .* failed"):
+        device.dev.pull_bytes("/data/local/tmp/perflab/does-not-exist")
+
+
+@pytest.mark.parametrize("name", ["a;reboot", "$(id)", "`id`", "x' && id '"])
+def test_hostile_names_reach_the_phone_literally(device: AndroidDevice, phone: EmulatedPhone, name: str) -> None:
+    reboots = phone.reboots
+    remote = f"/data/local/tmp/perflab/{name}"
+    device.sh(["mkdir", "-p", "/data/local/tmp/perflab"])
+    device.dev.push_bytes(b"payload", remote)
+    assert name in device.sh(["ls", "/data/local/tmp/perflab"]).stdout.splitlines()
+    assert device.sh(["cat", remote]).stdout == "payload"
+    assert "uid=" not in device.sh(["echo", name]).stdout  # nothing was substituted
+    assert phone.reboots == reboots
+    device.sh(["rm", "-f", remote])
+
+
+# ---- benchmark_model ---------------------------------------------------------------------------------
+
+
+def test_run_timing_with_a_hostile_model_name(device: AndroidDevice, phone: EmulatedPhone,
+                                              tmp_path: Path) -> None:
+    art = artifact(tmp_path, "a;reboot $(id).tflite")
+    frame = np.random.default_rng(1).random((24, 32, 3), dtype=np.float32)
+    req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=2, iterations=6, threads=2,
+                        delegate="cpu", timeout_s=120, lr_width=32, lr_height=24, input_frame=frame)
+    r = device.run_timing(art, req)
+    assert r.summary is not None and r.summary.count == 6 and r.summary.mean_ms > 0
+    assert r.samples_ms is None and "samples_ms" in r.missing
+    assert r.init_ms is not None and r.first_ms is not None
+    assert any("emulated" in w for w in r.warnings)
+    # the file with that literal name is on the phone, pushed once (by sha256), and no reboot happened
+    listing = device.sh(["ls", f"/data/local/tmp/perflab/m/{art.sha256[:16]}"]).stdout.splitlines()
+    assert listing == ["a;reboot $(id).tflite"]
+    assert phone.reboots == 0
+    r2 = device.run_timing(art, TimingRequest(mode=SeriesMode.PACED, fps=50.0, warmup=1, iterations=3, threads=1,
+                                              delegate="gpu", timeout_s=120, lr_width=32, lr_height=24))
+    assert r2.summary is not None and r2.summary.count == 3
+    assert any("GPU delegate" in line for line in r2.delegate_info)
+
+
+def test_run_outputs_match_the_host_interpreter(device: AndroidDevice, tmp_path: Path) -> None:
+    from perflab.zoo.infer import upscale
+
+    rng = np.random.default_rng(2)
+    frames = [rng.random((24, 32, 3), dtype=np.float32), rng.random((16, 20, 3), dtype=np.float32)]
+    for variant in ("fp32", "uint8"):
+        art = artifact(tmp_path, f"bicubic_{variant}.tflite", variant)
+        outs = device.run_outputs(art, frames, 2, "cpu", 120)
+        assert [o.shape for o in outs] == [(48, 64, 3), (32, 40, 3)]
+        for f, o in zip(frames, outs):
+            assert o.dtype == np.float32 and 0.0 <= float(o.min()) and float(o.max()) <= 1.0
+            ref = upscale(art.path, f)
+            tol = 1e-4 if variant == "fp32" else 2.0 / 255.0
+            assert float(np.abs(o - ref).max()) <= tol
+
+
+def test_run_profile_is_a_separate_pass(device: AndroidDevice, tmp_path: Path) -> None:
+    art = artifact(tmp_path, "bicubic.tflite", "fp32")
+    prof = device.run_profile(art, 2, "cpu", 120)
+    assert prof is not None and prof.layers and prof.source.startswith("emulated ")
+    assert "CONV_2D" in [layer.node_type for layer in prof.layers]
+    assert prof.total_ms is not None and prof.total_ms > 0
+
+
+def test_missing_benchmark_model_and_unknown_serial(adb: Adb, phone: EmulatedPhone, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERFLAB_BENCHMARK_MODEL", raising=False)
+    cfg = tmp_path / "nobin.yaml"
+    cfg.write_text("name: nobin\nbenchmark_model:\n  remote_path: /data/local/tmp/perflab-none/benchmark_model\n")
+    with pytest.raises(UserInputError, match="benchmark_model is not on the phone"):
+        open_device(phone.serial, adb, config=load_device_config(cfg))
+    with pytest.raises(UserInputError, match="unknown device serial '127.0.0.1:1'"):
+        open_device("127.0.0.1:1", adb)
+
+
+def test_old_binary_without_output_filepath_fails_clearly(device: AndroidDevice, tmp_path: Path) -> None:
+    """An older benchmark_model ignores --output_filepath with a warning; we must notice."""
+    from perflab.workloads.benchmark_model import check_output, parse_output
+
+    fixture = Path(__file__).parent / "fixtures" / "benchmark_model" / "err_unconsumed_output_filepath.txt"
+    out = parse_output(fixture.read_text().split("# ---\n", 1)[1])
+    with pytest.raises(ModelError, match="does not know --output_filepath"):
+        check_output(out, required_flags=("--output_filepath",))
+
+
+# ---- prepare / restore / journal / lock ---------------------------------------------------------------
+
+
+def test_prepare_journals_then_restore_after_a_crash(adb: Adb, phone: EmulatedPhone, binary: Path,
+                                                     tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    before = (device_read(adb, phone, KNOB), device_read(adb, phone, GOV0))
+    assert before == ("0", "schedutil")
+    crashed = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=state)
+    crashed.prepare("run-1")
+    assert device_read(adb, phone, KNOB) == "1" and device_read(adb, phone, GOV0) == "performance"
+    assert crashed.screen_state() == "off"
+    kinds = [c.what for c in crashed.journal.pending()]
+    assert kinds[:2] == ["keep awake on USB", "suspend charging"] and "screen off" in kinds
+    # every journal line was written before the change, with the old value
+    lines = [json.loads(x) for x in crashed.journal.path.read_text().splitlines()]
+    assert {ln["target"]: ln["old"] for ln in lines if ln["op"] == "change"}[KNOB] == "0"
+    crashed.close()  # the process "dies": no restore; the lock goes with it
+
+    # a later `perflab devices restore SERIAL` (same state dir) puts everything back
+    from typer.testing import CliRunner
+
+    from perflab.devices.cli import app
+
+    env = {"PERFLAB_STATE_DIR": str(state), "ANDROID_ADB_SERVER_PORT": str(adb.port)}
+    res = CliRunner().invoke(app, ["restore", phone.serial], env=env)
+    assert res.exit_code == 0, res.output
+    assert f"{phone.serial}: restored" in res.output
+    assert (device_read(adb, phone, KNOB), device_read(adb, phone, GOV0)) == before
+    assert AndroidDevice(adb, phone.serial, state_dir=state).screen_state() == "on"
+    assert AndroidDevice(adb, phone.serial, state_dir=state).journal.pending() == []
+    res2 = CliRunner().invoke(app, ["restore"], env=env)
+    assert res2.exit_code == 0 and "nothing to restore" in res2.output
+
+
+def device_read(adb: Adb, phone: EmulatedPhone, path: str) -> str | None:
+    return AndroidDevice(adb, phone.serial).read_file(path, root=True)
+
+
+def test_lock_keeps_a_second_process_off_the_phone(adb: Adb, phone: EmulatedPhone, binary: Path,
+                                                   tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=state)
+    second = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=state)
+    first.prepare("run-a")
+    try:
+        with pytest.raises(DeviceBusyError, match="in use by perflab process"):
+            second.prepare("run-b")
+        assert second.journal.pending() == first.journal.pending()  # second changed nothing
+    finally:
+        first.restore()
+        first.close()
+    second.prepare("run-b")
+    second.restore()
+    second.close()
+
+
+def test_not_rooted_phone_is_not_tuned(adb: Adb, binary: Path, tmp_path: Path) -> None:
+    with EmulatedPhone.start(profile="galaxy_s23") as galaxy:
+        connect_to_adb_server(galaxy, adb.client)
+        d = AndroidDevice(adb, galaxy.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
+        d.prepare("run-x")
+        assert [c.what for c in d.journal.pending()] == ["keep awake on USB"]  # no root: nothing else
+        d.restore()
+        d.close()
+        assert d.journal.pending() == []
+
+
+# ---- a phone that goes away ---------------------------------------------------------------------------------
+
+
+def test_disconnect_mid_command_is_device_gone(adb: Adb, binary: Path, tmp_path: Path) -> None:
+    with EmulatedPhone.start(profile="pixel7", faults=Faults()) as p:
+        connect_to_adb_server(p, adb.client)
+        d = AndroidDevice(adb, p.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
+        d.prepare("run-gone")
+        timer = threading.Timer(0.7, lambda: p.drop(down_s=3.0))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(DeviceGoneError) as ei:
+            d.dev.shell(["sleep", "20"], timeout_s=30, idempotent=False)
+        assert time.monotonic() - t0 < 15
+        assert ei.value.serial == p.serial
+        timer.join()
+        if adb.state(p.serial) == "offline":  # the server keeps listing it, offline, until it returns
+            with pytest.raises(UserInputError, match="is offline"):
+                open_device(p.serial, adb)
+        # it comes back (re-plugged: the server reconnects at once instead of its ~10 s retry);
+        # the runner's restore then succeeds and the knob is as before
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                adb.disconnect(p.serial)
+                connect_to_adb_server(p, adb.client, timeout_s=5)
+                d.restore()
+                break
+            except (DeviceError, DeviceGoneError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert d.read_file(KNOB, root=True) == "0"
+        # and mid-benchmark: a paced run that would take a minute loses its phone after ~1.5 s
+        art = artifact(tmp_path, "m.tflite", "fp32")
+        req = TimingRequest(mode=SeriesMode.PACED, fps=30.0, warmup=0, iterations=1800, threads=1,
+                            delegate="cpu", timeout_s=120, lr_width=8, lr_height=8)
+        d.ensure_benchmark_model()
+        d.ensure_model(art)
+        timer = threading.Timer(1.5, lambda: p.drop(down_s=0.5))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(DeviceGoneError):
+            d.run_timing(art, req)
+        assert time.monotonic() - t0 < 30
+        timer.join()
+        d.close()
+
+
+def test_cli_list_json(adb: Adb, phone: EmulatedPhone) -> None:
+    from typer.testing import CliRunner
+
+    from perflab.devices.cli import app
+
+    res = CliRunner().invoke(app, ["list", "--json"], env={"ANDROID_ADB_SERVER_PORT": str(adb.port)})
+    assert res.exit_code == 0, res.output
+    rows = {r["serial"]: r for r in json.loads(res.output)}
+    row = rows[phone.serial]
+    assert (row["state"], row["kind"], row["model"], row["soc"], row["sdk"], row["rooted"]) == (
+        "device", "emulated", "Pixel 7", "GS201", 34, True)
+    assert os.environ.get("ANDROID_ADB_SERVER_PORT") != str(adb.port)  # CliRunner restores env
+
+
+def test_probe_drafts_a_valid_config(adb: Adb, phone: EmulatedPhone, tmp_path: Path) -> None:
+    from perflab.devices.probe import probe, write_probe
+
+    result = probe(AndroidDevice(adb, phone.serial))
+    path = write_probe(result, tmp_path / "probed.yaml")
+    cfg = load_device_config(path).config
+    assert cfg.match.props == {"ro.product.model": "Pixel 7"}
+    assert cfg.charging_knob is not None and cfg.charging_knob.path == KNOB
+    assert {z.type for z in cfg.thermal.zones} >= {"BIG", "G3D", "quiet_therm"}
+    assert cfg.gpu is not None and cfg.gpu.busy_path.endswith("mali/utilization")
+    assert len(cfg.cpufreq.policies) == 3 and cfg.root.value == "su_c"
+    assert path.read_text().startswith("# Drafted by `perflab devices probe`")
+    with pytest.raises(UserInputError, match="exists"):
+        write_probe(result, path)
+
+    from typer.testing import CliRunner
+
+    from perflab.devices.cli import app
+
+    out = tmp_path / "cli.yaml"
+    res = CliRunner().invoke(app, ["probe", phone.serial, "--output", str(out)],
+                             env={"ANDROID_ADB_SERVER_PORT": str(adb.port)})
+    assert res.exit_code == 0, res.output
+    assert load_device_config(out).config.name == "panther"
+    res = CliRunner().invoke(app, ["probe", "no-such-serial", "--output", str(out)],
+                             env={"ANDROID_ADB_SERVER_PORT": str(adb.port)})
+    assert res.exit_code == 2 and "unknown device serial 'no-such-serial'" in res.output
