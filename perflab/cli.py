@@ -70,7 +70,7 @@ def run(
     try:
         loaded = load_scenario(scenario)
         cells = plan_cells(loaded.scenario)
-        devices = select_devices(device)
+        devices = select_devices(device, loaded.scenario.tuning)
     except UserInputError as exc:
         _fail(exc, 2)
     except PerflabError as exc:
@@ -145,9 +145,9 @@ def _add_optional_apps() -> None:
     except ImportError:
         pass
     try:
-        from perflab.emulator.cli import app as emulate_app
+        from perflab.emulator.cli import emulate
 
-        app.add_typer(emulate_app, name="emulate", help="Start emulated phones behind the real adb server.")
+        app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
     except ImportError:
         pass
 

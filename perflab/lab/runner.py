@@ -69,7 +69,7 @@ def device_record(info: DeviceInfo) -> DeviceRecord:
 def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
     """TimingResult → LatencyRecord; raw samples when present, else the tool's summary."""
     missing = dict(t.missing)
-    warm = float(np.mean(t.warmup_ms)) if t.warmup_ms else None
+    warm = float(np.mean(t.warmup_ms)) if t.warmup_ms else t.warmup_mean_ms
     def rec(source: str, **kw: Any) -> LatencyRecord:
         return LatencyRecord(mode=t.mode.value, fps_target=fps, init=t.init_ms, first=t.first_ms,
                              warmup_mean=warm, source=source, **kw)

@@ -121,8 +121,32 @@ class ImageSource(_Strict):
         return self
 
 
+class VideoSource(_Strict):
+    """One video file, decoded frame by frame with the ffmpeg shipped in imageio-ffmpeg."""
+
+    path: str = Field(description="video file (mp4, mkv, webm, …), relative to the scenario")
+    max_frames: int | None = Field(
+        default=None, ge=1, description="stop after this many frames from this file (null = all)"
+    )
+    every_nth: int = Field(default=1, ge=1, le=10_000, description="keep every n-th decoded frame")
+    start_frame: int = Field(default=0, ge=0, description="skip this many decoded frames first")
+
+
+class SyntheticClip(_Strict):
+    """perflab's own clip: an e-commerce page (text, price tags, product photos, fine
+    textures, gradients) scrolling and animating, rendered natively at HR, deterministic."""
+
+    frames: int = Field(default=30, ge=1, le=100_000, description="number of frames")
+    fps: float = Field(default=30.0, gt=0, le=240, description="frame rate the motion is designed for")
+    width: int = Field(default=1920, ge=64, le=8192, description="HR width in pixels")
+    height: int = Field(default=1080, ge=64, le=8192, description="HR height in pixels")
+    seed: int = Field(default=0, ge=0, description="layout and content seed")
+
+
 class Inputs(_Strict):
     images: list[ImageSource] = Field(default_factory=list, description="HR ground-truth images")
+    video: list[VideoSource] = Field(default_factory=list, description="HR ground-truth video files")
+    synthetic: SyntheticClip | None = Field(default=None, description="perflab's synthetic HR clip")
     max_frames: int = Field(default=100, ge=1, description="cap on quality frames per cell")
     downscale: Literal["bicubic_aa"] = Field(
         default="bicubic_aa", description="HR→LR kernel (see docs/methodology.md)"
@@ -130,9 +154,21 @@ class Inputs(_Strict):
 
     @model_validator(mode="after")
     def _some(self) -> "Inputs":
-        if not self.images:
-            raise ValueError("at least one input is needed")
+        if not self.images and not self.video and self.synthetic is None:
+            raise ValueError("at least one input is needed: 'images', 'video' or 'synthetic'")
         return self
+
+
+class Tuning(_Strict):
+    """What perflab may change on a phone before a run (journaled, always restored). Each takes
+    effect only where the device config knows how and the phone is rooted where that is needed."""
+
+    stay_awake: bool = Field(default=True, description="keep the screen from sleeping while plugged in")
+    suspend_charging: bool = Field(
+        default=True, description="stop charging from USB so battery counters measure the workload (rooted)"
+    )
+    pin_governor: bool = Field(default=False, description="pin CPU governors to 'performance' (rooted)")
+    screen_off: bool | None = Field(default=None, description="turn the screen off; null: as the device config says")
 
 
 class Telemetry(_Strict):
@@ -157,6 +193,7 @@ class Scenario(_Strict):
     cooldown: Cooldown = Cooldown()
     stability: Stability = Stability()
     inputs: Inputs
+    tuning: Tuning = Tuning()
     telemetry: Telemetry = Telemetry()
     profiling: Profiling = Profiling()
 
