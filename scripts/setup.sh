@@ -39,6 +39,9 @@ if [[ ! -f $stamp ]]; then
     echo "setup: installing perflab into .venv ($extras)"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e "$extras"
+    if [[ $DEV == 1 ]]; then
+        .venv/bin/python -m pip install -q --no-deps "pypiqe==1.2"
+    fi
     .venv/bin/python -c "import perflab, ai_edge_litert" # fail loudly if the install did not work
     [[ $DEV == 1 ]] && .venv/bin/python -c "import tensorflow, pytest"
     rm -f .venv/.perflab-setup-*

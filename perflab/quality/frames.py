@@ -32,7 +32,15 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
 # Colour photographs that ship inside the scikit-image wheel (no download at run time).
 SKIMAGE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     n: _skimage(n)
-    for n in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+    for n in (
+        "astronaut",
+        "chelsea",
+        "coffee",
+        "rocket",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "retina",
+    )
 }
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -96,9 +104,11 @@ def quantize_8bit(img: np.ndarray) -> np.ndarray:
 def resize_bicubic(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pillow bicubic (antialiased when reducing) per channel in float32 ('F' mode)."""
     chans = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c], dtype=np.float32), mode="F").resize(
-            (width, height), Image.Resampling.BICUBIC
-        ))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(img[..., c], dtype=np.float32), mode="F").resize(
+                (width, height), Image.Resampling.BICUBIC
+            )
+        )
         for c in range(img.shape[-1])
     ]
     return np.stack(chans, axis=-1).astype(np.float32)
