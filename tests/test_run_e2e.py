@@ -20,21 +20,20 @@ pytestmark = pytest.mark.slow
 
 def scenario(tmp_path: Path, models: str, extra: str = "") -> Path:
     p = tmp_path / "small.yaml"
-    p.write_text(textwrap.dedent(f"""\
+    head = textwrap.dedent("""\
         name: small
-        geometry: {{lr_width: 240, lr_height: 136, scale: 2}}
-        pacing: {{fps: 60}}
-        models:
-        {textwrap.indent(textwrap.dedent(models), '')}
+        geometry: {lr_width: 240, lr_height: 136, scale: 2}
+        pacing: {fps: 60}
         delegates: [xnnpack, gpu]
         threads: 2
-        runs: {{warmup: 2, iterations: 12}}
+        runs: {warmup: 2, iterations: 12}
         inputs:
           images:
             - skimage: coffee
             - skimage: rocket
-        {extra}
-        """))
+        models:
+        """)
+    p.write_text(head + textwrap.dedent(models) + extra)
     return p
 
 

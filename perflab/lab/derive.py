@@ -26,7 +26,18 @@ def finalize_cells(cells: list[CellRecord], fps: float | None) -> list[CellRecor
             worst = lat.p90 if lat.p90 is not None else lat.mean
             c.realtime = None if worst is None else worst <= 1000.0 / fps
         b = base.get((c.device.serial, c.delegate))
+        if c.quality.psnr_y_db is not None and lat is not None and c.status == CellStatus.OK:
+            runtime = lat.median if lat.median is not None else lat.mean
+            if runtime and runtime > 0 and c.quality.psnr_y_db < 60:
+                c.quality.mai2021_score = 2.0 ** (2.0 * c.quality.psnr_y_db) / runtime
         if b is not None and not c.baseline and c.status == CellStatus.OK:
+            base_frames = {f.get("frame"): f for f in b.quality.per_frame}
+            for f in c.quality.per_frame:
+                bf = base_frames.get(f.get("frame"))
+                if bf is not None:
+                    for k in ("psnr_y_db", "ssim_y"):
+                        if isinstance(f.get(k), float) and isinstance(bf.get(k), float):
+                            f[f"d_{k}"] = f[k] - bf[k]
             bl, cl = b.latency_ms, c.latency_ms
             c.deltas = DeltaRecord(
                 baseline_cell_id=b.cell_id,

@@ -7,12 +7,13 @@ Results are written after each cell, so an interrupted run keeps what it measure
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import platform
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,10 @@ import numpy as np
 from perflab import __version__
 from perflab.analysis.stats import StabilityThresholds, stability_warnings, summarize
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
-from perflab.errors import DeviceError, DeviceGoneError, PerflabError, UserInputError
+from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, UserInputError
 from perflab.lab.derive import finalize_cells
 from perflab.lab.models import resolve_artifact
-from perflab.quality.frames import Frame, hr_to_lr, resize_bicubic
+from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec, plan_cells
 from perflab.store.results import (
@@ -50,6 +51,8 @@ log = logging.getLogger("perflab.run")
 
 UNSUPPORTED_MARKERS = ("is not available on", "not supported")
 RESTORE_WAIT_S = 60.0
+QUALITY_CHUNK_FRAMES = 8  # frames per run_outputs call: bounds memory for long clips
+SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
 
 
 @dataclass
@@ -102,7 +105,7 @@ class ScenarioRunner:
         devices: Sequence[Device],
         folder: RunFolder,
         run_id: str,
-        frames: list[Frame],
+        frame_source: Callable[[], Iterator[Frame]],
         on_cell: Callable[[CellRecord], None] | None = None,
     ) -> None:
         self.loaded = loaded
@@ -110,7 +113,7 @@ class ScenarioRunner:
         self.devices = list(devices)
         self.folder = folder
         self.run_id = run_id
-        self.frames = frames
+        self.frame_source = frame_source
         self.on_cell = on_cell
         self._lock = threading.Lock()
         text = loaded.source_text
@@ -125,16 +128,23 @@ class ScenarioRunner:
             started_utc=utc_now_iso(),
             host={"hostname": platform.node(), "python": platform.python_version(), "platform": platform.platform()},
         )
-        g = self.s.geometry
-        self.lr_frames = [hr_to_lr(f.hr, g.scale) for f in frames]
-        self.timing_frame = self._timing_frame(frames)
+        self.timing_frame: np.ndarray | None = None
 
-    def _timing_frame(self, frames: list[Frame]) -> np.ndarray:
+    def _timing_frame(self, first: Frame) -> np.ndarray:
         """A real LR frame at the scenario's geometry: the first input, resized to the HR size,
         then degraded by the documented HR→LR kernel."""
         g = self.s.geometry
-        hr = resize_bicubic(frames[0].hr, g.hr_width, g.hr_height)
-        return hr_to_lr(np.clip(hr, 0.0, 1.0), g.scale)
+        hr = first.hr
+        if hr.shape[:2] != (g.hr_height, g.hr_width):
+            hr = np.clip(resize_bicubic(hr, g.hr_width, g.hr_height), 0.0, 1.0)
+        return hr_to_lr(hr, g.scale)
+
+    def _frames(self) -> Generator[tuple[int, Frame, np.ndarray], None, None]:
+        """(index, HR frame cropped to a multiple of the scale, its LR frame), streamed."""
+        scale = self.s.geometry.scale
+        for i, f in enumerate(self.frame_source()):
+            hr = crop_to_multiple(f.hr, scale)
+            yield i, Frame(f.name, hr), hr_to_lr(hr, scale)
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -160,10 +170,16 @@ class ScenarioRunner:
             except PerflabError as exc:
                 infos[d.serial] = DeviceRecord(serial=d.serial, kind="unknown", model=f"unreachable: {exc}")
         self.run.devices = list(infos.values())
-        g = self.s.geometry
-        for i, f in enumerate(self.frames):
-            self.folder.save_frame("hr", f.name, f.hr)
-            self.folder.save_frame("lr", f.name, self.lr_frames[i])
+        n_frames = 0
+        for i, f, lr in self._frames():
+            if i == 0:
+                self.timing_frame = self._timing_frame(f)
+            if i < SAVED_FRAMES:
+                self.folder.save_frame("hr", f.name, f.hr)
+                self.folder.save_frame("lr", f.name, lr)
+            n_frames += 1
+        if n_frames == 0:
+            raise MeasurementError("the scenario's inputs gave no frames")
         self._save()
         with ThreadPoolExecutor(max_workers=max(1, len(self.devices)), thread_name_prefix="dev") as pool:
             futures = [pool.submit(self._run_device, d, infos[d.serial], cells) for d in self.devices]
@@ -174,7 +190,6 @@ class ScenarioRunner:
         self.run.exit_code = 1 if failed else 0
         self.run.finished_utc = utc_now_iso()
         self._save()
-        del g
         return RunOutcome(self.run, self.folder, self.run.exit_code)
 
     def _run_device(self, device: Device, info: DeviceRecord, cells: list[CellSpec]) -> None:
@@ -336,30 +351,59 @@ class ScenarioRunner:
         return rec
 
     def _quality(self, device: Device, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> QualityRecord:
-        from perflab.quality.metrics import psnr_y_db, ssim_y
+        """Run the model on every frame *on the device*, in chunks (bounded memory), and score
+        the device's outputs against the HR frames."""
+        from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
+        from perflab.quality.piqe import piqe_score
 
-        if not self.lr_frames:
-            return QualityRecord(missing={"psnr_y_db": "no input frames"})
-        try:
-            outs = device.run_outputs(art, self.lr_frames, self.s.threads, cell.delegate.value, self.s.runs.timeout_s)
-        except DeviceGoneError:
-            raise
-        except (DeviceError, PerflabError) as exc:
-            return QualityRecord(missing={"psnr_y_db": f"outputs could not be computed on the device: {exc}",
-                                          "ssim_y": "see psnr_y_db"})
         scale = self.s.geometry.scale
-        per: list[dict[str, object]] = []
+        per: list[dict[str, Any]] = []
         group = cell.cell_id if len(self.devices) == 1 else f"{info.serial}_{cell.cell_id}".replace(":", "_")
-        for f, out in zip(self.frames, outs):
-            hr = f.hr[: out.shape[0], : out.shape[1]]
-            if hr.shape != out.shape:
-                raise PerflabError(f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
-            per.append({"frame": f.name, "psnr_y_db": psnr_y_db(out, hr, scale), "ssim_y": ssim_y(out, hr, scale)})
-            self.folder.save_frame(group, f.name, out)
-        psnr = float(np.mean([p["psnr_y_db"] for p in per]))  # type: ignore[misc]
-        ssim = float(np.mean([p["ssim_y"] for p in per]))  # type: ignore[misc]
-        return QualityRecord(psnr_y_db=psnr, ssim_y=ssim, frames=len(per), per_frame=per,
-                             computed_on=f"{info.kind} device outputs ({info.serial})")
+        frames = self._frames()
+        try:
+            while True:
+                chunk = list(itertools.islice(frames, QUALITY_CHUNK_FRAMES))
+                if not chunk:
+                    break
+                try:
+                    outs = device.run_outputs(art, [lr for _, _, lr in chunk], self.s.threads, cell.delegate.value,
+                                              self.s.runs.timeout_s)
+                except DeviceGoneError:
+                    raise
+                except PerflabError as exc:
+                    why = f"outputs could not be computed on the device: {exc}"
+                    return QualityRecord(missing={"psnr_y_db": why, "ssim_y": why})
+                for (i, f, _), out in zip(chunk, outs):
+                    if f.hr.shape != out.shape:
+                        raise MeasurementError(
+                            f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
+                    y = psnr_ssim_y(out, f.hr, scale)
+                    row: dict[str, Any] = {"frame": f.name, "psnr_y_db": y.psnr_y_db, "ssim_y": y.ssim_y,
+                                           "psnr_rgb_db": psnr_rgb_db(out, f.hr, scale)}
+                    try:
+                        row["piqe"] = piqe_score(out)
+                    except MeasurementError as exc:
+                        row["piqe_missing"] = str(exc)
+                    per.append(row)
+                    if i < SAVED_FRAMES:
+                        self.folder.save_frame(group, f.name, out)
+        finally:
+            frames.close()
+        if not per:
+            return QualityRecord(missing={"psnr_y_db": "no input frames"})
+
+        def mean(key: str) -> float | None:
+            vals = [float(r[key]) for r in per if key in r and np.isfinite(r[key])]
+            return float(np.mean(vals)) if vals else None
+
+        missing = {}
+        if mean("piqe") is None:
+            missing["piqe"] = next((str(r["piqe_missing"]) for r in per if "piqe_missing" in r), "not computed")
+        return QualityRecord(
+            psnr_y_db=mean("psnr_y_db"), ssim_y=mean("ssim_y"), psnr_rgb_db=mean("psnr_rgb_db"), piqe=mean("piqe"),
+            psnr_y_db_min=min(float(r["psnr_y_db"]) for r in per), frames=len(per), per_frame=per,
+            computed_on=f"{info.kind} device outputs ({info.serial})", missing=missing,
+        )
 
 
 def run_scenario(
@@ -367,13 +411,15 @@ def run_scenario(
     devices: Sequence[Device],
     out_dir: Path,
     run_id: str | None = None,
-    frames: list[Frame] | None = None,
     on_cell: Callable[[CellRecord], None] | None = None,
 ) -> RunOutcome:
-    from perflab.lab.inputs import load_frames
+    from perflab.quality.inputs import iter_frames
 
     run_id = run_id or new_run_id()
     folder = RunFolder.create(out_dir)
-    frames = frames if frames is not None else load_frames(loaded)
-    runner = ScenarioRunner(loaded, devices, folder, run_id, frames, on_cell=on_cell)
+
+    def frame_source() -> Iterator[Frame]:
+        return iter_frames(loaded.scenario.inputs, loaded.base_dir)
+
+    runner = ScenarioRunner(loaded, devices, folder, run_id, frame_source, on_cell=on_cell)
     return runner.execute()

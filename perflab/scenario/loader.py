@@ -101,6 +101,10 @@ def _check_paths(loaded: LoadedScenario, doc: LocatedDocument) -> None:
                     f"unknown scikit-image photo {src.skimage!r} (known: {', '.join(sorted(SKIMAGE_PHOTOS))})",
                     doc.location(("inputs", "images", i, "skimage")),
                 )
+    for i, v in enumerate(s.inputs.video):
+        p = loaded.resolve(v.path)
+        if not p.is_file():
+            raise UserInputError(f"video file not found: {p}", doc.location(("inputs", "video", i, "path")))
     for i, m in enumerate(s.models):
         if m.zoo is not None:
             from perflab.zoo.registry import known_families

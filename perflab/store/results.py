@@ -75,10 +75,17 @@ class LatencyRecord(_Rec):
 
 
 class QualityRecord(_Rec):
+    """Means over the frames; ``per_frame`` holds each frame's values (and, after the run,
+    ``d_psnr_y_db``/``d_ssim_y``: the difference to bicubic on the same frame)."""
+
     psnr_y_db: float | None = None
     ssim_y: float | None = None
+    psnr_rgb_db: float | None = None
+    piqe: float | None = None  # no-reference perceptual score of the outputs (lower is better)
+    mai2021_score: float | None = None  # 2^(2·PSNR-Y) / (C·median latency ms), C = 1
+    psnr_y_db_min: float | None = None
     frames: int = 0
-    per_frame: list[dict[str, Any]] = Field(default_factory=list)  # {"frame": name, "psnr_y_db":…, "ssim_y":…}
+    per_frame: list[dict[str, Any]] = Field(default_factory=list)  # {"frame", "psnr_y_db", "ssim_y", …}
     computed_on: str | None = None  # "device outputs" — where the outputs were computed
     missing: dict[str, str] = Field(default_factory=dict)
 

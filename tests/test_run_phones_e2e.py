@@ -1,0 +1,150 @@
+"""`perflab run` on emulated phones behind the real adb server (Debian's adb, private port).
+
+The issue's bar: two emulated phones run scenarios/540p30.yaml end to end with --device all;
+a phone that drops mid-run loses no completed cell, the other phone goes on, and the dropped
+phone is restored when it comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+if shutil.which("adb") is None:  # .ci/run installs Debian's adb
+    pytest.skip("adb is not installed", allow_module_level=True)
+
+from perflab.devices.adb import Adb
+from perflab.devices.android import AndroidDevice, TuningOptions
+from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.testing import private_adb_server
+from perflab.lab.runner import run_scenario
+from perflab.scenario import load_scenario
+from perflab.store.results import CellRecord
+from perflab.store.runfolder import load_run
+
+REPO = Path(__file__).resolve().parent.parent
+PERFLAB = str(Path(sys.executable).with_name("perflab"))
+PIXEL_KNOB = "/sys/devices/platform/google,charger/charge_disable"
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+
+@pytest.fixture(scope="module")
+def adb() -> Iterator[Adb]:
+    with private_adb_server() as client:
+        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user-supplied benchmark_model: a placeholder the emulated phones run their tool for."""
+    p = tmp_path_factory.mktemp("bin") / "benchmark_model"
+    p.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model\n")
+    return p
+
+
+def read(adb: Adb, serial: str, path: str, state: Path) -> str | None:
+    return AndroidDevice(adb, serial, state_dir=state).read_file(path, root=True)
+
+
+def test_two_emulated_phones_run_540p30(adb: Adb, binary: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with EmulatedPhone.start(profile="pixel7") as p1, EmulatedPhone.start(profile="galaxy_s23") as p2:
+        connect_to_adb_server(p1, adb.client)
+        connect_to_adb_server(p2, adb.client)
+        knob_before = read(adb, p1.serial, PIXEL_KNOB, state)
+        env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(adb.port), PERFLAB_BENCHMARK_MODEL=str(binary),
+                   PERFLAB_STATE_DIR=str(state))
+        out = tmp_path / "run"
+        r = subprocess.run(
+            [PERFLAB, "run", str(REPO / "scenarios" / "540p30.yaml"), "--device", "all", "--out", str(out),
+             "--reports-dir", str(tmp_path / "reports")],
+            capture_output=True, text=True, env=env, timeout=1400,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        run = load_run(out)
+        assert {d.serial for d in run.devices} == {p1.serial, p2.serial}
+        assert all(d.kind == "emulated" for d in run.devices)
+        per_device: dict[str, dict[str, CellRecord]] = {}
+        for c in run.cells:
+            per_device.setdefault(c.device.serial, {})[c.cell_id] = c
+        for serial, cells in per_device.items():
+            assert set(cells) == {
+                f"{m}.{d}" for m in ("bicubic_x2.fp32", "espcn_x2.fp32", "espcn_x2.int8") for d in ("xnnpack", "cpu")
+            }
+            for c in cells.values():
+                assert c.status == "ok", (serial, c.cell_id, c.reason)
+                assert c.emulated and c.device.kind == "emulated"
+                assert any(w.code == "emulated" for w in c.warnings)
+                assert c.latency_ms is not None and c.latency_ms.mean is not None and c.latency_ms.n == 30
+                assert c.latency_ms.source == "tool summary" and "median" in c.latency_ms.missing
+                assert c.quality.computed_on is not None and serial in c.quality.computed_on
+                assert c.layers is not None and c.layers.rows  # the separate op-profiling pass
+            for d in ("xnnpack", "cpu"):
+                sr, bic = cells[f"espcn_x2.fp32.{d}"], cells[f"bicubic_x2.fp32.{d}"]
+                assert sr.quality.psnr_y_db > bic.quality.psnr_y_db  # type: ignore[operator]
+        html = (out / "index.html").read_text()
+        assert "EMULATED" in html and p1.serial in html and p2.serial in html
+        # every phone is left as it was found
+        assert read(adb, p1.serial, PIXEL_KNOB, state) == knob_before
+        for serial in (p1.serial, p2.serial):
+            assert AndroidDevice(adb, serial, state_dir=state).journal.pending() == []
+
+
+def test_phone_dropping_mid_run(adb: Adb, binary: Path, tmp_path: Path) -> None:
+    sc = tmp_path / "drop.yaml"
+    sc.write_text(textwrap.dedent("""\
+        name: drop
+        geometry: {lr_width: 240, lr_height: 136, scale: 2}
+        pacing: {fps: 30, also_back_to_back: false}
+        models:
+          - zoo: espcn
+            variants: [int8, fp32]
+        delegates: [cpu]
+        runs: {warmup: 1, iterations: 10}
+        profiling: {op_profiling: false}
+        inputs:
+          images:
+            - skimage: coffee
+        """))
+    loaded = load_scenario(sc)
+    state = tmp_path / "state"
+    tuning = TuningOptions(stay_awake=True, suspend_charging=True, pin_governor=True)
+    with EmulatedPhone.start(profile="pixel7") as flaky, EmulatedPhone.start(profile="pixel7") as steady:
+        connect_to_adb_server(flaky, adb.client)
+        connect_to_adb_server(steady, adb.client)
+        knob_before = read(adb, flaky.serial, PIXEL_KNOB, state)
+        devices = [AndroidDevice(adb, s, benchmark_binary=binary, state_dir=state, tuning=tuning)
+                   for s in (flaky.serial, steady.serial)]
+        dropped: list[str] = []
+
+        def on_cell(rec: CellRecord) -> None:
+            # after the flaky phone's first cell is stored, it falls off the bus for a while
+            if rec.device.serial == flaky.serial and not dropped:
+                dropped.append(rec.cell_id)
+                flaky.drop(down_s=4.0)
+
+        outcome = run_scenario(loaded, devices, tmp_path / "run", on_cell=on_cell)
+        assert outcome.exit_code == 1
+        run = load_run(tmp_path / "run")  # what is on disk, not what is in memory
+        flaky_cells = [c for c in run.cells if c.device.serial == flaky.serial]
+        steady_cells = [c for c in run.cells if c.device.serial == steady.serial]
+        assert [c.cell_id for c in flaky_cells] == ["bicubic_x2.fp32.cpu", "espcn_x2.int8.cpu", "espcn_x2.fp32.cpu"]
+        assert flaky_cells[0].cell_id == dropped[0] and flaky_cells[0].status == "ok"
+        assert flaky_cells[0].latency_ms is not None and flaky_cells[0].quality.psnr_y_db is not None
+        assert all(c.status == "failed" for c in flaky_cells[1:])
+        assert all("device gone" in (c.reason or "") for c in flaky_cells[1:])
+        assert [c.status for c in steady_cells] == ["ok", "ok", "ok"]  # the other phone went on
+        # the flaky phone came back and was restored by the run itself
+        assert read(adb, flaky.serial, PIXEL_KNOB, state) == knob_before
+        assert AndroidDevice(adb, flaky.serial, state_dir=state).journal.pending() == []
+        raw = json.loads((tmp_path / "run" / "results.json").read_text())
+        assert raw["exit_code"] == 1 and len(raw["cells"]) == 6
