@@ -25,6 +25,7 @@ from perflab import __version__
 from perflab.analysis.stats import StabilityThresholds, stability_warnings, summarize
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
 from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, UserInputError
+from perflab.lab.compat import model_compat
 from perflab.lab.derive import finalize_cells
 from perflab.lab.models import resolve_artifact
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
@@ -300,6 +301,10 @@ class ScenarioRunner:
     def _measure(self, device: Device, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> CellRecord:
         s, g = self.s, self.s.geometry
         rec = self._skeleton(cell, info, art, CellStatus.OK, None)
+        compat, why = model_compat(art)
+        rec.model.compat = compat
+        if why:
+            rec.model.missing["compat"] = why
         tel = rec.telemetry
         rec.warnings.extend(self._wait_cool(device, tel))
         modes: list[tuple[SeriesMode, float | None]] = []
@@ -332,6 +337,9 @@ class ScenarioRunner:
             for k, v in t.missing.items():
                 tel.missing.setdefault(k, v)
             logs.append(f"== {mode.value} ==\n" + "\n".join(t.delegate_info) + "\n" + t.tool_log)
+            for line in t.delegate_info:
+                if line not in rec.delegate_log:
+                    rec.delegate_log.append(line)
         rec.latency_ms = rec.series[modes[0][0].value]
         if tel.cpu_load_pct is None:
             tel.missing.setdefault("cpu_load_pct", "the device did not report CPU time for the run")

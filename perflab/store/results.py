@@ -43,6 +43,25 @@ class DeviceRecord(_Rec):
     extra: dict[str, str] = Field(default_factory=dict)
 
 
+class GpuIssueRecord(_Rec):
+    op_index: int
+    op_name: str
+    reason: str
+    source: str  # "tflite analyzer" or "perflab"
+
+
+class CompatRecord(_Rec):
+    """TFLite's model analyzer on this file: op list and GPU-delegate compatibility."""
+
+    source: str  # how it was obtained, e.g. "tflite analyzer (TF 2.21.0), shipped with the zoo"
+    ops: list[str] = Field(default_factory=list)
+    op_counts: dict[str, int] = Field(default_factory=dict)
+    gpu_checked: bool = False
+    gpu_compatible: bool | None = None
+    gpu_issues: list[GpuIssueRecord] = Field(default_factory=list)
+    runtime_version: str | None = None
+
+
 class ModelRecord(_Rec):
     name: str
     family: str
@@ -50,6 +69,8 @@ class ModelRecord(_Rec):
     scale: int
     sha256: str | None = None
     size_bytes: int | None = None
+    compat: CompatRecord | None = None
+    missing: dict[str, str] = Field(default_factory=dict)
 
 
 class LatencyRecord(_Rec):
@@ -149,6 +170,7 @@ class CellRecord(_Rec):
     quality: QualityRecord = Field(default_factory=QualityRecord)
     telemetry: TelemetryRecord = Field(default_factory=TelemetryRecord)
     layers: LayersRecord | None = None
+    delegate_log: list[str] = Field(default_factory=list)  # the tool's delegate/partition lines
     deltas: DeltaRecord | None = None
     realtime: bool | None = None  # headline p90 within the frame budget
     warnings: list[WarningRecord] = Field(default_factory=list)
