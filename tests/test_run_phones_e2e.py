@@ -78,7 +78,7 @@ def test_two_emulated_phones_run_540p30(adb: Adb, binary: Path, tmp_path: Path) 
             per_device.setdefault(c.device.serial, {})[c.cell_id] = c
         for serial, cells in per_device.items():
             assert set(cells) == {
-                f"{m}.{d}" for m in ("bicubic_x2.fp32", "espcn_x2.fp32", "espcn_x2.int8") for d in ("xnnpack", "cpu")
+                f"{m}.{d}" for m in ("bicubic_x2.fp32", "espcn_x2.fp32", "espcn_x2.int8") for d in ("xnnpack", "gpu")
             }
             for c in cells.values():
                 assert c.status == "ok", (serial, c.cell_id, c.reason)
@@ -88,7 +88,10 @@ def test_two_emulated_phones_run_540p30(adb: Adb, binary: Path, tmp_path: Path) 
                 assert c.latency_ms.source == "tool summary" and "median" in c.latency_ms.missing
                 assert c.quality.computed_on is not None and serial in c.quality.computed_on
                 assert c.layers is not None and c.layers.rows  # the separate op-profiling pass
-            for d in ("xnnpack", "cpu"):
+            gpu = cells["espcn_x2.fp32.gpu"]
+            assert gpu.layers is not None and [r.node_type for r in gpu.layers.rows] == ["TfLiteGpuDelegateV2"]
+            assert any("GPU" in line for line in gpu.delegate_log)
+            for d in ("xnnpack", "gpu"):
                 sr, bic = cells[f"espcn_x2.fp32.{d}"], cells[f"bicubic_x2.fp32.{d}"]
                 assert sr.quality.psnr_y_db > bic.quality.psnr_y_db  # type: ignore[operator]
         html = (out / "index.html").read_text()
