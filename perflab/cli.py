@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -53,10 +53,10 @@ def scenario_schema() -> None:
 @app.command("run")
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML, e.g. scenarios/540p30.yaml")],
-    device: Annotated[Optional[str], typer.Option(help="local, a phone serial, or all; default: attached phones, else local")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="write the run folder exactly here")] = None,
+    device: Annotated[str | None, typer.Option(help="local, a phone serial, or all; default: attached phones, else local")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the run folder exactly here")] = None,
     reports_dir: Annotated[Path, typer.Option(help="root of reports/<scenario>/<run-id>/")] = REPORTS_ROOT,
-    db: Annotated[Optional[Path], typer.Option(help="SQLite results index (default: <reports-dir>/perflab.sqlite)")] = None,
+    db: Annotated[Path | None, typer.Option(help="SQLite results index (default: <reports-dir>/perflab.sqlite)")] = None,
     report: Annotated[bool, typer.Option(help="render index.html")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:

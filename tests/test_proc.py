@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from perflab.telemetry.proc import busy_pct, parse_cpu_model, parse_proc_stat_cpu, parse_status_kb, read_cpu_times
+from perflab.telemetry.proc import (
+    busy_pct,
+    parse_cpu_model,
+    parse_proc_stat_cpu,
+    parse_status_kb,
+    read_cpu_times,
+)
 
 STAT = """cpu  4705 356 584 3699 23 23 0 0 0 0
 cpu0 1393280 32966 572056 13343292 6130 0 17875 0 23933 0

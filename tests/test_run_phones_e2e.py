@@ -67,7 +67,7 @@ def test_two_emulated_phones_run_540p30(adb: Adb, binary: Path, tmp_path: Path) 
         r = subprocess.run(
             [PERFLAB, "run", str(REPO / "scenarios" / "540p30.yaml"), "--device", "all", "--out", str(out),
              "--reports-dir", str(tmp_path / "reports")],
-            capture_output=True, text=True, env=env, timeout=1400,
+            capture_output=True, text=True, env=env, timeout=1400, check=False,
         )
         assert r.returncode == 0, r.stdout + r.stderr
         run = load_run(out)

@@ -131,7 +131,7 @@ def test_unsafe_names_are_refused(tmp_path: Path) -> None:
 
 def test_cli_check_one_line_exit_2(tmp_path: Path) -> None:
     p = write(tmp_path, GOOD.replace("lr_width: 64", "lr_width: -3"))
-    r = subprocess.run([PERFLAB, "scenario", "check", str(p)], capture_output=True, text=True)
+    r = subprocess.run([PERFLAB, "scenario", "check", str(p)], capture_output=True, text=True, check=False)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr
@@ -140,7 +140,7 @@ def test_cli_check_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_cli_run_bad_scenario_exit_2(tmp_path: Path) -> None:
     p = write(tmp_path, GOOD.replace("name: t1\n", ""))
-    r = subprocess.run([PERFLAB, "run", str(p), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    r = subprocess.run([PERFLAB, "run", str(p), "--out", str(tmp_path / "o")], capture_output=True, text=True, check=False)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and ": name:" in r.stderr
     assert not (tmp_path / "o").exists()
 

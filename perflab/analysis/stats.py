@@ -100,7 +100,7 @@ def bimodality_gap(samples_ms: Sequence[float]) -> tuple[float, float, float] | 
     n = a.size
     if n < 12:
         return None
-    lo_min = max(2, int(math.ceil(0.15 * n)))
+    lo_min = max(2, math.ceil(0.15 * n))
     best: tuple[float, float, float] | None = None
     best_score = 0.0
     for k in range(lo_min, n - lo_min + 1):

@@ -91,7 +91,7 @@ class LocalDevice:
             cmd = [sys.executable, "-m", "perflab.workloads.host_worker", str(job_path)]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
             except subprocess.TimeoutExpired as exc:
                 raise DeviceError(LOCAL_SERIAL, f"worker timed out after {timeout_s:g} s", command=" ".join(cmd)) from exc
             last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""

@@ -53,7 +53,7 @@ def _compute(art: ModelArtifact) -> tuple[CompatRecord | None, str | None]:
         return None, "TensorFlow is not installed here (scripts/setup.sh --dev installs it); its analyzer is needed"
     cmd = [sys.executable, "-m", "perflab", "models", "analyze", "--model", str(art.path), "--json"]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired:
         return None, "the TFLite analyzer timed out"
     if r.returncode != 0:

@@ -58,8 +58,7 @@ def _message(err: Any) -> str:
     if kind == "extra_forbidden":
         return "unknown field"
     msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = msg.removeprefix("Value error, ")
     inp = err.get("input")
     if kind not in ("model_type",) and inp is not None and not isinstance(inp, (dict, list)):
         msg += f" (got {json.dumps(inp) if isinstance(inp, (str, int, float, bool)) else repr(inp)})"

@@ -90,7 +90,7 @@ class ModelRef(_Strict):
     variants: list[Variant] = Field(default_factory=lambda: [Variant.FP32], min_length=1)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ModelRef":
+    def _one_source(self) -> ModelRef:
         if (self.zoo is None) == (self.path is None):
             raise ValueError("give exactly one of 'zoo' or 'path'")
         if self.path is not None and self.variants != [Variant.FP32]:
@@ -105,7 +105,7 @@ class ModelRef(_Strict):
             return self.zoo
         assert self.path is not None
         stem = self.path.rsplit("/", 1)[-1]
-        return stem[:-7] if stem.endswith(".tflite") else stem
+        return stem.removesuffix(".tflite")
 
 
 class ImageSource(_Strict):
@@ -115,7 +115,7 @@ class ImageSource(_Strict):
     path: str | None = Field(default=None, description="PNG/JPEG file or folder, relative to the scenario")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ImageSource":
+    def _one_source(self) -> ImageSource:
         if (self.skimage is None) == (self.path is None):
             raise ValueError("give exactly one of 'skimage' or 'path'")
         return self
@@ -153,7 +153,7 @@ class Inputs(_Strict):
     )
 
     @model_validator(mode="after")
-    def _some(self) -> "Inputs":
+    def _some(self) -> Inputs:
         if not self.images and not self.video and self.synthetic is None:
             raise ValueError("at least one input is needed: 'images', 'video' or 'synthetic'")
         return self

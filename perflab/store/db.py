@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Self
 
 from perflab.errors import StoreError
 from perflab.store.results import RunRecord
@@ -73,7 +74,7 @@ class ResultsDB:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "ResultsDB":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,12 +24,12 @@ SAMPLES_HEADER = ("cell_id", "series", "iteration", "latency_ms")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 def utc_now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -43,7 +43,7 @@ class RunFolder:
     path: Path
 
     @classmethod
-    def create(cls, path: Path) -> "RunFolder":
+    def create(cls, path: Path) -> RunFolder:
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / "logs").mkdir(exist_ok=True)

@@ -157,7 +157,7 @@ class HostModel:
     def ops(self) -> list[str]:
         """Builtin op names in execution order (from the interpreter's op details)."""
         try:
-            return [str(o["op_name"]) for o in self._interp._get_ops_details()]  # noqa: SLF001
+            return [str(o["op_name"]) for o in self._interp._get_ops_details()]
         except AttributeError:
             return []
 
