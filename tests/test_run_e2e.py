@@ -116,3 +116,19 @@ def test_default_out_folder_and_json(tmp_path: Path) -> None:
     data = json.loads((runs[0] / "results.json").read_text())
     assert [c["status"] for c in data["cells"]] == ["ok", "ok"]
     assert data["cells"][1]["model"]["variant"] == "int8"
+
+
+def test_corrupt_image_is_bad_input(tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    p = scenario(tmp_path, """\
+          - zoo: bicubic
+            variants: [int8]
+        """).read_text().replace("    - skimage: rocket\n", "    - path: pics\n")
+    sc = tmp_path / "s3.yaml"
+    sc.write_text(p)
+    r = run_cli(["run", str(sc), "--device", "local", "--out", str(tmp_path / "o"), "--no-report"])
+    assert r.returncode == 2, r.stdout + r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "broken.png" in err[0] and "Traceback" not in r.stderr

@@ -171,16 +171,21 @@ class ScenarioRunner:
             except PerflabError as exc:
                 infos[d.serial] = DeviceRecord(serial=d.serial, kind="unknown", model=f"unreachable: {exc}")
         self.run.devices = list(infos.values())
+        # One pass over the inputs before any cell: a corrupt image or video is bad input
+        # (exit 2) found now, not after an hour of measurements.
         n_frames = 0
-        for i, f, lr in self._frames():
-            if i == 0:
-                self.timing_frame = self._timing_frame(f)
-            if i < SAVED_FRAMES:
-                self.folder.save_frame("hr", f.name, f.hr)
-                self.folder.save_frame("lr", f.name, lr)
-            n_frames += 1
+        try:
+            for i, f, lr in self._frames():
+                if i == 0:
+                    self.timing_frame = self._timing_frame(f)
+                if i < SAVED_FRAMES:
+                    self.folder.save_frame("hr", f.name, f.hr)
+                    self.folder.save_frame("lr", f.name, lr)
+                n_frames += 1
+        except MeasurementError as exc:
+            raise UserInputError(f"{self.loaded.file}: inputs: {exc}") from exc
         if n_frames == 0:
-            raise MeasurementError("the scenario's inputs gave no frames")
+            raise UserInputError(f"{self.loaded.file}: inputs: the scenario's inputs gave no frames")
         self._save()
         with ThreadPoolExecutor(max_workers=max(1, len(self.devices)), thread_name_prefix="dev") as pool:
             futures = [pool.submit(self._run_device, d, infos[d.serial], cells) for d in self.devices]
