@@ -21,11 +21,14 @@ from PIL import Image
 
 from perflab.errors import StoreError
 from perflab.report.html import render_run_report
+from perflab.report.view import fmt_ratio, fmt_signed
 from perflab.store.results import (
     CellRecord,
     CellStatus,
+    CompatRecord,
     DeltaRecord,
     DeviceRecord,
+    GpuIssueRecord,
     LatencyRecord,
     LayerRow,
     LayersRecord,
@@ -53,6 +56,34 @@ EMU = DeviceRecord(serial="emulator-perflab-1", kind="emulated", model="Pixel 7 
                    abi="arm64-v8a", sdk=34, rooted=True, fingerprint="perflab/emulated/pixel7:14")
 
 RNG_SEED = 20240611
+PIQE_MISSING = "PIQE undefined: no 16×16 block of this frame is active (flat image)"
+NO_TF = "TensorFlow is not installed here (scripts/setup.sh --dev installs it); its analyzer is needed"
+D2S_REASON = "OP is supported, but tensor type/shape isn't compatible."  # what the TF 2.x analyzer prints
+REPLACING = ("Replacing 5 out of 7 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions "
+             "for the whole graph.")
+PARTIAL = "Explicitly applied GPU delegate, and the model graph will be partially executed by the delegate w/ 1 delegate kernels."
+XNN_FULL = "Explicitly applied XNNPACK delegate, and the model graph will be completely executed by the delegate."
+ESPCN_OPS = ["CONV_2D", "TANH", "CONV_2D", "TANH", "CONV_2D", "DEPTH_TO_SPACE", "MINIMUM"]
+
+
+def _compat(ops: list[str], issues: list[GpuIssueRecord]) -> CompatRecord:
+    counts: dict[str, int] = {}
+    for o in ops:
+        counts[o] = counts.get(o, 0) + 1
+    return CompatRecord(source="tflite analyzer, run when the zoo model was built", ops=ops, op_counts=counts,
+                        gpu_checked=True, gpu_compatible=not issues, gpu_issues=issues, runtime_version="2.21.0")
+
+
+BICUBIC_COMPAT = _compat(["STRIDED_SLICE", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "MINIMUM"], [])
+ESPCN_FP32_COMPAT = _compat(ESPCN_OPS, [
+    GpuIssueRecord(op_index=5, op_name="DEPTH_TO_SPACE", reason="GPU delegate: DEPTH_TO_SPACE block_size 3 is not "
+                   "supported on this GPU backend (pixel shuffle)", source="tflite analyzer"),
+])
+ESPCN_INT8_COMPAT = _compat(["QUANTIZE", *ESPCN_OPS, "FlexErf", "DEQUANTIZE"], [
+    GpuIssueRecord(op_index=6, op_name="DEPTH_TO_SPACE", reason=D2S_REASON, source="tflite analyzer"),
+    GpuIssueRecord(op_index=8, op_name="FlexErf", reason="Flex (TF Select) ops never run on a GPU delegate",
+                   source="perflab"),
+])
 
 
 def _lat(mode: str, samples: np.ndarray, init: float, first: float) -> LatencyRecord:
@@ -111,30 +142,51 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         return {"paced": _lat("paced", paced, init=center * 4, first=center * 2.5),
                 "back_to_back": _lat("back_to_back", b2b, init=center * 4, first=center * 2.5)}
 
-    def quality(cell_id: str, psnr_mean: float, ssim: float) -> QualityRecord:
-        per = [{"frame": f, "psnr_y_db": round(v, 4), "ssim_y": round(ssim + 0.01 * k, 4)}
-               for k, (f, v) in enumerate(sorted(psnr.get(cell_id, {}).items()))]
+    def quality(cell_id: str, psnr_mean: float, ssim: float, piqe: float | None, median_ms: float) -> QualityRecord:
+        """Per-frame rows as the runner writes them (PSNR-RGB, PIQE or piqe_missing) and, for SR cells, the
+        difference to bicubic on the same frame as the run's finaliser adds it."""
+        per: list[dict[str, object]] = []
+        for k, (f, v) in enumerate(sorted(psnr.get(cell_id, {}).items())):
+            row: dict[str, object] = {"frame": f, "psnr_y_db": round(v, 4), "ssim_y": round(ssim + 0.01 * k, 4),
+                                      "psnr_rgb_db": round(v - 1.3, 4)}
+            if piqe is None:
+                row["piqe_missing"] = PIQE_MISSING
+            else:
+                row["piqe"] = round(piqe + 3.0 * k, 3)
+            if cell_id != "local-cpu-bicubic-fp32":
+                b = round(psnr["local-cpu-bicubic-fp32"][f], 4)
+                row["d_psnr_y_db"] = round(float(row["psnr_y_db"]) - b, 4)  # type: ignore[arg-type]
+                row["d_ssim_y"] = round(float(row["ssim_y"]) - round(0.861 + 0.01 * k, 4), 4)  # type: ignore[arg-type]
+            per.append(row)
         mean = float(np.mean([p["psnr_y_db"] for p in per])) if per else psnr_mean
-        return QualityRecord(psnr_y_db=mean, ssim_y=ssim, frames=len(per) or 4, per_frame=per,
-                             computed_on="device outputs")
+        return QualityRecord(
+            psnr_y_db=mean, ssim_y=ssim, psnr_rgb_db=mean - 1.3,
+            piqe=None if piqe is None else piqe + 1.5,
+            mai2021_score=2.0 ** (2.0 * mean) / median_ms,
+            psnr_y_db_min=min((float(p["psnr_y_db"]) for p in per), default=None),  # type: ignore[arg-type]
+            frames=len(per) or 4, per_frame=per, computed_on="device outputs",
+            missing={"piqe": PIQE_MISSING} if piqe is None else {},
+        )
 
     tel_local = TelemetryRecord(cpu_load_pct=96.0, mem_peak_mb=212.0, mem_source="/proc/self/status VmHWM",
                                 power_source=None, missing={"power_source": "no power meter on local: RAPL "
                                                             "energy counters not readable (permission denied)"})
     cells: list[CellRecord] = []
     s = series("local-cpu-bicubic-fp32", 2.1, 0.15)
-    bic_q = quality("local-cpu-bicubic-fp32", 27.9, 0.861)
+    bic_q = quality("local-cpu-bicubic-fp32", 27.9, 0.861, 48.0, s["paced"].median)  # type: ignore[arg-type]
     cells.append(CellRecord(
         cell_id="local-cpu-bicubic-fp32", device=LOCAL,
-        model=ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2, sha256="ab" * 32, size_bytes=1872),
+        model=ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2, sha256="ab" * 32, size_bytes=1872,
+                          compat=BICUBIC_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, baseline=True, latency_ms=s["paced"], series=s,
-        quality=bic_q, telemetry=tel_local, realtime=True,
+        quality=bic_q, delegate_log=["ops: STRIDED_SLICE CONCATENATION CONV_2D DEPTH_TO_SPACE MINIMUM DELEGATE"], telemetry=tel_local, realtime=True,
     ))
     s = series("local-cpu-espcn-fp32", 18.5, 0.9)
-    q = quality("local-cpu-espcn-fp32", 29.4, 0.893)
+    q = quality("local-cpu-espcn-fp32", 29.4, 0.893, 31.0, s["paced"].median)  # type: ignore[arg-type]
     cells.append(CellRecord(
         cell_id="local-cpu-espcn-fp32", device=LOCAL,
-        model=ModelRecord(name="espcn", family="ESPCN", variant="fp32", scale=2, sha256="cd" * 32, size_bytes=98_304),
+        model=ModelRecord(name="espcn", family="ESPCN", variant="fp32", scale=2, sha256="cd" * 32, size_bytes=98_304,
+                          compat=ESPCN_FP32_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s, quality=q,
         telemetry=tel_local, realtime=True,
         deltas=DeltaRecord(baseline_cell_id="local-cpu-bicubic-fp32",
@@ -151,9 +203,10 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
     s = series("local-cpu-espcn-int8", 11.0, 2.6)
     cells.append(CellRecord(
         cell_id="local-cpu-espcn-int8", device=LOCAL,
-        model=ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, sha256="ef" * 32, size_bytes=27_648),
+        model=ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, sha256="ef" * 32, size_bytes=27_648,
+                          compat=ESPCN_INT8_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s,
-        quality=quality("local-cpu-espcn-int8", 28.6, 0.874),
+        quality=quality("local-cpu-espcn-int8", 28.6, 0.874, None, s["paced"].median),  # type: ignore[arg-type]
         telemetry=TelemetryRecord(cpu_load_pct=91.0, mem_peak_mb=None,
                                   missing={"mem_peak_mb": "peak memory not sampled: /proc read failed mid-run"},
                                   power_source=None, power_confidence="none"),
@@ -170,30 +223,46 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
     s = series("local-cpu-evil", 7.5, 0.4)
     cells.append(CellRecord(
         cell_id="local-cpu-evil", device=LOCAL,
-        model=ModelRecord(name=EVIL, family="user model", variant="fp32", scale=2, size_bytes=4096),
+        model=ModelRecord(name=EVIL, family="user model", variant="fp32", scale=2, size_bytes=4096,
+                          missing={"compat": NO_TF}),
         delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s,
-        quality=QualityRecord(missing={"psnr_y_db": "output shape did not match HR", "ssim_y": "output shape did "
-                                       "not match HR"}), telemetry=tel_local,
+        quality=QualityRecord(missing={k: "output shape did not match HR" for k in ("psnr_y_db", "ssim_y", "piqe")}),
+        telemetry=tel_local,
     ))
     # Emulated phone: latency from the (emulated) benchmark_model summary, no raw rows.
     summary_missing = {k: "benchmark_model reports count/mean/std/min/max only" for k in ("median", "p90", "p95", "mad")}
     emu_tel = TelemetryRecord(cpu_load_pct=38.0, mem_peak_mb=61.0, power_source="battery counters (emulated)",
                               power_confidence="low", start_temp_c=31.5)
+    emu_models = {"bicubic": ("ab" * 32, BICUBIC_COMPAT), "espcn": ("ef" * 32, ESPCN_INT8_COMPAT)}
     for name, variant, mean, psnr_v, size in (("bicubic", "fp32", 3.4, 27.8, 1872), ("espcn", "int8", 9.6, 28.5, 27_648)):
         lat = LatencyRecord(mode="paced", fps_target=30.0, source="benchmark_model summary", init=41.0, first=15.2,
                             mean=mean, std=0.3, min=mean - 0.4, max=mean + 1.1, n=100, missing=summary_missing)
         cells.append(CellRecord(
             cell_id=f"emu-cpu-{name}-{variant}", device=EMU,
-            model=ModelRecord(name=name, family=name.upper(), variant=variant, scale=2, size_bytes=size),
+            model=ModelRecord(name=name, family=name.upper(), variant=variant, scale=2, size_bytes=size,
+                              sha256=emu_models[name][0], compat=emu_models[name][1]),
             delegate="cpu", threads=4, status=CellStatus.OK, baseline=name == "bicubic", emulated=True,
-            latency_ms=lat, series={"paced": lat}, quality=QualityRecord(psnr_y_db=psnr_v, ssim_y=0.87, frames=4),
+            latency_ms=lat, series={"paced": lat}, delegate_log=[XNN_FULL],
+            quality=QualityRecord(psnr_y_db=psnr_v, ssim_y=0.87, frames=4, mai2021_score=2.0 ** (2 * psnr_v) / mean,
+                                  missing={"piqe": "PIQE not computed on the emulated phone's outputs"}),
             telemetry=emu_tel, realtime=True,
             warnings=[WarningRecord(code="emulated", message="emulated phone: numbers come from perflab's "
                                     "phone model, not hardware")],
         ))
+    lat = LatencyRecord(mode="paced", fps_target=30.0, source="benchmark_model summary", init=310.0, first=22.0,
+                        mean=14.2, std=0.6, min=13.1, max=16.0, n=100, missing=summary_missing)
+    cells.append(CellRecord(  # the same file as local espcn fp32: one entry in the compatibility section
+        cell_id="emu-gpu-espcn-fp32", device=EMU,
+        model=ModelRecord(name="espcn", family="ESPCN", variant="fp32", scale=2, sha256="cd" * 32, size_bytes=98_304,
+                          compat=ESPCN_FP32_COMPAT),
+        delegate="gpu", threads=4, status=CellStatus.OK, emulated=True, latency_ms=lat, series={"paced": lat},
+        quality=QualityRecord(psnr_y_db=29.3, ssim_y=0.89, frames=4), telemetry=emu_tel, realtime=True,
+        delegate_log=[REPLACING, PARTIAL],
+    ))
     cells.append(CellRecord(
         cell_id="emu-gpu-espcn-int8", device=EMU,
-        model=ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, size_bytes=27_648),
+        model=ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, sha256="ef" * 32, size_bytes=27_648,
+                          compat=ESPCN_INT8_COMPAT),
         delegate="gpu", threads=4, status=CellStatus.UNSUPPORTED, emulated=True,
         reason="GPU delegate rejects DEPTH_TO_SPACE with int8 tensors (op 3); whole graph would fall back to CPU",
     ))
@@ -290,10 +359,11 @@ def test_every_cell_has_a_row_beside_its_baseline(report: tuple[Path, RunRecord]
     for cell in run.cells:
         tds = rows[cell.cell_id]
         if cell.status == CellStatus.OK:
-            assert len(tds) == 16 and all(t.strip() for t in tds), (cell.cell_id, tds)
+            assert len(tds) == 18 and all(t.strip() for t in tds), (cell.cell_id, tds)
     int8 = rows["local-cpu-espcn-int8"]
-    assert int8[14].startswith("—") and "peak memory not sampled" in html_text  # Peak MB column
-    assert int8[15].startswith("—")  # no power source, with its reason
+    assert int8[16].startswith("—") and "peak memory not sampled" in html_text  # Peak MB column
+    assert int8[17].startswith("—")  # no power source, with its reason
+    assert int8[13].startswith("—")  # PIQE undefined on this cell's frames, with the reason
 
 
 def test_numbers_and_deltas(report: tuple[Path, RunRecord]) -> None:
@@ -320,6 +390,126 @@ def test_missing_reasons_footnoted(report: tuple[Path, RunRecord]) -> None:
     for reason in ("RAPL energy counters not readable", "benchmark_model reports count/mean/std/min/max only",
                    "output shape did not match HR", "first-run time per layer not given"):
         assert reason in foot, reason
+
+
+def _section(html_text: str, section_id: str) -> str:
+    start = html_text.index(f'<section id="{section_id}">')
+    return html_text[start:html_text.index("</section>", start)]
+
+
+def _plain(html_fragment: str) -> str:
+    return " ".join(" ".join(collect(html_fragment).text).split())
+
+
+def test_piqe_and_mai_columns(report: tuple[Path, RunRecord]) -> None:
+    html_text, run = report[0].read_text(encoding="utf-8"), report[1]
+    rows = collect(html_text).rows
+    by_id = {c.cell_id: c for c in run.cells}
+    bic, fp32 = by_id["local-cpu-bicubic-fp32"].quality, by_id["local-cpu-espcn-fp32"].quality
+    assert bic.piqe is not None and fp32.piqe is not None
+    assert bic.mai2021_score is not None and fp32.mai2021_score is not None
+    r = rows["local-cpu-espcn-fp32"]
+    # PIQE: lower is better, so a lower PIQE than bicubic is shown as a negative Δ
+    assert r[13] == f"{fp32.piqe:.1f}{fp32.piqe - bic.piqe:+.1f}".replace("-", "−")  # value, then Δ below it
+    # MAI score: compact scientific notation, and its ratio to bicubic's score
+    mant, exp = f"{fp32.mai2021_score:.2e}".split("e")
+    assert r[14] == f"{mant}e{int(exp)}{fmt_ratio(fp32.mai2021_score / bic.mai2021_score)}× bic"
+    assert rows["local-cpu-bicubic-fp32"][14].endswith("baseline")
+    assert "only comparable within perflab" in html_text  # the MAI tooltip
+    # missing: each with its reason, never blank
+    assert rows["local-cpu-espcn-int8"][13].startswith("—")
+    assert rows["local-cpu-evil"][13].startswith("—") and rows["local-cpu-evil"][14].startswith("—")
+    foot = html_text[html_text.index('id="footnotes"'):]
+    assert PIQE_MISSING in foot and "MAI score needs PSNR-Y" in foot
+    assert "PIQE not computed on the emulated phone" in foot
+
+
+def test_delegate_compatibility_section(report: tuple[Path, RunRecord]) -> None:
+    html_text = report[0].read_text(encoding="utf-8")
+    sec = _section(html_text, "compat")
+    # one entry per model file: espcn fp32 ran on the host CPU and the emulated GPU, but is listed once
+    models = re.findall(r'<div class="compat[^"]*" id="[^"]+" data-model="([^"]+)"', sec)
+    assert models.count("espcn fp32") == 1 and models.count("espcn int8") == 1 and models.count("bicubic fp32") == 1
+    assert len(models) == 5  # bicubic, espcn fp32, espcn int8, fsrcnn fp16, the user's model
+    blocks = dict(zip(models, re.split(r'<div class="compat[^"]*" id="[^"]+" data-model="[^"]+">', sec)[1:]))
+    fp32 = _plain(blocks["espcn fp32"])
+    assert "CONV_2D×3" in fp32 and "TANH×2" in fp32 and "DEPTH_TO_SPACE×1" in fp32
+    assert "GPU delegate would reject 1 op(s)" in fp32 and "SR trap: depth-to-space rejected" in fp32
+    assert "block_size 3 is not supported on this GPU backend" in fp32
+    assert 'class="op rejected trap"' in blocks["espcn fp32"]
+    # what the devices did: host CPU, and the emulated phone's own partition lines read in plain words
+    assert "delegate cpu" in fp32 and "delegate gpu" in fp32
+    assert REPLACING in fp32 and "5 of 7 nodes on TfLiteGpuDelegateV2 in 2 partition(s); 2 node(s) fell back to CPU" in fp32
+    assert "graph only partly on GPU" in fp32
+    int8 = _plain(blocks["espcn int8"])
+    assert D2S_REASON in int8 and "Flex (TF Select) ops never run on a GPU delegate" in int8 and "perflab" in int8
+    assert "GPU delegate would reject 2 op(s)" in int8 and "whole graph on XNNPACK" in int8
+    assert "DEPTH_TO_SPACE with int8 tensors" in int8  # the unsupported GPU cell's own reason
+    bic = _plain(blocks["bicubic fp32"])
+    assert "GPU delegate: compatible (TFLite runtime 2.21.0)" in bic and "the analyzer accepts it here" in bic
+    assert "host LiteRT: 1 delegate node(s)" in bic
+    # no analyzer report: the reason
+    assert NO_TF in _plain(blocks["&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt; fp32"])
+    assert "not analysed: the cell ended failed" in _plain(blocks["fsrcnn fp16"])
+
+
+def test_per_frame_section(report: tuple[Path, RunRecord]) -> None:
+    html_text, run = report[0].read_text(encoding="utf-8"), report[1]
+    sec = _section(html_text, "per-frame")
+    by_id = {c.cell_id: c for c in run.cells}
+    fp32 = by_id["local-cpu-espcn-fp32"]
+    frame = fp32.quality.per_frame[0]
+    # frame by frame: PSNR-Y, SSIM-Y and PIQE with the difference to bicubic on the same frame
+    row = re.search(rf'<tr data-frame="{frame["frame"]}">(.*?)</tr>', sec, re.DOTALL)
+    assert row is not None
+    cells = [" ".join(c.split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.DOTALL)]
+    texts = [_plain(c) for c in cells]
+    bic_frame = by_id["local-cpu-bicubic-fp32"].quality.per_frame[0]
+    assert texts[0] == frame["frame"] and texts[1] == f"{bic_frame['psnr_y_db']:.2f}"
+    assert texts[4] == f"{frame['psnr_y_db']:.2f} {frame['d_psnr_y_db']:+.2f} dB".replace("-", "−")
+    assert texts[5] == f"{frame['ssim_y']:.4f} {frame['d_ssim_y']:+.4f}".replace("-", "−")
+    assert texts[6] == f"{frame['piqe']:.1f} {frame['piqe'] - bic_frame['piqe']:+.1f}".replace("-", "−")
+    assert texts[9].startswith("—")  # espcn int8: PIQE undefined on this frame, with its reason
+    # over all frames: statistics per cell, PSNR-RGB among them
+    stats = {m.group(1): _plain(m.group(2)) for m in
+             re.finditer(r'<tr class="framestat[^"]*" data-cell-id="([^"]+)">(.*?)</tr>', sec, re.DOTALL)}
+    assert set(stats) == {"local-cpu-bicubic-fp32", "local-cpu-espcn-fp32", "local-cpu-espcn-int8"}
+    assert f"{fp32.quality.psnr_rgb_db:.2f}" in stats["local-cpu-espcn-fp32"]
+    assert "0 of 2" in stats["local-cpu-espcn-fp32"]  # never worse than bicubic on a frame
+    assert "Per-frame quality — x86_64 host (local) · cpu, 2 frames" in sec  # the distribution figure
+    assert sec.count("data:image/png;base64,") == 1
+
+
+def test_per_frame_is_bounded_for_long_clips(tmp_path: Path) -> None:
+    """A clip of many frames: the table lists the first few, statistics and the figure cover all."""
+    from perflab.report.view import MAX_FRAME_ROWS
+
+    run_dir = tmp_path / "long"
+    run = build_run_folder(run_dir, with_frames=False)
+    n = 240
+    rng = np.random.default_rng(5)
+    bic = [{"frame": f"clip_{i:05d}", "psnr_y_db": 30 + float(rng.normal()), "ssim_y": 0.9, "psnr_rgb_db": 29.0,
+            "piqe": 40.0 + float(rng.normal())} for i in range(n)]
+    deltas = rng.normal(0.4, 0.3, n)
+    sr = [{**b, "psnr_y_db": float(b["psnr_y_db"]) + float(d), "d_psnr_y_db": float(d), "d_ssim_y": 0.01,  # type: ignore[arg-type]
+           "piqe": 30.0} for b, d in zip(bic, deltas)]
+    cells = []
+    for c in run.cells:
+        if c.cell_id == "local-cpu-bicubic-fp32":
+            c = c.model_copy(update={"quality": c.quality.model_copy(update={"per_frame": bic, "frames": n})})
+        elif c.cell_id == "local-cpu-espcn-fp32":
+            c = c.model_copy(update={"quality": c.quality.model_copy(update={"per_frame": sr, "frames": n})})
+        cells.append(c)
+    (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
+    sec = _section(render_run_report(run_dir).read_text(encoding="utf-8"), "per-frame")
+    assert sec.count("<tr data-frame=") == MAX_FRAME_ROWS
+    assert f"first {MAX_FRAME_ROWS} of {n}" in sec and f"{n - MAX_FRAME_ROWS} more frames not listed" in sec
+    stat = re.search(r'<tr class="framestat[^"]*" data-cell-id="local-cpu-espcn-fp32">(.*?)</tr>', sec, re.DOTALL)
+    assert stat is not None
+    text = _plain(stat.group(1))
+    assert f"{int((deltas < 0).sum())} of {n}" in text
+    assert fmt_signed(float(deltas.mean()), 2, " dB") in text and fmt_signed(float(deltas.min()), 2, " dB") in text
+    assert f"{n} frames" in sec and sec.count("data:image/png;base64,") == 1
 
 
 def test_report_without_samples_or_frames(tmp_path: Path) -> None:
@@ -448,6 +638,15 @@ def test_chromium_dom(report: tuple[Path, RunRecord]) -> None:
     assert "EMULATED results in this run" in text
     assert "unstable: CV 23.6%" in text
     assert "Pareto front — quality vs size" in text
+    # the new sections render: delegate compatibility with the GPU reject reason, per-frame statistics
+    assert "Delegate compatibility" in text and "SR trap: depth-to-space rejected" in text
+    assert "DEPTH_TO_SPACE block_size 3 is not supported on this GPU backend" in text
+    assert "5 of 7 nodes on TfLiteGpuDelegateV2" in text
+    assert "The analyzer says a GPU delegate rejects ops of espcn fp32 (DEPTH_TO_SPACE)" in text  # summary pointer
+    assert f"No analyzer report: {NO_TF}" in text  # a missing analyzer report says why
+    assert "Over all frames" in text and "frames worse than bicubic" in text
+    assert PIQE_MISSING in text and "MAI score needs PSNR-Y" in text  # missing PIQE / MAI with their reasons
+    assert 'title="MAI 2021 score: 2^(2·PSNR-Y)' in dom
 
 
 @needs_chromium

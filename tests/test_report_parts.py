@@ -12,7 +12,29 @@ from perflab.errors import StoreError
 from perflab.report import crops, plots
 from perflab.report.pareto import dominates, pareto_front
 from perflab.report.runfolder import parse_results_json, parse_samples_csv
-from perflab.report.view import Footnotes, fmt_ms, fmt_signed, fmt_size
+from perflab.report.view import (
+    Footnotes,
+    build_compat,
+    build_frame_tables,
+    fmt_ms,
+    fmt_ratio,
+    fmt_sci,
+    fmt_signed,
+    fmt_size,
+    is_trap,
+    read_delegate_line,
+)
+from perflab.store.results import (
+    CellRecord,
+    CellStatus,
+    CompatRecord,
+    DeviceRecord,
+    GpuIssueRecord,
+    ModelRecord,
+    QualityRecord,
+    RunRecord,
+    ScenarioRecord,
+)
 
 # ------------------------------------------------------------------ Pareto
 
@@ -96,6 +118,11 @@ def test_formatting() -> None:
     assert fmt_signed(-0.5, 2, " dB") == "−0.50 dB" and fmt_signed(0.0, 2) == "±0.00" and fmt_signed(1, 1) == "+1.0"
 
 
+def test_fmt_sci() -> None:
+    assert fmt_sci(1.8725e17) == "1.87e17" and fmt_sci(3.0e-5) == "3.00e-5" and fmt_sci(0.0) == "0"
+    assert fmt_ratio(0.2134) == "0.21" and fmt_ratio(1.44) == "1.4" and fmt_ratio(139.6) == "140"
+
+
 def test_footnotes_number_each_reason_once() -> None:
     n = Footnotes()
     a = n.missing("no meter")
@@ -158,3 +185,115 @@ def test_plots_render_png() -> None:
     _png_ok(plots.tradeoff_png(pts, x_label="KB", y_label="dB", title="q", x_log=True))
     with pytest.raises(ValueError):
         plots.latency_distribution_png([], None, None, "x")
+
+
+def test_frame_quality_png() -> None:
+    rng = np.random.default_rng(4)
+    series = [plots.FrameSeries("bicubic", [], rng.normal(45, 5, 30).tolist(), baseline=True),
+              plots.FrameSeries("espcn fp32", rng.normal(0.4, 0.3, 30).tolist(), rng.normal(30, 4, 30).tolist()),
+              plots.FrameSeries("espcn int8", [0.1, -0.2], [], emulated=True)]
+    w, h = _png_ok(plots.frame_quality_png(series, "host · cpu"))
+    assert w > 800 and h > 150
+    assert plots.frame_quality_png(series, "t") == plots.frame_quality_png(series, "t")  # deterministic jitter
+    _png_ok(plots.frame_quality_png([series[1]], "one cell"))
+    with pytest.raises(ValueError):
+        plots.frame_quality_png([plots.FrameSeries("x", [], [])], "empty")
+
+
+# ------------------------------------------------------------------ delegate compatibility
+
+
+@pytest.mark.parametrize(
+    ("line", "verdict", "cls"),
+    [
+        (("INFO: Replacing 7 out of 7 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 1 partitions for the "
+         "whole graph."), "all 7 nodes on TfLiteGpuDelegateV2 in 1 partition(s)", "good"),
+        ("Replacing 5 out of 7 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions.",
+         "5 of 7 nodes on TfLiteGpuDelegateV2 in 2 partition(s); 2 node(s) fell back to CPU", "bad"),
+        ("Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
+         "whole graph on GPU", "good"),
+        (("Explicitly applied NNAPI delegate, and the model graph will be partially executed by the delegate w/ 2 "
+         "delegate kernels."), "graph only partly on NNAPI: the rest runs on CPU", "bad"),
+        ("Though Hexagon delegate is explicitly applied, the model graph will not be executed by the delegate.",
+         "Hexagon delegate not used: the whole graph runs on CPU", "bad"),
+        ("ops: CONV_2D DEPTH_TO_SPACE DELEGATE", ("host LiteRT: 1 delegate node(s) in the graph (this line does not "
+         "say which ops each took)"), "muted"),
+        ("ops: CONV_2D DEPTH_TO_SPACE", "host LiteRT: no delegate node, every op on the built-in CPU kernels", "muted"),
+        ("Created 1 GPU delegate kernels.", None, ""),
+    ],
+)
+def test_read_delegate_line(line: str, verdict: str | None, cls: str) -> None:
+    r = read_delegate_line(line)
+    assert (r.text, r.verdict, r.cls) == (line, verdict, cls)
+
+
+def test_is_trap() -> None:
+    assert is_trap("DEPTH_TO_SPACE") and is_trap("depth_to_space")
+    assert is_trap("CUSTOM", "pixel shuffle is not supported")
+    assert not is_trap("CONV_2D", "not supported") and not is_trap("TRANSPOSE_CONV")
+
+
+def _cell(cell_id: str, model: ModelRecord, delegate: str, status: CellStatus = CellStatus.OK,
+          log: list[str] | None = None, reason: str | None = None) -> CellRecord:
+    dev = DeviceRecord(serial="p1", kind="android", model="Pixel 8")
+    return CellRecord(cell_id=cell_id, device=dev, model=model, delegate=delegate, threads=4, status=status,
+                      reason=reason, delegate_log=log or [])
+
+
+def _run(cells: list[CellRecord]) -> RunRecord:
+    scen = ScenarioRecord(name="s", file="s.yaml", sha256="0" * 64, text="", lr_width=8, lr_height=8, scale=2,
+                          fps=None)
+    return RunRecord(perflab_version="0", run_id="r", scenario=scen, started_utc="t", cells=cells)
+
+
+def test_build_compat_dedupes_by_sha256_and_says_why_missing() -> None:
+    compat = CompatRecord(source="tflite analyzer", ops=["CONV_2D", "CONV_2D", "DEPTH_TO_SPACE"], gpu_checked=True,
+                          gpu_compatible=False, gpu_issues=[GpuIssueRecord(op_index=2, op_name="DEPTH_TO_SPACE",
+                                                                           reason="not supported", source="tflite analyzer")])
+    espcn = ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, sha256="ab" * 32, compat=compat)
+    unknown = ModelRecord(name="mine", family="user", variant="fp32", scale=2, missing={"compat": "analyzer timed out"})
+    broken = ModelRecord(name="broken", family="user", variant="fp32", scale=2)
+    unchecked = ModelRecord(name="u", family="user", variant="fp32", scale=2, sha256="cd" * 32,
+                            compat=CompatRecord(source="tflite analyzer", ops=["ADD"]))
+    views = build_compat(_run([
+        _cell("cpu-espcn", espcn, "cpu"),
+        _cell("gpu-espcn", espcn, "gpu", log=["Replacing 2 out of 3 node(s) with delegate (TfLiteGpuDelegateV2) node"]),
+        _cell("cpu-mine", unknown, "cpu"),
+        _cell("cpu-broken", broken, "cpu", CellStatus.FAILED, reason="ModelError: cannot read the file"),
+        _cell("cpu-u", unchecked, "cpu"),
+    ]))
+    assert [v.title for v in views] == ["espcn int8", "mine fp32", "broken fp32", "u fp32"]
+    e = views[0]
+    # op counts from the op list when the record has none; the rejected trap op marked
+    assert [(o.name, o.count, o.trap, o.rejected) for o in e.ops] == [("CONV_2D", 2, False, False),
+                                                                       ("DEPTH_TO_SPACE", 1, True, True)]
+    assert e.trap_rejected and e.verdict_cls == "bad" and e.n_ops == 3
+    assert [(r.delegate, [ln.cls for ln in r.lines]) for r in e.runs] == [("cpu", []), ("gpu", ["bad"])]
+    assert views[1].missing_reason == "analyzer timed out" and views[1].verdict_cls == "muted"
+    assert views[2].missing_reason is not None and "ModelError: cannot read the file" in views[2].missing_reason
+    assert views[3].verdict == "GPU check not run by the analyzer" and views[3].missing_reason is None
+
+
+def test_frame_tables_prefer_recorded_deltas_and_bound_rows() -> None:
+    bic = ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2)
+    sr = ModelRecord(name="sr", family="x", variant="fp32", scale=2)
+    base_rows: list[dict[str, object]] = [{"frame": f"f{i}", "psnr_y_db": 30.0, "ssim_y": 0.9, "piqe": 40.0}
+                                          for i in range(5)]
+    sr_rows: list[dict[str, object]] = [{"frame": f"f{i}", "psnr_y_db": 31.0, "ssim_y": 0.91, "piqe": 35.0}
+                                        for i in range(5)]
+    sr_rows[0]["d_psnr_y_db"] = -0.25  # recorded by the run: it wins over recomputing from the baseline
+    sr_rows[1]["piqe"] = float("nan")
+    cells = [_cell("b", bic, "cpu").model_copy(update={"baseline": True, "quality": QualityRecord(
+                psnr_y_db=30.0, per_frame=base_rows, frames=5)}),
+             _cell("s", sr, "cpu").model_copy(update={"quality": QualityRecord(psnr_y_db=31.0, per_frame=sr_rows,
+                                                                                  frames=5)})]
+    notes = Footnotes()
+    (t,) = build_frame_tables(_run(cells), notes, max_rows=3)
+    assert (t.total_frames, t.shown_frames, len(t.rows)) == (5, 3, 3)
+    assert len(t.rows[0][1]) == 6  # PSNR-Y, SSIM-Y, PIQE per cell
+    assert t.rows[0][1][3].sub == "−0.25 dB" and t.rows[1][1][3].sub == "+1.00 dB"
+    assert t.rows[1][1][5].missing  # a non-finite PIQE is missing, not a number
+    assert t.dist[1].d_psnr_y_db == [-0.25, 1.0, 1.0, 1.0, 1.0] and t.dist[0].d_psnr_y_db == []
+    stats = t.stats[1]
+    assert stats.worse.text == "1 of 5" and stats.d_psnr_min.text == "−0.25 dB" and stats.d_psnr_min.sub == "f0"
+    assert stats.psnr_rgb.missing  # not recorded: shown as missing with a reason

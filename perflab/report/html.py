@@ -24,6 +24,7 @@ from perflab.report import crops, plots
 from perflab.report.pareto import pareto_front
 from perflab.report.runfolder import RunFolder, load_run_folder
 from perflab.report.view import (
+    FrameTableView,
     ParetoRow,
     ReportView,
     build_view,
@@ -94,6 +95,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["ms"] = fmt_ms
     env.filters["size"] = fmt_size
+    env.filters["short_sha"] = lambda h: h[:12] if h else ""
     return env
 
 
@@ -253,6 +255,27 @@ def quality_vs_size(run: RunRecord) -> Tradeoff:
                      x_log=True, budget_ms=None)
 
 
+def frame_figures(tables: list[FrameTableView]) -> list[Figure | None]:
+    """Per-frame distribution figure for each per-frame table, when some cell has two frames or more."""
+    out: list[Figure | None] = []
+    for t in tables:
+        series = [plots.FrameSeries(d.label, d.d_psnr_y_db, d.piqe, d.baseline, d.emulated) for d in t.dist]
+        if t.total_frames < 2 or not any(len(s.d_psnr_y_db) or len(s.piqe) for s in series):
+            out.append(None)
+            continue
+        emul = " (emulated)" if t.emulated else ""
+        title = f"Per-frame quality — {t.title}{emul}, {t.total_frames} frames"
+        out.append(Figure(
+            title=title, uri=_uri(plots.frame_quality_png(series, title)),
+            alt=f"Per-frame ΔPSNR-Y versus bicubic and PIQE per cell on {t.title}",
+            caption="Every frame is a dot (all frames, not only those in the table); boxes show quartiles with "
+                    "whiskers at p5–p95 once a cell has 4 frames or more. Left: PSNR-Y minus bicubic's on the same "
+                    "frame (dashed line = bicubic; dots left of it are frames where the model loses). Right: PIQE, "
+                    "a no-reference score of the output alone (lower is better).",
+        ))
+    return out
+
+
 # ---------------------------------------------------------------- visual crops
 
 
@@ -355,6 +378,7 @@ def render_run_report_html(folder: RunFolder) -> str:
         q_size=q_size,
         crop_sets=crop_sets,
         crop_notes=crop_notes,
+        frame_figs=frame_figures(view.frame_tables),
         any_series=lambda mode: any(series_of(c, mode) is not None for c in folder.run.cells),
     )
 

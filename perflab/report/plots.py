@@ -247,3 +247,67 @@ def tradeoff_png(
         ax.set_title(title, loc="left")
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
         return _png(fig)
+
+
+@dataclass(frozen=True)
+class FrameSeries:
+    """Per-frame values of one cell: ΔPSNR-Y vs bicubic on the same frame (dB) and PIQE (lower is better)."""
+
+    label: str
+    d_psnr_y_db: Sequence[float]
+    piqe: Sequence[float]
+    baseline: bool = False
+    emulated: bool = False
+
+
+def _jitter(n: int, width: float) -> list[float]:
+    """Deterministic spread for a strip plot (golden-ratio sequence), so the same data gives the same PNG."""
+    return [((k * 0.6180339887) % 1.0 - 0.5) * width for k in range(n)]
+
+
+def _strip_box(ax: Any, rows: Sequence[tuple[str, Sequence[float], bool]], color: str) -> None:
+    for i, (_, values, emulated) in enumerate(reversed(rows)):
+        if len(values) == 0:
+            continue
+        y = float(i)
+        if len(values) >= 4:
+            bp = ax.boxplot([list(values)], positions=[y], **_horizontal(), widths=0.5, whis=(5.0, 95.0),
+                            patch_artist=True, showfliers=False, medianprops={"color": "#111827", "linewidth": 1.4},
+                            whiskerprops={"color": color}, capprops={"color": color})
+            for box in bp["boxes"]:
+                box.set_facecolor("white" if emulated else color)
+                box.set_alpha(1.0 if emulated else 0.25)
+                box.set_edgecolor(color)
+                if emulated:
+                    box.set_hatch("///")
+        ys = [y + j for j in _jitter(len(values), 0.36)]
+        ax.scatter(list(values), ys, s=14 if len(values) < 50 else 7, facecolors="white" if emulated else color, edgecolors=color,
+                   linewidths=0.6, alpha=0.75, zorder=3)
+    ax.set_yticks(range(len(rows)), [_emul(label, em) for label, _, em in reversed(rows)])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.grid(axis="y", visible=False)
+
+
+def frame_quality_png(series: Sequence[FrameSeries], title: str) -> bytes:
+    """Two panels per device/delegate: each SR cell's per-frame ΔPSNR-Y vs bicubic (0 = bicubic), and each
+    cell's per-frame PIQE (bicubic included). Every frame is a dot; a box (quartiles, whiskers p5–p95) is
+    drawn once a cell has 4 frames or more."""
+    sr = [(s.label, s.d_psnr_y_db, s.emulated) for s in series if not s.baseline and len(s.d_psnr_y_db)]
+    pq = [(s.label + (" (bicubic)" if s.baseline and "bicubic" not in s.label else ""), s.piqe, s.emulated)
+          for s in series if len(s.piqe)]
+    if not sr and not pq:
+        raise ValueError("no per-frame values to plot")
+    panels = [p for p in ((sr, "ΔPSNR-Y vs bicubic on the same frame (dB) — right of 0 beats bicubic", PALETTE[1]),
+                          (pq, "PIQE per frame — lower is better (no reference)", PALETTE[3])) if p[0]]
+    n_rows = max(len(p[0]) for p in panels)
+    with plt.rc_context(_style()):
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.6, 0.5 * n_rows + 1.4),
+                                 squeeze=False)
+        for ax, (rows, xlabel, color) in zip(axes[0], panels):
+            _strip_box(ax, rows, color)
+            if rows is sr:
+                ax.axvline(0.0, color="#2563eb", ls="--", lw=1.1)
+            ax.set_xlabel(xlabel)
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+        fig.tight_layout()
+        return _png(fig)
