@@ -43,7 +43,7 @@ def _skimage_loader(name: str) -> Callable[[], np.ndarray]:
 def _motorcycle() -> np.ndarray:
     import skimage.data
 
-    left, _right, _disp = skimage.data.stereo_motorcycle()
+    left, _right, _disp = skimage.data.stereo_motorcycle()  # type: ignore[no-untyped-call]
     return to_float_rgb(np.asarray(left))
 
 
@@ -149,10 +149,11 @@ def generate_image(index: int, size: tuple[int, int] = (480, 640)) -> np.ndarray
     draw = ImageDraw.Draw(canvas)
     for _ in range(int(rng.integers(10, 18))):
         x0, y0 = int(rng.integers(0, w - 60)), int(rng.integers(0, h - 30))
-        font = ImageFont.load_default(size=int(rng.integers(9, 40)))
+        font_px = int(rng.integers(9, 40))
+        font = ImageFont.load_default(size=font_px)
         if rng.random() < 0.4:  # a price tag: filled rounded box with a price
             price = f"${rng.integers(1, 999)}.{rng.integers(0, 100):02d}"
-            box_w, box_h = int(font.getlength(price)) + 16, int(font.size) + 14
+            box_w, box_h = int(font.getlength(price)) + 16, font_px + 14
             draw.rounded_rectangle((x0, y0, x0 + box_w, y0 + box_h), radius=6,
                                    fill=_rand_colour(rng, dark=False), outline=_rand_colour(rng, dark=True),
                                    width=int(rng.integers(1, 4)))
@@ -174,6 +175,7 @@ class PairImage:
     name: str
     hr: np.ndarray  # cropped to a multiple of scale
     lr: np.ndarray
+    soft: np.ndarray | None = None  # teacher output for lr (distillation), HR-sized
 
 
 def make_pairs(scale: int, images: list[tuple[str, np.ndarray]] | None = None) -> list[PairImage]:
@@ -187,28 +189,41 @@ def sample_patches(pairs: list[PairImage], scale: int, n: int, lr_size: int,
 
     Images are drawn in proportion to the square root of their area so big images do not dominate.
     """
+    lr, hr, _soft = sample_patch_triples(pairs, scale, n, lr_size, rng, augment)
+    return lr, hr
+
+
+def sample_patch_triples(pairs: list[PairImage], scale: int, n: int, lr_size: int, rng: np.random.Generator,
+                         augment: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """As :func:`sample_patches`, plus the aligned teacher-output patches when every pair has one."""
+    with_soft = all(p.soft is not None for p in pairs)
     usable = [p for p in pairs if min(p.lr.shape[:2]) > lr_size + 2]
     weights = np.sqrt(np.array([p.lr.shape[0] * p.lr.shape[1] for p in usable], dtype=np.float64))
     weights /= weights.sum()
     lr_out = np.empty((n, lr_size, lr_size, 3), np.float32)
     hr_out = np.empty((n, lr_size * scale, lr_size * scale, 3), np.float32)
+    soft_out = np.empty_like(hr_out) if with_soft else None
     for k in range(n):
         p = usable[int(rng.choice(len(usable), p=weights))]
         # keep one LR pixel away from the image border (the downscale renormalises there)
         y = int(rng.integers(1, p.lr.shape[0] - lr_size - 1))
         x = int(rng.integers(1, p.lr.shape[1] - lr_size - 1))
         lrp = p.lr[y:y + lr_size, x:x + lr_size]
-        hrp = p.hr[y * scale:(y + lr_size) * scale, x * scale:(x + lr_size) * scale]
+        sl = (slice(y * scale, (y + lr_size) * scale), slice(x * scale, (x + lr_size) * scale))
+        hrp = p.hr[sl]
+        sp = p.soft[sl] if p.soft is not None else hrp
         if augment:
             r = int(rng.integers(0, 4))
-            lrp, hrp = np.rot90(lrp, r), np.rot90(hrp, r)
+            lrp, hrp, sp = np.rot90(lrp, r), np.rot90(hrp, r), np.rot90(sp, r)
             if rng.random() < 0.5:
-                lrp, hrp = lrp[:, ::-1], hrp[:, ::-1]
+                lrp, hrp, sp = lrp[:, ::-1], hrp[:, ::-1], sp[:, ::-1]
             if rng.random() < 0.3:  # colour channel permutation (gray images stay gray)
                 perm = rng.permutation(3)
-                lrp, hrp = lrp[..., perm], hrp[..., perm]
+                lrp, hrp, sp = lrp[..., perm], hrp[..., perm], sp[..., perm]
         lr_out[k], hr_out[k] = lrp, hrp
-    return lr_out, hr_out
+        if soft_out is not None:
+            soft_out[k] = sp
+    return lr_out, hr_out, soft_out
 
 
 def representative_lr(scale: int, n: int = 64, lr_size: int = 64, seed: int = 7) -> Callable[[], Iterator[list[np.ndarray]]]:

@@ -23,7 +23,7 @@ def count_macs_per_lr_pixel(model: Any) -> int:
     """
     import keras
 
-    total = 0.0
+    total = 0
     for layer in model.layers:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             kh, kw = layer.kernel_size
@@ -32,8 +32,8 @@ def count_macs_per_lr_pixel(model: Any) -> int:
                 per_px = kh * kw * cin * layer.depth_multiplier
             else:
                 per_px = kh * kw * cin * layer.filters
-            total += per_px * float(getattr(layer, "_perflab_area_factor", 1.0))
-    return int(round(total))
+            total += int(per_px)  # every conv of the zoo runs at LR resolution
+    return total
 
 
 def count_params(model: Any) -> int:
