@@ -14,7 +14,7 @@ abpn     Anchor-based plain net (Du et al., MAI 2021 winner): 3×3 convs (28 ch)
          repeated s² times (the "anchor") added to the last conv, pixel shuffle, clipped ReLU.
 repvgg   Re-parameterisable net (RepVGG/ECBSR style): each 3×3 conv trains with parallel 1×1 and
          identity branches, merged into one 3×3 for inference; anchor residual like abpn.
-teacher  Larger anchor-residual net with residual blocks (64 ch), ~1.3 MB in fp32, for distillation.
+teacher  Larger anchor-residual net with residual blocks (64 ch), ~1.2 MB in fp32, for distillation.
 student  ESPCN-class student distilled from the teacher (same architecture as ``espcn``).
 
 Every family ends with a clip to [0, 1] (MAXIMUM/MINIMUM), so int8 output ranges are tight.
