@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from perflab.errors import ModelError
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec
 from perflab.workloads.types import ModelArtifact
+from perflab.zoo.registry import sha256_file
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+__all__ = ["resolve_artifact", "sha256_file"]
 
 
 def resolve_artifact(cell: CellSpec, loaded: LoadedScenario) -> ModelArtifact:
