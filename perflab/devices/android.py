@@ -47,6 +47,13 @@ from perflab.workloads.benchmark_model import (
     profile_result,
     timing_result,
 )
+from perflab.workloads.host import (
+    HostModel,
+    TensorDetail,
+    float_to_tensor,
+    raw_to_tensor,
+    tensor_to_float,
+)
 from perflab.workloads.types import ModelArtifact, ProfileResult, SeriesMode, TimingRequest, TimingResult
 
 log = logging.getLogger("perflab.devices.android")
@@ -113,67 +120,27 @@ def parse_thermal_dump(text: str) -> list[ZoneReading]:
 
 def raw_tensor_bytes(frame: np.ndarray, dtype: np.dtype[Any], scale: float, zero_point: int) -> bytes:
     """Float RGB [0,1] H×W×C → the model input's raw bytes (1×H×W×C, its dtype/quantization)."""
-    x = np.asarray(frame, dtype=np.float32)[None, ...]
-    if scale != 0.0 and np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        q = np.rint(x / scale + zero_point)
-        return bytes(np.clip(q, info.min, info.max).astype(dtype).tobytes())
-    return bytes(x.astype(dtype).tobytes())
+    shape = (1, *np.asarray(frame).shape)
+    return bytes(float_to_tensor(frame, TensorDetail("input", 0, shape, np.dtype(dtype), scale, zero_point)).tobytes())
 
 
 def decode_output(raw: bytes, shape: tuple[int, ...], dtype: np.dtype[Any], scale: float,
                   zero_point: int) -> np.ndarray:
     """Raw output bytes (``--output_filepath``) → float32 RGB in [0,1], H×W×C."""
-    want = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if len(raw) != want:
-        raise ModelError(f"device output has {len(raw)} bytes, expected {want} for shape {shape} {np.dtype(dtype)}")
-    a = np.frombuffer(raw, dtype=dtype).reshape(shape)
-    f = (a.astype(np.float32) - zero_point) * scale if scale != 0.0 and np.issubdtype(dtype, np.integer) else (
-        a.astype(np.float32))
-    if f.ndim == 4:
-        f = f[0]
-    return np.clip(f, 0.0, 1.0)
+    detail = TensorDetail("device output", 0, shape, np.dtype(dtype), scale, zero_point)
+    return tensor_to_float(raw_to_tensor(raw, detail), detail)
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
-    scale: float
-    zero_point: int
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+TensorSpec = TensorDetail  # the host interpreter's view of a tensor: name, shape, dtype, quantization
 
 
 def host_tensor_specs(model_path: Path, height: int = 0, width: int = 0) -> tuple[TensorSpec, TensorSpec]:
     """Input and output tensor specs of a one-in/one-out model, resized to height×width when
     given, found with the host's LiteRT interpreter (no inference is run)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        interp = Interpreter(model_path=str(model_path))
-        ins, outs = interp.get_input_details(), interp.get_output_details()
-        if len(ins) != 1 or len(outs) != 1:
-            raise ModelError(f"{model_path.name}: expected one input and one output, got {len(ins)} and {len(outs)}")
-        d = ins[0]
-        if height and width:
-            shape = [1, height, width, int(d["shape"][-1]) if len(d["shape"]) == 4 else 3]
-            if [int(x) for x in d["shape"]] != shape:
-                interp.resize_tensor_input(d["index"], shape, strict=False)
-        interp.allocate_tensors()
-        ins, outs = interp.get_input_details(), interp.get_output_details()
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"cannot read tensor details of {model_path.name}: {exc}") from exc
-
-    def spec(x: dict[str, Any]) -> TensorSpec:
-        scale, zp = x.get("quantization", (0.0, 0))
-        return TensorSpec(str(x["name"]), tuple(int(v) for v in x["shape"]), np.dtype(x["dtype"]), float(scale),
-                          int(zp))
-
-    return spec(ins[0]), spec(outs[0])
+    model = HostModel(model_path, threads=1, delegate="cpu")
+    if height and width:
+        model.resize(height, width)
+    return model.input_detail(), model.output_detail()
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from perflab.errors import PerflabError
+from perflab.telemetry.proc import parse_status_kb
 
 
 def _proc_self_cpu_s() -> float:
@@ -31,10 +32,7 @@ def _proc_self_cpu_s() -> float:
 
 
 def _proc_self_status_kb(key: str) -> int | None:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return None
+    return parse_status_kb(Path("/proc/self/status").read_text(), key)
 
 
 def _timing(job: dict[str, Any]) -> dict[str, Any]:
