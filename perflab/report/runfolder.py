@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from perflab.errors import StoreError
-from perflab.store.results import RESULTS_SCHEMA, RunRecord
+from perflab.store.results import RunRecord
+from perflab.store.runfolder import SAMPLES_HEADER, parse_results_json
 
 SAMPLE_SERIES = ("paced", "back_to_back", "warmup")
-SAMPLES_HEADER = ("cell_id", "series", "iteration", "latency_ms")
 
 # cell_id → series → latency samples in ms, ordered by iteration
 Samples = dict[str, dict[str, list[float]]]
@@ -52,24 +49,6 @@ class RunFolder:
     samples: Samples
     samples_present: bool
     frames: FrameIndex
-
-
-def parse_results_json(text: str, source: str = "results.json") -> RunRecord:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise StoreError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from e
-    if not isinstance(raw, dict):
-        raise StoreError(f"{source}: expected a JSON object at the top level")
-    schema = raw.get("schema")
-    if schema != RESULTS_SCHEMA:
-        raise StoreError(f"{source}: schema is {schema!r}; this perflab reads {RESULTS_SCHEMA!r}")
-    try:
-        return RunRecord.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise StoreError(f"{source}: {loc}: {first['msg']} ({e.error_count()} error(s))") from e
 
 
 def parse_samples_csv(text: str, source: str = "samples.csv") -> Samples:

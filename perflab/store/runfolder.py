@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 import secrets
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pydantic import ValidationError
 
 from perflab.errors import StoreError
 from perflab.store.results import RESULTS_SCHEMA, RunRecord
@@ -85,6 +87,25 @@ class RunFolder:
         return p
 
 
+def parse_results_json(text: str, source: str = "results.json") -> RunRecord:
+    """results.json text → RunRecord; errors name the file, the JSON line or the field."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StoreError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from e
+    if not isinstance(raw, dict):
+        raise StoreError(f"{source}: expected a JSON object at the top level")
+    schema = raw.get("schema")
+    if schema != RESULTS_SCHEMA:
+        raise StoreError(f"{source}: schema is {schema!r}; this perflab reads {RESULTS_SCHEMA!r}")
+    try:
+        return RunRecord.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise StoreError(f"{source}: {loc}: {first['msg']} ({e.error_count()} error(s))") from e
+
+
 def load_run(path: Path) -> RunRecord:
     """Read results.json of a run folder (or the file itself) and check its schema."""
     file = path / "results.json" if path.is_dir() else path
@@ -92,19 +113,7 @@ def load_run(path: Path) -> RunRecord:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise StoreError(f"cannot read {file}: {exc}") from exc
-    import json
-
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{file}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
-    schema = raw.get("schema") if isinstance(raw, dict) else None
-    if schema != RESULTS_SCHEMA:
-        raise StoreError(f"{file}: schema {schema!r} is not {RESULTS_SCHEMA!r}")
-    try:
-        return RunRecord.model_validate(raw)
-    except Exception as exc:  # pydantic.ValidationError
-        raise StoreError(f"{file}: does not match {RESULTS_SCHEMA}: {exc}") from exc
+    return parse_results_json(text, str(file))
 
 
 def read_samples(path: Path) -> list[tuple[str, str, int, float]]:
