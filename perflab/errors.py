@@ -45,6 +45,11 @@ class ModelError(MeasurementError):
     """A model failed to load, convert or run."""
 
 
+class UnsupportedError(ModelError):
+    """The device cannot run this cell as asked (e.g. a delegate it does not have): the cell
+    is ``unsupported``, which is not a failure."""
+
+
 class DeviceError(PerflabError):
     """A device command failed. Carries the device's identity and the whole command context."""
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from perflab.devices.base import DeviceInfo, DeviceKind, ThermalReading
-from perflab.errors import DeviceError, ModelError
+from perflab.errors import DeviceError, ModelError, UnsupportedError
 from perflab.telemetry.proc import busy_pct, parse_cpu_model, read_cpu_times
 from perflab.workloads.host import HOST_DELEGATES
 from perflab.workloads.types import ModelArtifact, ProfileResult, TimingRequest, TimingResult
@@ -109,7 +109,7 @@ class LocalDevice:
 
     def run_timing(self, model: ModelArtifact, request: TimingRequest) -> TimingResult:
         if request.delegate not in HOST_DELEGATES:
-            raise ModelError(f"delegate {request.delegate} is not available on the local device")
+            raise UnsupportedError(f"delegate {request.delegate} is not available on the local device")
         with tempfile.TemporaryDirectory(prefix="perflab-in-", dir=self._workdir) as tmp:
             input_npy = None
             if request.input_frame is not None:

@@ -24,7 +24,7 @@ import numpy as np
 from perflab import __version__
 from perflab.analysis.stats import StabilityThresholds, stability_warnings, summarize
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
-from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, UserInputError
+from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, UnsupportedError, UserInputError
 from perflab.lab.compat import model_compat
 from perflab.lab.derive import finalize_cells
 from perflab.lab.models import resolve_artifact
@@ -50,7 +50,6 @@ from perflab.workloads.types import ModelArtifact, SeriesMode, TimingRequest, Ti
 
 log = logging.getLogger("perflab.run")
 
-UNSUPPORTED_MARKERS = ("is not available on", "not supported")
 RESTORE_WAIT_S = 60.0
 QUALITY_CHUNK_FRAMES = 8  # frames per run_outputs call: bounds memory for long clips
 SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
@@ -273,10 +272,10 @@ class ScenarioRunner:
             rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"device gone: {exc}")
         except UserInputError as exc:
             rec = self._skeleton(cell, info, art, CellStatus.FAILED, str(exc))
+        except UnsupportedError as exc:
+            rec = self._skeleton(cell, info, art, CellStatus.UNSUPPORTED, str(exc))
         except PerflabError as exc:
-            msg = str(exc)
-            status = CellStatus.UNSUPPORTED if any(m in msg for m in UNSUPPORTED_MARKERS) else CellStatus.FAILED
-            rec = self._skeleton(cell, info, art, status, msg)
+            rec = self._skeleton(cell, info, art, CellStatus.FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug in one cell must not kill the run
             self.folder.write_log(f"{device.serial}.{cell.cell_id}.traceback.txt", traceback.format_exc())
             rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")

@@ -23,7 +23,7 @@ import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from perflab.errors import ModelError, UserInputError
+from perflab.errors import ModelError, UnsupportedError, UserInputError
 from perflab.workloads.types import LayerTiming, ProfileResult, SeriesMode, SummaryStats, TimingResult
 
 # --------------------------------------------------------------------------------------
@@ -815,8 +815,7 @@ def check_output(
             )
     delegate_errors = [e for e in out.errors if "Failed to apply" in e or "Disallowed CPU fallback" in e]
     if delegate_errors:
-        # the runner files messages with "not supported" as an unsupported cell, not a failure
-        raise ModelError(f"{delegate or 'the'} delegate is not supported for this model here: "
+        raise UnsupportedError(f"{delegate or 'the'} delegate is not supported for this model here: "
                          + " / ".join(delegate_errors))
     if out.errors:
         raise ModelError(f"benchmark_model reported an error: {out.errors[0]}")
@@ -825,15 +824,15 @@ def check_output(
         # "WARN: Could not create GPU delegate: ..." — the tool goes on, on the CPU
         for w in out.warnings:
             if "could not create" in w.lower() and wanted in w.lower():
-                raise ModelError(f"{DELEGATE_LOG_NAMES[delegate]} delegate is not supported on this device: {w}")
+                raise UnsupportedError(f"{DELEGATE_LOG_NAMES[delegate]} delegate is not supported on this device: {w}")
         if need_timings and not any(app.delegate.lower() == wanted for app in out.delegates):
-            raise ModelError(
+            raise UnsupportedError(
                 f"{DELEGATE_LOG_NAMES[delegate]} delegate is not supported here: benchmark_model printed no line "
                 "saying it was applied, so the model would have run on the CPU"
             )
         for app in out.delegates:
             if app.delegate.lower() == wanted and app.coverage is Coverage.NONE:
-                raise ModelError(f"{DELEGATE_LOG_NAMES[delegate]} delegate was not applied (not supported for "
+                raise UnsupportedError(f"{DELEGATE_LOG_NAMES[delegate]} delegate was not applied (not supported for "
                                  f"this model here): {app.line}")
     if need_timings and out.inference_avg_ms is None and out.inference is None:
         raise ModelError("benchmark_model printed no inference timings (run did not finish?)")

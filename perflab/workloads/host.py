@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from perflab.errors import ModelError
+from perflab.errors import ModelError, UnsupportedError
 
 # LiteRT resolvers: "cpu" = builtin kernels with XNNPACK switched off (benchmark_model
 # --use_xnnpack=false); "xnnpack" = the default delegate on (what TFLite does by default).
@@ -83,7 +83,7 @@ class HostModel:
 
     def __init__(self, path: Path, threads: int, delegate: str = "cpu") -> None:
         if delegate not in HOST_DELEGATES:
-            raise ModelError(f"delegate {delegate!r} is not available on this machine (have: {HOST_DELEGATES})")
+            raise UnsupportedError(f"delegate {delegate!r} is not available on this machine (have: {HOST_DELEGATES})")
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         resolver = (
