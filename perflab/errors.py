@@ -89,6 +89,29 @@ class DeviceBusyError(DeviceError):
     """Another perflab process holds this device's lock."""
 
 
+class DeviceTimeoutError(DeviceError):
+    """A device command ran past its deadline (the device may still be there)."""
+
+
+class DeviceNotReadyError(DeviceError):
+    """The device cannot run any cell as configured (e.g. the benchmark tool is neither on the
+    phone nor configured on the host). Found once, before the device's first cell."""
+
+
+class RunInterrupted(PerflabError):
+    """The run was asked to stop (SIGINT/SIGTERM): the operation in flight was cancelled."""
+
+
+class MissingDependencyError(PerflabError):
+    """An optional dependency that this command needs is not installed; names the package."""
+
+    def __init__(self, package: str, needed_for: str) -> None:
+        self.package = package
+        self.needed_for = needed_for
+        super().__init__(f"{needed_for} needs the Python package {package!r}, which is not installed "
+                         f"(pip install {package})")
+
+
 class StoreError(PerflabError):
     """A run folder or results database could not be read or written."""
 
