@@ -24,6 +24,7 @@ pytest.importorskip("perflab.emulator.phone")
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
     pytest.skip("adb is not installed", allow_module_level=True)
 
+from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice, discover_devices, open_device
 from perflab.devices.base import Device, DeviceKind
@@ -32,7 +33,6 @@ from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.testing import private_adb_server
 from perflab.errors import DeviceBusyError, DeviceError, DeviceGoneError, ModelError, UserInputError
-from perflab.workloads.types import ModelArtifact, SeriesMode, TimingRequest
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "perflab" / "zoo" / "weights"
 KNOB = "/sys/devices/platform/google,charger/charge_disable"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from perflab.core.types import SeriesMode
 from perflab.errors import ModelError, UserInputError
 from perflab.workloads.benchmark_model import (
     BenchmarkCommand,
@@ -21,7 +22,6 @@ from perflab.workloads.benchmark_model import (
     profile_result,
     timing_result,
 )
-from perflab.workloads.types import SeriesMode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_model"
 

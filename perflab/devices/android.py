@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from perflab.core.types import ModelArtifact, ProfileResult, SeriesMode, TimingRequest, TimingResult
 from perflab.devices.adb import Adb, AdbDevice, ShellResult, device_logger, quote_argv
 from perflab.devices.base import DeviceInfo, DeviceKind, ThermalReading
 from perflab.devices.config import DeviceConfig, LoadedDeviceConfig, RootMethod, config_for
@@ -54,7 +55,6 @@ from perflab.workloads.host import (
     raw_to_tensor,
     tensor_to_float,
 )
-from perflab.workloads.types import ModelArtifact, ProfileResult, SeriesMode, TimingRequest, TimingResult
 
 log = logging.getLogger("perflab.devices.android")
 

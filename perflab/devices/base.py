@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from perflab.workloads.types import ModelArtifact, ProfileResult, TimingRequest, TimingResult
+from perflab.core.types import ModelArtifact, ProfileResult, TimingRequest, TimingResult
 
 
 class DeviceKind(StrEnum):

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from perflab.core.types import ModelArtifact, ProfileResult, TimingRequest, TimingResult
 from perflab.devices.base import DeviceInfo, DeviceKind, ThermalReading
 from perflab.errors import DeviceError, ModelError, UnsupportedError
 from perflab.telemetry.proc import busy_pct, parse_cpu_model, read_cpu_times
 from perflab.workloads.host import HOST_DELEGATES
-from perflab.workloads.types import ModelArtifact, ProfileResult, TimingRequest, TimingResult
 
 LOCAL_SERIAL = "local"
 THERMAL_ROOT = Path("/sys/class/thermal")

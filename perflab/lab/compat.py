@@ -16,8 +16,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from perflab.core.types import ModelArtifact
 from perflab.store.results import CompatRecord, GpuIssueRecord
-from perflab.workloads.types import ModelArtifact
 
 _cache: dict[str, tuple[CompatRecord | None, str | None]] = {}
 _lock = threading.Lock()

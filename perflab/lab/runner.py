@@ -23,6 +23,7 @@ import numpy as np
 
 from perflab import __version__
 from perflab.analysis.stats import StabilityThresholds, stability_warnings, summarize
+from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
 from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, UnsupportedError, UserInputError
 from perflab.lab.compat import model_compat
@@ -46,7 +47,6 @@ from perflab.store.results import (
     WarningRecord,
 )
 from perflab.store.runfolder import RunFolder, new_run_id, utc_now_iso
-from perflab.workloads.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
 
 log = logging.getLogger("perflab.run")
 

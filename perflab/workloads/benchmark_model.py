@@ -23,8 +23,8 @@ import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from perflab.core.types import LayerTiming, ProfileResult, SeriesMode, SummaryStats, TimingResult
 from perflab.errors import ModelError, UnsupportedError, UserInputError
-from perflab.workloads.types import LayerTiming, ProfileResult, SeriesMode, SummaryStats, TimingResult
 
 # --------------------------------------------------------------------------------------
 # Command line

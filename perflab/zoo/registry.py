@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.core.types import ModelArtifact
 from perflab.errors import ModelError, UserInputError
-from perflab.workloads.types import ModelArtifact
 from perflab.zoo.convert import VARIANTS
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

@@ -1,7 +1,8 @@
-"""What a device hands back after running a model: raw timings, memory, CPU, outputs, layers.
+"""What a workload hands back after running a model: raw timings, memory, CPU, outputs, layers.
 
-These are plain values shared by every device kind (local, android, emulated), so the rest of
-perflab never needs to know where a number came from — except through the fields that say so.
+Plain values shared by every layer (zoo, workloads, lab) and every device kind (local,
+android, emulated), so the rest of perflab never needs to know where a number came from —
+except through the fields that say so. This module imports nothing from perflab.
 """
 
 from __future__ import annotations
@@ -96,3 +97,10 @@ class ProfileResult:
     source: str  # "tflite op profiling" / "emulated …"
     total_ms: float | None = None
     tool_log: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileMissing:
+    """Per-layer timing that could not be measured, with the reason (shown in the report)."""
+
+    reason: str
