@@ -10,7 +10,7 @@ from PIL import Image
 
 from perflab.errors import MeasurementError
 from perflab.quality import frames
-from perflab.quality.piqe import piqe, piqe_score, to_gray8
+from perflab.quality.piqe import piqe, piqe_score, round_half_away, stretch_to_255, to_gray8
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -78,3 +78,43 @@ def test_flat_image_and_bad_input() -> None:
         piqe(flat[:10])
     with pytest.raises(MeasurementError, match="shape"):
         piqe(np.zeros((32, 32, 2), dtype=np.float32))
+
+
+# Dim frames: the brightest grey is below 255, so PIQE's stretch to 255 decides the result.
+# These maxima are ones where ``255 * (I / max)`` never lands exactly on .5, so pypiqe (numpy's
+# half-to-even ``round``) and MATLAB (half away from zero) agree; the old ``I * (255 / max)``
+# with ``rint`` differed from both by up to 0.56.
+DIM_MAXIMA = (58, 182, 242)
+DIM_CASES = [(p, m) for p in PHOTOS for m in DIM_MAXIMA]
+
+
+def _dim(photo: str, max_grey: int) -> np.ndarray:
+    g = to_gray8(frames.load_skimage_photo(photo)).astype(np.int64)
+    out = (g * max_grey // 255).astype(np.uint8)
+    out[0, 0] = max_grey  # the brightest grey is exactly max_grey
+    return out
+
+
+@pytest.mark.parametrize("photo,max_grey", DIM_CASES, ids=[f"{p}-max{m}" for p, m in DIM_CASES])
+def test_piqe_equals_pypiqe_on_dim_frames(photo: str, max_grey: int) -> None:
+    pypiqe = pytest.importorskip("pypiqe", reason="pypiqe (+ opencv-python-headless) is a dev dependency")
+    gray = _dim(photo, max_grey)
+    assert int(gray.max()) == max_grey
+    ref_score, ref_artifacts, ref_noise, ref_activity = pypiqe.piqe(gray)
+    ours = piqe(gray)
+    assert ours.score == pytest.approx(float(ref_score), abs=1e-9)
+    assert np.array_equal(ours.pixel_mask(ours.active_blocks), np.asarray(ref_activity, dtype=bool))
+    assert np.array_equal(ours.pixel_mask(ours.artifact_blocks), np.asarray(ref_artifacts, dtype=bool))
+    assert np.array_equal(ours.pixel_mask(ours.noise_blocks), np.asarray(ref_noise, dtype=bool))
+
+
+def test_stretch_rounds_half_away_from_zero_as_matlab() -> None:
+    # max 6: 255 * (I / 6) is 42.5, 127.5, 212.5 for I = 1, 3, 5; MATLAB's round gives
+    # 43, 128, 213 (numpy's half-to-even rint would give 42, 128, 212).
+    ramp = np.arange(7, dtype=np.float64)
+    assert stretch_to_255(ramp).tolist() == [0, 43, 85, 128, 170, 213, 255]
+    assert round_half_away(np.array([0.5, 1.5, 2.5, -2.5, 2.4999])).tolist() == [1, 2, 3, -3, 2]
+    # the order of operations is MATLAB's: 255 * (I / max), not I * (255 / max)
+    # (100 * (255 / 200) is 127.49999999999999 in float64 and rounded to 127)
+    assert stretch_to_255(np.array([0.0, 100.0, 200.0])).tolist() == [0, 128, 255]
+    assert stretch_to_255(np.zeros(4)).tolist() == [0, 0, 0, 0]

@@ -5,7 +5,8 @@ MATLAB's ``piqe`` documents). The steps, as in the paper and MATLAB's ``piqe``:
 
 1. 8-bit grayscale (MATLAB ``rgb2gray`` weights on the 8-bit RGB image, rounded), padded by
    mirroring (``symmetric``) at the bottom/right to a multiple of 16, then stretched so its
-   maximum is 255 (``round(255·I/max I)``).
+   maximum is 255 (``round(255·(I/max I))``, evaluated in that order in float64 and rounded
+   as MATLAB's ``round`` does: half-way values away from zero, not numpy's half-to-even).
 2. MSCN coefficients ``(I − μ) / (σ + 1)`` with μ, σ from a 7×7 Gaussian window (σ = 7/6)
    with replicated borders.
 3. Non-overlapping 16×16 blocks; a block is *active* when the sample variance ``v`` of its
@@ -78,22 +79,44 @@ class PiqeResult:
         return out
 
 
+def round_half_away(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Round as MATLAB's ``round``: half-way values away from zero (numpy's ``rint`` rounds
+    them to even, so 42.5 → 42 where MATLAB gives 43)."""
+    a = np.asarray(x, dtype=np.float64)
+    out: npt.NDArray[np.float64] = np.where(
+        np.abs(a - np.trunc(a)) == 0.5, np.trunc(a) + np.sign(a), np.rint(a)
+    )
+    return out
+
+
+def stretch_to_255(gray: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """MATLAB ``piqe``'s ``round(255 * (I / max(I(:))))``: same order of operations, same rounding.
+
+    The order matters in float64: ``I * (255 / max)`` lands on the other side of .5 for some
+    grey values when the brightest grey is below 255 (e.g. max 200).
+    """
+    peak = float(gray.max())
+    if peak <= 0.0:
+        return gray
+    return round_half_away(255.0 * (gray / peak))
+
+
 def to_gray8(img: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
     """Float RGB in [0, 1] (or uint8 RGB, or a 2-D gray image) → 8-bit gray as MATLAB rgb2gray."""
     a = np.asarray(img)
     if a.ndim == 2:
         if a.dtype == np.uint8:
             return a
-        return np.asarray(np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255), dtype=np.uint8)
+        return np.asarray(np.clip(round_half_away(a.astype(np.float64) * 255.0), 0, 255), dtype=np.uint8)
     if a.ndim != 3 or a.shape[-1] not in (3, 4):
         raise MeasurementError(f"PIQE needs a gray or RGB image, got shape {a.shape}")
     rgb = a[..., :3]
     if rgb.dtype != np.uint8:
         if not np.issubdtype(rgb.dtype, np.floating):
             raise MeasurementError(f"PIQE needs float RGB in [0, 1] or uint8, got {rgb.dtype}")
-        rgb = np.clip(np.rint(rgb.astype(np.float64) * 255.0), 0, 255)
+        rgb = np.clip(round_half_away(rgb.astype(np.float64) * 255.0), 0, 255)
     g = rgb.astype(np.float64) @ np.asarray(GRAY_WEIGHTS)
-    return np.asarray(np.clip(np.rint(g), 0, 255), dtype=np.uint8)
+    return np.asarray(np.clip(round_half_away(g), 0, 255), dtype=np.uint8)
 
 
 def _mscn(gray: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -116,10 +139,7 @@ def piqe(img: npt.NDArray[np.generic]) -> PiqeResult:
         raise MeasurementError(f"PIQE needs at least {BLOCK_PX}×{BLOCK_PX} pixels, got {w}×{h}")
     pad_r = (-h) % BLOCK_PX
     pad_c = (-w) % BLOCK_PX
-    gray = np.pad(gray8, ((0, pad_r), (0, pad_c)), mode="symmetric").astype(np.float64)
-    peak = float(gray.max())
-    if peak > 0.0:
-        gray = np.rint(gray * (255.0 / peak))
+    gray = stretch_to_255(np.pad(gray8, ((0, pad_r), (0, pad_c)), mode="symmetric").astype(np.float64))
     mscn = _mscn(gray)
 
     nbr, nbc = gray.shape[0] // BLOCK_PX, gray.shape[1] // BLOCK_PX
