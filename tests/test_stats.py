@@ -7,11 +7,14 @@ import pytest
 from scipy import stats as sps
 
 from perflab.analysis.stats import (
+    StabilityThresholds,
+    SummaryOnly,
     bimodality_gap,
     drift_pct,
     outlier_mask,
     stability_warnings,
     summarize,
+    summary_stability_warnings,
 )
 
 
@@ -87,3 +90,41 @@ def test_bimodal_detected_and_reported_with_modes() -> None:
 
 def test_too_few_samples() -> None:
     assert [w.code for w in stability_warnings([10.0, 10.2, 10.1])] == ["too_few"]
+
+
+def test_drift_wording_names_the_direction_and_the_cause() -> None:
+    slower = list(np.linspace(20.0, 26.0, 80))
+    (w,) = [x for x in stability_warnings(slower) if x.code == "drift"]
+    assert w.message.startswith("drifting slower")
+    assert "thermal throttling" in w.message and "%" in w.message and "ms" in w.message
+    faster = list(np.linspace(26.0, 20.0, 80))
+    (w,) = [x for x in stability_warnings(faster) if x.code == "drift"]
+    assert w.message.startswith("drifting faster")
+    assert "throttling" in w.message and "not throttling" in w.message  # never blamed on heat
+    assert "runs.warmup" in w.message
+    d = drift_pct(faster)
+    assert f"{abs(d):.1f}% faster" in w.message
+    assert f"{np.median(faster[40:]):.2f} ms" in w.message and f"{np.median(faster[:40]):.2f} ms" in w.message
+
+
+def test_summary_only_series_checked_by_cv_from_std_over_mean() -> None:
+    # a phone series as benchmark_model reports it: CV 20% (4 / 20) > 10%
+    noisy = SummaryOnly(n=50, mean_ms=20.0, std_ms=4.0, min_ms=15.0, max_ms=41.0)
+    w = summary_stability_warnings(noisy)
+    assert [x.code for x in w] == ["high_cv"]
+    assert "CV 20.0% > 10%" in w[0].message and "tool's summary" in w[0].message
+    assert "std 4.00 ms" in w[0].message and "max 41.00 ms" in w[0].message
+    # the same threshold as raw samples, from the scenario
+    assert summary_stability_warnings(noisy, StabilityThresholds(max_cv_pct=25.0)) == []
+    quiet = SummaryOnly(n=50, mean_ms=20.0, std_ms=0.5, min_ms=19.0, max_ms=21.5)
+    assert summary_stability_warnings(quiet) == []
+
+
+def test_summary_without_std_is_said_unchecked_and_few_runs_flagged() -> None:
+    w = summary_stability_warnings(SummaryOnly(n=5, mean_ms=20.0, std_ms=None, min_ms=None, max_ms=None))
+    assert [x.code for x in w] == ["too_few", "unchecked"]
+    assert "tool's summary" in w[0].message and "no standard deviation" in w[1].message
+    w = summary_stability_warnings(
+        SummaryOnly(n=50, mean_ms=20.0, std_ms=None, min_ms=None, max_ms=None, missing={"std": "tool too old"})
+    )
+    assert [x.code for x in w] == ["unchecked"] and "tool too old" in w[0].message

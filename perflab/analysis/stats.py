@@ -1,7 +1,11 @@
-"""Latency statistics and stability checks on raw per-iteration samples. Pure functions.
+"""Latency statistics and stability checks. Pure functions.
 
 Median ± MAD beside mean ± std (pyperf); outliers by modified z-score (hyperfine:
 |0.6745·(x − median)/MAD| > 3.5); instability reported with the numbers and a fix.
+Raw per-iteration samples get every check (`stability_warnings`); a series known only from a
+tool's summary (benchmark_model on a phone: count/mean/std/min/max) gets the checks those
+numbers allow (`summary_stability_warnings`: CV from std/mean against the same threshold), and
+says that it came from the summary.
 """
 
 from __future__ import annotations
@@ -91,6 +95,27 @@ def drift_pct(samples_ms: Sequence[float]) -> float:
     return (second - first) / first * 100.0 if first > 0 else 0.0
 
 
+def drift_message(samples_ms: Sequence[float], d_pct: float) -> str:
+    """Say which way the series drifted, by how much, the likely cause for that direction, and a fix.
+
+    Getting slower over a run is the thermal/DVFS signature; getting faster is not throttling but
+    a device still warming up (clocks ramping, caches and allocators settling) or load that left.
+    """
+    a = np.asarray(samples_ms, dtype=np.float64)
+    half = a.size // 2
+    first, second = float(np.median(a[:half])), float(np.median(a[half:]))
+    numbers = (f"the second half's median is {second:.2f} ms against {first:.2f} ms in the first "
+               f"({abs(d_pct):.1f}% {'slower' if d_pct > 0 else 'faster'}, threshold "
+               "stability.max_drift_pct)")
+    if d_pct > 0:
+        return (f"drifting slower: {numbers}. Slowing down over a run is the signature of thermal "
+                "throttling or frequency scaling; start cooler (cooldown.max_start_temp_c), pin "
+                "governors, or report burst and sustained separately.")
+    return (f"drifting faster: {numbers}. Speeding up is not throttling: the device was still "
+            "warming up (clocks ramping up, caches and allocators settling) or other load stopped; "
+            "raise runs.warmup so the timed runs start warm, and check for background load.")
+
+
 def bimodality_gap(samples_ms: Sequence[float]) -> tuple[float, float, float] | None:
     """Look for two well-separated clusters: a gap in the sorted samples wider than 4 robust σ
     of both sides, each side holding at least 15% of the samples. Returns (low_median, high_median,
@@ -140,12 +165,7 @@ def stability_warnings(
         ))
     d = drift_pct(samples_ms)
     if abs(d) > thresholds.max_drift_pct:
-        trend = "slower" if d > 0 else "faster"
-        out.append(StabilityWarning(
-            "drift",
-            f"drifting: the second half is {abs(d):.1f}% {trend} than the first (median). Likely thermal "
-            "throttling or frequency scaling; wait for cooldown, pin governors, or split burst from sustained.",
-        ))
+        out.append(StabilityWarning("drift", drift_message(samples_ms, d)))
     bi = bimodality_gap(samples_ms)
     if bi is not None:
         low, high, frac = bi
@@ -174,3 +194,43 @@ class SummaryOnly:
     min_ms: float | None
     max_ms: float | None
     missing: dict[str, str] = field(default_factory=dict)
+
+
+SUMMARY_SOURCE = "from the tool's summary (count/mean/std/min/max; no per-run samples)"
+
+
+def summary_stability_warnings(
+    summary: SummaryOnly, thresholds: StabilityThresholds = StabilityThresholds()
+) -> list[StabilityWarning]:
+    """The stability checks a tool summary allows, each saying it comes from the summary.
+
+    CV = std / mean against the same ``max_cv_pct`` as raw samples, and the sample count against
+    ``min_samples``. Drift, bimodality and outliers need per-run samples and are not checked
+    (the latency record's ``source`` says "tool summary"). A summary without a usable std gives
+    an ``unchecked`` warning, so a quiet phone series is never mistaken for a checked one.
+    """
+    out: list[StabilityWarning] = []
+    if summary.n < thresholds.min_samples:
+        out.append(StabilityWarning(
+            "too_few", f"only {summary.n} runs ({SUMMARY_SOURCE}); statistics are rough. "
+            f"Raise runs.iterations to ≥ {thresholds.min_samples}.",
+        ))
+    if summary.std_ms is None or not math.isfinite(summary.std_ms) or not summary.mean_ms > 0:
+        why = summary.missing.get("std", "the tool reported no standard deviation")
+        out.append(StabilityWarning(
+            "unchecked", f"stability not checked: {why}. Use a tool build that prints std, or raw samples.",
+        ))
+    else:
+        cv = summary.std_ms / summary.mean_ms * 100.0
+        if cv > thresholds.max_cv_pct:
+            rng = ""
+            if summary.min_ms is not None and summary.max_ms is not None:
+                rng = f", min {summary.min_ms:.2f} ms, max {summary.max_ms:.2f} ms"
+            out.append(StabilityWarning(
+                "high_cv",
+                f"unstable: CV {cv:.1f}% > {thresholds.max_cv_pct:g}% {SUMMARY_SOURCE}: mean "
+                f"{summary.mean_ms:.2f} ms, std {summary.std_ms:.2f} ms{rng}, n {summary.n}. Close "
+                "background load, add warm-up runs, let the device cool (cooldown.max_start_temp_c) "
+                "or raise runs.iterations.",
+            ))
+    return out
