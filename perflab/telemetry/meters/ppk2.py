@@ -1,0 +1,228 @@
+"""Nordic PPK2: metadata, the calibration formula and the 100 kHz sample stream (meters.md §2),
+pure decoding with numpy.
+
+The stream is 4-byte little-endian words with no framing: ADC (bits 0–13), range (14–16),
+a 6-bit counter (18–23) that advances by one per sample, and the logic port D0–D7 (24–31).
+``Ppk2StreamDecoder`` checks the counter: a jump followed by a consistent run is a loss
+(``(counter - expected) & 63`` samples, as Nordic's app counts it — a loss of 64 or more is
+seen modulo 64); an inconsistent run is garbage, skipped byte by byte until
+``LOCK_WORDS`` consecutive counters lock the alignment again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE_HZ = 100_000
+SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
+WORD_BYTES = 4
+LOCK_WORDS = 8
+
+# opcodes (host → PPK2); no acknowledgement except the metadata text
+GET_META_DATA = 0x19
+SET_POWER_MODE = 0x11
+REGULATOR_SET = 0x0D
+DEVICE_RUNNING_SET = 0x0C
+AVERAGE_START = 0x06
+AVERAGE_STOP = 0x07
+SET_USER_GAINS = 0x25
+RESET = 0x20
+POWER_MODE_AMPERE = 1
+POWER_MODE_SOURCE = 2
+VDD_MIN_MV = 800
+VDD_MAX_MV = 5000
+
+_DEFAULTS: dict[str, tuple[float, ...]] = {
+    "r": (1031.64, 101.65, 10.15, 0.94, 0.043),
+    "gs": (1.0,) * 5, "gi": (1.0,) * 5, "o": (0.0,) * 5, "s": (0.0,) * 5, "i": (0.0,) * 5,
+    "ug": (1.0,) * 5,
+}
+
+FloatArray = npt.NDArray[np.float64]
+U8Array = npt.NDArray[np.uint8]
+
+
+class Ppk2MetadataError(ValueError):
+    """The metadata text is not what a PPK2 sends."""
+
+
+def regulator_command(vdd_mv: int) -> bytes:
+    """``0D hi lo``: VDD in mV, big-endian, clamped to 800–5000 as the firmware does."""
+    vdd_mv = max(VDD_MIN_MV, min(VDD_MAX_MV, int(vdd_mv)))
+    return bytes([REGULATOR_SET, vdd_mv >> 8, vdd_mv & 0xFF])
+
+
+@dataclass(frozen=True)
+class Ppk2Calibration:
+    """Per-range modifiers (index = range 0..4) and the metadata's own fields."""
+
+    r: tuple[float, ...] = _DEFAULTS["r"]
+    gs: tuple[float, ...] = _DEFAULTS["gs"]
+    gi: tuple[float, ...] = _DEFAULTS["gi"]
+    o: tuple[float, ...] = _DEFAULTS["o"]
+    s: tuple[float, ...] = _DEFAULTS["s"]
+    i: tuple[float, ...] = _DEFAULTS["i"]
+    ug: tuple[float, ...] = _DEFAULTS["ug"]
+    calibrated: bool = False
+    metadata_vdd_mv: int | None = None
+    hw: int | None = None
+    mode: int | None = None
+    ia: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_metadata(text: str) -> Ppk2Calibration:
+    """Parse the ``Key: value`` lines up to ``END``. Like Nordic's app, keys are case-folded,
+    ``-nan`` and values of 0 keep the default (so ``R0: 0`` cannot divide by zero)."""
+    if "END" not in text:
+        raise Ppk2MetadataError("metadata has no END line")
+    body = text[: text.index("END")]
+    values: dict[str, list[float]] = {k: list(v) for k, v in _DEFAULTS.items()}
+    scalars: dict[str, str] = {}
+    seen = 0
+    for raw in body.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if ":" not in line:
+            raise Ppk2MetadataError(f"metadata line without ':': {line[:40]!r}")
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        seen += 1
+        prefix, digits = key.rstrip("0123456789"), key[len(key.rstrip("0123456789")):]
+        if prefix in values and digits and int(digits) < 5:
+            try:
+                number = float(value)
+            except ValueError:
+                continue  # '-nan' and the like keep the default
+            if number != 0.0 and np.isfinite(number):
+                values[prefix][int(digits)] = number
+        else:
+            scalars[key] = value
+    if seen == 0:
+        raise Ppk2MetadataError("metadata is empty")
+
+    def _int(key: str) -> int | None:
+        try:
+            return int(float(scalars[key]))
+        except (KeyError, ValueError):
+            return None
+
+    known = {"calibrated", "vdd", "hw", "mode", "ia"}
+    return Ppk2Calibration(
+        **{k: tuple(v) for k, v in values.items()},  # type: ignore[arg-type]
+        calibrated=_int("calibrated") == 1, metadata_vdd_mv=_int("vdd"), hw=_int("hw"),
+        mode=_int("mode"), ia=_int("ia"), extra={k: v for k, v in scalars.items() if k not in known},
+    )
+
+
+def words_to_current_ua(words: npt.NDArray[np.uint32], cal: Ppk2Calibration, vdd_mv: float) -> FloatArray:
+    """Nordic's formula (meters.md §2.5), vectorised; returns microamperes."""
+    rng = np.minimum((words >> 14) & 7, 4).astype(np.intp)
+    adc = (words & 0x3FFF).astype(np.float64) * 4.0
+    r = np.asarray(cal.r)[rng]
+    r_wg = (adc - np.asarray(cal.o)[rng]) * ((1.8 / 163840.0) / r)
+    amps = np.asarray(cal.ug)[rng] * (
+        r_wg * (np.asarray(cal.gs)[rng] * r_wg + np.asarray(cal.gi)[rng])
+        + (np.asarray(cal.s)[rng] * (vdd_mv / 1000.0) + np.asarray(cal.i)[rng])
+    )
+    return np.asarray(amps * 1e6, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Ppk2Chunk:
+    """Consecutive samples: sample ``first_index + k`` is at ``(first_index + k) * 10 µs`` of
+    the meter's own clock (lost samples keep their index, so time stays true across gaps)."""
+
+    first_index: int
+    current_ua: FloatArray
+    range_index: U8Array
+    logic: U8Array
+
+    def __len__(self) -> int:
+        return int(self.current_ua.shape[0])
+
+
+@dataclass(frozen=True)
+class Ppk2Gap:
+    first_index: int
+    lost_samples: int
+
+
+class Ppk2StreamDecoder:
+    """Bytes of the sample stream → chunks of calibrated samples, with loss and garbage counts."""
+
+    def __init__(self, cal: Ppk2Calibration, vdd_mv: float) -> None:
+        self.cal = cal
+        self.vdd_mv = vdd_mv
+        self._buf = bytearray()
+        self._expected: int | None = None
+        self.next_index = 0
+        self.samples_decoded = 0
+        self.samples_lost = 0
+        self.garbage_bytes = 0
+        self.gaps: list[Ppk2Gap] = []
+
+    def _emit(self, words: npt.NDArray[np.uint32], out: list[Ppk2Chunk]) -> None:
+        if words.shape[0] == 0:
+            return
+        out.append(Ppk2Chunk(
+            first_index=self.next_index,
+            current_ua=words_to_current_ua(words, self.cal, self.vdd_mv),
+            range_index=np.minimum((words >> 14) & 7, 4).astype(np.uint8),
+            logic=(words >> 24).astype(np.uint8),
+        ))
+        n = int(words.shape[0])
+        self.next_index += n
+        self.samples_decoded += n
+        self._expected = (int(words[-1] >> 18) + 1) & 63
+
+    def feed(self, data: bytes) -> list[Ppk2Chunk]:
+        buf = bytes(self._buf + data) if self._buf else bytes(data)
+        out: list[Ppk2Chunk] = []
+        pos = 0
+        while True:
+            n = (len(buf) - pos) // WORD_BYTES
+            if n == 0:
+                break
+            words = np.frombuffer(buf, dtype="<u4", count=n, offset=pos)
+            counters = ((words >> 18) & 63).astype(np.int64)
+            if self._expected is None:
+                if n < LOCK_WORDS:
+                    break
+                if _consecutive(counters[:LOCK_WORDS]):
+                    self._expected = int(counters[0])
+                else:
+                    pos += 1
+                    self.garbage_bytes += 1
+                continue
+            mismatch = np.flatnonzero((counters - self._expected - np.arange(n)) & 63)
+            if mismatch.shape[0] == 0:
+                self._emit(words.copy(), out)
+                pos += n * WORD_BYTES
+                break
+            k = int(mismatch[0])
+            self._emit(words[:k].copy(), out)
+            pos += k * WORD_BYTES
+            if n - k < LOCK_WORDS:
+                break  # wait for enough words to tell a loss from garbage
+            head = counters[k:k + LOCK_WORDS]
+            if _consecutive(head):
+                lost = (int(head[0]) - self._expected) & 63
+                if lost:
+                    self.gaps.append(Ppk2Gap(self.next_index, lost))
+                    self.samples_lost += lost
+                    self.next_index += lost
+                self._expected = int(head[0])
+            else:
+                pos += 1
+                self.garbage_bytes += 1
+        self._buf = bytearray(buf[pos:])
+        return out
+
+
+def _consecutive(counters: npt.NDArray[np.int64]) -> bool:
+    return bool(np.all(((counters[1:] - counters[:-1]) & 63) == 1))
