@@ -27,6 +27,20 @@ def _fail(exc: PerflabError, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+@app.callback()
+def _global_options(
+    config_dir: Annotated[Path | None, typer.Option(
+        "--config-dir", envvar="PERFLAB_CONFIG_DIR", show_envvar=True,
+        help="user config folder (your device_configs/, emulator_profiles/); "
+             "default: $XDG_CONFIG_HOME/perflab or ~/.config/perflab")] = None,
+) -> None:
+    """Measure what super-resolution models cost and give on devices, beside bicubic."""
+    if config_dir is not None:
+        from perflab.core.paths import use_config_dir
+
+        use_config_dir(config_dir)
+
+
 @scenario_app.command("check")
 def scenario_check(file: Annotated[Path, typer.Argument(help="scenario YAML")]) -> None:
     """Validate a scenario file; print its cells."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,10 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from perflab.core.paths import (
+    ENV_CONFIG_DIR,
+    ConfigKind,
+    config_files,
+    packaged_dir,
+    user_config_dir,
+    user_dir,
+)
 from perflab.devices.adb import parse_devices_l, quote_argv
-from perflab.devices.android import decode_output, parse_getprop, parse_thermal_dump, raw_tensor_bytes
+from perflab.devices.android import parse_getprop, parse_thermal_dump
 from perflab.devices.config import (
-    CONFIG_DIR,
     CurrentUnit,
     GpuFormat,
     config_for,
@@ -23,6 +31,16 @@ from perflab.devices.journal import Change, ChangeKind, Journal, journaled_seria
 from perflab.devices.lock import DeviceLock
 from perflab.devices.probe import guess_current, zone_role
 from perflab.errors import DeviceBusyError, DeviceError, DeviceGoneError, UserInputError
+from perflab.workloads.phone import decode_output, raw_tensor_bytes
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets an empty user config folder, never the developer's ~/.config/perflab."""
+    folder = tmp_path / "user-config"
+    monkeypatch.setenv(ENV_CONFIG_DIR, str(folder))
+    return folder
+
 
 # ---- configs ----------------------------------------------------------------------------------
 
@@ -37,10 +55,61 @@ def test_shipped_configs_load_and_match_the_emulator_profiles() -> None:
     # each profile's model prop selects its config; anything else gets generic
     import yaml
 
-    for prof in sorted((CONFIG_DIR / "profiles").glob("*.yaml")):
+    for prof in sorted(packaged_dir(ConfigKind.EMULATOR_PROFILES).glob("*.yaml")):
         props = yaml.safe_load(prof.read_text())["props"]
         assert config_for(props).config.name == prof.stem
     assert config_for({"ro.product.model": "Nokia 3310"}).config.name == "generic"
+
+
+def test_user_config_folder_precedence() -> None:
+    home = Path("~/.config/perflab").expanduser()
+    assert user_config_dir({}) == home
+    assert user_config_dir({"XDG_CONFIG_HOME": "/x/cfg"}) == Path("/x/cfg/perflab")
+    assert user_config_dir({"XDG_CONFIG_HOME": "relative/cfg"}) == home  # the XDG spec: ignore relative
+    assert user_config_dir({"XDG_CONFIG_HOME": "/x/cfg", ENV_CONFIG_DIR: "/y/mine"}) == Path("/y/mine")
+    assert user_dir(ConfigKind.EMULATOR_PROFILES, {ENV_CONFIG_DIR: "/y"}) == Path("/y/emulator_profiles")
+
+
+def test_packaged_defaults_are_inside_the_package() -> None:
+    import perflab
+
+    package = Path(perflab.__file__).resolve().parent
+    for kind in ConfigKind:
+        assert packaged_dir(kind).resolve().is_relative_to(package)
+    assert set(config_files(ConfigKind.DEVICE_CONFIGS)) >= {"generic", "pixel7"}
+    assert set(config_files(ConfigKind.EMULATOR_PROFILES)) >= {"pixel7", "galaxy_s23", "redmi_note12pro"}
+
+
+def test_user_config_replaces_the_shipped_one_and_matches_first(_own_config_dir: Path) -> None:
+    mine = _own_config_dir / "device_configs"
+    mine.mkdir(parents=True)
+    # same file name as a shipped config: replaces it
+    (mine / "pixel7.yaml").write_text("name: pixel7\ndescription: mine\nmatch:\n  props: {ro.product.model: Pixel 7}\n")
+    # a new name that sorts after every shipped one but matches the same phone: still chosen first
+    (mine / "zz_galaxy.yaml").write_text("name: zz_galaxy\nmatch:\n  props: {ro.product.model: SM-S911B}\n")
+    configs = {c.config.name: c for c in load_all()}
+    assert configs["pixel7"].config.description == "mine" and configs["pixel7"].file == mine / "pixel7.yaml"
+    assert config_for({"ro.product.model": "Pixel 7"}).file == mine / "pixel7.yaml"
+    assert config_for({"ro.product.model": "SM-S911B"}).config.name == "zz_galaxy"
+    assert config_for({"ro.product.model": "Nokia 3310"}).config.name == "generic"  # shipped generic stays
+
+
+def test_user_emulator_profile_replaces_the_shipped_one(_own_config_dir: Path) -> None:
+    import yaml
+
+    from perflab.emulator.profiles import available_profiles, load_profile
+
+    shipped = yaml.safe_load((packaged_dir(ConfigKind.EMULATOR_PROFILES) / "pixel7.yaml").read_text())
+    shipped["description"] = "my tweaked pixel"
+    mine = _own_config_dir / "emulator_profiles"
+    mine.mkdir(parents=True)
+    (mine / "pixel7.yaml").write_text(yaml.safe_dump(shipped))
+    (mine / "lab_phone.yaml").write_text(yaml.safe_dump({**shipped, "name": "lab_phone"}))
+    assert load_profile("pixel7").description == "my tweaked pixel"
+    assert {"pixel7", "lab_phone", "galaxy_s23"} <= set(available_profiles())
+    with pytest.raises(UserInputError) as ei:
+        load_profile("nokia3310")
+    assert "lab_phone" in str(ei.value) and str(mine) in str(ei.value)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -207,3 +276,40 @@ def test_lock_contention_in_process_and_across_processes(tmp_path: Path) -> None
         DeviceLock("other-serial", tmp_path).acquire()  # other phones are free
     with DeviceLock("127.0.0.1:40001", tmp_path) as again:
         assert again.held
+
+
+# ---- probe writes into the user config folder ------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed (.ci/run installs Debian's adb)")
+def test_probe_writes_into_the_user_config_folder(tmp_path: Path, perflab_cmd: list[str]) -> None:
+    from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+    from perflab.emulator.testing import adb_env, private_adb_server
+
+    from_env, from_flag = tmp_path / "from-env", tmp_path / "from-flag"
+    with private_adb_server() as client:
+        phone = EmulatedPhone.start(profile="pixel7")
+        try:
+            connect_to_adb_server(phone, client)
+            env = {**adb_env(client), ENV_CONFIG_DIR: str(from_env)}
+            # run in a folder of its own: nothing may land in the working directory or the checkout
+            cwd = tmp_path / "cwd"
+            cwd.mkdir()
+            probe = ["devices", "probe", phone.serial]
+            flag = subprocess.run([*perflab_cmd, "--config-dir", str(from_flag), *probe], cwd=cwd, env=env,
+                                  capture_output=True, text=True, timeout=120, check=False)
+            plain = subprocess.run([*perflab_cmd, *probe], cwd=cwd, env=env,
+                                   capture_output=True, text=True, timeout=120, check=False)
+            again = subprocess.run([*perflab_cmd, *probe], cwd=cwd, env=env,
+                                   capture_output=True, text=True, timeout=120, check=False)
+        finally:
+            phone.stop()
+    assert flag.returncode == 0, flag.stderr
+    written = from_flag / "device_configs" / "panther.yaml"  # --config-dir beats $PERFLAB_CONFIG_DIR
+    assert f"wrote {written}" in flag.stdout
+    assert load_device_config(written).config.match.props == {"ro.product.model": "Pixel 7"}
+    assert plain.returncode == 0, plain.stderr
+    assert f"wrote {from_env / 'device_configs' / 'panther.yaml'}" in plain.stdout
+    assert again.returncode == 2 and "exists; pass --force" in again.stderr  # one line, no traceback
+    assert "Traceback" not in again.stderr
+    assert list((tmp_path / "cwd").iterdir()) == []

@@ -88,22 +88,24 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 @app.command("probe")
 def probe_cmd(
     serial: Annotated[str, typer.Argument(help="device serial (see `perflab devices`)")],
-    output: Annotated[Path | None, typer.Option(help="where to write (default device_configs/<name>.yaml)")] = None,
+    output: Annotated[Path | None, typer.Option(
+        help="where to write (default: <user config folder>/device_configs/<name>.yaml)")] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
     """Read what can be read on the phone and write a device config for review."""
+    from perflab.core.paths import ConfigKind, user_dir
     from perflab.devices.android import open_device
-    from perflab.devices.config import CONFIG_DIR
     from perflab.devices.probe import probe, write_probe
 
     try:
         adb = _adb()
-        dev = open_device(serial, adb, check_binary=False)
+        dev = open_device(serial, adb)
         result = probe(dev)
-        path = write_probe(result, output or CONFIG_DIR / f"{result.config.name}.yaml", force=force)
+        target = output or user_dir(ConfigKind.DEVICE_CONFIGS) / f"{result.config.name}.yaml"
+        path = write_probe(result, target, force=force)
     except PerflabError as exc:
         _fail(exc)
-    typer.echo(f"wrote {path} — review it:")
+    typer.echo(f"wrote {path.resolve()} — review it (a config there replaces a shipped one of the same name):")
     for n in result.notes:
         typer.echo(f"  - {n}")
 

@@ -1,9 +1,13 @@
-"""Device configs (``device_configs/*.yaml``, schema ``perflab.device_config/1``).
+"""Device configs (schema ``perflab.device_config/1``).
 
 One file per phone model: where its sysfs nodes are and in which units, how battery current
 is signed, how charging is suspended, how governors are pinned, how the screen is turned
-off, how root is reached, and which ``benchmark_model`` binary to push. Loaded like
-scenarios: errors name ``file:line: field`` and exit with code 2.
+off, how root is reached, and which ``benchmark_model`` binary to push.
+
+Shipped configs are packaged (``perflab/data/device_configs/``); the user's own live in the
+user config folder (``~/.config/perflab/device_configs/``, see :mod:`perflab.core.paths`),
+where a file replaces the shipped file of the same name and is matched before the shipped
+ones. Loaded like scenarios: errors name ``file:line: field`` and exit with code 2.
 
 Every path and value here ends up in a device shell command; they are constrained by
 pattern first and quoted when used.
@@ -17,12 +21,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from perflab.core.paths import ConfigKind, config_files, search_description, user_dir
+from perflab.core.yamlsrc import load_yaml, validate_document
 from perflab.errors import UserInputError
-from perflab.scenario.loader import validate_document
-from perflab.scenario.yamlsrc import load_yaml
 
 DEVICE_CONFIG_SCHEMA = "perflab.device_config/1"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "device_configs"
 
 # Absolute device path of boring characters (sysfs names contain ',', '@', ':', '+').
 DevicePath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9_.,:@+/\-]{1,254}$")]
@@ -196,24 +199,32 @@ def load_device_config(path: Path) -> LoadedDeviceConfig:
     return LoadedDeviceConfig(config=cfg, file=path)
 
 
-def load_all(directory: Path = CONFIG_DIR) -> list[LoadedDeviceConfig]:
-    """Every ``*.yaml`` directly in ``directory`` (not profiles/), sorted by name."""
-    if not directory.is_dir():
-        return []
-    return [load_device_config(p) for p in sorted(directory.glob("*.yaml"))]
+def load_all(directory: Path | None = None) -> list[LoadedDeviceConfig]:
+    """Every config, sorted by name: those in ``directory`` (every ``*.yaml`` directly in it),
+    or by default the packaged ones with the user's of the same name in their place."""
+    if directory is None:
+        files = list(config_files(ConfigKind.DEVICE_CONFIGS).values())
+    else:
+        files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    return [load_device_config(p) for p in files]
 
 
-def config_for(props: dict[str, str], directory: Path = CONFIG_DIR,
+def config_for(props: dict[str, str], directory: Path | None = None,
                explicit: Path | None = None) -> LoadedDeviceConfig:
-    """The config for a phone: ``explicit`` if given, else the first whose ``match`` fits
-    the phone's props, else ``generic.yaml``."""
+    """The config for a phone: ``explicit`` if given, else the first whose ``match`` fits the
+    phone's props (the user's configs before the shipped ones, each by name), else ``generic``.
+    Configs come from :func:`load_all`."""
     if explicit is not None:
         return load_device_config(explicit)
     configs = load_all(directory)
+    if directory is None:
+        mine = user_dir(ConfigKind.DEVICE_CONFIGS)
+        configs.sort(key=lambda lc: not lc.file.is_relative_to(mine))  # stable: by name within each
     for lc in configs:
         if lc.config.matches(props):
             return lc
     for lc in configs:
         if lc.config.name == "generic":
             return lc
-    raise UserInputError(f"no device config matches this phone and there is no generic.yaml in {directory}")
+    where = str(directory) if directory is not None else search_description(ConfigKind.DEVICE_CONFIGS)
+    raise UserInputError(f"no device config matches this phone and there is no generic config in {where}")

@@ -32,7 +32,7 @@ from perflab.devices.config import (
     ThermalZoneRef,
     ZoneRole,
 )
-from perflab.errors import DeviceError
+from perflab.errors import DeviceError, UserInputError
 
 # (path, value that enables charging, value that suspends it) — concrete entries of acc's list
 CHARGING_KNOBS: tuple[tuple[str, str, str], ...] = (
@@ -236,10 +236,12 @@ def _abi(abi: str) -> str:
 
 
 def write_probe(result: ProbeResult, path: Path, *, force: bool = False) -> Path:
-    from perflab.errors import UserInputError
-
+    """Write the drafted config to ``path`` (creating its folder); refuse to overwrite unless ``force``."""
     if path.exists() and not force:
         raise UserInputError(f"{path} exists; pass --force to overwrite or --output to write elsewhere")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(result.to_yaml(), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.to_yaml(), encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"cannot write the device config: {exc}") from exc
     return path

@@ -1,4 +1,8 @@
-"""Emulated phone profiles (``device_configs/profiles/<name>.yaml``), validated with pydantic.
+"""Emulated phone profiles, validated with pydantic.
+
+Shipped profiles are packaged (``perflab/data/emulator_profiles/<name>.yaml``); a user's own
+profiles live in the user config folder (``~/.config/perflab/emulator_profiles/``, see
+:mod:`perflab.core.paths`) and replace a shipped profile of the same name.
 
 A profile describes one real phone model as far as the harness can see it over adb: the
 ``getprop`` properties, where its sysfs nodes live and in which units, whether it is rooted,
@@ -15,9 +19,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from perflab.core.paths import ConfigKind, config_file, config_files, search_description
 from perflab.errors import SourceLocation, UserInputError
-
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "device_configs" / "profiles"
 
 
 class _Strict(BaseModel):
@@ -114,17 +117,19 @@ class Profile(_Strict):
 
 
 def available_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+    """Names of every profile (packaged and the user's), sorted."""
+    return list(config_files(ConfigKind.EMULATOR_PROFILES))
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a profile by name (``pixel7``) or by path. Raises UserInputError on bad input."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
+    given = Path(name_or_path)
+    path = given if given.suffix in (".yaml", ".yml") else config_file(ConfigKind.EMULATOR_PROFILES, str(name_or_path))
+    if path is None or not path.is_file():
         raise UserInputError(
-            f"unknown emulator profile {str(name_or_path)!r}; available: {', '.join(available_profiles())}"
+            f"unknown emulator profile {str(name_or_path)!r}; available: "
+            f"{', '.join(available_profiles()) or 'none'} (looked in "
+            f"{search_description(ConfigKind.EMULATOR_PROFILES)})"
         )
     try:
         raw = yaml.safe_load(path.read_text())
