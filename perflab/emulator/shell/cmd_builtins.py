@@ -1,0 +1,157 @@
+"""Shell builtins: status, variables, directories, ``test``, ``sleep``."""
+
+from __future__ import annotations
+
+import stat as statmod
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from perflab.emulator.fs import ROOT_UID
+from perflab.emulator.shell.errors import SH, Cancelled, ExitShell
+from perflab.emulator.shell.parser import ASSIGN_RE
+from perflab.emulator.shell.registry import command, err
+from perflab.emulator.shell.streams import IO
+
+if TYPE_CHECKING:
+    from perflab.emulator.shell.interp import Shell
+
+
+@command("true", ":")
+def _true(sh: Shell, args: list[str], io: IO) -> int:
+    return 0
+
+
+@command("false")
+def _false(sh: Shell, args: list[str], io: IO) -> int:
+    return 1
+
+
+@command("exit")
+def _exit(sh: Shell, args: list[str], io: IO) -> int:
+    code = sh.status
+    if args:
+        try:
+            code = int(args[0]) & 0xFF
+        except ValueError:
+            err(io, f"{SH}: exit: {args[0]}: bad number")
+            code = 2
+    raise ExitShell(code)
+
+
+@command("cd")
+def _cd(sh: Shell, args: list[str], io: IO) -> int:
+    target = sh.path(args[0]) if args else "/"
+    if not sh.rt.fs.is_dir(target):
+        err(io, f"{SH}: cd: {args[0] if args else '/'}: No such file or directory")
+        return 2
+    sh.cwd = target
+    return 0
+
+
+@command("pwd")
+def _pwd(sh: Shell, args: list[str], io: IO) -> int:
+    io.out((sh.cwd + "\n").encode())
+    return 0
+
+
+@command("export", "readonly", "local")
+def _export(sh: Shell, args: list[str], io: IO) -> int:
+    for a in args:
+        m = ASSIGN_RE.fullmatch(a)
+        if m:
+            sh.vars[m.group(1)] = m.group(2)
+    return 0
+
+
+@command("unset")
+def _unset(sh: Shell, args: list[str], io: IO) -> int:
+    for a in args:
+        sh.vars.pop(a, None)
+    return 0
+
+
+def _file_test(sh: Shell, op: str, x: str) -> bool:
+    fs = sh.rt.fs
+    path = sh.path(x)
+    st = fs.stat(path)
+    if op in ("-L", "-h"):
+        return False
+    if st is None:
+        if op in _FILE_TESTS:
+            return False
+        raise ValueError(op)
+    if op == "-w":
+        return fs.writable_by(path, sh.uid) or (fs.vnode(path) is not None and sh.uid == ROOT_UID)
+    check = _FILE_TESTS.get(op)
+    if check is None:
+        raise ValueError(op)
+    return check(st.mode, st.size)
+
+
+_FILE_TESTS: dict[str, Callable[[int, int], bool]] = {
+    "-e": lambda mode, size: True,
+    "-r": lambda mode, size: True,
+    "-f": lambda mode, size: statmod.S_ISREG(mode),
+    "-d": lambda mode, size: statmod.S_ISDIR(mode),
+    "-s": lambda mode, size: size > 0,
+    "-x": lambda mode, size: bool(mode & 0o111),
+    "-w": lambda mode, size: False,
+}
+_INT_TESTS = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
+              "-gt": int.__gt__, "-ge": int.__ge__}
+
+
+def _binary_test(x: str, op: str, y: str) -> bool:
+    if op in ("=", "=="):
+        return x == y
+    if op == "!=":
+        return x != y
+    if op in _INT_TESTS:
+        return bool(_INT_TESTS[op](int(x), int(y)))
+    raise ValueError(op)
+
+
+def _test_eval(sh: Shell, a: list[str]) -> bool:
+    if not a:
+        return False
+    if a[0] == "!":
+        return not _test_eval(sh, a[1:])
+    for joiner in ("-a", "-o"):
+        if joiner in a[1:]:
+            i = a.index(joiner, 1)
+            left, right = a[:i], a[i + 1:]
+            if joiner == "-a":
+                return _test_eval(sh, left) and _test_eval(sh, right)
+            return _test_eval(sh, left) or _test_eval(sh, right)
+    if len(a) == 1:
+        return a[0] != ""
+    if len(a) == 2:
+        if a[0] in ("-z", "-n"):
+            return (a[1] == "") == (a[0] == "-z")
+        return _file_test(sh, a[0], a[1])
+    if len(a) == 3:
+        return _binary_test(a[0], a[1], a[2])
+    raise ValueError(" ".join(a))
+
+
+@command("test", "[")
+def _test(sh: Shell, args: list[str], io: IO) -> int:
+    if args and args[-1] == "]":
+        args = args[:-1]
+    try:
+        return 0 if _test_eval(sh, args) else 1
+    except ValueError as exc:
+        err(io, f"test: {exc}: unknown operand or bad number")
+        return 2
+
+
+@command("sleep")
+def _sleep(sh: Shell, args: list[str], io: IO) -> int:
+    try:
+        seconds = float(args[0]) if args else 0.0
+    except ValueError:
+        err(io, f"sleep: invalid number '{args[0]}'")
+        return 1
+    if sh.cancel.wait(max(0.0, seconds)):
+        raise Cancelled()
+    return 0

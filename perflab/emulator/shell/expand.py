@@ -1,0 +1,77 @@
+"""Word expansion: parameters, field splitting of unquoted expansions, pathname globs."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from typing import TYPE_CHECKING
+
+from perflab.emulator.fs import FsError
+from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, Word
+
+if TYPE_CHECKING:
+    from perflab.emulator.shell.interp import Shell
+
+_Char = tuple[str, bool, bool]  # (char, splittable, globbable)
+
+
+def _chars(sh: Shell, word: Word) -> list[_Char]:
+    chars: list[_Char] = []
+    for seg in word.segs:
+        if seg.kind == LIT:
+            chars += [(c, False, True) for c in seg.text]
+        elif seg.kind == QUOTED:
+            chars += [(c, False, False) for c in seg.text]
+        else:
+            value = sh.expansion(seg)
+            chars += [(c, seg.kind not in QUOTED_KINDS, False) for c in value]
+    return chars
+
+
+def _split(chars: list[_Char]) -> list[list[_Char]]:
+    fields: list[list[_Char]] = [[]]
+    for ch in chars:
+        if ch[1] and ch[0] in " \t\n":
+            if fields[-1]:
+                fields.append([])
+            continue
+        fields[-1].append(ch)
+    return [f for f in fields if f]
+
+
+def expand(sh: Shell, word: Word) -> list[str]:
+    """Expand a word into fields: variables, field splitting of unquoted expansions, globs."""
+    result: list[str] = []
+    for f in _split(_chars(sh, word)):
+        text = "".join(c for c, _, _ in f)
+        if any(g and c in "*?[" for c, _, g in f):
+            matches = glob(sh, text)
+            result.extend(matches if matches else [text])
+        else:
+            result.append(text)
+    if not result and any(s.kind in QUOTED_KINDS for s in word.segs):
+        result.append("")
+    return result
+
+
+def _glob_part(sh: Shell, base: str, part: str) -> list[str]:
+    if not any(c in part for c in "*?["):
+        cand = posixpath.join(base, part)
+        return [cand] if sh.rt.fs.exists(cand) else []
+    try:
+        names = sh.rt.fs.listdir(base)
+    except FsError:
+        return []
+    return [posixpath.join(base, nm) for nm in names
+            if fnmatch.fnmatchcase(nm, part) and (part.startswith(".") or not nm.startswith("."))]
+
+
+def glob(sh: Shell, pattern: str) -> list[str]:
+    absolute = pattern.startswith("/")
+    bases = ["/" if absolute else sh.cwd]
+    for part in (p for p in pattern.split("/") if p):
+        bases = [m for base in bases for m in _glob_part(sh, base, part)]
+    if not absolute:
+        prefix = sh.cwd.rstrip("/") + "/"
+        bases = [b.removeprefix(prefix) for b in bases]
+    return sorted(bases)
