@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ pytest.importorskip("perflab.emulator.phone")
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
     pytest.skip("adb is not installed", allow_module_level=True)
 
-from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest
+from perflab.core.types import ModelArtifact, ProfileResult, SeriesMode, TimingRequest
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice, discover_devices, open_device
 from perflab.devices.base import Device, DeviceKind
@@ -32,7 +32,17 @@ from perflab.devices.config import load_device_config
 from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.testing import private_adb_server
-from perflab.errors import DeviceBusyError, DeviceError, DeviceGoneError, ModelError, UserInputError
+from perflab.errors import (
+    DeviceBusyError,
+    DeviceError,
+    DeviceGoneError,
+    DeviceNotReadyError,
+    DeviceTimeoutError,
+    ModelError,
+    UserInputError,
+)
+from perflab.workloads import workload_for
+from perflab.workloads.phone import PhoneWorkload
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "perflab" / "zoo" / "weights"
 KNOB = "/sys/devices/platform/google,charger/charge_disable"
@@ -73,6 +83,26 @@ def device(adb: Adb, phone: EmulatedPhone, binary: Path, tmp_path: Path) -> Iter
         d.restore()
     finally:
         d.close()
+
+
+@pytest.fixture
+def workload(device: AndroidDevice, tmp_path: Path) -> PhoneWorkload:
+    w = workload_for(device, tmp_path / "work")
+    assert isinstance(w, PhoneWorkload)
+    return w
+
+
+def when(condition: Callable[[], bool], action: Callable[[], None]) -> threading.Thread:
+    """Run ``action`` once ``condition()`` holds (checked by a watcher thread): faults are
+    injected after the event they wait for, never after a guessed delay."""
+    def watch() -> None:
+        while not condition():
+            time.sleep(0.01)
+        action()
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
 
 
 def artifact(tmp_path: Path, name: str, variant: str = "uint8") -> ModelArtifact:
@@ -153,13 +183,13 @@ def test_hostile_names_reach_the_phone_literally(device: AndroidDevice, phone: E
 # ---- benchmark_model ---------------------------------------------------------------------------------
 
 
-def test_run_timing_with_a_hostile_model_name(device: AndroidDevice, phone: EmulatedPhone,
-                                              tmp_path: Path) -> None:
+def test_run_timing_with_a_hostile_model_name(device: AndroidDevice, workload: PhoneWorkload,
+                                              phone: EmulatedPhone, tmp_path: Path) -> None:
     art = artifact(tmp_path, "a;reboot $(id).tflite")
     frame = np.random.default_rng(1).random((24, 32, 3), dtype=np.float32)
     req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=2, iterations=6, threads=2,
                         delegate="cpu", timeout_s=120, lr_width=32, lr_height=24, input_frame=frame)
-    r = device.run_timing(art, req)
+    r = workload.run_timing(art, req)
     assert r.summary is not None and r.summary.count == 6 and r.summary.mean_ms > 0
     assert r.samples_ms is None and "samples_ms" in r.missing
     assert r.init_ms is not None and r.first_ms is not None
@@ -168,20 +198,20 @@ def test_run_timing_with_a_hostile_model_name(device: AndroidDevice, phone: Emul
     listing = device.sh(["ls", f"/data/local/tmp/perflab/m/{art.sha256[:16]}"]).stdout.splitlines()
     assert listing == ["a;reboot $(id).tflite"]
     assert phone.reboots == 0
-    r2 = device.run_timing(art, TimingRequest(mode=SeriesMode.PACED, fps=50.0, warmup=1, iterations=3, threads=1,
+    r2 = workload.run_timing(art, TimingRequest(mode=SeriesMode.PACED, fps=50.0, warmup=1, iterations=3, threads=1,
                                               delegate="gpu", timeout_s=120, lr_width=32, lr_height=24))
     assert r2.summary is not None and r2.summary.count == 3
     assert any("GPU delegate" in line for line in r2.delegate_info)
 
 
-def test_run_outputs_match_the_host_interpreter(device: AndroidDevice, tmp_path: Path) -> None:
+def test_run_outputs_match_the_host_interpreter(workload: PhoneWorkload, tmp_path: Path) -> None:
     from perflab.zoo.infer import upscale
 
     rng = np.random.default_rng(2)
     frames = [rng.random((24, 32, 3), dtype=np.float32), rng.random((16, 20, 3), dtype=np.float32)]
     for variant in ("fp32", "uint8"):
         art = artifact(tmp_path, f"bicubic_{variant}.tflite", variant)
-        outs = device.run_outputs(art, frames, 2, "cpu", 120)
+        outs = workload.run_outputs(art, frames, 2, "cpu", 120)
         assert [o.shape for o in outs] == [(48, 64, 3), (32, 40, 3)]
         for f, o in zip(frames, outs):
             assert o.dtype == np.float32 and 0.0 <= float(o.min()) and float(o.max()) <= 1.0
@@ -190,23 +220,66 @@ def test_run_outputs_match_the_host_interpreter(device: AndroidDevice, tmp_path:
             assert float(np.abs(o - ref).max()) <= tol
 
 
-def test_run_profile_is_a_separate_pass(device: AndroidDevice, tmp_path: Path) -> None:
+def test_run_profile_is_a_separate_pass(workload: PhoneWorkload, tmp_path: Path) -> None:
     art = artifact(tmp_path, "bicubic.tflite", "fp32")
-    prof = device.run_profile(art, 2, "cpu", 120)
-    assert prof is not None and prof.layers and prof.source.startswith("emulated ")
+    prof = workload.run_profile(art, 2, "cpu", 120)
+    assert isinstance(prof, ProfileResult) and prof.layers and prof.source.startswith("emulated ")
     assert "CONV_2D" in [layer.node_type for layer in prof.layers]
     assert prof.total_ms is not None and prof.total_ms > 0
 
 
-def test_missing_benchmark_model_and_unknown_serial(adb: Adb, phone: EmulatedPhone, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_benchmark_model_fails_once_before_the_first_cell(adb: Adb, phone: EmulatedPhone,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PERFLAB_BENCHMARK_MODEL", raising=False)
     cfg = tmp_path / "nobin.yaml"
     cfg.write_text("name: nobin\nbenchmark_model:\n  remote_path: /data/local/tmp/perflab-none/benchmark_model\n")
-    with pytest.raises(UserInputError, match="benchmark_model is not on the phone"):
-        open_device(phone.serial, adb, config=load_device_config(cfg))
+    dev = open_device(phone.serial, adb, config=load_device_config(cfg))  # reachable: opening is fine
+    with pytest.raises(DeviceNotReadyError, match="benchmark_model is not on the phone") as ei:
+        workload_for(dev, tmp_path / "work").check_ready()
+    msg = str(ei.value)
+    assert ei.value.serial == phone.serial
+    for needed in ("benchmark_model.host_path", "benchmark_model.remote_path", "PERFLAB_BENCHMARK_MODEL",
+                   "docs/android.md", str(cfg)):
+        assert needed in msg
+    missing_host = tmp_path / "nowhere" / "benchmark_model"
+    monkeypatch.setenv("PERFLAB_BENCHMARK_MODEL", str(missing_host))
+    with pytest.raises(DeviceNotReadyError, match="host copy not found on this machine"):
+        workload_for(dev, tmp_path / "work").check_ready()
     with pytest.raises(UserInputError, match="unknown device serial '127.0.0.1:1'"):
         open_device("127.0.0.1:1", adb)
+
+
+def test_a_provisioned_phone_needs_no_host_copy(adb: Adb, phone: EmulatedPhone, binary: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The binary already at the configured remote path is used as it is: no env var, no push."""
+    monkeypatch.delenv("PERFLAB_BENCHMARK_MODEL", raising=False)
+    remote = "/data/local/tmp/perflab-provisioned/benchmark_model"
+    cfg = tmp_path / "provisioned.yaml"
+    cfg.write_text(f"name: provisioned\nbenchmark_model:\n  remote_path: {remote}\n")
+    dev = AndroidDevice(adb, phone.serial, config=load_device_config(cfg), state_dir=tmp_path / "state")
+    dev.sh(["mkdir", "-p", "/data/local/tmp/perflab-provisioned"])
+    dev.dev.push(binary, remote, mode=0o755)
+    mtime = dev.dev.stat(remote)
+    w = workload_for(dev, tmp_path / "work")
+    w.check_ready()
+    art = artifact(tmp_path, "m.tflite", "fp32")
+    r = w.run_timing(art, TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=0, iterations=2, threads=1,
+                                        delegate="cpu", timeout_s=120, lr_width=8, lr_height=8))
+    assert r.summary is not None and r.summary.count == 2
+    assert dev.dev.stat(remote) == mtime  # not pushed again
+
+
+def test_adb_port_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from perflab.devices.adb import adb_server_port
+
+    assert adb_server_port({}) == 5037 and adb_server_port({"ANDROID_ADB_SERVER_PORT": "5099"}) == 5099
+    for bad in ("abc", "0", "70000", "-1", "12ab"):
+        with pytest.raises(UserInputError, match="ANDROID_ADB_SERVER_PORT"):
+            adb_server_port({"ANDROID_ADB_SERVER_PORT": bad})
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
+    with pytest.raises(UserInputError, match="not a TCP port number"):
+        Adb()
 
 
 def test_old_binary_without_output_filepath_fails_clearly(device: AndroidDevice, tmp_path: Path) -> None:
@@ -295,45 +368,72 @@ def test_disconnect_mid_command_is_device_gone(adb: Adb, binary: Path, tmp_path:
         connect_to_adb_server(p, adb.client)
         d = AndroidDevice(adb, p.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
         d.prepare("run-gone")
-        timer = threading.Timer(0.7, lambda: p.drop(down_s=3.0))
-        timer.start()
-        t0 = time.monotonic()
+        marker = p.rt.fs.host_path("/data/local/tmp/perflab/started")
+        # the phone drops once the command has started on it (it would run for 20 s): the
+        # error is DeviceGoneError, not a timeout and not the command's own exit
+        dropper = when(marker.exists, lambda: p.drop(down_s=3.0))
         with pytest.raises(DeviceGoneError) as ei:
-            d.dev.shell(["sleep", "20"], timeout_s=30, idempotent=False)
-        assert time.monotonic() - t0 < 15
+            d.dev.shell("echo started > /data/local/tmp/perflab/started; sleep 20", timeout_s=30,
+                        idempotent=False)
         assert ei.value.serial == p.serial
-        timer.join()
+        dropper.join()
         if adb.state(p.serial) == "offline":  # the server keeps listing it, offline, until it returns
             with pytest.raises(UserInputError, match="is offline"):
                 open_device(p.serial, adb)
         # it comes back (re-plugged: the server reconnects at once instead of its ~10 s retry);
-        # the runner's restore then succeeds and the knob is as before
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                adb.disconnect(p.serial)
-                connect_to_adb_server(p, adb.client, timeout_s=5)
-                d.restore()
-                break
-            except (DeviceError, DeviceGoneError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        # wait_online connects the network serial again; then the runner's restore succeeds
+        adb.disconnect(p.serial)
+        assert d.wait_online(timeout_s=60)
+        assert adb.state(p.serial) == "device"
+        d.restore()
         assert d.read_file(KNOB, root=True) == "0"
-        # and mid-benchmark: a paced run that would take a minute loses its phone after ~1.5 s
+        # and mid-benchmark: a paced run that would take a minute loses its phone once the
+        # tool runs on it
         art = artifact(tmp_path, "m.tflite", "fp32")
         req = TimingRequest(mode=SeriesMode.PACED, fps=30.0, warmup=0, iterations=1800, threads=1,
                             delegate="cpu", timeout_s=120, lr_width=8, lr_height=8)
-        d.ensure_benchmark_model()
-        d.ensure_model(art)
-        timer = threading.Timer(1.5, lambda: p.drop(down_s=0.5))
-        timer.start()
-        t0 = time.monotonic()
+        w = workload_for(d, tmp_path / "work")
+        w.check_ready()
+        dropper = when(lambda: bool(p.rt.processes), lambda: p.drop(down_s=0.5))
         with pytest.raises(DeviceGoneError):
-            d.run_timing(art, req)
-        assert time.monotonic() - t0 < 30
-        timer.join()
+            w.run_timing(art, req)
+        dropper.join()
         d.close()
+
+
+def test_cancel_kills_the_tool_on_the_phone(workload: PhoneWorkload, phone: EmulatedPhone,
+                                            tmp_path: Path) -> None:
+    """cancel() from another thread kills the running benchmark_model and the call raises
+    RunInterrupted; later calls raise it at once."""
+    from perflab.errors import RunInterrupted
+
+    art = artifact(tmp_path, "long.tflite", "fp32")
+    workload.check_ready()
+    req = TimingRequest(mode=SeriesMode.PACED, fps=10.0, warmup=0, iterations=3000, threads=1,
+                        delegate="cpu", timeout_s=600, lr_width=8, lr_height=8)
+    seen: list[int] = []
+
+    def cancel_when_running() -> None:
+        seen.extend(phone.rt.processes)
+        workload.cancel()
+
+    canceller = when(lambda: bool(phone.rt.processes), cancel_when_running)
+    with pytest.raises(RunInterrupted):
+        workload.run_timing(art, req)
+    canceller.join()
+    assert seen
+    for pid in seen:  # the emulated tool's host process was killed and reaped
+        assert pid not in phone.rt.processes
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(RunInterrupted):
+        workload.run_timing(art, req)
+
+
+def test_deadline_is_a_typed_timeout(device: AndroidDevice) -> None:
+    with pytest.raises(DeviceTimeoutError) as ei:
+        device.dev.shell(["sleep", "5"], timeout_s=0.5, idempotent=False)
+    assert ei.value.serial == device.serial
 
 
 def test_cli_list_json(adb: Adb, phone: EmulatedPhone) -> None:

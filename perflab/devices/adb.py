@@ -34,11 +34,13 @@ from typing import Any, TypeVar
 import adbutils
 from adbutils import AdbError, AdbTimeout
 
-from perflab.errors import DeviceError, DeviceGoneError
+from perflab.errors import DeviceError, DeviceGoneError, DeviceTimeoutError, UserInputError
 
 log = logging.getLogger("perflab.devices.adb")
 
 DEFAULT_TIMEOUT_S = 20.0
+DEFAULT_SERVER_PORT = 5037
+PORT_ENV = "ANDROID_ADB_SERVER_PORT"
 SYNC_CHUNK = 64 * 1024
 T = TypeVar("T")
 
@@ -73,6 +75,17 @@ class _Transport(Exception):
         super().__init__(message)
         self.gone = gone
         self.started = started
+
+
+def adb_server_port(environ: dict[str, str] | None = None) -> int:
+    """The adb server's port: ``$ANDROID_ADB_SERVER_PORT`` (as adb itself reads it) or 5037.
+    A value that is not a port number is bad input (one line), not a traceback."""
+    text = (os.environ if environ is None else environ).get(PORT_ENV, "").strip()
+    if not text:
+        return DEFAULT_SERVER_PORT
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UserInputError(f"{PORT_ENV}={text!r} is not a TCP port number (1-65535)")
+    return int(text)
 
 
 def quote_argv(argv: Sequence[str]) -> str:
@@ -152,7 +165,7 @@ class Adb:
         backoff_s: float = 0.5,
     ) -> None:
         self.host = host
-        self.port = port if port is not None else int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+        self.port = port if port is not None else adb_server_port()
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -488,7 +501,7 @@ def _with_retries(
         try:
             return fn()
         except _Timeout as exc:
-            raise DeviceError(serial, f"timed out after {deadline.timeout_s:g}s: {what}", command=what) from exc
+            raise DeviceTimeoutError(serial, f"timed out after {deadline.timeout_s:g}s: {what}", command=what) from exc
         except _Transport as exc:
             attempt += 1
             can_retry = (idempotent or not exc.started) and attempt <= retries
@@ -502,7 +515,7 @@ def _with_retries(
                 raise DeviceGoneError(serial, f"device is gone ({exc}) during: {what}", command=what) from exc
             raise DeviceError(serial, f"adb transport error ({exc}) during: {what}", command=what) from exc
         except (TimeoutError, AdbTimeout) as exc:
-            raise DeviceError(serial, f"timed out after {deadline.timeout_s:g}s: {what}", command=what) from exc
+            raise DeviceTimeoutError(serial, f"timed out after {deadline.timeout_s:g}s: {what}", command=what) from exc
         except AdbError as exc:
             msg = str(exc)
             attempt += 1

@@ -8,18 +8,19 @@
   back to the battery temperature.
 * ``prepare()``/``restore()``: stay-awake, charging suspended, governors pinned, screen off —
   each journaled on the host (perflab.devices.journal) BEFORE it is made, undone newest-first.
-* ``run_timing`` / ``run_outputs`` / ``run_profile`` through the user's ``benchmark_model``:
-  model pushed once (by sha256), inputs pushed as raw tensors in the model's input dtype
-  (found with the host's LiteRT interpreter), every argument quoted, output parsed by
-  perflab.workloads.benchmark_model.
+* ``wait_online()``: after a drop, ``adb connect`` again for a network serial and wait for
+  state ``device``.
+
+Running ``benchmark_model`` on the phone is not the device's job: perflab.workloads.phone
+drives an AndroidDevice through its shell and sync transport.
 
 No I/O happens in the constructor. A device that drops off mid-operation raises
-DeviceGoneError; the runner marks the cell failed and restores the phone when it returns.
+DeviceGoneError; the runner waits for it (``wait_online``) and restores the phone when it
+returns.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -30,36 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from perflab.core.types import ModelArtifact, ProfileResult, SeriesMode, TimingRequest, TimingResult
-from perflab.devices.adb import Adb, AdbDevice, ShellResult, device_logger, quote_argv
+from perflab.devices.adb import Adb, AdbDevice, ShellResult, adb_server_port, device_logger, quote_argv
 from perflab.devices.base import DeviceInfo, DeviceKind, ThermalReading
 from perflab.devices.config import DeviceConfig, LoadedDeviceConfig, RootMethod, config_for
 from perflab.devices.journal import Change, ChangeKind, Journal
 from perflab.devices.lock import DeviceLock
-from perflab.errors import DeviceError, DeviceGoneError, ModelError, UserInputError
-from perflab.workloads.benchmark_model import (
-    BenchmarkCommand,
-    BenchmarkOutput,
-    InputLayer,
-    check_output,
-    parse_output,
-    profile_result,
-    timing_result,
-)
-from perflab.workloads.host import (
-    HostModel,
-    TensorDetail,
-    float_to_tensor,
-    raw_to_tensor,
-    tensor_to_float,
-)
+from perflab.errors import DeviceError, DeviceGoneError, UserInputError
 
 log = logging.getLogger("perflab.devices.android")
 
 EMULATED_PROP = "ro.perflab.emulated"
 BENCHMARK_ENV = "PERFLAB_BENCHMARK_MODEL"  # host path of benchmark_model, overrides the config
+_NETWORK_SERIAL = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
 _GETPROP_LINE = re.compile(r"^\[(.*?)\]: \[(.*)\]$")
 _THERMAL_SCRIPT = (
     'for z in /sys/class/thermal/thermal_zone*; do echo "@@ $z"; cat "$z/type"; echo "@t"; cat "$z/temp"; done'
@@ -118,31 +101,6 @@ def parse_thermal_dump(text: str) -> list[ZoneReading]:
     return zones
 
 
-def raw_tensor_bytes(frame: np.ndarray, dtype: np.dtype[Any], scale: float, zero_point: int) -> bytes:
-    """Float RGB [0,1] H×W×C → the model input's raw bytes (1×H×W×C, its dtype/quantization)."""
-    shape = (1, *np.asarray(frame).shape)
-    return bytes(float_to_tensor(frame, TensorDetail("input", 0, shape, np.dtype(dtype), scale, zero_point)).tobytes())
-
-
-def decode_output(raw: bytes, shape: tuple[int, ...], dtype: np.dtype[Any], scale: float,
-                  zero_point: int) -> np.ndarray:
-    """Raw output bytes (``--output_filepath``) → float32 RGB in [0,1], H×W×C."""
-    detail = TensorDetail("device output", 0, shape, np.dtype(dtype), scale, zero_point)
-    return tensor_to_float(raw_to_tensor(raw, detail), detail)
-
-
-TensorSpec = TensorDetail  # the host interpreter's view of a tensor: name, shape, dtype, quantization
-
-
-def host_tensor_specs(model_path: Path, height: int = 0, width: int = 0) -> tuple[TensorSpec, TensorSpec]:
-    """Input and output tensor specs of a one-in/one-out model, resized to height×width when
-    given, found with the host's LiteRT interpreter (no inference is run)."""
-    model = HostModel(model_path, threads=1, delegate="cpu")
-    if height and width:
-        model.resize(height, width)
-    return model.input_detail(), model.output_detail()
-
-
 @dataclass
 class TuningOptions:
     """What prepare() may change (each only where the config knows how and root allows)."""
@@ -165,14 +123,9 @@ class CooldownResult:
 
 @dataclass
 class _Session:
-    """Per-device cache of what is already on the phone."""
+    """Per-device cache of what was read from the phone."""
 
-    binary_sha: str | None = None
-    models: dict[str, str] = field(default_factory=dict)  # sha256 -> remote path
-    inputs: dict[str, str] = field(default_factory=dict)  # sha256 -> remote path
     zone_dirs: dict[str, str] = field(default_factory=dict)  # zone type -> thermal_zoneN dir
-    last_geometry: dict[str, tuple[int, int]] = field(default_factory=dict)  # model sha -> (h, w)
-    last_input: dict[str, str] = field(default_factory=dict)  # model sha -> remote input path
 
 
 class AndroidDevice:
@@ -443,180 +396,40 @@ class AndroidDevice:
             return Path(env).expanduser()
         return self.loaded_config.benchmark_host_path()
 
-    def ensure_benchmark_model(self) -> str:
-        """The remote path of benchmark_model, pushed from the host if needed (sha256-checked)."""
-        remote = self.config.benchmark_model.remote_path
-        if self._s.binary_sha is not None:
-            return remote
-        host = self.benchmark_host_path()
-        if host is not None:
-            if not host.is_file():
-                raise UserInputError(f"benchmark_model not found on this machine: {host}")
-            data = host.read_bytes()
-            want = hashlib.sha256(data).hexdigest()
-            if self.dev.sha256(remote, timeout_s=self.timeout_s) != want:
-                self.sh(["mkdir", "-p", os.path.dirname(remote)])
-                self.dev.push_bytes(data, remote, mode=0o755, timeout_s=max(self.timeout_s, 120.0))
-            self._s.binary_sha = want
-            return remote
-        st = self.dev.stat(remote, timeout_s=self.timeout_s)
-        if st is None:
-            raise UserInputError(
-                f"{self.serial}: benchmark_model is not on the phone ({remote}) and no host copy is configured: set "
-                f"benchmark_model.host_path in {self.loaded_config.file} or ${BENCHMARK_ENV}"
-            )
-        self._s.binary_sha = "on-device"
-        return remote
+    @property
+    def benchmark_remote_path(self) -> str:
+        """Where benchmark_model is (or is pushed to) on the phone: the config's
+        ``benchmark_model.remote_path``."""
+        return self.config.benchmark_model.remote_path
 
-    def ensure_model(self, model: ModelArtifact) -> str:
-        """Push the .tflite once per sha256; the remote name keeps the user's file name (quoted)."""
-        if model.sha256 in self._s.models:
-            return self._s.models[model.sha256]
-        remote = f"{self.config.workdir}/m/{model.sha256[:16]}/{model.path.name}"
-        if self.dev.sha256(remote, timeout_s=self.timeout_s) != model.sha256:
-            self.sh(["mkdir", "-p", os.path.dirname(remote)])
-            got = self.dev.push(model.path, remote, mode=0o644, timeout_s=max(self.timeout_s, 120.0))
-            if got != model.sha256:
-                raise ModelError(f"{model.path} changed on disk: sha256 {got}, expected {model.sha256}")
-        self._s.models[model.sha256] = remote
-        return remote
+    # ---- reachability ---------------------------------------------------------------------------------
 
-    def _push_input(self, data: bytes, tag: str) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        if sha in self._s.inputs:
-            return self._s.inputs[sha]
-        remote = f"{self.config.workdir}/in/{tag}-{sha[:16]}.raw"
-        self.sh(["mkdir", "-p", f"{self.config.workdir}/in"])
-        self.dev.push_bytes(data, remote, timeout_s=max(self.timeout_s, 120.0))
-        self._s.inputs[sha] = remote
-        return remote
+    @property
+    def is_network_serial(self) -> bool:
+        """A serial of the form ``host:port`` (adb over TCP): the adb server does not reconnect
+        those on its own after a drop."""
+        return _NETWORK_SERIAL.fullmatch(self.serial) is not None
 
-    def _run_tool(self, cmd: BenchmarkCommand, timeout_s: float) -> BenchmarkOutput:
-        shell_cmd = cmd.shell_command()
-        self.log.debug("benchmark_model: %s", shell_cmd)
-        try:
-            res = self.dev.shell(shell_cmd, timeout_s=timeout_s, check=False, idempotent=False)
-        except DeviceGoneError:
-            raise
-        except DeviceError as exc:
-            if "timed out" in exc.message:
-                self._kill_tool(cmd.binary)
-            raise
-        out = parse_output(res.stdout + ("\n" + res.stderr if res.stderr else ""))
-        if res.exit_code != 0:
-            if out.errors:
-                check_output(out, delegate=cmd.delegate)  # raises with the tool's own line
-            raise DeviceError(self.serial, "benchmark_model failed", command=shell_cmd, exit_code=res.exit_code,
-                              stdout=res.stdout, stderr=res.stderr)
-        return out
-
-    def _kill_tool(self, binary: str) -> None:
-        name = os.path.basename(binary)
-        try:
-            pids = self.sh(["pidof", name], check=False).stdout.split()
-            if pids:
-                self.sh(["kill", *pids], check=False)
-        except DeviceError:
-            pass
-
-    def _model_input(self, model: ModelArtifact, height: int, width: int,
-                     frame: np.ndarray | None) -> tuple[InputLayer, TensorSpec, TensorSpec]:
-        in_spec, out_spec = host_tensor_specs(model.path, height, width)
-        if frame is not None:
-            data = raw_tensor_bytes(frame, in_spec.dtype, in_spec.scale, in_spec.zero_point)
-        else:
-            rng = np.random.default_rng(0)
-            noise = rng.random(in_spec.shape[1:], dtype=np.float32)
-            data = raw_tensor_bytes(noise, in_spec.dtype, in_spec.scale, in_spec.zero_point)
-        if len(data) != in_spec.nbytes:
-            raise ModelError(f"input frame does not fit the model input {in_spec.shape} {in_spec.dtype}")
-        remote = self._push_input(data, "t")
-        return InputLayer(in_spec.name, in_spec.shape, remote), in_spec, out_spec
-
-    def run_timing(self, model: ModelArtifact, request: TimingRequest) -> TimingResult:
-        binary = self.ensure_benchmark_model()
-        graph = self.ensure_model(model)
-        frame = None if request.input_frame is None else np.asarray(request.input_frame, dtype=np.float32)
-        h, w = request.lr_height, request.lr_width
-        if frame is not None and not (h and w):
-            h, w = frame.shape[:2]
-        layer, _, _ = self._model_input(model, h, w, frame)
-        self._s.last_geometry[model.sha256] = (h, w)
-        self._s.last_input[model.sha256] = layer.value_file or ""
-        cmd = BenchmarkCommand(
-            binary=binary, graph=graph, threads=request.threads, delegate=request.delegate,
-            num_runs=request.iterations, warmup_runs=request.warmup,
-            run_frequency_hz=request.fps if request.mode is SeriesMode.PACED and request.fps else None,
-            max_secs=max(1.0, float(request.timeout_s)), inputs=(layer,),
-        )
-        t0 = time.monotonic()
-        out = self._run_tool(cmd, request.timeout_s)
-        wall_s = time.monotonic() - t0
-        check_output(out, delegate=request.delegate)
-        result = timing_result(out, request.mode)
-        result.wall_s = wall_s
-        if out.inference is not None and out.inference.count < request.iterations:
-            result.warnings.append(
-                f"benchmark_model stopped after {out.inference.count} of {request.iterations} runs (max_secs)")
-        if self.info().kind is DeviceKind.EMULATED:
-            result.warnings.append("emulated phone: timings are the host running the model, not a phone")
-        return result
-
-    def run_outputs(
-        self, model: ModelArtifact, lr_frames: list[np.ndarray], threads: int, delegate: str, timeout_s: float
-    ) -> list[np.ndarray]:
-        binary = self.ensure_benchmark_model()
-        graph = self.ensure_model(model)
-        out_dir = f"{self.config.workdir}/out"
-        self.sh(["mkdir", "-p", out_dir])
+    def wait_online(self, timeout_s: float, poll_s: float = 1.0) -> bool:
+        """Wait up to ``timeout_s`` until the adb server lists this phone as ``device``; for a
+        network serial, ask the server to connect it again on every poll. Cached identity is
+        kept (it is the same phone); cached thermal zone paths are read again."""
         deadline = time.monotonic() + timeout_s
-        results: list[np.ndarray] = []
-        for i, lr in enumerate(lr_frames):
-            frame = np.asarray(lr, dtype=np.float32)
-            h, w = frame.shape[:2]
-            layer, _in_spec, out_spec = self._model_input(model, h, w, frame)
-            remote_out = f"{out_dir}/{model.sha256[:16]}-{i:05d}.bin"
-            cmd = BenchmarkCommand(binary=binary, graph=graph, threads=threads, delegate=delegate, num_runs=1,
-                                   warmup_runs=0, inputs=(layer,), output_filepath=remote_out)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if self.is_network_serial:
+                    self._adb.connect(self.serial, timeout_s=max(0.5, min(self.timeout_s, left)))
+                if self._adb.state(self.serial, timeout_s=max(0.5, min(self.timeout_s, left))) == "device":
+                    self._s.zone_dirs = {}
+                    self.log.info("back online")
+                    return True
+            except DeviceError as exc:  # the server itself may be restarting
+                self.log.debug("waiting for the phone: %s", exc)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise DeviceError(self.serial, f"outputs not done within {timeout_s:g}s ({i} of {len(lr_frames)})")
-            self.sh(["rm", "-f", remote_out], check=False)
-            out = self._run_tool(cmd, left)
-            check_output(out, delegate=delegate, required_flags=("--output_filepath",))
-            if self.dev.stat(remote_out, timeout_s=self.timeout_s) is None:
-                raise ModelError(f"benchmark_model wrote no output file {remote_out} (does this build support "
-                                 "--output_filepath?)")
-            raw = self.dev.pull_bytes(remote_out, timeout_s=max(self.timeout_s, 120.0))
-            results.append(decode_output(raw, out_spec.shape, out_spec.dtype, out_spec.scale, out_spec.zero_point))
-            self.sh(["rm", "-f", remote_out, layer.value_file or remote_out], check=False)
-            if layer.value_file:
-                self._s.inputs = {k: v for k, v in self._s.inputs.items() if v != layer.value_file}
-        return results
-
-    def run_profile(
-        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float
-    ) -> ProfileResult | None:
-        """Op profiling in its own benchmark_model pass (never the timed one), on the input
-        of the last timing run of this model (or the model's own shape)."""
-        binary = self.ensure_benchmark_model()
-        graph = self.ensure_model(model)
-        h, w = self._s.last_geometry.get(model.sha256, (0, 0))
-        remote_in = self._s.last_input.get(model.sha256)
-        if remote_in and self.dev.stat(remote_in, timeout_s=self.timeout_s) is not None:
-            in_spec, _ = host_tensor_specs(model.path, h, w)
-            layer = InputLayer(in_spec.name, in_spec.shape, remote_in)
-        else:
-            layer, _, _ = self._model_input(model, h, w, None)
-        cmd = BenchmarkCommand(binary=binary, graph=graph, threads=threads, delegate=delegate, num_runs=10,
-                               warmup_runs=2, inputs=(layer,), op_profiling=True,
-                               max_secs=max(1.0, float(timeout_s)))
-        out = self._run_tool(cmd, timeout_s)
-        check_output(out, delegate=delegate)
-        source = "tflite op profiling (benchmark_model --enable_op_profiling)"
-        if self.info().kind is DeviceKind.EMULATED:
-            source = "emulated " + source
-        return profile_result(out, source=source)
+                return False
+            time.sleep(min(poll_s, left))
 
 
 def _q(word: str) -> str:
@@ -638,7 +451,7 @@ def _zone_temp_c(raw: str | None) -> float | None:
 
 
 def adb_server_running(host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 1.0) -> bool:
-    port = port if port is not None else int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+    port = port if port is not None else adb_server_port()
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             return True
@@ -684,10 +497,10 @@ def _state_advice(serial: str, state: str) -> str:
     return f"{serial} is in state {state!r}, not ready"
 
 
-def open_device(serial: str, adb: Adb | None = None, *, check_binary: bool = True,
-                **device_kw: Any) -> AndroidDevice:
-    """The phone with this serial, ready to run; a one-line UserInputError otherwise
-    (unknown serial, unauthorized, offline, benchmark_model missing)."""
+def open_device(serial: str, adb: Adb | None = None, **device_kw: Any) -> AndroidDevice:
+    """The phone with this serial, ready for commands; a one-line UserInputError otherwise
+    (unknown serial, unauthorized, offline). Whether it can run a benchmark is the
+    workload's ``check_ready``, once, before the phone's first cell."""
     if adb is None:
         if not adb_server_running():
             start_adb_server()
@@ -699,14 +512,4 @@ def open_device(serial: str, adb: Adb | None = None, *, check_binary: bool = Tru
         raise UserInputError(f"unknown device serial {serial!r} (attached: {known}; or use --device local)")
     if entry.state != "device":
         raise UserInputError(_state_advice(serial, entry.state))
-    dev = AndroidDevice(adb, serial, **device_kw)
-    if check_binary:
-        try:
-            dev.ensure_benchmark_model()
-        except DeviceGoneError:
-            raise
-        except UserInputError:
-            raise
-        except DeviceError as exc:
-            raise UserInputError(f"{serial}: cannot check benchmark_model: {exc.message}") from exc
-    return dev
+    return AndroidDevice(adb, serial, **device_kw)

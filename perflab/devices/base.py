@@ -1,14 +1,17 @@
-"""The Device protocol: what every kind of device (local, android, emulated) offers a run."""
+"""The Device protocol: what every kind of device (local, android, emulated) offers a run.
+
+A device owns its identity (``info``), its transport (shell, push/pull, file read/write on
+the concrete classes), tuning with the journal (``prepare``/``restore``), thermal readings, and
+whether it is reachable (``wait_online``). It does not know how to run a benchmark: that is
+``perflab.workloads`` (``workload_for(device, workdir)``), which drives a device. Nothing in
+``perflab.devices`` imports ``perflab.workloads``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
-
-import numpy as np
-
-from perflab.core.types import ModelArtifact, ProfileResult, TimingRequest, TimingResult
 
 
 class DeviceKind(StrEnum):
@@ -55,19 +58,14 @@ class Device(Protocol):
         """Tune the device for measurement (journaled); must be undone by ``restore``."""
         ...
 
-    def restore(self) -> None: ...
-
-    def run_timing(self, model: ModelArtifact, request: TimingRequest) -> TimingResult: ...
-
-    def run_outputs(
-        self, model: ModelArtifact, lr_frames: list[np.ndarray], threads: int, delegate: str, timeout_s: float
-    ) -> list[np.ndarray]:
-        """Run the model on each LR frame (float32 RGB in [0,1], HxWx3) *on the device*;
-        return the device's outputs as float32 RGB in [0,1] (H·s × W·s × 3)."""
+    def restore(self) -> None:
+        """Undo every journaled change, newest first. Raises DeviceGoneError when the device
+        is not there (the changes stay journaled for a later restore)."""
         ...
 
-    def run_profile(
-        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float
-    ) -> ProfileResult | None:
-        """Per-layer timing in a separate pass, or None if the device cannot profile."""
+    def wait_online(self, timeout_s: float) -> bool:
+        """After a DeviceGoneError: wait up to ``timeout_s`` for the device to be back and ready
+        (for a network serial ``host:port``, ask the adb server to connect it again). True when
+        it is ready; False when the time ran out. The runner calls this before it fails the
+        remaining cells of a device that dropped."""
         ...

@@ -1,7 +1,10 @@
 """Run a scenario: plan → for each device (in parallel), each cell (in order) → store → report.
 
 A failing cell never kills the run: every cell ends as a record with a status and a reason.
-Results are written after each cell, so an interrupted run keeps what it measured.
+Results are written after each cell, so an interrupted run keeps what it measured. A stop
+request (first Ctrl-C or SIGTERM, see perflab.lab.lifecycle) cancels the running cell, marks
+the cells that did not finish ``interrupted``, restores every device and still writes the final
+results. ``resume`` measures only the cells of an earlier run that are not ok.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,36 +26,56 @@ import numpy as np
 
 from perflab import __version__
 from perflab.analysis.stats import StabilityThresholds, stability_warnings, summarize
-from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
+from perflab.core.types import ModelArtifact, ProfileMissing, SeriesMode, TimingRequest, TimingResult
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
-from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, UnsupportedError, UserInputError
+from perflab.errors import (
+    DeviceGoneError,
+    DeviceNotReadyError,
+    MeasurementError,
+    PerflabError,
+    RunInterrupted,
+    UnsupportedError,
+    UserInputError,
+)
 from perflab.lab.compat import model_compat
 from perflab.lab.derive import finalize_cells
+from perflab.lab.lifecycle import StopController
 from perflab.lab.models import resolve_artifact
+from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec, plan_cells
 from perflab.store.results import (
     CellRecord,
     CellStatus,
+    DelegateRecord,
     DeviceRecord,
+    FrameQuality,
     LatencyRecord,
     LayerRow,
     LayersRecord,
     ModelRecord,
+    PlannedCell,
     QualityRecord,
     RunRecord,
     ScenarioRecord,
+    StopRecord,
     TelemetryRecord,
     WarningRecord,
+    artifact_dir,
+    artifact_key,
 )
 from perflab.store.runfolder import RunFolder, new_run_id, utc_now_iso
+from perflab.workloads import Workload, workload_for
 
 log = logging.getLogger("perflab.run")
 
 RESTORE_WAIT_S = 60.0
+RECONNECT_WAIT_S = 60.0  # how long a dropped phone is waited for before its cells fail
 QUALITY_CHUNK_FRAMES = 8  # frames per run_outputs call: bounds memory for long clips
 SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
+EMULATED_NOTE = ("emulated phone: numbers come from perflab's emulator running the model on the host, "
+                 "not from a real device")
 
 
 @dataclass
@@ -60,6 +83,11 @@ class RunOutcome:
     run: RunRecord
     folder: RunFolder
     exit_code: int
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    reconnect_wait_s: float = RECONNECT_WAIT_S
 
 
 def device_record(info: DeviceInfo) -> DeviceRecord:
@@ -73,14 +101,12 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
     """TimingResult → LatencyRecord; raw samples when present, else the tool's summary."""
     missing = dict(t.missing)
     warm = float(np.mean(t.warmup_ms)) if t.warmup_ms else t.warmup_mean_ms
-    def rec(source: str, **kw: Any) -> LatencyRecord:
-        return LatencyRecord(mode=t.mode.value, fps_target=fps, init=t.init_ms, first=t.first_ms,
-                             warmup_mean=warm, source=source, **kw)
-
+    base: dict[str, Any] = {"mode": t.mode.value, "fps_target": fps, "init": t.init_ms, "first": t.first_ms,
+                            "warmup_mean": warm}
     if t.samples_ms:
         s = summarize(t.samples_ms)
-        return rec(
-            "raw samples", median=s.median_ms, mean=s.mean_ms, p90=s.p90_ms, p95=s.p95_ms,
+        return LatencyRecord(
+            **base, source="raw samples", median=s.median_ms, mean=s.mean_ms, p90=s.p90_ms, p95=s.p95_ms,
             min=s.min_ms, max=s.max_ms, std=s.std_ms, mad=s.mad_ms, cv_pct=s.cv_pct, n=s.n,
             missing={k: v for k, v in missing.items() if k in ("init", "first", "warmup_mean")},
         )
@@ -90,12 +116,46 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
         for k in ("median", "p90", "p95", "mad"):
             missing.setdefault(k, why)
         cv = (sm.std_ms / sm.mean_ms * 100.0) if sm.std_ms is not None and sm.mean_ms > 0 else None
-        return rec(
-            "tool summary", mean=sm.mean_ms, std=sm.std_ms, min=sm.min_ms, max=sm.max_ms,
-            cv_pct=cv, n=sm.count, missing=missing,
-        )
+        return LatencyRecord(**base, source="tool summary", mean=sm.mean_ms, std=sm.std_ms, min=sm.min_ms,
+                             max=sm.max_ms, cv_pct=cv, n=sm.count, missing=missing)
     missing.setdefault("median", "no timing samples were produced")
-    return rec("none", n=0, missing=missing)
+    return LatencyRecord(**base, source="none", n=0, missing=missing)
+
+
+def delegate_records(lines: Sequence[str]) -> list[DelegateRecord]:
+    """The device tool's delegate lines as structured records (parsed once, at run time)."""
+    from perflab.workloads.benchmark_model import Coverage, parse_output
+
+    out: list[DelegateRecord] = []
+    for line in lines:
+        if line.startswith("ops: "):
+            out.append(DelegateRecord(kind="ops", line=line, ops=line[5:].split()))
+            continue
+        parsed = parse_output(line)
+        if parsed.replacements:
+            r = parsed.replacements[0]
+            out.append(DelegateRecord(kind="replaced", line=line, delegate=r.delegate_node, replaced=r.replaced,
+                                      total=r.total, partitions=r.partitions))
+        elif parsed.delegates:
+            d = parsed.delegates[0]
+            out.append(DelegateRecord(kind="not_applied" if d.coverage is Coverage.NONE else "applied", line=line,
+                                      delegate=d.delegate, coverage=d.coverage.value,
+                                      delegate_kernels=d.delegate_kernels))
+        else:
+            out.append(DelegateRecord(kind="line", line=line))
+    return out
+
+
+@dataclass
+class _CellParts:
+    """What one cell's measurement gathers before its record is built once."""
+
+    series: dict[str, LatencyRecord] = field(default_factory=dict)
+    warnings: list[WarningRecord] = field(default_factory=list)
+    delegate_lines: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    tel: dict[str, Any] = field(default_factory=dict)
+    tel_missing: dict[str, str] = field(default_factory=dict)
 
 
 class ScenarioRunner:
@@ -106,7 +166,12 @@ class ScenarioRunner:
         folder: RunFolder,
         run_id: str,
         frame_source: Callable[[], Iterator[Frame]],
-        on_cell: Callable[[CellRecord], None] | None = None,
+        *,
+        progress: Progress | None = None,
+        stop: StopController | None = None,
+        previous: RunRecord | None = None,
+        options: RunOptions = RunOptions(),
+        run_warnings: Sequence[WarningRecord] = (),
     ) -> None:
         self.loaded = loaded
         self.s = loaded.scenario
@@ -114,21 +179,59 @@ class ScenarioRunner:
         self.folder = folder
         self.run_id = run_id
         self.frame_source = frame_source
-        self.on_cell = on_cell
+        self.progress = progress or QuietProgress(lambda rec: "")
+        self.stop = stop or StopController()
+        self.previous = previous
+        self.options = options
         self._lock = threading.Lock()
         text = loaded.source_text
-        self.run = RunRecord(
-            perflab_version=__version__,
-            run_id=run_id,
-            scenario=ScenarioRecord(
+        self.cells: list[CellRecord] = list(previous.cells) if previous else []
+        self.planned: list[PlannedCell] = []
+        self.devices_rec: list[DeviceRecord] = list(previous.devices) if previous else []
+        self.header: dict[str, Any] = {
+            "perflab_version": __version__,
+            "run_id": run_id,
+            "scenario": ScenarioRecord(
                 name=self.s.name, file=str(loaded.file), sha256=hashlib.sha256(text.encode()).hexdigest(), text=text,
                 lr_width=self.s.geometry.lr_width, lr_height=self.s.geometry.lr_height, scale=self.s.geometry.scale,
                 fps=self.s.pacing.fps,
             ),
-            started_utc=utc_now_iso(),
-            host={"hostname": platform.node(), "python": platform.python_version(), "platform": platform.platform()},
-        )
+            "started_utc": previous.started_utc if previous else utc_now_iso(),
+            "host": {"hostname": platform.node(), "python": platform.python_version(), "platform": platform.platform()},
+            "resumed_utc": [*previous.resumed_utc, utc_now_iso()] if previous else [],
+        }
+        merged = list(previous.warnings) if previous else []
+        merged.extend(w for w in run_warnings if w not in merged)
+        self.run_warnings = merged
         self.timing_frame: np.ndarray | None = None
+        self.n_devices = len({*(d.serial for d in self.devices), *(p.serial for p in previous.planned)}
+                             if previous else {d.serial for d in self.devices})
+
+    # -- records ---------------------------------------------------------------------------
+
+    def snapshot(self, *, finished: bool = False, exit_code: int | None = None) -> RunRecord:
+        with self._lock:
+            cells = list(self.cells)
+        stop = None
+        if self.stop.stopped:
+            stop = StopRecord(signal=self.stop.signal_name, reason=self.stop.reason or "stopped", at_utc=utc_now_iso())
+        return RunRecord(
+            **self.header, devices=list(self.devices_rec), planned=list(self.planned), cells=cells,
+            warnings=list(self.run_warnings), stop=stop,
+            finished_utc=utc_now_iso() if finished else None, exit_code=exit_code,
+        )
+
+    def _save(self) -> None:
+        self.folder.write_results(self.snapshot())
+
+    def _add_cell(self, rec: CellRecord) -> None:
+        with self._lock:
+            self.cells = [c for c in self.cells if (c.device.serial, c.cell_id) != (rec.device.serial, rec.cell_id)]
+            self.cells.append(rec)
+        self._save()
+        self.progress.cell_done(rec)
+
+    # -- frames ----------------------------------------------------------------------------
 
     def _timing_frame(self, first: Frame) -> np.ndarray:
         """A real LR frame at the scenario's geometry: the first input, resized to the HR size,
@@ -146,32 +249,8 @@ class ScenarioRunner:
             hr = crop_to_multiple(f.hr, scale)
             yield i, Frame(f.name, hr), hr_to_lr(hr, scale)
 
-    # -- bookkeeping ---------------------------------------------------------------------
-
-    def _save(self) -> None:
-        with self._lock:
-            self.folder.write_results(self.run)
-
-    def _add_cell(self, rec: CellRecord) -> None:
-        with self._lock:
-            self.run.cells.append(rec)
-            self.folder.write_results(self.run)
-        if self.on_cell:
-            self.on_cell(rec)
-
-    # -- the run -------------------------------------------------------------------------
-
-    def execute(self) -> RunOutcome:
-        cells = plan_cells(self.s)
-        infos: dict[str, DeviceRecord] = {}
-        for d in self.devices:
-            try:
-                infos[d.serial] = device_record(d.info())
-            except PerflabError as exc:
-                infos[d.serial] = DeviceRecord(serial=d.serial, kind="unknown", model=f"unreachable: {exc}")
-        self.run.devices = list(infos.values())
-        # One pass over the inputs before any cell: a corrupt image or video is bad input
-        # (exit 2) found now, not after an hour of measurements.
+    def _prepass(self) -> None:
+        """One pass over the inputs before any cell: the timing frame, and HR/LR frames saved."""
         n_frames = 0
         try:
             for i, f, lr in self._frames():
@@ -185,237 +264,385 @@ class ScenarioRunner:
             raise UserInputError(f"{self.loaded.file}: inputs: {exc}") from exc
         if n_frames == 0:
             raise UserInputError(f"{self.loaded.file}: inputs: the scenario's inputs gave no frames")
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def _to_run(self, serial: str, cells: list[CellSpec]) -> list[CellSpec]:
+        if self.previous is None:
+            return cells
+        ok = {c.cell_id for c in self.previous.cells if c.device.serial == serial and c.status == CellStatus.OK}
+        return [c for c in cells if c.cell_id not in ok]
+
+    def execute(self) -> RunOutcome:
+        cells = plan_cells(self.s)
+        infos: dict[str, DeviceRecord] = {}
+        for d in self.devices:
+            try:
+                infos[d.serial] = device_record(d.info())
+            except PerflabError as exc:
+                infos[d.serial] = DeviceRecord(serial=d.serial, kind="unknown", model=f"unreachable: {exc}")
+        known = {r.serial for r in infos.values()}
+        self.devices_rec = [*(r for r in self.devices_rec if r.serial not in known), *infos.values()]
+        previous_plan = list(self.previous.planned) if self.previous else []
+        self.planned = previous_plan + [PlannedCell(serial=d.serial, cell_id=c.cell_id) for d in self.devices
+                                        for c in cells if PlannedCell(serial=d.serial, cell_id=c.cell_id)
+                                        not in previous_plan]
+        self._prepass()
+        work = {d.serial: self._to_run(d.serial, cells) for d in self.devices}
+        self.folder.drop_samples({artifact_key(s, c.cell_id, self.n_devices) for s, cs in work.items() for c in cs})
         self._save()
-        with ThreadPoolExecutor(max_workers=max(1, len(self.devices)), thread_name_prefix="dev") as pool:
-            futures = [pool.submit(self._run_device, d, infos[d.serial], cells) for d in self.devices]
-            for fut in futures:
-                fut.result()
-        self.run.cells = finalize_cells(self.run.cells, self.s.pacing.fps)
-        failed = any(c.status == CellStatus.FAILED for c in self.run.cells)
-        self.run.exit_code = 1 if failed else 0
-        self.run.finished_utc = utc_now_iso()
-        self._save()
-        return RunOutcome(self.run, self.folder, self.run.exit_code)
+        self.progress.start()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(self.devices)), thread_name_prefix="dev") as pool:
+                futures = [pool.submit(self._run_device, d, infos[d.serial], work[d.serial]) for d in self.devices]
+                pending = set(futures)
+                while pending:  # short waits keep the main thread free to take signals
+                    _, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for fut in futures:
+                    fut.result()
+        finally:
+            self.progress.stop()
+        with self._lock:
+            self.cells = finalize_cells(self.cells, self.s.pacing.fps)
+        failed = any(c.status == CellStatus.FAILED for c in self.cells)
+        exit_code = 1 if failed else 0
+        run = self.snapshot(finished=True, exit_code=exit_code)
+        self.folder.write_results(run)
+        self.folder.clean_work()
+        return RunOutcome(run, self.folder, exit_code)
+
+    def _interrupted(self, cell: CellSpec, info: DeviceRecord, why: str) -> CellRecord:
+        return self._skeleton(cell, info, None, CellStatus.INTERRUPTED, why)
 
     def _run_device(self, device: Device, info: DeviceRecord, cells: list[CellSpec]) -> None:
+        total = len(cells)
+        self.progress.plan(device.serial, f"{info.model} ({device.serial})", total)
+        if not cells:
+            return
+        workload = workload_for(device, self.folder.work_dir(device.serial))
+        with self.stop.cancelling(workload.cancel), self.stop.restoring(device.restore):
+            self._drive_device(device, info, workload, cells)
+
+    def _drive_device(self, device: Device, info: DeviceRecord, workload: Workload, cells: list[CellSpec]) -> None:
         prepared = False
-        gone: str | None = None
+        fail_all: str | None = None
         try:
-            if info.kind != "unknown":
+            if info.kind == "unknown":
+                fail_all = f"device unreachable: {info.model}"
+            else:
+                self.progress.phase(device.serial, 1, cells[0].cell_id, Phase.PREPARE)
                 try:
                     device.prepare(self.run_id)
                     prepared = True
+                    workload.check_ready()
+                except DeviceNotReadyError as exc:
+                    fail_all = str(exc)
+                    self.progress.note(f"perflab: [{device.serial}] cannot run any cell: {exc}")
+                except RunInterrupted:
+                    pass
                 except PerflabError as exc:
-                    gone = f"device could not be prepared: {exc}"
-            for cell in cells:
-                if gone is not None:
-                    self._add_cell(self._skeleton(cell, info, None, CellStatus.FAILED, gone))
+                    fail_all = f"device could not be prepared: {exc}"
+            queue = list(enumerate(cells, start=1))
+            retried: set[str] = set()
+            while queue:
+                index, cell = queue.pop(0)
+                if self.stop.stopped:
+                    self._add_cell(self._interrupted(cell, info, f"not started: {self.stop.reason}"))
                     continue
-                rec = self._run_cell(device, info, cell)
-                if rec.status == CellStatus.FAILED and rec.reason and rec.reason.startswith("device gone"):
-                    gone = rec.reason
+                if fail_all is not None:
+                    self._add_cell(self._skeleton(cell, info, None, CellStatus.FAILED, fail_all))
+                    continue
+                rec, gone = self._run_cell(device, workload, info, cell, index)
+                if gone is not None and not self.stop.stopped:
+                    back = self._wait_back(device, info, index, cell)
+                    if back and cell.cell_id not in retried:
+                        retried.add(cell.cell_id)
+                        queue.insert(0, (index, cell))  # the dropped cell runs again once
+                        continue
+                    if not back:
+                        fail_all = (f"device gone and not back within {self.options.reconnect_wait_s:g} s "
+                                    f"(runs.reconnect wait): {gone}")
                 self._add_cell(rec)
-                if self.s.cooldown.between_cells_s:
-                    time.sleep(self.s.cooldown.between_cells_s)
+                if self.s.cooldown.between_cells_s and queue:
+                    try:
+                        self.stop.sleep(self.s.cooldown.between_cells_s)
+                    except RunInterrupted:
+                        pass
         finally:
             if prepared:
+                self.progress.phase(device.serial, len(cells), cells[-1].cell_id, Phase.RESTORE)
                 self._restore(device)
+
+    def _wait_back(self, device: Device, info: DeviceRecord, index: int, cell: CellSpec) -> bool:
+        """Wait for a dropped device (``adb connect`` again for network serials), then undo what
+        the journal holds and prepare it again. True when it is back and ready."""
+        self.progress.phase(device.serial, index, cell.cell_id, Phase.WAIT_DEVICE)
+        self.progress.note(f"perflab: [{device.serial}] dropped; waiting up to {self.options.reconnect_wait_s:g} s "
+                           "for it to come back")
+        try:
+            if not device.wait_online(self.options.reconnect_wait_s):
+                return False
+            device.restore()
+            device.prepare(self.run_id)
+        except PerflabError as exc:
+            log.warning("[%s] came back but could not be prepared again: %s", device.serial, exc)
+            return False
+        self.progress.note(f"perflab: [{device.serial}] is back; going on with {cell.cell_id}")
+        return True
 
     def _restore(self, device: Device) -> None:
         """Undo the device's tuning. A phone that went away is waited for (it may be rebooting or
         re-plugged) up to RESTORE_WAIT_S; after that its journal stays on the host for
-        `perflab devices restore SERIAL`."""
+        `perflab devices restore SERIAL`, and the user is told so."""
         deadline = time.monotonic() + RESTORE_WAIT_S
         while True:
             try:
                 device.restore()
                 return
             except DeviceGoneError as exc:
-                if time.monotonic() >= deadline:
-                    log.error("[%s] gone, not restored: %s (run `perflab devices restore %s` when it is back)",
-                              device.serial, exc, device.serial)
+                if self.stop.stopped or time.monotonic() >= deadline:
+                    self.progress.note(f"perflab: [{device.serial}] gone, not restored: {exc}. Run `perflab devices "
+                                       f"restore {device.serial}` when it is back.")
                     return
                 time.sleep(2.0)
             except PerflabError as exc:
-                log.error("[%s] restore failed: %s (run `perflab devices restore %s`)", device.serial, exc,
-                          device.serial)
+                self.progress.note(f"perflab: [{device.serial}] restore failed: {exc}. Run `perflab devices restore "
+                                   f"{device.serial}`.")
                 return
 
     def _skeleton(
-        self, cell: CellSpec, info: DeviceRecord, art: ModelArtifact | None, status: CellStatus, reason: str | None
+        self, cell: CellSpec, info: DeviceRecord, art: ModelArtifact | None, status: CellStatus, reason: str | None,
+        **fields: Any,
     ) -> CellRecord:
         model = ModelRecord(
             name=cell.model_name, family=art.family if art else (cell.zoo or "user"), variant=cell.variant_label,
             scale=cell.scale, sha256=art.sha256 if art else None, size_bytes=art.size_bytes if art else None,
+            **fields.pop("model_fields", {}),
         )
-        warnings = []
+        warnings = list(fields.pop("warnings", []))
         if info.kind == DeviceKind.EMULATED.value:
-            warnings.append(WarningRecord(code="emulated", message="emulated phone: numbers come from perflab's "
-                                          "emulator running the model on the host, not from a real device"))
+            warnings.insert(0, WarningRecord(code="emulated", message=EMULATED_NOTE))
         return CellRecord(
-            cell_id=cell.cell_id, device=info, model=model, delegate=cell.delegate.value, threads=self.s.threads,
-            status=status, reason=reason, baseline=cell.baseline, emulated=info.kind == DeviceKind.EMULATED.value,
-            warnings=warnings,
+            cell_id=cell.cell_id, artifact_key=artifact_key(info.serial, cell.cell_id, self.n_devices), device=info,
+            model=model, delegate=cell.delegate.value, threads=self.s.threads, status=status, reason=reason,
+            baseline=cell.baseline, emulated=info.kind == DeviceKind.EMULATED.value, warnings=warnings, **fields,
         )
 
-    def _run_cell(self, device: Device, info: DeviceRecord, cell: CellSpec) -> CellRecord:
+    def _run_cell(
+        self, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec, index: int
+    ) -> tuple[CellRecord, DeviceGoneError | None]:
         started, t0 = utc_now_iso(), time.monotonic()
         art: ModelArtifact | None = None
+        gone: DeviceGoneError | None = None
+        timing = {"started_utc": started}
         try:
             art = resolve_artifact(cell, self.loaded)
             if art.scale != self.s.geometry.scale:
                 rec = self._skeleton(cell, info, art, CellStatus.FAILED,
-                                     f"model scale ×{art.scale} does not match the scenario's ×{self.s.geometry.scale}")
+                                     f"model scale ×{art.scale} does not match the scenario's ×{self.s.geometry.scale}",
+                                     **timing)
             else:
-                rec = self._measure(device, info, cell, art)
+                rec = self._measure(device, workload, info, cell, art, index, timing)
+        except RunInterrupted as exc:
+            rec = self._skeleton(cell, info, art, CellStatus.INTERRUPTED, f"interrupted while running: {exc}", **timing)
         except DeviceGoneError as exc:
-            rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"device gone: {exc}")
-        except UserInputError as exc:
-            rec = self._skeleton(cell, info, art, CellStatus.FAILED, str(exc))
+            gone = exc
+            rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"device gone: {exc}", **timing)
         except UnsupportedError as exc:
-            rec = self._skeleton(cell, info, art, CellStatus.UNSUPPORTED, str(exc))
+            rec = self._skeleton(cell, info, art, CellStatus.UNSUPPORTED, str(exc), **timing)
         except PerflabError as exc:
-            rec = self._skeleton(cell, info, art, CellStatus.FAILED, str(exc))
+            status = CellStatus.INTERRUPTED if self.stop.stopped else CellStatus.FAILED
+            rec = self._skeleton(cell, info, art, status, str(exc), **timing)
         except Exception as exc:  # noqa: BLE001 - a bug in one cell must not kill the run
-            self.folder.write_log(f"{device.serial}.{cell.cell_id}.traceback.txt", traceback.format_exc())
-            rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
-        rec.started_utc = started
-        rec.duration_s = round(time.monotonic() - t0, 3)
+            self.folder.write_log(f"{artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))}"
+                                  ".traceback.txt", traceback.format_exc())
+            rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}",
+                                 **timing)
+        rec = rec.model_copy(update={"duration_s": round(time.monotonic() - t0, 3)})
         log.info("[%s] %s: %s%s", device.serial, cell.cell_id, rec.status.value, f" ({rec.reason})" if rec.reason else "")
-        return rec
+        return rec, gone
 
-    def _wait_cool(self, device: Device, tel: TelemetryRecord) -> list[WarningRecord]:
+    def _wait_cool(self, device: Device, parts: _CellParts) -> None:
         cd = self.s.cooldown
         deadline = time.monotonic() + cd.wait_timeout_s
         reading = device.temperature()
         while reading.temp_c is not None and reading.temp_c > cd.max_start_temp_c and time.monotonic() < deadline:
-            time.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
+            self.stop.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
             reading = device.temperature()
-        tel.start_temp_c = reading.temp_c
-        tel.temp_source = reading.source
+        parts.tel["start_temp_c"] = reading.temp_c
+        parts.tel["temp_source"] = reading.source
         if reading.temp_c is None:
-            tel.missing["start_temp_c"] = reading.missing_reason or "no temperature source"
-            return []
-        if reading.temp_c > cd.max_start_temp_c:
-            return [WarningRecord(code="hot_start", message=(
+            parts.tel_missing["start_temp_c"] = reading.missing_reason or "no temperature source"
+        elif reading.temp_c > cd.max_start_temp_c:
+            parts.warnings.append(WarningRecord(code="hot_start", message=(
                 f"started at {reading.temp_c:.1f} °C, above the {cd.max_start_temp_c:g} °C threshold, after waiting "
-                f"{cd.wait_timeout_s:g} s; results may be throttled. Raise cooldown.wait_timeout_s."))]
-        return []
+                f"{cd.wait_timeout_s:g} s; results may be throttled. Raise cooldown.wait_timeout_s.")))
 
-    def _measure(self, device: Device, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> CellRecord:
-        s, g = self.s, self.s.geometry
-        rec = self._skeleton(cell, info, art, CellStatus.OK, None)
-        compat, why = model_compat(art)
-        rec.model.compat = compat
-        if why:
-            rec.model.missing["compat"] = why
-        tel = rec.telemetry
-        rec.warnings.extend(self._wait_cool(device, tel))
+    def _modes(self) -> list[tuple[SeriesMode, float | None]]:
         modes: list[tuple[SeriesMode, float | None]] = []
-        if s.pacing.fps:
-            modes.append((SeriesMode.PACED, s.pacing.fps))
-        if not s.pacing.fps or s.pacing.also_back_to_back:
+        if self.s.pacing.fps:
+            modes.append((SeriesMode.PACED, self.s.pacing.fps))
+        if not self.s.pacing.fps or self.s.pacing.also_back_to_back:
             modes.append((SeriesMode.BACK_TO_BACK, None))
-        thresholds = StabilityThresholds(max_cv_pct=s.stability.max_cv_pct, max_drift_pct=s.stability.max_drift_pct)
-        logs: list[str] = []
-        for mode, fps in modes:
-            req = TimingRequest(
-                mode=mode, fps=fps, warmup=s.runs.warmup, iterations=s.runs.iterations, threads=s.threads,
-                delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width, lr_height=g.lr_height,
-                input_frame=self.timing_frame,
-            )
-            t = device.run_timing(art, req)
-            lat = latency_record(t, fps)
-            rec.series[mode.value] = lat
-            if t.samples_ms:
-                self.folder.append_samples(cell.cell_id if len(self.devices) == 1 else f"{info.serial}/{cell.cell_id}",
-                                           mode.value, t.samples_ms)
-                for w in stability_warnings(t.samples_ms, thresholds):
-                    rec.warnings.append(WarningRecord(code=w.code, message=f"{mode.value}: {w.message}"))
-            for w_text in t.warnings:
-                rec.warnings.append(WarningRecord(code="tool", message=f"{mode.value}: {w_text}"))
-            if mode == modes[0][0]:
-                tel.cpu_load_pct = t.cpu_load_pct
-                tel.mem_peak_mb = t.mem_peak_mb
-                tel.mem_source = t.mem_source
-            for k, v in t.missing.items():
-                tel.missing.setdefault(k, v)
-            logs.append(f"== {mode.value} ==\n" + "\n".join(t.delegate_info) + "\n" + t.tool_log)
-            for line in t.delegate_info:
-                if line not in rec.delegate_log:
-                    rec.delegate_log.append(line)
-        rec.latency_ms = rec.series[modes[0][0].value]
-        if tel.cpu_load_pct is None:
-            tel.missing.setdefault("cpu_load_pct", "the device did not report CPU time for the run")
-        if tel.mem_peak_mb is None:
-            tel.missing.setdefault("mem_peak_mb", "the device did not report memory for the run")
-        tel.missing.setdefault("power_source", "no power source configured for this device (battery counters or a meter)")
-        self.folder.write_log(f"{info.serial}.{cell.cell_id}.log".replace("/", "_").replace(":", "_"), "\n".join(logs))
-        rec.quality = self._quality(device, info, cell, art)
-        if s.profiling.op_profiling:
-            prof = device.run_profile(art, s.threads, cell.delegate.value, s.runs.timeout_s)
-            if prof is not None:
-                rec.layers = LayersRecord(
-                    source=prof.source, total_ms=prof.total_ms,
-                    rows=[LayerRow(index=r.index, node_type=r.node_type, name=r.name, avg_ms=r.avg_ms,
-                                   first_ms=r.first_ms, pct=r.pct, times_called=r.times_called) for r in prof.layers],
-                )
-        return rec
+        return modes
 
-    def _quality(self, device: Device, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> QualityRecord:
+    def _series(self, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact,
+                mode: SeriesMode, fps: float | None, headline: bool, parts: _CellParts) -> None:
+        s, g = self.s, self.s.geometry
+        req = TimingRequest(
+            mode=mode, fps=fps, warmup=s.runs.warmup, iterations=s.runs.iterations, threads=s.threads,
+            delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width, lr_height=g.lr_height,
+            input_frame=self.timing_frame,
+        )
+        t = workload.run_timing(art, req)
+        parts.series[mode.value] = latency_record(t, fps)
+        thresholds = StabilityThresholds(max_cv_pct=s.stability.max_cv_pct, max_drift_pct=s.stability.max_drift_pct)
+        if t.samples_ms:
+            self.folder.append_samples(artifact_key(info.serial, cell.cell_id, self.n_devices), mode.value, t.samples_ms)
+            for w in stability_warnings(t.samples_ms, thresholds):
+                parts.warnings.append(WarningRecord(code=w.code, message=f"{mode.value}: {w.message}"))
+        elif t.summary is not None:
+            for code, message in _summary_warnings(t, thresholds):
+                parts.warnings.append(WarningRecord(code=code, message=f"{mode.value}: {message}"))
+        for w_text in t.warnings:
+            parts.warnings.append(WarningRecord(code="tool", message=f"{mode.value}: {w_text}"))
+        if headline:
+            parts.tel.update(cpu_load_pct=t.cpu_load_pct, mem_peak_mb=t.mem_peak_mb, mem_source=t.mem_source)
+        for k, v in t.missing.items():
+            parts.tel_missing.setdefault(k, v)
+        parts.logs.append(f"== {mode.value} ==\n" + "\n".join(t.delegate_info) + "\n" + t.tool_log)
+        parts.delegate_lines.extend(x for x in t.delegate_info if x not in parts.delegate_lines)
+
+    def _measure(self, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec,
+                 art: ModelArtifact, index: int, timing: dict[str, str]) -> CellRecord:
+        compat, why = model_compat(art)
+        parts = _CellParts()
+        self.stop.check()
+        self.progress.phase(device.serial, index, cell.cell_id, Phase.COOLDOWN)
+        self._wait_cool(device, parts)
+        modes = self._modes()
+        for mode, fps in modes:
+            self.stop.check()
+            self.progress.phase(device.serial, index, cell.cell_id, f"{Phase.TIMING} ({mode.value})")
+            self._series(workload, info, cell, art, mode, fps, mode == modes[0][0], parts)
+        tel = parts.tel
+        missing = parts.tel_missing
+        if tel.get("cpu_load_pct") is None:
+            missing.setdefault("cpu_load_pct", "the device did not report CPU time for the run")
+        if tel.get("mem_peak_mb") is None:
+            missing.setdefault("mem_peak_mb", "the device did not report memory for the run")
+        missing.setdefault("power_source", "no power source configured for this device (battery counters or a meter)")
+        key = artifact_key(info.serial, cell.cell_id, self.n_devices)
+        self.folder.write_log(f"{artifact_dir(key)}.log", "\n".join(parts.logs))
+        self.stop.check()
+        self.progress.phase(device.serial, index, cell.cell_id, Phase.OUTPUTS)
+        quality = self._quality(workload, info, cell, art)
+        layers = None
+        if self.s.profiling.op_profiling:
+            self.stop.check()
+            self.progress.phase(device.serial, index, cell.cell_id, Phase.PROFILE)
+            layers = _layers_record(workload.run_profile(art, self.s.threads, cell.delegate.value,
+                                                         self.s.runs.timeout_s))
+        return self._skeleton(
+            cell, info, art, CellStatus.OK, None,
+            model_fields={"compat": compat, "missing": {"compat": why} if why else {}},
+            latency_ms=parts.series[modes[0][0].value], series=parts.series, quality=quality,
+            telemetry=TelemetryRecord(**tel, missing=missing), layers=layers,
+            delegates=delegate_records(parts.delegate_lines), warnings=parts.warnings, **timing,
+        )
+
+    def _quality(self, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> QualityRecord:
         """Run the model on every frame *on the device*, in chunks (bounded memory), and score
         the device's outputs against the HR frames."""
-        from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
-        from perflab.quality.piqe import piqe_score
-
         scale = self.s.geometry.scale
-        per: list[dict[str, Any]] = []
-        group = cell.cell_id if len(self.devices) == 1 else f"{info.serial}_{cell.cell_id}".replace(":", "_")
+        per: list[FrameQuality] = []
+        group = artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))
         frames = self._frames()
         try:
             while True:
+                self.stop.check()
                 chunk = list(itertools.islice(frames, QUALITY_CHUNK_FRAMES))
                 if not chunk:
                     break
                 try:
-                    outs = device.run_outputs(art, [lr for _, _, lr in chunk], self.s.threads, cell.delegate.value,
-                                              self.s.runs.timeout_s)
-                except DeviceGoneError:
+                    outs = workload.run_outputs(art, [lr for _, _, lr in chunk], self.s.threads, cell.delegate.value,
+                                                self.s.runs.timeout_s)
+                except (DeviceGoneError, RunInterrupted):
                     raise
                 except PerflabError as exc:
                     why = f"outputs could not be computed on the device: {exc}"
                     return QualityRecord(missing={"psnr_y_db": why, "ssim_y": why})
-                for (i, f, _), out in zip(chunk, outs):
-                    if f.hr.shape != out.shape:
-                        raise MeasurementError(
-                            f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
-                    y = psnr_ssim_y(out, f.hr, scale)
-                    row: dict[str, Any] = {"frame": f.name, "psnr_y_db": y.psnr_y_db, "ssim_y": y.ssim_y,
-                                           "psnr_rgb_db": psnr_rgb_db(out, f.hr, scale)}
-                    try:
-                        row["piqe"] = piqe_score(out)
-                    except MeasurementError as exc:
-                        row["piqe_missing"] = str(exc)
-                    per.append(row)
+                if len(outs) != len(chunk):
+                    raise MeasurementError(f"the device returned {len(outs)} outputs for {len(chunk)} frames")
+                for (i, f, _), out in zip(chunk, outs, strict=True):
+                    per.append(_frame_quality(f, out, scale))
                     if i < SAVED_FRAMES:
                         self.folder.save_frame(group, f.name, out)
         finally:
             frames.close()
-        if not per:
-            return QualityRecord(missing={"psnr_y_db": "no input frames"})
+        return _quality_record(per, f"{info.kind} device outputs ({info.serial})")
 
-        def mean(key: str) -> float | None:
-            vals = [float(r[key]) for r in per if key in r and np.isfinite(r[key])]
-            return float(np.mean(vals)) if vals else None
 
-        missing = {}
-        if mean("piqe") is None:
-            missing["piqe"] = next((str(r["piqe_missing"]) for r in per if "piqe_missing" in r), "not computed")
-        return QualityRecord(
-            psnr_y_db=mean("psnr_y_db"), ssim_y=mean("ssim_y"), psnr_rgb_db=mean("psnr_rgb_db"), piqe=mean("piqe"),
-            psnr_y_db_min=min(float(r["psnr_y_db"]) for r in per), frames=len(per), per_frame=per,
-            computed_on=f"{info.kind} device outputs ({info.serial})", missing=missing,
-        )
+def _frame_quality(f: Frame, out: np.ndarray, scale: int) -> FrameQuality:
+    from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
+    from perflab.quality.piqe import piqe_score
+
+    if f.hr.shape != out.shape:
+        raise MeasurementError(f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
+    y = psnr_ssim_y(out, f.hr, scale)
+    piqe: float | None = None
+    missing: dict[str, str] = {}
+    try:
+        piqe = piqe_score(out)
+    except MeasurementError as exc:
+        missing["piqe"] = str(exc)
+    return FrameQuality(frame=f.name, psnr_y_db=y.psnr_y_db, ssim_y=y.ssim_y, psnr_rgb_db=psnr_rgb_db(out, f.hr, scale),
+                        piqe=piqe, missing=missing)
+
+
+def _quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
+    if not per:
+        return QualityRecord(missing={"psnr_y_db": "no input frames"})
+
+    def mean(values: list[float | None]) -> float | None:
+        vals = [v for v in values if v is not None and np.isfinite(v)]
+        return float(np.mean(vals)) if vals else None
+
+    missing = {}
+    piqe = mean([r.piqe for r in per])
+    if piqe is None:
+        missing["piqe"] = next((r.missing["piqe"] for r in per if "piqe" in r.missing), "not computed")
+    psnrs = [r.psnr_y_db for r in per if r.psnr_y_db is not None]
+    return QualityRecord(
+        psnr_y_db=mean([r.psnr_y_db for r in per]), ssim_y=mean([r.ssim_y for r in per]),
+        psnr_rgb_db=mean([r.psnr_rgb_db for r in per]), piqe=piqe, psnr_y_db_min=min(psnrs) if psnrs else None,
+        frames=len(per), per_frame=per, computed_on=computed_on, missing=missing,
+    )
+
+
+def _layers_record(prof: Any) -> LayersRecord:
+    if isinstance(prof, ProfileMissing):
+        return LayersRecord(source="none", missing=prof.reason)
+    return LayersRecord(
+        source=prof.source, total_ms=prof.total_ms,
+        rows=[LayerRow(index=r.index, node_type=r.node_type, name=r.name, avg_ms=r.avg_ms, first_ms=r.first_ms,
+                       pct=r.pct, times_called=r.times_called) for r in prof.layers],
+    )
+
+
+def _summary_warnings(t: TimingResult, thresholds: StabilityThresholds) -> list[tuple[str, str]]:
+    """Stability of a series the tool reports only as a summary (phones): CV from std/mean."""
+    sm = t.summary
+    if sm is None or sm.std_ms is None or not sm.mean_ms > 0:
+        return []
+    cv = sm.std_ms / sm.mean_ms * 100.0
+    if cv <= thresholds.max_cv_pct:
+        return []
+    message = (f"unstable: CV {cv:.1f}% > {thresholds.max_cv_pct:g}% from the device tool's summary (mean "
+               f"{sm.mean_ms:.2f} ms, std {sm.std_ms:.2f} ms over {sm.count} runs; no per-run samples). Close "
+               "background load, add warm-up runs, let the device cool (cooldown.max_start_temp_c) or raise "
+               "runs.iterations.")
+    return [("high_cv", message)]
 
 
 def run_scenario(
@@ -423,15 +650,21 @@ def run_scenario(
     devices: Sequence[Device],
     out_dir: Path,
     run_id: str | None = None,
-    on_cell: Callable[[CellRecord], None] | None = None,
+    *,
+    progress: Progress | None = None,
+    stop: StopController | None = None,
+    previous: RunRecord | None = None,
+    options: RunOptions = RunOptions(),
+    run_warnings: Sequence[WarningRecord] = (),
 ) -> RunOutcome:
     from perflab.quality.inputs import iter_frames
 
-    run_id = run_id or new_run_id()
-    folder = RunFolder.create(out_dir)
+    run_id = previous.run_id if previous is not None else (run_id or new_run_id())
+    folder = RunFolder.open_for_resume(out_dir) if previous is not None else RunFolder.create(out_dir)
 
     def frame_source() -> Iterator[Frame]:
         return iter_frames(loaded.scenario.inputs, loaded.base_dir)
 
-    runner = ScenarioRunner(loaded, devices, folder, run_id, frame_source, on_cell=on_cell)
+    runner = ScenarioRunner(loaded, devices, folder, run_id, frame_source, progress=progress, stop=stop,
+                            previous=previous, options=options, run_warnings=run_warnings)
     return runner.execute()

@@ -3,6 +3,11 @@
 Runs in its own process so that peak RSS (VmHWM) and CPU time read from /proc belong to the
 measured run alone. Invoked as ``python -m perflab.workloads.host_worker JOB.json``.
 
+It never outlives perflab: it asks the kernel for SIGKILL when its parent goes
+(PR_SET_PDEATHSIG; the parent is the thread that started it) and exits at once if that parent
+is already gone. It ignores SIGINT: a Ctrl-C is perflab's to handle (perflab kills the worker's
+process group when it cancels), so the worker never prints a KeyboardInterrupt traceback.
+
 Job kinds:
   timing  — load, resize, first run, warm-up, timed series (paced or back-to-back)
   outputs — run every LR frame in an .npz and write the float outputs to another .npz
@@ -10,8 +15,10 @@ Job kinds:
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,6 +28,21 @@ import numpy as np
 
 from perflab.errors import PerflabError
 from perflab.telemetry.proc import parse_status_kb
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_PID_ENV = "PERFLAB_PARENT_PID"  # same name as perflab.workloads.local.PARENT_PID_ENV
+
+
+def die_with_parent(expected_parent: int | None) -> bool:
+    """Ask for SIGKILL when the parent goes (Linux); False if the parent is already gone
+    (reparented before the request took effect), in which case the caller exits."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the parent still kills the process group on cancel
+    return expected_parent is None or os.getppid() == expected_parent
 
 
 def _proc_self_cpu_s() -> float:
@@ -83,6 +105,10 @@ def _outputs(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    if not die_with_parent(int(parent) if parent.isdigit() else None):
+        return 4  # perflab is gone: nothing to report to
     job = json.loads(Path(argv[1]).read_text())
     try:
         result = _timing(job) if job["kind"] == "timing" else _outputs(job)
