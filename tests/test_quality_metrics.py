@@ -11,10 +11,10 @@ import pytest
 import skimage.metrics
 from PIL import Image
 
+from perflab.analysis.derive import mai2021_score
 from perflab.errors import MeasurementError
 from perflab.quality import frames
 from perflab.quality.metrics import (
-    mai2021_score,
     psnr_rgb_db,
     psnr_ssim_y,
     psnr_y_db,

@@ -26,7 +26,7 @@ from perflab.store.runfolder import RunFolder, load_run, read_samples
 
 def cell(cid: str, baseline: bool, median: float, psnr: float, status: CellStatus = CellStatus.OK) -> CellRecord:
     return CellRecord(
-        cell_id=cid, device=DeviceRecord(serial="local", kind="local", model="m"),
+        cell_id=cid, artifact_key=cid, device=DeviceRecord(serial="local", kind="local", model="m"),
         model=ModelRecord(name=cid.split(".")[0], family="f", variant=cid.split(".")[1], scale=2),
         delegate=cid.split(".")[2], threads=2, status=status, baseline=baseline,
         latency_ms=LatencyRecord(mode="paced", source="raw samples", median=median, mean=median, p90=median * 1.1, n=10),
@@ -50,12 +50,43 @@ def test_deltas_and_realtime() -> None:
         fps=30.0,
     )
     base, sr, failed = cells
-    assert base.deltas is None and base.realtime is True
+    assert base.deltas is None and base.realtime is not None and base.realtime.meets is True
+    assert base.realtime.statistic == "p90" and base.realtime.budget_ms == pytest.approx(1000 / 30)
     assert sr.deltas is not None and sr.deltas.baseline_cell_id == "bicubic_x2.fp32.cpu"
     assert sr.deltas.latency_median_ms == pytest.approx(30.0)
     assert sr.deltas.psnr_y_db == pytest.approx(1.5)
-    assert sr.realtime is False  # p90 44 ms > 33.3 ms budget
-    assert failed.deltas is None and failed.realtime is None
+    assert sr.realtime is not None and sr.realtime.meets is False  # p90 44 ms > 33.3 ms budget
+    assert sr.quality.mai2021_score == pytest.approx(2.0 ** 63.0 / 40.0)
+    # one pairing rule whatever the status: the failed cell names its baseline, with no values
+    assert failed.realtime is None
+    assert failed.deltas is not None and failed.deltas.baseline_cell_id == "bicubic_x2.fp32.cpu"
+    assert failed.deltas.latency_median_ms is None and "failed" in failed.deltas.missing["all"]
+
+
+def test_mean_only_verdict_says_so() -> None:
+    c = cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0).model_copy(update={"latency_ms": LatencyRecord(
+        mode="paced", source="tool summary", mean=20.0, std=2.0, n=10)})
+    (out,) = finalize_cells([c], fps=30.0)
+    assert out.realtime is not None and out.realtime.meets is True and out.realtime.statistic == "mean"
+    assert "only mean and std" in out.realtime.rule
+
+
+def test_v1_results_are_upgraded_on_reading(tmp_path: Path) -> None:
+    run = run_record([cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0)])
+    raw = json.loads(run.to_json())
+    raw["schema"] = "perflab.results/1"
+    c = raw["cells"][0]
+    del c["artifact_key"], c["delegates"]
+    c["delegate_log"] = ["INFO: Replacing 3 out of 3 node(s) with delegate (TfLiteXNNPackDelegate) node"]
+    c["realtime"] = True
+    c["quality"]["per_frame"] = [{"frame": "a", "psnr_y_db": 30.0, "ssim_y": 0.9, "piqe_missing": "flat image"}]
+    (tmp_path / "results.json").write_text(json.dumps(raw))
+    back = load_run(tmp_path)
+    b = back.cells[0]
+    assert back.schema_ == RESULTS_SCHEMA and b.artifact_key == "bicubic_x2.fp32.cpu"
+    assert b.realtime is not None and b.realtime.meets is True and "results/1" in b.realtime.rule
+    assert [d.line for d in b.delegates] == c["delegate_log"]
+    assert b.quality.per_frame[0].missing == {"piqe": "flat image"} and b.quality.per_frame[0].psnr_y_db == 30.0
 
 
 def test_results_round_trip_and_schema_check(tmp_path: Path) -> None:
@@ -64,7 +95,7 @@ def test_results_round_trip_and_schema_check(tmp_path: Path) -> None:
     folder.write_results(run)
     folder.append_samples("bicubic_x2.fp32.cpu", "paced", [1.5, 2.25])
     raw = json.loads(folder.results_path.read_text())
-    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/1"
+    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/2"
     back = load_run(folder.path)
     assert back == run
     assert read_samples(folder.path) == [("bicubic_x2.fp32.cpu", "paced", 0, 1.5), ("bicubic_x2.fp32.cpu", "paced", 1, 2.25)]

@@ -1,52 +1,76 @@
-"""Derived fields of cell records: deltas versus the baseline and the realtime verdict."""
+"""Apply analysis' rules to a run's cell records once, at the end of a run (or a resume):
+deltas versus the baseline (cell and per frame), the real-time verdict with its rule, and the
+MAI 2021 score. The report renders what this stores; it computes none of it.
+"""
 
 from __future__ import annotations
 
-from perflab.store.results import CellRecord, CellStatus, DeltaRecord
+from perflab.analysis.derive import (
+    PairKey,
+    diff,
+    frame_deltas,
+    mai2021_score,
+    pair_baselines,
+    realtime_verdict,
+)
+from perflab.store.results import CellRecord, CellStatus, DeltaRecord, QualityRecord, RealtimeRecord
 
 
-def _diff(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
+def _realtime(c: CellRecord, fps: float | None) -> RealtimeRecord | None:
+    lat = c.latency_ms
+    if c.status != CellStatus.OK or lat is None or not fps:
+        return None
+    v = realtime_verdict(fps, lat.p90, lat.mean)
+    return RealtimeRecord(meets=v.meets, statistic=v.statistic, value_ms=v.value_ms, budget_ms=v.budget_ms,
+                          rule=v.rule, missing=v.missing)
+
+
+def _quality(c: CellRecord, b: CellRecord | None) -> QualityRecord:
+    q = c.quality
+    update: dict[str, object] = {}
+    lat = c.latency_ms
+    runtime = None if lat is None else (lat.median if lat.median is not None else lat.mean)
+    missing = dict(q.missing)
+    if c.status == CellStatus.OK and q.psnr_y_db is not None and runtime is not None and runtime > 0:
+        update["mai2021_score"] = mai2021_score(q.psnr_y_db, runtime)
+    elif c.status == CellStatus.OK:
+        missing.setdefault("mai2021_score", "needs PSNR-Y and a latency")
+    if b is not None and c.status == CellStatus.OK and b.status == CellStatus.OK and q.per_frame:
+        d = frame_deltas({f.frame: (f.psnr_y_db, f.ssim_y) for f in q.per_frame},
+                         {f.frame: (f.psnr_y_db, f.ssim_y) for f in b.quality.per_frame})
+        update["per_frame"] = [
+            f.model_copy(update={"d_psnr_y_db": d[f.frame][0], "d_ssim_y": d[f.frame][1]}) if f.frame in d else f
+            for f in q.per_frame
+        ]
+    update["missing"] = missing
+    return q.model_copy(update=update)
+
+
+def _deltas(c: CellRecord, b: CellRecord) -> DeltaRecord:
+    if c.status != CellStatus.OK or b.status != CellStatus.OK:
+        why = f"baseline {b.cell_id} is {b.status.value}" if b.status != CellStatus.OK else f"this cell is {c.status.value}"
+        return DeltaRecord(baseline_cell_id=b.cell_id, missing={"all": why})
+    bl, cl = b.latency_ms, c.latency_ms
+    return DeltaRecord(
+        baseline_cell_id=b.cell_id,
+        latency_median_ms=diff(cl.median if cl else None, bl.median if bl else None),
+        latency_mean_ms=diff(cl.mean if cl else None, bl.mean if bl else None),
+        psnr_y_db=diff(c.quality.psnr_y_db, b.quality.psnr_y_db),
+        ssim_y=diff(c.quality.ssim_y, b.quality.ssim_y),
+        mem_peak_mb=diff(c.telemetry.mem_peak_mb, b.telemetry.mem_peak_mb),
+        cpu_load_pct=diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),
+    )
 
 
 def finalize_cells(cells: list[CellRecord], fps: float | None) -> list[CellRecord]:
-    """Fill ``deltas`` (versus bicubic on the same device and delegate) and ``realtime``.
-
-    realtime: the headline series' p90 (or mean, when the tool gives no p90) fits the frame
-    budget 1000/fps ms. None when not paced or not measured.
-    """
-    base: dict[tuple[str, str], CellRecord] = {
-        (c.device.serial, c.delegate): c for c in cells if c.baseline and c.status == CellStatus.OK
-    }
+    """New records with ``deltas``, ``realtime``, per-frame deltas and the MAI score filled in."""
+    pairs = pair_baselines([PairKey(c.device.serial, c.delegate, c.baseline) for c in cells])
     out: list[CellRecord] = []
-    for c in cells:
-        c = c.model_copy(deep=True)
-        lat = c.latency_ms
-        if fps and lat is not None and c.status == CellStatus.OK:
-            worst = lat.p90 if lat.p90 is not None else lat.mean
-            c.realtime = None if worst is None else worst <= 1000.0 / fps
-        b = base.get((c.device.serial, c.delegate))
-        if c.quality.psnr_y_db is not None and lat is not None and c.status == CellStatus.OK:
-            runtime = lat.median if lat.median is not None else lat.mean
-            if runtime and runtime > 0 and c.quality.psnr_y_db < 60:
-                c.quality.mai2021_score = 2.0 ** (2.0 * c.quality.psnr_y_db) / runtime
-        if b is not None and not c.baseline and c.status == CellStatus.OK:
-            base_frames = {f.get("frame"): f for f in b.quality.per_frame}
-            for f in c.quality.per_frame:
-                bf = base_frames.get(f.get("frame"))
-                if bf is not None:
-                    for k in ("psnr_y_db", "ssim_y"):
-                        if isinstance(f.get(k), float) and isinstance(bf.get(k), float):
-                            f[f"d_{k}"] = f[k] - bf[k]
-            bl, cl = b.latency_ms, c.latency_ms
-            c.deltas = DeltaRecord(
-                baseline_cell_id=b.cell_id,
-                latency_median_ms=_diff(cl.median if cl else None, bl.median if bl else None),
-                latency_mean_ms=_diff(cl.mean if cl else None, bl.mean if bl else None),
-                psnr_y_db=_diff(c.quality.psnr_y_db, b.quality.psnr_y_db),
-                ssim_y=_diff(c.quality.ssim_y, b.quality.ssim_y),
-                mem_peak_mb=_diff(c.telemetry.mem_peak_mb, b.telemetry.mem_peak_mb),
-                cpu_load_pct=_diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),
-            )
-        out.append(c)
+    for i, c in enumerate(cells):
+        b = cells[pairs[i]] if i in pairs else None
+        out.append(c.model_copy(update={
+            "realtime": _realtime(c, fps),
+            "quality": _quality(c, b),
+            "deltas": _deltas(c, b) if b is not None else None,
+        }))
     return out

@@ -1,4 +1,5 @@
-"""Full-reference image quality: PSNR-Y, SSIM-Y, PSNR-RGB, the MAI 2021 score, sets of frames.
+"""Full-reference image quality: PSNR-Y, SSIM-Y, PSNR-RGB, sets of frames (the MAI 2021
+score, which combines quality with latency, is in perflab.analysis.derive).
 
 Conventions (the SR literature's, see docs/quality.md):
 
@@ -300,30 +301,6 @@ def psnr_ssim_y(sr: FloatArray, hr: FloatArray, border_px: int, *, threads: int 
     a, b = _check_pair(sr, hr, border_px)
     mse, ssim = _psnr_ssim_crop(a, b, threads or default_threads(), want_psnr=True)
     return YQuality(psnr_y_db=_psnr_from_mse(mse, DATA_RANGE), ssim_y=ssim)
-
-
-# ---------------------------------------------------------------------------------------------
-# MAI 2021 score
-
-MAI2021_C = 1.0
-"""Normalisation constant C of the MAI 2021 score. See docs/quality.md: the challenge report
-defines ``score = 2^(2·PSNR) / (C · runtime)`` with C a constant normalisation factor; it
-cancels in every comparison (ratio or ranking) of two scores, so perflab uses C = 1 and the
-runtime in milliseconds unless told otherwise."""
-
-
-def mai2021_score(psnr_db: float, runtime_ms: float, c: float = MAI2021_C) -> float:
-    """Mobile AI 2021 SR challenge score ``2^(2·PSNR) / (C · runtime_ms)``.
-
-    +0.5 dB PSNR doubles the score, as does halving the runtime.
-    """
-    if not math.isfinite(psnr_db):
-        raise MeasurementError(f"MAI 2021 score needs a finite PSNR, got {psnr_db}")
-    if not runtime_ms > 0.0 or not math.isfinite(runtime_ms):
-        raise MeasurementError(f"MAI 2021 score needs a positive runtime, got {runtime_ms} ms")
-    if not c > 0.0:
-        raise MeasurementError(f"MAI 2021 constant C must be positive, got {c}")
-    return float(2.0 ** (2.0 * psnr_db) / (c * runtime_ms))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 History (also in docs/result_format.md):
   1 — first version: run header, devices, cells with latency (headline + series), quality,
       telemetry, layers, deltas versus the baseline, warnings.
+  2 — records are immutable and built once; typed per-frame quality (FrameQuality); the
+      real-time verdict is a record with its rule; delegate lines are structured
+      (DelegateRecord) instead of raw ``delegate_log``; each cell names its ``artifact_key``;
+      status ``interrupted``; the run records its planned cells, why it stopped (``stop``),
+      its resumes and run-level warnings. /1 files are upgraded on reading.
 
 Every change of shape bumps RESULTS_SCHEMA_VERSION and is written in docs/result_format.md.
 Reports are rebuilt from this file alone (plus the samples CSV beside it).
@@ -15,8 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
+READABLE_SCHEMA_VERSIONS = (1, 2)  # older versions are upgraded on reading (upgrade_raw)
 
 
 class CellStatus(StrEnum):
@@ -24,10 +30,11 @@ class CellStatus(StrEnum):
     FAILED = "failed"
     UNSUPPORTED = "unsupported"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"  # the run was stopped before this cell finished (or started)
 
 
 class _Rec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DeviceRecord(_Rec):
@@ -95,9 +102,21 @@ class LatencyRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+class FrameQuality(_Rec):
+    """One frame's quality; ``d_*`` = this cell minus bicubic on the same frame (after the run)."""
+
+    frame: str
+    psnr_y_db: float | None = None
+    ssim_y: float | None = None
+    psnr_rgb_db: float | None = None
+    piqe: float | None = None
+    d_psnr_y_db: float | None = None
+    d_ssim_y: float | None = None
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
 class QualityRecord(_Rec):
-    """Means over the frames; ``per_frame`` holds each frame's values (and, after the run,
-    ``d_psnr_y_db``/``d_ssim_y``: the difference to bicubic on the same frame)."""
+    """Means over the frames; ``per_frame`` holds each frame's values."""
 
     psnr_y_db: float | None = None
     ssim_y: float | None = None
@@ -106,7 +125,7 @@ class QualityRecord(_Rec):
     mai2021_score: float | None = None  # 2^(2·PSNR-Y) / (C·median latency ms), C = 1
     psnr_y_db_min: float | None = None
     frames: int = 0
-    per_frame: list[dict[str, Any]] = Field(default_factory=list)  # {"frame", "psnr_y_db", "ssim_y", …}
+    per_frame: list[FrameQuality] = Field(default_factory=list)
     computed_on: str | None = None  # "device outputs" — where the outputs were computed
     missing: dict[str, str] = Field(default_factory=dict)
 
@@ -133,9 +152,10 @@ class LayerRow(_Rec):
 
 
 class LayersRecord(_Rec):
-    source: str
+    source: str  # op profile / ATrace / differential / emulated …; "none" when missing
     total_ms: float | None = None
     rows: list[LayerRow] = Field(default_factory=list)
+    missing: str | None = None  # why there are no rows (e.g. the device cannot profile)
 
 
 class WarningRecord(_Rec):
@@ -143,8 +163,38 @@ class WarningRecord(_Rec):
     message: str
 
 
+class DelegateRecord(_Rec):
+    """One line of the device tool about delegation, parsed when the cell ran.
+
+    kind: ``applied`` (the delegate took the graph, fully or partly), ``not_applied`` (it was
+    asked for and took nothing), ``replaced`` (N of M nodes replaced, K partitions), ``ops``
+    (the host runner's op list) or ``line`` (kept verbatim, not understood)."""
+
+    kind: str
+    line: str
+    delegate: str | None = None
+    coverage: str | None = None  # full / partial / none
+    delegate_kernels: int | None = None
+    replaced: int | None = None
+    total: int | None = None
+    partitions: int | None = None
+    ops: list[str] = Field(default_factory=list)
+
+
+class RealtimeRecord(_Rec):
+    """Whether the headline series fits the frame budget, and the rule that decided it."""
+
+    meets: bool | None
+    statistic: str | None = None  # "p90", or "mean" where the tool gives only mean and std
+    value_ms: float | None = None
+    budget_ms: float | None = None
+    rule: str
+    missing: str | None = None
+
+
 class DeltaRecord(_Rec):
-    """This cell minus the baseline cell on the same device and delegate."""
+    """This cell minus the baseline cell on the same device and delegate (None with a reason in
+    ``missing`` where either side has no value)."""
 
     baseline_cell_id: str
     latency_median_ms: float | None = None
@@ -153,10 +203,12 @@ class DeltaRecord(_Rec):
     ssim_y: float | None = None
     mem_peak_mb: float | None = None
     cpu_load_pct: float | None = None
+    missing: dict[str, str] = Field(default_factory=dict)
 
 
 class CellRecord(_Rec):
     cell_id: str
+    artifact_key: str  # names this cell's rows in samples.csv and its frames/ and logs/ entries
     device: DeviceRecord
     model: ModelRecord
     delegate: str
@@ -170,9 +222,9 @@ class CellRecord(_Rec):
     quality: QualityRecord = Field(default_factory=QualityRecord)
     telemetry: TelemetryRecord = Field(default_factory=TelemetryRecord)
     layers: LayersRecord | None = None
-    delegate_log: list[str] = Field(default_factory=list)  # the tool's delegate/partition lines
+    delegates: list[DelegateRecord] = Field(default_factory=list)  # the tool's delegate/partition lines
     deltas: DeltaRecord | None = None
-    realtime: bool | None = None  # headline p90 within the frame budget
+    realtime: RealtimeRecord | None = None
     warnings: list[WarningRecord] = Field(default_factory=list)
     started_utc: str | None = None
     duration_s: float | None = None
@@ -189,6 +241,19 @@ class ScenarioRecord(_Rec):
     fps: float | None
 
 
+class PlannedCell(_Rec):
+    serial: str
+    cell_id: str
+
+
+class StopRecord(_Rec):
+    """Why a run ended before all its cells ran."""
+
+    signal: str | None  # SIGINT / SIGTERM, or None when it stopped for another reason
+    reason: str
+    at_utc: str
+
+
 class RunRecord(_Rec):
     schema_: str = Field(default=RESULTS_SCHEMA, alias="schema")
     perflab_version: str
@@ -198,10 +263,83 @@ class RunRecord(_Rec):
     finished_utc: str | None = None
     host: dict[str, str] = Field(default_factory=dict)
     devices: list[DeviceRecord] = Field(default_factory=list)
+    planned: list[PlannedCell] = Field(default_factory=list)
     cells: list[CellRecord] = Field(default_factory=list)
+    warnings: list[WarningRecord] = Field(default_factory=list)  # run-level (inputs, scenario)
+    stop: StopRecord | None = None
+    resumed_utc: list[str] = Field(default_factory=list)
     exit_code: int | None = None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    @property
+    def complete(self) -> bool:
+        """Every planned cell has a record that is not ``interrupted``, and the run finished."""
+        done = {(c.device.serial, c.cell_id) for c in self.cells if c.status != CellStatus.INTERRUPTED}
+        return self.stop is None and self.finished_utc is not None and all(
+            (p.serial, p.cell_id) in done for p in self.planned)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2)
+
+
+def artifact_key(serial: str, cell_id: str, n_devices: int) -> str:
+    """The one naming rule for a cell's artefacts: its ``cell_id`` when the run has one device,
+    ``<serial>/<cell_id>`` when it has several (so two phones never share a row or a folder)."""
+    return cell_id if n_devices <= 1 else f"{serial}/{cell_id}"
+
+
+def artifact_dir(key: str) -> str:
+    """A cell's artefact key as one file-system-safe name (frames/<dir>/, logs/<dir>.log)."""
+    return key.replace("/", "_").replace(":", "_")
+
+
+_V1_REALTIME_RULE = "recorded by perflab.results/1: p90 ≤ 1000/fps ms, or the mean where no p90 was measured"
+
+
+def upgrade_raw(raw: dict[str, Any], version: int) -> dict[str, Any]:
+    """A parsed results.json of an older readable version → the current shape (pure).
+
+    /1 → /2: per-frame dicts become FrameQuality (``piqe_missing`` → ``missing.piqe``); the
+    realtime bool becomes a RealtimeRecord saying it was recorded by /1; ``delegate_log`` lines
+    are kept verbatim as ``line`` records; ``artifact_key`` follows /1's rule (serial-prefixed
+    only when the run had several devices)."""
+    if version == RESULTS_SCHEMA_VERSION:
+        return raw
+    out = dict(raw)
+    out["schema"] = RESULTS_SCHEMA
+    devices = out.get("devices")
+    n_devices = len(devices) if isinstance(devices, list) else 1
+    cells = out.get("cells")
+    if isinstance(cells, list):
+        out["cells"] = [_upgrade_cell_v1(c, n_devices) if isinstance(c, dict) else c for c in cells]
+    return out
+
+
+def _upgrade_cell_v1(cell: dict[str, Any], n_devices: int) -> dict[str, Any]:
+    c = dict(cell)
+    raw_dev = c.get("device")
+    dev: dict[str, Any] = raw_dev if isinstance(raw_dev, dict) else {}
+    c.setdefault("artifact_key", artifact_key(str(dev.get("serial", "")), str(c.get("cell_id", "")), n_devices))
+    lines = c.pop("delegate_log", None)
+    if isinstance(lines, list):
+        c["delegates"] = [{"kind": "line", "line": str(x)} for x in lines]
+    rt = c.get("realtime")
+    if isinstance(rt, bool):
+        c["realtime"] = {"meets": rt, "rule": _V1_REALTIME_RULE}
+    q = c.get("quality")
+    if isinstance(q, dict) and isinstance(q.get("per_frame"), list):
+        q = dict(q)
+        frames = []
+        for f in q["per_frame"]:
+            if not isinstance(f, dict):
+                frames.append(f)
+                continue
+            g = {k: v for k, v in f.items() if k in FrameQuality.model_fields and k != "missing"}
+            g["frame"] = str(f.get("frame", ""))
+            if "piqe_missing" in f:
+                g["missing"] = {"piqe": str(f["piqe_missing"])}
+            frames.append(g)
+        q["per_frame"] = frames
+        c["quality"] = q
+    return c

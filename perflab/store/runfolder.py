@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,14 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
-from perflab.errors import StoreError
-from perflab.store.results import RESULTS_SCHEMA, RunRecord
+from perflab.errors import StoreError, UserInputError
+from perflab.store.results import (
+    READABLE_SCHEMA_VERSIONS,
+    RESULTS_SCHEMA,
+    RESULTS_SCHEMA_VERSION,
+    RunRecord,
+    upgrade_raw,
+)
 
 SAMPLES_HEADER = ("cell_id", "series", "iteration", "latency_ms")
 
@@ -46,16 +54,58 @@ class RunFolder:
 
     @classmethod
     def create(cls, path: Path) -> RunFolder:
+        """A new run folder. A folder that already holds files is refused (two runs would mix
+        their samples): finish that run with ``--resume`` or choose another folder."""
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UserInputError(f"{path}: --out: the folder is not empty; use `perflab run --resume {path}` to "
+                                 "finish the run in it, or choose a new folder")
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / "logs").mkdir(exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create run folder {path}: {exc}") from exc
-        folder = cls(path)
-        if not folder.samples_path.exists():
-            with folder.samples_path.open("w", newline="") as f:
+            with (path / "samples.csv").open("w", newline="") as f:
                 csv.writer(f).writerow(SAMPLES_HEADER)
+        except OSError as exc:
+            raise UserInputError(f"{path}: --out: cannot create the run folder: {exc.strerror or exc}") from exc
+        return cls(path)
+
+    @classmethod
+    def open_for_resume(cls, path: Path) -> RunFolder:
+        """An existing run folder, to measure the cells that are not ok again."""
+        folder = cls(path)
+        if not folder.results_path.is_file():
+            raise UserInputError(f"{path}: --resume: no results.json here; is it a perflab run folder?")
+        try:
+            (path / "logs").mkdir(exist_ok=True)
+            if not folder.samples_path.exists():
+                with folder.samples_path.open("w", newline="") as f:
+                    csv.writer(f).writerow(SAMPLES_HEADER)
+        except OSError as exc:
+            raise UserInputError(f"{path}: --resume: cannot write to the run folder: {exc.strerror or exc}") from exc
         return folder
+
+    def drop_samples(self, keys: set[str]) -> None:
+        """Remove the sample rows of cells that are measured again (a resume), atomically."""
+        if not keys or not self.samples_path.exists():
+            return
+        with self.samples_path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        kept = [r for r in rows[1:] if r and r[0] not in keys]
+        if len(kept) == len(rows) - 1:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(SAMPLES_HEADER)
+        w.writerows(kept)
+        _atomic_write(self.samples_path, buf.getvalue())
+
+    def work_dir(self, serial: str) -> Path:
+        """Scratch space of one device's workload, inside the run folder (removed at the end)."""
+        d = self.path / ".work" / serial.replace("/", "_").replace(":", "_")
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def clean_work(self) -> None:
+        shutil.rmtree(self.path / ".work", ignore_errors=True)
 
     @property
     def results_path(self) -> Path:
@@ -96,10 +146,19 @@ def parse_results_json(text: str, source: str = "results.json") -> RunRecord:
     if not isinstance(raw, dict):
         raise StoreError(f"{source}: expected a JSON object at the top level")
     schema = raw.get("schema")
-    if schema != RESULTS_SCHEMA:
-        raise StoreError(f"{source}: schema is {schema!r}; this perflab reads {RESULTS_SCHEMA!r}")
+    prefix = "perflab.results/"
+    version_text = schema[len(prefix):] if isinstance(schema, str) and schema.startswith(prefix) else ""
+    if not version_text.isdigit():
+        raise StoreError(f"{source}: schema is {schema!r}; not a perflab results file")
+    version = int(version_text)
+    if version > RESULTS_SCHEMA_VERSION:
+        raise StoreError(f"{source}: written by a newer perflab (schema {schema}); this perflab reads up to "
+                         f"{RESULTS_SCHEMA}: upgrade perflab")
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise StoreError(f"{source}: schema {schema} is no longer readable; this perflab reads "
+                         + ", ".join(f"perflab.results/{v}" for v in READABLE_SCHEMA_VERSIONS))
     try:
-        return RunRecord.model_validate(raw)
+        return RunRecord.model_validate(upgrade_raw(raw, version))
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
