@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from perflab.errors import PerflabError, UserInputError
+from perflab import __version__
+from perflab.errors import PerflabError, StoreError, UserInputError
+from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM
+
+if TYPE_CHECKING:
+    from perflab.scenario import LoadedScenario
+    from perflab.store.results import CellRecord, RunRecord
 
 app = typer.Typer(
-    name="perflab", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="perflab", no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
     help="Measure what super-resolution models cost and give on devices, beside bicubic.",
 )
 scenario_app = typer.Typer(no_args_is_help=True, help="Validate scenarios and print their schema.")
@@ -28,7 +36,15 @@ def _fail(exc: PerflabError, code: int) -> NoReturn:
 
 
 @app.callback()
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"perflab {__version__}")
+        raise typer.Exit(0)
+
+
 def _global_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print perflab's version and exit")] = False,
     config_dir: Annotated[Path | None, typer.Option(
         "--config-dir", envvar="PERFLAB_CONFIG_DIR", show_envvar=True,
         help="user config folder (your device_configs/, emulator_profiles/); "
@@ -43,14 +59,18 @@ def _global_options(
 
 @scenario_app.command("check")
 def scenario_check(file: Annotated[Path, typer.Argument(help="scenario YAML")]) -> None:
-    """Validate a scenario file; print its cells."""
+    """Validate a scenario file (and decode its input files); print its cells."""
+    from perflab.lab.validate import validate_scenario
     from perflab.scenario import load_scenario, plan_cells
 
     try:
         loaded = load_scenario(file)
         cells = plan_cells(loaded.scenario)
+        warnings = validate_scenario(loaded, decode_inputs=True, decode_generated=False)
     except UserInputError as exc:
         _fail(exc, 2)
+    for w in warnings:
+        typer.echo(f"perflab: warning: {w}", err=True)
     typer.echo(f"{file}: ok — {len(cells)} cells per device")
     for c in cells:
         typer.echo(f"  {c.cell_id}{'  (baseline)' if c.baseline else ''}")
@@ -64,61 +84,135 @@ def scenario_schema() -> None:
     typer.echo(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
 
 
+def _cell_line(rec: CellRecord) -> str:
+    """One line per finished cell: what a user watching the run wants to see."""
+    lat = rec.latency_ms
+    med = ""
+    if lat is not None and lat.median is not None:
+        med = f" {lat.median:.1f} ms median"
+    elif lat is not None and lat.mean is not None:
+        med = f" {lat.mean:.1f} ms mean"
+    q = f", PSNR-Y {rec.quality.psnr_y_db:.2f} dB" if rec.quality.psnr_y_db is not None else ""
+    tag = " [EMULATED]" if rec.emulated else ""
+    why = f" — {rec.reason}" if rec.reason else ""
+    return f"  [{rec.device.serial}]{tag} {rec.cell_id}: {rec.status.value}{med}{q}{why}"
+
+
+def _resume_scenario(resume: Path, scenario: Path | None) -> tuple[RunRecord, LoadedScenario]:
+    """The earlier run and its scenario, which must be the same text the run was started with."""
+    from perflab.scenario import load_scenario
+    from perflab.store.runfolder import load_run
+
+    try:
+        previous = load_run(resume)
+    except StoreError as exc:
+        raise UserInputError(f"--resume: {exc}") from exc
+    path = scenario if scenario is not None else Path(previous.scenario.file)
+    if not path.is_file():
+        raise UserInputError(f"{resume}: --resume: the run's scenario {path} is not here; name it: "
+                             f"perflab run SCENARIO --resume {resume}")
+    loaded = load_scenario(path)
+    if hashlib.sha256(loaded.source_text.encode()).hexdigest() != previous.scenario.sha256:
+        raise UserInputError(f"{path}: --resume: this scenario differs from the one {resume} was run with; "
+                             "resuming would mix two scenarios in one run")
+    return previous, loaded
+
+
 @app.command("run")
 def run(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML, e.g. scenarios/540p30.yaml")],
+    scenario: Annotated[Path | None, typer.Argument(help="scenario YAML, e.g. scenarios/540p30.yaml")] = None,
     device: Annotated[str | None, typer.Option(help="local, a phone serial, or all; default: attached phones, else local")] = None,
-    out: Annotated[Path | None, typer.Option(help="write the run folder exactly here")] = None,
-    reports_dir: Annotated[Path, typer.Option(help="root of reports/<scenario>/<run-id>/")] = REPORTS_ROOT,
+    out: Annotated[Path | None, typer.Option("--out", help="the run folder (new or empty); default: "
+                                             "<reports-dir>/<scenario>/<run-id>")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="a run folder to finish: measure only its cells "
+                                                "that are not ok, then rewrite its report")] = None,
+    reports_dir: Annotated[Path, typer.Option(help="root of <scenario>/<run-id>/ folders")] = REPORTS_ROOT,
     db: Annotated[Path | None, typer.Option(help="SQLite results index (default: <reports-dir>/perflab.sqlite)")] = None,
     report: Annotated[bool, typer.Option(help="render index.html")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    reconnect_wait_s: Annotated[float, typer.Option(min=0, max=3600, help="how long a dropped phone is waited "
+                                                    "for before its remaining cells fail")] = 60.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only cell results and where they are")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what perflab does on each device")] = False,
 ) -> None:
-    """Run a scenario on devices and write results.json, samples and an HTML report."""
+    """Run a scenario on devices and write results.json, samples and an HTML report.
+
+    Ctrl-C (or SIGTERM) stops the run cleanly: the running cell is cancelled, devices are
+    restored and the report marks the run INCOMPLETE; a second Ctrl-C exits at once (devices
+    are still restored). Finish such a run with --resume."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from perflab.lab.runner import run_scenario
+    from perflab.lab.lifecycle import StopController, signals_stop
+    from perflab.lab.progress import make_progress
+    from perflab.lab.runner import RunOptions, run_scenario
     from perflab.lab.select import select_devices
+    from perflab.lab.validate import check_inputs, scenario_warnings
     from perflab.scenario import load_scenario, plan_cells
+    from perflab.store.results import WarningRecord
     from perflab.store.runfolder import new_run_id
 
+    previous: RunRecord | None = None
     try:
-        loaded = load_scenario(scenario)
+        if resume is not None:
+            if out is not None:
+                raise UserInputError("--out and --resume: give one; --resume continues in the run's own folder")
+            previous, loaded = _resume_scenario(resume, scenario)
+            folder = resume
+            run_id = previous.run_id
+        else:
+            if scenario is None:
+                raise UserInputError("perflab run: give a scenario file (or --resume RUN_DIR)")
+            loaded = load_scenario(scenario)
+            run_id = new_run_id()
+            folder = out if out is not None else reports_dir / loaded.scenario.name / run_id
         cells = plan_cells(loaded.scenario)
+        check_inputs(loaded)
+        warnings = [WarningRecord(code=w.code, message=w.message) for w in scenario_warnings(loaded)]
         devices = select_devices(device, loaded.scenario.tuning)
-    except UserInputError as exc:
-        _fail(exc, 2)
     except PerflabError as exc:
         _fail(exc, 2)
-    run_id = new_run_id()
-    folder = out if out is not None else reports_dir / loaded.scenario.name / run_id
-    typer.echo(f"perflab run {loaded.scenario.name} [{run_id}] → {folder}")
-    typer.echo(f"  devices: {', '.join(d.serial for d in devices)}; {len(cells)} cells each:")
+    def echo(text: str) -> None:
+        if not quiet:
+            typer.echo(text)
+
+    verb = "resume" if previous is not None else "run"
+    echo(f"perflab {verb} {loaded.scenario.name} [{run_id}] → {folder}")
+    echo(f"  devices: {', '.join(d.serial for d in devices)}; {len(cells)} cells each:")
     for c in cells:
-        typer.echo(f"    {c.cell_id}{'  (baseline)' if c.baseline else ''}")
+        echo(f"    {c.cell_id}{'  (baseline)' if c.baseline else ''}")
+    for w in warnings:
+        typer.echo(f"perflab: warning: {w.message}", err=True)
+    progress = make_progress(_cell_line, quiet=quiet)
+    stop = StopController()
 
-    def on_cell(rec: object) -> None:
-        from perflab.store.results import CellRecord
-
-        assert isinstance(rec, CellRecord)
-        lat = rec.latency_ms
-        med = f"{lat.median:.1f} ms median" if lat and lat.median is not None else (
-            f"{lat.mean:.1f} ms mean" if lat and lat.mean is not None else "")
-        q = f", PSNR-Y {rec.quality.psnr_y_db:.2f} dB" if rec.quality.psnr_y_db is not None else ""
-        tag = " [EMULATED]" if rec.emulated else ""
-        why = f" — {rec.reason}" if rec.reason else ""
-        typer.echo(f"  [{rec.device.serial}]{tag} {rec.cell_id}: {rec.status.value} {med}{q}{why}")
+    def first_signal(name: str) -> None:
+        progress.note(f"perflab: {name}: stopping — cancelling the running cell and restoring devices "
+                      "(press again to exit at once)")
 
     try:
-        outcome = run_scenario(loaded, devices, folder, run_id=run_id, on_cell=on_cell)
+        with signals_stop(stop, on_first=first_signal):
+            outcome = run_scenario(loaded, devices, folder, run_id=run_id, progress=progress, stop=stop,
+                                   previous=previous, options=RunOptions(reconnect_wait_s=reconnect_wait_s),
+                                   run_warnings=warnings)
     except UserInputError as exc:
         _fail(exc, 2)
     except PerflabError as exc:
         _fail(exc, 1)
+    _index_and_render(outcome.run, folder, db or reports_dir / "perflab.sqlite", report, quiet)
+    typer.echo(f"  results: {outcome.folder.results_path}")
+    if stop.stopped:
+        not_ok = sum(1 for c in outcome.run.cells if c.status.value != "ok")
+        typer.echo(f"perflab: run INCOMPLETE ({stop.reason}); {not_ok} cell(s) not ok. Finish it with: "
+                   f"perflab run --resume {folder}", err=True)
+        raise typer.Exit(EXIT_SIGTERM if stop.signal_name == "SIGTERM" else EXIT_SIGINT)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _index_and_render(run_rec: RunRecord, folder: Path, db_path: Path, report: bool, quiet: bool) -> None:
+    """Index the run and render its page; neither failure loses what was measured."""
     from perflab.store.db import ResultsDB
 
     try:
-        with ResultsDB(db or reports_dir / "perflab.sqlite") as rdb:
-            rdb.index_run(outcome.run, folder)
+        with ResultsDB(db_path) as rdb:
+            rdb.index_run(run_rec, folder)
     except PerflabError as exc:
         typer.echo(f"perflab: warning: results index not updated: {exc}", err=True)
     if report:
@@ -126,11 +220,10 @@ def run(
             from perflab.report.html import render_run_report
 
             page = render_run_report(folder)
-            typer.echo(f"  report: {page}")
+            if not quiet:
+                typer.echo(f"  report: {page}")
         except PerflabError as exc:
             typer.echo(f"perflab: warning: report not rendered: {exc}", err=True)
-    typer.echo(f"  results: {outcome.folder.results_path}")
-    raise typer.Exit(outcome.exit_code)
 
 
 @app.command("report")
@@ -145,33 +238,43 @@ def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run folder holdin
     typer.echo(str(page))
 
 
-def _add_optional_apps() -> None:
-    try:
-        from perflab.zoo.cli import app as models_app
+def _add_apps() -> None:
+    from perflab.devices.cli import app as devices_app
+    from perflab.emulator.cli import emulate
+    from perflab.zoo.cli import app as models_app
 
-        app.add_typer(models_app, name="models", help="The SR model zoo: list, build, train, convert, analyze.")
-    except ImportError:
-        pass
-    try:
-        from perflab.devices.cli import app as devices_app
-
-        app.add_typer(devices_app, name="devices", help="Phones over adb: list, probe, restore.")
-    except ImportError:
-        pass
-    try:
-        from perflab.emulator.cli import emulate
-
-        app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
-    except ImportError:
-        pass
+    app.add_typer(models_app, name="models", help="The SR model zoo: list, build, train, convert, analyze.")
+    app.add_typer(devices_app, name="devices", help="Phones over adb: list, probe, restore.")
+    app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
 
 
-_add_optional_apps()
+_add_apps()
 
 
 def main() -> None:
+    """Console entry point: user errors are one line with exit 2; no traceback reaches a user
+    (a bug prints one line and where its traceback was written)."""
     try:
         app()
     except UserInputError as exc:
         typer.echo(f"perflab: error: {exc}", err=True)
         sys.exit(2)
+    except PerflabError as exc:
+        typer.echo(f"perflab: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("perflab: interrupted", err=True)
+        sys.exit(EXIT_SIGINT)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, shown as one line
+        sys.exit(_internal_error(exc))
+
+
+def _internal_error(exc: BaseException) -> int:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="perflab-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(traceback.format_exception(exc)))
+    typer.echo(f"perflab: internal error: {type(exc).__name__}: {exc} (a bug; traceback in {path})", err=True)
+    return 3
