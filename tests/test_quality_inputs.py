@@ -50,7 +50,7 @@ def test_video_round_trip(clip_path: tuple[Path, list[np.ndarray]]) -> None:
     got = list(iter_video_frames(path))
     assert len(got) == 12
     for i, f in enumerate(got):
-        assert f.name == f"clip.mp4#{i:06d}"
+        assert f.name == f"clip-{i:06d}"
         assert f.hr.shape == (H, W, 3) and f.hr.dtype == np.float32
         assert 0.0 <= float(f.hr.min()) and float(f.hr.max()) <= 1.0
         # lossy but faithful: the decoded frame is the one that was encoded, not its neighbour
@@ -63,7 +63,7 @@ def test_video_round_trip(clip_path: tuple[Path, list[np.ndarray]]) -> None:
 def test_video_selection(clip_path: tuple[Path, list[np.ndarray]]) -> None:
     path, _ = clip_path
     names = [f.name for f in iter_video_frames(path, start_frame=1, every_nth=3, max_frames=3)]
-    assert names == ["clip.mp4#000001", "clip.mp4#000004", "clip.mp4#000007"]
+    assert names == ["clip-000001", "clip-000004", "clip-000007"]
     assert len(list(iter_video_frames(path, every_nth=5))) == 3  # 0, 5, 10
     with pytest.raises(MeasurementError, match="no frames"):
         list(iter_video_frames(path, start_frame=50))
@@ -131,7 +131,7 @@ def test_image_folder_and_corrupt_file(tmp_path: Path) -> None:
     Image.fromarray(np.rint(chelsea * 255).astype(np.uint8)).save(tmp_path / "b.jpg", quality=95)
     (tmp_path / "notes.txt").write_text("not an image")
     got = list(iter_image_frames(tmp_path))
-    assert [f.name for f in got] == ["a.png", "b.jpg"]
+    assert [f.name for f in got] == ["a", "b"]  # stems: saved as a.png, not a.png.png
     assert np.array_equal(got[0].hr, frames.quantize_8bit(coffee))  # PNG is lossless
     assert got[1].hr.shape == chelsea.shape
 
@@ -176,15 +176,15 @@ def test_iter_frames_from_scenario_inputs(tmp_path: Path, clip_path: tuple[Path,
     names = [f.name for f in iter_frames(inputs, tmp_path)]
     assert names == [
         "coffee",
-        "clip.mp4#000000",
-        "clip.mp4#000002",
-        "synthetic-s0#000000",
-        "synthetic-s0#000001",
-        "synthetic-s0#000002",
+        "clip-000000",
+        "clip-000002",
+        "synthetic-s0-000000",
+        "synthetic-s0-000001",
+        "synthetic-s0-000002",
     ]
     # relative video paths resolve against the scenario's folder
     rel = Inputs.model_validate({"video": [{"path": vid.name, "max_frames": 1}]})
-    assert [f.name for f in iter_frames(rel, vid.parent)] == ["clip.mp4#000000"]
+    assert [f.name for f in iter_frames(rel, vid.parent)] == ["clip-000000"]
     with pytest.raises(MeasurementError, match="not found"):
         list(iter_frames(rel, tmp_path / "elsewhere"))
 

@@ -113,7 +113,13 @@ def test_missing_image_path(tmp_path: Path) -> None:
 
 
 def test_unknown_zoo_model(tmp_path: Path) -> None:
-    e = _err(tmp_path, GOOD.replace("zoo: bicubic", "zoo: notamodel"))
+    # the scenario package does not know the zoo: lab.validate checks the family exists
+    from perflab.lab.validate import validate_scenario
+
+    loaded = load_scenario(write(tmp_path, GOOD.replace("zoo: bicubic", "zoo: notamodel")))
+    with pytest.raises(UserInputError) as ei:
+        validate_scenario(loaded, decode_inputs=False)
+    e = ei.value
     assert e.location is not None and e.location.field == "models[0].zoo" and e.location.line == 9
 
 

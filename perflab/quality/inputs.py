@@ -6,8 +6,18 @@ page): a one-minute 1080p video is never in memory whole. Video is decoded by th
 binary that ships inside the ``imageio-ffmpeg`` wheel, read from its pipe one frame at a time;
 closing the generator early (``max_frames``, ``break``) stops ffmpeg.
 
-Bad input is a :class:`~perflab.errors.MeasurementError` that names the file: a corrupt or
-truncated image, a file ffmpeg cannot open, a video that yields no frames or breaks mid-way.
+Bad input is an :class:`InputError` (a :class:`~perflab.errors.MeasurementError`) that names
+the file: a corrupt or truncated image, a text file named ``.png``, an image too large to
+decode safely (more than :data:`MAX_INPUT_PIXELS`), one with transparent pixels, a file ffmpeg
+cannot open, a video that yields no frames or breaks mid-way. ``perflab.lab.validate`` adds
+the scenario's file:line: field to it before any run folder exists.
+
+Frame names are file-system safe and unique within one :func:`iter_frames` stream (they
+become ``frames/<group>/<name>.png``): an image keeps its file stem (``coffee.png`` →
+``coffee``), a video frame is ``<stem>-<decoded index>``, a synthetic frame
+``synthetic-s<seed>-<index>``; characters other than letters, digits, ``.``, ``_`` and ``-``
+become ``_``; a name already given (case-insensitively) gets ``-2``, ``-3``, … in stream order
+(:class:`perflab.core.names.FrameNamer`).
 
 ``iter_frames`` takes the scenario's ``inputs`` block (any object with its attributes; this
 module does not import the scenario package) and a base folder for relative paths.
@@ -16,26 +26,40 @@ module does not import the scenario package) and a base folder for relative path
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import chain, islice
+from functools import lru_cache, partial
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
+from perflab.core.names import FrameNamer, frame_stem
 from perflab.errors import MeasurementError
 from perflab.quality.frames import (
+    IMAGE_SUFFIXES,
     SKIMAGE_PHOTOS,
     Frame,
-    image_files,
-    load_image_file,
     load_skimage_photo,
     to_float_rgb,
 )
+
+MAX_INPUT_PIXELS = 40_000_000
+"""Largest input image or video frame (pixels): 40 MP, above 8K UHD. Larger files are refused
+before they are decoded (a decompression bomb is a few kilobytes of PNG)."""
+
+
+class InputError(MeasurementError):
+    """An input image or video cannot be used; the message names the file, and ``source``
+    (once known) says which entry of the scenario's ``inputs`` gave it."""
+
+    def __init__(self, detail: str, source: tuple[str | int, ...] | None = None) -> None:
+        self.detail = detail
+        self.source = source
+        super().__init__(detail)
 
 # ---------------------------------------------------------------------------------------------
 # what iter_frames needs from a scenario's `inputs` (structural: pydantic models fit)
@@ -83,34 +107,83 @@ class InputsSpec(Protocol):
     def max_frames(self) -> int: ...
 
 
-def iter_frames(inputs: InputsSpec, base_dir: Path) -> Iterator[Frame]:
+SourceKey = tuple[str | int, ...]
+"""Where a source is named in the scenario, e.g. ``("inputs", "images", 0, "path")``."""
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """One entry of a scenario's ``inputs``, not yet opened."""
+
+    key: SourceKey
+    generated: bool  # perflab's own frames (packaged photo, synthetic clip), not a user's file
+    count: int | None  # frames it gives, where known without decoding
+    open: Callable[[], Iterator[Frame]]
+
+
+def input_sources(inputs: InputsSpec, base_dir: Path) -> list[InputSource]:
+    """The sources of a scenario's inputs in stream order: images, video, synthetic clip."""
+    out: list[InputSource] = []
+    for i, img in enumerate(inputs.images):
+        if img.skimage is not None:
+            out.append(InputSource(("inputs", "images", i, "skimage"), True, 1, partial(iter_skimage_frames, [img.skimage])))
+        elif img.path is not None:
+            out.append(InputSource(("inputs", "images", i, "path"), False, None,
+                                   partial(iter_image_frames, _resolve(base_dir, img.path))))
+    for i, vid in enumerate(inputs.video):
+        out.append(InputSource(
+            ("inputs", "video", i, "path"), False, None,
+            partial(iter_video_frames, _resolve(base_dir, vid.path), max_frames=vid.max_frames,
+                    every_nth=vid.every_nth, start_frame=vid.start_frame),
+        ))
+    syn = inputs.synthetic
+    if syn is not None:
+        out.append(InputSource(
+            ("inputs", "synthetic"), True, syn.frames,
+            partial(iter_synthetic_frames, syn.frames, fps=syn.fps, width=syn.width, height=syn.height, seed=syn.seed),
+        ))
+    return out
+
+
+def iter_frames(inputs: InputsSpec, base_dir: Path) -> Generator[Frame, None, None]:
     """All frames of a scenario's inputs in order (images, video, synthetic), capped at
-    ``inputs.max_frames`` in total. Relative paths resolve against ``base_dir``."""
+    ``inputs.max_frames`` in total, with unique file-system-safe names. Relative paths resolve
+    against ``base_dir``. A bad source raises :class:`InputError` with its ``source`` key."""
+    namer = FrameNamer()
+    left = inputs.max_frames
+    for src in input_sources(inputs, base_dir):
+        if left <= 0:
+            return
+        frames = iter_source(src, left)
+        try:
+            for f in frames:
+                yield Frame(name=namer.name(f.name), hr=f.hr)
+                left -= 1
+        finally:
+            frames.close()  # stops a running ffmpeg when the cap is reached or the caller stops
 
-    def all_frames() -> Generator[Frame, None, None]:
-        for img in inputs.images:
-            if img.skimage is not None:
-                yield from iter_skimage_frames([img.skimage])
-            elif img.path is not None:
-                yield from iter_image_frames(_resolve(base_dir, img.path))
-        for vid in inputs.video:
-            yield from iter_video_frames(
-                _resolve(base_dir, vid.path),
-                max_frames=vid.max_frames,
-                every_nth=vid.every_nth,
-                start_frame=vid.start_frame,
-            )
-        syn = inputs.synthetic
-        if syn is not None:
-            yield from iter_synthetic_frames(
-                syn.frames, fps=syn.fps, width=syn.width, height=syn.height, seed=syn.seed
-            )
 
-    gen = all_frames()
+def iter_source(src: InputSource, limit: int | None = None) -> Generator[Frame, None, None]:
+    """The frames of one source (at most ``limit``); its errors carry ``src.key``. Closing
+    this generator early stops a running ffmpeg."""
+    gen = src.open()
+    n = 0
     try:
-        yield from islice(gen, inputs.max_frames)
+        while limit is None or n < limit:
+            try:
+                f = next(gen)
+            except StopIteration:
+                return
+            except InputError as exc:
+                raise InputError(exc.detail, src.key) from exc
+            except MeasurementError as exc:
+                raise InputError(str(exc), src.key) from exc
+            n += 1
+            yield f
     finally:
-        gen.close()  # stops a running ffmpeg when the cap is reached
+        close = getattr(gen, "close", None)
+        if close is not None:
+            close()
 
 
 def _resolve(base_dir: Path, path: str) -> Path:
@@ -122,15 +195,74 @@ def _resolve(base_dir: Path, path: str) -> Path:
 # images
 
 
+def image_files(path: Path) -> list[Path]:
+    """``path`` itself if it is a file, else the image files of the folder, sorted by name."""
+    try:
+        if not path.is_dir():
+            if not path.is_file():
+                raise InputError(f"image path not found: {path}")
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise InputError(
+                    f"{path.name}: not an image file name (expected {', '.join(IMAGE_SUFFIXES)}; "
+                    "a video goes under inputs.video)"
+                )
+            return [path]
+        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def load_image(path: Path) -> npt.NDArray[np.float32]:
+    """One image file → float32 RGB in [0, 1]. 8- and 16-bit, grey, palette and RGB(A) images
+    are read; a fully opaque alpha channel is dropped; transparency, an image larger than
+    :data:`MAX_INPUT_PIXELS` and anything Pillow cannot decode are refused."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_INPUT_PIXELS:
+                raise InputError(
+                    f"image {path.name} is {w}×{h} pixels, more than the {MAX_INPUT_PIXELS} perflab decodes"
+                )
+            if w < 1 or h < 1:
+                raise InputError(f"image {path.name} is empty ({w}×{h})")
+            im.load()
+            return _image_to_rgb(im, path)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"image {path.name} is too large to decode safely: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{path.name} is not an image Pillow can read (empty, text, or another format?)") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot decode image {path.name}: {reason} (truncated or corrupt file?)") from exc
+
+
+def _image_to_rgb(im: Image.Image, path: Path) -> npt.NDArray[np.float32]:
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):  # 16-bit grey (PNG)
+        grey = np.asarray(im).astype(np.float32)
+        return to_float_rgb(np.clip(grey / 65535.0, 0.0, 1.0))
+    if mode == "F":
+        raise InputError(f"image {path.name}: floating-point images are not read (save it as 8 or 16 bit)")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        if int(np.asarray(rgba.getchannel("A")).min()) < 255:
+            raise InputError(
+                f"image {path.name} has transparent pixels; quality needs opaque images (flatten it first)"
+            )
+        return to_float_rgb(np.asarray(rgba.convert("RGB")))
+    return to_float_rgb(np.asarray(im.convert("RGB")))
+
+
 def iter_image_frames(path: Path) -> Iterator[Frame]:
     """One PNG/JPEG/… file, or every image file of a folder (sorted by name), one at a time."""
-    if not path.exists():
-        raise MeasurementError(f"image path not found: {path}")
     files = image_files(path)
     if not files:
-        raise MeasurementError(f"no image files (png, jpg, jpeg, bmp, webp) in folder {path}")
+        raise InputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
     for f in files:
-        yield Frame(name=f.name, hr=load_image_file(f))
+        yield Frame(name=frame_stem(f.stem), hr=load_image(f))
 
 
 def iter_skimage_frames(names: Sequence[str]) -> Iterator[Frame]:
@@ -169,18 +301,25 @@ def _ffmpeg_reason(exc: BaseException) -> str:
 def _open_video(path: Path) -> tuple[Any, dict[str, Any]]:
     import imageio_ffmpeg
 
+    if path.is_dir():
+        raise InputError(f"video path is a folder, not a video file: {path}")
     if not path.is_file():
-        raise MeasurementError(f"video file not found: {path}")
+        raise InputError(f"video file not found: {path}")
     gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     try:
         meta: dict[str, Any] = next(gen)
     except (OSError, RuntimeError, StopIteration, ValueError) as exc:
         gen.close()
-        raise MeasurementError(f"cannot decode video {path}: {_ffmpeg_reason(exc)}") from exc
+        raise InputError(f"cannot decode video {path.name}: {_ffmpeg_reason(exc)}") from exc
     size = meta.get("size")
     if not (isinstance(size, tuple) and len(size) == 2 and size[0] > 0 and size[1] > 0):
         gen.close()
-        raise MeasurementError(f"cannot decode video {path}: ffmpeg reports no frame size")
+        raise InputError(f"cannot decode video {path.name}: ffmpeg reports no frame size")
+    if int(size[0]) * int(size[1]) > MAX_INPUT_PIXELS:
+        gen.close()
+        raise InputError(
+            f"video {path.name} is {size[0]}×{size[1]} pixels, more than the {MAX_INPUT_PIXELS} perflab decodes"
+        )
     return gen, meta
 
 
@@ -215,14 +354,15 @@ def iter_video_frames(
     path: Path, *, max_frames: int | None = None, every_nth: int = 1, start_frame: int = 0
 ) -> Iterator[Frame]:
     """Decoded frames of a video file, streamed: frame ``start_frame`` and every ``every_nth``
-    after it, at most ``max_frames``. Names are ``<file name>#<decoded index>``."""
+    after it, at most ``max_frames``. Names are ``<file stem>-<decoded index>``."""
     if every_nth < 1 or start_frame < 0 or (max_frames is not None and max_frames < 1):
-        raise MeasurementError(
+        raise InputError(
             f"bad video selection for {path}: every_nth={every_nth}, start_frame={start_frame}, "
             f"max_frames={max_frames}"
         )
     gen, meta = _open_video(path)
     w, h = int(meta["size"][0]), int(meta["size"][1])
+    stem = frame_stem(path.stem)
     kept = 0
     index = 0
     try:
@@ -232,16 +372,16 @@ def iter_video_frames(
             except StopIteration:
                 break
             except (OSError, RuntimeError, ValueError) as exc:
-                raise MeasurementError(
-                    f"video {path} broke off at frame {index}: {_ffmpeg_reason(exc)}"
+                raise InputError(
+                    f"video {path.name} broke off at frame {index}: {_ffmpeg_reason(exc)}"
                 ) from exc
             if index >= start_frame and (index - start_frame) % every_nth == 0:
                 if len(buf) != w * h * 3:
-                    raise MeasurementError(
-                        f"video {path}: frame {index} has {len(buf)} bytes, expected {w * h * 3}"
+                    raise InputError(
+                        f"video {path.name}: frame {index} has {len(buf)} bytes, expected {w * h * 3}"
                     )
                 rgb = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
-                yield Frame(name=f"{path.name}#{index:06d}", hr=to_float_rgb(rgb))
+                yield Frame(name=f"{stem}-{index:06d}", hr=to_float_rgb(rgb))
                 kept += 1
                 if max_frames is not None and kept >= max_frames:
                     return
@@ -250,13 +390,13 @@ def iter_video_frames(
         gen.close()
     expected = _expected_frames(meta)
     if expected is not None and index < 0.95 * expected - 1:
-        raise MeasurementError(
-            f"video {path} ended after {index} frames of the ~{expected} its header announces "
+        raise InputError(
+            f"video {path.name} ended after {index} frames of the ~{expected} its header announces "
             "(truncated or corrupt file?)"
         )
     if kept == 0:
-        raise MeasurementError(
-            f"video {path} gave no frames (decoded {index}, start_frame={start_frame}, every_nth={every_nth})"
+        raise InputError(
+            f"video {path.name} gave no frames (decoded {index}, start_frame={start_frame}, every_nth={every_nth})"
         )
 
 
@@ -322,6 +462,8 @@ _PRODUCTS = (
     ("Stained Glass Tile", "immunohistochemistry"),
     ("Eye Chart Mug", "retina"),
 )
+SYNTHETIC_PHOTOS: tuple[str, ...] = tuple(dict.fromkeys(photo for _, photo in _PRODUCTS))
+"""The packaged photographs (scikit-image names) the synthetic clip's product cards show."""
 _WORDS = [
     "organic",
     "cotton",
@@ -578,9 +720,9 @@ def iter_synthetic_frames(
 ) -> Iterator[Frame]:
     """The synthetic clip, rendered natively at ``width``×``height`` one frame at a time."""
     if n_frames < 1 or not fps > 0 or width < 64 or height < 64:
-        raise MeasurementError(f"bad synthetic clip: {n_frames} frames, {fps} fps, {width}×{height}")
+        raise InputError(f"bad synthetic clip: {n_frames} frames, {fps} fps, {width}×{height}")
     for i in range(n_frames):
         yield Frame(
-            name=f"synthetic-s{seed}#{i:06d}",
+            name=f"synthetic-s{seed}-{i:06d}",
             hr=synthetic_frame(i, fps=fps, width=width, height=height, seed=seed),
         )

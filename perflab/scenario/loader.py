@@ -1,17 +1,19 @@
-"""Load a scenario file: YAML → validated Scenario, with one-line file:line: field errors."""
+"""Load a scenario file: YAML → validated Scenario, with one-line file:line: field errors.
+
+This checks what the scenario file alone can tell (syntax, schema, bounds, names, that the
+files it names exist). Checks that need the model zoo or the input decoders (a zoo family
+exists, an image decodes, training images among the inputs) live in
+:mod:`perflab.lab.validate`, which the CLI runs after loading.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from perflab.errors import UserInputError
+from perflab.core.yamlsrc import LocatedDocument, PathKey, load_yaml, validate_document
+from perflab.errors import SourceLocation, UserInputError
 from perflab.scenario.schema import Scenario
-from perflab.scenario.yamlsrc import LocatedDocument, PathKey, load_yaml
 
 
 @dataclass(frozen=True)
@@ -22,95 +24,73 @@ class LoadedScenario:
     file: Path
     base_dir: Path
     source_text: str
+    document: LocatedDocument | None = None
 
     def resolve(self, relative: str) -> Path:
-        p = Path(relative).expanduser()
+        p = Path(relative)
+        try:
+            p = p.expanduser()
+        except RuntimeError:  # ~user of an unknown user: left as it is, then reported missing
+            pass
         return p if p.is_absolute() else (self.base_dir / p)
 
-
-def validate_document(doc: LocatedDocument, model: type[BaseModel]) -> Any:
-    """Validate ``doc.data`` against ``model``; the first error becomes a located UserInputError."""
-    if not isinstance(doc.data, dict):
-        raise UserInputError("top level must be a mapping", doc.location(()))
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc: PathKey = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
-        # pydantic appends union/model tags to loc; keep the prefix that exists in the document
-        while loc and doc.lines.get(loc) is None and len(loc) > 1 and not _is_missing(err):
-            loc = loc[:-1]
-        message = _message(err)
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise UserInputError(message, doc.location(loc)) from None
-
-
-def _is_missing(err: Any) -> bool:
-    return bool(err["type"] == "missing")
-
-
-def _message(err: Any) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    msg = str(err["msg"])
-    msg = msg.removeprefix("Value error, ")
-    inp = err.get("input")
-    if kind not in ("model_type",) and inp is not None and not isinstance(inp, (dict, list)):
-        msg += f" (got {json.dumps(inp) if isinstance(inp, (str, int, float, bool)) else repr(inp)})"
-    return msg
+    def location(self, path: PathKey) -> SourceLocation:
+        """file:line: field of a value of the scenario (line unknown if built without a document)."""
+        if self.document is None:
+            return SourceLocation(str(self.file), None, ".".join(str(p) for p in path) or None)
+        return self.document.location(path)
 
 
 def load_scenario(path: Path) -> LoadedScenario:
     doc = load_yaml(path)
     scenario: Scenario = validate_document(doc, Scenario)
     loaded = LoadedScenario(
-        scenario=scenario, file=path, base_dir=path.resolve().parent, source_text=path.read_text("utf-8")
+        scenario=scenario, file=path, base_dir=path.resolve().parent, source_text=doc.text, document=doc
     )
-    _check_paths(loaded, doc)
+    _check_paths(loaded)
     return loaded
 
 
-def _check_paths(loaded: LoadedScenario, doc: LocatedDocument) -> None:
+def _kind(p: Path) -> str:
+    """'file', 'folder', 'missing', or why the path cannot be looked at."""
+    try:
+        if p.is_dir():
+            return "folder"
+        return "file" if p.is_file() else ("missing" if not p.exists() else "special")
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _check_paths(loaded: LoadedScenario) -> None:
     """Files named by the scenario must exist now, not halfway through a run."""
     s = loaded.scenario
     for i, m in enumerate(s.models):
         if m.path is not None:
             p = loaded.resolve(m.path)
-            if not p.is_file():
-                raise UserInputError(f"model file not found: {p}", doc.location(("models", i, "path")))
+            where = loaded.location(("models", i, "path"))
+            kind = _kind(p)
+            if kind == "missing":
+                raise UserInputError(f"model file not found: {p}", where)
+            if kind != "file":
+                raise UserInputError(f"model path is not a .tflite file ({kind}): {p}", where)
             if m.scale is None:
-                raise UserInputError(
-                    "a 'path' model needs 'scale'", doc.location(("models", i, "path"))
-                )
+                raise UserInputError("a 'path' model needs 'scale'", where)
     for i, src in enumerate(s.inputs.images):
         if src.path is not None:
             p = loaded.resolve(src.path)
-            if not p.exists():
-                raise UserInputError(f"image path not found: {p}", doc.location(("inputs", "images", i, "path")))
-        if src.skimage is not None:
-            from perflab.quality.frames import SKIMAGE_PHOTOS
-
-            if src.skimage not in SKIMAGE_PHOTOS:
+            kind = _kind(p)
+            if kind == "missing":
+                raise UserInputError(f"image path not found: {p}", loaded.location(("inputs", "images", i, "path")))
+            if kind not in ("file", "folder"):
                 raise UserInputError(
-                    f"unknown scikit-image photo {src.skimage!r} (known: {', '.join(sorted(SKIMAGE_PHOTOS))})",
-                    doc.location(("inputs", "images", i, "skimage")),
+                    f"image path is neither a file nor a folder ({kind}): {p}",
+                    loaded.location(("inputs", "images", i, "path")),
                 )
     for i, v in enumerate(s.inputs.video):
         p = loaded.resolve(v.path)
-        if not p.is_file():
-            raise UserInputError(f"video file not found: {p}", doc.location(("inputs", "video", i, "path")))
-    for i, m in enumerate(s.models):
-        if m.zoo is not None:
-            from perflab.zoo.registry import known_families
-
-            fams = known_families()
-            if m.zoo not in fams:
-                raise UserInputError(
-                    f"unknown zoo model {m.zoo!r} (known: {', '.join(sorted(fams))})",
-                    doc.location(("models", i, "zoo")),
-                )
+        where = loaded.location(("inputs", "video", i, "path"))
+        kind = _kind(p)
+        if kind == "missing":
+            raise UserInputError(f"video file not found: {p}", where)
+        if kind != "file":
+            raise UserInputError(f"video path is not a video file ({kind}): {p}", where)

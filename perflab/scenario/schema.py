@@ -11,12 +11,21 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from perflab.core.names import model_file_name_problem
 
 SCENARIO_SCHEMA = "perflab.scenario/1"
 
 # Names end up in file names on devices and in shell commands: keep them boring.
 SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+# Numbers are strict (`true` is not 1, "3" is not 3) and floats finite (no .inf, no .nan);
+# every number also has a sane upper bound, so nothing downstream overflows.
+Int = Annotated[int, Field(strict=True)]
+Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Bool = Annotated[bool, Field(strict=True)]
+FilePath = Annotated[str, Field(min_length=1, max_length=4096)]
+DAY_S = 86_400.0  # upper bound of every duration in a scenario
 
 
 class Delegate(StrEnum):
@@ -40,8 +49,8 @@ class _Strict(BaseModel):
 
 
 class Geometry(_Strict):
-    lr_width: int = Field(gt=0, le=8192, description="low-resolution input width in pixels")
-    lr_height: int = Field(gt=0, le=8192, description="low-resolution input height in pixels")
+    lr_width: Int = Field(gt=0, le=8192, description="low-resolution input width in pixels")
+    lr_height: Int = Field(gt=0, le=8192, description="low-resolution input height in pixels")
     scale: Literal[2, 3, 4] = Field(description="upscale factor")
 
     @property
@@ -54,40 +63,50 @@ class Geometry(_Strict):
 
 
 class Pacing(_Strict):
-    fps: float | None = Field(
+    fps: Float | None = Field(
         default=None, gt=0, le=1000, description="frames per second to pace inference at; null = back-to-back"
     )
-    also_back_to_back: bool = Field(
+    also_back_to_back: Bool = Field(
         default=True, description="also time the cell back-to-back (no pacing), as a second series"
     )
 
 
 class Runs(_Strict):
-    warmup: int = Field(default=3, ge=0, le=10_000, description="warm-up inferences (not in statistics)")
-    iterations: int = Field(default=30, ge=1, le=1_000_000, description="timed inferences per series")
-    repeats: int = Field(default=1, ge=1, le=100, description="benchmark_model invocations per series")
-    timeout_s: float = Field(default=600, gt=0, description="wall-clock limit for one cell")
+    warmup: Int = Field(default=3, ge=0, le=10_000, description="warm-up inferences (not in statistics)")
+    iterations: Int = Field(default=30, ge=1, le=1_000_000, description="timed inferences per series")
+    repeats: Int = Field(default=1, ge=1, le=100, description="benchmark_model invocations per series")
+    timeout_s: Float = Field(default=600, gt=0, le=DAY_S, description="wall-clock limit for one cell")
 
 
 class Cooldown(_Strict):
-    max_start_temp_c: float = Field(default=40.0, description="wait until the device is below this")
-    wait_timeout_s: float = Field(default=300.0, ge=0, description="give up waiting after this long")
-    between_cells_s: float = Field(default=0.0, ge=0, description="fixed pause between cells")
+    max_start_temp_c: Float = Field(default=40.0, ge=-20, le=120, description="wait until the device is below this")
+    wait_timeout_s: Float = Field(default=300.0, ge=0, le=DAY_S, description="give up waiting after this long")
+    between_cells_s: Float = Field(default=0.0, ge=0, le=3600, description="fixed pause between cells")
 
 
 class Stability(_Strict):
-    max_cv_pct: float = Field(default=10.0, gt=0, description="warn when CV exceeds this")
-    max_drift_pct: float = Field(default=10.0, gt=0, description="warn when halves differ by more")
+    max_cv_pct: Float = Field(default=10.0, gt=0, le=1000, description="warn when CV exceeds this")
+    max_drift_pct: Float = Field(default=10.0, gt=0, le=1000, description="warn when halves differ by more")
 
 
 class ModelRef(_Strict):
     """A model from the zoo (``zoo: espcn``) or a user's .tflite (``path: …``)."""
 
     zoo: SafeName | None = Field(default=None, description="zoo family name, e.g. espcn")
-    path: str | None = Field(default=None, description="path to a .tflite file, relative to the scenario")
+    path: FilePath | None = Field(default=None, description="path to a .tflite file, relative to the scenario")
     name: SafeName | None = Field(default=None, description="display name (default: zoo or file stem)")
     scale: Literal[2, 3, 4] | None = Field(default=None, description="upscale of a path model")
-    variants: list[Variant] = Field(default_factory=lambda: [Variant.FP32], min_length=1)
+    variants: list[Variant] = Field(default_factory=lambda: [Variant.FP32], min_length=1, max_length=5)
+
+    @field_validator("path")
+    @classmethod
+    def _phone_safe_file_name(cls, path: str | None) -> str | None:
+        # the same rule the phone's command builder applies to --graph (perflab.core.names)
+        if path is not None:
+            problem = model_file_name_problem(path.replace("\\", "/").rsplit("/", 1)[-1])
+            if problem is not None:
+                raise ValueError(f"model file name {problem}")
+        return path
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelRef:
@@ -112,7 +131,7 @@ class ImageSource(_Strict):
     """One image input: a photograph shipped inside scikit-image, or a file/folder."""
 
     skimage: SafeName | None = Field(default=None, description="name of a scikit-image data photo")
-    path: str | None = Field(default=None, description="PNG/JPEG file or folder, relative to the scenario")
+    path: FilePath | None = Field(default=None, description="PNG/JPEG file or folder, relative to the scenario")
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageSource:
@@ -124,30 +143,30 @@ class ImageSource(_Strict):
 class VideoSource(_Strict):
     """One video file, decoded frame by frame with the ffmpeg shipped in imageio-ffmpeg."""
 
-    path: str = Field(description="video file (mp4, mkv, webm, …), relative to the scenario")
-    max_frames: int | None = Field(
-        default=None, ge=1, description="stop after this many frames from this file (null = all)"
+    path: FilePath = Field(description="video file (mp4, mkv, webm, …), relative to the scenario")
+    max_frames: Int | None = Field(
+        default=None, ge=1, le=100_000, description="stop after this many frames from this file (null = all)"
     )
-    every_nth: int = Field(default=1, ge=1, le=10_000, description="keep every n-th decoded frame")
-    start_frame: int = Field(default=0, ge=0, description="skip this many decoded frames first")
+    every_nth: Int = Field(default=1, ge=1, le=10_000, description="keep every n-th decoded frame")
+    start_frame: Int = Field(default=0, ge=0, le=10_000_000, description="skip this many decoded frames first")
 
 
 class SyntheticClip(_Strict):
     """perflab's own clip: an e-commerce page (text, price tags, product photos, fine
     textures, gradients) scrolling and animating, rendered natively at HR, deterministic."""
 
-    frames: int = Field(default=30, ge=1, le=100_000, description="number of frames")
-    fps: float = Field(default=30.0, gt=0, le=240, description="frame rate the motion is designed for")
-    width: int = Field(default=1920, ge=64, le=8192, description="HR width in pixels")
-    height: int = Field(default=1080, ge=64, le=8192, description="HR height in pixels")
-    seed: int = Field(default=0, ge=0, description="layout and content seed")
+    frames: Int = Field(default=30, ge=1, le=100_000, description="number of frames")
+    fps: Float = Field(default=30.0, gt=0, le=240, description="frame rate the motion is designed for")
+    width: Int = Field(default=1920, ge=64, le=8192, description="HR width in pixels")
+    height: Int = Field(default=1080, ge=64, le=8192, description="HR height in pixels")
+    seed: Int = Field(default=0, ge=0, le=2**32 - 1, description="layout and content seed")
 
 
 class Inputs(_Strict):
-    images: list[ImageSource] = Field(default_factory=list, description="HR ground-truth images")
-    video: list[VideoSource] = Field(default_factory=list, description="HR ground-truth video files")
+    images: list[ImageSource] = Field(default_factory=list, max_length=1000, description="HR ground-truth images")
+    video: list[VideoSource] = Field(default_factory=list, max_length=100, description="HR ground-truth video files")
     synthetic: SyntheticClip | None = Field(default=None, description="perflab's synthetic HR clip")
-    max_frames: int = Field(default=100, ge=1, description="cap on quality frames per cell")
+    max_frames: Int = Field(default=100, ge=1, le=100_000, description="cap on quality frames per cell")
     downscale: Literal["bicubic_aa"] = Field(
         default="bicubic_aa", description="HR→LR kernel (see docs/methodology.md)"
     )
@@ -163,32 +182,32 @@ class Tuning(_Strict):
     """What perflab may change on a phone before a run (journaled, always restored). Each takes
     effect only where the device config knows how and the phone is rooted where that is needed."""
 
-    stay_awake: bool = Field(default=True, description="keep the screen from sleeping while plugged in")
-    suspend_charging: bool = Field(
+    stay_awake: Bool = Field(default=True, description="keep the screen from sleeping while plugged in")
+    suspend_charging: Bool = Field(
         default=True, description="stop charging from USB so battery counters measure the workload (rooted)"
     )
-    pin_governor: bool = Field(default=False, description="pin CPU governors to 'performance' (rooted)")
-    screen_off: bool | None = Field(default=None, description="turn the screen off; null: as the device config says")
+    pin_governor: Bool = Field(default=False, description="pin CPU governors to 'performance' (rooted)")
+    screen_off: Bool | None = Field(default=None, description="turn the screen off; null: as the device config says")
 
 
 class Telemetry(_Strict):
-    sample_interval_ms: float = Field(default=100, ge=5, le=10_000)
+    sample_interval_ms: Float = Field(default=100, ge=5, le=10_000)
 
 
 class Profiling(_Strict):
-    op_profiling: bool = Field(default=True, description="separate op-profiling pass per cell")
+    op_profiling: Bool = Field(default=True, description="separate op-profiling pass per cell")
 
 
 class Scenario(_Strict):
     schema_: Literal["perflab.scenario/1"] = Field(default="perflab.scenario/1", alias="schema")
     name: SafeName
-    description: str = ""
+    description: str = Field(default="", max_length=10_000)
     geometry: Geometry
     pacing: Pacing = Pacing()
     baseline: Literal["bicubic"] = "bicubic"
-    models: list[ModelRef] = Field(min_length=1)
-    delegates: list[Delegate] = Field(default_factory=lambda: [Delegate.CPU], min_length=1)
-    threads: int = Field(default=2, ge=1, le=64)
+    models: list[ModelRef] = Field(min_length=1, max_length=200)
+    delegates: list[Delegate] = Field(default_factory=lambda: [Delegate.CPU], min_length=1, max_length=5)
+    threads: Int = Field(default=2, ge=1, le=64)
     runs: Runs = Runs()
     cooldown: Cooldown = Cooldown()
     stability: Stability = Stability()

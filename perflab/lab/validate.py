@@ -1,0 +1,184 @@
+"""Checks of a loaded scenario that need more than the scenario file: the model zoo, the input
+decoders, the zoo's training data. ``perflab scenario check`` and ``perflab run`` call
+:func:`validate_scenario` after :func:`perflab.scenario.load_scenario` and before anything is
+created on disk or on a device.
+
+Every problem is a one-line :class:`~perflab.errors.UserInputError` naming the scenario's
+file:line: field (``inputs.images[1].path``); things worth knowing that are not errors (quality
+measured on images the zoo was trained on) come back as :class:`ScenarioWarning`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from perflab.errors import SourceLocation, UserInputError
+from perflab.quality.frames import SKIMAGE_PHOTOS, Frame
+from perflab.quality.inputs import (
+    SYNTHETIC_PHOTOS,
+    InputError,
+    InputSource,
+    SourceKey,
+    input_sources,
+    iter_frames,
+    iter_source,
+)
+from perflab.scenario.loader import LoadedScenario
+
+MIN_FRAME_SIDE_PX = 32
+"""Smallest HR input side (after cropping to a multiple of the scale): PIQE needs 16×16 blocks
+and SSIM an 11×11 window inside the cropped border."""
+
+
+@dataclass(frozen=True)
+class ScenarioWarning:
+    """Something a scenario does that is allowed but skews what its numbers mean."""
+
+    kind: str  # stable identifier, e.g. "training_images"
+    location: SourceLocation
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+def validate_scenario(
+    loaded: LoadedScenario, *, decode_inputs: bool = True, decode_generated: bool = True
+) -> list[ScenarioWarning]:
+    """Everything about ``loaded`` that the scenario file alone cannot tell.
+
+    Raises UserInputError (located) for an unknown zoo family or packaged photo and, when
+    ``decode_inputs``, for any input image or video that cannot be decoded (every frame the run
+    would use is decoded once, one at a time). ``decode_generated=False`` skips decoding
+    perflab's own frames (packaged photos, the synthetic clip), which cannot be corrupt.
+    Returns the warnings (see :func:`training_image_warnings`).
+    """
+    check_references(loaded)
+    if decode_inputs:
+        check_inputs(loaded, decode_generated=decode_generated)
+    return training_image_warnings(loaded)
+
+
+def check_references(loaded: LoadedScenario) -> None:
+    """Zoo families and scikit-image photos named by the scenario exist."""
+    from perflab.zoo.registry import known_families
+
+    s = loaded.scenario
+    for i, src in enumerate(s.inputs.images):
+        if src.skimage is not None and src.skimage not in SKIMAGE_PHOTOS:
+            raise UserInputError(
+                f"unknown scikit-image photo {src.skimage!r} (known: {', '.join(sorted(SKIMAGE_PHOTOS))})",
+                loaded.location(("inputs", "images", i, "skimage")),
+            )
+    families = known_families()
+    for i, m in enumerate(s.models):
+        if m.zoo is not None and m.zoo not in families:
+            raise UserInputError(
+                f"unknown zoo model {m.zoo!r} (known: {', '.join(sorted(families))})",
+                loaded.location(("models", i, "zoo")),
+            )
+
+
+def iter_checked_frames(loaded: LoadedScenario) -> Iterator[Frame]:
+    """The scenario's frames exactly as :func:`perflab.quality.inputs.iter_frames` streams them,
+    with a bad input raised as a located UserInputError (for a runner's frame source)."""
+    frames = iter_frames(loaded.scenario.inputs, loaded.base_dir)
+    try:
+        for f in frames:
+            _check_frame(loaded, f, None)
+            yield f
+    except InputError as exc:
+        raise _located(loaded, exc) from exc
+    finally:
+        frames.close()
+
+
+def check_inputs(loaded: LoadedScenario, *, decode_generated: bool = True) -> int:
+    """Decode every frame the run will use, once, one at a time (bounded memory); returns how
+    many there are. A bad input is a UserInputError naming ``inputs.<kind>[i].path``."""
+    inputs = loaded.scenario.inputs
+    left = inputs.max_frames
+    total = 0
+    for src in input_sources(inputs, loaded.base_dir):
+        if left <= 0:
+            break
+        if src.generated and not decode_generated and src.count is not None:
+            n = min(src.count, left)
+        else:
+            n = _decode_source(loaded, src, left)
+        left -= n
+        total += n
+    if total == 0:
+        raise UserInputError("the scenario's inputs give no frames", loaded.location(("inputs",)))
+    return total
+
+
+def _decode_source(loaded: LoadedScenario, src: InputSource, limit: int) -> int:
+    n = 0
+    frames = iter_source(src, limit)
+    try:
+        for f in frames:
+            _check_frame(loaded, f, src.key)
+            n += 1
+    except InputError as exc:
+        raise _located(loaded, exc) from exc
+    finally:
+        frames.close()
+    return n
+
+
+def _check_frame(loaded: LoadedScenario, f: Frame, key: SourceKey | None) -> None:
+    scale = loaded.scenario.geometry.scale
+    h, w = f.hr.shape[:2]
+    ch, cw = h - h % scale, w - w % scale
+    if min(ch, cw) < MIN_FRAME_SIDE_PX:
+        where = loaded.location(key) if key is not None else loaded.location(("inputs",))
+        raise UserInputError(
+            f"frame {f.name} is {w}×{h} pixels; quality needs at least {MIN_FRAME_SIDE_PX}×{MIN_FRAME_SIDE_PX} "
+            f"after cropping to a multiple of the scale ({scale})",
+            where,
+        )
+
+
+def _located(loaded: LoadedScenario, exc: InputError) -> UserInputError:
+    key: SourceKey = exc.source if exc.source is not None else ("inputs",)
+    return UserInputError(exc.detail, loaded.location(key))
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation on training images
+
+
+def zoo_training_photos() -> frozenset[str]:
+    """scikit-image photo names the zoo's models were trained on."""
+    from perflab.zoo.data import TRAINING_SOURCES
+
+    return frozenset(s.removeprefix("skimage:") for s in TRAINING_SOURCES if s.startswith("skimage:"))
+
+
+def training_image_warnings(loaded: LoadedScenario) -> list[ScenarioWarning]:
+    """Warn where the scenario measures quality of zoo models on images the zoo was trained on
+    (their PSNR/SSIM flatter the models): a packaged training photo among ``inputs.images``,
+    or the synthetic clip, whose product cards show training photos."""
+    s = loaded.scenario
+    if not any(m.zoo is not None for m in s.models):
+        return []
+    trained = zoo_training_photos()
+    out: list[ScenarioWarning] = []
+    for i, src in enumerate(s.inputs.images):
+        if src.skimage is not None and src.skimage in trained:
+            out.append(ScenarioWarning(
+                "training_images", loaded.location(("inputs", "images", i, "skimage")),
+                f"scikit-image photo {src.skimage!r} is in the zoo's training data: zoo models' quality on it "
+                "is flattered (use a held-out photo: coffee, chelsea, rocket)",
+            ))
+    if s.inputs.synthetic is not None:
+        shown = [p for p in SYNTHETIC_PHOTOS if p in trained]
+        if shown:
+            out.append(ScenarioWarning(
+                "training_images", loaded.location(("inputs", "synthetic")),
+                f"the synthetic clip's product photos include {len(shown)} zoo training image"
+                f"{'s' if len(shown) > 1 else ''} ({', '.join(shown)}): zoo models' quality on it is flattered",
+            ))
+    return out
