@@ -74,6 +74,13 @@ def model_file_name_problem(file_name: str) -> str | None:
     return None
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` as one printable line (control characters escaped), at most ``limit`` characters:
+    what a one-line user error may quote back of a user's value."""
+    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 # ---------------------------------------------------------------------------------------------
 # saved frame names
 

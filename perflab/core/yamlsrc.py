@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from perflab.core.names import one_line
 from perflab.errors import SourceLocation, UserInputError
 
 PathKey = tuple[str | int, ...]
@@ -73,12 +74,6 @@ def dotted_path(path: PathKey) -> str:
             key = p if p.isprintable() and p.strip() == p and p else json.dumps(p)
             out += ("." if out else "") + one_line(key)
     return out
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """``text`` without line breaks or other control characters, at most ``limit`` characters."""
-    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class _StrictLoader(yaml.SafeLoader):

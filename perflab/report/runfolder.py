@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,16 +52,33 @@ class RunFolder:
     frames: FrameIndex
 
 
-def parse_samples_csv(text: str, source: str = "samples.csv") -> Samples:
-    """Rows ``cell_id,series,iteration,latency_ms`` → samples per cell and series, by iteration."""
+def parse_samples_csv(text: str | bytes, source: str = "samples.csv") -> Samples:
+    """Rows ``cell_id,series,iteration,latency_ms`` → samples per cell and series, by iteration.
+    A damaged file (not UTF-8, not CSV, wrong columns, values that are not finite numbers) is a
+    one-line StoreError naming its line."""
+    if isinstance(text, bytes):
+        data = text
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise StoreError(f"{source}:{line}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_samples_rows(reader, source)
+    except csv.Error as e:
+        raise StoreError(f"{source}:{reader.line_num}: not CSV: {e}") from None
+
+
+def _parse_samples_rows(reader: Iterator[list[str]], source: str) -> Samples:
     header = next(reader, None)
     if header is None:
         return {}
     if tuple(h.strip() for h in header) != SAMPLES_HEADER:
         raise StoreError(f"{source}:1: header is {','.join(header)!r}; expected {','.join(SAMPLES_HEADER)!r}")
     rows: dict[str, dict[str, list[tuple[int, float]]]] = {}
-    for lineno, row in enumerate(reader, start=2):
+    for row in reader:
+        lineno = getattr(reader, "line_num", 0)
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != 4:
@@ -100,14 +118,14 @@ def load_run_folder(run_dir: Path) -> RunFolder:
     if not results.is_file():
         raise StoreError(f"{run_dir}: no results.json in this folder; is it a perflab run folder?")
     try:
-        run = parse_results_json(results.read_text(encoding="utf-8"), str(results))
+        run = parse_results_json(results.read_bytes(), str(results))
     except OSError as e:
         raise StoreError(f"{results}: cannot read: {e}") from e
     samples_path = run_dir / "samples.csv"
     samples: Samples = {}
     if samples_path.is_file():
         try:
-            samples = parse_samples_csv(samples_path.read_text(encoding="utf-8"), str(samples_path))
+            samples = parse_samples_csv(samples_path.read_bytes(), str(samples_path))
         except OSError as e:
             raise StoreError(f"{samples_path}: cannot read: {e}") from e
     return RunFolder(

@@ -53,23 +53,65 @@ CREATE TABLE IF NOT EXISTS cells (
 """
 
 
+_EXPECTED_COLUMNS = {
+    "meta": ("key", "value"),
+    "runs": ("run_id", "scenario", "scenario_sha256", "started_utc", "finished_utc", "folder", "results_schema",
+             "exit_code"),
+    "cells": ("run_id", "cell_id", "device_serial", "device_kind", "device_model", "model_name", "variant",
+              "model_sha256", "delegate", "baseline", "status", "reason", "latency_median_ms", "latency_p90_ms",
+              "latency_mean_ms", "latency_n", "psnr_y_db", "ssim_y", "mem_peak_mb", "cpu_load_pct"),
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class ResultsDB:
+    """The results index. A file that is not a perflab index (garbage bytes, other tables,
+    another schema version) is a one-line StoreError naming it; nothing in it is trusted."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create its folder: {exc.strerror or exc}") from None
+        try:
             self._conn = sqlite3.connect(path, timeout=30)
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.executescript(_DDL)
-            cur = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'")
-            row = cur.fetchone()
-            if row is None:
-                self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(DB_SCHEMA_VERSION),))
-                self._conn.commit()
-            elif int(row[0]) != DB_SCHEMA_VERSION:
-                raise StoreError(f"{path}: database schema {row[0]} is not {DB_SCHEMA_VERSION}")
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(f"{path}: cannot open the results index: {_one_line(exc)}") from None
+        try:
+            self._open()
         except sqlite3.Error as exc:
-            raise StoreError(f"{path}: {exc}") from exc
+            self._conn.close()
+            raise StoreError(
+                f"{path}: not a readable perflab results index ({_one_line(exc)}); move it aside to start a new one"
+            ) from None
+        except StoreError:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.executescript(_DDL)
+        for table, expected in _EXPECTED_COLUMNS.items():
+            cols = tuple(str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({table})"))
+            if cols != expected:
+                raise StoreError(
+                    f"{self.path}: not a perflab results index (table {table} has columns "
+                    f"{', '.join(cols) or 'none'}); move it aside to start a new one"
+                )
+        cur = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'")
+        row = cur.fetchone()
+        if row is None:
+            self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(DB_SCHEMA_VERSION),))
+            self._conn.commit()
+        elif str(row[0]) != str(DB_SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path}: results index schema {str(row[0])[:40]!r} is not "
+                f"{DB_SCHEMA_VERSION}; move it aside to start a new one"
+            )
 
     def close(self) -> None:
         self._conn.close()
@@ -101,12 +143,18 @@ class ResultsDB:
                          c.telemetry.mem_peak_mb, c.telemetry.cpu_load_pct),
                     )
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
+            raise StoreError(f"{self.path}: cannot index the run: {_one_line(exc)}") from None
 
     def run_ids(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT run_id FROM runs ORDER BY started_utc")]
+        try:
+            return [str(r[0]) for r in self._conn.execute("SELECT run_id FROM runs ORDER BY started_utc")]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {_one_line(exc)}") from None
 
     def cell_rows(self, run_id: str) -> list[dict[str, object]]:
-        cur = self._conn.execute("SELECT * FROM cells WHERE run_id = ? ORDER BY cell_id", (run_id,))
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        try:
+            cur = self._conn.execute("SELECT * FROM cells WHERE run_id = ? ORDER BY cell_id", (run_id,))
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {_one_line(exc)}") from None

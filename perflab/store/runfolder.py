@@ -10,7 +10,9 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterable
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
+from perflab.core.names import one_line
 from perflab.errors import StoreError, UserInputError
 from perflab.store.results import (
     READABLE_SCHEMA_VERSIONS,
@@ -137,19 +140,59 @@ class RunFolder:
         return p
 
 
-def parse_results_json(text: str, source: str = "results.json") -> RunRecord:
-    """results.json text → RunRecord; errors name the file, the JSON line or the field."""
+MAX_RESULTS_BYTES = 1 << 30
+"""Largest results.json read (1 GiB); a run of thousands of cells is a few megabytes."""
+
+
+class _NotFinite(ValueError):
+    def __init__(self, token: str) -> None:
+        self.token = token
+        super().__init__(token)
+
+
+def _reject_constant(token: str) -> float:
+    raise _NotFinite(token)
+
+
+def _line_of_token(text: str, token: str) -> int | None:
+    """Line of the first ``token`` in value position (after ``:``, ``[`` or ``,``), if any."""
+    m = re.search(r"[:\[,]\s*" + re.escape(token) + r"(?![A-Za-z0-9_])", text)
+    return text.count("\n", 0, m.end()) + 1 if m else None
+
+
+def _decode_results(data: bytes, source: str) -> str:
     try:
-        raw = json.loads(text)
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise StoreError(f"{source}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+
+
+def parse_results_json(text: str | bytes, source: str = "results.json") -> RunRecord:
+    """results.json text (or its bytes) → RunRecord; every problem is a one-line StoreError
+    naming the file, the JSON line where JSON gives one, or the field. Reads every schema
+    version in ``READABLE_SCHEMA_VERSIONS`` (older ones upgraded); a newer one is refused
+    with one line saying so."""
+    if isinstance(text, bytes):
+        text = _decode_results(text, source)
+    try:
+        raw = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        raise StoreError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from e
+        raise StoreError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
+    except _NotFinite as e:
+        line = _line_of_token(text, e.token)
+        where = f"{source}:{line}" if line is not None else source
+        raise StoreError(f"{where}: {e.token} is not a number JSON allows (results hold finite numbers or null)") from None
+    except RecursionError:
+        raise StoreError(f"{source}: JSON nested too deeply to be a perflab results file") from None
     if not isinstance(raw, dict):
-        raise StoreError(f"{source}: expected a JSON object at the top level")
+        raise StoreError(f"{source}: expected a JSON object at the top level, got {type(raw).__name__}")
     schema = raw.get("schema")
     prefix = "perflab.results/"
     version_text = schema[len(prefix):] if isinstance(schema, str) and schema.startswith(prefix) else ""
-    if not version_text.isdigit():
-        raise StoreError(f"{source}: schema is {schema!r}; not a perflab results file")
+    if not (version_text.isascii() and version_text.isdigit() and len(version_text) <= 6):
+        shown = one_line(repr(schema), 80)
+        raise StoreError(f"{source}: schema is {shown}; not a perflab results file")
     version = int(version_text)
     if version > RESULTS_SCHEMA_VERSION:
         raise StoreError(f"{source}: written by a newer perflab (schema {schema}); this perflab reads up to "
@@ -161,30 +204,58 @@ def parse_results_json(text: str, source: str = "results.json") -> RunRecord:
         return RunRecord.model_validate(upgrade_raw(raw, version))
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise StoreError(f"{source}: {loc}: {first['msg']} ({e.error_count()} error(s))") from e
+        loc = one_line(".".join(str(p) for p in first["loc"]), 120)
+        raise StoreError(
+            f"{source}: {loc}: {one_line(str(first['msg']), 200)} ({e.error_count()} error(s))"
+        ) from None
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as e:
+        # upgrade_raw met a shape no perflab wrote
+        raise StoreError(f"{source}: not a perflab.results/{version} file ({type(e).__name__}: "
+                         f"{one_line(str(e), 120)})") from None
 
 
 def load_run(path: Path) -> RunRecord:
     """Read results.json of a run folder (or the file itself) and check its schema."""
     file = path / "results.json" if path.is_dir() else path
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as f:
+            data = f.read(MAX_RESULTS_BYTES + 1)
     except OSError as exc:
-        raise StoreError(f"cannot read {file}: {exc}") from exc
-    return parse_results_json(text, str(file))
+        raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from None
+    if len(data) > MAX_RESULTS_BYTES:
+        raise StoreError(f"{file}: larger than {MAX_RESULTS_BYTES} bytes; not a perflab results file")
+    return parse_results_json(data, str(file))
 
 
 def read_samples(path: Path) -> list[tuple[str, str, int, float]]:
+    """Rows of samples.csv (``cell_id, series, iteration, latency_ms``); a damaged file is a
+    one-line StoreError naming its line."""
     file = path / "samples.csv" if path.is_dir() else path
     if not file.exists():
         return []
+    try:
+        text = _decode_results(file.read_bytes(), str(file))
+    except OSError as exc:
+        raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from None
     out: list[tuple[str, str, int, float]] = []
-    with file.open(newline="") as f:
-        r = csv.reader(f)
+    try:
+        r = csv.reader(io.StringIO(text))
         header = next(r, None)
         if header is None or tuple(header) != SAMPLES_HEADER:
-            raise StoreError(f"{file}: unexpected header {header}")
+            raise StoreError(f"{file}:1: unexpected header {one_line(repr(header), 120)}")
         for row in r:
-            out.append((row[0], row[1], int(row[2]), float(row[3])))
+            line = r.line_num
+            if not row:
+                continue
+            if len(row) != 4:
+                raise StoreError(f"{file}:{line}: expected 4 columns, got {len(row)}")
+            try:
+                value = (row[0], row[1], int(row[2]), float(row[3]))
+            except ValueError:
+                raise StoreError(f"{file}:{line}: iteration/latency_ms not numeric") from None
+            if not math.isfinite(value[3]):
+                raise StoreError(f"{file}:{line}: latency_ms is not finite")
+            out.append(value)
+    except csv.Error as exc:
+        raise StoreError(f"{file}:{r.line_num}: not CSV: {one_line(str(exc), 120)}") from None
     return out
