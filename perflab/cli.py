@@ -14,7 +14,7 @@ import typer
 
 from perflab import __version__
 from perflab.errors import PerflabError, StoreError, UserInputError
-from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM
+from perflab.lab.lifecycle import EXIT_SIGINT
 
 if TYPE_CHECKING:
     from perflab.scenario import LoadedScenario
@@ -35,13 +35,13 @@ def _fail(exc: PerflabError, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-@app.callback()
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"perflab {__version__}")
         raise typer.Exit(0)
 
 
+@app.callback()
 def _global_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print perflab's version and exit")] = False,
@@ -144,7 +144,7 @@ def run(
     from perflab.lab.progress import make_progress
     from perflab.lab.runner import RunOptions, run_scenario
     from perflab.lab.select import select_devices
-    from perflab.lab.validate import check_inputs, scenario_warnings
+    from perflab.lab.validate import validate_scenario
     from perflab.scenario import load_scenario, plan_cells
     from perflab.store.results import WarningRecord
     from perflab.store.runfolder import new_run_id
@@ -164,8 +164,7 @@ def run(
             run_id = new_run_id()
             folder = out if out is not None else reports_dir / loaded.scenario.name / run_id
         cells = plan_cells(loaded.scenario)
-        check_inputs(loaded)
-        warnings = [WarningRecord(code=w.code, message=w.message) for w in scenario_warnings(loaded)]
+        warnings = [WarningRecord(code=w.kind, message=str(w)) for w in validate_scenario(loaded)]
         devices = select_devices(device, loaded.scenario.tuning)
     except PerflabError as exc:
         _fail(exc, 2)
@@ -202,7 +201,6 @@ def run(
         not_ok = sum(1 for c in outcome.run.cells if c.status.value != "ok")
         typer.echo(f"perflab: run INCOMPLETE ({stop.reason}); {not_ok} cell(s) not ok. Finish it with: "
                    f"perflab run --resume {folder}", err=True)
-        raise typer.Exit(EXIT_SIGTERM if stop.signal_name == "SIGTERM" else EXIT_SIGINT)
     raise typer.Exit(outcome.exit_code)
 
 

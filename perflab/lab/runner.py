@@ -39,7 +39,7 @@ from perflab.errors import (
 )
 from perflab.lab.compat import model_compat
 from perflab.lab.derive import finalize_cells
-from perflab.lab.lifecycle import StopController
+from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
 from perflab.lab.models import resolve_artifact
 from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
@@ -304,12 +304,17 @@ class ScenarioRunner:
             self.progress.stop()
         with self._lock:
             self.cells = finalize_cells(self.cells, self.s.pacing.fps)
-        failed = any(c.status == CellStatus.FAILED for c in self.cells)
-        exit_code = 1 if failed else 0
+        exit_code = self._exit_code()
         run = self.snapshot(finished=True, exit_code=exit_code)
         self.folder.write_results(run)
         self.folder.clean_work()
         return RunOutcome(run, self.folder, exit_code)
+
+    def _exit_code(self) -> int:
+        """128 + the signal when stopped by one (130 SIGINT, 143 SIGTERM); 1 when a cell failed."""
+        if self.stop.stopped:
+            return EXIT_SIGTERM if self.stop.signal_name == "SIGTERM" else EXIT_SIGINT
+        return 1 if any(c.status == CellStatus.FAILED for c in self.cells) else 0
 
     def _interrupted(self, cell: CellSpec, info: DeviceRecord, why: str) -> CellRecord:
         return self._skeleton(cell, info, None, CellStatus.INTERRUPTED, why)
