@@ -42,7 +42,7 @@ from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
 from perflab.lab.models import resolve_artifact
 from perflab.lab.progress import Phase, Progress, QuietProgress
-from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
+from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec, plan_cells
 from perflab.store.results import (
@@ -594,6 +594,9 @@ def _frame_quality(f: Frame, out: np.ndarray, scale: int) -> FrameQuality:
 
     if f.hr.shape != out.shape:
         raise MeasurementError(f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
+    # one convention (docs/quality.md): outputs are scored as displayed and saved — clipped and
+    # rounded to 8 bits — so the saved PNGs give the same numbers, as `perflab models evaluate` does
+    out = quantize_8bit(np.clip(out, 0.0, 1.0))
     y = psnr_ssim_y(out, f.hr, scale)
     piqe: float | None = None
     missing: dict[str, str] = {}

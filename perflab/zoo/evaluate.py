@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perflab.quality.frames import crop_to_multiple, hr_to_lr, quantize_8bit, rgb_to_y
+from perflab.quality.frames import crop_to_multiple, hr_to_lr, quantize_8bit
 
 
 @dataclass(frozen=True)
@@ -23,14 +23,12 @@ class Quality:
 
 
 def psnr_ssim_y(sr: np.ndarray, hr: np.ndarray, scale: int) -> Quality:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    """Quality of an SR output as displayed: clipped, rounded to 8 bits, then scored by the
+    same metrics ``perflab run`` uses (perflab.quality.metrics, equal to scikit-image)."""
+    from perflab.quality.metrics import psnr_ssim_y as y_metrics
 
-    y_sr = rgb_to_y(quantize_8bit(np.clip(sr, 0.0, 1.0)))[scale:-scale, scale:-scale]
-    y_hr = rgb_to_y(hr)[scale:-scale, scale:-scale]
-    psnr = float(peak_signal_noise_ratio(y_hr, y_sr, data_range=255))  # type: ignore[no-untyped-call]
-    ssim = float(structural_similarity(y_hr, y_sr, data_range=255, gaussian_weights=True,  # type: ignore[no-untyped-call]
-                                       sigma=1.5, use_sample_covariance=False))
-    return Quality(psnr, ssim)
+    y = y_metrics(quantize_8bit(np.clip(sr, 0.0, 1.0)), hr, scale)
+    return Quality(y.psnr_y_db, y.ssim_y)
 
 
 def evaluate(upscale: Callable[[np.ndarray], np.ndarray], scale: int,
