@@ -114,3 +114,85 @@ def test_sqlite_index_is_idempotent(tmp_path: Path) -> None:
         rows = db.cell_rows("r1")
     assert [(r["cell_id"], r["latency_median_ms"], r["psnr_y_db"]) for r in rows] == [
         ("bicubic_x2.fp32.cpu", 10.0, 30.0), ("espcn_x2.fp32.cpu", 40.0, 31.5)]
+
+
+# -- damaged results.json, samples.csv and results index: one line naming the file -----------------
+
+
+def _load_err(tmp_path: Path, content: bytes) -> str:
+    (tmp_path / "results.json").write_bytes(content)
+    with pytest.raises(StoreError) as ei:
+        load_run(tmp_path)
+    msg = str(ei.value)
+    assert "\n" not in msg and str(tmp_path / "results.json") in msg
+    return msg
+
+
+def test_damaged_results_json_is_one_line_with_its_line(tmp_path: Path) -> None:
+    good = run_record([cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0)]).to_json()
+    lines = good.splitlines()
+    # not UTF-8: the line of the bad byte
+    bad = "\n".join(lines[:3]).encode() + b'\n"x": "caf\xe9",\n' + "\n".join(lines[3:]).encode()
+    assert "results.json:4: not UTF-8" in _load_err(tmp_path, bad)
+    # NaN / Infinity are not JSON numbers: refused with their line, not read as floats
+    nan_text = good.replace('"median": 10.0', '"median": NaN')
+    nan_line = nan_text.splitlines().index(next(ln for ln in nan_text.splitlines() if "NaN" in ln)) + 1
+    assert f"results.json:{nan_line}: NaN is not a number" in _load_err(tmp_path, nan_text.encode())
+    assert "-Infinity is not a number" in _load_err(tmp_path, good.replace('"median": 10.0', '"median": -Infinity').encode())
+    # deep nesting, truncation, wrong types
+    assert "nested too deeply" in _load_err(tmp_path, b"[" * 200_000)
+    assert "not valid JSON" in _load_err(tmp_path, good[: len(good) // 2].encode())
+    assert "top level" in _load_err(tmp_path, b"[1, 2]")
+    wrong = json.loads(good)
+    wrong["cells"][0]["latency_ms"]["median"] = "fast"
+    assert "cells.0.latency_ms.median" in _load_err(tmp_path, json.dumps(wrong).encode())
+    wrong = json.loads(good)
+    wrong["cells"] = {"a\nb": 1}
+    assert "cells" in _load_err(tmp_path, json.dumps(wrong).encode())
+    assert "not a perflab results file" in _load_err(tmp_path, b'{"schema": "perflab.results/\\u0663"}')
+
+
+def test_newer_schema_is_one_clear_line(tmp_path: Path) -> None:
+    msg = _load_err(tmp_path, b'{"schema": "perflab.results/99", "anything": {"else": []}}')
+    assert msg.endswith(f"written by a newer perflab (schema perflab.results/99); this perflab reads up to "
+                        f"{RESULTS_SCHEMA}: upgrade perflab")
+
+
+def test_damaged_samples_csv(tmp_path: Path) -> None:
+    p = tmp_path / "samples.csv"
+    p.write_bytes(b"cell_id,series,iteration,latency_ms\na,paced,0,1.5\na,paced,1,\xff\n")
+    with pytest.raises(StoreError, match=r"samples.csv:3: not UTF-8"):
+        read_samples(p)
+    p.write_text("cell_id,series,iteration,latency_ms\na,paced,0,1.5\na,paced,x,2\n")
+    with pytest.raises(StoreError, match=r"samples.csv:3: iteration/latency_ms not numeric"):
+        read_samples(p)
+    p.write_text("cell_id,series,iteration,latency_ms\na,paced,0,nan\n")
+    with pytest.raises(StoreError, match=r"samples.csv:2: latency_ms is not finite"):
+        read_samples(p)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong_tables", "bad_version", "truncated"])
+def test_damaged_index_is_one_line_store_error(tmp_path: Path, damage: str) -> None:
+    import sqlite3
+
+    path = tmp_path / "db.sqlite"
+    run = run_record([cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0)])
+    if damage == "garbage":
+        path.write_bytes(b"this is not sqlite\x00" * 100)
+    elif damage == "wrong_tables":
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE runs (id INTEGER)")
+    elif damage == "bad_version":
+        with ResultsDB(path) as db:
+            db.index_run(run, tmp_path)
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE meta SET value='not a number' WHERE key='schema_version'")
+    else:
+        with ResultsDB(path) as db:
+            db.index_run(run, tmp_path)
+        data = path.read_bytes()
+        path.write_bytes(data[:100] + b"\xde\xad" * 50 + data[200:])
+    with pytest.raises(StoreError) as ei, ResultsDB(path) as db:
+        db.index_run(run, tmp_path)
+        db.run_ids()
+    assert str(path) in str(ei.value) and "\n" not in str(ei.value)
