@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 
 from perflab import __version__
-from perflab.analysis.stats import StabilityThresholds, stability_warnings, summarize
+from perflab.analysis.stats import (
+    StabilityThresholds,
+    SummaryOnly,
+    stability_warnings,
+    summarize,
+    summary_stability_warnings,
+)
 from perflab.core.types import ModelArtifact, ProfileMissing, SeriesMode, TimingRequest, TimingResult
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
 from perflab.errors import (
@@ -507,8 +513,11 @@ class ScenarioRunner:
             for w in stability_warnings(t.samples_ms, thresholds):
                 parts.warnings.append(WarningRecord(code=w.code, message=f"{mode.value}: {w.message}"))
         elif t.summary is not None:
-            for code, message in _summary_warnings(t, thresholds):
-                parts.warnings.append(WarningRecord(code=code, message=f"{mode.value}: {message}"))
+            sm = t.summary
+            summary = SummaryOnly(n=sm.count, mean_ms=sm.mean_ms, std_ms=sm.std_ms, min_ms=sm.min_ms, max_ms=sm.max_ms,
+                                  missing={"std": t.missing["std"]} if "std" in t.missing else {})
+            for w in summary_stability_warnings(summary, thresholds):
+                parts.warnings.append(WarningRecord(code=w.code, message=f"{mode.value}: {w.message}"))
         for w_text in t.warnings:
             parts.warnings.append(WarningRecord(code="tool", message=f"{mode.value}: {w_text}"))
         if headline:
@@ -636,21 +645,6 @@ def _layers_record(prof: Any) -> LayersRecord:
         rows=[LayerRow(index=r.index, node_type=r.node_type, name=r.name, avg_ms=r.avg_ms, first_ms=r.first_ms,
                        pct=r.pct, times_called=r.times_called) for r in prof.layers],
     )
-
-
-def _summary_warnings(t: TimingResult, thresholds: StabilityThresholds) -> list[tuple[str, str]]:
-    """Stability of a series the tool reports only as a summary (phones): CV from std/mean."""
-    sm = t.summary
-    if sm is None or sm.std_ms is None or not sm.mean_ms > 0:
-        return []
-    cv = sm.std_ms / sm.mean_ms * 100.0
-    if cv <= thresholds.max_cv_pct:
-        return []
-    message = (f"unstable: CV {cv:.1f}% > {thresholds.max_cv_pct:g}% from the device tool's summary (mean "
-               f"{sm.mean_ms:.2f} ms, std {sm.std_ms:.2f} ms over {sm.count} runs; no per-run samples). Close "
-               "background load, add warm-up runs, let the device cool (cooldown.max_start_temp_c) or raise "
-               "runs.iterations.")
-    return [("high_cv", message)]
 
 
 def run_scenario(
