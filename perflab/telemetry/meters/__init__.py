@@ -10,6 +10,7 @@ from perflab.telemetry.meters.errors import (
     MeterGarbageError,
     MeterGoneError,
     MeterNotAnsweringError,
+    MeterPortError,
     WrongMeterError,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "MeterGarbageError",
     "MeterGoneError",
     "MeterNotAnsweringError",
+    "MeterPortError",
     "WrongMeterError",
 ]

@@ -15,6 +15,10 @@ class MeterError(MeasurementError):
         super().__init__(f"[{port}] {message}")
 
 
+class MeterPortError(MeterError):
+    """The port cannot be opened (no such device or path, no permission, bad URL)."""
+
+
 class MeterNotAnsweringError(MeterError):
     """Nothing came back to a probe within its timeout (off, unplugged, wrong port or baud)."""
 

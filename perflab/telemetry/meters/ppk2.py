@@ -1,8 +1,8 @@
 """Nordic PPK2: metadata, the calibration formula and the 100 kHz sample stream (meters.md §2),
 pure decoding with numpy.
 
-The stream is 4-byte little-endian words with no framing: ADC (bits 0–13), range (14–16),
-a 6-bit counter (18–23) that advances by one per sample, and the logic port D0–D7 (24–31).
+The stream is 4-byte little-endian words with no framing: ADC (bits 0-13), range (14-16),
+a 6-bit counter (18-23) that advances by one per sample, and the logic port D0-D7 (24-31).
 ``Ppk2StreamDecoder`` checks the counter: a jump followed by a consistent run is a loss
 (``(counter - expected) & 63`` samples, as Nordic's app counts it — a loss of 64 or more is
 seen modulo 64); an inconsistent run is garbage, skipped byte by byte until
@@ -50,7 +50,7 @@ class Ppk2MetadataError(ValueError):
 
 
 def regulator_command(vdd_mv: int) -> bytes:
-    """``0D hi lo``: VDD in mV, big-endian, clamped to 800–5000 as the firmware does."""
+    """``0D hi lo``: VDD in mV, big-endian, clamped to 800-5000 as the firmware does."""
     vdd_mv = max(VDD_MIN_MV, min(VDD_MAX_MV, int(vdd_mv)))
     return bytes([REGULATOR_SET, vdd_mv >> 8, vdd_mv & 0xFF])
 
@@ -226,3 +226,12 @@ class Ppk2StreamDecoder:
 
 def _consecutive(counters: npt.NDArray[np.int64]) -> bool:
     return bool(np.all(((counters[1:] - counters[:-1]) & 63) == 1))
+
+
+def chunks_to_series(chunks: list[Ppk2Chunk]) -> tuple[FloatArray, FloatArray]:
+    """(t_s on the meter's clock, amps) of decoded chunks; lost samples leave gaps in t_s."""
+    if not chunks:
+        return np.empty(0), np.empty(0)
+    idx = np.concatenate([c.first_index + np.arange(len(c), dtype=np.int64) for c in chunks])
+    amps = np.concatenate([c.current_ua for c in chunks]) / 1e6
+    return np.asarray(idx * SAMPLE_PERIOD_S, dtype=np.float64), np.asarray(amps, dtype=np.float64)

@@ -1,0 +1,82 @@
+"""Load sources for emulated meters: what the emulated DUT draws at emulator time ``t_s``.
+
+A source answers vectorised (``amps(t_s)``, ``volts(t_s)``, ``logic(t_s)``) and knows its own
+ground truth (``energy_j(t0_s, t1_s)``, ``charge_c``) exactly, so tests compare a measured
+energy with the truth rather than with another measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class LoadSource(Protocol):
+    def amps(self, t_s: FloatArray) -> FloatArray: ...
+
+    def volts(self, t_s: FloatArray) -> FloatArray: ...
+
+    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]: ...
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float: ...
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    start_s: float
+    end_s: float
+    amps: float
+
+
+@dataclass(frozen=True)
+class StepLoad:
+    """A constant supply voltage, a base current and rectangular steps on top (e.g. inference
+    bursts). During a step, logic bit 0 is high — the marker a DUT GPIO would give a PPK2."""
+
+    supply_volts: float
+    base_amps: float
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    def amps(self, t_s: FloatArray) -> FloatArray:
+        t = np.asarray(t_s, dtype=np.float64)
+        out = np.full(t.shape, self.base_amps, dtype=np.float64)
+        for s in self.steps:
+            out[(t >= s.start_s) & (t < s.end_s)] += s.amps
+        return out
+
+    def volts(self, t_s: FloatArray) -> FloatArray:
+        return np.full(np.shape(t_s), self.supply_volts, dtype=np.float64)
+
+    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
+        t = np.asarray(t_s, dtype=np.float64)
+        out = np.zeros(t.shape, dtype=np.uint8)
+        for s in self.steps:
+            out[(t >= s.start_s) & (t < s.end_s)] = 1
+        return out
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float:
+        total = self.base_amps * (t1_s - t0_s)
+        for s in self.steps:
+            overlap = min(t1_s, s.end_s) - max(t0_s, s.start_s)
+            if overlap > 0:
+                total += s.amps * overlap
+        return total
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float:
+        return self.supply_volts * self.charge_c(t0_s, t1_s)
+
+
+def constant_load(volts: float, amps: float) -> StepLoad:
+    return StepLoad(supply_volts=volts, base_amps=amps)
+
+
+def periodic_steps(first_s: float, period_s: float, width_s: float, amps: float, count: int) -> tuple[Step, ...]:
+    """``count`` bursts of ``width_s`` every ``period_s`` (paced inference at 1/period_s fps)."""
+    return tuple(Step(first_s + k * period_s, first_s + k * period_s + width_s, amps) for k in range(count))
