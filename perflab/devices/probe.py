@@ -116,28 +116,23 @@ def _exists(dev: AndroidDevice, path: str) -> bool:
         return False
 
 
-def probe(dev: AndroidDevice) -> ProbeResult:
-    """Inspect the phone and draft its config (reads only; changes nothing)."""
-    p = dev.props()
-    notes: list[str] = []
-    model = p.get("ro.product.model", "unknown")
-    raw_name = p.get("ro.product.device") or model
+def _device_name(props: dict[str, str]) -> str:
+    raw_name = props.get("ro.product.device") or props.get("ro.product.model", "unknown")
     name = re.sub(r"[^A-Za-z0-9_.\-]", "_", raw_name).strip("_.-")[:63] or "phone"
-    if not name[0].isalnum():
-        name = "p" + name
+    return name if name[0].isalnum() else "p" + name
 
-    # root
-    root = RootMethod.NONE
+
+def _root_method(dev: AndroidDevice) -> RootMethod:
     res = dev.sh(["su", "-c", "id -u"], check=False)
     if res.exit_code == 0 and res.stdout.strip().endswith("0"):
-        root = RootMethod.SU_C
-    else:
-        res0 = dev.sh(["id", "-u"], check=False)
-        if res0.exit_code == 0 and res0.stdout.strip() == "0":
-            root = RootMethod.ADBD
-    notes.append(f"root: {root.value}")
+        return RootMethod.SU_C
+    res0 = dev.sh(["id", "-u"], check=False)
+    if res0.exit_code == 0 and res0.stdout.strip() == "0":
+        return RootMethod.ADBD
+    return RootMethod.NONE
 
-    # battery
+
+def _battery(dev: AndroidDevice, notes: list[str]) -> Battery:
     supply = "/sys/class/power_supply/battery"
     if not _exists(dev, supply):
         listing = dev.sh(["ls", "/sys/class/power_supply"], check=False).stdout.split()
@@ -152,36 +147,39 @@ def probe(dev: AndroidDevice) -> ProbeResult:
     unit, sign, cur_notes = guess_current(int(cur_txt) if re.fullmatch(r"-?\d+", cur_txt) else 0, status)
     notes += cur_notes
     battery = Battery(
-        supply_dir=supply, current_unit=unit, discharge_sign=sign if sign in (-1, 1) else -1,  # type: ignore[arg-type]
+        supply_dir=supply, current_unit=unit, discharge_sign=-1 if sign is None else sign,  # type: ignore[arg-type]
         charge_counter="charge_counter" if _exists(dev, f"{supply}/charge_counter") else None,
         temp="temp" if _exists(dev, f"{supply}/temp") else None,
     )
     if battery.charge_counter is None:
         notes.append("no charge_counter node: energy falls back to current × voltage integration")
+    return battery
 
-    knob = None
+
+def _charging_knob(dev: AndroidDevice, notes: list[str]) -> ChargingKnob | None:
     for path, on, off in CHARGING_KNOBS:
         if _exists(dev, path):
-            knob = ChargingKnob(path=path, enable_value=on, disable_value=off)
             notes.append(f"charging knob: {path} ({on} charges, {off} suspends) — verify 'status' turns "
                          "'Not charging' with it set")
-            break
-    if knob is None:
-        notes.append("no known charging knob found: charging cannot be suspended")
+            return ChargingKnob(path=path, enable_value=on, disable_value=off)
+    notes.append("no known charging knob found: charging cannot be suspended")
+    return None
 
-    # thermal
-    zones = dev.thermal_zones()
+
+def _thermal(dev: AndroidDevice, notes: list[str]) -> Thermal:
     refs: list[ThermalZoneRef] = []
     seen: set[str] = set()
-    for z in zones:
+    for z in dev.thermal_zones():
         if not z.type or z.type in seen or not re.fullmatch(r"[A-Za-z0-9_.@\-]{1,64}", z.type):
             continue
         seen.add(z.type)
         refs.append(ThermalZoneRef(type=z.type, role=zone_role(z.type)))
     thermal = Thermal(zones=refs)
     notes.append(f"{len(refs)} thermal zones; cooldown gate: {thermal.gate_zone() or 'battery temp'}")
+    return thermal
 
-    # gpu
+
+def _gpu(dev: AndroidDevice, notes: list[str]) -> Gpu | None:
     gpu = None
     for path, fmt, freq, freq_unit in GPU_NODES:
         if _exists(dev, path):
@@ -198,8 +196,10 @@ def probe(dev: AndroidDevice) -> ProbeResult:
                           freq_unit="khz")
                 break
     notes.append(f"GPU busy node: {gpu.busy_path if gpu else 'none found'}")
+    return gpu
 
-    # cpufreq
+
+def _cpufreq(dev: AndroidDevice, root: RootMethod) -> CpuFreq:
     pol_dir = "/sys/devices/system/cpu/cpufreq"
     policies = sorted(
         (f"{pol_dir}/{e}" for e in dev.sh(["ls", pol_dir], check=False).stdout.split()
@@ -207,20 +207,34 @@ def probe(dev: AndroidDevice) -> ProbeResult:
         key=lambda s: int(s.rsplit("policy", 1)[1]),
     )
     pin = None
-    if policies:
+    if policies and root is not RootMethod.NONE:
         avail = dev.read_file(f"{policies[0]}/scaling_available_governors") or ""
         if "performance" in avail.split():
             pin = "performance"
+    return CpuFreq(policies=policies, pin_governor=pin)
+
+
+def probe(dev: AndroidDevice) -> ProbeResult:
+    """Inspect the phone and draft its config (reads only; changes nothing)."""
+    p = dev.props()
+    model = p.get("ro.product.model", "unknown")
+    root = _root_method(dev)
+    notes = [f"root: {root.value}"]
+    battery = _battery(dev, notes)
+    knob = _charging_knob(dev, notes)
+    thermal = _thermal(dev, notes)
+    gpu = _gpu(dev, notes)
+    soc = p.get("ro.soc.model") or p.get("ro.board.platform", "?")
     cfg = DeviceConfig(
-        name=name,
-        description=f"{p.get('ro.product.manufacturer', '')} {model} ({p.get('ro.soc.model') or p.get('ro.board.platform', '?')})".strip(),
+        name=_device_name(p),
+        description=f"{p.get('ro.product.manufacturer', '')} {model} ({soc})".strip(),
         match=Match(props={"ro.product.model": model}),
         root=root,
         battery=battery,
         charging_knob=knob,
         thermal=thermal,
         gpu=gpu,
-        cpufreq=CpuFreq(policies=policies, pin_governor=pin if root is not RootMethod.NONE else None),
+        cpufreq=_cpufreq(dev, root),
         screen=Screen(turn_off=root is not RootMethod.NONE, stay_awake=True),
         benchmark_model=BenchmarkBinary(
             abi=_abi(p.get("ro.product.cpu.abi", "arm64-v8a")),  # type: ignore[arg-type]
