@@ -123,7 +123,7 @@ def test_injection_safe_quoting(adb: adbutils.AdbClient, phone: EmulatedPhone) -
         d.sync.push(b"payload", path)
         r = d.shell2(f"cat {shlex.quote(path)}", v2=True)
         assert (r.returncode, r.stdout) == (0, "payload")
-    r = d.shell2("echo $(id)", v2=True)
+    r = d.shell2("id; cat <<EOF", v2=True)  # refused whole, before its first command runs
     assert r.returncode == 127 and "not supported" in r.stderr and "uid=" not in r.stdout
     assert phone.reboots == 0 and state_of(adb, phone.serial) == "device"
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from perflab.emulator import adb_protocol as ap
 from perflab.emulator.fs import SHELL_UID, FsError, normalize
+from perflab.emulator.procs import ADBD_PID
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.emulator.shell import IO, Shell
 
@@ -74,6 +75,8 @@ class Stream:
         self._can_send.set()
         self.closed = threading.Event()
         self.cancel = threading.Event()
+        #: called once when the host closes the stream first (the session's hangup)
+        self.on_hangup: Callable[[], None] | None = None
 
     # host -> device
     def on_write(self, data: bytes) -> None:
@@ -83,10 +86,13 @@ class Stream:
         self._can_send.set()
 
     def on_close(self) -> None:
+        first = not self.closed.is_set()
         self.closed.set()
         self.cancel.set()
         self._can_send.set()
         self.inbox.put(_CLOSED)
+        if first and self.on_hangup is not None:
+            self.on_hangup()
 
     def read(self, timeout_s: float | None = None) -> bytes | None:
         """Next chunk from the host; None when the host closed the stream."""
@@ -118,6 +124,7 @@ class Stream:
             self._can_send.wait(2.0)
             self.closed.set()
             self.cancel.set()
+            self.inbox.put(_CLOSED)  # ends this stream's stdin reader
             self.conn.send(ap.Message(ap.Command.CLSE, self.local_id, self.remote_id))
         self.conn.forget(self.local_id)
 
@@ -251,6 +258,54 @@ class Connection:
         threading.Thread(target=run, name=f"adbd-{service[:20]}", daemon=True).start()
 
 
+class _ShellStdin:
+    """The host's stdin for one shell stream (raw, or shell_v2 STDIN packets until CLOSE_STDIN)."""
+
+    def __init__(self, st: Stream, v2: bool) -> None:
+        self.st = st
+        self.v2 = v2
+        self.buf = bytearray()
+        self.done = threading.Event()
+        self.reader = ap.ShellPacketReader()
+
+    def pump(self) -> None:
+        """Runs on its own thread until the stream closes (either end)."""
+        while (chunk := self.st.read()) is not None:
+            if not self.v2:
+                self.buf.extend(chunk)
+                continue
+            for pid, data in self.reader.feed(chunk):
+                if pid == ap.ShellPacketId.STDIN:
+                    self.buf.extend(data)
+                elif pid == ap.ShellPacketId.CLOSE_STDIN:
+                    self.done.set()
+        self.done.set()
+
+    def read_all(self) -> bytes:
+        while not self.done.wait(0.1):
+            if self.st.cancel.is_set():
+                break
+        return bytes(self.buf)
+
+
+class _ShellWriter:
+    """stdout or stderr of a shell stream: raw, or shell_v2 packets; CRLF on a pty."""
+
+    def __init__(self, st: Stream, svc: ap.ShellService, packet_id: ap.ShellPacketId,
+                 lock: threading.Lock | None = None) -> None:
+        self.st = st
+        self.v2 = svc.v2
+        self.pty = svc.pty and not svc.exec_
+        self.packet_id = packet_id
+        self.lock = lock or threading.Lock()
+
+    def __call__(self, data: bytes) -> None:
+        if self.pty:
+            data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        with self.lock:
+            self.st.write(ap.pack_shell_packet(self.packet_id, data) if self.v2 else data)
+
+
 class AdbdServer:
     """Listens on 127.0.0.1:port and serves adb transport connections for one phone."""
 
@@ -323,12 +378,18 @@ class AdbdServer:
             c.kill()
 
     # ------------------------------------------------------------------ faults
-    def go_down(self, down_s: float) -> None:
-        """Drop every connection and stay unreachable for ``down_s`` seconds."""
+    def go_down(self, down_s: float, *, reboot: bool = False) -> None:
+        """Drop every connection and stay unreachable for ``down_s`` seconds.
+
+        With ``reboot`` the phone also powers off (processes and run-time properties are lost)
+        before this returns, and ``on_reboot`` runs when it is back.
+        """
         if self._stopped.is_set():
             return
         self._close_listener()
         self._kill_connections()
+        if reboot:
+            self.rt.power_off()
 
         def back() -> None:
             if not self._stopped.wait(down_s) and self._lsock is None:
@@ -336,7 +397,7 @@ class AdbdServer:
                     self._listen()
                 except OSError:
                     log.exception("%s: could not listen again", self.serial)
-                if self._on_reboot is not None:
+                if reboot and self._on_reboot is not None:
                     self._on_reboot(down_s)
 
         threading.Thread(target=back, name=f"adbd-down-{self.port}", daemon=True).start()
@@ -384,64 +445,33 @@ class AdbdServer:
         return None
 
     def _reboot(self, st: Stream) -> None:
+        """``adb reboot``: the phone is off the bus before this stream ends, as a real one is, so
+        ``adb wait-for-device`` right after cannot see it still up."""
         del st
-        down = self.faults.reboot_down_s
-        threading.Timer(0.2, self.go_down, args=(down,)).start()
+        if self.rt.request_reboot is not None:
+            self.rt.request_reboot(0.0)
+        else:
+            self.go_down(self.faults.reboot_down_s, reboot=True)
 
     def _shell(self, st: Stream, svc: ap.ShellService) -> None:
         if svc.command == "":
             msg = b"sh: interactive shell: not supported by the emulated phone\n"
-            if svc.v2:
-                st.write(ap.pack_shell_packet(ap.ShellPacketId.STDERR, msg) + ap.pack_shell_exit(127))
-            else:
-                st.write(msg)
+            st.write(ap.pack_shell_packet(ap.ShellPacketId.STDERR, msg) + ap.pack_shell_exit(127) if svc.v2 else msg)
             return
-        stdin_buf = bytearray()
-        stdin_done = threading.Event()
-        v2_reader = ap.ShellPacketReader()
-
-        def pump_stdin() -> None:
-            while True:
-                chunk = st.read()
-                if chunk is None:
-                    stdin_done.set()
-                    return
-                if not svc.v2:
-                    stdin_buf.extend(chunk)
-                    continue
-                for pid, data in v2_reader.feed(chunk):
-                    if pid == ap.ShellPacketId.STDIN:
-                        stdin_buf.extend(data)
-                    elif pid == ap.ShellPacketId.CLOSE_STDIN:
-                        stdin_done.set()
-
-        threading.Thread(target=pump_stdin, daemon=True).start()
-
-        def read_stdin() -> bytes:
-            while not stdin_done.wait(0.1):
-                if st.cancel.is_set():
-                    break
-            return bytes(stdin_buf)
-
-        lock = threading.Lock()
-        pty = svc.pty and not svc.exec_
-
-        def out(data: bytes) -> None:
-            if pty:
-                data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            with lock:
-                st.write(ap.pack_shell_packet(ap.ShellPacketId.STDOUT, data) if svc.v2 else data)
-
-        def err(data: bytes) -> None:
-            if pty:
-                data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            with lock:
-                st.write(ap.pack_shell_packet(ap.ShellPacketId.STDERR, data) if svc.v2 else data)
-
-        shell = Shell(self.rt, uid=SHELL_UID, cwd="/", cancel=st.cancel)
-        code = shell.run(svc.command, IO(out, err, read_stdin))
+        stdin = _ShellStdin(st, svc.v2)
+        threading.Thread(target=stdin.pump, name="adbd-stdin", daemon=True).start()
+        out = _ShellWriter(st, svc, ap.ShellPacketId.STDOUT)
+        err = _ShellWriter(st, svc, ap.ShellPacketId.STDERR, out.lock)
+        rt = self.rt
+        session = rt.procs.spawn("sh", ppid=ADBD_PID, uid=SHELL_UID)
+        st.on_hangup = lambda: rt.procs.hangup(session.sid)
+        try:
+            code = Shell(rt, uid=SHELL_UID, cwd="/", cancel=st.cancel, proc=session).run(
+                svc.command, IO(out, err, stdin.read_all))
+        finally:
+            rt.procs.exit(session)
         if svc.v2 and not st.closed.is_set():
-            with lock:
+            with out.lock:
                 st.write(ap.pack_shell_exit(code))
 
     # ------------------------------------------------------------------ sync

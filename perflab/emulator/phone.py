@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Self
 
 from perflab.emulator.adbd import AdbdServer, Faults
 from perflab.emulator.profiles import load_profile
+from perflab.emulator.provision import provision
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.errors import DeviceError, UserInputError
 
@@ -55,7 +56,8 @@ class EmulatedPhone:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def start(cls, profile: str = "pixel7", port: int | None = None, state_dir: Path | None = None,
-              faults: Faults | None = None) -> EmulatedPhone:
+              faults: Faults | None = None, *, provisioned: bool = True) -> EmulatedPhone:
+        """``provisioned``: the emulated benchmark_model is already at the lab's path (see ``provision``)."""
         if port is not None and port in ADB_EMULATOR_PORTS:
             raise UserInputError(f"port {port} is in 5554-5585, which the adb server scans for emulators "
                                  "(the phone would be listed twice); pick another")
@@ -64,6 +66,8 @@ class EmulatedPhone:
         sd = Path(tempfile.mkdtemp(prefix=f"perflab-phone-{prof.name}-")) if state_dir is None else state_dir
         sd.mkdir(parents=True, exist_ok=True)
         rt = PhoneRuntime.create(prof, sd)
+        if provisioned:
+            provision(rt)
         faults = faults or Faults()
         for node in faults.missing_nodes:
             rt.fs.hide(node)
@@ -90,9 +94,7 @@ class EmulatedPhone:
 
     def stop(self) -> None:
         self.adbd.stop()
-        for proc in list(self.rt.processes.values()):
-            if proc.poll() is None:
-                proc.kill()
+        self.rt.procs.kill_all()
         self.rt.physics.stop()
         if self._owns_state_dir:
             shutil.rmtree(self.rt.state_dir, ignore_errors=True)
@@ -109,10 +111,7 @@ class EmulatedPhone:
         """Drop off the bus now (after ``delay_s``), come back after ``down_s`` with state kept."""
         if delay_s > 0:
             time.sleep(delay_s)
-        for proc in list(self.rt.processes.values()):
-            if proc.poll() is None:
-                proc.kill()
-        self.adbd.go_down(self.faults.reboot_down_s if down_s is None else down_s)
+        self.adbd.go_down(self.faults.reboot_down_s if down_s is None else down_s, reboot=True)
 
     def drop(self, down_s: float = 0.0) -> None:
         """Drop the adb connection (as a cable pull would); reachable again after ``down_s``."""
@@ -121,7 +120,6 @@ class EmulatedPhone:
     def _after_reboot(self, down_s: float) -> None:
         self.reboots += 1
         self.rt.boot_mono_s = time.monotonic()
-        self.rt.battery_override.clear()
         del down_s
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from perflab.emulator import physics as ph
 from perflab.emulator.fs import PhoneFS, VNode
+from perflab.emulator.procs import ProcessTable
 from perflab.emulator.profiles import Profile, ThermalZone
 
 BATTERY_STATUS_CHARGING = 2
@@ -45,7 +46,7 @@ class PhoneRuntime:
     knob_value: str = ""
     clusters: list[ClusterState] = field(default_factory=list)
     boot_mono_s: float = field(default_factory=time.monotonic)
-    processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    procs: ProcessTable = field(default_factory=ProcessTable)
     lock: threading.Lock = field(default_factory=threading.Lock)
     request_reboot: Callable[[float], None] | None = None
 
@@ -54,10 +55,7 @@ class PhoneRuntime:
         params = ph.PhysicsParams.from_profile(profile)
         driver = ph.PhysicsDriver(params, ph.initial_state(params, profile.battery.initial_level_pct))
         rt = cls(profile=profile, fs=PhoneFS(state_dir), physics=driver, state_dir=state_dir)
-        rt.props = dict(profile.props)
-        rt.props.setdefault("ro.serialno", f"EMU{abs(hash(profile.name)) % 10**8:08d}")
-        rt.props.setdefault("sys.boot_completed", "1")
-        rt.props.setdefault("ro.perflab.emulated", "1")
+        rt.props = rt.boot_props()
         rt.knob_value = profile.battery.charging_knob.enable_value
         rt.settings = {"global": {"stay_on_while_plugged_in": "0"}, "system": {"screen_off_timeout": "30000"},
                        "secure": {}}
@@ -66,6 +64,31 @@ class PhoneRuntime:
                                             c.min_freq_khz, c.max_freq_khz))
         build_nodes(rt)
         return rt
+
+    @property
+    def processes(self) -> dict[int, subprocess.Popen[bytes]]:
+        """Host children behind the phone's running native processes, by host PID (for tests)."""
+        return {p.host.pid: p.host for p in self.procs.snapshot() if p.host is not None}
+
+    def boot_props(self) -> dict[str, str]:
+        """Properties after a boot: the profile's, then ``persist.*`` kept from before (as on disk).
+
+        Everything else set at run time (``debug.*``, ``sys.*``, ``vendor.*``, new ``ro.*``) is
+        gone after a reboot, as on a phone.
+        """
+        props = dict(self.profile.props)
+        props.setdefault("ro.serialno", f"EMU{abs(hash(self.profile.name)) % 10**8:08d}")
+        props.setdefault("sys.boot_completed", "1")
+        props.setdefault("ro.perflab.emulated", "1")
+        props.update({k: v for k, v in self.props.items() if k.startswith("persist.")})
+        return props
+
+    def power_off(self) -> None:
+        """What a reboot loses: processes, run-time properties, battery overrides."""
+        self.procs.kill_all()
+        self.procs.reset()
+        self.props = self.boot_props()
+        self.battery_override.clear()
 
     # ------------------------------------------------------------------ derived values
     def snapshot(self) -> ph.PhysicsState:

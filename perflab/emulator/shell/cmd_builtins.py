@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import re
+import signal
 import stat as statmod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import ROOT_UID
-from perflab.emulator.shell.errors import SH, Cancelled, ExitShell
+from perflab.emulator.shell.errors import SH, ExitShell, Unsupported
 from perflab.emulator.shell.parser import ASSIGN_RE
 from perflab.emulator.shell.registry import command, err
 from perflab.emulator.shell.streams import IO
@@ -152,6 +155,119 @@ def _sleep(sh: Shell, args: list[str], io: IO) -> int:
     except ValueError:
         err(io, f"sleep: invalid number '{args[0]}'")
         return 1
-    if sh.cancel.wait(max(0.0, seconds)):
-        raise Cancelled()
+    if not math.isfinite(seconds) or seconds < 0:
+        err(io, f"sleep: invalid number '{args[0]}'")
+        return 1
+    sh.sleep(seconds)
     return 0
+
+
+@command("exec")
+def _exec(sh: Shell, args: list[str], io: IO) -> int:
+    if not args:
+        raise Unsupported("exec without a command (redirecting the shell's own streams)")
+    raise ExitShell(sh.exec_argv(args, io, sh.cmd_env, exec_=True))
+
+
+def parse_signal(spec: str) -> int | None:
+    """A signal number from ``TERM``, ``SIGTERM``, ``15`` (0 and ``EXIT`` for the exit trap)."""
+    name = spec.upper()
+    if name in ("0", "EXIT"):
+        return 0
+    if name.isdigit():
+        try:
+            return int(signal.Signals(int(name)))
+        except ValueError:
+            return None
+    try:
+        return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError:
+        return None
+
+
+def _signal_name(signo: int) -> str:
+    return "EXIT" if signo == 0 else signal.Signals(signo).name.removeprefix("SIG")
+
+
+@command("trap")
+def _trap(sh: Shell, args: list[str], io: IO) -> int:
+    if not args:
+        for trapped, action in sorted(sh.traps.items()):
+            quoted = action.replace("'", "'\\''")
+            io.out(f"trap -- '{quoted}' {_signal_name(trapped)}\n".encode())
+        return 0
+    if args[0] == "--":
+        args = args[1:]
+    action, conditions = (args[0], args[1:]) if parse_signal(args[0]) is None or len(args) > 1 else ("-", args)
+    status = 0
+    for cond in conditions:
+        found = parse_signal(cond)
+        if found is None or found in (signal.SIGKILL, signal.SIGSTOP):
+            err(io, f"{SH}: trap: bad signal '{cond}'")
+            status = 1
+            continue
+        signo: int = found
+        if action == "-":
+            sh.traps.pop(signo, None)
+        else:
+            sh.traps[signo] = action
+    return status
+
+
+@command("wait")
+def _wait(sh: Shell, args: list[str], io: IO) -> int:
+    if any(a.startswith(("-", "%")) for a in args):
+        raise Unsupported("wait " + " ".join(a for a in args if a.startswith(("-", "%"))))
+    pids = [int(a) if a.isdigit() else -1 for a in args] if args else list(sh.jobs)
+    status = 0
+    for pid in pids:
+        job = sh.jobs.get(pid)
+        if job is None:
+            status = 127
+            continue
+        status = sh.wait_job(job)
+        if job.done.is_set():
+            sh.jobs.pop(pid, None)
+    return status
+
+
+def _read_line(io: IO, raw: bool) -> tuple[str, bool]:
+    """The next logical line (backslash-newline joins lines unless ``raw``) and whether EOF ended it."""
+    text = ""
+    while True:
+        line = io.inp.line()
+        if line is None:
+            return text, True
+        chunk = line.decode("utf-8", "replace")
+        eof = not chunk.endswith("\n")
+        chunk = chunk.removesuffix("\n")
+        if raw or not chunk.endswith("\\") or chunk.endswith("\\\\"):
+            return text + chunk, eof
+        text += chunk[:-1]
+        if eof:
+            return text, True
+
+
+@command("read")
+def _read(sh: Shell, args: list[str], io: IO) -> int:
+    raw = False
+    names: list[str] = []
+    for a in args:
+        if a == "-r":
+            raw = True
+        elif a.startswith("-"):
+            raise Unsupported(f"read {a}")
+        elif not ASSIGN_RE.fullmatch(a + "="):
+            err(io, f"{SH}: read: {a}: invalid identifier")
+            return 2
+        else:
+            names.append(a)
+    names = names or ["REPLY"]
+    text, eof = _read_line(io, raw)
+    if not raw:
+        text = re.sub(r"\\(.)", r"\1", text)
+    fields = text.strip(" \t").split(None, len(names) - 1) if names != ["REPLY"] else [text]
+    for i, name in enumerate(names):
+        value = fields[i] if i < len(fields) else ""
+        sh.vars[name] = value.rstrip(" \t") if i == len(names) - 1 and names != ["REPLY"] else value
+    return 1 if eof else 0

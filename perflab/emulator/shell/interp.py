@@ -1,43 +1,66 @@
-"""The interpreter: runs a parsed script against one phone's runtime, as one shell process."""
+"""The interpreter: runs a parsed script against one phone's runtime, as one shell process.
+
+A ``Shell`` is one process in the phone's process table (``$$``). Signals sent to it with
+``kill`` are noticed between commands and while it sleeps or waits: a trapped signal runs its
+``trap`` action, an ignored one is dropped, any other ends the shell with 128+signal (as mksh
+does). Background jobs (``&``) are processes of their own, run on threads.
+"""
 
 from __future__ import annotations
 
 import errno as errno_mod
 import os
 import posixpath
+import re
+import signal
 import stat as statmod
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from perflab.emulator.fs import ROOT_UID, SHELL_UID, FsError, normalize
+from perflab.emulator.procs import ADBD_PID, DEFAULT_IGNORED, Proc
 from perflab.emulator.runtime import PhoneRuntime
+from perflab.emulator.shell import arith
 from perflab.emulator.shell import expand as expand_mod
 from perflab.emulator.shell.errors import (
     SH,
     Cancelled,
     ExitShell,
+    Killed,
     ShellError,
     ShellSyntaxError,
     Unsupported,
     WriteError,
 )
-from perflab.emulator.shell.lexer import Seg, Word
+from perflab.emulator.shell.lexer import ARITH, CMD, QARITH, QCMD, Seg, Word
 from perflab.emulator.shell.parser import AndOr, Command, For, If, Loop, Pipeline, Redir, Simple, parse
 from perflab.emulator.shell.registry import COMMANDS, REFUSED
-from perflab.emulator.shell.streams import IO, Writer
+from perflab.emulator.shell.streams import IO, Writer, const_input, discard, safe_writer
 
 _PATH = "/product/bin:/apex/com.android.runtime/bin:/system/bin:/system/xbin"
+EXIT_TRAP = 0
+#: a shell blocked in sleep/wait looks at its adb stream this often when no signal wakes it
+_POLL_S = 0.25
+_DOLLAR_VAR_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*|[?$#!])\}?")
 
 
-def _discard(data: bytes) -> None:
-    del data
+@dataclass(eq=False)
+class Job:
+    """A background job of this shell (``cmd &``)."""
+
+    proc: Proc
+    done: threading.Event = field(default_factory=threading.Event)
+    status: int = 0
 
 
 class Shell:
-    """One shell session (one ``adb shell`` stream, or a nested ``sh -c``)."""
+    """One shell process (one ``adb shell`` stream, a nested ``sh -c``, a background job)."""
 
     def __init__(self, rt: PhoneRuntime, *, uid: int = SHELL_UID, cwd: str = "/",
-                 cancel: threading.Event | None = None, variables: dict[str, str] | None = None) -> None:
+                 cancel: threading.Event | None = None, variables: dict[str, str] | None = None,
+                 proc: Proc | None = None, parent: Shell | None = None) -> None:
         self.rt = rt
         self.uid = uid
         self.cwd = cwd
@@ -47,11 +70,45 @@ class Shell:
             self.vars.update(variables)
         self.status = 0
         self.cancel = cancel or threading.Event()
+        self.parent = parent
+        #: this shell's process; given (adbd's session, a job) or made by ``run`` and ended with it
+        self.proc = proc
+        self._owns_proc = proc is None
+        #: ``$$``: the PID of the shell the user started (subshells keep their parent's)
+        self.dollar_pid: int | None = None
+        self.traps: dict[int, str] = {}
+        self.jobs: dict[int, Job] = {}
+        self.last_bg_pid: int | None = None
+        #: the background job is one simple command: it becomes that command, as mksh's fork+exec
+        self.exec_simple = False
+        self.cmd_env: dict[str, str] = {}
+        self._subst_status: int | None = None
+        self._err: Writer = discard
+        self._io = IO(discard, discard, const_input(b""))
 
     def child(self, *, uid: int | None = None, variables: dict[str, str] | None = None) -> Shell:
-        """A new shell process started by this one (``sh -c``, ``su``, a script)."""
+        """A new shell process started by this one (``sh -c``, ``su``, a script): a PID of its own."""
         return Shell(self.rt, uid=self.uid if uid is None else uid, cwd=self.cwd, cancel=self.cancel,
-                     variables=variables)
+                     variables=variables, parent=self)
+
+    def subshell(self, proc: Proc | None = None) -> Shell:
+        """A copy of this shell in a new process (``$(…)``, ``&``): same variables, same ``$$``."""
+        sub = Shell(self.rt, uid=self.uid, cwd=self.cwd, cancel=self.cancel, variables=dict(self.vars),
+                    proc=proc, parent=self)
+        sub.dollar_pid = self.pid
+        sub._owns_proc = True
+        return sub
+
+    @property
+    def pid(self) -> int:
+        return self.dollar_pid if self.dollar_pid is not None else self._own_proc().pid
+
+    def _own_proc(self) -> Proc:
+        if self.proc is None:
+            ppid = self.parent.proc.pid if self.parent is not None and self.parent.proc is not None else ADBD_PID
+            sid = self.parent.proc.sid if self.parent is not None and self.parent.proc is not None else None
+            self.proc = self.rt.procs.spawn("sh", ppid=ppid, uid=self.uid, sid=sid)
+        return self.proc
 
     # ---------------------------------------------------------------- entry point
     def run(self, script: str, io: IO) -> int:
@@ -65,8 +122,28 @@ class Shell:
             io.err(f"{SH}: {exc}\n".encode())
             self.status = 2
             return 2
+        return self.run_tree(tree, io)
+
+    def run_tree(self, tree: list[AndOr], io: IO) -> int:
+        self._own_proc()
+        self._err = io.err
+        self._io = io
         try:
-            self.run_list(tree, io)
+            self._guarded(lambda: self.run_list(tree, io), io)
+            if EXIT_TRAP in self.traps:
+                action = self.traps.pop(EXIT_TRAP)
+                saved = self.status
+                self._guarded(lambda: self.run_trap_action(action, io), io)
+                if self.status == saved or self.status == 0:
+                    self.status = saved
+        finally:
+            if self._owns_proc and self.proc is not None:
+                self.rt.procs.exit(self.proc)
+        return self.status
+
+    def _guarded(self, body: Callable[[], object], io: IO) -> None:
+        try:
+            body()
         except ExitShell as ex:
             self.status = ex.code
         except Unsupported as exc:
@@ -75,18 +152,111 @@ class Shell:
         except ShellError as exc:
             io.err(f"{SH}: {exc}\n".encode())
             self.status = exc.status
+        except Killed as exc:
+            self.status = 128 + exc.signo
+            if exc.signo == signal.SIGKILL:
+                self.traps.pop(EXIT_TRAP, None)
         except Cancelled:
             self.status = 130
-        return self.status
+            self.traps.pop(EXIT_TRAP, None)
 
+    # ---------------------------------------------------------------- signals
     def check_cancel(self) -> None:
+        """Between commands: stop if the adb stream went away; act on pending signals."""
         if self.cancel.is_set():
             raise Cancelled()
+        proc = self.proc
+        if proc is not None and proc.pending:
+            for signo in proc.take_signals():
+                self._on_signal(signo)
 
+    def _on_signal(self, signo: int) -> None:
+        action = self.traps.get(signo)
+        if signo == signal.SIGKILL or (action is None and signo not in DEFAULT_IGNORED):
+            raise Killed(signo)
+        if action:
+            saved = self.status
+            self.run_trap_action(action, None)
+            self.status = saved
+
+    def run_trap_action(self, action: str, io: IO | None) -> None:
+        """A trap's action, in this shell, on the streams of the command it interrupted."""
+        self.run_list(parse(action), io or self._io)
+
+    def fatal_signal_pending(self) -> int | None:
+        """A pending signal that would end this shell now (no trap, not ignored), if any."""
+        proc = self.proc
+        if proc is None:
+            return None
+        for signo in list(proc.pending):
+            if signo == signal.SIGKILL or (signo not in self.traps and signo not in DEFAULT_IGNORED):
+                return signo
+        return None
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep like toybox ``sleep`` under mksh: a trapped signal waits until it ends, others kill now."""
+        proc = self._own_proc()
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.cancel.is_set():
+                raise Cancelled()
+            signo = self.fatal_signal_pending()
+            if signo is not None:
+                proc.take_signals()
+                raise Killed(signo)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            proc.wake.clear()
+            if not proc.pending:
+                proc.wake.wait(min(remaining, _POLL_S))
+
+    # ---------------------------------------------------------------- lists and jobs
     def run_list(self, items: list[AndOr], io: IO) -> int:
         for ao in items:
-            self._run_andor(ao, io)
+            if ao.background:
+                self._start_job(ao, io)
+            else:
+                self._run_andor(ao, io)
         return self.status
+
+    def _start_job(self, ao: AndOr, io: IO) -> None:
+        me = self._own_proc()
+        single = len(ao.parts) == 1 and len(ao.parts[0][1].cmds) == 1 and not ao.parts[0][1].negate \
+            and isinstance(ao.parts[0][1].cmds[0], Simple)
+        proc = self.rt.procs.spawn("sh", ppid=me.pid, uid=self.uid, sid=me.sid)
+        sub = self.subshell(proc)
+        sub.exec_simple = single
+        job = Job(proc)
+        quiet = AndOr(ao.parts)
+        job_io = IO(safe_writer(io.out), safe_writer(io.err), const_input(b""))
+
+        def run() -> None:
+            try:
+                job.status = sub.run_tree([quiet], job_io)
+            finally:
+                job.done.set()
+                me.wake.set()
+
+        self.jobs[proc.pid] = job
+        self.last_bg_pid = proc.pid
+        threading.Thread(target=run, name=f"emu-job-{proc.pid}", daemon=True).start()
+        self.status = 0
+
+    def wait_job(self, job: Job) -> int:
+        """``wait``: until the job ends; a trapped signal interrupts it (status 128+signal)."""
+        me = self._own_proc()
+        while True:
+            me.wake.clear()
+            if job.done.is_set():
+                return job.status
+            if self.cancel.is_set():
+                raise Cancelled()
+            if me.pending:
+                signo = me.pending[0]
+                self.check_cancel()
+                return 128 + signo
+            me.wake.wait(_POLL_S)
 
     def _run_andor(self, ao: AndOr, io: IO) -> int:
         for op, pl in ao.parts:
@@ -99,15 +269,15 @@ class Shell:
 
     def _run_pipeline(self, pl: Pipeline, io: IO) -> int:
         self.check_cancel()
-        stdin = io.stdin
+        cur = io
         status = 0
         for idx, cmd in enumerate(pl.cmds):
             if idx == len(pl.cmds) - 1:
-                status = self._run_command(cmd, IO(io.out, io.err, stdin))
+                status = self._run_command(cmd, cur.with_output(io.out, io.err))
             else:
                 buf = bytearray()
-                status = self._run_command(cmd, IO(buf.extend, io.err, stdin))
-                stdin = _const(bytes(buf))
+                status = self._run_command(cmd, cur.with_output(buf.extend, io.err))
+                cur = IO(io.out, io.err, const_input(bytes(buf)))
         if pl.negate:
             status = 0 if status != 0 else 1
         self.status = status
@@ -117,7 +287,11 @@ class Shell:
         self.check_cancel()
         if isinstance(cmd, Simple):
             return self._run_simple(cmd, io)
-        io = self._apply_redirs(cmd.redirs, io) if cmd.redirs else io
+        if cmd.redirs:
+            try:
+                io = self._apply_redirs(cmd.redirs, io)
+            except FsError as exc:
+                return self._redir_failed(exc, io)
         if isinstance(cmd, If):
             return self._run_if(cmd, io)
         if isinstance(cmd, Loop):
@@ -156,21 +330,31 @@ class Shell:
 
     # ---------------------------------------------------------------- expansion
     def var(self, name: str) -> str:
-        if name == "?":
-            return str(self.status)
-        if name == "$":
-            return str(os.getpid() % 30000 + 1000)
-        if name == "#":
-            return "0"
-        if name == "0":
-            return "sh"
+        special: dict[str, Callable[[], str]] = {"?": lambda: str(self.status), "$": lambda: str(self.pid), "#": lambda: "0",
+                   "0": lambda: "sh", "!": lambda: str(self.last_bg_pid) if self.last_bg_pid else ""}
+        if name in special:
+            return special[name]()
         if name.isdigit():
             return ""
         return self.vars.get(name, "")
 
     def expansion(self, seg: Seg) -> str:
-        """The value of one expansion segment (a variable)."""
+        """The value of one expansion segment: a variable, ``$(…)`` or ``$((…))``."""
+        if seg.kind in (CMD, QCMD):
+            return self.command_substitution(seg.text)
+        if seg.kind in (ARITH, QARITH):
+            expr = _DOLLAR_VAR_RE.sub(lambda m: self.var(m.group(1)), seg.text)
+            if "$" in expr or "`" in expr:
+                raise Unsupported("$(...) inside $((...))")
+            return str(arith.evaluate(expr, self.vars))
         return self.var(seg.text)
+
+    def command_substitution(self, source: str) -> str:
+        out = bytearray()
+        sub = self.subshell()
+        status = sub.run(source, IO(out.extend, self._err, const_input(b"")))
+        self._subst_status = status
+        return out.decode("utf-8", "replace").rstrip("\n")
 
     def expand(self, word: Word) -> list[str]:
         return expand_mod.expand(self, word)
@@ -183,25 +367,30 @@ class Shell:
 
     # ---------------------------------------------------------------- simple commands
     def _run_simple(self, cmd: Simple, io: IO) -> int:
+        self._err = io.err
+        self._subst_status = None
         argv = [f for w in cmd.words for f in self.expand(w)]
         env = {name: self.expand_one(w) for name, w in cmd.assigns}
         if not argv:
             self.vars.update(env)
-            self.status = 0
+            self.status = self._subst_status or 0
         try:
             io2 = self._apply_redirs(cmd.redirs, io) if cmd.redirs else io
         except FsError as exc:
-            io.err(f"{SH}: can't create {exc.path}: {os.strerror(exc.errno_)}\n".encode())
-            self.status = 1
-            return 1
+            return self._redir_failed(exc, io)
         if not argv:
-            return 0
-        self.status = self.exec_argv(argv, io2, env)
+            return self.status
+        self.status = self.exec_argv(argv, io2, env, exec_=self.exec_simple)
         return self.status
+
+    def _redir_failed(self, exc: FsError, io: IO) -> int:
+        io.err(f"{SH}: can't create {exc.path}: {os.strerror(exc.errno_)}\n".encode())
+        self.status = 1
+        return 1
 
     def _apply_redirs(self, redirs: list[Redir], io: IO) -> IO:
         fds: dict[int, Writer] = {1: io.out, 2: io.err}
-        stdin = io.stdin
+        new_stdin = None
         for r in redirs:
             target = self.expand_one(r.target)
             if r.op == ">&":
@@ -211,20 +400,22 @@ class Shell:
             else:
                 if r.fd != 0:
                     raise Unsupported(f"{r.fd}<")
-                stdin = _const(self.rt.fs.read_bytes(self.path(target), self.uid))
-        return IO(fds[1], fds[2], stdin)
+                new_stdin = self.rt.fs.read_bytes(self.path(target), self.uid)
+        if new_stdin is not None:
+            return IO(fds[1], fds[2], const_input(new_stdin))
+        return io.with_output(fds[1], fds[2])
 
     @staticmethod
     def _dup_target(target: str, fds: dict[int, Writer]) -> Writer:
         if target == "-":
-            return _discard
+            return discard
         if target.isdigit() and int(target) in fds:
             return fds[int(target)]
         raise Unsupported(f">&{target}")
 
     def _file_writer(self, path: str, truncate: bool) -> Writer:
         if path == "/dev/null":
-            return _discard
+            return discard
         node = self.rt.fs.vnode(path)
         if truncate and node is None:
             self.rt.fs.write_bytes(path, b"", self.uid)
@@ -243,23 +434,27 @@ class Shell:
 
         return write
 
-    def exec_argv(self, argv: list[str], io: IO, env: dict[str, str] | None = None) -> int:
+    def exec_argv(self, argv: list[str], io: IO, env: dict[str, str] | None = None, *, exec_: bool = False) -> int:
+        """Run one command; with ``exec_`` it replaces this shell's process (same PID, its name)."""
         name = argv[0]
+        if exec_:
+            self._own_proc().name = posixpath.basename(name)
         try:
             if "/" in name:
-                return self._exec_file(argv, io, env or {})
+                return self._exec_file(argv, io, env or {}, exec_)
             fn = COMMANDS.get(name)
             if fn is None:
                 if name in REFUSED:
                     raise Unsupported(name)
                 io.err(f"{SH}: {name}: inaccessible or not found\n".encode())
                 return 127
+            self.cmd_env = env or {}
             return fn(self, argv[1:], io)
         except WriteError as exc:
             io.err(f"{name}: write error: {os.strerror(exc.errno_)}\n".encode())
             return 1
 
-    def _exec_file(self, argv: list[str], io: IO, env: dict[str, str]) -> int:
+    def _exec_file(self, argv: list[str], io: IO, env: dict[str, str], exec_: bool) -> int:
         from perflab.emulator.shell.benchmark import run_benchmark_model
 
         path = self.path(argv[0])
@@ -271,13 +466,8 @@ class Shell:
             io.err(f"{SH}: {argv[0]}: can't execute: Permission denied\n".encode())
             return 126
         if posixpath.basename(path).startswith("benchmark_model"):
-            return run_benchmark_model(self, path, argv[1:], io, env)
+            return run_benchmark_model(self, path, argv[1:], io, env, in_place=exec_)
         data = self.rt.fs.read_bytes(path, self.uid)
         if data.startswith(b"\x7fELF"):
             raise Unsupported(f"native binary {argv[0]}")
-        sub = self.child()
-        return sub.run(data.decode("utf-8", "replace"), io)
-
-
-def _const(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
+        return self.child().run(data.decode("utf-8", "replace"), io)

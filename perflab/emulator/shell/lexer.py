@@ -2,7 +2,7 @@
 
 Quoting follows mksh: 'single' is literal, "double" expands ``$var``, ``$(…)`` and
 ``$((…))``, a backslash quotes the next character. Constructs the phone does not run
-(here-documents, ``<&``, ``&>``, subshells) are refused here, before anything runs.
+(here-documents, ``<&``, ``&>``, subshells ``( )``) are refused here, before anything runs.
 """
 
 from __future__ import annotations
@@ -218,11 +218,26 @@ class _Lexer:
 
     def substitution(self, quoted: bool) -> None:
         if self.src.startswith("$((", self.i):
-            raise Unsupported("$((...))")
-        raise Unsupported("$(...)")
+            end = find_closing(self.src, self.i + 3, "))")
+            self.add_seg(ARITH, self.src[self.i + 3:end], quoted)
+            self.i = end + 2
+            return
+        end = find_closing(self.src, self.i + 2, ")")
+        self.add_seg(CMD, self.src[self.i + 2:end], quoted)
+        self.i = end + 1
 
     def backtick(self, c: str, quoted: bool = False) -> None:
-        raise Unsupported("`...`")
+        j = self.i + 1
+        inner: list[str] = []
+        while j < self.n and self.src[j] != "`":
+            if self.src[j] == "\\" and self.src[j + 1:j + 2] in ("`", "\\", "$"):
+                j += 1
+            inner.append(self.src[j])
+            j += 1
+        if j >= self.n:
+            raise ShellSyntaxError("unterminated `")
+        self.add_seg(CMD, "".join(inner), quoted)
+        self.i = j + 1
 
     # ------------------------------------------------------------------ operators
     def operator(self, c: str) -> None:
@@ -242,8 +257,6 @@ class _Lexer:
             return
         if c in "()":
             raise Unsupported("subshell " + c)
-        if c == "&":
-            raise Unsupported("background job &")
         self.toks.append(Op(c, fd))
         self.i += 1
 

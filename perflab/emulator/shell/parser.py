@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from perflab.emulator.shell.errors import ShellSyntaxError, Unsupported
-from perflab.emulator.shell.lexer import LIT, QUOTED, VAR_RE, Op, Seg, Token, Word, tokenize
+from perflab.emulator.shell.lexer import CMD, LIT, QCMD, QUOTED, VAR_RE, Op, Seg, Token, Word, tokenize
 
 # ============================================================================ syntax tree
 
@@ -258,8 +258,19 @@ def _assignment(tok: Word) -> tuple[str, Word] | None:
     return m.group(1), value
 
 
+def _check_substitutions(toks: list[Token]) -> None:
+    """Parse every ``$(…)`` now, so a refused construct inside one stops the script before it runs."""
+    for tok in toks:
+        if isinstance(tok, Word):
+            for seg in tok.segs:
+                if seg.kind in (CMD, QCMD):
+                    parse(seg.text)
+
+
 def parse(src: str) -> list[AndOr]:
-    p = _Parser(tokenize(src))
+    toks = tokenize(src)
+    _check_substitutions(toks)
+    p = _Parser(toks)
     out = p.parse_list(set())
     if p.peek() is not None:
         raise p.unexpected()

@@ -1,0 +1,153 @@
+"""The emulated phone's process table: PIDs, parents, sessions and signals, as Android has them.
+
+Every shell (one per ``adb shell`` stream, ``sh -c``, ``su``, a background job) and every
+emulated ``benchmark_model`` run is a process here with its own PID, listed by ``ps -A`` and
+``pidof``, and ended by ``kill``. A process backed by a real host child (benchmark_model)
+is ended by killing that child; a shell process notices its pending signals between
+commands and in ``sleep``/``wait`` (see ``perflab.emulator.shell.interp``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+
+ROOT_UID = 0
+SHELL_UID = 2000
+INIT_PID = 1
+ADBD_PID = 612
+#: PIDs handed to new processes start here (a freshly booted phone's range) and wrap below this.
+FIRST_PID = 3100
+PID_MAX = 32768
+
+#: Signals whose default action is to ignore them (everything else terminates, as for these tools).
+DEFAULT_IGNORED = frozenset({signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGCONT})
+#: Job-control stops: refused by ``kill`` (the emulated phone does not stop processes).
+STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+
+# (pid, ppid, uid, name, vsz_kb, rss_kb): what a freshly booted phone runs before anyone connects
+_SYSTEM = (
+    (1, 0, ROOT_UID, "init", 10904012, 9876),
+    (2, 0, ROOT_UID, "[kthreadd]", 0, 0),
+    (301, 1, ROOT_UID, "ueventd", 10787148, 3140),
+    (428, 1, 1036, "logd", 10929384, 6436),
+    (431, 1, 1000, "servicemanager", 10822584, 4552),
+    (540, 1, 1000, "surfaceflinger", 11263200, 28412),
+    (ADBD_PID, 1, SHELL_UID, "adbd", 10976016, 7868),
+    (1152, 1, 1000, "system_server", 18025412, 312044),
+)
+
+
+@dataclass(eq=False)
+class Proc:
+    """One process. ``host`` is the real child behind an emulated native binary, if any."""
+
+    pid: int
+    ppid: int
+    uid: int
+    name: str
+    sid: int
+    vsz_kb: int = 10_880_000
+    rss_kb: int = 4_200
+    host: subprocess.Popen[bytes] | None = None
+    #: set whenever a signal arrives (wakes ``sleep``/``wait``/the benchmark runner)
+    wake: threading.Event = field(default_factory=threading.Event)
+    pending: list[int] = field(default_factory=list)
+    #: the signal that ended a host-backed process (its exit status is 128 + this)
+    killed_by: int | None = None
+    static: bool = False
+
+    def deliver(self, signo: int) -> None:
+        if self.host is not None:
+            if signo not in DEFAULT_IGNORED and self.killed_by is None:
+                self.killed_by = signo
+                with contextlib.suppress(OSError):
+                    self.host.kill()
+        else:
+            self.pending.append(signo)
+        self.wake.set()
+
+    def take_signals(self) -> list[int]:
+        taken = list(self.pending)
+        del self.pending[:len(taken)]
+        return taken
+
+    def host_rss_kb(self) -> int:
+        """The real resident size of the host child behind this process, else the nominal one."""
+        if self.host is None:
+            return self.rss_kb
+        try:
+            with open(f"/proc/{self.host.pid}/statm") as fh:
+                pages = int(fh.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            return self.rss_kb
+        return pages * 4
+
+
+class ProcessTable:
+    """PIDs of one phone. Thread-safe; emptied (but for the system processes) by a reboot."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[int, Proc] = {}
+        self._next = itertools.count(FIRST_PID)
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._procs = {pid: Proc(pid, ppid, uid, name, sid=pid, vsz_kb=vsz, rss_kb=rss, static=True)
+                           for pid, ppid, uid, name, vsz, rss in _SYSTEM}
+            self._next = itertools.count(FIRST_PID)
+
+    def _new_pid(self) -> int:
+        for _ in range(PID_MAX):
+            pid = next(self._next)
+            if pid >= PID_MAX:
+                self._next = itertools.count(FIRST_PID)
+                pid = next(self._next)
+            if pid not in self._procs:
+                return pid
+        raise RuntimeError("emulated phone: no free PID")
+
+    def spawn(self, name: str, *, ppid: int, uid: int, sid: int | None = None) -> Proc:
+        with self._lock:
+            pid = self._new_pid()
+            proc = Proc(pid, ppid, uid, name, sid=pid if sid is None else sid)
+            self._procs[pid] = proc
+            return proc
+
+    def exit(self, proc: Proc) -> None:
+        with self._lock:
+            if self._procs.get(proc.pid) is proc:
+                del self._procs[proc.pid]
+
+    def get(self, pid: int) -> Proc | None:
+        with self._lock:
+            return self._procs.get(pid)
+
+    def snapshot(self) -> list[Proc]:
+        with self._lock:
+            return sorted(self._procs.values(), key=lambda p: p.pid)
+
+    def by_name(self, name: str) -> list[Proc]:
+        return [p for p in self.snapshot() if p.name == name]
+
+    def hangup(self, sid: int) -> None:
+        """The session's terminal (its adb stream) went away: SIGHUP to each of its processes."""
+        for p in self.snapshot():
+            if p.sid == sid and not p.static:
+                p.deliver(signal.SIGHUP)
+
+    def kill_all(self) -> None:
+        """Power off: every process dies at once (SIGKILL), host children included."""
+        for p in self.snapshot():
+            if not p.static:
+                p.deliver(signal.SIGKILL)
+        for p in self.snapshot():
+            if p.host is not None:
+                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                    p.host.wait(timeout=5)

@@ -1,0 +1,178 @@
+"""Processes on the emulated phone, seen and ended through the REAL adb server, as on Android.
+
+The host cancels a running cell by PID: ``sh -c 'echo $$; exec benchmark_model …'`` prints
+the PID the tool then has; ``kill``/``kill -9``/``kill -s INT`` end it, its output stops and
+its ``adb shell`` returns 128+signal.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import adbutils
+import pytest
+
+from perflab.emulator import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.provision import BENCHMARK_MODEL_PATH
+from perflab.emulator.testing import adb_env, private_adb_server
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = REPO / "perflab" / "zoo" / "weights" / "bicubic_x2_fp32.tflite"
+TMP = "/data/local/tmp"
+PS_HEADER = ["USER", "PID", "PPID", "VSZ", "RSS", "WCHAN", "ADDR", "S", "NAME"]
+
+
+@pytest.fixture(scope="module")
+def adb() -> Iterator[adbutils.AdbClient]:
+    with private_adb_server() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def phone(adb: adbutils.AdbClient) -> Iterator[EmulatedPhone]:
+    with EmulatedPhone.start("pixel7") as p:
+        connect_to_adb_server(p, adb)
+        adb.device(p.serial).sync.push(str(MODEL), f"{TMP}/model.tflite")
+        yield p
+        adb.disconnect(p.serial)
+
+
+def ps_rows(d: adbutils.AdbDevice) -> list[list[str]]:
+    lines = d.shell("ps -A").splitlines()
+    assert lines[0].split() == PS_HEADER
+    return [ln.split() for ln in lines[1:]]
+
+
+def wait_for(cond: object, what: str, timeout_s: float = 60.0) -> None:
+    """Poll a condition the phone reaches on its own (a generous bound, not a speed goal)."""
+    assert callable(cond)
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+class Streamed:
+    """``adb shell CMD`` running in the background, stdout collected line by line."""
+
+    def __init__(self, adb: adbutils.AdbClient, serial: str, command: str) -> None:
+        self.proc = subprocess.Popen(["adb", "-s", serial, "shell", command], env=adb_env(adb),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.first = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self.first.set()
+        self.first.set()
+
+    def wait(self) -> int:
+        rc = self.proc.wait(timeout=120)
+        self.reader.join(30)
+        return rc
+
+
+LONG_RUN = f"--graph={TMP}/model.tflite --num_threads=1 --warmup_runs=0 --warmup_min_secs=0 " \
+           "--num_runs=100000 --min_secs=0 --max_secs=600 --run_delay=0.05"
+
+
+def test_ps_lists_android_processes_in_toybox_format(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb.device(phone.serial)
+    rows = ps_rows(d)
+    names = {r[-1]: r for r in rows}
+    assert names["init"][1:3] == ["1", "0"] and names["init"][0] == "root"
+    assert "adbd" in names and "system_server" in names
+    # the shell that runs `ps` is a process of its own, a child of adbd
+    mine = d.shell("echo $$; ps -A").splitlines()
+    me = next(r.split() for r in mine[2:] if r.split()[1] == mine[0])
+    assert me[0] == "shell" and me[2] == names["adbd"][1] and me[-1] == "sh"
+    assert d.shell("pidof init") == "1"
+
+
+@pytest.mark.parametrize(("kill_args", "signo"), [("", signal.SIGTERM), ("-9", signal.SIGKILL),
+                                                  ("-s INT", signal.SIGINT), ("-2", signal.SIGINT),
+                                                  ("-15", signal.SIGTERM), ("-s TERM", signal.SIGTERM)])
+def test_kill_by_pid_ends_the_benchmark(adb: adbutils.AdbClient, phone: EmulatedPhone, kill_args: str,
+                                        signo: int) -> None:
+    d = adb.device(phone.serial)
+    run = Streamed(adb, phone.serial, f"sh -c {shlex.quote(f'echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}')}")
+    assert run.first.wait(60) and run.lines, "no PID printed"
+    pid = run.lines[0]
+    assert pid.isdigit()
+    wait_for(lambda: d.shell("pidof benchmark_model") == pid, "the tool runs under the printed PID")
+    row = next(r for r in ps_rows(d) if r[1] == pid)
+    assert row[-1] == "benchmark_model" and row[0] == "shell"
+    wait_for(lambda: len(run.lines) > 3, "the tool prints its first lines")
+
+    r = d.shell2(f"kill {kill_args} {pid}".replace("  ", " "), v2=True)
+    assert r.returncode == 0, r.output
+    assert run.wait() == 128 + signo
+    seen = len(run.lines)
+    assert d.shell2("pidof benchmark_model", v2=True).returncode == 1
+    assert not any(r[1] == pid for r in ps_rows(d))
+    assert not phone.rt.processes  # the host child behind it was killed and reaped
+    assert len(run.lines) == seen
+
+
+def test_benchmark_without_exec_is_a_child_and_the_script_goes_on(adb: adbutils.AdbClient,
+                                                                   phone: EmulatedPhone) -> None:
+    d = adb.device(phone.serial)
+    script = f"echo $$; {BENCHMARK_MODEL_PATH} {LONG_RUN} >/dev/null; echo status=$?"
+    run = Streamed(adb, phone.serial, script)
+    assert run.first.wait(60)
+    shell_pid = run.lines[0]
+    wait_for(lambda: d.shell("pidof benchmark_model") != "", "the tool starts")
+    pid = d.shell("pidof benchmark_model")
+    assert pid != shell_pid
+    row = next(r for r in ps_rows(d) if r[1] == pid)
+    assert row[2] == shell_pid  # its parent is the shell
+    d.shell(f"kill -9 {pid}")
+    assert run.wait() == 0
+    assert run.lines[-1] == f"status={128 + signal.SIGKILL}"
+
+
+def test_kill_errors(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb.device(phone.serial)
+    r = d.shell2("kill 31999", v2=True)
+    assert r.returncode == 1 and "No such process" in r.stderr
+    r = d.shell2("kill 1", v2=True)
+    assert r.returncode == 1 and "Operation not permitted" in r.stderr
+    r = d.shell2("kill -s BOGUS 1", v2=True)
+    assert r.returncode == 1 and "unknown signal" in r.stderr
+    r = d.shell2("kill -STOP 1", v2=True)
+    assert r.returncode == 127 and "not supported" in r.stderr
+
+
+def test_background_job_is_listed_and_killable(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb.device(phone.serial)
+    run = Streamed(adb, phone.serial, "sleep 300 & echo $!; wait $!; echo waited=$?")
+    assert run.first.wait(60)
+    job = run.lines[0]
+    row = next(r for r in ps_rows(d) if r[1] == job)
+    assert row[-1] == "sleep"
+    d.shell(f"kill {job}")
+    assert run.wait() == 0
+    assert run.lines[-1] == f"waited={128 + signal.SIGTERM}"
+    assert not any(r[1] == job for r in ps_rows(d))
+
+
+def test_closing_the_stream_hangs_up_the_session(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb.device(phone.serial)
+    run = Streamed(adb, phone.serial, f"echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}")
+    assert run.first.wait(60)
+    pid = run.lines[0]
+    wait_for(lambda: d.shell("pidof benchmark_model") == pid, "the tool runs")
+    run.proc.kill()  # the host's adb client goes away: the stream closes
+    run.wait()
+    wait_for(lambda: d.shell2("pidof benchmark_model", v2=True).returncode == 1, "the tool is hung up")
+    assert not phone.rt.processes
