@@ -118,6 +118,24 @@ def _resume_scenario(resume: Path, scenario: Path | None) -> tuple[RunRecord, Lo
     return previous, loaded
 
 
+def _plan_run(scenario: Path | None, out: Path | None, resume: Path | None,
+              reports_dir: Path) -> tuple[RunRecord | None, LoadedScenario, Path, str]:
+    """(the run to resume or None, its scenario, the run folder, the run id)."""
+    from perflab.scenario import load_scenario
+    from perflab.store.runfolder import new_run_id
+
+    if resume is not None:
+        if out is not None:
+            raise UserInputError("--out and --resume: give one; --resume continues in the run's own folder")
+        previous, loaded = _resume_scenario(resume, scenario)
+        return previous, loaded, resume, previous.run_id
+    if scenario is None:
+        raise UserInputError("perflab run: give a scenario file (or --resume RUN_DIR)")
+    loaded = load_scenario(scenario)
+    run_id = new_run_id()
+    return None, loaded, out if out is not None else reports_dir / loaded.scenario.name / run_id, run_id
+
+
 @app.command("run")
 def run(
     scenario: Annotated[Path | None, typer.Argument(help="scenario YAML, e.g. scenarios/540p30.yaml")] = None,
@@ -145,29 +163,20 @@ def run(
     from perflab.lab.runner import RunOptions, run_scenario
     from perflab.lab.select import select_devices
     from perflab.lab.validate import validate_scenario
-    from perflab.scenario import load_scenario, plan_cells
+    from perflab.scenario import plan_cells
     from perflab.store.results import WarningRecord
-    from perflab.store.runfolder import new_run_id
 
-    previous: RunRecord | None = None
     try:
-        if resume is not None:
-            if out is not None:
-                raise UserInputError("--out and --resume: give one; --resume continues in the run's own folder")
-            previous, loaded = _resume_scenario(resume, scenario)
-            folder = resume
-            run_id = previous.run_id
-        else:
-            if scenario is None:
-                raise UserInputError("perflab run: give a scenario file (or --resume RUN_DIR)")
-            loaded = load_scenario(scenario)
-            run_id = new_run_id()
-            folder = out if out is not None else reports_dir / loaded.scenario.name / run_id
+        previous, loaded, folder, run_id = _plan_run(scenario, out, resume, reports_dir)
         cells = plan_cells(loaded.scenario)
         warnings = [WarningRecord(code=w.kind, message=str(w)) for w in validate_scenario(loaded)]
+        if device is None and previous is not None:  # a resume goes back to the run's own devices
+            serials = sorted({p.serial for p in previous.planned})
+            device = serials[0] if len(serials) == 1 else "all"
         devices = select_devices(device, loaded.scenario.tuning)
     except PerflabError as exc:
         _fail(exc, 2)
+
     def echo(text: str) -> None:
         if not quiet:
             typer.echo(text)

@@ -9,6 +9,7 @@ results. ``resume`` measures only the cells of an earlier run that are not ok.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -334,25 +335,29 @@ class ScenarioRunner:
         with self.stop.cancelling(workload.cancel), self.stop.restoring(device.restore):
             self._drive_device(device, info, workload, cells)
 
-    def _drive_device(self, device: Device, info: DeviceRecord, workload: Workload, cells: list[CellSpec]) -> None:
+    def _prepare(self, device: Device, info: DeviceRecord, workload: Workload, first: CellSpec) -> tuple[bool, str | None]:
+        """Tune the device and check its workload once. (prepared, why no cell can run)."""
+        if info.kind == "unknown":
+            return False, f"device unreachable: {info.model}"
+        self.progress.phase(device.serial, 1, first.cell_id, Phase.PREPARE)
         prepared = False
-        fail_all: str | None = None
         try:
-            if info.kind == "unknown":
-                fail_all = f"device unreachable: {info.model}"
-            else:
-                self.progress.phase(device.serial, 1, cells[0].cell_id, Phase.PREPARE)
-                try:
-                    device.prepare(self.run_id)
-                    prepared = True
-                    workload.check_ready()
-                except DeviceNotReadyError as exc:
-                    fail_all = str(exc)
-                    self.progress.note(f"perflab: [{device.serial}] cannot run any cell: {exc}")
-                except RunInterrupted:
-                    pass
-                except PerflabError as exc:
-                    fail_all = f"device could not be prepared: {exc}"
+            device.prepare(self.run_id)
+            prepared = True
+            workload.check_ready()
+        except DeviceNotReadyError as exc:
+            self.progress.note(f"perflab: [{device.serial}] cannot run any cell: {exc}")
+            return prepared, str(exc)
+        except RunInterrupted:
+            return prepared, None
+        except PerflabError as exc:
+            return prepared, f"device could not be prepared: {exc}"
+        return prepared, None
+
+    def _drive_device(self, device: Device, info: DeviceRecord, workload: Workload, cells: list[CellSpec]) -> None:
+        prepared, fail_all = False, None
+        try:
+            prepared, fail_all = self._prepare(device, info, workload, cells[0])
             queue = list(enumerate(cells, start=1))
             retried: set[str] = set()
             while queue:
@@ -372,13 +377,11 @@ class ScenarioRunner:
                         continue
                     if not back:
                         fail_all = (f"device gone and not back within {self.options.reconnect_wait_s:g} s "
-                                    f"(runs.reconnect wait): {gone}")
+                                    f"(--reconnect-wait-s): {gone}")
                 self._add_cell(rec)
                 if self.s.cooldown.between_cells_s and queue:
-                    try:
+                    with contextlib.suppress(RunInterrupted):
                         self.stop.sleep(self.s.cooldown.between_cells_s)
-                    except RunInterrupted:
-                        pass
         finally:
             if prepared:
                 self.progress.phase(device.serial, len(cells), cells[-1].cell_id, Phase.RESTORE)
