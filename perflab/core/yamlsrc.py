@@ -114,7 +114,7 @@ class _Builder:
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         finally:
             self.active.discard(id(node))
         raise UserInputError("unsupported YAML node", _at(self.file, node.start_mark, dotted_path(path) or None))
@@ -131,11 +131,11 @@ class _Builder:
             if key in out:
                 raise UserInputError(
                     f"duplicate key {one_line(key, _MAX_SHOWN)!r}",
-                    _at(self.file, key_node.start_mark, dotted_path(path + (key,))),
+                    _at(self.file, key_node.start_mark, dotted_path((*path, key))),
                 )
-            self.lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = self.build(value_node, path + (key,))
-            self.lines[path + (key,)] = key_node.start_mark.line + 1
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, (*path, key))
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: PathKey) -> Any:

@@ -8,6 +8,7 @@ exists, an image decodes, training images among the inputs) live in
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,8 @@ class LoadedScenario:
 
     def resolve(self, relative: str) -> Path:
         p = Path(relative)
-        try:
+        with contextlib.suppress(RuntimeError):  # ~user of an unknown user: kept, then reported missing
             p = p.expanduser()
-        except RuntimeError:  # ~user of an unknown user: left as it is, then reported missing
-            pass
         return p if p.is_absolute() else (self.base_dir / p)
 
     def location(self, path: PathKey) -> SourceLocation:
@@ -75,6 +74,11 @@ def _check_paths(loaded: LoadedScenario) -> None:
                 raise UserInputError(f"model path is not a .tflite file ({kind}): {p}", where)
             if m.scale is None:
                 raise UserInputError("a 'path' model needs 'scale'", where)
+    _check_input_paths(loaded)
+
+
+def _check_input_paths(loaded: LoadedScenario) -> None:
+    s = loaded.scenario
     for i, src in enumerate(s.inputs.images):
         if src.path is not None:
             p = loaded.resolve(src.path)
