@@ -1,0 +1,125 @@
+"""ftrace text parsing: perflab.tracing.ftrace.parse_trace versus the plain line-by-line
+regular-expression parser (perflab.tracing.reference), on a seeded synthetic trace shaped
+like a phone running benchmark_model with ATrace (perflab.tracing.synthetic).
+
+Usage: python benchmarks/bench_ftrace.py [--mb 200] [--seed 0] [--json]
+
+Timed, each on the whole text, one after the other (memory is freed between them):
+- reference: split into lines, match each, build every record, parse every record's fields;
+- fast: one regex over the whole buffer, rows kept as strings (what ``parse_trace`` returns);
+- fast + attribution events: ``parse_trace`` then records and fields of the events the
+  attribution reads (tracing_mark_write, sched_switch, irq_handler_entry/exit, binder_*):
+  the cost of a real ``perflab trace parse``;
+- fast, all records: ``parse_trace`` then every record built (no fields).
+Identity: both parsers' TraceInfo compared on the whole text; records and fields compared
+chunk by chunk (8 MB of whole lines at a time, so a 200 MB run does not need both parsers'
+records in memory at once). Memory: about 12× the trace size at the peak (the reference's
+records and dicts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from perflab.tracing.ftrace import parse_trace
+from perflab.tracing.reference import parse_trace_reference
+from perflab.tracing.synthetic import synthetic_trace
+
+ATTRIBUTION_EVENTS = ("tracing_mark_write", "sched_switch", "irq_handler_entry", "irq_handler_exit",
+                      "binder_transaction", "binder_transaction_received")
+CHUNK_BYTES = 8_000_000
+
+T = TypeVar("T")
+
+
+def _timed(fn: Callable[[], T]) -> tuple[float, T]:
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    out, start = [], 0
+    while start < len(text):
+        end = text.find("\n", min(start + size, len(text) - 1))
+        end = len(text) if end < 0 else end + 1
+        out.append(text[start:end])
+        start = end
+    return out
+
+
+def _identical(text: str) -> bool:
+    header_end = text.find("\n", text.find("FUNCTION")) + 1  # keep the header with every chunk
+    header, body = text[:header_end], text[header_end:]
+    for chunk in _chunks(body, CHUNK_BYTES):
+        fast = parse_trace(header + chunk)
+        ref = parse_trace_reference(header + chunk)
+        recs = fast.records()
+        if fast.info != ref.info or recs != ref.records or [r.fields for r in recs] != ref.fields:
+            return False
+    return True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=200.0, help="trace size in MB (default 200)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    gen_s, st = _timed(lambda: synthetic_trace(int(args.mb * 1_000_000), seed=args.seed, lost_every=500))
+    text = st.text
+    del st
+    ref_s, ref = _timed(lambda: parse_trace_reference(text))
+    ref_info, n_ref = ref.info, len(ref.records)
+    del ref
+    fast_s, fast = _timed(lambda: parse_trace(text))
+    fast_info = fast.info
+    del fast
+    attr_s, attr_n = _timed(lambda: _attribution_records(text))
+    all_s, all_n = _timed(lambda: len(parse_trace(text).records()))
+    same = fast_info == ref_info and all_n == n_ref and _identical(text)
+    result = {
+        "trace_mb": round(len(text) / 1e6, 1),
+        "records": n_ref,
+        "generate_s": round(gen_s, 2),
+        "reference_s": round(ref_s, 3),
+        "fast_s": round(fast_s, 3),
+        "ratio": round(ref_s / fast_s, 2),
+        "fast_plus_attribution_events_s": round(attr_s, 3),
+        "attribution_records": attr_n,
+        "ratio_with_attribution_events": round(ref_s / attr_s, 2),
+        "fast_all_records_s": round(all_s, 3),
+        "ratio_all_records": round(ref_s / all_s, 2),
+        "identical": same,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_implementation()} "
+                   f"{platform.python_version()}",
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"trace: {result['trace_mb']} MB, {n_ref} records (generated in {gen_s:.1f} s)")
+    print(f"reference (line by line, fields parsed): {ref_s:.3f} s")
+    print(f"fast parse_trace:                        {fast_s:.3f} s   ratio {result['ratio']}x")
+    print(f"fast + attribution events' records+fields: {attr_s:.3f} s ({attr_n} records)   "
+          f"ratio {result['ratio_with_attribution_events']}x")
+    print(f"fast + every record built:               {all_s:.3f} s   ratio {result['ratio_all_records']}x")
+    print(f"identical records, fields and info: {same}")
+    print(f"machine: {result['machine']}")
+
+
+def _attribution_records(text: str) -> int:
+    recs = parse_trace(text).records(ATTRIBUTION_EVENTS)
+    return sum(1 for r in recs if r.fields is not None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,487 @@
+"""Fast parser for the ftrace ``trace`` text format. Pure functions over text.
+
+One line per event (formats.md §6.2, kernel ``trace_output.c``)::
+
+    <comm>-<tid> [(<tgid>)] [<cpu>] [<flags>] <timestamp>: <event>: <payload>
+
+- ``comm`` may hold spaces and ``-``; the tid is the **last** ``-<digits>`` before the tgid
+  or cpu column. ``<...>`` means the kernel's saved_cmdlines overflowed.
+- The tgid column ``(  123)`` appears with ``options/record-tgid`` (``print-tgid`` on older
+  kernels; atrace turns it on); ``(-----)`` when unknown.
+- Flags are 4 characters on older kernels (``d.h3``) and 5 on newer ones (``d..2.``, adding
+  migrate-disable); absent when ``options/irq-info`` is off.
+- The timestamp is ``seconds.microseconds`` (6 decimals) for the nanosecond clocks (local,
+  global, mono, mono_raw, boot, tai, perf) and a raw integer for the others (counter,
+  x86-tsc, uptime). :attr:`TraceRecord.ts` holds it as an exact integer: µs for the
+  first group, raw ticks for the second (:attr:`TraceInfo.ts_unit` says which).
+
+Besides records the parser reports what a trace can silently lack: ``CPU:N [LOST M EVENTS]``
+lines (per-CPU ring buffer overruns while reading), ``entries-in-buffer/entries-written``
+(events overwritten in a full ring buffer), and ``##### CPU N buffer started ####`` (a CPU's
+older events are gone, so its first event comes later than the others'), plus the trace
+clock: from a ``trace_clock`` file's content when given, else from a ``# trace_clock: …``
+header line (perflab's capture writes one, see docs/tracing.md), else guessed from the
+timestamp form.
+
+Why this is fast: one compiled regular expression runs over the whole buffer (``findall``,
+in C) and the rows stay tuples of strings; a :class:`TraceRecord` is built, and its
+``key=value`` fields are parsed, only for the events a caller asks for. The plain
+line-by-line parser in :mod:`perflab.tracing.reference` gives identical records (tested) and
+is what the benchmark compares against (benchmarks/bench_ftrace.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from operator import itemgetter
+
+from perflab.errors import UserInputError
+
+
+class TsUnit(StrEnum):
+    US = "us"  # nanosecond clocks, printed as seconds with 6 decimals: ts is in µs
+    TICKS = "ticks"  # counter / x86-tsc / uptime: ts is the raw counter value
+
+
+# Clocks whose time the kernel prints as seconds.microseconds (``in_ns`` in trace.c).
+NS_CLOCKS = frozenset({"local", "global", "mono", "mono_raw", "boot", "tai", "perf"})
+# Clocks printed as a raw integer.
+TICK_CLOCKS = frozenset({"counter", "x86-tsc", "uptime"})
+KNOWN_CLOCKS = NS_CLOCKS | TICK_CLOCKS
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One event line. ``pid`` is the thread id the kernel prints (``comm-<tid>``); ``tgid``
+    the process id when the trace has the tgid column and knows it."""
+
+    ts: int  # µs when the trace's ts_unit is "us", else raw clock ticks
+    cpu: int
+    comm: str
+    pid: int
+    tgid: int | None
+    flags: str  # "" when the trace has no flags column
+    event: str  # e.g. "sched_switch"; "tracing_mark_write" (or "0" on legacy kernels) for markers
+    payload: str  # the text after "<event>: ", right-stripped
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """``key=value`` pairs of the payload (parsed on each access; empty for markers).
+        Common events go through a typed pattern of their own, the rest through
+        :func:`parse_fields`; both give the same dict (tested)."""
+        return fields_of(self.event, self.payload)
+
+
+@dataclass(frozen=True)
+class TraceInfo:
+    """What the trace says about itself besides its events."""
+
+    tracer: str | None
+    cpus: int | None  # "#P:N" in the header
+    entries_in_buffer: int | None
+    entries_written: int | None
+    has_tgid: bool | None  # tgid column seen in the header or the records
+    flags_width: int | None  # 4 (older kernels), 5 (newer), None (no flags column / no records)
+    clock: str | None  # local/global/mono/boot/counter/x86-tsc/... when known
+    clock_source: str  # "trace_clock" (file content given), "header", "timestamps" (guessed), "none"
+    ts_unit: TsUnit
+    lost_events: dict[int, int]  # cpu -> events lost while reading (CPU:N [LOST M EVENTS])
+    buffer_started_cpus: tuple[int, ...]  # "##### CPU N buffer started ####"
+    records: int
+    unparsed_lines: int
+    unparsed_examples: tuple[str, ...]  # first few lines that are neither header nor event
+    first_ts: int | None
+    last_ts: int | None
+
+    @property
+    def overwritten_events(self) -> int | None:
+        """Events the ring buffer overwrote before the trace was read (written − in buffer)."""
+        if self.entries_in_buffer is None or self.entries_written is None:
+            return None
+        return max(0, self.entries_written - self.entries_in_buffer)
+
+    @property
+    def lost_total(self) -> int:
+        return sum(self.lost_events.values())
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing says events are missing."""
+        return not self.lost_events and not self.overwritten_events and not self.buffer_started_cpus
+
+    def us_per_tick(self, counter_hz: float | None = None) -> float | None:
+        """Microseconds per unit of :attr:`TraceRecord.ts`: 1 for nanosecond clocks; for
+        tick clocks 1e6 / counter_hz when the counter's frequency is given, else None."""
+        if self.ts_unit is TsUnit.US:
+            return 1.0
+        if counter_hz is not None and counter_hz > 0:
+            return 1e6 / counter_hz
+        return None
+
+
+# ---- shared line grammar ----------------------------------------------------------------
+
+# Used by both parsers (this one over the whole buffer with MULTILINE, the reference per
+# line). Groups: comm, pid, tgid, cpu, flags, ts, event, payload.
+LINE_PATTERN = (
+    r"^(?!#)[ \t]*(.*?)-(\d+)[ \t]+"  # comm-tid (lazy comm: the tid is the last -digits before the columns)
+    r"(?:\([ \t]*(\d+|-+)\)[ \t]+)?"  # optional (tgid)
+    r"\[(\d+)\][ \t]+"  # [cpu]
+    r"(?:(\S{4,5})[ \t]+)?"  # optional irq-info flags, 4 or 5 chars
+    r"(\d+(?:\.\d{6})?):[ \t]"  # timestamp: sec.usec or raw ticks
+    r"([^:\s]+):[ \t]?"  # event name (or the marker's ip symbol, "0" on legacy kernels)
+    r"(.*)$"  # payload
+)
+LOST_RE = re.compile(r"^CPU:(\d+) \[LOST (\d+) EVENTS\]\s*$")
+BUFFER_STARTED_RE = re.compile(r"^##### CPU (\d+) buffer started ####\s*$")
+TRACER_RE = re.compile(r"^#\s*tracer:\s*(\S+)")
+ENTRIES_RE = re.compile(r"^#\s*entries-in-buffer/entries-written:\s*(\d+)/(\d+)(?:\s+#P:(\d+))?")
+HEADER_CLOCK_RE = re.compile(r"^#\s*trace_clock:\s*(.+?)\s*$")
+COLUMNS_RE = re.compile(r"^#\s+TASK-PID\b(.*)$")
+MAX_UNPARSED_EXAMPLES = 3
+
+_LINE_RE_M = re.compile(LINE_PATTERN, re.MULTILINE)
+_EMPTY_RE = re.compile(r"\n(?=\n)")  # empty lines, cheaply (a literal search)
+
+
+def clock_from_trace_clock(content: str) -> str:
+    """The selected clock from a ``trace_clock`` file (``[local] global counter …``) or a
+    bare clock name. Raises UserInputError when neither."""
+    text = content.strip()
+    m = re.search(r"\[([^\]\s]+)\]", text)
+    name = m.group(1) if m else text
+    if not name or any(c.isspace() for c in name):
+        raise UserInputError(f"trace_clock: cannot tell the selected clock from {content.strip()[:80]!r}")
+    return name
+
+
+def ts_unit_for_clock(clock: str) -> TsUnit | None:
+    if clock in NS_CLOCKS:
+        return TsUnit.US
+    if clock in TICK_CLOCKS:
+        return TsUnit.TICKS
+    return None
+
+
+@dataclass
+class HeaderState:
+    """Accumulates what comment and marker lines say (shared by both parsers)."""
+
+    tracer: str | None = None
+    cpus: int | None = None
+    entries_in_buffer: int | None = None
+    entries_written: int | None = None
+    header_tgid: bool | None = None
+    header_flags_width: int | None = None
+    header_clock: str | None = None
+    lost: dict[int, int] = field(default_factory=dict)
+    buffer_started: list[int] = field(default_factory=list)
+
+    def comment(self, line: str) -> None:
+        """Take in one ``#`` line."""
+        if (m := BUFFER_STARTED_RE.match(line)) is not None:
+            self.buffer_started.append(int(m.group(1)))
+        elif (m := TRACER_RE.match(line)) is not None:
+            self.tracer = m.group(1)
+        elif (m := ENTRIES_RE.match(line)) is not None:
+            self.entries_in_buffer, self.entries_written = int(m.group(1)), int(m.group(2))
+            self.cpus = int(m.group(3)) if m.group(3) else None
+        elif (m := HEADER_CLOCK_RE.match(line)) is not None:
+            try:
+                self.header_clock = clock_from_trace_clock(m.group(1))
+            except UserInputError:
+                self.header_clock = None
+        elif (m := COLUMNS_RE.match(line)) is not None:
+            rest = m.group(1)
+            self.header_tgid = "TGID" in rest
+            bars = re.search(r"\|{4,5}", rest)
+            self.header_flags_width = len(bars.group(0)) if bars else 0
+
+    def lost_line(self, line: str) -> bool:
+        m = LOST_RE.match(line)
+        if m is None:
+            return False
+        cpu = int(m.group(1))
+        self.lost[cpu] = self.lost.get(cpu, 0) + int(m.group(2))
+        return True
+
+    def info(
+        self,
+        *,
+        trace_clock: str | None,
+        first_ts_text: str | None,
+        first_flags: str | None,
+        any_tgid: bool,
+        records: int,
+        unparsed: int,
+        unparsed_examples: list[str],
+        first_ts: int | None,
+        last_ts: int | None,
+    ) -> TraceInfo:
+        clock: str | None
+        if trace_clock is not None:
+            clock, source = clock_from_trace_clock(trace_clock), "trace_clock"
+        elif self.header_clock is not None:
+            clock, source = self.header_clock, "header"
+        else:
+            clock, source = None, "timestamps" if first_ts_text is not None else "none"
+        unit = ts_unit_for_clock(clock) if clock is not None else None
+        if unit is None:  # unknown clock name or none: the printed form decides
+            unit = TsUnit.TICKS if first_ts_text is not None and "." not in first_ts_text else TsUnit.US
+        if self.header_flags_width is not None:
+            flags_width: int | None = self.header_flags_width or None
+        else:
+            flags_width = len(first_flags) if first_flags else None
+        has_tgid = self.header_tgid if self.header_tgid is not None else (any_tgid if records else None)
+        return TraceInfo(
+            tracer=self.tracer,
+            cpus=self.cpus,
+            entries_in_buffer=self.entries_in_buffer,
+            entries_written=self.entries_written,
+            has_tgid=has_tgid,
+            flags_width=flags_width,
+            clock=clock,
+            clock_source=source,
+            ts_unit=unit,
+            lost_events=dict(sorted(self.lost.items())),
+            buffer_started_cpus=tuple(self.buffer_started),
+            records=records,
+            unparsed_lines=unparsed,
+            unparsed_examples=tuple(unparsed_examples[:MAX_UNPARSED_EXAMPLES]),
+            first_ts=first_ts,
+            last_ts=last_ts,
+        )
+
+
+_PREAMBLE_RE = re.compile(r"\A(?:capturing trace\.\.\.[^\n]*\n)?(?:[^\n]*\n)??TRACE:[ \t\r]*\n")
+
+
+def strip_preamble(text: str) -> str:
+    """Drop atrace's dump preamble (``capturing trace... done`` / ``TRACE:``) if present."""
+    if text.startswith(("capturing trace", "TRACE:")):
+        m = _PREAMBLE_RE.match(text[:4096])
+        if m:
+            return text[m.end():]
+    return text
+
+
+def ts_from_text(ts: str) -> int:
+    """``"14063.748288"`` → 14063748288 (µs); ``"1374858930786"`` → the same integer (ticks).
+    The grammar admits exactly 6 decimals, so dropping the dot is exact."""
+    return int(ts.replace(".", ""))
+
+
+def tgid_from_text(tgid: str) -> int | None:
+    return int(tgid) if tgid and tgid[0] != "-" else None
+
+
+# ---- key=value fields ---------------------------------------------------------------------
+
+_KEY_RE = re.compile(r"(?:(?<=\s)|(?<=\[)|^)(\w+)=")
+
+
+def parse_fields(payload: str) -> dict[str, str]:
+    """``key=value`` pairs of a TP_printk payload. Values run to the next key, so comm
+    values with spaces survive (``next_comm=Binder Thread #1 next_pid=…``); sched_switch's
+    ``==>`` and softirq's ``[action=RCU]`` brackets are dropped. Payloads without ``=``
+    (trace markers, fastrpc's prose formats) give {}."""
+    keys = list(_KEY_RE.finditer(payload))
+    out: dict[str, str] = {}
+    for i, m in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(payload)
+        value = payload[m.end():end].rstrip()
+        if i + 1 < len(keys) and payload[keys[i + 1].start() - 1] == "[":
+            value = value[:-1].rstrip() if value.endswith("[") else value
+        if value.endswith("==>"):
+            value = value[:-3].rstrip()
+        if m.start() > 0 and payload[m.start() - 1] == "[" and value.endswith("]"):
+            value = value[:-1]
+        out.setdefault(m.group(1), value)
+    return out
+
+
+# Typed patterns for the events attribution reads most (the TP_printk formats of
+# formats.md §6.3); a payload they do not match goes to the generic parser.
+_TYPED_FIELDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
+    "sched_switch": (
+        re.compile(r"prev_comm=(.*?) prev_pid=(\d+) prev_prio=(-?\d+) prev_state=(\S+) ==> "
+                   r"next_comm=(.*?) next_pid=(\d+) next_prio=(-?\d+)"),
+        ("prev_comm", "prev_pid", "prev_prio", "prev_state", "next_comm", "next_pid", "next_prio"),
+    ),
+    "sched_wakeup": (
+        re.compile(r"comm=(.*?) pid=(\d+) prio=(-?\d+) target_cpu=(\d+)"),
+        ("comm", "pid", "prio", "target_cpu"),
+    ),
+    "irq_handler_entry": (re.compile(r"irq=(\d+) name=(.*?)"), ("irq", "name")),
+    "irq_handler_exit": (re.compile(r"irq=(\d+) ret=(\w+)"), ("irq", "ret")),
+    "binder_transaction_received": (re.compile(r"transaction=(\d+)"), ("transaction",)),
+    "binder_transaction": (
+        re.compile(r"transaction=(\d+) dest_node=(\d+) dest_proc=(\d+) dest_thread=(\d+) reply=(\d+) "
+                   r"flags=(0x[0-9a-f]+) code=(0x[0-9a-f]+)"),
+        ("transaction", "dest_node", "dest_proc", "dest_thread", "reply", "flags", "code"),
+    ),
+}
+
+
+def fields_of(event: str, payload: str) -> dict[str, str]:
+    """Fields of one event's payload: the event's typed pattern when it has one and it
+    matches the whole payload, else :func:`parse_fields`."""
+    typed = _TYPED_FIELDS.get(event)
+    if typed is not None:
+        m = typed[0].fullmatch(payload)
+        if m is not None:
+            values = m.groups()
+            if not any("=" in v for v in values):  # a '=' inside a comm: let the generic rules decide
+                return dict(zip(typed[1], values, strict=True))
+    return parse_fields(payload)
+
+
+# ---- the fast parser ------------------------------------------------------------------------
+
+_EVENT = itemgetter(6)
+_Row = tuple[str, str, str, str, str, str, str, str]
+
+
+def _record(row: _Row) -> TraceRecord:
+    comm, pid, tgid, cpu, flags, ts, event, payload = row
+    return TraceRecord(
+        ts=int(ts.replace(".", "")),
+        cpu=int(cpu),
+        comm=comm,
+        pid=int(pid),
+        tgid=int(tgid) if tgid and tgid[0] != "-" else None,
+        flags=flags,
+        event=event,
+        payload=payload.rstrip(),
+    )
+
+
+class ParsedTrace:
+    """A parsed trace: :attr:`info` plus the event rows, kept as strings until asked for.
+
+    ``records()`` builds :class:`TraceRecord` objects (all, or only the named events) in
+    file order; ``count()`` and ``event_counts`` never build any.
+    """
+
+    def __init__(self, info: TraceInfo, rows: list[_Row]) -> None:
+        self.info = info
+        self._rows = rows
+        self._counts: Counter[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def event_counts(self) -> dict[str, int]:
+        if self._counts is None:
+            self._counts = Counter(map(_EVENT, self._rows))
+        return dict(self._counts.most_common())
+
+    def count(self, event: str) -> int:
+        return self.event_counts.get(event, 0)
+
+    def records(self, events: Collection[str] | None = None) -> list[TraceRecord]:
+        """Records in file order; with ``events``, only those events (by name)."""
+        if events is None:
+            return list(map(_record, self._rows))
+        wanted = frozenset(events)
+        return [_record(r) for r in self._rows if r[6] in wanted]
+
+    def iter_records(self, events: Collection[str] | None = None) -> Iterator[TraceRecord]:
+        wanted = None if events is None else frozenset(events)
+        for r in self._rows:
+            if wanted is None or r[6] in wanted:
+                yield _record(r)
+
+
+def parse_trace(text: str, *, trace_clock: str | None = None, source: str = "") -> ParsedTrace:
+    """Parse ftrace text (the ``trace`` file, or ``trace_pipe`` output, or atrace's dump).
+
+    ``trace_clock``: the content of the tracefs ``trace_clock`` file at capture time (or a
+    bare clock name) when known. ``source`` names the input in error messages. Raises
+    UserInputError when the text holds no event line and no ftrace header at all.
+    """
+    text = strip_preamble(text)
+    rows: list[_Row] = _LINE_RE_M.findall(text)
+    state = HeaderState()
+    n_comment = _scan_comments(text, state)
+    n_lost = _scan_lost(text, state)
+    n_lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    n_empty = len(_EMPTY_RE.findall(text)) + (1 if text.startswith("\n") else 0)
+    unparsed = n_lines - n_empty - n_comment - n_lost - len(rows)
+    examples: list[str] = []
+    if unparsed > 0:  # rare: whitespace-only lines, or lines that are not events; look closer
+        unparsed, examples = _unparsed_lines(text)
+    first = rows[0] if rows else None
+    info = state.info(
+        trace_clock=trace_clock,
+        first_ts_text=first[5] if first else None,
+        first_flags=first[4] if first else None,
+        any_tgid=any(r[2] for r in rows[:1000]) if rows else False,
+        records=len(rows),
+        unparsed=unparsed,
+        unparsed_examples=examples,
+        first_ts=ts_from_text(first[5]) if first else None,
+        last_ts=ts_from_text(rows[-1][5]) if rows else None,
+    )
+    check_is_trace(info, source)
+    return ParsedTrace(info, rows)
+
+
+def check_is_trace(info: TraceInfo, source: str) -> None:
+    """UserInputError (naming ``source``) when the text has neither an ftrace header nor any
+    event line."""
+    if info.records == 0 and info.tracer is None:
+        where = f"{source}: " if source else ""
+        if info.unparsed_examples:
+            first = info.unparsed_examples[0][:60]
+            raise UserInputError(f"{where}not an ftrace text trace (no header, no event lines; first line {first!r})")
+        raise UserInputError(f"{where}empty trace (no ftrace header, no event lines)")
+
+
+def _line_at(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def _scan_comments(text: str, state: HeaderState) -> int:
+    """Every line starting with '#' (header at the top, buffer-started lines anywhere)."""
+    n = 0
+    pos = 0 if text.startswith("#") else text.find("\n#")
+    while pos >= 0:
+        start = pos if pos == 0 and text.startswith("#") else pos + 1
+        state.comment(_line_at(text, start).rstrip("\r"))
+        n += 1
+        pos = text.find("\n#", start)
+    return n
+
+
+def _scan_lost(text: str, state: HeaderState) -> int:
+    n = 0
+    pos = text.find("[LOST ")
+    while pos >= 0:
+        start = text.rfind("\n", 0, pos) + 1
+        if state.lost_line(_line_at(text, start).rstrip("\r")):
+            n += 1
+        pos = text.find("[LOST ", pos + 6)
+    return n
+
+
+def _unparsed_lines(text: str) -> tuple[int, list[str]]:
+    """Count the lines that are not events, comments, LOST lines or blank, and keep the first
+    few (a slow scan, only when the fast counts say there are such lines)."""
+    out: list[str] = []
+    n = 0
+    line_re = re.compile(LINE_PATTERN)
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if not line.strip() or line.startswith("#") or LOST_RE.match(line) or line_re.match(line):
+            continue
+        n += 1
+        if len(out) < MAX_UNPARSED_EXAMPLES:
+            out.append(line)
+    return n, out

@@ -1,0 +1,157 @@
+"""ftrace text parsing: the fast parser on fixtures written from the kernel's formats
+(tests/fixtures/ftrace/README.md), and identical records from the plain reference parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perflab.errors import UserInputError
+from perflab.tracing.ftrace import TsUnit, clock_from_trace_clock, parse_fields, parse_trace
+from perflab.tracing.reference import parse_trace_reference
+from perflab.tracing.synthetic import synthetic_trace
+
+FX = Path(__file__).parent / "fixtures" / "ftrace"
+FIXTURES = sorted(FX.glob("*.txt"))
+
+
+def text(name: str) -> str:
+    return (FX / name).read_text(encoding="utf-8")
+
+
+def assert_same(t: str, **kw: str) -> None:
+    fast = parse_trace(t, **kw)
+    ref = parse_trace_reference(t, **kw)
+    assert fast.info == ref.info
+    recs = fast.records()
+    assert recs == ref.records
+    assert [r.fields for r in recs] == ref.fields
+
+
+def test_fixtures_exist() -> None:
+    assert len(FIXTURES) >= 4
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_fast_and_reference_identical_on_fixtures(path: Path) -> None:
+    assert_same(path.read_text(encoding="utf-8"))
+    assert_same(path.read_text(encoding="utf-8"), trace_clock="local global [counter] uptime")
+
+
+def test_identical_on_a_synthetic_trace_with_lost_events() -> None:
+    st = synthetic_trace(400_000, seed=3, lost_every=7)
+    assert_same(st.text)
+    old = synthetic_trace(200_000, seed=4, tgid=False, flags_width=4)
+    assert_same(old.text)
+
+
+def test_identical_on_odd_input() -> None:
+    base = text("kernel49_notgid_lost_events.txt")
+    body = base.split("\n")
+    junk = ["", "   ", "garbage that is not an event",
+            "          bash-1234  [000] ....  100.000001: do_sys_open <-sys_open"]
+    odd = "\n".join([*body[:14], *junk, *body[14:]])
+    assert_same(odd)
+    assert_same(base.replace("\n", "\r\n"))
+    fast = parse_trace(odd)
+    assert fast.info.unparsed_lines == 2
+    assert fast.info.unparsed_examples == ("garbage that is not an event",
+                                          "          bash-1234  [000] ....  100.000001: do_sys_open <-sys_open")
+    crlf = parse_trace(base.replace("\n", "\r\n"))
+    assert crlf.info.unparsed_lines == 0 and crlf.records() == parse_trace(base).records()
+
+
+def test_android13_atrace_dump() -> None:
+    tr = parse_trace(text("android13_atrace_tgid_gpu.txt"))
+    info = tr.info
+    assert (info.tracer, info.cpus, info.has_tgid, info.flags_width) == ("nop", 8, True, 5)
+    assert info.complete and info.lost_total == 0 and info.overwritten_events == 0
+    assert info.unparsed_lines == 0  # the atrace preamble is not an unparsed line
+    assert info.ts_unit is TsUnit.US and info.clock is None and info.clock_source == "timestamps"
+    assert info.records == 44 == info.entries_in_buffer
+    first = tr.records()[0]
+    assert (first.comm, first.pid, first.tgid, first.cpu, first.flags, first.ts) == (
+        "atrace", 5090, 5090, 2, "....1", 5123_050000)
+    assert first.payload == "trace_event_clock_sync: parent_ts=5123.050000"
+    idle = tr.records(["irq_handler_entry"])[1]
+    assert (idle.comm, idle.pid, idle.tgid, idle.fields) == ("<idle>", 0, None, {"irq": "301", "name": "kgsl-3d0"})
+    sig = [r for r in tr.records(["sched_switch"]) if r.comm == "Signal Catcher"]
+    assert len(sig) == 1 and sig[0].pid == 2215 and sig[0].tgid == 2210
+    assert sig[0].fields["prev_comm"] == "Signal Catcher" and sig[0].fields["prev_state"] == "D|K"
+    assert tr.event_counts["tracing_mark_write"] == 20 and tr.count("binder_transaction") == 2
+
+
+def test_old_kernel_lost_overwritten_and_buffer_started() -> None:
+    tr = parse_trace(text("kernel49_notgid_lost_events.txt"))
+    info = tr.info
+    assert (info.has_tgid, info.flags_width, info.cpus) == (False, 4, 4)
+    assert info.lost_events == {1: 1183} and info.lost_total == 1183
+    assert info.overwritten_events == 2210 and info.buffer_started_cpus == (3,)
+    assert not info.complete
+    recs = tr.records()
+    assert all(r.tgid is None for r in recs)
+    unknown = [r for r in recs if r.comm == "<...>"]
+    assert len(unknown) == 1 and unknown[0].pid == 1893
+    assert unknown[0].fields["next_comm"] == "Binder Thread #"
+    soft = tr.records(["softirq_entry"])[0]
+    assert soft.fields == {"vec": "9", "action": "RCU"} and soft.flags == "d.s2"
+
+
+def test_counter_clock_ticks_and_legacy_marker_name() -> None:
+    t = text("counter_clock_tgid_mali.txt")
+    guessed = parse_trace(t)
+    assert guessed.info.ts_unit is TsUnit.TICKS and guessed.info.us_per_tick() is None
+    tr = parse_trace(t, trace_clock="local global [counter] uptime perf mono mono_raw boot x86-tsc\n")
+    assert tr.info.clock == "counter" and tr.info.clock_source == "trace_clock"
+    assert tr.info.us_per_tick(19.2e6) == pytest.approx(1 / 19.2)
+    marks = tr.records(["0"])
+    assert marks[0].payload == "B|3301|Invoke" and marks[0].ts == 2371236487890
+    idle = tr.records(["irq_handler_entry"])[0]
+    assert idle.tgid is None and idle.fields["name"] == "13000000.mali"
+    trunc = [r for r in tr.records() if r.pid == 420]
+    assert trunc and trunc[0].comm == "mali-cmar-backe" and trunc[0].tgid == 420
+
+
+def test_clock_from_header_line_and_trace_clock_file() -> None:
+    t = text("android_s_dsp_marker_variants.txt").replace("# tracer: nop\n", "# tracer: nop\n# trace_clock: [boot]\n", 1)
+    tr = parse_trace(t)
+    assert (tr.info.clock, tr.info.clock_source, tr.info.ts_unit) == ("boot", "header", TsUnit.US)
+    assert parse_trace(t, trace_clock="mono").info.clock_source == "trace_clock"
+    assert clock_from_trace_clock("[local] global counter") == "local"
+    assert clock_from_trace_clock("x86-tsc\n") == "x86-tsc"
+    with pytest.raises(UserInputError):
+        clock_from_trace_clock("local global counter")
+
+
+def test_comm_with_dashes_takes_the_last_number() -> None:
+    line = "    gpu-worker-7-2230    (   2200) [001] d.h1.  1200.886063: irq_handler_entry: irq=11 name=arch_timer\n"
+    rec = parse_trace(line).records()[0]
+    assert (rec.comm, rec.pid, rec.tgid, rec.ts) == ("gpu-worker-7", 2230, 2200, 1200_886063)
+
+
+def test_no_flags_column() -> None:
+    line = "            bash-1977  [000]  1430.404321: sched_wakeup: comm=kworker/0:1 pid=17 prio=120 target_cpu=000\n"
+    rec = parse_trace(line).records()[0]
+    assert rec.flags == "" and rec.fields["comm"] == "kworker/0:1"
+    assert_same(line)
+
+
+def test_fields() -> None:
+    assert parse_fields("prev_comm=Binder Thread # prev_pid=12 prev_prio=120 prev_state=R+ ==> "
+                        "next_comm=a=b next_pid=3 next_prio=120") == {
+        "prev_comm": "Binder Thread #", "prev_pid": "12", "prev_prio": "120", "prev_state": "R+",
+        "next_comm": "a=b", "next_pid": "3", "next_prio": "120"}
+    assert parse_fields("B|123|Invoke") == {}
+    assert parse_fields("irq=27 name=arm-smmu global fault") == {"irq": "27", "name": "arm-smmu global fault"}
+
+
+def test_not_a_trace_is_one_user_error() -> None:
+    with pytest.raises(UserInputError, match=r"^run\.log: not an ftrace text trace"):
+        parse_trace("INFO: STARTING!\nINFO: Graph: [x]\n", source="run.log")
+    with pytest.raises(UserInputError, match="empty trace"):
+        parse_trace("", source="e")
+    with pytest.raises(UserInputError):
+        parse_trace_reference("INFO: STARTING!\n", source="run.log")
+    header_only = "# tracer: nop\n#\n# entries-in-buffer/entries-written: 0/0   #P:2\n"
+    assert len(parse_trace(header_only)) == 0
