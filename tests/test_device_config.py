@@ -112,6 +112,23 @@ def test_user_emulator_profile_replaces_the_shipped_one(_own_config_dir: Path) -
     assert "lab_phone" in str(ei.value) and str(mine) in str(ei.value)
 
 
+def test_profile_errors_name_file_line_field(_own_config_dir: Path) -> None:
+    import yaml
+
+    from perflab.emulator.profiles import load_profile
+
+    shipped = yaml.safe_load((packaged_dir(ConfigKind.EMULATOR_PROFILES) / "pixel7.yaml").read_text())
+    shipped["battery"]["discharge_sign"] = 2
+    mine = _own_config_dir / "emulator_profiles"
+    mine.mkdir(parents=True)
+    bad = mine / "bad.yaml"
+    bad.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "discharge_sign" in text)
+    with pytest.raises(UserInputError) as ei:
+        load_profile("bad")
+    assert str(ei.value).startswith(f"{bad}:{line}: battery.discharge_sign"), str(ei.value)
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "phone.yaml"
     p.write_text(textwrap.dedent(text))

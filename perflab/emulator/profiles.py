@@ -16,11 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from perflab.core.paths import ConfigKind, config_file, config_files, search_description
-from perflab.errors import SourceLocation, UserInputError
+from perflab.core.yamlsrc import load_yaml, validate_document
+from perflab.errors import UserInputError
 
 
 class _Strict(BaseModel):
@@ -122,7 +122,8 @@ def available_profiles() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a profile by name (``pixel7``) or by path. Raises UserInputError on bad input."""
+    """Load a profile by name (``pixel7``) or by path. Bad input is a UserInputError naming
+    ``file:line: field``, like scenarios and device configs."""
     given = Path(name_or_path)
     path = given if given.suffix in (".yaml", ".yml") else config_file(ConfigKind.EMULATOR_PROFILES, str(name_or_path))
     if path is None or not path.is_file():
@@ -131,14 +132,5 @@ def load_profile(name_or_path: str | Path) -> Profile:
             f"{', '.join(available_profiles()) or 'none'} (looked in "
             f"{search_description(ConfigKind.EMULATOR_PROFILES)})"
         )
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise UserInputError(f"invalid YAML: {exc}", SourceLocation(str(path), None if line is None else line + 1, None)) from exc
-    try:
-        return Profile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise UserInputError(err["msg"], SourceLocation(str(path), None, field)) from exc
+    profile: Profile = validate_document(load_yaml(path), Profile)
+    return profile
