@@ -176,3 +176,28 @@ def test_closing_the_stream_hangs_up_the_session(adb: adbutils.AdbClient, phone:
     run.wait()
     wait_for(lambda: d.shell2("pidof benchmark_model", v2=True).returncode == 1, "the tool is hung up")
     assert not phone.rt.processes
+
+
+def test_a_sampler_script_streams_until_killed(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    """The shape of issue 9's device-side sampler: builtins only, trap, read from /proc, fractional sleep."""
+    d = adb.device(phone.serial)
+    script = ("trap 'echo stopped; exit 0' TERM INT\n"
+              "echo $$\n"
+              "while :; do\n"
+              "  read cpu user nice system idle rest < /proc/stat\n"
+              "  read up _ < /proc/uptime\n"
+              "  echo \"$up $((user + nice + system)) $idle\"\n"
+              "  sleep 0.1\n"
+              "done\n")
+    d.sync.push(script.encode(), f"{TMP}/sampler.sh")
+    run = Streamed(adb, phone.serial, f"sh {TMP}/sampler.sh")
+    assert run.first.wait(60)
+    pid = run.lines[0]
+    wait_for(lambda: len(run.lines) >= 4, "three samples")
+    assert any(r[1] == pid and r[-1] == "sh" for r in ps_rows(d))
+    d.shell(f"kill -s TERM {pid}")
+    assert run.wait() == 0
+    assert run.lines[-1] == "stopped"
+    for line in run.lines[1:-1]:
+        up, busy, idle = line.split()
+        assert float(up) > 0 and int(busy) >= 0 and int(idle) >= 0

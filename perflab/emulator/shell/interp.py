@@ -81,15 +81,19 @@ class Shell:
         self.last_bg_pid: int | None = None
         #: the background job is one simple command: it becomes that command, as mksh's fork+exec
         self.exec_simple = False
+        self._exec_next = False
         self.cmd_env: dict[str, str] = {}
         self._subst_status: int | None = None
         self._err: Writer = discard
         self._io = IO(discard, discard, const_input(b""))
 
     def child(self, *, uid: int | None = None, variables: dict[str, str] | None = None) -> Shell:
-        """A new shell process started by this one (``sh -c``, ``su``, a script): a PID of its own."""
+        """A new shell process started by this one (``sh -c``, ``su``, a script): a PID of its own,
+        or this shell's own under ``exec``."""
+        proc = self.proc if self._exec_next else None
+        self._exec_next = False
         return Shell(self.rt, uid=self.uid if uid is None else uid, cwd=self.cwd, cancel=self.cancel,
-                     variables=variables, parent=self)
+                     variables=variables, parent=self, proc=proc)
 
     def subshell(self, proc: Proc | None = None) -> Shell:
         """A copy of this shell in a new process (``$(…)``, ``&``): same variables, same ``$$``."""
@@ -439,6 +443,7 @@ class Shell:
         name = argv[0]
         if exec_:
             self._own_proc().name = posixpath.basename(name)
+        self._exec_next = exec_
         try:
             if "/" in name:
                 return self._exec_file(argv, io, env or {}, exec_)
@@ -453,6 +458,8 @@ class Shell:
         except WriteError as exc:
             io.err(f"{name}: write error: {os.strerror(exc.errno_)}\n".encode())
             return 1
+        finally:
+            self._exec_next = False
 
     def _exec_file(self, argv: list[str], io: IO, env: dict[str, str], exec_: bool) -> int:
         from perflab.emulator.shell.benchmark import run_benchmark_model

@@ -210,7 +210,7 @@ class _Parser:
             raise Unsupported("for without 'in'")
         self.i += 1
         items: list[Word] = []
-        while isinstance(tok := self.peek(), Word) and self.peek_kw() != "do":
+        while isinstance(tok := self.peek(), Word):
             items.append(tok)
             self.i += 1
         self.skip_seps()

@@ -1,0 +1,163 @@
+"""What a device-side sampler needs from the emulated shell, the way mksh has it (issue 9 item 1)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from perflab.emulator.profiles import load_profile
+from perflab.emulator.runtime import PhoneRuntime
+from perflab.emulator.shell import IO, Shell
+
+
+class Phone:
+    def __init__(self, tmp: Path) -> None:
+        self.rt = PhoneRuntime.create(load_profile("pixel7"), tmp)
+
+    def sh(self, script: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        out, err = bytearray(), bytearray()
+        rc = Shell(self.rt).run(script, IO(out.extend, err.extend, lambda: stdin))
+        return rc, out.decode(), err.decode()
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Phone:
+    return Phone(tmp_path)
+
+
+@pytest.mark.parametrize(("expr", "value"), [
+    ("1 + 2 * 3", "7"), ("(1 + 2) * 3", "9"), ("7 / 2", "3"), ("-7 / 2", "-3"), ("-7 % 3", "-1"),
+    ("1 << 4 | 1", "17"), ("5 > 3 && 2 > 3", "0"), ("!0", "1"), ("~0", "-1"), ("0x10 + 1", "17"),
+    ("3 > 2 ? 10 : 20", "10"), ("9223372036854775807 + 1", "-9223372036854775808"), ("", "0"),
+])
+def test_arithmetic(phone: Phone, expr: str, value: str) -> None:
+    assert phone.sh(f"echo $(({expr}))") == (0, value + "\n", "")
+
+
+def test_arithmetic_with_variables_and_assignment(phone: Phone) -> None:
+    assert phone.sh("a=5; b=$((a * 2)); echo $b $(($a + b)) $((c += 3)) $c")[1] == "10 15 3 3\n"
+    assert phone.sh("x=abc; echo $((x + 1))")[0] == 1
+    rc, out, err = phone.sh("echo before; echo $((1 / 0)); echo after")
+    assert (rc, out) == (1, "before\n") and "zero divisor" in err
+
+
+def test_command_substitution(phone: Phone) -> None:
+    phone.rt.fs.write_bytes("/data/local/tmp/v", b"42\n\n", 2000)
+    assert phone.sh("v=$(cat /data/local/tmp/v); echo \"[$v]\"")[1] == "[42]\n"
+    assert phone.sh("echo $(echo 'a   b') \"$(echo 'a   b')\"")[1] == "a b a   b\n"
+    assert phone.sh("echo `echo back`tick")[1] == "backtick\n"
+    assert phone.sh("x=$(false); echo $?")[1] == "1\n"
+    assert phone.sh("x=1; y=$(x=2; echo $x); echo $x $y")[1] == "1 2\n"
+    assert phone.sh("echo '$(id)' \"\\$(id)\"")[1] == "$(id) $(id)\n"
+
+
+def test_reserved_words_are_plain_arguments(phone: Phone) -> None:
+    assert phone.sh("echo done if then fi do while")[1] == "done if then fi do while\n"
+    assert phone.sh("for w in do done; do echo $w; done")[1] == "do\ndone\n"
+
+
+def test_read_lines_from_a_file(phone: Phone) -> None:
+    phone.rt.fs.write_bytes("/data/local/tmp/f", b"cpu  10 20 30\ncpu0 1 2 3\nlast", 2000)
+    script = "n=0; while read name a b; do n=$((n + 1)); echo \"$n:$name:$a:$b\"; done < /data/local/tmp/f"
+    assert phone.sh(script)[1] == "1:cpu:10:20 30\n2:cpu0:1:2 3\n"
+    assert phone.sh("read -r x < /data/local/tmp/f; echo \"$x\"")[1] == "cpu  10 20 30\n"
+    assert phone.sh("read a; read b; echo $b-$a", stdin=b"1\n2\n")[1] == "2-1\n"
+    assert phone.sh("read x; echo $?", stdin=b"")[1] == "1\n"
+    assert phone.sh("read -r x; echo \"$x\"", stdin=b"a\\b\n")[1] == "a\\b\n"
+    assert phone.sh("read x; echo \"$x\"", stdin=b"a\\b\n")[1] == "ab\n"
+    assert phone.sh("read -t 1 x")[0] == 127
+
+
+def test_sleep_with_fractions(phone: Phone) -> None:
+    assert phone.sh("sleep 0.01 && sleep .01 && echo ok") == (0, "ok\n", "")
+    assert phone.sh("sleep x")[0] == 1
+    assert phone.sh("sleep -1")[0] == 1
+
+
+def test_background_job_wait_and_status(phone: Phone) -> None:
+    _rc, out, _ = phone.sh("sh -c 'exit 3' & p=$!; wait $p; echo $? $p")
+    status, pid = out.split()
+    assert status == "3" and pid.isdigit()
+    assert phone.sh("echo a & wait; echo b")[1] == "a\nb\n"
+    assert phone.sh("wait 31999; echo $?")[1] == "127\n"
+
+
+def test_background_job_in_ps_and_killed(phone: Phone) -> None:
+    _rc, out, _ = phone.sh("sleep 30 & echo $!; ps -A; kill $!; wait $!; echo $?")
+    lines = out.splitlines()
+    pid = lines[0]
+    assert any(ln.split()[1] == pid and ln.split()[-1] == "sleep" for ln in lines[2:-1])
+    assert lines[-1] == str(128 + signal.SIGTERM)
+
+
+def run_in_thread(phone: Phone, script: str) -> tuple[threading.Thread, dict[str, object], threading.Event]:
+    result: dict[str, object] = {}
+    started = threading.Event()
+    out = bytearray()
+
+    def write(b: bytes) -> None:
+        out.extend(b)
+        started.set()
+
+    def go() -> None:
+        result["rc"] = Shell(phone.rt).run(script, IO(write, out.extend, lambda: b""))
+        result["out"] = out.decode()
+
+    t = threading.Thread(target=go)
+    t.start()
+    return t, result, started
+
+
+def test_trap_runs_on_term_and_exit(phone: Phone) -> None:
+    script = "trap 'echo bye; exit 0' TERM; trap 'echo cleanup' EXIT; echo $$; while :; do sleep 0.02; done"
+    t, result, started = run_in_thread(phone, script)
+    assert started.wait(30)
+    # the first line is the PID; find it from the process table instead of racing the output
+    sh_procs = [p for p in phone.rt.procs.snapshot() if p.name == "sh"]
+    assert len(sh_procs) == 1
+    sh_procs[0].deliver(signal.SIGTERM)
+    t.join(30)
+    assert result["rc"] == 0
+    assert str(result["out"]).splitlines()[1:] == ["bye", "cleanup"]
+
+
+def test_untrapped_signal_ends_the_shell_with_128_plus_signal(phone: Phone) -> None:
+    t, result, started = run_in_thread(phone, "echo $$; while :; do sleep 0.02; done")
+    assert started.wait(30)
+    [proc] = [p for p in phone.rt.procs.snapshot() if p.name == "sh"]
+    proc.deliver(signal.SIGINT)
+    t.join(30)
+    assert result["rc"] == 128 + signal.SIGINT
+    assert phone.rt.procs.get(proc.pid) is None
+
+
+def test_ignored_and_listed_traps(phone: Phone) -> None:
+    assert phone.sh("trap '' INT; kill -INT $$; echo alive")[1] == "alive\n"
+    assert phone.sh("trap 'echo x' INT TERM; trap")[1] == "trap -- 'echo x' INT\ntrap -- 'echo x' TERM\n"
+    assert phone.sh("trap 'echo got' USR1; kill -USR1 $$; echo after")[1] == "got\nafter\n"
+    assert phone.sh("trap - INT; trap")[1] == ""
+    assert phone.sh("trap 'x' KILL")[0] == 1
+    assert phone.sh("kill $$; echo never")[0] == 128 + signal.SIGTERM
+
+
+def test_exec_keeps_the_pid(phone: Phone) -> None:
+    rc, out, _ = phone.sh("sh -c 'echo $$; exec sh -c \"echo \\$\\$\"'")
+    first, second = out.split()
+    assert first == second and rc == 0
+
+
+@pytest.mark.parametrize("script", ["(echo sub)", "cat <<EOF\nx\nEOF", "f() { :; }", "echo ${#x}", "case a in a) ;; esac",
+                                    "echo $((i++))", "echo $((2 ** 3))", "exec", "wait -n", "kill %1",
+                                    "echo $((1 + $(echo 2)))", "ps -o pid"])
+def test_unimplemented_is_refused_loudly(phone: Phone, script: str) -> None:
+    rc, out, err = phone.sh("echo first; " + script)
+    assert rc == 127, (out, err)
+    assert "not supported by the emulated phone" in err
+
+
+def test_syntax_errors_are_2(phone: Phone) -> None:
+    assert phone.sh("if true; then echo x")[0] == 2
+    assert phone.sh("echo $((1 + 2)")[0] == 2
