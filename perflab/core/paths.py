@@ -25,7 +25,7 @@ from enum import StrEnum
 from importlib.resources import files
 from pathlib import Path
 
-from perflab.errors import PerflabError
+from perflab.errors import PerflabError, UserInputError
 
 ENV_CONFIG_DIR = "PERFLAB_CONFIG_DIR"
 """Environment variable naming the user config folder (``--config-dir`` sets it)."""
@@ -58,20 +58,34 @@ def packaged_dir(kind: ConfigKind) -> Path:
 
 def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The user config folder: ``$PERFLAB_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/perflab``,
-    else ``~/.config/perflab``. It need not exist. ``environ`` defaults to ``os.environ``."""
+    else ``~/.config/perflab``. It need not exist. ``environ`` defaults to ``os.environ``.
+    UserInputError when none of them can be had (no home folder)."""
     env = os.environ if environ is None else environ
     explicit = env.get(ENV_CONFIG_DIR, "")
     if explicit:
         return Path(explicit).expanduser()
     xdg = env.get("XDG_CONFIG_HOME", "")
-    # The XDG spec: a relative $XDG_CONFIG_HOME is invalid and must be ignored.
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path("~/.config").expanduser()
-    return base / "perflab"
+    if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative $XDG_CONFIG_HOME is ignored
+        return Path(xdg) / "perflab"
+    try:
+        return Path("~/.config/perflab").expanduser()
+    except RuntimeError:  # no $HOME and no passwd entry (some containers)
+        raise UserInputError(f"no home folder to keep user configs in: set {ENV_CONFIG_DIR} or "
+                             "XDG_CONFIG_HOME, or pass --config-dir") from None
 
 
 def user_dir(kind: ConfigKind, environ: Mapping[str, str] | None = None) -> Path:
     """The user's folder for one kind, e.g. ``~/.config/perflab/device_configs`` (may not exist)."""
     return user_config_dir(environ) / kind.value
+
+
+def user_dir_if_any(kind: ConfigKind, environ: Mapping[str, str] | None = None) -> Path | None:
+    """:func:`user_dir`, or None where there is no user config folder at all (no home folder):
+    reading then sees the packaged defaults alone; writing needs :func:`user_dir`."""
+    try:
+        return user_dir(kind, environ)
+    except UserInputError:
+        return None
 
 
 def use_config_dir(path: Path) -> Path:
@@ -95,7 +109,9 @@ def config_files(kind: ConfigKind, environ: Mapping[str, str] | None = None) -> 
     """Every config of one kind by name (the file's stem), sorted by name: the packaged
     defaults, with a user file replacing the packaged file of the same name."""
     merged = _yaml_files(packaged_dir(kind))
-    merged.update(_yaml_files(user_dir(kind, environ)))
+    mine = user_dir_if_any(kind, environ)
+    if mine is not None:
+        merged.update(_yaml_files(mine))
     return dict(sorted(merged.items()))
 
 
@@ -106,4 +122,5 @@ def config_file(kind: ConfigKind, name: str, environ: Mapping[str, str] | None =
 
 def search_description(kind: ConfigKind, environ: Mapping[str, str] | None = None) -> str:
     """Where configs of this kind are looked for, for messages: ``USER_DIR, then PACKAGED_DIR``."""
-    return f"{user_dir(kind, environ)}, then {packaged_dir(kind)}"
+    mine = user_dir_if_any(kind, environ)
+    return f"{mine}, then {packaged_dir(kind)}" if mine is not None else str(packaged_dir(kind))

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from perflab.core.paths import ConfigKind, config_files, search_description, user_dir
+from perflab.core.paths import ConfigKind, config_files, search_description, user_dir_if_any
 from perflab.core.yamlsrc import load_yaml, validate_document
 from perflab.errors import UserInputError
 
@@ -217,8 +217,8 @@ def config_for(props: dict[str, str], directory: Path | None = None,
     if explicit is not None:
         return load_device_config(explicit)
     configs = load_all(directory)
-    if directory is None:
-        mine = user_dir(ConfigKind.DEVICE_CONFIGS)
+    mine = user_dir_if_any(ConfigKind.DEVICE_CONFIGS) if directory is None else None
+    if mine is not None:
         configs.sort(key=lambda lc: not lc.file.is_relative_to(mine))  # stable: by name within each
     for lc in configs:
         if lc.config.matches(props):
