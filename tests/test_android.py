@@ -163,7 +163,7 @@ def test_push_pull_verified_by_sha256(device: AndroidDevice, tmp_path: Path) -> 
     local = tmp_path / "back.bin"
     assert device.dev.pull(remote, local) == sha and local.read_bytes() == data
     assert device.dev.stat(remote) is not None and device.dev.stat(remote + ".nope") is None
-    with pytest.raises(DeviceError, match="pull of .* failed"):
+    with pytest.raises(DeviceError, match=r"pull of .* failed"):
         device.dev.pull_bytes("/data/local/tmp/perflab/does-not-exist")
 
 
@@ -213,8 +213,8 @@ def test_run_outputs_match_the_host_interpreter(workload: PhoneWorkload, tmp_pat
         art = artifact(tmp_path, f"bicubic_{variant}.tflite", variant)
         outs = workload.run_outputs(art, frames, 2, "cpu", 120)
         assert [o.shape for o in outs] == [(48, 64, 3), (32, 40, 3)]
-        for f, o in zip(frames, outs):
-            assert o.dtype == np.float32 and 0.0 <= float(o.min()) and float(o.max()) <= 1.0
+        for f, o in zip(frames, outs, strict=True):
+            assert o.dtype == np.float32 and float(o.min()) >= 0.0 and float(o.max()) <= 1.0
             ref = upscale(art.path, f)
             tol = 1e-4 if variant == "fp32" else 2.0 / 255.0
             assert float(np.abs(o - ref).max()) <= tol
@@ -246,7 +246,7 @@ def test_missing_benchmark_model_fails_once_before_the_first_cell(adb: Adb, phon
     monkeypatch.setenv("PERFLAB_BENCHMARK_MODEL", str(missing_host))
     with pytest.raises(DeviceNotReadyError, match="host copy not found on this machine"):
         workload_for(dev, tmp_path / "work").check_ready()
-    with pytest.raises(UserInputError, match="unknown device serial '127.0.0.1:1'"):
+    with pytest.raises(UserInputError, match=r"unknown device serial '127\.0\.0\.1:1'"):
         open_device("127.0.0.1:1", adb)
 
 

@@ -289,7 +289,7 @@ def test_errors() -> None:
     gpu = parse_output(fixture("err_gpu_failed.txt"))
     assert "Disallowed CPU fallback detected." in gpu.errors
     assert "Failed to apply GPU delegate." in gpu.errors
-    with pytest.raises(ModelError, match="gpu delegate is not supported.*Failed to apply GPU delegate"):
+    with pytest.raises(ModelError, match=r"gpu delegate is not supported.*Failed to apply GPU delegate"):
         check_output(gpu, delegate="gpu")
     fatal = parse_output(fixture("err_input_size_fatal.txt"))
     assert fatal.errors[0].startswith("The size of /data/local/tmp/perflab/in/f0.raw is 1555200 bytes")

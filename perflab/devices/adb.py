@@ -18,6 +18,7 @@ one string that the caller has built from quoted parts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -439,7 +440,7 @@ class AdbDevice:
         res = self.shell(["sha256sum", "--", remote], timeout_s=timeout_s, check=False)
         if res.exit_code == 0:
             return res.stdout.split()[0].lower() if res.stdout.split() else None
-        if res.exit_code == 127 or "not found" in res.stderr and "sha256sum" in res.stderr:
+        if res.exit_code == 127 or ("not found" in res.stderr and "sha256sum" in res.stderr):
             raise DeviceError(self.serial, "the device has no sha256sum: transfers cannot be verified",
                               command=res.command, exit_code=res.exit_code, stdout=res.stdout, stderr=res.stderr)
         return None
@@ -480,10 +481,8 @@ def _sync_send(sock: socket.socket, ident: bytes, payload: bytes, dl: _Deadline)
 
 
 def _sync_quit(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.sendall(b"QUIT" + struct.pack("<I", 0))
-    except OSError:
-        pass
 
 
 def _with_retries(

@@ -11,6 +11,7 @@ The journal knows nothing about adb: the undo itself is a callable the device su
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -160,10 +161,8 @@ class Journal:
     def compact(self) -> None:
         """Drop the file when nothing is pending (keeps the state dir small)."""
         if self.path.exists() and not self.pending():
-            try:
+            with contextlib.suppress(OSError):
                 self.path.unlink()
-            except OSError:
-                pass
 
 
 def journaled_serials(directory: Path | None = None) -> list[str]:

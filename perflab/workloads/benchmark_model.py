@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -478,56 +479,90 @@ _SUBGRAPH = re.compile(r"^(?:Primary graph profile:|Subgraph \(index: (?P<i>\d+)
 def parse_output(text: str) -> BenchmarkOutput:
     """Parse one benchmark_model run's stdout+stderr (any version). Never raises on odd text;
     use :func:`check_output` to turn errors in it into exceptions."""
-    out = BenchmarkOutput(text=text)
-    stat_lines: list[StatLine] = []
-    pending_running = False  # a "Running benchmark..." line waits for its count= line
-    profile = _ProfileParser(out)
+    parser = _OutputParser(BenchmarkOutput(text=text))
     for raw in text.splitlines():
-        ln = _normalise(raw)
+        parser.feed(_normalise(raw))
+    return parser.finish()
+
+
+def _is_error(ln: _Line, msg: str) -> bool:
+    return ln.level in ("ERROR", "FATAL") or msg.startswith("FATAL") or any(m in msg for m in _ERROR_MARKERS)
+
+
+class _OutputParser:
+    """One pass over the tool's lines. Each ``_*`` handler consumes a family of lines and
+    returns True when it did; they are tried in a fixed order (see ``_HANDLERS``)."""
+
+    def __init__(self, out: BenchmarkOutput) -> None:
+        self.out = out
+        self.stat_lines: list[StatLine] = []
+        self.pending_running = False  # a "Running benchmark..." line waits for its count= line
+        self.profile = _ProfileParser(out)
+
+    def feed(self, ln: _Line) -> None:
         msg = ln.msg.strip()
-        if profile.feed(msg):
-            continue
-        if not msg:
-            continue
-        if ln.level in ("ERROR", "FATAL") or msg.startswith("FATAL") or any(marker in msg for marker in _ERROR_MARKERS):
-            out.errors.append(msg)
+        if self.profile.feed(msg) or not msg:
+            return
+        if _is_error(ln, msg):
+            self.out.errors.append(msg)
+        for handler in _HANDLERS:
+            if handler(self, msg, ln):
+                return
+
+    def finish(self) -> BenchmarkOutput:
+        out = self.out
+        self.profile.finish()
+        if len(self.stat_lines) >= 2:  # the tool prints the warm-up series first, then the timed one
+            out.warmup, out.inference = self.stat_lines[0], self.stat_lines[1]
+        elif self.stat_lines:
+            out.inference = self.stat_lines[0]
+        if out.first_ms is None and out.warmup is not None:
+            warm = out.warmup.summary()
+            if warm is not None and warm.first_ms is not None:
+                out.first_ms = warm.first_ms
+        return out
+
+    def _flags(self, msg: str, ln: _Line) -> bool:
         m = _UNCONSUMED.search(msg)
         if m:
-            out.unconsumed_flags.extend(f for f in m.group("flags").split() if f)
-            out.warnings.append(msg)
-            continue
-        if msg.startswith("Duplicate flags"):
-            out.warnings.append(msg)
-            continue
+            self.out.unconsumed_flags.extend(f for f in m.group("flags").split() if f)
+        if m or msg.startswith("Duplicate flags"):
+            self.out.warnings.append(msg)
+            return True
+        return False
+
+    def _series(self, msg: str, ln: _Line) -> bool:
         if _RUNNING.match(msg):
-            pending_running = True
-            continue
+            self.pending_running = True
+            return True
         stat = parse_stat_line(msg) if msg.startswith(("count=", "curr=")) else None
-        if stat is not None:
-            if pending_running:
-                stat_lines.append(stat)
-                pending_running = False
-            continue
+        if stat is None:
+            return False
+        if self.pending_running:
+            self.stat_lines.append(stat)
+            self.pending_running = False
+        return True
+
+    def _timings(self, msg: str, ln: _Line) -> bool:
+        out = self.out
         if (m := _TIMINGS_NEW.search(msg)) is not None:
-            out.init_ms = _f(m.group("init")) / 1000.0
             out.first_ms = _f(m.group("first")) / 1000.0
-            out.warmup_avg_ms = _f(m.group("warm")) / 1000.0
-            out.inference_avg_ms = _f(m.group("inf")) / 1000.0
-            continue
-        if (m := _TIMINGS_OLD.search(msg)) is not None:
-            out.init_ms = _f(m.group("init")) / 1000.0
-            out.warmup_avg_ms = _f(m.group("warm")) / 1000.0
-            out.inference_avg_ms = _f(m.group("inf")) / 1000.0
-            continue
+        elif (m := _TIMINGS_OLD.search(msg)) is None:
+            return False
+        out.init_ms = _f(m.group("init")) / 1000.0
+        out.warmup_avg_ms = _f(m.group("warm")) / 1000.0
+        out.inference_avg_ms = _f(m.group("inf")) / 1000.0
+        return True
+
+    def _memory(self, msg: str, ln: _Line) -> bool:
+        out = self.out
         if (m := _MEM.search(msg)) is not None:
             out.mem_init_mb = _f(m.group("init"))
             out.mem_overall_mb = _f(m.group("overall"))
             out.mem_wording = "peak" if m.group("which").startswith("Peak") else "delta"
-            continue
-        if (m := _PEAK.search(msg)) is not None:
+        elif (m := _PEAK.search(msg)) is not None:
             out.peak_mem_mb = _f(m.group("v"))
-            continue
-        if (m := _RSS.match(msg)) is not None:
+        elif (m := _RSS.match(msg)) is not None:
             key, val = m.group("key"), _f(m.group("v"))
             if key == "VmRSS":
                 out.vmrss_mb = val
@@ -535,50 +570,55 @@ def parse_output(text: str) -> BenchmarkOutput:
                 out.rss_anon_mb = val
             else:
                 out.rss_file_shmem_mb = val
-            continue
+        else:
+            return False
+        return True
+
+    def _session(self, msg: str, ln: _Line) -> bool:
         if (m := _SESSION.search(msg)) is not None and msg.startswith("Initialized session"):
-            out.init_session_ms = _f(m.group("v"))
-            continue
-        if (m := _SIZE.search(msg)) is not None:
-            out.model_size_mb = _f(m.group("v"))
-            continue
+            self.out.init_session_ms = _f(m.group("v"))
+        elif (m := _SIZE.search(msg)) is not None:
+            self.out.model_size_mb = _f(m.group("v"))
+        else:
+            return False
+        return True
+
+    def _delegates(self, msg: str, ln: _Line) -> bool:
+        out = self.out
         if (m := _APPLIED.match(msg)) is not None:
             cov = Coverage.FULL if m.group("cov") == "completely" else Coverage.PARTIAL
             k = m.group("k")
             out.delegates.append(DelegateApplication(m.group("d"), cov, int(k) if k else None, msg))
-            out.delegate_lines.append(msg)
-            continue
-        if (m := _NOT_APPLIED.match(msg)) is not None:
+        elif (m := _NOT_APPLIED.match(msg)) is not None:
             out.delegates.append(DelegateApplication(m.group("d"), Coverage.NONE, 0, msg))
-            out.delegate_lines.append(msg)
             out.warnings.append(msg)
-            continue
-        if (m := _REPLACING.search(msg)) is not None:
+        elif (m := _REPLACING.search(msg)) is not None:
             p = m.group("p")
             out.replacements.append(
                 NodeReplacement(int(m.group("n")), int(m.group("m")), m.group("d"), int(p) if p else None, msg)
             )
-            out.delegate_lines.append(msg)
-            continue
-        if _CREATED_KERNELS.match(msg) or msg.startswith(("Created TensorFlow Lite", "Going to apply")):
-            out.delegate_lines.append(msg)
-            continue
-        if (m := _PARAM.match(msg)) is not None and ln.level in (None, "INFO"):
-            label = re.sub(r"\s+", " ", m.group("label")).strip()
-            out.params.setdefault(label, m.group("value"))
-            continue
-    profile.finish()
-    if stat_lines:
-        # The tool prints the warm-up series first, then the timed series.
-        if len(stat_lines) >= 2:
-            out.warmup, out.inference = stat_lines[0], stat_lines[1]
-        else:
-            out.inference = stat_lines[0]
-    if out.first_ms is None and out.warmup is not None:
-        warm = out.warmup.summary()
-        if warm is not None and warm.first_ms is not None:
-            out.first_ms = warm.first_ms
-    return out
+        elif not (_CREATED_KERNELS.match(msg) or msg.startswith(("Created TensorFlow Lite", "Going to apply"))):
+            return False
+        out.delegate_lines.append(msg)
+        return True
+
+    def _param(self, msg: str, ln: _Line) -> bool:
+        if (m := _PARAM.match(msg)) is None or ln.level not in (None, "INFO"):
+            return False
+        label = re.sub(r"\s+", " ", m.group("label")).strip()
+        self.out.params.setdefault(label, m.group("value"))
+        return True
+
+
+_HANDLERS: tuple[Callable[[_OutputParser, str, _Line], bool], ...] = (
+    _OutputParser._flags,
+    _OutputParser._series,
+    _OutputParser._timings,
+    _OutputParser._memory,
+    _OutputParser._session,
+    _OutputParser._delegates,
+    _OutputParser._param,
+)
 
 
 # ---- op-profile tables -----------------------------------------------------------------
@@ -624,62 +664,74 @@ class _ProfileParser:
 
     def feed(self, msg: str) -> bool:
         """Consume ``msg`` if it belongs to a profile block; return True if consumed."""
+        heading = self._heading(msg)
+        if heading is not None:
+            return heading
+        sec = self.section
+        if sec is None:
+            return False
+        return self._section_line(msg, sec) or self._table_line(msg, sec)
+
+    def _enter(self, phase: ProfilePhase, graph: str | None = None) -> None:
+        self.phase, self.section, self.table = phase, None, None
+        if graph is not None:
+            self.graph = graph
+
+    def _heading(self, msg: str) -> bool | None:
+        """Section, subgraph and table headings: True when ``msg`` is one, False when it is not
+        profile text at all, None when the caller should look further."""
         if msg.startswith(_SEC_INIT):
-            self.phase, self.graph, self.section, self.table = ProfilePhase.INIT, "primary", None, None
+            self._enter(ProfilePhase.INIT, "primary")
             return True
         if msg.startswith(_SEC_RUNS):
-            self.phase, self.graph, self.section, self.table = ProfilePhase.RUNS, "primary", None, None
+            self._enter(ProfilePhase.RUNS, "primary")
             return True
         if self.phase is None:
             # Old builds (TF <= 2.1) print the tables with no section heading.
             bm0 = _BANNER.match(msg)
             if not (bm0 and bm0.group("title").strip() in (_TABLE_RUN_ORDER, _TABLE_TOP, _TABLE_BY_TYPE)):
                 return False
-            self.phase, self.graph, self.section, self.table = ProfilePhase.RUNS, "primary", None, None
+            self._enter(ProfilePhase.RUNS, "primary")
         if msg.startswith(_SEC_DELEGATE):
-            self.phase, self.section, self.table = ProfilePhase.DELEGATE, None, None
+            self._enter(ProfilePhase.DELEGATE)
             return True
-        sm = _SUBGRAPH.match(msg)
-        if sm:
+        if (sm := _SUBGRAPH.match(msg)) is not None:
             self.graph = "primary" if sm.group("i") is None else f"subgraph {sm.group('i')}"
             self.section, self.table = None, None
             return True
-        bm = _BANNER.match(msg)
-        if bm:
+        if (bm := _BANNER.match(msg)) is not None:
             title = bm.group("title").strip()
             if self.section is None or (title == _TABLE_RUN_ORDER and self.section.run_order):
                 self._new_section()
             self.table = title
             self.columns = None
             return True
-        if self.section is None:
-            return False
-        sec = self.section
-        if msg.startswith("Number of nodes executed:"):
-            sec.nodes_executed = int(msg.split(":", 1)[1].strip() or 0)
-            self.table = None
-            return True
-        if msg.startswith("Timings (microseconds):"):
-            sec.timings = parse_stat_line(msg.split(":", 1)[1])
-            self.table = None
-            return True
+        return None
+
+    def _section_line(self, msg: str, sec: ProfileSection) -> bool:
+        """The summary lines under a section's tables."""
         if msg.startswith("Memory (bytes):"):
             return True
-        m = re.match(r"^(\d+) nodes observed$", msg)
-        if m:
+        if msg.startswith("Number of nodes executed:"):
+            sec.nodes_executed = int(msg.split(":", 1)[1].strip() or 0)
+        elif msg.startswith("Timings (microseconds):"):
+            sec.timings = parse_stat_line(msg.split(":", 1)[1])
+        elif (m := re.match(r"^(\d+) nodes observed$", msg)) is not None:
             sec.nodes_observed = int(m.group(1))
-            self.table = None
-            return True
+        else:
+            return False
+        self.table = None
+        return True
+
+    def _table_line(self, msg: str, sec: ProfileSection) -> bool:
+        """A header or a row of the current table."""
         if self.table is None:
             return False
         if not msg:
             return True
         if self.columns is None:
-            cols = self._header(msg)
-            if cols is not None:
-                self.columns = cols
-                return True
-            return False
+            self.columns = self._header(msg)
+            return self.columns is not None
         if self.table == _TABLE_BY_TYPE:
             row_t = self._type_row(msg)
             if row_t is None:
@@ -690,8 +742,7 @@ class _ProfileParser:
         row = self._row(msg)
         if row is None:
             sec.unparsed_rows += 1
-            return True
-        if self.table == _TABLE_RUN_ORDER:
+        elif self.table == _TABLE_RUN_ORDER:
             sec.run_order.append(row)
         elif self.table == _TABLE_TOP:
             sec.top.append(row)
@@ -721,7 +772,7 @@ class _ProfileParser:
             if cells and cells[0] == "":
                 cells = cells[1:]
             if len(cells) > ncols:  # a tab inside the name: keep it in the last column
-                cells = cells[: ncols - 1] + ["\t".join(cells[ncols - 1:])]
+                cells = [*cells[: ncols - 1], "\t".join(cells[ncols - 1:])]
             return cells if len(cells) == ncols else None
         return _split_anchored(msg, ncols, sep=r"\s+")
 
@@ -729,7 +780,7 @@ class _ProfileParser:
         cells = self._cells(msg)
         if cells is None or self.columns is None:
             return None
-        c = dict(zip(self.columns, cells))
+        c = dict(zip(self.columns, cells, strict=True))
         avg = _num(c.get("avg ms", ""))
         if avg is None:
             return None
@@ -750,7 +801,7 @@ class _ProfileParser:
         cells = self._cells(msg)
         if cells is None or self.columns is None:
             return None
-        c = dict(zip(self.columns, cells))
+        c = dict(zip(self.columns, cells, strict=True))
         avg, count = _num(c.get("avg ms", "")), _num(c.get("count", ""))
         if avg is None or count is None:
             return None

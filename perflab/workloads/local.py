@@ -16,6 +16,7 @@ run folder), removed after each job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -142,10 +143,8 @@ class LocalWorkload:
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
     """SIGKILL the worker's process group (it leads its own session); it may be gone already."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _worker_result(cmd: list[str], returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
