@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from perflab.core.names import GRAPH_FORBIDDEN, VALUE_FILE_FORBIDDEN, check_command_text, check_device_path
 from perflab.core.types import LayerTiming, ProfileResult, SeriesMode, SummaryStats, TimingResult
 from perflab.errors import ModelError, UnsupportedError, UserInputError
 
@@ -44,30 +45,6 @@ DELEGATE_FLAGS: dict[str, tuple[str, ...]] = {
 
 # Names as TFLite writes them in the delegate application lines.
 DELEGATE_LOG_NAMES = {"gpu": "GPU", "nnapi": "NNAPI", "hexagon": "Hexagon", "xnnpack": "XNNPACK"}
-
-_MAX_ARG_LEN = 4096
-
-
-def _check_text(value: str, what: str, *, forbid: str = "") -> str:
-    """Reject values no flag parser or shell can carry safely: control characters, NUL,
-    and the separator characters a flag gives meaning to (``forbid``)."""
-    if not value:
-        raise UserInputError(f"{what} is empty")
-    if len(value) > _MAX_ARG_LEN:
-        raise UserInputError(f"{what} is longer than {_MAX_ARG_LEN} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise UserInputError(f"{what} contains a control character: {value!r}")
-    bad = sorted({c for c in value if c in forbid})
-    if bad:
-        raise UserInputError(f"{what} may not contain {' '.join(repr(c) for c in bad)}: {value!r}")
-    return value
-
-
-def _check_device_path(value: str, what: str, *, forbid: str = "") -> str:
-    _check_text(value, what, forbid=forbid)
-    if not value.startswith("/"):
-        raise UserInputError(f"{what} must be an absolute path on the device: {value!r}")
-    return value
 
 
 def _check_count(value: int, what: str, low: int) -> int:
@@ -116,8 +93,8 @@ class BenchmarkCommand:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        _check_device_path(self.binary, "benchmark_model path")
-        _check_device_path(self.graph, "model path", forbid=",")
+        check_device_path(self.binary, "benchmark_model path")
+        check_device_path(self.graph, "model path", forbid=GRAPH_FORBIDDEN)
         _check_count(self.threads, "threads", 1)
         if self.delegate not in DELEGATE_FLAGS:
             raise UserInputError(
@@ -134,15 +111,15 @@ class BenchmarkCommand:
         for layer in self.inputs:
             # ',' separates entries in all three flags; ':' separates shapes (and is escaped
             # as '::' inside value-file names, which we do below).
-            _check_text(layer.name, "input layer name", forbid=",")
+            check_command_text(layer.name, "input layer name", forbid=",")
             if not layer.shape or any(_check_count(d, "input dimension", 1) != d for d in layer.shape):
                 raise UserInputError(f"input {layer.name!r} needs a non-empty shape of positive ints")
             if layer.value_file is not None:
-                _check_device_path(layer.value_file, "input value file", forbid=",:")
+                check_device_path(layer.value_file, "input value file", forbid=VALUE_FILE_FORBIDDEN)
         if self.output_filepath is not None:
-            _check_device_path(self.output_filepath, "output file")
+            check_device_path(self.output_filepath, "output file")
         if self.profiling_csv_file is not None:
-            _check_device_path(self.profiling_csv_file, "profiling CSV file")
+            check_device_path(self.profiling_csv_file, "profiling CSV file")
             if not self.op_profiling:
                 raise UserInputError("a profiling CSV file needs op_profiling")
 
