@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perflab.emulator.meters import StepLoad, periodic_steps
+from perflab.emulator.meters import PeriodicLoad, StepLoad, periodic_steps
 from perflab.telemetry.energy import EnergyError, Gap, integrate, integrate_period_averages
 
 
@@ -72,6 +72,15 @@ def test_battery_counter_rates_within_5_percent_over_60_s(rate_hz: float) -> Non
     w = integrate(t, amps, 3.85, start_s=0.0, end_s=60.0)
     truth_mj = load.energy_j(0.0, 60.0) * 1e3
     assert w.mj == pytest.approx(truth_mj, rel=0.05)
+
+
+def test_periodic_load_truth_matches_its_steps() -> None:
+    periodic = PeriodicLoad(3.9, 0.1, 0.4, 1 / 30, 0.012, first_s=0.25, count=50)
+    steps = StepLoad(3.9, 0.1, periodic_steps(0.25, 1 / 30, 0.012, 0.4, 50))
+    t = np.linspace(0.0, 2.5, 25_001)
+    assert np.array_equal(periodic.amps(t), steps.amps(t))
+    for t0, t1 in [(0.0, 2.5), (0.26, 0.27), (0.3, 1.7001), (1.9, 3.0)]:
+        assert periodic.energy_j(t0, t1) == pytest.approx(steps.energy_j(t0, t1), rel=1e-9)
 
 
 def test_period_averages() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from perflab.emulator.meters import Ppk2Emulator, ScpiEmulator, StepLoad, UmEmulator, periodic_steps
+from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, StepLoad, UmEmulator
 from perflab.emulator.meters.pty import PtyPort
 from perflab.telemetry.energy import integrate, integrate_period_averages
 from perflab.telemetry.meters import (
@@ -24,7 +24,7 @@ from perflab.telemetry.meters.ppk2 import chunks_to_series
 from perflab.telemetry.meters.scpi import ElogField, ElogRecord
 
 # 30 fps paced inference: 12 ms bursts of +420 mA on 180 mA idle, at 3.9 V
-BURSTS = StepLoad(supply_volts=3.9, base_amps=0.18, steps=periodic_steps(0.01, 1 / 30, 0.012, 0.42, 300))
+BURSTS = PeriodicLoad(supply_volts=3.9, base_amps=0.18, burst_amps=0.42, period_s=1 / 30, width_s=0.012, first_s=0.01)
 STEADY = StepLoad(supply_volts=5.06, base_amps=0.734)
 
 

@@ -10,10 +10,17 @@ bytes, dropped samples, unplug mid-run.
 from perflab.emulator.meters.base import EmulatedMeter
 from perflab.emulator.meters.ppk2 import Ppk2Emulator
 from perflab.emulator.meters.scpi import ScpiEmulator
-from perflab.emulator.meters.source import LoadSource, Step, StepLoad, constant_load, periodic_steps
+from perflab.emulator.meters.source import (
+    LoadSource,
+    PeriodicLoad,
+    Step,
+    StepLoad,
+    constant_load,
+    periodic_steps,
+)
 from perflab.emulator.meters.um import UmEmulator
 
 __all__ = [
-    "EmulatedMeter", "LoadSource", "Ppk2Emulator", "ScpiEmulator", "Step", "StepLoad", "UmEmulator",
+    "EmulatedMeter", "LoadSource", "PeriodicLoad", "Ppk2Emulator", "ScpiEmulator", "Step", "StepLoad", "UmEmulator",
     "constant_load", "periodic_steps",
 ]

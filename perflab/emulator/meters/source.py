@@ -80,3 +80,52 @@ def constant_load(volts: float, amps: float) -> StepLoad:
 def periodic_steps(first_s: float, period_s: float, width_s: float, amps: float, count: int) -> tuple[Step, ...]:
     """``count`` bursts of ``width_s`` every ``period_s`` (paced inference at 1/period_s fps)."""
     return tuple(Step(first_s + k * period_s, first_s + k * period_s + width_s, amps) for k in range(count))
+
+
+@dataclass(frozen=True)
+class PeriodicLoad:
+    """Base current plus a burst of ``burst_amps`` for ``width_s`` every ``period_s`` from
+    ``first_s`` (``count`` bursts, or forever): paced inference at 1/period_s fps. Vectorised
+    and exact, so it can feed a 100 kHz emulator for hours. Logic bit 0 is high in bursts."""
+
+    supply_volts: float
+    base_amps: float
+    burst_amps: float
+    period_s: float
+    width_s: float
+    first_s: float = 0.0
+    count: int | None = None
+
+    def _in_burst(self, t: FloatArray) -> npt.NDArray[np.bool_]:
+        rel = t - self.first_s
+        k = np.floor(rel / self.period_s)
+        inside = (rel >= 0) & (rel - k * self.period_s < self.width_s)
+        if self.count is not None:
+            inside &= k < self.count
+        return np.asarray(inside, dtype=np.bool_)
+
+    def amps(self, t_s: FloatArray) -> FloatArray:
+        t = np.asarray(t_s, dtype=np.float64)
+        return np.asarray(self.base_amps + self.burst_amps * self._in_burst(t), dtype=np.float64)
+
+    def volts(self, t_s: FloatArray) -> FloatArray:
+        return np.full(np.shape(t_s), self.supply_volts, dtype=np.float64)
+
+    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
+        return self._in_burst(np.asarray(t_s, dtype=np.float64)).astype(np.uint8)
+
+    def _burst_time_until(self, t: float) -> float:
+        rel = t - self.first_s
+        if rel <= 0:
+            return 0.0
+        k = int(rel // self.period_s)
+        if self.count is not None and k >= self.count:
+            return self.count * self.width_s
+        return k * self.width_s + min(rel - k * self.period_s, self.width_s)
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float:
+        return self.base_amps * (t1_s - t0_s) + self.burst_amps * (
+            self._burst_time_until(t1_s) - self._burst_time_until(t0_s))
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float:
+        return self.supply_volts * self.charge_c(t0_s, t1_s)

@@ -1,0 +1,119 @@
+"""``perflab meter``: read a power meter on a serial port, or start an emulated one to try it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from typing import Annotated, NoReturn
+
+import typer
+
+from perflab.telemetry.meters.errors import MeterError, MeterGoneError
+
+app = typer.Typer(no_args_is_help=True, help="External power meters over serial: read, emulate.")
+
+_TYPES = "scpi|ppk2|um34c|um25c|um24c"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"perflab: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _line(reading: dict[str, object], t_s: float) -> str:
+    parts = [f"t={t_s:8.3f}s", f"{reading['volts']:.4f} V", f"{reading['amps']:.6f} A", f"{reading['watts']:.5f} W"]
+    if "current_ua" in reading:
+        parts.append(f"[{reading['current_min_ua']:.1f}..{reading['current_max_ua']:.1f} µA, "
+                     f"lost {reading['samples_lost']}]")
+    if "model" in reading and reading.get("meter") == "scpi":
+        parts.append(str(reading["model"]))
+    return "  ".join(parts)
+
+
+@app.command("read")
+def read(
+    port: Annotated[str, typer.Argument(help="device path, pty path, or socket://host:port")],
+    meter_type: Annotated[str, typer.Option("--type", help=_TYPES)],
+    once: Annotated[bool, typer.Option("--once", help="print one reading and exit")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (one object per line)")] = False,
+    duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after this long")] = None,
+    interval_s: Annotated[float, typer.Option("--interval-s", help="time between readings")] = 0.2,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", help="how long to wait for the meter")] = 1.0,
+) -> None:
+    """Live readings (volts, amps, watts and the meter's own fields); Ctrl-C stops."""
+    from perflab.telemetry.meters.drivers import MeterType, open_meter
+
+    try:
+        kind = MeterType(meter_type.lower())
+    except ValueError:
+        _fail(f"--type: {meter_type!r} is not one of {_TYPES}", 2)
+    if interval_s <= 0 or timeout_s <= 0 or (duration_s is not None and duration_s < 0):
+        _fail("--interval-s, --timeout-s and --duration-s must be positive", 2)
+    try:
+        meter = open_meter(port, kind, timeout_s=timeout_s)
+    except MeterError as exc:
+        _fail(str(exc), 2)
+    t0 = time.monotonic()
+    first = True
+    try:
+        while True:
+            try:
+                reading = meter.read_once()
+            except MeterError as exc:
+                # the first reading is part of finding the meter: a wrong port or type is bad input
+                _fail(str(exc), 2 if first and not isinstance(exc, MeterGoneError) else 1)
+            first = False
+            now = time.monotonic() - t0
+            typer.echo(json.dumps({"t_s": round(now, 6), **reading}) if as_json else _line(reading, now))
+            if once or (duration_s is not None and now >= duration_s):
+                break
+            time.sleep(interval_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        meter.close()
+
+
+@app.command("emulate")
+def emulate(
+    meter_type: Annotated[str, typer.Option("--type", help=_TYPES)],
+    model: Annotated[str | None, typer.Option(help="SCPI model: n6705c, 66319d or dp832")] = None,
+    volts: Annotated[float, typer.Option(help="supply voltage of the emulated load")] = 3.9,
+    idle_ma: Annotated[float, typer.Option(help="idle current")] = 180.0,
+    burst_ma: Annotated[float, typer.Option(help="extra current during each burst")] = 400.0,
+    fps: Annotated[float, typer.Option(help="bursts per second (paced inference)")] = 30.0,
+    burst_ms: Annotated[float, typer.Option(help="burst length")] = 12.0,
+) -> None:
+    """Start an EMULATED meter on a pseudo-terminal, print its path, run until Ctrl-C."""
+    from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, UmEmulator
+    from perflab.emulator.meters.base import EmulatedMeter
+
+    kind = meter_type.lower()
+    if kind not in _TYPES.split("|"):
+        _fail(f"--type: {meter_type!r} is not one of {_TYPES}", 2)
+    if fps <= 0 or burst_ms <= 0 or burst_ms / 1000 > 1 / fps:
+        _fail("--fps and --burst-ms must be positive and a burst must fit in a frame", 2)
+    load = PeriodicLoad(volts, idle_ma / 1000, burst_ma / 1000, 1 / fps, burst_ms / 1000)
+    em: EmulatedMeter
+    if kind == "ppk2":
+        em = Ppk2Emulator(load)
+    elif kind == "scpi":
+        scpi_model = (model or "n6705c").lower()
+        try:
+            em = ScpiEmulator(load, scpi_model)
+        except ValueError:
+            _fail(f"--model: {model!r} is not one of n6705c, 66319d, dp832", 2)
+    else:
+        em = UmEmulator(load, kind)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with em:
+        typer.echo(f"EMULATED {kind}{' ' + em.model if isinstance(em, ScpiEmulator) else ''} on {em.path} "
+                   f"(try: perflab meter read {em.path} --type {kind}); Ctrl-C stops", err=False)
+        try:
+            while not stop.is_set() and not em.unplugged.is_set():
+                stop.wait(0.5)
+        except KeyboardInterrupt:
+            pass
