@@ -25,10 +25,8 @@ def _tuning_kw(tuning: Tuning | None) -> dict[str, Any]:
 def _phones(start_server: bool, tuning: Tuning | None) -> list[Device]:
     """Attached phones (android or emulated) that are online. Empty if no adb server runs and
     ``start_server`` is False: the default run must not start daemons behind the user's back."""
-    try:
-        from perflab.devices.android import discover_devices
-    except ImportError:  # pragma: no cover - android support not installed
-        return []
+    from perflab.devices.android import discover_devices  # adbutils is a dependency: no fallback
+
     return list(discover_devices(start_server=start_server, **_tuning_kw(tuning)))
 
 

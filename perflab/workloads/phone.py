@@ -247,17 +247,19 @@ class PhoneWorkload:
             raise RunInterrupted(f"{self.serial}: cancelled")
 
     def _kill_tool(self) -> None:
-        """Kill the running benchmark_model: by the PID it wrote, else by its name."""
+        """Kill the running benchmark_model: by the PID it wrote; by its name (pidof) when the
+        shell cannot exec under a known PID or that kill found no such process."""
         dev = self.device
         try:
-            pids: list[str] = []
             if self._s.pid_exec:
                 text = dev.read_file(self._pid_file) or ""
                 pids = [w for w in text.split() if w.isdigit()]
-            if not pids and self._binary_name:
+                if pids and dev.sh(["kill", "-9", *pids], check=False, timeout_s=_KILL_TIMEOUT_S).exit_code == 0:
+                    return
+            if self._binary_name:
                 pids = dev.sh(["pidof", self._binary_name], check=False, timeout_s=_KILL_TIMEOUT_S).stdout.split()
-            if pids:
-                dev.sh(["kill", "-9", *pids], check=False, timeout_s=_KILL_TIMEOUT_S)
+                if pids:
+                    dev.sh(["kill", "-9", *pids], check=False, timeout_s=_KILL_TIMEOUT_S)
         except DeviceError as exc:  # gone or slow: nothing more to kill from here
             log.warning("[%s] could not kill benchmark_model: %s", self.serial, exc)
 
