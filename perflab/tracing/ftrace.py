@@ -391,6 +391,15 @@ class ParsedTrace:
         wanted = frozenset(events)
         return [_record(r) for r in self._rows if r[6] in wanted]
 
+    def tids_of(self, tgid: int) -> set[int]:
+        """Thread ids seen with this process id in the tgid column, plus the tgid itself."""
+        key = str(tgid)
+        return {int(r[1]) for r in self._rows if r[2] == key} | {tgid}
+
+    def tids_named(self, comm: str) -> set[int]:
+        """Thread ids seen with this comm in the line prefix."""
+        return {int(r[1]) for r in self._rows if r[0] == comm}
+
     def iter_records(self, events: Collection[str] | None = None) -> Iterator[TraceRecord]:
         wanted = None if events is None else frozenset(events)
         for r in self._rows:

@@ -1,0 +1,627 @@
+"""Where the time went, from parsed ftrace records. Pure functions.
+
+- **ATrace sections** (trace_marker ``B|pid|name`` … ``E``/``E|pid``/``E|pid|name``;
+  formats.md §6.3): matched per *thread* (the tid of the line prefix), innermost first, as
+  ATrace does. Counters ``C|pid|name|value``, async ``S``/``F`` and instants ``I`` are kept
+  for the export. Legacy kernels print the marker event as ``0:``; ``print`` lines of
+  trace-cmd style carry ``tracing_mark_write: `` in front: both are read.
+- **Inferences**: outermost sections named like TFLite's invoke (``Invoke``, ``invoke``,
+  ``TfLiteInterpreter::Invoke``, perflab's own ``perflab:invoke``, each optionally with
+  ``@…``); **operators**: sections nested inside named ``<op>@<node>/<subgraph>`` (TFLite's
+  ATrace profiler: ``CONV_2D@3/0``; a delegate kernel is one node, ``TfLiteGpuDelegateV2@1/0``).
+- **Segments**: perflab's plain markers ``perflab:segment:<name>:begin`` / ``…:end``.
+- **irqs**: irq_handler_entry/exit pairs per CPU → count and time by irq name.
+- **CPU busy** time of given threads from sched_switch (only intervals whose switch-in and
+  switch-out are both in the trace).
+- **binder** round trips (transaction → reply received on the calling thread) and
+  **fastrpc** round trips (transport_send → transport_response, matched by ctx).
+- **Switch latency** between processors around each delegate node: end of the previous CPU
+  op → first accelerator irq in the node, and last accelerator irq → start of the next
+  CPU op.
+
+Times: records carry ``ts`` in trace units; every function here takes ``us_per_tick``
+(:meth:`TraceInfo.us_per_tick`) and returns µs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from perflab.analysis.stats import SeriesStats, summarize
+from perflab.tracing.ftrace import ParsedTrace, TraceRecord
+
+MARKER_EVENTS = frozenset({"tracing_mark_write", "0", "print"})
+DEFAULT_INVOKE_RE = re.compile(r"^(?:Invoke|invoke|TfLiteInterpreter::Invoke|perflab:invoke)(?:@.*)?$")
+OP_RE = re.compile(r"^(?P<op>[^@]+)@(?P<node>\d+)/(?P<subgraph>\d+)$")
+DELEGATE_OP_RE = re.compile(r"^TfLite\w*Delegate\w*$")
+SEGMENT_RE = re.compile(r"^perflab:segment:(?P<name>.+):(?P<edge>begin|end)$")
+# Accelerator irq names (device configs can name their own): Adreno (kgsl), Mali (kbase names
+# its irqs after the device node, e.g. 13000000.mali), generic gpu; DSP/NPU mailboxes.
+DEFAULT_GPU_IRQ_RE = re.compile(r"kgsl|adreno|mali|gpu", re.IGNORECASE)
+DEFAULT_DSP_IRQ_RE = re.compile(r"ipcc|glink|adsprpc|fastrpc|cdsp|npu|apu", re.IGNORECASE)
+_FASTRPC_SEND = re.compile(r"to cid (?P<cid>\d+):.*?\bctx (?P<ctx>0x[0-9a-f]+)")
+_FASTRPC_RESP = re.compile(r"from cid (?P<cid>\d+): ctx (?P<ctx>0x[0-9a-f]+)")
+
+
+# ---- ATrace sections -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    tid: int  # the thread that wrote B and E
+    tgid: int | None  # the pid field of B|pid|… (the process)
+    begin_us: float
+    end_us: float
+    depth: int  # 0 = outermost on its thread
+    args: str = ""  # Chromium-style extras after the name (``arg1=1|cat1``)
+
+    @property
+    def duration_us(self) -> float:
+        return self.end_us - self.begin_us
+
+
+@dataclass(frozen=True)
+class CounterSample:
+    name: str
+    tgid: int | None
+    ts_us: float
+    value: float
+
+
+@dataclass(frozen=True)
+class AsyncSlice:
+    name: str
+    tgid: int | None
+    cookie: str
+    begin_us: float
+    end_us: float
+
+
+@dataclass(frozen=True)
+class Instant:
+    name: str
+    tid: int
+    tgid: int | None
+    ts_us: float
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A trace_marker line that is not ATrace syntax (perflab segments, clock sync, …)."""
+
+    text: str
+    tid: int
+    ts_us: float
+
+
+@dataclass
+class Markers:
+    sections: list[Section] = field(default_factory=list)
+    counters: list[CounterSample] = field(default_factory=list)
+    async_slices: list[AsyncSlice] = field(default_factory=list)
+    instants: list[Instant] = field(default_factory=list)
+    plain: list[Marker] = field(default_factory=list)
+    unmatched_ends: int = 0  # E with no open B on its thread (its B was overwritten or lost)
+    unclosed: int = 0  # B still open at the end of the trace
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _other_marker(text: str, tid: int, ts_us: float, out: Markers,
+                  async_open: dict[tuple[int | None, str, str], float]) -> None:
+    """Counters ``C|pid|name|value``, async ``S``/``F|pid|name|cookie``, instants
+    ``I|pid|name``; anything else is a plain marker."""
+    kind = text[:2]
+    parts = text.split("|")
+    if kind == "C|" and len(parts) >= 4:
+        try:
+            out.counters.append(CounterSample(parts[2], _int_or_none(parts[1]), ts_us, float(parts[3])))
+            return
+        except ValueError:
+            pass
+    elif kind in ("S|", "F|") and len(parts) >= 4:
+        key = (_int_or_none(parts[1]), parts[2], parts[3])
+        if kind == "S|":
+            async_open[key] = ts_us
+        elif key in async_open:
+            out.async_slices.append(AsyncSlice(parts[2], key[0], parts[3], async_open.pop(key), ts_us))
+        return
+    elif kind == "I|" and len(parts) >= 3:
+        out.instants.append(Instant(parts[2], tid, _int_or_none(parts[1]), ts_us))
+        return
+    out.plain.append(Marker(text, tid, ts_us))
+
+
+def parse_markers(records: Iterable[TraceRecord], us_per_tick: float) -> Markers:
+    """ATrace sections and the other marker kinds, from marker records in time order."""
+    out = Markers()
+    stacks: dict[int, list[tuple[str, int | None, float, str]]] = {}
+    async_open: dict[tuple[int | None, str, str], float] = {}
+    for r in records:
+        if r.event not in MARKER_EVENTS:
+            continue
+        text = r.payload
+        if r.event == "print" and text.startswith("tracing_mark_write: "):
+            text = text[len("tracing_mark_write: "):]
+        ts_us = r.ts * us_per_tick
+        kind = text[:2]
+        if kind == "B|":
+            parts = text.split("|", 3)
+            if len(parts) < 3:
+                out.plain.append(Marker(text, r.pid, ts_us))
+                continue
+            stacks.setdefault(r.pid, []).append((parts[2], _int_or_none(parts[1]), ts_us,
+                                                 parts[3] if len(parts) > 3 else ""))
+        elif text == "E" or kind == "E|":
+            stack = stacks.get(r.pid)
+            if not stack:
+                out.unmatched_ends += 1
+                continue
+            name, tgid, begin, args = stack.pop()
+            out.sections.append(Section(name, r.pid, tgid, begin, ts_us, len(stack), args))
+        else:
+            _other_marker(text, r.pid, ts_us, out, async_open)
+    out.unclosed = sum(len(s) for s in stacks.values())
+    out.sections.sort(key=lambda s: (s.begin_us, s.depth))
+    return out
+
+
+# ---- inferences and operators ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpInterval:
+    name: str  # as traced, e.g. "CONV_2D@0/0"
+    op_type: str  # "CONV_2D"
+    node_index: int | None
+    subgraph: int | None
+    begin_us: float
+    end_us: float
+    depth: int  # 1 = directly inside the inference
+    delegate: bool  # a delegate kernel (one node standing for many ops)
+
+    @property
+    def duration_us(self) -> float:
+        return self.end_us - self.begin_us
+
+
+@dataclass(frozen=True)
+class Inference:
+    index: int
+    name: str
+    tid: int
+    tgid: int | None
+    begin_us: float
+    end_us: float
+    ops: tuple[OpInterval, ...]
+
+    @property
+    def duration_us(self) -> float:
+        return self.end_us - self.begin_us
+
+
+def inferences(sections: Sequence[Section], *, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
+               tgid: int | None = None) -> list[Inference]:
+    """Outermost invoke sections (optionally of one process) with the operator sections
+    nested inside them on the same thread."""
+    by_tid: dict[int, list[Section]] = {}
+    for s in sections:
+        by_tid.setdefault(s.tid, []).append(s)
+    found: list[tuple[Section, list[Section]]] = []
+    for secs in by_tid.values():
+        secs.sort(key=lambda s: (s.begin_us, s.depth))
+        current: Section | None = None
+        inner: list[Section] = []
+        for s in secs:
+            if current is not None and s.begin_us >= current.begin_us and s.end_us <= current.end_us \
+                    and s.depth > current.depth:
+                inner.append(s)
+                continue
+            if current is not None:
+                found.append((current, inner))
+                current, inner = None, []
+            if invoke_re.match(s.name) and (tgid is None or s.tgid == tgid):
+                current = s
+        if current is not None:
+            found.append((current, inner))
+    found.sort(key=lambda pair: pair[0].begin_us)
+    out = []
+    for i, (inv, inner) in enumerate(found):
+        ops = []
+        for s in inner:
+            if invoke_re.match(s.name):
+                continue  # the subgraph's own Invoke inside the interpreter's
+            m = OP_RE.match(s.name)
+            op_type = m.group("op") if m else s.name
+            ops.append(OpInterval(
+                s.name, op_type,
+                int(m.group("node")) if m else None, int(m.group("subgraph")) if m else None,
+                s.begin_us, s.end_us, s.depth - inv.depth, bool(DELEGATE_OP_RE.match(op_type)),
+            ))
+        out.append(Inference(i, inv.name, inv.tid, inv.tgid, inv.begin_us, inv.end_us, tuple(ops)))
+    return out
+
+
+@dataclass(frozen=True)
+class OpStats:
+    name: str
+    op_type: str
+    delegate: bool
+    stats_ms: SeriesStats
+    share_pct: float  # its median over the sum of the medians of the top-level ops (0 for nested ops)
+
+
+def op_stats(infs: Sequence[Inference]) -> list[OpStats]:
+    """Per operator (by traced name), statistics of its duration over the inferences;
+    sorted by median, largest first."""
+    durs: dict[str, list[float]] = {}
+    meta: dict[str, OpInterval] = {}
+    for inf in infs:
+        for op in inf.ops:
+            durs.setdefault(op.name, []).append(op.duration_us / 1000.0)
+            meta.setdefault(op.name, op)
+    stats = {name: summarize(v) for name, v in durs.items()}
+    top_total = sum(stats[n].median_ms for n in stats if meta[n].depth == 1)
+    out = [
+        OpStats(n, meta[n].op_type, meta[n].delegate, s,
+                s.median_ms / top_total * 100.0 if top_total > 0 and meta[n].depth == 1 else 0.0)
+        for n, s in stats.items()
+    ]
+    out.sort(key=lambda o: -o.stats_ms.median_ms)
+    return out
+
+
+def latency_stats(infs: Sequence[Inference]) -> SeriesStats | None:
+    """Median, p90, … of the inference durations (ms); None without inferences."""
+    return summarize([i.duration_us / 1000.0 for i in infs]) if infs else None
+
+
+# ---- perflab segments ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    begin_us: float
+    end_us: float
+
+    @property
+    def duration_us(self) -> float:
+        return self.end_us - self.begin_us
+
+
+def segments(plain: Iterable[Marker]) -> tuple[list[Segment], int]:
+    """perflab's ``perflab:segment:<name>:begin|end`` markers as intervals, and the number
+    of begin or end markers that had no partner."""
+    open_: dict[str, list[float]] = {}
+    out: list[Segment] = []
+    unmatched = 0
+    for m in plain:
+        sm = SEGMENT_RE.match(m.text)
+        if sm is None:
+            continue
+        name = sm.group("name")
+        if sm.group("edge") == "begin":
+            open_.setdefault(name, []).append(m.ts_us)
+        elif open_.get(name):
+            out.append(Segment(name, open_[name].pop(), m.ts_us))
+        else:
+            unmatched += 1
+    unmatched += sum(len(v) for v in open_.values())
+    out.sort(key=lambda s: s.begin_us)
+    return out, unmatched
+
+
+# ---- irqs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IrqInterval:
+    irq: int
+    name: str
+    cpu: int
+    begin_us: float
+    end_us: float
+
+
+@dataclass(frozen=True)
+class IrqSummary:
+    name: str
+    irqs: tuple[int, ...]
+    count: int
+    total_us: float
+    max_us: float
+
+
+def irq_intervals(records: Iterable[TraceRecord], us_per_tick: float) -> tuple[list[IrqInterval], int]:
+    """irq_handler_entry/exit pairs per CPU (nesting allowed); returns the intervals and the
+    number of entries or exits without a partner."""
+    open_: dict[int, list[tuple[int, str, float]]] = {}
+    out: list[IrqInterval] = []
+    unmatched = 0
+    for r in records:
+        if r.event == "irq_handler_entry":
+            f = r.fields
+            open_.setdefault(r.cpu, []).append((int(f.get("irq", "-1")), f.get("name", "?"), r.ts * us_per_tick))
+        elif r.event == "irq_handler_exit":
+            stack = open_.get(r.cpu)
+            irq = int(r.fields.get("irq", "-1"))
+            if stack and stack[-1][0] == irq:
+                _, name, begin = stack.pop()
+                out.append(IrqInterval(irq, name, r.cpu, begin, r.ts * us_per_tick))
+            else:
+                unmatched += 1
+    unmatched += sum(len(s) for s in open_.values())
+    return out, unmatched
+
+
+def irq_summary(intervals: Iterable[IrqInterval]) -> list[IrqSummary]:
+    acc: dict[str, tuple[set[int], int, float, float]] = {}
+    for iv in intervals:
+        irqs, n, total, mx = acc.get(iv.name, (set(), 0, 0.0, 0.0))
+        irqs.add(iv.irq)
+        d = iv.end_us - iv.begin_us
+        acc[iv.name] = (irqs, n + 1, total + d, max(mx, d))
+    out = [IrqSummary(name, tuple(sorted(v[0])), v[1], v[2], v[3]) for name, v in acc.items()]
+    out.sort(key=lambda s: (-s.count, s.name))
+    return out
+
+
+# ---- CPU busy time ---------------------------------------------------------------------
+
+
+def threads_of(records: Iterable[TraceRecord], tgid: int) -> set[int]:
+    """Thread ids seen with this process id (needs the tgid column), plus the tgid itself."""
+    return {r.pid for r in records if r.tgid == tgid} | {tgid}
+
+
+@dataclass(frozen=True)
+class CpuBusy:
+    per_thread_us: dict[int, float]
+    per_cpu_us: dict[int, float]
+
+    @property
+    def total_us(self) -> float:
+        return sum(self.per_thread_us.values())
+
+
+def cpu_busy(records: Iterable[TraceRecord], tids: Collection[int], us_per_tick: float,
+             window_us: tuple[float, float] | None = None) -> CpuBusy:
+    """Time the given threads ran on CPUs, from sched_switch; clipped to ``window_us`` when
+    given. A thread running when the trace starts is counted from its next switch-in."""
+    wanted = frozenset(tids)
+    running: dict[int, tuple[int, float]] = {}  # cpu -> (tid, since_us)
+    per_thread: dict[int, float] = {}
+    per_cpu: dict[int, float] = {}
+    lo, hi = window_us if window_us is not None else (float("-inf"), float("inf"))
+
+    def add(cpu: int, tid: int, begin: float, end: float) -> None:
+        b, e = max(begin, lo), min(end, hi)
+        if e > b:
+            per_thread[tid] = per_thread.get(tid, 0.0) + (e - b)
+            per_cpu[cpu] = per_cpu.get(cpu, 0.0) + (e - b)
+
+    for r in records:
+        if r.event != "sched_switch":
+            continue
+        f = r.fields
+        ts = r.ts * us_per_tick
+        prev = running.pop(r.cpu, None)
+        prev_pid = int(f.get("prev_pid", "-1"))
+        if prev is not None and prev[0] == prev_pid:
+            add(r.cpu, prev_pid, prev[1], ts)
+        nxt = int(f.get("next_pid", "-1"))
+        if nxt in wanted:
+            running[r.cpu] = (nxt, ts)
+    return CpuBusy(per_thread, per_cpu)
+
+
+# ---- binder and fastrpc round trips ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    kind: str  # "binder" or "fastrpc"
+    tid: int  # the calling thread
+    peer: str  # binder: "proc <dest_proc>"; fastrpc: "cid <n>"
+    begin_us: float
+    end_us: float
+
+    @property
+    def duration_us(self) -> float:
+        return self.end_us - self.begin_us
+
+
+def binder_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> tuple[list[RoundTrip], int]:
+    """Two-way binder calls: ``binder_transaction`` (reply=0, not one-way) from a thread →
+    the reply's ``binder_transaction_received`` on that thread (or the reply itself being sent
+    when its receipt is not traced). Returns the round trips and the calls left without reply."""
+    pending: dict[int, list[tuple[float, str]]] = {}  # caller tid -> [(begin, peer)]
+    reply_to: dict[str, tuple[int, float]] = {}  # reply transaction id -> (caller tid, reply sent)
+    out: list[RoundTrip] = []
+    for r in records:
+        if r.event == "binder_transaction":
+            f = r.fields
+            flags = int(f.get("flags", "0"), 16) if f.get("flags", "0").startswith("0x") else 0
+            if f.get("reply") == "0":
+                if not flags & 0x1:  # TF_ONE_WAY has no reply
+                    pending.setdefault(r.pid, []).append((r.ts * us_per_tick, f"proc {f.get('dest_proc', '?')}"))
+            else:
+                caller = int(f.get("dest_thread", "0"))
+                if pending.get(caller):
+                    reply_to[f.get("transaction", "")] = (caller, r.ts * us_per_tick)
+        elif r.event == "binder_transaction_received":
+            tx = r.fields.get("transaction", "")
+            if tx in reply_to:
+                caller, _ = reply_to.pop(tx)
+                begin, peer = pending[caller].pop()
+                out.append(RoundTrip("binder", caller, peer, begin, r.ts * us_per_tick))
+    for caller, sent in reply_to.values():  # reply sent, its receipt not traced
+        if pending.get(caller):
+            begin, peer = pending[caller].pop()
+            out.append(RoundTrip("binder", caller, peer, begin, sent))
+    out.sort(key=lambda t: t.begin_us)
+    return out, sum(len(v) for v in pending.values())
+
+
+def fastrpc_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> tuple[list[RoundTrip], int]:
+    """fastrpc_transport_send (``fastrpc_glink_send``/``fastrpc_rpmsg_send`` on older trees)
+    → fastrpc_transport_response with the same ctx."""
+    open_: dict[str, tuple[int, str, float]] = {}
+    out: list[RoundTrip] = []
+    for r in records:
+        if r.event in ("fastrpc_transport_send", "fastrpc_glink_send", "fastrpc_rpmsg_send"):
+            m = _FASTRPC_SEND.search(r.payload)
+            if m:
+                open_[m.group("ctx")] = (r.pid, f"cid {m.group('cid')}", r.ts * us_per_tick)
+        elif r.event == "fastrpc_transport_response":
+            m = _FASTRPC_RESP.search(r.payload)
+            if m and m.group("ctx") in open_:
+                tid, peer, begin = open_.pop(m.group("ctx"))
+                out.append(RoundTrip("fastrpc", tid, peer, begin, r.ts * us_per_tick))
+    return out, len(open_)
+
+
+# ---- switch latency between processors --------------------------------------------------
+
+# Events that mark work handed to an accelerator (when the kernel has them).
+SUBMIT_EVENTS = ("fastrpc_transport_send", "fastrpc_glink_send", "fastrpc_rpmsg_send", "kgsl_issueibcmds",
+                 "adreno_cmdbatch_submitted")
+
+
+@dataclass(frozen=True)
+class SwitchLatency:
+    """Hand-over between the CPU and an accelerator around one delegate node.
+
+    ``cpu_to_accel_us``: end of the previous CPU op (or the node's begin when it comes first)
+    → the first submission event inside the node (``via="submit"``: fastrpc send, kgsl/adreno
+    submission) or, when the kernel has none, → the first accelerator irq (``via="irq"``:
+    this then includes the accelerator's own work). ``accel_to_cpu_us``: the last accelerator
+    irq inside the node → the next CPU op's begin (``resumed="next op"``), or the node's end
+    when it is the inference's last op (``resumed="node end"``)."""
+
+    inference: int
+    op: str  # the delegate node
+    irq_name: str
+    irqs: int  # accelerator irqs inside the node
+    via: str  # "submit" or "irq"
+    cpu_to_accel_us: float
+    accel_to_cpu_us: float
+    resumed: str  # "next op" or "node end"
+
+
+def _between(sorted_ts: Sequence[float], lo: float, hi: float) -> tuple[int, int]:
+    return bisect.bisect_left(sorted_ts, lo), bisect.bisect_right(sorted_ts, hi)
+
+
+def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
+                     accel_irq_re: re.Pattern[str] = DEFAULT_GPU_IRQ_RE,
+                     submits_us: Sequence[float] = ()) -> list[SwitchLatency]:
+    """One :class:`SwitchLatency` per delegate node that accelerator irqs fall inside."""
+    accel = sorted((iv for iv in irqs if accel_irq_re.search(iv.name)), key=lambda iv: iv.begin_us)
+    begins = [iv.begin_us for iv in accel]
+    submits = sorted(submits_us)
+    out: list[SwitchLatency] = []
+    for inf in infs:
+        top = sorted((op for op in inf.ops if op.depth == 1), key=lambda op: op.begin_us)
+        for k, op in enumerate(top):
+            if not op.delegate:
+                continue
+            lo, hi = _between(begins, op.begin_us, op.end_us)
+            inside = accel[lo:hi]
+            if not inside:
+                continue
+            prev_cpu_end = next((p.end_us for p in reversed(top[:k]) if not p.delegate), op.begin_us)
+            s_lo, s_hi = _between(submits, op.begin_us, op.end_us)
+            start, via = (submits[s_lo], "submit") if s_hi > s_lo else (inside[0].begin_us, "irq")
+            nxt = next((p for p in top[k + 1:] if not p.delegate), None)
+            resume, resumed = (nxt.begin_us, "next op") if nxt is not None else (op.end_us, "node end")
+            out.append(SwitchLatency(inf.index, op.name, inside[0].name, len(inside), via,
+                                     start - prev_cpu_end, resume - inside[-1].begin_us, resumed))
+    return out
+
+
+# ---- everything at once ----------------------------------------------------------------
+
+ATTRIBUTION_EVENTS = ("tracing_mark_write", "0", "print", "sched_switch", "irq_handler_entry",
+                      "irq_handler_exit", "binder_transaction", "binder_transaction_received",
+                      "fastrpc_transport_send", "fastrpc_glink_send", "fastrpc_rpmsg_send",
+                      "fastrpc_transport_response", "kgsl_issueibcmds", "adreno_cmdbatch_submitted")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    us_per_tick: float
+    markers: Markers
+    inferences: list[Inference]
+    latency_ms: SeriesStats | None
+    ops: list[OpStats]
+    segments: list[Segment]
+    unmatched_segment_markers: int
+    irqs: list[IrqInterval]
+    irq_summary: list[IrqSummary]
+    unmatched_irq_events: int
+    busy: CpuBusy | None  # of the inference threads' process, when known
+    busy_tids: tuple[int, ...]
+    binder: list[RoundTrip]
+    binder_unanswered: int
+    fastrpc: list[RoundTrip]
+    fastrpc_unanswered: int
+    switches: list[SwitchLatency]
+
+
+def attribute(trace: ParsedTrace, *, us_per_tick: float, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
+              accel_irq_re: re.Pattern[str] | None = None, tgid: int | None = None,
+              busy_tids: Collection[int] | None = None) -> Attribution:
+    """Every attribution above over one parsed trace. ``tgid`` limits inferences to one
+    process; ``busy_tids`` names the threads whose CPU time to sum (default: the threads of
+    the process that ran the inferences, when the trace has the tgid column, else the threads
+    that wrote the invoke sections)."""
+    recs = trace.records(ATTRIBUTION_EVENTS)
+    markers = parse_markers(recs, us_per_tick)
+    infs = inferences(markers.sections, invoke_re=invoke_re, tgid=tgid)
+    segs, seg_unmatched = segments(markers.plain)
+    irqs, irq_unmatched = irq_intervals(recs, us_per_tick)
+    if busy_tids is None:
+        procs = {i.tgid for i in infs if i.tgid is not None}
+        tids: set[int] = {i.tid for i in infs}
+        if trace.info.has_tgid:
+            for p in procs:
+                tids |= trace.tids_of(p)
+        else:  # no tgid column: the threads that share the inference threads' name
+            for comm in {r.comm for r in recs if r.pid in tids and r.event in MARKER_EVENTS}:
+                tids |= trace.tids_named(comm)
+        busy_tids = tids
+    busy = cpu_busy(recs, busy_tids, us_per_tick) if busy_tids else None
+    binder, binder_open = binder_round_trips(recs, us_per_tick)
+    rpc, rpc_open = fastrpc_round_trips(recs, us_per_tick)
+    accel = accel_irq_re or re.compile(f"{DEFAULT_GPU_IRQ_RE.pattern}|{DEFAULT_DSP_IRQ_RE.pattern}", re.IGNORECASE)
+    return Attribution(
+        us_per_tick=us_per_tick,
+        markers=markers,
+        inferences=infs,
+        latency_ms=latency_stats(infs),
+        ops=op_stats(infs),
+        segments=segs,
+        unmatched_segment_markers=seg_unmatched,
+        irqs=irqs,
+        irq_summary=irq_summary(irqs),
+        unmatched_irq_events=irq_unmatched,
+        busy=busy,
+        busy_tids=tuple(sorted(busy_tids)),
+        binder=binder,
+        binder_unanswered=binder_open,
+        fastrpc=rpc,
+        fastrpc_unanswered=rpc_open,
+        switches=switch_latencies(infs, irqs, accel,
+                                  [r.ts * us_per_tick for r in recs if r.event in SUBMIT_EVENTS]),
+    )

@@ -1,0 +1,144 @@
+"""Attribution over parsed traces: inferences and operators from TFLite's ATrace sections,
+perflab segments, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency.
+Expected values are the ground truth the fixtures were written with (fixtures/ftrace/README.md)
+or that the synthetic generator returns beside its text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perflab.analysis.stats import summarize
+from perflab.tracing.attribution import (
+    attribute,
+    binder_round_trips,
+    cpu_busy,
+    inferences,
+    parse_markers,
+    segments,
+)
+from perflab.tracing.ftrace import ParsedTrace, parse_trace
+from perflab.tracing.synthetic import GPU_OP, OPS, synthetic_trace
+
+FX = Path(__file__).parent / "fixtures" / "ftrace"
+
+
+def load(name: str, trace_clock: str | None = None) -> ParsedTrace:
+    return parse_trace((FX / name).read_text(encoding="utf-8"), trace_clock=trace_clock)
+
+
+def test_gpu_inferences_ops_irqs_busy_binder_and_switches() -> None:
+    a = attribute(load("android13_atrace_tgid_gpu.txt"), us_per_tick=1.0)
+    assert [(i.begin_us, i.end_us) for i in a.inferences] == [(5123_100000, 5123_104640), (5123_110000, 5123_114830)]
+    assert [[(o.op_type, o.node_index, o.duration_us, o.delegate) for o in i.ops] for i in a.inferences] == [
+        [("CONV_2D", 0, 1500, False), ("TfLiteGpuDelegateV2", 1, 2600, True), ("DEPTH_TO_SPACE", 2, 500, False)],
+        [("CONV_2D", 0, 1400, False), ("TfLiteGpuDelegateV2", 1, 2900, True), ("DEPTH_TO_SPACE", 2, 480, False)],
+    ]
+    assert a.latency_ms is not None
+    assert a.latency_ms == summarize([4.64, 4.83])
+    top = a.ops[0]
+    assert top.name == "TfLiteGpuDelegateV2@1/0" and top.stats_ms.median_ms == pytest.approx(2.75)
+    assert sum(o.share_pct for o in a.ops) == pytest.approx(100.0)
+    irqs = {s.name: s for s in a.irq_summary}
+    assert irqs["kgsl-3d0"].count == 2 and irqs["kgsl-3d0"].total_us == 24 and irqs["kgsl-3d0"].irqs == (301,)
+    assert irqs["arch_timer"].count == 2 and a.unmatched_irq_events == 0
+    # busy: the worker ran 1460 + 1360 µs; the main thread from its switch-in at .104070 to its
+    # switch-out at .111480 (its run before the first switch-out has no switch-in in the trace)
+    assert a.busy is not None and a.busy_tids == (5120, 5131)
+    assert a.busy.per_thread_us == {5131: 2820, 5120: 7410}
+    assert [(t.tid, t.peer, t.duration_us) for t in a.binder] == [(5120, "proc 601", 230)]
+    assert [(s.via, s.cpu_to_accel_us, s.accel_to_cpu_us, s.resumed) for s in a.switches] == [
+        ("irq", 2510, 110, "next op"), ("irq", 2810, 120, "next op")]
+    assert [(s.name, s.begin_us, s.end_us) for s in a.segments] == [("cell0", 5123_090000, 5123_115830)]
+    plain = [m.text for m in a.markers.plain]
+    assert "trace_event_clock_sync: parent_ts=5123.050000" in plain
+
+
+def test_old_kernel_bare_e_orphans_and_cut_inference() -> None:
+    a = attribute(load("kernel49_notgid_lost_events.txt"), us_per_tick=1.0)
+    assert [(i.begin_us, i.end_us) for i in a.inferences] == [(81234_010000, 81234_025726),
+                                                              (81234_030726, 81234_046462)]
+    assert a.markers.unmatched_ends == 2 and a.markers.unclosed == 2
+    # no tgid column: the worker is found by its name
+    assert a.busy is not None and a.busy_tids == (1875, 1890)
+    assert a.busy.per_thread_us == {1890: (6000 - 25) + (9000 - 25) + (700 - 25) + (6200 - 25) + (8800 - 25) + (710 - 25)}
+    assert a.switches == [] and a.binder == []
+
+
+def test_counter_clock_converted_with_the_counter_frequency() -> None:
+    tr = load("counter_clock_tgid_mali.txt", trace_clock="[counter]")
+    upt = tr.info.us_per_tick(19.2e6)
+    assert upt is not None
+    a = attribute(tr, us_per_tick=upt)
+    assert [round(i.duration_us, 4) for i in a.inferences] == [pytest.approx(154000 / 19.2), pytest.approx(173200 / 19.2)]
+    assert {s.name: s.count for s in a.irq_summary} == {"13000000.mali": 4}
+    assert [(s.irqs, s.resumed) for s in a.switches] == [(2, "node end"), (2, "node end")]
+    assert a.switches[0].accel_to_cpu_us == pytest.approx(600 / 19.2)
+
+
+def test_dsp_marker_variants_segments_counters_and_fastrpc() -> None:
+    a = attribute(load("android_s_dsp_marker_variants.txt"), us_per_tick=1.0)
+    assert [(i.begin_us, i.end_us) for i in a.inferences] == [(9001_002000, 9001_005448), (9001_006448, 9001_010196)]
+    assert [o.name for o in a.inferences[0].ops] == ["TfLiteHexagonDelegate@0/0", "DEPTH_TO_SPACE@1/0"]
+    assert [(s.name, s.duration_us) for s in a.segments] == [("warmup", 4498), ("measure", 4298)]
+    assert a.unmatched_segment_markers == 0
+    assert [(c.name, c.value) for c in a.markers.counters] == [("gpu_mem_kb", 10240), ("gpu_mem_kb", 20480)]
+    assert [(s.name, s.cookie, s.end_us - s.begin_us) for s in a.markers.async_slices] == [("load_model", "42", 700)]
+    assert [i.name for i in a.markers.instants] == ["output_ready", "output_ready"]
+    chrome = [s for s in a.markers.sections if s.name == "DoWorkLoop"]
+    assert len(chrome) == 1 and chrome[0].args == "arg1=1|cat1" and chrome[0].tgid == 2850 and chrome[0].tid == 2867
+    assert [(t.kind, t.peer, t.duration_us) for t in a.fastrpc] == [("fastrpc", "cid 3", 2930), ("fastrpc", "cid 3", 3230)]
+    # with a send event the hand-over is measured to it, not to the completion irq
+    assert [(s.via, s.cpu_to_accel_us, s.accel_to_cpu_us) for s in a.switches] == [("submit", 40, 68), ("submit", 40, 68)]
+
+
+def test_synthetic_ground_truth_recovered() -> None:
+    st = synthetic_trace(300_000, seed=11, lost_every=5)
+    a = attribute(parse_trace(st.text), us_per_tick=1.0)
+    assert [(i.begin_us, i.end_us) for i in a.inferences] == [(float(b), float(e)) for b, e in st.inferences_us]
+    for op in OPS:
+        got = [o.duration_us for i in a.inferences for o in i.ops if o.name == op]
+        assert got == st.op_durations_us[op]
+    assert {s.name: s.count for s in a.irq_summary}["kgsl-3d0"] == st.gpu_irqs
+    assert all(s.op == GPU_OP for s in a.switches) and len(a.switches) == len(st.inferences_us)
+
+
+def test_sections_match_per_thread_not_per_pid() -> None:
+    """Two threads of one process interleave their sections: each E closes its own thread's B."""
+    lines = [
+        " a-10 (10) [000] .... 1.000000: tracing_mark_write: B|10|Invoke",
+        " b-11 (10) [001] .... 1.000100: tracing_mark_write: B|10|other",
+        " a-10 (10) [000] .... 1.000200: tracing_mark_write: B|10|ADD@0/0",
+        " b-11 (10) [001] .... 1.000300: tracing_mark_write: E|10",
+        " a-10 (10) [000] .... 1.000400: tracing_mark_write: E|10",
+        " a-10 (10) [000] .... 1.000500: tracing_mark_write: E|10",
+    ]
+    tr = parse_trace("\n".join(lines) + "\n")
+    m = parse_markers(tr.records(), 1.0)
+    got = {(s.name, s.tid, s.duration_us) for s in m.sections}
+    assert got == {("Invoke", 10, 500), ("other", 11, 200), ("ADD@0/0", 10, 200)}
+    infs = inferences(m.sections)
+    assert len(infs) == 1 and [o.name for o in infs[0].ops] == ["ADD@0/0"]
+    assert inferences(m.sections, tgid=99) == []
+
+
+def test_unmatched_segment_markers_and_one_way_binder_and_busy_window() -> None:
+    lines = [
+        " sh-5 [000] .... 1.000000: tracing_mark_write: perflab:segment:a:begin",
+        " sh-5 [000] .... 1.000100: tracing_mark_write: perflab:segment:b:end",
+        (" x-20 [001] .... 1.000150: binder_transaction: transaction=1 dest_node=2 dest_proc=30 dest_thread=0 "
+        "reply=0 flags=0x11 code=0x1"),
+        (" <idle>-0 [001] d..2 1.000200: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 "
+        "prev_state=R ==> next_comm=x next_pid=20 next_prio=120"),
+        (" x-20 [001] d..2 1.001200: sched_switch: prev_comm=x prev_pid=20 prev_prio=120 prev_state=S ==> "
+        "next_comm=swapper/1 next_pid=0 next_prio=120"),
+    ]
+    tr = parse_trace("\n".join(lines) + "\n")
+    m = parse_markers(tr.records(), 1.0)
+    segs, unmatched = segments(m.plain)
+    assert segs == [] and unmatched == 2
+    trips, unanswered = binder_round_trips(tr.records(), 1.0)
+    assert trips == [] and unanswered == 0  # one-way (flags & 1): no reply expected
+    assert cpu_busy(tr.records(), {20}, 1.0).per_thread_us == {20: 1000}
+    assert cpu_busy(tr.records(), {20}, 1.0, window_us=(1_000_500, 1_000_900)).per_thread_us == {20: 400}
