@@ -153,6 +153,17 @@ def test_ppk2_stream_counts_lost_samples_and_garbage() -> None:
     assert indices[99] == 99 and indices[100] == 117 and indices[-1] == 226
 
 
+def test_ppk2_stream_currents_follow_the_formula() -> None:
+    cal = ppk2.parse_metadata(PPK2_METADATA)
+    wire = bytes.fromhex("d0470000") + _words(1, 20, adc=1234, rng=3) + _words(21, 20, adc=99, rng=7)
+    chunks = ppk2.Ppk2StreamDecoder(cal, 3000).feed(wire)
+    current_ua = np.concatenate([c.current_ua for c in chunks])
+    expected = ppk2.words_to_current_ua(np.frombuffer(wire, dtype="<u4"), cal, 3000)
+    assert current_ua == pytest.approx(expected, rel=1e-12)
+    assert current_ua[0] == pytest.approx(914.066, rel=1e-6)
+    assert set(np.concatenate([c.range_index for c in chunks]).tolist()) == {1, 3, 4}  # range 7 clamps to 4
+
+
 def test_ppk2_stream_locks_alignment_after_leading_garbage() -> None:
     dec = ppk2.Ppk2StreamDecoder(ppk2.Ppk2Calibration(), 3000)
     chunks = dec.feed(b"\x01\x02\x03" + _words(40, 20))

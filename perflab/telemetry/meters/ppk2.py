@@ -152,12 +152,24 @@ class Ppk2Gap:
     lost_samples: int
 
 
+def current_table_ua(cal: Ppk2Calibration, vdd_mv: float) -> FloatArray:
+    """Current in µA for every value of a word's low 17 bits (ADC and range): the formula
+    evaluated once, so decoding a word is one table look-up."""
+    low = np.arange(1 << 17, dtype=np.uint32)
+    return words_to_current_ua(low, cal, vdd_mv)
+
+
+_RANGE_OF = np.array([0, 1, 2, 3, 4, 4, 4, 4], dtype=np.uint8)
+_RAMP = (np.arange(1 << 16) & 0xFF).astype(np.uint8)
+
+
 class Ppk2StreamDecoder:
     """Bytes of the sample stream → chunks of calibrated samples, with loss and garbage counts."""
 
     def __init__(self, cal: Ppk2Calibration, vdd_mv: float) -> None:
         self.cal = cal
         self.vdd_mv = vdd_mv
+        self._table = current_table_ua(cal, vdd_mv)
         self._buf = bytearray()
         self._expected: int | None = None
         self.next_index = 0
@@ -171,8 +183,8 @@ class Ppk2StreamDecoder:
             return
         out.append(Ppk2Chunk(
             first_index=self.next_index,
-            current_ua=words_to_current_ua(words, self.cal, self.vdd_mv),
-            range_index=np.minimum((words >> 14) & 7, 4).astype(np.uint8),
+            current_ua=self._table[words & 0x1FFFF],
+            range_index=_RANGE_OF[(words >> 14) & 7],
             logic=(words >> 24).astype(np.uint8),
         ))
         n = int(words.shape[0])
@@ -189,8 +201,8 @@ class Ppk2StreamDecoder:
             if n == 0:
                 break
             words = np.frombuffer(buf, dtype="<u4", count=n, offset=pos)
-            counters = ((words >> 18) & 63).astype(np.int64)
             if self._expected is None:
+                counters = ((words[:LOCK_WORDS] >> 18) & 63).astype(np.int64)
                 if n < LOCK_WORDS:
                     break
                 if _consecutive(counters[:LOCK_WORDS]):
@@ -199,17 +211,17 @@ class Ppk2StreamDecoder:
                     pos += 1
                     self.garbage_bytes += 1
                 continue
-            mismatch = np.flatnonzero((counters - self._expected - np.arange(n)) & 63)
-            if mismatch.shape[0] == 0:
-                self._emit(words.copy(), out)
+            diff = (((words >> 18).astype(np.uint8) - _ramp(self._expected, n)) & 63)
+            if not diff.any():
+                self._emit(words, out)
                 pos += n * WORD_BYTES
                 break
-            k = int(mismatch[0])
-            self._emit(words[:k].copy(), out)
+            k = int(np.argmax(diff != 0))
+            self._emit(words[:k], out)
             pos += k * WORD_BYTES
             if n - k < LOCK_WORDS:
                 break  # wait for enough words to tell a loss from garbage
-            head = counters[k:k + LOCK_WORDS]
+            head = ((words[k:k + LOCK_WORDS] >> 18) & 63).astype(np.int64)
             if _consecutive(head):
                 lost = (int(head[0]) - self._expected) & 63
                 if lost:
@@ -222,6 +234,13 @@ class Ppk2StreamDecoder:
                 self.garbage_bytes += 1
         self._buf = bytearray(buf[pos:])
         return out
+
+
+def _ramp(start: int, n: int) -> npt.NDArray[np.uint8]:
+    """``(start + i) & 0xFF`` for i < n, as uint8 (compared mod 64 after subtraction)."""
+    if n <= _RAMP.shape[0] - 256:
+        return _RAMP[start:start + n]
+    return ((start + np.arange(n)) & 0xFF).astype(np.uint8)
 
 
 def _consecutive(counters: npt.NDArray[np.int64]) -> bool:
