@@ -154,6 +154,13 @@ def _reject_constant(token: str) -> float:
     raise _NotFinite(token)
 
 
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise _NotFinite(token)
+    return value
+
+
 def _line_of_token(text: str, token: str) -> int | None:
     """Line of the first ``token`` in value position (after ``:``, ``[`` or ``,``), if any."""
     m = re.search(r"[:\[,]\s*" + re.escape(token) + r"(?![A-Za-z0-9_])", text)
@@ -176,7 +183,7 @@ def parse_results_json(text: str | bytes, source: str = "results.json") -> RunRe
     if isinstance(text, bytes):
         text = _decode_results(text, source)
     try:
-        raw = json.loads(text, parse_constant=_reject_constant)
+        raw = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as e:
         raise StoreError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
     except _NotFinite as e:
@@ -185,6 +192,8 @@ def parse_results_json(text: str | bytes, source: str = "results.json") -> RunRe
         raise StoreError(f"{where}: {e.token} is not a number JSON allows (results hold finite numbers or null)") from None
     except RecursionError:
         raise StoreError(f"{source}: JSON nested too deeply to be a perflab results file") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise StoreError(f"{source}: not a perflab results file ({one_line(str(e), 120)})") from None
     if not isinstance(raw, dict):
         raise StoreError(f"{source}: expected a JSON object at the top level, got {type(raw).__name__}")
     schema = raw.get("schema")
