@@ -280,6 +280,16 @@ def test_adb_port_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
     with pytest.raises(UserInputError, match="not a TCP port number"):
         Adb()
+    # adbutils reads the variable when it is imported: the CLI still answers with one line
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "perflab", "devices", "list"], capture_output=True, text=True,
+                         env=dict(os.environ, ANDROID_ADB_SERVER_PORT="abc"), check=False)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert res.stderr.strip().splitlines()[-1:] == [
+        "perflab: error: ANDROID_ADB_SERVER_PORT='abc' is not a TCP port number (1-65535)"]
 
 
 def test_old_binary_without_output_filepath_fails_clearly(device: AndroidDevice, tmp_path: Path) -> None:

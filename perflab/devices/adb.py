@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import logging
 import os
 import shlex
@@ -30,12 +31,31 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-import adbutils
-from adbutils import AdbError, AdbTimeout
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perflab.errors import DeviceError, DeviceGoneError, DeviceTimeoutError, UserInputError
+
+
+def _import_adbutils() -> Any:
+    """adbutils builds a global client at import time, which turns a bad
+    ``$ANDROID_ADB_SERVER_PORT`` into a ValueError traceback before perflab can say anything.
+    Import it with the variable hidden when it is not a number; ``adb_server_port()`` then
+    reports it as bad input when a command needs the server."""
+    bad = os.environ.get("ANDROID_ADB_SERVER_PORT", "").strip()
+    if not bad or bad.isdigit():
+        return importlib.import_module("adbutils")
+    del os.environ["ANDROID_ADB_SERVER_PORT"]
+    try:
+        return importlib.import_module("adbutils")
+    finally:
+        os.environ["ANDROID_ADB_SERVER_PORT"] = bad
+
+
+if TYPE_CHECKING:
+    import adbutils
+else:
+    adbutils = _import_adbutils()
+from adbutils import AdbError, AdbTimeout
 
 log = logging.getLogger("perflab.devices.adb")
 
