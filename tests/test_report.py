@@ -20,24 +20,30 @@ import pytest
 from PIL import Image
 
 from perflab.errors import StoreError
+from perflab.lab.derive import finalize_cells
 from perflab.report.html import render_run_report
-from perflab.report.view import fmt_ratio, fmt_signed
+from perflab.report.view import fmt_mai, fmt_signed
 from perflab.store.results import (
     CellRecord,
     CellStatus,
     CompatRecord,
-    DeltaRecord,
+    DelegateRecord,
     DeviceRecord,
+    FrameQuality,
     GpuIssueRecord,
     LatencyRecord,
     LayerRow,
     LayersRecord,
     ModelRecord,
+    PlannedCell,
     QualityRecord,
     RunRecord,
     ScenarioRecord,
+    StopRecord,
     TelemetryRecord,
     WarningRecord,
+    artifact_dir,
+    artifact_key,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,6 +69,21 @@ REPLACING = ("Replacing 5 out of 7 node(s) with delegate (TfLiteGpuDelegateV2) n
              "for the whole graph.")
 PARTIAL = "Explicitly applied GPU delegate, and the model graph will be partially executed by the delegate w/ 1 delegate kernels."
 XNN_FULL = "Explicitly applied XNNPACK delegate, and the model graph will be completely executed by the delegate."
+HOST_OPS = "ops: STRIDED_SLICE CONCATENATION CONV_2D DEPTH_TO_SPACE MINIMUM DELEGATE"
+# the delegate lines as the runner stores them (parsed once, at run time)
+REPLACING_REC = DelegateRecord(kind="replaced", line=REPLACING, delegate="TfLiteGpuDelegateV2", replaced=5, total=7,
+                               partitions=2)
+PARTIAL_REC = DelegateRecord(kind="applied", line=PARTIAL, delegate="GPU", coverage="partial", delegate_kernels=1)
+XNN_FULL_REC = DelegateRecord(kind="applied", line=XNN_FULL, delegate="XNNPACK", coverage="full")
+HOST_OPS_REC = DelegateRecord(kind="ops", line=HOST_OPS, ops=HOST_OPS[5:].split())
+EMU_MEM_SOURCE = "benchmark_model overall delta of max RSS since tool start (emulated, MB)"
+NO_PROFILE = "this device's benchmark_model cannot profile per op (no --enable_op_profiling)"
+EMU_WARNING = "emulated phone: numbers come from perflab's phone model, not hardware"
+N_DEVICES = 2  # LOCAL and EMU: artefacts are named serial/cell_id (the store's rule)
+
+
+def key(serial: str, cell_id: str) -> str:
+    return artifact_key(serial, cell_id, N_DEVICES)
 ESPCN_OPS = ["CONV_2D", "TANH", "CONV_2D", "TANH", "CONV_2D", "DEPTH_TO_SPACE", "MINIMUM"]
 
 
@@ -107,6 +128,7 @@ def _frames(run_dir: Path) -> dict[str, dict[str, float]]:
         "astronaut_flag": photo[300:428, 0:192],
     }
     for d in ("hr", "lr", "local-cpu-bicubic-fp32", "local-cpu-espcn-fp32", "local-cpu-espcn-int8"):
+        d = d if d in ("hr", "lr") else artifact_dir(key("local", d))
         (run_dir / "frames" / d).mkdir(parents=True, exist_ok=True)
     psnr: dict[str, dict[str, float]] = {}
     for name, hr in hr_frames.items():
@@ -121,7 +143,8 @@ def _frames(run_dir: Path) -> dict[str, dict[str, float]]:
         lr_img.save(run_dir / "frames" / "lr" / f"{name}.png")
         outs = {"local-cpu-bicubic-fp32": bic, "local-cpu-espcn-fp32": sr, "local-cpu-espcn-int8": sr8}
         for cell, arr in outs.items():
-            Image.fromarray(np.round(arr).astype(np.uint8)).save(run_dir / "frames" / cell / f"{name}.png")
+            Image.fromarray(np.round(arr).astype(np.uint8)).save(
+                run_dir / "frames" / artifact_dir(key("local", cell)) / f"{name}.png")
             mse = float(np.mean((np.round(arr) - hr.astype(np.float64)) ** 2))
             psnr.setdefault(cell, {})[name] = 10 * np.log10(255.0**2 / mse)
     return psnr
@@ -138,32 +161,25 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         b2b = rng.normal(center * 0.92, spread * 0.8, n).clip(center * 0.5)
         warm = rng.normal(center * 1.6, spread * 2, 5).clip(center)
         for series_name, arr in (("warmup", warm), ("paced", paced), ("back_to_back", b2b)):
-            rows.extend((cell_id, series_name, i, round(float(v), 4)) for i, v in enumerate(arr))
+            rows.extend((key("local", cell_id), series_name, i, round(float(v), 4)) for i, v in enumerate(arr))
         return {"paced": _lat("paced", paced, init=center * 4, first=center * 2.5),
                 "back_to_back": _lat("back_to_back", b2b, init=center * 4, first=center * 2.5)}
 
-    def quality(cell_id: str, psnr_mean: float, ssim: float, piqe: float | None, median_ms: float) -> QualityRecord:
-        """Per-frame rows as the runner writes them (PSNR-RGB, PIQE or piqe_missing) and, for SR cells, the
-        difference to bicubic on the same frame as the run's finaliser adds it."""
-        per: list[dict[str, object]] = []
+    def quality(cell_id: str, psnr_mean: float, ssim: float, piqe: float | None) -> QualityRecord:
+        """Per-frame rows as the runner writes them (PSNR-RGB, PIQE or its reason); the differences to bicubic
+        and the MAI score are added by the run's finaliser (perflab.lab.derive), as in a real run."""
+        per: list[FrameQuality] = []
         for k, (f, v) in enumerate(sorted(psnr.get(cell_id, {}).items())):
-            row: dict[str, object] = {"frame": f, "psnr_y_db": round(v, 4), "ssim_y": round(ssim + 0.01 * k, 4),
-                                      "psnr_rgb_db": round(v - 1.3, 4)}
-            if piqe is None:
-                row["piqe_missing"] = PIQE_MISSING
-            else:
-                row["piqe"] = round(piqe + 3.0 * k, 3)
-            if cell_id != "local-cpu-bicubic-fp32":
-                b = round(psnr["local-cpu-bicubic-fp32"][f], 4)
-                row["d_psnr_y_db"] = round(float(row["psnr_y_db"]) - b, 4)  # type: ignore[arg-type]
-                row["d_ssim_y"] = round(float(row["ssim_y"]) - round(0.861 + 0.01 * k, 4), 4)  # type: ignore[arg-type]
-            per.append(row)
-        mean = float(np.mean([p["psnr_y_db"] for p in per])) if per else psnr_mean
+            per.append(FrameQuality(
+                frame=f, psnr_y_db=round(v, 4), ssim_y=round(ssim + 0.01 * k, 4), psnr_rgb_db=round(v - 1.3, 4),
+                piqe=None if piqe is None else round(piqe + 3.0 * k, 3),
+                missing={"piqe": PIQE_MISSING} if piqe is None else {},
+            ))
+        mean = float(np.mean([p.psnr_y_db for p in per])) if per else psnr_mean
         return QualityRecord(
             psnr_y_db=mean, ssim_y=ssim, psnr_rgb_db=mean - 1.3,
             piqe=None if piqe is None else piqe + 1.5,
-            mai2021_score=2.0 ** (2.0 * mean) / median_ms,
-            psnr_y_db_min=min((float(p["psnr_y_db"]) for p in per), default=None),  # type: ignore[arg-type]
+            psnr_y_db_min=min((p.psnr_y_db for p in per if p.psnr_y_db is not None), default=None),
             frames=len(per) or 4, per_frame=per, computed_on="device outputs",
             missing={"piqe": PIQE_MISSING} if piqe is None else {},
         )
@@ -172,27 +188,26 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
                                 power_source=None, missing={"power_source": "no power meter on local: RAPL "
                                                             "energy counters not readable (permission denied)"})
     cells: list[CellRecord] = []
+
+    def cell(cell_id: str, device: DeviceRecord, **kw: object) -> CellRecord:
+        return CellRecord(cell_id=cell_id, artifact_key=key(device.serial, cell_id), device=device, **kw)  # type: ignore[arg-type]
+
     s = series("local-cpu-bicubic-fp32", 2.1, 0.15)
-    bic_q = quality("local-cpu-bicubic-fp32", 27.9, 0.861, 48.0, s["paced"].median)  # type: ignore[arg-type]
-    cells.append(CellRecord(
-        cell_id="local-cpu-bicubic-fp32", device=LOCAL,
+    cells.append(cell(
+        "local-cpu-bicubic-fp32", LOCAL,
         model=ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2, sha256="ab" * 32, size_bytes=1872,
                           compat=BICUBIC_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, baseline=True, latency_ms=s["paced"], series=s,
-        quality=bic_q, delegate_log=["ops: STRIDED_SLICE CONCATENATION CONV_2D DEPTH_TO_SPACE MINIMUM DELEGATE"], telemetry=tel_local, realtime=True,
+        quality=quality("local-cpu-bicubic-fp32", 27.9, 0.861, 48.0), delegates=[HOST_OPS_REC], telemetry=tel_local,
     ))
     s = series("local-cpu-espcn-fp32", 18.5, 0.9)
-    q = quality("local-cpu-espcn-fp32", 29.4, 0.893, 31.0, s["paced"].median)  # type: ignore[arg-type]
-    cells.append(CellRecord(
-        cell_id="local-cpu-espcn-fp32", device=LOCAL,
+    cells.append(cell(
+        "local-cpu-espcn-fp32", LOCAL,
         model=ModelRecord(name="espcn", family="ESPCN", variant="fp32", scale=2, sha256="cd" * 32, size_bytes=98_304,
                           compat=ESPCN_FP32_COMPAT),
-        delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s, quality=q,
-        telemetry=tel_local, realtime=True,
-        deltas=DeltaRecord(baseline_cell_id="local-cpu-bicubic-fp32",
-                           latency_median_ms=s["paced"].median - cells[0].latency_ms.median,  # type: ignore[union-attr,operator]
-                           psnr_y_db=q.psnr_y_db - bic_q.psnr_y_db,  # type: ignore[operator]
-                           ssim_y=q.ssim_y - bic_q.ssim_y),  # type: ignore[operator]
+        delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s,
+        quality=quality("local-cpu-espcn-fp32", 29.4, 0.893, 31.0),
+        telemetry=tel_local.model_copy(update={"cpu_load_pct": 99.0, "mem_peak_mb": 230.0}),
         layers=LayersRecord(source="tflite op profiler (separate pass)", total_ms=19.8, rows=[
             LayerRow(index=0, node_type="CONV_2D", name="feat/conv5x5", avg_ms=7.9, first_ms=9.1, times_called=1),
             LayerRow(index=1, node_type="CONV_2D", name="map/conv3x3", avg_ms=6.2, first_ms=7.0, times_called=1),
@@ -201,66 +216,67 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         ]),
     ))
     s = series("local-cpu-espcn-int8", 11.0, 2.6)
-    cells.append(CellRecord(
-        cell_id="local-cpu-espcn-int8", device=LOCAL,
+    cells.append(cell(
+        "local-cpu-espcn-int8", LOCAL,
         model=ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, sha256="ef" * 32, size_bytes=27_648,
                           compat=ESPCN_INT8_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s,
-        quality=quality("local-cpu-espcn-int8", 28.6, 0.874, None, s["paced"].median),  # type: ignore[arg-type]
+        quality=quality("local-cpu-espcn-int8", 28.6, 0.874, None),
         telemetry=TelemetryRecord(cpu_load_pct=91.0, mem_peak_mb=None,
                                   missing={"mem_peak_mb": "peak memory not sampled: /proc read failed mid-run"},
                                   power_source=None, power_confidence="none"),
-        realtime=True,
-        warnings=[WarningRecord(code="high_cv", message="unstable: CV 23.6% > 10% (mean 11.05 ms, std 2.61 ms). "
-                                "Close background load, add warm-up runs or raise runs.iterations.")],
+        warnings=[WarningRecord(code="high_cv", message="paced: unstable: CV 23.6% > 10% (mean 11.05 ms, std 2.61 "
+                                "ms). Close background load, add warm-up runs or raise runs.iterations."),
+                  WarningRecord(code="high_cv", message="back_to_back: unstable: CV 19.0% > 10% (mean 10.12 ms, std "
+                                "1.92 ms). Close background load, add warm-up runs or raise runs.iterations.")],
     ))
-    cells.append(CellRecord(
-        cell_id="local-cpu-fsrcnn-fp16", device=LOCAL,
+    cells.append(cell(
+        "local-cpu-fsrcnn-fp16", LOCAL,
         model=ModelRecord(name="fsrcnn", family="FSRCNN", variant="fp16", scale=2, size_bytes=None),
         delegate="cpu", threads=2, status=CellStatus.FAILED,
         reason="ModelError: tensor allocation failed: TRANSPOSE_CONV output shape 1x1080x1920x1 does not match",
     ))
     s = series("local-cpu-evil", 7.5, 0.4)
-    cells.append(CellRecord(
-        cell_id="local-cpu-evil", device=LOCAL,
+    cells.append(cell(
+        "local-cpu-evil", LOCAL,
         model=ModelRecord(name=EVIL, family="user model", variant="fp32", scale=2, size_bytes=4096,
                           missing={"compat": NO_TF}),
         delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s,
         quality=QualityRecord(missing={k: "output shape did not match HR" for k in ("psnr_y_db", "ssim_y", "piqe")}),
         telemetry=tel_local,
     ))
-    # Emulated phone: latency from the (emulated) benchmark_model summary, no raw rows.
+    # Emulated phone: latency from the (emulated) benchmark_model summary, no raw rows; memory is the tool's delta.
     summary_missing = {k: "benchmark_model reports count/mean/std/min/max only" for k in ("median", "p90", "p95", "mad")}
     emu_tel = TelemetryRecord(cpu_load_pct=38.0, mem_peak_mb=61.0, power_source="battery counters (emulated)",
-                              power_confidence="low", start_temp_c=31.5)
+                              mem_source=EMU_MEM_SOURCE, power_confidence="low", start_temp_c=31.5)
+    emu_warning = WarningRecord(code="emulated", message=EMU_WARNING)
     emu_models = {"bicubic": ("ab" * 32, BICUBIC_COMPAT), "espcn": ("ef" * 32, ESPCN_INT8_COMPAT)}
     for name, variant, mean, psnr_v, size in (("bicubic", "fp32", 3.4, 27.8, 1872), ("espcn", "int8", 9.6, 28.5, 27_648)):
         lat = LatencyRecord(mode="paced", fps_target=30.0, source="benchmark_model summary", init=41.0, first=15.2,
                             mean=mean, std=0.3, min=mean - 0.4, max=mean + 1.1, n=100, missing=summary_missing)
-        cells.append(CellRecord(
-            cell_id=f"emu-cpu-{name}-{variant}", device=EMU,
+        cells.append(cell(
+            f"emu-cpu-{name}-{variant}", EMU,
             model=ModelRecord(name=name, family=name.upper(), variant=variant, scale=2, size_bytes=size,
                               sha256=emu_models[name][0], compat=emu_models[name][1]),
             delegate="cpu", threads=4, status=CellStatus.OK, baseline=name == "bicubic", emulated=True,
-            latency_ms=lat, series={"paced": lat}, delegate_log=[XNN_FULL],
-            quality=QualityRecord(psnr_y_db=psnr_v, ssim_y=0.87, frames=4, mai2021_score=2.0 ** (2 * psnr_v) / mean,
+            latency_ms=lat, series={"paced": lat}, delegates=[XNN_FULL_REC],
+            quality=QualityRecord(psnr_y_db=psnr_v, ssim_y=0.87, frames=4,
                                   missing={"piqe": "PIQE not computed on the emulated phone's outputs"}),
-            telemetry=emu_tel, realtime=True,
-            warnings=[WarningRecord(code="emulated", message="emulated phone: numbers come from perflab's "
-                                    "phone model, not hardware")],
+            telemetry=emu_tel if name == "bicubic" else emu_tel.model_copy(update={"mem_peak_mb": 64.5}),
+            warnings=[emu_warning], layers=LayersRecord(source="none", missing=NO_PROFILE),
         ))
     lat = LatencyRecord(mode="paced", fps_target=30.0, source="benchmark_model summary", init=310.0, first=22.0,
                         mean=14.2, std=0.6, min=13.1, max=16.0, n=100, missing=summary_missing)
-    cells.append(CellRecord(  # the same file as local espcn fp32: one entry in the compatibility section
-        cell_id="emu-gpu-espcn-fp32", device=EMU,
+    cells.append(cell(  # the same file as local espcn fp32: one entry in the compatibility section
+        "emu-gpu-espcn-fp32", EMU,
         model=ModelRecord(name="espcn", family="ESPCN", variant="fp32", scale=2, sha256="cd" * 32, size_bytes=98_304,
                           compat=ESPCN_FP32_COMPAT),
         delegate="gpu", threads=4, status=CellStatus.OK, emulated=True, latency_ms=lat, series={"paced": lat},
-        quality=QualityRecord(psnr_y_db=29.3, ssim_y=0.89, frames=4), telemetry=emu_tel, realtime=True,
-        delegate_log=[REPLACING, PARTIAL],
+        quality=QualityRecord(psnr_y_db=29.3, ssim_y=0.89, frames=4), telemetry=emu_tel,
+        delegates=[REPLACING_REC, PARTIAL_REC], warnings=[emu_warning],
     ))
-    cells.append(CellRecord(
-        cell_id="emu-gpu-espcn-int8", device=EMU,
+    cells.append(cell(
+        "emu-gpu-espcn-int8", EMU,
         model=ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2, sha256="ef" * 32, size_bytes=27_648,
                           compat=ESPCN_INT8_COMPAT),
         delegate="gpu", threads=4, status=CellStatus.UNSUPPORTED, emulated=True,
@@ -272,7 +288,10 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
                                 sha256=hashlib.sha256(SCENARIO_TEXT.encode()).hexdigest(), text=SCENARIO_TEXT,
                                 lr_width=960, lr_height=540, scale=2, fps=30.0),
         started_utc="2024-06-11T10:15:00Z", finished_utc="2024-06-11T10:19:42Z",
-        host={"python": "3.11.2", "os": "Debian 12"}, devices=[LOCAL, EMU], cells=cells, exit_code=1,
+        host={"python": "3.11.2", "os": "Debian 12"}, devices=[LOCAL, EMU],
+        planned=[PlannedCell(serial=c.device.serial, cell_id=c.cell_id) for c in cells],
+        cells=finalize_cells(cells, 30.0),  # deltas, real-time verdicts, per-frame deltas, MAI: as a run stores them
+        exit_code=1,
     )
     (run_dir / "results.json").write_text(run.to_json(), encoding="utf-8")
     if with_samples:
@@ -284,46 +303,129 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
     return run
 
 
-class RowCollector(HTMLParser):
-    """Text of each <td> in every <tr data-cell-id=…> of the summary tables, and page text."""
+class Table:
+    """One kind of table (all tables of one class merged): leaf column names from its header, rows by cell id."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self.rows: dict[str, dict[str, str]] = {}
+
+    def col(self, name: str) -> str:
+        """The column called ``name``: its full header text ("Paced @ 30 fps / median"), or its first words
+        ("PIQE" for "PIQE ↓ better"); exactly one column must match."""
+        hits = [c for c in self.columns if c == name or c.startswith(name + " ")]
+        assert len(hits) == 1, (name, self.columns)
+        return hits[0]
+
+    def cell(self, cell_id: str, name: str) -> str:
+        return self.rows[cell_id].get(self.col(name), "")
+
+
+class TableCollector(HTMLParser):
+    """Every ``table.data`` by its first extra class (summary, answer, …): header cells with their colspan and
+    rowspan laid out into leaf column names, and the text of each ``<td>`` of rows that carry a
+    ``data-cell-id``, keyed by column name. Also the page's text and its script elements."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: dict[str, list[str]] = {}
-        self._row: str | None = None
-        self._td: list[str] | None = None
-        self._script_depth = 0
-        self.scripts = 0
+        self.tables: dict[str, Table] = {}
         self.text: list[str] = []
+        self.scripts = 0
+        self._table: Table | None = None
+        self._in_head = False
+        self._head: list[list[tuple[str, int, int]]] = []
+        self._cell: list[str] | None = None
+        self._span = (1, 1)
+        self._row: str | None = None
+        self._row_cells: list[tuple[str, int]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        classes = (a.get("class") or "").split()
         if tag == "script":
             self.scripts += 1
-        if tag == "tr" and "cellrow" in (a.get("class") or ""):
-            self._row = a.get("data-cell-id")
-            assert self._row is not None
-            self.rows[self._row] = []
-        elif tag == "td" and self._row is not None:
-            self._td = []
+        elif tag == "table" and "data" in classes:
+            kind = next((c for c in classes if c != "data"), "data")
+            self._table = self.tables.setdefault(kind, Table())
+            self._head = []
+        elif self._table is None:
+            return
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr":
+            if self._in_head:
+                self._head.append([])
+            else:
+                self._row = a.get("data-cell-id") or a.get("data-frame")
+                self._row_cells = []
+        elif tag in ("th", "td"):
+            self._cell = []
+            self._span = (int(a.get("colspan") or 1), int(a.get("rowspan") or 1))
+        elif (tag == "br" or "sub" in classes) and self._cell is not None:
+            self._cell.append(" ")  # a line break, or the small second line of a value
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._row is not None and self._td is not None:
-            self.rows[self._row].append(" ".join("".join(self._td).split()))
-            self._td = None
-        elif tag == "tr":
+        if self._table is None:
+            return
+        if tag in ("th", "td") and self._cell is not None:
+            text = " ".join("".join(self._cell).split())
+            if self._in_head:
+                self._head[-1].append((text, *self._span))
+            elif self._row is not None:
+                self._row_cells.append((text, self._span[0]))
+            self._cell = None
+        elif tag == "thead":
+            self._in_head = False
+            self._table.columns = _leaf_columns(self._head)
+        elif tag == "tr" and not self._in_head and self._row is not None:
+            row, i = {}, 0
+            for text, colspan in self._row_cells:
+                row[self._table.columns[i]] = text
+                i += colspan
+            self._table.rows[self._row] = row
             self._row = None
+        elif tag == "table":
+            self._table = None
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
-        if self._td is not None:
-            self._td.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
 
 
-def collect(html_text: str) -> RowCollector:
-    p = RowCollector()
+def _leaf_columns(head: list[list[tuple[str, int, int]]]) -> list[str]:
+    """Header rows with colspan/rowspan → one name per column: the texts above it joined by " / "."""
+    grid: dict[tuple[int, int], str] = {}
+    for r, cells in enumerate(head):
+        c = 0
+        for text, colspan, rowspan in cells:
+            while (r, c) in grid:
+                c += 1
+            for dr in range(rowspan):
+                for dc in range(colspan):
+                    grid[(r + dr, c + dc)] = text
+            c += colspan
+    n_cols = max((c for _, c in grid), default=-1) + 1
+    names = []
+    for c in range(n_cols):
+        parts = [grid[(r, c)] for r in range(len(head)) if (r, c) in grid]
+        names.append(" / ".join(dict.fromkeys(parts)))
+    return names
+
+
+def collect(html_text: str) -> TableCollector:
+    p = TableCollector()
     p.feed(html_text)
     return p
+
+
+def summary(html_text: str) -> Table:
+    return collect(html_text).tables["summary"]
+
+
+def cid(cell_id: str) -> str:
+    """The id a cell carries in the page: its artifact key (the store's rule; two devices in this run)."""
+    return key("emulator-perflab-1" if cell_id.startswith("emu-") else "local", cell_id)
 
 
 @pytest.fixture(scope="module")
@@ -349,39 +451,60 @@ def test_report_is_self_contained_and_escaped(report: tuple[Path, RunRecord]) ->
 
 def test_every_cell_has_a_row_beside_its_baseline(report: tuple[Path, RunRecord]) -> None:
     html_text, run = report[0].read_text(encoding="utf-8"), report[1]
-    rows = collect(html_text).rows
-    assert set(rows) == {c.cell_id for c in run.cells}
+    t = summary(html_text)
+    assert set(t.rows) == {c.artifact_key for c in run.cells}
     # baseline first in each device/delegate table
     order = [m.group(1) for m in re.finditer(r'<tr id="[^"]+" class="cellrow[^"]*" data-cell-id="([^"]+)"', html_text)]
-    assert order.index("local-cpu-bicubic-fp32") < order.index("local-cpu-espcn-fp32")
-    assert order.index("emu-cpu-bicubic-fp32") < order.index("emu-cpu-espcn-int8")
-    # ok rows: no blank number, and a missing number is "—" with a footnote, never 0
+    assert order.index(cid("local-cpu-bicubic-fp32")) < order.index(cid("local-cpu-espcn-fp32"))
+    assert order.index(cid("emu-cpu-bicubic-fp32")) < order.index(cid("emu-cpu-espcn-int8"))
+    # ok rows: every column filled, and a missing number is "—" with a footnote, never 0
     for cell in run.cells:
-        tds = rows[cell.cell_id]
         if cell.status == CellStatus.OK:
-            assert len(tds) == 18 and all(t.strip() for t in tds), (cell.cell_id, tds)
-    int8 = rows["local-cpu-espcn-int8"]
-    assert int8[16].startswith("—") and "peak memory not sampled" in html_text  # Peak MB column
-    assert int8[17].startswith("—")  # no power source, with its reason
-    assert int8[13].startswith("—")  # PIQE undefined on this cell's frames, with the reason
+            row = t.rows[cell.artifact_key]
+            assert set(row) == set(t.columns) and all(v.strip() for v in row.values()), (cell.cell_id, row)
+    int8 = cid("local-cpu-espcn-int8")
+    assert t.cell(int8, "Peak MB").startswith("—") and "peak memory not sampled" in html_text
+    assert t.cell(int8, "Power source").startswith("—")  # no power source, with its reason
+    assert t.cell(int8, "PIQE").startswith("—")  # PIQE undefined on this cell's frames, with the reason
 
 
 def test_numbers_and_deltas(report: tuple[Path, RunRecord]) -> None:
     run = report[1]
-    rows = collect(report[0].read_text(encoding="utf-8")).rows
-    fp32 = next(c for c in run.cells if c.cell_id == "local-cpu-espcn-fp32")
-    bic = next(c for c in run.cells if c.cell_id == "local-cpu-bicubic-fp32")
-    r = rows["local-cpu-espcn-fp32"]
+    t = summary(report[0].read_text(encoding="utf-8"))
+    by_id = {c.cell_id: c for c in run.cells}
+    fp32, bic = by_id["local-cpu-espcn-fp32"], by_id["local-cpu-bicubic-fp32"]
+    r = cid("local-cpu-espcn-fp32")
     assert fp32.series["paced"].median is not None and fp32.quality.psnr_y_db is not None
-    assert r[4].startswith(f"{fp32.series['paced'].median:.1f}")  # paced median, 18.x ms → 1 decimal
-    assert r[10] == "yes"  # real time at 30 fps
-    d = fp32.quality.psnr_y_db - bic.quality.psnr_y_db  # type: ignore[operator]
-    assert f"{fp32.quality.psnr_y_db:.2f}" in r[11] and f"+{d:.2f} dB" in r[11]
-    assert rows["local-cpu-bicubic-fp32"][11].endswith("baseline")
-    # emulated phone: summary-only latency → the tool's mean, labelled, and p90 "—" with the tool's reason
-    e = rows["emu-cpu-espcn-int8"]
-    assert "EMULATED" in e[0] and "benchmark_model summary" in e[1]
-    assert e[4].startswith("9.60") and "mean, no median" in e[4] and e[5].startswith("—")
+    assert fp32.deltas is not None and fp32.deltas.psnr_y_db is not None
+    median = t.cell(r, "Paced @ 30 fps / median")
+    assert median.startswith(f"{fp32.series['paced'].median:.1f}")  # paced median, 18.x ms → 1 decimal
+    assert median.endswith(f"+{fp32.deltas.latency_median_ms:.1f} ms")  # the stored difference to bicubic
+    assert t.cell(r, "Real time") == "yes by p90"  # real time at 30 fps, and the statistic that decided it
+    psnr = t.cell(r, "PSNR-Y dB")
+    assert f"{fp32.quality.psnr_y_db:.2f}" in psnr and f"+{fp32.deltas.psnr_y_db:.2f} dB" in psnr
+    assert t.cell(cid("local-cpu-bicubic-fp32"), "PSNR-Y dB").endswith("baseline")
+    assert bic.quality.psnr_y_db is not None
+    assert fp32.deltas.psnr_y_db == pytest.approx(fp32.quality.psnr_y_db - bic.quality.psnr_y_db)
+    # emulated phone: summary-only latency → the tool's mean, labelled, p90 "—" with the tool's reason, and a
+    # real-time verdict that says it was judged on the mean
+    e = cid("emu-cpu-espcn-int8")
+    assert "EMULATED" in t.cell(e, "Status") and "benchmark_model summary" in t.cell(e, "Model")
+    assert t.cell(e, "Paced @ 30 fps / median").startswith("9.60")
+    assert "mean, no median" in t.cell(e, "Paced @ 30 fps / median")
+    assert t.cell(e, "Paced @ 30 fps / p90").startswith("—")
+    assert t.cell(e, "Real time") == "yes by mean"
+
+
+def test_memory_columns_have_one_meaning_each(report: tuple[Path, RunRecord]) -> None:
+    """An absolute peak (VmHWM on local) and a tool's growth of max RSS (benchmark_model on phones) are different
+    quantities: each has its own column, and the other column says where the number is."""
+    html_text = report[0].read_text(encoding="utf-8")
+    t = summary(html_text)
+    local, phone = cid("local-cpu-espcn-fp32"), cid("emu-cpu-espcn-int8")
+    assert t.cell(local, "Peak MB") == "230" and t.cell(local, "Mem Δ MB").startswith("—")
+    assert t.cell(phone, "Mem Δ MB") == "64" and t.cell(phone, "Peak MB").startswith("—")
+    foot = html_text[html_text.index('id="footnotes"'):]
+    assert f"({EMU_MEM_SOURCE}); see the Mem Δ MB column" in foot
 
 
 def test_missing_reasons_footnoted(report: tuple[Path, RunRecord]) -> None:
@@ -403,25 +526,67 @@ def _plain(html_fragment: str) -> str:
 
 def test_piqe_and_mai_columns(report: tuple[Path, RunRecord]) -> None:
     html_text, run = report[0].read_text(encoding="utf-8"), report[1]
-    rows = collect(html_text).rows
+    t = summary(html_text)
     by_id = {c.cell_id: c for c in run.cells}
     bic, fp32 = by_id["local-cpu-bicubic-fp32"].quality, by_id["local-cpu-espcn-fp32"].quality
     assert bic.piqe is not None and fp32.piqe is not None
     assert bic.mai2021_score is not None and fp32.mai2021_score is not None
-    r = rows["local-cpu-espcn-fp32"]
-    # PIQE: lower is better, so a lower PIQE than bicubic is shown as a negative Δ
-    assert r[13] == f"{fp32.piqe:.1f}{fp32.piqe - bic.piqe:+.1f}".replace("-", "−")  # value, then Δ below it
-    # MAI score: compact scientific notation, and its ratio to bicubic's score
-    mant, exp = f"{fp32.mai2021_score:.2e}".split("e")
-    assert r[14] == f"{mant}e{int(exp)}{fmt_ratio(fp32.mai2021_score / bic.mai2021_score)}× bic"
-    assert rows["local-cpu-bicubic-fp32"][14].endswith("baseline")
-    assert "only comparable within perflab" in html_text  # the MAI tooltip
+    r = cid("local-cpu-espcn-fp32")
+    # PIQE: the value; its difference to bicubic only where the run stored one
+    assert t.cell(r, "PIQE").startswith(f"{fp32.piqe:.1f}")
+    # MAI score (2.12e18-like) shown as log10 with two decimals
+    assert fmt_mai(fp32.mai2021_score) == f"{np.log10(fp32.mai2021_score):.2f}"
+    assert t.cell(r, "MAI log₁₀").startswith(fmt_mai(fp32.mai2021_score))
+    assert "e1" not in t.cell(r, "MAI log₁₀")
+    assert t.cell(cid("local-cpu-bicubic-fp32"), "MAI log₁₀") == f"{fmt_mai(bic.mai2021_score)} baseline"
+    assert "only comparable within perflab" in html_text and "+0.30 = twice the score" in html_text
     # missing: each with its reason, never blank
-    assert rows["local-cpu-espcn-int8"][13].startswith("—")
-    assert rows["local-cpu-evil"][13].startswith("—") and rows["local-cpu-evil"][14].startswith("—")
+    assert t.cell(cid("local-cpu-espcn-int8"), "PIQE").startswith("—")
+    evil = cid("local-cpu-evil")
+    assert t.cell(evil, "PIQE").startswith("—") and t.cell(evil, "MAI log₁₀").startswith("—")
     foot = html_text[html_text.index('id="footnotes"'):]
-    assert PIQE_MISSING in foot and "MAI score needs PSNR-Y" in foot
+    assert PIQE_MISSING in foot and "needs PSNR-Y and a latency" in foot  # the MAI reason the run stored
     assert "PIQE not computed on the emulated phone" in foot
+
+
+def test_answer_first(report: tuple[Path, RunRecord]) -> None:
+    """Above the fold: per device, each SR model beside bicubic — real time with its rule, latency with its
+    spread, Δ quality and Δ cost, read from what the run stored."""
+    html_text, run = report[0].read_text(encoding="utf-8"), report[1]
+    assert html_text.index('<section id="answer">') < html_text.index('<section id="devices">')
+    ans = collect(html_text).tables["answer"]
+    assert set(ans.rows) == {c.artifact_key for c in run.cells}
+    by_id = {c.cell_id: c for c in run.cells}
+    fp32 = by_id["local-cpu-espcn-fp32"]
+    assert fp32.latency_ms is not None and fp32.deltas is not None and fp32.realtime is not None
+    r = cid("local-cpu-espcn-fp32")
+    assert ans.cell(r, "Real time @ 30 fps") == "yes by p90"
+    assert fp32.realtime.statistic == "p90" and fp32.realtime.rule in html_text
+    lat = ans.cell(r, "Latency")
+    assert lat.startswith(f"{fp32.latency_ms.median:.1f} ms") and f"p90 {fp32.latency_ms.p90:.1f}" in lat
+    assert ans.cell(r, "Δ PSNR-Y") == fmt_signed(fp32.deltas.psnr_y_db or 0.0, 2, " dB")
+    assert ans.cell(r, "Δ SSIM-Y") == fmt_signed(fp32.deltas.ssim_y or 0.0, 4)
+    assert ans.cell(r, "Δ CPU") == "+3 pts" and ans.cell(r, "Δ memory") == "+18 MB"
+    assert ans.cell(r, "Δ power").startswith("—") and "records no power telemetry yet" in html_text
+    assert ans.cell(cid("local-cpu-bicubic-fp32"), "Δ PSNR-Y") == "baseline"
+    # a phone that reports only mean ± std: said so, in the verdict and in the latency
+    e = cid("emu-cpu-espcn-int8")
+    assert ans.cell(e, "Real time @ 30 fps") == "yes by mean"
+    assert ans.cell(e, "Latency") == "9.60 ± 0.30 ms mean ± std (tool summary, no median or p90)"
+    assert "EMULATED" in ans.cell(e, "Model")
+    # a cell that did not finish shows its status and reason in the answer too
+    assert "failed" in ans.cell(cid("local-cpu-fsrcnn-fp16"), "Real time @ 30 fps")
+
+
+def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:
+    sec = _section(report[0].read_text(encoding="utf-8"), "warnings")
+    groups = re.findall(r'<div class="warngroup" data-code="([^"]+)">', sec)
+    assert groups == ["high_cv", "emulated"]
+    text = _plain(sec)
+    assert "Emulated numbers — 3 warnings on 3 cells" in text
+    assert "Unstable timing (high coefficient of variation) — 2 warnings on 1 cell" in text
+    # the three identical emulated notices are one item naming its three cells
+    assert text.count(EMU_WARNING) == 1 and 'data-count="3"' in sec and "3 cells:" in text
 
 
 def test_delegate_compatibility_section(report: tuple[Path, RunRecord]) -> None:
@@ -431,7 +596,7 @@ def test_delegate_compatibility_section(report: tuple[Path, RunRecord]) -> None:
     models = re.findall(r'<div class="compat[^"]*" id="[^"]+" data-model="([^"]+)"', sec)
     assert models.count("espcn fp32") == 1 and models.count("espcn int8") == 1 and models.count("bicubic fp32") == 1
     assert len(models) == 5  # bicubic, espcn fp32, espcn int8, fsrcnn fp16, the user's model
-    blocks = dict(zip(models, re.split(r'<div class="compat[^"]*" id="[^"]+" data-model="[^"]+">', sec)[1:]))
+    blocks = dict(zip(models, re.split(r'<div class="compat[^"]*" id="[^"]+" data-model="[^"]+">', sec)[1:], strict=True))
     fp32 = _plain(blocks["espcn fp32"])
     assert "CONV_2D×3" in fp32 and "TANH×2" in fp32 and "DEPTH_TO_SPACE×1" in fp32
     assert "GPU delegate would reject 1 op(s)" in fp32 and "SR trap: depth-to-space rejected" in fp32
@@ -456,26 +621,30 @@ def test_delegate_compatibility_section(report: tuple[Path, RunRecord]) -> None:
 def test_per_frame_section(report: tuple[Path, RunRecord]) -> None:
     html_text, run = report[0].read_text(encoding="utf-8"), report[1]
     sec = _section(html_text, "per-frame")
+    page = collect(sec)
     by_id = {c.cell_id: c for c in run.cells}
     fp32 = by_id["local-cpu-espcn-fp32"]
     frame = fp32.quality.per_frame[0]
-    # frame by frame: PSNR-Y, SSIM-Y and PIQE with the difference to bicubic on the same frame
-    row = re.search(rf'<tr data-frame="{frame["frame"]}">(.*?)</tr>', sec, re.DOTALL)
-    assert row is not None
-    cells = [" ".join(c.split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.DOTALL)]
-    texts = [_plain(c) for c in cells]
+    assert frame.psnr_y_db is not None and frame.d_psnr_y_db is not None and frame.d_ssim_y is not None
+    assert frame.ssim_y is not None and frame.piqe is not None
     bic_frame = by_id["local-cpu-bicubic-fp32"].quality.per_frame[0]
-    assert texts[0] == frame["frame"] and texts[1] == f"{bic_frame['psnr_y_db']:.2f}"
-    assert texts[4] == f"{frame['psnr_y_db']:.2f} {frame['d_psnr_y_db']:+.2f} dB".replace("-", "−")
-    assert texts[5] == f"{frame['ssim_y']:.4f} {frame['d_ssim_y']:+.4f}".replace("-", "−")
-    assert texts[6] == f"{frame['piqe']:.1f} {frame['piqe'] - bic_frame['piqe']:+.1f}".replace("-", "−")
-    assert texts[9].startswith("—")  # espcn int8: PIQE undefined on this frame, with its reason
+    assert bic_frame.psnr_y_db is not None
+    # the stored per-frame difference is this frame's PSNR-Y minus bicubic's on the same frame
+    assert frame.d_psnr_y_db == pytest.approx(frame.psnr_y_db - bic_frame.psnr_y_db)
+    # frame by frame: PSNR-Y and SSIM-Y with the stored difference to bicubic on the same frame, PIQE alone
+    t = page.tables["perframe"]
+    assert t.cell(frame.frame, "Frame") == frame.frame
+    assert t.cell(frame.frame, "bicubic fp32 baseline / PSNR-Y dB") == f"{bic_frame.psnr_y_db:.2f}"
+    assert t.cell(frame.frame, "espcn fp32 / PSNR-Y dB") == f"{frame.psnr_y_db:.2f} " + fmt_signed(frame.d_psnr_y_db, 2,
+                                                                                                 " dB")
+    assert t.cell(frame.frame, "espcn fp32 / SSIM-Y") == f"{frame.ssim_y:.4f} {fmt_signed(frame.d_ssim_y, 4)}"
+    assert t.cell(frame.frame, "espcn fp32 / PIQE") == f"{frame.piqe:.1f}"
+    assert t.cell(frame.frame, "espcn int8 / PIQE").startswith("—")  # PIQE undefined on this frame, with why
     # over all frames: statistics per cell, PSNR-RGB among them
-    stats = {m.group(1): _plain(m.group(2)) for m in
-             re.finditer(r'<tr class="framestat[^"]*" data-cell-id="([^"]+)">(.*?)</tr>', sec, re.DOTALL)}
-    assert set(stats) == {"local-cpu-bicubic-fp32", "local-cpu-espcn-fp32", "local-cpu-espcn-int8"}
-    assert f"{fp32.quality.psnr_rgb_db:.2f}" in stats["local-cpu-espcn-fp32"]
-    assert "0 of 2" in stats["local-cpu-espcn-fp32"]  # never worse than bicubic on a frame
+    st = page.tables["framestats"]
+    assert set(st.rows) == {cid("local-cpu-bicubic-fp32"), cid("local-cpu-espcn-fp32"), cid("local-cpu-espcn-int8")}
+    assert st.cell(cid("local-cpu-espcn-fp32"), "PSNR-RGB dB") == f"{fp32.quality.psnr_rgb_db:.2f}"
+    assert st.cell(cid("local-cpu-espcn-fp32"), "frames worse than bicubic") == "0 of 2"
     assert "Per-frame quality — x86_64 host (local) · cpu, 2 frames" in sec  # the distribution figure
     assert sec.count("data:image/png;base64,") == 1
 
@@ -488,11 +657,10 @@ def test_per_frame_is_bounded_for_long_clips(tmp_path: Path) -> None:
     run = build_run_folder(run_dir, with_frames=False)
     n = 240
     rng = np.random.default_rng(5)
-    bic = [{"frame": f"clip_{i:05d}", "psnr_y_db": 30 + float(rng.normal()), "ssim_y": 0.9, "psnr_rgb_db": 29.0,
-            "piqe": 40.0 + float(rng.normal())} for i in range(n)]
+    bic = [FrameQuality(frame=f"clip_{i:05d}", psnr_y_db=30 + float(rng.normal()), ssim_y=0.9, psnr_rgb_db=29.0,
+                        piqe=40.0 + float(rng.normal())) for i in range(n)]
     deltas = rng.normal(0.4, 0.3, n)
-    sr = [{**b, "psnr_y_db": float(b["psnr_y_db"]) + float(d), "d_psnr_y_db": float(d), "d_ssim_y": 0.01,  # type: ignore[arg-type]
-           "piqe": 30.0} for b, d in zip(bic, deltas)]
+    sr = [b.model_copy(update={"psnr_y_db": (b.psnr_y_db or 0.0) + float(d), "piqe": 30.0}) for b, d in zip(bic, deltas, strict=True)]
     cells = []
     for c in run.cells:
         if c.cell_id == "local-cpu-bicubic-fp32":
@@ -500,15 +668,16 @@ def test_per_frame_is_bounded_for_long_clips(tmp_path: Path) -> None:
         elif c.cell_id == "local-cpu-espcn-fp32":
             c = c.model_copy(update={"quality": c.quality.model_copy(update={"per_frame": sr, "frames": n})})
         cells.append(c)
+    cells = finalize_cells(cells, 30.0)  # the per-frame deltas, as the run stores them
     (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
     sec = _section(render_run_report(run_dir).read_text(encoding="utf-8"), "per-frame")
     assert sec.count("<tr data-frame=") == MAX_FRAME_ROWS
     assert f"first {MAX_FRAME_ROWS} of {n}" in sec and f"{n - MAX_FRAME_ROWS} more frames not listed" in sec
-    stat = re.search(r'<tr class="framestat[^"]*" data-cell-id="local-cpu-espcn-fp32">(.*?)</tr>', sec, re.DOTALL)
-    assert stat is not None
-    text = _plain(stat.group(1))
-    assert f"{int((deltas < 0).sum())} of {n}" in text
-    assert fmt_signed(float(deltas.mean()), 2, " dB") in text and fmt_signed(float(deltas.min()), 2, " dB") in text
+    st = collect(sec).tables["framestats"]
+    r = cid("local-cpu-espcn-fp32")
+    assert st.cell(r, "frames worse than bicubic") == f"{int((deltas < 0).sum())} of {n}"
+    assert st.cell(r, "ΔPSNR-Y mean") == fmt_signed(float(deltas.mean()), 2, " dB")
+    assert st.cell(r, "Δ worst frame").startswith(fmt_signed(float(deltas.min()), 2, " dB"))
     assert f"{n} frames" in sec and sec.count("data:image/png;base64,") == 1
 
 
@@ -529,7 +698,7 @@ def test_back_to_back_scenario_and_empty_run(tmp_path: Path) -> None:
     text = render_run_report(run_dir).read_text(encoding="utf-8")
     assert "back-to-back (no fps, no frame budget)" in text
     assert "no frame budget to judge real time against" in text
-    assert collect(text).rows["local-cpu-espcn-fp32"][10].startswith("—")
+    assert summary(text).cell(cid("local-cpu-espcn-fp32"), "Real time").startswith("—")
 
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
@@ -540,46 +709,135 @@ def test_back_to_back_scenario_and_empty_run(tmp_path: Path) -> None:
 
 
 def test_devices_sharing_cell_ids(tmp_path: Path) -> None:
-    """The runner's multi-device layout: same cell_id on every device, samples keyed ``serial/cell_id``,
-    outputs in ``frames/<serial>_<cell_id>/``."""
+    """The runner's multi-device layout: the same cell_id on every device; rows, samples and outputs found by the
+    store's artefact key (``serial/cell_id`` in samples.csv, ``frames/serial_cell_id/``)."""
     run_dir = tmp_path / "multi"
     run = build_run_folder(run_dir)
     rename = {"emu-cpu-bicubic-fp32": "cpu-bicubic-fp32", "emu-cpu-espcn-int8": "cpu-espcn-int8",
               "local-cpu-bicubic-fp32": "cpu-bicubic-fp32", "local-cpu-espcn-int8": "cpu-espcn-int8"}
-    cells = []
-    for c in run.cells:
-        upd: dict[str, object] = {"cell_id": rename.get(c.cell_id, c.cell_id)}
-        if c.deltas is not None:
-            upd["deltas"] = c.deltas.model_copy(update={"baseline_cell_id": "cpu-bicubic-fp32"})
-        cells.append(c.model_copy(update=upd))
+    old_keys = {c.artifact_key: c for c in run.cells}
+    cells = [c.model_copy(update={"cell_id": rename.get(c.cell_id, c.cell_id),
+                                  "artifact_key": key(c.device.serial, rename.get(c.cell_id, c.cell_id))})
+             for c in run.cells]
+    cells = finalize_cells(cells, 30.0)  # pairing by device and delegate, as the run does it
     (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
+    new_key = {old: key(c.device.serial, rename.get(c.cell_id, c.cell_id)) for old, c in old_keys.items()}
     lines = (run_dir / "samples.csv").read_text().splitlines()
     out = [lines[0]]
     for ln in lines[1:]:
-        cid, rest = ln.split(",", 1)
-        out.append(f"local/{rename.get(cid, cid)},{rest}")
+        k, rest = ln.split(",", 1)
+        out.append(f"{new_key[k]},{rest}")
     (run_dir / "samples.csv").write_text("\n".join(out) + "\n")
-    for old, new in rename.items():
-        if old.startswith("local") and (run_dir / "frames" / old).is_dir():
-            (run_dir / "frames" / old).rename(run_dir / "frames" / f"local_{new}")
-    (run_dir / "frames" / "local-cpu-espcn-fp32").rename(run_dir / "frames" / "local_local-cpu-espcn-fp32")
+    for old, new in new_key.items():
+        if (run_dir / "frames" / artifact_dir(old)).is_dir() and old != new:
+            (run_dir / "frames" / artifact_dir(old)).rename(run_dir / "frames" / artifact_dir(new))
     text = render_run_report(run_dir).read_text(encoding="utf-8")
-    rows = collect(text).rows
+    t = summary(text)
     assert {"local/cpu-bicubic-fp32", "emulator-perflab-1/cpu-bicubic-fp32", "local/cpu-espcn-int8",
-            "emulator-perflab-1/cpu-espcn-int8", "local-cpu-espcn-fp32"} <= set(rows)
-    assert "EMULATED" in rows["emulator-perflab-1/cpu-espcn-int8"][0]
-    assert "EMULATED" not in rows["local/cpu-espcn-int8"][0]
+            "emulator-perflab-1/cpu-espcn-int8", "local/local-cpu-espcn-fp32"} <= set(t.rows)
+    assert "EMULATED" in t.cell("emulator-perflab-1/cpu-espcn-int8", "Status")
+    assert "EMULATED" not in t.cell("local/cpu-espcn-int8", "Status")
     # deltas against the baseline of the same device, raw samples and crops still found
-    assert "+0.70 dB" in rows["emulator-perflab-1/cpu-espcn-int8"][11]
+    assert "+0.70 dB" in t.cell("emulator-perflab-1/cpu-espcn-int8", "PSNR-Y dB")
     assert "Latency distribution — x86_64 host (local)" in text
     assert 'id="visual"' in text and "espcn int8</strong>" in text
 
 
+def test_incomplete_run_says_what_never_ran(tmp_path: Path) -> None:
+    """A run stopped by a signal: an INCOMPLETE banner above everything, naming the cells that never ran and those
+    interrupted; interrupted cells marked in the tables."""
+    run_dir = tmp_path / "stopped"
+    run = build_run_folder(run_dir, with_frames=False)
+    cells = [c for c in run.cells if c.cell_id != "emu-gpu-espcn-int8"]  # planned, never started
+    cells = [c.model_copy(update={"status": CellStatus.INTERRUPTED, "reason": "stopped by SIGINT during timing",
+                                  "latency_ms": None, "series": {}})
+             if c.cell_id == "emu-gpu-espcn-fp32" else c for c in cells]
+    stopped = run.model_copy(update={"cells": cells, "stop": StopRecord(
+        signal="SIGINT", reason="interrupted from the keyboard (Ctrl-C)", at_utc="2024-06-11T10:18:03Z"), "exit_code": 130})
+    assert not stopped.complete
+    (run_dir / "results.json").write_text(stopped.to_json())
+    text = render_run_report(run_dir).read_text(encoding="utf-8")
+    assert text.index('id="incomplete-banner"') < text.index('<section id="answer">')
+    banner = _plain(text[text.index('id="incomplete-banner"'):text.index('<section id="answer">')])
+    assert "INCOMPLETE run: the run was stopped (SIGINT) at 2024-06-11T10:18:03Z: interrupted from the keyboard" in banner
+    assert "Never ran (1): Pixel 7 (perflab emulated) (emulator-perflab-1) · emu-gpu-espcn-int8" in banner
+    assert "Interrupted (1): Pixel 7 (perflab emulated) (emulator-perflab-1) · emu-gpu-espcn-fp32" in banner
+    assert "stopped by SIGINT during timing" in banner
+    t = summary(text)
+    assert "interrupted" in t.cell(cid("emu-gpu-espcn-fp32"), "Status")
+    assert 'data-status="interrupted"' in text and "badge st-interrupted" in text
+    # the same run, complete: no banner
+    (run_dir / "results.json").write_text(run.to_json())
+    assert 'id="incomplete-banner"' not in render_run_report(run_dir).read_text(encoding="utf-8")
+
+
+def _as_v1(raw: dict[str, object]) -> dict[str, object]:
+    """A /2 results dict in the shape perflab.results/1 wrote (what an old run folder holds)."""
+    out = {k: v for k, v in raw.items() if k not in ("planned", "stop", "warnings", "resumed_utc")}
+    out["schema"] = "perflab.results/1"
+    cells = []
+    for c in raw["cells"]:  # type: ignore[attr-defined]
+        c = {k: v for k, v in c.items() if k not in ("artifact_key", "delegates")}
+        c["delegate_log"] = [d["line"] for d in raw_cell_delegates(c, raw)]
+        rt = c.get("realtime")
+        c["realtime"] = rt["meets"] if isinstance(rt, dict) else None
+        if isinstance(c.get("deltas"), dict):
+            c["deltas"] = {k: v for k, v in c["deltas"].items() if k != "missing"}
+        q = dict(c["quality"])
+        frames = []
+        for f in q["per_frame"]:
+            g = {k: v for k, v in f.items() if k != "missing" and v is not None}
+            if "piqe" in f.get("missing", {}):
+                g["piqe_missing"] = f["missing"]["piqe"]
+            frames.append(g)
+        q["per_frame"] = frames
+        c["quality"] = q
+        if isinstance(c.get("layers"), dict):
+            c["layers"] = {k: v for k, v in c["layers"].items() if k != "missing"}
+        cells.append(c)
+    out["cells"] = cells
+    return out
+
+
+def raw_cell_delegates(c: dict[str, object], raw: dict[str, object]) -> list[dict[str, str]]:
+    src = next(x for x in raw["cells"] if x["cell_id"] == c["cell_id"] and x["device"] == c["device"])  # type: ignore[attr-defined]
+    return list(src.get("delegates", []))
+
+
+def test_v1_results_still_render(tmp_path: Path) -> None:
+    """A perflab.results/1 folder renders: the store upgrades it, and what /1 did not record shows as missing with
+    that reason; its delegate lines are shown verbatim (no structured reading), its verdicts with /1's rule."""
+    import json
+
+    run_dir = tmp_path / "v1"
+    run = build_run_folder(run_dir)
+    (run_dir / "results.json").write_text(json.dumps(_as_v1(json.loads(run.to_json()))), encoding="utf-8")
+    text = render_run_report(run_dir).read_text(encoding="utf-8")
+    t = summary(text)
+    assert set(t.rows) == {c.artifact_key for c in run.cells}  # /1's naming rule gives the same keys here
+    assert t.cell(cid("local-cpu-espcn-fp32"), "Real time").startswith("yes")
+    assert "recorded by perflab.results/1" in text  # the rule a /1 verdict was made by
+    assert "Latency distribution — x86_64 host (local)" in text and 'id="visual"' in text  # samples, frames found
+    assert REPLACING in _plain(_section(text, "compat")) and "5 of 7 nodes" not in text
+    assert 'id="incomplete-banner"' not in text  # finished; /1 lists no plan, which is not a reason to alarm
+    assert "not recorded by this perflab version" in _plain(_section(text, "layers"))
+
+
+def test_layers_section_says_why_a_device_has_none(report: tuple[Path, RunRecord]) -> None:
+    sec = _section(report[0].read_text(encoding="utf-8"), "layers")
+    text = _plain(sec)
+    assert "espcn fp32 · cpu" in text  # the one profiled cell
+    assert "Without a per-layer table" in text
+    assert "x86_64 host (local)" in text and "Pixel 7 (perflab emulated) (emulator-perflab-1)" in text
+    assert "profiling was not requested" in text  # local cells that were not profiled, and why that is not known
+    assert f"{NO_PROFILE} (2 cells: bicubic fp32 · cpu, espcn int8 · cpu)" in text  # the reason the run stored
+
+
 def test_bad_run_folders(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="no results.json"):
+    with pytest.raises(StoreError, match=r"no results\.json"):
         render_run_report(tmp_path)
     (tmp_path / "results.json").write_text('{"schema": "perflab.results/99"}', encoding="utf-8")
-    with pytest.raises(StoreError, match="perflab.results/99"):
+    with pytest.raises(StoreError, match=r"perflab\.results/99"):
         render_run_report(tmp_path)
     run_dir = tmp_path / "r"
     build_run_folder(run_dir, with_frames=False)
@@ -625,14 +883,15 @@ def test_chromium_dom(report: tuple[Path, RunRecord]) -> None:
     assert page.scripts == 0, "a script element made it into the page"
     assert "<title>perflab · 540p30 · 20240611T101500Z-3f9c</title>" in dom  # the injected script did not run
     assert "PWNED</title>" not in dom
-    rows = page.rows
-    assert set(rows) == {c.cell_id for c in run.cells}
+    t = page.tables["summary"]
+    assert set(t.rows) == {c.artifact_key for c in run.cells}
     for c in run.cells:
-        emulated_row = "EMULATED" in rows[c.cell_id][0]
+        emulated_row = "EMULATED" in t.cell(c.artifact_key, "Status")
         assert emulated_row == (c.device.kind == "emulated"), c.cell_id
-    failed = " ".join(rows["local-cpu-fsrcnn-fp16"])
+    failed = " ".join(t.rows[cid("local-cpu-fsrcnn-fp16")].values())
     assert "failed" in failed and "TRANSPOSE_CONV output shape" in failed
-    assert "DEPTH_TO_SPACE with int8 tensors" in " ".join(rows["emu-gpu-espcn-int8"])
+    assert "DEPTH_TO_SPACE with int8 tensors" in " ".join(t.rows[cid("emu-gpu-espcn-int8")].values())
+    assert page.tables["answer"].cell(cid("local-cpu-espcn-fp32"), "Real time @ 30 fps") == "yes by p90"
     text = " ".join(" ".join(page.text).split())
     assert EVIL in text  # shown literally, as text
     assert "EMULATED results in this run" in text
@@ -645,7 +904,8 @@ def test_chromium_dom(report: tuple[Path, RunRecord]) -> None:
     assert "The analyzer says a GPU delegate rejects ops of espcn fp32 (DEPTH_TO_SPACE)" in text  # summary pointer
     assert f"No analyzer report: {NO_TF}" in text  # a missing analyzer report says why
     assert "Over all frames" in text and "frames worse than bicubic" in text
-    assert PIQE_MISSING in text and "MAI score needs PSNR-Y" in text  # missing PIQE / MAI with their reasons
+    assert PIQE_MISSING in text and "needs PSNR-Y and a latency" in text  # missing PIQE / MAI with their reasons
+    assert "Emulated numbers — 3 warnings on 3 cells" in text
     assert 'title="MAI 2021 score: 2^(2·PSNR-Y)' in dom
 
 

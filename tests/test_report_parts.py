@@ -11,30 +11,38 @@ from PIL import Image
 from perflab.errors import StoreError
 from perflab.report import crops, plots
 from perflab.report.pareto import dominates, pareto_front
-from perflab.report.runfolder import parse_results_json, parse_samples_csv
+from perflab.report.runfolder import parse_samples_csv
 from perflab.report.view import (
     Footnotes,
+    WarningView,
     build_compat,
     build_frame_tables,
+    fmt_mai,
     fmt_ms,
     fmt_ratio,
     fmt_sci,
     fmt_signed,
     fmt_size,
+    group_warnings,
     is_trap,
-    read_delegate_line,
+    mem_kind,
+    read_delegate_record,
 )
 from perflab.store.results import (
     CellRecord,
     CellStatus,
     CompatRecord,
+    DelegateRecord,
+    DeltaRecord,
     DeviceRecord,
+    FrameQuality,
     GpuIssueRecord,
     ModelRecord,
     QualityRecord,
     RunRecord,
     ScenarioRecord,
 )
+from perflab.store.runfolder import parse_results_json
 
 # ------------------------------------------------------------------ Pareto
 
@@ -118,9 +126,31 @@ def test_formatting() -> None:
     assert fmt_signed(-0.5, 2, " dB") == "−0.50 dB" and fmt_signed(0.0, 2) == "±0.00" and fmt_signed(1, 1) == "+1.0"
 
 
-def test_fmt_sci() -> None:
+def test_fmt_sci_and_mai() -> None:
     assert fmt_sci(1.8725e17) == "1.87e17" and fmt_sci(3.0e-5) == "3.00e-5" and fmt_sci(0.0) == "0"
     assert fmt_ratio(0.2134) == "0.21" and fmt_ratio(1.44) == "1.4" and fmt_ratio(139.6) == "140"
+    # the MAI score spans ~18 decades: log10 with two decimals (2.12e18 → 18.33; twice the score → +0.30)
+    assert fmt_mai(2.12e18) == "18.33" and fmt_mai(4.24e18) == "18.63" and fmt_mai(1.0) == "0.00"
+
+
+def test_memory_kind_by_recorded_source() -> None:
+    assert mem_kind("/proc/<worker>/status VmHWM (peak RSS of the worker process, incl. Python + LiteRT)") == "peak"
+    assert mem_kind("benchmark_model overall peak footprint (periodic monitoring, MB)") == "peak"
+    assert mem_kind("benchmark_model overall delta of max RSS since tool start (MB)") == "delta"
+    assert mem_kind(None) == "peak"
+
+
+def test_warnings_grouped_by_kind_identical_texts_once() -> None:
+    def w(cell: str, code: str, msg: str) -> WarningView:
+        return WarningView(cell, "a-" + cell, "Pixel 7", cell, "cpu", code, msg, True)
+
+    views = [w(f"c{i}", "emulated", "emulated phone") for i in range(12)]
+    views += [w(f"c{i}", "high_cv", f"unstable: CV {10 + i}%") for i in range(3)] + [w("c0", "drift", "slower")]
+    groups = group_warnings(views)
+    assert [(g.code, g.count, g.n_cells, len(g.items)) for g in groups] == [
+        ("emulated", 12, 12, 1), ("high_cv", 3, 3, 3), ("drift", 1, 1, 1)]
+    assert [c.cell_id for c in groups[0].items[0].cells] == [f"c{i}" for i in range(12)]
+    assert groups[2].title == "Latency drifted during the series"
 
 
 def test_footnotes_number_each_reason_once() -> None:
@@ -187,6 +217,35 @@ def test_plots_render_png() -> None:
         plots.latency_distribution_png([], None, None, "x")
 
 
+def test_log_axis_ticks_are_plain_numbers() -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([1.5, 40.0, 900.0], [1, 2, 3])
+    ax.set_xscale("log")
+    plots.plain_log_axis(ax.xaxis)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    plt.close(fig)
+    assert {"2", "5", "10", "20", "50", "100", "200", "500"} <= set(labels)
+    assert not any("10^" in x or "times" in x or "×" in x or "$" in x for x in labels), labels
+
+
+def test_point_labels_do_not_overlap_in_a_cluster() -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    anchors = [(2.0, 29.3), (11.0, 33.0), (11.2, 33.05), (11.4, 32.95), (11.1, 33.1), (11.3, 33.0), (3.4, 29.2)]
+    ax.scatter([a[0] for a in anchors], [a[1] for a in anchors])
+    texts = plots.place_labels(ax, anchors, [str(i + 1) for i in range(len(anchors))])
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in texts]
+    plt.close(fig)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
 def test_frame_quality_png() -> None:
     rng = np.random.default_rng(4)
     series = [plots.FrameSeries("bicubic", [], rng.normal(45, 5, 30).tolist(), baseline=True),
@@ -204,27 +263,32 @@ def test_frame_quality_png() -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "verdict", "cls"),
+    ("rec", "verdict", "cls"),
     [
-        (("INFO: Replacing 7 out of 7 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 1 partitions for the "
-         "whole graph."), "all 7 nodes on TfLiteGpuDelegateV2 in 1 partition(s)", "good"),
-        ("Replacing 5 out of 7 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions.",
+        (DelegateRecord(kind="replaced", line="INFO: Replacing 7 out of 7 node(s) …", delegate="TfLiteGpuDelegateV2",
+                        replaced=7, total=7, partitions=1), "all 7 nodes on TfLiteGpuDelegateV2 in 1 partition(s)",
+         "good"),
+        (DelegateRecord(kind="replaced", line="Replacing 5 out of 7 …", delegate="TfLiteGpuDelegateV2", replaced=5,
+                        total=7, partitions=2),
          "5 of 7 nodes on TfLiteGpuDelegateV2 in 2 partition(s); 2 node(s) fell back to CPU", "bad"),
-        ("Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
+        (DelegateRecord(kind="applied", line="Explicitly applied GPU delegate …", delegate="GPU", coverage="full"),
          "whole graph on GPU", "good"),
-        (("Explicitly applied NNAPI delegate, and the model graph will be partially executed by the delegate w/ 2 "
-         "delegate kernels."), "graph only partly on NNAPI: the rest runs on CPU", "bad"),
-        ("Though Hexagon delegate is explicitly applied, the model graph will not be executed by the delegate.",
+        (DelegateRecord(kind="applied", line="… partially executed …", delegate="NNAPI", coverage="partial",
+                        delegate_kernels=2), "graph only partly on NNAPI: the rest runs on CPU", "bad"),
+        (DelegateRecord(kind="not_applied", line="Though Hexagon …", delegate="Hexagon", coverage="none"),
          "Hexagon delegate not used: the whole graph runs on CPU", "bad"),
-        ("ops: CONV_2D DEPTH_TO_SPACE DELEGATE", ("host LiteRT: 1 delegate node(s) in the graph (this line does not "
-         "say which ops each took)"), "muted"),
-        ("ops: CONV_2D DEPTH_TO_SPACE", "host LiteRT: no delegate node, every op on the built-in CPU kernels", "muted"),
-        ("Created 1 GPU delegate kernels.", None, ""),
+        (DelegateRecord(kind="ops", line="ops: CONV_2D DEPTH_TO_SPACE DELEGATE", ops=["CONV_2D", "DEPTH_TO_SPACE",
+                                                                                     "DELEGATE"]),
+         "host LiteRT: 1 delegate node(s) in the graph (this line does not say which ops each took)", "muted"),
+        (DelegateRecord(kind="ops", line="ops: CONV_2D", ops=["CONV_2D"]),
+         "host LiteRT: no delegate node, every op on the built-in CPU kernels", "muted"),
+        # kept verbatim by the run (or any line of a perflab.results/1 file): shown, not interpreted
+        (DelegateRecord(kind="line", line="Replacing 5 out of 7 node(s) with delegate (X) node"), None, ""),
     ],
 )
-def test_read_delegate_line(line: str, verdict: str | None, cls: str) -> None:
-    r = read_delegate_line(line)
-    assert (r.text, r.verdict, r.cls) == (line, verdict, cls)
+def test_read_delegate_record(rec: DelegateRecord, verdict: str | None, cls: str) -> None:
+    r = read_delegate_record(rec)
+    assert (r.text, r.verdict, r.cls) == (rec.line, verdict, cls)
 
 
 def test_is_trap() -> None:
@@ -234,10 +298,10 @@ def test_is_trap() -> None:
 
 
 def _cell(cell_id: str, model: ModelRecord, delegate: str, status: CellStatus = CellStatus.OK,
-          log: list[str] | None = None, reason: str | None = None) -> CellRecord:
+          log: list[DelegateRecord] | None = None, reason: str | None = None) -> CellRecord:
     dev = DeviceRecord(serial="p1", kind="android", model="Pixel 8")
-    return CellRecord(cell_id=cell_id, device=dev, model=model, delegate=delegate, threads=4, status=status,
-                      reason=reason, delegate_log=log or [])
+    return CellRecord(cell_id=cell_id, artifact_key=cell_id, device=dev, model=model, delegate=delegate, threads=4,
+                      status=status, reason=reason, delegates=log or [])
 
 
 def _run(cells: list[CellRecord]) -> RunRecord:
@@ -257,7 +321,8 @@ def test_build_compat_dedupes_by_sha256_and_says_why_missing() -> None:
                             compat=CompatRecord(source="tflite analyzer", ops=["ADD"]))
     views = build_compat(_run([
         _cell("cpu-espcn", espcn, "cpu"),
-        _cell("gpu-espcn", espcn, "gpu", log=["Replacing 2 out of 3 node(s) with delegate (TfLiteGpuDelegateV2) node"]),
+        _cell("gpu-espcn", espcn, "gpu", log=[DelegateRecord(kind="replaced", line="Replacing 2 out of 3 …",
+                                                             delegate="TfLiteGpuDelegateV2", replaced=2, total=3)]),
         _cell("cpu-mine", unknown, "cpu"),
         _cell("cpu-broken", broken, "cpu", CellStatus.FAILED, reason="ModelError: cannot read the file"),
         _cell("cpu-u", unchecked, "cpu"),
@@ -274,26 +339,29 @@ def test_build_compat_dedupes_by_sha256_and_says_why_missing() -> None:
     assert views[3].verdict == "GPU check not run by the analyzer" and views[3].missing_reason is None
 
 
-def test_frame_tables_prefer_recorded_deltas_and_bound_rows() -> None:
+def test_frame_tables_render_stored_deltas_and_bound_rows() -> None:
+    """The per-frame view shows the differences the run stored; it never recomputes one from the baseline."""
     bic = ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2)
     sr = ModelRecord(name="sr", family="x", variant="fp32", scale=2)
-    base_rows: list[dict[str, object]] = [{"frame": f"f{i}", "psnr_y_db": 30.0, "ssim_y": 0.9, "piqe": 40.0}
-                                          for i in range(5)]
-    sr_rows: list[dict[str, object]] = [{"frame": f"f{i}", "psnr_y_db": 31.0, "ssim_y": 0.91, "piqe": 35.0}
-                                        for i in range(5)]
-    sr_rows[0]["d_psnr_y_db"] = -0.25  # recorded by the run: it wins over recomputing from the baseline
-    sr_rows[1]["piqe"] = float("nan")
+    base_rows = [FrameQuality(frame=f"f{i}", psnr_y_db=30.0, ssim_y=0.9, piqe=40.0) for i in range(5)]
+    sr_rows = [FrameQuality(frame=f"f{i}", psnr_y_db=31.0, ssim_y=0.91, piqe=35.0, d_psnr_y_db=1.0, d_ssim_y=0.01)
+               for i in range(5)]
+    sr_rows[0] = sr_rows[0].model_copy(update={"d_psnr_y_db": -0.25})  # whatever the run stored is shown
+    sr_rows[1] = sr_rows[1].model_copy(update={"piqe": float("nan")})
+    sr_rows[4] = sr_rows[4].model_copy(update={"d_psnr_y_db": None, "d_ssim_y": None})  # not stored: no Δ
     cells = [_cell("b", bic, "cpu").model_copy(update={"baseline": True, "quality": QualityRecord(
                 psnr_y_db=30.0, per_frame=base_rows, frames=5)}),
-             _cell("s", sr, "cpu").model_copy(update={"quality": QualityRecord(psnr_y_db=31.0, per_frame=sr_rows,
-                                                                                  frames=5)})]
+             _cell("s", sr, "cpu").model_copy(update={
+                 "quality": QualityRecord(psnr_y_db=31.0, per_frame=sr_rows, frames=5),
+                 "deltas": DeltaRecord(baseline_cell_id="b", psnr_y_db=1.0)})]
     notes = Footnotes()
     (t,) = build_frame_tables(_run(cells), notes, max_rows=3)
     assert (t.total_frames, t.shown_frames, len(t.rows)) == (5, 3, 3)
     assert len(t.rows[0][1]) == 6  # PSNR-Y, SSIM-Y, PIQE per cell
     assert t.rows[0][1][3].sub == "−0.25 dB" and t.rows[1][1][3].sub == "+1.00 dB"
     assert t.rows[1][1][5].missing  # a non-finite PIQE is missing, not a number
-    assert t.dist[1].d_psnr_y_db == [-0.25, 1.0, 1.0, 1.0, 1.0] and t.dist[0].d_psnr_y_db == []
+    assert t.rows[0][1][5].sub is None  # PIQE has no stored per-frame difference: none is made up
+    assert t.dist[1].d_psnr_y_db == [-0.25, 1.0, 1.0, 1.0] and t.dist[0].d_psnr_y_db == []
     stats = t.stats[1]
-    assert stats.worse.text == "1 of 5" and stats.d_psnr_min.text == "−0.25 dB" and stats.d_psnr_min.sub == "f0"
+    assert stats.worse.text == "1 of 4" and stats.d_psnr_min.text == "−0.25 dB" and stats.d_psnr_min.sub == "f0"
     assert stats.psnr_rgb.missing  # not recorded: shown as missing with a reason

@@ -38,7 +38,7 @@ from perflab.report.view import (
     pareto_rows,
     series_of,
 )
-from perflab.store.results import CellRecord, CellStatus, RunRecord
+from perflab.store.results import CellRecord, CellStatus, RunRecord, artifact_dir
 
 REPORT_FILE = "index.html"
 MAX_CROP_FRAMES = 2  # frames shown per device/delegate in the visual comparison
@@ -102,21 +102,14 @@ def _environment() -> jinja2.Environment:
 # ---------------------------------------------------------------- figures
 
 
-def _unique_id(run: RunRecord, cell: CellRecord) -> bool:
-    return sum(1 for c in run.cells if c.cell_id == cell.cell_id) == 1
-
-
 def samples_of(folder: RunFolder, cell: CellRecord) -> dict[str, list[float]]:
-    """Raw samples of a cell: rows keyed ``serial/cell_id`` (several devices) or ``cell_id``."""
-    keys = [f"{cell.device.serial}/{cell.cell_id}"] + ([cell.cell_id] if _unique_id(folder.run, cell) else [])
-    return next((folder.samples[k] for k in keys if k in folder.samples), {})
+    """Raw samples of a cell: the samples.csv rows named by the cell's ``artifact_key`` (the store's rule)."""
+    return folder.samples.get(cell.artifact_key, {})
 
 
 def frames_of(folder: RunFolder, cell: CellRecord) -> dict[str, Path]:
-    """Output frames of a cell: ``frames/<serial>_<cell_id>/`` (several devices) or ``frames/<cell_id>/``."""
-    keys = [f"{cell.device.serial}_{cell.cell_id}".replace(":", "_").replace("/", "_")]
-    keys += [cell.cell_id] if _unique_id(folder.run, cell) else []
-    return next((folder.frames.outputs[k] for k in keys if folder.frames.outputs.get(k)), {})
+    """Output frames of a cell: ``frames/<artifact_dir(artifact_key)>/`` (the store's rule)."""
+    return folder.frames.outputs.get(artifact_dir(cell.artifact_key), {})
 
 
 def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
@@ -161,7 +154,8 @@ def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
             uri=_uri(plots.latency_trace_png(traces, budget, title)),
             alt=f"Latency per iteration on {title}",
             caption="Each cell's samples in run order (paced series when present, else back-to-back), "
-                    "warm-up first. A slope means drift (thermal throttling); two levels mean a bimodal run.",
+                    "warm-up first. A rising slope means the device slowed down during the series (thermal throttling or "
+                    "frequency scaling), a falling one that it was still warming up; two levels mean a bimodal run.",
         ))
     return figures, notes
 
@@ -279,20 +273,13 @@ def frame_figures(tables: list[FrameTableView]) -> list[Figure | None]:
 # ---------------------------------------------------------------- visual crops
 
 
-def _frame_psnr(cell: CellRecord, frame: str) -> float | None:
-    for e in cell.quality.per_frame:
-        v = e.get("psnr_y_db")
-        if e.get("frame") == frame and isinstance(v, (int, float)):
-            return float(v)
-    return None
-
-
-def _psnr_note(cell: CellRecord, frame: str, base: CellRecord | None) -> str:
-    v = _frame_psnr(cell, frame)
-    if v is None:
+def _psnr_note(cell: CellRecord, frame: str) -> str:
+    """The frame's stored PSNR-Y and, for an SR cell, its stored difference to bicubic on that frame."""
+    e = next((f for f in cell.quality.per_frame if f.frame == frame), None)
+    if e is None or e.psnr_y_db is None:
         return ""
-    b = _frame_psnr(base, frame) if base is not None and base is not cell else None
-    return f"PSNR-Y {v:.2f} dB" + (f" ({v - b:+.2f} vs bicubic)".replace("-", "−") if b is not None else "")
+    d = e.d_psnr_y_db if not cell.baseline else None
+    return f"PSNR-Y {e.psnr_y_db:.2f} dB" + (f" ({d:+.2f} vs bicubic)".replace("-", "−") if d is not None else "")
 
 
 def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
@@ -329,7 +316,6 @@ def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
                     except ValueError:
                         panels.append(CropPanel("LR input", None, note=f"LR size {lr.shape[1]}×{lr.shape[0]} does "
                                                 f"not match HR/{scale}", kind="lr"))
-                base_cell = next((c for c in cells if c.baseline), None)
                 for c in sorted(with_out, key=lambda c: 0 if c.baseline else 1):
                     label = cell_label(c) + (" — bicubic baseline" if c.baseline and "bicubic" not in
                                              cell_label(c).lower() else "")
@@ -346,7 +332,7 @@ def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
                                                      f"{hr.shape[1]}×{hr.shape[0]}: not comparable"))
                         continue
                     panels.append(CropPanel(label, crops.png_data_uri(crops.zoom_nearest(crops.crop(out, reg), zoom)),
-                                            note=_psnr_note(c, frame, base_cell), emulated=is_emulated(c), kind=kind))
+                                            note=_psnr_note(c, frame), emulated=is_emulated(c), kind=kind))
                 sets.append(CropSet(
                     title=f"{device_name(dev)} · {delegate}", frame=frame,
                     region=f"x {reg.left}–{reg.left + reg.width}, y {reg.top}–{reg.top + reg.height} "

@@ -7,6 +7,7 @@ that a reader never takes it for a measurement on hardware.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,9 @@ matplotlib.use("Agg")  # no display, no GUI toolkit; set before pyplot is import
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.text import Annotation
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import Bbox
 
 PACED_COLOR = "#2563eb"
 B2B_COLOR = "#f59e0b"
@@ -99,6 +102,18 @@ def _use_log(values: Sequence[float]) -> bool:
     return bool(pos) and max(pos) / min(pos) > 20.0
 
 
+def plain_number(v: float) -> str:
+    """A tick label as a plain number: 20, 2, 0.5, 1000 (never "2×10¹")."""
+    return f"{v:g}" if v < 1e6 else f"{v:.0f}"
+
+
+def plain_log_axis(axis: Any) -> None:
+    """Log scale ticks at 1, 2, 5 per decade, labelled as plain numbers (ms, KB), no minor labels."""
+    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: plain_number(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def latency_distribution_png(
     groups: Sequence[LatencyGroup], budget_ms: float | None, fps: float | None, title: str
 ) -> bytes:
@@ -150,6 +165,7 @@ def latency_distribution_png(
             all_values.append(budget_ms)
         if _use_log(all_values):
             ax.set_xscale("log")
+            plain_log_axis(ax.xaxis)
         ax.set_xlabel("latency per inference (ms) — box: quartiles, whiskers: p5–p95")
         ax.set_title(title, loc="left")
         ax.grid(axis="y", visible=False)
@@ -181,11 +197,54 @@ def latency_trace_png(traces: Sequence[TracePoint], budget_ms: float | None, tit
             values.append(budget_ms)
         if _use_log(values):
             ax.set_yscale("log")
+            plain_log_axis(ax.yaxis)
         ax.set_xlabel("iteration (negative = warm-up)")
         ax.set_ylabel("latency (ms)")
         ax.set_title(title, loc="left")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return _png(fig)
+
+
+# Where a point's number may go, in points from the marker: first close by (no leader line), then on rings
+# further out (with a thin leader line back to the marker).
+_NEAR_OFFSETS = ((6, 4), (6, -11), (-13, 4), (-13, -11), (-3, 9), (-3, -15), (10, -3), (-18, -3))
+_RING_OFFSETS = tuple(
+    (round(r * math.cos(math.radians(a))) - 3, round(r * math.sin(math.radians(a))) - 3)
+    for r in (22.0, 34.0, 48.0) for a in range(15, 360, 30)
+)
+
+
+def place_labels(ax: Any, anchors: Sequence[tuple[float, float]], texts: Sequence[str], *,
+                 fontsize: float = 7.5, marker_px: float = 6.0) -> list[Annotation]:
+    """Put each text next to its anchor (data coordinates) where it overlaps no other label and no marker:
+    the first free offset close by, else the first free one further out with a leader line; where none is
+    free, the least crowded. Greedy, in the given order (put the most important first)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pix = [ax.transData.transform(a) for a in anchors]
+    markers = [Bbox.from_extents(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in pix]
+    placed: list[Bbox] = []
+    out: list[Annotation] = []
+    for i, (anchor, text) in enumerate(zip(anchors, texts, strict=True)):
+        best: tuple[int, float, float, bool] | None = None
+        for (dx, dy), leader in [(o, False) for o in _NEAR_OFFSETS] + [(o, True) for o in _RING_OFFSETS]:
+            t = ax.annotate(text, anchor, xytext=(dx, dy), textcoords="offset points", fontsize=fontsize)
+            bb = t.get_window_extent(renderer).expanded(1.2, 1.25)
+            t.remove()
+            hits = sum(bb.overlaps(o) for o in placed) + sum(bb.overlaps(m) for j, m in enumerate(markers) if j != i)
+            if best is None or hits < best[0]:
+                best = (hits, dx, dy, leader)
+            if hits == 0:
+                break
+        assert best is not None
+        _, bx, by, leader = best
+        arrow = {"arrowstyle": "-", "color": "#9ca3af", "lw": 0.6, "shrinkA": 0, "shrinkB": 4} if leader else None
+        t = ax.annotate(text, anchor, xytext=(bx, by), textcoords="offset points", fontsize=fontsize,
+                        color="#111827", fontweight="bold", zorder=5, arrowprops=arrow)
+        placed.append(t.get_window_extent(renderer).expanded(1.2, 1.25))
+        out.append(t)
+    return out
 
 
 def tradeoff_png(
@@ -199,17 +258,24 @@ def tradeoff_png(
 ) -> bytes:
     """Scatter of cost (x, lower is better) against quality (y, higher is better).
 
-    Baseline points are stars labelled as such; emulated points are hollow; points with
-    ``on_front`` are joined per series by a dashed step line: the Pareto front.
+    Each point carries a number placed where it collides with no other label or marker; the key beside the
+    plot names each number, so long cell names never pile up on the axes. Baseline points are stars;
+    emulated points are hollow; points with ``on_front`` are joined per series by a dashed step line: the
+    Pareto front.
     """
     if not points:
         raise ValueError("no points to plot")
+    series_names = list(dict.fromkeys(p.series for p in points))
+    # numbering: per device, baseline first, then by cost
+    order = sorted(range(len(points)), key=lambda i: (series_names.index(points[i].series),
+                                                      0 if points[i].baseline else 1, points[i].x, -points[i].y))
+    number = {i: k + 1 for k, i in enumerate(order)}
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        series_names = list(dict.fromkeys(p.series for p in points))
         handles: list[Line2D] = []
-        for k, name in enumerate(series_names):
-            color = PALETTE[k % len(PALETTE)]
+        colors = {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(series_names)}
+        for name in series_names:
+            color = colors[name]
             pts = [p for p in points if p.series == name]
             front = sorted((p for p in pts if p.on_front), key=lambda p: (p.x, -p.y))
             if len(front) >= 2:
@@ -224,9 +290,6 @@ def tradeoff_png(
                 face = "white" if p.emulated else color
                 ax.scatter([p.x], [p.y], marker=marker, s=size, facecolors=face, edgecolors=color,
                            linewidths=1.3, zorder=3)
-                text = f"{p.label} (bicubic baseline)" if p.baseline and "bicubic" not in p.label else p.label
-                ax.annotate(_emul(text, p.emulated), (p.x, p.y), xytext=(6, 5), textcoords="offset points",
-                            fontsize=7.5, color="#374151", fontweight="bold" if p.baseline else "normal")
             handles.append(Line2D([], [], marker="o", ls="", color=color, label=name))
         handles.append(Line2D([], [], marker="*", ls="", color="#374151", markersize=11, label="bicubic baseline"))
         if any(p.emulated for p in points):
@@ -239,13 +302,21 @@ def tradeoff_png(
             handles.append(Line2D([], [], color=BUDGET_COLOR, ls="--", label=f"frame budget {budget_ms:.1f} ms"))
         if x_log:
             ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
+            plain_log_axis(ax.xaxis)
         ax.margins(x=0.12, y=0.15)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.set_title(title, loc="left")
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+        place_labels(ax, [(points[i].x, points[i].y) for i in order], [str(number[i]) for i in order])
+        key = []
+        for i in order:  # the number's colour is its device's (the legend below names devices)
+            p = points[i]
+            text = f"{p.label} (bicubic)" if p.baseline and "bicubic" not in p.label else p.label
+            key.append(Line2D([], [], ls="", marker=f"${number[i]}$", markersize=7 if number[i] < 10 else 10,
+                              color=colors[p.series], label=text))
+        fig.legend(handles=key, loc="upper left", bbox_to_anchor=(0.91, 0.88), handletextpad=0.6,
+                   title="key", title_fontsize=8, alignment="left")
         return _png(fig)
 
 
@@ -303,7 +374,7 @@ def frame_quality_png(series: Sequence[FrameSeries], title: str) -> bytes:
     with plt.rc_context(_style()):
         fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.6, 0.5 * n_rows + 1.4),
                                  squeeze=False)
-        for ax, (rows, xlabel, color) in zip(axes[0], panels):
+        for ax, (rows, xlabel, color) in zip(axes[0], panels, strict=True):
             _strip_box(ax, rows, color)
             if rows is sr:
                 ax.axvline(0.0, color="#2563eb", ls="--", lw=1.1)

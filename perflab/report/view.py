@@ -5,12 +5,16 @@ Rules kept here:
   a blank or 0. Where a record gives no reason, the view says that no reason was recorded.
 - Emulated cells and devices carry ``emulated=True`` all the way to the template.
 - Each cell is set beside the bicubic baseline on the same device and delegate.
+- The view renders what the run stored and computes nothing that analysis owns: baseline pairing,
+  deltas (cell and per frame), the real-time verdict with its rule, the MAI score and the reading
+  of delegate lines all come from ``results.json`` (``perflab.lab.derive`` / ``perflab.analysis``).
+  A value an older results file does not hold is shown missing with the reason
+  :data:`NOT_RECORDED`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,13 +22,19 @@ from perflab.report.pareto import pareto_front
 from perflab.store.results import (
     CellRecord,
     CellStatus,
+    CompatRecord,
+    DelegateRecord,
     DeviceRecord,
+    FrameQuality,
     LatencyRecord,
     RunRecord,
     WarningRecord,
 )
 
 MODE_LABELS = {"paced": "paced", "back_to_back": "back-to-back"}
+NOT_RECORDED = "not recorded by this perflab version"
+NO_POWER = ("power not measured: this perflab version records no power telemetry yet (no battery counters or "
+            "meter are read during a cell)")
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,13 @@ def fmt_sci(v: float) -> str:
         return f"{v:g}"
     mant, exp = f"{v:.2e}".split("e")
     return f"{mant}e{int(exp)}"
+
+
+def fmt_mai(score: float) -> str:
+    """The MAI 2021 score as log10 with two decimals: 2.12e18 → "18.33" (+0.30 = twice the score)."""
+    if not score > 0 or not math.isfinite(score):
+        return f"{score:g}"
+    return f"{math.log10(score):.2f}"
 
 
 def fmt_ratio(r: float) -> str:
@@ -149,7 +166,8 @@ class RowView:
     piqe: Val
     mai: Val
     cpu: Val
-    mem: Val
+    mem_peak: Val  # absolute peak (RSS high-water mark or the tool's peak footprint)
+    mem_delta: Val  # the tool's growth of max RSS since it started: a different quantity
     power: Val
     warnings: list[WarningRecord]
 
@@ -346,6 +364,73 @@ class ParetoRow:
 
 
 @dataclass
+class AnswerRow:
+    """One model beside bicubic on one device and delegate: the answer, as stored by the run."""
+
+    cell_id: str
+    anchor: str
+    label: str
+    delegate: str
+    status: str
+    ok: bool
+    baseline: bool
+    emulated: bool
+    reason: str | None
+    realtime: Val
+    rule: str
+    latency: Val
+    d_latency: Val
+    d_psnr: Val
+    d_ssim: Val
+    d_cpu: Val
+    d_mem: Val
+    d_power: Val
+
+
+@dataclass
+class AnswerDevice:
+    device: DeviceRecord
+    emulated: bool
+    anchor: str
+    rows: list[AnswerRow]
+
+
+@dataclass
+class IncompleteView:
+    """Why the run is not complete, and which cells it lacks."""
+
+    reason: str
+    never_ran: list[str]  # "device · cell id" of planned cells with no record
+    interrupted: list[tuple[str, str]]  # ("device · cell id", reason) of cells marked interrupted
+    unknown_plan: bool  # the results file does not list the planned cells (perflab.results/1)
+
+
+@dataclass
+class WarningItem:
+    """One warning text and every cell that carries it."""
+
+    message: str
+    cells: list[WarningView]
+
+
+@dataclass
+class WarningGroup:
+    code: str
+    title: str
+    count: int  # warnings of this kind
+    n_cells: int  # cells that carry one
+    items: list[WarningItem]
+
+
+@dataclass
+class LayersMissingView:
+    device: str
+    emulated: bool
+    reason: str
+    cells: list[str]
+
+
+@dataclass
 class ReportView:
     run: RunRecord
     fps: float | None
@@ -359,13 +444,15 @@ class ReportView:
     compat: list[CompatView]
     footnotes: Footnotes
     counts: dict[str, int] = field(default_factory=dict)
+    answer: list[AnswerDevice] = field(default_factory=list)
+    incomplete: IncompleteView | None = None
+    warning_groups: list[WarningGroup] = field(default_factory=list)
+    layers_missing: list[LayersMissingView] = field(default_factory=list)
 
 
 def cell_key(run: RunRecord, cell: CellRecord) -> str:
-    """The cell's id in this run: its ``cell_id``, prefixed by the device serial when devices share it
-    (the runner names multi-device samples ``serial/cell_id`` the same way)."""
-    shared = sum(1 for c in run.cells if c.cell_id == cell.cell_id) > 1
-    return f"{cell.device.serial}/{cell.cell_id}" if shared else cell.cell_id
+    """The cell's id in this run: the store's ``artifact_key`` (one naming rule, kept by the store)."""
+    return cell.artifact_key
 
 
 def anchor_for(cell_id: str) -> str:
@@ -410,24 +497,37 @@ class _RowBuilder:
         return self.notes.missing(f"{attr} latency not recorded (no reason given)")
 
     def realtime(self, cell: CellRecord) -> Val:
+        """The stored verdict and the rule that decided it (p90, or the mean where only mean ± std exist)."""
         if self.budget is None:
             return self.notes.missing("scenario has no fps, so there is no frame budget to judge real time against")
-        head = cell.latency_ms
-        p90 = head.p90 if head is not None else None
-        budget_txt = f"frame budget {self.budget:.1f} ms at {self.fps:g} fps"
         rt = cell.realtime
-        if rt is None and p90 is not None:
-            rt = p90 <= self.budget
         if rt is None:
-            reason = head.missing.get("p90") if head is not None else None
-            return self.notes.missing(
-                f"real time not judged: no p90 latency ({reason})" if reason else "real time not judged: no p90 latency"
-            )
-        p90_txt = f"p90 {p90:.2f} ms" if p90 is not None else "p90 unknown"
-        return Val("yes" if rt else "no", title=f"{p90_txt} vs {budget_txt}", cls="rt-yes" if rt else "rt-no")
+            return self.notes.missing(f"real-time verdict {NOT_RECORDED}")
+        if rt.meets is None:
+            return self.notes.missing(f"real time not judged: {rt.missing or 'no reason given'}")
+        budget = rt.budget_ms if rt.budget_ms is not None else self.budget
+        stat = rt.statistic or "p90"
+        value = f"{stat} {rt.value_ms:.2f} ms" if rt.value_ms is not None else f"{stat} value not recorded"
+        title = f"{value} {'≤' if rt.meets else '>'} frame budget {budget:.1f} ms at {self.fps:g} fps. Rule: {rt.rule}"
+        sub = f"by {stat}"
+        return Val("yes" if rt.meets else "no", title=title, cls="rt-yes" if rt.meets else "rt-no", sub=sub,
+                   sub_cls="bad" if stat == "mean" else "muted")
 
-    def quality(self, cell: CellRecord, base: CellRecord | None, attr: str, digits: int, unit: str,
-                *, higher_better: bool = True) -> Val:
+    def stored_delta(self, cell: CellRecord, attr: str) -> tuple[float | None, str]:
+        """The delta to bicubic that analysis stored for ``attr``, or None and why it is absent."""
+        d = cell.deltas
+        if d is None:
+            return None, "no bicubic baseline on this device and delegate"
+        value = getattr(d, attr, None)  # fields an older perflab did not store read as absent
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), ""
+        why = d.missing.get(attr) or d.missing.get("all")
+        if why is None:
+            why = (f"Δ {attr} vs bicubic {NOT_RECORDED}" if attr not in type(d).model_fields
+                   else f"no Δ {attr} vs bicubic: this cell or bicubic ({d.baseline_cell_id}) has no {attr}")
+        return None, why
+
+    def quality(self, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool = True) -> Val:
         value = getattr(cell.quality, attr)
         if value is None:
             return self.notes.missing(cell.quality.missing.get(attr) or f"{attr} not measured (no reason given)")
@@ -437,74 +537,67 @@ class _RowBuilder:
         text = f"{value:.{digits}f}"
         if cell.baseline:
             return Val(text, title=title, sub="baseline", sub_cls="muted")
-        delta: float | None = getattr(cell.deltas, attr, None) if cell.deltas is not None else None
-        if delta is None and base is not None:
-            b = getattr(base.quality, attr)
-            if b is not None:
-                delta = float(value) - float(b)
+        delta, why = self.stored_delta(cell, attr)
         if delta is None:
-            why = "no bicubic baseline on this device and delegate" if base is None else "baseline has no value"
             return Val(text, title=f"{title}; Δ vs bicubic unknown: {why}", sub="Δ —", sub_cls="muted")
-        better = delta > 0 if higher_better else delta < 0
-        cls = "muted" if delta == 0 else ("good" if better else "bad")
         return Val(text, title=f"{title}; Δ vs bicubic {delta:+.6g}{unit}", sub=fmt_signed(delta, digits, unit),
-                   sub_cls=cls)
+                   sub_cls=_delta_cls(delta, higher_better))
 
-    def mai(self, cell: CellRecord, base: CellRecord | None) -> Val:
-        """The MAI 2021 score 2^(2·PSNR-Y)/(C·runtime ms), C = 1; beside it the ratio to bicubic's."""
+    def mai(self, cell: CellRecord) -> Val:
+        """The stored MAI 2021 score, shown as log10 (the raw score spans ~18 decades)."""
         q = cell.quality
         score = q.mai2021_score
         if score is None:
-            reason = q.missing.get("mai2021_score")
-            if reason is None:
-                lat = cell.latency_ms
-                if q.psnr_y_db is None:
-                    reason = "MAI score needs PSNR-Y, which was not measured"
-                elif lat is None or (lat.median is None and lat.mean is None):
-                    reason = "MAI score needs a median (or mean) latency, which was not measured"
-                elif q.psnr_y_db >= 60:
-                    reason = "MAI score not computed: PSNR-Y ≥ 60 dB (output practically identical to HR)"
-                else:
-                    reason = "MAI score not recorded (no reason given)"
-            return self.notes.missing(reason)
-        title = (f"MAI 2021 score {score:.4g} = 2^(2·PSNR-Y) / (C·median latency ms), C = 1. Absolute values are "
-                 "only comparable within perflab (the challenge used its own C and runtime measurement); "
-                 "the ratio to bicubic is what carries over")
+            return self.notes.missing(q.missing.get("mai2021_score") or f"MAI score {NOT_RECORDED}")
+        title = (f"MAI 2021 score {score:.3g} = 2^(2·PSNR-Y) / (C·median latency ms), C = 1; shown as log10 "
+                 f"= {fmt_mai(score)} (+0.30 = twice the score, i.e. +0.15 dB PSNR-Y or half the latency). "
+                 "Absolute values are only comparable within perflab (the challenge used its own C and runtime "
+                 "measurement)")
         if cell.baseline:
-            return Val(fmt_sci(score), title=title, sub="baseline", sub_cls="muted")
-        b = base.quality.mai2021_score if base is not None else None
-        if b is None or b <= 0:
-            return Val(fmt_sci(score), title=title + "; no bicubic score to compare with", sub="× —", sub_cls="muted")
-        ratio = score / b
-        cls = "good" if ratio > 1 else ("bad" if ratio < 1 else "muted")
-        return Val(fmt_sci(score), title=f"{title}; {ratio:.3g}× bicubic's {b:.4g}", sub=f"{fmt_ratio(ratio)}× bic",
-                   sub_cls=cls)
+            return Val(fmt_mai(score), title=title, sub="baseline", sub_cls="muted")
+        ratio, why = self.stored_delta(cell, "mai2021_ratio")
+        if ratio is None:
+            return Val(fmt_mai(score), title=f"{title}; ratio to bicubic: {why}")
+        return Val(fmt_mai(score), title=f"{title}; {ratio:.3g}× bicubic's score", sub=f"{fmt_ratio(ratio)}× bic",
+                   sub_cls="good" if ratio > 1 else ("bad" if ratio < 1 else "muted"))
 
-    def median_with_delta(self, cell: CellRecord, mode: str, base: CellRecord | None) -> Val:
+    def median_with_delta(self, cell: CellRecord, mode: str) -> Val:
         v = self.latency(cell, mode, "median")
         rec = series_of(cell, mode)
         if v.missing and rec is not None and rec.mean is not None:
             # A tool summary (benchmark_model) has a mean but no median: show the mean, labelled as such.
             reason = rec.missing.get("median") or "median not recorded (no reason given)"
+            std = f" ± {rec.std:.2f}" if rec.std is not None else ""
             return Val(fmt_ms(rec.mean), note=self.notes.add(reason), sub="mean, no median", sub_cls="muted",
-                       title=f"median not available ({reason}); this is the mean from {rec.source}, n={rec.n}")
-        if v.missing or cell.baseline or base is None:
+                       title=f"median not available ({reason}); this is the mean{std} ms from {rec.source}, "
+                             f"n={rec.n}")
+        head = cell.latency_ms
+        if v.missing or cell.baseline or head is None or head.mode != mode:
             return v
-        brec = series_of(base, mode)
-        if rec is None or brec is None or rec.median is None or brec.median is None or brec.median <= 0:
+        delta, _ = self.stored_delta(cell, "latency_median_ms")
+        if delta is None:
             return v
-        ratio = rec.median / brec.median
-        return Val(v.text, title=f"{v.title}; {ratio:.2f}× bicubic's {brec.median:.3f} ms", sub=f"{ratio:.1f}× bic",
+        return Val(v.text, title=f"{v.title}; {delta:+.3f} ms vs bicubic's median", sub=f"{fmt_signed(delta, 1)} ms",
                    sub_cls="muted")
 
     def telemetry(self, cell: CellRecord, attr: str, fmt: Callable[[float], str], what: str) -> Val:
         v = getattr(cell.telemetry, attr)
         if v is None:
             return self.notes.missing(cell.telemetry.missing.get(attr) or f"{what} not recorded (no reason given)")
-        title = what
-        if attr == "mem_peak_mb" and cell.telemetry.mem_source:
-            title += f" (source: {cell.telemetry.mem_source})"
-        return Val(fmt(float(v)), title=title)
+        return Val(fmt(float(v)), title=what)
+
+    def memory(self, cell: CellRecord, kind: str) -> Val:
+        """Peak memory in the column of its meaning: ``peak`` (absolute) or ``delta`` (growth since the tool
+        started). The other column says where this cell's number is."""
+        t = cell.telemetry
+        if t.mem_peak_mb is None:
+            return self.notes.missing(t.missing.get("mem_peak_mb") or "memory not recorded (no reason given)")
+        actual = mem_kind(t.mem_source)
+        if actual != kind:
+            other = "Mem Δ MB" if actual == "delta" else "Peak MB"
+            return self.notes.missing(f"this device's tool reports a different memory quantity ({t.mem_source}); "
+                                      f"see the {other} column")
+        return Val(f"{t.mem_peak_mb:.0f}", title=f"{t.mem_peak_mb:.1f} MB; source: {t.mem_source or 'not recorded'}")
 
     def power(self, cell: CellRecord) -> Val:
         t = cell.telemetry
@@ -522,31 +615,33 @@ class _RowBuilder:
         return Val(fmt_size(cell.model.size_bytes), title=f"{cell.model.size_bytes} bytes"
                    + (f", sha256 {cell.model.sha256}" if cell.model.sha256 else ""))
 
-    def row(self, cell: CellRecord, base: CellRecord | None) -> RowView:
+    def row(self, cell: CellRecord) -> RowView:
         ok = cell.status == CellStatus.OK
         placeholder = Val("")  # not rendered: a cell that is not ok shows its status and reason instead
         head = cell.latency_ms
         source = head.source if head is not None else None
         if ok:
             vals = {
-                "paced_median": self.median_with_delta(cell, "paced", base),
+                "paced_median": self.median_with_delta(cell, "paced"),
                 "paced_p90": self.latency(cell, "paced", "p90"),
-                "b2b_median": self.median_with_delta(cell, "back_to_back", base),
+                "b2b_median": self.median_with_delta(cell, "back_to_back"),
                 "b2b_p90": self.latency(cell, "back_to_back", "p90"),
                 "init": self.startup(cell, "init"),
                 "first": self.startup(cell, "first"),
                 "realtime": self.realtime(cell),
-                "psnr": self.quality(cell, base, "psnr_y_db", 2, " dB"),
-                "ssim": self.quality(cell, base, "ssim_y", 4, ""),
-                "piqe": self.quality(cell, base, "piqe", 1, "", higher_better=False),
-                "mai": self.mai(cell, base),
+                "psnr": self.quality(cell, "psnr_y_db", 2, " dB"),
+                "ssim": self.quality(cell, "ssim_y", 4, ""),
+                "piqe": self.quality(cell, "piqe", 1, "", higher_better=False),
+                "mai": self.mai(cell),
                 "cpu": self.telemetry(cell, "cpu_load_pct", lambda v: f"{v:.0f}%", "CPU load during the run"),
-                "mem": self.telemetry(cell, "mem_peak_mb", lambda v: f"{v:.0f}", "peak memory (MB)"),
+                "mem_peak": self.memory(cell, "peak"),
+                "mem_delta": self.memory(cell, "delta"),
                 "power": self.power(cell),
             }
         else:
             vals = {k: placeholder for k in ("paced_median", "paced_p90", "b2b_median", "b2b_p90", "init", "first",
-                                              "realtime", "psnr", "ssim", "piqe", "mai", "cpu", "mem", "power")}
+                                              "realtime", "psnr", "ssim", "piqe", "mai", "cpu", "mem_peak",
+                                              "mem_delta", "power")}
         return RowView(
             cell_id=cell_key(self.run, cell),
             anchor=anchor_for(cell_key(self.run, cell)),
@@ -569,18 +664,20 @@ class _RowBuilder:
 
 
 def find_baseline(run: RunRecord, cell: CellRecord) -> CellRecord | None:
-    """The bicubic baseline for ``cell``: named by its deltas, else the baseline on the same device/delegate."""
+    """The baseline analysis paired with ``cell`` (its deltas name it), on the same device; None when unpaired."""
     if cell.baseline:
         return cell
-    if cell.deltas is not None:
-        named = [c for c in run.cells if c.cell_id == cell.deltas.baseline_cell_id]
-        same_device = [c for c in named if c.device.serial == cell.device.serial]
-        if same_device or named:
-            return (same_device or named)[0]
-    for c in run.cells:
-        if c.baseline and c.device.serial == cell.device.serial and c.delegate == cell.delegate:
-            return c
-    return None
+    if cell.deltas is None:
+        return None
+    return next((c for c in run.cells if c.cell_id == cell.deltas.baseline_cell_id
+                 and c.device.serial == cell.device.serial), None)
+
+
+def mem_kind(source: str | None) -> str:
+    """Which quantity a memory number is, from the source the workload recorded with it: ``delta`` for a tool's
+    growth of max RSS since it started (benchmark_model's "overall delta"), ``peak`` for an absolute peak
+    (VmHWM, a peak footprint) or an unstated source."""
+    return "delta" if source is not None and "delta" in source.lower() else "peak"
 
 
 def ordered_devices(run: RunRecord) -> list[DeviceRecord]:
@@ -611,12 +708,13 @@ def grouped_cells(run: RunRecord) -> list[tuple[DeviceRecord, list[tuple[str, li
 def build_view(run: RunRecord) -> ReportView:
     notes = Footnotes()
     rb = _RowBuilder(run, notes)
+    answer = build_answer(run, rb)  # first on the page, so its footnotes are numbered first
     devices: list[DeviceView] = []
     for dev, groups in grouped_cells(run):
         gviews = []
         for delegate, members in groups:
             base = next((c for c in members if c.baseline), None)
-            rows = [rb.row(c, find_baseline(run, c)) for c in members]
+            rows = [rb.row(c) for c in members]
             rejects = list(dict.fromkeys(
                 f"{cell_label(c)} ({', '.join(dict.fromkeys(i.op_name for i in c.model.compat.gpu_issues))})"
                 for c in members if c.model.compat is not None and c.model.compat.gpu_issues
@@ -635,6 +733,7 @@ def build_view(run: RunRecord) -> ReportView:
                     w.message, is_emulated(c))
         for c in run.cells for w in c.warnings
     ]
+    warnings += [WarningView("", "summary", "whole run", "run", "—", w.code, w.message, False) for w in run.warnings]
     counts: dict[str, int] = {}
     for c in run.cells:
         counts[str(c.status)] = counts.get(str(c.status), 0) + 1
@@ -651,7 +750,164 @@ def build_view(run: RunRecord) -> ReportView:
         compat=build_compat(run),
         footnotes=notes,
         counts=counts,
+        answer=answer,
+        incomplete=build_incomplete(run),
+        warning_groups=group_warnings(warnings),
+        layers_missing=build_layers_missing(run),
     )
+
+
+# ---------------------------------------------------------------- the answer first
+
+
+def _latency_spread(rb: _RowBuilder, cell: CellRecord) -> Val:
+    """The headline series' centre with its spread: median [p10–p90] (or median with p90 and MAD where no p10 is
+    stored), or mean ± std where the tool reported only a summary, said so."""
+    lat = cell.latency_ms
+    if lat is None:
+        return rb.notes.missing("no latency was recorded for this cell")
+    mode = MODE_LABELS.get(lat.mode, lat.mode)
+    if lat.median is not None:
+        p10 = getattr(lat, "p10", None)  # stored by newer perflab versions
+        if isinstance(p10, float) and lat.p90 is not None:
+            sub = f"median [p10 {fmt_ms(p10)} – p90 {fmt_ms(lat.p90)}]"
+        else:
+            parts = [f"p90 {fmt_ms(lat.p90)}" if lat.p90 is not None else "p90 —",
+                     f"MAD {fmt_ms(lat.mad)}" if lat.mad is not None else ""]
+            sub = "median; " + " · ".join(x for x in parts if x)
+        return Val(f"{fmt_ms(lat.median)} ms", sub=sub, sub_cls="muted",
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}")
+    if lat.mean is not None:
+        std = f" ± {fmt_ms(lat.std)}" if lat.std is not None else ""
+        return Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary, no median or p90)", sub_cls="bad",
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}; "
+                         f"{lat.missing.get('median', 'no per-run samples')}")
+    return rb.notes.missing(lat.missing.get("median") or "no latency statistic was recorded")
+
+
+def _delta_val(rb: _RowBuilder, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool,
+               what: str) -> Val:
+    if cell.baseline:
+        return Val("baseline", cls="muted")
+    d, why = rb.stored_delta(cell, attr)
+    if d is None:
+        return rb.notes.missing(why)
+    return Val(fmt_signed(d, digits, unit), cls=_delta_cls(d, higher_better), title=f"{what} minus bicubic's: "
+               f"{d:+.4g}{unit}")
+
+
+def _answer_row(rb: _RowBuilder, cell: CellRecord) -> AnswerRow:
+    key = cell_key(rb.run, cell)
+    ok = cell.status == CellStatus.OK
+    blank = Val("")
+    rule = ""
+    if ok and cell.realtime is not None:
+        rule = cell.realtime.rule
+    if not ok:
+        return AnswerRow(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), False, cell.baseline,
+                         is_emulated(cell), cell.reason or "no reason recorded", blank, rule, blank, blank, blank,
+                         blank, blank, blank, blank)
+    head = cell.latency_ms
+    lat_attr = "latency_median_ms" if head is None or head.median is not None else "latency_mean_ms"
+    kind = mem_kind(cell.telemetry.mem_source)
+    mem_what = "peak memory" if kind == "peak" else "the tool's memory delta"
+    return AnswerRow(
+        key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), True, cell.baseline,
+        is_emulated(cell), None,
+        realtime=rb.realtime(cell), rule=rule, latency=_latency_spread(rb, cell),
+        d_latency=_delta_val(rb, cell, lat_attr, 1, " ms", higher_better=False,
+                             what="median latency" if lat_attr == "latency_median_ms" else "mean latency"),
+        d_psnr=_delta_val(rb, cell, "psnr_y_db", 2, " dB", higher_better=True, what="PSNR-Y"),
+        d_ssim=_delta_val(rb, cell, "ssim_y", 4, "", higher_better=True, what="SSIM-Y"),
+        d_cpu=_delta_val(rb, cell, "cpu_load_pct", 0, " pts", higher_better=False, what="CPU load (%)"),
+        d_mem=_delta_val(rb, cell, "mem_peak_mb", 0, " MB", higher_better=False, what=mem_what),
+        d_power=(Val("baseline", cls="muted") if cell.baseline else _delta_power(rb, cell)),
+    )
+
+
+def _delta_power(rb: _RowBuilder, cell: CellRecord) -> Val:
+    d, _ = rb.stored_delta(cell, "power_mw")
+    if d is None:
+        return rb.notes.missing(NO_POWER)
+    return Val(fmt_signed(d, 0, " mW"), cls=_delta_cls(d, higher_better=False), title="power minus bicubic's")
+
+
+def build_answer(run: RunRecord, rb: _RowBuilder) -> list[AnswerDevice]:
+    """Per device, per delegate: bicubic first, then each SR model beside it."""
+    out = []
+    for dev, groups in grouped_cells(run):
+        rows = [_answer_row(rb, c) for _, members in groups for c in members]
+        emul = device_emulated(dev) or any(r.emulated for r in rows)
+        out.append(AnswerDevice(dev, emul, "answer-" + anchor_for(dev.serial)[5:], rows))
+    return out
+
+
+def build_incomplete(run: RunRecord) -> IncompleteView | None:
+    """None when the run measured every planned cell; else why it stopped and what it lacks."""
+    recorded = {(c.device.serial, c.cell_id) for c in run.cells}
+    names = {d.serial: device_name(d) for d in ordered_devices(run)}
+    never = [f"{names.get(p.serial, p.serial)} · {p.cell_id}" for p in run.planned
+             if (p.serial, p.cell_id) not in recorded]
+    interrupted = [(f"{device_name(c.device)} · {c.cell_id}", c.reason or "no reason recorded")
+                   for c in run.cells if c.status == CellStatus.INTERRUPTED]
+    unknown_plan = not run.planned
+    if run.stop is None and not never and not interrupted and run.finished_utc is not None:
+        return None
+    if run.stop is not None:
+        sig = f" ({run.stop.signal})" if run.stop.signal else ""
+        reason = f"the run was stopped{sig} at {run.stop.at_utc}: {run.stop.reason}"
+    elif run.finished_utc is None:
+        reason = "the run has no finish time: it ended before writing its final record"
+    else:
+        reason = "some planned cells have no finished record"
+    return IncompleteView(reason, never, interrupted, unknown_plan)
+
+
+WARNING_TITLES = {
+    "high_cv": "Unstable timing (high coefficient of variation)",
+    "drift": "Latency drifted during the series",
+    "bimodal": "Two latency levels (bimodal)",
+    "outliers": "Outliers",
+    "too_few": "Too few timed runs",
+    "unchecked": "Stability not checked",
+    "emulated": "Emulated numbers",
+    "tool": "Warnings printed by the device's tool",
+}
+
+
+def group_warnings(warnings: list[WarningView]) -> list[WarningGroup]:
+    """Warnings by kind (code, in order of first appearance) with counts; identical texts are listed once with
+    every cell that carries them."""
+    by_code: dict[str, dict[str, list[WarningView]]] = {}
+    for w in warnings:
+        by_code.setdefault(w.code, {}).setdefault(w.message, []).append(w)
+    out = []
+    for code, msgs in by_code.items():
+        items = [WarningItem(m, ws) for m, ws in msgs.items()]
+        all_w = [w for ws in msgs.values() for w in ws]
+        out.append(WarningGroup(code, WARNING_TITLES.get(code, code), len(all_w),
+                                len({(w.device, w.cell_id) for w in all_w}), items))
+    return out
+
+
+NO_LAYERS = ("no per-layer profile recorded for this cell: profiling was not requested (profiling.op_profiling), "
+             f"or the reason was {NOT_RECORDED}")
+
+
+def build_layers_missing(run: RunRecord) -> list[LayersMissingView]:
+    """Per device: the ok cells without a per-layer table, grouped by the reason the run stored."""
+    out: list[LayersMissingView] = []
+    for dev in ordered_devices(run):
+        by_reason: dict[str, list[str]] = {}
+        emul = device_emulated(dev)
+        for c in run.cells:
+            if c.device.serial != dev.serial or c.status != CellStatus.OK or (c.layers is not None and c.layers.rows):
+                continue
+            why = c.layers.missing if c.layers is not None else None
+            by_reason.setdefault(why or NO_LAYERS, []).append(f"{cell_label(c)} · {c.delegate}")
+            emul = emul or is_emulated(c)
+        out.extend(LayersMissingView(device_name(dev), emul, r, cells) for r, cells in by_reason.items())
+    return out
 
 
 def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
@@ -694,6 +950,7 @@ def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
 
 MAX_FRAME_ROWS = 10  # per-frame table rows per device/delegate; statistics and the figure use every frame
 FRAME_KEYS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe", "d_psnr_y_db", "d_ssim_y")
+_FRAME_NAMES = {"psnr_y_db": "PSNR-Y", "ssim_y": "SSIM-Y", "piqe": "PIQE", "psnr_rgb_db": "PSNR-RGB"}
 
 
 def _finite(v: object) -> float | None:
@@ -703,29 +960,14 @@ def _finite(v: object) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _per_frame(cell: CellRecord) -> dict[str, dict[str, float | None]]:
-    """frame name → its values (None where absent or not finite) and ``piqe_missing`` as a separate map."""
-    out: dict[str, dict[str, float | None]] = {}
-    for entry in cell.quality.per_frame:
-        name = entry.get("frame")
-        if name is None:
-            continue
-        out[str(name)] = {k: _finite(entry.get(k)) for k in FRAME_KEYS}
-    return out
+def _per_frame(cell: CellRecord) -> dict[str, FrameQuality]:
+    """frame name → its stored record."""
+    return {f.frame: f for f in cell.quality.per_frame if f.frame}
 
 
-def _piqe_missing(cell: CellRecord) -> dict[str, str]:
-    return {str(e["frame"]): str(e["piqe_missing"]) for e in cell.quality.per_frame
-            if e.get("frame") is not None and e.get("piqe_missing")}
-
-
-def _delta(e: dict[str, float | None], b: dict[str, float | None] | None, key: str) -> float | None:
-    """The recorded difference to bicubic on this frame, else computed from the baseline's frame."""
-    recorded = e.get(f"d_{key}")
-    if recorded is not None:
-        return recorded
-    v, bv = e.get(key), (b.get(key) if b is not None else None)
-    return v - bv if v is not None and bv is not None else None
+def _fv(f: FrameQuality | None, key: str) -> float | None:
+    """A stored per-frame value, None where absent or not finite."""
+    return None if f is None else _finite(getattr(f, key))
 
 
 def _delta_cls(d: float, higher_better: bool = True) -> str:
@@ -739,40 +981,37 @@ class _FrameBuilder:
         self.run = run
         self.notes = notes
 
-    def frame_vals(self, cell: CellRecord, frame: str, e: dict[str, float | None] | None,
-                   b: dict[str, float | None] | None, piqe_why: str | None) -> list[Val]:
+    def frame_vals(self, cell: CellRecord, frame: str, e: FrameQuality | None, paired: bool) -> list[Val]:
+        """PSNR-Y, SSIM-Y and PIQE of one frame; under PSNR-Y and SSIM-Y the stored difference to bicubic."""
         if e is None:
             m = self.notes.missing(f"no per-frame quality for {frame} in this cell")
             return [m, m, m]
         out: list[Val] = []
-        for key, digits, unit, higher, name in (("psnr_y_db", 2, " dB", True, "PSNR-Y"), ("ssim_y", 4, "", True, "SSIM-Y"),
-                                                ("piqe", 1, "", False, "PIQE")):
-            v = e.get(key)
+        for key, digits, unit in (("psnr_y_db", 2, " dB"), ("ssim_y", 4, ""), ("piqe", 1, "")):
+            name = _FRAME_NAMES[key]
+            v = _fv(e, key)
             if v is None:
-                why = piqe_why if key == "piqe" and piqe_why else None
-                out.append(self.notes.missing(why or f"{name} of {frame} not recorded in this cell"))
+                out.append(self.notes.missing(e.missing.get(key) or f"{name} of {frame} not recorded in this cell"))
                 continue
             title = f"{frame}: {name} {v:.4f}{unit}"
-            if cell.baseline:
+            if cell.baseline or key == "piqe":
                 out.append(Val(f"{v:.{digits}f}", title=title))
                 continue
-            d = e.get(f"d_{key}") if key != "piqe" else None
+            d = _fv(e, f"d_{key}")
             if d is None:
-                bv = b.get(key) if b is not None else None
-                d = v - bv if bv is not None else None
-            if d is None:
-                out.append(Val(f"{v:.{digits}f}", title=title + "; no bicubic value on this frame", sub="Δ —",
-                               sub_cls="muted"))
+                why = "no bicubic value on this frame" if paired else "no bicubic baseline on this device and delegate"
+                out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic: {why}", sub="Δ —", sub_cls="muted"))
             else:
                 out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic on this frame {d:+.4f}{unit}",
-                               sub=fmt_signed(d, digits, unit), sub_cls=_delta_cls(d, higher)))
+                               sub=fmt_signed(d, digits, unit), sub_cls=_delta_cls(d)))
         return out
 
-    def stats(self, cell: CellRecord, per: dict[str, dict[str, float | None]],
-              base_per: dict[str, dict[str, float | None]] | None) -> FrameStatsRow:
+    def stats(self, cell: CellRecord, per: dict[str, FrameQuality]) -> FrameStatsRow:
+        """Means stored by the run, and a summary of the per-frame deltas it stored (mean, worst frame, count of
+        frames where the cell loses to bicubic)."""
         q = cell.quality
         n = len(per)
-        psnrs = [(f, v) for f, e in per.items() if (v := e.get("psnr_y_db")) is not None]
+        psnrs = [(f, v) for f, e in per.items() if (v := _fv(e, "psnr_y_db")) is not None]
 
         def recorded(attr: str, digits: int, what: str) -> Val:
             v = getattr(q, attr)
@@ -780,56 +1019,54 @@ class _FrameBuilder:
                 return self.notes.missing(q.missing.get(attr) or f"{what} not recorded (no reason given)")
             return Val(f"{v:.{digits}f}", title=f"{what} {v:.6g}, mean over {q.frames or n} frame(s)")
 
-        psnr_min = q.psnr_y_db_min if q.psnr_y_db_min is not None else (min(v for _, v in psnrs) if psnrs else None)
         worst_f = min(psnrs, key=lambda fv: fv[1])[0] if psnrs else None
+        psnr_min = q.psnr_y_db_min
         min_val = (Val(f"{psnr_min:.2f}", title=f"lowest PSNR-Y over the frames: {psnr_min:.4f} dB"
                        + (f" ({worst_f})" if worst_f else ""), sub=worst_f, sub_cls="muted")
-                   if psnr_min is not None else self.notes.missing(q.missing.get("psnr_y_db") or "no per-frame PSNR-Y"))
+                   if psnr_min is not None else self.notes.missing(q.missing.get("psnr_y_db_min")
+                                                                   or f"lowest PSNR-Y {NOT_RECORDED}"))
         piqe = recorded("piqe", 1, "PIQE (lower is better)")
+        if not piqe.missing and not cell.baseline:
+            d_piqe, _ = _RowBuilder(self.run, self.notes).stored_delta(cell, "piqe")
+            if d_piqe is not None:
+                piqe = Val(piqe.text, title=f"{piqe.title}; Δ vs bicubic {d_piqe:+.3f} (lower is better)",
+                           sub=fmt_signed(d_piqe, 1), sub_cls=_delta_cls(d_piqe, higher_better=False))
+        def row(d_mean: Val, d_min: Val, worse: Val, d_ssim: Val) -> FrameStatsRow:
+            return FrameStatsRow(cell_key(self.run, cell), cell_label(cell), cell.baseline, is_emulated(cell), n,
+                                 recorded("psnr_y_db", 2, "PSNR-Y dB"), min_val, d_mean, d_min, worse,
+                                 recorded("ssim_y", 4, "SSIM-Y"), d_ssim, recorded("psnr_rgb_db", 2, "PSNR-RGB dB"),
+                                 piqe)
+
         if cell.baseline:
             base_txt = Val("baseline", cls="muted")
-            return FrameStatsRow(cell_key(self.run, cell), cell_label(cell), True, is_emulated(cell), n,
-                                 recorded("psnr_y_db", 2, "PSNR-Y dB"), min_val, base_txt, base_txt, base_txt,
-                                 recorded("ssim_y", 4, "SSIM-Y"), base_txt, recorded("psnr_rgb_db", 2, "PSNR-RGB dB"),
-                                 piqe)
-        if base_per is None:
-            why = "no bicubic baseline with per-frame values on this device and delegate"
-            d_mean = d_min = worse = d_ssim = self.notes.missing(why)
+            return row(base_txt, base_txt, base_txt, base_txt)
+        dp = [(f, d) for f, e in per.items() if (d := _fv(e, "d_psnr_y_db")) is not None]
+        ds = [d for e in per.values() if (d := _fv(e, "d_ssim_y")) is not None]
+        why = ("no bicubic baseline on this device and delegate" if cell.deltas is None
+               else "no per-frame difference to bicubic stored for this cell")
+        if dp:
+            mean_d = sum(d for _, d in dp) / len(dp)
+            wf, wd = min(dp, key=lambda fd: fd[1])
+            n_worse = sum(1 for _, d in dp if d < 0)
+            d_mean = Val(fmt_signed(mean_d, 2, " dB"), cls=_delta_cls(mean_d),
+                         title=f"mean over {len(dp)} frame(s) of (PSNR-Y − bicubic's PSNR-Y on the same frame)")
+            d_min = Val(fmt_signed(wd, 2, " dB"), cls=_delta_cls(wd), sub=wf, sub_cls="muted",
+                        title=f"the frame where this cell does worst against bicubic: {wf} ({wd:+.4f} dB)")
+            worse = Val(f"{n_worse} of {len(dp)}", cls="bad" if n_worse else "good",
+                        title="frames on which PSNR-Y is below bicubic's on the same frame")
         else:
-            dp = [(f, d) for f, e in per.items() if (d := _delta(e, base_per.get(f), "psnr_y_db")) is not None]
-            ds = [d for f, e in per.items() if (d := _delta(e, base_per.get(f), "ssim_y")) is not None]
-            if dp:
-                mean_d = sum(d for _, d in dp) / len(dp)
-                wf, wd = min(dp, key=lambda fd: fd[1])
-                n_worse = sum(1 for _, d in dp if d < 0)
-                d_mean = Val(fmt_signed(mean_d, 2, " dB"), cls=_delta_cls(mean_d),
-                             title=f"mean over {len(dp)} frame(s) of (PSNR-Y − bicubic's PSNR-Y on the same frame)")
-                d_min = Val(fmt_signed(wd, 2, " dB"), cls=_delta_cls(wd), sub=wf, sub_cls="muted",
-                            title=f"the frame where this cell does worst against bicubic: {wf} ({wd:+.4f} dB)")
-                worse = Val(f"{n_worse} of {len(dp)}", cls="bad" if n_worse else "good",
-                            title="frames on which PSNR-Y is below bicubic's on the same frame")
-            else:
-                d_mean = d_min = worse = self.notes.missing("no frame shared with the bicubic baseline")
-            if ds:
-                ms = sum(ds) / len(ds)
-                d_ssim = Val(fmt_signed(ms, 4), cls=_delta_cls(ms), title=f"mean ΔSSIM-Y over {len(ds)} frame(s)")
-            else:
-                d_ssim = self.notes.missing("no frame with SSIM-Y shared with the bicubic baseline")
-        if not piqe.missing and q.piqe is not None and base_per is not None:
-            base = find_baseline(self.run, cell)
-            bp = base.quality.piqe if base is not None else None
-            if bp is not None:
-                d = q.piqe - bp
-                piqe = Val(piqe.text, title=f"{piqe.title}; Δ vs bicubic {d:+.3f} (lower is better)",
-                           sub=fmt_signed(d, 1), sub_cls=_delta_cls(d, higher_better=False))
-        return FrameStatsRow(cell_key(self.run, cell), cell_label(cell), False, is_emulated(cell), n,
-                             recorded("psnr_y_db", 2, "PSNR-Y dB"), min_val, d_mean, d_min, worse,
-                             recorded("ssim_y", 4, "SSIM-Y"), d_ssim, recorded("psnr_rgb_db", 2, "PSNR-RGB dB"), piqe)
+            d_mean = d_min = worse = self.notes.missing(why)
+        if ds:
+            ms = sum(ds) / len(ds)
+            d_ssim = Val(fmt_signed(ms, 4), cls=_delta_cls(ms), title=f"mean ΔSSIM-Y over {len(ds)} frame(s)")
+        else:
+            d_ssim = self.notes.missing(why)
+        return row(d_mean, d_min, d_ssim=d_ssim, worse=worse)
 
 
 def build_frame_tables(run: RunRecord, notes: Footnotes, max_rows: int = MAX_FRAME_ROWS) -> list[FrameTableView]:
     """Per device and delegate: per-frame values of the first ``max_rows`` frames, statistics over all frames,
-    and every frame's ΔPSNR-Y / PIQE for the distribution figure."""
+    and every frame's stored ΔPSNR-Y / PIQE for the distribution figure."""
     fb = _FrameBuilder(run, notes)
     tables = []
     for dev, groups in grouped_cells(run):
@@ -839,28 +1076,23 @@ def build_frame_tables(run: RunRecord, notes: Footnotes, max_rows: int = MAX_FRA
                 continue
             per = {id(c): _per_frame(c) for c in cells}
             frames = list(dict.fromkeys(f for c in cells for f in per[id(c)]))
-            base = next((c for c in cells if c.baseline), None)
-            base_per = per[id(base)] if base is not None else None
             cols = [FrameColumn(cell_key(run, c), cell_label(c), c.baseline, is_emulated(c)) for c in cells]
-            piqe_why = {id(c): _piqe_missing(c) for c in cells}
             rows = []
             for f in frames[:max_rows]:
-                b = base_per.get(f) if base_per is not None else None
                 vals: list[Val] = []
                 for c in cells:
-                    vals.extend(fb.frame_vals(c, f, per[id(c)].get(f), b, piqe_why[id(c)].get(f)))
+                    vals.extend(fb.frame_vals(c, f, per[id(c)].get(f), c.deltas is not None))
                 rows.append((f, vals))
             dist = []
             for c in cells:
-                dp = [d for f, e in per[id(c)].items()
-                      if (d := _delta(e, base_per.get(f) if base_per is not None else None, "psnr_y_db")) is not None]
-                pq = [v for e in per[id(c)].values() if (v := e.get("piqe")) is not None]
+                dp = [d for e in per[id(c)].values() if (d := _fv(e, "d_psnr_y_db")) is not None]
+                pq = [v for e in per[id(c)].values() if (v := _fv(e, "piqe")) is not None]
                 dist.append(FrameDist(cell_label(c), c.baseline, is_emulated(c), [] if c.baseline else dp, pq))
             tables.append(FrameTableView(
                 title=f"{device_name(dev)} · {delegate}",
                 emulated=device_emulated(dev) or any(is_emulated(c) for c in cells),
                 columns=cols, rows=rows,
-                stats=[fb.stats(c, per[id(c)], None if c.baseline else base_per) for c in cells],
+                stats=[fb.stats(c, per[id(c)]) for c in cells],
                 dist=dist, total_frames=len(frames), shown_frames=min(len(frames), max_rows),
             ))
     return tables
@@ -869,14 +1101,6 @@ def build_frame_tables(run: RunRecord, notes: Footnotes, max_rows: int = MAX_FRA
 # ---------------------------------------------------------------- delegate compatibility
 
 TRAP_OPS = {"DEPTH_TO_SPACE": "depth-to-space (pixel shuffle)"}
-_REPLACING = re.compile(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\) node"
-                        r"(?:, yielding (\d+) partitions)?")
-_APPLIED = re.compile(r"(?:Explicitly applied|Applied) (.+?) delegate, and the model graph will be "
-                      r"(completely|partially) executed")
-_NOT_APPLIED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
-_HOST_OPS = re.compile(r"^ops: (.*)$")
-
-
 def is_trap(op_name: str, reason: str = "") -> bool:
     """Depth-to-space / pixel shuffle: the up-sampling op of most SR nets, and the op GPU delegates reject."""
     text = f"{op_name} {reason}".lower()
@@ -884,38 +1108,62 @@ def is_trap(op_name: str, reason: str = "") -> bool:
             or ("pixel" in text and "shuffle" in text))
 
 
-def read_delegate_line(line: str) -> DelegateLogLine:
-    """A delegate line as printed by the device's tool, with a plain-words reading of the lines perflab knows."""
-    m = _REPLACING.search(line)
-    if m:
-        n, total = int(m.group(1)), int(m.group(2))
-        parts = f" in {m.group(4)} partition(s)" if m.group(4) else ""
-        if n == total:
-            return DelegateLogLine(line, f"all {total} nodes on {m.group(3)}{parts}", "good")
-        return DelegateLogLine(line, f"{n} of {total} nodes on {m.group(3)}{parts}; {total - n} node(s) fell back to "
-                               "CPU", "bad")
-    m = _APPLIED.search(line)
-    if m:
-        if m.group(2) == "completely":
-            return DelegateLogLine(line, f"whole graph on {m.group(1)}", "good")
-        return DelegateLogLine(line, f"graph only partly on {m.group(1)}: the rest runs on CPU", "bad")
-    m = _NOT_APPLIED.search(line)
-    if m:
-        return DelegateLogLine(line, f"{m.group(1)} delegate not used: the whole graph runs on CPU", "bad")
-    m = _HOST_OPS.match(line)
-    if m:
-        names = m.group(1).split()
-        n_del = sum(1 for x in names if x == "DELEGATE")
+def read_delegate_record(rec: DelegateRecord) -> DelegateLogLine:
+    """A delegate line as the device's tool printed it, with a plain-words reading of the structured record the run
+    stored (parsed once, at run time). A line the run kept verbatim (``kind`` ``line``, or any line of a
+    perflab.results/1 file) gets no reading."""
+    name = rec.delegate or "the delegate"
+    if rec.kind == "replaced" and rec.replaced is not None and rec.total is not None:
+        parts = f" in {rec.partitions} partition(s)" if rec.partitions is not None else ""
+        if rec.replaced == rec.total:
+            return DelegateLogLine(rec.line, f"all {rec.total} nodes on {name}{parts}", "good")
+        return DelegateLogLine(rec.line, f"{rec.replaced} of {rec.total} nodes on {name}{parts}; "
+                               f"{rec.total - rec.replaced} node(s) fell back to CPU", "bad")
+    if rec.kind == "applied":
+        if rec.coverage == "full":
+            return DelegateLogLine(rec.line, f"whole graph on {name}", "good")
+        return DelegateLogLine(rec.line, f"graph only partly on {name}: the rest runs on CPU", "bad")
+    if rec.kind == "not_applied":
+        return DelegateLogLine(rec.line, f"{name} delegate not used: the whole graph runs on CPU", "bad")
+    if rec.kind == "ops":
+        n_del = sum(1 for x in rec.ops if x == "DELEGATE")
         if n_del:
-            return DelegateLogLine(line, f"host LiteRT: {n_del} delegate node(s) in the graph (this line does not say "
-                                   "which ops each took)", "muted")
-        return DelegateLogLine(line, "host LiteRT: no delegate node, every op on the built-in CPU kernels", "muted")
-    return DelegateLogLine(line)
+            return DelegateLogLine(rec.line, f"host LiteRT: {n_del} delegate node(s) in the graph (this line does "
+                                   "not say which ops each took)", "muted")
+        return DelegateLogLine(rec.line, "host LiteRT: no delegate node, every op on the built-in CPU kernels", "muted")
+    return DelegateLogLine(rec.line)
 
 
 def _model_key(cell: CellRecord) -> str:
     m = cell.model
     return m.sha256 or f"{m.name}\x00{m.variant}\x00{m.scale}"
+
+
+def _compat_missing_reason(cells: list[CellRecord]) -> str:
+    """Why a model has no analyzer report: the reason the run stored, or the status its cells ended in."""
+    stored = next((c.model.missing["compat"] for c in cells if "compat" in c.model.missing), None)
+    if stored is not None:
+        return stored
+    not_ok = [c for c in cells if c.status != CellStatus.OK]
+    if not_ok and len(not_ok) == len(cells):
+        return (f"not analysed: the cell ended {not_ok[0].status} before the analyzer ran "
+                f"({not_ok[0].reason or 'no reason recorded'})")
+    return "no analyzer report recorded for this model (no reason given)"
+
+
+def _gpu_verdict(compat: CompatRecord | None, issues: list[GpuIssueView]) -> tuple[str, str]:
+    """The analyzer's GPU-delegate verdict in words, and its class (good / bad / muted)."""
+    if compat is None:
+        return "no analyzer report", "muted"
+    if not compat.gpu_checked:
+        return "GPU check not run by the analyzer", "muted"
+    if issues:
+        n_ops = len({(i.op_index, i.op_name) for i in issues})
+        return f"GPU delegate would reject {n_ops} op(s): they run on CPU, splitting the graph", "bad"
+    if compat.gpu_compatible:
+        rt = f" (TFLite runtime {compat.runtime_version})" if compat.runtime_version else ""
+        return f"GPU delegate: compatible{rt}", "good"
+    return "GPU check ran but gave no verdict", "muted"
 
 
 def build_compat(run: RunRecord) -> list[CompatView]:
@@ -928,16 +1176,7 @@ def build_compat(run: RunRecord) -> list[CompatView]:
     for key, cells in by_key.items():
         model = cells[0].model
         compat = next((c.model.compat for c in cells if c.model.compat is not None), None)
-        missing_reason: str | None = None
-        if compat is None:
-            missing_reason = next((c.model.missing["compat"] for c in cells if "compat" in c.model.missing), None)
-            if missing_reason is None:
-                not_ok = [c for c in cells if c.status != CellStatus.OK]
-                if not_ok and len(not_ok) == len(cells):
-                    missing_reason = (f"not analysed: the cell ended {not_ok[0].status} before the analyzer ran "
-                                      f"({not_ok[0].reason or 'no reason recorded'})")
-                else:
-                    missing_reason = "no analyzer report recorded for this model (no reason given)"
+        missing_reason = _compat_missing_reason(cells) if compat is None else None
         issues: list[GpuIssueView] = []
         ops: list[OpCountView] = []
         if compat is not None:
@@ -949,24 +1188,13 @@ def build_compat(run: RunRecord) -> list[CompatView]:
                 for o in compat.ops:
                     counts[o] = counts.get(o, 0) + 1
             ops = [OpCountView(n, k, is_trap(n), n in rejected) for n, k in counts.items()]
-        if compat is None:
-            verdict, vcls = "no analyzer report", "muted"
-        elif not compat.gpu_checked:
-            verdict, vcls = "GPU check not run by the analyzer", "muted"
-        elif issues:
-            n_ops = len({(i.op_index, i.op_name) for i in issues})
-            verdict, vcls = f"GPU delegate would reject {n_ops} op(s): they run on CPU, splitting the graph", "bad"
-        elif compat.gpu_compatible:
-            rt = f" (TFLite runtime {compat.runtime_version})" if compat.runtime_version else ""
-            verdict, vcls = f"GPU delegate: compatible{rt}", "good"
-        else:
-            verdict, vcls = "GPU check ran but gave no verdict", "muted"
+        verdict, vcls = _gpu_verdict(compat, issues)
         runs = [
             DelegateRunView(
                 cell_id=cell_key(run, c), anchor=anchor_for(cell_key(run, c)), device=device_name(c.device),
                 delegate=c.delegate, status=str(c.status), ok=c.status == CellStatus.OK, emulated=is_emulated(c),
                 reason=c.reason if c.status != CellStatus.OK else None,
-                lines=[read_delegate_line(x) for x in c.delegate_log],
+                lines=[read_delegate_record(x) for x in c.delegates],
             )
             for c in cells
         ]
