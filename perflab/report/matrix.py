@@ -1,0 +1,390 @@
+"""The compatibility matrix: devices × (model, variant, delegate, scale), coverage of a device
+catalog, and the gaps — built from the runs' DataFrame (perflab.store.frame), pure.
+
+Rules (also stated on the page and in docs/matrix.md):
+
+* A cell's verdict: ``rt_q`` meets real time (the run's realtime record: p90 ≤ 1000/fps, or the
+  mean where the tool gives only mean and std) and the quality floor (Δ PSNR-Y versus bicubic on
+  the same device and delegate ≥ the floor); ``rt`` meets real time only; ``slow``; ``unsupported``;
+  ``failed``; ``nobudget`` (ok, but no verdict: unpaced scenario); ``notrun``.
+* A model (name × variant × scale) **covers** a device when ANY of its delegates is ``rt_q``
+  there. Where one device was measured in several runs, the newest measurement of each cell counts.
+* Coverage of a catalog row: **measured** when a phone matching the row (ro.product.model = the
+  row's model, name or model code) was measured with the model and covers; **inferred** when no
+  matching phone was measured with the model, and every measured phone with the same SoC (and the
+  same GPU where both GPUs are known) that ran the model is covered — at least one. Measured and
+  measured + inferred are reported side by side, never summed silently.
+* Emulated phones are left out of coverage unless asked (``include_emulated``); their rows stay in
+  the matrix, badged.
+* The 90% line: the cheapest model that crosses it — lowest median latency over the catalog
+  phones that cover it (best delegate each), then lowest energy per frame when measured.
+* Gaps: catalog rows neither measured nor inferable (no measured phone with their SoC), grouped
+  by SoC (+ GPU), biggest share first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import pandas as pd
+
+from perflab.errors import UserInputError
+from perflab.report.matrix_catalog import Catalog, CatalogRow, gpu_key, soc_key
+
+COVERAGE_LINE_PCT = 90.0
+VERDICTS = {
+    "rt_q": "meets real time and the quality floor",
+    "rt": "meets real time only (quality below the floor or not measured)",
+    "base_rt": "bicubic baseline: meets real time",
+    "slow": "too slow for the frame budget",
+    "unsupported": "not supported (delegate or ops)",
+    "failed": "failed",
+    "nobudget": "measured, no real-time verdict (unpaced scenario)",
+    "notrun": "not run",
+}
+
+
+def _v(x: object) -> Any:
+    """A frame value → plain Python (pd.NA / NaN → None)."""
+    if x is None or x is pd.NA:
+        return None
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if hasattr(x, "item"):
+        return x.item()
+    return x
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    model_name: str
+    variant: str
+    delegate: str
+    scale: int | None
+    baseline: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_name} · {self.variant} · {self.delegate}"
+
+
+@dataclass
+class Cell:
+    verdict: str
+    status: str
+    reason: str | None = None
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    budget_ms: float | None = None
+    rt_statistic: str | None = None
+    rt_value_ms: float | None = None
+    rt_rule: str | None = None
+    delta_psnr_y_db: float | None = None
+    delta_current_ma: float | None = None
+    energy_mj_per_frame: float | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    report: str | None = None  # path to the run report, relative to the matrix page when possible
+
+
+@dataclass
+class DeviceRow:
+    key: str  # html-safe id
+    serial: str
+    kind: str
+    emulated: bool
+    model: str
+    manufacturer: str | None
+    soc: str | None
+    gpu: str | None
+    android: str | None
+    catalog_line: int | None  # the catalog row this phone matches
+    catalog_name: str | None
+    share_pct: float | None
+    cells: dict[str, Cell]
+    reports: list[str]
+
+
+@dataclass
+class CoverageRow:
+    model_name: str
+    variant: str
+    scale: int | None
+    measured_pct: float
+    inferred_pct: float  # on top of measured
+    total_pct: float  # measured + inferred
+    measured_devices: list[str]
+    inferred_devices: list[str]
+    median_latency_ms: float | None  # over the catalog phones measured to cover it (best delegate)
+    energy_mj_per_frame: float | None
+    crosses_measured: bool
+    crosses_total: bool
+
+
+@dataclass
+class Gap:
+    soc: str
+    gpu: str | None
+    share_pct: float
+    devices: list[str]
+
+
+@dataclass
+class Matrix:
+    scenario: str
+    fps: float | None
+    budget_ms: float | None
+    quality_floor_db: float
+    include_emulated: bool
+    columns: list[Column]
+    devices: list[DeviceRow]
+    catalog: Catalog | None
+    coverage: list[CoverageRow]  # with the include_emulated setting
+    coverage_other: list[CoverageRow]  # with the other setting (the page's switch)
+    gaps: list[Gap]
+    gaps_other: list[Gap]
+    cheapest_measured: str | None
+    cheapest_total: str | None
+    notes: list[str]
+    runs: list[str]
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        if self.catalog is not None:
+            d["catalog"] = {"file": self.catalog.file, "format": self.catalog.fmt, "source": self.catalog.source,
+                            "example": self.catalog.example, "share_sum_raw_pct": self.catalog.share_sum_raw_pct,
+                            "warnings": list(self.catalog.warnings), "devices": len(self.catalog.rows)}
+        d["schema"] = "perflab.matrix/1"
+        d["rules"] = {"covered": f"ANY delegate meets real time and Δ PSNR-Y vs bicubic ≥ {self.quality_floor_db:g} dB",
+                      "line_pct": COVERAGE_LINE_PCT, "verdicts": VERDICTS}
+        return json.dumps(d, indent=2, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- selecting runs
+
+
+def select_scenario(df: pd.DataFrame, scenario: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """One scenario's rows, newest measurement of each device × cell; mixed scenarios are refused."""
+    notes: list[str] = []
+    if df.empty:
+        raise UserInputError("no cells in the given runs: nothing to put in a matrix")
+    names = sorted(str(x) for x in df["scenario"].dropna().unique())
+    if scenario is not None:
+        if scenario not in names:
+            raise UserInputError(f"--scenario: {scenario!r} is not among the runs' scenarios ({', '.join(names)})")
+        df = df[df["scenario"] == scenario]
+    elif len(names) > 1:
+        raise UserInputError(f"runs of {len(names)} different scenarios are mixed ({', '.join(names)}): "
+                             "pick one with --scenario NAME")
+    shapes = df[["fps", "lr_width", "lr_height"]].drop_duplicates()
+    if len(shapes) > 1:
+        desc = "; ".join(f"fps {_v(r.fps)}, {_v(r.lr_width)}×{_v(r.lr_height)}" for r in shapes.itertuples())
+        raise UserInputError(f"scenario {names[0] if scenario is None else scenario!r}: runs disagree on fps or "
+                             f"geometry ({desc}): their verdicts cannot share a matrix; pass runs of one version")
+    df = df.sort_values("run_started_utc", kind="stable")
+    latest = df.drop_duplicates(subset=["device_serial", "cell_id"], keep="last")
+    if len(latest) < len(df):
+        notes.append(f"{len(df) - len(latest)} older measurement(s) of the same device × cell superseded by "
+                     "newer runs (the newest counts)")
+    return latest, notes
+
+
+# ---------------------------------------------------------------- cells
+
+
+def _verdict(r: Any, floor_db: float) -> str:
+    status = str(r.status)
+    if status == "unsupported":
+        return "unsupported"
+    if status == "failed":
+        return "failed"
+    if status != "ok":
+        return "notrun"
+    meets = _v(r.realtime_meets)
+    if meets is None:
+        return "nobudget"
+    if not meets:
+        return "slow"
+    if bool(r.baseline):
+        return "base_rt"
+    d = _v(r.delta_psnr_y_db)
+    return "rt_q" if d is not None and d >= floor_db else "rt"
+
+
+def _rel(path: str | None, out_dir: Path | None) -> str | None:
+    if path is None:
+        return None
+    if out_dir is None:
+        return path
+    try:
+        return os.path.relpath(path, out_dir)
+    except ValueError:
+        return Path(path).as_uri()
+
+
+def _safe_id(serial: str) -> str:
+    return "dev-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in serial)
+
+
+def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | None = None,
+                 quality_floor_db: float = 0.0, include_emulated: bool = False,
+                 out_dir: Path | None = None) -> Matrix:
+    if not math.isfinite(quality_floor_db):
+        raise UserInputError("--quality-floor-db: must be a finite number of dB")
+    sel, notes = select_scenario(df, scenario)
+    first = sel.iloc[0]
+    fps = _v(first["fps"])
+    budget = _v(first["budget_ms"])
+    cols: dict[str, Column] = {}
+    for r in sel.itertuples():
+        scale = _v(r.model_scale)
+        key = f"{r.model_name}|{r.model_variant}|{r.delegate}|{scale}"
+        cols.setdefault(key, Column(key, str(r.model_name), str(r.model_variant), str(r.delegate), scale,
+                                    bool(r.baseline)))
+    columns = sorted(cols.values(), key=lambda c: (not c.baseline, c.model_name, c.variant, c.delegate))
+    devices: dict[str, DeviceRow] = {}
+    for r in sel.itertuples():
+        serial = str(r.device_serial)
+        if serial not in devices:
+            model = str(r.device_model)
+            match = next((c for c in catalog.rows if c.matches(model)), None) if catalog else None
+            dev_soc = _v(r.device_soc)
+            devices[serial] = DeviceRow(
+                key=_safe_id(serial), serial=serial, kind=str(r.device_kind), emulated=bool(r.emulated),
+                model=model, manufacturer=_v(r.device_manufacturer) or (match.manufacturer if match else None),
+                soc=dev_soc or (match.soc if match else None),
+                gpu=_v(r.device_gpu) or (match.gpu if match else None), android=_v(r.android_release),
+                catalog_line=match.line if match else None, catalog_name=match.name if match else None,
+                share_pct=match.share_pct if match else None, cells={}, reports=[])
+            if match and dev_soc and soc_key(dev_soc) != match.soc_key:
+                notes.append(f"{serial} ({model}) reports SoC {dev_soc!r}, the catalog (line {match.line}) says "
+                             f"{match.soc!r}: the catalog's SoC is used for inference")
+                devices[serial].soc = match.soc
+        dev = devices[serial]
+        key = f"{r.model_name}|{r.model_variant}|{r.delegate}|{_v(r.model_scale)}"
+        missing = json.loads(str(r.missing)) if _v(r.missing) else {}
+        report = _rel(_v(r.report_path), out_dir)
+        dev.cells[key] = Cell(
+            verdict=_verdict(r, quality_floor_db), status=str(r.status), reason=_v(r.reason),
+            median_ms=_v(r.latency_median_ms), p90_ms=_v(r.latency_p90_ms), budget_ms=_v(r.realtime_budget_ms),
+            rt_statistic=_v(r.realtime_statistic), rt_value_ms=_v(r.realtime_value_ms),
+            rt_rule=_v(r.realtime_rule), delta_psnr_y_db=_v(r.delta_psnr_y_db),
+            delta_current_ma=_v(r.delta_current_ma), energy_mj_per_frame=_v(r.energy_mj_per_frame),
+            missing=missing, run_id=str(r.run_id), report=report)
+        if report and report not in dev.reports:
+            dev.reports.append(report)
+    rows = sorted(devices.values(), key=lambda d: (d.emulated, d.kind == "local", -(d.share_pct or 0.0), d.model))
+    sr_models = sorted({(c.model_name, c.variant, c.scale) for c in columns if not c.baseline},
+                       key=lambda m: (m[0], m[1], m[2] or 0))
+    cov, gaps = ([], []) if catalog is None else _coverage(rows, columns, catalog, sr_models, include_emulated)
+    cov2, gaps2 = ([], []) if catalog is None else _coverage(rows, columns, catalog, sr_models, not include_emulated)
+    if catalog is not None:
+        notes.extend(catalog.warnings)
+        unmatched = [d for d in rows if d.catalog_line is None and d.kind != "local"]
+        if unmatched:
+            notes.append("measured phones not in the catalog (they still infer for rows with their SoC): "
+                         + ", ".join(f"{d.model} ({d.serial})" for d in unmatched))
+    runs = sorted({str(x) for x in sel["run_id"].unique()})
+    return Matrix(
+        scenario=str(first["scenario"]), fps=fps, budget_ms=budget, quality_floor_db=quality_floor_db,
+        include_emulated=include_emulated, columns=columns, devices=rows, catalog=catalog, coverage=cov,
+        coverage_other=cov2, gaps=gaps, gaps_other=gaps2, cheapest_measured=cheapest_model(cov, "crosses_measured"),
+        cheapest_total=cheapest_model(cov, "crosses_total"), notes=notes, runs=runs)
+
+
+# ---------------------------------------------------------------- coverage
+
+
+def _model_state(dev: DeviceRow, columns: Sequence[Column], m: tuple[str, str, int | None]) -> tuple[bool, bool, float | None, float | None]:
+    """(ran: any cell of the model on this phone, covered: any delegate rt_q, best median ms, its energy)."""
+    ran = covered = False
+    best: tuple[float, float | None] | None = None
+    for c in columns:
+        if (c.model_name, c.variant, c.scale) != m or c.baseline:
+            continue
+        cell = dev.cells.get(c.key)
+        if cell is None:
+            continue
+        ran = True
+        if cell.verdict == "rt_q":
+            covered = True
+            if cell.median_ms is not None and (best is None or cell.median_ms < best[0]):
+                best = (cell.median_ms, cell.energy_mj_per_frame)
+    return ran, covered, best[0] if best else None, best[1] if best else None
+
+
+def _same_chip(row: CatalogRow, dev: DeviceRow) -> bool:
+    sk = row.soc_key
+    if sk is None or soc_key(dev.soc) != sk:
+        return False
+    a, b = row.gpu_key, gpu_key(dev.gpu)
+    return a is None or b is None or a == b
+
+
+def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: Catalog,
+              models: Sequence[tuple[str, str, int | None]], include_emulated: bool) -> tuple[list[CoverageRow], list[Gap]]:
+    used = [d for d in devices if include_emulated or not d.emulated]
+    out: list[CoverageRow] = []
+    for m in models:
+        states = {d.serial: _model_state(d, columns, m) for d in used}
+        measured_pct = inferred_pct = 0.0
+        mdev: list[str] = []
+        idev: list[str] = []
+        lat: list[float] = []
+        energy: list[float] = []
+        for row in catalog.rows:
+            direct = [d for d in used if d.catalog_line == row.line and states[d.serial][0]]
+            if direct:
+                if any(states[d.serial][1] for d in direct):
+                    measured_pct += row.share_pct
+                    mdev.append(row.name)
+                    lats = [x for x in (states[d.serial][2] for d in direct) if x is not None]
+                    if lats:
+                        lat.append(min(lats))
+                    en = [states[d.serial][3] for d in direct if states[d.serial][3] is not None]
+                    energy.extend(e for e in en if e is not None)
+                continue
+            peers = [d for d in used if _same_chip(row, d) and states[d.serial][0]]
+            if peers and all(states[d.serial][1] for d in peers):
+                inferred_pct += row.share_pct
+                idev.append(f"{row.name} ← {', '.join(sorted({p.catalog_name or p.model for p in peers}))}")
+        total = measured_pct + inferred_pct
+        out.append(CoverageRow(
+            model_name=m[0], variant=m[1], scale=m[2], measured_pct=measured_pct, inferred_pct=inferred_pct,
+            total_pct=total, measured_devices=mdev, inferred_devices=idev,
+            median_latency_ms=median(lat) if lat else None, energy_mj_per_frame=median(energy) if energy else None,
+            crosses_measured=measured_pct >= COVERAGE_LINE_PCT - 1e-9,
+            crosses_total=total >= COVERAGE_LINE_PCT - 1e-9))
+    return out, _gaps(used, catalog)
+
+
+def _gaps(used: Sequence[DeviceRow], catalog: Catalog) -> list[Gap]:
+    groups: dict[tuple[str, str | None], Gap] = {}
+    for row in catalog.rows:
+        if any(d.catalog_line == row.line for d in used) or any(_same_chip(row, d) for d in used):
+            continue
+        soc = row.soc_key or "unknown SoC (identify it first)"
+        k = (soc, row.gpu_key)
+        g = groups.setdefault(k, Gap(soc=row.soc if row.soc and row.soc_key else soc, gpu=row.gpu, share_pct=0.0, devices=[]))
+        g.share_pct += row.share_pct
+        g.devices.append(row.name)
+    return sorted(groups.values(), key=lambda g: (-g.share_pct, g.soc))
+
+
+def cheapest_model(cov: Sequence[CoverageRow], flag: str) -> str | None:
+    cands = [c for c in cov if getattr(c, flag)]
+    if not cands:
+        return None
+    inf = float("inf")
+    best = min(cands, key=lambda c: (c.median_latency_ms if c.median_latency_ms is not None else inf,
+                                     c.energy_mj_per_frame if c.energy_mj_per_frame is not None else inf,
+                                     c.model_name, c.variant))
+    return f"{best.model_name} {best.variant}" + (f" ×{best.scale}" if best.scale else "")

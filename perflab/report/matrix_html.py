@@ -1,0 +1,141 @@
+"""The matrix page and its twins: ``index.html`` (self-contained: inline CSS and JS, no external
+URL, jinja2 autoescape), ``matrix.json``, ``matrix.csv`` (one row per device × column) and, when
+asked, the runs' DataFrame as Parquet or CSV (``frame.parquet`` / ``frame.csv``).
+
+Imports only the store and the report's own parts (never devices, workloads or the emulator).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from perflab import __version__
+from perflab.errors import UserInputError
+from perflab.report.matrix import COVERAGE_LINE_PCT, VERDICTS, Cell, Matrix
+from perflab.store.frame import write_frame
+
+MATRIX_FILE = "index.html"
+_SWATCH = {"rt_q": "rtq", "rt": "rt", "base_rt": "base", "slow": "slow", "unsupported": "uns", "failed": "fail", "nobudget": "nob",
+           "notrun": "nr"}
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("perflab.report", "templates"),
+        autoescape=True,  # every template: device and model names come from users
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _ms(x: float | None) -> str:
+    return f"{x:.2f} ms" if x is not None else "—"
+
+
+def cell_tip(c: Cell, power_reason: str) -> str:
+    """The hover text of a cell: status, reason, numbers against the budget, rule, power."""
+    parts = [f"{VERDICTS[c.verdict]} — status {c.status}"]
+    if c.reason:
+        parts.append(f"reason: {c.reason}")
+    parts.append(f"median {_ms(c.median_ms)}, p90 {_ms(c.p90_ms)}" + (f", budget {_ms(c.budget_ms)}" if c.budget_ms else ""))
+    if c.rt_rule:
+        parts.append(f"real time: {c.rt_statistic or '?'} {_ms(c.rt_value_ms)} — rule: {c.rt_rule}")
+    elif "realtime" in c.missing:
+        parts.append(f"real time: — ({c.missing['realtime']})")
+    if c.delta_psnr_y_db is not None:
+        parts.append(f"Δ PSNR-Y vs bicubic {c.delta_psnr_y_db:+.3f} dB")
+    else:
+        why = c.missing.get("deltas.psnr_y_db") or c.missing.get("deltas.all") or c.missing.get("deltas")
+        parts.append(f"Δ PSNR-Y: —{f' ({why})' if why else ''}")
+    pr_ma = c.missing.get("vs_idle.current_ma", power_reason)
+    pr_mj = c.missing.get("telemetry.mj_per_frame", power_reason)
+    parts.append("ΔmA vs idle: " + (f"{c.delta_current_ma:+.1f}" if c.delta_current_ma is not None else f"— ({pr_ma})")
+                 + "; mJ/frame: " + (f"{c.energy_mj_per_frame:.3g}" if c.energy_mj_per_frame is not None
+                                     else f"— ({pr_mj})"))
+    if c.run_id:
+        parts.append(f"run {c.run_id}")
+    return "\n".join(parts)
+
+
+def matrix_csv(m: Matrix) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["scenario", "device_serial", "device_kind", "emulated", "device_model", "catalog_name", "soc", "gpu",
+                "share_pct", "model_name", "variant", "delegate", "scale", "baseline", "verdict", "status", "reason",
+                "median_ms", "p90_ms", "budget_ms", "delta_psnr_y_db", "delta_current_ma", "energy_mj_per_frame",
+                "run_id", "report", "catalog_example"])
+    for d in m.devices:
+        for col in m.columns:
+            c = d.cells.get(col.key)
+            if c is None:
+                continue
+            w.writerow([m.scenario, d.serial, d.kind, d.emulated, d.model, d.catalog_name or "", d.soc or "",
+                        d.gpu or "", "" if d.share_pct is None else f"{d.share_pct:.6g}", col.model_name,
+                        col.variant, col.delegate, col.scale or "", col.baseline, c.verdict, c.status, c.reason or "",
+                        *("" if v is None else f"{v:.6g}" for v in (c.median_ms, c.p90_ms, c.budget_ms,
+                                                                    c.delta_psnr_y_db, c.delta_current_ma,
+                                                                    c.energy_mj_per_frame)),
+                        c.run_id or "", c.report or "", bool(m.catalog and m.catalog.example)])
+    return buf.getvalue()
+
+
+def render_matrix_html(m: Matrix) -> str:
+    from perflab.report.matrix import cheapest_model
+
+    power_reason = "no power source recorded"
+    tips = {(d.serial, k): cell_tip(c, power_reason) for d in m.devices for k, c in d.cells.items()}
+    return _environment().get_template("matrix.html.j2").render(
+        m=m, version=__version__, example=bool(m.catalog and m.catalog.example), line_pct=COVERAGE_LINE_PCT,
+        verdicts=VERDICTS, swatch=_SWATCH, tips=tips, power_reason=power_reason,
+        n_emulated=sum(1 for d in m.devices if d.emulated),
+        socs=sorted({d.soc for d in m.devices if d.soc}), vendors=sorted({d.manufacturer for d in m.devices if d.manufacturer}),
+        kinds=sorted({d.kind for d in m.devices}),
+        other_cheapest_m=cheapest_model(m.coverage_other, "crosses_measured"),
+        other_cheapest_t=cheapest_model(m.coverage_other, "crosses_total"),
+    )
+
+
+@dataclass(frozen=True)
+class MatrixFiles:
+    html: Path
+    json: Path
+    csv: Path
+    catalog: Path | None
+    frame: Path | None
+
+
+def _atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_matrix(m: Matrix, out_dir: Path, frame: pd.DataFrame | None = None, frame_format: str | None = None) -> MatrixFiles:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html = out_dir / MATRIX_FILE
+        _atomic(html, render_matrix_html(m))
+        js = out_dir / "matrix.json"
+        _atomic(js, m.to_json() + "\n")
+        cs = out_dir / "matrix.csv"
+        _atomic(cs, matrix_csv(m))
+        cat = None
+        if m.catalog is not None:
+            cat = out_dir / "catalog.csv"
+            _atomic(cat, m.catalog.to_csv())
+    except OSError as exc:
+        raise UserInputError(f"{out_dir}: --out: cannot write: {exc.strerror or exc}") from None
+    fr = None
+    if frame is not None and frame_format is not None:
+        fr = write_frame(frame, out_dir / f"frame.{frame_format}", frame_format)
+    return MatrixFiles(html, js, cs, cat, fr)

@@ -1,0 +1,311 @@
+"""Stored runs as one pandas DataFrame: one row per cell × device, typed columns.
+
+``runs_frame`` turns RunRecords into the frame (pure); ``load_frame`` reads run folders;
+``load_frame_from_db`` reads the runs a results index (SQLite) names — from their run folders
+(the source of truth), or, where a folder is gone, from the index's own cell rows (fewer
+columns; the ``source`` column says which). ``write_frame`` exports Parquet (pyarrow) or CSV.
+
+Column conventions: units in names; a value that was not measured is missing (NaN / <NA> /
+None) and its reason is in ``missing`` (a JSON object ``{"field": "reason"}``), never 0.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from perflab.errors import MissingDependencyError, StoreError, UserInputError
+from perflab.store.db import ResultsDB
+from perflab.store.results import CellRecord, RunRecord
+from perflab.store.runfolder import load_run
+
+FRAME_VERSION = 1
+"""Bumped when a column changes meaning or is removed (adding a column does not bump it)."""
+
+# name → pandas dtype; the order is the frame's column order
+COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "run_started_utc": "string",
+    "run_folder": "string",
+    "report_path": "string",
+    "source": "string",  # "run folder" or "results index" (the folder was gone)
+    "scenario": "string",
+    "scenario_sha256": "string",
+    "fps": "Float64",
+    "budget_ms": "Float64",
+    "lr_width": "Int64",
+    "lr_height": "Int64",
+    "device_serial": "string",
+    "device_kind": "string",  # local / android / emulated
+    "emulated": "boolean",
+    "device_model": "string",
+    "device_manufacturer": "string",
+    "device_soc": "string",
+    "device_gpu": "string",
+    "android_release": "string",
+    "device_sdk": "Int64",
+    "cell_id": "string",
+    "model_name": "string",
+    "model_family": "string",
+    "model_variant": "string",
+    "model_scale": "Int64",
+    "model_sha256": "string",
+    "model_size_bytes": "Int64",
+    "delegate": "string",
+    "threads": "Int64",
+    "baseline": "boolean",
+    "status": "string",
+    "reason": "string",
+    "latency_mode": "string",
+    "latency_init_ms": "Float64",
+    "latency_first_ms": "Float64",
+    "latency_median_ms": "Float64",
+    "latency_mean_ms": "Float64",
+    "latency_p90_ms": "Float64",
+    "latency_std_ms": "Float64",
+    "latency_n": "Int64",
+    "realtime_meets": "boolean",
+    "realtime_statistic": "string",
+    "realtime_value_ms": "Float64",
+    "realtime_budget_ms": "Float64",
+    "realtime_rule": "string",
+    "psnr_y_db": "Float64",
+    "ssim_y": "Float64",
+    "baseline_cell_id": "string",
+    "delta_psnr_y_db": "Float64",
+    "delta_ssim_y": "Float64",
+    "delta_latency_median_ms": "Float64",
+    "cpu_load_pct": "Float64",
+    "mem_peak_mb": "Float64",
+    "power_source": "string",
+    "power_confidence": "string",
+    "power_mw": "Float64",
+    "delta_current_ma": "Float64",  # cell minus the device at rest (vs_idle), mA
+    "energy_mj_per_frame": "Float64",  # telemetry.mj_per_frame
+    "missing": "string",
+}
+
+
+def _opt_float(obj: object, name: str) -> float | None:
+    v = getattr(obj, name, None)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, Any]:
+    sc = run.scenario
+    lat = c.latency_ms
+    rt = c.realtime
+    d = c.deltas
+    tel = c.telemetry
+    missing: dict[str, str] = {}
+    if lat is not None:
+        missing.update({f"latency.{k}": v for k, v in lat.missing.items()})
+    elif c.status.value == "ok":
+        missing["latency"] = "no headline latency series recorded"
+    missing.update({f"quality.{k}": v for k, v in c.quality.missing.items()})
+    missing.update({f"telemetry.{k}": v for k, v in tel.missing.items()})
+    if d is not None:
+        missing.update({f"deltas.{k}": v for k, v in d.missing.items()})
+    if rt is not None and rt.missing:
+        missing["realtime"] = rt.missing
+    elif rt is None:
+        missing["realtime"] = ("the scenario is not paced (no frame budget)" if not sc.fps
+                               else f"cell {c.status.value}" if c.status.value != "ok" else "no verdict recorded")
+    # power: read by name so this works before and after the telemetry fields land in the schema
+    power_reason = tel.missing.get("power_source") or tel.missing.get("power") or "no power source recorded"
+    energy = _opt_float(tel, "mj_per_frame")
+    power_mw = _opt_float(tel, "power_mw")
+    vs_idle = getattr(c, "vs_idle", None)
+    delta_current_ma = _opt_float(vs_idle, "current_ma") if vs_idle is not None else None
+    if energy is None:
+        missing.setdefault("telemetry.mj_per_frame", power_reason)
+    if power_mw is None:
+        missing.setdefault("telemetry.power_mw", power_reason)
+    if delta_current_ma is None:
+        idle_missing = getattr(vs_idle, "missing", None)
+        why = idle_missing.get("current_ma") if isinstance(idle_missing, dict) else None
+        missing.setdefault("vs_idle.current_ma", str(why) if why else
+                           (power_reason if vs_idle is not None else "no idle measurement of the device in this run"))
+    report = folder / "index.html" if folder is not None else None
+    return {
+        "run_id": run.run_id,
+        "run_started_utc": run.started_utc,
+        "run_folder": str(folder) if folder is not None else None,
+        "report_path": str(report) if report is not None else None,
+        "source": "run folder",
+        "scenario": sc.name,
+        "scenario_sha256": sc.sha256,
+        "fps": sc.fps,
+        "budget_ms": 1000.0 / sc.fps if sc.fps else None,
+        "lr_width": sc.lr_width,
+        "lr_height": sc.lr_height,
+        "device_serial": c.device.serial,
+        "device_kind": c.device.kind,
+        "emulated": c.emulated or c.device.kind == "emulated",
+        "device_model": c.device.model,
+        "device_manufacturer": c.device.extra.get("manufacturer"),
+        "device_soc": c.device.soc,
+        "device_gpu": c.device.extra.get("gpu"),
+        "android_release": c.device.extra.get("android_release"),
+        "device_sdk": c.device.sdk,
+        "cell_id": c.cell_id,
+        "model_name": c.model.name,
+        "model_family": c.model.family,
+        "model_variant": c.model.variant,
+        "model_scale": c.model.scale,
+        "model_sha256": c.model.sha256,
+        "model_size_bytes": c.model.size_bytes,
+        "delegate": c.delegate,
+        "threads": c.threads,
+        "baseline": c.baseline,
+        "status": c.status.value,
+        "reason": c.reason,
+        "latency_mode": lat.mode if lat else None,
+        "latency_init_ms": lat.init if lat else None,
+        "latency_first_ms": lat.first if lat else None,
+        "latency_median_ms": lat.median if lat else None,
+        "latency_mean_ms": lat.mean if lat else None,
+        "latency_p90_ms": lat.p90 if lat else None,
+        "latency_std_ms": lat.std if lat else None,
+        "latency_n": lat.n if lat else None,
+        "realtime_meets": rt.meets if rt else None,
+        "realtime_statistic": rt.statistic if rt else None,
+        "realtime_value_ms": rt.value_ms if rt else None,
+        "realtime_budget_ms": rt.budget_ms if rt else None,
+        "realtime_rule": rt.rule if rt else None,
+        "psnr_y_db": c.quality.psnr_y_db,
+        "ssim_y": c.quality.ssim_y,
+        "baseline_cell_id": d.baseline_cell_id if d else None,
+        "delta_psnr_y_db": d.psnr_y_db if d else None,
+        "delta_ssim_y": d.ssim_y if d else None,
+        "delta_latency_median_ms": d.latency_median_ms if d else None,
+        "cpu_load_pct": tel.cpu_load_pct,
+        "mem_peak_mb": tel.mem_peak_mb,
+        "power_source": tel.power_source,
+        "power_confidence": tel.power_confidence,
+        "power_mw": power_mw,
+        "delta_current_ma": delta_current_ma,
+        "energy_mj_per_frame": energy,
+        "missing": json.dumps(missing, sort_keys=True, ensure_ascii=False),
+    }
+
+
+def typed_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (dicts keyed by COLUMNS; absent keys are missing) → the typed frame."""
+    data = {name: pd.array([r.get(name) for r in rows], dtype=dtype)  # type: ignore[call-overload]
+            for name, dtype in COLUMNS.items()}
+    return pd.DataFrame(data, columns=list(COLUMNS))
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run: RunRecord
+    folder: Path | None  # None: the record came without its folder
+
+
+def runs_frame(runs: Iterable[StoredRun]) -> pd.DataFrame:
+    """One row per cell × device of every run, in the runs' order (pure)."""
+    return typed_frame([_cell_row(r.run, r.folder, c) for r in runs for c in r.run.cells])
+
+
+def load_runs(paths: Sequence[Path]) -> list[StoredRun]:
+    """Run folders (or results.json files) → records; a path that is not one is a StoreError."""
+    out: list[StoredRun] = []
+    for p in paths:
+        folder = p if p.is_dir() else p.parent
+        out.append(StoredRun(load_run(p), folder))
+    return out
+
+
+def load_frame(paths: Sequence[Path]) -> pd.DataFrame:
+    return runs_frame(load_runs(paths))
+
+
+def sqlite_path(url: str) -> Path:
+    """``--db`` value → the SQLite file. Only SQLite is supported for now (a path, or
+    ``sqlite:///path``); PostgreSQL URLs arrive with the rack issue."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise UserInputError(f"--db: {scheme}:// is not supported yet; give a SQLite file path (or sqlite:///path)")
+    return Path(url)
+
+
+def load_from_db(db_file: Path) -> tuple[list[StoredRun], pd.DataFrame, list[str]]:
+    """The runs a results index names: (runs read from their folders, frame rows of the runs
+    whose folders are gone, notes saying which). The index is opened read-only."""
+    if not db_file.is_file():
+        raise UserInputError(f"{db_file}: --db: no such results index")
+    ResultsDB(db_file).close()  # checks tables and schema version, one-line StoreError otherwise
+    try:
+        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+        try:
+            runs = conn.execute("SELECT run_id, scenario, scenario_sha256, started_utc, folder "
+                                "FROM runs ORDER BY started_utc").fetchall()
+            cur = conn.execute("SELECT * FROM cells ORDER BY run_id, device_serial, cell_id")
+            cols = [d[0] for d in cur.description]
+            cells = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db_file}: cannot read the results index: {' '.join(str(exc).split())}") from None
+    stored: list[StoredRun] = []
+    orphan_rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for run_id, scenario, sha, started, folder in runs:
+        fpath = Path(str(folder))
+        if (fpath / "results.json").is_file():
+            stored.append(StoredRun(load_run(fpath), fpath))
+            continue
+        notes.append(f"run {run_id}: folder {fpath} is gone; using the index's cell rows (no realtime verdict "
+                     "or deltas)")
+        for c in cells:
+            if c["run_id"] != run_id:
+                continue
+            orphan_rows.append({
+                "run_id": run_id, "run_started_utc": started, "run_folder": None, "report_path": None,
+                "source": "results index", "scenario": scenario, "scenario_sha256": sha,
+                "device_serial": c["device_serial"], "device_kind": c["device_kind"],
+                "emulated": c["device_kind"] == "emulated", "device_model": c["device_model"],
+                "cell_id": c["cell_id"], "model_name": c["model_name"], "model_variant": c["variant"],
+                "model_sha256": c["model_sha256"], "delegate": c["delegate"], "baseline": bool(c["baseline"]),
+                "status": c["status"], "reason": c["reason"], "latency_median_ms": c["latency_median_ms"],
+                "latency_p90_ms": c["latency_p90_ms"], "latency_mean_ms": c["latency_mean_ms"],
+                "latency_n": c["latency_n"], "psnr_y_db": c["psnr_y_db"], "ssim_y": c["ssim_y"],
+                "mem_peak_mb": c["mem_peak_mb"], "cpu_load_pct": c["cpu_load_pct"],
+                "missing": json.dumps({"realtime": "run folder gone: the index keeps no verdict",
+                                       "deltas": "run folder gone: the index keeps no deltas"}),
+            })
+    return stored, typed_frame(orphan_rows), notes
+
+
+def load_frame_from_db(db_file: Path) -> pd.DataFrame:
+    stored, orphans, _ = load_from_db(db_file)
+    frames = [f for f in (runs_frame(stored), orphans) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else typed_frame([])
+
+
+def write_frame(df: pd.DataFrame, path: Path, fmt: str) -> Path:
+    """Export the frame as ``parquet`` (needs pyarrow) or ``csv``; returns the file written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        elif fmt == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as exc:
+                raise MissingDependencyError("pyarrow", "Parquet export") from exc
+            df.to_parquet(path, index=False)
+        else:
+            raise UserInputError(f"--format: {fmt!r} is not one of parquet, csv")
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return path
