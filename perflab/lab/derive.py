@@ -5,6 +5,8 @@ MAI 2021 score. The report renders what this stores; it computes none of it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from perflab.analysis.derive import (
     PairKey,
     diff,
@@ -13,7 +15,15 @@ from perflab.analysis.derive import (
     pair_baselines,
     realtime_verdict,
 )
-from perflab.store.results import CellRecord, CellStatus, DeltaRecord, QualityRecord, RealtimeRecord
+from perflab.store.results import (
+    CellRecord,
+    CellStatus,
+    DeltaRecord,
+    IdleDeltaRecord,
+    IdleRecord,
+    QualityRecord,
+    RealtimeRecord,
+)
 
 
 def _realtime(c: CellRecord, fps: float | None) -> RealtimeRecord | None:
@@ -51,19 +61,38 @@ def _deltas(c: CellRecord, b: CellRecord) -> DeltaRecord:
         why = f"baseline {b.cell_id} is {b.status.value}" if b.status != CellStatus.OK else f"this cell is {c.status.value}"
         return DeltaRecord(baseline_cell_id=b.cell_id, missing={"all": why})
     bl, cl = b.latency_ms, c.latency_ms
-    return DeltaRecord(
-        baseline_cell_id=b.cell_id,
-        latency_median_ms=diff(cl.median if cl else None, bl.median if bl else None),
-        latency_mean_ms=diff(cl.mean if cl else None, bl.mean if bl else None),
-        psnr_y_db=diff(c.quality.psnr_y_db, b.quality.psnr_y_db),
-        ssim_y=diff(c.quality.ssim_y, b.quality.ssim_y),
-        mem_peak_mb=diff(c.telemetry.mem_peak_mb, b.telemetry.mem_peak_mb),
-        cpu_load_pct=diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),
-    )
+    values: dict[str, float | None] = {
+        "latency_median_ms": diff(cl.median if cl else None, bl.median if bl else None),
+        "latency_mean_ms": diff(cl.mean if cl else None, bl.mean if bl else None),
+        "psnr_y_db": diff(c.quality.psnr_y_db, b.quality.psnr_y_db),
+        "ssim_y": diff(c.quality.ssim_y, b.quality.ssim_y),
+        "mem_peak_mb": diff(c.telemetry.mem_peak_mb, b.telemetry.mem_peak_mb),
+        "cpu_load_pct": diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),
+        **{k: diff(getattr(c.telemetry, k), getattr(b.telemetry, k)) for k in _COST_KEYS},
+    }
+    missing = {k: c.telemetry.missing.get(k) or b.telemetry.missing.get(k) or c.quality.missing.get(k)
+               or "not measured on this cell or on its baseline" for k, v in values.items() if v is None}
+    return DeltaRecord.model_validate({"baseline_cell_id": b.cell_id, **values, "missing": missing})
 
 
-def finalize_cells(cells: list[CellRecord], fps: float | None) -> list[CellRecord]:
-    """New records with ``deltas``, ``realtime``, per-frame deltas and the MAI score filled in."""
+_COST_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "temp_max_c", "current_ma", "power_mw", "mj_per_frame",
+              "mah_per_hour")
+_IDLE_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "current_ma", "power_mw")
+
+
+def _vs_idle(c: CellRecord, idle: IdleRecord | None) -> IdleDeltaRecord | None:
+    if idle is None or c.status != CellStatus.OK:
+        return None
+    values = {k: diff(getattr(c.telemetry, k), getattr(idle, k)) for k in _IDLE_KEYS}
+    missing = {k: c.telemetry.missing.get(k) or idle.missing.get(k) or "not measured" for k, v in values.items()
+               if v is None}
+    return IdleDeltaRecord(**values, missing=missing)
+
+
+def finalize_cells(cells: list[CellRecord], fps: float | None, idle: Sequence[IdleRecord] = ()) -> list[CellRecord]:
+    """New records with ``deltas``, ``vs_idle``, ``realtime``, per-frame deltas and the MAI
+    score filled in."""
+    idle_by = {r.serial: r for r in idle}
     pairs = pair_baselines([PairKey(c.device.serial, c.delegate, c.baseline) for c in cells])
     out: list[CellRecord] = []
     for i, c in enumerate(cells):
@@ -72,5 +101,6 @@ def finalize_cells(cells: list[CellRecord], fps: float | None) -> list[CellRecor
             "realtime": _realtime(c, fps),
             "quality": _quality(c, b),
             "deltas": _deltas(c, b) if b is not None else None,
+            "vs_idle": _vs_idle(c, idle_by.get(c.device.serial)),
         }))
     return out

@@ -21,6 +21,7 @@ from perflab.store.results import CellRecord
 
 class Phase:
     PREPARE = "prepare"
+    IDLE = "idle baseline"
     COOLDOWN = "cooldown"
     TIMING = "timing"
     OUTPUTS = "outputs + quality"

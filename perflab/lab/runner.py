@@ -45,6 +45,7 @@ from perflab.errors import (
     UserInputError,
 )
 from perflab.lab.compat import model_compat
+from perflab.lab.costs import idle_baseline, sample_during, telemetry_fields
 from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
 from perflab.lab.models import resolve_artifact
@@ -58,6 +59,7 @@ from perflab.store.results import (
     DelegateRecord,
     DeviceRecord,
     FrameQuality,
+    IdleRecord,
     LatencyRecord,
     LayerRow,
     LayersRecord,
@@ -73,6 +75,7 @@ from perflab.store.results import (
     artifact_key,
 )
 from perflab.store.runfolder import RunFolder, new_run_id, utc_now_iso
+from perflab.telemetry.summary import Summary
 from perflab.workloads import Workload, workload_for
 
 log = logging.getLogger("perflab.run")
@@ -163,6 +166,8 @@ class _CellParts:
     logs: list[str] = field(default_factory=list)
     tel: dict[str, Any] = field(default_factory=dict)
     tel_missing: dict[str, str] = field(default_factory=dict)
+    cost: Summary | None = None
+    cost_why: str | None = None
 
 
 class ScenarioRunner:
@@ -195,6 +200,7 @@ class ScenarioRunner:
         self.cells: list[CellRecord] = list(previous.cells) if previous else []
         self.planned: list[PlannedCell] = []
         self.devices_rec: list[DeviceRecord] = list(previous.devices) if previous else []
+        self.idle: list[IdleRecord] = list(previous.idle) if previous else []
         self.header: dict[str, Any] = {
             "perflab_version": __version__,
             "run_id": run_id,
@@ -224,7 +230,7 @@ class ScenarioRunner:
             stop = StopRecord(signal=self.stop.signal_name, reason=self.stop.reason or "stopped", at_utc=utc_now_iso())
         return RunRecord(
             **self.header, devices=list(self.devices_rec), planned=list(self.planned), cells=cells,
-            warnings=list(self.run_warnings), stop=stop,
+            warnings=list(self.run_warnings), idle=list(self.idle), stop=stop,
             finished_utc=utc_now_iso() if finished else None, exit_code=exit_code,
         )
 
@@ -310,7 +316,7 @@ class ScenarioRunner:
         finally:
             self.progress.stop()
         with self._lock:
-            self.cells = finalize_cells(self.cells, self.s.pacing.fps)
+            self.cells = finalize_cells(self.cells, self.s.pacing.fps, self.idle)
         exit_code = self._exit_code()
         run = self.snapshot(finished=True, exit_code=exit_code)
         self.folder.write_results(run)
@@ -352,6 +358,14 @@ class ScenarioRunner:
             return prepared, None
         except PerflabError as exc:
             return prepared, f"device could not be prepared: {exc}"
+        tel = self.s.telemetry
+        if tel.enabled and tel.idle_baseline_s > 0 and not any(r.serial == device.serial for r in self.idle):
+            self.progress.phase(device.serial, 1, first.cell_id, Phase.IDLE)
+            rel = f"telemetry/{artifact_dir(device.serial)}.idle.txt"
+            rec = idle_baseline(device, self.folder.work_dir(device.serial), self.folder.path / rel, rel,
+                                tel.sample_interval_ms / 1000.0, tel.idle_baseline_s, self.stop)
+            with self._lock:
+                self.idle.append(rec)
         return prepared, None
 
     def _drive_device(self, device: Device, info: DeviceRecord, workload: Workload, cells: list[CellSpec]) -> None:
@@ -500,7 +514,7 @@ class ScenarioRunner:
             modes.append((SeriesMode.BACK_TO_BACK, None))
         return modes
 
-    def _series(self, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact,
+    def _series(self, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact,
                 mode: SeriesMode, fps: float | None, headline: bool, parts: _CellParts) -> None:
         s, g = self.s, self.s.geometry
         req = TimingRequest(
@@ -508,7 +522,14 @@ class ScenarioRunner:
             delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width, lr_height=g.lr_height,
             input_frame=self.timing_frame,
         )
-        t = workload.run_timing(art, req)
+        if headline and s.telemetry.enabled:
+            rel = f"telemetry/{artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))}.txt"
+            t, parts.cost, parts.cost_why = sample_during(
+                device, self.folder.work_dir(device.serial), self.folder.path / rel,
+                s.telemetry.sample_interval_ms / 1000.0, lambda: workload.run_timing(art, req))
+            parts.tel["timeline_file"] = rel
+        else:
+            t = workload.run_timing(art, req)
         parts.series[mode.value] = latency_record(t, fps)
         thresholds = StabilityThresholds(max_cv_pct=s.stability.max_cv_pct, max_drift_pct=s.stability.max_drift_pct)
         if t.samples_ms:
@@ -541,14 +562,25 @@ class ScenarioRunner:
         for mode, fps in modes:
             self.stop.check()
             self.progress.phase(device.serial, index, cell.cell_id, f"{Phase.TIMING} ({mode.value})")
-            self._series(workload, info, cell, art, mode, fps, mode == modes[0][0], parts)
+            self._series(device, workload, info, cell, art, mode, fps, mode == modes[0][0], parts)
         tel = parts.tel
         missing = parts.tel_missing
         if tel.get("cpu_load_pct") is None:
             missing.setdefault("cpu_load_pct", "the device did not report CPU time for the run")
         if tel.get("mem_peak_mb") is None:
             missing.setdefault("mem_peak_mb", "the device did not report memory for the run")
-        missing.setdefault("power_source", "no power source configured for this device (battery counters or a meter)")
+        headline = parts.series[modes[0][0].value]
+        if self.s.telemetry.enabled:
+            fields, cost_missing, cost_warnings = telemetry_fields(
+                parts.cost, parts.cost_why, emulated=info.kind == DeviceKind.EMULATED.value, fps=self.s.pacing.fps,
+                latency_mean_ms=headline.mean, interval_ms=self.s.telemetry.sample_interval_ms,
+                timeline_rel=str(tel.pop("timeline_file", "")))
+            tel.update(fields)
+            for k, v in cost_missing.items():
+                missing.setdefault(k, v)
+            parts.warnings.extend(cost_warnings)
+        else:
+            missing.setdefault("power_source", "telemetry.enabled is off in the scenario")
         key = artifact_key(info.serial, cell.cell_id, self.n_devices)
         self.folder.write_log(f"{artifact_dir(key)}.log", "\n".join(parts.logs))
         self.stop.check()

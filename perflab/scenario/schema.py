@@ -191,7 +191,10 @@ class Tuning(_Strict):
 
 
 class Telemetry(_Strict):
-    sample_interval_ms: Float = Field(default=100, ge=5, le=10_000)
+    enabled: Bool = Field(default=True, description="sample CPU/GPU load, memory, heat and battery during cells")
+    sample_interval_ms: Float = Field(default=100, ge=5, le=10_000, description="sampler period (10 Hz default)")
+    idle_baseline_s: Float = Field(default=5.0, ge=0, le=3600,
+                                   description="idle sampling on each device before its first cell (0 = none)")
 
 
 class Profiling(_Strict):

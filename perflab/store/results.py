@@ -131,13 +131,58 @@ class QualityRecord(_Rec):
 
 
 class TelemetryRecord(_Rec):
-    cpu_load_pct: float | None = None
+    """What the cell cost. Process figures come from the workload (``cpu_load_pct``,
+    ``mem_peak_mb``); device figures from the sampler over the headline series' window (the
+    span the measured process was alive, on the device clock). Current is positive when drawn
+    from the battery; ``mj_per_frame`` = mean power / fps at the scenario's pacing."""
+
+    cpu_load_pct: float | None = None  # the measured process: CPU time / wall time × 100
     mem_peak_mb: float | None = None
     mem_source: str | None = None
     start_temp_c: float | None = None
     temp_source: str | None = None
+    device_cpu_busy_pct: float | None = None  # all cores, 100 = every core busy
+    cpu_core_busy_pct: dict[str, float] = Field(default_factory=dict)
+    cpu_freq_mhz: dict[str, float] = Field(default_factory=dict)
+    gpu_busy_pct: float | None = None
+    gpu_freq_mhz: float | None = None
+    rss_peak_mb: float | None = None  # sampled VmRSS peak of the measured process
+    mem_avail_min_mb: float | None = None
+    temp_zone: str | None = None
+    temp_end_c: float | None = None
+    temp_max_c: float | None = None
+    current_ma: float | None = None
+    voltage_v: float | None = None
+    power_mw: float | None = None
+    energy_mj: float | None = None
+    energy_mah: float | None = None
+    mj_per_frame: float | None = None
+    mah_per_hour: float | None = None
+    charging: bool | None = None
+    current_convention: str | None = None  # how the unit and sign of current_now were decided
+    host_package_mw: float | None = None
     power_source: str | None = None
-    power_confidence: str | None = None  # e.g. "none", "low", "medium", "high"
+    power_confidence: str | None = None  # high / medium / low / none
+    window_s: float | None = None
+    sample_interval_ms: float | None = None
+    sampler_cpu_pct: float | None = None  # the sampler's own cost, % of one core
+    timeline_file: str | None = None  # raw sampler lines, relative to the run folder
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
+class IdleRecord(_Rec):
+    """A device at rest in the same session, before its first cell: the floor every cell's cost
+    is compared with."""
+
+    serial: str
+    duration_s: float | None = None
+    device_cpu_busy_pct: float | None = None
+    gpu_busy_pct: float | None = None
+    mem_avail_min_mb: float | None = None
+    temp_c: float | None = None
+    current_ma: float | None = None
+    power_mw: float | None = None
+    timeline_file: str | None = None
     missing: dict[str, str] = Field(default_factory=dict)
 
 
@@ -203,6 +248,23 @@ class DeltaRecord(_Rec):
     ssim_y: float | None = None
     mem_peak_mb: float | None = None
     cpu_load_pct: float | None = None
+    device_cpu_busy_pct: float | None = None
+    gpu_busy_pct: float | None = None
+    temp_max_c: float | None = None
+    current_ma: float | None = None
+    power_mw: float | None = None
+    mj_per_frame: float | None = None
+    mah_per_hour: float | None = None
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
+class IdleDeltaRecord(_Rec):
+    """This cell minus its device at rest (the run's idle record for that device)."""
+
+    device_cpu_busy_pct: float | None = None
+    gpu_busy_pct: float | None = None
+    current_ma: float | None = None
+    power_mw: float | None = None
     missing: dict[str, str] = Field(default_factory=dict)
 
 
@@ -224,6 +286,7 @@ class CellRecord(_Rec):
     layers: LayersRecord | None = None
     delegates: list[DelegateRecord] = Field(default_factory=list)  # the tool's delegate/partition lines
     deltas: DeltaRecord | None = None
+    vs_idle: IdleDeltaRecord | None = None
     realtime: RealtimeRecord | None = None
     warnings: list[WarningRecord] = Field(default_factory=list)
     started_utc: str | None = None
@@ -266,6 +329,7 @@ class RunRecord(_Rec):
     planned: list[PlannedCell] = Field(default_factory=list)
     cells: list[CellRecord] = Field(default_factory=list)
     warnings: list[WarningRecord] = Field(default_factory=list)  # run-level (inputs, scenario)
+    idle: list[IdleRecord] = Field(default_factory=list)  # per device, measured before its first cell
     stop: StopRecord | None = None
     resumed_utc: list[str] = Field(default_factory=list)
     exit_code: int | None = None

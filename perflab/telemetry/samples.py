@@ -1,0 +1,209 @@
+"""The sampler's line format and its parser: raw lines in, typed timelines out (pure).
+
+One sampler per cell prints, every tick, a block of lines (space-separated, first token the
+record type). The device-side shell script (``sampler.sh``) and the local sampler
+(:mod:`perflab.telemetry.local`) print the same format, so one parser reads both::
+
+    T <clock_s>                   tick start on the device's monotonic clock (seconds)
+    cpu <name> <user> <nice> <system> <idle> <iowait> <irq> <softirq> [steal …]
+                                  a /proc/stat cpu line (ticks; ``cpu`` = all cores)
+    freq <core> <khz>             scaling_cur_freq of one core
+    gpu kgsl <busy> <total>       Adreno gpubusy: the last window's busy/total (not cumulative)
+    gpu pct <percent>             Mali utilization / kgsl gpu_busy_percentage ("37 %" → 37)
+    gpu ged <load> <block> <idle> MediaTek GED gpu_utilization
+    gpufreq <raw>                 GPU clock as the node gives it (unit from the device config)
+    rss <kb>                      VmRSS of the measured process (absent while it is not running)
+    mem <kb>                      MemAvailable of the device
+    tz <name> <raw>               a thermal zone's temp (raw: m°C on most kernels)
+    bat <current_raw> <voltage_uv> <charge_uah> <temp_dc> <status>
+                                  the battery's sysfs nodes, raw (units and sign decided later)
+    rapl <zone> <energy_uj>       a powercap RAPL counter (host package/core energy, µJ, cumulative)
+    self <utime_ticks> <stime_ticks> <clk_tck>   the sampler's own CPU time
+    E <stream> <message…>         a stream could not be read (said once, kept as the reason)
+
+Anything else is counted as garbage and reported, never guessed at.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+THERMAL_RAW_MC_LIMIT = 200.0  # raw values below this are °C already (formats.md §3.1 heuristic)
+
+
+@dataclass
+class Timeline:
+    """Per-stream time series on the device clock (seconds), plus why streams are missing."""
+
+    cpu_ticks: dict[str, list[tuple[float, tuple[int, int]]]] = field(default_factory=dict)  # name → (t, (busy, total))
+    freq_khz: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    gpu_busy_pct: list[tuple[float, float]] = field(default_factory=list)
+    gpu_freq_raw: list[tuple[float, float]] = field(default_factory=list)
+    rss_kb: list[tuple[float, float]] = field(default_factory=list)
+    mem_avail_kb: list[tuple[float, float]] = field(default_factory=list)
+    temp_c: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    bat_current_raw: list[tuple[float, float]] = field(default_factory=list)
+    bat_voltage_uv: list[tuple[float, float]] = field(default_factory=list)
+    bat_charge_uah: list[tuple[float, float]] = field(default_factory=list)
+    bat_temp_c: list[tuple[float, float]] = field(default_factory=list)
+    bat_status: list[tuple[float, str]] = field(default_factory=list)
+    self_cpu_s: list[tuple[float, float]] = field(default_factory=list)
+    rapl_uj: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    ticks: list[float] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    garbage_lines: int = 0
+
+    @property
+    def span_s(self) -> tuple[float, float] | None:
+        return (self.ticks[0], self.ticks[-1]) if self.ticks else None
+
+
+def _num(text: str) -> float | None:
+    try:
+        v = float(text.strip().rstrip("%").strip())
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def zone_temp_c(raw: float) -> float | None:
+    """A thermal zone's raw value in °C: m°C on most kernels, °C below 200; absurd values
+    (disabled zones read -273000 or similar) are None."""
+    c = raw if abs(raw) < THERMAL_RAW_MC_LIMIT else raw / 1000.0
+    return c if -40.0 <= c <= 150.0 else None
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.tl = Timeline()
+        self.t: float | None = None
+
+    def feed(self, line: str) -> None:
+        parts = line.split()
+        if not parts:
+            return
+        kind, args = parts[0], parts[1:]
+        if kind == "T":
+            t = _num(args[0]) if args else None
+            if t is None:
+                self.tl.garbage_lines += 1
+                return
+            self.t = t
+            self.tl.ticks.append(t)
+            return
+        if kind == "E":
+            if args:
+                self.tl.missing.setdefault(args[0], " ".join(args[1:]) or "could not be read")
+            return
+        handler = _HANDLERS.get(kind)
+        if self.t is None or handler is None or not handler(self.tl, self.t, args):
+            self.tl.garbage_lines += 1
+
+
+def _cpu(tl: Timeline, t: float, a: list[str]) -> bool:
+    nums = [int(x) for x in a[1:] if x.isdigit()]
+    if len(nums) < 4 or len(nums) != len(a) - 1:
+        return False
+    idle = nums[3] + (nums[4] if len(nums) > 4 else 0)  # idle + iowait
+    total = sum(nums[:8])  # user..steal; guest is already inside user
+    tl.cpu_ticks.setdefault(a[0], []).append((t, (total - idle, total)))
+    return True
+
+
+def _freq(tl: Timeline, t: float, a: list[str]) -> bool:
+    v = _num(a[1]) if len(a) == 2 else None
+    if v is None:
+        return False
+    tl.freq_khz.setdefault(a[0], []).append((t, v))
+    return True
+
+
+def _gpu(tl: Timeline, t: float, a: list[str]) -> bool:
+    if not a:
+        return False
+    vals = [_num(x) for x in a[1:]]
+    if any(v is None for v in vals) or not vals:
+        return False
+    nums = [v for v in vals if v is not None]
+    if a[0] == "kgsl" and len(nums) == 2:
+        busy, total = nums
+        if total > 0:  # "0 0" while the GPU is off: no window, no sample
+            tl.gpu_busy_pct.append((t, 100.0 * busy / total))
+        return True
+    if a[0] in ("pct", "ged"):
+        tl.gpu_busy_pct.append((t, nums[0]))
+        return True
+    return False
+
+
+Handler = Callable[["Timeline", float, list[str]], bool]
+
+
+def _series(attr: str, scale: float = 1.0) -> Handler:
+    def handler(tl: Timeline, t: float, a: list[str]) -> bool:
+        v = _num(a[0]) if len(a) == 1 else None
+        if v is None:
+            return False
+        getattr(tl, attr).append((t, v * scale))
+        return True
+
+    return handler
+
+
+def _tz(tl: Timeline, t: float, a: list[str]) -> bool:
+    raw = _num(a[1]) if len(a) == 2 else None
+    if raw is None:
+        return False
+    c = zone_temp_c(raw)
+    if c is not None:
+        tl.temp_c.setdefault(a[0], []).append((t, c))
+    return True
+
+
+def _bat(tl: Timeline, t: float, a: list[str]) -> bool:
+    if len(a) != 5:
+        return False
+    cur, volt, charge, temp = (_num(x) for x in a[:4])
+    if cur is not None:
+        tl.bat_current_raw.append((t, cur))
+    if volt is not None and volt > 0:
+        tl.bat_voltage_uv.append((t, volt))
+    if charge is not None:
+        tl.bat_charge_uah.append((t, charge))
+    if temp is not None:
+        tl.bat_temp_c.append((t, temp / 10.0))
+    tl.bat_status.append((t, a[4]))
+    return True
+
+
+def _rapl(tl: Timeline, t: float, a: list[str]) -> bool:
+    v = _num(a[1]) if len(a) == 2 else None
+    if v is None:
+        return False
+    tl.rapl_uj.setdefault(a[0], []).append((t, v))
+    return True
+
+
+def _self(tl: Timeline, t: float, a: list[str]) -> bool:
+    nums = [_num(x) for x in a]
+    if len(nums) != 3 or any(v is None for v in nums) or not nums[2]:
+        return False
+    ut, st, hz = (v for v in nums if v is not None)
+    tl.self_cpu_s.append((t, (ut + st) / hz))
+    return True
+
+
+_HANDLERS: dict[str, Handler] = {
+    "cpu": _cpu, "freq": _freq, "gpu": _gpu, "gpufreq": _series("gpu_freq_raw"), "rss": _series("rss_kb"),
+    "mem": _series("mem_avail_kb"), "tz": _tz, "bat": _bat, "self": _self, "rapl": _rapl,
+}
+
+
+def parse_sampler_output(lines: Iterable[str]) -> Timeline:
+    """Sampler lines → a Timeline. Unknown or malformed lines are counted in ``garbage_lines``."""
+    p = _Parser()
+    for line in lines:
+        p.feed(line)
+    return p.tl

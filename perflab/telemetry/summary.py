@@ -1,0 +1,210 @@
+"""What a cell cost, from its sampler timeline: load, memory, heat, current, power, energy (pure).
+
+The window is the span over which the measured process was alive on the device (the ticks
+that carry an ``rss`` line), on the device's own clock, so no host↔device clock alignment is
+needed for sampler streams. Every value that cannot be computed is None with its reason in
+``missing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from perflab.errors import MeasurementError
+from perflab.telemetry.battery import CurrentConvention, charging_during, decide_convention
+from perflab.telemetry.energy import EnergyWindow, integrate
+from perflab.telemetry.samples import Timeline
+
+FREQ_TO_MHZ = {"hz": 1e-6, "khz": 1e-3, "mhz": 1.0}
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How to read the raw streams of one device (from its device config)."""
+
+    gpu_freq_unit: str = "hz"
+    current_unit: str | None = None  # "ua"/"ma" when the config says so; None → decide from the data
+    discharge_sign: int | None = None
+    voltage_unit: str = "uv"
+    temp_zone: str | None = None  # the zone the headline temperature comes from (gate zone)
+
+
+@dataclass(frozen=True)
+class Summary:
+    start_s: float | None = None
+    end_s: float | None = None
+    cpu_busy_pct: float | None = None  # device-wide, 100 = every core busy
+    cpu_core_busy_pct: dict[str, float] = field(default_factory=dict)
+    cpu_freq_mhz: dict[str, float] = field(default_factory=dict)  # mean per core/policy
+    gpu_busy_pct: float | None = None
+    gpu_freq_mhz: float | None = None
+    rss_peak_mb: float | None = None
+    mem_avail_min_mb: float | None = None
+    temp_zone: str | None = None
+    temp_start_c: float | None = None
+    temp_end_c: float | None = None
+    temp_max_c: float | None = None
+    current_ma: float | None = None  # mean, drawn from the battery (positive = discharge)
+    voltage_v: float | None = None
+    power_mw: float | None = None
+    energy: EnergyWindow | None = None
+    charging: bool | None = None
+    current_how: str | None = None
+    host_package_mw: float | None = None  # RAPL package power on `local` hosts that have it
+    sampler_cpu_pct: float | None = None  # the sampler's own CPU time / wall time × 100
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def process_window(tl: Timeline) -> tuple[float, float] | None:
+    """First and last tick at which the measured process was seen (its ``rss`` lines)."""
+    if not tl.rss_kb:
+        return None
+    return tl.rss_kb[0][0], tl.rss_kb[-1][0]
+
+
+def _between(series: Sequence[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
+    return [(t, v) for t, v in series if t0 <= t <= t1]
+
+
+def _busy_pct(series: Sequence[tuple[float, tuple[int, int]]], t0: float, t1: float) -> float | None:
+    """Δbusy/Δtotal of cumulative tick counters from the last sample ≤ t0 to the first ≥ t1."""
+    before = [x for x in series if x[0] <= t0]
+    after = [x for x in series if x[0] >= t1]
+    a = before[-1] if before else (series[0] if series else None)
+    b = after[0] if after else (series[-1] if series else None)
+    if a is None or b is None or b[1][1] <= a[1][1]:
+        return None
+    return 100.0 * (b[1][0] - a[1][0]) / (b[1][1] - a[1][1])
+
+
+def _mean(series: Sequence[tuple[float, float]]) -> float | None:
+    return float(np.mean([v for _, v in series])) if series else None
+
+
+def _cpu(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
+    if "cpu" in tl.cpu_ticks:
+        out["cpu_busy_pct"] = _busy_pct(tl.cpu_ticks["cpu"], t0, t1)
+        out["cpu_core_busy_pct"] = {
+            name: v for name, s in tl.cpu_ticks.items() if name != "cpu" and (v := _busy_pct(s, t0, t1)) is not None
+        }
+    else:
+        missing["cpu_busy_pct"] = tl.missing.get("cpu", "the sampler read no /proc/stat")
+    freqs = {core: m for core, s in tl.freq_khz.items() if (m := _mean(_between(s, t0, t1))) is not None}
+    out["cpu_freq_mhz"] = {core: v / 1000.0 for core, v in freqs.items()}
+    if not freqs:
+        missing["cpu_freq_mhz"] = tl.missing.get("freq", "no cpufreq nodes were read")
+
+
+def _gpu(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str, object],
+         missing: dict[str, str]) -> None:
+    busy = _mean(_between(tl.gpu_busy_pct, t0, t1))
+    out["gpu_busy_pct"] = busy
+    if busy is None:
+        missing["gpu_busy_pct"] = tl.missing.get("gpu", "no GPU load node configured for this device")
+    freq = _mean(_between(tl.gpu_freq_raw, t0, t1))
+    out["gpu_freq_mhz"] = None if freq is None else freq * FREQ_TO_MHZ.get(cfg.gpu_freq_unit, 1e-6)
+    if freq is None:
+        missing["gpu_freq_mhz"] = tl.missing.get("gpufreq", "no GPU clock node configured for this device")
+
+
+def _memory(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
+    rss = _between(tl.rss_kb, t0, t1)
+    out["rss_peak_mb"] = max(v for _, v in rss) / 1024.0 if rss else None
+    if not rss:
+        missing["rss_peak_mb"] = tl.missing.get("rss", "the measured process was not seen")
+    mem = _between(tl.mem_avail_kb, t0, t1)
+    out["mem_avail_min_mb"] = min(v for _, v in mem) / 1024.0 if mem else None
+    if not mem:
+        missing["mem_avail_min_mb"] = tl.missing.get("mem", "MemAvailable was not read")
+
+
+def _thermal(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str, object],
+             missing: dict[str, str]) -> None:
+    zone = cfg.temp_zone if cfg.temp_zone in tl.temp_c else next(iter(tl.temp_c), None)
+    series = _between(tl.temp_c[zone], t0, t1) if zone is not None else []
+    if not series and tl.bat_temp_c:
+        series, zone = _between(tl.bat_temp_c, t0, t1), "battery (power_supply temp)"
+    if not series:
+        missing["temp_c"] = tl.missing.get("tz", "no thermal zone or battery temperature was read")
+        return
+    vals = [v for _, v in series]
+    out.update(temp_zone=zone, temp_start_c=vals[0], temp_end_c=vals[-1], temp_max_c=max(vals))
+
+
+def _power(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str, object],
+           missing: dict[str, str]) -> None:
+    cur = _between(tl.bat_current_raw, t0, t1)
+    if not cur:
+        missing["current_ma"] = tl.missing.get("bat", "no battery current was read")
+        return
+    charge = tl.bat_charge_uah  # the whole run: the longer the span, the surer the slope
+    conv: CurrentConvention = decide_convention(
+        [v for _, v in cur], t_s=[t for t, _ in charge], charge_uah=[v for _, v in charge],
+        configured_unit=cfg.current_unit, configured_sign=cfg.discharge_sign)
+    out["current_how"] = conv.how
+    out["charging"] = charging_during([s for t, s in tl.bat_status if t0 <= t <= t1])
+    ma = [(t, conv.discharge_ma(v)) for t, v in cur]
+    out["current_ma"] = _mean(ma)
+    volt = _between(tl.bat_voltage_uv, t0, t1)
+    if not volt:
+        missing["power_mw"] = tl.missing.get("bat", "no battery voltage was read: energy needs it")
+        return
+    v_scale = 1e-3 if cfg.voltage_unit == "mv" else 1e-6
+    vt = np.asarray([t for t, _ in volt])
+    vv = np.asarray([v * v_scale for _, v in volt])
+    t = np.asarray([t for t, _ in ma])
+    volts = np.interp(t, vt, vv)
+    out["voltage_v"] = float(np.mean(vv))
+    if len(t) < 2:
+        out["power_mw"] = float(ma[0][1] * volts[0])
+        missing["energy"] = "a single current sample: no integral"
+        return
+    try:
+        e = integrate(t, np.asarray([v for _, v in ma]) / 1000.0, volts, start_s=t0, end_s=t1)
+    except MeasurementError as exc:
+        missing["energy"] = str(exc)
+        return
+    out.update(energy=e, power_mw=e.mean_mw, current_ma=e.mean_ma)
+
+
+def _host_power(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
+    """Package power from RAPL energy counters (intel-rapl:N zones), over the window."""
+    total_mw = 0.0
+    for name, series in tl.rapl_uj.items():
+        s = _between(series, t0, t1)
+        if name.count(":") != 1 or len(s) < 2:
+            continue
+        (ta, ea), (tb, eb) = s[0], s[-1]
+        if tb > ta and eb >= ea:  # a counter wrap is dropped, not guessed
+            total_mw += (eb - ea) / 1000.0 / (tb - ta)
+    if total_mw > 0:
+        out["host_package_mw"] = total_mw
+    else:
+        missing["host_package_mw"] = tl.missing.get("rapl", "no RAPL package counter moved in the window")
+
+
+def summarize_window(tl: Timeline, cfg: StreamConfig, window: tuple[float, float] | None = None) -> Summary:
+    """The cell's cost over ``window`` (default: while the measured process was alive)."""
+    win = window or process_window(tl)
+    if win is None or not win[1] > win[0]:
+        why = "the sampler saw no window (the measured process was never seen)" if win is None else \
+            "the window is shorter than one sampling interval"
+        return Summary(missing={"window": why, **tl.missing})
+    t0, t1 = win
+    out: dict[str, object] = {"start_s": t0, "end_s": t1}
+    missing: dict[str, str] = {}
+    _cpu(tl, t0, t1, out, missing)
+    _gpu(tl, t0, t1, cfg, out, missing)
+    _memory(tl, t0, t1, out, missing)
+    _thermal(tl, t0, t1, cfg, out, missing)
+    _power(tl, t0, t1, cfg, out, missing)
+    _host_power(tl, t0, t1, out, missing)
+    if len(tl.self_cpu_s) >= 2 and tl.self_cpu_s[-1][0] > tl.self_cpu_s[0][0]:
+        (ta, ca), (tb, cb) = tl.self_cpu_s[0], tl.self_cpu_s[-1]
+        out["sampler_cpu_pct"] = 100.0 * (cb - ca) / (tb - ta)
+    else:
+        missing["sampler_cpu_pct"] = "the sampler did not report its own CPU time"
+    return Summary(**out, missing=missing)  # type: ignore[arg-type]
