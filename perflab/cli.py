@@ -248,6 +248,7 @@ def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run folder holdin
 def _add_apps() -> None:
     from perflab.devices.cli import app as devices_app
     from perflab.emulator.cli import emulate
+    from perflab.report.matrix_cli import matrix_cmd
     from perflab.telemetry.cli import app as meter_app
     from perflab.tracing.cli import profile_app, trace_app
     from perflab.zoo.cli import app as models_app
@@ -258,6 +259,7 @@ def _add_apps() -> None:
     app.add_typer(trace_app, name="trace", help="Kernel traces: summary, attribution, Perfetto export.")
     app.add_typer(meter_app, name="meter", help="Power meters over serial (SCPI, PPK2, UM): read, emulate.")
     app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
+    app.command("matrix", help="Compatibility matrix of stored runs: devices × models, coverage, gaps.")(matrix_cmd)
 
 
 _add_apps()
