@@ -117,7 +117,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["garbage", "truncated", "no_frames_selected", "text"])
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "no_frames_selected", "text", "zero_frames"])
 def test_undecodable_videos_name_line_and_field(tmp_path: Path, clip: Path, kind: str) -> None:
     bad = tmp_path / "bad.mp4"
     extra = ""
@@ -129,6 +129,13 @@ def test_undecodable_videos_name_line_and_field(tmp_path: Path, clip: Path, kind
     elif kind == "no_frames_selected":
         bad.write_bytes(clip.read_bytes())
         extra = "    start_frame: 1000\n"
+    elif kind == "zero_frames":  # a container ffmpeg wrote with no frame in it
+        import imageio_ffmpeg
+
+        writer = imageio_ffmpeg.write_frames(str(bad), (64, 64), fps=10, macro_block_size=1, ffmpeg_log_level="quiet")
+        writer.send(None)
+        writer.close()
+        assert bad.is_file()
     else:
         bad.write_text("not a video\n")
     e = _located_error(tmp_path, f"images:\n  - skimage: coffee\nvideo:\n  - path: {clip}\n  - path: bad.mp4\n{extra}")

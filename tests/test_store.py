@@ -196,3 +196,29 @@ def test_damaged_index_is_one_line_store_error(tmp_path: Path, damage: str) -> N
         db.index_run(run, tmp_path)
         db.run_ids()
     assert str(path) in str(ei.value) and "\n" not in str(ei.value)
+
+
+@pytest.mark.slow
+def test_run_with_a_damaged_index_still_writes_its_report(tmp_path: Path) -> None:
+    """The DB is only an index: a damaged one is one warning line; results and report are written."""
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(
+        "name: tiny\ngeometry: {lr_width: 64, lr_height: 48, scale: 2}\ndelegates: [cpu]\nthreads: 1\n"
+        "runs: {warmup: 1, iterations: 3}\nprofiling: {op_profiling: false}\n"
+        "inputs:\n  images:\n    - skimage: coffee\nmodels:\n  - zoo: espcn\n"
+    )
+    db = tmp_path / "db.sqlite"
+    db.write_bytes(b"garbage, not sqlite\x00" * 64)
+    out = tmp_path / "run"
+    r = subprocess.run([str(Path(sys.executable).with_name("perflab")), "run", str(scenario), "--device", "local",
+                        "--out", str(out), "--db", str(db)], capture_output=True, text=True, check=False, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    warnings = [ln for ln in r.stderr.splitlines() if "results index not updated" in ln]
+    assert len(warnings) == 1 and str(db) in warnings[0]
+    assert (out / "index.html").is_file() and load_run(out).exit_code == 0
+    # saved frames are named by the input's stem, once: coffee.png, not coffee.png.png
+    assert sorted(p.name for p in (out / "frames" / "hr").iterdir()) == ["coffee.png"]
