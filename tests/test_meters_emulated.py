@@ -187,3 +187,27 @@ def test_scpi_unplug_mid_run_is_meter_gone() -> None:
         with pytest.raises(MeterGoneError):
             for _ in range(1000):
                 meter.read()
+
+
+@pytest.mark.parametrize(
+    ("make", "meter_type"),
+    [
+        (lambda: UmEmulator(STEADY, "um34c", reply_delay_s=0.0, transport="tcp"), MeterType.UM34C),
+        (lambda: ScpiEmulator(STEADY, "dp832", transport="tcp"), MeterType.SCPI),
+        (lambda: Ppk2Emulator(STEADY, transport="tcp"), MeterType.PPK2),
+    ],
+)
+def test_socket_urls_work_like_ports(make, meter_type: MeterType) -> None:  # type: ignore[no-untyped-def]
+    with make() as em:
+        assert em.path.startswith("socket://127.0.0.1:")
+        meter = open_meter(em.path, meter_type)
+        try:
+            reading = meter.read_once()
+            assert reading["amps"] == pytest.approx(0.734, rel=0.002)
+            em.unplug()
+            with pytest.raises(MeterGoneError):
+                for _ in range(1000):
+                    meter.read_once()
+                    _pause()
+        finally:
+            meter.close()

@@ -9,6 +9,7 @@ from typing import Self
 
 from perflab.emulator.meters.pty import PtyPort
 from perflab.emulator.meters.source import LoadSource
+from perflab.emulator.meters.tcp import TcpPort
 
 TICK_S = 0.002
 
@@ -19,9 +20,12 @@ class EmulatedMeter:
 
     kind = "meter"
 
-    def __init__(self, source: LoadSource) -> None:
+    def __init__(self, source: LoadSource, *, transport: str = "pty") -> None:
+        """``transport``: "pty" (a /dev/pts path) or "tcp" (a ``socket://127.0.0.1:PORT`` URL)."""
+        if transport not in ("pty", "tcp"):
+            raise ValueError(f"unknown transport {transport!r}")
         self.source = source
-        self.port = PtyPort()
+        self.port: PtyPort | TcpPort = PtyPort() if transport == "pty" else TcpPort()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

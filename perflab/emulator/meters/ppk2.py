@@ -77,8 +77,9 @@ def encode_words(amps: npt.NDArray[np.float64], counter0: int, vdd_mv: float,
 class Ppk2Emulator(EmulatedMeter):
     kind = "ppk2"
 
-    def __init__(self, source: LoadSource, chunk_words: int = 1000, *, block_when_full: bool = False) -> None:
-        super().__init__(source)
+    def __init__(self, source: LoadSource, chunk_words: int = 1000, *, block_when_full: bool = False,
+                 transport: str = "pty") -> None:
+        super().__init__(source, transport=transport)
         self.chunk_words = chunk_words
         # True: wait for the reader instead of dropping (deterministic ground-truth tests on a
         # loaded machine); False: drop whole words like the hardware

@@ -43,10 +43,11 @@ def _normalise(header: str) -> str:
 class ScpiEmulator(EmulatedMeter):
     kind = "scpi"
 
-    def __init__(self, source: LoadSource, model: str = "n6705c", reply_delay_s: float = 0.0) -> None:
+    def __init__(self, source: LoadSource, model: str = "n6705c", reply_delay_s: float = 0.0,
+                 *, transport: str = "pty") -> None:
         if model not in IDNS:
             raise ValueError(f"unknown SCPI model {model!r}")
-        super().__init__(source)
+        super().__init__(source, transport=transport)
         self.model = model
         self.reply_delay_s = reply_delay_s
         self._line = bytearray()

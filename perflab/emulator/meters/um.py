@@ -48,10 +48,11 @@ def encode_frame(model: str, *, volts: float, amps: float, group: int, group_mah
 class UmEmulator(EmulatedMeter):
     kind = "um"
 
-    def __init__(self, source: LoadSource, model: str = "um34c", reply_delay_s: float = 0.02) -> None:
+    def __init__(self, source: LoadSource, model: str = "um34c", reply_delay_s: float = 0.02,
+                 *, transport: str = "pty") -> None:
         if model not in MODEL_IDS:
             raise ValueError(f"unknown UM model {model!r}")
-        super().__init__(source)
+        super().__init__(source, transport=transport)
         self.model = model
         self.reply_delay_s = reply_delay_s
         self.group = 0
