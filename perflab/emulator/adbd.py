@@ -325,6 +325,11 @@ class AdbdServer:
         self._on_reboot = on_reboot
         self._threads: list[threading.Thread] = []
 
+    @property
+    def up(self) -> bool:
+        """Listening (False while dropped or rebooting)."""
+        return self._up.is_set()
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self._listen()
@@ -393,12 +398,12 @@ class AdbdServer:
 
         def back() -> None:
             if not self._stopped.wait(down_s) and self._lsock is None:
+                if reboot and self._on_reboot is not None:
+                    self._on_reboot(down_s)  # booted before adb can see it again
                 try:
                     self._listen()
                 except OSError:
                     log.exception("%s: could not listen again", self.serial)
-                if reboot and self._on_reboot is not None:
-                    self._on_reboot(down_s)
 
         threading.Thread(target=back, name=f"adbd-down-{self.port}", daemon=True).start()
 
