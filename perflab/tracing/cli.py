@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from perflab.errors import PerflabError, SourceLocation, UserInputError
+from perflab.tracing.ftrace import ParsedTrace, parse_trace
 
 profile_app = typer.Typer(no_args_is_help=True, add_completion=False,
                           help="TFLite op profiles from benchmark_model logs.")
@@ -51,3 +52,82 @@ def profile_parse(
         typer.echo(json.dumps(to_json(prof), indent=2))
     else:
         typer.echo(render_table(prof), nl=False)
+
+
+def _trace_clock_arg(value: str | None) -> str | None:
+    """--trace-clock: a saved tracefs ``trace_clock`` file, or its content, or a clock name."""
+    if value is None:
+        return None
+    p = Path(value)
+    if p.is_file():
+        return read_text_file(p)
+    return value
+
+
+def _load_trace(file: Path, trace_clock: str | None) -> tuple[ParsedTrace, str]:
+    if file.is_dir():
+        raise UserInputError("is a folder: run folders are not supported yet, pass the trace file itself",
+                             SourceLocation(str(file), None, None))
+    return parse_trace(read_text_file(file), trace_clock=_trace_clock_arg(trace_clock), source=str(file)), str(file)
+
+
+TraceClockOpt = Annotated[str | None, typer.Option(
+    "--trace-clock", help="the tracefs trace_clock file saved at capture (or its content, or a clock name)")]
+CounterHzOpt = Annotated[float | None, typer.Option(
+    "--counter-hz", min=1.0, help="tick rate of a counter/x86-tsc/uptime trace clock, to turn ticks into time")]
+TgidOpt = Annotated[int | None, typer.Option("--pid", help="only inferences of this process (the B|pid field)")]
+
+
+@trace_app.command("parse")
+def trace_parse(
+    file: Annotated[Path, typer.Argument(help="ftrace text (the tracefs 'trace' file, trace_pipe output or an atrace dump)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    trace_clock: TraceClockOpt = None,
+    counter_hz: CounterHzOpt = None,
+    pid: TgidOpt = None,
+) -> None:
+    """Summary of a kernel trace: clock, lost events, event counts, inferences (median, p90),
+    top ops, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency."""
+    from perflab.tracing.summary import render_summary, trace_summary
+
+    try:
+        trace, source = _load_trace(file, trace_clock)
+        doc = trace_summary(trace, source=source, counter_hz=counter_hz, tgid=pid)
+    except PerflabError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        typer.echo(render_summary(doc), nl=False)
+
+
+@trace_app.command("export")
+def trace_export(
+    trace_file: Annotated[Path, typer.Argument(help="ftrace text file (a run folder is not supported yet)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Chrome trace-event JSON to write (opens in ui.perfetto.dev)")],
+    trace_clock: TraceClockOpt = None,
+    counter_hz: CounterHzOpt = None,
+    pid: TgidOpt = None,
+) -> None:
+    """Write the trace as Chrome trace-event JSON for the Perfetto UI: inference windows,
+    per-op slices, irq slices per CPU, segments, round trips, counters."""
+    from perflab.tracing.attribution import attribute
+    from perflab.tracing.export import chrome_trace
+
+    try:
+        trace, source = _load_trace(trace_file, trace_clock)
+        us_per_tick = trace.info.us_per_tick(counter_hz)
+        if us_per_tick is None:
+            raise UserInputError(f"{trace.info.clock or 'tick'} clock: the timestamps are raw ticks; pass "
+                                 "--counter-hz (e.g. 19200000 for the ARM arch counter on Qualcomm)",
+                                 SourceLocation(source, None, "--counter-hz"))
+        doc = chrome_trace(trace, attribute(trace, us_per_tick=us_per_tick, tgid=pid), source=source)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        except OSError as exc:
+            raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
+    except PerflabError as exc:
+        _fail(exc)
+    n = len(doc["traceEvents"]) if isinstance(doc["traceEvents"], list) else 0
+    typer.echo(f"{out}: {n} trace events (open in https://ui.perfetto.dev)")

@@ -400,6 +400,10 @@ class ParsedTrace:
         """Thread ids seen with this comm in the line prefix."""
         return {int(r[1]) for r in self._rows if r[0] == comm}
 
+    def thread_names(self) -> dict[int, str]:
+        """The last comm each thread id had in the line prefix."""
+        return {int(r[1]): r[0] for r in self._rows}
+
     def iter_records(self, events: Collection[str] | None = None) -> Iterator[TraceRecord]:
         wanted = None if events is None else frozenset(events)
         for r in self._rows:
