@@ -64,8 +64,13 @@ def test_plan_puts_baseline_first_per_delegate(tmp_path: Path) -> None:
 
 def test_duplicate_cells_are_refused(tmp_path: Path) -> None:
     # the zoo model 'bicubic' in fp32 collides with the baseline cell
-    with pytest.raises(UserInputError, match="same cell"):
-        plan_cells(load_scenario(write(tmp_path, GOOD.replace("[int8, uint8]", "[fp32]"))).scenario)
+    e = _err(tmp_path, GOOD.replace("[int8, uint8]", "[fp32]"))
+    assert "same cell" in e.message
+    assert e.location is not None and (e.location.line, e.location.field) == (9, "models[0]")
+    two = GOOD.replace("  - zoo: bicubic\n    variants: [int8, uint8]\n",
+                       "  - zoo: espcn\n  - zoo: espcn\n    variants: [fp32]\n")
+    e = _err(tmp_path, two)
+    assert e.location is not None and (e.location.line, e.location.field) == (10, "models[1]")
 
 
 def _err(tmp_path: Path, text: str) -> UserInputError:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from perflab.core.yamlsrc import LocatedDocument, PathKey, load_yaml, validate_document
 from perflab.errors import SourceLocation, UserInputError
+from perflab.scenario.plan import DuplicateCellError, plan_cells
 from perflab.scenario.schema import Scenario
 
 
@@ -47,6 +48,10 @@ def load_scenario(path: Path) -> LoadedScenario:
         scenario=scenario, file=path, base_dir=path.resolve().parent, source_text=doc.text, document=doc
     )
     _check_paths(loaded)
+    try:
+        plan_cells(scenario)
+    except DuplicateCellError as exc:
+        raise UserInputError(exc.message, loaded.location(("models", exc.model_index))) from None
     return loaded
 
 

@@ -8,6 +8,14 @@ from perflab.errors import UserInputError
 from perflab.scenario.schema import Delegate, Scenario, Variant
 
 
+class DuplicateCellError(UserInputError):
+    """Two models of a scenario expand to the same cell; ``model_index`` is the second one."""
+
+    def __init__(self, message: str, model_index: int) -> None:
+        self.model_index = model_index
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """One thing to measure on one device. ``model_source`` is a zoo family or a file path."""
@@ -33,6 +41,7 @@ def plan_cells(scenario: Scenario) -> list[CellSpec]:
     """Baseline first for every delegate, then each model variant; order is the run order."""
     scale = scenario.geometry.scale
     cells: list[CellSpec] = []
+    model_of: list[int | None] = []  # index in scenario.models of each cell (None: the baseline)
     for delegate in scenario.delegates:
         cells.append(
             CellSpec(
@@ -40,7 +49,8 @@ def plan_cells(scenario: Scenario) -> list[CellSpec]:
                 baseline=True, zoo="bicubic", path=None, scale=scale,
             )
         )
-        for m in scenario.models:
+        model_of.append(None)
+        for index, m in enumerate(scenario.models):
             variants: list[Variant | None] = list(m.variants) if m.zoo else [None]
             for variant in variants:
                 cells.append(
@@ -50,9 +60,13 @@ def plan_cells(scenario: Scenario) -> list[CellSpec]:
                         zoo=m.zoo, path=m.path, scale=m.scale or scale,
                     )
                 )
+                model_of.append(index)
     seen: set[str] = set()
-    for c in cells:
+    for c, model_index in zip(cells, model_of, strict=True):
         if c.cell_id in seen:
-            raise UserInputError(f"two models give the same cell {c.cell_id}; give one of them a different 'name'")
+            message = f"two models give the same cell {c.cell_id}; give one of them a different 'name'"
+            if model_index is None:
+                raise UserInputError(message)
+            raise DuplicateCellError(message, model_index)
         seen.add(c.cell_id)
     return cells
