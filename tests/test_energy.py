@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perflab.emulator.meters import PeriodicLoad, StepLoad, periodic_steps
+from perflab.emulator.meters import PeriodicLoad, SampledLoad, StepLoad, periodic_steps
 from perflab.telemetry.energy import EnergyError, Gap, integrate, integrate_period_averages
 
 
@@ -81,6 +81,16 @@ def test_periodic_load_truth_matches_its_steps() -> None:
     assert np.array_equal(periodic.amps(t), steps.amps(t))
     for t0, t1 in [(0.0, 2.5), (0.26, 0.27), (0.3, 1.7001), (1.9, 3.0)]:
         assert periodic.energy_j(t0, t1) == pytest.approx(steps.energy_j(t0, t1), rel=1e-9)
+
+
+def test_sampled_load_truth_is_exact_for_linear_pieces() -> None:
+    load = SampledLoad((0.0, 1.0, 3.0), (0.0, 1.0, 1.0), (4.0, 4.0, 2.0))
+    assert load.charge_c(0.0, 3.0) == pytest.approx(0.5 + 2.0)
+    # P = I*V: 4t on [0,1] -> 2; then V falls linearly 4 -> 2 at I = 1 -> 6
+    assert load.energy_j(0.0, 3.0) == pytest.approx(8.0)
+    assert load.energy_j(0.5, 2.0) == pytest.approx(4 * (1 - 0.25) / 2 + (4 + 3) / 2)
+    with pytest.raises(ValueError):
+        SampledLoad((1.0, 0.0), (1.0, 1.0), (1.0, 1.0))
 
 
 def test_period_averages() -> None:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, StepLoad, UmEmulator
+from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, Step, StepLoad, UmEmulator
 from perflab.emulator.meters.pty import PtyPort
+from perflab.telemetry.clock import align_by_correlation, align_by_markers, rising_edges
 from perflab.telemetry.energy import integrate, integrate_period_averages
 from perflab.telemetry.meters import (
     MeterGarbageError,
@@ -211,3 +212,28 @@ def test_socket_urls_work_like_ports(make, meter_type: MeterType) -> None:  # ty
                     _pause()
         finally:
             meter.close()
+
+
+def test_ppk2_stream_aligns_to_the_load_schedule() -> None:
+    """The meter's clock starts at AVERAGE_START; the schedule is on the emulator's clock.
+    Correlation of the measured current and the marker edges both recover that offset."""
+    rng = np.random.default_rng(11)
+    starts = np.cumsum(rng.uniform(0.02, 0.05, 40))
+    steps = tuple(Step(float(s), float(s + rng.uniform(0.004, 0.012)), 0.3) for s in starts)
+    load = StepLoad(supply_volts=3.9, base_amps=0.05, steps=steps)
+    with Ppk2Emulator(load, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        meter.start(vdd_mv=3900)
+        chunks = meter.read_samples(100_000)
+        truth_lag_s = em.stream_t0_s
+    t_meter, amps = chunks_to_series(chunks)
+    t_ref = np.arange(0.0, float(starts[-1]) + 0.05, 0.001)
+    span = float(t_meter[-1])
+    ok = (t_ref >= truth_lag_s - 0.5) & (t_ref <= truth_lag_s + span + 0.5)
+    al = align_by_correlation(t_ref[ok], load.amps(t_ref[ok]), t_meter[::10], amps[::10],
+                              max_lag_s=truth_lag_s + 0.5, resolution_s=0.0005)
+    assert al.lag_s == pytest.approx(truth_lag_s, abs=0.0005)
+    assert al.correlation > 0.95
+    edges = rising_edges(t_meter, np.concatenate([c.logic for c in chunks]) & 1, 0.5)
+    marks = align_by_markers([s.start_s for s in steps], edges, max_lag_s=truth_lag_s + 0.5)
+    assert marks.lag_s == pytest.approx(truth_lag_s, abs=2e-5)
+    assert marks.n_pairs == edges.size > 5

@@ -13,6 +13,7 @@ from perflab.emulator.meters.scpi import ScpiEmulator
 from perflab.emulator.meters.source import (
     LoadSource,
     PeriodicLoad,
+    SampledLoad,
     Step,
     StepLoad,
     constant_load,
@@ -21,6 +22,15 @@ from perflab.emulator.meters.source import (
 from perflab.emulator.meters.um import UmEmulator
 
 __all__ = [
-    "EmulatedMeter", "LoadSource", "PeriodicLoad", "Ppk2Emulator", "ScpiEmulator", "Step", "StepLoad", "UmEmulator",
-    "constant_load", "periodic_steps",
+    "EmulatedMeter",
+    "LoadSource",
+    "PeriodicLoad",
+    "Ppk2Emulator",
+    "SampledLoad",
+    "ScpiEmulator",
+    "Step",
+    "StepLoad",
+    "UmEmulator",
+    "constant_load",
+    "periodic_steps",
 ]

@@ -129,3 +129,53 @@ class PeriodicLoad:
 
     def energy_j(self, t0_s: float, t1_s: float) -> float:
         return self.supply_volts * self.charge_c(t0_s, t1_s)
+
+
+@dataclass(frozen=True)
+class SampledLoad:
+    """A recorded load (e.g. the emulated phone's physics, logged as it ran): current and
+    voltage linear between samples, held outside them. Its ground truth is the exact integral
+    of that piecewise-linear function. Logic bit 0 is high where ``amps`` exceeds
+    ``marker_amps`` (when given)."""
+
+    t_s: tuple[float, ...]
+    amps_series: tuple[float, ...]
+    volts_series: tuple[float, ...]
+    marker_amps: float | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.t_s)
+        if n < 2 or len(self.amps_series) != n or len(self.volts_series) != n:
+            raise ValueError("a sampled load needs at least 2 samples and as many amps/volts as times")
+        if any(b < a for a, b in zip(self.t_s, self.t_s[1:], strict=False)):
+            raise ValueError("sample times go backwards")
+
+    def amps(self, t_s: FloatArray) -> FloatArray:
+        return np.interp(np.asarray(t_s, dtype=np.float64), self.t_s, self.amps_series)
+
+    def volts(self, t_s: FloatArray) -> FloatArray:
+        return np.interp(np.asarray(t_s, dtype=np.float64), self.t_s, self.volts_series)
+
+    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
+        if self.marker_amps is None:
+            return np.zeros(np.shape(t_s), dtype=np.uint8)
+        return (self.amps(t_s) > self.marker_amps).astype(np.uint8)
+
+    def _integral(self, t0_s: float, t1_s: float, power: bool) -> float:
+        # exact for the piecewise-linear I and V: Simpson on each piece (I·V is quadratic there)
+        knots = np.asarray(self.t_s, dtype=np.float64)
+        inner = knots[(knots > t0_s) & (knots < t1_s)]
+        edges = np.concatenate(([t0_s], inner, [t1_s]))
+        a, b = edges[:-1], edges[1:]
+        m = (a + b) / 2
+
+        def f(t: FloatArray) -> FloatArray:
+            return np.asarray(self.amps(t) * self.volts(t) if power else self.amps(t), dtype=np.float64)
+
+        return float(np.sum((b - a) / 6 * (f(a) + 4 * f(m) + f(b))))
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float:
+        return self._integral(t0_s, t1_s, power=False)
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float:
+        return self._integral(t0_s, t1_s, power=True)
