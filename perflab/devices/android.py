@@ -411,25 +411,35 @@ class AndroidDevice:
         return _NETWORK_SERIAL.fullmatch(self.serial) is not None
 
     def wait_online(self, timeout_s: float, poll_s: float = 1.0) -> bool:
-        """Wait up to ``timeout_s`` until the adb server lists this phone as ``device``; for a
-        network serial, ask the server to connect it again on every poll. Cached identity is
+        """Wait up to ``timeout_s`` until the adb server lists this phone as ``device``. A
+        network serial is connected again on every poll (after dropping a stale ``offline``
+        entry, which the server would otherwise retry only every ~10 s). Cached identity is
         kept (it is the same phone); cached thermal zone paths are read again."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                if self.is_network_serial:
-                    self._adb.connect(self.serial, timeout_s=max(0.5, min(self.timeout_s, left)))
-                if self._adb.state(self.serial, timeout_s=max(0.5, min(self.timeout_s, left))) == "device":
-                    self._s.zone_dirs = {}
-                    self.log.info("back online")
-                    return True
-            except DeviceError as exc:  # the server itself may be restarting
-                self.log.debug("waiting for the phone: %s", exc)
+        while not self._online_now(deadline):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             time.sleep(min(poll_s, left))
+        self._s.zone_dirs = {}
+        self.log.info("back online")
+        return True
+
+    def _online_now(self, deadline: float) -> bool:
+        step_s = max(0.5, min(self.timeout_s, deadline - time.monotonic()))
+        try:
+            state = self._adb.state(self.serial, timeout_s=step_s)
+            if state == "device":
+                return True
+            if not self.is_network_serial:
+                return False
+            if state is not None:
+                self._adb.disconnect(self.serial, timeout_s=step_s)
+            self._adb.connect(self.serial, timeout_s=step_s)
+            return self._adb.state(self.serial, timeout_s=step_s) == "device"
+        except DeviceError as exc:  # the server itself may be restarting
+            self.log.debug("waiting for the phone: %s", exc)
+            return False
 
 
 def _q(word: str) -> str:

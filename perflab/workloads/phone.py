@@ -121,7 +121,9 @@ class PhoneWorkload:
         self.workdir = workdir  # nothing is written on the host: inputs go to the phone as bytes
         self._s = _Session()
         self._cancelled = threading.Event()
-        self._running = threading.Lock()  # held while benchmark_model runs
+        self._running = threading.Lock()  # one benchmark_model at a time
+        self._idle = threading.Event()  # clear while benchmark_model runs
+        self._idle.set()
         self._binary_name: str | None = None
 
     @property
@@ -239,8 +241,15 @@ class PhoneWorkload:
         """Thread-safe: kill the benchmark_model process on the phone (by PID) if one runs;
         the call in flight, and every later one, raises RunInterrupted."""
         self._cancelled.set()
-        if self._running.locked():
+        if not self._idle.is_set():
+            threading.Thread(target=self._kill_until_idle, name=f"cancel-{self.serial}", daemon=True).start()
+
+    def _kill_until_idle(self) -> None:
+        """Kill until the call in flight has returned: the cancel may land between the shell
+        starting and the tool writing its PID."""
+        while not self._idle.is_set():
             self._kill_tool()
+            self._idle.wait(1.0)
 
     def _raise_if_cancelled(self) -> None:
         if self._cancelled.is_set():
@@ -270,12 +279,15 @@ class PhoneWorkload:
             shell_cmd = pid_wrapped(shell_cmd, self._pid_file)
         log.debug("[%s] benchmark_model: %s", self.serial, shell_cmd)
         with self._running:
+            self._idle.clear()
             try:
+                self._raise_if_cancelled()
                 res = self.device.dev.shell(shell_cmd, timeout_s=timeout_s, check=False, idempotent=False)
             except DeviceTimeoutError:
                 self._kill_tool()
                 raise
             finally:
+                self._idle.set()
                 self._raise_if_cancelled()
         out = parse_output(res.stdout + ("\n" + res.stderr if res.stderr else ""))
         if res.exit_code != 0:
