@@ -237,3 +237,15 @@ def test_ppk2_stream_aligns_to_the_load_schedule() -> None:
     marks = align_by_markers([s.start_s for s in steps], edges, max_lag_s=truth_lag_s + 0.5)
     assert marks.lag_s == pytest.approx(truth_lag_s, abs=2e-5)
     assert marks.n_pairs == edges.size > 5
+
+
+def test_ppk2_left_streaming_by_a_previous_session_opens_cleanly() -> None:
+    with Ppk2Emulator(STEADY) as em:
+        crashed = Ppk2Meter(em.path)
+        crashed.start()
+        crashed.read_samples(3_000)
+        crashed.port.close()  # gone without AVERAGE_STOP: the meter keeps streaming
+        with Ppk2Meter(em.path) as meter:
+            assert meter.calibration.hw == 9173
+            meter.start()
+            assert meter.read_once()["amps"] == pytest.approx(0.734, rel=0.002)

@@ -164,6 +164,7 @@ class Ppk2Meter:
 
     def __init__(self, url: str, *, timeout_s: float = 1.0) -> None:
         self.timeout_s = timeout_s
+        self.stale_bytes = 0
         self.port = MeterPort(url)
         self.port.discard()
         self.port.write(bytes([ppk2.AVERAGE_STOP, ppk2.GET_META_DATA]))
@@ -172,6 +173,10 @@ class Ppk2Meter:
             err = _silent(self.port, MeterType.PPK2, "the PPK2 metadata request (0x19)")
             self.port.close()
             raise err
+        start = text.rfind(b"Calibrated:")  # a stream left running may precede the text
+        if start > 0:
+            self.stale_bytes = start
+            text = text[start:]
         try:
             self.calibration = ppk2.parse_metadata(text.decode("ascii", errors="replace"))
         except ppk2.Ppk2MetadataError as exc:
@@ -226,12 +231,13 @@ class Ppk2Meter:
         self.streaming = False
 
     def read_once(self, window_samples: int = 1000) -> dict[str, object]:
-        """Mean, min and max over ``window_samples`` (10 ms at 100 kHz)."""
+        """Mean, min and max over every sample since the last reading (at least
+        ``window_samples``: 10 ms at 100 kHz), so live readings miss nothing in between."""
         if not self.streaming:
             self.start(self.vdd_mv)
         chunks = self.read_samples(window_samples)
-        current_ua = np.concatenate([c.current_ua for c in chunks])[:window_samples]
-        logic = np.concatenate([c.logic for c in chunks])[:window_samples]
+        current_ua = np.concatenate([c.current_ua for c in chunks])
+        logic = np.concatenate([c.logic for c in chunks])
         volts = self.vdd_mv / 1000.0
         amps = float(np.mean(current_ua)) / 1e6
         return {
