@@ -248,6 +248,7 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
     # Emulated phone: latency from the (emulated) benchmark_model summary, no raw rows; memory is the tool's delta.
     summary_missing = {k: "benchmark_model reports count/mean/std/min/max only" for k in ("median", "p90", "p95", "mad")}
     emu_tel = TelemetryRecord(cpu_load_pct=38.0, mem_peak_mb=61.0, power_source="battery counters (emulated)",
+                              power_mw=830.0, current_ma=214.0,
                               mem_source=EMU_MEM_SOURCE, power_confidence="low", start_temp_c=31.5)
     emu_warning = WarningRecord(code="emulated", message=EMU_WARNING)
     emu_models = {"bicubic": ("ab" * 32, BICUBIC_COMPAT), "espcn": ("ef" * 32, ESPCN_INT8_COMPAT)}
@@ -262,7 +263,8 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
             latency_ms=lat, series={"paced": lat}, delegates=[XNN_FULL_REC],
             quality=QualityRecord(psnr_y_db=psnr_v, ssim_y=0.87, frames=4,
                                   missing={"piqe": "PIQE not computed on the emulated phone's outputs"}),
-            telemetry=emu_tel if name == "bicubic" else emu_tel.model_copy(update={"mem_peak_mb": 64.5}),
+            telemetry=emu_tel if name == "bicubic" else emu_tel.model_copy(update={
+                "mem_peak_mb": 64.5, "power_mw": 1210.0, "current_ma": 312.0}),
             warnings=[emu_warning], layers=LayersRecord(source="none", missing=NO_PROFILE),
         ))
     lat = LatencyRecord(mode="paced", fps_target=30.0, source="benchmark_model summary", init=310.0, first=22.0,
@@ -464,7 +466,8 @@ def test_every_cell_has_a_row_beside_its_baseline(report: tuple[Path, RunRecord]
             assert set(row) == set(t.columns) and all(v.strip() for v in row.values()), (cell.cell_id, row)
     int8 = cid("local-cpu-espcn-int8")
     assert t.cell(int8, "Peak MB").startswith("—") and "peak memory not sampled" in html_text
-    assert t.cell(int8, "Power source").startswith("—")  # no power source, with its reason
+    assert t.cell(int8, "Power").startswith("—")  # no power source, with its reason
+    assert t.cell(cid("emu-cpu-espcn-int8"), "Power") == "1210 mW battery counters (emulated) · low"
     assert t.cell(int8, "PIQE").startswith("—")  # PIQE undefined on this cell's frames, with the reason
 
 
@@ -567,7 +570,8 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
     assert ans.cell(r, "Δ PSNR-Y") == fmt_signed(fp32.deltas.psnr_y_db or 0.0, 2, " dB")
     assert ans.cell(r, "Δ SSIM-Y") == fmt_signed(fp32.deltas.ssim_y or 0.0, 4)
     assert ans.cell(r, "Δ CPU") == "+3 pts" and ans.cell(r, "Δ memory") == "+18 MB"
-    assert ans.cell(r, "Δ power").startswith("—") and "records no power telemetry yet" in html_text
+    assert ans.cell(r, "Δ power").startswith("—") and "RAPL energy counters not readable" in html_text  # why
+    assert ans.cell(cid("emu-cpu-espcn-int8"), "Δ power") == "+380 mW +98 mA"  # the stored deltas
     assert ans.cell(cid("local-cpu-bicubic-fp32"), "Δ PSNR-Y") == "baseline"
     # a phone that reports only mean ± std: said so, in the verdict and in the latency
     e = cid("emu-cpu-espcn-int8")

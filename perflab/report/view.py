@@ -33,8 +33,7 @@ from perflab.store.results import (
 
 MODE_LABELS = {"paced": "paced", "back_to_back": "back-to-back"}
 NOT_RECORDED = "not recorded by this perflab version"
-NO_POWER = ("power not measured: this perflab version records no power telemetry yet (no battery counters or "
-            "meter are read during a cell)")
+NO_POWER = f"power {NOT_RECORDED}"
 
 
 @dataclass(frozen=True)
@@ -84,14 +83,6 @@ def fmt_size(size_bytes: int) -> str:
         return f"{size_bytes / (1024 * 1024):.2f} MB"
     kb = size_bytes / 1024
     return f"{kb:.1f} KB" if kb < 100 else f"{kb:.0f} KB"
-
-
-def fmt_sci(v: float) -> str:
-    """Compact scientific notation for scores spanning many decades: ``1.87e17``."""
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    mant, exp = f"{v:.2e}".split("e")
-    return f"{mant}e{int(exp)}"
 
 
 def fmt_mai(score: float) -> str:
@@ -600,14 +591,20 @@ class _RowBuilder:
         return Val(f"{t.mem_peak_mb:.0f}", title=f"{t.mem_peak_mb:.1f} MB; source: {t.mem_source or 'not recorded'}")
 
     def power(self, cell: CellRecord) -> Val:
+        """Mean power over the headline window where measured, with its source and confidence under it."""
         t = cell.telemetry
-        if t.power_source is None:
-            reason = t.missing.get("power_source") or t.missing.get("power")
-            return self.notes.missing(reason or "no power source for this cell (no reason given)")
         conf = t.power_confidence or "unstated"
         cls = {"high": "good", "medium": "", "low": "bad", "none": "bad"}.get(conf, "")
-        return Val(t.power_source, title=f"power source: {t.power_source}; confidence: {conf}",
-                   sub=f"confidence: {conf}", sub_cls=cls)
+        if t.power_mw is not None:
+            return Val(f"{t.power_mw:.0f} mW", title=f"mean power {t.power_mw:.1f} mW; source: "
+                       f"{t.power_source or 'not recorded'}; confidence: {conf}",
+                       sub=f"{t.power_source or 'source not recorded'} · {conf}", sub_cls=cls)
+        if t.power_source is None:
+            reason = t.missing.get("power_mw") or t.missing.get("power_source") or t.missing.get("power")
+            return self.notes.missing(reason or "no power source for this cell (no reason given)")
+        why = t.missing.get("power_mw") or "no power value recorded for this cell (no reason given)"
+        return Val("—", note=self.notes.add(why), cls="missing", title=f"{why}; power source: {t.power_source}",
+                   sub=f"{t.power_source} · {conf}", sub_cls=cls)
 
     def size(self, cell: CellRecord) -> Val:
         if cell.model.size_bytes is None:
@@ -661,16 +658,6 @@ class _RowBuilder:
             warnings=list(cell.warnings),
             **vals,
         )
-
-
-def find_baseline(run: RunRecord, cell: CellRecord) -> CellRecord | None:
-    """The baseline analysis paired with ``cell`` (its deltas name it), on the same device; None when unpaired."""
-    if cell.baseline:
-        return cell
-    if cell.deltas is None:
-        return None
-    return next((c for c in run.cells if c.cell_id == cell.deltas.baseline_cell_id
-                 and c.device.serial == cell.device.serial), None)
 
 
 def mem_kind(source: str | None) -> str:
@@ -826,10 +813,22 @@ def _answer_row(rb: _RowBuilder, cell: CellRecord) -> AnswerRow:
 
 
 def _delta_power(rb: _RowBuilder, cell: CellRecord) -> Val:
-    d, _ = rb.stored_delta(cell, "power_mw")
+    """The stored power delta to bicubic (with the current delta under it), or why there is none: the reason
+    the run stored, or, where it stored none, that power was not recorded."""
+    d, why = rb.stored_delta(cell, "power_mw")
     if d is None:
-        return rb.notes.missing(NO_POWER)
-    return Val(fmt_signed(d, 0, " mW"), cls=_delta_cls(d, higher_better=False), title="power minus bicubic's")
+        t = cell.telemetry
+        reason = (cell.deltas.missing.get("power_mw") if cell.deltas is not None else None) \
+            or t.missing.get("power_mw") or t.missing.get("power_source")
+        if reason is None:
+            reason = NO_POWER if "power_mw" not in type(t).model_fields else why
+        return rb.notes.missing(reason)
+    di, _ = rb.stored_delta(cell, "current_ma")
+    conf = cell.telemetry.power_confidence or "unstated"
+    return Val(fmt_signed(d, 0, " mW"), cls=_delta_cls(d, higher_better=False),
+               title=f"mean power minus bicubic's: {d:+.1f} mW; source: {cell.telemetry.power_source or 'not recorded'}"
+                     f", confidence: {conf}",
+               sub=(fmt_signed(di, 0, " mA") if di is not None else None), sub_cls="muted")
 
 
 def build_answer(run: RunRecord, rb: _RowBuilder) -> list[AnswerDevice]:
