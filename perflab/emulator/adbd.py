@@ -13,23 +13,22 @@ for whoever connects, so it must never be reachable from another machine.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
-import os
-import posixpath
 import queue
 import socket
-import stat as statmod
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from perflab.emulator import adb_protocol as ap
-from perflab.emulator.fs import SHELL_UID, FsError, normalize
+from perflab.emulator.fs import SHELL_UID
 from perflab.emulator.procs import ADBD_PID
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.emulator.shell import IO, Shell
+from perflab.emulator.sync_service import SyncSession
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +161,8 @@ class Connection:
         if self.dead.is_set():
             return
         self.dead.set()
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         for st in list(self.streams.values()):
             st.on_close()
@@ -250,10 +247,8 @@ class Connection:
             except Exception:
                 log.exception("%s: service %r failed", self.server.serial, service)
             finally:
-                try:
+                with contextlib.suppress(_Dropped):
                     st.close()
-                except _Dropped:
-                    pass
 
         threading.Thread(target=run, name=f"adbd-{service[:20]}", daemon=True).start()
 
@@ -363,10 +358,8 @@ class AdbdServer:
     def _close_listener(self) -> None:
         self._up.clear()
         if self._lsock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._lsock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._lsock.close()
             self._lsock = None
 
@@ -481,107 +474,4 @@ class AdbdServer:
 
     # ------------------------------------------------------------------ sync
     def _sync(self, st: Stream) -> None:
-        reader = ap.SyncReader()
-        pending: list[ap.SyncRequest] = []
-        fs = self.rt.fs
-        uid = SHELL_UID
-
-        def next_request() -> ap.SyncRequest | None:
-            while not pending:
-                chunk = st.read()
-                if chunk is None:
-                    return None
-                pending.extend(reader.feed(chunk))
-            return pending.pop(0)
-
-        while True:
-            req = next_request()
-            if req is None or req.ident == b"QUIT":
-                return
-            path = req.data.decode("utf-8", "surrogateescape")
-            if req.ident == b"STAT":
-                st.write(ap.sync_stat_v1(fs.stat(path)))
-            elif req.ident in (b"STA2", b"LST2"):
-                fst = fs.stat(path)
-                st.write(ap.sync_stat_v2(req.ident, fst if fst is not None else ap.FileStat(0, 0, 0, error=2)))
-            elif req.ident in (b"LIST", b"LIS2"):
-                v2 = req.ident == b"LIS2"
-                out = bytearray()
-                try:
-                    names = [".", ".."] + fs.listdir(path)
-                except FsError:
-                    names = []
-                for nm in names:
-                    fst = fs.stat(normalize(posixpath.join(path, nm)))
-                    if fst is None:
-                        continue
-                    out += ap.sync_dent_v2(nm, fst) if v2 else ap.sync_dent_v1(nm, fst)
-                out += ap.sync_dent_v2_done() if v2 else ap.sync_dent_v1_done()
-                st.write(bytes(out))
-            elif req.ident == b"SEND":
-                target, mode = ap.parse_send_target(req.data)
-                self._sync_send(st, next_request, target, mode, uid)
-            elif req.ident == b"RECV":
-                try:
-                    data = fs.read_bytes(path, uid)
-                except FsError as exc:
-                    st.write(ap.sync_fail(os.strerror(exc.errno_)))
-                    continue
-                out = bytearray()
-                for i in range(0, len(data), ap.SYNC_DATA_MAX):
-                    out += ap.sync_data(data[i:i + ap.SYNC_DATA_MAX])
-                    if len(out) >= 4 * ap.SYNC_DATA_MAX:
-                        st.write(bytes(out))
-                        out.clear()
-                out += ap.sync_done()
-                st.write(bytes(out))
-            else:
-                st.write(ap.sync_fail(f"unknown sync request {req.ident!r}"))
-                return
-
-    def _sync_send(self, st: Stream, next_request: Callable[[], ap.SyncRequest | None], target: str, mode: int,
-                   uid: int) -> None:
-        fs = self.rt.fs
-        error: str | None = None
-        host_tmp = None
-        fh = None
-        if statmod.S_ISLNK(mode):
-            error = "symlinks are not supported by the emulated phone"
-        else:
-            try:
-                parent = posixpath.dirname(normalize(target))
-                if not fs.is_dir(parent) and fs.writable_by(parent, uid):
-                    fs.mkdir(parent, uid, parents=True)  # fixed_push_mkdir
-                host = fs.open_for_write(target, uid, mode)
-                host_tmp = host.with_name(f".{host.name}.adbtmp")
-                fh = open(host_tmp, "wb")  # noqa: SIM115 - closed below on every path
-            except FsError as exc:
-                error = f"couldn't create file: {os.strerror(exc.errno_)}"
-        mtime = 0
-        while True:
-            req = next_request()
-            if req is None:
-                if fh is not None:
-                    fh.close()
-                    host_tmp.unlink(missing_ok=True)  # type: ignore[union-attr]
-                return
-            if req.ident == b"DATA":
-                if fh is not None:
-                    fh.write(req.data)
-            elif req.ident == b"DONE":
-                mtime = req.arg
-                break
-            else:
-                error = error or f"unexpected {req.ident!r} during SEND"
-                break
-        if fh is not None and host_tmp is not None:
-            fh.close()
-            if error is None:
-                final = fs.host_path(target)
-                os.replace(host_tmp, final)
-                os.chmod(final, mode & 0o777)
-                if mtime:
-                    os.utime(final, (mtime, mtime))
-            else:
-                host_tmp.unlink(missing_ok=True)
-        st.write(ap.sync_okay() if error is None else ap.sync_fail(error))
+        SyncSession(self.rt.fs, st).serve()

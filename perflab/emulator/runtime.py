@@ -143,9 +143,18 @@ def _text(fn: Callable[[], object]) -> Callable[[], bytes]:
 
 
 def build_nodes(rt: PhoneRuntime) -> None:
-    prof = rt.profile
+    """Generate the phone's /sys and /proc nodes from its profile and live state."""
+    _battery_nodes(rt)
+    for i, zone in enumerate(rt.profile.thermal_zones):
+        _zone_nodes(rt, rt.fs, i, zone)
+    _gpu_nodes(rt)
+    _cpufreq_nodes(rt)
+    _proc_nodes(rt)
+
+
+def _battery_nodes(rt: PhoneRuntime) -> None:
     fs = rt.fs
-    b = prof.battery
+    b = rt.profile.battery
     sd = b.supply_dir.rstrip("/")
 
     def bat_uevent() -> bytes:
@@ -191,10 +200,10 @@ def build_nodes(rt: PhoneRuntime) -> None:
 
     fs.add_node(b.charging_knob.path, VNode(_text(lambda: rt.knob_value), write_knob))
 
-    for i, zone in enumerate(prof.thermal_zones):
-        _zone_nodes(rt, fs, i, zone)
 
-    gpu = prof.gpu
+def _gpu_nodes(rt: PhoneRuntime) -> None:
+    fs = rt.fs
+    gpu = rt.profile.gpu
 
     def gpu_pct() -> int:
         return round(rt.snapshot().gpu_busy_fraction * 100)
@@ -218,8 +227,11 @@ def build_nodes(rt: PhoneRuntime) -> None:
         else:
             fs.add_node(gpu.freq_path, VNode(_text(lambda: gpu.max_freq if gpu_pct() > 0 else gpu.max_freq // 4)))
 
-    # cpufreq: per policy and per cpu
-    ncpu = prof.cpu_cores
+
+def _cpufreq_nodes(rt: PhoneRuntime) -> None:
+    """cpufreq: per policy and per cpu."""
+    fs = rt.fs
+    ncpu = rt.profile.cpu_cores
     fs.add_node("/sys/devices/system/cpu/online", VNode(_text(lambda: f"0-{ncpu - 1}")))
     fs.add_node("/sys/devices/system/cpu/possible", VNode(_text(lambda: f"0-{ncpu - 1}")))
     fs.add_node("/sys/devices/system/cpu/present", VNode(_text(lambda: f"0-{ncpu - 1}")))
@@ -231,7 +243,12 @@ def build_nodes(rt: PhoneRuntime) -> None:
         for d in dirs:
             _cluster_nodes(rt, fs, d, cl, governors)
 
-    # /proc
+
+def _proc_nodes(rt: PhoneRuntime) -> None:
+    fs = rt.fs
+    prof = rt.profile
+    ncpu = prof.cpu_cores
+
     def proc_stat() -> bytes:
         st = rt.snapshot()
         busy = int(st.cpu_busy_ticks)

@@ -61,7 +61,7 @@ def _ls(sh: Shell, args: list[str], io: IO) -> int:
                 status = 1
                 continue
             if "a" in flags:
-                names = [".", ".."] + names
+                names = [".", "..", *names]
             if multi:
                 io.out(f"{'' if idx == 0 else chr(10)}{p}:\n".encode())
             for nm in names:

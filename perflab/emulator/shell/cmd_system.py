@@ -104,7 +104,7 @@ def _setprop(sh: Shell, args: list[str], io: IO) -> int:
         err(io, "usage: setprop NAME VALUE")
         return 1
     key, value = args
-    if key.startswith("ro.") and key in sh.rt.props or (sh.uid != ROOT_UID and not key.startswith(
+    if (key.startswith("ro.") and key in sh.rt.props) or (sh.uid != ROOT_UID and not key.startswith(
             ("debug.", "persist.debug.", "log.", "sys.powerctl", "ctl."))):
         err(io, f"Failed to set property '{key}' to '{value}'.\nSee dmesg for error reason.")
         return 1

@@ -16,7 +16,7 @@ Cmd = Callable[["Shell", list[str], IO], int]
 COMMANDS: dict[str, Cmd] = {}
 #: Real Android commands that the emulated phone does not run: refused loudly (exit 127).
 REFUSED = {"logcat", "am", "pm", "top", "atrace", "perfetto", "simpleperf", "dmesg", "mount", "find", "sed",
-           "awk", "xargs", "eval", "exec", "source", ".", "trap", "wait", "nohup", "timeout", "nice",
+           "awk", "xargs", "eval", "source", ".", "nohup", "timeout", "nice",
            "taskset", "dd", "base64", "tar", "ln", "screencap", "screenrecord", "monkey", "wm",
            "service", "toybox", "busybox", "setenforce", "reboot-bootloader", "printenv", "env"}
 #: Builtins that ``which`` does not list as files.
