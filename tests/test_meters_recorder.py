@@ -1,0 +1,57 @@
+"""Recording a meter beside a workload: energy on the host clock, and a meter that fails mid-run
+ends the stream with its reason while the samples so far are kept."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, StepLoad, UmEmulator
+from perflab.telemetry.meters.drivers import MeterType, Ppk2Meter, ScpiMeter, UmMeter
+from perflab.telemetry.meters.recorder import MeterRecorder
+
+LOAD = PeriodicLoad(supply_volts=3.9, base_amps=0.2, burst_amps=0.4, period_s=1 / 30, width_s=0.012)
+
+
+def _wait_until(predicate, event: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    while not predicate():
+        event.wait(0.02)
+
+
+def test_ppk2_recording_energy_matches_truth() -> None:
+    with Ppk2Emulator(LOAD, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
+        rec.start()
+        _wait_until(lambda: meter.decoder.samples_decoded >= 50_000, threading.Event())
+        got = rec.stop()
+    assert got.complete and got.meter == "ppk2" and got.samples_lost == 0
+    w = got.energy()
+    # the recording's time axis is the host's; the truth is over the same number of samples
+    n = got.t_s.shape[0]
+    truth_j = LOAD.energy_j(em.stream_t0_s, em.stream_t0_s + (n - 1) * 1e-5)
+    assert w.mj == pytest.approx(truth_j * 1e3, rel=0.01)
+
+
+def test_polled_um_recording_and_unplug_keeps_samples_with_reason() -> None:
+    steady = StepLoad(5.0, 0.5)
+    with UmEmulator(steady, "um34c", reply_delay_s=0.0) as em, UmMeter(em.path, MeterType.UM34C) as meter:
+        rec = MeterRecorder(meter, interval_s=0.01)
+        rec.start()
+        _wait_until(lambda: em.polls >= 5, threading.Event())
+        em.unplug()
+        got = rec.stop()
+    assert not got.complete and got.missing_reason is not None
+    assert got.t_s.shape[0] >= 5
+    assert got.energy().mean_mw == pytest.approx(2500.0)
+    assert "USB VBUS" in got.notes[0]
+
+
+def test_elog_recording() -> None:
+    with ScpiEmulator(LOAD, "n6705c") as em, ScpiMeter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.05, elog_period_s=0.002)
+        rec.start()
+        _wait_until(lambda: em.elog_fetched >= 200, threading.Event())
+        got = rec.stop()
+    assert got.complete and got.t_s.shape[0] >= 200
+    assert got.energy().mean_ma == pytest.approx(1e3 * LOAD.charge_c(0, 3.0) / 3.0, rel=0.05)
