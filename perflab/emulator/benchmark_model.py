@@ -394,17 +394,27 @@ class _PeakMonitor:
         self._sample()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    start_rss_kb = _max_rss_kb()
-    sandbox = Sandbox.from_env()
-    info("STARTING!")
-    try:
-        flags, unconsumed, delegate_order = parse_flags(args)
-    except FlagError as exc:
-        error(f"Failed to parse flag '{exc}'. Booleans take only true or false.")
-        error("usage: benchmark_model --graph=<model.tflite> [flags]  (perflab emulated benchmark_model)")
-        return 1
+class _Abort(Exception):
+    """The tool stops here; its messages are already printed."""
+
+    def __init__(self, code: int = 1) -> None:
+        self.code = code
+
+
+def _fail(*lines: str) -> _Abort:
+    for line in lines:
+        error(line)
+    error("Benchmarking failed.")
+    return _Abort(1)
+
+
+def _fatal(message: str) -> _Abort:
+    sys.stderr.write(f"FATAL: {message}\n")
+    sys.stderr.flush()
+    return _Abort(134)
+
+
+def _banner(sandbox: Sandbox, v: dict[str, Flag], unconsumed: list[str]) -> None:
     from importlib.metadata import version as _pkg_version
 
     try:
@@ -416,215 +426,213 @@ def main(argv: Sequence[str] | None = None) -> int:
          "emulated")
     if unconsumed:
         warn("Unconsumed cmdline flags: " + " ".join(unconsumed))
-    v = flags
     verbose = bool(v["verbose"].value)
     info(f"Log parameter values verbosely: [{1 if verbose else 0}]")
     for fl in v.values():
-        if fl.name == "verbose":
-            continue
-        if verbose or fl.set_:
+        if fl.name != "verbose" and (verbose or fl.set_):
             info(f"{fl.label}: [{_label_value(fl)}]")
 
+
+def _model_path(sandbox: Sandbox, v: dict[str, Flag]) -> tuple[str, Path]:
     graph = str(v["graph"].value)
     if not graph:
-        error("Please specify the name of your TF Lite input file with --graph")
-        error("Benchmarking failed.")
-        return 1
+        raise _fail("Please specify the name of your TF Lite input file with --graph")
     model_host = sandbox.host(graph)
     if not model_host.is_file():
-        error(f"Could not open '{graph}'.")
-        error(f"Failed to mmap model {graph}")
-        error("Benchmarking failed.")
-        return 1
+        raise _fail(f"Could not open '{graph}'.", f"Failed to mmap model {graph}")
     info(f"Loaded model {graph}")
+    return graph, model_host
 
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    profile_name = sandbox.profile
+def _first_supported_delegate(profile_name: str, delegate_order: list[str]) -> str | None:
     supports = _profile_delegates(profile_name)
     applied: str | None = None
-    notes_after: list[str] = []
     for d in delegate_order:
         if d == "xnnpack":
             continue
         if not supports.get(d, False):
             warn(f"Could not create {_DELEGATE_LOG[d]} delegate: platform may not support delegate or required "
                  "libraries are missing")
-            continue
-        if applied is None:
+        elif applied is None:
             applied = d
-    xnnpack_off = v["use_xnnpack"].set_ and not v["use_xnnpack"].value
-    threads = int(v["num_threads"].value)
-    t0 = time.perf_counter()
-    runtime_log("Initialized TensorFlow Lite runtime.")
-    try:
-        kwargs: dict[str, Any] = {"model_path": str(model_host)}
-        if threads > 0:
-            kwargs["num_threads"] = threads
-        if xnnpack_off or applied is not None:
-            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        interp = Interpreter(**kwargs)
-    except (ValueError, RuntimeError) as exc:
-        error(f"Failed to load model {graph}: {exc}")
-        error("Benchmarking failed.")
-        return 1
-    modify_graph_ms = (time.perf_counter() - t0) * 1000.0
+    return applied
 
-    inputs = interp.get_input_details()
-    # --input_layer / --input_layer_shape
+
+def _interpreter(graph: str, model_host: Path, threads: int, default_delegates: bool) -> Any:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    runtime_log("Initialized TensorFlow Lite runtime.")
+    kwargs: dict[str, Any] = {"model_path": str(model_host)}
+    if threads > 0:
+        kwargs["num_threads"] = threads
+    if not default_delegates:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    try:
+        return Interpreter(**kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(f"Failed to load model {graph}: {exc}") from None
+
+
+def _resize_inputs(interp: Any, v: dict[str, Flag]) -> None:
+    """--input_layer / --input_layer_shape."""
     names = [s for s in str(v["input_layer"].value).split(",") if s]
     shapes = [s for s in str(v["input_layer_shape"].value).split(":") if s]
-    if shapes or names:
-        if len(names) != len(shapes) and shapes:
-            error("There must be the same number of items in --input_layer as in --input_layer_shape.")
-            error("Benchmarking failed.")
-            return 1
-        by_name = {d["name"]: d for d in inputs}
-        for i, nm in enumerate(names):
-            if nm not in by_name:
-                error(f"Cannot find the corresponding input_layer name ({nm}) in the model.")
-                error("Benchmarking failed.")
-                return 1
-            if i < len(shapes):
-                try:
-                    dims = [int(x) for x in shapes[i].split(",")]
-                except ValueError:
-                    error(f"Incorrect size string specified: {shapes[i]}")
-                    error("Benchmarking failed.")
-                    return 1
-                interp.resize_tensor_input(by_name[nm]["index"], dims, strict=False)
+    if shapes and len(names) != len(shapes):
+        raise _fail("There must be the same number of items in --input_layer as in --input_layer_shape.")
+    by_name = {d["name"]: d for d in interp.get_input_details()}
+    for i, nm in enumerate(names):
+        if nm not in by_name:
+            raise _fail(f"Cannot find the corresponding input_layer name ({nm}) in the model.")
+        if i < len(shapes):
+            try:
+                dims = [int(x) for x in shapes[i].split(",")]
+            except ValueError:
+                raise _fail(f"Incorrect size string specified: {shapes[i]}") from None
+            interp.resize_tensor_input(by_name[nm]["index"], dims, strict=False)
+
+
+def _allocate(interp: Any) -> float:
     t_alloc = time.perf_counter()
     try:
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        error(f"Failed to allocate tensors! {exc}")
-        error("Benchmarking failed.")
-        return 1
-    alloc_ms = (time.perf_counter() - t_alloc) * 1000.0
-    ops = _ops(interp)
-    n_builtin = sum(1 for o in ops if o.name != "DELEGATE")
+        raise _fail(f"Failed to allocate tensors! {exc}") from None
+    return (time.perf_counter() - t_alloc) * 1000.0
 
+
+def _announce_delegate(interp: Any, applied: str | None, delegate_order: list[str], xnnpack_off: bool,
+                       profile_name: str, n_builtin: int) -> str | None:
+    """The delegate log lines TFLite prints; the delegate actually used (Hexagon needs a quantized model)."""
+    notes: list[str] = []
     if applied is not None:
         quantized = any(str(d["dtype"]).endswith(("uint8'>", "int8'>")) for d in interp.get_input_details())
         if applied == "hexagon" and not quantized:
-            notes_after.append("Though Hexagon delegate is explicitly applied, the model graph will not be executed "
-                               "by the delegate.")
+            notes.append("Though Hexagon delegate is explicitly applied, the model graph will not be executed "
+                         "by the delegate.")
             applied = None
         else:
-            if applied == "gpu":
-                runtime_log("Created TensorFlow Lite delegate for GPU.")
-                gpu_line = _profile_gpu_line(profile_name)
-                runtime_log(gpu_line)
-                runtime_log(f"Replacing {n_builtin} out of {n_builtin} node(s) with delegate (TfLiteGpuDelegateV2) "
-                            "node, yielding 1 partitions for the whole graph.", "VERBOSE")
-                runtime_log("Created 1 GPU delegate kernels.")
-            elif applied == "nnapi":
-                runtime_log("Created TensorFlow Lite delegate for NNAPI.")
-                runtime_log(f"Replacing {n_builtin} out of {n_builtin} node(s) with delegate (TfLiteNnapiDelegate) "
-                            "node, yielding 1 partitions for the whole graph.", "VERBOSE")
-            else:
-                runtime_log("Hexagon delegate: 1 nodes delegated out of " f"{n_builtin} nodes with 1 partitions.")
-            notes_after.append(f"Explicitly applied {_DELEGATE_LOG[applied]} delegate, and the model graph will be "
-                               "completely executed by the delegate.")
+            _delegate_log_lines(applied, profile_name, n_builtin)
+            notes.append(f"Explicitly applied {_DELEGATE_LOG[applied]} delegate, and the model graph will be "
+                         "completely executed by the delegate.")
     elif "xnnpack" in delegate_order and not xnnpack_off:
-        notes_after.append("Explicitly applied XNNPACK delegate, and the model graph will be completely executed by "
-                           "the delegate.")
-    for line in notes_after:
+        notes.append("Explicitly applied XNNPACK delegate, and the model graph will be completely executed by "
+                     "the delegate.")
+    for line in notes:
         info(line)
+    return applied
 
-    size_mb = model_host.stat().st_size / 1e6
-    info(f"The input model file size (MB): {fmt_g(size_mb)}")
-    init_ms = (time.perf_counter() - t0) * 1000.0
-    info(f"Initialized session in {fmt_g(init_ms)}ms.")
-    init_rss_kb = _max_rss_kb()
 
-    # inputs
-    import numpy as np
+def _delegate_log_lines(applied: str, profile_name: str, n_builtin: int) -> None:
+    if applied == "gpu":
+        runtime_log("Created TensorFlow Lite delegate for GPU.")
+        runtime_log(_profile_gpu_line(profile_name))
+        runtime_log(f"Replacing {n_builtin} out of {n_builtin} node(s) with delegate (TfLiteGpuDelegateV2) "
+                    "node, yielding 1 partitions for the whole graph.", "VERBOSE")
+        runtime_log("Created 1 GPU delegate kernels.")
+    elif applied == "nnapi":
+        runtime_log("Created TensorFlow Lite delegate for NNAPI.")
+        runtime_log(f"Replacing {n_builtin} out of {n_builtin} node(s) with delegate (TfLiteNnapiDelegate) "
+                    "node, yielding 1 partitions for the whole graph.", "VERBOSE")
+    else:
+        runtime_log(f"Hexagon delegate: 1 nodes delegated out of {n_builtin} nodes with 1 partitions.")
 
-    rng = np.random.default_rng(0)
+
+def _value_files(v: dict[str, Flag]) -> dict[str, str]:
     value_files: dict[str, str] = {}
     for item in _split_value_files(str(v["input_layer_value_files"].value)):
         nm, sep, path = item.rpartition(":")
         if not sep:
-            error(f"Wrong input value file item specified: {item}")
-            error("Benchmarking failed.")
-            return 1
+            raise _fail(f"Wrong input value file item specified: {item}")
         value_files[nm.replace("::", ":")] = path
+    return value_files
+
+
+def _set_inputs(interp: Any, sandbox: Sandbox, v: dict[str, Flag]) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    value_files = _value_files(v)
     for d in interp.get_input_details():
         shape = [int(x) for x in d["shape"]]
         dtype = np.dtype(d["dtype"])
-        nbytes = int(np.prod(shape)) * dtype.itemsize
         if d["name"] in value_files:
-            path = value_files[d["name"]]
-            host = sandbox.host(path)
-            try:
-                raw = host.read_bytes()
-            except OSError:
-                sys.stderr.write(f"FATAL: Cannot read the input file {path}\n")
-                sys.stderr.flush()
-                return 134
-            if len(raw) != nbytes:
-                sys.stderr.write(f"FATAL: The size of {path} is {len(raw)} bytes. It should be {nbytes} bytes.\n")
-                sys.stderr.flush()
-                return 134
-            arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
-        elif dtype == np.float32 or dtype == np.float16:
-            arr = rng.uniform(-0.5, 0.5, size=shape).astype(dtype)
-        elif dtype == np.uint8:
-            arr = rng.integers(0, 255, size=shape, dtype=np.uint8)
-        elif dtype == np.int8:
-            arr = rng.integers(-127, 128, size=shape, dtype=np.int8)
+            arr = _input_from_file(sandbox, value_files[d["name"]], shape, dtype)
         else:
-            arr = np.zeros(shape, dtype=dtype)
+            arr = _random_input(rng, shape, dtype)
         interp.set_tensor(d["index"], arr)
 
-    max_secs = float(v["max_secs"].value)
-    run_delay = float(v["run_delay"].value)
-    run_freq = float(v["run_frequency"].value)
-    dry = bool(v["dry_run"].value)
-    monitor = _PeakMonitor(int(v["memory_footprint_check_interval_ms"].value)) \
-        if v["report_peak_memory_footprint"].value else None
-    if monitor:
-        monitor.start()
 
-    def run_phase(min_runs: int, min_secs: float) -> Stat:
-        info(f"Running benchmark for at least {min_runs} iterations and at least {fmt_g(min_secs)} seconds but "
-             f"terminate if exceeding {fmt_g(max_secs)} seconds.")
-        stat = Stat()
-        start = time.perf_counter()
-        next_start = start
-        while True:
-            elapsed = time.perf_counter() - start
-            if (stat.count >= min_runs and elapsed >= min_secs) or elapsed >= max_secs:
-                break
-            if stat.count > 0:
-                if run_freq > 0:
-                    next_start += 1.0 / run_freq
-                    delay = next_start - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                elif run_delay > 0:
-                    time.sleep(run_delay)
-            t = time.perf_counter_ns()
-            if not dry:
-                interp.invoke()
-            stat.add(max(0, (time.perf_counter_ns() - t) // 1000))
-        info(stat.line())
-        _out("")
-        return stat
+def _input_from_file(sandbox: Sandbox, path: str, shape: list[int], dtype: Any) -> Any:
+    import numpy as np
 
+    nbytes = int(np.prod(shape)) * dtype.itemsize
     try:
-        warm = run_phase(int(v["warmup_runs"].value), float(v["warmup_min_secs"].value))
-        runs = run_phase(int(v["num_runs"].value), float(v["min_secs"].value))
-    except RuntimeError as exc:
-        error(f"Failed to invoke! {exc}")
-        error("Benchmarking failed.")
-        return 1
-    if monitor:
-        monitor.stop()
-    first = warm.values_us[0] if warm.values_us else 0
-    info(f"Inference timings in us: Init: {int(init_ms * 1000)}, First inference: {first}, Warmup (avg): "
-         f"{fmt_g(warm.avg())}, Inference (avg): {fmt_g(runs.avg())}")
+        raw = sandbox.host(path).read_bytes()
+    except OSError:
+        raise _fatal(f"Cannot read the input file {path}") from None
+    if len(raw) != nbytes:
+        raise _fatal(f"The size of {path} is {len(raw)} bytes. It should be {nbytes} bytes.")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def _random_input(rng: Any, shape: list[int], dtype: Any) -> Any:
+    import numpy as np
+
+    if dtype in (np.float32, np.float16):
+        return rng.uniform(-0.5, 0.5, size=shape).astype(dtype)
+    if dtype == np.uint8:
+        return rng.integers(0, 255, size=shape, dtype=np.uint8)
+    if dtype == np.int8:
+        return rng.integers(-127, 128, size=shape, dtype=np.int8)
+    return np.zeros(shape, dtype=dtype)
+
+
+class _Pacer:
+    """How runs are spaced: --run_frequency (fixed starts) or --run_delay (a pause between runs)."""
+
+    def __init__(self, v: dict[str, Flag]) -> None:
+        self.run_delay = float(v["run_delay"].value)
+        self.run_freq = float(v["run_frequency"].value)
+        self.next_start = 0.0
+
+    def start(self, now: float) -> None:
+        self.next_start = now
+
+    def before_next_run(self) -> None:
+        if self.run_freq > 0:
+            self.next_start += 1.0 / self.run_freq
+            delay = self.next_start - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        elif self.run_delay > 0:
+            time.sleep(self.run_delay)
+
+
+def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float) -> Stat:
+    max_secs = float(v["max_secs"].value)
+    dry = bool(v["dry_run"].value)
+    pacer = _Pacer(v)
+    info(f"Running benchmark for at least {min_runs} iterations and at least {fmt_g(min_secs)} seconds but "
+         f"terminate if exceeding {fmt_g(max_secs)} seconds.")
+    stat = Stat()
+    start = time.perf_counter()
+    pacer.start(start)
+    while True:
+        elapsed = time.perf_counter() - start
+        if (stat.count >= min_runs and elapsed >= min_secs) or elapsed >= max_secs:
+            break
+        if stat.count > 0:
+            pacer.before_next_run()
+        t = time.perf_counter_ns()
+        if not dry:
+            interp.invoke()
+        stat.add(max(0, (time.perf_counter_ns() - t) // 1000))
+    info(stat.line())
+    _out("")
+    return stat
+
+
+def _memory_lines(start_rss_kb: int, init_rss_kb: int, monitor: _PeakMonitor | None) -> None:
     end_rss_kb = _max_rss_kb()
     info("Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the "
          "actual memory footprint of the model at runtime. Take the information at your discretion.")
@@ -640,27 +648,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         info(f"+ RssAnnon           : {int(anon)} MB")
         info(f"+ RssFile + RssShmem : {int(file_)} MB")
 
-    if v["enable_op_profiling"].value:
-        _print_profile(interp, ops, applied, xnnpack_off, warm, runs, modify_graph_ms, alloc_ms, v)
+
+def _write_outputs(interp: Any, sandbox: Sandbox, v: dict[str, Flag], applied: str | None) -> None:
+    import numpy as np
 
     out_path = str(v["output_filepath"].value)
-    if out_path:
-        if not sandbox.writable(out_path):
-            error(f"Failed to open output file {out_path}")
-            error("Benchmarking failed.")
-            return 1
-        blobs = []
-        for d in interp.get_output_details():
-            arr = interp.get_tensor(d["index"])
-            if applied == "gpu" and v["gpu_precision_loss_allowed"].value and arr.dtype == np.float32:
-                arr = arr.astype(np.float16).astype(np.float32)  # the GPU's FP16 path, emulated
-            blobs.append(np.ascontiguousarray(arr).tobytes())
-        try:
-            sandbox.host(out_path).write_bytes(b"".join(blobs))
-        except OSError:
-            error(f"Failed to open output file {out_path}")
-            error("Benchmarking failed.")
-            return 1
+    if not out_path:
+        return
+    if not sandbox.writable(out_path):
+        raise _fail(f"Failed to open output file {out_path}")
+    blobs = []
+    for d in interp.get_output_details():
+        arr = interp.get_tensor(d["index"])
+        if applied == "gpu" and v["gpu_precision_loss_allowed"].value and arr.dtype == np.float32:
+            arr = arr.astype(np.float16).astype(np.float32)  # the GPU's FP16 path, emulated
+        blobs.append(np.ascontiguousarray(arr).tobytes())
+    try:
+        sandbox.host(out_path).write_bytes(b"".join(blobs))
+    except OSError:
+        raise _fail(f"Failed to open output file {out_path}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except _Abort as stop:
+        return stop.code
+
+
+def _main(args: list[str]) -> int:
+    start_rss_kb = _max_rss_kb()
+    sandbox = Sandbox.from_env()
+    info("STARTING!")
+    try:
+        v, unconsumed, delegate_order = parse_flags(args)
+    except FlagError as exc:
+        error(f"Failed to parse flag '{exc}'. Booleans take only true or false.")
+        error("usage: benchmark_model --graph=<model.tflite> [flags]  (perflab emulated benchmark_model)")
+        return 1
+    _banner(sandbox, v, unconsumed)
+    graph, model_host = _model_path(sandbox, v)
+    profile_name = sandbox.profile
+    applied = _first_supported_delegate(profile_name, delegate_order)
+    xnnpack_off = bool(v["use_xnnpack"].set_ and not v["use_xnnpack"].value)
+    t0 = time.perf_counter()
+    interp = _interpreter(graph, model_host, int(v["num_threads"].value),
+                          default_delegates=not xnnpack_off and applied is None)
+    modify_graph_ms = (time.perf_counter() - t0) * 1000.0
+    _resize_inputs(interp, v)
+    alloc_ms = _allocate(interp)
+    ops = _ops(interp)
+    applied = _announce_delegate(interp, applied, delegate_order, xnnpack_off, profile_name,
+                                 sum(1 for o in ops if o.name != "DELEGATE"))
+    info(f"The input model file size (MB): {fmt_g(model_host.stat().st_size / 1e6)}")
+    init_ms = (time.perf_counter() - t0) * 1000.0
+    info(f"Initialized session in {fmt_g(init_ms)}ms.")
+    init_rss_kb = _max_rss_kb()
+    _set_inputs(interp, sandbox, v)
+    monitor = _PeakMonitor(int(v["memory_footprint_check_interval_ms"].value)) \
+        if v["report_peak_memory_footprint"].value else None
+    if monitor:
+        monitor.start()
+    try:
+        warm = _run_phase(interp, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value))
+        runs = _run_phase(interp, v, int(v["num_runs"].value), float(v["min_secs"].value))
+    except RuntimeError as exc:
+        raise _fail(f"Failed to invoke! {exc}") from None
+    if monitor:
+        monitor.stop()
+    first = warm.values_us[0] if warm.values_us else 0
+    info(f"Inference timings in us: Init: {int(init_ms * 1000)}, First inference: {first}, Warmup (avg): "
+         f"{fmt_g(warm.avg())}, Inference (avg): {fmt_g(runs.avg())}")
+    _memory_lines(start_rss_kb, init_rss_kb, monitor)
+    if v["enable_op_profiling"].value:
+        _print_profile(interp, ops, applied, xnnpack_off, warm, runs, modify_graph_ms, alloc_ms, v)
+    _write_outputs(interp, sandbox, v, applied)
     return 0
 
 
