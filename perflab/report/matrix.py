@@ -46,7 +46,7 @@ VERDICTS = {
     "slow": "too slow for the frame budget",
     "unsupported": "not supported (delegate or ops)",
     "failed": "failed",
-    "nobudget": "measured, no real-time verdict (unpaced scenario)",
+    "nobudget": "measured, no real-time verdict (unpaced scenario, or a row from the index alone)",
     "notrun": "not run",
 }
 
@@ -184,7 +184,7 @@ def select_scenario(df: pd.DataFrame, scenario: str | None) -> tuple[pd.DataFram
     elif len(names) > 1:
         raise UserInputError(f"runs of {len(names)} different scenarios are mixed ({', '.join(names)}): "
                              "pick one with --scenario NAME")
-    shapes = df[["fps", "lr_width", "lr_height"]].drop_duplicates()
+    shapes = df[["fps", "lr_width", "lr_height"]].dropna(how="all").drop_duplicates()
     if len(shapes) > 1:
         desc = "; ".join(f"fps {_v(r.fps)}, {_v(r.lr_width)}×{_v(r.lr_height)}" for r in shapes.itertuples())
         raise UserInputError(f"scenario {names[0] if scenario is None else scenario!r}: runs disagree on fps or "

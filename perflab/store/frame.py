@@ -283,6 +283,13 @@ def load_from_db(db_file: Path) -> tuple[list[StoredRun], pd.DataFrame, list[str
                 "missing": json.dumps({"realtime": "run folder gone: the index keeps no verdict",
                                        "deltas": "run folder gone: the index keeps no deltas"}),
             })
+    # the index keeps no geometry: take it from a stored run of the same scenario version, if any
+    shapes = {(r.run.scenario.name, r.run.scenario.sha256): r.run.scenario for r in stored}
+    for row in orphan_rows:
+        sc = shapes.get((str(row["scenario"]), str(row["scenario_sha256"])))
+        if sc is not None:
+            row.update(fps=sc.fps, budget_ms=1000.0 / sc.fps if sc.fps else None, lr_width=sc.lr_width,
+                       lr_height=sc.lr_height, model_scale=sc.scale)
     return stored, typed_frame(orphan_rows), notes
 
 
