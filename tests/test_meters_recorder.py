@@ -40,6 +40,7 @@ def test_polled_um_recording_and_unplug_keeps_samples_with_reason() -> None:
         rec.start()
         _wait_until(lambda: em.polls >= 5, threading.Event())
         em.unplug()
+        rec.ended.wait()
         got = rec.stop()
     assert not got.complete and got.missing_reason is not None
     assert got.t_s.shape[0] >= 5

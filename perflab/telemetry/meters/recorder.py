@@ -60,6 +60,7 @@ class MeterRecorder:
         self.elog_period_s = elog_period_s
         self._stop = threading.Event()
         self._started = threading.Event()
+        self.ended = threading.Event()  # set when the stream stops, by stop() or by a failure
         self._thread: threading.Thread | None = None
         self._t: list[FloatArray] = []
         self._i: list[FloatArray] = []
@@ -88,6 +89,7 @@ class MeterRecorder:
             self._reason = str(exc)
         finally:
             self._started.set()
+            self.ended.set()
 
     def _run_ppk2(self, m: Ppk2Meter) -> None:
         t0 = time.monotonic()
