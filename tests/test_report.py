@@ -77,6 +77,8 @@ PARTIAL_REC = DelegateRecord(kind="applied", line=PARTIAL, delegate="GPU", cover
 XNN_FULL_REC = DelegateRecord(kind="applied", line=XNN_FULL, delegate="XNNPACK", coverage="full")
 HOST_OPS_REC = DelegateRecord(kind="ops", line=HOST_OPS, ops=HOST_OPS[5:].split())
 EMU_MEM_SOURCE = "benchmark_model overall delta of max RSS since tool start (emulated, MB)"
+TRAINING_WARNING = ("scikit-image photo 'astronaut' is in the zoo's training data: zoo models' quality on it is "
+                    "flattered (use a held-out photo: coffee, chelsea, rocket)")
 NO_PROFILE = "this device's benchmark_model cannot profile per op (no --enable_op_profiling)"
 EMU_WARNING = "emulated phone: numbers come from perflab's phone model, not hardware"
 N_DEVICES = 2  # LOCAL and EMU: artefacts are named serial/cell_id (the store's rule)
@@ -292,6 +294,7 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         started_utc="2024-06-11T10:15:00Z", finished_utc="2024-06-11T10:19:42Z",
         host={"python": "3.11.2", "os": "Debian 12"}, devices=[LOCAL, EMU],
         planned=[PlannedCell(serial=c.device.serial, cell_id=c.cell_id) for c in cells],
+        warnings=[WarningRecord(code="training_images", message=TRAINING_WARNING)],
         cells=finalize_cells(cells, 30.0),  # deltas, real-time verdicts, per-frame deltas, MAI: as a run stores them
         exit_code=1,
     )
@@ -578,6 +581,11 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
     assert ans.cell(e, "Real time @ 30 fps") == "yes by mean"
     assert ans.cell(e, "Latency") == "9.60 ± 0.30 ms mean ± std (tool summary, no median or p90)"
     assert "EMULATED" in ans.cell(e, "Model")
+    # the run-level caveat that bears on the Δ quality sits in the answer, and with the warnings
+    answer = _plain(_section(html_text, "answer"))
+    assert f"Read with care: training_images {TRAINING_WARNING}" in answer.replace("&#39;", "'")
+    assert "Quality measured on images the zoo was trained on — 1 warning about the whole run" in _plain(
+        _section(html_text, "warnings"))
     # a cell that did not finish shows its status and reason in the answer too
     assert "failed" in ans.cell(cid("local-cpu-fsrcnn-fp16"), "Real time @ 30 fps")
 
@@ -585,7 +593,7 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
 def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:
     sec = _section(report[0].read_text(encoding="utf-8"), "warnings")
     groups = re.findall(r'<div class="warngroup" data-code="([^"]+)">', sec)
-    assert groups == ["high_cv", "emulated"]
+    assert groups == ["training_images", "high_cv", "emulated"]  # run-level first
     text = _plain(sec)
     assert "Emulated numbers — 3 warnings on 3 cells" in text
     assert "Unstable timing (high coefficient of variation) — 2 warnings on 1 cell" in text

@@ -401,7 +401,7 @@ class WarningItem:
     """One warning text and every cell that carries it."""
 
     message: str
-    cells: list[WarningView]
+    cells: list[WarningView]  # a run-level warning has one entry with an empty cell_id
 
 
 @dataclass
@@ -409,7 +409,7 @@ class WarningGroup:
     code: str
     title: str
     count: int  # warnings of this kind
-    n_cells: int  # cells that carry one
+    n_cells: int  # cells that carry one (0: the warning is about the whole run)
     items: list[WarningItem]
 
 
@@ -715,12 +715,12 @@ def build_view(run: RunRecord) -> ReportView:
                     c.reason or "no reason recorded", is_emulated(c))
         for c in run.cells if c.status != CellStatus.OK
     ]
-    warnings = [
+    warnings = [WarningView("", "answer", "whole run", "run", "—", w.code, w.message, False) for w in run.warnings]
+    warnings += [
         WarningView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, w.code,
                     w.message, is_emulated(c))
         for c in run.cells for w in c.warnings
     ]
-    warnings += [WarningView("", "summary", "whole run", "run", "—", w.code, w.message, False) for w in run.warnings]
     counts: dict[str, int] = {}
     for c in run.cells:
         counts[str(c.status)] = counts.get(str(c.status), 0) + 1
@@ -747,6 +747,11 @@ def build_view(run: RunRecord) -> ReportView:
 # ---------------------------------------------------------------- the answer first
 
 
+def _range_text(lat: LatencyRecord) -> str:
+    parts = [f"{k} {v:.3f} ms" for k, v in (("min", lat.min), ("max", lat.max), ("std", lat.std)) if v is not None]
+    return "; " + ", ".join(parts) if parts else ""
+
+
 def _latency_spread(rb: _RowBuilder, cell: CellRecord) -> Val:
     """The headline series' centre with its spread: median [p10–p90] (or median with p90 and MAD where no p10 is
     stored), or mean ± std where the tool reported only a summary, said so."""
@@ -763,11 +768,11 @@ def _latency_spread(rb: _RowBuilder, cell: CellRecord) -> Val:
                      f"MAD {fmt_ms(lat.mad)}" if lat.mad is not None else ""]
             sub = "median; " + " · ".join(x for x in parts if x)
         return Val(f"{fmt_ms(lat.median)} ms", sub=sub, sub_cls="muted",
-                   title=f"{mode} series, n={lat.n}, source: {lat.source}")
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}")
     if lat.mean is not None:
         std = f" ± {fmt_ms(lat.std)}" if lat.std is not None else ""
         return Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary, no median or p90)", sub_cls="bad",
-                   title=f"{mode} series, n={lat.n}, source: {lat.source}; "
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}; "
                          f"{lat.missing.get('median', 'no per-run samples')}")
     return rb.notes.missing(lat.missing.get("median") or "no latency statistic was recorded")
 
@@ -871,6 +876,7 @@ WARNING_TITLES = {
     "unchecked": "Stability not checked",
     "emulated": "Emulated numbers",
     "tool": "Warnings printed by the device's tool",
+    "training_images": "Quality measured on images the zoo was trained on",
 }
 
 
@@ -885,7 +891,7 @@ def group_warnings(warnings: list[WarningView]) -> list[WarningGroup]:
         items = [WarningItem(m, ws) for m, ws in msgs.items()]
         all_w = [w for ws in msgs.values() for w in ws]
         out.append(WarningGroup(code, WARNING_TITLES.get(code, code), len(all_w),
-                                len({(w.device, w.cell_id) for w in all_w}), items))
+                                len({(w.device, w.cell_id) for w in all_w if w.cell_id}), items))
     return out
 
 
