@@ -27,6 +27,7 @@ cleanup() {
         adb -P "$adb_port" kill-server >/dev/null 2>&1 || true
     fi
     [[ ${KEEP:-0} == 1 ]] && echo "wheel-check: kept $work" || rm -rf "$work"
+    echo "wheel-check: done in $(($(date +%s) - started)) s"
 }
 trap cleanup EXIT
 
@@ -54,7 +55,7 @@ done
 # 2. a clean venv with the wheel and its dependencies
 step "installing $(basename "${wheel[0]}") into a clean venv"
 "$PY" -m venv "$work/venv"
-quiet_pip "$work/venv/bin/python" -m pip install -q "${wheel[0]}"
+quiet_pip "$work/venv/bin/python" -m pip install -q --no-compile "${wheel[0]}"
 bin="$work/venv/bin"
 
 # 3. from a folder outside the checkout, with nothing of the checkout importable
