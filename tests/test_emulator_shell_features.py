@@ -161,3 +161,22 @@ def test_unimplemented_is_refused_loudly(phone: Phone, script: str) -> None:
 def test_syntax_errors_are_2(phone: Phone) -> None:
     assert phone.sh("if true; then echo x")[0] == 2
     assert phone.sh("echo $((1 + 2)")[0] == 2
+
+
+def test_exit_trap_keeps_the_status_unless_it_exits(phone: Phone) -> None:
+    assert phone.sh("trap 'echo bye' EXIT; exit 3") == (3, "bye\n", "")
+    assert phone.sh("trap 'exit 5' EXIT; true")[0] == 5
+    assert phone.sh("trap 'exit 0' EXIT; false")[0] == 0
+
+
+def test_a_trapped_signal_interrupts_wait(phone: Phone) -> None:
+    t, result, started = run_in_thread(phone, "trap 'echo got' USR1; sleep 30 & j=$!; echo $$; wait $j; "
+                                              "echo status=$?; kill $j")
+    assert started.wait(30)
+    [shell] = [p for p in phone.rt.procs.snapshot() if p.name == "sh"]
+    while t.is_alive():  # until `wait` is the one interrupted (a USR1 before it just runs the trap)
+        shell.deliver(signal.SIGUSR1)
+        t.join(0.05)
+    lines = str(result["out"]).splitlines()
+    assert lines[-1] == f"status={128 + signal.SIGUSR1}" and lines[-2] == "got"
+    assert result["rc"] == 0

@@ -137,19 +137,20 @@ class Shell:
             if EXIT_TRAP in self.traps:
                 action = self.traps.pop(EXIT_TRAP)
                 saved = self.status
-                self._guarded(lambda: self.run_trap_action(action, io), io)
-                if self.status == saved or self.status == 0:
-                    self.status = saved
+                if not self._guarded(lambda: self.run_trap_action(action, io), io):
+                    self.status = saved  # the script's status, unless the trap itself called exit
         finally:
             if self._owns_proc and self.proc is not None:
                 self.rt.procs.exit(self.proc)
         return self.status
 
-    def _guarded(self, body: Callable[[], object], io: IO) -> None:
+    def _guarded(self, body: Callable[[], object], io: IO) -> bool:
+        """Run ``body``, turning how a shell ends into its status; True when it called ``exit``."""
         try:
             body()
         except ExitShell as ex:
             self.status = ex.code
+            return True
         except Unsupported as exc:
             io.err(f"{exc}\n".encode())
             self.status = 127
@@ -163,6 +164,7 @@ class Shell:
         except Cancelled:
             self.status = 130
             self.traps.pop(EXIT_TRAP, None)
+        return False
 
     # ---------------------------------------------------------------- signals
     def check_cancel(self) -> None:
@@ -256,11 +258,15 @@ class Shell:
                 return job.status
             if self.cancel.is_set():
                 raise Cancelled()
-            if me.pending:
-                signo = me.pending[0]
-                self.check_cancel()
-                return 128 + signo
+            interrupted = [signo for signo in me.take_signals() if self._interrupts_wait(signo)]
+            if interrupted:
+                return 128 + interrupted[-1]
             me.wake.wait(_POLL_S)
+
+    def _interrupts_wait(self, signo: int) -> bool:
+        """Act on a signal that came during ``wait``: True when a trap ran (that ends the wait)."""
+        self._on_signal(signo)  # raises for a fatal one
+        return bool(self.traps.get(signo))
 
     def _run_andor(self, ao: AndOr, io: IO) -> int:
         for op, pl in ao.parts:
