@@ -38,6 +38,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
+from typing import NamedTuple
 
 from perflab.errors import UserInputError
 
@@ -54,10 +55,10 @@ TICK_CLOCKS = frozenset({"counter", "x86-tsc", "uptime"})
 KNOWN_CLOCKS = NS_CLOCKS | TICK_CLOCKS
 
 
-@dataclass(frozen=True, slots=True)
-class TraceRecord:
-    """One event line. ``pid`` is the thread id the kernel prints (``comm-<tid>``); ``tgid``
-    the process id when the trace has the tgid column and knows it."""
+class TraceRecord(NamedTuple):
+    """One event line (an immutable tuple: cheap to build by the million). ``pid`` is the
+    thread id the kernel prints (``comm-<tid>``); ``tgid`` the process id when the trace has
+    the tgid column and knows it."""
 
     ts: int  # µs when the trace's ts_unit is "us", else raw clock ticks
     cpu: int
@@ -281,7 +282,8 @@ def tgid_from_text(tgid: str) -> int | None:
 
 # ---- key=value fields ---------------------------------------------------------------------
 
-_KEY_RE = re.compile(r"(?:(?<=\s)|(?<=\[)|^)(\w+)=")
+_KEY_RE = re.compile(r"(?<![^\s\[])(\w+)=")  # a word and '=' at the start, after blanks or '['
+
 
 
 def parse_fields(payload: str) -> dict[str, str]:
@@ -289,6 +291,8 @@ def parse_fields(payload: str) -> dict[str, str]:
     values with spaces survive (``next_comm=Binder Thread #1 next_pid=…``); sched_switch's
     ``==>`` and softirq's ``[action=RCU]`` brackets are dropped. Payloads without ``=``
     (trace markers, fastrpc's prose formats) give {}."""
+    if "=" not in payload:
+        return {}
     keys = list(_KEY_RE.finditer(payload))
     out: dict[str, str] = {}
     for i, m in enumerate(keys):
@@ -326,17 +330,19 @@ _TYPED_FIELDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     ),
 }
 
+_TYPED_EQUALS = {event: pattern.pattern.count("=") for event, (pattern, _) in _TYPED_FIELDS.items()}
+
 
 def fields_of(event: str, payload: str) -> dict[str, str]:
     """Fields of one event's payload: the event's typed pattern when it has one and it
     matches the whole payload, else :func:`parse_fields`."""
     typed = _TYPED_FIELDS.get(event)
     if typed is not None:
-        m = typed[0].fullmatch(payload)
-        if m is not None:
-            values = m.groups()
-            if not any("=" in v for v in values):  # a '=' inside a comm: let the generic rules decide
-                return dict(zip(typed[1], values, strict=True))
+        # a '=' inside a value (a comm) would make the generic rules split differently: leave it to them
+        if payload.count("=") == _TYPED_EQUALS[event]:
+            m = typed[0].fullmatch(payload)
+            if m is not None:
+                return dict(zip(typed[1], m.groups(), strict=True))
     return parse_fields(payload)
 
 
@@ -348,16 +354,8 @@ _Row = tuple[str, str, str, str, str, str, str, str]
 
 def _record(row: _Row) -> TraceRecord:
     comm, pid, tgid, cpu, flags, ts, event, payload = row
-    return TraceRecord(
-        ts=int(ts.replace(".", "")),
-        cpu=int(cpu),
-        comm=comm,
-        pid=int(pid),
-        tgid=int(tgid) if tgid and tgid[0] != "-" else None,
-        flags=flags,
-        event=event,
-        payload=payload.rstrip(),
-    )
+    return TraceRecord(int(ts.replace(".", "")), int(cpu), comm, int(pid),
+                       int(tgid) if tgid and tgid[0] != "-" else None, flags, event, payload.rstrip())
 
 
 class ParsedTrace:
