@@ -212,3 +212,46 @@ def test_scpi_real_block_and_elog_records() -> None:
     with pytest.raises(scpi.ScpiParseError):
         scpi.parse_elog(decoded[:5], fields)
 
+
+
+def _spike_filter_reference(current: list[float], ranges: list[int]) -> list[float]:
+    """Sample by sample, as meters.md §2.5 describes Nordic's filter."""
+    avg = avg4 = None
+    prev_range = None
+    after = consecutive = 0
+    out = []
+    for i_ua, r in zip(current, ranges, strict=True):
+        before, before4 = avg, avg4
+        avg = i_ua if avg is None else 0.18 * i_ua + 0.82 * avg
+        avg4 = i_ua if avg4 is None else 0.06 * i_ua + 0.94 * avg4
+        if prev_range is None:
+            prev_range = r
+        value = i_ua
+        if prev_range != r or after > 0:
+            if prev_range != r:
+                consecutive, after = 0, 3
+            else:
+                consecutive += 1
+            if r == 4:
+                if consecutive < 2:
+                    avg, avg4 = before, before4
+                value = avg4
+            else:
+                value = avg
+            after -= 1
+        prev_range = r
+        out.append(value)
+    return out
+
+
+def test_spike_filter_matches_the_sample_by_sample_definition() -> None:
+    rng = np.random.default_rng(4)
+    n = 5000
+    ranges = np.repeat(rng.integers(0, 5, 400), rng.integers(1, 25, 400))[:n].astype(np.uint8)
+    current = rng.uniform(1, 1000, ranges.shape[0]) * (10.0 ** ranges)
+    expected = _spike_filter_reference(current.tolist(), ranges.tolist())
+    filt = ppk2.SpikeFilter()
+    got = np.concatenate([filt.apply(current[i:i + 337], ranges[i:i + 337]) for i in range(0, current.size, 337)])
+    assert got == pytest.approx(expected, rel=1e-9)
+    steady = ppk2.SpikeFilter().apply(np.full(10, 5.0), np.full(10, 2, dtype=np.uint8))
+    assert steady.tolist() == [5.0] * 10  # no range change: raw samples pass through

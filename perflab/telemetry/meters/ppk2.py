@@ -254,3 +254,70 @@ def chunks_to_series(chunks: list[Ppk2Chunk]) -> tuple[FloatArray, FloatArray]:
     idx = np.concatenate([c.first_index + np.arange(len(c), dtype=np.int64) for c in chunks])
     amps = np.concatenate([c.current_ua for c in chunks]) / 1e6
     return np.asarray(idx * SAMPLE_PERIOD_S, dtype=np.float64), np.asarray(amps, dtype=np.float64)
+
+
+class SpikeFilter:
+    """Nordic's host-side spike filter, for parity with the Power Profiler app (meters.md §2.5).
+    perflab's own numbers use raw samples; this is offered beside them, never instead.
+
+    Two exponential averages of the current run over the stream (alpha 0.18, and 0.06 for
+    range 4). At a range change and for the 2 samples after it the output is the average
+    instead of the sample (the range-4 average on range 4); on range 4, the change sample and
+    the next one do not update the averages. Vectorised: the averages are linear filters over
+    the samples that update them, so only the bookkeeping is per range change. State carries
+    across chunks; a new stream needs a new filter (Nordic resets at AVERAGE_START).
+    """
+
+    ALPHA = 0.18
+    ALPHA4 = 0.06
+    SAMPLES = 3
+
+    def __init__(self) -> None:
+        self._avg: float | None = None
+        self._avg4: float | None = None
+        self._prev_range: int | None = None
+        self._since_change = SpikeFilter.SAMPLES  # samples since the last change, capped
+
+    def apply(self, current_ua: FloatArray, range_index: U8Array) -> FloatArray:
+        from scipy.signal import lfilter
+
+        i_ua = np.asarray(current_ua, dtype=np.float64)
+        rng = np.asarray(range_index, dtype=np.int64)
+        n = i_ua.shape[0]
+        if n == 0:
+            return i_ua.copy()
+        prev = np.concatenate(([rng[0] if self._prev_range is None else self._prev_range], rng[:-1]))
+        change = rng != prev
+        idx = np.arange(n)
+        last_change = np.maximum.accumulate(np.where(change, idx, -(1 << 40)))
+        since = np.where(last_change >= 0, idx - last_change, self._since_change + idx)
+        affected = since < self.SAMPLES
+        frozen = affected & (rng == 4) & (since < 2)  # averages keep their previous value
+        keep = ~frozen
+        kept = i_ua[keep]
+        avg_k = self._ema(kept, self.ALPHA, self._avg, lfilter)
+        avg4_k = self._ema(kept, self.ALPHA4, self._avg4, lfilter)
+        pos = np.cumsum(keep) - 1  # index into kept of the last update at or before each sample
+        before = pos < 0
+        avg = np.where(before, np.nan if self._avg is None else self._avg, avg_k[np.maximum(pos, 0)] if kept.size else 0.0)
+        avg4 = np.where(before, np.nan if self._avg4 is None else self._avg4,
+                        avg4_k[np.maximum(pos, 0)] if kept.size else 0.0)
+        out = np.where(affected, np.where(rng == 4, avg4, avg), i_ua)
+        if kept.size:
+            self._avg, self._avg4 = float(avg_k[-1]), float(avg4_k[-1])
+        self._prev_range = int(rng[-1])
+        self._since_change = int(min(since[-1] + 1, self.SAMPLES))
+        return np.asarray(out, dtype=np.float64)
+
+    @staticmethod
+    def _ema(x: FloatArray, alpha: float, state: float | None, lfilter: object) -> FloatArray:
+        if x.size == 0:
+            return x
+        start = float(x[0]) if state is None else state
+        zi = np.array([(1 - alpha) * start])
+        y, _ = lfilter([alpha], [1.0, -(1 - alpha)], x, zi=zi)  # type: ignore[operator]
+        if state is None:
+            y[0] = x[0]  # the first sample initialises the average
+            if x.size > 1:
+                y[1:], _ = lfilter([alpha], [1.0, -(1 - alpha)], x[1:], zi=np.array([(1 - alpha) * x[0]]))  # type: ignore[operator]
+        return np.asarray(y, dtype=np.float64)
