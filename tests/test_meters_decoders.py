@@ -216,17 +216,18 @@ def test_scpi_real_block_and_elog_records() -> None:
 
 def _spike_filter_reference(current: list[float], ranges: list[int]) -> list[float]:
     """Sample by sample, as meters.md §2.5 describes Nordic's filter."""
-    avg = avg4 = None
-    prev_range = None
+    avg: float | None = None
+    avg4: float | None = None
+    prev_range: int | None = None
     after = consecutive = 0
-    out = []
+    out: list[float] = []
     for i_ua, r in zip(current, ranges, strict=True):
         before, before4 = avg, avg4
         avg = i_ua if avg is None else 0.18 * i_ua + 0.82 * avg
         avg4 = i_ua if avg4 is None else 0.06 * i_ua + 0.94 * avg4
         if prev_range is None:
             prev_range = r
-        value = i_ua
+        value: float | None = i_ua
         if prev_range != r or after > 0:
             if prev_range != r:
                 consecutive, after = 0, 3
@@ -240,7 +241,7 @@ def _spike_filter_reference(current: list[float], ranges: list[int]) -> list[flo
                 value = avg
             after -= 1
         prev_range = r
-        out.append(value)
+        out.append(float("nan") if value is None else value)
     return out
 
 
@@ -248,7 +249,7 @@ def test_spike_filter_matches_the_sample_by_sample_definition() -> None:
     rng = np.random.default_rng(4)
     n = 5000
     ranges = np.repeat(rng.integers(0, 5, 400), rng.integers(1, 25, 400))[:n].astype(np.uint8)
-    current = rng.uniform(1, 1000, ranges.shape[0]) * (10.0 ** ranges)
+    current = np.asarray(rng.uniform(1, 1000, ranges.shape[0]) * (10.0 ** ranges), dtype=np.float64)
     expected = _spike_filter_reference(current.tolist(), ranges.tolist())
     filt = ppk2.SpikeFilter()
     got = np.concatenate([filt.apply(current[i:i + 337], ranges[i:i + 337]) for i in range(0, current.size, 337)])
