@@ -337,12 +337,11 @@ def fields_of(event: str, payload: str) -> dict[str, str]:
     """Fields of one event's payload: the event's typed pattern when it has one and it
     matches the whole payload, else :func:`parse_fields`."""
     typed = _TYPED_FIELDS.get(event)
-    if typed is not None:
-        # a '=' inside a value (a comm) would make the generic rules split differently: leave it to them
-        if payload.count("=") == _TYPED_EQUALS[event]:
-            m = typed[0].fullmatch(payload)
-            if m is not None:
-                return dict(zip(typed[1], m.groups(), strict=True))
+    # a '=' inside a value (a comm) would make the generic rules split differently: leave it to them
+    if typed is not None and payload.count("=") == _TYPED_EQUALS[event]:
+        m = typed[0].fullmatch(payload)
+        if m is not None:
+            return dict(zip(typed[1], m.groups(), strict=True))
     return parse_fields(payload)
 
 
