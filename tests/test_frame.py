@@ -64,8 +64,8 @@ def test_from_the_results_index(runs: list[Path], tmp_path: Path) -> None:
     copies = [Path(shutil.copytree(r, tmp_path / r.name)) for r in runs]
     db = tmp_path / "idx.sqlite"
     with ResultsDB(db) as idx:
-        for c in copies:
-            idx.index_run(load_run(c), c)
+        for folder in copies:
+            idx.index_run(load_run(folder), folder)
     a = load_frame(copies).sort_values(["run_id", "device_serial", "cell_id"], ignore_index=True)
     b = load_frame_from_db(db).sort_values(["run_id", "device_serial", "cell_id"], ignore_index=True)
     pd.testing.assert_frame_equal(a, b)
