@@ -250,3 +250,12 @@ def test_ppk2_left_streaming_by_a_previous_session_opens_cleanly() -> None:
             assert meter.calibration.hw == 9173
             meter.start()
             assert meter.read_once()["amps"] == pytest.approx(0.734, rel=0.002)
+
+
+def test_um_polls_again_when_the_meter_eats_a_command() -> None:
+    with UmEmulator(STEADY, "um34c", reply_delay_s=0.0) as em, UmMeter(em.path, MeterType.UM34C, timeout_s=2.0) as meter:
+        meter.read()
+        em.eat_next = 1
+        second = meter.read()  # eaten, then polled again
+        assert second.amps == pytest.approx(0.734)
+        assert em.eaten == 1 and meter.repolls == 1

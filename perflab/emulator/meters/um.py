@@ -70,10 +70,19 @@ class UmEmulator(EmulatedMeter):
         self.polls = 0
         self.garbage_before_reply = b""
         self.reply_garbage: bytes | None = None  # fault: answer every poll with this instead
+        self.eat_within_s = 0.0  # fault: ignore commands closer than this to the previous one
+        self.eat_next = 0  # fault: ignore the next n command bytes
+        self.eaten = 0
+        self._last_command_s = float("-inf")
 
     def on_bytes(self, data: bytes) -> None:
         now = self.now_s()
         for b in data:
+            if self.eat_next or (self.eat_within_s and now - self._last_command_s < self.eat_within_s):
+                self.eat_next = max(0, self.eat_next - 1)
+                self.eaten += 1  # fault: the meter ignores a command too soon after the last
+                continue
+            self._last_command_s = now
             if b == 0xF0:
                 self.polls += 1
                 self._due.append(now + self.reply_delay_s)

@@ -28,6 +28,7 @@ from perflab.telemetry.meters.port import MeterPort
 
 _SNIFF_TIMEOUT_S = 0.5
 _GARBAGE_LIMIT_BYTES = 4096
+UM_REPOLL_S = 0.6  # poll again once if nothing came back by then (rdserialtool spaces commands 0.5 s)
 
 
 class MeterType(StrEnum):
@@ -110,16 +111,26 @@ class UmMeter:
         self.timeout_s = timeout_s
         self.port = MeterPort(url)
         self.decoder = um.UmStreamDecoder()
+        self.repolls = 0
         if connect_delay_s:
             time.sleep(connect_delay_s)  # RFCOMM connects on first open (meters.md §7.3)
 
     def read(self) -> um.UmReading:
         self.port.discard()
         self.port.write(um.POLL)
-        deadline = time.monotonic() + self.timeout_s
+        start = time.monotonic()
+        deadline = start + self.timeout_s
+        retry_at: float | None = start + min(UM_REPOLL_S, self.timeout_s / 2)
         seen = 0
         while True:
-            data = self.port.take(lambda buf: len(buf), max(0.0, deadline - time.monotonic()))
+            until = deadline if retry_at is None else retry_at
+            data = self.port.take(lambda buf: len(buf), max(0.0, until - time.monotonic()))
+            if retry_at is not None and not seen and not data and time.monotonic() >= retry_at:
+                # the meter sometimes eats a command sent soon after another (meters.md §1.1)
+                self.repolls += 1
+                self.port.write(um.POLL)
+                retry_at = None
+                continue
             if data:
                 seen += len(data)
                 readings = self.decoder.feed(data)
