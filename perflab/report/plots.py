@@ -169,7 +169,7 @@ def latency_distribution_png(
         ax.set_xlabel("latency per inference (ms) — box: quartiles, whiskers: p5–p95")
         ax.set_title(title, loc="left")
         ax.grid(axis="y", visible=False)
-        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: never on the title
         return _png(fig)
 
 
