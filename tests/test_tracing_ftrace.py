@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from perflab.errors import UserInputError
-from perflab.tracing.ftrace import TsUnit, clock_from_trace_clock, parse_fields, parse_trace
+from perflab.tracing.ftrace import TsUnit, clock_from_trace_clock, fields_of, parse_fields, parse_trace
 from perflab.tracing.reference import parse_trace_reference
 from perflab.tracing.synthetic import synthetic_trace
 
@@ -155,3 +155,20 @@ def test_not_a_trace_is_one_user_error() -> None:
         parse_trace_reference("INFO: STARTING!\n", source="run.log")
     header_only = "# tracer: nop\n#\n# entries-in-buffer/entries-written: 0/0   #P:2\n"
     assert len(parse_trace(header_only)) == 0
+
+
+@pytest.mark.parametrize(("event", "payload"), [
+    ("sched_switch", ("prev_comm=Binder Thread # prev_pid=12 prev_prio=120 prev_state=D|K ==> "
+                     "next_comm=swapper/3 next_pid=0 next_prio=120")),
+    ("sched_switch", "prev_comm=a=b prev_pid=12 prev_prio=120 prev_state=S ==> next_comm=x y next_pid=3 next_prio=-2"),
+    ("sched_switch", "prev_comm=k prev_pid=1 prev_prio=120 prev_state=R+ ==> next_comm=m next_pid=2 next_prio=120"),
+    ("sched_wakeup", "comm=Jit thread pool pid=2211 prio=120 target_cpu=003"),
+    ("sched_wakeup", "comm=kworker/u16:3 pid=155 prio=120 success=1 target_cpu=003"),  # older kernels
+    ("irq_handler_entry", "irq=27 name=arm-smmu global fault"),
+    ("irq_handler_exit", "irq=27 ret=unhandled"),
+    ("binder_transaction", ("transaction=489053 dest_node=489048 dest_proc=10670 dest_thread=0 reply=0 "
+                           "flags=0x10 code=0xd")),
+    ("binder_transaction_received", "transaction=489053"),
+])
+def test_typed_field_patterns_agree_with_the_generic_rules(event: str, payload: str) -> None:
+    assert fields_of(event, payload) == parse_fields(payload)
