@@ -233,9 +233,12 @@ def load_image(path: Path) -> npt.NDArray[np.float32]:
         raise InputError(f"image {path.name} is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"{path.name} is not an image Pillow can read (empty, text, or another format?)") from exc
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"cannot decode image {path.name}: {reason} (truncated or corrupt file?)") from exc
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's error (permission, I/O), not the decoder's
+            raise InputError(f"cannot read image {path.name}: {exc.strerror or exc}") from exc
+        raise InputError(f"cannot decode image {path.name}: {exc} (truncated or corrupt file?)") from exc
+    except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise InputError(f"cannot decode image {path.name}: {exc} (truncated or corrupt file?)") from exc
 
 
 def _image_to_rgb(im: Image.Image, path: Path) -> npt.NDArray[np.float32]:
