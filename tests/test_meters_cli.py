@@ -43,6 +43,8 @@ def test_read_once_json(make, meter_type: str, fields: set[str]) -> None:  # typ
     assert reading["volts"] == pytest.approx(3.7 if meter_type == "ppk2" else 5.06, abs=0.01)
     assert reading["amps"] == pytest.approx(0.734, rel=0.002)
     assert fields <= set(reading)
+    if meter_type in ("ppk2", "scpi"):
+        assert reading["emulated"] is True  # the emulators say so where the protocol has room
 
 
 def test_read_lines_for_a_duration() -> None:

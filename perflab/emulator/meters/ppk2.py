@@ -41,7 +41,7 @@ def metadata_text(vdd_mv: int, mode: int) -> bytes:
     lines += [f"VDD: {vdd_mv}", "HW: 9173", f"mode: {mode}"]
     for key in ("S", "I", "UG"):
         lines += [f"{key}{n}: {_FORMATS[key].format(v)}" for n, v in enumerate(EXAMPLE_METADATA[key])]
-    lines += ["IA: 56", "END", ""]
+    lines += ["IA: 56", "perflab-emulated: 1", "END", ""]  # a real PPK2 sends no such line
     return "\n".join(lines).encode()
 
 

@@ -18,9 +18,9 @@ from perflab.emulator.meters.base import EmulatedMeter
 from perflab.emulator.meters.source import LoadSource
 
 IDNS = {
-    "66319d": "Agilent Technologies,66319D,0,A.03.01",
-    "n6705c": "Keysight Technologies,N6705C,MY56000001,D.03.03",
-    "dp832": "RIGOL TECHNOLOGIES,DP832,DP8C000001,00.01.16",
+    "66319d": "Agilent Technologies,66319D,EMULATED-0,A.03.01",
+    "n6705c": "Keysight Technologies,N6705C,EMULATED-MY56000001,D.03.03",
+    "dp832": "RIGOL TECHNOLOGIES,DP832,EMULATED-DP8C000001,00.01.16",
 }
 _MEAS_WINDOW_S = 0.02
 _ELOG_MIN_PERIOD_S = 102.4e-6

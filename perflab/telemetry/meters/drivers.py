@@ -258,6 +258,7 @@ class Ppk2Meter:
             "logic_last": int(logic[-1]), "samples_lost": self.decoder.samples_lost,
             "garbage_bytes": self.decoder.garbage_bytes, "vdd_mv": self.vdd_mv,
             "calibrated": self.calibration.calibrated, "hw": self.calibration.hw,
+            "emulated": self.calibration.extra.get("perflab-emulated") == "1",
         }
 
     def close(self) -> None:
@@ -343,7 +344,8 @@ class ScpiMeter:
         return {"meter": "scpi", "volts": r.volts, "amps": r.amps, "watts": r.watts,
                 "family": self.profile.family.value, "manufacturer": self.identity.manufacturer,
                 "model": self.identity.model, "serial": self.identity.serial,
-                "firmware": self.identity.firmware, "channel": self.channel}
+                "firmware": self.identity.firmware, "channel": self.channel,
+                "emulated": self.identity.serial.startswith("EMULATED")}
 
     # ELOG (N6705 + N678x): continuous integrated averages, fetched before the ~20 s FIFO fills
     def start_elog(self, period_s: float, *, voltage: bool = True, minmax: bool = False, real: bool = True) -> None:
