@@ -404,3 +404,37 @@ def test_chromium_screenshot(page: Path, tmp_path: Path) -> None:
     keep = os.environ.get("PERFLAB_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_inference_needs_the_same_gpu_where_both_are_known(runs: list[Path]) -> None:
+    cat = parse_catalog(
+        "# source: test\nmanufacturer,model,soc,gpu,share_pct\n"
+        "Google,Pixel 7,GS201,Mali-G710 MP7,40\n"
+        "Google,Pixel 7 Pro,Google Tensor G2,Mali-G710 MP7,30\n"  # same chip, same GPU → inferred
+        "Other,Odd GS201 build,GS201,Mali-G610,20\n"  # same SoC name, other GPU → not inferred
+        "Other,No GPU listed,gs201,,10\n", "c.csv")  # GPU unknown → the SoC decides
+    m = build_matrix(load_frame(runs), cat)
+    cov = {c.model_name: c for c in m.coverage}["espcn_x2"]
+    assert (cov.measured_pct, cov.inferred_pct) == (pytest.approx(40.0), pytest.approx(40.0))
+    assert [d.split(" ←")[0] for d in cov.inferred_devices] == ["Pixel 7 Pro", "No GPU listed"]
+    assert [(g.soc, g.gpu) for g in m.gaps] == [("GS201", "Mali-G610")]
+
+
+def test_the_newest_measurement_counts(runs: list[Path], tmp_path: Path) -> None:
+    pixel = profile_device("pixel7", "PX7REAL01", "android")
+    later = write_run(tmp_path, "20261201T000000Z-ffff", {"px": (pixel, [
+        *BASE, Spec("espcn_x2", "int8", "xnnpack", 40.0, 45.0, 31.0), Spec("espcn_x2", "int8", "gpu", 38.0, 44.0, 31.0)])},
+        started="2026-12-01T00:00:00+00:00")
+    m = build_matrix(load_frame([*runs, later]), load_catalog(EXAMPLE))
+    cov = {c.model_name: c for c in m.coverage}["espcn_x2"]
+    # Pixel 7 now too slow: its 9% leaves the measured share and Pixel 7 Pro (6%) is no longer inferred
+    assert (cov.measured_pct, cov.total_pct) == (pytest.approx(12.0), pytest.approx(21.0))
+    assert any("superseded by newer runs" in n for n in m.notes)
+
+
+def test_play_console_export_in_utf16(tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    f.write_text('Manufacturer,Model Name,System on Chip,GPU,Share %\nGoogle,Pixel 7,GS201,Mali-G710,100\n',
+                 encoding="utf-16")
+    cat = load_catalog(f)
+    assert cat.fmt == "Play Console export" and cat.rows[0].soc_key == "GS201" and cat.rows[0].share_pct == 100.0
