@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from perflab.analysis.stats import summarize
+from perflab.errors import UserInputError
 from perflab.tracing.attribution import (
     attribute,
     binder_round_trips,
@@ -142,3 +143,16 @@ def test_unmatched_segment_markers_and_one_way_binder_and_busy_window() -> None:
     assert trips == [] and unanswered == 0  # one-way (flags & 1): no reply expected
     assert cpu_busy(tr.records(), {20}, 1.0).per_thread_us == {20: 1000}
     assert cpu_busy(tr.records(), {20}, 1.0, window_us=(1_000_500, 1_000_900)).per_thread_us == {20: 400}
+
+
+def test_selection_by_segment_and_warmup_skip() -> None:
+    tr = load("android_s_dsp_marker_variants.txt")
+    measure = attribute(tr, us_per_tick=1.0, segment="measure")
+    assert measure.inferences_in_trace == 2
+    assert [(i.index, i.duration_us) for i in measure.inferences] == [(1, 3748)]
+    assert measure.latency_ms is not None and measure.latency_ms.median_ms == pytest.approx(3.748)
+    skipped = attribute(tr, us_per_tick=1.0, skip_first=1)
+    assert [i.index for i in skipped.inferences] == [1]
+    assert attribute(tr, us_per_tick=1.0, skip_first=5).inferences == []
+    with pytest.raises(UserInputError, match=r"no perflab segment named 'cell9'.*segments: measure, warmup"):
+        attribute(tr, us_per_tick=1.0, segment="cell9")

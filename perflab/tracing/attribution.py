@@ -31,6 +31,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from perflab.analysis.stats import SeriesStats, summarize
+from perflab.errors import UserInputError
 from perflab.tracing.ftrace import ParsedTrace, TraceRecord
 
 MARKER_EVENTS = frozenset({"tracing_mark_write", "0", "print"})
@@ -278,6 +279,21 @@ def op_stats(infs: Sequence[Inference]) -> list[OpStats]:
     ]
     out.sort(key=lambda o: -o.stats_ms.median_ms)
     return out
+
+
+def select_inferences(infs: Sequence[Inference], segs: Sequence[Segment], *, segment: str | None = None,
+                      skip_first: int = 0) -> list[Inference]:
+    """The inferences inside segments named ``segment`` (all when None), less the first
+    ``skip_first`` of them (benchmark_model's warm-up runs are Invoke sections too).
+    UserInputError when no segment has that name."""
+    chosen = list(infs)
+    if segment is not None:
+        windows = [s for s in segs if s.name == segment]
+        if not windows:
+            names = ", ".join(sorted({s.name for s in segs})) or "none"
+            raise UserInputError(f"no perflab segment named {segment!r} in the trace (segments: {names})")
+        chosen = [i for i in chosen if any(w.begin_us <= i.begin_us and i.end_us <= w.end_us for w in windows)]
+    return chosen[max(0, skip_first):]
 
 
 def latency_stats(infs: Sequence[Inference]) -> SeriesStats | None:
@@ -562,7 +578,8 @@ ATTRIBUTION_EVENTS = ("tracing_mark_write", "0", "print", "sched_switch", "irq_h
 class Attribution:
     us_per_tick: float
     markers: Markers
-    inferences: list[Inference]
+    inferences: list[Inference]  # those selected (segment, skip_first); the statistics use these
+    inferences_in_trace: int  # before the selection
     latency_ms: SeriesStats | None
     ops: list[OpStats]
     segments: list[Segment]
@@ -581,15 +598,18 @@ class Attribution:
 
 def attribute(trace: ParsedTrace, *, us_per_tick: float, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
               accel_irq_re: re.Pattern[str] | None = None, tgid: int | None = None,
-              busy_tids: Collection[int] | None = None) -> Attribution:
+              busy_tids: Collection[int] | None = None, segment: str | None = None,
+              skip_first: int = 0) -> Attribution:
     """Every attribution above over one parsed trace. ``tgid`` limits inferences to one
     process; ``busy_tids`` names the threads whose CPU time to sum (default: the threads of
     the process that ran the inferences, when the trace has the tgid column, else the threads
-    that wrote the invoke sections)."""
+    that wrote the invoke sections). ``segment`` and ``skip_first`` select the inferences
+    the statistics use (:func:`select_inferences`)."""
     recs = trace.records(ATTRIBUTION_EVENTS)
     markers = parse_markers(recs, us_per_tick)
-    infs = inferences(markers.sections, invoke_re=invoke_re, tgid=tgid)
+    all_infs = inferences(markers.sections, invoke_re=invoke_re, tgid=tgid)
     segs, seg_unmatched = segments(markers.plain)
+    infs = select_inferences(all_infs, segs, segment=segment, skip_first=skip_first)
     irqs, irq_unmatched = irq_intervals(recs, us_per_tick)
     if busy_tids is None:
         procs = {i.tgid for i in infs if i.tgid is not None}
@@ -609,6 +629,7 @@ def attribute(trace: ParsedTrace, *, us_per_tick: float, invoke_re: re.Pattern[s
         us_per_tick=us_per_tick,
         markers=markers,
         inferences=infs,
+        inferences_in_trace=len(all_infs),
         latency_ms=latency_stats(infs),
         ops=op_stats(infs),
         segments=segs,

@@ -7,8 +7,9 @@ Wired by perflab/cli.py as ``app.add_typer(profile_app, name="profile")`` and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -54,6 +55,19 @@ def profile_parse(
         typer.echo(render_table(prof), nl=False)
 
 
+T = TypeVar("T")
+
+
+def _with_file(source: str, option: str, fn: Callable[[], T]) -> T:
+    """Run ``fn``; a UserInputError it raises without a location gets the trace file's."""
+    try:
+        return fn()
+    except UserInputError as exc:
+        if exc.location is not None:
+            raise
+        raise UserInputError(exc.message, SourceLocation(source, None, option)) from exc
+
+
 def _trace_clock_arg(value: str | None) -> str | None:
     """--trace-clock: a saved tracefs ``trace_clock`` file, or its content, or a clock name."""
     if value is None:
@@ -76,6 +90,10 @@ TraceClockOpt = Annotated[str | None, typer.Option(
 CounterHzOpt = Annotated[float | None, typer.Option(
     "--counter-hz", min=1.0, help="tick rate of a counter/x86-tsc/uptime trace clock, to turn ticks into time")]
 TgidOpt = Annotated[int | None, typer.Option("--pid", help="only inferences of this process (the B|pid field)")]
+SegmentOpt = Annotated[str | None, typer.Option(
+    "--segment", help="only inferences inside perflab segments of this name (perflab:segment:<name>:begin/end)")]
+SkipOpt = Annotated[int, typer.Option(
+    "--skip-first", min=0, help="leave out the first N inferences (benchmark_model's warm-up runs)")]
 
 
 @trace_app.command("parse")
@@ -85,6 +103,8 @@ def trace_parse(
     trace_clock: TraceClockOpt = None,
     counter_hz: CounterHzOpt = None,
     pid: TgidOpt = None,
+    segment: SegmentOpt = None,
+    skip_first: SkipOpt = 0,
 ) -> None:
     """Summary of a kernel trace: clock, lost events, event counts, inferences (median, p90),
     top ops, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency."""
@@ -92,7 +112,8 @@ def trace_parse(
 
     try:
         trace, source = _load_trace(file, trace_clock)
-        doc = trace_summary(trace, source=source, counter_hz=counter_hz, tgid=pid)
+        doc = _with_file(source, "--segment", lambda: trace_summary(
+            trace, source=source, counter_hz=counter_hz, tgid=pid, segment=segment, skip_first=skip_first))
     except PerflabError as exc:
         _fail(exc)
     if as_json:
@@ -108,6 +129,8 @@ def trace_export(
     trace_clock: TraceClockOpt = None,
     counter_hz: CounterHzOpt = None,
     pid: TgidOpt = None,
+    segment: SegmentOpt = None,
+    skip_first: SkipOpt = 0,
 ) -> None:
     """Write the trace as Chrome trace-event JSON for the Perfetto UI: inference windows,
     per-op slices, irq slices per CPU, segments, round trips, counters."""
@@ -121,7 +144,9 @@ def trace_export(
             raise UserInputError(f"{trace.info.clock or 'tick'} clock: the timestamps are raw ticks; pass "
                                  "--counter-hz (e.g. 19200000 for the ARM arch counter on Qualcomm)",
                                  SourceLocation(source, None, "--counter-hz"))
-        doc = chrome_trace(trace, attribute(trace, us_per_tick=us_per_tick, tgid=pid), source=source)
+        attr = _with_file(source, "--segment", lambda: attribute(
+            trace, us_per_tick=us_per_tick, tgid=pid, segment=segment, skip_first=skip_first))
+        doc = chrome_trace(trace, attr, source=source)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")

@@ -27,12 +27,13 @@ def _ms(samples_us: list[float]) -> dict[str, float | int] | None:
 
 
 def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None = None,
-                  invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE, tgid: int | None = None) -> dict[str, object]:
+                  invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE, tgid: int | None = None,
+                  segment: str | None = None, skip_first: int = 0) -> dict[str, object]:
     info = trace.info
     us_per_tick = info.us_per_tick(counter_hz)
     timed = us_per_tick is not None
     attr = attribute(trace, us_per_tick=us_per_tick if us_per_tick is not None else 1.0, invoke_re=invoke_re,
-                     tgid=tgid)
+                     tgid=tgid, segment=segment, skip_first=skip_first)
     missing = None if timed else (f"{info.clock or 'tick'} clock: timestamps are raw ticks; "
                                   "pass --counter-hz to convert them")
     span_us = (info.last_ts - info.first_ts) * us_per_tick if (
@@ -63,6 +64,8 @@ def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None =
         "event_counts": trace.event_counts,
         "inferences": {
             "count": len(attr.inferences),
+            "in_trace": attr.inferences_in_trace,
+            "selection": {"segment": segment, "skip_first": skip_first},
             "names": sorted({i.name for i in attr.inferences}),
             "latency_ms": when_timed(_stats(attr.latency_ms)),
             "samples_ms": when_timed([round(i.duration_us / 1000.0, 6) for i in attr.inferences]),
@@ -140,6 +143,12 @@ def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list
     line = f"inferences: {inf['count']}"
     if inf["count"]:
         line += f" ({', '.join(inf['names'])})"
+    if inf["in_trace"] != inf["count"]:
+        sel = inf["selection"]
+        assert isinstance(sel, dict)
+        why = [f"in segment {sel['segment']}"] if sel["segment"] else []
+        why += [f"after the first {sel['skip_first']} (warm-up)"] if sel["skip_first"] else []
+        line += f" of {inf['in_trace']} in the trace, {' and '.join(why)}"
     if isinstance(lat, dict):
         line += (f" — median {_num(lat['median_ms'])} ms, p90 {_num(lat['p90_ms'])} ms, mean {_num(lat['mean_ms'])} ms, "
                  f"min {_num(lat['min_ms'])}, max {_num(lat['max_ms'])}")
