@@ -88,3 +88,23 @@ def test_emulate_prints_a_port_that_reads() -> None:
 def test_periodic_source_is_what_emulate_uses() -> None:
     load = PeriodicLoad(3.9, 0.18, 0.4, 1 / 30, 0.012)
     assert load.charge_c(0.0, 1.0) == pytest.approx(0.18 + 0.4 * 30 * 0.012)
+
+
+def test_port_guesses_from_usb_identity() -> None:
+    from perflab.telemetry.meters.discover import PortInfo, guess
+
+    ppk2 = PortInfo("/dev/ttyACM1", 0x1915, 0xC00A, "1-1.2:1.1", "PPK2")
+    shell = PortInfo("/dev/ttyACM2", 0x1915, 0xC00A, "1-1.2:1.3", "PPK2")
+    other_nordic = PortInfo("/dev/ttyACM3", 0x1915, 0xC00A, "1-1.4:1.1", "nRF52 Connectivity")
+    assert guess(ppk2).meter == "ppk2"
+    assert guess(shell).meter is None and "debug" in guess(shell).note
+    assert guess(other_nordic).meter is None
+    assert guess(PortInfo("/dev/rfcomm0")).meter == "um (bluetooth)"
+    assert guess(PortInfo("/dev/ttyUSB0", 0x0403, 0x6001)).meter == "serial adapter"
+    assert guess(PortInfo("/dev/ttyS0")).meter is None
+
+
+def test_list_command_runs_here() -> None:
+    res = _run("list", "--json")
+    assert res.returncode == 0, res.stderr
+    assert isinstance(json.loads(res.stdout), list)

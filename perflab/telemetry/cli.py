@@ -12,7 +12,7 @@ import typer
 
 from perflab.telemetry.meters.errors import MeterError, MeterGoneError
 
-app = typer.Typer(no_args_is_help=True, help="External power meters over serial: read, emulate.")
+app = typer.Typer(no_args_is_help=True, help="External power meters over serial: list, read, emulate.")
 
 _TYPES = "scpi|ppk2|um34c|um25c|um24c"
 
@@ -74,6 +74,24 @@ def read(
         pass
     finally:
         meter.close()
+
+
+@app.command("list")
+def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Serial ports that may be meters (a guess from USB IDs and names; nothing is sent)."""
+    from perflab.telemetry.meters.discover import list_ports
+
+    guesses = list_ports()
+    if as_json:
+        typer.echo(json.dumps([{"device": g.port.device, "meter": g.meter, "note": g.note,
+                                "vid": g.port.vid, "pid": g.port.pid, "location": g.port.location}
+                               for g in guesses]))
+        return
+    if not guesses:
+        typer.echo("no serial ports (ptys and socket:// meters are not listed: pass their path)")
+    for g in guesses:
+        ids = f"{g.port.vid:04x}:{g.port.pid:04x}" if g.port.vid is not None and g.port.pid is not None else "-"
+        typer.echo(f"{g.port.device:20} {ids:10} {g.meter or '-':16} {g.note}")
 
 
 @app.command("emulate")
