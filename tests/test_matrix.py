@@ -415,7 +415,7 @@ def test_inference_needs_the_same_gpu_where_both_are_known(runs: list[Path]) -> 
         "Other,No GPU listed,gs201,,10\n", "c.csv")  # GPU unknown → the SoC decides
     m = build_matrix(load_frame(runs), cat)
     cov = {c.model_name: c for c in m.coverage}["espcn_x2"]
-    assert (cov.measured_pct, cov.inferred_pct) == (pytest.approx(40.0), pytest.approx(40.0))
+    assert (cov.measured_pct, cov.inferred_pct) == pytest.approx((40.0, 40.0))
     assert [d.split(" ←")[0] for d in cov.inferred_devices] == ["Pixel 7 Pro", "No GPU listed"]
     assert [(g.soc, g.gpu) for g in m.gaps] == [("GS201", "Mali-G610")]
 
@@ -428,7 +428,7 @@ def test_the_newest_measurement_counts(runs: list[Path], tmp_path: Path) -> None
     m = build_matrix(load_frame([*runs, later]), load_catalog(EXAMPLE))
     cov = {c.model_name: c for c in m.coverage}["espcn_x2"]
     # Pixel 7 now too slow: its 9% leaves the measured share and Pixel 7 Pro (6%) is no longer inferred
-    assert (cov.measured_pct, cov.total_pct) == (pytest.approx(12.0), pytest.approx(21.0))
+    assert (cov.measured_pct, cov.total_pct) == pytest.approx((12.0, 21.0))
     assert any("superseded by newer runs" in n for n in m.notes)
 
 
