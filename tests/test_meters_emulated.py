@@ -9,7 +9,15 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, Step, StepLoad, UmEmulator
+from perflab.emulator.meters import (
+    LiveLoad,
+    PeriodicLoad,
+    Ppk2Emulator,
+    ScpiEmulator,
+    Step,
+    StepLoad,
+    UmEmulator,
+)
 from perflab.emulator.meters.pty import PtyPort
 from perflab.telemetry.clock import align_by_correlation, align_by_markers, rising_edges
 from perflab.telemetry.energy import integrate, integrate_period_averages
@@ -259,3 +267,21 @@ def test_um_polls_again_when_the_meter_eats_a_command() -> None:
         second = meter.read()  # eaten, then polled again
         assert second.amps == pytest.approx(0.734)
         assert em.eaten == 1 and meter.repolls == 1
+
+
+def test_live_load_energy_within_1_percent_of_what_was_fed() -> None:
+    """A load read live (as from the emulated phone's physics) through an emulated PPK2."""
+    state = {"watts": 0.8}
+    load = LiveLoad(lambda: state["watts"], supply_volts=3.9)
+    with Ppk2Emulator(load, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        meter.start(vdd_mv=3900)
+        chunks = meter.read_samples(20_000)
+        state["watts"] = 2.4  # the workload starts
+        chunks += meter.read_samples(30_000)
+        state["watts"] = 1.2
+        chunks += meter.read_samples(20_000)
+    t_s, amps = chunks_to_series(chunks)
+    measured = integrate(t_s, amps, 3.9)
+    truth_j = load.energy_j(em.stream_t0_s + t_s[0], em.stream_t0_s + t_s[-1])
+    assert measured.mj == pytest.approx(truth_j * 1e3, rel=0.01)
+    assert float(np.max(amps)) == pytest.approx(2.4 / 3.9, rel=0.01)

@@ -11,6 +11,7 @@ from perflab.emulator.meters.base import EmulatedMeter
 from perflab.emulator.meters.ppk2 import Ppk2Emulator
 from perflab.emulator.meters.scpi import ScpiEmulator
 from perflab.emulator.meters.source import (
+    LiveLoad,
     LoadSource,
     PeriodicLoad,
     SampledLoad,
@@ -23,6 +24,7 @@ from perflab.emulator.meters.um import UmEmulator
 
 __all__ = [
     "EmulatedMeter",
+    "LiveLoad",
     "LoadSource",
     "PeriodicLoad",
     "Ppk2Emulator",

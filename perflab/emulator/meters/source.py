@@ -7,6 +7,8 @@ energy with the truth rather than with another measurement.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -179,3 +181,65 @@ class SampledLoad:
 
     def energy_j(self, t0_s: float, t1_s: float) -> float:
         return self._integral(t0_s, t1_s, power=True)
+
+
+class LiveLoad:
+    """A load read live from something that knows its power now — e.g. the emulated phone's
+    physics: ``LiveLoad(lambda: driver.state.power_w, supply_volts=3.9)``. Each time the
+    emulator asks about times it has not asked about before, the power read then holds from
+    the earliest of those times on; the history is kept, so the ground truth is the exact
+    integral of what the meter was fed. Logic bit 0 is high above ``marker_watts``."""
+
+    def __init__(self, read_power_w: Callable[[], float], supply_volts: float,
+                 marker_watts: float | None = None) -> None:
+        self._read = read_power_w
+        self.supply_volts = supply_volts
+        self.marker_watts = marker_watts
+        self._lock = threading.Lock()
+        self._starts: list[float] = []
+        self._watts: list[float] = []
+
+    def _power(self, t_s: FloatArray) -> FloatArray:
+        t = np.asarray(t_s, dtype=np.float64)
+        with self._lock:
+            if t.size:
+                newest = float(np.max(t))
+                if not self._starts or newest > self._starts[-1]:
+                    fresh = t[t > self._starts[-1]] if self._starts else t
+                    watts = float(self._read())
+                    if not self._watts or watts != self._watts[-1]:
+                        self._starts.append(float(np.min(fresh)))
+                        self._watts.append(watts)
+            starts = np.asarray(self._starts)
+            values = np.asarray(self._watts)
+        if starts.size == 0:
+            return np.zeros(t.shape)
+        k = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, starts.size - 1)
+        return np.asarray(values[k], dtype=np.float64)
+
+    def amps(self, t_s: FloatArray) -> FloatArray:
+        return self._power(t_s) / self.supply_volts
+
+    def volts(self, t_s: FloatArray) -> FloatArray:
+        return np.full(np.shape(t_s), self.supply_volts, dtype=np.float64)
+
+    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
+        if self.marker_watts is None:
+            return np.zeros(np.shape(t_s), dtype=np.uint8)
+        return (self._power(t_s) > self.marker_watts).astype(np.uint8)
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float:
+        with self._lock:
+            starts = list(self._starts)
+            watts = list(self._watts)
+        total = 0.0
+        for k, (s, w) in enumerate(zip(starts, watts, strict=True)):
+            seg0 = s if k else float("-inf")
+            seg1 = starts[k + 1] if k + 1 < len(starts) else float("inf")
+            overlap = min(t1_s, seg1) - max(t0_s, seg0)
+            if overlap > 0:
+                total += w * overlap
+        return total
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float:
+        return self.energy_j(t0_s, t1_s) / self.supply_volts
