@@ -121,7 +121,7 @@ def test_cli_trace_parse_and_export(tmp_path: Path) -> None:
     res = runner.invoke(app, ["trace", "parse", "--json", str(FX / "kernel49_notgid_lost_events.txt")])
     doc = json.loads(res.stdout)
     assert doc["loss"] == {"complete": False, "lost_events_by_cpu": {"1": 1183}, "lost_events": 1183,
-                           "overwritten_events": 2210, "buffer_started_cpus": [3]}
+                           "lost_uncounted_cpus": [], "overwritten_events": 2210, "buffer_started_cpus": [3]}
     assert doc["inferences"]["samples_ms"] == [15.726, 15.736]
     res = runner.invoke(app, ["trace", "parse", "--skip-first", "1", str(FX / "kernel49_notgid_lost_events.txt")])
     assert "inferences: 1 (Invoke) of 2 in the trace, after the first 1 (warm-up) — median 15.736 ms" in res.stdout

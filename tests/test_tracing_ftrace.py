@@ -88,7 +88,7 @@ def test_old_kernel_lost_overwritten_and_buffer_started() -> None:
     assert (info.has_tgid, info.flags_width, info.cpus) == (False, 4, 4)
     assert info.lost_events == {1: 1183} and info.lost_total == 1183
     assert info.overwritten_events == 2210 and info.buffer_started_cpus == (3,)
-    assert not info.complete
+    assert not info.complete and info.lost_uncounted_cpus == ()
     recs = tr.records()
     assert all(r.tgid is None for r in recs)
     unknown = [r for r in recs if r.comm == "<...>"]
@@ -96,6 +96,16 @@ def test_old_kernel_lost_overwritten_and_buffer_started() -> None:
     assert unknown[0].fields["next_comm"] == "Binder Thread #"
     soft = tr.records(["softirq_entry"])[0]
     assert soft.fields == {"vec": "9", "action": "RCU"} and soft.flags == "d.s2"
+
+
+def test_lost_events_without_a_count() -> None:
+    """Newer kernels print ``CPU:N [LOST EVENTS]`` when they cannot tell how many."""
+    t = text("android13_atrace_tgid_gpu.txt").replace(
+        "          atrace-5090", "CPU:2 [LOST EVENTS]\n          atrace-5090", 1)
+    assert_same(t)
+    info = parse_trace(t).info
+    assert info.lost_uncounted_cpus == (2,) and info.lost_events == {} and not info.complete
+    assert info.unparsed_lines == 0
 
 
 def test_counter_clock_ticks_and_legacy_marker_name() -> None:

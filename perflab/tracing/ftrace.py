@@ -91,6 +91,7 @@ class TraceInfo:
     clock_source: str  # "trace_clock" (file content given), "header", "timestamps" (guessed), "none"
     ts_unit: TsUnit
     lost_events: dict[int, int]  # cpu -> events lost while reading (CPU:N [LOST M EVENTS])
+    lost_uncounted_cpus: tuple[int, ...]  # CPU:N [LOST EVENTS]: the kernel did not know how many
     buffer_started_cpus: tuple[int, ...]  # "##### CPU N buffer started ####"
     records: int
     unparsed_lines: int
@@ -112,7 +113,8 @@ class TraceInfo:
     @property
     def complete(self) -> bool:
         """True when nothing says events are missing."""
-        return not self.lost_events and not self.overwritten_events and not self.buffer_started_cpus
+        return not (self.lost_events or self.lost_uncounted_cpus or self.overwritten_events
+                    or self.buffer_started_cpus)
 
     def us_per_tick(self, counter_hz: float | None = None) -> float | None:
         """Microseconds per unit of :attr:`TraceRecord.ts`: 1 for nanosecond clocks; for
@@ -137,7 +139,7 @@ LINE_PATTERN = (
     r"([^:\s]+):[ \t]?"  # event name (or the marker's ip symbol, "0" on legacy kernels)
     r"(.*)$"  # payload
 )
-LOST_RE = re.compile(r"^CPU:(\d+) \[LOST (\d+) EVENTS\]\s*$")
+LOST_RE = re.compile(r"^CPU:(\d+) \[LOST (?:(\d+) )?EVENTS\]\s*$")  # newer kernels: no count when unknown
 BUFFER_STARTED_RE = re.compile(r"^##### CPU (\d+) buffer started ####\s*$")
 TRACER_RE = re.compile(r"^#\s*tracer:\s*(\S+)")
 ENTRIES_RE = re.compile(r"^#\s*entries-in-buffer/entries-written:\s*(\d+)/(\d+)(?:\s+#P:(\d+))?")
@@ -180,6 +182,7 @@ class HeaderState:
     header_flags_width: int | None = None
     header_clock: str | None = None
     lost: dict[int, int] = field(default_factory=dict)
+    lost_uncounted: list[int] = field(default_factory=list)
     buffer_started: list[int] = field(default_factory=list)
 
     def comment(self, line: str) -> None:
@@ -207,7 +210,11 @@ class HeaderState:
         if m is None:
             return False
         cpu = int(m.group(1))
-        self.lost[cpu] = self.lost.get(cpu, 0) + int(m.group(2))
+        if m.group(2) is None:
+            if cpu not in self.lost_uncounted:
+                self.lost_uncounted.append(cpu)
+        else:
+            self.lost[cpu] = self.lost.get(cpu, 0) + int(m.group(2))
         return True
 
     def info(
@@ -249,6 +256,7 @@ class HeaderState:
             clock_source=source,
             ts_unit=unit,
             lost_events=dict(sorted(self.lost.items())),
+            lost_uncounted_cpus=tuple(sorted(self.lost_uncounted)),
             buffer_started_cpus=tuple(self.buffer_started),
             records=records,
             unparsed_lines=unparsed,

@@ -58,6 +58,7 @@ def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None =
             "complete": info.complete,
             "lost_events_by_cpu": {str(k): v for k, v in info.lost_events.items()},
             "lost_events": info.lost_total,
+            "lost_uncounted_cpus": list(info.lost_uncounted_cpus),
             "overwritten_events": info.overwritten_events,
             "buffer_started_cpus": list(info.buffer_started_cpus),
         },
@@ -125,6 +126,8 @@ def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list
         if loss["lost_events"]:
             per = ", ".join(f"CPU{k}: {v}" for k, v in loss["lost_events_by_cpu"].items())
             parts.append(f"{loss['lost_events']} lost while reading ({per})")
+        if loss["lost_uncounted_cpus"]:
+            parts.append("an unknown number lost on CPU " + ", ".join(map(str, loss["lost_uncounted_cpus"])))
         if loss["overwritten_events"]:
             parts.append(f"{loss['overwritten_events']} overwritten in the ring buffer")
         if loss["buffer_started_cpus"]:
