@@ -579,7 +579,7 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
     # a phone that reports only mean ± std: said so, in the verdict and in the latency
     e = cid("emu-cpu-espcn-int8")
     assert ans.cell(e, "Real time @ 30 fps") == "yes by mean"
-    assert ans.cell(e, "Latency") == "9.60 ± 0.30 ms mean ± std (tool summary, no median or p90)"
+    assert ans.cell(e, "Latency") == "9.60 ± 0.30 ms mean ± std (tool summary)"
     assert "EMULATED" in ans.cell(e, "Model")
     # the run-level caveat that bears on the Δ quality sits in the answer, and with the warnings
     answer = _plain(_section(html_text, "answer"))

@@ -771,8 +771,8 @@ def _latency_spread(rb: _RowBuilder, cell: CellRecord) -> Val:
                    title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}")
     if lat.mean is not None:
         std = f" ± {fmt_ms(lat.std)}" if lat.std is not None else ""
-        return Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary, no median or p90)", sub_cls="bad",
-                   title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}; "
+        return Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary)", sub_cls="bad",
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}; no median or p90: "
                          f"{lat.missing.get('median', 'no per-run samples')}")
     return rb.notes.missing(lat.missing.get("median") or "no latency statistic was recorded")
 
