@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perflab.emulator.meters import PeriodicLoad, SampledLoad, StepLoad, periodic_steps
+from perflab.emulator.meters import LiveLoad, PeriodicLoad, SampledLoad, StepLoad, periodic_steps
 from perflab.telemetry.energy import EnergyError, Gap, integrate, integrate_period_averages
 
 
@@ -91,6 +91,17 @@ def test_sampled_load_truth_is_exact_for_linear_pieces() -> None:
     assert load.energy_j(0.5, 2.0) == pytest.approx(4 * (1 - 0.25) / 2 + (4 + 3) / 2)
     with pytest.raises(ValueError):
         SampledLoad((1.0, 0.0), (1.0, 1.0), (1.0, 1.0))
+
+
+def test_live_load_never_rewrites_what_it_served() -> None:
+    power = {"w": 1.0}
+    load = LiveLoad(lambda: power["w"], supply_volts=2.0)
+    assert load.amps(np.array([0.0, 1.0])).tolist() == [0.5, 0.5]
+    power["w"] = 3.0
+    # an overlapping query (a meter averaging over a window): served times keep their value
+    assert load.amps(np.array([0.5, 1.0, 1.5, 2.0])).tolist() == [0.5, 0.5, 1.5, 1.5]
+    assert load.energy_j(0.0, 2.0) == pytest.approx(1.0 * 1.5 + 3.0 * 0.5)
+    assert load.charge_c(0.0, 2.0) == pytest.approx((1.5 + 1.5) / 2.0)
 
 
 def test_period_averages() -> None:

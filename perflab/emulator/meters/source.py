@@ -198,18 +198,19 @@ class LiveLoad:
         self._lock = threading.Lock()
         self._starts: list[float] = []
         self._watts: list[float] = []
+        self._served_until_s = float("-inf")
 
     def _power(self, t_s: FloatArray) -> FloatArray:
         t = np.asarray(t_s, dtype=np.float64)
         with self._lock:
-            if t.size:
-                newest = float(np.max(t))
-                if not self._starts or newest > self._starts[-1]:
-                    fresh = t[t > self._starts[-1]] if self._starts else t
-                    watts = float(self._read())
-                    if not self._watts or watts != self._watts[-1]:
-                        self._starts.append(float(np.min(fresh)))
-                        self._watts.append(watts)
+            if t.size and float(np.max(t)) > self._served_until_s:
+                fresh = t[t > self._served_until_s]
+                watts = float(self._read())
+                if not self._watts or watts != self._watts[-1]:
+                    # times already served keep the value they were served with
+                    self._starts.append(float(np.min(fresh)))
+                    self._watts.append(watts)
+                self._served_until_s = float(np.max(t))
             starts = np.asarray(self._starts)
             values = np.asarray(self._watts)
         if starts.size == 0:
