@@ -419,6 +419,7 @@ def test_cancel_kills_the_tool_on_the_phone(workload: PhoneWorkload, phone: Emul
 
     art = artifact(tmp_path, "long.tflite", "fp32")
     workload.check_ready()
+    assert workload._s.pid_exec  # the emulated shell, like Android's, execs under the PID it echoed: kill by PID
     req = TimingRequest(mode=SeriesMode.PACED, fps=10.0, warmup=0, iterations=3000, threads=1,
                         delegate="cpu", timeout_s=600, lr_width=8, lr_height=8)
     seen: list[int] = []
