@@ -755,6 +755,33 @@ def test_devices_sharing_cell_ids(tmp_path: Path) -> None:
     assert 'id="visual"' in text and "espcn int8</strong>" in text
 
 
+def test_report_renders_what_the_run_stored(tmp_path: Path) -> None:
+    """The report computes no delta, verdict or score of its own: change the stored ones and the page follows."""
+    from perflab.store.results import RealtimeRecord
+
+    run_dir = tmp_path / "stored"
+    run = build_run_folder(run_dir, with_frames=False)
+    cells = []
+    for c in run.cells:
+        if c.cell_id == "local-cpu-espcn-fp32":
+            assert c.deltas is not None
+            c = c.model_copy(update={
+                "deltas": c.deltas.model_copy(update={"psnr_y_db": 9.99, "latency_median_ms": -1.0}),
+                "realtime": RealtimeRecord(meets=False, statistic="p90", value_ms=40.0, budget_ms=33.3,
+                                           rule="a rule stated by the run"),
+                "quality": c.quality.model_copy(update={"mai2021_score": 1.0e10}),
+            })
+        cells.append(c)
+    (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
+    text = render_run_report(run_dir).read_text(encoding="utf-8")
+    t, ans = summary(text), collect(text).tables["answer"]
+    r = cid("local-cpu-espcn-fp32")
+    assert t.cell(r, "PSNR-Y dB").endswith("+9.99 dB") and ans.cell(r, "Δ PSNR-Y") == "+9.99 dB"
+    assert t.cell(r, "Paced @ 30 fps / median").endswith("−1.0 ms") and ans.cell(r, "Δ latency") == "−1.0 ms"
+    assert t.cell(r, "Real time") == "no by p90" and "a rule stated by the run" in text
+    assert t.cell(r, "MAI log₁₀") == "10.00"
+
+
 def test_incomplete_run_says_what_never_ran(tmp_path: Path) -> None:
     """A run stopped by a signal: an INCOMPLETE banner above everything, naming the cells that never ran and those
     interrupted; interrupted cells marked in the tables."""
