@@ -48,6 +48,7 @@ def test_gpu_inferences_ops_irqs_busy_binder_and_switches() -> None:
     # switch-out at .111480 (its run before the first switch-out has no switch-in in the trace)
     assert a.busy is not None and a.busy_tids == (5120, 5131)
     assert a.busy.per_thread_us == {5131: 2820, 5120: 7410}
+    assert sum(r.end_us - r.begin_us for r in a.busy.intervals) == 2820 + 7410
     assert [(t.tid, t.peer, t.duration_us) for t in a.binder] == [(5120, "proc 601", 230)]
     assert [(s.via, s.cpu_to_accel_us, s.accel_to_cpu_us, s.resumed) for s in a.switches] == [
         ("irq", 2510, 110, "next op"), ("irq", 2810, 120, "next op")]

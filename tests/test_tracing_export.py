@@ -93,6 +93,8 @@ def test_gpu_fixture_tracks_and_names() -> None:
     assert seg and seg[0]["pid"] == PSEUDO_PID_SEGMENTS and seg[0]["name"] == "cell0"
     assert [e["args"] for e in events if e.get("cat") == "telemetry"] == [{"value": -420000.0}]
     assert [e["name"] for e in events if e.get("cat") == "binder"] == ["binder → proc 601"]
+    runs = [(e["tid"], e["name"], e["dur"]) for e in events if e.get("cat") == "sched"]
+    assert runs == [(5, "benchmark_model 5131", 1460), (4, "benchmark_model 5120", 7410), (5, "benchmark_model 5131", 1360)]
     assert doc["otherData"]["inferences"] == 2  # type: ignore[index]
 
 

@@ -1,11 +1,15 @@
-"""Kernel trace (ftrace text) parsing, attribution to inferences and operators, and export
-to Chrome trace-event JSON (opens in the Perfetto UI). Pure functions; no device I/O here.
+"""Kernel trace (ftrace text) parsing, attribution to inferences and operators, export to
+Chrome trace-event JSON (opens in the Perfetto UI), and TFLite op profiles. Pure functions
+over text; no device I/O here (capture belongs beside the devices). See docs/tracing.md.
 
 - :mod:`perflab.tracing.ftrace` — the fast parser (``parse_trace``), records, clock and
   lost-event detection.
 - :mod:`perflab.tracing.reference` — a plain line-by-line regex parser kept for comparison.
 - :mod:`perflab.tracing.attribution` — ATrace sections, inferences, per-op intervals,
-  perflab segments, irqs, CPU busy time, binder round trips, processor switch latency.
+  perflab segments, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency.
+- :mod:`perflab.tracing.summary` — what ``perflab trace parse`` prints (text and JSON).
 - :mod:`perflab.tracing.export` — Chrome trace-event JSON.
+- :mod:`perflab.tracing.opprofile` — ``perflab profile parse`` (benchmark_model op profiles).
 - :mod:`perflab.tracing.synthetic` — seeded synthetic traces for benchmarks and tests.
+- :mod:`perflab.tracing.cli` — the ``profile`` and ``trace`` sub-commands.
 """

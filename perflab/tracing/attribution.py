@@ -401,9 +401,20 @@ def threads_of(records: Iterable[TraceRecord], tgid: int) -> set[int]:
 
 
 @dataclass(frozen=True)
+class RunInterval:
+    """One stretch a thread ran on a CPU (switch-in to switch-out)."""
+
+    cpu: int
+    tid: int
+    begin_us: float
+    end_us: float
+
+
+@dataclass(frozen=True)
 class CpuBusy:
     per_thread_us: dict[int, float]
     per_cpu_us: dict[int, float]
+    intervals: tuple[RunInterval, ...] = ()
 
     @property
     def total_us(self) -> float:
@@ -418,6 +429,7 @@ def cpu_busy(records: Iterable[TraceRecord], tids: Collection[int], us_per_tick:
     running: dict[int, tuple[int, float]] = {}  # cpu -> (tid, since_us)
     per_thread: dict[int, float] = {}
     per_cpu: dict[int, float] = {}
+    intervals: list[RunInterval] = []
     lo, hi = window_us if window_us is not None else (float("-inf"), float("inf"))
 
     def add(cpu: int, tid: int, begin: float, end: float) -> None:
@@ -425,6 +437,7 @@ def cpu_busy(records: Iterable[TraceRecord], tids: Collection[int], us_per_tick:
         if e > b:
             per_thread[tid] = per_thread.get(tid, 0.0) + (e - b)
             per_cpu[cpu] = per_cpu.get(cpu, 0.0) + (e - b)
+            intervals.append(RunInterval(cpu, tid, b, e))
 
     for r in records:
         if r.event != "sched_switch":
@@ -438,7 +451,7 @@ def cpu_busy(records: Iterable[TraceRecord], tids: Collection[int], us_per_tick:
         nxt = int(f.get("next_pid", "-1"))
         if nxt in wanted:
             running[r.cpu] = (nxt, ts)
-    return CpuBusy(per_thread, per_cpu)
+    return CpuBusy(per_thread, per_cpu, tuple(intervals))
 
 
 # ---- binder and fastrpc round trips ----------------------------------------------------

@@ -8,6 +8,8 @@ Tracks:
 - async ATrace slices (``S``/``F``) as "b"/"e" pairs, instants (``I``) as "i" events, ATrace
   counters (``C``) as "C" counters under their process;
 - irq handler slices on a pseudo-process ``irqs`` with one thread per CPU;
+- when the threads ran on which CPU (the benchmark's threads, from sched_switch) on a
+  pseudo-process ``CPUs`` with one thread per CPU;
 - perflab segments on a pseudo-process ``perflab segments``;
 - binder and fastrpc round trips on a pseudo-process ``rpc round trips``, one thread per
   calling thread (they need not nest inside the caller's sections);
@@ -31,6 +33,7 @@ PSEUDO_PID_IRQS = 1 << 30
 PSEUDO_PID_SEGMENTS = PSEUDO_PID_IRQS + 1
 PSEUDO_PID_RPC = PSEUDO_PID_IRQS + 2
 PSEUDO_PID_COUNTERS = PSEUDO_PID_IRQS + 3
+PSEUDO_PID_CPUS = PSEUDO_PID_IRQS + 4
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,13 @@ def chrome_trace(trace: ParsedTrace, attr: Attribution, *, source: str = "",
         meta.extend(_meta(PSEUDO_PID_IRQS, f"CPU {cpu}", cpu) for cpu in irq_cpus)
     for iv in attr.irqs:
         b.events.append(_x(iv.name, "irq", PSEUDO_PID_IRQS, iv.cpu, iv.begin_us, iv.end_us, {"irq": iv.irq}))
+    runs = attr.busy.intervals if attr.busy is not None else ()
+    if runs:
+        meta.append(_meta(PSEUDO_PID_CPUS, "CPUs: the benchmark's threads running"))
+        meta.extend(_meta(PSEUDO_PID_CPUS, f"CPU {cpu}", cpu) for cpu in sorted({r.cpu for r in runs}))
+    for run in runs:
+        b.events.append(_x(f"{b.names.get(run.tid, 'tid')} {run.tid}", "sched", PSEUDO_PID_CPUS, run.cpu,
+                           run.begin_us, run.end_us))
     if attr.segments:
         meta.append(_meta(PSEUDO_PID_SEGMENTS, "perflab segments"))
     for seg in attr.segments:
