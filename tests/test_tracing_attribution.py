@@ -157,3 +157,22 @@ def test_selection_by_segment_and_warmup_skip() -> None:
     assert attribute(tr, us_per_tick=1.0, skip_first=5).inferences == []
     with pytest.raises(UserInputError, match=r"no perflab segment named 'cell9'.*segments: measure, warmup"):
         attribute(tr, us_per_tick=1.0, segment="cell9")
+
+
+def test_nested_invoke_sections_count_once_and_ops_stay_top_level() -> None:
+    """The interpreter's and the subgraph's Invoke may both be sections: one inference, and
+    its ops are top-level ops of it (share and switch latency use top-level ops)."""
+    lines = [
+        " bm-10 (10) [000] .... 1.000000: tracing_mark_write: B|10|invoke",
+        " bm-10 (10) [000] .... 1.000010: tracing_mark_write: B|10|Invoke",
+        " bm-10 (10) [000] .... 1.000020: tracing_mark_write: B|10|CONV_2D@0/0",
+        " bm-10 (10) [000] .... 1.000420: tracing_mark_write: E|10",
+        " bm-10 (10) [000] .... 1.000430: tracing_mark_write: B|10|ADD@1/0",
+        " bm-10 (10) [000] .... 1.000530: tracing_mark_write: E|10",
+        " bm-10 (10) [000] .... 1.000540: tracing_mark_write: E|10",
+        " bm-10 (10) [000] .... 1.000550: tracing_mark_write: E|10",
+    ]
+    a = attribute(parse_trace("\n".join(lines) + "\n"), us_per_tick=1.0)
+    assert len(a.inferences) == 1 and a.inferences[0].duration_us == 550
+    assert [(o.name, o.depth) for o in a.inferences[0].ops] == [("CONV_2D@0/0", 1), ("ADD@1/0", 1)]
+    assert [round(o.share_pct) for o in a.ops] == [80, 20]

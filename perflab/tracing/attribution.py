@@ -238,15 +238,20 @@ def inferences(sections: Sequence[Section], *, invoke_re: re.Pattern[str] = DEFA
     out = []
     for i, (inv, inner) in enumerate(found):
         ops = []
+        # a subgraph's own Invoke inside the interpreter's: ops count their depth from the
+        # innermost invoke around them, so "top-level op" means the same with or without it
+        invokes = [inv, *(s for s in inner if invoke_re.match(s.name))]
         for s in inner:
             if invoke_re.match(s.name):
-                continue  # the subgraph's own Invoke inside the interpreter's
+                continue
+            base = max(v.depth for v in invokes if v.begin_us <= s.begin_us and s.end_us <= v.end_us
+                       and v.depth < s.depth)
             m = OP_RE.match(s.name)
             op_type = m.group("op") if m else s.name
             ops.append(OpInterval(
                 s.name, op_type,
                 int(m.group("node")) if m else None, int(m.group("subgraph")) if m else None,
-                s.begin_us, s.end_us, s.depth - inv.depth, bool(DELEGATE_OP_RE.match(op_type)),
+                s.begin_us, s.end_us, s.depth - base, bool(DELEGATE_OP_RE.match(op_type)),
             ))
         out.append(Inference(i, inv.name, inv.tid, inv.tgid, inv.begin_us, inv.end_us, tuple(ops)))
     return out
