@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from perflab.telemetry.proc import (
+from perflab.core.proc import (
     busy_pct,
     parse_cpu_model,
     parse_proc_stat_cpu,

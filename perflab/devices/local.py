@@ -12,8 +12,8 @@ import os
 import platform
 from pathlib import Path
 
+from perflab.core.proc import parse_cpu_model
 from perflab.devices.base import DeviceInfo, DeviceKind, ThermalReading
-from perflab.telemetry.proc import parse_cpu_model
 
 LOCAL_SERIAL = "local"
 THERMAL_ROOT = Path("/sys/class/thermal")

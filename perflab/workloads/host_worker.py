@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from perflab.core.proc import parse_status_kb
 from perflab.errors import PerflabError
-from perflab.telemetry.proc import parse_status_kb
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_PID_ENV = "PERFLAB_PARENT_PID"  # same name as perflab.workloads.local.PARENT_PID_ENV

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from perflab.core.proc import busy_pct, read_cpu_times
 from perflab.core.types import ModelArtifact, ProfileMissing, ProfileResult, TimingRequest, TimingResult
 from perflab.devices.local import LOCAL_SERIAL, LocalDevice
 from perflab.errors import DeviceError, DeviceTimeoutError, ModelError, RunInterrupted, UnsupportedError
-from perflab.telemetry.proc import busy_pct, read_cpu_times
 from perflab.workloads.host import HOST_DELEGATES
 
 LOCAL_PROFILE_MISSING = "LiteRT's Python interpreter exposes no per-op profiler (benchmark_model is not available here)"

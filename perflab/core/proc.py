@@ -1,4 +1,5 @@
-"""/proc parsers (pure) and tiny readers for the local machine.
+"""/proc parsers (pure) and tiny readers for the local machine, shared by the local device,
+the host worker and telemetry (neutral ground: stdlib only).
 
 formats.md §5: /proc/stat's first line is "cpu user nice system idle iowait irq softirq steal
 guest guest_nice" in USER_HZ ticks; busy = total − idle − iowait.
