@@ -32,9 +32,10 @@ is what the benchmark compares against (benchmarks/bench_ftrace.py).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
@@ -70,11 +71,13 @@ class TraceRecord(NamedTuple):
     payload: str  # the text after "<event>: ", right-stripped
 
     @property
-    def fields(self) -> dict[str, str]:
-        """``key=value`` pairs of the payload (parsed on each access; empty for markers).
-        Common events go through a typed pattern of their own, the rest through
-        :func:`parse_fields`; both give the same dict (tested)."""
-        return fields_of(self.event, self.payload)
+    def fields(self) -> Mapping[str, str]:
+        """``key=value`` pairs of the payload (empty for markers), read-only: the same payload
+        text recurs a lot in kernel traces (an irq's entry line, switches between the same
+        threads), so parsed fields are cached and shared. Common events go through a typed
+        pattern of their own, the rest through :func:`parse_fields`; both give the same
+        result (tested)."""
+        return _fields_cached(self.event, self.payload)
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,9 @@ _TYPED_FIELDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
 _TYPED_EQUALS = {event: pattern.pattern.count("=") for event, (pattern, _) in _TYPED_FIELDS.items()}
 
 
+FIELDS_CACHE_ENTRIES = 1 << 16
+
+
 def fields_of(event: str, payload: str) -> dict[str, str]:
     """Fields of one event's payload: the event's typed pattern when it has one and it
     matches the whole payload, else :func:`parse_fields`."""
@@ -351,6 +357,9 @@ def fields_of(event: str, payload: str) -> dict[str, str]:
         if m is not None:
             return dict(zip(typed[1], m.groups(), strict=True))
     return parse_fields(payload)
+
+
+_fields_cached = functools.lru_cache(maxsize=FIELDS_CACHE_ENTRIES)(fields_of)
 
 
 # ---- the fast parser ------------------------------------------------------------------------
