@@ -56,3 +56,25 @@ def test_elog_recording() -> None:
         got = rec.stop()
     assert got.complete and got.t_s.shape[0] >= 200
     assert got.energy().mean_ma == pytest.approx(1e3 * LOAD.charge_c(0, 3.0) / 3.0, rel=0.05)
+
+
+def test_ppk2_loss_beyond_the_counter_is_noted() -> None:
+    with Ppk2Emulator(LOAD, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
+        rec.start()
+        _wait_until(lambda: meter.decoder.samples_decoded >= 20_000, threading.Event())
+        em.drop_samples(50_000)  # 0.5 s gone: the counter sees 50000 mod 64 = 16
+        _wait_until(lambda: meter.decoder.samples_lost > 0 and meter.decoder.samples_decoded >= 40_000,
+                    threading.Event())
+        got = rec.stop()
+    assert got.samples_lost == 50_000 % 64
+    assert got.notes and "modulo 64" in got.notes[0]
+
+
+def test_ppk2_without_loss_has_no_clock_note() -> None:
+    with Ppk2Emulator(LOAD, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
+        rec.start()
+        _wait_until(lambda: meter.decoder.samples_decoded >= 30_000, threading.Event())
+        got = rec.stop()
+    assert em.samples_dropped == 0 and got.notes == ()
