@@ -47,6 +47,16 @@ def test_read_once_json(make, meter_type: str, fields: set[str]) -> None:  # typ
         assert reading["emulated"] is True  # the emulators say so where the protocol has room
 
 
+def test_ppk2_vdd_option() -> None:
+    with Ppk2Emulator(LOAD) as em:
+        res = _run("read", em.path, "--type", "ppk2", "--once", "--json", "--vdd-mv", "4200")
+        assert em.vdd_mv == 4200
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["volts"] == pytest.approx(4.2)
+    res = _run("read", "/nonexistent", "--type", "um34c", "--vdd-mv", "4200")
+    assert res.returncode == 2 and "--vdd-mv" in res.stderr
+
+
 def test_read_lines_for_a_duration() -> None:
     with UmEmulator(LOAD, "um34c", reply_delay_s=0.0) as em:
         res = _run("read", em.path, "--type", "um34c", "--duration-s", "0.3", "--interval-s", "0.1")

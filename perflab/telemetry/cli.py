@@ -41,9 +41,11 @@ def read(
     duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after this long")] = None,
     interval_s: Annotated[float, typer.Option("--interval-s", help="time between readings")] = 0.2,
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="how long to wait for the meter")] = 1.0,
+    vdd_mv: Annotated[int | None, typer.Option("--vdd-mv", help="PPK2: supply voltage for the DUT "
+                                               "(default: the PPK2's current setting)")] = None,
 ) -> None:
     """Live readings (volts, amps, watts and the meter's own fields); Ctrl-C stops."""
-    from perflab.telemetry.meters.drivers import MeterType, open_meter
+    from perflab.telemetry.meters.drivers import MeterType, Ppk2Meter, open_meter
 
     try:
         kind = MeterType(meter_type.lower())
@@ -51,10 +53,14 @@ def read(
         _fail(f"--type: {meter_type!r} is not one of {_TYPES}", 2)
     if interval_s <= 0 or timeout_s <= 0 or (duration_s is not None and duration_s < 0):
         _fail("--interval-s, --timeout-s and --duration-s must be positive", 2)
+    if vdd_mv is not None and (kind is not MeterType.PPK2 or not 800 <= vdd_mv <= 5000):
+        _fail("--vdd-mv: only for --type ppk2, between 800 and 5000", 2)
     try:
         meter = open_meter(port, kind, timeout_s=timeout_s)
     except MeterError as exc:
         _fail(str(exc), 2)
+    if isinstance(meter, Ppk2Meter) and vdd_mv is not None:
+        meter.vdd_mv = vdd_mv
     t0 = time.monotonic()
     first = True
     try:
