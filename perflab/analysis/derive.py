@@ -37,6 +37,11 @@ def diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b``, or None when either is missing or ``b`` is not positive."""
+    return None if a is None or b is None or not b > 0 else a / b
+
+
 @dataclass(frozen=True)
 class PairKey:
     """What pairing looks at: a cell's device and delegate, and whether it is the baseline."""

@@ -24,6 +24,7 @@ class SeriesStats:
     n: int
     median_ms: float
     mean_ms: float
+    p10_ms: float
     p90_ms: float
     p95_ms: float
     min_ms: float
@@ -51,6 +52,7 @@ def summarize(samples_ms: Sequence[float]) -> SeriesStats:
         n=int(a.size),
         median_ms=med,
         mean_ms=mean,
+        p10_ms=float(np.percentile(a, 10)),
         p90_ms=float(np.percentile(a, 90)),
         p95_ms=float(np.percentile(a, 95)),
         min_ms=float(a.min()),

@@ -13,6 +13,7 @@ from perflab.analysis.derive import (
     frame_deltas,
     mai2021_score,
     pair_baselines,
+    ratio,
     realtime_verdict,
 )
 from perflab.store.results import (
@@ -56,7 +57,7 @@ def _quality(c: CellRecord, b: CellRecord | None) -> QualityRecord:
     return q.model_copy(update=update)
 
 
-def _deltas(c: CellRecord, b: CellRecord) -> DeltaRecord:
+def _deltas(c: CellRecord, b: CellRecord, quality: QualityRecord, b_quality: QualityRecord) -> DeltaRecord:
     if c.status != CellStatus.OK or b.status != CellStatus.OK:
         why = f"baseline {b.cell_id} is {b.status.value}" if b.status != CellStatus.OK else f"this cell is {c.status.value}"
         return DeltaRecord(baseline_cell_id=b.cell_id, missing={"all": why})
@@ -66,6 +67,8 @@ def _deltas(c: CellRecord, b: CellRecord) -> DeltaRecord:
         "latency_mean_ms": diff(cl.mean if cl else None, bl.mean if bl else None),
         "psnr_y_db": diff(c.quality.psnr_y_db, b.quality.psnr_y_db),
         "ssim_y": diff(c.quality.ssim_y, b.quality.ssim_y),
+        "piqe": diff(c.quality.piqe, b.quality.piqe),
+        "mai2021_ratio": ratio(quality.mai2021_score, b_quality.mai2021_score),
         "mem_peak_mb": diff(c.telemetry.mem_peak_mb, b.telemetry.mem_peak_mb),
         "cpu_load_pct": diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),
         **{k: diff(getattr(c.telemetry, k), getattr(b.telemetry, k)) for k in _COST_KEYS},
@@ -97,10 +100,14 @@ def finalize_cells(cells: list[CellRecord], fps: float | None, idle: Sequence[Id
     out: list[CellRecord] = []
     for i, c in enumerate(cells):
         b = cells[pairs[i]] if i in pairs else None
+        quality = _quality(c, b)
+        deltas = None
+        if b is not None:
+            deltas = _deltas(c, b, quality, _quality(b, None))
         out.append(c.model_copy(update={
             "realtime": _realtime(c, fps),
-            "quality": _quality(c, b),
-            "deltas": _deltas(c, b) if b is not None else None,
+            "quality": quality,
+            "deltas": deltas,
             "vs_idle": _vs_idle(c, idle_by.get(c.device.serial)),
         }))
     return out

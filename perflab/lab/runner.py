@@ -116,7 +116,7 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
     if t.samples_ms:
         s = summarize(t.samples_ms)
         return LatencyRecord(
-            **base, source="raw samples", median=s.median_ms, mean=s.mean_ms, p90=s.p90_ms, p95=s.p95_ms,
+            **base, source="raw samples", median=s.median_ms, mean=s.mean_ms, p10=s.p10_ms, p90=s.p90_ms, p95=s.p95_ms,
             min=s.min_ms, max=s.max_ms, std=s.std_ms, mad=s.mad_ms, cv_pct=s.cv_pct, n=s.n,
             missing={k: v for k, v in missing.items() if k in ("init", "first", "warmup_mean")},
         )

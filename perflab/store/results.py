@@ -91,6 +91,7 @@ class LatencyRecord(_Rec):
     warmup_mean: float | None = None
     median: float | None = None
     mean: float | None = None
+    p10: float | None = None
     p90: float | None = None
     p95: float | None = None
     min: float | None = None
@@ -246,6 +247,8 @@ class DeltaRecord(_Rec):
     latency_mean_ms: float | None = None
     psnr_y_db: float | None = None
     ssim_y: float | None = None
+    piqe: float | None = None  # lower is better: a negative delta is an improvement
+    mai2021_ratio: float | None = None  # this cell's MAI score / bicubic's (>1: better trade-off)
     mem_peak_mb: float | None = None
     cpu_load_pct: float | None = None
     device_cpu_busy_pct: float | None = None
