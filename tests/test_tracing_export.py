@@ -127,6 +127,10 @@ def test_cli_trace_parse_and_export(tmp_path: Path) -> None:
     assert doc["inferences"]["samples_ms"] == [15.726, 15.736]
     res = runner.invoke(app, ["trace", "parse", "--skip-first", "1", str(FX / "kernel49_notgid_lost_events.txt")])
     assert "inferences: 1 (Invoke) of 2 in the trace, after the first 1 (warm-up) — median 15.736 ms" in res.stdout
+    res = runner.invoke(app, ["trace", "parse", "--json", "--threads", "5131,2290", gpu])
+    assert json.loads(res.stdout)["cpu_busy"]["per_thread_ms"] == {"5131": 2.82}
+    res = runner.invoke(app, ["trace", "parse", "--threads", "5131,x", gpu])
+    assert res.exit_code == 2 and "--threads" in res.stderr
     res = runner.invoke(app, ["trace", "parse", "--segment", "nope", gpu])
     assert res.exit_code == 2 and f"{gpu}: --segment: no perflab segment named 'nope'" in res.stderr
     out = tmp_path / "deep" / "t.json"

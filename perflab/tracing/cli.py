@@ -68,6 +68,19 @@ def _with_file(source: str, option: str, fn: Callable[[], T]) -> T:
         raise UserInputError(exc.message, SourceLocation(source, None, option)) from exc
 
 
+def _tids(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        tids = [int(t) for t in value.split(",") if t.strip()]
+    except ValueError as exc:
+        raise UserInputError(f"thread ids must be integers, got {value!r}",
+                             SourceLocation("command line", None, "--threads")) from exc
+    if not tids:
+        raise UserInputError("no thread ids given", SourceLocation("command line", None, "--threads"))
+    return tids
+
+
 def _trace_clock_arg(value: str | None) -> str | None:
     """--trace-clock: a saved tracefs ``trace_clock`` file, or its content, or a clock name."""
     if value is None:
@@ -92,6 +105,8 @@ CounterHzOpt = Annotated[float | None, typer.Option(
 TgidOpt = Annotated[int | None, typer.Option("--pid", help="only inferences of this process (the B|pid field)")]
 SegmentOpt = Annotated[str | None, typer.Option(
     "--segment", help="only inferences inside perflab segments of this name (perflab:segment:<name>:begin/end)")]
+ThreadsOpt = Annotated[str | None, typer.Option(
+    "--threads", help="CPU busy time of these thread ids (comma-separated; default: the inferences' process)")]
 SkipOpt = Annotated[int, typer.Option(
     "--skip-first", min=0, help="leave out the first N inferences (benchmark_model's warm-up runs)")]
 
@@ -105,6 +120,7 @@ def trace_parse(
     pid: TgidOpt = None,
     segment: SegmentOpt = None,
     skip_first: SkipOpt = 0,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Summary of a kernel trace: clock, lost events, event counts, inferences (median, p90),
     top ops, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency."""
@@ -112,8 +128,10 @@ def trace_parse(
 
     try:
         trace, source = _load_trace(file, trace_clock)
+        tids = _tids(threads)
         doc = _with_file(source, "--segment", lambda: trace_summary(
-            trace, source=source, counter_hz=counter_hz, tgid=pid, segment=segment, skip_first=skip_first))
+            trace, source=source, counter_hz=counter_hz, tgid=pid, segment=segment, skip_first=skip_first,
+            busy_tids=tids))
     except PerflabError as exc:
         _fail(exc)
     if as_json:

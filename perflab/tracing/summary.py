@@ -5,6 +5,7 @@ its frequency leaves every duration missing with that reason, counts still given
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import asdict
 
 from perflab.analysis.stats import SeriesStats, summarize
@@ -28,12 +29,13 @@ def _ms(samples_us: list[float]) -> dict[str, float | int] | None:
 
 def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None = None,
                   invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE, tgid: int | None = None,
-                  segment: str | None = None, skip_first: int = 0) -> dict[str, object]:
+                  segment: str | None = None, skip_first: int = 0,
+                  busy_tids: Collection[int] | None = None) -> dict[str, object]:
     info = trace.info
     us_per_tick = info.us_per_tick(counter_hz)
     timed = us_per_tick is not None
     attr = attribute(trace, us_per_tick=us_per_tick if us_per_tick is not None else 1.0, invoke_re=invoke_re,
-                     tgid=tgid, segment=segment, skip_first=skip_first)
+                     tgid=tgid, segment=segment, skip_first=skip_first, busy_tids=busy_tids)
     missing = None if timed else (f"{info.clock or 'tick'} clock: timestamps are raw ticks; "
                                   "pass --counter-hz to convert them")
     span_us = (info.last_ts - info.first_ts) * us_per_tick if (
