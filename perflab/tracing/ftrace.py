@@ -20,8 +20,8 @@ lines (per-CPU ring buffer overruns while reading), ``entries-in-buffer/entries-
 (events overwritten in a full ring buffer), and ``##### CPU N buffer started ####`` (a CPU's
 older events are gone, so its first event comes later than the others'), plus the trace
 clock: from a ``trace_clock`` file's content when given, else from a ``# trace_clock: …``
-header line (perflab's capture writes one, see docs/tracing.md), else guessed from the
-timestamp form.
+header line (perflab's capture is to write one, see docs/tracing.md), else guessed from
+the timestamp form.
 
 Why this is fast: one compiled regular expression runs over the whole buffer (``findall``,
 in C) and the rows stay tuples of strings; a :class:`TraceRecord` is built, and its
@@ -441,7 +441,7 @@ def parse_trace(text: str, *, trace_clock: str | None = None, source: str = "") 
     n_empty = len(_EMPTY_RE.findall(text)) + (1 if text.startswith("\n") else 0)
     unparsed = n_lines - n_empty - n_comment - n_lost - len(rows)
     examples: list[str] = []
-    if unparsed > 0:  # rare: whitespace-only lines, or lines that are not events; look closer
+    if unparsed != 0:  # rare: whitespace-only lines, or lines that are not events; look closer
         unparsed, examples = _unparsed_lines(text)
     first = rows[0] if rows else None
     info = state.info(
