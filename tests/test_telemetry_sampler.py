@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from perflab.analysis.timeline import parse_sampler_output, zone_temp_c
 from perflab.telemetry.battery import counter_slope_ua, decide_convention
 from perflab.telemetry.local import LocalSampler
-from perflab.telemetry.samples import parse_sampler_output, zone_temp_c
 from perflab.telemetry.summary import StreamConfig, process_window, summarize_window
 
 

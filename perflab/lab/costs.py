@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from perflab.analysis.timeline import Timeline
 from perflab.devices.base import Device
 from perflab.errors import MeasurementError, RunInterrupted
 from perflab.lab.lifecycle import StopController
 from perflab.store.results import IdleRecord, WarningRecord
-from perflab.telemetry.samples import Timeline
 from perflab.telemetry.session import open_sampler, stream_config
 from perflab.telemetry.summary import Summary, process_window, summarize_window
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from perflab.telemetry.samples import Timeline, parse_sampler_output
+from perflab.analysis.timeline import Timeline, parse_sampler_output
 
 PROC = Path("/proc")
 SYS = Path("/sys")

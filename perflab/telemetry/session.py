@@ -9,17 +9,16 @@ raw lines (kept in the run folder) and the same Timeline.
 from __future__ import annotations
 
 import shlex
-from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
+from perflab.analysis.timeline import Timeline, parse_sampler_output
 from perflab.devices.android import AndroidDevice
 from perflab.devices.base import Device
 from perflab.devices.config import GpuFormat
 from perflab.devices.local import LocalDevice
 from perflab.errors import DeviceError, MeasurementError
 from perflab.telemetry.local import LocalSampler
-from perflab.telemetry.samples import Timeline, parse_sampler_output
 from perflab.telemetry.summary import StreamConfig
 
 _STOP_TIMEOUT_S = 15.0
@@ -49,32 +48,88 @@ def stream_config(device: Device) -> StreamConfig:
     )
 
 
+_SCRIPT_HEAD = """\
+# perflab device sampler: one long-lived process per cell, started in the background by
+# perflab and killed by its PID. It reads sysfs and procfs with shell builtins only (read,
+# echo, test, mksh's builtin sleep): no process is forked per sample. Its lines follow
+# perflab/telemetry/samples.py. Written for this device by perflab (paths quoted). It ignores
+# SIGHUP (as nohup would) so that it outlives the adb shell that started it.
+trap 'exit 0' TERM INT
+trap '' HUP
+echo "P $$"
+"""
+
+_SCRIPT_TICK = """\
+  read -r up rest < /proc/uptime
+  echo "T $up"
+  while read -r name rest; do
+    if [ "$name" = intr ]; then break; fi
+    echo "cpu $name $rest"
+  done < /proc/stat
+"""
+
+
+def _node_checks(nodes: dict[str, str]) -> list[str]:
+    """Say once which configured nodes cannot be read (the stream is then missing, with why)."""
+    return [f"if [ ! -r {shlex.quote(path)} ]; then echo {shlex.quote(f'E {stream} {path} is not readable')}; fi"
+            for stream, path in nodes.items() if path]
+
+
 def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> str:
-    """sampler.sh with this device's nodes filled in (each value shell-quoted)."""
+    """The sampler for this device: its nodes unrolled into the loop (each path shell-quoted),
+    so the script needs no case, brace groups or parameter operators: plain POSIX sh."""
+    q = shlex.quote
     cfg = device.config
     bat = cfg.battery
-    zones = device.thermal_zones()
     wanted = {z.type for z in cfg.thermal.zones}
-    zone_args = " ".join(f"{z.type}={z.zone}" for z in zones if not wanted or z.type in wanted)
-    gpu_fmt = {GpuFormat.KGSL_GPUBUSY: "kgsl_gpubusy", GpuFormat.MTK_GED: "mtk_ged", GpuFormat.PERCENT: "percent"}
-    values = {
-        "INTERVAL_S": f"{interval_s:.3f}",
-        "PIDFILE": pid_file,
-        "GPU_FMT": gpu_fmt[cfg.gpu.format] if cfg.gpu else "",
-        "GPU_BUSY": cfg.gpu.busy_path if cfg.gpu else "",
-        "GPU_FREQ": (cfg.gpu.freq_path or "") if cfg.gpu else "",
-        "BAT_CUR": bat.node(bat.current_now),
-        "BAT_VOLT": bat.node(bat.voltage_now),
-        "BAT_CHARGE": bat.node(bat.charge_counter) if bat.charge_counter else "",
-        "BAT_TEMP": bat.node(bat.temp) if bat.temp else "",
-        "BAT_STATUS": bat.node(bat.status),
-        "FREQS": " ".join(p.rstrip("/") for p in cfg.cpufreq.policies),
-        "ZONES": zone_args,
-    }
-    text = files("perflab.telemetry").joinpath("sampler.sh").read_text(encoding="utf-8")
-    for key, value in values.items():
-        text = text.replace(f"@{key}@", shlex.quote(value))
-    return text
+    zones = [z for z in device.thermal_zones() if not wanted or z.type in wanted]
+    lines = [_SCRIPT_HEAD.rstrip("\n")]
+    if cfg.gpu is None:
+        lines.append("echo 'E gpu no GPU load node configured for this device'")
+    else:
+        lines += _node_checks({"gpu": cfg.gpu.busy_path, "gpufreq": cfg.gpu.freq_path or ""})
+    bat_nodes = {"bat": bat.node(bat.current_now), "bat_voltage": bat.node(bat.voltage_now),
+                 "bat_charge": bat.node(bat.charge_counter) if bat.charge_counter else "",
+                 "bat_temp": bat.node(bat.temp) if bat.temp else "", "bat_status": bat.node(bat.status)}
+    lines += _node_checks(bat_nodes)
+    if not zones:
+        lines.append("echo 'E tz no thermal zone of the device config was found on the phone'")
+    if not cfg.cpufreq.policies:
+        lines.append("echo 'E freq no cpufreq policies in the device config'")
+    lines.append("while :; do")
+    lines.append(_SCRIPT_TICK.rstrip("\n"))
+    for pol in cfg.cpufreq.policies:
+        pol = pol.rstrip("/")
+        lines.append(f"  v=; read -r v < {q(pol + '/scaling_cur_freq')}; "
+                     f"if [ -n \"$v\" ]; then echo \"freq {pol.rsplit('/', 1)[-1]} $v\"; fi")
+    if cfg.gpu is not None:
+        kind = {GpuFormat.KGSL_GPUBUSY: "kgsl", GpuFormat.MTK_GED: "ged", GpuFormat.PERCENT: "pct"}[cfg.gpu.format]
+        lines.append(f"  g1=; g2=; g3=; read -r g1 g2 g3 < {q(cfg.gpu.busy_path)}; "
+                     f"if [ -n \"$g1\" ]; then echo \"gpu {kind} $g1 $g2 $g3\"; fi")
+        if cfg.gpu.freq_path:
+            lines.append(f"  v=; read -r v rest < {q(cfg.gpu.freq_path)}; if [ -n \"$v\" ]; then echo \"gpufreq $v\"; fi")
+    lines += [
+        f"  pid=; read -r pid < {q(pid_file)}",
+        "  if [ -n \"$pid\" ] && [ -r \"/proc/$pid/status\" ]; then",
+        "    while read -r k v u; do if [ \"$k\" = VmRSS: ]; then echo \"rss $v\"; break; fi; done < \"/proc/$pid/status\"",
+        "  fi",
+        "  while read -r k v u; do if [ \"$k\" = MemAvailable: ]; then echo \"mem $v\"; break; fi; done < /proc/meminfo",
+    ]
+    for z in zones:
+        lines.append(f"  v=; read -r v < {q(z.zone + '/temp')}; if [ -n \"$v\" ]; then echo \"tz {z.type} $v\"; fi")
+    reads = []
+    for var, key in (("c", "bat"), ("vo", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status")):
+        path = bat_nodes[key]
+        reads.append(f"{var}=x; " + (f"read -r {var} < {q(path)}; if [ -z \"${var}\" ]; then {var}=x; fi" if path else ""))
+    lines += [f"  {r}" for r in reads]
+    lines += [
+        '  echo "bat $c $vo $ch $te $st"',
+        '  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt rest < "/proc/$$/stat"',
+        '  echo "self $ut $stt 100"',
+        f"  sleep {interval_s:.3f}",
+        "done",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class PhoneSampler:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perflab.analysis.timeline import Timeline
 from perflab.errors import MeasurementError
 from perflab.telemetry.battery import CurrentConvention, charging_during, decide_convention
 from perflab.telemetry.energy import EnergyWindow, integrate
-from perflab.telemetry.samples import Timeline
 
 FREQ_TO_MHZ = {"hz": 1e-6, "khz": 1e-3, "mhz": 1.0}
 

@@ -1,5 +1,8 @@
 """The sampler's line format and its parser: raw lines in, typed timelines out (pure).
 
+It lives in analysis because the sampler (perflab.telemetry) writes this format and the
+report reads the stored files: the one parser sits below both.
+
 One sampler per cell prints, every tick, a block of lines (space-separated, first token the
 record type). The device-side shell script (``sampler.sh``) and the local sampler
 (:mod:`perflab.telemetry.local`) print the same format, so one parser reads both::
