@@ -43,6 +43,15 @@ def phone(adb: adbutils.AdbClient) -> Iterator[EmulatedPhone]:
         adb.disconnect(p.serial)
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_tool(phone: EmulatedPhone) -> Iterator[None]:
+    """A failed test must not leave its benchmark_model running into the next one."""
+    yield
+    for proc in phone.rt.procs.snapshot():
+        if proc.host is not None:
+            proc.deliver(signal.SIGKILL)
+
+
 def ps_rows(d: adbutils.AdbDevice) -> list[list[str]]:
     lines = d.shell("ps -A").splitlines()
     assert lines[0].split() == PS_HEADER
@@ -112,6 +121,7 @@ def test_kill_by_pid_ends_the_benchmark(adb: adbutils.AdbClient, phone: Emulated
     wait_for(lambda: d.shell("pidof benchmark_model") == pid, "the tool runs under the printed PID")
     row = next(r for r in ps_rows(d) if r[1] == pid)
     assert row[-1] == "benchmark_model" and row[0] == "shell"
+    assert int(row[4]) > 2_000  # RSS in kB: the real child's (a Python process), not a made-up number
     wait_for(lambda: len(run.lines) > 3, "the tool prints its first lines")
 
     r = d.shell2(f"kill {kill_args} {pid}".replace("  ", " "), v2=True)
@@ -136,6 +146,12 @@ def test_benchmark_without_exec_is_a_child_and_the_script_goes_on(adb: adbutils.
     assert pid != shell_pid
     row = next(r for r in ps_rows(d) if r[1] == pid)
     assert row[2] == shell_pid  # its parent is the shell
+    status = dict(ln.split(":\t", 1) for ln in d.shell(f"cat /proc/{pid}/status").splitlines())
+    assert status["Name"] == "benchmark_model" and status["PPid"] == shell_pid
+    assert int(status["VmRSS"].split()[0]) > 2_000  # the real child's resident memory, in kB
+    stat = d.shell(f"cat /proc/{pid}/stat").split()
+    assert stat[0] == pid and stat[1] == "(benchmark_model)" and stat[3] == shell_pid
+    assert int(stat[13]) + int(stat[14]) >= 0 and int(stat[23]) > 0  # utime+stime ticks, rss pages
     d.shell(f"kill -9 {pid}")
     assert run.wait() == 0
     assert run.lines[-1] == f"status={128 + signal.SIGKILL}"

@@ -64,8 +64,21 @@ class PhoneFS:
         self.vnodes: dict[str, VNode] = {}
         self.hidden: set[str] = set()
         self._vdirs: set[str] = set()
+        #: generated subtrees whose files come and go (``/proc/<pid>/…``): base -> current files
+        self._dynamic: dict[str, Callable[[], dict[str, VNode]]] = {}
 
     # ------------------------------------------------------------------ nodes
+    def add_dynamic(self, base: str, files: Callable[[], dict[str, VNode]]) -> None:
+        """Files under ``base`` computed on each access, by path relative to it (``"3100/status"``)."""
+        self._dynamic[base] = files
+
+    def _dynamic_files(self, path: str) -> tuple[str, dict[str, VNode]] | None:
+        """(path relative to its dynamic base, that base's files) when ``path`` lies under one."""
+        for base, files in self._dynamic.items():
+            if path.startswith(base + "/"):
+                return path[len(base) + 1:], files()
+        return None
+
     def add_node(self, path: str, node: VNode) -> None:
         self.vnodes[path] = node
         parent = posixpath.dirname(path)
@@ -83,10 +96,16 @@ class PhoneFS:
     def vnode(self, path: str) -> VNode | None:
         if self._is_hidden(path):
             return None
-        return self.vnodes.get(path)
+        node = self.vnodes.get(path)
+        if node is None and (dyn := self._dynamic_files(path)) is not None:
+            node = dyn[1].get(dyn[0])
+        return node
 
     def is_vdir(self, path: str) -> bool:
-        return path in ("/sys", "/proc", "/dev") or (path in self._vdirs and not self._is_hidden(path))
+        if path in ("/sys", "/proc", "/dev") or (path in self._vdirs and not self._is_hidden(path)):
+            return True
+        dyn = self._dynamic_files(path)
+        return dyn is not None and any(rel.startswith(dyn[0] + "/") for rel in dyn[1])
 
     # ------------------------------------------------------------------ mapping
     def host_path(self, path: str) -> Path:
@@ -149,6 +168,10 @@ class PhoneFS:
                     names.add(p[len(prefix):].split("/", 1)[0])
             if path == "/":
                 names.update({"sys", "proc", "dev"})
+            for base, files in self._dynamic.items():
+                if path == base or path.startswith(base + "/"):
+                    rel = "" if path == base else path[len(base) + 1:] + "/"
+                    names.update(f[len(rel):].split("/", 1)[0] for f in files() if f.startswith(rel))
         host = self.host_path(path)
         if host.is_dir() and not self._is_hidden(path):
             names.update(n for n in os.listdir(host) if not (host / n).is_symlink())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import signal
 import subprocess
 import threading
@@ -23,6 +24,8 @@ ADBD_PID = 612
 #: PIDs handed to new processes start here (a freshly booted phone's range) and wrap below this.
 FIRST_PID = 3100
 PID_MAX = 32768
+
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 #: Signals whose default action is to ignore them (everything else terminates, as for these tools).
 DEFAULT_IGNORED = frozenset({signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGCONT})
@@ -85,7 +88,7 @@ class Proc:
                 pages = int(fh.read().split()[1])
         except (OSError, ValueError, IndexError):
             return self.rss_kb
-        return pages * 4
+        return pages * _PAGE_KB
 
 
 class ProcessTable:
@@ -151,3 +154,58 @@ class ProcessTable:
             if p.host is not None:
                 with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                     p.host.wait(timeout=5)
+
+
+# ---------------------------------------------------------------------- /proc/<pid>/…
+
+
+def _host_status(proc: Proc) -> dict[str, str]:
+    """Fields of the real child's /proc/<pid>/status (memory and threads are real), else empty."""
+    if proc.host is None:
+        return {}
+    try:
+        with open(f"/proc/{proc.host.pid}/status") as fh:
+            return {k: v.strip() for k, _, v in (line.partition(":") for line in fh)}
+    except OSError:
+        return {}
+
+
+def _host_cpu_ticks(proc: Proc) -> tuple[int, int]:
+    if proc.host is None:
+        return 0, 0
+    try:
+        with open(f"/proc/{proc.host.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])  # utime, stime (fields 14 and 15)
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+
+
+def proc_status(proc: Proc) -> bytes:
+    """/proc/<pid>/status as Linux prints it (the fields a sampler reads)."""
+    host = _host_status(proc)
+    state = "R (running)" if proc.host is not None else "S (sleeping)"
+    rss = host.get("VmRSS", f"{proc.rss_kb} kB")
+    lines = [f"Name:\t{proc.name[:15]}", "Umask:\t0077", f"State:\t{state}", f"Tgid:\t{proc.pid}", "Ngid:\t0",
+             f"Pid:\t{proc.pid}", f"PPid:\t{proc.ppid}", "TracerPid:\t0",
+             f"Uid:\t{proc.uid}\t{proc.uid}\t{proc.uid}\t{proc.uid}",
+             f"Gid:\t{proc.uid}\t{proc.uid}\t{proc.uid}\t{proc.uid}",
+             f"VmPeak:\t{host.get('VmPeak', f'{proc.vsz_kb} kB'):>12}", f"VmSize:\t{host.get('VmSize', f'{proc.vsz_kb} kB'):>12}",
+             f"VmHWM:\t{host.get('VmHWM', rss):>12}", f"VmRSS:\t{rss:>12}",
+             f"RssAnon:\t{host.get('RssAnon', rss):>12}", f"Threads:\t{host.get('Threads', '1')}"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def proc_stat(proc: Proc) -> bytes:
+    """/proc/<pid>/stat: pid, (comm), state, ppid, …, utime and stime (clock ticks), …, vsize, rss (pages)."""
+    utime, stime = _host_cpu_ticks(proc)
+    state = "R" if proc.host is not None else "S"
+    rss_pages = proc.host_rss_kb() // _PAGE_KB
+    fields = [str(proc.pid), f"({proc.name[:15]})", state, str(proc.ppid), str(proc.pid), str(proc.sid), "0", "-1",
+              "4194560", "0", "0", "0", "0", str(utime), str(stime), "0", "0", "20", "0", "1", "0", "0",
+              str(proc.vsz_kb * 1024), str(rss_pages)]
+    return (" ".join(fields) + "\n").encode()
+
+
+def proc_cmdline(proc: Proc) -> bytes:
+    return proc.name.encode() + b"\0"

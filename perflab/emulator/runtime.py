@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import threading
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perflab.emulator import physics as ph
+from perflab.emulator import procs as procs_mod
 from perflab.emulator.fs import PhoneFS, VNode
 from perflab.emulator.procs import ProcessTable
 from perflab.emulator.profiles import Profile, ThermalZone
@@ -263,6 +265,7 @@ def _proc_nodes(rt: PhoneRuntime) -> None:
         return ("\n".join(lines) + "\n").encode()
 
     fs.add_node("/proc/stat", VNode(proc_stat))
+    fs.add_dynamic("/proc", lambda: _pid_files(rt))
     fs.add_node("/proc/uptime", VNode(lambda: f"{rt.uptime_s():.2f} {rt.uptime_s() * ncpu * 0.8:.2f}\n".encode()))
     fs.add_node("/proc/loadavg", VNode(lambda: f"{rt.snapshot().cpu_busy_cores:.2f} 0.50 0.40 1/900 12345\n".encode()))
     fs.add_node("/proc/version", VNode(_text(lambda: "Linux version 5.10.177-perflab-emulated (emulated) #1 SMP PREEMPT")))
@@ -274,6 +277,16 @@ def _proc_nodes(rt: PhoneRuntime) -> None:
                 f"MemAvailable:   {mem // 2:8d} kB\nBuffers:           10240 kB\nCached:         {mem // 4:8d} kB\n").encode()
 
     fs.add_node("/proc/meminfo", VNode(meminfo))
+
+
+def _pid_files(rt: PhoneRuntime) -> dict[str, VNode]:
+    """/proc/<pid>/{status,stat,cmdline} of every process in the phone's table."""
+    files: dict[str, VNode] = {}
+    for proc in rt.procs.snapshot():
+        files[f"{proc.pid}/status"] = VNode(functools.partial(procs_mod.proc_status, proc))
+        files[f"{proc.pid}/stat"] = VNode(functools.partial(procs_mod.proc_stat, proc))
+        files[f"{proc.pid}/cmdline"] = VNode(functools.partial(procs_mod.proc_cmdline, proc))
+    return files
 
 
 def _zone_nodes(rt: PhoneRuntime, fs: PhoneFS, i: int, zone: ThermalZone) -> None:
