@@ -58,7 +58,7 @@ def test_loads_in_litert_with_dynamic_shape(path: Path) -> None:
     y = infer.upscale(path, lr)
     assert y.shape == (13 * s, 17 * s, 3)
     assert np.isfinite(y).all()
-    assert -0.01 <= float(y.min()) and float(y.max()) <= 1.01
+    assert float(y.min()) >= -0.01 and float(y.max()) <= 1.01
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

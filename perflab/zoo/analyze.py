@@ -83,6 +83,19 @@ class AnalyzerReport:
         }
 
 
+def _warning(rep: AnalyzerReport, msg: str, last_op: AnalyzerOp | None, summary_nodes: set[tuple[int, int]]) -> None:
+    """One GPU-compatibility warning: a subgraph summary (nodes listed) or the last op's reason."""
+    rep.gpu_checked = True
+    if s := _SUMMARY.match(msg):
+        nodes = [int(n) for n in s.group(2).replace(",", " ").split()]
+        summary_nodes |= {(int(s.group(1)), n) for n in nodes}
+        rep.runtime_version = s.group(3) or rep.runtime_version
+        rep.gpu_compatible = False
+    elif last_op is not None:
+        rep.gpu_issues.append(GpuIssue(last_op.subgraph, last_op.index, last_op.name, msg, "tflite analyzer"))
+        rep.gpu_compatible = False
+
+
 def parse_analyzer_output(text: str) -> AnalyzerReport:
     """Parse the analyzer's printed report (pure)."""
     rep = AnalyzerReport()
@@ -101,16 +114,7 @@ def parse_analyzer_output(text: str) -> AnalyzerReport:
             rep.ops.append(last_op)
             continue
         if m := _WARN.match(line.strip()):
-            rep.gpu_checked = True
-            msg = m.group(1).strip()
-            if s := _SUMMARY.match(msg):
-                nodes = [int(n) for n in s.group(2).replace(",", " ").split()]
-                summary_nodes |= {(int(s.group(1)), n) for n in nodes}
-                rep.runtime_version = s.group(3) or rep.runtime_version
-                rep.gpu_compatible = False
-            elif last_op is not None:
-                rep.gpu_issues.append(GpuIssue(last_op.subgraph, last_op.index, last_op.name, msg, "tflite analyzer"))
-                rep.gpu_compatible = False
+            _warning(rep, m.group(1).strip(), last_op, summary_nodes)
             continue
         if line.startswith("Tensors of Subgraph#"):
             in_ops, last_op = False, None

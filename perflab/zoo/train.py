@@ -98,7 +98,7 @@ def train(cfg: TrainConfig, *, verbose: bool = True, checkpoint_dir: Path = CHEC
             sr = model(lr, training=True)
             loss = tf.reduce_mean(tf.abs(sr - hr)) + kd * tf.reduce_mean(tf.abs(sr - soft))
         grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
+        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
     bar = keras.utils.Progbar(cfg.steps, stateful_metrics=["loss"], verbose=1 if verbose else 0)
