@@ -52,6 +52,7 @@ def test_command_substitution(phone: Phone) -> None:
     assert phone.sh("x=$(false); echo $?")[1] == "1\n"
     assert phone.sh("x=1; y=$(x=2; echo $x); echo $x $y")[1] == "1 2\n"
     assert phone.sh("echo '$(id)' \"\\$(id)\"")[1] == "$(id) $(id)\n"
+    assert phone.sh("echo $(echo \")\" ')') \"$(echo \"a (b\")\"")[1] == ") ) a (b\n"
 
 
 def test_reserved_words_are_plain_arguments(phone: Phone) -> None:

@@ -50,21 +50,28 @@ VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL_VARS = "?$#!0123456789"
 
 
+def _skip_quoted(src: str, i: int) -> int:
+    """Index just after the quoted string that starts at ``src[i]`` (a ' or a ")."""
+    q = src[i]
+    j = i + 1
+    while j < len(src) and src[j] != q:
+        j += 2 if q == '"' and src[j] == "\\" else 1
+    if j >= len(src):
+        raise ShellSyntaxError("unterminated quoted string")
+    return j + 1
+
+
 def find_closing(src: str, start: int, close: str) -> int:
     """Index of the ``close`` that ends a ``$(``/``$((`` opened before ``start``, skipping quotes."""
     depth = 0
     i = start
-    n = len(src)
-    while i < n:
+    while i < len(src):
         c = src[i]
         if c == "\\":
             i += 2
             continue
-        if c == "'":
-            end = src.find("'", i + 1)
-            if end < 0:
-                break
-            i = end + 1
+        if c in "'\"":
+            i = _skip_quoted(src, i)
             continue
         if c == "(":
             depth += 1
