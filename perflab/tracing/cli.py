@@ -121,17 +121,25 @@ def trace_parse(
     segment: SegmentOpt = None,
     skip_first: SkipOpt = 0,
     threads: ThreadsOpt = None,
+    benchmark_log: Annotated[Path | None, typer.Option(
+        "--benchmark-log", help="benchmark_model's output of the traced run: compare its runs and average")] = None,
 ) -> None:
     """Summary of a kernel trace: clock, lost events, event counts, inferences (median, p90),
-    top ops, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency."""
+    top ops, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency; with
+    --benchmark-log, the trace's timed runs against the tool's own average."""
     from perflab.tracing.summary import render_summary, trace_summary
 
     try:
         trace, source = _load_trace(file, trace_clock)
         tids = _tids(threads)
+        tool = None
+        if benchmark_log is not None:
+            from perflab.workloads.benchmark_model import parse_output
+
+            tool = parse_output(read_text_file(benchmark_log))
         doc = _with_file(source, "--segment", lambda: trace_summary(
             trace, source=source, counter_hz=counter_hz, tgid=pid, segment=segment, skip_first=skip_first,
-            busy_tids=tids))
+            busy_tids=tids, benchmark_log=tool))
     except PerflabError as exc:
         _fail(exc)
     if as_json:

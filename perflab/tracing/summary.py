@@ -10,7 +10,9 @@ from dataclasses import asdict
 
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.tracing.attribution import DEFAULT_INVOKE_RE, attribute
+from perflab.tracing.crosscheck import against_benchmark
 from perflab.tracing.ftrace import ParsedTrace, TsUnit
+from perflab.workloads.benchmark_model import BenchmarkOutput
 
 TOP_OPS = 10
 SCHEMA = "perflab.trace_summary/1"
@@ -30,7 +32,8 @@ def _ms(samples_us: list[float]) -> dict[str, float | int] | None:
 def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None = None,
                   invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE, tgid: int | None = None,
                   segment: str | None = None, skip_first: int = 0,
-                  busy_tids: Collection[int] | None = None) -> dict[str, object]:
+                  busy_tids: Collection[int] | None = None,
+                  benchmark_log: BenchmarkOutput | None = None) -> dict[str, object]:
     info = trace.info
     us_per_tick = info.us_per_tick(counter_hz)
     timed = us_per_tick is not None
@@ -43,6 +46,15 @@ def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None =
 
     def when_timed(value: object) -> object:
         return value if timed else None
+
+    tool: dict[str, object] | None = None
+    if benchmark_log is not None:
+        ag = against_benchmark(attr.inferences, benchmark_log)
+        tool = {"warmup_runs": ag.warmup_runs, "timed_runs": ag.timed_runs, "trace_inferences": ag.trace_inferences,
+                "counts_match": ag.counts_match, "compared": ag.compared,
+                "trace_mean_ms": when_timed(None if ag.trace_mean_ms is None else round(ag.trace_mean_ms, 6)),
+                "tool_avg_ms": ag.tool_avg_ms,
+                "diff_pct": when_timed(None if ag.diff_pct is None else round(ag.diff_pct, 3)), "note": ag.note}
 
     return {
         "schema": SCHEMA,
@@ -95,6 +107,7 @@ def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None =
                    "round_trip_ms": when_timed(_ms([t.duration_us for t in attr.binder]))},
         "fastrpc": {"round_trips": len(attr.fastrpc), "unanswered": attr.fastrpc_unanswered,
                     "round_trip_ms": when_timed(_ms([t.duration_us for t in attr.fastrpc]))},
+        "benchmark_model": tool,
         "switch_latency": {
             "nodes": len(attr.switches),
             "via": sorted({s.via for s in attr.switches}),
@@ -199,4 +212,14 @@ def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list
         out.append(f"switch latency over {sw['nodes']} delegate nodes (via {', '.join(sw['via'])}): "
                    f"CPU→accelerator median {_num(c2a['median_ms'] if isinstance(c2a, dict) else None)} ms, "
                    f"accelerator→CPU median {_num(a2c['median_ms'] if isinstance(a2c, dict) else None)} ms")
+    tool = doc.get("benchmark_model")
+    if isinstance(tool, dict):
+        line = (f"benchmark_model: {tool['warmup_runs']} warm-up + {tool['timed_runs']} timed runs, "
+                f"{tool['trace_inferences']} inferences in the trace")
+        if isinstance(tool["trace_mean_ms"], float) and isinstance(tool["diff_pct"], float):
+            line += (f"; timed runs: tool avg {_num(tool['tool_avg_ms'])} ms, trace mean {_num(tool['trace_mean_ms'])} ms "
+                     f"({tool['diff_pct']:+.2f}%, last {tool['compared']})")
+        out.append(line)
+        if tool["note"]:
+            out.append(f"  {tool['note']}")
     return "\n".join(out) + "\n"
