@@ -8,6 +8,7 @@ over text; no device I/O here (capture belongs beside the devices). See docs/tra
 - :mod:`perflab.tracing.attribution` — ATrace sections, inferences, per-op intervals,
   perflab segments, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency.
 - :mod:`perflab.tracing.summary` — what ``perflab trace parse`` prints (text and JSON).
+- :mod:`perflab.tracing.crosscheck` — trace inferences against benchmark_model's counts and average.
 - :mod:`perflab.tracing.export` — Chrome trace-event JSON.
 - :mod:`perflab.tracing.opprofile` — ``perflab profile parse`` (benchmark_model op profiles).
 - :mod:`perflab.tracing.synthetic` — seeded synthetic traces for benchmarks and tests.
