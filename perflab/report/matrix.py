@@ -255,7 +255,7 @@ def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | N
         serial = str(r.device_serial)
         if serial not in devices:
             model = str(r.device_model)
-            match = next((c for c in catalog.rows if c.matches(model)), None) if catalog else None
+            match = catalog.row_for(model) if catalog else None
             dev_soc = _v(r.device_soc)
             devices[serial] = DeviceRow(
                 key=_safe_id(serial), serial=serial, kind=str(r.device_kind), emulated=bool(r.emulated),
@@ -321,17 +321,38 @@ def _model_state(dev: DeviceRow, columns: Sequence[Column], m: tuple[str, str, i
     return ran, covered, best[0] if best else None, best[1] if best else None
 
 
-def _same_chip(row: CatalogRow, dev: DeviceRow) -> bool:
-    sk = row.soc_key
-    if sk is None or soc_key(dev.soc) != sk:
-        return False
-    a, b = row.gpu_key, gpu_key(dev.gpu)
-    return a is None or b is None or a == b
+@dataclass(frozen=True)
+class _Chips:
+    """Measured phones indexed for matching: by catalog line, and by SoC key with their GPU key
+    (computed once: a catalog of thousands of rows against hundreds of phones stays fast)."""
+
+    by_line: dict[int, list[DeviceRow]]
+    by_soc: dict[str, list[tuple[DeviceRow, str | None]]]
+
+    @classmethod
+    def of(cls, used: Sequence[DeviceRow]) -> _Chips:
+        by_line: dict[int, list[DeviceRow]] = {}
+        by_soc: dict[str, list[tuple[DeviceRow, str | None]]] = {}
+        for d in used:
+            if d.catalog_line is not None:
+                by_line.setdefault(d.catalog_line, []).append(d)
+            k = soc_key(d.soc)
+            if k is not None:
+                by_soc.setdefault(k, []).append((d, gpu_key(d.gpu)))
+        return cls(by_line, by_soc)
+
+    def same_chip(self, row: CatalogRow, row_soc: str | None, row_gpu: str | None) -> list[DeviceRow]:
+        """Measured phones with the row's SoC, and its GPU where both GPUs are known."""
+        if row_soc is None:
+            return []
+        return [d for d, g in self.by_soc.get(row_soc, []) if row_gpu is None or g is None or g == row_gpu]
 
 
 def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: Catalog,
               models: Sequence[tuple[str, str, int | None]], include_emulated: bool) -> tuple[list[CoverageRow], list[Gap]]:
     used = [d for d in devices if include_emulated or not d.emulated]
+    chips = _Chips.of(used)
+    keys = [(row, row.soc_key, row.gpu_key) for row in catalog.rows]
     out: list[CoverageRow] = []
     for m in models:
         states = {d.serial: _model_state(d, columns, m) for d in used}
@@ -340,8 +361,8 @@ def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: 
         idev: list[str] = []
         lat: list[float] = []
         energy: list[float] = []
-        for row in catalog.rows:
-            direct = [d for d in used if d.catalog_line == row.line and states[d.serial][0]]
+        for row, rsoc, rgpu in keys:
+            direct = [d for d in chips.by_line.get(row.line, []) if states[d.serial][0]]
             if direct:
                 if any(states[d.serial][1] for d in direct):
                     measured_pct += row.share_pct
@@ -349,10 +370,9 @@ def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: 
                     lats = [x for x in (states[d.serial][2] for d in direct) if x is not None]
                     if lats:
                         lat.append(min(lats))
-                    en = [states[d.serial][3] for d in direct if states[d.serial][3] is not None]
-                    energy.extend(e for e in en if e is not None)
+                    energy.extend(e for e in (states[d.serial][3] for d in direct) if e is not None)
                 continue
-            peers = [d for d in used if _same_chip(row, d) and states[d.serial][0]]
+            peers = [d for d in chips.same_chip(row, rsoc, rgpu) if states[d.serial][0]]
             if peers and all(states[d.serial][1] for d in peers):
                 inferred_pct += row.share_pct
                 idev.append(f"{row.name} ← {', '.join(sorted({p.catalog_name or p.model for p in peers}))}")
@@ -363,17 +383,17 @@ def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: 
             median_latency_ms=median(lat) if lat else None, energy_mj_per_frame=median(energy) if energy else None,
             crosses_measured=measured_pct >= COVERAGE_LINE_PCT - 1e-9,
             crosses_total=total >= COVERAGE_LINE_PCT - 1e-9))
-    return out, _gaps(used, catalog)
+    return out, _gaps(chips, keys)
 
 
-def _gaps(used: Sequence[DeviceRow], catalog: Catalog) -> list[Gap]:
+def _gaps(chips: _Chips, keys: Sequence[tuple[CatalogRow, str | None, str | None]]) -> list[Gap]:
     groups: dict[tuple[str, str | None], Gap] = {}
-    for row in catalog.rows:
-        if any(d.catalog_line == row.line for d in used) or any(_same_chip(row, d) for d in used):
+    for row, rsoc, rgpu in keys:
+        if row.line in chips.by_line or chips.same_chip(row, rsoc, rgpu):
             continue
-        soc = row.soc_key or "unknown SoC (identify it first)"
-        k = (soc, row.gpu_key)
-        g = groups.setdefault(k, Gap(soc=row.soc if row.soc and row.soc_key else soc, gpu=row.gpu, share_pct=0.0, devices=[]))
+        soc = rsoc or "unknown SoC (identify it first)"
+        g = groups.setdefault((soc, rgpu), Gap(soc=row.soc if row.soc and rsoc else soc, gpu=row.gpu,
+                                               share_pct=0.0, devices=[]))
         g.share_pct += row.share_pct
         g.devices.append(row.name)
     return sorted(groups.values(), key=lambda g: (-g.share_pct, g.soc))

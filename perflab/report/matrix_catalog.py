@@ -109,6 +109,21 @@ class Catalog:
     share_sum_raw_pct: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
+    def row_for(self, device_model: str | None) -> CatalogRow | None:
+        """The catalog row a phone with this ro.product.model is (by model, name or model code)."""
+        if not device_model:
+            return None
+        index = self.__dict__.get("_index")
+        if index is None:
+            index = {}
+            for r in reversed(self.rows):  # the first row wins
+                for x in (r.model, r.name, r.model_code or ""):
+                    if x:
+                        index[device_key(x)] = r
+            object.__setattr__(self, "_index", index)
+        row: CatalogRow | None = index.get(device_key(device_model))
+        return row
+
     def to_csv(self) -> str:
         """The catalog in perflab's own format (what ``--catalog`` imported, normalised)."""
         buf = io.StringIO()
