@@ -70,6 +70,9 @@ def test_read_lines_from_a_file(phone: Phone) -> None:
     assert phone.sh("read -r x; echo \"$x\"", stdin=b"a\\b\n")[1] == "a\\b\n"
     assert phone.sh("read x; echo \"$x\"", stdin=b"a\\b\n")[1] == "ab\n"
     assert phone.sh("read -t 1 x")[0] == 127
+    assert phone.sh("IFS=: read a b", stdin=b"1:2\n")[0] == 127  # only the default IFS: refused, not mis-split
+    assert phone.sh("IFS=,; x=a,b; echo $x")[0] == 127
+    assert phone.sh("IFS=,; echo plain")[1] == "plain\n"
 
 
 def test_sleep_with_fractions(phone: Phone) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import ROOT_UID
 from perflab.emulator.shell.errors import SH, ExitShell, Unsupported
+from perflab.emulator.shell.expand import check_ifs
 from perflab.emulator.shell.parser import ASSIGN_RE
 from perflab.emulator.shell.registry import command, err
 from perflab.emulator.shell.streams import IO
@@ -263,6 +264,7 @@ def _read(sh: Shell, args: list[str], io: IO) -> int:
         else:
             names.append(a)
     names = names or ["REPLY"]
+    check_ifs(sh.cmd_env.get("IFS", sh.vars.get("IFS")))
     text, eof = _read_line(io, raw)
     if not raw:
         text = re.sub(r"\\(.)", r"\1", text)

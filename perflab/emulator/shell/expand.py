@@ -7,6 +7,7 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import FsError
+from perflab.emulator.shell.errors import Unsupported
 from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, Word
 
 if TYPE_CHECKING:
@@ -28,6 +29,15 @@ def _chars(sh: Shell, word: Word) -> list[_Char]:
     return chars
 
 
+DEFAULT_IFS = " \t\n"
+
+
+def check_ifs(ifs: str | None) -> None:
+    """Only the default IFS is implemented: refuse (never mis-split) with any other."""
+    if ifs is not None and ifs != DEFAULT_IFS:
+        raise Unsupported(f"IFS={ifs!r}")
+
+
 def _split(chars: list[_Char]) -> list[list[_Char]]:
     fields: list[list[_Char]] = [[]]
     for ch in chars:
@@ -42,7 +52,10 @@ def _split(chars: list[_Char]) -> list[list[_Char]]:
 def expand(sh: Shell, word: Word) -> list[str]:
     """Expand a word into fields: variables, field splitting of unquoted expansions, globs."""
     result: list[str] = []
-    for f in _split(_chars(sh, word)):
+    chars = _chars(sh, word)
+    if any(splittable for _, splittable, _ in chars):
+        check_ifs(sh.vars.get("IFS"))
+    for f in _split(chars):
         text = "".join(c for c, _, _ in f)
         if any(g and c in "*?[" for c, _, g in f):
             matches = glob(sh, text)
