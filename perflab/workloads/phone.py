@@ -11,8 +11,8 @@
   its output parsed there.
 * The tool runs so that its PID is known: ``echo $$ > PIDFILE; exec benchmark_model …``
   where the phone's shell supports it (probed once), so ``cancel()`` and a deadline kill that
-  process by PID; otherwise by ``pidof`` of the binary's name (one perflab per phone: the
-  device lock).
+  process by PID (checked against ``pidof``, so a stale PID file cannot hit another process);
+  otherwise by ``pidof`` of the binary's name (one perflab per phone: the device lock).
 """
 
 from __future__ import annotations
@@ -256,19 +256,20 @@ class PhoneWorkload:
             raise RunInterrupted(f"{self.serial}: cancelled")
 
     def _kill_tool(self) -> None:
-        """Kill the running benchmark_model: by the PID it wrote; by its name (pidof) when the
-        shell cannot exec under a known PID or that kill found no such process."""
+        """Kill the running benchmark_model by the PID it wrote, when ``pidof`` confirms that
+        PID is the tool (a PID file left by an earlier run may name a recycled PID); else every
+        process of the tool's name (one perflab per phone: the device lock)."""
         dev = self.device
         try:
+            written: list[str] = []
             if self._s.pid_exec:
-                text = dev.read_file(self._pid_file) or ""
-                pids = [w for w in text.split() if w.isdigit()]
-                if pids and dev.sh(["kill", "-9", *pids], check=False, timeout_s=_KILL_TIMEOUT_S).exit_code == 0:
-                    return
+                written = [w for w in (dev.read_file(self._pid_file) or "").split() if w.isdigit()]
+            running: list[str] = []
             if self._binary_name:
-                pids = dev.sh(["pidof", self._binary_name], check=False, timeout_s=_KILL_TIMEOUT_S).stdout.split()
-                if pids:
-                    dev.sh(["kill", "-9", *pids], check=False, timeout_s=_KILL_TIMEOUT_S)
+                running = dev.sh(["pidof", self._binary_name], check=False, timeout_s=_KILL_TIMEOUT_S).stdout.split()
+            targets = [p for p in written if p in running] or running
+            if targets:
+                dev.sh(["kill", "-9", *targets], check=False, timeout_s=_KILL_TIMEOUT_S)
         except DeviceError as exc:  # gone or slow: nothing more to kill from here
             log.warning("[%s] could not kill benchmark_model: %s", self.serial, exc)
 
