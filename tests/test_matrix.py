@@ -21,7 +21,7 @@ from test_matrix_runs import BASE, LOCAL, Spec, profile_device, standard_runs, w
 from perflab.errors import UserInputError
 from perflab.report.matrix import build_matrix
 from perflab.report.matrix_catalog import example_catalog_path, load_catalog, parse_catalog, soc_key
-from perflab.report.matrix_html import render_matrix_html
+from perflab.report.matrix_html import device_link, render_matrix_html
 from perflab.store.db import ResultsDB
 from perflab.store.frame import load_frame
 from perflab.store.runfolder import load_run
@@ -390,6 +390,8 @@ def test_chromium_loads_sorts_and_filters(page: Path) -> None:
     # a run report links a device's row
     dom = _dom(url + "#device=PX7REAL01")
     assert re.search(r'<tr id="dev-PX7REAL01" class="target"', dom)
+    dom = _dom(device_link(url, "127.0.0.1:7401"))
+    assert re.search(r'<tr id="dev-127_0_0_1_7401" class="emulated target"', dom)
 
 
 @needs_chromium

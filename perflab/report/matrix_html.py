@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def device_link(matrix_page: str, serial: str) -> str:
+    """The address of a device's row on a matrix page (for run reports linking their devices):
+    ``<matrix_page>#device=<serial>``; the page highlights the row and scrolls to it."""
+    return f"{matrix_page}#device={urllib.parse.quote(serial, safe='')}"
 
 
 def _ms(x: float | None) -> str:
