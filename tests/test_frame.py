@@ -96,3 +96,22 @@ def test_v1_run_folders_load_upgraded(runs: list[Path], tmp_path: Path) -> None:
     df = load_frame([old])
     row = df[(df.device_serial == "PX7REAL01") & (df.cell_id == "espcn_x2.int8.gpu")].iloc[0]
     assert bool(row.realtime_meets) is True and "perflab.results/1" in row.realtime_rule
+
+
+def test_power_where_measured(tmp_path: Path) -> None:
+    """Energy per frame and ΔmA versus idle come from the stored telemetry when a cell has them."""
+    from test_matrix_runs import LOCAL, Spec, make_cell
+
+    from perflab.store.frame import StoredRun, runs_frame
+    from perflab.store.results import IdleDeltaRecord, RunRecord, ScenarioRecord
+
+    c = make_cell(LOCAL, Spec("espcn_x2", "int8", "xnnpack", 5.0, 6.0, 31.0), 1)
+    c = c.model_copy(update={
+        "telemetry": c.telemetry.model_copy(update={"mj_per_frame": 12.5, "power_mw": 375.0, "missing": {}}),
+        "vs_idle": IdleDeltaRecord(current_ma=80.0)})
+    run = RunRecord(perflab_version="t", run_id="r", started_utc="2026-11-20T00:00:00+00:00", cells=[c],
+                    scenario=ScenarioRecord(name="s", file="s.yaml", sha256="0" * 64, text="", lr_width=8,
+                                            lr_height=8, scale=2, fps=30.0))
+    row = runs_frame([StoredRun(run, None)]).iloc[0]
+    assert row.energy_mj_per_frame == 12.5 and row.power_mw == 375.0 and row.delta_current_ma == 80.0
+    assert "telemetry.mj_per_frame" not in json.loads(row.missing)
