@@ -2,7 +2,8 @@
 
 Public API (kept stable for the Android device code and the CLI):
 
-* ``EmulatedPhone.start(profile="pixel7", port=None, state_dir=None, faults=None)``;
+* ``EmulatedPhone.start(profile="pixel7", port=None, state_dir=None, faults=None, provisioned=True)``
+  (provisioned: the emulated benchmark_model is already at the lab path, see ``provision``);
   ``.serial`` ("127.0.0.1:PORT"), ``.connect(adb)``, ``.stop()``, ``.reboot()``, ``.drop()``;
   a context manager.
 * ``Faults``: drop after N seconds / N commands, slow transfers, missing sysfs nodes, reboot time.

@@ -108,7 +108,8 @@ class EmulatedPhone:
 
     # ------------------------------------------------------------------ faults
     def reboot(self, delay_s: float = 0.0, down_s: float | None = None) -> None:
-        """Drop off the bus now (after ``delay_s``), come back after ``down_s`` with state kept."""
+        """Power-cycle: off the bus now (after ``delay_s``), back after ``down_s``. Files and settings
+        are kept; processes, battery overrides and run-time properties (all but ``persist.*``) are not."""
         if delay_s > 0:
             time.sleep(delay_s)
         self.adbd.go_down(self.faults.reboot_down_s if down_s is None else down_s, reboot=True)
