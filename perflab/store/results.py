@@ -301,10 +301,10 @@ class ScenarioRecord(_Rec):
     file: str
     sha256: str
     text: str
-    lr_width: int
-    lr_height: int
-    scale: int
-    fps: float | None
+    lr_width: int = Field(gt=0, le=8192)  # the same bounds as the scenario schema: a damaged file
+    lr_height: int = Field(gt=0, le=8192)  # is refused when read, not when a figure is drawn
+    scale: int = Field(ge=2, le=4)
+    fps: float | None = Field(default=None, gt=0, le=1000)
 
 
 class PlannedCell(_Rec):
