@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from PIL import Image
 from perflab.errors import StoreError
 from perflab.lab.derive import finalize_cells
 from perflab.report.html import render_run_report
-from perflab.report.view import fmt_mai, fmt_signed
+from perflab.report.view import fmt_mai, fmt_ms, fmt_ratio, fmt_signed
 from perflab.store.results import (
     CellRecord,
     CellStatus,
@@ -31,6 +33,7 @@ from perflab.store.results import (
     DeviceRecord,
     FrameQuality,
     GpuIssueRecord,
+    IdleRecord,
     LatencyRecord,
     LayerRow,
     LayersRecord,
@@ -113,7 +116,7 @@ def _lat(mode: str, samples: np.ndarray, init: float, first: float) -> LatencyRe
     return LatencyRecord(
         mode=mode, fps_target=30.0 if mode == "paced" else None, source="raw samples", init=init, first=first,
         warmup_mean=float(samples[:3].mean()), median=float(np.median(samples)), mean=float(samples.mean()),
-        p90=float(np.percentile(samples, 90)), p95=float(np.percentile(samples, 95)), min=float(samples.min()),
+        p10=float(np.percentile(samples, 10)), p90=float(np.percentile(samples, 90)), p95=float(np.percentile(samples, 95)), min=float(samples.min()),
         max=float(samples.max()), std=float(samples.std(ddof=1)),
         mad=float(np.median(np.abs(samples - np.median(samples)))),
         cv_pct=float(samples.std(ddof=1) / samples.mean() * 100), n=int(samples.size),
@@ -190,6 +193,37 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
                                 power_source=None, missing={"power_source": "no power meter on local: RAPL "
                                                             "energy counters not readable (permission denied)"})
     cells: list[CellRecord] = []
+    # Sampler timelines as the run writes them (telemetry/<dir>.txt): local has CPU and memory only; the
+    # emulated phone has battery, GPU and a thermal zone. Each device's phases follow one another on its clock.
+    (run_dir / "telemetry").mkdir(exist_ok=True)
+    clock: dict[str, float] = {"local": 2000.0, EMU.serial: 1000.0}
+    states: dict[str, dict[str, float]] = {}
+
+    def timeline(serial: str, name: str, phase: Phase) -> tuple[str, dict[str, float]]:
+        text, stored = sampler_text(clock[serial], phase, state=states.setdefault(serial, {
+            "busy": 1e6, "total": 4e6, "charge": 3.2e6, "self": 10}))
+        clock[serial] = stored["end_s"] + 0.7  # set-up between cells: not sampled
+        rel = f"telemetry/{artifact_dir(name)}.txt"
+        (run_dir / rel).write_text(text, encoding="utf-8")
+        return rel, stored
+
+    local_idle_rel, _ = timeline("local", "local.idle", Phase(3.0, 6.0, None, None, None, None))
+    local_tl = {cid_: timeline("local", key("local", cid_), Phase(2.0, cpu, None, None, None, rss))[0]
+                for cid_, cpu, rss in (("local-cpu-bicubic-fp32", 55.0, 205.0), ("local-cpu-espcn-fp32", 97.0, 226.0))}
+    no_tel = {"current_ma": LOCAL_NO_BATTERY, "temp_c": LOCAL_NO_TZ, "gpu_busy_pct": LOCAL_NO_GPU}
+    idle = [IdleRecord(serial="local", duration_s=3.0, device_cpu_busy_pct=6.0, mem_avail_min_mb=5150.0,
+                       timeline_file=local_idle_rel, missing=no_tel)]
+    emu_idle_rel, _ = timeline(EMU.serial, "emu.idle", Phase(5.0, 4.0, 1.0, 160.0, 32.1, None))
+    idle.append(IdleRecord(serial=EMU.serial, duration_s=5.0, device_cpu_busy_pct=4.0, gpu_busy_pct=1.0,
+                           mem_avail_min_mb=5170.0, temp_c=32.1, current_ma=160.0, power_mw=160.0 * VOLTAGE_V,
+                           timeline_file=emu_idle_rel))
+    emu_phases = {"emu-cpu-bicubic-fp32": Phase(6.0, 22.0, 3.0, 214.0, 33.0, 61.0),
+                  "emu-cpu-espcn-int8": Phase(6.0, 41.0, 3.0, 312.0, 34.2, 64.5),
+                  "emu-gpu-espcn-fp32": Phase(6.0, 12.0, 57.0, 296.0, 34.9, 70.0)}
+    emu_tels = {}
+    for cid_, ph in emu_phases.items():
+        rel, stored = timeline(EMU.serial, key(EMU.serial, cid_), ph)
+        emu_tels[cid_] = phone_telemetry(stored, ph, rel, mem_mb=ph.rss_mb or 0.0)
 
     def cell(cell_id: str, device: DeviceRecord, **kw: object) -> CellRecord:
         return CellRecord(cell_id=cell_id, artifact_key=key(device.serial, cell_id), device=device, **kw)  # type: ignore[arg-type]
@@ -200,7 +234,10 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         model=ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2, sha256="ab" * 32, size_bytes=1872,
                           compat=BICUBIC_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, baseline=True, latency_ms=s["paced"], series=s,
-        quality=quality("local-cpu-bicubic-fp32", 27.9, 0.861, 48.0), delegates=[HOST_OPS_REC], telemetry=tel_local,
+        quality=quality("local-cpu-bicubic-fp32", 27.9, 0.861, 48.0), delegates=[HOST_OPS_REC],
+        telemetry=tel_local.model_copy(update={"device_cpu_busy_pct": 55.0, "rss_peak_mb": 205.0,
+                                               "timeline_file": local_tl["local-cpu-bicubic-fp32"],
+                                               "missing": {**tel_local.missing, **no_tel}}),
     ))
     s = series("local-cpu-espcn-fp32", 18.5, 0.9)
     cells.append(cell(
@@ -209,7 +246,9 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
                           compat=ESPCN_FP32_COMPAT),
         delegate="cpu", threads=2, status=CellStatus.OK, latency_ms=s["paced"], series=s,
         quality=quality("local-cpu-espcn-fp32", 29.4, 0.893, 31.0),
-        telemetry=tel_local.model_copy(update={"cpu_load_pct": 99.0, "mem_peak_mb": 230.0}),
+        telemetry=tel_local.model_copy(update={"cpu_load_pct": 99.0, "mem_peak_mb": 230.0, "device_cpu_busy_pct": 97.0,
+                                               "rss_peak_mb": 226.0, "timeline_file": local_tl["local-cpu-espcn-fp32"],
+                                               "missing": {**tel_local.missing, **no_tel}}),
         layers=LayersRecord(source="tflite op profiler (separate pass)", total_ms=19.8, rows=[
             LayerRow(index=0, node_type="CONV_2D", name="feat/conv5x5", avg_ms=7.9, first_ms=9.1, times_called=1),
             LayerRow(index=1, node_type="CONV_2D", name="map/conv3x3", avg_ms=6.2, first_ms=7.0, times_called=1),
@@ -249,9 +288,6 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
     ))
     # Emulated phone: latency from the (emulated) benchmark_model summary, no raw rows; memory is the tool's delta.
     summary_missing = {k: "benchmark_model reports count/mean/std/min/max only" for k in ("median", "p90", "p95", "mad")}
-    emu_tel = TelemetryRecord(cpu_load_pct=38.0, mem_peak_mb=61.0, power_source="battery counters (emulated)",
-                              power_mw=830.0, current_ma=214.0,
-                              mem_source=EMU_MEM_SOURCE, power_confidence="low", start_temp_c=31.5)
     emu_warning = WarningRecord(code="emulated", message=EMU_WARNING)
     emu_models = {"bicubic": ("ab" * 32, BICUBIC_COMPAT), "espcn": ("ef" * 32, ESPCN_INT8_COMPAT)}
     for name, variant, mean, psnr_v, size in (("bicubic", "fp32", 3.4, 27.8, 1872), ("espcn", "int8", 9.6, 28.5, 27_648)):
@@ -265,8 +301,7 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
             latency_ms=lat, series={"paced": lat}, delegates=[XNN_FULL_REC],
             quality=QualityRecord(psnr_y_db=psnr_v, ssim_y=0.87, frames=4,
                                   missing={"piqe": "PIQE not computed on the emulated phone's outputs"}),
-            telemetry=emu_tel if name == "bicubic" else emu_tel.model_copy(update={
-                "mem_peak_mb": 64.5, "power_mw": 1210.0, "current_ma": 312.0}),
+            telemetry=emu_tels[f"emu-cpu-{name}-{variant}"],
             warnings=[emu_warning], layers=LayersRecord(source="none", missing=NO_PROFILE),
         ))
     lat = LatencyRecord(mode="paced", fps_target=30.0, source="benchmark_model summary", init=310.0, first=22.0,
@@ -276,7 +311,7 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         model=ModelRecord(name="espcn", family="ESPCN", variant="fp32", scale=2, sha256="cd" * 32, size_bytes=98_304,
                           compat=ESPCN_FP32_COMPAT),
         delegate="gpu", threads=4, status=CellStatus.OK, emulated=True, latency_ms=lat, series={"paced": lat},
-        quality=QualityRecord(psnr_y_db=29.3, ssim_y=0.89, frames=4), telemetry=emu_tel,
+        quality=QualityRecord(psnr_y_db=29.3, ssim_y=0.89, frames=4), telemetry=emu_tels["emu-gpu-espcn-fp32"],
         delegates=[REPLACING_REC, PARTIAL_REC], warnings=[emu_warning],
     ))
     cells.append(cell(
@@ -295,7 +330,8 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
         host={"python": "3.11.2", "os": "Debian 12"}, devices=[LOCAL, EMU],
         planned=[PlannedCell(serial=c.device.serial, cell_id=c.cell_id) for c in cells],
         warnings=[WarningRecord(code="training_images", message=TRAINING_WARNING)],
-        cells=finalize_cells(cells, 30.0),  # deltas, real-time verdicts, per-frame deltas, MAI: as a run stores them
+        idle=idle,
+        cells=finalize_cells(cells, 30.0, idle),  # deltas, vs idle, verdicts, per-frame deltas, MAI: as a run stores
         exit_code=1,
     )
     (run_dir / "results.json").write_text(run.to_json(), encoding="utf-8")
@@ -433,6 +469,92 @@ def cid(cell_id: str) -> str:
     return key("emulator-perflab-1" if cell_id.startswith("emu-") else "local", cell_id)
 
 
+
+LOCAL_NO_BATTERY = "this machine has no battery (no /sys/class/power_supply battery): no current or energy"
+LOCAL_NO_TZ = "this machine has no thermal zones (/sys/class/thermal) and no hwmon temperatures"
+LOCAL_NO_GPU = "no GPU load source on this machine"
+EMU_SOURCE = "emulated battery counters (not charging)"
+EMU_CONVENTION = "unit µA from the device config; discharge sign -1 from the device config"
+VOLTAGE_V = 3.85
+CORES = 8
+
+
+@dataclass
+class Phase:
+    """One stretch of a device's sampler timeline: at rest, or a cell (its process alive in the middle)."""
+
+    seconds: float
+    cpu_pct: float
+    gpu_pct: float | None
+    current_ma: float | None
+    temp_c: float | None
+    rss_mb: float | None  # the measured process's RSS while it is alive; None at rest
+
+
+def sampler_text(t0_s: float, phase: Phase, *, interval_s: float = 0.1, pad_s: float = 0.5,
+                 state: dict[str, float] | None = None) -> tuple[str, dict[str, float]]:
+    """Sampler lines (perflab.analysis.timeline's format) for one phase on the device's monotonic clock, with
+    ``pad_s`` before and after the process is alive; plus what the cell's summary stores (means over the window).
+    Streams a device lacks are ``E`` lines with their reason, as the samplers write them."""
+    st = state if state is not None else {"busy": 1e6, "total": 4e6, "charge": 3.2e6, "self": 10}
+    lines: list[str] = []
+    if phase.current_ma is None:
+        lines.append(f"E bat {LOCAL_NO_BATTERY}")
+    if phase.temp_c is None:
+        lines.append(f"E tz {LOCAL_NO_TZ}")
+    if phase.gpu_pct is None:
+        lines.append(f"E gpu {LOCAL_NO_GPU}")
+    n = round((phase.seconds + 2 * pad_s) / interval_s)
+    window: list[tuple[float, float, float]] = []  # (current, temp, rss)
+    for i in range(n + 1):
+        t = t0_s + i * interval_s
+        alive = pad_s - 1e-9 <= i * interval_s <= pad_s + phase.seconds + 1e-9
+        load = phase.cpu_pct if alive else phase.cpu_pct * 0.15
+        tick = CORES * 100 * interval_s
+        st["busy"] += round(tick * load / 100)
+        st["total"] += tick
+        busy, total = int(st["busy"]), int(st["total"])
+        lines += [f"T {t:.3f}", f"cpu cpu {busy} 0 0 {total - busy} 0 0 0 0 0 0", f"mem {5_300_000 - 40 * i}"]
+        if phase.gpu_pct is not None:
+            lines.append(f"gpu pct {(phase.gpu_pct if alive else 1.0):.0f}")
+        temp = None
+        if phase.temp_c is not None:
+            temp = phase.temp_c + (0.3 * i * interval_s / max(phase.seconds, 1e-9) if alive else 0.0)
+            lines.append(f"tz cpu-therm {round(temp * 1000)}")
+        cur = None
+        if phase.current_ma is not None:
+            cur = phase.current_ma * (1.0 if alive else 0.6) + 4.0 * math.sin(i)
+            st["charge"] -= cur * interval_s / 3.6
+            lines.append(f"bat {round(-cur * 1000)} {round(VOLTAGE_V * 1e6)} {round(st['charge'])} "
+                         f"{round((temp or 30.0) * 10)} Discharging")
+        if alive and phase.rss_mb is not None:
+            lines.append(f"rss {round(phase.rss_mb * 1024)}")
+            window.append((cur or 0.0, temp or 0.0, phase.rss_mb))
+        st["self"] += 0.1
+        lines.append(f"self {int(st['self'])} 0 100")
+    stored: dict[str, float] = {"end_s": t0_s + n * interval_s}
+    if window and phase.current_ma is not None:
+        stored["current_ma"] = float(np.mean([w[0] for w in window]))
+    if window and phase.temp_c is not None:
+        stored["temp_max_c"] = max(w[1] for w in window)
+    return "\n".join(lines) + "\n", stored
+
+
+def phone_telemetry(stored: dict[str, float], phase: Phase, rel: str, mem_mb: float) -> TelemetryRecord:
+    """A phone cell's telemetry as the run stores it (battery counters, charging suspended)."""
+    cur = stored["current_ma"]
+    return TelemetryRecord(
+        cpu_load_pct=None, mem_peak_mb=mem_mb, mem_source=EMU_MEM_SOURCE, start_temp_c=phase.temp_c,
+        device_cpu_busy_pct=phase.cpu_pct, cpu_core_busy_pct={f"cpu{i}": phase.cpu_pct for i in range(CORES)},
+        gpu_busy_pct=phase.gpu_pct, rss_peak_mb=phase.rss_mb, mem_avail_min_mb=5100.0, temp_zone="cpu-therm",
+        temp_end_c=stored["temp_max_c"], temp_max_c=stored["temp_max_c"], current_ma=cur, voltage_v=VOLTAGE_V,
+        power_mw=cur * VOLTAGE_V, energy_mj=cur * VOLTAGE_V * phase.seconds, mj_per_frame=cur * VOLTAGE_V / 30.0,
+        mah_per_hour=cur, charging=False, current_convention=EMU_CONVENTION, power_source=EMU_SOURCE,
+        power_confidence="medium", window_s=phase.seconds, sample_interval_ms=100.0, sampler_cpu_pct=0.6,
+        timeline_file=rel, missing={"cpu_load_pct": "benchmark_model does not report CPU load"},
+    )
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunRecord]:
     run_dir = tmp_path_factory.mktemp("run") / "540p30" / "20240611T101500Z-3f9c"
@@ -470,7 +592,8 @@ def test_every_cell_has_a_row_beside_its_baseline(report: tuple[Path, RunRecord]
     int8 = cid("local-cpu-espcn-int8")
     assert t.cell(int8, "Peak MB").startswith("—") and "peak memory not sampled" in html_text
     assert t.cell(int8, "Power").startswith("—")  # no power source, with its reason
-    assert t.cell(cid("emu-cpu-espcn-int8"), "Power") == "1210 mW battery counters (emulated) · low"
+    emu_power = next(c.telemetry.power_mw for c in run.cells if c.cell_id == "emu-cpu-espcn-int8")
+    assert t.cell(cid("emu-cpu-espcn-int8"), "Power") == f"{emu_power:.0f} mW {EMU_SOURCE} · medium"
     assert t.cell(int8, "PIQE").startswith("—")  # PIQE undefined on this cell's frames, with the reason
 
 
@@ -572,10 +695,14 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
     assert lat.startswith(f"{fp32.latency_ms.median:.1f} ms") and f"p90 {fp32.latency_ms.p90:.1f}" in lat
     assert ans.cell(r, "Δ PSNR-Y") == fmt_signed(fp32.deltas.psnr_y_db or 0.0, 2, " dB")
     assert ans.cell(r, "Δ SSIM-Y") == fmt_signed(fp32.deltas.ssim_y or 0.0, 4)
-    assert ans.cell(r, "Δ CPU") == "+3 pts" and ans.cell(r, "Δ memory") == "+18 MB"
-    assert ans.cell(r, "Δ power").startswith("—") and "RAPL energy counters not readable" in html_text  # why
-    assert ans.cell(cid("emu-cpu-espcn-int8"), "Δ power") == "+380 mW +98 mA"  # the stored deltas
+    assert ans.cell(r, "Δ PIQE ↓") == fmt_signed(fp32.deltas.piqe or 0.0, 1)  # stored Δ PIQE (lower is better)
+    assert fp32.deltas.mai2021_ratio is not None and ans.cell(r, "MAI × bicubic") == \
+        f"{fmt_ratio(fp32.deltas.mai2021_ratio)}×"
     assert ans.cell(cid("local-cpu-bicubic-fp32"), "Δ PSNR-Y") == "baseline"
+    # p10–p90 where the run stored a p10
+    assert fp32.latency_ms.p10 is not None
+    assert lat == (f"{fp32.latency_ms.median:.1f} ms median [p10 {fmt_ms(fp32.latency_ms.p10)} – p90 "
+                   f"{fmt_ms(fp32.latency_ms.p90 or 0.0)}]")
     # a phone that reports only mean ± std: said so, in the verdict and in the latency
     e = cid("emu-cpu-espcn-int8")
     assert ans.cell(e, "Real time @ 30 fps") == "yes by mean"
@@ -588,6 +715,67 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
         _section(html_text, "warnings"))
     # a cell that did not finish shows its status and reason in the answer too
     assert "failed" in ans.cell(cid("local-cpu-fsrcnn-fp16"), "Real time @ 30 fps")
+
+
+def cost(table: Table, row: str, column: str) -> str:
+    """A cost-table cell by the end of its column name (the group header is long)."""
+    name = next(c for c in table.columns if c == column or c.endswith(" / " + column))
+    return table.cell(row, name)
+
+
+def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
+    """Issue 9 item 8: for every SR cell, in the answer: ΔCPU, ΔGPU, ΔMB, Δ°C, ΔmA, mAh per hour and mJ per frame
+    versus bicubic, each with its power source and confidence; "—" with the reason where missing; the idle
+    baseline per device; the sentence users quote."""
+    html_text, run = report[0].read_text(encoding="utf-8"), report[1]
+    answer = _section(html_text, "answer")
+    t = collect(answer).tables["cost"]
+    by_id = {c.cell_id: c for c in run.cells}
+    assert set(t.rows) == {c.artifact_key for c in run.cells}
+    e = cid("emu-cpu-espcn-int8")
+    d = by_id["emu-cpu-espcn-int8"].deltas
+    tel = by_id["emu-cpu-espcn-int8"].telemetry
+    assert d is not None and d.current_ma is not None and d.mah_per_hour is not None and d.mj_per_frame is not None
+    assert cost(t, e, "Δ CPU") == "+19 pts +37 vs idle"  # 41 % vs 22 % (bicubic) and 4 % (at rest)
+    assert cost(t, e, "Δ GPU") == "±0 pts +2 vs idle"
+    assert cost(t, e, "Δ MB") == "+4 MB"  # 64.5 − 61 MB
+    assert cost(t, e, "Δ °C max") == fmt_signed(d.temp_max_c or 0.0, 1, " °C")
+    vs_idle = by_id["emu-cpu-espcn-int8"].vs_idle
+    assert vs_idle is not None and vs_idle.current_ma is not None
+    assert cost(t, e, "Δ mA") == f"{fmt_signed(d.current_ma, 0, ' mA')} {fmt_signed(vs_idle.current_ma, 0)} vs idle"
+    assert cost(t, e, "Δ mAh / h") == f"{fmt_signed(d.mah_per_hour, 0)} {tel.mah_per_hour:.0f} total"
+    assert cost(t, e, "Δ mJ / frame") == f"{fmt_signed(d.mj_per_frame, 1)} {tel.mj_per_frame:.1f} total"
+    assert cost(t, e, "Power source") == f"{EMU_SOURCE} confidence medium"
+    assert "EMULATED" in cost(t, e, "Model")
+    # bicubic's row: its own values, with the Δ to the device at rest under CPU and current
+    b = cid("emu-cpu-bicubic-fp32")
+    assert cost(t, b, "Δ CPU") == "22% +18 vs idle" and cost(t, b, "Δ MB") == "61 MB baseline"
+    # local: no battery, so current and energy are "—" with the sampler's reason; CPU and memory are measured
+    lf = cid("local-cpu-espcn-fp32")
+    assert cost(t, lf, "Δ CPU").startswith("+42 pts") and cost(t, lf, "Δ MB") == "+18 MB"
+    for col in ("Δ mA", "Δ mAh / h", "Δ mJ / frame", "Δ °C max", "Δ GPU"):
+        assert cost(t, lf, col).startswith("—"), col
+    foot = _plain(_section(html_text, "summary"))
+    assert LOCAL_NO_BATTERY in foot and LOCAL_NO_TZ in foot and LOCAL_NO_GPU in foot
+    # a cell with no sampled telemetry says so instead of a blank
+    assert cost(t, cid("local-cpu-espcn-int8"), "Δ CPU").startswith("—")
+    assert "telemetry not recorded by this perflab version or not sampled" in foot
+    # no bicubic on the emulated GPU delegate: no deltas, and why
+    assert cost(t, cid("emu-gpu-espcn-fp32"), "Δ mA").startswith("—")
+    # the idle baseline per device, under its heading
+    idle = re.search(r'<p class="idle" data-device="emulator-perflab-1">(.*?)</p>', answer, re.DOTALL)
+    assert idle is not None
+    assert _plain(idle.group(1)) == ("At rest (5.0 s before the first cell): CPU 4% · GPU 1% · memory available "
+                                     "5170 MB · temperature 32.1 °C · current 160 mA · power 616 mW")
+    local_idle = re.search(r'<p class="idle" data-device="local">(.*?)</p>', answer, re.DOTALL)
+    assert local_idle is not None and "current —" in _plain(local_idle.group(1))
+    # the sentence users quote, with the source and its confidence
+    sentences = _plain(" ".join(re.findall(r'<ul class="plain costsentences"[^>]*>(.*?)</ul>', answer, re.DOTALL)))
+    assert (f"espcn int8 · cpu at 30 fps: {fmt_signed(d.current_ma, 0, ' mA')} over bicubic ({EMU_SOURCE}, "
+            f"confidence medium), {fmt_signed(d.mj_per_frame, 1, ' mJ')} per frame; CPU +19 pts") in sentences
+    assert ("espcn fp32 · cpu at 30 fps: current and power not measured "
+            f"({LOCAL_NO_BATTERY}); CPU +42 pts, memory +18 MB.") in sentences
+    assert "bicubic fp32 · cpu at 30" not in sentences  # the baseline has no sentence of its own
 
 
 def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:
@@ -766,7 +954,8 @@ def test_report_renders_what_the_run_stored(tmp_path: Path) -> None:
         if c.cell_id == "local-cpu-espcn-fp32":
             assert c.deltas is not None
             c = c.model_copy(update={
-                "deltas": c.deltas.model_copy(update={"psnr_y_db": 9.99, "latency_median_ms": -1.0}),
+                "deltas": c.deltas.model_copy(update={"psnr_y_db": 9.99, "latency_median_ms": -1.0,
+                                                       "mai2021_ratio": 7.5, "piqe": 3.25}),
                 "realtime": RealtimeRecord(meets=False, statistic="p90", value_ms=40.0, budget_ms=33.3,
                                            rule="a rule stated by the run"),
                 "quality": c.quality.model_copy(update={"mai2021_score": 1.0e10}),
@@ -779,7 +968,8 @@ def test_report_renders_what_the_run_stored(tmp_path: Path) -> None:
     assert t.cell(r, "PSNR-Y dB").endswith("+9.99 dB") and ans.cell(r, "Δ PSNR-Y") == "+9.99 dB"
     assert t.cell(r, "Paced @ 30 fps / median").endswith("−1.0 ms") and ans.cell(r, "Δ latency") == "−1.0 ms"
     assert t.cell(r, "Real time") == "no by p90" and "a rule stated by the run" in text
-    assert t.cell(r, "MAI log₁₀") == "10.00"
+    assert t.cell(r, "MAI log₁₀") == "10.00 7.5× bic" and ans.cell(r, "MAI × bicubic") == "7.5×"
+    assert ans.cell(r, "Δ PIQE ↓") == "+3.2"  # the stored Δ, not one computed from the PIQE values
 
 
 def test_incomplete_run_says_what_never_ran(tmp_path: Path) -> None:
