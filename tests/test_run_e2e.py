@@ -54,7 +54,7 @@ def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
     r = run_cli(["run", str(p), "--device", "local", "--out", str(out), "--reports-dir", str(tmp_path / "reports")])
     assert r.returncode == 1, r.stdout + r.stderr  # one cell failed, the rest were measured
     run = load_run(out)
-    assert run.schema_ == "perflab.results/1" and run.exit_code == 1
+    assert run.schema_ == "perflab.results/2" and run.exit_code == 1
     by_id = {c.cell_id: c for c in run.cells}
     assert set(by_id) == {
         "bicubic_x2.fp32.xnnpack", "espcn_x2.fp32.xnnpack", "espcn_x2.int8.xnnpack", "broken.file.xnnpack",
@@ -77,8 +77,16 @@ def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
         assert c.telemetry.mem_peak_mb is not None and c.telemetry.mem_peak_mb > 10
         assert c.quality.frames == 2 and c.quality.psnr_y_db is not None and c.quality.ssim_y is not None
         assert "power_source" in c.telemetry.missing  # no power source on this machine: said, not zero
+        # what it cost, sampled on this machine over the headline series: CPU and memory, not power
+        tel = c.telemetry
+        assert tel.device_cpu_busy_pct is not None and tel.rss_peak_mb is not None and tel.rss_peak_mb > 10
+        assert tel.timeline_file and (out / tel.timeline_file).is_file()
+        assert tel.power_mw is None and "current_ma" in tel.missing and "battery" in tel.missing["current_ma"]
+        assert tel.sampler_cpu_pct is not None
+    assert [i.serial for i in run.idle] == ["local"] and run.idle[0].device_cpu_busy_pct is not None
     sr = by_id["espcn_x2.fp32.xnnpack"]
     assert sr.deltas is not None and sr.deltas.baseline_cell_id == base.cell_id
+    assert sr.vs_idle is not None and sr.vs_idle.device_cpu_busy_pct is not None
     assert sr.quality.psnr_y_db > base.quality.psnr_y_db  # type: ignore[operator]
     assert sr.deltas.psnr_y_db == pytest.approx(sr.quality.psnr_y_db - base.quality.psnr_y_db)  # type: ignore[operator]
     # raw samples are kept, and match the statistics
