@@ -155,6 +155,19 @@ class BenchmarkBinary(_Strict):
     remote_path: DevicePath = "/data/local/tmp/perflab/benchmark_model"
 
 
+class DeviceMeter(_Strict):
+    """The external power meter wired to this phone (a scenario's ``telemetry.meter`` wins)."""
+
+    type: Literal["scpi", "ppk2", "um34c", "um25c", "um24c"]
+    port: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$",
+                      description="serial port: /dev/ttyACM0, a pty path, or socket://host:port")
+    placement: Literal["bypass", "usb"] | None = Field(default=None, description=(
+        "bypass: the meter supplies the phone in place of its battery; usb: inline on the USB cable. "
+        "null: usb for UM meters, bypass for scpi and ppk2"))
+    interval_ms: float = Field(default=100, ge=10, le=10_000)
+    vdd_mv: int | None = Field(default=None, ge=800, le=5000)
+
+
 class DeviceConfig(_Strict):
     schema_: Literal["perflab.device_config/1"] = Field(default="perflab.device_config/1", alias="schema")
     name: Name
@@ -169,6 +182,7 @@ class DeviceConfig(_Strict):
     cpufreq: CpuFreq = CpuFreq()
     screen: Screen = Screen()
     benchmark_model: BenchmarkBinary = BenchmarkBinary()
+    meter: DeviceMeter | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -190,11 +190,54 @@ class Tuning(_Strict):
     screen_off: Bool | None = Field(default=None, description="turn the screen off; null: as the device config says")
 
 
+MeterKind = Literal["scpi", "ppk2", "um34c", "um25c", "um24c"]
+# a serial port: a device path, a pty path or a pyserial URL (socket://host:port); no control characters
+MeterPort = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class MeterSpec(_Strict):
+    """An external power meter for one device (docs/meters.md)."""
+
+    type: MeterKind = Field(description="scpi (bypass supplies), ppk2 (Nordic PPK2), um34c/um25c/um24c (USB inline)")
+    port: MeterPort = Field(description="serial port: /dev/ttyACM0, a pty path, or socket://host:port")
+    device: str | None = Field(default=None, min_length=1, max_length=256, description=(
+        "serial of the device this meter measures; null: the run's only device"))
+    placement: Literal["bypass", "usb"] | None = Field(default=None, description=(
+        "bypass: the meter supplies the phone in place of its battery; usb: inline on the USB cable "
+        "(the charger path). null: usb for UM meters, bypass for scpi and ppk2"))
+    interval_ms: Float = Field(default=100, ge=10, le=10_000, description=(
+        "polling period of UM/SCPI meters; a PPK2 streams at 100 kHz and is drained at this period"))
+    vdd_mv: Int | None = Field(default=None, ge=800, le=5000, description="PPK2 source-mode supply voltage (mV)")
+
+
 class Telemetry(_Strict):
     enabled: Bool = Field(default=True, description="sample CPU/GPU load, memory, heat and battery during cells")
     sample_interval_ms: Float = Field(default=100, ge=5, le=10_000, description="sampler period (10 Hz default)")
     idle_baseline_s: Float = Field(default=5.0, ge=0, le=3600,
                                    description="idle sampling on each device before its first cell (0 = none)")
+    meter: MeterSpec | list[MeterSpec] | None = Field(default=None, description=(
+        "external power meter(s): one, or a list with `device:` naming each meter's phone"))
+
+    def meter_specs(self) -> list[MeterSpec]:
+        if self.meter is None:
+            return []
+        return list(self.meter) if isinstance(self.meter, list) else [self.meter]
+
+
+class Sustained(_Strict):
+    """A long paced run beside the short burst, to see heat and throttling (docs/methodology.md)."""
+
+    duration_s: Float = Field(gt=0, le=DAY_S, description="how long the sustained run lasts")
+    fps: Float | None = Field(default=None, gt=0, le=1000, description=(
+        "pace of the sustained run; null: the scenario's pacing.fps (back-to-back when that is null too)"))
+    models: list[SafeName] = Field(default_factory=list, max_length=200, description=(
+        "model names to run sustained; empty: every cell"))
+    chunks: Int = Field(default=10, ge=2, le=1000, description=(
+        "the run is timed as this many consecutive parts, so latency, clocks and heat have a timeline"))
+    freq_drop_pct: Float = Field(default=10.0, gt=0, le=100, description=(
+        "throttling: a clock this far below its early-run level while the load stays"))
+    latency_drift_pct: Float = Field(default=10.0, gt=0, le=1000, description=(
+        "throttling: late-run latency this far above the early-run latency"))
 
 
 class Profiling(_Strict):
@@ -218,5 +261,7 @@ class Scenario(_Strict):
     tuning: Tuning = Tuning()
     telemetry: Telemetry = Telemetry()
     profiling: Profiling = Profiling()
+    sustained: Sustained | None = Field(default=None, description=(
+        "a sustained paced run per cell (or per selected model) beside the short burst"))
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -168,6 +168,85 @@ class TelemetryRecord(_Rec):
     sample_interval_ms: float | None = None
     sampler_cpu_pct: float | None = None  # the sampler's own cost, % of one core
     timeline_file: str | None = None  # raw sampler lines, relative to the run folder
+    meter: MeterRecord | None = None  # the external meter, when one was named for this device
+    # battery-counter figures kept beside a meter's (power_* then come from the meter)
+    battery_current_ma: float | None = None
+    battery_power_mw: float | None = None
+    battery_energy_mj: float | None = None
+    battery_power_source: str | None = None
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
+class MeterRecord(_Rec):
+    """An external meter recorded around the headline series (docs/meters.md). Times are on the
+    host's monotonic clock; the window is the cell's inference window mapped onto it."""
+
+    type: str  # scpi / ppk2 / um34c / um25c / um24c
+    port: str
+    placement: str  # bypass (supplies the phone in place of its battery) / usb (inline, charger path)
+    emulated: bool = False
+    clock: str | None = None
+    n_samples: int | None = None
+    samples_lost: int | None = None
+    garbage_bytes: int | None = None
+    window_source: str | None = None  # how the inference window was found
+    window_start_s: float | None = None
+    window_end_s: float | None = None
+    covered_fraction: float | None = None
+    current_ma: float | None = None
+    voltage_v: float | None = None
+    power_mw: float | None = None
+    energy_mj: float | None = None
+    energy_mah: float | None = None
+    clock_offset_s: float | None = None  # device − host, from adb round trips (min RTT)
+    clock_uncertainty_s: float | None = None  # ± half the best round trip
+    lag_s: float | None = None  # meter → device lag by correlation with the device's load (reported, not applied)
+    lag_correlation: float | None = None
+    lag_residual_fraction: float | None = None  # RMS residual after alignment / the signal's spread
+    notes: list[str] = Field(default_factory=list)
+    raw_file: str | None = None  # the meter's samples (t_s, amps, volts), relative to the run folder
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
+class SustainedPart(_Rec):
+    """One consecutive part of a sustained run."""
+
+    index: int
+    start_s: float  # seconds since the sustained run started (host clock)
+    end_s: float
+    latency_mean_ms: float | None = None
+    temp_c: float | None = None  # device temperature at the end of the part
+    cpu_freq_mhz: float | None = None  # mean over cores/policies, from the sampler
+    gpu_freq_mhz: float | None = None
+    device_cpu_busy_pct: float | None = None
+    gpu_busy_pct: float | None = None
+    power_mw: float | None = None
+    power_source: str | None = None
+
+
+class SustainedRecord(_Rec):
+    """A long paced run beside the cell's burst: timelines per part and throttling verdicts."""
+
+    duration_s: float
+    fps: float | None = None
+    iterations: int = 0
+    parts: list[SustainedPart] = Field(default_factory=list)
+    latency_early_ms: float | None = None
+    latency_late_ms: float | None = None
+    latency_drift_pct: float | None = None
+    cpu_freq_early_mhz: float | None = None
+    cpu_freq_late_mhz: float | None = None
+    gpu_freq_early_mhz: float | None = None
+    gpu_freq_late_mhz: float | None = None
+    temp_start_c: float | None = None
+    temp_end_c: float | None = None
+    temp_max_c: float | None = None
+    throttled: bool | None = None  # None: not decidable (reasons in missing)
+    burst_latency_mean_ms: float | None = None  # the cell's headline series, side by side
+    burst_power_mw: float | None = None
+    power_mw: float | None = None
+    energy_mj: float | None = None
+    power_source: str | None = None
     missing: dict[str, str] = Field(default_factory=dict)
 
 
@@ -291,6 +370,7 @@ class CellRecord(_Rec):
     deltas: DeltaRecord | None = None
     vs_idle: IdleDeltaRecord | None = None
     realtime: RealtimeRecord | None = None
+    sustained: SustainedRecord | None = None  # the sustained paced run, when the scenario asks for one
     warnings: list[WarningRecord] = Field(default_factory=list)
     started_utc: str | None = None
     duration_s: float | None = None
