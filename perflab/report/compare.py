@@ -1,0 +1,365 @@
+"""``perflab compare``: per-cell changes between two runs, with intervals, tests and verdicts.
+
+Cells are matched by device serial and cell_id; a cell left over on both sides is matched by
+device model and cell_id when that pair is unique (a rack phone swapped for another of the
+same model). Each metric gets ``perflab.analysis.compare.compare_metric``: raw samples where
+the run kept them (latency per iteration from samples.csv, quality per frame), else the
+tool's summary (Welch), else one value. Metadata that must match are checked first: a
+different scenario (sha256) refuses the comparison unless forced; a different perflab
+version, device build fingerprint, model file, TFLite version or a start temperature further
+apart than the tolerance are warnings printed beside the numbers. A cell that was ok in A and
+is not ok in B is a regression too (its ``status``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markupsafe import Markup
+
+from perflab.analysis.compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    MetaDiff,
+    MetaRules,
+    MetricChange,
+    Observation,
+    Severity,
+    Statistic,
+    Threshold,
+    Verdict,
+    compare_metric,
+    metadata_diffs,
+)
+from perflab.errors import StoreError, UserInputError
+from perflab.report.junit import JUnitCase, junit_xml
+from perflab.store.results import CellRecord, CellStatus, LatencyRecord, RunRecord
+from perflab.store.runfolder import load_run, read_samples
+from perflab.store.sql import METRICS
+
+DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw",
+                   "telemetry.mem_peak_mb")
+DEFAULT_THRESHOLDS = ("latency.median:5%",)
+
+_LATENCY_STAT = {"median": Statistic.MEDIAN, "mean": Statistic.MEAN, "p90": Statistic.P90}
+_QUALITY_FRAME_FIELDS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe")
+
+
+@dataclass(frozen=True)
+class RunSide:
+    run: RunRecord
+    folder: Path | None
+    samples: Mapping[tuple[str, str], tuple[float, ...]]  # (artifact_key, series) → latency_ms
+
+    @property
+    def label(self) -> str:
+        return self.run.run_id
+
+
+def load_side(path: Path) -> RunSide:
+    """A run folder (or its results.json) with its raw samples; a StoreError when damaged."""
+    folder = path if path.is_dir() else path.parent
+    run = load_run(path)
+    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for key, series, _it, ms in read_samples(folder / "samples.csv"):
+        acc[(key, series)].append(ms)
+    return RunSide(run, folder, {k: tuple(v) for k, v in acc.items()})
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    device_serial: str  # A's serial
+    device_serial_b: str
+    device_model: str
+    cell_id: str
+    status_a: str
+    status_b: str
+    changes: tuple[MetricChange, ...]
+    meta: tuple[MetaDiff, ...]
+    note: str | None = None  # why there are no numbers (a side not ok)
+    status_regression: bool = False  # ok in A, not ok in B
+    report_a: str | None = None  # the run report, relative to the comparison's folder
+    report_b: str | None = None
+
+    @property
+    def label(self) -> str:
+        dev = self.device_serial if self.device_serial == self.device_serial_b else \
+            f"{self.device_serial}→{self.device_serial_b}"
+        return f"{dev}/{self.cell_id}"
+
+    @property
+    def regressions(self) -> list[MetricChange]:
+        return [c for c in self.changes if c.verdict == Verdict.REGRESSION]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    run_a: str
+    run_b: str
+    scenario: str
+    cells: tuple[CellComparison, ...]
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+    run_meta: tuple[MetaDiff, ...]
+    thresholds: tuple[Threshold, ...]
+    alpha: float
+    confidence: float
+    resamples: int
+    created_utc: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    @property
+    def n_regressions(self) -> int:
+        return sum(len(c.regressions) + int(c.status_regression) for c in self.cells)
+
+    @property
+    def warnings(self) -> list[str]:
+        out = [f"run: {m.message}" for m in self.run_meta]
+        out += [f"{c.label}: {m.message}" for c in self.cells for m in c.meta]
+        return out
+
+
+# -- observations -----------------------------------------------------------------------------------
+
+
+def _latency_observation(side: RunSide, cell: CellRecord, field_name: str) -> Observation:
+    lat: LatencyRecord | None = cell.latency_ms
+    if lat is None:
+        return Observation(None, missing="no latency series")
+    value = getattr(lat, field_name, None)
+    if value is None:
+        return Observation(None, missing=lat.missing.get(field_name, f"latency {field_name} not measured"))
+    samples = side.samples.get((cell.artifact_key, lat.mode), ())
+    return Observation(float(value), samples=samples, mean=lat.mean, std=lat.std, n=lat.n)
+
+
+def observation(side: RunSide, cell: CellRecord, metric: str) -> tuple[Observation, Statistic]:
+    """What is known of one metric of one cell: its value and its samples or summary."""
+    part, _, name = metric.partition(".")
+    if part == "latency":
+        return _latency_observation(side, cell, name), _LATENCY_STAT.get(name, Statistic.VALUE)
+    if part == "quality":
+        value = getattr(cell.quality, name, None)
+        if value is None:
+            return Observation(None, missing=cell.quality.missing.get(name, f"{name} not measured")), Statistic.VALUE
+        frames: tuple[float, ...] = ()
+        if name in _QUALITY_FRAME_FIELDS:
+            vals = [getattr(f, name) for f in cell.quality.per_frame]
+            if vals and all(v is not None for v in vals):
+                frames = tuple(float(v) for v in vals)
+        return Observation(float(value), samples=frames, n=len(frames)), (
+            Statistic.MEAN if frames else Statistic.VALUE)
+    if part == "telemetry":
+        value = getattr(cell.telemetry, name, None)
+        if value is None:
+            return Observation(None, missing=cell.telemetry.missing.get(name, f"{name} not measured")), \
+                Statistic.VALUE
+        return Observation(float(value), n=1), Statistic.VALUE
+    raise UserInputError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+
+
+# -- matching and comparing ---------------------------------------------------------------------------
+
+
+def match_cells(a: RunRecord, b: RunRecord) -> tuple[list[tuple[CellRecord, CellRecord]], list[CellRecord],
+                                                     list[CellRecord]]:
+    """Pairs by (serial, cell_id), then leftovers by (device model, cell_id) where unique."""
+    b_by_serial = {(c.device.serial, c.cell_id): c for c in b.cells}
+    pairs: list[tuple[CellRecord, CellRecord]] = []
+    left_a: list[CellRecord] = []
+    used: set[tuple[str, str]] = set()
+    for c in a.cells:
+        other = b_by_serial.get((c.device.serial, c.cell_id))
+        if other is not None:
+            pairs.append((c, other))
+            used.add((other.device.serial, other.cell_id))
+        else:
+            left_a.append(c)
+    left_b = [c for c in b.cells if (c.device.serial, c.cell_id) not in used]
+    by_model_a: dict[tuple[str, str], list[CellRecord]] = defaultdict(list)
+    by_model_b: dict[tuple[str, str], list[CellRecord]] = defaultdict(list)
+    for c in left_a:
+        by_model_a[(c.device.model, c.cell_id)].append(c)
+    for c in left_b:
+        by_model_b[(c.device.model, c.cell_id)].append(c)
+    still_a: list[CellRecord] = []
+    matched_b: set[int] = set()
+    for c in left_a:
+        ka, kb = by_model_a[(c.device.model, c.cell_id)], by_model_b.get((c.device.model, c.cell_id), [])
+        if len(ka) == 1 and len(kb) == 1:
+            pairs.append((c, kb[0]))
+            matched_b.add(id(kb[0]))
+        else:
+            still_a.append(c)
+    return pairs, still_a, [c for c in left_b if id(c) not in matched_b]
+
+
+def _cell_meta(run: RunRecord, cell: CellRecord) -> dict[str, str | None]:
+    return {"device_fingerprint": cell.device.fingerprint, "model_sha256": cell.model.sha256,
+            "device_model": cell.device.model, "tflite_version": cell.device.tflite_version,
+            "threads": str(cell.threads)}
+
+
+def _report_link(folder: Path | None, out_dir: Path | None) -> str | None:
+    if folder is None or not (folder / "index.html").is_file():
+        return None
+    if out_dir is None:
+        return str(folder / "index.html")
+    return Path(os.path.relpath(folder / "index.html", out_dir)).as_posix()
+
+
+def compare_runs(
+    a: RunSide, b: RunSide, thresholds: Sequence[Threshold], *, metrics: Sequence[str] | None = None,
+    force: bool = False, rules: MetaRules | None = None, alpha: float = DEFAULT_ALPHA,
+    confidence: float = DEFAULT_CONFIDENCE, resamples: int = DEFAULT_RESAMPLES, out_dir: Path | None = None,
+) -> Comparison:
+    """Compare every matched cell of A and B. A scenario that differs refuses (UserInputError)
+    unless ``force``; then it is a warning like the others."""
+    rules = rules or MetaRules()
+    if force:
+        rules = MetaRules(refuse=frozenset(), warn=rules.warn | rules.refuse, temp_tolerance_c=rules.temp_tolerance_c)
+    run_meta = metadata_diffs(
+        {"scenario_sha256": a.run.scenario.sha256, "perflab_version": a.run.perflab_version},
+        {"scenario_sha256": b.run.scenario.sha256, "perflab_version": b.run.perflab_version}, rules)
+    refused = [m for m in run_meta if m.severity == Severity.REFUSE]
+    if refused:
+        raise UserInputError(f"compare {a.label} {b.label}: refused: {refused[0].message} (the runs measured "
+                             "different work); pass --force to compare anyway")
+    by_metric = {t.metric: t for t in thresholds}
+    names = list(dict.fromkeys([*(metrics or DEFAULT_METRICS), *by_metric]))
+    for n in names:
+        if n not in METRICS:
+            raise UserInputError(f"--metric {n!r}: unknown metric; known: {', '.join(METRICS)}")
+    pairs, only_a, only_b = match_cells(a.run, b.run)
+    cells: list[CellComparison] = []
+    for ca, cb in pairs:
+        meta = metadata_diffs(_cell_meta(a.run, ca), _cell_meta(b.run, cb), rules,
+                              start_temp_a_c=ca.telemetry.start_temp_c, start_temp_b_c=cb.telemetry.start_temp_c)
+        common = {"device_serial": ca.device.serial, "device_serial_b": cb.device.serial, "device_model": ca.device.model,
+                      "cell_id": ca.cell_id, "status_a": ca.status.value, "status_b": cb.status.value, "meta": tuple(meta),
+                      "report_a": _report_link(a.folder, out_dir), "report_b": _report_link(b.folder, out_dir)}
+        if ca.status != CellStatus.OK or cb.status != CellStatus.OK:
+            why = "; ".join(f"{side}: {c.status.value}" + (f" ({c.reason})" if c.reason else "")
+                            for side, c in (("A", ca), ("B", cb)) if c.status != CellStatus.OK)
+            cells.append(CellComparison(changes=(), note=why,
+                                        status_regression=ca.status == CellStatus.OK, **common))  # type: ignore[arg-type]
+            continue
+        changes = []
+        for i, metric in enumerate(names):
+            oa, stat = observation(a, ca, metric)
+            ob, _ = observation(b, cb, metric)
+            changes.append(compare_metric(metric, oa, ob, stat, by_metric.get(metric), alpha=alpha,
+                                          resamples=resamples, confidence=confidence, seed=i))
+        cells.append(CellComparison(changes=tuple(changes), **common))  # type: ignore[arg-type]
+    return Comparison(
+        run_a=a.label, run_b=b.label, scenario=b.run.scenario.name, cells=tuple(cells),
+        only_a=tuple(f"{c.device.serial}/{c.cell_id}" for c in only_a),
+        only_b=tuple(f"{c.device.serial}/{c.cell_id}" for c in only_b),
+        run_meta=tuple(run_meta), thresholds=tuple(thresholds), alpha=alpha, confidence=confidence,
+        resamples=resamples)
+
+
+# -- outputs ------------------------------------------------------------------------------------------
+
+
+def comparison_text(cmp: Comparison) -> list[str]:
+    """The terminal lines: one per cell × metric, regressions first marked ``REGRESSION``."""
+    lines = [(f"compare {cmp.run_a} → {cmp.run_b} (scenario {cmp.scenario}; {cmp.confidence:.0%} intervals; "
+             f"thresholds: {', '.join(str(t) for t in cmp.thresholds) or 'none'})")]
+    for w in cmp.warnings:
+        lines.append(f"  warning: {w}")
+    for c in cmp.cells:
+        if c.note is not None:
+            mark = "REGRESSION " if c.status_regression else ""
+            lines.append(f"  {mark}{c.label}: no comparison: {c.note}")
+            continue
+        for ch in c.changes:
+            mark = {Verdict.REGRESSION: "REGRESSION ", Verdict.IMPROVEMENT: "improved ",
+                    Verdict.CHANGED: "changed "}.get(ch.verdict, "")
+            lines.append(f"  {mark}{c.label}: {ch.describe()}")
+    for k in cmp.only_a:
+        lines.append(f"  only in A: {k}")
+    for k in cmp.only_b:
+        lines.append(f"  only in B: {k}")
+    lines.append(f"{cmp.n_regressions} regression(s) in {len(cmp.cells)} matched cell(s)")
+    return lines
+
+
+def comparison_junit(cmp: Comparison) -> str:
+    """One testcase per cell × metric (classname ``compare.<serial>``, name ``<cell_id>:<metric>``);
+    a regression fails with the numbers; a missing or untested metric is skipped."""
+    cases: list[JUnitCase] = []
+    for c in cmp.cells:
+        cls = f"compare.{c.device_serial}"
+        if c.note is not None:
+            if c.status_regression:
+                cases.append(JUnitCase(cls, f"{c.cell_id}:status", failure=f"{c.label} was ok in {cmp.run_a}, "
+                                       f"is {c.status_b} in {cmp.run_b}", failure_text=c.note))
+            else:
+                cases.append(JUnitCase(cls, f"{c.cell_id}:status", skipped=c.note))
+            continue
+        meta = "\n".join(m.message for m in c.meta)
+        for ch in c.changes:
+            text = f"{ch.describe()}\nmethod: {ch.method}" + (f"\nmetadata: {meta}" if meta else "")
+            if ch.verdict == Verdict.REGRESSION:
+                cases.append(JUnitCase(cls, f"{c.cell_id}:{ch.metric}", failure=f"{c.label}: {ch.describe()}",
+                                       failure_text=text))
+            elif ch.verdict in (Verdict.MISSING, Verdict.UNTESTED):
+                cases.append(JUnitCase(cls, f"{c.cell_id}:{ch.metric}", skipped=ch.describe()))
+            else:
+                cases.append(JUnitCase(cls, f"{c.cell_id}:{ch.metric}", system_out=text))
+    return junit_xml(f"perflab compare {cmp.run_a} {cmp.run_b}", cases, properties=[
+        ("run_a", cmp.run_a), ("run_b", cmp.run_b), ("scenario", cmp.scenario),
+        ("thresholds", ", ".join(str(t) for t in cmp.thresholds))])
+
+
+def render_comparison_html(cmp: Comparison) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("perflab.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["ci_svg"] = ci_svg
+    return env.get_template("compare.html.j2").render(cmp=cmp)
+
+
+def ci_svg(ch: MetricChange, width: int = 140, height: int = 14) -> Markup:
+    """A small bar: the change's interval (blue), its point, zero (grey) and the threshold
+    (dashed red), on the threshold's scale (relative: %, absolute: the metric's unit)."""
+    rel = ch.threshold is None or ch.threshold.relative
+    point = ch.change_pct if rel else ch.diff
+    ci = ch.change_pct_ci if rel else ch.diff_ci
+    if point is None:
+        return Markup("")
+    thr = ch.threshold.value if ch.threshold is not None else None
+    span = max([abs(point), *(abs(v) for v in (ci or ())), abs(thr) if thr is not None else 0.0]) * 1.15 or 1.0
+
+    def x(v: float) -> float:
+        return round(width / 2 + v / span * (width / 2 - 3), 1)
+
+    mid = height / 2
+    parts = [f'<svg class="ci" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+             f'<line class="zero" x1="{x(0)}" x2="{x(0)}" y1="0" y2="{height}"/>']
+    if thr is not None:
+        parts.append(f'<line class="thr" x1="{x(thr)}" x2="{x(thr)}" y1="0" y2="{height}"/>')
+    if ci is not None and all(math.isfinite(v) for v in ci):
+        parts.append(f'<line class="bar" x1="{x(ci[0])}" x2="{x(ci[1])}" y1="{mid}" y2="{mid}"/>')
+    parts.append(f'<circle cx="{x(point)}" cy="{mid}" r="3"/></svg>')
+    return Markup("".join(parts))
+
+
+def write_comparison(cmp: Comparison, out_dir: Path) -> Path:
+    """``out_dir/index.html`` and ``out_dir/junit.xml``; returns the page."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        page = out_dir / "index.html"
+        page.write_text(render_comparison_html(cmp), encoding="utf-8")
+        (out_dir / "junit.xml").write_text(comparison_junit(cmp), encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{out_dir}: cannot write the comparison: {exc.strerror or exc}") from None
+    return page

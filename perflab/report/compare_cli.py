@@ -1,0 +1,89 @@
+"""``perflab compare`` and ``perflab dashboard``: the command-line edges of compare and history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perflab.errors import MissingDependencyError, StoreError, UserInputError
+
+
+def _resolve_run(arg: str, db: str | None) -> Path:
+    """A run folder (or results.json), or a run id looked up in the results store ``--db``."""
+    p = Path(arg)
+    if p.exists():
+        return p
+    if db is not None:
+        from perflab.store.sql import SqlStore
+
+        with SqlStore(db) as store:
+            folder = store.run_folder(arg)
+        if folder is None:
+            raise UserInputError(f"{arg}: no such run folder, and no run with that id in {db}")
+        return folder
+    raise UserInputError(f"{arg}: no such run folder (give --db to name runs by id)")
+
+
+def compare_cmd(
+    run_a: Annotated[str, typer.Argument(help="the reference run: a run folder, or a run id with --db")],
+    run_b: Annotated[str, typer.Argument(help="the run to judge: a run folder, or a run id with --db")],
+    threshold: Annotated[list[str] | None, typer.Option(
+        "--threshold", "-t", help="METRIC:VALUE[%], repeatable; the sign is the bad direction: latency.median:5% "
+        "(slower by more than 5%), quality.psnr_y_db:-0.1 (0.1 dB lower). Default: latency.median:5%")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", "-m", help="metrics to show (repeatable); default: latency.median, latency.p90, "
+        "quality.psnr_y_db, telemetry.power_mw, telemetry.mem_peak_mb, plus every thresholded one")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="write JUnit XML here (one testcase per cell × "
+                                               "metric)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="folder for index.html (self-contained) and "
+                                             "junit.xml")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="results store to look run ids up in: a SQLite file, "
+                                           "sqlite:///path or postgresql://…")] = None,
+    force: Annotated[bool, typer.Option("--force", help="compare runs of different scenarios (a warning "
+                                        "instead of a refusal)")] = False,
+    alpha: Annotated[float, typer.Option("--alpha", help="significance level of the tests")] = 0.05,
+    resamples: Annotated[int, typer.Option("--resamples", help="bootstrap resamples")] = 2000,
+    temp_tolerance_c: Annotated[float, typer.Option("--temp-tolerance-c", help="warn when the cells' start "
+                                                    "temperatures differ by more than this")] = 3.0,
+) -> None:
+    """Per-cell changes between two runs with confidence intervals; exit 1 on a regression."""
+    from perflab.analysis.compare import MetaRules, parse_threshold
+    from perflab.report.compare import (
+        DEFAULT_THRESHOLDS,
+        compare_runs,
+        comparison_junit,
+        comparison_text,
+        load_side,
+        write_comparison,
+    )
+    from perflab.store.sql import METRICS
+
+    try:
+        if not 0 < alpha < 1:
+            raise UserInputError(f"--alpha {alpha}: must be between 0 and 1")
+        if resamples < 100:
+            raise UserInputError(f"--resamples {resamples}: at least 100")
+        thresholds = [parse_threshold(t, METRICS) for t in (threshold or DEFAULT_THRESHOLDS)]
+        a = load_side(_resolve_run(run_a, db))
+        b = load_side(_resolve_run(run_b, db))
+        cmp = compare_runs(a, b, thresholds, metrics=metric, force=force, alpha=alpha, resamples=resamples,
+                           rules=MetaRules(temp_tolerance_c=temp_tolerance_c), out_dir=out)
+        lines = comparison_text(cmp)
+        for line in lines[:-1]:
+            typer.echo(line)
+        if junit is not None:
+            try:
+                junit.parent.mkdir(parents=True, exist_ok=True)
+                junit.write_text(comparison_junit(cmp), encoding="utf-8")
+            except OSError as exc:
+                raise UserInputError(f"{junit}: --junit: cannot write: {exc.strerror or exc}") from None
+            typer.echo(f"junit: {junit}")
+        if out is not None:
+            typer.echo(f"report: {write_comparison(cmp, out)}")
+        typer.echo(lines[-1])  # the verdict stays the last line
+    except (UserInputError, StoreError, MissingDependencyError) as exc:
+        typer.echo(f"perflab: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(1 if cmp.n_regressions else 0)

@@ -1,0 +1,307 @@
+"""perflab compare: intervals that cover the truth, tests that flag a real change and not noise,
+thresholds, metadata refusals and warnings, JUnit XML and the page, end to end through the CLI."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from perflab.analysis.compare import (
+    MetaRules,
+    Observation,
+    Severity,
+    Statistic,
+    Threshold,
+    Verdict,
+    bootstrap_ci,
+    compare_metric,
+    metadata_diffs,
+    parse_threshold,
+    welch_interval,
+)
+from perflab.errors import UserInputError
+from perflab.store.results import (
+    CellRecord,
+    CellStatus,
+    DeviceRecord,
+    FrameQuality,
+    LatencyRecord,
+    ModelRecord,
+    QualityRecord,
+    RunRecord,
+    ScenarioRecord,
+    TelemetryRecord,
+)
+from perflab.store.runfolder import RunFolder
+
+LAT5 = Threshold("latency.median", 5.0, relative=True)
+
+
+def _lognormal(rng: np.random.Generator, median_ms: float, n: int, sigma: float = 0.08) -> np.ndarray:
+    return median_ms * np.exp(rng.normal(0.0, sigma, n))
+
+
+# -- thresholds ------------------------------------------------------------------------------------
+
+
+def test_thresholds_parse_and_bad_ones_are_one_line() -> None:
+    assert parse_threshold("latency.median:5%") == Threshold("latency.median", 5.0, True)
+    assert parse_threshold("quality.psnr_y_db: -0.1") == Threshold("quality.psnr_y_db", -0.1, False)
+    assert parse_threshold("telemetry.power_mw:10%").relative
+    for bad in ("latency.median", "latency.median:fast", "median:5%", "latency.median:0%", "latency.median:5%%"):
+        with pytest.raises(UserInputError) as ei:
+            parse_threshold(bad)
+        assert "\n" not in str(ei.value) and "--threshold" in str(ei.value)
+    with pytest.raises(UserInputError, match="unknown metric 'latency.fastest'"):
+        parse_threshold("latency.fastest:5%", ["latency.median"])
+
+
+# -- intervals and tests on raw samples ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("true_ratio", [1.0, 1.2])
+def test_bootstrap_interval_covers_the_true_median_ratio(true_ratio: float) -> None:
+    """Over 120 independent pairs of lognormal samples, the 95% interval of the median ratio
+    holds the true ratio in about 95% of them (binomial: ≥ 88% is far below what a correct
+    interval gives by chance, and far above what a broken one gives)."""
+    rng = np.random.default_rng(12)
+    trials, covered = 120, 0
+    for i in range(trials):
+        a = _lognormal(rng, 20.0, 80)
+        b = _lognormal(rng, 20.0 * true_ratio, 80)
+        (lo, hi), _ = bootstrap_ci(a, b, Statistic.MEDIAN, resamples=1000, seed=i)
+        covered += lo <= (true_ratio - 1) * 100 <= hi
+    assert covered / trials >= 0.88, covered
+
+
+def test_injected_20pct_regression_is_flagged_with_its_interval() -> None:
+    rng = np.random.default_rng(3)
+    a = _lognormal(rng, 20.0, 60)
+    b = _lognormal(rng, 24.0, 60)
+    ch = compare_metric("latency.median", Observation(float(np.median(a)), tuple(a)),
+                        Observation(float(np.median(b)), tuple(b)), Statistic.MEDIAN, LAT5)
+    assert ch.verdict == Verdict.REGRESSION and ch.significant and ch.test == "Mann-Whitney U"
+    assert ch.change_pct is not None and ch.change_pct_ci is not None
+    assert ch.change_pct_ci[0] < 20.0 < ch.change_pct_ci[1]
+    assert ch.change_pct_ci[0] > 5.0  # the whole interval is beyond the threshold
+    assert ch.p_value is not None and ch.p_value < 1e-6
+    assert "bootstrap of the median" in ch.method and "n=60, 60" in ch.method
+    assert "latency.median" in ch.describe() and "regression" in ch.describe()
+    # the same change the other way is an improvement, not a regression
+    back = compare_metric("latency.median", Observation(float(np.median(b)), tuple(b)),
+                          Observation(float(np.median(a)), tuple(a)), Statistic.MEDIAN, LAT5)
+    assert back.verdict == Verdict.IMPROVEMENT
+
+
+def test_null_change_is_never_a_regression() -> None:
+    """Same distribution on both sides (5% noise, a steady phone), 100 times: never a regression,
+    and the test alone calls a change about as often as α says (it would be 5 of 100)."""
+    rng = np.random.default_rng(7)
+    verdicts = []
+    for i in range(100):
+        a, b = _lognormal(rng, 20.0, 50, 0.05), _lognormal(rng, 20.0, 50, 0.05)
+        verdicts.append(compare_metric("latency.median", Observation(float(np.median(a)), tuple(a)),
+                                       Observation(float(np.median(b)), tuple(b)), Statistic.MEDIAN, LAT5,
+                                       resamples=400, seed=i).verdict)
+    assert Verdict.REGRESSION not in verdicts
+    assert verdicts.count(Verdict.UNCHANGED) >= 88
+
+
+def test_small_significant_change_within_threshold_is_changed_not_regression() -> None:
+    rng = np.random.default_rng(5)
+    a, b = _lognormal(rng, 20.0, 400, 0.02), _lognormal(rng, 20.4, 400, 0.02)  # +2%, very tight
+    ch = compare_metric("latency.median", Observation(20.0, tuple(a)), Observation(20.4, tuple(b)),
+                        Statistic.MEDIAN, LAT5)
+    assert ch.significant and ch.verdict == Verdict.CHANGED
+
+
+def test_psnr_drop_with_an_absolute_negative_threshold() -> None:
+    rng = np.random.default_rng(9)
+    a = 30.0 + rng.normal(0, 0.05, 24)
+    b = a - 0.3 + rng.normal(0, 0.05, 24)
+    thr = Threshold("quality.psnr_y_db", -0.1, relative=False)
+    ch = compare_metric("quality.psnr_y_db", Observation(float(a.mean()), tuple(a)),
+                        Observation(float(b.mean()), tuple(b)), Statistic.MEAN, thr)
+    assert ch.verdict == Verdict.REGRESSION
+    assert ch.diff is not None and ch.diff == pytest.approx(-0.3, abs=0.05)
+    assert ch.diff_ci is not None and ch.diff_ci[0] < -0.3 < ch.diff_ci[1] + 0.05
+    # a rise of PSNR is never a regression under a negative threshold
+    up = compare_metric("quality.psnr_y_db", Observation(float(b.mean()), tuple(b)),
+                        Observation(float(a.mean()), tuple(a)), Statistic.MEAN, thr)
+    assert up.verdict == Verdict.IMPROVEMENT
+
+
+# -- a tool summary only (phones), one value per run ----------------------------------------------------
+
+
+def test_welch_interval_from_summary_matches_scipy() -> None:
+    (lo, hi), p = welch_interval(20.0, 2.0, 50, 24.0, 2.5, 40)
+    ref = sps.ttest_ind_from_stats(24.0, 2.5, 40, 20.0, 2.0, 50, equal_var=False)
+    assert p == pytest.approx(ref.pvalue, rel=1e-9)
+    assert lo < 4.0 < hi and (lo + hi) / 2 == pytest.approx(4.0)
+
+
+def test_summary_only_uses_welch_and_says_so() -> None:
+    a = Observation(20.0, mean=20.0, std=1.0, n=50)
+    b = Observation(24.0, mean=24.0, std=1.2, n=50)
+    ch = compare_metric("latency.median", a, b, Statistic.MEDIAN, LAT5)
+    assert ch.test == "Welch t" and "tool summary" in ch.method and "no raw samples" in ch.method
+    assert ch.note is not None and "mean is tested" in ch.note
+    assert ch.verdict == Verdict.REGRESSION and ch.change_pct == pytest.approx(20.0)
+    assert ch.change_pct_ci is not None and ch.change_pct_ci[0] < 20.0 < ch.change_pct_ci[1]
+    same = compare_metric("latency.mean", a, Observation(20.1, mean=20.1, std=1.0, n=50), Statistic.MEAN, LAT5)
+    assert same.verdict == Verdict.UNCHANGED and same.note is None
+
+
+def test_one_value_per_run_is_untested_even_beyond_the_threshold() -> None:
+    thr = Threshold("telemetry.power_mw", 10.0, relative=True)
+    ch = compare_metric("telemetry.power_mw", Observation(1000.0, n=1), Observation(1300.0, n=1),
+                        Statistic.VALUE, thr)
+    assert ch.verdict == Verdict.UNTESTED and ch.change_pct == pytest.approx(30.0)
+    assert ch.note is not None and "cannot be tested" in ch.note
+    gone = compare_metric("telemetry.power_mw", Observation(1000.0), Observation(None, missing="no meter"),
+                          Statistic.VALUE, thr)
+    assert gone.verdict == Verdict.MISSING and gone.note == "B: no meter"
+
+
+# -- metadata --------------------------------------------------------------------------------------------
+
+
+def test_metadata_differences_refuse_or_warn() -> None:
+    a = {"scenario_sha256": "aa", "perflab_version": "0.1", "device_fingerprint": "fp1", "model_sha256": None}
+    b = {"scenario_sha256": "bb", "perflab_version": "0.2", "device_fingerprint": "fp1", "model_sha256": "x"}
+    diffs = {d.key: d for d in metadata_diffs(a, b, start_temp_a_c=30.0, start_temp_b_c=36.5)}
+    assert diffs["scenario_sha256"].severity == Severity.REFUSE
+    assert diffs["perflab_version"].severity == Severity.WARN
+    assert "device_fingerprint" not in diffs and "model_sha256" not in diffs  # equal / unknown on one side
+    assert "+6.5 °C" in diffs["start_temp_c"].message
+    assert not metadata_diffs(a, a, MetaRules(temp_tolerance_c=10.0), start_temp_a_c=30.0, start_temp_b_c=36.5)
+
+
+# -- two run folders through the CLI --------------------------------------------------------------------
+
+
+SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
+                      fps=30.0)
+CELLS = ("bicubic_x2.fp32.cpu", "espcn_x2.fp32.cpu")
+
+
+def _write_run(path: Path, run_id: str, medians: dict[str, float], *, seed: int, serial: str = "emu-1",
+               model: str = "Pixel 7", scenario: ScenarioRecord = SCEN, statuses: dict[str, CellStatus] | None = None,
+               fingerprint: str = "google/panther:14", start_temp_c: float = 30.0, n: int = 60) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = RunFolder.create(path)
+    cells = []
+    for cid in CELLS:
+        status = (statuses or {}).get(cid, CellStatus.OK)
+        name, variant, delegate = cid.split(".")
+        lat = None
+        per_frame: list[FrameQuality] = []
+        if status == CellStatus.OK:
+            xs = _lognormal(rng, medians[cid], n)
+            folder.append_samples(cid, "paced", xs.tolist())
+            lat = LatencyRecord(mode="paced", fps_target=30.0, source="raw samples", median=float(np.median(xs)),
+                                mean=float(xs.mean()), p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)),
+                                n=n)
+            per_frame = [FrameQuality(frame=f"f{i}", psnr_y_db=30.0 + 0.01 * i) for i in range(8)]
+        cells.append(CellRecord(
+            cell_id=cid, artifact_key=cid,
+            device=DeviceRecord(serial=serial, kind="emulated", model=model, fingerprint=fingerprint),
+            model=ModelRecord(name=name, family=name, variant=variant, scale=2, sha256="b" * 64),
+            delegate=delegate, threads=2, status=status, reason=None if status == CellStatus.OK else "it broke",
+            baseline=name == "bicubic_x2", emulated=True, latency_ms=lat,
+            quality=QualityRecord(psnr_y_db=30.035 if per_frame else None, frames=len(per_frame), per_frame=per_frame),
+            telemetry=TelemetryRecord(start_temp_c=start_temp_c, power_mw=1000.0 if per_frame else None)))
+    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=scenario, started_utc="2026-11-28T00:00:00+00:00",
+                    finished_utc="2026-11-28T00:10:00+00:00", cells=cells, exit_code=0)
+    folder.write_results(run)
+    (path / "index.html").write_text("<html>run report</html>")
+    return path
+
+
+def _compare(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perflab", "compare", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+BASE = {"bicubic_x2.fp32.cpu": 5.0, "espcn_x2.fp32.cpu": 20.0}
+
+
+def test_cli_injected_regression_exit_1_junit_and_page(tmp_path: Path) -> None:
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
+    b = _write_run(tmp_path / "b", "night2", {**BASE, "espcn_x2.fp32.cpu": 24.0}, seed=2, start_temp_c=36.0)
+    junit, out = tmp_path / "ci" / "junit.xml", tmp_path / "cmp"
+    r = _compare(a, b, "--threshold", "latency.median:5%", "--threshold", "quality.psnr_y_db:-0.1", "--junit", junit,
+                 "--out", out)
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    reg = [ln for ln in lines if ln.lstrip().startswith("REGRESSION")]
+    assert len(reg) == 1 and "emu-1/espcn_x2.fp32.cpu: latency.median" in reg[0] and "Mann-Whitney U" in reg[0]
+    assert "start temperature differs by +6.0 °C" in r.stdout
+    assert lines[-1] == "1 regression(s) in 2 matched cell(s)"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    cases = {(c.get("classname"), c.get("name")): c for c in suite.iter("testcase")}
+    failed = [k for k, c in cases.items() if c.find("failure") is not None]
+    assert failed == [("compare.emu-1", "espcn_x2.fp32.cpu:latency.median")]
+    text = cases[failed[0]].find("failure").text or ""  # type: ignore[union-attr]
+    m = re.search(r"latency.median: [0-9.]+ → [0-9.]+; \+[0-9.]+% \[\+([0-9.]+)%, \+([0-9.]+)%\]", text)
+    assert m is not None and float(m.group(1)) < 20.0 < float(m.group(2)), text  # the interval holds the truth
+    assert "bootstrap of the median" in text
+    # one testcase per cell × metric: 2 cells × (5 default metrics) — psnr is among them
+    assert len(cases) == 2 * 5
+    page = (out / "index.html").read_text()
+    assert "1 regression(s)" in page and 'data-metric="latency.median"' in page and "<script" not in page
+    assert 'href="../b/index.html"' in page  # the run report, relative to the page
+    assert (out / "junit.xml").is_file()
+
+
+def test_cli_null_change_exit_0(tmp_path: Path) -> None:
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=11)
+    b = _write_run(tmp_path / "b", "night2", BASE, seed=12)
+    r = _compare(a, b, "--junit", tmp_path / "j.xml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "REGRESSION" not in r.stdout
+    suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+
+
+def test_cli_refuses_other_scenario_unless_forced(tmp_path: Path) -> None:
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
+    other = SCEN.model_copy(update={"sha256": "c" * 64})
+    b = _write_run(tmp_path / "b", "night2", BASE, seed=2, scenario=other)
+    r = _compare(a, b)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "refused: scenario (sha256) differs" in r.stderr and "--force" in r.stderr
+    r = _compare(a, b, "--force")
+    assert r.returncode == 0 and "warning: run: scenario (sha256) differs" in r.stdout
+
+
+def test_cli_cell_that_broke_is_a_regression_and_swapped_phone_matches_by_model(tmp_path: Path) -> None:
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
+    b = _write_run(tmp_path / "b", "night2", BASE, seed=2, serial="emu-9", fingerprint="google/panther:15",
+                   statuses={"espcn_x2.fp32.cpu": CellStatus.FAILED})
+    junit = tmp_path / "j.xml"
+    r = _compare(a, b, "--junit", junit)
+    assert r.returncode == 1
+    assert "REGRESSION emu-1→emu-9/espcn_x2.fp32.cpu: no comparison: B: failed (it broke)" in r.stdout
+    assert "device build fingerprint differs" in r.stdout
+    assert "only in" not in r.stdout  # matched by device model + cell id
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    fails = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert fails == ["espcn_x2.fp32.cpu:status"]
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
+    for args in ((a, tmp_path / "nope"), (a, a, "--threshold", "latency.median=5"), (a, a, "--metric", "foo.bar")):
+        r = _compare(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
