@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from scipy import stats as sps
 
@@ -44,7 +45,7 @@ from perflab.store.runfolder import RunFolder
 LAT5 = Threshold("latency.median", 5.0, relative=True)
 
 
-def _lognormal(rng: np.random.Generator, median_ms: float, n: int, sigma: float = 0.08) -> np.ndarray:
+def _lognormal(rng: np.random.Generator, median_ms: float, n: int, sigma: float = 0.08) -> npt.NDArray[np.float64]:
     return median_ms * np.exp(rng.normal(0.0, sigma, n))
 
 
@@ -59,7 +60,7 @@ def test_thresholds_parse_and_bad_ones_are_one_line() -> None:
         with pytest.raises(UserInputError) as ei:
             parse_threshold(bad)
         assert "\n" not in str(ei.value) and "--threshold" in str(ei.value)
-    with pytest.raises(UserInputError, match="unknown metric 'latency.fastest'"):
+    with pytest.raises(UserInputError, match=r"unknown metric 'latency\.fastest'"):
         parse_threshold("latency.fastest:5%", ["latency.median"])
 
 
@@ -102,7 +103,7 @@ def test_injected_20pct_regression_is_flagged_with_its_interval() -> None:
 
 def test_null_change_is_never_a_regression() -> None:
     """Same distribution on both sides (5% noise, a steady phone), 100 times: never a regression,
-    and the test alone calls a change about as often as α says (it would be 5 of 100)."""
+    and the test alone calls a change about as often as alpha says (it would be 5 of 100)."""
     rng = np.random.default_rng(7)
     verdicts = []
     for i in range(100):

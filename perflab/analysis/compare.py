@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats as sps
 
 from perflab.errors import UserInputError
@@ -156,7 +157,7 @@ def _stat(a: np.ndarray, statistic: Statistic, axis: int | None = None) -> np.nd
 
 
 def bootstrap_ci(
-    a: Sequence[float], b: Sequence[float], statistic: Statistic = Statistic.MEDIAN, *,
+    a: Sequence[float] | npt.NDArray[np.float64], b: Sequence[float] | npt.NDArray[np.float64], statistic: Statistic = Statistic.MEDIAN, *,
     resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """Percentile bootstrap of (B/A − 1) × 100 and B − A for a statistic of independent samples

@@ -16,6 +16,7 @@ History queries return pandas DataFrames.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -31,6 +32,7 @@ DB_SCHEMA_VERSION = 2
 HEAD_REVISION = "0002"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_ID = 7_270_001  # pg_advisory_xact_lock key held while migrating
+_MIGRATE_LOCK = threading.Lock()
 
 _V1_COLUMNS = {
     "runs": {"run_id", "scenario", "scenario_sha256", "started_utc", "finished_utc", "folder", "results_schema",
@@ -155,9 +157,13 @@ class SqlStore:
         sa = self._sa
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
-        known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-        with self.engine.begin() as conn:
-            if not self.is_sqlite:
+        # alembic's ``context`` is module-global: one migration at a time in this process; across
+        # processes the database's own lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock)
+        with _MIGRATE_LOCK, self.engine.begin() as conn:
+            known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
                 conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})"))
             insp = sa.inspect(conn)
             tables = set(insp.get_table_names())

@@ -1,0 +1,212 @@
+"""The results store on real SQLite and a real PostgreSQL: Alembic migrations on open, raw samples
+kept, history as DataFrames, a pre-Alembic index adopted, a newer or foreign one refused.
+
+PostgreSQL tests need PERFLAB_TEST_PG_URL (``.ci/run`` installs PostgreSQL from Debian, starts it
+and sets it); each test works in its own schema, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from perflab.errors import StoreError, UserInputError
+from perflab.store.db import ResultsDB
+from perflab.store.results import (
+    CellRecord,
+    CellStatus,
+    DeviceRecord,
+    LatencyRecord,
+    ModelRecord,
+    QualityRecord,
+    RunRecord,
+    ScenarioRecord,
+    TelemetryRecord,
+)
+from perflab.store.runfolder import RunFolder
+from perflab.store.sql import DB_SCHEMA_VERSION, HEAD_REVISION, SqlStore, normalize_url
+
+PG_URL = os.environ.get("PERFLAB_TEST_PG_URL")
+SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
+                      fps=30.0)
+
+
+def _cell(cid: str, serial: str, median: float, status: CellStatus = CellStatus.OK) -> CellRecord:
+    name, variant, delegate = cid.split(".")
+    ok = status == CellStatus.OK
+    return CellRecord(
+        cell_id=cid, artifact_key=f"{serial}/{cid}",
+        device=DeviceRecord(serial=serial, kind="emulated", model="Pixel 7", fingerprint="google/panther:14"),
+        model=ModelRecord(name=name, family=name, variant=variant, scale=2, sha256="b" * 64),
+        delegate=delegate, threads=2, status=status, reason=None if ok else "it broke", baseline=name == "bicubic_x2",
+        latency_ms=LatencyRecord(mode="paced", source="raw samples", median=median, mean=median, p90=median * 1.1,
+                                 n=3) if ok else None,
+        quality=QualityRecord(psnr_y_db=31.5 if ok else None),
+        telemetry=TelemetryRecord(power_mw=900.0 if ok else None, start_temp_c=30.0))
+
+
+def _run(folder: Path, run_id: str, started: str, median: float, status: CellStatus = CellStatus.OK) -> RunRecord:
+    rf = RunFolder.create(folder)
+    cells = [_cell("bicubic_x2.fp32.cpu", "emu-1", 5.0), _cell("espcn_x2.fp32.cpu", "emu-1", median, status),
+             _cell("espcn_x2.fp32.cpu", "emu-2", median + 1)]
+    for c in cells:
+        if c.latency_ms is not None and c.latency_ms.median is not None:
+            m = c.latency_ms.median
+            rf.append_samples(c.artifact_key, "paced", [m - 0.5, m, m + 0.5])
+    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=SCEN, started_utc=started, cells=cells)
+    rf.write_results(run)
+    return run
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "perflab.sqlite")
+        return
+    if PG_URL is None:
+        pytest.skip("PERFLAB_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    yield from _pg_schema()
+
+
+def _pg_schema() -> Iterator[str]:
+    import sqlalchemy as sa
+
+    assert PG_URL is not None
+    schema = f"t_{secrets.token_hex(4)}"
+    eng = sa.create_engine(normalize_url(PG_URL))
+    with eng.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with eng.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        eng.dispose()
+
+
+def test_index_history_and_samples(store_url: str, tmp_path: Path) -> None:
+    r1 = _run(tmp_path / "n1", "n1", "2026-11-26T00:00:00+00:00", 20.0)
+    r2 = _run(tmp_path / "n2", "n2", "2026-11-27T00:00:00+00:00", 24.0, CellStatus.FAILED)
+    with SqlStore(store_url) as st:
+        assert st.revision() == HEAD_REVISION
+        st.index_run(r2, tmp_path / "n2")
+        st.index_run(r1, tmp_path / "n1")
+        st.index_run(r1, tmp_path / "n1")  # idempotent
+        assert st.run_ids() == ["n1", "n2"]  # by start time, not insertion
+        assert st.run_folder("n2") == tmp_path / "n2" and st.run_folder("nope") is None
+        assert st.samples("n1", "emu-1", "espcn_x2.fp32.cpu") == [19.5, 20.0, 20.5]
+        assert st.samples("n1", "emu-2", "espcn_x2.fp32.cpu", "paced") == [20.5, 21.0, 21.5]
+        assert st.samples("n2", "emu-1", "espcn_x2.fp32.cpu") == []  # failed: no samples
+        sf = st.samples_frame("n1")
+        assert len(sf) == 9 and list(sf.columns) == ["device_serial", "cell_id", "series", "iteration", "latency_ms"]
+        h = st.history(["latency.median", "telemetry.power_mw"])
+        assert isinstance(h, pd.DataFrame)
+        med = h[(h.metric == "latency.median") & (h.device_serial == "emu-1") & (h.cell_id == "espcn_x2.fp32.cpu")]
+        assert list(med.run_id) == ["n1"] and list(med.value) == [20.0]  # n2's cell failed: no value
+        emu2 = h[(h.metric == "latency.median") & (h.device_serial == "emu-2") & (h.cell_id == "espcn_x2.fp32.cpu")]
+        assert list(emu2.value) == [21.0, 25.0]
+        assert set(h.metric) == {"latency.median", "telemetry.power_mw"}
+        assert h.baseline.dtype == bool and h[h.model_name == "bicubic_x2"].baseline.all()
+        only = st.history(device_serial="emu-2", model_name="espcn_x2")
+        assert set(only.device_serial) == {"emu-2"} and "latency.p90" in set(only.metric)
+        cf = st.cells_frame()
+        flips = cf[(cf.device_serial == "emu-1") & (cf.cell_id == "espcn_x2.fp32.cpu")]
+        assert list(flips.status) == ["ok", "failed"]
+        assert list(flips.reason.isna()) == [True, False] and flips.reason.iloc[1] == "it broke"
+        assert set(cf.device_fingerprint) == {"google/panther:14"} and set(cf.perflab_version) == {"0.9"}
+        st.delete_run("n1")
+        assert st.run_ids() == ["n2"] and st.samples("n1", "emu-1", "espcn_x2.fp32.cpu") == []
+    with SqlStore(store_url) as st:  # reopening migrates nothing and keeps the data
+        assert st.run_ids() == ["n2"] and st.revision() == HEAD_REVISION
+
+
+def test_two_openers_at_once_migrate_once(store_url: str) -> None:
+    """Workers opening a new store together: the migration runs once (PostgreSQL: under an
+    advisory lock; SQLite: its file lock), nobody fails."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def open_it() -> None:
+        try:
+            barrier.wait()
+            SqlStore(store_url).close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with SqlStore(store_url) as st:
+        assert st.revision() == HEAD_REVISION
+
+
+_V1_DDL = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, scenario TEXT NOT NULL, scenario_sha256 TEXT NOT NULL,
+    started_utc TEXT NOT NULL, finished_utc TEXT, folder TEXT NOT NULL, results_schema TEXT NOT NULL, exit_code INTEGER);
+CREATE TABLE cells (run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE, cell_id TEXT NOT NULL,
+    device_serial TEXT NOT NULL, device_kind TEXT NOT NULL, device_model TEXT NOT NULL, model_name TEXT NOT NULL,
+    variant TEXT NOT NULL, model_sha256 TEXT, delegate TEXT NOT NULL, baseline INTEGER NOT NULL, status TEXT NOT NULL,
+    reason TEXT, latency_median_ms REAL, latency_p90_ms REAL, latency_mean_ms REAL, latency_n INTEGER, psnr_y_db REAL,
+    ssim_y REAL, mem_peak_mb REAL, cpu_load_pct REAL, PRIMARY KEY (run_id, device_serial, cell_id));
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO runs VALUES ('old', 's', 'x', '2026-01-01T00:00:00+00:00', NULL, '/gone', 'perflab.results/1', 0);
+INSERT INTO cells VALUES ('old', 'espcn_x2.fp32.cpu', 'local', 'local', 'm', 'espcn_x2', 'fp32', NULL, 'cpu', 0, 'ok',
+    NULL, 12.5, 13.0, 12.6, 10, 31.0, 0.9, NULL, NULL);
+"""
+
+
+def test_index_written_before_alembic_is_adopted_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "perflab.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_V1_DDL)
+    with ResultsDB(path) as db:
+        assert db.revision() == HEAD_REVISION
+        assert db.run_ids() == ["old"]
+        assert db.cell_rows("old")[0]["latency_median_ms"] == 12.5
+        r = _run(tmp_path / "n1", "n1", "2026-11-26T00:00:00+00:00", 20.0)
+        db.index_run(r, tmp_path / "n1")
+        assert db.run_ids() == ["old", "n1"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(DB_SCHEMA_VERSION),)
+        assert conn.execute("SELECT count(*) FROM samples").fetchone() == (9,)
+
+
+def test_newer_revision_and_foreign_tables_are_one_line_errors(tmp_path: Path) -> None:
+    path = tmp_path / "perflab.sqlite"
+    SqlStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError) as ei:
+        SqlStore(path)
+    assert "written by a newer perflab" in str(ei.value) and str(path) in str(ei.value) and "\n" not in str(ei.value)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE cells (x INTEGER)")
+    with pytest.raises(StoreError, match=r"not a perflab results index \(table runs has columns none"):
+        SqlStore(other)
+
+
+def test_urls() -> None:
+    assert normalize_url("reports/perflab.sqlite") == "sqlite:///reports/perflab.sqlite"
+    assert normalize_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    with pytest.raises(UserInputError, match="mysql:// is not supported"):
+        normalize_url("mysql://h/db")
+
+
+def test_unreachable_postgres_is_one_line_without_password() -> None:
+    # a port nothing listens on (127.0.0.1:1): refused at once
+    with pytest.raises(StoreError) as ei:
+        SqlStore("postgresql://perflab:s3cret@127.0.0.1:1/perflab?connect_timeout=2")
+    msg = str(ei.value)
+    assert "s3cret" not in msg and "127.0.0.1:1" in msg and "\n" not in msg
