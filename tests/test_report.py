@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -778,6 +779,50 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     assert "bicubic fp32 · cpu at 30" not in sentences  # the baseline has no sentence of its own
 
 
+def _timeline(html_text: str, serial: str) -> str:
+    m = re.search(r'<div class="timeline" id="timeline-' + re.escape(serial) + r'"[^>]*>(.*?)(?=<div class="timeline"|$)',
+                  html_text, re.DOTALL)
+    assert m is not None, serial
+    return m.group(1)
+
+
+def test_timelines_per_device(report: tuple[Path, RunRecord]) -> None:
+    """Issue 9 item 8: per device, current, power, temperature, CPU and GPU load over the run from the stored
+    sampler files, each cell's window numbered in a key; a stream the device lacks says why instead of an axis."""
+    html_text = report[0].read_text(encoding="utf-8")
+    sec = _section(html_text, "timelines")
+    assert html_text.index('<section id="timelines">') > html_text.index('<section id="latency">')
+    emu = _timeline(sec, "emulator-perflab-1")
+    imgs = re.findall(r'<img src="data:image/png;base64,([^"]+)"', emu)
+    assert len(imgs) == 1
+    w, h = Image.open(io.BytesIO(base64.b64decode(imgs[0]))).size
+    assert w > 800 and h > 600  # six stacked streams
+    key = _plain(emu)
+    assert "Windows: idle at rest (idle baseline) · 1 bicubic fp32 · cpu · 2 espcn int8 · cpu · 3 espcn fp32 · gpu" in key
+    assert "not drawn" not in key  # the phone has every stream
+    assert "EMULATED" in key
+    local = _plain(_timeline(sec, "local"))
+    assert f"battery current not drawn: {LOCAL_NO_BATTERY}" in local and f"power not drawn: {LOCAL_NO_BATTERY}" in local
+    assert f"temperature not drawn: {LOCAL_NO_TZ}" in local and f"GPU busy not drawn: {LOCAL_NO_GPU}" in local
+    assert "device CPU busy not drawn" not in local and "process RSS not drawn" not in local  # CPU and memory drawn
+    assert "No timeline stored for espcn int8 · cpu" in local  # a cell without a sampler file says so
+
+
+def test_timeline_files_outside_the_run_folder_are_not_read(tmp_path: Path) -> None:
+    run_dir = tmp_path / "r"
+    run = build_run_folder(run_dir, with_frames=False, with_samples=False)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("T 1\ncpu cpu 1 0 0 1 0 0 0 0\nT 2\ncpu cpu 2 0 0 2 0 0 0 0\n")
+    cells = [c.model_copy(update={"telemetry": c.telemetry.model_copy(update={"timeline_file": "../secret.txt"})})
+             if c.cell_id == "local-cpu-bicubic-fp32" else c for c in run.cells]
+    cells = [c.model_copy(update={"telemetry": c.telemetry.model_copy(update={"timeline_file": "telemetry/gone.txt"})})
+             if c.cell_id == "local-cpu-espcn-fp32" else c for c in cells]
+    (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
+    local = _plain(_timeline(_section(render_run_report(run_dir).read_text(encoding="utf-8"), "timelines"), "local"))
+    assert "bicubic fp32 · cpu: ../secret.txt: outside the run folder, not read" in local
+    assert "espcn fp32 · cpu: telemetry/gone.txt: cannot read" in local
+
+
 def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:
     sec = _section(report[0].read_text(encoding="utf-8"), "warnings")
     groups = re.findall(r'<div class="warngroup" data-code="([^"]+)">', sec)
@@ -1136,6 +1181,10 @@ def test_chromium_dom(report: tuple[Path, RunRecord]) -> None:
     assert PIQE_MISSING in text and "needs PSNR-Y and a latency" in text  # missing PIQE / MAI with their reasons
     assert "Emulated numbers — 3 warnings on 3 cells" in text
     assert 'title="MAI 2021 score: 2^(2·PSNR-Y)' in dom
+    # what SR costs: the table in the answer, the sentence, and the timelines with their missing streams
+    assert page.tables["cost"].rows[cid("emu-cpu-espcn-int8")]
+    assert "over bicubic (emulated battery counters (not charging), confidence medium)" in text
+    assert "Timeline — Pixel 7 (perflab emulated)" in text and "battery current not drawn: " + LOCAL_NO_BATTERY in text
 
 
 @needs_chromium

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from perflab.analysis.timeline import parse_sampler_output
 from perflab.errors import StoreError
-from perflab.report import crops, plots
+from perflab.report import crops, plots, timelines
 from perflab.report.pareto import dominates, pareto_front
 from perflab.report.runfolder import parse_samples_csv
 from perflab.report.view import (
@@ -363,3 +365,86 @@ def test_frame_tables_render_stored_deltas_and_bound_rows() -> None:
     stats = t.stats[1]
     assert stats.worse.text == "1 of 4" and stats.d_psnr_min.text == "−0.25 dB" and stats.d_psnr_min.sub == "f0"
     assert stats.psnr_rgb.missing  # not recorded: shown as missing with a reason
+
+
+# ------------------------------------------------------------------ timelines
+
+PHONE_LINES = """E rapl no powercap on this phone
+T 100.0
+cpu cpu 1000 0 0 3000 0 0 0 0
+bat -200000 3900000 3000000 300 Discharging
+gpu pct 10
+tz cpu-therm 35000
+T 100.5
+cpu cpu 1200 0 0 3200 0 0 0 0
+bat -400000 3900000 2999900 301 Discharging
+gpu pct 80
+tz cpu-therm 36000
+rss 51200
+T 101.0
+cpu cpu 1500 0 0 3300 0 0 0 0
+bat -400000 3800000 2999800 302 Discharging
+gpu pct 82
+tz cpu-therm 37000
+rss 52224
+T 101.5
+cpu cpu 1550 0 0 3750 0 0 0 0
+bat -210000 3900000 2999700 302 Discharging
+gpu pct 5
+""".splitlines()
+
+
+def test_timeline_streams_windows_and_scaled_current() -> None:
+    """Raw current_now (µA, negative while discharging, as on most phones) is scaled by the convention that
+    reproduces the mean the run stored (400 mA); power = current × voltage; the window is where the process ran."""
+    tl = parse_sampler_output(PHONE_LINES)
+    assert timelines.cpu_busy_series(tl) == [(100.5, 50.0), (101.0, 75.0), (101.5, 10.0)]
+    seg = timelines.Segment("espcn fp32 · gpu", "c1", tl, current_ma=400.0, voltage_v=3.85, temp_zone="cpu-therm")
+    dt = timelines.build_device_timeline([seg])
+    assert dt is not None and dt.t0_s == 100.0
+    by = {s.unit: s for s in dt.streams}
+    assert by["mA"].segments == [[(0.0, 200.0), (0.5, 400.0), (1.0, 400.0), (1.5, 210.0)]]
+    t_mw, mw = by["mW"].segments[0][1]
+    assert t_mw == 0.5 and mw == pytest.approx(400.0 * 3.9)
+    assert by["°C"].name == "temperature (cpu-therm)" and by["°C"].segments[0][-1] == (1.0, 37.0)
+    assert by["MB"].segments == [[(0.5, 50.0), (1.0, 51.0)]]
+    assert [(w.start_s, w.end_s, w.number, w.whole_span) for w in dt.windows] == [(0.5, 1.0, 1, False)]
+    # mA nodes with positive discharge: the other convention reproduces the same stored mean
+    ma_lines = [ln.replace("-400000", "400").replace("-200000", "200").replace("-210000", "210") for ln in PHONE_LINES]
+    dt2 = timelines.build_device_timeline([timelines.Segment("x", "c1", parse_sampler_output(ma_lines), 400.0, 3.85)])
+    assert dt2 is not None and next(s for s in dt2.streams if s.unit == "mA").segments[0][1] == (0.5, 400.0)
+
+
+def test_timeline_missing_streams_say_why() -> None:
+    """No battery and nothing stored to scale by: each stream is missing with its reason, never an empty axis."""
+    local = ["E bat this machine has no battery", "E gpu no GPU load source", "T 5.0", "cpu cpu 10 0 0 10 0 0 0 0",
+             "T 5.1", "cpu cpu 15 0 0 15 0 0 0 0"]
+    dt = timelines.build_device_timeline([timelines.Segment("idle", None, parse_sampler_output(local))])
+    assert dt is not None
+    missing = {s.unit: s.missing for s in dt.streams if s.empty}
+    assert missing["mA"] == "this machine has no battery" and missing["mW"] == "this machine has no battery"
+    assert missing["%"] == "no GPU load source"  # the GPU stream; CPU has data
+    assert missing["MB"] == "the measured process was not seen by the sampler"
+    assert dt.windows[0].number is None  # at rest: shaded, not numbered
+    # raw current sampled but no stored mean to fix its unit and sign by: said so, not guessed
+    dt3 = timelines.build_device_timeline([timelines.Segment("c", "c", parse_sampler_output(PHONE_LINES))])
+    assert dt3 is not None
+    cur = next(s for s in dt3.streams if s.unit == "mA")
+    assert cur.empty and cur.missing is not None and "stored no mean current" in cur.missing
+    assert timelines.build_device_timeline([]) is None
+
+
+def test_timeline_png_labels_do_not_pile_up() -> None:
+    """Many short windows: their tags are staggered over rows so that no two on a row are closer than the gap."""
+    xs = [float(i) for i in range(12)]
+    rows = plots._stagger_rows(xs, min_gap=2.5)
+    for r in set(rows):
+        on_row = [x for x, rr in zip(xs, rows, strict=True) if rr == r]
+        assert all(b - a >= 2.5 for a, b in itertools.pairwise(on_row))
+    panels = [plots.TimelinePanel("battery current", "mA", [[(0.0, 200.0), (1.0, 400.0)], [(2.0, 300.0)]]),
+              plots.TimelinePanel("device CPU busy", "%", [[(0.0, 10.0), (1.0, 90.0)]])]
+    wins = [plots.TimelineWindow(0.0, 0.8, "idle", idle=True), plots.TimelineWindow(1.0, 2.0, "1")]
+    w, h = _png_ok(plots.timeline_png(panels, wins, "Timeline — phone", emulated=True))
+    assert w > 600 and h > 200
+    with pytest.raises(ValueError):
+        plots.timeline_png([], wins, "empty")

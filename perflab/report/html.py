@@ -19,16 +19,20 @@ from pathlib import Path
 
 import jinja2
 
+from perflab.analysis.timeline import Timeline, parse_sampler_output
 from perflab.errors import StoreError
-from perflab.report import crops, plots
+from perflab.report import crops, plots, timelines
 from perflab.report.pareto import pareto_front
 from perflab.report.runfolder import RunFolder, load_run_folder
 from perflab.report.view import (
+    NOT_RECORDED,
     FrameTableView,
     ParetoRow,
     ReportView,
+    anchor_for,
     build_view,
     cell_label,
+    device_emulated,
     device_name,
     fmt_ms,
     fmt_size,
@@ -270,6 +274,101 @@ def frame_figures(tables: list[FrameTableView]) -> list[Figure | None]:
     return out
 
 
+# ---------------------------------------------------------------- timelines
+
+
+@dataclass
+class TimelineView:
+    """One device's sampler timelines: the figure (None when no stream has data), the key to the numbered
+    windows, and each stream that is missing with its reason."""
+
+    title: str
+    anchor: str
+    emulated: bool
+    figure: Figure | None
+    key: list[tuple[str, str]]  # (tag on the plot, what it is)
+    missing: list[tuple[str, str]]  # (stream, why it is not drawn)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_timeline(run_dir: Path, rel: str) -> Timeline | str:
+    """A stored sampler file, parsed; or why it cannot be read. Only files inside the run folder are read."""
+    base = run_dir.resolve()
+    path = (run_dir / rel).resolve()
+    if not path.is_relative_to(base):
+        return f"{rel}: outside the run folder, not read"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        return f"{rel}: cannot read ({e.strerror or e})"
+    return parse_sampler_output(text.splitlines())
+
+
+def timeline_views(folder: RunFolder) -> list[TimelineView]:
+    """Per device: current, power, temperature, CPU, GPU load and process memory over the run, from the stored
+    timeline files of its idle baseline and its cells, each cell's inference window shaded and numbered."""
+    run = folder.run
+    out: list[TimelineView] = []
+    for dev, groups in grouped_cells(run):
+        cells = sorted((c for _, m in groups for c in m), key=lambda c: c.started_utc or "")
+        segs: list[timelines.Segment] = []
+        unread: list[str] = []
+        idle = next((r for r in run.idle if r.serial == dev.serial), None)
+        if idle is not None and idle.timeline_file:
+            tl = read_timeline(folder.path, idle.timeline_file)
+            if isinstance(tl, str):
+                unread.append(f"idle baseline: {tl}")
+            else:
+                cur = idle.current_ma
+                volt = idle.power_mw / idle.current_ma if idle.power_mw is not None and idle.current_ma else None
+                segs.append(timelines.Segment("at rest (idle baseline)", None, tl, cur, volt))
+        without: list[str] = []
+        for c in cells:
+            t = c.telemetry
+            name = f"{cell_label(c)} · {c.delegate}"
+            if not t.timeline_file:
+                if c.status == CellStatus.OK:
+                    without.append(name)
+                continue
+            tl = read_timeline(folder.path, t.timeline_file)
+            if isinstance(tl, str):
+                unread.append(f"{name}: {tl}")
+                continue
+            segs.append(timelines.Segment(name, c.artifact_key, tl, t.current_ma, t.voltage_v, t.temp_zone,
+                                          is_emulated(c)))
+        emul = device_emulated(dev) or any(s.emulated for s in segs)
+        title = f"{device_name(dev)}" + (" (emulated)" if emul else "")
+        notes = list(unread)
+        if without:
+            notes.append(f"No timeline stored for {', '.join(without)} (telemetry was not sampled for "
+                         f"{'this cell' if len(without) == 1 else 'these cells'}, or {NOT_RECORDED}).")
+        anchor = "timeline-" + anchor_for(dev.serial)[5:]
+        dt = timelines.build_device_timeline(segs)
+        if dt is None:
+            if notes or segs or any(c.status == CellStatus.OK for c in cells):
+                out.append(TimelineView(title, anchor, emul, None, [], [], notes or [
+                    f"No timeline stored for this device ({NOT_RECORDED}, or telemetry was not sampled)."]))
+            continue
+        panels = [plots.TimelinePanel(st.name, st.unit, st.segments) for st in dt.streams if not st.empty]
+        missing = [(st.name, st.missing or "no samples") for st in dt.streams if st.empty]
+        wins = [plots.TimelineWindow(w.start_s, w.end_s, "idle" if w.number is None else str(w.number),
+                                     idle=w.number is None) for w in dt.windows]
+        key = [("idle" if w.number is None else str(w.number),
+                w.label + (" — process not seen: whole sampling span shaded" if w.whole_span else ""))
+               for w in dt.windows]
+        fig = None
+        if panels:
+            fig = Figure(
+                title=f"Timeline — {title}", uri=_uri(plots.timeline_png(panels, wins, f"Timeline — {title}", emul)),
+                alt=f"Current, power, temperature, CPU and GPU load over the run on {title}",
+                caption="Shaded: each cell's inference window (while the measured process was alive), numbered as in "
+                        "the key; grey: the device at rest before its first cell. Gaps between cells (set-up, "
+                        "cool-down) were not sampled.",
+            )
+        out.append(TimelineView(title, anchor, emul, fig, key, missing, notes + dt.notes))
+    return out
+
+
 # ---------------------------------------------------------------- visual crops
 
 
@@ -364,6 +463,7 @@ def render_run_report_html(folder: RunFolder) -> str:
         q_size=q_size,
         crop_sets=crop_sets,
         crop_notes=crop_notes,
+        timelines=timeline_views(folder),
         frame_figs=frame_figures(view.frame_tables),
         any_series=lambda mode: any(series_of(c, mode) is not None for c in folder.run.cells),
     )

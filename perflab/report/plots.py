@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
 PACED_COLOR = "#2563eb"
@@ -381,4 +381,81 @@ def frame_quality_png(series: Sequence[FrameSeries], title: str) -> bytes:
             ax.set_xlabel(xlabel)
         fig.suptitle(title, x=0.01, ha="left", fontsize=10)
         fig.tight_layout()
+        return _png(fig)
+
+
+@dataclass(frozen=True)
+class TimelinePanel:
+    """One stream over the run: one line per sampler file (segments are never joined across gaps)."""
+
+    name: str
+    unit: str
+    segments: Sequence[Sequence[tuple[float, float]]]
+
+
+@dataclass(frozen=True)
+class TimelineWindow:
+    start_s: float
+    end_s: float
+    label: str  # a short tag drawn on the plot ("1", "2", "idle"); the key beside the figure names it
+    idle: bool = False
+
+
+TIMELINE_COLORS = {"mA": "#dc2626", "mW": "#d97706", "°C": "#7c3aed", "%": "#2563eb", "MB": "#059669"}
+
+
+def _stagger_rows(xs: Sequence[float], min_gap: float, rows: int = 3) -> list[int]:
+    """A text row per label (0 = nearest the axis) so that labels on one row are ``min_gap`` apart."""
+    last: list[float | None] = [None] * rows
+    out = []
+    for x in xs:
+        r = next((i for i in range(rows) if last[i] is None or x - (last[i] or 0.0) >= min_gap), rows - 1)
+        last[r] = x
+        out.append(r)
+    return out
+
+
+def timeline_png(panels: Sequence[TimelinePanel], windows: Sequence[TimelineWindow], title: str,
+                 emulated: bool = False) -> bytes:
+    """Stacked streams sharing the time axis (s), each cell's inference window shaded and tagged on top."""
+    if not panels:
+        raise ValueError("no streams to plot")
+    with plt.rc_context(_style()):
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8.6, 0.6 + 1.25 * len(panels)), sharex=True,
+                                 squeeze=False)
+        xs = [t for p in panels for seg in p.segments for t, _ in seg] + \
+             [x for w in windows for x in (w.start_s, w.end_s)]
+        span = (max(xs) - min(xs)) if xs else 1.0
+        for ax, p in zip(axes[:, 0], panels, strict=True):
+            k = 0
+            for w in windows:
+                if w.idle:
+                    ax.axvspan(w.start_s, w.end_s, color="#f3f4f6", zorder=0, lw=0)
+                else:
+                    ax.axvspan(w.start_s, w.end_s, color=("#dbeafe", "#e0e7ff")[k % 2], zorder=0, lw=0)
+                    k += 1
+            color = TIMELINE_COLORS.get(p.unit, "#374151")
+            for seg in p.segments:
+                if seg:
+                    ax.plot([t for t, _ in seg], [v for _, v in seg], color=color, lw=1.0,
+                            ls=":" if emulated else "-")
+            ax.set_ylabel(f"{p.name}\n({p.unit})", fontsize=8, rotation=0, ha="right", va="center", labelpad=8)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+            if p.unit == "%":
+                ax.set_ylim(-3, 103)
+        top = axes[0, 0]
+        centers = [(w.start_s + w.end_s) / 2 for w in windows]
+        order = sorted(range(len(windows)), key=lambda i: centers[i])
+        rows = _stagger_rows([centers[i] for i in order], min_gap=0.035 * span)
+        for i, r in zip(order, rows, strict=True):
+            w = windows[i]
+            top.annotate(w.label, xy=(centers[i], 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(0, 2 + 10 * r), textcoords="offset points", ha="center", va="bottom",
+                         fontsize=7.5, color="#6b7280" if w.idle else "#1e3a8a",
+                         fontweight="normal" if w.idle else "bold")
+        n_rows = (max(rows) + 1) if rows else 0
+        top.set_title(title, loc="left", pad=6 + 10 * n_rows)
+        axes[-1, 0].set_xlabel("time on the device clock (s from its first sample)")
+        fig.align_ylabels(axes[:, 0])
         return _png(fig)
