@@ -747,6 +747,8 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     assert cost(t, e, "Δ mAh / h") == f"{fmt_signed(d.mah_per_hour, 0)} {tel.mah_per_hour:.0f} total"
     assert cost(t, e, "Δ mJ / frame") == f"{fmt_signed(d.mj_per_frame, 1)} {tel.mj_per_frame:.1f} total"
     assert cost(t, e, "Power source") == f"{EMU_SOURCE} confidence medium"
+    assert (f'title="power source: {EMU_SOURCE}, confidence medium; current_now: {EMU_CONVENTION}; window 6.0 s '
+            "sampled every 100 ms; the sampler&#39;s own cost: 0.60% of one core") in answer
     assert "EMULATED" in cost(t, e, "Model")
     # bicubic's row: its own values, with the Δ to the device at rest under CPU and current
     b = cid("emu-cpu-bicubic-fp32")

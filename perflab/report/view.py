@@ -950,6 +950,11 @@ def _source_val(rb: _RowBuilder, cell: CellRecord) -> Val:
         extra.append("charging during the window: current is net of the charger")
     if t.current_convention:
         extra.append(f"current_now: {t.current_convention}")
+    if t.window_s is not None:
+        rate = f" sampled every {t.sample_interval_ms:g} ms" if t.sample_interval_ms is not None else ""
+        extra.append(f"window {t.window_s:.1f} s{rate}")
+    if t.sampler_cpu_pct is not None:
+        extra.append(f"the sampler's own cost: {t.sampler_cpu_pct:.2f}% of one core")
     return Val(_source_text(cell), sub=f"confidence {conf}", sub_cls=cls,
                title="; ".join([f"power source: {_source_text(cell)}, confidence {conf}", *extra]))
 
