@@ -45,9 +45,10 @@ from perflab.errors import (
     UserInputError,
 )
 from perflab.lab.compat import model_compat
-from perflab.lab.costs import idle_baseline, sample_during, telemetry_fields
+from perflab.lab.costs import idle_baseline, measure_during, telemetry_fields
 from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
+from perflab.lab.meters import MeterOutcome, meter_plan
 from perflab.lab.models import resolve_artifact
 from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
@@ -168,6 +169,7 @@ class _CellParts:
     tel_missing: dict[str, str] = field(default_factory=dict)
     cost: Summary | None = None
     cost_why: str | None = None
+    meter: MeterOutcome | None = None
 
 
 class ScenarioRunner:
@@ -363,7 +365,8 @@ class ScenarioRunner:
             self.progress.phase(device.serial, 1, first.cell_id, Phase.IDLE)
             rel = f"telemetry/{artifact_dir(device.serial)}.idle.txt"
             rec = idle_baseline(device, self.folder.work_dir(device.serial), self.folder.path / rel, rel,
-                                tel.sample_interval_ms / 1000.0, tel.idle_baseline_s, self.stop)
+                                tel.sample_interval_ms / 1000.0, tel.idle_baseline_s, self.stop,
+                                meter=meter_plan(device, tel.meter_specs(), len(self.devices)))
             with self._lock:
                 self.idle.append(rec)
         return prepared, None
@@ -524,9 +527,11 @@ class ScenarioRunner:
         )
         if headline and s.telemetry.enabled:
             rel = f"telemetry/{artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))}.txt"
-            t, parts.cost, parts.cost_why = sample_during(
+            t, parts.cost, parts.cost_why, parts.meter = measure_during(
                 device, self.folder.work_dir(device.serial), self.folder.path / rel,
-                s.telemetry.sample_interval_ms / 1000.0, lambda: workload.run_timing(art, req))
+                s.telemetry.sample_interval_ms / 1000.0, lambda: workload.run_timing(art, req),
+                meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)),
+                meter_raw=(self.folder.path / rel.replace(".txt", ".meter.txt"), rel.replace(".txt", ".meter.txt")))
             parts.tel["timeline_file"] = rel
         else:
             t = workload.run_timing(art, req)
@@ -574,7 +579,7 @@ class ScenarioRunner:
             fields, cost_missing, cost_warnings = telemetry_fields(
                 parts.cost, parts.cost_why, emulated=info.kind == DeviceKind.EMULATED.value, fps=self.s.pacing.fps,
                 latency_mean_ms=headline.mean, interval_ms=self.s.telemetry.sample_interval_ms,
-                timeline_rel=str(tel.pop("timeline_file", "")))
+                timeline_rel=str(tel.pop("timeline_file", "")), meter=parts.meter)
             tel.update(fields)
             for k, v in cost_missing.items():
                 missing.setdefault(k, v)

@@ -262,6 +262,7 @@ class IdleRecord(_Rec):
     temp_c: float | None = None
     current_ma: float | None = None
     power_mw: float | None = None
+    power_source: str | None = None  # battery counters, or the external meter (the cells' source)
     timeline_file: str | None = None
     missing: dict[str, str] = Field(default_factory=dict)
 
@@ -274,6 +275,98 @@ class LayerRow(_Rec):
     first_ms: float | None = None
     pct: float | None = None
     times_called: int | None = None
+    method: str | None = None  # op_profile / atrace / differential / estimate (None: the pass's)
+    se_ms: float | None = None  # 1σ standard error of avg_ms (differential)
+    macs_per_lr_pixel: int | None = None  # conv multiply-accumulates of the row per LR pixel
+
+
+class SumCheckRecord(_Rec):
+    """The layers' sum against an independently timed whole model."""
+
+    layers_sum_ms: float
+    layers_sum_se_ms: float | None = None
+    whole_model_ms: float
+    whole_model_source: str  # what was timed for the whole model
+    diff_pct: float  # (sum − whole) / whole × 100
+    tolerance_pct: float
+    ok: bool
+
+
+class VariantTimingRecord(_Rec):
+    """One timed model variant of the differential profiler."""
+
+    name: str  # prefix01 …, dup:<layer>, whole
+    counts: list[int] = Field(default_factory=list)  # how often it runs each row's layer
+    median_ms: float
+    se_ms: float
+    n: int
+    residual_ms: float | None = None  # measured − fitted (None: not in the fit)
+
+
+class RankCheckRecord(_Rec):
+    """Rank agreement of this pass's rows with another method (Spearman, rows matched by name)."""
+
+    against: str  # op_profile / atrace / macs (the per-layer MACs, a proxy)
+    spearman: float | None
+    n: int
+    same_top: bool  # both put the same row first
+    note: str = ""
+
+
+class LayerPassRecord(_Rec):
+    """Per-layer times by one method, measured in its own pass (never the timed series)."""
+
+    method: str  # op_profile / atrace / differential / estimate
+    source: str  # how, in words (tool, trace file, variants and rounds)
+    rows: list[LayerRow] = Field(default_factory=list)
+    total_ms: float | None = None
+    sum_check: SumCheckRecord | None = None
+    variants: list[VariantTimingRecord] = Field(default_factory=list)
+    fit_chi2: float | None = None
+    fit_dof: int | None = None
+    fit_birge: float | None = None  # factor the uncertainties were inflated by (≥ 1)
+    rank_checks: list[RankCheckRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    trace_file: str | None = None  # relative to the run folder
+    missing: str | None = None  # why this method has no rows
+
+
+class TraceLatencyRecord(_Rec):
+    """Latency statistics from the per-inference intervals of a kernel trace."""
+
+    trace_file: str  # relative to the run folder
+    n: int = 0
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    mean_ms: float | None = None
+    tool_mean_ms: float | None = None  # benchmark_model's own average (or the host timer's mean)
+    diff_pct: float | None = None  # (trace mean − tool mean) / tool mean × 100
+    tolerance_pct: float = 2.0
+    ok: bool | None = None
+    lost_events: int = 0
+    notes: list[str] = Field(default_factory=list)
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
+class PartitionRow(_Rec):
+    index: int  # the op's index in the model (execution order)
+    op: str
+    placement: str  # delegate / cpu / unknown
+    reason: str | None = None  # why it fell back (analyzer or tool text)
+    source: str  # log / trace / analyzer / host
+
+
+class PartitionRecord(_Rec):
+    """Which ops ran on the delegate and which fell back to the CPU, for one cell."""
+
+    delegate: str
+    rows: list[PartitionRow] = Field(default_factory=list)
+    on_delegate: int = 0
+    on_cpu: int = 0
+    unknown: int = 0
+    partitions: int | None = None
+    sources: list[str] = Field(default_factory=list)
+    missing: str | None = None
 
 
 class LayersRecord(_Rec):
@@ -281,6 +374,9 @@ class LayersRecord(_Rec):
     total_ms: float | None = None
     rows: list[LayerRow] = Field(default_factory=list)
     missing: str | None = None  # why there are no rows (e.g. the device cannot profile)
+    passes: list[LayerPassRecord] = Field(default_factory=list)  # every method, side by side
+    trace: TraceLatencyRecord | None = None
+    partition: PartitionRecord | None = None
 
 
 class WarningRecord(_Rec):
