@@ -248,6 +248,7 @@ def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run folder holdin
 def _add_apps() -> None:
     from perflab.devices.cli import app as devices_app
     from perflab.emulator.cli import emulate
+    from perflab.lab.rack_cli import nightly, rack_app, worker
     from perflab.report.compare_cli import compare_cmd
     from perflab.report.matrix_cli import matrix_cmd
     from perflab.telemetry.cli import app as meter_app
@@ -260,6 +261,9 @@ def _add_apps() -> None:
     app.add_typer(trace_app, name="trace", help="Kernel traces: summary, attribution, Perfetto export.")
     app.add_typer(meter_app, name="meter", help="Power meters over serial (SCPI, PPK2, UM): read, emulate.")
     app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
+    app.add_typer(rack_app, name="rack", help="Rack files: hosts, their phones, scenarios, limits.")
+    app.command("nightly", help="A night on the rack: every phone × scenario, here or on a PostgreSQL queue.")(nightly)
+    app.command("worker", help="A rack host's worker on the PostgreSQL task queue.")(worker)
     app.command("matrix", help="Compatibility matrix of stored runs: devices × models, coverage, gaps.")(matrix_cmd)
     app.command("compare", help="Per-cell changes between two runs with confidence intervals; exit 1 on a "
                 "regression.")(compare_cmd)

@@ -110,6 +110,14 @@ class Quarantine(_Strict):
                                             description="health checks failed in a row (each with its retries)")
 
 
+def check_adb_address(text: str, what: str) -> str:
+    """``HOST:PORT`` of an adb server, or a one-line UserInputError naming ``what``."""
+    m = _ADB_ADDRESS.fullmatch(text)
+    if m is None or not 0 < int(m["port"]) < 65536:
+        raise UserInputError(f"{what} {text!r}: must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:5037")
+    return text
+
+
 class Host(_Strict):
     adb: str = Field(default="127.0.0.1:5037", description="the host's adb server as HOST:PORT, as this machine "
                                                            "reaches it (an SSH tunnel's local end)")
@@ -316,24 +324,35 @@ class Resolution:
     problems: list[HostProblem] = field(default_factory=list)
 
 
-def resolve_devices(loaded: LoadedRack, *, timeout_s: float = 10.0) -> Resolution:
+def resolve_devices(loaded: LoadedRack, *, timeout_s: float = 10.0, only_host: str | None = None,
+                    adb: str | None = None) -> Resolution:
     """The phones of the night. Serial entries are taken as given (a phone that is not there fails
     its health check and is recorded); selectors are matched against each host's adb server.
-    A host whose adb server does not answer is a HostProblem, not an error: the other hosts go on."""
+    A host whose adb server does not answer is a HostProblem, not an error: the other hosts go on.
+    ``only_host``: that host's phones only (a worker on it), its adb server at ``adb`` when given."""
     rack = loaded.rack
+    hosts = dict(rack.hosts)
+    if only_host is not None:
+        h = rack.hosts[only_host]
+        hosts = {only_host: h if adb is None else h.model_copy(update={"adb": check_adb_address(adb, "--adb")})}
     out = Resolution()
-    listed = _list_hosts(rack, timeout_s)
+    listed = _list_hosts(hosts, timeout_s)
     out.problems.extend(p for p in listed.values() if isinstance(p, HostProblem))
     # serials first: a selector never takes a phone listed by serial
     taken: set[str] = {d.serial for d in rack.devices if d.serial is not None}
     for i, d in enumerate(rack.devices):
         hname = host_of(rack, d)
-        host = rack.hosts[hname]
-        limits = loaded.limits_for(d)
+        if hname not in hosts:
+            continue
+        host = hosts[hname]
+        limits = EffectiveLimits.merge(rack.limits, d.limits)
+        entries = listed[hname]
+        if d.serial is not None and isinstance(entries, HostProblem):
+            out.problems.append(HostProblem(hname, i, d.serial, f"not run: {entries.reason}"))
+            continue
         if d.serial is not None:
             out.devices.append(RackDevice(d.serial, hname, host.adb, limits, i, tuple(rack.tags.get(d.serial, ()))))
             continue
-        entries = listed[hname]
         if isinstance(entries, HostProblem):
             out.problems.append(HostProblem(hname, i, None, f"devices[{i}] select: not resolved: {entries.reason}"))
             continue
@@ -355,12 +374,12 @@ def resolve_devices(loaded: LoadedRack, *, timeout_s: float = 10.0) -> Resolutio
     return out
 
 
-def _list_hosts(rack: Rack, timeout_s: float) -> dict[str, list[Any] | HostProblem]:
+def _list_hosts(hosts: dict[str, Host], timeout_s: float) -> dict[str, list[Any] | HostProblem]:
     """Each host's ready phones, or why its adb server could not be asked."""
     from perflab.devices.adb import Adb
 
     listed: dict[str, list[Any] | HostProblem] = {}
-    for name, host in rack.hosts.items():
+    for name, host in hosts.items():
         try:
             adb = Adb(host=host.adb_host, port=host.adb_port, timeout_s=timeout_s, retries=1, backoff_s=0.2)
             listed[name] = [e for e in adb.devices() if e.state == "device"]

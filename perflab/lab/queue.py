@@ -1,0 +1,395 @@
+"""The nightly as jobs on an existing PostgreSQL task queue (procrastinate).
+
+``perflab nightly RACK --db postgresql://…`` queues one *plan* job per rack host, on that host's
+queue (:func:`perflab.lab.rack.queue_name`). The host's worker (``perflab worker --host NAME``,
+perflab.lab.worker) runs it: it resolves the host's devices against its own adb server (serials
+and selectors) and queues one *unit* job per phone × scenario on the same queue. A unit job
+runs :func:`perflab.lab.nightly.run_unit` — the very code of the in-process night — so a unit
+resumes from its run folder and finished cells are never measured again.
+
+What procrastinate gives, and how it is used:
+
+- a queue per host: a worker takes jobs from its own host's queue only;
+- ``lock`` per phone (``perflab.phone.<host>.<serial>``): two jobs of one phone never run at
+  once, whichever workers fetch them, so two workers never drive one phone (the phone's
+  host-side flock, perflab.devices.lock, holds as a second line);
+- ``queueing_lock`` per unit: queueing a night twice does not queue a unit twice;
+- retries: :class:`UnitRetry` retries a unit that raised a transport error
+  (:data:`perflab.lab.nightly.RETRY_ON`) with exponential backoff, up to the phone's
+  ``limits.attempts``; a unit stopped by its worker's shutdown goes back to the queue at once;
+- worker heartbeats: a job whose worker stopped beating (killed) is put back by the next
+  worker of that host (:func:`requeue_stalled`), and resumes from its run folder.
+
+Each unit's outcome is also written to the table ``perflab_nightly_units`` (best effort: the
+outcome file under ``<night>/units/`` on the worker's disk is the record when the database is
+away), which ``perflab nightly --db … --wait`` sums up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from perflab.errors import MissingDependencyError, PerflabError, RunInterrupted, StoreError, UserInputError
+from perflab.lab.nightly import RETRY_ON, Unit, UnitOutcome, UnitStatus, backoff_s
+from perflab.lab.rack import EffectiveLimits, LoadedRack, queue_name
+
+log = logging.getLogger("perflab.queue")
+
+PLAN_TASK = "perflab.nightly.plan"
+UNIT_TASK = "perflab.nightly.unit"
+UNITS_TABLE = "perflab_nightly_units"
+DB_ENV = "PERFLAB_DB"
+
+_UNITS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {UNITS_TABLE} (
+    night text NOT NULL, rack text NOT NULL, host text NOT NULL, serial text NOT NULL, scenario text NOT NULL,
+    status text NOT NULL, reason text, folder text, run_id text, cells jsonb NOT NULL DEFAULT '{{}}',
+    attempt integer NOT NULL DEFAULT 1, store text, updated_utc timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (night, rack, host, serial, scenario))
+"""
+
+
+def db_errors() -> tuple[type[BaseException], ...]:
+    """What the database going away (or refusing us) raises: psycopg's and procrastinate's errors."""
+    import psycopg
+
+    out: tuple[type[BaseException], ...] = (psycopg.Error, OSError)
+    try:
+        from procrastinate.exceptions import ConnectorException
+
+        out += (ConnectorException,)
+    except ImportError:
+        pass
+    return out
+
+
+def procrastinate_module() -> Any:
+    try:
+        import procrastinate
+    except ImportError as exc:
+        raise MissingDependencyError("procrastinate", "the nightly on a PostgreSQL task queue") from exc
+    return procrastinate
+
+
+def check_url(url: str) -> str:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UserInputError(f"--db {redact(url)}: the task queue needs a PostgreSQL URL (postgresql://user@host/db); "
+                             "without --db the nightly runs in this process")
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def rack_sha256(loaded: LoadedRack) -> str:
+    return hashlib.sha256(loaded.source_text.encode()).hexdigest()
+
+
+def phone_lock(host: str, serial: str) -> str:
+    return f"perflab.phone.{host}.{serial}"
+
+
+# ---------------------------------------------------------------------------------------------
+# retries
+
+
+@dataclass(frozen=True)
+class UnitRetry:
+    """Retry decision for perflab's jobs (a procrastinate retry strategy, duck-typed as
+    ``BaseRetryStrategy``): transport errors back off exponentially up to the phone's
+    ``attempts``; a unit stopped by its worker's shutdown is queued again at once."""
+
+    def get_retry_exception(self, exception: BaseException, job: Any) -> Any:
+        p = procrastinate_module()
+        decision = self.decide(exception, job.attempts, job.task_kwargs)
+        if decision is None:
+            return None
+        return p.exceptions.JobRetry(p.RetryDecision(retry_in={"seconds": decision}))
+
+    @staticmethod
+    def decide(exception: BaseException, attempts_before: int, kwargs: dict[str, Any]) -> float | None:
+        """Seconds to wait before the next try, or None for no retry (pure)."""
+        if isinstance(exception, RunInterrupted):
+            return 0.0
+        if not isinstance(exception, RETRY_ON):
+            return None
+        limits = EffectiveLimits(**kwargs["limits"])
+        tried = attempts_before + 1
+        if tried >= limits.attempts:
+            return None
+        return backoff_s(limits, tried)
+
+
+# ---------------------------------------------------------------------------------------------
+# the app and its tasks
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker's jobs need that is not in the job: where things are on this host."""
+
+    host: str
+    reports_dir: Path
+    store_url: str | None
+    db_url: str
+    rack_file: Path | None = None  # this host's copy of the rack (default: the path in the job)
+    adb: str | None = None  # this host's adb server as the worker reaches it (default: the rack's)
+    render: bool = False
+
+
+_CONTEXTS: dict[int, Any] = {}
+
+
+def make_app(url: str) -> Any:
+    """A procrastinate App on ``url`` with perflab's two tasks registered."""
+    p = procrastinate_module()
+    from procrastinate import PsycopgConnector
+
+    app = p.App(connector=PsycopgConnector(conninfo=url, kwargs={"connect_timeout": 5}))
+    app.task(name=PLAN_TASK, pass_context=True, retry=UnitRetry())(_plan_task)  # type: ignore[arg-type]
+    app.task(name=UNIT_TASK, pass_context=True, retry=UnitRetry())(_unit_task)  # type: ignore[arg-type]
+    return app
+
+
+def _worker_ctx(context: Any) -> tuple[WorkerContext, Any]:
+    extra = context.additional_context
+    return extra["perflab"], extra["stop"]
+
+
+def _load_for_job(ctx: WorkerContext, kwargs: dict[str, Any]) -> LoadedRack:
+    from perflab.lab.rack import load_rack
+
+    path = ctx.rack_file or Path(kwargs["rack_file"])
+    loaded = load_rack(path)
+    if rack_sha256(loaded) != kwargs["rack_sha256"]:
+        raise UserInputError(f"{path}: this rack file differs from the one the night was queued with; queue the "
+                             "night again (perflab nightly … --db …)")
+    return loaded
+
+
+def _plan_task(context: Any, **kwargs: Any) -> None:
+    """On the host's worker: resolve this host's phones and queue their units."""
+    from perflab.lab.nightly import plan_units
+    from perflab.lab.rack import resolve_devices
+
+    ctx, _stop = _worker_ctx(context)
+    loaded = _load_for_job(ctx, kwargs)
+    res = resolve_devices(loaded, only_host=ctx.host, adb=ctx.adb)
+    night, rack = kwargs["night"], loaded.rack.name
+    down = [p for p in res.problems if p.entry is None]
+    for p in res.problems:
+        record(ctx.db_url, night, rack, UnitOutcome(p.serial or "", p.host, "", UnitStatus.UNREACHABLE, p.reason))
+    if down and not res.devices:
+        limits = EffectiveLimits.merge(loaded.rack.limits)
+        if context.job.attempts + 1 < limits.attempts:
+            from perflab.errors import DeviceGoneError
+
+            raise DeviceGoneError(ctx.host, down[0].reason)  # retried with backoff: the server may come back
+        return
+    units = plan_units(loaded, res.devices)
+    asyncio.run(_defer_units(ctx.db_url, kwargs, rack, units))
+
+
+async def _defer_units(url: str, plan_kwargs: dict[str, Any], rack: str, units: list[Unit]) -> None:
+    p = procrastinate_module()
+    app = make_app(url)
+    async with app.open_async():
+        for u in units:
+            kwargs = {k: plan_kwargs[k] for k in ("rack_file", "rack_sha256", "night")}
+            kwargs.update(rack=rack, serial=u.serial, host=u.host, adb=u.adb, scenario_index=u.scenario_index,
+                          scenario=u.scenario, limits=u.limits.as_dict())
+            try:
+                await app.tasks[UNIT_TASK].configure(
+                    queue=queue_name(u.host), lock=phone_lock(u.host, u.serial),
+                    queueing_lock=f"{plan_kwargs['night']}.{rack}.{u.host}.{u.serial}.{u.scenario}",
+                ).defer_async(**kwargs)
+            except p.exceptions.AlreadyEnqueued:
+                log.info("[%s] %s: already queued", u.serial, u.scenario)
+    for u in units:
+        record(url, plan_kwargs["night"], rack, UnitOutcome(u.serial, u.host, u.scenario, UnitStatus.PENDING))
+
+
+def _unit_task(context: Any, **kwargs: Any) -> None:
+    from perflab.lab.nightly import UnitOptions, night_dir, run_unit
+
+    ctx, stop = _worker_ctx(context)
+    night_name, rack = kwargs["night"], kwargs["rack"]
+    unit = Unit(serial=kwargs["serial"], host=kwargs["host"], adb=ctx.adb or kwargs["adb"],
+                scenario_index=kwargs["scenario_index"], scenario=kwargs["scenario"],
+                limits=EffectiveLimits(**kwargs["limits"]))
+    try:
+        loaded = _load_for_job(ctx, kwargs)
+    except UserInputError as exc:
+        record(ctx.db_url, night_name, rack, UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.FAILED,
+                                                         str(exc)))
+        raise
+    q = loaded.rack.quarantine
+    options = UnitOptions(store_url=ctx.store_url, render=ctx.render, quarantine=q.enabled,
+                          after_failed_health_checks=q.after_failed_health_checks)
+    night = night_dir(ctx.reports_dir, night_name)
+    try:
+        outcome = run_unit(loaded, unit, night, options=options, stop=stop, attempt=context.job.attempts + 1)
+    except RETRY_ON as exc:
+        last = UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.FAILED, f"try {context.job.attempts + 1}"
+                           f"/{unit.limits.attempts}: {exc}", attempt=context.job.attempts + 1)
+        record(ctx.db_url, night_name, rack, last)
+        raise
+    except RunInterrupted as exc:
+        record(ctx.db_url, night_name, rack, UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.PENDING,
+                                                         f"worker stopping, queued again: {exc}"))
+        raise
+    record(ctx.db_url, night_name, rack, outcome)
+
+
+# ---------------------------------------------------------------------------------------------
+# the units table (best effort)
+
+
+def _connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, connect_timeout=5, autocommit=True)
+
+
+def ensure_tables(url: str) -> None:
+    """procrastinate's schema (applied once, when the database has none) and the units table."""
+    try:
+        with _connect(url) as conn:
+            have = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]
+            if not have:
+                conn.execute("SELECT pg_advisory_lock(7270002)")
+                try:
+                    have = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]
+                    if not have:
+                        from procrastinate.schema import SchemaManager
+
+                        conn.execute(SchemaManager.get_schema())
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(7270002)")
+            conn.execute(_UNITS_DDL)
+    except MissingDependencyError:
+        raise
+    except db_errors() as exc:  # the database is not there, or refuses us
+        raise StoreError(f"{redact(url)}: cannot prepare the task queue: {_err(exc)}") from None
+
+
+def _err(exc: BaseException) -> str:
+    from perflab.core.names import one_line
+
+    return one_line(f"{type(exc).__name__}: {exc}", 300)
+
+
+def record(url: str, night: str, rack: str, o: UnitOutcome) -> bool:
+    """Upsert a unit's outcome; False (logged) when the database is away."""
+    try:
+        with _connect(url) as conn:
+            conn.execute(
+                f"INSERT INTO {UNITS_TABLE} (night, rack, host, serial, scenario, status, reason, folder, run_id, "
+                "cells, attempt, store, updated_utc) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s, now()) "
+                "ON CONFLICT (night, rack, host, serial, scenario) DO UPDATE SET status=EXCLUDED.status, "
+                "reason=EXCLUDED.reason, folder=COALESCE(EXCLUDED.folder, "
+                f"{UNITS_TABLE}.folder), run_id=COALESCE(EXCLUDED.run_id, {UNITS_TABLE}.run_id), cells=EXCLUDED.cells, "
+                "attempt=EXCLUDED.attempt, store=EXCLUDED.store, updated_utc=now()",
+                (night, rack, o.host, o.serial, o.scenario, o.status.value, o.reason, o.folder, o.run_id,
+                 json.dumps(o.cells), o.attempt, o.store))
+        return True
+    except db_errors() as exc:  # the database going away must not lose the unit: its outcome file stays
+        log.warning("unit outcome not recorded in the database (%s); it is in the night's units/ folder", _err(exc))
+        return False
+
+
+def read_units(url: str, night: str, rack: str) -> list[UnitOutcome]:
+    try:
+        with _connect(url) as conn:
+            rows = conn.execute(
+                f"SELECT host, serial, scenario, status, reason, folder, run_id, cells, attempt, store FROM {UNITS_TABLE} "
+                "WHERE night=%s AND rack=%s ORDER BY host, serial, scenario", (night, rack)).fetchall()
+    except db_errors() as exc:
+        raise StoreError(f"{redact(url)}: cannot read the night's units: {_err(exc)}") from None
+    return [UnitOutcome(serial=r[1], host=r[0], scenario=r[2], status=UnitStatus(r[3]), reason=r[4], folder=r[5],
+                        run_id=r[6], cells=dict(r[7] or {}), attempt=r[8], store=r[9]) for r in rows]
+
+
+def open_jobs(url: str, night: str, rack_file_sha: str) -> int:
+    """Jobs of this night still waiting or running."""
+    try:
+        with _connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo','doing') AND task_name IN (%s,%s) "
+                "AND args->>'night' = %s AND args->>'rack_sha256' = %s",
+                (PLAN_TASK, UNIT_TASK, night, rack_file_sha)).fetchone()
+    except db_errors() as exc:
+        raise StoreError(f"cannot read the task queue: {_err(exc)}") from None
+    return int(row[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# queueing a night
+
+
+@dataclass(frozen=True)
+class Queued:
+    host: str
+    queue: str
+    already: bool
+
+
+def enqueue_night(url: str, loaded: LoadedRack, night: str, hosts: Iterable[str] | None = None) -> list[Queued]:
+    """Queue one plan job per rack host (or per host named). Needs no adb server here: each host's
+    worker resolves its own phones."""
+    ensure_tables(url)
+    return asyncio.run(_enqueue(url, loaded, night, list(hosts) if hosts else list(loaded.rack.hosts)))
+
+
+async def _enqueue(url: str, loaded: LoadedRack, night: str, hosts: list[str]) -> list[Queued]:
+    p = procrastinate_module()
+    app = make_app(url)
+    out: list[Queued] = []
+    limits = EffectiveLimits.merge(loaded.rack.limits)
+    kwargs = {"rack_file": str(loaded.file.resolve()), "rack_sha256": rack_sha256(loaded), "night": night,
+              "limits": limits.as_dict()}
+    try:
+        async with app.open_async():
+            for h in hosts:
+                if h not in loaded.rack.hosts:
+                    raise UserInputError(f"--host {h!r}: not a host of {loaded.file} "
+                                         f"({', '.join(sorted(loaded.rack.hosts))})")
+                try:
+                    await app.tasks[PLAN_TASK].configure(
+                        queue=queue_name(h), queueing_lock=f"{night}.{loaded.rack.name}.{h}.plan",
+                    ).defer_async(**kwargs)
+                    out.append(Queued(h, queue_name(h), False))
+                except p.exceptions.AlreadyEnqueued:
+                    out.append(Queued(h, queue_name(h), True))
+    except PerflabError:
+        raise
+    except db_errors() as exc:
+        raise StoreError(f"{redact(url)}: cannot queue the night: {_err(exc)}") from None
+    return out
+
+
+async def requeue_stalled(app: Any, queue: str, stalled_s: float) -> list[int]:
+    """Put back the jobs of this queue whose worker stopped beating (killed, machine lost)."""
+    jobs = await app.job_manager.get_stalled_jobs(queue=queue, seconds_since_heartbeat=stalled_s)
+    ids = []
+    for job in jobs:
+        await app.job_manager.retry_job(job)
+        ids.append(job.id)
+    if ids:
+        log.warning("queue %s: jobs %s of a worker that stopped beating are queued again", queue, ids)
+    return ids
+
+
+def with_store(ctx: WorkerContext, store_url: str | None) -> WorkerContext:
+    return replace(ctx, store_url=store_url)
