@@ -249,7 +249,7 @@ def _add_apps() -> None:
     from perflab.devices.cli import app as devices_app
     from perflab.emulator.cli import emulate
     from perflab.lab.rack_cli import nightly, rack_app, worker
-    from perflab.report.compare_cli import compare_cmd
+    from perflab.report.compare_cli import compare_cmd, dashboard_cmd
     from perflab.report.matrix_cli import matrix_cmd
     from perflab.telemetry.cli import app as meter_app
     from perflab.tracing.cli import profile_app, trace_app
@@ -267,6 +267,8 @@ def _add_apps() -> None:
     app.command("matrix", help="Compatibility matrix of stored runs: devices × models, coverage, gaps.")(matrix_cmd)
     app.command("compare", help="Per-cell changes between two runs with confidence intervals; exit 1 on a "
                 "regression.")(compare_cmd)
+    app.command("dashboard", help="Nightly trends from the results store: change points, regressions, flaky "
+                "cells (offline HTML).")(dashboard_cmd)
 
 
 _add_apps()

@@ -87,3 +87,60 @@ def compare_cmd(
         typer.echo(f"perflab: error: {exc}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(1 if cmp.n_regressions else 0)
+
+
+def dashboard_cmd(
+    db: Annotated[str, typer.Option("--db", help="the results store: a SQLite file, sqlite:///path or "
+                                    "postgresql://…")],
+    out: Annotated[Path, typer.Option("--out", help="folder for index.html (offline) and dashboard.json")],
+    scenario: Annotated[str | None, typer.Option("--scenario", help="only runs of this scenario")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics to trend (repeatable); "
+                                                     "default: latency.median, latency.p90, quality.psnr_y_db, "
+                                                     "telemetry.power_mw, telemetry.mem_peak_mb")] = None,
+    threshold: Annotated[list[str] | None, typer.Option(
+        "--threshold", "-t", help="METRIC:VALUE[%]: a step counts as a regression only when at least this "
+        "large (default: any step in the bad direction)")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="JUnit XML: one testcase per device × cell × "
+                                               "metric, failing when its newest level is a regression")] = None,
+    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="exit 1 when a metric's newest "
+                                                     "level is a regression")] = False,
+) -> None:
+    """Nightly trends per phone, model and metric, with change points, regressions and flaky cells."""
+    from perflab.analysis.compare import parse_threshold
+    from perflab.report.dashboard import DEFAULT_METRICS, build_dashboard, dashboard_junit, write_dashboard
+    from perflab.store.sql import METRICS, SqlStore
+
+    try:
+        metrics = list(metric or DEFAULT_METRICS)
+        for m in metrics:
+            if m not in METRICS:
+                raise UserInputError(f"--metric {m!r}: unknown metric; known: {', '.join(METRICS)}")
+        thresholds = [parse_threshold(t, METRICS) for t in (threshold or [])]
+        with SqlStore(db) as store:
+            history = store.history(metrics, scenario=scenario)
+            cells = store.cells_frame(scenario=scenario)
+        if not len(cells):
+            raise UserInputError(f"{db}: no runs{f' of scenario {scenario}' if scenario else ''} in the results store")
+        d = build_dashboard(history, cells, out, metrics=metrics, thresholds=thresholds, scenario=scenario)
+        page = write_dashboard(d, out)
+        if junit is not None:
+            try:
+                junit.parent.mkdir(parents=True, exist_ok=True)
+                junit.write_text(dashboard_junit(d), encoding="utf-8")
+            except OSError as exc:
+                raise UserInputError(f"{junit}: --junit: cannot write: {exc.strerror or exc}") from None
+    except (UserInputError, StoreError, MissingDependencyError) as exc:
+        typer.echo(f"perflab: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for n in d.notes:
+        typer.echo(f"perflab: warning: {n}", err=True)
+    for s in d.regressions:
+        st = s.steps[-1]
+        pct = f" {st.change_pct:+.1f}%" if st.change_pct is not None else ""
+        typer.echo(f"REGRESSION {s.device_serial}/{s.cell_id}: {s.metric} {st.before:.4g} → {st.after:.4g}{pct} "
+                   f"since {st.run_id} (p={st.p_value:.2g})")
+    for f in d.flaky:
+        typer.echo(f"flaky {f.key[0]}/{f.key[1]}: {f.flips} flips, not ok {f.not_ok} of {f.nights} nights")
+    typer.echo(f"dashboard: {page}  ({d.runs} runs, {len(d.cells)} cells, {len(d.regressions)} regression(s), "
+               f"{len(d.flaky)} flaky)")
+    raise typer.Exit(1 if fail_on_regression and d.regressions else 0)

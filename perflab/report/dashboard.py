@@ -1,0 +1,265 @@
+"""The nightly dashboard: trends per phone, model and metric from the results store, offline.
+
+One self-contained HTML page (inline CSS and SVG, no script, nothing fetched): for every
+device × cell × metric a trend of its nightly values, each point a link to that night's run
+report (a path relative to the page, ``<run folder>/index.html``), the change points found in
+the history (perflab.analysis.changepoint) drawn as steps, those in the metric's bad direction
+marked as regressions, a strip of each night's status, and a table of flaky cells (status
+flipping between ok and not ok). ``dashboard.json`` beside it holds the same data.
+
+Bad directions: latency, power, energy, memory, temperature, CPU/GPU load and PIQE up; PSNR,
+SSIM and the MAI score down. A threshold (``latency.median:5%``) also requires a change point
+to be at least that large to count as a regression.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from markupsafe import Markup
+
+from perflab.analysis.changepoint import ChangePoint, FlakyCell, detect_change_points, flaky_cells
+from perflab.analysis.compare import Threshold
+from perflab.errors import StoreError
+
+DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw", "telemetry.mem_peak_mb")
+_LOWER_IS_WORSE = ("quality.psnr_y_db", "quality.ssim_y", "quality.psnr_rgb_db", "quality.mai2021_score")
+
+
+def bad_direction(metric: str) -> int:
+    """+1 when an increase is bad, −1 when a decrease is."""
+    return -1 if metric in _LOWER_IS_WORSE else 1
+
+
+@dataclass(frozen=True)
+class Point:
+    run_id: str
+    started_utc: str
+    value: float
+    href: str  # the run report, relative to the dashboard page
+
+
+@dataclass(frozen=True)
+class Step:
+    run_id: str  # the first night at the new level
+    index: int
+    before: float
+    after: float
+    change_pct: float | None
+    p_value: float
+    regression: bool
+
+
+@dataclass(frozen=True)
+class Series:
+    device_serial: str
+    device_model: str
+    cell_id: str
+    metric: str
+    points: tuple[Point, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def regressed(self) -> bool:
+        """The newest level is a regression: the last step is one."""
+        return bool(self.steps) and self.steps[-1].regression
+
+
+@dataclass(frozen=True)
+class NightStatus:
+    run_id: str
+    status: str
+    reason: str | None
+    href: str
+
+
+@dataclass(frozen=True)
+class CellTrends:
+    device_serial: str
+    device_model: str
+    device_kind: str
+    cell_id: str
+    statuses: tuple[NightStatus, ...]
+    series: tuple[Series, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    scenario: str | None
+    runs: int
+    metrics: tuple[str, ...]
+    cells: tuple[CellTrends, ...]
+    flaky: tuple[FlakyCell[tuple[str, str]], ...]
+    thresholds: tuple[Threshold, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def regressions(self) -> list[Series]:
+        return [s for c in self.cells for s in c.series if s.regressed]
+
+
+def report_href(folder: str | None, out_dir: Path) -> str:
+    if not folder:
+        return ""
+    return Path(os.path.relpath(Path(folder) / "index.html", out_dir.resolve())).as_posix()
+
+
+def _is_regression(metric: str, cp: ChangePoint, thresholds: dict[str, Threshold]) -> bool:
+    up = cp.after > cp.before
+    if (bad_direction(metric) > 0) != up:
+        return False
+    thr = thresholds.get(metric)
+    if thr is None:
+        return True
+    size = cp.change_pct if thr.relative else cp.after - cp.before
+    return size is not None and abs(size) >= abs(thr.value)
+
+
+def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *,
+                    metrics: Sequence[str] = DEFAULT_METRICS, thresholds: Sequence[Threshold] = (),
+                    scenario: str | None = None, min_flips: int = 2) -> Dashboard:
+    """From the store's frames (SqlStore.history, SqlStore.cells_frame) to the dashboard (pure
+    apart from reading nothing: paths are only computed)."""
+    thr = {t.metric: t for t in thresholds}
+    hist = history[history["metric"].isin(list(metrics))]
+    if scenario is not None:
+        hist = hist[hist["scenario"] == scenario]
+        cells = cells[cells["scenario"] == scenario]
+    notes: list[str] = []
+    scenarios = sorted(set(cells["scenario"])) if len(cells) else []
+    if scenario is None and len(scenarios) > 1:
+        notes.append(f"runs of {len(scenarios)} scenarios are mixed ({', '.join(scenarios)}); pick one with "
+                     "--scenario for trends of like with like")
+    out: list[CellTrends] = []
+    keys = cells[["device_serial", "cell_id"]].drop_duplicates().itertuples(index=False) if len(cells) else []
+    for serial, cell_id in keys:
+        crow = cells[(cells["device_serial"] == serial) & (cells["cell_id"] == cell_id)]
+        statuses = tuple(NightStatus(str(r.run_id), str(r.status), None if pd.isna(r.reason) else str(r.reason),
+                                     report_href(str(r.folder), out_dir)) for r in crow.itertuples(index=False))
+        last = crow.iloc[-1]
+        h = hist[(hist["device_serial"] == serial) & (hist["cell_id"] == cell_id)]
+        series: list[Series] = []
+        for metric in metrics:
+            m = h[h["metric"] == metric]
+            if not len(m):
+                continue
+            points = tuple(Point(str(r.run_id), str(r.started_utc), float(r.value), report_href(str(r.folder), out_dir))
+                           for r in m.itertuples(index=False))
+            cps = detect_change_points([p.value for p in points])
+            steps = tuple(Step(points[c.index].run_id, c.index, c.before, c.after, c.change_pct, c.p_value,
+                               _is_regression(metric, c, thr)) for c in cps)
+            series.append(Series(str(serial), str(last.device_model), str(cell_id), metric, points, steps))
+        out.append(CellTrends(str(serial), str(last.device_model), str(last.device_kind), str(cell_id), statuses,
+                              tuple(series)))
+    flaky = flaky_cells({(c.device_serial, c.cell_id): [s.status for s in c.statuses] for c in out},
+                        min_flips=min_flips)
+    runs = int(cells["run_id"].nunique()) if len(cells) else 0
+    return Dashboard(scenario, runs, tuple(metrics), tuple(out), tuple(flaky), tuple(thresholds), tuple(notes))
+
+
+# -- rendering --------------------------------------------------------------------------------------------
+
+_W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 360, 120, 46, 10, 10, 18
+
+
+def trend_svg(s: Series) -> Markup:
+    """The trend of one series: points linked to their run reports, the segment levels found by
+    change-point detection, regression steps in red."""
+    vals = [p.value for p in s.points]
+    lo, hi = min(vals), max(vals)
+    if hi == lo:
+        lo, hi = lo - (abs(lo) * 0.05 or 1.0), hi + (abs(hi) * 0.05 or 1.0)
+    span = hi - lo
+    lo, hi = lo - 0.08 * span, hi + 0.08 * span
+    n = len(vals)
+
+    def x(i: float) -> float:
+        return round(_PAD_L + (i / max(n - 1, 1)) * (_W - _PAD_L - _PAD_R), 1) if n > 1 else _W / 2
+
+    def y(v: float) -> float:
+        return round(_PAD_T + (hi - v) / (hi - lo) * (_H - _PAD_T - _PAD_B), 1)
+
+    e = html.escape
+    parts = [(f'<svg class="trend" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" '
+             f'aria-label="{e(s.metric)} of {e(s.cell_id)} on {e(s.device_serial)}">'),
+             f'<line class="axis" x1="{_PAD_L}" x2="{_PAD_L}" y1="{_PAD_T}" y2="{_H - _PAD_B}"/>',
+             f'<text class="tick" x="{_PAD_L - 4}" y="{y(hi) + 8}" text-anchor="end">{hi:.4g}</text>',
+             f'<text class="tick" x="{_PAD_L - 4}" y="{y(lo)}" text-anchor="end">{lo:.4g}</text>']
+    bounds = [0, *[st.index for st in s.steps], n]
+    for i in range(len(bounds) - 1):
+        a, b = bounds[i], bounds[i + 1]
+        level = sum(vals[a:b]) / (b - a)
+        parts.append(f'<line class="level" x1="{x(a)}" x2="{x(b - 1)}" y1="{y(level)}" y2="{y(level)}"/>')
+    for st in s.steps:
+        cls = "step regression" if st.regression else "step"
+        xm = round((x(st.index - 1) + x(st.index)) / 2, 1)
+        pct = f"{st.change_pct:+.1f}%" if st.change_pct is not None else ""
+        parts.append(f'<line class="{cls}" x1="{xm}" x2="{xm}" y1="{_PAD_T}" y2="{_H - _PAD_B}">'
+                     f'<title>{"regression" if st.regression else "change"} from {e(st.run_id)}: '
+                     f'{st.before:.4g} → {st.after:.4g} {pct} (p={st.p_value:.2g})</title></line>')
+    coords = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(vals))
+    parts.append(f'<polyline class="line" points="{coords}"/>')
+    for i, p in enumerate(s.points):
+        parts.append(f'<a href="{e(p.href)}" class="pt"><circle cx="{x(i)}" cy="{y(p.value)}" r="3.2">'
+                     f'<title>{e(p.run_id)} ({e(p.started_utc)}): {p.value:.4g}</title></circle></a>')
+    parts.append(f'<text class="tick" x="{_PAD_L}" y="{_H - 4}">{e(s.points[0].run_id)}</text>')
+    if n > 1:
+        parts.append(f'<text class="tick" x="{_W - _PAD_R}" y="{_H - 4}" text-anchor="end">{e(s.points[-1].run_id)}'
+                     "</text>")
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def render_dashboard_html(d: Dashboard) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("perflab.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["trend_svg"] = trend_svg
+    by_device: dict[tuple[str, str, str], list[CellTrends]] = {}
+    for c in d.cells:
+        by_device.setdefault((c.device_serial, c.device_model, c.device_kind), []).append(c)
+    return env.get_template("dashboard.html.j2").render(d=d, by_device=by_device)
+
+
+def dashboard_json(d: Dashboard) -> str:
+    return json.dumps({"schema": "perflab.dashboard/1", **asdict(d)}, indent=1, default=str)
+
+
+def write_dashboard(d: Dashboard, out_dir: Path) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        page = out_dir / "index.html"
+        page.write_text(render_dashboard_html(d), encoding="utf-8")
+        (out_dir / "dashboard.json").write_text(dashboard_json(d), encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{out_dir}: cannot write the dashboard: {exc.strerror or exc}") from None
+    return page
+
+
+def dashboard_junit(d: Dashboard) -> str:
+    """One testcase per device × cell × metric (classname ``dashboard.<serial>``): failing when
+    its newest level is a regression, with the step's numbers."""
+    from perflab.report.junit import JUnitCase, junit_xml
+
+    cases: list[JUnitCase] = []
+    for c in d.cells:
+        for s in c.series:
+            name = f"{s.cell_id}:{s.metric}"
+            if s.regressed:
+                st = s.steps[-1]
+                pct = f" ({st.change_pct:+.1f}%)" if st.change_pct is not None else ""
+                msg = (f"{s.device_serial}/{s.cell_id}: {s.metric} {st.before:.4g} → {st.after:.4g}{pct} since "
+                       f"{st.run_id}, p={st.p_value:.2g}")
+                cases.append(JUnitCase(f"dashboard.{s.device_serial}", name, failure=msg,
+                                       failure_text=msg + f"\nnights: {len(s.points)}; change points: "
+                                       + ", ".join(x.run_id for x in s.steps)))
+            else:
+                cases.append(JUnitCase(f"dashboard.{s.device_serial}", name))
+    return junit_xml(f"perflab dashboard {d.scenario or ''}".strip(), cases)
