@@ -820,9 +820,16 @@ def test_timeline_files_outside_the_run_folder_are_not_read(tmp_path: Path) -> N
     cells = [c.model_copy(update={"telemetry": c.telemetry.model_copy(update={"timeline_file": "telemetry/gone.txt"})})
              if c.cell_id == "local-cpu-espcn-fp32" else c for c in cells]
     (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
-    local = _plain(_timeline(_section(render_run_report(run_dir).read_text(encoding="utf-8"), "timelines"), "local"))
+    emu_file = next(c.telemetry.timeline_file for c in cells if c.cell_id == "emu-cpu-bicubic-fp32")
+    assert emu_file is not None
+    with (run_dir / emu_file).open("a", encoding="utf-8") as f:
+        f.write("bat not numbers at all\n\x00\x01 binary junk\n")  # a damaged file: counted, never guessed at
+    sec = _section(render_run_report(run_dir).read_text(encoding="utf-8"), "timelines")
+    local = _plain(_timeline(sec, "local"))
     assert "bicubic fp32 · cpu: ../secret.txt: outside the run folder, not read" in local
     assert "espcn fp32 · cpu: telemetry/gone.txt: cannot read" in local
+    assert f"bicubic fp32 · cpu: 2 line(s) of {emu_file} not understood, skipped" in _plain(
+        _timeline(sec, "emulator-perflab-1"))
 
 
 def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:

@@ -448,3 +448,18 @@ def test_timeline_png_labels_do_not_pile_up() -> None:
     assert w > 600 and h > 200
     with pytest.raises(ValueError):
         plots.timeline_png([], wins, "empty")
+
+
+def test_rapl_package_power_where_there_is_no_battery() -> None:
+    """A host with RAPL and no battery: package power drawn from the energy counters (sub-zones not added twice,
+    a wrapped counter left out); current stays missing with the battery's reason."""
+    lines = ["E bat this machine has no battery", "T 10.0", "rapl intel-rapl:0 1000000", "rapl intel-rapl:0:0 500000",
+             "T 10.5", "rapl intel-rapl:0 6000000", "rapl intel-rapl:0:0 3000000",
+             "T 11.0", "rapl intel-rapl:0 100", "T 11.5", "rapl intel-rapl:0 2500100"]
+    tl = parse_sampler_output(lines)
+    assert timelines.rapl_package_mw(tl) == [(10.5, 10_000.0), (11.5, 5_000.0)]
+    dt = timelines.build_device_timeline([timelines.Segment("c", "c", tl)])
+    assert dt is not None
+    by = {s.unit: s for s in dt.streams}
+    assert by["mW"].name == "host package power (RAPL)" and by["mW"].segments == [[(0.5, 10_000.0), (1.5, 5_000.0)]]
+    assert by["mA"].missing == "this machine has no battery"

@@ -42,7 +42,7 @@ from perflab.report.view import (
     pareto_rows,
     series_of,
 )
-from perflab.store.results import CellRecord, CellStatus, RunRecord, artifact_dir
+from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord, artifact_dir
 
 REPORT_FILE = "index.html"
 MAX_CROP_FRAMES = 2  # frames shown per device/delegate in the visual comparison
@@ -304,38 +304,46 @@ def read_timeline(run_dir: Path, rel: str) -> Timeline | str:
     return parse_sampler_output(text.splitlines())
 
 
+def _segments(folder: RunFolder, dev: DeviceRecord, cells: list[CellRecord]
+              ) -> tuple[list[timelines.Segment], list[str], list[str]]:
+    """A device's stored sampler files, parsed: (segments, notes on files that could not be read or had lines
+    the parser did not understand, names of ok cells with no file)."""
+    segs: list[timelines.Segment] = []
+    unread: list[str] = []
+    without: list[str] = []
+    idle = next((r for r in folder.run.idle if r.serial == dev.serial), None)
+    if idle is not None and idle.timeline_file:
+        tl = read_timeline(folder.path, idle.timeline_file)
+        if isinstance(tl, str):
+            unread.append(f"idle baseline: {tl}")
+        else:
+            volt = idle.power_mw / idle.current_ma if idle.power_mw is not None and idle.current_ma else None
+            segs.append(timelines.Segment("at rest (idle baseline)", None, tl, idle.current_ma, volt))
+    for c in cells:
+        t = c.telemetry
+        name = f"{cell_label(c)} · {c.delegate}"
+        if not t.timeline_file:
+            if c.status == CellStatus.OK:
+                without.append(name)
+            continue
+        tl = read_timeline(folder.path, t.timeline_file)
+        if isinstance(tl, str):
+            unread.append(f"{name}: {tl}")
+            continue
+        if tl.garbage_lines:
+            unread.append(f"{name}: {tl.garbage_lines} line(s) of {t.timeline_file} not understood, skipped")
+        segs.append(timelines.Segment(name, c.artifact_key, tl, t.current_ma, t.voltage_v, t.temp_zone,
+                                      is_emulated(c)))
+    return segs, unread, without
+
+
 def timeline_views(folder: RunFolder) -> list[TimelineView]:
     """Per device: current, power, temperature, CPU, GPU load and process memory over the run, from the stored
     timeline files of its idle baseline and its cells, each cell's inference window shaded and numbered."""
-    run = folder.run
     out: list[TimelineView] = []
-    for dev, groups in grouped_cells(run):
-        cells = sorted((c for _, m in groups for c in m), key=lambda c: c.started_utc or "")
-        segs: list[timelines.Segment] = []
-        unread: list[str] = []
-        idle = next((r for r in run.idle if r.serial == dev.serial), None)
-        if idle is not None and idle.timeline_file:
-            tl = read_timeline(folder.path, idle.timeline_file)
-            if isinstance(tl, str):
-                unread.append(f"idle baseline: {tl}")
-            else:
-                cur = idle.current_ma
-                volt = idle.power_mw / idle.current_ma if idle.power_mw is not None and idle.current_ma else None
-                segs.append(timelines.Segment("at rest (idle baseline)", None, tl, cur, volt))
-        without: list[str] = []
-        for c in cells:
-            t = c.telemetry
-            name = f"{cell_label(c)} · {c.delegate}"
-            if not t.timeline_file:
-                if c.status == CellStatus.OK:
-                    without.append(name)
-                continue
-            tl = read_timeline(folder.path, t.timeline_file)
-            if isinstance(tl, str):
-                unread.append(f"{name}: {tl}")
-                continue
-            segs.append(timelines.Segment(name, c.artifact_key, tl, t.current_ma, t.voltage_v, t.temp_zone,
-                                          is_emulated(c)))
+    for dev, groups in grouped_cells(folder.run):
+        cells = [c for _, m in groups for c in m]
+        segs, unread, without = _segments(folder, dev, cells)
         emul = device_emulated(dev) or any(s.emulated for s in segs)
         title = f"{device_name(dev)}" + (" (emulated)" if emul else "")
         notes = list(unread)

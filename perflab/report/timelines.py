@@ -77,6 +77,19 @@ def cpu_busy_series(tl: Timeline, name: str = "cpu") -> Series:
     return out
 
 
+def rapl_package_mw(tl: Timeline) -> Series:
+    """Host package power from the cumulative RAPL energy counters of the package zones (``intel-rapl:N``),
+    between consecutive samples, summed over packages; an interval where a counter wrapped is left out."""
+    per_tick: dict[float, float] = {}
+    for name, pts in tl.rapl_uj.items():
+        if name.count(":") != 1:
+            continue  # sub-zones (core, uncore, dram) are inside their package
+        for (ta, ea), (tb, eb) in itertools.pairwise(pts):
+            if tb > ta and eb >= ea:
+                per_tick[tb] = per_tick.get(tb, 0.0) + (eb - ea) / 1000.0 / (tb - ta)
+    return sorted(per_tick.items())
+
+
 def process_window(tl: Timeline) -> tuple[float, float] | None:
     """The ticks at which the measured process was seen (its ``rss`` lines): the cell's inference window."""
     return (tl.rss_kb[0][0], tl.rss_kb[-1][0]) if tl.rss_kb else None
@@ -136,6 +149,9 @@ def _current_and_power(segs: Sequence[Segment], t0: float, notes: list[str]) -> 
     power = Stream("power", "mW")
     if not any(s.timeline.bat_current_raw for s in segs):
         current.missing = power.missing = _first_reason(segs, ("bat",), "the sampler read no battery current")
+        rapl = [_shift(rapl_package_mw(s.timeline), t0) for s in segs]
+        if any(rapl):
+            power.name, power.segments, power.missing = "host package power (RAPL)", rapl, None
         return current, power
     if cur_scale is None:
         current.missing = power.missing = ("raw battery current was sampled, but the run stored no mean current to "
