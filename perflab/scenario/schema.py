@@ -242,6 +242,16 @@ class Sustained(_Strict):
 
 class Profiling(_Strict):
     op_profiling: Bool = Field(default=True, description="separate op-profiling pass per cell")
+    trace: Bool = Field(default=False, description="kernel trace (ftrace) of a separate pass per cell: per-inference "
+                        "intervals (median, p90), ATrace operator sections, irqs; needs root on local, a rooted "
+                        "phone otherwise (else missing, with the reason)")
+    differential: Bool = Field(default=False, description="differential (virtual-layer) profiler: time model "
+                               "variants (prefixes, duplicated layers) generated with TensorFlow and solve "
+                               "per-layer costs with their uncertainty; zoo models only")
+    differential_max_layers: Int = Field(default=12, ge=1, le=64, description="merge neighbouring layers so "
+                                         "that at most this many rows (and prefix variants) are timed")
+    differential_rounds: Int = Field(default=3, ge=1, le=20, description="interleaved rounds over all variants")
+    differential_iterations: Int = Field(default=10, ge=2, le=1000, description="timed runs per variant per round")
 
 
 class Scenario(_Strict):

@@ -1,0 +1,87 @@
+"""The differential (virtual-layer) profiler on ``local``: real TensorFlow variants, real LiteRT.
+
+Validity target of issue 10 on local: the per-layer times sum to within 10% of the whole
+model's time, and agree in rank order with another method. ``local`` has no op profile (the
+LiteRT binding has none) and the ATrace path needs a root trace pass, so the rank order is
+compared with the per-layer MACs (a proxy: ESPCN's c2 does 18432 MACs per LR pixel, c1 4800,
+c3 3456), conv rows only. The whole-model time is the *shipped* .tflite, timed in the same
+interleaved rounds and left out of the fit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from perflab.devices.local import LocalDevice
+from perflab.lab.layers import PassContext, PassOptions, differential_pass, layer_passes
+from perflab.workloads.local import LocalWorkload
+from perflab.zoo.registry import get_artifact
+from perflab.zoo.variants import variant_set
+
+pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("variants")
+    variant_set(get_artifact("espcn", 2, "fp32"), max_layers=12, root=root)  # generated once, with TF
+    return root
+
+
+def _ctx(tmp: Path, family: str = "espcn") -> PassContext:
+    return PassContext(workload=LocalWorkload(LocalDevice(), tmp / "work"), art=get_artifact(family, 2, "fp32"),
+                       delegate="xnnpack", threads=1, timeout_s=300, lr_width=320, lr_height=180)
+
+
+def test_variants_are_prefixes_of_the_shipped_model(cache: Path) -> None:
+    vs = variant_set(get_artifact("espcn", 2, "fp32"), max_layers=12, root=cache)
+    assert [u.name for u in vs.units] == ["c1", "c2", "c3", "tail"]
+    assert [v.counts for v in vs.variants] == [(1, 0, 0, 0), (1, 1, 0, 0), (1, 1, 1, 0), (1, 1, 1, 1)]
+    assert vs.ops_match is True  # the last prefix is the shipped model, op for op
+    assert vs.weights.startswith("shipped fp32 weights (3 of 3")
+    assert all(vs.path(v).stat().st_size > 0 for v in vs.variants)
+
+
+def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path, tmp_path: Path) -> None:
+    rec = layer_passes(_ctx(tmp_path), PassOptions(op_profiling=True, differential=True, differential_rounds=4,
+                                                   differential_iterations=10, cache_root=cache))
+    op, diff = rec.passes
+    assert op.method == "op_profile" and op.missing and not op.rows  # local has no op profiler
+    assert rec.missing == op.missing  # the legacy fields still say why
+    assert diff.method == "differential" and diff.missing is None
+    assert [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
+    assert all(r.se_ms is not None and r.se_ms > 0 for r in diff.rows)
+    check = diff.sum_check
+    assert check is not None
+    assert abs(check.diff_pct) <= 10.0 and check.ok, check
+    assert check.whole_model_ms > 0 and diff.total_ms == pytest.approx(check.layers_sum_ms)
+    whole = next(v for v in diff.variants if v.name == "whole")
+    assert whole.residual_ms is None and whole.n == 40
+    macs = next(c for c in diff.rank_checks if c.against == "macs")
+    assert macs.n == 3 and macs.same_top, diff.rows  # c2 is the costliest layer
+    assert macs.spearman is not None and macs.spearman >= 0.5, diff.rows
+
+
+def test_without_tensorflow_the_numbers_are_missing_with_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              cache: Path) -> None:
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # as on an install without the build extra
+    rec = differential_pass(_ctx(tmp_path), PassOptions(differential=True, cache_root=tmp_path / "empty"))
+    assert not rec.rows and rec.missing is not None
+    assert "TensorFlow is not installed" in rec.missing
+    # a complete cache needs no TensorFlow: the same pass measures
+    rec = differential_pass(_ctx(tmp_path), PassOptions(differential=True, differential_rounds=1,
+                                                        differential_iterations=3, cache_root=cache))
+    assert rec.missing is None and len(rec.rows) == 4
+
+
+def test_not_a_zoo_model_is_missing_not_a_crash(tmp_path: Path) -> None:
+    art = get_artifact("espcn", 2, "fp32")
+    user = type(art)(name="mine", family="user", variant="fp32", scale=2, path=art.path, sha256=art.sha256,
+                     size_bytes=art.size_bytes)
+    ctx = _ctx(tmp_path)
+    ctx.art = user
+    rec = differential_pass(ctx, PassOptions(differential=True, cache_root=tmp_path))
+    assert rec.missing is not None and "not one of" in rec.missing
