@@ -165,10 +165,7 @@ def test_reboot_keeps_state(adb: adbutils.AdbClient) -> None:
         d = adb.device(p.serial)
         d.shell("echo kept > /data/local/tmp/f")
         cli(adb, "-s", p.serial, "reboot", timeout=20)
-        deadline = time.monotonic() + 10
-        while p.reboots == 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert p.reboots == 1
+        assert p.wait_for_reboots(1, timeout_s=60)
         assert wait_state(adb, p.serial, {"device"}, 40) == "device"
         assert d.shell("cat /data/local/tmp/f") == "kept"
         adb.disconnect(p.serial)

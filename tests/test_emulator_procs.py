@@ -11,7 +11,6 @@ import shlex
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,13 +57,18 @@ def ps_rows(d: adbutils.AdbDevice) -> list[list[str]]:
     return [ln.split() for ln in lines[1:]]
 
 
-def wait_for(cond: object, what: str, timeout_s: float = 60.0) -> None:
-    """Poll a condition the phone reaches on its own (a generous bound, not a speed goal)."""
-    assert callable(cond)
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
+#: a safety net for waits on events (never reached unless something is broken), not a speed goal
+STUCK_S = 120.0
+
+
+def tool_running(phone: EmulatedPhone, pid: int | None = None) -> None:
+    """Wait (on the process table's change events) until a benchmark_model child runs."""
+    assert phone.rt.procs.wait_until(
+        lambda ps: any(p.host is not None and (pid is None or p.pid == pid) for p in ps), STUCK_S)
+
+
+def no_tool_running(phone: EmulatedPhone) -> None:
+    assert phone.rt.procs.wait_until(lambda ps: all(p.host is None for p in ps), STUCK_S)
 
 
 class Streamed:
@@ -75,15 +79,22 @@ class Streamed:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.first = threading.Event()
+        self._more = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._more:
+                self.lines.append(line.rstrip("\n"))
+                self._more.notify_all()
             self.first.set()
         self.first.set()
+
+    def wait_lines(self, n: int) -> None:
+        with self._more:
+            assert self._more.wait_for(lambda: len(self.lines) >= n, timeout=STUCK_S), self.lines
 
     def wait(self) -> int:
         rc = self.proc.wait(timeout=120)
@@ -115,14 +126,15 @@ def test_kill_by_pid_ends_the_benchmark(adb: adbutils.AdbClient, phone: Emulated
                                         signo: int) -> None:
     d = adb.device(phone.serial)
     run = Streamed(adb, phone.serial, f"sh -c {shlex.quote(f'echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}')}")
-    assert run.first.wait(60) and run.lines, "no PID printed"
+    assert run.first.wait(STUCK_S) and run.lines, "no PID printed"
     pid = run.lines[0]
     assert pid.isdigit()
-    wait_for(lambda: d.shell("pidof benchmark_model") == pid, "the tool runs under the printed PID")
+    tool_running(phone, int(pid))
+    assert d.shell("pidof benchmark_model") == pid  # the tool runs under the printed PID
     row = next(r for r in ps_rows(d) if r[1] == pid)
     assert row[-1] == "benchmark_model" and row[0] == "shell"
     assert int(row[4]) > 2_000  # RSS in kB: the real child's (a Python process), not a made-up number
-    wait_for(lambda: len(run.lines) > 3, "the tool prints its first lines")
+    run.wait_lines(4)  # the tool printed its first lines
 
     r = d.shell2(f"kill {kill_args} {pid}".replace("  ", " "), v2=True)
     assert r.returncode == 0, r.output
@@ -139,9 +151,9 @@ def test_benchmark_without_exec_is_a_child_and_the_script_goes_on(adb: adbutils.
     d = adb.device(phone.serial)
     script = f"echo $$; {BENCHMARK_MODEL_PATH} {LONG_RUN} >/dev/null; echo status=$?"
     run = Streamed(adb, phone.serial, script)
-    assert run.first.wait(60)
+    assert run.first.wait(STUCK_S)
     shell_pid = run.lines[0]
-    wait_for(lambda: d.shell("pidof benchmark_model") != "", "the tool starts")
+    tool_running(phone)
     pid = d.shell("pidof benchmark_model")
     assert pid != shell_pid
     row = next(r for r in ps_rows(d) if r[1] == pid)
@@ -172,7 +184,7 @@ def test_kill_errors(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
 def test_background_job_is_listed_and_killable(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
     d = adb.device(phone.serial)
     run = Streamed(adb, phone.serial, "sleep 300 & echo $!; wait $!; echo waited=$?")
-    assert run.first.wait(60)
+    assert run.first.wait(STUCK_S)
     job = run.lines[0]
     row = next(r for r in ps_rows(d) if r[1] == job)
     assert row[-1] == "sleep"
@@ -185,12 +197,13 @@ def test_background_job_is_listed_and_killable(adb: adbutils.AdbClient, phone: E
 def test_closing_the_stream_hangs_up_the_session(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
     d = adb.device(phone.serial)
     run = Streamed(adb, phone.serial, f"echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}")
-    assert run.first.wait(60)
+    assert run.first.wait(STUCK_S)
     pid = run.lines[0]
-    wait_for(lambda: d.shell("pidof benchmark_model") == pid, "the tool runs")
+    tool_running(phone, int(pid))
     run.proc.kill()  # the host's adb client goes away: the stream closes
     run.wait()
-    wait_for(lambda: d.shell2("pidof benchmark_model", v2=True).returncode == 1, "the tool is hung up")
+    no_tool_running(phone)  # hung up
+    assert d.shell2("pidof benchmark_model", v2=True).returncode == 1
     assert not phone.rt.processes
 
 
@@ -207,9 +220,9 @@ def test_a_sampler_script_streams_until_killed(adb: adbutils.AdbClient, phone: E
               "done\n")
     d.sync.push(script.encode(), f"{TMP}/sampler.sh")
     run = Streamed(adb, phone.serial, f"sh {TMP}/sampler.sh")
-    assert run.first.wait(60)
+    assert run.first.wait(STUCK_S)
     pid = run.lines[0]
-    wait_for(lambda: len(run.lines) >= 4, "three samples")
+    run.wait_lines(4)  # three samples
     assert any(r[1] == pid and r[-1] == "sh" for r in ps_rows(d))
     d.shell(f"kill -s TERM {pid}")
     assert run.wait() == 0

@@ -51,8 +51,7 @@ def reboot_and_wait(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
     assert not phone.adbd.up  # off the bus before `adb reboot` returned
     waiter = subprocess.Popen(["adb", "-s", phone.serial, "wait-for-device"], env=env)
     # the server would retry the TCP phone by itself after ~10 s; a fresh `adb connect` asks it now
-    while phone.reboots == before:  # down for reboot_down_s, then it boots
-        time.sleep(0.05)
+    assert phone.wait_for_reboots(before + 1, timeout_s=120)  # down for reboot_down_s, then it boots
     assert waiter.poll() is None, "wait-for-device returned while the phone was still going down"
     adb.disconnect(phone.serial)
     connect_to_adb_server(phone, adb, timeout_s=60)

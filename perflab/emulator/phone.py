@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +52,7 @@ class EmulatedPhone:
         self._owns_state_dir = owns_state_dir
         self.adbd = AdbdServer(rt, port, faults, on_reboot=self._after_reboot)
         self.reboots = 0
+        self._booted = threading.Condition()
         rt.request_reboot = self.reboot
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,9 +121,16 @@ class EmulatedPhone:
         self.adbd.go_down(down_s)
 
     def _after_reboot(self, down_s: float) -> None:
-        self.reboots += 1
         self.rt.boot_mono_s = time.monotonic()
+        with self._booted:
+            self.reboots += 1
+            self._booted.notify_all()
         del down_s
+
+    def wait_for_reboots(self, count: int, timeout_s: float) -> bool:
+        """Block until this phone has booted ``count`` times after a reboot; False on timeout."""
+        with self._booted:
+            return self._booted.wait_for(lambda: self.reboots >= count, timeout=timeout_s)
 
 
 # ---------------------------------------------------------------------- adb server

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ROOT_UID = 0
@@ -96,6 +97,7 @@ class ProcessTable:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._procs: dict[int, Proc] = {}
         self._next = itertools.count(FIRST_PID)
         self.reset()
@@ -105,6 +107,7 @@ class ProcessTable:
             self._procs = {pid: Proc(pid, ppid, uid, name, sid=pid, vsz_kb=vsz, rss_kb=rss, static=True)
                            for pid, ppid, uid, name, vsz, rss in _SYSTEM}
             self._next = itertools.count(FIRST_PID)
+            self._changed.notify_all()
 
     def _new_pid(self) -> int:
         for _ in range(PID_MAX):
@@ -121,12 +124,25 @@ class ProcessTable:
             pid = self._new_pid()
             proc = Proc(pid, ppid, uid, name, sid=pid if sid is None else sid)
             self._procs[pid] = proc
+            self._changed.notify_all()
             return proc
 
     def exit(self, proc: Proc) -> None:
         with self._lock:
             if self._procs.get(proc.pid) is proc:
                 del self._procs[proc.pid]
+            self._changed.notify_all()
+
+    def changed(self) -> None:
+        """A process changed in place (``exec``, its host child started): wake ``wait_until``."""
+        with self._lock:
+            self._changed.notify_all()
+
+    def wait_until(self, predicate: Callable[[list[Proc]], bool], timeout_s: float) -> bool:
+        """Block until ``predicate(processes)`` holds (checked at each change); False on timeout."""
+        with self._lock:
+            return self._changed.wait_for(
+                lambda: predicate(sorted(self._procs.values(), key=lambda p: p.pid)), timeout=timeout_s)
 
     def get(self, pid: int) -> Proc | None:
         with self._lock:

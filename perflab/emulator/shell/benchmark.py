@@ -101,6 +101,7 @@ def run_benchmark_model(sh: Shell, device_path: str, args: list[str], io: IO, en
     host = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_child_env(sh, device_path, env), start_new_session=True)
     proc.host = host
+    rt.procs.changed()
     for signo in proc.take_signals():  # a kill that came between the PID and the child
         proc.deliver(signo)
     gpu = any(a in ("--use_gpu=true", "--use_gpu=1") for a in args) and rt.profile.delegates.gpu
@@ -119,6 +120,7 @@ def run_benchmark_model(sh: Shell, device_path: str, args: list[str], io: IO, en
         proc.host = None
         if not in_place:
             rt.procs.exit(proc)
+        rt.procs.changed()
     host.stdout.close()
     host.stderr.close()
     if cancelled:

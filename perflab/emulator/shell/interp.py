@@ -449,6 +449,7 @@ class Shell:
         name = argv[0]
         if exec_:
             self._own_proc().name = posixpath.basename(name)
+            self.rt.procs.changed()
         self._exec_next = exec_
         try:
             if "/" in name:
