@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from perflab.analysis.timeline import Timeline
+from perflab.core.types import TimingResult
 from perflab.devices.base import Device, DeviceKind
 from perflab.errors import MeasurementError, PerflabError, RunInterrupted
 from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, apply_meter, conclude
-from perflab.store.results import IdleRecord, WarningRecord
+from perflab.scenario.plan import CellSpec
+from perflab.scenario.schema import Sustained
+from perflab.store.results import IdleRecord, SustainedPart, SustainedRecord, WarningRecord
 from perflab.telemetry.meters.recorder import MeterRecording
 from perflab.telemetry.session import Sampler, open_sampler, stream_config
 from perflab.telemetry.summary import Summary, process_window, summarize_window
@@ -230,3 +235,140 @@ def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: 
         if fields.get(key) is None:
             missing.setdefault(key, missing.get("power_mw") or missing.get("current_ma") or "no power measurement")
     return fields, missing, warnings
+
+
+# -- sustained runs and heat -----------------------------------------------------------------
+
+
+def sustained_applies(cfg: Sustained, cell: CellSpec) -> bool:
+    """Every cell when ``models`` is empty; else the named models, and always the baseline
+    (bicubic through the same path, so a sustained SR cell has its sustained reference)."""
+    if not cfg.models or cell.baseline:
+        return True
+    return any(name in (cell.model_name, cell.zoo) for name in cfg.models)
+
+
+def _mean_latency_ms(t: TimingResult) -> float | None:
+    if t.samples_ms:
+        return float(np.mean(t.samples_ms))
+    return t.summary.mean_ms if t.summary is not None else None
+
+
+def _mean_freq(s: Summary | None) -> float | None:
+    return float(np.mean(list(s.cpu_freq_mhz.values()))) if s is not None and s.cpu_freq_mhz else None
+
+
+def _early_late(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Means of the first and the last fifth (at least one part each) of the known values."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return None, None
+    k = max(1, len(known) // 5)
+    return float(np.mean(known[:k])), float(np.mean(known[-k:]))
+
+
+def throttle_analysis(parts: Sequence[SustainedPart], cfg: Sustained) -> tuple[dict[str, Any], dict[str, str],
+                                                                                list[WarningRecord]]:
+    """Throttling from the part timeline (pure): a CPU or GPU clock that drops more than
+    ``freq_drop_pct`` below its early level while the load stays (late busy ≥ 80% of early),
+    or a late latency more than ``latency_drift_pct`` above the early one."""
+    out: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    warnings: list[WarningRecord] = []
+    lat_e, lat_l = _early_late([p.latency_mean_ms for p in parts])
+    out.update(latency_early_ms=lat_e, latency_late_ms=lat_l)
+    drift = None if lat_e is None or lat_l is None or lat_e <= 0 else (lat_l - lat_e) / lat_e * 100.0
+    out["latency_drift_pct"] = drift
+    if drift is None:
+        missing["latency_drift_pct"] = "fewer than two parts with a latency"
+    verdicts: list[bool] = []
+    if drift is not None:
+        verdicts.append(drift > cfg.latency_drift_pct)
+        if drift > cfg.latency_drift_pct:
+            warnings.append(WarningRecord(code="latency_drift", message=(
+                f"sustained: latency went from {lat_e:.2f} ms early to {lat_l:.2f} ms late (+{drift:.1f}%, "
+                f"threshold {cfg.latency_drift_pct:g}%): the device slows down under sustained load")))
+    for name, freq_key, busy_key in (("CPU", "cpu_freq_mhz", "device_cpu_busy_pct"),
+                                     ("GPU", "gpu_freq_mhz", "gpu_busy_pct")):
+        f_e, f_l = _early_late([getattr(p, freq_key) for p in parts])
+        out[f"{freq_key.split('_')[0]}_freq_early_mhz"], out[f"{freq_key.split('_')[0]}_freq_late_mhz"] = f_e, f_l
+        if f_e is None or f_l is None or f_e <= 0:
+            missing[f"{name.lower()}_freq"] = f"no {name} clock timeline (the device sampler gave none)"
+            continue
+        b_e, b_l = _early_late([getattr(p, busy_key) for p in parts])
+        load_stays = b_e is None or b_l is None or b_l >= 0.8 * b_e
+        drop = (f_e - f_l) / f_e * 100.0
+        capped = drop > cfg.freq_drop_pct and load_stays
+        verdicts.append(capped)
+        if capped:
+            load = "" if b_e is None or b_l is None else f" while its load stayed ({b_e:.0f}% → {b_l:.0f}% busy)"
+            warnings.append(WarningRecord(code="throttling", message=(
+                f"sustained: the {name} clock fell from {f_e:.0f} MHz early to {f_l:.0f} MHz late (−{drop:.1f}%, "
+                f"threshold {cfg.freq_drop_pct:g}%){load}: thermal throttling")))
+    temps = [p.temp_c for p in parts if p.temp_c is not None]
+    if temps:
+        out.update(temp_end_c=temps[-1], temp_max_c=max(temps))
+    else:
+        missing["temp_c"] = "no temperature was read during the sustained run"
+    out["throttled"] = any(verdicts) if verdicts else None
+    if not verdicts:
+        missing["throttled"] = "neither latency nor clocks could be compared early vs late"
+    return out, missing, warnings
+
+
+def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], TimingResult], *, fps: float | None,
+                  burst_latency_mean_ms: float | None, burst_power_mw: float | None, workdir: Path,
+                  timeline_path: Callable[[int], Path], interval_s: float, meter: MeterPlan | None,
+                  stop: StopController) -> tuple[SustainedRecord, list[WarningRecord]]:
+    """``cfg.chunks`` consecutive parts of a paced run lasting ``cfg.duration_s`` in all (each
+    part ``run_part(iterations)``), each sampled (and metered) like the headline series, with
+    the device's temperature read after each: the timeline throttling is judged on."""
+    start_temp = device.temperature().temp_c
+    emulated = _emulated(device)
+    per_frame_ms = 1000.0 / fps if fps else (burst_latency_mean_ms or 0.0)
+    if per_frame_ms <= 0:
+        return SustainedRecord(duration_s=cfg.duration_s, fps=fps, missing={
+            "all": "back-to-back sustained run with no burst latency to size it"}), []
+    total_iter = max(cfg.chunks, round(cfg.duration_s * 1000.0 / per_frame_ms))
+    per_part = max(1, total_iter // cfg.chunks)
+    parts: list[SustainedPart] = []
+    warnings: list[WarningRecord] = []
+    energy_mj = 0.0
+    energy_ok = True
+    source: str | None = None
+    t_start = time.monotonic()
+    for i in range(cfg.chunks):
+        stop.check()
+        p0 = time.monotonic() - t_start
+        t, s, _, mo = measure_during(device, workdir, timeline_path(i), interval_s, lambda: run_part(per_part),
+                                     meter=meter)
+        p1 = time.monotonic() - t_start
+        temp = device.temperature().temp_c
+        power_mw: float | None = None
+        src: str | None = None
+        if mo is not None and mo.energy is not None:
+            power_mw, src = mo.energy.mean_mw, ("emulated " if emulated else "") + mo.plan.label
+            energy_mj += mo.energy.mj
+        elif s is not None and s.energy is not None:
+            power_mw, src = s.energy.mean_mw, ("emulated " if emulated else "") + "battery counters"
+            energy_mj += s.energy.mj
+        else:
+            energy_ok = False
+        source = source or src
+        parts.append(SustainedPart(
+            index=i, start_s=p0, end_s=p1, latency_mean_ms=_mean_latency_ms(t),
+            temp_c=temp if temp is not None else (s.temp_end_c if s is not None else None),
+            cpu_freq_mhz=_mean_freq(s), gpu_freq_mhz=s.gpu_freq_mhz if s is not None else None,
+            device_cpu_busy_pct=s.cpu_busy_pct if s is not None else None,
+            gpu_busy_pct=s.gpu_busy_pct if s is not None else None, power_mw=power_mw, power_source=src))
+    verdict, missing, w = throttle_analysis(parts, cfg)
+    warnings += w
+    powers = [p.power_mw for p in parts if p.power_mw is not None]
+    if not energy_ok:
+        missing["energy_mj"] = "some parts have no power measurement (no meter and no battery counters)"
+    rec = SustainedRecord(
+        duration_s=parts[-1].end_s if parts else 0.0, fps=fps, iterations=per_part * len(parts), parts=parts,
+        temp_start_c=start_temp, burst_latency_mean_ms=burst_latency_mean_ms, burst_power_mw=burst_power_mw,
+        power_mw=float(np.mean(powers)) if powers else None, energy_mj=energy_mj if energy_ok else None,
+        power_source=source, missing=missing, **verdict)
+    return rec, warnings

@@ -47,6 +47,7 @@ ROUND_TRIPS = 5
 UPTIME_RESOLUTION_S = 0.005  # /proc/uptime has 10 ms steps: ± half of one
 OPEN_TIMEOUT_S = 2.0
 MAX_LAG_S = 1.0
+MIN_COVERED = 0.9  # below this share of the window, a meter's energy is not kept (mostly interpolated)
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,10 @@ def conclude(plan: MeterPlan, cm: CellMeter, recording: MeterRecording | None, *
         energy = recording.energy(*window)
     except MeasurementError as exc:
         energy_why = f"{plan.type} meter: {exc}"
+    if energy is not None and energy.covered_fraction < MIN_COVERED:
+        energy_why = (f"the meter's samples cover only {100 * energy.covered_fraction:.0f}% of the window"
+                      + (f": {recording.missing_reason}" if recording.missing_reason else ""))
+        energy = None
     if raw_path is not None and recording.t_s.size:
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         np.savetxt(raw_path, np.column_stack([recording.t_s, recording.amps, recording.volts]),

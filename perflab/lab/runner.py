@@ -45,7 +45,13 @@ from perflab.errors import (
     UserInputError,
 )
 from perflab.lab.compat import model_compat
-from perflab.lab.costs import idle_baseline, measure_during, telemetry_fields
+from perflab.lab.costs import (
+    idle_baseline,
+    measure_during,
+    sustained_applies,
+    sustained_run,
+    telemetry_fields,
+)
 from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
 from perflab.lab.meters import MeterOutcome, meter_plan
@@ -54,6 +60,7 @@ from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec, plan_cells
+from perflab.scenario.schema import Sustained
 from perflab.store.results import (
     CellRecord,
     CellStatus,
@@ -70,6 +77,7 @@ from perflab.store.results import (
     RunRecord,
     ScenarioRecord,
     StopRecord,
+    SustainedRecord,
     TelemetryRecord,
     WarningRecord,
     artifact_dir,
@@ -586,6 +594,12 @@ class ScenarioRunner:
             parts.warnings.extend(cost_warnings)
         else:
             missing.setdefault("power_source", "telemetry.enabled is off in the scenario")
+        sustained = None
+        if (cfg := self.s.sustained) is not None and sustained_applies(cfg, cell):
+            self.stop.check()
+            self.progress.phase(device.serial, index, cell.cell_id, "sustained run")
+            sustained = self._sustained(cfg, device, workload, info, cell, art, headline.mean, tel.get("power_mw"),
+                                        parts)
         key = artifact_key(info.serial, cell.cell_id, self.n_devices)
         self.folder.write_log(f"{artifact_dir(key)}.log", "\n".join(parts.logs))
         self.stop.check()
@@ -602,8 +616,32 @@ class ScenarioRunner:
             model_fields={"compat": compat, "missing": {"compat": why} if why else {}},
             latency_ms=parts.series[modes[0][0].value], series=parts.series, quality=quality,
             telemetry=TelemetryRecord(**tel, missing=missing), layers=layers,
-            delegates=delegate_records(parts.delegate_lines), warnings=parts.warnings, **timing,
+            delegates=delegate_records(parts.delegate_lines), warnings=parts.warnings, sustained=sustained, **timing,
         )
+
+    def _sustained(self, cfg: Sustained, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec,
+                   art: ModelArtifact, burst_mean_ms: float | None, burst_power_mw: float | None,
+                   parts: _CellParts) -> SustainedRecord:
+        """The scenario's sustained paced run for this cell (perflab.lab.costs.sustained_run)."""
+        s, g = self.s, self.s.geometry
+        fps = cfg.fps or s.pacing.fps
+        key = artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))
+
+        def run_part(n: int) -> TimingResult:
+            return workload.run_timing(art, TimingRequest(
+                mode=SeriesMode.PACED if fps else SeriesMode.BACK_TO_BACK, fps=fps, warmup=0, iterations=n,
+                threads=s.threads, delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width,
+                lr_height=g.lr_height, input_frame=self.timing_frame))
+
+        rec, warnings = sustained_run(
+            device, cfg, run_part, fps=fps, burst_latency_mean_ms=burst_mean_ms, burst_power_mw=burst_power_mw,
+            workdir=self.folder.work_dir(device.serial),
+            timeline_path=lambda i: self.folder.path / f"telemetry/{key}.sustained{i}.txt",
+            interval_s=s.telemetry.sample_interval_ms / 1000.0,
+            meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)) if s.telemetry.enabled else None,
+            stop=self.stop)
+        parts.warnings.extend(warnings)
+        return rec
 
     def _quality(self, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> QualityRecord:
         """Run the model on every frame *on the device*, in chunks (bounded memory), and score
