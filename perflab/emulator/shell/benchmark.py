@@ -93,7 +93,7 @@ def run_benchmark_model(sh: Shell, device_path: str, args: list[str], io: IO, en
     ``in_place`` (``exec``): the tool takes over the calling shell's process and PID.
     """
     rt = sh.rt
-    shell_proc = sh._own_proc()
+    shell_proc = sh.own_proc()
     proc = shell_proc if in_place else rt.procs.spawn(posixpath.basename(device_path), ppid=shell_proc.pid,
                                                       uid=sh.uid, sid=shell_proc.sid)
     proc.name = posixpath.basename(device_path)

@@ -105,9 +105,10 @@ class Shell:
 
     @property
     def pid(self) -> int:
-        return self.dollar_pid if self.dollar_pid is not None else self._own_proc().pid
+        return self.dollar_pid if self.dollar_pid is not None else self.own_proc().pid
 
-    def _own_proc(self) -> Proc:
+    def own_proc(self) -> Proc:
+        """This shell's process, entered in the phone's table on first use."""
         if self.proc is None:
             ppid = self.parent.proc.pid if self.parent is not None and self.parent.proc is not None else ADBD_PID
             sid = self.parent.proc.sid if self.parent is not None and self.parent.proc is not None else None
@@ -129,7 +130,7 @@ class Shell:
         return self.run_tree(tree, io)
 
     def run_tree(self, tree: list[AndOr], io: IO) -> int:
-        self._own_proc()
+        self.own_proc()
         self._err = io.err
         self._io = io
         try:
@@ -201,7 +202,7 @@ class Shell:
 
     def sleep(self, seconds: float) -> None:
         """Sleep like toybox ``sleep`` under mksh: a trapped signal waits until it ends, others kill now."""
-        proc = self._own_proc()
+        proc = self.own_proc()
         deadline = time.monotonic() + seconds
         while True:
             if self.cancel.is_set():
@@ -227,7 +228,7 @@ class Shell:
         return self.status
 
     def _start_job(self, ao: AndOr, io: IO) -> None:
-        me = self._own_proc()
+        me = self.own_proc()
         single = len(ao.parts) == 1 and len(ao.parts[0][1].cmds) == 1 and not ao.parts[0][1].negate \
             and isinstance(ao.parts[0][1].cmds[0], Simple)
         proc = self.rt.procs.spawn("sh", ppid=me.pid, uid=self.uid, sid=me.sid)
@@ -251,7 +252,7 @@ class Shell:
 
     def wait_job(self, job: Job) -> int:
         """``wait``: until the job ends; a trapped signal interrupts it (status 128+signal)."""
-        me = self._own_proc()
+        me = self.own_proc()
         while True:
             me.wake.clear()
             if job.done.is_set():
@@ -448,7 +449,7 @@ class Shell:
         """Run one command; with ``exec_`` it replaces this shell's process (same PID, its name)."""
         name = argv[0]
         if exec_:
-            self._own_proc().name = posixpath.basename(name)
+            self.own_proc().name = posixpath.basename(name)
             self.rt.procs.changed()
         self._exec_next = exec_
         try:
