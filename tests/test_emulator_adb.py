@@ -153,8 +153,10 @@ def test_fault_drop_after_commands_goes_offline_and_comes_back(adb: adbutils.Adb
         with pytest.raises(adbutils.AdbError):
             d.shell("echo three")
         assert wait_state(adb, p.serial, {"offline", None}, 10) in ("offline", None)
-        # the server retries on its own; the phone answers again after down_for_s
-        assert wait_state(adb, p.serial, {"device"}, 40) == "device"
+        # the server retries on its own once the phone listens again (after down_for_s);
+        # `adb wait-for-device` returns when it is back
+        assert cli(adb, "-s", p.serial, "wait-for-device", timeout=120).returncode == 0
+        assert state_of(adb, p.serial) == "device"
         assert d.shell("cat /data/local/tmp/keep") == "1"
         adb.disconnect(p.serial)
 
@@ -166,7 +168,8 @@ def test_reboot_keeps_state(adb: adbutils.AdbClient) -> None:
         d.shell("echo kept > /data/local/tmp/f")
         cli(adb, "-s", p.serial, "reboot", timeout=20)
         assert p.wait_for_reboots(1, timeout_s=60)
-        assert wait_state(adb, p.serial, {"device"}, 40) == "device"
+        assert cli(adb, "-s", p.serial, "wait-for-device", timeout=120).returncode == 0
+        assert state_of(adb, p.serial) == "device"
         assert d.shell("cat /data/local/tmp/f") == "kept"
         adb.disconnect(p.serial)
 
