@@ -204,6 +204,9 @@ def _plan_task(context: Any, **kwargs: Any) -> None:
 async def _defer_units(url: str, plan_kwargs: dict[str, Any], rack: str, units: list[Unit]) -> None:
     p = procrastinate_module()
     app = make_app(url)
+    for u in units:  # before the jobs exist: a fast unit's outcome must not be overwritten
+        record(url, plan_kwargs["night"], rack, UnitOutcome(u.serial, u.host, u.scenario, UnitStatus.PENDING),
+               only_new=True)
     async with app.open_async():
         for u in units:
             kwargs = {k: plan_kwargs[k] for k in ("rack_file", "rack_sha256", "night")}
@@ -216,8 +219,6 @@ async def _defer_units(url: str, plan_kwargs: dict[str, Any], rack: str, units: 
                 ).defer_async(**kwargs)
             except p.exceptions.AlreadyEnqueued:
                 log.info("[%s] %s: already queued", u.serial, u.scenario)
-    for u in units:
-        record(url, plan_kwargs["night"], rack, UnitOutcome(u.serial, u.host, u.scenario, UnitStatus.PENDING))
 
 
 def _unit_task(context: Any, **kwargs: Any) -> None:
@@ -290,17 +291,21 @@ def _err(exc: BaseException) -> str:
     return one_line(f"{type(exc).__name__}: {exc}", 300)
 
 
-def record(url: str, night: str, rack: str, o: UnitOutcome) -> bool:
-    """Upsert a unit's outcome; False (logged) when the database is away."""
+def record(url: str, night: str, rack: str, o: UnitOutcome, *, only_new: bool = False) -> bool:
+    """Upsert a unit's outcome (``only_new``: leave a row that is there alone); False (logged)
+    when the database is away."""
+    on_conflict = "DO NOTHING" if only_new else (
+        "DO UPDATE SET status=EXCLUDED.status, ")
     try:
         with _connect(url) as conn:
             conn.execute(
                 f"INSERT INTO {UNITS_TABLE} (night, rack, host, serial, scenario, status, reason, folder, run_id, "
                 "cells, attempt, store, updated_utc) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s, now()) "
-                "ON CONFLICT (night, rack, host, serial, scenario) DO UPDATE SET status=EXCLUDED.status, "
-                "reason=EXCLUDED.reason, folder=COALESCE(EXCLUDED.folder, "
-                f"{UNITS_TABLE}.folder), run_id=COALESCE(EXCLUDED.run_id, {UNITS_TABLE}.run_id), cells=EXCLUDED.cells, "
-                "attempt=EXCLUDED.attempt, store=EXCLUDED.store, updated_utc=now()",
+                f"ON CONFLICT (night, rack, host, serial, scenario) {on_conflict}"
+                + ("" if only_new else
+                   "reason=EXCLUDED.reason, folder=COALESCE(EXCLUDED.folder, "
+                   f"{UNITS_TABLE}.folder), run_id=COALESCE(EXCLUDED.run_id, {UNITS_TABLE}.run_id), "
+                   "cells=EXCLUDED.cells, attempt=EXCLUDED.attempt, store=EXCLUDED.store, updated_utc=now()"),
                 (night, rack, o.host, o.serial, o.scenario, o.status.value, o.reason, o.folder, o.run_id,
                  json.dumps(o.cells), o.attempt, o.store))
         return True
