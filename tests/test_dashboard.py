@@ -1,0 +1,175 @@
+"""The nightly dashboard from a real results store: an injected step is marked as a regression
+since its night, a flaky cell is listed, every point links to its run report, and the page loads
+in headless Chromium. Also: two nightlies compared by run id through the store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perflab.store.results import (
+    CellRecord,
+    CellStatus,
+    DeviceRecord,
+    LatencyRecord,
+    ModelRecord,
+    QualityRecord,
+    RunRecord,
+    ScenarioRecord,
+    TelemetryRecord,
+)
+from perflab.store.runfolder import RunFolder
+from perflab.store.sql import SqlStore
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
+                      fps=30.0)
+NIGHTS = 12
+STEP_NIGHT = 8  # emu-1's espcn gets 20% slower from this night on
+
+
+def _night(root: Path, i: int) -> tuple[RunRecord, Path]:
+    rng = np.random.default_rng(100 + i)
+    run_id = f"night{i:02d}"
+    path = root / "light" / run_id
+    rf = RunFolder.create(path)
+    cells = []
+    plan = [("emu-1", "bicubic_x2.fp32.cpu", 5.0, CellStatus.OK),
+            ("emu-1", "espcn_x2.fp32.cpu", 24.0 if i >= STEP_NIGHT else 20.0, CellStatus.OK),
+            ("emu-2", "espcn_x2.fp32.cpu", 22.0, CellStatus.OK),
+            ("emu-2", "espcn_x2.fp16.gpu", 9.0, CellStatus.FAILED if i in (3, 4, 9) else CellStatus.OK)]
+    for serial, cid, median, status in plan:
+        name, variant, delegate = cid.split(".")
+        key = f"{serial}/{cid}"
+        lat = None
+        if status == CellStatus.OK:
+            xs = median * np.exp(rng.normal(0.0, 0.04, 30))
+            rf.append_samples(key, "paced", xs.tolist())
+            lat = LatencyRecord(mode="paced", source="raw samples", median=float(np.median(xs)), mean=float(xs.mean()),
+                                p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)), n=30)
+        cells.append(CellRecord(
+            cell_id=cid, artifact_key=key, device=DeviceRecord(serial=serial, kind="emulated", model=f"Phone {serial}"),
+            model=ModelRecord(name=name, family=name, variant=variant, scale=2), delegate=delegate, threads=2,
+            status=status, reason=None if status == CellStatus.OK else "GPU delegate lost", emulated=True,
+            baseline=name == "bicubic_x2", latency_ms=lat,
+            quality=QualityRecord(psnr_y_db=31.0 + rng.normal(0, 0.01) if lat else None),
+            telemetry=TelemetryRecord(power_mw=800.0 + rng.normal(0, 5) if lat else None)))
+    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=SCEN, started_utc=f"2026-11-{i + 1:02d}T02:00:00+00:00",
+                    cells=cells)
+    rf.write_results(run)
+    (path / "index.html").write_text(f"<html><body>report {run_id}</body></html>")
+    return run, path
+
+
+@pytest.fixture(scope="module")
+def history() -> Iterator[tuple[Path, str]]:
+    root = Path(tempfile.mkdtemp(prefix="perflab-dash-"))
+    db = root / "perflab.sqlite"
+    with SqlStore(db) as st:
+        for i in range(NIGHTS):
+            run, path = _night(root / "reports", i)
+            st.index_run(run, path)
+    yield root, str(db)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _perflab(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perflab", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.extend(v for k, v in attrs if k == "href" and v)
+
+
+def test_dashboard_marks_the_step_flaky_cell_and_links_reports(history: tuple[Path, str]) -> None:
+    root, db = history
+    out, junit = root / "site" / "dash", root / "dash-junit.xml"
+    r = _perflab("dashboard", "--db", db, "--out", out, "--junit", junit, "--fail-on-regression")
+    assert r.returncode == 1, r.stdout + r.stderr
+    regs = [ln for ln in r.stdout.splitlines() if ln.startswith("REGRESSION")]
+    # the step shows in the median and the p90 of that one cell, from that night on, nowhere else
+    assert [ln.split(":")[0] for ln in regs] == ["REGRESSION emu-1/espcn_x2.fp32.cpu"] * 2, r.stdout
+    assert [ln.split()[2] for ln in regs] == ["latency.median", "latency.p90"]
+    assert all(f"since night{STEP_NIGHT:02d}" in ln and ("+19." in ln or "+20." in ln) for ln in regs)
+    assert "flaky emu-2/espcn_x2.fp16.gpu: 4 flips, not ok 3 of 12 nights" in r.stdout
+    page = (out / "index.html").read_text()
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # offline
+    assert f"REGRESSION since night{STEP_NIGHT:02d}" in page and 'id="flaky-table"' in page
+    links = _Links()
+    links.feed(page)
+    reports = [h for h in links.hrefs if h.endswith("index.html")]
+    # every point and every status square links to an existing run report, by a relative path
+    assert len(reports) >= NIGHTS * 4 and all(not h.startswith("/") for h in reports)
+    assert all((out / h).resolve().is_file() for h in reports)
+    assert {(out / h).resolve().parent.name for h in reports} == {f"night{i:02d}" for i in range(NIGHTS)}
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "2" and suite.get("tests") == "16"
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failed == ["espcn_x2.fp32.cpu:latency.median", "espcn_x2.fp32.cpu:latency.p90"]
+    assert (out / "dashboard.json").read_text().startswith('{\n "schema": "perflab.dashboard/1"')
+
+
+def test_dashboard_threshold_and_no_failure_without_a_step(history: tuple[Path, str]) -> None:
+    root, db = history
+    # a 30% threshold: the 20% step is a change, not a regression
+    r = _perflab("dashboard", "--db", db, "--out", root / "d30", "--threshold", "latency.median:30%",
+                 "--threshold", "latency.p90:30%", "--fail-on-regression")
+    assert r.returncode == 0 and "REGRESSION" not in r.stdout, r.stdout
+    page = (root / "d30" / "index.html").read_text()
+    assert 'id="no-regressions"' in page and '<line class="step"' in page  # the step is drawn, as a change
+    # only emu-2's metrics (no step there), by metric: nothing flagged either
+    r = _perflab("dashboard", "--db", db, "--out", root / "dpsnr", "--metric", "quality.psnr_y_db",
+                 "--fail-on-regression")
+    assert r.returncode == 0 and "0 regression(s)" in r.stdout
+    r = _perflab("dashboard", "--db", db, "--out", root / "dx", "--metric", "latency.fastest")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_two_nightlies_compared_by_run_id_through_the_store(history: tuple[Path, str]) -> None:
+    root, db = history
+    before, after = f"night{STEP_NIGHT - 1:02d}", f"night{STEP_NIGHT:02d}"
+    r = _perflab("compare", before, after, "--db", db, "--junit", root / "cmp.xml")
+    assert r.returncode == 1, r.stdout + r.stderr
+    regs = [ln.strip() for ln in r.stdout.splitlines() if ln.strip().startswith("REGRESSION")]
+    assert len(regs) == 1 and regs[0].startswith("REGRESSION emu-1/espcn_x2.fp32.cpu: latency.median")
+    r = _perflab("compare", "night01", "night02", "--db", db)
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (CI installs it)")
+def test_dashboard_loads_in_headless_chromium(history: tuple[Path, str]) -> None:
+    root, db = history
+    out = root / "site" / "chromium"
+    assert _perflab("dashboard", "--db", db, "--out", out).returncode == 0
+    profile = tempfile.mkdtemp(prefix="perflab-chromium-")
+    try:
+        r = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--dump-dom", (out / "index.html").as_uri()],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C.UTF-8"}, check=False)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    # the browser parsed the whole page: every chart, its linked points and the tables
+    assert dom.count('<svg class="trend"') == 4 * 4  # 4 cells × (median, p90, PSNR, power)
+    assert dom.count("<circle") >= NIGHTS * 3 and 'data-regressed="yes"' in dom
+    assert 'id="regression-table"' in dom and 'id="flaky-table"' in dom and "EMULATED" in dom
