@@ -1,0 +1,229 @@
+"""External meters inside `perflab run`: which meter measures which device, power from the meter
+with its source and confidence (battery counters kept beside), and a meter that fails.
+
+The pure parts use plain data; the runs use real parts: an emulated phone behind the real adb
+server (Debian's adb, private port) and an emulated PPK2 on a real pty, read by the real driver.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from perflab.devices.local import LocalDevice
+from perflab.lab.meters import (
+    CellMeter,
+    MeterOutcome,
+    MeterPlan,
+    apply_meter,
+    meter_plan,
+    unmatched_meter_warnings,
+)
+from perflab.scenario.schema import MeterSpec, Telemetry
+from perflab.store.results import WarningRecord
+from perflab.telemetry.energy import integrate
+from perflab.telemetry.meters.recorder import MeterRecording
+
+# -- which meter, pure ---------------------------------------------------------------------------
+
+
+def test_a_meter_is_matched_by_serial_or_is_the_only_devices() -> None:
+    local = LocalDevice()
+    named = MeterSpec(type="ppk2", port="/dev/ttyACM0", device="local")
+    other = MeterSpec(type="um34c", port="/dev/rfcomm0", device="R5CT")
+    plan = meter_plan(local, [other, named], n_devices=2)
+    assert plan is not None and plan.port == "/dev/ttyACM0" and plan.placement == "bypass"
+    assert plan.label == "external meter (ppk2, bypass supply)"
+    unnamed = MeterSpec(type="um25c", port="socket://127.0.0.1:9")
+    one = meter_plan(local, [unnamed], n_devices=1)
+    assert one is not None and one.placement == "usb" and one.label == "external meter (um25c, USB inline)"
+    assert meter_plan(local, [unnamed], n_devices=2) is None  # ambiguous: used for none, and said so
+    warned = unmatched_meter_warnings([unnamed, other], ["local", "127.0.0.1:4000"])
+    assert [w.code for w in warned] == ["meter_unused", "meter_unused"]
+    assert "telemetry.meter.device" in warned[0].message and "R5CT" in warned[1].message
+
+
+def test_the_scenario_takes_one_meter_or_a_list() -> None:
+    assert Telemetry.model_validate({"meter": {"type": "scpi", "port": "/dev/ttyUSB0"}}).meter_specs()[0].type == "scpi"
+    two = Telemetry.model_validate({"meter": [{"type": "ppk2", "port": "/dev/pts/3", "device": "a"},
+                                              {"type": "um34c", "port": "/dev/pts/4", "device": "b"}]})
+    assert [m.device for m in two.meter_specs()] == ["a", "b"]
+    with pytest.raises(ValueError):
+        Telemetry.model_validate({"meter": {"type": "fluke", "port": "/dev/ttyUSB0"}})
+    with pytest.raises(ValueError):
+        Telemetry.model_validate({"meter": {"type": "ppk2", "port": "/dev/tty\nUSB0"}})
+
+
+# -- fields from a recording, pure ----------------------------------------------------------------
+
+
+def _recording(amps: float, volts: float, n: int = 101, *, reason: str | None = None) -> MeterRecording:
+    t: npt.NDArray[np.float64] = np.linspace(100.0, 101.0, n)
+    return MeterRecording(meter="ppk2", clock="host monotonic", t_s=t, amps=np.full(n, amps), volts=np.full(n, volts),
+                          missing_reason=reason)
+
+
+def _outcome(plan: MeterPlan, rec: MeterRecording, window: tuple[float, float]) -> MeterOutcome:
+    return MeterOutcome(plan, rec, None, window, "test window", energy=integrate(rec.t_s, rec.amps, rec.volts,
+                                                                                  start_s=window[0], end_s=window[1]))
+
+
+def test_power_comes_from_a_bypass_meter_with_high_confidence_and_battery_figures_kept_beside() -> None:
+    plan = MeterPlan("ppk2", "/dev/pts/9", "bypass", 0.1, None, "scenario telemetry.meter")
+    fields: dict[str, Any] = {"current_ma": 180.0, "power_mw": 700.0, "energy_mj": 350.0,
+                              "power_source": "emulated battery counters (not charging)", "power_confidence": "medium"}
+    missing: dict[str, str] = {}
+    warnings: list[WarningRecord] = []
+    apply_meter(fields, missing, warnings, _outcome(plan, _recording(0.25, 4.0), (100.2, 100.7)), emulated=True,
+                fps=30.0, latency_mean_ms=None)
+    assert fields["power_source"] == "emulated external meter (ppk2, bypass supply)"
+    assert fields["power_confidence"] == "high"
+    assert fields["power_mw"] == pytest.approx(1000.0) and fields["current_ma"] == pytest.approx(250.0)
+    assert fields["energy_mj"] == pytest.approx(500.0)  # 1 W over 0.5 s
+    assert fields["mj_per_frame"] == pytest.approx(1000.0 / 30.0)
+    assert fields["battery_power_mw"] == 700.0 and fields["battery_power_source"].startswith("emulated battery")
+    assert fields["meter"].energy_mj == pytest.approx(500.0) and not warnings
+
+
+def test_a_usb_inline_meter_is_medium_and_says_it_measures_the_charger_path() -> None:
+    plan = MeterPlan("um34c", "/dev/rfcomm0", "usb", 0.1, None, "device config pixel7")
+    fields: dict[str, object] = {}
+    warnings: list[WarningRecord] = []
+    apply_meter(fields, {}, warnings, _outcome(plan, _recording(0.5, 5.0), (100.0, 101.0)), emulated=False,
+                fps=None, latency_mean_ms=20.0)
+    assert fields["power_source"] == "external meter (um34c, USB inline)" and fields["power_confidence"] == "medium"
+    assert fields["mj_per_frame"] == pytest.approx(2500.0 * 0.02)
+    assert [w.code for w in warnings] == ["meter_usb"] and "charger path" in warnings[0].message
+
+
+def test_a_meter_that_gave_nothing_leaves_the_battery_figures_and_says_why() -> None:
+    plan = MeterPlan("ppk2", "/dev/pts/9", "bypass", 0.1, None, "scenario telemetry.meter")
+    fields = {"power_mw": 700.0, "power_source": "battery counters (not charging)", "power_confidence": "medium"}
+    missing: dict[str, str] = {}
+    warnings: list[WarningRecord] = []
+    apply_meter(fields, missing, warnings, MeterOutcome(plan, None, "[/dev/pts/9] no such port", None, "none"),
+                emulated=False, fps=30.0, latency_mean_ms=None)
+    assert fields["power_source"] == "battery counters (not charging)" and fields["power_mw"] == 700.0
+    assert "no such port" in missing["meter"] and warnings[0].code == "meter_missing"
+
+
+def test_a_meter_on_a_port_that_does_not_exist_is_missing_with_its_reason(tmp_path: Path) -> None:
+    cm = CellMeter(MeterPlan("ppk2", str(tmp_path / "ttyACM9"), "bypass", 0.1, None, "scenario telemetry.meter"))
+    cm.start()
+    assert cm.stop() is None
+    assert cm.why is not None and "ttyACM9" in cm.why and "scenario telemetry.meter" in cm.why
+
+
+# -- in runs on an emulated phone -----------------------------------------------------------------
+
+if shutil.which("adb") is not None:
+    from perflab.devices.adb import Adb
+    from perflab.devices.android import AndroidDevice
+    from perflab.emulator.meters import LiveLoad, Ppk2Emulator
+    from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+    from perflab.emulator.testing import private_adb_server
+    from perflab.lab.runner import run_scenario
+    from perflab.scenario import load_scenario
+    from perflab.store.runfolder import load_run
+
+needs_adb = pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed")
+
+
+@pytest.fixture(scope="module")
+def adb() -> Iterator[Adb]:
+    with private_adb_server() as client:
+        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
+
+
+def scenario(tmp_path: Path, telemetry: str, models: str = "[fp32]", extra: str = "") -> Path:
+    sc = tmp_path / "meter.yaml"
+    sc.write_text(textwrap.dedent(f"""\
+        name: meter
+        geometry: {{lr_width: 120, lr_height: 68, scale: 2}}
+        pacing: {{fps: 30, also_back_to_back: false}}
+        models:
+          - zoo: espcn
+            variants: {models}
+        delegates: [cpu]
+        runs: {{warmup: 1, iterations: 30}}
+        profiling: {{op_profiling: false}}
+        telemetry: {telemetry}
+        inputs:
+          images:
+            - skimage: coffee
+        """) + extra)
+    return sc
+
+
+class UnplugAfter:
+    """A load that pulls the meter's cable (from another thread) once the stream has run
+    ``after_s`` seconds: a meter unplugged mid-cell."""
+
+    def __init__(self, inner: LiveLoad, after_s: float) -> None:
+        self.inner, self.after_s = inner, after_s
+        self.meter: Ppk2Emulator | None = None
+        self.pulled = threading.Event()
+
+    def _check(self, t: npt.NDArray[np.float64]) -> None:
+        m = self.meter
+        if m is not None and m.streaming and not self.pulled.is_set() and t.size \
+                and float(np.max(t)) - m.stream_t0_s > self.after_s:
+            self.pulled.set()
+            threading.Thread(target=m.unplug, daemon=True).start()
+
+    def amps(self, t_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        self._check(np.asarray(t_s))
+        return self.inner.amps(t_s)
+
+    def volts(self, t_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return self.inner.volts(t_s)
+
+    def logic(self, t_s: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+        return self.inner.logic(t_s)
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float:
+        return self.inner.energy_j(t0_s, t1_s)
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float:
+        return self.inner.charge_c(t0_s, t1_s)
+
+
+@needs_adb
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_meter_unplugged_mid_cell_is_missing_with_its_reason_and_the_run_goes_on(adb: Adb, tmp_path: Path) -> None:
+    with EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, adb.client)
+        drv = phone.rt.physics
+        load = UnplugAfter(LiveLoad(lambda: drv.state.power_w, supply_volts=3.9), after_s=0.3)
+        with Ppk2Emulator(load, block_when_full=True) as em:
+            load.meter = em
+            sc = scenario(tmp_path, f'{{idle_baseline_s: 0, meter: {{type: ppk2, port: "{em.path}"}}}}')
+            device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+            outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+            assert load.pulled.is_set()
+    run = load_run(tmp_path / "run")
+    assert outcome.exit_code == 0
+    first, second = run.cells  # bicubic, then espcn: both measured
+    assert [c.status for c in run.cells] == ["ok", "ok"]
+    for c in (first, second):
+        assert c.latency_ms is not None and c.latency_ms.mean is not None  # the cell's other measurements stand
+        assert c.quality.psnr_y_db is not None
+        m = c.telemetry.meter
+        assert m is not None and m.type == "ppk2" and m.energy_mj is None
+        assert c.telemetry.power_source is None or "meter" not in c.telemetry.power_source
+        assert any(w.code == "meter_missing" for w in c.warnings)
+    # mid-cell: the stream ended with the driver's reason, what came before was kept
+    assert first.telemetry.meter is not None and "stream" in first.telemetry.meter.missing
+    assert first.telemetry.meter.n_samples and first.telemetry.meter.n_samples > 0
+    assert "cover only" in first.telemetry.meter.missing["energy_mj"]
+    # the next cell: the port is gone, the meter could not be opened
+    assert second.telemetry.meter is not None and em.path in second.telemetry.meter.missing["meter"]
