@@ -184,3 +184,14 @@ def test_a_trapped_signal_interrupts_wait(phone: Phone) -> None:
     lines = str(result["out"]).splitlines()
     assert lines[-1] == f"status={128 + signal.SIGUSR1}" and lines[-2] == "got"
     assert result["rc"] == 0
+
+
+def test_a_shell_process_cpu_time_is_its_real_cost(phone: Phone) -> None:
+    """/proc/$$/stat utime of an emulated shell is the CPU time the emulator spent running it."""
+    script = ("read p c s pp g sid t f a b c2 d e ut0 rest < /proc/$$/stat; i=0; "
+              "while [ $i -lt 2000 ]; do read x < /proc/uptime; i=$((i + 1)); done; "
+              "read p c s pp g sid t f a b c2 d e ut1 rest < /proc/$$/stat; echo $ut0 $ut1")
+    rc, out, err = phone.sh(script)
+    before, after = (int(x) for x in out.split())
+    assert rc == 0, err
+    assert after > before  # 2000 loop turns cost real CPU ticks, and they are counted

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ FIRST_PID = 3100
 PID_MAX = 32768
 
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 #: Signals whose default action is to ignore them (everything else terminates, as for these tools).
 DEFAULT_IGNORED = frozenset({signal.SIGCHLD, signal.SIGWINCH, signal.SIGURG, signal.SIGCONT})
@@ -64,6 +66,23 @@ class Proc:
     #: the signal that ended a host-backed process (its exit status is 128 + this)
     killed_by: int | None = None
     static: bool = False
+    #: CPU clock of the thread that runs this (shell) process, and its reading at the start
+    cpu_clock: int | None = None
+    cpu_base_s: float = 0.0
+    cpu_last_s: float = 0.0
+
+    def on_this_thread(self) -> None:
+        """This (shell) process runs on the calling thread from now on: its CPU time is that thread's."""
+        if self.cpu_clock is None:
+            self.cpu_clock = time.pthread_getcpuclockid(threading.get_ident())
+            self.cpu_base_s = time.clock_gettime(self.cpu_clock)
+
+    def cpu_s(self) -> float:
+        """CPU seconds this process has used: its thread's since it started (the emulator's real cost)."""
+        if self.cpu_clock is not None:
+            with contextlib.suppress(OSError):  # the thread has ended: its last reading stands
+                self.cpu_last_s = time.clock_gettime(self.cpu_clock) - self.cpu_base_s
+        return self.cpu_last_s
 
     def deliver(self, signo: int) -> None:
         if self.host is not None:
@@ -187,8 +206,9 @@ def _host_status(proc: Proc) -> dict[str, str]:
 
 
 def _host_cpu_ticks(proc: Proc) -> tuple[int, int]:
+    """(utime, stime) in clock ticks: the host child's, or a shell's thread CPU time (as utime)."""
     if proc.host is None:
-        return 0, 0
+        return round(proc.cpu_s() * _CLK_TCK), 0
     try:
         with open(f"/proc/{proc.host.pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()

@@ -130,7 +130,7 @@ class Shell:
         return self.run_tree(tree, io)
 
     def run_tree(self, tree: list[AndOr], io: IO) -> int:
-        self.own_proc()
+        self.own_proc().on_this_thread()
         self._err = io.err
         self._io = io
         try:
