@@ -54,7 +54,7 @@ from perflab.lab.costs import (
 )
 from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
-from perflab.lab.meters import MeterOutcome, meter_plan
+from perflab.lab.meters import MeterOutcome, meter_plan, unmatched_meter_warnings
 from perflab.lab.models import resolve_artifact
 from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
@@ -225,6 +225,8 @@ class ScenarioRunner:
         }
         merged = list(previous.warnings) if previous else []
         merged.extend(w for w in run_warnings if w not in merged)
+        merged.extend(w for w in unmatched_meter_warnings(self.s.telemetry.meter_specs(),
+                                                          [d.serial for d in self.devices]) if w not in merged)
         self.run_warnings = merged
         self.timing_frame: np.ndarray | None = None
         self.n_devices = len({*(d.serial for d in self.devices), *(p.serial for p in previous.planned)}
