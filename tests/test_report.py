@@ -810,6 +810,25 @@ def test_timelines_per_device(report: tuple[Path, RunRecord]) -> None:
     assert "No timeline stored for espcn int8 · cpu" in local  # a cell without a sampler file says so
 
 
+def test_every_stored_telemetry_number(report: tuple[Path, RunRecord]) -> None:
+    """Each ok cell's stored telemetry, its own values, per device; missing ones with their reasons."""
+    html_text, run = report[0].read_text(encoding="utf-8"), report[1]
+    t = collect(_section(html_text, "timelines")).tables["telemetry"]
+    c = next(c for c in run.cells if c.cell_id == "emu-cpu-espcn-int8")
+    tel = c.telemetry
+    r = cid("emu-cpu-espcn-int8")
+    assert t.cell(r, "CPU busy") == "41% cores 41%" and t.cell(r, "GPU busy") == "3%"
+    assert t.cell(r, "Temp °C") == f"34.2 → {tel.temp_end_c:.1f} ({tel.temp_max_c:.1f}) cpu-therm"
+    assert t.cell(r, "Current") == f"{tel.current_ma:.0f} mA" and t.cell(r, "Voltage") == "3.850 V"
+    assert t.cell(r, "Power") == f"{tel.power_mw:.0f} mW" and t.cell(r, "Window") == "6.0 s every 100 ms"
+    assert t.cell(r, "RSS peak") == "64 MB"  # 64.5 rounds to even
+    lb = cid("local-cpu-bicubic-fp32")
+    assert t.cell(lb, "CPU busy") == "55%" and t.cell(lb, "RSS peak") == "205 MB"
+    for col in ("Current", "Voltage", "Power", "Energy", "GPU busy", "Temp °C"):
+        assert t.cell(lb, col).startswith("—"), col
+    assert cid("local-cpu-fsrcnn-fp16") not in t.rows  # failed: nothing was sampled
+
+
 def test_timeline_files_outside_the_run_folder_are_not_read(tmp_path: Path) -> None:
     run_dir = tmp_path / "r"
     run = build_run_folder(run_dir, with_frames=False, with_samples=False)
