@@ -280,8 +280,7 @@ def comparison_text(cmp: Comparison) -> list[str]:
             lines.append(f"  {mark}{c.label}: no comparison: {c.note}")
             continue
         for ch in c.changes:
-            mark = {Verdict.REGRESSION: "REGRESSION ", Verdict.IMPROVEMENT: "improved ",
-                    Verdict.CHANGED: "changed "}.get(ch.verdict, "")
+            mark = {Verdict.REGRESSION: "REGRESSION ", Verdict.IMPROVEMENT: "improved "}.get(ch.verdict, "")
             lines.append(f"  {mark}{c.label}: {ch.describe()}")
     for k in cmp.only_a:
         lines.append(f"  only in A: {k}")
@@ -337,7 +336,9 @@ def ci_svg(ch: MetricChange, width: int = 140, height: int = 14) -> Markup:
     if point is None:
         return Markup("")
     thr = ch.threshold.value if ch.threshold is not None else None
-    span = max([abs(point), *(abs(v) for v in (ci or ())), abs(thr) if thr is not None else 0.0]) * 1.15 or 1.0
+    floor = 1.0 if rel else 0.0  # a relative bar spans at least ±1%
+    span = max([abs(point), *(abs(v) for v in (ci or ()) if math.isfinite(v)), abs(thr) if thr is not None else 0.0,
+                floor]) * 1.15 or 1.0
 
     def x(v: float) -> float:
         return round(width / 2 + v / span * (width / 2 - 3), 1)

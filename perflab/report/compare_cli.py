@@ -31,7 +31,7 @@ def compare_cmd(
     run_b: Annotated[str, typer.Argument(help="the run to judge: a run folder, or a run id with --db")],
     threshold: Annotated[list[str] | None, typer.Option(
         "--threshold", "-t", help="METRIC:VALUE[%], repeatable; the sign is the bad direction: latency.median:5% "
-        "(slower by more than 5%), quality.psnr_y_db:-0.1 (0.1 dB lower). Default: latency.median:5%")] = None,
+        "(slower by more than 5%), quality.psnr_y_db:-0.1 (0.1 dB lower). latency.median:5% applies unless given another value")] = None,
     metric: Annotated[list[str] | None, typer.Option(
         "--metric", "-m", help="metrics to show (repeatable); default: latency.median, latency.p90, "
         "quality.psnr_y_db, telemetry.power_mw, telemetry.mem_peak_mb, plus every thresholded one")] = None,
@@ -65,7 +65,10 @@ def compare_cmd(
             raise UserInputError(f"--alpha {alpha}: must be between 0 and 1")
         if resamples < 100:
             raise UserInputError(f"--resamples {resamples}: at least 100")
-        thresholds = [parse_threshold(t, METRICS) for t in (threshold or DEFAULT_THRESHOLDS)]
+        given = [parse_threshold(t, METRICS) for t in (threshold or [])]
+        # the defaults stay unless the same metric is given another threshold
+        thresholds = [*given, *(t for t in map(parse_threshold, DEFAULT_THRESHOLDS)
+                                if t.metric not in {g.metric for g in given})]
         a = load_side(_resolve_run(run_a, db))
         b = load_side(_resolve_run(run_b, db))
         cmp = compare_runs(a, b, thresholds, metrics=metric, force=force, alpha=alpha, resamples=resamples,
