@@ -25,6 +25,7 @@ waits for the phone).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +38,24 @@ from perflab.core.types import (
     TimingRequest,
     TimingResult,
 )
-from perflab.errors import DeviceGoneError, MissingDependencyError, PerflabError, RunInterrupted
+from perflab.errors import (
+    DeviceGoneError,
+    MeasurementError,
+    MissingDependencyError,
+    PerflabError,
+    RunInterrupted,
+)
 from perflab.store.results import (
+    CompatRecord,
+    DelegateRecord,
     LayerPassRecord,
     LayerRow,
     LayersRecord,
+    PartitionRecord,
+    PartitionRow,
     RankCheckRecord,
     SumCheckRecord,
+    TraceLatencyRecord,
     VariantTimingRecord,
 )
 from perflab.tracing.differential import (
@@ -196,6 +208,203 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
     )
 
 
+# --------------------------------------------------------------------------- kernel trace
+
+TRACE_WARMUP = 3
+TRACE_ITERATIONS = 30
+TRACE_SEGMENT = "timing"
+TRACE_TOLERANCE_PCT = 2.0
+
+
+@dataclass(frozen=True)
+class TraceTarget:
+    """Where a trace pass writes: ``<run_dir>/<rel_path>``; ``local`` says whether the cell
+    runs on this machine (the only place perflab captures today)."""
+
+    run_dir: Path
+    rel_path: str
+    local: bool
+    iterations: int = TRACE_ITERATIONS
+
+
+def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord, TraceLatencyRecord]:
+    """A kernel-trace pass: the model timed once more (back to back) while ftrace records;
+    per-inference intervals → latency statistics checked against the run's own timer, and
+    ATrace operator sections → per-layer rows where the runtime writes them."""
+    def missing(why: str) -> tuple[LayerPassRecord, TraceLatencyRecord]:
+        return (LayerPassRecord(method="atrace", source="none", missing=why),
+                TraceLatencyRecord(trace_file="", missing={"trace": why}))
+
+    if not target.local:
+        return missing("kernel trace capture on phones is not built yet (rooted-phone capture over adb is planned; "
+                       "a trace taken by hand can be read with `perflab trace parse`)")
+    from perflab.tracing.capture import LocalTraceCapture, local_trace_missing
+
+    why = local_trace_missing()
+    if why:
+        return missing(why)
+    out = target.run_dir / target.rel_path
+    req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=TRACE_WARMUP, iterations=target.iterations,
+                        threads=ctx.threads, delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
+                        lr_height=ctx.lr_height, input_frame=ctx.input_frame)
+    ctx.check_stop()
+    try:
+        with LocalTraceCapture(out) as cap, cap.worker_markers(), cap.segment(TRACE_SEGMENT):
+            timing = ctx.workload.run_timing(ctx.art, req)
+    except (RunInterrupted, DeviceGoneError):
+        raise
+    except PerflabError as exc:
+        return missing(f"kernel trace failed: {exc}")
+    except OSError as exc:
+        return missing(f"kernel trace failed: {exc}")
+    return trace_records(out.read_text(encoding="utf-8", errors="replace"), target.rel_path, timing,
+                         skip_first=1 + TRACE_WARMUP)
+
+
+def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first: int,
+                  tolerance_pct: float = TRACE_TOLERANCE_PCT) -> tuple[LayerPassRecord, TraceLatencyRecord]:
+    """Records from a saved trace and the timing of the traced run (pure). ``skip_first``:
+    first run + warm-up runs, which are invoke sections too."""
+    from perflab.tracing.attribution import attribute
+    from perflab.tracing.ftrace import parse_trace
+
+    try:
+        parsed = parse_trace(text, source=rel_path)
+        per_tick = parsed.info.us_per_tick()
+        if per_tick is None:
+            raise MeasurementError(f"{rel_path}: a tick clock ({parsed.info.clock}) without its rate")
+        a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT, skip_first=skip_first)
+    except PerflabError as exc:
+        why = f"the trace could not be read: {exc}"
+        return (LayerPassRecord(method="atrace", source="none", trace_file=rel_path, missing=why),
+                TraceLatencyRecord(trace_file=rel_path, missing={"trace": why}))
+    notes = [(f"clock {parsed.info.clock}; {a.inferences_in_trace} invoke sections, the first {skip_first} "
+             f"(first run + warm-up) left out")]
+    lost = parsed.info.lost_total
+    if lost:
+        notes.append(f"{lost} events lost")
+    lat = a.latency_ms
+    tool_mean = None
+    if timing.samples_ms:
+        tool_mean = sum(timing.samples_ms) / len(timing.samples_ms)
+    elif timing.summary is not None:
+        tool_mean = timing.summary.mean_ms
+    diff = ok = None
+    miss: dict[str, str] = {}
+    if lat is None:
+        miss["median"] = "no invoke sections in the traced segment (the runtime wrote no markers)"
+    if tool_mean is None:
+        miss["tool_mean_ms"] = "the traced run reported no latency of its own"
+    if lat is not None and tool_mean:
+        diff = (lat.mean_ms - tool_mean) / tool_mean * 100.0
+        ok = abs(diff) <= tolerance_pct
+    latency = TraceLatencyRecord(
+        trace_file=rel_path, n=lat.n if lat else 0, median_ms=lat.median_ms if lat else None,
+        p90_ms=lat.p90_ms if lat else None, mean_ms=lat.mean_ms if lat else None, tool_mean_ms=tool_mean,
+        diff_pct=diff, tolerance_pct=tolerance_pct, ok=ok, lost_events=lost, notes=notes, missing=miss)
+    top = [o for o in a.ops if o.share_pct > 0 or not o.delegate]
+    if not top:
+        op_pass = LayerPassRecord(
+            method="atrace", source=f"kernel trace {rel_path}", trace_file=rel_path, notes=notes,
+            missing="the runtime wrote no per-operator ATrace sections (LiteRT on local writes none; on Android "
+                    "they need debug.tflite.trace=1 when the interpreter starts)")
+        return op_pass, latency
+    ordered = sorted(top, key=lambda o: (_node_index(o.name), o.name))
+    total = sum(o.stats_ms.median_ms for o in ordered)
+    rows = [LayerRow(index=i, node_type=o.op_type, name=o.name, avg_ms=o.stats_ms.median_ms,
+                     pct=o.share_pct or None, times_called=o.stats_ms.n, method="atrace")
+            for i, o in enumerate(ordered)]
+    src = f"kernel trace {rel_path}: ATrace operator sections, median per operator"
+    return (LayerPassRecord(method="atrace", source=src, rows=rows, total_ms=total, trace_file=rel_path, notes=notes),
+            latency)
+
+
+def _node_index(name: str) -> int:
+    m = re.search(r"@(\d+)", name)
+    return int(m.group(1)) if m else 1 << 30
+
+
+# --------------------------------------------------------------------------- delegate partition
+
+GPU_DELEGATES = ("gpu",)
+
+
+def _op_list(delegates: Sequence[DelegateRecord], compat: CompatRecord | None) -> tuple[list[str], str]:
+    if compat is not None and compat.ops:
+        return list(compat.ops), "analyzer"
+    host = next((d for d in delegates if d.kind == "ops"), None)
+    if host is not None:
+        return [o for o in host.ops if o != "DELEGATE"], "host"
+    return [], ""
+
+
+def _overlay_trace(atrace: LayerPassRecord, place: list[str], why: list[str | None], src: list[str]) -> None:
+    """An op traced as its own ATrace section ran on the CPU (delegated ops hide in the delegate node)."""
+    traced = {int(m.group(1)) for r in atrace.rows if (m := re.search(r"@(\d+)", r.name))
+              and not r.node_type.startswith("TfLite")}
+    for k in traced:
+        if 0 <= k < len(place):
+            place[k], src[k] = "cpu", "trace"
+            why[k] = why[k] or "traced as its own operator section (delegated ops hide inside the delegate node)"
+
+
+def partition_table(delegate: str, delegates: Sequence[DelegateRecord], compat: CompatRecord | None,
+                    atrace: LayerPassRecord | None = None) -> PartitionRecord:
+    """Which ops ran on the delegate and which fell back to the CPU, and why (pure).
+
+    The op list is the model analyzer's (CellRecord.model.compat), else the runtime's own
+    (the host runner's ``ops`` record). Placement, strongest evidence first: per-operator
+    ATrace sections (an op traced on its own ran on the CPU; delegated ops hide inside the
+    delegate node); the tool's log (``Replacing N out of M``: all replaced → all on the
+    delegate; the delegate not applied → all on the CPU); for the GPU delegate, the analyzer's
+    incompatibility list names the ops that fall back, with its reason. What no source
+    settles is ``unknown``.
+    """
+    ops, first = _op_list(delegates, compat)
+    sources = [first]
+    if not ops:
+        return PartitionRecord(delegate=delegate, missing="no op list: the model analyzer did not run and the "
+                               "device tool printed none")
+    place: list[str] = ["unknown"] * len(ops)
+    why: list[str | None] = [None] * len(ops)
+    src: list[str] = [sources[0]] * len(ops)
+    partitions: int | None = None
+    replaced = next((d for d in delegates if d.kind == "replaced"), None)
+    not_applied = next((d for d in delegates if d.kind == "not_applied"), None)
+    applied = next((d for d in delegates if d.kind == "applied"), None)
+    host_ops = next((d for d in delegates if d.kind == "ops"), None)
+    if delegate == "cpu":
+        place = ["cpu"] * len(ops)
+        why = ["no delegate asked for: TFLite's builtin CPU kernels"] * len(ops)
+    elif not_applied is not None:
+        place = ["cpu"] * len(ops)
+        why = [f"the delegate took nothing: {not_applied.line.strip()}"] * len(ops)
+        src = ["log"] * len(ops)
+        sources.append("log")
+    elif replaced is not None and replaced.total:
+        sources.append("log")
+        partitions = replaced.partitions
+        if replaced.replaced == replaced.total:
+            place, src = ["delegate"] * len(ops), ["log"] * len(ops)
+        elif delegate in GPU_DELEGATES and compat is not None and compat.gpu_checked:
+            bad = {i.op_index: i.reason for i in compat.gpu_issues}
+            for k in range(len(ops)):
+                place[k] = "cpu" if k in bad else "delegate"
+                why[k] = bad.get(k)
+                src[k] = "analyzer"
+    elif applied is not None and applied.coverage == "full":
+        place, src = ["delegate"] * len(ops), ["log"] * len(ops)
+        sources.append("log")
+    elif host_ops is not None and "DELEGATE" in host_ops.ops:
+        why = ["the delegate took part of the graph; LiteRT's Python binding does not say which nodes"] * len(ops)
+    if atrace is not None and atrace.rows:
+        sources.append("trace")
+        _overlay_trace(atrace, place, why, src)
+    rows = [PartitionRow(index=k, op=op, placement=place[k], reason=why[k], source=src[k]) for k, op in enumerate(ops)]
+    return PartitionRecord(delegate=delegate, rows=rows, on_delegate=place.count("delegate"), on_cpu=place.count("cpu"),
+                           unknown=place.count("unknown"), partitions=partitions, sources=sorted(set(sources)))
+
+
 # --------------------------------------------------------------------------- rank agreement
 
 
@@ -228,6 +437,30 @@ def rank_between(p: LayerPassRecord, other: LayerPassRecord) -> RankCheckRecord 
 
 
 # --------------------------------------------------------------------------- all passes
+
+
+def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, delegate: str, threads: int,
+                timeout_s: float, lr_width: int, lr_height: int, input_frame: object, check_stop: Callable[[], None],
+                run_dir: Path, artifact_dir: str, local: bool, delegates: Sequence[DelegateRecord],
+                compat: CompatRecord | None) -> LayersRecord | None:
+    """The runner's one call (its per-layer block): every pass ``profiling`` asks for, the
+    trace statistics and the delegate partition table; None when no pass is asked for."""
+    opts = options_from_profiling(profiling)
+    if not (opts.op_profiling or opts.trace or opts.differential):
+        return None
+    ctx = PassContext(workload=workload, art=art, delegate=delegate, threads=threads, timeout_s=timeout_s,
+                      lr_width=lr_width, lr_height=lr_height, check_stop=check_stop, input_frame=input_frame)
+    trace_box: list[TraceLatencyRecord] = []
+
+    def trace() -> list[LayerPassRecord]:
+        op, lat = trace_passes(ctx, TraceTarget(run_dir, f"traces/{artifact_dir}.trace", local))
+        trace_box.append(lat)
+        return [op]
+
+    rec = layer_passes(ctx, opts, trace if opts.trace else None)
+    atrace = next((p for p in rec.passes if p.method == "atrace"), None)
+    return rec.model_copy(update={"trace": trace_box[0] if trace_box else None,
+                                  "partition": partition_table(delegate, delegates, compat, atrace)})
 
 
 def layer_passes(ctx: PassContext, opts: PassOptions,

@@ -608,11 +608,19 @@ class ScenarioRunner:
         self.progress.phase(device.serial, index, cell.cell_id, Phase.OUTPUTS)
         quality = self._quality(workload, info, cell, art)
         layers = None
-        if self.s.profiling.op_profiling:
+        prof = self.s.profiling
+        if prof.op_profiling or prof.trace or prof.differential:  # per-layer passes: perflab.lab.layers
+            from perflab.devices.local import LocalDevice
+            from perflab.lab.layers import cell_layers
+
             self.stop.check()
             self.progress.phase(device.serial, index, cell.cell_id, Phase.PROFILE)
-            layers = _layers_record(workload.run_profile(art, self.s.threads, cell.delegate.value,
-                                                         self.s.runs.timeout_s))
+            layers = cell_layers(
+                workload, art, profiling=prof, delegate=cell.delegate.value, threads=self.s.threads,
+                timeout_s=self.s.runs.timeout_s, lr_width=self.s.geometry.lr_width,
+                lr_height=self.s.geometry.lr_height, input_frame=self.timing_frame, check_stop=self.stop.check,
+                run_dir=self.folder.path, artifact_dir=artifact_dir(key), local=isinstance(device, LocalDevice),
+                delegates=delegate_records(parts.delegate_lines), compat=compat)
         return self._skeleton(
             cell, info, art, CellStatus.OK, None,
             model_fields={"compat": compat, "missing": {"compat": why} if why else {}},

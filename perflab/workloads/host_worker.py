@@ -31,6 +31,7 @@ from perflab.errors import PerflabError
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_PID_ENV = "PERFLAB_PARENT_PID"  # same name as perflab.workloads.local.PARENT_PID_ENV
+TRACE_MARKER_ENV = "PERFLAB_TRACE_MARKER"  # same name as perflab.tracing.capture.MARKER_ENV
 
 
 def die_with_parent(expected_parent: int | None) -> bool:
@@ -57,12 +58,37 @@ def _proc_self_status_kb(key: str) -> int | None:
     return parse_status_kb(Path("/proc/self/status").read_text(), key)
 
 
+def _trace_invokes(model: Any) -> None:
+    """While perflab traces this machine (it sets $PERFLAB_TRACE_MARKER to its ftrace
+    instance's trace_marker), write ``B|<pid>|perflab:invoke`` / ``E|<pid>`` around each
+    invoke; a no-op otherwise (docs/tracing.md)."""
+    path = os.environ.get(TRACE_MARKER_ENV)
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return  # the trace ended or is not ours: run untraced
+    inner = model.invoke
+    begin, end = f"B|{os.getpid()}|perflab:invoke".encode(), f"E|{os.getpid()}".encode()
+
+    def invoke() -> None:
+        os.write(fd, begin)
+        try:
+            inner()
+        finally:
+            os.write(fd, end)
+
+    model.invoke = invoke
+
+
 def _timing(job: dict[str, Any]) -> dict[str, Any]:
     from perflab.workloads.host import HostModel, float_to_tensor, timed_loop
 
     rss_before_kb = _proc_self_status_kb("VmRSS")
     t0 = time.perf_counter_ns()
     model = HostModel(Path(job["model"]), int(job["threads"]), str(job["delegate"]))
+    _trace_invokes(model)
     h, w = int(job["lr_height"]), int(job["lr_width"])
     if h and w:
         model.resize(h, w)
