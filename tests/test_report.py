@@ -702,6 +702,7 @@ def test_answer_first(report: tuple[Path, RunRecord]) -> None:
     assert ans.cell(cid("local-cpu-bicubic-fp32"), "Δ PSNR-Y") == "baseline"
     # p10–p90 where the run stored a p10
     assert fp32.latency_ms.p10 is not None
+    assert f"spread p10 {fp32.latency_ms.p10:.3f} – p90 {fp32.latency_ms.p90:.3f} ms" in html_text  # summary tooltip
     assert lat == (f"{fp32.latency_ms.median:.1f} ms median [p10 {fmt_ms(fp32.latency_ms.p10)} – p90 "
                    f"{fmt_ms(fp32.latency_ms.p90 or 0.0)}]")
     # a phone that reports only mean ± std: said so, in the verdict and in the latency

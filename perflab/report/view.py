@@ -531,6 +531,8 @@ class _RowBuilder:
                 reason or f"{attr} of the {MODE_LABELS.get(mode, mode)} series not recorded (no reason given)"
             )
         title = f"{MODE_LABELS.get(mode, mode)} {attr}: {value:.3f} ms, n={rec.n}, source: {rec.source}"
+        if attr == "median" and rec.p10 is not None and rec.p90 is not None:
+            title += f"; spread p10 {rec.p10:.3f} – p90 {rec.p90:.3f} ms"
         return Val(fmt_ms(float(value)), title=title)
 
     def startup(self, cell: CellRecord, attr: str) -> Val:
@@ -818,8 +820,8 @@ def _latency_spread(rb: _RowBuilder, cell: CellRecord) -> Val:
         return rb.notes.missing("no latency was recorded for this cell")
     mode = MODE_LABELS.get(lat.mode, lat.mode)
     if lat.median is not None:
-        p10 = getattr(lat, "p10", None)  # stored by newer perflab versions
-        if isinstance(p10, float) and lat.p90 is not None:
+        p10 = lat.p10  # stored since perflab.results/2 gained it; older files have none
+        if p10 is not None and lat.p90 is not None:
             sub = f"median [p10 {fmt_ms(p10)} – p90 {fmt_ms(lat.p90)}]"
         else:
             parts = [f"p90 {fmt_ms(lat.p90)}" if lat.p90 is not None else "p90 —",
