@@ -1,0 +1,121 @@
+"""Per-layer records built from traces and delegate evidence (pure parts of perflab.lab.layers)."""
+
+from __future__ import annotations
+
+import statistics
+
+from perflab.core.types import SeriesMode, TimingResult
+from perflab.lab.layers import partition_table, rank_between, trace_records
+from perflab.store.results import CompatRecord, DelegateRecord, GpuIssueRecord, LayerPassRecord, LayerRow
+
+PID = 4321
+OPS = ("CONV_2D@0/0", "TfLiteGpuDelegateV2@1/0", "DEPTH_TO_SPACE@2/0")
+OP_US = (1500, 6000, 500)
+
+
+def _line(ts_us: int, text: str) -> str:
+    return f"  benchmark_model-{PID}  [001] ...1. {ts_us // 1_000_000}.{ts_us % 1_000_000:06d}: tracing_mark_write: {text}"
+
+
+def _trace(n: int, skip: int, gap_us: int = 2000) -> tuple[str, list[float]]:
+    lines = ["# trace_clock: local global counter [mono] boot", "# tracer: nop", "#"]
+    t = 1_000_000
+    lines.append(_line(t, "perflab:segment:timing:begin"))
+    durations = []
+    for i in range(skip + n):
+        t += gap_us
+        begin = t
+        lines.append(_line(t, f"B|{PID}|Invoke"))
+        for op, us in zip(OPS, OP_US, strict=True):
+            lines.append(_line(t, f"B|{PID}|{op}"))
+            t += us + (i % 3) * 10
+            lines.append(_line(t, f"E|{PID}"))
+        t += 20
+        lines.append(_line(t, f"E|{PID}"))
+        if i >= skip:
+            durations.append((t - begin) / 1000.0)
+    lines.append(_line(t + 10, "perflab:segment:timing:end"))
+    return "\n".join(lines) + "\n", durations
+
+
+def _timing(samples: list[float]) -> TimingResult:
+    return TimingResult(mode=SeriesMode.BACK_TO_BACK, init_ms=1.0, first_ms=9.0, samples_ms=samples)
+
+
+def test_trace_gives_median_p90_and_per_operator_rows() -> None:
+    text, durs = _trace(n=20, skip=3)
+    op, lat = trace_records(text, "traces/c.trace", _timing(durs), skip_first=3)
+    assert lat.n == 20 and lat.median_ms is not None and lat.p90_ms is not None
+    assert lat.median_ms == statistics.median(durs) and lat.p90_ms >= lat.median_ms
+    assert lat.diff_pct is not None and abs(lat.diff_pct) < 0.01 and lat.ok is True
+    assert op.missing is None and [r.name for r in op.rows] == list(OPS)  # in node order
+    gpu = op.rows[1]
+    assert gpu.node_type == "TfLiteGpuDelegateV2" and gpu.avg_ms == 6.01 and gpu.method == "atrace"
+    assert op.total_ms is not None and abs(op.total_ms - sum(r.avg_ms for r in op.rows)) < 1e-9
+
+
+def test_trace_mean_off_by_more_than_two_percent_is_flagged() -> None:
+    text, durs = _trace(n=10, skip=0)
+    _, lat = trace_records(text, "t", _timing([d * 1.05 for d in durs]), skip_first=0)
+    assert lat.ok is False and lat.diff_pct is not None and -5.0 < lat.diff_pct < -4.0
+
+
+def test_trace_without_segment_is_missing_with_why() -> None:
+    op, lat = trace_records("# tracer: nop\n" + _line(1, f"B|{PID}|Invoke") + "\n", "t", _timing([1.0]), skip_first=0)
+    assert op.missing and "timing" in op.missing and lat.missing["trace"] == op.missing
+
+
+OPS_LIST = ["CONV_2D", "CONV_2D", "CUMSUM", "DEPTH_TO_SPACE"]
+COMPAT = CompatRecord(source="analyzer", ops=OPS_LIST, gpu_checked=True, gpu_compatible=False,
+                      gpu_issues=[GpuIssueRecord(op_index=2, op_name="CUMSUM", reason="Not supported op CUMSUM",
+                                                 source="tflite analyzer")])
+
+
+def test_partition_partial_gpu_uses_the_analyzer_reasons() -> None:
+    logs = [DelegateRecord(kind="replaced", line="Replacing 3 out of 4 node(s) with delegate (TfLiteGpuDelegateV2) "
+                           "node, yielding 2 partitions.", delegate="TfLiteGpuDelegateV2", replaced=3, total=4,
+                           partitions=2)]
+    p = partition_table("gpu", logs, COMPAT)
+    assert [r.placement for r in p.rows] == ["delegate", "delegate", "cpu", "delegate"]
+    assert p.rows[2].reason == "Not supported op CUMSUM" and p.rows[2].source == "analyzer"
+    assert (p.on_delegate, p.on_cpu, p.unknown, p.partitions) == (3, 1, 0, 2)
+    assert p.sources == ["analyzer", "log"]
+
+
+def test_partition_full_not_applied_cpu_and_trace() -> None:
+    full = [DelegateRecord(kind="replaced", line="Replacing 4 out of 4 node(s)", replaced=4, total=4, partitions=1)]
+    assert partition_table("gpu", full, COMPAT).on_delegate == 4
+    none = [DelegateRecord(kind="not_applied", line="NNAPI delegate: not applied", coverage="none")]
+    p = partition_table("nnapi", none, COMPAT)
+    assert p.on_cpu == 4 and p.rows[0].reason is not None and "took nothing" in p.rows[0].reason
+    assert partition_table("cpu", [], COMPAT).on_cpu == 4
+    # nnapi took part, the log says how much but not which; the trace names the CPU ops
+    part = [DelegateRecord(kind="replaced", line="Replacing 2 out of 4 node(s)", replaced=2, total=4, partitions=1)]
+    traced = LayerPassRecord(method="atrace", source="t", rows=[
+        LayerRow(index=0, node_type="TfLiteNnapiDelegate", name="TfLiteNnapiDelegate@0/0", avg_ms=3.0),
+        LayerRow(index=1, node_type="CUMSUM", name="CUMSUM@2/0", avg_ms=1.0),
+        LayerRow(index=2, node_type="DEPTH_TO_SPACE", name="DEPTH_TO_SPACE@3/0", avg_ms=0.2)])
+    p = partition_table("nnapi", part, COMPAT, traced)
+    assert [r.placement for r in p.rows] == ["unknown", "unknown", "cpu", "cpu"]
+    assert p.rows[3].source == "trace" and "trace" in p.sources
+
+
+def test_partition_without_any_op_list_is_missing() -> None:
+    p = partition_table("gpu", [], None)
+    assert p.missing and not p.rows
+
+
+def test_partition_from_the_host_op_list() -> None:
+    host = [DelegateRecord(kind="ops", line="ops: CONV_2D ADD DELEGATE", ops=["CONV_2D", "ADD", "DELEGATE"])]
+    p = partition_table("xnnpack", host, None)
+    assert [r.op for r in p.rows] == ["CONV_2D", "ADD"] and p.unknown == 2 and p.sources == ["host"]
+    assert p.rows[0].reason is not None and "does not say which" in p.rows[0].reason
+
+
+def test_rank_between_matches_rows_by_name() -> None:
+    a = LayerPassRecord(method="differential", source="d", rows=[
+        LayerRow(index=i, node_type="conv", name=n, avg_ms=v) for i, (n, v) in enumerate([("a", 1.0), ("b", 5.0), ("c", 2.0)])])
+    b = LayerPassRecord(method="atrace", source="t", rows=[
+        LayerRow(index=i, node_type="conv", name=n, avg_ms=v) for i, (n, v) in enumerate([("c", 2.5), ("a", 0.9), ("b", 4.0)])])
+    r = rank_between(a, b)
+    assert r is not None and r.spearman == 1.0 and r.same_top and r.n == 3 and r.against == "atrace"
