@@ -166,4 +166,4 @@ def test_cli_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
-    assert "run folders are not supported yet" in runner.invoke(app, cases[2]).stderr
+    assert "not a run folder" in runner.invoke(app, cases[2]).stderr

@@ -93,7 +93,7 @@ def _trace_clock_arg(value: str | None) -> str | None:
 
 def _load_trace(file: Path, trace_clock: str | None) -> tuple[ParsedTrace, str]:
     if file.is_dir():
-        raise UserInputError("is a folder: run folders are not supported yet, pass the trace file itself",
+        raise UserInputError("is a folder: pass a trace file (`perflab trace export RUN_DIR` exports a whole run)",
                              SourceLocation(str(file), None, None))
     return parse_trace(read_text_file(file), trace_clock=_trace_clock_arg(trace_clock), source=str(file)), str(file)
 
@@ -150,7 +150,8 @@ def trace_parse(
 
 @trace_app.command("export")
 def trace_export(
-    trace_file: Annotated[Path, typer.Argument(help="ftrace text file (a run folder is not supported yet)")],
+    trace_file: Annotated[Path, typer.Argument(help="ftrace text file, or a run folder (its traces/*.trace and "
+                                               "telemetry/*.txt in one file)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Chrome trace-event JSON to write (opens in ui.perfetto.dev)")],
     trace_clock: TraceClockOpt = None,
     counter_hz: CounterHzOpt = None,
@@ -163,6 +164,9 @@ def trace_export(
     from perflab.tracing.attribution import attribute
     from perflab.tracing.export import chrome_trace
 
+    if trace_file.is_dir():
+        _export_run(trace_file, out)
+        return
     try:
         trace, source = _load_trace(trace_file, trace_clock)
         us_per_tick = trace.info.us_per_tick(counter_hz)
@@ -182,3 +186,32 @@ def trace_export(
         _fail(exc)
     n = len(doc["traceEvents"]) if isinstance(doc["traceEvents"], list) else 0
     typer.echo(f"{out}: {n} trace events (open in https://ui.perfetto.dev)")
+
+
+def _export_run(run_dir: Path, out: Path) -> None:
+    """``trace export RUN_DIR``: every trace and telemetry timeline of the run, one JSON."""
+    from perflab.analysis.timeline import parse_sampler_output
+    from perflab.tracing.runexport import NamedText, run_chrome_trace
+
+    try:
+        traces = [NamedText(p.stem, read_text_file(p)) for p in sorted((run_dir / "traces").glob("*.trace"))]
+        timelines = [(p.stem, parse_sampler_output(read_text_file(p).splitlines()))
+                     for p in sorted((run_dir / "telemetry").glob("*.txt"))]
+        if not traces and not timelines:
+            raise UserInputError("not a run folder with traces or telemetry (no traces/*.trace, no telemetry/*.txt)",
+                                 SourceLocation(str(run_dir), None, None))
+        doc = run_chrome_trace(traces, timelines, source=str(run_dir))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        except OSError as exc:
+            raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
+    except PerflabError as exc:
+        _fail(exc)
+    other = doc["otherData"]
+    assert isinstance(other, dict)
+    n = len(doc["traceEvents"]) if isinstance(doc["traceEvents"], list) else 0
+    typer.echo(f"{out}: {n} trace events from {len(other['traces'])} trace(s) and {len(other['telemetry'])} "
+               f"telemetry timeline(s) (open in https://ui.perfetto.dev)")
+    for name, why in dict(other["skipped"]).items():
+        typer.echo(f"  skipped {name}: {why}", err=True)
