@@ -119,3 +119,20 @@ def test_rank_between_matches_rows_by_name() -> None:
         LayerRow(index=i, node_type="conv", name=n, avg_ms=v) for i, (n, v) in enumerate([("c", 2.5), ("a", 0.9), ("b", 4.0)])])
     r = rank_between(a, b)
     assert r is not None and r.spearman == 1.0 and r.same_top and r.n == 3 and r.against == "atrace"
+
+
+def test_switch_summary_of_a_gpu_trace() -> None:
+    from perflab.lab.layers import switch_summary
+    from perflab.tracing.attribution import attribute
+    from perflab.tracing.ftrace import parse_trace
+    from perflab.tracing.synthetic import GPU_OP, synthetic_trace
+
+    syn = synthetic_trace(200_000, seed=3)
+    a = attribute(parse_trace(syn.text), us_per_tick=1.0)
+    assert a.switches
+    (s,) = switch_summary(a.switches)
+    assert s.op == GPU_OP and s.n == len(a.switches)
+    assert 0 <= s.cpu_to_accel_median_us <= s.cpu_to_accel_p90_us
+    assert 0 <= s.accel_to_cpu_median_us <= s.accel_to_cpu_p90_us
+    ups = sorted(x.cpu_to_accel_us for x in a.switches)
+    assert s.cpu_to_accel_median_us == statistics.median(ups)

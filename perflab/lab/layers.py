@@ -48,6 +48,7 @@ from perflab.errors import (
 from perflab.store.results import (
     CompatRecord,
     DelegateRecord,
+    IrqCountRecord,
     LayerPassRecord,
     LayerRow,
     LayersRecord,
@@ -55,9 +56,11 @@ from perflab.store.results import (
     PartitionRow,
     RankCheckRecord,
     SumCheckRecord,
+    SwitchSummaryRecord,
     TraceLatencyRecord,
     VariantTimingRecord,
 )
+from perflab.tracing.attribution import SwitchLatency
 from perflab.tracing.differential import (
     VariantTiming,
     solve_layers,
@@ -298,10 +301,13 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
     if lat is not None and tool_mean:
         diff = (lat.mean_ms - tool_mean) / tool_mean * 100.0
         ok = abs(diff) <= tolerance_pct
+    irqs = sorted(a.irq_summary, key=lambda q: -q.total_us)[:10]
     latency = TraceLatencyRecord(
         trace_file=rel_path, n=lat.n if lat else 0, median_ms=lat.median_ms if lat else None,
         p90_ms=lat.p90_ms if lat else None, mean_ms=lat.mean_ms if lat else None, tool_mean_ms=tool_mean,
-        diff_pct=diff, tolerance_pct=tolerance_pct, ok=ok, lost_events=lost, notes=notes, missing=miss)
+        diff_pct=diff, tolerance_pct=tolerance_pct, ok=ok, lost_events=lost, switches=switch_summary(a.switches),
+        irqs=[IrqCountRecord(name=q.name, count=q.count, total_us=q.total_us, max_us=q.max_us) for q in irqs],
+        notes=notes, missing=miss)
     top = [o for o in a.ops if o.share_pct > 0 or not o.delegate]
     if not top:
         op_pass = LayerPassRecord(
@@ -317,6 +323,24 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
     src = f"kernel trace {rel_path}: ATrace operator sections, median per operator"
     return (LayerPassRecord(method="atrace", source=src, rows=rows, total_ms=total, trace_file=rel_path, notes=notes),
             latency)
+
+
+def switch_summary(switches: Sequence[SwitchLatency]) -> list[SwitchSummaryRecord]:
+    """Median and p90 of the switch latencies per delegate node (pure)."""
+    import numpy as np
+
+    groups: dict[tuple[str, str, str], list[SwitchLatency]] = {}
+    for sw in switches:
+        groups.setdefault((sw.op, sw.irq_name, sw.via), []).append(sw)
+    out = []
+    for (op, irq, via), g in sorted(groups.items()):
+        there = np.asarray([s.cpu_to_accel_us for s in g], dtype=np.float64)
+        back = np.asarray([s.accel_to_cpu_us for s in g], dtype=np.float64)
+        out.append(SwitchSummaryRecord(
+            op=op, irq_name=irq, via=via, n=len(g), cpu_to_accel_median_us=float(np.median(there)),
+            cpu_to_accel_p90_us=float(np.percentile(there, 90)), accel_to_cpu_median_us=float(np.median(back)),
+            accel_to_cpu_p90_us=float(np.percentile(back, 90))))
+    return out
 
 
 def _node_index(name: str) -> int:

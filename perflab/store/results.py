@@ -331,6 +331,26 @@ class LayerPassRecord(_Rec):
     missing: str | None = None  # why this method has no rows
 
 
+class SwitchSummaryRecord(_Rec):
+    """Processor switch latency around one delegate node, over the traced inferences (µs)."""
+
+    op: str  # the delegate node, e.g. TfLiteGpuDelegateV2@1/0
+    irq_name: str
+    via: str  # submit / irq (irq includes the accelerator's own work)
+    n: int
+    cpu_to_accel_median_us: float
+    cpu_to_accel_p90_us: float
+    accel_to_cpu_median_us: float
+    accel_to_cpu_p90_us: float
+
+
+class IrqCountRecord(_Rec):
+    name: str
+    count: int
+    total_us: float
+    max_us: float
+
+
 class TraceLatencyRecord(_Rec):
     """Latency statistics from the per-inference intervals of a kernel trace."""
 
@@ -344,6 +364,8 @@ class TraceLatencyRecord(_Rec):
     tolerance_pct: float = 2.0
     ok: bool | None = None
     lost_events: int = 0
+    switches: list[SwitchSummaryRecord] = Field(default_factory=list)
+    irqs: list[IrqCountRecord] = Field(default_factory=list)  # the 10 costliest by total time
     notes: list[str] = Field(default_factory=list)
     missing: dict[str, str] = Field(default_factory=dict)
 
