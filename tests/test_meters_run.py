@@ -18,13 +18,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from perflab.analysis.timeline import Timeline
 from perflab.devices.local import LocalDevice
 from perflab.lab.meters import (
     CellMeter,
     MeterOutcome,
     MeterPlan,
     apply_meter,
+    conclude,
     meter_plan,
+    meter_record,
     unmatched_meter_warnings,
 )
 from perflab.scenario.schema import MeterSpec, Telemetry
@@ -113,6 +116,40 @@ def test_a_meter_that_gave_nothing_leaves_the_battery_figures_and_says_why() -> 
                 emulated=False, fps=30.0, latency_mean_ms=None)
     assert fields["power_source"] == "battery counters (not charging)" and fields["power_mw"] == 700.0
     assert "no such port" in missing["meter"] and warnings[0].code == "meter_missing"
+
+
+def test_the_window_and_the_meters_lag_against_the_devices_load_are_recorded(tmp_path: Path) -> None:
+    """On `local` the sampler's clock is the host's (offset 0 ± 0): the window maps unchanged; a
+    meter whose current follows the device's load 150 ms late shows lag −0.15 s (t_device =
+    t_meter + lag) with a small residual, reported, not applied."""
+    tick_s = 0.1
+    ticks = np.arange(100.0, 106.0, tick_s)
+    busy_frac = (np.floor((ticks - 100.0) / 0.7) % 2).astype(float)  # load on/off every 0.7 s
+    total = np.arange(ticks.size) * 800  # 8 cores × 100 ticks/s × 0.1 s
+    busy = np.concatenate(([0.0], np.cumsum(busy_frac[1:] * 800)))
+    tl = Timeline(cpu_ticks={"cpu": [(float(t), (int(b), int(n))) for t, b, n in zip(ticks, busy, total, strict=True)]},
+                  ticks=[float(t) for t in ticks])
+    mid = (ticks[1:] + ticks[:-1]) / 2
+    t_m = np.arange(100.0, 106.0, 0.001)
+    load_at = np.interp(t_m - 0.15, mid, busy_frac[1:])
+    rec = MeterRecording(meter="ppk2", clock="host monotonic", t_s=t_m, amps=0.1 + 0.3 * load_at,
+                         volts=np.full(t_m.size, 3.7))
+    plan = MeterPlan("ppk2", "/dev/pts/9", "bypass", 0.1, None, "scenario telemetry.meter")
+    cm = CellMeter(plan)
+    out = conclude(plan, cm, rec, device=LocalDevice(), tl=tl, device_window=(101.0, 105.0),
+                   host_bracket=(100.5, 105.5), raw_path=tmp_path / "m.txt", raw_rel="m.txt")
+    assert out.window == (101.0, 105.0) and out.offset is not None and out.offset.uncertainty_s == 0.0
+    assert out.window_source.startswith("the measured process's lifetime")
+    assert out.alignment is not None and out.alignment.lag_s == pytest.approx(-0.15, abs=0.03)
+    assert out.alignment.correlation > 0.9 and out.alignment.residual_fraction < 0.5
+    assert out.energy is not None and out.energy.duration_s == pytest.approx(4.0)
+    rec_fields = meter_record(out, emulated=False)
+    assert rec_fields.lag_s == out.alignment.lag_s and rec_fields.raw_file == "m.txt"
+    assert (tmp_path / "m.txt").read_text().startswith("# t_s(host monotonic) amps volts")
+    # no process window: the host bracket, said so
+    out2 = conclude(plan, cm, rec, device=LocalDevice(), tl=tl, device_window=None, host_bracket=(100.5, 105.5),
+                    raw_path=None, raw_rel=None)
+    assert out2.window == (100.5, 105.5) and "host-side bracket" in out2.window_source
 
 
 def test_a_meter_on_a_port_that_does_not_exist_is_missing_with_its_reason(tmp_path: Path) -> None:
@@ -227,3 +264,28 @@ def test_a_meter_unplugged_mid_cell_is_missing_with_its_reason_and_the_run_goes_
     assert "cover only" in first.telemetry.meter.missing["energy_mj"]
     # the next cell: the port is gone, the meter could not be opened
     assert second.telemetry.meter is not None and em.path in second.telemetry.meter.missing["meter"]
+
+
+@needs_adb
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_device_config_names_a_usb_inline_meter_and_it_is_medium(adb: Adb, tmp_path: Path) -> None:
+    from perflab.devices.config import load_device_config
+    from perflab.emulator.meters import UmEmulator, usb_load
+
+    shipped = Path(__file__).resolve().parent.parent / "perflab" / "data" / "device_configs" / "pixel7.yaml"
+    with EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, adb.client)
+        with UmEmulator(usb_load(phone.rt.physics), "um34c", reply_delay_s=0.005) as em:
+            cfg = tmp_path / "pixel7.yaml"
+            cfg.write_text(shipped.read_text() + f'\nmeter: {{type: um34c, port: "{em.path}"}}\n')
+            device = AndroidDevice(adb, phone.serial, config=load_device_config(cfg), state_dir=tmp_path / "state")
+            sc = scenario(tmp_path, "{idle_baseline_s: 0}")  # the scenario names no meter
+            outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+    assert outcome.exit_code == 0
+    for c in load_run(tmp_path / "run").cells:
+        t = c.telemetry
+        assert t.meter is not None and t.meter.placement == "usb" and t.meter.energy_mj is not None, t.meter
+        assert t.power_source == "emulated external meter (um34c, USB inline)" and t.power_confidence == "medium"
+        assert any(w.code == "meter_usb" and "charger path" in w.message for w in c.warnings)
+        assert any("charger path" in n for n in t.meter.notes)
