@@ -306,3 +306,29 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     for args in ((a, tmp_path / "nope"), (a, a, "--threshold", "latency.median=5"), (a, a, "--metric", "foo.bar")):
         r = _compare(*args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_cli_compares_runs_by_id_from_the_store_alone(tmp_path: Path) -> None:
+    """Folders on another rack host (here: removed): the store's records and raw samples suffice,
+    with the same bootstrap intervals."""
+    import shutil
+
+    from perflab.store.runfolder import load_run
+    from perflab.store.sql import SqlStore
+
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
+    b = _write_run(tmp_path / "b", "night2", {**BASE, "espcn_x2.fp32.cpu": 24.0}, seed=2)
+    db = tmp_path / "perflab.sqlite"
+    with SqlStore(db) as st:
+        for p in (a, b):
+            st.index_run(load_run(p), p)
+    with_folders = _compare("night1", "night2", "--db", db)
+    shutil.rmtree(a)
+    shutil.rmtree(b)
+    r = _compare("night1", "night2", "--db", db)
+    assert r.returncode == 1, r.stdout + r.stderr
+    reg = [ln for ln in r.stdout.splitlines() if "REGRESSION" in ln]
+    assert len(reg) == 1 and re.search(r"\+[0-9.]+% \[\+[0-9.]+%, \+[0-9.]+%\]", reg[0]) and "Mann-Whitney U" in reg[0]
+    assert r.stdout == with_folders.stdout  # the same numbers, intervals and verdicts
+    r = _compare("night1", "night9", "--db", db)
+    assert r.returncode == 2 and "night9: no such run folder, and no run with that id" in r.stderr

@@ -210,3 +210,13 @@ def test_unreachable_postgres_is_one_line_without_password() -> None:
         SqlStore("postgresql://perflab:s3cret@127.0.0.1:1/perflab?connect_timeout=2")
     msg = str(ei.value)
     assert "s3cret" not in msg and "127.0.0.1:1" in msg and "\n" not in msg
+
+
+def test_run_record_and_samples_from_the_store_alone(store_url: str, tmp_path: Path) -> None:
+    r1 = _run(tmp_path / "n1", "n1", "2026-11-26T00:00:00+00:00", 20.0)
+    with SqlStore(store_url) as st:
+        st.index_run(r1, tmp_path / "n1")
+        assert st.load_run("n1") == r1 and st.load_run("nope") is None
+        assert st.samples_by_key(r1) == {("emu-1/bicubic_x2.fp32.cpu", "paced"): (4.5, 5.0, 5.5),
+                                         ("emu-1/espcn_x2.fp32.cpu", "paced"): (19.5, 20.0, 20.5),
+                                         ("emu-2/espcn_x2.fp32.cpu", "paced"): (20.5, 21.0, 21.5)}

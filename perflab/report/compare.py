@@ -42,7 +42,7 @@ from perflab.errors import StoreError, UserInputError
 from perflab.report.junit import JUnitCase, junit_xml
 from perflab.store.results import CellRecord, CellStatus, LatencyRecord, RunRecord
 from perflab.store.runfolder import load_run, read_samples
-from perflab.store.sql import METRICS
+from perflab.store.sql import METRICS, SqlStore
 
 DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw",
                    "telemetry.mem_peak_mb")
@@ -71,6 +71,18 @@ def load_side(path: Path) -> RunSide:
     for key, series, _it, ms in read_samples(folder / "samples.csv"):
         acc[(key, series)].append(ms)
     return RunSide(run, folder, {k: tuple(v) for k, v in acc.items()})
+
+
+def side_from_store(store: SqlStore, run_id: str) -> RunSide | None:
+    """A run by id from the results store: from its folder where that is here, else from the
+    record and raw samples the store keeps (a folder on another rack host, or gone)."""
+    folder = store.run_folder(run_id)
+    if folder is not None and (folder / "results.json").is_file():
+        return load_side(folder)
+    run = store.load_run(run_id)
+    if run is None:
+        return None
+    return RunSide(run, None, store.samples_by_key(run))
 
 
 @dataclass(frozen=True)

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from perflab.errors import MissingDependencyError, StoreError, UserInputError
 
+if TYPE_CHECKING:
+    from perflab.report.compare import RunSide
 
-def _resolve_run(arg: str, db: str | None) -> Path:
-    """A run folder (or results.json), or a run id looked up in the results store ``--db``."""
+
+def _load_side(arg: str, db: str | None) -> RunSide:
+    """A run folder (or results.json), or a run id looked up in the results store ``--db`` (read
+    from the store alone where its folder is not on this machine)."""
+    from perflab.report.compare import load_side, side_from_store
+
     p = Path(arg)
     if p.exists():
-        return p
+        return load_side(p)
     if db is not None:
         from perflab.store.sql import SqlStore
 
         with SqlStore(db) as store:
-            folder = store.run_folder(arg)
-        if folder is None:
+            side = side_from_store(store, arg)
+        if side is None:
             raise UserInputError(f"{arg}: no such run folder, and no run with that id in {db}")
-        return folder
+        return side
     raise UserInputError(f"{arg}: no such run folder (give --db to name runs by id)")
 
 
@@ -55,7 +61,6 @@ def compare_cmd(
         compare_runs,
         comparison_junit,
         comparison_text,
-        load_side,
         write_comparison,
     )
     from perflab.store.sql import METRICS
@@ -69,8 +74,8 @@ def compare_cmd(
         # the defaults stay unless the same metric is given another threshold
         thresholds = [*given, *(t for t in map(parse_threshold, DEFAULT_THRESHOLDS)
                                 if t.metric not in {g.metric for g in given})]
-        a = load_side(_resolve_run(run_a, db))
-        b = load_side(_resolve_run(run_b, db))
+        a = _load_side(run_a, db)
+        b = _load_side(run_b, db)
         cmp = compare_runs(a, b, thresholds, metrics=metric, force=force, alpha=alpha, resamples=resamples,
                            rules=MetaRules(temp_tolerance_c=temp_tolerance_c), out_dir=out)
         lines = comparison_text(cmp)

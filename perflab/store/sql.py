@@ -10,7 +10,8 @@ perflab index, is a one-line StoreError naming it.
 
 Tables: ``runs``, ``cells`` (one row per device × cell, the headline numbers), ``metrics``
 (every numeric metric of a cell, long form: the history and the dashboard read it),
-``samples`` (raw per-iteration latency from samples.csv), ``meta`` (schema_version).
+``samples`` (raw per-iteration latency from samples.csv), ``meta`` (schema_version); ``runs``
+also keeps each run's results.json, so a run can be compared from the store alone.
 History queries return pandas DataFrames.
 """
 
@@ -26,10 +27,10 @@ import pandas as pd
 from perflab.core.names import one_line
 from perflab.errors import MissingDependencyError, StoreError, UserInputError
 from perflab.store.results import CellRecord, RunRecord
-from perflab.store.runfolder import read_samples
+from perflab.store.runfolder import parse_results_json, read_samples
 
-DB_SCHEMA_VERSION = 2
-HEAD_REVISION = "0002"
+DB_SCHEMA_VERSION = 3
+HEAD_REVISION = "0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_ID = 7_270_001  # pg_advisory_xact_lock key held while migrating
 _MIGRATE_LOCK = threading.Lock()
@@ -265,7 +266,8 @@ class SqlStore:
             conn.execute(sa.insert(self.t_runs), [{
                 "run_id": run.run_id, "scenario": run.scenario.name, "scenario_sha256": run.scenario.sha256,
                 "started_utc": run.started_utc, "finished_utc": run.finished_utc, "folder": str(folder),
-                "results_schema": run.schema_, "exit_code": run.exit_code, "perflab_version": run.perflab_version}])
+                "results_schema": run.schema_, "exit_code": run.exit_code, "perflab_version": run.perflab_version,
+                "results_json": run.to_json()}])
             # a run with two records of one (serial, cell) keeps the last, as results.json readers do
             uniq = {(r["device_serial"], r["cell_id"]): r for r in cell_rows}
             if uniq:
@@ -295,6 +297,26 @@ class SqlStore:
         with self._guard("cannot read runs"), self._connect() as conn:
             v = conn.execute(sa.select(self.t_runs.c.folder).where(self.t_runs.c.run_id == run_id)).scalar()
         return None if v is None else Path(str(v))
+
+    def load_run(self, run_id: str) -> RunRecord | None:
+        """The run's record as indexed (its results.json), read from the store alone; None when
+        the store has no such run (or it was indexed before DB schema 3 kept records)."""
+        sa = self._sa
+        with self._guard("cannot read runs"), self._connect() as conn:
+            text = conn.execute(sa.select(self.t_runs.c.results_json).where(self.t_runs.c.run_id == run_id)).scalar()
+        if text is None:
+            return None
+        return parse_results_json(str(text), f"{self.where}: run {one_line(run_id, 80)}")
+
+    def samples_by_key(self, run: RunRecord) -> dict[tuple[str, str], tuple[float, ...]]:
+        """The run's raw samples from the store, keyed like samples.csv: (artifact_key, series)."""
+        keys = {(c.device.serial, c.cell_id): c.artifact_key for c in run.cells}
+        out: dict[tuple[str, str], list[float]] = {}
+        for r in self.samples_frame(run.run_id).itertuples(index=False):
+            key = keys.get((str(r.device_serial), str(r.cell_id)))
+            if key is not None:
+                out.setdefault((key, str(r.series)), []).append(float(r.latency_ms))  # type: ignore[arg-type]
+        return {k: tuple(v) for k, v in out.items()}
 
     def cell_rows(self, run_id: str) -> list[dict[str, object]]:
         sa = self._sa
