@@ -48,7 +48,9 @@ def test_variants_are_prefixes_of_the_shipped_model(cache: Path) -> None:
 def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path, tmp_path: Path) -> None:
     rec = layer_passes(_ctx(tmp_path), PassOptions(op_profiling=True, differential=True, differential_rounds=4,
                                                    differential_iterations=10, cache_root=cache))
-    op, diff = rec.passes
+    by = {p.method: p for p in rec.passes}
+    assert list(by) == ["op_profile", "estimate", "differential"]
+    op, diff = by["op_profile"], by["differential"]
     assert op.method == "op_profile" and op.missing and not op.rows  # local has no op profiler
     assert rec.missing == op.missing  # the legacy fields still say why
     assert diff.method == "differential" and diff.missing is None

@@ -136,3 +136,25 @@ def test_switch_summary_of_a_gpu_trace() -> None:
     assert 0 <= s.accel_to_cpu_median_us <= s.accel_to_cpu_p90_us
     ups = sorted(x.cpu_to_accel_us for x in a.switches)
     assert s.cpu_to_accel_median_us == statistics.median(ups)
+
+
+def test_estimate_shares_the_whole_time_by_macs() -> None:
+    from pathlib import Path
+
+    from perflab.lab.layers import estimate_pass, model_op_shapes, op_cost_units
+    from perflab.zoo.registry import get_artifact
+
+    art = get_artifact("espcn", 2, "fp32")
+    ops = model_op_shapes(art.path, 240, 136)
+    assert [o.op for o in ops] == ["CONV_2D", "TANH", "CONV_2D", "TANH", "CONV_2D", "DEPTH_TO_SPACE", "MINIMUM"]
+    assert op_cost_units(ops[2]) == 240 * 136 * 32 * 3 * 3 * 64  # c2: 64 → 32 channels, 3×3
+    assert op_cost_units(ops[1]) == 240 * 136 * 64  # tanh: one unit per output element
+    rec = estimate_pass(art, 240, 136, 20.0, "the cell's back_to_back median")
+    assert rec.method == "estimate" and rec.missing is None and rec.total_ms == 20.0
+    assert abs(sum(r.avg_ms for r in rec.rows) - 20.0) < 1e-9
+    assert max(rec.rows, key=lambda r: r.avg_ms).name == "CONV_2D@2"
+    assert "estimate" in rec.source and rec.notes
+    assert estimate_pass(art, 240, 136, None, "").missing
+    bad = type(art)(name="x", family="user", variant="fp32", scale=2, path=Path("/nonexistent.tflite"), sha256="0",
+                    size_bytes=0)
+    assert estimate_pass(bad, 240, 136, 5.0, "").missing

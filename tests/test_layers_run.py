@@ -50,7 +50,9 @@ def test_local_run_with_trace_and_differential(tmp_path: Path) -> None:
     layers = cell.layers
     assert layers is not None
     by = {p.method: p for p in layers.passes}
-    assert set(by) == {"op_profile", "atrace", "differential"}
+    assert set(by) == {"op_profile", "atrace", "differential", "estimate"}
+    est = by["estimate"]
+    assert est.total_ms == cell.series["back_to_back"].median and est.rows[0].node_type == "CONV_2D"
     assert by["op_profile"].missing and layers.missing == by["op_profile"].missing  # legacy fields kept
     diff = by["differential"]
     assert diff.missing is None and [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]

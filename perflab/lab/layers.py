@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from perflab.store.results import (
     CompatRecord,
     DelegateRecord,
     IrqCountRecord,
+    LatencyRecord,
     LayerPassRecord,
     LayerRow,
     LayersRecord,
@@ -82,6 +83,7 @@ class PassOptions:
     differential_max_layers: int | None = 12
     differential_rounds: int = 3
     differential_iterations: int = 10
+    estimate: bool = True
     cache_root: Path | None = None  # variants cache (None: perflab.zoo.variants.cache_root())
 
 
@@ -96,6 +98,8 @@ class PassContext:
     lr_height: int
     check_stop: Callable[[], None] = lambda: None
     input_frame: object = None
+    whole_ms: float | None = None  # the cell's own whole-model latency (for the estimate)
+    whole_source: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -106,7 +110,8 @@ def options_from_profiling(p: object, cache_root: Path | None = None) -> PassOpt
         differential=bool(getattr(p, "differential", False)),
         differential_max_layers=getattr(p, "differential_max_layers", 12),
         differential_rounds=int(getattr(p, "differential_rounds", 3)),
-        differential_iterations=int(getattr(p, "differential_iterations", 10)), cache_root=cache_root,
+        differential_iterations=int(getattr(p, "differential_iterations", 10)),
+        estimate=bool(getattr(p, "estimate", True)), cache_root=cache_root,
     )
 
 
@@ -209,6 +214,85 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
                                  diff_pct=check.diff_pct, tolerance_pct=check.tolerance_pct, ok=check.ok),
         variants=variant_recs, fit_chi2=sol.chi2, fit_dof=sol.dof, fit_birge=sol.birge, notes=notes,
     )
+
+
+# --------------------------------------------------------------------------- estimate
+
+CONV_LIKE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+
+
+@dataclass(frozen=True)
+class OpShape:
+    index: int
+    op: str
+    inputs: tuple[tuple[int, ...], ...]
+    outputs: tuple[tuple[int, ...], ...]
+
+
+def op_cost_units(op: OpShape) -> int:
+    """A roofline-free cost model (pure): multiply-accumulates for conv-like ops, one unit per
+    output element for everything else."""
+    def n(shape: tuple[int, ...]) -> int:
+        return int(math.prod(shape)) if shape else 1
+
+    out = op.outputs[0] if op.outputs else ()
+    if op.op == "CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1]) == 4:
+        _, kh, kw, cin = op.inputs[1]
+        return n(out) * kh * kw * cin
+    if op.op == "DEPTHWISE_CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1]) == 4:
+        _, kh, kw, _ = op.inputs[1]
+        return n(out) * kh * kw
+    if op.op == "TRANSPOSE_CONV" and len(op.inputs) >= 3 and len(op.inputs[1]) == 4:
+        cout, kh, kw, _ = op.inputs[1]
+        return n(op.inputs[2]) * kh * kw * cout
+    if op.op == "FULLY_CONNECTED" and len(op.inputs) >= 2 and len(op.inputs[1]) == 2:
+        return n(out) * op.inputs[1][1]
+    return n(out)
+
+
+def model_op_shapes(path: Path, lr_width: int, lr_height: int) -> list[OpShape]:
+    """The model's ops with tensor shapes at this input size (LiteRT, builtin CPU kernels, so
+    every tensor is allocated)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    d = it.get_input_details()[0]
+    if lr_width and lr_height:
+        it.resize_tensor_input(d["index"], [1, lr_height, lr_width, int(d["shape"][-1])], strict=False)
+    it.allocate_tensors()
+    shapes = {int(t["index"]): tuple(int(x) for x in t["shape"]) for t in it.get_tensor_details()}
+    return [OpShape(index=int(o["index"]), op=str(o["op_name"]),
+                    inputs=tuple(shapes.get(int(i), ()) for i in o["inputs"] if int(i) >= 0),
+                    outputs=tuple(shapes.get(int(i), ()) for i in o["outputs"] if int(i) >= 0))
+            for o in it._get_ops_details() if str(o["op_name"]) != "DELEGATE"]
+
+
+def estimate_rows(ops: Sequence[OpShape], whole_ms: float) -> list[LayerRow]:
+    """The whole model's time shared among its ops by :func:`op_cost_units` (pure)."""
+    units = [op_cost_units(o) for o in ops]
+    total = sum(units)
+    return [LayerRow(index=o.index, node_type=o.op, name=f"{o.op}@{o.index}", avg_ms=whole_ms * u / total if total else 0.0,
+                     pct=100.0 * u / total if total else None, method="estimate",
+                     macs_per_lr_pixel=None)
+            for o, u in zip(ops, units, strict=True)]
+
+
+def estimate_pass(art: ModelArtifact, lr_width: int, lr_height: int, whole_ms: float | None,
+                  whole_source: str) -> LayerPassRecord:
+    """Per-op estimate: no extra run on the device; the headline median apportioned by a cost
+    model. Said to be an estimate everywhere it is shown."""
+    if whole_ms is None or whole_ms <= 0:
+        return LayerPassRecord(method="estimate", source="none", missing="the cell has no whole-model latency to share")
+    try:
+        ops = model_op_shapes(art.path, lr_width, lr_height)
+    except (ValueError, RuntimeError, OSError) as exc:
+        return LayerPassRecord(method="estimate", source="none", missing=f"the model's ops could not be read: {exc}")
+    rows = estimate_rows(ops, whole_ms)
+    return LayerPassRecord(
+        method="estimate", rows=rows, total_ms=whole_ms,
+        source=(f"estimate: {whole_source} ({whole_ms:.3f} ms) shared by MACs (conv-like ops) and output elements "
+                "(other ops); not measured per layer"),
+        notes=["an estimate: memory traffic, activations fused into convs and delegate scheduling are not modelled"])
 
 
 # --------------------------------------------------------------------------- kernel trace
@@ -420,6 +504,7 @@ def partition_table(delegate: str, delegates: Sequence[DelegateRecord], compat: 
         place, src = ["delegate"] * len(ops), ["log"] * len(ops)
         sources.append("log")
     elif host_ops is not None and "DELEGATE" in host_ops.ops:
+        partitions = host_ops.ops.count("DELEGATE")
         why = ["the delegate took part of the graph; LiteRT's Python binding does not say which nodes"] * len(ops)
     if atrace is not None and atrace.rows:
         sources.append("trace")
@@ -466,14 +551,17 @@ def rank_between(p: LayerPassRecord, other: LayerPassRecord) -> RankCheckRecord 
 def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, delegate: str, threads: int,
                 timeout_s: float, lr_width: int, lr_height: int, input_frame: object, check_stop: Callable[[], None],
                 run_dir: Path, artifact_dir: str, local: bool, delegates: Sequence[DelegateRecord],
-                compat: CompatRecord | None) -> LayersRecord | None:
+                compat: CompatRecord | None, series: Mapping[str, LatencyRecord] | None = None) -> LayersRecord | None:
     """The runner's one call (its per-layer block): every pass ``profiling`` asks for, the
     trace statistics and the delegate partition table; None when no pass is asked for."""
     opts = options_from_profiling(profiling)
     if not (opts.op_profiling or opts.trace or opts.differential):
         return None
+    whole = (series or {}).get("back_to_back") or next(iter((series or {}).values()), None)
+    whole_ms = None if whole is None else (whole.median if whole.median is not None else whole.mean)
     ctx = PassContext(workload=workload, art=art, delegate=delegate, threads=threads, timeout_s=timeout_s,
-                      lr_width=lr_width, lr_height=lr_height, check_stop=check_stop, input_frame=input_frame)
+                      lr_width=lr_width, lr_height=lr_height, check_stop=check_stop, input_frame=input_frame,
+                      whole_ms=whole_ms, whole_source=f"the cell's {whole.mode} median" if whole else "")
     trace_box: list[TraceLatencyRecord] = []
 
     def trace() -> list[LayerPassRecord]:
@@ -501,10 +589,13 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
                               rows=[r.model_copy(update={"method": None}) for r in op.rows], missing=op.missing)
     if extra is not None:
         passes.extend(extra())
+    if opts.estimate and (opts.op_profiling or opts.trace or opts.differential):
+        passes.append(estimate_pass(ctx.art, ctx.lr_width, ctx.lr_height, ctx.whole_ms, ctx.whole_source))
     if opts.differential:
         ctx.check_stop()
         diff = differential_pass(ctx, opts)
-        checks = [c for c in (rank_between(diff, o) for o in passes if o.rows) if c is not None]
+        checks = [c for c in (rank_between(diff, o) for o in passes if o.rows and o.method != "estimate")
+                  if c is not None]
         macs = rank_against_macs(diff)
         if macs is not None:
             checks.append(macs)

@@ -252,6 +252,8 @@ class Profiling(_Strict):
                                          "that at most this many rows (and prefix variants) are timed")
     differential_rounds: Int = Field(default=3, ge=1, le=20, description="interleaved rounds over all variants")
     differential_iterations: Int = Field(default=10, ge=2, le=1000, description="timed runs per variant per round")
+    estimate: Bool = Field(default=True, description="with any per-layer pass: also an estimate (the cell's "
+                           "latency shared among ops by MACs), labelled as such; costs no device time")
 
 
 class Scenario(_Strict):
