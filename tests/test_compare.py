@@ -139,6 +139,35 @@ def test_psnr_drop_with_an_absolute_negative_threshold() -> None:
     assert up.verdict == Verdict.IMPROVEMENT
 
 
+def test_paired_frames_see_a_small_drop_that_frame_spread_hides() -> None:
+    """30 frames whose PSNR spreads over ±3 dB, each 0.15 dB lower in B: paired by frame the drop
+    is found with an interval around −0.15 dB; the same numbers unpaired are noise."""
+    rng = np.random.default_rng(21)
+    a = 30.0 + rng.normal(0, 3.0, 30)
+    b = a - 0.15 + rng.normal(0, 0.03, 30)
+    names = tuple(f"frame{i:03d}.png" for i in range(30))
+    thr = Threshold("quality.psnr_y_db", -0.1, relative=False)
+    paired = compare_metric("quality.psnr_y_db", Observation(float(a.mean()), tuple(a), names),
+                            Observation(float(b.mean()), tuple(b), names), Statistic.MEAN, thr)
+    assert paired.test == "Wilcoxon signed-rank" and paired.verdict == Verdict.REGRESSION
+    assert paired.diff_ci is not None and paired.diff_ci[0] < -0.15 < paired.diff_ci[1] < -0.1
+    assert "same 30 samples" in paired.method
+    # B's frames listed in another order are still paired by name
+    order = rng.permutation(30)
+    shuffled = compare_metric("quality.psnr_y_db", Observation(float(a.mean()), tuple(a), names),
+                              Observation(float(b.mean()), tuple(b[order]), tuple(names[i] for i in order)),
+                              Statistic.MEAN, thr)
+    assert shuffled.verdict == Verdict.REGRESSION and shuffled.diff == pytest.approx(paired.diff)
+    unpaired = compare_metric("quality.psnr_y_db", Observation(float(a.mean()), tuple(a)),
+                              Observation(float(b.mean()), tuple(b)), Statistic.MEAN, thr)
+    assert unpaired.test == "Mann-Whitney U" and unpaired.verdict == Verdict.UNCHANGED
+    # other frames on the two sides: not paired
+    other = compare_metric("quality.psnr_y_db", Observation(float(a.mean()), tuple(a), names),
+                           Observation(float(b.mean()), tuple(b), tuple(f"x{i}" for i in range(30))),
+                           Statistic.MEAN, thr)
+    assert other.test == "Mann-Whitney U"
+
+
 # -- a tool summary only (phones), one value per run ----------------------------------------------------
 
 

@@ -161,11 +161,13 @@ def observation(side: RunSide, cell: CellRecord, metric: str) -> tuple[Observati
         if value is None:
             return Observation(None, missing=cell.quality.missing.get(name, f"{name} not measured")), Statistic.VALUE
         frames: tuple[float, ...] = ()
+        keys: tuple[str, ...] = ()
         if name in _QUALITY_FRAME_FIELDS:
             vals = [getattr(f, name) for f in cell.quality.per_frame]
             if vals and all(v is not None for v in vals):
                 frames = tuple(float(v) for v in vals)
-        return Observation(float(value), samples=frames, n=len(frames)), (
+                keys = tuple(f.frame for f in cell.quality.per_frame)
+        return Observation(float(value), samples=frames, sample_keys=keys, n=len(frames)), (
             Statistic.MEAN if frames else Statistic.VALUE)
     if part == "telemetry":
         value = getattr(cell.telemetry, name, None)
