@@ -361,3 +361,28 @@ def test_cli_compares_runs_by_id_from_the_store_alone(tmp_path: Path) -> None:
     assert r.stdout == with_folders.stdout  # the same numbers, intervals and verdicts
     r = _compare("night1", "night9", "--db", db)
     assert r.returncode == 2 and "night9: no such run folder, and no run with that id" in r.stderr
+
+
+def test_cli_compares_two_nights_of_run_folders(tmp_path: Path) -> None:
+    """Two nights (``<night>/<scenario>/<serial>/``): runs paired by scenario and phone, one
+    regression on one phone of one scenario, a run with no partner listed."""
+    heavy = SCEN.model_copy(update={"name": "heavy", "sha256": "d" * 64})
+    for night, slow in (("n1", 20.0), ("n2", 24.0)):
+        _write_run(tmp_path / night / "light" / "emu-1", f"{night}-l1", BASE, seed=len(night) + 1, serial="emu-1")
+        _write_run(tmp_path / night / "light" / "emu-2", f"{night}-l2", {**BASE, "espcn_x2.fp32.cpu": slow},
+                   seed=3 if night == "n1" else 4, serial="emu-2")
+        _write_run(tmp_path / night / "heavy" / "emu-1", f"{night}-h1", BASE, seed=5 if night == "n1" else 6,
+                   serial="emu-1", scenario=heavy)
+    _write_run(tmp_path / "n2" / "heavy" / "emu-3", "n2-h3", BASE, seed=7, serial="emu-3", model="Galaxy S24",
+               scenario=heavy)
+    junit = tmp_path / "j.xml"
+    r = _compare(tmp_path / "n1", tmp_path / "n2", "--junit", junit)
+    assert r.returncode == 1, r.stdout + r.stderr
+    regs = [ln.strip() for ln in r.stdout.splitlines() if ln.strip().startswith("REGRESSION")]
+    assert len(regs) == 1 and regs[0].startswith("REGRESSION light:emu-2/espcn_x2.fp32.cpu: latency.median")
+    assert "only in B: heavy:emu-3 (run n2-h3: no partner)" in r.stdout
+    assert r.stdout.splitlines()[-1] == "1 regression(s) in 6 matched cell(s)"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    fails = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert fails == [("compare.light.emu-2", "espcn_x2.fp32.cpu:latency.median")]

@@ -18,8 +18,9 @@ import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -73,6 +74,73 @@ def load_side(path: Path) -> RunSide:
     return RunSide(run, folder, {k: tuple(v) for k, v in acc.items()})
 
 
+def load_sides(path: Path) -> list[RunSide]:
+    """A run folder → its run; a folder of run folders (a night: ``<night>/<scenario>/<serial>/``,
+    or ``reports/<scenario>/``) → every run under it, up to three levels down."""
+    if path.is_file() or (path / "results.json").is_file():
+        return [load_side(path)]
+    if not path.is_dir():
+        raise UserInputError(f"{path}: no such run folder")
+    found = sorted({f.parent for depth in ("*", "*/*", "*/*/*") for f in path.glob(f"{depth}/results.json")})
+    if not found:
+        raise UserInputError(f"{path}: neither a run folder (no results.json) nor a folder of run folders")
+    return [load_side(f) for f in found]
+
+
+def _run_key(side: RunSide) -> tuple[str, tuple[str, ...]]:
+    return side.run.scenario.name, tuple(sorted({c.device.serial for c in side.run.cells}))
+
+
+def _run_model_key(side: RunSide) -> tuple[str, tuple[str, ...]]:
+    return side.run.scenario.name, tuple(sorted({c.device.model for c in side.run.cells}))
+
+
+def compare_nights(a: Sequence[RunSide], b: Sequence[RunSide], thresholds: Sequence[Threshold], *,
+                   label_a: str, label_b: str, **kwargs: Any) -> Comparison:
+    """Two sets of runs (two nights): runs paired by scenario and phones (then by scenario and
+    phone models, where unique), each pair compared as by :func:`compare_runs`, one result.
+    A single run on each side is a plain :func:`compare_runs`."""
+    if len(a) == 1 and len(b) == 1:
+        return compare_runs(a[0], b[0], thresholds, **kwargs)
+    b_left = list(b)
+    pairs: list[tuple[RunSide, RunSide]] = []
+    a_left: list[RunSide] = []
+    for side in a:
+        match = [o for o in b_left if _run_key(o) == _run_key(side)]
+        if len(match) == 1:
+            pairs.append((side, match[0]))
+            b_left.remove(match[0])
+        else:
+            a_left.append(side)
+    for side in list(a_left):
+        match = [o for o in b_left if _run_model_key(o) == _run_model_key(side)]
+        if len(match) == 1 and sum(_run_model_key(x) == _run_model_key(side) for x in a_left) == 1:
+            pairs.append((side, match[0]))
+            b_left.remove(match[0])
+            a_left.remove(side)
+    parts = [compare_runs(x, y, thresholds, **kwargs) for x, y in pairs]
+    cells: list[CellComparison] = []
+    run_meta: dict[str, MetaDiff] = {}
+    only_a: list[str] = []
+    only_b: list[str] = []
+    for (x, _y), part in zip(pairs, parts, strict=True):
+        scen = x.run.scenario.name
+        cells.extend(replace(c, group=scen) for c in part.cells)
+        for m in part.run_meta:
+            msg = f"{scen}: {m.message}"
+            run_meta.setdefault(msg, replace(m, message=msg))
+        only_a.extend(f"{scen}:{k}" for k in part.only_a)
+        only_b.extend(f"{scen}:{k}" for k in part.only_b)
+    only_a.extend(f"{s.run.scenario.name}:{'+'.join(_run_key(s)[1])} (run {s.label}: no partner)" for s in a_left)
+    only_b.extend(f"{s.run.scenario.name}:{'+'.join(_run_key(s)[1])} (run {s.label}: no partner)" for s in b_left)
+    return Comparison(
+        run_a=label_a, run_b=label_b, scenario=", ".join(sorted({x.run.scenario.name for x, _ in pairs})) or "none",
+        cells=tuple(cells), only_a=tuple(only_a), only_b=tuple(only_b), run_meta=tuple(run_meta.values()),
+        thresholds=tuple(thresholds),
+        alpha=float(kwargs.get("alpha", DEFAULT_ALPHA)), confidence=float(kwargs.get("confidence", DEFAULT_CONFIDENCE)),
+        resamples=int(kwargs.get("resamples", DEFAULT_RESAMPLES)))
+
+
 def side_from_store(store: SqlStore, run_id: str) -> RunSide | None:
     """A run by id from the results store: from its folder where that is here, else from the
     record and raw samples the store keeps (a folder on another rack host, or gone)."""
@@ -99,12 +167,13 @@ class CellComparison:
     status_regression: bool = False  # ok in A, not ok in B
     report_a: str | None = None  # the run report, relative to the comparison's folder
     report_b: str | None = None
+    group: str | None = None  # the scenario, when two nights of several runs are compared
 
     @property
     def label(self) -> str:
         dev = self.device_serial if self.device_serial == self.device_serial_b else \
             f"{self.device_serial}→{self.device_serial_b}"
-        return f"{dev}/{self.cell_id}"
+        return f"{self.group + ':' if self.group else ''}{dev}/{self.cell_id}"
 
     @property
     def regressions(self) -> list[MetricChange]:
@@ -309,7 +378,7 @@ def comparison_junit(cmp: Comparison) -> str:
     a regression fails with the numbers; a missing or untested metric is skipped."""
     cases: list[JUnitCase] = []
     for c in cmp.cells:
-        cls = f"compare.{c.device_serial}"
+        cls = f"compare.{c.group + '.' if c.group else ''}{c.device_serial}"
         if c.note is not None:
             if c.status_regression:
                 cases.append(JUnitCase(cls, f"{c.cell_id}:status", failure=f"{c.label} was ok in {cmp.run_a}, "

@@ -13,14 +13,14 @@ if TYPE_CHECKING:
     from perflab.report.compare import RunSide
 
 
-def _load_side(arg: str, db: str | None) -> RunSide:
-    """A run folder (or results.json), or a run id looked up in the results store ``--db`` (read
-    from the store alone where its folder is not on this machine)."""
-    from perflab.report.compare import load_side, side_from_store
+def _load_sides(arg: str, db: str | None) -> list[RunSide]:
+    """A run folder (or results.json), a folder of run folders (a night), or a run id looked up
+    in the results store ``--db`` (read from the store alone where its folder is not here)."""
+    from perflab.report.compare import load_sides, side_from_store
 
     p = Path(arg)
     if p.exists():
-        return load_side(p)
+        return load_sides(p)
     if db is not None:
         from perflab.store.sql import SqlStore
 
@@ -28,13 +28,15 @@ def _load_side(arg: str, db: str | None) -> RunSide:
             side = side_from_store(store, arg)
         if side is None:
             raise UserInputError(f"{arg}: no such run folder, and no run with that id in {db}")
-        return side
+        return [side]
     raise UserInputError(f"{arg}: no such run folder (give --db to name runs by id)")
 
 
 def compare_cmd(
-    run_a: Annotated[str, typer.Argument(help="the reference run: a run folder, or a run id with --db")],
-    run_b: Annotated[str, typer.Argument(help="the run to judge: a run folder, or a run id with --db")],
+    run_a: Annotated[str, typer.Argument(help="the reference: a run folder, a night's folder of run folders, or "
+                                         "a run id with --db")],
+    run_b: Annotated[str, typer.Argument(help="the one judged: a run folder, a night's folder, or a run id with "
+                                         "--db")],
     threshold: Annotated[list[str] | None, typer.Option(
         "--threshold", "-t", help="METRIC:VALUE[%], repeatable; the sign is the bad direction: latency.median:5% "
         "(slower by more than 5%), quality.psnr_y_db:-0.1 (0.1 dB lower). latency.median:5% applies unless given another value")] = None,
@@ -54,11 +56,11 @@ def compare_cmd(
     temp_tolerance_c: Annotated[float, typer.Option("--temp-tolerance-c", help="warn when the cells' start "
                                                     "temperatures differ by more than this")] = 3.0,
 ) -> None:
-    """Per-cell changes between two runs with confidence intervals; exit 1 on a regression."""
+    """Per-cell changes between two runs (or two nights) with confidence intervals; exit 1 on a regression."""
     from perflab.analysis.compare import MetaRules, parse_threshold
     from perflab.report.compare import (
         DEFAULT_THRESHOLDS,
-        compare_runs,
+        compare_nights,
         comparison_junit,
         comparison_text,
         write_comparison,
@@ -74,10 +76,11 @@ def compare_cmd(
         # the defaults stay unless the same metric is given another threshold
         thresholds = [*given, *(t for t in map(parse_threshold, DEFAULT_THRESHOLDS)
                                 if t.metric not in {g.metric for g in given})]
-        a = _load_side(run_a, db)
-        b = _load_side(run_b, db)
-        cmp = compare_runs(a, b, thresholds, metrics=metric, force=force, alpha=alpha, resamples=resamples,
-                           rules=MetaRules(temp_tolerance_c=temp_tolerance_c), out_dir=out)
+        a = _load_sides(run_a, db)
+        b = _load_sides(run_b, db)
+        cmp = compare_nights(a, b, thresholds, label_a=Path(run_a).name or run_a, label_b=Path(run_b).name or run_b,
+                             metrics=metric, force=force, alpha=alpha, resamples=resamples,
+                             rules=MetaRules(temp_tolerance_c=temp_tolerance_c), out_dir=out)
         lines = comparison_text(cmp)
         for line in lines[:-1]:
             typer.echo(line)
