@@ -165,8 +165,9 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
         (v.name, v.counts, vs.artifact(v)) for v in vs.variants]
     runs.append((WHOLE, (), ctx.art))
     got: dict[str, list[TimingResult]] = {name: [] for name, _, _ in runs}
+    rounds = opts.differential_rounds + opts.differential_rounds % 2  # even: every variant's mean position is the same
     try:
-        for rnd in range(opts.differential_rounds):
+        for rnd in range(rounds):
             order = runs if rnd % 2 == 0 else list(reversed(runs))
             for name, _, art in order:
                 ctx.check_stop()
@@ -204,7 +205,7 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
         notes.append("the regenerated whole model's op list differs from the shipped model's")
     n_dup = sum(1 for v in vs.variants if v.kind == "duplicate")
     source = (f"differential: {len(vs.variants) - n_dup} prefix + {n_dup} duplicate variants of {ctx.art.name} "
-              f"{ctx.art.variant}, {opts.differential_rounds} interleaved rounds × {opts.differential_iterations} "
+              f"{ctx.art.variant}, {rounds} interleaved rounds × {opts.differential_iterations} "
               f"runs each, weighted least squares")
     return LayerPassRecord(
         method="differential", source=source, rows=rows, total_ms=total,

@@ -1,0 +1,68 @@
+"""The differential profiler through a phone's benchmark_model (emulated phone, real adb server).
+
+On the GPU delegate the op profile shows one opaque delegate node; the differential profiler
+still gives per-layer rows, because it only times whole (variant) models with the same
+``Workload.run_timing`` the cell uses — benchmark_model's summary (mean, std) per run here.
+The emulated phone runs every model for real on the host's LiteRT (labelled emulated)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("perflab.emulator.phone")
+pytest.importorskip("tensorflow")
+if shutil.which("adb") is None:
+    pytest.skip("adb is not installed", allow_module_level=True)
+
+from perflab.devices.adb import Adb
+from perflab.devices.android import AndroidDevice
+from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.testing import private_adb_server
+from perflab.lab.layers import PassContext, PassOptions, layer_passes
+from perflab.workloads import workload_for
+from perflab.zoo.registry import get_artifact
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
+    tmp = tmp_path_factory.mktemp("phone")
+    binary = tmp / "benchmark_model"
+    binary.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
+    with private_adb_server() as client:
+        adb = Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
+        phone = EmulatedPhone.start(profile="pixel7")
+        try:
+            connect_to_adb_server(phone, adb.client)
+            d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp / "state")
+            try:
+                yield d
+            finally:
+                d.close()
+        finally:
+            phone.stop()
+
+
+def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profiler(
+        device: AndroidDevice, tmp_path: Path) -> None:
+    ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
+                      delegate="gpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
+    rec = layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=3,
+                                        differential_iterations=10, estimate=False,
+                                        cache_root=tmp_path / "cache"))
+    by = {p.method: p for p in rec.passes}
+    op, diff = by["op_profile"], by["differential"]
+    assert op.missing is None and op.rows
+    assert any(r.node_type.startswith("TfLiteGpuDelegate") for r in op.rows)  # one opaque node
+    assert not any(r.node_type == "CONV_2D" for r in op.rows)
+    assert diff.missing is None, diff.missing
+    assert [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
+    assert all(v.n > 0 for v in diff.variants)
+    assert diff.sum_check is not None and diff.sum_check.ok, diff.sum_check
+    macs = next(c for c in diff.rank_checks if c.against == "macs")
+    assert macs.same_top, diff.rows
