@@ -38,14 +38,15 @@ NIGHTS = 12
 STEP_NIGHT = 8  # emu-1's espcn gets 20% slower from this night on
 
 
-def _night(root: Path, i: int) -> tuple[RunRecord, Path]:
+def _night(root: Path, i: int, scen: ScenarioRecord = SCEN, factor: float = 1.0,
+           step_night: int = STEP_NIGHT) -> tuple[RunRecord, Path]:
     rng = np.random.default_rng(100 + i)
-    run_id = f"night{i:02d}"
-    path = root / "light" / run_id
+    run_id = f"night{i:02d}" if scen is SCEN else f"{scen.name}{i:02d}"
+    path = root / scen.name / run_id
     rf = RunFolder.create(path)
     cells = []
     plan = [("emu-1", "bicubic_x2.fp32.cpu", 5.0, CellStatus.OK),
-            ("emu-1", "espcn_x2.fp32.cpu", 24.0 if i >= STEP_NIGHT else 20.0, CellStatus.OK),
+            ("emu-1", "espcn_x2.fp32.cpu", 24.0 if i >= step_night else 20.0, CellStatus.OK),
             ("emu-2", "espcn_x2.fp32.cpu", 22.0, CellStatus.OK),
             ("emu-2", "espcn_x2.fp16.gpu", 9.0, CellStatus.FAILED if i in (3, 4, 9) else CellStatus.OK)]
     for serial, cid, median, status in plan:
@@ -53,7 +54,7 @@ def _night(root: Path, i: int) -> tuple[RunRecord, Path]:
         key = f"{serial}/{cid}"
         lat = None
         if status == CellStatus.OK:
-            xs = median * np.exp(rng.normal(0.0, 0.04, 30))
+            xs = factor * median * np.exp(rng.normal(0.0, 0.04, 30))
             rf.append_samples(key, "paced", xs.tolist())
             lat = LatencyRecord(mode="paced", source="raw samples", median=float(np.median(xs)), mean=float(xs.mean()),
                                 p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)), n=30)
@@ -64,7 +65,9 @@ def _night(root: Path, i: int) -> tuple[RunRecord, Path]:
             baseline=name == "bicubic_x2", latency_ms=lat,
             quality=QualityRecord(psnr_y_db=31.0 + rng.normal(0, 0.01) if lat else None),
             telemetry=TelemetryRecord(power_mw=800.0 + rng.normal(0, 5) if lat else None)))
-    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=SCEN, started_utc=f"2026-11-{i + 1:02d}T02:00:00+00:00",
+    minute = 0 if scen is SCEN else 30
+    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=scen,
+                    started_utc=f"2026-11-{i + 1:02d}T02:{minute:02d}:00+00:00",
                     cells=cells)
     rf.write_results(run)
     (path / "index.html").write_text(f"<html><body>report {run_id}</body></html>")
@@ -208,3 +211,22 @@ def test_dashboard_and_compare_from_postgresql(tmp_path: Path) -> None:
         with eng.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         eng.dispose()
+
+
+def test_scenarios_are_never_mixed_in_one_trend(tmp_path: Path) -> None:
+    """Two scenarios with the same cell ids, the second twice as slow, night after night: no
+    step appears from interleaving them; each has its own trends."""
+    heavy = SCEN.model_copy(update={"name": "heavy", "sha256": "e" * 64})
+    db = tmp_path / "perflab.sqlite"
+    with SqlStore(db) as st:
+        for i in range(8):
+            for scen, factor in ((SCEN, 1.0), (heavy, 2.0)):
+                run, path = _night(tmp_path / "reports", i, scen, factor, step_night=99)
+                st.index_run(run, path)
+    r = _perflab("dashboard", "--db", db, "--out", tmp_path / "d", "--fail-on-regression")
+    assert r.returncode == 0 and "0 regression(s)" in r.stdout, r.stdout
+    page = (tmp_path / "d" / "index.html").read_text()
+    assert "<h3>heavy:espcn_x2.fp32.cpu</h3>" in page and "<h3>light:espcn_x2.fp32.cpu</h3>" in page
+    assert '<line class="step' not in page
+    r = _perflab("dashboard", "--db", db, "--out", tmp_path / "h", "--scenario", "heavy")
+    assert r.returncode == 0 and "(8 runs, 4 cells" in r.stdout

@@ -133,17 +133,17 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
         cells = cells[cells["scenario"] == scenario]
     notes: list[str] = []
     scenarios = sorted(set(cells["scenario"])) if len(cells) else []
-    if scenario is None and len(scenarios) > 1:
-        notes.append(f"runs of {len(scenarios)} scenarios are mixed ({', '.join(scenarios)}); pick one with "
-                     "--scenario for trends of like with like")
     out: list[CellTrends] = []
-    keys = cells[["device_serial", "cell_id"]].drop_duplicates().itertuples(index=False) if len(cells) else []
-    for serial, cell_id in keys:
-        crow = cells[(cells["device_serial"] == serial) & (cells["cell_id"] == cell_id)]
+    keys = (cells[["scenario", "device_serial", "cell_id"]].drop_duplicates().itertuples(index=False)
+            if len(cells) else [])
+    for scen, serial, cell_id in keys:
+        # a cell's trend never mixes scenarios: with several, cells are named scenario:cell_id
+        label = str(cell_id) if len(scenarios) == 1 else f"{scen}:{cell_id}"
+        crow = cells[(cells["scenario"] == scen) & (cells["device_serial"] == serial) & (cells["cell_id"] == cell_id)]
         statuses = tuple(NightStatus(str(r.run_id), str(r.status), None if pd.isna(r.reason) else str(r.reason),
                                      report_href(str(r.folder), out_dir)) for r in crow.itertuples(index=False))
         last = crow.iloc[-1]
-        h = hist[(hist["device_serial"] == serial) & (hist["cell_id"] == cell_id)]
+        h = hist[(hist["scenario"] == scen) & (hist["device_serial"] == serial) & (hist["cell_id"] == cell_id)]
         series: list[Series] = []
         for metric in metrics:
             m = h[h["metric"] == metric]
@@ -154,8 +154,8 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
             cps = detect_change_points([p.value for p in points])
             steps = tuple(Step(points[c.index].run_id, c.index, c.before, c.after, c.change_pct, c.p_value,
                                _is_regression(metric, c, thr)) for c in cps)
-            series.append(Series(str(serial), str(last.device_model), str(cell_id), metric, points, steps))
-        out.append(CellTrends(str(serial), str(last.device_model), str(last.device_kind), str(cell_id), statuses,
+            series.append(Series(str(serial), str(last.device_model), label, metric, points, steps))
+        out.append(CellTrends(str(serial), str(last.device_model), str(last.device_kind), label, statuses,
                               tuple(series)))
     flaky = flaky_cells({(c.device_serial, c.cell_id): [s.status for s in c.statuses] for c in out},
                         min_flips=min_flips)
