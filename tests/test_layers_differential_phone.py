@@ -30,6 +30,11 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("variants")
+
+
+@pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
     tmp = tmp_path_factory.mktemp("phone")
     binary = tmp / "benchmark_model"
@@ -49,12 +54,12 @@ def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
 
 
 def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profiler(
-        device: AndroidDevice, tmp_path: Path) -> None:
+        device: AndroidDevice, tmp_path: Path, cache: Path) -> None:
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
                       delegate="gpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
     rec = layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=3,
                                         differential_iterations=10, estimate=False,
-                                        cache_root=tmp_path / "cache"))
+                                        cache_root=cache))
     by = {p.method: p for p in rec.passes}
     op, diff = by["op_profile"], by["differential"]
     assert op.missing is None and op.rows
@@ -66,3 +71,19 @@ def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profi
     assert diff.sum_check is not None and diff.sum_check.ok, diff.sum_check
     macs = next(c for c in diff.rank_checks if c.against == "macs")
     assert macs.same_top, diff.rows
+
+
+def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_path: Path, cache: Path) -> None:
+    """Where both exist (the CPU delegate), the differential rows and the op profile's rows
+    (summed into the same layers by tensor names) agree on the costliest layer. The emulated
+    tool's op profile apportions its measured time by op cost (it says so), so this checks
+    the matching and the record, not the emulator's realism."""
+    ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
+                      delegate="cpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
+    rec = layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
+                                        differential_iterations=6, estimate=False, cache_root=cache))
+    diff = next(p for p in rec.passes if p.method == "differential")
+    assert diff.missing is None, diff.missing
+    vs_op = next(c for c in diff.rank_checks if c.against == "op_profile")
+    assert vs_op.n == 4 and "summed" in vs_op.note
+    assert vs_op.same_top, (diff.rows, rec.rows)

@@ -158,3 +158,21 @@ def test_estimate_shares_the_whole_time_by_macs() -> None:
     bad = type(art)(name="x", family="user", variant="fp32", scale=2, path=Path("/nonexistent.tflite"), sha256="0",
                     size_bytes=0)
     assert estimate_pass(bad, 240, 136, 5.0, "").missing
+
+
+def test_rank_between_sums_op_profile_rows_into_differential_layers() -> None:
+    diff = LayerPassRecord(method="differential", source="d", rows=[
+        LayerRow(index=0, node_type="conv", name="c1", avg_ms=2.0, layers=["c1"]),
+        LayerRow(index=1, node_type="conv", name="c2", avg_ms=6.0, layers=["c2"]),
+        LayerRow(index=2, node_type="conv", name="c3", avg_ms=1.0, layers=["c3"]),
+        LayerRow(index=3, node_type="tail", name="tail", avg_ms=0.3, layers=["pixel_shuffle", "clip"])])
+    prof = LayerPassRecord(method="op_profile", source="benchmark_model", rows=[
+        LayerRow(index=0, node_type="CONV_2D", name="[espcn_x2_1/c1_1/BiasAdd;espcn_x2_1/c1_1/convolution]:0", avg_ms=1.5),
+        LayerRow(index=1, node_type="TANH", name="[espcn_x2_1/c1_1/Tanh]:1", avg_ms=0.6),
+        LayerRow(index=2, node_type="CONV_2D", name="[espcn_x2_1/c2_1/BiasAdd]:2", avg_ms=5.0),
+        LayerRow(index=3, node_type="TANH", name="[espcn_x2_1/c2_1/Tanh]:3", avg_ms=0.4),
+        LayerRow(index=4, node_type="CONV_2D", name="[espcn_x2_1/c3_1/BiasAdd]:4", avg_ms=0.9),
+        LayerRow(index=5, node_type="DEPTH_TO_SPACE", name="[espcn_x2_1/pixel_shuffle_1/DepthToSpace]:5", avg_ms=0.2),
+        LayerRow(index=6, node_type="MINIMUM", name="[StatefulPartitionedCall_1:0]:6", avg_ms=0.1)])  # unmatched
+    r = rank_between(diff, prof)
+    assert r is not None and r.n == 4 and r.same_top and r.spearman == 1.0 and "summed" in r.note

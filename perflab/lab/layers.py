@@ -193,7 +193,7 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
     rows = [
         LayerRow(index=c.index, node_type=vs.units[c.index].kind, name=c.name, avg_ms=c.cost_ms,
                  pct=(100.0 * c.cost_ms / total) if total > 0 else None, method="differential", se_ms=c.se_ms,
-                 macs_per_lr_pixel=vs.units[c.index].macs_per_lr_pixel)
+                 macs_per_lr_pixel=vs.units[c.index].macs_per_lr_pixel, layers=list(vs.units[c.index].layers))
         for c in sol.layers
     ]
     variant_recs = [VariantTimingRecord(name=t.name, counts=list(t.counts), median_ms=t.time_ms, se_ms=t.se_ms, n=t.n,
@@ -534,16 +534,37 @@ def rank_against_macs(p: LayerPassRecord) -> RankCheckRecord | None:
                            note="conv rows only; MACs are a proxy: element-wise work and memory traffic are not counted")
 
 
+def _unit_of(name: str, units: Sequence[LayerRow]) -> int | None:
+    """The first row whose Keras layers name this op (TFLite names a node after its output
+    tensor, ``<model>_1/<layer>_1/BiasAdd;…``), or None."""
+    for k, u in enumerate(units):
+        for layer in u.layers:
+            if re.search(rf"(^|[/\[;]){re.escape(layer)}(_\d+)?/", name):
+                return k
+    return None
+
+
 def rank_between(p: LayerPassRecord, other: LayerPassRecord) -> RankCheckRecord | None:
-    """Rank agreement of two passes over the rows both have (matched by name, in order)."""
+    """Rank agreement of two passes over the rows both have: matched by name, or — when this
+    pass's rows list the model layers they cover (differential) — the other pass's per-op rows
+    summed into them by the layer names in the ops' tensor names."""
     mine = {r.name: r.avg_ms for r in p.rows}
     theirs = {r.name: r.avg_ms for r in other.rows}
     common = [n for n in mine if n in theirs]
+    note = "rows matched by name"
+    if len(common) < 2 and any(r.layers for r in p.rows):
+        summed: dict[str, float] = {}
+        for r in other.rows:
+            k = _unit_of(r.name, p.rows)
+            if k is not None:
+                summed[p.rows[k].name] = summed.get(p.rows[k].name, 0.0) + r.avg_ms
+        theirs, common = summed, [n for n in mine if n in summed]
+        note = "the other method's ops summed into these rows by the layer names in their tensor names"
     if len(common) < 2:
         return None
     a, b = [mine[n] for n in common], [theirs[n] for n in common]
     return RankCheckRecord(against=other.method, spearman=spearman(a, b), n=len(common),
-                           same_top=a.index(max(a)) == b.index(max(b)))
+                           same_top=a.index(max(a)) == b.index(max(b)), note=note)
 
 
 # --------------------------------------------------------------------------- all passes

@@ -278,6 +278,7 @@ class LayerRow(_Rec):
     method: str | None = None  # op_profile / atrace / differential / estimate (None: the pass's)
     se_ms: float | None = None  # 1σ standard error of avg_ms (differential)
     macs_per_lr_pixel: int | None = None  # conv multiply-accumulates of the row per LR pixel
+    layers: list[str] = Field(default_factory=list)  # the model's (Keras) layers a differential row covers
 
 
 class SumCheckRecord(_Rec):
