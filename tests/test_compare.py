@@ -274,6 +274,7 @@ def test_cli_injected_regression_exit_1_junit_and_page(tmp_path: Path) -> None:
     lines = r.stdout.splitlines()
     reg = [ln for ln in lines if ln.lstrip().startswith("REGRESSION")]
     assert len(reg) == 1 and "emu-1/espcn_x2.fp32.cpu: latency.median" in reg[0] and "Mann-Whitney U" in reg[0]
+    assert reg[0].endswith("[emulated phone]")  # emulated results are labelled wherever they appear
     assert "start temperature differs by +6.0 °C" in r.stdout
     assert lines[-1] == "1 regression(s) in 2 matched cell(s)"
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -289,6 +290,7 @@ def test_cli_injected_regression_exit_1_junit_and_page(tmp_path: Path) -> None:
     assert len(cases) == 2 * 5
     page = (out / "index.html").read_text()
     assert "1 regression(s)" in page and 'data-metric="latency.median"' in page and "<script" not in page
+    assert page.count('<span class="emu">EMULATED</span>') == 2  # once per cell
     assert 'href="../b/index.html"' in page  # the run report, relative to the page
     assert (out / "junit.xml").is_file()
 

@@ -168,6 +168,7 @@ class CellComparison:
     report_a: str | None = None  # the run report, relative to the comparison's folder
     report_b: str | None = None
     group: str | None = None  # the scenario, when two nights of several runs are compared
+    emulated: bool = False  # either side ran on an emulated phone: said wherever the cell appears
 
     @property
     def label(self) -> str:
@@ -324,9 +325,11 @@ def compare_runs(
     for ca, cb in pairs:
         meta = metadata_diffs(_cell_meta(a.run, ca), _cell_meta(b.run, cb), rules,
                               start_temp_a_c=ca.telemetry.start_temp_c, start_temp_b_c=cb.telemetry.start_temp_c)
-        common = {"device_serial": ca.device.serial, "device_serial_b": cb.device.serial, "device_model": ca.device.model,
-                      "cell_id": ca.cell_id, "status_a": ca.status.value, "status_b": cb.status.value, "meta": tuple(meta),
-                      "report_a": _report_link(a.folder, out_dir), "report_b": _report_link(b.folder, out_dir)}
+        common = {"device_serial": ca.device.serial, "device_serial_b": cb.device.serial,
+                  "device_model": ca.device.model, "cell_id": ca.cell_id, "status_a": ca.status.value,
+                  "status_b": cb.status.value, "meta": tuple(meta), "report_a": _report_link(a.folder, out_dir),
+                  "report_b": _report_link(b.folder, out_dir),
+                  "emulated": ca.emulated or cb.emulated or "emulated" in (ca.device.kind, cb.device.kind)}
         if ca.status != CellStatus.OK or cb.status != CellStatus.OK:
             why = "; ".join(f"{side}: {c.status.value}" + (f" ({c.reason})" if c.reason else "")
                             for side, c in (("A", ca), ("B", cb)) if c.status != CellStatus.OK)
@@ -360,11 +363,11 @@ def comparison_text(cmp: Comparison) -> list[str]:
     for c in cmp.cells:
         if c.note is not None:
             mark = "REGRESSION " if c.status_regression else ""
-            lines.append(f"  {mark}{c.label}: no comparison: {c.note}")
+            lines.append(f"  {mark}{c.label}: no comparison: {c.note}{' [emulated phone]' if c.emulated else ''}")
             continue
         for ch in c.changes:
             mark = {Verdict.REGRESSION: "REGRESSION ", Verdict.IMPROVEMENT: "improved "}.get(ch.verdict, "")
-            lines.append(f"  {mark}{c.label}: {ch.describe()}")
+            lines.append(f"  {mark}{c.label}: {ch.describe()}{' [emulated phone]' if c.emulated else ''}")
     for k in cmp.only_a:
         lines.append(f"  only in A: {k}")
     for k in cmp.only_b:
@@ -386,7 +389,7 @@ def comparison_junit(cmp: Comparison) -> str:
             else:
                 cases.append(JUnitCase(cls, f"{c.cell_id}:status", skipped=c.note))
             continue
-        meta = "\n".join(m.message for m in c.meta)
+        meta = "\n".join([*(m.message for m in c.meta), *(["emulated phone"] if c.emulated else [])])
         for ch in c.changes:
             text = f"{ch.describe()}\nmethod: {ch.method}" + (f"\nmetadata: {meta}" if meta else "")
             if ch.verdict == Verdict.REGRESSION:
