@@ -210,6 +210,7 @@ def test_unreachable_postgres_is_one_line_without_password() -> None:
         SqlStore("postgresql://perflab:s3cret@127.0.0.1:1/perflab?connect_timeout=2")
     msg = str(ei.value)
     assert "s3cret" not in msg and "127.0.0.1:1" in msg and "\n" not in msg
+    assert "cannot connect to the results store" in msg
 
 
 def test_run_record_and_samples_from_the_store_alone(store_url: str, tmp_path: Path) -> None:

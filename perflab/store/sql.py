@@ -137,6 +137,13 @@ class SqlStore:
             raise StoreError(f"{self.where}: cannot open the results store: {_err(exc)}") from None
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        if not self.is_sqlite:
+            try:
+                with self.engine.connect():
+                    pass
+            except sa.exc.SQLAlchemyError as exc:
+                self.engine.dispose()
+                raise StoreError(f"{self.where}: cannot connect to the results store: {_err(exc)}") from None
         try:
             self._migrate()
         except sa.exc.SQLAlchemyError as exc:
