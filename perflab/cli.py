@@ -249,7 +249,7 @@ def _add_apps() -> None:
     from perflab.devices.cli import app as devices_app
     from perflab.emulator.cli import emulate
     from perflab.lab.rack_cli import nightly, rack_app, worker
-    from perflab.report.compare_cli import compare_cmd, dashboard_cmd
+    from perflab.report.compare_cli import compare_cmd, dashboard_cmd, store_app
     from perflab.report.matrix_cli import matrix_cmd
     from perflab.telemetry.cli import app as meter_app
     from perflab.tracing.cli import profile_app, trace_app
@@ -269,6 +269,7 @@ def _add_apps() -> None:
                 "regression.")(compare_cmd)
     app.command("dashboard", help="Nightly trends from the results store: change points, regressions, flaky "
                 "cells (offline HTML).")(dashboard_cmd)
+    app.add_typer(store_app, name="store", help="The results store: info, index run folders into it.")
 
 
 _add_apps()

@@ -155,3 +155,56 @@ def dashboard_cmd(
     typer.echo(f"dashboard: {page}  ({d.runs} runs, {len(d.cells)} cells, {len(d.regressions)} regression(s), "
                f"{len(d.flaky)} flaky)")
     raise typer.Exit(1 if fail_on_regression and d.regressions else 0)
+
+
+store_app = typer.Typer(no_args_is_help=True, help="The results store: what it holds, and indexing run folders into it.")
+
+
+@store_app.command("info")
+def store_info(
+    db: Annotated[str, typer.Option("--db", envvar="PERFLAB_DB", help="a SQLite file, sqlite:///path or "
+                                    "postgresql://…")],
+) -> None:
+    """Where the store is, its schema revision, and the runs it holds."""
+    from perflab.store.sql import DB_SCHEMA_VERSION, SqlStore
+
+    try:
+        with SqlStore(db) as store:
+            rev = store.revision()
+            cells = store.cells_frame()
+            ids = store.run_ids()
+    except (UserInputError, StoreError, MissingDependencyError) as exc:
+        typer.echo(f"perflab: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"store: {store.where}")
+    typer.echo(f"schema: {DB_SCHEMA_VERSION} (alembic revision {rev})")
+    typer.echo(f"runs: {len(ids)}" + (f" (newest {ids[-1]})" if ids else ""))
+    if len(cells):
+        for scen, grp in cells.groupby("scenario", sort=True):
+            typer.echo(f"  {scen}: {grp['run_id'].nunique()} run(s), {grp['device_serial'].nunique()} device(s), "
+                       f"{len(grp)} cell record(s)")
+
+
+@store_app.command("index")
+def store_index(
+    run_dirs: Annotated[list[Path], typer.Argument(help="run folders, or folders of run folders (a night, "
+                                                   "reports/<scenario>)")],
+    db: Annotated[str, typer.Option("--db", envvar="PERFLAB_DB", help="a SQLite file, sqlite:///path or "
+                                    "postgresql://…")],
+) -> None:
+    """Index run folders into the store (idempotent): e.g. old runs into the rack's PostgreSQL."""
+    from perflab.report.compare import load_sides
+    from perflab.store.sql import SqlStore
+
+    try:
+        sides = [s for p in run_dirs for s in load_sides(p)]
+        with SqlStore(db) as store:
+            for side in sides:
+                if side.folder is None:  # load_sides reads folders: never
+                    continue
+                store.index_run(side.run, side.folder.resolve())
+                typer.echo(f"indexed {side.run.run_id} ({side.run.scenario.name}, {len(side.run.cells)} cells)")
+    except (UserInputError, StoreError, MissingDependencyError) as exc:
+        typer.echo(f"perflab: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{len(sides)} run(s) indexed in {store.where}")
