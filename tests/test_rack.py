@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from perflab.errors import DeviceGoneError, DeviceTimeoutError, RunInterrupted, UserInputError
-from perflab.lab.queue import UnitRetry
+from perflab.errors import DeviceGoneError, DeviceTimeoutError, RunInterrupted, StoreError, UserInputError
+from perflab.lab.queue import STORE_ATTEMPTS, UnitRetry
 from perflab.lab.rack import EffectiveLimits, load_rack, queue_name, rack_warnings, resolve_devices
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,3 +164,6 @@ def test_retry_decision_backs_off_on_transport_errors_only() -> None:
     assert UnitRetry.decide(ValueError("bug"), 0, kwargs) is None  # not a transport error: no retry
     assert UnitRetry.decide(UserInputError("bad"), 0, kwargs) is None
     assert UnitRetry.decide(RunInterrupted("worker stopping"), 7, kwargs) == 0.0  # back to the queue at once
+    # measured, but the database was away: tried again (to record it) past the phone's attempts
+    assert UnitRetry.decide(StoreError("db away"), 5, kwargs) == 60.0
+    assert UnitRetry.decide(StoreError("db away"), STORE_ATTEMPTS - 1, kwargs) is None

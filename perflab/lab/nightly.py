@@ -211,13 +211,15 @@ def _device(unit: Unit, loaded: LoadedRack) -> Any:
 
 
 def health_check(device: Any, timeout_s: float) -> None:
-    """The phone is listed as ``device`` by its host's adb server and runs ``true``. Raises
-    DeviceGoneError (or DeviceTimeoutError) otherwise; an adb server that does not answer makes
-    the phone gone too, from where this machine stands."""
+    """The phone is listed as ``device`` by its host's adb server and runs ``true``. A network
+    serial (``host:port``) that dropped is connected again first, as the runner does mid-run (the
+    adb server does not do it by itself). Raises DeviceGoneError (or DeviceTimeoutError)
+    otherwise; an adb server that does not answer makes the phone gone too, from where this
+    machine stands."""
     serial = device.serial
     try:
         state = device.dev.adb.state(serial, timeout_s=timeout_s)
-        if state != "device":
+        if state != "device" and not (device.is_network_serial and device.wait_online(timeout_s)):
             raise DeviceGoneError(serial, "health check: the adb server " +
                                   ("does not list the phone" if state is None else f"lists the phone as {state!r}"))
         device.dev.shell(["true"], timeout_s=timeout_s)

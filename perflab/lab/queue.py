@@ -46,6 +46,7 @@ PLAN_TASK = "perflab.nightly.plan"
 UNIT_TASK = "perflab.nightly.unit"
 UNITS_TABLE = "perflab_nightly_units"
 DB_ENV = "PERFLAB_DB"
+STORE_ATTEMPTS = 30  # tries of a measured unit whose outcome the database could not take
 
 _UNITS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {UNITS_TABLE} (
@@ -108,7 +109,8 @@ def phone_lock(host: str, serial: str) -> str:
 class UnitRetry:
     """Retry decision for perflab's jobs (a procrastinate retry strategy, duck-typed as
     ``BaseRetryStrategy``): transport errors back off exponentially up to the phone's
-    ``attempts``; a unit stopped by its worker's shutdown is queued again at once."""
+    ``attempts``; a unit stopped by its worker's shutdown is queued again at once; a measured
+    unit the database did not take is tried again (up to STORE_ATTEMPTS) to record it."""
 
     def get_retry_exception(self, exception: BaseException, job: Any) -> Any:
         p = procrastinate_module()
@@ -122,10 +124,12 @@ class UnitRetry:
         """Seconds to wait before the next try, or None for no retry (pure)."""
         if isinstance(exception, RunInterrupted):
             return 0.0
-        if not isinstance(exception, RETRY_ON):
-            return None
         limits = EffectiveLimits(**kwargs["limits"])
         tried = attempts_before + 1
+        if isinstance(exception, StoreError):  # the database was away: cheap to try again (cells are kept)
+            return None if tried >= STORE_ATTEMPTS else min(60.0, backoff_s(limits, min(tried, 6)))
+        if not isinstance(exception, RETRY_ON):
+            return None
         if tried >= limits.attempts:
             return None
         return backoff_s(limits, tried)
@@ -250,7 +254,12 @@ def _unit_task(context: Any, **kwargs: Any) -> None:
         record(ctx.db_url, night_name, rack, UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.PENDING,
                                                          f"worker stopping, queued again: {exc}"))
         raise
-    record(ctx.db_url, night_name, rack, outcome)
+    recorded = record(ctx.db_url, night_name, rack, outcome)
+    if not recorded or (ctx.store_url and outcome.store not in (None, "indexed")):
+        # measured, but the database did not take it: the job is tried again, finds its cells
+        # done and only records and indexes them
+        raise StoreError(f"[{unit.serial}] {unit.scenario}: measured, but "
+                         + ("its outcome was not recorded" if not recorded else f"the run was {outcome.store}"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,10 @@ def serve(ctx: WorkerContext, options: WorkerOptions, echo: Callable[[str], None
     """Run the worker until stopped (or idle, with ``until_idle``). Exit code: 0, 1 when the
     database stayed away past ``db_wait_s``, 130/143 when stopped by a signal."""
     stop = StopController()
+    # the pool's own retries would print a warning a second while the database is away; the
+    # worker says it once, in its own words
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    logging.getLogger("procrastinate.utils").setLevel(logging.CRITICAL)  # its listener's retries, with tracebacks
     return asyncio.run(_serve(ctx, options, stop, echo))
 
 
@@ -105,7 +109,7 @@ async def _run_once(ctx: WorkerContext, options: WorkerOptions, stop: StopContro
     async with app.open_async():
         await requeue_stalled(app, queue, options.stalled_s)
         echo(f"perflab worker [{ctx.host}]: taking jobs from queue {queue} on {redact(ctx.db_url)}")
-        watcher = asyncio.create_task(_watch_stalled(app, queue, options))
+        watcher = asyncio.create_task(_watch_stalled(app, queue, options, ctx, echo))
         worker = asyncio.create_task(app.run_worker_async(
             queues=[queue], name=f"perflab-{ctx.host}", concurrency=options.concurrency, wait=not options.until_idle,
             install_signal_handlers=False, update_heartbeat_interval=options.heartbeat_s,
@@ -122,10 +126,29 @@ async def _run_once(ctx: WorkerContext, options: WorkerOptions, stop: StopContro
                 await watcher
 
 
-async def _watch_stalled(app: Any, queue: str, options: WorkerOptions) -> None:
+async def _watch_stalled(app: Any, queue: str, options: WorkerOptions, ctx: WorkerContext,
+                         echo: Callable[[str], None]) -> None:
+    """Every few seconds: put back the jobs of dead workers; say when the database goes away and
+    when it is back (procrastinate itself keeps reconnecting)."""
+    away = False
     while True:
         await asyncio.sleep(max(options.heartbeat_s, options.stalled_s / 3))
         try:
+            await asyncio.to_thread(_ping, ctx.db_url)  # fails fast (the pool would wait for a connection)
             await requeue_stalled(app, queue, options.stalled_s)
         except db_errors() as exc:
-            log.info("stalled-job check skipped: %s", exc)
+            if not away:
+                echo(f"perflab worker [{ctx.host}]: database {redact(ctx.db_url)} unreachable ({type(exc).__name__}); "
+                     "units in flight go on into their run folders; waiting for it")
+            away = True
+            continue
+        if away:
+            echo(f"perflab worker [{ctx.host}]: database back; taking up the queue again")
+        away = False
+
+
+def _ping(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        conn.execute("SELECT 1")
