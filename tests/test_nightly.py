@@ -95,7 +95,7 @@ devices:
   - {{select: {{soc: SM8550}}, host: h2}}
   - {{serial: "127.0.0.1:2", host: h3}}
 scenarios: [{light}, {light2}]
-limits: {{retry_backoff_s: 0.2, attempts: 3, reconnect_wait_s: 120}}
+limits: {{retry_backoff_s: 0.2, attempts: 3, reconnect_wait_s: 120, health_check_timeout_s: 3}}
 quarantine: {{after_failed_health_checks: 2}}
 """)
         loaded = load_rack(rack)

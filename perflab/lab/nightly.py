@@ -203,8 +203,7 @@ def _device(unit: Unit, loaded: LoadedRack) -> Any:
 
     host, port = unit.adb.rsplit(":", 1)
     t = loaded.scenarios[unit.scenario_index].scenario.tuning
-    adb = Adb(host=host.strip("[]"), port=int(port), timeout_s=unit.limits.health_check_timeout_s, retries=2,
-              backoff_s=0.5)
+    adb = Adb(host=host.strip("[]"), port=int(port), retries=2, backoff_s=0.5)  # the health check passes its own
     tuning = TuningOptions(stay_awake=t.stay_awake, suspend_charging=t.suspend_charging, pin_governor=t.pin_governor,
                            screen_off=t.screen_off)
     return AndroidDevice(adb, unit.serial, tuning=tuning, timeout_s=max(30.0, unit.limits.health_check_timeout_s))
