@@ -87,3 +87,18 @@ def test_not_a_zoo_model_is_missing_not_a_crash(tmp_path: Path) -> None:
     ctx.art = user
     rec = differential_pass(ctx, PassOptions(differential=True, cache_root=tmp_path))
     assert rec.missing is not None and "not one of" in rec.missing
+
+
+def test_a_stop_during_generation_leaves_no_partial_set(tmp_path: Path) -> None:
+    from perflab.errors import RunInterrupted
+
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RunInterrupted("stopped by SIGINT")
+
+    with pytest.raises(RunInterrupted):
+        variant_set(get_artifact("espcn", 2, "fp32"), root=tmp_path, check=check)
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []

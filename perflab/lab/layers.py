@@ -154,10 +154,13 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
     from perflab.zoo import variants as zv
 
     try:
-        vs = zv.variant_set(ctx.art, max_layers=opts.differential_max_layers, root=opts.cache_root)
+        vs = zv.variant_set(ctx.art, max_layers=opts.differential_max_layers, root=opts.cache_root,
+                            check=ctx.check_stop)
     except MissingDependencyError as exc:
         return LayerPassRecord(method="differential", source="none",
                                missing=f"differential numbers missing: {exc.needed_for}")
+    except RunInterrupted:
+        raise
     except PerflabError as exc:
         return LayerPassRecord(method="differential", source="none",
                                missing=f"differential numbers missing: variants could not be generated: {exc}")

@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -147,11 +148,12 @@ def tensorflow_missing() -> str | None:
 
 
 def variant_set(art: ModelArtifact, *, max_layers: int | None = None, duplicates: bool = True,
-                root: Path | None = None) -> VariantSet:
+                root: Path | None = None, check: Callable[[], None] | None = None) -> VariantSet:
     """The cached variants of a zoo model artifact, generated (with TensorFlow) when missing.
 
     UserInputError: not a zoo model; MissingDependencyError: no TensorFlow and no cache;
-    ModelError: the model could not be rebuilt or converted.
+    ModelError: the model could not be rebuilt or converted. ``check`` is called before each
+    conversion (the run's stop check: RunInterrupted leaves no partial set behind).
     """
     if art.family not in GENERATABLE:
         raise UserInputError(f"{art.name}: differential variants are generated from the zoo's builders; "
@@ -175,11 +177,14 @@ def variant_set(art: ModelArtifact, *, max_layers: int | None = None, duplicates
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
     try:
-        vs = _generate(art, max_layers, duplicates, tmp)
+        vs = _generate(art, max_layers, duplicates, tmp, check or (lambda: None))
         (tmp / MANIFEST).write_text(json.dumps(vs.to_json(), indent=1) + "\n", encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)  # the cache holds complete sets only
+        if manifest.is_file():  # another process finished the same set first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            if folder.exists():  # an incomplete or unreadable set
+                shutil.rmtree(folder)
+            tmp.rename(folder)  # the cache holds complete sets only
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -367,7 +372,8 @@ def _tflite_ops(path: Path) -> list[str]:
     return [str(o["op_name"]) for o in Interpreter(model_path=str(path))._get_ops_details()]
 
 
-def _generate(art: ModelArtifact, max_layers: int | None, duplicates: bool, folder: Path) -> VariantSet:
+def _generate(art: ModelArtifact, max_layers: int | None, duplicates: bool, folder: Path,
+              check: Callable[[], None]) -> VariantSet:
     from perflab.zoo.convert import FULL_INTEGER, convert_keras
 
     model = _keras_model(art.family, art.scale)
@@ -382,6 +388,7 @@ def _generate(art: ModelArtifact, max_layers: int | None, duplicates: bool, fold
     variants: list[ModelVariant] = []
 
     def write(name: str, kind: str, keras_model: Any, counts: tuple[int, ...]) -> None:
+        check()
         file = re.sub(r"[^A-Za-z0-9_.-]", "-", name) + ".tflite"
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the exported signature
             data = convert_keras(keras_model, art.variant, rep)
