@@ -14,8 +14,12 @@ LayersRecord:
   errors come from perflab.tracing.differential. Rows carry the layer's MACs, and the pass
   records its rank agreement with every other method that has rows — and with the MACs, a
   proxy, where no other method measured anything.
-* ``atrace`` / ``trace`` — from a kernel-trace pass (perflab.lab.layers_trace), when
-  ``profiling.trace`` is on.
+* ``atrace`` + ``LayersRecord.trace`` — a kernel-trace pass (perflab.tracing.capture on
+  ``local`` as root; phones: not built yet, missing with why), when ``profiling.trace`` is on:
+  latency statistics of the per-inference intervals, per-operator ATrace rows where the
+  runtime writes them, switch latencies and irqs.
+* ``estimate`` — no device time: the cell's latency shared among the ops by a cost model.
+* ``LayersRecord.partition`` — the delegate partition table (:func:`partition_table`).
 
 A method that cannot run is a pass with ``missing`` set (no TensorFlow, not a zoo model, an
 error of the device tool); RunInterrupted and DeviceGoneError propagate (the runner stops or
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from perflab.core.types import (
@@ -100,7 +104,6 @@ class PassContext:
     input_frame: object = None
     whole_ms: float | None = None  # the cell's own whole-model latency (for the estimate)
     whole_source: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def options_from_profiling(p: object, cache_root: Path | None = None) -> PassOptions:
