@@ -102,3 +102,18 @@ def test_a_stop_during_generation_leaves_no_partial_set(tmp_path: Path) -> None:
     with pytest.raises(RunInterrupted):
         variant_set(get_artifact("espcn", 2, "fp32"), root=tmp_path, check=check)
     assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_pre_generating_the_cache_from_the_command_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = dict(os.environ, PERFLAB_CACHE_DIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
+    args = [sys.executable, "-m", "perflab.zoo.variants", "--family", "bicubic", "--scale", "2"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "2 layers, 2 variants" in r.stdout  # the bicubic conv (with its edge pad), the tail
+    (folder,) = (tmp_path / "variants").iterdir()
+    assert (folder / "manifest.json").is_file() and str(folder) in r.stdout
+    bad = subprocess.run([*args[:4], "nope"], capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown model family" in bad.stderr

@@ -26,6 +26,8 @@ Variants are cached on disk (``$PERFLAB_CACHE_DIR`` or ``$XDG_CACHE_HOME/perflab
 manifest.json next to the files. Reading a complete cache needs no TensorFlow; generating
 needs the ``build`` (or ``dev``) extra, and without it :func:`variant_set` raises
 MissingDependencyError (the caller records the differential numbers as missing, with why).
+``python -m perflab.zoo.variants --family espcn --scale 2 --variant fp32`` fills the cache
+ahead (e.g. on a build machine; copy the folder to machines without TensorFlow).
 """
 
 from __future__ import annotations
@@ -410,3 +412,35 @@ def _generate(art: ModelArtifact, max_layers: int | None, duplicates: bool, fold
     return VariantSet(model=art.name, family=art.family, scale=art.scale, precision=art.variant,
                       source_sha256=art.sha256, units=tuple(units), variants=tuple(variants), weights=weights,
                       ops_match=ops_match, folder=folder)
+
+
+# --------------------------------------------------------------------------- pre-generation
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m perflab.zoo.variants --family F --scale S --variant V [--max-layers N]``:
+    generate (or find) a model's variants in the cache, e.g. on a build machine with
+    TensorFlow, then copy ``$PERFLAB_CACHE_DIR/variants`` to machines without it."""
+    import argparse
+    import sys
+
+    from perflab.errors import PerflabError
+    from perflab.zoo.registry import get_artifact
+
+    ap = argparse.ArgumentParser(prog="python -m perflab.zoo.variants", description=main.__doc__)
+    ap.add_argument("--family", required=True)
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--variant", default="fp32")
+    ap.add_argument("--max-layers", type=int, default=12)
+    args = ap.parse_args(argv)
+    try:
+        vs = variant_set(get_artifact(args.family, args.scale, args.variant), max_layers=args.max_layers)
+    except PerflabError as exc:
+        print(f"perflab: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UserInputError) else 1
+    print(f"{vs.folder}: {len(vs.units)} layers, {len(vs.variants)} variants ({vs.weights})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
