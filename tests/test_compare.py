@@ -225,7 +225,8 @@ CELLS = ("bicubic_x2.fp32.cpu", "espcn_x2.fp32.cpu")
 
 def _write_run(path: Path, run_id: str, medians: dict[str, float], *, seed: int, serial: str = "emu-1",
                model: str = "Pixel 7", scenario: ScenarioRecord = SCEN, statuses: dict[str, CellStatus] | None = None,
-               fingerprint: str = "google/panther:14", start_temp_c: float = 30.0, n: int = 60) -> Path:
+               fingerprint: str = "google/panther:14", start_temp_c: float = 30.0, n: int = 60,
+               summary_only: bool = False) -> Path:
     rng = np.random.default_rng(seed)
     folder = RunFolder.create(path)
     cells = []
@@ -236,10 +237,15 @@ def _write_run(path: Path, run_id: str, medians: dict[str, float], *, seed: int,
         per_frame: list[FrameQuality] = []
         if status == CellStatus.OK:
             xs = _lognormal(rng, medians[cid], n)
-            folder.append_samples(cid, "paced", xs.tolist())
-            lat = LatencyRecord(mode="paced", fps_target=30.0, source="raw samples", median=float(np.median(xs)),
-                                mean=float(xs.mean()), p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)),
-                                n=n)
+            if summary_only:  # a phone's benchmark_model: count, mean, std; no samples, no median
+                why = "the device tool reports only count/avg/std/min/max, not raw per-run samples"
+                lat = LatencyRecord(mode="paced", fps_target=30.0, source="tool summary", mean=float(xs.mean()),
+                                    std=float(xs.std(ddof=1)), n=n, missing={"median": why, "p90": why})
+            else:
+                folder.append_samples(cid, "paced", xs.tolist())
+                lat = LatencyRecord(mode="paced", fps_target=30.0, source="raw samples", median=float(np.median(xs)),
+                                    mean=float(xs.mean()), p90=float(np.percentile(xs, 90)),
+                                    std=float(xs.std(ddof=1)), n=n)
             per_frame = [FrameQuality(frame=f"f{i}", psnr_y_db=30.0 + 0.01 * i) for i in range(8)]
         cells.append(CellRecord(
             cell_id=cid, artifact_key=cid,
@@ -388,3 +394,20 @@ def test_cli_compares_two_nights_of_run_folders(tmp_path: Path) -> None:
     assert suite is not None
     fails = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase") if c.find("failure") is not None]
     assert fails == [("compare.light.emu-2", "espcn_x2.fp32.cpu:latency.median")]
+
+
+def test_cli_phone_summaries_only_regression_through_welch(tmp_path: Path) -> None:
+    """Phones give no raw samples and no median: the median threshold is judged on the mean with
+    Welch's interval, and the line says so; the same phones unchanged are not flagged."""
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1, summary_only=True, n=50)
+    b = _write_run(tmp_path / "b", "night2", {**BASE, "espcn_x2.fp32.cpu": 24.0}, seed=2, summary_only=True, n=50)
+    same = _write_run(tmp_path / "c", "night3", BASE, seed=3, summary_only=True, n=50)
+    r = _compare(a, b, "--metric", "latency.median")
+    assert r.returncode == 1, r.stdout + r.stderr
+    reg = [ln.strip() for ln in r.stdout.splitlines() if ln.strip().startswith("REGRESSION")]
+    assert len(reg) == 1 and reg[0].startswith("REGRESSION emu-1/espcn_x2.fp32.cpu: latency.median")
+    assert "(Welch t)" in reg[0] and "the change of the mean is tested, not the median" in reg[0]
+    m = re.search(r"\+([0-9.]+)% \[\+([0-9.]+)%, \+([0-9.]+)%\]", reg[0])
+    assert m is not None and float(m.group(2)) < 20.0 < float(m.group(3))
+    r = _compare(a, same, "--metric", "latency.median")
+    assert r.returncode == 0 and "REGRESSION" not in r.stdout

@@ -13,7 +13,8 @@ the change is not noise.
   sided) on the raw samples.
 - Only a tool summary (benchmark_model on a phone gives count, mean and std): Welch's
   t-interval for the difference of the means and Welch's t-test, said so in ``method``; the
-  ratio's interval is the difference's divided by A's mean (A taken as exact).
+  ratio's interval is the difference's divided by A's mean (A taken as exact). This holds also
+  where the asked statistic (median, p90) was not measured: the mean stands in, said in ``note``.
 - One value per run (peak memory, mean power over the window): the change is given without an
   interval and cannot be tested; crossing a threshold is reported as ``untested``, never as a
   regression.
@@ -255,7 +256,10 @@ def compare_metric(
     seed: int = 0,
 ) -> MetricChange:
     """The change of one metric from A to B, its interval, its test and its verdict."""
-    if a.value is None or b.value is None:
+    summaries = (a.mean is not None and b.mean is not None and a.std is not None and b.std is not None
+                 and a.n >= 2 and b.n >= 2)
+    no_samples = len(a.samples) < MIN_SAMPLES or len(b.samples) < MIN_SAMPLES
+    if (a.value is None or b.value is None) and not (summaries and no_samples and statistic != Statistic.VALUE):
         why = "; ".join(f"{side}: {o.missing or 'not measured'}" for side, o in (("A", a), ("B", b))
                         if o.value is None)
         return MetricChange(metric, a.value, b.value, None, None, None, None, None, None, "none", a.n, b.n, False,
@@ -285,8 +289,7 @@ def compare_metric(
         method = (f"bootstrap of the {statistic.value} ({resamples} resamples, {confidence:.0%}) on raw samples "
                   f"(n={len(a.samples)}, {len(b.samples)})")
         n_a, n_b = len(a.samples), len(b.samples)
-    elif (a.mean is not None and b.mean is not None and a.std is not None and b.std is not None
-          and a.n >= 2 and b.n >= 2):
+    elif summaries and a.mean is not None and b.mean is not None and a.std is not None and b.std is not None:
         va, vb = a.mean, b.mean
         diff_ci, p = welch_interval(a.mean, a.std, a.n, b.mean, b.std, b.n, confidence=confidence)
         pct_ci = ((diff_ci[0] / a.mean * 100, diff_ci[1] / a.mean * 100) if a.mean != 0 else None)
@@ -296,35 +299,42 @@ def compare_metric(
         if statistic != Statistic.MEAN:
             note = f"only a tool summary: the change of the mean is tested, not the {statistic.value}"
     else:
+        if a.value is None or b.value is None:  # excluded above; keeps the types exact
+            raise ValueError("compare_metric: no value and no summary")
         va, vb = a.value, b.value
         method = "one value per run: no interval"
         n_a, n_b = a.n, b.n
     diff = vb - va
     change_pct = (vb / va - 1) * 100 if va != 0 else None
-    if p is None:
-        significant = False
-    else:
-        ci_excludes = diff_ci is not None and (diff_ci[0] > 0 or diff_ci[1] < 0)
-        significant = p < alpha and ci_excludes
-    measure = (change_pct if threshold is not None and threshold.relative else diff)
-    beyond_bad = (threshold is not None and measure is not None
-                  and (measure > threshold.value if threshold.value > 0 else measure < threshold.value))
-    beyond_good = (threshold is not None and measure is not None
-                   and (measure < -threshold.value if threshold.value > 0 else measure > -threshold.value))
-    if p is None:
-        verdict = Verdict.UNTESTED
-        if beyond_bad:
-            note = "beyond the threshold, but one value per run cannot be tested"
-    elif not significant:
-        verdict = Verdict.UNCHANGED
-    elif beyond_bad:
-        verdict = Verdict.REGRESSION
-    elif beyond_good:
-        verdict = Verdict.IMPROVEMENT
-    else:
-        verdict = Verdict.CHANGED
+    significant = p is not None and p < alpha and diff_ci is not None and (diff_ci[0] > 0 or diff_ci[1] < 0)
+    verdict = _verdict(p, significant, change_pct if threshold is not None and threshold.relative else diff,
+                       threshold)
+    if verdict == Verdict.UNTESTED and _beyond(change_pct if threshold is not None and threshold.relative else diff,
+                                               threshold, bad=True):
+        note = "beyond the threshold, but one value per run cannot be tested"
     return MetricChange(metric, va, vb, diff, change_pct, diff_ci, pct_ci, p, test, method, n_a, n_b, significant,
                         verdict, threshold, note)
+
+
+def _beyond(measure: float | None, threshold: Threshold | None, *, bad: bool) -> bool:
+    """Is the change beyond the threshold in its bad direction (or, ``bad=False``, as far the
+    other way)?"""
+    if threshold is None or measure is None:
+        return False
+    t = threshold.value if bad else -threshold.value
+    return measure > t if (threshold.value > 0) == bad else measure < t
+
+
+def _verdict(p: float | None, significant: bool, measure: float | None, threshold: Threshold | None) -> Verdict:
+    if p is None:
+        return Verdict.UNTESTED
+    if not significant:
+        return Verdict.UNCHANGED
+    if _beyond(measure, threshold, bad=True):
+        return Verdict.REGRESSION
+    if _beyond(measure, threshold, bad=False):
+        return Verdict.IMPROVEMENT
+    return Verdict.CHANGED
 
 
 # -- metadata that must match before two cells are compared ---------------------------------------

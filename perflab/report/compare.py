@@ -215,8 +215,9 @@ def _latency_observation(side: RunSide, cell: CellRecord, field_name: str) -> Ob
     if lat is None:
         return Observation(None, missing="no latency series")
     value = getattr(lat, field_name, None)
-    if value is None:
-        return Observation(None, missing=lat.missing.get(field_name, f"latency {field_name} not measured"))
+    if value is None:  # the tool's summary (mean, std, n) may still stand in
+        return Observation(None, mean=lat.mean, std=lat.std, n=lat.n,
+                           missing=lat.missing.get(field_name, f"latency {field_name} not measured"))
     samples = side.samples.get((cell.artifact_key, lat.mode), ())
     return Observation(float(value), samples=samples, mean=lat.mean, std=lat.std, n=lat.n)
 
