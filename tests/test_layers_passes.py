@@ -176,3 +176,14 @@ def test_rank_between_sums_op_profile_rows_into_differential_layers() -> None:
         LayerRow(index=6, node_type="MINIMUM", name="[StatefulPartitionedCall_1:0]:6", avg_ms=0.1)])  # unmatched
     r = rank_between(diff, prof)
     assert r is not None and r.n == 4 and r.same_top and r.spearman == 1.0 and "summed" in r.note
+
+
+def test_trace_keeps_the_last_timed_count_when_the_tool_added_warm_ups() -> None:
+    from perflab.core.types import SummaryStats
+
+    text, durs = _trace(n=20, skip=5)  # benchmark_model ran 5 warm-ups (its minimum time), not 3
+    summ = SummaryStats(count=20, first_ms=None, mean_ms=sum(durs) / 20, std_ms=None, min_ms=None, max_ms=None)
+    timing = TimingResult(mode=SeriesMode.BACK_TO_BACK, init_ms=None, first_ms=None, summary=summ)
+    _, lat = trace_records(text, "t", timing, skip_first=3)
+    assert lat.n == 20 and lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) < 1e-9
+    assert "the first 5" in lat.notes[0]

@@ -357,23 +357,32 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
 
 def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first: int,
                   tolerance_pct: float = TRACE_TOLERANCE_PCT) -> tuple[LayerPassRecord, TraceLatencyRecord]:
-    """Records from a saved trace and the timing of the traced run (pure). ``skip_first``:
-    first run + warm-up runs, which are invoke sections too."""
+    """Records from a saved trace and the timing of the traced run (pure). The statistics use
+    the last N invoke sections of the segment, N = the run's own count of timed runs (the
+    first run and the warm-up runs are invoke sections too, and benchmark_model may add
+    warm-up runs to reach its minimum time); ``skip_first`` only when the run gives no count."""
     from perflab.tracing.attribution import attribute
     from perflab.tracing.ftrace import parse_trace
 
+    timed = len(timing.samples_ms) if timing.samples_ms else (timing.summary.count if timing.summary else None)
     try:
         parsed = parse_trace(text, source=rel_path)
         per_tick = parsed.info.us_per_tick()
         if per_tick is None:
             raise MeasurementError(f"{rel_path}: a tick clock ({parsed.info.clock}) without its rate")
-        a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT, skip_first=skip_first)
+        a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT)
+        in_segment = len(a.inferences)
+        skip = max(0, in_segment - timed) if timed else skip_first
+        if skip:
+            a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT, skip_first=skip)
     except PerflabError as exc:
         why = f"the trace could not be read: {exc}"
         return (LayerPassRecord(method="atrace", source="none", trace_file=rel_path, missing=why),
                 TraceLatencyRecord(trace_file=rel_path, missing={"trace": why}))
-    notes = [(f"clock {parsed.info.clock}; {a.inferences_in_trace} invoke sections, the first {skip_first} "
-             f"(first run + warm-up) left out")]
+    notes = [(f"clock {parsed.info.clock}; {in_segment} invoke sections in the segment, the first {skip} "
+              f"(first run + warm-up) left out")]
+    if timed and in_segment < timed:
+        notes.append(f"the run timed {timed} inferences but the trace holds {in_segment} (lost events or a late start)")
     lost = parsed.info.lost_total
     if lost:
         notes.append(f"{lost} events lost")
