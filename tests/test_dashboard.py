@@ -39,7 +39,7 @@ STEP_NIGHT = 8  # emu-1's espcn gets 20% slower from this night on
 
 
 def _night(root: Path, i: int, scen: ScenarioRecord = SCEN, factor: float = 1.0,
-           step_night: int = STEP_NIGHT) -> tuple[RunRecord, Path]:
+           step_night: int = STEP_NIGHT, summary_only: bool = False) -> tuple[RunRecord, Path]:
     rng = np.random.default_rng(100 + i)
     run_id = f"night{i:02d}" if scen is SCEN else f"{scen.name}{i:02d}"
     path = root / scen.name / run_id
@@ -55,9 +55,14 @@ def _night(root: Path, i: int, scen: ScenarioRecord = SCEN, factor: float = 1.0,
         lat = None
         if status == CellStatus.OK:
             xs = factor * median * np.exp(rng.normal(0.0, 0.04, 30))
-            rf.append_samples(key, "paced", xs.tolist())
-            lat = LatencyRecord(mode="paced", source="raw samples", median=float(np.median(xs)), mean=float(xs.mean()),
-                                p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)), n=30)
+            if summary_only:  # a phone: benchmark_model's count, mean, std only
+                lat = LatencyRecord(mode="paced", source="tool summary", mean=float(xs.mean()),
+                                    std=float(xs.std(ddof=1)), n=30, missing={"median": "tool summary only"})
+            else:
+                rf.append_samples(key, "paced", xs.tolist())
+                lat = LatencyRecord(mode="paced", source="raw samples", median=float(np.median(xs)),
+                                    mean=float(xs.mean()), p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)),
+                                    n=30)
         cells.append(CellRecord(
             cell_id=cid, artifact_key=key, device=DeviceRecord(serial=serial, kind="emulated", model=f"Phone {serial}"),
             model=ModelRecord(name=name, family=name, variant=variant, scale=2), delegate=delegate, threads=2,
@@ -230,3 +235,20 @@ def test_scenarios_are_never_mixed_in_one_trend(tmp_path: Path) -> None:
     assert '<line class="step' not in page
     r = _perflab("dashboard", "--db", db, "--out", tmp_path / "h", "--scenario", "heavy")
     assert r.returncode == 0 and "(8 runs, 4 cells" in r.stdout
+
+
+def test_phone_history_without_medians_trends_the_mean(tmp_path: Path) -> None:
+    """Phones record no median (benchmark_model's summary only): the mean stands in, says so, and
+    its step is the regression."""
+    db = tmp_path / "perflab.sqlite"
+    with SqlStore(db) as st:
+        for i in range(NIGHTS):
+            run, path = _night(tmp_path / "reports", i, summary_only=True)
+            st.index_run(run, path)
+    r = _perflab("dashboard", "--db", db, "--out", tmp_path / "d", "--fail-on-regression")
+    assert r.returncode == 1, r.stdout + r.stderr
+    regs = [ln for ln in r.stdout.splitlines() if ln.startswith("REGRESSION")]
+    assert len(regs) == 1 and regs[0].startswith("REGRESSION emu-1/espcn_x2.fp32.cpu: latency.mean")
+    assert f"since night{STEP_NIGHT:02d}" in regs[0]
+    page = (tmp_path / "d" / "index.html").read_text()
+    assert page.count("(for latency.median: only the tool's summary)") == 4  # every cell

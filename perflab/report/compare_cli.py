@@ -118,7 +118,13 @@ def dashboard_cmd(
 ) -> None:
     """Nightly trends per phone, model and metric, with change points, regressions and flaky cells."""
     from perflab.analysis.compare import parse_threshold
-    from perflab.report.dashboard import DEFAULT_METRICS, build_dashboard, dashboard_junit, write_dashboard
+    from perflab.report.dashboard import (
+        DEFAULT_METRICS,
+        STAND_INS,
+        build_dashboard,
+        dashboard_junit,
+        write_dashboard,
+    )
     from perflab.store.sql import METRICS, SqlStore
 
     try:
@@ -128,7 +134,8 @@ def dashboard_cmd(
                 raise UserInputError(f"--metric {m!r}: unknown metric; known: {', '.join(METRICS)}")
         thresholds = [parse_threshold(t, METRICS) for t in (threshold or [])]
         with SqlStore(db) as store:
-            history = store.history(metrics, scenario=scenario)
+            history = store.history([*metrics, *(STAND_INS[m] for m in metrics if m in STAND_INS)],
+                                    scenario=scenario)
             cells = store.cells_frame(scenario=scenario)
         if not len(cells):
             raise UserInputError(f"{db}: no runs{f' of scenario {scenario}' if scenario else ''} in the results store")

@@ -29,6 +29,8 @@ from perflab.analysis.compare import Threshold
 from perflab.errors import StoreError
 
 DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw", "telemetry.mem_peak_mb")
+# where a cell has no value of a metric (phones: benchmark_model gives no median), this one stands in
+STAND_INS = {"latency.median": "latency.mean"}
 _LOWER_IS_WORSE = ("quality.psnr_y_db", "quality.ssim_y", "quality.psnr_rgb_db", "quality.mai2021_score")
 
 
@@ -64,6 +66,7 @@ class Series:
     metric: str
     points: tuple[Point, ...]
     steps: tuple[Step, ...]
+    stands_in_for: str | None = None  # the metric asked for, where this one replaces it
 
     @property
     def regressed(self) -> bool:
@@ -127,7 +130,7 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
     """From the store's frames (SqlStore.history, SqlStore.cells_frame) to the dashboard (pure
     apart from reading nothing: paths are only computed)."""
     thr = {t.metric: t for t in thresholds}
-    hist = history[history["metric"].isin(list(metrics))]
+    hist = history[history["metric"].isin([*metrics, *(STAND_INS[m] for m in metrics if m in STAND_INS)])]
     if scenario is not None:
         hist = hist[hist["scenario"] == scenario]
         cells = cells[cells["scenario"] == scenario]
@@ -145,16 +148,23 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
         last = crow.iloc[-1]
         h = hist[(hist["scenario"] == scen) & (hist["device_serial"] == serial) & (hist["cell_id"] == cell_id)]
         series: list[Series] = []
-        for metric in metrics:
+        shown = {str(x) for x in h["metric"]}
+        for asked in metrics:
+            metric, stand_in_for = asked, None
+            if asked not in shown and STAND_INS.get(asked) in shown and STAND_INS[asked] not in metrics:
+                metric, stand_in_for = STAND_INS[asked], asked
             m = h[h["metric"] == metric]
             if not len(m):
                 continue
             points = tuple(Point(str(r.run_id), str(r.started_utc), float(r.value), report_href(str(r.folder), out_dir))
                            for r in m.itertuples(index=False))
             cps = detect_change_points([p.value for p in points])
+            t = thr  # a stand-in is judged by the asked metric's threshold unless it has its own
+            if stand_in_for is not None and metric not in thr and stand_in_for in thr:
+                t = {**thr, metric: thr[stand_in_for]}
             steps = tuple(Step(points[c.index].run_id, c.index, c.before, c.after, c.change_pct, c.p_value,
-                               _is_regression(metric, c, thr)) for c in cps)
-            series.append(Series(str(serial), str(last.device_model), label, metric, points, steps))
+                               _is_regression(metric, c, t)) for c in cps)
+            series.append(Series(str(serial), str(last.device_model), label, metric, points, steps, stand_in_for))
         out.append(CellTrends(str(serial), str(last.device_model), str(last.device_kind), label, statuses,
                               tuple(series)))
     flaky = flaky_cells({(c.device_serial, c.cell_id): [s.status for s in c.statuses] for c in out},
