@@ -384,6 +384,8 @@ class AndroidDevice:
                 self.sh(["settings", "put", ns, key, ch.old])
         elif ch.kind is ChangeKind.SCREEN:
             self.sh(["input", "keyevent", "KEYCODE_WAKEUP" if ch.old == "on" else "KEYCODE_SLEEP"])
+        elif ch.kind is ChangeKind.PROPERTY:
+            self.sh(["setprop", ch.target, ch.old or ""], root=ch.root)
         self.log.info("restored %s %s -> %r", ch.what or ch.kind.value, ch.target, ch.old)
 
     # ---- benchmark_model ------------------------------------------------------------------------------

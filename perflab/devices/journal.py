@@ -30,6 +30,7 @@ class ChangeKind(StrEnum):
     WRITE_FILE = "write_file"  # target: sysfs path; old/new: file contents (stripped)
     SETTING = "setting"  # target: "<namespace>/<key>"; old None = was unset
     SCREEN = "screen"  # target: "screen"; old/new: "on" / "off"
+    PROPERTY = "property"  # target: a system property (setprop); old "" = was unset
 
 
 @dataclass(frozen=True)

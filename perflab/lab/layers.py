@@ -319,6 +319,7 @@ class TraceTarget:
     rel_path: str
     local: bool
     iterations: int = TRACE_ITERATIONS
+    device: object = None  # the AndroidDevice of a phone cell (its trace is captured over adb)
 
 
 def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord, TraceLatencyRecord]:
@@ -329,18 +330,33 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         return (LayerPassRecord(method="atrace", source="none", missing=why),
                 TraceLatencyRecord(trace_file="", missing={"trace": why}))
 
-    if not target.local:
-        return missing("kernel trace capture on phones is not built yet (rooted-phone capture over adb is planned; "
-                       "a trace taken by hand can be read with `perflab trace parse`)")
+    from perflab.devices.android import AndroidDevice
+
+    out = target.run_dir / target.rel_path
+    req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=TRACE_WARMUP, iterations=target.iterations,
+                        threads=ctx.threads, delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
+                        lr_height=ctx.lr_height, input_frame=ctx.input_frame)
+    dev = target.device
+    if not target.local and not isinstance(dev, AndroidDevice):
+        return missing("kernel trace capture needs local (as root) or a rooted Android phone")
+    if not target.local and isinstance(dev, AndroidDevice):
+        from perflab.tracing.phone_capture import PhoneTraceCapture
+
+        ctx.check_stop()
+        try:
+            with PhoneTraceCapture(dev, out) as pcap, pcap.segment(TRACE_SEGMENT):
+                timing = ctx.workload.run_timing(ctx.art, req)
+        except (RunInterrupted, DeviceGoneError):
+            raise
+        except PerflabError as exc:
+            return missing(f"kernel trace failed: {exc}")
+        return trace_records(out.read_text(encoding="utf-8", errors="replace"), target.rel_path, timing,
+                             skip_first=TRACE_WARMUP)
     from perflab.tracing.capture import LocalTraceCapture, local_trace_missing
 
     why = local_trace_missing()
     if why:
         return missing(why)
-    out = target.run_dir / target.rel_path
-    req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=TRACE_WARMUP, iterations=target.iterations,
-                        threads=ctx.threads, delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
-                        lr_height=ctx.lr_height, input_frame=ctx.input_frame)
     ctx.check_stop()
     try:
         with LocalTraceCapture(out) as cap, cap.worker_markers(), cap.segment(TRACE_SEGMENT):
@@ -588,7 +604,8 @@ def rank_between(p: LayerPassRecord, other: LayerPassRecord) -> RankCheckRecord 
 def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, delegate: str, threads: int,
                 timeout_s: float, lr_width: int, lr_height: int, input_frame: object, check_stop: Callable[[], None],
                 run_dir: Path, artifact_dir: str, local: bool, delegates: Sequence[DelegateRecord],
-                compat: CompatRecord | None, series: Mapping[str, LatencyRecord] | None = None) -> LayersRecord | None:
+                compat: CompatRecord | None, series: Mapping[str, LatencyRecord] | None = None,
+                device: object = None) -> LayersRecord | None:
     """The runner's one call (its per-layer block): every pass ``profiling`` asks for, the
     trace statistics and the delegate partition table; None when no pass is asked for."""
     opts = options_from_profiling(profiling)
@@ -602,7 +619,7 @@ def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, de
     trace_box: list[TraceLatencyRecord] = []
 
     def trace() -> list[LayerPassRecord]:
-        op, lat = trace_passes(ctx, TraceTarget(run_dir, f"traces/{artifact_dir}.trace", local))
+        op, lat = trace_passes(ctx, TraceTarget(run_dir, f"traces/{artifact_dir}.trace", local, device=device))
         trace_box.append(lat)
         return [op]
 

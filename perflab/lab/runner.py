@@ -620,7 +620,8 @@ class ScenarioRunner:
                 timeout_s=self.s.runs.timeout_s, lr_width=self.s.geometry.lr_width,
                 lr_height=self.s.geometry.lr_height, input_frame=self.timing_frame, check_stop=self.stop.check,
                 run_dir=self.folder.path, artifact_dir=artifact_dir(key), local=isinstance(device, LocalDevice),
-                delegates=delegate_records(parts.delegate_lines), compat=compat, series=parts.series)
+                delegates=delegate_records(parts.delegate_lines), compat=compat, series=parts.series,
+                device=device)
         return self._skeleton(
             cell, info, art, CellStatus.OK, None,
             model_fields={"compat": compat, "missing": {"compat": why} if why else {}},
