@@ -52,6 +52,10 @@ def test_trace_gives_median_p90_and_per_operator_rows() -> None:
     gpu = op.rows[1]
     assert gpu.node_type == "TfLiteGpuDelegateV2" and gpu.avg_ms == 6.01 and gpu.method == "atrace"
     assert op.total_ms is not None and abs(op.total_ms - sum(r.avg_ms for r in op.rows)) < 1e-9
+    tl = lat.timeline
+    assert tl is not None and abs(tl.duration_us / 1000.0 - lat.median_ms) < 0.02
+    assert [(x.name, x.kind) for x in tl.spans] == [(OPS[0], "op"), (OPS[1], "delegate"), (OPS[2], "op")]
+    assert tl.spans[0].begin_us == 0 and tl.spans[1].end_us - tl.spans[1].begin_us >= 6000
 
 
 def test_trace_mean_off_by_more_than_two_percent_is_flagged() -> None:

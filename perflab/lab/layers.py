@@ -52,6 +52,7 @@ from perflab.errors import (
 from perflab.store.results import (
     CompatRecord,
     DelegateRecord,
+    InferenceTimelineRecord,
     IrqCountRecord,
     LatencyRecord,
     LayerPassRecord,
@@ -60,12 +61,13 @@ from perflab.store.results import (
     PartitionRecord,
     PartitionRow,
     RankCheckRecord,
+    SpanRecord,
     SumCheckRecord,
     SwitchSummaryRecord,
     TraceLatencyRecord,
     VariantTimingRecord,
 )
-from perflab.tracing.attribution import SwitchLatency
+from perflab.tracing.attribution import Attribution, SwitchLatency
 from perflab.tracing.differential import (
     VariantTiming,
     solve_layers,
@@ -423,6 +425,7 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
         p90_ms=lat.p90_ms if lat else None, mean_ms=lat.mean_ms if lat else None, tool_mean_ms=tool_mean,
         diff_pct=diff, tolerance_pct=tolerance_pct, ok=ok, lost_events=lost, switches=switch_summary(a.switches),
         irqs=[IrqCountRecord(name=q.name, count=q.count, total_us=q.total_us, max_us=q.max_us) for q in irqs],
+        timeline=inference_timeline(a),
         notes=notes, missing=miss)
     top = [o for o in a.ops if o.share_pct > 0 or not o.delegate]
     if not top:
@@ -439,6 +442,20 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
     src = f"kernel trace {rel_path}: ATrace operator sections, median per operator"
     return (LayerPassRecord(method="atrace", source=src, rows=rows, total_ms=total, trace_file=rel_path, notes=notes),
             latency)
+
+
+def inference_timeline(a: Attribution) -> InferenceTimelineRecord | None:
+    """The selected inference nearest the median, its op sections and the irqs inside it (pure)."""
+    if not a.inferences or a.latency_ms is None:
+        return None
+    med_us = a.latency_ms.median_ms * 1000.0
+    inf = min(a.inferences, key=lambda i: abs(i.duration_us - med_us))
+    spans = [SpanRecord(name=o.name, kind="delegate" if o.delegate else "op", begin_us=o.begin_us - inf.begin_us,
+                        end_us=o.end_us - inf.begin_us, track=f"tid {inf.tid}") for o in inf.ops]
+    spans += [SpanRecord(name=q.name, kind="irq", begin_us=q.begin_us - inf.begin_us, end_us=q.end_us - inf.begin_us,
+                         track=f"CPU {q.cpu}")
+              for q in a.irqs if inf.begin_us <= q.begin_us and q.end_us <= inf.end_us][:500]
+    return InferenceTimelineRecord(index=inf.index, duration_us=inf.duration_us, spans=spans)
 
 
 def switch_summary(switches: Sequence[SwitchLatency]) -> list[SwitchSummaryRecord]:

@@ -352,6 +352,22 @@ class IrqCountRecord(_Rec):
     max_us: float
 
 
+class SpanRecord(_Rec):
+    name: str
+    kind: str  # op / delegate / irq
+    begin_us: float  # from the inference's begin
+    end_us: float
+    track: str = ""  # irq: "CPU <n>"; ops: the thread
+
+
+class InferenceTimelineRecord(_Rec):
+    """One traced inference (the one nearest the median) as spans on a timeline."""
+
+    index: int
+    duration_us: float
+    spans: list[SpanRecord] = Field(default_factory=list)
+
+
 class TraceLatencyRecord(_Rec):
     """Latency statistics from the per-inference intervals of a kernel trace."""
 
@@ -367,6 +383,7 @@ class TraceLatencyRecord(_Rec):
     lost_events: int = 0
     switches: list[SwitchSummaryRecord] = Field(default_factory=list)
     irqs: list[IrqCountRecord] = Field(default_factory=list)  # the 10 costliest by total time
+    timeline: InferenceTimelineRecord | None = None  # one inference, for the report
     notes: list[str] = Field(default_factory=list)
     missing: dict[str, str] = Field(default_factory=dict)
 
