@@ -123,6 +123,7 @@ class UnitOutcome:
     attempt: int = 1
     store: str | None = None  # "indexed" or why not
     finished_utc: str = ""
+    run_s: float | None = None  # time inside the runner (prepare, cells, restore); the rest is the night's own
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -285,18 +286,42 @@ def _previous(folder: Path) -> RunRecord | None:
     return None
 
 
+_stores: dict[str, Any] = {}
+_stores_lock = threading.Lock()
+
+
+def _store(url: str) -> Any:
+    """One open store per URL in this process: opening one checks its migrations (a second or so)."""
+    from perflab.store.sql import SqlStore
+
+    with _stores_lock:
+        store = _stores.get(url)
+        if store is None:
+            store = _stores[url] = SqlStore(url)
+        return store
+
+
+def warm_store(store_url: str) -> None:
+    """Open the store now (a worker, before its first unit); a failure is the first unit's to report."""
+    with contextlib.suppress(PerflabError):
+        _store(store_url)
+
+
 def index_run(store_url: str, run: RunRecord, folder: Path) -> str:
     """Index a finished unit's run in the results store; never raises (the run folder keeps it)."""
     try:
-        from perflab.store.sql import SqlStore
-
-        with SqlStore(store_url) as store:
-            store.index_run(run, folder)
+        _store(store_url).index_run(run, folder)
         return "indexed"
     except PerflabError as exc:
-        return f"not indexed: {exc}"
+        why = f"not indexed: {exc}"
     except Exception as exc:  # noqa: BLE001 - a store driver error must not lose the measured unit
-        return f"not indexed: {type(exc).__name__}: {exc}"
+        why = f"not indexed: {type(exc).__name__}: {exc}"
+    with _stores_lock:  # opened afresh next time (the database may have gone away)
+        dropped = _stores.pop(store_url, None)
+    if dropped is not None:
+        with contextlib.suppress(Exception):
+            dropped.close()
+    return why
 
 
 def _before(night: Path, unit: Unit, folder: Path, state: PhoneState, outcome: UnitOutcome,
@@ -376,6 +401,7 @@ def run_unit(loaded: LoadedRack, unit: Unit, night: Path, *, options: UnitOption
     timer.daemon = True
     watch = _Watch(night, unit, state, unit_stop, options)
     parent = stop or StopController()
+    t0 = time.monotonic()
     try:
         timer.start()
         with parent.cancelling(lambda: unit_stop.request(parent.reason or "stopped", parent.signal_name)):
@@ -389,6 +415,7 @@ def run_unit(loaded: LoadedRack, unit: Unit, night: Path, *, options: UnitOption
         return outcome
     finally:
         timer.cancel()
+        outcome.run_s = round(time.monotonic() - t0, 3)
     with contextlib.suppress(StoreError):
         run = load_run(folder)  # what is on disk
     outcome.run_id, outcome.cells = run.run_id, _counts(run)

@@ -153,7 +153,7 @@ def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: b
             if time.monotonic() > deadline:
                 typer.echo(f"perflab: the night is not finished after {wait_timeout_s:g} s", err=True)
                 return 1
-            time.sleep(2.0)
+            time.sleep(0.5)
         outcomes = read_units(url, name, loaded.rack.name)
     except PerflabError as exc:
         _fail(exc, 1)
@@ -182,6 +182,8 @@ def worker(
     heartbeat_s: Annotated[float, typer.Option(min=0.1, max=600, help="heartbeat period")] = 10.0,
     stalled_s: Annotated[float, typer.Option(min=0.5, max=3600, help="a worker silent this long is dead; its "
                                              "jobs are queued again")] = 30.0,
+    poll_s: Annotated[float, typer.Option(min=0.05, max=60, help="how often the queue is asked for work besides "
+                                          "its notifications (a phone's next unit waits at most this long)")] = 0.5,
     db_wait_s: Annotated[float, typer.Option(min=0, help="how long a database that went away is waited for")]
     = 3600.0,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="stop when no job is ready")] = False,
@@ -207,5 +209,5 @@ def worker(
     ctx = WorkerContext(host=host, reports_dir=reports_dir.resolve(), store_url=url, db_url=url, rack_file=rack,
                         adb=adb, render=report)
     options = WorkerOptions(concurrency=concurrency, heartbeat_s=heartbeat_s, stalled_s=stalled_s,
-                            poll_s=min(2.0, heartbeat_s), db_wait_s=db_wait_s, until_idle=until_idle)
+                            poll_s=poll_s, db_wait_s=db_wait_s, until_idle=until_idle)
     raise typer.Exit(serve(ctx, options, lambda text: typer.echo(text, err=True)))

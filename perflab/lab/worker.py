@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perflab.lab.lifecycle import StopController
+from perflab.lab.nightly import warm_store
 from perflab.lab.queue import WorkerContext, db_errors, ensure_tables, make_app, redact, requeue_stalled
 from perflab.lab.rack import queue_name
 
@@ -35,7 +36,7 @@ class WorkerOptions:
     concurrency: int = 16  # units at once (at most one per phone)
     heartbeat_s: float = 10.0
     stalled_s: float = 30.0  # a worker silent this long is taken for dead; its jobs are queued again
-    poll_s: float = 2.0
+    poll_s: float = 0.5  # a phone's next unit is not announced (its lock frees it): it waits at most this long
     db_wait_s: float = 3600.0  # how long a database that went away is waited for before the worker gives up
     until_idle: bool = False  # stop when the queue has nothing ready (CI: after the night)
 
@@ -106,6 +107,8 @@ def _store_error() -> type[BaseException]:
 async def _run_once(ctx: WorkerContext, options: WorkerOptions, stop: StopController, queue: str,
                     current: dict[str, asyncio.Task[Any]], echo: Callable[[str], None]) -> None:
     app = make_app(ctx.db_url)
+    if ctx.store_url:  # open the results store (its migrations checked) before the first unit needs it
+        await asyncio.to_thread(warm_store, ctx.store_url)
     async with app.open_async():
         await requeue_stalled(app, queue, options.stalled_s)
         echo(f"perflab worker [{ctx.host}]: taking jobs from queue {queue} on {redact(ctx.db_url)}")
