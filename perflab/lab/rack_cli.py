@@ -186,7 +186,8 @@ def worker(
                                           "its notifications (a phone's next unit waits at most this long)")] = 0.5,
     db_wait_s: Annotated[float, typer.Option(min=0, help="how long a database that went away is waited for")]
     = 3600.0,
-    until_idle: Annotated[bool, typer.Option("--until-idle", help="stop when no job is ready")] = False,
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="stop when this host's queue holds no job "
+                                             "waiting, scheduled for a retry or running (a CI job per night)")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what perflab does")] = False,
 ) -> None:
     """Take this host's nightly jobs from the PostgreSQL task queue and run them on its phones."""

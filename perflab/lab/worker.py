@@ -38,7 +38,7 @@ class WorkerOptions:
     stalled_s: float = 30.0  # a worker silent this long is taken for dead; its jobs are queued again
     poll_s: float = 0.5  # a phone's next unit is not announced (its lock frees it): it waits at most this long
     db_wait_s: float = 3600.0  # how long a database that went away is waited for before the worker gives up
-    until_idle: bool = False  # stop when the queue has nothing ready (CI: after the night)
+    until_idle: bool = False  # stop when the queue holds nothing waiting, scheduled or running (CI: after the night)
 
 
 def serve(ctx: WorkerContext, options: WorkerOptions, echo: Callable[[str], None]) -> int:
@@ -114,19 +114,35 @@ async def _run_once(ctx: WorkerContext, options: WorkerOptions, stop: StopContro
         echo(f"perflab worker [{ctx.host}]: taking jobs from queue {queue} on {redact(ctx.db_url)}")
         watcher = asyncio.create_task(_watch_stalled(app, queue, options, ctx, echo))
         worker = asyncio.create_task(app.run_worker_async(
-            queues=[queue], name=f"perflab-{ctx.host}", concurrency=options.concurrency, wait=not options.until_idle,
+            queues=[queue], name=f"perflab-{ctx.host}", concurrency=options.concurrency, wait=True,
             install_signal_handlers=False, update_heartbeat_interval=options.heartbeat_s,
             stalled_worker_timeout=options.stalled_s, fetch_job_polling_interval=options.poll_s,
             abort_job_polling_interval=options.poll_s, additional_context={"perflab": ctx, "stop": stop},
             listen_notify=True))
         current["worker"] = worker
+        idle = asyncio.create_task(_stop_when_idle(ctx.db_url, queue, options, worker)) if options.until_idle else None
         try:
             await worker
         finally:
             current.pop("worker", None)
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *db_errors()):
-                await watcher
+            for side in (watcher, idle):
+                if side is not None:
+                    side.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, *db_errors()):
+                        await side
+
+
+async def _stop_when_idle(url: str, queue: str, options: WorkerOptions, worker: asyncio.Task[Any]) -> None:
+    """``--until-idle``: stop once the queue holds no job waiting, scheduled (a retry's backoff)
+    or running, twice in a row."""
+    empty = 0
+    while empty < 2:
+        await asyncio.sleep(max(options.poll_s, 0.5))
+        try:
+            empty = empty + 1 if await asyncio.to_thread(_open_in_queue, url, queue) == 0 else 0
+        except db_errors():
+            empty = 0
+    worker.cancel()
 
 
 async def _watch_stalled(app: Any, queue: str, options: WorkerOptions, ctx: WorkerContext,
@@ -155,3 +171,12 @@ def _ping(url: str) -> None:
 
     with psycopg.connect(url, connect_timeout=2) as conn:
         conn.execute("SELECT 1")
+
+
+def _open_in_queue(url: str, queue: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND status IN ('todo', 'doing')",
+                           (queue,)).fetchone()
+    return int(row[0]) if row else 0
