@@ -40,6 +40,7 @@ from perflab.store.sql import SqlStore
 
 if pg_bindir() is None:  # .ci/run installs Debian's postgresql
     pytest.skip("PostgreSQL is not installed", allow_module_level=True)
+pytest.importorskip("procrastinate", reason="the task queue (pip install procrastinate)")
 
 PERFLAB = str(Path(sys.executable).with_name("perflab"))
 PIXEL_KNOB = "/sys/devices/platform/google,charger/charge_disable"

@@ -28,7 +28,9 @@ away), which ``perflab nightly --db … --wait`` sums up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import importlib
 import json
 import logging
 from collections.abc import Iterable
@@ -59,24 +61,27 @@ CREATE TABLE IF NOT EXISTS {UNITS_TABLE} (
 
 def db_errors() -> tuple[type[BaseException], ...]:
     """What the database going away (or refusing us) raises: psycopg's and procrastinate's errors."""
-    import psycopg
-
-    out: tuple[type[BaseException], ...] = (psycopg.Error, OSError)
-    try:
-        from procrastinate.exceptions import ConnectorException
-
-        out += (ConnectorException,)
-    except ImportError:
-        pass
+    out: tuple[type[BaseException], ...] = (OSError,)
+    with contextlib.suppress(ImportError):
+        out += (psycopg_module().Error,)
+    with contextlib.suppress(ImportError):
+        out += (importlib.import_module("procrastinate.exceptions").ConnectorException,)
     return out
+
+
+def psycopg_module() -> Any:
+    """psycopg 3 (imported by name: an optional dependency, with procrastinate)."""
+    try:
+        return importlib.import_module("psycopg")
+    except ImportError as exc:
+        raise MissingDependencyError("psycopg[binary]", "the nightly on a PostgreSQL task queue") from exc
 
 
 def procrastinate_module() -> Any:
     try:
-        import procrastinate
+        return importlib.import_module("procrastinate")
     except ImportError as exc:
         raise MissingDependencyError("procrastinate", "the nightly on a PostgreSQL task queue") from exc
-    return procrastinate
 
 
 def check_url(url: str) -> str:
@@ -158,9 +163,7 @@ _CONTEXTS: dict[int, Any] = {}
 def make_app(url: str) -> Any:
     """A procrastinate App on ``url`` with perflab's two tasks registered."""
     p = procrastinate_module()
-    from procrastinate import PsycopgConnector
-
-    app = p.App(connector=PsycopgConnector(conninfo=url, kwargs={"connect_timeout": 5}))
+    app = p.App(connector=p.PsycopgConnector(conninfo=url, kwargs={"connect_timeout": 5}))
     app.task(name=PLAN_TASK, pass_context=True, retry=UnitRetry())(_plan_task)  # type: ignore[arg-type]
     app.task(name=UNIT_TASK, pass_context=True, retry=UnitRetry())(_unit_task)  # type: ignore[arg-type]
     return app
@@ -267,9 +270,7 @@ def _unit_task(context: Any, **kwargs: Any) -> None:
 
 
 def _connect(url: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(url, connect_timeout=5, autocommit=True)
+    return psycopg_module().connect(url, connect_timeout=5, autocommit=True)
 
 
 def ensure_tables(url: str) -> None:
@@ -282,9 +283,8 @@ def ensure_tables(url: str) -> None:
                 try:
                     have = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]
                     if not have:
-                        from procrastinate.schema import SchemaManager
-
-                        conn.execute(SchemaManager.get_schema())
+                        schema = importlib.import_module("procrastinate.schema").SchemaManager.get_schema()
+                        conn.execute(schema)
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(7270002)")
             conn.execute(_UNITS_DDL)

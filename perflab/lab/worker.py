@@ -25,7 +25,15 @@ from typing import Any
 
 from perflab.lab.lifecycle import StopController
 from perflab.lab.nightly import warm_store
-from perflab.lab.queue import WorkerContext, db_errors, ensure_tables, make_app, redact, requeue_stalled
+from perflab.lab.queue import (
+    WorkerContext,
+    db_errors,
+    ensure_tables,
+    make_app,
+    psycopg_module,
+    redact,
+    requeue_stalled,
+)
 from perflab.lab.rack import queue_name
 
 log = logging.getLogger("perflab.worker")
@@ -167,16 +175,12 @@ async def _watch_stalled(app: Any, queue: str, options: WorkerOptions, ctx: Work
 
 
 def _ping(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, connect_timeout=2) as conn:
+    with psycopg_module().connect(url, connect_timeout=2) as conn:
         conn.execute("SELECT 1")
 
 
 def _open_in_queue(url: str, queue: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url, connect_timeout=5) as conn:
+    with psycopg_module().connect(url, connect_timeout=5) as conn:
         row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND status IN ('todo', 'doing')",
                            (queue,)).fetchone()
     return int(row[0]) if row else 0
