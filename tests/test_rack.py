@@ -167,3 +167,9 @@ def test_retry_decision_backs_off_on_transport_errors_only() -> None:
     # measured, but the database was away: tried again (to record it) past the phone's attempts
     assert UnitRetry.decide(StoreError("db away"), 5, kwargs) == 60.0
     assert UnitRetry.decide(StoreError("db away"), STORE_ATTEMPTS - 1, kwargs) is None
+
+
+def test_shipped_example_rack_is_valid() -> None:
+    loaded = load_rack(REPO / "racks" / "example.yaml")
+    assert loaded.rack.name == "lab-a" and [s.scenario.name for s in loaded.scenarios] == ["540p30"]
+    assert rack_warnings(loaded) == []  # it reaches its second host through a tunnel's local end
