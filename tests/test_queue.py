@@ -238,6 +238,11 @@ def test_database_going_away_mid_night(pg: PrivatePostgres, tmp_path: Path) -> N
             codes = workers.stop()
         assert codes == [143], workers.logs()
         assert "database back; taking up the queue again" in workers.logs()
+        r = subprocess.run([PERFLAB, "nightly", str(rack), "--db", pg.url, "--night", "d1", "--wait", "--no-queue",
+                            "--reports-dir", str(tmp_path / "reports")], env=env, capture_output=True, text=True,
+                           timeout=300, check=False)  # the night's summary, queueing nothing
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "queued" not in r.stdout and r.stdout.count(" light: ok (2 ok)") == 2, r.stdout
         with SqlStore(pg.url) as store:
             assert len(store.run_ids()) == 2
         for serial, before in knobs.items():

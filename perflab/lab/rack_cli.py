@@ -77,6 +77,8 @@ def nightly(
                                        "print its summary")] = False,
     wait_timeout_s: Annotated[float, typer.Option(min=1, help="with --wait: give up waiting after this long")]
     = 12 * 3600.0,
+    queue: Annotated[bool, typer.Option(help="with --db: queue the night (--no-queue with --wait: only wait for "
+                                        "a night queued before and print its summary)")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print the summary only")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what perflab does")] = False,
 ) -> None:
@@ -98,7 +100,9 @@ def nightly(
     for w in rack_warnings(loaded):
         typer.echo(f"perflab: warning: {w}", err=True)
     if db:
-        raise typer.Exit(_queued_night(loaded, db, name, reports_dir, wait, wait_timeout_s))
+        raise typer.Exit(_queued_night(loaded, db, name, reports_dir, wait, wait_timeout_s, queue))
+    if not queue:
+        _fail(UserInputError("--no-queue needs --db (a night on the task queue)"), 2)
     raise typer.Exit(_local_night(loaded, name, reports_dir, store, report, quiet))
 
 
@@ -127,7 +131,8 @@ def _local_night(loaded: object, name: str, reports_dir: Path, store: str | None
     return summary.exit_code
 
 
-def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: bool, wait_timeout_s: float) -> int:
+def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: bool, wait_timeout_s: float,
+                  queue: bool) -> int:
     from perflab.lab.nightly import NightSummary, night_dir, write_summary
     from perflab.lab.queue import check_url, enqueue_night, open_jobs, rack_sha256, read_units, redact
     from perflab.lab.rack import LoadedRack
@@ -135,15 +140,18 @@ def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: b
     assert isinstance(loaded, LoadedRack)
     try:
         url = check_url(db)
-        queued = enqueue_night(url, loaded, name)
+        if not queue and not wait:
+            raise UserInputError("--no-queue: give --wait too (or nothing is done)")
+        queued = enqueue_night(url, loaded, name) if queue else []
     except UserInputError as exc:
         _fail(exc, 2)
     except PerflabError as exc:
         _fail(exc, 1)
     for q in queued:
         typer.echo(f"  {q.host}: {'already queued' if q.already else 'queued'} on {q.queue}")
-    typer.echo(f"perflab nightly {loaded.rack.name} [{name}] queued on {redact(url)}; each host's "
-               f"`perflab worker --host NAME` runs its phones")
+    if queue:
+        typer.echo(f"perflab nightly {loaded.rack.name} [{name}] queued on {redact(url)}; each host's "
+                   f"`perflab worker --host NAME` runs its phones")
     if not wait:
         return 0
     deadline = time.monotonic() + wait_timeout_s
