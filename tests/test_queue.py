@@ -248,3 +248,34 @@ def test_database_going_away_mid_night(pg: PrivatePostgres, tmp_path: Path) -> N
         for serial, before in knobs.items():
             assert knob(adb, serial, state) == before
             assert AndroidDevice(adb, serial, state_dir=state).journal.pending() == []
+
+
+def test_host_whose_adb_server_is_down_through_the_queue(pg: PrivatePostgres, tmp_path: Path) -> None:
+    """Its worker's plan job is retried with backoff, then the host is recorded unreachable; the
+    night ends (exit 1) and says why."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])  # nothing listens there once closed
+    rack = tmp_path / "rack.yaml"
+    rack.write_text(f"name: down\nhosts: {{h: {{adb: '127.0.0.1:{port}'}}}}\ndevices: [{{serial: A1}}, "
+                    f"{{select: {{model: Pixel 7}}}}]\nscenarios: [{write_scenario(tmp_path)}]\n"
+                    "limits: {attempts: 2, retry_backoff_s: 0.2}\n")
+    env = dict(os.environ, PERFLAB_STATE_DIR=str(tmp_path / "state"))
+    r = subprocess.run([PERFLAB, "nightly", str(rack), "--db", pg.url, "--night", "x1"], env=env,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    workers = Workers(tmp_path, pg.url, env)
+    worker = workers.start("h", "--until-idle")
+    try:
+        assert worker.wait(300) == 0, workers.logs()  # it ends once the retried plan job gave up
+    finally:
+        workers.stop()
+    r = subprocess.run([PERFLAB, "nightly", str(rack), "--db", pg.url, "--night", "x1", "--wait", "--no-queue",
+                        "--reports-dir", str(tmp_path / "reports")], env=env, capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"h: not run: adb server 127.0.0.1:{port} of host h is not answering" in r.stdout, r.stdout
+    (unit,) = {u.status for u in read_units(pg.url, "x1", "down")}
+    assert unit == UnitStatus.UNREACHABLE
