@@ -9,6 +9,7 @@ folders and say what they could not record; when it is back, the worker takes up
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -279,3 +280,42 @@ def test_host_whose_adb_server_is_down_through_the_queue(pg: PrivatePostgres, tm
     assert f"h: not run: adb server 127.0.0.1:{port} of host h is not answering" in r.stdout, r.stdout
     (unit,) = {u.status for u in read_units(pg.url, "x1", "down")}
     assert unit == UnitStatus.UNREACHABLE
+
+
+def test_two_workers_of_one_host_never_drive_one_phone(pg: PrivatePostgres, tmp_path: Path) -> None:
+    """Two workers on one host's queue, one unit at a time each, two phones with three scenarios
+    each: the workers share the phones' units, and one phone's units never overlap (the queue's
+    lock per phone; a second driver would also hit the phone's lock file and fail its unit)."""
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"} | {"PERFLAB_STATE_DIR": str(state)}
+    scs = []
+    for i in (1, 2, 3):
+        sc = scenario(tmp_path, 1.0)
+        scs.append(sc.rename(tmp_path / f"light{i}.yaml"))
+        scs[-1].write_text(scs[-1].read_text().replace("name: light", f"name: light{i}", 1))
+    with (private_adb_server() as client, EmulatedPhone.start(profile="pixel7") as p1,
+          EmulatedPhone.start(profile="pixel7") as p2):
+        for phone in (p1, p2):
+            connect_to_adb_server(phone, client)
+        rack = tmp_path / "rack.yaml"
+        rack.write_text(f"name: shared\nhosts: {{h: {{adb: '127.0.0.1:{client.port}'}}}}\n"
+                        f"devices: [{{serial: '{p1.serial}'}}, {{serial: '{p2.serial}'}}]\n"
+                        f"scenarios: [{', '.join(str(p) for p in scs)}]\n")
+        r = subprocess.run([PERFLAB, "nightly", str(rack), "--db", pg.url, "--night", "s1"], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        workers = Workers(tmp_path, pg.url, env)
+        try:
+            for _ in range(2):  # one reports folder for both: they are one host
+                workers.start("h", "--concurrency", "1", "--until-idle")
+            assert [p.wait(600) for p, _, _ in workers.procs] == [0, 0], workers.logs()
+        finally:
+            workers.stop()
+        night = night_dir(workers.reports("h"), "s1")
+        outcomes = read_outcomes(night)
+        assert len(outcomes) == 6 and all(o.status == UnitStatus.OK for o in outcomes), outcomes
+        for serial in (p1.serial, p2.serial):
+            runs = sorted((load_run(Path(o.folder or "")) for o in outcomes if o.serial == serial),
+                          key=lambda run: run.started_utc)
+            for before, after in itertools.pairwise(runs):
+                assert before.finished_utc is not None and after.started_utc >= before.finished_utc
