@@ -214,3 +214,36 @@ def test_unit_past_its_job_timeout_is_stopped_and_its_phone_restored(adb_servers
         assert o.cells.get("interrupted", 0) >= 1
         assert summary.exit_code == 1
         assert knob(adb, phone.serial, state) == before and pending(adb, phone.serial) == []
+
+
+def test_phone_rebooting_mid_unit(adb_servers: tuple[Adb, Adb], tmp_path: Path, state: Path) -> None:
+    """A phone that reboots between two cells (tuning and processes lost, off the bus for a while)
+    is waited for, tuned again, and its unit finishes; it is left as it was found."""
+    import threading
+
+    adb = adb_servers[0]
+    sc = slow_scenario(tmp_path, 3.0)
+    with EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, adb.client)
+        before = knob(adb, phone.serial, state)
+        loaded = load_rack(one_phone_rack(tmp_path, adb, phone.serial, sc, "{reconnect_wait_s: 120}"))
+        folder = unit_folder(tmp_path / "reports" / "nightly" / "n4", "slow", phone.serial)
+
+        def reboot_after_first_cell() -> None:
+            def first_done() -> bool:
+                try:
+                    return len(load_run(folder).cells) == 1
+                except Exception:  # noqa: BLE001 - not written yet
+                    return False
+
+            if wait_until(first_done, 300):
+                phone.reboot(down_s=2.0)
+
+        rebooter = threading.Thread(target=reboot_after_first_cell, daemon=True)
+        rebooter.start()
+        summary = run_night(loaded, resolve_devices(loaded), "n4", tmp_path / "reports", options=UnitOptions())
+        rebooter.join(10)
+        (o,) = summary.outcomes
+        assert phone.reboots == 1
+        assert o.status == UnitStatus.OK and o.cells == {"ok": 2}, o
+        assert knob(adb, phone.serial, state) == before and pending(adb, phone.serial) == []
