@@ -147,7 +147,7 @@ limits: {{retry_backoff_s: 0.5, reconnect_wait_s: 120}}
         try:
             def queued() -> bool:
                 try:
-                    return open_jobs(pg.url, "q1", sha) > 0
+                    return open_jobs(pg.url, "q1", sha) >= 2  # both hosts' plan jobs
                 except StoreError:  # the queue's tables are not there yet
                     return False
 
