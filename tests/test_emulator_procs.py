@@ -230,3 +230,30 @@ def test_a_sampler_script_streams_until_killed(adb: adbutils.AdbClient, phone: E
     for line in run.lines[1:-1]:
         up, busy, idle = line.split()
         assert float(up) > 0 and int(busy) >= 0 and int(idle) >= 0
+
+
+def test_a_job_that_ignores_sighup_outlives_its_adb_shell(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    """What a background sampler relies on, as on a phone: a job started by `adb shell … &` keeps
+    running after that shell returns, and can be killed later by its PID. When the host closes
+    the stream first (a cable pull, Ctrl-C on `adb shell`), the session gets SIGHUP: a job that
+    ignores it (`trap '' HUP`, what nohup does) survives, one that does not ends."""
+    d = adb.device(phone.serial)
+    loop = "while :; do echo tick >> {out}; sleep 0.05; done"
+    ignoring = "trap '' HUP\n" + loop.format(out=TMP + "/kept")
+    kept = int(d.shell(f"sh -c {shlex.quote(ignoring)} > /dev/null 2>&1 & echo $!").strip())
+    before = d.shell(f"cat {TMP}/kept").count("tick")
+    after = d.shell(f"sleep 0.5; cat {TMP}/kept").count("tick")  # the phone's own clock passes
+    assert after > before and phone.rt.procs.get(kept) is not None  # it goes on after its shell returned
+    # a session the host hangs up on: its plain job ends, its SIGHUP-ignoring job goes on
+    script = (f"sh -c {shlex.quote(loop.format(out=TMP + '/plain'))} > /dev/null 2>&1 & echo plain $!; "
+              f"sh -c {shlex.quote(ignoring.replace('/kept', '/kept2'))} > /dev/null 2>&1 & echo kept $!; sleep 100")
+    session = Streamed(adb, phone.serial, script)
+    session.wait_lines(2)
+    pids = dict(ln.split() for ln in session.lines[:2])
+    session.proc.kill()  # the host closes the stream first
+    plain, kept2 = int(pids["plain"]), int(pids["kept"])
+    assert phone.rt.procs.wait_until(lambda ps: all(p.pid != plain for p in ps), STUCK_S)
+    assert phone.rt.procs.get(kept2) is not None
+    for pid in (kept, kept2):
+        d.shell(f"kill {pid}")
+        assert phone.rt.procs.wait_until(lambda ps, pid=pid: all(p.pid != pid for p in ps), STUCK_S)

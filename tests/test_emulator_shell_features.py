@@ -195,3 +195,15 @@ def test_a_shell_process_cpu_time_is_its_real_cost(phone: Phone) -> None:
     before, after = (int(x) for x in out.split())
     assert rc == 0, err
     assert after > before  # 2000 loop turns cost real CPU ticks, and they are counted
+
+
+def test_break_and_continue(phone: Phone) -> None:
+    assert phone.sh("for i in 1 2 3 4; do if [ $i = 3 ]; then break; fi; echo $i; done; echo after")[1] == \
+        "1\n2\nafter\n"
+    script = "for i in 1 2; do for j in a b c; do if [ $j = b ]; then continue 2; fi; echo $i$j; done; echo no; done"
+    assert phone.sh(script)[1] == "1a\n2a\n"
+    phone.rt.fs.write_bytes("/data/local/tmp/lines", b"cpu 1\ncpu0 2\nintr 3\ncpu9 4\n", 2000)
+    script = "while read -r k v; do if [ $k = intr ]; then break; fi; echo $k; done < /data/local/tmp/lines; echo ok"
+    assert phone.sh(script)[1] == "cpu\ncpu0\nok\n"
+    _, out, err = phone.sh("break; echo $?")
+    assert out == "1\n" and "can't break" in err

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import ROOT_UID
-from perflab.emulator.shell.errors import SH, ExitShell, Unsupported
+from perflab.emulator.shell.errors import SH, ExitShell, LoopControl, Unsupported
 from perflab.emulator.shell.expand import check_ifs
 from perflab.emulator.shell.parser import ASSIGN_RE
 from perflab.emulator.shell.registry import command, err
@@ -23,6 +23,30 @@ if TYPE_CHECKING:
 @command("true", ":")
 def _true(sh: Shell, args: list[str], io: IO) -> int:
     return 0
+
+
+def _loop_control(sh: Shell, args: list[str], io: IO, name: str) -> int:
+    """mksh: ``break [N]`` / ``continue [N]`` leave (or restart) the N-th enclosing loop."""
+    levels = 1
+    if args:
+        if not args[0].isdigit() or int(args[0]) < 1:
+            err(io, f"{SH}: {name}: {args[0]}: bad number")
+            return 1
+        levels = int(args[0])
+    if sh.loop_depth == 0:
+        err(io, f"{SH}: {name}: can't {name}")
+        return 1
+    raise LoopControl(min(levels, sh.loop_depth), again=name == "continue")
+
+
+@command("break")
+def _break(sh: Shell, args: list[str], io: IO) -> int:
+    return _loop_control(sh, args, io, "break")
+
+
+@command("continue")
+def _continue(sh: Shell, args: list[str], io: IO) -> int:
+    return _loop_control(sh, args, io, "continue")
 
 
 @command("false")

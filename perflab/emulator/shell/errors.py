@@ -34,6 +34,14 @@ class ExitShell(Exception):
         self.code = code
 
 
+class LoopControl(Exception):
+    """``break N`` / ``continue N``: unwinds to the N-th enclosing loop."""
+
+    def __init__(self, levels: int, *, again: bool) -> None:
+        self.levels = levels
+        self.again = again  # continue (True) or break (False)
+
+
 class Cancelled(Exception):
     """The adb stream went away: stop now."""
 

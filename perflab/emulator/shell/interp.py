@@ -29,6 +29,7 @@ from perflab.emulator.shell.errors import (
     Cancelled,
     ExitShell,
     Killed,
+    LoopControl,
     ShellError,
     ShellSyntaxError,
     Unsupported,
@@ -77,6 +78,7 @@ class Shell:
         #: ``$$``: the PID of the shell the user started (subshells keep their parent's)
         self.dollar_pid: int | None = None
         self.traps: dict[int, str] = {}
+        self.loop_depth = 0  # enclosing while/until/for loops (for break and continue)
         self.jobs: dict[int, Job] = {}
         self.last_bg_pid: int | None = None
         #: the background job is one simple command: it becomes that command, as mksh's fork+exec
@@ -233,6 +235,10 @@ class Shell:
             and isinstance(ao.parts[0][1].cmds[0], Simple)
         proc = self.rt.procs.spawn("sh", ppid=me.pid, uid=self.uid, sid=me.sid)
         sub = self.subshell(proc)
+        # A job outlives the stream that started it, as on a phone: when the stream closes, the
+        # session's hangup sends it SIGHUP (procs.hangup), which ends it unless it ignores
+        # SIGHUP (`trap '' HUP`, what nohup does) — not the stream's own cancel flag.
+        sub.cancel = threading.Event()
         sub.exec_simple = single
         job = Job(proc)
         quiet = AndOr(ao.parts)
@@ -319,6 +325,19 @@ class Shell:
         self.status = 0
         return 0
 
+    def _body(self, body: list[AndOr], io: IO) -> tuple[int, bool]:
+        """Run a loop body: (its status, whether the loop goes on). ``break``/``continue`` for an
+        outer loop pass through with one level fewer."""
+        self.loop_depth += 1
+        try:
+            return self.run_list(body, io), True
+        except LoopControl as ctl:
+            if ctl.levels > 1:
+                raise LoopControl(ctl.levels - 1, again=ctl.again) from None
+            return 0, ctl.again
+        finally:
+            self.loop_depth -= 1
+
     def _run_loop(self, cmd: Loop, io: IO) -> int:
         result = 0
         while True:
@@ -326,7 +345,9 @@ class Shell:
             self.run_list(cmd.cond, io)
             if (self.status == 0) == cmd.until:
                 break
-            result = self.run_list(cmd.body, io)
+            result, going = self._body(cmd.body, io)
+            if not going:
+                break
         self.status = result
         return result
 
@@ -335,7 +356,9 @@ class Shell:
         for item in [s for w in cmd.items for s in self.expand(w)]:
             self.check_cancel()
             self.vars[cmd.var] = item
-            result = self.run_list(cmd.body, io)
+            result, going = self._body(cmd.body, io)
+            if not going:
+                break
         self.status = result
         return result
 
