@@ -145,7 +145,8 @@ def run(
     resume: Annotated[Path | None, typer.Option("--resume", help="a run folder to finish: measure only its cells "
                                                 "that are not ok, then rewrite its report")] = None,
     reports_dir: Annotated[Path, typer.Option(help="root of <scenario>/<run-id>/ folders")] = REPORTS_ROOT,
-    db: Annotated[Path | None, typer.Option(help="SQLite results index (default: <reports-dir>/perflab.sqlite)")] = None,
+    db: Annotated[str | None, typer.Option(envvar="PERFLAB_DB", help="results store: a SQLite file or "
+                                           "postgresql://… URL (default: <reports-dir>/perflab.sqlite)")] = None,
     report: Annotated[bool, typer.Option(help="render index.html")] = True,
     reconnect_wait_s: Annotated[float, typer.Option(min=0, max=3600, help="how long a dropped phone is waited "
                                                     "for before its remaining cells fail")] = 60.0,
@@ -168,6 +169,10 @@ def run(
 
     try:
         previous, loaded, folder, run_id = _plan_run(scenario, out, resume, reports_dir)
+        if db is not None:
+            from perflab.store.sql import normalize_url
+
+            normalize_url(db)  # a store URL perflab cannot use is bad input before anything runs
         cells = plan_cells(loaded.scenario)
         warnings = [WarningRecord(code=w.kind, message=str(w)) for w in validate_scenario(loaded)]
         if device is None and previous is not None:  # a resume goes back to the run's own devices
@@ -204,7 +209,7 @@ def run(
         _fail(exc, 2)
     except PerflabError as exc:
         _fail(exc, 1)
-    _index_and_render(outcome.run, folder, db or reports_dir / "perflab.sqlite", report, quiet)
+    _index_and_render(outcome.run, folder, db or str(reports_dir / "perflab.sqlite"), report, quiet)
     typer.echo(f"  results: {outcome.folder.results_path}")
     if stop.stopped:
         not_ok = sum(1 for c in outcome.run.cells if c.status.value != "ok")
@@ -213,13 +218,13 @@ def run(
     raise typer.Exit(outcome.exit_code)
 
 
-def _index_and_render(run_rec: RunRecord, folder: Path, db_path: Path, report: bool, quiet: bool) -> None:
+def _index_and_render(run_rec: RunRecord, folder: Path, db_url: str, report: bool, quiet: bool) -> None:
     """Index the run and render its page; neither failure loses what was measured."""
-    from perflab.store.db import ResultsDB
+    from perflab.store.sql import SqlStore
 
     try:
-        with ResultsDB(db_path) as rdb:
-            rdb.index_run(run_rec, folder)
+        with SqlStore(db_url) as store:
+            store.index_run(run_rec, folder)
     except PerflabError as exc:
         typer.echo(f"perflab: warning: results index not updated: {exc}", err=True)
     if report:
