@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import psutil
@@ -27,6 +28,7 @@ import psutil
 from perflab.emulator.profiles import Profile
 
 _MAX_SUBSTEP_S = 0.5
+POWER_HISTORY_STEPS = 100_000  # SoC power steps kept for meters' ground truth: 2.8 h at 10 Hz, 30 min at 50 Hz
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,8 @@ class PhysicsDriver:
     _last_mono_s: float = field(default_factory=time.monotonic)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _power_history: deque[tuple[float, float, float]] = field(
+        default_factory=lambda: deque(maxlen=POWER_HISTORY_STEPS))
 
     def start(self, period_s: float = 0.1) -> None:
         def loop() -> None:
@@ -273,9 +277,24 @@ class PhysicsDriver:
             if dt <= 0.0:
                 return self.state
             self._pending = Load()
-            self._last_mono_s = now
+            start, self._last_mono_s = self._last_mono_s, now
             self.state = step(self.state, Load(cpu, gpu), self.params, dt)
+            self._power_history.append((start, now, self.state.power_w))
             return self.state
+
+    def power_history(self, since_mono_s: float = float("-inf")) -> list[tuple[float, float, float]]:
+        """(start, end, SoC power in W) of each model step that ended after ``since_mono_s``,
+        oldest first, on the host's monotonic clock. The power is constant over a step (its work
+        is spread evenly), so this is the exact SoC power the model drew: the ground truth an
+        emulated meter is checked against (perflab.emulator.meters.physics_load)."""
+        with self._lock:
+            out: list[tuple[float, float, float]] = []
+            for item in reversed(self._power_history):
+                if item[1] <= since_mono_s:
+                    break
+                out.append(item)
+        out.reverse()
+        return out
 
 
 def _cpu_seconds(pid: int) -> float:

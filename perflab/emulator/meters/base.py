@@ -43,6 +43,9 @@ class EmulatedMeter:
 
     def start(self) -> Self:
         self._t0 = time.monotonic()
+        bind = getattr(self.source, "bind_origin", None)
+        if callable(bind):  # a source on the host's clock (the emulated phone's physics)
+            bind(self._t0)
         self._thread = threading.Thread(target=self._loop, name=f"emulated-{self.kind}", daemon=True)
         self._thread.start()
         return self

@@ -139,6 +139,9 @@ class Ppk2Emulator(EmulatedMeter):
     def tick(self, now_s: float) -> None:
         if not self.streaming:
             return
+        settle = getattr(self.source, "settle", None)
+        if callable(settle):  # send only what the source knows by now (see physics_load)
+            now_s = min(now_s, float(settle(now_s)))
         due = int((now_s - self.stream_t0_s) * SAMPLE_RATE_HZ) - self.next_index
         while due >= self.chunk_words:
             self._send_chunk(self.chunk_words)
