@@ -40,7 +40,7 @@ def test_parser_reads_every_record_and_counts_garbage() -> None:
         "tz G3D 41000", "tz disabled -273000", "bat -512000 3850000 2900000 305 Discharging", "self 12 3 100",
         "rapl intel-rapl:0 123456", "this is not a sampler line", "rss not-a-number",
     ])
-    assert tl.ticks == [12.5] and tl.garbage_lines == 3  # "P" is not a record; two bad lines
+    assert tl.ticks == [12.5] and tl.garbage_lines == 2 and tl.sampler_pid == 4242
     assert tl.missing == {"gpu": "/sys/kernel/gpu/gpu_busy is not readable"}
     assert tl.cpu_ticks["cpu"] == [(12.5, (15, 100))] and "cpu0" in tl.cpu_ticks
     assert [v for _, v in tl.gpu_busy_pct] == [25.0, 37.0]  # "0 0" (GPU off) gives no sample

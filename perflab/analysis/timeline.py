@@ -7,6 +7,7 @@ One sampler per cell prints, every tick, a block of lines (space-separated, firs
 record type). The device-side shell script (``sampler.sh``) and the local sampler
 (:mod:`perflab.telemetry.local`) print the same format, so one parser reads both::
 
+    P <pid>                       the sampler's own PID (first line; perflab kills it by this PID)
     T <clock_s>                   tick start on the device's monotonic clock (seconds)
     cpu <name> <user> <nice> <system> <idle> <iowait> <irq> <softirq> [steal …]
                                   a /proc/stat cpu line (ticks; ``cpu`` = all cores)
@@ -57,6 +58,7 @@ class Timeline:
     ticks: list[float] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
     garbage_lines: int = 0
+    sampler_pid: int | None = None
 
     @property
     def span_s(self) -> tuple[float, float] | None:
@@ -95,6 +97,9 @@ class _Parser:
                 return
             self.t = t
             self.tl.ticks.append(t)
+            return
+        if kind == "P" and len(args) == 1 and args[0].isdigit():
+            self.tl.sampler_pid = int(args[0])
             return
         if kind == "E":
             if args:

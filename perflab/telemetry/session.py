@@ -109,7 +109,7 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> s
         if cfg.gpu.freq_path:
             lines.append(f"  v=; read -r v rest < {q(cfg.gpu.freq_path)}; if [ -n \"$v\" ]; then echo \"gpufreq $v\"; fi")
     lines += [
-        f"  pid=; read -r pid < {q(pid_file)}",
+        f"  pid=; if [ -r {q(pid_file)} ]; then read -r pid < {q(pid_file)}; fi",
         "  if [ -n \"$pid\" ] && [ -r \"/proc/$pid/status\" ]; then",
         "    while read -r k v u; do if [ \"$k\" = VmRSS: ]; then echo \"rss $v\"; break; fi; done < \"/proc/$pid/status\"",
         "  fi",
