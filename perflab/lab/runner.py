@@ -206,6 +206,7 @@ class ScenarioRunner:
         self.previous = previous
         self.options = options
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         text = loaded.source_text
         self.cells: list[CellRecord] = list(previous.cells) if previous else []
         self.planned: list[PlannedCell] = []
@@ -247,7 +248,8 @@ class ScenarioRunner:
         )
 
     def _save(self) -> None:
-        self.folder.write_results(self.snapshot())
+        with self._write_lock:  # device threads save in turn: the newest snapshot is written last
+            self.folder.write_results(self.snapshot())
 
     def _add_cell(self, rec: CellRecord) -> None:
         with self._lock:
