@@ -17,7 +17,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,8 @@ def _atomic_write(path: Path, text: str) -> None:
 @dataclass
 class RunFolder:
     path: Path
+    #: samples.csv is appended to by several device threads: one writer at a time
+    _samples_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def create(cls, path: Path) -> RunFolder:
@@ -125,7 +127,7 @@ class RunFolder:
         _atomic_write(self.results_path, run.to_json() + "\n")
 
     def append_samples(self, cell_id: str, series: str, samples_ms: Iterable[float]) -> None:
-        with self.samples_path.open("a", newline="") as f:
+        with self._samples_lock, self.samples_path.open("a", newline="") as f:
             w = csv.writer(f)
             for i, v in enumerate(samples_ms):
                 w.writerow((cell_id, series, i, f"{v:.6f}"))
