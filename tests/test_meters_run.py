@@ -289,3 +289,14 @@ def test_a_device_config_names_a_usb_inline_meter_and_it_is_medium(adb: Adb, tmp
         assert t.power_source == "emulated external meter (um34c, USB inline)" and t.power_confidence == "medium"
         assert any(w.code == "meter_usb" and "charger path" in w.message for w in c.warnings)
         assert any("charger path" in n for n in t.meter.notes)
+
+
+def test_battery_lines_with_charging_suspended_are_parsed() -> None:
+    """With charging suspended the status is "Not charging" (a space): the battery figures kept
+    beside a meter's need those lines."""
+    from perflab.analysis.timeline import parse_sampler_output
+
+    tl = parse_sampler_output(["T 1.00", "bat -132976 4120141 3484414 250 Not charging",
+                               "T 1.10", "bat -133010 4120100 3484410 250 Discharging"])
+    assert [v for _, v in tl.bat_current_raw] == [-132976.0, -133010.0]
+    assert [s for _, s in tl.bat_status] == ["Not charging", "Discharging"] and tl.garbage_lines == 0

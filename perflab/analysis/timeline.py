@@ -171,7 +171,7 @@ def _tz(tl: Timeline, t: float, a: list[str]) -> bool:
 
 
 def _bat(tl: Timeline, t: float, a: list[str]) -> bool:
-    if len(a) != 5:
+    if len(a) < 5:  # the status may hold a space ("Not charging": charging suspended)
         return False
     cur, volt, charge, temp = (_num(x) for x in a[:4])
     if cur is not None:
@@ -182,7 +182,7 @@ def _bat(tl: Timeline, t: float, a: list[str]) -> bool:
         tl.bat_charge_uah.append((t, charge))
     if temp is not None:
         tl.bat_temp_c.append((t, temp / 10.0))
-    tl.bat_status.append((t, a[4]))
+    tl.bat_status.append((t, " ".join(a[4:])))
     return True
 
 
