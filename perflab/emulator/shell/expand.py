@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import FsError
 from perflab.emulator.shell.errors import Unsupported
-from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, Word
+from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, QVAR, Word
 
 if TYPE_CHECKING:
     from perflab.emulator.shell.interp import Shell
@@ -49,15 +49,44 @@ def _split(chars: list[_Char]) -> list[list[_Char]]:
     return [f for f in fields if f]
 
 
+def _plain(sh: Shell, word: Word) -> list[str] | None:
+    """The common cases without per-character work (a sampler loop expands thousands of words a
+    second): a literal word with no glob character, a quoted string, or a lone quoted "$var"."""
+    segs = word.segs
+    if len(segs) == 1:
+        seg = segs[0]
+        if seg.kind == LIT and not any(c in seg.text for c in "*?[ \t\n"):
+            return [seg.text] if seg.text else []
+        if seg.kind == QUOTED:
+            return [seg.text]
+        if seg.kind == QVAR:
+            return [sh.expansion(seg)]
+    return None
+
+
+def _is_pattern(f: list[_Char]) -> bool:
+    """An unquoted ``*`` or ``?``, or an unquoted ``[`` closed by a later ``]``: a lone ``[`` (the
+    test command) is a plain word, as in mksh, and costs no directory listing."""
+    for i, (c, _, g) in enumerate(f):
+        if g and c in "*?":
+            return True
+        if g and c == "[" and any(c2 == "]" for c2, _, _ in f[i + 2:]):
+            return True
+    return False
+
+
 def expand(sh: Shell, word: Word) -> list[str]:
     """Expand a word into fields: variables, field splitting of unquoted expansions, globs."""
+    fast = _plain(sh, word)
+    if fast is not None:
+        return fast
     result: list[str] = []
     chars = _chars(sh, word)
     if any(splittable for _, splittable, _ in chars):
         check_ifs(sh.vars.get("IFS"))
     for f in _split(chars):
         text = "".join(c for c, _, _ in f)
-        if any(g and c in "*?[" for c, _, g in f):
+        if _is_pattern(f):
             matches = glob(sh, text)
             result.extend(matches if matches else [text])
         else:
