@@ -318,6 +318,9 @@ def apply_meter(fields: dict[str, Any], missing: dict[str, str], warnings: list[
         fields["mj_per_frame"] = e.mean_mw / fps
     elif latency_mean_ms is not None:
         fields["mj_per_frame"] = e.mean_mw * latency_mean_ms / 1000.0
+    for k in ("current_ma", "power_mw", "energy_mj", "power_source"):  # why the battery had no figure
+        if k in missing and fields.get(f"battery_{k}") is None:
+            missing[f"battery_{k}"] = missing[k]
     for k in ("current_ma", "power_mw", "energy_mj", "energy_mah", "mj_per_frame", "mah_per_hour", "power_source",
               "voltage_v"):
         if fields.get(k) is not None:
