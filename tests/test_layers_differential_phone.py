@@ -87,3 +87,35 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
     vs_op = next(c for c in diff.rank_checks if c.against == "op_profile")
     assert vs_op.n == 4 and "summed" in vs_op.note
     assert vs_op.same_top, (diff.rows, rec.rows)
+
+
+DELAYS_MS = {"c2": 40.0, "c3": 20.0}
+
+
+def test_injected_layer_delays_come_back_within_ten_percent(device: AndroidDevice, tmp_path: Path,
+                                                            cache: Path) -> None:
+    """The emulated benchmark_model busy-waits after every invoke for the layers named in
+    ``debug.perflab.layer_delays_ms`` that the model contains (by their tensor names, a copy of
+    a layer included). The differential profiler, knowing nothing of it, must find each
+    injected delay as the difference of that layer's cost with and without it, within 10%."""
+    def run() -> dict[str, float]:
+        ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
+                          delegate="gpu", threads=1, timeout_s=300, lr_width=48, lr_height=32)
+        rec = layer_passes(ctx, PassOptions(op_profiling=False, differential=True, differential_rounds=4,
+                                            differential_iterations=15, estimate=False, cache_root=cache))
+        diff = next(p for p in rec.passes if p.method == "differential")
+        assert diff.missing is None, diff.missing
+        return {r.name: r.avg_ms for r in diff.rows}
+
+    base = run()
+    spec = ",".join(f"{k}={v:g}" for k, v in DELAYS_MS.items())
+    device.sh(["setprop", "debug.perflab.layer_delays_ms", spec])
+    try:
+        delayed = run()
+    finally:
+        device.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
+    for layer, want in DELAYS_MS.items():
+        got = delayed[layer] - base[layer]
+        assert abs(got - want) <= 0.1 * want, (layer, got, want, base, delayed)
+    for layer in ("c1", "tail"):
+        assert abs(delayed[layer] - base[layer]) <= 0.1 * min(DELAYS_MS.values()), (layer, base, delayed)

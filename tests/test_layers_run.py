@@ -66,6 +66,7 @@ def test_local_run_with_trace_and_differential(tmp_path: Path) -> None:
         assert t is not None and t.trace_file.startswith("traces/") and (out / t.trace_file).is_file()
         assert t.n == 30 and t.median_ms is not None and t.p90_ms is not None and t.ok is not None
         assert (out / t.trace_file).read_text().startswith("# trace_clock: ")
+        assert t.timeline is not None and t.timeline.spans == []  # LiteRT writes no op sections locally
         assert by["atrace"].missing and "no per-operator ATrace sections" in by["atrace"].missing
     else:
         assert by["atrace"].missing == local_trace_missing()

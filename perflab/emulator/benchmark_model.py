@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
+import re
 import resource
 import sys
 import threading
@@ -608,7 +609,142 @@ class _Pacer:
             time.sleep(self.run_delay)
 
 
-def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float) -> Stat:
+LAYER_DELAYS_ENV = "PERFLAB_EMU_LAYER_DELAYS_MS"
+
+
+def parse_layer_delays(spec: str) -> dict[str, float]:
+    """``"c2=12,c3=6"`` (ms per layer; ``;`` also separates) → {layer: ms}; junk is ignored."""
+    out: dict[str, float] = {}
+    for part in spec.replace(";", ",").split(","):
+        name, sep, value = part.strip().partition("=")
+        try:
+            ms = float(value)
+        except ValueError:
+            continue
+        if sep and name.strip() and math.isfinite(ms) and ms > 0:
+            out[name.strip()] = ms
+    return out
+
+
+def layer_delay_s(tensor_names: Sequence[str], delays_ms: dict[str, float]) -> float:
+    """The injected delay of one invoke (s): every instance of a named layer that the model
+    contains — found in its ops' output tensor names ``<model>_1/<layer>_1/…``; a copy
+    ``<layer>_dup`` is another instance — adds that layer's delay once."""
+    import re
+
+    total_ms = 0.0
+    for layer, ms in delays_ms.items():
+        pat = re.compile(rf"(?:^|[/;\[]){re.escape(layer)}((?:_dup)*)(?:_\d+)?/")
+        instances = {m.group(1) for n in tensor_names for m in pat.finditer(n)}
+        total_ms += ms * len(instances)
+    return total_ms / 1000.0
+
+
+def _sleep_until(deadline: float) -> None:
+    """Spin until ``deadline``: an injected delay is a layer that computes longer, so the CPU
+    stays busy (a sleep would let it cool and slow the next invoke), exact to a few µs."""
+    while time.perf_counter() < deadline:
+        pass
+
+
+def op_tensor_names(interp: Any) -> dict[int, str]:
+    """Per op index, the names that say which layer it belongs to: its outputs and its
+    constant inputs (weights, biases), joined with ``;``. Not its activation inputs (those name
+    the previous layer), and the output alone is not enough: a model's output tensor is named
+    ``StatefulPartitionedCall…``, so a prefix model's last conv is known by its weights."""
+    names = {int(t["index"]): str(t["name"]) for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    produced = {int(i) for op in ops for i in op["outputs"]}
+    model_inputs = {int(d["index"]) for d in interp.get_input_details()}
+    out: dict[int, str] = {}
+    for op in ops:
+        own = [int(i) for i in op["outputs"]]
+        own += [int(i) for i in op["inputs"] if int(i) >= 0 and int(i) not in produced and int(i) not in model_inputs]
+        out[int(op["index"])] = ";".join(names.get(i, "") for i in own)
+    return out
+
+
+def _injected_delay_s(interp: Any) -> float:
+    delays = parse_layer_delays(os.environ.get(LAYER_DELAYS_ENV, ""))
+    if not delays:
+        return 0.0
+    return layer_delay_s(list(op_tensor_names(interp).values()), delays)
+
+
+class TraceWriter:
+    """While the phone traces (``PERFLAB_EMU_TRACE_FILE`` set by the emulated shell), writes
+    what a kernel trace of the real tool would hold: with ``debug.tflite.trace`` = 1 at start,
+    ATrace sections ``Invoke`` and per operator ``<OP>@<node>/0`` (a delegate is one node
+    ``TfLiteGpuDelegateV2@0/0``); with irq events on and the GPU delegate, a ``kgsl-3d0`` irq
+    at the end of each GPU window. Operators' spans are the measured invoke time apportioned
+    by op cost (LiteRT cannot time single ops), plus each injected layer delay inside that
+    layer's operators. Timestamps are the phone's trace clock."""
+
+    def __init__(self, interp: Any, ops: list[OpInfo], applied: str | None) -> None:
+        self.path = os.environ.get("PERFLAB_EMU_TRACE_FILE", "")
+        self.offset_s = float(os.environ.get("PERFLAB_EMU_TRACE_OFFSET_S", "0") or 0)
+        self.atrace = os.environ.get("PERFLAB_EMU_ATRACE") == "1"
+        self.irq = os.environ.get("PERFLAB_EMU_TRACE_IRQ") == "1" and applied == "gpu"
+        self.pid, self.tid = os.getpid(), threading.get_native_id()
+        delays = parse_layer_delays(os.environ.get(LAYER_DELAYS_ENV, ""))
+        names = op_tensor_names(interp)
+        builtin = [o for o in ops if o.name != "DELEGATE"]
+        # (section name, cost share, injected delay in s)
+        per_instance: dict[tuple[str, str], list[int]] = {}
+        for k, o in enumerate(builtin):
+            out = names.get(o.index, "")
+            for layer in delays:
+                m = re.search(rf"(?:^|[/;\[]){re.escape(layer)}((?:_dup)*)(?:_\d+)?/", out)
+                if m:
+                    per_instance.setdefault((layer, m.group(1)), []).append(k)
+                    break
+        extra = [0.0] * len(builtin)
+        for (layer, _), ks in per_instance.items():
+            for k in ks:
+                extra[k] += delays[layer] / 1000.0 / len(ks)
+        total = sum(o.cost for o in builtin) or 1.0
+        if applied in _DELEGATE_NODE:
+            self.spans = [(f"{_DELEGATE_NODE[applied]}@0/0", 1.0, sum(extra))]
+        else:
+            self.spans = [(f"{o.name}@{o.index}/0", o.cost / total, extra[k]) for k, o in enumerate(builtin)]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.path) and (self.atrace or self.irq)
+
+    def _line(self, ts_s: float, text: str) -> str:
+        return f"  benchmark_model-{self.tid:<6} [001] .....  {ts_s - self.offset_s:.6f}: tracing_mark_write: {text}\n"
+
+    def invoke(self, begin_s: float, invoke_end_s: float, end_s: float) -> None:
+        """One invoke: started at ``begin_s``, the interpreter returned at ``invoke_end_s``, the
+        injected delay ended at ``end_s`` (host monotonic seconds)."""
+        lines: list[str] = []
+        if self.atrace:
+            lines.append(self._line(begin_s, f"B|{self.pid}|Invoke"))
+        t = begin_s
+        run = invoke_end_s - begin_s
+        for name, share, extra in self.spans:
+            end = t + run * share + extra
+            if self.atrace:
+                lines.append(self._line(t, f"B|{self.pid}|{name}"))
+            if self.irq:
+                off = self.offset_s
+                irq_t = max(t, end - 60e-6)
+                lines.append(f"          <idle>-0       [000] d.h1.  {irq_t - off:.6f}: irq_handler_entry: irq=300 "
+                             f"name=kgsl-3d0\n")
+                lines.append(f"          <idle>-0       [000] d.h1.  {irq_t + 10e-6 - off:.6f}: irq_handler_exit: "
+                             f"irq=300 ret=handled\n")
+            if self.atrace:
+                lines.append(self._line(end, f"E|{self.pid}"))
+            t = end
+        if self.atrace:
+            lines.append(self._line(max(t, end_s), f"E|{self.pid}"))
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write("".join(lines))
+
+
+def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float, delay_s: float = 0.0,
+               tracer: TraceWriter | None = None) -> Stat:
     max_secs = float(v["max_secs"].value)
     dry = bool(v["dry_run"].value)
     pacer = _Pacer(v)
@@ -624,9 +760,15 @@ def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float) 
         if stat.count > 0:
             pacer.before_next_run()
         t = time.perf_counter_ns()
+        m0 = time.monotonic()
         if not dry:
             interp.invoke()
+            m1 = time.monotonic()
+            if delay_s:
+                _sleep_until(time.perf_counter() + delay_s)
         stat.add(max(0, (time.perf_counter_ns() - t) // 1000))
+        if tracer is not None and not dry:
+            tracer.invoke(m0, m1, time.monotonic())
     info(stat.line())
     _out("")
     return stat
@@ -710,8 +852,11 @@ def _main(args: list[str]) -> int:
     if monitor:
         monitor.start()
     try:
-        warm = _run_phase(interp, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value))
-        runs = _run_phase(interp, v, int(v["num_runs"].value), float(v["min_secs"].value))
+        delay_s = _injected_delay_s(interp)
+        tracer = TraceWriter(interp, ops, applied)
+        tw = tracer if tracer.active else None
+        warm = _run_phase(interp, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value), delay_s, tw)
+        runs = _run_phase(interp, v, int(v["num_runs"].value), float(v["min_secs"].value), delay_s, tw)
     except RuntimeError as exc:
         raise _fail(f"Failed to invoke! {exc}") from None
     if monitor:

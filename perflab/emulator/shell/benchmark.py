@@ -39,7 +39,17 @@ def _child_env(sh: Shell, device_path: str, env: dict[str, str]) -> dict[str, st
         "PERFLAB_EMU_PROFILE": rt.profile.name,
         "PERFLAB_EMU_UID": str(sh.uid),
         "PERFLAB_EMU_ARGV0": device_path,
+        # per-layer delays a test injects (setprop debug.perflab.layer_delays_ms "c2=12,c3=6")
+        "PERFLAB_EMU_LAYER_DELAYS_MS": rt.props.get("debug.perflab.layer_delays_ms", ""),
     })
+    tr = rt.trace
+    if tr is not None and tr.on:  # the tool writes its trace lines into the tracefs buffer
+        child_env.update({
+            "PERFLAB_EMU_TRACE_FILE": str(tr.buffer),
+            "PERFLAB_EMU_TRACE_OFFSET_S": repr(tr.offset_s()),
+            "PERFLAB_EMU_ATRACE": "1" if rt.props.get("debug.tflite.trace") == "1" else "0",
+            "PERFLAB_EMU_TRACE_IRQ": "1" if tr.events.get("irq/irq_handler_entry") else "0",
+        })
     for k in ("LD_LIBRARY_PATH", "ADSP_LIBRARY_PATH"):
         if k in env:
             child_env["PERFLAB_EMU_" + k] = env[k]

@@ -1,0 +1,130 @@
+"""Kernel tracing of emulated phones over the real adb server: the rooted-phone capture
+(journaled ``debug.tflite.trace`` and tracefs changes, undone afterwards), the emulated
+tracefs fed by the emulated benchmark_model (ATrace sections, GPU irqs in GPU windows), and
+injected per-layer delays recovered through the ATrace path; phone latency statistics from
+the trace against benchmark_model's own average (2%)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("perflab.emulator.phone")
+if shutil.which("adb") is None:
+    pytest.skip("adb is not installed", allow_module_level=True)
+
+from perflab.devices.adb import Adb
+from perflab.devices.android import AndroidDevice
+from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.testing import private_adb_server
+from perflab.lab.layers import PassContext, TraceTarget, trace_passes
+from perflab.store.results import LayerPassRecord
+from perflab.workloads import workload_for
+from perflab.zoo.registry import get_artifact
+
+pytestmark = pytest.mark.timeout(600)
+T = "/sys/kernel/tracing"
+
+
+@pytest.fixture(scope="module")
+def adb() -> Iterator[Adb]:
+    with private_adb_server() as client:
+        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
+
+
+def _device(adb: Adb, profile: str, tmp: Path) -> Iterator[AndroidDevice]:
+    binary = tmp / "benchmark_model"
+    binary.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
+    phone = EmulatedPhone.start(profile=profile)
+    try:
+        connect_to_adb_server(phone, adb.client)
+        d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp / "state")
+        try:
+            yield d
+        finally:
+            d.close()
+    finally:
+        phone.stop()
+
+
+@pytest.fixture(scope="module")
+def pixel(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
+    yield from _device(adb, "pixel7", tmp_path_factory.mktemp("pixel"))
+
+
+def _ctx(device: AndroidDevice, tmp: Path, delegate: str) -> PassContext:
+    return PassContext(workload=workload_for(device, tmp / "work"), art=get_artifact("espcn", 2, "fp32"),
+                       delegate=delegate, threads=1, timeout_s=300, lr_width=48, lr_height=32)
+
+
+def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice, tmp_path: Path) -> None:
+    before = {p: pixel.read_file(f"{T}/{p}", root=True) for p in ("tracing_on", "buffer_size_kb", "trace_clock")}
+    prop_before = pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip()
+    op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/gpu.trace", local=False,
+                                                                    device=pixel, iterations=20))
+    assert lat.missing == {}, lat.missing
+    assert lat.n == 20 and lat.median_ms is not None and lat.p90_ms is not None
+    assert lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) <= 2.0, lat
+    text = (tmp_path / "traces" / "gpu.trace").read_text()
+    assert text.startswith("# trace_clock: ") and "[boot]" in text.splitlines()[0]
+    assert "name=kgsl-3d0" in text  # GPU irqs in the GPU windows
+    assert lat.switches and lat.switches[0].op == "TfLiteGpuDelegateV2@0/0" and lat.switches[0].n == lat.n
+    assert [r.node_type for r in op.rows] == ["TfLiteGpuDelegateV2"]  # one opaque node on the GPU
+    # every change undone, and the journal says so
+    assert {p: pixel.read_file(f"{T}/{p}", root=True) for p in before} == before
+    assert pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip() == prop_before
+    assert pixel.journal.pending() == []
+    kinds = {ch.kind.value for ch, done in pixel.journal.entries()}
+    assert {"property", "write_file"} <= kinds
+
+
+def _layer_sums(rows: LayerPassRecord, tensor_names: dict[int, str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in rows.rows:
+        m = re.match(r"^\w+@(\d+)/", r.name)
+        assert m, r.name
+        name = tensor_names[int(m.group(1))]
+        # a fused op names every layer it holds (c3's conv: "…/clip_1/Maximum;…/c3_1/BiasAdd"): the conv wins
+        layer = re.search(r"/(c\d)_\d+/", name) or re.search(r"/(pixel_shuffle|clip)_\d+/", name)
+        key = layer.group(1) if layer else "other"
+        out[key] = out.get(key, 0.0) + r.avg_ms
+    return out
+
+
+def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice, tmp_path: Path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    art = get_artifact("espcn", 2, "fp32")
+    it = Interpreter(model_path=str(art.path))
+    tensors = {int(t["index"]): str(t["name"]) for t in it.get_tensor_details()}
+    names = {int(o["index"]): tensors[int(o["outputs"][0])] for o in it._get_ops_details()}
+
+    def traced(tag: str) -> dict[str, float]:
+        op, lat = trace_passes(_ctx(pixel, tmp_path, "cpu"), TraceTarget(tmp_path, f"traces/{tag}.trace",
+                                                                        local=False, device=pixel, iterations=20))
+        assert op.missing is None and lat.ok is True, (op.missing, lat)
+        return _layer_sums(op, names)
+
+    base = traced("base")
+    delays = {"c2": 20.0, "c3": 10.0}
+    pixel.sh(["setprop", "debug.perflab.layer_delays_ms", "c2=20,c3=10"])
+    try:
+        delayed = traced("delayed")
+    finally:
+        pixel.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
+    for layer, want in delays.items():
+        got = delayed[layer] - base[layer]
+        assert abs(got - want) <= 0.1 * want, (layer, got, base, delayed)
+    assert abs(delayed["c1"] - base["c1"]) <= 0.6, (base, delayed)
+
+
+def test_unrooted_phone_trace_is_missing_with_why(adb: Adb, tmp_path: Path) -> None:
+    for galaxy in _device(adb, "galaxy_s23", tmp_path):
+        op, lat = trace_passes(_ctx(galaxy, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/x.trace", local=False,
+                                                                          device=galaxy))
+        assert op.missing is not None and "needs root" in op.missing and lat.missing["trace"] == op.missing
+        assert galaxy.journal.entries() == []  # nothing was changed
