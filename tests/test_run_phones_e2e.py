@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -177,3 +178,62 @@ def test_phone_dropping_mid_run(adb: Adb, binary: Path, tmp_path: Path, back_in_
         assert AndroidDevice(adb, flaky.serial, state_dir=state).journal.pending() == []
         raw = json.loads((tmp_path / "run" / "results.json").read_text())
         assert len(raw["cells"]) == 6
+
+
+def test_sigint_on_an_emulated_phone_leaves_it_as_found_and_resume_finishes(adb: Adb, tmp_path: Path) -> None:
+    """Ctrl-C after the first cell on a tuned phone: the running tool and the sampler are killed
+    on the phone, charging and governors come back, the run folder is final, and --resume
+    measures the rest."""
+    sc = tmp_path / "stop.yaml"
+    sc.write_text(textwrap.dedent("""\
+        name: stop
+        geometry: {lr_width: 240, lr_height: 136, scale: 2}
+        pacing: {fps: 30, also_back_to_back: false}
+        models:
+          - zoo: espcn
+            variants: [fp32, int8]
+        delegates: [xnnpack]
+        runs: {warmup: 1, iterations: 150}
+        profiling: {op_profiling: false}
+        telemetry: {idle_baseline_s: 1}
+        tuning: {stay_awake: true, suspend_charging: true, pin_governor: true}
+        inputs:
+          images:
+            - skimage: coffee
+        """))
+    state = tmp_path / "state"
+    governors = [f"/sys/devices/system/cpu/cpufreq/policy{n}/scaling_governor" for n in (0, 4, 6)]
+    with EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, adb.client)
+        before = {p: read(adb, phone.serial, p, state) for p in [PIXEL_KNOB, *governors]}
+        assert all(v for v in before.values()), before  # every knob is there to be changed and restored
+        env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
+        env.update(ANDROID_ADB_SERVER_PORT=str(adb.port), PERFLAB_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
+        out = tmp_path / "run"
+        args = [PERFLAB, "run", str(sc), "--device", phone.serial, "--out", str(out), "--reports-dir",
+                str(tmp_path / "reports")]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "bicubic_x2.fp32.xnnpack: ok" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        run = load_run(out)
+        assert run.stop is not None and run.exit_code == 130 and run.finished_utc is not None
+        assert [c.status for c in run.cells] == ["ok", "interrupted", "interrupted"]
+        # the phone is exactly as found: tuning undone, nothing of perflab's left running
+        after = {p: read(adb, phone.serial, p, state) for p in [PIXEL_KNOB, *governors]}
+        assert after == before
+        assert AndroidDevice(adb, phone.serial, state_dir=state).journal.pending() == []
+        names = {p.name for p in phone.rt.procs.snapshot()}
+        assert "benchmark_model" not in names
+        assert not [p for p in phone.rt.procs.snapshot() if p.name == "sh" and p.ppid == 1]  # no orphaned sampler
+        r = subprocess.run([PERFLAB, "run", "--resume", str(out), "--reports-dir", str(tmp_path / "reports")],
+                           capture_output=True, text=True, env=env, timeout=900, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        done = load_run(out)
+        assert done.complete and [c.status for c in done.cells] == ["ok", "ok", "ok"]
+        assert {p: read(adb, phone.serial, p, state) for p in [PIXEL_KNOB, *governors]} == before
