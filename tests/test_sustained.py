@@ -7,7 +7,7 @@ import dataclasses
 import json
 import shutil
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -141,3 +141,57 @@ def test_a_sustained_run_on_a_heating_emulated_phone_has_a_timeline_beside_the_b
                                            and not any(w.code == "throttling" for w in c.warnings))
     raw = json.loads((tmp_path / "run" / "results.json").read_text())
     assert raw["cells"][1]["sustained"]["parts"][3]["index"] == 3
+
+
+@pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed")
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_clocks_capped_late_in_a_sustained_run_are_reported_as_throttling(adb: Adb, tmp_path: Path) -> None:
+    """A thermal governor stand-in on the emulated phone: its cpufreq nodes report 60% of their
+    clock during the last two parts of each sustained run. The parts are told apart by an event,
+    not by time: each opens the (emulated) meter once, one metadata request per open."""
+    from perflab.emulator.fs import VNode
+    from perflab.emulator.meters import PhysicsLoad, Ppk2Emulator
+
+    with EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, adb.client)
+        with Ppk2Emulator(PhysicsLoad(phone.rt.physics, supply_volts=3.7), block_when_full=True) as em:
+            def capped() -> bool:  # per cell: open 1 = the burst, opens 2–5 = sustained parts 0–3
+                return (em.metadata_requests - 1) % 5 in (3, 4)
+
+            for path, node in list(phone.rt.fs.vnodes.items()):
+                if path.endswith("/scaling_cur_freq"):
+                    def read(orig: Callable[[], bytes] = node.read) -> bytes:
+                        khz = int(orig().decode().strip())
+                        return f"{khz * 6 // 10 if capped() else khz}\n".encode()
+
+                    phone.rt.fs.add_node(path, VNode(read))
+            sc = tmp_path / "throttle.yaml"
+            sc.write_text(textwrap.dedent(f"""\
+                name: throttle
+                geometry: {{lr_width: 120, lr_height: 68, scale: 2}}
+                pacing: {{fps: 30, also_back_to_back: false}}
+                models:
+                  - zoo: espcn
+                    variants: [fp32]
+                delegates: [cpu]
+                runs: {{warmup: 1, iterations: 10}}
+                profiling: {{op_profiling: false}}
+                telemetry: {{idle_baseline_s: 0, meter: {{type: ppk2, port: "{em.path}", vdd_mv: 3700}}}}
+                sustained: {{duration_s: 2, chunks: 4}}
+                inputs:
+                  images:
+                    - skimage: coffee
+                """))
+            device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+            outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+            assert em.metadata_requests == 10  # 2 cells × (burst + 4 parts)
+    assert outcome.exit_code == 0
+    for c in load_run(tmp_path / "run").cells:
+        s = c.sustained
+        assert s is not None and s.cpu_freq_early_mhz is not None and s.cpu_freq_late_mhz is not None
+        assert s.cpu_freq_late_mhz == pytest.approx(0.6 * s.cpu_freq_early_mhz, rel=0.01)
+        assert [p.power_source for p in s.parts] == ["emulated external meter (ppk2, bypass supply)"] * 4
+        assert s.throttled is True, (c.cell_id, [(p.cpu_freq_mhz, p.device_cpu_busy_pct) for p in s.parts])
+        w = next(w for w in c.warnings if w.code == "throttling")
+        assert "CPU clock fell" in w.message and "−40.0%" in w.message
