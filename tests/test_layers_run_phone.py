@@ -1,0 +1,77 @@
+"""`perflab run` on an emulated rooted phone with every per-layer pass: op profile, kernel
+trace (ATrace through the emulated tracefs, captured over the real adb server with journaled
+changes), differential and estimate side by side; median and p90 from the trace; the run's
+traces export to one Chrome trace JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+if shutil.which("adb") is None:
+    pytest.skip("adb is not installed", allow_module_level=True)
+pytest.importorskip("tensorflow")
+
+from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.testing import private_adb_server
+from perflab.store.runfolder import load_run
+
+PERFLAB = str(Path(sys.executable).with_name("perflab"))
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+def test_phone_run_with_every_layer_pass(tmp_path: Path) -> None:
+    p = tmp_path / "phone.yaml"
+    p.write_text(textwrap.dedent("""\
+        name: phone_layers
+        geometry: {lr_width: 96, lr_height: 64, scale: 2}
+        delegates: [gpu]
+        threads: 1
+        runs: {warmup: 2, iterations: 10}
+        telemetry: {enabled: false}
+        profiling: {op_profiling: true, trace: true, differential: true, differential_rounds: 2,
+                    differential_iterations: 6}
+        inputs:
+          images:
+            - skimage: coffee
+        models:
+          - zoo: espcn
+            variants: [fp32]
+        """))
+    with private_adb_server() as client, EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, client)
+        env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
+        env.update(ANDROID_ADB_SERVER_PORT=str(client.port), PERFLAB_STATE_DIR=str(tmp_path / "state"),
+                   PERFLAB_CACHE_DIR=str(tmp_path / "cache"))
+        out = tmp_path / "run"
+        r = subprocess.run([PERFLAB, "run", str(p), "--device", phone.serial, "--out", str(out), "--reports-dir",
+                            str(tmp_path / "reports"), "--quiet"], capture_output=True, text=True, env=env,
+                           timeout=1100, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+    run = load_run(out)
+    cell = next(c for c in run.cells if c.cell_id == "espcn_x2.fp32.gpu")
+    assert cell.emulated and cell.layers is not None
+    by = {x.method: x for x in cell.layers.passes}
+    assert set(by) == {"op_profile", "atrace", "differential", "estimate"}
+    assert all(x.missing is None for x in by.values()), {m: x.missing for m, x in by.items()}
+    assert [r.node_type for r in by["atrace"].rows] == ["TfLiteGpuDelegateV2"]  # opaque on the GPU …
+    assert [r.name for r in by["differential"].rows] == ["c1", "c2", "c3", "tail"]  # … not to this one
+    t = cell.layers.trace
+    assert t is not None and t.n == 30 and t.median_ms is not None and t.p90_ms is not None
+    assert t.ok is True, t  # the trace's mean within 2% of benchmark_model's own average
+    assert t.switches and t.timeline is not None and any(s.kind == "irq" for s in t.timeline.spans)
+    part = cell.layers.partition
+    assert part is not None and part.on_delegate == len(part.rows) > 0 and "log" in part.sources
+    exported = tmp_path / "run.json"
+    r = subprocess.run([PERFLAB, "trace", "export", str(out), "--out", str(exported)], capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(exported.read_text())
+    assert doc["otherData"]["inferences"] >= 2 * 30  # both cells' traces (the bicubic baseline too)
