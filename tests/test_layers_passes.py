@@ -191,3 +191,25 @@ def test_trace_keeps_the_last_timed_count_when_the_tool_added_warm_ups() -> None
     _, lat = trace_records(text, "t", timing, skip_first=3)
     assert lat.n == 20 and lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) < 1e-9
     assert "the first 5" in lat.notes[0]
+
+
+def test_atrace_rows_are_matched_to_differential_layers_by_node_index() -> None:
+    from perflab.lab.layers import atrace_aliases, node_tensor_names
+    from perflab.zoo.registry import get_artifact
+
+    names = node_tensor_names(get_artifact("espcn", 2, "fp32").path)
+    assert "c3_1/convolution" in names[4]  # the last conv, known by its weights too
+    traced = LayerPassRecord(method="atrace", source="t", rows=[
+        LayerRow(index=i, node_type=op, name=f"{op}@{i}/0", avg_ms=ms) for i, (op, ms) in enumerate(
+            [("CONV_2D", 1.0), ("TANH", 0.2), ("CONV_2D", 3.0), ("TANH", 0.1), ("CONV_2D", 0.7),
+             ("DEPTH_TO_SPACE", 0.1), ("MINIMUM", 0.05)])])
+    diff = LayerPassRecord(method="differential", source="d", rows=[
+        LayerRow(index=0, node_type="conv", name="c1", avg_ms=1.1, layers=["c1"]),
+        LayerRow(index=1, node_type="conv", name="c2", avg_ms=3.3, layers=["c2"]),
+        LayerRow(index=2, node_type="conv", name="c3", avg_ms=0.8, layers=["c3"]),
+        LayerRow(index=3, node_type="tail", name="tail", avg_ms=0.2, layers=["pixel_shuffle", "clip"])])
+    aliases = atrace_aliases(traced.rows, names)
+    assert len(aliases) == 7
+    assert rank_between(diff, traced) is None  # node names alone match nothing
+    r = rank_between(diff, traced, aliases)
+    assert r is not None and r.n == 4 and r.spearman == 1.0 and r.same_top

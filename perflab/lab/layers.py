@@ -592,10 +592,40 @@ def _unit_of(name: str, units: Sequence[LayerRow]) -> int | None:
     return None
 
 
-def rank_between(p: LayerPassRecord, other: LayerPassRecord) -> RankCheckRecord | None:
+def node_tensor_names(path: Path) -> dict[int, str]:
+    """Per op index of a model file, its output and constant-input tensor names joined with
+    ``;`` (what names its layer; ATrace sections name ops only by node index)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    names = {int(t["index"]): str(t["name"]) for t in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    produced = {int(i) for op in ops for i in op["outputs"]}
+    inputs = {int(d["index"]) for d in it.get_input_details()}
+    out: dict[int, str] = {}
+    for op in ops:
+        own = [int(i) for i in op["outputs"]]
+        own += [int(i) for i in op["inputs"] if int(i) >= 0 and int(i) not in produced and int(i) not in inputs]
+        out[int(op["index"])] = ";".join(names.get(i, "") for i in own)
+    return out
+
+
+def atrace_aliases(rows: Sequence[LayerRow], node_names: Mapping[int, str]) -> dict[str, str]:
+    """ATrace row name (``CONV_2D@2/0``, subgraph 0) → that node's tensor names (pure)."""
+    out: dict[str, str] = {}
+    for r in rows:
+        m = re.match(r"^[^@]+@(\d+)/0$", r.name)
+        if m and int(m.group(1)) in node_names:
+            out[r.name] = node_names[int(m.group(1))]
+    return out
+
+
+def rank_between(p: LayerPassRecord, other: LayerPassRecord,
+                 aliases: Mapping[str, str] | None = None) -> RankCheckRecord | None:
     """Rank agreement of two passes over the rows both have: matched by name, or — when this
     pass's rows list the model layers they cover (differential) — the other pass's per-op rows
-    summed into them by the layer names in the ops' tensor names."""
+    summed into them by the layer names in the ops' tensor names (``aliases`` gives those for
+    rows named by node index, as ATrace's are)."""
     mine = {r.name: r.avg_ms for r in p.rows}
     theirs = {r.name: r.avg_ms for r in other.rows}
     common = [n for n in mine if n in theirs]
@@ -603,7 +633,7 @@ def rank_between(p: LayerPassRecord, other: LayerPassRecord) -> RankCheckRecord 
     if len(common) < 2 and any(r.layers for r in p.rows):
         summed: dict[str, float] = {}
         for r in other.rows:
-            k = _unit_of(r.name, p.rows)
+            k = _unit_of((aliases or {}).get(r.name, r.name), p.rows)
             if k is not None:
                 summed[p.rows[k].name] = summed.get(p.rows[k].name, 0.0) + r.avg_ms
         theirs, common = summed, [n for n in mine if n in summed]
@@ -665,7 +695,14 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
     if opts.differential:
         ctx.check_stop()
         diff = differential_pass(ctx, opts)
-        checks = [c for c in (rank_between(diff, o) for o in passes if o.rows and o.method != "estimate")
+        aliases: dict[str, str] = {}
+        atrace = next((o for o in passes if o.method == "atrace" and o.rows), None)
+        if atrace is not None:
+            try:
+                aliases = atrace_aliases(atrace.rows, node_tensor_names(ctx.art.path))
+            except (ValueError, RuntimeError, OSError):
+                aliases = {}
+        checks = [c for c in (rank_between(diff, o, aliases) for o in passes if o.rows and o.method != "estimate")
                   if c is not None]
         macs = rank_against_macs(diff)
         if macs is not None:
