@@ -56,13 +56,13 @@ def matrix_cmd(
     from perflab.report.matrix import build_matrix
     from perflab.report.matrix_catalog import example_catalog_path, load_catalog
     from perflab.report.matrix_html import write_matrix
-    from perflab.store.frame import load_from_db, runs_frame, sqlite_path
+    from perflab.store.frame import load_from_db, runs_frame
 
     try:
         if db is not None and run_dirs:
             raise UserInputError("give run folders or --db, not both")
         if db is not None:
-            stored, orphans, notes = load_from_db(sqlite_path(db))
+            stored, orphans, notes = load_from_db(db)
             import pandas as pd
 
             parts = [f for f in (runs_frame(stored), orphans) if len(f)]

@@ -12,7 +12,6 @@ None) and its reason is in ``missing`` (a JSON object ``{"field": "reason"}``), 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from perflab.errors import MissingDependencyError, StoreError, UserInputError
-from perflab.store.db import ResultsDB
+from perflab.errors import MissingDependencyError, UserInputError
 from perflab.store.results import CellRecord, RunRecord
 from perflab.store.runfolder import load_run
 
@@ -34,7 +32,7 @@ COLUMNS: dict[str, str] = {
     "run_started_utc": "string",
     "run_folder": "string",
     "report_path": "string",
-    "source": "string",  # "run folder" or "results index" (the folder was gone)
+    "source": "string",  # "run folder", or "results store" (the folder was gone: the store's record)
     "scenario": "string",
     "scenario_sha256": "string",
     "fps": "Float64",
@@ -138,7 +136,7 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
         "run_started_utc": run.started_utc,
         "run_folder": str(folder) if folder is not None else None,
         "report_path": str(report) if report is not None else None,
-        "source": "run folder",
+        "source": "run folder" if folder is not None else "results store",
         "scenario": sc.name,
         "scenario_sha256": sc.sha256,
         "fps": sc.fps,
@@ -227,74 +225,34 @@ def load_frame(paths: Sequence[Path]) -> pd.DataFrame:
     return runs_frame(load_runs(paths))
 
 
-def sqlite_path(url: str) -> Path:
-    """``--db`` value → the SQLite file. Only SQLite is supported for now (a path, or
-    ``sqlite:///path``); PostgreSQL URLs arrive with the rack issue."""
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///"))
-    if "://" in url:
-        scheme = url.split("://", 1)[0]
-        raise UserInputError(f"--db: {scheme}:// is not supported yet; give a SQLite file path (or sqlite:///path)")
-    return Path(url)
+def load_from_db(url: str | Path) -> tuple[list[StoredRun], pd.DataFrame, list[str]]:
+    """The runs a results store names (a SQLite file or a postgresql:// URL): (runs, frame rows
+    the runs do not cover, notes). A run is read from its folder when the folder is here (its
+    report can be linked), else from the record the store keeps of it, and a note says so."""
+    from perflab.store.sql import SqlStore
 
-
-def load_from_db(db_file: Path) -> tuple[list[StoredRun], pd.DataFrame, list[str]]:
-    """The runs a results index names: (runs read from their folders, frame rows of the runs
-    whose folders are gone, notes saying which). The index is opened read-only."""
-    if not db_file.is_file():
-        raise UserInputError(f"{db_file}: --db: no such results index")
-    ResultsDB(db_file).close()  # checks tables and schema version, one-line StoreError otherwise
-    try:
-        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
-        try:
-            runs = conn.execute("SELECT run_id, scenario, scenario_sha256, started_utc, folder "
-                                "FROM runs ORDER BY started_utc").fetchall()
-            cur = conn.execute("SELECT * FROM cells ORDER BY run_id, device_serial, cell_id")
-            cols = [d[0] for d in cur.description]
-            cells = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise StoreError(f"{db_file}: cannot read the results index: {' '.join(str(exc).split())}") from None
+    if "://" not in str(url) and not Path(url).is_file():
+        raise UserInputError(f"{url}: --db: no such results store")
     stored: list[StoredRun] = []
-    orphan_rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    for run_id, scenario, sha, started, folder in runs:
-        fpath = Path(str(folder))
-        if (fpath / "results.json").is_file():
-            stored.append(StoredRun(load_run(fpath), fpath))
-            continue
-        notes.append(f"run {run_id}: folder {fpath} is gone; using the index's cell rows (no realtime verdict "
-                     "or deltas)")
-        for c in cells:
-            if c["run_id"] != run_id:
+    with SqlStore(url) as store:
+        for run_id in store.run_ids():
+            folder = store.run_folder(run_id)
+            if folder is not None and (folder / "results.json").is_file():
+                stored.append(StoredRun(load_run(folder), folder))
                 continue
-            orphan_rows.append({
-                "run_id": run_id, "run_started_utc": started, "run_folder": None, "report_path": None,
-                "source": "results index", "scenario": scenario, "scenario_sha256": sha,
-                "device_serial": c["device_serial"], "device_kind": c["device_kind"],
-                "emulated": c["device_kind"] == "emulated", "device_model": c["device_model"],
-                "cell_id": c["cell_id"], "model_name": c["model_name"], "model_variant": c["variant"],
-                "model_sha256": c["model_sha256"], "delegate": c["delegate"], "baseline": bool(c["baseline"]),
-                "status": c["status"], "reason": c["reason"], "latency_median_ms": c["latency_median_ms"],
-                "latency_p90_ms": c["latency_p90_ms"], "latency_mean_ms": c["latency_mean_ms"],
-                "latency_n": c["latency_n"], "psnr_y_db": c["psnr_y_db"], "ssim_y": c["ssim_y"],
-                "mem_peak_mb": c["mem_peak_mb"], "cpu_load_pct": c["cpu_load_pct"],
-                "missing": json.dumps({"realtime": "run folder gone: the index keeps no verdict",
-                                       "deltas": "run folder gone: the index keeps no deltas"}),
-            })
-    # the index keeps no geometry: take it from a stored run of the same scenario version, if any
-    shapes = {(r.run.scenario.name, r.run.scenario.sha256): r.run.scenario for r in stored}
-    for row in orphan_rows:
-        sc = shapes.get((str(row["scenario"]), str(row["scenario_sha256"])))
-        if sc is not None:
-            row.update(fps=sc.fps, budget_ms=1000.0 / sc.fps if sc.fps else None, lr_width=sc.lr_width,
-                       lr_height=sc.lr_height, model_scale=sc.scale)
-    return stored, typed_frame(orphan_rows), notes
+            rec = store.load_run(run_id)
+            if rec is None:
+                notes.append(f"run {run_id}: its folder {folder} is gone and the store keeps no record of it "
+                             "(indexed before the store kept records): left out")
+                continue
+            notes.append(f"run {run_id}: folder {folder} is gone; read from the store's record (no report to link)")
+            stored.append(StoredRun(rec, None))
+    return stored, typed_frame([]), notes
 
 
-def load_frame_from_db(db_file: Path) -> pd.DataFrame:
-    stored, orphans, _ = load_from_db(db_file)
+def load_frame_from_db(url: str | Path) -> pd.DataFrame:
+    stored, orphans, _ = load_from_db(url)
     frames = [f for f in (runs_frame(stored), orphans) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else typed_frame([])
 
