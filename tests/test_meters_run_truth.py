@@ -68,7 +68,7 @@ def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
                       - zoo: espcn
                         variants: [fp32]
                     delegates: [xnnpack, gpu]
-                    runs: {{warmup: 1, iterations: 30}}
+                    runs: {{warmup: 1, iterations: 60}}
                     profiling: {{op_profiling: false}}
                     telemetry:
                       idle_baseline_s: 1
