@@ -38,8 +38,8 @@ def matrix_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder for index.html, matrix.json, matrix.csv")],
     run_dirs: Annotated[list[Path] | None, typer.Argument(
         help="run folders (or folders of run folders, e.g. reports/540p30)")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="a results index instead of run folders: a SQLite file "
-                                           "path (or sqlite:///path); PostgreSQL URLs are not supported yet")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="a results store instead of run folders: a SQLite file "
+                                           "path (or sqlite:///path) or a postgresql:// URL", envvar="PERFLAB_DB")] = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="device catalog: perflab CSV, Play Console "
                                                 "export with a share column, or a plain list; 'example' for the "
                                                 "shipped EXAMPLE catalog (invented shares)")] = None,
