@@ -59,3 +59,9 @@ def test_a_real_local_run_in_the_matrix(tmp_path: Path) -> None:
     # `local` is not a catalog phone: it measures no catalog share and the SoC shows up as a gap
     assert [c["measured_pct"] for c in data["coverage"]] == [0.0]
     assert data["gaps"][0]["soc"] == "GS201" and (out / "frame.parquet").is_file()
+    # each run report links its devices' rows once the matrix sits beside the runs (<runs>/matrix/)
+    before = (run_dir / "index.html").read_text()
+    assert "no matrix beside this run yet" in before and "#device=local" not in before
+    r = subprocess.run([PERFLAB, "report", str(run_dir)], capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert 'href="../matrix/index.html#device=local"' in (run_dir / "index.html").read_text()

@@ -472,9 +472,26 @@ def render_run_report_html(folder: RunFolder) -> str:
         crop_sets=crop_sets,
         crop_notes=crop_notes,
         timelines=timeline_views(folder),
+        matrix=matrix_links(folder),
+        run_parent=str(folder.path.parent),
         frame_figs=frame_figures(view.frame_tables),
         any_series=lambda mode: any(series_of(c, mode) is not None for c in folder.run.cells),
     )
+
+
+MATRIX_DIR = "matrix"  # reports/<scenario>/matrix/: where `perflab matrix reports/<scenario>` is meant to write
+
+
+def matrix_links(folder: RunFolder) -> dict[str, str]:
+    """Each device's row in the scenario's compatibility matrix, when that page exists beside the
+    run folders (``<run>/../matrix/index.html``): serial → relative link. Empty otherwise (the
+    report then says how to build it)."""
+    from perflab.report.matrix_html import device_link
+
+    page = folder.path.parent / MATRIX_DIR / "index.html"
+    if not page.is_file():
+        return {}
+    return {d.serial: device_link(f"../{MATRIX_DIR}/index.html", d.serial) for d in folder.run.devices}
 
 
 def render_run_report(run_dir: Path) -> Path:
