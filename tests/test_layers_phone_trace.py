@@ -128,3 +128,17 @@ def test_unrooted_phone_trace_is_missing_with_why(adb: Adb, tmp_path: Path) -> N
                                                                           device=galaxy))
         assert op.missing is not None and "needs root" in op.missing and lat.missing["trace"] == op.missing
         assert galaxy.journal.entries() == []  # nothing was changed
+
+
+def test_a_pending_property_change_is_undone_by_restore(pixel: AndroidDevice) -> None:
+    """What a crash mid-capture leaves: the journaled property change, undone by the device's
+    restore (the path `perflab devices restore` takes)."""
+    from perflab.devices.journal import ChangeKind
+
+    old = pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip()
+    pixel.lock.acquire()
+    pixel.journal.record(ChangeKind.PROPERTY, "debug.tflite.trace", old, "1", what="TFLite ATrace sections")
+    pixel.sh(["setprop", "debug.tflite.trace", "1"])
+    pixel.restore()
+    assert pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip() == old
+    assert pixel.journal.pending() == []
