@@ -300,3 +300,14 @@ def test_battery_lines_with_charging_suspended_are_parsed() -> None:
                                "T 1.10", "bat -133010 4120100 3484410 250 Discharging"])
     assert [v for _, v in tl.bat_current_raw] == [-132976.0, -133010.0]
     assert [s for _, s in tl.bat_status] == ["Not charging", "Discharging"] and tl.garbage_lines == 0
+
+
+def test_a_meter_of_another_type_on_the_port_is_missing_with_what_answered() -> None:
+    from perflab.emulator.meters import UmEmulator, constant_load
+
+    with UmEmulator(constant_load(5.0, 0.5), "um34c", reply_delay_s=0.0) as em:
+        cm = CellMeter(MeterPlan("ppk2", em.path, "bypass", 0.1, None, "device config pixel7"))
+        cm.start()
+        assert cm.stop() is None
+    assert cm.why is not None and cm.why.startswith(f"ppk2 meter on {em.path} (device config pixel7): ")
+    assert "um34c" in cm.why.lower()
