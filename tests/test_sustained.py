@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from perflab.lab.costs import sustained_applies, throttle_analysis
+from perflab.lab.costs import sustained_applies, sustained_warnings, throttle_analysis
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Delegate, Sustained, Variant
 from perflab.store.results import SustainedPart
@@ -67,6 +67,14 @@ def test_selected_models_run_sustained_with_their_baseline() -> None:
     assert sustained_applies(cfg, cell("bicubic_x2", "bicubic", baseline=True))
     assert not sustained_applies(cfg, cell("fsrcnn_x2", "fsrcnn"))
     assert sustained_applies(Sustained(duration_s=10), cell("fsrcnn_x2", "fsrcnn"))
+
+
+def test_a_sustained_model_the_scenario_lacks_is_a_run_warning() -> None:
+    cell = CellSpec(model_name="espcn_x2", variant=Variant.FP32, delegate=Delegate.CPU, baseline=False, zoo="espcn",
+                    path=None, scale=2)
+    warned = sustained_warnings(Sustained(duration_s=10, models=["espcn", "fsrcnn"]), [cell])
+    assert [w.code for w in warned] == ["sustained_unknown_model"] and "'fsrcnn'" in warned[0].message
+    assert sustained_warnings(None, [cell]) == []
 
 
 # -- on an emulated phone that heats fast --------------------------------------------------------

@@ -372,3 +372,13 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
         power_mw=float(np.mean(powers)) if powers else None, energy_mj=energy_mj if energy_ok else None,
         power_source=source, missing=missing, **verdict)
     return rec, warnings
+
+
+def sustained_warnings(cfg: Sustained | None, cells: Sequence[CellSpec]) -> list[WarningRecord]:
+    """A sustained run for a model the scenario does not have runs nothing: said once per run."""
+    if cfg is None:
+        return []
+    known = {n for c in cells for n in (c.model_name, c.zoo) if n}
+    return [WarningRecord(code="sustained_unknown_model", message=(
+        f"sustained.models names {name!r}, which is not among the scenario's models ({', '.join(sorted(known))}): "
+        "no sustained run for it")) for name in cfg.models if name not in known]

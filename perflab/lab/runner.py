@@ -50,6 +50,7 @@ from perflab.lab.costs import (
     measure_during,
     sustained_applies,
     sustained_run,
+    sustained_warnings,
     telemetry_fields,
 )
 from perflab.lab.derive import finalize_cells
@@ -228,6 +229,7 @@ class ScenarioRunner:
         merged.extend(w for w in run_warnings if w not in merged)
         merged.extend(w for w in unmatched_meter_warnings(self.s.telemetry.meter_specs(),
                                                           [d.serial for d in self.devices]) if w not in merged)
+        merged.extend(w for w in sustained_warnings(self.s.sustained, plan_cells(self.s)) if w not in merged)
         self.run_warnings = merged
         self.timing_frame: np.ndarray | None = None
         self.n_devices = len({*(d.serial for d in self.devices), *(p.serial for p in previous.planned)}
