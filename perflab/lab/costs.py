@@ -319,10 +319,11 @@ def throttle_analysis(parts: Sequence[SustainedPart], cfg: Sustained) -> tuple[d
 def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], TimingResult], *, fps: float | None,
                   burst_latency_mean_ms: float | None, burst_power_mw: float | None, workdir: Path,
                   timeline_path: Callable[[int], Path], interval_s: float, meter: MeterPlan | None,
-                  stop: StopController) -> tuple[SustainedRecord, list[WarningRecord]]:
+                  stop: StopController, sample: bool = True) -> tuple[SustainedRecord, list[WarningRecord]]:
     """``cfg.chunks`` consecutive parts of a paced run lasting ``cfg.duration_s`` in all (each
     part ``run_part(iterations)``), each sampled (and metered) like the headline series, with
-    the device's temperature read after each: the timeline throttling is judged on."""
+    the device's temperature read after each: the timeline throttling is judged on. With
+    ``sample`` off (telemetry disabled) only latency and temperature make the timeline."""
     start_temp = device.temperature().temp_c
     emulated = _emulated(device)
     per_frame_ms = 1000.0 / fps if fps else (burst_latency_mean_ms or 0.0)
@@ -340,8 +341,11 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
     for i in range(cfg.chunks):
         stop.check()
         p0 = time.monotonic() - t_start
-        t, s, _, mo = measure_during(device, workdir, timeline_path(i), interval_s, lambda: run_part(per_part),
-                                     meter=meter)
+        if sample:
+            t, s, _, mo = measure_during(device, workdir, timeline_path(i), interval_s, lambda: run_part(per_part),
+                                         meter=meter)
+        else:  # telemetry off: latency and temperature only
+            t, s, mo = run_part(per_part), None, None
         p1 = time.monotonic() - t_start
         temp = device.temperature().temp_c
         power_mw: float | None = None

@@ -654,7 +654,7 @@ class ScenarioRunner:
             timeline_path=lambda i: self.folder.path / f"telemetry/{key}.sustained{i}.txt",
             interval_s=s.telemetry.sample_interval_ms / 1000.0,
             meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)) if s.telemetry.enabled else None,
-            stop=self.stop)
+            stop=self.stop, sample=s.telemetry.enabled)
         parts.warnings.extend(warnings)
         return rec
 
