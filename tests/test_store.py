@@ -222,3 +222,20 @@ def test_run_with_a_damaged_index_still_writes_its_report(tmp_path: Path) -> Non
     assert (out / "index.html").is_file() and load_run(out).exit_code == 0
     # saved frames are named by the input's stem, once: coffee.png, not coffee.png.png
     assert sorted(p.name for p in (out / "frames" / "hr").iterdir()) == ["coffee.png"]
+
+
+def test_power_deltas_need_one_source_on_both_sides() -> None:
+    from perflab.store.results import TelemetryRecord
+
+    base = cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0).model_copy(update={"telemetry": TelemetryRecord(
+        power_mw=900.0, current_ma=230.0, power_source="battery counters (not charging)",
+        missing={"temp_c": "no thermal zone was read"})})
+    sr = cell("espcn_x2.fp32.cpu", False, 40.0, 31.5).model_copy(update={"telemetry": TelemetryRecord(
+        power_mw=1400.0, current_ma=360.0, power_source="external meter (ppk2, bypass supply)")})
+    _, d_sr = finalize_cells([base, sr], fps=30.0)
+    assert d_sr.deltas is not None and d_sr.deltas.power_mw is None and d_sr.deltas.current_ma is None
+    assert "different sources" in d_sr.deltas.missing["power_mw"]
+    assert d_sr.deltas.missing["temp_max_c"] == "no thermal zone was read"  # the reason under its own key
+    same = sr.model_copy(update={"telemetry": sr.telemetry.model_copy(update={"power_source": base.telemetry.power_source})})
+    _, d_same = finalize_cells([base, same], fps=30.0)
+    assert d_same.deltas is not None and d_same.deltas.power_mw == pytest.approx(500.0)

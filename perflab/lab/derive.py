@@ -73,7 +73,14 @@ def _deltas(c: CellRecord, b: CellRecord, quality: QualityRecord, b_quality: Qua
         "cpu_load_pct": diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),
         **{k: diff(getattr(c.telemetry, k), getattr(b.telemetry, k)) for k in _COST_KEYS},
     }
-    missing = {k: c.telemetry.missing.get(k) or b.telemetry.missing.get(k) or c.quality.missing.get(k)
+    ct, bt = c.telemetry, b.telemetry
+    mixed: dict[str, str] = {}
+    if ct.power_source and bt.power_source and ct.power_source != bt.power_source:
+        # a meter figure minus a battery-counter figure is not a difference of the workloads
+        why = f"measured by different sources: {ct.power_source} here, {bt.power_source} on {b.cell_id}"
+        mixed = {k: why for k in _POWER_KEYS}
+        values.update(dict.fromkeys(_POWER_KEYS))
+    missing = {k: mixed.get(k) or _reason(ct.missing, k) or _reason(bt.missing, k) or c.quality.missing.get(k)
                or "not measured on this cell or on its baseline" for k, v in values.items() if v is None}
     return DeltaRecord.model_validate({"baseline_cell_id": b.cell_id, **values, "missing": missing})
 
@@ -81,6 +88,17 @@ def _deltas(c: CellRecord, b: CellRecord, quality: QualityRecord, b_quality: Qua
 _COST_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "temp_max_c", "current_ma", "power_mw", "mj_per_frame",
               "mah_per_hour")
 _IDLE_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "current_ma", "power_mw")
+_POWER_KEYS = ("current_ma", "power_mw", "mj_per_frame", "mah_per_hour")
+#: where the telemetry files the reason a delta's value is missing when not under its own key
+_REASON_KEYS = {"temp_max_c": ("temp_c",), "power_mw": ("current_ma", "power_source"),
+                "mj_per_frame": ("power_mw", "current_ma"), "mah_per_hour": ("current_ma",)}
+
+
+def _reason(missing: dict[str, str], key: str) -> str | None:
+    for k in (key, *_REASON_KEYS.get(key, ())):
+        if k in missing:
+            return missing[k]
+    return None
 
 
 def _vs_idle(c: CellRecord, idle: IdleRecord | None) -> IdleDeltaRecord | None:
