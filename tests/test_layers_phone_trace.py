@@ -110,8 +110,8 @@ def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice,
         return _layer_sums(op, names)
 
     base = traced("base")
-    delays = {"c2": 20.0, "c3": 10.0}
-    pixel.sh(["setprop", "debug.perflab.layer_delays_ms", "c2=20,c3=10"])
+    delays = {"c2": 40.0, "c3": 20.0}
+    pixel.sh(["setprop", "debug.perflab.layer_delays_ms", "c2=40,c3=20"])
     try:
         delayed = traced("delayed")
     finally:
@@ -119,7 +119,7 @@ def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice,
     for layer, want in delays.items():
         got = delayed[layer] - base[layer]
         assert abs(got - want) <= 0.1 * want, (layer, got, base, delayed)
-    assert abs(delayed["c1"] - base["c1"]) <= 0.6, (base, delayed)
+    assert abs(delayed["c1"] - base["c1"]) <= 2.0, (base, delayed)  # c1 has no delay: only load noise
 
 
 def test_unrooted_phone_trace_is_missing_with_why(adb: Adb, tmp_path: Path) -> None:

@@ -298,7 +298,8 @@ class VariantTimingRecord(_Rec):
 
     name: str  # prefix01 …, dup:<layer>, whole
     counts: list[int] = Field(default_factory=list)  # how often it runs each row's layer
-    median_ms: float
+    time_ms: float
+    statistic: str  # what time_ms is: "p10" of raw samples, or "mean" (a tool's summary)
     se_ms: float
     n: int
     residual_ms: float | None = None  # measured − fitted (None: not in the fit)

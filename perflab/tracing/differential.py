@@ -69,11 +69,23 @@ class SumCheck:
     ok: bool
 
 
-def variant_timing(name: str, counts: Sequence[int], samples_ms: Sequence[float]) -> VariantTiming:
-    """Median of a variant's samples and its standard error (1.2533·σ/√n, σ from the MAD)."""
+def variant_timing(name: str, counts: Sequence[int], samples_ms: Sequence[float],
+                   quantile_pct: float = 50.0) -> VariantTiming:
+    """A variant's time: the median of its samples (or another quantile) and its standard error
+    (median: 1.2533·σ/√n, σ from the MAD; other quantiles: half the spread of the order
+    statistics one binomial standard deviation either side)."""
     x = np.asarray([s for s in samples_ms if math.isfinite(s)], dtype=np.float64)
     if x.size == 0:
         raise MeasurementError(f"variant {name}: no samples")
+    if quantile_pct != 50.0 and x.size > 1:
+        xs = np.sort(x)
+        q = quantile_pct / 100.0
+        value = float(np.percentile(xs, quantile_pct))
+        half = math.sqrt(x.size * q * (1.0 - q))
+        lo = xs[max(0, math.floor(q * x.size - half))]
+        hi = xs[min(x.size - 1, math.ceil(q * x.size + half))]
+        return VariantTiming(name=name, counts=tuple(int(c) for c in counts), time_ms=value,
+                             se_ms=float(hi - lo) / 2.0, n=int(x.size))
     med = float(np.median(x))
     sigma = 1.4826 * float(np.median(np.abs(x - med))) if x.size > 1 else 0.0
     if sigma == 0.0 and x.size > 1:
