@@ -33,7 +33,7 @@ from perflab.analysis.stats import (
     summarize,
     summary_stability_warnings,
 )
-from perflab.core.types import ModelArtifact, ProfileMissing, SeriesMode, TimingRequest, TimingResult
+from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
 from perflab.errors import (
     DeviceGoneError,
@@ -70,8 +70,6 @@ from perflab.store.results import (
     FrameQuality,
     IdleRecord,
     LatencyRecord,
-    LayerRow,
-    LayersRecord,
     ModelRecord,
     PlannedCell,
     QualityRecord,
@@ -445,11 +443,13 @@ class ScenarioRunner:
                 device.restore()
                 return
             except DeviceGoneError as exc:
-                if self.stop.stopped or time.monotonic() >= deadline:
+                left = deadline - time.monotonic()
+                # wait for it to be listed again (adb connect for network serials) rather than
+                # retrying commands at a phone that is not there: bounded by the deadline
+                if self.stop.stopped or left <= 0 or not device.wait_online(left):
                     self.progress.note(f"perflab: [{device.serial}] gone, not restored: {exc}. Run `perflab devices "
                                        f"restore {device.serial}` when it is back.")
                     return
-                time.sleep(2.0)
             except PerflabError as exc:
                 self.progress.note(f"perflab: [{device.serial}] restore failed: {exc}. Run `perflab devices restore "
                                    f"{device.serial}`.")
@@ -727,16 +727,6 @@ def _quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
         psnr_y_db=mean([r.psnr_y_db for r in per]), ssim_y=mean([r.ssim_y for r in per]),
         psnr_rgb_db=mean([r.psnr_rgb_db for r in per]), piqe=piqe, psnr_y_db_min=min(psnrs) if psnrs else None,
         frames=len(per), per_frame=per, computed_on=computed_on, missing=missing,
-    )
-
-
-def _layers_record(prof: Any) -> LayersRecord:
-    if isinstance(prof, ProfileMissing):
-        return LayersRecord(source="none", missing=prof.reason)
-    return LayersRecord(
-        source=prof.source, total_ms=prof.total_ms,
-        rows=[LayerRow(index=r.index, node_type=r.node_type, name=r.name, avg_ms=r.avg_ms, first_ms=r.first_ms,
-                       pct=r.pct, times_called=r.times_called) for r in prof.layers],
     )
 
 
