@@ -1228,3 +1228,24 @@ def test_chromium_screenshot_not_blank(report: tuple[Path, RunRecord], tmp_path:
     keep = os.environ.get("PERFLAB_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_per_layer_section_puts_the_stored_methods_side_by_side(tmp_path: Path) -> None:
+    from test_report_parts import _LAYERS_FIXTURE
+
+    from perflab.store.results import LayersRecord
+
+    run_dir = tmp_path / "r"
+    run = build_run_folder(run_dir, with_frames=False, with_samples=False)
+    lay = LayersRecord.model_validate(_LAYERS_FIXTURE)
+    cells = [c.model_copy(update={"layers": lay}) if c.cell_id == "local-cpu-espcn-fp32" else c for c in run.cells]
+    (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
+    sec = _section(render_run_report(run_dir).read_text(encoding="utf-8"), "layers")
+    start = sec.index('<table class="data layers-compare">')
+    table = sec[start:sec.index("</table>", start)]
+    assert [m in table for m in ('data-method="op_profile"', 'data-method="estimate"', 'data-method="differential"')] \
+        == [True, True, True]
+    text = _plain(sec)
+    assert "c1 1.099 ± 0.168" in text and "CONV_2D@2 3.421" in text
+    assert "sum of layers 5.327 ms vs whole model 4.588 ms" in text
+    assert "median 4.610 ms, p90 5.020 ms" in text and "Delegate partition" in text

@@ -19,6 +19,8 @@ from perflab.report.view import (
     WarningView,
     build_compat,
     build_frame_tables,
+    build_layers,
+    build_layers_missing,
     fmt_mai,
     fmt_ms,
     fmt_ratio,
@@ -38,6 +40,8 @@ from perflab.store.results import (
     DeviceRecord,
     FrameQuality,
     GpuIssueRecord,
+    LayerRow,
+    LayersRecord,
     ModelRecord,
     QualityRecord,
     RunRecord,
@@ -463,3 +467,71 @@ def test_rapl_package_power_where_there_is_no_battery() -> None:
     by = {s.unit: s for s in dt.streams}
     assert by["mW"].name == "host package power (RAPL)" and by["mW"].segments == [[(0.5, 10_000.0), (1.5, 5_000.0)]]
     assert by["mA"].missing == "this machine has no battery"
+
+
+# A cell's ``layers`` record as ``perflab run --device local`` stored it (espcn ×2 int8 on the CPU, op profiling,
+# differential with at most 4 rows; numbers copied from that run, the estimate and partition cut short) plus a trace
+# record, which a local run without root does not produce.
+_LAYERS_FIXTURE = {
+    "source": "none", "rows": [],
+    "missing": "LiteRT's Python interpreter exposes no per-op profiler (benchmark_model is not available here)",
+    "passes": [
+        {"method": "op_profile", "source": "none", "rows": [],
+         "missing": "LiteRT's Python interpreter exposes no per-op profiler (benchmark_model is not available here)"},
+        {"method": "estimate", "source": "estimate: the cell's paced median (4.976 ms) shared by MACs",
+         "total_ms": 4.9756625,
+         "rows": [{"index": 0, "node_type": "CONV_2D", "name": "CONV_2D@0", "avg_ms": 0.8908974932855864,
+                   "method": "estimate"},
+                  {"index": 2, "node_type": "CONV_2D", "name": "CONV_2D@2", "avg_ms": 3.421046374216652,
+                   "method": "estimate"}]},
+        {"method": "differential", "source": "differential: 4 prefix + 0 duplicate variants of espcn_x2 int8",
+         "rows": [{"index": 0, "node_type": "conv", "name": "c1", "avg_ms": 1.0989637999999982,
+                   "se_ms": 0.16831130000000002, "method": "differential"},
+                  {"index": 1, "node_type": "conv", "name": "c2", "avg_ms": 2.5924087999999994,
+                   "se_ms": 0.19671352202807516, "method": "differential"}],
+         "sum_check": {"layers_sum_ms": 5.327408399999998, "layers_sum_se_ms": 1.2119640000000003,
+                       "whole_model_ms": 4.587996700000001,
+                       "whole_model_source": "the shipped espcn_x2_int8.tflite, timed in the same rounds",
+                       "diff_pct": 16.116221269295966, "tolerance_pct": 10.0, "ok": False},
+         "rank_checks": [{"against": "macs", "spearman": 1.0, "n": 3, "same_top": True, "note": "conv rows only"}]},
+    ],
+    "trace": {"trace_file": "traces/espcn.trace", "n": 40, "median_ms": 4.61, "p90_ms": 5.02, "mean_ms": 4.70,
+              "tool_mean_ms": 4.65, "diff_pct": 1.075, "ok": True},
+    "partition": {"delegate": "cpu", "on_delegate": 0, "on_cpu": 7, "unknown": 0, "sources": ["analyzer"],
+                  "rows": [{"index": 0, "op": "CONV_2D", "placement": "cpu",
+                            "reason": "no delegate asked for: TFLite's builtin CPU kernels", "source": "analyzer"}]},
+}
+
+
+def test_layers_methods_side_by_side_with_the_stored_numbers() -> None:
+    espcn = ModelRecord(name="espcn", family="ESPCN", variant="int8", scale=2)
+    cell = _cell("espcn_x2.int8.cpu", espcn, "cpu").model_copy(
+        update={"layers": LayersRecord.model_validate(_LAYERS_FIXTURE)})
+    notes = Footnotes()
+    run = _run([cell])
+    (view,) = build_layers(run, notes)
+    assert build_layers_missing(run) == []  # a cell with passes is not listed as having no per-layer table
+    c = view.compare
+    assert c is not None and not view.rows  # no /1 table: the record has only passes
+    assert [m.text for m in c.methods] == ["op_profile", "estimate", "differential"]
+    op = c.methods[0]
+    assert op.missing and op.title is not None and "no per-op profiler" in op.title
+    assert (op.note, f"op_profile: {op.title}") in notes.items
+    cells = {r.name: [x.text for x in r.cells] for r in c.rows}
+    assert cells["CONV_2D@2"] == ["", "3.421", ""]
+    assert cells["c1"] == ["", "", "1.099 ± 0.168"] and cells["c2"] == ["", "", "2.592 ± 0.197"]
+    assert any("5.327 ms vs whole model 4.588 ms" in t and "+16.1%" in t and "outside ±10%" in t for t in c.checks)
+    assert any(t.startswith("differential vs macs: Spearman 1.00 over 3 layers, same top layer") for t in c.checks)
+    assert c.trace[0].startswith("trace of 40 inferences: median 4.610 ms, p90 5.020 ms")
+    assert "the tool's mean 4.650 ms: +1.1% (agrees within ±2%)" in c.trace[0]
+    assert c.partition == [("CONV_2D", "cpu", "no delegate asked for: TFLite's builtin CPU kernels", "analyzer")]
+    assert c.partition_summary.startswith("cpu: 0 ops on the delegate, 7 on the CPU, 0 unknown")
+
+
+def test_layers_old_record_without_passes_renders_as_before() -> None:
+    m = ModelRecord(name="sr", family="x", variant="fp32", scale=2)
+    old = LayersRecord(source="benchmark_model op profile", total_ms=2.0,
+                       rows=[LayerRow(index=0, node_type="CONV_2D", name="c", avg_ms=1.5)])
+    cell = _cell("sr.cpu", m, "cpu").model_copy(update={"layers": old})
+    (view,) = build_layers(_run([cell]), Footnotes())
+    assert view.compare is None and [(r.name, r.avg, r.pct_text) for r in view.rows] == [("c", "1.500", "75.0%")]

@@ -27,6 +27,7 @@ from perflab.store.results import (
     DeviceRecord,
     FrameQuality,
     LatencyRecord,
+    LayersRecord,
     RunRecord,
     WarningRecord,
 )
@@ -228,6 +229,27 @@ class LayersView:
     total: Val
     sum_avg: str
     rows: list[LayerRowView]
+    compare: LayerCompareView | None = None
+
+
+@dataclass
+class LayerCompareRow:
+    name: str
+    cells: list[Val]  # one per method column, in LayerCompareView.methods order
+
+
+@dataclass
+class LayerCompareView:
+    """Every stored per-layer pass of one cell side by side, with the checks the analysis stored."""
+
+    methods: list[Val]  # column headers: the method named, a footnote when the pass is missing
+    sources: list[str]
+    rows: list[LayerCompareRow]
+    checks: list[str]  # sum checks and rank agreement, in words
+    trace: list[str]  # trace latency lines (median/p90 vs the tool's mean)
+    partition: list[tuple[str, str, str, str]]  # (op, placement, reason, source)
+    partition_summary: str
+    timeline_svg: str | None = None
 
 
 @dataclass
@@ -1151,7 +1173,7 @@ def build_layers_missing(run: RunRecord) -> list[LayersMissingView]:
         by_reason: dict[str, list[str]] = {}
         emul = device_emulated(dev)
         for c in run.cells:
-            if c.device.serial != dev.serial or c.status != CellStatus.OK or (c.layers is not None and c.layers.rows):
+            if c.device.serial != dev.serial or c.status != CellStatus.OK or _has_layers(c.layers):
                 continue
             why = c.layers.missing if c.layers is not None else None
             by_reason.setdefault(why or NO_LAYERS, []).append(f"{cell_label(c)} · {c.delegate}")
@@ -1160,10 +1182,77 @@ def build_layers_missing(run: RunRecord) -> list[LayersMissingView]:
     return out
 
 
+def _has_layers(lay: LayersRecord | None) -> bool:
+    return lay is not None and (bool(lay.rows) or any(p.rows for p in lay.passes))
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.1f}%"
+
+
+def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView:
+    """The stored passes side by side: one column per method, one row per layer (by name, first seen first)."""
+    methods: list[Val] = []
+    sources: list[str] = []
+    by_name: dict[str, list[Val]] = {}
+    checks: list[str] = []
+    for p in lay.passes:
+        if p.missing:
+            methods.append(Val(p.method, title=p.missing, note=notes.add(f"{p.method}: {p.missing}"), cls="missing"))
+        else:
+            methods.append(Val(p.method, title=p.source))
+        sources.append(p.source)
+    n = len(lay.passes)
+    for i, p in enumerate(lay.passes):
+        for r in p.rows:
+            cells = by_name.setdefault(r.name, [Val("") for _ in range(n)])
+            text = f"{r.avg_ms:.3f}" if r.se_ms is None else f"{r.avg_ms:.3f} ± {r.se_ms:.3f}"
+            cells[i] = Val(text, title=f"{r.method or p.method}: {r.node_type}")
+        sc = p.sum_check
+        if sc is not None:
+            checks.append(
+                f"{p.method}: sum of layers {sc.layers_sum_ms:.3f} ms vs whole model {sc.whole_model_ms:.3f} ms "
+                f"({sc.whole_model_source}): {_fmt_pct(sc.diff_pct)}, "
+                f"{'within' if sc.ok else 'outside'} ±{sc.tolerance_pct:g}%")
+        for rc in p.rank_checks:
+            rho = "—" if rc.spearman is None else f"{rc.spearman:.2f}"
+            top = "same top layer" if rc.same_top else "different top layer"
+            checks.append(f"{p.method} vs {rc.against}: Spearman {rho} over {rc.n} layers, {top}"
+                          + (f" ({rc.note})" if rc.note else ""))
+    trace: list[str] = []
+    t = lay.trace
+    if t is not None:
+        def ms(x: float | None) -> str:
+            return "—" if x is None else f"{x:.3f} ms"
+        trace.append(f"trace of {t.n} inferences: median {ms(t.median_ms)}, p90 {ms(t.p90_ms)}, "
+                     f"mean {ms(t.mean_ms)} vs the tool's mean {ms(t.tool_mean_ms)}: {_fmt_pct(t.diff_pct)}"
+                     + ("" if t.ok is None else (" (agrees" if t.ok else " (disagrees")
+                        + f" within ±{t.tolerance_pct:g}%)"))
+        for sw in t.switches:
+            trace.append(f"switch {sw.op} via {sw.via} ({sw.irq_name}, n={sw.n}): CPU→accelerator "
+                         f"{sw.cpu_to_accel_median_us:.0f} µs, back {sw.accel_to_cpu_median_us:.0f} µs (medians)")
+        trace.extend(f"{k}: {v}" for k, v in t.missing.items())
+        trace.extend(t.notes)
+    partition: list[tuple[str, str, str, str]] = []
+    summary = ""
+    pr = lay.partition
+    if pr is not None:
+        partition = [(r.op, r.placement, r.reason or "", r.source) for r in pr.rows]
+        parts = "—" if pr.partitions is None else str(pr.partitions)
+        summary = (f"{pr.delegate}: {pr.on_delegate} ops on the delegate, {pr.on_cpu} on the CPU, "
+                   f"{pr.unknown} unknown; {parts} partitions")
+        if pr.missing:
+            summary += f" ({pr.missing})"
+    return LayerCompareView(
+        methods=methods, sources=sources,
+        rows=[LayerCompareRow(name, cells) for name, cells in by_name.items()],
+        checks=checks, trace=trace, partition=partition, partition_summary=summary)
+
+
 def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
     out = []
     for c in run.cells:
-        if c.layers is None or not c.layers.rows:
+        if c.layers is None or not _has_layers(c.layers):
             continue
         total = c.layers.total_ms
         sum_avg = sum(r.avg_ms for r in c.layers.rows)
@@ -1194,6 +1283,7 @@ def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
                 f"total of the profiling pass not given by {c.layers.source}"),
             sum_avg=f"{sum_avg:.3f} ms",
             rows=rows,
+            compare=build_layer_compare(c.layers, notes) if c.layers.passes else None,
         ))
     return out
 
