@@ -1249,3 +1249,6 @@ def test_per_layer_section_puts_the_stored_methods_side_by_side(tmp_path: Path) 
     assert "c1 1.099 ± 0.168" in text and "CONV_2D@2 3.421" in text
     assert "sum of layers 5.327 ms vs whole model 4.588 ms" in text
     assert "median 4.610 ms, p90 5.020 ms" in text and "Delegate partition" in text
+    fig = sec[sec.index('<figure class="layer-timeline">'):]
+    assert '<img alt="one traced inference of' in fig and 'src="data:image/png;base64,' in fig
+    assert "4610 µs" in _plain(fig[:fig.index("</figure>")])

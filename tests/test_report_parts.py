@@ -496,7 +496,11 @@ _LAYERS_FIXTURE = {
          "rank_checks": [{"against": "macs", "spearman": 1.0, "n": 3, "same_top": True, "note": "conv rows only"}]},
     ],
     "trace": {"trace_file": "traces/espcn.trace", "n": 40, "median_ms": 4.61, "p90_ms": 5.02, "mean_ms": 4.70,
-              "tool_mean_ms": 4.65, "diff_pct": 1.075, "ok": True},
+              "tool_mean_ms": 4.65, "diff_pct": 1.075, "ok": True,
+              "timeline": {"index": 17, "duration_us": 4610.0, "spans": [
+                  {"name": "CONV_2D", "kind": "op", "begin_us": 0.0, "end_us": 900.0, "track": "tflite"},
+                  {"name": "CONV_2D", "kind": "op", "begin_us": 900.0, "end_us": 4300.0, "track": "tflite"},
+                  {"name": "arch_timer", "kind": "irq", "begin_us": 1200.0, "end_us": 1210.0, "track": "CPU 0"}]}},
     "partition": {"delegate": "cpu", "on_delegate": 0, "on_cpu": 7, "unknown": 0, "sources": ["analyzer"],
                   "rows": [{"index": 0, "op": "CONV_2D", "placement": "cpu",
                             "reason": "no delegate asked for: TFLite's builtin CPU kernels", "source": "analyzer"}]},
@@ -535,3 +539,11 @@ def test_layers_old_record_without_passes_renders_as_before() -> None:
     cell = _cell("sr.cpu", m, "cpu").model_copy(update={"layers": old})
     (view,) = build_layers(_run([cell]), Footnotes())
     assert view.compare is None and [(r.name, r.avg, r.pct_text) for r in view.rows] == [("c", "1.500", "75.0%")]
+
+
+def test_inference_timeline_png() -> None:
+    spans = [plots.SpanBar("CONV_2D", "op", 0.0, 900.0, "tflite"), plots.SpanBar("t", "irq", 10.0, 12.0, "CPU 0")]
+    w, h = _png_ok(plots.inference_timeline_png(spans, "espcn · cpu: inference 17"))
+    assert w > h > 0
+    with pytest.raises(ValueError):
+        plots.inference_timeline_png([], "nothing")

@@ -454,8 +454,20 @@ def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
 # ---------------------------------------------------------------- render
 
 
+def layer_timeline_figures(view: ReportView) -> None:
+    """Draw each per-layer section's stored traced inference (spans) as a small timeline figure."""
+    for lay in view.layers:
+        c = lay.compare
+        if c is None or c.timeline is None:
+            continue
+        bars = [plots.SpanBar(s.name, s.kind, s.begin_us, s.end_us, s.track) for s in c.timeline.spans]
+        c.timeline_uri = _uri(plots.inference_timeline_png(
+            bars, f"{lay.title}: inference {c.timeline.index}", emulated=lay.emulated))
+
+
 def render_run_report_html(folder: RunFolder) -> str:
     view: ReportView = build_view(folder.run)
+    layer_timeline_figures(view)
     lat_figs, lat_notes = latency_figures(folder)
     q_lat = quality_vs_latency(folder.run)
     q_size = quality_vs_size(folder.run)

@@ -459,3 +459,48 @@ def timeline_png(panels: Sequence[TimelinePanel], windows: Sequence[TimelineWind
         axes[-1, 0].set_xlabel("time on the device clock (s from its first sample)")
         fig.align_ylabels(axes[:, 0])
         return _png(fig)
+
+
+@dataclass(frozen=True)
+class SpanBar:
+    """One span of a traced inference (µs from the inference's begin) on a named track."""
+
+    name: str
+    kind: str  # op / delegate / irq
+    begin_us: float
+    end_us: float
+    track: str
+
+
+SPAN_COLORS = {"op": "#2563eb", "delegate": "#059669", "irq": "#dc2626"}
+
+
+def inference_timeline_png(spans: Sequence[SpanBar], title: str, emulated: bool = False) -> bytes:
+    """One inference as horizontal bars, one row per track (thread or CPU), coloured by kind."""
+    if not spans:
+        raise ValueError("no spans to plot")
+    tracks: list[str] = []
+    for s in spans:
+        t = s.track or s.kind
+        if t not in tracks:
+            tracks.append(t)
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(8.6, 0.8 + 0.35 * len(tracks)))
+        for s in spans:
+            y = tracks.index(s.track or s.kind)
+            width = max(s.end_us - s.begin_us, 0.0)
+            ax.barh(y, width, left=s.begin_us, height=0.7, color=SPAN_COLORS.get(s.kind, "#6b7280"),
+                    edgecolor="white", linewidth=0.4, hatch="//" if emulated else None,
+                    fill=not emulated)
+            if width > 0:
+                ax.text(s.begin_us + width / 2, y, s.name, ha="center", va="center", fontsize=6, clip_on=True,
+                        color="white" if not emulated else "#111827")
+        ax.set_yticks(range(len(tracks)))
+        ax.set_yticklabels(tracks)
+        ax.invert_yaxis()
+        ax.set_xlabel("µs from the inference's begin")
+        handles = [Line2D([0], [0], color=c, lw=6, label=k) for k, c in SPAN_COLORS.items()
+                   if any(s.kind == k for s in spans)]
+        ax.legend(handles=handles, loc="upper right", ncol=len(handles))
+        ax.set_title(_emul(title, emulated), loc="left")
+        return _png(fig)

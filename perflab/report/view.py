@@ -26,6 +26,7 @@ from perflab.store.results import (
     DelegateRecord,
     DeviceRecord,
     FrameQuality,
+    InferenceTimelineRecord,
     LatencyRecord,
     LayersRecord,
     RunRecord,
@@ -249,7 +250,8 @@ class LayerCompareView:
     trace: list[str]  # trace latency lines (median/p90 vs the tool's mean)
     partition: list[tuple[str, str, str, str]]  # (op, placement, reason, source)
     partition_summary: str
-    timeline_svg: str | None = None
+    timeline: InferenceTimelineRecord | None = None  # drawn by html.py (a figure), not here
+    timeline_uri: str | None = None
 
 
 @dataclass
@@ -1246,7 +1248,8 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
     return LayerCompareView(
         methods=methods, sources=sources,
         rows=[LayerCompareRow(name, cells) for name, cells in by_name.items()],
-        checks=checks, trace=trace, partition=partition, partition_summary=summary)
+        checks=checks, trace=trace, partition=partition, partition_summary=summary,
+        timeline=t.timeline if t is not None and t.timeline is not None and t.timeline.spans else None)
 
 
 def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
