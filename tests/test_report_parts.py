@@ -483,7 +483,11 @@ _LAYERS_FIXTURE = {
          "rows": [{"index": 0, "node_type": "CONV_2D", "name": "CONV_2D@0", "avg_ms": 0.8908974932855864,
                    "method": "estimate"},
                   {"index": 2, "node_type": "CONV_2D", "name": "CONV_2D@2", "avg_ms": 3.421046374216652,
-                   "method": "estimate"}]},
+                   "method": "estimate"},
+                  {"index": 3, "node_type": "TANH", "name": "TANH@3", "avg_ms": 0.0059393166219039095,
+                   "method": "estimate"}],
+         "notes": [("an estimate: memory traffic, activations fused into convs and delegate scheduling are not "
+                    "modelled")]},
         {"method": "differential", "source": "differential: 4 prefix + 0 duplicate variants of espcn_x2 int8",
          "rows": [{"index": 0, "node_type": "conv", "name": "c1", "avg_ms": 1.0989637999999982,
                    "se_ms": 0.16831130000000002, "method": "differential"},
@@ -523,6 +527,9 @@ def test_layers_methods_side_by_side_with_the_stored_numbers() -> None:
     assert (op.note, f"op_profile: {op.title}") in notes.items
     cells = {r.name: [x.text for x in r.cells] for r in c.rows}
     assert cells["CONV_2D@2"] == ["", "3.421", ""]
+    assert cells["TANH@3"] == ["", "0.0059", ""]  # a tiny time keeps its digits instead of reading 0.000
+    assert "estimate: an estimate: memory traffic, activations fused into convs and delegate scheduling are not " \
+        "modelled" in c.checks
     assert cells["c1"] == ["", "", "1.099 ± 0.168"] and cells["c2"] == ["", "", "2.592 ± 0.197"]
     assert any("5.327 ms vs whole model 4.588 ms" in t and "+16.1%" in t and "outside ±10%" in t for t in c.checks)
     assert any(t.startswith("differential vs macs: Spearman 1.00 over 3 layers, same top layer") for t in c.checks)

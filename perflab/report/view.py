@@ -1188,6 +1188,11 @@ def _has_layers(lay: LayersRecord | None) -> bool:
     return lay is not None and (bool(lay.rows) or any(p.rows for p in lay.passes))
 
 
+def _fmt_layer_ms(x: float) -> str:
+    """Milliseconds to 3 decimals; a tiny value keeps two significant digits instead of reading 0.000."""
+    return f"{x:.3f}" if abs(x) >= 0.01 or x == 0 else f"{x:.2g}"
+
+
 def _fmt_pct(x: float | None) -> str:
     return "—" if x is None else f"{x:+.1f}%"
 
@@ -1208,8 +1213,10 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
     for i, p in enumerate(lay.passes):
         for r in p.rows:
             cells = by_name.setdefault(r.name, [Val("") for _ in range(n)])
-            text = f"{r.avg_ms:.3f}" if r.se_ms is None else f"{r.avg_ms:.3f} ± {r.se_ms:.3f}"
+            text = _fmt_layer_ms(r.avg_ms) if r.se_ms is None else \
+                f"{_fmt_layer_ms(r.avg_ms)} ± {_fmt_layer_ms(r.se_ms)}"
             cells[i] = Val(text, title=f"{r.method or p.method}: {r.node_type}")
+        checks.extend(f"{p.method}: {n_}" for n_ in p.notes)
         sc = p.sum_check
         if sc is not None:
             checks.append(
