@@ -501,6 +501,7 @@ _LAYERS_FIXTURE = {
     ],
     "trace": {"trace_file": "traces/espcn.trace", "n": 40, "median_ms": 4.61, "p90_ms": 5.02, "mean_ms": 4.70,
               "tool_mean_ms": 4.65, "diff_pct": 1.075, "ok": True,
+              "irqs": [{"name": "arch_timer", "count": 12, "total_us": 120.0, "max_us": 15.0}],
               "timeline": {"index": 17, "duration_us": 4610.0, "spans": [
                   {"name": "CONV_2D", "kind": "op", "begin_us": 0.0, "end_us": 900.0, "track": "tflite"},
                   {"name": "CONV_2D", "kind": "op", "begin_us": 900.0, "end_us": 4300.0, "track": "tflite"},
@@ -535,6 +536,7 @@ def test_layers_methods_side_by_side_with_the_stored_numbers() -> None:
     assert any(t.startswith("differential vs macs: Spearman 1.00 over 3 layers, same top layer") for t in c.checks)
     assert c.trace[0].startswith("trace of 40 inferences: median 4.610 ms, p90 5.020 ms")
     assert "the tool's mean 4.650 ms: +1.1% (agrees within ±2%)" in c.trace[0]
+    assert "costliest irqs: arch_timer ×12 (120 µs, max 15 µs)" in c.trace
     assert c.partition == [("CONV_2D", "cpu", "no delegate asked for: TFLite's builtin CPU kernels", "analyzer")]
     assert c.partition_summary.startswith("cpu: 0 ops on the delegate, 7 on the CPU, 0 unknown")
 

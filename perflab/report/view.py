@@ -30,6 +30,7 @@ from perflab.store.results import (
     LatencyRecord,
     LayersRecord,
     RunRecord,
+    TraceLatencyRecord,
     WarningRecord,
 )
 
@@ -1197,6 +1198,29 @@ def _fmt_pct(x: float | None) -> str:
     return "—" if x is None else f"{x:+.1f}%"
 
 
+def _trace_lines(t: TraceLatencyRecord) -> list[str]:
+    """The stored trace latency (median/p90 vs the tool's mean), switches, irqs and notes, in words."""
+    trace: list[str] = []
+
+    def ms(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f} ms"
+    trace.append(f"trace of {t.n} inferences: median {ms(t.median_ms)}, p90 {ms(t.p90_ms)}, "
+                 f"mean {ms(t.mean_ms)} vs the tool's mean {ms(t.tool_mean_ms)}: {_fmt_pct(t.diff_pct)}"
+                 + ("" if t.ok is None else f" ({'agrees within' if t.ok else 'disagrees: outside'} "
+                                            f"±{t.tolerance_pct:g}%)"))
+    for sw in t.switches:
+        trace.append(f"switch {sw.op} via {sw.via} ({sw.irq_name}, n={sw.n}): CPU→accelerator "
+                     f"{sw.cpu_to_accel_median_us:.0f} µs, back {sw.accel_to_cpu_median_us:.0f} µs (medians)")
+    if t.irqs:
+        trace.append("costliest irqs: " + ", ".join(
+            f"{q.name} ×{q.count} ({q.total_us:.0f} µs, max {q.max_us:.0f} µs)" for q in t.irqs))
+    if t.lost_events:
+        trace.append(f"{t.lost_events} trace events lost")
+    trace.extend(f"{k}: {v}" for k, v in t.missing.items())
+    trace.extend(t.notes)
+    return trace
+
+
 def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView:
     """The stored passes side by side: one column per method, one row per layer (by name, first seen first)."""
     methods: list[Val] = []
@@ -1215,7 +1239,8 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
             cells = by_name.setdefault(r.name, [Val("") for _ in range(n)])
             text = _fmt_layer_ms(r.avg_ms) if r.se_ms is None else \
                 f"{_fmt_layer_ms(r.avg_ms)} ± {_fmt_layer_ms(r.se_ms)}"
-            cells[i] = Val(text, title=f"{r.method or p.method}: {r.node_type}")
+            covers = f" ({', '.join(r.layers)})" if r.layers else ""
+            cells[i] = Val(text, title=f"{r.method or p.method}: {r.node_type}{covers}")
         checks.extend(f"{p.method}: {n_}" for n_ in p.notes)
         sc = p.sum_check
         if sc is not None:
@@ -1228,20 +1253,8 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
             top = "same top layer" if rc.same_top else "different top layer"
             checks.append(f"{p.method} vs {rc.against}: Spearman {rho} over {rc.n} layers, {top}"
                           + (f" ({rc.note})" if rc.note else ""))
-    trace: list[str] = []
     t = lay.trace
-    if t is not None:
-        def ms(x: float | None) -> str:
-            return "—" if x is None else f"{x:.3f} ms"
-        trace.append(f"trace of {t.n} inferences: median {ms(t.median_ms)}, p90 {ms(t.p90_ms)}, "
-                     f"mean {ms(t.mean_ms)} vs the tool's mean {ms(t.tool_mean_ms)}: {_fmt_pct(t.diff_pct)}"
-                     + ("" if t.ok is None else (" (agrees" if t.ok else " (disagrees")
-                        + f" within ±{t.tolerance_pct:g}%)"))
-        for sw in t.switches:
-            trace.append(f"switch {sw.op} via {sw.via} ({sw.irq_name}, n={sw.n}): CPU→accelerator "
-                         f"{sw.cpu_to_accel_median_us:.0f} µs, back {sw.accel_to_cpu_median_us:.0f} µs (medians)")
-        trace.extend(f"{k}: {v}" for k, v in t.missing.items())
-        trace.extend(t.notes)
+    trace = _trace_lines(t) if t is not None else []
     partition: list[tuple[str, str, str, str]] = []
     summary = ""
     pr = lay.partition
