@@ -46,34 +46,11 @@ def _summarize(device: Device, tl: Timeline, *, whole_span: bool) -> Summary:
     return summarize_window(tl, stream_config(device), win)
 
 
-def sample_during(device: Device, workdir: Path, raw_path: Path, interval_s: float,
-                  fn: Callable[[], T]) -> tuple[T, Summary | None, str | None]:
-    """Run ``fn`` with the device's sampler around it. A sampler that fails never fails the
-    cell: the result comes back with no summary and the reason."""
-    try:
-        sampler = open_sampler(device, interval_s=interval_s, raw_path=raw_path, workdir=workdir)
-        sampler.start()
-    except MeasurementError as exc:
-        return fn(), None, str(exc)
-    tl: Timeline | None = None
-    why: str | None = None
-    try:
-        result = fn()
-    finally:
-        try:
-            tl = sampler.stop()
-        except MeasurementError as exc:
-            why = str(exc)
-    if tl is None:
-        return result, None, why
-    return result, _summarize(device, tl, whole_span=False), None
-
-
 def measure_during(device: Device, workdir: Path, raw_path: Path, interval_s: float, fn: Callable[[], T], *,
                    meter: MeterPlan | None = None, meter_raw: tuple[Path, str] | None = None,
                    whole_span: bool = False) -> tuple[T, Summary | None, str | None, MeterOutcome | None]:
-    """``sample_during`` with the device's external meter (when one is named) recorded around the
-    same call: (result, summary, why no summary, the meter's outcome). Neither the sampler nor
+    """Run ``fn`` with the device's sampler, and its external meter when one is named, recorded
+    around the same call: (result, summary, why no summary, the meter's outcome). Neither the sampler nor
     the meter can fail the cell. The meter keeps recording for a short tail after the call, so
     samples still in its buffers (a PPK2's stream) cover the end of the window."""
     cm = CellMeter(meter) if meter is not None else None
