@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import posixpath
 import shutil
@@ -210,6 +211,13 @@ class PhoneFS:
                 raise FsError(errno.EACCES, path)
             node.write(data)
             return
+        with self.open_file(path, uid, append=append) as fh:
+            fh.write(data)
+
+    def open_file(self, path: str, uid: int, *, append: bool) -> io.FileIO:
+        """Open a real file for writing once, as a shell's ``>``/``>>`` redirection does: the checks
+        happen at open, every later write is one unbuffered write to that descriptor."""
+        path = normalize(path)
         if self.is_vdir(path) or path.startswith(("/sys/", "/proc/")):
             raise FsError(errno.EACCES if self.is_vdir(posixpath.dirname(path)) else errno.ENOENT, path)
         parent = posixpath.dirname(path)
@@ -220,8 +228,7 @@ class PhoneFS:
         if self.is_dir(path):
             raise FsError(errno.EISDIR, path)
         host = self.host_path(path)
-        with open(host, "ab" if append else "wb") as fh:
-            fh.write(data)
+        return open(host, "ab" if append else "wb", buffering=0)
 
     def open_for_write(self, path: str, uid: int, mode: int = 0o644) -> Path:
         """Check permissions for a streamed write (sync SEND); returns the sandbox path."""

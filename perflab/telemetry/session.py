@@ -62,10 +62,7 @@ echo "P $$"
 _SCRIPT_TICK = """\
   read -r up rest < /proc/uptime
   echo "T $up"
-  while read -r name rest; do
-    if [ "$name" = intr ]; then break; fi
-    echo "cpu $name $rest"
-  done < /proc/stat
+  while read -r name rest && [ "$name" != intr ]; do echo "cpu $name $rest"; done < /proc/stat
 """
 
 
@@ -98,29 +95,34 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> s
         lines.append("echo 'E freq no cpufreq policies in the device config'")
     lines.append("while :; do")
     lines.append(_SCRIPT_TICK.rstrip("\n"))
+    # each node: `read … && echo …` (two builtins; nothing printed when the node is empty).
+    # An unreadable node was reported once above; its read fails silently (2>/dev/null first).
     for pol in cfg.cpufreq.policies:
         pol = pol.rstrip("/")
-        lines.append(f"  v=; read -r v < {q(pol + '/scaling_cur_freq')}; "
-                     f"if [ -n \"$v\" ]; then echo \"freq {pol.rsplit('/', 1)[-1]} $v\"; fi")
+        lines.append(f"  read -r v 2>/dev/null < {q(pol + '/scaling_cur_freq')} && "
+                     f"echo \"freq {pol.rsplit('/', 1)[-1]} $v\"")
     if cfg.gpu is not None:
         kind = {GpuFormat.KGSL_GPUBUSY: "kgsl", GpuFormat.MTK_GED: "ged", GpuFormat.PERCENT: "pct"}[cfg.gpu.format]
-        lines.append(f"  g1=; g2=; g3=; read -r g1 g2 g3 < {q(cfg.gpu.busy_path)}; "
-                     f"if [ -n \"$g1\" ]; then echo \"gpu {kind} $g1 $g2 $g3\"; fi")
+        lines.append(f"  g2=; g3=; read -r g1 g2 g3 2>/dev/null < {q(cfg.gpu.busy_path)} && "
+                     f"echo \"gpu {kind} $g1 $g2 $g3\"")
         if cfg.gpu.freq_path:
-            lines.append(f"  v=; read -r v rest < {q(cfg.gpu.freq_path)}; if [ -n \"$v\" ]; then echo \"gpufreq $v\"; fi")
+            lines.append(f"  read -r v rest 2>/dev/null < {q(cfg.gpu.freq_path)} && echo \"gpufreq $v\"")
     lines += [
-        f"  pid=; if [ -r {q(pid_file)} ]; then read -r pid < {q(pid_file)}; fi",
+        f"  pid=; read -r pid 2>/dev/null < {q(pid_file)}",
         "  if [ -n \"$pid\" ] && [ -r \"/proc/$pid/status\" ]; then",
-        "    while read -r k v u; do if [ \"$k\" = VmRSS: ]; then echo \"rss $v\"; break; fi; done < \"/proc/$pid/status\"",
+        "    while read -r k v u && [ \"$k\" != VmRSS: ]; do :; done < \"/proc/$pid/status\"; "
+        "[ \"$k\" = VmRSS: ] && echo \"rss $v\"",
         "  fi",
-        "  while read -r k v u; do if [ \"$k\" = MemAvailable: ]; then echo \"mem $v\"; break; fi; done < /proc/meminfo",
+        "  while read -r k v u && [ \"$k\" != MemAvailable: ]; do :; done < /proc/meminfo; "
+        "[ \"$k\" = MemAvailable: ] && echo \"mem $v\"",
     ]
     for z in zones:
-        lines.append(f"  v=; read -r v < {q(z.zone + '/temp')}; if [ -n \"$v\" ]; then echo \"tz {z.type} $v\"; fi")
+        lines.append(f"  read -r v 2>/dev/null < {q(z.zone + '/temp')} && echo \"tz {z.type} $v\"")
     reads = []
     for var, key in (("c", "bat"), ("vo", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status")):
         path = bat_nodes[key]
-        reads.append(f"{var}=x; " + (f"read -r {var} < {q(path)}; if [ -z \"${var}\" ]; then {var}=x; fi" if path else ""))
+        # a missing or empty node prints "x", so the line keeps its five fields
+        reads.append(f"read -r {var} 2>/dev/null < {q(path)} && [ -n \"${var}\" ] || {var}=x" if path else f"{var}=x")
     lines += [f"  {r}" for r in reads]
     lines += [
         '  echo "bat $c $vo $ch $te $st"',

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import FsError
 from perflab.emulator.shell.errors import Unsupported
-from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, QVAR, Word
+from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, Word
 
 if TYPE_CHECKING:
     from perflab.emulator.shell.interp import Shell
@@ -51,16 +51,13 @@ def _split(chars: list[_Char]) -> list[list[_Char]]:
 
 def _plain(sh: Shell, word: Word) -> list[str] | None:
     """The common cases without per-character work (a sampler loop expands thousands of words a
-    second): a literal word with no glob character, a quoted string, or a lone quoted "$var"."""
+    second): a literal word with no glob character or blank, or a wholly double-quoted word."""
+    static = word.static_fields
+    if static is not None:
+        return list(static)
     segs = word.segs
-    if len(segs) == 1:
-        seg = segs[0]
-        if seg.kind == LIT and not any(c in seg.text for c in "*?[ \t\n"):
-            return [seg.text] if seg.text else []
-        if seg.kind == QUOTED:
-            return [seg.text]
-        if seg.kind == QVAR:
-            return [sh.expansion(seg)]
+    if all(seg.kind in QUOTED_KINDS for seg in segs):  # "…$var…": one field, no split, no glob
+        return ["".join(seg.text if seg.kind == QUOTED else sh.expansion(seg) for seg in segs)]
     return None
 
 

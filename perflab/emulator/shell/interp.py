@@ -17,6 +17,7 @@ import stat as statmod
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from perflab.emulator.fs import ROOT_UID, SHELL_UID, FsError, normalize
@@ -45,6 +46,10 @@ EXIT_TRAP = 0
 #: a shell blocked in sleep/wait looks at its adb stream this often when no signal wakes it
 _POLL_S = 0.25
 _DOLLAR_VAR_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*|[?$#!])\}?")
+
+
+class _RedirectFailed(Exception):
+    """A redirection failed and was reported; the command does not run (status 1)."""
 
 
 @dataclass(eq=False)
@@ -285,6 +290,9 @@ class Shell:
         return self.status
 
     def _run_pipeline(self, pl: Pipeline, io: IO) -> int:
+        if len(pl.cmds) == 1 and not pl.negate:  # the common case: one command, same streams
+            self.status = self._run_command(pl.cmds[0], io)
+            return self.status
         self.check_cancel()
         cur = io
         status = 0
@@ -304,16 +312,18 @@ class Shell:
         self.check_cancel()
         if isinstance(cmd, Simple):
             return self._run_simple(cmd, io)
-        if cmd.redirs:
-            try:
-                io = self._apply_redirs(cmd.redirs, io)
-            except FsError as exc:
-                return self._redir_failed(exc, io)
-        if isinstance(cmd, If):
-            return self._run_if(cmd, io)
-        if isinstance(cmd, Loop):
-            return self._run_loop(cmd, io)
-        return self._run_for(cmd, io)
+        with ExitStack() as files:
+            if cmd.redirs:
+                try:
+                    io = self._apply_redirs(cmd.redirs, io, files)
+                except _RedirectFailed:
+                    self.status = 1
+                    return 1
+            if isinstance(cmd, If):
+                return self._run_if(cmd, io)
+            if isinstance(cmd, Loop):
+                return self._run_loop(cmd, io)
+            return self._run_for(cmd, io)
 
     def _run_if(self, cmd: If, io: IO) -> int:
         for cond, body in cmd.branches:
@@ -403,38 +413,52 @@ class Shell:
     def _run_simple(self, cmd: Simple, io: IO) -> int:
         self._err = io.err
         self._subst_status = None
-        argv = [f for w in cmd.words for f in self.expand(w)]
+        argv: list[str] = []
+        for w in cmd.words:
+            static = w.static_fields
+            argv.extend(static if static is not None else self.expand(w))
         env = {name: self.expand_one(w) for name, w in cmd.assigns}
         if not argv:
             self.vars.update(env)
             self.status = self._subst_status or 0
-        try:
-            io2 = self._apply_redirs(cmd.redirs, io) if cmd.redirs else io
-        except FsError as exc:
-            return self._redir_failed(exc, io)
-        if not argv:
+        if not cmd.redirs:
+            if not argv:
+                return self.status
+            self.status = self.exec_argv(argv, io, env, exec_=self.exec_simple)
             return self.status
-        self.status = self.exec_argv(argv, io2, env, exec_=self.exec_simple)
-        return self.status
+        with ExitStack() as files:
+            try:
+                io2 = self._apply_redirs(cmd.redirs, io, files)
+            except _RedirectFailed:
+                self.status = 1
+                return 1
+            if not argv:
+                return self.status
+            self.status = self.exec_argv(argv, io2, env, exec_=self.exec_simple)
+            return self.status
 
-    def _redir_failed(self, exc: FsError, io: IO) -> int:
-        io.err(f"{SH}: can't create {exc.path}: {os.strerror(exc.errno_)}\n".encode())
-        self.status = 1
-        return 1
-
-    def _apply_redirs(self, redirs: list[Redir], io: IO) -> IO:
+    def _apply_redirs(self, redirs: list[Redir], io: IO, files: ExitStack) -> IO:
+        """The command's outputs and input after its redirections, applied left to right; files
+        opened here are closed by ``files`` when the command ends (one open per redirection, as
+        in a real shell). A redirection that fails is reported on the standard error as set up
+        by the ones before it (``2>/dev/null < missing`` says nothing), and the command is not run."""
         fds: dict[int, Writer] = {1: io.out, 2: io.err}
         new_stdin = None
         for r in redirs:
             target = self.expand_one(r.target)
-            if r.op == ">&":
-                fds[r.fd] = self._dup_target(target, fds)
-            elif r.op in (">", ">>"):
-                fds[r.fd] = self._file_writer(self.path(target), truncate=r.op == ">")
-            else:
-                if r.fd != 0:
-                    raise Unsupported(f"{r.fd}<")
-                new_stdin = self.rt.fs.read_bytes(self.path(target), self.uid)
+            try:
+                if r.op == ">&":
+                    fds[r.fd] = self._dup_target(target, fds)
+                elif r.op in (">", ">>"):
+                    fds[r.fd] = self._file_writer(self.path(target), truncate=r.op == ">", files=files)
+                else:
+                    if r.fd != 0:
+                        raise Unsupported(f"{r.fd}<")
+                    new_stdin = self.rt.fs.read_bytes(self.path(target), self.uid)
+            except FsError as exc:
+                verb = "open" if r.op == "<" else "create"
+                fds[2](f"{SH}: can't {verb} {exc.path}: {os.strerror(exc.errno_)}\n".encode())
+                raise _RedirectFailed() from None
         if new_stdin is not None:
             return IO(fds[1], fds[2], const_input(new_stdin))
         return io.with_output(fds[1], fds[2])
@@ -447,20 +471,34 @@ class Shell:
             return fds[int(target)]
         raise Unsupported(f">&{target}")
 
-    def _file_writer(self, path: str, truncate: bool) -> Writer:
+    def _file_writer(self, path: str, truncate: bool, files: ExitStack) -> Writer:
         if path == "/dev/null":
             return discard
         node = self.rt.fs.vnode(path)
-        if truncate and node is None:
-            self.rt.fs.write_bytes(path, b"", self.uid)
-        if node is not None and (node.write is None or self.uid != ROOT_UID):
-            raise FsError(errno_mod.EACCES, path)
+        if node is not None:
+            if node.write is None or self.uid != ROOT_UID:
+                raise FsError(errno_mod.EACCES, path)
+            return self._node_writer(path, node.write)
+        fh = files.enter_context(self.rt.fs.open_file(path, self.uid, append=not truncate))
 
+        def write(data: bytes) -> None:
+            if data:
+                try:
+                    fh.write(data)
+                except OSError as exc:
+                    raise WriteError(path, exc.errno or errno_mod.EIO) from None
+
+        return write
+
+    @staticmethod
+    def _node_writer(path: str, node_write: Callable[[bytes], None]) -> Writer:
+        """A generated node (sysfs knob, tracefs file) takes each write as a whole, as the kernel's
+        store handlers do."""
         def write(data: bytes) -> None:
             if not data:
                 return
             try:
-                self.rt.fs.write_bytes(path, data, self.uid, append=node is None)
+                node_write(data)
             except ValueError:
                 raise WriteError(path, errno_mod.EINVAL) from None
             except FsError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from perflab.emulator.shell.errors import ShellSyntaxError, Unsupported
 
@@ -34,6 +35,20 @@ class Word:
         if len(self.segs) == 1 and self.segs[0].kind == LIT:
             return self.segs[0].text
         return None
+
+    @cached_property
+    def static_fields(self) -> tuple[str, ...] | None:
+        """The word's fields when no expansion can change them (literal or quoted text only, no
+        glob pattern, no blank to split on), computed once: a sampler loop runs the same words
+        thousands of times. ``None`` when the word must be expanded each time. Read only after
+        the word is complete (the parser never changes a word it has returned)."""
+        if not self.segs or any(seg.kind not in (LIT, QUOTED) for seg in self.segs):
+            return None
+        lits = "".join(seg.text for seg in self.segs if seg.kind == LIT)
+        if any(c in lits for c in "*? \t\n") or ("[" in lits and "]" in lits):
+            return None
+        text = "".join(seg.text for seg in self.segs)
+        return (text,) if text or any(seg.kind == QUOTED for seg in self.segs) else ()
 
 
 @dataclass(frozen=True)
