@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from perflab.analysis.timeline import parse_sampler_output, zone_temp_c
-from perflab.telemetry.battery import counter_slope_ua, decide_convention
+from perflab.lab.costs import convention_record, convention_warnings, sampler_rate_warnings
+from perflab.telemetry.battery import ConventionSource, counter_slope_ua, decide_convention
 from perflab.telemetry.local import LocalSampler
 from perflab.telemetry.summary import StreamConfig, process_window, summarize_window
 
@@ -56,19 +57,96 @@ def test_zone_units() -> None:
 @pytest.mark.parametrize(("unit", "sign"), [("ua", -1), ("ua", 1), ("ma", -1), ("ma", 1)])
 def test_unit_and_sign_from_the_charge_counter(unit: str, sign: int) -> None:
     tl = parse_sampler_output(battery_run(120, unit=unit, sign=sign))
-    conv = decide_convention([v for _, v in tl.bat_current_raw], t_s=[t for t, _ in tl.bat_charge_uah],
-                             charge_uah=[v for _, v in tl.bat_charge_uah])
+    conv = decide_convention(tl.bat_current_raw, charge=tl.bat_charge_uah, voltage=[v for _, v in tl.bat_voltage_uv])
     assert conv.ua_per_unit == (1.0 if unit == "ua" else 1000.0) and conv.discharge_sign == sign
-    assert "charge counter" in conv.how
+    assert conv.unit_source is ConventionSource.CHARGE_COUNTER and conv.sign_source is ConventionSource.CHARGE_COUNTER
+    assert conv.counter is not None and conv.counter.slope_ua == pytest.approx(-500_000.0, rel=1e-4)
+    assert conv.counter.r < -0.99 and conv.counter.n == 120 and conv.n == 120
+    assert conv.uv_per_unit == 1.0 and conv.voltage_source is ConventionSource.HEURISTIC  # 3.8e6 → µV
+    assert "charge counter" in conv.how and not conv.disagreements
     assert conv.discharge_ma(tl.bat_current_raw[0][1]) == pytest.approx(500.0)
+    # the stored record carries the same numbers, and the summary computed current with them
+    rec = convention_record(conv)
+    assert (rec.ua_per_unit, rec.discharge_sign, rec.uv_per_unit) == (conv.ua_per_unit, sign, 1.0)
+    assert rec.unit_source == "charge_counter" and rec.counter_n == 120 and rec.counter_slope_ua is not None
+    s = summarize_window(tl, StreamConfig())
+    assert s.convention == conv and s.current_ma == pytest.approx(500.0, rel=0.01)
+
+
+def load_step_run(*, unit: str, sign: int, idle_ma: float = 150.0, busy_ma: float = 900.0) -> list[str]:
+    """A phone whose charge counter does not move (coarse gauge): at rest, then the measured process runs (CPU
+    busy, more current), then at rest again — a known load step."""
+    lines: list[str] = []
+    busy = idle = 0
+    for k in range(30):
+        loaded = 10 <= k < 20
+        busy += 90 if loaded else 5
+        idle += 10 if loaded else 95
+        ma = busy_ma if loaded else idle_ma
+        raw = ma * (1000.0 if unit == "ua" else 1.0) * sign
+        lines += [f"T {50 + 0.1 * k:.2f}", f"cpu cpu {busy} 0 0 {idle} 0 0 0 0", f"bat {raw:.0f} 3850 4000000 300 Discharging"]
+        if loaded:
+            lines.append("rss 4096")
+    return lines
+
+
+@pytest.mark.parametrize(("unit", "sign"), [("ua", -1), ("ua", 1), ("ma", -1), ("ma", 1)])
+def test_sign_from_a_load_step_when_the_counter_does_not_move(unit: str, sign: int) -> None:
+    tl = parse_sampler_output(load_step_run(unit=unit, sign=sign))
+    s = summarize_window(tl, StreamConfig())
+    conv = s.convention
+    assert conv is not None and conv.counter is None  # the counter stood still: no slope
+    assert conv.discharge_sign == sign and conv.sign_source is ConventionSource.LOAD_STEP
+    assert conv.load is not None and conv.load.n == 29 and abs(conv.load.r) > 0.9
+    assert conv.ua_per_unit == (1.0 if unit == "ua" else 1000.0) and conv.unit_source is ConventionSource.HEURISTIC
+    assert conv.uv_per_unit == 1000.0  # 3850 → mV, from its magnitude
+    assert s.current_ma == pytest.approx(900.0) and s.voltage_v == pytest.approx(3.85)
 
 
 def test_config_overrides_and_the_fallback_heuristic_say_so() -> None:
-    conv = decide_convention([-480.0, -520.0], configured_unit="ma", configured_sign=-1)
-    assert conv.ua_per_unit == 1000.0 and "device config" in conv.how
-    guess = decide_convention([-480_000.0, -520_000.0])  # no counter movement: magnitude + kernel ABI
+    steady = [(0.0, -480.0), (1.0, -520.0)]
+    conv = decide_convention(steady, configured_unit="ma", configured_sign=-1, configured_voltage_unit="mv")
+    assert (conv.ua_per_unit, conv.discharge_sign, conv.uv_per_unit) == (1000.0, -1, 1000.0)
+    assert {conv.unit_source, conv.sign_source, conv.voltage_source} == {ConventionSource.CONFIG}
+    assert "device config" in conv.how and not conv.disagreements
+    guess = decide_convention([(0.0, -480_000.0), (1.0, -520_000.0)])  # no counter, no load: magnitude + kernel ABI
     assert guess.ua_per_unit == 1.0 and guess.discharge_sign == -1 and "guessed" in guess.how and "assumed" in guess.how
+    assert guess.unit_source is ConventionSource.HEURISTIC and guess.sign_source is ConventionSource.HEURISTIC
     assert counter_slope_ua([0, 1, 2], [100.0, 100.0, 100.0]) is None
+
+
+@pytest.mark.parametrize(("unit", "sign"), [("ua", 1), ("ma", -1)])
+def test_a_config_the_data_contradicts_wins_and_is_warned_about(unit: str, sign: int) -> None:
+    """An explicit config is an override: used as it is, and where the charge counter says otherwise the run
+    carries a battery_convention warning with the numbers."""
+    tl = parse_sampler_output(battery_run(120, unit=unit, sign=sign))
+    wrong_unit = "ma" if unit == "ua" else "ua"
+    conv = decide_convention(tl.bat_current_raw, charge=tl.bat_charge_uah, configured_unit=wrong_unit,
+                             configured_sign=-sign)
+    assert conv.ua_per_unit == (1000.0 if wrong_unit == "ma" else 1.0) and conv.discharge_sign == -sign
+    assert len(conv.disagreements) == 2 and "charge counter" in conv.disagreements[0]
+    warnings = convention_warnings(conv)
+    assert [w.code for w in warnings] == ["battery_convention"] * 2 and "check it" in warnings[1].message
+
+
+def test_sampler_rate_and_gaps_are_measured_and_warned_about() -> None:
+    """Asked 10 Hz: a sampler that ticked at 10 Hz is quiet; one that stalled for a second in the window, or ran
+    at 5 Hz, is a warning with the numbers."""
+    def ticks(ts: list[float]) -> list[str]:
+        return [x for t in ts for x in (f"T {t:.3f}", "rss 100")]
+    even = summarize_window(parse_sampler_output(ticks([i * 0.1 for i in range(21)])), StreamConfig())
+    assert even.sample_rate_hz == pytest.approx(10.0) and even.sample_max_gap_ms == pytest.approx(100.0)
+    assert sampler_rate_warnings(even.sample_rate_hz, even.sample_max_gap_ms, 100.0) == []
+    stalled = summarize_window(parse_sampler_output(ticks([0.0, 0.1, 0.2, 1.3, 1.4, 1.5])), StreamConfig())
+    assert stalled.sample_max_gap_ms == pytest.approx(1100.0) and stalled.sample_ticks == 6
+    w = sampler_rate_warnings(stalled.sample_rate_hz, stalled.sample_max_gap_ms, 100.0)
+    assert [x.code for x in w] == ["sampler_rate", "sampler_stall"]  # 3.3 Hz and an 11× gap
+    assert "1100 ms" in w[1].message and "11.0×" in w[1].message
+    slow = summarize_window(parse_sampler_output(ticks([i * 0.2 for i in range(11)])), StreamConfig())
+    assert [x.code for x in sampler_rate_warnings(slow.sample_rate_hz, slow.sample_max_gap_ms, 100.0)] == [
+        "sampler_rate"]  # 5 Hz of 10, gaps only 2×
+    one = summarize_window(parse_sampler_output(ticks([0.0, 0.0])), StreamConfig())
+    assert one.sample_rate_hz is None
 
 
 def test_energy_from_battery_counters_over_60_s_at_1_hz_is_within_5_percent() -> None:

@@ -9,6 +9,7 @@ charging (low, flagged). On `local`, RAPL package power where the host has it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,32 +19,69 @@ import numpy as np
 
 from perflab.analysis.timeline import Timeline
 from perflab.core.types import TimingResult
+from perflab.devices.android import AndroidDevice
 from perflab.devices.base import Device, DeviceKind
 from perflab.errors import MeasurementError, PerflabError, RunInterrupted
 from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, apply_meter, conclude
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Sustained
-from perflab.store.results import IdleRecord, SustainedPart, SustainedRecord, WarningRecord
+from perflab.store.results import (
+    CurrentConventionRecord,
+    IdleRecord,
+    SustainedPart,
+    SustainedRecord,
+    WarningRecord,
+)
+from perflab.telemetry.battery import CurrentConvention
 from perflab.telemetry.meters.recorder import MeterRecording
 from perflab.telemetry.session import Sampler, open_sampler, stream_config
-from perflab.telemetry.summary import Summary, process_window, summarize_window
+from perflab.telemetry.summary import StreamConfig, Summary, process_window, summarize_window
 
 T = TypeVar("T")
 
 METER_TAIL_S = 0.2  # a meter keeps recording this long after the call (samples still in its buffers)
+SAMPLER_RATE_MIN_FRACTION = 0.8  # an achieved sampling rate below this share of the asked one is warned about
+SAMPLER_GAP_MAX_INTERVALS = 5.0  # … and so is a gap longer than this many sampling intervals
+
+
+def battery_stream_config(device: Device) -> StreamConfig:
+    """The device's stream config with only the battery convention its config states *explicitly* as an override
+    (unit, sign, voltage unit): the shipped ``generic`` config's kernel-ABI values and pydantic defaults are
+    defaults, not knowledge, so there the data decides (perflab.telemetry.battery)."""
+    cfg = stream_config(device)
+    if not isinstance(device, AndroidDevice):
+        return cfg
+    dc = device.config
+    stated = set() if dc.name == "generic" else dc.battery.model_fields_set
+    return dataclasses.replace(
+        cfg, current_unit=cfg.current_unit if "current_unit" in stated else None,
+        discharge_sign=cfg.discharge_sign if "discharge_sign" in stated else None,
+        voltage_unit=cfg.voltage_unit if "voltage_unit" in stated else None)
+
+
+def convention_record(conv: CurrentConvention) -> CurrentConventionRecord:
+    """The stored form of a battery convention: the numbers readers apply, how each was decided, the evidence."""
+    c, ld = conv.counter, conv.load
+    return CurrentConventionRecord(
+        ua_per_unit=conv.ua_per_unit, discharge_sign=conv.discharge_sign, uv_per_unit=conv.uv_per_unit,
+        unit_source=str(conv.unit_source), sign_source=str(conv.sign_source), voltage_source=str(conv.voltage_source),
+        n=conv.n, median_abs_raw=conv.median_abs_raw,
+        counter_slope_ua=c.slope_ua if c else None, counter_r=c.r if c else None, counter_n=c.n if c else None,
+        counter_span_uah=c.span_uah if c else None, load_r=ld.r if ld else None, load_n=ld.n if ld else None,
+        disagreements=list(conv.disagreements), how=conv.how)
 
 
 def _summarize(device: Device, tl: Timeline, *, whole_span: bool) -> Summary:
     win = process_window(tl)
     if whole_span or win is None:
         span = tl.span_s
-        s = summarize_window(tl, stream_config(device), span)
+        s = summarize_window(tl, battery_stream_config(device), span)
         if win is None and not whole_span:
             s.missing.setdefault("window", "the measured process was not seen by the sampler; the window is the "
                                            "whole sampling span")
         return s
-    return summarize_window(tl, stream_config(device), win)
+    return summarize_window(tl, battery_stream_config(device), win)
 
 
 def measure_during(device: Device, workdir: Path, raw_path: Path, interval_s: float, fn: Callable[[], T], *,
@@ -129,7 +167,8 @@ def _idle_record(device: Device, s: Summary | None, rel: str, outcome: MeterOutc
         fields.update(duration_s=None if s.end_s is None or s.start_s is None else s.end_s - s.start_s,
                       device_cpu_busy_pct=s.cpu_busy_pct, gpu_busy_pct=s.gpu_busy_pct,
                       mem_avail_min_mb=s.mem_avail_min_mb, temp_c=s.temp_end_c, current_ma=s.current_ma,
-                      power_mw=s.power_mw, timeline_file=rel)
+                      power_mw=s.power_mw, timeline_file=rel,
+                      convention=convention_record(s.convention) if s.convention is not None else None)
         if s.current_ma is not None:
             fields["power_source"] = ("emulated " if _emulated(device) else "") + "battery counters"
         missing.update({k: v for k, v in s.missing.items() if k not in ("rss_peak_mb", "window")})
@@ -176,11 +215,14 @@ def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: 
         "temp_end_c": s.temp_end_c, "temp_max_c": s.temp_max_c, "current_ma": s.current_ma,
         "voltage_v": s.voltage_v, "power_mw": s.power_mw, "charging": s.charging,
         "current_convention": s.current_how, "host_package_mw": s.host_package_mw,
+        "convention": convention_record(s.convention) if s.convention is not None else None,
         "sampler_cpu_pct": s.sampler_cpu_pct, "sample_interval_ms": interval_ms, "timeline_file": timeline_rel,
+        "sample_rate_hz": s.sample_rate_hz, "sample_max_gap_ms": s.sample_max_gap_ms,
         "window_s": None if s.start_s is None or s.end_s is None else s.end_s - s.start_s,
     }
     missing = dict(s.missing)
-    warnings: list[WarningRecord] = []
+    warnings = sampler_rate_warnings(s.sample_rate_hz, s.sample_max_gap_ms, interval_ms) + \
+        convention_warnings(s.convention)
     if s.energy is not None:
         fields["energy_mj"], fields["energy_mah"] = s.energy.mj, s.energy.mah
         if s.energy.covered_fraction < 0.9:
@@ -212,6 +254,33 @@ def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: 
         if fields.get(key) is None:
             missing.setdefault(key, missing.get("power_mw") or missing.get("current_ma") or "no power measurement")
     return fields, missing, warnings
+
+
+def convention_warnings(conv: CurrentConvention | None) -> list[WarningRecord]:
+    """The device config's battery convention contradicted by the data (the config's value was used)."""
+    return [WarningRecord(code="battery_convention", message=(
+        f"{d}; the config's value was used (battery.current_unit / discharge_sign in the device config): check it"))
+        for d in (conv.disagreements if conv is not None else ())]
+
+
+def sampler_rate_warnings(rate_hz: float | None, max_gap_ms: float | None,
+                          interval_ms: float) -> list[WarningRecord]:
+    """A sampler that fell behind its asked rate, or stalled for a while during the window (pure)."""
+    if interval_ms <= 0:
+        return []
+    asked_hz = 1000.0 / interval_ms
+    out: list[WarningRecord] = []
+    if rate_hz is not None and rate_hz < SAMPLER_RATE_MIN_FRACTION * asked_hz:
+        out.append(WarningRecord(code="sampler_rate", message=(
+            f"the sampler achieved {rate_hz:.2f} Hz over the window, asked {asked_hz:g} Hz "
+            f"({100 * rate_hz / asked_hz:.0f}%, below {100 * SAMPLER_RATE_MIN_FRACTION:.0f}%): time series are "
+            "coarser than asked; on a busy device raise telemetry.sample_interval_ms")))
+    if max_gap_ms is not None and max_gap_ms > SAMPLER_GAP_MAX_INTERVALS * interval_ms:
+        out.append(WarningRecord(code="sampler_stall", message=(
+            f"the sampler stalled during the window: its longest gap was {max_gap_ms:.0f} ms, "
+            f"{max_gap_ms / interval_ms:.1f}× the {interval_ms:g} ms interval (more than "
+            f"{SAMPLER_GAP_MAX_INTERVALS:g}×); what happened in the gap is interpolated or not seen")))
+    return out
 
 
 # -- sustained runs and heat -----------------------------------------------------------------

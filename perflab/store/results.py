@@ -131,6 +131,29 @@ class QualityRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+class CurrentConventionRecord(_Rec):
+    """How a sampler file's raw battery values become mA (positive = drawn from the battery) and volts, decided
+    once when the run measured it (perflab.telemetry.battery): mA = raw × ua_per_unit × discharge_sign / 1000,
+    V = raw × uv_per_unit / 1e6. Readers apply these numbers; they never decide again."""
+
+    ua_per_unit: float  # 1 (current_now in µA) or 1000 (mA)
+    discharge_sign: int  # sign of raw current_now while discharging (+1 / −1)
+    uv_per_unit: float = 1.0  # 1 (voltage_now in µV), 1000 (mV) or 1e6 (V)
+    unit_source: str  # config / charge_counter / heuristic
+    sign_source: str  # config / charge_counter / load_step / heuristic
+    voltage_source: str = "config"  # config / heuristic
+    n: int = 0  # raw current samples the decision saw (the whole sampler file)
+    median_abs_raw: float | None = None
+    counter_slope_ua: float | None = None  # the charge counter's slope, µAh per hour = µA
+    counter_r: float | None = None  # its Pearson correlation with time
+    counter_n: int | None = None
+    counter_span_uah: float | None = None
+    load_r: float | None = None  # Pearson correlation of raw current with device CPU busy, per tick
+    load_n: int | None = None
+    disagreements: list[str] = Field(default_factory=list)  # config vs data (the config won)
+    how: str = ""  # the decision in words
+
+
 class TelemetryRecord(_Rec):
     """What the cell cost. Process figures come from the workload (``cpu_load_pct``,
     ``mem_peak_mb``); device figures from the sampler over the headline series' window (the
@@ -160,13 +183,16 @@ class TelemetryRecord(_Rec):
     mj_per_frame: float | None = None
     mah_per_hour: float | None = None
     charging: bool | None = None
-    current_convention: str | None = None  # how the unit and sign of current_now were decided
+    current_convention: str | None = None  # how the unit and sign of current_now were decided (words)
+    convention: CurrentConventionRecord | None = None  # the same as numbers (absent in files before it)
     host_package_mw: float | None = None
     power_source: str | None = None
     power_confidence: str | None = None  # high / medium / low / none
     window_s: float | None = None
     sample_interval_ms: float | None = None
     sampler_cpu_pct: float | None = None  # the sampler's own cost, % of one core
+    sample_rate_hz: float | None = None  # achieved over the window (asked: 1000 / sample_interval_ms)
+    sample_max_gap_ms: float | None = None  # the longest interval between sampler ticks in the window
     timeline_file: str | None = None  # raw sampler lines, relative to the run folder
     meter: MeterRecord | None = None  # the external meter, when one was named for this device
     # battery-counter figures kept beside a meter's (power_* then come from the meter)
@@ -263,6 +289,7 @@ class IdleRecord(_Rec):
     current_ma: float | None = None
     power_mw: float | None = None
     power_source: str | None = None  # battery counters, or the external meter (the cells' source)
+    convention: CurrentConventionRecord | None = None  # how the raw battery values of timeline_file scale
     timeline_file: str | None = None
     missing: dict[str, str] = Field(default_factory=dict)
 

@@ -8,6 +8,7 @@ needed for sampler streams. Every value that cannot be computed is None with its
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ class StreamConfig:
     gpu_freq_unit: str = "hz"
     current_unit: str | None = None  # "ua"/"ma" when the config says so; None → decide from the data
     discharge_sign: int | None = None
-    voltage_unit: str = "uv"
+    voltage_unit: str | None = None  # "uv"/"mv"/"v" when the config says so; None → decide from the magnitude
     temp_zone: str | None = None  # the zone the headline temperature comes from (gate zone)
 
 
@@ -53,8 +54,12 @@ class Summary:
     energy: EnergyWindow | None = None
     charging: bool | None = None
     current_how: str | None = None
+    convention: CurrentConvention | None = None  # the unit and sign current_ma was computed with, and why
     host_package_mw: float | None = None  # RAPL package power on `local` hosts that have it
     sampler_cpu_pct: float | None = None  # the sampler's own CPU time / wall time × 100
+    sample_rate_hz: float | None = None  # ticks achieved over the window: (n − 1) / span
+    sample_max_gap_ms: float | None = None  # the longest interval between ticks in the window
+    sample_ticks: int | None = None  # ticks in the window
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -140,11 +145,14 @@ def _power(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str,
     if not cur:
         missing["current_ma"] = tl.missing.get("bat", "no battery current was read")
         return
-    charge = tl.bat_charge_uah  # the whole run: the longer the span, the surer the slope
+    # decided once per sampler file, from the whole file: the longer the span, the surer the counter's slope,
+    # and the process starting and stopping inside it is the load step
     conv: CurrentConvention = decide_convention(
-        [v for _, v in cur], t_s=[t for t, _ in charge], charge_uah=[v for _, v in charge],
-        configured_unit=cfg.current_unit, configured_sign=cfg.discharge_sign)
+        tl.bat_current_raw, charge=tl.bat_charge_uah, voltage=[v for _, v in tl.bat_voltage_uv],
+        load_pct=cpu_busy_per_tick(tl), configured_unit=cfg.current_unit, configured_sign=cfg.discharge_sign,
+        configured_voltage_unit=cfg.voltage_unit)
     out["current_how"] = conv.how
+    out["convention"] = conv
     out["charging"] = charging_during([s for t, s in tl.bat_status if t0 <= t <= t1])
     ma = [(t, conv.discharge_ma(v)) for t, v in cur]
     out["current_ma"] = _mean(ma)
@@ -152,7 +160,7 @@ def _power(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str,
     if not volt:
         missing["power_mw"] = tl.missing.get("bat", "no battery voltage was read: energy needs it")
         return
-    v_scale = 1e-3 if cfg.voltage_unit == "mv" else 1e-6
+    v_scale = conv.v_per_raw
     vt = np.asarray([t for t, _ in volt])
     vv = np.asarray([v * v_scale for _, v in volt])
     t = np.asarray([t for t, _ in ma])
@@ -168,6 +176,22 @@ def _power(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str,
         missing["energy"] = str(exc)
         return
     out.update(energy=e, power_mw=e.mean_mw, current_ma=e.mean_ma)
+
+
+def cpu_busy_per_tick(tl: Timeline) -> list[tuple[float, float]]:
+    """Device CPU busy (%) between consecutive ticks, at the later tick."""
+    pts = tl.cpu_ticks.get("cpu", [])
+    return [(tb, 100.0 * (bb - ba) / (nb - na)) for (_, (ba, na)), (tb, (bb, nb)) in itertools.pairwise(pts)
+            if nb > na]
+
+
+def sampling(tl: Timeline, t0: float, t1: float) -> tuple[float | None, float | None, int]:
+    """(achieved rate Hz, longest gap ms, ticks) of the sampler over [t0, t1]: what it did, not what it was asked."""
+    ticks = [t for t in tl.ticks if t0 <= t <= t1]
+    if len(ticks) < 2 or not ticks[-1] > ticks[0]:
+        return None, None, len(ticks)
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    return (len(ticks) - 1) / (ticks[-1] - ticks[0]), 1000.0 * max(gaps), len(ticks)
 
 
 def _host_power(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
@@ -202,6 +226,10 @@ def summarize_window(tl: Timeline, cfg: StreamConfig, window: tuple[float, float
     _thermal(tl, t0, t1, cfg, out, missing)
     _power(tl, t0, t1, cfg, out, missing)
     _host_power(tl, t0, t1, out, missing)
+    rate_hz, gap_ms, n_ticks = sampling(tl, t0, t1)
+    out.update(sample_rate_hz=rate_hz, sample_max_gap_ms=gap_ms, sample_ticks=n_ticks)
+    if rate_hz is None:
+        missing["sample_rate_hz"] = f"{n_ticks} sampler tick(s) in the window: no rate"
     if len(tl.self_cpu_s) >= 2 and tl.self_cpu_s[-1][0] > tl.self_cpu_s[0][0]:
         (ta, ca), (tb, cb) = tl.self_cpu_s[0], tl.self_cpu_s[-1]
         out["sampler_cpu_pct"] = 100.0 * (cb - ca) / (tb - ta)
