@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perflab.analysis import layer_align as la
 from perflab.core.types import (
     ModelArtifact,
     ProfileMissing,
@@ -52,6 +53,11 @@ from perflab.errors import (
     RunInterrupted,
 )
 from perflab.store.results import (
+    AlignedCellRecord,
+    AlignedLayersRecord,
+    AlignedMethodRecord,
+    AlignedOpRecord,
+    AlignedRowRecord,
     CompatRecord,
     DelegateRecord,
     InferenceTimelineRecord,
@@ -60,6 +66,7 @@ from perflab.store.results import (
     LayerPassRecord,
     LayerRow,
     LayersRecord,
+    OpGroupRecord,
     PartitionRecord,
     PartitionRow,
     RankCheckRecord,
@@ -662,6 +669,56 @@ def rank_between(p: LayerPassRecord, other: LayerPassRecord,
                            same_top=a.index(max(a)) == b.index(max(b)), note=note)
 
 
+# --------------------------------------------------------------------------- aligned table
+
+
+def model_ops(path: Path) -> list[la.ModelOp]:
+    """The model file's ops in execution order, each with its output and constant-input tensor
+    names (what names its Keras layer)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    names = node_tensor_names(path)
+    return [la.ModelOp(index=int(o["index"]), op=str(o["op_name"]), tensor_names=names.get(int(o["index"]), ""))
+            for o in it._get_ops_details() if str(o["op_name"]) != "DELEGATE"]
+
+
+def _method_rows(p: LayerPassRecord) -> la.MethodRows:
+    return la.MethodRows(method=p.method, total_ms=p.total_ms, missing=p.missing or (None if p.rows else "no rows"),
+                         rows=tuple(la.MethodRow(name=r.name, node_type=r.node_type, avg_ms=r.avg_ms, se_ms=r.se_ms,
+                                                 layers=tuple(r.layers)) for r in p.rows))
+
+
+def aligned_record(passes: Sequence[LayerPassRecord], ops: Sequence[la.ModelOp], model_file: str) -> AlignedLayersRecord:
+    """The passes aligned row for row over the differential groups (pure: analysis.layer_align)."""
+    t = la.align(ops, [_method_rows(p) for p in passes])
+    return AlignedLayersRecord(
+        model_file=model_file,
+        ops=[AlignedOpRecord(index=a.index, op=a.op, group=a.group, how=a.how) for a in t.mapping.ops],
+        groups=[OpGroupRecord(name=g.name, layers=list(g.layers), ops=list(g.ops)) for g in t.mapping.groups],
+        methods=[AlignedMethodRecord(method=m.method, level=m.level, total_ms=m.total_ms, rows_sum_ms=m.rows_sum_ms,
+                                     assigned_ms=m.assigned_ms, unmatched=list(m.unmatched), missing=m.missing,
+                                     notes=list(m.notes)) for m in t.methods],
+        rows=[AlignedRowRecord(name=r.name, kind=r.kind, groups=list(r.groups), ops=list(r.ops),
+                               disagreements=list(r.disagreements),
+                               cells=[AlignedCellRecord(method=c.method, time_ms=c.time_ms, se_ms=c.se_ms,
+                                                        ops_seen=c.ops_seen, ops_total=c.ops_total, missing=c.missing,
+                                                        note=c.note, flagged=c.flagged) for c in r.cells])
+              for r in t.rows],
+        tolerance_pct=t.tolerance_pct, se_factor=t.se_factor, notes=list(t.notes))
+
+
+def align_passes(passes: Sequence[LayerPassRecord], model: Path) -> AlignedLayersRecord | None:
+    """The aligned table of a cell's passes, reading the model's ops; None when no pass has rows."""
+    if not any(p.rows for p in passes):
+        return None
+    try:
+        ops = model_ops(model)
+    except (ValueError, RuntimeError, OSError) as exc:
+        return AlignedLayersRecord(model_file=model.name, missing=f"the model's ops could not be read: {exc}")
+    return aligned_record(passes, ops, model.name)
+
+
 # --------------------------------------------------------------------------- all passes
 
 
@@ -725,4 +782,4 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
         if macs is not None:
             checks.append(macs)
         passes.append(diff.model_copy(update={"rank_checks": checks}))
-    return legacy.model_copy(update={"passes": passes})
+    return legacy.model_copy(update={"passes": passes, "aligned": align_passes(passes, ctx.art.path)})

@@ -437,6 +437,71 @@ class PartitionRecord(_Rec):
     missing: str | None = None
 
 
+class AlignedOpRecord(_Rec):
+    """One op of the model and the differential group it belongs to."""
+
+    index: int  # TFLite node index (execution order)
+    op: str  # CONV_2D …
+    group: str
+    how: str  # name (its tensor names name the group's layers) / order (the op before or after) / op
+
+
+class OpGroupRecord(_Rec):
+    """A differential group (or, without groups, one op) and the ops it covers."""
+
+    name: str
+    layers: list[str] = Field(default_factory=list)  # Keras layers
+    ops: list[int] = Field(default_factory=list)  # op indices (AlignedOpRecord.index)
+
+
+class AlignedCellRecord(_Rec):
+    """One method's time over one aligned row: the sum of its per-op rows over the row's ops."""
+
+    method: str
+    time_ms: float | None = None
+    se_ms: float | None = None  # 1σ, where the method has one (root-sum-square of its rows')
+    ops_seen: int = 0  # how many of the row's ops the method timed
+    ops_total: int = 0
+    missing: str | None = None  # why there is no value
+    note: str | None = None  # partial: the ops it did not see, or a spanning row it shares
+    flagged: bool = False  # disagrees with another method on this row
+
+
+class AlignedRowRecord(_Rec):
+    name: str
+    kind: str  # group / span (groups joined by a row that covers several) / total
+    groups: list[str] = Field(default_factory=list)
+    ops: list[str] = Field(default_factory=list)  # op labels, e.g. CONV_2D@0
+    cells: list[AlignedCellRecord] = Field(default_factory=list)  # in AlignedLayersRecord.methods order
+    disagreements: list[str] = Field(default_factory=list)  # in words, per disagreeing pair
+
+
+class AlignedMethodRecord(_Rec):
+    method: str
+    level: str  # group / op / total (one node covers every group) / missing
+    total_ms: float | None = None  # the pass's own total
+    rows_sum_ms: float | None = None  # the sum of all its rows
+    assigned_ms: float | None = None  # the sum of its rows matched to ops (the totals row)
+    unmatched: list[str] = Field(default_factory=list)  # rows matched to no op, each with why
+    missing: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class AlignedLayersRecord(_Rec):
+    """The passes aligned row for row: one row per differential group (the finest level all
+    methods share), each method's per-op times summed over the group's ops (analysis.layer_align)."""
+
+    model_file: str  # the model whose ops were read
+    ops: list[AlignedOpRecord] = Field(default_factory=list)
+    groups: list[OpGroupRecord] = Field(default_factory=list)  # the mapping: which ops each group covers
+    methods: list[AlignedMethodRecord] = Field(default_factory=list)  # in the passes' order
+    rows: list[AlignedRowRecord] = Field(default_factory=list)  # groups (and spans) in order, then the total
+    tolerance_pct: float = 10.0
+    se_factor: float = 2.0
+    notes: list[str] = Field(default_factory=list)
+    missing: str | None = None  # why there is no aligned table (e.g. the model's ops could not be read)
+
+
 class LayersRecord(_Rec):
     source: str  # op profile / ATrace / differential / emulated …; "none" when missing
     total_ms: float | None = None
@@ -445,6 +510,7 @@ class LayersRecord(_Rec):
     passes: list[LayerPassRecord] = Field(default_factory=list)  # every method, side by side
     trace: TraceLatencyRecord | None = None
     partition: PartitionRecord | None = None
+    aligned: AlignedLayersRecord | None = None  # the passes row for row (absent in older files)
 
 
 class WarningRecord(_Rec):
