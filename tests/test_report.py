@@ -6,6 +6,7 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import math
 import os
 import re
@@ -30,6 +31,7 @@ from perflab.store.results import (
     CellRecord,
     CellStatus,
     CompatRecord,
+    CurrentConventionRecord,
     DelegateRecord,
     DeviceRecord,
     FrameQuality,
@@ -217,7 +219,7 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
     emu_idle_rel, _ = timeline(EMU.serial, "emu.idle", Phase(5.0, 4.0, 1.0, 160.0, 32.1, None))
     idle.append(IdleRecord(serial=EMU.serial, duration_s=5.0, device_cpu_busy_pct=4.0, gpu_busy_pct=1.0,
                            mem_avail_min_mb=5170.0, temp_c=32.1, current_ma=160.0, power_mw=160.0 * VOLTAGE_V,
-                           timeline_file=emu_idle_rel))
+                           timeline_file=emu_idle_rel, convention=EMU_CONV))
     emu_phases = {"emu-cpu-bicubic-fp32": Phase(6.0, 22.0, 3.0, 214.0, 33.0, 61.0),
                   "emu-cpu-espcn-int8": Phase(6.0, 41.0, 3.0, 312.0, 34.2, 64.5),
                   "emu-gpu-espcn-fp32": Phase(6.0, 12.0, 57.0, 296.0, 34.9, 70.0)}
@@ -476,6 +478,8 @@ LOCAL_NO_TZ = "this machine has no thermal zones (/sys/class/thermal) and no hwm
 LOCAL_NO_GPU = "no GPU load source on this machine"
 EMU_SOURCE = "emulated battery counters (not charging)"
 EMU_CONVENTION = "unit µA from the device config; discharge sign -1 from the device config"
+EMU_CONV = CurrentConventionRecord(ua_per_unit=1.0, discharge_sign=-1, uv_per_unit=1.0, unit_source="config",
+                                   sign_source="config", how=EMU_CONVENTION)
 VOLTAGE_V = 3.85
 CORES = 8
 
@@ -550,7 +554,7 @@ def phone_telemetry(stored: dict[str, float], phase: Phase, rel: str, mem_mb: fl
         gpu_busy_pct=phase.gpu_pct, rss_peak_mb=phase.rss_mb, mem_avail_min_mb=5100.0, temp_zone="cpu-therm",
         temp_end_c=stored["temp_max_c"], temp_max_c=stored["temp_max_c"], current_ma=cur, voltage_v=VOLTAGE_V,
         power_mw=cur * VOLTAGE_V, energy_mj=cur * VOLTAGE_V * phase.seconds, mj_per_frame=cur * VOLTAGE_V / 30.0,
-        mah_per_hour=cur, charging=False, current_convention=EMU_CONVENTION, power_source=EMU_SOURCE,
+        mah_per_hour=cur, charging=False, current_convention=EMU_CONVENTION, convention=EMU_CONV, power_source=EMU_SOURCE,
         power_confidence="medium", window_s=phase.seconds, sample_interval_ms=100.0, sampler_cpu_pct=0.6,
         timeline_file=rel, missing={"cpu_load_pct": "benchmark_model does not report CPU load"},
     )
@@ -850,6 +854,26 @@ def test_timeline_files_outside_the_run_folder_are_not_read(tmp_path: Path) -> N
     assert "espcn fp32 · cpu: telemetry/gone.txt: cannot read" in local
     assert f"bicubic fp32 · cpu: 2 line(s) of {emu_file} not understood, skipped" in _plain(
         _timeline(sec, "emulator-perflab-1"))
+
+
+def test_an_older_results_json_without_the_stored_convention_still_renders(tmp_path: Path) -> None:
+    """A perflab.results/2 file written before the battery convention and the sampler's achieved rate were stored
+    (no ``convention``, ``sample_rate_hz``, ``sample_max_gap_ms`` keys): it reads and renders; the raw current of
+    those files is not plotted in mA, and the timeline says why instead of guessing a unit and sign."""
+    run_dir = tmp_path / "old"
+    build_run_folder(run_dir, with_frames=False, with_samples=False)
+    raw = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    for rec in [*(c["telemetry"] for c in raw["cells"]), *raw["idle"]]:
+        for k in ("convention", "sample_rate_hz", "sample_max_gap_ms"):
+            rec.pop(k, None)
+    assert raw["schema"] == "perflab.results/2"
+    (run_dir / "results.json").write_text(json.dumps(raw), encoding="utf-8")
+    html_text = render_run_report(run_dir).read_text(encoding="utf-8")
+    emu = _plain(_timeline(_section(html_text, "timelines"), "emulator-perflab-1"))
+    assert "battery current not drawn: raw battery current was sampled, but its record stores how the unit and " \
+           "sign of current_now were decided only in words" in emu and "cannot be plotted in mA" in emu
+    assert "power not drawn" in emu and "temperature not drawn" not in emu  # the other streams are still drawn
+    assert f"current_now: {EMU_CONVENTION}" in html_text  # the old sentence is still shown
 
 
 def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:

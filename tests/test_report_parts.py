@@ -35,6 +35,7 @@ from perflab.store.results import (
     CellRecord,
     CellStatus,
     CompatRecord,
+    CurrentConventionRecord,
     DelegateRecord,
     DeltaRecord,
     DeviceRecord,
@@ -398,12 +399,16 @@ gpu pct 5
 """.splitlines()
 
 
+UA_NEG = CurrentConventionRecord(ua_per_unit=1.0, discharge_sign=-1, uv_per_unit=1.0, unit_source="config",
+                                 sign_source="config")
+
+
 def test_timeline_streams_windows_and_scaled_current() -> None:
-    """Raw current_now (µA, negative while discharging, as on most phones) is scaled by the convention that
-    reproduces the mean the run stored (400 mA); power = current × voltage; the window is where the process ran."""
+    """Raw current_now (µA, negative while discharging, as on most phones) is scaled by the convention the run
+    stored for the file; power = current × voltage; the window is where the process ran."""
     tl = parse_sampler_output(PHONE_LINES)
     assert timelines.cpu_busy_series(tl) == [(100.5, 50.0), (101.0, 75.0), (101.5, 10.0)]
-    seg = timelines.Segment("espcn fp32 · gpu", "c1", tl, current_ma=400.0, voltage_v=3.85, temp_zone="cpu-therm")
+    seg = timelines.Segment("espcn fp32 · gpu", "c1", tl, UA_NEG, temp_zone="cpu-therm")
     dt = timelines.build_device_timeline([seg])
     assert dt is not None and dt.t0_s == 100.0
     by = {s.unit: s for s in dt.streams}
@@ -413,14 +418,18 @@ def test_timeline_streams_windows_and_scaled_current() -> None:
     assert by["°C"].name == "temperature (cpu-therm)" and by["°C"].segments[0][-1] == (1.0, 37.0)
     assert by["MB"].segments == [[(0.5, 50.0), (1.0, 51.0)]]
     assert [(w.start_s, w.end_s, w.number, w.whole_span) for w in dt.windows] == [(0.5, 1.0, 1, False)]
-    # mA nodes with positive discharge: the other convention reproduces the same stored mean
-    ma_lines = [ln.replace("-400000", "400").replace("-200000", "200").replace("-210000", "210") for ln in PHONE_LINES]
-    dt2 = timelines.build_device_timeline([timelines.Segment("x", "c1", parse_sampler_output(ma_lines), 400.0, 3.85)])
+    assert any("current_now in µA (from config), -1 while discharging" in n for n in dt.notes)
+    # mA nodes with positive discharge and mV: the stored numbers say so, and they are what is applied
+    ma_lines = [ln.replace("-400000", "400").replace("-200000", "200").replace("-210000", "210")
+                .replace(" 3900000 ", " 3900 ").replace(" 3800000 ", " 3800 ") for ln in PHONE_LINES]
+    ma_pos = UA_NEG.model_copy(update={"ua_per_unit": 1000.0, "discharge_sign": 1, "uv_per_unit": 1000.0})
+    dt2 = timelines.build_device_timeline([timelines.Segment("x", "c1", parse_sampler_output(ma_lines), ma_pos)])
     assert dt2 is not None and next(s for s in dt2.streams if s.unit == "mA").segments[0][1] == (0.5, 400.0)
+    assert next(s for s in dt2.streams if s.unit == "mW").segments[0][1][1] == pytest.approx(400.0 * 3.9)
 
 
 def test_timeline_missing_streams_say_why() -> None:
-    """No battery and nothing stored to scale by: each stream is missing with its reason, never an empty axis."""
+    """No battery, or no stored convention: each stream is missing with its reason, never an empty axis."""
     local = ["E bat this machine has no battery", "E gpu no GPU load source", "T 5.0", "cpu cpu 10 0 0 10 0 0 0 0",
              "T 5.1", "cpu cpu 15 0 0 15 0 0 0 0"]
     dt = timelines.build_device_timeline([timelines.Segment("idle", None, parse_sampler_output(local))])
@@ -430,11 +439,11 @@ def test_timeline_missing_streams_say_why() -> None:
     assert missing["%"] == "no GPU load source"  # the GPU stream; CPU has data
     assert missing["MB"] == "the measured process was not seen by the sampler"
     assert dt.windows[0].number is None  # at rest: shaded, not numbered
-    # raw current sampled but no stored mean to fix its unit and sign by: said so, not guessed
+    # raw current sampled but no stored convention (an older results.json): said so, not guessed
     dt3 = timelines.build_device_timeline([timelines.Segment("c", "c", parse_sampler_output(PHONE_LINES))])
     assert dt3 is not None
     cur = next(s for s in dt3.streams if s.unit == "mA")
-    assert cur.empty and cur.missing is not None and "stored no mean current" in cur.missing
+    assert cur.empty and cur.missing is not None and "cannot be plotted in mA" in cur.missing
     assert timelines.build_device_timeline([]) is None
 
 

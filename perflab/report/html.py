@@ -317,8 +317,7 @@ def _segments(folder: RunFolder, dev: DeviceRecord, cells: list[CellRecord]
         if isinstance(tl, str):
             unread.append(f"idle baseline: {tl}")
         else:
-            volt = idle.power_mw / idle.current_ma if idle.power_mw is not None and idle.current_ma else None
-            segs.append(timelines.Segment("at rest (idle baseline)", None, tl, idle.current_ma, volt))
+            segs.append(timelines.Segment("at rest (idle baseline)", None, tl, idle.convention))
     for c in cells:
         t = c.telemetry
         name = f"{cell_label(c)} · {c.delegate}"
@@ -332,7 +331,7 @@ def _segments(folder: RunFolder, dev: DeviceRecord, cells: list[CellRecord]
             continue
         if tl.garbage_lines:
             unread.append(f"{name}: {tl.garbage_lines} line(s) of {t.timeline_file} not understood, skipped")
-        segs.append(timelines.Segment(name, c.artifact_key, tl, t.current_ma, t.voltage_v, t.temp_zone,
+        segs.append(timelines.Segment(name, c.artifact_key, tl, t.convention, t.temp_zone,
                                       is_emulated(c)))
     return segs, unread, without
 

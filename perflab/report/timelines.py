@@ -3,11 +3,11 @@ parsed by the one parser (:func:`perflab.analysis.timeline.parse_sampler_output`
 the device's own monotonic clock, with each cell's inference window. Pure: parsed timelines and stored
 records in, plot-ready series out.
 
-Battery current and voltage are stored raw (unit and sign are decided per device when the run ends,
-``TelemetryRecord.current_convention``). The report does not decide them again: it scales the raw
-values by the one of the few possible conventions (µA or mA, either sign; µV or mV) that reproduces the
-mean the run stored for the same window, and says so. Where nothing was stored to compare with, the
-stream is shown missing with that reason.
+Battery current and voltage are stored raw; the run decided their unit and sign once per sampler file
+(perflab.telemetry.battery) and stored the numbers (``TelemetryRecord.convention``,
+``IdleRecord.convention``: µA per raw unit, the discharge sign, µV per raw unit). The report applies those
+numbers and never decides again: a file whose record lacks them (written by a perflab before they were
+stored) has its raw current left out of the plot, and the report says so and why.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from perflab.analysis.timeline import Timeline
+from perflab.store.results import CurrentConventionRecord
 
-CURRENT_SCALES_MA = (-1e-3, 1e-3, -1.0, 1.0)  # raw µA or mA, discharge negative or positive
-VOLTAGE_SCALES_V = (1e-6, 1e-3)  # raw µV or mV
+NO_CONVENTION = ("its record stores how the unit and sign of current_now were decided only in words (results.json "
+                 "written before perflab stored them as numbers), so its raw current cannot be plotted in mA; the "
+                 "report does not guess them again")
 
 Series = list[tuple[float, float]]
 
@@ -32,8 +34,7 @@ class Segment:
     label: str
     cell_key: str | None
     timeline: Timeline
-    current_ma: float | None = None  # the mean the run stored for this segment's window
-    voltage_v: float | None = None
+    convention: CurrentConventionRecord | None = None  # how this file's raw battery values scale (stored by the run)
     temp_zone: str | None = None
     emulated: bool = False
 
@@ -95,21 +96,13 @@ def process_window(tl: Timeline) -> tuple[float, float] | None:
     return (tl.rss_kb[0][0], tl.rss_kb[-1][0]) if tl.rss_kb else None
 
 
-def _in(series: Sequence[tuple[float, float]], win: tuple[float, float] | None) -> list[float]:
-    return [v for t, v in series if win is None or win[0] <= t <= win[1]]
+def ma_per_raw(conv: CurrentConventionRecord) -> float:
+    """mA drawn from the battery per raw current_now unit (positive = discharge), from the stored convention."""
+    return conv.ua_per_unit * conv.discharge_sign / 1000.0
 
 
-def pick_scale(pairs: Sequence[tuple[list[float], float]], scales: Sequence[float]) -> float | None:
-    """The scale that best turns each segment's raw values into the mean the run stored for it (least total
-    relative error), or None where no segment has both."""
-    usable = [(raw, stored) for raw, stored in pairs if raw and stored]
-    if not usable:
-        return None
-
-    def err(k: float) -> float:
-        return sum(abs(k * sum(raw) / len(raw) - stored) / abs(stored) for raw, stored in usable)
-
-    return min(scales, key=err)
+def v_per_raw(conv: CurrentConventionRecord) -> float:
+    return conv.uv_per_unit / 1e6
 
 
 def _first_reason(segments: Sequence[Segment], keys: Sequence[str], default: str) -> str:
@@ -140,11 +133,7 @@ def _shift(series: Sequence[tuple[float, float]], t0: float, k: float = 1.0) -> 
 
 
 def _current_and_power(segs: Sequence[Segment], t0: float, notes: list[str]) -> tuple[Stream, Stream]:
-    """Raw current scaled by the convention that reproduces the stored means; power = current × voltage."""
-    cur_scale = pick_scale([(_in(s.timeline.bat_current_raw, process_window(s.timeline)), s.current_ma or 0.0)
-                            for s in segs], CURRENT_SCALES_MA)
-    volt_scale = pick_scale([(_in(s.timeline.bat_voltage_uv, process_window(s.timeline)), s.voltage_v or 0.0)
-                             for s in segs], VOLTAGE_SCALES_V)
+    """Raw current scaled by the convention the run stored for each file; power = current × voltage."""
     current = Stream("battery current", "mA")
     power = Stream("power", "mW")
     if not any(s.timeline.bat_current_raw for s in segs):
@@ -153,22 +142,34 @@ def _current_and_power(segs: Sequence[Segment], t0: float, notes: list[str]) -> 
         if any(rapl):
             power.name, power.segments, power.missing = "host package power (RAPL)", rapl, None
         return current, power
-    if cur_scale is None:
-        current.missing = power.missing = ("raw battery current was sampled, but the run stored no mean current to "
-                                           "fix its unit and sign by")
-        return current, power
+    unscaled = [s.label for s in segs if s.timeline.bat_current_raw and s.convention is None]
     for s in segs:
-        ma = _shift(s.timeline.bat_current_raw, t0, cur_scale)
+        if s.convention is None or not s.timeline.bat_current_raw:
+            continue
+        ma = _shift(s.timeline.bat_current_raw, t0, ma_per_raw(s.convention))
         current.segments.append(ma)
         vt = s.timeline.bat_voltage_uv
-        if volt_scale is not None and vt:
-            power.segments.append([(t, v * _nearest(vt, t + t0) * volt_scale) for t, v in ma])
+        if vt:
+            k = v_per_raw(s.convention)
+            power.segments.append([(t, v * _nearest(vt, t + t0) * k) for t, v in ma])
+    if current.empty:
+        current.missing = power.missing = f"raw battery current was sampled, but {NO_CONVENTION}"
+        return current, power
+    if unscaled:
+        notes.append(f"Battery current and power not drawn for {', '.join(unscaled)}: {NO_CONVENTION}.")
     if power.empty:
-        power.missing = ("no battery voltage was sampled" if not any(s.timeline.bat_voltage_uv for s in segs)
-                         else "battery voltage was sampled, but the run stored no mean voltage to fix its unit by")
-    notes.append("Current is the sampler's raw current_now scaled by the unit and discharge sign the run decided "
-                 "(the one that reproduces each cell's stored mean); power = current × battery voltage.")
+        power.missing = "no battery voltage was sampled"
+    conventions = sorted({_convention_words(s.convention) for s in segs if s.convention is not None})
+    notes.append("Current is the sampler's raw current_now scaled by the unit and discharge sign the run decided and "
+                 f"stored ({'; '.join(conventions)}); power = current × battery voltage.")
     return current, power
+
+
+def _convention_words(c: CurrentConventionRecord) -> str:
+    unit = {1.0: "µA", 1000.0: "mA"}.get(c.ua_per_unit, f"{c.ua_per_unit:g} µA")
+    volt = {1.0: "µV", 1000.0: "mV", 1e6: "V"}.get(c.uv_per_unit, f"{c.uv_per_unit:g} µV")
+    return (f"current_now in {unit} (from {c.unit_source.replace('_', ' ')}), {c.discharge_sign:+d} while "
+            f"discharging (from {c.sign_source.replace('_', ' ')}), voltage_now in {volt}")
 
 
 def _temperature(segs: Sequence[Segment], t0: float) -> Stream:

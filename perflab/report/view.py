@@ -1001,15 +1001,25 @@ def _source_val(rb: _RowBuilder, cell: CellRecord) -> Val:
     extra = []
     if t.charging:
         extra.append("charging during the window: current is net of the charger")
-    if t.current_convention:
+    if t.convention is not None and t.convention.how:
+        extra.append(f"current_now: {t.convention.how}")
+    elif t.current_convention:
         extra.append(f"current_now: {t.current_convention}")
     if t.window_s is not None:
         rate = f" sampled every {t.sample_interval_ms:g} ms" if t.sample_interval_ms is not None else ""
-        extra.append(f"window {t.window_s:.1f} s{rate}")
+        extra.append(f"window {t.window_s:.1f} s{rate}{_achieved(t.sample_rate_hz, t.sample_max_gap_ms)}")
     if t.sampler_cpu_pct is not None:
         extra.append(f"the sampler's own cost: {t.sampler_cpu_pct:.2f}% of one core")
     return Val(_source_text(cell), sub=f"confidence {conf}", sub_cls=cls,
                title="; ".join([f"power source: {_source_text(cell)}, confidence {conf}", *extra]))
+
+
+def _achieved(rate_hz: float | None, gap_ms: float | None) -> str:
+    """What the sampler achieved, where the record has it (older files do not)."""
+    if rate_hz is None:
+        return ""
+    gap = f", longest gap {gap_ms:.0f} ms" if gap_ms is not None else ""
+    return f" (achieved {rate_hz:.2f} Hz{gap})"
 
 
 def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
@@ -1147,6 +1157,9 @@ WARNING_TITLES = {
     "emulated": "Emulated numbers",
     "tool": "Warnings printed by the device's tool",
     "training_images": "Quality measured on images the zoo was trained on",
+    "sampler_rate": "The telemetry sampler fell behind its asked rate",
+    "sampler_stall": "The telemetry sampler stalled during the inference window",
+    "battery_convention": "The device config's battery unit or sign contradicts the data",
 }
 
 
@@ -1614,7 +1627,8 @@ TELEMETRY_COLUMNS: list[tuple[str, str]] = [
     ("Power", "mean power (mW)"),
     ("Energy", "energy over the window: mJ and mAh"),
     ("Host pkg", "host CPU package power from RAPL (mW), where the host has it"),
-    ("Window", "the span the measured process was alive (s), sampling interval, the sampler's own CPU cost"),
+    ("Window", "the span the measured process was alive (s), sampling interval (achieved rate, longest gap in the "
+               + "tooltip), the sampler's own CPU cost"),
 ]
 
 
@@ -1658,7 +1672,8 @@ def _telemetry_values(cell: CellRecord, notes: Footnotes) -> list[Val]:
     if t.window_s is not None:
         rate = f"every {t.sample_interval_ms:g} ms" if t.sample_interval_ms is not None else None
         cost = f"; the sampler used {t.sampler_cpu_pct:.2f}% of one core" if t.sampler_cpu_pct is not None else ""
-        window = Val(f"{t.window_s:.1f} s", sub=rate, sub_cls="muted", title=f"window {t.window_s:.2f} s{cost}")
+        window = Val(f"{t.window_s:.1f} s", sub=rate, sub_cls="muted",
+                     title=f"window {t.window_s:.2f} s{_achieved(t.sample_rate_hz, t.sample_max_gap_ms)}{cost}")
     else:
         window = notes.missing(telemetry_reason(cell, "window_s"))
     return [
