@@ -1,0 +1,121 @@
+"""Battery conventions on emulated phones behind the real adb server: the unit and sign each phone's kernel
+really uses (its emulator profile: pixel7 µA / −1, galaxy_s23 mA / −1, redmi_note12pro µA / +1) are what the
+run stores — decided from the data where the device config states nothing (the ``generic`` config), taken
+from the phone's own config where it does — and the report's raw-current plot applies the stored numbers."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+if shutil.which("adb") is None:  # .ci/run installs Debian's adb
+    pytest.skip("adb is not installed", allow_module_level=True)
+
+from perflab.core.paths import ConfigKind, config_files
+from perflab.devices.adb import Adb
+from perflab.devices.android import AndroidDevice
+from perflab.devices.config import load_device_config
+from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.profiles import load_profile
+from perflab.emulator.testing import private_adb_server
+from perflab.lab.runner import run_scenario
+from perflab.report import timelines
+from perflab.report.html import read_timeline, timeline_views
+from perflab.report.runfolder import load_run_folder
+from perflab.report.view import anchor_for
+from perflab.scenario import load_scenario
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+SCENARIO = """\
+    name: conventions
+    geometry: {lr_width: 120, lr_height: 68, scale: 2}
+    pacing: {fps: 30, also_back_to_back: false}
+    models:
+      - zoo: espcn
+        variants: [fp32]
+    delegates: [cpu]
+    runs: {warmup: 1, iterations: 20}
+    profiling: {op_profiling: false}
+    telemetry: {idle_baseline_s: 1.5}
+    inputs:
+      images:
+        - skimage: coffee
+    """
+
+
+@pytest.fixture(scope="module")
+def adb() -> Iterator[Adb]:
+    with private_adb_server() as client:
+        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
+
+
+def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(adb: Adb, tmp_path: Path) -> None:
+    generic = load_device_config(config_files(ConfigKind.DEVICE_CONFIGS)["generic"])
+    profiles = ("pixel7", "galaxy_s23", "redmi_note12pro")
+    # pixel7 with its own config (which states µA / −1: the override); the other two with the generic config, whose
+    # kernel-ABI values are defaults, so the data has to find mA (galaxy_s23) and +1 (redmi_note12pro)
+    use_generic = {"galaxy_s23", "redmi_note12pro"}
+    with EmulatedPhone.start(profile="pixel7") as p1, EmulatedPhone.start(profile="galaxy_s23") as p2, \
+            EmulatedPhone.start(profile="redmi_note12pro") as p3:
+        phones = dict(zip(profiles, (p1, p2, p3), strict=True))
+        devices = []
+        for name, phone in phones.items():
+            connect_to_adb_server(phone, adb.client)
+            devices.append(AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state",
+                                         config=generic if name in use_generic else None))
+        sc = tmp_path / "conventions.yaml"
+        sc.write_text(textwrap.dedent(SCENARIO))
+        outcome = run_scenario(load_scenario(sc), devices, tmp_path / "run")
+    assert outcome.exit_code == 0
+    folder = load_run_folder(tmp_path / "run")  # what the report reads: the stored run alone
+    run = folder.run
+    by_serial = {phone.serial: name for name, phone in phones.items()}
+    views = {v.anchor: v for v in timeline_views(folder)}
+    assert len(run.cells) == 6
+    for cell in run.cells:
+        name = by_serial[cell.device.serial]
+        truth = load_profile(name).battery
+        want_ua = 1000.0 if truth.current_unit == "ma" else 1.0
+        t = cell.telemetry
+        conv = t.convention
+        assert conv is not None, (name, cell.cell_id, t.missing)
+        assert (conv.ua_per_unit, conv.discharge_sign, conv.uv_per_unit) == (want_ua, truth.discharge_sign, 1.0), \
+            (name, conv)
+        if name in use_generic:
+            assert conv.unit_source == "charge_counter" and conv.sign_source in ("charge_counter", "load_step"), conv
+            assert conv.counter_n is not None and conv.counter_n >= 3 and conv.counter_r is not None
+        else:
+            assert conv.unit_source == conv.sign_source == "config" and not conv.disagreements
+        assert t.current_convention == conv.how
+        # the sampler's achieved rate is stored beside the asked one
+        assert t.sample_rate_hz is not None and t.sample_rate_hz > 0 and t.sample_max_gap_ms is not None
+        # the report's raw-current plot: raw × the stored numbers, whose mean over the window is the stored mean
+        assert t.timeline_file is not None and t.current_ma  # negative on a phone that charges (not rooted)
+        tl = read_timeline(folder.path, t.timeline_file)
+        assert not isinstance(tl, str)
+        dt = timelines.build_device_timeline([timelines.Segment(cell.cell_id, cell.artifact_key, tl, conv)])
+        assert dt is not None
+        cur = next(s for s in dt.streams if s.unit == "mA")
+        assert cur.segments == [[(x - dt.t0_s, v * timelines.ma_per_raw(conv)) for x, v in tl.bat_current_raw]]
+        win = dt.windows[0]
+        in_win = [v for x, v in cur.segments[0] if win.start_s <= x <= win.end_s]
+        assert float(np.mean(in_win)) == pytest.approx(t.current_ma, rel=0.25)  # sampled mean vs integral
+    for idle in run.idle:
+        name = by_serial[idle.serial]
+        truth = load_profile(name).battery
+        assert idle.convention is not None
+        assert idle.convention.discharge_sign == truth.discharge_sign
+        assert idle.convention.ua_per_unit == (1000.0 if truth.current_unit == "ma" else 1.0)
+    for name, phone in phones.items():
+        view = views["timeline-" + anchor_for(phone.serial)[5:]]
+        truth = load_profile(name).battery
+        unit = "mA" if truth.current_unit == "ma" else "µA"
+        assert view.figure is not None and all(s != "battery current" for s, _ in view.missing), view.missing
+        assert any(f"current_now in {unit}" in n and f"{truth.discharge_sign:+d} while discharging" in n
+                   for n in view.notes), view.notes
