@@ -386,6 +386,12 @@ class AndroidDevice:
             self.sh(["input", "keyevent", "KEYCODE_WAKEUP" if ch.old == "on" else "KEYCODE_SLEEP"])
         elif ch.kind is ChangeKind.PROPERTY:
             self.sh(["setprop", ch.target, ch.old or ""], root=ch.root)
+        elif ch.kind is ChangeKind.TRACE_INSTANCE:
+            res = self.sh(["rmdir", ch.target], root=True, check=False)
+            if res.exit_code != 0 and self.sh(["ls", "-d", ch.target], root=True, check=False).exit_code == 0:
+                raise DeviceError(self.serial, f"cannot remove the ftrace instance {ch.target}",
+                                  command=f"rmdir {ch.target}", exit_code=res.exit_code, stdout=res.stdout,
+                                  stderr=res.stderr)
         self.log.info("restored %s %s -> %r", ch.what or ch.kind.value, ch.target, ch.old)
 
     # ---- benchmark_model ------------------------------------------------------------------------------

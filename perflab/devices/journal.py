@@ -31,6 +31,7 @@ class ChangeKind(StrEnum):
     SETTING = "setting"  # target: "<namespace>/<key>"; old None = was unset
     SCREEN = "screen"  # target: "screen"; old/new: "on" / "off"
     PROPERTY = "property"  # target: a system property (setprop); old "" = was unset
+    TRACE_INSTANCE = "trace_instance"  # target: an ftrace instance dir perflab made (mkdir); undo: rmdir
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import subprocess
 import threading
@@ -13,9 +12,10 @@ from pathlib import Path
 
 from perflab.emulator import physics as ph
 from perflab.emulator import procs as procs_mod
-from perflab.emulator.fs import FsError, PhoneFS, VNode
+from perflab.emulator.fs import PhoneFS, VNode
 from perflab.emulator.procs import ProcessTable
 from perflab.emulator.profiles import Profile, ThermalZone
+from perflab.emulator.tracefs import EmuTrace, TracefsPhoneFS, kernel_events, register_rmdir
 
 BATTERY_STATUS_CHARGING = 2
 BATTERY_STATUS_DISCHARGING = 3
@@ -52,13 +52,13 @@ class PhoneRuntime:
     procs: ProcessTable = field(default_factory=ProcessTable)
     lock: threading.Lock = field(default_factory=threading.Lock)
     request_reboot: Callable[[float], None] | None = None
-    trace: EmuTrace | None = None  # the tracefs ring buffer (perflab.emulator.runtime._tracefs_nodes)
+    trace: EmuTrace | None = None  # the tracefs (perflab.emulator.tracefs), made by _tracefs_nodes
 
     @classmethod
     def create(cls, profile: Profile, state_dir: Path) -> PhoneRuntime:
         params = ph.PhysicsParams.from_profile(profile)
         driver = ph.PhysicsDriver(params, ph.initial_state(params, profile.battery.initial_level_pct))
-        rt = cls(profile=profile, fs=PhoneFS(state_dir), physics=driver, state_dir=state_dir)
+        rt = cls(profile=profile, fs=TracefsPhoneFS(state_dir), physics=driver, state_dir=state_dir)
         rt.props = rt.boot_props()
         rt.knob_value = profile.battery.charging_knob.enable_value
         rt.settings = {"global": {"stay_on_while_plugged_in": "0"}, "system": {"screen_off_timeout": "30000"},
@@ -91,6 +91,8 @@ class PhoneRuntime:
         """What a reboot loses: processes, run-time properties, battery overrides."""
         self.procs.kill_all()
         self.procs.reset()
+        if self.trace is not None:
+            self.trace.reset()  # tracefs lives in memory: instances and buffers are gone
         self.props = self.boot_props()
         self.battery_override.clear()
 
@@ -142,107 +144,14 @@ class PhoneRuntime:
 _STATUS_TEXT = {2: "Charging", 3: "Discharging", 4: "Not charging", 5: "Full"}
 
 
-TRACEFS = "/sys/kernel/tracing"
-TRACE_CLOCKS = ("local", "global", "counter", "uptime", "perf", "mono", "mono_raw", "boot")
-TRACE_EVENTS = ("irq/irq_handler_entry", "irq/irq_handler_exit", "sched/sched_switch")
-TRACE_HEADER = ("# tracer: nop\n#\n# entries-in-buffer/entries-written: {n}/{n}   #P:8\n#\n"
-                "#                                _-----=> irqs-off/BH-disabled\n"
-                "#                               / _----=> need-resched\n"
-                "#                              | / _---=> hardirq/softirq\n"
-                "#                              || / _--=> preempt-depth\n"
-                "#                              ||| / _-=> migrate-disable\n"
-                "#                              |||| /     delay\n"
-                "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
-                "#              | |         |   |||||     |         |\n")
-
-
-@dataclass
-class EmuTrace:
-    """The emulated tracefs (one instance, the global buffer). Its ring buffer is a host file
-    that the phone's processes append ftrace lines to (the emulated benchmark_model writes
-    ATrace sections and GPU irqs there while tracing is on); reading ``trace`` sorts it."""
-
-    buffer: Path
-    boot_mono_s: float
-    on: bool = False
-    buffer_kb: int = 1408
-    clock: str = "boot"
-    events: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(TRACE_EVENTS, False))
-
-    def now_s(self) -> float:
-        """The trace clock now (boot/uptime: since the emulated boot; others: host monotonic)."""
-        t = time.monotonic()
-        return t - self.boot_mono_s if self.clock in ("boot", "uptime") else t
-
-    def offset_s(self) -> float:
-        return self.boot_mono_s if self.clock in ("boot", "uptime") else 0.0
-
-    def append(self, text: str) -> None:
-        with open(self.buffer, "a", encoding="utf-8") as fh:
-            fh.write(text)
-
-    # node writes (root only) and reads
-    def set_on(self, raw: bytes) -> None:
-        self.on = raw.strip() == b"1"
-
-    def set_kb(self, raw: bytes) -> None:
-        self.buffer_kb = max(1, int(raw.strip() or b"1"))
-
-    def set_clock(self, raw: bytes) -> None:
-        name = raw.decode(errors="replace").strip()
-        if name not in TRACE_CLOCKS:
-            raise FsError(errno.EINVAL, f"{TRACEFS}/trace_clock")
-        self.clock = name
-
-    def clock_text(self) -> bytes:
-        return (" ".join(f"[{c}]" if c == self.clock else c for c in TRACE_CLOCKS) + "\n").encode()
-
-    def clear(self, raw: bytes) -> None:
-        self.buffer.write_bytes(b"")
-
-    def mark(self, raw: bytes) -> None:
-        if self.on:
-            text = raw.decode(errors="replace").rstrip("\n")
-            self.append(f"              sh-1       [000] .....  {self.now_s():.6f}: tracing_mark_write: {text}\n")
-
-    def irq_all(self, raw: bytes) -> None:
-        for ev in TRACE_EVENTS:
-            if ev.startswith("irq/"):
-                self.events[ev] = raw.strip() == b"1"
-
-    def irq_text(self) -> bytes:
-        return f"{int(all(self.events[e] for e in TRACE_EVENTS if e.startswith('irq/')))}\n".encode()
-
-    def render(self) -> bytes:
-        lines = self.buffer.read_text(encoding="utf-8").splitlines() if self.buffer.is_file() else []
-
-        def ts(line: str) -> float:
-            head = line.split(": ", 1)[0]
-            try:
-                return float(head.rsplit(" ", 1)[-1])
-            except ValueError:
-                return 0.0
-        lines.sort(key=ts)
-        return (TRACE_HEADER.format(n=len(lines)) + "".join(x + "\n" for x in lines)).encode()
-
-
 def _tracefs_nodes(rt: PhoneRuntime) -> None:
-    tr = rt.trace = EmuTrace(rt.state_dir / "tracefs.buffer", rt.boot_mono_s)
-    fs = rt.fs
-
-    def event_node(ev: str) -> VNode:
-        def write(raw: bytes) -> None:
-            tr.events[ev] = raw.strip() == b"1"
-        return VNode(_text(lambda: int(tr.events[ev])), write, root_only_read=True)
-
-    fs.add_node(f"{TRACEFS}/tracing_on", VNode(_text(lambda: int(tr.on)), tr.set_on, root_only_read=True))
-    fs.add_node(f"{TRACEFS}/buffer_size_kb", VNode(_text(lambda: tr.buffer_kb), tr.set_kb, root_only_read=True))
-    fs.add_node(f"{TRACEFS}/trace_clock", VNode(tr.clock_text, tr.set_clock, root_only_read=True))
-    fs.add_node(f"{TRACEFS}/trace", VNode(tr.render, tr.clear, root_only_read=True))
-    fs.add_node(f"{TRACEFS}/trace_marker", VNode(lambda: b"", tr.mark, root_only_read=True))
-    fs.add_node(f"{TRACEFS}/events/irq/enable", VNode(tr.irq_text, tr.irq_all, root_only_read=True))
-    for ev in TRACE_EVENTS:
-        fs.add_node(f"{TRACEFS}/events/{ev}/enable", event_node(ev))
+    """The phone's tracefs (perflab.emulator.tracefs): its events are those of this phone's kernel."""
+    tr = rt.trace = EmuTrace(rt.state_dir / "tracefs.buffer", rt.boot_mono_s,
+                             kernel_events=kernel_events(rt.profile.gpu.kind))
+    tr.buffer.write_bytes(b"")
+    if isinstance(rt.fs, TracefsPhoneFS):
+        rt.fs.attach(tr)
+    register_rmdir()
 
 
 def _text(fn: Callable[[], object]) -> Callable[[], bytes]:
@@ -386,11 +295,12 @@ def _proc_nodes(rt: PhoneRuntime) -> None:
 
 
 def _pid_files(rt: PhoneRuntime) -> dict[str, VNode]:
-    """/proc/<pid>/{status,stat,cmdline} of every process in the phone's table."""
+    """/proc/<pid>/{status,stat,statm,cmdline} of every process in the phone's table."""
     files: dict[str, VNode] = {}
     for proc in rt.procs.snapshot():
         files[f"{proc.pid}/status"] = VNode(functools.partial(procs_mod.proc_status, proc))
         files[f"{proc.pid}/stat"] = VNode(functools.partial(procs_mod.proc_stat, proc))
+        files[f"{proc.pid}/statm"] = VNode(functools.partial(procs_mod.proc_statm, proc))
         files[f"{proc.pid}/cmdline"] = VNode(functools.partial(procs_mod.proc_cmdline, proc))
     return files
 

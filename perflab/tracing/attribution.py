@@ -507,13 +507,20 @@ def binder_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> tu
     return out, sum(len(v) for v in pending.values())
 
 
+FASTRPC_SEND_EVENTS = ("fastrpc_transport_send", "fastrpc_transport_send_ipcmsg", "fastrpc_glink_send",
+                       "fastrpc_rpmsg_send")
+
+
 def fastrpc_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> tuple[list[RoundTrip], int]:
-    """fastrpc_transport_send (``fastrpc_glink_send``/``fastrpc_rpmsg_send`` on older trees)
-    → fastrpc_transport_response with the same ctx."""
+    """fastrpc_transport_send (``fastrpc_glink_send``/``fastrpc_rpmsg_send`` on older trees,
+    ``fastrpc_transport_send_ipcmsg`` with ``type``/``priority`` on the newest) →
+    fastrpc_transport_response with the same ctx. The response is printed in the context of
+    whatever the CPU ran when the DSP's answer came in (often ``<idle>-0``), so the round
+    trip's thread is the sender's."""
     open_: dict[str, tuple[int, str, float]] = {}
     out: list[RoundTrip] = []
     for r in records:
-        if r.event in ("fastrpc_transport_send", "fastrpc_glink_send", "fastrpc_rpmsg_send"):
+        if r.event in FASTRPC_SEND_EVENTS:
             m = _FASTRPC_SEND.search(r.payload)
             if m:
                 open_[m.group("ctx")] = (r.pid, f"cid {m.group('cid')}", r.ts * us_per_tick)
@@ -528,8 +535,7 @@ def fastrpc_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> t
 # ---- switch latency between processors --------------------------------------------------
 
 # Events that mark work handed to an accelerator (when the kernel has them).
-SUBMIT_EVENTS = ("fastrpc_transport_send", "fastrpc_glink_send", "fastrpc_rpmsg_send", "kgsl_issueibcmds",
-                 "adreno_cmdbatch_submitted")
+SUBMIT_EVENTS = (*FASTRPC_SEND_EVENTS, "kgsl_issueibcmds", "adreno_cmdbatch_submitted")
 
 
 @dataclass(frozen=True)
@@ -541,13 +547,21 @@ class SwitchLatency:
     submission) or, when the kernel has none, → the first accelerator irq (``via="irq"``:
     this then includes the accelerator's own work). ``accel_to_cpu_us``: the last accelerator
     irq inside the node → the next CPU op's begin (``resumed="next op"``), or the node's end
-    when it is the inference's last op (``resumed="node end"``)."""
+    when it is the inference's last op (``resumed="node end"``).
+
+    A node with no accelerator irq but RPC round trips inside it (an NNAPI call to the NN HAL
+    over binder, a fastrpc call to the DSP) is measured from the RPC timestamps instead:
+    ``via="fastrpc"`` (preferred: it reaches the DSP itself) from the end of the previous CPU
+    op to the first send, and from the last response to the next CPU op; ``via="binder"``
+    (the accelerator's HAL process is as far as the kernel sees) from the call's
+    ``binder_transaction`` and to the reply's receipt on the calling thread. ``irq_name`` then
+    names the peer (``fastrpc cid 3``, ``binder proc 1190``) and ``irqs`` counts round trips."""
 
     inference: int
     op: str  # the delegate node
     irq_name: str
     irqs: int  # accelerator irqs inside the node
-    via: str  # "submit" or "irq"
+    via: str  # "submit", "irq", "fastrpc" or "binder"
     cpu_to_accel_us: float
     accel_to_cpu_us: float
     resumed: str  # "next op" or "node end"
@@ -557,39 +571,60 @@ def _between(sorted_ts: Sequence[float], lo: float, hi: float) -> tuple[int, int
     return bisect.bisect_left(sorted_ts, lo), bisect.bisect_right(sorted_ts, hi)
 
 
+def _rpc_inside(trips: Sequence[RoundTrip], lo: float, hi: float) -> list[RoundTrip]:
+    inside = [t for t in trips if lo <= t.begin_us and t.end_us <= hi]
+    for kind in ("fastrpc", "binder"):
+        chosen = [t for t in inside if t.kind == kind]
+        if chosen:
+            return chosen
+    return []
+
+
 def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
                      accel_irq_re: re.Pattern[str] = DEFAULT_GPU_IRQ_RE,
-                     submits_us: Sequence[float] = ()) -> list[SwitchLatency]:
-    """One :class:`SwitchLatency` per delegate node that accelerator irqs fall inside."""
+                     submits_us: Sequence[float] = (), rpcs: Sequence[RoundTrip] = ()) -> list[SwitchLatency]:
+    """One :class:`SwitchLatency` per delegate node that accelerator irqs — or, without
+    those, RPC round trips (``rpcs``) — fall inside."""
     accel = sorted((iv for iv in irqs if accel_irq_re.search(iv.name)), key=lambda iv: iv.begin_us)
     begins = [iv.begin_us for iv in accel]
     submits = sorted(submits_us)
+    trips = sorted(rpcs, key=lambda t: t.begin_us)
     out: list[SwitchLatency] = []
     for inf in infs:
         top = sorted((op for op in inf.ops if op.depth == 1), key=lambda op: op.begin_us)
         for k, op in enumerate(top):
             if not op.delegate:
                 continue
-            lo, hi = _between(begins, op.begin_us, op.end_us)
-            inside = accel[lo:hi]
-            if not inside:
-                continue
             prev_cpu_end = next((p.end_us for p in reversed(top[:k]) if not p.delegate), op.begin_us)
-            s_lo, s_hi = _between(submits, op.begin_us, op.end_us)
-            start, via = (submits[s_lo], "submit") if s_hi > s_lo else (inside[0].begin_us, "irq")
             nxt = next((p for p in top[k + 1:] if not p.delegate), None)
             resume, resumed = (nxt.begin_us, "next op") if nxt is not None else (op.end_us, "node end")
-            out.append(SwitchLatency(inf.index, op.name, inside[0].name, len(inside), via,
-                                     start - prev_cpu_end, resume - inside[-1].begin_us, resumed))
+            lo, hi = _between(begins, op.begin_us, op.end_us)
+            inside = accel[lo:hi]
+            if inside:
+                s_lo, s_hi = _between(submits, op.begin_us, op.end_us)
+                start, via = (submits[s_lo], "submit") if s_hi > s_lo else (inside[0].begin_us, "irq")
+                out.append(SwitchLatency(inf.index, op.name, inside[0].name, len(inside), via,
+                                         start - prev_cpu_end, resume - inside[-1].begin_us, resumed))
+                continue
+            rpc = _rpc_inside(trips, op.begin_us, op.end_us)
+            if rpc:
+                out.append(SwitchLatency(inf.index, op.name, f"{rpc[0].kind} {rpc[0].peer}", len(rpc), rpc[0].kind,
+                                         rpc[0].begin_us - prev_cpu_end, resume - max(t.end_us for t in rpc),
+                                         resumed))
     return out
+
+
+def round_trips_per_inference(infs: Sequence[Inference], trips: Sequence[RoundTrip]) -> list[int]:
+    """How many of ``trips`` lie inside each inference (by index order of ``infs``)."""
+    return [sum(1 for t in trips if inf.begin_us <= t.begin_us and t.end_us <= inf.end_us) for inf in infs]
 
 
 # ---- everything at once ----------------------------------------------------------------
 
 ATTRIBUTION_EVENTS = ("tracing_mark_write", "0", "print", "sched_switch", "irq_handler_entry",
                       "irq_handler_exit", "binder_transaction", "binder_transaction_received",
-                      "fastrpc_transport_send", "fastrpc_glink_send", "fastrpc_rpmsg_send",
-                      "fastrpc_transport_response", "kgsl_issueibcmds", "adreno_cmdbatch_submitted")
+                      *FASTRPC_SEND_EVENTS, "fastrpc_transport_response", "kgsl_issueibcmds",
+                      "adreno_cmdbatch_submitted")
 
 
 @dataclass(frozen=True)
@@ -662,5 +697,5 @@ def attribute(trace: ParsedTrace, *, us_per_tick: float, invoke_re: re.Pattern[s
         fastrpc=rpc,
         fastrpc_unanswered=rpc_open,
         switches=switch_latencies(infs, irqs, accel,
-                                  [r.ts * us_per_tick for r in recs if r.event in SUBMIT_EVENTS]),
+                                  [r.ts * us_per_tick for r in recs if r.event in SUBMIT_EVENTS], [*rpc, *binder]),
     )
