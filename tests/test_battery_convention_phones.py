@@ -5,17 +5,22 @@ from the phone's own config where it does — and the report's raw-current plot 
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
     pytest.skip("adb is not installed", allow_module_level=True)
 
+from perflab.analysis.timeline import parse_sampler_output
+from perflab.cli import app
 from perflab.core.paths import ConfigKind, config_files
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
@@ -29,6 +34,7 @@ from perflab.report.html import read_timeline, timeline_views
 from perflab.report.runfolder import load_run_folder
 from perflab.report.view import anchor_for
 from perflab.scenario import load_scenario
+from perflab.tracing.runexport import BatteryScale, run_chrome_trace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -102,7 +108,7 @@ def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(adb
         dt = timelines.build_device_timeline([timelines.Segment(cell.cell_id, cell.artifact_key, tl, conv)])
         assert dt is not None
         cur = next(s for s in dt.streams if s.unit == "mA")
-        assert cur.segments == [[(x - dt.t0_s, v * timelines.ma_per_raw(conv)) for x, v in tl.bat_current_raw]]
+        assert cur.segments == [[(x - dt.t0_s, v * conv.ma_per_raw) for x, v in tl.bat_current_raw]]
         win = dt.windows[0]
         in_win = [v for x, v in cur.segments[0] if win.start_s <= x <= win.end_s]
         assert float(np.mean(in_win)) == pytest.approx(t.current_ma, rel=0.25)  # sampled mean vs integral
@@ -119,3 +125,33 @@ def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(adb
         assert view.figure is not None and all(s != "battery current" for s, _ in view.missing), view.missing
         assert any(f"current_now in {unit}" in n and f"{truth.discharge_sign:+d} while discharging" in n
                    for n in view.notes), view.notes
+
+    # the run export's counters use the same stored numbers: battery mA = raw × ma_per_raw, per file
+    out = tmp_path / "run.json"
+    r = CliRunner().invoke(app, ["trace", "export", str(tmp_path / "run"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["otherData"]["battery_not_scaled"] == {}
+    cell = next(c for c in run.cells if by_serial[c.device.serial] == "galaxy_s23")
+    assert cell.telemetry.timeline_file is not None and cell.telemetry.convention is not None
+    tl = read_timeline(folder.path, cell.telemetry.timeline_file)
+    assert not isinstance(tl, str)
+    pid = next(e["pid"] for e in doc["traceEvents"] if e["ph"] == "M" and e["args"]["name"] ==
+               f"telemetry: {Path(cell.telemetry.timeline_file).stem}")
+    ma = [e["args"]["value"] for e in doc["traceEvents"] if e["pid"] == pid and e["name"] == "battery mA"]
+    assert ma == [round(v * cell.telemetry.convention.ma_per_raw, 6) for _, v in tl.bat_current_raw]
+    assert max(abs(v) for v in ma) > 500  # mA, not µA read as mA (galaxy_s23's node is mA)
+
+
+def test_run_export_scales_battery_only_by_a_stored_convention() -> None:
+    """Pure: with a stored scale the export has battery mA and V; without one it exports no battery counters and
+    says why, rather than assuming µA/µV."""
+    tl = parse_sampler_output(["T 1.0", "bat 850 3870 3000000 300 Discharging", "T 1.1",
+                               "bat 900 3860 2999990 300 Discharging"])
+    doc: Any = json.loads(json.dumps(run_chrome_trace([], [("cell", tl)],
+                                                      battery={"cell": BatteryScale(ma_per_raw=1.0, v_per_raw=1e-3)})))
+    vals = {(e["name"], e["ts"]): e["args"]["value"] for e in doc["traceEvents"] if e["ph"] == "C"}
+    assert vals[("battery mA", 1e6)] == 850.0 and vals[("battery V", 1.1e6)] == 3.86
+    bare: Any = json.loads(json.dumps(run_chrome_trace([], [("cell", tl)])))
+    assert "no battery convention" in bare["otherData"]["battery_not_scaled"]["cell"]
+    assert bare["otherData"]["skipped"] == {"telemetry cell": "no counter samples"}  # nothing else was sampled

@@ -96,15 +96,6 @@ def process_window(tl: Timeline) -> tuple[float, float] | None:
     return (tl.rss_kb[0][0], tl.rss_kb[-1][0]) if tl.rss_kb else None
 
 
-def ma_per_raw(conv: CurrentConventionRecord) -> float:
-    """mA drawn from the battery per raw current_now unit (positive = discharge), from the stored convention."""
-    return conv.ua_per_unit * conv.discharge_sign / 1000.0
-
-
-def v_per_raw(conv: CurrentConventionRecord) -> float:
-    return conv.uv_per_unit / 1e6
-
-
 def _first_reason(segments: Sequence[Segment], keys: Sequence[str], default: str) -> str:
     for s in segments:
         for k in keys:
@@ -146,11 +137,11 @@ def _current_and_power(segs: Sequence[Segment], t0: float, notes: list[str]) -> 
     for s in segs:
         if s.convention is None or not s.timeline.bat_current_raw:
             continue
-        ma = _shift(s.timeline.bat_current_raw, t0, ma_per_raw(s.convention))
+        ma = _shift(s.timeline.bat_current_raw, t0, s.convention.ma_per_raw)
         current.segments.append(ma)
         vt = s.timeline.bat_voltage_uv
         if vt:
-            k = v_per_raw(s.convention)
+            k = s.convention.v_per_raw
             power.segments.append([(t, v * _nearest(vt, t + t0) * k) for t, v in ma])
     if current.empty:
         current.missing = power.missing = f"raw battery current was sampled, but {NO_CONVENTION}"

@@ -153,6 +153,16 @@ class CurrentConventionRecord(_Rec):
     disagreements: list[str] = Field(default_factory=list)  # config vs data (the config won)
     how: str = ""  # the decision in words
 
+    @property
+    def ma_per_raw(self) -> float:
+        """mA drawn from the battery (positive = discharge) per raw current_now unit."""
+        return self.ua_per_unit * self.discharge_sign / 1000.0
+
+    @property
+    def v_per_raw(self) -> float:
+        """Volts per raw voltage_now unit."""
+        return self.uv_per_unit / 1e6
+
 
 class TelemetryRecord(_Rec):
     """What the cell cost. Process figures come from the workload (``cpu_load_pct``,

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from perflab.errors import PerflabError, SourceLocation, UserInputError
 from perflab.tracing.ftrace import ParsedTrace, parse_trace
+
+if TYPE_CHECKING:
+    from perflab.tracing.runexport import BatteryScale
 
 profile_app = typer.Typer(no_args_is_help=True, add_completion=False,
                           help="TFLite op profiles from benchmark_model logs.")
@@ -188,6 +191,22 @@ def trace_export(
     typer.echo(f"{out}: {n} trace events (open in https://ui.perfetto.dev)")
 
 
+def _battery_scales(run_dir: Path) -> dict[str, BatteryScale]:
+    """Per telemetry file (stem): the battery convention the run stored in results.json; none when it has none."""
+    from perflab.store.runfolder import load_run
+    from perflab.tracing.runexport import BatteryScale
+
+    if not (run_dir / "results.json").is_file():
+        return {}
+    try:
+        run = load_run(run_dir)
+    except PerflabError:
+        return {}
+    recs = [(c.telemetry.timeline_file, c.telemetry.convention) for c in run.cells]
+    recs += [(i.timeline_file, i.convention) for i in run.idle]
+    return {Path(f).stem: BatteryScale(c.ma_per_raw, c.v_per_raw) for f, c in recs if f and c is not None}
+
+
 def _export_run(run_dir: Path, out: Path) -> None:
     """``trace export RUN_DIR``: every trace and telemetry timeline of the run, one JSON."""
     from perflab.analysis.timeline import parse_sampler_output
@@ -200,7 +219,7 @@ def _export_run(run_dir: Path, out: Path) -> None:
         if not traces and not timelines:
             raise UserInputError("not a run folder with traces or telemetry (no traces/*.trace, no telemetry/*.txt)",
                                  SourceLocation(str(run_dir), None, None))
-        doc = run_chrome_trace(traces, timelines, source=str(run_dir))
+        doc = run_chrome_trace(traces, timelines, source=str(run_dir), battery=_battery_scales(run_dir))
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")

@@ -9,7 +9,10 @@ lines, perflab.analysis.timeline), and merges them (pure: texts in, one JSON-rea
   prefixed with the trace's name, so each cell's tracks stay apart in the Perfetto UI;
 - each telemetry file becomes counter tracks on a process ``telemetry: <name>``: per-CPU
   busy % (from /proc/stat deltas), core frequencies (MHz), GPU busy %, RSS and available
-  memory (MB), thermal zones (°C), battery voltage (V); timestamps are the sampler's clock in
+  memory (MB), thermal zones (°C), battery current (mA, positive = discharge) and voltage (V)
+  scaled by the convention the run stored for that file (``BatteryScale``, from results.json;
+  without it the raw battery values are not exported, and ``otherData.battery_not_scaled``
+  says so — never guessed); timestamps are the sampler's clock in
   µs. The local sampler's clock is ``time.monotonic()`` (CLOCK_MONOTONIC), which is the trace
   clock ``mono`` the local capture uses, so both line up; a phone's sampler uses
   /proc/uptime. ``otherData.clocks`` records each part's clock so a reader can tell.
@@ -21,7 +24,7 @@ timeline they sit side by side, not on top of each other.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from perflab.analysis.timeline import Timeline
@@ -31,6 +34,8 @@ from perflab.tracing.export import chrome_trace
 from perflab.tracing.ftrace import parse_trace
 
 Event = dict[str, object]
+NOT_SCALED = ("the run stored no battery convention for this file (no results.json, or one written before perflab "
+              "stored it): its raw battery values are not exported")
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,16 @@ def _counter(pid: int, name: str, ts_s: float, value: float) -> Event:
             "args": {"value": round(float(value), 6)}}
 
 
-def timeline_counters(tl: Timeline, pid: int) -> list[Event]:
-    """Counter events of one sampler timeline (pure)."""
+@dataclass(frozen=True)
+class BatteryScale:
+    """How one telemetry file's raw battery values scale, as the run stored them (CurrentConventionRecord)."""
+
+    ma_per_raw: float  # mA drawn from the battery per raw current_now unit
+    v_per_raw: float  # volts per raw voltage_now unit
+
+
+def timeline_counters(tl: Timeline, pid: int, battery: BatteryScale | None = None) -> list[Event]:
+    """Counter events of one sampler timeline (pure); battery counters only with their stored scale."""
     out: list[Event] = []
     for cpu, series in tl.cpu_ticks.items():
         for (_t0, (b0, n0)), (t1, (b1, n1)) in itertools.pairwise(series):
@@ -58,12 +71,14 @@ def timeline_counters(tl: Timeline, pid: int) -> list[Event]:
     out.extend(_counter(pid, "MemAvailable MB", t, v / 1024.0) for t, v in tl.mem_avail_kb)
     for zone, tseries in tl.temp_c.items():
         out.extend(_counter(pid, f"{zone} °C", t, v) for t, v in tseries)
-    out.extend(_counter(pid, "battery V", t, v / 1e6) for t, v in tl.bat_voltage_uv)
+    if battery is not None:
+        out.extend(_counter(pid, "battery mA", t, v * battery.ma_per_raw) for t, v in tl.bat_current_raw)
+        out.extend(_counter(pid, "battery V", t, v * battery.v_per_raw) for t, v in tl.bat_voltage_uv)
     return out
 
 
 def run_chrome_trace(traces: Sequence[NamedText], timelines: Sequence[tuple[str, Timeline]], *,
-                     source: str = "") -> dict[str, object]:
+                     source: str = "", battery: Mapping[str, BatteryScale] | None = None) -> dict[str, object]:
     """All traces and telemetry of a run as one Chrome trace-event JSON object. A trace that
     cannot be read is listed in ``otherData.skipped`` with why."""
     events: list[Event] = []
@@ -106,8 +121,11 @@ def run_chrome_trace(traces: Sequence[NamedText], timelines: Sequence[tuple[str,
             if new not in named:
                 meta.append({"name": "process_name", "ph": "M", "pid": new, "tid": 0,
                              "args": {"name": f"{t.name}: pid {old}"}})
+    scales = battery or {}
+    not_scaled = {name: NOT_SCALED for name, tl in timelines
+                  if name not in scales and (tl.bat_current_raw or tl.bat_voltage_uv)}
     for name, tl in timelines:
-        counters = timeline_counters(tl, next_pid)
+        counters = timeline_counters(tl, next_pid, scales.get(name))
         if not counters:
             skipped[f"telemetry {name}"] = "no counter samples"
             continue
@@ -123,5 +141,5 @@ def run_chrome_trace(traces: Sequence[NamedText], timelines: Sequence[tuple[str,
         "otherData": {"producer": "perflab trace export (run folder)", "source": source, "clocks": clocks,
                       "traces": [t.name for t in traces if t.name not in skipped],
                       "telemetry": [n for n, _ in timelines if f"telemetry {n}" not in skipped],
-                      "skipped": skipped, "inferences": inferences},
+                      "skipped": skipped, "inferences": inferences, "battery_not_scaled": not_scaled},
     }
