@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 
 from perflab.report.pareto import pareto_front
 from perflab.store.results import (
+    AlignedCellRecord,
+    AlignedLayersRecord,
     CellRecord,
     CellStatus,
     CompatRecord,
@@ -253,6 +255,27 @@ class LayerCompareView:
     partition_summary: str
     timeline: InferenceTimelineRecord | None = None  # drawn by html.py (a figure), not here
     timeline_uri: str | None = None
+    aligned: AlignedView | None = None  # the methods row for row (absent in older records)
+
+
+@dataclass
+class AlignedRowView:
+    name: str
+    kind: str  # group / span / total
+    ops: str  # the ops the row covers, e.g. "CONV_2D@0, TANH@1"
+    layers: str  # the Keras layers of its groups
+    cells: list[Val]  # one per method, in AlignedView.methods order
+    disagreements: list[str]
+
+
+@dataclass
+class AlignedView:
+    """The stored aligned table: one row per differential group, one column per method."""
+
+    methods: list[Val]  # headers: the method named; its level (per group, per op, totals only) or why missing
+    rows: list[AlignedRowView]
+    notes: list[str]  # the mapping's and each method's notes, unmatched rows, the rule for a disagreement
+    rule: str
 
 
 @dataclass
@@ -1234,6 +1257,51 @@ def _trace_lines(t: TraceLatencyRecord) -> list[str]:
     return trace
 
 
+_LEVEL = {"group": "per group", "op": "per op, summed per group", "total": "one node: totals only"}
+
+
+def _aligned_cell(c: AlignedCellRecord, rule: str, dis: list[str], notes: Footnotes) -> Val:
+    if c.time_ms is None:
+        return notes.missing(f"{c.method}: {c.missing}" if c.missing else f"{c.method}: {NOT_RECORDED}")
+    text = _fmt_layer_ms(c.time_ms) + ("" if c.se_ms is None else f" ± {_fmt_layer_ms(c.se_ms)}")
+    title = f"{c.method}: {c.ops_seen} of {c.ops_total} ops" if c.ops_total else f"{c.method}"
+    if c.flagged:
+        title += "; disagrees: " + "; ".join(d for d in dis if c.method in d) + f" ({rule})"
+    if c.note:
+        return Val(text + " *", title=f"{title}; {c.note}", cls="partial" + (" disagree" if c.flagged else ""),
+                   sub=c.note, sub_cls="muted")
+    return Val(text, title=title, cls="disagree" if c.flagged else "")
+
+
+def build_aligned(a: AlignedLayersRecord, notes: Footnotes) -> AlignedView | None:
+    """The stored aligned table in display form (every number and flag is the stored one)."""
+    if a.missing:
+        return AlignedView(methods=[], rows=[], notes=[f"aligned table missing: {a.missing}"], rule="")
+    rule = (f"flagged where two methods differ by more than ±{a.tolerance_pct:g}% of the larger and more than "
+            f"{a.se_factor:g} combined standard errors")
+    methods = []
+    for m in a.methods:
+        if m.missing:
+            methods.append(Val(m.method, title=m.missing, note=notes.add(f"{m.method}: {m.missing}"), cls="missing"))
+        else:
+            methods.append(Val(m.method, title=m.method, sub=_LEVEL.get(m.level, m.level), sub_cls="muted"))
+    layers = {g.name: g.layers for g in a.groups}
+    rows = [AlignedRowView(name=r.name, kind=r.kind, ops=f"all {len(r.ops)} ops" if r.kind == "total" else ", ".join(r.ops),
+                           layers=", ".join(x for g in r.groups for x in layers.get(g, [])),
+                           cells=[_aligned_cell(c, rule, r.disagreements, notes) for c in r.cells],
+                           disagreements=list(r.disagreements)) for r in a.rows]
+    out = list(a.notes)
+    for m in a.methods:
+        if m.missing:
+            continue
+        tot = "—" if m.total_ms is None else f"{_fmt_layer_ms(m.total_ms)} ms"
+        rs = "—" if m.rows_sum_ms is None else f"{_fmt_layer_ms(m.rows_sum_ms)} ms"
+        out.append(f"{m.method}: its rows sum to {rs} (the pass's own total {tot})")
+        out.extend(f"{m.method}: {n}" for n in m.notes)
+        out.extend(f"{m.method}: row {u}" for u in m.unmatched)
+    return AlignedView(methods=methods, rows=rows, notes=out, rule=rule)
+
+
 def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView:
     """The stored passes side by side: one column per method, one row per layer (by name, first seen first)."""
     methods: list[Val] = []
@@ -1282,7 +1350,8 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
         methods=methods, sources=sources,
         rows=[LayerCompareRow(name, cells) for name, cells in by_name.items()],
         checks=checks, trace=trace, partition=partition, partition_summary=summary,
-        timeline=t.timeline if t is not None and t.timeline is not None and t.timeline.spans else None)
+        timeline=t.timeline if t is not None and t.timeline is not None and t.timeline.spans else None,
+        aligned=build_aligned(lay.aligned, notes) if lay.aligned is not None else None)
 
 
 def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
