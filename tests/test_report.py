@@ -876,6 +876,28 @@ def test_an_older_results_json_without_the_stored_convention_still_renders(tmp_p
     assert f"current_now: {EMU_CONVENTION}" in html_text  # the old sentence is still shown
 
 
+def test_a_stalled_sampler_is_a_grouped_warning_with_its_numbers(tmp_path: Path) -> None:
+    """The sampler's achieved rate and longest gap as the run stores them, and the warnings the run files for a
+    sampler that fell behind (perflab.lab.costs): grouped in the report, the numbers in the Window tooltip."""
+    from perflab.lab.costs import sampler_rate_warnings
+
+    run_dir = tmp_path / "stall"
+    run = build_run_folder(run_dir, with_frames=False, with_samples=False)
+    warned = sampler_rate_warnings(4.1, 1320.0, 100.0)
+    assert [w.code for w in warned] == ["sampler_rate", "sampler_stall"]
+    cells = [c.model_copy(update={"telemetry": c.telemetry.model_copy(update={"sample_rate_hz": 4.1,
+                                                                             "sample_max_gap_ms": 1320.0}),
+                                  "warnings": [*c.warnings, *warned]})
+             if c.cell_id == "emu-cpu-espcn-int8" else c for c in run.cells]
+    (run_dir / "results.json").write_text(run.model_copy(update={"cells": cells}).to_json())
+    html_text = render_run_report(run_dir).read_text(encoding="utf-8")
+    text = _plain(_section(html_text, "warnings"))
+    assert "The telemetry sampler fell behind its asked rate — 1 warning on 1 cell" in text
+    assert "The telemetry sampler stalled during the inference window — 1 warning on 1 cell" in text
+    assert "its longest gap was 1320 ms, 13.2× the 100 ms interval" in text
+    assert "window 6.00 s (achieved 4.10 Hz, longest gap 1320 ms)" in html_text
+
+
 def test_warnings_grouped_by_kind_with_counts(report: tuple[Path, RunRecord]) -> None:
     sec = _section(report[0].read_text(encoding="utf-8"), "warnings")
     groups = re.findall(r'<div class="warngroup" data-code="([^"]+)">', sec)
