@@ -1,5 +1,6 @@
-"""Kernel tracing of emulated phones over the real adb server: the rooted-phone capture
-(journaled ``debug.tflite.trace`` and tracefs changes, undone afterwards), the emulated
+"""Kernel tracing of emulated phones over the real adb server: the rooted-phone capture in
+its own ftrace instance (journaled ``debug.tflite.trace``, instance and tracefs changes,
+undone afterwards; the top-level buffer when the kernel has no instances), the emulated
 tracefs fed by the emulated benchmark_model (ATrace sections, GPU irqs in GPU windows), and
 injected per-layer delays recovered through the ATrace path; phone latency statistics from
 the trace against benchmark_model's own average (2%)."""
@@ -28,6 +29,7 @@ from perflab.zoo.registry import get_artifact
 
 pytestmark = pytest.mark.timeout(600)
 T = "/sys/kernel/tracing"
+PHONES: dict[str, EmulatedPhone] = {}  # by serial: the emulated phone behind each device
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,7 @@ def _device(adb: Adb, profile: str, tmp: Path) -> Iterator[AndroidDevice]:
     phone = EmulatedPhone.start(profile=profile)
     try:
         connect_to_adb_server(phone, adb.client)
+        PHONES[phone.serial] = phone
         d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp / "state")
         try:
             yield d
@@ -79,7 +82,11 @@ def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice
     assert pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip() == prop_before
     assert pixel.journal.pending() == []
     kinds = {ch.kind.value for ch, done in pixel.journal.entries()}
-    assert {"property", "write_file"} <= kinds
+    assert {"property", "write_file", "trace_instance"} <= kinds
+    # captured in perflab's own instance (GPU irqs there), ATrace merged from the top level; the instance is gone
+    assert "# perflab: captured in the ftrace instance /sys/kernel/tracing/instances/perflab" in text
+    assert "merged from the top-level buffer" in text
+    assert pixel.sh(["ls", f"{T}/instances"], root=True).stdout.split() == []
 
 
 def _layer_sums(rows: LayerPassRecord, tensor_names: dict[int, str]) -> dict[str, float]:
@@ -141,4 +148,47 @@ def test_a_pending_property_change_is_undone_by_restore(pixel: AndroidDevice) ->
     pixel.sh(["setprop", "debug.tflite.trace", "1"])
     pixel.restore()
     assert pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip() == old
+    assert pixel.journal.pending() == []
+
+
+def test_a_kernel_without_instances_falls_back_to_the_top_level_buffer(pixel: AndroidDevice, tmp_path: Path) -> None:
+    from perflab.tracing.phone_capture import CaptureMode, PhoneTraceCapture
+
+    fs = PHONES[pixel.serial].rt.fs
+    before = {p: pixel.read_file(f"{T}/{p}", root=True) for p in ("tracing_on", "buffer_size_kb",
+                                                                   "events/irq/irq_handler_entry/enable")}
+    fs.hide(f"{T}/instances")  # an old kernel: tracefs without instances/
+    try:
+        out = tmp_path / "old.trace"
+        with PhoneTraceCapture(pixel, out) as cap, cap.segment("s"):
+            assert cap.mode is CaptureMode.GLOBAL and cap.root == T
+            assert pixel.read_file(f"{T}/events/irq/irq_handler_entry/enable", root=True) == "1"
+    finally:
+        fs.hidden.discard(f"{T}/instances")
+    text = out.read_text()
+    assert "# perflab: this kernel's tracefs has no instances/" in text
+    assert "perflab:segment:s:begin" in text and "perflab:segment:s:end" in text
+    assert {p: pixel.read_file(f"{T}/{p}", root=True) for p in before} == before
+    assert pixel.journal.pending() == []
+
+
+def test_a_leftover_instance_is_replaced_and_a_pending_one_removed_by_restore(pixel: AndroidDevice,
+                                                                             tmp_path: Path) -> None:
+    from perflab.devices.journal import ChangeKind
+    from perflab.tracing.phone_capture import CaptureMode, PhoneTraceCapture
+
+    inst = f"{T}/instances/perflab"
+    pixel.sh(["mkdir", inst], root=True)  # a crashed run's instance whose journal is gone
+    pixel.write_file(f"{inst}/trace_marker", "stale", root=True)
+    with PhoneTraceCapture(pixel, tmp_path / "a.trace") as cap:
+        assert cap.mode is CaptureMode.INSTANCE_TOP_MARKERS and cap.root == inst
+        assert pixel.read_file(f"{inst}/events/binder/binder_transaction/enable", root=True) == "1"
+    assert "stale" not in (tmp_path / "a.trace").read_text()
+    assert pixel.sh(["ls", f"{T}/instances"], root=True).stdout.split() == []
+    # what a crash mid-capture leaves: the journaled instance, removed by the device's restore
+    pixel.lock.acquire()
+    pixel.journal.record(ChangeKind.TRACE_INSTANCE, inst, None, "created", root=True, what="ftrace instance")
+    pixel.sh(["mkdir", inst], root=True)
+    pixel.restore()
+    assert pixel.sh(["ls", f"{T}/instances"], root=True).stdout.split() == []
     assert pixel.journal.pending() == []

@@ -773,10 +773,10 @@ class TraceWriter:
 
     def _event(self, ts_s: float, event: str, payload: str, *, comm: str = "benchmark_model",
                tid: int | None = None, cpu: int = 1, flags: str = ".....") -> str:
-        who = f"{comm}-{self.tid if tid is None else tid}"
-        return f"{who:>16} [{cpu:03d}] {flags}  {ts_s - self.offset_s:.6f}: {event}: {payload}\n"
+        who = f"{comm:>16}-{self.tid if tid is None else tid:<7}"  # the kernel's "%16s-%-7d"
+        return f"{who} [{cpu:03d}] {flags}  {ts_s - self.offset_s:.6f}: {event}: {payload}\n"
 
-    def _fastrpc(self, send_s: float, resp_s: float, *, comm: str, tid: int) -> list[str]:
+    def _fastrpc(self, send_s: float, resp_s: float, *, comm: str, tid: int, cpu: int) -> list[str]:
         """One fastrpc round trip to the cDSP (dsp-kernel's TP_printk formats)."""
         self._ctx += 1
         ctx = (self._ctx % 4096) << 4 | 0x1
@@ -784,7 +784,7 @@ class TraceWriter:
         send = (f"to cid {CDSP_CID}: smq_ctx 0x{smq:x}, ctx 0x{ctx:x}, handle 0x1, sc 0x2020200, "
                 f"addr 0xb4000075a8e1c000, size 4096")
         resp = f"from cid {CDSP_CID}: ctx 0x{ctx:x}, retval 0x0, rsp_flags 0, early_wake_time 0"
-        return [self._event(send_s, "fastrpc_transport_send", send, comm=comm, tid=tid),
+        return [self._event(send_s, "fastrpc_transport_send", send, comm=comm, tid=tid, cpu=cpu),
                 self._event(resp_s, "fastrpc_transport_response", resp, comm="<idle>", tid=0, cpu=0, flags="d.h1.")]
 
     def _rpc(self, begin_s: float, end_s: float) -> list[str]:
@@ -795,7 +795,8 @@ class TraceWriter:
                 return []
             scale = min(1.0, 0.8 * (end_s - begin_s) / ((t.hexagon_prep_us + t.hexagon_return_us) * 1e-6))
             return self._fastrpc(begin_s + t.hexagon_prep_us * 1e-6 * scale,
-                                 end_s - t.hexagon_return_us * 1e-6 * scale, comm="benchmark_model", tid=self.tid)
+                                 end_s - t.hexagon_return_us * 1e-6 * scale, comm="benchmark_model", tid=self.tid,
+                                 cpu=1)
         if not self.binder:
             return []
         scale = min(1.0, 0.8 * (end_s - begin_s) / (t.nnapi_fixed_us(self.fastrpc) * 1e-6))
@@ -816,7 +817,7 @@ class TraceWriter:
         ]
         if self.fastrpc:
             lines += self._fastrpc(got_s + t.hal_to_dsp_us * us, reply_s - t.dsp_to_hal_us * us, comm=hal,
-                                   tid=NN_HAL_TID)
+                                   tid=NN_HAL_TID, cpu=2)
         lines += [
             self._event(reply_s, "binder_transaction",
                         f"transaction={reply} dest_node=0 dest_proc={self.pid} dest_thread={self.tid} reply=1 "

@@ -94,18 +94,22 @@ class TraceArray:
     buffer_kb: int = DEFAULT_BUFFER_KB
     copy_trace_marker: bool = False  # top level: True (the default: its own trace_marker feeds it)
     cleared_at_s: float = float("-inf")
-    #: (since, tracing on, enabled events), in boot-clock seconds; the last entry is the present
-    history: list[tuple[float, bool, frozenset[str]]] = field(default_factory=list)
+    #: (since, tracing on, enabled events, copy_trace_marker), in boot-clock seconds; the last
+    #: entry is the present
+    history: list[tuple[float, bool, frozenset[str], bool]] = field(default_factory=list)
     own_lines: list[tuple[float, str]] = field(default_factory=list)  # writes to its own trace_marker
 
     def note(self, now_s: float) -> None:
-        self.history.append((now_s, self.on, frozenset(e for e, v in self.events.items() if v)))
+        self.history.append((now_s, self.on, frozenset(e for e, v in self.events.items() if v),
+                             self.copy_trace_marker))
 
-    def state_at(self, ts_s: float) -> tuple[bool, frozenset[str]]:
+    def state_at(self, ts_s: float) -> tuple[bool, frozenset[str], bool]:
+        """(tracing on, enabled events, copy_trace_marker) at that moment."""
         i = bisect.bisect_right(self.history, ts_s, key=lambda h: h[0]) - 1
         if i < 0:
-            return False, frozenset()
-        return self.history[i][1], self.history[i][2]
+            return False, frozenset(), False
+        _, on, enabled, copy = self.history[i]
+        return on, enabled, copy
 
 
 @dataclass
@@ -257,6 +261,7 @@ class EmuTrace:
     def set_copy(self, name: str, raw: bytes) -> None:
         arr = self.array(name)
         arr.copy_trace_marker = _bool(raw, f"{name}/options/copy_trace_marker")
+        arr.note(self.boot_s())
 
     # -- reading a trace array's buffer --------------------------------------------------------
 
@@ -272,12 +277,12 @@ class EmuTrace:
             ts = float(m.group(1))
             if ts < arr.cleared_at_s:
                 continue
-            on, enabled = arr.state_at(ts)
+            on, enabled, copy = arr.state_at(ts)
             if not on:
                 continue
             ev = m.group(2)
             if ev == MARKER_EVENT:
-                if arr.copy_trace_marker:
+                if copy:
                     out.append((ts, line))
             elif any(e.endswith("/" + ev) for e in enabled):
                 out.append((ts, line))
@@ -378,11 +383,16 @@ class TracefsPhoneFS(PhoneFS):
             out.update({f"{name}/{rel}": n for rel, n in nodes.items()})
         return out
 
+    def _has_instances(self) -> bool:
+        """Whether this kernel has instances/ (a fault can hide it: an old kernel)."""
+        return self.trace is not None and not self._is_hidden(INSTANCES)
+
     def is_vdir(self, path: str) -> bool:
-        return (self.trace is not None and path == INSTANCES) or super().is_vdir(path)
+        return (path == INSTANCES and self._has_instances()) or super().is_vdir(path)
 
     def listdir(self, path: str) -> list[str]:
-        if self.trace is not None and path.rstrip("/") == INSTANCES:
+        if normalize(path) == INSTANCES and self._has_instances():
+            assert self.trace is not None
             return sorted(self.trace.instances)
         return super().listdir(path)
 
@@ -396,6 +406,8 @@ class TracefsPhoneFS(PhoneFS):
                 return
             raise FsError(errno.EEXIST, norm)
         parent, _, name = norm.rpartition("/")
+        if not self.is_dir(parent):
+            raise FsError(errno.ENOENT, norm)
         if parent != INSTANCES:
             raise FsError(errno.EPERM, norm)
         if uid != ROOT_UID:
@@ -407,8 +419,10 @@ class TracefsPhoneFS(PhoneFS):
         norm = normalize(path)
         if self.trace is not None and (norm + "/").startswith(TRACEFS + "/"):
             parent, _, name = norm.rpartition("/")
+            if not self.exists(norm):
+                raise FsError(errno.ENOENT, norm)
             if parent != INSTANCES:
-                raise FsError(errno.ENOENT if not self.exists(norm) else errno.EPERM, norm)
+                raise FsError(errno.EPERM, norm)
             if uid != ROOT_UID:
                 raise FsError(errno.EACCES, norm)
             self.trace.rmdir(name)
