@@ -87,6 +87,41 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
     vs_op = next(c for c in diff.rank_checks if c.against == "op_profile")
     assert vs_op.n == 4 and "summed" in vs_op.note
     assert vs_op.same_top, (diff.rows, rec.rows)
+    # aligned: every op of the profile lands in exactly one group, and its group sums are its rows' sum
+    op = next(p for p in rec.passes if p.method == "op_profile")
+    al = rec.aligned
+    assert al is not None and [g.name for g in al.groups] == ["c1", "c2", "c3", "tail"]
+    m = next(x for x in al.methods if x.method == "op_profile")
+    assert m.level == "op" and not m.unmatched, m
+    col = [x.method for x in al.methods].index("op_profile")
+    groups = [r for r in al.rows if r.kind == "group"]
+    assert all(r.cells[col].ops_seen == r.cells[col].ops_total > 0 for r in groups), groups
+    assert sum(r.cells[col].time_ms or 0.0 for r in groups) == pytest.approx(sum(r.avg_ms for r in op.rows))
+    assert sorted(i for g in al.groups for i in g.ops) == sorted(r.index for r in op.rows)
+
+
+def test_xnnpack_operators_line_up_with_the_model_ops(device: AndroidDevice, tmp_path: Path) -> None:
+    """benchmark_model with XNNPACK names its rows by XNNPACK's own operators
+    (``Delegate/Convolution (NHWC, F32) IGEMM:0``); without differential rows the aligned table
+    has one row per model op, and the op profile's operators are matched to them by type in
+    execution order, beside the estimate."""
+    ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
+                      delegate="xnnpack", threads=1, timeout_s=300, lr_width=96, lr_height=64, whole_ms=5.0,
+                      whole_source="a stated 5 ms")
+    rec = layer_passes(ctx, PassOptions(op_profiling=True, differential=False, estimate=True))
+    op = next(p for p in rec.passes if p.method == "op_profile")
+    assert op.missing is None and any(r.name.startswith("Delegate/") for r in op.rows), op.rows
+    al = rec.aligned
+    assert al is not None and all(a.how == "op" for a in al.ops)
+    names = [r.name for r in al.rows if r.kind == "group"]
+    assert names == ["CONV_2D@0", "TANH@1", "CONV_2D@2", "TANH@3", "CONV_2D@4", "DEPTH_TO_SPACE@5", "MINIMUM@6"]
+    m = next(x for x in al.methods if x.method == "op_profile")
+    assert not m.unmatched and any("XNNPACK" in n for n in m.notes), m
+    col = [x.method for x in al.methods].index("op_profile")
+    by = {r.name: r.cells[col] for r in al.rows}
+    conv = [r for r in op.rows if r.node_type.startswith("Convolution")]
+    assert [by[n].time_ms for n in ("CONV_2D@0", "CONV_2D@2", "CONV_2D@4")] == [r.avg_ms for r in conv]
+    assert by["total"].time_ms == pytest.approx(sum(r.avg_ms for r in op.rows))
 
 
 DELAYS_MS = {"c2": 40.0, "c3": 20.0}

@@ -69,6 +69,14 @@ def test_phone_run_with_every_layer_pass(tmp_path: Path) -> None:
     assert t.switches and t.timeline is not None and any(s.kind == "irq" for s in t.timeline.spans)
     part = cell.layers.partition
     assert part is not None and part.on_delegate == len(part.rows) > 0 and "log" in part.sources
+    al = cell.layers.aligned  # the GPU's one node is compared in the totals, the groups by estimate/differential
+    assert al is not None and [r.name for r in al.rows] == ["c1", "c2", "c3", "tail", "total"]
+    lv = {m.method: m.level for m in al.methods}
+    assert lv == {"op_profile": "total", "atrace": "total", "estimate": "op", "differential": "group"}, lv
+    col = {m.method: k for k, m in enumerate(al.methods)}
+    for method in ("op_profile", "atrace"):
+        assert all("compared in the totals only" in (r.cells[col[method]].missing or "") for r in al.rows[:-1])
+        assert al.rows[-1].cells[col[method]].time_ms == pytest.approx(by[method].rows[0].avg_ms)
     exported = tmp_path / "run.json"
     r = subprocess.run([PERFLAB, "trace", "export", str(out), "--out", str(exported)], capture_output=True,
                        text=True, timeout=300, check=False)
