@@ -449,6 +449,9 @@ def _method_summary(m: MethodRows, ts: list[RowTarget], coarse: bool) -> Aligned
                      "by type")
     if "delegate" in hows:
         notes.append("a delegate node stands for every op the method does not show on its own")
+    if "group" in hows:
+        notes.append("its first group also carries the fixed per-invoke cost (input handling, the interpreter "
+                     "call), which per-op methods do not count")
     return AlignedMethod(method=m.method, level=level, total_ms=m.total_ms,
                          rows_sum_ms=sum(r.avg_ms for r in m.rows),
                          assigned_ms=sum(t.row.avg_ms for t in ts if not t.unmatched), unmatched=unmatched,

@@ -20,6 +20,9 @@ LayersRecord:
   runtime writes them, switch latencies and irqs.
 * ``estimate`` — no device time: the cell's latency shared among the ops by a cost model.
 * ``LayersRecord.partition`` — the delegate partition table (:func:`partition_table`).
+* ``LayersRecord.aligned`` — the passes row for row (:func:`align_passes`): the shipped model's
+  ops (read with LiteRT) mapped to the differential groups, each method's per-op times summed
+  per group, disagreements flagged (the rules: perflab.analysis.layer_align, pure).
 
 A method that cannot run is a pass with ``missing`` set (no TensorFlow, not a zoo model, an
 error of the device tool); RunInterrupted and DeviceGoneError propagate (the runner stops or
