@@ -192,3 +192,24 @@ def test_a_leftover_instance_is_replaced_and_a_pending_one_removed_by_restore(pi
     pixel.restore()
     assert pixel.sh(["ls", f"{T}/instances"], root=True).stdout.split() == []
     assert pixel.journal.pending() == []
+
+
+def test_with_copy_trace_marker_everything_is_in_the_instance(pixel: AndroidDevice, tmp_path: Path) -> None:
+    """A Linux >= 6.16 kernel: the instance copies the top-level trace_marker (ATrace) itself,
+    and the top-level buffer is left alone."""
+    tr = PHONES[pixel.serial].rt.trace
+    assert tr is not None
+    tr.copy_trace_marker_supported = True
+    try:
+        n_entries = len(pixel.journal.entries())
+        _op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/new.trace", local=False,
+                                                                        device=pixel, iterations=10))
+    finally:
+        tr.copy_trace_marker_supported = False
+    assert lat.missing == {} and lat.n == 10 and lat.ok is True, lat
+    text = (tmp_path / "traces" / "new.trace").read_text()
+    assert "copied in by options/copy_trace_marker" in text and "merged from the top-level" not in text
+    assert "B|" in text and "name=kgsl-3d0" in text
+    new = [ch for ch, _ in pixel.journal.entries()[n_entries:]]
+    assert {ch.kind.value for ch in new} == {"property", "trace_instance"}  # nothing of the top level touched
+    assert pixel.journal.pending() == []

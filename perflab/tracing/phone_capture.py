@@ -27,7 +27,7 @@ journaled and undone on exit.
    ``rmdir`` last), marking each done in the device's journal. A phone that drops off keeps
    its entries pending: ``perflab devices restore`` (or the next run) undoes them.
 
-A kernel without ``instances/`` (older than 3.19, or tracefs without it) or where ``mkdir``
+A kernel without ``instances/`` (before Linux 3.10, where instances came in) or where ``mkdir``
 fails falls back to the top-level buffer, with every setting journaled and the buffer cleared
 (mode ``global``); :attr:`PhoneTraceCapture.notes` and the saved file say so.
 """
