@@ -190,3 +190,17 @@ def test_the_stored_record_from_layer_passes_and_old_records_without_it() -> Non
     assert LayersRecord.model_validate_json(lay.model_dump_json()) == lay  # round trip through results.json
     old = LayersRecord.model_validate({"source": "none", "passes": [p.model_dump() for p in passes]})
     assert old.aligned is None  # a stored /2 record without the field still reads
+
+
+def test_a_conv_whose_name_also_lists_the_fused_tail_stays_with_its_conv() -> None:
+    # bicubic fp16 as the zoo ships it: the conv's weights come from DEQUANTIZE ops, so its own
+    # name lists the fused clip and pixel shuffle twice and its layer once — its kind decides
+    from perflab.lab.layers import model_ops
+    from perflab.zoo.registry import get_artifact
+
+    ops = model_ops(get_artifact("bicubic", 2, "fp16").path)
+    m = assign_ops(ops, (GroupDef("bicubic_phases", ("edge_pad", "bicubic_phases")),
+                         GroupDef("tail", ("pixel_shuffle", "clip"))))
+    conv = next(a for a in m.ops if a.op == "CONV_2D")
+    assert conv.group == "bicubic_phases" and conv.how == "name"
+    assert [a.op for a in m.ops if a.group == "tail" and a.op != "DEQUANTIZE"] == ["DEPTH_TO_SPACE", "MINIMUM"]

@@ -117,3 +117,24 @@ def test_pre_generating_the_cache_from_the_command_line(tmp_path: Path) -> None:
     assert (folder / "manifest.json").is_file() and str(folder) in r.stdout
     bad = subprocess.run([*args[:4], "nope"], capture_output=True, text=True, timeout=600, env=env, check=False)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown model family" in bad.stderr
+
+
+@pytest.mark.parametrize("family", ["espcn", "fsrcnn", "abpn", "repvgg", "teacher", "bicubic"])
+def test_every_zoo_model_maps_each_conv_to_its_own_group(family: str) -> None:
+    """The aligned table's op → group mapping (tensor names, perflab.analysis.layer_align) on the
+    zoo's real models and the generator's real groups: each conv group gets exactly its own
+    CONV_2D (merged groups: one per conv), the tail none, in every precision shipped."""
+    from perflab.analysis.layer_align import GroupDef, assign_ops
+    from perflab.lab.layers import model_ops
+    from perflab.zoo import variants as zv
+
+    fine = zv._units(zv._keras_model(family, 2))
+    conv_layers = {u.name for u in fine if u.kind == "conv"}  # a conv unit is named after its conv
+    units = zv.merge_units(fine, 4)
+    want = {u.name: sum(1 for la in u.layers if la in conv_layers) for u in units}
+    groups = [GroupDef(u.name, u.layers) for u in units]
+    for precision in ("fp32", "fp16", "int8"):
+        m = assign_ops(model_ops(get_artifact(family, 2, precision).path), groups)
+        convs = {g.name: sum(1 for a in m.ops if a.group == g.name and a.op == "CONV_2D") for g in m.groups}
+        assert convs == want, (precision, convs, want)
+        assert len({a.index for a in m.ops}) == len(m.ops)  # each op once

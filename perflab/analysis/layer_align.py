@@ -9,7 +9,8 @@ compared is the group, so:
 
 1. :func:`assign_ops` maps every op of the model to one group, from the Keras layer names that
    TFLite keeps in the op's tensor names (``espcn_x2_1/c2_1/BiasAdd;…``: the group whose layers
-   are named most often wins); an op whose names name no layer (``StatefulPartitionedCall:0``)
+   are named most often together with the op's own kind — ``…/convolution`` for a CONV_2D —
+   wins, then the one named most often); an op whose names name no layer (``StatefulPartitionedCall:0``)
    joins the group of the op before it in execution order (the first op: the one after it).
    Without groups (no differential rows) every op is its own group.
 2. :func:`resolve_rows` finds the ops each row of a method stands for: a node index with its
@@ -197,8 +198,40 @@ class AlignedTable:
 # --------------------------------------------------------------------------- ops → groups
 
 
+# TFLite op → the TensorFlow op names (last part of a tensor name) it is converted from. A
+# tensor name that names a layer *and* the op's own kind outweighs names of fused neighbours
+# (a conv whose output name also lists the clip and pixel shuffle fused after it).
+_TF_KINDS: dict[str, tuple[str, ...]] = {
+    "CONV_2D": ("convolution", "BiasAdd", "Conv2D", "Relu", "Relu6"),
+    "DEPTHWISE_CONV_2D": ("depthwise", "BiasAdd", "Relu", "Relu6"),
+    "TRANSPOSE_CONV": ("conv2d_transpose", "BiasAdd"),
+    "FULLY_CONNECTED": ("MatMul", "BiasAdd", "Tensordot"),
+    "DEPTH_TO_SPACE": ("DepthToSpace",),
+    "SPACE_TO_DEPTH": ("SpaceToDepth",),
+    "MINIMUM": ("Minimum",),
+    "MAXIMUM": ("Maximum",),
+    "ADD": ("Add", "add"),
+    "SUB": ("Sub", "sub"),
+    "MUL": ("Mul", "mul"),
+    "CONCATENATION": ("concat",),
+    "STRIDED_SLICE": ("strided_slice",),
+    "TANH": ("Tanh",),
+    "LOGISTIC": ("Sigmoid",),
+    "RELU": ("Relu",),
+    "PRELU": ("add", "Relu", "mul", "Neg"),
+}
+
+
 def _layer_pattern(layer: str) -> re.Pattern[str]:
     return re.compile(rf"(^|/){re.escape(layer)}(_\d+)?(/|$)")
+
+
+def _score(op: ModelOp, parts: Sequence[str], pats: Sequence[re.Pattern[str]]) -> tuple[int, int]:
+    """(parts naming one of the layers and the op's own kind, parts naming one of the layers)."""
+    kinds = _TF_KINDS.get(op.op, ())
+    named = [p for p in parts if any(pat.search(p) for pat in pats)]
+    typed = [p for p in named if kinds and p.rsplit("/", 1)[-1].startswith(kinds)]
+    return len(typed), len(named)
 
 
 def assign_ops(ops: Sequence[ModelOp], groups: Sequence[GroupDef]) -> Mapping:
@@ -211,9 +244,9 @@ def assign_ops(ops: Sequence[ModelOp], groups: Sequence[GroupDef]) -> Mapping:
     by_name: list[int | None] = []
     for o in ops:
         parts = [p for p in o.tensor_names.split(";") if p]
-        scores = [sum(1 for p in parts if any(pat.search(p) for pat in gp)) for gp in pats]
-        best = max(scores) if scores else 0
-        by_name.append(scores.index(best) if best > 0 else None)
+        scores = [_score(o, parts, gp) for gp in pats]
+        best = max(scores) if scores else (0, 0)
+        by_name.append(scores.index(best) if best[1] > 0 else None)
     notes: list[str] = []
     if ops and all(g is None for g in by_name):
         notes.append("no op's tensor names name a layer of the differential groups: ops assigned by order only")
