@@ -194,7 +194,10 @@ class EmuTrace:
 
     def set_on(self, name: str, raw: bytes) -> None:
         arr = self.array(name)
-        arr.on = _bool(raw, f"{name}/tracing_on")
+        text = raw.strip()  # any unsigned number, non-zero = on (rb_simple_write); event enables take 0/1
+        if not text.isdigit():
+            raise FsError(errno.EINVAL, f"{name}/tracing_on")
+        arr.on = int(text) != 0
         arr.note(self.boot_s())
 
     def set_kb(self, name: str, raw: bytes) -> None:
