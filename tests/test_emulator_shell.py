@@ -48,7 +48,7 @@ def test_unknown_command_is_127(phone: Phone) -> None:
 
 @pytest.mark.parametrize("script", ["(cd /)", "cat <<EOF", "logcat -d", "echo ${x:-d}", "f() { id; }",
                                     "case x in esac", "echo $((i++))", "exec >/data/local/tmp/f", "echo $(id; (cd /))",
-                                    "read -t 1 x", "wait %1", "kill -STOP 1", "echo $@"])
+                                    "read -N 4 x", "wait %1", "kill -STOP 1", "echo $@"])
 def test_unsupported_constructs_are_refused(phone: Phone, script: str) -> None:
     rc, out, err = phone.sh(script)
     assert rc == 127

@@ -69,7 +69,7 @@ def test_read_lines_from_a_file(phone: Phone) -> None:
     assert phone.sh("read x; echo $?", stdin=b"")[1] == "1\n"
     assert phone.sh("read -r x; echo \"$x\"", stdin=b"a\\b\n")[1] == "a\\b\n"
     assert phone.sh("read x; echo \"$x\"", stdin=b"a\\b\n")[1] == "ab\n"
-    assert phone.sh("read -t 1 x")[0] == 127
+    assert phone.sh("read -A x")[0] == 127  # mksh's array read: refused, not half-done
     assert phone.sh("IFS=: read a b", stdin=b"1:2\n")[0] == 127  # only the default IFS: refused, not mis-split
     assert phone.sh("IFS=,; x=a,b; echo $x")[0] == 127
     assert phone.sh("IFS=,; echo plain")[1] == "plain\n"
@@ -207,3 +207,65 @@ def test_break_and_continue(phone: Phone) -> None:
     assert phone.sh(script)[1] == "cpu\ncpu0\nok\n"
     _, out, err = phone.sh("break; echo $?")
     assert out == "1\n" and "can't break" in err
+
+
+def test_read_with_a_delimiter_takes_many_lines_in_one_builtin(phone: Phone) -> None:
+    # /proc/stat's cpu lines end at its first "i" (intr): one read, one echo per sampler tick
+    rc, out, _ = phone.sh('read -r -d i cpus < /proc/stat; echo "$cpus"')
+    lines = out.splitlines()
+    assert rc == 0 and lines[0].startswith("cpu ") and len(lines) == 1 + phone.rt.profile.cpu_cores
+    assert all(ln.split()[0] == f"cpu{i}" for i, ln in enumerate(lines[1:]))
+    # -d '' reads to the end (NUL never comes): fields split across lines, status 1 at EOF
+    rc, out, _ = phone.sh("read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo; echo $? $k3 $v3")
+    status, key, value = out.split()
+    assert (status, key) == ("1", "MemAvailable:") and int(value) > 0
+
+
+def test_a_fifo_held_open_is_a_fork_free_sleep(phone: Phone) -> None:
+    fifo = "/data/local/tmp/w.fifo"
+    rc, out, err = phone.sh(f"mkfifo {fifo} && exec 3<> {fifo} && read -t 0.2 -u3 z; echo $?")
+    assert (rc, out, err) == (0, f"{128 + signal.SIGALRM}\n", "")  # timed out, as mksh reports it
+    assert phone.sh(f"ls -l {fifo}")[1].startswith("p")
+    # nothing hangs on a FIFO the emulator cannot serve: `<` would wait for a writer, cat too
+    assert phone.sh(f"read x < {fifo}")[0] == 127
+    rc, _, err = phone.sh(f"cat {fifo}")
+    assert rc == 1 and "Resource temporarily unavailable" in err
+    assert phone.sh("read -u5 x")[0] == 2  # no such descriptor
+    assert phone.sh("exec 1> /data/local/tmp/o")[0] == 127  # the shell's own streams: refused
+
+
+def test_data_written_to_the_fifo_ends_the_wait(phone: Phone) -> None:
+    fifo = "/data/local/tmp/d.fifo"
+    assert phone.sh(f"mkfifo {fifo}")[0] == 0
+    t, result, started = run_in_thread(phone, f"exec 3<> {fifo}; echo ready; read -t 60 -u3 line; echo \"got $line $?\"")
+    assert started.wait(30)
+    assert phone.sh(f"echo hello > {fifo}")[0] == 0
+    t.join(60)
+    assert str(result["out"]).splitlines() == ["ready", "got hello 0"]
+
+
+def test_a_trapped_signal_ends_a_waiting_read_at_once(phone: Phone) -> None:
+    fifo = "/data/local/tmp/s.fifo"
+    assert phone.sh(f"mkfifo {fifo}")[0] == 0
+    script = f"trap 'echo trapped' USR1; exec 3<> {fifo}; echo $$; read -t 600 -u3 z; echo \"read $?\""
+    t, result, started = run_in_thread(phone, script)
+    assert started.wait(30)
+    [proc] = [p for p in phone.rt.procs.snapshot() if p.name == "sh"]
+    proc.deliver(signal.SIGUSR1)
+    t.join(60)
+    assert not t.is_alive()
+    # the trap runs before the next command; the read ended with 128 + the signal
+    assert str(result["out"]).splitlines()[1:] == ["trapped", f"read {128 + signal.SIGUSR1}"]
+
+
+def test_a_failed_redirection_reports_on_the_stderr_set_up_before_it(phone: Phone) -> None:
+    assert phone.sh("read -r v 2>/dev/null < /sys/no/such; echo $?") == (0, "1\n", "")
+    _, out, err = phone.sh("read -r v < /sys/no/such 2>/dev/null; echo $?")
+    assert out == "1\n" and "can't open /sys/no/such" in err
+
+
+def test_an_output_redirection_opens_its_file_once(phone: Phone) -> None:
+    # a loop's output redirected once: every line lands, in order (one open, many writes)
+    script = "i=0; while [ $i -lt 50 ]; do i=$((i + 1)); echo $i; done > /data/local/tmp/o; read -r a < /data/local/tmp/o; echo $a"
+    assert phone.sh(script)[1] == "1\n"
+    assert phone.sh("cat /data/local/tmp/o")[1] == "".join(f"{i}\n" for i in range(1, 51))

@@ -11,7 +11,11 @@ record type). The device-side shell script (``sampler.sh``) and the local sample
     T <clock_s>                   tick start on the device's monotonic clock (seconds)
     cpu <name> <user> <nice> <system> <idle> <iowait> <irq> <softirq> [steal …]
                                   a /proc/stat cpu line (ticks; ``cpu`` = all cores)
+    cpu  <user> …  /  cpuN <user> …
+                                  the same, as /proc/stat prints it (the phone script copies
+                                  the file's cpu lines in one ``read -d i``)
     freq <core> <khz>             scaling_cur_freq of one core
+    freq <core>=<khz> …           the same for several cores in one line (empty = not read)
     gpu kgsl <busy> <total>       Adreno gpubusy: the last window's busy/total (not cumulative)
     gpu pct <percent>             Mali utilization / kgsl gpu_busy_percentage ("37 %" → 37)
     gpu ged <load> <block> <idle> MediaTek GED gpu_utilization
@@ -19,10 +23,15 @@ record type). The device-side shell script (``sampler.sh``) and the local sample
     rss <kb>                      VmRSS of the measured process (absent while it is not running)
     mem <kb>                      MemAvailable of the device
     tz <name> <raw>               a thermal zone's temp (raw: m°C on most kernels)
+    tz <name>=<raw> …             the same for several zones in one line (empty = not read)
     bat <current_raw> <voltage_uv> <charge_uah> <temp_dc> <status>
                                   the battery's sysfs nodes, raw (units and sign decided later)
+    bat c=<current_raw> v=<voltage_uv> ch=<charge_uah> te=<temp_dc> st=<status…>
+                                  the same by name (empty = not read; the status comes last)
     rapl <zone> <energy_uj>       a powercap RAPL counter (host package/core energy, µJ, cumulative)
-    self <utime_ticks> <stime_ticks> <clk_tck>   the sampler's own CPU time
+    self <utime_ticks> <stime_ticks> [<cutime_ticks> <cstime_ticks>] <clk_tck>
+                                  the sampler's own CPU time (with its waited-for children's,
+                                  e.g. a forked ``sleep``, when given)
     E <stream> <message…>         a stream could not be read (said once, kept as the reason)
 
 Anything else is counted as garbage and reported, never guessed at.
@@ -105,6 +114,8 @@ class _Parser:
             if args:
                 self.tl.missing.setdefault(args[0], " ".join(args[1:]) or "could not be read")
             return
+        if (kind.startswith("cpu") and kind[3:].isdigit()) or (kind == "cpu" and args and args[0].isdigit()):
+            kind, args = "cpu", [kind, *args]  # a raw /proc/stat line
         handler = _HANDLERS.get(kind)
         if self.t is None or handler is None or not handler(self.tl, self.t, args):
             self.tl.garbage_lines += 1
@@ -120,11 +131,24 @@ def _cpu(tl: Timeline, t: float, a: list[str]) -> bool:
     return True
 
 
+def _pairs(a: list[str]) -> list[tuple[str, str]] | None:
+    """``name=value`` arguments (a value may be empty: not read this tick); None if any is not."""
+    pairs = [x.partition("=") for x in a]
+    if not a or any(not sep or not name for name, sep, _ in pairs):
+        return None
+    return [(name, value) for name, _, value in pairs]
+
+
 def _freq(tl: Timeline, t: float, a: list[str]) -> bool:
-    v = _num(a[1]) if len(a) == 2 else None
-    if v is None:
+    pairs = _pairs(a) if len(a) != 2 or "=" in a[0] else [(a[0], a[1])]
+    if pairs is None:
         return False
-    tl.freq_khz.setdefault(a[0], []).append((t, v))
+    for name, raw in pairs:
+        v = _num(raw) if raw else None
+        if raw and v is None:
+            return False
+        if v is not None:
+            tl.freq_khz.setdefault(name, []).append((t, v))
     return True
 
 
@@ -161,16 +185,36 @@ def _series(attr: str, scale: float = 1.0) -> Handler:
 
 
 def _tz(tl: Timeline, t: float, a: list[str]) -> bool:
-    raw = _num(a[1]) if len(a) == 2 else None
-    if raw is None:
+    pairs = _pairs(a) if len(a) != 2 or "=" in a[0] else [(a[0], a[1])]
+    if pairs is None:
         return False
-    c = zone_temp_c(raw)
-    if c is not None:
-        tl.temp_c.setdefault(a[0], []).append((t, c))
+    for name, text in pairs:
+        raw = _num(text) if text else None
+        if text and raw is None:
+            return False
+        c = zone_temp_c(raw) if raw is not None else None
+        if c is not None:
+            tl.temp_c.setdefault(name, []).append((t, c))
     return True
 
 
+_BAT_KEYS = ("c=", "v=", "ch=", "te=", "st=")
+
+
+def _bat_by_name(a: list[str]) -> list[str] | None:
+    """``c=… v=… ch=… te=… st=…`` → the positional fields ("x" where not read)."""
+    if len(a) < len(_BAT_KEYS) or any(not x.startswith(k) for x, k in zip(a, _BAT_KEYS, strict=False)):
+        return None
+    values = [x.split("=", 1)[1] for x in a[:4]] + [" ".join([a[4].split("=", 1)[1], *a[5:]]).strip()]
+    return [v or "x" for v in values]
+
+
 def _bat(tl: Timeline, t: float, a: list[str]) -> bool:
+    if a and a[0].startswith("c="):
+        named = _bat_by_name(a)
+        if named is None:
+            return False
+        a = named
     if len(a) < 5:  # the status may hold a space ("Not charging": charging suspended)
         return False
     cur, volt, charge, temp = (_num(x) for x in a[:4])
@@ -195,11 +239,10 @@ def _rapl(tl: Timeline, t: float, a: list[str]) -> bool:
 
 
 def _self(tl: Timeline, t: float, a: list[str]) -> bool:
-    nums = [_num(x) for x in a]
-    if len(nums) != 3 or any(v is None for v in nums) or not nums[2]:
+    nums = [v for v in (_num(x) for x in a) if v is not None]
+    if len(nums) != len(a) or len(nums) not in (3, 5) or not nums[-1]:
         return False
-    ut, st, hz = (v for v in nums if v is not None)
-    tl.self_cpu_s.append((t, (ut + st) / hz))
+    tl.self_cpu_s.append((t, sum(nums[:-1]) / nums[-1]))
     return True
 
 

@@ -24,6 +24,7 @@ from perflab.emulator.adb_protocol import FileStat
 from perflab.errors import PerflabError
 
 WRITABLE_PREFIXES = ("/data/local/tmp", "/sdcard")
+_HOST_PATH_CACHE = 8192  # resolved sandbox paths kept
 REAL_DIRS = ("/data/local/tmp", "/sdcard", "/system/bin", "/vendor/lib64", "/data/local")
 SHELL_UID = 2000
 ROOT_UID = 0
@@ -38,6 +39,10 @@ class FsError(PerflabError):
         super().__init__(f"{path}: {os.strerror(errno_)}")
 
 
+class FifoReadError(FsError):
+    """A FIFO was opened for reading as if it were a file (a real one would wait for a writer)."""
+
+
 @dataclass
 class VNode:
     """A generated file: ``read`` renders it now; ``write`` (root only) changes state."""
@@ -49,6 +54,8 @@ class VNode:
 
 def normalize(path: str, cwd: str = "/") -> str:
     """Absolute, normalised device path; ``..`` stops at ``/``."""
+    if path.startswith("/") and "//" not in path and "/." not in path and not path.endswith("/"):
+        return path  # already normal (the common case: a script's absolute paths)
     joined = posixpath.join(cwd, path) if not path.startswith("/") else path
     norm = posixpath.normpath(joined)
     if norm.startswith("//"):
@@ -65,6 +72,7 @@ class PhoneFS:
         self.vnodes: dict[str, VNode] = {}
         self.hidden: set[str] = set()
         self._vdirs: set[str] = set()
+        self._host_paths: dict[str, Path] = {}
         #: generated subtrees whose files come and go (``/proc/<pid>/…``): base -> current files
         self._dynamic: dict[str, Callable[[], dict[str, VNode]]] = {}
 
@@ -92,7 +100,7 @@ class PhoneFS:
         self.hidden.add(normalize(path))
 
     def _is_hidden(self, path: str) -> bool:
-        return any(path == h or path.startswith(h + "/") for h in self.hidden)
+        return bool(self.hidden) and any(path == h or path.startswith(h + "/") for h in self.hidden)
 
     def vnode(self, path: str) -> VNode | None:
         if self._is_hidden(path):
@@ -110,11 +118,17 @@ class PhoneFS:
 
     # ------------------------------------------------------------------ mapping
     def host_path(self, path: str) -> Path:
-        """The sandbox file behind a device path (no check that it exists)."""
+        """The sandbox file behind a device path (no check that it exists). Resolved once per
+        path: the phone can create no symlink, so the answer cannot change (a sampler asks for
+        the same few paths ten times a second)."""
         norm = normalize(path)
-        host = (self.root / norm.lstrip("/")).resolve()
-        if host != self.root and self.root not in host.parents:
-            raise FsError(errno.EACCES, path)
+        host = self._host_paths.get(norm)
+        if host is None:
+            host = (self.root / norm.lstrip("/")).resolve()
+            if host != self.root and self.root not in host.parents:
+                raise FsError(errno.EACCES, path)
+            if len(self._host_paths) < _HOST_PATH_CACHE:
+                self._host_paths[norm] = host
         return host
 
     @staticmethod
@@ -199,7 +213,40 @@ class PhoneFS:
             raise FsError(errno.ENOENT, path)
         if statmod.S_ISDIR(st.mode):
             raise FsError(errno.EISDIR, path)
+        if statmod.S_ISFIFO(st.mode):  # would wait for a writer forever: say so instead
+            raise FifoReadError(errno.EAGAIN, path)
         return self.host_path(path).read_bytes()
+
+    def is_fifo(self, path: str) -> bool:
+        st = self.stat(path)
+        return st is not None and statmod.S_ISFIFO(st.mode)
+
+    def mkfifo(self, path: str, uid: int, mode: int = 0o666) -> None:
+        """A named pipe in the sandbox (a real one: the shell's ``<>`` opens it for real)."""
+        path = normalize(path)
+        if self.exists(path):
+            raise FsError(errno.EEXIST, path)
+        if not self.is_dir(posixpath.dirname(path)):
+            raise FsError(errno.ENOENT, path)
+        if not self.writable_by(path, uid) or self.vnode(path) is not None:
+            raise FsError(errno.EACCES, path)
+        os.mkfifo(self.host_path(path), mode & 0o777)
+
+    def open_fifo(self, path: str, uid: int) -> int | None:
+        """``<> fifo``: open read-write (which never waits for a peer on Linux), non-blocking;
+        None when ``path`` is not a FIFO (the caller opens it as a file)."""
+        path = normalize(path)
+        if self.vnode(path) is not None or self.is_vdir(path):
+            return None
+        host = self.host_path(path)
+        try:
+            if not statmod.S_ISFIFO(os.lstat(host).st_mode):
+                return None
+        except OSError:
+            return None
+        if not self.writable_by(path, uid):
+            raise FsError(errno.EACCES, path)
+        return os.open(host, os.O_RDWR | os.O_NONBLOCK)
 
     def write_bytes(self, path: str, data: bytes, uid: int, *, append: bool = False) -> None:
         path = normalize(path)

@@ -27,7 +27,9 @@ ADBD_PID = 612
 FIRST_PID = 3100
 PID_MAX = 32768
 
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+#: the emulated phone's page size is the host's (its /proc/<pid>/statm counts the host child's pages)
+PAGE_SIZE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_PAGE_KB = PAGE_SIZE_BYTES // 1024
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 #: Signals whose default action is to ignore them (everything else terminates, as for these tools).
@@ -241,6 +243,13 @@ def proc_stat(proc: Proc) -> bytes:
               "4194560", "0", "0", "0", "0", str(utime), str(stime), "0", "0", "20", "0", "1", "0", "0",
               str(proc.vsz_kb * 1024), str(rss_pages)]
     return (" ".join(fields) + "\n").encode()
+
+
+def proc_statm(proc: Proc) -> bytes:
+    """/proc/<pid>/statm: size resident shared text lib data dt, in pages (resident = VmRSS)."""
+    size = proc.vsz_kb // _PAGE_KB
+    resident = proc.host_rss_kb() // _PAGE_KB
+    return f"{size} {resident} 0 0 0 {resident} 0\n".encode()
 
 
 def proc_cmdline(proc: Proc) -> bytes:

@@ -8,6 +8,7 @@ raw lines (kept in the run folder) and the same Timeline.
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Protocol
@@ -50,19 +51,29 @@ def stream_config(device: Device) -> StreamConfig:
 
 _SCRIPT_HEAD = """\
 # perflab device sampler: one long-lived process per cell, started in the background by
-# perflab and killed by its PID. It reads sysfs and procfs with shell builtins only (read,
-# echo, test, mksh's builtin sleep): no process is forked per sample. Its lines follow
-# perflab/telemetry/samples.py. Written for this device by perflab (paths quoted). It ignores
-# SIGHUP (as nohup would) so that it outlives the adb shell that started it.
-trap 'exit 0' TERM INT
+# perflab and killed by its PID. Every tick reads sysfs and procfs with shell builtins only
+# (read, echo, test): no process is forked per sample. It waits between ticks with
+# `read -t` on a FIFO it holds open (mksh has no builtin sleep; toybox sleep would fork
+# every tick; the FIFO is opened once, read-write, as fd 3, so it never blocks on open and
+# never reaches EOF), falling back to sleep only when no FIFO can be made (an E line says so).
+# Its lines follow perflab/analysis/timeline.py. Written for this device by perflab (paths
+# quoted). It ignores SIGHUP (as nohup would) so that it outlives the adb shell that
+# started it, and removes its FIFO when killed.
+fifo=@FIFO@
+trap 'rm -f "$fifo"; exit 0' TERM INT
 trap '' HUP
 echo "P $$"
+rm -f "$fifo"
+if mkfifo "$fifo" 2>/dev/null && exec 3<> "$fifo"; then :; else fifo=; echo 'E wait no FIFO: the sampler forks sleep every tick'; fi
+pk=; pz=$(getconf PAGESIZE 2>/dev/null)
+if [ -n "$pz" ]; then pk=$((pz / 1024)); fi
 """
 
+# /proc/stat's cpu lines end where its first "i" is ("intr"): one read takes them all.
 _SCRIPT_TICK = """\
   read -r up rest < /proc/uptime
   echo "T $up"
-  while read -r name rest && [ "$name" != intr ]; do echo "cpu $name $rest"; done < /proc/stat
+  read -r -d i cpus < /proc/stat; echo "$cpus"
 """
 
 
@@ -72,7 +83,27 @@ def _node_checks(nodes: dict[str, str]) -> list[str]:
             for stream, path in nodes.items() if path]
 
 
-def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> str:
+_NAME_OK = re.compile(r"[A-Za-z0-9_.:+-]+")  # safe inside double quotes, no blank, no "="
+
+
+def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> list[str]:
+    """Tick lines reading ``nodes`` ((name, path)…) into one ``kind name=value …`` line. Names
+    come from the phone (thermal zone types): a blank or ``=`` becomes ``_``, and a name with
+    other characters is single-quoted into the echo, never expanded by the shell."""
+    if not nodes:
+        return []
+    q = shlex.quote
+    fields = []
+    for i, (name, _) in enumerate(nodes):
+        safe = re.sub(r"[\s=]", "_", name) or "_"
+        fields.append(f"{safe}=${prefix}{i}" if _NAME_OK.fullmatch(safe) else f'"{q(safe + "=")}"${prefix}{i}')
+    word = '"' + kind + " " + " ".join(fields) + '"'
+    return ["  " + " ".join(f"{prefix}{i}=" for i in range(len(nodes))),
+            *(f"  read -r {prefix}{i} 2>/dev/null < {q(path)}" for i, (_, path) in enumerate(nodes)),
+            f"  echo {word}"]
+
+
+def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo: str) -> str:
     """The sampler for this device: its nodes unrolled into the loop (each path shell-quoted),
     so the script needs no case, brace groups or parameter operators: plain POSIX sh."""
     q = shlex.quote
@@ -80,7 +111,7 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> s
     bat = cfg.battery
     wanted = {z.type for z in cfg.thermal.zones}
     zones = [z for z in device.thermal_zones() if not wanted or z.type in wanted]
-    lines = [_SCRIPT_HEAD.rstrip("\n")]
+    lines = [_SCRIPT_HEAD.rstrip("\n").replace("@FIFO@", q(fifo))]
     if cfg.gpu is None:
         lines.append("echo 'E gpu no GPU load node configured for this device'")
     else:
@@ -95,12 +126,11 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> s
         lines.append("echo 'E freq no cpufreq policies in the device config'")
     lines.append("while :; do")
     lines.append(_SCRIPT_TICK.rstrip("\n"))
-    # each node: `read … && echo …` (two builtins; nothing printed when the node is empty).
-    # An unreadable node was reported once above; its read fails silently (2>/dev/null first).
-    for pol in cfg.cpufreq.policies:
-        pol = pol.rstrip("/")
-        lines.append(f"  read -r v 2>/dev/null < {q(pol + '/scaling_cur_freq')} && "
-                     f"echo \"freq {pol.rsplit('/', 1)[-1]} $v\"")
+    # Nodes of one kind: their variables emptied in one assignment, one `read` per node, one
+    # line for all (`freq policy0=… policy4=…`; an empty value = not read this tick). An
+    # unreadable node was reported once above; its read fails silently (2>/dev/null first).
+    lines += _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1], pol.rstrip("/") + "/scaling_cur_freq")
+                                    for pol in cfg.cpufreq.policies])
     if cfg.gpu is not None:
         kind = {GpuFormat.KGSL_GPUBUSY: "kgsl", GpuFormat.MTK_GED: "ged", GpuFormat.PERCENT: "pct"}[cfg.gpu.format]
         lines.append(f"  g2=; g3=; read -r g1 g2 g3 2>/dev/null < {q(cfg.gpu.busy_path)} && "
@@ -108,27 +138,28 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str) -> s
         if cfg.gpu.freq_path:
             lines.append(f"  read -r v rest 2>/dev/null < {q(cfg.gpu.freq_path)} && echo \"gpufreq $v\"")
     lines += [
+        # the measured process's RSS: statm's resident pages (the same counter as VmRSS) × the
+        # page size; VmRSS from status where getconf gave no page size
         f"  pid=; read -r pid 2>/dev/null < {q(pid_file)}",
-        "  if [ -n \"$pid\" ] && [ -r \"/proc/$pid/status\" ]; then",
-        "    while read -r k v u && [ \"$k\" != VmRSS: ]; do :; done < \"/proc/$pid/status\"; "
-        "[ \"$k\" = VmRSS: ] && echo \"rss $v\"",
+        "  if [ -z \"$pid\" ]; then :",
+        "  elif [ -n \"$pk\" ]; then read -r sz res rest 2>/dev/null < \"/proc/$pid/statm\" && echo \"rss $((res * pk))\"",
+        "  elif [ -r \"/proc/$pid/status\" ]; then",
+        ("    while read -r k v u && [ \"$k\" != VmRSS: ]; do :; done < \"/proc/$pid/status\"; "
+         "[ \"$k\" = VmRSS: ] && echo \"rss $v\""),
         "  fi",
-        "  while read -r k v u && [ \"$k\" != MemAvailable: ]; do :; done < /proc/meminfo; "
-        "[ \"$k\" = MemAvailable: ] && echo \"mem $v\"",
+        # MemAvailable is /proc/meminfo's third line (Linux ≥ 3.14): one read to the end
+        "  k3=; read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo; [ \"$k3\" = MemAvailable: ] && echo \"mem $v3\"",
     ]
-    for z in zones:
-        lines.append(f"  read -r v 2>/dev/null < {q(z.zone + '/temp')} && echo \"tz {z.type} $v\"")
-    reads = []
-    for var, key in (("c", "bat"), ("vo", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status")):
-        path = bat_nodes[key]
-        # a missing or empty node prints "x", so the line keeps its five fields
-        reads.append(f"read -r {var} 2>/dev/null < {q(path)} && [ -n \"${var}\" ] || {var}=x" if path else f"{var}=x")
-    lines += [f"  {r}" for r in reads]
+    lines += _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
+    # the battery: c(urrent) v(oltage) ch(arge counter) te(mperature) st(atus, last: "Not charging")
+    bat_vars = (("c", "bat"), ("v", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status"))
+    lines.append("  " + " ".join(f"b{var}=" for var, _ in bat_vars))
+    lines += [f"  read -r b{var} 2>/dev/null < {q(bat_nodes[key])}" for var, key in bat_vars if bat_nodes[key]]
+    lines.append('  echo "bat ' + " ".join(f"{var}=$b{var}" for var, _ in bat_vars) + '"')
     lines += [
-        '  echo "bat $c $vo $ch $te $st"',
-        '  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt rest < "/proc/$$/stat"',
-        '  echo "self $ut $stt 100"',
-        f"  sleep {interval_s:.3f}",
+        '  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt cut cst rest < "/proc/$$/stat"',
+        '  echo "self $ut $stt $cut $cst 100"',
+        f'  if [ -n "$fifo" ]; then read -t {interval_s:.3f} -u3 z; else sleep {interval_s:.3f}; fi',
         "done",
     ]
     return "\n".join(lines) + "\n"
@@ -145,12 +176,13 @@ class PhoneSampler:
         base = device.config.workdir.rstrip("/")
         self.script = f"{base}/sampler.sh"
         self.out = f"{base}/sampler.out"
+        self.fifo = f"{base}/sampler.fifo"
         self.pid: str | None = None
 
     def start(self) -> None:
         dev = self.device
         try:
-            dev.dev.push_bytes(sampler_script(dev, self.interval_s, self.pid_file).encode(), self.script, mode=0o755,
+            dev.dev.push_bytes(sampler_script(dev, self.interval_s, self.pid_file, self.fifo).encode(), self.script, mode=0o755,
                                timeout_s=dev.timeout_s)
             cmd = f"sh {shlex.quote(self.script)} > {shlex.quote(self.out)} 2>&1 & echo $!"
             res = dev.dev.shell(cmd, timeout_s=dev.timeout_s, check=True)

@@ -7,6 +7,7 @@ import re
 import signal
 import stat as statmod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import ROOT_UID
@@ -14,7 +15,7 @@ from perflab.emulator.shell.errors import SH, ExitShell, LoopControl, Unsupporte
 from perflab.emulator.shell.expand import check_ifs
 from perflab.emulator.shell.parser import ASSIGN_RE
 from perflab.emulator.shell.registry import command, err
-from perflab.emulator.shell.streams import IO
+from perflab.emulator.shell.streams import IO, Input, ReadInterrupted, ReadTimedOut
 
 if TYPE_CHECKING:
     from perflab.emulator.shell.interp import Shell
@@ -256,44 +257,111 @@ def _wait(sh: Shell, args: list[str], io: IO) -> int:
     return status
 
 
-def _read_line(io: IO, raw: bool) -> tuple[str, bool]:
-    """The next logical line (backslash-newline joins lines unless ``raw``) and whether EOF ended it."""
+@dataclass(frozen=True)
+class _ReadArgs:
+    raw: bool
+    names: tuple[str, ...]
+    delim: bytes = b"\n"
+    timeout_s: float | None = None
+    fd: int = 0
+
+
+def _read_line(inp: Input, args: _ReadArgs) -> tuple[str, bool]:
+    """The next logical line up to the delimiter (backslash-newline joins lines unless raw) and
+    whether the end of input ended it. Raises ReadTimedOut / ReadInterrupted from a FIFO."""
     text = ""
+    delim = args.delim.decode("latin-1")
     while True:
-        line = io.inp.line()
+        line = inp.until(args.delim, args.timeout_s)
         if line is None:
             return text, True
         chunk = line.decode("utf-8", "replace")
-        eof = not chunk.endswith("\n")
-        chunk = chunk.removesuffix("\n")
-        if raw or not chunk.endswith("\\") or chunk.endswith("\\\\"):
+        eof = not chunk.endswith(delim)
+        chunk = chunk.removesuffix(delim)
+        if args.raw or not chunk.endswith("\\") or chunk.endswith("\\\\"):
             return text + chunk, eof
         text += chunk[:-1]
         if eof:
             return text, True
 
 
-@command("read")
-def _read(sh: Shell, args: list[str], io: IO) -> int:
-    raw = False
+_READ_ARGS: dict[tuple[str, ...], _ReadArgs] = {}  # parsed once per distinct argument list
+_READ_TIMEOUT_STATUS = 128 + signal.SIGALRM  # mksh: as if SIGALRM had been caught
+
+
+def _parse_read_args(args: list[str]) -> _ReadArgs | str:
+    """``read [-r] [-d x] [-t s] [-uN] name…`` (mksh's other options are refused); a bad name or
+    option → its error."""
+    raw, delim, timeout_s, fd = False, b"\n", None, 0
     names: list[str] = []
-    for a in args:
+    it = iter(args)
+    for a in it:
         if a == "-r":
             raw = True
+        elif a.startswith("-u") and a[2:].isdigit():  # mksh: the number follows -u at once
+            fd = int(a[2:])
+        elif a in ("-d", "-t"):
+            value = next(it, None)
+            if value is None:
+                return f"read: {a}: option requires an argument"
+            if a == "-d":
+                delim = value.encode()[:1] or b"\0"  # the first byte of x; NUL if empty
+            else:
+                try:
+                    timeout_s = float(value)
+                except ValueError:
+                    return f"read: -t: {value}: bad number"
         elif a.startswith("-"):
             raise Unsupported(f"read {a}")
         elif not ASSIGN_RE.fullmatch(a + "="):
-            err(io, f"{SH}: read: {a}: invalid identifier")
-            return 2
+            return f"{SH}: read: {a}: invalid identifier"
         else:
             names.append(a)
-    names = names or ["REPLY"]
+    return _ReadArgs(raw, tuple(names) or ("REPLY",), delim, timeout_s, fd)
+
+
+def _ifs_fields(text: str, n: int) -> list[str]:
+    """Split on IFS whitespace (the default IFS) into at most ``n`` fields; the last keeps its
+    inner separators, without trailing ones (POSIX read)."""
+    fields = _IFS_WS.split(text.strip(" \t\n"), maxsplit=n - 1) if n > 1 else [text.strip(" \t\n")]
+    return [f for f in fields if f] if fields != [""] else []
+
+
+_IFS_WS = re.compile(r"[ \t\n]+")
+
+
+@command("read")
+def _read(sh: Shell, args: list[str], io: IO) -> int:
+    key = tuple(args)
+    parsed = _READ_ARGS.get(key)
+    if parsed is None:
+        result = _parse_read_args(args)
+        if isinstance(result, str):
+            err(io, result)
+            return 2
+        parsed = result
+        if len(_READ_ARGS) < 1024:
+            _READ_ARGS[key] = parsed
     check_ifs(sh.cmd_env.get("IFS", sh.vars.get("IFS")))
-    text, eof = _read_line(io, raw)
-    if not raw:
+    inp = io.inp if parsed.fd == 0 else sh.fds.get(parsed.fd)
+    if inp is None:
+        err(io, f"{SH}: read: -u{parsed.fd}: bad file descriptor")
+        return 2
+    status = 0
+    try:
+        text, eof = _read_line(inp, parsed)
+        status = 1 if eof else 0
+    except ReadTimedOut as exc:
+        text, status = exc.partial.decode("utf-8", "replace"), _READ_TIMEOUT_STATUS
+    except ReadInterrupted as exc:
+        text, status = "", 128 + exc.signo
+    if not parsed.raw:
         text = re.sub(r"\\(.)", r"\1", text)
-    fields = text.strip(" \t").split(None, len(names) - 1) if names != ["REPLY"] else [text]
+    names = parsed.names
+    if names == ("REPLY",):
+        sh.vars["REPLY"] = text
+        return status
+    fields = _ifs_fields(text, len(names))
     for i, name in enumerate(names):
-        value = fields[i] if i < len(fields) else ""
-        sh.vars[name] = value.rstrip(" \t") if i == len(names) - 1 and names != ["REPLY"] else value
-    return 1 if eof else 0
+        sh.vars[name] = fields[i] if i < len(fields) else ""
+    return status

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import SHELL_UID, FsError
+from perflab.emulator.shell.errors import Unsupported
 from perflab.emulator.shell.registry import COMMANDS, Cmd, command, err, fs_msg
 from perflab.emulator.shell.streams import IO
 
@@ -108,6 +109,31 @@ def _mkdir(sh: Shell, args: list[str], io: IO) -> int:
             sh.rt.fs.mkdir(sh.path(d), sh.uid, parents=parents)
         except FsError as exc:
             err(io, f"mkdir: '{d}': {os.strerror(exc.errno_)}")
+            status = 1
+    return status
+
+
+@command("mkfifo")
+def _mkfifo(sh: Shell, args: list[str], io: IO) -> int:
+    mode = 0o666
+    if args[:1] == ["-m"] and len(args) >= 2:
+        try:
+            mode = int(args[1], 8)
+        except ValueError:
+            err(io, f"mkfifo: bad mode '{args[1]}'")
+            return 1
+        args = args[2:]
+    if not args:
+        err(io, "mkfifo: Needs 1 argument")
+        return 1
+    if any(a.startswith("-") for a in args):
+        raise Unsupported("mkfifo " + " ".join(args))
+    status = 0
+    for name in args:
+        try:
+            sh.rt.fs.mkfifo(sh.path(name), sh.uid, mode)
+        except FsError as exc:
+            err(io, f"mkfifo: {name}: {os.strerror(exc.errno_)}")
             status = 1
     return status
 

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import ROOT_UID, FsError
+from perflab.emulator.procs import PAGE_SIZE_BYTES
 from perflab.emulator.shell.errors import SH, ExitShell, Unsupported
 from perflab.emulator.shell.registry import COMMANDS, SPECIAL_BUILTINS, command, err
 from perflab.emulator.shell.streams import IO
@@ -56,6 +57,14 @@ def _date(sh: Shell, args: list[str], io: IO) -> int:
 def _nproc(sh: Shell, args: list[str], io: IO) -> int:
     io.out(f"{sh.rt.profile.cpu_cores}\n".encode())
     return 0
+
+
+@command("getconf")
+def _getconf(sh: Shell, args: list[str], io: IO) -> int:
+    if args in (["PAGESIZE"], ["PAGE_SIZE"]):
+        io.out(f"{PAGE_SIZE_BYTES}\n".encode())
+        return 0
+    raise Unsupported("getconf " + " ".join(args))
 
 
 @command("uname")

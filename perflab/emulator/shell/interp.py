@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from perflab.emulator.fs import ROOT_UID, SHELL_UID, FsError, normalize
+from perflab.emulator.fs import ROOT_UID, SHELL_UID, FifoReadError, FsError, normalize
 from perflab.emulator.procs import ADBD_PID, DEFAULT_IGNORED, Proc
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.emulator.shell import arith
@@ -39,7 +39,7 @@ from perflab.emulator.shell.errors import (
 from perflab.emulator.shell.lexer import ARITH, CMD, QARITH, QCMD, Seg, Word
 from perflab.emulator.shell.parser import AndOr, Command, For, If, Loop, Pipeline, Redir, Simple, parse
 from perflab.emulator.shell.registry import COMMANDS, REFUSED
-from perflab.emulator.shell.streams import IO, Writer, const_input, discard, safe_writer
+from perflab.emulator.shell.streams import IO, FifoInput, Input, Writer, const_input, discard, safe_writer
 
 _PATH = "/product/bin:/apex/com.android.runtime/bin:/system/bin:/system/xbin"
 EXIT_TRAP = 0
@@ -93,6 +93,9 @@ class Shell:
         self._subst_status: int | None = None
         self._err: Writer = discard
         self._io = IO(discard, discard, const_input(b""))
+        #: input descriptors this shell opened with ``exec N<> file`` (read with ``read -uN``)
+        self.fds: dict[int, Input] = {}
+        self._fd_files = ExitStack()
 
     def child(self, *, uid: int | None = None, variables: dict[str, str] | None = None) -> Shell:
         """A new shell process started by this one (``sh -c``, ``su``, a script): a PID of its own,
@@ -148,6 +151,8 @@ class Shell:
                 if not self._guarded(lambda: self.run_trap_action(action, io), io):
                     self.status = saved  # the script's status, unless the trap itself called exit
         finally:
+            self.fds.clear()
+            self._fd_files.close()
             if self._owns_proc and self.proc is not None:
                 self.rt.procs.exit(self.proc)
         return self.status
@@ -312,18 +317,22 @@ class Shell:
         self.check_cancel()
         if isinstance(cmd, Simple):
             return self._run_simple(cmd, io)
+        if not cmd.redirs:
+            return self._run_compound(cmd, io)
         with ExitStack() as files:
-            if cmd.redirs:
-                try:
-                    io = self._apply_redirs(cmd.redirs, io, files)
-                except _RedirectFailed:
-                    self.status = 1
-                    return 1
-            if isinstance(cmd, If):
-                return self._run_if(cmd, io)
-            if isinstance(cmd, Loop):
-                return self._run_loop(cmd, io)
-            return self._run_for(cmd, io)
+            try:
+                io = self._apply_redirs(cmd.redirs, io, files)
+            except _RedirectFailed:
+                self.status = 1
+                return 1
+            return self._run_compound(cmd, io)
+
+    def _run_compound(self, cmd: If | Loop | For, io: IO) -> int:
+        if isinstance(cmd, If):
+            return self._run_if(cmd, io)
+        if isinstance(cmd, Loop):
+            return self._run_loop(cmd, io)
+        return self._run_for(cmd, io)
 
     def _run_if(self, cmd: If, io: IO) -> int:
         for cond, body in cmd.branches:
@@ -374,13 +383,11 @@ class Shell:
 
     # ---------------------------------------------------------------- expansion
     def var(self, name: str) -> str:
-        special: dict[str, Callable[[], str]] = {"?": lambda: str(self.status), "$": lambda: str(self.pid), "#": lambda: "0",
-                   "0": lambda: "sh", "!": lambda: str(self.last_bg_pid) if self.last_bg_pid else ""}
-        if name in special:
-            return special[name]()
-        if name.isdigit():
-            return ""
-        return self.vars.get(name, "")
+        value = self.vars.get(name)
+        if value is not None:  # special names can never be assigned, so they are never in vars
+            return value
+        special = _SPECIAL_VARS.get(name)
+        return special(self) if special is not None else ""
 
     def expansion(self, seg: Seg) -> str:
         """The value of one expansion segment: a variable, ``$(…)`` or ``$((…))``."""
@@ -404,7 +411,8 @@ class Shell:
         return expand_mod.expand(self, word)
 
     def expand_one(self, word: Word) -> str:
-        return " ".join(self.expand(word))
+        static = word.static_fields
+        return " ".join(static if static is not None else self.expand(word))
 
     def path(self, p: str) -> str:
         return normalize(p, self.cwd)
@@ -426,6 +434,8 @@ class Shell:
                 return self.status
             self.status = self.exec_argv(argv, io, env, exec_=self.exec_simple)
             return self.status
+        if argv == ["exec"]:
+            return self._exec_redirs(cmd.redirs, io)
         with ExitStack() as files:
             try:
                 io2 = self._apply_redirs(cmd.redirs, io, files)
@@ -443,7 +453,7 @@ class Shell:
         in a real shell). A redirection that fails is reported on the standard error as set up
         by the ones before it (``2>/dev/null < missing`` says nothing), and the command is not run."""
         fds: dict[int, Writer] = {1: io.out, 2: io.err}
-        new_stdin = None
+        new_stdin: Input | None = None
         for r in redirs:
             target = self.expand_one(r.target)
             try:
@@ -453,15 +463,64 @@ class Shell:
                     fds[r.fd] = self._file_writer(self.path(target), truncate=r.op == ">", files=files)
                 else:
                     if r.fd != 0:
-                        raise Unsupported(f"{r.fd}<")
-                    new_stdin = self.rt.fs.read_bytes(self.path(target), self.uid)
+                        raise Unsupported(f"{r.fd}{r.op}")
+                    new_stdin = self._input_from(self.path(target), r.op == "<>", files)
             except FsError as exc:
-                verb = "open" if r.op == "<" else "create"
+                verb = "open" if r.op in ("<", "<>") else "create"
                 fds[2](f"{SH}: can't {verb} {exc.path}: {os.strerror(exc.errno_)}\n".encode())
                 raise _RedirectFailed() from None
         if new_stdin is not None:
-            return IO(fds[1], fds[2], const_input(new_stdin))
+            return IO.reading(fds[1], fds[2], new_stdin)
         return io.with_output(fds[1], fds[2])
+
+    def _exec_redirs(self, redirs: list[Redir], io: IO) -> int:
+        """``exec N<> file`` / ``exec N< file`` (N ≥ 3): the shell keeps the descriptor open for
+        ``read -uN`` until it ends. Changing the shell's own 0, 1 or 2 is refused."""
+        for r in redirs:
+            if r.op not in ("<", "<>") or r.fd < 3:
+                raise Unsupported(f"exec {r.fd}{r.op} (redirecting the shell's own streams)")
+        for r in redirs:
+            path = self.path(self.expand_one(r.target))
+            try:
+                inp = self._input_from(path, r.op == "<>", self._fd_files)
+            except FsError as exc:
+                io.err(f"{SH}: can't open {exc.path}: {os.strerror(exc.errno_)}\n".encode())
+                raise ExitShell(1) from None  # a special builtin's redirection error ends the script
+            self.fds[r.fd] = inp
+        self.status = 0
+        return 0
+
+    def _input_from(self, path: str, read_write: bool, files: ExitStack) -> Input:
+        """``< path`` (the file's bytes) or ``<> path`` (read-write: a FIFO stays open and is read
+        as data arrives; a missing file is created, as open(O_RDWR|O_CREAT) does)."""
+        fs = self.rt.fs
+        if not read_write:
+            try:
+                return Input(const_input(fs.read_bytes(path, self.uid)))
+            except FifoReadError:
+                raise Unsupported("< on a FIFO (waits for a writer; use <>)") from None
+        fd = fs.open_fifo(path, self.uid)
+        if fd is not None:
+            files.callback(os.close, fd)
+            return FifoInput(fd, self._signal_for_read, self.own_proc().wake)
+        if fs.vnode(path) is not None or fs.is_vdir(path):
+            raise Unsupported(f"<> on {path}")
+        if not fs.exists(path):
+            fs.open_file(path, self.uid, append=True).close()
+        return Input(const_input(fs.read_bytes(path, self.uid)))
+
+    def _signal_for_read(self) -> int | None:
+        """A signal that ends a waiting ``read`` (trapped, or fatal; ignored ones do not)."""
+        if self.cancel.is_set():
+            raise Cancelled()
+        proc = self.proc
+        if proc is None:
+            return None
+        for signo in list(proc.pending):
+            action = self.traps.get(signo)
+            if signo == signal.SIGKILL or action or (action is None and signo not in DEFAULT_IGNORED):
+                return signo
+        return None
 
     @staticmethod
     def _dup_target(target: str, fds: dict[int, Writer]) -> Writer:
@@ -547,3 +606,9 @@ class Shell:
         if data.startswith(b"\x7fELF"):
             raise Unsupported(f"native binary {argv[0]}")
         return self.child().run(data.decode("utf-8", "replace"), io)
+
+
+_SPECIAL_VARS: dict[str, Callable[[Shell], str]] = {
+    "?": lambda sh: str(sh.status), "$": lambda sh: str(sh.pid), "#": lambda sh: "0", "0": lambda sh: "sh",
+    "!": lambda sh: str(sh.last_bg_pid) if sh.last_bg_pid else "",
+}

@@ -13,7 +13,7 @@ from perflab.emulator.shell.lexer import CMD, LIT, QCMD, QUOTED, VAR_RE, Op, Seg
 
 @dataclass
 class Redir:
-    op: str  # ">", ">>", "<", ">&"
+    op: str  # ">", ">>", "<", "<>", ">&"
     fd: int
     target: Word
 
@@ -66,7 +66,7 @@ class AndOr:
 RESERVED = frozenset({"if", "then", "elif", "else", "fi", "while", "until", "do", "done", "for", "in", "case",
                       "esac", "function", "{", "}", "select"})
 ASSIGN_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
-_REDIR_OPS = (">", ">>", "<", ">&")
+_REDIR_OPS = (">", ">>", "<", "<>", ">&")
 _REFUSED_KW = ("case", "esac", "function", "select", "{", "}")
 
 # ============================================================================ parser
@@ -227,7 +227,7 @@ class _Parser:
         if not isinstance(target, Word):
             raise ShellSyntaxError(f"syntax error: '{tok.op}' unexpected")
         self.i += 1
-        fd = tok.fd if tok.fd is not None else (0 if tok.op == "<" else 1)
+        fd = tok.fd if tok.fd is not None else (0 if tok.op in ("<", "<>") else 1)
         return Redir(tok.op, fd, target)
 
     def parse_simple(self) -> Simple:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from perflab.emulator.shell.errors import Unsupported
+
 Writer = Callable[[bytes], None]
+#: a read waiting on a FIFO looks for data at least this often (signals end the wait at once)
+_FIFO_POLL_S = 0.25
 
 
 class Input:
@@ -33,14 +42,75 @@ class Input:
 
     def line(self) -> bytes | None:
         """The next line with its newline (without one at the end of input); None at EOF."""
+        return self.until(b"\n")
+
+    def until(self, delim: bytes, timeout_s: float | None = None) -> bytes | None:
+        """The bytes up to and including ``delim`` (what is left, at the end of input); None at
+        EOF. Data in memory is there at once, so ``timeout_s`` never matters here."""
+        del timeout_s
         data = self._load()
         if self._pos >= len(data):
             return None
-        end = data.find(b"\n", self._pos)
+        end = data.find(delim, self._pos)
         end = len(data) if end < 0 else end + 1
         out = data[self._pos:end]
         self._pos = end
         return out
+
+
+class ReadTimedOut(Exception):
+    """``read -t`` ran out of time; ``partial`` is what had arrived."""
+
+    def __init__(self, partial: bytes) -> None:
+        self.partial = partial
+
+
+class ReadInterrupted(Exception):
+    """A signal arrived while ``read`` waited (mksh: the read ends with 128+signal)."""
+
+    def __init__(self, signo: int) -> None:
+        self.signo = signo
+
+
+class FifoInput(Input):
+    """Standard input from a FIFO opened read-write (``<> fifo``): ``read`` waits for data like
+    the kernel would, until its ``-t`` timeout or a signal. A FIFO this shell holds open for
+    writing never reaches EOF, so a ``read -t`` on one nobody writes to is mksh's fork-free
+    sleep. The wait is on the process's wake event (a signal ends it at once); data written
+    meanwhile is seen within ``_FIFO_POLL_S``."""
+
+    def __init__(self, fd: int, pending_signal: Callable[[], int | None], wake: threading.Event) -> None:
+        super().__init__(lambda: b"")
+        self._fd = fd
+        self._buf = bytearray()
+        self._pending_signal = pending_signal  # may raise to cancel the whole shell
+        self._wake = wake
+
+    def rest(self) -> bytes:
+        raise Unsupported("reading a FIFO to its end (it has no end while this shell holds it open)")
+
+    def until(self, delim: bytes, timeout_s: float | None = None) -> bytes | None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            i = self._buf.find(delim)
+            if i >= 0:
+                out = bytes(self._buf[:i + 1])
+                del self._buf[:i + 1]
+                return out
+            if select.select([self._fd], [], [], 0)[0]:
+                with contextlib.suppress(BlockingIOError):  # another reader took it first
+                    self._buf += os.read(self._fd, 65536)
+                continue
+            remaining = _FIFO_POLL_S if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                partial = bytes(self._buf)
+                self._buf.clear()
+                raise ReadTimedOut(partial)
+            self._wake.clear()
+            signo = self._pending_signal()
+            if signo is not None:
+                raise ReadInterrupted(signo)
+            self._wake.wait(min(remaining, _FIFO_POLL_S))
 
 
 @dataclass
@@ -53,6 +123,14 @@ class IO:
     def __post_init__(self) -> None:
         self.inp = Input(self.stdin)
         self.stdin = self.inp.rest
+
+    @classmethod
+    def reading(cls, out: Writer, err: Writer, inp: Input) -> IO:
+        """Streams whose standard input is ``inp`` (a redirection's file or FIFO)."""
+        io = cls(out, err, inp.rest)
+        io.inp = inp
+        io.stdin = inp.rest
+        return io
 
     def with_output(self, out: Writer, err: Writer) -> IO:
         """The same standard input (and read position), other outputs."""
