@@ -310,3 +310,18 @@ def test_clocks_print_as_the_kernel_prints_them(tmp_path: Path, clock: str, stam
     assert rc == 0 and len(lines) == 1
     assert re.match(stamp, lines[0].split("]", 1)[1].split()[1].rstrip(":"))
     assert parse_trace(out, trace_clock=clock).info.records == 1
+
+
+def test_lines_no_trace_array_can_show_are_dropped_when_an_instance_goes(tmp_path: Path) -> None:
+    p = Phone(tmp_path, "pixel7")
+    tr = p.rt.trace
+    assert tr is not None
+    i = f"{T}/instances/perflab"
+    p.sh(f"echo 1 > {T}/tracing_on; echo kept > {T}/trace_marker; echo 0 > {T}/tracing_on")
+    p.sh(f"mkdir {i}; echo 1 > {i}/events/binder/enable")
+    p.kernel_event("binder_transaction", BINDER)
+    p.sh(f"echo dropped > {T}/trace_marker")  # the top level is off: nobody records it
+    assert len(tr.buffer.read_text().splitlines()) == 3
+    assert p.sh(f"rmdir {i}")[0] == 0
+    assert p.events(f"{T}/trace") == ["tracing_mark_write: kept"]
+    assert len(tr.buffer.read_text().splitlines()) == 1

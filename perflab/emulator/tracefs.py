@@ -111,6 +111,18 @@ class TraceArray:
         _, on, enabled, copy = self.history[i]
         return on, enabled, copy
 
+    def records(self, ts_s: float, event: str) -> bool:
+        """Whether this array holds a line of ``event`` stamped ``ts_s`` (a top-level
+        trace_marker write when ``event`` is tracing_mark_write)."""
+        if ts_s < self.cleared_at_s:
+            return False
+        on, enabled, copy = self.state_at(ts_s)
+        if not on:
+            return False
+        if event == MARKER_EVENT:
+            return copy
+        return any(e.endswith("/" + event) for e in enabled)
+
 
 @dataclass
 class EmuTrace:
@@ -183,6 +195,23 @@ class EmuTrace:
         with self.lock:
             if self.instances.pop(name, None) is None:
                 raise FsError(errno.ENOENT, f"{INSTANCES}/{name}")
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop the shared stream's lines that no trace array holds, so a long emulated run
+        does not re-read them on every ``trace`` read. Called when an instance goes (the
+        capture has ended, and with it the tool that writes the stream)."""
+        if not self.buffer.is_file():
+            return
+        arrays = (self.top, *self.instances.values())
+        with open(self.buffer, "r+", encoding="utf-8") as fh:
+            lines = fh.read().splitlines(keepends=True)
+            kept = [ln for ln in lines if (m := _LINE_TS_EVENT.search(ln)) is not None
+                    and any(a.records(float(m.group(1)), m.group(2)) for a in arrays)]
+            if len(kept) < len(lines):
+                fh.seek(0)
+                fh.write("".join(kept))
+                fh.truncate()
 
     def array(self, name: str) -> TraceArray:
         arr = self.top if name == "" else self.instances.get(name)
@@ -278,16 +307,7 @@ class EmuTrace:
             if m is None:
                 continue
             ts = float(m.group(1))
-            if ts < arr.cleared_at_s:
-                continue
-            on, enabled, copy = arr.state_at(ts)
-            if not on:
-                continue
-            ev = m.group(2)
-            if ev == MARKER_EVENT:
-                if copy:
-                    out.append((ts, line))
-            elif any(e.endswith("/" + ev) for e in enabled):
+            if arr.records(ts, m.group(2)):
                 out.append((ts, line))
         out.sort(key=lambda x: x[0])
         return out
