@@ -204,3 +204,12 @@ def test_a_conv_whose_name_also_lists_the_fused_tail_stays_with_its_conv() -> No
     conv = next(a for a in m.ops if a.op == "CONV_2D")
     assert conv.group == "bicubic_phases" and conv.how == "name"
     assert [a.op for a in m.ops if a.group == "tail" and a.op != "DEQUANTIZE"] == ["DEPTH_TO_SPACE", "MINIMUM"]
+
+
+def test_the_total_takes_the_fits_own_uncertainty_of_the_sum() -> None:
+    # the differential's rows are anti-correlated (neighbouring prefixes share a variant): the fit's
+    # se of the sum, not the root-sum-square of the rows', goes on the total row
+    fitted = MethodRows("differential", rows=DIFF.rows, total_ms=10.0, sum_se_ms=0.12)
+    t = align(OPS, [EST, fitted])
+    assert _cell(t, "total", "differential").se_ms == 0.12
+    assert _cell(t, "c2", "differential").se_ms == 0.2  # the groups keep their own

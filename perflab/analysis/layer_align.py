@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TOLERANCE_PCT = 10.0  # methods agree within 10% of the larger value …
 SE_FACTOR = 2.0  # … or within two combined standard errors, whichever is wider
@@ -111,6 +111,7 @@ class MethodRows:
     rows: tuple[MethodRow, ...] = ()
     total_ms: float | None = None
     missing: str | None = None
+    sum_se_ms: float | None = None  # the se of all rows' sum, correlations counted (the differential's fit)
 
 
 @dataclass(frozen=True)
@@ -403,8 +404,7 @@ def _disagreements(cells: list[AlignedCell], tolerance_pct: float, se_factor: fl
 
 
 def _flag(c: AlignedCell) -> AlignedCell:
-    return AlignedCell(method=c.method, time_ms=c.time_ms, se_ms=c.se_ms, ops_seen=c.ops_seen, ops_total=c.ops_total,
-                       missing=c.missing, note=c.note, flagged=True)
+    return replace(c, flagged=True)
 
 
 def _cell(method: MethodRows, targets: list[RowTarget], span: frozenset[str], span_ops: frozenset[int],
@@ -509,6 +509,9 @@ def align(ops: Sequence[ModelOp], methods: Sequence[MethodRows], *, groups: Sequ
         sops = frozenset(i for g in span for i in group_ops[g])
         cells = [_cell(m, targets[m.method], frozenset(span), sops, labels,
                        coarse.get(m.method) if kind != "total" else None) for m in methods]
+        if kind == "total":  # the fit's own se of the sum, where the rows' errors are correlated
+            cells = [replace(c, se_ms=m.sum_se_ms) if m.sum_se_ms is not None and c.time_ms is not None
+                     and not any(t.unmatched for t in targets[m.method]) else c for c, m in zip(cells, methods, strict=True)]
         cells, dis = _disagreements(cells, tolerance_pct, se_factor)
         return AlignedRow(name=name, kind=kind, groups=tuple(span), ops=tuple(labels[i] for i in sorted(sops)),
                           cells=tuple(cells), disagreements=tuple(dis))

@@ -688,6 +688,7 @@ def model_ops(path: Path) -> list[la.ModelOp]:
 
 def _method_rows(p: LayerPassRecord) -> la.MethodRows:
     return la.MethodRows(method=p.method, total_ms=p.total_ms, missing=p.missing or (None if p.rows else "no rows"),
+                         sum_se_ms=p.sum_check.layers_sum_se_ms if p.sum_check is not None else None,
                          rows=tuple(la.MethodRow(name=r.name, node_type=r.node_type, avg_ms=r.avg_ms, se_ms=r.se_ms,
                                                  layers=tuple(r.layers)) for r in p.rows))
 
