@@ -469,7 +469,7 @@ class AlignedCellRecord(_Rec):
 
     method: str
     time_ms: float | None = None
-    se_ms: float | None = None  # 1σ, where the method has one (root-sum-square of its rows')
+    se_ms: float | None = None  # 1σ where the method has one: root-sum-square of its rows' (total: the fit's)
     ops_seen: int = 0  # how many of the row's ops the method timed
     ops_total: int = 0
     missing: str | None = None  # why there is no value
