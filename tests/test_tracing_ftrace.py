@@ -108,6 +108,40 @@ def test_lost_events_without_a_count() -> None:
     assert info.unparsed_lines == 0
 
 
+def test_comment_and_lost_lines_at_the_edges() -> None:
+    """The fast parser reads the header's '#' lines, and looks further only when its line
+    counts say there is more: '#' and LOST lines first, last, between events, with blank
+    lines in the header, give what the reference gives."""
+    base = text("kernel49_notgid_lost_events.txt")
+    head, _, body = base.partition("#              | |       |   ||||       |         |\n")
+    head += "#              | |       |   ||||       |         |\n"
+    events = body.rstrip("\n").split("\n")
+    cases = {
+        "lost first": "CPU:0 [LOST 7 EVENTS]\n" + base,
+        "lost last, no newline": base + "CPU:2 [LOST 9 EVENTS]",
+        "lost after a blank line": base + "\nCPU:3 [LOST 1 EVENTS]\n",
+        "comment first line is a started CPU": "##### CPU 1 buffer started ####\n" + base,
+        "comment last": base + "##### CPU 2 buffer started ####\n",
+        "comment that looks like an event": head + "\n".join(
+            [events[0], "# benchmark_model-1875  [002] ...1 81234.001000: tracing_mark_write: B|1|x", *events[1:]]) + "\n",
+        "blank lines in the header": head.replace("#\n", "#\n\n", 1) + body,
+        "no header at all": body,
+        "crlf": base.replace("\n", "\r\n") + "CPU:2 [LOST 3 EVENTS]\r\n##### CPU 0 buffer started ####\r\n",
+    }
+    for name, t in cases.items():
+        fast, ref = parse_trace(t), parse_trace_reference(t)
+        assert fast.info == ref.info, name
+        assert fast.records() == ref.records, name
+    infos = {name: parse_trace(t).info for name, t in cases.items()}
+    assert infos["lost first"].lost_events == {0: 7, 1: 1183}
+    assert infos["lost last, no newline"].lost_events == {1: 1183, 2: 9}
+    assert infos["comment first line is a started CPU"].buffer_started_cpus == (1, 3)
+    assert infos["comment last"].buffer_started_cpus == (3, 2)
+    assert infos["comment that looks like an event"].records == sum(1 for e in events if e[0] not in "#C")
+    assert infos["crlf"].lost_events == {1: 1183, 2: 3} and infos["crlf"].buffer_started_cpus == (3, 0)
+    assert all(i.unparsed_lines == 0 for i in infos.values())
+
+
 def test_counter_clock_ticks_and_legacy_marker_name() -> None:
     t = text("counter_clock_tgid_mali.txt")
     guessed = parse_trace(t)

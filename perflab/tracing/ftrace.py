@@ -25,19 +25,25 @@ the timestamp form.
 
 Why this is fast: one compiled regular expression runs over the whole buffer (``findall``,
 in C) and the rows stay tuples of strings; a :class:`TraceRecord` is built, and its
-``key=value`` fields are parsed, only for the events a caller asks for. The plain
+``key=value`` fields are parsed, only for the events a caller asks for; header, LOST and
+blank lines are found with ``str.find``/``count``, and the rest of the text is looked at
+again only when those counts do not add up; records are built with the cyclic garbage
+collector paused (they cannot form cycles, and its passes doubled the time at 200 MB). The plain
 line-by-line parser in :mod:`perflab.tracing.reference` gives identical records (tested) and
 is what the benchmark compares against (benchmarks/bench_ftrace.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import compress
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -133,12 +139,14 @@ class TraceInfo:
 
 # Used by both parsers (this one over the whole buffer with MULTILINE, the reference per
 # line). Groups: comm, pid, tgid, cpu, flags, ts, event, payload.
+# An optional part is written ``(?:X|)``, not ``(?:X)?``: the same matches, but the regex
+# engine runs an alternation faster than a repeat of a group (about 4% of the parse).
 LINE_PATTERN = (
     r"^(?!#)[ \t]*(.*?)-(\d+)[ \t]+"  # comm-tid (lazy comm: the tid is the last -digits before the columns)
-    r"(?:\([ \t]*(\d+|-+)\)[ \t]+)?"  # optional (tgid)
+    r"(?:\([ \t]*(\d+|-+)\)[ \t]+|)"  # optional (tgid)
     r"\[(\d+)\][ \t]+"  # [cpu]
-    r"(?:(\S{4,5})[ \t]+)?"  # optional irq-info flags, 4 or 5 chars
-    r"(\d+(?:\.\d{6})?):[ \t]"  # timestamp: sec.usec or raw ticks
+    r"(?:(\S{4,5})[ \t]+|)"  # optional irq-info flags, 4 or 5 chars
+    r"(\d+(?:\.\d{6}|)):[ \t]"  # timestamp: sec.usec or raw ticks
     r"([^:\s]+):[ \t]?"  # event name (or the marker's ip symbol, "0" on legacy kernels)
     r"(.*)$"  # payload
 )
@@ -365,6 +373,21 @@ _fields_cached = functools.lru_cache(maxsize=FIELDS_CACHE_ENTRIES)(fields_of)
 # ---- the fast parser ------------------------------------------------------------------------
 
 _EVENT = itemgetter(6)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a million rows or records are built. They are
+    tuples of strings, ints and None, which cannot form reference cycles, but every 700 new
+    tuples start a collection, and the older generations' passes over a growing list cost
+    more than the building itself (3x for every record of a 200 MB trace)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 _Row = tuple[str, str, str, str, str, str, str, str]
 
 
@@ -400,10 +423,11 @@ class ParsedTrace:
 
     def records(self, events: Collection[str] | None = None) -> list[TraceRecord]:
         """Records in file order; with ``events``, only those events (by name)."""
-        if events is None:
-            return list(map(_record, self._rows))
-        wanted = frozenset(events)
-        return [_record(r) for r in self._rows if r[6] in wanted]
+        with _gc_paused():
+            if events is None:
+                return list(map(_record, self._rows))
+            wanted = frozenset(events)
+            return list(map(_record, compress(self._rows, map(wanted.__contains__, map(_EVENT, self._rows)))))
 
     def tids_of(self, tgid: int) -> set[int]:
         """Thread ids seen with this process id in the tgid column, plus the tgid itself."""
@@ -433,16 +457,21 @@ def parse_trace(text: str, *, trace_clock: str | None = None, source: str = "") 
     UserInputError when the text holds no event line and no ftrace header at all.
     """
     text = strip_preamble(text)
-    rows: list[_Row] = _LINE_RE_M.findall(text)
+    rows: list[_Row] = _LINE_RE_M.findall(text)  # (the collector is left on: pausing it here was slower)
     state = HeaderState()
-    n_comment = _scan_comments(text, state)
+    n_header, body_start = _scan_header(text, state)
     n_lost = _scan_lost(text, state)
     n_lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
     n_empty = len(_EMPTY_RE.findall(text)) + (1 if text.startswith("\n") else 0)
-    unparsed = n_lines - n_empty - n_comment - n_lost - len(rows)
+    # Every line is an event row, a LOST line, empty, a comment or unparsed. When the header's
+    # comments account for all that is left, there is nothing more to look at (the usual case);
+    # else '#' lines further down (a CPU's buffer started) and unparsed lines are looked for.
+    unparsed = n_lines - n_empty - n_header - n_lost - len(rows)
     examples: list[str] = []
-    if unparsed != 0:  # rare: whitespace-only lines, or lines that are not events; look closer
-        unparsed, examples = _unparsed_lines(text)
+    if unparsed != 0:
+        unparsed -= _scan_comments(text, state, body_start)
+        if unparsed != 0:  # rare: whitespace-only lines, or lines that are not events; look closer
+            unparsed, examples = _unparsed_lines(text)
     first = rows[0] if rows else None
     info = state.info(
         trace_clock=trace_clock,
@@ -475,26 +504,45 @@ def _line_at(text: str, start: int) -> str:
     return text[start:] if end < 0 else text[start:end]
 
 
-def _scan_comments(text: str, state: HeaderState) -> int:
-    """Every line starting with '#' (header at the top, buffer-started lines anywhere)."""
+def _scan_header(text: str, state: HeaderState) -> tuple[int, int]:
+    """The '#' lines at the top (blank lines among them allowed): how many, and where the
+    first other line starts."""
+    n = pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        line = text[pos:end].rstrip("\r")
+        if line.startswith("#"):
+            state.comment(line)
+            n += 1
+        elif line.strip():
+            break
+        pos = end + 1
+    return n, min(pos, len(text))
+
+
+def _scan_comments(text: str, state: HeaderState, start: int = 0) -> int:
+    """Every line starting with '#' from ``start`` (the start of a line) on."""
     n = 0
-    pos = 0 if text.startswith("#") else text.find("\n#")
+    pos = start if text.startswith("#", start) else text.find("\n#", start)
     while pos >= 0:
-        start = pos if pos == 0 and text.startswith("#") else pos + 1
-        state.comment(_line_at(text, start).rstrip("\r"))
+        line_start = pos if pos == start and text.startswith("#", start) else pos + 1
+        state.comment(_line_at(text, line_start).rstrip("\r"))
         n += 1
-        pos = text.find("\n#", start)
+        pos = text.find("\n#", line_start)
     return n
 
 
 def _scan_lost(text: str, state: HeaderState) -> int:
+    """``CPU:N [LOST …]`` lines (they start a line; a 5-character needle is found faster than
+    a 2-character one)."""
     n = 0
-    pos = text.find("[LOST ")
+    pos = 0 if text.startswith("CPU:") else text.find("\nCPU:")
     while pos >= 0:
-        start = text.rfind("\n", 0, pos) + 1
+        start = 0 if pos == 0 and text.startswith("CPU:") else pos + 1
         if state.lost_line(_line_at(text, start).rstrip("\r")):
             n += 1
-        pos = text.find("[LOST ", pos + 6)
+        pos = text.find("\nCPU:", start)
     return n
 
 
