@@ -325,3 +325,20 @@ def test_lines_no_trace_array_can_show_are_dropped_when_an_instance_goes(tmp_pat
     assert p.sh(f"rmdir {i}")[0] == 0
     assert p.events(f"{T}/trace") == ["tracing_mark_write: kept"]
     assert len(tr.buffer.read_text().splitlines()) == 1
+
+
+def test_fastrpc_contexts_are_matched_per_channel() -> None:
+    """The same ctx id on the aDSP (cid 0) and the cDSP (cid 3) at once: two round trips."""
+    text = "# tracer: nop\n#\n" + "\n".join([
+        _line("audio_hal-900", "50.000100", "fastrpc_transport_send", "to cid 0: smq_ctx 0xffffff8000001000, "
+              "ctx 0x41, handle 0x3, sc 0x1010000, addr 0x0, size 64"),
+        _line("benchmark_model-77", "50.000200", "fastrpc_transport_send", "to cid 3: smq_ctx 0xffffff8000002000, "
+              "ctx 0x41, handle 0x1, sc 0x2020200, addr 0x0, size 4096"),
+        _line("<idle>-0", "50.000700", "fastrpc_transport_response",
+              "from cid 3: ctx 0x41, retval 0x0, rsp_flags 0, early_wake_time 0"),
+        _line("<idle>-0", "50.000900", "fastrpc_transport_response",
+              "from cid 0: ctx 0x41, retval 0x0, rsp_flags 0, early_wake_time 0"),
+    ]) + "\n"
+    a = attribute(parse_trace(text), us_per_tick=1.0)
+    assert sorted((t.tid, t.peer, t.duration_us) for t in a.fastrpc) == [(77, "cid 3", 500), (900, "cid 0", 800)]
+    assert a.fastrpc_unanswered == 0

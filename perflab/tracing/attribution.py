@@ -514,20 +514,20 @@ FASTRPC_SEND_EVENTS = ("fastrpc_transport_send", "fastrpc_transport_send_ipcmsg"
 def fastrpc_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> tuple[list[RoundTrip], int]:
     """fastrpc_transport_send (``fastrpc_glink_send``/``fastrpc_rpmsg_send`` on older trees,
     ``fastrpc_transport_send_ipcmsg`` with ``type``/``priority`` on the newest) →
-    fastrpc_transport_response with the same ctx. The response is printed in the context of
-    whatever the CPU ran when the DSP's answer came in (often ``<idle>-0``), so the round
-    trip's thread is the sender's."""
-    open_: dict[str, tuple[int, str, float]] = {}
+    fastrpc_transport_response with the same ctx on the same channel (cid). The response is
+    printed in the context of whatever the CPU ran when the DSP's answer came in (often
+    ``<idle>-0``), so the round trip's thread is the sender's."""
+    open_: dict[tuple[str, str], tuple[int, str, float]] = {}  # (cid, ctx): ctx ids are per channel
     out: list[RoundTrip] = []
     for r in records:
         if r.event in FASTRPC_SEND_EVENTS:
             m = _FASTRPC_SEND.search(r.payload)
             if m:
-                open_[m.group("ctx")] = (r.pid, f"cid {m.group('cid')}", r.ts * us_per_tick)
+                open_[(m.group("cid"), m.group("ctx"))] = (r.pid, f"cid {m.group('cid')}", r.ts * us_per_tick)
         elif r.event == "fastrpc_transport_response":
             m = _FASTRPC_RESP.search(r.payload)
-            if m and m.group("ctx") in open_:
-                tid, peer, begin = open_.pop(m.group("ctx"))
+            if m and (m.group("cid"), m.group("ctx")) in open_:
+                tid, peer, begin = open_.pop((m.group("cid"), m.group("ctx")))
                 out.append(RoundTrip("fastrpc", tid, peer, begin, r.ts * us_per_tick))
     return out, len(open_)
 
