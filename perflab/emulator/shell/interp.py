@@ -38,7 +38,7 @@ from perflab.emulator.shell.errors import (
 )
 from perflab.emulator.shell.lexer import ARITH, CMD, QARITH, QCMD, Seg, Word
 from perflab.emulator.shell.parser import AndOr, Command, For, If, Loop, Pipeline, Redir, Simple, parse
-from perflab.emulator.shell.registry import COMMANDS, REFUSED
+from perflab.emulator.shell.registry import COMMANDS, REFUSED, Cmd
 from perflab.emulator.shell.streams import IO, FifoInput, Input, Writer, const_input, discard, safe_writer
 
 _PATH = "/product/bin:/apex/com.android.runtime/bin:/system/bin:/system/xbin"
@@ -420,6 +420,11 @@ class Shell:
     # ---------------------------------------------------------------- simple commands
     def _run_simple(self, cmd: Simple, io: IO) -> int:
         self._err = io.err
+        static = cmd.static_argv
+        if static is not None and not self.exec_simple and static[0] != "exec":
+            fn = COMMANDS.get(static[0])
+            if fn is not None:  # a builtin with constant words: no expansion, no lookup by path
+                return self._run_builtin(fn, static, cmd.redirs, io)
         self._subst_status = None
         argv: list[str] = []
         for w in cmd.words:
@@ -564,6 +569,24 @@ class Shell:
                 raise WriteError(path, exc.errno_) from None
 
         return write
+
+    def _run_builtin(self, fn: Cmd, argv: tuple[str, ...], redirs: list[Redir], io: IO) -> int:
+        """What exec_argv does for a builtin, for a command whose words need no expansion."""
+        self.cmd_env = {}
+        self._exec_next = False
+        with ExitStack() as files:
+            if redirs:
+                try:
+                    io = self._apply_redirs(redirs, io, files)
+                except _RedirectFailed:
+                    self.status = 1
+                    return 1
+            try:
+                self.status = fn(self, list(argv[1:]), io)
+            except WriteError as exc:
+                io.err(f"{argv[0]}: write error: {os.strerror(exc.errno_)}\n".encode())
+                self.status = 1
+        return self.status
 
     def exec_argv(self, argv: list[str], io: IO, env: dict[str, str] | None = None, *, exec_: bool = False) -> int:
         """Run one command; with ``exec_`` it replaces this shell's process (same PID, its name)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from perflab.emulator.shell.errors import ShellSyntaxError, Unsupported
 from perflab.emulator.shell.lexer import CMD, LIT, QCMD, QUOTED, VAR_RE, Op, Seg, Token, Word, tokenize
@@ -23,6 +24,20 @@ class Simple:
     assigns: list[tuple[str, Word]]
     words: list[Word]
     redirs: list[Redir]
+
+    @cached_property
+    def static_argv(self) -> tuple[str, ...] | None:
+        """The command's words when no expansion can change them and nothing is assigned (most
+        of a sampler's commands), computed once; None when they must be expanded each time."""
+        if self.assigns:
+            return None
+        argv: list[str] = []
+        for w in self.words:
+            fields = w.static_fields
+            if fields is None:
+                return None
+            argv.extend(fields)
+        return tuple(argv) if argv else None
 
 
 @dataclass
