@@ -74,7 +74,7 @@ def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice
     assert lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) <= 2.0, lat
     text = (tmp_path / "traces" / "gpu.trace").read_text()
     assert text.startswith("# trace_clock: ") and "[boot]" in text.splitlines()[0]
-    assert "name=kgsl-3d0" in text  # GPU irqs in the GPU windows
+    assert "name=28000000.mali" in text and "kgsl" not in text  # Mali GPU irqs in the GPU windows (kbase: node name)
     assert lat.switches and lat.switches[0].op == "TfLiteGpuDelegateV2@0/0" and lat.switches[0].n == lat.n
     assert [r.node_type for r in op.rows] == ["TfLiteGpuDelegateV2"]  # one opaque node on the GPU
     # every change undone, and the journal says so
@@ -209,7 +209,7 @@ def test_with_copy_trace_marker_everything_is_in_the_instance(pixel: AndroidDevi
     assert lat.missing == {} and lat.n == 10 and lat.ok is True, lat
     text = (tmp_path / "traces" / "new.trace").read_text()
     assert "copied in by options/copy_trace_marker" in text and "merged from the top-level" not in text
-    assert "B|" in text and "name=kgsl-3d0" in text
+    assert "B|" in text and "name=28000000.mali" in text
     new = [ch for ch, _ in pixel.journal.entries()[n_entries:]]
     assert {ch.kind.value for ch in new} == {"property", "trace_instance"}  # nothing of the top level touched
     assert pixel.journal.pending() == []

@@ -705,22 +705,28 @@ NN_HAL_NODE = 40421  # the debug id of the HAL's IPreparedModel binder node
 CDSP_CID = 3  # fastrpc's domain id of the compute DSP
 
 
-def _profile_is_qualcomm(name: str) -> bool:
-    """A Qualcomm phone (Adreno GPU, kgsl): its kernel has the fastrpc events and its NN HAL
-    runs on the Hexagon DSP."""
+def _profile_gpu(name: str) -> tuple[bool, str, int]:
+    """(Qualcomm, the GPU's irq name, its irq number) of a profile. A Qualcomm phone (Adreno,
+    kgsl; its irq ``kgsl-3d0``) has the dsp-kernel's fastrpc events and runs its NN HAL on the
+    Hexagon DSP; Mali's kbase names its irqs after the GPU's device node (``28000000.mali``)."""
     if not name:
-        return False
+        return False, "kgsl-3d0", 300
     from perflab.emulator.profiles import load_profile
 
-    return load_profile(name).gpu.kind == "kgsl"
+    gpu = load_profile(name).gpu
+    if gpu.kind == "kgsl":
+        return True, "kgsl-3d0", 300
+    m = re.search(r"/([0-9a-f]+\.mali)(?:/|$)", gpu.busy_path)
+    return False, m.group(1) if m else "13000000.mali", 282
 
 
 class TraceWriter:
     """While the phone traces (``PERFLAB_EMU_TRACE_FILE`` set by the emulated shell), writes
     what a kernel trace of the real tool would hold: with ``debug.tflite.trace`` = 1 at start,
     ATrace sections ``Invoke`` and per operator ``<OP>@<node>/0`` (a delegate is one node
-    ``TfLiteGpuDelegateV2@0/0``); with irq events on and the GPU delegate, a ``kgsl-3d0`` irq
-    at the end of each GPU window; with the NNAPI delegate, the binder call to the NN HAL
+    ``TfLiteGpuDelegateV2@0/0``); with irq events on and the GPU delegate, a GPU irq at the
+    end of each GPU window (``kgsl-3d0`` on Adreno, the device node's name such as
+    ``28000000.mali`` on Mali); with the NNAPI delegate, the binder call to the NN HAL
     service and its reply (``binder_transaction`` / ``binder_transaction_received``), and on a
     Qualcomm phone the HAL's fastrpc round trip to the cDSP inside it; with the Hexagon
     delegate, the tool's own fastrpc round trip (``fastrpc_transport_send`` /
@@ -735,9 +741,10 @@ class TraceWriter:
         self.offset_s = float(os.environ.get("PERFLAB_EMU_TRACE_OFFSET_S", "0") or 0)
         self.atrace = os.environ.get("PERFLAB_EMU_ATRACE") == "1"
         self.irq = os.environ.get("PERFLAB_EMU_TRACE_IRQ") == "1" and applied == "gpu"
-        qualcomm = bool(self.path) and applied in ("nnapi", "hexagon") and _profile_is_qualcomm(profile)
+        qualcomm, self.gpu_irq, self.gpu_irq_no = _profile_gpu(profile) if self.path else (False, "", 0)
         self.binder = bool(self.path) and applied == "nnapi"
-        self.fastrpc = qualcomm  # the dsp-kernel's events exist on Qualcomm kernels only
+        # the dsp-kernel's events exist on Qualcomm kernels only
+        self.fastrpc = qualcomm and applied in ("nnapi", "hexagon")
         self.applied = applied
         self.pid, self.tid = os.getpid(), threading.get_native_id()
         self._tx = 700_000 + (self.pid % 1000) * 100  # binder transaction debug ids
@@ -841,10 +848,10 @@ class TraceWriter:
             if self.irq:
                 off = self.offset_s
                 irq_t = max(t, end - 60e-6)
-                lines.append(f"          <idle>-0       [000] d.h1.  {irq_t - off:.6f}: irq_handler_entry: irq=300 "
-                             f"name=kgsl-3d0\n")
+                lines.append(f"          <idle>-0       [000] d.h1.  {irq_t - off:.6f}: irq_handler_entry: "
+                             f"irq={self.gpu_irq_no} name={self.gpu_irq}\n")
                 lines.append(f"          <idle>-0       [000] d.h1.  {irq_t + 10e-6 - off:.6f}: irq_handler_exit: "
-                             f"irq=300 ret=handled\n")
+                             f"irq={self.gpu_irq_no} ret=handled\n")
             lines += self._rpc(t, end)
             if self.atrace:
                 lines.append(self._line(end, f"E|{self.pid}"))
