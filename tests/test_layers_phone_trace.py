@@ -213,3 +213,17 @@ def test_with_copy_trace_marker_everything_is_in_the_instance(pixel: AndroidDevi
     new = [ch for ch, _ in pixel.journal.entries()[n_entries:]]
     assert {ch.kind.value for ch in new} == {"property", "trace_instance"}  # nothing of the top level touched
     assert pixel.journal.pending() == []
+
+
+def test_a_small_top_level_buffer_is_enlarged_for_atrace_and_restored(pixel: AndroidDevice, tmp_path: Path) -> None:
+    from perflab.tracing.phone_capture import TOP_MARKERS_MIN_KB, PhoneTraceCapture
+
+    old = pixel.read_file(f"{T}/buffer_size_kb", root=True)
+    pixel.write_file(f"{T}/buffer_size_kb", "7", root=True)
+    try:
+        with PhoneTraceCapture(pixel, tmp_path / "small.trace"):
+            assert pixel.read_file(f"{T}/buffer_size_kb", root=True) == str(TOP_MARKERS_MIN_KB)
+        assert pixel.read_file(f"{T}/buffer_size_kb", root=True) == "7"
+        assert pixel.journal.pending() == []
+    finally:
+        pixel.write_file(f"{T}/buffer_size_kb", old or "1408", root=True)

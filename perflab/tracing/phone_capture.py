@@ -16,7 +16,8 @@ journaled and undone on exit.
    most phone kernels feeds the top-level buffer only. With ``options/copy_trace_marker``
    (Linux 6.16) the instance sets it and gets those writes too (mode ``instance``). Without
    it (mode ``instance+top-level markers``) the top-level buffer is switched on with the same
-   clock (both journaled; its events and contents are left alone), and at the end its marker
+   clock (and at least :data:`TOP_MARKERS_MIN_KB` per CPU; all journaled; its events and
+   contents are left alone), and at the end its marker
    lines between perflab's ``perflab:capture:begin``/``end`` markers are merged by timestamp
    into the saved trace (:func:`merge_top_level_markers`);
 5. :meth:`segment` writes ``perflab:segment:<name>:begin|end`` into the instance's own
@@ -56,6 +57,7 @@ PHONE_EVENTS = ("irq/irq_handler_entry", "irq/irq_handler_exit", "sched/sched_sw
                 "fastrpc/fastrpc_transport_response", "binder/binder_transaction",
                 "binder/binder_transaction_received")
 PHONE_BUFFER_KB = 8192
+TOP_MARKERS_MIN_KB = 1024  # per CPU: the top-level buffer that carries ATrace, when it must
 CAPTURE_BEGIN = "perflab:capture:begin"
 CAPTURE_END = "perflab:capture:end"
 MARKER_EVENTS = frozenset({"tracing_mark_write", "0", "print"})
@@ -251,10 +253,21 @@ class PhoneTraceCapture:
             self.notes.append(f"captured in the ftrace instance {inst}; this kernel has no copy_trace_marker, so "
                               "ATrace (top-level trace_marker) lines come from the top-level buffer, merged by time")
             self._file("trace_clock", self.clock)  # the same clock in both buffers, or the merge is meaningless
+            self._top_buffer_at_least(TOP_MARKERS_MIN_KB)
             self._file("tracing_on", "1")
         self.device.write_file(f"{inst}/trace", "", root=True)  # clear
         self._inst_file("tracing_on", "1")
         self.mark(CAPTURE_BEGIN)
+
+    def _top_buffer_at_least(self, kb: int) -> None:
+        """A top-level buffer too small for the ATrace lines of a run is enlarged (journaled).
+        Its file may read ``7 (expanded: 1408)`` before first use: the number is the size."""
+        assert self.tracefs is not None
+        path = f"{self.tracefs}/buffer_size_kb"
+        text = self.device.read_file(path, root=True)
+        m = re.match(r"\s*(\d+)", text or "")
+        if m is not None and int(m.group(1)) < kb:
+            self._set_file(path, str(kb), m.group(1))
 
     def _start_global(self) -> None:
         assert self.tracefs is not None
