@@ -227,3 +227,17 @@ def test_a_small_top_level_buffer_is_enlarged_for_atrace_and_restored(pixel: And
         assert pixel.journal.pending() == []
     finally:
         pixel.write_file(f"{T}/buffer_size_kb", old or "1408", root=True)
+
+
+def test_a_failing_mkdir_falls_back_to_the_top_level_buffer(pixel: AndroidDevice, tmp_path: Path) -> None:
+    """mkdir of the instance refused (here: a name the emulated kernel does not take; on a phone
+    e.g. ENOMEM or an SELinux denial): the top-level buffer, a note, the journal entry closed."""
+    from perflab.tracing.phone_capture import CaptureMode, PhoneTraceCapture
+
+    n = len(pixel.journal.entries())
+    with PhoneTraceCapture(pixel, tmp_path / "f.trace", instance="perflab:x") as cap:
+        assert cap.mode is CaptureMode.GLOBAL
+    assert any("cannot make the ftrace instance" in note for note in cap.notes)
+    assert "# perflab: cannot make the ftrace instance" in (tmp_path / "f.trace").read_text()
+    new = [(ch.kind.value, done) for ch, done in pixel.journal.entries()[n:]]
+    assert ("trace_instance", True) in new and pixel.journal.pending() == []
