@@ -147,7 +147,7 @@ _STATUS_TEXT = {2: "Charging", 3: "Discharging", 4: "Not charging", 5: "Full"}
 def _tracefs_nodes(rt: PhoneRuntime) -> None:
     """The phone's tracefs (perflab.emulator.tracefs): its events are those of this phone's kernel."""
     tr = rt.trace = EmuTrace(rt.state_dir / "tracefs.buffer", rt.boot_mono_s,
-                             kernel_events=kernel_events(rt.profile.gpu.kind))
+                             kernel_events=kernel_events(rt.profile.gpu.kind), cpus=rt.profile.cpu_cores)
     tr.buffer.write_bytes(b"")
     if isinstance(rt.fs, TracefsPhoneFS):
         rt.fs.attach(tr)

@@ -65,7 +65,7 @@ BASE_EVENTS = ("irq/irq_handler_entry", "irq/irq_handler_exit", "sched/sched_swi
 QCOM_EVENTS = ("kgsl/kgsl_issueibcmds", "kgsl/adreno_cmdbatch_submitted", "fastrpc/fastrpc_transport_send",
                "fastrpc/fastrpc_transport_response", "fastrpc/fastrpc_context_complete")
 MARKER_EVENT = "tracing_mark_write"
-TRACE_HEADER = ("# tracer: nop\n#\n# entries-in-buffer/entries-written: {n}/{n}   #P:8\n#\n"
+TRACE_HEADER = ("# tracer: nop\n#\n# entries-in-buffer/entries-written: {n}/{n}   #P:{cpus}\n#\n"
                 "#                                _-----=> irqs-off/BH-disabled\n"
                 "#                               / _----=> need-resched\n"
                 "#                              | / _---=> hardirq/softirq\n"
@@ -135,8 +135,8 @@ class EmuTrace:
     copy_trace_marker_supported: bool = False  # Linux >= 6.16
     top: TraceArray = field(init=False)
     instances: dict[str, TraceArray] = field(default_factory=dict)
+    cpus: int = 8
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _on_change: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.top = self._new_array("", on=False, clock="boot", copy=True)
@@ -318,7 +318,7 @@ class EmuTrace:
         body = []
         for k, (ts, line) in enumerate(lines):
             body.append(_restamp(line, _stamp(arr.clock, ts, self.boot_mono_s, k)) + "\n")
-        return (TRACE_HEADER.format(n=len(body)) + "".join(body)).encode()
+        return (TRACE_HEADER.format(n=len(body), cpus=self.cpus) + "".join(body)).encode()
 
 
 def _bool(raw: bytes, what: str) -> bool:
