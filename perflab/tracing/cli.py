@@ -165,7 +165,7 @@ def trace_export(
     """Write the trace as Chrome trace-event JSON for the Perfetto UI: inference windows,
     per-op slices, irq slices per CPU, segments, round trips, counters."""
     from perflab.tracing.attribution import attribute
-    from perflab.tracing.export import chrome_trace
+    from perflab.tracing.export import chrome_trace, dumps
 
     if trace_file.is_dir():
         _export_run(trace_file, out)
@@ -182,7 +182,7 @@ def trace_export(
         doc = chrome_trace(trace, attr, source=source)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+            out.write_text(dumps(doc), encoding="utf-8")
         except OSError as exc:
             raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
     except PerflabError as exc:
@@ -210,6 +210,7 @@ def _battery_scales(run_dir: Path) -> dict[str, BatteryScale]:
 def _export_run(run_dir: Path, out: Path) -> None:
     """``trace export RUN_DIR``: every trace and telemetry timeline of the run, one JSON."""
     from perflab.analysis.timeline import parse_sampler_output
+    from perflab.tracing.export import dumps
     from perflab.tracing.runexport import NamedText, run_chrome_trace
 
     try:
@@ -222,7 +223,7 @@ def _export_run(run_dir: Path, out: Path) -> None:
         doc = run_chrome_trace(traces, timelines, source=str(run_dir), battery=_battery_scales(run_dir))
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+            out.write_text(dumps(doc), encoding="utf-8")
         except OSError as exc:
             raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
     except PerflabError as exc:

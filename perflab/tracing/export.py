@@ -19,13 +19,22 @@ Tracks:
 Timestamps are µs on the trace's clock (absolute, so other streams on that clock line up).
 Slices on one thread nest properly by construction (ATrace and irqs are stacks), which
 Perfetto's JSON importer requires.
+
+Write the document with :func:`dumps`: UTF-8 text, not ``\\uXXXX`` escapes. Python's default
+escapes a character outside the Basic Multilingual Plane (an emoji in a thread name) as a
+surrogate pair, and Perfetto's JSON parser refuses those, failing the whole file; counter
+values that are not finite are left out, since NaN and Infinity are not JSON either
+(tests/test_tracing_viewer.py replays Perfetto's importer on exports).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from perflab.errors import MeasurementError
 from perflab.tracing.attribution import DELEGATE_OP_RE, Attribution
 from perflab.tracing.ftrace import ParsedTrace
 
@@ -107,6 +116,8 @@ class _Builder:
             self.counter(c.name, "counter", pid, c.ts_us, c.value)
 
     def counter(self, name: str, cat: str, pid: int, ts_us: float, value: float) -> None:
+        if not math.isfinite(value):  # NaN/Infinity are not JSON: Perfetto would refuse the file
+            return
         self.events.append({"name": name, "cat": cat, "ph": "C", "pid": pid, "tid": 0, "ts": round(ts_us, 3),
                             "args": {"value": value}})
 
@@ -171,6 +182,29 @@ def chrome_trace(trace: ParsedTrace, attr: Attribution, *, source: str = "",
             "inferences": len(attr.inferences),
         },
     }
+
+
+def dumps(doc: Mapping[str, object]) -> str:
+    """The JSON text of an exported trace, as Perfetto's importer reads it: UTF-8 characters
+    (no surrogate-pair escapes), compact, never NaN or Infinity (MeasurementError, naming
+    the first such value's event, instead of a file Perfetto refuses)."""
+    try:
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        events = doc.get("traceEvents")
+        bad = next((ev for ev in events if not _finite(ev)), None) if isinstance(events, list) else None
+        raise MeasurementError(f"the exported trace holds a value that is not a number (NaN or Infinity), "
+                               f"which Perfetto cannot read: {bad!r}"[:300]) from exc
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _ts(ev: Event) -> float:
