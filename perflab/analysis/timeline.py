@@ -19,9 +19,11 @@ record type). The device-side shell script (``sampler.sh``) and the local sample
     gpu kgsl <busy> <total>       Adreno gpubusy: the last window's busy/total (not cumulative)
     gpu pct <percent>             Mali utilization / kgsl gpu_busy_percentage ("37 %" → 37)
     gpu ged <load> <block> <idle> MediaTek GED gpu_utilization
+    gpu <kind>                    the node gave nothing this tick (no sample)
     gpufreq <raw>                 GPU clock as the node gives it (unit from the device config)
     rss <kb>                      VmRSS of the measured process (absent while it is not running)
     mem <kb>                      MemAvailable of the device
+    mem MemAvailable: <kb>        the same with meminfo's key (the phone reads its third line)
     tz <name> <raw>               a thermal zone's temp (raw: m°C on most kernels)
     tz <name>=<raw> …             the same for several zones in one line (empty = not read)
     bat <current_raw> <voltage_uv> <charge_uah> <temp_dc> <status>
@@ -156,7 +158,9 @@ def _gpu(tl: Timeline, t: float, a: list[str]) -> bool:
     if not a:
         return False
     vals = [_num(x) for x in a[1:]]
-    if any(v is None for v in vals) or not vals:
+    if not vals:
+        return a[0] in ("kgsl", "pct", "ged")  # read nothing this tick: no sample
+    if any(v is None for v in vals):
         return False
     nums = [v for v in vals if v is not None]
     if a[0] == "kgsl" and len(nums) == 2:
@@ -230,6 +234,16 @@ def _bat(tl: Timeline, t: float, a: list[str]) -> bool:
     return True
 
 
+def _mem(tl: Timeline, t: float, a: list[str]) -> bool:
+    if len(a) == 2 and a[0] == "MemAvailable:":
+        a = a[1:]
+    v = _num(a[0]) if len(a) == 1 else None
+    if v is None:
+        return False
+    tl.mem_avail_kb.append((t, v))
+    return True
+
+
 def _rapl(tl: Timeline, t: float, a: list[str]) -> bool:
     v = _num(a[1]) if len(a) == 2 else None
     if v is None:
@@ -248,7 +262,7 @@ def _self(tl: Timeline, t: float, a: list[str]) -> bool:
 
 _HANDLERS: dict[str, Handler] = {
     "cpu": _cpu, "freq": _freq, "gpu": _gpu, "gpufreq": _series("gpu_freq_raw"), "rss": _series("rss_kb"),
-    "mem": _series("mem_avail_kb"), "tz": _tz, "bat": _bat, "self": _self, "rapl": _rapl,
+    "mem": _mem, "tz": _tz, "bat": _bat, "self": _self, "rapl": _rapl,
 }
 
 

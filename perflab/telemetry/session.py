@@ -60,10 +60,10 @@ _SCRIPT_HEAD = """\
 # quoted). It ignores SIGHUP (as nohup would) so that it outlives the adb shell that
 # started it, and removes its FIFO when killed.
 fifo=@FIFO@
-trap 'rm -f "$fifo"; exit 0' TERM INT
+trap 'rm -f "$fifo" 2>/dev/null; exit 0' TERM INT
 trap '' HUP
 echo "P $$"
-rm -f "$fifo"
+rm -f "$fifo" 2>/dev/null
 if mkfifo "$fifo" 2>/dev/null && exec 3<> "$fifo"; then :; else fifo=; echo 'E wait no FIFO: the sampler forks sleep every tick'; fi
 pk=; pz=$(getconf PAGESIZE 2>/dev/null)
 if [ -n "$pz" ]; then pk=$((pz / 1024)); fi
@@ -124,44 +124,48 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo
         lines.append("echo 'E tz no thermal zone of the device config was found on the phone'")
     if not cfg.cpufreq.policies:
         lines.append("echo 'E freq no cpufreq policies in the device config'")
-    lines.append("while :; do")
-    lines.append(_SCRIPT_TICK.rstrip("\n"))
     # Nodes of one kind: their variables emptied in one assignment, one `read` per node, one
     # line for all (`freq policy0=… policy4=…`; an empty value = not read this tick). An
     # unreadable node was reported once above; its read fails silently (2>/dev/null first).
-    lines += _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1], pol.rstrip("/") + "/scaling_cur_freq")
-                                    for pol in cfg.cpufreq.policies])
+    body = [_SCRIPT_TICK.rstrip("\n")]
+    body += _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1], pol.rstrip("/") + "/scaling_cur_freq")
+                                   for pol in cfg.cpufreq.policies])
     if cfg.gpu is not None:
         kind = {GpuFormat.KGSL_GPUBUSY: "kgsl", GpuFormat.MTK_GED: "ged", GpuFormat.PERCENT: "pct"}[cfg.gpu.format]
-        lines.append(f"  g2=; g3=; read -r g1 g2 g3 2>/dev/null < {q(cfg.gpu.busy_path)} && "
-                     f"echo \"gpu {kind} $g1 $g2 $g3\"")
+        body += [f"  g1= g2= g3=; read -r g1 g2 g3 2>/dev/null < {q(cfg.gpu.busy_path)}",
+                 f'  echo "gpu {kind} $g1 $g2 $g3"']
         if cfg.gpu.freq_path:
-            lines.append(f"  read -r v rest 2>/dev/null < {q(cfg.gpu.freq_path)} && echo \"gpufreq $v\"")
-    lines += [
-        # the measured process's RSS: statm's resident pages (the same counter as VmRSS) × the
-        # page size; VmRSS from status where getconf gave no page size
-        f"  pid=; read -r pid 2>/dev/null < {q(pid_file)}",
-        "  if [ -z \"$pid\" ]; then :",
-        "  elif [ -n \"$pk\" ]; then read -r sz res rest 2>/dev/null < \"/proc/$pid/statm\" && echo \"rss $((res * pk))\"",
-        "  elif [ -r \"/proc/$pid/status\" ]; then",
-        ("    while read -r k v u && [ \"$k\" != VmRSS: ]; do :; done < \"/proc/$pid/status\"; "
-         "[ \"$k\" = VmRSS: ] && echo \"rss $v\""),
-        "  fi",
-        # MemAvailable is /proc/meminfo's third line (Linux ≥ 3.14): one read to the end
-        "  k3=; read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo; [ \"$k3\" = MemAvailable: ] && echo \"mem $v3\"",
-    ]
-    lines += _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
+            body.append(f"  read -r v rest 2>/dev/null < {q(cfg.gpu.freq_path)} && echo \"gpufreq $v\"")
+    # MemAvailable is /proc/meminfo's third line (Linux ≥ 3.14): one read to the end; the line
+    # carries the key, so the parser checks it
+    body.append("  read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo; echo \"mem $k3 $v3\"")
+    body += _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
     # the battery: c(urrent) v(oltage) ch(arge counter) te(mperature) st(atus, last: "Not charging")
     bat_vars = (("c", "bat"), ("v", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status"))
-    lines.append("  " + " ".join(f"b{var}=" for var, _ in bat_vars))
-    lines += [f"  read -r b{var} 2>/dev/null < {q(bat_nodes[key])}" for var, key in bat_vars if bat_nodes[key]]
-    lines.append('  echo "bat ' + " ".join(f"{var}=$b{var}" for var, _ in bat_vars) + '"')
-    lines += [
-        '  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt cut cst rest < "/proc/$$/stat"',
-        '  echo "self $ut $stt $cut $cst 100"',
-        f'  if [ -n "$fifo" ]; then read -t {interval_s:.3f} -u3 z; else sleep {interval_s:.3f}; fi',
-        "done",
+    body.append("  " + " ".join(f"b{var}=" for var, _ in bat_vars))
+    body += [f"  read -r b{var} 2>/dev/null < {q(bat_nodes[key])}" for var, key in bat_vars if bat_nodes[key]]
+    body.append('  echo "bat ' + " ".join(f"{var}=$b{var}" for var, _ in bat_vars) + '"')
+    body += ['  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt cut cst rest < "/proc/$$/stat"',
+             '  echo "self $ut $stt $cut $cst 100"']
+    # The measured process's RSS: statm's resident pages (the counter VmRSS shows) × the page
+    # size. The common case (a page size and a FIFO) gets a loop of its own, so no tick tests
+    # for them; the other loop decides per tick (VmRSS from status, toybox sleep).
+    qpid = q(pid_file)
+    fast_rss = [(f'  read -r pid 2>/dev/null < {qpid} && read -r sz res rest 2>/dev/null < "/proc/$pid/statm" && '
+                 'echo "rss $((res * pk))"')]
+    any_rss = [
+        f"  pid=; read -r pid 2>/dev/null < {qpid}",
+        '  if [ -z "$pid" ]; then :',
+        '  elif [ -n "$pk" ]; then read -r sz res rest 2>/dev/null < "/proc/$pid/statm" && echo "rss $((res * pk))"',
+        '  elif [ -r "/proc/$pid/status" ]; then',
+        ('    while read -r k v u && [ "$k" != VmRSS: ]; do :; done < "/proc/$pid/status"; '
+         '[ "$k" = VmRSS: ] && echo "rss $v"'),
+        "  fi",
     ]
+    lines += ['if [ -n "$pk" ] && [ -n "$fifo" ]; then', "while :; do", *body, *fast_rss,
+              f"  read -t {interval_s:.3f} -u3 z", "done", "fi",
+              "while :; do", *body, *any_rss,
+              f'  if [ -n "$fifo" ]; then read -t {interval_s:.3f} -u3 z; else sleep {interval_s:.3f}; fi', "done"]
     return "\n".join(lines) + "\n"
 
 
