@@ -66,7 +66,9 @@ def _ctx(device: AndroidDevice, tmp: Path, delegate: str) -> PassContext:
 
 def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice, tmp_path: Path) -> None:
     before = {p: pixel.read_file(f"{T}/{p}", root=True) for p in ("tracing_on", "buffer_size_kb", "trace_clock")}
+    props = ("debug.tflite.trace", "debug.atrace.app_number", "debug.atrace.app_0", "debug.atrace.app_1")
     prop_before = pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip()
+    props_before = {p: pixel.sh(["getprop", p]).stdout.strip() for p in props}
     op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/gpu.trace", local=False,
                                                                     device=pixel, iterations=20))
     assert lat.missing == {}, lat.missing
@@ -80,6 +82,10 @@ def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice
     # every change undone, and the journal says so
     assert {p: pixel.read_file(f"{T}/{p}", root=True) for p in before} == before
     assert pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip() == prop_before
+    assert {p: pixel.sh(["getprop", p]).stdout.strip() for p in props} == props_before
+    what = {ch.target: ch.new for ch, _ in pixel.journal.entries() if ch.kind.value == "property"}
+    assert what["debug.atrace.app_0"] == "*" and what["debug.atrace.app_number"] == "2"
+    assert what["debug.atrace.app_1"] == pixel.benchmark_remote_path  # argv[0], for Android before "*"
     assert pixel.journal.pending() == []
     kinds = {ch.kind.value for ch, done in pixel.journal.entries()}
     assert {"property", "write_file", "trace_instance"} <= kinds

@@ -6,7 +6,9 @@ journaled and undone on exit.
 1. needs root (else MeasurementError saying so) and a tracefs (``/sys/kernel/tracing``, else
    ``/sys/kernel/debug/tracing``; perflab does not mount one on a phone);
 2. journals, then sets, ``debug.tflite.trace`` = 1 (TFLite reads it when its interpreter
-   starts, so benchmark_model started afterwards writes its ATrace sections);
+   starts, so benchmark_model started afterwards writes its ATrace sections) and app tracing
+   for benchmark_model (``debug.atrace.app_*``: libcutils enables ATrace in a process only
+   when its cmdline is listed there, on a debuggable build);
 3. makes its own ftrace instance ``instances/perflab`` (journaled before the ``mkdir``, so a
    crash leaves an entry whose undo is ``rmdir``; an instance of that name left over is removed
    first) with its own buffer size, clock (``boot``), events — irq_handler_entry/exit,
@@ -180,14 +182,26 @@ class PhoneTraceCapture:
         self.device.write_file(path, value, root=True)
         return True
 
-    def _prop(self, name: str, value: str) -> None:
+    def _prop(self, name: str, value: str, what: str = "TFLite ATrace sections") -> None:
         old = self.device.sh(["getprop", name]).stdout.strip()
         if old == value:
             return
         ch = self.device.journal.record(ChangeKind.PROPERTY, name, old, value, run_id=self._run_id(), root=False,
-                                        what="TFLite ATrace sections")
+                                        what=what)
         self._made.append(_Done(ch, (f"prop:{name}", old)))
         self.device.sh(["setprop", name, value])
+
+    def _app_tracing(self) -> None:
+        """ATrace_isEnabled() in a native process: libcutils sets the app tag only when
+        ``ro.debuggable`` is 1 and the process's cmdline (argv[0]) is one of
+        ``debug.atrace.app_<i>``, i < ``debug.atrace.app_number`` (``*`` on recent Android; the
+        tool's exact path for older ones) — what ``atrace -a`` sets. Read at process start."""
+        self._prop("debug.atrace.app_0", "*", "ATrace app tracing for benchmark_model")
+        self._prop("debug.atrace.app_1", self.device.benchmark_remote_path, "ATrace app tracing for benchmark_model")
+        self._prop("debug.atrace.app_number", "2", "ATrace app tracing for benchmark_model")
+        if self.device.sh(["getprop", "ro.debuggable"]).stdout.strip() != "1":
+            self.notes.append("ro.debuggable is not 1: Android writes no app ATrace sections (TFLite's) on this "
+                              "build; the kernel events are captured all the same")
 
     def _exists(self, path: str) -> bool:
         return self.device.sh(["ls", "-d", path], root=True, check=False).exit_code == 0
@@ -227,6 +241,7 @@ class PhoneTraceCapture:
             raise MeasurementError(f"[{self.device.serial}] no tracefs at {' or '.join(PHONE_TRACEFS)}")
         try:
             self._prop(ATRACE_PROP, "1")
+            self._app_tracing()
             inst = self._make_instance() if self.instance_name is not None else None
             if inst is not None:
                 self._start_instance(inst)
