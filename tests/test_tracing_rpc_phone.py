@@ -131,3 +131,23 @@ def test_nnapi_on_a_snapdragon_phone_binder_to_the_hal_and_fastrpc_to_the_dsp(sn
     assert [s.via for s in a.switches] == ["fastrpc"] * n
     assert _close([s.cpu_to_accel_us for s in a.switches], t.nnapi_prep_us + t.binder_wake_us + t.hal_to_dsp_us)
     assert _close([s.accel_to_cpu_us for s in a.switches], t.dsp_to_hal_us + t.binder_wake_us + t.return_us)
+
+
+def test_only_the_enabled_events_are_recorded(snapdragon: AndroidDevice, tmp_path: Path) -> None:
+    """The same NNAPI run on the Snapdragon phone with fastrpc's events left off: binder in the
+    trace, no fastrpc line, and the switch latency then comes from binder."""
+    from perflab.core.types import SeriesMode, TimingRequest
+    from perflab.tracing.phone_capture import PhoneTraceCapture
+
+    events = ("binder/binder_transaction", "binder/binder_transaction_received")
+    req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=1, iterations=5, threads=1,
+                        delegate="nnapi", timeout_s=300, lr_width=48, lr_height=32)
+    out = tmp_path / "binder_only.trace"
+    with PhoneTraceCapture(snapdragon, out, events=events):
+        workload_for(snapdragon, tmp_path / "work").run_timing(get_artifact("espcn", 2, "fp32"), req)
+    text = out.read_text(encoding="utf-8")
+    assert "binder_transaction:" in text and "fastrpc" not in text
+    a = attribute(parse_trace(text), us_per_tick=1.0)
+    assert len(a.inferences) >= 6 and round_trips_per_inference(a.inferences, a.binder) == [1] * len(a.inferences)
+    assert {s.via for s in a.switches} == {"binder"}
+    assert _close([s.cpu_to_accel_us for s in a.switches], RPC_TIMING.nnapi_prep_us)
