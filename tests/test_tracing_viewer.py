@@ -29,10 +29,14 @@ the model holds the inference windows, layers, irqs, segments and telemetry coun
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import re
+import select
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -386,13 +390,10 @@ def _io(folder: Path, i: int) -> None:
         os.close(fd)
 
 
-@pytest.mark.skipif(local_trace_missing() is not None, reason=str(local_trace_missing()))
-def test_a_real_traced_run_exports_what_the_viewer_needs(tmp_path: Path) -> None:
+def _real_run_export(tmp_path: Path) -> Path:
     """A real kernel capture on this machine (root): three inferences with two layers each
     written as ATrace sections, disk irqs inside them, a segment, and the real sampler's
-    telemetry before and after; ``perflab trace export RUN_DIR`` must give a file Perfetto's
-    importer takes without an error, with the processes, threads, slices and counters the
-    UI is to show."""
+    telemetry before and after, exported by ``perflab trace export RUN_DIR``."""
     from perflab.telemetry.local import HostSources, sample_once
 
     run = tmp_path / "run"
@@ -417,7 +418,17 @@ def test_a_real_traced_run_exports_what_the_viewer_needs(tmp_path: Path) -> None
     out = tmp_path / "run.json"
     res = CliRunner().invoke(app, ["trace", "export", str(run), "--out", str(out)])
     assert res.exit_code == 0, res.output
+    return out
 
+
+needs_root_trace = pytest.mark.skipif(local_trace_missing() is not None, reason=str(local_trace_missing()))
+
+
+@needs_root_trace
+def test_a_real_traced_run_exports_what_the_viewer_needs(tmp_path: Path) -> None:
+    """The real run's export is taken by Perfetto's importer without an error, with the
+    processes, threads, slices and counters the UI is to show."""
+    out = _real_run_export(tmp_path)
     imp = perfetto_json_import(out.read_text(encoding="utf-8"))
     assert imp.errors == []
     _named_everywhere(imp)
@@ -471,3 +482,139 @@ def test_names_outside_the_basic_plane_and_non_finite_counters(tmp_path: Path) -
                                               CounterPoint("temp", t0 + 2, math.inf)])
     imp = perfetto_json_import(dumps(doc))
     assert imp.errors == [] and imp.counters[(imp.process("counters"), "temp value")] == [(int(t0 + 1) * 1000, 40.0)]
+
+
+# ---- a real loader, where one is at hand: Catapult's trace viewer (chrome://tracing's code) ----
+
+CHROMIUM = Path("/usr/bin/chromium")
+CATAPULT = Path(os.environ.get("PERFLAB_CATAPULT_DIR", "/nonexistent"))
+_TRACE2HTML = CATAPULT / "tracing" / "bin" / "trace2html"
+needs_catapult = pytest.mark.skipif(
+    not (CHROMIUM.exists() and _TRACE2HTML.exists()),
+    reason="needs /usr/bin/chromium and a catapult checkout in $PERFLAB_CATAPULT_DIR (tracing/bin/trace2html builds "
+           "the trace viewer that chrome://tracing used; Chromium 156 no longer ships chrome://tracing)")
+PIPE_READ_TIMEOUT_S = 120.0
+
+
+class _Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+    JSON messages ending in NUL on fds 3 and 4), so no websocket library is needed."""
+
+    def __init__(self, profile: Path) -> None:
+        r, self._w = os.pipe()
+        self._r, w = os.pipe()
+        to_chrome_r, from_chrome_w = fcntl.fcntl(r, fcntl.F_DUPFD, 10), fcntl.fcntl(w, fcntl.F_DUPFD, 10)
+        os.close(r)
+        os.close(w)
+        # bash (dash takes one-digit fds only) puts the pipe ends on fds 3 and 4, where Chromium
+        # looks for them; they are above 9 first, so moving them cannot close what is on 3 or 4
+        shell = f'exec 3<&{to_chrome_r} 4>&{from_chrome_w} {to_chrome_r}<&- {from_chrome_w}>&-; exec "$0" "$@"'
+        self.proc = subprocess.Popen(
+            ["/bin/bash", "-c", shell, str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-quic", f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buf = b""
+        self._id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
+        self._id += 1
+        msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply
+                result: dict[str, Any] = reply["result"]
+                return result
+            self.events.append(reply)
+
+    def wait_event(self, method: str) -> dict[str, Any]:
+        while True:
+            for ev in self.events:
+                if ev.get("method") == method:
+                    self.events.remove(ev)
+                    return ev
+            self.events.append(self._read())
+
+    def _read(self) -> dict[str, Any]:
+        while b"\0" not in self._buf:
+            ready, _, _ = select.select([self._r], [], [], PIPE_READ_TIMEOUT_S)
+            chunk = os.read(self._r, 1 << 16) if ready else b""
+            if not chunk:
+                raise AssertionError("Chromium closed the DevTools pipe or stopped answering")
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    def close(self) -> None:
+        os.close(self._w)
+        os.close(self._r)
+        self.proc.kill()
+        self.proc.wait()
+
+
+_CATAPULT_IMPORT_JS = r"""
+(() => {
+  const m = new tr.Model();
+  new tr.importer.Import(m, new tr.importer.ImportOptions()).importTraces([TRACE_TEXT]);
+  return JSON.stringify({
+    warnings: (m.importWarnings || []).map(w => w.type + ': ' + w.message),
+    processes: Object.values(m.processes).map(p => ({
+      pid: p.pid, name: p.name || '',
+      threads: Object.values(p.threads).map(t => ({tid: t.tid, name: t.name || '',
+        slices: t.sliceGroup.slices.map(s => [s.title, s.category, s.start, s.duration])})),
+      counters: Object.values(p.counters).map(c => ({name: c.name,
+        series: c.series.map(se => [se.name, se.samples.map(x => [x.timestamp, x.value])])}))}))});
+})()
+"""
+
+
+def catapult_import(trace_json: Path, tmp_path: Path) -> dict[str, Any]:
+    """Catapult's own importer (tr.importer.Import into a tr.Model, what chrome://tracing
+    ran on a loaded file), in headless Chromium, from the viewer that trace2html bundles."""
+    page = tmp_path / "viewer.html"
+    subprocess.run([sys.executable, str(_TRACE2HTML), str(trace_json), "--output", str(page)], check=True,
+                   capture_output=True, timeout=600)
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    chrome = _Chromium(profile)
+    try:
+        target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        chrome.send("Page.enable", session=session)
+        chrome.send("Page.navigate", {"url": page.as_uri()}, session=session)
+        chrome.wait_event("Page.loadEventFired")
+        js = _CATAPULT_IMPORT_JS.replace("TRACE_TEXT", json.dumps(trace_json.read_text(encoding="utf-8")))
+        res = chrome.send("Runtime.evaluate", {"expression": js, "returnByValue": True}, session=session)
+        assert "exceptionDetails" not in res, res["exceptionDetails"]
+        model: dict[str, Any] = json.loads(res["result"]["value"])
+        return model
+    finally:
+        chrome.close()
+
+
+@needs_root_trace
+@needs_catapult
+def test_catapult_trace_viewer_loads_a_real_traced_run(tmp_path: Path) -> None:
+    out = _real_run_export(tmp_path)
+    model = catapult_import(out, tmp_path)
+    assert model["warnings"] == []
+    procs = {p["name"]: p for p in model["processes"]}
+    bench = [p for p in model["processes"] if any(s[1] == "inference" for t in p["threads"] for s in t["slices"])]
+    assert len(bench) == 1 and bench[0]["name"].startswith("cell0: ")
+    slices = [s for t in bench[0]["threads"] for s in t["slices"]]
+    assert [s[0] for s in slices if s[1] == "inference"] == ["Invoke #0", "Invoke #1", "Invoke #2"]
+    assert [s[0] for s in slices if s[1] == "op"] == ["CONV_2D@0/0", "DEPTH_TO_SPACE@1/0"] * 3
+    irqs = procs["cell0: irqs"]
+    assert all(t["name"].startswith("CPU ") for t in irqs["threads"])
+    assert [s for t in irqs["threads"] for s in t["slices"] if s[1] == "irq"]
+    assert [s[0] for t in procs["cell0: perflab segments"]["threads"] for s in t["slices"]] == ["timing"]
+    counters = {c["name"]: c["series"] for c in procs["telemetry: cell0"]["counters"]}
+    assert {"RSS MB", "MemAvailable MB", "cpu busy %"} <= set(counters)
+    assert [name for name, _samples in counters["RSS MB"]] == ["value"] and len(counters["RSS MB"][0][1]) == 2
