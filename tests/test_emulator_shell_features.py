@@ -269,3 +269,11 @@ def test_an_output_redirection_opens_its_file_once(phone: Phone) -> None:
     script = "i=0; while [ $i -lt 50 ]; do i=$((i + 1)); echo $i; done > /data/local/tmp/o; read -r a < /data/local/tmp/o; echo $a"
     assert phone.sh(script)[1] == "1\n"
     assert phone.sh("cat /data/local/tmp/o")[1] == "".join(f"{i}\n" for i in range(1, 51))
+
+
+def test_rmdir_removes_empty_scratch_directories_only(phone: Phone) -> None:
+    assert phone.sh("mkdir /data/local/tmp/d; rmdir /data/local/tmp/d; ls /data/local/tmp") == (0, "", "")
+    rc, _, err = phone.sh("mkdir /data/local/tmp/e; touch /data/local/tmp/e/f; rmdir /data/local/tmp/e")
+    assert rc == 1 and "Directory not empty" in err
+    assert phone.sh("rmdir /sys/class")[0] == 1 and phone.sh("rmdir /data/local/tmp")[0] == 1
+    assert phone.sh("rmdir -p /data/local/tmp/e")[0] == 127  # options: refused, not half-done

@@ -307,6 +307,20 @@ class PhoneFS:
             raise FsError(errno.EACCES, path)
         self.host_path(path).mkdir()
 
+    def rmdir(self, path: str, uid: int) -> None:
+        """``rmdir``: an empty real directory in the scratch areas (generated trees refuse)."""
+        norm = normalize(path)
+        if self.stat(norm) is None:
+            raise FsError(errno.ENOENT, norm)
+        if not self.is_dir(norm):
+            raise FsError(errno.ENOTDIR, norm)
+        if self.is_vdir(norm) or not self.writable_by(norm, uid) or norm in WRITABLE_PREFIXES:
+            raise FsError(errno.EACCES, norm)
+        try:
+            self.host_path(norm).rmdir()
+        except OSError as exc:
+            raise FsError(exc.errno or errno.EIO, norm) from None
+
     def remove(self, path: str, uid: int, *, recursive: bool = False) -> None:
         path = normalize(path)
         st = self.stat(path)

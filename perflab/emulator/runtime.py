@@ -15,7 +15,7 @@ from perflab.emulator import procs as procs_mod
 from perflab.emulator.fs import PhoneFS, VNode
 from perflab.emulator.procs import ProcessTable
 from perflab.emulator.profiles import Profile, ThermalZone
-from perflab.emulator.tracefs import EmuTrace, TracefsPhoneFS, kernel_events, register_rmdir
+from perflab.emulator.tracefs import EmuTrace, TracefsPhoneFS, kernel_events
 
 BATTERY_STATUS_CHARGING = 2
 BATTERY_STATUS_DISCHARGING = 3
@@ -151,7 +151,6 @@ def _tracefs_nodes(rt: PhoneRuntime) -> None:
     tr.buffer.write_bytes(b"")
     if isinstance(rt.fs, TracefsPhoneFS):
         rt.fs.attach(tr)
-    register_rmdir()
 
 
 def _text(fn: Callable[[], object]) -> Callable[[], bytes]:

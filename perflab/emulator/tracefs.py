@@ -38,20 +38,14 @@ from __future__ import annotations
 
 import bisect
 import errno
-import os
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from perflab.emulator.fs import ROOT_UID, WRITABLE_PREFIXES, FsError, PhoneFS, VNode, normalize
-
-if TYPE_CHECKING:
-    from perflab.emulator.shell.interp import Shell
-    from perflab.emulator.shell.streams import IO
+from perflab.emulator.fs import ROOT_UID, FsError, PhoneFS, VNode, normalize
 
 TRACEFS = "/sys/kernel/tracing"
 INSTANCES = f"{TRACEFS}/instances"
@@ -450,47 +444,4 @@ class TracefsPhoneFS(PhoneFS):
                 raise FsError(errno.EACCES, norm)
             self.trace.rmdir(name)
             return
-        st = self.stat(norm)
-        if st is None:
-            raise FsError(errno.ENOENT, norm)
-        if not self.is_dir(norm):
-            raise FsError(errno.ENOTDIR, norm)
-        if self.is_vdir(norm) or not self.writable_by(norm, uid) or norm in WRITABLE_PREFIXES:
-            raise FsError(errno.EACCES, norm)
-        host = self.host_path(norm)
-        try:
-            host.rmdir()
-        except OSError as exc:
-            raise FsError(exc.errno or errno.EIO, norm) from None
-
-
-# ---- the shell's rmdir ----------------------------------------------------------------------
-
-
-def register_rmdir() -> None:
-    """Give the emulated shell a toybox-style ``rmdir`` (removing an ftrace instance needs one)
-    unless it has one already. It belongs with the other file commands in
-    perflab.emulator.shell.cmd_files; it is registered from here, once, when a phone is made,
-    until it moves there."""
-    from perflab.emulator.shell import registry
-
-    if "rmdir" in registry.COMMANDS:
-        return
-
-    def _rmdir(sh: Shell, args: list[str], io: IO) -> int:
-        status = 0
-        for d in args:
-            if d.startswith("-"):
-                registry.err(io, f"rmdir: unsupported option {d} (not supported by the emulated phone)")
-                return 1
-            fs = sh.rt.fs
-            try:
-                if not isinstance(fs, TracefsPhoneFS):
-                    raise FsError(errno.EACCES, d)
-                fs.rmdir(sh.path(d), sh.uid)
-            except FsError as exc:
-                registry.err(io, f"rmdir: {d}: {os.strerror(exc.errno_)}")
-                status = 1
-        return status
-
-    registry.COMMANDS["rmdir"] = _rmdir
+        super().rmdir(norm, uid)

@@ -113,6 +113,24 @@ def _mkdir(sh: Shell, args: list[str], io: IO) -> int:
     return status
 
 
+@command("rmdir")
+def _rmdir(sh: Shell, args: list[str], io: IO) -> int:
+    """toybox rmdir: empty directories (an ftrace instance under tracefs, as root)."""
+    if not args:
+        err(io, "rmdir: Needs 1 argument")
+        return 1
+    if any(a.startswith("-") for a in args):
+        raise Unsupported("rmdir " + " ".join(args))
+    status = 0
+    for d in args:
+        try:
+            sh.rt.fs.rmdir(sh.path(d), sh.uid)
+        except FsError as exc:
+            err(io, f"rmdir: {d}: {os.strerror(exc.errno_)}")
+            status = 1
+    return status
+
+
 @command("mkfifo")
 def _mkfifo(sh: Shell, args: list[str], io: IO) -> int:
     mode = 0o666
