@@ -3,7 +3,8 @@
 The export is checked against the rules the Perfetto UI's JSON importer applies: every event
 has a phase, integer pid/tid and a numeric ts; complete slices have dur ≥ 0 and nest
 properly on each thread (overlapping slices on one thread are dropped by the importer);
-async begin/end pairs share name, cat and id; processes and threads carry names."""
+async begin/end pairs share name, cat and id; processes and threads carry names. A fuller
+replay of Perfetto's importer, and a real loader, are in tests/test_tracing_viewer.py."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from perflab.cli import app
+from perflab.errors import MeasurementError
 from perflab.tracing.attribution import attribute
-from perflab.tracing.export import PSEUDO_PID_IRQS, PSEUDO_PID_SEGMENTS, CounterPoint, chrome_trace
+from perflab.tracing.export import PSEUDO_PID_IRQS, PSEUDO_PID_SEGMENTS, CounterPoint, chrome_trace, dumps
 from perflab.tracing.ftrace import parse_trace
 from perflab.tracing.synthetic import synthetic_trace
 
@@ -167,3 +169,16 @@ def test_cli_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
         assert res.exit_code == 2, (args, res.output)
         assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert "not a run folder" in runner.invoke(app, cases[2]).stderr
+
+
+def test_dumps_writes_utf8_and_refuses_what_is_not_json() -> None:
+    doc: dict[str, object] = {"traceEvents": [{"name": "x86_pkg_temp °C", "ph": "C", "pid": 1, "tid": 0, "ts": 1.0,
+                                               "args": {"value": 40.0}},
+                                              {"name": "thread_name", "ph": "M", "pid": 1, "tid": 2,
+                                               "args": {"name": "bench\U0001F600"}}]}
+    text = dumps(doc)
+    assert "°C" in text and "\U0001F600" in text and "\\u" not in text
+    assert json.loads(text) == doc
+    bad = {"traceEvents": [{"name": "x", "ph": "X", "pid": 1, "tid": 1, "ts": 1.0, "dur": float("nan")}]}
+    with pytest.raises(MeasurementError, match="not a number"):
+        dumps(bad)
