@@ -62,14 +62,18 @@ def pixel(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Androi
 
 @pytest.fixture(scope="module")
 def snapdragon(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
-    """The shipped Galaxy S23 profile (Snapdragon 8 Gen 2, the one with a Hexagon DSP), rooted."""
+    """The shipped Galaxy S23 profile (Snapdragon 8 Gen 2, the one with a Hexagon DSP), rooted and
+    debuggable (a userdebug build)."""
     tmp = tmp_path_factory.mktemp("s23")
     shipped = config_file(ConfigKind.EMULATOR_PROFILES, "galaxy_s23")
     assert shipped is not None
     text = shipped.read_text(encoding="utf-8")
     assert "\nrooted: false\n" in text
     rooted = tmp / "galaxy_s23_rooted.yaml"
-    rooted.write_text(text.replace("\nrooted: false\n", "\nrooted: true\n"), encoding="utf-8")
+    assert 'ro.debuggable: "0"' in text
+    # a rooted userdebug build: libcutils enables app ATrace only where ro.debuggable is 1
+    rooted.write_text(text.replace("\nrooted: false\n", "\nrooted: true\n")
+                      .replace('ro.debuggable: "0"', 'ro.debuggable: "1"'), encoding="utf-8")
     yield from _device(adb, str(rooted), tmp)
 
 

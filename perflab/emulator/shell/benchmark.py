@@ -47,13 +47,27 @@ def _child_env(sh: Shell, device_path: str, env: dict[str, str]) -> dict[str, st
         child_env.update({
             "PERFLAB_EMU_TRACE_FILE": str(tr.buffer),
             "PERFLAB_EMU_TRACE_OFFSET_S": repr(tr.offset_s()),
-            "PERFLAB_EMU_ATRACE": "1" if rt.props.get("debug.tflite.trace") == "1" else "0",
+            "PERFLAB_EMU_ATRACE": "1" if _atrace_on(rt.props, device_path) else "0",
             "PERFLAB_EMU_TRACE_IRQ": "1" if tr.events.get("irq/irq_handler_entry") else "0",
         })
     for k in ("LD_LIBRARY_PATH", "ADSP_LIBRARY_PATH"):
         if k in env:
             child_env["PERFLAB_EMU_" + k] = env[k]
     return child_env
+
+
+def _atrace_on(props: dict[str, str], argv0: str) -> bool:
+    """Whether TFLite's ATrace sections reach the trace, as on Android: the interpreter asks for
+    them (``debug.tflite.trace``) and libcutils enables app tracing for this process only on a
+    debuggable build whose ``debug.atrace.app_<i>`` (i < ``debug.atrace.app_number``) names
+    its cmdline, or ``*``."""
+    if props.get("debug.tflite.trace") != "1" or props.get("ro.debuggable") != "1":
+        return False
+    try:
+        count = int(props.get("debug.atrace.app_number", "0"))
+    except ValueError:
+        return False
+    return any(props.get(f"debug.atrace.app_{i}") in ("*", argv0) for i in range(count))
 
 
 def _pump(stream: BinaryStream[bytes], writer: Writer, proc: Proc) -> None:
