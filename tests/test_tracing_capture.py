@@ -8,6 +8,9 @@ removes the instance and the mount."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,31 @@ def test_capture_writes_clock_header_markers_and_restores(tmp_path: Path) -> Non
     a = attribute(parsed, us_per_tick=1.0, segment="timing")
     assert len(a.inferences) == 3 and all(i.name == "perflab:invoke" for i in a.inferences)
     assert cap.result is not None and cap.result.bytes_written > 0
+
+
+@needs_root
+def test_the_benchmarks_threads_are_its_process_not_every_thread_of_its_name(tmp_path: Path) -> None:
+    # a busy process with this one's name runs throughout; the tgid column keeps it out
+    out = tmp_path / "cell.trace"
+    pid = os.getpid()
+    twin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"])
+    try:
+        with LocalTraceCapture(out, buffer_kb=1024) as cap:
+            for _ in range(5):
+                cap.mark(f"B|{pid}|perflab:invoke")
+                t_end = time.monotonic() + 0.05
+                while time.monotonic() < t_end:
+                    pass
+                cap.mark(f"E|{pid}")
+    finally:
+        twin.kill()
+        twin.wait()
+    parsed = parse_trace(out.read_text())
+    assert parsed.info.has_tgid  # options/record-tgid in perflab's instance
+    a = attribute(parsed, us_per_tick=1.0)
+    assert a.busy is not None and a.busy.total_us > 0
+    assert twin.pid not in a.busy.per_thread_us
+    assert set(a.busy.per_thread_us) <= parsed.tids_of(pid)
 
 
 @needs_root

@@ -177,6 +177,10 @@ class LocalTraceCapture:
         self.instance = inst
         _write(inst / "tracing_on", "0")
         _write(inst / "buffer_size_kb", str(self.buffer_kb))
+        if (inst / "options" / "record-tgid").exists():
+            # the process id on every line: the benchmark's threads are its process's, not every
+            # thread that shares its name (other python processes on a shared host)
+            _write(inst / "options" / "record-tgid", "1")
         offered = (inst / "trace_clock").read_text()
         if re.search(rf"(^|\s|\[){re.escape(self.clock)}(\]|\s|$)", offered):
             _write(inst / "trace_clock", self.clock)
