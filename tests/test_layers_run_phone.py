@@ -67,6 +67,7 @@ def test_phone_run_with_every_layer_pass(tmp_path: Path) -> None:
     assert t is not None and t.n == 30 and t.median_ms is not None and t.p90_ms is not None
     assert t.ok is True, t  # the trace's mean within 2% of benchmark_model's own average
     assert t.switches and t.timeline is not None and any(s.kind == "irq" for s in t.timeline.spans)
+    assert any("ftrace instance" in n for n in t.notes)  # how the phone was traced is stored with it
     part = cell.layers.partition
     assert part is not None and part.on_delegate == len(part.rows) > 0 and "log" in part.sources
     al = cell.layers.aligned  # the GPU's one node is compared in the totals, the groups by estimate/differential

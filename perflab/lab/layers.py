@@ -381,8 +381,11 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
             raise
         except PerflabError as exc:
             return missing(f"kernel trace failed: {exc}")
-        return trace_records(out.read_text(encoding="utf-8", errors="replace"), target.rel_path, timing,
-                             skip_first=TRACE_WARMUP)
+        op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.rel_path, timing,
+                                skip_first=TRACE_WARMUP)
+        # how the phone was traced (its own instance or the top-level buffer, ATrace gates)
+        return (op.model_copy(update={"notes": [*op.notes, *pcap.notes]}),
+                lat.model_copy(update={"notes": [*lat.notes, *pcap.notes]}))
     from perflab.tracing.capture import LocalTraceCapture, local_trace_missing
 
     why = local_trace_missing()
