@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perflab.core.units import battery_ma_per_raw, volts_per_raw
+
 RESULTS_SCHEMA_VERSION = 2
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
 READABLE_SCHEMA_VERSIONS = (1, 2)  # older versions are upgraded on reading (upgrade_raw)
@@ -156,12 +158,12 @@ class CurrentConventionRecord(_Rec):
     @property
     def ma_per_raw(self) -> float:
         """mA drawn from the battery (positive = discharge) per raw current_now unit."""
-        return self.ua_per_unit * self.discharge_sign / 1000.0
+        return battery_ma_per_raw(self.ua_per_unit, self.discharge_sign)
 
     @property
     def v_per_raw(self) -> float:
         """Volts per raw voltage_now unit."""
-        return self.uv_per_unit / 1e6
+        return volts_per_raw(self.uv_per_unit)
 
 
 class TelemetryRecord(_Rec):

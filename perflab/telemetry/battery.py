@@ -33,6 +33,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from perflab.core.units import battery_ma_per_raw, volts_per_raw
+
 MA_HEURISTIC_LIMIT = 10_000.0  # |value| below this while clearly drawing current → mA (formats.md §2.2)
 MIN_COUNTER_STEP_UAH = 50.0  # the counter must move at least this much for its slope to decide
 MIN_COUNTER_R = 0.8  # … and steadily: |Pearson r| of counter vs time
@@ -90,11 +92,13 @@ class CurrentConvention:
 
     @property
     def ma_per_raw(self) -> float:
-        return self.ua_per_unit * self.discharge_sign / 1000.0
+        """mA drawn from the battery (positive = discharge) per raw current_now unit."""
+        return battery_ma_per_raw(self.ua_per_unit, self.discharge_sign)
 
     @property
     def v_per_raw(self) -> float:
-        return self.uv_per_unit / 1e6
+        """Volts per raw voltage_now unit."""
+        return volts_per_raw(self.uv_per_unit)
 
     def discharge_ma(self, raw: float) -> float:
         return raw * self.ma_per_raw

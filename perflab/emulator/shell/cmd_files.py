@@ -9,6 +9,7 @@ import posixpath
 import re
 import stat as statmod
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import SHELL_UID, FsError
@@ -113,22 +114,28 @@ def _mkdir(sh: Shell, args: list[str], io: IO) -> int:
     return status
 
 
+def _each_path(sh: Shell, io: IO, tool: str, names: list[str], op: Callable[[str], None]) -> int:
+    """toybox's loop over operands: ``op`` on each path, an error line for each that fails
+    (status 1), the others still done. No operand, or an option this emulator lacks, first."""
+    if not names:
+        err(io, f"{tool}: Needs 1 argument")
+        return 1
+    if any(a.startswith("-") for a in names):
+        raise Unsupported(f"{tool} " + " ".join(names))
+    status = 0
+    for name in names:
+        try:
+            op(sh.path(name))
+        except FsError as exc:
+            err(io, f"{tool}: {name}: {os.strerror(exc.errno_)}")
+            status = 1
+    return status
+
+
 @command("rmdir")
 def _rmdir(sh: Shell, args: list[str], io: IO) -> int:
     """toybox rmdir: empty directories (an ftrace instance under tracefs, as root)."""
-    if not args:
-        err(io, "rmdir: Needs 1 argument")
-        return 1
-    if any(a.startswith("-") for a in args):
-        raise Unsupported("rmdir " + " ".join(args))
-    status = 0
-    for d in args:
-        try:
-            sh.rt.fs.rmdir(sh.path(d), sh.uid)
-        except FsError as exc:
-            err(io, f"rmdir: {d}: {os.strerror(exc.errno_)}")
-            status = 1
-    return status
+    return _each_path(sh, io, "rmdir", args, lambda path: sh.rt.fs.rmdir(path, sh.uid))
 
 
 @command("mkfifo")
@@ -141,19 +148,7 @@ def _mkfifo(sh: Shell, args: list[str], io: IO) -> int:
             err(io, f"mkfifo: bad mode '{args[1]}'")
             return 1
         args = args[2:]
-    if not args:
-        err(io, "mkfifo: Needs 1 argument")
-        return 1
-    if any(a.startswith("-") for a in args):
-        raise Unsupported("mkfifo " + " ".join(args))
-    status = 0
-    for name in args:
-        try:
-            sh.rt.fs.mkfifo(sh.path(name), sh.uid, mode)
-        except FsError as exc:
-            err(io, f"mkfifo: {name}: {os.strerror(exc.errno_)}")
-            status = 1
-    return status
+    return _each_path(sh, io, "mkfifo", args, lambda path: sh.rt.fs.mkfifo(path, sh.uid, mode))
 
 
 @command("chmod")
