@@ -67,7 +67,7 @@ class PhysicsLoad:
             self._pull()
             known = self._to[-1] if self._to else float("-inf")
             if upto_mono_s > known + self.refresh_s or not self._to:
-                self.driver.advance()
+                self.driver.advance(force=True)  # a meter asks for now: step even within a read burst
                 self._pull()
                 known = self._to[-1] if self._to else float("-inf")
             return known
@@ -106,7 +106,7 @@ class PhysicsLoad:
         """Ground truth: the SoC model's power integrated over [start, end] (host monotonic)."""
         steps = self.driver.power_history()
         if not steps or end_mono_s > steps[-1][1]:  # the model has not stepped past the end yet
-            self.driver.advance()
+            self.driver.advance(force=True)
             steps = self.driver.power_history()
         if not steps or end_mono_s <= start_mono_s:
             return 0.0
