@@ -132,7 +132,8 @@ def emulate(
     else:
         em = UmEmulator(load, kind)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signo in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored (a background job)
+        signal.signal(signo, lambda *_: stop.set())
     with em:
         typer.echo(f"EMULATED {kind}{' ' + em.model if isinstance(em, ScpiEmulator) else ''} on {em.path} "
                    f"(try: perflab meter read {em.path} --type {kind}); Ctrl-C stops", err=False)
