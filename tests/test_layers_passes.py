@@ -116,15 +116,6 @@ def test_partition_from_the_host_op_list() -> None:
     assert p.rows[0].reason is not None and "does not say which" in p.rows[0].reason
 
 
-def test_rank_between_matches_rows_by_name() -> None:
-    a = LayerPassRecord(method="differential", source="d", rows=[
-        LayerRow(index=i, node_type="conv", name=n, avg_ms=v) for i, (n, v) in enumerate([("a", 1.0), ("b", 5.0), ("c", 2.0)])])
-    b = LayerPassRecord(method="atrace", source="t", rows=[
-        LayerRow(index=i, node_type="conv", name=n, avg_ms=v) for i, (n, v) in enumerate([("c", 2.5), ("a", 0.9), ("b", 4.0)])])
-    r = rank_between(a, b)
-    assert r is not None and r.spearman == 1.0 and r.same_top and r.n == 3 and r.against == "atrace"
-
-
 def test_switch_summary_of_a_gpu_trace() -> None:
     from perflab.lab.layers import switch_summary
     from perflab.tracing.attribution import attribute
@@ -164,24 +155,6 @@ def test_estimate_shares_the_whole_time_by_macs() -> None:
     assert estimate_pass(bad, 240, 136, 5.0, "").missing
 
 
-def test_rank_between_sums_op_profile_rows_into_differential_layers() -> None:
-    diff = LayerPassRecord(method="differential", source="d", rows=[
-        LayerRow(index=0, node_type="conv", name="c1", avg_ms=2.0, layers=["c1"]),
-        LayerRow(index=1, node_type="conv", name="c2", avg_ms=6.0, layers=["c2"]),
-        LayerRow(index=2, node_type="conv", name="c3", avg_ms=1.0, layers=["c3"]),
-        LayerRow(index=3, node_type="tail", name="tail", avg_ms=0.3, layers=["pixel_shuffle", "clip"])])
-    prof = LayerPassRecord(method="op_profile", source="benchmark_model", rows=[
-        LayerRow(index=0, node_type="CONV_2D", name="[espcn_x2_1/c1_1/BiasAdd;espcn_x2_1/c1_1/convolution]:0", avg_ms=1.5),
-        LayerRow(index=1, node_type="TANH", name="[espcn_x2_1/c1_1/Tanh]:1", avg_ms=0.6),
-        LayerRow(index=2, node_type="CONV_2D", name="[espcn_x2_1/c2_1/BiasAdd]:2", avg_ms=5.0),
-        LayerRow(index=3, node_type="TANH", name="[espcn_x2_1/c2_1/Tanh]:3", avg_ms=0.4),
-        LayerRow(index=4, node_type="CONV_2D", name="[espcn_x2_1/c3_1/BiasAdd]:4", avg_ms=0.9),
-        LayerRow(index=5, node_type="DEPTH_TO_SPACE", name="[espcn_x2_1/pixel_shuffle_1/DepthToSpace]:5", avg_ms=0.2),
-        LayerRow(index=6, node_type="MINIMUM", name="[StatefulPartitionedCall_1:0]:6", avg_ms=0.1)])  # unmatched
-    r = rank_between(diff, prof)
-    assert r is not None and r.n == 4 and r.same_top and r.spearman == 1.0 and "summed" in r.note
-
-
 def test_trace_keeps_the_last_timed_count_when_the_tool_added_warm_ups() -> None:
     from perflab.core.types import SummaryStats
 
@@ -193,23 +166,47 @@ def test_trace_keeps_the_last_timed_count_when_the_tool_added_warm_ups() -> None
     assert "the first 5" in lat.notes[0]
 
 
-def test_atrace_rows_are_matched_to_differential_layers_by_node_index() -> None:
-    from perflab.lab.layers import atrace_aliases, node_tensor_names
+def _espcn_passes(drop_op: int | None = None) -> tuple[list[LayerPassRecord], str]:
+    """The real espcn x2 model's path and three hand-timed passes over it: the op profile's rows
+    named as benchmark_model names them (by node index), ATrace's by ``OP@index/0``, the
+    differential's by group with the Keras layers each covers."""
     from perflab.zoo.registry import get_artifact
 
-    names = node_tensor_names(get_artifact("espcn", 2, "fp32").path)
-    assert "c3_1/convolution" in names[4]  # the last conv, known by its weights too
+    path = str(get_artifact("espcn", 2, "fp32").path)
+    ops = [("CONV_2D", 1.5), ("TANH", 0.6), ("CONV_2D", 5.0), ("TANH", 0.4), ("CONV_2D", 0.9),
+           ("DEPTH_TO_SPACE", 0.2), ("MINIMUM", 0.1)]
+    prof = LayerPassRecord(method="op_profile", source="benchmark_model", rows=[
+        LayerRow(index=i, node_type=op, name=f"[node]:{i}", avg_ms=ms) for i, (op, ms) in enumerate(ops) if i != drop_op])
     traced = LayerPassRecord(method="atrace", source="t", rows=[
-        LayerRow(index=i, node_type=op, name=f"{op}@{i}/0", avg_ms=ms) for i, (op, ms) in enumerate(
-            [("CONV_2D", 1.0), ("TANH", 0.2), ("CONV_2D", 3.0), ("TANH", 0.1), ("CONV_2D", 0.7),
-             ("DEPTH_TO_SPACE", 0.1), ("MINIMUM", 0.05)])])
+        LayerRow(index=i, node_type=op, name=f"{op}@{i}/0", avg_ms=ms * 0.9) for i, (op, ms) in enumerate(ops)])
     diff = LayerPassRecord(method="differential", source="d", rows=[
-        LayerRow(index=0, node_type="conv", name="c1", avg_ms=1.1, layers=["c1"]),
-        LayerRow(index=1, node_type="conv", name="c2", avg_ms=3.3, layers=["c2"]),
-        LayerRow(index=2, node_type="conv", name="c3", avg_ms=0.8, layers=["c3"]),
-        LayerRow(index=3, node_type="tail", name="tail", avg_ms=0.2, layers=["pixel_shuffle", "clip"])])
-    aliases = atrace_aliases(traced.rows, names)
-    assert len(aliases) == 7
-    assert rank_between(diff, traced) is None  # node names alone match nothing
-    r = rank_between(diff, traced, aliases)
-    assert r is not None and r.n == 4 and r.spearman == 1.0 and r.same_top
+        LayerRow(index=0, node_type="conv", name="c1", avg_ms=2.0, layers=["c1"]),
+        LayerRow(index=1, node_type="conv", name="c2", avg_ms=6.0, layers=["c2"]),
+        LayerRow(index=2, node_type="conv", name="c3", avg_ms=1.0, layers=["c3"]),
+        LayerRow(index=3, node_type="tail", name="tail", avg_ms=0.3, layers=["pixel_shuffle", "clip"])])
+    return [prof, traced, diff], path
+
+
+def test_rank_checks_read_the_aligned_groups_by_the_one_stored_mapping() -> None:
+    from pathlib import Path
+
+    from perflab.lab.layers import aligned_record, model_ops
+
+    passes, path = _espcn_passes()
+    aligned = aligned_record(passes, model_ops(Path(path)), "espcn_x2_fp32.tflite")
+    for other in ("op_profile", "atrace"):  # index-named rows, summed into groups by the stored mapping
+        r = rank_between(aligned, "differential", other)
+        assert r is not None and r.n == 4 and r.spearman == 1.0 and r.same_top and r.against == other
+        assert "op → group mapping" in r.note
+    assert rank_between(aligned, "differential", "estimate") is None  # a method the table does not have
+
+
+def test_rank_checks_leave_out_a_group_a_method_saw_only_in_part() -> None:
+    from pathlib import Path
+
+    from perflab.lab.layers import aligned_record, model_ops
+
+    passes, path = _espcn_passes(drop_op=1)  # the op profile lost c1's TANH
+    aligned = aligned_record(passes, model_ops(Path(path)), "espcn_x2_fp32.tflite")
+    r = rank_between(aligned, "differential", "op_profile")
+    assert r is not None and r.n == 3  # c2, c3, tail: c1 is not compared on half its ops

@@ -612,16 +612,6 @@ def rank_against_macs(p: LayerPassRecord) -> RankCheckRecord | None:
                            note="conv rows only; MACs are a proxy: element-wise work and memory traffic are not counted")
 
 
-def _unit_of(name: str, units: Sequence[LayerRow]) -> int | None:
-    """The first row whose Keras layers name this op (TFLite names a node after its output
-    tensor, ``<model>_1/<layer>_1/BiasAdd;…``), or None."""
-    for k, u in enumerate(units):
-        for layer in u.layers:
-            if re.search(rf"(^|[/\[;]){re.escape(layer)}(_\d+)?/", name):
-                return k
-    return None
-
-
 def node_tensor_names(path: Path) -> dict[int, str]:
     """Per op index of a model file, its output and constant-input tensor names joined with
     ``;`` (what names its layer; ATrace sections name ops only by node index)."""
@@ -640,39 +630,28 @@ def node_tensor_names(path: Path) -> dict[int, str]:
     return out
 
 
-def atrace_aliases(rows: Sequence[LayerRow], node_names: Mapping[int, str]) -> dict[str, str]:
-    """ATrace row name (``CONV_2D@2/0``, subgraph 0) → that node's tensor names (pure)."""
-    out: dict[str, str] = {}
-    for r in rows:
-        m = re.match(r"^[^@]+@(\d+)/0$", r.name)
-        if m and int(m.group(1)) in node_names:
-            out[r.name] = node_names[int(m.group(1))]
-    return out
-
-
-def rank_between(p: LayerPassRecord, other: LayerPassRecord,
-                 aliases: Mapping[str, str] | None = None) -> RankCheckRecord | None:
-    """Rank agreement of two passes over the rows both have: matched by name, or — when this
-    pass's rows list the model layers they cover (differential) — the other pass's per-op rows
-    summed into them by the layer names in the ops' tensor names (``aliases`` gives those for
-    rows named by node index, as ATrace's are)."""
-    mine = {r.name: r.avg_ms for r in p.rows}
-    theirs = {r.name: r.avg_ms for r in other.rows}
-    common = [n for n in mine if n in theirs]
-    note = "rows matched by name"
-    if len(common) < 2 and any(r.layers for r in p.rows):
-        summed: dict[str, float] = {}
-        for r in other.rows:
-            k = _unit_of((aliases or {}).get(r.name, r.name), p.rows)
-            if k is not None:
-                summed[p.rows[k].name] = summed.get(p.rows[k].name, 0.0) + r.avg_ms
-        theirs, common = summed, [n for n in mine if n in summed]
-        note = "the other method's ops summed into these rows by the layer names in their tensor names"
-    if len(common) < 2:
+def rank_between(aligned: AlignedLayersRecord, method: str, other: str) -> RankCheckRecord | None:
+    """Rank agreement of two methods over the aligned table's groups (pure): each method's time
+    per group as the table sums it, by the one stored op → group mapping; only groups both
+    methods timed whole (every op seen) count. None with fewer than two such groups."""
+    cols = {m.method: k for k, m in enumerate(aligned.methods)}
+    if method not in cols or other not in cols:
         return None
-    a, b = [mine[n] for n in common], [theirs[n] for n in common]
-    return RankCheckRecord(against=other.method, spearman=spearman(a, b), n=len(common),
-                           same_top=a.index(max(a)) == b.index(max(b)), note=note)
+    a: list[float] = []
+    b: list[float] = []
+    for row in aligned.rows:
+        if row.kind != "group":
+            continue
+        x, y = row.cells[cols[method]], row.cells[cols[other]]
+        if x.time_ms is None or y.time_ms is None or x.ops_seen < x.ops_total or y.ops_seen < y.ops_total:
+            continue
+        a.append(x.time_ms)
+        b.append(y.time_ms)
+    if len(a) < 2:
+        return None
+    return RankCheckRecord(against=other, spearman=spearman(a, b), n=len(a), same_top=a.index(max(a)) == b.index(max(b)),
+                           note="groups of the aligned table: the other method's ops summed into them by the stored "
+                                "op → group mapping; only groups both timed whole")
 
 
 # --------------------------------------------------------------------------- aligned table
@@ -776,17 +755,13 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
     if opts.differential:
         ctx.check_stop()
         diff = differential_pass(ctx, opts)
-        aliases: dict[str, str] = {}
-        atrace = next((o for o in passes if o.method == "atrace" and o.rows), None)
-        if atrace is not None:
-            try:
-                aliases = atrace_aliases(atrace.rows, node_tensor_names(ctx.art.path))
-            except (ValueError, RuntimeError, OSError):
-                aliases = {}
-        checks = [c for c in (rank_between(diff, o, aliases) for o in passes if o.rows and o.method != "estimate")
-                  if c is not None]
+        aligned = align_passes([*passes, diff], ctx.art.path)
+        checks = [] if aligned is None else [
+            c for c in (rank_between(aligned, diff.method, o.method) for o in passes if o.rows and o.method != "estimate")
+            if c is not None]
         macs = rank_against_macs(diff)
         if macs is not None:
             checks.append(macs)
         passes.append(diff.model_copy(update={"rank_checks": checks}))
+        return legacy.model_copy(update={"passes": passes, "aligned": aligned})
     return legacy.model_copy(update={"passes": passes, "aligned": align_passes(passes, ctx.art.path)})
