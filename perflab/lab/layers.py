@@ -166,7 +166,9 @@ def _timing_of(name: str, counts: Sequence[int], results: Sequence[TimingResult]
             if between > t.se_ms:
                 t = VariantTiming(name=t.name, counts=t.counts, time_ms=t.time_ms, se_ms=between, n=t.n)
         return t
-    # the tool gave only its summary (benchmark_model): mean and std of count runs, per series
+    # the tool gave only its summary (benchmark_model): mean and std of count runs, per round.
+    # With three rounds or more the variant's time is the median of the rounds' means: one
+    # round the device disturbed (a thermal step, a background job) does not move it.
     means = [r.summary.mean_ms for r in results if r.summary is not None]
     if not means:
         raise PerflabError(f"variant {name}: the device reported no latency")
@@ -177,7 +179,8 @@ def _timing_of(name: str, counts: Sequence[int], results: Sequence[TimingResult]
         spread = math.sqrt(sum((m - mean) ** 2 for m in means) / (len(means) - 1)) / math.sqrt(len(means))
     else:
         spread = (stds[0] / math.sqrt(max(n, 1))) if stds else abs(mean) * 0.05
-    return VariantTiming(name=name, counts=tuple(counts), time_ms=mean, se_ms=spread, n=n)
+    value = float(np.median(means)) if len(means) >= 3 else mean
+    return VariantTiming(name=name, counts=tuple(counts), time_ms=value, se_ms=spread, n=n)
 
 
 def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
@@ -230,7 +233,9 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
                  macs_per_lr_pixel=vs.units[c.index].macs_per_lr_pixel, layers=list(vs.units[c.index].layers))
         for c in sol.layers
     ]
-    stat = "mean" if not any(r.samples_ms for r in got[WHOLE]) else f"p{DIFFERENTIAL_QUANTILE_PCT:g}"
+    summary_only = not any(r.samples_ms for r in got[WHOLE])
+    stat = ("median of the rounds' means" if len(got[WHOLE]) >= 3 else "mean") if summary_only \
+        else f"p{DIFFERENTIAL_QUANTILE_PCT:g}"
     variant_recs = [VariantTimingRecord(name=t.name, counts=list(t.counts), time_ms=t.time_ms, statistic=stat,
                                         se_ms=t.se_ms, n=t.n, residual_ms=r)
                     for t, r in zip(timings, sol.residuals_ms, strict=True)]
