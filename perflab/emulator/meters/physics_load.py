@@ -27,7 +27,7 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from perflab.emulator.meters.source import LiveLoad
+from perflab.emulator.meters.source import LiveLoad, PowerLoad
 from perflab.emulator.physics import PhysicsDriver, PhysicsState
 
 FloatArray = npt.NDArray[np.float64]
@@ -35,7 +35,7 @@ FloatArray = npt.NDArray[np.float64]
 USB_VBUS_V = 5.0
 
 
-class PhysicsLoad:
+class PhysicsLoad(PowerLoad):
     """The SoC power of an emulated phone on a battery-bypass supply (see the module doc)."""
 
     def __init__(self, driver: PhysicsDriver, supply_volts: float = 3.9, *, refresh_s: float = 0.02,
@@ -90,17 +90,6 @@ class PhysicsLoad:
             return np.zeros(t.shape)
         k = np.clip(np.searchsorted(to, t, side="left"), 0, to.size - 1)
         return np.asarray(watts[k], dtype=np.float64)
-
-    def amps(self, t_s: FloatArray) -> FloatArray:
-        return self._power(t_s) / self.supply_volts
-
-    def volts(self, t_s: FloatArray) -> FloatArray:
-        return np.full(np.shape(t_s), self.supply_volts, dtype=np.float64)
-
-    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
-        if self.marker_watts is None:
-            return np.zeros(np.shape(t_s), dtype=np.uint8)
-        return (self._power(t_s) > self.marker_watts).astype(np.uint8)
 
     def soc_energy_j(self, start_mono_s: float, end_mono_s: float) -> float:
         """Ground truth: the SoC model's power integrated over [start, end] (host monotonic)."""

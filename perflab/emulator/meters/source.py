@@ -183,7 +183,29 @@ class SampledLoad:
         return self._integral(t0_s, t1_s, power=True)
 
 
-class LiveLoad:
+class PowerLoad:
+    """A load known by its power over time on a fixed supply: amps = power / volts; logic bit 0
+    high above ``marker_watts``. Subclasses give ``_power`` (watts at each time)."""
+
+    supply_volts: float
+    marker_watts: float | None
+
+    def _power(self, t_s: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def amps(self, t_s: FloatArray) -> FloatArray:
+        return self._power(t_s) / self.supply_volts
+
+    def volts(self, t_s: FloatArray) -> FloatArray:
+        return np.full(np.shape(t_s), self.supply_volts, dtype=np.float64)
+
+    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
+        if self.marker_watts is None:
+            return np.zeros(np.shape(t_s), dtype=np.uint8)
+        return (self._power(t_s) > self.marker_watts).astype(np.uint8)
+
+
+class LiveLoad(PowerLoad):
     """A load read live from something that knows its power now — e.g. the emulated phone's
     physics: ``LiveLoad(lambda: driver.state.power_w, supply_volts=3.9)``. Each time the
     emulator asks about times it has not asked about before, the power read then holds from
@@ -217,17 +239,6 @@ class LiveLoad:
             return np.zeros(t.shape)
         k = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, starts.size - 1)
         return np.asarray(values[k], dtype=np.float64)
-
-    def amps(self, t_s: FloatArray) -> FloatArray:
-        return self._power(t_s) / self.supply_volts
-
-    def volts(self, t_s: FloatArray) -> FloatArray:
-        return np.full(np.shape(t_s), self.supply_volts, dtype=np.float64)
-
-    def logic(self, t_s: FloatArray) -> npt.NDArray[np.uint8]:
-        if self.marker_watts is None:
-            return np.zeros(np.shape(t_s), dtype=np.uint8)
-        return (self._power(t_s) > self.marker_watts).astype(np.uint8)
 
     def energy_j(self, t0_s: float, t1_s: float) -> float:
         with self._lock:
