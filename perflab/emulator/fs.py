@@ -75,18 +75,35 @@ class PhoneFS:
         self._host_paths: dict[str, Path] = {}
         #: generated subtrees whose files come and go (``/proc/<pid>/…``): base -> current files
         self._dynamic: dict[str, Callable[[], dict[str, VNode]]] = {}
+        #: their one-path lookups (file, directory), where given: a sampler reads /proc/<pid>/stat
+        #: ten times a second, and building every process's files for it is most of its cost
+        self._dynamic_lookup: dict[str, tuple[Callable[[str], VNode | None], Callable[[str], bool]]] = {}
 
     # ------------------------------------------------------------------ nodes
-    def add_dynamic(self, base: str, files: Callable[[], dict[str, VNode]]) -> None:
-        """Files under ``base`` computed on each access, by path relative to it (``"3100/status"``)."""
+    def add_dynamic(self, base: str, files: Callable[[], dict[str, VNode]],
+                    lookup: tuple[Callable[[str], VNode | None], Callable[[str], bool]] | None = None) -> None:
+        """Files under ``base`` computed on each access, by path relative to it (``"3100/status"``).
+        ``lookup`` = (the file at a relative path, whether a relative path is a directory), found
+        without building them all; it must agree with ``files``."""
         self._dynamic[base] = files
+        if lookup is not None:
+            self._dynamic_lookup[base] = lookup
 
-    def _dynamic_files(self, path: str) -> tuple[str, dict[str, VNode]] | None:
-        """(path relative to its dynamic base, that base's files) when ``path`` lies under one."""
+    def _dynamic_node(self, path: str) -> VNode | None:
         for base, files in self._dynamic.items():
             if path.startswith(base + "/"):
-                return path[len(base) + 1:], files()
+                rel = path[len(base) + 1:]
+                lookup = self._dynamic_lookup.get(base)
+                return lookup[0](rel) if lookup is not None else files().get(rel)
         return None
+
+    def _dynamic_dir(self, path: str) -> bool:
+        for base, files in self._dynamic.items():
+            if path.startswith(base + "/"):
+                rel = path[len(base) + 1:]
+                lookup = self._dynamic_lookup.get(base)
+                return lookup[1](rel) if lookup is not None else any(f.startswith(rel + "/") for f in files())
+        return False
 
     def add_node(self, path: str, node: VNode) -> None:
         self.vnodes[path] = node
@@ -106,15 +123,14 @@ class PhoneFS:
         if self._is_hidden(path):
             return None
         node = self.vnodes.get(path)
-        if node is None and (dyn := self._dynamic_files(path)) is not None:
-            node = dyn[1].get(dyn[0])
+        if node is None and self._dynamic:
+            node = self._dynamic_node(path)
         return node
 
     def is_vdir(self, path: str) -> bool:
         if path in ("/sys", "/proc", "/dev") or (path in self._vdirs and not self._is_hidden(path)):
             return True
-        dyn = self._dynamic_files(path)
-        return dyn is not None and any(rel.startswith(dyn[0] + "/") for rel in dyn[1])
+        return bool(self._dynamic) and self._dynamic_dir(path)
 
     # ------------------------------------------------------------------ mapping
     def host_path(self, path: str) -> Path:

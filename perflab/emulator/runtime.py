@@ -279,7 +279,7 @@ def _proc_nodes(rt: PhoneRuntime) -> None:
         return ("\n".join(lines) + "\n").encode()
 
     fs.add_node("/proc/stat", VNode(proc_stat))
-    fs.add_dynamic("/proc", lambda: _pid_files(rt))
+    fs.add_dynamic("/proc", lambda: _pid_files(rt), (lambda rel: _pid_file(rt, rel), lambda rel: _pid_dir(rt, rel)))
     fs.add_node("/proc/uptime", VNode(lambda: f"{rt.uptime_s():.2f} {rt.uptime_s() * ncpu * 0.8:.2f}\n".encode()))
     fs.add_node("/proc/loadavg", VNode(lambda: f"{rt.snapshot().cpu_busy_cores:.2f} 0.50 0.40 1/900 12345\n".encode()))
     fs.add_node("/proc/version", VNode(_text(lambda: "Linux version 5.10.177-perflab-emulated (emulated) #1 SMP PREEMPT")))
@@ -293,15 +293,34 @@ def _proc_nodes(rt: PhoneRuntime) -> None:
     fs.add_node("/proc/meminfo", VNode(meminfo))
 
 
+_PID_FILES: dict[str, Callable[[procs_mod.Proc], bytes]] = {
+    "status": procs_mod.proc_status, "stat": procs_mod.proc_stat,
+    "statm": procs_mod.proc_statm, "cmdline": procs_mod.proc_cmdline}
+
+
 def _pid_files(rt: PhoneRuntime) -> dict[str, VNode]:
     """/proc/<pid>/{status,stat,statm,cmdline} of every process in the phone's table."""
-    files: dict[str, VNode] = {}
-    for proc in rt.procs.snapshot():
-        files[f"{proc.pid}/status"] = VNode(functools.partial(procs_mod.proc_status, proc))
-        files[f"{proc.pid}/stat"] = VNode(functools.partial(procs_mod.proc_stat, proc))
-        files[f"{proc.pid}/statm"] = VNode(functools.partial(procs_mod.proc_statm, proc))
-        files[f"{proc.pid}/cmdline"] = VNode(functools.partial(procs_mod.proc_cmdline, proc))
-    return files
+    return {f"{proc.pid}/{name}": VNode(functools.partial(render, proc))
+            for proc in rt.procs.snapshot() for name, render in _PID_FILES.items()}
+
+
+def _pid_of(rt: PhoneRuntime, name: str) -> procs_mod.Proc | None:
+    """The process ``name`` (a /proc entry: a PID written the kernel's way) names, if any."""
+    if not name.isdigit() or name != str(int(name)):
+        return None
+    return rt.procs.get(int(name))
+
+
+def _pid_dir(rt: PhoneRuntime, rel: str) -> bool:
+    return "/" not in rel and _pid_of(rt, rel) is not None
+
+
+def _pid_file(rt: PhoneRuntime, rel: str) -> VNode | None:
+    """One of ``_pid_files`` (``"3100/stat"``), found without rendering the whole table."""
+    pid, _, name = rel.partition("/")
+    render = _PID_FILES.get(name)
+    proc = None if render is None else _pid_of(rt, pid)
+    return None if proc is None or render is None else VNode(functools.partial(render, proc))
 
 
 def _zone_nodes(rt: PhoneRuntime, fs: PhoneFS, i: int, zone: ThermalZone) -> None:
