@@ -343,7 +343,7 @@ def _read(sh: Shell, args: list[str], io: IO) -> int:
         if len(_READ_ARGS) < 1024:
             _READ_ARGS[key] = parsed
     check_ifs(sh.cmd_env.get("IFS", sh.vars.get("IFS")))
-    inp = io.inp if parsed.fd == 0 else sh.fds.get(parsed.fd)
+    inp = io.input if parsed.fd == 0 else sh.fds.get(parsed.fd)
     if inp is None:
         err(io, f"{SH}: read: -u{parsed.fd}: bad file descriptor")
         return 2

@@ -233,7 +233,11 @@ class Shell:
     # ---------------------------------------------------------------- lists and jobs
     def run_list(self, items: list[AndOr], io: IO) -> int:
         for ao in items:
-            if ao.background:
+            simple = ao.single
+            if simple is not None:  # what _run_andor would come to, in one step
+                self.check_cancel()
+                self.status = self._run_simple(simple, io)
+            elif ao.background:
                 self._start_job(ao, io)
             else:
                 self._run_andor(ao, io)
@@ -424,7 +428,10 @@ class Shell:
         if static is not None and not self.exec_simple and static[0] != "exec":
             fn = COMMANDS.get(static[0])
             if fn is not None:  # a builtin with constant words: no expansion, no lookup by path
-                return self._run_builtin(fn, static, cmd.redirs, io)
+                if cmd.opens_files:
+                    with ExitStack() as files:
+                        return self._run_builtin(fn, static, cmd.redirs, io, files)
+                return self._run_builtin(fn, static, cmd.redirs, io, None)
         self._subst_status = None
         argv: list[str] = []
         for w in cmd.words:
@@ -452,7 +459,7 @@ class Shell:
             self.status = self.exec_argv(argv, io2, env, exec_=self.exec_simple)
             return self.status
 
-    def _apply_redirs(self, redirs: list[Redir], io: IO, files: ExitStack) -> IO:
+    def _apply_redirs(self, redirs: list[Redir], io: IO, files: ExitStack | None) -> IO:
         """The command's outputs and input after its redirections, applied left to right; files
         opened here are closed by ``files`` when the command ends (one open per redirection, as
         in a real shell). A redirection that fails is reported on the standard error as set up
@@ -495,24 +502,25 @@ class Shell:
         self.status = 0
         return 0
 
-    def _input_from(self, path: str, read_write: bool, files: ExitStack) -> Input:
+    def _input_from(self, path: str, read_write: bool, files: ExitStack | None) -> Input:
         """``< path`` (the file's bytes) or ``<> path`` (read-write: a FIFO stays open and is read
         as data arrives; a missing file is created, as open(O_RDWR|O_CREAT) does)."""
         fs = self.rt.fs
         if not read_write:
             try:
-                return Input(const_input(fs.read_bytes(path, self.uid)))
+                return Input.of(fs.read_bytes(path, self.uid))
             except FifoReadError:
                 raise Unsupported("< on a FIFO (waits for a writer; use <>)") from None
         fd = fs.open_fifo(path, self.uid)
         if fd is not None:
+            assert files is not None, "Simple.opens_files said <> opens nothing"
             files.callback(os.close, fd)
             return FifoInput(fd, self._signal_for_read, self.own_proc().wake)
         if fs.vnode(path) is not None or fs.is_vdir(path):
             raise Unsupported(f"<> on {path}")
         if not fs.exists(path):
             fs.open_file(path, self.uid, append=True).close()
-        return Input(const_input(fs.read_bytes(path, self.uid)))
+        return Input.of(fs.read_bytes(path, self.uid))
 
     def _signal_for_read(self) -> int | None:
         """A signal that ends a waiting ``read`` (trapped, or fatal; ignored ones do not)."""
@@ -535,7 +543,7 @@ class Shell:
             return fds[int(target)]
         raise Unsupported(f">&{target}")
 
-    def _file_writer(self, path: str, truncate: bool, files: ExitStack) -> Writer:
+    def _file_writer(self, path: str, truncate: bool, files: ExitStack | None) -> Writer:
         if path == "/dev/null":
             return discard
         node = self.rt.fs.vnode(path)
@@ -543,6 +551,7 @@ class Shell:
             if node.write is None or self.uid != ROOT_UID:
                 raise FsError(errno_mod.EACCES, path)
             return self._node_writer(path, node.write)
+        assert files is not None, "Simple.opens_files said this redirection opens nothing"
         fh = files.enter_context(self.rt.fs.open_file(path, self.uid, append=not truncate))
 
         def write(data: bytes) -> None:
@@ -570,22 +579,23 @@ class Shell:
 
         return write
 
-    def _run_builtin(self, fn: Cmd, argv: tuple[str, ...], redirs: list[Redir], io: IO) -> int:
-        """What exec_argv does for a builtin, for a command whose words need no expansion."""
+    def _run_builtin(self, fn: Cmd, argv: tuple[str, ...], redirs: list[Redir], io: IO,
+                     files: ExitStack | None) -> int:
+        """What exec_argv does for a builtin, for a command whose words need no expansion;
+        ``files`` closes what its redirections open (None: they open nothing to close)."""
         self.cmd_env = {}
         self._exec_next = False
-        with ExitStack() as files:
-            if redirs:
-                try:
-                    io = self._apply_redirs(redirs, io, files)
-                except _RedirectFailed:
-                    self.status = 1
-                    return 1
+        if redirs:
             try:
-                self.status = fn(self, list(argv[1:]), io)
-            except WriteError as exc:
-                io.err(f"{argv[0]}: write error: {os.strerror(exc.errno_)}\n".encode())
+                io = self._apply_redirs(redirs, io, files)
+            except _RedirectFailed:
                 self.status = 1
+                return 1
+        try:
+            self.status = fn(self, list(argv[1:]), io)
+        except WriteError as exc:
+            io.err(f"{argv[0]}: write error: {os.strerror(exc.errno_)}\n".encode())
+            self.status = 1
         return self.status
 
     def exec_argv(self, argv: list[str], io: IO, env: dict[str, str] | None = None, *, exec_: bool = False) -> int:

@@ -39,6 +39,12 @@ class Simple:
             argv.extend(fields)
         return tuple(argv) if argv else None
 
+    @cached_property
+    def opens_files(self) -> bool:
+        """Whether a redirection may open a file that must be closed when the command ends (a
+        ``<`` reads its file whole at once; ``>/dev/null`` and ``>&`` open nothing)."""
+        return any(r.op in (">", ">>", "<>") and r.target.static_fields != ("/dev/null",) for r in self.redirs)
+
 
 @dataclass
 class If:
@@ -76,6 +82,16 @@ class Pipeline:
 class AndOr:
     parts: list[tuple[str | None, Pipeline]]
     background: bool = False
+
+    @cached_property
+    def single(self) -> Simple | None:
+        """The one simple command this list is, run in the foreground (most of a script's lines):
+        the interpreter runs it without the and-or and pipeline steps. Computed once."""
+        if self.background or len(self.parts) != 1:
+            return None
+        pl = self.parts[0][1]
+        cmd = pl.cmds[0] if len(pl.cmds) == 1 and not pl.negate else None
+        return cmd if isinstance(cmd, Simple) else None
 
 
 RESERVED = frozenset({"if", "then", "elif", "else", "fi", "while", "until", "do", "done", "for", "in", "case",

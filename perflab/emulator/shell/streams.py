@@ -8,7 +8,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from perflab.emulator.shell.errors import Unsupported
 
@@ -28,6 +28,13 @@ class Input:
         self._source = source
         self._data: bytes | None = None
         self._pos = 0
+
+    @classmethod
+    def of(cls, data: bytes) -> Input:
+        """Input whose bytes are already here (``< file``: the file read whole at open)."""
+        inp = cls(_no_source)
+        inp._data = data
+        return inp
 
     def _load(self) -> bytes:
         if self._data is None:
@@ -118,26 +125,31 @@ class IO:
     out: Writer
     err: Writer
     stdin: Callable[[], bytes]
-    inp: Input = field(init=False)
+    #: the standard input with its read position; made from ``stdin`` unless given
+    inp: Input | None = None
 
     def __post_init__(self) -> None:
-        self.inp = Input(self.stdin)
+        if self.inp is None:
+            self.inp = Input(self.stdin)
         self.stdin = self.inp.rest
+
+    @property
+    def input(self) -> Input:
+        assert self.inp is not None  # set by __post_init__
+        return self.inp
 
     @classmethod
     def reading(cls, out: Writer, err: Writer, inp: Input) -> IO:
         """Streams whose standard input is ``inp`` (a redirection's file or FIFO)."""
-        io = cls(out, err, inp.rest)
-        io.inp = inp
-        io.stdin = inp.rest
-        return io
+        return cls(out, err, inp.rest, inp)
 
     def with_output(self, out: Writer, err: Writer) -> IO:
         """The same standard input (and read position), other outputs."""
-        io = IO(out, err, self.stdin)
-        io.inp = self.inp
-        io.stdin = self.inp.rest
-        return io
+        return IO(out, err, self.stdin, self.inp)
+
+
+def _no_source() -> bytes:
+    return b""
 
 
 def const_input(data: bytes) -> Callable[[], bytes]:
