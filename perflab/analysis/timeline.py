@@ -178,7 +178,10 @@ Handler = Callable[["Timeline", float, list[str]], bool]
 
 
 def _series(attr: str, scale: float = 1.0) -> Handler:
+    """``kind value``; ``kind`` alone is a tick that could not read it (no sample, not garbage)."""
     def handler(tl: Timeline, t: float, a: list[str]) -> bool:
+        if not a:
+            return True
         v = _num(a[0]) if len(a) == 1 else None
         if v is None:
             return False

@@ -70,10 +70,9 @@ if [ -n "$pz" ]; then pk=$((pz / 1024)); fi
 """
 
 # /proc/stat's cpu lines end where its first "i" is ("intr"): one read takes them all.
-_SCRIPT_TICK = """\
+_TICK_READS = """\
   read -r up rest < /proc/uptime
-  echo "T $up"
-  read -r -d i cpus < /proc/stat; echo "$cpus"
+  read -r -d i cpus < /proc/stat
 """
 
 
@@ -86,26 +85,30 @@ def _node_checks(nodes: dict[str, str]) -> list[str]:
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:+-]+")  # safe inside double quotes, no blank, no "="
 
 
-def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> list[str]:
-    """Tick lines reading ``nodes`` ((name, path)…) into one ``kind name=value …`` line. Names
-    come from the phone (thermal zone types): a blank or ``=`` becomes ``_``, and a name with
-    other characters is single-quoted into the echo, never expanded by the shell."""
+def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> tuple[list[str], str | None]:
+    """Tick lines reading ``nodes`` ((name, path)…), and the ``kind name=value …`` line (in the
+    tick's echo) that reports them. Names come from the phone (thermal zone types): a blank or
+    ``=`` becomes ``_``, and a name with other characters is single-quoted into the echo,
+    never expanded by the shell."""
     if not nodes:
-        return []
+        return [], None
     q = shlex.quote
     fields = []
     for i, (name, _) in enumerate(nodes):
         safe = re.sub(r"[\s=]", "_", name) or "_"
         fields.append(f"{safe}=${prefix}{i}" if _NAME_OK.fullmatch(safe) else f'"{q(safe + "=")}"${prefix}{i}')
-    word = '"' + kind + " " + " ".join(fields) + '"'
-    return ["  " + " ".join(f"{prefix}{i}=" for i in range(len(nodes))),
-            *(f"  read -r {prefix}{i} 2>/dev/null < {q(path)}" for i, (_, path) in enumerate(nodes)),
-            f"  echo {word}"]
+    return (["  " + " ".join(f"{prefix}{i}=" for i in range(len(nodes))),
+             *(f"  read -r {prefix}{i} < {q(path)}" for i, (_, path) in enumerate(nodes))],
+            kind + " " + " ".join(fields))
 
 
 def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo: str) -> str:
     """The sampler for this device: its nodes unrolled into the loop (each path shell-quoted),
-    so the script needs no case, brace groups or parameter operators: plain POSIX sh."""
+    so the script needs no case, brace groups or parameter operators: plain POSIX sh.
+
+    A tick reads every node into variables, then prints all its lines with one ``echo`` (one
+    write: a tick is never interleaved or cut between its lines; on a phone, one system call
+    instead of a dozen). A value that could not be read this tick is printed empty."""
     q = shlex.quote
     cfg = device.config
     bat = cfg.battery
@@ -126,46 +129,58 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo
         lines.append("echo 'E freq no cpufreq policies in the device config'")
     # Nodes of one kind: their variables emptied in one assignment, one `read` per node, one
     # line for all (`freq policy0=… policy4=…`; an empty value = not read this tick). An
-    # unreadable node was reported once above; its read fails silently (2>/dev/null first).
-    body = [_SCRIPT_TICK.rstrip("\n")]
-    body += _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1], pol.rstrip("/") + "/scaling_cur_freq")
-                                   for pol in cfg.cpufreq.policies])
+    # unreadable node was reported once above; its read fails silently: each loop's standard
+    # error goes to /dev/null once, at `done 2>/dev/null`, not per read (on a phone, a
+    # `2>/dev/null` per read is an open and two dup2 calls, twenty times a tick).
+    reads = [_TICK_READS.rstrip("\n")]
+    out = ["T $up", "$cpus"]
+    freq_reads, freq_line = _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1],
+                                                    pol.rstrip("/") + "/scaling_cur_freq")
+                                                   for pol in cfg.cpufreq.policies])
+    reads += freq_reads
+    out += [freq_line] if freq_line else []
     if cfg.gpu is not None:
         kind = {GpuFormat.KGSL_GPUBUSY: "kgsl", GpuFormat.MTK_GED: "ged", GpuFormat.PERCENT: "pct"}[cfg.gpu.format]
-        body += [f"  g1= g2= g3=; read -r g1 g2 g3 2>/dev/null < {q(cfg.gpu.busy_path)}",
-                 f'  echo "gpu {kind} $g1 $g2 $g3"']
+        reads.append(f"  g1= g2= g3=; read -r g1 g2 g3 < {q(cfg.gpu.busy_path)}")
+        out.append(f"gpu {kind} $g1 $g2 $g3")
         if cfg.gpu.freq_path:
-            body.append(f"  read -r v rest 2>/dev/null < {q(cfg.gpu.freq_path)} && echo \"gpufreq $v\"")
+            reads.append(f"  gf=; read -r gf rest < {q(cfg.gpu.freq_path)}")
+            out.append("gpufreq $gf")
     # MemAvailable is /proc/meminfo's third line (Linux ≥ 3.14): one read to the end; the line
     # carries the key, so the parser checks it
-    body.append("  read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo; echo \"mem $k3 $v3\"")
-    body += _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
+    reads.append("  read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo")
+    out.append("mem $k3 $v3")
+    tz_reads, tz_line = _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
+    reads += tz_reads
+    out += [tz_line] if tz_line else []
     # the battery: c(urrent) v(oltage) ch(arge counter) te(mperature) st(atus, last: "Not charging")
     bat_vars = (("c", "bat"), ("v", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status"))
-    body.append("  " + " ".join(f"b{var}=" for var, _ in bat_vars))
-    body += [f"  read -r b{var} 2>/dev/null < {q(bat_nodes[key])}" for var, key in bat_vars if bat_nodes[key]]
-    body.append('  echo "bat ' + " ".join(f"{var}=$b{var}" for var, _ in bat_vars) + '"')
-    body += ['  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt cut cst rest < "/proc/$$/stat"',
-             '  echo "self $ut $stt $cut $cst 100"']
+    reads.append("  " + " ".join(f"b{var}=" for var, _ in bat_vars))
+    reads += [f"  read -r b{var} < {q(bat_nodes[key])}" for var, key in bat_vars if bat_nodes[key]]
+    out.append("bat " + " ".join(f"{var}=$b{var}" for var, _ in bat_vars))
+    reads.append('  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt cut cst rest < "/proc/$$/stat"')
+    out += ["self $ut $stt $cut $cst 100", "rss $rss"]
     # The measured process's RSS: statm's resident pages (the counter VmRSS shows) × the page
     # size. The common case (a page size and a FIFO) gets a loop of its own, so no tick tests
     # for them; the other loop decides per tick (VmRSS from status, toybox sleep).
     qpid = q(pid_file)
-    fast_rss = [(f'  read -r pid 2>/dev/null < {qpid} && read -r sz res rest 2>/dev/null < "/proc/$pid/statm" && '
-                 'echo "rss $((res * pk))"')]
+    fast_rss = [f'  rss=; read -r pid < {qpid} && read -r sz res rest < "/proc/$pid/statm" && rss=$((res * pk))']
     any_rss = [
-        f"  pid=; read -r pid 2>/dev/null < {qpid}",
+        f"  rss= pid=; read -r pid < {qpid}",
         '  if [ -z "$pid" ]; then :',
-        '  elif [ -n "$pk" ]; then read -r sz res rest 2>/dev/null < "/proc/$pid/statm" && echo "rss $((res * pk))"',
+        '  elif [ -n "$pk" ]; then read -r sz res rest < "/proc/$pid/statm" && rss=$((res * pk))',
         '  elif [ -r "/proc/$pid/status" ]; then',
         ('    while read -r k v u && [ "$k" != VmRSS: ]; do :; done < "/proc/$pid/status"; '
-         '[ "$k" = VmRSS: ] && echo "rss $v"'),
+         '[ "$k" = VmRSS: ] && rss=$v'),
         "  fi",
     ]
-    lines += ['if [ -n "$pk" ] && [ -n "$fifo" ]; then', "while :; do", *body, *fast_rss,
-              f"  read -t {interval_s:.3f} -u3 z", "done", "fi",
-              "while :; do", *body, *any_rss,
-              f'  if [ -n "$fifo" ]; then read -t {interval_s:.3f} -u3 z; else sleep {interval_s:.3f}; fi', "done"]
+    # every line of `out` is quote-safe inside double quotes (names sanitised or single-quoted)
+    echo = '  echo "' + "\n".join(out) + '"'
+    lines += ['if [ -n "$pk" ] && [ -n "$fifo" ]; then', "while :; do", *reads, *fast_rss, echo,
+              f"  read -t {interval_s:.3f} -u3 z", "done 2>/dev/null", "fi",
+              "while :; do", *reads, *any_rss, echo,
+              f'  if [ -n "$fifo" ]; then read -t {interval_s:.3f} -u3 z; else sleep {interval_s:.3f}; fi',
+              "done 2>/dev/null"]
     return "\n".join(lines) + "\n"
 
 

@@ -355,7 +355,7 @@ def _read(sh: Shell, args: list[str], io: IO) -> int:
         text, status = exc.partial.decode("utf-8", "replace"), _READ_TIMEOUT_STATUS
     except ReadInterrupted as exc:
         text, status = "", 128 + exc.signo
-    if not parsed.raw:
+    if not parsed.raw and "\\" in text:
         text = re.sub(r"\\(.)", r"\1", text)
     names = parsed.names
     if names == ("REPLY",):
