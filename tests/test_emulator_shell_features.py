@@ -283,3 +283,39 @@ def test_rmdir_removes_empty_scratch_directories_only(phone: Phone) -> None:
     assert rc == 1 and "Directory not empty" in err
     assert phone.sh("rmdir /sys/class")[0] == 1 and phone.sh("rmdir /data/local/tmp")[0] == 1
     assert phone.sh("rmdir -p /data/local/tmp/e")[0] == 127  # options: refused, not half-done
+
+
+@pytest.mark.parametrize("read", [
+    "read -r a b < /data/local/tmp/two", "read -r a < /data/local/tmp/none", "read -r < /data/local/tmp/two",
+    "read -r a b < /data/local/tmp/empty", "read -r a b < /data/local/tmp/last", "read -r -d i a < /proc/stat",
+    "read -r a b < /data/local/tmp", "read -r s1 s2 s3 < \"/proc/$$/stat\"", "read -r a < \"/proc/$nope/statm\"",
+    "read -r a < /data/local/tmp/../local/tmp/two", "read -r a b < /data/local/tmp/f.fifo",
+    "read -r a < /data/local/tmp/two && read -r b < /nope || echo failed",
+])
+def test_a_plain_read_of_a_file_is_what_the_general_path_gives(phone: Phone, read: str) -> None:
+    # `read -r names < /file` runs as one step (a sampler does twenty a tick); an extra no-op
+    # redirection (2>&2) sends the same command down the general path: same output, status, errors
+    fs = phone.rt.fs
+    fs.write_bytes("/data/local/tmp/two", b"one two three\nsecond\n", 2000)
+    fs.write_bytes("/data/local/tmp/empty", b"", 2000)
+    fs.write_bytes("/data/local/tmp/last", b"no newline", 2000)
+    phone.sh("mkfifo /data/local/tmp/f.fifo")
+    show = '; echo "$? [$a] [$b] [$REPLY] [$s1] [$s3]"'
+    general = read.replace(" < ", " 2>&2 < ")
+
+
+    def run(script: str) -> tuple[int, str, str]:  # each shell's own PID written as PID
+        rc, out, err = phone.sh("echo $$; " + script + show)
+        pid, _, rest = out.partition("\n")
+        return rc, rest.replace(pid, "PID"), err
+
+    fast, slow = run(read), run(general)
+    assert fast == slow
+    if "fifo" not in read:
+        assert fast[0] == 0 and fast[1].strip()
+
+
+def test_a_plain_read_in_a_job_that_is_one_command(phone: Phone) -> None:
+    # a job that is one simple command becomes that command (exec): the one-step read is not used
+    phone.rt.fs.write_bytes("/data/local/tmp/two", b"x y\n", 2000)
+    assert phone.sh("read -r a < /data/local/tmp/two & wait $!; echo $?") == (0, "0\n", "")

@@ -224,14 +224,31 @@ class PhoneFS:
             return node.read()
         if self.is_vdir(path):
             raise FsError(errno.EISDIR, path)
-        st = self.stat(path)
-        if st is None:
+        if self._is_hidden(path):
             raise FsError(errno.ENOENT, path)
-        if statmod.S_ISDIR(st.mode):
-            raise FsError(errno.EISDIR, path)
-        if statmod.S_ISFIFO(st.mode):  # would wait for a writer forever: say so instead
-            raise FifoReadError(errno.EAGAIN, path)
-        return self.host_path(path).read_bytes()
+        # One open of the sandbox file (never following a symlink at its end, as stat() refuses
+        # one), its type from that descriptor, then its bytes: a sampler reads a PID file ten
+        # times a second. Non-blocking, so a FIFO opens at once and is refused, not waited on.
+        try:
+            fd = os.open(self.host_path(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            raise FsError(errno.ENOENT, path) from None
+        try:
+            st = os.fstat(fd)
+            if statmod.S_ISDIR(st.st_mode):
+                raise FsError(errno.EISDIR, path)
+            if statmod.S_ISFIFO(st.st_mode):  # would wait for a writer forever: say so instead
+                raise FifoReadError(errno.EAGAIN, path)
+            want = st.st_size + 1
+            data = os.read(fd, want)
+            if len(data) < want:  # the whole file (a regular file reads short only at its end)
+                return data
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def is_fifo(self, path: str) -> bool:
         st = self.stat(path)

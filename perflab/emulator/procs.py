@@ -72,6 +72,10 @@ class Proc:
     cpu_clock: int | None = None
     cpu_base_s: float = 0.0
     cpu_last_s: float = 0.0
+    #: write ends of pipes a waiting ``select`` watches (``read -t`` on a FIFO): a signal writes
+    #: one byte to each, so the wait ends at once, as the kernel interrupts a blocked read
+    _wakers: list[int] = field(default_factory=list)
+    _wakers_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_this_thread(self) -> None:
         """This (shell) process runs on the calling thread from now on: its CPU time is that thread's."""
@@ -95,6 +99,21 @@ class Proc:
         else:
             self.pending.append(signo)
         self.wake.set()
+        with self._wakers_lock:
+            for fd in self._wakers:
+                with contextlib.suppress(BlockingIOError):  # full: a wake-up is already waiting
+                    os.write(fd, b"\0")
+
+    def add_waker(self, fd: int) -> None:
+        """Wake ``fd`` (a non-blocking pipe's write end) on every signal until ``remove_waker``."""
+        with self._wakers_lock:
+            self._wakers.append(fd)
+
+    def remove_waker(self, fd: int) -> None:
+        """No more writes to ``fd`` once this returns (its owner may close it)."""
+        with self._wakers_lock:
+            if fd in self._wakers:
+                self._wakers.remove(fd)
 
     def take_signals(self) -> list[int]:
         taken = list(self.pending)

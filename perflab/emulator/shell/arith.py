@@ -51,7 +51,19 @@ def _cmod(a: int, b: int) -> int:
     return a - _cdiv(a, b) * b
 
 
-def _tokens(expr: str) -> list[str]:
+_TOKENS: dict[str, tuple[str, ...]] = {}  # tokenised once per distinct expression (a loop's)
+
+
+def _tokens(expr: str) -> tuple[str, ...]:
+    toks = _TOKENS.get(expr)
+    if toks is None:
+        toks = tuple(_tokenize(expr))
+        if len(_TOKENS) < 1024:
+            _TOKENS[expr] = toks
+    return toks
+
+
+def _tokenize(expr: str) -> list[str]:
     out: list[str] = []
     pos = 0
     expr = expr.rstrip()

@@ -15,7 +15,7 @@ from perflab.emulator.shell.errors import SH, ExitShell, LoopControl, Unsupporte
 from perflab.emulator.shell.expand import check_ifs
 from perflab.emulator.shell.parser import ASSIGN_RE
 from perflab.emulator.shell.registry import command, err
-from perflab.emulator.shell.streams import IO, Input, ReadInterrupted, ReadTimedOut
+from perflab.emulator.shell.streams import IO, Input, ReadInterrupted, TimedOut
 
 if TYPE_CHECKING:
     from perflab.emulator.shell.interp import Shell
@@ -258,7 +258,7 @@ def _wait(sh: Shell, args: list[str], io: IO) -> int:
 
 
 @dataclass(frozen=True)
-class _ReadArgs:
+class ReadArgs:
     raw: bool
     names: tuple[str, ...]
     delim: bytes = b"\n"
@@ -266,30 +266,33 @@ class _ReadArgs:
     fd: int = 0
 
 
-def _read_line(inp: Input, args: _ReadArgs) -> tuple[str, bool]:
+def _read_line(inp: Input, args: ReadArgs) -> tuple[str, int]:
     """The next logical line up to the delimiter (backslash-newline joins lines unless raw) and
-    whether the end of input ended it. Raises ReadTimedOut / ReadInterrupted from a FIFO."""
+    read's status: 0, 1 when the end of input ended it, or mksh's timeout status with what had
+    arrived. Raises ReadInterrupted from a FIFO."""
     text = ""
     delim = args.delim.decode("latin-1")
     while True:
         line = inp.until(args.delim, args.timeout_s)
         if line is None:
-            return text, True
+            return text, 1
         chunk = line.decode("utf-8", "replace")
+        if isinstance(line, TimedOut):
+            return text + chunk, _READ_TIMEOUT_STATUS
         eof = not chunk.endswith(delim)
         chunk = chunk.removesuffix(delim)
         if args.raw or not chunk.endswith("\\") or chunk.endswith("\\\\"):
-            return text + chunk, eof
+            return text + chunk, 1 if eof else 0
         text += chunk[:-1]
         if eof:
-            return text, True
+            return text, 1
 
 
-_READ_ARGS: dict[tuple[str, ...], _ReadArgs] = {}  # parsed once per distinct argument list
+_READ_ARGS: dict[tuple[str, ...], ReadArgs] = {}  # parsed once per distinct argument list
 _READ_TIMEOUT_STATUS = 128 + signal.SIGALRM  # mksh: as if SIGALRM had been caught
 
 
-def _parse_read_args(args: list[str]) -> _ReadArgs | str:
+def _parse_read_args(args: list[str]) -> ReadArgs | str:
     """``read [-r] [-d x] [-t s] [-uN] name…`` (mksh's other options are refused); a bad name or
     option → its error."""
     raw, delim, timeout_s, fd = False, b"\n", None, 0
@@ -317,7 +320,7 @@ def _parse_read_args(args: list[str]) -> _ReadArgs | str:
             return f"{SH}: read: {a}: invalid identifier"
         else:
             names.append(a)
-    return _ReadArgs(raw, tuple(names) or ("REPLY",), delim, timeout_s, fd)
+    return ReadArgs(raw, tuple(names) or ("REPLY",), delim, timeout_s, fd)
 
 
 def _ifs_fields(text: str, n: int) -> list[str]:
@@ -347,21 +350,42 @@ def _read(sh: Shell, args: list[str], io: IO) -> int:
     if inp is None:
         err(io, f"{SH}: read: -u{parsed.fd}: bad file descriptor")
         return 2
-    status = 0
     try:
-        text, eof = _read_line(inp, parsed)
-        status = 1 if eof else 0
-    except ReadTimedOut as exc:
-        text, status = exc.partial.decode("utf-8", "replace"), _READ_TIMEOUT_STATUS
+        text, status = _read_line(inp, parsed)
     except ReadInterrupted as exc:
         text, status = "", 128 + exc.signo
     if not parsed.raw and "\\" in text:
         text = re.sub(r"\\(.)", r"\1", text)
-    names = parsed.names
+    _assign_fields(sh, parsed.names, text)
+    return status
+
+
+def _assign_fields(sh: Shell, names: tuple[str, ...], text: str) -> None:
+    """What ``read`` stores: the whole line in REPLY, or IFS fields, the last taking the rest."""
     if names == ("REPLY",):
         sh.vars["REPLY"] = text
-        return status
+        return
     fields = _ifs_fields(text, len(names))
     for i, name in enumerate(names):
         sh.vars[name] = fields[i] if i < len(fields) else ""
+
+
+def raw_read_args(args: tuple[str, ...]) -> ReadArgs | None:
+    """The parsed arguments of a ``read -r`` from standard input with no timeout (``read -r a b
+    < file``: what ``read_bytes`` can do), else None."""
+    try:
+        parsed = _parse_read_args(list(args))
+    except Unsupported:
+        return None
+    if isinstance(parsed, str) or not parsed.raw or parsed.fd != 0 or parsed.timeout_s is not None:
+        return None
+    return parsed
+
+
+def read_bytes(sh: Shell, parsed: ReadArgs, data: bytes) -> int:
+    """``read`` (``raw_read_args``) of a file already read whole (``< file``): what the builtin
+    does with that input, without building the streams (a sampler does this 20 times a tick)."""
+    check_ifs(sh.vars.get("IFS"))
+    text, status = _read_line(Input.of(data), parsed)
+    _assign_fields(sh, parsed.names, text)
     return status

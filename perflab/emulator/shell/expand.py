@@ -55,6 +55,9 @@ def _plain(sh: Shell, word: Word) -> list[str] | None:
     static = word.static_fields
     if static is not None:
         return list(static)
+    parts = word.quoted_parts
+    if parts is not None:  # "…$var…"
+        return ["".join([sh.var(text) if is_var else text for is_var, text in parts])]
     segs = word.segs
     if all(seg.kind in QUOTED_KINDS for seg in segs):  # "…$var…": one field, no split, no glob
         return ["".join(seg.text if seg.kind == QUOTED else sh.expansion(seg) for seg in segs)]

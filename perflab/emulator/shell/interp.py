@@ -19,12 +19,14 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from perflab.emulator.fs import ROOT_UID, SHELL_UID, FifoReadError, FsError, normalize
 from perflab.emulator.procs import ADBD_PID, DEFAULT_IGNORED, Proc
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.emulator.shell import arith
 from perflab.emulator.shell import expand as expand_mod
+from perflab.emulator.shell.cmd_builtins import ReadArgs, raw_read_args, read_bytes
 from perflab.emulator.shell.errors import (
     SH,
     Cancelled,
@@ -50,6 +52,77 @@ _DOLLAR_VAR_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*|[?$#!])\}?")
 
 class _RedirectFailed(Exception):
     """A redirection failed and was reported; the command does not run (status 1)."""
+
+
+_FIFO_AS_FILE = "< on a FIFO (waits for a writer; use <>)"
+
+
+def _open_failed(op: str, exc: FsError) -> bytes:
+    """mksh's message when a redirection cannot open its file."""
+    verb = "open" if op in ("<", "<>") else "create"
+    return f"{SH}: can't {verb} {exc.path}: {os.strerror(exc.errno_)}\n".encode()
+
+
+class _ReadStep(NamedTuple):
+    """``read -r names < /abs/path`` with constant words: the file read and split in one step.
+    ``parts``: the path as (is a variable, text) pieces when it has ``"$var"``s in it."""
+    path: str
+    parts: tuple[tuple[bool, str], ...] | None
+    args: ReadArgs
+
+
+class _AssignStep(NamedTuple):
+    """``a=const b=``: one dict update."""
+    values: dict[str, str]
+
+
+class _SimpleStep(NamedTuple):
+    """One foreground simple command: no and-or or pipeline steps."""
+    cmd: Simple
+
+
+class _ChainStep(NamedTuple):
+    """``a && b || c`` of simple commands: (operator, step) each, the first operator None."""
+    parts: tuple[tuple[str | None, _ReadStep | _AssignStep | _SimpleStep], ...]
+
+
+_GENERAL = ("general",)  # anything else: the general path
+_Step = _ReadStep | _AssignStep | _SimpleStep
+
+
+def _prepare(ao: AndOr) -> object:
+    """How run_list runs ``ao`` (one of the steps above), worked out on its first run."""
+    if ao.background:
+        return _GENERAL
+    steps: list[tuple[str | None, _Step]] = []
+    for op, pl in ao.parts:
+        if len(pl.cmds) != 1 or pl.negate or not isinstance(pl.cmds[0], Simple):
+            return _GENERAL
+        steps.append((op, _simple_step(pl.cmds[0])))
+    return steps[0][1] if len(steps) == 1 else _ChainStep(tuple(steps))
+
+
+def _simple_step(simple: Simple) -> _Step:
+    if simple.assigns and not simple.words and not simple.redirs:
+        values: dict[str, str] = {}
+        for name, word in simple.assigns:
+            static = word.static_fields
+            if static is None:
+                return _SimpleStep(simple)
+            values[name] = " ".join(static)
+        return _AssignStep(values)
+    argv = simple.static_argv
+    if argv is not None and argv[0] == "read" and len(simple.redirs) == 1:
+        r = simple.redirs[0]
+        args = raw_read_args(argv[1:])
+        if r.op != "<" or r.fd != 0 or args is None:
+            return _SimpleStep(simple)
+        static, parts = r.target.static_fields, r.target.quoted_parts
+        if static is not None and len(static) == 1 and static[0].startswith("/"):
+            return _ReadStep(normalize(static[0]), None, args)
+        if parts is not None and not parts[0][0] and parts[0][1].startswith("/"):  # "/proc/$pid/statm"
+            return _ReadStep("", parts, args)
+    return _SimpleStep(simple)
 
 
 @dataclass(eq=False)
@@ -233,15 +306,53 @@ class Shell:
     # ---------------------------------------------------------------- lists and jobs
     def run_list(self, items: list[AndOr], io: IO) -> int:
         for ao in items:
-            simple = ao.single
-            if simple is not None:  # what _run_andor would come to, in one step
-                self.check_cancel()
-                self.status = self._run_simple(simple, io)
+            step = ao.prepared
+            if step is None:
+                step = ao.prepared = _prepare(ao)
+            if self.exec_simple:  # a job that is one command: it becomes that command (_run_simple)
+                step = _GENERAL
+            if isinstance(step, (_ReadStep, _AssignStep, _SimpleStep)):
+                self._run_step(step, io)
+            elif isinstance(step, _ChainStep):  # what _run_andor does
+                for op, part in step.parts:
+                    if (op == "&&" and self.status != 0) or (op == "||" and self.status == 0):
+                        continue
+                    self._run_step(part, io)
             elif ao.background:
                 self._start_job(ao, io)
             else:
                 self._run_andor(ao, io)
         return self.status
+
+    def _run_step(self, step: _Step, io: IO) -> None:
+        """One simple command, as _run_pipeline → _run_command would run it."""
+        self.check_cancel()
+        if isinstance(step, _ReadStep):
+            path = step.path if step.parts is None else \
+                normalize("".join([self.var(text) if is_var else text for is_var, text in step.parts]))
+            self.status = self._read_file(path, step.args, io)
+        elif isinstance(step, _AssignStep):
+            self._err = io.err
+            self._subst_status = None
+            self.vars.update(step.values)
+            self.status = 0
+        else:
+            self.status = self._run_simple(step.cmd, io)
+
+    def _read_file(self, path: str, args: ReadArgs, io: IO) -> int:
+        """``read -r … < /file``, as _run_simple → _apply_redirs → the builtin would run it, in
+        one step: a sampler runs twenty of these a tick."""
+        self._err = io.err
+        self.cmd_env = {}
+        self._exec_next = False
+        try:
+            data = self.rt.fs.read_bytes(path, self.uid)
+        except FifoReadError:
+            raise Unsupported(_FIFO_AS_FILE) from None
+        except FsError as exc:
+            io.err(_open_failed("<", exc))
+            return 1
+        return read_bytes(self, args, data)
 
     def _start_job(self, ao: AndOr, io: IO) -> None:
         me = self.own_proc()
@@ -478,8 +589,7 @@ class Shell:
                         raise Unsupported(f"{r.fd}{r.op}")
                     new_stdin = self._input_from(self.path(target), r.op == "<>", files)
             except FsError as exc:
-                verb = "open" if r.op in ("<", "<>") else "create"
-                fds[2](f"{SH}: can't {verb} {exc.path}: {os.strerror(exc.errno_)}\n".encode())
+                fds[2](_open_failed(r.op, exc))
                 raise _RedirectFailed() from None
         if new_stdin is not None:
             return IO.reading(fds[1], fds[2], new_stdin)
@@ -510,12 +620,18 @@ class Shell:
             try:
                 return Input.of(fs.read_bytes(path, self.uid))
             except FifoReadError:
-                raise Unsupported("< on a FIFO (waits for a writer; use <>)") from None
+                raise Unsupported(_FIFO_AS_FILE) from None
         fd = fs.open_fifo(path, self.uid)
         if fd is not None:
             assert files is not None, "Simple.opens_files said <> opens nothing"
-            files.callback(os.close, fd)
-            return FifoInput(fd, self._signal_for_read, self.own_proc().wake)
+            proc = self.own_proc()
+            try:
+                fifo = FifoInput(fd, self._signal_for_read, (proc.add_waker, proc.remove_waker))
+            except BaseException:
+                os.close(fd)
+                raise
+            files.callback(fifo.close)
+            return fifo
         if fs.vnode(path) is not None or fs.is_vdir(path):
             raise Unsupported(f"<> on {path}")
         if not fs.exists(path):

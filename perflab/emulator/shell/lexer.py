@@ -51,6 +51,15 @@ class Word:
         return (text,) if text or any(seg.kind == QUOTED for seg in self.segs) else ()
 
 
+    @cached_property
+    def quoted_parts(self) -> tuple[tuple[bool, str], ...] | None:
+        """(is a variable, text) for each segment when the word is all double-quoted text and
+        ``$name``s (``"T $up"``): one field, no split, no glob; computed once. None otherwise."""
+        if not self.segs or any(seg.kind not in (QUOTED, QVAR) for seg in self.segs):
+            return None
+        return tuple((seg.kind == QVAR, seg.text) for seg in self.segs)
+
+
 @dataclass(frozen=True)
 class Op:
     op: str

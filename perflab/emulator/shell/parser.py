@@ -82,6 +82,8 @@ class Pipeline:
 class AndOr:
     parts: list[tuple[str | None, Pipeline]]
     background: bool = False
+    #: how the interpreter runs this line, worked out on its first run (interp.Shell._prepare)
+    prepared: object = field(default=None, compare=False, repr=False)
 
     @cached_property
     def single(self) -> Simple | None:

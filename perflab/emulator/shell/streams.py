@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +52,8 @@ class Input:
 
     def until(self, delim: bytes, timeout_s: float | None = None) -> bytes | None:
         """The bytes up to and including ``delim`` (what is left, at the end of input); None at
-        EOF. Data in memory is there at once, so ``timeout_s`` never matters here."""
+        EOF; a ``TimedOut`` (what had arrived) when ``timeout_s`` ran out first. Data in memory
+        is there at once, so ``timeout_s`` never matters here."""
         del timeout_s
         data = self._load()
         if self._pos >= len(data):
@@ -65,11 +65,9 @@ class Input:
         return out
 
 
-class ReadTimedOut(Exception):
-    """``read -t`` ran out of time; ``partial`` is what had arrived."""
-
-    def __init__(self, partial: bytes) -> None:
-        self.partial = partial
+class TimedOut(bytes):
+    """What ``until`` returns when ``read -t`` ran out of time: the bytes that had arrived. A
+    value, not an exception: a sampler's wait times out every tick, and raising costs."""
 
 
 class ReadInterrupted(Exception):
@@ -83,15 +81,26 @@ class FifoInput(Input):
     """Standard input from a FIFO opened read-write (``<> fifo``): ``read`` waits for data like
     the kernel would, until its ``-t`` timeout or a signal. A FIFO this shell holds open for
     writing never reaches EOF, so a ``read -t`` on one nobody writes to is mksh's fork-free
-    sleep. The wait is on the process's wake event (a signal ends it at once); data written
-    meanwhile is seen within ``_FIFO_POLL_S``."""
+    sleep. The wait is one ``select`` on the FIFO and on a pipe the process's signals write to
+    (``waker``: register and unregister its write end), so data or a signal ends it at once;
+    it also looks at ``pending_signal`` (which may raise to cancel the shell) every
+    ``_FIFO_POLL_S``. ``close`` closes the FIFO and the pipe."""
 
-    def __init__(self, fd: int, pending_signal: Callable[[], int | None], wake: threading.Event) -> None:
-        super().__init__(lambda: b"")
+    def __init__(self, fd: int, pending_signal: Callable[[], int | None],
+                 waker: tuple[Callable[[int], None], Callable[[int], None]]) -> None:
+        super().__init__(_no_source)
         self._fd = fd
         self._buf = bytearray()
-        self._pending_signal = pending_signal  # may raise to cancel the whole shell
-        self._wake = wake
+        self._pending_signal = pending_signal
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._unregister = waker[1]
+        waker[0](self._wake_w)
+
+    def close(self) -> None:
+        self._unregister(self._wake_w)  # no signal writes to the pipe after this
+        for fd in (self._wake_w, self._wake_r, self._fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def rest(self) -> bytes:
         raise Unsupported("reading a FIFO to its end (it has no end while this shell holds it open)")
@@ -104,20 +113,24 @@ class FifoInput(Input):
                 out = bytes(self._buf[:i + 1])
                 del self._buf[:i + 1]
                 return out
-            if select.select([self._fd], [], [], 0)[0]:
-                with contextlib.suppress(BlockingIOError):  # another reader took it first
-                    self._buf += os.read(self._fd, 65536)
-                continue
-            remaining = _FIFO_POLL_S if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                partial = bytes(self._buf)
-                self._buf.clear()
-                raise ReadTimedOut(partial)
-            self._wake.clear()
             signo = self._pending_signal()
             if signo is not None:
                 raise ReadInterrupted(signo)
-            self._wake.wait(min(remaining, _FIFO_POLL_S))
+            remaining = _FIFO_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+            wait_s = min(remaining, _FIFO_POLL_S)
+            ready = select.select([self._fd, self._wake_r], [], [], wait_s)[0]
+            if ready:
+                if self._wake_r in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 512)
+                if self._fd in ready:
+                    with contextlib.suppress(BlockingIOError):  # another reader took it first
+                        self._buf += os.read(self._fd, 65536)
+                continue
+            if deadline is not None and wait_s >= remaining:  # waited all that was left
+                partial = TimedOut(self._buf)
+                self._buf.clear()
+                return partial
 
 
 @dataclass
