@@ -291,6 +291,8 @@ def test_rmdir_removes_empty_scratch_directories_only(phone: Phone) -> None:
     "read -r a b < /data/local/tmp", "read -r s1 s2 s3 < \"/proc/$$/stat\"", "read -r a < \"/proc/$nope/statm\"",
     "read -r a < /data/local/tmp/../local/tmp/two", "read -r a b < /data/local/tmp/f.fifo",
     "read -r a < /data/local/tmp/two && read -r b < /nope || echo failed",
+    "read a b < /data/local/tmp/slash", "read -t 1 a < /data/local/tmp/two",
+    "exec 4< /data/local/tmp/two; read -u4 a; read -u4 b", "read -u4 a",
 ])
 def test_a_plain_read_of_a_file_is_what_the_general_path_gives(phone: Phone, read: str) -> None:
     # `read -r names < /file` runs as one step (a sampler does twenty a tick); an extra no-op
@@ -301,7 +303,8 @@ def test_a_plain_read_of_a_file_is_what_the_general_path_gives(phone: Phone, rea
     fs.write_bytes("/data/local/tmp/last", b"no newline", 2000)
     phone.sh("mkfifo /data/local/tmp/f.fifo")
     show = '; echo "$? [$a] [$b] [$REPLY] [$s1] [$s3]"'
-    general = read.replace(" < ", " 2>&2 < ")
+    fs.write_bytes("/data/local/tmp/slash", b"a\\ b c\\\nd\n", 2000)
+    general = read.replace(" < ", " 2>&2 < ").replace("read -u4 a", "read -u4 a 2>&2")
 
 
     def run(script: str) -> tuple[int, str, str]:  # each shell's own PID written as PID

@@ -345,11 +345,16 @@ def _read(sh: Shell, args: list[str], io: IO) -> int:
         parsed = result
         if len(_READ_ARGS) < 1024:
             _READ_ARGS[key] = parsed
-    check_ifs(sh.cmd_env.get("IFS", sh.vars.get("IFS")))
     inp = io.input if parsed.fd == 0 else sh.fds.get(parsed.fd)
     if inp is None:
         err(io, f"{SH}: read: -u{parsed.fd}: bad file descriptor")
         return 2
+    return read_input(sh, parsed, inp)
+
+
+def read_input(sh: Shell, parsed: ReadArgs, inp: Input) -> int:
+    """``read`` with its arguments parsed, from ``inp``: one line into the names; its status."""
+    check_ifs(sh.cmd_env.get("IFS", sh.vars.get("IFS")))
     try:
         text, status = _read_line(inp, parsed)
     except ReadInterrupted as exc:
@@ -370,22 +375,14 @@ def _assign_fields(sh: Shell, names: tuple[str, ...], text: str) -> None:
         sh.vars[name] = fields[i] if i < len(fields) else ""
 
 
-def raw_read_args(args: tuple[str, ...]) -> ReadArgs | None:
-    """The parsed arguments of a ``read -r`` from standard input with no timeout (``read -r a b
-    < file``: what ``read_bytes`` can do), else None."""
+def read_args(args: tuple[str, ...]) -> ReadArgs | None:
+    """``read``'s arguments parsed (once per distinct list), or None where the builtin itself must
+    report or refuse them."""
+    parsed = _READ_ARGS.get(args)
+    if parsed is not None:
+        return parsed
     try:
-        parsed = _parse_read_args(list(args))
+        result = _parse_read_args(list(args))
     except Unsupported:
         return None
-    if isinstance(parsed, str) or not parsed.raw or parsed.fd != 0 or parsed.timeout_s is not None:
-        return None
-    return parsed
-
-
-def read_bytes(sh: Shell, parsed: ReadArgs, data: bytes) -> int:
-    """``read`` (``raw_read_args``) of a file already read whole (``< file``): what the builtin
-    does with that input, without building the streams (a sampler does this 20 times a tick)."""
-    check_ifs(sh.vars.get("IFS"))
-    text, status = _read_line(Input.of(data), parsed)
-    _assign_fields(sh, parsed.names, text)
-    return status
+    return None if isinstance(result, str) else result

@@ -26,7 +26,7 @@ from perflab.emulator.procs import ADBD_PID, DEFAULT_IGNORED, Proc
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.emulator.shell import arith
 from perflab.emulator.shell import expand as expand_mod
-from perflab.emulator.shell.cmd_builtins import ReadArgs, raw_read_args, read_bytes
+from perflab.emulator.shell.cmd_builtins import ReadArgs, read_args, read_input
 from perflab.emulator.shell.errors import (
     SH,
     Cancelled,
@@ -64,10 +64,17 @@ def _open_failed(op: str, exc: FsError) -> bytes:
 
 
 class _ReadStep(NamedTuple):
-    """``read -r names < /abs/path`` with constant words: the file read and split in one step.
+    """``read names < /abs/path`` with constant words: the file read and split in one step.
     ``parts``: the path as (is a variable, text) pieces when it has ``"$var"``s in it."""
     path: str
     parts: tuple[tuple[bool, str], ...] | None
+    args: ReadArgs
+
+
+class _ReadFdStep(NamedTuple):
+    """``read -uN …`` (N ≥ 3, no redirection): the descriptor read in one step (a sampler's
+    ``read -t`` wait); ``cmd`` runs the general way when N is not open."""
+    cmd: Simple
     args: ReadArgs
 
 
@@ -83,11 +90,11 @@ class _SimpleStep(NamedTuple):
 
 class _ChainStep(NamedTuple):
     """``a && b || c`` of simple commands: (operator, step) each, the first operator None."""
-    parts: tuple[tuple[str | None, _ReadStep | _AssignStep | _SimpleStep], ...]
+    parts: tuple[tuple[str | None, _ReadStep | _ReadFdStep | _AssignStep | _SimpleStep], ...]
 
 
 _GENERAL = ("general",)  # anything else: the general path
-_Step = _ReadStep | _AssignStep | _SimpleStep
+_Step = _ReadStep | _ReadFdStep | _AssignStep | _SimpleStep
 
 
 def _prepare(ao: AndOr) -> object:
@@ -112,10 +119,12 @@ def _simple_step(simple: Simple) -> _Step:
             values[name] = " ".join(static)
         return _AssignStep(values)
     argv = simple.static_argv
-    if argv is not None and argv[0] == "read" and len(simple.redirs) == 1:
+    args = read_args(argv[1:]) if argv is not None and argv[0] == "read" else None
+    if args is not None and args.fd >= 3 and not simple.redirs:
+        return _ReadFdStep(simple, args)
+    if args is not None and args.fd == 0 and len(simple.redirs) == 1:
         r = simple.redirs[0]
-        args = raw_read_args(argv[1:])
-        if r.op != "<" or r.fd != 0 or args is None:
+        if r.op != "<" or r.fd != 0:
             return _SimpleStep(simple)
         static, parts = r.target.static_fields, r.target.quoted_parts
         if static is not None and len(static) == 1 and static[0].startswith("/"):
@@ -311,7 +320,7 @@ class Shell:
                 step = ao.prepared = _prepare(ao)
             if self.exec_simple:  # a job that is one command: it becomes that command (_run_simple)
                 step = _GENERAL
-            if isinstance(step, (_ReadStep, _AssignStep, _SimpleStep)):
+            if isinstance(step, (_ReadStep, _ReadFdStep, _AssignStep, _SimpleStep)):
                 self._run_step(step, io)
             elif isinstance(step, _ChainStep):  # what _run_andor does
                 for op, part in step.parts:
@@ -331,6 +340,15 @@ class Shell:
             path = step.path if step.parts is None else \
                 normalize("".join([self.var(text) if is_var else text for is_var, text in step.parts]))
             self.status = self._read_file(path, step.args, io)
+        elif isinstance(step, _ReadFdStep):
+            inp = self.fds.get(step.args.fd)
+            if inp is None:
+                self.status = self._run_simple(step.cmd, io)
+            else:
+                self._err = io.err
+                self.cmd_env = {}
+                self._exec_next = False
+                self.status = read_input(self, step.args, inp)
         elif isinstance(step, _AssignStep):
             self._err = io.err
             self._subst_status = None
@@ -352,7 +370,7 @@ class Shell:
         except FsError as exc:
             io.err(_open_failed("<", exc))
             return 1
-        return read_bytes(self, args, data)
+        return read_input(self, args, Input.of(data))
 
     def _start_job(self, ao: AndOr, io: IO) -> None:
         me = self.own_proc()
