@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import FsError
 from perflab.emulator.shell.errors import Unsupported
-from perflab.emulator.shell.lexer import LIT, QUOTED, QUOTED_KINDS, Word
+from perflab.emulator.shell.lexer import ARITH, LIT, QARITH, QUOTED, QUOTED_KINDS, Word
 
 if TYPE_CHECKING:
     from perflab.emulator.shell.interp import Shell
@@ -59,6 +59,8 @@ def _plain(sh: Shell, word: Word) -> list[str] | None:
     if parts is not None:  # "…$var…"
         return ["".join([sh.var(text) if is_var else text for is_var, text in parts])]
     segs = word.segs
+    if len(segs) == 1 and segs[0].kind in (ARITH, QARITH):  # $((…)): a number, nothing to split or glob
+        return [sh.expansion(segs[0])]
     if all(seg.kind in QUOTED_KINDS for seg in segs):  # "…$var…": one field, no split, no glob
         return ["".join(seg.text if seg.kind == QUOTED else sh.expansion(seg) for seg in segs)]
     return None
