@@ -322,3 +322,18 @@ def test_a_plain_read_in_a_job_that_is_one_command(phone: Phone) -> None:
     # a job that is one simple command becomes that command (exec): the one-step read is not used
     phone.rt.fs.write_bytes("/data/local/tmp/two", b"x y\n", 2000)
     assert phone.sh("read -r a < /data/local/tmp/two & wait $!; echo $?") == (0, "0\n", "")
+
+
+def test_proc_takes_only_ascii_pids_and_arithmetic_keeps_the_ifs_refusal(phone: Phone) -> None:
+    # "²" is a digit to Python's isdigit but no PID: no such file, as on a phone
+    rc, out, err = phone.sh("read -r x < /proc/\u00b2/stat; echo $?; [ -d /proc/\u00b2 ]; echo $?")
+    assert (rc, out) == (0, "1\n1\n") and "can't open" in err
+    assert phone.sh("IFS=1; echo $((11 + 0))")[0] == 127  # unquoted $((…)) is split by IFS: refused
+    assert phone.sh('IFS=1; echo "$((11 + 0))"')[1] == "11\n"  # quoted: not split
+
+
+def test_a_symlink_in_the_sandbox_is_never_followed(phone: Phone, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_text("outside\n")
+    phone.rt.fs.host_path("/data/local/tmp/link").symlink_to(tmp_path / "elsewhere")
+    _, out, err = phone.sh("read -r x < /data/local/tmp/link; echo $?; cat /data/local/tmp/link")
+    assert out == "1\n" and "No such file" in err and "outside" not in out

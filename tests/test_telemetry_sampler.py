@@ -56,7 +56,7 @@ def test_phone_script_lines_by_name_and_raw_proc_stat_read_like_the_per_line_for
         "T 5.00", "cpu  10 0 5 80 5 0 0 0 0 0", "cpu0 5 0 2 40 3 0 0 0 0 0",
         "freq policy0=1804000 policy4= policy6=2850000", "tz G3D=41000 skin= disabled=-273000",
         "bat c=-512000 v=3850000 ch= te=305 st=Not charging", "self 12 3 4 1 100", "mem MemAvailable: 2097152",
-        "gpu pct", "gpu kgsl 0 0", "gpufreq", "rss",  # a node not read this tick: printed empty
+        "gpu pct", "gpu kgsl 0 0", "gpufreq", "rss", "mem", "self 100",  # not read this tick: printed empty
     ])
     per_line = parse_sampler_output([
         "T 5.00", "cpu cpu 10 0 5 80 5 0 0 0 0 0", "cpu cpu0 5 0 2 40 3 0 0 0 0 0",

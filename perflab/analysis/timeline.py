@@ -238,6 +238,8 @@ def _bat(tl: Timeline, t: float, a: list[str]) -> bool:
 
 
 def _mem(tl: Timeline, t: float, a: list[str]) -> bool:
+    if not a:
+        return True  # not read this tick
     if len(a) == 2 and a[0] == "MemAvailable:":
         a = a[1:]
     v = _num(a[0]) if len(a) == 1 else None
@@ -256,6 +258,8 @@ def _rapl(tl: Timeline, t: float, a: list[str]) -> bool:
 
 
 def _self(tl: Timeline, t: float, a: list[str]) -> bool:
+    if len(a) == 1 and _num(a[0]):
+        return True  # only the clock-tick rate: its own stat not read this tick
     nums = [v for v in (_num(x) for x in a) if v is not None]
     if len(nums) != len(a) or len(nums) not in (3, 5) or not nums[-1]:
         return False

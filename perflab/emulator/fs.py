@@ -63,6 +63,25 @@ def normalize(path: str, cwd: str = "/") -> str:
     return norm
 
 
+def _read_whole(host: Path, path: str) -> bytes:
+    """The bytes of the regular sandbox file ``host`` (device path ``path``), with one open."""
+    try:
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FsError(exc.errno or errno.EIO, path) from None
+    try:
+        want = os.fstat(fd).st_size + 1
+        data = os.read(fd, want)
+        if len(data) < want:  # the whole file (a regular file reads short only at its end)
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class PhoneFS:
     def __init__(self, state_dir: Path) -> None:
         self.root = (state_dir / "root").resolve()
@@ -226,29 +245,21 @@ class PhoneFS:
             raise FsError(errno.EISDIR, path)
         if self._is_hidden(path):
             raise FsError(errno.ENOENT, path)
-        # One open of the sandbox file (never following a symlink at its end, as stat() refuses
-        # one), its type from that descriptor, then its bytes: a sampler reads a PID file ten
-        # times a second. Non-blocking, so a FIFO opens at once and is refused, not waited on.
+        # The sandbox file's type from lstat (a symlink is never followed, as stat() refuses one;
+        # a FIFO is refused without being opened), then one open and its bytes: a sampler reads
+        # a PID file ten times a second.
+        host = self.host_path(path)
         try:
-            fd = os.open(self.host_path(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            mode = os.lstat(host).st_mode
         except OSError:
             raise FsError(errno.ENOENT, path) from None
-        try:
-            st = os.fstat(fd)
-            if statmod.S_ISDIR(st.st_mode):
-                raise FsError(errno.EISDIR, path)
-            if statmod.S_ISFIFO(st.st_mode):  # would wait for a writer forever: say so instead
-                raise FifoReadError(errno.EAGAIN, path)
-            want = st.st_size + 1
-            data = os.read(fd, want)
-            if len(data) < want:  # the whole file (a regular file reads short only at its end)
-                return data
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
+        if statmod.S_ISLNK(mode):
+            raise FsError(errno.ENOENT, path)
+        if statmod.S_ISDIR(mode):
+            raise FsError(errno.EISDIR, path)
+        if statmod.S_ISFIFO(mode):  # would wait for a writer forever: say so instead
+            raise FifoReadError(errno.EAGAIN, path)
+        return _read_whole(host, path)
 
     def is_fifo(self, path: str) -> bool:
         st = self.stat(path)

@@ -306,7 +306,7 @@ def _pid_files(rt: PhoneRuntime) -> dict[str, VNode]:
 
 def _pid_of(rt: PhoneRuntime, name: str) -> procs_mod.Proc | None:
     """The process ``name`` (a /proc entry: a PID written the kernel's way) names, if any."""
-    if not name.isdigit() or name != str(int(name)):
+    if not (name.isascii() and name.isdigit()) or name != str(int(name)):
         return None
     return rt.procs.get(int(name))
 

@@ -85,20 +85,20 @@ def _node_checks(nodes: dict[str, str]) -> list[str]:
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:+-]+")  # safe inside double quotes, no blank, no "="
 
 
-def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> tuple[list[str], str | None]:
-    """Tick lines reading ``nodes`` ((name, path)…), and the ``kind name=value …`` line (in the
-    tick's echo) that reports them. Names come from the phone (thermal zone types): a blank or
-    ``=`` becomes ``_``, and a name with other characters is single-quoted into the echo,
-    never expanded by the shell."""
+def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> tuple[list[str], list[str], str | None]:
+    """The variables, the tick lines reading ``nodes`` ((name, path)…) into them, and the
+    ``kind name=value …`` line (in the tick's echo) that reports them. Names come from the phone
+    (thermal zone types): a blank or ``=`` becomes ``_``, and a name with other characters is
+    single-quoted into the echo, never expanded by the shell."""
     if not nodes:
-        return [], None
+        return [], [], None
     q = shlex.quote
     fields = []
     for i, (name, _) in enumerate(nodes):
         safe = re.sub(r"[\s=]", "_", name) or "_"
         fields.append(f"{safe}=${prefix}{i}" if _NAME_OK.fullmatch(safe) else f'"{q(safe + "=")}"${prefix}{i}')
-    return (["  " + " ".join(f"{prefix}{i}=" for i in range(len(nodes))),
-             *(f"  read -r {prefix}{i} < {q(path)}" for i, (_, path) in enumerate(nodes))],
+    return ([f"{prefix}{i}" for i in range(len(nodes))],
+            [f"  read -r {prefix}{i} < {q(path)}" for i, (_, path) in enumerate(nodes)],
             kind + " " + " ".join(fields))
 
 
@@ -134,39 +134,48 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo
     # `2>/dev/null` per read is an open and two dup2 calls, twenty times a tick).
     reads = [_TICK_READS.rstrip("\n")]
     out = ["T $up", "$cpus"]
-    freq_reads, freq_line = _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1],
+    # every variable the tick prints, emptied in one assignment at its start: a read that fails
+    # leaves its value empty (not read this tick), never the last tick's
+    tick_vars = ["up", "cpus"]
+    freq_vars, freq_reads, freq_line = _grouped("freq", "f", [(pol.rstrip("/").rsplit("/", 1)[-1],
                                                     pol.rstrip("/") + "/scaling_cur_freq")
                                                    for pol in cfg.cpufreq.policies])
+    tick_vars += freq_vars
     reads += freq_reads
     out += [freq_line] if freq_line else []
     if cfg.gpu is not None:
         kind = {GpuFormat.KGSL_GPUBUSY: "kgsl", GpuFormat.MTK_GED: "ged", GpuFormat.PERCENT: "pct"}[cfg.gpu.format]
-        reads.append(f"  g1= g2= g3=; read -r g1 g2 g3 < {q(cfg.gpu.busy_path)}")
+        tick_vars += ["g1", "g2", "g3"]
+        reads.append(f"  read -r g1 g2 g3 < {q(cfg.gpu.busy_path)}")
         out.append(f"gpu {kind} $g1 $g2 $g3")
         if cfg.gpu.freq_path:
-            reads.append(f"  gf=; read -r gf rest < {q(cfg.gpu.freq_path)}")
+            tick_vars.append("gf")
+            reads.append(f"  read -r gf rest < {q(cfg.gpu.freq_path)}")
             out.append("gpufreq $gf")
     # MemAvailable is /proc/meminfo's third line (Linux ≥ 3.14): one read to the end; the line
     # carries the key, so the parser checks it
     reads.append("  read -r -d '' k1 v1 u1 k2 v2 u2 k3 v3 rest < /proc/meminfo")
     out.append("mem $k3 $v3")
-    tz_reads, tz_line = _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
+    tz_vars, tz_reads, tz_line = _grouped("tz", "t", [(z.type, z.zone + "/temp") for z in zones])
+    tick_vars += ["k3", "v3", *tz_vars]
     reads += tz_reads
     out += [tz_line] if tz_line else []
     # the battery: c(urrent) v(oltage) ch(arge counter) te(mperature) st(atus, last: "Not charging")
     bat_vars = (("c", "bat"), ("v", "bat_voltage"), ("ch", "bat_charge"), ("te", "bat_temp"), ("st", "bat_status"))
-    reads.append("  " + " ".join(f"b{var}=" for var, _ in bat_vars))
+    tick_vars += [f"b{var}" for var, _ in bat_vars]
     reads += [f"  read -r b{var} < {q(bat_nodes[key])}" for var, key in bat_vars if bat_nodes[key]]
     out.append("bat " + " ".join(f"{var}=$b{var}" for var, _ in bat_vars))
     reads.append('  read -r s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 ut stt cut cst rest < "/proc/$$/stat"')
     out += ["self $ut $stt $cut $cst 100", "rss $rss"]
+    tick_vars += ["ut", "stt", "cut", "cst", "pid", "k", "v", "rss"]  # (k, v: the VmRSS loop's)
+    reads.insert(0, "  " + " ".join(f"{name}=" for name in tick_vars))
     # The measured process's RSS: statm's resident pages (the counter VmRSS shows) × the page
     # size. The common case (a page size and a FIFO) gets a loop of its own, so no tick tests
     # for them; the other loop decides per tick (VmRSS from status, toybox sleep).
     qpid = q(pid_file)
-    fast_rss = [f'  rss=; read -r pid < {qpid} && read -r sz res rest < "/proc/$pid/statm" && rss=$((res * pk))']
+    fast_rss = [f'  read -r pid < {qpid} && read -r sz res rest < "/proc/$pid/statm" && rss=$((res * pk))']
     any_rss = [
-        f"  rss= pid=; read -r pid < {qpid}",
+        f"  read -r pid < {qpid}",
         '  if [ -z "$pid" ]; then :',
         '  elif [ -n "$pk" ]; then read -r sz res rest < "/proc/$pid/statm" && rss=$((res * pk))',
         '  elif [ -r "/proc/$pid/status" ]; then',

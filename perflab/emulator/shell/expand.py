@@ -59,7 +59,9 @@ def _plain(sh: Shell, word: Word) -> list[str] | None:
     if parts is not None:  # "…$var…"
         return ["".join([sh.var(text) if is_var else text for is_var, text in parts])]
     segs = word.segs
-    if len(segs) == 1 and segs[0].kind in (ARITH, QARITH):  # $((…)): a number, nothing to split or glob
+    if len(segs) == 1 and segs[0].kind in (ARITH, QARITH):  # $((…)): a number, nothing to glob
+        if segs[0].kind == ARITH:
+            check_ifs(sh.vars.get("IFS"))  # unquoted: split by IFS, and only the default is implemented
         return [sh.expansion(segs[0])]
     if all(seg.kind in QUOTED_KINDS for seg in segs):  # "…$var…": one field, no split, no glob
         return ["".join(seg.text if seg.kind == QUOTED else sh.expansion(seg) for seg in segs)]

@@ -626,6 +626,9 @@ class Shell:
             except FsError as exc:
                 io.err(f"{SH}: can't open {exc.path}: {os.strerror(exc.errno_)}\n".encode())
                 raise ExitShell(1) from None  # a special builtin's redirection error ends the script
+            old = self.fds.get(r.fd)
+            if old is not None:
+                old.close()  # the descriptor is reused, as dup2 closes what it held
             self.fds[r.fd] = inp
         self.status = 0
         return 0

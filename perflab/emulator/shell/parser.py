@@ -85,16 +85,6 @@ class AndOr:
     #: how the interpreter runs this line, worked out on its first run (interp.Shell._prepare)
     prepared: object = field(default=None, compare=False, repr=False)
 
-    @cached_property
-    def single(self) -> Simple | None:
-        """The one simple command this list is, run in the foreground (most of a script's lines):
-        the interpreter runs it without the and-or and pipeline steps. Computed once."""
-        if self.background or len(self.parts) != 1:
-            return None
-        pl = self.parts[0][1]
-        cmd = pl.cmds[0] if len(pl.cmds) == 1 and not pl.negate else None
-        return cmd if isinstance(cmd, Simple) else None
-
 
 RESERVED = frozenset({"if", "then", "elif", "else", "fi", "while", "until", "do", "done", "for", "in", "case",
                       "esac", "function", "{", "}", "select"})

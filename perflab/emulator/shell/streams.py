@@ -35,6 +35,9 @@ class Input:
         inp._data = data
         return inp
 
+    def close(self) -> None:
+        """Release what this input holds (nothing, for bytes in memory)."""
+
     def _load(self) -> bytes:
         if self._data is None:
             self._data = self._source()
@@ -81,7 +84,7 @@ class FifoInput(Input):
     """Standard input from a FIFO opened read-write (``<> fifo``): ``read`` waits for data like
     the kernel would, until its ``-t`` timeout or a signal. A FIFO this shell holds open for
     writing never reaches EOF, so a ``read -t`` on one nobody writes to is mksh's fork-free
-    sleep. The wait is one ``select`` on the FIFO and on a pipe the process's signals write to
+    sleep. The wait is one ``poll`` on the FIFO and on a pipe the process's signals write to
     (``waker``: register and unregister its write end), so data or a signal ends it at once;
     it also looks at ``pending_signal`` (which may raise to cancel the shell) every
     ``_FIFO_POLL_S``. ``close`` closes the FIFO and the pipe."""
@@ -93,10 +96,19 @@ class FifoInput(Input):
         self._buf = bytearray()
         self._pending_signal = pending_signal
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._poll = select.poll()  # no FD_SETSIZE limit, both descriptors registered once
+        self._poll.register(self._fd, select.POLLIN)
+        self._poll.register(self._wake_r, select.POLLIN)
         self._unregister = waker[1]
+        self._closed = False
         waker[0](self._wake_w)
 
     def close(self) -> None:
+        """Close the FIFO and the wake pipe, once (a second call does nothing: the numbers may
+        belong to someone else by then)."""
+        if self._closed:
+            return
+        self._closed = True
         self._unregister(self._wake_w)  # no signal writes to the pipe after this
         for fd in (self._wake_w, self._wake_r, self._fd):
             with contextlib.suppress(OSError):
@@ -118,14 +130,13 @@ class FifoInput(Input):
                 raise ReadInterrupted(signo)
             remaining = _FIFO_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
             wait_s = min(remaining, _FIFO_POLL_S)
-            ready = select.select([self._fd, self._wake_r], [], [], wait_s)[0]
+            ready = self._poll.poll(wait_s * 1000.0)
             if ready:
-                if self._wake_r in ready:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self._wake_r, 512)
-                if self._fd in ready:
-                    with contextlib.suppress(BlockingIOError):  # another reader took it first
-                        self._buf += os.read(self._fd, 65536)
+                for fd, _ in ready:
+                    with contextlib.suppress(BlockingIOError):  # (the FIFO: another reader took it)
+                        data = os.read(fd, 65536)
+                        if fd == self._fd:
+                            self._buf += data
                 continue
             if deadline is not None and wait_s >= remaining:  # waited all that was left
                 partial = TimedOut(self._buf)
