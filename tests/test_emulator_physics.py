@@ -71,3 +71,19 @@ def test_voltage_sags_under_load() -> None:
     light = ph.step(s, ph.Load(), p, 1.0)
     heavy = ph.step(s, ph.Load(cpu_core_s=8.0), p, 1.0)
     assert heavy.voltage_uv < light.voltage_uv
+
+
+def test_a_step_carries_every_field_it_does_not_compute() -> None:
+    # _substep names every field of the state; the two it does not compute are carried over.
+    # A field added to PhysicsState later must be added there too (else it would be reset).
+    from dataclasses import fields
+
+    params = _params()
+    st = replace(ph.initial_state(params, 50.0), usb_present=False, charging_suspended=True)
+    after = ph.step(st, ph.Load(0.1, 0.05), params, 0.1)
+    assert after.usb_present is False and after.charging_suspended is True
+    computed = {"time_s", "charge_uah", "soc_temp_c", "skin_temp_c", "battery_temp_c", "battery_current_ua",
+                "voltage_uv", "power_w", "cpu_busy_cores", "gpu_busy_fraction", "cpu_busy_ticks",
+                "cpu_idle_ticks", "energy_from_battery_j"}
+    assert {f.name for f in fields(ph.PhysicsState)} == computed | {"usb_present", "charging_suspended"}
+    assert after.time_s == st.time_s + 0.1 and after.power_w > 0

@@ -157,8 +157,11 @@ def _substep(state: PhysicsState, load: Load, p: PhysicsParams, dt_s: float) -> 
     skin_temp = state.skin_temp_c + (q_soc_skin + q_batt_skin - q_skin_amb) * dt_s / p.skin_heat_capacity_j_per_k
     batt_temp = state.battery_temp_c + (batt_heat_w - q_batt_skin) * dt_s / p.battery_heat_capacity_j_per_k
     from_battery_j = max(0.0, -net_a) * voltage_v * dt_s
-    return replace(
-        state,
+    # every field named (dataclasses.replace costs 3x this, per step of every read); the test
+    # test_a_step_carries_every_field_it_does_not_compute guards against a field added later
+    return PhysicsState(
+        usb_present=state.usb_present,
+        charging_suspended=state.charging_suspended,
         time_s=state.time_s + dt_s,
         charge_uah=charge_uah,
         soc_temp_c=soc_temp,
