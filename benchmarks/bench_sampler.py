@@ -16,9 +16,10 @@ Results (2-core VM shared with other work; the load average is printed with each
                idle VM 1.30-1.41% (1.3-1.4 ms/tick), busy VM 1.01-1.11%; 9.9 Hz; the wait-only
                loop alone 0.60% idle, 0.40% busy (the emulator's wake-up floor on this VM)
     2026-11-29 one echo per tick, stderr silenced per loop, prepared steps in the emulated shell,
-               select-based read -t (docs/emulator.md): idle VM 0.80-0.92%, busy VM 0.80-0.90%;
+               poll-based read -t (docs/emulator.md): idle VM 0.80-0.92%, busy VM 0.80-0.90%;
                9.8-9.9 Hz; wait-only loop 0.35-0.45%. Side by side with the version before these
-               changes (alternating runs, same VM): 1.21-1.42% before, 0.88-0.92% after.
+               changes (alternating runs, same VM): 1.38-1.42% before, 0.88% after. Right after
+               a CI run the VM gave 1.15-1.65% for the same code once: compare side by side.
 """
 
 from __future__ import annotations
