@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -337,3 +338,25 @@ def test_a_symlink_in_the_sandbox_is_never_followed(phone: Phone, tmp_path: Path
     phone.rt.fs.host_path("/data/local/tmp/link").symlink_to(tmp_path / "elsewhere")
     _, out, err = phone.sh("read -r x < /data/local/tmp/link; echo $?; cat /data/local/tmp/link")
     assert out == "1\n" and "No such file" in err and "outside" not in out
+
+
+def test_exec_on_a_descriptor_closes_what_it_held(phone: Phone) -> None:
+    # exec 3<> fifo three times holds one FIFO (and its wake pipe), as dup2 closes what fd 3 was
+    fifo = "/data/local/tmp/x.fifo"
+    assert phone.sh(f"mkfifo {fifo}")[0] == 0
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    held = {}
+    for times in (1, 3):
+        before = open_fds()
+        t, result, started = run_in_thread(phone, f"{'; '.join([f'exec 3<> {fifo}'] * times)}; echo ready; "
+                                                  "read -t 60 -u3 z; echo \"got $z\"")
+        assert started.wait(30)
+        held[times] = open_fds() - before
+        assert phone.sh(f"echo go > {fifo}")[0] == 0
+        t.join(60)
+        assert str(result["out"]).splitlines() == ["ready", "got go"]
+        assert open_fds() == before  # all closed when the shell ends
+    assert held[3] == held[1] > 0

@@ -96,3 +96,31 @@ def test_without_a_fifo_the_sampler_sleeps_and_says_so(device: AndroidDevice, tm
         device.sh(["rm", "-r", sampler.fifo], check=False, timeout_s=20)
     assert "wait" in tl.missing and "sleep" in tl.missing["wait"]
     assert len(tl.ticks) >= 3 and tl.garbage_lines == 0 and not tl.rss_kb  # no process to watch
+
+
+def test_a_node_that_vanishes_mid_run_is_printed_empty_not_stale(device: AndroidDevice, phone: EmulatedPhone,
+                                                                  tmp_path: Path) -> None:
+    # every printed variable is emptied at the tick's start: once the battery's current_now is
+    # gone and the watched process has ended, later ticks carry neither (no last-tick value)
+    base = device.config.workdir.rstrip("/")
+    watched = device.dev.shell("sleep 100000 > /dev/null 2>&1 & echo $!", timeout_s=20, check=True).stdout.split()[-1]
+    pid_file = f"{base}/benchmark_model.pid"
+    device.dev.push_bytes(f"{watched}\n".encode(), pid_file, mode=0o644, timeout_s=20)
+    node = phone.rt.profile.battery.supply_dir.rstrip("/") + "/current_now"
+    sampler = PhoneSampler(device, 0.05, pid_file, tmp_path / "raw.txt")
+    sampler.start()
+    try:
+        wait_for_ticks(device, sampler.out, 3)
+        phone.rt.fs.hide(node)
+        device.sh(["kill", watched], check=True, timeout_s=20)
+        n = ticks_so_far(device, sampler.out)
+        wait_for_ticks(device, sampler.out, n + 4)
+        tl = sampler.stop()
+    finally:
+        phone.rt.fs.hidden.discard(node)
+    assert tl.garbage_lines == 0
+    late = set(tl.ticks[-2:])  # surely after the hide and the kill (the tick in flight may not be)
+    early = set(tl.ticks[:3])
+    assert early <= {t for t, _ in tl.bat_current_raw} and early <= {t for t, _ in tl.rss_kb}
+    assert not late & {t for t, _ in tl.bat_current_raw} and not late & {t for t, _ in tl.rss_kb}
+    assert late <= {t for t, _ in tl.bat_voltage_uv}  # the other battery nodes still read
