@@ -52,12 +52,17 @@ def wait_for_ticks(dev: AndroidDevice, out: str, n: int) -> None:
         dev.dev.shell("sleep 0.2", timeout_s=20)
 
 
+def watch_a_process(dev: AndroidDevice) -> tuple[str, str]:
+    """A live process on the phone and the PID file the sampler watches it by, as in a cell."""
+    watched = dev.dev.shell("sleep 100000 > /dev/null 2>&1 & echo $!", timeout_s=20, check=True).stdout.split()[-1]
+    pid_file = f"{dev.config.workdir.rstrip('/')}/benchmark_model.pid"
+    dev.dev.push_bytes(f"{watched}\n".encode(), pid_file, mode=0o644, timeout_s=20)
+    return watched, pid_file
+
+
 def test_the_pushed_sampler_reads_every_stream_and_forks_nothing(device: AndroidDevice, phone: EmulatedPhone,
                                                                  tmp_path: Path) -> None:
-    base = device.config.workdir.rstrip("/")
-    watched = device.dev.shell("sleep 100000 > /dev/null 2>&1 & echo $!", timeout_s=20, check=True).stdout.split()[-1]
-    pid_file = f"{base}/benchmark_model.pid"
-    device.dev.push_bytes(f"{watched}\n".encode(), pid_file, mode=0o644, timeout_s=20)
+    watched, pid_file = watch_a_process(device)
     sampler = PhoneSampler(device, 0.05, pid_file, tmp_path / "raw.txt")
     sampler.start()
     assert sampler.pid is not None
@@ -102,10 +107,7 @@ def test_a_node_that_vanishes_mid_run_is_printed_empty_not_stale(device: Android
                                                                   tmp_path: Path) -> None:
     # every printed variable is emptied at the tick's start: once the battery's current_now is
     # gone and the watched process has ended, later ticks carry neither (no last-tick value)
-    base = device.config.workdir.rstrip("/")
-    watched = device.dev.shell("sleep 100000 > /dev/null 2>&1 & echo $!", timeout_s=20, check=True).stdout.split()[-1]
-    pid_file = f"{base}/benchmark_model.pid"
-    device.dev.push_bytes(f"{watched}\n".encode(), pid_file, mode=0o644, timeout_s=20)
+    watched, pid_file = watch_a_process(device)
     node = phone.rt.profile.battery.supply_dir.rstrip("/") + "/current_now"
     sampler = PhoneSampler(device, 0.05, pid_file, tmp_path / "raw.txt")
     sampler.start()

@@ -49,6 +49,11 @@ def _split(chars: list[_Char]) -> list[list[_Char]]:
     return [f for f in fields if f]
 
 
+def quoted_text(sh: Shell, parts: tuple[tuple[bool, str], ...]) -> str:
+    """A word's ``quoted_parts`` expanded: its text with each ``$name`` replaced by its value."""
+    return "".join([sh.var(text) if is_var else text for is_var, text in parts])
+
+
 def _plain(sh: Shell, word: Word) -> list[str] | None:
     """The common cases without per-character work (a sampler loop expands thousands of words a
     second): a literal word with no glob character or blank, or a wholly double-quoted word."""
@@ -57,7 +62,7 @@ def _plain(sh: Shell, word: Word) -> list[str] | None:
         return list(static)
     parts = word.quoted_parts
     if parts is not None:  # "…$var…"
-        return ["".join([sh.var(text) if is_var else text for is_var, text in parts])]
+        return [quoted_text(sh, parts)]
     segs = word.segs
     if len(segs) == 1 and segs[0].kind in (ARITH, QARITH):  # $((…)): a number, nothing to glob
         if segs[0].kind == ARITH:

@@ -338,7 +338,7 @@ class Shell:
         self.check_cancel()
         if isinstance(step, _ReadStep):
             path = step.path if step.parts is None else \
-                normalize("".join([self.var(text) if is_var else text for is_var, text in step.parts]))
+                normalize(expand_mod.quoted_text(self, step.parts))
             self.status = self._read_file(path, step.args, io)
         elif isinstance(step, _ReadFdStep):
             inp = self.fds.get(step.args.fd)
