@@ -294,7 +294,8 @@ def test_adb_port_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatc
 
 def test_old_binary_without_output_filepath_fails_clearly(device: AndroidDevice, tmp_path: Path) -> None:
     """An older benchmark_model ignores --output_filepath with a warning; we must notice."""
-    from perflab.workloads.benchmark_model import check_output, parse_output
+    from perflab.formats.benchmark_output import parse_output
+    from perflab.workloads.benchmark_model import check_output
 
     fixture = Path(__file__).parent / "fixtures" / "benchmark_model" / "err_unconsumed_output_filepath.txt"
     out = parse_output(fixture.read_text().split("# ---\n", 1)[1])

@@ -10,15 +10,17 @@ import pytest
 
 from perflab.core.types import SeriesMode
 from perflab.errors import ModelError, UserInputError
-from perflab.workloads.benchmark_model import (
-    BenchmarkCommand,
+from perflab.formats.benchmark_output import (
     Coverage,
-    InputLayer,
     ProfilePhase,
-    check_output,
     parse_output,
     parse_profile_csv,
     parse_stat_line,
+)
+from perflab.workloads.benchmark_model import (
+    BenchmarkCommand,
+    InputLayer,
+    check_output,
     profile_result,
     timing_result,
 )

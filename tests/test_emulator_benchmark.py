@@ -131,7 +131,7 @@ def test_cpu_run_with_inputs_profile_and_outputs(device: tuple[EmulatedPhone, ad
     assert len(out) == want.nbytes
     np.testing.assert_allclose(np.frombuffer(out, np.float32).reshape(want.shape), want, atol=1e-5)
     try:
-        from perflab.workloads.benchmark_model import parse_output
+        from perflab.formats.benchmark_output import parse_output
     except ImportError:
         return
     parsed = parse_output(text)

@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from perflab.cli import app
+from perflab.formats.benchmark_output import parse_output
 from perflab.tracing.attribution import attribute
 from perflab.tracing.crosscheck import against_benchmark
 from perflab.tracing.ftrace import parse_trace
-from perflab.workloads.benchmark_model import parse_output
 
 FX = Path(__file__).parent / "fixtures" / "ftrace"
 

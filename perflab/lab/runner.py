@@ -142,7 +142,7 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
 
 def delegate_records(lines: Sequence[str]) -> list[DelegateRecord]:
     """The device tool's delegate lines as structured records (parsed once, at run time)."""
-    from perflab.workloads.benchmark_model import Coverage, parse_output
+    from perflab.formats.benchmark_output import Coverage, parse_output
 
     out: list[DelegateRecord] = []
     for line in lines:

@@ -137,7 +137,7 @@ def trace_parse(
         tids = _tids(threads)
         tool = None
         if benchmark_log is not None:
-            from perflab.workloads.benchmark_model import parse_output
+            from perflab.formats.benchmark_output import parse_output
 
             tool = parse_output(read_text_file(benchmark_log))
         doc = _with_file(source, "--segment", lambda: trace_summary(

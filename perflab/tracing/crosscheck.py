@@ -13,8 +13,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from perflab.formats.benchmark_output import BenchmarkOutput
 from perflab.tracing.attribution import Inference
-from perflab.workloads.benchmark_model import BenchmarkOutput
 
 
 @dataclass(frozen=True)

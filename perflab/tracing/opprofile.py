@@ -1,6 +1,6 @@
 """TFLite op profiles (benchmark_model ``--enable_op_profiling``) as a table or JSON.
 
-The parsing itself is :func:`perflab.workloads.benchmark_model.parse_output` (stdout/stderr,
+The parsing itself is :func:`perflab.formats.benchmark_output.parse_output` (stdout/stderr,
 logcat captures with their ``MM-DD hh:mm:ss.mmm pid tid I tflite  :`` prefixes, the CSV
 file); this module only shapes what it found for ``perflab profile parse``. Pure.
 """
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from perflab.errors import SourceLocation, UserInputError
-from perflab.workloads.benchmark_model import (
+from perflab.formats.benchmark_output import (
     BenchmarkOutput,
     NodeTypeRow,
     ProfilePhase,

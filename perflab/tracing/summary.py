@@ -9,10 +9,10 @@ from collections.abc import Collection
 from dataclasses import asdict
 
 from perflab.analysis.stats import SeriesStats, summarize
+from perflab.formats.benchmark_output import BenchmarkOutput
 from perflab.tracing.attribution import DEFAULT_INVOKE_RE, attribute
 from perflab.tracing.crosscheck import against_benchmark
 from perflab.tracing.ftrace import ParsedTrace, TsUnit
-from perflab.workloads.benchmark_model import BenchmarkOutput
 
 TOP_OPS = 10
 SCHEMA = "perflab.trace_summary/1"

@@ -47,12 +47,11 @@ from perflab.errors import (
     ModelError,
     RunInterrupted,
 )
+from perflab.formats.benchmark_output import BenchmarkOutput, parse_output
 from perflab.workloads.benchmark_model import (
     BenchmarkCommand,
-    BenchmarkOutput,
     InputLayer,
     check_output,
-    parse_output,
     profile_result,
     timing_result,
 )
