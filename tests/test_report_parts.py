@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from perflab.analysis.timeline import parse_sampler_output
+from perflab.analysis.timeline import cpu_busy_per_tick, parse_sampler_output, rapl_package_mw_per_tick
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pareto import dominates, pareto_front
@@ -407,7 +407,7 @@ def test_timeline_streams_windows_and_scaled_current() -> None:
     """Raw current_now (µA, negative while discharging, as on most phones) is scaled by the convention the run
     stored for the file; power = current × voltage; the window is where the process ran."""
     tl = parse_sampler_output(PHONE_LINES)
-    assert timelines.cpu_busy_series(tl) == [(100.5, 50.0), (101.0, 75.0), (101.5, 10.0)]
+    assert cpu_busy_per_tick(tl) == [(100.5, 50.0), (101.0, 75.0), (101.5, 10.0)]
     seg = timelines.Segment("espcn fp32 · gpu", "c1", tl, UA_NEG, temp_zone="cpu-therm")
     dt = timelines.build_device_timeline([seg])
     assert dt is not None and dt.t0_s == 100.0
@@ -470,7 +470,7 @@ def test_rapl_package_power_where_there_is_no_battery() -> None:
              "T 10.5", "rapl intel-rapl:0 6000000", "rapl intel-rapl:0:0 3000000",
              "T 11.0", "rapl intel-rapl:0 100", "T 11.5", "rapl intel-rapl:0 2500100"]
     tl = parse_sampler_output(lines)
-    assert timelines.rapl_package_mw(tl) == [(10.5, 10_000.0), (11.5, 5_000.0)]
+    assert rapl_package_mw_per_tick(tl) == [(10.5, 10_000.0), (11.5, 5_000.0)]
     dt = timelines.build_device_timeline([timelines.Segment("c", "c", tl)])
     assert dt is not None
     by = {s.unit: s for s in dt.streams}

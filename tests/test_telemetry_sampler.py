@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from perflab.analysis.timeline import parse_sampler_output, zone_temp_c
+from perflab.analysis.timeline import parse_sampler_output, process_window, zone_temp_c
 from perflab.lab.costs import convention_record, convention_warnings, sampler_rate_warnings
 from perflab.telemetry.battery import ConventionSource, counter_slope_ua, decide_convention
 from perflab.telemetry.local import LocalSampler
-from perflab.telemetry.summary import StreamConfig, process_window, summarize_window
+from perflab.telemetry.summary import StreamConfig, summarize_window
 
 
 def battery_run(n: int, *, dt_s: float = 1.0, current_ma: float = 500.0, unit: str = "ua", sign: int = -1,

@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from perflab.core.units import hz_to_period_ms
 from perflab.errors import MeasurementError
 
 MAI2021_C = 1.0
@@ -86,7 +87,7 @@ def realtime_verdict(fps: float | None, p90_ms: float | None, mean_ms: float | N
     the rule says so."""
     if not fps:
         return Verdict(None, None, None, None, REALTIME_RULE_P90, "the scenario is not paced (no fps)")
-    budget = 1000.0 / fps
+    budget = hz_to_period_ms(fps)
     if p90_ms is not None:
         return Verdict(p90_ms <= budget, "p90", p90_ms, budget, REALTIME_RULE_P90)
     if mean_ms is not None:

@@ -41,9 +41,13 @@ Anything else is counted as garbage and reported, never guessed at.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from perflab.core.proc import CpuTimes, busy_pct
+from perflab.core.units import millidegrees_to_c, uw_to_mw
 
 THERMAL_RAW_MC_LIMIT = 200.0  # raw values below this are °C already (formats.md §3.1 heuristic)
 
@@ -87,7 +91,7 @@ def _num(text: str) -> float | None:
 def zone_temp_c(raw: float) -> float | None:
     """A thermal zone's raw value in °C: m°C on most kernels, °C below 200; absurd values
     (disabled zones read -273000 or similar) are None."""
-    c = raw if abs(raw) < THERMAL_RAW_MC_LIMIT else raw / 1000.0
+    c = raw if abs(raw) < THERMAL_RAW_MC_LIMIT else millidegrees_to_c(raw)
     return c if -40.0 <= c <= 150.0 else None
 
 
@@ -279,3 +283,57 @@ def parse_sampler_output(lines: Iterable[str]) -> Timeline:
     for line in lines:
         p.feed(line)
     return p.tl
+
+
+# ---------------------------------------------------------------------------------------------
+# rules read off a timeline: one home for the cell's summary (perflab.telemetry.summary), the
+# report's plots (perflab.report.timelines) and the trace export (perflab.tracing.runexport)
+
+Series = list[tuple[float, float]]
+
+
+def process_window(tl: Timeline) -> tuple[float, float] | None:
+    """First and last tick at which the measured process was seen (its ``rss`` lines): the
+    cell's inference window."""
+    return (tl.rss_kb[0][0], tl.rss_kb[-1][0]) if tl.rss_kb else None
+
+
+def cpu_busy_per_tick(tl: Timeline, name: str = "cpu") -> Series:
+    """Busy share of a /proc/stat cpu line (``cpu`` = all cores) between consecutive ticks (%),
+    at the later tick (the rule: :func:`perflab.core.proc.busy_pct`)."""
+    out: Series = []
+    for (_, a), (t, b) in itertools.pairwise(tl.cpu_ticks.get(name, [])):
+        pct = busy_pct(CpuTimes(*a), CpuTimes(*b))
+        if pct is not None:
+            out.append((t, pct))
+    return out
+
+
+def is_rapl_package(zone: str) -> bool:
+    """A RAPL package zone (``intel-rapl:N``); its sub-zones (``intel-rapl:N:M``: core, uncore,
+    dram) are inside it and never added again."""
+    return zone.count(":") == 1
+
+
+def rapl_mw(a: tuple[float, float], b: tuple[float, float]) -> float | None:
+    """Mean power (mW) between two samples ``(t_s, energy_uj)`` of a cumulative RAPL energy
+    counter: µJ/s = µW → mW. None where no time passed or the counter wrapped (a wrap is
+    dropped, not guessed)."""
+    (ta, ea), (tb, eb) = a, b
+    if not tb > ta or eb < ea:
+        return None
+    return uw_to_mw((eb - ea) / (tb - ta))
+
+
+def rapl_package_mw_per_tick(tl: Timeline) -> Series:
+    """Host package power between consecutive samples, summed over the package zones; an
+    interval where a counter wrapped is left out of that package's sum."""
+    per_tick: dict[float, float] = {}
+    for zone, pts in tl.rapl_uj.items():
+        if not is_rapl_package(zone):
+            continue
+        for a, b in itertools.pairwise(pts):
+            mw = rapl_mw(a, b)
+            if mw is not None:
+                per_tick[b[0]] = per_tick.get(b[0], 0.0) + mw
+    return sorted(per_tick.items())

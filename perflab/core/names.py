@@ -10,6 +10,7 @@ Pure functions; imports nothing from perflab but errors.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -79,6 +80,20 @@ def one_line(text: str, limit: int = 200) -> str:
     what a one-line user error may quote back of a user's value."""
     flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# a device serial as a host file name
+
+
+def serial_filename(serial: str) -> str:
+    """A host-side file name for a device serial (``127.0.0.1:40001`` → ``127.0.0.1_40001-<hash>``):
+    the name of its lock, journal and nightly state files. The hash keeps two serials that only
+    differ in replaced characters apart. (Inside a run folder a cell's files are named by
+    :func:`perflab.store.results.artifact_dir`, a readable rule that results.json readers rely on.)"""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", serial)[:64]
+    digest = hashlib.sha256(serial.encode()).hexdigest()[:8]
+    return f"{safe}-{digest}"
 
 
 # ---------------------------------------------------------------------------------------------

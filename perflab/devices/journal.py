@@ -22,7 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from perflab.devices.lock import serial_filename, state_dir
+from perflab.core.names import serial_filename
+from perflab.devices.lock import state_dir
 from perflab.errors import DeviceError, DeviceGoneError, StoreError
 
 

@@ -8,13 +8,12 @@ holder's pid so the error can say who has the phone.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
-import re
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from perflab.core.names import serial_filename
 from perflab.errors import DeviceBusyError
 
 
@@ -22,13 +21,6 @@ def state_dir() -> Path:
     """``$PERFLAB_STATE_DIR`` or ``~/.perflab``: where journals and locks live (host side)."""
     env = os.environ.get("PERFLAB_STATE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".perflab"
-
-
-def serial_filename(serial: str) -> str:
-    """A file name for a serial (``127.0.0.1:40001`` -> ``127.0.0.1_40001-<hash>``)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", serial)[:64]
-    digest = hashlib.sha256(serial.encode()).hexdigest()[:8]
-    return f"{safe}-{digest}"
 
 
 class DeviceLock:

@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from perflab.analysis.timeline import Timeline
+from perflab.analysis.timeline import Timeline, process_window
 from perflab.core.types import TimingResult
+from perflab.core.units import frame_budget_ms, mw_ms_to_mj, period_ms_to_hz, s_to_ms
 from perflab.devices.android import AndroidDevice
 from perflab.devices.base import Device, DeviceKind
 from perflab.errors import MeasurementError, PerflabError, RunInterrupted
@@ -36,7 +37,7 @@ from perflab.store.results import (
 from perflab.telemetry.battery import CurrentConvention
 from perflab.telemetry.meters.recorder import MeterRecording
 from perflab.telemetry.session import Sampler, open_sampler, stream_config
-from perflab.telemetry.summary import StreamConfig, Summary, process_window, summarize_window
+from perflab.telemetry.summary import StreamConfig, Summary, summarize_window
 
 T = TypeVar("T")
 
@@ -233,7 +234,7 @@ def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: 
         if fps:
             fields["mj_per_frame"] = s.power_mw / fps
         elif latency_mean_ms is not None:
-            fields["mj_per_frame"] = s.power_mw * latency_mean_ms / 1000.0
+            fields["mj_per_frame"] = mw_ms_to_mj(s.power_mw, latency_mean_ms)
     if s.current_ma is not None:
         fields["mah_per_hour"] = s.current_ma  # a mean current sustained for one hour at this pacing
         label = "emulated battery counters" if emulated else "battery counters"
@@ -268,7 +269,7 @@ def sampler_rate_warnings(rate_hz: float | None, max_gap_ms: float | None,
     """A sampler that fell behind its asked rate, or stalled for a while during the window (pure)."""
     if interval_ms <= 0:
         return []
-    asked_hz = 1000.0 / interval_ms
+    asked_hz = period_ms_to_hz(interval_ms)
     out: list[WarningRecord] = []
     if rate_hz is not None and rate_hz < SAMPLER_RATE_MIN_FRACTION * asked_hz:
         out.append(WarningRecord(code="sampler_rate", message=(
@@ -372,11 +373,11 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
     ``sample`` off (telemetry disabled) only latency and temperature make the timeline."""
     start_temp = device.temperature().temp_c
     emulated = _emulated(device)
-    per_frame_ms = 1000.0 / fps if fps else (burst_latency_mean_ms or 0.0)
+    per_frame_ms = frame_budget_ms(fps) or (burst_latency_mean_ms or 0.0)
     if per_frame_ms <= 0:
         return SustainedRecord(duration_s=cfg.duration_s, fps=fps, missing={
             "all": "back-to-back sustained run with no burst latency to size it"}), []
-    total_iter = max(cfg.chunks, round(cfg.duration_s * 1000.0 / per_frame_ms))
+    total_iter = max(cfg.chunks, round(s_to_ms(cfg.duration_s) / per_frame_ms))
     per_part = max(1, total_iter // cfg.chunks)
     parts: list[SustainedPart] = []
     warnings: list[WarningRecord] = []

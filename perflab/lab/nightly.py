@@ -36,7 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from perflab.devices.lock import serial_filename
+from perflab.core.names import serial_filename
 from perflab.errors import (
     DeviceError,
     DeviceGoneError,

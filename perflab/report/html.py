@@ -20,6 +20,7 @@ from pathlib import Path
 import jinja2
 
 from perflab.analysis.timeline import Timeline, parse_sampler_output
+from perflab.core.units import bytes_to_kib, frame_budget_ms, kib_to_bytes
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pareto import pareto_front
@@ -119,7 +120,7 @@ def frames_of(folder: RunFolder, cell: CellRecord) -> dict[str, Path]:
 def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
     """Distribution and per-iteration figures per device from raw samples; plus notes on cells without any."""
     run = folder.run
-    budget = 1000.0 / run.scenario.fps if run.scenario.fps else None
+    budget = frame_budget_ms(run.scenario.fps)
     figures: list[Figure] = []
     notes: list[str] = []
     if not folder.samples_present:
@@ -215,7 +216,7 @@ def _tradeoff(
 
 
 def quality_vs_latency(run: RunRecord) -> Tradeoff:
-    budget = 1000.0 / run.scenario.fps if run.scenario.fps else None
+    budget = frame_budget_ms(run.scenario.fps)
 
     def cost(c: CellRecord) -> tuple[float, str] | None:
         lat = c.latency_ms
@@ -246,9 +247,9 @@ def quality_vs_latency(run: RunRecord) -> Tradeoff:
 
 def quality_vs_size(run: RunRecord) -> Tradeoff:
     def cost(c: CellRecord) -> tuple[float, str] | None:
-        return (c.model.size_bytes / 1024, "") if c.model.size_bytes is not None else None
+        return (bytes_to_kib(c.model.size_bytes), "") if c.model.size_bytes is not None else None
 
-    return _tradeoff(run, cost, lambda c: "model size not recorded", lambda v: fmt_size(round(v * 1024)),
+    return _tradeoff(run, cost, lambda c: "model size not recorded", lambda v: fmt_size(round(kib_to_bytes(v))),
                      title="Quality vs model size", x_label="model file size (KB, log scale) — lower is better",
                      x_log=True, budget_ms=None)
 

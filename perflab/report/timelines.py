@@ -13,18 +13,22 @@ stored) has its raw current left out of the plot, and the report says so and why
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from perflab.analysis.timeline import Timeline
+from perflab.analysis.timeline import (
+    Series,
+    Timeline,
+    cpu_busy_per_tick,
+    process_window,
+    rapl_package_mw_per_tick,
+)
+from perflab.core.units import UA_PER_MA, UV_PER_MV, UV_PER_V, kib_to_mib
 from perflab.store.results import CurrentConventionRecord
 
 NO_CONVENTION = ("its record stores how the unit and sign of current_now were decided only in words (results.json "
                  "written before perflab stored them as numbers), so its raw current cannot be plotted in mA; the "
                  "report does not guess them again")
-
-Series = list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -68,34 +72,6 @@ class DeviceTimeline:
     notes: list[str] = field(default_factory=list)
 
 
-def cpu_busy_series(tl: Timeline, name: str = "cpu") -> Series:
-    """Busy share of /proc/stat between consecutive ticks (%), at the later tick."""
-    pts = tl.cpu_ticks.get(name, [])
-    out: Series = []
-    for (_, (b0, t0)), (t, (b1, t1)) in itertools.pairwise(pts):
-        if t1 > t0:
-            out.append((t, 100.0 * (b1 - b0) / (t1 - t0)))
-    return out
-
-
-def rapl_package_mw(tl: Timeline) -> Series:
-    """Host package power from the cumulative RAPL energy counters of the package zones (``intel-rapl:N``),
-    between consecutive samples, summed over packages; an interval where a counter wrapped is left out."""
-    per_tick: dict[float, float] = {}
-    for name, pts in tl.rapl_uj.items():
-        if name.count(":") != 1:
-            continue  # sub-zones (core, uncore, dram) are inside their package
-        for (ta, ea), (tb, eb) in itertools.pairwise(pts):
-            if tb > ta and eb >= ea:
-                per_tick[tb] = per_tick.get(tb, 0.0) + (eb - ea) / 1000.0 / (tb - ta)
-    return sorted(per_tick.items())
-
-
-def process_window(tl: Timeline) -> tuple[float, float] | None:
-    """The ticks at which the measured process was seen (its ``rss`` lines): the cell's inference window."""
-    return (tl.rss_kb[0][0], tl.rss_kb[-1][0]) if tl.rss_kb else None
-
-
 def _first_reason(segments: Sequence[Segment], keys: Sequence[str], default: str) -> str:
     for s in segments:
         for k in keys:
@@ -123,13 +99,17 @@ def _shift(series: Sequence[tuple[float, float]], t0: float, k: float = 1.0) -> 
     return [(t - t0, v * k) for t, v in series]
 
 
+def _shift_kib_to_mib(series: Sequence[tuple[float, float]], t0: float) -> Series:
+    return [(t - t0, kib_to_mib(v)) for t, v in series]
+
+
 def _current_and_power(segs: Sequence[Segment], t0: float, notes: list[str]) -> tuple[Stream, Stream]:
     """Raw current scaled by the convention the run stored for each file; power = current × voltage."""
     current = Stream("battery current", "mA")
     power = Stream("power", "mW")
     if not any(s.timeline.bat_current_raw for s in segs):
         current.missing = power.missing = _first_reason(segs, ("bat",), "the sampler read no battery current")
-        rapl = [_shift(rapl_package_mw(s.timeline), t0) for s in segs]
+        rapl = [_shift(rapl_package_mw_per_tick(s.timeline), t0) for s in segs]
         if any(rapl):
             power.name, power.segments, power.missing = "host package power (RAPL)", rapl, None
         return current, power
@@ -157,8 +137,8 @@ def _current_and_power(segs: Sequence[Segment], t0: float, notes: list[str]) -> 
 
 
 def _convention_words(c: CurrentConventionRecord) -> str:
-    unit = {1.0: "µA", 1000.0: "mA"}.get(c.ua_per_unit, f"{c.ua_per_unit:g} µA")
-    volt = {1.0: "µV", 1000.0: "mV", 1e6: "V"}.get(c.uv_per_unit, f"{c.uv_per_unit:g} µV")
+    unit = {1.0: "µA", UA_PER_MA: "mA"}.get(c.ua_per_unit, f"{c.ua_per_unit:g} µA")
+    volt = {1.0: "µV", UV_PER_MV: "mV", UV_PER_V: "V"}.get(c.uv_per_unit, f"{c.uv_per_unit:g} µV")
     return (f"current_now in {unit} (from {c.unit_source.replace('_', ' ')}), {c.discharge_sign:+d} while "
             f"discharging (from {c.sign_source.replace('_', ' ')}), voltage_now in {volt}")
 
@@ -190,13 +170,13 @@ def build_device_timeline(segments: Sequence[Segment]) -> DeviceTimeline | None:
     t0 = segs[0].timeline.ticks[0]
     notes: list[str] = []
     current, power = _current_and_power(segs, t0, notes)
-    cpu = Stream("device CPU busy", "%", [_shift(cpu_busy_series(s.timeline), t0) for s in segs])
+    cpu = Stream("device CPU busy", "%", [_shift(cpu_busy_per_tick(s.timeline), t0) for s in segs])
     if cpu.empty:
         cpu.missing = _first_reason(segs, ("cpu",), "the sampler read no /proc/stat")
     gpu = Stream("GPU busy", "%", [_shift(s.timeline.gpu_busy_pct, t0) for s in segs])
     if gpu.empty:
         gpu.missing = _first_reason(segs, ("gpu",), "no GPU load was sampled")
-    mem = Stream("measured process RSS", "MB", [_shift(s.timeline.rss_kb, t0, 1 / 1024) for s in segs])
+    mem = Stream("measured process RSS", "MB", [_shift_kib_to_mib(s.timeline.rss_kb, t0) for s in segs])
     if mem.empty:
         mem.missing = _first_reason(segs, ("rss",), "the measured process was not seen by the sampler")
     return DeviceTimeline(t0, [current, power, _temperature(segs, t0), cpu, gpu, mem], _windows(segs, t0), notes)

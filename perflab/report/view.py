@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from perflab.core.units import frame_budget_ms
 from perflab.report.pareto import pareto_front
 from perflab.store.results import (
     AlignedCellRecord,
@@ -127,10 +128,6 @@ def series_of(cell: CellRecord, mode: str) -> LatencyRecord | None:
     if cell.latency_ms is not None and cell.latency_ms.mode == mode:
         return cell.latency_ms
     return None
-
-
-def budget_ms(fps: float | None) -> float | None:
-    return 1000.0 / fps if fps else None
 
 
 @dataclass
@@ -564,7 +561,7 @@ class _RowBuilder:
         self.run = run
         self.notes = notes
         self.fps = run.scenario.fps
-        self.budget = budget_ms(self.fps)
+        self.budget = frame_budget_ms(self.fps)
 
     def latency(self, cell: CellRecord, mode: str, attr: str) -> Val:
         rec = series_of(cell, mode)
@@ -834,7 +831,7 @@ def build_view(run: RunRecord) -> ReportView:
     return ReportView(
         run=run,
         fps=run.scenario.fps,
-        budget_ms=budget_ms(run.scenario.fps),
+        budget_ms=frame_budget_ms(run.scenario.fps),
         any_emulated=any(is_emulated(c) for c in run.cells) or any(device_emulated(d) for d in run.devices),
         devices=devices,
         problems=problems,

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from perflab.core.units import frame_budget_ms
 from perflab.errors import MissingDependencyError, UserInputError
 from perflab.store.results import CellRecord, RunRecord
 from perflab.store.runfolder import load_run
@@ -140,7 +141,7 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
         "scenario": sc.name,
         "scenario_sha256": sc.sha256,
         "fps": sc.fps,
-        "budget_ms": 1000.0 / sc.fps if sc.fps else None,
+        "budget_ms": frame_budget_ms(sc.fps),
         "lr_width": sc.lr_width,
         "lr_height": sc.lr_height,
         "device_serial": c.device.serial,

@@ -31,6 +31,7 @@ from perflab.store.results import (
     RESULTS_SCHEMA,
     RESULTS_SCHEMA_VERSION,
     RunRecord,
+    artifact_dir,
     upgrade_raw,
 )
 
@@ -108,7 +109,7 @@ class RunFolder:
 
     def work_dir(self, serial: str) -> Path:
         """Scratch space of one device's workload, inside the run folder (removed at the end)."""
-        d = self.path / ".work" / serial.replace("/", "_").replace(":", "_")
+        d = self.path / ".work" / artifact_dir(serial)
         d.mkdir(parents=True, exist_ok=True)
         return d
 

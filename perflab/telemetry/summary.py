@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perflab.analysis.timeline import Timeline
+from perflab.analysis.timeline import (
+    Timeline,
+    cpu_busy_per_tick,
+    is_rapl_package,
+    process_window,
+    rapl_mw,
+)
+from perflab.core.proc import CpuTimes, busy_pct
+from perflab.core.units import FREQ_TO_MHZ, hz_to_mhz, khz_to_mhz, kib_to_mib, ma_to_a, s_to_ms
 from perflab.errors import MeasurementError
 from perflab.telemetry.battery import CurrentConvention, charging_during, decide_convention
 from perflab.telemetry.energy import EnergyWindow, integrate
-
-FREQ_TO_MHZ = {"hz": 1e-6, "khz": 1e-3, "mhz": 1.0}
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,6 @@ class Summary:
     missing: dict[str, str] = field(default_factory=dict)
 
 
-def process_window(tl: Timeline) -> tuple[float, float] | None:
-    """First and last tick at which the measured process was seen (its ``rss`` lines)."""
-    if not tl.rss_kb:
-        return None
-    return tl.rss_kb[0][0], tl.rss_kb[-1][0]
-
-
 def _between(series: Sequence[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
     return [(t, v) for t, v in series if t0 <= t <= t1]
 
@@ -80,9 +79,9 @@ def _busy_pct(series: Sequence[tuple[float, tuple[int, int]]], t0: float, t1: fl
     after = [x for x in series if x[0] >= t1]
     a = before[-1] if before else (series[0] if series else None)
     b = after[0] if after else (series[-1] if series else None)
-    if a is None or b is None or b[1][1] <= a[1][1]:
+    if a is None or b is None:
         return None
-    return 100.0 * (b[1][0] - a[1][0]) / (b[1][1] - a[1][1])
+    return busy_pct(CpuTimes(*a[1]), CpuTimes(*b[1]))
 
 
 def _mean(series: Sequence[tuple[float, float]]) -> float | None:
@@ -98,7 +97,7 @@ def _cpu(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: di
     else:
         missing["cpu_busy_pct"] = tl.missing.get("cpu", "the sampler read no /proc/stat")
     freqs = {core: m for core, s in tl.freq_khz.items() if (m := _mean(_between(s, t0, t1))) is not None}
-    out["cpu_freq_mhz"] = {core: v / 1000.0 for core, v in freqs.items()}
+    out["cpu_freq_mhz"] = {core: khz_to_mhz(v) for core, v in freqs.items()}
     if not freqs:
         missing["cpu_freq_mhz"] = tl.missing.get("freq", "no cpufreq nodes were read")
 
@@ -110,18 +109,18 @@ def _gpu(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str, o
     if busy is None:
         missing["gpu_busy_pct"] = tl.missing.get("gpu", "no GPU load node configured for this device")
     freq = _mean(_between(tl.gpu_freq_raw, t0, t1))
-    out["gpu_freq_mhz"] = None if freq is None else freq * FREQ_TO_MHZ.get(cfg.gpu_freq_unit, 1e-6)
+    out["gpu_freq_mhz"] = None if freq is None else freq * FREQ_TO_MHZ.get(cfg.gpu_freq_unit, hz_to_mhz(1.0))
     if freq is None:
         missing["gpu_freq_mhz"] = tl.missing.get("gpufreq", "no GPU clock node configured for this device")
 
 
 def _memory(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
     rss = _between(tl.rss_kb, t0, t1)
-    out["rss_peak_mb"] = max(v for _, v in rss) / 1024.0 if rss else None
+    out["rss_peak_mb"] = kib_to_mib(max(v for _, v in rss)) if rss else None
     if not rss:
         missing["rss_peak_mb"] = tl.missing.get("rss", "the measured process was not seen")
     mem = _between(tl.mem_avail_kb, t0, t1)
-    out["mem_avail_min_mb"] = min(v for _, v in mem) / 1024.0 if mem else None
+    out["mem_avail_min_mb"] = kib_to_mib(min(v for _, v in mem)) if mem else None
     if not mem:
         missing["mem_avail_min_mb"] = tl.missing.get("mem", "MemAvailable was not read")
 
@@ -171,18 +170,11 @@ def _power(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str,
         missing["energy"] = "a single current sample: no integral"
         return
     try:
-        e = integrate(t, np.asarray([v for _, v in ma]) / 1000.0, volts, start_s=t0, end_s=t1)
+        e = integrate(t, np.asarray([ma_to_a(v) for _, v in ma]), volts, start_s=t0, end_s=t1)
     except MeasurementError as exc:
         missing["energy"] = str(exc)
         return
     out.update(energy=e, power_mw=e.mean_mw, current_ma=e.mean_ma)
-
-
-def cpu_busy_per_tick(tl: Timeline) -> list[tuple[float, float]]:
-    """Device CPU busy (%) between consecutive ticks, at the later tick."""
-    pts = tl.cpu_ticks.get("cpu", [])
-    return [(tb, 100.0 * (bb - ba) / (nb - na)) for (_, (ba, na)), (tb, (bb, nb)) in itertools.pairwise(pts)
-            if nb > na]
 
 
 def sampling(tl: Timeline, t0: float, t1: float) -> tuple[float | None, float | None, int]:
@@ -191,7 +183,7 @@ def sampling(tl: Timeline, t0: float, t1: float) -> tuple[float | None, float | 
     if len(ticks) < 2 or not ticks[-1] > ticks[0]:
         return None, None, len(ticks)
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    return (len(ticks) - 1) / (ticks[-1] - ticks[0]), 1000.0 * max(gaps), len(ticks)
+    return (len(ticks) - 1) / (ticks[-1] - ticks[0]), s_to_ms(max(gaps)), len(ticks)
 
 
 def _host_power(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
@@ -199,11 +191,9 @@ def _host_power(tl: Timeline, t0: float, t1: float, out: dict[str, object], miss
     total_mw = 0.0
     for name, series in tl.rapl_uj.items():
         s = _between(series, t0, t1)
-        if name.count(":") != 1 or len(s) < 2:
+        if not is_rapl_package(name) or len(s) < 2:
             continue
-        (ta, ea), (tb, eb) = s[0], s[-1]
-        if tb > ta and eb >= ea:  # a counter wrap is dropped, not guessed
-            total_mw += (eb - ea) / 1000.0 / (tb - ta)
+        total_mw += rapl_mw(s[0], s[-1]) or 0.0  # a counter wrap is dropped, not guessed
     if total_mw > 0:
         out["host_package_mw"] = total_mw
     else:

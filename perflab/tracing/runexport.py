@@ -23,11 +23,11 @@ timeline they sit side by side, not on top of each other.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from perflab.analysis.timeline import Timeline
+from perflab.analysis.timeline import Timeline, cpu_busy_per_tick
+from perflab.core.units import khz_to_mhz, kib_to_mib, s_to_us
 from perflab.errors import PerflabError
 from perflab.tracing.attribution import attribute
 from perflab.tracing.export import chrome_trace
@@ -45,7 +45,7 @@ class NamedText:
 
 
 def _counter(pid: int, name: str, ts_s: float, value: float) -> Event:
-    return {"name": name, "cat": "telemetry", "ph": "C", "pid": pid, "tid": 0, "ts": round(ts_s * 1e6, 3),
+    return {"name": name, "cat": "telemetry", "ph": "C", "pid": pid, "tid": 0, "ts": round(s_to_us(ts_s), 3),
             "args": {"value": round(float(value), 6)}}
 
 
@@ -60,15 +60,13 @@ class BatteryScale:
 def timeline_counters(tl: Timeline, pid: int, battery: BatteryScale | None = None) -> list[Event]:
     """Counter events of one sampler timeline (pure); battery counters only with their stored scale."""
     out: list[Event] = []
-    for cpu, series in tl.cpu_ticks.items():
-        for (_t0, (b0, n0)), (t1, (b1, n1)) in itertools.pairwise(series):
-            if n1 > n0:
-                out.append(_counter(pid, f"{cpu} busy %", t1, 100.0 * (b1 - b0) / (n1 - n0)))
+    for cpu in tl.cpu_ticks:
+        out.extend(_counter(pid, f"{cpu} busy %", t, pct) for t, pct in cpu_busy_per_tick(tl, cpu))
     for core, fseries in tl.freq_khz.items():
-        out.extend(_counter(pid, f"freq {core} MHz", t, v / 1000.0) for t, v in fseries)
+        out.extend(_counter(pid, f"freq {core} MHz", t, khz_to_mhz(v)) for t, v in fseries)
     out.extend(_counter(pid, "GPU busy %", t, v) for t, v in tl.gpu_busy_pct)
-    out.extend(_counter(pid, "RSS MB", t, v / 1024.0) for t, v in tl.rss_kb)
-    out.extend(_counter(pid, "MemAvailable MB", t, v / 1024.0) for t, v in tl.mem_avail_kb)
+    out.extend(_counter(pid, "RSS MB", t, kib_to_mib(v)) for t, v in tl.rss_kb)
+    out.extend(_counter(pid, "MemAvailable MB", t, kib_to_mib(v)) for t, v in tl.mem_avail_kb)
     for zone, tseries in tl.temp_c.items():
         out.extend(_counter(pid, f"{zone} °C", t, v) for t, v in tseries)
     if battery is not None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from perflab.core.proc import busy_pct, read_cpu_times
 from perflab.core.types import ModelArtifact, ProfileMissing, ProfileResult, TimingRequest, TimingResult
+from perflab.core.units import hz_to_period_ms
 from perflab.devices.local import LOCAL_SERIAL, LocalDevice
 from perflab.errors import DeviceError, DeviceTimeoutError, ModelError, RunInterrupted, UnsupportedError
 from perflab.workloads.host import HOST_DELEGATES
@@ -171,7 +172,7 @@ def timing_from_worker(r: dict[str, Any], request: TimingRequest, *, system_cpu_
     if request.fps and r["late_starts"]:
         warnings.append(
             f"{r['late_starts']} of {request.iterations} paced runs started late: inference does not fit "
-            f"the {1000 / request.fps:.1f} ms frame budget"
+            f"the {hz_to_period_ms(request.fps):.1f} ms frame budget"
         )
     return TimingResult(
         mode=request.mode,
