@@ -129,7 +129,8 @@ class _Session:
 
 
 class AndroidDevice:
-    """One phone (or emulated phone) behind the adb server. Implements Device."""
+    """One phone (or emulated phone) behind the adb server. Implements Device and offers
+    perflab.devices.capabilities.ShellDevice (so ConfiguredDevice too)."""
 
     def __init__(
         self,
@@ -179,6 +180,10 @@ class AndroidDevice:
 
     @property
     def loaded_config(self) -> LoadedDeviceConfig:
+        return self.load_config()
+
+    def load_config(self) -> LoadedDeviceConfig:
+        """The device config matching this phone's properties (read over adb on first use)."""
         if self._config is None:
             kw: dict[str, Any] = {"directory": self._config_dir} if self._config_dir else {}
             self._config = config_for(self.props(), **kw)

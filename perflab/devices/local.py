@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 from perflab.core.proc import parse_cpu_model
@@ -29,7 +30,13 @@ def _litert_version() -> str | None:
 
 
 class LocalDevice:
-    """This machine. Implements perflab.devices.base.Device."""
+    """This machine. Implements perflab.devices.base.Device and offers
+    perflab.devices.capabilities.HostDevice."""
+
+    @property
+    def interpreter(self) -> str:
+        """The host interpreter that runs the model workers: the one running perflab."""
+        return sys.executable
 
     @property
     def serial(self) -> str:

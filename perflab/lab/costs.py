@@ -20,8 +20,8 @@ import numpy as np
 from perflab.analysis.timeline import Timeline, process_window
 from perflab.core.types import TimingResult
 from perflab.core.units import frame_budget_ms, mw_ms_to_mj, period_ms_to_hz, s_to_ms
-from perflab.devices.android import AndroidDevice
 from perflab.devices.base import Device, DeviceKind
+from perflab.devices.capabilities import ConfiguredDevice
 from perflab.errors import MeasurementError, PerflabError, RunInterrupted
 from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, apply_meter, conclude
@@ -51,7 +51,7 @@ def battery_stream_config(device: Device) -> StreamConfig:
     (unit, sign, voltage unit): the shipped ``generic`` config's kernel-ABI values and pydantic defaults are
     defaults, not knowledge, so there the data decides (perflab.telemetry.battery)."""
     cfg = stream_config(device)
-    if not isinstance(device, AndroidDevice):
+    if not isinstance(device, ConfiguredDevice):
         return cfg
     dc = device.config
     stated = set() if dc.name == "generic" else dc.battery.model_fields_set

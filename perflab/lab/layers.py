@@ -366,16 +366,16 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         return (LayerPassRecord(method="atrace", source="none", missing=why),
                 TraceLatencyRecord(trace_file="", missing={"trace": why}))
 
-    from perflab.devices.android import AndroidDevice
+    from perflab.devices.capabilities import ShellDevice
 
     out = target.run_dir / target.rel_path
     req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=TRACE_WARMUP, iterations=target.iterations,
                         threads=ctx.threads, delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
                         lr_height=ctx.lr_height, input_frame=ctx.input_frame)
     dev = target.device
-    if not target.local and not isinstance(dev, AndroidDevice):
+    if not target.local and not isinstance(dev, ShellDevice):
         return missing("kernel trace capture needs local (as root) or a rooted Android phone")
-    if not target.local and isinstance(dev, AndroidDevice):
+    if not target.local and isinstance(dev, ShellDevice):
         from perflab.tracing.phone_capture import PhoneTraceCapture
 
         ctx.check_stop()

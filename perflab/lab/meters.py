@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from perflab.analysis.timeline import Timeline
-from perflab.devices.android import AndroidDevice
 from perflab.devices.base import Device
+from perflab.devices.capabilities import ConfiguredDevice, ShellDevice
 from perflab.errors import DeviceError, MeasurementError
 from perflab.scenario.schema import MeterSpec
 from perflab.store.results import MeterRecord, WarningRecord
@@ -78,7 +78,7 @@ def meter_plan(device: Device, specs: Sequence[MeterSpec], n_devices: int) -> Me
         if s.device == device.serial or (s.device is None and n_devices == 1):
             return MeterPlan(s.type, s.port, _placement(s.type, s.placement), s.interval_ms / 1000.0, s.vdd_mv,
                              "scenario telemetry.meter")
-    if isinstance(device, AndroidDevice) and device.config.meter is not None:
+    if isinstance(device, ConfiguredDevice) and device.config.meter is not None:
         m = device.config.meter
         return MeterPlan(m.type, m.port, _placement(m.type, m.placement), m.interval_ms / 1000.0, m.vdd_mv,
                          f"device config {device.config.name}")
@@ -147,7 +147,7 @@ class CellMeter:
 def device_clock_offset(device: Device, n: int = ROUND_TRIPS) -> ClockOffset:
     """device clock − host monotonic, from ``cat /proc/uptime`` round trips (the sampler's clock
     on phones). On ``local`` the sampler stamps with the host's monotonic clock: 0 ± 0."""
-    if not isinstance(device, AndroidDevice):
+    if not isinstance(device, ShellDevice):
         return ClockOffset(offset_s=0.0, uncertainty_s=0.0, rtt_s=0.0, n_round_trips=0)
     trips: list[RoundTrip] = []
     for _ in range(n):

@@ -614,7 +614,7 @@ class ScenarioRunner:
         layers = None
         prof = self.s.profiling
         if prof.op_profiling or prof.trace or prof.differential:  # per-layer passes: perflab.lab.layers
-            from perflab.devices.local import LocalDevice
+            from perflab.devices.capabilities import HostDevice
             from perflab.lab.layers import cell_layers
 
             self.stop.check()
@@ -623,7 +623,7 @@ class ScenarioRunner:
                 workload, art, profiling=prof, delegate=cell.delegate.value, threads=self.s.threads,
                 timeout_s=self.s.runs.timeout_s, lr_width=self.s.geometry.lr_width,
                 lr_height=self.s.geometry.lr_height, input_frame=self.timing_frame, check_stop=self.stop.check,
-                run_dir=self.folder.path, artifact_dir=artifact_dir(key), local=isinstance(device, LocalDevice),
+                run_dir=self.folder.path, artifact_dir=artifact_dir(key), local=isinstance(device, HostDevice),
                 delegates=delegate_records(parts.delegate_lines), compat=compat, series=parts.series,
                 device=device)
         return self._skeleton(

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from perflab.analysis.timeline import Timeline, parse_sampler_output
-from perflab.devices.android import AndroidDevice
 from perflab.devices.base import Device
+from perflab.devices.capabilities import ConfiguredDevice, HostDevice, ShellDevice
 from perflab.devices.config import GpuFormat
-from perflab.devices.local import LocalDevice
 from perflab.errors import DeviceError, MeasurementError
 from perflab.telemetry.local import LocalSampler
 from perflab.telemetry.summary import StreamConfig
@@ -37,7 +36,7 @@ class Sampler(Protocol):
 
 def stream_config(device: Device) -> StreamConfig:
     """How to read this device's raw streams (units, sign, the headline thermal zone)."""
-    if not isinstance(device, AndroidDevice):
+    if not isinstance(device, ConfiguredDevice):
         return StreamConfig()
     cfg = device.config
     return StreamConfig(
@@ -102,7 +101,7 @@ def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> tuple[list
             kind + " " + " ".join(fields))
 
 
-def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo: str) -> str:
+def sampler_script(device: ShellDevice, interval_s: float, pid_file: str, fifo: str) -> str:
     """The sampler for this device: its nodes unrolled into the loop (each path shell-quoted),
     so the script needs no case, brace groups or parameter operators: plain POSIX sh.
 
@@ -196,7 +195,7 @@ def sampler_script(device: AndroidDevice, interval_s: float, pid_file: str, fifo
 class PhoneSampler:
     """sampler.sh in the background on the phone; killed by PID; output pulled back."""
 
-    def __init__(self, device: AndroidDevice, interval_s: float, pid_file: str, raw_path: Path) -> None:
+    def __init__(self, device: ShellDevice, interval_s: float, pid_file: str, raw_path: Path) -> None:
         self.device = device
         self.interval_s = interval_s
         self.pid_file = pid_file
@@ -239,9 +238,9 @@ def open_sampler(device: Device, *, interval_s: float, raw_path: Path, workdir: 
                  pid_file: str | None = None) -> Sampler:
     """The sampler for ``device``: the local thread (watching processes launched from
     ``workdir``) or the phone script (watching the PID the workload writes to ``pid_file``)."""
-    if isinstance(device, LocalDevice):
+    if isinstance(device, HostDevice):
         return LocalSampler(interval_s, str(workdir), raw_path)
-    if isinstance(device, AndroidDevice):
+    if isinstance(device, ShellDevice):
         if pid_file is None:
             pid_file = f"{device.config.workdir.rstrip('/')}/benchmark_model.pid"
         return PhoneSampler(device, interval_s, pid_file, raw_path)

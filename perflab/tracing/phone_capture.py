@@ -46,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from perflab.devices.android import AndroidDevice
+from perflab.devices.capabilities import ShellDevice
 from perflab.devices.journal import Change, ChangeKind
 from perflab.errors import DeviceError, DeviceGoneError, MeasurementError
 from perflab.tracing.ftrace import LINE_PATTERN
@@ -134,7 +134,7 @@ class _Done:
 
 
 class PhoneTraceCapture:
-    def __init__(self, device: AndroidDevice, out: Path, *, buffer_kb: int = PHONE_BUFFER_KB, clock: str = "boot",
+    def __init__(self, device: ShellDevice, out: Path, *, buffer_kb: int = PHONE_BUFFER_KB, clock: str = "boot",
                  events: tuple[str, ...] = PHONE_EVENTS, instance: str | None = PHONE_INSTANCE) -> None:
         self.device = device
         self.out = out

@@ -20,14 +20,13 @@ __all__ = ["Workload", "workload_for"]
 def workload_for(device: Device, workdir: Path) -> Workload:
     """The workload that runs models on ``device``; its host files go under ``workdir``
     (a folder inside the run folder, created when needed)."""
-    from perflab.devices.android import AndroidDevice
-    from perflab.devices.local import LocalDevice
+    from perflab.devices.capabilities import HostDevice, ShellDevice
 
-    if isinstance(device, LocalDevice):
+    if isinstance(device, HostDevice):
         from perflab.workloads.local import LocalWorkload
 
         return LocalWorkload(device, workdir)
-    if isinstance(device, AndroidDevice):
+    if isinstance(device, ShellDevice):
         from perflab.workloads.phone import PhoneWorkload
 
         return PhoneWorkload(device, workdir)

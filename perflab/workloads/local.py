@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -32,7 +31,8 @@ import numpy as np
 from perflab.core.proc import busy_pct, read_cpu_times
 from perflab.core.types import ModelArtifact, ProfileMissing, ProfileResult, TimingRequest, TimingResult
 from perflab.core.units import hz_to_period_ms
-from perflab.devices.local import LOCAL_SERIAL, LocalDevice
+from perflab.devices.capabilities import HostDevice
+from perflab.devices.local import LOCAL_SERIAL
 from perflab.errors import DeviceError, DeviceTimeoutError, ModelError, RunInterrupted, UnsupportedError
 from perflab.workloads.host import HOST_DELEGATES
 
@@ -43,7 +43,7 @@ from perflab.workloads.host_worker import PARENT_PID_ENV  # the worker exits if 
 class LocalWorkload:
     """Runs models on this machine through LiteRT in worker processes. Implements Workload."""
 
-    def __init__(self, device: LocalDevice, workdir: Path) -> None:
+    def __init__(self, device: HostDevice, workdir: Path) -> None:
         self.device = device
         self.workdir = workdir
         self._lock = threading.Lock()
@@ -78,7 +78,7 @@ class LocalWorkload:
         with self._tmpdir("job-") as tmp:
             job_path = Path(tmp) / "job.json"
             job_path.write_text(json.dumps(job))
-            cmd = [sys.executable, "-m", "perflab.workloads.host_worker", str(job_path)]
+            cmd = [self.device.interpreter, "-m", "perflab.workloads.host_worker", str(job_path)]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **{PARENT_PID_ENV: str(os.getpid())})
             with self._lock:
                 self._raise_if_cancelled()

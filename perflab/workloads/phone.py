@@ -37,8 +37,9 @@ from perflab.core.types import (
     TimingResult,
 )
 from perflab.devices.adb import quote_argv
-from perflab.devices.android import BENCHMARK_ENV, AndroidDevice
+from perflab.devices.android import BENCHMARK_ENV
 from perflab.devices.base import DeviceKind
+from perflab.devices.capabilities import ShellDevice
 from perflab.errors import (
     DeviceError,
     DeviceGoneError,
@@ -113,9 +114,9 @@ class _Session:
 
 
 class PhoneWorkload:
-    """benchmark_model on one AndroidDevice. Implements Workload."""
+    """benchmark_model on one device that offers a shell (an AndroidDevice). Implements Workload."""
 
-    def __init__(self, device: AndroidDevice, workdir: Path) -> None:
+    def __init__(self, device: ShellDevice, workdir: Path) -> None:
         self.device = device
         self.workdir = workdir  # nothing is written on the host: inputs go to the phone as bytes
         self._s = _Session()
