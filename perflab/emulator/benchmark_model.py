@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.zoo.tflite_graph import op_tensor_names
+
 EMULATOR_VERSION = "1"
 WRITABLE_PREFIXES = ("/data/local/tmp", "/sdcard")
 
@@ -645,23 +647,6 @@ def _sleep_until(deadline: float) -> None:
     stays busy (a sleep would let it cool and slow the next invoke), exact to a few µs."""
     while time.perf_counter() < deadline:
         pass
-
-
-def op_tensor_names(interp: Any) -> dict[int, str]:
-    """Per op index, the names that say which layer it belongs to: its outputs and its
-    constant inputs (weights, biases), joined with ``;``. Not its activation inputs (those name
-    the previous layer), and the output alone is not enough: a model's output tensor is named
-    ``StatefulPartitionedCall…``, so a prefix model's last conv is known by its weights."""
-    names = {int(t["index"]): str(t["name"]) for t in interp.get_tensor_details()}
-    ops = interp._get_ops_details()
-    produced = {int(i) for op in ops for i in op["outputs"]}
-    model_inputs = {int(d["index"]) for d in interp.get_input_details()}
-    out: dict[int, str] = {}
-    for op in ops:
-        own = [int(i) for i in op["outputs"]]
-        own += [int(i) for i in op["inputs"] if int(i) >= 0 and int(i) not in produced and int(i) not in model_inputs]
-        out[int(op["index"])] = ";".join(names.get(i, "") for i in own)
-    return out
 
 
 def _injected_delay_s(interp: Any) -> float:

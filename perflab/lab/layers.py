@@ -88,6 +88,7 @@ from perflab.tracing.differential import (
     variant_timing,
 )
 from perflab.workloads.base import Workload
+from perflab.zoo.tflite_graph import op_tensor_names
 
 DIFFERENTIAL_WARMUP = 2
 # A variant's time is the 10th percentile of its samples: on a shared machine the low quantile
@@ -617,24 +618,6 @@ def rank_against_macs(p: LayerPassRecord) -> RankCheckRecord | None:
                            note="conv rows only; MACs are a proxy: element-wise work and memory traffic are not counted")
 
 
-def node_tensor_names(path: Path) -> dict[int, str]:
-    """Per op index of a model file, its output and constant-input tensor names joined with
-    ``;`` (what names its layer; ATrace sections name ops only by node index)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    names = {int(t["index"]): str(t["name"]) for t in it.get_tensor_details()}
-    ops = it._get_ops_details()
-    produced = {int(i) for op in ops for i in op["outputs"]}
-    inputs = {int(d["index"]) for d in it.get_input_details()}
-    out: dict[int, str] = {}
-    for op in ops:
-        own = [int(i) for i in op["outputs"]]
-        own += [int(i) for i in op["inputs"] if int(i) >= 0 and int(i) not in produced and int(i) not in inputs]
-        out[int(op["index"])] = ";".join(names.get(i, "") for i in own)
-    return out
-
-
 def rank_between(aligned: AlignedLayersRecord, method: str, other: str) -> RankCheckRecord | None:
     """Rank agreement of two methods over the aligned table's groups (pure): each method's time
     per group as the table sums it, by the one stored op → group mapping; only groups both
@@ -668,7 +651,7 @@ def model_ops(path: Path) -> list[la.ModelOp]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    names = node_tensor_names(path)
+    names = op_tensor_names(it)
     return [la.ModelOp(index=int(o["index"]), op=str(o["op_name"]), tensor_names=names.get(int(o["index"]), ""))
             for o in it._get_ops_details() if str(o["op_name"]) != "DELEGATE"]
 
