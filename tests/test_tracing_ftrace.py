@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from perflab.errors import UserInputError
-from perflab.tracing.ftrace import TsUnit, clock_from_trace_clock, fields_of, parse_fields, parse_trace
+from perflab.tracing.ftrace import (
+    ParsedTrace,
+    Row,
+    TsUnit,
+    clock_from_trace_clock,
+    fields_of,
+    file_chunks,
+    parse_fields,
+    parse_trace,
+    scan_trace,
+)
 from perflab.tracing.reference import parse_trace_reference
 from perflab.tracing.synthetic import synthetic_trace
 
@@ -20,9 +33,9 @@ def text(name: str) -> str:
     return (FX / name).read_text(encoding="utf-8")
 
 
-def assert_same(t: str, **kw: str) -> None:
-    fast = parse_trace(t, **kw)
-    ref = parse_trace_reference(t, **kw)
+def assert_same(t: str, trace_clock: str | None = None) -> None:
+    fast = parse_trace(t, trace_clock=trace_clock)
+    ref = parse_trace_reference(t, trace_clock=trace_clock)
     assert fast.info == ref.info
     recs = fast.records()
     assert recs == ref.records
@@ -216,3 +229,67 @@ def test_not_a_trace_is_one_user_error() -> None:
 ])
 def test_typed_field_patterns_agree_with_the_generic_rules(event: str, payload: str) -> None:
     assert fields_of(event, payload) == parse_fields(payload)
+
+
+# ---- streaming: chunks that end anywhere --------------------------------------------------
+
+_STREAM_LINES = [
+    "# tracer: nop", "#", "# entries-in-buffer/entries-written: 9/12   #P:4", "",
+    "#           TASK-PID     TGID  CPU#  |||||  TIMESTAMP  FUNCTION",
+    ("   café-ü wörker-1201  ( 1200) [001] d..2.  1200.000100: sched_switch: prev_comm=café-ü wörker "
+     "prev_pid=1201 prev_prio=120 prev_state=S ==> next_comm=日本語スレッド next_pid=1202 next_prio=120"),
+    "  日本語スレッド-1202  ( 1200) [001] ...1.  1200.000200: tracing_mark_write: B|1200|Invoke 🚀",
+    "          <idle>-0     (-----) [002] d.h1.  1200.000300: irq_handler_entry: irq=11 name=arch_timer",
+    "          <idle>-0     (-----) [002] d.h1.  1200.000310: irq_handler_exit: irq=11 ret=handled",
+    "CPU:3 [LOST 12 EVENTS]", "CPU:1 [LOST EVENTS]", "##### CPU 2 buffer started ####",
+    "garbage that is not an event ✗", "   ", "",
+    "  日本語スレッド-1202  ( 1200) [001] ...1.  1200.000900: tracing_mark_write: E|1200",
+    "    gpu-worker-7-2230  ( 2200) [003] d.h1.  1200.001000: binder_transaction_received: transaction=7",
+]
+
+
+@st.composite
+def _trace_and_cuts(draw: st.DrawFn) -> tuple[bytes, list[int], int]:
+    lines = draw(st.lists(st.sampled_from(_STREAM_LINES), min_size=1, max_size=40))
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    text = eol.join(lines) + draw(st.sampled_from(["", eol]))
+    if draw(st.booleans()):
+        text = "capturing trace... done\nTRACE:\n" + text
+    data = text.encode("utf-8")
+    if draw(st.booleans()) and data:  # an undecodable byte, replaced as a whole-file decode would
+        at = draw(st.integers(0, len(data) - 1))
+        data = data[:at] + b"\xff" + data[at:]
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=12)))
+    return data, cuts, draw(st.integers(1, 300))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_trace_and_cuts())
+def test_chunks_that_end_anywhere_give_what_the_whole_text_gives(case: tuple[bytes, list[int], int]) -> None:
+    """Byte chunks cut anywhere (inside a line, a \\r\\n, a UTF-8 character), small blocks:
+    the same rows and TraceInfo as the whole text at once, and as the reference parser."""
+    data, cuts, block_chars = case
+    whole_text = data.decode("utf-8", errors="replace")
+    bounds = [0, *cuts, len(data)]
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    rows: list[Row] = []
+    try:
+        whole = parse_trace(whole_text)
+    except UserInputError:
+        with pytest.raises(UserInputError):
+            scan_trace(chunks, rows.extend, block_chars=block_chars)
+        return
+    info = scan_trace(chunks, rows.extend, block_chars=block_chars)
+    assert info == whole.info
+    assert ParsedTrace(info, rows).records() == whole.records() == parse_trace_reference(whole_text).records
+    assert parse_trace(whole_text, block_chars=block_chars).info == whole.info
+
+
+def test_file_chunks_stream_a_file(tmp_path: Path) -> None:
+    t = synthetic_trace(300_000, seed=9, lost_every=5).text
+    path = tmp_path / "t.trace"
+    path.write_text(t, encoding="utf-8")
+    rows: list[Row] = []
+    info = scan_trace(file_chunks(path, 4099), rows.extend, block_chars=10_000)
+    whole = parse_trace(t)
+    assert info == whole.info and ParsedTrace(info, rows).records() == whole.records()

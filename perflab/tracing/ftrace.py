@@ -35,16 +35,18 @@ is what the benchmark compares against (benchmarks/bench_ftrace.py).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import gc
 import re
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import compress
 from operator import itemgetter
+from pathlib import Path
 from typing import NamedTuple
 
 from perflab.errors import UserInputError
@@ -388,7 +390,8 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-_Row = tuple[str, str, str, str, str, str, str, str]
+Row = tuple[str, str, str, str, str, str, str, str]  # comm, tid, tgid, cpu, flags, ts, event, payload
+_Row = Row
 
 
 def _record(row: _Row) -> TraceRecord:
@@ -449,42 +452,160 @@ class ParsedTrace:
                 yield _record(r)
 
 
-def parse_trace(text: str, *, trace_clock: str | None = None, source: str = "") -> ParsedTrace:
-    """Parse ftrace text (the ``trace`` file, or ``trace_pipe`` output, or atrace's dump).
+DEFAULT_BLOCK_CHARS = 1 << 22  # text parsed per block: big enough that a block's overhead vanishes
+PREAMBLE_CHARS = 4096  # strip_preamble looks at this much of the start
+
+
+class TraceScanner:
+    """Parses ftrace text handed over in pieces (a file read in chunks), one block of whole
+    lines at a time, with the same techniques and the same result as over the whole text:
+    the text is never held whole. ``feed`` takes text (or bytes: UTF-8, undecodable bytes
+    replaced, a character split between chunks put back together) and returns the event rows
+    of the lines it completed; ``close`` returns the rest; ``info`` the :class:`TraceInfo`.
+    A chunk may end anywhere: inside a line, inside a ``\\r\\n``, inside a UTF-8 character."""
+
+    def __init__(self, *, block_chars: int = DEFAULT_BLOCK_CHARS) -> None:
+        self.block_chars = max(1, block_chars)
+        self._state = HeaderState()
+        self._pending: list[str] = []  # text not parsed yet: the end of the last block's last line, new chunks
+        self._pending_chars = 0
+        self._started = False  # the atrace preamble was looked for
+        self._in_header = True  # no line but '#' and blank ones seen yet
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self.records = 0
+        self._unparsed = 0
+        self._examples: list[str] = []
+        self._first: _Row | None = None
+        self._last_ts_text: str | None = None
+        self._any_tgid = False
+
+    def feed(self, chunk: str | bytes) -> list[_Row]:
+        if isinstance(chunk, bytes):
+            if self._decoder is None:
+                self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            chunk = self._decoder.decode(chunk)
+        if not chunk:
+            return []
+        self._pending.append(chunk)
+        self._pending_chars += len(chunk)
+        if self._pending_chars < (self.block_chars if self._started else max(self.block_chars, PREAMBLE_CHARS)):
+            return []
+        text = "".join(self._pending)
+        if not self._started:
+            text, self._started = strip_preamble(text), True
+        cut = text.rfind("\n") + 1
+        rest = text[cut:]
+        self._pending, self._pending_chars = ([rest], len(rest)) if rest else ([], 0)
+        return self._block(text[:cut]) if cut else []
+
+    def close(self) -> list[_Row]:
+        """The rows of what is left (the last line may lack its newline)."""
+        if self._decoder is not None:
+            self._pending.append(self._decoder.decode(b"", final=True))
+        text = "".join(self._pending)
+        if not self._started:
+            text, self._started = strip_preamble(text), True
+        self._pending, self._pending_chars = [], 0
+        return self._block(text) if text else []
+
+    def _block(self, text: str) -> list[_Row]:
+        """Whole lines (the last one of the trace may lack its newline)."""
+        rows: list[_Row] = _LINE_RE_M.findall(text)  # (the collector is left on: pausing it here was slower)
+        state = self._state
+        n_header = body_start = 0
+        if self._in_header:
+            n_header, body_start = _scan_header(text, state)
+            self._in_header = body_start >= len(text)
+        n_lost = _scan_lost(text, state)
+        n_lines = text.count("\n") + (1 if not text.endswith("\n") else 0)
+        n_empty = len(_EMPTY_RE.findall(text)) + (1 if text.startswith("\n") else 0)
+        # Every line is an event row, a LOST line, empty, a comment or unparsed. When the header's
+        # comments account for all that is left, there is nothing more to look at (the usual case);
+        # else '#' lines further down (a CPU's buffer started) and unparsed lines are looked for.
+        unparsed = n_lines - n_empty - n_header - n_lost - len(rows)
+        if unparsed != 0:
+            unparsed -= _scan_comments(text, state, body_start)
+            if unparsed != 0:  # rare: whitespace-only lines, or lines that are not events; look closer
+                unparsed, examples = _unparsed_lines(text)
+                self._examples.extend(examples[:MAX_UNPARSED_EXAMPLES - len(self._examples)])
+        self._unparsed += unparsed
+        if rows:
+            if self._first is None:
+                self._first = rows[0]
+            if self.records < 1000 and not self._any_tgid:
+                self._any_tgid = any(r[2] for r in rows[:1000 - self.records])
+            self.records += len(rows)
+            self._last_ts_text = rows[-1][5]
+        return rows
+
+    def info(self, *, trace_clock: str | None = None, source: str = "") -> TraceInfo:
+        """What the trace said about itself, after :meth:`close`; UserInputError (naming
+        ``source``) when it was no ftrace text."""
+        first = self._first
+        info = self._state.info(
+            trace_clock=trace_clock,
+            first_ts_text=first[5] if first else None,
+            first_flags=first[4] if first else None,
+            any_tgid=self._any_tgid,
+            records=self.records,
+            unparsed=self._unparsed,
+            unparsed_examples=self._examples,
+            first_ts=ts_from_text(first[5]) if first else None,
+            last_ts=ts_from_text(self._last_ts_text) if self._last_ts_text is not None else None,
+        )
+        check_is_trace(info, source)
+        return info
+
+
+RowSink = Callable[[list[_Row]], object]
+
+
+def scan_trace(chunks: Iterable[str | bytes], sink: RowSink, *, trace_clock: str | None = None,
+               source: str = "", block_chars: int = DEFAULT_BLOCK_CHARS) -> TraceInfo:
+    """Parse the trace's pieces in order, handing each block's event rows (tuples of strings:
+    comm, tid, tgid, cpu, flags, ts, event, payload; see :data:`LINE_PATTERN`) to ``sink``
+    and keeping none; returns the :class:`TraceInfo`. Memory: one block of text and its rows,
+    plus what ``sink`` keeps."""
+    scanner = TraceScanner(block_chars=block_chars)
+    for chunk in chunks:
+        rows = scanner.feed(chunk)
+        if rows:
+            sink(rows)
+    rows = scanner.close()
+    if rows:
+        sink(rows)
+    return scanner.info(trace_clock=trace_clock, source=source)
+
+
+def file_chunks(path: Path, chunk_bytes: int = DEFAULT_BLOCK_CHARS) -> Iterator[bytes]:
+    """A file's bytes in pieces, for :func:`scan_trace` (the one function here that reads a
+    file; OSError as raised)."""
+    with path.open("rb") as f:
+        while chunk := f.read(chunk_bytes):
+            yield chunk
+
+
+def text_chunks(text: str, chunk_chars: int = DEFAULT_BLOCK_CHARS) -> Iterator[str]:
+    """A text in pieces of ``chunk_chars`` (for :func:`scan_trace` over text already in memory)."""
+    for start in range(0, len(text), max(1, chunk_chars)):
+        yield text[start:start + chunk_chars]
+
+
+def parse_trace(text: str, *, trace_clock: str | None = None, source: str = "",
+                block_chars: int | None = None) -> ParsedTrace:
+    """Parse ftrace text (the ``trace`` file, or ``trace_pipe`` output, or atrace's dump),
+    keeping every event row (:class:`ParsedTrace`); :func:`scan_trace` keeps none.
 
     ``trace_clock``: the content of the tracefs ``trace_clock`` file at capture time (or a
     bare clock name) when known. ``source`` names the input in error messages. Raises
     UserInputError when the text holds no event line and no ftrace header at all.
+    ``block_chars``: parse in blocks of about this many characters (default: the whole text
+    at once).
     """
-    text = strip_preamble(text)
-    rows: list[_Row] = _LINE_RE_M.findall(text)  # (the collector is left on: pausing it here was slower)
-    state = HeaderState()
-    n_header, body_start = _scan_header(text, state)
-    n_lost = _scan_lost(text, state)
-    n_lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
-    n_empty = len(_EMPTY_RE.findall(text)) + (1 if text.startswith("\n") else 0)
-    # Every line is an event row, a LOST line, empty, a comment or unparsed. When the header's
-    # comments account for all that is left, there is nothing more to look at (the usual case);
-    # else '#' lines further down (a CPU's buffer started) and unparsed lines are looked for.
-    unparsed = n_lines - n_empty - n_header - n_lost - len(rows)
-    examples: list[str] = []
-    if unparsed != 0:
-        unparsed -= _scan_comments(text, state, body_start)
-        if unparsed != 0:  # rare: whitespace-only lines, or lines that are not events; look closer
-            unparsed, examples = _unparsed_lines(text)
-    first = rows[0] if rows else None
-    info = state.info(
-        trace_clock=trace_clock,
-        first_ts_text=first[5] if first else None,
-        first_flags=first[4] if first else None,
-        any_tgid=any(r[2] for r in rows[:1000]) if rows else False,
-        records=len(rows),
-        unparsed=unparsed,
-        unparsed_examples=examples,
-        first_ts=ts_from_text(first[5]) if first else None,
-        last_ts=ts_from_text(rows[-1][5]) if rows else None,
-    )
-    check_is_trace(info, source)
+    rows: list[_Row] = []
+    chunks = [text] if block_chars is None else text_chunks(text, block_chars)
+    info = scan_trace(chunks, rows.extend, trace_clock=trace_clock, source=source,
+                      block_chars=len(text) + 1 if block_chars is None else block_chars)
     return ParsedTrace(info, rows)
 
 
