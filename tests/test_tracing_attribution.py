@@ -8,18 +8,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from perflab.analysis.stats import summarize
 from perflab.errors import UserInputError
 from perflab.tracing.attribution import (
+    Attribution,
     attribute,
     binder_round_trips,
     cpu_busy,
     inferences,
     parse_markers,
     segments,
+    stream_facts,
 )
-from perflab.tracing.ftrace import ParsedTrace, parse_trace
+from perflab.tracing.ftrace import ParsedTrace, parse_trace, text_chunks
+from perflab.tracing.reference import attribute_reference, parse_trace_reference
 from perflab.tracing.synthetic import GPU_OP, OPS, synthetic_trace
 
 FX = Path(__file__).parent / "fixtures" / "ftrace"
@@ -176,3 +181,98 @@ def test_nested_invoke_sections_count_once_and_ops_stay_top_level() -> None:
     assert len(a.inferences) == 1 and a.inferences[0].duration_us == 550
     assert [(o.name, o.depth) for o in a.inferences[0].ops] == [("CONV_2D@0/0", 1), ("ADD@1/0", 1)]
     assert [round(o.share_pct) for o in a.ops] == [80, 20]
+
+
+# ---- streamed attribution: the same as the plain per-record one --------------------------
+
+def _streamed(t: str, block_chars: int, **kw: object) -> Attribution:
+    facts = stream_facts(text_chunks(t, 997), block_chars=block_chars)
+    return facts.attribute(us_per_tick=1.0, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", sorted(FX.glob("*.txt")), ids=lambda p: p.name)
+def test_streamed_attribution_equals_the_plain_one_on_fixtures(path: Path) -> None:
+    t = path.read_text(encoding="utf-8")
+    ref = parse_trace_reference(t)
+    for block_chars in (1, 700, 1 << 22):
+        assert _streamed(t, block_chars) == attribute_reference(ref, us_per_tick=1.0), block_chars
+    assert attribute(parse_trace(t), us_per_tick=1.0) == attribute_reference(ref, us_per_tick=1.0)
+
+
+def test_streamed_attribution_equals_the_plain_one_on_synthetic_traces() -> None:
+    for syn in (synthetic_trace(400_000, seed=3, lost_every=7), synthetic_trace(300_000, seed=4, tgid=False)):
+        ref = parse_trace_reference(syn.text)
+        a = _streamed(syn.text, 50_000)
+        assert a == attribute_reference(ref, us_per_tick=1.0)
+        assert len(a.inferences) == len(syn.inferences_us) and a.busy is not None and a.busy.intervals
+        chosen = _streamed(syn.text, 50_000, skip_first=3, busy_tids={4330})
+        assert chosen == attribute_reference(ref, us_per_tick=1.0, skip_first=3, busy_tids={4330})
+
+
+_PAYLOADS = [  # (event, payload): the usual forms and the odd ones that leave the typed patterns
+    ("tracing_mark_write", "B|100|Invoke"), ("tracing_mark_write", "B|100|CONV_2D@0/0"),
+    ("tracing_mark_write", "B|100|TfLiteGpuDelegateV2@1/0"), ("tracing_mark_write", "E|100"),
+    ("tracing_mark_write", "E"), ("tracing_mark_write", "C|100|queue|3"), ("tracing_mark_write", "C|100|q|x"),
+    ("tracing_mark_write", "S|100|load|7"), ("tracing_mark_write", "F|100|load|7"), ("tracing_mark_write", "I|100|tick"),
+    ("tracing_mark_write", "perflab:segment:timing:begin"), ("tracing_mark_write", "perflab:segment:timing:end"),
+    ("print", "tracing_mark_write: B|100|invoke"), ("0", "E|100"), ("tracing_mark_write", "B|"),
+    ("sched_switch", "prev_comm=bm prev_pid=101 prev_prio=120 prev_state=S ==> next_comm=bm next_pid=102 next_prio=120"),
+    ("sched_switch", "prev_comm=bm prev_pid=102 prev_prio=120 prev_state=R ==> next_comm=bm next_pid=101 next_prio=120"),
+    ("sched_switch", "prev_comm=a=b prev_pid=101 prev_prio=120 prev_state=S ==> next_comm=x next_pid=0 next_prio=120"),
+    ("sched_switch", "prev_comm=x y=z prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=bm next_pid=100 next_prio=1"),
+    ("sched_switch", "prev_pid=100 next_pid=101"),
+    ("sched_switch", ("prev_comm=a next_pid=5 prev_pid=101 prev_prio=120 prev_state=S ==> next_comm=b next_pid=102 "
+                      "next_prio=120")),  # the generic rules keep the first next_pid
+    ("irq_handler_entry", "irq=293 name=kgsl-3d0"), ("irq_handler_exit", "irq=293 ret=handled"),
+    ("irq_handler_entry", "irq=11 name=arch timer"), ("irq_handler_exit", "irq=11 ret=handled"),
+    ("irq_handler_entry", "irq=11 ret=handled"), ("irq_handler_exit", "irq=11 name=arch_timer"),
+    ("irq_handler_entry", "irq=5 name="), ("irq_handler_entry", "irq=7 name=a=b"), ("irq_handler_exit", "irq=7 ret=x"),
+    ("binder_transaction", "transaction=9 dest_node=1 dest_proc=900 dest_thread=0 reply=0 flags=0x10 code=0x3"),
+    ("binder_transaction", "transaction=10 dest_node=0 dest_proc=100 dest_thread=101 reply=1 flags=0x0 code=0x0"),
+    ("binder_transaction_received", "transaction=10"), ("binder_transaction_received", "transaction=9"),
+    ("fastrpc_transport_send", "to cid 3: handle 0x1 sc 0x2 ctx 0xa0"),
+    ("fastrpc_transport_response", "from cid 3: ctx 0xa0 retval 0x0"),
+    ("kgsl_issueibcmds", "d_name=kgsl-3d0 ctx=9 ib=0x0 numibs=1 ts=1 flags=None result=0 type=cmdbatch"),
+    ("cpu_frequency", "state=1800000 cpu_id=4"),
+]
+
+
+@st.composite
+def _attribution_trace(draw: st.DrawFn) -> str:
+    picks = draw(st.lists(st.tuples(st.integers(0, len(_PAYLOADS) - 1), st.integers(0, 3), st.sampled_from(
+        [(100, "bm"), (101, "bm"), (102, "bm w"), (0, "<idle>")]), st.integers(0, 40)), min_size=1, max_size=80))
+    tgid = draw(st.booleans())
+    lines, ts = ["# tracer: nop"], 5_000_000_000
+    for k, cpu, (tid, comm), step in picks:
+        event, payload = _PAYLOADS[k]
+        ts += step
+        col = ("(  100) " if tid else "(-----) ") if tgid else ""
+        lines.append(f"{comm:>16}-{tid:<5} {col}[{cpu:03d}] d..2. {ts // 1_000_000}.{ts % 1_000_000:06d}: "
+                     f"{event}: {payload}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_attribution_trace(), st.integers(1, 400), st.integers(1, 500))
+def test_streamed_attribution_property(t: str, chunk_chars: int, block_chars: int) -> None:
+    """Generated traces, odd payloads among them, any chunk and block sizes: the streamed
+    attribution is the plain per-record one."""
+    facts = stream_facts(text_chunks(t, chunk_chars), block_chars=block_chars)
+    ref = parse_trace_reference(t)
+    assert facts.attribute(us_per_tick=0.25) == attribute_reference(ref, us_per_tick=0.25)
+    assert facts.attribute(us_per_tick=1.0, busy_tids={101}) == attribute_reference(ref, us_per_tick=1.0,
+                                                                                   busy_tids={101})
+    assert facts.records(["cpu_frequency"]) == [r for r in ref.records if r.event == "cpu_frequency"]
+    assert facts.thread_names() == parse_trace(t).thread_names()
+
+
+def test_streamed_switches_read_an_odd_payload_as_the_generic_rules_do() -> None:
+    """A comm that holds ``next_pid=5`` leaves the typed pattern: the first next_pid counts
+    (parse_fields keeps the first of a key), so thread 102 is not switched in."""
+    odd = "prev_comm=a next_pid=5 prev_pid=101 prev_prio=120 prev_state=S ==> next_comm=b next_pid=102 next_prio=120"
+    out = "prev_comm=b prev_pid=102 prev_prio=120 prev_state=S ==> next_comm=c next_pid=0 next_prio=120"
+    t = (f"  a-101 [000] d..2. 10.000100: sched_switch: {odd}\n"
+         f"  b-102 [000] d..2. 10.000300: sched_switch: {out}\n")
+    a = stream_facts([t]).attribute(us_per_tick=1.0, busy_tids={102, 5})
+    assert a == attribute_reference(parse_trace_reference(t), us_per_tick=1.0, busy_tids={102, 5})
+    assert a.busy is not None and a.busy.per_thread_us == {}

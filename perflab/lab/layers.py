@@ -417,12 +417,12 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
     the last N invoke sections of the segment, N = the run's own count of timed runs (the
     first run and the warm-up runs are invoke sections too, and benchmark_model may add
     warm-up runs to reach its minimum time); ``skip_first`` only when the run gives no count."""
-    from perflab.tracing.attribution import attribute
-    from perflab.tracing.ftrace import parse_trace
+    from perflab.tracing.attribution import attribute, stream_facts
+    from perflab.tracing.ftrace import text_chunks
 
     timed = len(timing.samples_ms) if timing.samples_ms else (timing.summary.count if timing.summary else None)
     try:
-        parsed = parse_trace(text, source=rel_path)
+        parsed = stream_facts(text_chunks(text), source=rel_path)
         per_tick = parsed.info.us_per_tick()
         if per_tick is None:
             raise MeasurementError(f"{rel_path}: a tick clock ({parsed.info.clock}) without its rate")

@@ -27,12 +27,27 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Collection, Iterable, Sequence
+from array import array
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter, methodcaller
 
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.errors import UserInputError
-from perflab.tracing.ftrace import ParsedTrace, TraceRecord
+from perflab.tracing.ftrace import (
+    DEFAULT_BLOCK_CHARS,
+    TYPED_EQUALS,
+    ParsedTrace,
+    Row,
+    TraceInfo,
+    TraceRecord,
+    fields_cached,
+    record_of,
+    scan_trace,
+    ts_from_text,
+)
 
 MARKER_EVENTS = frozenset({"tracing_mark_write", "0", "print"})
 DEFAULT_INVOKE_RE = re.compile(r"^(?:Invoke|invoke|TfLiteInterpreter::Invoke|perflab:invoke)(?:@.*)?$")
@@ -50,7 +65,7 @@ _FASTRPC_RESP = re.compile(r"from cid (?P<cid>\d+): ctx (?P<ctx>0x[0-9a-f]+)")
 # ---- ATrace sections -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Section:
     name: str
     tid: int  # the thread that wrote B and E
@@ -65,7 +80,7 @@ class Section:
         return self.end_us - self.begin_us
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CounterSample:
     name: str
     tgid: int | None
@@ -73,7 +88,7 @@ class CounterSample:
     value: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AsyncSlice:
     name: str
     tgid: int | None
@@ -82,7 +97,7 @@ class AsyncSlice:
     end_us: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instant:
     name: str
     tid: int
@@ -90,7 +105,7 @@ class Instant:
     ts_us: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Marker:
     """A trace_marker line that is not ATrace syntax (perflab segments, clock sync, …)."""
 
@@ -99,7 +114,7 @@ class Marker:
     ts_us: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Markers:
     sections: list[Section] = field(default_factory=list)
     counters: list[CounterSample] = field(default_factory=list)
@@ -179,7 +194,7 @@ def parse_markers(records: Iterable[TraceRecord], us_per_tick: float) -> Markers
 # ---- inferences and operators ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpInterval:
     name: str  # as traced, e.g. "CONV_2D@0/0"
     op_type: str  # "CONV_2D"
@@ -195,7 +210,7 @@ class OpInterval:
         return self.end_us - self.begin_us
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inference:
     index: int
     name: str
@@ -257,7 +272,7 @@ def inferences(sections: Sequence[Section], *, invoke_re: re.Pattern[str] = DEFA
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpStats:
     name: str
     op_type: str
@@ -309,7 +324,7 @@ def latency_stats(infs: Sequence[Inference]) -> SeriesStats | None:
 # ---- perflab segments ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     name: str
     begin_us: float
@@ -345,7 +360,7 @@ def segments(plain: Iterable[Marker]) -> tuple[list[Segment], int]:
 # ---- irqs ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IrqInterval:
     irq: int
     name: str
@@ -354,7 +369,7 @@ class IrqInterval:
     end_us: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IrqSummary:
     name: str
     irqs: tuple[int, ...]
@@ -405,7 +420,7 @@ def threads_of(records: Iterable[TraceRecord], tgid: int) -> set[int]:
     return {r.pid for r in records if r.tgid == tgid} | {tgid}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunInterval:
     """One stretch a thread ran on a CPU (switch-in to switch-out)."""
 
@@ -415,7 +430,7 @@ class RunInterval:
     end_us: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CpuBusy:
     per_thread_us: dict[int, float]
     per_cpu_us: dict[int, float]
@@ -462,7 +477,7 @@ def cpu_busy(records: Iterable[TraceRecord], tids: Collection[int], us_per_tick:
 # ---- binder and fastrpc round trips ----------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RoundTrip:
     kind: str  # "binder" or "fastrpc"
     tid: int  # the calling thread
@@ -538,7 +553,7 @@ def fastrpc_round_trips(records: Iterable[TraceRecord], us_per_tick: float) -> t
 SUBMIT_EVENTS = (*FASTRPC_SEND_EVENTS, "kgsl_issueibcmds", "adreno_cmdbatch_submitted")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SwitchLatency:
     """Hand-over between the CPU and an accelerator around one delegate node.
 
@@ -627,7 +642,7 @@ ATTRIBUTION_EVENTS = ("tracing_mark_write", "0", "print", "sched_switch", "irq_h
                       "adreno_cmdbatch_submitted")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attribution:
     us_per_tick: float
     markers: Markers
@@ -649,34 +664,45 @@ class Attribution:
     switches: list[SwitchLatency]
 
 
-def attribute(trace: ParsedTrace, *, us_per_tick: float, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
-              accel_irq_re: re.Pattern[str] | None = None, tgid: int | None = None,
-              busy_tids: Collection[int] | None = None, segment: str | None = None,
+def attribute(trace: ParsedTrace | TraceFacts, *, us_per_tick: float,
+              invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE, accel_irq_re: re.Pattern[str] | None = None,
+              tgid: int | None = None, busy_tids: Collection[int] | None = None, segment: str | None = None,
               skip_first: int = 0) -> Attribution:
-    """Every attribution above over one parsed trace. ``tgid`` limits inferences to one
-    process; ``busy_tids`` names the threads whose CPU time to sum (default: the threads of
-    the process that ran the inferences, when the trace has the tgid column, else the threads
-    that wrote the invoke sections). ``segment`` and ``skip_first`` select the inferences
-    the statistics use (:func:`select_inferences`)."""
-    recs = trace.records(ATTRIBUTION_EVENTS)
-    markers = parse_markers(recs, us_per_tick)
+    """Every attribution above over one trace: parsed whole (its rows go through
+    :class:`TraceFacts`) or streamed (:func:`stream_facts`). ``tgid`` limits inferences to
+    one process; ``busy_tids`` names the threads whose CPU time to sum (default: the threads
+    of the process that ran the inferences, when the trace has the tgid column, else the
+    threads that wrote the invoke sections). ``segment`` and ``skip_first`` select the
+    inferences the statistics use (:func:`select_inferences`)."""
+    facts = trace if isinstance(trace, TraceFacts) else TraceFacts.of(trace)
+    return facts.attribute(us_per_tick=us_per_tick, invoke_re=invoke_re, accel_irq_re=accel_irq_re, tgid=tgid,
+                           busy_tids=busy_tids, segment=segment, skip_first=skip_first)
+
+
+def assemble(*, us_per_tick: float, markers: Markers, irqs: list[IrqInterval], irq_unmatched: int,
+             busy_of: Callable[[Collection[int]], CpuBusy], tids_of: Callable[[int], set[int]],
+             tids_named: Callable[[str], set[int]], marker_comms_of: Callable[[set[int]], set[str]],
+             has_tgid: bool | None, binder: tuple[list[RoundTrip], int], fastrpc: tuple[list[RoundTrip], int],
+             submits_us: Sequence[float], invoke_re: re.Pattern[str], accel_irq_re: re.Pattern[str] | None,
+             tgid: int | None, busy_tids: Collection[int] | None, segment: str | None,
+             skip_first: int) -> Attribution:
+    """The :class:`Attribution` from the per-event results (one home for the streamed path
+    and the plain one in :mod:`perflab.tracing.reference`)."""
     all_infs = inferences(markers.sections, invoke_re=invoke_re, tgid=tgid)
     segs, seg_unmatched = segments(markers.plain)
     infs = select_inferences(all_infs, segs, segment=segment, skip_first=skip_first)
-    irqs, irq_unmatched = irq_intervals(recs, us_per_tick)
     if busy_tids is None:
         procs = {i.tgid for i in infs if i.tgid is not None}
         tids: set[int] = {i.tid for i in infs}
-        if trace.info.has_tgid:
+        if has_tgid:
             for p in procs:
-                tids |= trace.tids_of(p)
+                tids |= tids_of(p)
         else:  # no tgid column: the threads that share the inference threads' name
-            for comm in {r.comm for r in recs if r.pid in tids and r.event in MARKER_EVENTS}:
-                tids |= trace.tids_named(comm)
+            for comm in marker_comms_of(tids):
+                tids |= tids_named(comm)
         busy_tids = tids
-    busy = cpu_busy(recs, busy_tids, us_per_tick) if busy_tids else None
-    binder, binder_open = binder_round_trips(recs, us_per_tick)
-    rpc, rpc_open = fastrpc_round_trips(recs, us_per_tick)
+    busy = busy_of(busy_tids) if busy_tids else None
+    (binder_trips, binder_open), (rpc, rpc_open) = binder, fastrpc
     accel = accel_irq_re or re.compile(f"{DEFAULT_GPU_IRQ_RE.pattern}|{DEFAULT_DSP_IRQ_RE.pattern}", re.IGNORECASE)
     return Attribution(
         us_per_tick=us_per_tick,
@@ -692,10 +718,361 @@ def attribute(trace: ParsedTrace, *, us_per_tick: float, invoke_re: re.Pattern[s
         unmatched_irq_events=irq_unmatched,
         busy=busy,
         busy_tids=tuple(sorted(busy_tids)),
-        binder=binder,
+        binder=binder_trips,
         binder_unanswered=binder_open,
         fastrpc=rpc,
         fastrpc_unanswered=rpc_open,
-        switches=switch_latencies(infs, irqs, accel,
-                                  [r.ts * us_per_tick for r in recs if r.event in SUBMIT_EVENTS], [*rpc, *binder]),
+        switches=switch_latencies(infs, irqs, accel, submits_us, [*rpc, *binder_trips]),
     )
+
+
+# ---- streaming: what attribution keeps of a trace ----------------------------------------
+
+_COMM, _TID, _TGID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 2, 3, 5, 6, 7))
+_NO_DOT = methodcaller("replace", ".", "")
+_PRINT_PREFIX = "tracing_mark_write: "
+KEPT_EVENTS = frozenset({"cpu_frequency"})  # rare events kept as records (the export's counters)
+_SWITCH_M = re.compile(  # the typed sched_switch pattern of perflab.tracing.ftrace, one payload per line
+    r"^prev_comm=.*? prev_pid=(\d+) prev_prio=-?\d+ prev_state=\S+ ==> next_comm=.*? next_pid=(\d+) "
+    r"next_prio=-?\d+$", re.MULTILINE)
+_SWITCH_EQUALS = TYPED_EQUALS["sched_switch"]
+_IRQ_M = re.compile(r"^irq=(\d+) (?:name=(.*?)|ret=\w+)$", re.MULTILINE)  # entry's or exit's typed pattern
+_BINDER_EVENTS = frozenset({"binder_transaction", "binder_transaction_received"})
+_IRQ_EVENTS = frozenset({"irq_handler_entry", "irq_handler_exit"})
+_FASTRPC_EVENTS = frozenset({*FASTRPC_SEND_EVENTS, "fastrpc_transport_response"})
+_SUBMIT_EVENTS = frozenset(SUBMIT_EVENTS)
+
+
+def _select(rows: list[Row], events: list[str], wanted: frozenset[str]) -> list[Row]:
+    return list(compress(rows, map(wanted.__contains__, events)))
+
+
+def _pid(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def _ticks(rows: Iterable[Row]) -> list[int]:
+    return list(map(int, map(_NO_DOT, map(_TS, rows))))
+
+
+class TraceFacts:
+    """What the attribution needs of a trace, taken in one block of rows at a time (a
+    :func:`~perflab.tracing.ftrace.scan_trace` sink) so that a trace never has to be held
+    whole: event counts; thread names; which thread ids went with which comm and tgid;
+    ATrace sections, counters and markers; irq intervals; every sched_switch as four numbers
+    in compact arrays (whose threads count is known only at the end); binder and fastrpc
+    round trips; submission times; and the records of :data:`KEPT_EVENTS`. Times are kept
+    in trace units and turned into µs when :meth:`attribute` is given ``us_per_tick``: its
+    results are those of the per-record functions above (tested against
+    :mod:`perflab.tracing.reference`)."""
+
+    def __init__(self) -> None:
+        self._info: TraceInfo | None = None  # set once the whole trace was taken in
+        self._counts: Counter[str] = Counter()
+        self._names: dict[int, str] = {}
+        self._comm_tids: set[tuple[str, int]] = set()
+        self._tgid_tids: set[tuple[str, int]] = set()
+        self._marker_comms: set[tuple[int, str]] = set()
+        self._stacks: dict[int, list[tuple[str, int | None, int, str]]] = {}
+        self._sections: list[tuple[str, int, int | None, int, int, int, str]] = []
+        self._counters: list[tuple[str, int | None, int, float]] = []
+        self._async_open: dict[tuple[int | None, str, str], int] = {}
+        self._async: list[tuple[str, int | None, str, int, int]] = []
+        self._instants: list[tuple[str, int, int | None, int]] = []
+        self._plain: list[tuple[str, int, int]] = []
+        self._unmatched_ends = 0
+        self._sw_cpu = array("i")
+        self._sw_ts = array("Q")
+        self._sw_prev = array("q")
+        self._sw_next = array("q")
+        self._irq_open: dict[int, list[tuple[int, str, int]]] = {}
+        self._irqs: list[tuple[int, str, int, int, int]] = []
+        self._irq_unmatched = 0
+        self._pending: dict[int, list[tuple[int, str]]] = {}
+        self._reply_to: dict[str, tuple[int, int]] = {}
+        self._binder: list[tuple[int, str, int, int]] = []
+        self._rpc_open: dict[tuple[str, str], tuple[int, str, int]] = {}
+        self._rpc: list[tuple[int, str, int, int]] = []
+        self._submits = array("Q")
+        self._kept: list[TraceRecord] = []
+
+    @classmethod
+    def of(cls, trace: ParsedTrace) -> TraceFacts:
+        facts = cls()
+        for start in range(0, len(trace.rows), DEFAULT_BLOCK_ROWS):
+            facts.add(trace.rows[start:start + DEFAULT_BLOCK_ROWS])
+        facts.info = trace.info
+        return facts
+
+    @property
+    def info(self) -> TraceInfo:
+        if self._info is None:
+            raise RuntimeError("TraceFacts.info before the whole trace was taken in")
+        return self._info
+
+    @info.setter
+    def info(self, info: TraceInfo) -> None:
+        self._info = info
+
+    # -- taking in rows ----------------------------------------------------------------
+
+    def add(self, rows: list[Row]) -> None:
+        """One block of event rows, in file order."""
+        if not rows:
+            return
+        events = list(map(_EVENT, rows))
+        self._counts.update(events)
+        tids = list(map(int, map(_TID, rows)))
+        comms = list(map(_COMM, rows))
+        self._names.update(zip(tids, comms, strict=True))
+        self._comm_tids.update(zip(comms, tids, strict=True))
+        self._tgid_tids.update(zip(map(_TGID, rows), tids, strict=True))
+        present = set(events)
+        if present & MARKER_EVENTS:
+            self._add_markers(_select(rows, events, MARKER_EVENTS))
+        if "sched_switch" in present:
+            self._add_switches(_select(rows, events, frozenset({"sched_switch"})))
+        if present & _IRQ_EVENTS:
+            self._add_irqs(_select(rows, events, _IRQ_EVENTS))
+        if present & _BINDER_EVENTS:
+            self._add_binder(_select(rows, events, _BINDER_EVENTS))
+        if present & _FASTRPC_EVENTS:
+            self._add_fastrpc(_select(rows, events, _FASTRPC_EVENTS))
+        if present & _SUBMIT_EVENTS:
+            self._submits.extend(_ticks(_select(rows, events, _SUBMIT_EVENTS)))
+        if present & KEPT_EVENTS:
+            self._kept.extend(map(record_of, _select(rows, events, KEPT_EVENTS)))
+
+    def _add_markers(self, rows: list[Row]) -> None:
+        """As :func:`parse_markers`, in trace units."""
+        stacks, sections, plain = self._stacks, self._sections, self._plain
+        tids = list(map(int, map(_TID, rows)))
+        self._marker_comms.update(zip(tids, map(_COMM, rows), strict=True))
+        for event, text, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)), tids, _ticks(rows),
+                                        strict=True):
+            if event == "print" and text.startswith(_PRINT_PREFIX):
+                text = text[len(_PRINT_PREFIX):]
+            kind = text[:2]
+            if kind == "B|":
+                parts = text.split("|", 3)
+                if len(parts) < 3:
+                    plain.append((text, tid, ts))
+                    continue
+                stacks.setdefault(tid, []).append((parts[2], _int_or_none(parts[1]), ts,
+                                                   parts[3] if len(parts) > 3 else ""))
+            elif text == "E" or kind == "E|":
+                stack = stacks.get(tid)
+                if not stack:
+                    self._unmatched_ends += 1
+                    continue
+                name, tgid, begin, args = stack.pop()
+                sections.append((name, tid, tgid, begin, ts, len(stack), args))
+            else:
+                self._other_marker(text, tid, ts)
+
+    def _other_marker(self, text: str, tid: int, ts: int) -> None:
+        """As :func:`_other_marker`, in trace units."""
+        kind = text[:2]
+        parts = text.split("|")
+        if kind == "C|" and len(parts) >= 4:
+            try:
+                self._counters.append((parts[2], _int_or_none(parts[1]), ts, float(parts[3])))
+                return
+            except ValueError:
+                pass
+        elif kind in ("S|", "F|") and len(parts) >= 4:
+            key = (_int_or_none(parts[1]), parts[2], parts[3])
+            if kind == "S|":
+                self._async_open[key] = ts
+            elif key in self._async_open:
+                self._async.append((parts[2], key[0], parts[3], self._async_open.pop(key), ts))
+            return
+        elif kind == "I|" and len(parts) >= 3:
+            self._instants.append((parts[2], tid, _int_or_none(parts[1]), ts))
+            return
+        self._plain.append((text, tid, ts))
+
+    def _add_switches(self, rows: list[Row]) -> None:
+        """prev_pid and next_pid of every switch: one regex over the joined payloads when
+        they all have the typed pattern's form (what :func:`fields_of` would use), else each
+        payload's fields."""
+        payloads = list(map(str.rstrip, map(_PAYLOAD, rows)))
+        joined = "\n".join(payloads)
+        pids = _SWITCH_M.findall(joined)
+        if len(pids) == len(payloads) and joined.count("=") == _SWITCH_EQUALS * len(payloads):
+            self._sw_prev.extend(map(int, map(itemgetter(0), pids)))
+            self._sw_next.extend(map(int, map(itemgetter(1), pids)))
+        else:
+            for p in payloads:  # (a pid that is no number counts as none: cpu_busy stopped there)
+                f = fields_cached("sched_switch", p)
+                self._sw_prev.append(_pid(f.get("prev_pid", "-1")))
+                self._sw_next.append(_pid(f.get("next_pid", "-1")))
+        self._sw_cpu.extend(map(int, map(_CPU, rows)))
+        self._sw_ts.extend(_ticks(rows))
+
+    def _add_irqs(self, rows: list[Row]) -> None:
+        """As :func:`irq_intervals`, in trace units."""
+        payloads = list(map(str.rstrip, map(_PAYLOAD, rows)))
+        events = list(map(_EVENT, rows))
+        joined = "\n".join(payloads)
+        found = _IRQ_M.findall(joined)
+        typed: Iterable[tuple[str, str]]
+        if len(found) == len(payloads) and joined.count("=") == 2 * len(payloads):
+            typed = found
+        else:
+            typed = [("", "")] * len(payloads)
+        open_, out = self._irq_open, self._irqs
+        for event, payload, (irq_text, name), cpu, ts in zip(events, payloads, typed, map(int, map(_CPU, rows)),
+                                                            _ticks(rows), strict=True):
+            entry = event == "irq_handler_entry"
+            if not irq_text or entry == (name == ""):  # not the typed form of this event: its fields
+                f = fields_cached(event, payload)
+                irq_text, name = f.get("irq", "-1"), f.get("name", "?")
+            if entry:
+                open_.setdefault(cpu, []).append((int(irq_text), name, ts))
+                continue
+            stack = open_.get(cpu)
+            irq = int(irq_text)
+            if stack and stack[-1][0] == irq:
+                _, name, begin = stack.pop()
+                out.append((irq, name, cpu, begin, ts))
+            else:
+                self._irq_unmatched += 1
+
+    def _add_binder(self, rows: list[Row]) -> None:
+        """As :func:`binder_round_trips`, in trace units."""
+        pending, reply_to = self._pending, self._reply_to
+        for event, payload, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)),
+                                           map(int, map(_TID, rows)), _ticks(rows), strict=True):
+            f = fields_cached(event, payload)
+            if event == "binder_transaction":
+                flags = int(f.get("flags", "0"), 16) if f.get("flags", "0").startswith("0x") else 0
+                if f.get("reply") == "0":
+                    if not flags & 0x1:  # TF_ONE_WAY has no reply
+                        pending.setdefault(tid, []).append((ts, f"proc {f.get('dest_proc', '?')}"))
+                else:
+                    caller = int(f.get("dest_thread", "0"))
+                    if pending.get(caller):
+                        reply_to[f.get("transaction", "")] = (caller, ts)
+            else:
+                tx = f.get("transaction", "")
+                if tx in reply_to:
+                    caller, _ = reply_to.pop(tx)
+                    begin, peer = pending[caller].pop()
+                    self._binder.append((caller, peer, begin, ts))
+
+    def _add_fastrpc(self, rows: list[Row]) -> None:
+        """As :func:`fastrpc_round_trips`, in trace units."""
+        for r in rows:
+            payload = r[7].rstrip()
+            if r[6] in FASTRPC_SEND_EVENTS:
+                m = _FASTRPC_SEND.search(payload)
+                if m:
+                    self._rpc_open[(m.group("cid"), m.group("ctx"))] = (int(r[1]), f"cid {m.group('cid')}",
+                                                                        ts_from_text(r[5]))
+            else:
+                m = _FASTRPC_RESP.search(payload)
+                if m and (m.group("cid"), m.group("ctx")) in self._rpc_open:
+                    tid, peer, begin = self._rpc_open.pop((m.group("cid"), m.group("ctx")))
+                    self._rpc.append((tid, peer, begin, ts_from_text(r[5])))
+
+    # -- what a whole trace gives ------------------------------------------------------
+
+    @property
+    def event_counts(self) -> dict[str, int]:
+        return dict(self._counts.most_common())
+
+    def count(self, event: str) -> int:
+        return self._counts.get(event, 0)
+
+    def thread_names(self) -> dict[int, str]:
+        """The last comm each thread id had in the line prefix."""
+        return dict(self._names)
+
+    def tids_of(self, tgid: int) -> set[int]:
+        """Thread ids seen with this process id in the tgid column, plus the tgid itself."""
+        key = str(tgid)
+        return {tid for g, tid in self._tgid_tids if g == key} | {tgid}
+
+    def tids_named(self, comm: str) -> set[int]:
+        return {tid for c, tid in self._comm_tids if c == comm}
+
+    def records(self, events: Collection[str]) -> list[TraceRecord]:
+        """The records of these events, of those kept (:data:`KEPT_EVENTS`)."""
+        wanted = frozenset(events)
+        return [r for r in self._kept if r.event in wanted]
+
+    def markers(self, us_per_tick: float) -> Markers:
+        out = Markers(
+            sections=[Section(n, tid, tg, b * us_per_tick, e * us_per_tick, d, a)
+                      for n, tid, tg, b, e, d, a in self._sections],
+            counters=[CounterSample(n, tg, ts * us_per_tick, v) for n, tg, ts, v in self._counters],
+            async_slices=[AsyncSlice(n, tg, c, b * us_per_tick, e * us_per_tick) for n, tg, c, b, e in self._async],
+            instants=[Instant(n, tid, tg, ts * us_per_tick) for n, tid, tg, ts in self._instants],
+            plain=[Marker(t, tid, ts * us_per_tick) for t, tid, ts in self._plain],
+            unmatched_ends=self._unmatched_ends,
+            unclosed=sum(len(s) for s in self._stacks.values()),
+        )
+        out.sections.sort(key=lambda s: (s.begin_us, s.depth))
+        return out
+
+    def busy(self, tids: Collection[int], us_per_tick: float) -> CpuBusy:
+        """As :func:`cpu_busy` over the kept switches: a thread's run is from a switch that
+        put it on a CPU to the next switch on that CPU, when that one switches it out."""
+        wanted = frozenset(tids)
+        per_thread: dict[int, float] = {}
+        per_cpu: dict[int, float] = {}
+        intervals: list[RunInterval] = []
+        running: dict[int, tuple[int, int]] = {}  # cpu -> (tid, since)
+        for cpu, ts, prev_pid, nxt in zip(self._sw_cpu, self._sw_ts, self._sw_prev, self._sw_next, strict=True):
+            prev = running.pop(cpu, None)
+            if prev is not None and prev[0] == prev_pid:
+                begin, end = prev[1] * us_per_tick, ts * us_per_tick
+                if end > begin:
+                    per_thread[prev_pid] = per_thread.get(prev_pid, 0.0) + (end - begin)
+                    per_cpu[cpu] = per_cpu.get(cpu, 0.0) + (end - begin)
+                    intervals.append(RunInterval(cpu, prev_pid, begin, end))
+            if nxt in wanted:
+                running[cpu] = (nxt, ts)
+        return CpuBusy(per_thread, per_cpu, tuple(intervals))
+
+    def attribute(self, *, us_per_tick: float, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
+                  accel_irq_re: re.Pattern[str] | None = None, tgid: int | None = None,
+                  busy_tids: Collection[int] | None = None, segment: str | None = None,
+                  skip_first: int = 0) -> Attribution:
+        """See :func:`attribute`; may be called again with other choices."""
+        upt = us_per_tick
+        irqs = [IrqInterval(irq, name, cpu, b * upt, e * upt) for irq, name, cpu, b, e in self._irqs]
+        binder = [RoundTrip("binder", tid, peer, b * upt, e * upt) for tid, peer, b, e in self._binder]
+        pending = {k: list(v) for k, v in self._pending.items()}
+        for caller, sent in self._reply_to.values():  # reply sent, its receipt not traced
+            if pending.get(caller):
+                begin, peer = pending[caller].pop()
+                binder.append(RoundTrip("binder", caller, peer, begin * upt, sent * upt))
+        binder.sort(key=lambda t: t.begin_us)
+        rpc = [RoundTrip("fastrpc", tid, peer, b * upt, e * upt) for tid, peer, b, e in self._rpc]
+        return assemble(
+            us_per_tick=upt, markers=self.markers(upt), irqs=irqs,
+            irq_unmatched=self._irq_unmatched + sum(len(s) for s in self._irq_open.values()),
+            busy_of=lambda tids: self.busy(tids, upt), tids_of=self.tids_of, tids_named=self.tids_named,
+            marker_comms_of=lambda tids: {c for t, c in self._marker_comms if t in tids},
+            has_tgid=self.info.has_tgid, binder=(binder, sum(len(v) for v in pending.values())),
+            fastrpc=(rpc, len(self._rpc_open)), submits_us=[ts * upt for ts in self._submits],
+            invoke_re=invoke_re, accel_irq_re=accel_irq_re, tgid=tgid, busy_tids=busy_tids, segment=segment,
+            skip_first=skip_first)
+
+
+DEFAULT_BLOCK_ROWS = 1 << 15
+
+
+def stream_facts(chunks: Iterable[str | bytes], *, trace_clock: str | None = None, source: str = "",
+                 block_chars: int = DEFAULT_BLOCK_CHARS) -> TraceFacts:
+    """Parse a trace handed over in pieces (:func:`~perflab.tracing.ftrace.file_chunks`,
+    :func:`~perflab.tracing.ftrace.text_chunks`) and keep what attribution needs, in one pass:
+    memory is a block of text plus what :class:`TraceFacts` keeps, never the whole trace."""
+    facts = TraceFacts()
+    facts.info = scan_trace(chunks, facts.add, trace_clock=trace_clock, source=source, block_chars=block_chars)
+    return facts

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 
 from perflab.errors import PerflabError, SourceLocation, UserInputError
-from perflab.tracing.ftrace import ParsedTrace, parse_trace
+from perflab.tracing.attribution import TraceFacts, stream_facts
+from perflab.tracing.ftrace import file_chunks
 
 if TYPE_CHECKING:
     from perflab.tracing.runexport import BatteryScale
@@ -94,11 +95,16 @@ def _trace_clock_arg(value: str | None) -> str | None:
     return value
 
 
-def _load_trace(file: Path, trace_clock: str | None) -> tuple[ParsedTrace, str]:
+def _load_trace(file: Path, trace_clock: str | None) -> tuple[TraceFacts, str]:
+    """What attribution needs of the trace file, read and parsed in one pass, in chunks."""
     if file.is_dir():
         raise UserInputError("is a folder: pass a trace file (`perflab trace export RUN_DIR` exports a whole run)",
                              SourceLocation(str(file), None, None))
-    return parse_trace(read_text_file(file), trace_clock=_trace_clock_arg(trace_clock), source=str(file)), str(file)
+    clock = _trace_clock_arg(trace_clock)
+    try:
+        return stream_facts(file_chunks(file), trace_clock=clock, source=str(file)), str(file)
+    except OSError as exc:
+        raise UserInputError(f"cannot read: {exc.strerror or exc}", SourceLocation(str(file), None, None)) from exc
 
 
 TraceClockOpt = Annotated[str | None, typer.Option(

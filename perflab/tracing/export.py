@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from perflab.errors import MeasurementError
-from perflab.tracing.attribution import DELEGATE_OP_RE, Attribution
+from perflab.tracing.attribution import DELEGATE_OP_RE, Attribution, TraceFacts
 from perflab.tracing.ftrace import ParsedTrace
 
 PSEUDO_PID_IRQS = 1 << 30
@@ -127,7 +127,7 @@ class _Builder:
         return out
 
 
-def chrome_trace(trace: ParsedTrace, attr: Attribution, *, source: str = "",
+def chrome_trace(trace: ParsedTrace | TraceFacts, attr: Attribution, *, source: str = "",
                  counters: Sequence[CounterPoint] = (), thread_names: dict[int, str] | None = None) -> dict[str, object]:
     """The whole trace as a Chrome trace-event JSON object."""
     b = _Builder(dict(thread_names) if thread_names else trace.thread_names())
@@ -212,7 +212,7 @@ def _ts(ev: Event) -> float:
     return float(ts) if isinstance(ts, (int, float)) else 0.0
 
 
-def _cpu_frequency(trace: ParsedTrace, us_per_tick: float) -> Iterable[tuple[str, float, float]]:
+def _cpu_frequency(trace: ParsedTrace | TraceFacts, us_per_tick: float) -> Iterable[tuple[str, float, float]]:
     for r in trace.records(("cpu_frequency",)):
         f = r.fields
         try:

@@ -10,8 +10,21 @@ against this one (benchmarks/bench_ftrace.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
+from perflab.tracing.attribution import (
+    DEFAULT_INVOKE_RE,
+    MARKER_EVENTS,
+    SUBMIT_EVENTS,
+    Attribution,
+    assemble,
+    binder_round_trips,
+    cpu_busy,
+    fastrpc_round_trips,
+    irq_intervals,
+    parse_markers,
+)
 from perflab.tracing.ftrace import (
     LINE_PATTERN,
     HeaderState,
@@ -89,3 +102,24 @@ def parse_trace_reference(text: str, *, trace_clock: str | None = None, source: 
     check_is_trace(info, source)
     return ReferenceTrace(info, records, fields)
 
+
+
+def attribute_reference(trace: ReferenceTrace, *, us_per_tick: float, busy_tids: Collection[int] | None = None,
+                        segment: str | None = None, skip_first: int = 0, tgid: int | None = None) -> Attribution:
+    """The attribution the plain way: every per-record function of
+    :mod:`perflab.tracing.attribution` over the reference parser's records. The streamed
+    :class:`~perflab.tracing.attribution.TraceFacts` must give the same (tested)."""
+    recs = trace.records
+    markers = parse_markers(recs, us_per_tick)
+    irqs, irq_unmatched = irq_intervals(recs, us_per_tick)
+    return assemble(
+        us_per_tick=us_per_tick, markers=markers, irqs=irqs, irq_unmatched=irq_unmatched,
+        busy_of=lambda tids: cpu_busy(recs, tids, us_per_tick),
+        tids_of=lambda p: {r.pid for r in recs if r.tgid == p} | {p},
+        tids_named=lambda comm: {r.pid for r in recs if r.comm == comm},
+        marker_comms_of=lambda tids: {r.comm for r in recs if r.pid in tids and r.event in MARKER_EVENTS},
+        has_tgid=trace.info.has_tgid, binder=binder_round_trips(recs, us_per_tick),
+        fastrpc=fastrpc_round_trips(recs, us_per_tick),
+        submits_us=[r.ts * us_per_tick for r in recs if r.event in SUBMIT_EVENTS],
+        invoke_re=DEFAULT_INVOKE_RE, accel_irq_re=None, tgid=tgid, busy_tids=busy_tids, segment=segment,
+        skip_first=skip_first)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from perflab.analysis.timeline import Timeline, cpu_busy_per_tick
 from perflab.core.units import khz_to_mhz, kib_to_mib, s_to_us
 from perflab.errors import PerflabError
-from perflab.tracing.attribution import attribute
+from perflab.tracing.attribution import attribute, stream_facts
 from perflab.tracing.export import chrome_trace
-from perflab.tracing.ftrace import parse_trace
+from perflab.tracing.ftrace import text_chunks
 
 Event = dict[str, object]
 NOT_SCALED = ("the run stored no battery convention for this file (no results.json, or one written before perflab "
@@ -87,7 +87,7 @@ def run_chrome_trace(traces: Sequence[NamedText], timelines: Sequence[tuple[str,
     inferences = 0
     for t in traces:
         try:
-            parsed = parse_trace(t.text, source=t.name)
+            parsed = stream_facts(text_chunks(t.text), source=t.name)
             per_tick = parsed.info.us_per_tick()
             if per_tick is None:
                 skipped[t.name] = f"tick clock {parsed.info.clock} without its rate"

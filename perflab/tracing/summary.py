@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.formats.benchmark_output import BenchmarkOutput
-from perflab.tracing.attribution import DEFAULT_INVOKE_RE, attribute
+from perflab.tracing.attribution import DEFAULT_INVOKE_RE, TraceFacts, attribute
 from perflab.tracing.crosscheck import against_benchmark
 from perflab.tracing.ftrace import ParsedTrace, TsUnit
 
@@ -29,7 +29,7 @@ def _ms(samples_us: list[float]) -> dict[str, float | int] | None:
     return _stats(summarize([v / 1000.0 for v in samples_us])) if samples_us else None
 
 
-def trace_summary(trace: ParsedTrace, *, source: str, counter_hz: float | None = None,
+def trace_summary(trace: ParsedTrace | TraceFacts, *, source: str, counter_hz: float | None = None,
                   invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE, tgid: int | None = None,
                   segment: str | None = None, skip_first: int = 0,
                   busy_tids: Collection[int] | None = None,
