@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from perflab import __version__
+from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, StoreError, UserInputError
 from perflab.lab.lifecycle import EXIT_SIGINT
 
@@ -122,7 +123,7 @@ def _plan_run(scenario: Path | None, out: Path | None, resume: Path | None,
               reports_dir: Path) -> tuple[RunRecord | None, LoadedScenario, Path, str]:
     """(the run to resume or None, its scenario, the run folder, the run id)."""
     from perflab.scenario import load_scenario
-    from perflab.store.runfolder import new_run_id
+    from perflab.store.runfolder import check_new_run_folder, new_run_id
 
     if resume is not None:
         if out is not None:
@@ -131,6 +132,8 @@ def _plan_run(scenario: Path | None, out: Path | None, resume: Path | None,
         return previous, loaded, resume, previous.run_id
     if scenario is None:
         raise UserInputError("perflab run: give a scenario file (or --resume RUN_DIR)")
+    if out is not None:
+        check_new_run_folder(out)
     loaded = load_scenario(scenario)
     run_id = new_run_id()
     return None, loaded, out if out is not None else reports_dir / loaded.scenario.name / run_id, run_id
@@ -148,7 +151,7 @@ def run(
     db: Annotated[str | None, typer.Option(envvar="PERFLAB_DB", help="results store: a SQLite file or "
                                            "postgresql://… URL (default: <reports-dir>/perflab.sqlite)")] = None,
     report: Annotated[bool, typer.Option(help="render index.html")] = True,
-    reconnect_wait_s: Annotated[float, typer.Option(min=0, max=3600, help="how long a dropped phone is waited "
+    reconnect_wait_s: Annotated[float, number_option("--reconnect-wait-s", min=0, max=3600, help="how long a dropped phone is waited "
                                                     "for before its remaining cells fail")] = 60.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only cell results and where they are")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what perflab does on each device")] = False,

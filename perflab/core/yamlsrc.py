@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from perflab.core.files import read_regular_bytes
 from perflab.core.names import one_line
 from perflab.errors import SourceLocation, UserInputError
 
@@ -171,19 +172,10 @@ def decode_text(data: bytes, file: str) -> str:
 
 
 def read_text_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """A small UTF-8 text file, checked (size, NUL, encoding); problems are one-line user errors."""
+    """A small UTF-8 text file, checked (regular file, opened without blocking; size, NUL,
+    encoding); problems are one-line user errors."""
     file = str(path)
-    try:
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except FileNotFoundError as exc:
-        raise UserInputError("file not found", SourceLocation(file, None, None)) from exc
-    except IsADirectoryError as exc:
-        raise UserInputError("is a folder, not a file", SourceLocation(file, None, None)) from exc
-    except OSError as exc:
-        raise UserInputError(f"cannot read: {exc.strerror or exc}", SourceLocation(file, None, None)) from exc
-    if len(data) > max_bytes:
-        raise UserInputError(f"file is larger than {max_bytes} bytes", SourceLocation(file, None, None))
+    data = read_regular_bytes(path, max_bytes=max_bytes)
     return decode_text(data, file)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from perflab.core.numbers import number_option
 from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import (
     ADB_EMULATOR_PORTS,
@@ -24,18 +25,18 @@ app = typer.Typer(help="Emulated Android phones behind the real adb server.")
 
 @app.command()
 def emulate(
-    devices: Annotated[int, typer.Option("--devices", min=1, max=32, help="How many phones to start.")] = 1,
+    devices: Annotated[int, number_option("--devices", integer=True, min=1, max=32, help="How many phones to start.")] = 1,
     profile: Annotated[str, typer.Option("--profile", help="Phone profile (device_configs/profiles/NAME.yaml).")]
     = "pixel7",
-    base_port: Annotated[int, typer.Option("--base-port", help="Port of the first phone; the next ones follow. "
+    base_port: Annotated[int, number_option("--base-port", integer=True, min=0, max=65535, help="Port of the first phone; the next ones follow. "
                                                                "0 picks free ports.")] = 0,
-    adb_port: Annotated[int | None, typer.Option("--adb-port", help="adb server port (default: "
+    adb_port: Annotated[int | None, number_option("--adb-port", integer=True, min=1, max=65535, help="adb server port (default: "
                                                                     "$ANDROID_ADB_SERVER_PORT or 5037).")] = None,
-    drop_after_commands: Annotated[int | None, typer.Option(help="Fault: drop the connection once after N "
+    drop_after_commands: Annotated[int | None, number_option("--drop-after-commands", integer=True, min=1, help="Fault: drop the connection once after N "
                                                                  "commands.")] = None,
-    drop_after_s: Annotated[float | None, typer.Option(help="Fault: drop the connection once after S seconds.")]
+    drop_after_s: Annotated[float | None, number_option("--drop-after-s", min=0, help="Fault: drop the connection once after S seconds.")]
     = None,
-    down_for_s: Annotated[float, typer.Option(help="Fault: stay unreachable this long after a drop.")] = 0.0,
+    down_for_s: Annotated[float, number_option("--down-for-s", min=0, max=86400, help="Fault: stay unreachable this long after a drop.")] = 0.0,
 ) -> None:
     """Start emulated phones, connect them to the adb server, print their serials, run until Ctrl-C."""
     if profile not in available_profiles():

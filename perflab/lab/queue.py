@@ -88,6 +88,9 @@ def check_url(url: str) -> str:
     if not url.startswith(("postgresql://", "postgres://")):
         raise UserInputError(f"--db {redact(url)}: the task queue needs a PostgreSQL URL (postgresql://user@host/db); "
                              "without --db the nightly runs in this process")
+    from perflab.store.sql import normalize_url
+
+    normalize_url(url)  # SQLAlchemy can parse it (a bad port or host is one line, exit 2)
     return url
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, UserInputError
 
 rack_app = typer.Typer(no_args_is_help=True, help="Rack files: hosts, their phones, scenarios, limits.")
@@ -75,7 +76,7 @@ def nightly(
     report: Annotated[bool, typer.Option(help="render each run folder's index.html")] = True,
     wait: Annotated[bool, typer.Option(help="with --db: wait until the workers have finished the night, then "
                                        "print its summary")] = False,
-    wait_timeout_s: Annotated[float, typer.Option(min=1, help="with --wait: give up waiting after this long")]
+    wait_timeout_s: Annotated[float, number_option("--wait-timeout-s", min=1, help="with --wait: give up waiting after this long")]
     = 12 * 3600.0,
     queue: Annotated[bool, typer.Option(help="with --db: queue the night (--no-queue with --wait: only wait for "
                                         "a night queued before and print its summary)")] = True,
@@ -186,13 +187,13 @@ def worker(
                                             "hosts.<host>.adb)")] = None,
     reports_dir: Annotated[Path, typer.Option(help="root of nightly/<night>/ folders on this host")] = Path("reports"),
     report: Annotated[bool, typer.Option(help="render each run folder's index.html")] = True,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="units at once (one per phone)")] = 16,
-    heartbeat_s: Annotated[float, typer.Option(min=0.1, max=600, help="heartbeat period")] = 10.0,
-    stalled_s: Annotated[float, typer.Option(min=0.5, max=3600, help="a worker silent this long is dead; its "
+    concurrency: Annotated[int, number_option("--concurrency", integer=True, min=1, max=256, help="units at once (one per phone)")] = 16,
+    heartbeat_s: Annotated[float, number_option("--heartbeat-s", min=0.1, max=600, help="heartbeat period")] = 10.0,
+    stalled_s: Annotated[float, number_option("--stalled-s", min=0.5, max=3600, help="a worker silent this long is dead; its "
                                              "jobs are queued again")] = 30.0,
-    poll_s: Annotated[float, typer.Option(min=0.05, max=60, help="how often the queue is asked for work besides "
+    poll_s: Annotated[float, number_option("--poll-s", min=0.05, max=60, help="how often the queue is asked for work besides "
                                           "its notifications (a phone's next unit waits at most this long)")] = 0.5,
-    db_wait_s: Annotated[float, typer.Option(min=0, help="how long a database that went away is waited for")]
+    db_wait_s: Annotated[float, number_option("--db-wait-s", min=0, help="how long a database that went away is waited for")]
     = 3600.0,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="stop when this host's queue holds no job "
                                              "waiting, scheduled for a retry or running (a CI job per night)")] = False,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perflab.core.numbers import number_option
 from perflab.errors import MissingDependencyError, StoreError, UserInputError
 
 if TYPE_CHECKING:
@@ -51,9 +52,9 @@ def compare_cmd(
                                            "sqlite:///path or postgresql://…")] = None,
     force: Annotated[bool, typer.Option("--force", help="compare runs of different scenarios (a warning "
                                         "instead of a refusal)")] = False,
-    alpha: Annotated[float, typer.Option("--alpha", help="significance level of the tests")] = 0.05,
-    resamples: Annotated[int, typer.Option("--resamples", help="bootstrap resamples")] = 2000,
-    temp_tolerance_c: Annotated[float, typer.Option("--temp-tolerance-c", help="warn when the cells' start "
+    alpha: Annotated[float, number_option("--alpha", min=0, max=1, min_open=True, max_open=True, help="significance level of the tests")] = 0.05,
+    resamples: Annotated[int, number_option("--resamples", integer=True, min=100, max=1_000_000, help="bootstrap resamples")] = 2000,
+    temp_tolerance_c: Annotated[float, number_option("--temp-tolerance-c", min=0, max=200, help="warn when the cells' start "
                                                     "temperatures differ by more than this")] = 3.0,
 ) -> None:
     """Per-cell changes between two runs (or two nights) with confidence intervals; exit 1 on a regression."""
@@ -68,10 +69,6 @@ def compare_cmd(
     from perflab.store.sql import METRICS
 
     try:
-        if not 0 < alpha < 1:
-            raise UserInputError(f"--alpha {alpha}: must be between 0 and 1")
-        if resamples < 100:
-            raise UserInputError(f"--resamples {resamples}: at least 100")
         given = [parse_threshold(t, METRICS) for t in (threshold or [])]
         # the defaults stay unless the same metric is given another threshold
         thresholds = [*given, *(t for t in map(parse_threshold, DEFAULT_THRESHOLDS)

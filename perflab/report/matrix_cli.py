@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from perflab.core.numbers import number_option
 from perflab.errors import MissingDependencyError, StoreError, UserInputError
 
 
@@ -45,7 +46,7 @@ def matrix_cmd(
                                                 "shipped EXAMPLE catalog (invented shares)")] = None,
     scenario: Annotated[str | None, typer.Option("--scenario", help="the scenario to show when runs of several "
                                                  "are given")] = None,
-    quality_floor_db: Annotated[float, typer.Option("--quality-floor-db", help="quality floor: Δ PSNR-Y vs "
+    quality_floor_db: Annotated[float, number_option("--quality-floor-db", min=-100, max=100, help="quality floor: Δ PSNR-Y vs "
                                                     "bicubic on the same device and delegate, in dB")] = 0.0,
     include_emulated: Annotated[bool, typer.Option("--include-emulated", help="count emulated phones in the "
                                                    "coverage (left out by default)")] = False,

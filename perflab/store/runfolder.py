@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
+from perflab.core.files import file_kind, open_regular
 from perflab.core.names import one_line
 from perflab.errors import StoreError, UserInputError
 from perflab.store.results import (
@@ -55,6 +57,27 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def check_new_run_folder(path: Path) -> None:
+    """``path`` can become a new run folder: it does not exist yet, or is an empty folder.
+    Anything else (a file, a device such as /dev/null, a folder with files) is a one-line
+    UserInputError that says which, and what to do."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UserInputError(f"{path}: --out: cannot be used as the run folder: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(mode):
+        raise UserInputError(f"{path}: --out: is {file_kind(mode)}, not a folder; name a new folder for the run")
+    try:
+        empty = not any(path.iterdir())
+    except OSError as exc:
+        raise UserInputError(f"{path}: --out: cannot read the folder: {exc.strerror or exc}") from None
+    if not empty:
+        raise UserInputError(f"{path}: --out: the folder is not empty; use `perflab run --resume {path}` to "
+                             "finish the run in it, or choose a new folder")
+
+
 @dataclass
 class RunFolder:
     path: Path
@@ -65,9 +88,7 @@ class RunFolder:
     def create(cls, path: Path) -> RunFolder:
         """A new run folder. A folder that already holds files is refused (two runs would mix
         their samples): finish that run with ``--resume`` or choose another folder."""
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise UserInputError(f"{path}: --out: the folder is not empty; use `perflab run --resume {path}` to "
-                                 "finish the run in it, or choose a new folder")
+        check_new_run_folder(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / "logs").mkdir(exist_ok=True)
@@ -233,8 +254,10 @@ def load_run(path: Path) -> RunRecord:
     """Read results.json of a run folder (or the file itself) and check its schema."""
     file = path / "results.json" if path.is_dir() else path
     try:
-        with file.open("rb") as f:
+        with open_regular(file) as f:  # never blocks on a named pipe
             data = f.read(MAX_RESULTS_BYTES + 1)
+    except UserInputError as exc:
+        raise StoreError(str(exc)) from None
     except OSError as exc:
         raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from None
     if len(data) > MAX_RESULTS_BYTES:

@@ -81,17 +81,43 @@ def metric_values(cell: CellRecord) -> dict[str, float]:
 
 def normalize_url(url: str | Path) -> str:
     """``--db`` value → a SQLAlchemy URL: a path or ``sqlite:///path`` is SQLite,
-    ``postgresql://`` uses psycopg 3. Other schemes are refused (one line, exit 2)."""
+    ``postgresql://`` uses psycopg 3. Other schemes, and a URL SQLAlchemy cannot parse (a bad
+    port, an unclosed ``[``), are refused: one line, exit 2, the password never shown."""
     text = str(url)
     if "://" not in text:
         return f"sqlite:///{text}"
     scheme, rest = text.split("://", 1)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        return f"postgresql+psycopg://{rest}"
-    if scheme == "sqlite":
-        return text
-    raise UserInputError(f"--db: {one_line(scheme, 40)}:// is not supported; give a SQLite file path, "
-                         "sqlite:///path or postgresql://user@host/db")
+        normalized = f"postgresql+psycopg://{rest}"
+    elif scheme == "sqlite":
+        normalized = text
+    else:
+        raise UserInputError(f"--db: {one_line(scheme, 40)}:// is not supported; give a SQLite file path, "
+                             "sqlite:///path or postgresql://user@host/db")
+    _check_parses(normalized, scheme)
+    return normalized
+
+
+def _check_parses(url: str, scheme: str) -> None:
+    """Parse ``url`` with SQLAlchemy's own parser (what connecting will do), so that a URL it
+    cannot read is bad input now, not an internal error later. Without SQLAlchemy installed the
+    store says so when opened."""
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+    except ImportError:
+        return
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except ValueError:  # the port: int() of what follows the host
+        raise UserInputError(f"--db: this {scheme}:// URL's port is not a number (an IPv6 host goes in "
+                             "brackets: postgresql://user@[::1]:5432/db)") from None
+    except ArgumentError:  # its message holds the whole URL, password included: not shown
+        raise UserInputError(f"--db: this {scheme}:// URL cannot be parsed; give postgresql://user@host:port/db "
+                             "or sqlite:///path") from None
+    if port is not None and not 0 < port < 65536:
+        raise UserInputError(f"--db: port {port} is out of range (1-65535)")
 
 
 def redact(url: str) -> str:

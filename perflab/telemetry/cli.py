@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from perflab.core.numbers import number_option
 from perflab.telemetry.meters.errors import MeterError, MeterGoneError
 
 app = typer.Typer(no_args_is_help=True, help="External power meters over serial: list, read, emulate.")
@@ -38,10 +39,10 @@ def read(
     meter_type: Annotated[str, typer.Option("--type", help=_TYPES)],
     once: Annotated[bool, typer.Option("--once", help="print one reading and exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON (one object per line)")] = False,
-    duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after this long")] = None,
-    interval_s: Annotated[float, typer.Option("--interval-s", help="time between readings")] = 0.2,
-    timeout_s: Annotated[float, typer.Option("--timeout-s", help="how long to wait for the meter")] = 1.0,
-    vdd_mv: Annotated[int | None, typer.Option("--vdd-mv", help="PPK2: supply voltage for the DUT "
+    duration_s: Annotated[float | None, number_option("--duration-s", min=0, help="stop after this long")] = None,
+    interval_s: Annotated[float, number_option("--interval-s", min=0, min_open=True, max=3600, help="time between readings")] = 0.2,
+    timeout_s: Annotated[float, number_option("--timeout-s", min=0, min_open=True, max=3600, help="how long to wait for the meter")] = 1.0,
+    vdd_mv: Annotated[int | None, number_option("--vdd-mv", integer=True, min=800, max=5000, help="PPK2: supply voltage for the DUT "
                                                "(default: the PPK2's current setting)")] = None,
 ) -> None:
     """Live readings (volts, amps, watts and the meter's own fields); Ctrl-C stops."""
@@ -104,11 +105,11 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def emulate(
     meter_type: Annotated[str, typer.Option("--type", help=_TYPES)],
     model: Annotated[str | None, typer.Option(help="SCPI model: n6705c, 66319d or dp832")] = None,
-    volts: Annotated[float, typer.Option(help="supply voltage of the emulated load")] = 3.9,
-    idle_ma: Annotated[float, typer.Option(help="idle current")] = 180.0,
-    burst_ma: Annotated[float, typer.Option(help="extra current during each burst")] = 400.0,
-    fps: Annotated[float, typer.Option(help="bursts per second (paced inference)")] = 30.0,
-    burst_ms: Annotated[float, typer.Option(help="burst length")] = 12.0,
+    volts: Annotated[float, number_option("--volts", min=0, min_open=True, max=60, help="supply voltage of the emulated load")] = 3.9,
+    idle_ma: Annotated[float, number_option("--idle-ma", min=0, max=100_000, help="idle current")] = 180.0,
+    burst_ma: Annotated[float, number_option("--burst-ma", min=0, max=100_000, help="extra current during each burst")] = 400.0,
+    fps: Annotated[float, number_option("--fps", min=0, min_open=True, max=1000, help="bursts per second (paced inference)")] = 30.0,
+    burst_ms: Annotated[float, number_option("--burst-ms", min=0, max=100_000, help="burst length")] = 12.0,
 ) -> None:
     """Start an EMULATED meter on a pseudo-terminal, print its path, run until Ctrl-C."""
     from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, UmEmulator

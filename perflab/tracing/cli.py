@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
+from perflab.core.files import read_regular_bytes
+from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, SourceLocation, UserInputError
 from perflab.tracing.attribution import TraceFacts, stream_facts
 from perflab.tracing.ftrace import file_chunks
@@ -33,12 +35,8 @@ def _fail(exc: PerflabError) -> NoReturn:
 
 def read_text_file(path: Path) -> str:
     """The file's text (undecodable bytes replaced); UserInputError naming the file if it
-    cannot be read."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserInputError(f"cannot read: {exc.strerror or exc}", SourceLocation(str(path), None, None)) from exc
-    return data.decode("utf-8", errors="replace")
+    cannot be read or is not a regular file (never blocks on a named pipe)."""
+    return read_regular_bytes(path).decode("utf-8", errors="replace")
 
 
 @profile_app.command("parse")
@@ -109,15 +107,15 @@ def _load_trace(file: Path, trace_clock: str | None) -> tuple[TraceFacts, str]:
 
 TraceClockOpt = Annotated[str | None, typer.Option(
     "--trace-clock", help="the tracefs trace_clock file saved at capture (or its content, or a clock name)")]
-CounterHzOpt = Annotated[float | None, typer.Option(
+CounterHzOpt = Annotated[float | None, number_option(
     "--counter-hz", min=1.0, help="tick rate of a counter/x86-tsc/uptime trace clock, to turn ticks into time")]
-TgidOpt = Annotated[int | None, typer.Option("--pid", help="only inferences of this process (the B|pid field)")]
+TgidOpt = Annotated[int | None, number_option("--pid", integer=True, min=0, max=2**31 - 1, help="only inferences of this process (the B|pid field)")]
 SegmentOpt = Annotated[str | None, typer.Option(
     "--segment", help="only inferences inside perflab segments of this name (perflab:segment:<name>:begin/end)")]
 ThreadsOpt = Annotated[str | None, typer.Option(
     "--threads", help="CPU busy time of these thread ids (comma-separated; default: the inferences' process)")]
-SkipOpt = Annotated[int, typer.Option(
-    "--skip-first", min=0, help="leave out the first N inferences (benchmark_model's warm-up runs)")]
+SkipOpt = Annotated[int, number_option(
+    "--skip-first", integer=True, min=0, help="leave out the first N inferences (benchmark_model's warm-up runs)")]
 
 
 @trace_app.command("parse")

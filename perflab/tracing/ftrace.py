@@ -164,14 +164,19 @@ _LINE_RE_M = re.compile(LINE_PATTERN, re.MULTILINE)
 _EMPTY_RE = re.compile(r"\n(?=\n)")  # empty lines, cheaply (a literal search)
 
 
+_CLOCK_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # a kernel clock's name: "local", "x86-tsc", "mono_raw"
+
+
 def clock_from_trace_clock(content: str) -> str:
     """The selected clock from a ``trace_clock`` file (``[local] global counter …``) or a
-    bare clock name. Raises UserInputError when neither."""
+    bare clock name (lower-case letters, digits, ``_`` and ``-``, as the kernel names them).
+    Raises UserInputError when neither."""
     text = content.strip()
     m = re.search(r"\[([^\]\s]+)\]", text)
     name = m.group(1) if m else text
-    if not name or any(c.isspace() for c in name):
-        raise UserInputError(f"trace_clock: cannot tell the selected clock from {content.strip()[:80]!r}")
+    if _CLOCK_NAME_RE.fullmatch(name) is None:
+        raise UserInputError(f"trace_clock: cannot tell the selected clock from {text[:80]!r} (a clock is a "
+                             f"name such as {', '.join(sorted(KNOWN_CLOCKS))})")
     return name
 
 

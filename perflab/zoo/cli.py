@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from perflab.core.numbers import number_option
 from perflab.errors import UserInputError
 from perflab.zoo.convert import VARIANTS
 from perflab.zoo.registry import WEIGHTS_DIR, get_artifact, list_models, model_info
@@ -61,7 +62,7 @@ def list_cmd(
 @app.command()
 def build(
     family: str,
-    scale: Annotated[int, typer.Option(help="upscaling factor")] = 2,
+    scale: Annotated[int, number_option("--scale", integer=True, min=2, max=4, help="upscaling factor")] = 2,
     out: Annotated[Path | None, typer.Option(help="write an UNTRAINED fp32 .tflite here (for profiling)")] = None,
 ) -> None:
     """Build a family's graph: bicubic is written into the zoo (fixed weights); others print their size."""
@@ -85,11 +86,11 @@ def build(
 @app.command()
 def train(
     family: str,
-    scale: Annotated[int, typer.Option()] = 2,
-    steps: Annotated[int, typer.Option()] = 2500,
-    seed: Annotated[int, typer.Option()] = 0,
-    lr_patch: Annotated[int, typer.Option(help="LR patch side; 0 = 32/24/16 at x2/x3/x4")] = 0,
-    kd_weight: Annotated[float, typer.Option(help="distillation weight (family 'student')")] = 0.0,
+    scale: Annotated[int, number_option("--scale", integer=True, min=2, max=4)] = 2,
+    steps: Annotated[int, number_option("--steps", integer=True, min=1, max=10_000_000)] = 2500,
+    seed: Annotated[int, number_option("--seed", integer=True, min=0, max=2**32 - 1)] = 0,
+    lr_patch: Annotated[int, number_option("--lr-patch", integer=True, min=0, max=4096, help="LR patch side; 0 = 32/24/16 at x2/x3/x4")] = 0,
+    kd_weight: Annotated[float, number_option("--kd-weight", min=0, max=1000, help="distillation weight (family 'student')")] = 0.0,
     teacher: Annotated[Path | None, typer.Option(help="teacher .keras checkpoint (family 'student')")] = None,
     variants: Annotated[str, typer.Option()] = ",".join(VARIANTS),
 ) -> None:
@@ -120,7 +121,7 @@ def convert(
 @app.command()
 def analyze(
     family: Annotated[str | None, typer.Argument(help="zoo family (or use --model)")] = None,
-    scale: Annotated[int, typer.Option()] = 2,
+    scale: Annotated[int, number_option("--scale", integer=True, min=2, max=4)] = 2,
     variant: Annotated[str, typer.Option()] = "fp32",
     model: Annotated[Path | None, typer.Option(help="any .tflite file instead of a zoo model")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -148,7 +149,7 @@ def analyze(
 @app.command("evaluate")
 def evaluate_cmd(
     family: Annotated[str | None, typer.Argument(help="one family; default all")] = None,
-    scale: Annotated[int | None, typer.Option()] = None,
+    scale: Annotated[int | None, number_option("--scale", integer=True, min=2, max=4)] = None,
     variants: Annotated[str, typer.Option()] = ",".join(VARIANTS),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -1,0 +1,242 @@
+"""A hostile user at the command line: every bad number, file, URL or name is one line on
+stderr and exit 2 — never a traceback, a usage box, a hang or an internal error.
+
+The mechanisms are checked as classes, so that the next hostile case is caught here: every
+numeric option of every command goes through one finite-and-in-range type
+(:mod:`perflab.core.numbers`), every file a user names is opened without blocking and refused
+unless regular (:mod:`perflab.core.files`), every results-store URL is parsed by SQLAlchemy's
+own parser first (:func:`perflab.store.sql.normalize_url`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pty
+import subprocess
+import sys
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perflab.core.files import open_regular, read_regular_bytes, regular_file_problem
+from perflab.core.numbers import Number, NumberSpec, number_problem, parse_number
+from perflab.errors import UserInputError
+from perflab.store.sql import normalize_url
+from perflab.tracing.ftrace import clock_from_trace_clock
+
+PERFLAB = [sys.executable, "-m", "perflab"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _perflab(*args: str | Path, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PERFLAB, *map(str, args)], capture_output=True, text=True, timeout=timeout_s, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def _one_line_exit_2(res: subprocess.CompletedProcess[str]) -> str:
+    """The run refused the input as a user error: exit 2, one ``perflab: error:`` line, no box."""
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip() and not _tf_noise(ln)]
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("perflab: error: "), res.stderr
+    assert "Traceback" not in res.stderr and "╭" not in res.stderr and "internal error" not in res.stderr
+    return lines[0]
+
+
+def _tf_noise(line: str) -> bool:
+    """TensorFlow's own start-up lines on stderr (not perflab's)."""
+    return line.startswith(("I0000", "W0000", "E0000", "To enable the following", "WARNING: All log messages"))
+
+
+# ---- the numeric option type -------------------------------------------------------------------
+
+SPECS = [NumberSpec(), NumberSpec(min=0, max=3600), NumberSpec(integer=True, min=1, max=32),
+         NumberSpec(min=0, min_open=True), NumberSpec(min=0, max=1, min_open=True, max_open=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=30), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.integers().map(str), st.sampled_from(["nan", "-nan", "inf", "-inf", "Infinity", "1e309",
+                                                               "0x10", "1_000", " 5 ", "", "-0", "1e-400"])),
+       spec=st.sampled_from(SPECS))
+def test_a_number_is_finite_and_in_range_or_refused_in_words(text: str, spec: NumberSpec) -> None:
+    try:
+        value = parse_number(text, spec)
+    except ValueError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        assert number_problem(text, spec) == str(exc)
+        return
+    assert math.isfinite(value)
+    assert not spec.integer or isinstance(value, int)
+    assert spec.min is None or (value >= spec.min and not (spec.min_open and value == spec.min))
+    assert spec.max is None or (value <= spec.max and not (spec.max_open and value == spec.max))
+
+
+def test_nan_and_infinity_are_never_numbers() -> None:
+    for text in ("nan", "NaN", "-nan", "inf", "-inf", "infinity", "1e999"):
+        assert number_problem(text, NumberSpec()) is not None, text
+    assert parse_number("1e3", NumberSpec(integer=True)) == 1000
+    assert number_problem("2.5", NumberSpec(integer=True)) is not None
+
+
+def _commands(app: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+    for c in app.registered_commands:
+        yield [*path, c.name or c.callback.__name__], c.callback
+    for g in app.registered_groups:
+        yield from _commands(g.typer_instance, [*path, g.name])
+
+
+def _is_numeric(annotation: Any) -> bool:
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return any(a in (int, float) for a in (typing.get_args(annotation) if union else (annotation,)))
+
+
+def test_every_numeric_option_of_every_command_goes_through_the_one_number_type() -> None:
+    from perflab.cli import app
+
+    unchecked = []
+    seen = 0
+    for path, callback in _commands(app, []):
+        for name, hint in typing.get_type_hints(callback, include_extras=True).items():
+            if name == "return":
+                continue
+            base, *meta = typing.get_args(hint) if typing.get_origin(hint) is typing.Annotated else (hint,)
+            if _is_numeric(base):
+                seen += 1
+                if not any(isinstance(getattr(m, "parser", None), Number) for m in meta):
+                    unchecked.append(f"perflab {' '.join(path)} {name}")
+    assert seen >= 30  # the walk found the commands
+    assert not unchecked, "numeric options without perflab.core.numbers.number_option: " + ", ".join(unchecked)
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "s.yaml", "--reconnect-wait-s", "-1"],
+    ["run", "s.yaml", "--reconnect-wait-s", "nan"],
+    ["run", "s.yaml", "--reconnect-wait-s", "abc"],
+    ["emulate", "--devices", "0"],
+    ["emulate", "--devices", "2.5"],
+    ["compare", "a", "b", "--alpha", "inf"],
+    ["trace", "parse", "x.txt", "--counter-hz", "nan"],
+    ["meter", "read", "/dev/null", "--type", "scpi", "--interval-s", "-inf"],
+])
+def test_a_bad_number_on_the_command_line_is_one_line_exit_2(args: list[str]) -> None:
+    line = _one_line_exit_2(_perflab(*args))
+    assert "command line: --" in line
+
+
+def test_meter_read_with_a_nan_timeout_on_a_silent_port_does_not_hang() -> None:
+    leader, follower = pty.openpty()  # a port that never answers
+    try:
+        line = _one_line_exit_2(_perflab("meter", "read", os.ttyname(follower), "--type", "scpi", "--once",
+                                         "--timeout-s", "nan", timeout_s=60))
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert "--timeout-s" in line
+
+
+# ---- files that block, or are not files -------------------------------------------------------
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    p = tmp_path / "some.fifo"
+    os.mkfifo(p)
+    return p
+
+
+def test_open_regular_refuses_what_is_not_a_regular_file_without_blocking(tmp_path: Path, fifo: Path) -> None:
+    regular = tmp_path / "f.txt"
+    regular.write_bytes(b"hello")
+    with open_regular(regular) as f:
+        assert f.read() == b"hello"
+    assert read_regular_bytes(regular) == b"hello"
+    cases = {fifo: "named pipe", tmp_path: "folder", Path("/dev/null"): "character device",
+             tmp_path / "missing": "not found"}
+    for path, words in cases.items():
+        problem = regular_file_problem(path)
+        assert problem is not None and words in problem, (path, problem)
+    with pytest.raises(UserInputError, match="larger than 3 bytes"):
+        read_regular_bytes(regular, max_bytes=3)
+
+
+@pytest.mark.parametrize("command", [
+    ["scenario", "check", "{fifo}"],
+    ["trace", "parse", "{fifo}"],
+    ["profile", "parse", "{fifo}"],
+    ["run", "{fifo}"],
+    ["rack", "check", "{fifo}"],
+    ["trace", "parse", "{regular}", "--trace-clock", "{fifo}"],
+])
+def test_a_named_pipe_as_a_file_argument_is_refused_at_once(command: list[str], fifo: Path, tmp_path: Path) -> None:
+    regular = tmp_path / "t.txt"
+    regular.write_text("# tracer: nop\n")
+    res = _perflab(*(a.format(fifo=fifo, regular=regular) for a in command), timeout_s=60)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    _one_line_exit_2(res)
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "{regular}"])
+def test_run_out_that_is_not_a_folder_says_so(target: str, tmp_path: Path) -> None:
+    regular = tmp_path / "file.txt"
+    regular.write_text("x")
+    line = _one_line_exit_2(_perflab("run", REPO / "scenarios" / "light.yaml", "--out", target.format(regular=regular)))
+    assert "not a folder" in line and "--resume" not in line
+
+
+# ---- URLs ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["postgresql://[::1", "postgresql://u:secret@h:x/db", "postgres://u:secret@h:99999/d",
+                                 "postgresql://u:secret@[::1/db"])
+def test_a_store_url_sqlalchemy_cannot_parse_is_a_user_error_without_the_password(url: str) -> None:
+    with pytest.raises(UserInputError) as ei:
+        normalize_url(url)
+    assert "secret" not in str(ei.value) and "\n" not in str(ei.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rest=st.text(max_size=40), scheme=st.sampled_from(["postgresql", "postgres", "sqlite", "mysql", "x"]))
+def test_any_store_url_is_normalized_or_refused_as_bad_input(rest: str, scheme: str) -> None:
+    try:
+        out = normalize_url(f"{scheme}://{rest}")
+    except UserInputError as exc:
+        assert "\n" not in str(exc)
+        return
+    from sqlalchemy.engine import make_url
+
+    make_url(out)  # what perflab hands on, SQLAlchemy can read
+
+
+def test_store_info_with_an_unparseable_url_is_one_line() -> None:
+    line = _one_line_exit_2(_perflab("store", "info", "--db", "postgresql://[::1"))
+    assert "--db" in line
+
+
+# ---- names that are not names --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["';id'", "$(reboot)", "local;id", "LOCAL", "a" * 40, "[';id'] local"])
+def test_a_trace_clock_that_is_not_a_clock_name_is_refused(text: str) -> None:
+    with pytest.raises(UserInputError):
+        clock_from_trace_clock(text)
+
+
+def test_trace_clock_names_and_files_still_read() -> None:
+    assert clock_from_trace_clock("[local] global counter uptime perf mono mono_raw boot x86-tsc\n") == "local"
+    assert clock_from_trace_clock("x86-tsc") == "x86-tsc"
+    assert clock_from_trace_clock("mono_raw") == "mono_raw"
+
+
+def test_trace_parse_with_a_shell_word_as_clock_is_one_line(tmp_path: Path) -> None:
+    trace = tmp_path / "t.txt"
+    trace.write_text("# tracer: nop\n")
+    line = _one_line_exit_2(_perflab("trace", "parse", trace, "--trace-clock", "';id'"))
+    assert "trace_clock" in line
