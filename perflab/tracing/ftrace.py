@@ -49,6 +49,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
+from perflab.core.files import open_regular
 from perflab.errors import UserInputError
 
 
@@ -586,8 +587,8 @@ def scan_trace(chunks: Iterable[str | bytes], sink: RowSink, *, trace_clock: str
 
 def file_chunks(path: Path, chunk_bytes: int = DEFAULT_BLOCK_CHARS) -> Iterator[bytes]:
     """A file's bytes in pieces, for :func:`scan_trace` (the one function here that reads a
-    file; OSError as raised)."""
-    with path.open("rb") as f:
+    file; opened without blocking, UserInputError unless a regular file; OSError as raised)."""
+    with open_regular(path) as f:
         while chunk := f.read(chunk_bytes):
             yield chunk
 
