@@ -99,7 +99,7 @@ def in_process(rack: Path, reports: Path) -> dict[str, Any]:
 
 def queued(rack: Path, reports: Path, hosts: int, env: dict[str, str]) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests"))
-    from rack_support import private_postgres  # the tests' private PostgreSQL server
+    from support.postgres import private_postgres  # the tests' private PostgreSQL server
 
     reports.mkdir(parents=True, exist_ok=True)
     with private_postgres() as pg, ExitStack() as stack:

@@ -1,11 +1,30 @@
+"""The suite's shared fixtures, in one place (helpers they use are in ``tests/support/``).
+
+- ``adb_server`` (session): one real adb server on a free port for the whole run; ``adb`` is
+  perflab's ``Adb`` on it. Phones connect and disconnect between tests, so a test that counts
+  devices filters by its own serials.
+- ``phones`` (per test) / ``module_phones`` (per module): start emulated phones connected to that
+  server; every one is disconnected and stopped at teardown, also when the test failed.
+- ``pg_url`` (session): a PostgreSQL URL — ``$PERFLAB_TEST_PG_URL`` when set, else a throwaway
+  cluster started for the session (Debian's binaries, which ``scripts/setup.sh --dev`` installs).
+"""
+
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import adbutils
+    from support.phones import PhoneFactory
+
+    from perflab.devices.adb import Adb
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,3 +37,76 @@ os.environ["PERFLAB_CONFIG_DIR"] = tempfile.mkdtemp(prefix="perflab-test-config-
 def perflab_cmd() -> list[str]:
     """The installed console script's equivalent, run with this interpreter."""
     return [sys.executable, "-m", "perflab"]
+
+
+@pytest.fixture(scope="session")
+def adb_server() -> Iterator[adbutils.AdbClient]:
+    """A real adb server on a free port (never 5037), killed at the session's end."""
+    from perflab.emulator.testing import private_adb_server
+
+    with private_adb_server() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def adb(adb_server: adbutils.AdbClient) -> Adb:
+    """perflab's adb client on the session's server (short timeouts: emulated phones answer fast)."""
+    from perflab.devices.adb import Adb
+
+    return Adb(port=adb_server.port, timeout_s=20.0, backoff_s=0.2)
+
+
+@pytest.fixture
+def phones(adb_server: adbutils.AdbClient) -> Iterator[PhoneFactory]:
+    """Emulated phones for one test: ``phones.start("pixel7")``; all stopped when the test ends."""
+    from support.phones import PhoneFactory
+
+    with PhoneFactory(adb_server) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def module_phones(adb_server: adbutils.AdbClient) -> Iterator[PhoneFactory]:
+    """Emulated phones shared by a module's tests; all stopped when the module ends."""
+    from support.phones import PhoneFactory
+
+    with PhoneFactory(adb_server) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL server's URL: ``$PERFLAB_TEST_PG_URL`` if set, else a throwaway cluster."""
+    from support.postgres import pg_bindir, private_postgres
+
+    url = os.environ.get("PERFLAB_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/setup.sh --dev installs it) and "
+                    "PERFLAB_TEST_PG_URL is not set")
+    with private_postgres() as pg:
+        yield pg.url
+
+
+@pytest.fixture
+def pg_schema_url(pg_url: str) -> Iterator[str]:
+    """``pg_url`` with a schema of this test's own (its search_path), dropped afterwards."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from perflab.store.sql import normalize_url
+
+    schema = f"t_{secrets.token_hex(4)}"
+    eng = sa.create_engine(normalize_url(pg_url))
+    with eng.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in pg_url else "?"
+    try:
+        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with eng.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        eng.dispose()

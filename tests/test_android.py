@@ -31,7 +31,6 @@ from perflab.devices.base import Device, DeviceKind
 from perflab.devices.config import load_device_config
 from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
 from perflab.errors import (
     DeviceBusyError,
     DeviceError,
@@ -49,12 +48,6 @@ KNOB = "/sys/devices/platform/google,charger/charge_disable"
 GOV0 = "/sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 @pytest.fixture(scope="module")

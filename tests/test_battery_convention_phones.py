@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from perflab.devices.android import AndroidDevice
 from perflab.devices.config import load_device_config
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.profiles import load_profile
-from perflab.emulator.testing import private_adb_server
 from perflab.lab.runner import run_scenario
 from perflab.report import timelines
 from perflab.report.html import read_timeline, timeline_views
@@ -53,12 +51,6 @@ SCENARIO = """\
       images:
         - skimage: coffee
     """
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(adb: Adb, tmp_path: Path) -> None:

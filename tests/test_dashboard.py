@@ -183,39 +183,21 @@ def test_dashboard_loads_in_headless_chromium(history: tuple[Path, str]) -> None
     assert 'id="regression-table"' in dom and 'id="flaky-table"' in dom and "EMULATED" in dom
 
 
-def test_dashboard_and_compare_from_postgresql(tmp_path: Path) -> None:
+def test_dashboard_and_compare_from_postgresql(pg_schema_url: str, tmp_path: Path) -> None:
     """The same nightly history in a real PostgreSQL store (its own schema): the dashboard and
     compare by run id read it there."""
-    url = os.environ.get("PERFLAB_TEST_PG_URL")
-    if url is None:
-        pytest.skip("PERFLAB_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
-    import secrets
-
-    import sqlalchemy as sa
-
-    from perflab.store.sql import normalize_url
-
-    schema = f"t_{secrets.token_hex(4)}"
-    eng = sa.create_engine(normalize_url(url))
-    with eng.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
-        store_url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-        with SqlStore(store_url) as st:
-            for i in range(NIGHTS):
-                run, path = _night(tmp_path / "reports", i)
-                st.index_run(run, path)
-        r = _perflab("dashboard", "--db", store_url, "--out", tmp_path / "dash", "--fail-on-regression")
-        assert r.returncode == 1, r.stdout + r.stderr
-        regs = [ln for ln in r.stdout.splitlines() if ln.startswith("REGRESSION")]
-        assert [ln.split()[1:3] for ln in regs] == [["emu-1/espcn_x2.fp32.cpu:", "latency.median"],
-                                                   ["emu-1/espcn_x2.fp32.cpu:", "latency.p90"]]
-        r = _perflab("compare", f"night{STEP_NIGHT - 1:02d}", f"night{STEP_NIGHT:02d}", "--db", store_url)
-        assert r.returncode == 1 and "REGRESSION emu-1/espcn_x2.fp32.cpu: latency.median" in r.stdout
-    finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        eng.dispose()
+    store_url = pg_schema_url
+    with SqlStore(store_url) as st:
+        for i in range(NIGHTS):
+            run, path = _night(tmp_path / "reports", i)
+            st.index_run(run, path)
+    r = _perflab("dashboard", "--db", store_url, "--out", tmp_path / "dash", "--fail-on-regression")
+    assert r.returncode == 1, r.stdout + r.stderr
+    regs = [ln for ln in r.stdout.splitlines() if ln.startswith("REGRESSION")]
+    assert [ln.split()[1:3] for ln in regs] == [["emu-1/espcn_x2.fp32.cpu:", "latency.median"],
+                                               ["emu-1/espcn_x2.fp32.cpu:", "latency.p90"]]
+    r = _perflab("compare", f"night{STEP_NIGHT - 1:02d}", f"night{STEP_NIGHT:02d}", "--db", store_url)
+    assert r.returncode == 1 and "REGRESSION emu-1/espcn_x2.fp32.cpu: latency.median" in r.stdout
 
 
 def test_scenarios_are_never_mixed_in_one_trend(tmp_path: Path) -> None:

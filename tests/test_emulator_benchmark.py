@@ -5,16 +5,15 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import adbutils
 import numpy as np
 import pytest
+from support.phones import PhoneFactory
 
-from perflab.emulator import EmulatedPhone, connect_to_adb_server
+from perflab.emulator import EmulatedPhone
 from perflab.emulator.benchmark_model import FlagError, Stat, fmt_g, parse_flags
-from perflab.emulator.testing import private_adb_server
 
 REPO = Path(__file__).resolve().parent.parent
 ZOO_MODEL = REPO / "perflab" / "zoo" / "weights" / "bicubic_x2_fp32.tflite"
@@ -47,24 +46,16 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def adb() -> Iterator[adbutils.AdbClient]:
-    with private_adb_server() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def device(adb: adbutils.AdbClient, model: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[EmulatedPhone, adbutils.AdbDevice]]:
-    with EmulatedPhone.start("galaxy_s23") as phone:
-        connect_to_adb_server(phone, adb)
-        d = adb.device(phone.serial)
-        fake = tmp_path_factory.mktemp("bin") / "benchmark_model"
-        fake.write_bytes(b"\x7fELF placeholder: the emulated phone runs its own benchmark_model\n")
-        fake.chmod(0o755)
-        d.sync.push(str(fake), f"{TMP}/benchmark_model", mode=0o755)
-        d.sync.push(str(model), f"{TMP}/model.tflite")
-        yield phone, d
-        adb.disconnect(phone.serial)
+def device(module_phones: PhoneFactory, adb_server: adbutils.AdbClient, model: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[EmulatedPhone, adbutils.AdbDevice]:
+    phone = module_phones.start("galaxy_s23")
+    d = adb_server.device(phone.serial)
+    fake = tmp_path_factory.mktemp("bin") / "benchmark_model"
+    fake.write_bytes(b"\x7fELF placeholder: the emulated phone runs its own benchmark_model\n")
+    fake.chmod(0o755)
+    d.sync.push(str(fake), f"{TMP}/benchmark_model", mode=0o755)
+    d.sync.push(str(model), f"{TMP}/model.tflite")
+    return phone, d
 
 
 def _input_name(model: Path) -> str:

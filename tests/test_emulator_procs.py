@@ -16,10 +16,11 @@ from pathlib import Path
 
 import adbutils
 import pytest
+from support.phones import PhoneFactory
 
-from perflab.emulator import EmulatedPhone, connect_to_adb_server
+from perflab.emulator import EmulatedPhone
 from perflab.emulator.provision import BENCHMARK_MODEL_PATH
-from perflab.emulator.testing import adb_env, private_adb_server
+from perflab.emulator.testing import adb_env
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "perflab" / "zoo" / "weights" / "bicubic_x2_fp32.tflite"
@@ -28,18 +29,10 @@ PS_HEADER = ["USER", "PID", "PPID", "VSZ", "RSS", "WCHAN", "ADDR", "S", "NAME"]
 
 
 @pytest.fixture(scope="module")
-def adb() -> Iterator[adbutils.AdbClient]:
-    with private_adb_server() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def phone(adb: adbutils.AdbClient) -> Iterator[EmulatedPhone]:
-    with EmulatedPhone.start("pixel7") as p:
-        connect_to_adb_server(p, adb)
-        adb.device(p.serial).sync.push(str(MODEL), f"{TMP}/model.tflite")
-        yield p
-        adb.disconnect(p.serial)
+def phone(module_phones: PhoneFactory, adb_server: adbutils.AdbClient) -> EmulatedPhone:
+    p = module_phones.start("pixel7")
+    adb_server.device(p.serial).sync.push(str(MODEL), f"{TMP}/model.tflite")
+    return p
 
 
 @pytest.fixture(autouse=True)
@@ -74,8 +67,8 @@ def no_tool_running(phone: EmulatedPhone) -> None:
 class Streamed:
     """``adb shell CMD`` running in the background, stdout collected line by line."""
 
-    def __init__(self, adb: adbutils.AdbClient, serial: str, command: str) -> None:
-        self.proc = subprocess.Popen(["adb", "-s", serial, "shell", command], env=adb_env(adb),
+    def __init__(self, adb_server: adbutils.AdbClient, serial: str, command: str) -> None:
+        self.proc = subprocess.Popen(["adb", "-s", serial, "shell", command], env=adb_env(adb_server),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.first = threading.Event()
@@ -106,8 +99,8 @@ LONG_RUN = f"--graph={TMP}/model.tflite --num_threads=1 --warmup_runs=0 --warmup
            "--num_runs=100000 --min_secs=0 --max_secs=600 --run_delay=0.05"
 
 
-def test_ps_lists_android_processes_in_toybox_format(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
-    d = adb.device(phone.serial)
+def test_ps_lists_android_processes_in_toybox_format(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb_server.device(phone.serial)
     rows = ps_rows(d)
     names = {r[-1]: r for r in rows}
     assert names["init"][1:3] == ["1", "0"] and names["init"][0] == "root"
@@ -122,10 +115,10 @@ def test_ps_lists_android_processes_in_toybox_format(adb: adbutils.AdbClient, ph
 @pytest.mark.parametrize(("kill_args", "signo"), [("", signal.SIGTERM), ("-9", signal.SIGKILL),
                                                   ("-s INT", signal.SIGINT), ("-2", signal.SIGINT),
                                                   ("-15", signal.SIGTERM), ("-s TERM", signal.SIGTERM)])
-def test_kill_by_pid_ends_the_benchmark(adb: adbutils.AdbClient, phone: EmulatedPhone, kill_args: str,
+def test_kill_by_pid_ends_the_benchmark(adb_server: adbutils.AdbClient, phone: EmulatedPhone, kill_args: str,
                                         signo: int) -> None:
-    d = adb.device(phone.serial)
-    run = Streamed(adb, phone.serial, f"sh -c {shlex.quote(f'echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}')}")
+    d = adb_server.device(phone.serial)
+    run = Streamed(adb_server, phone.serial, f"sh -c {shlex.quote(f'echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}')}")
     assert run.first.wait(STUCK_S) and run.lines, "no PID printed"
     pid = run.lines[0]
     assert pid.isdigit()
@@ -146,11 +139,11 @@ def test_kill_by_pid_ends_the_benchmark(adb: adbutils.AdbClient, phone: Emulated
     assert len(run.lines) == seen
 
 
-def test_benchmark_without_exec_is_a_child_and_the_script_goes_on(adb: adbutils.AdbClient,
+def test_benchmark_without_exec_is_a_child_and_the_script_goes_on(adb_server: adbutils.AdbClient,
                                                                    phone: EmulatedPhone) -> None:
-    d = adb.device(phone.serial)
+    d = adb_server.device(phone.serial)
     script = f"echo $$; {BENCHMARK_MODEL_PATH} {LONG_RUN} >/dev/null; echo status=$?"
-    run = Streamed(adb, phone.serial, script)
+    run = Streamed(adb_server, phone.serial, script)
     assert run.first.wait(STUCK_S)
     shell_pid = run.lines[0]
     tool_running(phone)
@@ -169,8 +162,8 @@ def test_benchmark_without_exec_is_a_child_and_the_script_goes_on(adb: adbutils.
     assert run.lines[-1] == f"status={128 + signal.SIGKILL}"
 
 
-def test_kill_errors(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
-    d = adb.device(phone.serial)
+def test_kill_errors(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb_server.device(phone.serial)
     r = d.shell2("kill 31999", v2=True)
     assert r.returncode == 1 and "No such process" in r.stderr
     r = d.shell2("kill 1", v2=True)
@@ -181,9 +174,9 @@ def test_kill_errors(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
     assert r.returncode == 127 and "not supported" in r.stderr
 
 
-def test_background_job_is_listed_and_killable(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
-    d = adb.device(phone.serial)
-    run = Streamed(adb, phone.serial, "sleep 300 & echo $!; wait $!; echo waited=$?")
+def test_background_job_is_listed_and_killable(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb_server.device(phone.serial)
+    run = Streamed(adb_server, phone.serial, "sleep 300 & echo $!; wait $!; echo waited=$?")
     assert run.first.wait(STUCK_S)
     job = run.lines[0]
     row = next(r for r in ps_rows(d) if r[1] == job)
@@ -194,9 +187,9 @@ def test_background_job_is_listed_and_killable(adb: adbutils.AdbClient, phone: E
     assert not any(r[1] == job for r in ps_rows(d))
 
 
-def test_closing_the_stream_hangs_up_the_session(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
-    d = adb.device(phone.serial)
-    run = Streamed(adb, phone.serial, f"echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}")
+def test_closing_the_stream_hangs_up_the_session(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+    d = adb_server.device(phone.serial)
+    run = Streamed(adb_server, phone.serial, f"echo $$; exec {BENCHMARK_MODEL_PATH} {LONG_RUN}")
     assert run.first.wait(STUCK_S)
     pid = run.lines[0]
     tool_running(phone, int(pid))
@@ -207,9 +200,9 @@ def test_closing_the_stream_hangs_up_the_session(adb: adbutils.AdbClient, phone:
     assert not phone.rt.processes
 
 
-def test_a_sampler_script_streams_until_killed(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+def test_a_sampler_script_streams_until_killed(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> None:
     """The shape of issue 9's device-side sampler: builtins only, trap, read from /proc, fractional sleep."""
-    d = adb.device(phone.serial)
+    d = adb_server.device(phone.serial)
     script = ("trap 'echo stopped; exit 0' TERM INT\n"
               "echo $$\n"
               "while :; do\n"
@@ -219,7 +212,7 @@ def test_a_sampler_script_streams_until_killed(adb: adbutils.AdbClient, phone: E
               "  sleep 0.1\n"
               "done\n")
     d.sync.push(script.encode(), f"{TMP}/sampler.sh")
-    run = Streamed(adb, phone.serial, f"sh {TMP}/sampler.sh")
+    run = Streamed(adb_server, phone.serial, f"sh {TMP}/sampler.sh")
     assert run.first.wait(STUCK_S)
     pid = run.lines[0]
     run.wait_lines(4)  # three samples
@@ -232,12 +225,12 @@ def test_a_sampler_script_streams_until_killed(adb: adbutils.AdbClient, phone: E
         assert float(up) > 0 and int(busy) >= 0 and int(idle) >= 0
 
 
-def test_a_job_that_ignores_sighup_outlives_its_adb_shell(adb: adbutils.AdbClient, phone: EmulatedPhone) -> None:
+def test_a_job_that_ignores_sighup_outlives_its_adb_shell(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> None:
     """What a background sampler relies on, as on a phone: a job started by `adb shell … &` keeps
     running after that shell returns, and can be killed later by its PID. When the host closes
     the stream first (a cable pull, Ctrl-C on `adb shell`), the session gets SIGHUP: a job that
     ignores it (`trap '' HUP`, what nohup does) survives, one that does not ends."""
-    d = adb.device(phone.serial)
+    d = adb_server.device(phone.serial)
     loop = "while :; do echo tick >> {out}; sleep 0.05; done"
     ignoring = "trap '' HUP\n" + loop.format(out=TMP + "/kept")
     kept = int(d.shell(f"sh -c {shlex.quote(ignoring)} > /dev/null 2>&1 & echo $!").strip())
@@ -247,7 +240,7 @@ def test_a_job_that_ignores_sighup_outlives_its_adb_shell(adb: adbutils.AdbClien
     # a session the host hangs up on: its plain job ends, its SIGHUP-ignoring job goes on
     script = (f"sh -c {shlex.quote(loop.format(out=TMP + '/plain'))} > /dev/null 2>&1 & echo plain $!; "
               f"sh -c {shlex.quote(ignoring.replace('/kept', '/kept2'))} > /dev/null 2>&1 & echo kept $!; sleep 100")
-    session = Streamed(adb, phone.serial, script)
+    session = Streamed(adb_server, phone.serial, script)
     session.wait_lines(2)
     pids = dict(ln.split() for ln in session.lines[:2])
     session.proc.kill()  # the host closes the stream first

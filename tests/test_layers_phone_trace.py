@@ -21,7 +21,6 @@ if shutil.which("adb") is None:
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.store.results import LayerPassRecord
 from perflab.workloads import workload_for
@@ -30,12 +29,6 @@ from perflab.zoo.registry import get_artifact
 pytestmark = pytest.mark.timeout(600)
 T = "/sys/kernel/tracing"
 PHONES: dict[str, EmulatedPhone] = {}  # by serial: the emulated phone behind each device
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 def _device(adb: Adb, profile: str, tmp: Path) -> Iterator[AndroidDevice]:

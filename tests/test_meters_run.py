@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,18 +165,11 @@ if shutil.which("adb") is not None:
     from perflab.devices.android import AndroidDevice
     from perflab.emulator.meters import LiveLoad, Ppk2Emulator
     from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-    from perflab.emulator.testing import private_adb_server
     from perflab.lab.runner import run_scenario
     from perflab.scenario import load_scenario
     from perflab.store.runfolder import load_run
 
 needs_adb = pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed")
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 def scenario(tmp_path: Path, telemetry: str, models: str = "[fp32]", extra: str = "") -> Path:

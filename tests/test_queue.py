@@ -24,7 +24,9 @@ import pytest
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
     pytest.skip("adb is not installed", allow_module_level=True)
 
-from rack_support import PrivatePostgres, pg_bindir, private_postgres, wait_until, write_scenario
+from support.postgres import PrivatePostgres, pg_bindir, private_postgres
+from support.rack import write_scenario
+from support.waiting import wait_until
 
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ if shutil.which("adb") is None:  # .ci/run installs Debian's adb
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice, TuningOptions
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
 from perflab.lab.progress import QuietProgress
 from perflab.lab.runner import RunOptions, run_scenario
 from perflab.scenario import load_scenario
@@ -37,12 +35,6 @@ PERFLAB = str(Path(sys.executable).with_name("perflab"))
 PIXEL_KNOB = "/sys/devices/platform/google,charger/charge_disable"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,11 @@
 """The results store on real SQLite and a real PostgreSQL: Alembic migrations on open, raw samples
 kept, history as DataFrames, a pre-Alembic index adopted, a newer or foreign one refused.
 
-PostgreSQL tests need PERFLAB_TEST_PG_URL (``.ci/run`` installs PostgreSQL from Debian, starts it
-and sets it); each test works in its own schema, dropped afterwards."""
+PostgreSQL tests run on the session's server (conftest's ``pg_url``: a throwaway cluster, or
+$PERFLAB_TEST_PG_URL); each test works in its own schema, dropped afterwards."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -32,7 +30,6 @@ from perflab.store.results import (
 from perflab.store.runfolder import RunFolder
 from perflab.store.sql import DB_SCHEMA_VERSION, HEAD_REVISION, SqlStore, normalize_url
 
-PG_URL = os.environ.get("PERFLAB_TEST_PG_URL")
 SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
                       fps=30.0)
 
@@ -69,26 +66,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "perflab.sqlite")
         return
-    if PG_URL is None:
-        pytest.skip("PERFLAB_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
-    yield from _pg_schema()
-
-
-def _pg_schema() -> Iterator[str]:
-    import sqlalchemy as sa
-
-    assert PG_URL is not None
-    schema = f"t_{secrets.token_hex(4)}"
-    eng = sa.create_engine(normalize_url(PG_URL))
-    with eng.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        eng.dispose()
+    yield request.getfixturevalue("pg_schema_url")
 
 
 def test_index_history_and_samples(store_url: str, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import shutil
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,16 +83,9 @@ if shutil.which("adb") is not None:
     from perflab.devices.adb import Adb
     from perflab.devices.android import AndroidDevice
     from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-    from perflab.emulator.testing import private_adb_server
     from perflab.lab.runner import run_scenario
     from perflab.scenario import load_scenario
     from perflab.store.runfolder import load_run
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 @pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed")

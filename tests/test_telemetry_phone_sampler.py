@@ -4,38 +4,27 @@ every stream read with builtins, nothing forked per tick, the FIFO wait and its 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import adbutils
 import pytest
+from support.phones import PhoneFactory
 
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
-from perflab.emulator import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
+from perflab.emulator import EmulatedPhone
 from perflab.telemetry.session import PhoneSampler
 
 STUCK_S = 120.0
 
 
 @pytest.fixture(scope="module")
-def adb() -> Iterator[adbutils.AdbClient]:
-    with private_adb_server() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def phone(adb: adbutils.AdbClient) -> Iterator[EmulatedPhone]:
-    with EmulatedPhone.start("pixel7") as p:
-        connect_to_adb_server(p, adb)
-        yield p
-        adb.disconnect(p.serial)
+def phone(module_phones: PhoneFactory) -> EmulatedPhone:
+    return module_phones.start("pixel7")
 
 
 @pytest.fixture
-def device(adb: adbutils.AdbClient, phone: EmulatedPhone, tmp_path: Path) -> AndroidDevice:
-    dev = AndroidDevice(Adb(port=adb.port, timeout_s=20.0, backoff_s=0.2), phone.serial, state_dir=tmp_path / "state")
+def device(adb: Adb, phone: EmulatedPhone, tmp_path: Path) -> AndroidDevice:
+    dev = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
     dev.sh(["mkdir", "-p", dev.config.workdir], check=True, timeout_s=20)
     return dev
 

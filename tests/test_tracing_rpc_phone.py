@@ -22,7 +22,6 @@ from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model import RPC_TIMING
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.tracing.attribution import Attribution, attribute, round_trips_per_inference
 from perflab.tracing.ftrace import parse_trace
@@ -32,12 +31,6 @@ from perflab.zoo.registry import get_artifact
 pytestmark = pytest.mark.timeout(600)
 T = "/sys/kernel/tracing"
 ITERATIONS = 15
-
-
-@pytest.fixture(scope="module")
-def adb() -> Iterator[Adb]:
-    with private_adb_server() as client:
-        yield Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
 
 
 def _device(adb: Adb, profile: str, tmp: Path) -> Iterator[AndroidDevice]:

@@ -1,0 +1,8 @@
+"""What the tests share, in one place (the fixtures themselves are in ``tests/conftest.py``).
+
+- ``phones``: the emulated-phone factory behind the ``phones`` / ``module_phones`` fixtures.
+- ``postgres``: a throwaway PostgreSQL cluster (initdb + pg_ctl in a temporary folder, free port).
+- ``records``: results.json records (cells, runs, run folders) built the one way every test uses.
+- ``waiting``: ``wait_until``, polling with a deadline (no test waits without one).
+- ``rack``: the rack/nightly/queue tests' light scenario.
+"""
