@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from perflab.core.display import fmt_mai, fmt_ms, fmt_ratio, fmt_signed
 from perflab.errors import StoreError
 from perflab.lab.derive import finalize_cells
 from perflab.report.html import render_run_report
-from perflab.report.view import fmt_mai, fmt_ms, fmt_ratio, fmt_signed
 from perflab.store.results import (
     CellRecord,
     CellStatus,

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from perflab.analysis.timeline import cpu_busy_per_tick, parse_sampler_output, rapl_package_mw_per_tick
+from perflab.core.display import fmt_mai, fmt_ms, fmt_ratio, fmt_signed, fmt_size
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pareto import dominates, pareto_front
@@ -21,11 +22,6 @@ from perflab.report.view import (
     build_frame_tables,
     build_layers,
     build_layers_missing,
-    fmt_mai,
-    fmt_ms,
-    fmt_ratio,
-    fmt_signed,
-    fmt_size,
     group_warnings,
     is_trap,
     mem_kind,

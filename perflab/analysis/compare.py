@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
+from perflab.core.display import fmt_num
 from perflab.errors import UserInputError
 
 DEFAULT_RESAMPLES = 2000
@@ -131,7 +132,7 @@ class MetricChange:
         """One line with the numbers, for JUnit failures and the terminal."""
         if self.verdict == Verdict.MISSING:
             return f"{self.metric}: missing ({self.note})"
-        parts = [f"{self.metric}: {_fmt(self.a)} → {_fmt(self.b)}"]
+        parts = [f"{self.metric}: {fmt_num(self.a)} → {fmt_num(self.b)}"]
         if self.change_pct is not None:
             ci = (f" [{self.change_pct_ci[0]:+.2f}%, {self.change_pct_ci[1]:+.2f}%]"
                   if self.change_pct_ci is not None else "")
@@ -147,10 +148,6 @@ class MetricChange:
         if self.note:
             parts.append(self.note)
         return "; ".join(parts)
-
-
-def _fmt(v: float | None) -> str:
-    return "—" if v is None else f"{v:.4g}"
 
 
 def _stat(a: np.ndarray, statistic: Statistic, axis: int | None = None) -> np.ndarray:

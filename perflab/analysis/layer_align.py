@@ -35,6 +35,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from perflab.core.display import fmt_fine_ms
+
 TOLERANCE_PCT = 10.0  # methods agree within 10% of the larger value …
 SE_FACTOR = 2.0  # … or within two combined standard errors, whichever is wider
 
@@ -379,10 +381,6 @@ def _sum_se(xs: Sequence[float | None]) -> float | None:
     return math.sqrt(sum(float(x) ** 2 for x in xs if x is not None))
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.3f}" if abs(x) >= 0.01 or x == 0 else f"{x:.2g}"
-
-
 def _disagreements(cells: list[AlignedCell], tolerance_pct: float, se_factor: float) -> tuple[list[AlignedCell],
                                                                                              list[str]]:
     texts: list[str] = []
@@ -398,8 +396,8 @@ def _disagreements(cells: list[AlignedCell], tolerance_pct: float, se_factor: fl
             if abs(va - vb) > tol:
                 flagged.update((ka, kb))
                 rel = f"{(va - vb) / vb * 100.0:+.0f}%" if vb else "∞"
-                texts.append(f"{ca.method} {_fmt(va)} ms vs {cb.method} {_fmt(vb)} ms ({rel}; beyond "
-                             f"±{tolerance_pct:g}%" + (f" and {se_factor:g}σ = {_fmt(unc)} ms" if unc else "") + ")")
+                texts.append(f"{ca.method} {fmt_fine_ms(va)} ms vs {cb.method} {fmt_fine_ms(vb)} ms ({rel}; beyond "
+                             f"±{tolerance_pct:g}%" + (f" and {se_factor:g}σ = {fmt_fine_ms(unc)} ms" if unc else "") + ")")
     return [c if k not in flagged else _flag(c) for k, c in enumerate(cells)], texts
 
 

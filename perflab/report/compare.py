@@ -39,8 +39,9 @@ from perflab.analysis.compare import (
     compare_metric,
     metadata_diffs,
 )
-from perflab.errors import StoreError, UserInputError
+from perflab.errors import UserInputError
 from perflab.report.junit import JUnitCase, junit_xml
+from perflab.report.pages import render, write_files
 from perflab.store.results import CellRecord, CellStatus, LatencyRecord, RunRecord
 from perflab.store.runfolder import load_run, read_samples
 from perflab.store.sql import METRICS, SqlStore
@@ -406,12 +407,7 @@ def comparison_junit(cmp: Comparison) -> str:
 
 
 def render_comparison_html(cmp: Comparison) -> str:
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("perflab.report", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["ci_svg"] = ci_svg
-    return env.get_template("compare.html.j2").render(cmp=cmp)
+    return render("compare.html.j2", {"ci_svg": ci_svg}, cmp=cmp)
 
 
 def ci_svg(ch: MetricChange, width: int = 140, height: int = 14) -> Markup:
@@ -443,11 +439,6 @@ def ci_svg(ch: MetricChange, width: int = 140, height: int = 14) -> Markup:
 
 def write_comparison(cmp: Comparison, out_dir: Path) -> Path:
     """``out_dir/index.html`` and ``out_dir/junit.xml``; returns the page."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        page = out_dir / "index.html"
-        page.write_text(render_comparison_html(cmp), encoding="utf-8")
-        (out_dir / "junit.xml").write_text(comparison_junit(cmp), encoding="utf-8")
-    except OSError as exc:
-        raise StoreError(f"{out_dir}: cannot write the comparison: {exc.strerror or exc}") from None
-    return page
+    files = write_files(out_dir, {"index.html": render_comparison_html(cmp), "junit.xml": comparison_junit(cmp)},
+                        what="the comparison")
+    return files["index.html"]

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from perflab.analysis.changepoint import ChangePoint, FlakyCell, detect_change_points, flaky_cells
 from perflab.analysis.compare import Threshold
-from perflab.errors import StoreError
+from perflab.report.pages import render, write_files
 
 DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw", "telemetry.mem_peak_mb")
 # where a cell has no value of a metric (phones: benchmark_model gives no median), this one stands in
@@ -227,15 +227,10 @@ def trend_svg(s: Series) -> Markup:
 
 
 def render_dashboard_html(d: Dashboard) -> str:
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("perflab.report", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["trend_svg"] = trend_svg
     by_device: dict[tuple[str, str, str], list[CellTrends]] = {}
     for c in d.cells:
         by_device.setdefault((c.device_serial, c.device_model, c.device_kind), []).append(c)
-    return env.get_template("dashboard.html.j2").render(d=d, by_device=by_device)
+    return render("dashboard.html.j2", {"trend_svg": trend_svg}, d=d, by_device=by_device)
 
 
 def dashboard_json(d: Dashboard) -> str:
@@ -243,14 +238,9 @@ def dashboard_json(d: Dashboard) -> str:
 
 
 def write_dashboard(d: Dashboard, out_dir: Path) -> Path:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        page = out_dir / "index.html"
-        page.write_text(render_dashboard_html(d), encoding="utf-8")
-        (out_dir / "dashboard.json").write_text(dashboard_json(d), encoding="utf-8")
-    except OSError as exc:
-        raise StoreError(f"{out_dir}: cannot write the dashboard: {exc.strerror or exc}") from None
-    return page
+    files = write_files(out_dir, {"index.html": render_dashboard_html(d), "dashboard.json": dashboard_json(d)},
+                        what="the dashboard")
+    return files["index.html"]
 
 
 def dashboard_junit(d: Dashboard) -> str:

@@ -20,9 +20,11 @@ from pathlib import Path
 import jinja2
 
 from perflab.analysis.timeline import Timeline, parse_sampler_output
+from perflab.core.display import fmt_ms, fmt_size
 from perflab.core.units import bytes_to_kib, frame_budget_ms, kib_to_bytes
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
+from perflab.report.pages import environment
 from perflab.report.pareto import pareto_front
 from perflab.report.runfolder import RunFolder, load_run_folder
 from perflab.report.view import (
@@ -35,8 +37,6 @@ from perflab.report.view import (
     cell_label,
     device_emulated,
     device_name,
-    fmt_ms,
-    fmt_size,
     grouped_cells,
     is_emulated,
     ordered_devices,
@@ -91,17 +91,7 @@ def _uri(png: bytes) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("perflab.report", "templates"),
-        autoescape=True,  # every template, whatever its file name: model names come from users
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["ms"] = fmt_ms
-    env.filters["size"] = fmt_size
-    env.filters["short_sha"] = lambda h: h[:12] if h else ""
-    return env
+    return environment({"short_sha": lambda h: h[:12] if h else ""})
 
 
 # ---------------------------------------------------------------- figures

@@ -9,33 +9,22 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from perflab import __version__
+from perflab.core.display import MISSING, fmt_missing, fmt_num
 from perflab.errors import UserInputError
 from perflab.report.matrix import COVERAGE_LINE_PCT, VERDICTS, Cell, Matrix
+from perflab.report.pages import render, write_files
 from perflab.store.frame import write_frame
 
 MATRIX_FILE = "index.html"
 _SWATCH = {"rt_q": "rtq", "rt": "rt", "base_rt": "base", "slow": "slow", "unsupported": "uns", "failed": "fail", "nobudget": "nob",
            "notrun": "nr"}
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("perflab.report", "templates"),
-        autoescape=True,  # every template: device and model names come from users
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def device_link(matrix_page: str, serial: str) -> str:
@@ -45,7 +34,7 @@ def device_link(matrix_page: str, serial: str) -> str:
 
 
 def _ms(x: float | None) -> str:
-    return f"{x:.2f} ms" if x is not None else "—"
+    return fmt_num(x, ".2f", "ms")
 
 
 def cell_tip(c: Cell, power_reason: str) -> str:
@@ -55,19 +44,19 @@ def cell_tip(c: Cell, power_reason: str) -> str:
         parts.append(f"reason: {c.reason}")
     parts.append(f"median {_ms(c.median_ms)}, p90 {_ms(c.p90_ms)}" + (f", budget {_ms(c.budget_ms)}" if c.budget_ms else ""))
     if c.rt_rule:
-        parts.append(f"real time: {c.rt_statistic or '?'} {_ms(c.rt_value_ms)} — rule: {c.rt_rule}")
+        parts.append(f"real time: {c.rt_statistic or MISSING} {_ms(c.rt_value_ms)} — rule: {c.rt_rule}")
     elif "realtime" in c.missing:
-        parts.append(f"real time: — ({c.missing['realtime']})")
+        parts.append(f"real time: {fmt_missing(c.missing['realtime'])}")
     if c.delta_psnr_y_db is not None:
         parts.append(f"Δ PSNR-Y vs bicubic {c.delta_psnr_y_db:+.3f} dB")
     else:
         why = c.missing.get("deltas.psnr_y_db") or c.missing.get("deltas.all") or c.missing.get("deltas")
-        parts.append(f"Δ PSNR-Y: —{f' ({why})' if why else ''}")
+        parts.append(f"Δ PSNR-Y: {fmt_missing(why)}")
     pr_ma = c.missing.get("vs_idle.current_ma", power_reason)
     pr_mj = c.missing.get("telemetry.mj_per_frame", power_reason)
-    parts.append("ΔmA vs idle: " + (f"{c.delta_current_ma:+.1f}" if c.delta_current_ma is not None else f"— ({pr_ma})")
+    parts.append("ΔmA vs idle: " + (f"{c.delta_current_ma:+.1f}" if c.delta_current_ma is not None else fmt_missing(pr_ma))
                  + "; mJ/frame: " + (f"{c.energy_mj_per_frame:.3g}" if c.energy_mj_per_frame is not None
-                                     else f"— ({pr_mj})"))
+                                     else fmt_missing(pr_mj)))
     if c.run_id:
         parts.append(f"run {c.run_id}")
     return "\n".join(parts)
@@ -100,7 +89,7 @@ def render_matrix_html(m: Matrix) -> str:
 
     power_reason = "no power source recorded"
     tips = {(d.serial, k): cell_tip(c, power_reason) for d in m.devices for k, c in d.cells.items()}
-    return _environment().get_template("matrix.html.j2").render(
+    return render("matrix.html.j2", None,
         m=m, version=__version__, example=bool(m.catalog and m.catalog.example), line_pct=COVERAGE_LINE_PCT,
         verdicts=VERDICTS, swatch=_SWATCH, tips=tips, power_reason=power_reason,
         n_emulated=sum(1 for d in m.devices if d.emulated),
@@ -120,29 +109,12 @@ class MatrixFiles:
     frame: Path | None
 
 
-def _atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_matrix(m: Matrix, out_dir: Path, frame: pd.DataFrame | None = None, frame_format: str | None = None) -> MatrixFiles:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        html = out_dir / MATRIX_FILE
-        _atomic(html, render_matrix_html(m))
-        js = out_dir / "matrix.json"
-        _atomic(js, m.to_json() + "\n")
-        cs = out_dir / "matrix.csv"
-        _atomic(cs, matrix_csv(m))
-        cat = None
-        if m.catalog is not None:
-            cat = out_dir / "catalog.csv"
-            _atomic(cat, m.catalog.to_csv())
-    except OSError as exc:
-        raise UserInputError(f"{out_dir}: --out: cannot write: {exc.strerror or exc}") from None
+    texts = {MATRIX_FILE: render_matrix_html(m), "matrix.json": m.to_json() + "\n", "matrix.csv": matrix_csv(m)}
+    if m.catalog is not None:
+        texts["catalog.csv"] = m.catalog.to_csv()
+    files = write_files(out_dir, texts, what="the matrix (--out)", error=UserInputError)
     fr = None
     if frame is not None and frame_format is not None:
         fr = write_frame(frame, out_dir / f"frame.{frame_format}", frame_format)
-    return MatrixFiles(html, js, cs, cat, fr)
+    return MatrixFiles(files[MATRIX_FILE], files["matrix.json"], files["matrix.csv"], files.get("catalog.csv"), fr)

@@ -18,6 +18,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from perflab.core.display import (
+    MISSING,
+    fmt_fine_ms,
+    fmt_mai,
+    fmt_ms,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    fmt_signed,
+    fmt_size,
+)
 from perflab.core.units import frame_budget_ms
 from perflab.report.pareto import pareto_front
 from perflab.store.results import (
@@ -68,45 +79,11 @@ class Footnotes:
         return self._by_text.setdefault(reason, len(self._by_text) + 1)
 
     def missing(self, reason: str) -> Val:
-        return Val("—", title=reason, note=self.add(reason), cls="missing")
+        return Val(MISSING, title=reason, note=self.add(reason), cls="missing")
 
     @property
     def items(self) -> list[tuple[int, str]]:
         return [(n, t) for t, n in self._by_text.items()]
-
-
-def fmt_ms(v: float) -> str:
-    a = abs(v)
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def fmt_size(size_bytes: int) -> str:
-    if size_bytes >= 1024 * 1024:
-        return f"{size_bytes / (1024 * 1024):.2f} MB"
-    kb = size_bytes / 1024
-    return f"{kb:.1f} KB" if kb < 100 else f"{kb:.0f} KB"
-
-
-def fmt_mai(score: float) -> str:
-    """The MAI 2021 score as log10 with two decimals: 2.12e18 → "18.33" (+0.30 = twice the score)."""
-    if not score > 0 or not math.isfinite(score):
-        return f"{score:g}"
-    return f"{math.log10(score):.2f}"
-
-
-def fmt_ratio(r: float) -> str:
-    """A ratio in two significant digits without exponent below 10, whole numbers above: 0.21, 1.4, 30, 140."""
-    return f"{r:.0f}" if r >= 10 else f"{r:.2g}"
-
-
-def fmt_signed(v: float, digits: int, unit: str = "") -> str:
-    if v == 0:
-        return f"±{0:.{digits}f}{unit}"
-    return f"{v:+.{digits}f}{unit}".replace("-", "−")
 
 
 def is_emulated(cell: CellRecord) -> bool:
@@ -634,7 +611,7 @@ class _RowBuilder:
             return Val(text, title=title, sub="baseline", sub_cls="muted")
         delta, why = self.stored_delta(cell, attr)
         if delta is None:
-            return Val(text, title=f"{title}; Δ vs bicubic unknown: {why}", sub="Δ —", sub_cls="muted")
+            return Val(text, title=f"{title}; Δ vs bicubic unknown: {why}", sub=f"Δ {MISSING}", sub_cls="muted")
         return Val(text, title=f"{title}; Δ vs bicubic {delta:+.6g}{unit}", sub=fmt_signed(delta, digits, unit),
                    sub_cls=_delta_cls(delta, higher_better))
 
@@ -707,7 +684,7 @@ class _RowBuilder:
             reason = t.missing.get("power_mw") or t.missing.get("power_source") or t.missing.get("power")
             return self.notes.missing(reason or "no power source for this cell (no reason given)")
         why = t.missing.get("power_mw") or "no power value recorded for this cell (no reason given)"
-        return Val("—", note=self.notes.add(why), cls="missing", title=f"{why}; power source: {t.power_source}",
+        return Val(MISSING, note=self.notes.add(why), cls="missing", title=f"{why}; power source: {t.power_source}",
                    sub=f"{t.power_source} · {conf}", sub_cls=cls)
 
     def size(self, cell: CellRecord) -> Val:
@@ -819,7 +796,7 @@ def build_view(run: RunRecord) -> ReportView:
                     c.reason or "no reason recorded", is_emulated(c))
         for c in run.cells if c.status != CellStatus.OK
     ]
-    warnings = [WarningView("", "answer", "whole run", "run", "—", w.code, w.message, False) for w in run.warnings]
+    warnings = [WarningView("", "answer", "whole run", "run", MISSING, w.code, w.message, False) for w in run.warnings]
     warnings += [
         WarningView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, w.code,
                     w.message, is_emulated(c))
@@ -869,7 +846,7 @@ def _latency_spread(rb: _RowBuilder, cell: CellRecord) -> Val:
         if p10 is not None and lat.p90 is not None:
             sub = f"median [p10 {fmt_ms(p10)} – p90 {fmt_ms(lat.p90)}]"
         else:
-            parts = [f"p90 {fmt_ms(lat.p90)}" if lat.p90 is not None else "p90 —",
+            parts = [f"p90 {fmt_ms(lat.p90)}",
                      f"MAD {fmt_ms(lat.mad)}" if lat.mad is not None else ""]
             sub = "median; " + " · ".join(x for x in parts if x)
         return Val(f"{fmt_ms(lat.median)} ms", sub=sub, sub_cls="muted",
@@ -1222,23 +1199,14 @@ def _has_layers(lay: LayersRecord | None) -> bool:
     return lay is not None and (bool(lay.rows) or any(p.rows for p in lay.passes))
 
 
-def _fmt_layer_ms(x: float) -> str:
-    """Milliseconds to 3 decimals; a tiny value keeps two significant digits instead of reading 0.000."""
-    return f"{x:.3f}" if abs(x) >= 0.01 or x == 0 else f"{x:.2g}"
-
-
-def _fmt_pct(x: float | None) -> str:
-    return "—" if x is None else f"{x:+.1f}%"
-
-
 def _trace_lines(t: TraceLatencyRecord) -> list[str]:
     """The stored trace latency (median/p90 vs the tool's mean), switches, irqs and notes, in words."""
     trace: list[str] = []
 
     def ms(x: float | None) -> str:
-        return "—" if x is None else f"{x:.3f} ms"
+        return fmt_num(x, ".3f", "ms")
     trace.append(f"trace of {t.n} inferences: median {ms(t.median_ms)}, p90 {ms(t.p90_ms)}, "
-                 f"mean {ms(t.mean_ms)} vs the tool's mean {ms(t.tool_mean_ms)}: {_fmt_pct(t.diff_pct)}"
+                 f"mean {ms(t.mean_ms)} vs the tool's mean {ms(t.tool_mean_ms)}: {fmt_pct(t.diff_pct, signed=True)}"
                  + ("" if t.ok is None else f" ({'agrees within' if t.ok else 'disagrees: outside'} "
                                             f"±{t.tolerance_pct:g}%)"))
     for sw in t.switches:
@@ -1260,7 +1228,7 @@ _LEVEL = {"group": "per group", "op": "per op, summed per group", "total": "one 
 def _aligned_cell(c: AlignedCellRecord, rule: str, dis: list[str], notes: Footnotes) -> Val:
     if c.time_ms is None:
         return notes.missing(f"{c.method}: {c.missing}" if c.missing else f"{c.method}: {NOT_RECORDED}")
-    text = _fmt_layer_ms(c.time_ms) + ("" if c.se_ms is None else f" ± {_fmt_layer_ms(c.se_ms)}")
+    text = fmt_fine_ms(c.time_ms) + ("" if c.se_ms is None else f" ± {fmt_fine_ms(c.se_ms)}")
     title = f"{c.method}: {c.ops_seen} of {c.ops_total} ops" if c.ops_total else f"{c.method}"
     if c.flagged:
         title += "; disagrees: " + "; ".join(d for d in dis if c.method in d) + f" ({rule})"
@@ -1291,8 +1259,8 @@ def build_aligned(a: AlignedLayersRecord, notes: Footnotes) -> AlignedView | Non
     for m in a.methods:
         if m.missing:
             continue
-        tot = "—" if m.total_ms is None else f"{_fmt_layer_ms(m.total_ms)} ms"
-        rs = "—" if m.rows_sum_ms is None else f"{_fmt_layer_ms(m.rows_sum_ms)} ms"
+        tot = fmt_fine_ms(m.total_ms, "ms")
+        rs = fmt_fine_ms(m.rows_sum_ms, "ms")
         out.append(f"{m.method}: its rows sum to {rs} (the pass's own total {tot})")
         out.extend(f"{m.method}: {n}" for n in m.notes)
         out.extend(f"{m.method}: row {u}" for u in m.unmatched)
@@ -1315,8 +1283,8 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
     for i, p in enumerate(lay.passes):
         for r in p.rows:
             cells = by_name.setdefault(r.name, [Val("") for _ in range(n)])
-            text = _fmt_layer_ms(r.avg_ms) if r.se_ms is None else \
-                f"{_fmt_layer_ms(r.avg_ms)} ± {_fmt_layer_ms(r.se_ms)}"
+            text = fmt_fine_ms(r.avg_ms) if r.se_ms is None else \
+                f"{fmt_fine_ms(r.avg_ms)} ± {fmt_fine_ms(r.se_ms)}"
             covers = f" ({', '.join(r.layers)})" if r.layers else ""
             cells[i] = Val(text, title=f"{r.method or p.method}: {r.node_type}{covers}")
         checks.extend(f"{p.method}: {n_}" for n_ in p.notes)
@@ -1324,10 +1292,10 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
         if sc is not None:
             checks.append(
                 f"{p.method}: sum of layers {sc.layers_sum_ms:.3f} ms vs whole model {sc.whole_model_ms:.3f} ms "
-                f"({sc.whole_model_source}): {_fmt_pct(sc.diff_pct)}, "
+                f"({sc.whole_model_source}): {fmt_pct(sc.diff_pct, signed=True)}, "
                 f"{'within' if sc.ok else 'outside'} ±{sc.tolerance_pct:g}%")
         for rc in p.rank_checks:
-            rho = "—" if rc.spearman is None else f"{rc.spearman:.2f}"
+            rho = fmt_num(rc.spearman, ".2f")
             top = "same top layer" if rc.same_top else "different top layer"
             checks.append(f"{p.method} vs {rc.against}: Spearman {rho} over {rc.n} layers, {top}"
                           + (f" ({rc.note})" if rc.note else ""))
@@ -1338,7 +1306,7 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
     pr = lay.partition
     if pr is not None:
         partition = [(r.op, r.placement, r.reason or "", r.source) for r in pr.rows]
-        parts = "—" if pr.partitions is None else str(pr.partitions)
+        parts = MISSING if pr.partitions is None else str(pr.partitions)
         summary = (f"{pr.delegate}: {pr.on_delegate} ops on the delegate, {pr.on_cpu} on the CPU, "
                    f"{pr.unknown} unknown; {parts} partitions")
         if pr.missing:
@@ -1442,7 +1410,7 @@ class _FrameBuilder:
             d = _fv(e, f"d_{key}")
             if d is None:
                 why = "no bicubic value on this frame" if paired else "no bicubic baseline on this device and delegate"
-                out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic: {why}", sub="Δ —", sub_cls="muted"))
+                out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic: {why}", sub=f"Δ {MISSING}", sub_cls="muted"))
             else:
                 out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic on this frame {d:+.4f}{unit}",
                                sub=fmt_signed(d, digits, unit), sub_cls=_delta_cls(d)))
@@ -1723,7 +1691,7 @@ def _telemetry_values(cell: CellRecord, notes: Footnotes) -> list[Val]:
         freq = notes.missing(t.missing.get("cpu_freq_mhz") or telemetry_reason(cell, "cpu_freq_mhz"))
     if t.temp_max_c is not None:
         start = f"{t.start_temp_c:.1f} → " if t.start_temp_c is not None else ""
-        end = f"{t.temp_end_c:.1f}" if t.temp_end_c is not None else "?"
+        end = fmt_num(t.temp_end_c, ".1f")
         temp = Val(f"{start}{end} ({t.temp_max_c:.1f})", sub=t.temp_zone, sub_cls="muted",
                    title=f"zone {t.temp_zone or 'not recorded'}; start (cool-down gate) {t.start_temp_c}, end "
                          f"{t.temp_end_c}, max {t.temp_max_c} °C")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from perflab.core.display import fmt_num
 from perflab.errors import SourceLocation, UserInputError
 from perflab.formats.benchmark_output import (
     BenchmarkOutput,
@@ -132,10 +133,6 @@ def parse_op_profile(text: str, source: str) -> OpProfile:
     return prof
 
 
-def _fmt(v: float | None, spec: str) -> str:
-    return "—" if v is None else format(v, spec)
-
-
 def _short(name: str, width: int) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
@@ -156,14 +153,14 @@ def render_table(prof: OpProfile, *, name_width: int = 60) -> str:
             for n in sec.nodes:
                 mark = "*" if n.delegate else " "
                 lines.append(f"{mark} {n.index:>3}  {n.node_type:<{tw}}  {n.avg_ms:>9.3f}  "
-                             f"{_fmt(n.pct, '6.2f'):>6}%  {_short(n.name, name_width)}")
+                             f"{fmt_num(n.pct, '6.2f'):>6}%  {_short(n.name, name_width)}")
         if sec.node_types:
             tw = max(9, *(len(t.node_type) for t in sec.node_types))
             src = "" if all(t.from_table for t in sec.node_types) else " (summed from the nodes)"
             lines.append(f"  by node type{src}:")
             for t in sec.node_types:
                 mark = "*" if t.delegate else " "
-                lines.append(f"{mark}      {t.node_type:<{tw}}  {t.avg_ms:>9.3f}  {_fmt(t.pct, '6.2f'):>6}%  "
+                lines.append(f"{mark}      {t.node_type:<{tw}}  {t.avg_ms:>9.3f}  {fmt_num(t.pct, '6.2f'):>6}%  "
                              f"x{t.count}")
         if any(n.opaque for n in sec.nodes):
             lines.append(f"  * delegate node: one opaque kernel ({sec.opaque_ms:.3f} ms in all); the layers "

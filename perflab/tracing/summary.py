@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import asdict
 
 from perflab.analysis.stats import SeriesStats, summarize
+from perflab.core.display import MISSING, fmt_num
 from perflab.formats.benchmark_output import BenchmarkOutput
 from perflab.tracing.attribution import DEFAULT_INVOKE_RE, TraceFacts, attribute
 from perflab.tracing.crosscheck import against_benchmark
@@ -118,7 +119,7 @@ def trace_summary(trace: ParsedTrace | TraceFacts, *, source: str, counter_hz: f
 
 
 def _num(v: object, spec: str = ".3f") -> str:
-    return format(v, spec) if isinstance(v, (int, float)) else "—"
+    return fmt_num(v, spec) if isinstance(v, (int, float)) else MISSING
 
 
 def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list of sections
