@@ -13,7 +13,8 @@ import pytest
 from support.phones import PhoneFactory
 
 from perflab.emulator import EmulatedPhone
-from perflab.emulator.benchmark_model import FlagError, Stat, fmt_g, parse_flags
+from perflab.emulator.benchmark_model.flags import FlagError, parse_flags
+from perflab.emulator.benchmark_model.output import Stat, fmt_g
 
 REPO = Path(__file__).resolve().parent.parent
 ZOO_MODEL = REPO / "perflab" / "zoo" / "weights" / "bicubic_x2_fp32.tflite"

@@ -2,8 +2,8 @@
 NNAPI delegate's binder calls to the NN HAL (a Tensor phone: binder only; a Snapdragon phone:
 binder plus the HAL's fastrpc calls to the cDSP) and the Hexagon delegate's own fastrpc calls,
 captured in perflab's ftrace instance, give one round trip per inference, and the hand-over
-times the emulated kernel wrote (perflab.emulator.benchmark_model.RPC_TIMING) come back as the
-switch latency."""
+times the emulated kernel wrote (perflab.emulator.benchmark_model.atrace.RPC_TIMING) come back
+as the switch latency."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ if shutil.which("adb") is None:
 from perflab.core.paths import ConfigKind, config_file
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
-from perflab.emulator.benchmark_model import RPC_TIMING
+from perflab.emulator.benchmark_model.atrace import RPC_TIMING
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.tracing.attribution import Attribution, attribute, round_trips_per_inference

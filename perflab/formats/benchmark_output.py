@@ -25,9 +25,6 @@ from enum import StrEnum
 
 from perflab.core.types import SummaryStats
 
-# Names as TFLite writes them in the delegate application lines, by perflab's delegate name.
-DELEGATE_LOG_NAMES = {"gpu": "GPU", "nnapi": "NNAPI", "hexagon": "Hexagon", "xnnpack": "XNNPACK"}
-
 # --------------------------------------------------------------------------------------
 # Parsed values
 # --------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from perflab.core.names import GRAPH_FORBIDDEN, VALUE_FILE_FORBIDDEN, check_command_text, check_device_path
 from perflab.core.types import LayerTiming, ProfileResult, SeriesMode, SummaryStats, TimingResult
 from perflab.errors import ModelError, UnsupportedError, UserInputError
-from perflab.formats.benchmark_output import DELEGATE_LOG_NAMES, BenchmarkOutput, Coverage
+from perflab.formats.benchmark_output import BenchmarkOutput, Coverage
+from perflab.formats.tflite_delegates import DELEGATE_LOG_NAMES
 
 # --------------------------------------------------------------------------------------
 # Command line

@@ -1,0 +1,231 @@
+"""The emulated benchmark_model's run: set-up as the real tool does it, the warm-up and timed
+phases (each invoke timed on the host clock, paced by --run_delay / --run_frequency, plus the
+injected per-layer delay), the memory footprint, and --output_filepath. What it prints is
+formatted by :mod:`.output`; the op profile's rows by :mod:`.opprofile`."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from perflab.emulator.benchmark_model import model as mdl
+from perflab.emulator.benchmark_model.atrace import TraceWriter
+from perflab.emulator.benchmark_model.delays import injected_delay_s
+from perflab.emulator.benchmark_model.delegates import announce_delegate, first_supported_delegate
+from perflab.emulator.benchmark_model.flags import Flag, FlagError, parse_flags
+from perflab.emulator.benchmark_model.opprofile import print_op_profile
+from perflab.emulator.benchmark_model.output import (
+    Abort,
+    MemoryStatus,
+    Stat,
+    banner,
+    error,
+    fail,
+    fmt_g,
+    info,
+    memory_lines,
+    phase_end,
+    phase_start,
+    timings_line,
+)
+from perflab.emulator.benchmark_model.sandbox import Sandbox
+
+# ============================================================================ memory
+
+
+def _max_rss_kb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _proc_status_mb(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+class _PeakMonitor:
+    """--report_peak_memory_footprint: VmRSS polled on a thread, as the tool does."""
+
+    def __init__(self, interval_ms: int) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._interval_s = max(0.001, interval_ms / 1000.0)
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        v = _proc_status_mb("VmRSS")
+        if v is not None:
+            self.peak_mb = max(self.peak_mb, v)
+
+    def start(self) -> None:
+        self._sample()
+        self._t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join()
+        self._sample()
+
+    def status(self) -> MemoryStatus:
+        return MemoryStatus(
+            peak_mb=self.peak_mb,
+            vmrss_mb=_proc_status_mb("VmRSS") or 0.0,
+            rss_anon_mb=_proc_status_mb("RssAnon") or 0.0,
+            rss_file_shmem_mb=(_proc_status_mb("RssFile") or 0.0) + (_proc_status_mb("RssShmem") or 0.0),
+        )
+
+
+# ============================================================================ the phases
+
+
+class _Pacer:
+    """How runs are spaced: --run_frequency (fixed starts) or --run_delay (a pause between runs)."""
+
+    def __init__(self, v: dict[str, Flag]) -> None:
+        self.run_delay = float(v["run_delay"].value)
+        self.run_freq = float(v["run_frequency"].value)
+        self.next_start = 0.0
+
+    def start(self, now: float) -> None:
+        self.next_start = now
+
+    def before_next_run(self) -> None:
+        if self.run_freq > 0:
+            self.next_start += 1.0 / self.run_freq
+            delay = self.next_start - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        elif self.run_delay > 0:
+            time.sleep(self.run_delay)
+
+
+def _sleep_until(deadline: float) -> None:
+    """Spin until ``deadline``: an injected delay is a layer that computes longer, so the CPU
+    stays busy (a sleep would let it cool and slow the next invoke), exact to a few µs."""
+    while time.perf_counter() < deadline:
+        pass
+
+
+def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float, delay_s: float = 0.0,
+               tracer: TraceWriter | None = None) -> Stat:
+    """One series (warm-up or timed): at least ``min_runs`` invokes and ``min_secs``, at most
+    --max_secs; each invoke's time (µs) includes the injected delay."""
+    max_secs = float(v["max_secs"].value)
+    dry = bool(v["dry_run"].value)
+    pacer = _Pacer(v)
+    phase_start(min_runs, min_secs, max_secs)
+    stat = Stat()
+    start = time.perf_counter()
+    pacer.start(start)
+    while True:
+        elapsed = time.perf_counter() - start
+        if (stat.count >= min_runs and elapsed >= min_secs) or elapsed >= max_secs:
+            break
+        if stat.count > 0:
+            pacer.before_next_run()
+        t = time.perf_counter_ns()
+        m0 = time.monotonic()
+        if not dry:
+            interp.invoke()
+            m1 = time.monotonic()
+            if delay_s:
+                _sleep_until(time.perf_counter() + delay_s)
+        stat.add(max(0, (time.perf_counter_ns() - t) // 1000))
+        if tracer is not None and not dry:
+            tracer.invoke(m0, m1, time.monotonic())
+    phase_end(stat)
+    return stat
+
+
+def _write_outputs(interp: Any, sandbox: Sandbox, v: dict[str, Flag], applied: str | None) -> None:
+    import numpy as np
+
+    out_path = str(v["output_filepath"].value)
+    if not out_path:
+        return
+    if not sandbox.writable(out_path):
+        raise fail(f"Failed to open output file {out_path}")
+    blobs = []
+    for d in interp.get_output_details():
+        arr = interp.get_tensor(d["index"])
+        if applied == "gpu" and v["gpu_precision_loss_allowed"].value and arr.dtype == np.float32:
+            arr = arr.astype(np.float16).astype(np.float32)  # the GPU's FP16 path, emulated
+        blobs.append(np.ascontiguousarray(arr).tobytes())
+    try:
+        sandbox.host(out_path).write_bytes(b"".join(blobs))
+    except OSError:
+        raise fail(f"Failed to open output file {out_path}") from None
+
+
+# ============================================================================ the tool
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except Abort as stop:
+        return stop.code
+
+
+def _main(args: list[str]) -> int:
+    start_rss_kb = _max_rss_kb()
+    sandbox = Sandbox.from_env()
+    info("STARTING!")
+    try:
+        v, unconsumed, delegate_order = parse_flags(args)
+    except FlagError as exc:
+        error(f"Failed to parse flag '{exc}'. Booleans take only true or false.")
+        error("usage: benchmark_model --graph=<model.tflite> [flags]  (perflab emulated benchmark_model)")
+        return 1
+    banner(sandbox.profile, v, unconsumed)
+    graph, model_host = mdl.model_path(sandbox, v)
+    profile_name = sandbox.profile
+    applied = first_supported_delegate(profile_name, delegate_order)
+    xnnpack_off = bool(v["use_xnnpack"].set_ and not v["use_xnnpack"].value)
+    t0 = time.perf_counter()
+    interp = mdl.interpreter(graph, model_host, int(v["num_threads"].value),
+                             default_delegates=not xnnpack_off and applied is None)
+    modify_graph_ms = (time.perf_counter() - t0) * 1000.0
+    mdl.resize_inputs(interp, v)
+    alloc_ms = mdl.allocate(interp)
+    ops = mdl.ops(interp)
+    applied = announce_delegate(interp, applied, delegate_order, xnnpack_off, profile_name,
+                                len(mdl.builtin_ops(ops)))
+    info(f"The input model file size (MB): {fmt_g(model_host.stat().st_size / 1e6)}")
+    init_ms = (time.perf_counter() - t0) * 1000.0
+    info(f"Initialized session in {fmt_g(init_ms)}ms.")
+    init_rss_kb = _max_rss_kb()
+    mdl.set_inputs(interp, sandbox, v)
+    monitor = _PeakMonitor(int(v["memory_footprint_check_interval_ms"].value)) \
+        if v["report_peak_memory_footprint"].value else None
+    if monitor:
+        monitor.start()
+    try:
+        delay_s = injected_delay_s(interp)
+        tracer = TraceWriter(interp, ops, applied, profile_name)
+        tw = tracer if tracer.active else None
+        warm = _run_phase(interp, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value), delay_s, tw)
+        runs = _run_phase(interp, v, int(v["num_runs"].value), float(v["min_secs"].value), delay_s, tw)
+    except RuntimeError as exc:
+        raise fail(f"Failed to invoke! {exc}") from None
+    if monitor:
+        monitor.stop()
+    timings_line(init_ms, warm, runs)
+    memory_lines(start_rss_kb, init_rss_kb, _max_rss_kb(), monitor.status() if monitor else None)
+    if v["enable_op_profiling"].value:
+        print_op_profile(interp, ops, applied, xnnpack_off, warm, runs, modify_graph_ms, alloc_ms)
+    _write_outputs(interp, sandbox, v, applied)
+    return 0
