@@ -248,3 +248,61 @@ def test_phone_rebooting_mid_unit(adb_servers: tuple[Adb, Adb], tmp_path: Path, 
         assert phone.reboots == 1
         assert o.status == UnitStatus.OK and o.cells == {"ok": 2}, o
         assert knob(adb, phone.serial, state) == before and pending(adb, phone.serial) == []
+
+
+def test_a_unit_whose_page_fails_is_ok_with_its_report_failed(adb_servers: tuple[Adb, Adb], tmp_path: Path,
+                                                              state: Path) -> None:
+    """Rendering a unit's page fails after its cells were measured and stored: the unit is "ok,
+    report failed" (never failed, never pending), its line says how to rebuild the page, and the
+    same night run again renders it without measuring anything."""
+    import threading
+
+    adb = adb_servers[1]
+    sc = slow_scenario(tmp_path, 3.0)
+    with EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, adb.client)
+        loaded = load_rack(one_phone_rack(tmp_path, adb, phone.serial, sc))
+        folder = unit_folder(tmp_path / "reports" / "nightly" / "n5", "slow", phone.serial)
+
+        def block_the_page() -> None:  # index.html a folder: the page cannot be written
+            def first_done() -> bool:
+                try:
+                    return len(load_run(folder).cells) == 1
+                except Exception:  # noqa: BLE001 - not written yet
+                    return False
+
+            if wait_until(first_done, 300):
+                (folder / "index.html").mkdir()
+
+        blocker = threading.Thread(target=block_the_page, daemon=True)
+        blocker.start()
+        store = str(tmp_path / "store.sqlite")
+        options = UnitOptions(store_url=store, render=True)
+        summary = run_night(loaded, resolve_devices(loaded), "n5", tmp_path / "reports", options=options)
+        blocker.join(10)
+        (o,) = summary.outcomes
+        assert o.status == UnitStatus.OK and o.cells == {"ok": 2} and o.store == "indexed", o
+        assert o.report is not None and o.report.startswith("not rendered:"), o
+        assert summary.exit_code == 0
+        line = next(x for x in summary.lines() if phone.serial in x)
+        assert "slow: ok, report failed (2 ok)" in line and f"perflab report {folder}" in line, line
+        (stored,) = read_outcomes(tmp_path / "reports" / "nightly" / "n5")
+        assert stored.report == o.report
+        with SqlStore(store) as s:
+            assert s.run_ids() == [o.run_id]
+
+        (folder / "index.html").rmdir()
+        again = run_night(loaded, resolve_devices(loaded), "n5", tmp_path / "reports", options=options)
+        (o2,) = again.outcomes
+        assert o2.status == UnitStatus.OK and o2.reason == "already measured (not run again)" and o2.report == "rendered"
+        assert o2.run_id == o.run_id and (folder / "index.html").is_file()
+
+
+def test_a_unit_left_pending_when_no_job_is_open_is_failed() -> None:
+    from perflab.lab.nightly import UnitOutcome, settle
+
+    units = [UnitOutcome("s1", "h", "sc", UnitStatus.PENDING), UnitOutcome("s2", "h", "sc", UnitStatus.OK)]
+    assert settle(units, jobs_open=1) == units  # still queued or running: really pending
+    settled = settle(units, jobs_open=0)
+    assert [u.status for u in settled] == [UnitStatus.FAILED, UnitStatus.OK]
+    assert settled[0].reason is not None and "ended without recording an outcome" in settled[0].reason

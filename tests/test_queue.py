@@ -80,12 +80,12 @@ class Workers:
     def reports(self, host: str) -> Path:
         return self.tmp_path / f"reports-{host}"
 
-    def start(self, host: str, *extra: str) -> subprocess.Popen[bytes]:
+    def start(self, host: str, *extra: str, report: bool = False) -> subprocess.Popen[bytes]:
         log = self.tmp_path / f"worker-{host}-{len(self.procs)}.log"
         out = log.open("wb")
         proc = subprocess.Popen(
             [PERFLAB, "worker", "--host", host, "--db", self.url, "--reports-dir", str(self.reports(host)),
-             "--no-report", "--heartbeat-s", "0.5", "--stalled-s", "3", *extra],
+             "--report" if report else "--no-report", "--heartbeat-s", "0.5", "--stalled-s", "3", *extra],
             env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.procs.append((proc, out, log))
         return proc
@@ -155,7 +155,9 @@ limits: {{retry_backoff_s: 0.5, reconnect_wait_s: 120}}
 
             assert wait_until(queued, 300)  # the night is queued
             doomed = workers.start("h1")
-            workers.start("h2", "--until-idle")  # as a CI job would: it ends when its host's share is done
+            # as a CI job would: it ends when its host's share is done; its two phones' reports are
+            # rendered at once (one thread per unit)
+            workers.start("h2", "--until-idle", report=True)
             folders = {s: unit_folder(night_dir(workers.reports("h1"), "q1"), "light", s) for s in knobs}
             half: dict[str, RunRecord] = {}
 
@@ -184,6 +186,14 @@ limits: {{retry_backoff_s: 0.5, reconnect_wait_s: 120}}
         assert {(u.serial, u.status) for u in units} == {(s, UnitStatus.OK) for s in
                                                          (flaky.serial, p2.serial, p3.serial, p4.serial)}
         assert all(u.store == "indexed" for u in units)
+        assert {u.serial: u.report for u in units} == {flaky.serial: None, p2.serial: None, p3.serial: "rendered",
+                                                        p4.serial: "rendered"}
+        for serial in (p3.serial, p4.serial):
+            assert (unit_folder(night_dir(workers.reports("h2"), "q1"), "light", serial) / "index.html").is_file()
+        logs = "".join(log.read_text(errors="replace") for _, _, log in workers.procs)
+        # one line per unit as it starts and as it ends, with its outcome
+        for serial in (flaky.serial, p2.serial, p3.serial, p4.serial):
+            assert f"start {serial} light (try 1/" in logs and f"done {serial} light: ok (2 ok)" in logs, logs
         with SqlStore(pg.url) as store:
             assert len(store.run_ids()) == 4
         assert open_jobs(pg.url, "q1", sha) == 0

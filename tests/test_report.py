@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -1298,3 +1299,66 @@ def test_per_layer_section_puts_the_stored_methods_side_by_side(tmp_path: Path) 
     fig = sec[sec.index('<figure class="layer-timeline">'):]
     assert '<img alt="one traced inference of' in fig and 'src="data:image/png;base64,' in fig
     assert "4610 µs" in _plain(fig[:fig.index("</figure>")])
+
+
+# ------------------------------------------------------------------ reports rendered at once (a worker's threads)
+
+_FIGURES: dict[str, object] = {}
+
+
+def _figure_made(fig: object) -> None:
+    """A pyplot figure hook (rcParams["figure.hooks"]): count the other figures open in this process
+    when one is made (pyplot registers the new one after its hooks). The first one waits for another thread's figure: two figures drawn at once is the
+    hazard (Matplotlib is not thread-safe), so it is given every chance to happen."""
+    import matplotlib.pyplot as plt
+
+    cond = _FIGURES["cond"]
+    assert isinstance(cond, threading.Condition)
+    with cond:
+        seen = _FIGURES["open"]
+        assert isinstance(seen, list)
+        seen.append(len(plt.get_fignums()))
+        cond.notify_all()
+        if len(seen) == 1:  # lets a second thread's figure in, unless drawing waits for this one
+            cond.wait_for(lambda: len(seen) > 1, timeout=5.0)
+
+
+def test_reports_rendered_at_once_draw_one_figure_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker renders several units' reports in threads: their figures are drawn one at a time
+    (two at once crashed a night with FT_Load_Glyph errors, once a heap abort), and every report
+    comes out the same as when drawn alone."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    folders = []
+    for i in range(2):
+        d = tmp_path / f"run{i}"
+        d.mkdir()
+        build_run_folder(d, with_frames=False)
+        folders.append(d)
+    alone = render_run_report(folders[0]).read_text()
+    plt.close("all")
+    _FIGURES.update(cond=threading.Condition(), open=[])
+    monkeypatch.setitem(matplotlib.rcParams, "figure.hooks", [f"{__name__}:_figure_made"])
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(folders))
+
+    def render(folder: Path) -> None:
+        start.wait()
+        try:
+            render_run_report(folder)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=render, args=(d,)) for d in folders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    seen = _FIGURES["open"]
+    assert isinstance(seen, list) and len(seen) >= 2 * 4, seen  # every report drew its figures
+    assert max(seen) == 0, f"figures open while another was made: {seen}"
+    assert plt.get_fignums() == []
+    for d in folders:  # the same page as drawn alone (run ids and paths aside, the folders are alike)
+        assert (d / "index.html").read_text().replace(d.name, "run0") == alone

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,7 @@ class UnitOutcome:
     cells: dict[str, int] = field(default_factory=dict)  # cell status → count
     attempt: int = 1
     store: str | None = None  # "indexed" or why not
+    report: str | None = None  # "rendered" or why not (None: not asked); a report never fails a measured unit
     finished_utc: str = ""
     run_s: float | None = None  # time inside the runner (prepare, cells, restore); the rest is the night's own
 
@@ -341,6 +342,8 @@ def _before(night: Path, unit: Unit, folder: Path, state: PhoneState, outcome: U
         outcome.run_id, outcome.cells = previous.run_id, _counts(previous)
         if options.store_url:
             outcome.store = index_run(options.store_url, previous, folder)
+        if options.render and not (folder / "index.html").is_file():  # its page failed last time
+            outcome.report = outcome_render(folder)
         return True, previous
     return False, previous
 
@@ -423,7 +426,7 @@ def run_unit(loaded: LoadedRack, unit: Unit, night: Path, *, options: UnitOption
     if options.store_url:
         outcome.store = index_run(options.store_url, run, folder)
     if options.render:
-        outcome_render(folder)
+        outcome.report = outcome_render(folder)
     write_outcome(night, unit, outcome)
     if outcome.status == UnitStatus.INTERRUPTED:
         raise RunInterrupted(outcome.reason or "stopped")
@@ -447,13 +450,56 @@ def _verdict(run: RunRecord, state: PhoneState, unit: Unit, timed_out: bool,
                                or "cells missing")
 
 
-def outcome_render(folder: Path) -> None:
+REPORT_RENDERED = "rendered"
+
+
+def outcome_render(folder: Path) -> str:
+    """Render the unit's index.html: "rendered", or why not. Never raises: the unit is measured
+    and stored by now, and ``perflab report FOLDER`` rebuilds the page from the folder alone."""
     try:
         from perflab.report.html import render_run_report
 
         render_run_report(folder)
+        return REPORT_RENDERED
     except PerflabError as exc:
-        log.warning("%s: report not rendered: %s", folder, exc)
+        why = f"not rendered: {exc}"
+    except Exception as exc:  # a figure library's failure must not fail a measured, stored unit
+        log.exception("%s: report not rendered", folder)
+        why = f"not rendered: {type(exc).__name__}: {exc}"
+    log.warning("%s: report %s", folder, why)
+    from perflab.core.names import one_line
+
+    return one_line(why, 300)
+
+
+def outcome_text(o: UnitOutcome) -> str:
+    """A unit's outcome in one line: status (", report failed" when only its page failed), cell
+    counts, why, and what the store or the page could not take."""
+    cells = ", ".join(f"{n} {s}" for s, n in sorted(o.cells.items()))
+    why = f" — {o.reason}" if o.reason else ""
+    store = f" [store: {o.store}]" if o.store and o.store != "indexed" else ""
+    status = o.status.value + (", report failed" if report_note(o) else "")
+    return f"{status}{f' ({cells})' if cells else ''}{why}{store}{report_note(o)}"
+
+
+def settle(outcomes: list[UnitOutcome], jobs_open: int) -> list[UnitOutcome]:
+    """The units as they really stand: a unit still "pending" once no job of the night is open
+    ran and ended without recording its outcome (a worker's bug, or its host lost): it is failed,
+    never pending forever. Pure."""
+    if jobs_open > 0:
+        return outcomes
+    return [replace(o, status=UnitStatus.FAILED, reason="its job ended without recording an outcome (see the "
+                    f"worker's log on {o.host}){f'; last: {o.reason}' if o.reason else ''}")
+            if o.status == UnitStatus.PENDING else o for o in outcomes]
+
+
+def report_note(o: UnitOutcome) -> str:
+    """What a unit's line adds about its page: nothing when rendered (or not asked), else that
+    only the page failed and how to rebuild it."""
+    if o.report is None or o.report == REPORT_RENDERED:
+        return ""
+    where = f": perflab report {o.folder}" if o.folder else ""
+    return f" [report {o.report}; the data is kept, rebuild the page{where}]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,10 +576,7 @@ class NightSummary:
     def lines(self) -> Iterator[str]:
         yield f"nightly {self.rack} {self.night}: {len(self.outcomes)} units → {self.folder}"
         for o in sorted(self.outcomes, key=lambda o: (o.host, o.serial, o.scenario)):
-            cells = ", ".join(f"{n} {s}" for s, n in sorted(o.cells.items()))
-            why = f" — {o.reason}" if o.reason else ""
-            store = f" [store: {o.store}]" if o.store and o.store != "indexed" else ""
-            yield f"  {o.host}/{o.serial} {o.scenario}: {o.status.value}{f' ({cells})' if cells else ''}{why}{store}"
+            yield f"  {o.host}/{o.serial} {o.scenario}: {outcome_text(o)}"
         for p in self.problems:
             yield f"  {p.host}: {p.reason}"
 

@@ -33,13 +33,13 @@ import hashlib
 import importlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from perflab.errors import MissingDependencyError, PerflabError, RunInterrupted, StoreError, UserInputError
-from perflab.lab.nightly import RETRY_ON, Unit, UnitOutcome, UnitStatus, backoff_s
+from perflab.lab.nightly import RETRY_ON, Unit, UnitOutcome, UnitStatus, backoff_s, outcome_text
 from perflab.lab.rack import EffectiveLimits, LoadedRack, queue_name
 
 log = logging.getLogger("perflab.queue")
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS {UNITS_TABLE} (
     night text NOT NULL, rack text NOT NULL, host text NOT NULL, serial text NOT NULL, scenario text NOT NULL,
     status text NOT NULL, reason text, folder text, run_id text, cells jsonb NOT NULL DEFAULT '{{}}',
     attempt integer NOT NULL DEFAULT 1, store text, updated_utc timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (night, rack, host, serial, scenario))
+    report text, PRIMARY KEY (night, rack, host, serial, scenario));
+ALTER TABLE {UNITS_TABLE} ADD COLUMN IF NOT EXISTS report text
 """
 
 
@@ -177,6 +178,18 @@ def _worker_ctx(context: Any) -> tuple[WorkerContext, Any]:
     return extra["perflab"], extra["stop"]
 
 
+def _echo(context: Any) -> Callable[[str], None]:
+    """The worker's line printer (one line per unit: start, done with its outcome)."""
+    ctx, _stop = _worker_ctx(context)
+    echo = context.additional_context.get("echo")
+
+    def say(text: str) -> None:
+        if echo is not None:
+            echo(f"perflab worker [{ctx.host}]: {text}")
+
+    return say
+
+
 def _load_for_job(ctx: WorkerContext, kwargs: dict[str, Any]) -> LoadedRack:
     from perflab.lab.rack import load_rack
 
@@ -249,17 +262,31 @@ def _unit_task(context: Any, **kwargs: Any) -> None:
     options = UnitOptions(store_url=ctx.store_url, render=ctx.render, quarantine=q.enabled,
                           after_failed_health_checks=q.after_failed_health_checks)
     night = night_dir(ctx.reports_dir, night_name)
+    tried = context.job.attempts + 1
+    say = _echo(context)
+    say(f"start {unit.serial} {unit.scenario} (try {tried}/{unit.limits.attempts})")
     try:
-        outcome = run_unit(loaded, unit, night, options=options, stop=stop, attempt=context.job.attempts + 1)
+        outcome = run_unit(loaded, unit, night, options=options, stop=stop, attempt=tried)
     except RETRY_ON as exc:
-        last = UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.FAILED, f"try {context.job.attempts + 1}"
-                           f"/{unit.limits.attempts}: {exc}", attempt=context.job.attempts + 1)
+        last = UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.FAILED, f"try {tried}"
+                           f"/{unit.limits.attempts}: {exc}", attempt=tried)
         record(ctx.db_url, night_name, rack, last)
+        say(f"done {unit.serial} {unit.scenario}: {outcome_text(last)}"
+            + ("; tried again later" if tried < unit.limits.attempts else ""))
         raise
     except RunInterrupted as exc:
         record(ctx.db_url, night_name, rack, UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.PENDING,
                                                          f"worker stopping, queued again: {exc}"))
+        say(f"done {unit.serial} {unit.scenario}: stopped, queued again")
         raise
+    except Exception as exc:  # a bug: the unit must not stay "pending" while its job has failed
+        failed = UnitOutcome(unit.serial, unit.host, unit.scenario, UnitStatus.FAILED,
+                             f"internal error: {type(exc).__name__}: {exc}", attempt=tried)
+        record(ctx.db_url, night_name, rack, failed)
+        say(f"done {unit.serial} {unit.scenario}: {outcome_text(failed)}")
+        raise
+    say(f"done {unit.serial} {unit.scenario}: {outcome_text(outcome)}"
+        + (f" in {outcome.run_s:g} s" if outcome.run_s is not None else ""))
     recorded = record(ctx.db_url, night_name, rack, outcome)
     if not recorded or (ctx.store_url and outcome.store not in (None, "indexed")):
         # measured, but the database did not take it: the job is tried again, finds its cells
@@ -312,14 +339,15 @@ def record(url: str, night: str, rack: str, o: UnitOutcome, *, only_new: bool = 
         with _connect(url) as conn:
             conn.execute(
                 f"INSERT INTO {UNITS_TABLE} (night, rack, host, serial, scenario, status, reason, folder, run_id, "
-                "cells, attempt, store, updated_utc) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s, now()) "
+                "cells, attempt, store, report, updated_utc) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s, now()) "
                 f"ON CONFLICT (night, rack, host, serial, scenario) {on_conflict}"
                 + ("" if only_new else
                    "reason=EXCLUDED.reason, folder=COALESCE(EXCLUDED.folder, "
                    f"{UNITS_TABLE}.folder), run_id=COALESCE(EXCLUDED.run_id, {UNITS_TABLE}.run_id), "
-                   "cells=EXCLUDED.cells, attempt=EXCLUDED.attempt, store=EXCLUDED.store, updated_utc=now()"),
+                   "cells=EXCLUDED.cells, attempt=EXCLUDED.attempt, store=EXCLUDED.store, report=EXCLUDED.report, "
+                   "updated_utc=now()"),
                 (night, rack, o.host, o.serial, o.scenario, o.status.value, o.reason, o.folder, o.run_id,
-                 json.dumps(o.cells), o.attempt, o.store))
+                 json.dumps(o.cells), o.attempt, o.store, o.report))
         return True
     except db_errors() as exc:  # the database going away must not lose the unit: its outcome file stays
         log.warning("unit outcome not recorded in the database (%s); it is in the night's units/ folder", _err(exc))
@@ -330,12 +358,13 @@ def read_units(url: str, night: str, rack: str) -> list[UnitOutcome]:
     try:
         with _connect(url) as conn:
             rows = conn.execute(
-                f"SELECT host, serial, scenario, status, reason, folder, run_id, cells, attempt, store FROM {UNITS_TABLE} "
+                f"SELECT host, serial, scenario, status, reason, folder, run_id, cells, attempt, store, report "
+                f"FROM {UNITS_TABLE} "
                 "WHERE night=%s AND rack=%s ORDER BY host, serial, scenario", (night, rack)).fetchall()
     except db_errors() as exc:
         raise StoreError(f"{redact(url)}: cannot read the night's units: {_err(exc)}") from None
     return [UnitOutcome(serial=r[1], host=r[0], scenario=r[2], status=UnitStatus(r[3]), reason=r[4], folder=r[5],
-                        run_id=r[6], cells=dict(r[7] or {}), attempt=r[8], store=r[9]) for r in rows]
+                        run_id=r[6], cells=dict(r[7] or {}), attempt=r[8], store=r[9], report=r[10]) for r in rows]
 
 
 def open_jobs(url: str, night: str, rack_file_sha: str) -> int:

@@ -134,7 +134,7 @@ def _local_night(loaded: object, name: str, reports_dir: Path, store: str | None
 
 def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: bool, wait_timeout_s: float,
                   queue: bool) -> int:
-    from perflab.lab.nightly import NightSummary, night_dir, write_summary
+    from perflab.lab.nightly import NightSummary, night_dir, settle, write_summary
     from perflab.lab.queue import check_url, enqueue_night, open_jobs, rack_sha256, read_units, redact
     from perflab.lab.rack import LoadedRack
 
@@ -163,7 +163,7 @@ def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: b
                 typer.echo(f"perflab: the night is not finished after {wait_timeout_s:g} s", err=True)
                 return 1
             time.sleep(0.5)
-        outcomes = read_units(url, name, loaded.rack.name)
+        outcomes = settle(read_units(url, name, loaded.rack.name), open_jobs(url, name, sha))
     except PerflabError as exc:
         _fail(exc, 1)
     units = [o for o in outcomes if o.scenario]

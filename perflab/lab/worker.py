@@ -125,7 +125,7 @@ async def _run_once(ctx: WorkerContext, options: WorkerOptions, stop: StopContro
             queues=[queue], name=f"perflab-{ctx.host}", concurrency=options.concurrency, wait=True,
             install_signal_handlers=False, update_heartbeat_interval=options.heartbeat_s,
             stalled_worker_timeout=options.stalled_s, fetch_job_polling_interval=options.poll_s,
-            abort_job_polling_interval=options.poll_s, additional_context={"perflab": ctx, "stop": stop},
+            abort_job_polling_interval=options.poll_s, additional_context={"perflab": ctx, "stop": stop, "echo": echo},
             listen_notify=True))
         current["worker"] = worker
         idle = asyncio.create_task(_stop_when_idle(ctx.db_url, queue, options, worker)) if options.until_idle else None

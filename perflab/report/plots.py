@@ -1,14 +1,18 @@
 """Figures for the run report: data in, PNG bytes out. Pure (no file I/O), Agg backend only.
 
 Every figure labels emulated data "(emulated)" and draws it with hollow markers / hatched boxes so
-that a reader never takes it for a measurement on hardware.
+that a reader never takes it for a measurement on hardware. Every figure is drawn inside
+:func:`drawing`: one at a time per process (Matplotlib is not thread-safe, and a worker renders
+several units' reports at once).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +84,22 @@ def _style() -> Any:  # rc_context's key type is a Literal union that differs ac
     }
 
 
+_DRAWING = threading.RLock()
+
+
+@contextlib.contextmanager
+def drawing() -> Iterator[None]:
+    """Draw one figure at a time in this process, in the report's style.
+
+    Matplotlib is not thread-safe: pyplot's figure registry, the global rcParams that
+    ``rc_context`` swaps in and out, and the FreeType faces behind text are shared by every
+    thread. A worker renders the reports of several units at once (one thread each); two figures
+    drawn together corrupted each other (``FT_Load_Glyph … invalid outline``, once a heap abort).
+    Every figure of perflab is drawn inside this lock; drawing is a small part of a report."""
+    with _DRAWING, plt.rc_context(_style()):
+        yield
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
@@ -120,7 +140,7 @@ def latency_distribution_png(
     """Horizontal box plots per cell, paced and back-to-back side by side, with the frame budget."""
     if not groups:
         raise ValueError("no latency groups to plot")
-    with plt.rc_context(_style()):
+    with drawing():
         fig, ax = plt.subplots(figsize=(8.6, 0.62 * len(groups) + 1.3))
         ticks: list[float] = []
         labels: list[str] = []
@@ -177,7 +197,7 @@ def latency_trace_png(traces: Sequence[TracePoint], budget_ms: float | None, tit
     """Latency per iteration (warm-up shaded grey) — shows drift, throttling and bimodal runs."""
     if not traces:
         raise ValueError("no traces to plot")
-    with plt.rc_context(_style()):
+    with drawing():
         fig, ax = plt.subplots(figsize=(8.6, 3.0))
         values: list[float] = []
         max_warm = max(len(t.warmup) for t in traces)
@@ -270,7 +290,7 @@ def tradeoff_png(
     order = sorted(range(len(points)), key=lambda i: (series_names.index(points[i].series),
                                                       0 if points[i].baseline else 1, points[i].x, -points[i].y))
     number = {i: k + 1 for k, i in enumerate(order)}
-    with plt.rc_context(_style()):
+    with drawing():
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         handles: list[Line2D] = []
         colors = {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(series_names)}
@@ -371,7 +391,7 @@ def frame_quality_png(series: Sequence[FrameSeries], title: str) -> bytes:
     panels = [p for p in ((sr, "ΔPSNR-Y vs bicubic on the same frame (dB) — right of 0 beats bicubic", PALETTE[1]),
                           (pq, "PIQE per frame — lower is better (no reference)", PALETTE[3])) if p[0]]
     n_rows = max(len(p[0]) for p in panels)
-    with plt.rc_context(_style()):
+    with drawing():
         fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.6, 0.5 * n_rows + 1.4),
                                  squeeze=False)
         for ax, (rows, xlabel, color) in zip(axes[0], panels, strict=True):
@@ -420,7 +440,7 @@ def timeline_png(panels: Sequence[TimelinePanel], windows: Sequence[TimelineWind
     """Stacked streams sharing the time axis (s), each cell's inference window shaded and tagged on top."""
     if not panels:
         raise ValueError("no streams to plot")
-    with plt.rc_context(_style()):
+    with drawing():
         fig, axes = plt.subplots(len(panels), 1, figsize=(8.6, 0.6 + 1.25 * len(panels)), sharex=True,
                                  squeeze=False)
         xs = [t for p in panels for seg in p.segments for t, _ in seg] + \
@@ -484,7 +504,7 @@ def inference_timeline_png(spans: Sequence[SpanBar], title: str, emulated: bool 
         t = s.track or s.kind
         if t not in tracks:
             tracks.append(t)
-    with plt.rc_context(_style()):
+    with drawing():
         fig, ax = plt.subplots(figsize=(8.6, 0.8 + 0.35 * len(tracks)))
         for s in spans:
             y = tracks.index(s.track or s.kind)
