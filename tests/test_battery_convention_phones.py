@@ -30,7 +30,7 @@ from perflab.lab.runner import run_scenario
 from perflab.report import timelines
 from perflab.report.html import read_timeline, timeline_views
 from perflab.report.runfolder import load_run_folder
-from perflab.report.view import anchor_for
+from perflab.report.view_common import anchor_for
 from perflab.scenario import load_scenario
 from perflab.tracing.runexport import BatteryScale, run_chrome_trace
 

@@ -972,7 +972,7 @@ def test_per_frame_section(report: tuple[Path, RunRecord]) -> None:
 
 def test_per_frame_is_bounded_for_long_clips(tmp_path: Path) -> None:
     """A clip of many frames: the table lists the first few, statistics and the figure cover all."""
-    from perflab.report.view import MAX_FRAME_ROWS
+    from perflab.report.view_frames import MAX_FRAME_ROWS
 
     run_dir = tmp_path / "long"
     run = build_run_folder(run_dir, with_frames=False)

@@ -25,24 +25,21 @@ from perflab.core.units import bytes_to_kib, frame_budget_ms, kib_to_bytes
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pages import environment
-from perflab.report.pareto import pareto_front
+from perflab.report.pareto import ParetoRow, pareto_front, pareto_rows
 from perflab.report.runfolder import RunFolder, load_run_folder
-from perflab.report.view import (
+from perflab.report.view import ReportView, build_view
+from perflab.report.view_common import (
     NOT_RECORDED,
-    FrameTableView,
-    ParetoRow,
-    ReportView,
     anchor_for,
-    build_view,
     cell_label,
     device_emulated,
     device_name,
     grouped_cells,
     is_emulated,
     ordered_devices,
-    pareto_rows,
     series_of,
 )
+from perflab.report.view_frames import FrameTableView
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord, artifact_dir
 
 REPORT_FILE = "index.html"

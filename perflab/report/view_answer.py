@@ -1,0 +1,386 @@
+"""The answer first: per device and delegate, each SR model beside bicubic (speed and quality), then
+what it costs (CPU, GPU, memory, heat, current, energy) and the device at rest. Pure, no I/O; rules in
+:mod:`perflab.report.view_common`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from perflab.core.display import fmt_ms, fmt_ratio, fmt_signed
+from perflab.report.view_common import (
+    MODE_LABELS,
+    NOT_RECORDED,
+    Footnotes,
+    Val,
+    anchor_for,
+    cell_key,
+    cell_label,
+    delta_cls,
+    device_emulated,
+    grouped_cells,
+    is_emulated,
+    mem_kind,
+)
+from perflab.report.view_rows import RowBuilder
+from perflab.store.results import CellRecord, CellStatus, DeviceRecord, LatencyRecord, RunRecord
+
+
+@dataclass
+class AnswerRow:
+    """One model beside bicubic on one device and delegate: the answer, as stored by the run."""
+
+    cell_id: str
+    anchor: str
+    label: str
+    delegate: str
+    status: str
+    ok: bool
+    baseline: bool
+    emulated: bool
+    reason: str | None
+    realtime: Val
+    rule: str
+    latency: Val
+    d_latency: Val
+    d_psnr: Val
+    d_ssim: Val
+    d_piqe: Val
+    mai_ratio: Val
+
+
+@dataclass
+class CostRow:
+    """What one cell costs beside bicubic on the same device, delegate and pacing: the stored deltas (the
+    baseline row shows its own values), each with the power source and its confidence."""
+
+    cell_id: str
+    anchor: str
+    label: str
+    delegate: str
+    status: str
+    ok: bool
+    baseline: bool
+    emulated: bool
+    reason: str | None
+    d_cpu: Val  # device CPU busy, percentage points (the measured process's Δ in the tooltip)
+    d_gpu: Val
+    d_mem: Val
+    d_temp: Val
+    d_current: Val
+    mah_per_hour: Val
+    mj_per_frame: Val
+    source: Val
+    sentence: str | None = None  # the one line a user quotes: "+90 mA over bicubic (battery counters, …)"
+
+
+@dataclass
+class IdleView:
+    """The device at rest before its first cell: the floor every cell's cost sits on."""
+
+    duration: str | None
+    values: list[tuple[str, Val]]
+    reason: str | None = None  # why there is no idle record, or why it has no values
+
+
+@dataclass
+class AnswerDevice:
+    device: DeviceRecord
+    emulated: bool
+    anchor: str
+    rows: list[AnswerRow]
+    cost: list[CostRow] = field(default_factory=list)
+    idle: IdleView | None = None
+
+
+def _range_text(lat: LatencyRecord) -> str:
+    parts = [f"{k} {v:.3f} ms" for k, v in (("min", lat.min), ("max", lat.max), ("std", lat.std)) if v is not None]
+    return "; " + ", ".join(parts) if parts else ""
+
+
+def _latency_spread(rb: RowBuilder, cell: CellRecord) -> Val:
+    """The headline series' centre with its spread: median [p10–p90] (or median with p90 and MAD where no p10 is
+    stored), or mean ± std where the tool reported only a summary, said so."""
+    lat = cell.latency_ms
+    if lat is None:
+        return rb.notes.missing("no latency was recorded for this cell")
+    mode = MODE_LABELS.get(lat.mode, lat.mode)
+    if lat.median is not None:
+        p10 = lat.p10  # stored since perflab.results/2 gained it; older files have none
+        if p10 is not None and lat.p90 is not None:
+            sub = f"median [p10 {fmt_ms(p10)} – p90 {fmt_ms(lat.p90)}]"
+        else:
+            parts = [f"p90 {fmt_ms(lat.p90)}",
+                     f"MAD {fmt_ms(lat.mad)}" if lat.mad is not None else ""]
+            sub = "median; " + " · ".join(x for x in parts if x)
+        return Val(f"{fmt_ms(lat.median)} ms", sub=sub, sub_cls="muted",
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}")
+    if lat.mean is not None:
+        std = f" ± {fmt_ms(lat.std)}" if lat.std is not None else ""
+        return Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary)", sub_cls="bad",
+                   title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}; no median or p90: "
+                         f"{lat.missing.get('median', 'no per-run samples')}")
+    return rb.notes.missing(lat.missing.get("median") or "no latency statistic was recorded")
+
+
+def _delta_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool,
+               what: str) -> Val:
+    if cell.baseline:
+        return Val("baseline", cls="muted")
+    d, why = rb.stored_delta(cell, attr)
+    if d is None:
+        return rb.notes.missing(why)
+    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better), title=f"{what} minus bicubic's: "
+               f"{d:+.4g}{unit}")
+
+
+def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
+    key = cell_key(rb.run, cell)
+    ok = cell.status == CellStatus.OK
+    blank = Val("")
+    rule = ""
+    if ok and cell.realtime is not None:
+        rule = cell.realtime.rule
+    if not ok:
+        return AnswerRow(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), False, cell.baseline,
+                         is_emulated(cell), cell.reason or "no reason recorded", blank, rule, blank, blank, blank,
+                         blank, blank, blank)
+    head = cell.latency_ms
+    lat_attr = "latency_median_ms" if head is None or head.median is not None else "latency_mean_ms"
+    return AnswerRow(
+        key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), True, cell.baseline,
+        is_emulated(cell), None,
+        realtime=rb.realtime(cell), rule=rule, latency=_latency_spread(rb, cell),
+        d_latency=_delta_val(rb, cell, lat_attr, 1, " ms", higher_better=False,
+                             what="median latency" if lat_attr == "latency_median_ms" else "mean latency"),
+        d_psnr=_delta_val(rb, cell, "psnr_y_db", 2, " dB", higher_better=True, what="PSNR-Y"),
+        d_ssim=_delta_val(rb, cell, "ssim_y", 4, "", higher_better=True, what="SSIM-Y"),
+        d_piqe=_delta_val(rb, cell, "piqe", 1, "", higher_better=False, what="PIQE (lower is better)"),
+        mai_ratio=_mai_ratio(rb, cell),
+    )
+
+
+def _mai_ratio(rb: RowBuilder, cell: CellRecord) -> Val:
+    """The stored ratio of this cell's MAI 2021 score to bicubic's (>1: a better quality-for-time trade)."""
+    if cell.baseline:
+        return Val("baseline", cls="muted")
+    r, why = rb.stored_delta(cell, "mai2021_ratio")
+    if r is None:
+        return rb.notes.missing(why)
+    return Val(f"{fmt_ratio(r)}×", cls="good" if r > 1 else ("bad" if r < 1 else "muted"),
+               title=f"MAI 2021 score {r:.3g}× bicubic's: 2^(2·PSNR-Y)/(C·median ms); 2× = +0.15 dB PSNR-Y or half "
+                     "the latency")
+
+
+# Telemetry keys whose reason is stored under another name (the sampler's stream names).
+_TEL_REASON_KEYS: dict[str, tuple[str, ...]] = {
+    "device_cpu_busy_pct": ("device_cpu_busy_pct", "cpu_busy_pct", "sampler"),
+    "gpu_busy_pct": ("gpu_busy_pct", "sampler"),
+    "temp_max_c": ("temp_max_c", "temp_c", "sampler"),
+    "current_ma": ("current_ma", "power_source", "sampler"),
+    "power_mw": ("power_mw", "power_source", "current_ma", "sampler"),
+    "mj_per_frame": ("mj_per_frame", "power_mw", "power_source", "sampler"),
+    "mah_per_hour": ("mah_per_hour", "current_ma", "power_source", "sampler"),
+    "mem_peak_mb": ("mem_peak_mb",),
+    "voltage_v": ("voltage_v", "current_ma", "power_source", "sampler"),
+    "energy_mj": ("energy_mj", "energy", "power_mw", "current_ma", "power_source", "sampler"),
+    "window_s": ("window", "sampler"),
+}
+
+
+_GENERIC_DELTA_REASON = "not measured on this cell or on its baseline"
+
+
+def telemetry_reason(cell: CellRecord, attr: str) -> str:
+    """Why ``cell.telemetry.<attr>`` is missing: the stored reason, under its own name or its stream's."""
+    t = cell.telemetry
+    for k in _TEL_REASON_KEYS.get(attr, (attr,)):
+        if k in t.missing:
+            return t.missing[k]
+    if attr not in type(t).model_fields:
+        return f"{attr} {NOT_RECORDED}"
+    return f"{attr} not recorded (no reason given)" if t.timeline_file else f"telemetry {NOT_RECORDED} or not sampled"
+
+
+def _cost_delta(rb: RowBuilder, cell: CellRecord, attr: str) -> tuple[float | None, str]:
+    """The stored Δ vs bicubic, or the most specific reason it is absent (the cell's own stream reason before
+    the deltas' generic one)."""
+    d, why = rb.stored_delta(cell, attr)
+    if d is not None:
+        return d, ""
+    if why == _GENERIC_DELTA_REASON or why.startswith(("no Δ ", "Δ ")):
+        own = telemetry_reason(cell, attr) if getattr(cell.telemetry, attr, None) is None else None
+        if own is not None:
+            return None, own
+    return None, why
+
+
+def _source_text(cell: CellRecord) -> str:
+    t = cell.telemetry
+    src = t.power_source or "source not recorded"
+    if is_emulated(cell) and "emulated" not in src.lower():
+        src = f"{src} (emulated)"
+    return src
+
+
+def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: str, what: str, *,
+               idle_attr: str | None = None, absolute: bool = False) -> Val:
+    """One cost column: the baseline's own value, or an SR cell's stored Δ vs bicubic; with the Δ vs the device
+    at rest under it where stored (``idle_attr``), and for ``absolute`` columns the cell's own value under it."""
+    t = cell.telemetry
+    own = getattr(t, attr, None)
+    src = f"; power source: {_source_text(cell)}, confidence {t.power_confidence or 'unstated'}" \
+        if attr in ("current_ma", "power_mw", "mj_per_frame", "mah_per_hour") else ""
+    idle_sub = None
+    if idle_attr is not None and cell.vs_idle is not None:
+        iv = getattr(cell.vs_idle, idle_attr, None)
+        if isinstance(iv, (int, float)):
+            idle_sub = f"{fmt_signed(float(iv), digits)} vs idle"
+    if cell.baseline:
+        if own is None:
+            return rb.notes.missing(telemetry_reason(cell, attr))
+        return Val(f"{float(own):.{digits}f}{unit}", title=f"bicubic's own {what}: {float(own):.4g}{unit}{src}",
+                   sub=idle_sub or "baseline", sub_cls="muted")
+    d, why = _cost_delta(rb, cell, attr)
+    if d is None:
+        return rb.notes.missing(why)
+    title = f"{what} minus bicubic's: {d:+.4g}{unit}{src}"
+    sub = idle_sub
+    if absolute and own is not None:
+        title += f"; this cell {float(own):.4g}{unit}"
+        sub = f"{float(own):.{digits}f} total"
+    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better=False), title=title, sub=sub,
+               sub_cls="muted")
+
+
+def _source_val(rb: RowBuilder, cell: CellRecord) -> Val:
+    t = cell.telemetry
+    if t.power_source is None:
+        return rb.notes.missing(telemetry_reason(cell, "power_source" if "power_source" in t.missing else "current_ma"))
+    conf = t.power_confidence or "unstated"
+    cls = {"high": "good", "medium": "", "low": "bad", "none": "bad"}.get(conf, "")
+    extra = []
+    if t.charging:
+        extra.append("charging during the window: current is net of the charger")
+    if t.convention is not None and t.convention.how:
+        extra.append(f"current_now: {t.convention.how}")
+    elif t.current_convention:
+        extra.append(f"current_now: {t.current_convention}")
+    if t.window_s is not None:
+        rate = f" sampled every {t.sample_interval_ms:g} ms" if t.sample_interval_ms is not None else ""
+        extra.append(f"window {t.window_s:.1f} s{rate}{achieved_text(t.sample_rate_hz, t.sample_max_gap_ms)}")
+    if t.sampler_cpu_pct is not None:
+        extra.append(f"the sampler's own cost: {t.sampler_cpu_pct:.2f}% of one core")
+    return Val(_source_text(cell), sub=f"confidence {conf}", sub_cls=cls,
+               title="; ".join([f"power source: {_source_text(cell)}, confidence {conf}", *extra]))
+
+
+def achieved_text(rate_hz: float | None, gap_ms: float | None) -> str:
+    """What the sampler achieved, where the record has it (older files do not)."""
+    if rate_hz is None:
+        return ""
+    gap = f", longest gap {gap_ms:.0f} ms" if gap_ms is not None else ""
+    return f" (achieved {rate_hz:.2f} Hz{gap})"
+
+
+def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
+    """The line a user quotes, from the stored deltas: "espcn fp32 · xnnpack at 30 fps: +90 mA over bicubic
+    (battery counters (not charging), confidence medium); CPU +5 pts, …". None for the baseline or a cell that
+    did not finish."""
+    if cell.baseline or cell.status != CellStatus.OK or cell.deltas is None:
+        return None
+    d = cell.deltas
+    pace = f" at {fps:g} fps" if fps else " back-to-back"
+    head = f"{cell_label(cell)} · {cell.delegate}{pace}"
+    t = cell.telemetry
+    src = f"{_source_text(cell)}, confidence {t.power_confidence or 'unstated'}"
+    if d.current_ma is not None:
+        lead = f"{fmt_signed(d.current_ma, 0, ' mA')} over bicubic ({src})"
+        if d.mj_per_frame is not None:
+            lead += f", {fmt_signed(d.mj_per_frame, 1, ' mJ')} per frame"
+    elif d.power_mw is not None:
+        lead = f"{fmt_signed(d.power_mw, 0, ' mW')} over bicubic ({src})"
+    else:
+        why = d.missing.get("current_ma") or d.missing.get("all")
+        if why is None or why == _GENERIC_DELTA_REASON:
+            why = telemetry_reason(cell, "current_ma")
+        lead = f"current and power not measured ({why})"
+    rest = []
+    for attr, name, digits, unit in (("device_cpu_busy_pct", "CPU", 0, " pts"), ("gpu_busy_pct", "GPU", 0, " pts"),
+                                     ("mem_peak_mb", "memory", 0, " MB"), ("temp_max_c", "max temperature", 1, " °C")):
+        v = getattr(d, attr, None)
+        if isinstance(v, (int, float)):
+            rest.append(f"{name} {fmt_signed(float(v), digits, unit)}")
+    return f"{head}: {lead}" + ("; " + ", ".join(rest) if rest else "") + "."
+
+
+def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
+    key = cell_key(rb.run, cell)
+    ok = cell.status == CellStatus.OK
+    if not ok:
+        blank = Val("")
+        return CostRow(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), False, cell.baseline,
+                       is_emulated(cell), cell.reason or "no reason recorded", blank, blank, blank, blank, blank, blank,
+                       blank, blank)
+    kind = mem_kind(cell.telemetry.mem_source)
+    d_cpu = _cost_cell(rb, cell, "device_cpu_busy_pct", 0, " pts" if not cell.baseline else "%",
+                       "device CPU busy (all cores, %)", idle_attr="device_cpu_busy_pct")
+    proc, _ = rb.stored_delta(cell, "cpu_load_pct")
+    if proc is not None and not cell.baseline and d_cpu.title is not None:
+        d_cpu = replace(d_cpu, title=f"{d_cpu.title}; the measured process alone: {proc:+.1f} pts")
+    return CostRow(
+        key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), True, cell.baseline,
+        is_emulated(cell), None,
+        d_cpu=d_cpu,
+        d_gpu=_cost_cell(rb, cell, "gpu_busy_pct", 0, " pts" if not cell.baseline else "%", "GPU busy (%)",
+                         idle_attr="gpu_busy_pct"),
+        d_mem=_cost_cell(rb, cell, "mem_peak_mb", 0, " MB",
+                         "peak memory" if kind == "peak" else "the tool's memory delta"),
+        d_temp=_cost_cell(rb, cell, "temp_max_c", 1, " °C",
+                          f"max temperature ({cell.telemetry.temp_zone or 'zone not recorded'})"),
+        d_current=_cost_cell(rb, cell, "current_ma", 0, " mA", "mean battery current", idle_attr="current_ma"),
+        mah_per_hour=_cost_cell(rb, cell, "mah_per_hour", 0, "", "mAh per hour at this pacing", absolute=True),
+        mj_per_frame=_cost_cell(rb, cell, "mj_per_frame", 1, "", "mJ per frame (mean power / fps)", absolute=True),
+        source=_source_val(rb, cell),
+        sentence=cost_sentence(cell, rb.fps),
+    )
+
+
+def build_idle(run: RunRecord, dev: DeviceRecord, notes: Footnotes) -> IdleView:
+    """The device's idle record as a line of values (missing ones with their reasons)."""
+    rec = next((r for r in getattr(run, "idle", []) if r.serial == dev.serial), None)
+    if rec is None:
+        return IdleView(None, [], reason=f"no idle baseline: {NOT_RECORDED}, or the run measured none "
+                                         "(telemetry.idle_baseline_s)")
+    if "all" in rec.missing:
+        return IdleView(None, [], reason=f"idle baseline not measured: {rec.missing['all']}")
+    reasons = {
+        "device_cpu_busy_pct": ("device_cpu_busy_pct", "cpu_busy_pct"), "gpu_busy_pct": ("gpu_busy_pct",),
+        "mem_avail_min_mb": ("mem_avail_min_mb",), "temp_c": ("temp_c",), "current_ma": ("current_ma",),
+        "power_mw": ("power_mw", "current_ma"),
+    }
+    vals: list[tuple[str, Val]] = []
+    for attr, name, fmt in (("device_cpu_busy_pct", "CPU", "{:.0f}%"), ("gpu_busy_pct", "GPU", "{:.0f}%"),
+                            ("mem_avail_min_mb", "memory available", "{:.0f} MB"), ("temp_c", "temperature",
+                                                                                     "{:.1f} °C"),
+                            ("current_ma", "current", "{:.0f} mA"), ("power_mw", "power", "{:.0f} mW")):
+        v = getattr(rec, attr)
+        if v is None:
+            why = next((rec.missing[k] for k in reasons[attr] if k in rec.missing), f"{name} not recorded at rest")
+            vals.append((name, notes.missing(why)))
+        else:
+            vals.append((name, Val(fmt.format(v), title=f"{name} at rest: {v:.4g}")))
+    dur = f"{rec.duration_s:.1f} s" if rec.duration_s is not None else None
+    return IdleView(dur, vals)
+
+
+def build_answer(run: RunRecord, rb: RowBuilder) -> list[AnswerDevice]:
+    """Per device, per delegate: bicubic first, then each SR model beside it — speed and quality, then cost."""
+    out = []
+    for dev, groups in grouped_cells(run):
+        members = [c for _, m in groups for c in m]
+        rows = [_answer_row(rb, c) for c in members]
+        idle = build_idle(run, dev, rb.notes)
+        cost = [_cost_row(rb, c) for c in members]
+        emul = device_emulated(dev) or any(r.emulated for r in rows)
+        out.append(AnswerDevice(dev, emul, "answer-" + anchor_for(dev.serial)[5:], rows, cost, idle))
+    return out

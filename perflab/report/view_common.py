@@ -1,0 +1,140 @@
+"""The run report's view model, its common ground: one displayed value (:class:`Val`), the numbered
+reasons of missing ones (:class:`Footnotes`), and how cells and devices are named, ordered and grouped.
+Pure, no I/O.
+
+Rules the whole view keeps (perflab.report.view and its parts view_*):
+- A missing number is shown as "—" (perflab.core.display.MISSING) with its reason (hover title and a
+  numbered footnote), never as a blank or 0. Where a record gives no reason, the view says that no
+  reason was recorded.
+- Emulated cells and devices carry ``emulated=True`` all the way to the template.
+- Each cell is set beside the bicubic baseline on the same device and delegate.
+- The view renders what the run stored and computes nothing that analysis owns: baseline pairing,
+  deltas (cell and per frame), the real-time verdict with its rule, the MAI score and the reading
+  of delegate lines all come from ``results.json`` (``perflab.lab.derive`` / ``perflab.analysis``).
+  A value an older results file does not hold is shown missing with the reason
+  :data:`NOT_RECORDED`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perflab.core.display import MISSING
+from perflab.store.results import CellRecord, DeviceRecord, LatencyRecord, RunRecord
+
+MODE_LABELS = {"paced": "paced", "back_to_back": "back-to-back"}
+NOT_RECORDED = "not recorded by this perflab version"
+NO_POWER = f"power {NOT_RECORDED}"
+
+
+@dataclass(frozen=True)
+class Val:
+    """One displayed value. ``note`` is the footnote number of a missing value's reason."""
+
+    text: str
+    title: str | None = None
+    note: int | None = None
+    cls: str = ""
+    sub: str | None = None  # small second line (e.g. a delta or a source)
+    sub_cls: str = ""
+
+    @property
+    def missing(self) -> bool:
+        return self.note is not None
+
+
+class Footnotes:
+    """Numbered reasons for missing values; the same reason text gets the same number."""
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, int] = {}
+
+    def add(self, reason: str) -> int:
+        return self._by_text.setdefault(reason, len(self._by_text) + 1)
+
+    def missing(self, reason: str) -> Val:
+        return Val(MISSING, title=reason, note=self.add(reason), cls="missing")
+
+    @property
+    def items(self) -> list[tuple[int, str]]:
+        return [(n, t) for t, n in self._by_text.items()]
+
+
+def is_emulated(cell: CellRecord) -> bool:
+    return cell.emulated or cell.device.kind == "emulated"
+
+
+def device_emulated(dev: DeviceRecord) -> bool:
+    return dev.kind == "emulated"
+
+
+def cell_label(cell: CellRecord) -> str:
+    return f"{cell.model.name} {cell.model.variant}"
+
+
+def series_of(cell: CellRecord, mode: str) -> LatencyRecord | None:
+    rec = cell.series.get(mode)
+    if rec is not None:
+        return rec
+    if cell.latency_ms is not None and cell.latency_ms.mode == mode:
+        return cell.latency_ms
+    return None
+
+
+def cell_key(run: RunRecord, cell: CellRecord) -> str:
+    """The cell's id in this run: the store's ``artifact_key`` (one naming rule, kept by the store)."""
+    return cell.artifact_key
+
+
+def anchor_for(cell_id: str) -> str:
+    return "cell-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in cell_id)
+
+
+def device_name(dev: DeviceRecord) -> str:
+    return f"{dev.model} ({dev.serial})"
+
+
+def mem_kind(source: str | None) -> str:
+    """Which quantity a memory number is, from the source the workload recorded with it: ``delta`` for a tool's
+    growth of max RSS since it started (benchmark_model's "overall delta"), ``peak`` for an absolute peak
+    (VmHWM, a peak footprint) or an unstated source."""
+    return "delta" if source is not None and "delta" in source.lower() else "peak"
+
+
+def ordered_devices(run: RunRecord) -> list[DeviceRecord]:
+    seen = {d.serial for d in run.devices}
+    out = list(run.devices)
+    for c in run.cells:
+        if c.device.serial not in seen:
+            seen.add(c.device.serial)
+            out.append(c.device)
+    return out
+
+
+def grouped_cells(run: RunRecord) -> list[tuple[DeviceRecord, list[tuple[str, list[CellRecord]]]]]:
+    """Cells by device (run order) and delegate (first appearance), baseline first in each group."""
+    out = []
+    for dev in ordered_devices(run):
+        cells = [c for c in run.cells if c.device.serial == dev.serial]
+        delegates = list(dict.fromkeys(c.delegate for c in cells))
+        groups = []
+        for d in delegates:
+            members = [c for c in cells if c.delegate == d]
+            members.sort(key=lambda c: 0 if c.baseline else 1)  # stable: keeps run order otherwise
+            groups.append((d, members))
+        out.append((dev, groups))
+    return out
+
+
+def finite_or_none(v: object) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def delta_cls(d: float, higher_better: bool = True) -> str:
+    if d == 0:
+        return "muted"
+    return "good" if (d > 0) == higher_better else "bad"
