@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from perflab.core.files import open_regular, read_regular_bytes, regular_file_problem
 from perflab.core.numbers import Number, NumberSpec, number_problem, parse_number
+from perflab.core.tflite_file import tflite_problem
 from perflab.errors import UserInputError
 from perflab.store.sql import normalize_url
 from perflab.tracing.ftrace import clock_from_trace_clock
@@ -240,3 +241,60 @@ def test_trace_parse_with_a_shell_word_as_clock_is_one_line(tmp_path: Path) -> N
     trace.write_text("# tracer: nop\n")
     line = _one_line_exit_2(_perflab("trace", "parse", trace, "--trace-clock", "';id'"))
     assert "trace_clock" in line
+
+
+# ---- model files that are not TFLite models ----------------------------------------------------
+
+ZOO_MODELS = sorted((REPO / "perflab" / "zoo" / "weights").glob("*.tflite"))
+
+
+def test_every_zoo_model_is_a_tflite_flatbuffer() -> None:
+    assert ZOO_MODELS
+    for path in ZOO_MODELS:
+        assert tflite_problem(path.read_bytes()) is None, path
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.one_of(st.binary(max_size=200), st.binary(max_size=200).map(lambda b: b[:4] + b"TFL3" + b[4:])),
+       cut=st.integers(min_value=0, max_value=200_000), flips=st.lists(st.tuples(st.integers(0, 200_000),
+                                                                                  st.integers(0, 255)), max_size=8))
+def test_the_tflite_check_never_raises_on_any_bytes(data: bytes, cut: int, flips: list[tuple[int, int]]) -> None:
+    assert tflite_problem(data) is None or "\n" not in (tflite_problem(data) or "")
+    model = bytearray(ZOO_MODELS[0].read_bytes())
+    for at, value in flips:
+        model[at % len(model)] = value
+    problem = tflite_problem(bytes(model[:cut]))  # damaged or cut anywhere: a reason or None, never an exception
+    assert problem is None or isinstance(problem, str)
+
+
+def _scenario_with_model(tmp_path: Path, model: str) -> Path:
+    s = tmp_path / "s.yaml"
+    s.write_text("name: t\ngeometry: {lr_width: 64, lr_height: 32, scale: 2}\n"
+                 f"models:\n  - path: {model}\n    scale: 2\n"
+                 "runs: {timeout_s: 300, iterations: 10}\ninputs:\n  images:\n    - skimage: coffee\n")
+    return s
+
+
+@pytest.mark.parametrize("content", ["passwd", b"", b"\x8f" * 3000, b"1234TFL3" + b"\xff" * 64])
+def test_scenario_check_refuses_a_model_that_is_not_tflite(tmp_path: Path, content: str | bytes) -> None:
+    if content == "passwd":
+        model = "/etc/passwd"
+    else:
+        assert isinstance(content, bytes)
+        (tmp_path / "m.tflite").write_bytes(content)
+        model = "m.tflite"
+    line = _one_line_exit_2(_perflab("scenario", "check", _scenario_with_model(tmp_path, model)))
+    assert "models[0].path" in line and ("not a TFLite model" in line or "empty" in line), line
+
+
+def test_scenario_check_takes_a_real_model(tmp_path: Path) -> None:
+    (tmp_path / "m.tflite").write_bytes(ZOO_MODELS[0].read_bytes())
+    res = _perflab("scenario", "check", _scenario_with_model(tmp_path, "m.tflite"))
+    assert res.returncode == 0, res.stderr
+
+
+def test_models_analyze_of_garbage_is_one_line_not_an_internal_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(bytes(range(256)) * 12)
+    line = _one_line_exit_2(_perflab("models", "analyze", "--model", garbage, "--json"))
+    assert "--model" in line and "not a TFLite model" in line

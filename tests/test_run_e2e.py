@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from perflab.store.runfolder import load_run, read_samples
+from perflab.zoo.registry import get_artifact
 
 PERFLAB = str(Path(sys.executable).with_name("perflab"))
 REPO = Path(__file__).resolve().parent.parent
@@ -41,9 +42,24 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PERFLAB, *args], capture_output=True, text=True, timeout=900, check=False)
 
 
+def _unloadable_model() -> bytes:
+    """A TFLite flatbuffer (so `scenario check` takes it) that no interpreter can load: espcn
+    with every op made a custom op nobody registered. Only the run finds out."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromPackedBuf(get_artifact("espcn", 2, "fp32").path.read_bytes(), 0)
+    for code in model.operatorCodes:
+        code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CUSTOM
+        code.customCode = b"PerflabNoSuchOp"
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
     broken = tmp_path / "broken.tflite"
-    broken.write_bytes(b"TFL3 this is not a flatbuffer" * 10)
+    broken.write_bytes(_unloadable_model())
     p = scenario(tmp_path, """\
           - zoo: espcn
             variants: [fp32, int8]

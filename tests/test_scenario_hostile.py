@@ -23,6 +23,7 @@ from perflab.errors import UserInputError
 from perflab.scenario import load_scenario
 
 PERFLAB = str(Path(sys.executable).with_name("perflab"))
+ESPCN = Path(__file__).resolve().parent.parent / "perflab" / "zoo" / "weights" / "espcn_x2_fp32.tflite"
 
 GOOD = textwrap.dedent("""\
     name: t1
@@ -185,7 +186,7 @@ def test_model_file_names_the_phone_refuses(tmp_path: Path, name: str) -> None:
 
 def test_phone_safe_model_file_names_pass(tmp_path: Path) -> None:
     name = "my model (v2) 'é'.tflite"
-    (tmp_path / name).write_bytes(b"TFL3")
+    (tmp_path / name).write_bytes(ESPCN.read_bytes())
     text = GOOD.replace("  - zoo: espcn\n", f'  - path: "{name}"\n    scale: 2\n')
     assert load_scenario(_write(tmp_path, text)).scenario.models[0].path == name
 

@@ -183,7 +183,7 @@ def test_training_photo_in_images_warns_but_not_for_user_models(tmp_path: Path) 
     loaded = load_scenario(_scenario(tmp_path, "images:\n  - skimage: coffee\n  - skimage: astronaut\n"))
     (w,) = training_image_warnings(loaded)
     assert w.location.field == "inputs.images[1].skimage" and "astronaut" in w.message
-    (tmp_path / "m.tflite").write_bytes(b"TFL3")
+    (tmp_path / "m.tflite").write_bytes((REPO / "perflab" / "zoo" / "weights" / "espcn_x2_fp32.tflite").read_bytes())
     user = load_scenario(_scenario(tmp_path, "images:\n  - skimage: astronaut\n", "  - {path: m.tflite, scale: 2}\n"))
     assert training_image_warnings(user) == []
 

@@ -57,7 +57,9 @@ def _compute(art: ModelArtifact) -> tuple[CompatRecord | None, str | None]:
     except subprocess.TimeoutExpired:
         return None, "the TFLite analyzer timed out"
     if r.returncode != 0:
-        return None, f"the TFLite analyzer failed: {(r.stderr or r.stdout).strip()[-300:]}"
+        said = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.startswith("perflab: ")]
+        why = said[-1].removeprefix("perflab: ") if said else (r.stderr or r.stdout).strip()[-300:]
+        return None, f"the TFLite analyzer failed: {why}"
     try:
         data = json.loads(r.stdout)
     except json.JSONDecodeError:

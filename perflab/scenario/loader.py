@@ -1,7 +1,7 @@
 """Load a scenario file: YAML → validated Scenario, with one-line file:line: field errors.
 
 This checks what the scenario file alone can tell (syntax, schema, bounds, names, that the
-files it names exist). Checks that need the model zoo or the input decoders (a zoo family
+files it names exist, that a model file is a TFLite flatbuffer). Checks that need the model zoo or the input decoders (a zoo family
 exists, an image decodes, training images among the inputs) live in
 :mod:`perflab.lab.validate`, which the CLI runs after loading.
 """
@@ -12,6 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from perflab.core.tflite_file import check_tflite_file
 from perflab.core.yamlsrc import LocatedDocument, PathKey, load_yaml, validate_document
 from perflab.errors import SourceLocation, UserInputError
 from perflab.scenario.plan import DuplicateCellError, plan_cells
@@ -79,6 +80,7 @@ def _check_paths(loaded: LoadedScenario) -> None:
                 raise UserInputError(f"model path is not a .tflite file ({kind}): {p}", where)
             if m.scale is None:
                 raise UserInputError("a 'path' model needs 'scale'", where)
+            check_tflite_file(p, location=where)  # a text file, an empty or random file: here, not at run
     _check_input_paths(loaded)
 
 

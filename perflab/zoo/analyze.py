@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perflab.errors import ModelError
+from perflab.core.names import one_line
+from perflab.core.tflite_file import check_tflite_file
+from perflab.errors import ModelError, UserInputError
 
 _SUBGRAPH = re.compile(r"^Subgraph#(\d+)\b")
 _OP = re.compile(r"^\s+Op#(\d+) ([A-Za-z0-9_]+)\((.*)\) -> \[(.*)\]\s*$")
@@ -148,14 +150,23 @@ def _strip_data(arg_text: str) -> str:
 
 
 def run_analyzer(model_path: Path, gpu_compatibility: bool = True) -> str:
-    """Run TensorFlow's analyzer (imports TensorFlow) and return what it printed."""
-    if not model_path.is_file():
-        raise ModelError(f"no model file {model_path}")
+    """Run TensorFlow's analyzer (imports TensorFlow) and return what it printed. A file that
+    is missing or not a TFLite flatbuffer is refused before TensorFlow sees it (its C++ side
+    crashes on some); that, and anything the analyzer raises on a damaged model, is a
+    ModelError."""
+    try:
+        check_tflite_file(model_path)
+    except UserInputError as exc:
+        raise ModelError(str(exc)) from None
     import tensorflow as tf
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        tf.lite.experimental.Analyzer.analyze(model_path=str(model_path), gpu_compatibility=gpu_compatibility)
+    try:
+        with contextlib.redirect_stdout(buf):
+            tf.lite.experimental.Analyzer.analyze(model_path=str(model_path), gpu_compatibility=gpu_compatibility)
+    except Exception as exc:  # the analyzer's C++ side raises anything (UnicodeDecodeError, RuntimeError)
+        raise ModelError(f"{model_path}: the TFLite analyzer cannot read this model: {type(exc).__name__}: "
+                         f"{one_line(str(exc), 200)}") from exc
     return buf.getvalue()
 
 

@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 
 from perflab.core.numbers import number_option
-from perflab.errors import UserInputError
+from perflab.core.tflite_file import check_tflite_file
+from perflab.errors import ModelError, SourceLocation, UserInputError
 from perflab.zoo.convert import VARIANTS
 from perflab.zoo.registry import WEIGHTS_DIR, get_artifact, list_models, model_info
 
@@ -133,9 +134,14 @@ def analyze(
         if family is None:
             raise UserInputError("give a FAMILY or --model PATH")
         model = get_artifact(family, scale, variant).path
-    elif not model.is_file():
-        raise UserInputError(f"--model: no such file {model}")
-    rep = analyze_model(model)
+    else:
+        check_tflite_file(model, location=SourceLocation("command line", None, "--model"))
+    try:
+        rep = analyze_model(model)
+    except ModelError as exc:  # the user's file (a zoo model the analyzer cannot read is a bug: exit 1)
+        if family is None:
+            raise UserInputError(str(exc), SourceLocation("command line", None, "--model")) from exc
+        raise
     if as_json:
         typer.echo(json.dumps({"model": str(model), **rep.to_json()}, indent=2))
         return
