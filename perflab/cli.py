@@ -222,8 +222,13 @@ def run(
 
 
 def _index_and_render(run_rec: RunRecord, folder: Path, db_url: str, report: bool, quiet: bool) -> None:
-    """Index the run and render its page; neither failure loses what was measured."""
+    """Print the answer per cell, then index the run and render its page; neither failure loses
+    what was measured."""
+    from perflab.report.cell_lines import cell_lines
     from perflab.store.sql import SqlStore
+
+    for line in cell_lines(run_rec):
+        typer.echo(line)
 
     try:
         with SqlStore(db_url) as store:

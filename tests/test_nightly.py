@@ -32,7 +32,7 @@ from perflab.devices.android import AndroidDevice
 from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.testing import private_adb_server
-from perflab.lab.nightly import UnitOptions, UnitStatus, read_outcomes, run_night, unit_folder
+from perflab.lab.nightly import UnitOptions, UnitStatus, read_outcomes, run_night, unit_folder, unit_runs
 from perflab.lab.rack import load_rack, resolve_devices
 from perflab.store.runfolder import load_run
 from perflab.store.sql import SqlStore
@@ -284,8 +284,11 @@ def test_a_unit_whose_page_fails_is_ok_with_its_report_failed(adb_servers: tuple
         assert o.status == UnitStatus.OK and o.cells == {"ok": 2} and o.store == "indexed", o
         assert o.report is not None and o.report.startswith("not rendered:"), o
         assert summary.exit_code == 0
-        line = next(x for x in summary.lines() if phone.serial in x)
+        lines = list(summary.lines(unit_runs(summary.outcomes)))
+        line = next(x for x in lines if phone.serial in x)
         assert "slow: ok, report failed (2 ok)" in line and f"perflab report {folder}" in line, line
+        cells = [x for x in lines if x.startswith(f"      {phone.serial} (EMULATED) ")]  # the answer per cell
+        assert len(cells) == 2 and all(": ok · " in x and " · real time " in x for x in cells), lines
         (stored,) = read_outcomes(tmp_path / "reports" / "nightly" / "n5")
         assert stored.report == o.report
         with SqlStore(store) as s:

@@ -1362,3 +1362,24 @@ def test_reports_rendered_at_once_draw_one_figure_at_a_time(tmp_path: Path, monk
     assert plt.get_fignums() == []
     for d in folders:  # the same page as drawn alone (run ids and paths aside, the folders are alike)
         assert (d / "index.html").read_text().replace(d.name, "run0") == alone
+
+
+def test_cell_lines_end_a_run_with_the_answer_per_cell(tmp_path: Path) -> None:
+    """`perflab run` and `perflab nightly` end with a line per cell: device (EMULATED where
+    emulated), model, variant, delegate, status, the headline latency with its statistic named,
+    real time yes/no, Δ vs bicubic; a cell that did not run says why."""
+    from perflab.report.cell_lines import cell_lines
+
+    run = build_run_folder(tmp_path, with_samples=False, with_frames=False)
+    lines = list(cell_lines(run))
+    assert lines[0] == "  cells (latency of the headline series: p90 where measured, else the tool's mean):"
+    assert len(lines) == 1 + len(run.cells)
+    assert "    local bicubic fp32 cpu: ok · p90 2.23 ms · real time yes by p90 · bicubic baseline" in lines
+    assert ("    local espcn int8 cpu: ok · p90 14.4 ms · real time yes by p90 · Δ vs bicubic median +9.0 ms, "
+            "PSNR-Y +0.70 dB") in lines
+    assert ("    emulator-perflab-1 (EMULATED) espcn int8 cpu: ok · mean 9.60 ms · real time yes by mean · "
+            "Δ vs bicubic mean +6.2 ms, PSNR-Y +0.70 dB") in lines  # only the tool's mean: said so
+    assert ("    emulator-perflab-1 (EMULATED) espcn fp32 gpu: ok · mean 14.2 ms · real time yes by mean · "
+            "Δ vs bicubic — (no bicubic on this device and delegate)") in lines
+    assert any(x.startswith("    local fsrcnn fp16 cpu: failed — ModelError: tensor allocation failed") for x in lines)
+    assert any(x.startswith("    emulator-perflab-1 (EMULATED) espcn int8 gpu: unsupported — GPU delegate") for x in lines)

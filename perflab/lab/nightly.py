@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -573,12 +573,32 @@ class NightSummary:
                 "units": [o.to_json() for o in self.outcomes], "problems": [asdict(p) for p in self.problems],
                 "exit_code": self.exit_code}
 
-    def lines(self) -> Iterator[str]:
+    def lines(self, runs: Mapping[str, RunRecord] | None = None) -> Iterator[str]:
+        """The night's summary: a line per unit, and under it a line per cell of its run where
+        ``runs`` (folder → run, :func:`unit_runs`) has it."""
+        from perflab.report.cell_lines import cell_lines
+
         yield f"nightly {self.rack} {self.night}: {len(self.outcomes)} units → {self.folder}"
         for o in sorted(self.outcomes, key=lambda o: (o.host, o.serial, o.scenario)):
             yield f"  {o.host}/{o.serial} {o.scenario}: {outcome_text(o)}"
+            run = (runs or {}).get(o.folder or "")
+            if run is not None:
+                yield from cell_lines(run, indent="    ")
         for p in self.problems:
             yield f"  {p.host}: {p.reason}"
+
+
+def unit_runs(outcomes: list[UnitOutcome]) -> dict[str, RunRecord]:
+    """Each unit's run as its folder on this machine holds it (folder → run). A queued night's
+    folders stay on their workers' hosts: those not here are left out, and so are unreadable ones."""
+    from perflab.store.runfolder import load_run
+
+    out: dict[str, RunRecord] = {}
+    for o in outcomes:
+        if o.folder and (Path(o.folder) / "results.json").is_file():
+            with contextlib.suppress(StoreError):
+                out[o.folder] = load_run(Path(o.folder))
+    return out
 
 
 def host_down_outcomes(loaded: LoadedRack, resolution: Resolution) -> list[HostProblem]:

@@ -109,7 +109,7 @@ def nightly(
 
 def _local_night(loaded: object, name: str, reports_dir: Path, store: str | None, report: bool, quiet: bool) -> int:
     from perflab.lab.lifecycle import StopController, signals_stop
-    from perflab.lab.nightly import UnitOptions, run_night
+    from perflab.lab.nightly import UnitOptions, run_night, unit_runs
     from perflab.lab.rack import LoadedRack, resolve_devices
 
     assert isinstance(loaded, LoadedRack)
@@ -127,14 +127,14 @@ def _local_night(loaded: object, name: str, reports_dir: Path, store: str | None
     with signals_stop(stop, on_first=lambda sig: typer.echo(f"perflab: {sig}: stopping the night (phones restored; "
                                                            "run the same night again to finish it)", err=True)):
         summary = run_night(loaded, res, name, reports_dir, options=options, stop=stop)
-    for line in summary.lines():
+    for line in summary.lines(unit_runs(summary.outcomes)):
         typer.echo(line)
     return summary.exit_code
 
 
 def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: bool, wait_timeout_s: float,
                   queue: bool) -> int:
-    from perflab.lab.nightly import NightSummary, night_dir, settle, write_summary
+    from perflab.lab.nightly import NightSummary, night_dir, settle, unit_runs, write_summary
     from perflab.lab.queue import check_url, enqueue_night, open_jobs, rack_sha256, read_units, redact
     from perflab.lab.rack import LoadedRack
 
@@ -173,7 +173,7 @@ def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: b
     summary = NightSummary(loaded.rack.name, name, night_dir(reports_dir, name), units, problems)
     summary.folder.mkdir(parents=True, exist_ok=True)
     write_summary(summary)
-    for line in summary.lines():
+    for line in summary.lines(unit_runs(summary.outcomes)):
         typer.echo(line)
     return summary.exit_code
 
