@@ -12,7 +12,7 @@ from typing import Any
 
 from perflab.emulator.benchmark_model.delays import delays_from_env, op_delays_s
 from perflab.emulator.benchmark_model.delegates import DELEGATE_NODE
-from perflab.emulator.benchmark_model.model import OpInfo, builtin_ops
+from perflab.emulator.benchmark_model.model import OpInfo, builtin_ops, cost_shares
 from perflab.zoo.tflite_graph import op_tensor_names
 
 
@@ -97,12 +97,12 @@ class TraceWriter:
         builtin = builtin_ops(ops)
         names = op_tensor_names(interp)
         extra = op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env())
-        total = sum(o.cost for o in builtin) or 1.0
         # (section name, cost share, injected delay in s)
         if applied in DELEGATE_NODE:
             self.spans = [(f"{DELEGATE_NODE[applied]}@0/0", 1.0, sum(extra))]
         else:
-            self.spans = [(f"{o.name}@{o.index}/0", o.cost / total, extra[k]) for k, o in enumerate(builtin)]
+            self.spans = [(f"{o.name}@{o.index}/0", share, extra[k])
+                          for k, (o, share) in enumerate(zip(builtin, cost_shares(builtin), strict=True))]
 
     @property
     def active(self) -> bool:

@@ -172,6 +172,13 @@ def builtin_ops(all_ops: list[OpInfo]) -> list[OpInfo]:
     return [o for o in all_ops if o.name != "DELEGATE"]
 
 
+def cost_shares(builtin: list[OpInfo]) -> list[float]:
+    """Each op's share of the graph's estimated cost: how the emulated tool splits a measured
+    whole-graph time among ops (LiteRT cannot time single ops), in the profile and the trace."""
+    total_cost = sum(o.cost for o in builtin) or 1.0
+    return [o.cost / total_cost for o in builtin]
+
+
 def tensor_name(interp: Any, idx: int) -> str:
     for t in interp.get_tensor_details():
         if t["index"] == idx:

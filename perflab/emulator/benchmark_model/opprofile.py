@@ -1,15 +1,22 @@
 """The emulated op profile (``--enable_op_profiling``): the rows of its initialisation and
 regular-run tables. LiteRT cannot time single ops, so an op's time is the measured whole-graph
-time apportioned by the op's estimated cost (:func:`apportioned_ms`, the one place a
-measured per-op time would replace); a delegated graph is one node, as on a phone. How the
-tables look is :mod:`.output`."""
+time apportioned by the op's estimated cost (:func:`apportioned_ms`, by
+:func:`.model.cost_shares`, which the kernel trace's spans use too: the place a measured
+per-op time would replace); a delegated graph is one node, as on a phone. How the tables look
+is :mod:`.output`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from perflab.emulator.benchmark_model.delegates import DELEGATE_NODE
-from perflab.emulator.benchmark_model.model import OpInfo, builtin_ops, input_quantized, tensor_name
+from perflab.emulator.benchmark_model.model import (
+    OpInfo,
+    builtin_ops,
+    cost_shares,
+    input_quantized,
+    tensor_name,
+)
 from perflab.emulator.benchmark_model.output import ProfRow, Stat, print_profile
 
 #: how XNNPACK names the operators it runs ({t}: the datatype tag, F32 or QC8)
@@ -39,8 +46,7 @@ XNNPACK_TYPES = {
 
 def apportioned_ms(builtin: list[OpInfo], whole_ms: float) -> list[float]:
     """Each op's share of a whole-graph time, by its estimated cost."""
-    total_cost = sum(o.cost for o in builtin) or 1.0
-    return [whole_ms * (o.cost / total_cost) for o in builtin]
+    return [whole_ms * share for share in cost_shares(builtin)]
 
 
 def init_rows(modify_graph_ms: float, alloc_ms: float, delegated: bool) -> tuple[list[ProfRow], Stat]:
