@@ -72,12 +72,15 @@ from pathlib import Path
 from typing import Any
 
 from perflab.tracing import ftrace as ftrace_mod
-from perflab.tracing.ftrace import ParsedTrace, TraceRecord, parse_trace
-from perflab.tracing.reference import ReferenceTrace, parse_trace_reference
+from perflab.tracing.attribution import ATTRIBUTION_EVENTS as ATTRIBUTION_EVENTS_ALL
+from perflab.tracing.attribution import Attribution, stream_facts
+from perflab.tracing.ftrace import ParsedTrace, TraceRecord, file_chunks, parse_trace, record_of, scan_trace
+from perflab.tracing.reference import ReferenceTrace, attribute_reference, parse_trace_reference
 
 ATTRIBUTION_EVENTS = ("tracing_mark_write", "sched_switch", "irq_handler_entry", "irq_handler_exit",
                       "binder_transaction", "binder_transaction_received")
-KINDS = ("reference", "reference_gc_paused", "fast", "attribution", "all")
+KINDS = ("reference", "reference_attribution", "fast", "before", "stream")
+STREAMED = frozenset({"stream"})  # these read the file themselves, in chunks (timed); the others get its text
 HASH_BLOCK = 100_000
 
 # ---- the trace ----------------------------------------------------------------------------
@@ -382,50 +385,93 @@ def _digest(records: list[Any], fields: list[dict[str, str]] | None, info: objec
     return {"records": len(records), "blocks": blocks, "info": repr(info)}
 
 
+def _attribution_digest(attr: Attribution) -> str:
+    h = hashlib.sha256()
+    for name in attr.__dataclass_fields__:
+        h.update(repr(getattr(attr, name)).encode())
+    return h.hexdigest()[:16]
+
+
+def _streamed_record_digest(path: str) -> dict[str, Any]:
+    """The streamed parse's records and fields hashed as :func:`_digest` does, block by block."""
+    blocks: list[str] = []
+    h = hashlib.sha256()
+    n = 0
+
+    def sink(rows: list[Any]) -> None:
+        nonlocal h, n
+        for rec in map(record_of, rows):
+            h.update(repr((tuple(rec), sorted(rec.fields.items()))).encode())
+            n += 1
+            if n % HASH_BLOCK == 0:
+                blocks.append(h.hexdigest()[:16])
+                h = hashlib.sha256()
+
+    info = scan_trace(file_chunks(Path(path)), sink)
+    if n % HASH_BLOCK:
+        blocks.append(h.hexdigest()[:16])
+    return {"records": n, "blocks": blocks, "info": repr(info)}
+
+
 def child(kind: str, path: str, digest: bool) -> dict[str, Any]:
-    text = Path(path).read_text(encoding="utf-8")
+    text = "" if kind in STREAMED else Path(path).read_text(encoding="utf-8")
     gc.collect()
+    ftrace_mod.fields_cached.cache_clear()  # every run starts cold
     base_kb = _status_kb("VmRSS")
     reset = _reset_peak()
-    if kind == "attribution":
-        ftrace_mod._fields_cached.cache_clear()  # every run starts cold
-    if kind == "reference_gc_paused":
-        gc.disable()
     t0, c0 = time.perf_counter(), time.process_time()
-    result = WORK[kind](text)
-    gc.enable()
+    result = _stream(path) if kind in STREAMED else WORK[kind](text)
     gc.collect(0)  # the young objects' pass that a caller's next allocation would pay
     out: dict[str, Any] = {"s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                            "peak_kb": _status_kb("VmHWM") if reset else -1, "base_kb": base_kb,
-                           "text_bytes": len(text)}
+                           "text_bytes": os.path.getsize(path)}
     if isinstance(result, ReferenceTrace):
         out["n"] = len(result.records)
         if digest:
             out["digest"] = _digest(result.records, result.fields, result.info)
     elif isinstance(result, ParsedTrace):
         out["n"] = len(result)
-    elif isinstance(result, list):
-        out["n"] = len(result)
-        if kind == "attribution":
-            out["distinct_payload_pct"] = 100.0 * len({(r.event, r.payload) for r in result}) / max(1, len(result))
+    elif isinstance(result, Attribution):
+        out["inferences"] = len(result.inferences)
         if digest:
-            out["digest"] = _digest(result, None, parse_trace(text).info)
+            out["attribution_digest"] = _attribution_digest(result)
+            if kind in STREAMED:
+                out["digest"] = _streamed_record_digest(path)
     return out
 
 
-def _attribution(text: str) -> list[TraceRecord]:
-    recs = parse_trace(text).records(ATTRIBUTION_EVENTS)
-    for r in recs:
-        r.fields  # noqa: B018 - parsed (and cached) here, as the attribution reads them
-    return recs
+def _stream(path: str) -> Attribution:
+    """What ``perflab trace parse FILE`` does now: the file read in chunks, parsed and
+    attributed in one pass."""
+    facts = stream_facts(file_chunks(Path(path)))
+    per_tick = facts.info.us_per_tick()
+    assert per_tick is not None
+    return facts.attribute(us_per_tick=per_tick)
+
+
+def _reference_attribution(text: str) -> Attribution:
+    """The plain way: the line-by-line parser's records, every per-record attribution function."""
+    ref = parse_trace_reference(text)
+    per_tick = ref.info.us_per_tick()
+    assert per_tick is not None
+    return attribute_reference(ref, us_per_tick=per_tick)
+
+
+def _before(text: str) -> Attribution:
+    """What ``perflab trace parse`` did before the streaming pipeline: the whole text parsed
+    (every row kept), the attribution's records built, the per-record functions over them."""
+    parsed = parse_trace(text)
+    recs: list[TraceRecord] = parsed.records(ATTRIBUTION_EVENTS_ALL)
+    per_tick = parsed.info.us_per_tick()
+    assert per_tick is not None
+    return attribute_reference(ReferenceTrace(parsed.info, recs, []), us_per_tick=per_tick)
 
 
 WORK: dict[str, Callable[[str], object]] = {
     "reference": parse_trace_reference,
-    "reference_gc_paused": parse_trace_reference,
+    "reference_attribution": _reference_attribution,
     "fast": parse_trace,
-    "attribution": _attribution,
-    "all": lambda text: parse_trace(text).records(),
+    "before": _before,
 }
 
 
@@ -468,16 +514,19 @@ def main() -> None:
     trace_bytes = len(text)
     del text
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    digested = ("reference", "reference_attribution", "before", "stream")
     try:
         for i in range(args.repeats):  # interleaved, so a burst of load on the machine hits every side
             for kind in KINDS:
-                runs[kind].append(_run_child(kind, path, digest=(i == 0 and kind in ("reference", "all"))))
+                runs[kind].append(_run_child(kind, path, digest=(i == 0 and kind in digested)))
     finally:
         os.unlink(path)
-    ref_d, fast_d = runs["reference"][0]["digest"], runs["all"][0]["digest"]
-    same = ref_d == fast_d
-    first_diff = next((i for i, (a, b) in enumerate(zip(ref_d["blocks"], fast_d["blocks"], strict=False)) if a != b),
+    ref_d, stream_d = runs["reference"][0]["digest"], runs["stream"][0]["digest"]
+    same = ref_d == stream_d
+    first_diff = next((i for i, (a, b) in enumerate(zip(ref_d["blocks"], stream_d["blocks"], strict=False)) if a != b),
                       None)
+    attr_digests = {k: runs[k][0]["attribution_digest"] for k in ("reference_attribution", "before", "stream")}
+    same_attr = len(set(attr_digests.values())) == 1
     best = {k: min(r["s"] for r in v) for k, v in runs.items()}
     med = {k: statistics.median(r["s"] for r in v) for k, v in runs.items()}
     cpu = {k: min(r["cpu_s"] for r in v) for k, v in runs.items()}
@@ -487,22 +536,24 @@ def main() -> None:
     result: dict[str, Any] = {
         "trace_mb": round(mb, 1),
         "records": runs["reference"][0]["n"],
+        "inferences": runs["stream"][0]["inferences"],
         "repeats": args.repeats,
         "generate_s": round(gen_s, 1),
         "wall_s": {k: round(best[k], 3) for k in KINDS},
         "cpu_s": {k: round(cpu[k], 3) for k in KINDS},
-        "ratio": round(best["reference"] / best["fast"], 2),
-        "ratio_median": round(med["reference"] / med["fast"], 2),
-        "ratio_cpu": round(cpu["reference"] / cpu["fast"], 2),
         "ratios_wall": {k: round(best["reference"] / best[k], 2) for k in KINDS},
+        "ratios_wall_median": {k: round(med["reference"] / med[k], 2) for k in KINDS},
         "ratios_cpu": {k: round(cpu["reference"] / cpu[k], 2) for k in KINDS},
-        "attribution_records": runs["attribution"][0]["n"],
-        "attribution_distinct_payload_pct": round(runs["attribution"][0]["distinct_payload_pct"], 1),
+        "stream_vs_reference_attribution": {"wall": round(best["reference_attribution"] / best["stream"], 2),
+                                            "cpu": round(cpu["reference_attribution"] / cpu["stream"], 2)},
         "peak_rss_mb": {k: round(v) for k, v in peak_mb.items()},
-        "parser_memory_mb": {k: round(v) for k, v in own_mb.items()},
-        "parser_memory_x_trace": {k: round(v * 1.048576 / mb, 1) for k, v in own_mb.items()},
-        "identical": same,
+        "peak_rss_x_trace": {k: round(v * 1.048576 / mb, 2) for k, v in peak_mb.items()},
+        "own_memory_mb": {k: round(v) for k, v in own_mb.items()},
+        "own_memory_x_trace": {k: round(v * 1.048576 / mb, 2) for k, v in own_mb.items()},
+        "identical_records": same,
         "first_differing_block": first_diff,
+        "identical_attribution": same_attr,
+        "attribution_digests": attr_digests,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_implementation()} "
                    f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -510,22 +561,24 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"trace: {result['trace_mb']} MB, {result['records']} records (generated in {gen_s:.1f} s); "
-          f"best of {args.repeats} interleaved runs, each in its own process")
-    labels = {"reference": "reference (line by line, fields parsed)",
-              "reference_gc_paused": "reference, garbage collector paused",
-              "fast": "fast parse_trace",
-              "attribution": "fast + attribution events' records+fields",
-              "all": "fast + every record built"}
-    print(f"{'':44s} {'wall s':>8s} {'ratio':>6s} {'cpu s':>8s} {'ratio':>6s} {'peak RSS':>9s} {'own':>8s}")
+    print(f"trace: {result['trace_mb']} MB, {result['records']} records, {result['inferences']} inferences "
+          f"(generated in {gen_s:.1f} s); best of {args.repeats} interleaved runs, each in its own process")
+    labels = {"reference": "reference parse (line by line, fields parsed)",
+              "reference_attribution": "reference parse + per-record attribution",
+              "fast": "fast parse_trace (rows kept, no attribution)",
+              "before": "parse_trace + records + attribution (before)",
+              "stream": "stream: file chunks -> parse + attribute"}
+    print(f"{'':46s} {'wall s':>8s} {'ratio':>6s} {'cpu s':>8s} {'ratio':>6s} {'peak RSS':>15s} {'own':>16s}")
     for k in KINDS:
-        print(f"{labels[k]:44s} {best[k]:8.3f} {result['ratios_wall'][k]:5.2f}x {cpu[k]:8.3f} "
-              f"{result['ratios_cpu'][k]:5.2f}x {peak_mb[k]:6.0f} MB {own_mb[k]:5.0f} MB "
-              f"({result['parser_memory_x_trace'][k]}x the trace)")
-    print(f"fast parse_trace, ratio of the medians (wall): {result['ratio_median']}x; attribution events: "
-          f"{result['attribution_records']} records, {result['attribution_distinct_payload_pct']}% distinct payloads")
-    print(f"identical records, fields and info: {same}"
+        print(f"{labels[k]:46s} {best[k]:8.3f} {result['ratios_wall'][k]:5.2f}x {cpu[k]:8.3f} "
+              f"{result['ratios_cpu'][k]:5.2f}x {peak_mb[k]:6.0f} MB {result['peak_rss_x_trace'][k]:4.2f}x "
+              f"{own_mb[k]:6.0f} MB {result['own_memory_x_trace'][k]:4.2f}x")
+    print(f"ratios to the reference parse on medians (wall): {result['ratios_wall_median']}")
+    sv = result["stream_vs_reference_attribution"]
+    print(f"stream vs reference parse + attribution: {sv['wall']}x wall, {sv['cpu']}x CPU")
+    print(f"identical records, fields and info (reference vs streamed): {same}"
           + ("" if same else f" (first differing block of {HASH_BLOCK} records: {first_diff})"))
+    print(f"identical attribution (reference, before, stream): {same_attr} {attr_digests}")
     print(f"machine: {result['machine']}, {result['date_utc']} UTC")
 
 

@@ -26,19 +26,19 @@ Times: records carry ``ts`` in trace units; every function here takes ``us_per_t
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import itemgetter, methodcaller
+from itertools import compress, repeat
+from operator import is_, itemgetter
 
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.errors import UserInputError
 from perflab.tracing.ftrace import (
     DEFAULT_BLOCK_CHARS,
-    TYPED_EQUALS,
     ParsedTrace,
     Row,
     TraceInfo,
@@ -47,6 +47,7 @@ from perflab.tracing.ftrace import (
     record_of,
     scan_trace,
     ts_from_text,
+    typed_field_columns,
 )
 
 MARKER_EVENTS = frozenset({"tracing_mark_write", "0", "print"})
@@ -728,15 +729,13 @@ def assemble(*, us_per_tick: float, markers: Markers, irqs: list[IrqInterval], i
 
 # ---- streaming: what attribution keeps of a trace ----------------------------------------
 
-_COMM, _TID, _TGID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 2, 3, 5, 6, 7))
-_NO_DOT = methodcaller("replace", ".", "")
+_COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 6, 7))
+_THREAD = itemgetter(0, 1, 2)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_IS_NONE = functools.partial(is_, None)
+CACHE_ENTRIES = 1 << 15  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
 _PRINT_PREFIX = "tracing_mark_write: "
 KEPT_EVENTS = frozenset({"cpu_frequency"})  # rare events kept as records (the export's counters)
-_SWITCH_M = re.compile(  # the typed sched_switch pattern of perflab.tracing.ftrace, one payload per line
-    r"^prev_comm=.*? prev_pid=(\d+) prev_prio=-?\d+ prev_state=\S+ ==> next_comm=.*? next_pid=(\d+) "
-    r"next_prio=-?\d+$", re.MULTILINE)
-_SWITCH_EQUALS = TYPED_EQUALS["sched_switch"]
-_IRQ_M = re.compile(r"^irq=(\d+) (?:name=(.*?)|ret=\w+)$", re.MULTILINE)  # entry's or exit's typed pattern
 _BINDER_EVENTS = frozenset({"binder_transaction", "binder_transaction_received"})
 _IRQ_EVENTS = frozenset({"irq_handler_entry", "irq_handler_exit"})
 _FASTRPC_EVENTS = frozenset({*FASTRPC_SEND_EVENTS, "fastrpc_transport_response"})
@@ -755,7 +754,7 @@ def _pid(text: str) -> int:
 
 
 def _ticks(rows: Iterable[Row]) -> list[int]:
-    return list(map(int, map(_NO_DOT, map(_TS, rows))))
+    return list(map(int, map(str.replace, map(_TS, rows), repeat("."), repeat(""))))
 
 
 class TraceFacts:
@@ -772,10 +771,11 @@ class TraceFacts:
     def __init__(self) -> None:
         self._info: TraceInfo | None = None  # set once the whole trace was taken in
         self._counts: Counter[str] = Counter()
-        self._names: dict[int, str] = {}
-        self._comm_tids: set[tuple[str, int]] = set()
-        self._tgid_tids: set[tuple[str, int]] = set()
+        self._names: dict[str, str] = {}  # tid as printed -> its last comm
+        self._threads: set[tuple[str, str, str]] = set()  # (comm, tid, tgid) as printed
         self._marker_comms: set[tuple[int, str]] = set()
+        self._switch_pids: dict[str, tuple[int, int]] = {}  # payload -> (prev_pid, next_pid), bounded
+        self._irq_fields: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] = ({}, {})  # entry, exit
         self._stacks: dict[int, list[tuple[str, int | None, int, str]]] = {}
         self._sections: list[tuple[str, int, int | None, int, int, int, str]] = []
         self._counters: list[tuple[str, int | None, int, float]] = []
@@ -789,7 +789,8 @@ class TraceFacts:
         self._sw_prev = array("q")
         self._sw_next = array("q")
         self._irq_open: dict[int, list[tuple[int, str, int]]] = {}
-        self._irqs: list[tuple[int, str, int, int, int]] = []
+        self._irq_names: dict[str, int] = {}  # irq name -> its index in the intervals' name column
+        self._irq_cols = (array("q"), array("i"), array("i"), array("Q"), array("Q"))  # irq, name, cpu, begin, end
         self._irq_unmatched = 0
         self._pending: dict[int, list[tuple[int, str]]] = {}
         self._reply_to: dict[str, tuple[int, int]] = {}
@@ -825,16 +826,13 @@ class TraceFacts:
             return
         events = list(map(_EVENT, rows))
         self._counts.update(events)
-        tids = list(map(int, map(_TID, rows)))
-        comms = list(map(_COMM, rows))
-        self._names.update(zip(tids, comms, strict=True))
-        self._comm_tids.update(zip(comms, tids, strict=True))
-        self._tgid_tids.update(zip(map(_TGID, rows), tids, strict=True))
+        self._names.update(zip(map(_TID, rows), map(_COMM, rows)))
+        self._threads.update(map(_THREAD, rows))
         present = set(events)
         if present & MARKER_EVENTS:
             self._add_markers(_select(rows, events, MARKER_EVENTS))
         if "sched_switch" in present:
-            self._add_switches(_select(rows, events, frozenset({"sched_switch"})))
+            self._add_switches(list(compress(rows, map("sched_switch".__eq__, events))))
         if present & _IRQ_EVENTS:
             self._add_irqs(_select(rows, events, _IRQ_EVENTS))
         if present & _BINDER_EVENTS:
@@ -896,69 +894,81 @@ class TraceFacts:
         self._plain.append((text, tid, ts))
 
     def _add_switches(self, rows: list[Row]) -> None:
-        """prev_pid and next_pid of every switch: one regex over the joined payloads when
-        they all have the typed pattern's form (what :func:`fields_of` would use), else each
-        payload's fields."""
-        payloads = list(map(str.rstrip, map(_PAYLOAD, rows)))
-        joined = "\n".join(payloads)
-        pids = _SWITCH_M.findall(joined)
-        if len(pids) == len(payloads) and joined.count("=") == _SWITCH_EQUALS * len(payloads):
-            self._sw_prev.extend(map(int, map(itemgetter(0), pids)))
-            self._sw_next.extend(map(int, map(itemgetter(1), pids)))
-        else:
-            for p in payloads:  # (a pid that is no number counts as none: cpu_busy stopped there)
-                f = fields_cached("sched_switch", p)
-                self._sw_prev.append(_pid(f.get("prev_pid", "-1")))
-                self._sw_next.append(_pid(f.get("next_pid", "-1")))
+        """prev_pid and next_pid of every switch, as its fields give them; a payload seen
+        before (kernel traces repeat them: switches between the same threads) is looked up."""
+        payloads = list(map(_PAYLOAD, rows))
+        known = self._switch_pids
+        if len(known) > CACHE_ENTRIES:
+            known.clear()
+        pids = list(map(known.get, payloads))
+        if None in pids:
+            new = list(dict.fromkeys(compress(payloads, map(_IS_NONE, pids))))
+            # (a pid that is no number counts as none: cpu_busy stopped there)
+            for p, (prev, nxt) in zip(new, typed_field_columns("sched_switch", [p.rstrip() for p in new],
+                                                               ("prev_pid", "next_pid")), strict=True):
+                known[p] = (_pid(prev or "-1"), _pid(nxt or "-1"))
+            pids = list(map(known.__getitem__, payloads))
+        self._sw_prev.extend(map(_FIRST, pids))  # type: ignore[arg-type]
+        self._sw_next.extend(map(_SECOND, pids))  # type: ignore[arg-type]
         self._sw_cpu.extend(map(int, map(_CPU, rows)))
         self._sw_ts.extend(_ticks(rows))
 
     def _add_irqs(self, rows: list[Row]) -> None:
         """As :func:`irq_intervals`, in trace units."""
-        payloads = list(map(str.rstrip, map(_PAYLOAD, rows)))
-        events = list(map(_EVENT, rows))
-        joined = "\n".join(payloads)
-        found = _IRQ_M.findall(joined)
-        typed: Iterable[tuple[str, str]]
-        if len(found) == len(payloads) and joined.count("=") == 2 * len(payloads):
-            typed = found
-        else:
-            typed = [("", "")] * len(payloads)
-        open_, out = self._irq_open, self._irqs
-        for event, payload, (irq_text, name), cpu, ts in zip(events, payloads, typed, map(int, map(_CPU, rows)),
-                                                            _ticks(rows), strict=True):
+        open_, names = self._irq_open, self._irq_names
+        col_irq, col_name, col_cpu, col_begin, col_end = self._irq_cols
+        entry_fields, exit_fields = self._irq_fields
+        if len(entry_fields) + len(exit_fields) > CACHE_ENTRIES:
+            entry_fields.clear()
+            exit_fields.clear()
+        for event, payload, cpu, ts in zip(map(_EVENT, rows), map(_PAYLOAD, rows), map(int, map(_CPU, rows)),
+                                           _ticks(rows), strict=True):
             entry = event == "irq_handler_entry"
-            if not irq_text or entry == (name == ""):  # not the typed form of this event: its fields
-                f = fields_cached(event, payload)
-                irq_text, name = f.get("irq", "-1"), f.get("name", "?")
+            known = entry_fields if entry else exit_fields
+            v = known.get(payload)
+            if v is None:
+                f = fields_cached(event, payload.rstrip())
+                v = known[payload] = (f.get("irq", "-1"), f.get("name", "?"))
             if entry:
-                open_.setdefault(cpu, []).append((int(irq_text), name, ts))
+                open_.setdefault(cpu, []).append((int(v[0]), v[1], ts))
                 continue
             stack = open_.get(cpu)
-            irq = int(irq_text)
+            irq = int(v[0])
             if stack and stack[-1][0] == irq:
                 _, name, begin = stack.pop()
-                out.append((irq, name, cpu, begin, ts))
+                col_irq.append(irq)
+                col_name.append(names.setdefault(name, len(names)))
+                col_cpu.append(cpu)
+                col_begin.append(begin)
+                col_end.append(ts)
             else:
                 self._irq_unmatched += 1
 
     def _add_binder(self, rows: list[Row]) -> None:
         """As :func:`binder_round_trips`, in trace units."""
         pending, reply_to = self._pending, self._reply_to
-        for event, payload, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)),
-                                           map(int, map(_TID, rows)), _ticks(rows), strict=True):
-            f = fields_cached(event, payload)
+        events = list(map(_EVENT, rows))
+        payloads = list(map(str.rstrip, map(_PAYLOAD, rows)))
+        sent = iter(typed_field_columns(
+            "binder_transaction", [p for e, p in zip(events, payloads, strict=True) if e == "binder_transaction"],
+            ("flags", "reply", "dest_proc", "dest_thread", "transaction")))
+        received = iter(typed_field_columns(
+            "binder_transaction_received",
+            [p for e, p in zip(events, payloads, strict=True) if e == "binder_transaction_received"], ("transaction",)))
+        for event, tid, ts in zip(events, map(int, map(_TID, rows)), _ticks(rows), strict=True):
             if event == "binder_transaction":
-                flags = int(f.get("flags", "0"), 16) if f.get("flags", "0").startswith("0x") else 0
-                if f.get("reply") == "0":
+                flags_text, reply, dest_proc, dest_thread, transaction = next(sent)
+                flags_text = "0" if flags_text is None else flags_text
+                flags = int(flags_text, 16) if flags_text.startswith("0x") else 0
+                if reply == "0":
                     if not flags & 0x1:  # TF_ONE_WAY has no reply
-                        pending.setdefault(tid, []).append((ts, f"proc {f.get('dest_proc', '?')}"))
+                        pending.setdefault(tid, []).append((ts, f"proc {'?' if dest_proc is None else dest_proc}"))
                 else:
-                    caller = int(f.get("dest_thread", "0"))
+                    caller = int("0" if dest_thread is None else dest_thread)
                     if pending.get(caller):
-                        reply_to[f.get("transaction", "")] = (caller, ts)
+                        reply_to["" if transaction is None else transaction] = (caller, ts)
             else:
-                tx = f.get("transaction", "")
+                tx = next(received)[0] or ""
                 if tx in reply_to:
                     caller, _ = reply_to.pop(tx)
                     begin, peer = pending[caller].pop()
@@ -989,16 +999,18 @@ class TraceFacts:
         return self._counts.get(event, 0)
 
     def thread_names(self) -> dict[int, str]:
-        """The last comm each thread id had in the line prefix."""
-        return dict(self._names)
+        """The last comm each thread id had in the line prefix. (Thread ids are told apart as
+        printed: one written with leading zeros, which the kernel never does, would not be
+        merged with its plain form in order.)"""
+        return {int(tid): comm for tid, comm in self._names.items()}
 
     def tids_of(self, tgid: int) -> set[int]:
         """Thread ids seen with this process id in the tgid column, plus the tgid itself."""
         key = str(tgid)
-        return {tid for g, tid in self._tgid_tids if g == key} | {tgid}
+        return {int(tid) for _, tid, g in self._threads if g == key} | {tgid}
 
     def tids_named(self, comm: str) -> set[int]:
-        return {tid for c, tid in self._comm_tids if c == comm}
+        return {int(tid) for c, tid, _ in self._threads if c == comm}
 
     def records(self, events: Collection[str]) -> list[TraceRecord]:
         """The records of these events, of those kept (:data:`KEPT_EVENTS`)."""
@@ -1045,7 +1057,8 @@ class TraceFacts:
                   skip_first: int = 0) -> Attribution:
         """See :func:`attribute`; may be called again with other choices."""
         upt = us_per_tick
-        irqs = [IrqInterval(irq, name, cpu, b * upt, e * upt) for irq, name, cpu, b, e in self._irqs]
+        names = list(self._irq_names)
+        irqs = [IrqInterval(irq, names[k], cpu, b * upt, e * upt) for irq, k, cpu, b, e in zip(*self._irq_cols)]
         binder = [RoundTrip("binder", tid, peer, b * upt, e * upt) for tid, peer, b, e in self._binder]
         pending = {k: list(v) for k, v in self._pending.items()}
         for caller, sent in self._reply_to.values():  # reply sent, its receipt not traced
