@@ -826,7 +826,7 @@ class TraceFacts:
             return
         events = list(map(_EVENT, rows))
         self._counts.update(events)
-        self._names.update(zip(map(_TID, rows), map(_COMM, rows)))
+        self._names.update(zip(map(_TID, rows), map(_COMM, rows), strict=True))
         self._threads.update(map(_THREAD, rows))
         present = set(events)
         if present & MARKER_EVENTS:
@@ -1058,7 +1058,7 @@ class TraceFacts:
         """See :func:`attribute`; may be called again with other choices."""
         upt = us_per_tick
         names = list(self._irq_names)
-        irqs = [IrqInterval(irq, names[k], cpu, b * upt, e * upt) for irq, k, cpu, b, e in zip(*self._irq_cols)]
+        irqs = [IrqInterval(irq, names[k], cpu, b * upt, e * upt) for irq, k, cpu, b, e in zip(*self._irq_cols, strict=True)]
         binder = [RoundTrip("binder", tid, peer, b * upt, e * upt) for tid, peer, b, e in self._binder]
         pending = {k: list(v) for k, v in self._pending.items()}
         for caller, sent in self._reply_to.values():  # reply sent, its receipt not traced
