@@ -226,6 +226,31 @@ class Inference:
         return self.end_us - self.begin_us
 
 
+def _ops_inside(inv: Section, inner: list[Section], invoke_re: re.Pattern[str], is_invoke: dict[str, bool],
+                op_of: dict[str, tuple[str, int | None, int | None, bool]]) -> list[OpInterval]:
+    ops = []
+    for s in inner:
+        if s.name not in is_invoke:
+            is_invoke[s.name] = invoke_re.match(s.name) is not None
+    # a subgraph's own Invoke inside the interpreter's: ops count their depth from the
+    # innermost invoke around them, so "top-level op" means the same with or without it
+    invokes = [inv, *(s for s in inner if is_invoke[s.name])]
+    for s in inner:
+        if is_invoke[s.name]:
+            continue
+        # (inner sections lie inside the invoke and deeper: with no nested invoke, its depth)
+        base = inv.depth if len(invokes) == 1 else max(
+            v.depth for v in invokes if v.begin_us <= s.begin_us and s.end_us <= v.end_us and v.depth < s.depth)
+        op = op_of.get(s.name)
+        if op is None:
+            m = OP_RE.match(s.name)
+            op_type = m.group("op") if m else s.name
+            op = op_of[s.name] = (op_type, int(m.group("node")) if m else None,
+                                  int(m.group("subgraph")) if m else None, bool(DELEGATE_OP_RE.match(op_type)))
+        ops.append(OpInterval(s.name, op[0], op[1], op[2], s.begin_us, s.end_us, s.depth - base, op[3]))
+    return ops
+
+
 def inferences(sections: Sequence[Section], *, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
                tgid: int | None = None) -> list[Inference]:
     """Outermost invoke sections (optionally of one process) with the operator sections
@@ -252,23 +277,10 @@ def inferences(sections: Sequence[Section], *, invoke_re: re.Pattern[str] = DEFA
             found.append((current, inner))
     found.sort(key=lambda pair: pair[0].begin_us)
     out = []
+    is_invoke: dict[str, bool] = {}  # section names recur: each is matched once
+    op_of: dict[str, tuple[str, int | None, int | None, bool]] = {}
     for i, (inv, inner) in enumerate(found):
-        ops = []
-        # a subgraph's own Invoke inside the interpreter's: ops count their depth from the
-        # innermost invoke around them, so "top-level op" means the same with or without it
-        invokes = [inv, *(s for s in inner if invoke_re.match(s.name))]
-        for s in inner:
-            if invoke_re.match(s.name):
-                continue
-            base = max(v.depth for v in invokes if v.begin_us <= s.begin_us and s.end_us <= v.end_us
-                       and v.depth < s.depth)
-            m = OP_RE.match(s.name)
-            op_type = m.group("op") if m else s.name
-            ops.append(OpInterval(
-                s.name, op_type,
-                int(m.group("node")) if m else None, int(m.group("subgraph")) if m else None,
-                s.begin_us, s.end_us, s.depth - base, bool(DELEGATE_OP_RE.match(op_type)),
-            ))
+        ops = _ops_inside(inv, inner, invoke_re, is_invoke, op_of)
         out.append(Inference(i, inv.name, inv.tid, inv.tgid, inv.begin_us, inv.end_us, tuple(ops)))
     return out
 
@@ -402,13 +414,20 @@ def irq_intervals(records: Iterable[TraceRecord], us_per_tick: float) -> tuple[l
 
 
 def irq_summary(intervals: Iterable[IrqInterval]) -> list[IrqSummary]:
-    acc: dict[str, tuple[set[int], int, float, float]] = {}
+    irqs: dict[str, set[int]] = {}
+    count: dict[str, int] = {}
+    total: dict[str, float] = {}
+    longest: dict[str, float] = {}
     for iv in intervals:
-        irqs, n, total, mx = acc.get(iv.name, (set(), 0, 0.0, 0.0))
-        irqs.add(iv.irq)
-        d = iv.end_us - iv.begin_us
-        acc[iv.name] = (irqs, n + 1, total + d, max(mx, d))
-    out = [IrqSummary(name, tuple(sorted(v[0])), v[1], v[2], v[3]) for name, v in acc.items()]
+        name, d = iv.name, iv.end_us - iv.begin_us
+        if name in count:
+            irqs[name].add(iv.irq)
+            count[name] += 1
+            total[name] += d
+            longest[name] = max(longest[name], d)
+        else:
+            irqs[name], count[name], total[name], longest[name] = {iv.irq}, 1, 0.0 + d, max(0.0, d)
+    out = [IrqSummary(name, tuple(sorted(irqs[name])), n, total[name], longest[name]) for name, n in count.items()]
     out.sort(key=lambda s: (-s.count, s.name))
     return out
 
@@ -1032,23 +1051,32 @@ class TraceFacts:
         return out
 
     def busy(self, tids: Collection[int], us_per_tick: float) -> CpuBusy:
-        """As :func:`cpu_busy` over the kept switches: a thread's run is from a switch that
-        put it on a CPU to the next switch on that CPU, when that one switches it out."""
-        wanted = frozenset(tids)
+        """As :func:`cpu_busy` over the kept switches. A wanted thread ran from a switch that
+        put it on a CPU to the next switch on that CPU when that one switches it out: the
+        pairs of consecutive switches per CPU are found with numpy, and only those runs are
+        summed, in trace order (the same sums as the record by record loop)."""
+        import numpy as np
+
         per_thread: dict[int, float] = {}
         per_cpu: dict[int, float] = {}
         intervals: list[RunInterval] = []
-        running: dict[int, tuple[int, int]] = {}  # cpu -> (tid, since)
-        for cpu, ts, prev_pid, nxt in zip(self._sw_cpu, self._sw_ts, self._sw_prev, self._sw_next, strict=True):
-            prev = running.pop(cpu, None)
-            if prev is not None and prev[0] == prev_pid:
-                begin, end = prev[1] * us_per_tick, ts * us_per_tick
+        if len(self._sw_cpu) > 1 and tids:
+            cpu = np.frombuffer(self._sw_cpu, dtype=np.intc)
+            order = np.argsort(cpu, kind="stable")  # per CPU, in trace order
+            same = cpu[order[1:]] == cpu[order[:-1]]
+            before, at = order[:-1][same], order[1:][same]  # consecutive switches on one CPU
+            nxt = np.frombuffer(self._sw_next, dtype=np.int64)[before]
+            prev = np.frombuffer(self._sw_prev, dtype=np.int64)[at]
+            hit = np.isin(nxt, np.fromiter(tids, dtype=np.int64, count=len(tids))) & (prev == nxt)
+            runs = sorted(zip(at[hit].tolist(), before[hit].tolist(), strict=True))
+            ts, cpus, prevs = self._sw_ts, self._sw_cpu, self._sw_prev
+            for k, k_before in runs:
+                begin, end = ts[k_before] * us_per_tick, ts[k] * us_per_tick
                 if end > begin:
-                    per_thread[prev_pid] = per_thread.get(prev_pid, 0.0) + (end - begin)
-                    per_cpu[cpu] = per_cpu.get(cpu, 0.0) + (end - begin)
-                    intervals.append(RunInterval(cpu, prev_pid, begin, end))
-            if nxt in wanted:
-                running[cpu] = (nxt, ts)
+                    tid, c = prevs[k], cpus[k]
+                    per_thread[tid] = per_thread.get(tid, 0.0) + (end - begin)
+                    per_cpu[c] = per_cpu.get(c, 0.0) + (end - begin)
+                    intervals.append(RunInterval(c, tid, begin, end))
         return CpuBusy(per_thread, per_cpu, tuple(intervals))
 
     def attribute(self, *, us_per_tick: float, invoke_re: re.Pattern[str] = DEFAULT_INVOKE_RE,
