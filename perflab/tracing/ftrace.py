@@ -486,7 +486,7 @@ class ParsedTrace:
                 yield record_of(r)
 
 
-DEFAULT_BLOCK_CHARS = 1 << 22  # text parsed per block: big enough that a block's overhead vanishes
+DEFAULT_BLOCK_CHARS = 1 << 20  # text parsed per block: its overhead vanishes, its rows stay small (about 5 MB)
 PREAMBLE_CHARS = 4096  # strip_preamble looks at this much of the start
 
 
