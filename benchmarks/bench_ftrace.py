@@ -19,23 +19,27 @@ command submissions, kgsl irqs); perflab segment markers; an occasional
 not have: other apps' ATrace sections (perflab turns on only ``debug.tflite.trace``),
 sched_wakeup/cpu_idle/cpu_frequency (not enabled by the capture).
 
-What is timed, each in its own fresh process that first reads the trace file (not timed),
-the four interleaved and repeated; the best of each is reported (the least disturbed by
-other load on the machine), with the ratio of the medians beside it:
-- reference: split into lines, match each, build every record, parse every record's fields;
-- fast: ``parse_trace`` (one regex over the whole buffer, rows kept as strings);
-- fast + attribution events: ``parse_trace`` then records and fields of the events the
-  attribution reads (tracing_mark_write, sched_switch, irq_handler_entry/exit, binder_*):
-  what a real ``perflab trace parse`` needs before its attribution. Parsed fields are cached
-  by payload text; the share of distinct payloads is printed;
-- fast, all records: ``parse_trace`` then every record built (no fields).
-Memory: each process's peak resident set (VmHWM, reset after the file is read) and that
-peak minus the resident set with the text loaded: the parser's own memory, also given as a
-multiple of the trace size.
-Identity: in the first round, the reference's and the fast parser's processes each hash
-every record, every record's fields (as sorted items) and the TraceInfo of the whole text,
-per block of 100,000 records; the hashes and counts must be equal (a difference names the
-first differing block).
+What is timed, each in its own fresh process, the five interleaved and repeated; the best
+of each is reported (the least disturbed by other load on the machine), with the ratio of
+the medians beside it:
+- reference: the plain parser (perflab.tracing.reference): split into lines, match each,
+  build every record, parse every record's fields; it gets the text already read;
+- reference + attribution: that, then every per-record attribution function over its
+  records (``reference.attribute_reference``): the plain way to the same result;
+- fast: ``parse_trace`` over the text already read (every row kept, no attribution);
+- before: what ``perflab trace parse`` did before the streaming pipeline: ``parse_trace``,
+  the attribution's records built, the per-record functions over them;
+- stream: what it does now: ``stream_facts(file_chunks(path))`` then ``attribute`` — the
+  file read in 1 MiB chunks (reading and decoding are timed here, not for the others),
+  parsed and attributed in one pass, never the whole text in memory.
+Memory: each process's peak resident set (VmHWM, reset after the file is read, or at the
+start for the stream) as a multiple of the trace size, and "own": that peak minus the
+resident set before (with the text loaded for the others).
+Identity: in the first round, the reference's process hashes every record, every record's
+fields (as sorted items) and the TraceInfo, per block of 100,000 records, and the stream's
+process, after its timed run, streams the file again and hashes its records the same way;
+the reference + attribution, before and stream processes hash their Attribution (every
+field's repr, floats exact). The hashes must be equal.
 
 Mix at 200 MB (seed 0): sched_switch 53%, irq_handler_entry/exit 26%, tracing_mark_write
 11%, binder 9%, kgsl/adreno 1%; 16% distinct payloads among the attribution's events.
