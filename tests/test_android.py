@@ -13,16 +13,17 @@ import json
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("perflab.emulator.phone")
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
     pytest.skip("adb is not installed", allow_module_level=True)
+
+from support.phones import PhoneFactory
+from support.waiting import wait_until
 
 from perflab.core.types import ModelArtifact, ProfileResult, SeriesMode, TimingRequest
 from perflab.devices.adb import Adb
@@ -30,7 +31,7 @@ from perflab.devices.android import AndroidDevice, discover_devices, open_device
 from perflab.devices.base import Device, DeviceKind
 from perflab.devices.config import load_device_config
 from perflab.emulator.adbd import Faults
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.phone import EmulatedPhone
 from perflab.errors import (
     DeviceBusyError,
     DeviceError,
@@ -51,13 +52,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def phone(adb: Adb) -> Iterator[EmulatedPhone]:
-    p = EmulatedPhone.start(profile="pixel7")
-    try:
-        connect_to_adb_server(p, adb.client)
-        yield p
-    finally:
-        p.stop()
+def phone(module_phones: PhoneFactory) -> EmulatedPhone:
+    return module_phones.start(profile="pixel7")
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +83,11 @@ def workload(device: AndroidDevice, tmp_path: Path) -> PhoneWorkload:
 
 def when(condition: Callable[[], bool], action: Callable[[], None]) -> threading.Thread:
     """Run ``action`` once ``condition()`` holds (checked by a watcher thread): faults are
-    injected after the event they wait for, never after a guessed delay."""
+    injected after the event they wait for, never after a guessed delay. An event that never
+    comes (2 min, a guard against a hang) injects nothing: the test then fails on what it expected."""
     def watch() -> None:
-        while not condition():
-            time.sleep(0.01)
-        action()
+        if wait_until(condition, timeout_s=120, poll_s=0.01):
+            action()
 
     t = threading.Thread(target=watch, daemon=True)
     t.start()
@@ -110,19 +106,18 @@ def artifact(tmp_path: Path, name: str, variant: str = "uint8") -> ModelArtifact
 # ---- identity ---------------------------------------------------------------------------------
 
 
-def test_info_of_emulated_phones(adb: Adb, device: AndroidDevice) -> None:
+def test_info_of_emulated_phones(phones: PhoneFactory, adb: Adb, device: AndroidDevice) -> None:
     assert isinstance(device, Device)
     info = device.info()
     assert info.kind is DeviceKind.EMULATED
     assert (info.model, info.soc, info.sdk, info.abi, info.rooted) == ("Pixel 7", "GS201", 34, "arm64-v8a", True)
     assert info.fingerprint and info.fingerprint.startswith("google/panther/")
     assert info.extra["device_config"] == "pixel7"
-    with EmulatedPhone.start(profile="galaxy_s23") as galaxy:
-        connect_to_adb_server(galaxy, adb.client)
-        g = AndroidDevice(adb, galaxy.serial).info()
-        assert (g.model, g.soc, g.rooted, g.kind) == ("SM-S911B", "SM8550", False, DeviceKind.EMULATED)
-        serials = {d.serial for d in discover_devices(adb)}
-        assert {galaxy.serial, device.serial} <= serials
+    galaxy = phones.start(profile="galaxy_s23")
+    g = AndroidDevice(adb, galaxy.serial).info()
+    assert (g.model, g.soc, g.rooted, g.kind) == ("SM-S911B", "SM8550", False, DeviceKind.EMULATED)
+    serials = {d.serial for d in discover_devices(adb)}
+    assert {galaxy.serial, device.serial} <= serials
 
 
 def test_temperature_from_the_configured_zone(device: AndroidDevice) -> None:
@@ -353,56 +348,56 @@ def test_lock_keeps_a_second_process_off_the_phone(adb: Adb, phone: EmulatedPhon
     second.close()
 
 
-def test_not_rooted_phone_is_not_tuned(adb: Adb, binary: Path, tmp_path: Path) -> None:
-    with EmulatedPhone.start(profile="galaxy_s23") as galaxy:
-        connect_to_adb_server(galaxy, adb.client)
-        d = AndroidDevice(adb, galaxy.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
-        d.prepare("run-x")
-        assert [c.what for c in d.journal.pending()] == ["keep awake on USB"]  # no root: nothing else
-        d.restore()
-        d.close()
-        assert d.journal.pending() == []
+def test_not_rooted_phone_is_not_tuned(phones: PhoneFactory, adb: Adb, binary: Path,
+                                       tmp_path: Path) -> None:
+    galaxy = phones.start(profile="galaxy_s23")
+    d = AndroidDevice(adb, galaxy.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
+    d.prepare("run-x")
+    assert [c.what for c in d.journal.pending()] == ["keep awake on USB"]  # no root: nothing else
+    d.restore()
+    d.close()
+    assert d.journal.pending() == []
 
 
 # ---- a phone that goes away ---------------------------------------------------------------------------------
 
 
-def test_disconnect_mid_command_is_device_gone(adb: Adb, binary: Path, tmp_path: Path) -> None:
-    with EmulatedPhone.start(profile="pixel7", faults=Faults()) as p:
-        connect_to_adb_server(p, adb.client)
-        d = AndroidDevice(adb, p.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
-        d.prepare("run-gone")
-        marker = p.rt.fs.host_path("/data/local/tmp/perflab/started")
-        # the phone drops once the command has started on it (it would run for 20 s): the
-        # error is DeviceGoneError, not a timeout and not the command's own exit
-        dropper = when(marker.exists, lambda: p.drop(down_s=3.0))
-        with pytest.raises(DeviceGoneError) as ei:
-            d.dev.shell("echo started > /data/local/tmp/perflab/started; sleep 20", timeout_s=30,
-                        idempotent=False)
-        assert ei.value.serial == p.serial
-        dropper.join()
-        if adb.state(p.serial) == "offline":  # the server keeps listing it, offline, until it returns
-            with pytest.raises(UserInputError, match="is offline"):
-                open_device(p.serial, adb)
-        # it comes back: wait_online connects the network serial again (the server would retry
-        # an offline one only every ~10 s); then the runner's restore succeeds
-        assert d.wait_online(timeout_s=60)
-        assert adb.state(p.serial) == "device"
-        assert not AndroidDevice(adb, "127.0.0.1:1").wait_online(timeout_s=0)  # nothing listens there
-        d.restore()
-        assert d.read_file(KNOB, root=True) == "0"
-        # and mid-benchmark: a paced run that would take a minute loses its phone once the
-        # tool runs on it
-        art = artifact(tmp_path, "m.tflite", "fp32")
-        req = TimingRequest(mode=SeriesMode.PACED, fps=30.0, warmup=0, iterations=1800, threads=1,
-                            delegate="cpu", timeout_s=120, lr_width=8, lr_height=8)
-        w = workload_for(d, tmp_path / "work")
-        w.check_ready()
-        dropper = when(lambda: bool(p.rt.processes), lambda: p.drop(down_s=0.5))
-        with pytest.raises(DeviceGoneError):
-            w.run_timing(art, req)
-        dropper.join()
-        d.close()
+def test_disconnect_mid_command_is_device_gone(phones: PhoneFactory, adb: Adb, binary: Path,
+                                               tmp_path: Path) -> None:
+    p = phones.start(profile="pixel7", faults=Faults())
+    d = AndroidDevice(adb, p.serial, benchmark_binary=binary, state_dir=tmp_path / "s")
+    d.prepare("run-gone")
+    marker = p.rt.fs.host_path("/data/local/tmp/perflab/started")
+    # the phone drops once the command has started on it (it would run for 20 s): the
+    # error is DeviceGoneError, not a timeout and not the command's own exit
+    dropper = when(marker.exists, lambda: p.drop(down_s=3.0))
+    with pytest.raises(DeviceGoneError) as ei:
+        d.dev.shell("echo started > /data/local/tmp/perflab/started; sleep 20", timeout_s=30,
+                    idempotent=False)
+    assert ei.value.serial == p.serial
+    dropper.join()
+    if adb.state(p.serial) == "offline":  # the server keeps listing it, offline, until it returns
+        with pytest.raises(UserInputError, match="is offline"):
+            open_device(p.serial, adb)
+    # it comes back: wait_online connects the network serial again (the server would retry
+    # an offline one only every ~10 s); then the runner's restore succeeds
+    assert d.wait_online(timeout_s=60)
+    assert adb.state(p.serial) == "device"
+    assert not AndroidDevice(adb, "127.0.0.1:1").wait_online(timeout_s=0)  # nothing listens there
+    d.restore()
+    assert d.read_file(KNOB, root=True) == "0"
+    # and mid-benchmark: a paced run that would take a minute loses its phone once the
+    # tool runs on it
+    art = artifact(tmp_path, "m.tflite", "fp32")
+    req = TimingRequest(mode=SeriesMode.PACED, fps=30.0, warmup=0, iterations=1800, threads=1,
+                        delegate="cpu", timeout_s=120, lr_width=8, lr_height=8)
+    w = workload_for(d, tmp_path / "work")
+    w.check_ready()
+    dropper = when(lambda: bool(p.rt.processes), lambda: p.drop(down_s=0.5))
+    with pytest.raises(DeviceGoneError):
+        w.run_timing(art, req)
+    dropper.join()
+    d.close()
 
 
 def test_cancel_kills_the_tool_on_the_phone(workload: PhoneWorkload, phone: EmulatedPhone,

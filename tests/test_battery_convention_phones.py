@@ -18,13 +18,14 @@ from typer.testing import CliRunner
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
     pytest.skip("adb is not installed", allow_module_level=True)
 
+from support.phones import PhoneFactory
+
 from perflab.analysis.timeline import parse_sampler_output
 from perflab.cli import app
 from perflab.core.paths import ConfigKind, config_files
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.devices.config import load_device_config
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.profiles import load_profile
 from perflab.lab.runner import run_scenario
 from perflab.report import timelines
@@ -53,27 +54,25 @@ SCENARIO = """\
     """
 
 
-def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(adb: Adb, tmp_path: Path) -> None:
+def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(phones: PhoneFactory, adb: Adb,
+                                                                             tmp_path: Path) -> None:
     generic = load_device_config(config_files(ConfigKind.DEVICE_CONFIGS)["generic"])
     profiles = ("pixel7", "galaxy_s23", "redmi_note12pro")
     # pixel7 with its own config (which states µA / −1: the override); the other two with the generic config, whose
     # kernel-ABI values are defaults, so the data has to find mA (galaxy_s23) and +1 (redmi_note12pro)
     use_generic = {"galaxy_s23", "redmi_note12pro"}
-    with EmulatedPhone.start(profile="pixel7") as p1, EmulatedPhone.start(profile="galaxy_s23") as p2, \
-            EmulatedPhone.start(profile="redmi_note12pro") as p3:
-        phones = dict(zip(profiles, (p1, p2, p3), strict=True))
-        devices = []
-        for name, phone in phones.items():
-            connect_to_adb_server(phone, adb.client)
-            devices.append(AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state",
-                                         config=generic if name in use_generic else None))
-        sc = tmp_path / "conventions.yaml"
-        sc.write_text(textwrap.dedent(SCENARIO))
-        outcome = run_scenario(load_scenario(sc), devices, tmp_path / "run")
+    started = {name: phones.start(profile=name) for name in profiles}
+    devices = []
+    for name, phone in started.items():
+        devices.append(AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state",
+                                     config=generic if name in use_generic else None))
+    sc = tmp_path / "conventions.yaml"
+    sc.write_text(textwrap.dedent(SCENARIO))
+    outcome = run_scenario(load_scenario(sc), devices, tmp_path / "run")
     assert outcome.exit_code == 0
     folder = load_run_folder(tmp_path / "run")  # what the report reads: the stored run alone
     run = folder.run
-    by_serial = {phone.serial: name for name, phone in phones.items()}
+    by_serial = {phone.serial: name for name, phone in started.items()}
     views = {v.anchor: v for v in timeline_views(folder)}
     assert len(run.cells) == 6
     for cell in run.cells:
@@ -110,7 +109,7 @@ def test_stored_convention_is_each_phones_real_one_and_the_report_applies_it(adb
         assert idle.convention is not None
         assert idle.convention.discharge_sign == truth.discharge_sign
         assert idle.convention.ua_per_unit == (1000.0 if truth.current_unit == "ma" else 1.0)
-    for name, phone in phones.items():
+    for name, phone in started.items():
         view = views["timeline-" + anchor_for(phone.serial)[5:]]
         truth = load_profile(name).battery
         unit = "mA" if truth.current_unit == "ma" else "µA"

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.phones import PhoneFactory
 
 from perflab.core.paths import (
     ENV_CONFIG_DIR,
@@ -299,28 +300,23 @@ def test_lock_contention_in_process_and_across_processes(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed (.ci/run installs Debian's adb)")
-def test_probe_writes_into_the_user_config_folder(tmp_path: Path, perflab_cmd: list[str]) -> None:
-    from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-    from perflab.emulator.testing import adb_env, private_adb_server
+def test_probe_writes_into_the_user_config_folder(phones: PhoneFactory, tmp_path: Path,
+                                                  perflab_cmd: list[str]) -> None:
+    from perflab.emulator.testing import adb_env
 
     from_env, from_flag = tmp_path / "from-env", tmp_path / "from-flag"
-    with private_adb_server() as client:
-        phone = EmulatedPhone.start(profile="pixel7")
-        try:
-            connect_to_adb_server(phone, client)
-            env = {**adb_env(client), ENV_CONFIG_DIR: str(from_env)}
-            # run in a folder of its own: nothing may land in the working directory or the checkout
-            cwd = tmp_path / "cwd"
-            cwd.mkdir()
-            probe = ["devices", "probe", phone.serial]
-            flag = subprocess.run([*perflab_cmd, "--config-dir", str(from_flag), *probe], cwd=cwd, env=env,
-                                  capture_output=True, text=True, timeout=120, check=False)
-            plain = subprocess.run([*perflab_cmd, *probe], cwd=cwd, env=env,
-                                   capture_output=True, text=True, timeout=120, check=False)
-            again = subprocess.run([*perflab_cmd, *probe], cwd=cwd, env=env,
-                                   capture_output=True, text=True, timeout=120, check=False)
-        finally:
-            phone.stop()
+    phone = phones.start(profile="pixel7")
+    env = {**adb_env(phones.server), ENV_CONFIG_DIR: str(from_env)}
+    # run in a folder of its own: nothing may land in the working directory or the checkout
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    probe = ["devices", "probe", phone.serial]
+    flag = subprocess.run([*perflab_cmd, "--config-dir", str(from_flag), *probe], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    plain = subprocess.run([*perflab_cmd, *probe], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run([*perflab_cmd, *probe], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
     assert flag.returncode == 0, flag.stderr
     written = from_flag / "device_configs" / "panther.yaml"  # --config-dir beats $PERFLAB_CONFIG_DIR
     assert f"wrote {written}" in flag.stdout

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("perflab.emulator.phone")
 pytest.importorskip("tensorflow")
 if shutil.which("adb") is None:
     pytest.skip("adb is not installed", allow_module_level=True)
 
+from support.phones import PhoneFactory, android_device
+from support.timing import measure_until_within
+
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
 from perflab.lab.layers import PassContext, PassOptions, layer_passes
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
@@ -35,22 +35,10 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
-    tmp = tmp_path_factory.mktemp("phone")
-    binary = tmp / "benchmark_model"
-    binary.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
-    with private_adb_server() as client:
-        adb = Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
-        phone = EmulatedPhone.start(profile="pixel7")
-        try:
-            connect_to_adb_server(phone, adb.client)
-            d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp / "state")
-            try:
-                yield d
-            finally:
-                d.close()
-        finally:
-            phone.stop()
+def device(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[AndroidDevice]:
+    with android_device(module_phones, adb, "pixel7", tmp_path_factory.mktemp("phone")) as (_, d):
+        yield d
 
 
 def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profiler(
@@ -142,15 +130,22 @@ def test_injected_layer_delays_come_back_within_ten_percent(device: AndroidDevic
         assert diff.missing is None, diff.missing
         return {r.name: r.avg_ms for r in diff.rows}
 
-    base = run()
-    spec = ",".join(f"{k}={v:g}" for k, v in DELAYS_MS.items())
-    device.sh(["setprop", "debug.perflab.layer_delays_ms", spec])
-    try:
-        delayed = run()
-    finally:
-        device.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
-    for layer, want in DELAYS_MS.items():
-        got = delayed[layer] - base[layer]
-        assert abs(got - want) <= 0.1 * want, (layer, got, want, base, delayed)
-    for layer in ("c1", "tail"):
-        assert abs(delayed[layer] - base[layer]) <= 0.1 * min(DELAYS_MS.values()), (layer, base, delayed)
+    def with_and_without() -> tuple[dict[str, float], dict[str, float]]:
+        base = run()
+        spec = ",".join(f"{k}={v:g}" for k, v in DELAYS_MS.items())
+        device.sh(["setprop", "debug.perflab.layer_delays_ms", spec])
+        try:
+            return base, run()
+        finally:
+            device.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
+
+    def misses(measured: tuple[dict[str, float], dict[str, float]]) -> list[str]:
+        base, delayed = measured
+        out = [f"{layer}: {delayed[layer] - base[layer]:.2f} ms for {want} ms"
+               for layer, want in DELAYS_MS.items() if abs(delayed[layer] - base[layer] - want) > 0.1 * want]
+        out += [f"{layer} (no delay) moved {delayed[layer] - base[layer]:+.2f} ms" for layer in ("c1", "tail")
+                if abs(delayed[layer] - base[layer]) > 0.1 * min(DELAYS_MS.values())]
+        return out
+
+    # a busy host can disturb one attempt; a fault fails every one (the 10% bound is not widened)
+    measure_until_within(with_and_without, misses)

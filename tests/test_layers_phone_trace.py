@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("perflab.emulator.phone")
 if shutil.which("adb") is None:
     pytest.skip("adb is not installed", allow_module_level=True)
 
+from support.phones import PhoneFactory, android_device
+from support.timing import measure_until_within
+
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
+from perflab.emulator.phone import EmulatedPhone
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.store.results import LayerPassRecord
 from perflab.workloads import workload_for
@@ -31,25 +33,11 @@ T = "/sys/kernel/tracing"
 PHONES: dict[str, EmulatedPhone] = {}  # by serial: the emulated phone behind each device
 
 
-def _device(adb: Adb, profile: str, tmp: Path) -> Iterator[AndroidDevice]:
-    binary = tmp / "benchmark_model"
-    binary.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
-    phone = EmulatedPhone.start(profile=profile)
-    try:
-        connect_to_adb_server(phone, adb.client)
-        PHONES[phone.serial] = phone
-        d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp / "state")
-        try:
-            yield d
-        finally:
-            d.close()
-    finally:
-        phone.stop()
-
-
 @pytest.fixture(scope="module")
-def pixel(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
-    yield from _device(adb, "pixel7", tmp_path_factory.mktemp("pixel"))
+def pixel(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
+    with android_device(module_phones, adb, "pixel7", tmp_path_factory.mktemp("pixel")) as (phone, d):
+        PHONES[phone.serial] = phone
+        yield d
 
 
 def _ctx(device: AndroidDevice, tmp: Path, delegate: str) -> PassContext:
@@ -115,21 +103,30 @@ def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice,
         assert op.missing is None and lat.ok is True, (op.missing, lat)
         return _layer_sums(op, names)
 
-    base = traced("base")
     delays = {"c2": 40.0, "c3": 20.0}
-    pixel.sh(["setprop", "debug.perflab.layer_delays_ms", "c2=40,c3=20"])
-    try:
-        delayed = traced("delayed")
-    finally:
-        pixel.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
-    for layer, want in delays.items():
-        got = delayed[layer] - base[layer]
-        assert abs(got - want) <= 0.1 * want, (layer, got, base, delayed)
-    assert abs(delayed["c1"] - base["c1"]) <= 2.0, (base, delayed)  # c1 has no delay: only load noise
+
+    def with_and_without() -> tuple[dict[str, float], dict[str, float]]:
+        base = traced("base")
+        pixel.sh(["setprop", "debug.perflab.layer_delays_ms", "c2=40,c3=20"])
+        try:
+            return base, traced("delayed")
+        finally:
+            pixel.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
+
+    def misses(measured: tuple[dict[str, float], dict[str, float]]) -> list[str]:
+        base, delayed = measured
+        out = [f"{layer}: {delayed[layer] - base[layer]:.2f} ms for {want} ms"
+               for layer, want in delays.items() if abs(delayed[layer] - base[layer] - want) > 0.1 * want]
+        if abs(delayed["c1"] - base["c1"]) > 2.0:  # c1 has no delay: only load noise
+            out.append(f"c1 (no delay) moved {delayed['c1'] - base['c1']:+.2f} ms")
+        return out
+
+    # a busy host can disturb one attempt; a fault fails every one (the bounds are not widened)
+    measure_until_within(with_and_without, misses)
 
 
-def test_unrooted_phone_trace_is_missing_with_why(adb: Adb, tmp_path: Path) -> None:
-    for galaxy in _device(adb, "galaxy_s23", tmp_path):
+def test_unrooted_phone_trace_is_missing_with_why(phones: PhoneFactory, adb: Adb, tmp_path: Path) -> None:
+    with android_device(phones, adb, "galaxy_s23", tmp_path) as (_, galaxy):
         op, lat = trace_passes(_ctx(galaxy, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/x.trace", local=False,
                                                                           device=galaxy))
         assert op.missing is not None and "needs root" in op.missing and lat.missing["trace"] == op.missing

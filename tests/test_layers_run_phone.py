@@ -19,15 +19,15 @@ if shutil.which("adb") is None:
     pytest.skip("adb is not installed", allow_module_level=True)
 pytest.importorskip("tensorflow")
 
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
+from support.phones import PhoneFactory
+
 from perflab.store.runfolder import load_run
 
 PERFLAB = str(Path(sys.executable).with_name("perflab"))
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
-def test_phone_run_with_every_layer_pass(tmp_path: Path) -> None:
+def test_phone_run_with_every_layer_pass(phones: PhoneFactory, tmp_path: Path) -> None:
     p = tmp_path / "phone.yaml"
     p.write_text(textwrap.dedent("""\
         name: phone_layers
@@ -45,16 +45,15 @@ def test_phone_run_with_every_layer_pass(tmp_path: Path) -> None:
           - zoo: espcn
             variants: [fp32]
         """))
-    with private_adb_server() as client, EmulatedPhone.start(profile="pixel7") as phone:
-        connect_to_adb_server(phone, client)
-        env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
-        env.update(ANDROID_ADB_SERVER_PORT=str(client.port), PERFLAB_STATE_DIR=str(tmp_path / "state"),
-                   PERFLAB_CACHE_DIR=str(tmp_path / "cache"))
-        out = tmp_path / "run"
-        r = subprocess.run([PERFLAB, "run", str(p), "--device", phone.serial, "--out", str(out), "--reports-dir",
-                            str(tmp_path / "reports"), "--quiet"], capture_output=True, text=True, env=env,
-                           timeout=1100, check=False)
-        assert r.returncode == 0, r.stdout + r.stderr
+    phone = phones.start(profile="pixel7")
+    env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
+    env.update(ANDROID_ADB_SERVER_PORT=str(phones.server.port), PERFLAB_STATE_DIR=str(tmp_path / "state"),
+               PERFLAB_CACHE_DIR=str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    r = subprocess.run([PERFLAB, "run", str(p), "--device", phone.serial, "--out", str(out), "--reports-dir",
+                        str(tmp_path / "reports"), "--quiet"], capture_output=True, text=True, env=env,
+                       timeout=1100, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
     run = load_run(out)
     cell = next(c for c in run.cells if c.cell_id == "espcn_x2.fp32.gpu")
     assert cell.emulated and cell.layers is not None

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from support.phones import PhoneFactory
 
 from perflab.analysis.timeline import Timeline
 from perflab.devices.local import LocalDevice
@@ -164,7 +165,6 @@ if shutil.which("adb") is not None:
     from perflab.devices.adb import Adb
     from perflab.devices.android import AndroidDevice
     from perflab.emulator.meters import LiveLoad, Ppk2Emulator
-    from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
     from perflab.lab.runner import run_scenario
     from perflab.scenario import load_scenario
     from perflab.store.runfolder import load_run
@@ -228,17 +228,17 @@ class UnplugAfter:
 @needs_adb
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_meter_unplugged_mid_cell_is_missing_with_its_reason_and_the_run_goes_on(adb: Adb, tmp_path: Path) -> None:
-    with EmulatedPhone.start(profile="pixel7") as phone:
-        connect_to_adb_server(phone, adb.client)
-        drv = phone.rt.physics
-        load = UnplugAfter(LiveLoad(lambda: drv.state.power_w, supply_volts=3.9), after_s=0.3)
-        with Ppk2Emulator(load, block_when_full=True) as em:
-            load.meter = em
-            sc = scenario(tmp_path, f'{{idle_baseline_s: 0, meter: {{type: ppk2, port: "{em.path}"}}}}')
-            device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
-            outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
-            assert load.pulled.is_set()
+def test_a_meter_unplugged_mid_cell_is_missing_with_its_reason_and_the_run_goes_on(phones: PhoneFactory, adb: Adb,
+                                                                                     tmp_path: Path) -> None:
+    phone = phones.start(profile="pixel7")
+    drv = phone.rt.physics
+    load = UnplugAfter(LiveLoad(lambda: drv.state.power_w, supply_volts=3.9), after_s=0.3)
+    with Ppk2Emulator(load, block_when_full=True) as em:
+        load.meter = em
+        sc = scenario(tmp_path, f'{{idle_baseline_s: 0, meter: {{type: ppk2, port: "{em.path}"}}}}')
+        device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+        outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+        assert load.pulled.is_set()
     run = load_run(tmp_path / "run")
     assert outcome.exit_code == 0
     first, second = run.cells  # bicubic, then espcn: both measured
@@ -261,19 +261,19 @@ def test_a_meter_unplugged_mid_cell_is_missing_with_its_reason_and_the_run_goes_
 @needs_adb
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_device_config_names_a_usb_inline_meter_and_it_is_medium(adb: Adb, tmp_path: Path) -> None:
+def test_a_device_config_names_a_usb_inline_meter_and_it_is_medium(phones: PhoneFactory, adb: Adb,
+                                                                    tmp_path: Path) -> None:
     from perflab.devices.config import load_device_config
     from perflab.emulator.meters import UmEmulator, usb_load
 
     shipped = Path(__file__).resolve().parent.parent / "perflab" / "data" / "device_configs" / "pixel7.yaml"
-    with EmulatedPhone.start(profile="pixel7") as phone:
-        connect_to_adb_server(phone, adb.client)
-        with UmEmulator(usb_load(phone.rt.physics), "um34c", reply_delay_s=0.005) as em:
-            cfg = tmp_path / "pixel7.yaml"
-            cfg.write_text(shipped.read_text() + f'\nmeter: {{type: um34c, port: "{em.path}"}}\n')
-            device = AndroidDevice(adb, phone.serial, config=load_device_config(cfg), state_dir=tmp_path / "state")
-            sc = scenario(tmp_path, "{idle_baseline_s: 0}")  # the scenario names no meter
-            outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+    phone = phones.start(profile="pixel7")
+    with UmEmulator(usb_load(phone.rt.physics), "um34c", reply_delay_s=0.005) as em:
+        cfg = tmp_path / "pixel7.yaml"
+        cfg.write_text(shipped.read_text() + f'\nmeter: {{type: um34c, port: "{em.path}"}}\n')
+        device = AndroidDevice(adb, phone.serial, config=load_device_config(cfg), state_dir=tmp_path / "state")
+        sc = scenario(tmp_path, "{idle_baseline_s: 0}")  # the scenario names no meter
+        outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
     assert outcome.exit_code == 0
     for c in load_run(tmp_path / "run").cells:
         t = c.telemetry

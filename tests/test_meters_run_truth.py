@@ -24,12 +24,12 @@ import pytest
 if shutil.which("adb") is None:
     pytest.skip("adb is not installed", allow_module_level=True)
 
+from support.phones import PhoneFactory
+
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.meters import Ppk2Emulator
 from perflab.emulator.meters.physics_load import PhysicsLoad
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
-from perflab.emulator.testing import private_adb_server
 from perflab.lab.runner import RunOutcome, run_scenario
 from perflab.scenario import load_scenario
 from perflab.store.results import CellRecord
@@ -48,47 +48,43 @@ class Metered:
 
 
 @pytest.fixture(scope="module")
-def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
+def metered(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
     tmp = tmp_path_factory.mktemp("metered")
-    with private_adb_server() as client:
-        adb = Adb(port=client.port, timeout_s=20.0, backoff_s=0.2)
-        with EmulatedPhone.start(profile="pixel7") as p1, EmulatedPhone.start(profile="galaxy_s23") as p2:
-            connect_to_adb_server(p1, adb.client)
-            connect_to_adb_server(p2, adb.client)
-            loads = {p.serial: PhysicsLoad(p.rt.physics, supply_volts=SUPPLY_V) for p in (p1, p2)}
-            with Ppk2Emulator(loads[p1.serial], block_when_full=True) as m1, \
-                    Ppk2Emulator(loads[p2.serial], block_when_full=True) as m2:
-                sc = tmp / "540p30-small.yaml"
-                # 540p30's shape, small: ×2 at 30 fps, a small frame, few iterations
-                sc.write_text(textwrap.dedent(f"""\
-                    name: 540p30-small
-                    geometry: {{lr_width: 240, lr_height: 136, scale: 2}}
-                    pacing: {{fps: 30, also_back_to_back: false}}
-                    models:
-                      - zoo: espcn
-                        variants: [fp32]
-                    delegates: [xnnpack, gpu]
-                    runs: {{warmup: 1, iterations: 60}}
-                    profiling: {{op_profiling: false}}
-                    telemetry:
-                      idle_baseline_s: 1
-                      meter:
-                        - {{device: "{p1.serial}", type: ppk2, port: "{m1.path}", vdd_mv: 3700}}
-                        - {{device: "{p2.serial}", type: ppk2, port: "{m2.path}", vdd_mv: 3700}}
-                    inputs:
-                      images:
-                        - skimage: coffee
-                    """))
-                devices = [AndroidDevice(adb, p.serial, state_dir=tmp / "state") for p in (p1, p2)]
-                outcome = run_scenario(load_scenario(sc), devices, tmp / "run")
-                run = load_run(tmp / "run")
-                truth: dict[tuple[str, str], float] = {}
-                for c in run.cells:
-                    m = c.telemetry.meter
-                    if m is not None and m.window_start_s is not None and m.window_end_s is not None:
-                        truth[(c.device.serial, c.cell_id)] = 1000.0 * loads[c.device.serial].soc_energy_j(
-                            m.window_start_s, m.window_end_s)
-                yield Metered(outcome, list(run.cells), truth)
+    p1, p2 = module_phones.start(profile="pixel7"), module_phones.start(profile="galaxy_s23")
+    loads = {p.serial: PhysicsLoad(p.rt.physics, supply_volts=SUPPLY_V) for p in (p1, p2)}
+    with Ppk2Emulator(loads[p1.serial], block_when_full=True) as m1, \
+            Ppk2Emulator(loads[p2.serial], block_when_full=True) as m2:
+        sc = tmp / "540p30-small.yaml"
+        # 540p30's shape, small: ×2 at 30 fps, a small frame, few iterations
+        sc.write_text(textwrap.dedent(f"""\
+            name: 540p30-small
+            geometry: {{lr_width: 240, lr_height: 136, scale: 2}}
+            pacing: {{fps: 30, also_back_to_back: false}}
+            models:
+              - zoo: espcn
+                variants: [fp32]
+            delegates: [xnnpack, gpu]
+            runs: {{warmup: 1, iterations: 60}}
+            profiling: {{op_profiling: false}}
+            telemetry:
+              idle_baseline_s: 1
+              meter:
+                - {{device: "{p1.serial}", type: ppk2, port: "{m1.path}", vdd_mv: 3700}}
+                - {{device: "{p2.serial}", type: ppk2, port: "{m2.path}", vdd_mv: 3700}}
+            inputs:
+              images:
+                - skimage: coffee
+            """))
+        devices = [AndroidDevice(adb, p.serial, state_dir=tmp / "state") for p in (p1, p2)]
+        outcome = run_scenario(load_scenario(sc), devices, tmp / "run")
+        run = load_run(tmp / "run")
+        truth: dict[tuple[str, str], float] = {}
+        for c in run.cells:
+            m = c.telemetry.meter
+            if m is not None and m.window_start_s is not None and m.window_end_s is not None:
+                truth[(c.device.serial, c.cell_id)] = 1000.0 * loads[c.device.serial].soc_energy_j(
+                    m.window_start_s, m.window_end_s)
+        yield Metered(outcome, list(run.cells), truth)
 
 
 def test_every_cell_is_metered_within_1_percent_of_the_physics_truth(metered: Metered) -> None:

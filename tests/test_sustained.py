@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.phones import PhoneFactory
 
 from perflab.lab.costs import sustained_applies, sustained_warnings, throttle_analysis
 from perflab.scenario.plan import CellSpec
@@ -82,7 +83,6 @@ def test_a_sustained_model_the_scenario_lacks_is_a_run_warning() -> None:
 if shutil.which("adb") is not None:
     from perflab.devices.adb import Adb
     from perflab.devices.android import AndroidDevice
-    from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
     from perflab.lab.runner import run_scenario
     from perflab.scenario import load_scenario
     from perflab.store.runfolder import load_run
@@ -91,7 +91,7 @@ if shutil.which("adb") is not None:
 @pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_sustained_run_on_a_heating_emulated_phone_has_a_timeline_beside_the_burst(adb: Adb,
+def test_a_sustained_run_on_a_heating_emulated_phone_has_a_timeline_beside_the_burst(phones: PhoneFactory, adb: Adb,
                                                                                     tmp_path: Path) -> None:
     sc = tmp_path / "sustained.yaml"
     sc.write_text(textwrap.dedent("""\
@@ -110,15 +110,14 @@ def test_a_sustained_run_on_a_heating_emulated_phone_has_a_timeline_beside_the_b
           images:
             - skimage: coffee
         """))
-    with EmulatedPhone.start(profile="pixel7") as phone:
-        connect_to_adb_server(phone, adb.client)
-        drv = phone.rt.physics
-        # the knob: tiny heat capacities, a skin that sheds heat slowly — minutes of heating in seconds
-        drv.params = dataclasses.replace(drv.params, soc_heat_capacity_j_per_k=0.5, soc_to_skin_w_per_k=2.0,
-                                         skin_heat_capacity_j_per_k=1.0, skin_to_ambient_w_per_k=0.05,
-                                         battery_to_skin_w_per_k=2.0, battery_heat_capacity_j_per_k=1.0)
-        device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
-        outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+    phone = phones.start(profile="pixel7")
+    drv = phone.rt.physics
+    # the knob: tiny heat capacities, a skin that sheds heat slowly — minutes of heating in seconds
+    drv.params = dataclasses.replace(drv.params, soc_heat_capacity_j_per_k=0.5, soc_to_skin_w_per_k=2.0,
+                                     skin_heat_capacity_j_per_k=1.0, skin_to_ambient_w_per_k=0.05,
+                                     battery_to_skin_w_per_k=2.0, battery_heat_capacity_j_per_k=1.0)
+    device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+    outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
     assert outcome.exit_code == 0
     run = load_run(tmp_path / "run")  # stored, not only in memory
     assert [c.cell_id for c in run.cells] == ["bicubic_x2.fp32.cpu", "espcn_x2.fp32.cpu"]
@@ -147,46 +146,46 @@ def test_a_sustained_run_on_a_heating_emulated_phone_has_a_timeline_beside_the_b
 @pytest.mark.skipif(shutil.which("adb") is None, reason="adb is not installed")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_clocks_capped_late_in_a_sustained_run_are_reported_as_throttling(adb: Adb, tmp_path: Path) -> None:
+def test_clocks_capped_late_in_a_sustained_run_are_reported_as_throttling(phones: PhoneFactory, adb: Adb,
+                                                                          tmp_path: Path) -> None:
     """A thermal governor stand-in on the emulated phone: its cpufreq nodes report 60% of their
     clock during the last two parts of each sustained run. The parts are told apart by an event,
     not by time: each opens the (emulated) meter once, one metadata request per open."""
     from perflab.emulator.fs import VNode
     from perflab.emulator.meters import PhysicsLoad, Ppk2Emulator
 
-    with EmulatedPhone.start(profile="pixel7") as phone:
-        connect_to_adb_server(phone, adb.client)
-        with Ppk2Emulator(PhysicsLoad(phone.rt.physics, supply_volts=3.7), block_when_full=True) as em:
-            def capped() -> bool:  # per cell: open 1 = the burst, opens 2–5 = sustained parts 0–3
-                return (em.metadata_requests - 1) % 5 in (3, 4)
+    phone = phones.start(profile="pixel7")
+    with Ppk2Emulator(PhysicsLoad(phone.rt.physics, supply_volts=3.7), block_when_full=True) as em:
+        def capped() -> bool:  # per cell: open 1 = the burst, opens 2–5 = sustained parts 0–3
+            return (em.metadata_requests - 1) % 5 in (3, 4)
 
-            for path, node in list(phone.rt.fs.vnodes.items()):
-                if path.endswith("/scaling_cur_freq"):
-                    def read(orig: Callable[[], bytes] = node.read) -> bytes:
-                        khz = int(orig().decode().strip())
-                        return f"{khz * 6 // 10 if capped() else khz}\n".encode()
+        for path, node in list(phone.rt.fs.vnodes.items()):
+            if path.endswith("/scaling_cur_freq"):
+                def read(orig: Callable[[], bytes] = node.read) -> bytes:
+                    khz = int(orig().decode().strip())
+                    return f"{khz * 6 // 10 if capped() else khz}\n".encode()
 
-                    phone.rt.fs.add_node(path, VNode(read))
-            sc = tmp_path / "throttle.yaml"
-            sc.write_text(textwrap.dedent(f"""\
-                name: throttle
-                geometry: {{lr_width: 120, lr_height: 68, scale: 2}}
-                pacing: {{fps: 30, also_back_to_back: false}}
-                models:
-                  - zoo: espcn
-                    variants: [fp32]
-                delegates: [cpu]
-                runs: {{warmup: 1, iterations: 10}}
-                profiling: {{op_profiling: false}}
-                telemetry: {{idle_baseline_s: 0, meter: {{type: ppk2, port: "{em.path}", vdd_mv: 3700}}}}
-                sustained: {{duration_s: 2, chunks: 4}}
-                inputs:
-                  images:
-                    - skimage: coffee
-                """))
-            device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
-            outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
-            assert em.metadata_requests == 10  # 2 cells × (burst + 4 parts)
+                phone.rt.fs.add_node(path, VNode(read))
+        sc = tmp_path / "throttle.yaml"
+        sc.write_text(textwrap.dedent(f"""\
+            name: throttle
+            geometry: {{lr_width: 120, lr_height: 68, scale: 2}}
+            pacing: {{fps: 30, also_back_to_back: false}}
+            models:
+              - zoo: espcn
+                variants: [fp32]
+            delegates: [cpu]
+            runs: {{warmup: 1, iterations: 10}}
+            profiling: {{op_profiling: false}}
+            telemetry: {{idle_baseline_s: 0, meter: {{type: ppk2, port: "{em.path}", vdd_mv: 3700}}}}
+            sustained: {{duration_s: 2, chunks: 4}}
+            inputs:
+              images:
+                - skimage: coffee
+            """))
+        device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+        outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run")
+        assert em.metadata_requests == 10  # 2 cells × (burst + 4 parts)
     assert outcome.exit_code == 0
     for c in load_run(tmp_path / "run").cells:
         s = c.sustained

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("perflab.emulator.phone")
 if shutil.which("adb") is None:
     pytest.skip("adb is not installed", allow_module_level=True)
+
+from support.phones import PhoneFactory, android_device
 
 from perflab.core.paths import ConfigKind, config_file
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model.atrace import RPC_TIMING
-from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.tracing.attribution import Attribution, attribute, round_trips_per_inference
 from perflab.tracing.ftrace import parse_trace
@@ -33,28 +33,15 @@ T = "/sys/kernel/tracing"
 ITERATIONS = 15
 
 
-def _device(adb: Adb, profile: str, tmp: Path) -> Iterator[AndroidDevice]:
-    binary = tmp / "benchmark_model"
-    binary.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
-    phone = EmulatedPhone.start(profile=profile)
-    try:
-        connect_to_adb_server(phone, adb.client)
-        d = AndroidDevice(adb, phone.serial, benchmark_binary=binary, state_dir=tmp / "state")
-        try:
-            yield d
-        finally:
-            d.close()
-    finally:
-        phone.stop()
+@pytest.fixture(scope="module")
+def pixel(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
+    with android_device(module_phones, adb, "pixel7", tmp_path_factory.mktemp("pixel")) as (_, d):
+        yield d
 
 
 @pytest.fixture(scope="module")
-def pixel(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
-    yield from _device(adb, "pixel7", tmp_path_factory.mktemp("pixel"))
-
-
-@pytest.fixture(scope="module")
-def snapdragon(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndroidDevice]:
+def snapdragon(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[AndroidDevice]:
     """The shipped Galaxy S23 profile (Snapdragon 8 Gen 2, the one with a Hexagon DSP), rooted and
     debuggable (a userdebug build)."""
     tmp = tmp_path_factory.mktemp("s23")
@@ -67,7 +54,8 @@ def snapdragon(adb: Adb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     # a rooted userdebug build: libcutils enables app ATrace only where ro.debuggable is 1
     rooted.write_text(text.replace("\nrooted: false\n", "\nrooted: true\n")
                       .replace('ro.debuggable: "0"', 'ro.debuggable: "1"'), encoding="utf-8")
-    yield from _device(adb, str(rooted), tmp)
+    with android_device(module_phones, adb, str(rooted), tmp) as (_, d):
+        yield d
 
 
 def _traced(device: AndroidDevice, tmp: Path, delegate: str, variant: str) -> Attribution:

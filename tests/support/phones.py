@@ -8,6 +8,8 @@ serials: the server is shared by the whole session.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -16,6 +18,9 @@ from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server, disconn
 
 if TYPE_CHECKING:
     import adbutils
+
+    from perflab.devices.adb import Adb
+    from perflab.devices.android import AndroidDevice
 
 
 class PhoneFactory:
@@ -64,3 +69,26 @@ class PhoneFactory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def placeholder_binary(folder: Path) -> Path:
+    """The user-supplied benchmark_model: a placeholder the emulated phones run their own tool for."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / "benchmark_model"
+    p.write_text("#!/system/bin/sh\n# placeholder for the user's benchmark_model binary\n")
+    return p
+
+
+@contextmanager
+def android_device(factory: PhoneFactory, adb: Adb, profile: str, folder: Path
+                   ) -> Iterator[tuple[EmulatedPhone, AndroidDevice]]:
+    """A started phone of ``profile`` and perflab's AndroidDevice on it (a placeholder benchmark_model,
+    state under ``folder``); the device is closed at the end, the phone stopped by its factory."""
+    from perflab.devices.android import AndroidDevice
+
+    phone = factory.start(profile)
+    d = AndroidDevice(adb, phone.serial, benchmark_binary=placeholder_binary(folder), state_dir=folder / "state")
+    try:
+        yield phone, d
+    finally:
+        d.close()
