@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from scipy import stats as sps
+from support import records
 
 from perflab.analysis.compare import (
     MetaRules,
@@ -29,18 +30,13 @@ from perflab.analysis.compare import (
 )
 from perflab.errors import UserInputError
 from perflab.store.results import (
-    CellRecord,
     CellStatus,
-    DeviceRecord,
     FrameQuality,
     LatencyRecord,
-    ModelRecord,
     QualityRecord,
-    RunRecord,
     ScenarioRecord,
     TelemetryRecord,
 )
-from perflab.store.runfolder import RunFolder
 
 LAT5 = Threshold("latency.median", 5.0, relative=True)
 
@@ -218,8 +214,7 @@ def test_metadata_differences_refuse_or_warn() -> None:
 # -- two run folders through the CLI --------------------------------------------------------------------
 
 
-SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
-                      fps=30.0)
+SCEN = records.LIGHT
 CELLS = ("bicubic_x2.fp32.cpu", "espcn_x2.fp32.cpu")
 
 
@@ -228,11 +223,9 @@ def _write_run(path: Path, run_id: str, medians: dict[str, float], *, seed: int,
                fingerprint: str = "google/panther:14", start_temp_c: float = 30.0, n: int = 60,
                summary_only: bool = False) -> Path:
     rng = np.random.default_rng(seed)
-    folder = RunFolder.create(path)
-    cells = []
+    cells, samples = [], {}
     for cid in CELLS:
         status = (statuses or {}).get(cid, CellStatus.OK)
-        name, variant, delegate = cid.split(".")
         lat = None
         per_frame: list[FrameQuality] = []
         if status == CellStatus.OK:
@@ -242,23 +235,17 @@ def _write_run(path: Path, run_id: str, medians: dict[str, float], *, seed: int,
                 lat = LatencyRecord(mode="paced", fps_target=30.0, source="tool summary", mean=float(xs.mean()),
                                     std=float(xs.std(ddof=1)), n=n, missing={"median": why, "p90": why})
             else:
-                folder.append_samples(cid, "paced", xs.tolist())
-                lat = LatencyRecord(mode="paced", fps_target=30.0, source="raw samples", median=float(np.median(xs)),
-                                    mean=float(xs.mean()), p90=float(np.percentile(xs, 90)),
-                                    std=float(xs.std(ddof=1)), n=n)
+                samples[cid] = xs.tolist()
+                lat = records.latency_of(xs, fps_target=30.0)
             per_frame = [FrameQuality(frame=f"f{i}", psnr_y_db=30.0 + 0.01 * i) for i in range(8)]
-        cells.append(CellRecord(
-            cell_id=cid, artifact_key=cid,
-            device=DeviceRecord(serial=serial, kind="emulated", model=model, fingerprint=fingerprint),
-            model=ModelRecord(name=name, family=name, variant=variant, scale=2, sha256="b" * 64),
-            delegate=delegate, threads=2, status=status, reason=None if status == CellStatus.OK else "it broke",
-            baseline=name == "bicubic_x2", emulated=True, latency_ms=lat,
+        cells.append(records.cell(
+            cid, device=records.emulated_device(serial, model, fingerprint=fingerprint), model_sha256="b" * 64,
+            status=status, emulated=True, latency_ms=lat,
             quality=QualityRecord(psnr_y_db=30.035 if per_frame else None, frames=len(per_frame), per_frame=per_frame),
             telemetry=TelemetryRecord(start_temp_c=start_temp_c, power_mw=1000.0 if per_frame else None)))
-    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=scenario, started_utc="2026-11-28T00:00:00+00:00",
-                    finished_utc="2026-11-28T00:10:00+00:00", cells=cells, exit_code=0)
-    folder.write_results(run)
-    (path / "index.html").write_text("<html>run report</html>")
+    run = records.run(cells, run_id=run_id, scenario=scenario, perflab_version="0.9",
+                      started_utc="2026-11-28T00:00:00+00:00", finished_utc="2026-11-28T00:10:00+00:00", exit_code=0)
+    records.write_run_folder(path, run, samples, report_html="<html>run report</html>")
     return path
 
 

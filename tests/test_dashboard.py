@@ -16,24 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import records
 
 from perflab.store.results import (
-    CellRecord,
     CellStatus,
-    DeviceRecord,
-    LatencyRecord,
-    ModelRecord,
     QualityRecord,
     RunRecord,
     ScenarioRecord,
     TelemetryRecord,
 )
-from perflab.store.runfolder import RunFolder
 from perflab.store.sql import SqlStore
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
-                      fps=30.0)
+SCEN = records.LIGHT
 NIGHTS = 12
 STEP_NIGHT = 8  # emu-1's espcn gets 20% slower from this night on
 
@@ -43,39 +38,28 @@ def _night(root: Path, i: int, scen: ScenarioRecord = SCEN, factor: float = 1.0,
     rng = np.random.default_rng(100 + i)
     run_id = f"night{i:02d}" if scen is SCEN else f"{scen.name}{i:02d}"
     path = root / scen.name / run_id
-    rf = RunFolder.create(path)
-    cells = []
+    cells, samples = [], {}
     plan = [("emu-1", "bicubic_x2.fp32.cpu", 5.0, CellStatus.OK),
             ("emu-1", "espcn_x2.fp32.cpu", 24.0 if i >= step_night else 20.0, CellStatus.OK),
             ("emu-2", "espcn_x2.fp32.cpu", 22.0, CellStatus.OK),
             ("emu-2", "espcn_x2.fp16.gpu", 9.0, CellStatus.FAILED if i in (3, 4, 9) else CellStatus.OK)]
     for serial, cid, median, status in plan:
-        name, variant, delegate = cid.split(".")
         key = f"{serial}/{cid}"
         lat = None
         if status == CellStatus.OK:
             xs = factor * median * np.exp(rng.normal(0.0, 0.04, 30))
-            if summary_only:  # a phone: benchmark_model's count, mean, std only
-                lat = LatencyRecord(mode="paced", source="tool summary", mean=float(xs.mean()),
-                                    std=float(xs.std(ddof=1)), n=30, missing={"median": "tool summary only"})
-            else:
-                rf.append_samples(key, "paced", xs.tolist())
-                lat = LatencyRecord(mode="paced", source="raw samples", median=float(np.median(xs)),
-                                    mean=float(xs.mean()), p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)),
-                                    n=30)
-        cells.append(CellRecord(
-            cell_id=cid, artifact_key=key, device=DeviceRecord(serial=serial, kind="emulated", model=f"Phone {serial}"),
-            model=ModelRecord(name=name, family=name, variant=variant, scale=2), delegate=delegate, threads=2,
-            status=status, reason=None if status == CellStatus.OK else "GPU delegate lost", emulated=True,
-            baseline=name == "bicubic_x2", latency_ms=lat,
+            lat = records.latency_of(xs, summary_only=summary_only)  # summary only: a phone's count, mean, std
+            if not summary_only:
+                samples[key] = xs.tolist()
+        cells.append(records.cell(
+            cid, artifact_key=key, device=records.emulated_device(serial), status=status,
+            reason=None if status == CellStatus.OK else "GPU delegate lost", emulated=True, latency_ms=lat,
             quality=QualityRecord(psnr_y_db=31.0 + rng.normal(0, 0.01) if lat else None),
             telemetry=TelemetryRecord(power_mw=800.0 + rng.normal(0, 5) if lat else None)))
     minute = 0 if scen is SCEN else 30
-    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=scen,
-                    started_utc=f"2026-11-{i + 1:02d}T02:{minute:02d}:00+00:00",
-                    cells=cells)
-    rf.write_results(run)
-    (path / "index.html").write_text(f"<html><body>report {run_id}</body></html>")
+    run = records.run(cells, run_id=run_id, scenario=scen, perflab_version="0.9",
+                      started_utc=f"2026-11-{i + 1:02d}T02:{minute:02d}:00+00:00")
+    records.write_run_folder(path, run, samples, report_html=f"<html><body>report {run_id}</body></html>")
     return run, path
 
 

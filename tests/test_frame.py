@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_matrix_runs import standard_runs
+from support.matrix_runs import standard_runs
 
 from perflab.errors import StoreError, UserInputError
 from perflab.store.db import ResultsDB
@@ -99,7 +99,7 @@ def test_v1_run_folders_load_upgraded(runs: list[Path], tmp_path: Path) -> None:
 
 def test_power_where_measured(tmp_path: Path) -> None:
     """Energy per frame and ΔmA versus idle come from the stored telemetry when a cell has them."""
-    from test_matrix_runs import LOCAL, Spec, make_cell
+    from support.matrix_runs import LOCAL, Spec, make_cell
 
     from perflab.store.frame import StoredRun, runs_frame
     from perflab.store.results import IdleDeltaRecord, RunRecord, ScenarioRecord

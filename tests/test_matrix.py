@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from test_matrix_runs import BASE, LOCAL, Spec, profile_device, standard_runs, write_run
+from support.matrix_runs import BASE, LOCAL, Spec, profile_device, standard_runs, write_run
 
 from perflab.errors import UserInputError
 from perflab.report.matrix import build_matrix

@@ -13,39 +13,21 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import records
 from typer.testing import CliRunner
 
 from perflab.cli import app
 from perflab.errors import StoreError
 from perflab.report.runfolder import load_run_folder
 from perflab.store.results import (
-    CellRecord,
-    CellStatus,
-    DeviceRecord,
-    LatencyRecord,
-    ModelRecord,
     QualityRecord,
-    RunRecord,
-    ScenarioRecord,
 )
 
 
 def _seed() -> dict[str, Any]:
-    cell = CellRecord(
-        cell_id="bicubic_x2.fp32.cpu", artifact_key="bicubic_x2.fp32.cpu",
-        device=DeviceRecord(serial="local", kind="local", model="m"),
-        model=ModelRecord(name="bicubic_x2", family="bicubic", variant="fp32", scale=2),
-        delegate="cpu", threads=2, status=CellStatus.OK, baseline=True,
-        latency_ms=LatencyRecord(mode="paced", source="raw samples", median=10.0, mean=10.0, p90=11.0, n=10),
-        quality=QualityRecord(psnr_y_db=30.0, ssim_y=0.9, frames=1),
-    )
-    run = RunRecord(
-        perflab_version="0", run_id="r1",
-        scenario=ScenarioRecord(name="s", file="s.yaml", sha256="0" * 64, text="x", lr_width=8, lr_height=8,
-                                scale=2, fps=30.0),
-        started_utc="2026-11-23T00:00:00+00:00", cells=[cell],
-    )
-    raw: dict[str, Any] = json.loads(run.to_json())
+    cell = records.cell("bicubic_x2.fp32.cpu", family="bicubic", latency_ms=records.latency(10.0, p90_ms=11.0),
+                        quality=QualityRecord(psnr_y_db=30.0, ssim_y=0.9, frames=1))
+    raw: dict[str, Any] = json.loads(records.run([cell]).to_json())
     return raw
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import records
 
 from perflab.errors import StoreError
 from perflab.lab.derive import finalize_cells
@@ -14,33 +15,20 @@ from perflab.store.results import (
     RESULTS_SCHEMA,
     CellRecord,
     CellStatus,
-    DeviceRecord,
     LatencyRecord,
-    ModelRecord,
     QualityRecord,
     RunRecord,
-    ScenarioRecord,
 )
 from perflab.store.runfolder import RunFolder, load_run, read_samples
 
 
 def cell(cid: str, baseline: bool, median: float, psnr: float, status: CellStatus = CellStatus.OK) -> CellRecord:
-    return CellRecord(
-        cell_id=cid, artifact_key=cid, device=DeviceRecord(serial="local", kind="local", model="m"),
-        model=ModelRecord(name=cid.split(".")[0], family="f", variant=cid.split(".")[1], scale=2),
-        delegate=cid.split(".")[2], threads=2, status=status, baseline=baseline,
-        latency_ms=LatencyRecord(mode="paced", source="raw samples", median=median, mean=median, p90=median * 1.1, n=10),
-        quality=QualityRecord(psnr_y_db=psnr, ssim_y=0.9, frames=1),
-    )
+    return records.cell(cid, baseline=baseline, family="f", status=status, latency_ms=records.latency(median),
+                        quality=QualityRecord(psnr_y_db=psnr, ssim_y=0.9, frames=1))
 
 
 def run_record(cells: list[CellRecord]) -> RunRecord:
-    return RunRecord(
-        perflab_version="0", run_id="r1",
-        scenario=ScenarioRecord(name="s", file="s.yaml", sha256="0" * 64, text="x", lr_width=8, lr_height=8,
-                                scale=2, fps=30.0),
-        started_utc="2026-11-23T00:00:00+00:00", cells=cells,
-    )
+    return records.run(cells)
 
 
 def test_deltas_and_realtime() -> None:

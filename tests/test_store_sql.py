@@ -13,51 +13,38 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import records
 
 from perflab.errors import StoreError, UserInputError
 from perflab.store.db import ResultsDB
 from perflab.store.results import (
     CellRecord,
     CellStatus,
-    DeviceRecord,
-    LatencyRecord,
-    ModelRecord,
     QualityRecord,
     RunRecord,
-    ScenarioRecord,
     TelemetryRecord,
 )
-from perflab.store.runfolder import RunFolder
 from perflab.store.sql import DB_SCHEMA_VERSION, HEAD_REVISION, SqlStore, normalize_url
 
-SCEN = ScenarioRecord(name="light", file="light.yaml", sha256="a" * 64, text="x", lr_width=8, lr_height=8, scale=2,
-                      fps=30.0)
+SCEN = records.LIGHT
 
 
 def _cell(cid: str, serial: str, median: float, status: CellStatus = CellStatus.OK) -> CellRecord:
-    name, variant, delegate = cid.split(".")
     ok = status == CellStatus.OK
-    return CellRecord(
-        cell_id=cid, artifact_key=f"{serial}/{cid}",
-        device=DeviceRecord(serial=serial, kind="emulated", model="Pixel 7", fingerprint="google/panther:14"),
-        model=ModelRecord(name=name, family=name, variant=variant, scale=2, sha256="b" * 64),
-        delegate=delegate, threads=2, status=status, reason=None if ok else "it broke", baseline=name == "bicubic_x2",
-        latency_ms=LatencyRecord(mode="paced", source="raw samples", median=median, mean=median, p90=median * 1.1,
-                                 n=3) if ok else None,
+    return records.cell(
+        cid, device=records.emulated_device(serial, "Pixel 7", fingerprint="google/panther:14"), status=status,
+        artifact_key=f"{serial}/{cid}", model_sha256="b" * 64, latency_ms=records.latency(median, n=3) if ok else None,
         quality=QualityRecord(psnr_y_db=31.5 if ok else None),
         telemetry=TelemetryRecord(power_mw=900.0 if ok else None, start_temp_c=30.0))
 
 
 def _run(folder: Path, run_id: str, started: str, median: float, status: CellStatus = CellStatus.OK) -> RunRecord:
-    rf = RunFolder.create(folder)
     cells = [_cell("bicubic_x2.fp32.cpu", "emu-1", 5.0), _cell("espcn_x2.fp32.cpu", "emu-1", median, status),
              _cell("espcn_x2.fp32.cpu", "emu-2", median + 1)]
-    for c in cells:
-        if c.latency_ms is not None and c.latency_ms.median is not None:
-            m = c.latency_ms.median
-            rf.append_samples(c.artifact_key, "paced", [m - 0.5, m, m + 0.5])
-    run = RunRecord(perflab_version="0.9", run_id=run_id, scenario=SCEN, started_utc=started, cells=cells)
-    rf.write_results(run)
+    run = records.run(cells, run_id=run_id, scenario=SCEN, started_utc=started, perflab_version="0.9")
+    records.write_run_folder(folder, run, {c.artifact_key: [c.latency_ms.median - 0.5, c.latency_ms.median,
+                                                            c.latency_ms.median + 0.5]
+                                           for c in cells if c.latency_ms is not None and c.latency_ms.median})
     return run
 
 
