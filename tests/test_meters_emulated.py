@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from support.waiting import wait_until
 
 from perflab.emulator.meters import (
     LiveLoad,
@@ -105,8 +106,8 @@ def test_um_readings_follow_the_source() -> None:
 def test_um_counters_integrate_the_source() -> None:
     with UmEmulator(StepLoad(5.0, 2.0), "um34c", reply_delay_s=0.0) as em, UmMeter(em.path, MeterType.UM34C) as meter:
         first = meter.read()
-        while meter.read().groups[0].energy_mwh < first.groups[0].energy_mwh + 2:
-            _pause()
+        assert wait_until(lambda: meter.read().groups[0].energy_mwh >= first.groups[0].energy_mwh + 2,
+                          timeout_s=60, poll_s=0.02)  # 10 W: 2 mWh in about a second
         assert meter.read().record_energy_mwh >= 2  # 2 A is over the 0.10 A record threshold
 
 
@@ -176,7 +177,9 @@ def test_scpi_elog_energy_within_1_percent_of_truth(real: bool) -> None:
     with ScpiEmulator(BURSTS, "n6705c") as em, ScpiMeter(em.path) as meter:
         meter.start_elog(period_s, voltage=True, real=real)
         records: list[ElogRecord] = []
+        deadline = time.monotonic() + 60  # a guard against a hang only: 80 records take 0.4 s
         while len(records) < 80:
+            assert time.monotonic() < deadline, f"only {len(records)} ELOG records in 60 s"
             records += meter.fetch_elog(1000)
             _pause()
         elog_t0_s = em.elog_t0_s  # before ABOR:ELOG clears it

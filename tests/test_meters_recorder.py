@@ -3,9 +3,10 @@ ends the stream with its reason while the samples so far are kept."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import pytest
+from support.waiting import wait_until
 
 from perflab.emulator.meters import PeriodicLoad, Ppk2Emulator, ScpiEmulator, StepLoad, UmEmulator
 from perflab.telemetry.meters.drivers import MeterType, Ppk2Meter, ScpiMeter, UmMeter
@@ -14,16 +15,16 @@ from perflab.telemetry.meters.recorder import MeterRecorder
 LOAD = PeriodicLoad(supply_volts=3.9, base_amps=0.2, burst_amps=0.4, period_s=1 / 30, width_s=0.012)
 
 
-def _wait_until(predicate, event: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    while not predicate():
-        event.wait(0.02)
+def _wait_until(predicate: Callable[[], bool]) -> None:
+    """The recorder's progress, awaited (a minute: a guard against a hang, not a speed check)."""
+    assert wait_until(predicate, timeout_s=60, poll_s=0.02), "the meter stopped streaming"
 
 
 def test_ppk2_recording_energy_matches_truth() -> None:
     with Ppk2Emulator(LOAD, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
         rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
         rec.start()
-        _wait_until(lambda: meter.decoder.samples_decoded >= 50_000, threading.Event())
+        _wait_until(lambda: meter.decoder.samples_decoded >= 50_000)
         got = rec.stop()
     assert got.complete and got.meter == "ppk2" and got.samples_lost == 0
     w = got.energy()
@@ -38,7 +39,7 @@ def test_polled_um_recording_and_unplug_keeps_samples_with_reason() -> None:
     with UmEmulator(steady, "um34c", reply_delay_s=0.0) as em, UmMeter(em.path, MeterType.UM34C) as meter:
         rec = MeterRecorder(meter, interval_s=0.01)
         rec.start()
-        _wait_until(lambda: em.polls >= 5, threading.Event())
+        _wait_until(lambda: em.polls >= 5)
         em.unplug()
         rec.ended.wait()
         got = rec.stop()
@@ -52,7 +53,7 @@ def test_elog_recording() -> None:
     with ScpiEmulator(LOAD, "n6705c") as em, ScpiMeter(em.path) as meter:
         rec = MeterRecorder(meter, interval_s=0.05, elog_period_s=0.002)
         rec.start()
-        _wait_until(lambda: em.elog_fetched >= 200, threading.Event())
+        _wait_until(lambda: em.elog_fetched >= 200)
         got = rec.stop()
     assert got.complete and got.t_s.shape[0] >= 200
     assert got.energy().mean_ma == pytest.approx(1e3 * LOAD.charge_c(0, 3.0) / 3.0, rel=0.05)
@@ -62,10 +63,9 @@ def test_ppk2_loss_beyond_the_counter_is_noted() -> None:
     with Ppk2Emulator(LOAD, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
         rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
         rec.start()
-        _wait_until(lambda: meter.decoder.samples_decoded >= 20_000, threading.Event())
+        _wait_until(lambda: meter.decoder.samples_decoded >= 20_000)
         em.drop_samples(50_000)  # 0.5 s gone: the counter sees 50000 mod 64 = 16
-        _wait_until(lambda: meter.decoder.samples_lost > 0 and meter.decoder.samples_decoded >= 40_000,
-                    threading.Event())
+        _wait_until(lambda: meter.decoder.samples_lost > 0 and meter.decoder.samples_decoded >= 40_000)
         got = rec.stop()
     assert got.samples_lost == 50_000 % 64
     assert got.notes and "modulo 64" in got.notes[0]
@@ -75,6 +75,6 @@ def test_ppk2_without_loss_has_no_clock_note() -> None:
     with Ppk2Emulator(LOAD, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
         rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
         rec.start()
-        _wait_until(lambda: meter.decoder.samples_decoded >= 30_000, threading.Event())
+        _wait_until(lambda: meter.decoder.samples_decoded >= 30_000)
         got = rec.stop()
     assert em.samples_dropped == 0 and got.notes == ()

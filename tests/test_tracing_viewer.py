@@ -536,7 +536,9 @@ class _Chromium:
         if session:
             msg["sessionId"] = session
         os.write(self._w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + PIPE_READ_TIMEOUT_S  # events may stream on; the reply must come
         while True:
+            assert time.monotonic() < deadline, f"no reply to {method} in {PIPE_READ_TIMEOUT_S} s"
             reply = self._read()
             if reply.get("id") == self._id:
                 assert "error" not in reply, reply
@@ -545,7 +547,9 @@ class _Chromium:
             self.events.append(reply)
 
     def wait_event(self, method: str) -> dict[str, Any]:
+        deadline = time.monotonic() + PIPE_READ_TIMEOUT_S
         while True:
+            assert time.monotonic() < deadline, f"no {method} event in {PIPE_READ_TIMEOUT_S} s"
             for ev in self.events:
                 if ev.get("method") == method:
                     self.events.remove(ev)

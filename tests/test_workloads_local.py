@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.waiting import wait_until
 
 from perflab.core.types import ModelArtifact, ProfileMissing, SeriesMode, TimingRequest
 from perflab.devices.local import LocalDevice
@@ -42,16 +42,17 @@ def long_request() -> TimingRequest:
                          timeout_s=7200, lr_width=16, lr_height=16)
 
 
-def wait_until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        time.sleep(0.01)
+def wait_for(condition: Callable[[], bool]) -> None:
+    """An event awaited (two minutes: a guard against a hang, not a speed check)."""
+    assert wait_until(condition, timeout_s=120, poll_s=0.01)
 
 
-def wait_exit(pid: int) -> None:
+def wait_exit(pid: int, timeout_s: float = 120.0) -> None:
     """Block until process ``pid`` (not necessarily our child) has terminated."""
     fd = os.pidfd_open(pid)
     try:
-        select.select([fd], [], [])
+        ready, _, _ = select.select([fd], [], [], timeout_s)
+        assert ready, f"process {pid} still runs after {timeout_s} s"
     finally:
         os.close(fd)
 
@@ -93,7 +94,7 @@ def test_cancel_kills_the_worker_and_interrupts_the_call(tmp_path: Path) -> None
 
     t = threading.Thread(target=run)
     t.start()
-    wait_until(lambda: w._proc is not None)
+    wait_for(lambda: w._proc is not None)
     proc = w._proc
     assert proc is not None
     # its own process group and session: a terminal's Ctrl-C does not reach it
@@ -114,11 +115,11 @@ def test_sigint_to_the_worker_group_does_not_crash_it(tmp_path: Path) -> None:
     results: list[object] = []
     t = threading.Thread(target=lambda: results.append(w.run_timing(artifact(), req)))
     t.start()
-    wait_until(lambda: w._proc is not None)
+    wait_for(lambda: w._proc is not None)
     proc = w._proc
     assert proc is not None
     # the worker ignores SIGINT before it loads the model; the paced series then runs >= 0.48 s
-    wait_until(lambda: proc.poll() is not None or ignores_sigint(proc.pid))
+    wait_for(lambda: proc.poll() is not None or ignores_sigint(proc.pid))
     assert proc.poll() is None, "the worker never ignored SIGINT"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C would send, had it reached the group
     t.join()
@@ -148,7 +149,7 @@ def test_the_worker_dies_with_its_parent(tmp_path: Path) -> None:
     assert parent.stdout is not None
     worker_pid = int(parent.stdout.readline())
     # PR_SET_PDEATHSIG is set by the worker itself right after start-up; wait until it runs
-    wait_until(lambda: not Path(f"/proc/{worker_pid}").exists() or ignores_sigint(worker_pid))
+    wait_for(lambda: not Path(f"/proc/{worker_pid}").exists() or ignores_sigint(worker_pid))
     parent.kill()
     parent.wait()
     wait_exit(worker_pid)  # returns only once the worker is gone
