@@ -2,8 +2,10 @@
 # Set up perflab on a fresh Debian/Ubuntu machine: a virtualenv in .venv with perflab installed.
 #   scripts/setup.sh          what `perflab run` needs (LiteRT, no TensorFlow)
 #   scripts/setup.sh --dev    also what the tests need: TensorFlow (builds/converts models),
-#                             pytest/mypy/ruff, and Debian's adb (real adb server) and chromium
-#                             (headless checks of the HTML report). Installs Debian packages
+#                             pytest/mypy/ruff, and Debian's adb (real adb server), chromium
+#                             (headless checks of the HTML report) and postgresql (the tests
+#                             start a throwaway cluster of their own from its binaries: no
+#                             service, role or database to set up). Installs Debian packages
 #                             with apt-get when they are missing (needs root or sudo).
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
@@ -22,6 +24,8 @@ if [[ $DEV == 1 ]]; then
     need=()
     command -v adb >/dev/null || need+=(adb)
     command -v chromium >/dev/null || need+=(chromium)
+    # initdb/pg_ctl live in /usr/lib/postgresql/<version>/bin (not on PATH)
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
     if ((${#need[@]})); then
         SUDO=""
         [[ $(id -u) != 0 ]] && SUDO="sudo"
