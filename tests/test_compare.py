@@ -398,3 +398,22 @@ def test_cli_phone_summaries_only_regression_through_welch(tmp_path: Path) -> No
     assert m is not None and float(m.group(2)) < 20.0 < float(m.group(3))
     r = _compare(a, same, "--metric", "latency.median")
     assert r.returncode == 0 and "REGRESSION" not in r.stdout
+
+
+def test_junit_classnames_are_one_name_per_part_for_ci_tools(tmp_path: Path) -> None:
+    """CI tools split a JUnit classname at its dots into packages: a network serial's dots must not
+    make four packages of one phone."""
+    from perflab.report.junit import classname
+
+    serial = "127.0.0.1:5042"
+    assert classname("compare", "light.v2", serial) == "compare.light_v2.127_0_0_1:5042"
+    assert classname("dashboard", "", serial) == "dashboard.127_0_0_1:5042"
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1, serial=serial)
+    b = _write_run(tmp_path / "b", "night2", {**BASE, "espcn_x2.fp32.cpu": 24.0}, seed=2, serial=serial)
+    junit = tmp_path / "junit.xml"
+    r = _compare(a, b, "--junit", junit)
+    assert r.returncode == 1, r.stdout + r.stderr
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    names = {c.get("classname") for c in suite.iter("testcase")}
+    assert names == {"compare.127_0_0_1:5042"}

@@ -40,7 +40,7 @@ from perflab.analysis.compare import (
     metadata_diffs,
 )
 from perflab.errors import UserInputError
-from perflab.report.junit import JUnitCase, junit_xml
+from perflab.report.junit import JUnitCase, classname, junit_xml
 from perflab.report.pages import render, write_files
 from perflab.store.results import CellRecord, CellStatus, LatencyRecord, RunRecord
 from perflab.store.runfolder import load_run, read_samples
@@ -379,11 +379,12 @@ def comparison_text(cmp: Comparison) -> list[str]:
 
 
 def comparison_junit(cmp: Comparison) -> str:
-    """One testcase per cell × metric (classname ``compare.<serial>``, name ``<cell_id>:<metric>``);
+    """One testcase per cell × metric (classname ``compare[.<scenario>].<serial>``, each part one name
+    to a CI tool; name ``<cell_id>:<metric>``);
     a regression fails with the numbers; a missing or untested metric is skipped."""
     cases: list[JUnitCase] = []
     for c in cmp.cells:
-        cls = f"compare.{c.group + '.' if c.group else ''}{c.device_serial}"
+        cls = classname("compare", c.group or "", c.device_serial)
         if c.note is not None:
             if c.status_regression:
                 cases.append(JUnitCase(cls, f"{c.cell_id}:status", failure=f"{c.label} was ok in {cmp.run_a}, "

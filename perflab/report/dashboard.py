@@ -244,9 +244,10 @@ def write_dashboard(d: Dashboard, out_dir: Path) -> Path:
 
 
 def dashboard_junit(d: Dashboard) -> str:
-    """One testcase per device × cell × metric (classname ``dashboard.<serial>``): failing when
+    """One testcase per device × cell × metric (classname ``dashboard.<serial>``, its dots made
+    ``_``: :func:`perflab.report.junit.classname`): failing when
     its newest level is a regression, with the step's numbers."""
-    from perflab.report.junit import JUnitCase, junit_xml
+    from perflab.report.junit import JUnitCase, classname, junit_xml
 
     cases: list[JUnitCase] = []
     for c in d.cells:
@@ -257,9 +258,9 @@ def dashboard_junit(d: Dashboard) -> str:
                 pct = f" ({st.change_pct:+.1f}%)" if st.change_pct is not None else ""
                 msg = (f"{s.device_serial}/{s.cell_id}: {s.metric} {st.before:.4g} → {st.after:.4g}{pct} since "
                        f"{st.run_id}, p={st.p_value:.2g}")
-                cases.append(JUnitCase(f"dashboard.{s.device_serial}", name, failure=msg,
+                cases.append(JUnitCase(classname("dashboard", s.device_serial), name, failure=msg,
                                        failure_text=msg + f"\nnights: {len(s.points)}; change points: "
                                        + ", ".join(x.run_id for x in s.steps)))
             else:
-                cases.append(JUnitCase(f"dashboard.{s.device_serial}", name))
+                cases.append(JUnitCase(classname("dashboard", s.device_serial), name))
     return junit_xml(f"perflab dashboard {d.scenario or ''}".strip(), cases)

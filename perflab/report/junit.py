@@ -1,6 +1,8 @@
 """JUnit XML for CI systems (Jenkins, GitLab, GitHub Actions test reporters).
 
-One ``<testsuite>`` per call with ``<testcase classname=… name=…>``; a failed case carries
+One ``<testsuite>`` per call with ``<testcase classname=… name=…>``; CI tools split a classname
+at its dots into packages, so each part of one (:func:`classname`) keeps none of its own (a
+serial ``127.0.0.1:5042`` is written ``127_0_0_1:5042``). A failed case carries
 ``<failure message=… type=…>`` with the numbers as its text, a case that could not be judged a
 ``<skipped message=…>``. Pure: builds the XML text; the caller writes it.
 """
@@ -22,6 +24,13 @@ class JUnitCase:
     skipped: str | None = None  # why it was not judged
     system_out: str | None = None
     time_s: float = 0.0
+
+
+def classname(*parts: str) -> str:
+    """A testcase classname from its parts (``compare``, a scenario, a serial): joined by dots, the
+    dots inside a part made ``_``, so that a CI tool (Jenkins, GitLab, GitHub's test reporters)
+    reads each part as one name, never packages ``127``, ``0``, ``0``, ``1:5042``. Empty parts are left out."""
+    return ".".join(p.replace(".", "_") for p in parts if p)
 
 
 def _clean(text: str) -> str:
