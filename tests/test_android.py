@@ -313,7 +313,7 @@ def test_prepare_journals_then_restore_after_a_crash(adb: Adb, phone: EmulatedPh
     # a later `perflab devices restore SERIAL` (same state dir) puts everything back
     from typer.testing import CliRunner
 
-    from perflab.devices.cli import app
+    from perflab.cli.devices import app
 
     env = {"PERFLAB_STATE_DIR": str(state), "ANDROID_ADB_SERVER_PORT": str(adb.port)}
     res = CliRunner().invoke(app, ["restore", phone.serial], env=env)
@@ -439,7 +439,7 @@ def test_deadline_is_a_typed_timeout(device: AndroidDevice) -> None:
 def test_cli_list_json(adb: Adb, phone: EmulatedPhone) -> None:
     from typer.testing import CliRunner
 
-    from perflab.devices.cli import app
+    from perflab.cli.devices import app
 
     res = CliRunner().invoke(app, ["list", "--json"], env={"ANDROID_ADB_SERVER_PORT": str(adb.port)})
     assert res.exit_code == 0, res.output
@@ -467,7 +467,7 @@ def test_probe_drafts_a_valid_config(adb: Adb, phone: EmulatedPhone, tmp_path: P
 
     from typer.testing import CliRunner
 
-    from perflab.devices.cli import app
+    from perflab.cli.devices import app
 
     out = tmp_path / "cli.yaml"
     res = CliRunner().invoke(app, ["probe", phone.serial, "--output", str(out)],

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from perflab.cli.models import app, parse_lr_size
 from perflab.errors import UserInputError
-from perflab.zoo.cli import app, parse_lr_size
 
 runner = CliRunner()
 

@@ -12,5 +12,5 @@ over text; no device I/O here (capture belongs beside the devices). See docs/tra
 - :mod:`perflab.tracing.export` — Chrome trace-event JSON.
 - :mod:`perflab.tracing.opprofile` — ``perflab profile parse`` (benchmark_model op profiles).
 - :mod:`perflab.tracing.synthetic` — seeded synthetic traces for benchmarks and tests.
-- :mod:`perflab.tracing.cli` — the ``profile`` and ``trace`` sub-commands.
+(The ``profile`` and ``trace`` commands are :mod:`perflab.cli.trace`.)
 """

@@ -1,4 +1,5 @@
-"""``perflab emulate``: start N emulated phones behind the real adb server until Ctrl-C."""
+"""``perflab emulate``: start N emulated phones behind the real adb server until Ctrl-C (mounted by
+perflab/cli/main.py; the phones themselves are perflab.emulator)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,7 @@ from perflab.emulator.phone import (
 from perflab.emulator.profiles import available_profiles
 from perflab.errors import UserInputError
 
-app = typer.Typer(help="Emulated Android phones behind the real adb server.")
 
-
-@app.command()
 def emulate(
     devices: Annotated[int, number_option("--devices", integer=True, min=1, max=32, help="How many phones to start.")] = 1,
     profile: Annotated[str, typer.Option("--profile", help="Phone profile (device_configs/profiles/NAME.yaml).")]
@@ -68,7 +66,3 @@ def emulate(
             disconnect_from_adb_server(phone, client)
             phone.stop()
         typer.echo("stopped", err=True)
-
-
-if __name__ == "__main__":
-    app()

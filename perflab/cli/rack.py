@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from perflab.cli.errors import EXIT_FAILED, EXIT_OK, fail
 from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, UserInputError
 
@@ -21,11 +22,6 @@ rack_app = typer.Typer(no_args_is_help=True, help="Rack files: hosts, their phon
 DbOption = Annotated[str | None, typer.Option(
     "--db", envvar="PERFLAB_DB", show_envvar=True,
     help="PostgreSQL URL of the shared task queue and results store (postgresql://user@host/db)")]
-
-
-def _fail(exc: PerflabError, code: int) -> NoReturn:
-    typer.echo(f"perflab: error: {exc}", err=True)
-    raise typer.Exit(code)
 
 
 @rack_app.command("check")
@@ -40,7 +36,7 @@ def rack_check(
     try:
         loaded = load_rack(file)
     except UserInputError as exc:
-        _fail(exc, 2)
+        fail(exc)
     rack = loaded.rack
     for w in rack_warnings(loaded):
         typer.echo(f"perflab: warning: {w}", err=True)
@@ -97,13 +93,13 @@ def nightly(
         loaded = load_rack(rack_file)
         name = check_night(night or today_utc())
     except UserInputError as exc:
-        _fail(exc, 2)
+        fail(exc)
     for w in rack_warnings(loaded):
         typer.echo(f"perflab: warning: {w}", err=True)
     if db:
         raise typer.Exit(_queued_night(loaded, db, name, reports_dir, wait, wait_timeout_s, queue))
     if not queue:
-        _fail(UserInputError("--no-queue needs --db (a night on the task queue)"), 2)
+        fail(UserInputError("--no-queue needs --db (a night on the task queue)"))
     raise typer.Exit(_local_night(loaded, name, reports_dir, store, report, quiet))
 
 
@@ -144,28 +140,26 @@ def _queued_night(loaded: object, db: str, name: str, reports_dir: Path, wait: b
         if not queue and not wait:
             raise UserInputError("--no-queue: give --wait too (or nothing is done)")
         queued = enqueue_night(url, loaded, name) if queue else []
-    except UserInputError as exc:
-        _fail(exc, 2)
     except PerflabError as exc:
-        _fail(exc, 1)
+        fail(exc)
     for q in queued:
         typer.echo(f"  {q.host}: {'already queued' if q.already else 'queued'} on {q.queue}")
     if queue:
         typer.echo(f"perflab nightly {loaded.rack.name} [{name}] queued on {redact(url)}; each host's "
                    f"`perflab worker --host NAME` runs its phones")
     if not wait:
-        return 0
+        return EXIT_OK
     deadline = time.monotonic() + wait_timeout_s
     sha = rack_sha256(loaded)
     try:
         while open_jobs(url, name, sha) > 0:
             if time.monotonic() > deadline:
                 typer.echo(f"perflab: the night is not finished after {wait_timeout_s:g} s", err=True)
-                return 1
+                return EXIT_FAILED
             time.sleep(0.5)
         outcomes = settle(read_units(url, name, loaded.rack.name), open_jobs(url, name, sha))
     except PerflabError as exc:
-        _fail(exc, 1)
+        fail(exc, EXIT_FAILED)
     units = [o for o in outcomes if o.scenario]
     from perflab.lab.rack import HostProblem
 
@@ -215,7 +209,7 @@ def worker(
         if rack is not None and not rack.is_file():
             raise UserInputError(f"--rack {rack}: file not found")
     except UserInputError as exc:
-        _fail(exc, 2)
+        fail(exc)
     ctx = WorkerContext(host=host, reports_dir=reports_dir.resolve(), store_url=url, db_url=url, rack_file=rack,
                         adb=adb, render=report)
     options = WorkerOptions(concurrency=concurrency, heartbeat_s=heartbeat_s, stalled_s=stalled_s,

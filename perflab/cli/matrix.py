@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from perflab.cli.errors import EXIT_BAD_INPUT, STORED_INPUT_ERRORS, fail
 from perflab.core.numbers import number_option
-from perflab.errors import MissingDependencyError, StoreError, UserInputError
+from perflab.errors import UserInputError
 
 
 class FrameFormat(StrEnum):
@@ -82,9 +83,8 @@ def matrix_cmd(
         m = build_matrix(frame, cat, scenario=scenario, quality_floor_db=quality_floor_db,
                          include_emulated=include_emulated, out_dir=out)
         files = write_matrix(m, out, frame, None if fmt is FrameFormat.HTML else fmt.value)
-    except (UserInputError, StoreError, MissingDependencyError) as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except STORED_INPUT_ERRORS as exc:
+        fail(exc, EXIT_BAD_INPUT)
     for n in m.notes:
         typer.echo(f"perflab: warning: {n}", err=True)
     label = " [EXAMPLE catalog: invented shares]" if cat is not None and cat.example else ""

@@ -1,88 +1,23 @@
-"""perflab command line. User errors: one line, exit 2. Failed measurements: exit 1."""
+"""``perflab run`` and ``perflab report``: measure a scenario; rebuild a run's page."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perflab import __version__
+from perflab.cli.errors import EXIT_BAD_INPUT, fail
 from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, StoreError, UserInputError
-from perflab.lab.lifecycle import EXIT_SIGINT
 
 if TYPE_CHECKING:
     from perflab.scenario import LoadedScenario
     from perflab.store.results import CellRecord, RunRecord
 
-app = typer.Typer(
-    name="perflab", no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
-    help="Measure what super-resolution models cost and give on devices, beside bicubic.",
-)
-scenario_app = typer.Typer(no_args_is_help=True, help="Validate scenarios and print their schema.")
-app.add_typer(scenario_app, name="scenario")
-
 REPORTS_ROOT = Path("reports")
-
-
-def _fail(exc: PerflabError, code: int) -> NoReturn:
-    typer.echo(f"perflab: error: {exc}", err=True)
-    raise typer.Exit(code)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"perflab {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _global_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print perflab's version and exit")] = False,
-    config_dir: Annotated[Path | None, typer.Option(
-        "--config-dir", envvar="PERFLAB_CONFIG_DIR", show_envvar=True,
-        help="user config folder (your device_configs/, emulator_profiles/); "
-             "default: $XDG_CONFIG_HOME/perflab or ~/.config/perflab")] = None,
-) -> None:
-    """Measure what super-resolution models cost and give on devices, beside bicubic."""
-    if config_dir is not None:
-        from perflab.core.paths import use_config_dir
-
-        use_config_dir(config_dir)
-
-
-@scenario_app.command("check")
-def scenario_check(file: Annotated[Path, typer.Argument(help="scenario YAML")]) -> None:
-    """Validate a scenario file (and decode its input files); print its cells."""
-    from perflab.lab.validate import validate_scenario
-    from perflab.scenario import load_scenario, plan_cells
-
-    try:
-        loaded = load_scenario(file)
-        cells = plan_cells(loaded.scenario)
-        warnings = validate_scenario(loaded, decode_inputs=True, decode_generated=False)
-    except UserInputError as exc:
-        _fail(exc, 2)
-    for w in warnings:
-        typer.echo(f"perflab: warning: {w}", err=True)
-    typer.echo(f"{file}: ok — {len(cells)} cells per device")
-    for c in cells:
-        typer.echo(f"  {c.cell_id}{'  (baseline)' if c.baseline else ''}")
-
-
-@scenario_app.command("schema")
-def scenario_schema() -> None:
-    """Print the scenario JSON Schema (for editor completion)."""
-    from perflab.scenario.schema import Scenario
-
-    typer.echo(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
 
 
 def _cell_line(rec: CellRecord) -> str:
@@ -139,7 +74,6 @@ def _plan_run(scenario: Path | None, out: Path | None, resume: Path | None,
     return None, loaded, out if out is not None else reports_dir / loaded.scenario.name / run_id, run_id
 
 
-@app.command("run")
 def run(
     scenario: Annotated[Path | None, typer.Argument(help="scenario YAML, e.g. scenarios/540p30.yaml")] = None,
     device: Annotated[str | None, typer.Option(help="local, a phone serial, or all; default: attached phones, else local")] = None,
@@ -182,8 +116,8 @@ def run(
             serials = sorted({p.serial for p in previous.planned})
             device = serials[0] if len(serials) == 1 else "all"
         devices = select_devices(device, loaded.scenario.tuning)
-    except PerflabError as exc:
-        _fail(exc, 2)
+    except PerflabError as exc:  # planning reads the command's inputs: whatever fails there is bad input
+        fail(exc, EXIT_BAD_INPUT)
 
     def echo(text: str) -> None:
         if not quiet:
@@ -208,10 +142,8 @@ def run(
             outcome = run_scenario(loaded, devices, folder, run_id=run_id, progress=progress, stop=stop,
                                    previous=previous, options=RunOptions(reconnect_wait_s=reconnect_wait_s),
                                    run_warnings=warnings)
-    except UserInputError as exc:
-        _fail(exc, 2)
     except PerflabError as exc:
-        _fail(exc, 1)
+        fail(exc)
     _index_and_render(outcome.run, folder, db or str(reports_dir / "perflab.sqlite"), report, quiet)
     typer.echo(f"  results: {outcome.folder.results_path}")
     if stop.stopped:
@@ -246,72 +178,14 @@ def _index_and_render(run_rec: RunRecord, folder: Path, db_url: str, report: boo
             typer.echo(f"perflab: warning: report not rendered: {exc}", err=True)
 
 
-@app.command("report")
 def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run folder holding results.json")]) -> None:
     """Rebuild index.html from a run folder alone."""
     from perflab.report.html import render_run_report
 
     try:
         page = render_run_report(run_dir)
-    except PerflabError as exc:
-        _fail(exc, 2)
+    except PerflabError as exc:  # the run folder is the input: whatever fails is bad input
+        fail(exc, EXIT_BAD_INPUT)
     typer.echo(str(page))
 
 
-def _add_apps() -> None:
-    from perflab.devices.cli import app as devices_app
-    from perflab.emulator.cli import emulate
-    from perflab.lab.rack_cli import nightly, rack_app, worker
-    from perflab.report.compare_cli import compare_cmd, dashboard_cmd, store_app
-    from perflab.report.matrix_cli import matrix_cmd
-    from perflab.telemetry.cli import app as meter_app
-    from perflab.tracing.cli import profile_app, trace_app
-    from perflab.zoo.cli import app as models_app
-
-    app.add_typer(models_app, name="models", help="The SR model zoo: list, build, train, convert, analyze.")
-    app.add_typer(devices_app, name="devices", help="Phones over adb: list, probe, restore.")
-    app.add_typer(profile_app, name="profile", help="TFLite op profiles from benchmark_model logs.")
-    app.add_typer(trace_app, name="trace", help="Kernel traces: summary, attribution, Perfetto export.")
-    app.add_typer(meter_app, name="meter", help="Power meters over serial (SCPI, PPK2, UM): read, emulate.")
-    app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
-    app.add_typer(rack_app, name="rack", help="Rack files: hosts, their phones, scenarios, limits.")
-    app.command("nightly", help="A night on the rack: every phone × scenario, here or on a PostgreSQL queue.")(nightly)
-    app.command("worker", help="A rack host's worker on the PostgreSQL task queue.")(worker)
-    app.command("matrix", help="Compatibility matrix of stored runs: devices × models, coverage, gaps.")(matrix_cmd)
-    app.command("compare", help="Per-cell changes between two runs with confidence intervals; exit 1 on a "
-                "regression.")(compare_cmd)
-    app.command("dashboard", help="Nightly trends from the results store: change points, regressions, flaky "
-                "cells (offline HTML).")(dashboard_cmd)
-    app.add_typer(store_app, name="store", help="The results store: info, index run folders into it.")
-
-
-_add_apps()
-
-
-def main() -> None:
-    """Console entry point: user errors are one line with exit 2; no traceback reaches a user
-    (a bug prints one line and where its traceback was written)."""
-    try:
-        app()
-    except UserInputError as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        sys.exit(2)
-    except PerflabError as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("perflab: interrupted", err=True)
-        sys.exit(EXIT_SIGINT)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, shown as one line
-        sys.exit(_internal_error(exc))
-
-
-def _internal_error(exc: BaseException) -> int:
-    import tempfile
-    import traceback
-
-    fd, path = tempfile.mkstemp(prefix="perflab-crash-", suffix=".txt")
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(traceback.format_exception(exc)))
-    typer.echo(f"perflab: internal error: {type(exc).__name__}: {exc} (a bug; traceback in {path})", err=True)
-    return 3

@@ -1,6 +1,6 @@
 """``perflab devices``: list phones, draft a config for one, undo what a crashed run left.
 
-Wired by perflab/cli.py as ``app.add_typer(devices_app, name="devices")``. ``perflab devices``
+Mounted by perflab/cli/main.py as ``app.add_typer(devices_app, name="devices")``. ``perflab devices``
 with no subcommand lists, like ``perflab devices list``.
 """
 
@@ -9,48 +9,19 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perflab.devices.adb import Adb
-from perflab.errors import DeviceGoneError, PerflabError, UserInputError
+from perflab.cli.errors import EXIT_FAILED, fail
+from perflab.devices.listing import device_rows, running_adb
+from perflab.errors import DeviceGoneError, PerflabError
+
+if TYPE_CHECKING:
+    from perflab.devices.adb import Adb
 
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True, add_completion=False,
                   help="Phones over adb: list, probe, restore.")
-
-
-def _fail(exc: PerflabError) -> NoReturn:
-    typer.echo(f"perflab: error: {exc}", err=True)
-    raise typer.Exit(2 if isinstance(exc, UserInputError) else 1)
-
-
-def _adb() -> Adb:
-    from perflab.devices.android import adb_server_running, start_adb_server
-
-    if not adb_server_running():
-        start_adb_server()
-    return Adb()
-
-
-def list_rows() -> list[dict[str, object]]:
-    """One row per device the adb server knows (ready or not)."""
-    from perflab.devices.android import AndroidDevice
-
-    adb = _adb()
-    rows: list[dict[str, object]] = []
-    for e in adb.devices():
-        row: dict[str, object] = {"serial": e.serial, "state": e.state, "model": e.tags.get("model"),
-                                  "soc": None, "sdk": None, "fingerprint": None, "rooted": None, "kind": None}
-        if e.state == "device":
-            try:
-                info = AndroidDevice(adb, e.serial).info()
-                row.update(model=info.model, soc=info.soc, sdk=info.sdk, fingerprint=info.fingerprint,
-                           rooted=info.rooted, kind=info.kind.value)
-            except PerflabError as exc:
-                row["error"] = str(exc)
-        rows.append(row)
-    return rows
 
 
 @app.callback()
@@ -67,9 +38,9 @@ def main(
 def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Serial, state, model, SoC, SDK, fingerprint, rooted, kind (android/emulated)."""
     try:
-        rows = list_rows()
+        rows = device_rows(running_adb())
     except PerflabError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -98,13 +69,13 @@ def probe_cmd(
     from perflab.devices.probe import probe, write_probe
 
     try:
-        adb = _adb()
+        adb = running_adb()
         dev = open_device(serial, adb)
         result = probe(dev)
         target = output or user_dir(ConfigKind.DEVICE_CONFIGS) / f"{result.config.name}.yaml"
         path = write_probe(result, target, force=force)
     except PerflabError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"wrote {path.resolve()} — review it (a config there replaces a shipped one of the same name):")
     for n in result.notes:
         typer.echo(f"  - {n}")
@@ -133,7 +104,7 @@ def restore_cmd(
             continue
         try:
             if adb is None:
-                adb = _adb()
+                adb = running_adb()
             state = adb.state(s)
             if state != "device":
                 raise DeviceGoneError(s, f"not reachable (state: {state or 'not attached'}); {len(pending)} "
@@ -146,4 +117,4 @@ def restore_cmd(
             failed = True
             typer.echo(f"perflab: error: {exc}", err=True)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

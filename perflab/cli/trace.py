@@ -1,6 +1,6 @@
 """``perflab profile …`` and ``perflab trace …`` commands.
 
-Wired by perflab/cli.py as ``app.add_typer(profile_app, name="profile")`` and
+Mounted by perflab/cli/main.py as ``app.add_typer(profile_app, name="profile")`` and
 ``app.add_typer(trace_app, name="trace")``. Bad input: one line on stderr, exit 2.
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from perflab.cli.errors import fail
 from perflab.core.files import read_regular_bytes
 from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, SourceLocation, UserInputError
@@ -26,11 +27,6 @@ profile_app = typer.Typer(no_args_is_help=True, add_completion=False,
                           help="TFLite op profiles from benchmark_model logs.")
 trace_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="Kernel traces (ftrace text): summary, attribution, Perfetto export.")
-
-
-def _fail(exc: PerflabError) -> NoReturn:
-    typer.echo(f"perflab: error: {exc}", err=True)
-    raise typer.Exit(2 if isinstance(exc, UserInputError) else 1)
 
 
 def read_text_file(path: Path) -> str:
@@ -50,7 +46,7 @@ def profile_parse(
     try:
         prof = parse_op_profile(read_text_file(file), str(file))
     except PerflabError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(to_json(prof), indent=2))
     else:
@@ -148,7 +144,7 @@ def trace_parse(
             trace, source=source, counter_hz=counter_hz, tgid=pid, segment=segment, skip_first=skip_first,
             busy_tids=tids, benchmark_log=tool))
     except PerflabError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
@@ -190,7 +186,7 @@ def trace_export(
         except OSError as exc:
             raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
     except PerflabError as exc:
-        _fail(exc)
+        fail(exc)
     n = len(doc["traceEvents"]) if isinstance(doc["traceEvents"], list) else 0
     typer.echo(f"{out}: {n} trace events (open in https://ui.perfetto.dev)")
 
@@ -231,7 +227,7 @@ def _export_run(run_dir: Path, out: Path) -> None:
         except OSError as exc:
             raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
     except PerflabError as exc:
-        _fail(exc)
+        fail(exc)
     other = doc["otherData"]
     assert isinstance(other, dict)
     n = len(doc["traceEvents"]) if isinstance(doc["traceEvents"], list) else 0

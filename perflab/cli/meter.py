@@ -1,4 +1,6 @@
-"""``perflab meter``: read a power meter on a serial port, or start an emulated one to try it."""
+"""``perflab meter``: read a power meter on a serial port, or start an emulated one to try it
+(mounted by perflab/cli/main.py; the drivers are perflab.telemetry.meters, the emulated meters
+perflab.emulator.meters)."""
 
 from __future__ import annotations
 
@@ -6,21 +8,17 @@ import json
 import signal
 import threading
 import time
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, fail
 from perflab.core.numbers import number_option
 from perflab.telemetry.meters.errors import MeterError, MeterGoneError
 
 app = typer.Typer(no_args_is_help=True, help="External power meters over serial: list, read, emulate.")
 
 _TYPES = "scpi|ppk2|um34c|um25c|um24c"
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"perflab: error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _line(reading: dict[str, object], t_s: float) -> str:
@@ -51,15 +49,15 @@ def read(
     try:
         kind = MeterType(meter_type.lower())
     except ValueError:
-        _fail(f"--type: {meter_type!r} is not one of {_TYPES}", 2)
+        fail(f"--type: {meter_type!r} is not one of {_TYPES}", EXIT_BAD_INPUT)
     if interval_s <= 0 or timeout_s <= 0 or (duration_s is not None and duration_s < 0):
-        _fail("--interval-s, --timeout-s and --duration-s must be positive", 2)
+        fail("--interval-s, --timeout-s and --duration-s must be positive", EXIT_BAD_INPUT)
     if vdd_mv is not None and (kind is not MeterType.PPK2 or not 800 <= vdd_mv <= 5000):
-        _fail("--vdd-mv: only for --type ppk2, between 800 and 5000", 2)
+        fail("--vdd-mv: only for --type ppk2, between 800 and 5000", EXIT_BAD_INPUT)
     try:
         meter = open_meter(port, kind, timeout_s=timeout_s)
     except MeterError as exc:
-        _fail(str(exc), 2)
+        fail(exc, EXIT_BAD_INPUT)
     if isinstance(meter, Ppk2Meter) and vdd_mv is not None:
         meter.vdd_mv = vdd_mv
     t0 = time.monotonic()
@@ -70,7 +68,7 @@ def read(
                 reading = meter.read_once()
             except MeterError as exc:
                 # the first reading is part of finding the meter: a wrong port or type is bad input
-                _fail(str(exc), 2 if first and not isinstance(exc, MeterGoneError) else 1)
+                fail(exc, EXIT_BAD_INPUT if first and not isinstance(exc, MeterGoneError) else EXIT_FAILED)
             first = False
             now = time.monotonic() - t0
             typer.echo(json.dumps({"t_s": round(now, 6), **reading}) if as_json else _line(reading, now))
@@ -117,9 +115,9 @@ def emulate(
 
     kind = meter_type.lower()
     if kind not in _TYPES.split("|"):
-        _fail(f"--type: {meter_type!r} is not one of {_TYPES}", 2)
+        fail(f"--type: {meter_type!r} is not one of {_TYPES}", EXIT_BAD_INPUT)
     if fps <= 0 or burst_ms <= 0 or burst_ms / 1000 > 1 / fps:
-        _fail("--fps and --burst-ms must be positive and a burst must fit in a frame", 2)
+        fail("--fps and --burst-ms must be positive and a burst must fit in a frame", EXIT_BAD_INPUT)
     load = PeriodicLoad(volts, idle_ma / 1000, burst_ma / 1000, 1 / fps, burst_ms / 1000)
     em: EmulatedMeter
     if kind == "ppk2":
@@ -129,7 +127,7 @@ def emulate(
         try:
             em = ScpiEmulator(load, scpi_model)
         except ValueError:
-            _fail(f"--model: {model!r} is not one of n6705c, 66319d, dp832", 2)
+            fail(f"--model: {model!r} is not one of n6705c, 66319d, dp832", EXIT_BAD_INPUT)
     else:
         em = UmEmulator(load, kind)
     stop = threading.Event()

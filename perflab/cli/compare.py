@@ -1,4 +1,5 @@
-"""``perflab compare`` and ``perflab dashboard``: the command-line edges of compare and history."""
+"""``perflab compare``, ``perflab dashboard`` and ``perflab store``: the command-line edges of compare,
+history and the results store."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, STORED_INPUT_ERRORS, fail
 from perflab.core.numbers import number_option
-from perflab.errors import MissingDependencyError, StoreError, UserInputError
+from perflab.errors import UserInputError
 
 if TYPE_CHECKING:
     from perflab.report.compare import RunSide
@@ -91,10 +93,9 @@ def compare_cmd(
         if out is not None:
             typer.echo(f"report: {write_comparison(cmp, out)}")
         typer.echo(lines[-1])  # the verdict stays the last line
-    except (UserInputError, StoreError, MissingDependencyError) as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(1 if cmp.n_regressions else 0)
+    except STORED_INPUT_ERRORS as exc:
+        fail(exc, EXIT_BAD_INPUT)
+    raise typer.Exit(EXIT_FAILED if cmp.n_regressions else EXIT_OK)
 
 
 def dashboard_cmd(
@@ -144,9 +145,8 @@ def dashboard_cmd(
                 junit.write_text(dashboard_junit(d), encoding="utf-8")
             except OSError as exc:
                 raise UserInputError(f"{junit}: --junit: cannot write: {exc.strerror or exc}") from None
-    except (UserInputError, StoreError, MissingDependencyError) as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except STORED_INPUT_ERRORS as exc:
+        fail(exc, EXIT_BAD_INPUT)
     for n in d.notes:
         typer.echo(f"perflab: warning: {n}", err=True)
     for s in d.regressions:
@@ -158,7 +158,7 @@ def dashboard_cmd(
         typer.echo(f"flaky {f.key[0]}/{f.key[1]}: {f.flips} flips, not ok {f.not_ok} of {f.nights} nights")
     typer.echo(f"dashboard: {page}  ({d.runs} runs, {len(d.cells)} cells, {len(d.regressions)} regression(s), "
                f"{len(d.flaky)} flaky)")
-    raise typer.Exit(1 if fail_on_regression and d.regressions else 0)
+    raise typer.Exit(EXIT_FAILED if fail_on_regression and d.regressions else EXIT_OK)
 
 
 store_app = typer.Typer(no_args_is_help=True, help="The results store: what it holds, and indexing run folders into it.")
@@ -177,9 +177,8 @@ def store_info(
             rev = store.revision()
             cells = store.cells_frame()
             ids = store.run_ids()
-    except (UserInputError, StoreError, MissingDependencyError) as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except STORED_INPUT_ERRORS as exc:
+        fail(exc, EXIT_BAD_INPUT)
     typer.echo(f"store: {store.where}")
     typer.echo(f"schema: {DB_SCHEMA_VERSION} (alembic revision {rev})")
     typer.echo(f"runs: {len(ids)}" + (f" (newest {ids[-1]})" if ids else ""))
@@ -208,7 +207,6 @@ def store_index(
                     continue
                 store.index_run(side.run, side.folder.resolve())
                 typer.echo(f"indexed {side.run.run_id} ({side.run.scenario.name}, {len(side.run.cells)} cells)")
-    except (UserInputError, StoreError, MissingDependencyError) as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except STORED_INPUT_ERRORS as exc:
+        fail(exc, EXIT_BAD_INPUT)
     typer.echo(f"{len(sides)} run(s) indexed in {store.where}")

@@ -1,7 +1,7 @@
 """``perflab models ...``: list, build, train, convert, analyze and evaluate the zoo.
 
-The lead's CLI mounts ``app`` (``app.add_typer(zoo_cli.app, name="models")``). Commands raise
-``perflab.errors`` exceptions for bad input (UserInputError → exit 2 at the top-level CLI).
+perflab/cli/main.py mounts ``app`` (``app.add_typer(models_app, name="models")``). Commands raise
+``perflab.errors`` exceptions for bad input (UserInputError → exit 2 by perflab.cli.errors).
 TensorFlow is imported only by build/train/convert/analyze.
 """
 
