@@ -114,7 +114,7 @@ def test_every_numeric_option_of_every_command_goes_through_the_one_number_type(
                 if not any(isinstance(getattr(m, "parser", None), Number) for m in meta):
                     unchecked.append(f"perflab {' '.join(path)} {name}")
     assert seen >= 30  # the walk found the commands
-    assert not unchecked, "numeric options without perflab.core.numbers.number_option: " + ", ".join(unchecked)
+    assert not unchecked, "numeric options without perflab.cli.options.number_option: " + ", ".join(unchecked)
 
 
 @pytest.mark.parametrize("args", [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, STORED_INPUT_ERRORS, fail
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.errors import UserInputError
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perflab.cli.errors import EXIT_FAILED, fail
+from perflab.cli.errors import EXIT_FAILED, error_line, fail
 from perflab.devices.listing import device_rows, running_adb
 from perflab.errors import DeviceGoneError, PerflabError
 
@@ -115,6 +115,6 @@ def restore_cmd(
             typer.echo(f"{s}: restored {len(pending)} change(s)")
         except PerflabError as exc:
             failed = True
-            typer.echo(f"perflab: error: {exc}", err=True)
+            error_line(exc)  # the next device is still restored
     if failed:
         raise typer.Exit(EXIT_FAILED)

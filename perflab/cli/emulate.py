@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import (
     ADB_EMULATOR_PORTS,

@@ -23,7 +23,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CODES", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SIGINT", "EXIT_SIGTERM",
-           "STORED_INPUT_ERRORS", "exit_code", "fail", "internal_error"]
+           "STORED_INPUT_ERRORS", "error_line", "exit_code", "fail", "internal_error"]
 
 # By exception type, the first that matches (most specific first). Anything else is a bug: EXIT_INTERNAL.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -45,11 +45,16 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def fail(error: PerflabError | str, code: int | None = None) -> NoReturn:
-    """One line ``perflab: error: …`` on stderr, then exit: with ``code`` where the command's stage
-    decides it (e.g. every error while reading a command's inputs is bad input), else by the error's
-    type. A message without an exception needs its ``code``."""
+def error_line(error: BaseException | str) -> None:
+    """The one line a user sees for an error: ``perflab: error: …`` on stderr."""
     typer.echo(f"perflab: error: {error}", err=True)
+
+
+def fail(error: PerflabError | str, code: int | None = None) -> NoReturn:
+    """:func:`error_line`, then exit: with ``code`` where the command's stage decides it (e.g. every
+    error while reading a command's inputs is bad input), else by the error's type. A message
+    without an exception needs its ``code``."""
+    error_line(error)
     if code is None:
         if not isinstance(error, BaseException):
             raise TypeError("fail(message): give the exit code")

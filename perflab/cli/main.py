@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from perflab import __version__
-from perflab.cli.errors import exit_code, internal_error
+from perflab.cli.errors import EXIT_OK, error_line, exit_code, internal_error
 from perflab.errors import PerflabError
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"perflab {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
@@ -86,7 +86,7 @@ def main() -> None:
     try:
         app()
     except PerflabError as exc:
-        typer.echo(f"perflab: error: {exc}", err=True)
+        error_line(exc)
         sys.exit(exit_code(exc))
     except KeyboardInterrupt as exc:
         typer.echo("perflab: interrupted", err=True)

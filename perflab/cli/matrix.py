@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, STORED_INPUT_ERRORS, fail
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.errors import UserInputError
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, fail
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.telemetry.meters.errors import MeterError, MeterGoneError
 
 app = typer.Typer(no_args_is_help=True, help="External power meters over serial: list, read, emulate.")

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.core.tflite_file import check_tflite_file
 from perflab.errors import ModelError, SourceLocation, UserInputError
 from perflab.zoo.convert import VARIANTS

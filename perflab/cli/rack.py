@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from perflab.cli.errors import EXIT_FAILED, EXIT_OK, fail
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.errors import PerflabError, UserInputError
 
 rack_app = typer.Typer(no_args_is_help=True, help="Rack files: hosts, their phones, scenarios, limits.")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, fail
-from perflab.core.numbers import number_option
+from perflab.cli.options import number_option
 from perflab.errors import PerflabError, StoreError, UserInputError
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from perflab.cli.errors import fail
+from perflab.cli.options import number_option
 from perflab.core.files import read_regular_bytes
-from perflab.core.numbers import number_option
 from perflab.errors import PerflabError, SourceLocation, UserInputError
 from perflab.tracing.attribution import TraceFacts, stream_facts
 from perflab.tracing.ftrace import file_chunks

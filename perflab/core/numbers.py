@@ -2,8 +2,8 @@
 
 ``float("nan")`` and ``float("inf")`` parse, compare false with every bound, and then hang a
 wait loop or poison a statistic. Every numeric CLI option goes through :class:`Number` (the
-option's parser: ``number_option("--wait-s", min=0, max=3600, help=…)``), which refuses NaN, ±inf,
-text, and values out of range with one :class:`~perflab.errors.UserInputError` line naming the
+option's parser, built by ``perflab.cli.options.number_option("--wait-s", min=0, max=3600,
+help=…)``), which refuses NaN, ±inf, text, and values out of range with one :class:`~perflab.errors.UserInputError` line naming the
 option (exit 2 from the CLI, no usage box). :func:`number_problem` is the pure rule behind it.
 
 Imports nothing from perflab above it (only perflab.errors).
@@ -82,7 +82,7 @@ def number_problem(text: str | float, spec: NumberSpec) -> str | None:
 
 class Number:
     """The parser of one numeric CLI option (``typer.Option(parser=Number("--timeout-s", …))``;
-    :func:`number_option` builds both): finite, in range; a bad value raises UserInputError
+    perflab.cli.options.number_option builds both): finite, in range; a bad value raises UserInputError
     (one line naming the option: exit 2, no usage box)."""
 
     def __init__(self, option: str, spec: NumberSpec) -> None:
@@ -95,14 +95,3 @@ class Number:
         except ValueError as exc:
             raise UserInputError(str(exc), SourceLocation("command line", None, self.option)) from None
 
-
-def number_option(*names: str, integer: bool = False, min: float | None = None, max: float | None = None,
-                  min_open: bool = False, max_open: bool = False, **option: Any) -> Any:
-    """``typer.Option(*names, **option)`` whose value must be a finite number (a whole one with
-    ``integer``) within the bounds. The first name is the option's (``--timeout-s``)."""
-    import typer
-
-    if not names or not names[0].startswith("--"):
-        raise TypeError("number_option needs the option's --name first")
-    spec = NumberSpec(integer=integer, min=min, max=max, min_open=min_open, max_open=max_open)
-    return typer.Option(*names, parser=Number(names[0], spec), metavar="INTEGER" if integer else "NUMBER", **option)
