@@ -23,6 +23,7 @@ from support.timing import measure_until_within
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.lab.layers import PassContext, PassOptions, layer_passes
+from perflab.store.results import LayersRecord
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
 
@@ -45,9 +46,21 @@ def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profi
         device: AndroidDevice, tmp_path: Path, cache: Path) -> None:
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
                       delegate="gpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
-    rec = layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=3,
-                                        differential_iterations=10, estimate=False,
-                                        cache_root=cache))
+    def measure() -> LayersRecord:
+        return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=3,
+                                             differential_iterations=10, estimate=False, cache_root=cache))
+
+    def misses(rec: LayersRecord) -> list[str]:
+        """The timing checks (the rows' sum within the product's tolerance of the whole model, the costliest
+        row the costliest by MACs): a busy host can disturb one attempt, never all three."""
+        diff = next(p for p in rec.passes if p.method == "differential")
+        if diff.missing is not None or diff.sum_check is None:
+            return []  # not a timing miss: asserted below
+        out = [] if diff.sum_check.ok else [f"sum check {diff.sum_check}"]
+        macs = next(c for c in diff.rank_checks if c.against == "macs")
+        return out if macs.same_top else [*out, f"costliest row not the costliest by MACs: {diff.rows}"]
+
+    rec = measure_until_within(measure, misses)
     by = {p.method: p for p in rec.passes}
     op, diff = by["op_profile"], by["differential"]
     assert op.missing is None and op.rows
@@ -57,8 +70,6 @@ def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profi
     assert [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
     assert all(v.n > 0 for v in diff.variants)
     assert diff.sum_check is not None and diff.sum_check.ok, diff.sum_check
-    macs = next(c for c in diff.rank_checks if c.against == "macs")
-    assert macs.same_top, diff.rows
 
 
 def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_path: Path, cache: Path) -> None:
@@ -68,8 +79,16 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
     the matching and the record, not the emulator's realism."""
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
                       delegate="cpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
-    rec = layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
-                                        differential_iterations=6, estimate=False, cache_root=cache))
+    def measure() -> LayersRecord:
+        return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
+                                             differential_iterations=6, estimate=False, cache_root=cache))
+
+    def misses(rec: LayersRecord) -> list[str]:  # both costliest rows are timed: a busy host can swap them
+        diff = next(p for p in rec.passes if p.method == "differential")
+        vs_op = next((c for c in diff.rank_checks if c.against == "op_profile"), None)
+        return [] if vs_op is None or vs_op.same_top else [f"costliest rows differ: {diff.rows} / {rec.rows}"]
+
+    rec = measure_until_within(measure, misses)
     diff = next(p for p in rec.passes if p.method == "differential")
     assert diff.missing is None, diff.missing
     vs_op = next(c for c in diff.rank_checks if c.against == "op_profile")
