@@ -283,7 +283,7 @@ def test_cli_injected_regression_exit_1_junit_and_page(tmp_path: Path) -> None:
     assert len(cases) == 2 * 5
     page = (out / "index.html").read_text()
     assert "1 regression(s)" in page and 'data-metric="latency.median"' in page and "<script" not in page
-    assert page.count('<span class="emu">EMULATED</span>') == 2  # once per cell
+    assert page.count('<span class="badge emu">EMULATED</span>') == 2  # once per cell
     assert 'href="../b/index.html"' in page  # the run report, relative to the page
     assert (out / "junit.xml").is_file()
 
@@ -417,3 +417,59 @@ def test_junit_classnames_are_one_name_per_part_for_ci_tools(tmp_path: Path) -> 
     assert suite is not None
     names = {c.get("classname") for c in suite.iter("testcase")}
     assert names == {"compare.127_0_0_1:5042"}
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# appended to a copy of the page: Chromium lays it out, this measures it and writes the numbers into the DOM
+_MEASURE = """<script>
+const rows = [...document.querySelectorAll('#changes tbody tr')].map(r => r.getBoundingClientRect().height);
+const verdicts = [...document.querySelectorAll('#changes td.verdict')].map(td => td.getBoundingClientRect());
+const wrap = document.querySelector('.tablewrap');
+document.body.setAttribute('data-layout', JSON.stringify({
+  width: window.innerWidth, rows: rows, verdict_right: Math.max(...verdicts.map(r => r.right)),
+  verdict_left: Math.min(...verdicts.map(r => r.left)), page_scroll: document.documentElement.scrollWidth,
+  table_fits: wrap.scrollWidth <= wrap.clientWidth}));
+</script>"""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (CI installs it)")
+def test_compare_page_rows_are_one_line_and_the_verdict_is_in_view(tmp_path: Path) -> None:
+    """Laid out by headless Chromium at 1400 and 1000 px: every row is one line (the method is a
+    numbered note under the table), the verdict column is in view, the page never scrolls
+    sideways (a narrow window scrolls the table in its box, as the run report's tables do)."""
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    serial = "127.0.0.1:5042"
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=1, serial=serial)
+    b = _write_run(tmp_path / "b", "night2", {**BASE, "espcn_x2.fp32.cpu": 24.0}, seed=2, serial=serial,
+                   start_temp_c=36.0)
+    out = tmp_path / "cmp"
+    r = _compare(a, b, "--threshold", "latency.median:5%", "--out", out)
+    assert r.returncode == 1, r.stdout + r.stderr
+    page = (out / "index.html").read_text()
+    assert '<ol class="methods" id="methods">' in page and 'href="#method-1"' in page
+    probe = out / "probe.html"
+    probe.write_text(page.replace("</body>", _MEASURE + "</body>"))
+    for width in (1400, 1000):
+        profile = tempfile.mkdtemp(prefix="perflab-chromium-")
+        try:
+            res = subprocess.run(
+                [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", f"--window-size={width},900", "--dump-dom", probe.as_uri()],
+                capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C.UTF-8"}, check=False)
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+        assert res.returncode == 0, res.stderr[-2000:]
+        m = re.search(r'data-layout="([^"]*)"', res.stdout)
+        assert m is not None, res.stdout[-2000:]
+        lay = json.loads(m.group(1).replace("&quot;", '"'))
+        assert lay["width"] == width, lay
+        assert len(lay["rows"]) == 2 * 5 and max(lay["rows"]) < 1.5 * min(lay["rows"]), lay  # one line each
+        assert lay["verdict_left"] >= 0 and lay["verdict_right"] <= width, lay  # the verdict in view
+        assert lay["page_scroll"] <= width, lay  # the page itself never scrolls sideways
+        if width == 1400:
+            assert lay["table_fits"], lay  # every column in view, the method notes' links too

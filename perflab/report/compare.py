@@ -407,8 +407,24 @@ def comparison_junit(cmp: Comparison) -> str:
         ("thresholds", ", ".join(str(t) for t in cmp.thresholds))])
 
 
+def method_text(ch: MetricChange) -> str:
+    """How a change was judged, in words (with its note): one numbered note under the page's
+    table, shared by every row judged the same way, so that each row stays one line."""
+    return ch.method + (f"; p from {ch.test}" if ch.test else "") + (f"; {ch.note}" if ch.note else "")
+
+
+def method_notes(cmp: Comparison) -> dict[str, int]:
+    """Each distinct method text → its number on the page, in order of first use (pure)."""
+    notes: dict[str, int] = {}
+    for c in cmp.cells:
+        if c.note is None:
+            for ch in c.changes:
+                notes.setdefault(method_text(ch), len(notes) + 1)
+    return notes
+
+
 def render_comparison_html(cmp: Comparison) -> str:
-    return render("compare.html.j2", {"ci_svg": ci_svg}, cmp=cmp)
+    return render("compare.html.j2", {"ci_svg": ci_svg}, cmp=cmp, methods=method_notes(cmp), method_text=method_text)
 
 
 def ci_svg(ch: MetricChange, width: int = 140, height: int = 14) -> Markup:
