@@ -169,16 +169,7 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     sa = _stat(xa[rng.integers(0, xa.size, (resamples, xa.size))], statistic, axis=1)
     sb = _stat(xb[rng.integers(0, xb.size, (resamples, xb.size))], statistic, axis=1)
-    lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
-    diff = sb - sa
-    d_lo, d_hi = (float(v) for v in np.percentile(diff, [lo_q, hi_q]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = sb / sa
-    ratio = ratio[np.isfinite(ratio)]
-    if ratio.size == 0:
-        return (math.nan, math.nan), (d_lo, d_hi)
-    r_lo, r_hi = (float(v) for v in np.percentile(ratio, [lo_q, hi_q]))
-    return ((r_lo - 1) * 100, (r_hi - 1) * 100), (d_lo, d_hi)
+    return _intervals(sa, sb, confidence)
 
 
 def paired_bootstrap_ci(
@@ -190,11 +181,17 @@ def paired_bootstrap_ci(
     xa = np.asarray(a, dtype=np.float64)
     xb = np.asarray(b, dtype=np.float64)
     idx = np.random.default_rng(seed).integers(0, xa.size, (resamples, xa.size))
-    ma, mb = xa[idx].mean(axis=1), xb[idx].mean(axis=1)
+    return _intervals(xa[idx].mean(axis=1), xb[idx].mean(axis=1), confidence)
+
+
+def _intervals(sa: npt.NDArray[np.float64], sb: npt.NDArray[np.float64],
+               confidence: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Percentile intervals of (B/A − 1) × 100 and B − A over resampled statistics of each side
+    (ratios that are not finite left out; none left → NaN)."""
     lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
-    d_lo, d_hi = (float(v) for v in np.percentile(mb - ma, [lo_q, hi_q]))
+    d_lo, d_hi = (float(v) for v in np.percentile(sb - sa, [lo_q, hi_q]))
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = mb / ma
+        ratio = sb / sa
     ratio = ratio[np.isfinite(ratio)]
     if ratio.size == 0:
         return (math.nan, math.nan), (d_lo, d_hi)

@@ -30,11 +30,11 @@ from perflab.report.runfolder import RunFolder, load_run_folder
 from perflab.report.view import ReportView, build_view
 from perflab.report.view_common import (
     NOT_RECORDED,
-    anchor_for,
     cell_label,
     device_emulated,
     device_name,
     grouped_cells,
+    html_id,
     is_emulated,
     ordered_devices,
     series_of,
@@ -337,7 +337,7 @@ def timeline_views(folder: RunFolder) -> list[TimelineView]:
         if without:
             notes.append(f"No timeline stored for {', '.join(without)} (telemetry was not sampled for "
                          f"{'this cell' if len(without) == 1 else 'these cells'}, or {NOT_RECORDED}).")
-        anchor = "timeline-" + anchor_for(dev.serial)[5:]
+        anchor = html_id("timeline", dev.serial)
         dt = timelines.build_device_timeline(segs)
         if dt is None:
             if notes or segs or any(c.status == CellStatus.OK for c in cells):

@@ -37,6 +37,7 @@ import pandas as pd
 
 from perflab.errors import UserInputError
 from perflab.report.matrix_catalog import Catalog, CatalogRow, gpu_key, soc_key
+from perflab.report.view_common import html_id
 
 COVERAGE_LINE_PCT = 90.0
 VERDICTS = {
@@ -230,10 +231,6 @@ def _rel(path: str | None, out_dir: Path | None) -> str | None:
         return Path(path).as_uri()
 
 
-def _safe_id(serial: str) -> str:
-    return "dev-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in serial)
-
-
 def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | None = None,
                  quality_floor_db: float = 0.0, include_emulated: bool = False,
                  out_dir: Path | None = None) -> Matrix:
@@ -258,7 +255,7 @@ def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | N
             match = catalog.row_for(model) if catalog else None
             dev_soc = _v(r.device_soc)
             devices[serial] = DeviceRow(
-                key=_safe_id(serial), serial=serial, kind=str(r.device_kind), emulated=bool(r.emulated),
+                key=html_id("dev", serial, fill="_"), serial=serial, kind=str(r.device_kind), emulated=bool(r.emulated),
                 model=model, manufacturer=_v(r.device_manufacturer) or (match.manufacturer if match else None),
                 soc=dev_soc or (match.soc if match else None),
                 gpu=_v(r.device_gpu) or (match.gpu if match else None), android=_v(r.android_release),

@@ -19,6 +19,7 @@ from perflab.report.view_common import (
     device_emulated,
     device_name,
     grouped_cells,
+    html_id,
     is_emulated,
     ordered_devices,
 )
@@ -136,7 +137,7 @@ def build_view(run: RunRecord) -> ReportView:
             )) if "gpu" in delegate.lower() else []
             gviews.append(GroupView(delegate, cell_key(run, base) if base else None, rows, rejects))
         dev_emul = device_emulated(dev) or any(is_emulated(c) for d, m in groups for c in m)
-        devices.append(DeviceView(dev, dev_emul, "dev-" + anchor_for(dev.serial)[5:], gviews))
+        devices.append(DeviceView(dev, dev_emul, html_id("dev", dev.serial), gviews))
 
     problems = [
         ProblemView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, str(c.status),

@@ -18,6 +18,7 @@ from perflab.report.view_common import (
     delta_cls,
     device_emulated,
     grouped_cells,
+    html_id,
     is_emulated,
     mem_kind,
 )
@@ -26,8 +27,8 @@ from perflab.store.results import CellRecord, CellStatus, DeviceRecord, LatencyR
 
 
 @dataclass
-class AnswerRow:
-    """One model beside bicubic on one device and delegate: the answer, as stored by the run."""
+class CellHead:
+    """What each row of the answer and of the costs starts with: which cell, and whether it finished."""
 
     cell_id: str
     anchor: str
@@ -38,6 +39,19 @@ class AnswerRow:
     baseline: bool
     emulated: bool
     reason: str | None
+
+
+def cell_head(run: RunRecord, cell: CellRecord) -> CellHead:
+    key = cell_key(run, cell)
+    ok = cell.status == CellStatus.OK
+    return CellHead(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), ok, cell.baseline,
+                    is_emulated(cell), None if ok else (cell.reason or "no reason recorded"))
+
+
+@dataclass
+class AnswerRow(CellHead):
+    """One model beside bicubic on one device and delegate: the answer, as stored by the run."""
+
     realtime: Val
     rule: str
     latency: Val
@@ -49,19 +63,10 @@ class AnswerRow:
 
 
 @dataclass
-class CostRow:
+class CostRow(CellHead):
     """What one cell costs beside bicubic on the same device, delegate and pacing: the stored deltas (the
     baseline row shows its own values), each with the power source and its confidence."""
 
-    cell_id: str
-    anchor: str
-    label: str
-    delegate: str
-    status: str
-    ok: bool
-    baseline: bool
-    emulated: bool
-    reason: str | None
     d_cpu: Val  # device CPU busy, percentage points (the measured process's Δ in the tooltip)
     d_gpu: Val
     d_mem: Val
@@ -134,21 +139,16 @@ def _delta_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
 
 
 def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
-    key = cell_key(rb.run, cell)
-    ok = cell.status == CellStatus.OK
-    blank = Val("")
-    rule = ""
-    if ok and cell.realtime is not None:
-        rule = cell.realtime.rule
-    if not ok:
-        return AnswerRow(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), False, cell.baseline,
-                         is_emulated(cell), cell.reason or "no reason recorded", blank, rule, blank, blank, blank,
-                         blank, blank, blank)
+    h = vars(cell_head(rb.run, cell))
+    if not h["ok"]:
+        blank = Val("")
+        return AnswerRow(**h, realtime=blank, rule="", latency=blank, d_latency=blank, d_psnr=blank, d_ssim=blank,
+                         d_piqe=blank, mai_ratio=blank)
+    rule = cell.realtime.rule if cell.realtime is not None else ""
     head = cell.latency_ms
     lat_attr = "latency_median_ms" if head is None or head.median is not None else "latency_mean_ms"
     return AnswerRow(
-        key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), True, cell.baseline,
-        is_emulated(cell), None,
+        **h,
         realtime=rb.realtime(cell), rule=rule, latency=_latency_spread(rb, cell),
         d_latency=_delta_val(rb, cell, lat_attr, 1, " ms", higher_better=False,
                              what="median latency" if lat_attr == "latency_median_ms" else "mean latency"),
@@ -314,13 +314,11 @@ def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
 
 
 def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
-    key = cell_key(rb.run, cell)
-    ok = cell.status == CellStatus.OK
-    if not ok:
+    h = vars(cell_head(rb.run, cell))
+    if not h["ok"]:
         blank = Val("")
-        return CostRow(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), False, cell.baseline,
-                       is_emulated(cell), cell.reason or "no reason recorded", blank, blank, blank, blank, blank, blank,
-                       blank, blank)
+        return CostRow(**h, d_cpu=blank, d_gpu=blank, d_mem=blank, d_temp=blank, d_current=blank, mah_per_hour=blank,
+                       mj_per_frame=blank, source=blank)
     kind = mem_kind(cell.telemetry.mem_source)
     d_cpu = _cost_cell(rb, cell, "device_cpu_busy_pct", 0, " pts" if not cell.baseline else "%",
                        "device CPU busy (all cores, %)", idle_attr="device_cpu_busy_pct")
@@ -328,8 +326,7 @@ def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
     if proc is not None and not cell.baseline and d_cpu.title is not None:
         d_cpu = replace(d_cpu, title=f"{d_cpu.title}; the measured process alone: {proc:+.1f} pts")
     return CostRow(
-        key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), True, cell.baseline,
-        is_emulated(cell), None,
+        **h,
         d_cpu=d_cpu,
         d_gpu=_cost_cell(rb, cell, "gpu_busy_pct", 0, " pts" if not cell.baseline else "%", "GPU busy (%)",
                          idle_attr="gpu_busy_pct"),
@@ -382,5 +379,5 @@ def build_answer(run: RunRecord, rb: RowBuilder) -> list[AnswerDevice]:
         idle = build_idle(run, dev, rb.notes)
         cost = [_cost_row(rb, c) for c in members]
         emul = device_emulated(dev) or any(r.emulated for r in rows)
-        out.append(AnswerDevice(dev, emul, "answer-" + anchor_for(dev.serial)[5:], rows, cost, idle))
+        out.append(AnswerDevice(dev, emul, html_id("answer", dev.serial), rows, cost, idle))
     return out

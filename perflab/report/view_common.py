@@ -87,8 +87,15 @@ def cell_key(run: RunRecord, cell: CellRecord) -> str:
     return cell.artifact_key
 
 
+def html_id(prefix: str, text: str, fill: str = "-") -> str:
+    """An HTML id (and URL fragment) for a cell or device: ``<prefix>-<text>`` with every character
+    but letters, digits, ``-`` and ``_`` replaced by ``fill``."""
+    return f"{prefix}-" + "".join(c if c.isalnum() or c in "-_" else fill for c in text)
+
+
 def anchor_for(cell_id: str) -> str:
-    return "cell-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in cell_id)
+    """A cell's anchor in the run report (``#cell-…``; other pages link to it)."""
+    return html_id("cell", cell_id)
 
 
 def device_name(dev: DeviceRecord) -> str:
