@@ -42,6 +42,7 @@ log = logging.getLogger("perflab.devices.android")
 
 EMULATED_PROP = "ro.perflab.emulated"
 BENCHMARK_ENV = "PERFLAB_BENCHMARK_MODEL"  # host path of benchmark_model, overrides the config
+_PROCESS_STOP_S = 5.0  # a journaled process is given this long after each signal to end
 _NETWORK_SERIAL = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
 _GETPROP_LINE = re.compile(r"^\[(.*?)\]: \[(.*)\]$")
 _THERMAL_SCRIPT = (
@@ -377,6 +378,42 @@ class AndroidDevice:
         self.journal.record(ChangeKind.SCREEN, "screen", old, want, run_id=self._run_id, what=f"screen {want}")
         self.sh(["input", "keyevent", "KEYCODE_SLEEP" if want == "off" else "KEYCODE_WAKEUP"])
 
+    # ---- processes left running in the background ------------------------------------------------
+
+    def journal_process(self, pid_file: str, marker: str, what: str) -> Change:
+        """Journal a process about to be started in the background (it outlives the adb shell
+        that starts it, so a host killed with -9 leaves it running): it must write its own PID
+        to ``pid_file`` first thing, and its command line must hold ``marker``. Undone by
+        :meth:`stop_process` (``perflab devices restore``, the next run's prepare)."""
+        return self.journal.record(ChangeKind.PROCESS, pid_file, None, marker, run_id=self._run_id, what=what)
+
+    def process_ended(self, change: Change) -> None:
+        """The journaled process was stopped by its owner: nothing left to undo."""
+        self.journal.mark_done(change, note="stopped by its owner")
+
+    def stop_process(self, pid_file: str, marker: str) -> None:
+        """Kill the process whose PID ``pid_file`` holds, if that PID is still the process whose
+        command line holds ``marker`` (a PID the kernel gave to another process since is left
+        alone); SIGTERM, then SIGKILL if it is still there after a while. The PID file goes.
+        DeviceError (not gone) if it cannot be stopped."""
+        pid = self.sh(["cat", pid_file], check=False).stdout.strip()
+        if pid.isdigit():
+            deadline = time.monotonic() + _PROCESS_STOP_S
+            sig = "-TERM"
+            while self._is_process(pid, marker):
+                if time.monotonic() > deadline:
+                    if sig == "-KILL":
+                        raise DeviceError(self.serial, f"process {pid} ({marker}) does not end",
+                                          command=f"kill -KILL {pid}")
+                    sig, deadline = "-KILL", time.monotonic() + _PROCESS_STOP_S
+                self.sh(["kill", sig, pid], check=False)
+                time.sleep(0.1)
+        self.sh(["rm", "-f", pid_file], check=False)
+
+    def _is_process(self, pid: str, marker: str) -> bool:
+        res = self.sh(["cat", f"/proc/{pid}/cmdline"], check=False)
+        return res.exit_code == 0 and marker in res.stdout.replace("\0", " ")
+
     def _undo(self, ch: Change) -> None:
         if ch.kind is ChangeKind.WRITE_FILE:
             if ch.old is not None:
@@ -391,6 +428,8 @@ class AndroidDevice:
             self.sh(["input", "keyevent", "KEYCODE_WAKEUP" if ch.old == "on" else "KEYCODE_SLEEP"])
         elif ch.kind is ChangeKind.PROPERTY:
             self.sh(["setprop", ch.target, ch.old or ""], root=ch.root)
+        elif ch.kind is ChangeKind.PROCESS:
+            self.stop_process(ch.target, ch.new or "")
         elif ch.kind is ChangeKind.TRACE_INSTANCE:
             res = self.sh(["rmdir", ch.target], root=True, check=False)
             if res.exit_code != 0 and self.sh(["ls", "-d", ch.target], root=True, check=False).exit_code == 0:

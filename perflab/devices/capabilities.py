@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from perflab.devices.adb import AdbDevice, ShellResult
     from perflab.devices.android import ZoneReading
     from perflab.devices.config import DeviceConfig, LoadedDeviceConfig
-    from perflab.devices.journal import Journal
+    from perflab.devices.journal import Change, Journal
 
 __all__ = ["ConfiguredDevice", "HostDevice", "ShellDevice"]
 
@@ -70,6 +70,12 @@ class ShellDevice(ConfiguredDevice, Protocol):
     def thermal_zones(self) -> list[ZoneReading]: ...
 
     def benchmark_host_path(self) -> Path | None: ...
+
+    def journal_process(self, pid_file: str, marker: str, what: str) -> Change: ...
+
+    def process_ended(self, change: Change) -> None: ...
+
+    def stop_process(self, pid_file: str, marker: str) -> None: ...
 
     if TYPE_CHECKING:  # for the type checker only: reading it loads the config
         @property

@@ -1,7 +1,7 @@
 """The host-side journal of device changes.
 
 Before perflab changes anything on a phone (charging suspended, governor pinned, screen
-off, stay-awake), it appends a ``change`` record with the OLD value to a JSON-lines file
+off, stay-awake, a process started in the background that outlives its adb shell), it appends a ``change`` record with the OLD value to a JSON-lines file
 for that serial, and fsyncs it. Undoing appends a ``done`` record. So a run that crashes —
 or a phone that drops off USB mid-cell — leaves exactly the list of what to put back, and
 ``perflab devices restore [SERIAL]`` (or the next run) undoes it in reverse order.
@@ -33,6 +33,9 @@ class ChangeKind(StrEnum):
     SCREEN = "screen"  # target: "screen"; old/new: "on" / "off"
     PROPERTY = "property"  # target: a system property (setprop); old "" = was unset
     TRACE_INSTANCE = "trace_instance"  # target: an ftrace instance dir perflab made (mkdir); undo: rmdir
+    # target: the PID file a process perflab starts in the background writes itself; new: text
+    # its /proc/<pid>/cmdline holds (so a recycled PID is never killed); undo: kill it, rm the file
+    PROCESS = "process"
 
 
 @dataclass(frozen=True)

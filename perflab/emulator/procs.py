@@ -68,6 +68,8 @@ class Proc:
     #: the signal that ended a host-backed process (its exit status is 128 + this)
     killed_by: int | None = None
     static: bool = False
+    #: the command line (/proc/<pid>/cmdline), when it is more than the name: ``sh script``
+    argv: tuple[str, ...] = ()
     #: CPU clock of the thread that runs this (shell) process, and its reading at the start
     cpu_clock: int | None = None
     cpu_base_s: float = 0.0
@@ -272,4 +274,5 @@ def proc_statm(proc: Proc) -> bytes:
 
 
 def proc_cmdline(proc: Proc) -> bytes:
-    return proc.name.encode() + b"\0"
+    """/proc/<pid>/cmdline: the arguments, each ended by a NUL (``sh\0/data/…/script\0``)."""
+    return b"".join(arg.encode() + b"\0" for arg in (proc.argv or (proc.name,)))

@@ -17,6 +17,7 @@ from perflab.analysis.timeline import Timeline, parse_sampler_output
 from perflab.devices.base import Device
 from perflab.devices.capabilities import ConfiguredDevice, HostDevice, ShellDevice
 from perflab.devices.config import GpuFormat
+from perflab.devices.journal import Change
 from perflab.errors import DeviceError, MeasurementError
 from perflab.telemetry.local import LocalSampler
 from perflab.telemetry.summary import StreamConfig
@@ -57,10 +58,14 @@ _SCRIPT_HEAD = """\
 # never reaches EOF), falling back to sleep only when no FIFO can be made (an E line says so).
 # Its lines follow perflab/analysis/timeline.py. Written for this device by perflab (paths
 # quoted). It ignores SIGHUP (as nohup would) so that it outlives the adb shell that
-# started it, and removes its FIFO when killed.
+# started it, so perflab journals it on the host before starting it, and it writes its PID
+# to a file first thing (how `perflab devices restore` finds it); killed, it removes its
+# FIFO and that file.
 fifo=@FIFO@
-trap 'rm -f "$fifo" 2>/dev/null; exit 0' TERM INT
+me=@PIDFILE@
+trap 'rm -f "$fifo" "$me" 2>/dev/null; exit 0' TERM INT
 trap '' HUP
+if [ -n "$me" ]; then echo $$ > "$me"; fi
 echo "P $$"
 rm -f "$fifo" 2>/dev/null
 if mkfifo "$fifo" 2>/dev/null && exec 3<> "$fifo"; then :; else fifo=; echo 'E wait no FIFO: the sampler forks sleep every tick'; fi
@@ -101,19 +106,21 @@ def _grouped(kind: str, prefix: str, nodes: list[tuple[str, str]]) -> tuple[list
             kind + " " + " ".join(fields))
 
 
-def sampler_script(device: ShellDevice, interval_s: float, pid_file: str, fifo: str) -> str:
+def sampler_script(device: ShellDevice, interval_s: float, pid_file: str, fifo: str, *,
+                   own_pid_file: str = "") -> str:
     """The sampler for this device: its nodes unrolled into the loop (each path shell-quoted),
     so the script needs no case, brace groups or parameter operators: plain POSIX sh.
 
     A tick reads every node into variables, then prints all its lines with one ``echo`` (one
     write: a tick is never interleaved or cut between its lines; on a phone, one system call
-    instead of a dozen). A value that could not be read this tick is printed empty."""
+    instead of a dozen). A value that could not be read this tick is printed empty.
+    ``own_pid_file``: where the sampler writes its own PID first thing (none when empty)."""
     q = shlex.quote
     cfg = device.config
     bat = cfg.battery
     wanted = {z.type for z in cfg.thermal.zones}
     zones = [z for z in device.thermal_zones() if not wanted or z.type in wanted]
-    lines = [_SCRIPT_HEAD.rstrip("\n").replace("@FIFO@", q(fifo))]
+    lines = [_SCRIPT_HEAD.rstrip("\n").replace("@FIFO@", q(fifo)).replace("@PIDFILE@", q(own_pid_file))]
     if cfg.gpu is None:
         lines.append("echo 'E gpu no GPU load node configured for this device'")
     else:
@@ -193,7 +200,10 @@ def sampler_script(device: ShellDevice, interval_s: float, pid_file: str, fifo: 
 
 
 class PhoneSampler:
-    """sampler.sh in the background on the phone; killed by PID; output pulled back."""
+    """sampler.sh in the background on the phone; journaled before it starts (it outlives the
+    adb shell that starts it, so a host killed with -9 would leave it running: ``perflab
+    devices restore`` and the next run's prepare stop it); stopped by its PID; output pulled
+    back."""
 
     def __init__(self, device: ShellDevice, interval_s: float, pid_file: str, raw_path: Path) -> None:
         self.device = device
@@ -204,13 +214,17 @@ class PhoneSampler:
         self.script = f"{base}/sampler.sh"
         self.out = f"{base}/sampler.out"
         self.fifo = f"{base}/sampler.fifo"
+        self.own_pid_file = f"{base}/sampler.pid"  # the sampler writes its PID here first thing
         self.pid: str | None = None
+        self._journaled: Change | None = None
 
     def start(self) -> None:
         dev = self.device
+        script = sampler_script(dev, self.interval_s, self.pid_file, self.fifo, own_pid_file=self.own_pid_file)
         try:
-            dev.dev.push_bytes(sampler_script(dev, self.interval_s, self.pid_file, self.fifo).encode(), self.script, mode=0o755,
-                               timeout_s=dev.timeout_s)
+            dev.stop_process(self.own_pid_file, self.script)  # one left by a host that died before journaling
+            dev.dev.push_bytes(script.encode(), self.script, mode=0o755, timeout_s=dev.timeout_s)
+            self._journaled = dev.journal_process(self.own_pid_file, self.script, "telemetry sampler")
             cmd = f"sh {shlex.quote(self.script)} > {shlex.quote(self.out)} 2>&1 & echo $!"
             res = dev.dev.shell(cmd, timeout_s=dev.timeout_s, check=True)
         except DeviceError as exc:
@@ -223,7 +237,11 @@ class PhoneSampler:
     def stop(self) -> Timeline:
         dev = self.device
         try:
-            if self.pid is not None:
+            if self._journaled is not None:
+                dev.stop_process(self.own_pid_file, self.script)
+                dev.process_ended(self._journaled)
+                self._journaled = None
+            elif self.pid is not None:
                 dev.sh(["kill", self.pid], check=False, timeout_s=_STOP_TIMEOUT_S)
             data = dev.dev.pull_bytes(self.out, timeout_s=max(dev.timeout_s, 60.0))
         except DeviceError as exc:

@@ -166,5 +166,6 @@ def _sh(sh: Shell, args: list[str], io: IO) -> int:
         except FsError:
             err(io, f"{SH}: {args[0]}: No such file or directory")
             return 127
+        sub.own_proc().argv = ("sh", *args)  # /proc/<pid>/cmdline names the script, as on a phone
         return sub.run(script.decode("utf-8", "replace"), io)
     return sub.run(io.stdin().decode("utf-8", "replace"), io)

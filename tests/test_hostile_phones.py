@@ -1,0 +1,153 @@
+"""A hostile night for phones, on emulated phones behind the real adb server: the host killed
+with -9 mid-cell, a phone that comes back empty. After ``perflab devices restore`` nothing of
+perflab runs on the phone; a phone that lost its files gets them again and its cells are
+measured."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from support.phones import PhoneFactory
+from support.waiting import wait_until
+
+from perflab.devices.adb import Adb
+from perflab.devices.android import AndroidDevice
+from perflab.devices.journal import ChangeKind
+from perflab.emulator.phone import EmulatedPhone
+from perflab.emulator.procs import proc_cmdline
+from perflab.telemetry.session import PhoneSampler
+
+if shutil.which("adb") is None:  # .ci/run installs Debian's adb
+    pytest.skip("adb is not installed", allow_module_level=True)
+
+PERFLAB = [sys.executable, "-m", "perflab"]
+STUCK_S = 120.0  # only a guard against a hang, never a speed check
+
+
+def perflab_procs(phone: EmulatedPhone, workdir: str) -> list[str]:
+    """What of perflab runs on the phone: a process whose command line names perflab's folder
+    there (the sampler), benchmark_model, or a shell orphaned to init."""
+    out = []
+    for p in phone.rt.procs.snapshot():
+        cmdline = proc_cmdline(p).decode(errors="replace").replace("\0", " ").strip()
+        if workdir in cmdline or p.name == "benchmark_model" or (p.name == "sh" and p.ppid == 1 and not p.static):
+            out.append(f"{p.pid} {cmdline}")
+    return out
+
+
+def env_for(adb: Adb, state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
+    env.update(ANDROID_ADB_SERVER_PORT=str(adb.port), PERFLAB_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
+    return env
+
+
+def devices_restore(adb: Adb, state: Path, serial: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PERFLAB, "devices", "restore", serial], capture_output=True, text=True,
+                          env=env_for(adb, state), timeout=300, check=False)
+
+
+# ---- 1: the sampler outlives its host; the journal knows how to stop it ------------------------
+
+
+def test_a_sampler_whose_host_died_is_journaled_and_stopped_by_devices_restore(
+        adb: Adb, phones: PhoneFactory, tmp_path: Path) -> None:
+    phone = phones.start("pixel7")
+    state = tmp_path / "state"
+    dev = AndroidDevice(adb, phone.serial, state_dir=state)
+    workdir = dev.config.workdir.rstrip("/")
+    dev.sh(["mkdir", "-p", workdir])
+    sampler = PhoneSampler(dev, 0.1, f"{workdir}/benchmark_model.pid", tmp_path / "raw.txt")
+    sampler.start()
+    del sampler  # the host dies here: nothing on the host will stop it
+    assert wait_until(lambda: perflab_procs(phone, workdir), STUCK_S)
+    pending = AndroidDevice(adb, phone.serial, state_dir=state).journal.pending()
+    assert [(c.kind, c.what) for c in pending] == [(ChangeKind.PROCESS, "telemetry sampler")]
+    res = devices_restore(adb, state, phone.serial)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert wait_until(lambda: not perflab_procs(phone, workdir), STUCK_S), perflab_procs(phone, workdir)
+    assert AndroidDevice(adb, phone.serial, state_dir=state).journal.pending() == []
+
+
+def test_the_next_run_on_the_phone_stops_a_left_sampler(adb: Adb, phones: PhoneFactory, tmp_path: Path) -> None:
+    phone = phones.start("pixel7")
+    state = tmp_path / "state"
+    dev = AndroidDevice(adb, phone.serial, state_dir=state)
+    workdir = dev.config.workdir.rstrip("/")
+    dev.sh(["mkdir", "-p", workdir])
+    PhoneSampler(dev, 0.1, f"{workdir}/benchmark_model.pid", tmp_path / "raw.txt").start()
+    assert wait_until(lambda: perflab_procs(phone, workdir), STUCK_S)
+    nxt = AndroidDevice(adb, phone.serial, state_dir=state)
+    nxt.prepare("next-run")  # what a run (or a --resume) does first on the phone
+    try:
+        assert wait_until(lambda: not perflab_procs(phone, workdir), STUCK_S), perflab_procs(phone, workdir)
+    finally:
+        nxt.restore()
+
+
+def test_a_sampler_stopped_by_its_cell_leaves_nothing_journaled(adb: Adb, phones: PhoneFactory,
+                                                                tmp_path: Path) -> None:
+    phone = phones.start("pixel7")
+    dev = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+    workdir = dev.config.workdir.rstrip("/")
+    dev.sh(["mkdir", "-p", workdir])
+    sampler = PhoneSampler(dev, 0.1, f"{workdir}/benchmark_model.pid", tmp_path / "raw.txt")
+    sampler.start()
+    assert wait_until(lambda: dev.sh(["cat", f"{workdir}/sampler.out"], check=False).stdout.count("\nT ") >= 2,
+                      STUCK_S)
+    timeline = sampler.stop()
+    assert timeline is not None
+    assert dev.journal.pending() == [] and not perflab_procs(phone, workdir)
+    assert dev.read_file(f"{workdir}/sampler.pid") is None  # its PID file went with it
+
+
+# ---- kill -9 of `perflab run` mid-cell, then `perflab devices restore` ------------------------------
+
+
+def test_kill_9_mid_cell_then_devices_restore_leaves_nothing_of_perflab_running(
+        adb: Adb, phones: PhoneFactory, tmp_path: Path) -> None:
+    phone = phones.start("pixel7")
+    state = tmp_path / "state"
+    workdir = AndroidDevice(adb, phone.serial, state_dir=state).config.workdir.rstrip("/")
+    sc = tmp_path / "k.yaml"
+    sc.write_text(textwrap.dedent("""\
+        name: k
+        geometry: {lr_width: 240, lr_height: 136, scale: 2}
+        pacing: {fps: 30, also_back_to_back: false}
+        models:
+          - zoo: espcn
+            variants: [fp32]
+        delegates: [xnnpack]
+        runs: {warmup: 1, iterations: 2000}
+        profiling: {op_profiling: false}
+        telemetry: {idle_baseline_s: 0}
+        inputs:
+          images:
+            - skimage: coffee
+        """))
+    proc = subprocess.Popen([*PERFLAB, "run", str(sc), "--device", phone.serial, "--out", str(tmp_path / "run"),
+                             "--reports-dir", str(tmp_path / "reports"), "--no-report"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_for(adb, state))
+    try:
+        # mid-cell: the sampler and benchmark_model both running on the phone
+        def mid_cell() -> bool:
+            names = perflab_procs(phone, workdir)
+            return any("sampler.sh" in n for n in names) and bool(phone.rt.procs.by_name("benchmark_model"))
+
+        assert wait_until(mid_cell, STUCK_S * 3), perflab_procs(phone, workdir)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    time.sleep(1.0)  # what the phone does once its host is gone (adb streams closed, SIGHUP)
+    assert any("sampler.sh" in n for n in perflab_procs(phone, workdir))  # it outlives its host, by design
+    res = devices_restore(adb, state, phone.serial)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert wait_until(lambda: not perflab_procs(phone, workdir), STUCK_S), perflab_procs(phone, workdir)
+    assert AndroidDevice(adb, phone.serial, state_dir=state).journal.pending() == []
