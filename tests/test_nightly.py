@@ -295,6 +295,12 @@ def test_a_unit_whose_page_fails_is_ok_with_its_report_failed(adb_servers: tuple
             assert s.run_ids() == [o.run_id]
 
         (folder / "index.html").rmdir()
+        r = subprocess.run([PERFLAB, "report", str(folder)], capture_output=True, text=True, timeout=300, check=False)
+        assert r.returncode == 0 and (folder / "index.html").is_file(), r.stdout + r.stderr
+        (stored,) = read_outcomes(tmp_path / "reports" / "nightly" / "n5")
+        assert stored.report == "rendered"  # the page was rebuilt: the unit's record says so
+
+        (folder / "index.html").unlink()
         again = run_night(loaded, resolve_devices(loaded), "n5", tmp_path / "reports", options=options)
         (o2,) = again.outcomes
         assert o2.status == UnitStatus.OK and o2.reason == "already measured (not run again)" and o2.report == "rendered"

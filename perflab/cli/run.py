@@ -180,12 +180,14 @@ def _index_and_render(run_rec: RunRecord, folder: Path, db_url: str, report: boo
 
 def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run folder holding results.json")]) -> None:
     """Rebuild index.html from a run folder alone."""
+    from perflab.lab.nightly import note_page_rebuilt
     from perflab.report.html import render_run_report
 
     try:
         page = render_run_report(run_dir)
     except PerflabError as exc:  # the run folder is the input: whatever fails is bad input
         fail(exc, EXIT_BAD_INPUT)
+    note_page_rebuilt(run_dir)  # a nightly unit whose page had failed: its record says it is there now
     typer.echo(str(page))
 
 

@@ -342,8 +342,8 @@ def _before(night: Path, unit: Unit, folder: Path, state: PhoneState, outcome: U
         outcome.run_id, outcome.cells = previous.run_id, _counts(previous)
         if options.store_url:
             outcome.store = index_run(options.store_url, previous, folder)
-        if options.render and not (folder / "index.html").is_file():  # its page failed last time
-            outcome.report = outcome_render(folder)
+        if options.render:  # a page that failed last time is rendered now
+            outcome.report = REPORT_RENDERED if (folder / "index.html").is_file() else outcome_render(folder)
         return True, previous
     return False, previous
 
@@ -491,6 +491,24 @@ def settle(outcomes: list[UnitOutcome], jobs_open: int) -> list[UnitOutcome]:
     return [replace(o, status=UnitStatus.FAILED, reason="its job ended without recording an outcome (see the "
                     f"worker's log on {o.host}){f'; last: {o.reason}' if o.reason else ''}")
             if o.status == UnitStatus.PENDING else o for o in outcomes]
+
+
+def note_page_rebuilt(folder: Path) -> Path | None:
+    """``perflab report FOLDER`` rebuilt the page of a nightly unit (``<night>/<scenario>/<serial>/``)
+    whose record says it failed: the record (``<night>/units/``) says it is rendered now. Returns
+    the record updated, or None when the folder is no unit's or its record needs nothing. The
+    queue's table and ``nightly.json`` are brought up to date by the next ``nightly --wait`` or
+    rerun of the night."""
+    record = folder.parent.parent / "units" / f"{folder.parent.name}__{folder.name}.json"
+    try:
+        o = UnitOutcome.from_json(json.loads(record.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if o.report in (None, REPORT_RENDERED) or not o.folder or Path(o.folder).resolve() != folder.resolve():
+        return None
+    o.report = REPORT_RENDERED
+    _atomic_write_json(record, o.to_json())
+    return record
 
 
 def report_note(o: UnitOutcome) -> str:
