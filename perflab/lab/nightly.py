@@ -507,7 +507,11 @@ def note_page_rebuilt(folder: Path) -> Path | None:
     if o.report in (None, REPORT_RENDERED) or not o.folder or Path(o.folder).resolve() != folder.resolve():
         return None
     o.report = REPORT_RENDERED
-    _atomic_write_json(record, o.to_json())
+    try:
+        _atomic_write_json(record, o.to_json())
+    except OSError as exc:  # the page is there; only its note could not be written
+        log.warning("%s: not updated: %s", record, exc)
+        return None
     return record
 
 
