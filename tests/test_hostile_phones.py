@@ -23,6 +23,10 @@ from perflab.devices.android import AndroidDevice
 from perflab.devices.journal import ChangeKind
 from perflab.emulator.phone import EmulatedPhone
 from perflab.emulator.procs import proc_cmdline
+from perflab.lab.progress import Phase, QuietProgress
+from perflab.lab.runner import RunOptions, run_scenario
+from perflab.scenario import load_scenario
+from perflab.store.runfolder import load_run
 from perflab.telemetry.session import PhoneSampler
 
 if shutil.which("adb") is None:  # .ci/run installs Debian's adb
@@ -151,3 +155,56 @@ def test_kill_9_mid_cell_then_devices_restore_leaves_nothing_of_perflab_running(
     assert res.returncode == 0, res.stdout + res.stderr
     assert wait_until(lambda: not perflab_procs(phone, workdir), STUCK_S), perflab_procs(phone, workdir)
     assert AndroidDevice(adb, phone.serial, state_dir=state).journal.pending() == []
+
+
+# ---- 2: a phone that comes back empty gets its models again ------------------------------------
+
+
+class WipeAndDropMidCell(QuietProgress):
+    """Progress hook: when ``cell_id`` on ``phone`` has been timed (its model is on the phone),
+    the phone drops off the bus and, while it is away, loses perflab's models and inputs (as a
+    reboot that wipes /data/local/tmp, or a reflash, would)."""
+
+    def __init__(self, phone: EmulatedPhone, cell_id: str, workdir: str) -> None:
+        super().__init__(lambda rec: "")
+        self.phone, self.cell_id, self.workdir = phone, cell_id, workdir
+        self.wiped = False
+
+    def phase(self, serial: str, index: int, cell_id: str, phase: str) -> None:
+        super().phase(serial, index, cell_id, phase)
+        if serial == self.phone.serial and cell_id == self.cell_id and phase == Phase.OUTPUTS and not self.wiped:
+            self.wiped = True
+            self.phone.drop(down_s=3.0)
+            for folder in ("m", "in"):
+                self.phone.rt.fs.remove(f"{self.workdir}/{folder}", 0, recursive=True)
+
+
+def test_a_phone_back_without_its_models_gets_them_again_and_the_cell_is_measured(
+        adb: Adb, phones: PhoneFactory, tmp_path: Path) -> None:
+    sc = tmp_path / "wipe.yaml"
+    sc.write_text(textwrap.dedent("""\
+        name: wipe
+        geometry: {lr_width: 240, lr_height: 136, scale: 2}
+        pacing: {fps: 30, also_back_to_back: false}
+        models:
+          - zoo: espcn
+            variants: [int8]
+        delegates: [cpu]
+        runs: {warmup: 1, iterations: 10}
+        profiling: {op_profiling: false}
+        telemetry: {idle_baseline_s: 0}
+        inputs:
+          images:
+            - skimage: coffee
+        """))
+    phone = phones.start("pixel7")
+    device = AndroidDevice(adb, phone.serial, state_dir=tmp_path / "state")
+    progress = WipeAndDropMidCell(phone, "espcn_x2.int8.cpu", device.config.workdir.rstrip("/"))
+    outcome = run_scenario(load_scenario(sc), [device], tmp_path / "run", progress=progress,
+                           options=RunOptions(reconnect_wait_s=60.0))
+    assert progress.wiped
+    run = load_run(tmp_path / "run")
+    cells = {c.cell_id: c for c in run.cells}
+    assert cells["espcn_x2.int8.cpu"].status == "ok", cells["espcn_x2.int8.cpu"].reason
+    assert cells["espcn_x2.int8.cpu"].latency_ms is not None and cells["espcn_x2.int8.cpu"].quality.psnr_y_db
+    assert outcome.exit_code == 0

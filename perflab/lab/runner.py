@@ -400,6 +400,8 @@ class ScenarioRunner:
                 rec, gone = self._run_cell(device, workload, info, cell, index)
                 if gone is not None and not self.stop.stopped:
                     back = self._wait_back(device, info, index, cell)
+                    if back:
+                        workload.reconnected()  # it may be back empty: models are checked and pushed again
                     if back and cell.cell_id not in retried:
                         retried.add(cell.cell_id)
                         queue.insert(0, (index, cell))  # the dropped cell runs again once

@@ -48,3 +48,9 @@ class Workload(Protocol):
     def cancel(self) -> None:
         """Thread-safe: kill what runs now; the call in flight raises RunInterrupted."""
         ...
+
+    def reconnected(self) -> None:
+        """The device dropped and came back: forget what this workload knew was on it (it may
+        have been wiped, reflashed or rebooted); the next call checks again and pushes what is
+        missing or different."""
+        ...

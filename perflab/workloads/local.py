@@ -56,6 +56,9 @@ class LocalWorkload:
         """Nothing to provision here: LiteRT is a dependency of perflab itself."""
         self._raise_if_cancelled()
 
+    def reconnected(self) -> None:
+        """This machine never drops: nothing to forget."""
+
     def cancel(self) -> None:
         self._cancelled.set()
         with self._lock:

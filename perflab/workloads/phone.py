@@ -199,13 +199,22 @@ class PhoneWorkload:
             log.info("[%s] shell cannot exec under a known PID; cancel uses pidof", self.serial)
         return ok
 
+    def reconnected(self) -> None:
+        """Forget what was pushed (models, inputs, the tool): a phone that comes back may come
+        back empty (rebooted with a wiped /data/local/tmp, reflashed). The next cell checks each
+        file again (size, then sha256) and pushes what is missing or different."""
+        self._s = _Session()
+
     def ensure_model(self, model: ModelArtifact) -> str:
-        """Push the .tflite once per sha256; the remote name keeps the user's file name (quoted)."""
+        """Push the .tflite once per sha256 (and again after a reconnect): on the phone it must
+        have the model's size and sha256, else it is pushed; the remote name keeps the user's
+        file name (quoted)."""
         if model.sha256 in self._s.models:
             return self._s.models[model.sha256]
         dev = self.device
         remote = f"{self._remote_dir}/m/{model.sha256[:16]}/{model.path.name}"
-        if dev.dev.sha256(remote, timeout_s=dev.timeout_s) != model.sha256:
+        there = dev.dev.stat(remote, timeout_s=dev.timeout_s)
+        if there is None or there[1] != model.size_bytes or dev.dev.sha256(remote, timeout_s=dev.timeout_s) != model.sha256:
             dev.sh(["mkdir", "-p", os.path.dirname(remote)])
             got = dev.dev.push(model.path, remote, mode=0o644, timeout_s=max(dev.timeout_s, 120.0))
             if got != model.sha256:
