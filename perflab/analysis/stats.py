@@ -27,6 +27,7 @@ class SeriesStats:
     p10_ms: float
     p90_ms: float
     p95_ms: float
+    p99_ms: float
     min_ms: float
     max_ms: float
     std_ms: float  # sample standard deviation (ddof=1; 0 for n=1)
@@ -55,6 +56,7 @@ def summarize(samples_ms: Sequence[float]) -> SeriesStats:
         p10_ms=float(np.percentile(a, 10)),
         p90_ms=float(np.percentile(a, 90)),
         p95_ms=float(np.percentile(a, 95)),
+        p99_ms=float(np.percentile(a, 99)),
         min_ms=float(a.min()),
         max_ms=float(a.max()),
         std_ms=std,

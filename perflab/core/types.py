@@ -67,7 +67,8 @@ class TimingResult:
     warmup_ms: list[float] = field(default_factory=list)
     warmup_mean_ms: float | None = None  # when the tool gives only the warm-up average
     samples_ms: list[float] | None = None
-    summary: SummaryStats | None = None  # only when samples_ms is None
+    summary: SummaryStats | None = None  # the tool's own summary: without samples_ms, or beside samples from a trace
+    samples_source: str | None = None  # where samples_ms came from when not the tool (a kernel trace of the run)
     mem_peak_mb: float | None = None
     mem_source: str | None = None  # e.g. "/proc/<pid>/status VmHWM", "benchmark_model overall delta"
     cpu_load_pct: float | None = None  # process CPU time / wall time × 100 (100 = one core busy)

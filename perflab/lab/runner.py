@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from perflab.analysis.stats import (
 )
 from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
 from perflab.devices.base import Device, DeviceInfo, DeviceKind
+from perflab.devices.capabilities import HostDevice
 from perflab.errors import (
     DeviceGoneError,
     DeviceNotReadyError,
@@ -57,6 +58,7 @@ from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
 from perflab.lab.meters import MeterOutcome, meter_plan, unmatched_meter_warnings
 from perflab.lab.models import resolve_artifact
+from perflab.lab.phone_timing import TimingTrace, traced, with_trace_samples
 from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
 from perflab.scenario.loader import LoadedScenario
@@ -87,6 +89,7 @@ from perflab.telemetry.summary import Summary
 from perflab.workloads import Workload, workload_for
 
 log = logging.getLogger("perflab.run")
+_T = TypeVar("_T")
 
 RESTORE_WAIT_S = 60.0
 RECONNECT_WAIT_S = 60.0  # how long a dropped phone is waited for before its cells fail
@@ -124,14 +127,15 @@ def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
     if t.samples_ms:
         s = summarize(t.samples_ms)
         return LatencyRecord(
-            **base, source="raw samples", median=s.median_ms, mean=s.mean_ms, p10=s.p10_ms, p90=s.p90_ms, p95=s.p95_ms,
-            min=s.min_ms, max=s.max_ms, std=s.std_ms, mad=s.mad_ms, cv_pct=s.cv_pct, n=s.n,
+            **base, source=f"raw samples: {t.samples_source}" if t.samples_source else "raw samples",
+            median=s.median_ms, mean=s.mean_ms, p10=s.p10_ms, p90=s.p90_ms, p95=s.p95_ms, p99=s.p99_ms, min=s.min_ms,
+            max=s.max_ms, std=s.std_ms, mad=s.mad_ms, cv_pct=s.cv_pct, n=s.n,
             missing={k: v for k, v in missing.items() if k in ("init", "first", "warmup_mean")},
         )
     if t.summary is not None:
         sm = t.summary
         why = "the device tool reports only count/avg/std/min/max, not raw per-run samples"
-        for k in ("median", "p90", "p95", "mad"):
+        for k in ("median", "p90", "p95", "p99", "mad"):
             missing.setdefault(k, why)
         cv = (sm.std_ms / sm.mean_ms * 100.0) if sm.std_ms is not None and sm.mean_ms > 0 else None
         return LatencyRecord(**base, source="tool summary", mean=sm.mean_ms, std=sm.std_ms, min=sm.min_ms,
@@ -541,16 +545,27 @@ class ScenarioRunner:
             delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width, lr_height=g.lr_height,
             input_frame=self.timing_frame,
         )
+        key_dir = artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))
+        trace_rel = f"traces/{key_dir}.{mode.value}.timing.trace"
+
+        def timed(fn: Callable[[], _T]) -> tuple[_T, TimingTrace | None]:
+            # a phone's tool gives no per-run samples: its timed run is traced for them (perflab.lab.phone_timing)
+            if isinstance(device, HostDevice):
+                return fn(), None
+            return traced(device, self.folder.path / trace_rel, trace_rel, fn)
+
         if headline and s.telemetry.enabled:
-            rel = f"telemetry/{artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))}.txt"
-            t, parts.cost, parts.cost_why, parts.meter = measure_during(
+            rel = f"telemetry/{key_dir}.txt"
+            (t, parts.cost, parts.cost_why, parts.meter), tt = timed(lambda: measure_during(
                 device, self.folder.work_dir(device.serial), self.folder.path / rel,
                 s.telemetry.sample_interval_ms / 1000.0, lambda: workload.run_timing(art, req),
                 meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)),
-                meter_raw=(self.folder.path / rel.replace(".txt", ".meter.txt"), rel.replace(".txt", ".meter.txt")))
+                meter_raw=(self.folder.path / rel.replace(".txt", ".meter.txt"), rel.replace(".txt", ".meter.txt"))))
             parts.tel["timeline_file"] = rel
         else:
-            t = workload.run_timing(art, req)
+            t, tt = timed(lambda: workload.run_timing(art, req))
+        if tt is not None:
+            t = with_trace_samples(t, tt)
         parts.series[mode.value] = latency_record(t, fps)
         thresholds = StabilityThresholds(max_cv_pct=s.stability.max_cv_pct, max_drift_pct=s.stability.max_drift_pct)
         if t.samples_ms:
@@ -616,7 +631,6 @@ class ScenarioRunner:
         layers = None
         prof = self.s.profiling
         if prof.op_profiling or prof.trace or prof.differential:  # per-layer passes: perflab.lab.layers
-            from perflab.devices.capabilities import HostDevice
             from perflab.lab.layers import cell_layers
 
             self.stop.check()

@@ -8,6 +8,9 @@ History (also in docs/result_format.md):
       (DelegateRecord) instead of raw ``delegate_log``; each cell names its ``artifact_key``;
       status ``interrupted``; the run records its planned cells, why it stopped (``stop``),
       its resumes and run-level warnings. /1 files are upgraded on reading.
+  3 — a latency series may carry ``p99``, and its per-run samples may come from a kernel
+      trace of the timed run (a rooted phone: ``source`` "raw samples: …" says where). /2 files
+      read unchanged.
 
 Every change of shape bumps RESULTS_SCHEMA_VERSION and is written in docs/result_format.md.
 Reports are rebuilt from this file alone (plus the samples CSV beside it).
@@ -22,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perflab.core.units import battery_ma_per_raw, volts_per_raw
 
-RESULTS_SCHEMA_VERSION = 2
+RESULTS_SCHEMA_VERSION = 3
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
-READABLE_SCHEMA_VERSIONS = (1, 2)  # older versions are upgraded on reading (upgrade_raw)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)  # older versions are upgraded on reading (upgrade_raw)
 
 
 class CellStatus(StrEnum):
@@ -87,7 +90,7 @@ class LatencyRecord(_Rec):
 
     mode: str  # paced / back_to_back
     fps_target: float | None = None
-    source: str  # "raw samples" / "benchmark_model summary"
+    source: str  # "raw samples" (the tool's, or "raw samples: <where>", e.g. a phone's timing trace) / "tool summary"
     init: float | None = None
     first: float | None = None
     warmup_mean: float | None = None
@@ -96,6 +99,7 @@ class LatencyRecord(_Rec):
     p10: float | None = None
     p90: float | None = None
     p95: float | None = None
+    p99: float | None = None
     min: float | None = None
     max: float | None = None
     std: float | None = None
@@ -692,7 +696,7 @@ def upgrade_raw(raw: dict[str, Any], version: int) -> dict[str, Any]:
     /1 → /2: per-frame dicts become FrameQuality (``piqe_missing`` → ``missing.piqe``); the
     realtime bool becomes a RealtimeRecord saying it was recorded by /1; ``delegate_log`` lines
     are kept verbatim as ``line`` records; ``artifact_key`` follows /1's rule (serial-prefixed
-    only when the run had several devices)."""
+    only when the run had several devices). /2 → /3: only additive fields, the same cells."""
     if version == RESULTS_SCHEMA_VERSION:
         return raw
     out = dict(raw)
@@ -700,7 +704,7 @@ def upgrade_raw(raw: dict[str, Any], version: int) -> dict[str, Any]:
     devices = out.get("devices")
     n_devices = len(devices) if isinstance(devices, list) else 1
     cells = out.get("cells")
-    if isinstance(cells, list):
+    if version == 1 and isinstance(cells, list):
         out["cells"] = [_upgrade_cell_v1(c, n_devices) if isinstance(c, dict) else c for c in cells]
     return out
 
