@@ -75,8 +75,8 @@ def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profi
 def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_path: Path, cache: Path) -> None:
     """Where both exist (the CPU delegate), the differential rows and the op profile's rows
     (summed into the same layers by tensor names) agree on the costliest layer. The emulated
-    tool's op profile apportions its measured time by op cost (it says so), so this checks
-    the matching and the record, not the emulator's realism."""
+    tool's op profile is measured op by op (on the host CPU), so this checks the matching and
+    the record, not the emulator's realism for a phone."""
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
                       delegate="cpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
     def measure() -> LayersRecord:

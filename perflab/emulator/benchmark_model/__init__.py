@@ -10,9 +10,10 @@ through the host's LiteRT interpreter. What is real and what is emulated:
   ``--output_filepath`` bytes (all outputs of the last invoke, concatenated);
 * emulated: delegates (a GPU/NNAPI/Hexagon run still runs on the host CPU but is reported as
   one delegate node, as on a phone; with GPU FP16 allowed the dumped outputs are rounded
-  through float16), and the per-op profile: LiteRT cannot time single ops, so the measured
-  whole-graph time is apportioned by an estimate of each op's cost. The banner line and a note
-  before the profile say so.
+  through float16). The per-op profile and the kernel trace are measured: LiteRT cannot time
+  single ops of a graph, so the model runs as one-op sub-models, each timed (:mod:`.segments`),
+  an injected layer delay spent inside its ops; a model that cannot be cut (several subgraphs)
+  has its whole-graph time apportioned by op cost, and the note before the profile says which.
 
 Device paths (``/data/local/tmp/...``) are mapped into the phone's sandbox via the
 ``PERFLAB_EMU_*`` environment the emulated shell sets. Its output is read by the same parser
@@ -24,7 +25,7 @@ The modules, along the tool's seams:
   delay), memory, outputs; ``main``;
 * :mod:`.model`: the interpreter: loading, resizing, inputs, the model's ops and their cost;
 * :mod:`.delegates`: which delegate a phone applies and the lines TFLite prints about it;
-* :mod:`.opprofile`: the op profile's rows (the measured time apportioned by op cost);
+* :mod:`.opprofile`: the op profile's rows; :mod:`.segments`: the model cut into timed one-op segments;
 * :mod:`.output`: what the tool prints and how (log lines, ``count=`` statistics, tables);
 * :mod:`.flags`: the flag table; :mod:`.sandbox`: device paths on the host;
 * :mod:`.delays`: per-layer delays a test injects; :mod:`.atrace`: the kernel trace a

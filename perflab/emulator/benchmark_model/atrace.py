@@ -77,9 +77,10 @@ class TraceWriter:
     delegate, the tool's own fastrpc round trip (``fastrpc_transport_send`` /
     ``fastrpc_transport_response``). Hand-over times are :data:`RPC_TIMING`. The kernel events
     are written whatever is enabled: the phone's tracefs keeps those its trace arrays had
-    enabled at that moment. Operators' spans are the measured invoke time apportioned by op
-    cost (LiteRT cannot time single ops), plus each injected layer delay inside that layer's
-    operators. Timestamps are the phone's boot clock."""
+    enabled at that moment. Operators' spans are their measured segments (the model is run op by
+    op, :mod:`.segments`; an injected layer delay is spent inside its ops, so the trace measures
+    it); only a model that cannot be cut has the invoke's time apportioned by op cost.
+    Timestamps are the phone's boot clock."""
 
     def __init__(self, interp: Any, ops: list[OpInfo], applied: str | None, profile: str = "") -> None:
         self.path = os.environ.get("PERFLAB_EMU_TRACE_FILE", "")
@@ -95,14 +96,11 @@ class TraceWriter:
         self._tx = 700_000 + (self.pid % 1000) * 100  # binder transaction debug ids
         self._ctx = 0
         builtin = builtin_ops(ops)
+        self.op_names = [f"{o.name}@{o.index}/0" for o in builtin]
+        self.node = f"{DELEGATE_NODE[applied]}@0/0" if applied in DELEGATE_NODE else None
+        self.shares = cost_shares(builtin)
         names = op_tensor_names(interp)
-        extra = op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env())
-        # (section name, cost share, injected delay in s)
-        if applied in DELEGATE_NODE:
-            self.spans = [(f"{DELEGATE_NODE[applied]}@0/0", 1.0, sum(extra))]
-        else:
-            self.spans = [(f"{o.name}@{o.index}/0", share, extra[k])
-                          for k, (o, share) in enumerate(zip(builtin, cost_shares(builtin), strict=True))]
+        self.extra_s = op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env())
 
     @property
     def active(self) -> bool:
@@ -166,16 +164,33 @@ class TraceWriter:
         ]
         return lines
 
-    def invoke(self, begin_s: float, invoke_end_s: float, end_s: float) -> None:
-        """One invoke: started at ``begin_s``, the interpreter returned at ``invoke_end_s``, the
-        injected delay ended at ``end_s`` (host monotonic seconds)."""
+    def invoke_whole(self, begin_s: float, invoke_end_s: float, end_s: float) -> None:
+        """One invoke of a model that could not be cut into timed segments (several subgraphs):
+        the interpreter's time apportioned by op cost, each op's injected delay inside it."""
+        spans: list[tuple[float, float]] = []
+        t = begin_s
+        for share, extra in zip(self.shares, self.extra_s, strict=True):
+            end = t + (invoke_end_s - begin_s) * share + extra
+            spans.append((t, end))
+            t = end
+        self.invoke(spans, begin_s, max(t, end_s))  # (begin_s: the invoke's start, the first op's)
+
+    def invoke(self, op_spans: list[tuple[float, float]], begin_s: float | None = None,
+               end_s: float | None = None) -> None:
+        """One invoke: each op's measured (begin, end) on the host's monotonic clock (s), in
+        execution order (:class:`.segments.SegmentedModel`); a delegate's node spans them all."""
+        if not op_spans:
+            return
+        begin = op_spans[0][0] if begin_s is None else begin_s
+        finish = op_spans[-1][1] if end_s is None else end_s
+        if self.node is not None:
+            sections = [(self.node, op_spans[0][0], op_spans[-1][1])]
+        else:
+            sections = [(name, b, e) for name, (b, e) in zip(self.op_names, op_spans, strict=True)]
         lines: list[str] = []
         if self.atrace:
-            lines.append(self._line(begin_s, f"B|{self.pid}|Invoke"))
-        t = begin_s
-        run = invoke_end_s - begin_s
-        for name, share, extra in self.spans:
-            end = t + run * share + extra
+            lines.append(self._line(begin, f"B|{self.pid}|Invoke"))
+        for name, t, end in sections:
             if self.atrace:
                 lines.append(self._line(t, f"B|{self.pid}|{name}"))
             if self.irq:
@@ -188,8 +203,7 @@ class TraceWriter:
             lines += self._rpc(t, end)
             if self.atrace:
                 lines.append(self._line(end, f"E|{self.pid}"))
-            t = end
         if self.atrace:
-            lines.append(self._line(max(t, end_s), f"E|{self.pid}"))
+            lines.append(self._line(finish, f"E|{self.pid}"))
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write("".join(lines))

@@ -12,9 +12,6 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
-
-from perflab.zoo.tflite_graph import op_tensor_names
 
 LAYER_DELAYS_ENV = "PERFLAB_EMU_LAYER_DELAYS_MS"
 
@@ -70,11 +67,3 @@ def op_delays_s(op_names: Sequence[str], delays_ms: dict[str, float]) -> list[fl
         for k in ks:
             extra[k] += delays_ms[layer] / 1000.0 / len(ks)
     return extra
-
-
-def injected_delay_s(interp: Any) -> float:
-    """The delay (s) every invoke of this model gets from the environment's layer delays."""
-    delays = delays_from_env()
-    if not delays:
-        return 0.0
-    return layer_delay_s(list(op_tensor_names(interp).values()), delays)

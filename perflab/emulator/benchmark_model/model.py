@@ -174,7 +174,8 @@ def builtin_ops(all_ops: list[OpInfo]) -> list[OpInfo]:
 
 def cost_shares(builtin: list[OpInfo]) -> list[float]:
     """Each op's share of the graph's estimated cost: how the emulated tool splits a measured
-    whole-graph time among ops (LiteRT cannot time single ops), in the profile and the trace."""
+    whole-graph time among ops in the profile and the trace, only for a model it cannot cut
+    into timed one-op segments (:mod:`.segments`)."""
     total_cost = sum(o.cost for o in builtin) or 1.0
     return [o.cost / total_cost for o in builtin]
 

@@ -1,8 +1,8 @@
 """The emulated op profile (``--enable_op_profiling``): the rows of its initialisation and
-regular-run tables. LiteRT cannot time single ops, so an op's time is the measured whole-graph
-time apportioned by the op's estimated cost (:func:`apportioned_ms`, by
-:func:`.model.cost_shares`, which the kernel trace's spans use too: the place a measured
-per-op time would replace); a delegated graph is one node, as on a phone. How the tables look
+regular-run tables. Each op's time is measured: the model runs as one-op segments, each timed
+(:mod:`.segments`); only a model that cannot be cut (several subgraphs) has the whole-graph time
+apportioned by op cost (:func:`apportioned_ms`, :func:`.model.cost_shares`). A delegated graph
+is one node, as on a phone. How the tables look
 is :mod:`.output`."""
 
 from __future__ import annotations
@@ -61,15 +61,19 @@ def init_rows(modify_graph_ms: float, alloc_ms: float, delegated: bool) -> tuple
 
 
 def run_rows(interp: Any, builtin: list[OpInfo], applied: str | None, xnnpack_off: bool, first_ms: float,
-             avg_ms: float) -> list[ProfRow]:
-    """The regular runs' Run Order: one delegate node, or each op as the builtin kernels or
-    XNNPACK name it, with its share of the first and the average run."""
+             avg_ms: float, measured: tuple[list[float], list[float]] | None = None) -> list[ProfRow]:
+    """The regular runs' Run Order: one delegate node (the sum of its ops' measured times), or
+    each op as the builtin kernels or XNNPACK name it, with its measured first and average time
+    (``measured``), else its share of the first and the average run."""
     if applied is not None:
         last_out = builtin[-1].outputs[0] if builtin and builtin[-1].outputs else 0
+        node_first, node_avg = (sum(measured[0]), sum(measured[1])) if measured is not None else (first_ms, avg_ms)
         return [ProfRow(DELEGATE_NODE[applied], f"[{tensor_name(interp, last_out)}]:{len(builtin)}",
-                        first_ms, avg_ms)]
-    firsts = apportioned_ms(builtin, first_ms)
-    avgs = apportioned_ms(builtin, avg_ms)
+                        node_first, node_avg)]
+    if measured is not None and len(measured[0]) == len(builtin) == len(measured[1]):
+        firsts, avgs = list(measured[0]), list(measured[1])
+    else:
+        firsts, avgs = apportioned_ms(builtin, first_ms), apportioned_ms(builtin, avg_ms)
     ttag = "QC8" if input_quantized(interp, ("int8'>",)) else "F32"
     rows: list[ProfRow] = []
     for o, first, avg in zip(builtin, firsts, avgs, strict=True):
@@ -84,10 +88,13 @@ def run_rows(interp: Any, builtin: list[OpInfo], applied: str | None, xnnpack_of
 
 
 def print_op_profile(interp: Any, all_ops: list[OpInfo], applied: str | None, xnnpack_off: bool, warm: Stat,
-                     runs: Stat, modify_graph_ms: float, alloc_ms: float) -> None:
-    """Both profile sections, from the measured phases and set-up times."""
+                     runs: Stat, modify_graph_ms: float, alloc_ms: float,
+                     measured: tuple[list[float], list[float]] | None = None) -> None:
+    """Both profile sections, from the measured phases and set-up times; ``measured``: each
+    op's own time in the first warm-up run and on average over the timed runs (ms, from
+    :mod:`.segments`), else the whole-graph times apportioned by op cost."""
     first_ms = (warm.values_us[0] if warm.values_us else 0) / 1000.0
     avg_ms = runs.avg() / 1000.0
     init, init_stat = init_rows(modify_graph_ms, alloc_ms, applied is not None or not xnnpack_off)
-    rows = run_rows(interp, builtin_ops(all_ops), applied, xnnpack_off, first_ms, avg_ms)
-    print_profile(init, init_stat, rows, runs)
+    rows = run_rows(interp, builtin_ops(all_ops), applied, xnnpack_off, first_ms, avg_ms, measured)
+    print_profile(init, init_stat, rows, runs, measured is not None)

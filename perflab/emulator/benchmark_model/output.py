@@ -246,9 +246,14 @@ def profile_block(title: str, rows: list[ProfRow], timings: Stat) -> str:
     return "\n".join(lines)
 
 
-def print_profile(init_rows: list[ProfRow], init_stat: Stat, rows: list[ProfRow], runs: Stat) -> None:
+def print_profile(init_rows: list[ProfRow], init_stat: Stat, rows: list[ProfRow], runs: Stat,
+                  measured: bool = False) -> None:
     """The two profile sections (initialisation, regular runs), after the emulator's note."""
-    info("perflab emulated op profile: per-node times are the measured whole-graph time apportioned by an estimate "
-         "of each op's cost; they were not measured per op.")
+    if measured:
+        info("perflab emulated op profile: per-node times are measured, each op run and timed as its own segment "
+             "on the host CPU.")
+    else:
+        info("perflab emulated op profile: per-node times are the measured whole-graph time apportioned by an "
+             "estimate of each op's cost; they were not measured per op.")
     info(profile_block("Profiling Info for Benchmark Initialization:", init_rows, init_stat))
     info(profile_block("Operator-wise Profiling Info for Regular Benchmark Runs:", rows, runs))

@@ -1,6 +1,7 @@
 """The emulated benchmark_model's run: set-up as the real tool does it, the warm-up and timed
-phases (each invoke timed on the host clock, paced by --run_delay / --run_frequency, plus the
-injected per-layer delay), the memory footprint, and --output_filepath. What it prints is
+phases (each invoke timed on the phone's clock (:mod:`.clock`), op by op where the model can be
+cut (:mod:`.segments`), paced by --run_delay / --run_frequency, the injected per-layer delays
+spent inside their ops), the memory footprint, and --output_filepath. What it prints is
 formatted by :mod:`.output`; the op profile's rows by :mod:`.opprofile`."""
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from perflab.emulator.benchmark_model import clock
 from perflab.emulator.benchmark_model import model as mdl
 from perflab.emulator.benchmark_model.atrace import TraceWriter
-from perflab.emulator.benchmark_model.delays import injected_delay_s
+from perflab.emulator.benchmark_model.delays import delays_from_env, op_delays_s
 from perflab.emulator.benchmark_model.delegates import announce_delegate, first_supported_delegate
 from perflab.emulator.benchmark_model.flags import Flag, FlagError, parse_flags
 from perflab.emulator.benchmark_model.opprofile import print_op_profile
@@ -34,6 +36,8 @@ from perflab.emulator.benchmark_model.output import (
     timings_line,
 )
 from perflab.emulator.benchmark_model.sandbox import Sandbox
+from perflab.emulator.benchmark_model.segments import OpTimes, SegmentedModel
+from perflab.zoo.tflite_graph import op_tensor_names
 
 # ============================================================================ memory
 
@@ -112,17 +116,38 @@ class _Pacer:
             time.sleep(self.run_delay)
 
 
-def _sleep_until(deadline: float) -> None:
-    """Spin until ``deadline``: an injected delay is a layer that computes longer, so the CPU
-    stays busy (a sleep would let it cool and slow the next invoke), exact to a few µs."""
-    while time.perf_counter() < deadline:
-        pass
+class _Invoker:
+    """One invoke of the model: segment by segment when it could be cut (each op timed, its
+    injected delay spent inside it), else the whole interpreter and the layers' delay after it."""
+
+    def __init__(self, interp: Any, seg: SegmentedModel | None, op_delays_s: list[float]) -> None:
+        self.interp, self.seg, self.op_delays_s = interp, seg, op_delays_s
+        self.delay_s = sum(op_delays_s)
+
+    def __call__(self, times: OpTimes | None) -> Callable[[TraceWriter, float, float, float], None]:
+        """One invoke; what writes it into the trace, called after the invoke is timed with
+        (the writer, the invoke's start on the host's monotonic clock (the trace's), its start
+        and end on the phone's clock): the sections start where the invoke started on the host
+        and last what they lasted on the phone."""
+        if self.seg is not None:
+            spans = self.seg.invoke(self.op_delays_s)
+            if times is not None:
+                times.add([(e - b) * 1000.0 for b, e in spans])
+            return lambda tw, wall0, t0, t1: tw.invoke([(wall0 + b - t0, wall0 + e - t0) for b, e in spans],
+                                                       wall0, wall0 + t1 - t0)
+        p0 = clock.now_s()
+        self.interp.invoke()
+        p1 = clock.now_s()
+        if self.delay_s:
+            clock.spend(self.delay_s)
+        return lambda tw, wall0, t0, t1: tw.invoke_whole(wall0 + p0 - t0, wall0 + p1 - t0, wall0 + t1 - t0)
 
 
-def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float, delay_s: float = 0.0,
-               tracer: TraceWriter | None = None) -> Stat:
+def _run_phase(invoke: _Invoker, v: dict[str, Flag], min_runs: int, min_secs: float,
+               tracer: TraceWriter | None = None, times: OpTimes | None = None) -> Stat:
     """One series (warm-up or timed): at least ``min_runs`` invokes and ``min_secs``, at most
-    --max_secs; each invoke's time (µs) includes the injected delay."""
+    --max_secs (both on the host's clock); each invoke's time (µs, on the phone's clock:
+    :mod:`.clock`) includes the injected delay."""
     max_secs = float(v["max_secs"].value)
     dry = bool(v["dry_run"].value)
     pacer = _Pacer(v)
@@ -136,16 +161,12 @@ def _run_phase(interp: Any, v: dict[str, Flag], min_runs: int, min_secs: float, 
             break
         if stat.count > 0:
             pacer.before_next_run()
-        t = time.perf_counter_ns()
-        m0 = time.monotonic()
-        if not dry:
-            interp.invoke()
-            m1 = time.monotonic()
-            if delay_s:
-                _sleep_until(time.perf_counter() + delay_s)
-        stat.add(max(0, (time.perf_counter_ns() - t) // 1000))
-        if tracer is not None and not dry:
-            tracer.invoke(m0, m1, time.monotonic())
+        wall0, t = time.monotonic(), clock.now_s()
+        trace = invoke(times) if not dry else None
+        t1 = clock.now_s()
+        stat.add(max(0, int((t1 - t) * 1e6)))
+        if tracer is not None and trace is not None:
+            trace(tracer, wall0, t, t1)
     phase_end(stat)
     return stat
 
@@ -213,12 +234,20 @@ def _main(args: list[str]) -> int:
         if v["report_peak_memory_footprint"].value else None
     if monitor:
         monitor.start()
+    builtin = mdl.builtin_ops(ops)
+    dry = bool(v["dry_run"].value)
+    seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value),
+                                                default_delegates=not xnnpack_off and applied is None)
+    names = op_tensor_names(interp)
+    invoke = _Invoker(interp, seg, op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env()))
+    warm_times, run_times = (OpTimes(), OpTimes()) if seg is not None else (None, None)
     try:
-        delay_s = injected_delay_s(interp)
         tracer = TraceWriter(interp, ops, applied, profile_name)
         tw = tracer if tracer.active else None
-        warm = _run_phase(interp, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value), delay_s, tw)
-        runs = _run_phase(interp, v, int(v["num_runs"].value), float(v["min_secs"].value), delay_s, tw)
+        warm = _run_phase(invoke, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value), tw, warm_times)
+        runs = _run_phase(invoke, v, int(v["num_runs"].value), float(v["min_secs"].value), tw, run_times)
+        if seg is not None and str(v["output_filepath"].value):
+            interp.invoke()  # the outputs are the whole graph's, as before
     except RuntimeError as exc:
         raise fail(f"Failed to invoke! {exc}") from None
     if monitor:
@@ -226,6 +255,8 @@ def _main(args: list[str]) -> int:
     timings_line(init_ms, warm, runs)
     memory_lines(start_rss_kb, init_rss_kb, _max_rss_kb(), monitor.status() if monitor else None)
     if v["enable_op_profiling"].value:
-        print_op_profile(interp, ops, applied, xnnpack_off, warm, runs, modify_graph_ms, alloc_ms)
+        measured = (warm_times.first_ms, run_times.avg_ms()) \
+            if warm_times is not None and run_times is not None and warm_times.count and run_times.count else None
+        print_op_profile(interp, ops, applied, xnnpack_off, warm, runs, modify_graph_ms, alloc_ms, measured)
     _write_outputs(interp, sandbox, v, applied)
     return 0
