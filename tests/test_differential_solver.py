@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from perflab.analysis.stats import spearman
 from perflab.errors import MeasurementError
-from perflab.tracing.differential import VariantTiming, solve_layers, spearman, sum_check, variant_timing
+from perflab.tracing.differential import VariantTiming, solve_layers, sum_check, variant_timing
 
 TRUE_MS = [1.5, 7.0, 0.8, 3.2, 0.4]
 NAMES = ["head", "body0", "body1", "out", "tail"]

@@ -1,7 +1,7 @@
 """The per-layer methods aligned row for row (perflab.analysis.layer_align, pure), on hand-built
 passes whose ops, names and groups are known: sums per group, missing methods and ops a method
 does not see, delegate nodes, XNNPACK's own operator numbering, disagreement flags; and the
-stored record built from LayerPassRecords (perflab.lab.layers.aligned_record)."""
+stored record built from LayerPassRecords (perflab.rules.layers.aligned_record)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from perflab.analysis.layer_align import (
     align,
     assign_ops,
 )
-from perflab.lab.layers import aligned_record
+from perflab.rules.layers import aligned_record
 from perflab.store.results import LayerPassRecord, LayerRow, LayersRecord
 
 # an ESPCN-like graph, as TFLite names it (the anchor concat runs first but belongs to the tail)

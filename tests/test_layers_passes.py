@@ -5,7 +5,8 @@ from __future__ import annotations
 import statistics
 
 from perflab.core.types import SeriesMode, TimingResult
-from perflab.lab.layers import partition_table, rank_between, trace_records
+from perflab.lab.layers import trace_records
+from perflab.rules.layers import partition_table, rank_between
 from perflab.store.results import CompatRecord, DelegateRecord, GpuIssueRecord, LayerPassRecord, LayerRow
 
 PID = 4321
@@ -190,7 +191,8 @@ def _espcn_passes(drop_op: int | None = None) -> tuple[list[LayerPassRecord], st
 def test_rank_checks_read_the_aligned_groups_by_the_one_stored_mapping() -> None:
     from pathlib import Path
 
-    from perflab.lab.layers import aligned_record, model_ops
+    from perflab.lab.layers import model_ops
+    from perflab.rules.layers import aligned_record
 
     passes, path = _espcn_passes()
     aligned = aligned_record(passes, model_ops(Path(path)), "espcn_x2_fp32.tflite")
@@ -204,7 +206,8 @@ def test_rank_checks_read_the_aligned_groups_by_the_one_stored_mapping() -> None
 def test_rank_checks_leave_out_a_group_a_method_saw_only_in_part() -> None:
     from pathlib import Path
 
-    from perflab.lab.layers import aligned_record, model_ops
+    from perflab.lab.layers import model_ops
+    from perflab.rules.layers import aligned_record
 
     passes, path = _espcn_passes(drop_op=1)  # the op profile lost c1's TANH
     aligned = aligned_record(passes, model_ops(Path(path)), "espcn_x2_fp32.tflite")

@@ -26,8 +26,8 @@ from PIL import Image
 
 from perflab.core.display import fmt_mai, fmt_ms, fmt_ratio, fmt_signed
 from perflab.errors import StoreError
-from perflab.lab.derive import finalize_cells
 from perflab.report.html import render_run_report
+from perflab.rules.derive import finalize_cells
 from perflab.store.results import (
     CellRecord,
     CellStatus,
@@ -176,7 +176,7 @@ def build_run_folder(run_dir: Path, *, with_samples: bool = True, with_frames: b
 
     def quality(cell_id: str, psnr_mean: float, ssim: float, piqe: float | None) -> QualityRecord:
         """Per-frame rows as the runner writes them (PSNR-RGB, PIQE or its reason); the differences to bicubic
-        and the MAI score are added by the run's finaliser (perflab.lab.derive), as in a real run."""
+        and the MAI score are added by the run's finaliser (perflab.rules.derive), as in a real run."""
         per: list[FrameQuality] = []
         for k, (f, v) in enumerate(sorted(psnr.get(cell_id, {}).items())):
             per.append(FrameQuality(

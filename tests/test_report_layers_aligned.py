@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from test_report import _chromium, _plain, _section, build_run_folder, needs_chromium
 
-from perflab.lab.layers import aligned_record, model_ops
+from perflab.lab.layers import model_ops
 from perflab.report.html import render_run_report
+from perflab.rules.layers import aligned_record
 from perflab.store.results import LayerPassRecord, LayerRow, LayersRecord
 from perflab.zoo.registry import get_artifact
 

@@ -9,7 +9,7 @@ import pytest
 from support import records
 
 from perflab.errors import StoreError
-from perflab.lab.derive import finalize_cells
+from perflab.rules.derive import finalize_cells
 from perflab.store.db import ResultsDB
 from perflab.store.results import (
     RESULTS_SCHEMA,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from support.phones import PhoneFactory
 
-from perflab.lab.costs import sustained_applies, sustained_warnings, throttle_analysis
+from perflab.lab.costs import sustained_applies, sustained_warnings
+from perflab.rules.sustained import throttle_analysis
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Delegate, Sustained, Variant
 from perflab.store.results import SustainedPart

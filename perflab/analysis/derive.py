@@ -1,5 +1,5 @@
 """Derived values of a run, one rule each: baseline pairing, deltas, the real-time verdict and
-the MAI 2021 score. Pure functions over plain values; ``perflab.lab.derive`` applies them to
+the MAI 2021 score. Pure functions over plain values; ``perflab.rules.derive`` applies them to
 stored records once, at the end of a run, and the report only renders what they produced.
 """
 

@@ -238,3 +238,29 @@ def summary_stability_warnings(
                 "or raise runs.iterations.",
             ))
     return out
+
+
+def _ranks(v: Sequence[float]) -> np.ndarray:
+    x = np.asarray(v, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    i = 0
+    while i < len(x):  # average ranks for ties
+        j = i
+        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0
+        i = j + 1
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman rank correlation (ties averaged); None with fewer than 3 pairs or a constant side."""
+    if len(a) != len(b):
+        raise ValueError("spearman: sequences differ in length")
+    if len(a) < 3:
+        return None
+    ra, rb = _ranks(a), _ranks(b)
+    if np.std(ra) == 0 or np.std(rb) == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])

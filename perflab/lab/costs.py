@@ -1,9 +1,6 @@
 """What SR costs, glued into a run: sample a device during a series or at rest, and turn the
-sampler's summary into the cell's telemetry fields with the power source and its confidence.
-
-Power source ranking (METHOD.md): external meter on a battery-bypass supply (high) > on-device
-power rails > battery counters with charging suspended (medium) > battery counters while
-charging (low, flagged). On `local`, RAPL package power where the host has it.
+sampler's summary into the cell's telemetry fields. The power source, its confidence and the
+energy per frame are perflab.rules.power's; throttling is perflab.rules.sustained's.
 """
 
 from __future__ import annotations
@@ -19,12 +16,15 @@ import numpy as np
 
 from perflab.analysis.timeline import Timeline, process_window
 from perflab.core.types import TimingResult
-from perflab.core.units import frame_budget_ms, mw_ms_to_mj, period_ms_to_hz, s_to_ms
-from perflab.devices.base import Device, DeviceKind
+from perflab.core.units import frame_budget_ms, period_ms_to_hz, s_to_ms
+from perflab.devices.base import Device
 from perflab.devices.capabilities import ConfiguredDevice
-from perflab.errors import MeasurementError, PerflabError, RunInterrupted
+from perflab.errors import MeasurementError, RunInterrupted
 from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, apply_meter, conclude
+from perflab.rules.device import emulated_label
+from perflab.rules.power import BATTERY_COUNTERS, battery_source, mj_per_frame, rapl_source
+from perflab.rules.sustained import throttle_analysis
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Sustained
 from perflab.store.results import (
@@ -127,7 +127,7 @@ def measure_during(device: Device, workdir: Path, raw_path: Path, interval_s: fl
 
 
 def idle_baseline(device: Device, workdir: Path, raw_path: Path, rel: str, interval_s: float, duration_s: float,
-                  stop: StopController, *, meter: MeterPlan | None = None) -> IdleRecord:
+                  stop: StopController, *, emulated: bool, meter: MeterPlan | None = None) -> IdleRecord:
     """The device at rest for ``duration_s`` (interrupted by a stop request). With a meter,
     current and power at rest come from it (the same source as the cells')."""
     def rest() -> None:
@@ -147,21 +147,14 @@ def idle_baseline(device: Device, workdir: Path, raw_path: Path, rel: str, inter
                 tl = sampler.stop()
             except MeasurementError as exc:
                 return IdleRecord(serial=device.serial, missing={"all": str(exc)})
-        return _idle_record(device, _summarize(device, tl, whole_span=True), rel, None)
+        return _idle_record(device, _summarize(device, tl, whole_span=True), rel, None, emulated=emulated)
     _, s, why, outcome = measure_during(device, workdir / "idle", raw_path, interval_s, rest, meter=meter,
                                         whole_span=True)
-    return _idle_record(device, s, rel, outcome, why)
-
-
-def _emulated(device: Device) -> bool:
-    try:
-        return device.info().kind is DeviceKind.EMULATED
-    except PerflabError:
-        return False
+    return _idle_record(device, s, rel, outcome, why, emulated=emulated)
 
 
 def _idle_record(device: Device, s: Summary | None, rel: str, outcome: MeterOutcome | None,
-                 why: str | None = None) -> IdleRecord:
+                 why: str | None = None, *, emulated: bool) -> IdleRecord:
     fields: dict[str, Any] = {}
     missing: dict[str, str] = {}
     if s is not None:
@@ -171,7 +164,7 @@ def _idle_record(device: Device, s: Summary | None, rel: str, outcome: MeterOutc
                       power_mw=s.power_mw, timeline_file=rel,
                       convention=convention_record(s.convention) if s.convention is not None else None)
         if s.current_ma is not None:
-            fields["power_source"] = ("emulated " if _emulated(device) else "") + "battery counters"
+            fields["power_source"] = emulated_label(BATTERY_COUNTERS, emulated=emulated)
         missing.update({k: v for k, v in s.missing.items() if k not in ("rss_peak_mb", "window")})
     else:
         missing["sampler"] = why or "not sampled"
@@ -179,7 +172,7 @@ def _idle_record(device: Device, s: Summary | None, rel: str, outcome: MeterOutc
         if outcome.energy is not None:
             e = outcome.energy
             fields.update(current_ma=e.mean_ma, power_mw=e.mean_mw,
-                          power_source=("emulated " if _emulated(device) else "") + outcome.plan.label)
+                          power_source=emulated_label(outcome.plan.label, emulated=emulated))
             if fields.get("duration_s") is None:
                 fields["duration_s"] = e.duration_s
             for k in ("current_ma", "power_mw"):
@@ -230,24 +223,20 @@ def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: 
             warnings.append(WarningRecord(code="telemetry_gaps", message=(
                 f"battery samples cover {100 * s.energy.covered_fraction:.0f}% of the window; energy is "
                 "interpolated across the gaps")))
-    if s.power_mw is not None:
-        if fps:
-            fields["mj_per_frame"] = s.power_mw / fps
-        elif latency_mean_ms is not None:
-            fields["mj_per_frame"] = mw_ms_to_mj(s.power_mw, latency_mean_ms)
+    if (mj := mj_per_frame(s.power_mw, fps=fps, latency_mean_ms=latency_mean_ms)) is not None:
+        fields["mj_per_frame"] = mj
     if s.current_ma is not None:
         fields["mah_per_hour"] = s.current_ma  # a mean current sustained for one hour at this pacing
-        label = "emulated battery counters" if emulated else "battery counters"
+        src = battery_source(emulated=emulated, charging=s.charging)
+        fields["power_source"], fields["power_confidence"] = src.source, src.confidence
         if s.charging:
-            fields["power_source"], fields["power_confidence"] = f"{label} while charging", "low"
             warnings.append(WarningRecord(code="charging", message=(
                 "the battery was charging during the cell: current_now is net of the charger, not what the phone "
                 "drew. Suspend charging (tuning.suspend_charging, rooted phones), use adb over Wi-Fi, or a meter "
                 "on a battery-bypass supply.")))
-        else:
-            fields["power_source"], fields["power_confidence"] = f"{label} (not charging)", "medium"
     elif s.host_package_mw is not None:
-        fields["power_source"], fields["power_confidence"] = "RAPL package energy (host CPU package only)", "medium"
+        src = rapl_source()
+        fields["power_source"], fields["power_confidence"] = src.source, src.confidence
         fields["power_mw"] = s.host_package_mw
     else:
         missing.setdefault("power_source", missing.get("current_ma") or "no battery counters, rails or meter")
@@ -305,74 +294,15 @@ def _mean_freq(s: Summary | None) -> float | None:
     return float(np.mean(list(s.cpu_freq_mhz.values()))) if s is not None and s.cpu_freq_mhz else None
 
 
-def _early_late(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    """Means of the first and the last fifth (at least one part each) of the known values."""
-    known = [v for v in values if v is not None]
-    if len(known) < 2:
-        return None, None
-    k = max(1, len(known) // 5)
-    return float(np.mean(known[:k])), float(np.mean(known[-k:]))
-
-
-def throttle_analysis(parts: Sequence[SustainedPart], cfg: Sustained) -> tuple[dict[str, Any], dict[str, str],
-                                                                                list[WarningRecord]]:
-    """Throttling from the part timeline (pure): a CPU or GPU clock that drops more than
-    ``freq_drop_pct`` below its early level while the load stays (late busy ≥ 80% of early),
-    or a late latency more than ``latency_drift_pct`` above the early one."""
-    out: dict[str, Any] = {}
-    missing: dict[str, str] = {}
-    warnings: list[WarningRecord] = []
-    lat_e, lat_l = _early_late([p.latency_mean_ms for p in parts])
-    out.update(latency_early_ms=lat_e, latency_late_ms=lat_l)
-    drift = None if lat_e is None or lat_l is None or lat_e <= 0 else (lat_l - lat_e) / lat_e * 100.0
-    out["latency_drift_pct"] = drift
-    if drift is None:
-        missing["latency_drift_pct"] = "fewer than two parts with a latency"
-    verdicts: list[bool] = []
-    if drift is not None:
-        verdicts.append(drift > cfg.latency_drift_pct)
-        if drift > cfg.latency_drift_pct:
-            warnings.append(WarningRecord(code="latency_drift", message=(
-                f"sustained: latency went from {lat_e:.2f} ms early to {lat_l:.2f} ms late (+{drift:.1f}%, "
-                f"threshold {cfg.latency_drift_pct:g}%): the device slows down under sustained load")))
-    for name, freq_key, busy_key in (("CPU", "cpu_freq_mhz", "device_cpu_busy_pct"),
-                                     ("GPU", "gpu_freq_mhz", "gpu_busy_pct")):
-        f_e, f_l = _early_late([getattr(p, freq_key) for p in parts])
-        out[f"{freq_key.split('_')[0]}_freq_early_mhz"], out[f"{freq_key.split('_')[0]}_freq_late_mhz"] = f_e, f_l
-        if f_e is None or f_l is None or f_e <= 0:
-            missing[f"{name.lower()}_freq"] = f"no {name} clock timeline (the device sampler gave none)"
-            continue
-        b_e, b_l = _early_late([getattr(p, busy_key) for p in parts])
-        load_stays = b_e is None or b_l is None or b_l >= 0.8 * b_e
-        drop = (f_e - f_l) / f_e * 100.0
-        capped = drop > cfg.freq_drop_pct and load_stays
-        verdicts.append(capped)
-        if capped:
-            load = "" if b_e is None or b_l is None else f" while its load stayed ({b_e:.0f}% → {b_l:.0f}% busy)"
-            warnings.append(WarningRecord(code="throttling", message=(
-                f"sustained: the {name} clock fell from {f_e:.0f} MHz early to {f_l:.0f} MHz late (−{drop:.1f}%, "
-                f"threshold {cfg.freq_drop_pct:g}%){load}: thermal throttling")))
-    temps = [p.temp_c for p in parts if p.temp_c is not None]
-    if temps:
-        out.update(temp_end_c=temps[-1], temp_max_c=max(temps))
-    else:
-        missing["temp_c"] = "no temperature was read during the sustained run"
-    out["throttled"] = any(verdicts) if verdicts else None
-    if not verdicts:
-        missing["throttled"] = "neither latency nor clocks could be compared early vs late"
-    return out, missing, warnings
-
-
 def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], TimingResult], *, fps: float | None,
                   burst_latency_mean_ms: float | None, burst_power_mw: float | None, workdir: Path,
                   timeline_path: Callable[[int], Path], interval_s: float, meter: MeterPlan | None,
-                  stop: StopController, sample: bool = True) -> tuple[SustainedRecord, list[WarningRecord]]:
+                  stop: StopController, emulated: bool, sample: bool = True) -> tuple[SustainedRecord, list[WarningRecord]]:
     """``cfg.chunks`` consecutive parts of a paced run lasting ``cfg.duration_s`` in all (each
     part ``run_part(iterations)``), each sampled (and metered) like the headline series, with
     the device's temperature read after each: the timeline throttling is judged on. With
     ``sample`` off (telemetry disabled) only latency and temperature make the timeline."""
     start_temp = device.temperature().temp_c
-    emulated = _emulated(device)
     per_frame_ms = frame_budget_ms(fps) or (burst_latency_mean_ms or 0.0)
     if per_frame_ms <= 0:
         return SustainedRecord(duration_s=cfg.duration_s, fps=fps, missing={
@@ -398,10 +328,10 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
         power_mw: float | None = None
         src: str | None = None
         if mo is not None and mo.energy is not None:
-            power_mw, src = mo.energy.mean_mw, ("emulated " if emulated else "") + mo.plan.label
+            power_mw, src = mo.energy.mean_mw, emulated_label(mo.plan.label, emulated=emulated)
             energy_mj += mo.energy.mj
         elif s is not None and s.energy is not None:
-            power_mw, src = s.energy.mean_mw, ("emulated " if emulated else "") + "battery counters"
+            power_mw, src = s.energy.mean_mw, emulated_label(BATTERY_COUNTERS, emulated=emulated)
             energy_mj += s.energy.mj
         else:
             energy_ok = False

@@ -55,12 +55,9 @@ from perflab.errors import (
     PerflabError,
     RunInterrupted,
 )
+from perflab.rules.layers import aligned_record, partition_table, rank_against_macs, rank_between
 from perflab.store.results import (
-    AlignedCellRecord,
     AlignedLayersRecord,
-    AlignedMethodRecord,
-    AlignedOpRecord,
-    AlignedRowRecord,
     CompatRecord,
     DelegateRecord,
     InferenceTimelineRecord,
@@ -69,10 +66,6 @@ from perflab.store.results import (
     LayerPassRecord,
     LayerRow,
     LayersRecord,
-    OpGroupRecord,
-    PartitionRecord,
-    PartitionRow,
-    RankCheckRecord,
     SpanRecord,
     SumCheckRecord,
     SwitchSummaryRecord,
@@ -83,7 +76,6 @@ from perflab.tracing.attribution import Attribution, SwitchLatency
 from perflab.tracing.differential import (
     VariantTiming,
     solve_layers,
-    spearman,
     sum_check,
     variant_timing,
 )
@@ -517,132 +509,7 @@ def _node_index(name: str) -> int:
     return int(m.group(1)) if m else 1 << 30
 
 
-# --------------------------------------------------------------------------- delegate partition
-
-GPU_DELEGATES = ("gpu",)
-
-
-def _op_list(delegates: Sequence[DelegateRecord], compat: CompatRecord | None) -> tuple[list[str], str]:
-    if compat is not None and compat.ops:
-        return list(compat.ops), "analyzer"
-    host = next((d for d in delegates if d.kind == "ops"), None)
-    if host is not None:
-        return [o for o in host.ops if o != "DELEGATE"], "host"
-    return [], ""
-
-
-def _overlay_trace(atrace: LayerPassRecord, place: list[str], why: list[str | None], src: list[str]) -> None:
-    """An op traced as its own ATrace section ran on the CPU (delegated ops hide in the delegate node)."""
-    traced = {int(m.group(1)) for r in atrace.rows if (m := re.search(r"@(\d+)", r.name))
-              and not r.node_type.startswith("TfLite")}
-    for k in traced:
-        if 0 <= k < len(place):
-            place[k], src[k] = "cpu", "trace"
-            why[k] = why[k] or "traced as its own operator section (delegated ops hide inside the delegate node)"
-
-
-def partition_table(delegate: str, delegates: Sequence[DelegateRecord], compat: CompatRecord | None,
-                    atrace: LayerPassRecord | None = None) -> PartitionRecord:
-    """Which ops ran on the delegate and which fell back to the CPU, and why (pure).
-
-    The op list is the model analyzer's (CellRecord.model.compat), else the runtime's own
-    (the host runner's ``ops`` record). Placement, strongest evidence first: per-operator
-    ATrace sections (an op traced on its own ran on the CPU; delegated ops hide inside the
-    delegate node); the tool's log (``Replacing N out of M``: all replaced → all on the
-    delegate; the delegate not applied → all on the CPU); for the GPU delegate, the analyzer's
-    incompatibility list names the ops that fall back, with its reason. What no source
-    settles is ``unknown``.
-    """
-    ops, first = _op_list(delegates, compat)
-    sources = [first]
-    if not ops:
-        return PartitionRecord(delegate=delegate, missing="no op list: the model analyzer did not run and the "
-                               "device tool printed none")
-    place: list[str] = ["unknown"] * len(ops)
-    why: list[str | None] = [None] * len(ops)
-    src: list[str] = [sources[0]] * len(ops)
-    partitions: int | None = None
-    replaced = next((d for d in delegates if d.kind == "replaced"), None)
-    not_applied = next((d for d in delegates if d.kind == "not_applied"), None)
-    applied = next((d for d in delegates if d.kind == "applied"), None)
-    host_ops = next((d for d in delegates if d.kind == "ops"), None)
-    if delegate == "cpu":
-        place = ["cpu"] * len(ops)
-        why = ["no delegate asked for: TFLite's builtin CPU kernels"] * len(ops)
-    elif not_applied is not None:
-        place = ["cpu"] * len(ops)
-        why = [f"the delegate took nothing: {not_applied.line.strip()}"] * len(ops)
-        src = ["log"] * len(ops)
-        sources.append("log")
-    elif replaced is not None and replaced.total:
-        sources.append("log")
-        partitions = replaced.partitions
-        if replaced.replaced == replaced.total:
-            place, src = ["delegate"] * len(ops), ["log"] * len(ops)
-        elif delegate in GPU_DELEGATES and compat is not None and compat.gpu_checked:
-            bad = {i.op_index: i.reason for i in compat.gpu_issues}
-            for k in range(len(ops)):
-                place[k] = "cpu" if k in bad else "delegate"
-                why[k] = bad.get(k)
-                src[k] = "analyzer"
-    elif applied is not None and applied.coverage == "full":
-        place, src = ["delegate"] * len(ops), ["log"] * len(ops)
-        sources.append("log")
-    elif host_ops is not None and "DELEGATE" in host_ops.ops:
-        partitions = host_ops.ops.count("DELEGATE")
-        why = ["the delegate took part of the graph; LiteRT's Python binding does not say which nodes"] * len(ops)
-    if atrace is not None and atrace.rows:
-        sources.append("trace")
-        _overlay_trace(atrace, place, why, src)
-    rows = [PartitionRow(index=k, op=op, placement=place[k], reason=why[k], source=src[k]) for k, op in enumerate(ops)]
-    return PartitionRecord(delegate=delegate, rows=rows, on_delegate=place.count("delegate"), on_cpu=place.count("cpu"),
-                           unknown=place.count("unknown"), partitions=partitions, sources=sorted(set(sources)))
-
-
-# --------------------------------------------------------------------------- rank agreement
-
-
-def _conv_rows(p: LayerPassRecord) -> list[LayerRow]:
-    return [r for r in p.rows if r.node_type in ("conv", "merged") or r.node_type.upper().startswith("CONV")]
-
-
-def rank_against_macs(p: LayerPassRecord) -> RankCheckRecord | None:
-    """Rank agreement of a pass's conv rows with their MACs (a proxy where nothing else measured)."""
-    rows = [r for r in _conv_rows(p) if r.macs_per_lr_pixel]
-    if len(rows) < 2:
-        return None
-    times = [r.avg_ms for r in rows]
-    macs = [float(r.macs_per_lr_pixel or 0) for r in rows]
-    same_top = times.index(max(times)) in [i for i, m in enumerate(macs) if m == max(macs)]
-    return RankCheckRecord(against="macs", spearman=spearman(times, macs), n=len(rows), same_top=same_top,
-                           note="conv rows only; MACs are a proxy: element-wise work and memory traffic are not counted")
-
-
-def rank_between(aligned: AlignedLayersRecord, method: str, other: str) -> RankCheckRecord | None:
-    """Rank agreement of two methods over the aligned table's groups (pure): each method's time
-    per group as the table sums it, by the one stored op → group mapping; only groups both
-    methods timed whole (every op seen) count. None with fewer than two such groups."""
-    cols = {m.method: k for k, m in enumerate(aligned.methods)}
-    if method not in cols or other not in cols:
-        return None
-    a: list[float] = []
-    b: list[float] = []
-    for row in aligned.rows:
-        if row.kind != "group":
-            continue
-        x, y = row.cells[cols[method]], row.cells[cols[other]]
-        if x.time_ms is None or y.time_ms is None or x.ops_seen < x.ops_total or y.ops_seen < y.ops_total:
-            continue
-        a.append(x.time_ms)
-        b.append(y.time_ms)
-    if len(a) < 2:
-        return None
-    return RankCheckRecord(against=other, spearman=spearman(a, b), n=len(a), same_top=a.index(max(a)) == b.index(max(b)),
-                           note="groups of the aligned table: the other method's ops summed into them by the stored "
-                                "op → group mapping; only groups both timed whole")
-
-
-# --------------------------------------------------------------------------- aligned table
+# --------------------------------------------------------------------------- the model file's ops
 
 
 def model_ops(path: Path) -> list[la.ModelOp]:
@@ -654,32 +521,6 @@ def model_ops(path: Path) -> list[la.ModelOp]:
     names = op_tensor_names(it)
     return [la.ModelOp(index=int(o["index"]), op=str(o["op_name"]), tensor_names=names.get(int(o["index"]), ""))
             for o in it._get_ops_details() if str(o["op_name"]) != "DELEGATE"]
-
-
-def _method_rows(p: LayerPassRecord) -> la.MethodRows:
-    return la.MethodRows(method=p.method, total_ms=p.total_ms, missing=p.missing or (None if p.rows else "no rows"),
-                         sum_se_ms=p.sum_check.layers_sum_se_ms if p.sum_check is not None else None,
-                         rows=tuple(la.MethodRow(name=r.name, node_type=r.node_type, avg_ms=r.avg_ms, se_ms=r.se_ms,
-                                                 layers=tuple(r.layers)) for r in p.rows))
-
-
-def aligned_record(passes: Sequence[LayerPassRecord], ops: Sequence[la.ModelOp], model_file: str) -> AlignedLayersRecord:
-    """The passes aligned row for row over the differential groups (pure: analysis.layer_align)."""
-    t = la.align(ops, [_method_rows(p) for p in passes])
-    return AlignedLayersRecord(
-        model_file=model_file,
-        ops=[AlignedOpRecord(index=a.index, op=a.op, group=a.group, how=a.how) for a in t.mapping.ops],
-        groups=[OpGroupRecord(name=g.name, layers=list(g.layers), ops=list(g.ops)) for g in t.mapping.groups],
-        methods=[AlignedMethodRecord(method=m.method, level=m.level, total_ms=m.total_ms, rows_sum_ms=m.rows_sum_ms,
-                                     assigned_ms=m.assigned_ms, unmatched=list(m.unmatched), missing=m.missing,
-                                     notes=list(m.notes)) for m in t.methods],
-        rows=[AlignedRowRecord(name=r.name, kind=r.kind, groups=list(r.groups), ops=list(r.ops),
-                               disagreements=list(r.disagreements),
-                               cells=[AlignedCellRecord(method=c.method, time_ms=c.time_ms, se_ms=c.se_ms,
-                                                        ops_seen=c.ops_seen, ops_total=c.ops_total, missing=c.missing,
-                                                        note=c.note, flagged=c.flagged) for c in r.cells])
-              for r in t.rows],
-        tolerance_pct=t.tolerance_pct, se_factor=t.se_factor, notes=list(t.notes))
 
 
 def align_passes(passes: Sequence[LayerPassRecord], model: Path) -> AlignedLayersRecord | None:

@@ -26,6 +26,7 @@ from perflab.analysis.timeline import Timeline
 from perflab.devices.base import Device
 from perflab.devices.capabilities import ConfiguredDevice, ShellDevice
 from perflab.errors import DeviceError, MeasurementError
+from perflab.rules.power import meter_source, mj_per_frame
 from perflab.scenario.schema import MeterSpec
 from perflab.store.results import MeterRecord, WarningRecord
 from perflab.telemetry.clock import (
@@ -309,15 +310,12 @@ def apply_meter(fields: dict[str, Any], missing: dict[str, str], warnings: list[
         return
     fields.update(battery_current_ma=fields.get("current_ma"), battery_power_mw=fields.get("power_mw"),
                   battery_energy_mj=fields.get("energy_mj"), battery_power_source=fields.get("power_source"))
-    label = ("emulated " if emulated else "") + o.plan.label
+    src = meter_source(o.plan.label, o.plan.placement, emulated=emulated)
     fields.update(current_ma=e.mean_ma, power_mw=e.mean_mw, energy_mj=e.mj, energy_mah=e.mah,
-                  voltage_v=rec.voltage_v, power_source=label,
-                  power_confidence="high" if o.plan.placement == "bypass" else "medium",
+                  voltage_v=rec.voltage_v, power_source=src.source, power_confidence=src.confidence,
                   mah_per_hour=e.mean_ma)
-    if fps:
-        fields["mj_per_frame"] = e.mean_mw / fps
-    elif latency_mean_ms is not None:
-        fields["mj_per_frame"] = e.mean_mw * latency_mean_ms / 1000.0
+    if (mj := mj_per_frame(e.mean_mw, fps=fps, latency_mean_ms=latency_mean_ms)) is not None:
+        fields["mj_per_frame"] = mj
     for k in ("current_ma", "power_mw", "energy_mj", "power_source"):  # why the battery had no figure
         if k in missing and fields.get(f"battery_{k}") is None:
             missing[f"battery_{k}"] = missing[k]

@@ -34,7 +34,7 @@ from perflab.analysis.stats import (
     summary_stability_warnings,
 )
 from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
-from perflab.devices.base import Device, DeviceInfo, DeviceKind
+from perflab.devices.base import Device, DeviceInfo
 from perflab.devices.capabilities import HostDevice
 from perflab.errors import (
     DeviceGoneError,
@@ -54,13 +54,14 @@ from perflab.lab.costs import (
     sustained_warnings,
     telemetry_fields,
 )
-from perflab.lab.derive import finalize_cells
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
 from perflab.lab.meters import MeterOutcome, meter_plan, unmatched_meter_warnings
 from perflab.lab.models import resolve_artifact
 from perflab.lab.phone_timing import TimingTrace, traced, with_trace_samples
 from perflab.lab.progress import Phase, Progress, QuietProgress
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
+from perflab.rules.derive import finalize_cells
+from perflab.rules.device import EMULATED_NOTE, is_emulated
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec, plan_cells
 from perflab.scenario.schema import Sustained
@@ -95,8 +96,6 @@ RESTORE_WAIT_S = 60.0
 RECONNECT_WAIT_S = 60.0  # how long a dropped phone is waited for before its cells fail
 QUALITY_CHUNK_FRAMES = 8  # frames per run_outputs call: bounds memory for long clips
 SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
-EMULATED_NOTE = ("emulated phone: numbers come from perflab's emulator running the model on the host, "
-                 "not from a real device")
 
 
 @dataclass
@@ -381,7 +380,7 @@ class ScenarioRunner:
             self.progress.phase(device.serial, 1, first.cell_id, Phase.IDLE)
             rel = f"telemetry/{artifact_dir(device.serial)}.idle.txt"
             rec = idle_baseline(device, self.folder.work_dir(device.serial), self.folder.path / rel, rel,
-                                tel.sample_interval_ms / 1000.0, tel.idle_baseline_s, self.stop,
+                                tel.sample_interval_ms / 1000.0, tel.idle_baseline_s, self.stop, emulated=is_emulated(info),
                                 meter=meter_plan(device, tel.meter_specs(), len(self.devices)))
             with self._lock:
                 self.idle.append(rec)
@@ -471,12 +470,12 @@ class ScenarioRunner:
             **fields.pop("model_fields", {}),
         )
         warnings = list(fields.pop("warnings", []))
-        if info.kind == DeviceKind.EMULATED.value:
+        if is_emulated(info):
             warnings.insert(0, WarningRecord(code="emulated", message=EMULATED_NOTE))
         return CellRecord(
             cell_id=cell.cell_id, artifact_key=artifact_key(info.serial, cell.cell_id, self.n_devices), device=info,
             model=model, delegate=cell.delegate.value, threads=self.s.threads, status=status, reason=reason,
-            baseline=cell.baseline, emulated=info.kind == DeviceKind.EMULATED.value, warnings=warnings, **fields,
+            baseline=cell.baseline, emulated=is_emulated(info), warnings=warnings, **fields,
         )
 
     def _run_cell(
@@ -608,7 +607,7 @@ class ScenarioRunner:
         headline = parts.series[modes[0][0].value]
         if self.s.telemetry.enabled:
             fields, cost_missing, cost_warnings = telemetry_fields(
-                parts.cost, parts.cost_why, emulated=info.kind == DeviceKind.EMULATED.value, fps=self.s.pacing.fps,
+                parts.cost, parts.cost_why, emulated=is_emulated(info), fps=self.s.pacing.fps,
                 latency_mean_ms=headline.mean, interval_ms=self.s.telemetry.sample_interval_ms,
                 timeline_rel=str(tel.pop("timeline_file", "")), meter=parts.meter)
             tel.update(fields)
@@ -670,7 +669,7 @@ class ScenarioRunner:
             timeline_path=lambda i: self.folder.path / f"telemetry/{key}.sustained{i}.txt",
             interval_s=s.telemetry.sample_interval_ms / 1000.0,
             meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)) if s.telemetry.enabled else None,
-            stop=self.stop, sample=s.telemetry.enabled)
+            stop=self.stop, emulated=is_emulated(info), sample=s.telemetry.enabled)
         parts.warnings.extend(warnings)
         return rec
 

@@ -10,7 +10,7 @@ Rules the whole view keeps (perflab.report.view and its parts view_*):
 - Each cell is set beside the bicubic baseline on the same device and delegate.
 - The view renders what the run stored and computes nothing that analysis owns: baseline pairing,
   deltas (cell and per frame), the real-time verdict with its rule, the MAI score and the reading
-  of delegate lines all come from ``results.json`` (``perflab.lab.derive`` / ``perflab.analysis``).
+  of delegate lines all come from ``results.json`` (``perflab.rules.derive`` / ``perflab.analysis``).
   A value an older results file does not hold is shown missing with the reason
   :data:`NOT_RECORDED`.
 """

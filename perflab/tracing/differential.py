@@ -11,8 +11,8 @@ covariance is scaled by χ²/dof (Birge ratio), so uncertainties are never small
 scatter shows.
 
 :func:`sum_check` compares the layers' sum with an independently timed whole model (the
-shipped file, timed interleaved with the variants but left out of the fit); :func:`spearman`
-is the rank agreement used to compare per-layer orders between methods.
+shipped file, timed interleaved with the variants but left out of the fit). The rank agreement
+between methods (``spearman``) lives in perflab.analysis.stats.
 """
 
 from __future__ import annotations
@@ -132,29 +132,3 @@ def sum_check(sol: DifferentialSolution, whole_model_ms: float,
     diff = (sol.sum_ms - whole_model_ms) / whole_model_ms * 100.0
     return SumCheck(layers_sum_ms=sol.sum_ms, layers_sum_se_ms=sol.sum_se_ms, whole_model_ms=whole_model_ms,
                     diff_pct=diff, tolerance_pct=tolerance_pct, ok=abs(diff) <= tolerance_pct)
-
-
-def _ranks(v: Sequence[float]) -> np.ndarray:
-    x = np.asarray(v, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    i = 0
-    while i < len(x):  # average ranks for ties
-        j = i
-        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Spearman rank correlation (ties averaged); None with fewer than 3 pairs or a constant side."""
-    if len(a) != len(b):
-        raise ValueError("spearman: sequences differ in length")
-    if len(a) < 3:
-        return None
-    ra, rb = _ranks(a), _ranks(b)
-    if np.std(ra) == 0 or np.std(rb) == 0:
-        return None
-    return float(np.corrcoef(ra, rb)[0, 1])

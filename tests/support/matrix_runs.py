@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from perflab.lab.derive import finalize_cells
+from perflab.rules.derive import finalize_cells
 from perflab.store.results import (
     CellRecord,
     CellStatus,
