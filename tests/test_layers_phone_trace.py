@@ -25,6 +25,7 @@ from perflab.devices.android import AndroidDevice
 from perflab.emulator.phone import EmulatedPhone
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.store.results import LayerPassRecord
+from perflab.store.runfolder import RunFolder
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
 
@@ -50,7 +51,7 @@ def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice
     props = ("debug.tflite.trace", "debug.atrace.app_number", "debug.atrace.app_0", "debug.atrace.app_1")
     prop_before = pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip()
     props_before = {p: pixel.sh(["getprop", p]).stdout.strip() for p in props}
-    op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/gpu.trace", local=False,
+    op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(RunFolder(tmp_path).trace("gpu"), local=False,
                                                                     device=pixel, iterations=20))
     assert lat.missing == {}, lat.missing
     assert lat.n == 20 and lat.median_ms is not None and lat.p90_ms is not None
@@ -98,7 +99,7 @@ def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice,
     names = {int(o["index"]): tensors[int(o["outputs"][0])] for o in it._get_ops_details()}
 
     def traced(tag: str) -> dict[str, float]:
-        op, lat = trace_passes(_ctx(pixel, tmp_path, "cpu"), TraceTarget(tmp_path, f"traces/{tag}.trace",
+        op, lat = trace_passes(_ctx(pixel, tmp_path, "cpu"), TraceTarget(RunFolder(tmp_path).trace(tag),
                                                                         local=False, device=pixel, iterations=20))
         assert op.missing is None and lat.ok is True, (op.missing, lat)
         return _layer_sums(op, names)
@@ -127,7 +128,7 @@ def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice,
 
 def test_unrooted_phone_trace_is_missing_with_why(phones: PhoneFactory, adb: Adb, tmp_path: Path) -> None:
     with android_device(phones, adb, "galaxy_s23", tmp_path) as (_, galaxy):
-        op, lat = trace_passes(_ctx(galaxy, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/x.trace", local=False,
+        op, lat = trace_passes(_ctx(galaxy, tmp_path, "gpu"), TraceTarget(RunFolder(tmp_path).trace("x"), local=False,
                                                                           device=galaxy))
         assert op.missing is not None and "needs root" in op.missing and lat.missing["trace"] == op.missing
         assert galaxy.journal.entries() == []  # nothing was changed
@@ -198,7 +199,7 @@ def test_with_copy_trace_marker_everything_is_in_the_instance(pixel: AndroidDevi
     tr.copy_trace_marker_supported = True
     try:
         n_entries = len(pixel.journal.entries())
-        _op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(tmp_path, "traces/new.trace", local=False,
+        _op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(RunFolder(tmp_path).trace("new"), local=False,
                                                                         device=pixel, iterations=10))
     finally:
         tr.copy_trace_marker_supported = False

@@ -14,7 +14,6 @@ from perflab.core.display import fmt_mai, fmt_ms, fmt_ratio, fmt_signed, fmt_siz
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pareto import dominates, pareto_front
-from perflab.report.runfolder import parse_samples_csv
 from perflab.report.view import WarningView, group_warnings
 from perflab.report.view_common import Footnotes, mem_kind
 from perflab.report.view_compat import build_compat, is_trap, read_delegate_record
@@ -37,7 +36,7 @@ from perflab.store.results import (
     RunRecord,
     ScenarioRecord,
 )
-from perflab.store.runfolder import parse_results_json
+from perflab.store.runfolder import parse_results_json, parse_samples_csv, samples_by_cell
 
 # ------------------------------------------------------------------ Pareto
 
@@ -82,9 +81,9 @@ def test_pareto_front_rejects_non_finite() -> None:
 def test_parse_samples_orders_by_iteration() -> None:
     text = ("cell_id,series,iteration,latency_ms\n"
             "a,paced,1,2.5\na,paced,0,2.0\na,warmup,0,9.0\nb,back_to_back,0,1.25\n\n")
-    s = parse_samples_csv(text)
+    s = samples_by_cell(parse_samples_csv(text))
     assert s == {"a": {"paced": [2.0, 2.5], "warmup": [9.0]}, "b": {"back_to_back": [1.25]}}
-    assert parse_samples_csv("") == {}
+    assert parse_samples_csv("") == []
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,12 @@ def test_damaged_samples_csv(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"samples.csv:3: iteration/latency_ms not numeric"):
         read_samples(p)
     p.write_text("cell_id,series,iteration,latency_ms\na,paced,0,nan\n")
-    with pytest.raises(StoreError, match=r"samples.csv:2: latency_ms is not finite"):
+    with pytest.raises(StoreError, match=r"samples.csv:2: latency_ms must be a finite number"):
+        read_samples(p)
+    # the one reader: the report and the index refuse the same rows (a negative latency was
+    # once refused by the report's reader only)
+    p.write_text("cell_id,series,iteration,latency_ms\na,paced,0,1.5\na,paced,1,-2\n")
+    with pytest.raises(StoreError, match=r"samples.csv:3: latency_ms must be a finite number ≥ 0"):
         read_samples(p)
 
 

@@ -23,6 +23,7 @@ from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model.atrace import RPC_TIMING
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
+from perflab.store.runfolder import RunFolder
 from perflab.tracing.attribution import Attribution, attribute, round_trips_per_inference
 from perflab.tracing.ftrace import parse_trace
 from perflab.workloads import workload_for
@@ -61,7 +62,7 @@ def snapdragon(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.T
 def _traced(device: AndroidDevice, tmp: Path, delegate: str, variant: str) -> Attribution:
     ctx = PassContext(workload=workload_for(device, tmp / "work"), art=get_artifact("espcn", 2, variant),
                       delegate=delegate, threads=1, timeout_s=300, lr_width=48, lr_height=32)
-    op, lat = trace_passes(ctx, TraceTarget(tmp, f"traces/{delegate}.trace", local=False, device=device,
+    op, lat = trace_passes(ctx, TraceTarget(RunFolder(tmp).trace(delegate), local=False, device=device,
                                             iterations=ITERATIONS))
     assert op.missing is None and lat.missing == {}, (op.missing, lat.missing)
     assert lat.n == ITERATIONS and lat.ok is True, lat

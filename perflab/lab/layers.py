@@ -72,6 +72,7 @@ from perflab.store.results import (
     TraceLatencyRecord,
     VariantTimingRecord,
 )
+from perflab.store.runfolder import Artefact
 from perflab.tracing.attribution import Attribution, SwitchLatency
 from perflab.tracing.differential import (
     VariantTiming,
@@ -341,11 +342,10 @@ TRACE_TOLERANCE_PCT = 2.0
 
 @dataclass(frozen=True)
 class TraceTarget:
-    """Where a trace pass writes: ``<run_dir>/<rel_path>``; ``local`` says whether the cell
+    """Where a trace pass writes (a run folder's ``traces/`` file); ``local`` says whether the cell
     runs on this machine (the only place perflab captures today)."""
 
-    run_dir: Path
-    rel_path: str
+    file: Artefact
     local: bool
     iterations: int = TRACE_ITERATIONS
     device: object = None  # the AndroidDevice of a phone cell (its trace is captured over adb)
@@ -361,7 +361,7 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
 
     from perflab.devices.capabilities import ShellDevice
 
-    out = target.run_dir / target.rel_path
+    out = target.file.path
     req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=TRACE_WARMUP, iterations=target.iterations,
                         threads=ctx.threads, delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
                         lr_height=ctx.lr_height, input_frame=ctx.input_frame)
@@ -379,7 +379,7 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
             raise
         except PerflabError as exc:
             return missing(f"kernel trace failed: {exc}")
-        op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.rel_path, timing,
+        op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
                                 skip_first=TRACE_WARMUP)
         # how the phone was traced (its own instance or the top-level buffer, ATrace gates)
         return (op.model_copy(update={"notes": [*op.notes, *pcap.notes]}),
@@ -399,7 +399,7 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         return missing(f"kernel trace failed: {exc}")
     except OSError as exc:
         return missing(f"kernel trace failed: {exc}")
-    return trace_records(out.read_text(encoding="utf-8", errors="replace"), target.rel_path, timing,
+    return trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
                          skip_first=1 + TRACE_WARMUP)
 
 
@@ -539,7 +539,7 @@ def align_passes(passes: Sequence[LayerPassRecord], model: Path) -> AlignedLayer
 
 def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, delegate: str, threads: int,
                 timeout_s: float, lr_width: int, lr_height: int, input_frame: object, check_stop: Callable[[], None],
-                run_dir: Path, artifact_dir: str, local: bool, delegates: Sequence[DelegateRecord],
+                trace: Artefact, local: bool, delegates: Sequence[DelegateRecord],
                 compat: CompatRecord | None, series: Mapping[str, LatencyRecord] | None = None,
                 device: object = None) -> LayersRecord | None:
     """The runner's one call (its per-layer block): every pass ``profiling`` asks for, the
@@ -554,12 +554,12 @@ def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, de
                       whole_ms=whole_ms, whole_source=f"the cell's {whole.mode} median" if whole else "")
     trace_box: list[TraceLatencyRecord] = []
 
-    def trace() -> list[LayerPassRecord]:
-        op, lat = trace_passes(ctx, TraceTarget(run_dir, f"traces/{artifact_dir}.trace", local, device=device))
+    def trace_pass() -> list[LayerPassRecord]:
+        op, lat = trace_passes(ctx, TraceTarget(trace, local, device=device))
         trace_box.append(lat)
         return [op]
 
-    rec = layer_passes(ctx, opts, trace if opts.trace else None)
+    rec = layer_passes(ctx, opts, trace_pass if opts.trace else None)
     atrace = next((p for p in rec.passes if p.method == "atrace"), None)
     return rec.model_copy(update={"trace": trace_box[0] if trace_box else None,
                                   "partition": partition_table(delegate, delegates, compat, atrace)})

@@ -82,7 +82,6 @@ from perflab.store.results import (
     SustainedRecord,
     TelemetryRecord,
     WarningRecord,
-    artifact_dir,
     artifact_key,
 )
 from perflab.store.runfolder import RunFolder, new_run_id, utc_now_iso
@@ -378,8 +377,8 @@ class ScenarioRunner:
         tel = self.s.telemetry
         if tel.enabled and tel.idle_baseline_s > 0 and not any(r.serial == device.serial for r in self.idle):
             self.progress.phase(device.serial, 1, first.cell_id, Phase.IDLE)
-            rel = f"telemetry/{artifact_dir(device.serial)}.idle.txt"
-            rec = idle_baseline(device, self.folder.work_dir(device.serial), self.folder.path / rel, rel,
+            idle = self.folder.idle_timeline(device.serial)
+            rec = idle_baseline(device, self.folder.work_dir(device.serial), idle.path, idle.rel,
                                 tel.sample_interval_ms / 1000.0, tel.idle_baseline_s, self.stop, emulated=is_emulated(info),
                                 meter=meter_plan(device, tel.meter_specs(), len(self.devices)))
             with self._lock:
@@ -504,8 +503,8 @@ class ScenarioRunner:
             status = CellStatus.INTERRUPTED if self.stop.stopped else CellStatus.FAILED
             rec = self._skeleton(cell, info, art, status, str(exc), **timing)
         except Exception as exc:  # noqa: BLE001 - a bug in one cell must not kill the run
-            self.folder.write_log(f"{artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))}"
-                                  ".traceback.txt", traceback.format_exc())
+            self.folder.write_log(self.folder.traceback_log(artifact_key(info.serial, cell.cell_id, self.n_devices)),
+                                  traceback.format_exc())
             rec = self._skeleton(cell, info, art, CellStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}",
                                  **timing)
         rec = rec.model_copy(update={"duration_s": round(time.monotonic() - t0, 3)})
@@ -544,23 +543,22 @@ class ScenarioRunner:
             delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width, lr_height=g.lr_height,
             input_frame=self.timing_frame,
         )
-        key_dir = artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))
-        trace_rel = f"traces/{key_dir}.{mode.value}.timing.trace"
+        key = artifact_key(info.serial, cell.cell_id, self.n_devices)
+        timing_trace = self.folder.timing_trace(key, mode.value)
 
         def timed(fn: Callable[[], _T]) -> tuple[_T, TimingTrace | None]:
             # a phone's tool gives no per-run samples: its timed run is traced for them (perflab.lab.phone_timing)
             if isinstance(device, HostDevice):
                 return fn(), None
-            return traced(device, self.folder.path / trace_rel, trace_rel, fn)
+            return traced(device, timing_trace.path, timing_trace.rel, fn)
 
         if headline and s.telemetry.enabled:
-            rel = f"telemetry/{key_dir}.txt"
+            timeline, raw = self.folder.timeline(key), self.folder.meter_raw(key)
             (t, parts.cost, parts.cost_why, parts.meter), tt = timed(lambda: measure_during(
-                device, self.folder.work_dir(device.serial), self.folder.path / rel,
+                device, self.folder.work_dir(device.serial), timeline.path,
                 s.telemetry.sample_interval_ms / 1000.0, lambda: workload.run_timing(art, req),
-                meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)),
-                meter_raw=(self.folder.path / rel.replace(".txt", ".meter.txt"), rel.replace(".txt", ".meter.txt"))))
-            parts.tel["timeline_file"] = rel
+                meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)), meter_raw=(raw.path, raw.rel)))
+            parts.tel["timeline_file"] = timeline.rel
         else:
             t, tt = timed(lambda: workload.run_timing(art, req))
         if tt is not None:
@@ -623,7 +621,7 @@ class ScenarioRunner:
             sustained = self._sustained(cfg, device, workload, info, cell, art, headline.mean, tel.get("power_mw"),
                                         parts)
         key = artifact_key(info.serial, cell.cell_id, self.n_devices)
-        self.folder.write_log(f"{artifact_dir(key)}.log", "\n".join(parts.logs))
+        self.folder.write_log(self.folder.cell_log(key), "\n".join(parts.logs))
         self.stop.check()
         self.progress.phase(device.serial, index, cell.cell_id, Phase.OUTPUTS)
         quality = self._quality(workload, info, cell, art)
@@ -638,7 +636,7 @@ class ScenarioRunner:
                 workload, art, profiling=prof, delegate=cell.delegate.value, threads=self.s.threads,
                 timeout_s=self.s.runs.timeout_s, lr_width=self.s.geometry.lr_width,
                 lr_height=self.s.geometry.lr_height, input_frame=self.timing_frame, check_stop=self.stop.check,
-                run_dir=self.folder.path, artifact_dir=artifact_dir(key), local=isinstance(device, HostDevice),
+                trace=self.folder.trace(key), local=isinstance(device, HostDevice),
                 delegates=delegate_records(parts.delegate_lines), compat=compat, series=parts.series,
                 device=device)
         return self._skeleton(
@@ -655,7 +653,7 @@ class ScenarioRunner:
         """The scenario's sustained paced run for this cell (perflab.lab.costs.sustained_run)."""
         s, g = self.s, self.s.geometry
         fps = cfg.fps or s.pacing.fps
-        key = artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))
+        key = artifact_key(info.serial, cell.cell_id, self.n_devices)
 
         def run_part(n: int) -> TimingResult:
             return workload.run_timing(art, TimingRequest(
@@ -666,7 +664,7 @@ class ScenarioRunner:
         rec, warnings = sustained_run(
             device, cfg, run_part, fps=fps, burst_latency_mean_ms=burst_mean_ms, burst_power_mw=burst_power_mw,
             workdir=self.folder.work_dir(device.serial),
-            timeline_path=lambda i: self.folder.path / f"telemetry/{key}.sustained{i}.txt",
+            timeline_path=lambda i: self.folder.sustained_timeline(key, i).path,
             interval_s=s.telemetry.sample_interval_ms / 1000.0,
             meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)) if s.telemetry.enabled else None,
             stop=self.stop, emulated=is_emulated(info), sample=s.telemetry.enabled)
@@ -678,7 +676,7 @@ class ScenarioRunner:
         the device's outputs against the HR frames."""
         scale = self.s.geometry.scale
         per: list[FrameQuality] = []
-        group = artifact_dir(artifact_key(info.serial, cell.cell_id, self.n_devices))
+        group = self.folder.frame_group(artifact_key(info.serial, cell.cell_id, self.n_devices))
         frames = self._frames()
         try:
             while True:

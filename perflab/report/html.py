@@ -26,7 +26,7 @@ from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pages import environment
 from perflab.report.pareto import ParetoRow, pareto_front, pareto_rows
-from perflab.report.runfolder import RunFolder, load_run_folder
+from perflab.report.runfolder import LoadedRun, load_run_folder
 from perflab.report.view import ReportView, build_view
 from perflab.report.view_common import (
     NOT_RECORDED,
@@ -94,17 +94,17 @@ def _environment() -> jinja2.Environment:
 # ---------------------------------------------------------------- figures
 
 
-def samples_of(folder: RunFolder, cell: CellRecord) -> dict[str, list[float]]:
+def samples_of(folder: LoadedRun, cell: CellRecord) -> dict[str, list[float]]:
     """Raw samples of a cell: the samples.csv rows named by the cell's ``artifact_key`` (the store's rule)."""
     return folder.samples.get(cell.artifact_key, {})
 
 
-def frames_of(folder: RunFolder, cell: CellRecord) -> dict[str, Path]:
+def frames_of(folder: LoadedRun, cell: CellRecord) -> dict[str, Path]:
     """Output frames of a cell: ``frames/<artifact_dir(artifact_key)>/`` (the store's rule)."""
     return folder.frames.outputs.get(artifact_dir(cell.artifact_key), {})
 
 
-def latency_figures(folder: RunFolder) -> tuple[list[Figure], list[str]]:
+def latency_figures(folder: LoadedRun) -> tuple[list[Figure], list[str]]:
     """Distribution and per-iteration figures per device from raw samples; plus notes on cells without any."""
     run = folder.run
     budget = frame_budget_ms(run.scenario.fps)
@@ -292,7 +292,7 @@ def read_timeline(run_dir: Path, rel: str) -> Timeline | str:
     return parse_sampler_output(text.splitlines())
 
 
-def _segments(folder: RunFolder, dev: DeviceRecord, cells: list[CellRecord]
+def _segments(folder: LoadedRun, dev: DeviceRecord, cells: list[CellRecord]
               ) -> tuple[list[timelines.Segment], list[str], list[str]]:
     """A device's stored sampler files, parsed: (segments, notes on files that could not be read or had lines
     the parser did not understand, names of ok cells with no file)."""
@@ -324,7 +324,7 @@ def _segments(folder: RunFolder, dev: DeviceRecord, cells: list[CellRecord]
     return segs, unread, without
 
 
-def timeline_views(folder: RunFolder) -> list[TimelineView]:
+def timeline_views(folder: LoadedRun) -> list[TimelineView]:
     """Per device: current, power, temperature, CPU, GPU load and process memory over the run, from the stored
     timeline files of its idle baseline and its cells, each cell's inference window shaded and numbered."""
     out: list[TimelineView] = []
@@ -376,7 +376,7 @@ def _psnr_note(cell: CellRecord, frame: str) -> str:
     return f"PSNR-Y {e.psnr_y_db:.2f} dB" + (f" ({d:+.2f} vs bicubic)".replace("-", "−") if d is not None else "")
 
 
-def visual_crops(folder: RunFolder) -> tuple[list[CropSet], list[str]]:
+def visual_crops(folder: LoadedRun) -> tuple[list[CropSet], list[str]]:
     """Same region of HR, LR, bicubic and each SR output, zoomed; skipped when frames are absent."""
     fr = folder.frames
     notes: list[str] = []
@@ -452,7 +452,7 @@ def layer_timeline_figures(view: ReportView) -> None:
             bars, f"{lay.title}: inference {c.timeline.index}", emulated=lay.emulated))
 
 
-def render_run_report_html(folder: RunFolder) -> str:
+def render_run_report_html(folder: LoadedRun) -> str:
     view: ReportView = build_view(folder.run)
     layer_timeline_figures(view)
     lat_figs, lat_notes = latency_figures(folder)
@@ -481,7 +481,7 @@ def render_run_report_html(folder: RunFolder) -> str:
 MATRIX_DIR = "matrix"  # reports/<scenario>/matrix/: where `perflab matrix reports/<scenario>` is meant to write
 
 
-def matrix_links(folder: RunFolder) -> dict[str, str]:
+def matrix_links(folder: LoadedRun) -> dict[str, str]:
     """Each device's row in the scenario's compatibility matrix, when that page exists beside the
     run folders (``<run>/../matrix/index.html``): serial → relative link. Empty otherwise (the
     report then says how to build it)."""

@@ -1,7 +1,22 @@
-"""Run folders: ``reports/<scenario>/<run-id>/`` with results.json, samples.csv, frames/, logs/.
+"""Run folders: ``reports/<scenario>/<run-id>/``. :class:`RunFolder` is the one owner of every
+path in it, and this module holds the one reader of each file perflab writes there::
 
-Results are written after every cell (atomically: write a temp file, then rename), so a run
-that dies keeps everything measured up to that point.
+    results.json                      perflab.results/N (perflab.store.results.RunRecord)
+    samples.csv                       cell_id,series,iteration,latency_ms — one row per raw inference
+    frames/hr/<frame>.png             HR ground truth
+    frames/lr/<frame>.png             LR input given to every model
+    frames/<cell dir>/<frame>.png     the device's output for that cell
+    logs/<cell dir>.log               the device tool's output (.traceback.txt: an internal error)
+    telemetry/<cell dir>.txt          the sampler's raw timeline (.meter.txt: an external meter's
+                                      samples, .sustained<i>.txt: a sustained run's parts)
+    telemetry/<serial>.idle.txt       the device at rest
+    traces/<cell dir>.trace           a kernel trace (the per-layer trace pass)
+    traces/<cell dir>.<series>.timing.trace   a phone's traced timing series
+    .work/<serial>/                   scratch space, removed at the end of the run
+
+``<cell dir>`` is ``artifact_dir(artifact_key)`` (perflab.store.results). Results are written
+after every cell (atomically: write a temp file, then rename), so a run that dies keeps
+everything measured up to that point.
 """
 
 from __future__ import annotations
@@ -38,6 +53,12 @@ from perflab.store.results import (
 )
 
 SAMPLES_HEADER = ("cell_id", "series", "iteration", "latency_ms")
+SAMPLE_SERIES = ("paced", "back_to_back", "warmup")
+HR, LR = "hr", "lr"  # the frames/ groups of the inputs; every other group is a cell's outputs
+
+SampleRow = tuple[str, str, int, float]  # cell_id (the cell's artifact_key), series, iteration, latency_ms
+# cell_id → series → latency samples in ms, ordered by iteration
+Samples = dict[str, dict[str, list[float]]]
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -78,8 +99,19 @@ def check_new_run_folder(path: Path) -> None:
                              "finish the run in it, or choose a new folder")
 
 
+@dataclass(frozen=True)
+class Artefact:
+    """A file of the run folder: its path relative to the folder (what results.json stores) and
+    on disk."""
+
+    rel: str
+    path: Path
+
+
 @dataclass
 class RunFolder:
+    """One run folder: every path in it comes from here, nowhere else."""
+
     path: Path
     #: samples.csv is appended to by several device threads: one writer at a time
     _samples_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -145,6 +177,50 @@ class RunFolder:
     def samples_path(self) -> Path:
         return self.path / "samples.csv"
 
+    @property
+    def frames_dir(self) -> Path:
+        return self.path / "frames"
+
+    def _file(self, rel: str) -> Artefact:
+        return Artefact(rel, self.path / rel)
+
+    def timeline(self, key: str) -> Artefact:
+        """The sampler's raw timeline of a cell's headline series (``key``: its artifact_key)."""
+        return self._file(f"telemetry/{artifact_dir(key)}.txt")
+
+    def meter_raw(self, key: str) -> Artefact:
+        """An external meter's samples during a cell's headline series."""
+        return self._file(f"telemetry/{artifact_dir(key)}.meter.txt")
+
+    def sustained_timeline(self, key: str, part: int) -> Artefact:
+        return self._file(f"telemetry/{artifact_dir(key)}.sustained{part}.txt")
+
+    def idle_timeline(self, serial: str) -> Artefact:
+        return self._file(f"telemetry/{artifact_dir(serial)}.idle.txt")
+
+    def trace(self, key: str) -> Artefact:
+        return self._file(f"traces/{artifact_dir(key)}.trace")
+
+    def timing_trace(self, key: str, series: str) -> Artefact:
+        """The kernel trace of a phone's timed series (its per-run samples: perflab.lab.phone_timing)."""
+        return self._file(f"traces/{artifact_dir(key)}.{series}.timing.trace")
+
+    def cell_log(self, key: str) -> Artefact:
+        return self._file(f"logs/{artifact_dir(key)}.log")
+
+    def traceback_log(self, key: str) -> Artefact:
+        return self._file(f"logs/{artifact_dir(key)}.traceback.txt")
+
+    def frame_group(self, key: str) -> str:
+        """The frames/ group of a cell's outputs."""
+        return artifact_dir(key)
+
+    def read_results(self) -> RunRecord:
+        return load_run(self.path)
+
+    def read_samples(self) -> list[SampleRow]:
+        return read_samples(self.samples_path)
+
     def write_results(self, run: RunRecord) -> None:
         _atomic_write(self.results_path, run.to_json() + "\n")
 
@@ -154,13 +230,13 @@ class RunFolder:
             for i, v in enumerate(samples_ms):
                 w.writerow((cell_id, series, i, f"{v:.6f}"))
 
-    def write_log(self, name: str, text: str) -> Path:
-        p = self.path / "logs" / name
-        p.write_text(text, encoding="utf-8")
-        return p
+    def write_log(self, log: Artefact, text: str) -> Path:
+        log.path.parent.mkdir(parents=True, exist_ok=True)
+        log.path.write_text(text, encoding="utf-8")
+        return log.path
 
     def save_frame(self, group: str, name: str, rgb01: np.ndarray) -> Path:
-        d = self.path / "frames" / group
+        d = self.frames_dir / group
         d.mkdir(parents=True, exist_ok=True)
         p = d / f"{name}.png"
         Image.fromarray(np.clip(np.rint(rgb01 * 255.0), 0, 255).astype(np.uint8)).save(p)
@@ -265,35 +341,63 @@ def load_run(path: Path) -> RunRecord:
     return parse_results_json(data, str(file))
 
 
-def read_samples(path: Path) -> list[tuple[str, str, int, float]]:
-    """Rows of samples.csv (``cell_id, series, iteration, latency_ms``); a damaged file is a
-    one-line StoreError naming its line."""
+def read_samples(path: Path) -> list[SampleRow]:
+    """Rows of samples.csv (a run folder or the file); none when the file is absent. A damaged
+    file is a one-line StoreError naming its line (:func:`parse_samples_csv`)."""
     file = path / "samples.csv" if path.is_dir() else path
     if not file.exists():
         return []
     try:
-        text = _decode_results(file.read_bytes(), str(file))
+        data = file.read_bytes()
     except OSError as exc:
         raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from None
-    out: list[tuple[str, str, int, float]] = []
+    return parse_samples_csv(data, str(file))
+
+
+def parse_samples_csv(text: str | bytes, source: str = "samples.csv") -> list[SampleRow]:
+    """samples.csv text → its rows, in file order (pure; the one reader of the file). Rejected,
+    each as a one-line StoreError naming the line: not UTF-8, not CSV, another header, a row
+    without 4 columns, a series other than :data:`SAMPLE_SERIES`, an iteration or latency that
+    is not a number, a latency that is not finite or is negative. An empty text has no rows."""
+    if isinstance(text, bytes):
+        text = _decode_results(text, source)
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    out: list[SampleRow] = []
     try:
-        r = csv.reader(io.StringIO(text))
-        header = next(r, None)
-        if header is None or tuple(header) != SAMPLES_HEADER:
-            raise StoreError(f"{file}:1: unexpected header {one_line(repr(header), 120)}")
-        for row in r:
-            line = r.line_num
-            if not row:
+        header = next(reader, None)
+        if header is None:
+            return []
+        if tuple(h.strip() for h in header) != SAMPLES_HEADER:
+            raise StoreError(f"{source}:1: header is {one_line(','.join(header), 120)!r}; expected "
+                             f"{','.join(SAMPLES_HEADER)!r}")
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != 4:
-                raise StoreError(f"{file}:{line}: expected 4 columns, got {len(row)}")
+                raise StoreError(f"{source}:{line}: expected 4 columns, got {len(row)}")
+            cell_id, series, it_text, lat_text = (c.strip() for c in row)
+            if series not in SAMPLE_SERIES:
+                raise StoreError(f"{source}:{line}: series {one_line(series, 40)!r} is not one of "
+                                 f"{', '.join(SAMPLE_SERIES)}")
             try:
-                value = (row[0], row[1], int(row[2]), float(row[3]))
+                iteration, latency_ms = int(it_text), float(lat_text)
             except ValueError:
-                raise StoreError(f"{file}:{line}: iteration/latency_ms not numeric") from None
-            if not math.isfinite(value[3]):
-                raise StoreError(f"{file}:{line}: latency_ms is not finite")
-            out.append(value)
+                raise StoreError(f"{source}:{line}: iteration/latency_ms not numeric: "
+                                 f"{one_line(it_text, 40)!r}, {one_line(lat_text, 40)!r}") from None
+            if not math.isfinite(latency_ms) or latency_ms < 0:
+                raise StoreError(f"{source}:{line}: latency_ms must be a finite number ≥ 0, got "
+                                 f"{one_line(lat_text, 40)!r}")
+            out.append((cell_id, series, iteration, latency_ms))
     except csv.Error as exc:
-        raise StoreError(f"{file}:{r.line_num}: not CSV: {one_line(str(exc), 120)}") from None
+        raise StoreError(f"{source}:{reader.line_num}: not CSV: {one_line(str(exc), 120)}") from None
     return out
+
+
+def samples_by_cell(rows: Iterable[SampleRow]) -> Samples:
+    """Rows → latency samples per cell and series, ordered by iteration."""
+    acc: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for cell_id, series, iteration, latency_ms in rows:
+        acc.setdefault(cell_id, {}).setdefault(series, []).append((iteration, latency_ms))
+    return {cell: {series: [v for _, v in sorted(pairs, key=lambda p: p[0])] for series, pairs in by_series.items()}
+            for cell, by_series in acc.items()}
