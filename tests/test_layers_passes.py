@@ -137,7 +137,8 @@ def test_switch_summary_of_a_gpu_trace() -> None:
 def test_estimate_shares_the_whole_time_by_macs() -> None:
     from pathlib import Path
 
-    from perflab.lab.layers import estimate_pass, model_op_shapes, op_cost_units
+    from perflab.lab.layers import estimate_pass, model_op_shapes
+    from perflab.rules.layers import op_cost_units
     from perflab.zoo.registry import get_artifact
 
     art = get_artifact("espcn", 2, "fp32")

@@ -24,12 +24,13 @@ from perflab.lab.meters import (
     CellMeter,
     MeterOutcome,
     MeterPlan,
-    apply_meter,
     conclude,
+    meter_part,
     meter_plan,
     meter_record,
     unmatched_meter_warnings,
 )
+from perflab.lab.parts import Part, merge
 from perflab.scenario.schema import MeterSpec, Telemetry
 from perflab.store.results import WarningRecord
 from perflab.telemetry.energy import integrate
@@ -74,6 +75,15 @@ def _recording(amps: float, volts: float, n: int = 101, *, reason: str | None = 
                           missing_reason=reason)
 
 
+def _with_meter(fields: dict[str, Any], missing: dict[str, str], o: MeterOutcome, *, emulated: bool,
+                fps: float | None, latency_mean_ms: float | None
+                ) -> tuple[dict[str, Any], dict[str, str], list[WarningRecord]]:
+    """The sampler's part (these fields), then the meter's, merged as a cell merges its parts."""
+    sampled = Part(telemetry=fields, missing=missing)
+    p = merge([sampled, meter_part(sampled, o, emulated=emulated, fps=fps, latency_mean_ms=latency_mean_ms)])
+    return dict(p.telemetry), dict(p.missing), list(p.warnings)
+
+
 def _outcome(plan: MeterPlan, rec: MeterRecording, window: tuple[float, float]) -> MeterOutcome:
     return MeterOutcome(plan, rec, None, window, "test window", energy=integrate(rec.t_s, rec.amps, rec.volts,
                                                                                   start_s=window[0], end_s=window[1]))
@@ -85,8 +95,8 @@ def test_power_comes_from_a_bypass_meter_with_high_confidence_and_battery_figure
                               "power_source": "emulated battery counters (not charging)", "power_confidence": "medium"}
     missing: dict[str, str] = {}
     warnings: list[WarningRecord] = []
-    apply_meter(fields, missing, warnings, _outcome(plan, _recording(0.25, 4.0), (100.2, 100.7)), emulated=True,
-                fps=30.0, latency_mean_ms=None)
+    fields, missing, warnings = _with_meter(fields, missing, _outcome(plan, _recording(0.25, 4.0), (100.2, 100.7)),
+                                            emulated=True, fps=30.0, latency_mean_ms=None)
     assert fields["power_source"] == "emulated external meter (ppk2, bypass supply)"
     assert fields["power_confidence"] == "high"
     assert fields["power_mw"] == pytest.approx(1000.0) and fields["current_ma"] == pytest.approx(250.0)
@@ -98,10 +108,8 @@ def test_power_comes_from_a_bypass_meter_with_high_confidence_and_battery_figure
 
 def test_a_usb_inline_meter_is_medium_and_says_it_measures_the_charger_path() -> None:
     plan = MeterPlan("um34c", "/dev/rfcomm0", "usb", 0.1, None, "device config pixel7")
-    fields: dict[str, object] = {}
-    warnings: list[WarningRecord] = []
-    apply_meter(fields, {}, warnings, _outcome(plan, _recording(0.5, 5.0), (100.0, 101.0)), emulated=False,
-                fps=None, latency_mean_ms=20.0)
+    fields, _, warnings = _with_meter({}, {}, _outcome(plan, _recording(0.5, 5.0), (100.0, 101.0)), emulated=False,
+                                      fps=None, latency_mean_ms=20.0)
     assert fields["power_source"] == "external meter (um34c, USB inline)" and fields["power_confidence"] == "medium"
     assert fields["mj_per_frame"] == pytest.approx(2500.0 * 0.02)
     assert [w.code for w in warnings] == ["meter_usb"] and "charger path" in warnings[0].message
@@ -112,8 +120,9 @@ def test_a_meter_that_gave_nothing_leaves_the_battery_figures_and_says_why() -> 
     fields = {"power_mw": 700.0, "power_source": "battery counters (not charging)", "power_confidence": "medium"}
     missing: dict[str, str] = {}
     warnings: list[WarningRecord] = []
-    apply_meter(fields, missing, warnings, MeterOutcome(plan, None, "[/dev/pts/9] no such port", None, "none"),
-                emulated=False, fps=30.0, latency_mean_ms=None)
+    fields, missing, warnings = _with_meter(fields, missing,
+                                            MeterOutcome(plan, None, "[/dev/pts/9] no such port", None, "none"),
+                                            emulated=False, fps=30.0, latency_mean_ms=None)
     assert fields["power_source"] == "battery counters (not charging)" and fields["power_mw"] == 700.0
     assert "no such port" in missing["meter"] and warnings[0].code == "meter_missing"
 

@@ -21,7 +21,8 @@ from perflab.devices.base import Device
 from perflab.devices.capabilities import ConfiguredDevice
 from perflab.errors import MeasurementError, RunInterrupted
 from perflab.lab.lifecycle import StopController
-from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, apply_meter, conclude
+from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, conclude, meter_part
+from perflab.lab.parts import Part, merge
 from perflab.rules.device import emulated_label
 from perflab.rules.power import BATTERY_COUNTERS, battery_source, mj_per_frame, rapl_source
 from perflab.rules.sustained import throttle_analysis
@@ -184,24 +185,26 @@ def _idle_record(device: Device, s: Summary | None, rel: str, outcome: MeterOutc
     return IdleRecord(serial=device.serial, missing=missing, **fields)
 
 
-def telemetry_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: float | None,
-                     latency_mean_ms: float | None, interval_ms: float, timeline_rel: str,
-                     meter: MeterOutcome | None = None) -> tuple[dict[str, Any], dict[str, str], list[WarningRecord]]:
-    """(TelemetryRecord fields, their missing reasons, warnings) from a window summary, with
-    power and energy from the external meter when one measured the window (lab.meters)."""
-    fields, missing, warnings = _sampler_fields(s, why, emulated=emulated, fps=fps, latency_mean_ms=latency_mean_ms,
-                                                interval_ms=interval_ms, timeline_rel=timeline_rel)
-    if meter is not None:
-        apply_meter(fields, missing, warnings, meter, emulated=emulated, fps=fps, latency_mean_ms=latency_mean_ms)
-    return fields, missing, warnings
+def telemetry_part(s: Summary | None, why: str | None, *, emulated: bool, fps: float | None,
+                   latency_mean_ms: float | None, interval_ms: float, timeline_rel: str,
+                   meter: MeterOutcome | None = None) -> Part:
+    """The telemetry pass of a cell: its fields from the window's summary (:func:`sampler_part`),
+    with power and energy from the external meter when one measured the window
+    (lab.meters.meter_part)."""
+    sampled = sampler_part(s, why, emulated=emulated, fps=fps, latency_mean_ms=latency_mean_ms,
+                           interval_ms=interval_ms, timeline_rel=timeline_rel)
+    if meter is None:
+        return sampled
+    return merge([sampled, meter_part(sampled, meter, emulated=emulated, fps=fps, latency_mean_ms=latency_mean_ms)])
 
 
-def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: float | None,
-                    latency_mean_ms: float | None, interval_ms: float,
-                    timeline_rel: str) -> tuple[dict[str, Any], dict[str, str], list[WarningRecord]]:
+def sampler_part(s: Summary | None, why: str | None, *, emulated: bool, fps: float | None,
+                 latency_mean_ms: float | None, interval_ms: float, timeline_rel: str) -> Part:
+    """TelemetryRecord fields from the sampler's window summary, with the battery's (or RAPL's)
+    power source and confidence and the energy per frame (perflab.rules.power)."""
     if s is None:
         reason = why or "telemetry was not sampled"
-        return {}, {"sampler": reason, "power_source": reason}, []
+        return Part(missing={"sampler": reason, "power_source": reason})
     fields: dict[str, Any] = {
         "device_cpu_busy_pct": s.cpu_busy_pct, "cpu_core_busy_pct": s.cpu_core_busy_pct,
         "cpu_freq_mhz": s.cpu_freq_mhz, "gpu_busy_pct": s.gpu_busy_pct, "gpu_freq_mhz": s.gpu_freq_mhz,
@@ -243,7 +246,7 @@ def _sampler_fields(s: Summary | None, why: str | None, *, emulated: bool, fps: 
     for key in ("mj_per_frame", "mah_per_hour", "energy_mj"):
         if fields.get(key) is None:
             missing.setdefault(key, missing.get("power_mw") or missing.get("current_ma") or "no power measurement")
-    return fields, missing, warnings
+    return Part(telemetry=fields, missing=missing, warnings=tuple(warnings))
 
 
 def convention_warnings(conv: CurrentConvention | None) -> list[WarningRecord]:

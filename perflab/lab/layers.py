@@ -19,10 +19,14 @@ LayersRecord:
   latency statistics of the per-inference intervals, per-operator ATrace rows where the
   runtime writes them, switch latencies and irqs.
 * ``estimate`` — no device time: the cell's latency shared among the ops by a cost model.
-* ``LayersRecord.partition`` — the delegate partition table (:func:`partition_table`).
+* ``LayersRecord.partition`` — the delegate partition table (perflab.rules.layers.partition_table).
 * ``LayersRecord.aligned`` — the passes row for row (:func:`align_passes`): the shipped model's
   ops (read with LiteRT) mapped to the differential groups, each method's per-op times summed
-  per group, disagreements flagged (the rules: perflab.analysis.layer_align, pure).
+  per group, disagreements flagged (the rules: perflab.analysis.layer_align, as a record by
+  perflab.rules.layers.aligned_record).
+
+This module holds the passes (they run things on the device or read the model file); every
+rule that turns their results into records without either is in perflab.rules.layers.
 
 A method that cannot run is a pass with ``missing`` set (no TensorFlow, not a zoo model, an
 error of the device tool); RunInterrupted and DeviceGoneError propagate (the runner stops or
@@ -55,7 +59,14 @@ from perflab.errors import (
     PerflabError,
     RunInterrupted,
 )
-from perflab.rules.layers import aligned_record, partition_table, rank_against_macs, rank_between
+from perflab.rules.layers import (
+    OpShape,
+    aligned_record,
+    estimate_rows,
+    partition_table,
+    rank_against_macs,
+    rank_between,
+)
 from perflab.store.results import (
     AlignedLayersRecord,
     CompatRecord,
@@ -255,38 +266,6 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
 
 # --------------------------------------------------------------------------- estimate
 
-CONV_LIKE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
-
-
-@dataclass(frozen=True)
-class OpShape:
-    index: int
-    op: str
-    inputs: tuple[tuple[int, ...], ...]
-    outputs: tuple[tuple[int, ...], ...]
-
-
-def op_cost_units(op: OpShape) -> int:
-    """A roofline-free cost model (pure): multiply-accumulates for conv-like ops, one unit per
-    output element for everything else."""
-    def n(shape: tuple[int, ...]) -> int:
-        return int(math.prod(shape)) if shape else 1
-
-    out = op.outputs[0] if op.outputs else ()
-    if op.op == "CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1]) == 4:
-        _, kh, kw, cin = op.inputs[1]
-        return n(out) * kh * kw * cin
-    if op.op == "DEPTHWISE_CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1]) == 4:
-        _, kh, kw, _ = op.inputs[1]
-        return n(out) * kh * kw
-    if op.op == "TRANSPOSE_CONV" and len(op.inputs) >= 3 and len(op.inputs[1]) == 4:
-        cout, kh, kw, _ = op.inputs[1]
-        return n(op.inputs[2]) * kh * kw * cout
-    if op.op == "FULLY_CONNECTED" and len(op.inputs) >= 2 and len(op.inputs[1]) == 2:
-        return n(out) * op.inputs[1][1]
-    return n(out)
-
-
 def model_op_shapes(path: Path, lr_width: int, lr_height: int) -> list[OpShape]:
     """The model's ops with tensor shapes at this input size (LiteRT, builtin CPU kernels, so
     every tensor is allocated)."""
@@ -302,16 +281,6 @@ def model_op_shapes(path: Path, lr_width: int, lr_height: int) -> list[OpShape]:
                     inputs=tuple(shapes.get(int(i), ()) for i in o["inputs"] if int(i) >= 0),
                     outputs=tuple(shapes.get(int(i), ()) for i in o["outputs"] if int(i) >= 0))
             for o in it._get_ops_details() if str(o["op_name"]) != "DELEGATE"]
-
-
-def estimate_rows(ops: Sequence[OpShape], whole_ms: float) -> list[LayerRow]:
-    """The whole model's time shared among its ops by :func:`op_cost_units` (pure)."""
-    units = [op_cost_units(o) for o in ops]
-    total = sum(units)
-    return [LayerRow(index=o.index, node_type=o.op, name=f"{o.op}@{o.index}", avg_ms=whole_ms * u / total if total else 0.0,
-                     pct=100.0 * u / total if total else None, method="estimate",
-                     macs_per_lr_pixel=None)
-            for o, u in zip(ops, units, strict=True)]
 
 
 def estimate_pass(art: ModelArtifact, lr_width: int, lr_height: int, whole_ms: float | None,

@@ -26,6 +26,7 @@ from perflab.analysis.timeline import Timeline
 from perflab.devices.base import Device
 from perflab.devices.capabilities import ConfiguredDevice, ShellDevice
 from perflab.errors import DeviceError, MeasurementError
+from perflab.lab.parts import Part
 from perflab.rules.power import meter_source, mj_per_frame
 from perflab.scenario.schema import MeterSpec
 from perflab.store.results import MeterRecord, WarningRecord
@@ -294,35 +295,37 @@ def meter_record(o: MeterOutcome, *, emulated: bool) -> MeterRecord:
                        missing=missing, **fields)
 
 
-def apply_meter(fields: dict[str, Any], missing: dict[str, str], warnings: list[WarningRecord], o: MeterOutcome, *,
-                emulated: bool, fps: float | None, latency_mean_ms: float | None) -> None:
-    """Power and energy from the meter when it measured the window; the battery-counter figures
-    move beside it (``battery_*``). Without a meter reading, the fields stay as they were and
-    the meter's reason is recorded."""
+def meter_part(sampled: Part, o: MeterOutcome, *, emulated: bool, fps: float | None,
+               latency_mean_ms: float | None) -> Part:
+    """The meter's part of a cell's telemetry, after the sampler's (``sampled``): power and
+    energy from the meter when it measured the window, the battery-counter figures moved beside
+    them (``battery_*``), and the battery's missing reasons it answers settled. Without a meter
+    reading, the sampler's figures stay and the meter's reason is recorded."""
     rec = meter_record(o, emulated=emulated)
-    fields["meter"] = rec
+    before, had_missing = sampled.telemetry, sampled.missing
     e = o.energy
     if e is None:
-        missing.setdefault("meter", rec.missing.get("meter") or rec.missing.get("energy_mj") or "no meter reading")
-        warnings.append(WarningRecord(code="meter_missing", message=(
-            f"the {o.plan.type} meter gave no energy for this cell ({missing['meter']}); power comes from "
-            f"{fields.get('power_source') or 'nowhere'}")))
-        return
-    fields.update(battery_current_ma=fields.get("current_ma"), battery_power_mw=fields.get("power_mw"),
-                  battery_energy_mj=fields.get("energy_mj"), battery_power_source=fields.get("power_source"))
+        why = had_missing.get("meter") or rec.missing.get("meter") or rec.missing.get("energy_mj") or "no meter reading"
+        return Part(telemetry={"meter": rec}, missing={"meter": why}, warnings=(WarningRecord(code="meter_missing", message=(
+            f"the {o.plan.type} meter gave no energy for this cell ({why}); power comes from "
+            f"{before.get('power_source') or 'nowhere'}")),))
+    fields: dict[str, Any] = {
+        "meter": rec, "battery_current_ma": before.get("current_ma"), "battery_power_mw": before.get("power_mw"),
+        "battery_energy_mj": before.get("energy_mj"), "battery_power_source": before.get("power_source")}
     src = meter_source(o.plan.label, o.plan.placement, emulated=emulated)
     fields.update(current_ma=e.mean_ma, power_mw=e.mean_mw, energy_mj=e.mj, energy_mah=e.mah,
                   voltage_v=rec.voltage_v, power_source=src.source, power_confidence=src.confidence,
                   mah_per_hour=e.mean_ma)
     if (mj := mj_per_frame(e.mean_mw, fps=fps, latency_mean_ms=latency_mean_ms)) is not None:
         fields["mj_per_frame"] = mj
+    missing: dict[str, str] = {}
     for k in ("current_ma", "power_mw", "energy_mj", "power_source"):  # why the battery had no figure
-        if k in missing and fields.get(f"battery_{k}") is None:
-            missing[f"battery_{k}"] = missing[k]
-    for k in ("current_ma", "power_mw", "energy_mj", "energy_mah", "mj_per_frame", "mah_per_hour", "power_source",
-              "voltage_v"):
-        if fields.get(k) is not None:
-            missing.pop(k, None)
+        if k in had_missing and fields.get(f"battery_{k}") is None:
+            missing[f"battery_{k}"] = had_missing[k]
+    settles = frozenset(k for k in ("current_ma", "power_mw", "energy_mj", "energy_mah", "mj_per_frame",
+                                    "mah_per_hour", "power_source", "voltage_v")
+                        if (fields[k] if k in fields else before.get(k)) is not None)
+    warnings: list[WarningRecord] = []
     if e.covered_fraction < 0.99:
         warnings.append(WarningRecord(code="meter_gaps", message=(
             f"the meter's samples cover {100 * e.covered_fraction:.0f}% of the window"
@@ -332,3 +335,4 @@ def apply_meter(fields: dict[str, Any], missing: dict[str, str], warnings: list[
         warnings.append(WarningRecord(code="meter_usb", message=(
             "power from a USB inline meter: it measures the charger path (the phone's draw plus what goes into "
             "the battery), so it is medium confidence; a battery-bypass supply measures the phone alone")))
+    return Part(telemetry=fields, missing=missing, warnings=tuple(warnings), settles=settles)

@@ -11,90 +11,63 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import logging
 import platform
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import Any
 
 from perflab import __version__
-from perflab.analysis.stats import (
-    StabilityThresholds,
-    SummaryOnly,
-    stability_warnings,
-    summarize,
-    summary_stability_warnings,
-)
-from perflab.core.types import ModelArtifact, SeriesMode, TimingRequest, TimingResult
+from perflab.core.types import ModelArtifact
 from perflab.devices.base import Device, DeviceInfo
-from perflab.devices.capabilities import HostDevice
 from perflab.errors import (
     DeviceGoneError,
     DeviceNotReadyError,
-    MeasurementError,
     PerflabError,
     RunInterrupted,
     UnsupportedError,
-    UserInputError,
 )
-from perflab.lab.compat import model_compat
+from perflab.lab.cell import CellContext, measure_cell
 from perflab.lab.costs import (
     idle_baseline,
-    measure_during,
-    sustained_applies,
-    sustained_run,
     sustained_warnings,
-    telemetry_fields,
 )
+from perflab.lab.inputs import Inputs
 from perflab.lab.lifecycle import EXIT_SIGINT, EXIT_SIGTERM, StopController
-from perflab.lab.meters import MeterOutcome, meter_plan, unmatched_meter_warnings
+from perflab.lab.meters import meter_plan, unmatched_meter_warnings
 from perflab.lab.models import resolve_artifact
-from perflab.lab.phone_timing import TimingTrace, traced, with_trace_samples
 from perflab.lab.progress import Phase, Progress, QuietProgress
-from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, quantize_8bit, resize_bicubic
+from perflab.quality.frames import Frame
 from perflab.rules.derive import finalize_cells
 from perflab.rules.device import EMULATED_NOTE, is_emulated
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec, plan_cells
-from perflab.scenario.schema import Sustained
 from perflab.store.results import (
     CellRecord,
     CellStatus,
-    DelegateRecord,
     DeviceRecord,
-    FrameQuality,
     IdleRecord,
-    LatencyRecord,
     ModelRecord,
     PlannedCell,
-    QualityRecord,
     RunRecord,
     ScenarioRecord,
     StopRecord,
-    SustainedRecord,
     TelemetryRecord,
     WarningRecord,
     artifact_key,
 )
 from perflab.store.runfolder import RunFolder, new_run_id, utc_now_iso
-from perflab.telemetry.summary import Summary
 from perflab.workloads import Workload, workload_for
 
 log = logging.getLogger("perflab.run")
-_T = TypeVar("_T")
 
 RESTORE_WAIT_S = 60.0
 RECONNECT_WAIT_S = 60.0  # how long a dropped phone is waited for before its cells fail
-QUALITY_CHUNK_FRAMES = 8  # frames per run_outputs call: bounds memory for long clips
-SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
 
 
 @dataclass
@@ -114,71 +87,6 @@ def device_record(info: DeviceInfo) -> DeviceRecord:
         serial=info.serial, kind=info.kind.value, model=info.model, soc=info.soc, abi=info.abi, sdk=info.sdk,
         fingerprint=info.fingerprint, rooted=info.rooted, tflite_version=info.tflite_version, extra=dict(info.extra),
     )
-
-
-def latency_record(t: TimingResult, fps: float | None) -> LatencyRecord:
-    """TimingResult → LatencyRecord; raw samples when present, else the tool's summary."""
-    missing = dict(t.missing)
-    warm = float(np.mean(t.warmup_ms)) if t.warmup_ms else t.warmup_mean_ms
-    base: dict[str, Any] = {"mode": t.mode.value, "fps_target": fps, "init": t.init_ms, "first": t.first_ms,
-                            "warmup_mean": warm}
-    if t.samples_ms:
-        s = summarize(t.samples_ms)
-        return LatencyRecord(
-            **base, source=f"raw samples: {t.samples_source}" if t.samples_source else "raw samples",
-            median=s.median_ms, mean=s.mean_ms, p10=s.p10_ms, p90=s.p90_ms, p95=s.p95_ms, p99=s.p99_ms, min=s.min_ms,
-            max=s.max_ms, std=s.std_ms, mad=s.mad_ms, cv_pct=s.cv_pct, n=s.n,
-            missing={k: v for k, v in missing.items() if k in ("init", "first", "warmup_mean")},
-        )
-    if t.summary is not None:
-        sm = t.summary
-        why = "the device tool reports only count/avg/std/min/max, not raw per-run samples"
-        for k in ("median", "p90", "p95", "p99", "mad"):
-            missing.setdefault(k, why)
-        cv = (sm.std_ms / sm.mean_ms * 100.0) if sm.std_ms is not None and sm.mean_ms > 0 else None
-        return LatencyRecord(**base, source="tool summary", mean=sm.mean_ms, std=sm.std_ms, min=sm.min_ms,
-                             max=sm.max_ms, cv_pct=cv, n=sm.count, missing=missing)
-    missing.setdefault("median", "no timing samples were produced")
-    return LatencyRecord(**base, source="none", n=0, missing=missing)
-
-
-def delegate_records(lines: Sequence[str]) -> list[DelegateRecord]:
-    """The device tool's delegate lines as structured records (parsed once, at run time)."""
-    from perflab.formats.benchmark_output import Coverage, parse_output
-
-    out: list[DelegateRecord] = []
-    for line in lines:
-        if line.startswith("ops: "):
-            out.append(DelegateRecord(kind="ops", line=line, ops=line[5:].split()))
-            continue
-        parsed = parse_output(line)
-        if parsed.replacements:
-            r = parsed.replacements[0]
-            out.append(DelegateRecord(kind="replaced", line=line, delegate=r.delegate_node, replaced=r.replaced,
-                                      total=r.total, partitions=r.partitions))
-        elif parsed.delegates:
-            d = parsed.delegates[0]
-            out.append(DelegateRecord(kind="not_applied" if d.coverage is Coverage.NONE else "applied", line=line,
-                                      delegate=d.delegate, coverage=d.coverage.value,
-                                      delegate_kernels=d.delegate_kernels))
-        else:
-            out.append(DelegateRecord(kind="line", line=line))
-    return out
-
-
-@dataclass
-class _CellParts:
-    """What one cell's measurement gathers before its record is built once."""
-
-    series: dict[str, LatencyRecord] = field(default_factory=dict)
-    warnings: list[WarningRecord] = field(default_factory=list)
-    delegate_lines: list[str] = field(default_factory=list)
-    logs: list[str] = field(default_factory=list)
-    tel: dict[str, Any] = field(default_factory=dict)
-    tel_missing: dict[str, str] = field(default_factory=dict)
-    cost: Summary | None = None
-    cost_why: str | None = None
-    meter: MeterOutcome | None = None
 
 
 class ScenarioRunner:
@@ -231,7 +139,7 @@ class ScenarioRunner:
                                                           [d.serial for d in self.devices]) if w not in merged)
         merged.extend(w for w in sustained_warnings(self.s.sustained, plan_cells(self.s)) if w not in merged)
         self.run_warnings = merged
-        self.timing_frame: np.ndarray | None = None
+        self.inputs = Inputs(frame_source, self.s.geometry)
         self.n_devices = len({*(d.serial for d in self.devices), *(p.serial for p in previous.planned)}
                              if previous else {d.serial for d in self.devices})
 
@@ -260,40 +168,6 @@ class ScenarioRunner:
         self._save()
         self.progress.cell_done(rec)
 
-    # -- frames ----------------------------------------------------------------------------
-
-    def _timing_frame(self, first: Frame) -> np.ndarray:
-        """A real LR frame at the scenario's geometry: the first input, resized to the HR size,
-        then degraded by the documented HR→LR kernel."""
-        g = self.s.geometry
-        hr = first.hr
-        if hr.shape[:2] != (g.hr_height, g.hr_width):
-            hr = np.clip(resize_bicubic(hr, g.hr_width, g.hr_height), 0.0, 1.0)
-        return hr_to_lr(hr, g.scale)
-
-    def _frames(self) -> Generator[tuple[int, Frame, np.ndarray], None, None]:
-        """(index, HR frame cropped to a multiple of the scale, its LR frame), streamed."""
-        scale = self.s.geometry.scale
-        for i, f in enumerate(self.frame_source()):
-            hr = crop_to_multiple(f.hr, scale)
-            yield i, Frame(f.name, hr), hr_to_lr(hr, scale)
-
-    def _prepass(self) -> None:
-        """One pass over the inputs before any cell: the timing frame, and HR/LR frames saved."""
-        n_frames = 0
-        try:
-            for i, f, lr in self._frames():
-                if i == 0:
-                    self.timing_frame = self._timing_frame(f)
-                if i < SAVED_FRAMES:
-                    self.folder.save_frame("hr", f.name, f.hr)
-                    self.folder.save_frame("lr", f.name, lr)
-                n_frames += 1
-        except MeasurementError as exc:
-            raise UserInputError(f"{self.loaded.file}: inputs: {exc}") from exc
-        if n_frames == 0:
-            raise UserInputError(f"{self.loaded.file}: inputs: the scenario's inputs gave no frames")
-
     # -- the run ---------------------------------------------------------------------------
 
     def _to_run(self, serial: str, cells: list[CellSpec]) -> list[CellSpec]:
@@ -316,7 +190,7 @@ class ScenarioRunner:
         self.planned = previous_plan + [PlannedCell(serial=d.serial, cell_id=c.cell_id) for d in self.devices
                                         for c in cells if PlannedCell(serial=d.serial, cell_id=c.cell_id)
                                         not in previous_plan]
-        self._prepass()
+        self.inputs.prepass(self.folder, self.loaded.file)
         work = {d.serial: self._to_run(d.serial, cells) for d in self.devices}
         self.folder.drop_samples({artifact_key(s, c.cell_id, self.n_devices) for s, cs in work.items() for c in cs})
         self._save()
@@ -511,236 +385,22 @@ class ScenarioRunner:
         log.info("[%s] %s: %s%s", device.serial, cell.cell_id, rec.status.value, f" ({rec.reason})" if rec.reason else "")
         return rec, gone
 
-    def _wait_cool(self, device: Device, parts: _CellParts) -> None:
-        cd = self.s.cooldown
-        deadline = time.monotonic() + cd.wait_timeout_s
-        reading = device.temperature()
-        while reading.temp_c is not None and reading.temp_c > cd.max_start_temp_c and time.monotonic() < deadline:
-            self.stop.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
-            reading = device.temperature()
-        parts.tel["start_temp_c"] = reading.temp_c
-        parts.tel["temp_source"] = reading.source
-        if reading.temp_c is None:
-            parts.tel_missing["start_temp_c"] = reading.missing_reason or "no temperature source"
-        elif reading.temp_c > cd.max_start_temp_c:
-            parts.warnings.append(WarningRecord(code="hot_start", message=(
-                f"started at {reading.temp_c:.1f} °C, above the {cd.max_start_temp_c:g} °C threshold, after waiting "
-                f"{cd.wait_timeout_s:g} s; results may be throttled. Raise cooldown.wait_timeout_s.")))
-
-    def _modes(self) -> list[tuple[SeriesMode, float | None]]:
-        modes: list[tuple[SeriesMode, float | None]] = []
-        if self.s.pacing.fps:
-            modes.append((SeriesMode.PACED, self.s.pacing.fps))
-        if not self.s.pacing.fps or self.s.pacing.also_back_to_back:
-            modes.append((SeriesMode.BACK_TO_BACK, None))
-        return modes
-
-    def _series(self, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact,
-                mode: SeriesMode, fps: float | None, headline: bool, parts: _CellParts) -> None:
-        s, g = self.s, self.s.geometry
-        req = TimingRequest(
-            mode=mode, fps=fps, warmup=s.runs.warmup, iterations=s.runs.iterations, threads=s.threads,
-            delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width, lr_height=g.lr_height,
-            input_frame=self.timing_frame,
-        )
-        key = artifact_key(info.serial, cell.cell_id, self.n_devices)
-        timing_trace = self.folder.timing_trace(key, mode.value)
-
-        def timed(fn: Callable[[], _T]) -> tuple[_T, TimingTrace | None]:
-            # a phone's tool gives no per-run samples: its timed run is traced for them (perflab.lab.phone_timing)
-            if isinstance(device, HostDevice):
-                return fn(), None
-            return traced(device, timing_trace.path, timing_trace.rel, fn)
-
-        if headline and s.telemetry.enabled:
-            timeline, raw = self.folder.timeline(key), self.folder.meter_raw(key)
-            (t, parts.cost, parts.cost_why, parts.meter), tt = timed(lambda: measure_during(
-                device, self.folder.work_dir(device.serial), timeline.path,
-                s.telemetry.sample_interval_ms / 1000.0, lambda: workload.run_timing(art, req),
-                meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)), meter_raw=(raw.path, raw.rel)))
-            parts.tel["timeline_file"] = timeline.rel
-        else:
-            t, tt = timed(lambda: workload.run_timing(art, req))
-        if tt is not None:
-            t = with_trace_samples(t, tt)
-        parts.series[mode.value] = latency_record(t, fps)
-        thresholds = StabilityThresholds(max_cv_pct=s.stability.max_cv_pct, max_drift_pct=s.stability.max_drift_pct)
-        if t.samples_ms:
-            self.folder.append_samples(artifact_key(info.serial, cell.cell_id, self.n_devices), mode.value, t.samples_ms)
-            for w in stability_warnings(t.samples_ms, thresholds):
-                parts.warnings.append(WarningRecord(code=w.code, message=f"{mode.value}: {w.message}"))
-        elif t.summary is not None:
-            sm = t.summary
-            summary = SummaryOnly(n=sm.count, mean_ms=sm.mean_ms, std_ms=sm.std_ms, min_ms=sm.min_ms, max_ms=sm.max_ms,
-                                  missing={"std": t.missing["std"]} if "std" in t.missing else {})
-            for w in summary_stability_warnings(summary, thresholds):
-                parts.warnings.append(WarningRecord(code=w.code, message=f"{mode.value}: {w.message}"))
-        for w_text in t.warnings:
-            parts.warnings.append(WarningRecord(code="tool", message=f"{mode.value}: {w_text}"))
-        if headline:
-            parts.tel.update(cpu_load_pct=t.cpu_load_pct, mem_peak_mb=t.mem_peak_mb, mem_source=t.mem_source)
-        for k, v in t.missing.items():
-            parts.tel_missing.setdefault(k, v)
-        parts.logs.append(f"== {mode.value} ==\n" + "\n".join(t.delegate_info) + "\n" + t.tool_log)
-        parts.delegate_lines.extend(x for x in t.delegate_info if x not in parts.delegate_lines)
-
     def _measure(self, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec,
                  art: ModelArtifact, index: int, timing: dict[str, str]) -> CellRecord:
-        compat, why = model_compat(art)
-        parts = _CellParts()
-        self.stop.check()
-        self.progress.phase(device.serial, index, cell.cell_id, Phase.COOLDOWN)
-        self._wait_cool(device, parts)
-        modes = self._modes()
-        for mode, fps in modes:
-            self.stop.check()
-            self.progress.phase(device.serial, index, cell.cell_id, f"{Phase.TIMING} ({mode.value})")
-            self._series(device, workload, info, cell, art, mode, fps, mode == modes[0][0], parts)
-        tel = parts.tel
-        missing = parts.tel_missing
-        if tel.get("cpu_load_pct") is None:
-            missing.setdefault("cpu_load_pct", "the device did not report CPU time for the run")
-        if tel.get("mem_peak_mb") is None:
-            missing.setdefault("mem_peak_mb", "the device did not report memory for the run")
-        headline = parts.series[modes[0][0].value]
-        if self.s.telemetry.enabled:
-            fields, cost_missing, cost_warnings = telemetry_fields(
-                parts.cost, parts.cost_why, emulated=is_emulated(info), fps=self.s.pacing.fps,
-                latency_mean_ms=headline.mean, interval_ms=self.s.telemetry.sample_interval_ms,
-                timeline_rel=str(tel.pop("timeline_file", "")), meter=parts.meter)
-            tel.update(fields)
-            for k, v in cost_missing.items():
-                missing.setdefault(k, v)
-            parts.warnings.extend(cost_warnings)
-        else:
-            missing.setdefault("power_source", "telemetry.enabled is off in the scenario")
-        sustained = None
-        if (cfg := self.s.sustained) is not None and sustained_applies(cfg, cell):
-            self.stop.check()
-            self.progress.phase(device.serial, index, cell.cell_id, "sustained run")
-            sustained = self._sustained(cfg, device, workload, info, cell, art, headline.mean, tel.get("power_mw"),
-                                        parts)
-        key = artifact_key(info.serial, cell.cell_id, self.n_devices)
-        self.folder.write_log(self.folder.cell_log(key), "\n".join(parts.logs))
-        self.stop.check()
-        self.progress.phase(device.serial, index, cell.cell_id, Phase.OUTPUTS)
-        quality = self._quality(workload, info, cell, art)
-        layers = None
-        prof = self.s.profiling
-        if prof.op_profiling or prof.trace or prof.differential:  # per-layer passes: perflab.lab.layers
-            from perflab.lab.layers import cell_layers
-
-            self.stop.check()
-            self.progress.phase(device.serial, index, cell.cell_id, Phase.PROFILE)
-            layers = cell_layers(
-                workload, art, profiling=prof, delegate=cell.delegate.value, threads=self.s.threads,
-                timeout_s=self.s.runs.timeout_s, lr_width=self.s.geometry.lr_width,
-                lr_height=self.s.geometry.lr_height, input_frame=self.timing_frame, check_stop=self.stop.check,
-                trace=self.folder.trace(key), local=isinstance(device, HostDevice),
-                delegates=delegate_records(parts.delegate_lines), compat=compat, series=parts.series,
-                device=device)
+        """The cell's passes (perflab.lab.cell), their merged part built into its record once."""
+        tel = self.s.telemetry
+        ctx = CellContext(
+            scenario=self.s, device=device, workload=workload, info=info, cell=cell, art=art,
+            key=artifact_key(info.serial, cell.cell_id, self.n_devices), folder=self.folder, inputs=self.inputs,
+            stop=self.stop, meter=meter_plan(device, tel.meter_specs(), len(self.devices)),
+            phase=lambda phase: self.progress.phase(device.serial, index, cell.cell_id, phase))
+        m = measure_cell(ctx)
+        p = m.part
         return self._skeleton(
             cell, info, art, CellStatus.OK, None,
-            model_fields={"compat": compat, "missing": {"compat": why} if why else {}},
-            latency_ms=parts.series[modes[0][0].value], series=parts.series, quality=quality,
-            telemetry=TelemetryRecord(**tel, missing=missing), layers=layers,
-            delegates=delegate_records(parts.delegate_lines), warnings=parts.warnings, sustained=sustained, **timing,
-        )
-
-    def _sustained(self, cfg: Sustained, device: Device, workload: Workload, info: DeviceRecord, cell: CellSpec,
-                   art: ModelArtifact, burst_mean_ms: float | None, burst_power_mw: float | None,
-                   parts: _CellParts) -> SustainedRecord:
-        """The scenario's sustained paced run for this cell (perflab.lab.costs.sustained_run)."""
-        s, g = self.s, self.s.geometry
-        fps = cfg.fps or s.pacing.fps
-        key = artifact_key(info.serial, cell.cell_id, self.n_devices)
-
-        def run_part(n: int) -> TimingResult:
-            return workload.run_timing(art, TimingRequest(
-                mode=SeriesMode.PACED if fps else SeriesMode.BACK_TO_BACK, fps=fps, warmup=0, iterations=n,
-                threads=s.threads, delegate=cell.delegate.value, timeout_s=s.runs.timeout_s, lr_width=g.lr_width,
-                lr_height=g.lr_height, input_frame=self.timing_frame))
-
-        rec, warnings = sustained_run(
-            device, cfg, run_part, fps=fps, burst_latency_mean_ms=burst_mean_ms, burst_power_mw=burst_power_mw,
-            workdir=self.folder.work_dir(device.serial),
-            timeline_path=lambda i: self.folder.sustained_timeline(key, i).path,
-            interval_s=s.telemetry.sample_interval_ms / 1000.0,
-            meter=meter_plan(device, s.telemetry.meter_specs(), len(self.devices)) if s.telemetry.enabled else None,
-            stop=self.stop, emulated=is_emulated(info), sample=s.telemetry.enabled)
-        parts.warnings.extend(warnings)
-        return rec
-
-    def _quality(self, workload: Workload, info: DeviceRecord, cell: CellSpec, art: ModelArtifact) -> QualityRecord:
-        """Run the model on every frame *on the device*, in chunks (bounded memory), and score
-        the device's outputs against the HR frames."""
-        scale = self.s.geometry.scale
-        per: list[FrameQuality] = []
-        group = self.folder.frame_group(artifact_key(info.serial, cell.cell_id, self.n_devices))
-        frames = self._frames()
-        try:
-            while True:
-                self.stop.check()
-                chunk = list(itertools.islice(frames, QUALITY_CHUNK_FRAMES))
-                if not chunk:
-                    break
-                try:
-                    outs = workload.run_outputs(art, [lr for _, _, lr in chunk], self.s.threads, cell.delegate.value,
-                                                self.s.runs.timeout_s)
-                except (DeviceGoneError, RunInterrupted):
-                    raise
-                except PerflabError as exc:
-                    why = f"outputs could not be computed on the device: {exc}"
-                    return QualityRecord(missing={"psnr_y_db": why, "ssim_y": why})
-                if len(outs) != len(chunk):
-                    raise MeasurementError(f"the device returned {len(outs)} outputs for {len(chunk)} frames")
-                for (i, f, _), out in zip(chunk, outs, strict=True):
-                    per.append(_frame_quality(f, out, scale))
-                    if i < SAVED_FRAMES:
-                        self.folder.save_frame(group, f.name, out)
-        finally:
-            frames.close()
-        return _quality_record(per, f"{info.kind} device outputs ({info.serial})")
-
-
-def _frame_quality(f: Frame, out: np.ndarray, scale: int) -> FrameQuality:
-    from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
-    from perflab.quality.piqe import piqe_score
-
-    if f.hr.shape != out.shape:
-        raise MeasurementError(f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
-    # one convention (docs/quality.md): outputs are scored as displayed and saved — clipped and
-    # rounded to 8 bits — so the saved PNGs give the same numbers, as `perflab models evaluate` does
-    out = quantize_8bit(np.clip(out, 0.0, 1.0))
-    y = psnr_ssim_y(out, f.hr, scale)
-    piqe: float | None = None
-    missing: dict[str, str] = {}
-    try:
-        piqe = piqe_score(out)
-    except MeasurementError as exc:
-        missing["piqe"] = str(exc)
-    return FrameQuality(frame=f.name, psnr_y_db=y.psnr_y_db, ssim_y=y.ssim_y, psnr_rgb_db=psnr_rgb_db(out, f.hr, scale),
-                        piqe=piqe, missing=missing)
-
-
-def _quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
-    if not per:
-        return QualityRecord(missing={"psnr_y_db": "no input frames"})
-
-    def mean(values: list[float | None]) -> float | None:
-        vals = [v for v in values if v is not None and np.isfinite(v)]
-        return float(np.mean(vals)) if vals else None
-
-    missing = {}
-    piqe = mean([r.piqe for r in per])
-    if piqe is None:
-        missing["piqe"] = next((r.missing["piqe"] for r in per if "piqe" in r.missing), "not computed")
-    psnrs = [r.psnr_y_db for r in per if r.psnr_y_db is not None]
-    return QualityRecord(
-        psnr_y_db=mean([r.psnr_y_db for r in per]), ssim_y=mean([r.ssim_y for r in per]),
-        psnr_rgb_db=mean([r.psnr_rgb_db for r in per]), piqe=piqe, psnr_y_db_min=min(psnrs) if psnrs else None,
-        frames=len(per), per_frame=per, computed_on=computed_on, missing=missing,
-    )
+            model_fields={"compat": m.compat, "missing": {"compat": m.compat_why} if m.compat_why else {}},
+            telemetry=TelemetryRecord(**p.telemetry, missing=dict(p.missing)), warnings=list(p.warnings),
+            **p.fields, **timing)
 
 
 def run_scenario(

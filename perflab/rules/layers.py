@@ -1,11 +1,13 @@
 """Rules over a cell's per-layer records (pure): the delegate partition table, rank agreement
 between methods, and the passes aligned row for row (perflab.analysis.layer_align) as a record.
-The passes that measure them are perflab.lab.layers."""
+The estimate's cost model is here too. The passes that measure are perflab.lab.layers."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from perflab.analysis import layer_align as la
 from perflab.analysis.stats import spearman
@@ -24,6 +26,51 @@ from perflab.store.results import (
     PartitionRow,
     RankCheckRecord,
 )
+
+# --------------------------------------------------------------------------- estimate (a cost model)
+
+CONV_LIKE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+
+
+@dataclass(frozen=True)
+class OpShape:
+    index: int
+    op: str
+    inputs: tuple[tuple[int, ...], ...]
+    outputs: tuple[tuple[int, ...], ...]
+
+
+def op_cost_units(op: OpShape) -> int:
+    """A roofline-free cost model (pure): multiply-accumulates for conv-like ops, one unit per
+    output element for everything else."""
+    def n(shape: tuple[int, ...]) -> int:
+        return int(math.prod(shape)) if shape else 1
+
+    out = op.outputs[0] if op.outputs else ()
+    if op.op == "CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1]) == 4:
+        _, kh, kw, cin = op.inputs[1]
+        return n(out) * kh * kw * cin
+    if op.op == "DEPTHWISE_CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1]) == 4:
+        _, kh, kw, _ = op.inputs[1]
+        return n(out) * kh * kw
+    if op.op == "TRANSPOSE_CONV" and len(op.inputs) >= 3 and len(op.inputs[1]) == 4:
+        cout, kh, kw, _ = op.inputs[1]
+        return n(op.inputs[2]) * kh * kw * cout
+    if op.op == "FULLY_CONNECTED" and len(op.inputs) >= 2 and len(op.inputs[1]) == 2:
+        return n(out) * op.inputs[1][1]
+    return n(out)
+
+
+def estimate_rows(ops: Sequence[OpShape], whole_ms: float) -> list[LayerRow]:
+    """The whole model's time shared among its ops by :func:`op_cost_units` (pure)."""
+    units = [op_cost_units(o) for o in ops]
+    total = sum(units)
+    return [LayerRow(index=o.index, node_type=o.op, name=f"{o.op}@{o.index}", avg_ms=whole_ms * u / total if total else 0.0,
+                     pct=100.0 * u / total if total else None, method="estimate",
+                     macs_per_lr_pixel=None)
+            for o, u in zip(ops, units, strict=True)]
+
+
 
 # --------------------------------------------------------------------------- delegate partition
 
