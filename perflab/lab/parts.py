@@ -18,9 +18,6 @@ from typing import Any
 
 from perflab.store.results import WarningRecord
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
 def _frozen(m: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(m))
 
@@ -29,9 +26,9 @@ def _frozen(m: Mapping[str, Any]) -> Mapping[str, Any]:
 class Part:
     """What one pass of a cell measured."""
 
-    fields: Mapping[str, Any] = field(default=_EMPTY)
-    telemetry: Mapping[str, Any] = field(default=_EMPTY)
-    missing: Mapping[str, str] = field(default=_EMPTY)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    telemetry: Mapping[str, Any] = field(default_factory=dict)
+    missing: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[WarningRecord, ...] = ()
     settles: frozenset[str] = frozenset()
 
