@@ -18,6 +18,7 @@ from typing import Any
 
 from perflab.store.results import WarningRecord
 
+
 def _frozen(m: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(m))
 
