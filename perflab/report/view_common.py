@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 
 from perflab.core.display import MISSING
+from perflab.rules.device import cell_is_emulated
+from perflab.rules.device import is_emulated as device_is_emulated
 from perflab.store.results import CellRecord, DeviceRecord, LatencyRecord, RunRecord
 
 MODE_LABELS = {"paced": "paced", "back_to_back": "back-to-back"}
@@ -62,11 +64,11 @@ class Footnotes:
 
 
 def is_emulated(cell: CellRecord) -> bool:
-    return cell.emulated or cell.device.kind == "emulated"
+    return cell_is_emulated(cell)  # the one rule, shared with the runner (perflab.rules.device)
 
 
 def device_emulated(dev: DeviceRecord) -> bool:
-    return dev.kind == "emulated"
+    return device_is_emulated(dev)
 
 
 def cell_label(cell: CellRecord) -> str:
