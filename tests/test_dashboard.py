@@ -218,3 +218,40 @@ def test_phone_history_without_medians_trends_the_mean(tmp_path: Path) -> None:
     assert f"since night{STEP_NIGHT:02d}" in regs[0]
     page = (tmp_path / "d" / "index.html").read_text()
     assert page.count("(for latency.median: only the tool's summary)") == 4  # every cell
+
+
+def test_nights_units_from_the_task_queue_are_shown_truthfully(pg_schema_url: str, tmp_path: Path) -> None:
+    """Where the store shares the task queue's database, the dashboard shows each night's units:
+    a unit whose page failed is "ok, report failed" (amber, never plain green), a failed unit is
+    red, and a unit left "pending" by a job that ended without an outcome is failed, not pending."""
+    pytest.importorskip("procrastinate", reason="the task queue (pip install procrastinate)")
+    import json
+
+    from perflab.lab.nightly import UnitOutcome, UnitStatus
+    from perflab.lab.queue import ensure_tables, record
+
+    url = pg_schema_url
+    ensure_tables(url)
+    for o in (UnitOutcome("emu-1", "h1", "light", UnitStatus.OK, report="rendered"),
+              UnitOutcome("emu-2", "h1", "light", UnitStatus.OK, report="not rendered: RuntimeError: FT_Load_Glyph"),
+              UnitOutcome("emu-3", "h2", "light", UnitStatus.FAILED, "espcn: failed: GPU delegate lost"),
+              UnitOutcome("emu-4", "h2", "light", UnitStatus.PENDING)):  # its job died without recording
+        assert record(url, "n1", "lab", o)
+    with SqlStore(url) as st:
+        for i in range(3):
+            run, path = _night(tmp_path / "reports", i)
+            st.index_run(run, path)
+    out = tmp_path / "dash"
+    r = _perflab("dashboard", "--db", url, "--out", out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    page = (out / "index.html").read_text()
+    assert '<tr data-night="n1">' in page
+    assert ('<span class="nchip n-ok">1 ok</span><span class="nchip n-report">1 ok, report failed</span>'
+            '<span class="nchip n-bad">2 not ok</span>') in page
+    assert '<div class="n-report" data-unit="h1/emu-2/light">h1/emu-2 light: ok, report failed' in page
+    assert '<div class="n-bad" data-unit="h2/emu-3/light">h2/emu-3 light: failed' in page
+    assert '<div class="n-bad" data-unit="h2/emu-4/light">h2/emu-4 light: failed' in page
+    assert "its job ended without recording an outcome" in page and "n-pending" not in page.split("</style>")[1]
+    units = {u["serial"]: u for u in json.loads((out / "dashboard.json").read_text())["units"]}
+    assert units["emu-2"]["status"] == "ok" and units["emu-2"]["report_failed"] is True
+    assert units["emu-4"]["status"] == "failed"

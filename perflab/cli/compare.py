@@ -10,10 +10,11 @@ import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, STORED_INPUT_ERRORS, fail
 from perflab.cli.options import number_option
-from perflab.errors import UserInputError
+from perflab.errors import PerflabError, UserInputError
 
 if TYPE_CHECKING:
     from perflab.report.compare import RunSide
+    from perflab.report.dashboard import NightUnit
 
 
 def _load_sides(arg: str, db: str | None) -> list[RunSide]:
@@ -98,6 +99,20 @@ def compare_cmd(
     raise typer.Exit(EXIT_FAILED if cmp.n_regressions else EXIT_OK)
 
 
+def _night_units(db: str) -> list[NightUnit]:
+    """The nights' units where the store shares the task queue's database (PostgreSQL); a queue
+    that cannot be read is a warning, never a dashboard lost."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        return []
+    from perflab.lab.queue import dashboard_units
+
+    try:
+        return dashboard_units(db)
+    except PerflabError as exc:
+        typer.echo(f"perflab: warning: the nights' units are not shown: {exc}", err=True)
+        return []
+
+
 def dashboard_cmd(
     db: Annotated[str, typer.Option("--db", help="the results store: a SQLite file, sqlite:///path or "
                                     "postgresql://…")],
@@ -137,7 +152,8 @@ def dashboard_cmd(
             cells = store.cells_frame(scenario=scenario)
         if not len(cells):
             raise UserInputError(f"{db}: no runs{f' of scenario {scenario}' if scenario else ''} in the results store")
-        d = build_dashboard(history, cells, out, metrics=metrics, thresholds=thresholds, scenario=scenario)
+        d = build_dashboard(history, cells, out, metrics=metrics, thresholds=thresholds, scenario=scenario,
+                            units=_night_units(db))
         page = write_dashboard(d, out)
         if junit is not None:
             try:

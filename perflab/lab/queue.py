@@ -36,11 +36,14 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perflab.errors import MissingDependencyError, PerflabError, RunInterrupted, StoreError, UserInputError
 from perflab.lab.nightly import RETRY_ON, Unit, UnitOutcome, UnitStatus, backoff_s, outcome_text
 from perflab.lab.rack import EffectiveLimits, LoadedRack, queue_name
+
+if TYPE_CHECKING:
+    from perflab.report.dashboard import NightUnit
 
 log = logging.getLogger("perflab.queue")
 
@@ -365,6 +368,37 @@ def read_units(url: str, night: str, rack: str) -> list[UnitOutcome]:
         raise StoreError(f"{redact(url)}: cannot read the night's units: {_err(exc)}") from None
     return [UnitOutcome(serial=r[1], host=r[0], scenario=r[2], status=UnitStatus(r[3]), reason=r[4], folder=r[5],
                         run_id=r[6], cells=dict(r[7] or {}), attempt=r[8], store=r[9], report=r[10]) for r in rows]
+
+
+def dashboard_units(url: str) -> list[NightUnit]:
+    """Every night's units from the queue's table for the dashboard, settled: "pending" only while
+    a job of that night is open (:func:`perflab.lab.nightly.settle`). Empty where the database
+    holds no task queue."""
+    from perflab.lab.nightly import REPORT_RENDERED, settle
+    from perflab.report.dashboard import NightUnit
+
+    try:
+        with _connect(url) as conn:
+            have_units, have_jobs = conn.execute(
+                f"SELECT to_regclass('{UNITS_TABLE}') IS NOT NULL, to_regclass('procrastinate_jobs') IS NOT NULL"
+            ).fetchone()
+            if not have_units:
+                return []
+            rows = conn.execute(f"SELECT night, host, serial, scenario, status, reason, report FROM {UNITS_TABLE} "
+                                "ORDER BY night, host, serial, scenario").fetchall()
+            open_by_night = dict(conn.execute(
+                "SELECT args->>'night', count(*) FROM procrastinate_jobs WHERE status IN ('todo','doing') "
+                "AND task_name IN (%s,%s) GROUP BY 1", (PLAN_TASK, UNIT_TASK)).fetchall()) if have_jobs else {}
+    except db_errors() as exc:
+        raise StoreError(f"{redact(url)}: cannot read the nights' units: {_err(exc)}") from None
+    out: list[NightUnit] = []
+    for night in dict.fromkeys(r[0] for r in rows):
+        outcomes = [UnitOutcome(serial=r[2], host=r[1], scenario=r[3], status=UnitStatus(r[4]), reason=r[5],
+                                report=r[6]) for r in rows if r[0] == night]
+        for o in settle(outcomes, int(open_by_night.get(night, 0))):
+            out.append(NightUnit(night, o.host, o.serial, o.scenario, o.status.value, o.reason,
+                                 report_failed=o.report not in (None, REPORT_RENDERED)))
+    return out
 
 
 def open_jobs(url: str, night: str, rack_file_sha: str) -> int:

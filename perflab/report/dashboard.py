@@ -5,7 +5,9 @@ device × cell × metric a trend of its nightly values, each point a link to tha
 report (a path relative to the page, ``<run folder>/index.html``), the change points found in
 the history (perflab.analysis.changepoint) drawn as steps, those in the metric's bad direction
 marked as regressions, a strip of each night's status, and a table of flaky cells (status
-flipping between ok and not ok). ``dashboard.json`` beside it holds the same data.
+flipping between ok and not ok). Where the store shares the task queue's database, each night's
+units too (ok green, ok with its page failed amber, pending grey only while its job is open,
+anything else red). ``dashboard.json`` beside it holds the same data.
 
 Bad directions: latency, power, energy, memory, temperature, CPU/GPU load and PIQE up; PSNR,
 SSIM and the MAI score down. A threshold (``latency.median:5%``) also requires a change point
@@ -93,6 +95,41 @@ class CellTrends:
 
 
 @dataclass(frozen=True)
+class NightUnit:
+    """One phone × scenario of a night as the task queue recorded it (a PostgreSQL store shares
+    the queue's database); ``status`` is already settled: "pending" only while its job is open."""
+
+    night: str
+    host: str
+    serial: str
+    scenario: str
+    status: str  # ok / failed / quarantined / unreachable / interrupted / pending
+    reason: str | None = None
+    report_failed: bool = False  # measured and stored, only its page failed (perflab report rebuilds it)
+
+    @property
+    def shown(self) -> str:
+        return "ok, report failed" if self.status == "ok" and self.report_failed else self.status
+
+    @property
+    def css(self) -> str:
+        """ok green; ok with its page failed amber; pending grey; anything else red — never green."""
+        if self.status == "ok":
+            return "n-report" if self.report_failed else "n-ok"
+        return "n-pending" if self.status == "pending" else "n-bad"
+
+
+def nights_of(units: Sequence[NightUnit]) -> list[tuple[str, list[NightUnit]]]:
+    """The units grouped by night, newest night first, ok units last within a night (pure)."""
+    by: dict[str, list[NightUnit]] = {}
+    for u in units:
+        by.setdefault(u.night, []).append(u)
+    order = {"n-bad": 0, "n-report": 1, "n-pending": 2, "n-ok": 3}
+    return [(n, sorted(us, key=lambda u: (order[u.css], u.host, u.serial, u.scenario)))
+            for n, us in sorted(by.items(), reverse=True)]
+
+
+@dataclass(frozen=True)
 class Dashboard:
     scenario: str | None
     runs: int
@@ -101,6 +138,7 @@ class Dashboard:
     flaky: tuple[FlakyCell[tuple[str, str]], ...]
     thresholds: tuple[Threshold, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    units: tuple[NightUnit, ...] = ()  # the nights' units from the task queue, where the store shares its database
 
     @property
     def regressions(self) -> list[Series]:
@@ -126,7 +164,7 @@ def _is_regression(metric: str, cp: ChangePoint, thresholds: dict[str, Threshold
 
 def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *,
                     metrics: Sequence[str] = DEFAULT_METRICS, thresholds: Sequence[Threshold] = (),
-                    scenario: str | None = None, min_flips: int = 2) -> Dashboard:
+                    scenario: str | None = None, min_flips: int = 2, units: Sequence[NightUnit] = ()) -> Dashboard:
     """From the store's frames (SqlStore.history, SqlStore.cells_frame) to the dashboard (pure
     apart from reading nothing: paths are only computed)."""
     thr = {t.metric: t for t in thresholds}
@@ -170,7 +208,9 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
     flaky = flaky_cells({(c.device_serial, c.cell_id): [s.status for s in c.statuses] for c in out},
                         min_flips=min_flips)
     runs = int(cells["run_id"].nunique()) if len(cells) else 0
-    return Dashboard(scenario, runs, tuple(metrics), tuple(out), tuple(flaky), tuple(thresholds), tuple(notes))
+    shown_units = tuple(u for u in units if scenario is None or u.scenario == scenario)
+    return Dashboard(scenario, runs, tuple(metrics), tuple(out), tuple(flaky), tuple(thresholds), tuple(notes),
+                     shown_units)
 
 
 # -- rendering --------------------------------------------------------------------------------------------
@@ -230,7 +270,7 @@ def render_dashboard_html(d: Dashboard) -> str:
     by_device: dict[tuple[str, str, str], list[CellTrends]] = {}
     for c in d.cells:
         by_device.setdefault((c.device_serial, c.device_model, c.device_kind), []).append(c)
-    return render("dashboard.html.j2", {"trend_svg": trend_svg}, d=d, by_device=by_device)
+    return render("dashboard.html.j2", {"trend_svg": trend_svg}, d=d, by_device=by_device, nights=nights_of(d.units))
 
 
 def dashboard_json(d: Dashboard) -> str:
