@@ -294,6 +294,41 @@ def test_host_whose_adb_server_is_down_through_the_queue(pg: PrivatePostgres, tm
     assert unit == UnitStatus.UNREACHABLE
 
 
+def test_a_unit_whose_job_breaks_is_failed_with_why_never_pending(pg: PrivatePostgres, tmp_path: Path) -> None:
+    """A unit job that ends on an unexpected error (here: its outcome file cannot be written, the
+    night's units/ is a file) records the unit failed with the error before the job fails: the
+    night's summary and the worker's line say why, and the unit is never left "pending"."""
+    env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"} | {
+        "PERFLAB_STATE_DIR": str(tmp_path / "state")}
+    with private_adb_server() as client, EmulatedPhone.start(profile="pixel7") as phone:
+        connect_to_adb_server(phone, client)
+        rack = tmp_path / "rack.yaml"
+        rack.write_text(f"name: broken\nhosts: {{h: {{adb: '127.0.0.1:{client.port}'}}}}\n"
+                        f"devices: [{{serial: '{phone.serial}'}}]\nscenarios: [{write_scenario(tmp_path)}]\n")
+        r = subprocess.run([PERFLAB, "nightly", str(rack), "--db", pg.url, "--night", "x2"], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        workers = Workers(tmp_path, pg.url, env)
+        units = night_dir(workers.reports("h"), "x2") / "units"
+        units.parent.mkdir(parents=True)
+        units.write_text("not a folder\n")
+        worker = workers.start("h", "--until-idle")
+        try:
+            assert worker.wait(400) == 0, workers.logs()
+        finally:
+            workers.stop()
+    r = subprocess.run([PERFLAB, "nightly", str(rack), "--db", pg.url, "--night", "x2", "--wait", "--no-queue",
+                        "--reports-dir", str(tmp_path / "reports")], env=env, capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = next(x for x in r.stdout.splitlines() if phone.serial in x)
+    assert "light: failed — internal error: FileExistsError" in line, r.stdout
+    (unit,) = read_units(pg.url, "x2", "broken")
+    assert unit.status == UnitStatus.FAILED and (unit.reason or "").startswith("internal error: FileExistsError")
+    log = "".join(p.read_text(errors="replace") for _, _, p in workers.procs)
+    assert f"done {phone.serial} light: failed — internal error: FileExistsError" in log, log
+
+
 def test_two_workers_of_one_host_never_drive_one_phone(pg: PrivatePostgres, tmp_path: Path) -> None:
     """Two workers on one host's queue, one unit at a time each, two phones with three scenarios
     each: the workers share the phones' units, and one phone's units never overlap (the queue's
