@@ -15,6 +15,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 import types
 import typing
 from collections.abc import Iterator
@@ -298,3 +299,51 @@ def test_models_analyze_of_garbage_is_one_line_not_an_internal_error(tmp_path: P
     garbage.write_bytes(bytes(range(256)) * 12)
     line = _one_line_exit_2(_perflab("models", "analyze", "--model", garbage, "--json"))
     assert "--model" in line and "not a TFLite model" in line
+
+
+# ---- a double Ctrl-C still leaves the INCOMPLETE page ----------------------------------------------
+
+
+@pytest.mark.parametrize("gap_s", [0.2, 1.5])
+def test_a_second_ctrl_c_still_leaves_the_incomplete_page(tmp_path: Path, gap_s: float) -> None:
+    """The second signal lands while the run is stopping (cancelling, restoring) or while its
+    page is written: either way the process exits at once with 130 and the page is there."""
+    import signal
+    import textwrap
+
+    sc = tmp_path / "three.yaml"
+    sc.write_text(textwrap.dedent("""\
+        name: three
+        geometry: {lr_width: 320, lr_height: 180, scale: 2}
+        pacing: {fps: 100, also_back_to_back: true}
+        models:
+          - {zoo: espcn, variants: [fp32, int8]}
+        delegates: [xnnpack]
+        threads: 1
+        runs: {warmup: 1, iterations: 400}
+        inputs:
+          images:
+            - skimage: coffee
+        """))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*PERFLAB, "run", str(sc), "--device", "local", "--out", str(out), "--reports-dir",
+                             str(tmp_path / "reports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "bicubic_x2.fp32.xnnpack: ok" in line:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(gap_s)
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    from perflab.store.runfolder import load_run
+
+    run = load_run(out)  # results.json intact
+    assert any(c.status == "ok" for c in run.cells)
+    page = out / "index.html"
+    assert page.is_file(), err
+    assert "INCOMPLETE" in page.read_text()
+    assert f"perflab run --resume {out}" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,7 +95,8 @@ def run(
 
     Ctrl-C (or SIGTERM) stops the run cleanly: the running cell is cancelled, devices are
     restored and the report marks the run INCOMPLETE; a second Ctrl-C exits at once (devices
-    are still restored). Finish such a run with --resume."""
+    are still restored, and the INCOMPLETE page is written from results.json). Finish such a
+    run with --resume."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from perflab.lab.lifecycle import StopController, signals_stop
     from perflab.lab.progress import make_progress
@@ -119,15 +121,11 @@ def run(
     except PerflabError as exc:  # planning reads the command's inputs: whatever fails there is bad input
         fail(exc, EXIT_BAD_INPUT)
 
-    def echo(text: str) -> None:
-        if not quiet:
-            typer.echo(text)
-
-    verb = "resume" if previous is not None else "run"
-    echo(f"perflab {verb} {loaded.scenario.name} [{run_id}] → {folder}")
-    echo(f"  devices: {', '.join(d.serial for d in devices)}; {len(cells)} cells each:")
-    for c in cells:
-        echo(f"    {c.cell_id}{'  (baseline)' if c.baseline else ''}")
+    if not quiet:
+        verb = "resume" if previous is not None else "run"
+        typer.echo(f"perflab {verb} {loaded.scenario.name} [{run_id}] → {folder}\n"
+                   f"  devices: {', '.join(d.serial for d in devices)}; {len(cells)} cells each:\n"
+                   + "\n".join(f"    {c.cell_id}{'  (baseline)' if c.baseline else ''}" for c in cells))
     for w in warnings:
         typer.echo(f"perflab: warning: {w.message}", err=True)
     progress = make_progress(_cell_line, quiet=quiet)
@@ -137,20 +135,41 @@ def run(
         progress.note(f"perflab: {name}: stopping — cancelling the running cell and restoring devices "
                       "(press again to exit at once)")
 
+    def second_signal() -> None:  # the process exits right after: the page from results.json as it is
+        os.write(2, _page_after_second_signal(folder, report).encode())
+
     try:
-        with signals_stop(stop, on_first=first_signal):
+        with signals_stop(stop, on_first=first_signal, on_second=second_signal):
             outcome = run_scenario(loaded, devices, folder, run_id=run_id, progress=progress, stop=stop,
                                    previous=previous, options=RunOptions(reconnect_wait_s=reconnect_wait_s),
                                    run_warnings=warnings)
+            stopping = stop.stopped
+            if stopping:  # a second signal while the INCOMPLETE page is written still leaves one
+                _index_and_render(outcome.run, folder, db or str(reports_dir / "perflab.sqlite"), report, quiet)
     except PerflabError as exc:
         fail(exc)
-    _index_and_render(outcome.run, folder, db or str(reports_dir / "perflab.sqlite"), report, quiet)
+    if not stopping:
+        _index_and_render(outcome.run, folder, db or str(reports_dir / "perflab.sqlite"), report, quiet)
     typer.echo(f"  results: {outcome.folder.results_path}")
     if stop.stopped:
         not_ok = sum(1 for c in outcome.run.cells if c.status.value != "ok")
         typer.echo(f"perflab: run INCOMPLETE ({stop.reason}); {not_ok} cell(s) not ok. Finish it with: "
                    f"perflab run --resume {folder}", err=True)
     raise typer.Exit(outcome.exit_code)
+
+
+def _page_after_second_signal(folder: Path, report: bool) -> str:
+    """Write the run's INCOMPLETE page from its results.json (saved after every cell) before a
+    second Ctrl-C exits; what to tell the user, either way."""
+    finish = f"finish the run with: perflab run --resume {folder}"
+    if not report:
+        return f"perflab: {finish}\n"
+    try:
+        from perflab.report.html import render_run_report
+
+        return f"perflab: report (INCOMPLETE): {render_run_report(folder)}; {finish}\n"
+    except PerflabError as exc:
+        return f"perflab: report not rendered ({exc}); write it with: perflab report {folder}; {finish}\n"
 
 
 def _index_and_render(run_rec: RunRecord, folder: Path, db_url: str, report: bool, quiet: bool) -> None:

@@ -109,18 +109,29 @@ class StopController:
 
 
 @contextmanager
-def signals_stop(stop: StopController, *, on_first: Callable[[str], None] | None = None) -> Iterator[None]:
+def signals_stop(stop: StopController, *, on_first: Callable[[str], None] | None = None,
+                 on_second: Callable[[], None] | None = None) -> Iterator[None]:
     """Install SIGINT/SIGTERM handlers for the duration (main thread only): first signal →
-    ``stop.request``; second → emergency restore and ``os._exit(128 + signum)``."""
+    ``stop.request``; second → emergency restore, ``on_second`` (what must still be on disk:
+    the INCOMPLETE page), then ``os._exit(128 + signum)``; a third exits at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    exiting = threading.Event()
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        if exiting.is_set():
+            os._exit(128 + signum)
         if stop.stopped:
+            exiting.set()
             os.write(2, f"perflab: {name} again: restoring devices and exiting now\n".encode())
             stop.emergency_restore()
+            if on_second is not None:
+                try:
+                    on_second()
+                except Exception as exc:  # noqa: BLE001 - nothing may keep the process from exiting now
+                    os.write(2, f"perflab: {type(exc).__name__}: {exc}\n".encode())
             os._exit(128 + signum)
         if on_first is not None:
             on_first(name)
