@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -140,6 +141,14 @@ def test_default_out_folder_and_json(tmp_path: Path) -> None:
     data = json.loads((runs[0] / "results.json").read_text())
     assert [c["status"] for c in data["cells"]] == ["ok", "ok"]
     assert data["cells"][1]["model"]["variant"] == "int8"
+    # the run ends with the answer per cell, then where the files are
+    lines = r.stdout.splitlines()
+    head = lines.index("  cells (latency of the headline series: p90 where measured, else the tool's mean):")
+    assert re.fullmatch(r"    local \S+ fp32 cpu: ok · p90 [0-9.]+ ms · real time (yes|no) by p90 · bicubic baseline",
+                        lines[head + 1]), lines
+    assert re.fullmatch(r"    local \S+ int8 cpu: ok · p90 [0-9.]+ ms · real time (yes|no) by p90 · "
+                        r"Δ vs bicubic median [+−±][0-9.]+ ms, PSNR-Y [+−±][0-9.]+ dB", lines[head + 2]), lines
+    assert lines[-1].startswith("  results: ")
 
 
 def test_corrupt_image_is_bad_input(tmp_path: Path) -> None:
