@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import adbutils
+import pytest
 from support.phones import PhoneFactory
 
 from perflab.emulator import EmulatedPhone, Faults, connect_to_adb_server
@@ -52,6 +53,7 @@ def reboot_and_wait(adb_server: adbutils.AdbClient, phone: EmulatedPhone) -> Non
     assert phone.reboots == before + 1  # counted when it boots, before adb can see it again
 
 
+@pytest.mark.slow  # a soak: 1000 adb commands and 3 reboots
 def test_1000_commands_and_3_reboots_leak_nothing(phones: PhoneFactory, adb_server: adbutils.AdbClient) -> None:
     phone = phones.start("pixel7", faults=Faults(reboot_down_s=0.3))
     d = adb_server.device(phone.serial)

@@ -27,7 +27,9 @@ from perflab.store.results import LayersRecord
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
 
-pytestmark = pytest.mark.timeout(600)
+# end to end: each test times prefix models on an emulated phone over adb for minutes (a timing
+# check may measure again, up to 3 times, on a busy host)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
