@@ -347,3 +347,79 @@ def test_a_second_ctrl_c_still_leaves_the_incomplete_page(tmp_path: Path, gap_s:
     assert page.is_file(), err
     assert "INCOMPLETE" in page.read_text()
     assert f"perflab run --resume {out}" in err
+
+
+# ---- a scenario that would cost hours and gigabytes -----------------------------------------------
+
+BIG = """\
+name: big
+geometry: {lr_width: 4096, lr_height: 4096, scale: 2}
+models:
+  - zoo: espcn
+inputs:
+  max_frames: 100000
+  synthetic: {frames: 100000, width: 8192, height: 8192}
+"""
+
+
+def test_scenario_check_warns_what_a_huge_clip_will_cost(tmp_path: Path) -> None:
+    sc = tmp_path / "big.yaml"
+    sc.write_text(BIG)
+    res = _perflab("scenario", "check", sc, timeout_s=120)
+    assert res.returncode == 0, res.stderr
+    warnings = [ln for ln in res.stderr.splitlines() if "perflab: warning:" in ln]
+    assert any("inputs.synthetic" in w and "100000 frames of 8192×8192" in w and "gigapixels" in w and "MiB per frame"
+               in w for w in warnings), res.stderr
+    assert any("geometry" in w and "8192×8192 HR" in w for w in warnings), res.stderr
+
+
+def _items(n: int, side: int) -> Iterator[tuple[int, Any, Any]]:
+    import numpy as np
+
+    for i in range(n):
+        yield i, None, np.zeros((side, side, 3), dtype=np.float32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 30), side=st.sampled_from([4, 64, 512, 1024]), budget_mib=st.sampled_from([1, 16, 512]))
+def test_quality_frames_go_to_the_device_in_chunks_bounded_by_count_and_bytes(n: int, side: int,
+                                                                             budget_mib: int) -> None:
+    from perflab.lab.inputs import CHUNK_MAX_FRAMES, frame_chunks
+
+    pulled = 0
+
+    def counted() -> Iterator[tuple[int, Any, Any]]:
+        nonlocal pulled
+        for item in _items(n, side):
+            pulled += 1
+            yield item
+
+    seen: list[int] = []
+    budget = budget_mib * 2**20
+    for chunk in frame_chunks(counted(), 2, budget_bytes=budget):
+        assert pulled <= len(seen) + len(chunk) + 1  # nothing read ahead beyond the next frame
+        assert 1 <= len(chunk) <= CHUNK_MAX_FRAMES
+        assert len(chunk) == 1 or sum(lr.nbytes * 5 for _, _, lr in chunk) <= budget
+        seen += [i for i, _, _ in chunk]
+    assert seen == list(range(n))
+
+
+def test_the_run_prepass_reads_only_the_frames_it_keeps(tmp_path: Path) -> None:
+    """A 100,000-frame clip is not rendered once before the first cell just to be counted."""
+    from perflab.lab.inputs import SAVED_FRAMES, Inputs
+    from perflab.quality.inputs import iter_synthetic_frames
+    from perflab.scenario.schema import Geometry
+    from perflab.store.runfolder import RunFolder
+
+    pulled = 0
+
+    def source() -> Iterator[Any]:
+        nonlocal pulled
+        for f in iter_synthetic_frames(100_000, fps=30.0, width=64, height=64, seed=0):
+            pulled += 1
+            yield f
+
+    inputs = Inputs(source, Geometry(lr_width=32, lr_height=32, scale=2))
+    inputs.prepass(RunFolder.create(tmp_path / "run"), tmp_path / "s.yaml")
+    assert inputs.timing_frame is not None
+    assert pulled <= SAVED_FRAMES + 1

@@ -113,7 +113,9 @@ def run(
 
             normalize_url(db)  # a store URL perflab cannot use is bad input before anything runs
         cells = plan_cells(loaded.scenario)
-        warnings = [WarningRecord(code=w.kind, message=str(w)) for w in validate_scenario(loaded)]
+        # perflab's own frames cannot be corrupt: a long synthetic clip is not rendered twice
+        warnings = [WarningRecord(code=w.kind, message=str(w))
+                    for w in validate_scenario(loaded, decode_generated=False)]
         if device is None and previous is not None:  # a resume goes back to the run's own devices
             serials = sorted({p.serial for p in previous.planned})
             device = serials[0] if len(serials) == 1 else "all"

@@ -11,7 +11,6 @@ perflab.rules.layers.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from perflab.devices.capabilities import HostDevice
 from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, RunInterrupted
 from perflab.lab.compat import model_compat
 from perflab.lab.costs import measure_during, sustained_applies, sustained_run, telemetry_part
-from perflab.lab.inputs import SAVED_FRAMES, Inputs
+from perflab.lab.inputs import SAVED_FRAMES, Inputs, frame_chunks
 from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import MeterOutcome, MeterPlan
 from perflab.lab.parts import Part, merge
@@ -58,7 +57,6 @@ from perflab.workloads import Workload
 
 _T = TypeVar("_T")
 
-QUALITY_CHUNK_FRAMES = 8  # frames per run_outputs call: bounds memory for long clips
 
 
 @dataclass(frozen=True)
@@ -326,11 +324,8 @@ def _quality(ctx: CellContext) -> QualityRecord:
     group = ctx.folder.frame_group(ctx.key)
     frames = ctx.inputs.frames()
     try:
-        while True:
+        for chunk in frame_chunks(frames, s.geometry.scale):  # bounded by frames and bytes
             ctx.stop.check()
-            chunk = list(itertools.islice(frames, QUALITY_CHUNK_FRAMES))
-            if not chunk:
-                break
             try:
                 outs = ctx.workload.run_outputs(ctx.art, [lr for _, _, lr in chunk], s.threads,
                                                 ctx.cell.delegate.value, s.runs.timeout_s)

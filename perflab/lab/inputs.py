@@ -14,6 +14,29 @@ from perflab.scenario.schema import Geometry
 from perflab.store.runfolder import HR, LR, RunFolder
 
 SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
+CHUNK_MAX_FRAMES = 8  # frames per run_outputs call at most
+CHUNK_BUDGET_BYTES = 512 * 2**20
+"""A chunk of frames handed to the device at once holds at most this much: its LR frames and
+the outputs they come back as (float32). An 8192×8192 HR clip goes one frame at a time."""
+
+
+def frame_chunks(frames: Iterator[tuple[int, Frame, np.ndarray]], scale: int, *,
+                 max_frames: int = CHUNK_MAX_FRAMES,
+                 budget_bytes: int = CHUNK_BUDGET_BYTES) -> Iterator[list[tuple[int, Frame, np.ndarray]]]:
+    """``frames`` (as :meth:`Inputs.frames` streams them) in chunks of at most ``max_frames``
+    whose LR frames and their outputs (``scale``² as large) fit ``budget_bytes``; a frame
+    larger than the budget alone is a chunk of one. Nothing is read ahead of the chunk."""
+    chunk: list[tuple[int, Frame, np.ndarray]] = []
+    used = 0
+    for item in frames:
+        cost = item[2].nbytes * (1 + scale * scale)
+        if chunk and (len(chunk) >= max_frames or used + cost > budget_bytes):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(item)
+        used += cost
+    if chunk:
+        yield chunk
 
 
 class Inputs:
@@ -41,17 +64,23 @@ class Inputs:
             yield i, Frame(f.name, hr), hr_to_lr(hr, scale)
 
     def prepass(self, folder: RunFolder, scenario_file: Path) -> None:
-        """One pass over the inputs before any cell: the timing frame, and HR/LR frames saved."""
+        """Before any cell: the timing frame, and the first HR/LR frames saved. Only those are
+        read (the inputs were decoded by the scenario's validation; a long clip is not rendered
+        once more just to be counted)."""
         n_frames = 0
+        frames = self.frames()
         try:
-            for i, f, lr in self.frames():
+            for i, f, lr in frames:
                 if i == 0:
                     self.timing_frame = self._timing_frame(f)
-                if i < SAVED_FRAMES:
-                    folder.save_frame(HR, f.name, f.hr)
-                    folder.save_frame(LR, f.name, lr)
+                folder.save_frame(HR, f.name, f.hr)
+                folder.save_frame(LR, f.name, lr)
                 n_frames += 1
+                if n_frames >= SAVED_FRAMES:
+                    break
         except MeasurementError as exc:
             raise UserInputError(f"{scenario_file}: inputs: {exc}") from exc
+        finally:
+            frames.close()
         if n_frames == 0:
             raise UserInputError(f"{scenario_file}: inputs: the scenario's inputs gave no frames")

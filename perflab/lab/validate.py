@@ -57,7 +57,45 @@ def validate_scenario(
     check_references(loaded)
     if decode_inputs:
         check_inputs(loaded, decode_generated=decode_generated)
-    return training_image_warnings(loaded)
+    return [*input_cost_warnings(loaded), *training_image_warnings(loaded)]
+
+
+COST_WARN_BYTES = 2**30
+"""A frame (or the model's input and output at the scenario's geometry) this large, as float32,
+is worth a warning: a few of them at once are gigabytes."""
+COST_WARN_PIXELS = 10**10
+"""HR pixels a cell decodes, upscales and compares beyond which the cost is worth a warning."""
+_FLOAT_RGB_BYTES = 3 * 4
+
+
+def input_cost_warnings(loaded: LoadedScenario) -> list[ScenarioWarning]:
+    """What the scenario will cost before it measures anything, when that is a lot: the HR
+    pixels every cell goes through (frames × size, for the synthetic clip, whose size is known
+    without decoding) and the memory of one frame and of the model's input and output at the
+    scenario's geometry (float32 RGB)."""
+    s = loaded.scenario
+    out: list[ScenarioWarning] = []
+    syn = s.inputs.synthetic
+    if syn is not None:
+        frames = min(syn.frames, s.inputs.max_frames)
+        pixels = frames * syn.width * syn.height
+        frame_bytes = syn.width * syn.height * _FLOAT_RGB_BYTES
+        if pixels > COST_WARN_PIXELS or frame_bytes * 2 > COST_WARN_BYTES:
+            out.append(ScenarioWarning("input_cost", loaded.location(("inputs", "synthetic")), (
+                f"{frames} frames of {syn.width}×{syn.height} per cell: {pixels / 1e9:.1f} gigapixels to render, "
+                f"upscale and compare in every cell, {_size(frame_bytes)} per frame as float32; lower "
+                "inputs.max_frames or the clip's size")))
+    g = s.geometry
+    hr_bytes = g.hr_width * g.hr_height * _FLOAT_RGB_BYTES
+    if hr_bytes * 2 > COST_WARN_BYTES:
+        out.append(ScenarioWarning("input_cost", loaded.location(("geometry",)), (
+            f"LR {g.lr_width}×{g.lr_height} ×{g.scale} is {g.hr_width}×{g.hr_height} HR: {_size(hr_bytes)} per "
+            "output as float32 (the timing frame and every output at least this much in memory)")))
+    return out
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MiB"
 
 
 def check_references(loaded: LoadedScenario) -> None:
