@@ -118,6 +118,33 @@ def test_every_numeric_option_of_every_command_goes_through_the_one_number_type(
     assert not unchecked, "numeric options without perflab.cli.options.number_option: " + ", ".join(unchecked)
 
 
+def _number_parsers() -> list[tuple[str, Number]]:
+    from perflab.cli import app
+
+    found = []
+    for path, callback in _commands(app, []):
+        for hint in typing.get_type_hints(callback, include_extras=True).values():
+            if typing.get_origin(hint) is typing.Annotated:
+                found += [(f"perflab {' '.join(path)} {m.parser.option}", m.parser)
+                          for m in typing.get_args(hint)[1:] if isinstance(getattr(m, "parser", None), Number)]
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.one_of(st.text(max_size=20), st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e999", "-0.0", "65536",
+                                                             "4294967296", "1e-320", "0x1p3", "٣"])),
+       pick=st.integers(min_value=0))
+def test_every_numeric_option_takes_any_text_as_a_number_in_range_or_one_user_error(text: str, pick: int) -> None:
+    parsers = _number_parsers()
+    where, parser = parsers[pick % len(parsers)]
+    try:
+        value = parser(text)
+    except UserInputError as exc:
+        assert "\n" not in str(exc) and parser.option in str(exc), where
+        return
+    assert number_problem(value, parser.spec) is None, (where, text, value)
+
+
 @pytest.mark.parametrize("args", [
     ["run", "s.yaml", "--reconnect-wait-s", "-1"],
     ["run", "s.yaml", "--reconnect-wait-s", "nan"],

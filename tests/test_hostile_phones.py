@@ -115,8 +115,9 @@ def test_a_sampler_stopped_by_its_cell_leaves_nothing_journaled(adb: Adb, phones
 # ---- kill -9 of `perflab run` mid-cell, then `perflab devices restore` ------------------------------
 
 
-def test_kill_9_mid_cell_then_devices_restore_leaves_nothing_of_perflab_running(
-        adb: Adb, phones: PhoneFactory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("phase", ["idle baseline", "mid-cell"])
+def test_kill_9_then_devices_restore_leaves_nothing_of_perflab_running(
+        adb: Adb, phones: PhoneFactory, tmp_path: Path, phase: str) -> None:
     phone = phones.start("pixel7")
     state = tmp_path / "state"
     workdir = AndroidDevice(adb, phone.serial, state_dir=state).config.workdir.rstrip("/")
@@ -131,21 +132,21 @@ def test_kill_9_mid_cell_then_devices_restore_leaves_nothing_of_perflab_running(
         delegates: [xnnpack]
         runs: {warmup: 1, iterations: 2000}
         profiling: {op_profiling: false}
-        telemetry: {idle_baseline_s: 0}
+        telemetry: {idle_baseline_s: IDLE}
         inputs:
           images:
             - skimage: coffee
-        """))
+        """).replace("IDLE", "60" if phase == "idle baseline" else "0"))
     proc = subprocess.Popen([*PERFLAB, "run", str(sc), "--device", phone.serial, "--out", str(tmp_path / "run"),
                              "--reports-dir", str(tmp_path / "reports"), "--no-report"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_for(adb, state))
     try:
-        # mid-cell: the sampler and benchmark_model both running on the phone
-        def mid_cell() -> bool:
-            names = perflab_procs(phone, workdir)
-            return any("sampler.sh" in n for n in names) and bool(phone.rt.procs.by_name("benchmark_model"))
+        # idle baseline: the sampler alone; mid-cell: the sampler and benchmark_model
+        def in_phase() -> bool:
+            sampling = any("sampler.sh" in n for n in perflab_procs(phone, workdir))
+            return sampling and (phase != "mid-cell" or bool(phone.rt.procs.by_name("benchmark_model")))
 
-        assert wait_until(mid_cell, STUCK_S * 3), perflab_procs(phone, workdir)
+        assert wait_until(in_phase, STUCK_S * 3), perflab_procs(phone, workdir)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
