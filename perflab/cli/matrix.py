@@ -22,14 +22,16 @@ class FrameFormat(StrEnum):
 def expand_run_paths(paths: list[Path]) -> list[Path]:
     """Run folders as given; a folder without results.json stands for the run folders under it
     (e.g. ``reports/540p30/``), newest layout first by name."""
+    from perflab.store.runfolder import find_run_folders, is_run_folder
+
     out: list[Path] = []
     for p in paths:
-        if p.is_file() or (p / "results.json").is_file():
+        if p.is_file() or is_run_folder(p):
             out.append(p)
             continue
         if not p.is_dir():
             raise UserInputError(f"{p}: no such run folder")
-        found = sorted({f.parent for f in p.glob("*/results.json")} | {f.parent for f in p.glob("*/*/results.json")})
+        found = find_run_folders(p, 2)
         if not found:
             raise UserInputError(f"{p}: neither a run folder (no results.json) nor a folder of run folders")
         out.extend(found)

@@ -193,10 +193,10 @@ def trace_export(
 
 def _battery_scales(run_dir: Path) -> dict[str, BatteryScale]:
     """Per telemetry file (stem): the battery convention the run stored in results.json; none when it has none."""
-    from perflab.store.runfolder import load_run
+    from perflab.store.runfolder import is_run_folder, load_run
     from perflab.tracing.runexport import BatteryScale
 
-    if not (run_dir / "results.json").is_file():
+    if not is_run_folder(run_dir):
         return {}
     try:
         run = load_run(run_dir)
@@ -210,13 +210,14 @@ def _battery_scales(run_dir: Path) -> dict[str, BatteryScale]:
 def _export_run(run_dir: Path, out: Path) -> None:
     """``trace export RUN_DIR``: every trace and telemetry timeline of the run, one JSON."""
     from perflab.analysis.timeline import parse_sampler_output
+    from perflab.store.runfolder import RunFolder
     from perflab.tracing.export import dumps
     from perflab.tracing.runexport import NamedText, run_chrome_trace
 
     try:
-        traces = [NamedText(p.stem, read_text_file(p)) for p in sorted((run_dir / "traces").glob("*.trace"))]
-        timelines = [(p.stem, parse_sampler_output(read_text_file(p).splitlines()))
-                     for p in sorted((run_dir / "telemetry").glob("*.txt"))]
+        folder = RunFolder(run_dir)
+        traces = [NamedText(p.stem, read_text_file(p)) for p in folder.trace_files()]
+        timelines = [(p.stem, parse_sampler_output(read_text_file(p).splitlines())) for p in folder.timeline_files()]
         if not traces and not timelines:
             raise UserInputError("not a run folder with traces or telemetry (no traces/*.trace, no telemetry/*.txt)",
                                  SourceLocation(str(run_dir), None, None))

@@ -273,11 +273,11 @@ def _done(run: RunRecord) -> bool:
 def _previous(folder: Path) -> RunRecord | None:
     """The unit's earlier run, if its folder holds one; a folder a crash left without
     results.json is moved aside (its name says when), so the unit starts afresh."""
-    from perflab.store.runfolder import load_run
+    from perflab.store.runfolder import is_run_folder, load_run
 
     if not folder.exists():
         return None
-    if (folder / "results.json").is_file():
+    if is_run_folder(folder):
         try:
             return load_run(folder)
         except StoreError as exc:
@@ -613,11 +613,11 @@ class NightSummary:
 def unit_runs(outcomes: list[UnitOutcome]) -> dict[str, RunRecord]:
     """Each unit's run as its folder on this machine holds it (folder → run). A queued night's
     folders stay on their workers' hosts: those not here are left out, and so are unreadable ones."""
-    from perflab.store.runfolder import load_run
+    from perflab.store.runfolder import is_run_folder, load_run
 
     out: dict[str, RunRecord] = {}
     for o in outcomes:
-        if o.folder and (Path(o.folder) / "results.json").is_file():
+        if o.folder and is_run_folder(Path(o.folder)):
             with contextlib.suppress(StoreError):
                 out[o.folder] = load_run(Path(o.folder))
     return out

@@ -43,7 +43,7 @@ from perflab.errors import UserInputError
 from perflab.report.junit import JUnitCase, classname, junit_xml
 from perflab.report.pages import render, write_files
 from perflab.store.results import CellRecord, CellStatus, LatencyRecord, RunRecord
-from perflab.store.runfolder import load_run, read_samples
+from perflab.store.runfolder import find_run_folders, is_run_folder, load_run, read_samples
 from perflab.store.sql import METRICS, SqlStore
 
 DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw",
@@ -70,7 +70,7 @@ def load_side(path: Path) -> RunSide:
     folder = path if path.is_dir() else path.parent
     run = load_run(path)
     acc: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for key, series, _it, ms in read_samples(folder / "samples.csv"):
+    for key, series, _it, ms in read_samples(folder):
         acc[(key, series)].append(ms)
     return RunSide(run, folder, {k: tuple(v) for k, v in acc.items()})
 
@@ -78,11 +78,11 @@ def load_side(path: Path) -> RunSide:
 def load_sides(path: Path) -> list[RunSide]:
     """A run folder → its run; a folder of run folders (a night: ``<night>/<scenario>/<serial>/``,
     or ``reports/<scenario>/``) → every run under it, up to three levels down."""
-    if path.is_file() or (path / "results.json").is_file():
+    if path.is_file() or is_run_folder(path):
         return [load_side(path)]
     if not path.is_dir():
         raise UserInputError(f"{path}: no such run folder")
-    found = sorted({f.parent for depth in ("*", "*/*", "*/*/*") for f in path.glob(f"{depth}/results.json")})
+    found = find_run_folders(path, 3)
     if not found:
         raise UserInputError(f"{path}: neither a run folder (no results.json) nor a folder of run folders")
     return [load_side(f) for f in found]
@@ -146,7 +146,7 @@ def side_from_store(store: SqlStore, run_id: str) -> RunSide | None:
     """A run by id from the results store: from its folder where that is here, else from the
     record and raw samples the store keeps (a folder on another rack host, or gone)."""
     folder = store.run_folder(run_id)
-    if folder is not None and (folder / "results.json").is_file():
+    if folder is not None and is_run_folder(folder):
         return load_side(folder)
     run = store.load_run(run_id)
     if run is None:

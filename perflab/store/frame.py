@@ -22,7 +22,7 @@ import pandas as pd
 from perflab.core.units import frame_budget_ms
 from perflab.errors import MissingDependencyError, UserInputError
 from perflab.store.results import CellRecord, RunRecord
-from perflab.store.runfolder import load_run
+from perflab.store.runfolder import is_run_folder, load_run
 
 FRAME_VERSION = 1
 """Bumped when a column changes meaning or is removed (adding a column does not bump it)."""
@@ -239,7 +239,7 @@ def load_from_db(url: str | Path) -> tuple[list[StoredRun], pd.DataFrame, list[s
     with SqlStore(url) as store:
         for run_id in store.run_ids():
             folder = store.run_folder(run_id)
-            if folder is not None and (folder / "results.json").is_file():
+            if folder is not None and is_run_folder(folder):
                 stored.append(StoredRun(load_run(folder), folder))
                 continue
             rec = store.load_run(run_id)

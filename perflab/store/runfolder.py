@@ -52,6 +52,8 @@ from perflab.store.results import (
     upgrade_raw,
 )
 
+RESULTS_FILE = "results.json"
+SAMPLES_FILE = "samples.csv"
 SAMPLES_HEADER = ("cell_id", "series", "iteration", "latency_ms")
 SAMPLE_SERIES = ("paced", "back_to_back", "warmup")
 HR, LR = "hr", "lr"  # the frames/ groups of the inputs; every other group is a cell's outputs
@@ -97,6 +99,17 @@ def check_new_run_folder(path: Path) -> None:
     if not empty:
         raise UserInputError(f"{path}: --out: the folder is not empty; use `perflab run --resume {path}` to "
                              "finish the run in it, or choose a new folder")
+
+
+def is_run_folder(path: Path) -> bool:
+    """The folder holds a run's results.json."""
+    return (path / RESULTS_FILE).is_file()
+
+
+def find_run_folders(root: Path, max_depth: int) -> list[Path]:
+    """The run folders 1 to ``max_depth`` levels under ``root`` (a night, a scenario's reports), sorted."""
+    return sorted({f.parent for depth in range(1, max_depth + 1)
+                   for f in root.glob("/".join(["*"] * depth) + "/" + RESULTS_FILE)})
 
 
 @dataclass(frozen=True)
@@ -171,11 +184,11 @@ class RunFolder:
 
     @property
     def results_path(self) -> Path:
-        return self.path / "results.json"
+        return self.path / RESULTS_FILE
 
     @property
     def samples_path(self) -> Path:
-        return self.path / "samples.csv"
+        return self.path / SAMPLES_FILE
 
     @property
     def frames_dir(self) -> Path:
@@ -210,6 +223,14 @@ class RunFolder:
 
     def traceback_log(self, key: str) -> Artefact:
         return self._file(f"logs/{artifact_dir(key)}.traceback.txt")
+
+    def trace_files(self) -> list[Path]:
+        """Every kernel trace the run saved (per-layer and timing traces), by name."""
+        return sorted((self.path / "traces").glob("*.trace"))
+
+    def timeline_files(self) -> list[Path]:
+        """Every raw sampler or meter timeline the run saved, by name."""
+        return sorted((self.path / "telemetry").glob("*.txt"))
 
     def frame_group(self, key: str) -> str:
         """The frames/ group of a cell's outputs."""
@@ -328,7 +349,7 @@ def parse_results_json(text: str | bytes, source: str = "results.json") -> RunRe
 
 def load_run(path: Path) -> RunRecord:
     """Read results.json of a run folder (or the file itself) and check its schema."""
-    file = path / "results.json" if path.is_dir() else path
+    file = path / RESULTS_FILE if path.is_dir() else path
     try:
         with open_regular(file) as f:  # never blocks on a named pipe
             data = f.read(MAX_RESULTS_BYTES + 1)
@@ -344,7 +365,7 @@ def load_run(path: Path) -> RunRecord:
 def read_samples(path: Path) -> list[SampleRow]:
     """Rows of samples.csv (a run folder or the file); none when the file is absent. A damaged
     file is a one-line StoreError naming its line (:func:`parse_samples_csv`)."""
-    file = path / "samples.csv" if path.is_dir() else path
+    file = path / SAMPLES_FILE if path.is_dir() else path
     if not file.exists():
         return []
     try:

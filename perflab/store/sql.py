@@ -261,7 +261,7 @@ class SqlStore:
                   samples: Sequence[tuple[str, str, int, float]] | None = None) -> None:
         """Insert or replace a run, its cells, metrics and raw samples (idempotent). ``samples``
         default to the folder's samples.csv (rows keyed by each cell's artifact_key)."""
-        rows = list(read_samples(folder / "samples.csv")) if samples is None else list(samples)
+        rows = list(read_samples(folder)) if samples is None else list(samples)
         by_key = {c.artifact_key: c for c in run.cells}
         sample_rows: list[dict[str, object]] = []
         seen: set[tuple[str, str, str, str, int]] = set()
