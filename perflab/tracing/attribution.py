@@ -765,6 +765,19 @@ def _select(rows: list[Row], events: list[str], wanted: frozenset[str]) -> list[
     return list(compress(rows, map(wanted.__contains__, events)))
 
 
+class _Ints(dict[str, int]):
+    """Decimal text -> int, each text converted once (CPU numbers and thread ids recur)."""
+
+    def __missing__(self, text: str) -> int:
+        if len(self) > CACHE_ENTRIES:
+            self.clear()
+        value = self[text] = int(text)
+        return value
+
+
+_INTS = _Ints()
+
+
 def _pid(text: str) -> int:
     try:
         return int(text)
@@ -844,10 +857,11 @@ class TraceFacts:
         if not rows:
             return
         events = list(map(_EVENT, rows))
-        self._counts.update(events)
+        block = Counter(events)
+        self._counts.update(block)
         self._names.update(zip(map(_TID, rows), map(_COMM, rows), strict=True))
         self._threads.update(map(_THREAD, rows))
-        present = set(events)
+        present = block.keys()
         if present & MARKER_EVENTS:
             self._add_markers(_select(rows, events, MARKER_EVENTS))
         if "sched_switch" in present:
@@ -866,7 +880,7 @@ class TraceFacts:
     def _add_markers(self, rows: list[Row]) -> None:
         """As :func:`parse_markers`, in trace units."""
         stacks, sections, plain = self._stacks, self._sections, self._plain
-        tids = list(map(int, map(_TID, rows)))
+        tids = list(map(_INTS.__getitem__, map(_TID, rows)))
         self._marker_comms.update(zip(tids, map(_COMM, rows), strict=True))
         for event, text, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)), tids, _ticks(rows),
                                         strict=True):
@@ -929,7 +943,7 @@ class TraceFacts:
             pids = list(map(known.__getitem__, payloads))
         self._sw_prev.extend(map(_FIRST, pids))  # type: ignore[arg-type]
         self._sw_next.extend(map(_SECOND, pids))  # type: ignore[arg-type]
-        self._sw_cpu.extend(map(int, map(_CPU, rows)))
+        self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))
         self._sw_ts.extend(_ticks(rows))
 
     def _add_irqs(self, rows: list[Row]) -> None:
@@ -940,7 +954,7 @@ class TraceFacts:
         if len(entry_fields) + len(exit_fields) > CACHE_ENTRIES:
             entry_fields.clear()
             exit_fields.clear()
-        for event, payload, cpu, ts in zip(map(_EVENT, rows), map(_PAYLOAD, rows), map(int, map(_CPU, rows)),
+        for event, payload, cpu, ts in zip(map(_EVENT, rows), map(_PAYLOAD, rows), map(_INTS.__getitem__, map(_CPU, rows)),
                                            _ticks(rows), strict=True):
             entry = event == "irq_handler_entry"
             known = entry_fields if entry else exit_fields
@@ -974,7 +988,7 @@ class TraceFacts:
         received = iter(typed_field_columns(
             "binder_transaction_received",
             [p for e, p in zip(events, payloads, strict=True) if e == "binder_transaction_received"], ("transaction",)))
-        for event, tid, ts in zip(events, map(int, map(_TID, rows)), _ticks(rows), strict=True):
+        for event, tid, ts in zip(events, map(_INTS.__getitem__, map(_TID, rows)), _ticks(rows), strict=True):
             if event == "binder_transaction":
                 flags_text, reply, dest_proc, dest_thread, transaction = next(sent)
                 flags_text = "0" if flags_text is None else flags_text
