@@ -34,6 +34,9 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import is_, itemgetter
+from typing import cast
+
+import numpy as np
 
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.errors import UserInputError
@@ -752,7 +755,8 @@ _COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 
 _THREAD = itemgetter(0, 1, 2)
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 _IS_NONE = functools.partial(is_, None)
-CACHE_ENTRIES = 1 << 15  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
+DEFAULT_BLOCK_ROWS = 1 << 15  # rows of a parsed trace handed to TraceFacts at a time
+CACHE_ENTRIES = 1 << 14  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
 _PRINT_PREFIX = "tracing_mark_write: "
 KEPT_EVENTS = frozenset({"cpu_frequency"})  # rare events kept as records (the export's counters)
 _BINDER_EVENTS = frozenset({"binder_transaction", "binder_transaction_received"})
@@ -808,6 +812,7 @@ class TraceFacts:
         self._marker_comms: set[tuple[int, str]] = set()
         self._switch_pids: dict[str, tuple[int, int]] = {}  # payload -> (prev_pid, next_pid), bounded
         self._irq_fields: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] = ({}, {})  # entry, exit
+        self._words: dict[str, str] = {}  # section names and binder peers, each kept once
         self._stacks: dict[int, list[tuple[str, int | None, int, str]]] = {}
         self._sections: list[tuple[str, int, int | None, int, int, int, str]] = []
         self._counters: list[tuple[str, int | None, int, float]] = []
@@ -880,6 +885,7 @@ class TraceFacts:
     def _add_markers(self, rows: list[Row]) -> None:
         """As :func:`parse_markers`, in trace units."""
         stacks, sections, plain = self._stacks, self._sections, self._plain
+        names = self._words  # one string object per section name, not one per section
         tids = list(map(_INTS.__getitem__, map(_TID, rows)))
         self._marker_comms.update(zip(tids, map(_COMM, rows), strict=True))
         for event, text, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)), tids, _ticks(rows),
@@ -892,7 +898,7 @@ class TraceFacts:
                 if len(parts) < 3:
                     plain.append((text, tid, ts))
                     continue
-                stacks.setdefault(tid, []).append((parts[2], _int_or_none(parts[1]), ts,
+                stacks.setdefault(tid, []).append((names.setdefault(parts[2], parts[2]), _int_or_none(parts[1]), ts,
                                                    parts[3] if len(parts) > 3 else ""))
             elif text == "E" or kind == "E|":
                 stack = stacks.get(tid)
@@ -933,16 +939,17 @@ class TraceFacts:
         known = self._switch_pids
         if len(known) > CACHE_ENTRIES:
             known.clear()
-        pids = list(map(known.get, payloads))
-        if None in pids:
-            new = list(dict.fromkeys(compress(payloads, map(_IS_NONE, pids))))
+        got = list(map(known.get, payloads))
+        pids = cast(list[tuple[int, int]], got)
+        if None in got:
+            new = list(dict.fromkeys(compress(payloads, map(_IS_NONE, got))))
             # (a pid that is no number counts as none: cpu_busy stopped there)
             for p, (prev, nxt) in zip(new, typed_field_columns("sched_switch", [p.rstrip() for p in new],
                                                                ("prev_pid", "next_pid")), strict=True):
                 known[p] = (_pid(prev or "-1"), _pid(nxt or "-1"))
             pids = list(map(known.__getitem__, payloads))
-        self._sw_prev.extend(map(_FIRST, pids))  # type: ignore[arg-type]
-        self._sw_next.extend(map(_SECOND, pids))  # type: ignore[arg-type]
+        self._sw_prev.extend(map(_FIRST, pids))
+        self._sw_next.extend(map(_SECOND, pids))
         self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))
         self._sw_ts.extend(_ticks(rows))
 
@@ -963,10 +970,10 @@ class TraceFacts:
                 f = fields_cached(event, payload.rstrip())
                 v = known[payload] = (f.get("irq", "-1"), f.get("name", "?"))
             if entry:
-                open_.setdefault(cpu, []).append((int(v[0]), v[1], ts))
+                open_.setdefault(cpu, []).append((_INTS[v[0]], v[1], ts))
                 continue
             stack = open_.get(cpu)
-            irq = int(v[0])
+            irq = _INTS[v[0]]
             if stack and stack[-1][0] == irq:
                 _, name, begin = stack.pop()
                 col_irq.append(irq)
@@ -995,7 +1002,8 @@ class TraceFacts:
                 flags = int(flags_text, 16) if flags_text.startswith("0x") else 0
                 if reply == "0":
                     if not flags & 0x1:  # TF_ONE_WAY has no reply
-                        pending.setdefault(tid, []).append((ts, f"proc {'?' if dest_proc is None else dest_proc}"))
+                        peer = f"proc {'?' if dest_proc is None else dest_proc}"
+                        pending.setdefault(tid, []).append((ts, self._words.setdefault(peer, peer)))
                 else:
                     caller = int("0" if dest_thread is None else dest_thread)
                     if pending.get(caller):
@@ -1069,25 +1077,28 @@ class TraceFacts:
         put it on a CPU to the next switch on that CPU when that one switches it out: the
         pairs of consecutive switches per CPU are found with numpy, and only those runs are
         summed, in trace order (the same sums as the record by record loop)."""
-        import numpy as np
-
         per_thread: dict[int, float] = {}
         per_cpu: dict[int, float] = {}
         intervals: list[RunInterval] = []
         if len(self._sw_cpu) > 1 and tids:
             cpu = np.frombuffer(self._sw_cpu, dtype=np.intc)
-            order = np.argsort(cpu, kind="stable")  # per CPU, in trace order
-            same = cpu[order[1:]] == cpu[order[:-1]]
-            before, at = order[:-1][same], order[1:][same]  # consecutive switches on one CPU
-            nxt = np.frombuffer(self._sw_next, dtype=np.int64)[before]
-            prev = np.frombuffer(self._sw_prev, dtype=np.int64)[at]
-            hit = np.isin(nxt, np.fromiter(tids, dtype=np.int64, count=len(tids))) & (prev == nxt)
-            runs = sorted(zip(at[hit].tolist(), before[hit].tolist(), strict=True))
+            nxt_all = np.frombuffer(self._sw_next, dtype=np.int64)
+            prev_all = np.frombuffer(self._sw_prev, dtype=np.int64)
+            wanted = np.fromiter(tids, dtype=np.int64, count=len(tids))
+            runs: list[tuple[int, int]] = []
+            for c in np.unique(cpu).tolist():  # one CPU at a time: small temporaries
+                at_cpu = np.flatnonzero(cpu == c)  # its switches, in trace order
+                before, at = at_cpu[:-1], at_cpu[1:]
+                nxt = nxt_all[before]
+                hit = np.isin(nxt, wanted) & (prev_all[at] == nxt)
+                runs.extend(zip(at[hit].tolist(), before[hit].tolist(), strict=True))
+            runs.sort()
             ts, cpus, prevs = self._sw_ts, self._sw_cpu, self._sw_prev
+            ints: dict[int, int] = {}  # one int object per thread id and CPU, not one per run
             for k, k_before in runs:
                 begin, end = ts[k_before] * us_per_tick, ts[k] * us_per_tick
                 if end > begin:
-                    tid, c = prevs[k], cpus[k]
+                    tid, c = ints.setdefault(prevs[k], prevs[k]), ints.setdefault(cpus[k], cpus[k])
                     per_thread[tid] = per_thread.get(tid, 0.0) + (end - begin)
                     per_cpu[c] = per_cpu.get(c, 0.0) + (end - begin)
                     intervals.append(RunInterval(c, tid, begin, end))
@@ -1100,7 +1111,9 @@ class TraceFacts:
         """See :func:`attribute`; may be called again with other choices."""
         upt = us_per_tick
         names = list(self._irq_names)
-        irqs = [IrqInterval(irq, names[k], cpu, b * upt, e * upt) for irq, k, cpu, b, e in zip(*self._irq_cols, strict=True)]
+        ints: dict[int, int] = {}  # one int object per irq number, not one per interval
+        irqs = [IrqInterval(ints.setdefault(irq, irq), names[k], cpu, b * upt, e * upt)
+                for irq, k, cpu, b, e in zip(*self._irq_cols, strict=True)]
         binder = [RoundTrip("binder", tid, peer, b * upt, e * upt) for tid, peer, b, e in self._binder]
         pending = {k: list(v) for k, v in self._pending.items()}
         for caller, sent in self._reply_to.values():  # reply sent, its receipt not traced
@@ -1118,9 +1131,6 @@ class TraceFacts:
             fastrpc=(rpc, len(self._rpc_open)), submits_us=[ts * upt for ts in self._submits],
             invoke_re=invoke_re, accel_irq_re=accel_irq_re, tgid=tgid, busy_tids=busy_tids, segment=segment,
             skip_first=skip_first)
-
-
-DEFAULT_BLOCK_ROWS = 1 << 15
 
 
 def stream_facts(chunks: Iterable[str | bytes], *, trace_clock: str | None = None, source: str = "",

@@ -402,7 +402,6 @@ _TYPED_LINES: dict[str, re.Pattern[str]] = {}
 
 
 fields_cached = functools.lru_cache(maxsize=FIELDS_CACHE_ENTRIES)(fields_of)
-_fields_cached = fields_cached  # (the benchmark clears it)
 
 
 # ---- the fast parser ------------------------------------------------------------------------
@@ -424,7 +423,6 @@ def _gc_paused() -> Iterator[None]:
         if was_enabled:
             gc.enable()
 Row = tuple[str, str, str, str, str, str, str, str]  # comm, tid, tgid, cpu, flags, ts, event, payload
-_Row = Row
 
 
 def record_of(row: Row) -> TraceRecord:
@@ -440,7 +438,7 @@ class ParsedTrace:
     file order; ``count()`` and ``event_counts`` never build any.
     """
 
-    def __init__(self, info: TraceInfo, rows: list[_Row]) -> None:
+    def __init__(self, info: TraceInfo, rows: list[Row]) -> None:
         self.info = info
         self.rows = rows  # read-only: the event rows in file order
         self._rows = rows
@@ -509,11 +507,11 @@ class TraceScanner:
         self.records = 0
         self._unparsed = 0
         self._examples: list[str] = []
-        self._first: _Row | None = None
+        self._first: Row | None = None
         self._last_ts_text: str | None = None
         self._any_tgid = False
 
-    def feed(self, chunk: str | bytes) -> list[_Row]:
+    def feed(self, chunk: str | bytes) -> list[Row]:
         if isinstance(chunk, bytes):
             if self._decoder is None:
                 self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -532,7 +530,7 @@ class TraceScanner:
         self._pending, self._pending_chars = ([rest], len(rest)) if rest else ([], 0)
         return self._block(text[:cut]) if cut else []
 
-    def close(self) -> list[_Row]:
+    def close(self) -> list[Row]:
         """The rows of what is left (the last line may lack its newline)."""
         if self._decoder is not None:
             self._pending.append(self._decoder.decode(b"", final=True))
@@ -542,9 +540,9 @@ class TraceScanner:
         self._pending, self._pending_chars = [], 0
         return self._block(text) if text else []
 
-    def _block(self, text: str) -> list[_Row]:
+    def _block(self, text: str) -> list[Row]:
         """Whole lines (the last one of the trace may lack its newline)."""
-        rows: list[_Row] = _LINE_RE_M.findall(text)  # (the collector is left on: pausing it here was slower)
+        rows: list[Row] = _LINE_RE_M.findall(text)  # (the collector is left on: pausing it here was slower)
         state = self._state
         n_header = body_start = 0
         if self._in_header:
@@ -591,7 +589,7 @@ class TraceScanner:
         return info
 
 
-RowSink = Callable[[list[_Row]], object]
+RowSink = Callable[[list[Row]], object]
 
 
 def scan_trace(chunks: Iterable[str | bytes], sink: RowSink, *, trace_clock: str | None = None,
@@ -636,7 +634,7 @@ def parse_trace(text: str, *, trace_clock: str | None = None, source: str = "",
     ``block_chars``: parse in blocks of about this many characters (default: the whole text
     at once).
     """
-    rows: list[_Row] = []
+    rows: list[Row] = []
     chunks = [text] if block_chars is None else text_chunks(text, block_chars)
     info = scan_trace(chunks, rows.extend, trace_clock=trace_clock, source=source,
                       block_chars=len(text) + 1 if block_chars is None else block_chars)
