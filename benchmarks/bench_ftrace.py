@@ -1,6 +1,8 @@
-"""ftrace text parsing: perflab.tracing.ftrace.parse_trace versus the plain line-by-line
-regular-expression parser (perflab.tracing.reference), on a seeded trace shaped like what
-perflab's phone capture records while benchmark_model runs (see ``phone_trace`` below).
+"""ftrace text parsing and attribution: the streamed pipeline (perflab.tracing.attribution.
+stream_facts: file chunks -> parse -> attribute, one pass) and perflab.tracing.ftrace.
+parse_trace versus the plain line-by-line regular-expression parser (perflab.tracing.
+reference), on a seeded trace shaped like what perflab's phone capture records while
+benchmark_model runs (see ``phone_trace`` below).
 
 Usage: python benchmarks/bench_ftrace.py [--mb 200] [--repeats 3] [--seed 0] [--json]
        (run it under ``nice -n 10`` on a shared machine)
@@ -44,16 +46,24 @@ field's repr, floats exact). The hashes must be equal.
 Mix at 200 MB (seed 0): sched_switch 53%, irq_handler_entry/exit 26%, tracing_mark_write
 11%, binder 9%, kgsl/adreno 1%; 16% distinct payloads among the attribution's events.
 
-Results (docs/tracing.md "Parser speed" has the table and what they mean):
-- 2026-11-29 04:01 UTC, ``nice -n 10 … --mb 200 --repeats 3``, 2 x86_64 cores shared with
-  other agents (load average 2.2), CPython 3.11.7; 200.0 MB, 1,312,958 events; identical
-  records, fields and info. Best wall time (CPU time), ratio to the reference, own memory:
-  reference 14.667 s (14.309 s), 1x, 1922 MB = 10.1x the trace (peak RSS 2135 MB);
-  reference with the collector paused 11.755 s (11.727 s);
-  parse_trace 2.178 s (2.052 s), 6.73x (6.97x CPU; 6.08x on medians), 870 MB = 4.6x (peak 1083 MB);
-  + attribution events' records and fields 6.111 s (5.644 s), 2.40x, 1119 MB = 5.9x;
-  + every record 3.594 s (3.554 s), 4.08x, 1118 MB = 5.9x.
-- Same day, 20 MB: parse_trace 5.42x (quiet) and 4.87x wall / 6.04x CPU (load average 3).
+Results (docs/tracing.md "Parser speed" has the tables and what they mean):
+- 2026-12-06 21:35 UTC, ``nice -n 10 … --mb 200 --repeats 1``, 2 x86_64 cores heavily shared
+  with other agents' work (load average 7-9 throughout; wall times mean little, CPU times
+  moved 10-30% between runs), CPython 3.11.7; 200.0 MB, 1,312,958 events, 8553 inferences;
+  identical records, fields and info (reference vs streamed) and identical Attribution
+  (reference + attribution, before, stream). Wall (CPU), ratio to the reference in CPU,
+  peak RSS as a multiple of the trace:
+  reference 113.4 s (30.50 s), 1x, 2154 MiB = 11.3x;
+  reference + attribution 106.0 s (34.21 s), 0.89x, 11.3x;
+  parse_trace 11.0 s (3.38 s), 9.03x, 5.8x;
+  before (parse_trace + records + attribution) 62.6 s (16.15 s), 1.89x, 7.9x;
+  stream (file -> parse + attribute, one pass) 47.1 s (11.13 s), 2.74x, 185 MiB = 0.97x
+  (own 0.75x). Memory goal (<= 1x) met, identity met, >= 5x for parse + attribute not
+  (2.74x; the parse alone keeps its 9x).
+- Earlier, 2026-11-29 04:01 UTC (load average 2.2), parsers only: reference 14.667 s
+  (14.309 s), 1922 MB own = 10.1x the trace; parse_trace 2.178 s (2.052 s), 6.73x
+  (6.97x CPU), 870 MB = 4.6x; + attribution events' records and fields 6.111 s, 2.40x,
+  1119 MB = 5.9x.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ clock: from a ``trace_clock`` file's content when given, else from a ``# trace_c
 header line (perflab's capture is to write one, see docs/tracing.md), else guessed from
 the timestamp form.
 
-Why this is fast: one compiled regular expression runs over the whole buffer (``findall``,
-in C) and the rows stay tuples of strings; a :class:`TraceRecord` is built, and its
+Why this is fast: one compiled regular expression runs over a block of whole lines at a
+time (``findall``, in C; :class:`TraceScanner` cuts the text, or a file's chunks, into
+blocks, so a trace is never held whole unless a caller keeps the rows) and the rows stay
+tuples of strings; a :class:`TraceRecord` is built, and its
 ``key=value`` fields are parsed, only for the events a caller asks for; header, LOST and
 blank lines are found with ``str.find``/``count``, and the rest of the text is looked at
 again only when those counts do not add up; records are built with the cyclic garbage
