@@ -2,11 +2,14 @@
 Chrome trace-event JSON (opens in the Perfetto UI), and TFLite op profiles. Pure functions
 over text; no device I/O here (capture belongs beside the devices). See docs/tracing.md.
 
-- :mod:`perflab.tracing.ftrace` — the fast parser (``parse_trace``), records, clock and
-  lost-event detection.
-- :mod:`perflab.tracing.reference` — a plain line-by-line regex parser kept for comparison.
+- :mod:`perflab.tracing.ftrace` — the fast parser: ``scan_trace`` over a trace in chunks
+  (``file_chunks``), block by block, never the whole text; ``parse_trace`` keeping every
+  row; records, clock and lost-event detection.
+- :mod:`perflab.tracing.reference` — a plain line-by-line regex parser and the per-record
+  attribution over it, kept for comparison.
 - :mod:`perflab.tracing.attribution` — ATrace sections, inferences, per-op intervals,
-  perflab segments, irqs, CPU busy time, binder/fastrpc round trips, processor switch latency.
+  perflab segments, irqs, CPU busy time, binder/fastrpc round trips, processor switch
+  latency; ``stream_facts`` parses and keeps only what these need, in one pass.
 - :mod:`perflab.tracing.summary` — what ``perflab trace parse`` prints (text and JSON).
 - :mod:`perflab.tracing.crosscheck` — trace inferences against benchmark_model's counts and average.
 - :mod:`perflab.tracing.export` — Chrome trace-event JSON.
