@@ -218,6 +218,11 @@ def test_phone_history_without_medians_trends_the_mean(tmp_path: Path) -> None:
     assert f"since night{STEP_NIGHT:02d}" in regs[0]
     page = (tmp_path / "d" / "index.html").read_text()
     assert page.count("(for latency.median: only the tool's summary)") == 4  # every cell
+    assert "for latency.p90" not in page  # one mean series per cell, not one under each order statistic's name
+    # p90 alone, as the headline asks: the mean stands in for it too, shown as the mean
+    r = _perflab("dashboard", "--db", db, "--out", tmp_path / "p", "--metric", "latency.p90")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "p" / "index.html").read_text().count("(for latency.p90: only the tool's summary)") == 4
 
 
 def test_nights_units_from_the_task_queue_are_shown_truthfully(pg_schema_url: str, tmp_path: Path) -> None:

@@ -186,8 +186,9 @@ def test_the_90_percent_line_names_the_cheapest_model(runs: list[Path], tmp_path
     data = json.loads((out / "matrix.json").read_text())
     cov = {c["model_name"]: c for c in data["coverage"]}
     assert cov["espcn_x2"]["measured_pct"] == pytest.approx(95.0) and cov["edsr_x2"]["measured_pct"] == pytest.approx(95.0)
-    assert cov["espcn_x2"]["median_latency_ms"] == pytest.approx(11.0)  # best delegate: 12 (gpu) and 10
-    assert cov["edsr_x2"]["median_latency_ms"] == pytest.approx(24.0)
+    # the headline latency (p90 here: raw samples) of each phone's best delegate: p90 14 (gpu) and 12
+    assert cov["espcn_x2"]["latency_ms"] == pytest.approx(13.0) and cov["espcn_x2"]["latency_statistic"] == "p90"
+    assert cov["edsr_x2"]["latency_ms"] == pytest.approx(26.5)
     assert data["cheapest_measured"] == "espcn_x2 int8 ×2" == data["cheapest_total"]
     assert "cheapest over the line: measured: espcn_x2 int8 ×2" in r.stdout
     assert "EXAMPLE" not in r.stdout
@@ -365,9 +366,10 @@ def test_chromium_loads_sorts_and_filters(page: Path) -> None:
     assert _hidden(dom) == set()
     assert "5 of 5 devices shown" in dom
     assert "TRANSPOSE_CONV is not supported by the GPU delegate" in dom  # reason on hover (title)
-    # sort by espcn int8 xnnpack median, slowest first: emulated Redmi 22, emulated Pixel 21, S23 10 … local 5
+    # sort by espcn int8 xnnpack headline latency (p90), slowest first: emulated Redmi 26, Pixel 7 25, emulated
+    # Pixel 24, S23 12 … local 6
     dom = _dom(url + "#sort=" + "espcn_x2|int8|xnnpack|2".replace("|", "%7C") + ":desc")
-    assert _row_order(dom) == ["127.0.0.1:7401", "127.0.0.1:7402", "PX7REAL01", "R5CW12345", "local"]
+    assert _row_order(dom) == ["127.0.0.1:7401", "PX7REAL01", "127.0.0.1:7402", "R5CW12345", "local"]
     assert 'data-sort="espcn_x2|int8|xnnpack|2:desc"' in dom and "sorted-desc" in dom
     dom = _dom(url + "#sort=device:asc")
     models = {"PX7REAL01": "Pixel 7", "R5CW12345": "SM-S911B", "127.0.0.1:7401": "22101316G",
@@ -441,3 +443,36 @@ def test_play_console_export_in_utf16(tmp_path: Path) -> None:
                  encoding="utf-16")
     cat = load_catalog(f)
     assert cat.fmt == "Play Console export" and cat.rows[0].soc_key == "GS201" and cat.rows[0].share_pct == 100.0
+
+
+def test_every_cell_shows_one_headline_latency_p90_or_mean_marked(tmp_path: Path) -> None:
+    """The issue's phone rack: a phone whose tool gives only a mean shows the mean marked "mean" in the cell, the
+    CSV and the coverage (never a bare "ok", never under "median"), and is ranked by it; a cell with raw samples
+    shows its p90."""
+    from perflab.report.matrix_html import matrix_csv
+
+    pixel = profile_device("pixel7", "PX7REAL01", "android")
+    galaxy = profile_device("galaxy_s23", "R5CW12345", "android")
+    run = write_run(tmp_path, "20261124T000000Z-eeee", {
+        "PX7REAL01": (pixel, [*BASE, Spec("espcn_x2", "int8", "xnnpack", 20.0, 25.0, 31.0)]),
+        "R5CW12345": (galaxy, [*BASE, Spec("espcn_x2", "int8", "xnnpack", 18.0, 0.0, 31.0, summary_only=True)]),
+    })
+    cat = parse_catalog("# source: test shares\n50% Pixel 7 (GS201)\n50% SM-S911B (SM8550)\n", "c.txt")
+    m = build_matrix(load_frame([run]), cat)
+    px = {d.serial: d for d in m.devices}["PX7REAL01"].cells["espcn_x2|int8|xnnpack|2"]
+    gx = {d.serial: d for d in m.devices}["R5CW12345"].cells["espcn_x2|int8|xnnpack|2"]
+    assert (px.latency_ms, px.latency_statistic) == (25.0, "p90")
+    assert (gx.latency_ms, gx.latency_statistic, gx.median_ms, gx.p90_ms) == (18.0, "mean", None, None)
+    assert gx.rt_statistic == "mean" and gx.verdict == "rt_q"
+    rows = {r["device_serial"]: r for r in csv.DictReader(matrix_csv(m).splitlines())
+            if r["model_name"] == "espcn_x2"}
+    assert (rows["R5CW12345"]["latency_ms"], rows["R5CW12345"]["latency_statistic"]) == ("18", "mean")
+    assert rows["R5CW12345"]["median_ms"] == rows["R5CW12345"]["p90_ms"] == ""
+    assert (rows["PX7REAL01"]["latency_ms"], rows["PX7REAL01"]["latency_statistic"]) == ("25", "p90")
+    cov = {c.model_name: c for c in m.coverage}["espcn_x2"]
+    assert cov.latency_ms == pytest.approx(21.5) and cov.latency_statistic == "p90/mean"
+    html = render_matrix_html(m)
+    cells = re.findall(r'<td class="c v-rt_q"[^>]*>(.*?)</td>', html)
+    assert any(re.sub(r"<[^>]+>", "", c).startswith("18.0 mean") for c in cells), cells
+    assert any(re.sub(r"<[^>]+>", "", c).startswith("25.0 p90 med 20.0") for c in cells), cells
+    assert not any(re.sub(r"<[^>]+>", "", c).startswith("ok") for c in cells)

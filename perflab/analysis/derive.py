@@ -65,6 +65,42 @@ def pair_baselines(keys: Sequence[PairKey]) -> dict[int, int]:
     return out
 
 
+HEADLINE_STATISTIC = "p90"
+FALLBACK_STATISTIC = "mean"
+ORDER_STATISTICS = ("median", "p10", "p90", "p95", "p99", "mad")
+
+
+@dataclass(frozen=True)
+class HeadlineLatency:
+    """The one latency a cell is shown, ranked and judged by: its p90 where per-run samples were
+    measured, else the tool's mean, and which of the two it is."""
+
+    value_ms: float | None
+    statistic: str | None  # "p90" or "mean"; None when no latency was measured
+    missing: str | None = None  # why there is no value
+
+    @property
+    def is_mean(self) -> bool:
+        return self.statistic == FALLBACK_STATISTIC
+
+
+def headline_latency(p90_ms: float | None, mean_ms: float | None) -> HeadlineLatency:
+    """One rule for every view (report, verdict, matrix, compare, dashboard, JUnit): p90 where
+    raw samples were measured, else the mean, named "mean" (pure)."""
+    if p90_ms is not None:
+        return HeadlineLatency(p90_ms, HEADLINE_STATISTIC)
+    if mean_ms is not None:
+        return HeadlineLatency(mean_ms, FALLBACK_STATISTIC)
+    return HeadlineLatency(None, None, "no latency was measured")
+
+
+def latency_stand_in(statistic: str) -> str | None:
+    """The statistic that stands in for ``statistic`` on a series without per-run samples (a
+    tool's summary): the mean for an order statistic (median, p90 …), else none (pure). Where it
+    stands in, it is shown as the mean, never under the order statistic's name."""
+    return FALLBACK_STATISTIC if statistic in ORDER_STATISTICS else None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether a series fits the frame budget, and by which rule."""
@@ -83,16 +119,16 @@ REALTIME_RULE_MEAN = ("mean latency ≤ frame budget (1000/fps ms): only mean an
 
 
 def realtime_verdict(fps: float | None, p90_ms: float | None, mean_ms: float | None) -> Verdict:
-    """p90 within 1000/fps ms; where the device tool reports only mean and std, the mean, and
+    """The headline latency (:func:`headline_latency`) within 1000/fps ms; where it is the mean,
     the rule says so."""
     if not fps:
         return Verdict(None, None, None, None, REALTIME_RULE_P90, "the scenario is not paced (no fps)")
     budget = hz_to_period_ms(fps)
-    if p90_ms is not None:
-        return Verdict(p90_ms <= budget, "p90", p90_ms, budget, REALTIME_RULE_P90)
-    if mean_ms is not None:
-        return Verdict(mean_ms <= budget, "mean", mean_ms, budget, REALTIME_RULE_MEAN)
-    return Verdict(None, None, None, budget, REALTIME_RULE_P90, "no latency was measured")
+    h = headline_latency(p90_ms, mean_ms)
+    if h.value_ms is None:
+        return Verdict(None, None, None, budget, REALTIME_RULE_P90, h.missing)
+    rule = REALTIME_RULE_MEAN if h.is_mean else REALTIME_RULE_P90
+    return Verdict(h.value_ms <= budget, h.statistic, h.value_ms, budget, rule)
 
 
 def frame_deltas(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from perflab.analysis.derive import headline_latency as analysis_headline
 from perflab.core.display import MISSING, fmt_ms, fmt_signed
 from perflab.core.names import one_line
 from perflab.store.results import CellRecord, CellStatus, RunRecord
@@ -34,10 +35,9 @@ def headline_latency(cell: CellRecord) -> str:
     lat = cell.latency_ms
     if lat is None:
         return f"latency {MISSING} (not recorded)"
-    if lat.p90 is not None:
-        return f"p90 {fmt_ms(lat.p90, 'ms')}"
-    if lat.mean is not None:
-        return f"mean {fmt_ms(lat.mean, 'ms')}"
+    head = analysis_headline(lat.p90, lat.mean)
+    if head.value_ms is not None:
+        return f"{head.statistic} {fmt_ms(head.value_ms, 'ms')}"
     return f"latency {MISSING} ({_short(lat.missing.get('p90') or lat.missing.get('mean'))})"
 
 

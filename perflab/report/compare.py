@@ -39,6 +39,7 @@ from perflab.analysis.compare import (
     compare_metric,
     metadata_diffs,
 )
+from perflab.analysis.derive import latency_stand_in
 from perflab.errors import UserInputError
 from perflab.report.junit import JUnitCase, classname, junit_xml
 from perflab.report.pages import render, write_files
@@ -223,6 +224,20 @@ def _latency_observation(side: RunSide, cell: CellRecord, field_name: str) -> Ob
     return Observation(float(value), samples=samples, mean=lat.mean, std=lat.std, n=lat.n)
 
 
+def _shown_metric(metric: str, a: Observation, b: Observation) -> tuple[str, str | None]:
+    """The metric a row shows: an order statistic of latency (median, p90 …) not measured on a side
+    (a tool summary) is shown as ``latency.mean``, said so, never as the mean under the order
+    statistic's name (perflab.analysis.derive.latency_stand_in); else the metric itself."""
+    part, _, stat = metric.partition(".")
+    stand_in = latency_stand_in(stat) if part == "latency" else None
+    if stand_in is None or (a.value is not None and b.value is not None):
+        return metric, None
+    whys = {side: o.missing for side, o in (("A", a), ("B", b)) if o.value is None and o.missing}
+    why = (next(iter(whys.values())) if len(set(whys.values())) == 1 and len(whys) == 2
+           else "; ".join(f"{side}: {w}" for side, w in whys.items()))
+    return f"latency.{stand_in}", f"stands in for {metric}, not measured ({why}): the mean is compared"
+
+
 def observation(side: RunSide, cell: CellRecord, metric: str) -> tuple[Observation, Statistic]:
     """What is known of one metric of one cell: its value and its samples or summary."""
     part, _, name = metric.partition(".")
@@ -339,11 +354,20 @@ def compare_runs(
                                         status_regression=ca.status == CellStatus.OK, **common))  # type: ignore[arg-type]
             continue
         changes = []
+        shown: set[str] = set()
         for i, metric in enumerate(names):
             oa, stat = observation(a, ca, metric)
             ob, _ = observation(b, cb, metric)
-            changes.append(compare_metric(metric, oa, ob, stat, by_metric.get(metric), alpha=alpha,
-                                          resamples=resamples, confidence=confidence, seed=i))
+            name, note = _shown_metric(metric, oa, ob)
+            if name in shown:  # the mean already stands in for another order statistic: one row
+                continue
+            shown.add(name)
+            if name != metric:
+                oa, stat = observation(a, ca, name)
+                ob, _ = observation(b, cb, name)
+            ch = compare_metric(name, oa, ob, stat, by_metric.get(name) or by_metric.get(metric), alpha=alpha,
+                                resamples=resamples, confidence=confidence, seed=i)
+            changes.append(ch if note is None else replace(ch, note=note))
         cells.append(CellComparison(changes=tuple(changes), **common))  # type: ignore[arg-type]
     return Comparison(
         run_a=a.label, run_b=b.label, scenario=b.run.scenario.name, cells=tuple(cells),

@@ -28,11 +28,13 @@ from markupsafe import Markup
 
 from perflab.analysis.changepoint import ChangePoint, FlakyCell, detect_change_points, flaky_cells
 from perflab.analysis.compare import Threshold
+from perflab.analysis.derive import ORDER_STATISTICS, latency_stand_in
 from perflab.report.pages import render, write_files
 
 DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw", "telemetry.mem_peak_mb")
-# where a cell has no value of a metric (phones: benchmark_model gives no median), this one stands in
-STAND_INS = {"latency.median": "latency.mean"}
+# where a cell has no value of a latency order statistic (a phone that could not be traced: benchmark_model gives no
+# median or p90), the mean stands in, shown as latency.mean (one rule: perflab.analysis.derive.latency_stand_in)
+STAND_INS = {f"latency.{s}": f"latency.{latency_stand_in(s)}" for s in ORDER_STATISTICS if latency_stand_in(s)}
 _LOWER_IS_WORSE = ("quality.psnr_y_db", "quality.ssim_y", "quality.psnr_rgb_db", "quality.mai2021_score")
 
 
@@ -187,10 +189,14 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
         h = hist[(hist["scenario"] == scen) & (hist["device_serial"] == serial) & (hist["cell_id"] == cell_id)]
         series: list[Series] = []
         shown = {str(x) for x in h["metric"]}
+        drawn: set[str] = set()
         for asked in metrics:
             metric, stand_in_for = asked, None
             if asked not in shown and STAND_INS.get(asked) in shown and STAND_INS[asked] not in metrics:
                 metric, stand_in_for = STAND_INS[asked], asked
+            if metric in drawn:  # the mean already stands in for another order statistic: one series
+                continue
+            drawn.add(metric)
             m = h[h["metric"] == metric]
             if not len(m):
                 continue

@@ -16,8 +16,11 @@ Rules (also stated on the page and in docs/matrix.md):
   measured + inferred are reported side by side, never summed silently.
 * Emulated phones are left out of coverage unless asked (``include_emulated``); their rows stay in
   the matrix, badged.
-* The 90% line: the cheapest model that crosses it — lowest median latency over the catalog
-  phones that cover it (best delegate each), then lowest energy per frame when measured.
+* A cell's latency is the headline statistic (perflab.analysis.derive.headline_latency, a frame
+  column): p90
+  where per-run samples were measured, else the tool's mean, marked "mean".
+* The 90% line: the cheapest model that crosses it — lowest headline latency (median over the
+  catalog phones that cover it, best delegate each), then lowest energy per frame when measured.
 * Gaps: catalog rows neither measured nor inferable (no measured phone with their SoC), grouped
   by SoC (+ GPU), biggest share first.
 """
@@ -84,6 +87,8 @@ class Cell:
     reason: str | None = None
     median_ms: float | None = None
     p90_ms: float | None = None
+    latency_ms: float | None = None  # the headline: p90 where measured, else the mean
+    latency_statistic: str | None = None  # "p90" or "mean"
     budget_ms: float | None = None
     rt_statistic: str | None = None
     rt_value_ms: float | None = None
@@ -124,7 +129,8 @@ class CoverageRow:
     total_pct: float  # measured + inferred
     measured_devices: list[str]
     inferred_devices: list[str]
-    median_latency_ms: float | None  # over the catalog phones measured to cover it (best delegate)
+    latency_ms: float | None  # headline latency, median over the catalog phones measured to cover it (best delegate)
+    latency_statistic: str | None  # "p90", "mean", or "p90/mean" where the phones differ
     energy_mj_per_frame: float | None
     crosses_measured: bool
     crosses_total: bool
@@ -163,7 +169,7 @@ class Matrix:
             d["catalog"] = {"file": self.catalog.file, "format": self.catalog.fmt, "source": self.catalog.source,
                             "example": self.catalog.example, "share_sum_raw_pct": self.catalog.share_sum_raw_pct,
                             "warnings": list(self.catalog.warnings), "devices": len(self.catalog.rows)}
-        d["schema"] = "perflab.matrix/1"
+        d["schema"] = "perflab.matrix/2"
         d["rules"] = {"covered": f"ANY delegate meets real time and Δ PSNR-Y vs bicubic ≥ {self.quality_floor_db:g} dB",
                       "line_pct": COVERAGE_LINE_PCT, "verdicts": VERDICTS}
         return json.dumps(d, indent=2, ensure_ascii=False)
@@ -271,7 +277,8 @@ def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | N
         report = _rel(_v(r.report_path), out_dir)
         dev.cells[key] = Cell(
             verdict=_verdict(r, quality_floor_db), status=str(r.status), reason=_v(r.reason),
-            median_ms=_v(r.latency_median_ms), p90_ms=_v(r.latency_p90_ms), budget_ms=_v(r.realtime_budget_ms),
+            median_ms=_v(r.latency_median_ms), p90_ms=_v(r.latency_p90_ms), latency_ms=_v(r.latency_headline_ms),
+            latency_statistic=_v(r.latency_statistic), budget_ms=_v(r.realtime_budget_ms),
             rt_statistic=_v(r.realtime_statistic), rt_value_ms=_v(r.realtime_value_ms),
             rt_rule=_v(r.realtime_rule), delta_psnr_y_db=_v(r.delta_psnr_y_db),
             delta_current_ma=_v(r.delta_current_ma), energy_mj_per_frame=_v(r.energy_mj_per_frame),
@@ -300,10 +307,14 @@ def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | N
 # ---------------------------------------------------------------- coverage
 
 
-def _model_state(dev: DeviceRow, columns: Sequence[Column], m: tuple[str, str, int | None]) -> tuple[bool, bool, float | None, float | None]:
-    """(ran: any cell of the model on this phone, covered: any delegate rt_q, best median ms, its energy)."""
+_State = tuple[bool, bool, float | None, float | None, str | None]
+
+
+def _model_state(dev: DeviceRow, columns: Sequence[Column], m: tuple[str, str, int | None]) -> _State:
+    """(ran: any cell of the model on this phone, covered: any delegate rt_q, best headline latency ms,
+    its energy, its statistic)."""
     ran = covered = False
-    best: tuple[float, float | None] | None = None
+    best: tuple[float, float | None, str | None] | None = None
     for c in columns:
         if (c.model_name, c.variant, c.scale) != m or c.baseline:
             continue
@@ -313,9 +324,9 @@ def _model_state(dev: DeviceRow, columns: Sequence[Column], m: tuple[str, str, i
         ran = True
         if cell.verdict == "rt_q":
             covered = True
-            if cell.median_ms is not None and (best is None or cell.median_ms < best[0]):
-                best = (cell.median_ms, cell.energy_mj_per_frame)
-    return ran, covered, best[0] if best else None, best[1] if best else None
+            if cell.latency_ms is not None and (best is None or cell.latency_ms < best[0]):
+                best = (cell.latency_ms, cell.energy_mj_per_frame, cell.latency_statistic)
+    return ran, covered, best[0] if best else None, best[1] if best else None, best[2] if best else None
 
 
 @dataclass(frozen=True)
@@ -357,6 +368,7 @@ def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: 
         mdev: list[str] = []
         idev: list[str] = []
         lat: list[float] = []
+        stats: set[str] = set()
         energy: list[float] = []
         for row, rsoc, rgpu in keys:
             direct = [d for d in chips.by_line.get(row.line, []) if states[d.serial][0]]
@@ -364,9 +376,12 @@ def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: 
                 if any(states[d.serial][1] for d in direct):
                     measured_pct += row.share_pct
                     mdev.append(row.name)
-                    lats = [x for x in (states[d.serial][2] for d in direct) if x is not None]
+                    lats = [(x, st) for x, st in ((states[d.serial][2], states[d.serial][4]) for d in direct)
+                            if x is not None]
                     if lats:
-                        lat.append(min(lats))
+                        best = min(lats, key=lambda t: t[0])
+                        lat.append(best[0])
+                        stats.add(best[1] or "")
                     energy.extend(e for e in (states[d.serial][3] for d in direct) if e is not None)
                 continue
             peers = [d for d in chips.same_chip(row, rsoc, rgpu) if states[d.serial][0]]
@@ -377,7 +392,8 @@ def _coverage(devices: Sequence[DeviceRow], columns: Sequence[Column], catalog: 
         out.append(CoverageRow(
             model_name=m[0], variant=m[1], scale=m[2], measured_pct=measured_pct, inferred_pct=inferred_pct,
             total_pct=total, measured_devices=mdev, inferred_devices=idev,
-            median_latency_ms=median(lat) if lat else None, energy_mj_per_frame=median(energy) if energy else None,
+            latency_ms=median(lat) if lat else None, latency_statistic="/".join(sorted(stats, reverse=True)) or None,
+            energy_mj_per_frame=median(energy) if energy else None,
             crosses_measured=measured_pct >= COVERAGE_LINE_PCT - 1e-9,
             crosses_total=total >= COVERAGE_LINE_PCT - 1e-9))
     return out, _gaps(chips, keys)
@@ -401,7 +417,7 @@ def cheapest_model(cov: Sequence[CoverageRow], flag: str) -> str | None:
     if not cands:
         return None
     inf = float("inf")
-    best = min(cands, key=lambda c: (c.median_latency_ms if c.median_latency_ms is not None else inf,
+    best = min(cands, key=lambda c: (c.latency_ms if c.latency_ms is not None else inf,
                                      c.energy_mj_per_frame if c.energy_mj_per_frame is not None else inf,
                                      c.model_name, c.variant))
     return f"{best.model_name} {best.variant}" + (f" ×{best.scale}" if best.scale else "")

@@ -42,7 +42,9 @@ def cell_tip(c: Cell, power_reason: str) -> str:
     parts = [f"{VERDICTS[c.verdict]} — status {c.status}"]
     if c.reason:
         parts.append(f"reason: {c.reason}")
-    parts.append(f"median {_ms(c.median_ms)}, p90 {_ms(c.p90_ms)}" + (f", budget {_ms(c.budget_ms)}" if c.budget_ms else ""))
+    head = f"latency {_ms(c.latency_ms)} {c.latency_statistic}" if c.latency_statistic else f"latency {_ms(None)}"
+    parts.append(f"{head} (median {_ms(c.median_ms)}, p90 {_ms(c.p90_ms)})"
+                 + (f", budget {_ms(c.budget_ms)}" if c.budget_ms else ""))
     if c.rt_rule:
         parts.append(f"real time: {c.rt_statistic or MISSING} {_ms(c.rt_value_ms)} — rule: {c.rt_rule}")
     elif "realtime" in c.missing:
@@ -68,7 +70,7 @@ def matrix_csv(m: Matrix) -> str:
     w.writerow(["scenario", "device_serial", "device_kind", "emulated", "device_model", "catalog_name", "soc", "gpu",
                 "share_pct", "model_name", "variant", "delegate", "scale", "baseline", "verdict", "status", "reason",
                 "median_ms", "p90_ms", "budget_ms", "delta_psnr_y_db", "delta_current_ma", "energy_mj_per_frame",
-                "run_id", "report", "catalog_example"])
+                "run_id", "report", "catalog_example", "latency_ms", "latency_statistic"])
     for d in m.devices:
         for col in m.columns:
             c = d.cells.get(col.key)
@@ -80,7 +82,8 @@ def matrix_csv(m: Matrix) -> str:
                         *("" if v is None else f"{v:.6g}" for v in (c.median_ms, c.p90_ms, c.budget_ms,
                                                                     c.delta_psnr_y_db, c.delta_current_ma,
                                                                     c.energy_mj_per_frame)),
-                        c.run_id or "", c.report or "", bool(m.catalog and m.catalog.example)])
+                        c.run_id or "", c.report or "", bool(m.catalog and m.catalog.example),
+                        "" if c.latency_ms is None else f"{c.latency_ms:.6g}", c.latency_statistic or ""])
     return buf.getvalue()
 
 

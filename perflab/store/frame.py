@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from perflab.analysis.derive import headline_latency
 from perflab.core.units import frame_budget_ms
 from perflab.errors import MissingDependencyError, UserInputError
 from perflab.store.results import CellRecord, RunRecord
@@ -69,6 +70,8 @@ COLUMNS: dict[str, str] = {
     "latency_p90_ms": "Float64",
     "latency_std_ms": "Float64",
     "latency_n": "Int64",
+    "latency_headline_ms": "Float64",  # the one shown and ranked: p90 where measured, else the mean
+    "latency_statistic": "string",  # "p90" or "mean" (perflab.analysis.derive.headline_latency)
     "realtime_meets": "boolean",
     "realtime_statistic": "string",
     "realtime_value_ms": "Float64",
@@ -101,6 +104,7 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
     lat = c.latency_ms
     rt = c.realtime
     d = c.deltas
+    head = headline_latency(lat.p90 if lat else None, lat.mean if lat else None)
     tel = c.telemetry
     missing: dict[str, str] = {}
     if lat is not None:
@@ -173,6 +177,8 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
         "latency_p90_ms": lat.p90 if lat else None,
         "latency_std_ms": lat.std if lat else None,
         "latency_n": lat.n if lat else None,
+        "latency_headline_ms": head.value_ms,
+        "latency_statistic": head.statistic,
         "realtime_meets": rt.meets if rt else None,
         "realtime_statistic": rt.statistic if rt else None,
         "realtime_value_ms": rt.value_ms if rt else None,

@@ -45,7 +45,7 @@ _V1_COLUMNS = {
 }
 
 # metric name → (record part, field); the names thresholds and the dashboard use
-LATENCY_FIELDS = ("median", "mean", "p10", "p90", "p95", "min", "max", "std", "mad", "cv_pct", "init", "first")
+LATENCY_FIELDS = ("median", "mean", "p10", "p90", "p95", "p99", "min", "max", "std", "mad", "cv_pct", "init", "first")
 QUALITY_FIELDS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe", "mai2021_score")
 TELEMETRY_FIELDS = ("cpu_load_pct", "mem_peak_mb", "rss_peak_mb", "start_temp_c", "temp_max_c", "temp_end_c",
                     "device_cpu_busy_pct", "gpu_busy_pct", "current_ma", "power_mw", "energy_mj", "mj_per_frame",

@@ -15,6 +15,7 @@ from perflab.store.results import (
     CellRecord,
     CellStatus,
     DeviceRecord,
+    LatencyRecord,
     QualityRecord,
     RunRecord,
     ScenarioRecord,
@@ -51,6 +52,7 @@ class Spec:
     psnr_y_db: float = 0.0
     status: CellStatus = CellStatus.OK
     reason: str | None = None
+    summary_only: bool = False  # a phone's benchmark_model without a trace: mean (= median_ms) and std only
 
 
 def make_cell(dev: DeviceRecord, s: Spec, n_devices: int) -> CellRecord:
@@ -59,7 +61,10 @@ def make_cell(dev: DeviceRecord, s: Spec, n_devices: int) -> CellRecord:
     return records.cell(
         cid, artifact_key=cid if n_devices <= 1 else f"{dev.serial}/{cid}", device=dev, family=s.model.split("_")[0],
         status=s.status, reason=s.reason, emulated=dev.kind == "emulated",
-        latency_ms=records.latency(s.median_ms, n=30, p90_ms=s.p90_ms, fps_target=30.0) if ok else None,
+        latency_ms=None if not ok else (
+            LatencyRecord(mode="paced", fps_target=30.0, source="tool summary", mean=s.median_ms, std=1.0, n=30,
+                          missing={"p90": "not rooted"}) if s.summary_only
+            else records.latency(s.median_ms, n=30, p90_ms=s.p90_ms, fps_target=30.0)),
         quality=QualityRecord(psnr_y_db=s.psnr_y_db, ssim_y=0.9, frames=2) if ok else QualityRecord(),
         telemetry=TelemetryRecord(cpu_load_pct=90.0, mem_peak_mb=120.0,
                                   missing={"power_source": "no power meter and no fuel gauge on this device"}),
