@@ -298,6 +298,7 @@ def test_cli_null_change_exit_0(tmp_path: Path) -> None:
     assert suite is not None and suite.get("failures") == "0"
 
 
+@pytest.mark.slow
 def test_cli_refuses_other_scenario_unless_forced(tmp_path: Path) -> None:
     a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
     other = SCEN.model_copy(update={"sha256": "c" * 64})
@@ -325,6 +326,7 @@ def test_cli_cell_that_broke_is_a_regression_and_swapped_phone_matches_by_model(
     assert fails == ["espcn_x2.fp32.cpu:status"]
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     a = _write_run(tmp_path / "a", "night1", BASE, seed=1)
     for args in ((a, tmp_path / "nope"), (a, a, "--threshold", "latency.median=5"), (a, a, "--metric", "foo.bar")):
@@ -332,6 +334,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_cli_compares_runs_by_id_from_the_store_alone(tmp_path: Path) -> None:
     """Folders on another rack host (here: removed): the store's records and raw samples suffice,
     with the same bootstrap intervals."""
@@ -383,6 +386,7 @@ def test_cli_compares_two_nights_of_run_folders(tmp_path: Path) -> None:
     assert fails == [("compare.light.emu-2", "espcn_x2.fp32.cpu:latency.median")]
 
 
+@pytest.mark.slow
 def test_cli_phone_summaries_only_regression_through_welch(tmp_path: Path) -> None:
     """Phones that cannot be traced give no raw samples, no median and no p90: the median threshold is judged on
     the mean with Welch's interval, shown as latency.mean (never the mean under median's or p90's name, and one row

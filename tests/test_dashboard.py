@@ -118,6 +118,7 @@ def test_dashboard_marks_the_step_flaky_cell_and_links_reports(history: tuple[Pa
     assert (out / "dashboard.json").read_text().startswith('{\n "schema": "perflab.dashboard/1"')
 
 
+@pytest.mark.slow
 def test_dashboard_threshold_and_no_failure_without_a_step(history: tuple[Path, str]) -> None:
     root, db = history
     # a 30% threshold: the 20% step is a change, not a regression
@@ -134,6 +135,7 @@ def test_dashboard_threshold_and_no_failure_without_a_step(history: tuple[Path, 
     assert r.returncode == 2 and r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_two_nightlies_compared_by_run_id_through_the_store(history: tuple[Path, str]) -> None:
     root, db = history
     before, after = f"night{STEP_NIGHT - 1:02d}", f"night{STEP_NIGHT:02d}"
@@ -146,6 +148,7 @@ def test_two_nightlies_compared_by_run_id_through_the_store(history: tuple[Path,
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (CI installs it)")
+@pytest.mark.slow
 def test_dashboard_loads_in_headless_chromium(history: tuple[Path, str]) -> None:
     root, db = history
     out = root / "site" / "chromium"
@@ -167,6 +170,7 @@ def test_dashboard_loads_in_headless_chromium(history: tuple[Path, str]) -> None
     assert 'id="regression-table"' in dom and 'id="flaky-table"' in dom and "EMULATED" in dom
 
 
+@pytest.mark.slow
 def test_dashboard_and_compare_from_postgresql(pg_schema_url: str, tmp_path: Path) -> None:
     """The same nightly history in a real PostgreSQL store (its own schema): the dashboard and
     compare by run id read it there."""
@@ -184,6 +188,7 @@ def test_dashboard_and_compare_from_postgresql(pg_schema_url: str, tmp_path: Pat
     assert r.returncode == 1 and "REGRESSION emu-1/espcn_x2.fp32.cpu: latency.median" in r.stdout
 
 
+@pytest.mark.slow
 def test_scenarios_are_never_mixed_in_one_trend(tmp_path: Path) -> None:
     """Two scenarios with the same cell ids, the second twice as slow, night after night: no
     step appears from interleaving them; each has its own trends."""

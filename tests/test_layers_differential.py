@@ -48,6 +48,7 @@ def test_variants_are_prefixes_of_the_shipped_model(cache: Path) -> None:
 
 
 @pytest.mark.timeout(1800)  # a timing check may measure again, up to 3 times, on a busy host
+@pytest.mark.slow
 def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path, tmp_path: Path) -> None:
     def measure() -> LayersRecord:
         return layer_passes(_ctx(tmp_path), PassOptions(op_profiling=True, differential=True, differential_rounds=4,

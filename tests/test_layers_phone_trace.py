@@ -90,6 +90,7 @@ def _layer_sums(rows: LayerPassRecord, tensor_names: dict[int, str]) -> dict[str
     return out
 
 
+@pytest.mark.slow
 def test_injected_delays_come_back_through_the_atrace_path(pixel: AndroidDevice, tmp_path: Path) -> None:
     from ai_edge_litert.interpreter import Interpreter
 

@@ -220,6 +220,7 @@ def test_cells_verdicts_and_links(runs: list[Path], page: Path) -> None:
 # ------------------------------------------------------------------ bad input and other sources
 
 
+@pytest.mark.slow
 def test_mixed_scenarios_are_refused_in_one_line(runs: list[Path], tmp_path: Path) -> None:
     other = write_run(tmp_path, "20261122T000000Z-cccc", {"local": (LOCAL, [BASE[0]])}, scenario="720p60", fps=60.0)
     r = perflab("matrix", *runs, other, "--out", tmp_path / "m")
@@ -234,6 +235,7 @@ def test_mixed_scenarios_are_refused_in_one_line(runs: list[Path], tmp_path: Pat
     assert r.returncode == 2 and "runs disagree on fps or geometry" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_2_with_one_line(runs: list[Path], tmp_path: Path) -> None:
     dup = tmp_path / "dup.csv"
     dup.write_text("# source: t\nmanufacturer,model,soc,share_pct\nGoogle,Pixel 7,GS201,50\nGoogle,Pixel 7,GS201,50\n")
@@ -358,6 +360,7 @@ def test_page_is_self_contained_and_escaped(page: Path) -> None:
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_chromium_loads_sorts_and_filters(page: Path) -> None:
     url = (page / "index.html").as_uri()
     dom = _dom(url)
@@ -398,6 +401,7 @@ def test_chromium_loads_sorts_and_filters(page: Path) -> None:
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_chromium_screenshot(page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "matrix.png"
     r = _chromium(f"--screenshot={shot}", "--window-size=1500,1900", "--hide-scrollbars", (page / "index.html").as_uri())
