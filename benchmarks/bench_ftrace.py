@@ -87,7 +87,7 @@ from typing import Any
 
 from perflab.tracing import ftrace as ftrace_mod
 from perflab.tracing.attribution import ATTRIBUTION_EVENTS as ATTRIBUTION_EVENTS_ALL
-from perflab.tracing.attribution import Attribution, stream_facts
+from perflab.tracing.attribution import Attribution, attribute, stream_facts
 from perflab.tracing.ftrace import ParsedTrace, TraceRecord, file_chunks, parse_trace, record_of, scan_trace
 from perflab.tracing.reference import ReferenceTrace, attribute_reference, parse_trace_reference
 
@@ -460,7 +460,7 @@ def _stream(path: str) -> Attribution:
     facts = stream_facts(file_chunks(Path(path)))
     per_tick = facts.info.us_per_tick()
     assert per_tick is not None
-    return facts.attribute(us_per_tick=per_tick)
+    return attribute(facts, us_per_tick=per_tick)
 
 
 def _reference_attribution(text: str) -> Attribution:

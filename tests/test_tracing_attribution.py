@@ -13,18 +13,11 @@ from hypothesis import strategies as st
 
 from perflab.analysis.stats import summarize
 from perflab.errors import UserInputError
-from perflab.tracing.attribution import (
-    Attribution,
-    attribute,
-    binder_round_trips,
-    cpu_busy,
-    inferences,
-    parse_markers,
-    segments,
-    stream_facts,
-)
+from perflab.tracing.attribution import Attribution, attribute, stream_facts
 from perflab.tracing.ftrace import ParsedTrace, parse_trace, text_chunks
+from perflab.tracing.kernel_events import binder_round_trips, cpu_busy
 from perflab.tracing.reference import attribute_reference, parse_trace_reference
+from perflab.tracing.sections import inferences, parse_markers, segments
 from perflab.tracing.synthetic import GPU_OP, OPS, synthetic_trace
 
 FX = Path(__file__).parent / "fixtures" / "ftrace"
@@ -187,7 +180,7 @@ def test_nested_invoke_sections_count_once_and_ops_stay_top_level() -> None:
 
 def _streamed(t: str, block_chars: int, **kw: object) -> Attribution:
     facts = stream_facts(text_chunks(t, 997), block_chars=block_chars)
-    return facts.attribute(us_per_tick=1.0, **kw)  # type: ignore[arg-type]
+    return attribute(facts, us_per_tick=1.0, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("path", sorted(FX.glob("*.txt")), ids=lambda p: p.name)
@@ -259,8 +252,8 @@ def test_streamed_attribution_property(t: str, chunk_chars: int, block_chars: in
     attribution is the plain per-record one."""
     facts = stream_facts(text_chunks(t, chunk_chars), block_chars=block_chars)
     ref = parse_trace_reference(t)
-    assert facts.attribute(us_per_tick=0.25) == attribute_reference(ref, us_per_tick=0.25)
-    assert facts.attribute(us_per_tick=1.0, busy_tids={101}) == attribute_reference(ref, us_per_tick=1.0,
+    assert attribute(facts, us_per_tick=0.25) == attribute_reference(ref, us_per_tick=0.25)
+    assert attribute(facts, us_per_tick=1.0, busy_tids={101}) == attribute_reference(ref, us_per_tick=1.0,
                                                                                    busy_tids={101})
     assert facts.records(["cpu_frequency"]) == [r for r in ref.records if r.event == "cpu_frequency"]
     assert facts.thread_names() == parse_trace(t).thread_names()
@@ -273,6 +266,6 @@ def test_streamed_switches_read_an_odd_payload_as_the_generic_rules_do() -> None
     out = "prev_comm=b prev_pid=102 prev_prio=120 prev_state=S ==> next_comm=c next_pid=0 next_prio=120"
     t = (f"  a-101 [000] d..2. 10.000100: sched_switch: {odd}\n"
          f"  b-102 [000] d..2. 10.000300: sched_switch: {out}\n")
-    a = stream_facts([t]).attribute(us_per_tick=1.0, busy_tids={102, 5})
+    a = attribute(stream_facts([t]), us_per_tick=1.0, busy_tids={102, 5})
     assert a == attribute_reference(parse_trace_reference(t), us_per_tick=1.0, busy_tids={102, 5})
     assert a.busy is not None and a.busy.per_thread_us == {}

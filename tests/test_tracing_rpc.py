@@ -20,8 +20,9 @@ import pytest
 from perflab.emulator.profiles import load_profile
 from perflab.emulator.runtime import PhoneRuntime
 from perflab.emulator.shell import IO, Shell
-from perflab.tracing.attribution import attribute, round_trips_per_inference
+from perflab.tracing.attribution import attribute
 from perflab.tracing.ftrace import parse_trace
+from perflab.tracing.kernel_events import round_trips_per_inference
 from perflab.tracing.phone_capture import merge_top_level_markers
 
 HEADER_TGID = """\

@@ -24,8 +24,9 @@ from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model.atrace import RPC_TIMING
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
 from perflab.store.runfolder import RunFolder
-from perflab.tracing.attribution import Attribution, attribute, round_trips_per_inference
+from perflab.tracing.attribution import Attribution, attribute
 from perflab.tracing.ftrace import parse_trace
+from perflab.tracing.kernel_events import round_trips_per_inference
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
 

@@ -17,7 +17,8 @@ from perflab.cli.errors import fail
 from perflab.cli.options import number_option
 from perflab.core.files import read_regular_bytes
 from perflab.errors import PerflabError, SourceLocation, UserInputError
-from perflab.tracing.attribution import TraceFacts, stream_facts
+from perflab.tracing.attribution import stream_facts
+from perflab.tracing.facts import TraceFacts
 from perflab.tracing.ftrace import file_chunks
 
 if TYPE_CHECKING:

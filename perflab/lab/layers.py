@@ -84,13 +84,14 @@ from perflab.store.results import (
     VariantTimingRecord,
 )
 from perflab.store.runfolder import Artefact
-from perflab.tracing.attribution import Attribution, SwitchLatency
+from perflab.tracing.attribution import Attribution
 from perflab.tracing.differential import (
     VariantTiming,
     solve_layers,
     sum_check,
     variant_timing,
 )
+from perflab.tracing.kernel_events import SwitchLatency
 from perflab.workloads.base import Workload
 from perflab.zoo.tflite_graph import op_tensor_names
 

@@ -7,9 +7,14 @@ over text; no device I/O here (capture belongs beside the devices). See docs/tra
   row; records, clock and lost-event detection.
 - :mod:`perflab.tracing.reference` — a plain line-by-line regex parser and the per-record
   attribution over it, kept for comparison.
-- :mod:`perflab.tracing.attribution` — ATrace sections, inferences, per-op intervals,
-  perflab segments, irqs, CPU busy time, binder/fastrpc round trips, processor switch
-  latency; ``stream_facts`` parses and keeps only what these need, in one pass.
+- :mod:`perflab.tracing.sections` — ATrace sections, inferences, per-op intervals, perflab
+  segments (per-record functions).
+- :mod:`perflab.tracing.kernel_events` — irqs, CPU busy time, binder/fastrpc round trips,
+  processor switch latency (per-record functions).
+- :mod:`perflab.tracing.facts` — ``TraceFacts``: what these need of a trace, kept block by
+  block in compact form.
+- :mod:`perflab.tracing.attribution` — all of them at once as one ``Attribution``;
+  ``stream_facts`` parses and keeps only what attribution needs, in one pass.
 - :mod:`perflab.tracing.summary` — what ``perflab trace parse`` prints (text and JSON).
 - :mod:`perflab.tracing.crosscheck` — trace inferences against benchmark_model's counts and average.
 - :mod:`perflab.tracing.export` — Chrome trace-event JSON.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perflab.formats.benchmark_output import BenchmarkOutput
-from perflab.tracing.attribution import Inference
+from perflab.tracing.sections import Inference
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from perflab.errors import MeasurementError
-from perflab.tracing.attribution import DELEGATE_OP_RE, Attribution, TraceFacts
+from perflab.tracing.attribution import Attribution
+from perflab.tracing.facts import TraceFacts
 from perflab.tracing.ftrace import ParsedTrace
+from perflab.tracing.sections import DELEGATE_OP_RE
 
 PSEUDO_PID_IRQS = 1 << 30
 PSEUDO_PID_SEGMENTS = PSEUDO_PID_IRQS + 1

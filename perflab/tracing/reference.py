@@ -13,18 +13,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from perflab.tracing.attribution import (
-    DEFAULT_INVOKE_RE,
-    MARKER_EVENTS,
-    SUBMIT_EVENTS,
-    Attribution,
-    assemble,
-    binder_round_trips,
-    cpu_busy,
-    fastrpc_round_trips,
-    irq_intervals,
-    parse_markers,
-)
+from perflab.tracing.attribution import Attribution, assemble
 from perflab.tracing.ftrace import (
     LINE_PATTERN,
     HeaderState,
@@ -34,6 +23,14 @@ from perflab.tracing.ftrace import (
     parse_fields,
     strip_preamble,
 )
+from perflab.tracing.kernel_events import (
+    SUBMIT_EVENTS,
+    binder_round_trips,
+    cpu_busy,
+    fastrpc_round_trips,
+    irq_intervals,
+)
+from perflab.tracing.sections import DEFAULT_INVOKE_RE, MARKER_EVENTS, parse_markers
 
 _LINE_RE = re.compile(LINE_PATTERN)
 
@@ -107,8 +104,9 @@ def parse_trace_reference(text: str, *, trace_clock: str | None = None, source: 
 def attribute_reference(trace: ReferenceTrace, *, us_per_tick: float, busy_tids: Collection[int] | None = None,
                         segment: str | None = None, skip_first: int = 0, tgid: int | None = None) -> Attribution:
     """The attribution the plain way: every per-record function of
-    :mod:`perflab.tracing.attribution` over the reference parser's records. The streamed
-    :class:`~perflab.tracing.attribution.TraceFacts` must give the same (tested)."""
+    :mod:`perflab.tracing.sections` and :mod:`perflab.tracing.kernel_events` over the
+    reference parser's records. The streamed :class:`~perflab.tracing.facts.TraceFacts`
+    must give the same (tested)."""
     recs = trace.records
     markers = parse_markers(recs, us_per_tick)
     irqs, irq_unmatched = irq_intervals(recs, us_per_tick)

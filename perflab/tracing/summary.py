@@ -11,9 +11,11 @@ from dataclasses import asdict
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.core.display import MISSING, fmt_num
 from perflab.formats.benchmark_output import BenchmarkOutput
-from perflab.tracing.attribution import DEFAULT_INVOKE_RE, TraceFacts, attribute
+from perflab.tracing.attribution import attribute
 from perflab.tracing.crosscheck import against_benchmark
+from perflab.tracing.facts import TraceFacts
 from perflab.tracing.ftrace import ParsedTrace, TsUnit
+from perflab.tracing.sections import DEFAULT_INVOKE_RE
 
 TOP_OPS = 10
 SCHEMA = "perflab.trace_summary/1"

@@ -1,0 +1,435 @@
+"""What attribution keeps of a trace, taken in one block of rows at a time
+(:class:`TraceFacts`, a :func:`~perflab.tracing.ftrace.scan_trace` sink), so that a kernel
+trace never has to be held whole. Its results are those of the per-record functions of
+:mod:`perflab.tracing.sections` and :mod:`perflab.tracing.kernel_events` (tested against
+:mod:`perflab.tracing.reference`).
+"""
+
+from __future__ import annotations
+
+import functools
+from array import array
+from collections import Counter
+from collections.abc import Collection, Iterable
+from itertools import compress, repeat
+from operator import is_, itemgetter
+from typing import cast
+
+import numpy as np
+
+from perflab.tracing.ftrace import (
+    ParsedTrace,
+    Row,
+    TraceInfo,
+    TraceRecord,
+    fields_cached,
+    record_of,
+    ts_from_text,
+    typed_field_columns,
+)
+from perflab.tracing.kernel_events import (
+    FASTRPC_RESP_RE,
+    FASTRPC_SEND_EVENTS,
+    FASTRPC_SEND_RE,
+    SUBMIT_EVENTS,
+    CpuBusy,
+    IrqInterval,
+    RoundTrip,
+    RunInterval,
+)
+from perflab.tracing.sections import (
+    MARKER_EVENTS,
+    AsyncSlice,
+    CounterSample,
+    Instant,
+    Marker,
+    Markers,
+    Section,
+    int_or_none,
+)
+
+_COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 6, 7))
+_THREAD = itemgetter(0, 1, 2)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_IS_NONE = functools.partial(is_, None)
+DEFAULT_BLOCK_ROWS = 1 << 15  # rows of a parsed trace handed to TraceFacts at a time
+CACHE_ENTRIES = 1 << 14  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
+_PRINT_PREFIX = "tracing_mark_write: "
+KEPT_EVENTS = frozenset({"cpu_frequency"})  # rare events kept as records (the export's counters)
+_BINDER_EVENTS = frozenset({"binder_transaction", "binder_transaction_received"})
+_IRQ_EVENTS = frozenset({"irq_handler_entry", "irq_handler_exit"})
+_FASTRPC_EVENTS = frozenset({*FASTRPC_SEND_EVENTS, "fastrpc_transport_response"})
+_SUBMIT_EVENTS = frozenset(SUBMIT_EVENTS)
+
+
+def _select(rows: list[Row], events: list[str], wanted: frozenset[str]) -> list[Row]:
+    return list(compress(rows, map(wanted.__contains__, events)))
+
+
+class _Ints(dict[str, int]):
+    """Decimal text -> int, each text converted once (CPU numbers and thread ids recur)."""
+
+    def __missing__(self, text: str) -> int:
+        if len(self) > CACHE_ENTRIES:
+            self.clear()
+        value = self[text] = int(text)
+        return value
+
+
+_INTS = _Ints()
+
+
+def _pid(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def _ticks(rows: Iterable[Row]) -> list[int]:
+    return list(map(int, map(str.replace, map(_TS, rows), repeat("."), repeat(""))))
+
+
+class TraceFacts:
+    """What the attribution needs of a trace, taken in one block of rows at a time (a
+    :func:`~perflab.tracing.ftrace.scan_trace` sink) so that a trace never has to be held
+    whole: event counts; thread names; which thread ids went with which comm and tgid;
+    ATrace sections, counters and markers; irq intervals; every sched_switch as four numbers
+    in compact arrays (whose threads count is known only at the end); binder and fastrpc
+    round trips; submission times; and the records of :data:`KEPT_EVENTS`. Times are kept
+    in trace units and turned into µs when its methods are given ``us_per_tick``: its
+    results are those of the per-record functions of :mod:`perflab.tracing.sections` and
+    :mod:`perflab.tracing.kernel_events` (tested against :mod:`perflab.tracing.reference`)."""
+
+    def __init__(self) -> None:
+        self._info: TraceInfo | None = None  # set once the whole trace was taken in
+        self._counts: Counter[str] = Counter()
+        self._names: dict[str, str] = {}  # tid as printed -> its last comm
+        self._threads: set[tuple[str, str, str]] = set()  # (comm, tid, tgid) as printed
+        self._marker_comms: set[tuple[int, str]] = set()
+        self._switch_pids: dict[str, tuple[int, int]] = {}  # payload -> (prev_pid, next_pid), bounded
+        self._irq_fields: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] = ({}, {})  # entry, exit
+        self._words: dict[str, str] = {}  # section names and binder peers, each kept once
+        self._stacks: dict[int, list[tuple[str, int | None, int, str]]] = {}
+        self._sections: list[tuple[str, int, int | None, int, int, int, str]] = []
+        self._counters: list[tuple[str, int | None, int, float]] = []
+        self._async_open: dict[tuple[int | None, str, str], int] = {}
+        self._async: list[tuple[str, int | None, str, int, int]] = []
+        self._instants: list[tuple[str, int, int | None, int]] = []
+        self._plain: list[tuple[str, int, int]] = []
+        self._unmatched_ends = 0
+        self._sw_cpu = array("i")
+        self._sw_ts = array("Q")
+        self._sw_prev = array("q")
+        self._sw_next = array("q")
+        self._irq_open: dict[int, list[tuple[int, str, int]]] = {}
+        self._irq_names: dict[str, int] = {}  # irq name -> its index in the intervals' name column
+        self._irq_cols = (array("q"), array("i"), array("i"), array("Q"), array("Q"))  # irq, name, cpu, begin, end
+        self._irq_unmatched = 0
+        self._pending: dict[int, list[tuple[int, str]]] = {}
+        self._reply_to: dict[str, tuple[int, int]] = {}
+        self._binder: list[tuple[int, str, int, int]] = []
+        self._rpc_open: dict[tuple[str, str], tuple[int, str, int]] = {}
+        self._rpc: list[tuple[int, str, int, int]] = []
+        self._submits = array("Q")
+        self._kept: list[TraceRecord] = []
+
+    @classmethod
+    def of(cls, trace: ParsedTrace) -> TraceFacts:
+        facts = cls()
+        for start in range(0, len(trace.rows), DEFAULT_BLOCK_ROWS):
+            facts.add(trace.rows[start:start + DEFAULT_BLOCK_ROWS])
+        facts.info = trace.info
+        return facts
+
+    @property
+    def info(self) -> TraceInfo:
+        if self._info is None:
+            raise RuntimeError("TraceFacts.info before the whole trace was taken in")
+        return self._info
+
+    @info.setter
+    def info(self, info: TraceInfo) -> None:
+        self._info = info
+
+    # -- taking in rows ----------------------------------------------------------------
+
+    def add(self, rows: list[Row]) -> None:
+        """One block of event rows, in file order."""
+        if not rows:
+            return
+        events = list(map(_EVENT, rows))
+        block = Counter(events)
+        self._counts.update(block)
+        self._names.update(zip(map(_TID, rows), map(_COMM, rows), strict=True))
+        self._threads.update(map(_THREAD, rows))
+        present = block.keys()
+        if present & MARKER_EVENTS:
+            self._add_markers(_select(rows, events, MARKER_EVENTS))
+        if "sched_switch" in present:
+            self._add_switches(list(compress(rows, map("sched_switch".__eq__, events))))
+        if present & _IRQ_EVENTS:
+            self._add_irqs(_select(rows, events, _IRQ_EVENTS))
+        if present & _BINDER_EVENTS:
+            self._add_binder(_select(rows, events, _BINDER_EVENTS))
+        if present & _FASTRPC_EVENTS:
+            self._add_fastrpc(_select(rows, events, _FASTRPC_EVENTS))
+        if present & _SUBMIT_EVENTS:
+            self._submits.extend(_ticks(_select(rows, events, _SUBMIT_EVENTS)))
+        if present & KEPT_EVENTS:
+            self._kept.extend(map(record_of, _select(rows, events, KEPT_EVENTS)))
+
+    def _add_markers(self, rows: list[Row]) -> None:
+        """As :func:`parse_markers`, in trace units."""
+        stacks, sections, plain = self._stacks, self._sections, self._plain
+        names = self._words  # one string object per section name, not one per section
+        tids = list(map(_INTS.__getitem__, map(_TID, rows)))
+        self._marker_comms.update(zip(tids, map(_COMM, rows), strict=True))
+        for event, text, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)), tids, _ticks(rows),
+                                        strict=True):
+            if event == "print" and text.startswith(_PRINT_PREFIX):
+                text = text[len(_PRINT_PREFIX):]
+            kind = text[:2]
+            if kind == "B|":
+                parts = text.split("|", 3)
+                if len(parts) < 3:
+                    plain.append((text, tid, ts))
+                    continue
+                stacks.setdefault(tid, []).append((names.setdefault(parts[2], parts[2]), int_or_none(parts[1]), ts,
+                                                   parts[3] if len(parts) > 3 else ""))
+            elif text == "E" or kind == "E|":
+                stack = stacks.get(tid)
+                if not stack:
+                    self._unmatched_ends += 1
+                    continue
+                name, tgid, begin, args = stack.pop()
+                sections.append((name, tid, tgid, begin, ts, len(stack), args))
+            else:
+                self._other_marker(text, tid, ts)
+
+    def _other_marker(self, text: str, tid: int, ts: int) -> None:
+        """As :func:`_other_marker`, in trace units."""
+        kind = text[:2]
+        parts = text.split("|")
+        if kind == "C|" and len(parts) >= 4:
+            try:
+                self._counters.append((parts[2], int_or_none(parts[1]), ts, float(parts[3])))
+                return
+            except ValueError:
+                pass
+        elif kind in ("S|", "F|") and len(parts) >= 4:
+            key = (int_or_none(parts[1]), parts[2], parts[3])
+            if kind == "S|":
+                self._async_open[key] = ts
+            elif key in self._async_open:
+                self._async.append((parts[2], key[0], parts[3], self._async_open.pop(key), ts))
+            return
+        elif kind == "I|" and len(parts) >= 3:
+            self._instants.append((parts[2], tid, int_or_none(parts[1]), ts))
+            return
+        self._plain.append((text, tid, ts))
+
+    def _add_switches(self, rows: list[Row]) -> None:
+        """prev_pid and next_pid of every switch, as its fields give them; a payload seen
+        before (kernel traces repeat them: switches between the same threads) is looked up."""
+        payloads = list(map(_PAYLOAD, rows))
+        known = self._switch_pids
+        if len(known) > CACHE_ENTRIES:
+            known.clear()
+        got = list(map(known.get, payloads))
+        pids = cast(list[tuple[int, int]], got)
+        if None in got:
+            new = list(dict.fromkeys(compress(payloads, map(_IS_NONE, got))))
+            # (a pid that is no number counts as none: cpu_busy stopped there)
+            for p, (prev, nxt) in zip(new, typed_field_columns("sched_switch", [p.rstrip() for p in new],
+                                                               ("prev_pid", "next_pid")), strict=True):
+                known[p] = (_pid(prev or "-1"), _pid(nxt or "-1"))
+            pids = list(map(known.__getitem__, payloads))
+        self._sw_prev.extend(map(_FIRST, pids))
+        self._sw_next.extend(map(_SECOND, pids))
+        self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))
+        self._sw_ts.extend(_ticks(rows))
+
+    def _add_irqs(self, rows: list[Row]) -> None:
+        """As :func:`irq_intervals`, in trace units."""
+        open_, names = self._irq_open, self._irq_names
+        col_irq, col_name, col_cpu, col_begin, col_end = self._irq_cols
+        entry_fields, exit_fields = self._irq_fields
+        if len(entry_fields) + len(exit_fields) > CACHE_ENTRIES:
+            entry_fields.clear()
+            exit_fields.clear()
+        for event, payload, cpu, ts in zip(map(_EVENT, rows), map(_PAYLOAD, rows), map(_INTS.__getitem__, map(_CPU, rows)),
+                                           _ticks(rows), strict=True):
+            entry = event == "irq_handler_entry"
+            known = entry_fields if entry else exit_fields
+            v = known.get(payload)
+            if v is None:
+                f = fields_cached(event, payload.rstrip())
+                v = known[payload] = (f.get("irq", "-1"), f.get("name", "?"))
+            if entry:
+                open_.setdefault(cpu, []).append((_INTS[v[0]], v[1], ts))
+                continue
+            stack = open_.get(cpu)
+            irq = _INTS[v[0]]
+            if stack and stack[-1][0] == irq:
+                _, name, begin = stack.pop()
+                col_irq.append(irq)
+                col_name.append(names.setdefault(name, len(names)))
+                col_cpu.append(cpu)
+                col_begin.append(begin)
+                col_end.append(ts)
+            else:
+                self._irq_unmatched += 1
+
+    def _add_binder(self, rows: list[Row]) -> None:
+        """As :func:`binder_round_trips`, in trace units."""
+        pending, reply_to = self._pending, self._reply_to
+        events = list(map(_EVENT, rows))
+        payloads = list(map(str.rstrip, map(_PAYLOAD, rows)))
+        sent = iter(typed_field_columns(
+            "binder_transaction", [p for e, p in zip(events, payloads, strict=True) if e == "binder_transaction"],
+            ("flags", "reply", "dest_proc", "dest_thread", "transaction")))
+        received = iter(typed_field_columns(
+            "binder_transaction_received",
+            [p for e, p in zip(events, payloads, strict=True) if e == "binder_transaction_received"], ("transaction",)))
+        for event, tid, ts in zip(events, map(_INTS.__getitem__, map(_TID, rows)), _ticks(rows), strict=True):
+            if event == "binder_transaction":
+                flags_text, reply, dest_proc, dest_thread, transaction = next(sent)
+                flags_text = "0" if flags_text is None else flags_text
+                flags = int(flags_text, 16) if flags_text.startswith("0x") else 0
+                if reply == "0":
+                    if not flags & 0x1:  # TF_ONE_WAY has no reply
+                        peer = f"proc {'?' if dest_proc is None else dest_proc}"
+                        pending.setdefault(tid, []).append((ts, self._words.setdefault(peer, peer)))
+                else:
+                    caller = int("0" if dest_thread is None else dest_thread)
+                    if pending.get(caller):
+                        reply_to["" if transaction is None else transaction] = (caller, ts)
+            else:
+                tx = next(received)[0] or ""
+                if tx in reply_to:
+                    caller, _ = reply_to.pop(tx)
+                    begin, peer = pending[caller].pop()
+                    self._binder.append((caller, peer, begin, ts))
+
+    def _add_fastrpc(self, rows: list[Row]) -> None:
+        """As :func:`fastrpc_round_trips`, in trace units."""
+        for r in rows:
+            payload = r[7].rstrip()
+            if r[6] in FASTRPC_SEND_EVENTS:
+                m = FASTRPC_SEND_RE.search(payload)
+                if m:
+                    self._rpc_open[(m.group("cid"), m.group("ctx"))] = (int(r[1]), f"cid {m.group('cid')}",
+                                                                        ts_from_text(r[5]))
+            else:
+                m = FASTRPC_RESP_RE.search(payload)
+                if m and (m.group("cid"), m.group("ctx")) in self._rpc_open:
+                    tid, peer, begin = self._rpc_open.pop((m.group("cid"), m.group("ctx")))
+                    self._rpc.append((tid, peer, begin, ts_from_text(r[5])))
+
+    # -- what a whole trace gives ------------------------------------------------------
+
+    @property
+    def event_counts(self) -> dict[str, int]:
+        return dict(self._counts.most_common())
+
+    def count(self, event: str) -> int:
+        return self._counts.get(event, 0)
+
+    def thread_names(self) -> dict[int, str]:
+        """The last comm each thread id had in the line prefix. (Thread ids are told apart as
+        printed: one written with leading zeros, which the kernel never does, would not be
+        merged with its plain form in order.)"""
+        return {int(tid): comm for tid, comm in self._names.items()}
+
+    def tids_of(self, tgid: int) -> set[int]:
+        """Thread ids seen with this process id in the tgid column, plus the tgid itself."""
+        key = str(tgid)
+        return {int(tid) for _, tid, g in self._threads if g == key} | {tgid}
+
+    def tids_named(self, comm: str) -> set[int]:
+        return {int(tid) for c, tid, _ in self._threads if c == comm}
+
+    def records(self, events: Collection[str]) -> list[TraceRecord]:
+        """The records of these events, of those kept (:data:`KEPT_EVENTS`)."""
+        wanted = frozenset(events)
+        return [r for r in self._kept if r.event in wanted]
+
+    def markers(self, us_per_tick: float) -> Markers:
+        out = Markers(
+            sections=[Section(n, tid, tg, b * us_per_tick, e * us_per_tick, d, a)
+                      for n, tid, tg, b, e, d, a in self._sections],
+            counters=[CounterSample(n, tg, ts * us_per_tick, v) for n, tg, ts, v in self._counters],
+            async_slices=[AsyncSlice(n, tg, c, b * us_per_tick, e * us_per_tick) for n, tg, c, b, e in self._async],
+            instants=[Instant(n, tid, tg, ts * us_per_tick) for n, tid, tg, ts in self._instants],
+            plain=[Marker(t, tid, ts * us_per_tick) for t, tid, ts in self._plain],
+            unmatched_ends=self._unmatched_ends,
+            unclosed=sum(len(s) for s in self._stacks.values()),
+        )
+        out.sections.sort(key=lambda s: (s.begin_us, s.depth))
+        return out
+
+    def busy(self, tids: Collection[int], us_per_tick: float) -> CpuBusy:
+        """As :func:`cpu_busy` over the kept switches. A wanted thread ran from a switch that
+        put it on a CPU to the next switch on that CPU when that one switches it out: the
+        pairs of consecutive switches per CPU are found with numpy, and only those runs are
+        summed, in trace order (the same sums as the record by record loop)."""
+        per_thread: dict[int, float] = {}
+        per_cpu: dict[int, float] = {}
+        intervals: list[RunInterval] = []
+        if len(self._sw_cpu) > 1 and tids:
+            cpu = np.frombuffer(self._sw_cpu, dtype=np.intc)
+            nxt_all = np.frombuffer(self._sw_next, dtype=np.int64)
+            prev_all = np.frombuffer(self._sw_prev, dtype=np.int64)
+            wanted = np.fromiter(tids, dtype=np.int64, count=len(tids))
+            runs: list[tuple[int, int]] = []
+            for c in np.unique(cpu).tolist():  # one CPU at a time: small temporaries
+                at_cpu = np.flatnonzero(cpu == c)  # its switches, in trace order
+                before, at = at_cpu[:-1], at_cpu[1:]
+                nxt = nxt_all[before]
+                hit = np.isin(nxt, wanted) & (prev_all[at] == nxt)
+                runs.extend(zip(at[hit].tolist(), before[hit].tolist(), strict=True))
+            runs.sort()
+            ts, cpus, prevs = self._sw_ts, self._sw_cpu, self._sw_prev
+            ints: dict[int, int] = {}  # one int object per thread id and CPU, not one per run
+            for k, k_before in runs:
+                begin, end = ts[k_before] * us_per_tick, ts[k] * us_per_tick
+                if end > begin:
+                    tid, c = ints.setdefault(prevs[k], prevs[k]), ints.setdefault(cpus[k], cpus[k])
+                    per_thread[tid] = per_thread.get(tid, 0.0) + (end - begin)
+                    per_cpu[c] = per_cpu.get(c, 0.0) + (end - begin)
+                    intervals.append(RunInterval(c, tid, begin, end))
+        return CpuBusy(per_thread, per_cpu, tuple(intervals))
+
+    def irq_intervals(self, us_per_tick: float) -> tuple[list[IrqInterval], int]:
+        """As :func:`~perflab.tracing.kernel_events.irq_intervals`: the intervals and the
+        entries or exits without a partner."""
+        names = list(self._irq_names)
+        ints: dict[int, int] = {}  # one int object per irq number, not one per interval
+        irqs = [IrqInterval(ints.setdefault(irq, irq), names[k], cpu, b * us_per_tick, e * us_per_tick)
+                for irq, k, cpu, b, e in zip(*self._irq_cols, strict=True)]
+        return irqs, self._irq_unmatched + sum(len(s) for s in self._irq_open.values())
+
+    def binder_round_trips(self, us_per_tick: float) -> tuple[list[RoundTrip], int]:
+        """As :func:`~perflab.tracing.kernel_events.binder_round_trips`."""
+        upt = us_per_tick
+        binder = [RoundTrip("binder", tid, peer, b * upt, e * upt) for tid, peer, b, e in self._binder]
+        pending = {k: list(v) for k, v in self._pending.items()}
+        for caller, sent in self._reply_to.values():  # reply sent, its receipt not traced
+            if pending.get(caller):
+                begin, peer = pending[caller].pop()
+                binder.append(RoundTrip("binder", caller, peer, begin * upt, sent * upt))
+        binder.sort(key=lambda t: t.begin_us)
+        return binder, sum(len(v) for v in pending.values())
+
+    def fastrpc_round_trips(self, us_per_tick: float) -> tuple[list[RoundTrip], int]:
+        """As :func:`~perflab.tracing.kernel_events.fastrpc_round_trips`."""
+        return ([RoundTrip("fastrpc", tid, peer, b * us_per_tick, e * us_per_tick) for tid, peer, b, e in self._rpc],
+                len(self._rpc_open))
+
+    def submits_us(self, us_per_tick: float) -> list[float]:
+        return [ts * us_per_tick for ts in self._submits]
+
+    def marker_comms_of(self, tids: Collection[int]) -> set[str]:
+        """The comms of these threads on the lines that wrote markers."""
+        return {c for t, c in self._marker_comms if t in tids}
