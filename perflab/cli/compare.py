@@ -136,6 +136,7 @@ def dashboard_cmd(
         STAND_INS,
         build_dashboard,
         dashboard_junit,
+        regression_text,
         write_dashboard,
     )
     from perflab.store.sql import METRICS, SqlStore
@@ -166,10 +167,7 @@ def dashboard_cmd(
     for n in d.notes:
         typer.echo(f"perflab: warning: {n}", err=True)
     for s in d.regressions:
-        st = s.steps[-1]
-        pct = f" {st.change_pct:+.1f}%" if st.change_pct is not None else ""
-        typer.echo(f"REGRESSION {s.device_serial}/{s.cell_id}: {s.metric} {st.before:.4g} → {st.after:.4g}{pct} "
-                   f"since {st.run_id} (p={st.p_value:.2g})")
+        typer.echo(f"REGRESSION {regression_text(s)}")
     for f in d.flaky:
         typer.echo(f"flaky {f.key[0]}/{f.key[1]}: {f.flips} flips, not ok {f.not_ok} of {f.nights} nights")
     typer.echo(f"dashboard: {page}  ({d.runs} runs, {len(d.cells)} cells, {len(d.regressions)} regression(s), "

@@ -14,6 +14,8 @@ import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, fail
 from perflab.cli.options import number_option
+from perflab.core.display import MISSING
+from perflab.core.units import ma_to_a, ms_to_s
 from perflab.telemetry.meters.errors import MeterError, MeterGoneError
 
 app = typer.Typer(no_args_is_help=True, help="External power meters over serial: list, read, emulate.")
@@ -95,8 +97,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if not guesses:
         typer.echo("no serial ports (ptys and socket:// meters are not listed: pass their path)")
     for g in guesses:
-        ids = f"{g.port.vid:04x}:{g.port.pid:04x}" if g.port.vid is not None and g.port.pid is not None else "-"
-        typer.echo(f"{g.port.device:20} {ids:10} {g.meter or '-':16} {g.note}")
+        ids = f"{g.port.vid:04x}:{g.port.pid:04x}" if g.port.vid is not None and g.port.pid is not None else MISSING
+        typer.echo(f"{g.port.device:20} {ids:10} {g.meter or MISSING:16} {g.note}")
 
 
 @app.command("emulate")
@@ -116,9 +118,9 @@ def emulate(
     kind = meter_type.lower()
     if kind not in _TYPES.split("|"):
         fail(f"--type: {meter_type!r} is not one of {_TYPES}", EXIT_BAD_INPUT)
-    if fps <= 0 or burst_ms <= 0 or burst_ms / 1000 > 1 / fps:
+    if fps <= 0 or burst_ms <= 0 or ms_to_s(burst_ms) > 1 / fps:
         fail("--fps and --burst-ms must be positive and a burst must fit in a frame", EXIT_BAD_INPUT)
-    load = PeriodicLoad(volts, idle_ma / 1000, burst_ma / 1000, 1 / fps, burst_ms / 1000)
+    load = PeriodicLoad(volts, ma_to_a(idle_ma), ma_to_a(burst_ma), 1 / fps, ms_to_s(burst_ms))
     em: EmulatedMeter
     if kind == "ppk2":
         em = Ppk2Emulator(load)

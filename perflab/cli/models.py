@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from perflab.cli.options import number_option
+from perflab.core.display import fmt_size
 from perflab.core.tflite_file import check_tflite_file
 from perflab.errors import ModelError, SourceLocation, UserInputError
 from perflab.zoo.convert import VARIANTS
@@ -39,10 +40,6 @@ def _variants(text: str) -> tuple[str, ...]:
     return vs
 
 
-def _fmt_size(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1024:.0f}K" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f}M"
-
-
 @app.command("list")
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
@@ -56,7 +53,7 @@ def list_cmd(
         return
     typer.echo(f"{'name':<14} {'params':>8} {'GMAC/frame @' + lr:>18}  " + " ".join(f"{v:>12}" for v in VARIANTS))
     for r in rows:
-        sizes = " ".join(f"{_fmt_size(r['size_bytes'][v]):>12}" for v in VARIANTS)
+        sizes = " ".join(f"{fmt_size(r['size_bytes'][v]):>12}" for v in VARIANTS)
         typer.echo(f"{r['name']:<14} {r['params']:>8} {r['gmacs_per_frame']:>18.3f}  {sizes}")
 
 

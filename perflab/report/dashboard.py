@@ -29,6 +29,7 @@ from markupsafe import Markup
 from perflab.analysis.changepoint import ChangePoint, FlakyCell, detect_change_points, flaky_cells
 from perflab.analysis.compare import Threshold
 from perflab.analysis.derive import ORDER_STATISTICS, latency_stand_in
+from perflab.core.display import fmt_num, fmt_pct
 from perflab.report.pages import render, write_files
 
 DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw", "telemetry.mem_peak_mb")
@@ -289,6 +290,15 @@ def write_dashboard(d: Dashboard, out_dir: Path) -> Path:
     return files["index.html"]
 
 
+def regression_text(s: Series) -> str:
+    """A series' newest step in one line, as the terminal and JUnit say it:
+    ``<serial>/<cell>: <metric> 12.3 → 15.6 (+26.8%) since <run>, p=0.001``."""
+    st = s.steps[-1]
+    pct = f" ({fmt_pct(st.change_pct, signed=True)})" if st.change_pct is not None else ""
+    return (f"{s.device_serial}/{s.cell_id}: {s.metric} {fmt_num(st.before)} → {fmt_num(st.after)}{pct} since "
+            f"{st.run_id}, p={fmt_num(st.p_value, '.2g')}")
+
+
 def dashboard_junit(d: Dashboard) -> str:
     """One testcase per device × cell × metric (classname ``dashboard.<serial>``, its dots made
     ``_``: :func:`perflab.report.junit.classname`): failing when
@@ -300,10 +310,7 @@ def dashboard_junit(d: Dashboard) -> str:
         for s in c.series:
             name = f"{s.cell_id}:{s.metric}"
             if s.regressed:
-                st = s.steps[-1]
-                pct = f" ({st.change_pct:+.1f}%)" if st.change_pct is not None else ""
-                msg = (f"{s.device_serial}/{s.cell_id}: {s.metric} {st.before:.4g} → {st.after:.4g}{pct} since "
-                       f"{st.run_id}, p={st.p_value:.2g}")
+                msg = regression_text(s)
                 cases.append(JUnitCase(classname("dashboard", s.device_serial), name, failure=msg,
                                        failure_text=msg + f"\nnights: {len(s.points)}; change points: "
                                        + ", ".join(x.run_id for x in s.steps)))

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 
 from perflab.analysis.timeline import Timeline, parse_sampler_output
-from perflab.core.display import fmt_ms, fmt_size
+from perflab.core.display import fmt_ms, fmt_signed, fmt_size
 from perflab.core.units import bytes_to_kib, frame_budget_ms, kib_to_bytes
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
@@ -373,7 +373,7 @@ def _psnr_note(cell: CellRecord, frame: str) -> str:
     if e is None or e.psnr_y_db is None:
         return ""
     d = e.d_psnr_y_db if not cell.baseline else None
-    return f"PSNR-Y {e.psnr_y_db:.2f} dB" + (f" ({d:+.2f} vs bicubic)".replace("-", "−") if d is not None else "")
+    return f"PSNR-Y {e.psnr_y_db:.2f} dB" + (f" ({fmt_signed(d, 2)} vs bicubic)" if d is not None else "")
 
 
 def visual_crops(folder: LoadedRun) -> tuple[list[CropSet], list[str]]:
