@@ -103,7 +103,8 @@ def test_power_comes_from_a_bypass_meter_with_high_confidence_and_battery_figure
     assert fields["energy_mj"] == pytest.approx(500.0)  # 1 W over 0.5 s
     assert fields["mj_per_frame"] == pytest.approx(1000.0 / 30.0)
     assert fields["battery_power_mw"] == 700.0 and fields["battery_power_source"].startswith("emulated battery")
-    assert fields["meter"].energy_mj == pytest.approx(500.0) and not warnings
+    assert fields["meter"].energy_mj == pytest.approx(500.0)
+    assert [w.code for w in warnings] == ["power_sources_disagree"]  # 1000 mW vs 700 mW, both shown
 
 
 def test_a_usb_inline_meter_is_medium_and_says_it_measures_the_charger_path() -> None:
@@ -312,3 +313,49 @@ def test_a_meter_of_another_type_on_the_port_is_missing_with_what_answered() -> 
         assert cm.stop() is None
     assert cm.why is not None and cm.why.startswith(f"ppk2 meter on {em.path} (device config pixel7): ")
     assert "um34c" in cm.why.lower()
+
+
+# -- power sources ranked and cross-checked (issue 22, item 4), pure -------------------------------
+
+
+def test_a_usb_meter_on_a_charging_phone_is_never_its_consumption() -> None:
+    plan = MeterPlan("um34c", "/dev/rfcomm0", "usb", 0.1, None, "device config pixel7")
+    battery = {"current_ma": -180.0, "power_mw": -700.0, "charging": True,
+               "power_source": "emulated battery counters while charging", "power_confidence": "low"}
+    fields, _, warnings = _with_meter(dict(battery), {}, _outcome(plan, _recording(0.5, 5.0), (100.0, 101.0)),
+                                      emulated=True, fps=30.0, latency_mean_ms=None)
+    assert fields["power_source"] == battery["power_source"] and fields["power_confidence"] == "low"
+    assert fields["current_ma"] == -180.0 and fields["power_mw"] == -700.0  # the meter's 2500 mW is not used
+    assert fields["meter"].power_mw == pytest.approx(2500.0)  # kept beside, in the meter's record
+    w = [w for w in warnings if w.code == "meter_not_consumption"]
+    assert w and "charging" in w[0].message and "2500 mW" in w[0].message and "-700 mW" in w[0].message
+
+
+def test_a_usb_meter_with_the_battery_discharging_is_not_used_and_with_it_idle_it_is() -> None:
+    plan = MeterPlan("um34c", "/dev/rfcomm0", "usb", 0.1, None, "device config pixel7")
+    suspended = {"current_ma": 400.0, "power_mw": 1560.0, "charging": False,
+                 "power_source": "battery counters (not charging)", "power_confidence": "medium"}
+    fields, _, warnings = _with_meter(dict(suspended), {}, _outcome(plan, _recording(0.001, 5.0), (100.0, 101.0)),
+                                      emulated=False, fps=30.0, latency_mean_ms=None)
+    assert fields["power_mw"] == 1560.0 and fields["power_source"] == suspended["power_source"]
+    assert [w.code for w in warnings] == ["meter_not_consumption"] and "discharging" in warnings[0].message
+    idle = {**suspended, "current_ma": 3.0, "power_mw": 12.0}
+    fields, _, warnings = _with_meter(dict(idle), {}, _outcome(plan, _recording(0.4, 5.0), (100.0, 101.0)),
+                                      emulated=False, fps=30.0, latency_mean_ms=None)
+    assert fields["power_source"] == "external meter (um34c, USB inline)" and fields["power_mw"] == pytest.approx(2000.0)
+    assert [w.code for w in warnings] == ["meter_usb"]
+
+
+def test_a_bypass_meter_and_battery_counters_that_disagree_are_both_shown_and_said() -> None:
+    plan = MeterPlan("ppk2", "/dev/pts/9", "bypass", 0.1, None, "scenario telemetry.meter")
+    battery = {"current_ma": 500.0, "power_mw": 2000.0, "charging": False,
+               "power_source": "battery counters (not charging)", "power_confidence": "medium"}
+    fields, _, warnings = _with_meter(dict(battery), {}, _outcome(plan, _recording(0.25, 4.0), (100.0, 101.0)),
+                                      emulated=False, fps=30.0, latency_mean_ms=None)
+    assert fields["power_mw"] == pytest.approx(1000.0) and fields["battery_power_mw"] == 2000.0
+    (w,) = [w for w in warnings if w.code == "power_sources_disagree"]
+    assert "1000 mW" in w.message and "2000 mW" in w.message
+    agree = {**battery, "power_mw": 1050.0}
+    _, _, warnings = _with_meter(dict(agree), {}, _outcome(plan, _recording(0.25, 4.0), (100.0, 101.0)),
+                                 emulated=False, fps=30.0, latency_mean_ms=None)
+    assert not warnings

@@ -24,7 +24,7 @@ from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import CellMeter, MeterOutcome, MeterPlan, conclude, meter_part
 from perflab.lab.parts import Part, merge
 from perflab.rules.device import emulated_label
-from perflab.rules.power import BATTERY_COUNTERS, battery_source, mj_per_frame, rapl_source
+from perflab.rules.power import BATTERY_COUNTERS, battery_source, mj_per_frame, rapl_source, usb_meter_refusal
 from perflab.rules.sustained import throttle_analysis
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Sustained
@@ -170,7 +170,12 @@ def _idle_record(device: Device, s: Summary | None, rel: str, outcome: MeterOutc
     else:
         missing["sampler"] = why or "not sampled"
     if outcome is not None:
-        if outcome.energy is not None:
+        refused = None
+        if outcome.energy is not None and outcome.plan.placement == "usb" and s is not None:
+            refused = usb_meter_refusal(charging=s.charging, battery_current_ma=s.current_ma)
+        if refused is not None:
+            missing["meter"] = f"the USB inline meter is not the phone's consumption here: {refused}"
+        elif outcome.energy is not None:
             e = outcome.energy
             fields.update(current_ma=e.mean_ma, power_mw=e.mean_mw,
                           power_source=emulated_label(outcome.plan.label, emulated=emulated))
@@ -330,7 +335,9 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
         temp = device.temperature().temp_c
         power_mw: float | None = None
         src: str | None = None
-        if mo is not None and mo.energy is not None:
+        usb_refused = (mo is not None and mo.plan.placement == "usb" and s is not None and usb_meter_refusal(
+            charging=s.charging, battery_current_ma=s.current_ma) is not None)
+        if mo is not None and mo.energy is not None and not usb_refused:
             power_mw, src = mo.energy.mean_mw, emulated_label(mo.plan.label, emulated=emulated)
             energy_mj += mo.energy.mj
         elif s is not None and s.energy is not None:

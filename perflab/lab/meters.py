@@ -2,10 +2,13 @@
 cell's headline series, clock alignment, energy over the inference window, and the
 cell's telemetry fields from it (docs/meters.md).
 
-Ranking (METHOD.md): a meter on a battery-bypass supply is the best power source there is
-(confidence high); a USB inline meter measures the charger path — the phone's draw plus what
-goes into its battery, minus what the battery gives — so it is medium and says so. The
-battery-counter figures stay beside the meter's in the record for comparison.
+Ranking (METHOD.md, perflab.rules.power): a meter on a battery-bypass supply is the best power
+source there is (confidence high); a USB inline meter measures the charger path — the phone's
+draw plus what goes into its battery, minus what the battery gives — so it is used (medium)
+only while the battery current says the battery was neither charging nor discharging; else the
+battery counters stay the source and the meter's reading is kept beside, with a warning. The
+battery-counter figures stay beside a used meter's in the record, and a disagreement beyond the
+sources' stated errors is said.
 
 A meter that cannot be opened or fails mid-cell never fails the cell: the meter's stream is
 missing with its reason and the cell's other measurements stand.
@@ -27,7 +30,14 @@ from perflab.devices.base import Device
 from perflab.devices.capabilities import ConfiguredDevice, ShellDevice
 from perflab.errors import DeviceError, MeasurementError
 from perflab.lab.parts import Part
-from perflab.rules.power import meter_source, mj_per_frame
+from perflab.rules.power import (
+    BATTERY_COUNTER_ERROR,
+    meter_error,
+    meter_source,
+    mj_per_frame,
+    sources_disagree,
+    usb_meter_refusal,
+)
 from perflab.scenario.schema import MeterSpec
 from perflab.store.results import MeterRecord, WarningRecord
 from perflab.telemetry.clock import (
@@ -309,6 +319,14 @@ def meter_part(sampled: Part, o: MeterOutcome, *, emulated: bool, fps: float | N
         return Part(telemetry={"meter": rec}, missing={"meter": why}, warnings=(WarningRecord(code="meter_missing", message=(
             f"the {o.plan.type} meter gave no energy for this cell ({why}); power comes from "
             f"{before.get('power_source') or 'nowhere'}")),))
+    if o.plan.placement == "usb" and (refused := usb_meter_refusal(
+            charging=before.get("charging"), battery_current_ma=before.get("current_ma"))) is not None:
+        # the meter's figures stay in its record, beside; the battery counters stay the source
+        return Part(telemetry={"meter": rec}, warnings=(WarningRecord(code="meter_not_consumption", message=(
+            f"the {o.plan.type} USB inline meter read {e.mean_mw:.0f} mW ({e.mean_ma:.0f} mA) but is not used as the "
+            f"phone's consumption: {refused}. Power comes from {before.get('power_source') or 'nowhere'}"
+            + (f" ({before['power_mw']:.0f} mW)" if before.get("power_mw") is not None else "")
+            + ". Suspend charging and use a bench supply in place of the battery, or a full battery on USB")),))
     fields: dict[str, Any] = {
         "meter": rec, "battery_current_ma": before.get("current_ma"), "battery_power_mw": before.get("power_mw"),
         "battery_energy_mj": before.get("energy_mj"), "battery_power_source": before.get("power_source")}
@@ -331,6 +349,13 @@ def meter_part(sampled: Part, o: MeterOutcome, *, emulated: bool, fps: float | N
             f"the meter's samples cover {100 * e.covered_fraction:.0f}% of the window"
             + (f" ({rec.missing['stream']})" if "stream" in rec.missing else "")
             + "; energy is interpolated across the gaps")))
+    battery_mw = before.get("power_mw")
+    if (o.plan.placement == "bypass" and battery_mw is not None and not before.get("charging")
+            and sources_disagree(e.mean_mw, meter_error("bypass"), battery_mw, BATTERY_COUNTER_ERROR)):
+        warnings.append(WarningRecord(code="power_sources_disagree", message=(
+            f"two power sources disagree beyond their stated errors: {src.source} {e.mean_mw:.0f} mW, "
+            f"{before.get('power_source') or 'battery counters'} {battery_mw:.0f} mW (battery_power_mw); the meter "
+            "ranks first and is used, both are shown")))
     if o.plan.placement == "usb":
         warnings.append(WarningRecord(code="meter_usb", message=(
             "power from a USB inline meter: it measures the charger path (the phone's draw plus what goes into "
