@@ -330,7 +330,8 @@ def meter_part(sampled: Part, o: MeterOutcome, *, emulated: bool, fps: float | N
     fields: dict[str, Any] = {
         "meter": rec, "battery_current_ma": before.get("current_ma"), "battery_power_mw": before.get("power_mw"),
         "battery_energy_mj": before.get("energy_mj"), "battery_power_source": before.get("power_source")}
-    src = meter_source(o.plan.label, o.plan.placement, emulated=emulated)
+    src = meter_source(o.plan.label, o.plan.placement, emulated=emulated,
+                       checked=before.get("current_ma") is not None or before.get("charging") is not None)
     fields.update(current_ma=e.mean_ma, power_mw=e.mean_mw, energy_mj=e.mj, energy_mah=e.mah,
                   voltage_v=rec.voltage_v, power_source=src.source, power_confidence=src.confidence,
                   mah_per_hour=e.mean_ma)

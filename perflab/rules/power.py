@@ -37,10 +37,16 @@ def battery_source(*, emulated: bool, charging: bool | None) -> PowerSource:
     return PowerSource(f"{label} (not charging)", "medium")
 
 
-def meter_source(label: str, placement: str, *, emulated: bool) -> PowerSource:
+def meter_source(label: str, placement: str, *, emulated: bool, checked: bool = True) -> PowerSource:
     """An external meter: high on a battery-bypass supply, medium inline on USB (it measures
-    the charger path)."""
-    return PowerSource(emulated_label(label, emulated=emulated), "high" if placement == "bypass" else "medium")
+    the charger path; checked against the battery current), low inline on USB when no battery
+    current was read to check that the battery was idle."""
+    if placement == "bypass":
+        return PowerSource(emulated_label(label, emulated=emulated), "high")
+    if not checked:
+        return PowerSource(emulated_label(f"{label}, not checked against the battery current", emulated=emulated),
+                           "low")
+    return PowerSource(emulated_label(label, emulated=emulated), "medium")
 
 
 #: the battery current (mA, either sign) within which a phone on USB counts as running from USB
