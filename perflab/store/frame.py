@@ -99,6 +99,11 @@ def _opt_float(obj: object, name: str) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+def _fields(rec: object | None, **columns: str) -> dict[str, Any]:
+    """column → ``rec.<attribute>`` for each ``column=attribute``; every column None when there is no record."""
+    return {col: None if rec is None else getattr(rec, attr) for col, attr in columns.items()}
+
+
 def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, Any]:
     sc = run.scenario
     lat = c.latency_ms
@@ -169,27 +174,17 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
         "baseline": c.baseline,
         "status": c.status.value,
         "reason": c.reason,
-        "latency_mode": lat.mode if lat else None,
-        "latency_init_ms": lat.init if lat else None,
-        "latency_first_ms": lat.first if lat else None,
-        "latency_median_ms": lat.median if lat else None,
-        "latency_mean_ms": lat.mean if lat else None,
-        "latency_p90_ms": lat.p90 if lat else None,
-        "latency_std_ms": lat.std if lat else None,
-        "latency_n": lat.n if lat else None,
+        **_fields(lat, latency_mode="mode", latency_init_ms="init", latency_first_ms="first",
+                  latency_median_ms="median", latency_mean_ms="mean", latency_p90_ms="p90", latency_std_ms="std",
+                  latency_n="n"),
         "latency_headline_ms": head.value_ms,
         "latency_statistic": head.statistic,
-        "realtime_meets": rt.meets if rt else None,
-        "realtime_statistic": rt.statistic if rt else None,
-        "realtime_value_ms": rt.value_ms if rt else None,
-        "realtime_budget_ms": rt.budget_ms if rt else None,
-        "realtime_rule": rt.rule if rt else None,
+        **_fields(rt, realtime_meets="meets", realtime_statistic="statistic", realtime_value_ms="value_ms",
+                  realtime_budget_ms="budget_ms", realtime_rule="rule"),
         "psnr_y_db": c.quality.psnr_y_db,
         "ssim_y": c.quality.ssim_y,
-        "baseline_cell_id": d.baseline_cell_id if d else None,
-        "delta_psnr_y_db": d.psnr_y_db if d else None,
-        "delta_ssim_y": d.ssim_y if d else None,
-        "delta_latency_median_ms": d.latency_median_ms if d else None,
+        **_fields(d, baseline_cell_id="baseline_cell_id", delta_psnr_y_db="psnr_y_db", delta_ssim_y="ssim_y",
+                  delta_latency_median_ms="latency_median_ms"),
         "cpu_load_pct": tel.cpu_load_pct,
         "mem_peak_mb": tel.mem_peak_mb,
         "power_source": tel.power_source,
