@@ -132,6 +132,13 @@ def test_every_sr_cell_has_the_metered_cost_versus_bicubic(metered: Metered) -> 
         assert d.current_ma == pytest.approx(t.current_ma - b.telemetry.current_ma)
         # versus the device at rest, measured by the same meter
         assert c.vs_idle is not None and c.vs_idle.current_ma is not None
+        # memory: the peak RSS of the benchmark process from the sampler, on both sides (issue 22: the
+        # emulated tool's own "overall" delta is 0, and was all the report used)
+        assert t.rss_peak_mb is not None and b.telemetry.rss_peak_mb is not None
+        assert t.mem_peak_mb == t.rss_peak_mb and b.telemetry.mem_peak_mb == b.telemetry.rss_peak_mb
+        assert d.mem_peak_mb == pytest.approx(t.rss_peak_mb - b.telemetry.rss_peak_mb)
+        assert t.mem_source is not None and "sampler" in t.mem_source
+        assert t.tool_mem_source is not None and "benchmark_model" in t.tool_mem_source  # the tool's, labelled
 
 
 def test_the_idle_baseline_is_metered_too(metered: Metered) -> None:

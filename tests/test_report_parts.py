@@ -15,10 +15,11 @@ from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report.pareto import dominates, pareto_front
 from perflab.report.view import WarningView, group_warnings
-from perflab.report.view_common import Footnotes, mem_kind
+from perflab.report.view_common import Footnotes
 from perflab.report.view_compat import build_compat, is_trap, read_delegate_record
 from perflab.report.view_frames import build_frame_tables
 from perflab.report.view_layers import build_layers, build_layers_missing
+from perflab.rules.memory import mem_kind
 from perflab.store.results import (
     CellRecord,
     CellStatus,

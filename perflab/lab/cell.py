@@ -39,6 +39,7 @@ from perflab.lab.progress import Phase
 from perflab.quality.frames import Frame, quantize_8bit
 from perflab.rules.device import is_emulated
 from perflab.rules.latency import latency_record
+from perflab.rules.memory import memory_fields
 from perflab.rules.quality import quality_record
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Scenario
@@ -213,8 +214,11 @@ def _series(ctx: CellContext, mode: SeriesMode, fps: float | None, headline: boo
         warnings += [WarningRecord(code=w.code, message=f"{mode.value}: {w.message}")
                      for w in summary_stability_warnings(summary_only, thresholds)]
     warnings += [WarningRecord(code="tool", message=f"{mode.value}: {w_text}") for w_text in t.warnings]
-    tel = {"cpu_load_pct": t.cpu_load_pct, "mem_peak_mb": t.mem_peak_mb, "mem_source": t.mem_source} if headline else {}
-    return _Series(part=Part(telemetry=tel, missing=t.missing, warnings=tuple(warnings)),
+    tel = {"cpu_load_pct": t.cpu_load_pct, "tool_mem_mb": t.mem_peak_mb, "tool_mem_source": t.mem_source} \
+        if headline else {}
+    # the tool's memory figure is tool_mem_mb; mem_peak_mb is the sampler's (telemetry_pass, rules.memory)
+    missing = {("tool_mem_mb" if k == "mem_peak_mb" else k): v for k, v in t.missing.items()}
+    return _Series(part=Part(telemetry=tel, missing=missing, warnings=tuple(warnings)),
                    record=latency_record(t, fps), delegate_info=list(t.delegate_info),
                    log=f"== {mode.value} ==\n" + "\n".join(t.delegate_info) + "\n" + t.tool_log, sampled=sampled)
 
@@ -245,8 +249,8 @@ def timing_pass(ctx: CellContext) -> Timing:
     defaults: dict[str, str] = {}
     if merged.telemetry.get("cpu_load_pct") is None:
         defaults["cpu_load_pct"] = "the device did not report CPU time for the run"
-    if merged.telemetry.get("mem_peak_mb") is None:
-        defaults["mem_peak_mb"] = "the device did not report memory for the run"
+    if merged.telemetry.get("tool_mem_mb") is None:
+        defaults["tool_mem_mb"] = merged.missing.get("mem_peak_mb") or "the device did not report memory for the run"
     headline = runs[0].record
     series = {mode.value: r.record for (mode, _), r in zip(series_modes, runs, strict=True)}
     part = merge([merged, Part(fields={"latency_ms": headline, "series": series,
@@ -260,13 +264,22 @@ def timing_pass(ctx: CellContext) -> Timing:
 def telemetry_pass(ctx: CellContext, timing: Timing) -> Part:
     """The headline series' window summarised into telemetry fields (lab.costs, lab.meters)."""
     s = ctx.scenario
-    if not s.telemetry.enabled:
-        return Part(missing={"power_source": "telemetry.enabled is off in the scenario"})
     sampled = timing.sampled
-    return telemetry_part(
-        sampled.summary if sampled else None, sampled.why if sampled else None, emulated=ctx.emulated,
+    summary = sampled.summary if sampled and s.telemetry.enabled else None
+    tool = timing.part.telemetry
+    mem, mem_missing = memory_fields(
+        sampler_rss_peak_mb=summary.rss_peak_mb if summary is not None else None,
+        tool_mem_mb=tool.get("tool_mem_mb"), tool_mem_source=tool.get("tool_mem_source"),
+        sampler_why=("telemetry.enabled is off in the scenario" if not s.telemetry.enabled
+                     else summary.missing.get("rss_peak_mb") if summary is not None
+                     else sampled.why if sampled else None))
+    memory = Part(telemetry=mem, missing=mem_missing)
+    if not s.telemetry.enabled:
+        return merge([memory, Part(missing={"power_source": "telemetry.enabled is off in the scenario"})])
+    return merge([memory, telemetry_part(
+        summary, sampled.why if sampled else None, emulated=ctx.emulated,
         fps=s.pacing.fps, latency_mean_ms=timing.headline.mean, interval_ms=s.telemetry.sample_interval_ms,
-        timeline_rel=sampled.timeline_rel if sampled else "", meter=sampled.meter if sampled else None)
+        timeline_rel=sampled.timeline_rel if sampled else "", meter=sampled.meter if sampled else None)])
 
 
 # --------------------------------------------------------------------------- sustained

@@ -20,9 +20,9 @@ from perflab.report.view_common import (
     grouped_cells,
     html_id,
     is_emulated,
-    mem_kind,
 )
 from perflab.report.view_rows import RowBuilder
+from perflab.rules.memory import mem_kind
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, LatencyRecord, RunRecord
 
 
@@ -331,7 +331,8 @@ def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
         d_gpu=_cost_cell(rb, cell, "gpu_busy_pct", 0, " pts" if not cell.baseline else "%", "GPU busy (%)",
                          idle_attr="gpu_busy_pct"),
         d_mem=_cost_cell(rb, cell, "mem_peak_mb", 0, " MB",
-                         "peak memory" if kind == "peak" else "the tool's memory delta"),
+                         "peak RSS of the benchmark process (sampler)" if kind == "peak"
+                         else "the tool's memory delta"),
         d_temp=_cost_cell(rb, cell, "temp_max_c", 1, " °C",
                           f"max temperature ({cell.telemetry.temp_zone or 'zone not recorded'})"),
         d_current=_cost_cell(rb, cell, "current_ma", 0, " mA", "mean battery current", idle_attr="current_ma"),

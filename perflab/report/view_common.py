@@ -104,13 +104,6 @@ def device_name(dev: DeviceRecord) -> str:
     return f"{dev.model} ({dev.serial})"
 
 
-def mem_kind(source: str | None) -> str:
-    """Which quantity a memory number is, from the source the workload recorded with it: ``delta`` for a tool's
-    growth of max RSS since it started (benchmark_model's "overall delta"), ``peak`` for an absolute peak
-    (VmHWM, a peak footprint) or an unstated source."""
-    return "delta" if source is not None and "delta" in source.lower() else "peak"
-
-
 def ordered_devices(run: RunRecord) -> list[DeviceRecord]:
     seen = {d.serial for d in run.devices}
     out = list(run.devices)

@@ -19,9 +19,9 @@ from perflab.report.view_common import (
     cell_label,
     delta_cls,
     is_emulated,
-    mem_kind,
     series_of,
 )
+from perflab.rules.memory import mem_kind
 from perflab.store.results import CellRecord, CellStatus, RunRecord, WarningRecord
 
 
@@ -186,16 +186,23 @@ class RowBuilder:
         return Val(fmt(float(v)), title=what)
 
     def memory(self, cell: CellRecord, kind: str) -> Val:
-        """Peak memory in the column of its meaning: ``peak`` (absolute) or ``delta`` (growth since the tool
-        started). The other column says where this cell's number is."""
+        """Memory in the column of its meaning (rules.memory): ``peak`` — the peak RSS of the benchmark process
+        from the sampler (``mem_peak_mb``); ``delta`` — the tool's own growth of max RSS since it started
+        (``tool_mem_mb``), a second, labelled figure. A /3 file's tool figure sits in ``mem_peak_mb``."""
         t = cell.telemetry
+        if kind == "delta":
+            v, src = ((t.tool_mem_mb, t.tool_mem_source) if t.tool_mem_source is not None
+                      else (t.mem_peak_mb, t.mem_source))
+            if v is None or mem_kind(src) != "delta":
+                why = t.missing.get("tool_mem_mb") if v is None else None
+                return self.notes.missing(
+                    why or f"this device's tool reports no memory delta ({src or 'no memory figure'}); see Peak MB")
+            return Val(f"{v:.0f}", title=f"{v:.1f} MB: the tool's own figure; source: {src}")
         if t.mem_peak_mb is None:
             return self.notes.missing(t.missing.get("mem_peak_mb") or "memory not recorded (no reason given)")
-        actual = mem_kind(t.mem_source)
-        if actual != kind:
-            other = "Mem Δ MB" if actual == "delta" else "Peak MB"
+        if mem_kind(t.mem_source) != "peak":  # a /3 file whose only figure is the tool's delta
             return self.notes.missing(f"this device's tool reports a different memory quantity ({t.mem_source}); "
-                                      f"see the {other} column")
+                                      "see the Mem Δ MB column")
         return Val(f"{t.mem_peak_mb:.0f}", title=f"{t.mem_peak_mb:.1f} MB; source: {t.mem_source or 'not recorded'}")
 
     def power(self, cell: CellRecord) -> Val:

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perflab.core.units import battery_ma_per_raw, volts_per_raw
 
-RESULTS_SCHEMA_VERSION = 3
+RESULTS_SCHEMA_VERSION = 4
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)  # older versions are upgraded on reading (upgrade_raw)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)  # older versions are upgraded on reading (upgrade_raw)
 
 
 class CellStatus(StrEnum):
@@ -177,8 +177,10 @@ class TelemetryRecord(_Rec):
     from the battery; ``mj_per_frame`` = mean power / fps at the scenario's pacing."""
 
     cpu_load_pct: float | None = None  # the measured process: CPU time / wall time × 100
-    mem_peak_mb: float | None = None
+    mem_peak_mb: float | None = None  # peak RSS of the benchmark process from the sampler (rules.memory)
     mem_source: str | None = None
+    tool_mem_mb: float | None = None  # the tool's own memory figure, as it reports it (/4)
+    tool_mem_source: str | None = None
     start_temp_c: float | None = None
     temp_source: str | None = None
     device_cpu_busy_pct: float | None = None  # all cores, 100 = every core busy
@@ -696,7 +698,8 @@ def upgrade_raw(raw: dict[str, Any], version: int) -> dict[str, Any]:
     /1 → /2: per-frame dicts become FrameQuality (``piqe_missing`` → ``missing.piqe``); the
     realtime bool becomes a RealtimeRecord saying it was recorded by /1; ``delegate_log`` lines
     are kept verbatim as ``line`` records; ``artifact_key`` follows /1's rule (serial-prefixed
-    only when the run had several devices). /2 → /3: only additive fields, the same cells."""
+    only when the run had several devices). /2 → /3: only additive fields, the same cells. /3 → /4: additive (``tool_mem_mb``,
+    ``tool_mem_source``); a /3 file's ``mem_peak_mb`` is what its ``mem_source`` says."""
     if version == RESULTS_SCHEMA_VERSION:
         return raw
     out = dict(raw)
