@@ -28,8 +28,9 @@ def test_the_wrapped_command_runs_under_the_pid_it_wrote(tmp_path: Path) -> None
     proc = subprocess.Popen(["sh", "-c", cmd])
     try:
         # the PID file is written before exec, so it is there once the command runs
+        deadline = time.monotonic() + 60  # a guard against a hang only
         while not ready.exists():
-            assert proc.poll() is None
+            assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
         assert int(pid_file.read_text()) == proc.pid
         subprocess.run(["kill", "-9", pid_file.read_text().strip()], check=True)
