@@ -9,7 +9,17 @@ import pytest
 
 from perflab.analysis.stats import spearman
 from perflab.errors import MeasurementError
-from perflab.tracing.differential import VariantTiming, solve_layers, sum_check, variant_timing
+from perflab.tracing.differential import (
+    BOOTSTRAP_N,
+    VariantRounds,
+    VariantTiming,
+    solve_layers,
+    solve_robust,
+    sum_check,
+    unreliable_reason,
+    variant_timing,
+    wide_layers,
+)
 
 TRUE_MS = [1.5, 7.0, 0.8, 3.2, 0.4]
 NAMES = ["head", "body0", "body1", "out", "tail"]
@@ -92,3 +102,59 @@ def test_low_quantile_ignores_runs_slowed_by_other_load() -> None:
     t = variant_timing("v", (1,), list(disturbed), quantile_pct=10.0)
     assert abs(t.time_ms - 10.0) < 0.1 and 0 < t.se_ms < 0.2
     assert variant_timing("v", (1,), list(disturbed)).time_ms > 10.3  # the median is pulled up
+
+
+# ---- the robust path: rounds, medians, non-negative least squares, bootstrap intervals
+
+
+def _rounds(counts: Sequence[tuple[int, ...]], noise_ms: float, rounds: int, seed: int = 3,
+            outlier_ms: float = 0.0) -> list[VariantRounds]:
+    """One value per round per variant; with ``outlier_ms`` every variant has one round slowed
+    that much (a disturbed tool run on a busy host)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for j, c in enumerate(counts):
+        true = float(np.dot(c, TRUE_MS))
+        vals = list(true + np.abs(rng.normal(0.0, noise_ms, rounds)))
+        if outlier_ms:
+            vals[int(rng.integers(rounds))] += outlier_ms
+        out.append(VariantRounds(f"v{j}", c, tuple(vals)))
+    return out
+
+
+def test_robust_solve_covers_the_truth_and_ignores_one_disturbed_round_per_variant() -> None:
+    sol = solve_robust(_rounds(_prefix_counts(5), noise_ms=0.05, rounds=7, outlier_ms=20.0), NAMES, seed=1)
+    assert sol.n_boot == BOOTSTRAP_N and len(sol.intervals_ms) == 5
+    for layer, (lo, hi), true in zip(sol.layers, sol.intervals_ms, TRUE_MS, strict=True):
+        assert lo <= layer.cost_ms <= hi
+        assert abs(layer.cost_ms - true) <= 0.1 * true + 0.1, (layer, true)  # a mean would be off by ~3 ms
+
+
+def test_robust_solve_never_returns_a_negative_cost() -> None:
+    """A layer whose true cost is 0, measured with noise: least squares goes negative about half
+    the time; the non-negative fit and every bootstrap resample stay at or above 0."""
+    counts = _prefix_counts(5)
+    rng = np.random.default_rng(7)
+    truth = [2.0, 0.0, 3.0, 0.0, 1.0]
+    variants = [VariantRounds(f"v{j}", c, tuple(float(np.dot(c, truth)) + rng.normal(0.0, 0.3, 5)))
+                for j, c in enumerate(counts)]
+    sol = solve_robust(variants, NAMES, seed=2)
+    assert all(c.cost_ms >= 0.0 for c in sol.layers)
+    assert all(lo >= 0.0 for lo, _ in sol.intervals_ms)
+
+
+def test_stopping_rule_judges_interval_width_against_the_stated_target() -> None:
+    noisy = solve_robust(_rounds(_prefix_counts(5), noise_ms=1.0, rounds=4), NAMES)
+    quiet = solve_robust(_rounds(_prefix_counts(5), noise_ms=0.005, rounds=4), NAMES)
+    whole = sum(TRUE_MS)
+    assert wide_layers(noisy, whole)  # 1 ms noise on 0.4–7 ms layers: not narrow enough yet
+    assert wide_layers(quiet, whole) == []
+    # the floor: a tiny layer is narrow enough at 1% of the whole model even when 5% of itself is less
+    assert wide_layers(quiet, whole, target_pct=0.0, floor_pct=100.0) == []
+
+
+def test_a_failed_sum_check_gives_the_reason_with_its_figures() -> None:
+    sol = solve_robust(_rounds(_prefix_counts(5), noise_ms=0.01, rounds=3), NAMES)
+    assert unreliable_reason(sum_check(sol, sum(TRUE_MS))) is None
+    why = unreliable_reason(sum_check(sol, sum(TRUE_MS) * 1.5))
+    assert why is not None and "sum check failed" in why and "-33.3%" in why and "±10%" in why

@@ -13,6 +13,16 @@ scatter shows.
 :func:`sum_check` compares the layers' sum with an independently timed whole model (the
 shipped file, timed interleaved with the variants but left out of the fit). The rank agreement
 between methods (``spearman``) lives in perflab.analysis.stats.
+
+The robust path (:func:`solve_robust`, used by the lab's pass): each variant is timed once per
+round (a fresh tool run; the rounds interleave the variants in a random order), its time is
+the median of its rounds' values with a MAD-based standard error, the costs are a weighted
+non-negative least squares fit (a cost cannot come back negative) and each cost's 95%
+interval is the percentile bootstrap over the rounds (each variant's rounds resampled, the
+fit repeated). :func:`wide_layers` is the stopping rule: rounds go on until no layer's
+interval is wider than :data:`CI_TARGET_PCT` of its cost (or :data:`CI_FLOOR_PCT` of the
+whole model, whichever is larger), or the budget ends. :func:`unreliable_reason` says why a
+solution must not be trusted (a failed sum check), with the figures.
 """
 
 from __future__ import annotations
@@ -27,6 +37,16 @@ from perflab.errors import MeasurementError
 
 SUM_TOLERANCE_PCT = 10.0  # issue 10: the layers' sum within 10% of the whole model
 MIN_SE_MS = 1e-6  # a variant whose samples were identical still weighs finitely
+#: the stopping rule's target: a layer's 95% interval half-width at most this % of its cost …
+CI_TARGET_PCT = 5.0
+#: … or at most this % of the whole model's time, whichever is larger (tiny layers)
+CI_FLOOR_PCT = 1.0
+#: rounds before the intervals are judged (a bootstrap over fewer says little)
+MIN_ROUNDS_FOR_CI = 3
+BOOTSTRAP_N = 400
+#: a variant's standard error is at least this fraction of its time (one variant whose rounds
+#: happened to agree must not outweigh all the others)
+MIN_REL_SE = 0.002
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,9 @@ class DifferentialSolution:
     dof: int
     birge: float  # the factor the covariance was scaled by (≥ 1)
     residuals_ms: tuple[float, ...]  # measured − fitted, per variant, in input order
+    # the robust path only: per layer its 95% bootstrap interval (ms), and how many resamples
+    intervals_ms: tuple[tuple[float, float], ...] = ()
+    n_boot: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,109 @@ def solve_layers(timings: Sequence[VariantTiming], names: Sequence[str]) -> Diff
     return DifferentialSolution(layers=layers, sum_ms=float(x.sum()),
                                 sum_se_ms=float(math.sqrt(max(float(ones @ cov @ ones), 0.0))), chi2=chi2,
                                 dof=dof, birge=birge, residuals_ms=tuple(float(r) for r in resid))
+
+
+@dataclass(frozen=True)
+class VariantRounds:
+    """One variant's value per round (ms): a robust statistic of that round's tool run."""
+
+    name: str
+    counts: tuple[int, ...]
+    values_ms: tuple[float, ...]
+
+
+def robust_timing(v: VariantRounds) -> VariantTiming:
+    """The median of the rounds' values; its standard error 1.2533·σ/√n with σ = 1.4826·MAD
+    (the sample standard deviation when the MAD is 0), at least :data:`MIN_REL_SE` of the
+    value; a single round gets 5% of its value (nothing to say how much it varies)."""
+    x = np.asarray([t for t in v.values_ms if math.isfinite(t)], dtype=np.float64)
+    if x.size == 0:
+        raise MeasurementError(f"variant {v.name}: no rounds")
+    med = float(np.median(x))
+    if x.size == 1:
+        se = abs(med) * 0.05
+    else:
+        sigma = 1.4826 * float(np.median(np.abs(x - med)))
+        if sigma == 0.0:
+            sigma = float(np.std(x, ddof=1))
+        se = 1.2533 * sigma / math.sqrt(x.size)
+    se = max(se, abs(med) * MIN_REL_SE, MIN_SE_MS)
+    return VariantTiming(name=v.name, counts=tuple(v.counts), time_ms=med, se_ms=se, n=int(x.size))
+
+
+def _nnls(a: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    from scipy.optimize import nnls
+
+    sw = np.sqrt(w)
+    x, _ = nnls(a * sw[:, None], y * sw)
+    return np.asarray(x, dtype=np.float64)
+
+
+def solve_robust(variants: Sequence[VariantRounds], names: Sequence[str], *, n_boot: int = BOOTSTRAP_N,
+                 seed: int = 0) -> DifferentialSolution:
+    """Per-unit costs by weighted non-negative least squares over the variants' medians
+    (:func:`robust_timing`), with 95% percentile-bootstrap intervals (each variant's rounds
+    resampled with replacement, the medians and the fit redone ``n_boot`` times; the weights
+    stay the point fit's). ``se_ms`` of a cost is the bootstrap's standard deviation.
+    MeasurementError when a unit is not identified."""
+    p = len(names)
+    if not variants:
+        raise MeasurementError("no variant timings to solve")
+    timings = [robust_timing(v) for v in variants]
+    a = np.asarray([t.counts for t in timings], dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != p:
+        raise MeasurementError(f"variant counts have {a.shape[1] if a.ndim == 2 else 0} columns for {p} layers")
+    if np.linalg.matrix_rank(a) < p:
+        raise MeasurementError(f"the {len(timings)} variants do not identify all {p} layers (rank "
+                               f"{np.linalg.matrix_rank(a)})")
+    y = np.asarray([t.time_ms for t in timings], dtype=np.float64)
+    w = 1.0 / np.asarray([t.se_ms for t in timings], dtype=np.float64) ** 2
+    x = _nnls(a, y, w)
+    resid = y - a @ x
+    chi2 = float(np.sum(w * resid**2))
+    dof = len(timings) - p
+    rng = np.random.default_rng(seed)
+    vals = [np.asarray([t for t in v.values_ms if math.isfinite(t)], dtype=np.float64) for v in variants]
+    boots = np.empty((max(n_boot, 0), p), dtype=np.float64)
+    for b in range(boots.shape[0]):
+        yb = np.asarray([float(np.median(rng.choice(vv, size=vv.size, replace=True))) for vv in vals])
+        boots[b] = _nnls(a, yb, w)
+    if boots.shape[0] >= 2:
+        lo, hi = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
+        se = np.std(boots, axis=0, ddof=1)
+        sums = boots.sum(axis=1)
+        sum_se = float(np.std(sums, ddof=1))
+    else:
+        lo, hi, se, sum_se = x.copy(), x.copy(), np.zeros(p), 0.0
+    layers = tuple(LayerCost(index=i, name=str(n), cost_ms=float(x[i]), se_ms=float(se[i]))
+                   for i, n in enumerate(names))
+    return DifferentialSolution(layers=layers, sum_ms=float(x.sum()), sum_se_ms=sum_se, chi2=chi2, dof=dof,
+                                birge=1.0, residuals_ms=tuple(float(r) for r in resid),
+                                intervals_ms=tuple((float(lo[i]), float(hi[i])) for i in range(p)),
+                                n_boot=int(boots.shape[0]))
+
+
+def wide_layers(sol: DifferentialSolution, whole_ms: float, *, target_pct: float = CI_TARGET_PCT,
+                floor_pct: float = CI_FLOOR_PCT) -> list[str]:
+    """The stopping rule: the layers whose 95% interval is still too wide (half-width above
+    ``target_pct`` of the cost and above ``floor_pct`` of the whole model); empty: stop.
+    Without intervals every layer is too wide."""
+    if not sol.intervals_ms:
+        return [c.name for c in sol.layers]
+    out = []
+    for c, (lo, hi) in zip(sol.layers, sol.intervals_ms, strict=True):
+        allowed = max(target_pct / 100.0 * c.cost_ms, floor_pct / 100.0 * whole_ms)
+        if (hi - lo) / 2.0 > allowed:
+            out.append(c.name)
+    return out
+
+
+def unreliable_reason(check: SumCheck) -> str | None:
+    """Why the layers must not be trusted, with the figures; None when the sum check passed."""
+    if check.ok:
+        return None
+    return (f"sum check failed: the layers sum to {check.layers_sum_ms:.3f} ms, the whole model took "
+            f"{check.whole_model_ms:.3f} ms ({check.diff_pct:+.1f}%, tolerance ±{check.tolerance_pct:g}%)")
 
 
 def sum_check(sol: DifferentialSolution, whole_model_ms: float,
