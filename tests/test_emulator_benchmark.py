@@ -162,7 +162,7 @@ def _op_profile_by_layer(d: adbutils.AdbDevice, flags: list[str]) -> dict[str, f
 
     r = _run(d, [f"--graph={TMP}/espcn.tflite", "--num_threads=1", "--num_runs=8", "--warmup_runs=1",
                  "--min_secs=0", "--warmup_min_secs=0", f"--input_layer={_input_name(ESPCN)}",
-                 "--input_layer_shape=1,32,48,3",
+                 "--input_layer_shape=1,16,24,3",
                  "--enable_op_profiling=true", *flags])
     assert r.returncode == 0, r.output
     it = Interpreter(str(ESPCN))
@@ -184,7 +184,9 @@ def test_injected_delays_are_measured_inside_their_layers(device: tuple[Emulated
     """An injected layer delay is time spent inside that layer's ops, which the tool measures:
     on the CPU each layer's ops in the op profile grow by the layer's delay (delayed run minus
     undelayed run, within 10%), the layers without a delay do not; on the GPU delegate the one
-    opaque node grows by the sum. Nothing in the profile is told the delay."""
+    opaque node grows by the sum. Nothing in the profile is told the delay. The input is small
+    (16×24) so the layers' own work, which a busy host's shared caches slow by varying amounts (not
+    a wait for a CPU, which the phone's clock leaves out), is small beside the delays."""
     _, d = device
     d.sync.push(str(ESPCN), f"{TMP}/espcn.tflite")
 
@@ -242,3 +244,33 @@ def test_work_drives_physics(device: tuple[EmulatedPhone, adbutils.AdbDevice], m
     busy_ticks = after.cpu_busy_ticks - before.cpu_busy_ticks
     assert busy_ticks > 50  # > 0.5 CPU-seconds of real work was fed into the model
     assert after.soc_temp_c > before.soc_temp_c
+
+
+def test_memory_footprint_follows_the_models_tensors(device: tuple[EmulatedPhone, adbutils.AdbDevice]) -> None:
+    """The footprint deltas are the bytes of the model's tensors at the run's input size (its
+    weights and activations), so four times the pixels is more than twice the footprint."""
+    import re
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from perflab.emulator.benchmark_model.model import tensor_bytes
+
+    _, d = device
+    d.sync.push(str(ESPCN), f"{TMP}/espcn.tflite")
+    got: dict[tuple[int, int], float] = {}
+    for h, w in ((32, 48), (64, 96)):
+        r = _run(d, [f"--graph={TMP}/espcn.tflite", "--num_runs=1", "--warmup_runs=1", "--min_secs=0",
+                     "--warmup_min_secs=0", f"--input_layer={_input_name(ESPCN)}", f"--input_layer_shape=1,{h},{w},3",
+                     "--report_peak_memory_footprint=true"])
+        assert r.returncode == 0, r.output
+        m = re.search(r"footprint delta from the start of the tool \(MB\): init=([\d.e+-]+) overall=([\d.e+-]+)",
+                      r.output)
+        assert m is not None, r.output
+        it = Interpreter(str(ESPCN))
+        it.resize_tensor_input(0, [1, h, w, 3])
+        it.allocate_tensors()
+        want_mb = tensor_bytes(it) // 1024 / 1024.0
+        assert float(m.group(1)) == pytest.approx(want_mb, rel=1e-3) and float(m.group(2)) == float(m.group(1))
+        assert "Overall peak memory footprint (MB) via periodic monitoring:" in r.output
+        got[(h, w)] = float(m.group(1))
+    assert got[(64, 96)] > 2 * got[(32, 48)], got  # the activations grow with the pixels, the weights do not

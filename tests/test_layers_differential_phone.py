@@ -50,7 +50,8 @@ def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profi
                       delegate="gpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
     def measure() -> LayersRecord:
         return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=3,
-                                             differential_iterations=10, estimate=False, cache_root=cache))
+                                             differential_iterations=10, estimate=False,
+                                            differential_max_rounds=5, differential_budget_s=45.0, cache_root=cache))
 
     def misses(rec: LayersRecord) -> list[str]:
         """The timing checks (the rows' sum within the product's tolerance of the whole model, the costliest
@@ -83,7 +84,8 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
                       delegate="cpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
     def measure() -> LayersRecord:
         return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
-                                             differential_iterations=6, estimate=False, cache_root=cache))
+                                             differential_iterations=6, estimate=False,
+                                            differential_max_rounds=5, differential_budget_s=45.0, cache_root=cache))
 
     def misses(rec: LayersRecord) -> list[str]:  # both costliest rows are timed: a busy host can swap them
         diff = next(p for p in rec.passes if p.method == "differential")
@@ -146,7 +148,8 @@ def test_injected_layer_delays_come_back_within_ten_percent(device: AndroidDevic
         ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
                           delegate="gpu", threads=1, timeout_s=300, lr_width=48, lr_height=32)
         rec = layer_passes(ctx, PassOptions(op_profiling=False, differential=True, differential_rounds=4,
-                                            differential_iterations=15, estimate=False, cache_root=cache))
+                                            differential_iterations=15, estimate=False,
+                                            differential_max_rounds=5, differential_budget_s=45.0, cache_root=cache))
         diff = next(p for p in rec.passes if p.method == "differential")
         assert diff.missing is None, diff.missing
         return {r.name: r.avg_ms for r in diff.rows}

@@ -218,16 +218,17 @@ def test_rank_checks_leave_out_a_group_a_method_saw_only_in_part() -> None:
 
 def test_a_disturbed_round_does_not_move_a_summary_only_variant() -> None:
     from perflab.core.types import SummaryStats
-    from perflab.lab.layers import _timing_of
+    from perflab.lab.layers import _rounds_of
+    from perflab.tracing.differential import robust_timing
 
     def run(mean_ms: float) -> TimingResult:
         return TimingResult(mode=SeriesMode.BACK_TO_BACK, init_ms=None, first_ms=None,
                             summary=SummaryStats(count=10, first_ms=None, mean_ms=mean_ms, std_ms=1.0, min_ms=None,
                                                  max_ms=None))
 
-    steady = _timing_of("v", (1,), [run(10.0), run(10.2), run(9.9)])
-    disturbed = _timing_of("v", (1,), [run(10.0), run(14.0), run(9.9)])  # one round the phone was busy
+    steady = robust_timing(_rounds_of("v", (1,), [run(10.0), run(10.2), run(9.9)]))
+    disturbed = robust_timing(_rounds_of("v", (1,), [run(10.0), run(14.0), run(9.9)]))  # one round the phone was busy
     assert steady.time_ms == 10.0 and disturbed.time_ms == 10.0  # the median of the rounds' means
-    assert disturbed.se_ms > steady.se_ms  # the spread still says the rounds disagreed
-    two = _timing_of("v", (1,), [run(10.0), run(12.0)])
-    assert two.time_ms == 11.0 and two.n == 20  # two rounds: their mean
+    assert disturbed.n == steady.n == 3  # one value per round
+    two = robust_timing(_rounds_of("v", (1,), [run(10.0), run(12.0)]))
+    assert two.time_ms == 11.0 and two.n == 2  # two rounds: their median

@@ -32,6 +32,7 @@ def test_local_run_with_trace_and_differential(tmp_path: Path) -> None:
         runs: {warmup: 2, iterations: 10}
         telemetry: {enabled: false}
         profiling: {op_profiling: true, trace: true, differential: true, differential_rounds: 2,
+                    differential_max_rounds: 4, differential_budget_s: 45,
                     differential_iterations: 6}
         inputs:
           images:

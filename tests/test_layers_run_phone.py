@@ -37,6 +37,7 @@ def test_phone_run_with_every_layer_pass(phones: PhoneFactory, tmp_path: Path) -
         runs: {warmup: 2, iterations: 10}
         telemetry: {enabled: false}
         profiling: {op_profiling: true, trace: true, differential: true, differential_rounds: 2,
+                    differential_max_rounds: 4, differential_budget_s: 45,
                     differential_iterations: 6}
         inputs:
           images:
@@ -65,6 +66,13 @@ def test_phone_run_with_every_layer_pass(phones: PhoneFactory, tmp_path: Path) -
     t = cell.layers.trace
     assert t is not None and t.n == 30 and t.median_ms is not None and t.p90_ms is not None
     assert t.ok is True, t  # the trace's mean within 2% of benchmark_model's own average
+    # the traced run's own output is kept: its count and average are the ones checked against
+    from perflab.formats.benchmark_output import parse_output
+
+    assert t.tool_log_file is not None and t.tool_log_file.startswith("logs/"), t
+    kept = parse_output((out / t.tool_log_file).read_text())
+    assert kept.inference is not None and kept.inference.count == 30
+    assert kept.inference_avg_ms == pytest.approx(t.tool_mean_ms)
     assert t.switches and t.timeline is not None and any(s.kind == "irq" for s in t.timeline.spans)
     assert any("ftrace instance" in n for n in t.notes)  # how the phone was traced is stored with it
     part = cell.layers.partition

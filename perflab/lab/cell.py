@@ -384,6 +384,7 @@ def layers_pass(ctx: CellContext, compat: CompatRecord | None, delegates: Sequen
         ctx.workload, ctx.art, profiling=prof, delegate=ctx.cell.delegate.value, threads=s.threads,
         timeout_s=s.runs.timeout_s, lr_width=s.geometry.lr_width, lr_height=s.geometry.lr_height,
         input_frame=ctx.inputs.timing_frame, check_stop=ctx.stop.check, trace=ctx.folder.trace(ctx.key),
+        trace_log=ctx.folder.trace_log(ctx.key),
         local=isinstance(ctx.device, HostDevice), delegates=delegates, compat=compat, series=series,
         device=ctx.device)
     return Part(fields={"layers": layers})

@@ -35,8 +35,10 @@ waits for the phone).
 
 from __future__ import annotations
 
-import math
+import os
+import random
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,7 @@ from perflab.store.results import (
     LayerPassRecord,
     LayerRow,
     LayersRecord,
+    PassLoadRecord,
     SpanRecord,
     SumCheckRecord,
     SwitchSummaryRecord,
@@ -86,10 +89,18 @@ from perflab.store.results import (
 from perflab.store.runfolder import Artefact
 from perflab.tracing.attribution import Attribution
 from perflab.tracing.differential import (
+    BOOTSTRAP_N,
+    CI_FLOOR_PCT,
+    CI_TARGET_PCT,
+    MIN_ROUNDS_FOR_CI,
+    DifferentialSolution,
+    VariantRounds,
     VariantTiming,
-    solve_layers,
+    robust_timing,
+    solve_robust,
     sum_check,
-    variant_timing,
+    unreliable_reason,
+    wide_layers,
 )
 from perflab.tracing.kernel_events import SwitchLatency
 from perflab.workloads.base import Workload
@@ -101,6 +112,7 @@ DIFFERENTIAL_WARMUP = 2
 # their 10th percentiles by ≤ 2.6%), so layer costs are undisturbed costs. Phones' tools give
 # only a mean, which is used there.
 DIFFERENTIAL_QUANTILE_PCT = 10.0
+DIFFERENTIAL_STOP_BOOT = 200  # resamples when judging whether to stop (the final fit uses BOOTSTRAP_N)
 WHOLE = "whole"
 
 
@@ -110,8 +122,11 @@ class PassOptions:
     trace: bool = False
     differential: bool = False
     differential_max_layers: int | None = 12
-    differential_rounds: int = 3
+    differential_rounds: int = 3  # rounds always run (at least MIN_ROUNDS_FOR_CI)
     differential_iterations: int = 10
+    differential_max_rounds: int = 12  # rounds at most, while a layer's interval is too wide
+    differential_budget_s: float = 300.0  # no new round after this long
+    differential_seed: int | None = None  # the rounds' shuffle and the bootstrap (None: a fresh one, recorded)
     estimate: bool = True
     cache_root: Path | None = None  # variants cache (None: perflab.zoo.variants.cache_root())
 
@@ -139,6 +154,8 @@ def options_from_profiling(p: object, cache_root: Path | None = None) -> PassOpt
         differential_max_layers=getattr(p, "differential_max_layers", 12),
         differential_rounds=int(getattr(p, "differential_rounds", 3)),
         differential_iterations=int(getattr(p, "differential_iterations", 10)),
+        differential_max_rounds=int(getattr(p, "differential_max_rounds", 12)),
+        differential_budget_s=float(getattr(p, "differential_budget_s", 300.0)),
         estimate=bool(getattr(p, "estimate", True)), cache_root=cache_root,
     )
 
@@ -159,38 +176,126 @@ def op_profile_pass(prof: ProfileResult | ProfileMissing) -> LayerPassRecord:
 # --------------------------------------------------------------------------- differential
 
 
-def _timing_of(name: str, counts: Sequence[int], results: Sequence[TimingResult]) -> VariantTiming:
-    """The 10th percentile of all the variant's samples; its standard error is the larger of
-    the samples' own and the spread of the rounds' values (each round is a fresh process or tool
-    run, whose placement and clocks vary more than the samples inside one run show)."""
-    samples = [s for r in results for s in (r.samples_ms or [])]
-    if samples:
-        t = variant_timing(name, counts, samples, DIFFERENTIAL_QUANTILE_PCT)
-        meds = [float(np.percentile(r.samples_ms, DIFFERENTIAL_QUANTILE_PCT)) for r in results if r.samples_ms]
-        if len(meds) >= 2:
-            between = float(np.std(meds, ddof=1)) / math.sqrt(len(meds))
-            if between > t.se_ms:
-                t = VariantTiming(name=t.name, counts=t.counts, time_ms=t.time_ms, se_ms=between, n=t.n)
-        return t
-    # the tool gave only its summary (benchmark_model): mean and std of count runs, per round.
-    # With three rounds or more the variant's time is the median of the rounds' means: one
-    # round the device disturbed (a thermal step, a background job) does not move it.
-    means = [r.summary.mean_ms for r in results if r.summary is not None]
-    if not means:
+def _round_value(r: TimingResult) -> float | None:
+    """One round's value of a variant (one tool run): the 10th percentile of its samples where
+    the tool gives them (the least disturbed by other load), else the run's mean (phones)."""
+    if r.samples_ms:
+        return float(np.percentile(r.samples_ms, DIFFERENTIAL_QUANTILE_PCT))
+    return r.summary.mean_ms if r.summary is not None else None
+
+
+def _rounds_of(name: str, counts: Sequence[int], results: Sequence[TimingResult]) -> VariantRounds:
+    values = tuple(v for v in (_round_value(r) for r in results) if v is not None)
+    if not values:
         raise PerflabError(f"variant {name}: the device reported no latency")
-    n = sum(r.summary.count for r in results if r.summary is not None)
-    stds = [r.summary.std_ms for r in results if r.summary is not None and r.summary.std_ms is not None]
-    mean = sum(means) / len(means)
-    if len(means) > 1:
-        spread = math.sqrt(sum((m - mean) ** 2 for m in means) / (len(means) - 1)) / math.sqrt(len(means))
-    else:
-        spread = (stds[0] / math.sqrt(max(n, 1))) if stds else abs(mean) * 0.05
-    value = float(np.median(means)) if len(means) >= 3 else mean
-    return VariantTiming(name=name, counts=tuple(counts), time_ms=value, se_ms=spread, n=n)
+    return VariantRounds(name=name, counts=tuple(counts), values_ms=values)
+
+
+def _host_cpu() -> tuple[float | None, tuple[float, float] | None]:
+    """The host's 1-minute load average and its CPUs' (busy, total) seconds so far."""
+    try:
+        load: float | None = os.getloadavg()[0]
+    except OSError:
+        load = None
+    try:
+        import psutil
+
+        t = psutil.cpu_times()
+        idle = float(t.idle) + float(getattr(t, "iowait", 0.0))
+        total = float(sum(t))
+        return load, (total - idle, total)
+    except (ImportError, OSError):
+        return load, None
+
+
+def _phone_loadavg(workload: Workload) -> tuple[float | None, str | None]:
+    from perflab.devices.capabilities import ShellDevice
+
+    dev = getattr(workload, "device", None)
+    if not isinstance(dev, ShellDevice):
+        return None, "not a phone"
+    try:
+        text = dev.read_file("/proc/loadavg")
+        return (float(text.split()[0]), None) if text else (None, "/proc/loadavg could not be read")
+    except (PerflabError, ValueError, IndexError) as exc:
+        return None, f"/proc/loadavg could not be read: {exc}"
+
+
+class _LoadWatch:
+    """The host's (and the phone's) load over a pass, read at its start and end."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.workload = workload
+        self.load0, self.cpu0 = _host_cpu()
+        self.phone0, self.phone_why = _phone_loadavg(workload)
+
+    def record(self) -> PassLoadRecord:
+        load1, cpu1 = _host_cpu()
+        phone1, why1 = _phone_loadavg(self.workload)
+        busy = None
+        if self.cpu0 is not None and cpu1 is not None and cpu1[1] > self.cpu0[1]:
+            busy = 100.0 * (cpu1[0] - self.cpu0[0]) / (cpu1[1] - self.cpu0[1])
+        missing: dict[str, str] = {}
+        if self.phone0 is None or phone1 is None:
+            missing["phone_loadavg_1m"] = self.phone_why or why1 or "not read"
+        if busy is None:
+            missing["host_cpu_busy_pct"] = "psutil's CPU times were not available"
+        return PassLoadRecord(host_loadavg_1m_start=self.load0, host_loadavg_1m_end=load1, host_cpu_busy_pct=busy,
+                              host_cpus=os.cpu_count(), phone_loadavg_1m_start=self.phone0,
+                              phone_loadavg_1m_end=phone1, missing=missing)
+
+
+_Runs = list[tuple[str, tuple[int, ...], ModelArtifact]]
+
+
+def _solve(runs: _Runs, got: Mapping[str, list[TimingResult]], names: Sequence[str], n_boot: int,
+           seed: int) -> tuple[DifferentialSolution, VariantTiming]:
+    variants = [_rounds_of(name, counts, got[name]) for name, counts, _ in runs if name != WHOLE]
+    return (solve_robust(variants, names, n_boot=n_boot, seed=seed),
+            robust_timing(_rounds_of(WHOLE, (), got[WHOLE])))
+
+
+def _time_rounds(ctx: PassContext, opts: PassOptions, runs: _Runs, got: dict[str, list[TimingResult]],
+                 names: Sequence[str], seed: int) -> tuple[int, str]:
+    """Rounds of every variant and the whole model, each round in a fresh random order, until
+    the stopping rule holds (after at least MIN_ROUNDS_FOR_CI rounds), the round limit or the
+    time budget; how many rounds ran and why they stopped."""
+    rng = random.Random(seed)
+    min_rounds = max(opts.differential_rounds, MIN_ROUNDS_FOR_CI)
+    max_rounds = max(opts.differential_max_rounds, min_rounds)
+    t0 = time.monotonic()
+    rounds = 0
+    while True:
+        order = list(runs)
+        rng.shuffle(order)
+        for name, _, art in order:
+            ctx.check_stop()
+            req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=DIFFERENTIAL_WARMUP,
+                                iterations=opts.differential_iterations, threads=ctx.threads,
+                                delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
+                                lr_height=ctx.lr_height, input_frame=ctx.input_frame)
+            got[name].append(ctx.workload.run_timing(art, req))
+        rounds += 1
+        if rounds < min_rounds:
+            continue
+        sol, whole = _solve(runs, got, names, DIFFERENTIAL_STOP_BOOT, seed)
+        wide = wide_layers(sol, whole.time_ms)
+        if not wide:
+            return rounds, (f"converged: every layer's 95% interval within ±{CI_TARGET_PCT:g}% of its cost "
+                            f"or ±{CI_FLOOR_PCT:g}% of the whole model")
+        if rounds >= max_rounds:
+            return rounds, f"round limit ({max_rounds}) reached with {', '.join(wide)} still wider than the target"
+        if time.monotonic() - t0 >= opts.differential_budget_s:
+            return rounds, (f"time budget ({opts.differential_budget_s:g} s) spent with {', '.join(wide)} still "
+                            "wider than the target")
 
 
 def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
-    """Generate (or reuse) the variants, time them in interleaved rounds, solve, check."""
+    """Generate (or reuse) the variants; time them in rounds, each round every variant and the
+    whole model once in a fresh random order, until every layer's 95% interval is narrow enough
+    (perflab.tracing.differential.wide_layers) or the rounds or the time budget end; solve
+    (median per variant, non-negative least squares, bootstrap intervals), check the sum. A
+    failed sum check marks the rows unreliable, with the reason and the figures."""
     from perflab.zoo import variants as zv
 
     try:
@@ -204,57 +309,53 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
     except PerflabError as exc:
         return LayerPassRecord(method="differential", source="none",
                                missing=f"differential numbers missing: variants could not be generated: {exc}")
-    runs: list[tuple[str, tuple[int, ...], ModelArtifact]] = [
-        (v.name, v.counts, vs.artifact(v)) for v in vs.variants]
+    runs: _Runs = [(v.name, v.counts, vs.artifact(v)) for v in vs.variants]
     runs.append((WHOLE, (), ctx.art))
+    names = [u.name for u in vs.units]
     got: dict[str, list[TimingResult]] = {name: [] for name, _, _ in runs}
-    rounds = opts.differential_rounds + opts.differential_rounds % 2  # even: every variant's mean position is the same
+    seed = opts.differential_seed if opts.differential_seed is not None else random.SystemRandom().randrange(2**31)
+    watch = _LoadWatch(ctx.workload)
     try:
-        for rnd in range(rounds):
-            order = runs if rnd % 2 == 0 else list(reversed(runs))
-            for name, _, art in order:
-                ctx.check_stop()
-                req = TimingRequest(mode=SeriesMode.BACK_TO_BACK, fps=None, warmup=DIFFERENTIAL_WARMUP,
-                                    iterations=opts.differential_iterations, threads=ctx.threads,
-                                    delegate=ctx.delegate, timeout_s=ctx.timeout_s, lr_width=ctx.lr_width,
-                                    lr_height=ctx.lr_height, input_frame=ctx.input_frame)
-                got[name].append(ctx.workload.run_timing(art, req))
+        rounds, stop = _time_rounds(ctx, opts, runs, got, names, seed)
     except (RunInterrupted, DeviceGoneError):
         raise
     except PerflabError as exc:
         return LayerPassRecord(method="differential", source="none",
-                               missing=f"differential numbers missing: a variant failed on the device: {exc}")
-    names = [u.name for u in vs.units]
+                               missing=f"differential numbers missing: a variant failed on the device: {exc}",
+                               load=watch.record())
+    load = watch.record()
     try:
-        timings = [_timing_of(name, counts, got[name]) for name, counts, _ in runs if name != WHOLE]
-        whole = _timing_of(WHOLE, (), got[WHOLE])
-        sol = solve_layers(timings, names)
+        sol, whole = _solve(runs, got, names, BOOTSTRAP_N, seed)
     except PerflabError as exc:
-        return LayerPassRecord(method="differential", source="none", missing=f"differential numbers missing: {exc}")
+        return LayerPassRecord(method="differential", source="none", missing=f"differential numbers missing: {exc}",
+                               load=load)
     check = sum_check(sol, whole.time_ms)
+    unreliable = unreliable_reason(check)
     total = sol.sum_ms
     rows = [
         LayerRow(index=c.index, node_type=vs.units[c.index].kind, name=c.name, avg_ms=c.cost_ms,
                  pct=(100.0 * c.cost_ms / total) if total > 0 else None, method="differential", se_ms=c.se_ms,
+                 ci_lo_ms=lo, ci_hi_ms=hi,
                  macs_per_lr_pixel=vs.units[c.index].macs_per_lr_pixel, layers=list(vs.units[c.index].layers))
-        for c in sol.layers
+        for c, (lo, hi) in zip(sol.layers, sol.intervals_ms, strict=True)
     ]
     summary_only = not any(r.samples_ms for r in got[WHOLE])
-    stat = ("median of the rounds' means" if len(got[WHOLE]) >= 3 else "mean") if summary_only \
-        else f"p{DIFFERENTIAL_QUANTILE_PCT:g}"
+    stat = ("mean" if summary_only else f"p{DIFFERENTIAL_QUANTILE_PCT:g}") + " per round, median over the rounds"
+    timings = [robust_timing(_rounds_of(name, counts, got[name])) for name, counts, _ in runs if name != WHOLE]
     variant_recs = [VariantTimingRecord(name=t.name, counts=list(t.counts), time_ms=t.time_ms, statistic=stat,
                                         se_ms=t.se_ms, n=t.n, residual_ms=r)
                     for t, r in zip(timings, sol.residuals_ms, strict=True)]
     variant_recs.append(VariantTimingRecord(name=WHOLE, time_ms=whole.time_ms, statistic=stat, se_ms=whole.se_ms,
                                             n=whole.n))
     notes = [f"weights: {vs.weights}",
-             "the first row also carries the fixed per-invoke cost (input handling, the interpreter call)"]
+             "the first row also carries the fixed per-invoke cost (input handling, the interpreter call)",
+             f"variant order shuffled every round (seed {seed})"]
     if vs.ops_match is False:
         notes.append("the regenerated whole model's op list differs from the shipped model's")
     n_dup = sum(1 for v in vs.variants if v.kind == "duplicate")
     source = (f"differential: {len(vs.variants) - n_dup} prefix + {n_dup} duplicate variants of {ctx.art.name} "
-              f"{ctx.art.variant}, {rounds} interleaved rounds × {opts.differential_iterations} "
-              f"runs each, weighted least squares")
+              f"{ctx.art.variant}, {rounds} rounds in random order × {opts.differential_iterations} "
+              f"runs each, non-negative least squares, 95% bootstrap intervals ({sol.n_boot} resamples)")
     return LayerPassRecord(
         method="differential", source=source, rows=rows, total_ms=total,
         sum_check=SumCheckRecord(layers_sum_ms=check.layers_sum_ms, layers_sum_se_ms=check.layers_sum_se_ms,
@@ -262,6 +363,7 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
                                  whole_model_source=f"the shipped {ctx.art.path.name}, timed in the same rounds",
                                  diff_pct=check.diff_pct, tolerance_pct=check.tolerance_pct, ok=check.ok),
         variants=variant_recs, fit_chi2=sol.chi2, fit_dof=sol.dof, fit_birge=sol.birge, notes=notes,
+        unreliable=unreliable, rounds=rounds, stop=stop, load=load,
     )
 
 
@@ -319,6 +421,7 @@ class TraceTarget:
     local: bool
     iterations: int = TRACE_ITERATIONS
     device: object = None  # the AndroidDevice of a phone cell (its trace is captured over adb)
+    log: Artefact | None = None  # where the traced run's own tool output is kept (logs/…trace.log)
 
 
 def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord, TraceLatencyRecord]:
@@ -353,7 +456,7 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
                                 skip_first=TRACE_WARMUP)
         # how the phone was traced (its own instance or the top-level buffer, ATrace gates)
         return (op.model_copy(update={"notes": [*op.notes, *pcap.notes]}),
-                lat.model_copy(update={"notes": [*lat.notes, *pcap.notes]}))
+                lat.model_copy(update={"notes": [*lat.notes, *pcap.notes], **_keep_tool_log(target, timing)}))
     from perflab.tracing.capture import LocalTraceCapture, local_trace_missing
 
     why = local_trace_missing()
@@ -369,8 +472,23 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         return missing(f"kernel trace failed: {exc}")
     except OSError as exc:
         return missing(f"kernel trace failed: {exc}")
-    return trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
-                         skip_first=1 + TRACE_WARMUP)
+    op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
+                            skip_first=1 + TRACE_WARMUP)
+    return op, lat.model_copy(update=_keep_tool_log(target, timing))
+
+
+def _keep_tool_log(target: TraceTarget, timing: TimingResult) -> dict[str, str]:
+    """The traced run's own output written beside the cell's log, so its count and mean (what
+    the trace's latency is checked against) can be read from the run folder; the field that
+    names it, or nothing when there is no log to keep or nowhere to keep it."""
+    if target.log is None or not timing.tool_log:
+        return {}
+    try:
+        target.log.path.parent.mkdir(parents=True, exist_ok=True)
+        target.log.path.write_text(timing.tool_log, encoding="utf-8")
+    except OSError:
+        return {}
+    return {"tool_log_file": target.log.rel}
 
 
 def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first: int,
@@ -511,7 +629,7 @@ def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, de
                 timeout_s: float, lr_width: int, lr_height: int, input_frame: object, check_stop: Callable[[], None],
                 trace: Artefact, local: bool, delegates: Sequence[DelegateRecord],
                 compat: CompatRecord | None, series: Mapping[str, LatencyRecord] | None = None,
-                device: object = None) -> LayersRecord | None:
+                device: object = None, trace_log: Artefact | None = None) -> LayersRecord | None:
     """The runner's one call (its per-layer block): every pass ``profiling`` asks for, the
     trace statistics and the delegate partition table; None when no pass is asked for."""
     opts = options_from_profiling(profiling)
@@ -525,7 +643,7 @@ def cell_layers(workload: Workload, art: ModelArtifact, *, profiling: object, de
     trace_box: list[TraceLatencyRecord] = []
 
     def trace_pass() -> list[LayerPassRecord]:
-        op, lat = trace_passes(ctx, TraceTarget(trace, local, device=device))
+        op, lat = trace_passes(ctx, TraceTarget(trace, local, device=device, log=trace_log))
         trace_box.append(lat)
         return [op]
 
@@ -555,6 +673,9 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
         ctx.check_stop()
         diff = differential_pass(ctx, opts)
         aligned = align_passes([*passes, diff], ctx.art.path)
+        if diff.unreliable:  # untrusted rows are not ranked against anything
+            passes.append(diff.model_copy(update={"notes": [*diff.notes, "no rank checks: the rows are unreliable"]}))
+            return legacy.model_copy(update={"passes": passes, "aligned": aligned})
         checks = [] if aligned is None else [
             c for c in (rank_between(aligned, diff.method, o.method) for o in passes if o.rows and o.method != "estimate")
             if c is not None]

@@ -3,7 +3,7 @@ aligned, and why a cell has none. Pure, no I/O; rules in :mod:`perflab.report.vi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from perflab.core.display import MISSING, fmt_fine_ms, fmt_num, fmt_pct
 from perflab.report.view_common import (
@@ -23,7 +23,10 @@ from perflab.store.results import (
     AlignedLayersRecord,
     CellStatus,
     InferenceTimelineRecord,
+    LayerPassRecord,
+    LayerRow,
     LayersRecord,
+    PassLoadRecord,
     RunRecord,
     TraceLatencyRecord,
 )
@@ -178,12 +181,22 @@ def build_aligned(a: AlignedLayersRecord, notes: Footnotes) -> AlignedView | Non
     for m in a.methods:
         if m.missing:
             methods.append(Val(m.method, title=m.missing, note=notes.add(f"{m.method}: {m.missing}"), cls="missing"))
+        elif m.unreliable:
+            methods.append(Val(m.method, title=f"unreliable: {m.unreliable}",
+                               note=notes.add(f"{m.method}: unreliable, not to be trusted: {m.unreliable}"),
+                               sub="unreliable", sub_cls="muted", cls="unreliable"))
         else:
             methods.append(Val(m.method, title=m.method, sub=_LEVEL.get(m.level, m.level), sub_cls="muted"))
     layers = {g.name: g.layers for g in a.groups}
+    untrusted = [bool(m.unreliable) for m in a.methods]
+
+    def cell(c: AlignedCellRecord, r_dis: list[str], i: int) -> Val:
+        v = _aligned_cell(c, rule, r_dis, notes)
+        return replace(v, cls=f"{v.cls} unreliable".strip()) if i < len(untrusted) and untrusted[i] else v
+
     rows = [AlignedRowView(name=r.name, kind=r.kind, ops=f"all {len(r.ops)} ops" if r.kind == "total" else ", ".join(r.ops),
                            layers=", ".join(x for g in r.groups for x in layers.get(g, [])),
-                           cells=[_aligned_cell(c, rule, r.disagreements, notes) for c in r.cells],
+                           cells=[cell(c, r.disagreements, i) for i, c in enumerate(r.cells)],
                            disagreements=list(r.disagreements)) for r in a.rows]
     out = list(a.notes)
     for m in a.methods:
@@ -197,6 +210,62 @@ def build_aligned(a: AlignedLayersRecord, notes: Footnotes) -> AlignedView | Non
     return AlignedView(methods=methods, rows=rows, notes=out, rule=rule)
 
 
+def _load_text(ld: PassLoadRecord) -> str:
+    def f(x: float | None, spec: str = ".2f") -> str:
+        return "?" if x is None else format(x, spec)
+
+    host = (f"host load average {f(ld.host_loadavg_1m_start)} → {f(ld.host_loadavg_1m_end)} "
+            f"({ld.host_cpus or '?'} CPUs, {f(ld.host_cpu_busy_pct, '.0f')}% busy)")
+    if ld.phone_loadavg_1m_start is None and ld.phone_loadavg_1m_end is None:
+        why = ld.missing.get("phone_loadavg_1m")
+        return host + (f"; phone load not read ({why})" if why else "")
+    return host + f"; phone load average {f(ld.phone_loadavg_1m_start)} → {f(ld.phone_loadavg_1m_end)}"
+
+
+def _method_header(p: LayerPassRecord, notes: Footnotes) -> Val:
+    if p.missing:
+        return Val(p.method, title=p.missing, note=notes.add(f"{p.method}: {p.missing}"), cls="missing")
+    if p.unreliable:
+        return Val(p.method, title=f"unreliable: {p.unreliable}", sub="unreliable", sub_cls="muted",
+                   note=notes.add(f"{p.method}: unreliable, not to be trusted: {p.unreliable}"), cls="unreliable")
+    return Val(p.method, title=p.source)
+
+
+def _pass_cell(p: LayerPassRecord, r: LayerRow) -> Val:
+    """A row's time (± its standard error, or with its 95% interval), greyed when the pass is unreliable."""
+    text = fmt_fine_ms(r.avg_ms) if r.se_ms is None else f"{fmt_fine_ms(r.avg_ms)} ± {fmt_fine_ms(r.se_ms)}"
+    if r.ci_lo_ms is not None and r.ci_hi_ms is not None:
+        text = f"{fmt_fine_ms(r.avg_ms)} [{fmt_fine_ms(r.ci_lo_ms)}, {fmt_fine_ms(r.ci_hi_ms)}]"
+    covers = f" ({', '.join(r.layers)})" if r.layers else ""
+    title = f"{r.method or p.method}: {r.node_type}{covers}"
+    if p.unreliable:
+        return Val(text, title=f"unreliable ({p.unreliable}); {title}", cls="unreliable")
+    return Val(text, title=title)
+
+
+def _pass_checks(p: LayerPassRecord) -> list[str]:
+    checks: list[str] = []
+    if p.unreliable:
+        checks.append(f"{p.method}: UNRELIABLE, not to be trusted: {p.unreliable}")
+    if p.rounds is not None:
+        checks.append(f"{p.method}: {p.rounds} rounds; {p.stop or 'no stopping rule recorded'}")
+    if p.load is not None:
+        checks.append(f"{p.method}: load during the pass: {_load_text(p.load)}")
+    checks.extend(f"{p.method}: {n_}" for n_ in p.notes)
+    sc = p.sum_check
+    if sc is not None:
+        checks.append(
+            f"{p.method}: sum of layers {sc.layers_sum_ms:.3f} ms vs whole model {sc.whole_model_ms:.3f} ms "
+            f"({sc.whole_model_source}): {fmt_pct(sc.diff_pct, signed=True)}, "
+            f"{'within' if sc.ok else 'outside'} ±{sc.tolerance_pct:g}%")
+    for rc in p.rank_checks:
+        rho = fmt_num(rc.spearman, ".2f")
+        top = "same top layer" if rc.same_top else "different top layer"
+        checks.append(f"{p.method} vs {rc.against}: Spearman {rho} over {rc.n} layers, {top}"
+                      + (f" ({rc.note})" if rc.note else ""))
+    return checks
+
+
 def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView:
     """The stored passes side by side: one column per method, one row per layer (by name, first seen first)."""
     methods: list[Val] = []
@@ -204,31 +273,13 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
     by_name: dict[str, list[Val]] = {}
     checks: list[str] = []
     for p in lay.passes:
-        if p.missing:
-            methods.append(Val(p.method, title=p.missing, note=notes.add(f"{p.method}: {p.missing}"), cls="missing"))
-        else:
-            methods.append(Val(p.method, title=p.source))
+        methods.append(_method_header(p, notes))
         sources.append(p.source)
     n = len(lay.passes)
     for i, p in enumerate(lay.passes):
         for r in p.rows:
-            cells = by_name.setdefault(r.name, [Val("") for _ in range(n)])
-            text = fmt_fine_ms(r.avg_ms) if r.se_ms is None else \
-                f"{fmt_fine_ms(r.avg_ms)} ± {fmt_fine_ms(r.se_ms)}"
-            covers = f" ({', '.join(r.layers)})" if r.layers else ""
-            cells[i] = Val(text, title=f"{r.method or p.method}: {r.node_type}{covers}")
-        checks.extend(f"{p.method}: {n_}" for n_ in p.notes)
-        sc = p.sum_check
-        if sc is not None:
-            checks.append(
-                f"{p.method}: sum of layers {sc.layers_sum_ms:.3f} ms vs whole model {sc.whole_model_ms:.3f} ms "
-                f"({sc.whole_model_source}): {fmt_pct(sc.diff_pct, signed=True)}, "
-                f"{'within' if sc.ok else 'outside'} ±{sc.tolerance_pct:g}%")
-        for rc in p.rank_checks:
-            rho = fmt_num(rc.spearman, ".2f")
-            top = "same top layer" if rc.same_top else "different top layer"
-            checks.append(f"{p.method} vs {rc.against}: Spearman {rho} over {rc.n} layers, {top}"
-                          + (f" ({rc.note})" if rc.note else ""))
+            by_name.setdefault(r.name, [Val("") for _ in range(n)])[i] = _pass_cell(p, r)
+        checks.extend(_pass_checks(p))
     t = lay.trace
     trace = _trace_lines(t) if t is not None else []
     partition: list[tuple[str, str, str, str]] = []

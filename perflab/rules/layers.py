@@ -210,13 +210,15 @@ def _method_rows(p: LayerPassRecord) -> la.MethodRows:
 def aligned_record(passes: Sequence[LayerPassRecord], ops: Sequence[la.ModelOp], model_file: str) -> AlignedLayersRecord:
     """The passes aligned row for row over the differential groups (pure: analysis.layer_align)."""
     t = la.align(ops, [_method_rows(p) for p in passes])
+    untrusted = {p.method: p.unreliable for p in passes if p.unreliable}
     return AlignedLayersRecord(
         model_file=model_file,
         ops=[AlignedOpRecord(index=a.index, op=a.op, group=a.group, how=a.how) for a in t.mapping.ops],
         groups=[OpGroupRecord(name=g.name, layers=list(g.layers), ops=list(g.ops)) for g in t.mapping.groups],
         methods=[AlignedMethodRecord(method=m.method, level=m.level, total_ms=m.total_ms, rows_sum_ms=m.rows_sum_ms,
                                      assigned_ms=m.assigned_ms, unmatched=list(m.unmatched), missing=m.missing,
-                                     notes=list(m.notes)) for m in t.methods],
+                                     notes=list(m.notes), unreliable=untrusted.get(m.method))
+                 for m in t.methods],
         rows=[AlignedRowRecord(name=r.name, kind=r.kind, groups=list(r.groups), ops=list(r.ops),
                                disagreements=list(r.disagreements),
                                cells=[AlignedCellRecord(method=c.method, time_ms=c.time_ms, se_ms=c.se_ms,

@@ -250,8 +250,14 @@ class Profiling(_Strict):
                                "per-layer costs with their uncertainty; zoo models only")
     differential_max_layers: Int = Field(default=12, ge=1, le=64, description="merge neighbouring layers so "
                                          "that at most this many rows (and prefix variants) are timed")
-    differential_rounds: Int = Field(default=3, ge=1, le=20, description="interleaved rounds over all variants")
+    differential_rounds: Int = Field(default=3, ge=1, le=20, description="rounds always run (at least 3), each "
+                                     "over all variants and the whole model in a random order")
     differential_iterations: Int = Field(default=10, ge=2, le=1000, description="timed runs per variant per round")
+    differential_max_rounds: Int = Field(default=12, ge=1, le=100, description="more rounds, at most this many in "
+                                         "all, while a layer's 95% interval is wider than ±5% of its cost and "
+                                         "±1% of the whole model")
+    differential_budget_s: float = Field(default=300.0, gt=0, le=86400, description="no new differential round "
+                                         "after this many seconds")
     estimate: Bool = Field(default=True, description="with any per-layer pass: also an estimate (the cell's "
                            "latency shared among ops by MACs), labelled as such; costs no device time")
 

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perflab.core.units import battery_ma_per_raw, volts_per_raw
 
-RESULTS_SCHEMA_VERSION = 4
+RESULTS_SCHEMA_VERSION = 5
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)  # older versions are upgraded on reading (upgrade_raw)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)  # older versions are upgraded on reading (upgrade_raw)
 
 
 class CellStatus(StrEnum):
@@ -322,6 +322,8 @@ class LayerRow(_Rec):
     times_called: int | None = None
     method: str | None = None  # op_profile / atrace / differential / estimate (None: the pass's)
     se_ms: float | None = None  # 1σ standard error of avg_ms (differential)
+    ci_lo_ms: float | None = None  # 95% interval of avg_ms (differential: bootstrap over its rounds)
+    ci_hi_ms: float | None = None
     macs_per_lr_pixel: int | None = None  # conv multiply-accumulates of the row per LR pixel
     layers: list[str] = Field(default_factory=list)  # the model's (Keras) layers a differential row covers
 
@@ -360,6 +362,18 @@ class RankCheckRecord(_Rec):
     note: str = ""
 
 
+class PassLoadRecord(_Rec):
+    """The load on the host and the phone while a pass ran (what could disturb its timings)."""
+
+    host_loadavg_1m_start: float | None = None
+    host_loadavg_1m_end: float | None = None
+    host_cpu_busy_pct: float | None = None  # all the host's CPUs over the pass (100 = every core busy)
+    host_cpus: int | None = None
+    phone_loadavg_1m_start: float | None = None
+    phone_loadavg_1m_end: float | None = None
+    missing: dict[str, str] = Field(default_factory=dict)  # field -> why it could not be read
+
+
 class LayerPassRecord(_Rec):
     """Per-layer times by one method, measured in its own pass (never the timed series)."""
 
@@ -376,6 +390,12 @@ class LayerPassRecord(_Rec):
     notes: list[str] = Field(default_factory=list)
     trace_file: str | None = None  # relative to the run folder
     missing: str | None = None  # why this method has no rows
+    # why the rows must not be trusted (a failed sum check, with its figures): shown greyed,
+    # left out of rank checks and the aligned table's comparisons
+    unreliable: str | None = None
+    rounds: int | None = None  # differential: interleaved rounds run
+    stop: str | None = None  # differential: why the rounds stopped (converged / max rounds / budget)
+    load: PassLoadRecord | None = None
 
 
 class SwitchSummaryRecord(_Rec):
@@ -423,6 +443,7 @@ class TraceLatencyRecord(_Rec):
     p90_ms: float | None = None
     mean_ms: float | None = None
     tool_mean_ms: float | None = None  # benchmark_model's own average (or the host timer's mean)
+    tool_log_file: str | None = None  # the traced run's own output, relative to the run folder (logs/…trace.log)
     diff_pct: float | None = None  # (trace mean − tool mean) / tool mean × 100
     tolerance_pct: float = 2.0
     ok: bool | None = None
@@ -503,6 +524,7 @@ class AlignedMethodRecord(_Rec):
     unmatched: list[str] = Field(default_factory=list)  # rows matched to no op, each with why
     missing: str | None = None
     notes: list[str] = Field(default_factory=list)
+    unreliable: str | None = None  # the pass's reason its rows are not to be trusted (greyed, never compared)
 
 
 class AlignedLayersRecord(_Rec):
@@ -699,7 +721,8 @@ def upgrade_raw(raw: dict[str, Any], version: int) -> dict[str, Any]:
     realtime bool becomes a RealtimeRecord saying it was recorded by /1; ``delegate_log`` lines
     are kept verbatim as ``line`` records; ``artifact_key`` follows /1's rule (serial-prefixed
     only when the run had several devices). /2 → /3: only additive fields, the same cells. /3 → /4: additive (``tool_mem_mb``,
-    ``tool_mem_source``); a /3 file's ``mem_peak_mb`` is what its ``mem_source`` says."""
+    ``tool_mem_source``); a /3 file's ``mem_peak_mb`` is what its ``mem_source`` says. /4 → /5: additive (the differential's
+    intervals, ``unreliable``, ``rounds``, ``stop``, ``load``; ``trace.tool_log_file``)."""
     if version == RESULTS_SCHEMA_VERSION:
         return raw
     out = dict(raw)

@@ -6,7 +6,8 @@ path in it, and this module holds the one reader of each file perflab writes the
     frames/hr/<frame>.png             HR ground truth
     frames/lr/<frame>.png             LR input given to every model
     frames/<cell dir>/<frame>.png     the device's output for that cell
-    logs/<cell dir>.log               the device tool's output (.traceback.txt: an internal error)
+    logs/<cell dir>.log               the device tool's output (.traceback.txt: an internal error;
+                                      .trace.log: the traced run's, the per-layer trace pass)
     telemetry/<cell dir>.txt          the sampler's raw timeline (.meter.txt: an external meter's
                                       samples, .sustained<i>.txt: a sustained run's parts)
     telemetry/<serial>.idle.txt       the device at rest
@@ -217,6 +218,11 @@ class RunFolder:
     def timing_trace(self, key: str, series: str) -> Artefact:
         """The kernel trace of a phone's timed series (its per-run samples: perflab.lab.phone_timing)."""
         return self._file(f"traces/{artifact_dir(key)}.{series}.timing.trace")
+
+    def trace_log(self, key: str) -> Artefact:
+        """The traced run's own tool output (the per-layer trace pass): its count and mean are
+        what the trace's latency is checked against."""
+        return self._file(f"logs/{artifact_dir(key)}.trace.log")
 
     def cell_log(self, key: str) -> Artefact:
         return self._file(f"logs/{artifact_dir(key)}.log")

@@ -6,7 +6,8 @@ through the host's LiteRT interpreter. What is real and what is emulated:
 
 * real: model loading, input resizing and filling (raw files checked against the tensor's
   byte size exactly as the tool does), every invoke and its wall-clock time on the host CPU,
-  pacing (run_delay / run_frequency sleep for real), peak RSS deltas of this process,
+  pacing (run_delay / run_frequency sleep for real), the memory footprint (the model's tensors
+  at this input size: weights and activations),
   ``--output_filepath`` bytes (all outputs of the last invoke, concatenated);
 * emulated: delegates (a GPU/NNAPI/Hexagon run still runs on the host CPU but is reported as
   one delegate node, as on a phone; with GPU FP16 allowed the dumped outputs are rounded

@@ -180,6 +180,18 @@ def cost_shares(builtin: list[OpInfo]) -> list[float]:
     return [o.cost / total_cost for o in builtin]
 
 
+def tensor_bytes(interp: Any) -> int:
+    """The bytes of every tensor of the allocated interpreter (weights and activations, at the
+    input size it was resized to; no arena reuse): the emulated tool's memory footprint."""
+    import numpy as np
+
+    total = 0
+    for t in interp.get_tensor_details():
+        shape = [int(x) for x in t["shape"]]
+        total += int(np.prod(shape)) * np.dtype(t["dtype"]).itemsize if shape else np.dtype(t["dtype"]).itemsize
+    return total
+
+
 def tensor_name(interp: Any, idx: int) -> str:
     for t in interp.get_tensor_details():
         if t["index"] == idx:

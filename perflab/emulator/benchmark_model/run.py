@@ -6,11 +6,11 @@ formatted by :mod:`.output`; the op profile's rows by :mod:`.opprofile`."""
 
 from __future__ import annotations
 
-import resource
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,6 @@ from perflab.zoo.tflite_graph import op_tensor_names
 # ============================================================================ memory
 
 
-def _max_rss_kb() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
 def _proc_status_mb(key: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -61,6 +57,7 @@ class _PeakMonitor:
 
     def __init__(self, interval_ms: int) -> None:
         self.peak_mb = 0.0
+        self.start_mb = 0.0
         self._stop = threading.Event()
         self._interval_s = max(0.001, interval_ms / 1000.0)
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -76,6 +73,7 @@ class _PeakMonitor:
 
     def start(self) -> None:
         self._sample()
+        self.start_mb = self.peak_mb
         self._t.start()
 
     def stop(self) -> None:
@@ -202,7 +200,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str]) -> int:
-    start_rss_kb = _max_rss_kb()
     sandbox = Sandbox.from_env()
     info("STARTING!")
     try:
@@ -228,7 +225,9 @@ def _main(args: list[str]) -> int:
     info(f"The input model file size (MB): {fmt_g(model_host.stat().st_size / 1e6)}")
     init_ms = (time.perf_counter() - t0) * 1000.0
     info(f"Initialized session in {fmt_g(init_ms)}ms.")
-    init_rss_kb = _max_rss_kb()
+    # the footprint follows the model's real tensors (its weights and activations at this input
+    # size), not the host interpreter's own memory (Python and LiteRT, ~100 MB whatever the model)
+    tensors_kb = mdl.tensor_bytes(interp) // 1024
     mdl.set_inputs(interp, sandbox, v)
     monitor = _PeakMonitor(int(v["memory_footprint_check_interval_ms"].value)) \
         if v["report_peak_memory_footprint"].value else None
@@ -253,7 +252,10 @@ def _main(args: list[str]) -> int:
     if monitor:
         monitor.stop()
     timings_line(init_ms, warm, runs)
-    memory_lines(start_rss_kb, init_rss_kb, _max_rss_kb(), monitor.status() if monitor else None)
+    status = monitor.status() if monitor else None
+    if status is not None:  # the process at the tool's start plus the model's tensors
+        status = replace(status, peak_mb=monitor.start_mb + tensors_kb / 1024.0 if monitor else status.peak_mb)
+    memory_lines(0, tensors_kb, tensors_kb, status)
     if v["enable_op_profiling"].value:
         measured = (warm_times.first_ms, run_times.avg_ms()) \
             if warm_times is not None and run_times is not None and warm_times.count and run_times.count else None
