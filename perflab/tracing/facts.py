@@ -7,13 +7,11 @@ trace never has to be held whole. Its results are those of the per-record functi
 
 from __future__ import annotations
 
-import functools
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from itertools import compress, repeat
-from operator import is_, itemgetter
-from typing import cast
+from operator import itemgetter
 
 import numpy as np
 
@@ -51,7 +49,6 @@ from perflab.tracing.sections import (
 _COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 6, 7))
 _THREAD = itemgetter(0, 1, 2)
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
-_IS_NONE = functools.partial(is_, None)
 DEFAULT_BLOCK_ROWS = 1 << 15  # rows of a parsed trace handed to TraceFacts at a time
 CACHE_ENTRIES = 1 << 14  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
 _PRINT_PREFIX = "tracing_mark_write: "
@@ -62,8 +59,8 @@ _FASTRPC_EVENTS = frozenset({*FASTRPC_SEND_EVENTS, "fastrpc_transport_response"}
 _SUBMIT_EVENTS = frozenset(SUBMIT_EVENTS)
 
 
-def _select(rows: list[Row], events: list[str], wanted: frozenset[str]) -> list[Row]:
-    return list(compress(rows, map(wanted.__contains__, events)))
+def _select(rows: list[Row], wanted: frozenset[str]) -> list[Row]:
+    return list(compress(rows, map(wanted.__contains__, map(_EVENT, rows))))
 
 
 class _Ints(dict[str, int]):
@@ -158,26 +155,38 @@ class TraceFacts:
         """One block of event rows, in file order."""
         if not rows:
             return
-        events = list(map(_EVENT, rows))
-        block = Counter(events)
+        block = Counter(map(_EVENT, rows))
         self._counts.update(block)
         self._names.update(zip(map(_TID, rows), map(_COMM, rows), strict=True))
         self._threads.update(map(_THREAD, rows))
-        present = block.keys()
-        if present & MARKER_EVENTS:
-            self._add_markers(_select(rows, events, MARKER_EVENTS))
-        if "sched_switch" in present:
-            self._add_switches(list(compress(rows, map("sched_switch".__eq__, events))))
-        if present & _IRQ_EVENTS:
-            self._add_irqs(_select(rows, events, _IRQ_EVENTS))
-        if present & _BINDER_EVENTS:
-            self._add_binder(_select(rows, events, _BINDER_EVENTS))
+        markers: list[Row] = []
+        switches: list[Row] = []
+        irqs: list[Row] = []
+        binder: list[Row] = []
+        route: dict[str, Callable[[Row], None]] = dict.fromkeys(MARKER_EVENTS, markers.append)
+        route["sched_switch"] = switches.append
+        route.update(dict.fromkeys(_IRQ_EVENTS, irqs.append))
+        route.update(dict.fromkeys(_BINDER_EVENTS, binder.append))
+        take = route.get
+        for row in rows:  # one pass puts the common events' rows in their kinds, in file order
+            put = take(row[6])
+            if put is not None:
+                put(row)
+        if markers:
+            self._add_markers(markers)
+        if switches:
+            self._add_switches(switches)
+        if irqs:
+            self._add_irqs(irqs)
+        if binder:
+            self._add_binder(binder)
+        present = block.keys()  # the rare ones
         if present & _FASTRPC_EVENTS:
-            self._add_fastrpc(_select(rows, events, _FASTRPC_EVENTS))
+            self._add_fastrpc(_select(rows, _FASTRPC_EVENTS))
         if present & _SUBMIT_EVENTS:
-            self._submits.extend(_ticks(_select(rows, events, _SUBMIT_EVENTS)))
+            self._submits.extend(_ticks(_select(rows, _SUBMIT_EVENTS)))
         if present & KEPT_EVENTS:
-            self._kept.extend(map(record_of, _select(rows, events, KEPT_EVENTS)))
+            self._kept.extend(map(record_of, _select(rows, KEPT_EVENTS)))
 
     def _add_markers(self, rows: list[Row]) -> None:
         """As :func:`parse_markers`, in trace units."""
@@ -236,15 +245,13 @@ class TraceFacts:
         known = self._switch_pids
         if len(known) > CACHE_ENTRIES:
             known.clear()
-        got = list(map(known.get, payloads))
-        pids = cast(list[tuple[int, int]], got)
-        if None in got:
-            new = list(dict.fromkeys(compress(payloads, map(_IS_NONE, got))))
+        new = list(dict.fromkeys(payloads).keys() - known.keys())
+        if new:
             # (a pid that is no number counts as none: cpu_busy stopped there)
             for p, (prev, nxt) in zip(new, typed_field_columns("sched_switch", [p.rstrip() for p in new],
                                                                ("prev_pid", "next_pid")), strict=True):
                 known[p] = (_pid(prev or "-1"), _pid(nxt or "-1"))
-            pids = list(map(known.__getitem__, payloads))
+        pids = list(map(known.__getitem__, payloads))
         self._sw_prev.extend(map(_FIRST, pids))
         self._sw_next.extend(map(_SECOND, pids))
         self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))

@@ -283,7 +283,8 @@ def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
                      submits_us: Sequence[float] = (), rpcs: Sequence[RoundTrip] = ()) -> list[SwitchLatency]:
     """One :class:`SwitchLatency` per delegate node that accelerator irqs — or, without
     those, RPC round trips (``rpcs``) — fall inside."""
-    accel = sorted((iv for iv in irqs if accel_irq_re.search(iv.name)), key=lambda iv: iv.begin_us)
+    is_accel = {name: accel_irq_re.search(name) is not None for name in {iv.name for iv in irqs}}  # once a name
+    accel = sorted((iv for iv in irqs if is_accel[iv.name]), key=lambda iv: iv.begin_us)
     begins = [iv.begin_us for iv in accel]
     submits = sorted(submits_us)
     trips = sorted(rpcs, key=lambda t: t.begin_us)
