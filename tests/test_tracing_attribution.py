@@ -269,3 +269,18 @@ def test_streamed_switches_read_an_odd_payload_as_the_generic_rules_do() -> None
     a = attribute(stream_facts([t]), us_per_tick=1.0, busy_tids={102, 5})
     assert a == attribute_reference(parse_trace_reference(t), us_per_tick=1.0, busy_tids={102, 5})
     assert a.busy is not None and a.busy.per_thread_us == {}
+
+
+def test_streamed_switches_without_a_pid_stop_the_run_as_the_reference_does() -> None:
+    """A switch line without next_pid (no typed form, no number: the per-payload path) ends
+    the run of the thread before it and puts none on the CPU, in the stream as in the
+    reference."""
+    sw = "sched_switch: prev_comm={p} prev_pid={pp} prev_prio=120 prev_state=S ==> next_comm={n} next_pid={np} next_prio=120"
+    t = ("  a-5 [000] .... 1.000002: " + sw.format(p="a", pp=5, n="b", np=7) + "\n"
+         "  b-7 [000] .... 1.000003: " + sw.format(p="b", pp=7, n="a", np=5) + "\n"
+         "  a-5 [000] .... 1.000004: sched_switch: prev_comm=a prev_pid=5 prev_state=S ==> next_comm=b\n"
+         "  a-5 [000] .... 1.000005: " + sw.format(p="a", pp=5, n="b", np=7) + "\n"
+         "  b-7 [000] .... 1.000007: " + sw.format(p="b", pp=7, n="a", np=5) + "\n")
+    a = attribute(stream_facts([t]), us_per_tick=1.0, busy_tids={5, 7})
+    assert a == attribute_reference(parse_trace_reference(t), us_per_tick=1.0, busy_tids={5, 7})
+    assert a.busy is not None and a.busy.per_thread_us == {7: 3.0, 5: 1.0}

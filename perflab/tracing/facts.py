@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from itertools import compress, repeat
 from operator import itemgetter
+from typing import cast
 
 import numpy as np
 
@@ -247,10 +248,13 @@ class TraceFacts:
             known.clear()
         new = list(dict.fromkeys(payloads).keys() - known.keys())
         if new:
-            # (a pid that is no number counts as none: cpu_busy stopped there)
-            for p, (prev, nxt) in zip(new, typed_field_columns("sched_switch", [p.rstrip() for p in new],
-                                                               ("prev_pid", "next_pid")), strict=True):
-                known[p] = (_pid(prev or "-1"), _pid(nxt or "-1"))
+            cols = typed_field_columns("sched_switch", [p.rstrip() for p in new], ("prev_pid", "next_pid"))
+            prevs, nexts = cast(tuple[tuple[str, ...], tuple[str, ...]], tuple(zip(*cols, strict=True)))
+            try:  # the usual case: every pid a number, converted at C speed (None: TypeError)
+                known.update(zip(new, zip(map(int, prevs), map(int, nexts), strict=True), strict=True))
+            except (TypeError, ValueError):  # a pid missing or no number counts as none: cpu_busy stopped there
+                known.update(zip(new, zip([_pid(t or "-1") for t in prevs], [_pid(t or "-1") for t in nexts],
+                                          strict=True), strict=True))
         pids = list(map(known.__getitem__, payloads))
         self._sw_prev.extend(map(_FIRST, pids))
         self._sw_next.extend(map(_SECOND, pids))
