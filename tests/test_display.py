@@ -75,3 +75,14 @@ def test_a_page_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> None
     files = write_files(tmp_path / "ok", {"index.html": "<p>x</p>", "data.json": "{}"}, what="a page")
     assert files["index.html"].read_text() == "<p>x</p>" and files["data.json"].read_text() == "{}"
     assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["data.json", "index.html"]  # no temp files left
+
+
+def test_a_change_that_shows_as_zero_is_no_change() -> None:
+    """Issue 22: "+0 MB" in red and "−0 pts" in green: zero as shown has no sign and no colour."""
+    from perflab.report.view_common import delta_cls
+
+    assert fmt_signed(0.3, 0, " MB") == "±0 MB" and fmt_signed(-0.2, 0, " pts") == "±0 pts"
+    assert fmt_signed(-0.04, 1) == "±0.0" and fmt_signed(0.6, 0) == "+1"
+    assert delta_cls(0.3, higher_better=False, digits=0) == "muted"
+    assert delta_cls(-0.2, higher_better=False, digits=0) == "muted"
+    assert delta_cls(0.6, higher_better=False, digits=0) == "bad" and delta_cls(-0.6, False, 0) == "good"

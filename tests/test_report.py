@@ -750,7 +750,8 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     vs_idle = by_id["emu-cpu-espcn-int8"].vs_idle
     assert vs_idle is not None and vs_idle.current_ma is not None
     assert cost(t, e, "Δ mA") == f"{fmt_signed(d.current_ma, 0, ' mA')} {fmt_signed(vs_idle.current_ma, 0)} vs idle"
-    assert cost(t, e, "Δ mAh / h") == f"{fmt_signed(d.mah_per_hour, 0)} {tel.mah_per_hour:.0f} total"
+    # mAh per hour is the cell's own mean mA held for an hour: shown as its own value, never the Δ mA again
+    assert cost(t, e, "mAh / h") == f"{tel.mah_per_hour:.0f} this cell"
     assert cost(t, e, "Δ mJ / frame") == f"{fmt_signed(d.mj_per_frame, 1)} {tel.mj_per_frame:.1f} total"
     assert cost(t, e, "Power source") == f"{EMU_SOURCE} confidence medium"
     assert (f'title="power source: {EMU_SOURCE}, confidence medium; current_now: {EMU_CONVENTION}; window 6.0 s '
@@ -762,7 +763,7 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     # local: no battery, so current and energy are "—" with the sampler's reason; CPU and memory are measured
     lf = cid("local-cpu-espcn-fp32")
     assert cost(t, lf, "Δ CPU").startswith("+42 pts") and cost(t, lf, "Δ MB") == "+18 MB"
-    for col in ("Δ mA", "Δ mAh / h", "Δ mJ / frame", "Δ °C max", "Δ GPU"):
+    for col in ("Δ mA", "mAh / h", "Δ mJ / frame", "Δ °C max", "Δ GPU"):
         assert cost(t, lf, col).startswith("—"), col
     foot = _plain(_section(html_text, "summary"))
     assert LOCAL_NO_BATTERY in foot and LOCAL_NO_TZ in foot and LOCAL_NO_GPU in foot

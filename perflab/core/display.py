@@ -73,7 +73,7 @@ def fmt_signed(v: float | None, digits: int, unit: str = "") -> str:
     """A difference with its sign: "+1.20", "−0.50", "±0.00" (the unit glued on: "+1.2%")."""
     if v is None or not math.isfinite(v):
         return MISSING
-    if v == 0:
+    if round(v, digits) == 0:  # zero as shown is no change: never "+0" or "−0"
         return f"±{0:.{digits}f}{unit}"
     return f"{v:+.{digits}f}{unit}".replace("-", MINUS)
 

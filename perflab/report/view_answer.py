@@ -134,7 +134,7 @@ def _delta_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     d, why = rb.stored_delta(cell, attr)
     if d is None:
         return rb.notes.missing(why)
-    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better), title=f"{what} minus bicubic's: "
+    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better, digits), title=f"{what} minus bicubic's: "
                f"{d:+.4g}{unit}")
 
 
@@ -248,8 +248,18 @@ def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     if absolute and own is not None:
         title += f"; this cell {float(own):.4g}{unit}"
         sub = f"{float(own):.{digits}f} total"
-    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better=False), title=title, sub=sub,
+    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better=False, digits=digits), title=title, sub=sub,
                sub_cls="muted")
+
+
+def _own_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, what: str) -> Val:
+    """A cost column that shows the cell's own value, not a Δ (e.g. mAh per hour beside Δ mA, so the two
+    columns never show the same number)."""
+    own = getattr(cell.telemetry, attr, None)
+    if own is None:
+        return rb.notes.missing(telemetry_reason(cell, attr))
+    src = f"; power source: {_source_text(cell)}, confidence {cell.telemetry.power_confidence or 'unstated'}"
+    return Val(f"{float(own):.{digits}f}", title=f"{what}: {float(own):.4g}{src}", sub="this cell", sub_cls="muted")
 
 
 def _source_val(rb: RowBuilder, cell: CellRecord) -> Val:
@@ -336,7 +346,8 @@ def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
         d_temp=_cost_cell(rb, cell, "temp_max_c", 1, " °C",
                           f"max temperature ({cell.telemetry.temp_zone or 'zone not recorded'})"),
         d_current=_cost_cell(rb, cell, "current_ma", 0, " mA", "mean battery current", idle_attr="current_ma"),
-        mah_per_hour=_cost_cell(rb, cell, "mah_per_hour", 0, "", "mAh per hour at this pacing", absolute=True),
+        mah_per_hour=_own_val(rb, cell, "mah_per_hour", 0, "this cell's mean current held for an hour at this pacing "
+                              "(mAh per hour is its mean mA; the Δ mA column is its difference vs bicubic)"),
         mj_per_frame=_cost_cell(rb, cell, "mj_per_frame", 1, "", "mJ per frame (mean power / fps)", absolute=True),
         source=_source_val(rb, cell),
         sentence=cost_sentence(cell, rb.fps),

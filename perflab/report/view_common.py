@@ -136,7 +136,9 @@ def finite_or_none(v: object) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def delta_cls(d: float, higher_better: bool = True) -> str:
-    if d == 0:
+def delta_cls(d: float, higher_better: bool = True, digits: int | None = None) -> str:
+    """The colour of a change: good or bad by its sign; a zero — or, with ``digits``, one that shows as
+    zero at that precision ("±0 MB") — is no change and gets no colour of its own (muted)."""
+    if d == 0 or (digits is not None and round(d, digits) == 0):
         return "muted"
     return "good" if (d > 0) == higher_better else "bad"

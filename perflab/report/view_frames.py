@@ -116,7 +116,7 @@ class _FrameBuilder:
                 out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic: {why}", sub=f"Δ {MISSING}", sub_cls="muted"))
             else:
                 out.append(Val(f"{v:.{digits}f}", title=f"{title}; Δ vs bicubic on this frame {d:+.4f}{unit}",
-                               sub=fmt_signed(d, digits, unit), sub_cls=delta_cls(d)))
+                               sub=fmt_signed(d, digits, unit), sub_cls=delta_cls(d, digits=digits)))
         return out
 
     def stats(self, cell: CellRecord, per: dict[str, FrameQuality]) -> FrameStatsRow:
@@ -143,7 +143,7 @@ class _FrameBuilder:
             d_piqe, _ = RowBuilder(self.run, self.notes).stored_delta(cell, "piqe")
             if d_piqe is not None:
                 piqe = Val(piqe.text, title=f"{piqe.title}; Δ vs bicubic {d_piqe:+.3f} (lower is better)",
-                           sub=fmt_signed(d_piqe, 1), sub_cls=delta_cls(d_piqe, higher_better=False))
+                           sub=fmt_signed(d_piqe, 1), sub_cls=delta_cls(d_piqe, higher_better=False, digits=1))
         def row(d_mean: Val, d_min: Val, worse: Val, d_ssim: Val) -> FrameStatsRow:
             return FrameStatsRow(cell_key(self.run, cell), cell_label(cell), cell.baseline, is_emulated(cell), n,
                                  recorded("psnr_y_db", 2, "PSNR-Y dB"), min_val, d_mean, d_min, worse,
@@ -161,9 +161,9 @@ class _FrameBuilder:
             mean_d = sum(d for _, d in dp) / len(dp)
             wf, wd = min(dp, key=lambda fd: fd[1])
             n_worse = sum(1 for _, d in dp if d < 0)
-            d_mean = Val(fmt_signed(mean_d, 2, " dB"), cls=delta_cls(mean_d),
+            d_mean = Val(fmt_signed(mean_d, 2, " dB"), cls=delta_cls(mean_d, digits=2),
                          title=f"mean over {len(dp)} frame(s) of (PSNR-Y − bicubic's PSNR-Y on the same frame)")
-            d_min = Val(fmt_signed(wd, 2, " dB"), cls=delta_cls(wd), sub=wf, sub_cls="muted",
+            d_min = Val(fmt_signed(wd, 2, " dB"), cls=delta_cls(wd, digits=2), sub=wf, sub_cls="muted",
                         title=f"the frame where this cell does worst against bicubic: {wf} ({wd:+.4f} dB)")
             worse = Val(f"{n_worse} of {len(dp)}", cls="bad" if n_worse else "good",
                         title="frames on which PSNR-Y is below bicubic's on the same frame")
@@ -171,7 +171,7 @@ class _FrameBuilder:
             d_mean = d_min = worse = self.notes.missing(why)
         if ds:
             ms = sum(ds) / len(ds)
-            d_ssim = Val(fmt_signed(ms, 4), cls=delta_cls(ms), title=f"mean ΔSSIM-Y over {len(ds)} frame(s)")
+            d_ssim = Val(fmt_signed(ms, 4), cls=delta_cls(ms, digits=4), title=f"mean ΔSSIM-Y over {len(ds)} frame(s)")
         else:
             d_ssim = self.notes.missing(why)
         return row(d_mean, d_min, d_ssim=d_ssim, worse=worse)

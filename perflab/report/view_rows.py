@@ -140,7 +140,7 @@ class RowBuilder:
         if delta is None:
             return Val(text, title=f"{title}; Δ vs bicubic unknown: {why}", sub=f"Δ {MISSING}", sub_cls="muted")
         return Val(text, title=f"{title}; Δ vs bicubic {delta:+.6g}{unit}", sub=fmt_signed(delta, digits, unit),
-                   sub_cls=delta_cls(delta, higher_better))
+                   sub_cls=delta_cls(delta, higher_better, digits))
 
     def mai(self, cell: CellRecord) -> Val:
         """The stored MAI 2021 score, shown as log10 (the raw score spans ~18 decades)."""
