@@ -1,6 +1,7 @@
 """Progress of a run, per device: cell i/N, phase, elapsed and ETA.
 
-On a terminal a live rich table (one row per device); otherwise plain lines, one per phase
+On a terminal a live table (one row per device, exactly 80 columns, emulated phones tagged
+EMULATED: :func:`table_lines`); otherwise plain lines, one per phase
 change, that a CI log or ``tee`` keeps readable; ``--quiet`` prints only cell results.
 The runner calls these from several device threads: every method is thread-safe.
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from rich.table import Table
+from rich.text import Text
 
 from perflab.store.results import CellRecord
 
@@ -47,6 +48,7 @@ class DeviceState:
     serial: str
     label: str
     total: int
+    emulated: bool = False
     index: int = 0
     cell_id: str = ""
     phase: str = "waiting"
@@ -65,6 +67,40 @@ class DeviceState:
 
 CellLine = Callable[[CellRecord], str]
 
+#: the live table fits an 80-column terminal whatever the names: (header, width) per column, one
+#: space between columns; text longer than its column is cut with "…"
+TABLE_COLUMNS = (("device", 24), ("cell", 26), ("phase", 12), ("elapsed", 7), ("ETA", 7))
+TABLE_WIDTH = sum(w for _, w in TABLE_COLUMNS) + len(TABLE_COLUMNS) - 1
+EMULATED_TAG = "EMULATED"
+
+
+def _fit(text: str, width: int) -> str:
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
+def device_cell(st: DeviceState) -> str:
+    """The device column: its label, with the EMULATED tag kept whole when the label is cut."""
+    width = TABLE_COLUMNS[0][1]
+    if not st.emulated:
+        return _fit(st.label, width)
+    room = width - len(EMULATED_TAG) - 1
+    label = st.label if len(st.label) <= room else st.label[: room - 1] + "…"
+    return f"{label} {EMULATED_TAG}".ljust(width)
+
+
+def table_lines(states: list[DeviceState], now_s: float) -> list[str]:
+    """The live progress table as fixed-width lines (pure): a header and one line per device, each
+    exactly TABLE_WIDTH (80) columns, so the table does not jump as names and phases change."""
+    def line(cells: list[str]) -> str:
+        return " ".join(_fit(c, w) for c, (_, w) in zip(cells, TABLE_COLUMNS, strict=True))
+
+    out = [line([h for h, _ in TABLE_COLUMNS])]
+    for st in states:
+        eta = st.eta_s(now_s)
+        out.append(line([device_cell(st), f"{st.index}/{st.total} {st.cell_id}", st.phase,
+                         fmt_duration(now_s - st.started_s), fmt_duration(eta) if eta is not None else "…"]))
+    return out
+
 
 class Progress:
     """Base: tracks state; subclasses decide how it is shown."""
@@ -74,9 +110,9 @@ class Progress:
         self.devices: dict[str, DeviceState] = {}
         self._cell_line = cell_line
 
-    def plan(self, serial: str, label: str, total: int) -> None:
+    def plan(self, serial: str, label: str, total: int, *, emulated: bool = False) -> None:
         with self._lock:
-            self.devices[serial] = DeviceState(serial, label, total)
+            self.devices[serial] = DeviceState(serial, label, total, emulated)
         self._changed(serial)
 
     def phase(self, serial: str, index: int, cell_id: str, phase: str) -> None:
@@ -163,18 +199,10 @@ class RichProgress(Progress):
         self._live = Live(console=self._console, refresh_per_second=4, transient=True,
                           get_renderable=self._render)
 
-    def _render(self) -> Table:
-        t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col in ("device", "cell", "phase", "elapsed", "ETA"):
-            t.add_column(col)
-        now = time.monotonic()
+    def _render(self) -> Text:
         with self._lock:
             states = list(self.devices.values())
-        for st in states:
-            eta = st.eta_s(now)
-            t.add_row(st.label, f"{st.index}/{st.total} {st.cell_id}", st.phase, fmt_duration(now - st.started_s),
-                      fmt_duration(eta) if eta is not None else "…")
-        return t
+        return Text("\n".join(table_lines(states, time.monotonic())), no_wrap=True, overflow="crop")
 
     def _emit(self, text: str) -> None:
         self._console.print(text, markup=False, highlight=False)

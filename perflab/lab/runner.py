@@ -224,7 +224,7 @@ class ScenarioRunner:
 
     def _run_device(self, device: Device, info: DeviceRecord, cells: list[CellSpec]) -> None:
         total = len(cells)
-        self.progress.plan(device.serial, f"{info.model} ({device.serial})", total)
+        self.progress.plan(device.serial, f"{info.model} ({device.serial})", total, emulated=is_emulated(info))
         if not cells:
             return
         workload = workload_for(device, self.folder.work_dir(device.serial))
