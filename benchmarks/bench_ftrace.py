@@ -59,6 +59,10 @@ Results (docs/tracing.md "Parser speed" has the tables and what they mean):
   the interpreter and numpy; own 0.88x). Same code before these changes, same file, fresh
   processes alternated on the same machine: 3.06-3.49 s of CPU, after 2.95-3.20 s (about
   8% less). >= 5x not met: see docs/tracing.md for where the time goes.
+  Then ``--mb 200 --repeats 1 --kinds reference,stream`` (22:13 UTC, load average 14):
+  reference 94.6 s (28.30 s CPU), stream 47.1 s (11.65 s CPU) = 2.43x in CPU, peak RSS
+  187 MiB = 0.98x the trace (own 0.76x); identical records, fields and info (the
+  Attribution's identity was checked at 50 MB, not in this run).
 - 2026-12-06 21:35 UTC, ``nice -n 10 … --mb 200 --repeats 1``, 2 x86_64 cores heavily shared
   with other agents' work (load average 7-9 throughout; wall times mean little, CPU times
   moved 10-30% between runs), CPython 3.11.7; 200.0 MB, 1,312,958 events, 8553 inferences;
