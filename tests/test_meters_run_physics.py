@@ -83,5 +83,21 @@ def test_a_usb_meter_sees_the_charger_path() -> None:
     st = initial_state(PhysicsParams.from_profile(load_profile("pixel7")), 50.0)
     charging = replace(st, power_w=2.0, battery_current_ua=500_000.0, voltage_uv=4_000_000.0)
     assert usb_power_w(charging) == pytest.approx(4.0)  # the load plus 2 W into the battery
-    suspended = replace(st, power_w=2.0, battery_current_ua=-500_000.0, voltage_uv=4_000_000.0)
+    suspended = replace(st, power_w=2.0, battery_current_ua=-500_000.0, voltage_uv=4_000_000.0,
+                        charging_suspended=True)
     assert usb_power_w(suspended) == pytest.approx(0.0)  # the battery carries it all
+    full = replace(st, power_w=2.0, battery_current_ua=0.0, voltage_uv=4_300_000.0)
+    assert usb_power_w(full) == pytest.approx(2.0)  # on USB, battery idle: the meter sees the load alone
+
+
+def test_the_usb_meter_follows_the_load_while_charging() -> None:
+    """Issue 22: the emulated USB meter read the charge current × V whatever the load. The charger
+    supplies the load and the charge current: more load, more on the meter, the battery's the same."""
+    from perflab.emulator import physics as ph
+
+    p = PhysicsParams.from_profile(load_profile("pixel7"))
+    s = ph.initial_state(p, 50.0)
+    idle = ph.step(s, ph.Load(), p, 1.0)
+    busy = ph.step(s, ph.Load(cpu_core_s=4.0), p, 1.0)
+    assert usb_power_w(busy) - usb_power_w(idle) == pytest.approx(busy.power_w - idle.power_w, rel=1e-6)
+    assert busy.power_w > idle.power_w and busy.battery_current_ua == pytest.approx(idle.battery_current_ua)

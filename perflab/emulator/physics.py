@@ -9,7 +9,8 @@ Model (all values are emulated, not measured):
 
 * power drawn by the SoC  P = idle + cpu_w_per_core * busy_cores + gpu_w * gpu_busy_fraction
 * battery: open-circuit voltage from state of charge, terminal voltage V = OCV - I*R;
-  load current I_load = P / V; USB charging adds the charge current unless the profile's
+  load current I_load = P / V; on USB the charger supplies the load and the charge current
+  (the battery takes only the charge current, 0 when full) unless the profile's
   charging-suspend knob is written (then the battery carries the whole load);
   charge_counter integrates the net current (µAh);
 * heat: a three-node RC network (SoC, skin, battery) cooling to ambient; charging adds I²R
@@ -133,6 +134,11 @@ def is_charging(state: PhysicsState, params: PhysicsParams) -> bool:
     return state.usb_present and not state.charging_suspended and level_fraction(state, params) < 0.999
 
 
+def on_usb(state: PhysicsState) -> bool:
+    """The phone runs from USB: plugged in with charging not suspended."""
+    return state.usb_present and not state.charging_suspended
+
+
 def _substep(state: PhysicsState, load: Load, p: PhysicsParams, dt_s: float) -> PhysicsState:
     busy_cores = min(float(p.cpu_cores), max(0.0, load.cpu_core_s / dt_s))
     gpu_frac = min(1.0, max(0.0, load.gpu_busy_s / dt_s))
@@ -144,7 +150,10 @@ def _substep(state: PhysicsState, load: Load, p: PhysicsParams, dt_s: float) -> 
     if is_charging(state, p):
         taper = 1.0 if soc < 0.8 else max(0.05, (1.0 - soc) / 0.2)
         charge_a = p.charge_current_ma / 1000.0 * taper
-    net_a = charge_a - load_a  # positive into the battery
+    # on USB (charging not suspended) the charger supplies the system load and the charge current:
+    # the battery takes the charge current (0 when full) and carries no load; charging suspended
+    # or unplugged, the battery carries the whole load
+    net_a = charge_a if on_usb(state) else -load_a  # positive into the battery
     voltage_v = ocv + net_a * p.internal_resistance_ohm
     charge_uah = state.charge_uah + net_a * 1e6 * dt_s / 3600.0
     charge_uah = min(p.capacity_mah * 1000.0, max(0.0, charge_uah))

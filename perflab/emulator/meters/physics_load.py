@@ -13,9 +13,10 @@ driver's step history (``PhysicsDriver.power_history``).
   ``refresh_s`` while a meter reads it, and a streaming meter (PPK2) is only sent samples the
   model already knows (``settle``): its stream lags by at most ``refresh_s`` plus a tick, as
   a real PPK2's USB buffering does, and its time stamps are unaffected.
-- ``usb_load`` (placement "usb"): an inline USB meter on the charger path sees the SoC power
-  plus what goes into the battery, at VBUS (5 V): read live from the model (approximate, no
-  ground-truth claim: USB meters are medium confidence).
+- ``usb_load`` (placement "usb"): an inline USB meter on the charger path sees the same
+  physics as the phone: on USB the system load plus the charge current (the load alone with a
+  full battery), nothing with charging suspended; at VBUS (5 V), read live from the model
+  (approximate, no ground-truth claim: USB meters are medium confidence at best).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perflab.emulator.meters.source import LiveLoad, PowerLoad
-from perflab.emulator.physics import PhysicsDriver, PhysicsState
+from perflab.emulator.physics import PhysicsDriver, PhysicsState, on_usb
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,11 +118,13 @@ class PhysicsLoad(PowerLoad):
 
 
 def usb_power_w(state: PhysicsState) -> float:
-    """What the charger path carries in the model: the charge current at the battery's voltage,
-    i.e. the SoC's power plus the net power into the battery (less than the SoC's when the
-    battery helps; 0 when charging is suspended)."""
-    into_battery_w = state.battery_current_ua * 1e-6 * state.voltage_uv * 1e-6
-    return max(0.0, state.power_w + into_battery_w)
+    """What the charger path carries in the model (perflab.emulator.physics): on USB, the system
+    load plus the charge current at the battery's voltage (the load alone when the battery is
+    full); 0 when charging is suspended or the cable is out (the battery carries the load)."""
+    if not on_usb(state):
+        return 0.0
+    into_battery_w = max(0.0, state.battery_current_ua) * 1e-6 * state.voltage_uv * 1e-6
+    return state.power_w + into_battery_w
 
 
 def usb_load(driver: PhysicsDriver) -> LiveLoad:
