@@ -181,15 +181,20 @@ def trace_export(
         attr = _with_file(source, "--segment", lambda: attribute(
             trace, us_per_tick=us_per_tick, tgid=pid, segment=segment, skip_first=skip_first))
         doc = chrome_trace(trace, attr, source=source)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(dumps(doc), encoding="utf-8")
-        except OSError as exc:
-            raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
+        _write_doc(out, dumps(doc))
     except PerflabError as exc:
         fail(exc)
     n = len(doc["traceEvents"]) if isinstance(doc["traceEvents"], list) else 0
     typer.echo(f"{out}: {n} trace events (open in https://ui.perfetto.dev)")
+
+
+def _write_doc(out: Path, text: str) -> None:
+    """Write an exported trace document, making its folder; a write that fails is the user's path's fault."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
 
 
 def _battery_scales(run_dir: Path) -> dict[str, BatteryScale]:
@@ -223,11 +228,7 @@ def _export_run(run_dir: Path, out: Path) -> None:
             raise UserInputError("not a run folder with traces or telemetry (no traces/*.trace, no telemetry/*.txt)",
                                  SourceLocation(str(run_dir), None, None))
         doc = run_chrome_trace(traces, timelines, source=str(run_dir), battery=_battery_scales(run_dir))
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(dumps(doc), encoding="utf-8")
-        except OSError as exc:
-            raise UserInputError(f"cannot write: {exc.strerror or exc}", SourceLocation(str(out), None, None)) from exc
+        _write_doc(out, dumps(doc))
     except PerflabError as exc:
         fail(exc)
     other = doc["otherData"]
