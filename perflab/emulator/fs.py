@@ -311,13 +311,7 @@ class PhoneFS:
         path = normalize(path)
         if self.is_vdir(path) or path.startswith(("/sys/", "/proc/")):
             raise FsError(errno.EACCES if self.is_vdir(posixpath.dirname(path)) else errno.ENOENT, path)
-        parent = posixpath.dirname(path)
-        if not self.is_dir(parent):
-            raise FsError(errno.ENOENT, path)
-        if not self.writable_by(path, uid):
-            raise FsError(errno.EACCES if uid != ROOT_UID else errno.EROFS, path)
-        if self.is_dir(path):
-            raise FsError(errno.EISDIR, path)
+        self._check_file_writable(path, uid)
         host = self.host_path(path)
         return open(host, "ab" if append else "wb", buffering=0)
 
@@ -326,15 +320,19 @@ class PhoneFS:
         path = normalize(path)
         if self.vnode(path) is not None or self.is_vdir(path):
             raise FsError(errno.EACCES, path)
-        parent = posixpath.dirname(path)
-        if not self.is_dir(parent):
+        self._check_file_writable(path, uid)
+        del mode
+        return self.host_path(path)
+
+    def _check_file_writable(self, path: str, uid: int) -> None:
+        """The checks every write to a real file makes: its folder exists, ``uid`` may write it,
+        and it is not a folder itself."""
+        if not self.is_dir(posixpath.dirname(path)):
             raise FsError(errno.ENOENT, path)
         if not self.writable_by(path, uid):
             raise FsError(errno.EACCES if uid != ROOT_UID else errno.EROFS, path)
         if self.is_dir(path):
             raise FsError(errno.EISDIR, path)
-        del mode
-        return self.host_path(path)
 
     def mkdir(self, path: str, uid: int, *, parents: bool = False) -> None:
         path = normalize(path)

@@ -14,6 +14,8 @@ import os
 import select
 import tty
 
+from perflab.emulator.meters.port_io import write_all
+
 
 class PtyPort:
     def __init__(self) -> None:
@@ -55,15 +57,7 @@ class PtyPort:
 
     def write_all(self, data: bytes, timeout_s: float = 1.0) -> int:
         """Write everything (waiting for the client to read) up to ``timeout_s``."""
-        done = 0
-        while done < len(data) and not self.closed:
-            n = self.write(data[done:])
-            done += n
-            if n == 0:
-                _, ready, _ = select.select([], [self.master_fd], [], timeout_s)
-                if not ready:
-                    break
-        return done
+        return write_all(self.write, lambda: None if self.closed else self.master_fd, data, timeout_s)
 
     def close(self) -> None:
         if self.closed:

@@ -7,6 +7,8 @@ import contextlib
 import select
 import socket
 
+from perflab.emulator.meters.port_io import write_all
+
 
 class TcpPort:
     def __init__(self) -> None:
@@ -55,15 +57,7 @@ class TcpPort:
             return 0
 
     def write_all(self, data: bytes, timeout_s: float = 1.0) -> int:
-        done = 0
-        while done < len(data) and not self.closed and self._client is not None:
-            n = self.write(data[done:])
-            done += n
-            if n == 0:
-                _, ready, _ = select.select([], [self._client], [], timeout_s)
-                if not ready:
-                    break
-        return done
+        return write_all(self.write, lambda: None if self.closed else self._client, data, timeout_s)
 
     def close(self) -> None:
         if self.closed:

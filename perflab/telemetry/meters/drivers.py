@@ -100,8 +100,21 @@ def _silent(port: MeterPort, expected: MeterType, what: str, stray_bytes: int = 
     return MeterNotAnsweringError(port.url, f"no reply to {what} (is the meter on, and this its port?)")
 
 
+class _ClosedOnExit:
+    """``with meter:`` closes the meter on the way out, however the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
 # --- RDTech UM ---------------------------------------------------------------------------------
-class UmMeter:
+class UmMeter(_ClosedOnExit):
     """Polled: one ``0xF0``, one 130-byte frame. Resynchronises on garbage (counted)."""
 
     def __init__(self, url: str, model: MeterType, *, timeout_s: float = 1.0, connect_delay_s: float = 0.0) -> None:
@@ -152,12 +165,6 @@ class UmMeter:
     def close(self) -> None:
         self.port.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
 
 # --- Nordic PPK2 -------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -169,7 +176,7 @@ class Ppk2Summary:
     garbage_bytes: int
 
 
-class Ppk2Meter:
+class Ppk2Meter(_ClosedOnExit):
     """Metadata on open; ``start`` sets VDD and mode and starts the 100 kHz stream, which the
     port's reader thread buffers; ``poll`` decodes everything received so far."""
 
@@ -267,12 +274,6 @@ class Ppk2Meter:
         finally:
             self.port.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
 
 # --- SCPI supplies -----------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -286,7 +287,7 @@ class ScpiReading:
         return self.volts * self.amps
 
 
-class ScpiMeter:
+class ScpiMeter(_ClosedOnExit):
     def __init__(self, url: str, *, channel: int = 1, timeout_s: float = 1.0, baud: int = 9600) -> None:
         self.timeout_s = timeout_s
         self.port = MeterPort(url, baud=baud)
@@ -403,12 +404,6 @@ class ScpiMeter:
 
     def close(self) -> None:
         self.port.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
 
 def open_meter(url: str, meter_type: MeterType, *, timeout_s: float = 1.0) -> Meter:
