@@ -76,6 +76,7 @@ def _measure(d: AndroidDevice, work: Path, method: str) -> tuple[dict[str, float
     else:
         rec = layer_passes(ctx, PassOptions(op_profiling=method == "op_profile", differential=method == "differential",
                                             differential_rounds=3, differential_iterations=10, estimate=False,
+                                            differential_max_rounds=6, differential_budget_s=60.0,
                                             cache_root=work / "variants"))
         p = next(x for x in rec.passes if x.method == method)
     if p.missing:
