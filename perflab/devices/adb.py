@@ -28,7 +28,7 @@ import socket
 import stat as stat_mod
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -243,6 +243,21 @@ class AdbDevice:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _sync_session(self, dl: _Deadline) -> Iterator[socket.socket]:
+        """A ``sync:`` connection for one transfer, closed afterwards; a failure inside reads as
+        ``_Timeout`` (the deadline passed) or ``_Transport`` (the connection dropped: device gone)."""
+        c = self._open("sync:", dl)
+        try:
+            sock: socket.socket = c.conn
+            yield sock
+        except (TimeoutError, AdbTimeout) as exc:
+            raise _Timeout(str(exc)) from exc
+        except (EOFError, OSError) as exc:
+            raise _Transport(str(exc), gone=True, started=True) from exc
+        finally:
+            c.close()
+
     def _open(self, service: str, dl: _Deadline) -> Any:
         """A connection to ``service`` on this device (transport chosen by serial)."""
         try:
@@ -352,9 +367,7 @@ class AdbDevice:
     def stat(self, remote: str, *, timeout_s: float | None = None) -> tuple[int, int, int] | None:
         """(mode, size, mtime) of a remote path, or None if it does not exist."""
         def once(dl: _Deadline) -> tuple[int, int, int] | None:
-            c = self._open("sync:", dl)
-            try:
-                sock: socket.socket = c.conn
+            with self._sync_session(dl) as sock:
                 _sync_send(sock, b"STAT", remote.encode(), dl)
                 resp = _recv_exact(sock, 16, dl)
                 if resp[:4] != b"STAT":
@@ -362,12 +375,6 @@ class AdbDevice:
                 mode, size, mtime = struct.unpack("<III", resp[4:])
                 _sync_quit(sock)
                 return None if mode == 0 else (mode, size, mtime)
-            except (TimeoutError, AdbTimeout) as exc:
-                raise _Timeout(str(exc)) from exc
-            except (EOFError, OSError) as exc:
-                raise _Transport(str(exc), gone=True, started=True) from exc
-            finally:
-                c.close()
         return self._run(once, f"stat {remote}", timeout_s, idempotent=True)
 
     def push_bytes(self, data: bytes, remote: str, *, mode: int = 0o644, timeout_s: float | None = None) -> str:
@@ -375,9 +382,7 @@ class AdbDevice:
         want = hashlib.sha256(data).hexdigest()
 
         def once(dl: _Deadline) -> None:
-            c = self._open("sync:", dl)
-            try:
-                sock: socket.socket = c.conn
+            with self._sync_session(dl) as sock:
                 _sync_send(sock, b"SEND", f"{remote},{stat_mod.S_IFREG | mode}".encode(), dl)
                 for off in range(0, len(data), SYNC_CHUNK):
                     _sync_send(sock, b"DATA", data[off:off + SYNC_CHUNK], dl)
@@ -391,12 +396,6 @@ class AdbDevice:
                 if resp[:4] != b"OKAY":
                     raise _Transport(f"bad push reply {resp[:4]!r}", gone=False, started=True)
                 _sync_quit(sock)
-            except (TimeoutError, AdbTimeout) as exc:
-                raise _Timeout(str(exc)) from exc
-            except (EOFError, OSError) as exc:
-                raise _Transport(str(exc), gone=True, started=True) from exc
-            finally:
-                c.close()
 
         self._run(once, f"push {remote}", timeout_s, idempotent=True)
         got = self.sha256(remote, timeout_s=timeout_s)
@@ -416,10 +415,8 @@ class AdbDevice:
     def pull_bytes(self, remote: str, *, timeout_s: float | None = None) -> bytes:
         """Read a remote file; verified against sha256sum on the device."""
         def once(dl: _Deadline) -> bytes:
-            c = self._open("sync:", dl)
             buf = bytearray()
-            try:
-                sock: socket.socket = c.conn
+            with self._sync_session(dl) as sock:
                 _sync_send(sock, b"RECV", remote.encode(), dl)
                 while True:
                     head = _recv_exact(sock, 8, dl)
@@ -435,12 +432,6 @@ class AdbDevice:
                         raise _Transport(f"bad pull reply {ident!r}", gone=False, started=True)
                 _sync_quit(sock)
                 return bytes(buf)
-            except (TimeoutError, AdbTimeout) as exc:
-                raise _Timeout(str(exc)) from exc
-            except (EOFError, OSError) as exc:
-                raise _Transport(str(exc), gone=True, started=True) from exc
-            finally:
-                c.close()
 
         data = self._run(once, f"pull {remote}", timeout_s, idempotent=True)
         want = self.sha256(remote, timeout_s=timeout_s)
