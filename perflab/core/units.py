@@ -10,6 +10,8 @@ Pure functions; imports nothing from perflab.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 MS_PER_S = 1000.0
 US_PER_MS = 1000.0
 US_PER_S = 1e6
@@ -131,3 +133,29 @@ def battery_ma_per_raw(ua_per_unit: float, discharge_sign: int) -> float:
 def volts_per_raw(uv_per_unit: float) -> float:
     """Volts per raw ``voltage_now`` unit (1 for µV, 1000 for mV, 1e6 for V)."""
     return uv_per_unit / UV_PER_V
+
+
+class _RawBatteryUnits(Protocol):
+    @property
+    def ua_per_unit(self) -> float: ...
+    @property
+    def discharge_sign(self) -> int: ...
+    @property
+    def uv_per_unit(self) -> float: ...
+
+
+class RawBatteryScale:
+    """The two scales as properties, for any record that carries ``ua_per_unit``,
+    ``discharge_sign`` and ``uv_per_unit`` (the decision and the stored record alike)."""
+
+    __slots__ = ()
+
+    @property
+    def ma_per_raw(self: _RawBatteryUnits) -> float:
+        """mA drawn from the battery (positive = discharge) per raw current_now unit."""
+        return battery_ma_per_raw(self.ua_per_unit, self.discharge_sign)
+
+    @property
+    def v_per_raw(self: _RawBatteryUnits) -> float:
+        """Volts per raw voltage_now unit."""
+        return volts_per_raw(self.uv_per_unit)

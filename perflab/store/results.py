@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from perflab.core.units import battery_ma_per_raw, volts_per_raw
+from perflab.core.units import RawBatteryScale
 
 RESULTS_SCHEMA_VERSION = 5
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
@@ -137,7 +137,7 @@ class QualityRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class CurrentConventionRecord(_Rec):
+class CurrentConventionRecord(RawBatteryScale, _Rec):
     """How a sampler file's raw battery values become mA (positive = drawn from the battery) and volts, decided
     once when the run measured it (perflab.telemetry.battery): mA = raw × ua_per_unit × discharge_sign / 1000,
     V = raw × uv_per_unit / 1e6. Readers apply these numbers; they never decide again."""
@@ -158,16 +158,6 @@ class CurrentConventionRecord(_Rec):
     load_n: int | None = None
     disagreements: list[str] = Field(default_factory=list)  # config vs data (the config won)
     how: str = ""  # the decision in words
-
-    @property
-    def ma_per_raw(self) -> float:
-        """mA drawn from the battery (positive = discharge) per raw current_now unit."""
-        return battery_ma_per_raw(self.ua_per_unit, self.discharge_sign)
-
-    @property
-    def v_per_raw(self) -> float:
-        """Volts per raw voltage_now unit."""
-        return volts_per_raw(self.uv_per_unit)
 
 
 class TelemetryRecord(_Rec):

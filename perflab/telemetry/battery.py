@@ -33,7 +33,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from perflab.core.units import battery_ma_per_raw, volts_per_raw
+from perflab.core.units import RawBatteryScale
 
 MA_HEURISTIC_LIMIT = 10_000.0  # |value| below this while clearly drawing current → mA (formats.md §2.2)
 MIN_COUNTER_STEP_UAH = 50.0  # the counter must move at least this much for its slope to decide
@@ -73,7 +73,7 @@ class LoadEvidence:
 
 
 @dataclass(frozen=True)
-class CurrentConvention:
+class CurrentConvention(RawBatteryScale):
     """How to turn raw ``current_now`` into mA drawn from the battery (positive = discharge) and raw
     ``voltage_now`` into volts, how each part was decided, and the evidence."""
 
@@ -89,16 +89,6 @@ class CurrentConvention:
     load: LoadEvidence | None
     disagreements: tuple[str, ...]  # where the config and the data disagree (the config wins)
     how: str  # the same, in words
-
-    @property
-    def ma_per_raw(self) -> float:
-        """mA drawn from the battery (positive = discharge) per raw current_now unit."""
-        return battery_ma_per_raw(self.ua_per_unit, self.discharge_sign)
-
-    @property
-    def v_per_raw(self) -> float:
-        """Volts per raw voltage_now unit."""
-        return volts_per_raw(self.uv_per_unit)
 
     def discharge_ma(self, raw: float) -> float:
         return raw * self.ma_per_raw
