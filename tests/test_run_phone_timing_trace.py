@@ -81,3 +81,4 @@ def test_rooted_phone_latency_p90_from_the_timing_pass(phones: PhoneFactory, adb
     assert other.status == "ok" and olat is not None and olat.source == "tool summary" and olat.p90 is None
     assert "not rooted" in olat.missing["p90"], olat.missing
     assert other.realtime is not None and other.realtime.statistic == "mean"
+    assert "a weaker test" in other.realtime.rule and "not rooted" in other.realtime.rule, other.realtime.rule

@@ -118,16 +118,19 @@ REALTIME_RULE_MEAN = ("mean latency ≤ frame budget (1000/fps ms): only mean an
                       "(no per-run samples, so no p90) — a weaker test")
 
 
-def realtime_verdict(fps: float | None, p90_ms: float | None, mean_ms: float | None) -> Verdict:
+def realtime_verdict(fps: float | None, p90_ms: float | None, mean_ms: float | None,
+                     why_no_p90: str | None = None) -> Verdict:
     """The headline latency (:func:`headline_latency`) within 1000/fps ms; where it is the mean,
-    the rule says so."""
+    the rule says so, and why there is no p90 when given (e.g. the phone could not be traced)."""
     if not fps:
         return Verdict(None, None, None, None, REALTIME_RULE_P90, "the scenario is not paced (no fps)")
     budget = hz_to_period_ms(fps)
     h = headline_latency(p90_ms, mean_ms)
     if h.value_ms is None:
         return Verdict(None, None, None, budget, REALTIME_RULE_P90, h.missing)
-    rule = REALTIME_RULE_MEAN if h.is_mean else REALTIME_RULE_P90
+    rule = REALTIME_RULE_P90
+    if h.is_mean:
+        rule = REALTIME_RULE_MEAN + (f"; no p90 because {why_no_p90}" if why_no_p90 else "")
     return Verdict(h.value_ms <= budget, h.statistic, h.value_ms, budget, rule)
 
 

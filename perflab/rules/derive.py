@@ -31,7 +31,7 @@ def _realtime(c: CellRecord, fps: float | None) -> RealtimeRecord | None:
     lat = c.latency_ms
     if c.status != CellStatus.OK or lat is None or not fps:
         return None
-    v = realtime_verdict(fps, lat.p90, lat.mean)
+    v = realtime_verdict(fps, lat.p90, lat.mean, lat.missing.get("p90"))
     return RealtimeRecord(meets=v.meets, statistic=v.statistic, value_ms=v.value_ms, budget_ms=v.budget_ms,
                           rule=v.rule, missing=v.missing)
 
