@@ -24,21 +24,11 @@ from perflab.core.display import fmt_ms, fmt_signed, fmt_size
 from perflab.core.units import bytes_to_kib, frame_budget_ms, kib_to_bytes
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
+from perflab.report import view_common as vc
 from perflab.report.pages import environment
 from perflab.report.pareto import ParetoRow, pareto_front, pareto_rows
 from perflab.report.runfolder import LoadedRun, load_run_folder
 from perflab.report.view import ReportView, build_view
-from perflab.report.view_common import (
-    NOT_RECORDED,
-    cell_label,
-    device_emulated,
-    device_name,
-    grouped_cells,
-    html_id,
-    is_emulated,
-    ordered_devices,
-    series_of,
-)
 from perflab.report.view_frames import FrameTableView
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord, artifact_dir
 
@@ -112,28 +102,28 @@ def latency_figures(folder: LoadedRun) -> tuple[list[Figure], list[str]]:
     notes: list[str] = []
     if not folder.samples_present:
         notes.append("This run folder has no samples.csv: no raw per-iteration samples to plot.")
-    for dev, groups in grouped_cells(run):
+    for dev, groups in vc.grouped_cells(run):
         ok = [c for _, members in groups for c in members if c.status == CellStatus.OK]
         dist: list[plots.LatencyGroup] = []
         traces: list[plots.TracePoint] = []
         for c in ok:
             s = samples_of(folder, c)
             paced, b2b, warm = s.get("paced", []), s.get("back_to_back", []), s.get("warmup", [])
-            label = f"{cell_label(c)} · {c.delegate}"
+            label = f"{vc.cell_label(c)} · {c.delegate}"
             if not paced and not b2b:
                 head = c.latency_ms
                 src = head.source if head is not None else "no latency record"
-                what = "emulated; " if is_emulated(c) else ""
-                notes.append(f"{device_name(dev)} — {label}: no raw samples ({what}latency from {src}); "
+                what = "emulated; " if vc.is_emulated(c) else ""
+                notes.append(f"{vc.device_name(dev)} — {label}: no raw samples ({what}latency from {src}); "
                              "its numbers in the tables are the tool's summary, not computed from samples.")
                 continue
-            dist.append(plots.LatencyGroup(label, paced, b2b, is_emulated(c)))
+            dist.append(plots.LatencyGroup(label, paced, b2b, vc.is_emulated(c)))
             main = paced or b2b
-            traces.append(plots.TracePoint(label, warm, main, is_emulated(c)))
+            traces.append(plots.TracePoint(label, warm, main, vc.is_emulated(c)))
         if not dist:
             continue
         emul = " (emulated)" if any(g.emulated for g in dist) else ""
-        title = f"{device_name(dev)}{emul}"
+        title = f"{vc.device_name(dev)}{emul}"
         figures.append(Figure(
             title=f"Latency distribution — {title}",
             uri=_uri(plots.latency_distribution_png(dist, budget, run.scenario.fps, title)),
@@ -170,7 +160,7 @@ def _tradeoff(
         if c.status != CellStatus.OK:
             continue
         xs, y = cost(c), c.quality.psnr_y_db
-        name = f"{cell_label(c)} · {c.delegate} on {device_name(c.device)}"
+        name = f"{vc.cell_label(c)} · {c.delegate} on {vc.device_name(c.device)}"
         if y is None:
             left_out.append(f"{name}: no PSNR-Y ({c.quality.missing.get('psnr_y_db', 'no reason given')})")
         elif xs is None:
@@ -188,9 +178,9 @@ def _tradeoff(
     multi = len({c.device.serial for c, _, _ in pts}) > 1
     points = [
         plots.TradeoffPoint(
-            label=cell_label(c) + (f" · {c.delegate}" if c.delegate != "cpu" else "") + suffix[(c.device.serial, c.cell_id)],
-            x=x, y=y, series=device_name(c.device) + (" (emulated)" if is_emulated(c) else ""),
-            baseline=c.baseline, emulated=is_emulated(c), on_front=i in on_front,
+            label=vc.cell_label(c) + (f" · {c.delegate}" if c.delegate != "cpu" else "") + suffix[(c.device.serial, c.cell_id)],
+            x=x, y=y, series=vc.device_name(c.device) + (" (emulated)" if vc.is_emulated(c) else ""),
+            baseline=c.baseline, emulated=vc.is_emulated(c), on_front=i in on_front,
         )
         for i, (c, x, y) in enumerate(pts)
     ]
@@ -308,7 +298,7 @@ def _segments(folder: LoadedRun, dev: DeviceRecord, cells: list[CellRecord]
             segs.append(timelines.Segment("at rest (idle baseline)", None, tl, idle.convention))
     for c in cells:
         t = c.telemetry
-        name = f"{cell_label(c)} · {c.delegate}"
+        name = f"{vc.cell_label(c)} · {c.delegate}"
         if not t.timeline_file:
             if c.status == CellStatus.OK:
                 without.append(name)
@@ -320,7 +310,7 @@ def _segments(folder: LoadedRun, dev: DeviceRecord, cells: list[CellRecord]
         if tl.garbage_lines:
             unread.append(f"{name}: {tl.garbage_lines} line(s) of {t.timeline_file} not understood, skipped")
         segs.append(timelines.Segment(name, c.artifact_key, tl, t.convention, t.temp_zone,
-                                      is_emulated(c)))
+                                      vc.is_emulated(c)))
     return segs, unread, without
 
 
@@ -328,21 +318,21 @@ def timeline_views(folder: LoadedRun) -> list[TimelineView]:
     """Per device: current, power, temperature, CPU, GPU load and process memory over the run, from the stored
     timeline files of its idle baseline and its cells, each cell's inference window shaded and numbered."""
     out: list[TimelineView] = []
-    for dev, groups in grouped_cells(folder.run):
+    for dev, groups in vc.grouped_cells(folder.run):
         cells = [c for _, m in groups for c in m]
         segs, unread, without = _segments(folder, dev, cells)
-        emul = device_emulated(dev) or any(s.emulated for s in segs)
-        title = f"{device_name(dev)}" + (" (emulated)" if emul else "")
+        emul = vc.device_emulated(dev) or any(s.emulated for s in segs)
+        title = f"{vc.device_name(dev)}" + (" (emulated)" if emul else "")
         notes = list(unread)
         if without:
             notes.append(f"No timeline stored for {', '.join(without)} (telemetry was not sampled for "
-                         f"{'this cell' if len(without) == 1 else 'these cells'}, or {NOT_RECORDED}).")
-        anchor = html_id("timeline", dev.serial)
+                         f"{'this cell' if len(without) == 1 else 'these cells'}, or {vc.NOT_RECORDED}).")
+        anchor = vc.html_id("timeline", dev.serial)
         dt = timelines.build_device_timeline(segs)
         if dt is None:
             if notes or segs or any(c.status == CellStatus.OK for c in cells):
                 out.append(TimelineView(title, anchor, emul, None, [], [], notes or [
-                    f"No timeline stored for this device ({NOT_RECORDED}, or telemetry was not sampled)."]))
+                    f"No timeline stored for this device ({vc.NOT_RECORDED}, or telemetry was not sampled)."]))
             continue
         panels = [plots.TimelinePanel(st.name, st.unit, st.segments) for st in dt.streams if not st.empty]
         missing = [(st.name, st.missing or "no samples") for st in dt.streams if st.empty]
@@ -385,7 +375,7 @@ def visual_crops(folder: LoadedRun) -> tuple[list[CropSet], list[str]]:
     run = folder.run
     scale = run.scenario.scale
     sets: list[CropSet] = []
-    for dev, groups in grouped_cells(run):
+    for dev, groups in vc.grouped_cells(run):
         for delegate, members in groups:
             cells = [c for c in members if c.status == CellStatus.OK]
             outputs = {id(c): frames_of(folder, c) for c in cells}
@@ -411,30 +401,30 @@ def visual_crops(folder: LoadedRun) -> tuple[list[CropSet], list[str]]:
                         panels.append(CropPanel("LR input", None, note=f"LR size {lr.shape[1]}×{lr.shape[0]} does "
                                                 f"not match HR/{scale}", kind="lr"))
                 for c in sorted(with_out, key=lambda c: 0 if c.baseline else 1):
-                    label = cell_label(c) + (" — bicubic baseline" if c.baseline and "bicubic" not in
-                                             cell_label(c).lower() else "")
+                    label = vc.cell_label(c) + (" — bicubic baseline" if c.baseline and "bicubic" not in
+                                             vc.cell_label(c).lower() else "")
                     kind = "baseline" if c.baseline else "model"
                     path = outputs[id(c)].get(frame)
                     if path is None:
                         panels.append(CropPanel(label, None, note="no output frame saved for this cell",
-                                                emulated=is_emulated(c), kind=kind))
+                                                emulated=vc.is_emulated(c), kind=kind))
                         continue
                     out = crops.read_png_rgb(path)
                     if out.shape != hr.shape:
-                        panels.append(CropPanel(label, None, emulated=is_emulated(c), kind=kind,
+                        panels.append(CropPanel(label, None, emulated=vc.is_emulated(c), kind=kind,
                                                 note=f"output is {out.shape[1]}×{out.shape[0]}, HR is "
                                                      f"{hr.shape[1]}×{hr.shape[0]}: not comparable"))
                         continue
                     panels.append(CropPanel(label, crops.png_data_uri(crops.zoom_nearest(crops.crop(out, reg), zoom)),
-                                            note=_psnr_note(c, frame), emulated=is_emulated(c), kind=kind))
+                                            note=_psnr_note(c, frame), emulated=vc.is_emulated(c), kind=kind))
                 sets.append(CropSet(
-                    title=f"{device_name(dev)} · {delegate}", frame=frame,
+                    title=f"{vc.device_name(dev)} · {delegate}", frame=frame,
                     region=f"x {reg.left}–{reg.left + reg.width}, y {reg.top}–{reg.top + reg.height} "
                            f"of {hr.shape[1]}×{hr.shape[0]}",
                     zoom=zoom, emulated=any(p.emulated for p in panels), panels=panels,
                 ))
             if len(frames) > MAX_CROP_FRAMES:
-                notes.append(f"{device_name(dev)} · {delegate}: showing {MAX_CROP_FRAMES} of {len(frames)} frames.")
+                notes.append(f"{vc.device_name(dev)} · {delegate}: showing {MAX_CROP_FRAMES} of {len(frames)} frames.")
     return sets, notes
 
 
@@ -463,7 +453,7 @@ def render_run_report_html(folder: LoadedRun) -> str:
     return template.render(
         v=view,
         run=folder.run,
-        devices=ordered_devices(folder.run),
+        devices=vc.ordered_devices(folder.run),
         latency_figures=lat_figs,
         latency_notes=lat_notes,
         q_lat=q_lat,
@@ -474,7 +464,7 @@ def render_run_report_html(folder: LoadedRun) -> str:
         matrix=matrix_links(folder),
         run_parent=str(folder.path.parent),
         frame_figs=frame_figures(view.frame_tables),
-        any_series=lambda mode: any(series_of(c, mode) is not None for c in folder.run.cells),
+        any_series=lambda mode: any(vc.series_of(c, mode) is not None for c in folder.run.cells),
     )
 
 

@@ -10,19 +10,8 @@ from dataclasses import dataclass, field
 
 from perflab.core.display import MISSING
 from perflab.core.units import frame_budget_ms
+from perflab.report import view_common as vc
 from perflab.report.view_answer import AnswerDevice, build_answer
-from perflab.report.view_common import (
-    Footnotes,
-    anchor_for,
-    cell_key,
-    cell_label,
-    device_emulated,
-    device_name,
-    grouped_cells,
-    html_id,
-    is_emulated,
-    ordered_devices,
-)
 from perflab.report.view_compat import CompatView, build_compat
 from perflab.report.view_frames import FrameTableView, build_frame_tables
 from perflab.report.view_layers import LayersMissingView, LayersView, build_layers, build_layers_missing
@@ -112,7 +101,7 @@ class ReportView:
     layers: list[LayersView]
     frame_tables: list[FrameTableView]
     compat: list[CompatView]
-    footnotes: Footnotes
+    footnotes: vc.Footnotes
     counts: dict[str, int] = field(default_factory=dict)
     answer: list[AnswerDevice] = field(default_factory=list)
     incomplete: IncompleteView | None = None
@@ -122,32 +111,32 @@ class ReportView:
 
 
 def build_view(run: RunRecord) -> ReportView:
-    notes = Footnotes()
+    notes = vc.Footnotes()
     rb = RowBuilder(run, notes)
     answer = build_answer(run, rb)  # first on the page, so its footnotes are numbered first
     devices: list[DeviceView] = []
-    for dev, groups in grouped_cells(run):
+    for dev, groups in vc.grouped_cells(run):
         gviews = []
         for delegate, members in groups:
             base = next((c for c in members if c.baseline), None)
             rows = [rb.row(c) for c in members]
             rejects = list(dict.fromkeys(
-                f"{cell_label(c)} ({', '.join(dict.fromkeys(i.op_name for i in c.model.compat.gpu_issues))})"
+                f"{vc.cell_label(c)} ({', '.join(dict.fromkeys(i.op_name for i in c.model.compat.gpu_issues))})"
                 for c in members if c.model.compat is not None and c.model.compat.gpu_issues
             )) if "gpu" in delegate.lower() else []
-            gviews.append(GroupView(delegate, cell_key(run, base) if base else None, rows, rejects))
-        dev_emul = device_emulated(dev) or any(is_emulated(c) for d, m in groups for c in m)
-        devices.append(DeviceView(dev, dev_emul, html_id("dev", dev.serial), gviews))
+            gviews.append(GroupView(delegate, vc.cell_key(run, base) if base else None, rows, rejects))
+        dev_emul = vc.device_emulated(dev) or any(vc.is_emulated(c) for d, m in groups for c in m)
+        devices.append(DeviceView(dev, dev_emul, vc.html_id("dev", dev.serial), gviews))
 
     problems = [
-        ProblemView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, str(c.status),
-                    c.reason or "no reason recorded", is_emulated(c))
+        ProblemView(vc.cell_key(run, c), vc.anchor_for(vc.cell_key(run, c)), vc.device_name(c.device), vc.cell_label(c), c.delegate, str(c.status),
+                    c.reason or "no reason recorded", vc.is_emulated(c))
         for c in run.cells if c.status != CellStatus.OK
     ]
     warnings = [WarningView("", "answer", "whole run", "run", MISSING, w.code, w.message, False) for w in run.warnings]
     warnings += [
-        WarningView(cell_key(run, c), anchor_for(cell_key(run, c)), device_name(c.device), cell_label(c), c.delegate, w.code,
-                    w.message, is_emulated(c))
+        WarningView(vc.cell_key(run, c), vc.anchor_for(vc.cell_key(run, c)), vc.device_name(c.device), vc.cell_label(c), c.delegate, w.code,
+                    w.message, vc.is_emulated(c))
         for c in run.cells for w in c.warnings
     ]
     counts: dict[str, int] = {}
@@ -157,7 +146,7 @@ def build_view(run: RunRecord) -> ReportView:
         run=run,
         fps=run.scenario.fps,
         budget_ms=frame_budget_ms(run.scenario.fps),
-        any_emulated=any(is_emulated(c) for c in run.cells) or any(device_emulated(d) for d in run.devices),
+        any_emulated=any(vc.is_emulated(c) for c in run.cells) or any(vc.device_emulated(d) for d in run.devices),
         devices=devices,
         problems=problems,
         warnings=warnings,
@@ -177,10 +166,10 @@ def build_view(run: RunRecord) -> ReportView:
 def build_incomplete(run: RunRecord) -> IncompleteView | None:
     """None when the run measured every planned cell; else why it stopped and what it lacks."""
     recorded = {(c.device.serial, c.cell_id) for c in run.cells}
-    names = {d.serial: device_name(d) for d in ordered_devices(run)}
+    names = {d.serial: vc.device_name(d) for d in vc.ordered_devices(run)}
     never = [f"{names.get(p.serial, p.serial)} · {p.cell_id}" for p in run.planned
              if (p.serial, p.cell_id) not in recorded]
-    interrupted = [(f"{device_name(c.device)} · {c.cell_id}", c.reason or "no reason recorded")
+    interrupted = [(f"{vc.device_name(c.device)} · {c.cell_id}", c.reason or "no reason recorded")
                    for c in run.cells if c.status == CellStatus.INTERRUPTED]
     unknown_plan = not run.planned
     if run.stop is None and not never and not interrupted and run.finished_utc is not None:

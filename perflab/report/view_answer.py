@@ -7,20 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from perflab.core.display import fmt_ms, fmt_ratio, fmt_signed
-from perflab.report.view_common import (
-    MODE_LABELS,
-    NOT_RECORDED,
-    Footnotes,
-    Val,
-    anchor_for,
-    cell_key,
-    cell_label,
-    delta_cls,
-    device_emulated,
-    grouped_cells,
-    html_id,
-    is_emulated,
-)
+from perflab.report import view_common as vc
 from perflab.report.view_rows import RowBuilder
 from perflab.rules.memory import mem_kind
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, LatencyRecord, RunRecord
@@ -42,24 +29,24 @@ class CellHead:
 
 
 def cell_head(run: RunRecord, cell: CellRecord) -> CellHead:
-    key = cell_key(run, cell)
+    key = vc.cell_key(run, cell)
     ok = cell.status == CellStatus.OK
-    return CellHead(key, anchor_for(key), cell_label(cell), cell.delegate, str(cell.status), ok, cell.baseline,
-                    is_emulated(cell), None if ok else (cell.reason or "no reason recorded"))
+    return CellHead(key, vc.anchor_for(key), vc.cell_label(cell), cell.delegate, str(cell.status), ok, cell.baseline,
+                    vc.is_emulated(cell), None if ok else (cell.reason or "no reason recorded"))
 
 
 @dataclass
 class AnswerRow(CellHead):
     """One model beside bicubic on one device and delegate: the answer, as stored by the run."""
 
-    realtime: Val
+    realtime: vc.Val
     rule: str
-    latency: Val
-    d_latency: Val
-    d_psnr: Val
-    d_ssim: Val
-    d_piqe: Val
-    mai_ratio: Val
+    latency: vc.Val
+    d_latency: vc.Val
+    d_psnr: vc.Val
+    d_ssim: vc.Val
+    d_piqe: vc.Val
+    mai_ratio: vc.Val
 
 
 @dataclass
@@ -67,14 +54,14 @@ class CostRow(CellHead):
     """What one cell costs beside bicubic on the same device, delegate and pacing: the stored deltas (the
     baseline row shows its own values), each with the power source and its confidence."""
 
-    d_cpu: Val  # device CPU busy, percentage points (the measured process's Δ in the tooltip)
-    d_gpu: Val
-    d_mem: Val
-    d_temp: Val
-    d_current: Val
-    mah_per_hour: Val
-    mj_per_frame: Val
-    source: Val
+    d_cpu: vc.Val  # device CPU busy, percentage points (the measured process's Δ in the tooltip)
+    d_gpu: vc.Val
+    d_mem: vc.Val
+    d_temp: vc.Val
+    d_current: vc.Val
+    mah_per_hour: vc.Val
+    mj_per_frame: vc.Val
+    source: vc.Val
     sentence: str | None = None  # the one line a user quotes: "+90 mA over bicubic (battery counters, …)"
 
 
@@ -83,7 +70,7 @@ class IdleView:
     """The device at rest before its first cell: the floor every cell's cost sits on."""
 
     duration: str | None
-    values: list[tuple[str, Val]]
+    values: list[tuple[str, vc.Val]]
     reason: str | None = None  # why there is no idle record, or why it has no values
 
 
@@ -102,13 +89,13 @@ def _range_text(lat: LatencyRecord) -> str:
     return "; " + ", ".join(parts) if parts else ""
 
 
-def _latency_spread(rb: RowBuilder, cell: CellRecord) -> Val:
+def _latency_spread(rb: RowBuilder, cell: CellRecord) -> vc.Val:
     """The headline series' centre with its spread: median [p10–p90] (or median with p90 and MAD where no p10 is
     stored), or mean ± std where the tool reported only a summary, said so."""
     lat = cell.latency_ms
     if lat is None:
         return rb.notes.missing("no latency was recorded for this cell")
-    mode = MODE_LABELS.get(lat.mode, lat.mode)
+    mode = vc.MODE_LABELS.get(lat.mode, lat.mode)
     if lat.median is not None:
         p10 = lat.p10  # stored since perflab.results/2 gained it; older files have none
         if p10 is not None and lat.p90 is not None:
@@ -117,31 +104,31 @@ def _latency_spread(rb: RowBuilder, cell: CellRecord) -> Val:
             parts = [f"p90 {fmt_ms(lat.p90)}",
                      f"MAD {fmt_ms(lat.mad)}" if lat.mad is not None else ""]
             sub = "median; " + " · ".join(x for x in parts if x)
-        return Val(f"{fmt_ms(lat.median)} ms", sub=sub, sub_cls="muted",
+        return vc.Val(f"{fmt_ms(lat.median)} ms", sub=sub, sub_cls="muted",
                    title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}")
     if lat.mean is not None:
         std = f" ± {fmt_ms(lat.std)}" if lat.std is not None else ""
-        return Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary)", sub_cls="bad",
+        return vc.Val(f"{fmt_ms(lat.mean)}{std} ms", sub="mean ± std (tool summary)", sub_cls="bad",
                    title=f"{mode} series, n={lat.n}, source: {lat.source}{_range_text(lat)}; no median or p90: "
                          f"{lat.missing.get('median', 'no per-run samples')}")
     return rb.notes.missing(lat.missing.get("median") or "no latency statistic was recorded")
 
 
 def _delta_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool,
-               what: str) -> Val:
+               what: str) -> vc.Val:
     if cell.baseline:
-        return Val("baseline", cls="muted")
+        return vc.Val("baseline", cls="muted")
     d, why = rb.stored_delta(cell, attr)
     if d is None:
         return rb.notes.missing(why)
-    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better, digits), title=f"{what} minus bicubic's: "
+    return vc.Val(fmt_signed(d, digits, unit), cls=vc.delta_cls(d, higher_better, digits), title=f"{what} minus bicubic's: "
                f"{d:+.4g}{unit}")
 
 
 def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
     h = vars(cell_head(rb.run, cell))
     if not h["ok"]:
-        blank = Val("")
+        blank = vc.Val("")
         return AnswerRow(**h, realtime=blank, rule="", latency=blank, d_latency=blank, d_psnr=blank, d_ssim=blank,
                          d_piqe=blank, mai_ratio=blank)
     rule = cell.realtime.rule if cell.realtime is not None else ""
@@ -159,14 +146,14 @@ def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
     )
 
 
-def _mai_ratio(rb: RowBuilder, cell: CellRecord) -> Val:
+def _mai_ratio(rb: RowBuilder, cell: CellRecord) -> vc.Val:
     """The stored ratio of this cell's MAI 2021 score to bicubic's (>1: a better quality-for-time trade)."""
     if cell.baseline:
-        return Val("baseline", cls="muted")
+        return vc.Val("baseline", cls="muted")
     r, why = rb.stored_delta(cell, "mai2021_ratio")
     if r is None:
         return rb.notes.missing(why)
-    return Val(f"{fmt_ratio(r)}×", cls="good" if r > 1 else ("bad" if r < 1 else "muted"),
+    return vc.Val(f"{fmt_ratio(r)}×", cls="good" if r > 1 else ("bad" if r < 1 else "muted"),
                title=f"MAI 2021 score {r:.3g}× bicubic's: 2^(2·PSNR-Y)/(C·median ms); 2× = +0.15 dB PSNR-Y or half "
                      "the latency")
 
@@ -197,8 +184,8 @@ def telemetry_reason(cell: CellRecord, attr: str) -> str:
         if k in t.missing:
             return t.missing[k]
     if attr not in type(t).model_fields:
-        return f"{attr} {NOT_RECORDED}"
-    return f"{attr} not recorded (no reason given)" if t.timeline_file else f"telemetry {NOT_RECORDED} or not sampled"
+        return f"{attr} {vc.NOT_RECORDED}"
+    return f"{attr} not recorded (no reason given)" if t.timeline_file else f"telemetry {vc.NOT_RECORDED} or not sampled"
 
 
 def _cost_delta(rb: RowBuilder, cell: CellRecord, attr: str) -> tuple[float | None, str]:
@@ -217,13 +204,13 @@ def _cost_delta(rb: RowBuilder, cell: CellRecord, attr: str) -> tuple[float | No
 def _source_text(cell: CellRecord) -> str:
     t = cell.telemetry
     src = t.power_source or "source not recorded"
-    if is_emulated(cell) and "emulated" not in src.lower():
+    if vc.is_emulated(cell) and "emulated" not in src.lower():
         src = f"{src} (emulated)"
     return src
 
 
 def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: str, what: str, *,
-               idle_attr: str | None = None, absolute: bool = False) -> Val:
+               idle_attr: str | None = None, absolute: bool = False) -> vc.Val:
     """One cost column: the baseline's own value, or an SR cell's stored Δ vs bicubic; with the Δ vs the device
     at rest under it where stored (``idle_attr``), and for ``absolute`` columns the cell's own value under it."""
     t = cell.telemetry
@@ -238,7 +225,7 @@ def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     if cell.baseline:
         if own is None:
             return rb.notes.missing(telemetry_reason(cell, attr))
-        return Val(f"{float(own):.{digits}f}{unit}", title=f"bicubic's own {what}: {float(own):.4g}{unit}{src}",
+        return vc.Val(f"{float(own):.{digits}f}{unit}", title=f"bicubic's own {what}: {float(own):.4g}{unit}{src}",
                    sub=idle_sub or "baseline", sub_cls="muted")
     d, why = _cost_delta(rb, cell, attr)
     if d is None:
@@ -248,21 +235,21 @@ def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     if absolute and own is not None:
         title += f"; this cell {float(own):.4g}{unit}"
         sub = f"{float(own):.{digits}f} total"
-    return Val(fmt_signed(d, digits, unit), cls=delta_cls(d, higher_better=False, digits=digits), title=title, sub=sub,
+    return vc.Val(fmt_signed(d, digits, unit), cls=vc.delta_cls(d, higher_better=False, digits=digits), title=title, sub=sub,
                sub_cls="muted")
 
 
-def _own_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, what: str) -> Val:
+def _own_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, what: str) -> vc.Val:
     """A cost column that shows the cell's own value, not a Δ (e.g. mAh per hour beside Δ mA, so the two
     columns never show the same number)."""
     own = getattr(cell.telemetry, attr, None)
     if own is None:
         return rb.notes.missing(telemetry_reason(cell, attr))
     src = f"; power source: {_source_text(cell)}, confidence {cell.telemetry.power_confidence or 'unstated'}"
-    return Val(f"{float(own):.{digits}f}", title=f"{what}: {float(own):.4g}{src}", sub="this cell", sub_cls="muted")
+    return vc.Val(f"{float(own):.{digits}f}", title=f"{what}: {float(own):.4g}{src}", sub="this cell", sub_cls="muted")
 
 
-def _source_val(rb: RowBuilder, cell: CellRecord) -> Val:
+def _source_val(rb: RowBuilder, cell: CellRecord) -> vc.Val:
     t = cell.telemetry
     if t.power_source is None:
         return rb.notes.missing(telemetry_reason(cell, "power_source" if "power_source" in t.missing else "current_ma"))
@@ -280,7 +267,7 @@ def _source_val(rb: RowBuilder, cell: CellRecord) -> Val:
         extra.append(f"window {t.window_s:.1f} s{rate}{achieved_text(t.sample_rate_hz, t.sample_max_gap_ms)}")
     if t.sampler_cpu_pct is not None:
         extra.append(f"the sampler's own cost: {t.sampler_cpu_pct:.2f}% of one core")
-    return Val(_source_text(cell), sub=f"confidence {conf}", sub_cls=cls,
+    return vc.Val(_source_text(cell), sub=f"confidence {conf}", sub_cls=cls,
                title="; ".join([f"power source: {_source_text(cell)}, confidence {conf}", *extra]))
 
 
@@ -300,7 +287,7 @@ def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
         return None
     d = cell.deltas
     pace = f" at {fps:g} fps" if fps else " back-to-back"
-    head = f"{cell_label(cell)} · {cell.delegate}{pace}"
+    head = f"{vc.cell_label(cell)} · {cell.delegate}{pace}"
     t = cell.telemetry
     src = f"{_source_text(cell)}, confidence {t.power_confidence or 'unstated'}"
     if d.current_ma is not None:
@@ -326,7 +313,7 @@ def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
 def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
     h = vars(cell_head(rb.run, cell))
     if not h["ok"]:
-        blank = Val("")
+        blank = vc.Val("")
         return CostRow(**h, d_cpu=blank, d_gpu=blank, d_mem=blank, d_temp=blank, d_current=blank, mah_per_hour=blank,
                        mj_per_frame=blank, source=blank)
     kind = mem_kind(cell.telemetry.mem_source)
@@ -354,11 +341,11 @@ def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
     )
 
 
-def build_idle(run: RunRecord, dev: DeviceRecord, notes: Footnotes) -> IdleView:
+def build_idle(run: RunRecord, dev: DeviceRecord, notes: vc.Footnotes) -> IdleView:
     """The device's idle record as a line of values (missing ones with their reasons)."""
     rec = next((r for r in getattr(run, "idle", []) if r.serial == dev.serial), None)
     if rec is None:
-        return IdleView(None, [], reason=f"no idle baseline: {NOT_RECORDED}, or the run measured none "
+        return IdleView(None, [], reason=f"no idle baseline: {vc.NOT_RECORDED}, or the run measured none "
                                          "(telemetry.idle_baseline_s)")
     if "all" in rec.missing:
         return IdleView(None, [], reason=f"idle baseline not measured: {rec.missing['all']}")
@@ -367,7 +354,7 @@ def build_idle(run: RunRecord, dev: DeviceRecord, notes: Footnotes) -> IdleView:
         "mem_avail_min_mb": ("mem_avail_min_mb",), "temp_c": ("temp_c",), "current_ma": ("current_ma",),
         "power_mw": ("power_mw", "current_ma"),
     }
-    vals: list[tuple[str, Val]] = []
+    vals: list[tuple[str, vc.Val]] = []
     for attr, name, fmt in (("device_cpu_busy_pct", "CPU", "{:.0f}%"), ("gpu_busy_pct", "GPU", "{:.0f}%"),
                             ("mem_avail_min_mb", "memory available", "{:.0f} MB"), ("temp_c", "temperature",
                                                                                      "{:.1f} °C"),
@@ -377,7 +364,7 @@ def build_idle(run: RunRecord, dev: DeviceRecord, notes: Footnotes) -> IdleView:
             why = next((rec.missing[k] for k in reasons[attr] if k in rec.missing), f"{name} not recorded at rest")
             vals.append((name, notes.missing(why)))
         else:
-            vals.append((name, Val(fmt.format(v), title=f"{name} at rest: {v:.4g}")))
+            vals.append((name, vc.Val(fmt.format(v), title=f"{name} at rest: {v:.4g}")))
     dur = f"{rec.duration_s:.1f} s" if rec.duration_s is not None else None
     return IdleView(dur, vals)
 
@@ -385,11 +372,11 @@ def build_idle(run: RunRecord, dev: DeviceRecord, notes: Footnotes) -> IdleView:
 def build_answer(run: RunRecord, rb: RowBuilder) -> list[AnswerDevice]:
     """Per device, per delegate: bicubic first, then each SR model beside it — speed and quality, then cost."""
     out = []
-    for dev, groups in grouped_cells(run):
+    for dev, groups in vc.grouped_cells(run):
         members = [c for _, m in groups for c in m]
         rows = [_answer_row(rb, c) for c in members]
         idle = build_idle(run, dev, rb.notes)
         cost = [_cost_row(rb, c) for c in members]
-        emul = device_emulated(dev) or any(r.emulated for r in rows)
-        out.append(AnswerDevice(dev, emul, html_id("answer", dev.serial), rows, cost, idle))
+        emul = vc.device_emulated(dev) or any(r.emulated for r in rows)
+        out.append(AnswerDevice(dev, emul, vc.html_id("answer", dev.serial), rows, cost, idle))
     return out

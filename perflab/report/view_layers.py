@@ -6,18 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from perflab.core.display import MISSING, fmt_fine_ms, fmt_num, fmt_pct
-from perflab.report.view_common import (
-    NOT_RECORDED,
-    Footnotes,
-    Val,
-    anchor_for,
-    cell_key,
-    cell_label,
-    device_emulated,
-    device_name,
-    is_emulated,
-    ordered_devices,
-)
+from perflab.report import view_common as vc
 from perflab.store.results import (
     AlignedCellRecord,
     AlignedLayersRecord,
@@ -38,10 +27,10 @@ class LayerRowView:
     node_type: str
     name: str
     avg: str
-    first: Val
+    first: vc.Val
     pct: float
     pct_text: str
-    times_called: Val
+    times_called: vc.Val
 
 
 @dataclass
@@ -52,7 +41,7 @@ class LayersView:
     device: str
     emulated: bool
     source: str
-    total: Val
+    total: vc.Val
     sum_avg: str
     rows: list[LayerRowView]
     compare: LayerCompareView | None = None
@@ -61,14 +50,14 @@ class LayersView:
 @dataclass
 class LayerCompareRow:
     name: str
-    cells: list[Val]  # one per method column, in LayerCompareView.methods order
+    cells: list[vc.Val]  # one per method column, in LayerCompareView.methods order
 
 
 @dataclass
 class LayerCompareView:
     """Every stored per-layer pass of one cell side by side, with the checks the analysis stored."""
 
-    methods: list[Val]  # column headers: the method named, a footnote when the pass is missing
+    methods: list[vc.Val]  # column headers: the method named, a footnote when the pass is missing
     sources: list[str]
     rows: list[LayerCompareRow]
     checks: list[str]  # sum checks and rank agreement, in words
@@ -86,7 +75,7 @@ class AlignedRowView:
     kind: str  # group / span / total
     ops: str  # the ops the row covers, e.g. "CONV_2D@0, TANH@1"
     layers: str  # the Keras layers of its groups
-    cells: list[Val]  # one per method, in AlignedView.methods order
+    cells: list[vc.Val]  # one per method, in AlignedView.methods order
     disagreements: list[str]
 
 
@@ -94,7 +83,7 @@ class AlignedRowView:
 class AlignedView:
     """The stored aligned table: one row per differential group, one column per method."""
 
-    methods: list[Val]  # headers: the method named; its level (per group, per op, totals only) or why missing
+    methods: list[vc.Val]  # headers: the method named; its level (per group, per op, totals only) or why missing
     rows: list[AlignedRowView]
     notes: list[str]  # the mapping's and each method's notes, unmatched rows, the rule for a disagreement
     rule: str
@@ -109,22 +98,22 @@ class LayersMissingView:
 
 
 NO_LAYERS = ("no per-layer profile recorded for this cell: profiling was not requested (profiling.op_profiling), "
-             f"or the reason was {NOT_RECORDED}")
+             f"or the reason was {vc.NOT_RECORDED}")
 
 
 def build_layers_missing(run: RunRecord) -> list[LayersMissingView]:
     """Per device: the ok cells without a per-layer table, grouped by the reason the run stored."""
     out: list[LayersMissingView] = []
-    for dev in ordered_devices(run):
+    for dev in vc.ordered_devices(run):
         by_reason: dict[str, list[str]] = {}
-        emul = device_emulated(dev)
+        emul = vc.device_emulated(dev)
         for c in run.cells:
             if c.device.serial != dev.serial or c.status != CellStatus.OK or _has_layers(c.layers):
                 continue
             why = c.layers.missing if c.layers is not None else None
-            by_reason.setdefault(why or NO_LAYERS, []).append(f"{cell_label(c)} · {c.delegate}")
-            emul = emul or is_emulated(c)
-        out.extend(LayersMissingView(device_name(dev), emul, r, cells) for r, cells in by_reason.items())
+            by_reason.setdefault(why or NO_LAYERS, []).append(f"{vc.cell_label(c)} · {c.delegate}")
+            emul = emul or vc.is_emulated(c)
+        out.extend(LayersMissingView(vc.device_name(dev), emul, r, cells) for r, cells in by_reason.items())
     return out
 
 
@@ -158,20 +147,20 @@ def _trace_lines(t: TraceLatencyRecord) -> list[str]:
 _LEVEL = {"group": "per group", "op": "per op, summed per group", "total": "one node: totals only"}
 
 
-def _aligned_cell(c: AlignedCellRecord, rule: str, dis: list[str], notes: Footnotes) -> Val:
+def _aligned_cell(c: AlignedCellRecord, rule: str, dis: list[str], notes: vc.Footnotes) -> vc.Val:
     if c.time_ms is None:
-        return notes.missing(f"{c.method}: {c.missing}" if c.missing else f"{c.method}: {NOT_RECORDED}")
+        return notes.missing(f"{c.method}: {c.missing}" if c.missing else f"{c.method}: {vc.NOT_RECORDED}")
     text = fmt_fine_ms(c.time_ms) + ("" if c.se_ms is None else f" ± {fmt_fine_ms(c.se_ms)}")
     title = f"{c.method}: {c.ops_seen} of {c.ops_total} ops" if c.ops_total else f"{c.method}"
     if c.flagged:
         title += "; disagrees: " + "; ".join(d for d in dis if c.method in d) + f" ({rule})"
     if c.note:
-        return Val(text + " *", title=f"{title}; {c.note}", cls="partial" + (" disagree" if c.flagged else ""),
+        return vc.Val(text + " *", title=f"{title}; {c.note}", cls="partial" + (" disagree" if c.flagged else ""),
                    sub=c.note, sub_cls="muted")
-    return Val(text, title=title, cls="disagree" if c.flagged else "")
+    return vc.Val(text, title=title, cls="disagree" if c.flagged else "")
 
 
-def build_aligned(a: AlignedLayersRecord, notes: Footnotes) -> AlignedView | None:
+def build_aligned(a: AlignedLayersRecord, notes: vc.Footnotes) -> AlignedView | None:
     """The stored aligned table in display form (every number and flag is the stored one)."""
     if a.missing:
         return AlignedView(methods=[], rows=[], notes=[f"aligned table missing: {a.missing}"], rule="")
@@ -180,17 +169,17 @@ def build_aligned(a: AlignedLayersRecord, notes: Footnotes) -> AlignedView | Non
     methods = []
     for m in a.methods:
         if m.missing:
-            methods.append(Val(m.method, title=m.missing, note=notes.add(f"{m.method}: {m.missing}"), cls="missing"))
+            methods.append(vc.Val(m.method, title=m.missing, note=notes.add(f"{m.method}: {m.missing}"), cls="missing"))
         elif m.unreliable:
-            methods.append(Val(m.method, title=f"unreliable: {m.unreliable}",
+            methods.append(vc.Val(m.method, title=f"unreliable: {m.unreliable}",
                                note=notes.add(f"{m.method}: unreliable, not to be trusted: {m.unreliable}"),
                                sub="unreliable", sub_cls="muted", cls="unreliable"))
         else:
-            methods.append(Val(m.method, title=m.method, sub=_LEVEL.get(m.level, m.level), sub_cls="muted"))
+            methods.append(vc.Val(m.method, title=m.method, sub=_LEVEL.get(m.level, m.level), sub_cls="muted"))
     layers = {g.name: g.layers for g in a.groups}
     untrusted = [bool(m.unreliable) for m in a.methods]
 
-    def cell(c: AlignedCellRecord, r_dis: list[str], i: int) -> Val:
+    def cell(c: AlignedCellRecord, r_dis: list[str], i: int) -> vc.Val:
         v = _aligned_cell(c, rule, r_dis, notes)
         return replace(v, cls=f"{v.cls} unreliable".strip()) if i < len(untrusted) and untrusted[i] else v
 
@@ -222,16 +211,16 @@ def _load_text(ld: PassLoadRecord) -> str:
     return host + f"; phone load average {f(ld.phone_loadavg_1m_start)} → {f(ld.phone_loadavg_1m_end)}"
 
 
-def _method_header(p: LayerPassRecord, notes: Footnotes) -> Val:
+def _method_header(p: LayerPassRecord, notes: vc.Footnotes) -> vc.Val:
     if p.missing:
-        return Val(p.method, title=p.missing, note=notes.add(f"{p.method}: {p.missing}"), cls="missing")
+        return vc.Val(p.method, title=p.missing, note=notes.add(f"{p.method}: {p.missing}"), cls="missing")
     if p.unreliable:
-        return Val(p.method, title=f"unreliable: {p.unreliable}", sub="unreliable", sub_cls="muted",
+        return vc.Val(p.method, title=f"unreliable: {p.unreliable}", sub="unreliable", sub_cls="muted",
                    note=notes.add(f"{p.method}: unreliable, not to be trusted: {p.unreliable}"), cls="unreliable")
-    return Val(p.method, title=p.source)
+    return vc.Val(p.method, title=p.source)
 
 
-def _pass_cell(p: LayerPassRecord, r: LayerRow) -> Val:
+def _pass_cell(p: LayerPassRecord, r: LayerRow) -> vc.Val:
     """A row's time (± its standard error, or with its 95% interval), greyed when the pass is unreliable."""
     text = fmt_fine_ms(r.avg_ms) if r.se_ms is None else f"{fmt_fine_ms(r.avg_ms)} ± {fmt_fine_ms(r.se_ms)}"
     if r.ci_lo_ms is not None and r.ci_hi_ms is not None:
@@ -239,8 +228,8 @@ def _pass_cell(p: LayerPassRecord, r: LayerRow) -> Val:
     covers = f" ({', '.join(r.layers)})" if r.layers else ""
     title = f"{r.method or p.method}: {r.node_type}{covers}"
     if p.unreliable:
-        return Val(text, title=f"unreliable ({p.unreliable}); {title}", cls="unreliable")
-    return Val(text, title=title)
+        return vc.Val(text, title=f"unreliable ({p.unreliable}); {title}", cls="unreliable")
+    return vc.Val(text, title=title)
 
 
 def _pass_checks(p: LayerPassRecord) -> list[str]:
@@ -266,11 +255,11 @@ def _pass_checks(p: LayerPassRecord) -> list[str]:
     return checks
 
 
-def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView:
+def build_layer_compare(lay: LayersRecord, notes: vc.Footnotes) -> LayerCompareView:
     """The stored passes side by side: one column per method, one row per layer (by name, first seen first)."""
-    methods: list[Val] = []
+    methods: list[vc.Val] = []
     sources: list[str] = []
-    by_name: dict[str, list[Val]] = {}
+    by_name: dict[str, list[vc.Val]] = {}
     checks: list[str] = []
     for p in lay.passes:
         methods.append(_method_header(p, notes))
@@ -278,7 +267,7 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
     n = len(lay.passes)
     for i, p in enumerate(lay.passes):
         for r in p.rows:
-            by_name.setdefault(r.name, [Val("") for _ in range(n)])[i] = _pass_cell(p, r)
+            by_name.setdefault(r.name, [vc.Val("") for _ in range(n)])[i] = _pass_cell(p, r)
         checks.extend(_pass_checks(p))
     t = lay.trace
     trace = _trace_lines(t) if t is not None else []
@@ -300,7 +289,7 @@ def build_layer_compare(lay: LayersRecord, notes: Footnotes) -> LayerCompareView
         aligned=build_aligned(lay.aligned, notes) if lay.aligned is not None else None)
 
 
-def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
+def build_layers(run: RunRecord, notes: vc.Footnotes) -> list[LayersView]:
     out = []
     for c in run.cells:
         if c.layers is None or not _has_layers(c.layers):
@@ -316,21 +305,21 @@ def build_layers(run: RunRecord, notes: Footnotes) -> list[LayersView]:
                 node_type=r.node_type,
                 name=r.name,
                 avg=f"{r.avg_ms:.3f}",
-                first=Val(f"{r.first_ms:.3f}") if r.first_ms is not None else notes.missing(
+                first=vc.Val(f"{r.first_ms:.3f}") if r.first_ms is not None else notes.missing(
                     f"first-run time per layer not given by {c.layers.source}"),
                 pct=max(0.0, min(100.0, pct)),
                 pct_text=f"{pct:.1f}%",
-                times_called=Val(str(r.times_called)) if r.times_called is not None else notes.missing(
+                times_called=vc.Val(str(r.times_called)) if r.times_called is not None else notes.missing(
                     f"call count per layer not given by {c.layers.source}"),
             ))
         out.append(LayersView(
-            cell_id=cell_key(run, c),
-            anchor=anchor_for(cell_key(run, c)) + "-layers",
-            title=f"{cell_label(c)} · {c.delegate}",
-            device=device_name(c.device),
-            emulated=is_emulated(c),
+            cell_id=vc.cell_key(run, c),
+            anchor=vc.anchor_for(vc.cell_key(run, c)) + "-layers",
+            title=f"{vc.cell_label(c)} · {c.delegate}",
+            device=vc.device_name(c.device),
+            emulated=vc.is_emulated(c),
             source=c.layers.source,
-            total=Val(f"{total:.3f} ms") if total is not None else notes.missing(
+            total=vc.Val(f"{total:.3f} ms") if total is not None else notes.missing(
                 f"total of the profiling pass not given by {c.layers.source}"),
             sum_avg=f"{sum_avg:.3f} ms",
             rows=rows,

@@ -9,18 +9,7 @@ from dataclasses import dataclass
 
 from perflab.core.display import MISSING, fmt_mai, fmt_ms, fmt_ratio, fmt_signed, fmt_size
 from perflab.core.units import frame_budget_ms
-from perflab.report.view_common import (
-    MODE_LABELS,
-    NOT_RECORDED,
-    Footnotes,
-    Val,
-    anchor_for,
-    cell_key,
-    cell_label,
-    delta_cls,
-    is_emulated,
-    series_of,
-)
+from perflab.report import view_common as vc
 from perflab.rules.memory import mem_kind
 from perflab.store.results import CellRecord, CellStatus, RunRecord, WarningRecord
 
@@ -41,67 +30,67 @@ class RowView:
     emulated: bool
     reason: str | None
     latency_source: str | None
-    size: Val
-    paced_median: Val
-    paced_p90: Val
-    b2b_median: Val
-    b2b_p90: Val
-    init: Val
-    first: Val
-    realtime: Val
-    psnr: Val
-    ssim: Val
-    piqe: Val
-    mai: Val
-    cpu: Val
-    mem_peak: Val  # absolute peak (RSS high-water mark or the tool's peak footprint)
-    mem_delta: Val  # the tool's growth of max RSS since it started: a different quantity
-    power: Val
+    size: vc.Val
+    paced_median: vc.Val
+    paced_p90: vc.Val
+    b2b_median: vc.Val
+    b2b_p90: vc.Val
+    init: vc.Val
+    first: vc.Val
+    realtime: vc.Val
+    psnr: vc.Val
+    ssim: vc.Val
+    piqe: vc.Val
+    mai: vc.Val
+    cpu: vc.Val
+    mem_peak: vc.Val  # absolute peak (RSS high-water mark or the tool's peak footprint)
+    mem_delta: vc.Val  # the tool's growth of max RSS since it started: a different quantity
+    power: vc.Val
     warnings: list[WarningRecord]
 
 
 class RowBuilder:
-    def __init__(self, run: RunRecord, notes: Footnotes) -> None:
+    def __init__(self, run: RunRecord, notes: vc.Footnotes) -> None:
         self.run = run
         self.notes = notes
         self.fps = run.scenario.fps
         self.budget = frame_budget_ms(self.fps)
 
-    def latency(self, cell: CellRecord, mode: str, attr: str) -> Val:
-        rec = series_of(cell, mode)
+    def latency(self, cell: CellRecord, mode: str, attr: str) -> vc.Val:
+        rec = vc.series_of(cell, mode)
         if rec is None:
             if mode == "paced" and not self.fps:
                 return self.notes.missing("scenario runs back-to-back only (no fps), so there is no paced series")
-            return self.notes.missing(f"no {MODE_LABELS.get(mode, mode)} series was recorded for this cell")
+            return self.notes.missing(f"no {vc.MODE_LABELS.get(mode, mode)} series was recorded for this cell")
         value = getattr(rec, attr)
         if value is None:
             reason = rec.missing.get(attr)
             return self.notes.missing(
-                reason or f"{attr} of the {MODE_LABELS.get(mode, mode)} series not recorded (no reason given)"
+                reason or f"{attr} of the {vc.MODE_LABELS.get(mode, mode)} series not recorded (no reason given)"
             )
-        title = f"{MODE_LABELS.get(mode, mode)} {attr}: {value:.3f} ms, n={rec.n}, source: {rec.source}"
+        title = f"{vc.MODE_LABELS.get(mode, mode)} {attr}: {value:.3f} ms, n={rec.n}, source: {rec.source}"
         if attr == "median" and rec.p10 is not None and rec.p90 is not None:
             title += f"; spread p10 {rec.p10:.3f} – p90 {rec.p90:.3f} ms"
-        return Val(fmt_ms(float(value)), title=title)
+        return vc.Val(fmt_ms(float(value)), title=title)
 
-    def startup(self, cell: CellRecord, attr: str) -> Val:
+    def startup(self, cell: CellRecord, attr: str) -> vc.Val:
         recs = [r for r in [cell.latency_ms, *cell.series.values()] if r is not None]
         for r in recs:
             v = getattr(r, attr)
             if v is not None:
-                return Val(fmt_ms(float(v)), title=f"{attr}: {v:.3f} ms (source: {r.source})")
+                return vc.Val(fmt_ms(float(v)), title=f"{attr}: {v:.3f} ms (source: {r.source})")
         for r in recs:
             if attr in r.missing:
                 return self.notes.missing(r.missing[attr])
         return self.notes.missing(f"{attr} latency not recorded (no reason given)")
 
-    def realtime(self, cell: CellRecord) -> Val:
+    def realtime(self, cell: CellRecord) -> vc.Val:
         """The stored verdict and the rule that decided it (p90, or the mean where only mean ± std exist)."""
         if self.budget is None:
             return self.notes.missing("scenario has no fps, so there is no frame budget to judge real time against")
         rt = cell.realtime
         if rt is None:
-            return self.notes.missing(f"real-time verdict {NOT_RECORDED}")
+            return self.notes.missing(f"real-time verdict {vc.NOT_RECORDED}")
         if rt.meets is None:
             return self.notes.missing(f"real time not judged: {rt.missing or 'no reason given'}")
         budget = rt.budget_ms if rt.budget_ms is not None else self.budget
@@ -109,7 +98,7 @@ class RowBuilder:
         value = f"{stat} {rt.value_ms:.2f} ms" if rt.value_ms is not None else f"{stat} value not recorded"
         title = f"{value} {'≤' if rt.meets else '>'} frame budget {budget:.1f} ms at {self.fps:g} fps. Rule: {rt.rule}"
         sub = f"by {stat}"
-        return Val("yes" if rt.meets else "no", title=title, cls="rt-yes" if rt.meets else "rt-no", sub=sub,
+        return vc.Val("yes" if rt.meets else "no", title=title, cls="rt-yes" if rt.meets else "rt-no", sub=sub,
                    sub_cls="bad" if stat == "mean" else "muted")
 
     def stored_delta(self, cell: CellRecord, attr: str) -> tuple[float | None, str]:
@@ -122,11 +111,11 @@ class RowBuilder:
             return float(value), ""
         why = d.missing.get(attr) or d.missing.get("all")
         if why is None:
-            why = (f"Δ {attr} vs bicubic {NOT_RECORDED}" if attr not in type(d).model_fields
+            why = (f"Δ {attr} vs bicubic {vc.NOT_RECORDED}" if attr not in type(d).model_fields
                    else f"no Δ {attr} vs bicubic: this cell or bicubic ({d.baseline_cell_id}) has no {attr}")
         return None, why
 
-    def quality(self, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool = True) -> Val:
+    def quality(self, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool = True) -> vc.Val:
         value = getattr(cell.quality, attr)
         if value is None:
             return self.notes.missing(cell.quality.missing.get(attr) or f"{attr} not measured (no reason given)")
@@ -135,39 +124,39 @@ class RowBuilder:
             title += f", computed on {cell.quality.computed_on}"
         text = f"{value:.{digits}f}"
         if cell.baseline:
-            return Val(text, title=title, sub="baseline", sub_cls="muted")
+            return vc.Val(text, title=title, sub="baseline", sub_cls="muted")
         delta, why = self.stored_delta(cell, attr)
         if delta is None:
-            return Val(text, title=f"{title}; Δ vs bicubic unknown: {why}", sub=f"Δ {MISSING}", sub_cls="muted")
-        return Val(text, title=f"{title}; Δ vs bicubic {delta:+.6g}{unit}", sub=fmt_signed(delta, digits, unit),
-                   sub_cls=delta_cls(delta, higher_better, digits))
+            return vc.Val(text, title=f"{title}; Δ vs bicubic unknown: {why}", sub=f"Δ {MISSING}", sub_cls="muted")
+        return vc.Val(text, title=f"{title}; Δ vs bicubic {delta:+.6g}{unit}", sub=fmt_signed(delta, digits, unit),
+                   sub_cls=vc.delta_cls(delta, higher_better, digits))
 
-    def mai(self, cell: CellRecord) -> Val:
+    def mai(self, cell: CellRecord) -> vc.Val:
         """The stored MAI 2021 score, shown as log10 (the raw score spans ~18 decades)."""
         q = cell.quality
         score = q.mai2021_score
         if score is None:
-            return self.notes.missing(q.missing.get("mai2021_score") or f"MAI score {NOT_RECORDED}")
+            return self.notes.missing(q.missing.get("mai2021_score") or f"MAI score {vc.NOT_RECORDED}")
         title = (f"MAI 2021 score {score:.3g} = 2^(2·PSNR-Y) / (C·median latency ms), C = 1; shown as log10 "
                  f"= {fmt_mai(score)} (+0.30 = twice the score, i.e. +0.15 dB PSNR-Y or half the latency). "
                  "Absolute values are only comparable within perflab (the challenge used its own C and runtime "
                  "measurement)")
         if cell.baseline:
-            return Val(fmt_mai(score), title=title, sub="baseline", sub_cls="muted")
+            return vc.Val(fmt_mai(score), title=title, sub="baseline", sub_cls="muted")
         ratio, why = self.stored_delta(cell, "mai2021_ratio")
         if ratio is None:
-            return Val(fmt_mai(score), title=f"{title}; ratio to bicubic: {why}")
-        return Val(fmt_mai(score), title=f"{title}; {ratio:.3g}× bicubic's score", sub=f"{fmt_ratio(ratio)}× bic",
+            return vc.Val(fmt_mai(score), title=f"{title}; ratio to bicubic: {why}")
+        return vc.Val(fmt_mai(score), title=f"{title}; {ratio:.3g}× bicubic's score", sub=f"{fmt_ratio(ratio)}× bic",
                    sub_cls="good" if ratio > 1 else ("bad" if ratio < 1 else "muted"))
 
-    def median_with_delta(self, cell: CellRecord, mode: str) -> Val:
+    def median_with_delta(self, cell: CellRecord, mode: str) -> vc.Val:
         v = self.latency(cell, mode, "median")
-        rec = series_of(cell, mode)
+        rec = vc.series_of(cell, mode)
         if v.missing and rec is not None and rec.mean is not None:
             # A tool summary (benchmark_model) has a mean but no median: show the mean, labelled as such.
             reason = rec.missing.get("median") or "median not recorded (no reason given)"
             std = f" ± {rec.std:.2f}" if rec.std is not None else ""
-            return Val(fmt_ms(rec.mean), note=self.notes.add(reason), sub="mean, no median", sub_cls="muted",
+            return vc.Val(fmt_ms(rec.mean), note=self.notes.add(reason), sub="mean, no median", sub_cls="muted",
                        title=f"median not available ({reason}); this is the mean{std} ms from {rec.source}, "
                              f"n={rec.n}")
         head = cell.latency_ms
@@ -176,16 +165,16 @@ class RowBuilder:
         delta, _ = self.stored_delta(cell, "latency_median_ms")
         if delta is None:
             return v
-        return Val(v.text, title=f"{v.title}; {delta:+.3f} ms vs bicubic's median", sub=f"{fmt_signed(delta, 1)} ms",
+        return vc.Val(v.text, title=f"{v.title}; {delta:+.3f} ms vs bicubic's median", sub=f"{fmt_signed(delta, 1)} ms",
                    sub_cls="muted")
 
-    def telemetry(self, cell: CellRecord, attr: str, fmt: Callable[[float], str], what: str) -> Val:
+    def telemetry(self, cell: CellRecord, attr: str, fmt: Callable[[float], str], what: str) -> vc.Val:
         v = getattr(cell.telemetry, attr)
         if v is None:
             return self.notes.missing(cell.telemetry.missing.get(attr) or f"{what} not recorded (no reason given)")
-        return Val(fmt(float(v)), title=what)
+        return vc.Val(fmt(float(v)), title=what)
 
-    def memory(self, cell: CellRecord, kind: str) -> Val:
+    def memory(self, cell: CellRecord, kind: str) -> vc.Val:
         """Memory in the column of its meaning (rules.memory): ``peak`` — the peak RSS of the benchmark process
         from the sampler (``mem_peak_mb``); ``delta`` — the tool's own growth of max RSS since it started
         (``tool_mem_mb``), a second, labelled figure. A /3 file's tool figure sits in ``mem_peak_mb``."""
@@ -197,39 +186,39 @@ class RowBuilder:
                 why = t.missing.get("tool_mem_mb") if v is None else None
                 return self.notes.missing(
                     why or f"this device's tool reports no memory delta ({src or 'no memory figure'}); see Peak MB")
-            return Val(f"{v:.0f}", title=f"{v:.1f} MB: the tool's own figure; source: {src}")
+            return vc.Val(f"{v:.0f}", title=f"{v:.1f} MB: the tool's own figure; source: {src}")
         if t.mem_peak_mb is None:
             return self.notes.missing(t.missing.get("mem_peak_mb") or "memory not recorded (no reason given)")
         if mem_kind(t.mem_source) != "peak":  # a /3 file whose only figure is the tool's delta
             return self.notes.missing(f"this device's tool reports a different memory quantity ({t.mem_source}); "
                                       "see the Mem Δ MB column")
-        return Val(f"{t.mem_peak_mb:.0f}", title=f"{t.mem_peak_mb:.1f} MB; source: {t.mem_source or 'not recorded'}")
+        return vc.Val(f"{t.mem_peak_mb:.0f}", title=f"{t.mem_peak_mb:.1f} MB; source: {t.mem_source or 'not recorded'}")
 
-    def power(self, cell: CellRecord) -> Val:
+    def power(self, cell: CellRecord) -> vc.Val:
         """Mean power over the headline window where measured, with its source and confidence under it."""
         t = cell.telemetry
         conf = t.power_confidence or "unstated"
         cls = {"high": "good", "medium": "", "low": "bad", "none": "bad"}.get(conf, "")
         if t.power_mw is not None:
-            return Val(f"{t.power_mw:.0f} mW", title=f"mean power {t.power_mw:.1f} mW; source: "
+            return vc.Val(f"{t.power_mw:.0f} mW", title=f"mean power {t.power_mw:.1f} mW; source: "
                        f"{t.power_source or 'not recorded'}; confidence: {conf}",
                        sub=f"{t.power_source or 'source not recorded'} · {conf}", sub_cls=cls)
         if t.power_source is None:
             reason = t.missing.get("power_mw") or t.missing.get("power_source") or t.missing.get("power")
             return self.notes.missing(reason or "no power source for this cell (no reason given)")
         why = t.missing.get("power_mw") or "no power value recorded for this cell (no reason given)"
-        return Val(MISSING, note=self.notes.add(why), cls="missing", title=f"{why}; power source: {t.power_source}",
+        return vc.Val(MISSING, note=self.notes.add(why), cls="missing", title=f"{why}; power source: {t.power_source}",
                    sub=f"{t.power_source} · {conf}", sub_cls=cls)
 
-    def size(self, cell: CellRecord) -> Val:
+    def size(self, cell: CellRecord) -> vc.Val:
         if cell.model.size_bytes is None:
             return self.notes.missing("model file size not recorded")
-        return Val(fmt_size(cell.model.size_bytes), title=f"{cell.model.size_bytes} bytes"
+        return vc.Val(fmt_size(cell.model.size_bytes), title=f"{cell.model.size_bytes} bytes"
                    + (f", sha256 {cell.model.sha256}" if cell.model.sha256 else ""))
 
     def row(self, cell: CellRecord) -> RowView:
         ok = cell.status == CellStatus.OK
-        placeholder = Val("")  # not rendered: a cell that is not ok shows its status and reason instead
+        placeholder = vc.Val("")  # not rendered: a cell that is not ok shows its status and reason instead
         head = cell.latency_ms
         source = head.source if head is not None else None
         if ok:
@@ -255,9 +244,9 @@ class RowBuilder:
                                               "realtime", "psnr", "ssim", "piqe", "mai", "cpu", "mem_peak",
                                               "mem_delta", "power")}
         return RowView(
-            cell_id=cell_key(self.run, cell),
-            anchor=anchor_for(cell_key(self.run, cell)),
-            label=cell_label(cell),
+            cell_id=vc.cell_key(self.run, cell),
+            anchor=vc.anchor_for(vc.cell_key(self.run, cell)),
+            label=vc.cell_label(cell),
             model_name=cell.model.name,
             family=cell.model.family,
             variant=cell.model.variant,
@@ -266,7 +255,7 @@ class RowBuilder:
             status=str(cell.status),
             ok=ok,
             baseline=cell.baseline,
-            emulated=is_emulated(cell),
+            emulated=vc.is_emulated(cell),
             reason=cell.reason or (None if ok else "no reason recorded"),
             latency_source=source,
             size=self.size(cell),

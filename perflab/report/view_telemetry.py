@@ -6,17 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from perflab.core.display import fmt_num
+from perflab.report import view_common as vc
 from perflab.report.view_answer import achieved_text, telemetry_reason
-from perflab.report.view_common import (
-    Footnotes,
-    Val,
-    anchor_for,
-    cell_key,
-    cell_label,
-    device_emulated,
-    grouped_cells,
-    is_emulated,
-)
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord
 
 
@@ -30,7 +21,7 @@ class TelemetryRowView:
     delegate: str
     baseline: bool
     emulated: bool
-    values: list[Val]
+    values: list[vc.Val]
 
 
 @dataclass
@@ -65,12 +56,12 @@ def _spread(values: dict[str, float], fmt: str) -> tuple[str, str]:
     return text, ", ".join(f"{k} {fmt.format(v)}" for k, v in values.items())
 
 
-def _telemetry_values(cell: CellRecord, notes: Footnotes) -> list[Val]:
+def _telemetry_values(cell: CellRecord, notes: vc.Footnotes) -> list[vc.Val]:
     t = cell.telemetry
 
-    def num(attr: str, fmt: str, what: str) -> Val:
+    def num(attr: str, fmt: str, what: str) -> vc.Val:
         v = getattr(t, attr)
-        return Val(fmt.format(v), title=f"{what}: {v:.6g}") if v is not None else notes.missing(
+        return vc.Val(fmt.format(v), title=f"{what}: {v:.6g}") if v is not None else notes.missing(
             telemetry_reason(cell, attr))
 
     cpu = num("device_cpu_busy_pct", "{:.0f}%", "device CPU busy")
@@ -79,27 +70,27 @@ def _telemetry_values(cell: CellRecord, notes: Footnotes) -> list[Val]:
         cpu = replace(cpu, sub=f"cores {text}%", sub_cls="muted", title=f"{cpu.title}; per core: {each}")
     if t.cpu_freq_mhz:
         text, each = _spread(t.cpu_freq_mhz, "{:.0f}")
-        freq = Val(text, title=f"mean clock per core/policy (MHz): {each}")
+        freq = vc.Val(text, title=f"mean clock per core/policy (MHz): {each}")
     else:
         freq = notes.missing(t.missing.get("cpu_freq_mhz") or telemetry_reason(cell, "cpu_freq_mhz"))
     if t.temp_max_c is not None:
         start = f"{t.start_temp_c:.1f} → " if t.start_temp_c is not None else ""
         end = fmt_num(t.temp_end_c, ".1f")
-        temp = Val(f"{start}{end} ({t.temp_max_c:.1f})", sub=t.temp_zone, sub_cls="muted",
+        temp = vc.Val(f"{start}{end} ({t.temp_max_c:.1f})", sub=t.temp_zone, sub_cls="muted",
                    title=f"zone {t.temp_zone or 'not recorded'}; start (cool-down gate) {t.start_temp_c}, end "
                          f"{t.temp_end_c}, max {t.temp_max_c} °C")
     else:
         temp = notes.missing(telemetry_reason(cell, "temp_max_c"))
     if t.energy_mj is not None:
         mah = f"{t.energy_mah:.3f} mAh" if t.energy_mah is not None else None
-        energy = Val(f"{t.energy_mj:.0f} mJ", sub=mah, sub_cls="muted", title=f"energy over the window: "
+        energy = vc.Val(f"{t.energy_mj:.0f} mJ", sub=mah, sub_cls="muted", title=f"energy over the window: "
                      f"{t.energy_mj:.1f} mJ" + (f", {t.energy_mah:.4f} mAh" if t.energy_mah is not None else ""))
     else:
         energy = notes.missing(telemetry_reason(cell, "energy_mj"))
     if t.window_s is not None:
         rate = f"every {t.sample_interval_ms:g} ms" if t.sample_interval_ms is not None else None
         cost = f"; the sampler used {t.sampler_cpu_pct:.2f}% of one core" if t.sampler_cpu_pct is not None else ""
-        window = Val(f"{t.window_s:.1f} s", sub=rate, sub_cls="muted",
+        window = vc.Val(f"{t.window_s:.1f} s", sub=rate, sub_cls="muted",
                      title=f"window {t.window_s:.2f} s{achieved_text(t.sample_rate_hz, t.sample_max_gap_ms)}{cost}")
     else:
         window = notes.missing(telemetry_reason(cell, "window_s"))
@@ -119,16 +110,16 @@ def _telemetry_values(cell: CellRecord, notes: Footnotes) -> list[Val]:
     ]
 
 
-def build_telemetry_tables(run: RunRecord, notes: Footnotes) -> list[TelemetryTableView]:
+def build_telemetry_tables(run: RunRecord, notes: vc.Footnotes) -> list[TelemetryTableView]:
     """Per device: every telemetry number each ok cell stored, missing ones with their reasons. Devices whose cells
     stored no sampler telemetry at all (older perflab, or not sampled) are left out."""
     out = []
-    for dev, groups in grouped_cells(run):
+    for dev, groups in vc.grouped_cells(run):
         cells = [c for _, m in groups for c in m if c.status == CellStatus.OK]
         if not any(c.telemetry.timeline_file or c.telemetry.window_s is not None for c in cells):
             continue
-        rows = [TelemetryRowView(cell_key(run, c), anchor_for(cell_key(run, c)), cell_label(c), c.delegate, c.baseline,
-                                 is_emulated(c), _telemetry_values(c, notes)) for c in cells]
-        out.append(TelemetryTableView(dev, device_emulated(dev) or any(r.emulated for r in rows), TELEMETRY_COLUMNS,
+        rows = [TelemetryRowView(vc.cell_key(run, c), vc.anchor_for(vc.cell_key(run, c)), vc.cell_label(c), c.delegate, c.baseline,
+                                 vc.is_emulated(c), _telemetry_values(c, notes)) for c in cells]
+        out.append(TelemetryTableView(dev, vc.device_emulated(dev) or any(r.emulated for r in rows), TELEMETRY_COLUMNS,
                                       rows))
     return out
