@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 from perflab.emulator.meters.pty import PtyPort
 from perflab.emulator.meters.source import LoadSource
@@ -92,3 +93,17 @@ class EmulatedMeter:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+class ModelledMeter(EmulatedMeter):
+    """A meter that comes as one of several models (the keys of ``models``) and answers a poll
+    ``reply_delay_s`` after it."""
+
+    models: ClassVar[Mapping[str, object]] = {}
+
+    def __init__(self, source: LoadSource, model: str, reply_delay_s: float, *, transport: str) -> None:
+        if model not in self.models:
+            raise ValueError(f"unknown {self.kind.upper()} model {model!r}")
+        super().__init__(source, transport=transport)
+        self.model = model
+        self.reply_delay_s = reply_delay_s

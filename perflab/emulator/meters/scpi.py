@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from perflab.emulator.meters.base import EmulatedMeter
+from perflab.emulator.meters.base import ModelledMeter
 from perflab.emulator.meters.source import LoadSource
 
 IDNS = {
@@ -40,16 +40,13 @@ def _normalise(header: str) -> str:
     return ":".join(_short(n) for n in nodes) + ("?" if query else "")
 
 
-class ScpiEmulator(EmulatedMeter):
+class ScpiEmulator(ModelledMeter):
     kind = "scpi"
+    models = IDNS
 
     def __init__(self, source: LoadSource, model: str = "n6705c", reply_delay_s: float = 0.0,
                  *, transport: str = "pty") -> None:
-        if model not in IDNS:
-            raise ValueError(f"unknown SCPI model {model!r}")
-        super().__init__(source, transport=transport)
-        self.model = model
-        self.reply_delay_s = reply_delay_s
+        super().__init__(source, model, reply_delay_s, transport=transport)
         self._line = bytearray()
         self.errors: list[str] = []
         self.form_real = False

@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 
-from perflab.emulator.meters.base import EmulatedMeter
+from perflab.emulator.meters.base import ModelledMeter
 from perflab.emulator.meters.source import LoadSource
 
 MODEL_IDS = {"um24c": 0x0963, "um25c": 0x09C9, "um34c": 0x0D4C}
@@ -45,16 +45,13 @@ def encode_frame(model: str, *, volts: float, amps: float, group: int, group_mah
     return bytes(frame)
 
 
-class UmEmulator(EmulatedMeter):
+class UmEmulator(ModelledMeter):
     kind = "um"
+    models = MODEL_IDS
 
     def __init__(self, source: LoadSource, model: str = "um34c", reply_delay_s: float = 0.02,
                  *, transport: str = "pty") -> None:
-        if model not in MODEL_IDS:
-            raise ValueError(f"unknown UM model {model!r}")
-        super().__init__(source, transport=transport)
-        self.model = model
-        self.reply_delay_s = reply_delay_s
+        super().__init__(source, model, reply_delay_s, transport=transport)
         self.group = 0
         self.group_mah = [0.0] * 10
         self.group_mwh = [0.0] * 10
