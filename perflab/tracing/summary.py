@@ -5,8 +5,9 @@ its frequency leaves every duration missing with that reason, counts still given
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict
+from typing import Any
 
 from perflab.analysis.stats import SeriesStats, summarize
 from perflab.core.display import MISSING, fmt_num
@@ -124,6 +125,13 @@ def _num(v: object, spec: str = ".3f") -> str:
     return fmt_num(v, spec) if isinstance(v, (int, float)) else MISSING
 
 
+def _name_table(out: list[str], title: str, rows: list[Any], rest: Callable[[Any], str]) -> None:
+    """A titled table of named rows, names padded to the longest; ``rest`` gives the columns after it."""
+    out.append(title)
+    w = max(len(r["name"]) for r in rows)
+    out.extend(f"  {r['name']:<{w}}  {rest(r)}" for r in rows)
+
+
 def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list of sections
     """Readable text of :func:`trace_summary`'s result."""
     out: list[str] = []
@@ -180,12 +188,9 @@ def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list
     ops = doc["top_ops"]
     assert isinstance(ops, list)
     if ops:
-        out.append("top ops (median ms, p90 ms, share of the top-level ops):")
-        w = max(len(o["name"]) for o in ops)
-        for o in ops:
-            tag = "  [delegate]" if o["delegate"] else ""
-            out.append(f"  {o['name']:<{w}}  {_num(o['median_ms']):>9}  {_num(o['p90_ms']):>9}  "
-                       f"{o['share_pct']:6.2f}%  n={o['n']}{tag}")
+        _name_table(out, "top ops (median ms, p90 ms, share of the top-level ops):", ops, lambda o: (
+            f"{_num(o['median_ms']):>9}  {_num(o['p90_ms']):>9}  {o['share_pct']:6.2f}%  n={o['n']}"
+            + ("  [delegate]" if o["delegate"] else "")))
     segs = doc["segments"]
     assert isinstance(segs, list)
     if segs:
@@ -193,11 +198,9 @@ def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list
     irqs = doc["irqs"]
     assert isinstance(irqs, list)
     if irqs:
-        out.append("irqs (count, total ms, longest µs):")
-        w = max(len(s["name"]) for s in irqs)
-        for s in irqs:
-            out.append(f"  {s['name']:<{w}}  {s['count']:>7}  {_num(s['total_ms']):>9}  {_num(s['max_us'], '.1f'):>8}  "
-                       f"irq {','.join(map(str, s['irqs']))}")
+        _name_table(out, "irqs (count, total ms, longest µs):", irqs, lambda s: (
+            f"{s['count']:>7}  {_num(s['total_ms']):>9}  {_num(s['max_us'], '.1f'):>8}  "
+            f"irq {','.join(map(str, s['irqs']))}"))
     busy = doc["cpu_busy"]
     if isinstance(busy, dict):
         out.append(f"CPU busy of threads {','.join(map(str, busy['threads']))}: {_num(busy['total_ms'])} ms")
