@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import SHELL_UID, FsError
 from perflab.emulator.shell.errors import Unsupported
-from perflab.emulator.shell.registry import COMMANDS, Cmd, command, err, fs_msg
+from perflab.emulator.shell.registry import COMMANDS, Cmd, command, each_or_fail, err, fs_msg
 from perflab.emulator.shell.streams import IO
 
 if TYPE_CHECKING:
@@ -122,14 +122,8 @@ def _each_path(sh: Shell, io: IO, tool: str, names: list[str], op: Callable[[str
         return 1
     if any(a.startswith("-") for a in names):
         raise Unsupported(f"{tool} " + " ".join(names))
-    status = 0
-    for name in names:
-        try:
-            op(sh.path(name))
-        except FsError as exc:
-            err(io, f"{tool}: {name}: {os.strerror(exc.errno_)}")
-            status = 1
-    return status
+    return each_or_fail(io, names, lambda name: op(sh.path(name)),
+                        lambda name, exc: f"{tool}: {name}: {os.strerror(exc.errno_)}")
 
 
 @command("rmdir")
@@ -210,19 +204,16 @@ def _cp(sh: Shell, args: list[str], io: IO) -> int:
         err(io, "cp: Needs 2 arguments")
         return 1
     dst = sh.path(files[-1])
-    status = 0
-    for src in files[:-1]:
+
+    def copy(src: str) -> None:
         target = posixpath.join(dst, posixpath.basename(src)) if sh.rt.fs.is_dir(dst) else dst
-        try:
-            data = sh.rt.fs.read_bytes(sh.path(src), sh.uid)
-            sh.rt.fs.write_bytes(target, data, sh.uid)
-            st = sh.rt.fs.stat(sh.path(src))
-            if st is not None and sh.rt.fs.vnode(sh.path(src)) is None:
-                sh.rt.fs.chmod(target, st.mode & 0o777, sh.uid)
-        except FsError as exc:
-            err(io, f"cp: {fs_msg(exc)}")
-            status = 1
-    return status
+        data = sh.rt.fs.read_bytes(sh.path(src), sh.uid)
+        sh.rt.fs.write_bytes(target, data, sh.uid)
+        st = sh.rt.fs.stat(sh.path(src))
+        if st is not None and sh.rt.fs.vnode(sh.path(src)) is None:
+            sh.rt.fs.chmod(target, st.mode & 0o777, sh.uid)
+
+    return each_or_fail(io, files[:-1], copy, lambda src, exc: f"cp: {fs_msg(exc)}")
 
 
 @command("mv")

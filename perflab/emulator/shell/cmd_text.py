@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import FsError
 from perflab.emulator.shell.errors import Unsupported
-from perflab.emulator.shell.registry import command, err
+from perflab.emulator.shell.registry import command, each_or_fail, err
 from perflab.emulator.shell.streams import IO
 
 if TYPE_CHECKING:
@@ -76,17 +76,11 @@ def _printf(sh: Shell, args: list[str], io: IO) -> int:
 @command("cat")
 def _cat(sh: Shell, args: list[str], io: IO) -> int:
     files = [a for a in args if a != "-u"] or ["-"]
-    status = 0
-    for f in files:
-        if f == "-":
-            io.out(io.stdin())
-            continue
-        try:
-            io.out(sh.rt.fs.read_bytes(sh.path(f), sh.uid))
-        except FsError as exc:
-            err(io, f"cat: {f}: {os.strerror(exc.errno_)}")
-            status = 1
-    return status
+
+    def show(f: str) -> None:
+        io.out(io.stdin() if f == "-" else sh.rt.fs.read_bytes(sh.path(f), sh.uid))
+
+    return each_or_fail(io, files, show, lambda f, exc: f"cat: {f}: {os.strerror(exc.errno_)}")
 
 
 @command("tee")

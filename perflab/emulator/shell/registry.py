@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from perflab.emulator.fs import FsError
@@ -37,3 +37,17 @@ def err(io: IO, msg: str) -> None:
 
 def fs_msg(exc: FsError) -> str:
     return f"{exc.path}: {os.strerror(exc.errno_)}"
+
+
+def each_or_fail(io: IO, items: Iterable[str], op: Callable[[str], None],
+                 message: Callable[[str, FsError], str]) -> int:
+    """Apply ``op`` to every item as toybox does: a failing one prints ``message(item, error)``
+    to stderr and the rest still run. Returns the exit status (1 if any failed)."""
+    status = 0
+    for item in items:
+        try:
+            op(item)
+        except FsError as exc:
+            err(io, message(item, exc))
+            status = 1
+    return status
