@@ -83,15 +83,16 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
     the record, not the emulator's realism for a phone."""
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
                       delegate="cpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
+
     def measure() -> LayersRecord:
         return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
-                                             differential_iterations=6, estimate=False,
-                                            differential_max_rounds=5, differential_budget_s=45.0, cache_root=cache))
+                                             differential_iterations=6, estimate=False, differential_max_rounds=5,
+                                             differential_budget_s=45.0, cache_root=cache))
 
-    def misses(rec: LayersRecord) -> list[str]:  # both costliest rows are timed: a busy host can swap them
-        diff = next(p for p in rec.passes if p.method == "differential")
-        vs_op = next((c for c in diff.rank_checks if c.against == "op_profile"), None)
-        return [] if vs_op is None or vs_op.same_top else [f"costliest rows differ: {diff.rows} / {rec.rows}"]
+    def misses(r: LayersRecord) -> list[str]:
+        """A busy host can fail one pass's sum check (its rows are then unreliable, never ranked)."""
+        d = next(p for p in r.passes if p.method == "differential")
+        return [f"unreliable: {d.unreliable}"] if d.unreliable else []
 
     rec = measure_until_within(measure, misses)
     diff = next(p for p in rec.passes if p.method == "differential")
