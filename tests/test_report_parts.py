@@ -404,7 +404,8 @@ def test_timeline_streams_windows_and_scaled_current() -> None:
     assert by["mA"].segments == [[(0.0, 200.0), (0.5, 400.0), (1.0, 400.0), (1.5, 210.0)]]
     t_mw, mw = by["mW"].segments[0][1]
     assert t_mw == 0.5 and mw == pytest.approx(400.0 * 3.9)
-    assert by["°C"].name == "temperature (cpu-therm)" and by["°C"].segments[0][-1] == (1.0, 37.0)
+    soc = next(s for s in dt.streams if s.unit == "°C")
+    assert soc.name == "SoC temperature (cpu-therm)" and soc.segments[0][-1] == (1.0, 37.0)
     assert by["MB"].segments == [[(0.5, 50.0), (1.0, 51.0)]]
     assert [(w.start_s, w.end_s, w.number, w.whole_span) for w in dt.windows] == [(0.5, 1.0, 1, False)]
     assert any("current_now in µA (from config), -1 while discharging" in n for n in dt.notes)
@@ -415,6 +416,28 @@ def test_timeline_streams_windows_and_scaled_current() -> None:
     dt2 = timelines.build_device_timeline([timelines.Segment("x", "c1", parse_sampler_output(ma_lines), ma_pos)])
     assert dt2 is not None and next(s for s in dt2.streams if s.unit == "mA").segments[0][1] == (0.5, 400.0)
     assert next(s for s in dt2.streams if s.unit == "mW").segments[0][1][1] == pytest.approx(400.0 * 3.9)
+
+
+def test_timeline_plots_one_sensor_per_line() -> None:
+    """Idle and cell files list their zones in different orders, and the cell's gate zone is the skin: the SoC
+    line is the CPU zone in both, the skin line quiet_therm in both; a line never switches sensor (the phone
+    no longer seems to cool under load), and a file without the zone leaves a gap, not another sensor."""
+    idle = parse_sampler_output(["T 1.0", "tz cpu-big=40000 quiet_therm=30000", "T 1.5",
+                                 "tz cpu-big=40500 quiet_therm=30000"])
+    cell = parse_sampler_output(["T 2.0", "tz quiet_therm=30100 cpu-big=45000", "rss 100", "T 2.5",
+                                 "tz quiet_therm=30200 cpu-big=46000", "rss 100"])
+    bare = parse_sampler_output(["T 3.0", "tz quiet_therm=30300", "T 3.5", "tz quiet_therm=30300"])
+    dt = timelines.build_device_timeline([timelines.Segment("idle", None, idle),
+                                          timelines.Segment("x", "c1", cell, UA_NEG, temp_zone="quiet_therm"),
+                                          timelines.Segment("y", "c2", bare, UA_NEG, temp_zone="quiet_therm")])
+    assert dt is not None
+    soc, skin = (s for s in dt.streams if s.unit == "°C")
+    assert soc.name == "SoC temperature (cpu-big)" and skin.name == "skin temperature (quiet_therm)"
+    assert [v for seg in soc.segments for _, v in seg] == [40.0, 40.5, 45.0, 46.0]
+    assert [v for seg in skin.segments for _, v in seg] == [30.0, 30.0, 30.1, 30.2, 30.3, 30.3]
+    only_skin = timelines.build_device_timeline([timelines.Segment("y", "c2", bare)])
+    assert only_skin is not None and next(s for s in only_skin.streams if s.unit == "°C").missing == \
+        "no CPU/SoC thermal zone among quiet_therm"
 
 
 def test_timeline_missing_streams_say_why() -> None:

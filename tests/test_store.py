@@ -83,7 +83,7 @@ def test_results_round_trip_and_schema_check(tmp_path: Path) -> None:
     folder.write_results(run)
     folder.append_samples("bicubic_x2.fp32.cpu", "paced", [1.5, 2.25])
     raw = json.loads(folder.results_path.read_text())
-    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/5"
+    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/6"
     back = load_run(folder.path)
     assert back == run
     assert read_samples(folder.path) == [("bicubic_x2.fp32.cpu", "paced", 0, 1.5), ("bicubic_x2.fp32.cpu", "paced", 1, 2.25)]

@@ -180,7 +180,27 @@ def test_energy_from_battery_counters_over_60_s_at_1_hz_is_within_5_percent() ->
     truth_mj = 500e-3 * 3.8 * 60.0 * 1000.0
     assert s.energy.mj == pytest.approx(truth_mj, rel=0.05)
     assert s.power_mw == pytest.approx(1900.0, rel=0.05) and s.charging is False
-    assert s.temp_zone == "skin" and s.temp_max_c == pytest.approx(35.6)
+    # the only zone is the skin: Δ°C falls back to the battery's temperature, named; the skin is its own figure
+    assert s.temp_zone == "battery (power_supply temp)" and s.temp_max_c == pytest.approx(31.2)
+    assert s.skin_zone == "skin" and s.skin_max_c == pytest.approx(35.6)
+
+
+def test_temperature_is_the_soc_zone_and_the_skin_its_own_figure() -> None:
+    """Δ°C comes from the CPU zone whatever the order the zones are listed in (the config's gate zone is the
+    skin: it is not the cost's sensor); the skin is a second, named figure; no CPU/SoC zone and no battery
+    temperature: missing with the zones that were read."""
+    zones = [f"tz quiet_therm={30000 + 10 * k} battery=29000 tsens_tz_sensor1={36000 + 100 * k} "
+             f"cpu-1-0={38000 + 125 * k}" for k in range(5)]
+    lines = [x for k in range(5) for x in (f"T {k}", zones[k], "rss 100")]
+    s = summarize_window(parse_sampler_output(lines), StreamConfig(temp_zone="quiet_therm"))
+    assert (s.temp_zone, s.temp_start_c, s.temp_max_c) == ("cpu-1-0", 38.0, 38.5)
+    assert (s.skin_zone, s.skin_start_c, s.skin_max_c) == ("quiet_therm", 30.0, pytest.approx(30.04))
+    soc_only = [ln.replace("cpu-1-0", "gpuss-0") for ln in lines]
+    assert summarize_window(parse_sampler_output(soc_only), StreamConfig()).temp_zone == "tsens_tz_sensor1"
+    skin_only = summarize_window(parse_sampler_output(
+        [x for k in range(3) for x in (f"T {k}", "tz quiet_therm=30000", "rss 100")]), StreamConfig())
+    assert s.missing.get("skin_c") is None and skin_only.temp_max_c is None
+    assert skin_only.missing["temp_c"] == "no CPU/SoC thermal zone among quiet_therm and no battery temperature"
 
 
 def test_window_is_where_the_process_lived_and_charging_is_flagged() -> None:

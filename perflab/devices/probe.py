@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from perflab.analysis.thermal_zones import zone_role_name
 from perflab.devices.android import AndroidDevice
 from perflab.devices.config import (
     Battery,
@@ -58,22 +59,9 @@ GPU_NODES: tuple[tuple[str, GpuFormat, str | None, str], ...] = (
     ("/sys/class/misc/mali0/device/utilization", GpuFormat.PERCENT, None, "hz"),
 )
 
-_ROLE_PATTERNS: tuple[tuple[ZoneRole, str], ...] = (
-    (ZoneRole.BATTERY, r"batt"),
-    (ZoneRole.SKIN, r"skin|quiet|mtktsap|back|case"),
-    (ZoneRole.GPU, r"gpu|g3d|mali"),
-    (ZoneRole.NPU, r"npu|tpu|apu|hvx|dsp"),
-    (ZoneRole.CPU, r"cpu|big|mid|little|cluster|apc"),
-    (ZoneRole.SOC, r"soc|aoss|pmic|tsens|ap$"),
-)
-
-
 def zone_role(zone_type: str) -> ZoneRole:
-    low = zone_type.lower()
-    for role, pat in _ROLE_PATTERNS:
-        if re.search(pat, low):
-            return role
-    return ZoneRole.OTHER
+    """The zone's role by the one naming rule (perflab.analysis.thermal_zones)."""
+    return ZoneRole(zone_role_name(zone_type))
 
 
 def guess_current(current_raw: int, status: str) -> tuple[CurrentUnit, int | None, list[str]]:

@@ -16,6 +16,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from perflab.analysis.thermal_zones import skin_zone, soc_zone
 from perflab.analysis.timeline import (
     Series,
     Timeline,
@@ -143,23 +144,31 @@ def _convention_words(c: CurrentConventionRecord) -> str:
             f"discharging (from {c.sign_source.replace('_', ' ')}), voltage_now in {volt}")
 
 
-def _temperature(segs: Sequence[Segment], t0: float) -> Stream:
-    temp = Stream("temperature", "°C")
-    zones: set[str] = set()
-    for s in segs:
-        tz = s.timeline.temp_c
-        zone = s.temp_zone if s.temp_zone in tz else next(iter(tz), None)
-        if zone is not None:
-            temp.segments.append(_shift(tz[zone], t0))
-            zones.add(zone)
-        elif s.timeline.bat_temp_c:
-            temp.segments.append(_shift(s.timeline.bat_temp_c, t0))
-            zones.add("battery")
-    if temp.empty:
-        temp.missing = _first_reason(segs, ("tz",), "no thermal zone or battery temperature was sampled")
+def _zone_stream(segs: Sequence[Segment], t0: float, label: str, zone: str | None, why: str) -> Stream:
+    """One named sensor over every segment: a segment that did not read ``zone`` leaves a gap, it
+    never lends another sensor's line."""
+    stream = Stream(f"{label} ({zone})" if zone else label, "°C")
+    if zone is not None:
+        stream.segments = [_shift(s.timeline.temp_c[zone], t0) for s in segs if zone in s.timeline.temp_c]
+    if stream.empty:
+        stream.missing = _first_reason(segs, ("tz",), why)
+    return stream
+
+
+def _temperatures(segs: Sequence[Segment], t0: float) -> list[Stream]:
+    """The SoC/CPU zone's line and the skin sensor's line, each zone picked once for the whole
+    device by the one naming rule (analysis.thermal_zones); with no CPU/SoC zone, the battery's."""
+    names = list(dict.fromkeys(z for s in segs for z in s.timeline.temp_c))
+    soc = soc_zone(names)
+    if soc is None and any(s.timeline.bat_temp_c for s in segs):
+        temp = Stream("temperature (battery)", "°C", [_shift(s.timeline.bat_temp_c, t0) for s in segs])
     else:
-        temp.name = f"temperature ({', '.join(sorted(zones))})"
-    return temp
+        temp = _zone_stream(segs, t0, "SoC temperature", soc,
+                            f"no CPU/SoC thermal zone among {', '.join(names)}" if names
+                            else "no thermal zone or battery temperature was sampled")
+    skin = _zone_stream(segs, t0, "skin temperature", skin_zone(names),
+                        f"no skin thermal zone among {', '.join(names)}" if names else "no thermal zone was sampled")
+    return [temp, skin]
 
 
 def build_device_timeline(segments: Sequence[Segment]) -> DeviceTimeline | None:
@@ -179,7 +188,7 @@ def build_device_timeline(segments: Sequence[Segment]) -> DeviceTimeline | None:
     mem = Stream("measured process RSS", "MB", [_shift_kib_to_mib(s.timeline.rss_kb, t0) for s in segs])
     if mem.empty:
         mem.missing = _first_reason(segs, ("rss",), "the measured process was not seen by the sampler")
-    return DeviceTimeline(t0, [current, power, _temperature(segs, t0), cpu, gpu, mem], _windows(segs, t0), notes)
+    return DeviceTimeline(t0, [current, power, *_temperatures(segs, t0), cpu, gpu, mem], _windows(segs, t0), notes)
 
 
 def _nearest(series: Sequence[tuple[float, float]], t: float) -> float:

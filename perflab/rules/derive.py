@@ -85,12 +85,12 @@ def _deltas(c: CellRecord, b: CellRecord, quality: QualityRecord, b_quality: Qua
     return DeltaRecord.model_validate({"baseline_cell_id": b.cell_id, **values, "missing": missing})
 
 
-_COST_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "temp_max_c", "current_ma", "power_mw", "mj_per_frame",
-              "mah_per_hour")
+_COST_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "temp_max_c", "skin_max_c", "current_ma", "power_mw",
+              "mj_per_frame", "mah_per_hour")
 _IDLE_KEYS = ("device_cpu_busy_pct", "gpu_busy_pct", "current_ma", "power_mw")
 _POWER_KEYS = ("current_ma", "power_mw", "mj_per_frame", "mah_per_hour")
 #: where the telemetry files the reason a delta's value is missing when not under its own key
-_REASON_KEYS = {"temp_max_c": ("temp_c",), "power_mw": ("current_ma", "power_source"),
+_REASON_KEYS = {"temp_max_c": ("temp_c",), "skin_max_c": ("skin_c",), "power_mw": ("current_ma", "power_source"),
                 "mj_per_frame": ("power_mw", "current_ma"), "mah_per_hour": ("current_ma",)}
 
 

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perflab.core.units import RawBatteryScale
 
-RESULTS_SCHEMA_VERSION = 5
+RESULTS_SCHEMA_VERSION = 6
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)  # older versions are upgraded on reading (upgrade_raw)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6)  # older versions are upgraded on reading (upgrade_raw)
 
 
 class CellStatus(StrEnum):
@@ -180,9 +180,12 @@ class TelemetryRecord(_Rec):
     gpu_freq_mhz: float | None = None
     rss_peak_mb: float | None = None  # sampled VmRSS peak of the measured process
     mem_avail_min_mb: float | None = None
-    temp_zone: str | None = None
+    temp_zone: str | None = None  # the SoC/CPU zone Δ°C is read from (analysis.thermal_zones.soc_zone) (/6)
     temp_end_c: float | None = None
     temp_max_c: float | None = None
+    skin_zone: str | None = None  # the skin sensor, its own figure, never mixed into temp_* (/6)
+    skin_end_c: float | None = None
+    skin_max_c: float | None = None
     current_ma: float | None = None
     voltage_v: float | None = None
     power_mw: float | None = None
@@ -593,6 +596,7 @@ class DeltaRecord(_Rec):
     device_cpu_busy_pct: float | None = None
     gpu_busy_pct: float | None = None
     temp_max_c: float | None = None
+    skin_max_c: float | None = None
     current_ma: float | None = None
     power_mw: float | None = None
     mj_per_frame: float | None = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perflab.analysis.thermal_zones import skin_zone, soc_zone
 from perflab.analysis.timeline import (
     Timeline,
     cpu_busy_per_tick,
@@ -36,7 +37,7 @@ class StreamConfig:
     current_unit: str | None = None  # "ua"/"ma" when the config says so; None → decide from the data
     discharge_sign: int | None = None
     voltage_unit: str | None = None  # "uv"/"mv"/"v" when the config says so; None → decide from the magnitude
-    temp_zone: str | None = None  # the zone the headline temperature comes from (gate zone)
+    temp_zone: str | None = None  # the cool-down gate zone (not the cost's: that is the SoC zone, thermal_zones)
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,14 @@ class Summary:
     gpu_freq_mhz: float | None = None
     rss_peak_mb: float | None = None
     mem_avail_min_mb: float | None = None
-    temp_zone: str | None = None
+    temp_zone: str | None = None  # the SoC/CPU zone (analysis.thermal_zones.soc_zone), else the battery's
     temp_start_c: float | None = None
     temp_end_c: float | None = None
     temp_max_c: float | None = None
+    skin_zone: str | None = None  # the skin sensor (quiet_therm, skin…), its own figure
+    skin_start_c: float | None = None
+    skin_end_c: float | None = None
+    skin_max_c: float | None = None
     current_ma: float | None = None  # mean, drawn from the battery (positive = discharge)
     voltage_v: float | None = None
     power_mw: float | None = None
@@ -125,17 +130,29 @@ def _memory(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing:
         missing["mem_avail_min_mb"] = tl.missing.get("mem", "MemAvailable was not read")
 
 
-def _thermal(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str, object],
-             missing: dict[str, str]) -> None:
-    zone = cfg.temp_zone if cfg.temp_zone in tl.temp_c else next(iter(tl.temp_c), None)
+def _thermal(tl: Timeline, t0: float, t1: float, out: dict[str, object], missing: dict[str, str]) -> None:
+    """The SoC/CPU zone's temperature (never the skin's: it lags the load) and, apart, the skin
+    zone's; each zone is named, and one figure never mixes two sensors."""
+    zone = soc_zone(tl.temp_c)
     series = _between(tl.temp_c[zone], t0, t1) if zone is not None else []
     if not series and tl.bat_temp_c:
         series, zone = _between(tl.bat_temp_c, t0, t1), "battery (power_supply temp)"
-    if not series:
-        missing["temp_c"] = tl.missing.get("tz", "no thermal zone or battery temperature was read")
-        return
-    vals = [v for _, v in series]
-    out.update(temp_zone=zone, temp_start_c=vals[0], temp_end_c=vals[-1], temp_max_c=max(vals))
+    if series:
+        vals = [v for _, v in series]
+        out.update(temp_zone=zone, temp_start_c=vals[0], temp_end_c=vals[-1], temp_max_c=max(vals))
+    else:
+        missing["temp_c"] = tl.missing.get("tz") or (
+            f"no CPU/SoC thermal zone among {', '.join(tl.temp_c)} and no battery temperature" if tl.temp_c
+            else "no thermal zone or battery temperature was read")
+    skin = skin_zone(tl.temp_c)
+    skin_series = _between(tl.temp_c[skin], t0, t1) if skin is not None else []
+    if skin_series:
+        vals = [v for _, v in skin_series]
+        out.update(skin_zone=skin, skin_start_c=vals[0], skin_end_c=vals[-1], skin_max_c=max(vals))
+    else:
+        missing["skin_c"] = tl.missing.get("tz") or (
+            f"no skin thermal zone among {', '.join(tl.temp_c) or 'the zones read'}" if skin is None
+            else f"{skin} was not read in the window")
 
 
 def _power(tl: Timeline, t0: float, t1: float, cfg: StreamConfig, out: dict[str, object],
@@ -213,7 +230,7 @@ def summarize_window(tl: Timeline, cfg: StreamConfig, window: tuple[float, float
     _cpu(tl, t0, t1, out, missing)
     _gpu(tl, t0, t1, cfg, out, missing)
     _memory(tl, t0, t1, out, missing)
-    _thermal(tl, t0, t1, cfg, out, missing)
+    _thermal(tl, t0, t1, out, missing)
     _power(tl, t0, t1, cfg, out, missing)
     _host_power(tl, t0, t1, out, missing)
     rate_hz, gap_ms, n_ticks = sampling(tl, t0, t1)
