@@ -642,6 +642,19 @@ def test_memory_columns_have_one_meaning_each(report: tuple[Path, RunRecord]) ->
     assert f"({EMU_MEM_SOURCE}); see the Mem Δ MB column" in foot
 
 
+def test_cpu_columns_name_the_same_two_figures_as_the_cost_table(report: tuple[Path, RunRecord]) -> None:
+    """Issue 22: the process's CPU (% of one core) and the device's busy (% of all cores) are two named columns in
+    the summary, as in the cost table; on a phone the process's is "—" with its own reason, the device's shown."""
+    html_text, run = report[0].read_text(encoding="utf-8"), report[1]
+    t = summary(html_text)
+    by_id = {c.cell_id: c for c in run.cells}
+    phone, local = cid("emu-cpu-espcn-int8"), cid("local-cpu-espcn-fp32")
+    assert t.cell(phone, "CPU proc").startswith("—")
+    assert t.cell(phone, "CPU dev") == f"{by_id['emu-cpu-espcn-int8'].telemetry.device_cpu_busy_pct:.0f}%"
+    assert t.cell(local, "CPU proc") == f"{by_id['local-cpu-espcn-fp32'].telemetry.cpu_load_pct:.0f}%"
+    assert "CPU" not in t.columns and "Δ CPU" not in collect(_section(html_text, "answer")).tables["cost"].columns
+
+
 def test_missing_reasons_footnoted(report: tuple[Path, RunRecord]) -> None:
     text = report[0].read_text(encoding="utf-8")
     foot = text[text.index('id="footnotes"'):]
@@ -743,10 +756,17 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     d = by_id["emu-cpu-espcn-int8"].deltas
     tel = by_id["emu-cpu-espcn-int8"].telemetry
     assert d is not None and d.current_ma is not None and d.mah_per_hour is not None and d.mj_per_frame is not None
-    assert cost(t, e, "Δ CPU") == "+19 pts +37 vs idle"  # 41 % vs 22 % (bicubic) and 4 % (at rest)
+    assert cost(t, e, "Δ CPU dev") == "+19 pts +37 vs idle"  # 41 % vs 22 % (bicubic) and 4 % (at rest)
+    # the process's CPU (% of one core) and the device's busy (points of all cores): two named columns, the
+    # process's not measured on a phone, with that reason (not the device's)
+    assert cost(t, e, "Δ CPU proc").startswith("—")
+    lp = by_id["local-cpu-espcn-fp32"].deltas
+    assert lp is not None and lp.cpu_load_pct is not None
+    assert cost(t, cid("local-cpu-espcn-fp32"), "Δ CPU proc") == fmt_signed(lp.cpu_load_pct, 0, " pts")
+    assert cost(t, e, "Δ °C skin").startswith("—")
     assert cost(t, e, "Δ GPU") == "±0 pts +2 vs idle"
     assert cost(t, e, "Δ MB") == "+4 MB"  # 64.5 − 61 MB
-    assert cost(t, e, "Δ °C max") == fmt_signed(d.temp_max_c or 0.0, 1, " °C")
+    assert cost(t, e, "Δ °C SoC") == fmt_signed(d.temp_max_c or 0.0, 1, " °C")
     vs_idle = by_id["emu-cpu-espcn-int8"].vs_idle
     assert vs_idle is not None and vs_idle.current_ma is not None
     assert cost(t, e, "Δ mA") == f"{fmt_signed(d.current_ma, 0, ' mA')} {fmt_signed(vs_idle.current_ma, 0)} vs idle"
@@ -759,16 +779,16 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     assert "EMULATED" in cost(t, e, "Model")
     # bicubic's row: its own values, with the Δ to the device at rest under CPU and current
     b = cid("emu-cpu-bicubic-fp32")
-    assert cost(t, b, "Δ CPU") == "22% +18 vs idle" and cost(t, b, "Δ MB") == "61 MB baseline"
+    assert cost(t, b, "Δ CPU dev") == "22% +18 vs idle" and cost(t, b, "Δ MB") == "61 MB baseline"
     # local: no battery, so current and energy are "—" with the sampler's reason; CPU and memory are measured
     lf = cid("local-cpu-espcn-fp32")
-    assert cost(t, lf, "Δ CPU").startswith("+42 pts") and cost(t, lf, "Δ MB") == "+18 MB"
-    for col in ("Δ mA", "mAh / h", "Δ mJ / frame", "Δ °C max", "Δ GPU"):
+    assert cost(t, lf, "Δ CPU dev").startswith("+42 pts") and cost(t, lf, "Δ MB") == "+18 MB"
+    for col in ("Δ mA", "mAh / h", "Δ mJ / frame", "Δ °C SoC", "Δ GPU"):
         assert cost(t, lf, col).startswith("—"), col
     foot = _plain(_section(html_text, "summary"))
     assert LOCAL_NO_BATTERY in foot and LOCAL_NO_TZ in foot and LOCAL_NO_GPU in foot
     # a cell with no sampled telemetry says so instead of a blank
-    assert cost(t, cid("local-cpu-espcn-int8"), "Δ CPU").startswith("—")
+    assert cost(t, cid("local-cpu-espcn-int8"), "Δ CPU dev").startswith("—")
     assert "telemetry not recorded by this perflab version or not sampled" in foot
     # no bicubic on the emulated GPU delegate: no deltas, and why
     assert cost(t, cid("emu-gpu-espcn-fp32"), "Δ mA").startswith("—")
@@ -782,9 +802,9 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     # the sentence users quote, with the source and its confidence
     sentences = _plain(" ".join(re.findall(r'<ul class="plain costsentences"[^>]*>(.*?)</ul>', answer, re.DOTALL)))
     assert (f"espcn int8 · cpu at 30 fps: {fmt_signed(d.current_ma, 0, ' mA')} over bicubic ({EMU_SOURCE}, "
-            f"confidence medium), {fmt_signed(d.mj_per_frame, 1, ' mJ')} per frame; CPU +19 pts") in sentences
+            f"confidence medium), {fmt_signed(d.mj_per_frame, 1, ' mJ')} per frame; device CPU +19 pts") in sentences
     assert ("espcn fp32 · cpu at 30 fps: current and power not measured "
-            f"({LOCAL_NO_BATTERY}); CPU +42 pts, memory +18 MB.") in sentences
+            f"({LOCAL_NO_BATTERY}); device CPU +42 pts, memory +18 MB.") in sentences
     assert "bicubic fp32 · cpu at 30" not in sentences  # the baseline has no sentence of its own
 
 

@@ -4,7 +4,7 @@ what it costs (CPU, GPU, memory, heat, current, energy) and the device at rest. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from perflab.core.display import fmt_ms, fmt_ratio, fmt_signed
 from perflab.report import view_common as vc
@@ -54,10 +54,12 @@ class CostRow(CellHead):
     """What one cell costs beside bicubic on the same device, delegate and pacing: the stored deltas (the
     baseline row shows its own values), each with the power source and its confidence."""
 
-    d_cpu: vc.Val  # device CPU busy, percentage points (the measured process's Δ in the tooltip)
+    d_cpu_proc: vc.Val  # the measured process's CPU, points of one core (the summary's "CPU proc")
+    d_cpu: vc.Val  # device CPU busy, points of all cores (the summary's "CPU dev")
     d_gpu: vc.Val
     d_mem: vc.Val
-    d_temp: vc.Val
+    d_temp: vc.Val  # the SoC/CPU zone (telemetry.temp_zone)
+    d_skin: vc.Val  # the skin sensor (telemetry.skin_zone), its own column
     d_current: vc.Val
     mah_per_hour: vc.Val
     mj_per_frame: vc.Val
@@ -158,34 +160,7 @@ def _mai_ratio(rb: RowBuilder, cell: CellRecord) -> vc.Val:
                      "the latency")
 
 
-# Telemetry keys whose reason is stored under another name (the sampler's stream names).
-_TEL_REASON_KEYS: dict[str, tuple[str, ...]] = {
-    "device_cpu_busy_pct": ("device_cpu_busy_pct", "cpu_busy_pct", "sampler"),
-    "gpu_busy_pct": ("gpu_busy_pct", "sampler"),
-    "temp_max_c": ("temp_max_c", "temp_c", "sampler"),
-    "current_ma": ("current_ma", "power_source", "sampler"),
-    "power_mw": ("power_mw", "power_source", "current_ma", "sampler"),
-    "mj_per_frame": ("mj_per_frame", "power_mw", "power_source", "sampler"),
-    "mah_per_hour": ("mah_per_hour", "current_ma", "power_source", "sampler"),
-    "mem_peak_mb": ("mem_peak_mb",),
-    "voltage_v": ("voltage_v", "current_ma", "power_source", "sampler"),
-    "energy_mj": ("energy_mj", "energy", "power_mw", "current_ma", "power_source", "sampler"),
-    "window_s": ("window", "sampler"),
-}
-
-
 _GENERIC_DELTA_REASON = "not measured on this cell or on its baseline"
-
-
-def telemetry_reason(cell: CellRecord, attr: str) -> str:
-    """Why ``cell.telemetry.<attr>`` is missing: the stored reason, under its own name or its stream's."""
-    t = cell.telemetry
-    for k in _TEL_REASON_KEYS.get(attr, (attr,)):
-        if k in t.missing:
-            return t.missing[k]
-    if attr not in type(t).model_fields:
-        return f"{attr} {vc.NOT_RECORDED}"
-    return f"{attr} not recorded (no reason given)" if t.timeline_file else f"telemetry {vc.NOT_RECORDED} or not sampled"
 
 
 def _cost_delta(rb: RowBuilder, cell: CellRecord, attr: str) -> tuple[float | None, str]:
@@ -195,7 +170,7 @@ def _cost_delta(rb: RowBuilder, cell: CellRecord, attr: str) -> tuple[float | No
     if d is not None:
         return d, ""
     if why == _GENERIC_DELTA_REASON or why.startswith(("no Δ ", "Δ ")):
-        own = telemetry_reason(cell, attr) if getattr(cell.telemetry, attr, None) is None else None
+        own = vc.telemetry_reason(cell, attr) if getattr(cell.telemetry, attr, None) is None else None
         if own is not None:
             return None, own
     return None, why
@@ -224,7 +199,7 @@ def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
             idle_sub = f"{fmt_signed(float(iv), digits)} vs idle"
     if cell.baseline:
         if own is None:
-            return rb.notes.missing(telemetry_reason(cell, attr))
+            return rb.notes.missing(vc.telemetry_reason(cell, attr))
         return vc.Val(f"{float(own):.{digits}f}{unit}", title=f"bicubic's own {what}: {float(own):.4g}{unit}{src}",
                    sub=idle_sub or "baseline", sub_cls="muted")
     d, why = _cost_delta(rb, cell, attr)
@@ -244,7 +219,7 @@ def _own_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, what: str
     columns never show the same number)."""
     own = getattr(cell.telemetry, attr, None)
     if own is None:
-        return rb.notes.missing(telemetry_reason(cell, attr))
+        return rb.notes.missing(vc.telemetry_reason(cell, attr))
     src = f"; power source: {_source_text(cell)}, confidence {cell.telemetry.power_confidence or 'unstated'}"
     return vc.Val(f"{float(own):.{digits}f}", title=f"{what}: {float(own):.4g}{src}", sub="this cell", sub_cls="muted")
 
@@ -252,7 +227,7 @@ def _own_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, what: str
 def _source_val(rb: RowBuilder, cell: CellRecord) -> vc.Val:
     t = cell.telemetry
     if t.power_source is None:
-        return rb.notes.missing(telemetry_reason(cell, "power_source" if "power_source" in t.missing else "current_ma"))
+        return rb.notes.missing(vc.telemetry_reason(cell, "power_source" if "power_source" in t.missing else "current_ma"))
     conf = t.power_confidence or "unstated"
     cls = {"high": "good", "medium": "", "low": "bad", "none": "bad"}.get(conf, "")
     extra = []
@@ -281,7 +256,7 @@ def achieved_text(rate_hz: float | None, gap_ms: float | None) -> str:
 
 def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
     """The line a user quotes, from the stored deltas: "espcn fp32 · xnnpack at 30 fps: +90 mA over bicubic
-    (battery counters (not charging), confidence medium); CPU +5 pts, …". None for the baseline or a cell that
+    (battery counters (not charging), confidence medium); device CPU +5 pts, …". None for the baseline or a cell that
     did not finish."""
     if cell.baseline or cell.status != CellStatus.OK or cell.deltas is None:
         return None
@@ -299,11 +274,12 @@ def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
     else:
         why = d.missing.get("current_ma") or d.missing.get("all")
         if why is None or why == _GENERIC_DELTA_REASON:
-            why = telemetry_reason(cell, "current_ma")
+            why = vc.telemetry_reason(cell, "current_ma")
         lead = f"current and power not measured ({why})"
     rest = []
-    for attr, name, digits, unit in (("device_cpu_busy_pct", "CPU", 0, " pts"), ("gpu_busy_pct", "GPU", 0, " pts"),
-                                     ("mem_peak_mb", "memory", 0, " MB"), ("temp_max_c", "max temperature", 1, " °C")):
+    for attr, name, digits, unit in (("device_cpu_busy_pct", "device CPU", 0, " pts"),
+                                     ("gpu_busy_pct", "GPU", 0, " pts"), ("mem_peak_mb", "memory", 0, " MB"),
+                                     ("temp_max_c", "max SoC temperature", 1, " °C")):
         v = getattr(d, attr, None)
         if isinstance(v, (int, float)):
             rest.append(f"{name} {fmt_signed(float(v), digits, unit)}")
@@ -314,24 +290,24 @@ def _cost_row(rb: RowBuilder, cell: CellRecord) -> CostRow:
     h = vars(cell_head(rb.run, cell))
     if not h["ok"]:
         blank = vc.Val("")
-        return CostRow(**h, d_cpu=blank, d_gpu=blank, d_mem=blank, d_temp=blank, d_current=blank, mah_per_hour=blank,
-                       mj_per_frame=blank, source=blank)
+        return CostRow(**h, d_cpu_proc=blank, d_cpu=blank, d_gpu=blank, d_mem=blank, d_temp=blank, d_skin=blank,
+                       d_current=blank, mah_per_hour=blank, mj_per_frame=blank, source=blank)
     kind = mem_kind(cell.telemetry.mem_source)
-    d_cpu = _cost_cell(rb, cell, "device_cpu_busy_pct", 0, " pts" if not cell.baseline else "%",
-                       "device CPU busy (all cores, %)", idle_attr="device_cpu_busy_pct")
-    proc, _ = rb.stored_delta(cell, "cpu_load_pct")
-    if proc is not None and not cell.baseline and d_cpu.title is not None:
-        d_cpu = replace(d_cpu, title=f"{d_cpu.title}; the measured process alone: {proc:+.1f} pts")
     return CostRow(
         **h,
-        d_cpu=d_cpu,
+        d_cpu_proc=_cost_cell(rb, cell, "cpu_load_pct", 0, " pts" if not cell.baseline else "%",
+                              "the measured process's CPU (% of one core)"),
+        d_cpu=_cost_cell(rb, cell, "device_cpu_busy_pct", 0, " pts" if not cell.baseline else "%",
+                         "device CPU busy (points of all cores)", idle_attr="device_cpu_busy_pct"),
         d_gpu=_cost_cell(rb, cell, "gpu_busy_pct", 0, " pts" if not cell.baseline else "%", "GPU busy (%)",
                          idle_attr="gpu_busy_pct"),
         d_mem=_cost_cell(rb, cell, "mem_peak_mb", 0, " MB",
                          "peak RSS of the benchmark process (sampler)" if kind == "peak"
                          else "the tool's memory delta"),
         d_temp=_cost_cell(rb, cell, "temp_max_c", 1, " °C",
-                          f"max temperature ({cell.telemetry.temp_zone or 'zone not recorded'})"),
+                          f"max SoC temperature ({cell.telemetry.temp_zone or 'zone not recorded'})"),
+        d_skin=_cost_cell(rb, cell, "skin_max_c", 1, " °C",
+                          f"max skin temperature ({cell.telemetry.skin_zone or 'zone not recorded'})"),
         d_current=_cost_cell(rb, cell, "current_ma", 0, " mA", "mean battery current", idle_attr="current_ma"),
         mah_per_hour=_own_val(rb, cell, "mah_per_hour", 0, "this cell's mean current held for an hour at this pacing "
                               "(mAh per hour is its mean mA; the Δ mA column is its difference vs bicubic)"),

@@ -142,3 +142,32 @@ def delta_cls(d: float, higher_better: bool = True, digits: int | None = None) -
     if d == 0 or (digits is not None and round(d, digits) == 0):
         return "muted"
     return "good" if (d > 0) == higher_better else "bad"
+
+
+# Telemetry keys whose reason is stored under another name (the sampler's stream names).
+_TEL_REASON_KEYS: dict[str, tuple[str, ...]] = {
+    "device_cpu_busy_pct": ("device_cpu_busy_pct", "cpu_busy_pct", "sampler"),
+    "gpu_busy_pct": ("gpu_busy_pct", "sampler"),
+    "temp_max_c": ("temp_max_c", "temp_c", "sampler"),
+    "skin_max_c": ("skin_max_c", "skin_c", "sampler"),
+    "cpu_load_pct": ("cpu_load_pct",),
+    "current_ma": ("current_ma", "power_source", "sampler"),
+    "power_mw": ("power_mw", "power_source", "current_ma", "sampler"),
+    "mj_per_frame": ("mj_per_frame", "power_mw", "power_source", "sampler"),
+    "mah_per_hour": ("mah_per_hour", "current_ma", "power_source", "sampler"),
+    "mem_peak_mb": ("mem_peak_mb",),
+    "voltage_v": ("voltage_v", "current_ma", "power_source", "sampler"),
+    "energy_mj": ("energy_mj", "energy", "power_mw", "current_ma", "power_source", "sampler"),
+    "window_s": ("window", "sampler"),
+}
+
+
+def telemetry_reason(cell: CellRecord, attr: str) -> str:
+    """Why ``cell.telemetry.<attr>`` is missing: the stored reason, under its own name or its stream's."""
+    t = cell.telemetry
+    for k in _TEL_REASON_KEYS.get(attr, (attr,)):
+        if k in t.missing:
+            return t.missing[k]
+    if attr not in type(t).model_fields:
+        return f"{attr} {NOT_RECORDED}"
+    return f"{attr} not recorded (no reason given)" if t.timeline_file else f"telemetry {NOT_RECORDED} or not sampled"

@@ -42,7 +42,8 @@ class RowView:
     ssim: vc.Val
     piqe: vc.Val
     mai: vc.Val
-    cpu: vc.Val
+    cpu: vc.Val  # the measured process, % of one core (the cost table's "Δ CPU proc")
+    cpu_dev: vc.Val  # the device's busy, % of all cores (the cost table's "Δ CPU dev")
     mem_peak: vc.Val  # absolute peak (RSS high-water mark or the tool's peak footprint)
     mem_delta: vc.Val  # the tool's growth of max RSS since it started: a different quantity
     power: vc.Val
@@ -171,7 +172,7 @@ class RowBuilder:
     def telemetry(self, cell: CellRecord, attr: str, fmt: Callable[[float], str], what: str) -> vc.Val:
         v = getattr(cell.telemetry, attr)
         if v is None:
-            return self.notes.missing(cell.telemetry.missing.get(attr) or f"{what} not recorded (no reason given)")
+            return self.notes.missing(vc.telemetry_reason(cell, attr))
         return vc.Val(fmt(float(v)), title=what)
 
     def memory(self, cell: CellRecord, kind: str) -> vc.Val:
@@ -234,14 +235,17 @@ class RowBuilder:
                 "ssim": self.quality(cell, "ssim_y", 4, ""),
                 "piqe": self.quality(cell, "piqe", 1, "", higher_better=False),
                 "mai": self.mai(cell),
-                "cpu": self.telemetry(cell, "cpu_load_pct", lambda v: f"{v:.0f}%", "CPU load during the run"),
+                "cpu": self.telemetry(cell, "cpu_load_pct", lambda v: f"{v:.0f}%",
+                                      "the measured process's CPU time / wall time, % of one core"),
+                "cpu_dev": self.telemetry(cell, "device_cpu_busy_pct", lambda v: f"{v:.0f}%",
+                                          "the device's CPU busy over the window, % of all cores"),
                 "mem_peak": self.memory(cell, "peak"),
                 "mem_delta": self.memory(cell, "delta"),
                 "power": self.power(cell),
             }
         else:
             vals = {k: placeholder for k in ("paced_median", "paced_p90", "b2b_median", "b2b_p90", "init", "first",
-                                              "realtime", "psnr", "ssim", "piqe", "mai", "cpu", "mem_peak",
+                                              "realtime", "psnr", "ssim", "piqe", "mai", "cpu", "cpu_dev", "mem_peak",
                                               "mem_delta", "power")}
         return RowView(
             cell_id=vc.cell_key(self.run, cell),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from perflab.core.display import fmt_num
 from perflab.report import view_common as vc
-from perflab.report.view_answer import achieved_text, telemetry_reason
+from perflab.report.view_answer import achieved_text
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord
 
 
@@ -62,7 +62,7 @@ def _telemetry_values(cell: CellRecord, notes: vc.Footnotes) -> list[vc.Val]:
     def num(attr: str, fmt: str, what: str) -> vc.Val:
         v = getattr(t, attr)
         return vc.Val(fmt.format(v), title=f"{what}: {v:.6g}") if v is not None else notes.missing(
-            telemetry_reason(cell, attr))
+            vc.telemetry_reason(cell, attr))
 
     cpu = num("device_cpu_busy_pct", "{:.0f}%", "device CPU busy")
     if t.cpu_core_busy_pct and not cpu.missing:
@@ -72,7 +72,7 @@ def _telemetry_values(cell: CellRecord, notes: vc.Footnotes) -> list[vc.Val]:
         text, each = _spread(t.cpu_freq_mhz, "{:.0f}")
         freq = vc.Val(text, title=f"mean clock per core/policy (MHz): {each}")
     else:
-        freq = notes.missing(t.missing.get("cpu_freq_mhz") or telemetry_reason(cell, "cpu_freq_mhz"))
+        freq = notes.missing(t.missing.get("cpu_freq_mhz") or vc.telemetry_reason(cell, "cpu_freq_mhz"))
     if t.temp_max_c is not None:
         start = f"{t.start_temp_c:.1f} → " if t.start_temp_c is not None else ""
         end = fmt_num(t.temp_end_c, ".1f")
@@ -80,20 +80,20 @@ def _telemetry_values(cell: CellRecord, notes: vc.Footnotes) -> list[vc.Val]:
                    title=f"zone {t.temp_zone or 'not recorded'}; start (cool-down gate) {t.start_temp_c}, end "
                          f"{t.temp_end_c}, max {t.temp_max_c} °C")
     else:
-        temp = notes.missing(telemetry_reason(cell, "temp_max_c"))
+        temp = notes.missing(vc.telemetry_reason(cell, "temp_max_c"))
     if t.energy_mj is not None:
         mah = f"{t.energy_mah:.3f} mAh" if t.energy_mah is not None else None
         energy = vc.Val(f"{t.energy_mj:.0f} mJ", sub=mah, sub_cls="muted", title=f"energy over the window: "
                      f"{t.energy_mj:.1f} mJ" + (f", {t.energy_mah:.4f} mAh" if t.energy_mah is not None else ""))
     else:
-        energy = notes.missing(telemetry_reason(cell, "energy_mj"))
+        energy = notes.missing(vc.telemetry_reason(cell, "energy_mj"))
     if t.window_s is not None:
         rate = f"every {t.sample_interval_ms:g} ms" if t.sample_interval_ms is not None else None
         cost = f"; the sampler used {t.sampler_cpu_pct:.2f}% of one core" if t.sampler_cpu_pct is not None else ""
         window = vc.Val(f"{t.window_s:.1f} s", sub=rate, sub_cls="muted",
                      title=f"window {t.window_s:.2f} s{achieved_text(t.sample_rate_hz, t.sample_max_gap_ms)}{cost}")
     else:
-        window = notes.missing(telemetry_reason(cell, "window_s"))
+        window = notes.missing(vc.telemetry_reason(cell, "window_s"))
     return [
         cpu, freq,
         num("gpu_busy_pct", "{:.0f}%", "GPU busy"),

@@ -242,7 +242,8 @@ def timing_result(out: BenchmarkOutput, mode: SeriesMode, *, source: str = "benc
         mem_source = f"benchmark_model overall delta of max RSS since tool start ({wording}, MB)"
     else:
         missing["mem_peak_mb"] = "benchmark_model printed no memory footprint line"
-    missing["cpu_load_pct"] = "benchmark_model does not report CPU load"
+    missing["cpu_load_pct"] = ("the process's own CPU is not measured here: benchmark_model does not report its CPU "
+                               "time and the sampler reads only its RSS (the device's busy is CPU dev)")
     warnings = list(out.warnings)
     return TimingResult(
         mode=mode,
