@@ -3,7 +3,9 @@ EMULATED tag on emulated phones that survives a long label."""
 
 from __future__ import annotations
 
-from perflab.lab.progress import TABLE_WIDTH, DeviceState, table_lines
+import io
+
+from perflab.lab.progress import TABLE_WIDTH, DeviceState, PlainProgress, table_lines
 
 
 def test_the_table_is_80_columns_and_says_emulated() -> None:
@@ -22,3 +24,16 @@ def test_the_table_is_80_columns_and_says_emulated() -> None:
     assert "EMULATED" in lines[1] and "EMULATED" not in lines[2]
     assert lines[1].index("EMULATED") < 24 and "…" in lines[1]  # the label is cut, the tag kept
     assert lines[2].startswith("host (local)")
+
+
+def test_plain_progress_lines_say_emulated() -> None:
+    """Logs and pipes get plain lines, not the table: an emulated phone's lines carry the tag there too."""
+    out = io.StringIO()
+    p = PlainProgress(lambda rec: "", stream=out)
+    p.plan("emulator-perflab-1", "Pixel 7 emulated", 2, emulated=True)
+    p.plan("local", "host (local)", 2)
+    p.phase("emulator-perflab-1", 1, "espcn_x2.int8.cpu", "timing")
+    p.phase("local", 1, "bicubic_x2.fp32.cpu", "quality")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("  [emulator-perflab-1] EMULATED 1/2 espcn_x2.int8.cpu · timing")
+    assert lines[1].startswith("  [local] 1/2 bicubic_x2.fp32.cpu · quality") and "EMULATED" not in lines[1]

@@ -141,7 +141,8 @@ class Progress:
         st = self.devices[serial]
         now = time.monotonic()
         eta = st.eta_s(now)
-        return (f"[{st.serial}] {st.index}/{st.total} {st.cell_id} · {st.phase} · "
+        tag = f" {EMULATED_TAG}" if st.emulated else ""
+        return (f"[{st.serial}]{tag} {st.index}/{st.total} {st.cell_id} · {st.phase} · "
                 f"{fmt_duration(now - st.started_s)} elapsed" + (f", ETA {fmt_duration(eta)}" if eta is not None else ""))
 
     # -- display hooks -------------------------------------------------------------------
