@@ -795,13 +795,13 @@ def test_cost_versus_bicubic(report: tuple[Path, RunRecord]) -> None:
     # the idle baseline per device, under its heading
     idle = re.search(r'<p class="idle" data-device="emulator-perflab-1">(.*?)</p>', answer, re.DOTALL)
     assert idle is not None
-    assert _plain(idle.group(1)) == ("At rest (5.0 s before the first cell): CPU 4% · GPU 1% · memory available "
+    assert _plain(idle.group(1)) == ("Idle (5.0 s at rest before the first cell): CPU 4% · GPU 1% · memory available "
                                      "5170 MB · temperature 32.1 °C · current 160 mA · power 616 mW")
     local_idle = re.search(r'<p class="idle" data-device="local">(.*?)</p>', answer, re.DOTALL)
     assert local_idle is not None and "current —" in _plain(local_idle.group(1))
     # the sentence users quote, with the source and its confidence
     sentences = _plain(" ".join(re.findall(r'<ul class="plain costsentences"[^>]*>(.*?)</ul>', answer, re.DOTALL)))
-    assert (f"espcn int8 · cpu at 30 fps: {fmt_signed(d.current_ma, 0, ' mA')} over bicubic ({EMU_SOURCE}, "
+    assert (f"espcn int8 · cpu at 30 fps: {fmt_signed(d.current_ma, 0, ' mA')} vs bicubic ({EMU_SOURCE}, "
             f"confidence medium), {fmt_signed(d.mj_per_frame, 1, ' mJ')} per frame; device CPU +19 pts") in sentences
     assert ("espcn fp32 · cpu at 30 fps: current and power not measured "
             f"({LOCAL_NO_BATTERY}); device CPU +42 pts, memory +18 MB.") in sentences
@@ -1280,7 +1280,7 @@ def test_chromium_dom(report: tuple[Path, RunRecord]) -> None:
     assert 'title="MAI 2021 score: 2^(2·PSNR-Y)' in dom
     # what SR costs: the table in the answer, the sentence, and the timelines with their missing streams
     assert page.tables["cost"].rows[cid("emu-cpu-espcn-int8")]
-    assert "over bicubic (emulated battery counters (not charging), confidence medium)" in text
+    assert "vs bicubic (emulated battery counters (not charging), confidence medium)" in text
     assert "Timeline — Pixel 7 (perflab emulated)" in text and "battery current not drawn: " + LOCAL_NO_BATTERY in text
 
 

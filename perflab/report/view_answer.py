@@ -64,7 +64,7 @@ class CostRow(CellHead):
     mah_per_hour: vc.Val
     mj_per_frame: vc.Val
     source: vc.Val
-    sentence: str | None = None  # the one line a user quotes: "+90 mA over bicubic (battery counters, …)"
+    sentence: str | None = None  # the one line a user quotes: "+90 mA vs bicubic (battery counters, …)"
 
 
 @dataclass
@@ -123,7 +123,7 @@ def _delta_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     d, why = rb.stored_delta(cell, attr)
     if d is None:
         return rb.notes.missing(why)
-    return vc.Val(fmt_signed(d, digits, unit), cls=vc.delta_cls(d, higher_better, digits), title=f"{what} minus bicubic's: "
+    return vc.Val(fmt_signed(d, digits, unit), cls=vc.delta_cls(d, higher_better, digits), title=f"{what}, Δ vs bicubic: "
                f"{d:+.4g}{unit}")
 
 
@@ -205,7 +205,7 @@ def _cost_cell(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     d, why = _cost_delta(rb, cell, attr)
     if d is None:
         return rb.notes.missing(why)
-    title = f"{what} minus bicubic's: {d:+.4g}{unit}{src}"
+    title = f"{what}, Δ vs bicubic: {d:+.4g}{unit}{src}"
     sub = idle_sub
     if absolute and own is not None:
         title += f"; this cell {float(own):.4g}{unit}"
@@ -255,7 +255,7 @@ def achieved_text(rate_hz: float | None, gap_ms: float | None) -> str:
 
 
 def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
-    """The line a user quotes, from the stored deltas: "espcn fp32 · xnnpack at 30 fps: +90 mA over bicubic
+    """The line a user quotes, from the stored deltas: "espcn fp32 · xnnpack at 30 fps: +90 mA vs bicubic
     (battery counters (not charging), confidence medium); device CPU +5 pts, …". None for the baseline or a cell that
     did not finish."""
     if cell.baseline or cell.status != CellStatus.OK or cell.deltas is None:
@@ -266,11 +266,11 @@ def cost_sentence(cell: CellRecord, fps: float | None) -> str | None:
     t = cell.telemetry
     src = f"{_source_text(cell)}, confidence {t.power_confidence or 'unstated'}"
     if d.current_ma is not None:
-        lead = f"{fmt_signed(d.current_ma, 0, ' mA')} over bicubic ({src})"
+        lead = f"{fmt_signed(d.current_ma, 0, ' mA')} vs bicubic ({src})"
         if d.mj_per_frame is not None:
             lead += f", {fmt_signed(d.mj_per_frame, 1, ' mJ')} per frame"
     elif d.power_mw is not None:
-        lead = f"{fmt_signed(d.power_mw, 0, ' mW')} over bicubic ({src})"
+        lead = f"{fmt_signed(d.power_mw, 0, ' mW')} vs bicubic ({src})"
     else:
         why = d.missing.get("current_ma") or d.missing.get("all")
         if why is None or why == _GENERIC_DELTA_REASON:
