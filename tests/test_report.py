@@ -828,11 +828,14 @@ def test_timelines_per_device(report: tuple[Path, RunRecord]) -> None:
     assert w > 800 and h > 600  # six stacked streams
     key = _plain(emu)
     assert "Windows: idle at rest (idle baseline) · 1 bicubic fp32 · cpu · 2 espcn int8 · cpu · 3 espcn fp32 · gpu" in key
-    assert "not drawn" not in key  # the phone has every stream
+    # the phone has every stream but a skin sensor: that line is not drawn, with why (never another zone's line)
+    assert "skin temperature not drawn: no skin thermal zone among cpu-therm" in key
+    assert key.count("not drawn") == 1
     assert "EMULATED" in key
     local = _plain(_timeline(sec, "local"))
     assert f"battery current not drawn: {LOCAL_NO_BATTERY}" in local and f"power not drawn: {LOCAL_NO_BATTERY}" in local
-    assert f"temperature not drawn: {LOCAL_NO_TZ}" in local and f"GPU busy not drawn: {LOCAL_NO_GPU}" in local
+    assert f"SoC temperature not drawn: {LOCAL_NO_TZ}" in local and f"skin temperature not drawn: {LOCAL_NO_TZ}" in local
+    assert f"GPU busy not drawn: {LOCAL_NO_GPU}" in local
     assert "device CPU busy not drawn" not in local and "process RSS not drawn" not in local  # CPU and memory drawn
     assert "No timeline stored for espcn int8 · cpu" in local  # a cell without a sampler file says so
 
@@ -845,13 +848,16 @@ def test_every_stored_telemetry_number(report: tuple[Path, RunRecord]) -> None:
     tel = c.telemetry
     r = cid("emu-cpu-espcn-int8")
     assert t.cell(r, "CPU busy") == "41% cores 41%" and t.cell(r, "GPU busy") == "3%"
-    assert t.cell(r, "Temp °C") == f"34.2 → {tel.temp_end_c:.1f} ({tel.temp_max_c:.1f}) cpu-therm"
+    # one sensor per column: the SoC zone's end (max); the cool-down gate's start reading (another sensor) only in
+    # the tooltip, named; the skin its own column
+    assert t.cell(r, "SoC °C") == f"{tel.temp_end_c:.1f} ({tel.temp_max_c:.1f}) cpu-therm"
+    assert t.cell(r, "Skin °C").startswith("—")
     assert t.cell(r, "Current") == f"{tel.current_ma:.0f} mA" and t.cell(r, "Voltage") == "3.850 V"
     assert t.cell(r, "Power") == f"{tel.power_mw:.0f} mW" and t.cell(r, "Window") == "6.0 s every 100 ms"
     assert t.cell(r, "RSS peak") == "64 MB"  # 64.5 rounds to even
     lb = cid("local-cpu-bicubic-fp32")
     assert t.cell(lb, "CPU busy") == "55%" and t.cell(lb, "RSS peak") == "205 MB"
-    for col in ("Current", "Voltage", "Power", "Energy", "GPU busy", "Temp °C"):
+    for col in ("Current", "Voltage", "Power", "Energy", "GPU busy", "SoC °C", "Skin °C"):
         assert t.cell(lb, col).startswith("—"), col
     assert cid("local-cpu-fsrcnn-fp16") not in t.rows  # failed: nothing was sampled
 

@@ -39,7 +39,8 @@ TELEMETRY_COLUMNS: list[tuple[str, str]] = [
     ("GPU MHz", "mean GPU clock in the window"),
     ("RSS peak", "sampled VmRSS peak of the measured process (MB)"),
     ("Mem avail min", "lowest MemAvailable of the device in the window (MB)"),
-    ("Temp °C", "start → end (max) in the window, with the zone"),
+    ("SoC °C", "the SoC/CPU thermal zone: end (max) in the window, with the zone"),
+    ("Skin °C", "the skin sensor: end (max) in the window, with the zone"),
     ("Current", "mean battery current, positive when drawn from the battery (mA)"),
     ("Voltage", "mean battery voltage (V)"),
     ("Power", "mean power (mW)"),
@@ -73,14 +74,18 @@ def _telemetry_values(cell: CellRecord, notes: vc.Footnotes) -> list[vc.Val]:
         freq = vc.Val(text, title=f"mean clock per core/policy (MHz): {each}")
     else:
         freq = notes.missing(t.missing.get("cpu_freq_mhz") or vc.telemetry_reason(cell, "cpu_freq_mhz"))
+    gate = (f"; the cool-down gate read {t.start_temp_c} °C ({t.temp_source or 'its zone not recorded'}) before the cell"
+            if t.start_temp_c is not None else "")
     if t.temp_max_c is not None:
-        start = f"{t.start_temp_c:.1f} → " if t.start_temp_c is not None else ""
-        end = fmt_num(t.temp_end_c, ".1f")
-        temp = vc.Val(f"{start}{end} ({t.temp_max_c:.1f})", sub=t.temp_zone, sub_cls="muted",
-                   title=f"zone {t.temp_zone or 'not recorded'}; start (cool-down gate) {t.start_temp_c}, end "
-                         f"{t.temp_end_c}, max {t.temp_max_c} °C")
+        temp = vc.Val(f"{fmt_num(t.temp_end_c, '.1f')} ({t.temp_max_c:.1f})", sub=t.temp_zone, sub_cls="muted",
+                      title=f"zone {t.temp_zone or 'not recorded'}: end {t.temp_end_c}, max {t.temp_max_c} °C{gate}")
     else:
         temp = notes.missing(vc.telemetry_reason(cell, "temp_max_c"))
+    if t.skin_max_c is not None:
+        skin = vc.Val(f"{fmt_num(t.skin_end_c, '.1f')} ({t.skin_max_c:.1f})", sub=t.skin_zone, sub_cls="muted",
+                      title=f"zone {t.skin_zone}: end {t.skin_end_c}, max {t.skin_max_c} °C")
+    else:
+        skin = notes.missing(vc.telemetry_reason(cell, "skin_max_c"))
     if t.energy_mj is not None:
         mah = f"{t.energy_mah:.3f} mAh" if t.energy_mah is not None else None
         energy = vc.Val(f"{t.energy_mj:.0f} mJ", sub=mah, sub_cls="muted", title=f"energy over the window: "
@@ -100,7 +105,7 @@ def _telemetry_values(cell: CellRecord, notes: vc.Footnotes) -> list[vc.Val]:
         num("gpu_freq_mhz", "{:.0f}", "GPU clock (MHz)"),
         num("rss_peak_mb", "{:.0f} MB", "RSS peak of the measured process"),
         num("mem_avail_min_mb", "{:.0f} MB", "lowest MemAvailable"),
-        temp,
+        temp, skin,
         num("current_ma", "{:.0f} mA", "mean battery current"),
         num("voltage_v", "{:.3f} V", "mean battery voltage"),
         num("power_mw", "{:.0f} mW", "mean power"),
