@@ -311,7 +311,10 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
     part ``run_part(iterations)``), each sampled (and metered) like the headline series, with
     the device's temperature read after each: the timeline throttling is judged on. With
     ``sample`` off (telemetry disabled) only latency and temperature make the timeline."""
-    start_temp = device.temperature().temp_c
+    # one sensor for the whole run: the sampler's SoC/CPU zone where the first part's sampler read one (its zone
+    # then fixed), else the device's own reading (the cool-down gate's zone); never one part from each
+    start_reading = device.temperature()
+    start_temp, temp_zone, from_sampler = start_reading.temp_c, start_reading.source, False
     per_frame_ms = frame_budget_ms(fps) or (burst_latency_mean_ms or 0.0)
     if per_frame_ms <= 0:
         return SustainedRecord(duration_s=cfg.duration_s, fps=fps, missing={
@@ -333,7 +336,12 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
         else:  # telemetry off: latency and temperature only
             t, s, mo = run_part(per_part), None, None
         p1 = time.monotonic() - t_start
-        temp = device.temperature().temp_c
+        if i == 0 and s is not None and s.temp_zone is not None:
+            start_temp, temp_zone, from_sampler = s.temp_start_c, s.temp_zone, True
+        if from_sampler:
+            temp = s.temp_end_c if s is not None and s.temp_zone == temp_zone else None
+        else:
+            temp = device.temperature().temp_c
         power_mw: float | None = None
         src: str | None = None
         usb_refused = (mo is not None and mo.plan.placement == "usb" and s is not None and usb_meter_refusal(
@@ -349,7 +357,7 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
         source = source or src
         parts.append(SustainedPart(
             index=i, start_s=p0, end_s=p1, latency_mean_ms=_mean_latency_ms(t),
-            temp_c=temp if temp is not None else (s.temp_end_c if s is not None else None),
+            temp_c=temp,
             cpu_freq_mhz=_mean_freq(s), gpu_freq_mhz=s.gpu_freq_mhz if s is not None else None,
             device_cpu_busy_pct=s.cpu_busy_pct if s is not None else None,
             gpu_busy_pct=s.gpu_busy_pct if s is not None else None, power_mw=power_mw, power_source=src))
@@ -360,7 +368,7 @@ def sustained_run(device: Device, cfg: Sustained, run_part: Callable[[int], Timi
         missing["energy_mj"] = "some parts have no power measurement (no meter and no battery counters)"
     rec = SustainedRecord(
         duration_s=parts[-1].end_s if parts else 0.0, fps=fps, iterations=per_part * len(parts), parts=parts,
-        temp_start_c=start_temp, burst_latency_mean_ms=burst_latency_mean_ms, burst_power_mw=burst_power_mw,
+        temp_start_c=start_temp, temp_zone=temp_zone, burst_latency_mean_ms=burst_latency_mean_ms, burst_power_mw=burst_power_mw,
         power_mw=float(np.mean(powers)) if powers else None, energy_mj=energy_mj if energy_ok else None,
         power_source=source, missing=missing, **verdict)
     return rec, warnings

@@ -252,7 +252,7 @@ class SustainedPart(_Rec):
     start_s: float  # seconds since the sustained run started (host clock)
     end_s: float
     latency_mean_ms: float | None = None
-    temp_c: float | None = None  # device temperature at the end of the part
+    temp_c: float | None = None  # the run's one sensor (SustainedRecord.temp_zone) at the end of the part
     cpu_freq_mhz: float | None = None  # mean over cores/policies, from the sampler
     gpu_freq_mhz: float | None = None
     device_cpu_busy_pct: float | None = None
@@ -278,6 +278,7 @@ class SustainedRecord(_Rec):
     temp_start_c: float | None = None
     temp_end_c: float | None = None
     temp_max_c: float | None = None
+    temp_zone: str | None = None  # the one sensor every part's temp_c is read from (/6)
     throttled: bool | None = None  # None: not decidable (reasons in missing)
     burst_latency_mean_ms: float | None = None  # the cell's headline series, side by side
     burst_power_mw: float | None = None
