@@ -825,7 +825,7 @@ def test_timelines_per_device(report: tuple[Path, RunRecord]) -> None:
     imgs = re.findall(r'<img src="data:image/png;base64,([^"]+)"', emu)
     assert len(imgs) == 1
     w, h = Image.open(io.BytesIO(base64.b64decode(imgs[0]))).size
-    assert w > 800 and h > 600  # six stacked streams
+    assert w > 800 and h > 600  # seven stacked streams (two temperature sensors)
     key = _plain(emu)
     assert "Windows: idle at rest (idle baseline) · 1 bicubic fp32 · cpu · 2 espcn int8 · cpu · 3 espcn fp32 · gpu" in key
     # the phone has every stream but a skin sensor: that line is not drawn, with why (never another zone's line)
