@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -130,6 +131,7 @@ def run(
                    + "\n".join(f"    {c.cell_id}{'  (baseline)' if c.baseline else ''}" for c in cells))
     for w in warnings:
         typer.echo(f"perflab: warning: {w.message}", err=True)
+    _load_page_writer(report)
     progress = make_progress(_cell_line, quiet=quiet)
     stop = StopController()
 
@@ -158,6 +160,14 @@ def run(
         typer.echo(f"perflab: run INCOMPLETE ({stop.reason}); {not_ok} cell(s) not ok. Finish it with: "
                    f"perflab run --resume {folder}", err=True)
     raise typer.Exit(outcome.exit_code)
+
+
+def _load_page_writer(report: bool) -> None:
+    """Import the page writer before measuring, not on the way out: a second Ctrl-C that lands
+    while the first one's page is being imported would find the module half-initialised (an
+    ImportError in the handler) and leave no page."""
+    if report:
+        importlib.import_module("perflab.report.html")
 
 
 def _page_after_second_signal(folder: Path, report: bool) -> str:
