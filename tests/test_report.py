@@ -900,7 +900,9 @@ def test_an_older_results_json_without_the_stored_convention_still_renders(tmp_p
     emu = _plain(_timeline(_section(html_text, "timelines"), "emulator-perflab-1"))
     assert "battery current not drawn: raw battery current was sampled, but its record stores how the unit and " \
            "sign of current_now were decided only in words" in emu and "cannot be plotted in mA" in emu
-    assert "power not drawn" in emu and "temperature not drawn" not in emu  # the other streams are still drawn
+    # the other streams are still drawn (this phone has no skin zone: that line says so, the SoC one is drawn)
+    assert "power not drawn" in emu and "SoC temperature not drawn" not in emu
+    assert "skin temperature not drawn: no skin thermal zone among cpu-therm" in emu
     assert f"current_now: {EMU_CONVENTION}" in html_text  # the old sentence is still shown
 
 
