@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from support.timing import measure_until_within
 
 from perflab.store.runfolder import load_run
 from perflab.zoo.registry import get_artifact
@@ -28,7 +29,7 @@ def run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 def test_a_slower_model_build_is_a_regression(tmp_path: Path) -> None:
     model = tmp_path / "sr.tflite"
-    shutil.copy(get_artifact("espcn", 2, "int8").path, model)  # tonight's build: the fast one
+    shutil.copy(get_artifact("bicubic", 2, "fp32").path, model)  # tonight's build: the fast one
     scen = tmp_path / "nightly.yaml"
     scen.write_text(textwrap.dedent("""\
         name: nightly
@@ -45,17 +46,33 @@ def test_a_slower_model_build_is_a_regression(tmp_path: Path) -> None:
         models:
           - {path: sr.tflite, name: our_sr, scale: 2}
         """))
-    db = tmp_path / "store.sqlite"
-    a, b = tmp_path / "night1", tmp_path / "night2"
-    r = run(["run", str(scen), "--device", "local", "--out", str(a), "--db", str(db), "-q"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    shutil.copy(get_artifact("espcn", 2, "fp32").path, model)  # the next build: slower on this CPU
-    r = run(["run", str(scen), "--device", "local", "--out", str(b), "--db", str(db), "-q"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    slow = {c.cell_id: c for c in load_run(b).cells}["our_sr.file.xnnpack"]
-    fast = {c.cell_id: c for c in load_run(a).cells}["our_sr.file.xnnpack"]
-    assert slow.latency_ms is not None and fast.latency_ms is not None
-    assert slow.latency_ms.median > 1.2 * fast.latency_ms.median  # type: ignore[operator]  # the premise
+    attempt = 0
+
+    def two_nights() -> tuple[Path, Path, Path]:
+        """Night 1 on tonight's build (bicubic, a tiny graph), night 2 on the next (ESPCN fp32), fresh folders."""
+        nonlocal attempt
+        attempt += 1
+        root = tmp_path / f"attempt{attempt}"
+        root.mkdir()
+        db, a, b = root / "store.sqlite", root / "night1", root / "night2"
+        shutil.copy(get_artifact("bicubic", 2, "fp32").path, model)
+        r = run(["run", str(scen), "--device", "local", "--out", str(a), "--db", str(db), "-q"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        shutil.copy(get_artifact("espcn", 2, "fp32").path, model)  # the next build: slower on this CPU
+        r = run(["run", str(scen), "--device", "local", "--out", str(b), "--db", str(db), "-q"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        return db, a, b
+
+    def premise_misses(nights: tuple[Path, Path, Path]) -> list[str]:
+        """The premise (the next build slower by > 20%), which a busy host can upset in one pair
+        of runs (night 1 disturbed): measured again, the bound never widened."""
+        _, a, b = nights
+        slow = {c.cell_id: c for c in load_run(b).cells}["our_sr.file.xnnpack"].latency_ms
+        fast = {c.cell_id: c for c in load_run(a).cells}["our_sr.file.xnnpack"].latency_ms
+        assert slow is not None and fast is not None and slow.median is not None and fast.median is not None
+        return [] if slow.median > 1.2 * fast.median else [f"next {slow.median:.1f} ms vs tonight {fast.median:.1f} ms"]
+
+    db, a, b = measure_until_within(two_nights, premise_misses)
 
     out = tmp_path / "cmp"
     r = run(["compare", str(a), str(b), "--threshold", "latency.median:5%", "--out", str(out)])
