@@ -71,7 +71,7 @@ def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
     r = run_cli(["run", str(p), "--device", "local", "--out", str(out), "--reports-dir", str(tmp_path / "reports")])
     assert r.returncode == 1, r.stdout + r.stderr  # one cell failed, the rest were measured
     run = load_run(out)
-    assert run.schema_ == "perflab.results/6" and run.exit_code == 1
+    assert run.schema_ == "perflab.results/7" and run.exit_code == 1
     by_id = {c.cell_id: c for c in run.cells}
     assert set(by_id) == {
         "bicubic_x2.fp32.xnnpack", "espcn_x2.fp32.xnnpack", "espcn_x2.int8.xnnpack", "broken.file.xnnpack",

@@ -10,12 +10,14 @@ from support import records
 
 from perflab.errors import StoreError
 from perflab.rules.derive import finalize_cells
+from perflab.rules.device import cell_is_imported
 from perflab.store.db import ResultsDB
 from perflab.store.results import (
     RESULTS_SCHEMA,
     CellRecord,
     CellStatus,
     LatencyRecord,
+    ProvenanceRecord,
     QualityRecord,
     RunRecord,
 )
@@ -83,7 +85,7 @@ def test_results_round_trip_and_schema_check(tmp_path: Path) -> None:
     folder.write_results(run)
     folder.append_samples("bicubic_x2.fp32.cpu", "paced", [1.5, 2.25])
     raw = json.loads(folder.results_path.read_text())
-    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/6"
+    assert raw["schema"] == RESULTS_SCHEMA == "perflab.results/7"
     back = load_run(folder.path)
     assert back == run
     assert read_samples(folder.path) == [("bicubic_x2.fp32.cpu", "paced", 0, 1.5), ("bicubic_x2.fp32.cpu", "paced", 1, 2.25)]
@@ -91,6 +93,24 @@ def test_results_round_trip_and_schema_check(tmp_path: Path) -> None:
     folder.results_path.write_text(json.dumps(raw))
     with pytest.raises(StoreError, match="results/999"):
         load_run(folder.path)
+
+
+def test_imported_cells_carry_their_provenance_and_v6_files_read_without(tmp_path: Path) -> None:
+    prov = ProvenanceRecord(source_file="pixel8.log", sha256="ab" * 32, size_bytes=120, format="benchmark_model",
+                            imported_utc="2026-12-07T00:00:00Z", missing={"tool_version": "not printed"})
+    measured = cell("bicubic_x2.fp32.cpu", True, 10.0, 30.0)
+    imported = cell("espcn_x2.fp32.cpu", False, 40.0, 31.5).model_copy(update={"provenance": prov})
+    folder = RunFolder.create(tmp_path / "run")
+    folder.write_results(run_record([measured, imported]))
+    raw = json.loads(folder.results_path.read_text())
+    assert raw["cells"][0]["provenance"] is None and raw["cells"][1]["provenance"]["sha256"] == "ab" * 32
+    back = load_run(folder.path)
+    assert [cell_is_imported(c) for c in back.cells] == [False, True] and back.cells[1].provenance == prov
+    raw["schema"] = "perflab.results/6"  # a /6 file has no provenance key: read as measured
+    del raw["cells"][0]["provenance"], raw["cells"][1]["provenance"]
+    folder.results_path.write_text(json.dumps(raw))
+    old = load_run(folder.path)
+    assert old.schema_ == RESULTS_SCHEMA and not any(c.imported for c in old.cells)
 
 
 def test_sqlite_index_is_idempotent(tmp_path: Path) -> None:

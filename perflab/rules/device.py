@@ -1,4 +1,4 @@
-"""Is it emulated: one predicate on the stored device record, and the words that say so."""
+"""Is it emulated or imported: one predicate each on the stored records, and the words that say so."""
 
 from __future__ import annotations
 
@@ -23,3 +23,21 @@ def cell_is_emulated(cell: CellRecord) -> bool:
 def emulated_label(label: str, *, emulated: bool) -> str:
     """A source's label, prefixed "emulated " when the numbers come from the emulator."""
     return f"emulated {label}" if emulated else label
+
+
+#: DeviceRecord.kind of a phone perflab did not measure: it appears only through imported captures
+IMPORTED_KIND = "imported"
+#: The label an imported cell carries wherever it appears (report, progress, compare, matrix)
+IMPORTED_TAG = "IMPORTED"
+IMPORTED_NOTE = ("imported capture: numbers read from a log measured outside perflab (its provenance names "
+                 "the file, its sha256 and the tool), not measured by this run")
+
+
+def is_imported(dev: DeviceRecord) -> bool:
+    """The device appears only through imported captures."""
+    return dev.kind == IMPORTED_KIND
+
+
+def cell_is_imported(cell: CellRecord) -> bool:
+    """The cell's numbers come from an imported capture (its provenance, or its device record's kind)."""
+    return cell.provenance is not None or is_imported(cell.device)

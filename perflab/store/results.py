@@ -11,6 +11,8 @@ History (also in docs/result_format.md):
   3 — a latency series may carry ``p99``, and its per-run samples may come from a kernel
       trace of the timed run (a rooted phone: ``source`` "raw samples: …" says where). /2 files
       read unchanged.
+  7 — imported cells: ``provenance`` (ProvenanceRecord) on a cell read from a capture perflab
+      did not measure (``perflab import``). /6 files read unchanged.
 
 Every change of shape bumps RESULTS_SCHEMA_VERSION and is written in docs/result_format.md.
 Reports are rebuilt from this file alone (plus the samples CSV beside it).
@@ -25,9 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perflab.core.units import RawBatteryScale
 
-RESULTS_SCHEMA_VERSION = 6
+RESULTS_SCHEMA_VERSION = 7
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6)  # older versions are upgraded on reading (upgrade_raw)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, 7)  # older versions are upgraded on reading (upgrade_raw)
 
 
 class CellStatus(StrEnum):
@@ -615,6 +617,27 @@ class IdleDeltaRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+class ProvenanceRecord(_Rec):
+    """Where an imported cell's numbers come from: a capture perflab did not measure itself
+    (``perflab import``; schema /7). A cell with a provenance is IMPORTED wherever it appears
+    (perflab.rules.device.cell_is_imported). A value the capture does not say is None with its
+    reason in ``missing``."""
+
+    kind: str = "imported"  # the only kind so far
+    source_file: str  # the capture's file name (base name, as given to perflab import)
+    sha256: str  # of the capture's bytes as read
+    size_bytes: int
+    format: str  # benchmark_model (the tool's stdout) | logcat (the tool or the benchmark app, via logcat)
+    tool: str | None = None  # what printed it, e.g. "benchmark_model", "TFLite benchmark app"
+    tool_version: str | None = None  # where the capture prints it
+    captured_utc: str | None = None  # where the capture dates itself (ISO 8601)
+    imported_utc: str  # when perflab import read it
+    props_file: str | None = None  # the getprop dump that named the device (base name), if any
+    props_sha256: str | None = None
+    notes: list[str] = Field(default_factory=list)  # what the import decided and why, in words
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
 class CellRecord(_Rec):
     cell_id: str
     artifact_key: str  # names this cell's rows in samples.csv and its frames/ and logs/ entries
@@ -639,6 +662,12 @@ class CellRecord(_Rec):
     warnings: list[WarningRecord] = Field(default_factory=list)
     started_utc: str | None = None
     duration_s: float | None = None
+    provenance: ProvenanceRecord | None = None  # set on imported cells only (schema /7)
+
+    @property
+    def imported(self) -> bool:
+        """The cell's numbers come from an imported capture, not from a perflab measurement."""
+        return self.provenance is not None
 
 
 class ScenarioRecord(_Rec):
