@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from perflab.cli import app
 from perflab.errors import UserInputError
-from perflab.tracing.opprofile import parse_op_profile, render_table, to_json
+from perflab.tracing.opprofile import TableState, parse_op_profile, render_table, to_json
 
 BM = Path(__file__).parent / "fixtures" / "benchmark_model"
 
@@ -104,3 +104,44 @@ def test_wired_into_perflab_command() -> None:
                           check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "no op-profiling tables" in proc.stderr
+
+
+def test_log_without_tables_prints_its_summary_timings() -> None:
+    """A benchmark_model log run without --enable_op_profiling: its timings, and the op table
+    said missing; exit 0 (it used to refuse the file)."""
+    res = CliRunner().invoke(app, ["profile", "parse", str(BM / "tf113_cpu_very_old.txt")])
+    assert res.exit_code == 0, res.output
+    assert "inference avg 402.113 (std 4.211) over 50 runs" in res.stdout
+    assert "init 5.412" in res.stdout and "warm-up avg 405.228" in res.stdout
+    assert "op table missing" in res.stdout
+    res = CliRunner().invoke(app, ["profile", "parse", "--json", str(BM / "nnapi_not_applied.txt")])
+    doc = json.loads(res.stdout)
+    assert res.exit_code == 0 and doc["op_table"] == "missing" and doc["sections"] == []
+    assert doc["timings"]["inference_avg_ms"] == pytest.approx(24.2338) and doc["timings"]["inference_count"] == 50
+
+
+def test_logcat_truncated_table_keeps_its_rows_and_says_truncated(tmp_path: Path) -> None:
+    """logcat cut the capture inside the Run Order table, after its second row."""
+    lines = (BM / "tf29_nnapi_partial_logcat.txt").read_text().splitlines()
+    cut = next(i for i, ln in enumerate(lines) if ln.endswith("[model/pixel_shuffle/DepthToSpace]:53"))
+    log = tmp_path / "cut.txt"
+    log.write_text("\n".join(lines[: cut + 1]) + "\n")
+    res = CliRunner().invoke(app, ["profile", "parse", str(log)])
+    assert res.exit_code == 0, res.output
+    assert "op table truncated: runs section (primary graph) ends before its Timings line" in res.stdout
+    assert "inference avg 9.513 (std 0.201) over 105 runs" in res.stdout
+    assert "    1  DEPTH_TO_SPACE" in res.stdout
+    # cut right after the section heading: no rows, still truncated (not "missing")
+    head = next(i for i, ln in enumerate(lines) if "Operator-wise Profiling Info" in ln)
+    prof = parse_op_profile("\n".join(lines[: head + 1]), "x")
+    assert prof.table is TableState.TRUNCATED and prof.timings is not None
+    assert prof.timings.inference_avg_ms == pytest.approx(9.51271)
+
+
+def test_table_with_fewer_rows_than_nodes_executed_is_truncated() -> None:
+    text = (BM / "tf24_cpu_espcn_profile.txt").read_text()
+    rows = [ln for ln in text.splitlines() if "[espcn/clip/Minimum]:4" in ln]
+    prof = parse_op_profile(text.replace(rows[0] + "\n", "", 1), "x")
+    assert prof.table is TableState.TRUNCATED and "runs section (primary graph) lists 5 of 6 nodes" in prof.table_note
+    assert parse_op_profile(text, "x").table is TableState.COMPLETE
+    assert "summary timings" not in render_table(parse_op_profile(text, "x"))

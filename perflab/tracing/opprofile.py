@@ -3,12 +3,17 @@
 The parsing itself is :func:`perflab.formats.benchmark_output.parse_output` (stdout/stderr,
 logcat captures with their ``MM-DD hh:mm:ss.mmm pid tid I tflite  :`` prefixes, the CSV
 file); this module only shapes what it found for ``perflab profile parse``. Pure.
+
+A log whose op tables are missing (op profiling was off) or cut short (logcat truncates long
+messages) still holds the run's summary timings: those are shown with a note saying what is
+missing (:class:`TableState`); only a text with neither is an error.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from perflab.core.display import fmt_num
 from perflab.errors import SourceLocation, UserInputError
@@ -69,10 +74,37 @@ class SectionView:
         return sum(n.avg_ms for n in self.nodes if n.opaque)
 
 
+class TableState(StrEnum):
+    COMPLETE = "complete"
+    TRUNCATED = "truncated"  # a table or section cut short (logcat truncates long messages)
+    MISSING = "missing"  # no op-profiling table at all (op profiling was off)
+
+
+@dataclass(frozen=True)
+class RunTimings:
+    """The tool's summary timings (ms, as printed; None where the log does not say)."""
+
+    init_ms: float | None
+    first_ms: float | None
+    warmup_avg_ms: float | None
+    inference_avg_ms: float | None
+    inference_std_ms: float | None
+    inference_count: int | None
+    memory_overall_mb: float | None  # "Memory footprint delta"/"Peak memory footprint" overall=
+    peak_memory_mb: float | None  # --report_peak_memory_footprint
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in (self.init_ms, self.first_ms, self.warmup_avg_ms, self.inference_avg_ms))
+
+
 @dataclass(frozen=True)
 class OpProfile:
     sections: tuple[SectionView, ...]
     delegates_applied: tuple[str, ...]  # what the tool said about delegates, as printed
+    timings: RunTimings | None = None
+    table: TableState = TableState.COMPLETE
+    table_note: str = ""  # why the table is missing or truncated, in words
 
     @property
     def runs(self) -> SectionView | None:
@@ -108,6 +140,47 @@ def _type_row(r: NodeTypeRow, delegate: bool) -> NodeTypeView:
                         True)
 
 
+def run_timings(out: BenchmarkOutput) -> RunTimings:
+    inf = out.inference.summary() if out.inference is not None else None
+    warm = out.warmup.summary() if out.warmup is not None else None
+    return RunTimings(
+        init_ms=out.init_ms if out.init_ms is not None else out.init_session_ms,
+        first_ms=out.first_ms,
+        warmup_avg_ms=out.warmup_avg_ms if out.warmup_avg_ms is not None else (warm.mean_ms if warm else None),
+        inference_avg_ms=out.inference_avg_ms if out.inference_avg_ms is not None else (inf.mean_ms if inf else None),
+        inference_std_ms=inf.std_ms if inf else None,
+        inference_count=inf.count if inf else None,
+        memory_overall_mb=out.mem_overall_mb,
+        peak_memory_mb=out.peak_mem_mb,
+    )
+
+
+_SECTION_HEADING = re.compile(r"(?:Operator-wise )?Profiling Info for (?:Regular Benchmark Runs|Benchmark Initialization):")
+_TRUNC_HINT = "logcat truncates long messages: prefer the tool's stdout or --profiling_output_csv_file"
+
+
+def table_state(out: BenchmarkOutput, sections: tuple[SectionView, ...]) -> tuple[TableState, str]:
+    """Whether the op tables are all there, cut short, or absent, and why in words."""
+    if not any(s.nodes or s.node_types for s in sections):
+        if out.profile or _SECTION_HEADING.search(out.text):
+            return TableState.TRUNCATED, f"op table truncated: a profiling section starts but has no rows ({_TRUNC_HINT})"
+        return TableState.MISSING, ("op table missing: the log has no op-profiling tables "
+                                    "(run benchmark_model with --enable_op_profiling=true)")
+    problems: list[str] = []
+    for raw, view in zip(out.profile, sections, strict=True):
+        where = f"{view.phase} section ({view.graph} graph)"
+        rows = len(view.nodes)
+        if raw.nodes_executed is not None and rows < raw.nodes_executed:
+            problems.append(f"{where} lists {rows} of {raw.nodes_executed} nodes")
+        elif raw.timings is None:
+            problems.append(f"{where} ends before its Timings line")
+    if not problems and out.profile and all(s.phase == ProfilePhase.INIT.value for s in sections):
+        problems.append("the regular runs' section is missing after the initialisation section")
+    if problems:
+        return TableState.TRUNCATED, f"op table truncated: {'; '.join(problems)} ({_TRUNC_HINT})"
+    return TableState.COMPLETE, ""
+
+
 def op_profile(out: BenchmarkOutput) -> OpProfile:
     sections = []
     for sec in out.profile:
@@ -119,16 +192,21 @@ def op_profile(out: BenchmarkOutput) -> OpProfile:
             total_ms = us / 1000.0 if us is not None else None
         sections.append(SectionView(sec.phase.value, sec.graph, nodes, _types(sec, nodes), total_ms,
                                     sec.timings.count if sec.timings is not None else None))
-    return OpProfile(tuple(sections), tuple(d.line for d in out.delegates))
+    views = tuple(sections)
+    state, note = table_state(out, views)
+    return OpProfile(views, tuple(d.line for d in out.delegates), run_timings(out), state, note)
 
 
 def parse_op_profile(text: str, source: str) -> OpProfile:
-    """An op profile from a benchmark_model log, a logcat capture or the CSV file. Raises
-    UserInputError (naming ``source``) when the text holds no op-profiling table."""
-    prof = op_profile(parse_output(text))
-    if not any(s.nodes or s.node_types for s in prof.sections):
-        msg = ("no op-profiling tables found (run benchmark_model with --enable_op_profiling=true; "
-               "logcat may truncate long tables, prefer the tool's stdout)") if text.strip() else "empty file"
+    """An op profile from a benchmark_model log, a logcat capture or the CSV file; a log whose
+    tables are missing or truncated gives its summary timings and says so (``table``). Raises
+    UserInputError (naming ``source``) when the text holds neither a table row nor a timing."""
+    out = parse_output(text)
+    prof = op_profile(out)
+    if not any(s.nodes or s.node_types for s in prof.sections) and (prof.timings is None or prof.timings.empty):
+        said = f"; the tool reported: {out.errors[0]}" if out.errors else ""
+        msg = ("no op-profiling tables or benchmark timings found (run benchmark_model with "
+               f"--enable_op_profiling=true){said}") if text.strip() else "empty file"
         raise UserInputError(msg, SourceLocation(source, None, None) if source else None)
     return prof
 
@@ -141,6 +219,10 @@ def render_table(prof: OpProfile, *, name_width: int = 60) -> str:
     """Readable text: per section, every node (type, name, avg ms, %; nodes a delegate ran
     marked with *) and the per-node-type summary."""
     lines: list[str] = []
+    if prof.table is not TableState.COMPLETE:
+        lines.extend(_timings_lines(prof.timings))
+        lines.append(prof.table_note)
+        lines.append("")
     for sec in prof.sections:
         title = {"init": "initialisation", "runs": "regular runs", "delegate": "delegate internal"}.get(
             sec.phase, sec.phase)
@@ -173,9 +255,38 @@ def render_table(prof: OpProfile, *, name_width: int = 60) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _timings_lines(t: RunTimings | None) -> list[str]:
+    if t is None or t.empty:
+        return ["summary timings: none in the log"]
+    n = f" over {t.inference_count} runs" if t.inference_count is not None else ""
+    std = f" (std {fmt_num(t.inference_std_ms, '.3f')})" if t.inference_std_ms is not None else ""
+    out = [
+        "summary timings (ms):",
+        (f"  init {fmt_num(t.init_ms, '.3f')}, first inference {fmt_num(t.first_ms, '.3f')}, "
+         f"warm-up avg {fmt_num(t.warmup_avg_ms, '.3f')}"),
+        f"  inference avg {fmt_num(t.inference_avg_ms, '.3f')}{std}{n}",
+    ]
+    if t.memory_overall_mb is not None or t.peak_memory_mb is not None:
+        out.append(f"  memory overall {fmt_num(t.memory_overall_mb, '.2f', 'MB')}, "
+                   f"peak {fmt_num(t.peak_memory_mb, '.2f', 'MB')}")
+    return out
+
+
+def _timings_json(t: RunTimings | None) -> dict[str, float | int | None] | None:
+    if t is None:
+        return None
+    return {"init_ms": t.init_ms, "first_ms": t.first_ms, "warmup_avg_ms": t.warmup_avg_ms,
+            "inference_avg_ms": t.inference_avg_ms, "inference_std_ms": t.inference_std_ms,
+            "inference_count": t.inference_count, "memory_overall_mb": t.memory_overall_mb,
+            "peak_memory_mb": t.peak_memory_mb}
+
+
 def to_json(prof: OpProfile) -> dict[str, object]:
     return {
         "schema": "perflab.op_profile/1",
+        "op_table": prof.table.value,
+        "op_table_note": prof.table_note or None,
+        "timings": _timings_json(prof.timings),
         "delegates_applied": list(prof.delegates_applied),
         "sections": [
             {
