@@ -59,7 +59,10 @@ def test_local_run_with_trace_and_differential(tmp_path: Path) -> None:
     diff = by["differential"]
     assert diff.missing is None and [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
     assert diff.sum_check is not None and diff.sum_check.whole_model_ms > 0
-    assert any(c.against == "macs" for c in diff.rank_checks)
+    if diff.unreliable is None:
+        assert any(c.against == "macs" for c in diff.rank_checks)
+    else:  # a busy host can leave the rounds too spread to trust: then nothing is ranked, and it says so
+        assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes, diff.notes
     part = layers.partition
     assert part is not None and part.delegate == "xnnpack" and [r.op for r in part.rows][:1] == ["CONV_2D"]
     assert part.sources == ["analyzer"]

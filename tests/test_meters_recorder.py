@@ -3,6 +3,7 @@ ends the stream with its reason while the samples so far are kept."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -78,3 +79,26 @@ def test_ppk2_without_loss_has_no_clock_note() -> None:
         _wait_until(lambda: meter.decoder.samples_decoded >= 30_000)
         got = rec.stop()
     assert em.samples_dropped == 0 and got.notes == ()
+
+
+class _LaggingLoad(PeriodicLoad):
+    """A load whose power is known only ``lag_s`` behind real time (like the phone's physics on a
+    busy host): the emulated PPK2 sends each sample only once it is known."""
+
+    lag_s = 0.3
+
+    def settle(self, now_s: float) -> float:
+        return now_s - self.lag_s
+
+
+def test_ppk2_stop_drains_the_samples_still_in_flight() -> None:
+    load = _LaggingLoad(supply_volts=3.9, base_amps=0.2, burst_amps=0.4, period_s=1 / 30, width_s=0.012)
+    with Ppk2Emulator(load, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
+        rec.start()
+        _wait_until(lambda: meter.decoder.samples_decoded >= 30_000)
+        end_s = time.monotonic()  # the workload's window ends here; its last 0.3 s is still in flight
+        got = rec.stop()
+    assert got.complete and got.samples_lost == 0
+    w = got.energy(float(got.t_s[0]), end_s)
+    assert w.covered_fraction == pytest.approx(1.0) and w.gaps == ()

@@ -98,14 +98,22 @@ class MeterRecorder:
         t0 = (t0 + time.monotonic()) / 2
         self._started.set()
         volts = m.vdd_mv / 1000.0
+        last_s = t0
+        stop_s: float | None = None
         try:
             while True:
-                stopping = self._stop.wait(self.interval_s)
+                if stop_s is None and self._stop.wait(self.interval_s):
+                    stop_s = time.monotonic()
+                elif stop_s is not None:
+                    time.sleep(_PPK2_DRAIN_POLL_S)
                 for c in m.poll():
                     t = np.asarray(t0 + (c.first_index + np.arange(len(c))) * SAMPLE_PERIOD_S, dtype=np.float64)
                     self._add(t, np.asarray(c.current_ua / 1e6, dtype=np.float64), np.full(len(c), volts))
+                    last_s = max(last_s, float(t[-1]))
                 self._ppk2_elapsed_s = time.monotonic() - t0
-                if stopping:
+                # samples up to the stop are still in the USB (pty) buffers: drain until the
+                # sample clock reaches the stop, so the window's end is covered, within a bound
+                if stop_s is not None and (last_s >= stop_s or time.monotonic() - stop_s > _PPK2_DRAIN_S):
                     return
         finally:
             if not m.port.gone:
@@ -176,4 +184,6 @@ def _ppk2_clock_check(indexed_samples: int, elapsed_s: float) -> tuple[str, ...]
     return ()
 
 
+_PPK2_DRAIN_S = 1.0  # at most this long after stop() for the samples that were in flight
+_PPK2_DRAIN_POLL_S = 0.01
 _PPK2_SLACK_SAMPLES = 20_000  # 0.2 s: USB/pty buffering, a poll interval, a stalled host
