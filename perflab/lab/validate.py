@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perflab.errors import SourceLocation, UserInputError
+from perflab.quality.clips import clip_missing
 from perflab.quality.frames import SKIMAGE_PHOTOS, Frame
 from perflab.quality.inputs import (
     SYNTHETIC_PHOTOS,
@@ -99,7 +100,8 @@ def _size(n_bytes: int) -> str:
 
 
 def check_references(loaded: LoadedScenario) -> None:
-    """Zoo families and scikit-image photos named by the scenario exist."""
+    """Zoo families, scikit-image photos and packaged clips named by the scenario exist (a clip
+    unpacked at set-up: the message says how to get one that is not)."""
     from perflab.zoo.registry import known_families
 
     s = loaded.scenario
@@ -109,6 +111,10 @@ def check_references(loaded: LoadedScenario) -> None:
                 f"unknown scikit-image photo {src.skimage!r} (known: {', '.join(sorted(SKIMAGE_PHOTOS))})",
                 loaded.location(("inputs", "images", i, "skimage")),
             )
+    for i, vid in enumerate(s.inputs.video):
+        why = clip_missing(vid.clip) if vid.clip is not None else None
+        if why is not None:
+            raise UserInputError(why, loaded.location(("inputs", "video", i, "clip")))
     families = known_families()
     for i, m in enumerate(s.models):
         if m.zoo is not None and m.zoo not in families:

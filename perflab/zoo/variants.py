@@ -36,7 +36,6 @@ import contextlib
 import io
 import itertools
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -45,12 +44,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from perflab.core.paths import ENV_CACHE_DIR, cache_dir
 from perflab.core.types import ModelArtifact
 from perflab.errors import MissingDependencyError, ModelError, UserInputError
 
 VARIANTS_FORMAT = 1  # bump when the generated files or the manifest change
 MANIFEST = "manifest.json"
-CACHE_ENV = "PERFLAB_CACHE_DIR"
+CACHE_ENV = ENV_CACHE_DIR
 GENERATABLE = ("espcn", "fsrcnn", "abpn", "repvgg", "teacher", "student", "bicubic")
 
 
@@ -126,11 +126,7 @@ def variant_set_from_json(d: dict[str, Any], folder: Path) -> VariantSet:
 
 
 def cache_root(environ: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if environ is None else environ
-    if env.get(CACHE_ENV):
-        return Path(env[CACHE_ENV]) / "variants"
-    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "perflab" / "variants"
+    return cache_dir(environ) / "variants"
 
 
 def tensorflow_missing() -> str | None:
