@@ -20,6 +20,7 @@ from perflab.store.db import ResultsDB
 from perflab.store.results import (
     CellRecord,
     CellStatus,
+    DeviceRecord,
     QualityRecord,
     RunRecord,
     TelemetryRecord,
@@ -186,3 +187,33 @@ def test_run_record_and_samples_from_the_store_alone(store_url: str, tmp_path: P
         assert st.samples_by_key(r1) == {("emu-1/bicubic_x2.fp32.cpu", "paced"): (4.5, 5.0, 5.5),
                                          ("emu-1/espcn_x2.fp32.cpu", "paced"): (19.5, 20.0, 20.5),
                                          ("emu-2/espcn_x2.fp32.cpu", "paced"): (20.5, 21.0, 21.5)}
+
+
+def test_tool_memory_and_imported_cells_survive_the_store(store_url: str, tmp_path: Path) -> None:
+    """A cell's tool memory figure (tool_mem_mb/_source, beside the sampler's mem_peak_mb) and an
+    imported cell's provenance come back from the cell rows, the history and the stored record."""
+    measured = records.cell("espcn_x2.fp32.cpu", device=records.emulated_device("emu-1"), latency_ms=records.latency(20.0),
+                            telemetry=TelemetryRecord(mem_peak_mb=76.0, tool_mem_mb=7.5,
+                                                      tool_mem_source="benchmark_model memory footprint delta"))
+    imported = records.cell("espcn_x2.fp32.gpu", device=DeviceRecord(serial="pixel8", kind="android", model="Pixel 8"),
+                            latency_ms=records.latency_of([18.0, 19.0, 20.0], summary_only=True),
+                            telemetry=TelemetryRecord(tool_mem_mb=12.25, tool_mem_source="benchmark_model peak"),
+                            provenance=records.provenance())
+    run = records.run([measured, imported], run_id="t1", scenario=SCEN)
+    records.write_run_folder(tmp_path / "t1", run)
+    with SqlStore(store_url) as st:
+        st.index_run(run, tmp_path / "t1")
+        rows = {r["device_serial"]: r for r in st.cell_rows("t1")}
+        assert (rows["emu-1"]["tool_mem_mb"], rows["emu-1"]["mem_peak_mb"]) == (7.5, 76.0)
+        assert rows["emu-1"]["tool_mem_source"] == "benchmark_model memory footprint delta"
+        assert not rows["emu-1"]["imported"] and rows["emu-1"]["provenance_sha256"] is None
+        assert rows["pixel8"]["tool_mem_mb"] == 12.25 and rows["pixel8"]["imported"]
+        assert (rows["pixel8"]["provenance_file"], rows["pixel8"]["provenance_sha256"]) == ("pixel8_espcn.log", "ab" * 32)
+        h = st.history(["telemetry.tool_mem_mb"])
+        assert sorted(zip(h.device_serial, h.value, h.imported, strict=True)) == [("emu-1", 7.5, False),
+                                                                                  ("pixel8", 12.25, True)]
+        cf = st.cells_frame()
+        assert cf.imported.dtype == bool and list(cf.sort_values("device_serial").imported) == [False, True]
+        back = st.load_run("t1")
+        assert back is not None and back.cells[0].telemetry.tool_mem_mb == 7.5
+        assert back.cells[1].provenance == imported.provenance and back.cells[1].imported

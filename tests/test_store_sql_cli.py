@@ -32,7 +32,7 @@ def test_store_index_and_info(tmp_path: Path) -> None:
         assert len(st.samples_frame("n1")) == 9
     r = _perflab("store", "info", "--db", db)
     assert r.returncode == 0
-    assert r.stdout.splitlines()[1:] == ["schema: 3 (alembic revision 0003)", "runs: 2 (newest n2)",
+    assert r.stdout.splitlines()[1:] == ["schema: 4 (alembic revision 0004)", "runs: 2 (newest n2)",
                                          "  light: 2 run(s), 2 device(s), 6 cell record(s)"]
     for args in (("store", "info", "--db", "mysql://h/db"), ("store", "index", tmp_path / "nope", "--db", db)):
         r = _perflab(*args)

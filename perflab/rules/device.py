@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perflab.store.results import CellRecord, DeviceRecord
+from perflab.store.results import IMPORTED_DEVICE_KIND, CellRecord, DeviceRecord
 
 #: DeviceRecord.kind of perflab's emulated phones (the value of perflab.devices.base.DeviceKind.EMULATED)
 EMULATED_KIND = "emulated"
@@ -26,7 +26,7 @@ def emulated_label(label: str, *, emulated: bool) -> str:
 
 
 #: DeviceRecord.kind of a phone perflab did not measure: it appears only through imported captures
-IMPORTED_KIND = "imported"
+IMPORTED_KIND = IMPORTED_DEVICE_KIND
 #: The label an imported cell carries wherever it appears (report, progress, compare, matrix)
 IMPORTED_TAG = "IMPORTED"
 IMPORTED_NOTE = ("imported capture: numbers read from a log measured outside perflab (its provenance names "
@@ -40,4 +40,4 @@ def is_imported(dev: DeviceRecord) -> bool:
 
 def cell_is_imported(cell: CellRecord) -> bool:
     """The cell's numbers come from an imported capture (its provenance, or its device record's kind)."""
-    return cell.provenance is not None or is_imported(cell.device)
+    return cell.imported  # the rule lives on the record, below the store's SQL and frames

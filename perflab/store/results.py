@@ -617,6 +617,10 @@ class IdleDeltaRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+#: DeviceRecord.kind of a phone perflab did not measure: it appears only through imported captures
+IMPORTED_DEVICE_KIND = "imported"
+
+
 class ProvenanceRecord(_Rec):
     """Where an imported cell's numbers come from: a capture perflab did not measure itself
     (``perflab import``; schema /7). A cell with a provenance is IMPORTED wherever it appears
@@ -666,8 +670,10 @@ class CellRecord(_Rec):
 
     @property
     def imported(self) -> bool:
-        """The cell's numbers come from an imported capture, not from a perflab measurement."""
-        return self.provenance is not None
+        """The cell's numbers come from an imported capture, not from a perflab measurement: it has
+        a provenance, or its device is one perflab knows only through imports. The one home of this
+        rule, below the store's SQL and frames (perflab.rules.device.cell_is_imported reads it)."""
+        return self.provenance is not None or self.device.kind == IMPORTED_DEVICE_KIND
 
 
 class ScenarioRecord(_Rec):

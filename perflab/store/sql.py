@@ -11,7 +11,9 @@ perflab index, is a one-line StoreError naming it.
 Tables: ``runs``, ``cells`` (one row per device × cell, the headline numbers), ``metrics``
 (every numeric metric of a cell, long form: the history and the dashboard read it),
 ``samples`` (raw per-iteration latency from samples.csv), ``meta`` (schema_version); ``runs``
-also keeps each run's results.json, so a run can be compared from the store alone.
+also keeps each run's results.json, so a run can be compared from the store alone. A cell row
+keeps the tool's own memory figure beside the sampler's and whether the cell was imported
+(with its capture's file and sha256), so history says IMPORTED without the run folder.
 History queries return pandas DataFrames.
 """
 
@@ -29,8 +31,8 @@ from perflab.errors import MissingDependencyError, StoreError, UserInputError
 from perflab.store.results import CellRecord, RunRecord
 from perflab.store.runfolder import parse_results_json, read_samples
 
-DB_SCHEMA_VERSION = 3
-HEAD_REVISION = "0003"
+DB_SCHEMA_VERSION = 4
+HEAD_REVISION = "0004"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_ID = 7_270_001  # pg_advisory_xact_lock key held while migrating
 _MIGRATE_LOCK = threading.Lock()
@@ -47,7 +49,7 @@ _V1_COLUMNS = {
 # metric name → (record part, field); the names thresholds and the dashboard use
 LATENCY_FIELDS = ("median", "mean", "p10", "p90", "p95", "p99", "min", "max", "std", "mad", "cv_pct", "init", "first")
 QUALITY_FIELDS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe", "mai2021_score")
-TELEMETRY_FIELDS = ("cpu_load_pct", "mem_peak_mb", "rss_peak_mb", "start_temp_c", "temp_max_c", "temp_end_c",
+TELEMETRY_FIELDS = ("cpu_load_pct", "mem_peak_mb", "tool_mem_mb", "rss_peak_mb", "start_temp_c", "temp_max_c", "temp_end_c",
                     "device_cpu_busy_pct", "gpu_busy_pct", "current_ma", "power_mw", "energy_mj", "mj_per_frame",
                     "mah_per_hour")
 METRICS: tuple[str, ...] = (
@@ -289,6 +291,10 @@ class SqlStore:
                 "psnr_y_db": c.quality.psnr_y_db, "ssim_y": c.quality.ssim_y,
                 "mem_peak_mb": c.telemetry.mem_peak_mb, "cpu_load_pct": c.telemetry.cpu_load_pct,
                 "artifact_key": c.artifact_key, "device_fingerprint": c.device.fingerprint,
+                "tool_mem_mb": c.telemetry.tool_mem_mb, "tool_mem_source": c.telemetry.tool_mem_source,
+                "imported": int(c.imported),
+                "provenance_file": c.provenance.source_file if c.provenance else None,
+                "provenance_sha256": c.provenance.sha256 if c.provenance else None,
             })
             metric_rows.extend({"run_id": run.run_id, "device_serial": c.device.serial, "cell_id": c.cell_id,
                                 "metric": m, "value": v} for m, v in metric_values(c).items())
@@ -394,7 +400,9 @@ class SqlStore:
             q = q.where(r.c.scenario == scenario)
         with self._guard("cannot read history"), self._connect() as conn:
             rows = [dict(x._mapping) for x in conn.execute(q)]
-        return pd.DataFrame(rows, columns=_HISTORY_CELL_COLUMNS)
+        df = pd.DataFrame(rows, columns=_HISTORY_CELL_COLUMNS)
+        df["imported"] = df["imported"].astype(bool)
+        return df
 
     def history(self, metrics: Iterable[str] | None = None, *, scenario: str | None = None,
                 device_serial: str | None = None, model_name: str | None = None) -> pd.DataFrame:
@@ -405,7 +413,7 @@ class SqlStore:
         r, c, m = self.t_runs, self.t_cells, self.t_metrics
         q = (sa.select(r.c.run_id, r.c.started_utc, r.c.folder, r.c.scenario, c.c.device_serial, c.c.device_model,
                        c.c.device_kind, c.c.cell_id, c.c.model_name, c.c.variant, c.c.delegate, c.c.baseline,
-                       c.c.status, m.c.metric, m.c.value)
+                       c.c.status, c.c.imported, m.c.metric, m.c.value)
              .select_from(r.join(c, r.c.run_id == c.c.run_id).join(
                  m, sa.and_(m.c.run_id == c.c.run_id, m.c.device_serial == c.c.device_serial,
                             m.c.cell_id == c.c.cell_id)))
@@ -422,17 +430,20 @@ class SqlStore:
             rows = [dict(x._mapping) for x in conn.execute(q)]
         df = pd.DataFrame(rows, columns=_HISTORY_COLUMNS)
         df["baseline"] = df["baseline"].astype(bool)
+        df["imported"] = df["imported"].astype(bool)
         return df
 
 
 _CELL_ROW_COLUMNS = ("run_id", "cell_id", "device_serial", "device_kind", "device_model", "model_name", "variant",
                      "model_sha256", "delegate", "baseline", "status", "reason", "latency_median_ms",
                      "latency_p90_ms", "latency_mean_ms", "latency_n", "psnr_y_db", "ssim_y", "mem_peak_mb",
-                     "cpu_load_pct")
+                     "cpu_load_pct", "tool_mem_mb", "tool_mem_source", "imported", "provenance_file",
+                     "provenance_sha256")
 _HISTORY_CELL_COLUMNS = ["run_id", "started_utc", "folder", "scenario", "scenario_sha256", "perflab_version",
                          *[n for n in _CELL_ROW_COLUMNS if n != "run_id"], "artifact_key", "device_fingerprint"]
 _HISTORY_COLUMNS = ["run_id", "started_utc", "folder", "scenario", "device_serial", "device_model", "device_kind",
-                    "cell_id", "model_name", "variant", "delegate", "baseline", "status", "metric", "value"]
+                    "cell_id", "model_name", "variant", "delegate", "baseline", "status", "imported", "metric",
+                    "value"]
 
 
 class _Guard:

@@ -19,6 +19,7 @@ from perflab.store.results import (
     DeviceRecord,
     LatencyRecord,
     ModelRecord,
+    ProvenanceRecord,
     QualityRecord,
     RunRecord,
     ScenarioRecord,
@@ -57,6 +58,15 @@ def latency_of(samples_ms: Sequence[float] | np.ndarray, *, summary_only: bool =
                          p90=float(np.percentile(xs, 90)), std=float(xs.std(ddof=1)), n=len(xs), **fields)
 
 
+def provenance(source_file: str = "pixel8_espcn.log", **fields: Any) -> ProvenanceRecord:
+    """An imported cell's provenance (a benchmark_model log perflab did not measure)."""
+    fields.setdefault("sha256", "ab" * 32)
+    fields.setdefault("size_bytes", 2048)
+    fields.setdefault("format", "benchmark_model")
+    fields.setdefault("imported_utc", "2026-12-07T00:00:00+00:00")
+    return ProvenanceRecord(source_file=source_file, **fields)
+
+
 def cell(cell_id: str, *, device: DeviceRecord = LOCAL, latency_ms: LatencyRecord | None = None,
          status: CellStatus = CellStatus.OK, reason: str | None = None, artifact_key: str | None = None,
          family: str | None = None, model_sha256: str | None = None, threads: int = 2, **fields: Any) -> CellRecord:
@@ -92,4 +102,4 @@ def write_run_folder(path: Path, record: RunRecord, samples: Mapping[str, Sequen
 
 
 __all__ = ["LIGHT", "LOCAL", "SMALL", "CellStatus", "QualityRecord", "TelemetryRecord", "cell", "emulated_device",
-           "latency", "latency_of", "run", "write_run_folder"]
+           "latency", "latency_of", "provenance", "run", "write_run_folder"]
