@@ -37,6 +37,7 @@ from perflab.lab.parts import Part, merge
 from perflab.lab.phone_timing import TimingTrace, traced, with_trace_samples
 from perflab.lab.progress import Phase
 from perflab.quality.frames import Frame, quantize_8bit
+from perflab.quality.temporal import TemporalTracker
 from perflab.rules.device import is_emulated
 from perflab.rules.latency import latency_record
 from perflab.rules.memory import memory_fields
@@ -311,7 +312,9 @@ def sustained_pass(ctx: CellContext, burst_mean_ms: float | None, burst_power_mw
 # --------------------------------------------------------------------------- outputs + quality
 
 
-def frame_quality(f: Frame, out: np.ndarray, scale: int) -> FrameQuality:
+def frame_quality(f: Frame, out: np.ndarray, scale: int, temporal: TemporalTracker | None = None) -> FrameQuality:
+    """One output frame's scores; with ``temporal`` (the cell's tracker, frames in order) also its
+    temporal stability against the previous frame of its sequence."""
     from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
     from perflab.quality.piqe import piqe_score
 
@@ -327,13 +330,20 @@ def frame_quality(f: Frame, out: np.ndarray, scale: int) -> FrameQuality:
         piqe = piqe_score(out)
     except MeasurementError as exc:
         missing["piqe"] = str(exc)
+    t_err: float | None = None
+    if temporal is not None:
+        t = temporal.step(f.sequence, f.hr, out)
+        t_err = t.value
+        if t.missing is not None:
+            missing["temporal_err_y"] = t.missing
     return FrameQuality(frame=f.name, psnr_y_db=y.psnr_y_db, ssim_y=y.ssim_y, psnr_rgb_db=psnr_rgb_db(out, f.hr, scale),
-                        piqe=piqe, missing=missing)
+                        piqe=piqe, temporal_err_y=t_err, missing=missing)
 
 
 def _quality(ctx: CellContext) -> QualityRecord:
     s = ctx.scenario
     per: list[FrameQuality] = []
+    temporal = TemporalTracker(border_px=s.geometry.scale)
     group = ctx.folder.frame_group(ctx.key)
     frames = ctx.inputs.frames()
     try:
@@ -350,7 +360,7 @@ def _quality(ctx: CellContext) -> QualityRecord:
             if len(outs) != len(chunk):
                 raise MeasurementError(f"the device returned {len(outs)} outputs for {len(chunk)} frames")
             for (i, f, _), out in zip(chunk, outs, strict=True):
-                per.append(frame_quality(f, out, s.geometry.scale))
+                per.append(frame_quality(f, out, s.geometry.scale, temporal))
                 if i < SAVED_FRAMES:
                     ctx.folder.save_frame(group, f.name, out)
     finally:

@@ -61,7 +61,7 @@ class Inputs:
         scale = self.geometry.scale
         for i, f in enumerate(self.frame_source()):
             hr = crop_to_multiple(f.hr, scale)
-            yield i, Frame(f.name, hr), hr_to_lr(hr, scale)
+            yield i, Frame(f.name, hr, f.sequence), hr_to_lr(hr, scale)
 
     def prepass(self, folder: RunFolder, scenario_file: Path) -> None:
         """Before any cell: the timing frame, and the first HR/LR frames saved. Only those are

@@ -48,10 +48,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 @dataclass(frozen=True)
 class Frame:
-    """One HR ground-truth frame, float32 RGB in [0, 1], H×W×3."""
+    """One HR ground-truth frame, float32 RGB in [0, 1], H×W×3. ``sequence`` names the clip the
+    frame belongs to (consecutive frames of one clip share it); None for a still image."""
 
     name: str
     hr: np.ndarray
+    sequence: str | None = None
 
 
 def to_float_rgb(img: np.ndarray) -> np.ndarray:

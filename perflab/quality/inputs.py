@@ -157,13 +157,15 @@ def iter_frames(inputs: InputsSpec, base_dir: Path) -> Generator[Frame, None, No
     against ``base_dir``. A bad source raises :class:`InputError` with its ``source`` key."""
     namer = FrameNamer()
     left = inputs.max_frames
-    for src in input_sources(inputs, base_dir):
+    for k, src in enumerate(input_sources(inputs, base_dir)):
         if left <= 0:
             return
         frames = iter_source(src, left)
         try:
             for f in frames:
-                yield Frame(name=namer.name(f.name), hr=f.hr)
+                # a clip's frames stay one sequence; the same clip listed twice is two sequences
+                seq = None if f.sequence is None else f"{k}:{f.sequence}"
+                yield Frame(name=namer.name(f.name), hr=f.hr, sequence=seq)
                 left -= 1
         finally:
             frames.close()  # stops a running ffmpeg when the cap is reached or the caller stops
@@ -390,7 +392,7 @@ def iter_video_frames(
                         f"video {path.name}: frame {index} has {len(buf)} bytes, expected {w * h * 3}"
                     )
                 rgb = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
-                yield Frame(name=f"{stem}-{index:06d}", hr=to_float_rgb(rgb))
+                yield Frame(name=f"{stem}-{index:06d}", hr=to_float_rgb(rgb), sequence=path.name)
                 kept += 1
                 if max_frames is not None and kept >= max_frames:
                     return
@@ -746,4 +748,5 @@ def iter_synthetic_frames(
         yield Frame(
             name=f"synthetic-s{seed}-{i:06d}",
             hr=synthetic_frame(i, fps=fps, width=width, height=height, seed=seed),
+            sequence=f"synthetic-s{seed}",
         )

@@ -121,6 +121,9 @@ class FrameQuality(_Rec):
     piqe: float | None = None
     d_psnr_y_db: float | None = None
     d_ssim_y: float | None = None
+    # temporal stability against the previous frame of its sequence, 8-bit Y levels (quality.temporal) (/7)
+    temporal_err_y: float | None = None
+    d_temporal_err_y: float | None = None
     missing: dict[str, str] = Field(default_factory=dict)
 
 
@@ -133,6 +136,8 @@ class QualityRecord(_Rec):
     piqe: float | None = None  # no-reference perceptual score of the outputs (lower is better)
     mai2021_score: float | None = None  # 2^(2·PSNR-Y) / (C·median latency ms), C = 1
     psnr_y_db_min: float | None = None
+    temporal_err_y: float | None = None  # mean over the frames that have one; lower is steadier (/7)
+    temporal_err_y_max: float | None = None  # the worst frame's (/7)
     frames: int = 0
     per_frame: list[FrameQuality] = Field(default_factory=list)
     computed_on: str | None = None  # "device outputs" — where the outputs were computed
@@ -593,6 +598,7 @@ class DeltaRecord(_Rec):
     psnr_y_db: float | None = None
     ssim_y: float | None = None
     piqe: float | None = None  # lower is better: a negative delta is an improvement
+    temporal_err_y: float | None = None  # lower is steadier: a negative delta is an improvement (/7)
     mai2021_ratio: float | None = None  # this cell's MAI score / bicubic's (>1: better trade-off)
     mem_peak_mb: float | None = None
     cpu_load_pct: float | None = None
