@@ -148,3 +148,17 @@ def test_pooled_and_versus_bicubic() -> None:
     assert [f.d_temporal_err_y for f in s.quality.per_frame] == [None, 0.5, 2.5]
     one = quality_record(per([None]), "test")
     assert one.temporal_err_y is None and one.missing["temporal_err_y"] == FIRST_FRAME
+
+
+def test_the_cell_scores_each_frame_against_the_previous_one_of_its_sequence() -> None:
+    from perflab.lab.cell import frame_quality
+
+    hrs = pan(3, (2, 4))
+    frames = [Frame("photo", hrs[0]), *(Frame(f"clip-{i}", h, "0:clip.mp4") for i, h in enumerate(hrs))]
+    outs = [bicubic(frames[0].hr), *(FLICKER["brightness"](i, bicubic(h)) for i, h in enumerate(hrs))]
+    tracker = TemporalTracker(border_px=SCALE)
+    per = [frame_quality(f, o, SCALE, tracker) for f, o in zip(frames, outs, strict=True)]
+    assert [p.missing.get("temporal_err_y") for p in per] == [NO_SEQUENCE, FIRST_FRAME, None, None]
+    assert all(p.temporal_err_y is not None and p.temporal_err_y > 5.5 for p in per[2:])
+    rec = quality_record(per, "test")
+    assert rec.temporal_err_y is not None and "temporal_err_y" not in rec.missing
