@@ -27,23 +27,34 @@ import time
 _SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
-class _Fd(threading.local):
-    fd: int | None = None
-    failed: bool = False
+class _OpenFile:
+    """One thread's schedstat file descriptor (None: it cannot be opened), closed when the
+    thread's state goes (its thread ended)."""
+
+    def __init__(self) -> None:
+        try:
+            self.fd: int | None = os.open(_SCHEDSTAT, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None
+
+    def __del__(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
 
 
-_FD = _Fd()
+class _PerThread(threading.local):
+    file: _OpenFile | None = None
+
+
+_LOCAL = _PerThread()
 
 
 def _schedstat_fd() -> int | None:
     """This thread's schedstat file, opened once per thread (``thread-self`` names the thread
     that opens it); None where it cannot be opened."""
-    if _FD.fd is None and not _FD.failed:
-        try:
-            _FD.fd = os.open(_SCHEDSTAT, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            _FD.failed = True
-    return _FD.fd
+    if _LOCAL.file is None:
+        _LOCAL.file = _OpenFile()
+    return _LOCAL.file.fd
 
 
 def waited_s() -> float:
