@@ -49,6 +49,7 @@ def _add_apps() -> None:
     from perflab.cli.compare import compare_cmd, dashboard_cmd, store_app
     from perflab.cli.devices import app as devices_app
     from perflab.cli.emulate import emulate
+    from perflab.cli.importer import import_cmd
     from perflab.cli.matrix import matrix_cmd
     from perflab.cli.meter import app as meter_app
     from perflab.cli.models import app as models_app
@@ -74,6 +75,8 @@ def _add_apps() -> None:
                 "regression.")(compare_cmd)
     app.command("dashboard", help="Nightly trends from the results store: change points, regressions, flaky "
                 "cells (offline HTML).")(dashboard_cmd)
+    app.command("import", help="Import captures measured elsewhere (benchmark_model logs, the benchmark app's "
+                "logcat) as IMPORTED cells with their provenance.")(import_cmd)
     app.add_typer(store_app, name="store", help="The results store: info, index run folders into it.")
 
 

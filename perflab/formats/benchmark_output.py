@@ -48,6 +48,9 @@ class StatLine:
     avg_us: float | None = None
     std_us: float | None = None
     all_same: bool = False
+    p5_us: float | None = None  # newest builds add p5=, median=, p95= to the line
+    median_us: float | None = None
+    p95_us: float | None = None
 
     def summary(self) -> SummaryStats | None:
         """As milliseconds; None for ``count=0``."""
@@ -73,7 +76,7 @@ class StatLine:
         )
 
 
-_STAT_KV = re.compile(r"(count|first|curr|min|max|avg|std)=(" + _NUM + r")(\(all same\))?")
+_STAT_KV = re.compile(r"(count|first|curr|min|max|avg|std|p5|median|p95)=(" + _NUM + r")(\(all same\))?")
 
 
 def parse_stat_line(line: str) -> StatLine | None:
@@ -98,6 +101,9 @@ def parse_stat_line(line: str) -> StatLine | None:
         avg_us=values.get("avg"),
         std_us=values.get("std"),
         all_same=all_same,
+        p5_us=values.get("p5"),
+        median_us=values.get("median"),
+        p95_us=values.get("p95"),
     )
 
 
@@ -202,6 +208,8 @@ class BenchmarkOutput:
     warnings: list[str] = field(default_factory=list)
     unconsumed_flags: list[str] = field(default_factory=list)
     profile: list[ProfileSection] = field(default_factory=list)
+    tool_version: str | None = None  # where the capture prints one (most builds do not)
+    cmdline_flags: dict[str, str] = field(default_factory=dict)  # --flag=value echoed in the log
     text: str = ""
 
     @property
@@ -217,9 +225,14 @@ class BenchmarkOutput:
 # Line normalisation
 # --------------------------------------------------------------------------------------
 
+# logcat framings: threadtime (the default; with -v year a year; with -v uid a uid column), time, brief
+_STAMP = r"(?P<stamp>(?:\d{4}-)?\d\d-\d\d\s+\d\d:\d\d:\d\d(?:\.\d+)?)"
 _LOGCAT = re.compile(
-    r"^\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+(?P<lvl>[VDIWEF])\s+(?P<tag>[^:]*?)\s*:\s?(?P<msg>.*)$"
+    rf"^{_STAMP}\s+(?:\S+\s+)?\d+\s+\d+\s+(?P<lvl>[VDIWEF])\s+(?P<tag>[^:]*?)\s*:\s?(?P<msg>.*)$"
 )
+_LOGCAT_TIME = re.compile(rf"^{_STAMP}\s+(?P<lvl>[VDIWEF])/(?P<tag>[^(]*?)\s*\(\s*\d+\):\s?(?P<msg>.*)$")
+_LOGCAT_BRIEF = re.compile(r"^(?P<lvl>[VDIWEF])/(?P<tag>[^(]*?)\s*\(\s*\d+\):\s?(?P<msg>.*)$")
+_LOGCAT_FORMS = (_LOGCAT, _LOGCAT_TIME, _LOGCAT_BRIEF)
 _LEVEL_PREFIX = re.compile(r"^(?P<lvl>INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG): ?(?P<msg>.*)$")
 _LOGCAT_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
 
@@ -231,10 +244,17 @@ class _Line:
     raw: str
 
 
+def _logcat_match(line: str) -> re.Match[str] | None:
+    for form in _LOGCAT_FORMS:
+        if (m := form.match(line)) is not None:
+            return m
+    return None
+
+
 def _normalise(raw: str) -> _Line:
     line = raw.rstrip("\r\n").rstrip()
     level: str | None = None
-    m = _LOGCAT.match(line)
+    m = _logcat_match(line)
     if m:
         level = _LOGCAT_LEVEL[m.group("lvl")]
         line = m.group("msg")
@@ -280,6 +300,10 @@ _REPLACING = re.compile(
     r"Replacing (?P<n>\d+) out of (?P<m>\d+) node\(s\) with delegate \((?P<d>[^)]*)\) node"
     r"(?:, yielding (?P<p>\d+) partitions)?"
 )
+_VERSION = re.compile(
+    r"(?:TensorFlow Lite|TensorFlowLite|TFLite|TfLite|LiteRT)(?: runtime)? version(?: is)?\s*[:=]?\s*\[?v?"
+    r"(?P<v>\d+\.\d+(?:\.\d+)?(?:[-.+][0-9A-Za-z.]+)?)", re.IGNORECASE)
+_CMD_FLAG = re.compile(r"--(?P<k>[A-Za-z_][A-Za-z0-9_]*)=(?P<v>'[^']*'|\"[^\"]*\"|\S*)")
 _CREATED_KERNELS = re.compile(r"^Created (?P<k>\d+) (?P<d>\S+) delegate kernels\.?$")
 _UNCONSUMED = re.compile(r"Unconsumed cmdline flags:\s*(?P<flags>.*)$")
 _ERROR_MARKERS = (
@@ -352,6 +376,17 @@ class _OutputParser:
             if warm is not None and warm.first_ms is not None:
                 out.first_ms = warm.first_ms
         return out
+
+    def _echo(self, msg: str, ln: _Line) -> bool:
+        """A command line echoed in the log (``--graph=…``; the benchmark app's ``Running TensorFlow
+        Lite benchmark with args: …``) and a printed tool version."""
+        if self.out.tool_version is None and (v := _VERSION.search(msg)) is not None:
+            self.out.tool_version = v.group("v")
+        if "--graph=" not in msg or "Unconsumed" in msg:
+            return False
+        for m in _CMD_FLAG.finditer(msg):
+            self.out.cmdline_flags.setdefault(m.group("k"), m.group("v").strip("'\""))
+        return True
 
     def _flags(self, msg: str, ln: _Line) -> bool:
         m = _UNCONSUMED.search(msg)
@@ -442,6 +477,7 @@ class _OutputParser:
 
 
 _HANDLERS: tuple[Callable[[_OutputParser, str, _Line], bool], ...] = (
+    _OutputParser._echo,
     _OutputParser._flags,
     _OutputParser._series,
     _OutputParser._timings,
@@ -679,3 +715,116 @@ def parse_profile_csv(text: str) -> list[ProfileSection]:
     """Parse a file written by ``--profiling_output_csv_file`` (same sections as stdout,
     tables comma-separated)."""
     return parse_output(text).profile
+
+
+# --------------------------------------------------------------------------------------
+# Captures: a saved log (the tool's stdout, or logcat) holding one or more runs
+# --------------------------------------------------------------------------------------
+
+#: logcat tags of the tool and the benchmark app (``tflite``, ``tflite_BenchmarkModelActivity``, ...)
+_TOOL_TAG = re.compile(r"tflite|benchmark|tensorflow|litert", re.IGNORECASE)
+_RUN_START = ("STARTING!", "Log parameter values verbosely")
+_RUN_END = ("Inference timings in us:", "Average inference timings in us:")
+
+
+@dataclass(frozen=True)
+class CaptureRun:
+    """One run of the tool inside a capture: its lines (logcat lines of other tags left out)."""
+
+    text: str
+    first_line: int  # 1-based line of the capture where the run starts
+    stamp: str | None = None  # the logcat time stamp of its first line, as printed (MM-DD or YYYY-MM-DD hh:mm:ss)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A capture split into runs. ``logcat``: the lines carry a logcat prefix."""
+
+    logcat: bool
+    runs: list[CaptureRun]
+
+
+def split_capture(text: str) -> Capture:
+    """Split a saved log into the runs it holds (pure). A run starts at ``STARTING!`` or the
+    parameter echo's first line, or at any tool line after a run's timings line; in a logcat
+    capture only the tool's tags are kept (other apps' lines interleave)."""
+    lines = text.splitlines()
+    framed = [(i, ln, _logcat_match(ln.rstrip())) for i, ln in enumerate(lines, 1)]
+    logcat = sum(1 for _, _, m in framed if m is not None) * 2 >= max(1, sum(1 for _, ln, _ in framed if ln.strip()))
+    runs: list[CaptureRun] = []
+    cur: list[str] = []
+    start, stamp, ended = 1, None, False
+
+    def close() -> None:
+        if any(c.strip() for c in cur):
+            runs.append(CaptureRun("\n".join(cur) + "\n", start, stamp))
+
+    for i, ln, m in framed:
+        if logcat and m is not None and not _TOOL_TAG.search(m.group("tag")):
+            continue
+        msg = _normalise(ln).msg.strip()
+        if cur and ((_starts_run(msg) and _has_content(cur)) or (ended and _opens_run(msg))):
+            close()
+            cur, ended = [], False
+        if not cur:
+            start, stamp = i, None
+        if stamp is None and m is not None and "stamp" in m.groupdict():
+            stamp = m.group("stamp")
+        cur.append(ln)
+        if msg.startswith(_RUN_END):
+            ended = True
+    close()
+    return Capture(logcat, runs)
+
+
+def _has_content(lines: list[str]) -> bool:
+    """The lines so far hold more than a run's opening (a parameter echo starting a new run)."""
+    return any(_normalise(c).msg.strip().startswith(("Loaded model", "Initialized session", "count=", "Inference timings",
+                                                    "Average inference")) for c in lines)
+
+
+def _starts_run(msg: str) -> bool:
+    """The first line of a run: the tool's banner, its parameter echo, or a command line echoed."""
+    return msg.startswith(_RUN_START) or ("--graph=" in msg and "Unconsumed" not in msg)
+
+
+def _opens_run(msg: str) -> bool:
+    """After a run's timings line: a line only a new run prints first (the memory lines and the
+    op-profile block that follow the timings belong to the run before)."""
+    return _starts_run(msg) or msg.startswith("Loaded model") or (
+        _PARAM.match(msg) is not None and not msg.startswith(("Memory", "[")))
+
+
+class OpTable(StrEnum):
+    COMPLETE = "complete"
+    TRUNCATED = "truncated"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class OpTableState:
+    state: OpTable
+    reason: str | None = None  # why it is missing or where it was cut short
+
+
+def op_table_state(out: BenchmarkOutput) -> OpTableState:
+    """Whether the run's op-profiling table is there, cut short (logcat truncates long messages;
+    a saved log may end early), or missing (profiling was off, or the block was not kept)."""
+    sec = out.runs_profile
+    if sec is None:
+        if any(s.phase is ProfilePhase.INIT for s in out.profile):
+            return OpTableState(OpTable.TRUNCATED, "the initialization profile is there but the regular runs' op "
+                                                   "table is not (the capture was cut short)")
+        asked = out.params.get("Enable op profiling") in ("1", "true") or out.cmdline_flags.get(
+            "enable_op_profiling") in ("1", "true")
+        return OpTableState(OpTable.MISSING, "op profiling was on but the capture holds no op table" if asked else
+                            "the capture holds no op-profiling table (--enable_op_profiling was not on, "
+                            "or the table was not kept)")
+    if not sec.run_order:
+        return OpTableState(OpTable.TRUNCATED, "the op table's heading is there but none of its rows")
+    if sec.timings is None and sec.nodes_observed is None:
+        return OpTableState(OpTable.TRUNCATED, f"the op table ends after {len(sec.run_order)} row(s), before its "
+                                               "summary lines (cut short)")
+    if sec.unparsed_rows:
+        return OpTableState(OpTable.TRUNCATED, f"{sec.unparsed_rows} row(s) of the op table are cut short or unreadable")
+    return OpTableState(OpTable.COMPLETE)

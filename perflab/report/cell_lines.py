@@ -1,6 +1,7 @@
 """The per-cell summary that ends ``perflab run`` and ``perflab nightly``: one line per cell.
 
-Each line names the device (``EMULATED`` where the numbers come from an emulated phone), the
+Each line names the device (``EMULATED`` where the numbers come from an emulated phone,
+``IMPORTED`` where they were read from a capture perflab did not measure), the
 model, variant and delegate, the cell's status, and for a cell that ran: the headline latency
 with its statistic named (p90 where per-run samples were measured, else the tool's mean), real
 time yes/no (the stored verdict, by the rule that decided it) and the stored change versus
@@ -16,14 +17,16 @@ from collections.abc import Iterator
 from perflab.analysis.derive import headline_latency as analysis_headline
 from perflab.core.display import MISSING, fmt_ms, fmt_signed
 from perflab.core.names import one_line
+from perflab.rules.device import IMPORTED_TAG, cell_is_emulated, cell_is_imported
 from perflab.store.results import CellRecord, CellStatus, RunRecord
 
 EMULATED_TAG = "EMULATED"
 
 
 def _device(cell: CellRecord) -> str:
-    emulated = cell.emulated or cell.device.kind == "emulated"
-    return f"{cell.device.serial} ({EMULATED_TAG})" if emulated else cell.device.serial
+    if cell_is_emulated(cell):
+        return f"{cell.device.serial} ({EMULATED_TAG})"
+    return f"{cell.device.serial} ({IMPORTED_TAG})" if cell_is_imported(cell) else cell.device.serial
 
 
 def _short(reason: str | None, limit: int = 80) -> str:

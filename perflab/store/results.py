@@ -640,7 +640,8 @@ class ProvenanceRecord(_Rec):
     format: str  # benchmark_model (the tool's stdout) | logcat (the tool or the benchmark app, via logcat)
     tool: str | None = None  # what printed it, e.g. "benchmark_model", "TFLite benchmark app"
     tool_version: str | None = None  # where the capture prints it
-    captured_utc: str | None = None  # where the capture dates itself (ISO 8601)
+    captured_utc: str | None = None  # where the capture dates itself with its zone (ISO 8601, UTC)
+    captured_local: str | None = None  # where it dates itself without a zone: the phone's local time, as printed
     imported_utc: str  # when perflab import read it
     props_file: str | None = None  # the getprop dump that named the device (base name), if any
     props_sha256: str | None = None
