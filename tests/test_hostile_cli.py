@@ -433,9 +433,9 @@ def test_quality_frames_go_to_the_device_in_chunks_bounded_by_count_and_bytes(n:
 
 def test_the_run_prepass_reads_only_the_frames_it_keeps(tmp_path: Path) -> None:
     """A 100,000-frame clip is not rendered once before the first cell just to be counted."""
-    from perflab.lab.inputs import SAVED_FRAMES, Inputs
+    from perflab.lab.inputs import Inputs
     from perflab.quality.inputs import iter_synthetic_frames
-    from perflab.scenario.schema import Geometry
+    from perflab.scenario.schema import Geometry, Outputs
     from perflab.store.runfolder import RunFolder
 
     pulled = 0
@@ -446,7 +446,9 @@ def test_the_run_prepass_reads_only_the_frames_it_keeps(tmp_path: Path) -> None:
             pulled += 1
             yield f
 
-    inputs = Inputs(source, Geometry(lr_width=32, lr_height=32, scale=2))
+    outputs = Outputs(png_frames=4, video_frames=6)
+    inputs = Inputs(source, Geometry(lr_width=32, lr_height=32, scale=2), outputs)
     inputs.prepass(RunFolder.create(tmp_path / "run"), tmp_path / "s.yaml")
     assert inputs.timing_frame is not None
-    assert pulled <= SAVED_FRAMES + 1
+    assert pulled <= 6 + 1  # the frames kept as PNG or as video, no more
+    assert inputs.reference_video is not None and inputs.reference_video.frames == 6

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,6 +112,8 @@ def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
     assert len(samples) == 12
     assert max(s[3] for s in samples) == pytest.approx(sr.latency_ms.max, abs=1e-5)  # type: ignore[union-attr]
     assert (out / "frames" / "espcn_x2.fp32.xnnpack" / "coffee.png").is_file()
+    _check_vmaf(out, run, [by_id[c] for c in ("bicubic_x2.fp32.xnnpack", "espcn_x2.fp32.xnnpack",
+                                              "espcn_x2.int8.xnnpack")])
     assert (out / "index.html").is_file()
     # the run is indexed in the results database
     import sqlite3
@@ -125,6 +128,34 @@ def test_full_run_with_a_broken_model(tmp_path: Path) -> None:
     # streamed progress names every cell
     for cid in by_id:
         assert cid in r.stdout
+
+
+def _check_vmaf(out: Path, run: Any, cells: list[Any]) -> None:
+    """Every ok cell has VMAF beside bicubic's, computed from the kept lossless files, and a
+    plain `ffmpeg -lavfi libvmaf` run on those files gives the same per-frame scores (±0.05)."""
+    from perflab.formats.vmaf_log import parse_vmaf_log
+    from perflab.quality.video import ffmpeg_exe
+
+    ref = run.reference_video
+    assert ref is not None and ref.missing is None and ref.frames == 2 and len(ref.segments) == 2  # two sizes
+    base = cells[0]
+    for c in cells:
+        q = c.quality
+        assert q.vmaf is not None and q.vmaf_harmonic_mean is not None and q.vmaf_p5 is not None, q.missing
+        assert q.vmaf_frames == 2 and q.vmaf_model is not None and q.vmaf_model.startswith("vmaf_v0.6.1 (libvmaf ")
+        assert q.video is not None and [s.frames for s in q.video.segments] == [s.frames for s in ref.segments]
+        if c is not base:
+            assert c.deltas.vmaf == pytest.approx(q.vmaf - base.quality.vmaf)
+            assert all(f.d_vmaf is not None for f in q.per_frame)
+        for seg, rseg in zip(q.video.segments, ref.segments, strict=True):
+            log = out / "plain.json"
+            subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(out / seg.file), "-i",
+                            str(out / rseg.file), "-lavfi", "libvmaf=log_fmt=json:log_path=plain.json", "-f", "null",
+                            "-"], cwd=out, check=True, timeout=300)
+            plain = parse_vmaf_log(log.read_text()).scores
+            log.unlink()
+            ours = [f.vmaf for f in q.per_frame if f.frame in seg.frames]
+            assert len(plain) == len(ours) and all(abs(a - b) <= 0.05 for a, b in zip(ours, plain, strict=True))
 
 
 def test_default_out_folder_and_json(tmp_path: Path) -> None:

@@ -30,18 +30,20 @@ from perflab.devices.capabilities import HostDevice
 from perflab.errors import DeviceGoneError, MeasurementError, PerflabError, RunInterrupted
 from perflab.lab.compat import model_compat
 from perflab.lab.costs import measure_during, sustained_applies, sustained_run, telemetry_part
-from perflab.lab.inputs import SAVED_FRAMES, Inputs, frame_chunks
+from perflab.lab.inputs import Inputs, frame_chunks
 from perflab.lab.lifecycle import StopController
 from perflab.lab.meters import MeterOutcome, MeterPlan
 from perflab.lab.parts import Part, merge
 from perflab.lab.phone_timing import TimingTrace, traced, with_trace_samples
 from perflab.lab.progress import Phase
+from perflab.lab.video import StreamKeeper, cell_vmaf
 from perflab.quality.frames import Frame, quantize_8bit
+from perflab.quality.metrics import default_threads
 from perflab.quality.temporal import TemporalTracker
 from perflab.rules.device import is_emulated
 from perflab.rules.latency import latency_record
 from perflab.rules.memory import memory_fields
-from perflab.rules.quality import quality_record
+from perflab.rules.quality import quality_record, with_vmaf
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Scenario
 from perflab.store.results import (
@@ -345,6 +347,7 @@ def _quality(ctx: CellContext) -> QualityRecord:
     per: list[FrameQuality] = []
     temporal = TemporalTracker(border_px=s.geometry.scale)
     group = ctx.folder.frame_group(ctx.key)
+    video = StreamKeeper(ctx.folder, group, max_frames=s.outputs.video_frames, fps=s.pacing.fps)
     frames = ctx.inputs.frames()
     try:
         for chunk in frame_chunks(frames, s.geometry.scale):  # bounded by frames and bytes
@@ -355,17 +358,29 @@ def _quality(ctx: CellContext) -> QualityRecord:
             except (DeviceGoneError, RunInterrupted):
                 raise
             except PerflabError as exc:
+                video.abort()
                 why = f"outputs could not be computed on the device: {exc}"
-                return QualityRecord(missing={"psnr_y_db": why, "ssim_y": why})
+                return QualityRecord(missing={"psnr_y_db": why, "ssim_y": why, "vmaf": why})
             if len(outs) != len(chunk):
                 raise MeasurementError(f"the device returned {len(outs)} outputs for {len(chunk)} frames")
             for (i, f, _), out in zip(chunk, outs, strict=True):
                 per.append(frame_quality(f, out, s.geometry.scale, temporal))
-                if i < SAVED_FRAMES:
+                if i < s.outputs.png_frames:
                     ctx.folder.save_frame(group, f.name, out)
+                video.add(f.name, np.clip(out, 0.0, 1.0))  # kept as scored: clipped, rounded to 8 bits
+    except BaseException:
+        video.abort()
+        raise
     finally:
         frames.close()
-    return quality_record(per, f"{ctx.info.kind} device outputs ({ctx.info.serial})")
+    q = quality_record(per, f"{ctx.info.kind} device outputs ({ctx.info.serial})")
+    kept = video.finish()
+    if not s.outputs.vmaf:
+        return with_vmaf(q, {}, model=None, why="outputs.vmaf is off in the scenario", video=kept)
+    ctx.stop.check()
+    v = cell_vmaf(ctx.folder, ctx.inputs.reference_video, kept, threads=default_threads(),
+                  timeout_s=s.runs.timeout_s)
+    return with_vmaf(q, v.scores, model=v.model, why=v.why, video=kept)
 
 
 def quality_pass(ctx: CellContext) -> Part:

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from perflab.errors import MeasurementError, UserInputError
+from perflab.lab.video import StreamKeeper
 from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
-from perflab.scenario.schema import Geometry
+from perflab.scenario.schema import Geometry, Outputs
+from perflab.store.results import KeptVideoRecord
 from perflab.store.runfolder import HR, LR, RunFolder
 
-SAVED_FRAMES = 4  # frames per cell kept as PNG for visual comparison
+SAVED_FRAMES = Outputs().png_frames  # frames per cell kept as PNG by default (scenario outputs.png_frames)
 CHUNK_MAX_FRAMES = 8  # frames per run_outputs call at most
 CHUNK_BUDGET_BYTES = 512 * 2**20
 """A chunk of frames handed to the device at once holds at most this much: its LR frames and
@@ -42,10 +44,14 @@ def frame_chunks(frames: Iterator[tuple[int, Frame, np.ndarray]], scale: int, *,
 class Inputs:
     """The scenario's frames, asked for again on every pass over them."""
 
-    def __init__(self, frame_source: Callable[[], Iterator[Frame]], geometry: Geometry) -> None:
+    def __init__(self, frame_source: Callable[[], Iterator[Frame]], geometry: Geometry,
+                 outputs: Outputs | None = None, fps: float | None = None) -> None:
         self.frame_source = frame_source
         self.geometry = geometry
+        self.outputs = outputs or Outputs()
+        self.fps = fps  # the kept videos' frame rate (the scenario's pacing fps; 30 when unset)
         self.timing_frame: np.ndarray | None = None
+        self.reference_video: KeptVideoRecord | None = None  # the HR frames kept by the prepass
 
     def _timing_frame(self, first: Frame) -> np.ndarray:
         """A real LR frame at the scenario's geometry: the first input, resized to the HR size,
@@ -64,23 +70,34 @@ class Inputs:
             yield i, Frame(f.name, hr, f.sequence), hr_to_lr(hr, scale)
 
     def prepass(self, folder: RunFolder, scenario_file: Path) -> None:
-        """Before any cell: the timing frame, and the first HR/LR frames saved. Only those are
-        read (the inputs were decoded by the scenario's validation; a long clip is not rendered
-        once more just to be counted)."""
+        """Before any cell: the timing frame, the first HR/LR frames saved as PNG
+        (``outputs.png_frames``) and the first HR frames kept as video (``outputs.video_frames``,
+        :attr:`reference_video`). Only those are read (the inputs were decoded by the scenario's
+        validation; a long clip is not rendered once more just to be counted)."""
         n_frames = 0
+        keep = max(1, self.outputs.png_frames, self.outputs.video_frames)
+        video = StreamKeeper(folder, HR, max_frames=self.outputs.video_frames, fps=self.fps)
         frames = self.frames()
         try:
             for i, f, lr in frames:
                 if i == 0:
                     self.timing_frame = self._timing_frame(f)
-                folder.save_frame(HR, f.name, f.hr)
-                folder.save_frame(LR, f.name, lr)
+                if i < self.outputs.png_frames:
+                    folder.save_frame(HR, f.name, f.hr)
+                    folder.save_frame(LR, f.name, lr)
+                video.add(f.name, f.hr)
                 n_frames += 1
-                if n_frames >= SAVED_FRAMES:
+                if n_frames >= keep:
                     break
         except MeasurementError as exc:
+            video.abort()
             raise UserInputError(f"{scenario_file}: inputs: {exc}") from exc
+        except BaseException:
+            video.abort()
+            raise
         finally:
             frames.close()
         if n_frames == 0:
+            video.abort()
             raise UserInputError(f"{scenario_file}: inputs: the scenario's inputs gave no frames")
+        self.reference_video = video.finish()

@@ -139,7 +139,7 @@ class ScenarioRunner:
                                                           [d.serial for d in self.devices]) if w not in merged)
         merged.extend(w for w in sustained_warnings(self.s.sustained, plan_cells(self.s)) if w not in merged)
         self.run_warnings = merged
-        self.inputs = Inputs(frame_source, self.s.geometry)
+        self.inputs = Inputs(frame_source, self.s.geometry, self.s.outputs, self.s.pacing.fps)
         self.n_devices = len({*(d.serial for d in self.devices), *(p.serial for p in previous.planned)}
                              if previous else {d.serial for d in self.devices})
 
@@ -191,6 +191,7 @@ class ScenarioRunner:
                                         for c in cells if PlannedCell(serial=d.serial, cell_id=c.cell_id)
                                         not in previous_plan]
         self.inputs.prepass(self.folder, self.loaded.file)
+        self.header["reference_video"] = self.inputs.reference_video
         work = {d.serial: self._to_run(d.serial, cells) for d in self.devices}
         self.folder.drop_samples({artifact_key(s, c.cell_id, self.n_devices) for s, cs in work.items() for c in cs})
         self._save()

@@ -50,9 +50,11 @@ def _quality(c: CellRecord, b: CellRecord | None) -> QualityRecord:
         d = frame_deltas({f.frame: (f.psnr_y_db, f.ssim_y) for f in q.per_frame},
                          {f.frame: (f.psnr_y_db, f.ssim_y) for f in b.quality.per_frame})
         bt = {f.frame: f.temporal_err_y for f in b.quality.per_frame}
+        bv = {f.frame: f.vmaf for f in b.quality.per_frame}
         update["per_frame"] = [
             f.model_copy(update={"d_psnr_y_db": d[f.frame][0], "d_ssim_y": d[f.frame][1],
-                                 "d_temporal_err_y": diff(f.temporal_err_y, bt.get(f.frame))}) if f.frame in d else f
+                                 "d_temporal_err_y": diff(f.temporal_err_y, bt.get(f.frame)),
+                                 "d_vmaf": diff(f.vmaf, bv.get(f.frame))}) if f.frame in d else f
             for f in q.per_frame
         ]
     update["missing"] = missing
@@ -71,6 +73,7 @@ def _deltas(c: CellRecord, b: CellRecord, quality: QualityRecord, b_quality: Qua
         "ssim_y": diff(c.quality.ssim_y, b.quality.ssim_y),
         "piqe": diff(c.quality.piqe, b.quality.piqe),
         "temporal_err_y": diff(c.quality.temporal_err_y, b.quality.temporal_err_y),
+        "vmaf": diff(c.quality.vmaf, b.quality.vmaf),
         "mai2021_ratio": ratio(quality.mai2021_score, b_quality.mai2021_score),
         "mem_peak_mb": diff(c.telemetry.mem_peak_mb, b.telemetry.mem_peak_mb),
         "cpu_load_pct": diff(c.telemetry.cpu_load_pct, b.telemetry.cpu_load_pct),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from perflab.store.results import FrameQuality, QualityRecord
+from perflab.analysis.vmaf import pool_vmaf
+from perflab.store.results import FrameQuality, KeptVideoRecord, QualityRecord
 
 
 def quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
@@ -41,3 +42,26 @@ def _no_temporal(per: list[FrameQuality]) -> str:
     if len(reasons) == 1:
         return reasons.pop()
     return "no two consecutive frames of one sequence: " + "; ".join(sorted(reasons))
+
+
+def with_vmaf(q: QualityRecord, scores: dict[str, float], *, model: str | None, why: str | None,
+              video: KeptVideoRecord | None) -> QualityRecord:
+    """The quality record with each frame's VMAF (by frame name), the pooled figures
+    (perflab.analysis.vmaf: mean, harmonic mean, 5th percentile) and the kept video; VMAF is
+    missing with ``why`` where it was not computed, and a frame beyond the kept ones says so."""
+    kept = video.frames if video is not None else 0
+    per = []
+    for f in q.per_frame:
+        if f.frame in scores:
+            per.append(f.model_copy(update={"vmaf": scores[f.frame]}))
+        else:
+            reason = why or f"not among the {kept} frame(s) kept as video (outputs.video_frames)"
+            per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": reason}}))
+    pooled = pool_vmaf([f.vmaf for f in per if f.vmaf is not None])
+    missing = dict(q.missing)
+    if pooled is None:
+        missing["vmaf"] = why or "no frame has a VMAF score"
+    return q.model_copy(update={
+        "per_frame": per, "video": video, "vmaf_model": model if pooled is not None else None,
+        "vmaf": pooled.mean if pooled else None, "vmaf_harmonic_mean": pooled.harmonic_mean if pooled else None,
+        "vmaf_p5": pooled.p5 if pooled else None, "vmaf_frames": pooled.n if pooled else 0, "missing": missing})

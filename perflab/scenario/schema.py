@@ -253,6 +253,21 @@ class Sustained(_Strict):
         "throttling: late-run latency this far above the early-run latency"))
 
 
+class Outputs(_Strict):
+    """What of each cell's outputs the run folder keeps (docs/result_format.md "Kept video")."""
+
+    png_frames: Int = Field(default=4, ge=0, le=100_000, description=(
+        "the first N output frames of every cell (and the HR and LR inputs) kept as PNG files under frames/, "
+        "for the report's crops; 0 keeps none"))
+    video_frames: Int = Field(default=100, ge=0, le=100_000, description=(
+        "the first N scored frames of every cell (bicubic included) and the HR reference kept as lossless video "
+        "(FFV1 in .mkv) under videos/; VMAF is computed from exactly these files; 0 keeps none (and VMAF is "
+        "missing). The default keeps every frame of inputs.max_frames' default"))
+    vmaf: Bool = Field(default=True, description=(
+        "compute VMAF (libvmaf's built-in vmaf_v0.6.1 model, through imageio-ffmpeg's ffmpeg) of every cell's kept "
+        "video against the kept HR video"))
+
+
 class Profiling(_Strict):
     op_profiling: Bool = Field(default=True, description="separate op-profiling pass per cell")
     trace: Bool = Field(default=False, description="kernel trace (ftrace) of a separate pass per cell: per-inference "
@@ -292,6 +307,7 @@ class Scenario(_Strict):
     tuning: Tuning = Tuning()
     telemetry: Telemetry = Telemetry()
     profiling: Profiling = Profiling()
+    outputs: Outputs = Field(default_factory=Outputs, description="output frames kept as PNG and as video; VMAF")
     sustained: Sustained | None = Field(default=None, description=(
         "a sustained paced run per cell (or per selected model) beside the short burst"))
 

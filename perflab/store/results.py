@@ -124,7 +124,29 @@ class FrameQuality(_Rec):
     # temporal stability against the previous frame of its sequence, 8-bit Y levels (quality.temporal) (/7)
     temporal_err_y: float | None = None
     d_temporal_err_y: float | None = None
+    vmaf: float | None = None  # libvmaf on the kept video (QualityRecord.vmaf_model); /7
+    d_vmaf: float | None = None
     missing: dict[str, str] = Field(default_factory=dict)
+
+
+class VideoSegmentRecord(_Rec):
+    """One kept video file: consecutive frames of one size (docs/result_format.md "Kept video")."""
+
+    file: str  # relative to the run folder, e.g. "videos/hr/000.mkv"
+    first_frame: int = Field(ge=0)  # index of its first frame among the stream's frames
+    frames: list[str]  # the frame names, in order (FrameQuality.frame)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+class KeptVideoRecord(_Rec):
+    """Frames kept as lossless video in the run folder: the HR reference, or a cell's outputs."""
+
+    format: str  # codec, pixel format, container in words
+    fps: float
+    frames: int = 0  # frames kept (the first ``frames`` of the stream)
+    segments: list[VideoSegmentRecord] = Field(default_factory=list)
+    missing: str | None = None  # why no (or not every) frame was kept
 
 
 class QualityRecord(_Rec):
@@ -141,6 +163,13 @@ class QualityRecord(_Rec):
     frames: int = 0
     per_frame: list[FrameQuality] = Field(default_factory=list)
     computed_on: str | None = None  # "device outputs" — where the outputs were computed
+    # /7: VMAF of the kept video against the kept HR video (perflab.analysis.vmaf pools it)
+    vmaf: float | None = None  # mean over the frames
+    vmaf_harmonic_mean: float | None = None
+    vmaf_p5: float | None = None  # 5th percentile of the per-frame scores
+    vmaf_frames: int = 0
+    vmaf_model: str | None = None  # e.g. "vmaf_v0.6.1 (libvmaf 86da14d, ffmpeg n9.0.2)"
+    video: KeptVideoRecord | None = None  # the cell's outputs kept as video
     missing: dict[str, str] = Field(default_factory=dict)
 
 
@@ -599,6 +628,7 @@ class DeltaRecord(_Rec):
     ssim_y: float | None = None
     piqe: float | None = None  # lower is better: a negative delta is an improvement
     temporal_err_y: float | None = None  # lower is steadier: a negative delta is an improvement (/7)
+    vmaf: float | None = None  # mean VMAF minus bicubic's over the same kept frames (/7)
     mai2021_ratio: float | None = None  # this cell's MAI score / bicubic's (>1: better trade-off)
     mem_peak_mb: float | None = None
     cpu_load_pct: float | None = None
@@ -720,6 +750,7 @@ class RunRecord(_Rec):
     cells: list[CellRecord] = Field(default_factory=list)
     warnings: list[WarningRecord] = Field(default_factory=list)  # run-level (inputs, scenario)
     idle: list[IdleRecord] = Field(default_factory=list)  # per device, measured before its first cell
+    reference_video: KeptVideoRecord | None = None  # the HR frames kept as video (/7)
     stop: StopRecord | None = None
     resumed_utc: list[str] = Field(default_factory=list)
     exit_code: int | None = None
@@ -759,7 +790,8 @@ def upgrade_raw(raw: dict[str, Any], version: int) -> dict[str, Any]:
     are kept verbatim as ``line`` records; ``artifact_key`` follows /1's rule (serial-prefixed
     only when the run had several devices). /2 → /3: only additive fields, the same cells. /3 → /4: additive (``tool_mem_mb``,
     ``tool_mem_source``); a /3 file's ``mem_peak_mb`` is what its ``mem_source`` says. /4 → /5: additive (the differential's
-    intervals, ``unreliable``, ``rounds``, ``stop``, ``load``; ``trace.tool_log_file``)."""
+    intervals, ``unreliable``, ``rounds``, ``stop``, ``load``; ``trace.tool_log_file``). /6 → /7: additive
+    (kept video, VMAF)."""
     if version == RESULTS_SCHEMA_VERSION:
         return raw
     out = dict(raw)

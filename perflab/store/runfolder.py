@@ -6,6 +6,9 @@ path in it, and this module holds the one reader of each file perflab writes the
     frames/hr/<frame>.png             HR ground truth
     frames/lr/<frame>.png             LR input given to every model
     frames/<cell dir>/<frame>.png     the device's output for that cell
+    videos/hr/<seg>.mkv               HR reference kept as lossless video (FFV1), segment <seg> (000, 001, …)
+    videos/<cell dir>/<seg>.mkv       the cell's outputs for the same frames (bicubic is a cell)
+    videos/<cell dir>/<seg>.vmaf.json libvmaf's per-frame log of that segment against videos/hr/<seg>.mkv
     logs/<cell dir>.log               the device tool's output (.traceback.txt: an internal error;
                                       .trace.log: the traced run's, the per-layer trace pass)
     telemetry/<cell dir>.txt          the sampler's raw timeline (.meter.txt: an external meter's
@@ -194,6 +197,22 @@ class RunFolder:
     @property
     def frames_dir(self) -> Path:
         return self.path / "frames"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.path / "videos"
+
+    def video_group(self, group: str) -> Path:
+        """The folder of one kept video stream: ``videos/hr`` (:data:`HR`) or a cell's frame group."""
+        return self.videos_dir / group
+
+    def vmaf_log(self, video_file: str) -> Artefact:
+        """libvmaf's JSON log of a kept segment (``video_file`` relative to the run folder)."""
+        return self._file(str(Path(video_file).with_suffix(".vmaf.json")))
+
+    def relative(self, path: Path) -> str:
+        """A path inside the run folder as results.json stores it (POSIX, relative)."""
+        return path.relative_to(self.path).as_posix()
 
     def _file(self, rel: str) -> Artefact:
         return Artefact(rel, self.path / rel)
