@@ -53,6 +53,7 @@ def _add_apps() -> None:
     from perflab.cli.matrix import matrix_cmd
     from perflab.cli.meter import app as meter_app
     from perflab.cli.models import app as models_app
+    from perflab.cli.plan import plan_cmd
     from perflab.cli.rack import nightly, rack_app, worker
     from perflab.cli.run import report_cmd, run
     from perflab.cli.scenario import app as scenario_app
@@ -61,6 +62,8 @@ def _add_apps() -> None:
     app.add_typer(scenario_app, name="scenario")
     app.command("run")(run)
     app.command("report")(report_cmd)
+    app.command("plan", help="Split planner: which layer runs on which processor, measured, solved exactly, run and "
+                "checked.")(plan_cmd)
     app.add_typer(models_app, name="models", help="The SR model zoo: list, build, train, convert, analyze.")
     app.add_typer(devices_app, name="devices", help="Phones over adb: list, probe, restore.")
     app.add_typer(profile_app, name="profile", help="TFLite op profiles from benchmark_model logs.")

@@ -1,0 +1,139 @@
+"""``perflab plan``: the split planner (issue 23) — which layer runs where, measured, solved, run.
+
+Writes a folder like a run folder: ``plan.json`` (schema ``perflab.plan/1``) and ``index.html``.
+On ``local`` the processors are the CPU's fp32 and int8 paths (perflab.lab.planner).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_SIGINT, fail
+from perflab.cli.options import number_option
+from perflab.errors import PerflabError, RunInterrupted, UserInputError
+
+REPORTS_ROOT = Path("reports")
+
+
+def _frames(loaded: Any, scale: int, max_frames: int | None) -> list[Any]:
+    from perflab.lab.planner import planner_frames
+    from perflab.quality.inputs import iter_frames
+
+    frames = []
+    for f in iter_frames(loaded.scenario.inputs, loaded.base_dir):
+        frames.append((f.name, f.hr))
+        if max_frames is not None and len(frames) >= max_frames:
+            break
+    return planner_frames(frames, scale)
+
+
+def _read_inputs(scenario: Path, device: str, out: Path | None, reports_dir: Path,
+                 max_frames: int | None) -> tuple[Any, list[Any], list[dict[str, str]], Path, list[Any]]:
+    """(the scenario, its chain models' artifacts, the models skipped with why, the folder, the frames)."""
+    from perflab.scenario import load_scenario
+    from perflab.store.runfolder import check_new_run_folder, new_run_id
+    from perflab.zoo.registry import get_artifact
+    from perflab.zoo.segments import CHAIN_FAMILIES
+
+    if device != "local":
+        raise UserInputError(f"--device {device}: the split planner measures on 'local' only so far "
+                             "(phones: not built yet)")
+    loaded = load_scenario(scenario)
+    sc = loaded.scenario
+    scale = int(sc.geometry.scale)
+    arts, skipped = [], []
+    for ref in sc.models:
+        if ref.zoo in CHAIN_FAMILIES:
+            arts.append(get_artifact(ref.zoo, scale, "fp32"))
+        else:
+            skipped.append({"model": ref.display_name, "reason": "not a chain zoo model the planner can cut "
+                            f"({', '.join(CHAIN_FAMILIES)})"})
+    if not arts:
+        raise UserInputError(f"{scenario}: models: no chain zoo model ({', '.join(CHAIN_FAMILIES)}) to plan")
+    folder = out if out is not None else reports_dir / sc.name / f"plan-{new_run_id()}"
+    check_new_run_folder(folder)
+    return sc, arts, skipped, folder, _frames(loaded, scale, max_frames)
+
+
+def _summary(m: dict[str, Any]) -> str:
+    chosen = next(p for p in m["plans"] if p["label"] == m["chosen"])
+    err = chosen["error"]["latency_pct"]
+    return (f"  {m['model']}: chosen {m['chosen']} ({', '.join(chosen['processors'])}): predicted "
+            f"{chosen['predicted']['latency_ms']:.2f} ms, measured {chosen['measured']['latency_ms']:.2f} ms"
+            f"{'' if err is None else f' ({err:+.1f}%)'}; PSNR-Y {chosen['measured']['psnr_y_db']:.2f} dB "
+            f"(proxy {chosen['predicted']['psnr_y_db']:.2f}); relaxed baseline {m['baseline']['label']}")
+
+
+def plan_cmd(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML: its chain zoo models (espcn, fsrcnn), geometry, "
+                                             "threads and input frames are used")],
+    device: Annotated[str, typer.Option(help="where to measure; only 'local' so far (the CPU's fp32 and int8 "
+                                        "paths)")] = "local",
+    quality_floor: Annotated[float | None, number_option("--quality-floor", min=0, max=100, help="lowest PSNR-Y "
+                                                         "(dB) the chosen plan may reach; default: all-fp32's "
+                                                         "PSNR-Y − 0.1 dB")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="the plan folder (new or empty); default: "
+                                             "<reports-dir>/<scenario>/plan-<id>")] = None,
+    reports_dir: Annotated[Path, typer.Option(help="root of <scenario>/plan-<id>/ folders")] = REPORTS_ROOT,
+    rounds: Annotated[int, number_option("--rounds", integer=True, min=1, max=1000,
+                                         help="interleaved timing rounds per variant")] = 5,
+    iterations: Annotated[int, number_option("--iterations", integer=True, min=1, max=100_000,
+                                             help="timed inferences per round (its fastest is the round's sample)")] = 5,
+    max_frames: Annotated[int | None, number_option("--max-frames", integer=True, min=1, max=100_000,
+                                                    help="quality on at most this many of the scenario's frames")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the chosen plans and where they are")] = False,
+) -> None:
+    """Split a chain model between two processors exactly: measure per-layer costs, switch costs
+    and quality sensitivity, solve the latency/quality Pareto front (and FYE-SR's relaxed
+    baseline), run the plans as segment models and report measured beside predicted.
+
+    Ctrl-C stops cleanly between measurements; nothing is written then (exit 130)."""
+    from perflab.lab.lifecycle import StopController, signals_stop
+    from perflab.lab.planner import PlanSettings, plan_document, plan_model
+    from perflab.report.plan_page import plan_page_html
+    from perflab.store.runfolder import utc_now_iso
+
+    try:
+        sc, arts, skipped, folder, frames = _read_inputs(scenario, device, out, reports_dir, max_frames)
+    except PerflabError as exc:  # reading the command's inputs: whatever fails here is bad input
+        fail(exc, EXIT_BAD_INPUT)
+
+    settings = PlanSettings(lr_width=sc.geometry.lr_width, lr_height=sc.geometry.lr_height, threads=sc.threads,
+                            rounds=rounds, iterations=iterations, quality_floor_db=quality_floor)
+
+    def progress(msg: str) -> None:
+        if not quiet:
+            typer.echo(msg, err=True)
+
+    stop = StopController()
+    if not quiet:
+        typer.echo(f"perflab plan {sc.name} on local → {folder}: {', '.join(a.name for a in arts)}; "
+                   f"{len(frames)} frame(s)", err=True)
+    started = utc_now_iso()
+    models = []
+    try:
+        with signals_stop(stop, on_first=lambda name: progress(f"perflab: {name}: stopping after this step "
+                                                                "(press again to exit at once)")):
+            for art in arts:
+                models.append(plan_model(art, frames, settings, check=stop.check, progress=progress))
+    except RunInterrupted:
+        typer.echo("perflab: interrupted: no plan written", err=True)
+        raise typer.Exit(EXIT_SIGINT) from None
+    except UserInputError as exc:
+        fail(exc, EXIT_BAD_INPUT)
+    except PerflabError as exc:
+        fail(exc)
+
+    doc = plan_document(models, scenario=sc.name, device="local", skipped=skipped, started=started)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "plan.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    (folder / "index.html").write_text(plan_page_html(doc), encoding="utf-8")
+    for m in models:
+        typer.echo(_summary(m))
+    typer.echo(f"plan: {folder / 'plan.json'}\nreport: {folder / 'index.html'}")
+    sys.stdout.flush()

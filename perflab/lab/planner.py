@@ -1,0 +1,409 @@
+"""The split planner on ``local`` (issue 23): measure the inputs, solve, run the plans, compare.
+
+On this machine the two "processors" are the CPU's fp32 and int8 paths (LiteRT with XNNPACK).
+For a zoo chain model (perflab.zoo.segments) :func:`plan_model`
+
+1. **measures the inputs**, each variant timed in interleaved rounds (alternating order, so a
+   slow drift hits every variant alike); a round's sample is the fastest of its iterations, and
+   each variant's number is the median over rounds with its spread (MAD, standard error):
+
+   * per-unit cost per precision — differential: the prefix segment [0, k) in precision p
+     timed for every k; unit k−1 costs P_p(k) − P_p(k−1) (unit 0 carries the per-invoke cost
+     and, for int8, the quantisation of the frame);
+   * switch cost at each boundary k in each direction — two-segment variants: [0, k) in p then
+     [k, n) in q, two interpreters in sequence; S(k, p→q) = C(k,p,q) − P_p(k) − (P_q(n) − P_q(k)):
+     what the seam (dequantise/quantise, the hop between interpreters) adds beyond the layers;
+   * per-unit quality sensitivity — the plan with only unit i in int8, run on the scenario's
+     frames: the PSNR-Y (and SSIM-Y) it loses against all-fp32, median over frames;
+
+2. **solves** them (perflab.analysis.split_plan): the exact Pareto front, the fastest plan
+   within the quality floor, FYE-SR's relaxed-gradient baseline on the same inputs;
+
+3. **executes** all-fp32, all-int8, the baseline's plan and the exact plans on the front as
+   segment models in sequence (one LiteRT interpreter per segment, float tensors between them),
+   timed in interleaved rounds and scored on the frames: measured latency and quality beside the
+   prediction, with the error.
+
+Everything lands in one JSON-ready dict (``plan.json``; perflab.report.plan_page renders it).
+The stop check is called between variants and rounds (RunInterrupted propagates).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perflab.analysis import split_plan as sp
+from perflab.core.types import ModelArtifact
+from perflab.errors import MeasurementError, ModelError, UserInputError
+from perflab.quality.frames import hr_to_lr, resize_bicubic
+from perflab.quality.metrics import psnr_ssim_y
+from perflab.zoo.segments import SegmentKey, SegmentMaker
+
+PLAN_SCHEMA = "perflab.plan/1"
+PROCESSORS = ("fp32", "int8")
+MAD_TO_SIGMA = 1.4826
+MAX_EXECUTED_FRONT = 6  # exact plans on the front that are run (besides the chosen one)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    lr_width: int
+    lr_height: int
+    threads: int = 2
+    rounds: int = 5  # interleaved rounds per variant
+    iterations: int = 5  # timed invokes per round (the round's fastest is its sample)
+    warmup: int = 2
+    quality_floor_db: float | None = None  # minimum PSNR-Y of the chosen plan; None: fp32's − 0.1 dB
+    border_px: int = 0
+
+
+# --------------------------------------------------------------------------- running segments
+
+
+class Chain:
+    """A plan's segment models in sequence: one LiteRT interpreter each, float tensors between."""
+
+    def __init__(self, paths: Sequence[Path], threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self._its = [Interpreter(model_path=str(p), num_threads=threads) for p in paths]
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"LiteRT cannot load a segment: {exc}") from exc
+        self._shape: tuple[int, ...] | None = None
+
+    def _resize(self, shape: tuple[int, ...]) -> None:
+        if self._shape == shape:
+            return
+        h, w = shape[1], shape[2]
+        try:
+            for it in self._its:
+                d = it.get_input_details()[0]
+                it.resize_tensor_input(d["index"], [1, h, w, int(d["shape"][-1])], strict=True)
+                it.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot resize segments to {w}x{h}: {exc}") from exc
+        self._shape = shape
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """One inference of the whole chain: input [1, H, W, 3] float32 → the last output."""
+        self._resize(tuple(x.shape))
+        y = x
+        for it in self._its:
+            it.set_tensor(it.get_input_details()[0]["index"], y)
+            it.invoke()
+            y = it.get_tensor(it.get_output_details()[0]["index"])
+        return y
+
+    def time_ms(self, x: np.ndarray, iterations: int) -> float:
+        """The fastest of ``iterations`` chain inferences (ms): on a shared machine preemption only
+        ever adds time, so a round's minimum is its least disturbed sample."""
+        out = []
+        for _ in range(iterations):
+            t0 = time.perf_counter_ns()
+            self.run(x)
+            out.append((time.perf_counter_ns() - t0) / 1e6)
+        return min(out)
+
+
+@dataclass(frozen=True)
+class Timed:
+    name: str
+    median_ms: float
+    mad_ms: float
+    se_ms: float  # 1.4826·MAD/√rounds
+    samples_ms: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "median_ms": self.median_ms, "mad_ms": self.mad_ms, "se_ms": self.se_ms,
+                "samples_ms": list(self.samples_ms)}
+
+
+def time_interleaved(chains: dict[str, Chain], x: np.ndarray, s: PlanSettings, check: Callable[[], None],
+                     progress: Progress, what: str) -> dict[str, Timed]:
+    """Every chain timed in ``s.rounds`` rounds, the order reversed every other round."""
+    names = list(chains)
+    for name in names:  # warm-up (also allocates at the frame's size)
+        for _ in range(max(1, s.warmup)):
+            chains[name].run(x)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(s.rounds):
+        check()
+        progress(f"  {what}: round {r + 1}/{s.rounds} ({len(names)} variants)")
+        for name in names if r % 2 == 0 else reversed(names):
+            samples[name].append(chains[name].time_ms(x, s.iterations))
+    out = {}
+    for name, xs in samples.items():
+        a = np.asarray(xs)
+        med = float(np.median(a))
+        mad = float(np.median(np.abs(a - med)))
+        out[name] = Timed(name, med, mad, MAD_TO_SIGMA * mad / math.sqrt(len(xs)), tuple(xs))
+    return out
+
+
+def _keys(plan: Sequence[int]) -> list[SegmentKey]:
+    return [SegmentKey(g.start, g.end, PROCESSORS[g.processor]) for g in sp.segments(plan)]
+
+
+def plan_label(plan: Sequence[int]) -> str:
+    """A plan as its precisions per unit, e.g. ``F F I I`` → "FFII"."""
+    return "".join("FI"[p] for p in plan)
+
+
+# --------------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True)
+class PlanFrame:
+    name: str
+    lr: np.ndarray  # float32 [H, W, 3] in [0, 1]
+    hr: np.ndarray
+
+
+def planner_frames(frames: Sequence[tuple[str, np.ndarray]], scale: int) -> list[PlanFrame]:
+    """HR frames → (LR, HR) pairs by the documented degradation (perflab.quality.frames)."""
+    out = []
+    for name, hr in frames:
+        lr = hr_to_lr(hr, scale)
+        h, w = lr.shape[:2]
+        out.append(PlanFrame(name, lr, np.asarray(hr[: h * scale, : w * scale], dtype=np.float32)))
+    if not out:
+        raise UserInputError("the split planner needs at least one input frame for quality")
+    return out
+
+
+def timing_input(frames: Sequence[PlanFrame], s: PlanSettings) -> np.ndarray:
+    """The first frame's LR resized to the scenario's geometry: what the plans are timed on."""
+    lr = resize_bicubic(frames[0].lr, s.lr_width, s.lr_height)
+    return np.asarray(np.clip(lr, 0.0, 1.0)[None], dtype=np.float32)
+
+
+def _quality(chain: Chain, frames: Sequence[PlanFrame], border_px: int) -> list[tuple[float, float]]:
+    out = []
+    for f in frames:
+        sr = np.clip(chain.run(f.lr[None].astype(np.float32))[0], 0.0, 1.0)
+        q = psnr_ssim_y(sr, f.hr, border_px)
+        out.append((q.psnr_y_db, q.ssim_y))
+    return out
+
+
+# --------------------------------------------------------------------------- the whole pass
+
+
+class _Chains:
+    """The segment chains of one model, built once each (a plan's label is its key)."""
+
+    def __init__(self, maker: SegmentMaker, threads: int) -> None:
+        self.maker, self.threads = maker, threads
+        self._chains: dict[str, Chain] = {}
+
+    def plan(self, plan: Sequence[int]) -> Chain:
+        key = plan_label(plan)
+        if key not in self._chains:
+            self._chains[key] = Chain(self.maker.paths(_keys(plan)), self.threads)
+        return self._chains[key]
+
+    def prefix(self, p: int, k: int) -> Chain:
+        """Units [0, k) in precision p as one segment (for k = n: the plan all-p)."""
+        return Chain(self.maker.paths([SegmentKey(0, k, PROCESSORS[p])]), self.threads)
+
+
+Grid = list[list[float]]
+
+
+@dataclass
+class _Costs:
+    timed: dict[str, Timed]
+    cost: Grid
+    cost_se: Grid
+    switch: list[Grid]
+    switch_se: list[Grid]
+
+
+def _measure_costs(chains: _Chains, n: int, x: np.ndarray, s: PlanSettings, check: Callable[[], None],
+                   progress: Progress) -> _Costs:
+    """Per-unit costs (prefix differences) and switch costs (two-segment variants), timed together."""
+    variants: dict[str, Chain] = {}
+    for p in range(2):
+        for k in range(1, n + 1):
+            check()
+            variants[f"P{p}:{k}"] = chains.prefix(p, k)
+    for k in range(1, n):
+        for p in range(2):
+            check()
+            variants[f"C{p}{1 - p}:{k}"] = chains.plan((p,) * k + (1 - p,) * (n - k))
+    progress(f"  timing {len(variants)} variants at {s.lr_width}x{s.lr_height}")
+    timed = time_interleaved(variants, x, s, check, progress, "inputs")
+
+    def val(name: str | None) -> tuple[float, float]:
+        return (0.0, 0.0) if name is None else (timed[name].median_ms, timed[name].se_ms)
+
+    def pre(p: int, k: int) -> tuple[float, float]:
+        return val(f"P{p}:{k}" if k > 0 else None)
+
+    out = _Costs(timed, [[0.0, 0.0] for _ in range(n)], [[0.0, 0.0] for _ in range(n)],
+                 [[[0.0, 0.0], [0.0, 0.0]] for _ in range(n - 1)], [[[0.0, 0.0], [0.0, 0.0]] for _ in range(n - 1)])
+    for p in range(2):
+        for i in range(n):
+            (hi, hse), (lo, lse) = pre(p, i + 1), pre(p, i)
+            out.cost[i][p], out.cost_se[i][p] = hi - lo, math.hypot(hse, lse)
+    for k in range(1, n):
+        for p in range(2):
+            q = 1 - p
+            (c, cse), (a, ase), (whole, wse), (b, bse) = val(f"C{p}{q}:{k}"), pre(p, k), pre(q, n), pre(q, k)
+            out.switch[k - 1][p][q] = c - a - (whole - b)
+            out.switch_se[k - 1][p][q] = math.sqrt(cse ** 2 + ase ** 2 + wse ** 2 + bse ** 2)
+    return out
+
+
+def _measure_sensitivity(chains: _Chains, units: Sequence[str], frames: Sequence[PlanFrame], s: PlanSettings,
+                         check: Callable[[], None]) -> tuple[list[tuple[float, float]], Grid, Grid,
+                                                             list[dict[str, Any]]]:
+    """(all-fp32's scores per frame, loss [unit][precision], its standard error, rows): the
+    PSNR-Y lost when only unit i runs int8, median over frames."""
+    n = len(units)
+    ref = _quality(chains.plan((0,) * n), frames, s.border_px)
+    loss: Grid = [[0.0, 0.0] for _ in range(n)]
+    loss_se: Grid = [[0.0, 0.0] for _ in range(n)]
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        check()
+        scores = _quality(chains.plan(tuple(1 if j == i else 0 for j in range(n))), frames, s.border_px)
+        d_psnr = np.asarray([r[0] - v[0] for r, v in zip(ref, scores, strict=True)])
+        d_ssim = np.asarray([r[1] - v[1] for r, v in zip(ref, scores, strict=True)])
+        med = float(np.median(d_psnr))
+        mad = float(np.median(np.abs(d_psnr - med)))
+        loss[i][1] = med
+        loss_se[i][1] = MAD_TO_SIGMA * mad / math.sqrt(len(d_psnr))
+        rows.append({"unit": units[i], "psnr_y_loss_db": med, "psnr_y_loss_mad_db": mad,
+                     "ssim_y_loss": float(np.median(d_ssim)), "frames": len(d_psnr)})
+    return ref, loss, loss_se, rows
+
+
+def _tup(g: Grid) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(r) for r in g)
+
+
+def _plans_to_run(n: int, front: Sequence[sp.FrontPoint], chosen: sp.FrontPoint,
+                  baseline: sp.RelaxedResult) -> dict[tuple[int, ...], list[str]]:
+    to_run: dict[tuple[int, ...], list[str]] = {}
+    picks = [((0,) * n, "all-fp32"), ((1,) * n, "all-int8"), (baseline.plan, "relaxed baseline"),
+             (chosen.plan, "exact (chosen)")]
+    step = max(1, math.ceil(len(front) / MAX_EXECUTED_FRONT))
+    picks += [(f.plan, "exact front") for f in front[::step]]
+    for plan, role in picks:
+        to_run.setdefault(plan, []).append(role)
+    return to_run
+
+
+def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, m: Timed,
+              scores: Sequence[tuple[float, float]], ref_psnr: float, front: Sequence[sp.FrontPoint],
+              hull: set[tuple[int, ...]]) -> dict[str, Any]:
+    pred = sp.predict(inputs, plan)
+    psnr = float(np.mean([v[0] for v in scores]))
+    return {
+        "label": plan_label(plan), "roles": roles, "plan": list(plan),
+        "processors": [PROCESSORS[p] for p in plan],
+        "segments": [{"start": g.start, "end": g.end, "processor": PROCESSORS[g.processor]}
+                     for g in sp.segments(plan)],
+        "on_front": any(f.plan == plan for f in front), "on_hull": plan in hull,
+        "predicted": {"latency_ms": pred.latency_ms, "latency_se_ms": pred.latency_se_ms,
+                      "psnr_y_db": ref_psnr - pred.loss_db, "loss_db": pred.loss_db, "loss_se_db": pred.loss_se_db},
+        "measured": {"latency_ms": m.median_ms, "latency_mad_ms": m.mad_ms, "latency_se_ms": m.se_ms,
+                     "latency_samples_ms": list(m.samples_ms), "psnr_y_db": psnr,
+                     "ssim_y": float(np.mean([v[1] for v in scores])), "loss_db": ref_psnr - psnr},
+        "error": {"latency_pct": 100.0 * (m.median_ms - pred.latency_ms) / pred.latency_ms
+                  if pred.latency_ms > 0 else None,
+                  "psnr_y_db": psnr - (ref_psnr - pred.loss_db)},
+    }
+
+
+def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings, *, segment_root: Path | None = None,
+               check: Callable[[], None] = lambda: None, progress: Progress = lambda _m: None) -> dict[str, Any]:
+    """Measure, solve, execute and compare for one chain model on this machine (see the module)."""
+    maker = SegmentMaker(art, root=segment_root, check=check)
+    units = maker.units()
+    n = len(units)
+    x = timing_input(frames, s)
+    progress(f"{art.name}: {n} units ({', '.join(units)}); building and timing segment models")
+    chains = _Chains(maker, s.threads)
+    costs = _measure_costs(chains, n, x, s, check, progress)
+    progress(f"{art.name}: quality sensitivity, {n} single-unit int8 plans on {len(frames)} frame(s)")
+    ref, loss, loss_se, sens_rows = _measure_sensitivity(chains, units, frames, s, check)
+    inputs = sp.PlanInputs(
+        units=tuple(units), processors=PROCESSORS, cost_ms=_tup(costs.cost),
+        switch_ms=tuple(_tup(m) for m in costs.switch), loss_db=_tup(loss), cost_se_ms=_tup(costs.cost_se),
+        switch_se_ms=tuple(_tup(m) for m in costs.switch_se), loss_se_db=_tup(loss_se))
+
+    ref_psnr = float(np.mean([r[0] for r in ref]))
+    floor = s.quality_floor_db if s.quality_floor_db is not None else ref_psnr - 0.1
+    budget = ref_psnr - floor
+    if budget < 0:
+        raise UserInputError(f"--quality-floor {floor:.2f} dB is above what all-fp32 reaches on these frames "
+                             f"({ref_psnr:.2f} dB PSNR-Y): no plan can meet it")
+    front = sp.pareto_front(inputs)
+    chosen = sp.exact_plan(inputs, budget)
+    if chosen is None:  # cannot be: all-fp32 loses nothing
+        raise MeasurementError(f"{art.name}: no plan meets a loss budget of {budget:.3f} dB")
+    baseline = sp.relaxed_baseline(inputs, budget)
+    hull = {f.plan for f in sp.lagrangian_front(inputs)}
+
+    to_run = _plans_to_run(n, front, chosen, baseline)
+    progress(f"{art.name}: executing {len(to_run)} plans as segment models")
+    exec_chains = {plan_label(p): chains.plan(p) for p in to_run}
+    measured = time_interleaved(exec_chains, x, s, check, progress, "plans")
+    plans_out = []
+    for plan, roles in to_run.items():
+        check()
+        scores = _quality(exec_chains[plan_label(plan)], frames, s.border_px)
+        plans_out.append(_executed(plan, roles, inputs, measured[plan_label(plan)], scores, ref_psnr, front, hull))
+    return {
+        "model": art.name, "family": art.family, "scale": art.scale, "units": units, "processors": list(PROCESSORS),
+        "geometry": {"lr_width": s.lr_width, "lr_height": s.lr_height},
+        "settings": {"threads": s.threads, "rounds": s.rounds, "iterations": s.iterations, "warmup": s.warmup},
+        "frames": [f.name for f in frames],
+        "inputs": {
+            "cost_ms": costs.cost, "cost_se_ms": costs.cost_se, "switch_ms": costs.switch,
+            "switch_se_ms": costs.switch_se, "loss_db": loss, "loss_se_db": loss_se, "sensitivity": sens_rows,
+            "variants": {k: v.to_json() for k, v in costs.timed.items()},
+            "method": {"cost": "differential over prefix segments [0,k) per precision",
+                       "switch": "two-segment variants [0,k) p → [k,n) q, minus their prefixes",
+                       "loss": "PSNR-Y lost when only that unit runs int8 (median over frames)"},
+        },
+        "reference_psnr_y_db": ref_psnr,
+        "quality_floor_db": floor, "loss_budget_db": budget,
+        "front": [{"label": plan_label(f.plan), "plan": list(f.plan), "latency_ms": f.latency_ms,
+                   "psnr_y_db": ref_psnr - f.loss_db, "on_hull": f.plan in hull} for f in front],
+        "chosen": plan_label(chosen.plan),
+        "baseline": {"label": plan_label(baseline.plan), "alpha": list(baseline.alpha), "steps": baseline.steps,
+                     "meets_floor": baseline.loss_db <= budget + 1e-9},
+        "plans": plans_out,
+    }
+
+
+def finite(obj: Any) -> Any:
+    """The document with every non-finite float as None (JSON has no NaN or inf)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def plan_document(models: list[dict[str, Any]], *, scenario: str, device: str, skipped: list[dict[str, str]],
+                  started: str) -> dict[str, Any]:
+    """The whole ``plan.json`` (non-finite numbers as null)."""
+    doc: dict[str, Any] = finite({"schema": PLAN_SCHEMA, "scenario": scenario, "device": device, "emulated": False,
+                   "started": started, "models": models, "skipped": skipped})
+    return doc

@@ -1,0 +1,171 @@
+"""The split planner's page (issue 23): ``plan.json`` in, one self-contained HTML page out. Pure.
+
+Per model: the Pareto plot (latency vs PSNR-Y) with the exact front, all-fp32, all-int8, the
+relaxed baseline's plan and the chosen exact plan — predicted (hollow) and measured (filled),
+joined by a line, so an optimistic prediction shows as a long segment; the layer map of every
+executed plan; the table of predicted vs measured latency and quality with the errors; and the
+measured inputs (per-unit cost per precision, switch costs, sensitivities) with their spread.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from perflab.report.plots import drawing
+
+_COLOURS = {"fp32": "#2563eb", "int8": "#f59e0b", "gpu": "#2563eb", "npu": "#f59e0b"}
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#111827;max-width:72rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #e5e7eb;padding:.2rem .5rem;
+text-align:right}th{background:#f9fafb}td.l,th.l{text-align:left}.unit{text-align:center;font-family:monospace}
+.warn{color:#b45309}.muted{color:#6b7280}.chosen{font-weight:600}
+"""
+
+
+def _e(x: object) -> str:
+    return html.escape(str(x))
+
+
+def _num(v: object, fmt: str = ".2f", suffix: str = "") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return '<span class="muted">—</span>'
+    return f"{float(v):{fmt}}{suffix}"  # type: ignore[arg-type]
+
+
+def pareto_png(model: Mapping[str, Any]) -> bytes:
+    """Latency (x) vs PSNR-Y (y): the front as a step line, executed plans predicted → measured."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    with drawing():
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        front = sorted(model["front"], key=lambda f: f["latency_ms"])
+        if front:
+            ax.step([f["latency_ms"] for f in front], [f["psnr_y_db"] for f in front], where="post",
+                    color="#9ca3af", lw=1, label="exact Pareto front (predicted)")
+            ax.scatter([f["latency_ms"] for f in front], [f["psnr_y_db"] for f in front], s=12, color="#9ca3af")
+        styles = {"all-fp32": ("#2563eb", "s"), "all-int8": ("#f59e0b", "s"), "relaxed baseline": ("#dc2626", "^"),
+                  "exact (chosen)": ("#059669", "o"), "exact front": ("#6b7280", ".")}
+        seen: set[str] = set()
+        for p in model["plans"]:
+            role = next((r for r in styles if r in p["roles"] and r != "exact front"), "exact front")
+            colour, marker = styles[role]
+            px, py = p["predicted"]["latency_ms"], p["predicted"]["psnr_y_db"]
+            mx, my = p["measured"]["latency_ms"], p["measured"]["psnr_y_db"]
+            ax.plot([px, mx], [py, my], color=colour, lw=0.8, alpha=0.6)
+            ax.scatter([px], [py], marker=marker, facecolors="none", edgecolors=colour, s=40)
+            ax.scatter([mx], [my], marker=marker, color=colour, s=40,
+                       label=None if role in seen else f"{role} (measured; hollow: predicted)")
+            seen.add(role)
+            ax.annotate(p["label"], (mx, my), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        floor = model.get("quality_floor_db")
+        if floor is not None:
+            ax.axhline(floor, color="#059669", ls=":", lw=1, label=f"quality floor {floor:.2f} dB")
+        ax.set_xlabel("latency per frame (ms)")
+        ax.set_ylabel("PSNR-Y (dB)")
+        ax.set_title(f"{model['model']}: latency vs quality of split plans")
+        ax.legend(loc="lower right")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _layer_map(model: Mapping[str, Any]) -> str:
+    units: Sequence[str] = model["units"]
+    head = "".join(f'<th class="unit">{_e(u)}</th>' for u in units)
+    rows = []
+    for p in model["plans"]:
+        cells = "".join(f'<td class="unit" style="background:{_COLOURS.get(proc, "#e5e7eb")}33">{_e(proc)}</td>'
+                        for proc in p["processors"])
+        cls = ' class="chosen"' if p["label"] == model["chosen"] else ""
+        rows.append(f'<tr{cls}><td class="l">{_e(p["label"])}</td><td class="l">{_e(", ".join(p["roles"]))}</td>'
+                    f"{cells}</tr>")
+    return (f'<table><tr><th class="l">plan</th><th class="l">role</th>{head}</tr>{"".join(rows)}</table>')
+
+
+def _plans_table(model: Mapping[str, Any]) -> str:
+    rows = []
+    for p in model["plans"]:
+        pr, me, er = p["predicted"], p["measured"], p["error"]
+        se = pr.get("latency_se_ms")
+        err = er.get("latency_pct")
+        warn = ' class="warn"' if err is not None and abs(err) > 10 else ""
+        rows.append(
+            f'<tr><td class="l">{_e(p["label"])}</td><td class="l">{_e(", ".join(p["roles"]))}</td>'
+            f"<td>{_num(pr['latency_ms'], '.2f')}{'' if se is None else ' ± ' + _num(se, '.2f')}</td>"
+            f"<td>{_num(me['latency_ms'], '.2f')} (MAD {_num(me.get('latency_mad_ms'), '.2f')})</td>"
+            f"<td{warn}>{_num(err, '+.1f', ' %')}</td>"
+            f"<td>{_num(pr['psnr_y_db'], '.2f')}</td><td>{_num(me['psnr_y_db'], '.2f')}</td>"
+            f"<td>{_num(er.get('psnr_y_db'), '+.2f')}</td><td>{_num(me.get('ssim_y'), '.4f')}</td></tr>")
+    return ('<table><tr><th class="l">plan</th><th class="l">role</th><th>predicted ms</th><th>measured ms</th>'
+            "<th>latency error</th><th>proxy PSNR-Y dB</th><th>measured PSNR-Y dB</th><th>PSNR error dB</th>"
+            f"<th>SSIM-Y</th></tr>{''.join(rows)}</table>")
+
+
+def _inputs_table(model: Mapping[str, Any]) -> str:
+    inp = model["inputs"]
+    procs: Sequence[str] = model["processors"]
+    rows = []
+    for i, u in enumerate(model["units"]):
+        cost = "".join(f"<td>{_num(inp['cost_ms'][i][p], '.3f')} ± {_num(inp['cost_se_ms'][i][p], '.3f')}</td>"
+                       for p in range(len(procs)))
+        loss = "".join(f"<td>{_num(inp['loss_db'][i][p], '.3f')}</td>" for p in range(len(procs)))
+        if i == 0:
+            sw = '<td colspan="2" class="muted">(first unit)</td>'
+        else:
+            sm, ss = inp["switch_ms"][i - 1], inp["switch_se_ms"][i - 1]
+            sw = (f"<td>{_num(sm[0][1], '.3f')} ± {_num(ss[0][1], '.3f')}</td>"
+                  f"<td>{_num(sm[1][0], '.3f')} ± {_num(ss[1][0], '.3f')}</td>") if len(procs) == 2 else \
+                '<td colspan="2">see plan.json</td>'
+        rows.append(f'<tr><td class="l">{_e(u)}</td>{cost}{sw}{loss}</tr>')
+    ph = "".join(f"<th>cost {_e(p)} ms</th>" for p in procs)
+    lh = "".join(f"<th>PSNR-Y loss {_e(p)} dB</th>" for p in procs)
+    sw_head = (f"<th>switch before, {_e(procs[0])}→{_e(procs[1])} ms</th>"
+               f"<th>switch before, {_e(procs[1])}→{_e(procs[0])} ms</th>") if len(procs) == 2 else \
+        '<th colspan="2">switch</th>'
+    method = inp.get("method", {})
+    notes = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in method.items())
+    return (f'<table><tr><th class="l">unit</th>{ph}{sw_head}{lh}</tr>{"".join(rows)}</table>'
+            f'<ul class="muted">{notes}</ul>')
+
+
+def model_section(model: Mapping[str, Any], emulated: bool) -> str:
+    png = base64.b64encode(pareto_png(model)).decode()
+    tag = " (emulated)" if emulated else ""
+    base = model["baseline"]
+    worse = [p for p in model["plans"] if p["error"].get("latency_pct") is not None
+             and abs(p["error"]["latency_pct"]) > 10]
+    note = (f'<p class="warn">{len(worse)} of {len(model["plans"])} plans measured more than 10% away from '
+            "their prediction: the additive model (unit costs + seams) or a busy machine; the inputs' spread "
+            "is in the table below.</p>") if worse else ""
+    return (
+        f"<h2>{_e(model['model'])}{tag}</h2>"
+        f"<p>{len(model['units'])} units on {_e(', '.join(model['processors']))}; timed at "
+        f"{model['geometry']['lr_width']}×{model['geometry']['lr_height']}; quality on "
+        f"{len(model['frames'])} frame(s). All-fp32 PSNR-Y {_num(model['reference_psnr_y_db'])} dB; quality floor "
+        f"{_num(model['quality_floor_db'])} dB (loss budget {_num(model['loss_budget_db'], '.3f')} dB). "
+        f"Chosen exact plan: <b>{_e(model['chosen'])}</b>; FYE-SR relaxed baseline: <b>{_e(base['label'])}</b>"
+        f"{'' if base['meets_floor'] else ' (misses the floor)'}. Exact front: {len(model['front'])} plan(s).</p>"
+        f'<img alt="Pareto plot of {_e(model["model"])}" src="data:image/png;base64,{png}">'
+        f"<h3>Layer map</h3>{_layer_map(model)}"
+        f"<h3>Predicted vs measured</h3>{note}{_plans_table(model)}"
+        f"<h3>Measured inputs</h3>{_inputs_table(model)}"
+    )
+
+
+def plan_page_html(doc: Mapping[str, Any]) -> str:
+    emulated = bool(doc.get("emulated"))
+    title = f"perflab plan: {doc['scenario']} on {doc['device']}{' (emulated)' if emulated else ''}"
+    skipped = "".join(f"<li>{_e(s['model'])}: {_e(s['reason'])}</li>" for s in doc.get("skipped", []))
+    body = "".join(model_section(m, emulated) for m in doc["models"])
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{_e(title)}</title><style>{_CSS}</style>"
+            f"</head><body><h1>{_e(title)}</h1><p class=\"muted\">{_e(doc.get('started', ''))} · schema "
+            f"{_e(doc['schema'])} · plans as JSON: plan.json</p>"
+            + (f"<h2>Not planned</h2><ul>{skipped}</ul>" if skipped else "")
+            + body + "</body></html>\n")

@@ -1,0 +1,119 @@
+"""``perflab plan`` end to end on ``local`` (issue 23): real segment models (TensorFlow), real
+LiteRT interpreters, real frames. No timing bound is asserted (the machine is shared): the plan's
+measured latency and quality must be there, beside the prediction, with the error computed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+SCENARIO = """\
+schema: perflab.scenario/1
+name: tinyplan
+geometry: {lr_width: 48, lr_height: 32, scale: 2}
+models:
+  - zoo: espcn
+    variants: [fp32]
+  - zoo: abpn
+delegates: [cpu]
+threads: 1
+inputs:
+  images:
+    - skimage: coffee
+  max_frames: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One segment cache for the module: the first test converts, the others read it."""
+    cache = tmp_path_factory.mktemp("plancache")
+    return dict(os.environ, PERFLAB_CACHE_DIR=str(cache), PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+                TF_CPP_MIN_LOG_LEVEL="2")
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("sc") / "tinyplan.yaml"
+    p.write_text(SCENARIO, encoding="utf-8")
+    return p
+
+
+def _plan(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perflab", "plan", *args], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    r = _plan(env, str(scenario), "--out", str(out), "--rounds", "2", "--iterations", "2")
+    assert r.returncode == 0, r.stderr
+    assert "timing 14 variants" in r.stderr and "executing" in r.stderr  # progress shown
+    doc = json.loads((out / "plan.json").read_text())
+    assert doc["schema"] == "perflab.plan/1" and doc["device"] == "local" and doc["emulated"] is False
+    assert doc["skipped"] == [{"model": "abpn", "reason": "not a chain zoo model the planner can cut (espcn, fsrcnn)"}]
+    (m,) = doc["models"]
+    assert m["units"] == ["c1", "c2", "c3", "tail"]
+    roles = {r for p in m["plans"] for r in p["roles"]}
+    assert {"all-fp32", "all-int8", "relaxed baseline", "exact (chosen)"} <= roles
+    for p in m["plans"]:
+        pred, meas = p["predicted"], p["measured"]
+        assert meas["latency_ms"] > 0 and len(meas["latency_samples_ms"]) == 2
+        assert p["error"]["latency_pct"] == pytest.approx(
+            100 * (meas["latency_ms"] - pred["latency_ms"]) / pred["latency_ms"])
+        assert 10 < meas["psnr_y_db"] < 60 and 0 < meas["ssim_y"] <= 1
+        assert p["error"]["psnr_y_db"] == pytest.approx(meas["psnr_y_db"] - pred["psnr_y_db"])
+    allfp32 = next(p for p in m["plans"] if "all-fp32" in p["roles"])
+    allint8 = next(p for p in m["plans"] if "all-int8" in p["roles"])
+    assert allfp32["measured"]["psnr_y_db"] == pytest.approx(m["reference_psnr_y_db"])
+    assert allint8["measured"]["psnr_y_db"] < allfp32["measured"]["psnr_y_db"]  # int8 costs quality
+    # the exact plan is never worse than the relaxed baseline on the same inputs
+    chosen = next(p for p in m["plans"] if p["label"] == m["chosen"])
+    base = next(p for p in m["plans"] if p["label"] == m["baseline"]["label"])
+    assert chosen["predicted"]["loss_db"] <= m["loss_budget_db"] + 1e-9
+    if m["baseline"]["meets_floor"]:
+        assert chosen["predicted"]["latency_ms"] <= base["predicted"]["latency_ms"] + 1e-9
+    page = (out / "index.html").read_text()
+    assert 'alt="Pareto plot of espcn_x2"' in page and "Layer map" in page and "Predicted vs measured" in page
+    assert f"Chosen exact plan: <b>{m['chosen']}</b>" in page
+
+
+def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], scenario: Path, tmp_path: Path) -> None:
+    r = _plan(env, str(scenario), "--device", "pixel7")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "--device pixel7" in r.stderr
+    only_abpn = tmp_path / "abpn.yaml"
+    only_abpn.write_text(SCENARIO.replace("  - zoo: espcn\n    variants: [fp32]\n", ""), encoding="utf-8")
+    r = _plan(env, str(only_abpn))
+    assert r.returncode == 2 and "no chain zoo model" in r.stderr and r.stderr.strip().count("\n") == 0
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "x").write_text("x")
+    r = _plan(env, str(scenario), "--out", str(used))
+    assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_writes_nothing(env: dict[str, str], scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    proc = subprocess.Popen([sys.executable, "-m", "perflab", "plan", str(scenario), "--out", str(out),
+                             "--rounds", "1000", "--iterations", "5"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:  # wait until it measures
+        if "inputs: round" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted: no plan written" in err and "Traceback" not in err
+    assert not (out / "plan.json").exists()
