@@ -480,3 +480,39 @@ def test_every_cell_shows_one_headline_latency_p90_or_mean_marked(tmp_path: Path
     assert any(re.sub(r"<[^>]+>", "", c).startswith("18.0 mean") for c in cells), cells
     assert any(re.sub(r"<[^>]+>", "", c).startswith("25.0 p90 med 20.0") for c in cells), cells
     assert not any(re.sub(r"<[^>]+>", "", c).startswith("ok") for c in cells)
+
+
+def test_vmaf_is_the_quality_column_on_request(tmp_path: Path) -> None:
+    """`--quality vmaf`: the floor is Δ VMAF vs bicubic; a model better than bicubic by PSNR-Y but worse by
+    VMAF covers the phone by PSNR-Y only, and a cell without VMAF says why in its tooltip."""
+    from perflab.report.matrix_html import matrix_csv
+
+    pixel = profile_device("pixel7", "PX7REAL01", "android")
+    base = [Spec("bicubic_x2", "fp32", "xnnpack", 2.0, 2.5, 30.0, vmaf=80.0)]
+    run = write_run(tmp_path, "20261125T000000Z-ffff", {"PX7REAL01": (pixel, [
+        *base, Spec("espcn_x2", "int8", "xnnpack", 20.0, 25.0, 31.0, vmaf=78.5),   # +1 dB, −1.5 VMAF
+        Spec("edsr_x2", "fp16", "xnnpack", 21.0, 26.0, 31.5, vmaf=86.0),           # +1.5 dB, +6 VMAF
+        Spec("fsrcnn_x2", "fp32", "xnnpack", 21.0, 26.0, 31.5)])})                 # no VMAF measured
+    frame = load_frame([run])
+    by_psnr = build_matrix(frame, None)
+    by_vmaf = build_matrix(frame, None, quality_metric="vmaf")
+    cells_p, cells_v = by_psnr.devices[0].cells, by_vmaf.devices[0].cells
+    assert [cells_p[k].verdict for k in ("espcn_x2|int8|xnnpack|2", "edsr_x2|fp16|xnnpack|2",
+                                         "fsrcnn_x2|fp32|xnnpack|2")] == ["rt_q", "rt_q", "rt_q"]
+    assert [cells_v[k].verdict for k in ("espcn_x2|int8|xnnpack|2", "edsr_x2|fp16|xnnpack|2",
+                                         "fsrcnn_x2|fp32|xnnpack|2")] == ["rt", "rt_q", "rt"]
+    assert cells_v["espcn_x2|int8|xnnpack|2"].delta_vmaf == pytest.approx(-1.5)
+    assert build_matrix(frame, None, quality_metric="vmaf", quality_floor_vmaf=7.0).devices[0].cells[
+        "edsr_x2|fp16|xnnpack|2"].verdict == "rt"
+    assert json.loads(by_vmaf.to_json())["rules"]["covered"].endswith("Δ VMAF vs bicubic ≥ 0")
+    html = render_matrix_html(by_vmaf)
+    assert "quality floor Δ VMAF vs bicubic ≥ 0" in html and "Δ+6.0 VMAF" in html
+    assert re.search(r"Δ VMAF: [^\n]*no ffmpeg with libvmaf on this host", html)
+    rows = {r["model_name"]: r for r in csv.DictReader(matrix_csv(by_vmaf).splitlines())}
+    assert rows["edsr_x2"]["delta_vmaf"] == "6" and rows["fsrcnn_x2"]["delta_vmaf"] == ""
+    with pytest.raises(UserInputError, match="--quality"):
+        build_matrix(frame, None, quality_metric="lpips")
+    r = perflab("matrix", run, "--quality", "vmaf", "--quality-floor-vmaf", "1", "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "m" / "index.html").read_text()
+    assert "quality floor Δ VMAF vs bicubic ≥ 1" in page

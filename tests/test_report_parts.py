@@ -577,3 +577,32 @@ def test_inference_timeline_png() -> None:
     assert w > h > 0
     with pytest.raises(ValueError):
         plots.inference_timeline_png([], "nothing")
+
+
+def test_answer_table_has_delta_vmaf_beside_bicubic_and_says_why_it_is_missing() -> None:
+    """The answer shows the stored Δ VMAF vs bicubic (the cell's own VMAF under it, the model named), bicubic's
+    own VMAF on its row, and a missing VMAF with its reason — never a made-up number."""
+    from perflab.report.view_answer import build_answer
+    from perflab.report.view_rows import RowBuilder
+    from perflab.rules.derive import finalize_cells
+
+    def q(vmaf: float | None, why: str | None = None) -> QualityRecord:
+        return QualityRecord(psnr_y_db=30.0, vmaf=vmaf, vmaf_harmonic_mean=vmaf, vmaf_p5=vmaf, vmaf_frames=3,
+                             vmaf_model="vmaf_v0.6.1 (libvmaf 86da14d)" if vmaf is not None else None,
+                             missing={"vmaf": why} if why else {})
+
+    bic = ModelRecord(name="bicubic", family="bicubic", variant="fp32", scale=2)
+    sr = ModelRecord(name="sr", family="x", variant="fp32", scale=2)
+    cells = finalize_cells([
+        _cell("b", bic, "cpu").model_copy(update={"baseline": True, "quality": q(80.0)}),
+        _cell("s", sr, "cpu").model_copy(update={"quality": q(83.5)}),
+        _cell("t", sr, "gpu").model_copy(update={"quality": q(None, "ffmpeg was built without the libvmaf filter")}),
+        _cell("u", bic, "gpu").model_copy(update={"baseline": True, "quality": q(79.0)}),
+    ], None)
+    notes = Footnotes()
+    (dev,) = build_answer(_run(cells), RowBuilder(_run(cells), notes))
+    rows = {r.cell_id: r for r in dev.rows}
+    assert rows["b"].d_vmaf.text == "80.0" and "bicubic's own VMAF" in (rows["b"].d_vmaf.title or "")
+    assert rows["s"].d_vmaf.text == "+3.50" and rows["s"].d_vmaf.sub == "VMAF 83.5" and rows["s"].d_vmaf.cls == "good"
+    assert "vmaf_v0.6.1 (libvmaf 86da14d)" in (rows["s"].d_vmaf.title or "")
+    assert rows["t"].d_vmaf.missing and rows["t"].d_vmaf.title == "ffmpeg was built without the libvmaf filter"

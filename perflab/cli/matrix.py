@@ -13,6 +13,13 @@ from perflab.cli.options import number_option
 from perflab.errors import UserInputError
 
 
+class QualityMetric(StrEnum):
+    """The matrix's quality column choice (perflab.report.matrix.QUALITY_METRICS)."""
+
+    PSNR_Y = "psnr_y"
+    VMAF = "vmaf"
+
+
 class FrameFormat(StrEnum):
     HTML = "html"
     PARQUET = "parquet"
@@ -51,6 +58,12 @@ def matrix_cmd(
                                                  "are given")] = None,
     quality_floor_db: Annotated[float, number_option("--quality-floor-db", min=-100, max=100, help="quality floor: Δ PSNR-Y vs "
                                                     "bicubic on the same device and delegate, in dB")] = 0.0,
+    quality: Annotated[QualityMetric, typer.Option("--quality", help="the quality column the floor applies to: "
+                                                   "psnr_y (Δ PSNR-Y, dB) or vmaf (Δ VMAF, points)")
+                       ] = QualityMetric.PSNR_Y,
+    quality_floor_vmaf: Annotated[float, number_option("--quality-floor-vmaf", min=-100, max=100, help="quality "
+                                                      "floor with --quality vmaf: Δ VMAF vs bicubic on the same "
+                                                      "device and delegate, in VMAF points")] = 0.0,
     include_emulated: Annotated[bool, typer.Option("--include-emulated", help="count emulated phones in the "
                                                    "coverage (left out by default)")] = False,
     fmt: Annotated[FrameFormat, typer.Option("--format", help="also write the runs' DataFrame: parquet or csv "
@@ -83,7 +96,8 @@ def matrix_cmd(
         if catalog is not None:
             cat = load_catalog(example_catalog_path() if catalog == "example" else Path(catalog))
         m = build_matrix(frame, cat, scenario=scenario, quality_floor_db=quality_floor_db,
-                         include_emulated=include_emulated, out_dir=out)
+                         include_emulated=include_emulated, out_dir=out, quality_metric=quality.value,
+                         quality_floor_vmaf=quality_floor_vmaf)
         files = write_matrix(m, out, frame, None if fmt is FrameFormat.HTML else fmt.value)
     except STORED_INPUT_ERRORS as exc:
         fail(exc, EXIT_BAD_INPUT)

@@ -5,7 +5,8 @@ Rules (also stated on the page and in docs/matrix.md):
 
 * A cell's verdict: ``rt_q`` meets real time (the run's realtime record: p90 ≤ 1000/fps, or the
   mean where the tool gives only mean and std) and the quality floor (Δ PSNR-Y versus bicubic on
-  the same device and delegate ≥ the floor); ``rt`` meets real time only; ``slow``; ``unsupported``;
+  the same device and delegate ≥ the floor in dB; or, with ``quality_metric="vmaf"``, Δ VMAF
+  versus bicubic ≥ the floor in VMAF points); ``rt`` meets real time only; ``slow``; ``unsupported``;
   ``failed``; ``nobudget`` (ok, but no verdict: unpaced scenario); ``notrun``.
 * A model (name × variant × scale) **covers** a device when ANY of its delegates is ``rt_q``
   there. Where one device was measured in several runs, the newest measurement of each cell counts.
@@ -94,6 +95,7 @@ class Cell:
     rt_value_ms: float | None = None
     rt_rule: str | None = None
     delta_psnr_y_db: float | None = None
+    delta_vmaf: float | None = None
     delta_current_ma: float | None = None
     energy_mj_per_frame: float | None = None
     missing: dict[str, str] = field(default_factory=dict)
@@ -162,6 +164,15 @@ class Matrix:
     cheapest_total: str | None
     notes: list[str]
     runs: list[str]
+    quality_metric: str = "psnr_y"  # the quality column the verdict uses: "psnr_y" (dB) or "vmaf" (points)
+    quality_floor_vmaf: float = 0.0
+
+    @property
+    def quality_rule(self) -> str:
+        """The quality floor in words."""
+        if self.quality_metric == "vmaf":
+            return f"Δ VMAF vs bicubic ≥ {self.quality_floor_vmaf:g}"
+        return f"Δ PSNR-Y vs bicubic ≥ {self.quality_floor_db:g} dB"
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -170,7 +181,7 @@ class Matrix:
                             "example": self.catalog.example, "share_sum_raw_pct": self.catalog.share_sum_raw_pct,
                             "warnings": list(self.catalog.warnings), "devices": len(self.catalog.rows)}
         d["schema"] = "perflab.matrix/2"
-        d["rules"] = {"covered": f"ANY delegate meets real time and Δ PSNR-Y vs bicubic ≥ {self.quality_floor_db:g} dB",
+        d["rules"] = {"covered": f"ANY delegate meets real time and {self.quality_rule}",
                       "line_pct": COVERAGE_LINE_PCT, "verdicts": VERDICTS}
         return json.dumps(d, indent=2, ensure_ascii=False)
 
@@ -207,7 +218,10 @@ def select_scenario(df: pd.DataFrame, scenario: str | None) -> tuple[pd.DataFram
 # ---------------------------------------------------------------- cells
 
 
-def _verdict(r: Any, floor_db: float) -> str:
+QUALITY_METRICS = {"psnr_y": "delta_psnr_y_db", "vmaf": "delta_vmaf"}  # the matrix's quality column choice
+
+
+def _verdict(r: Any, floor: float, metric: str = "psnr_y") -> str:
     status = str(r.status)
     if status == "unsupported":
         return "unsupported"
@@ -222,8 +236,8 @@ def _verdict(r: Any, floor_db: float) -> str:
         return "slow"
     if bool(r.baseline):
         return "base_rt"
-    d = _v(r.delta_psnr_y_db)
-    return "rt_q" if d is not None and d >= floor_db else "rt"
+    d = _v(getattr(r, QUALITY_METRICS[metric], None))
+    return "rt_q" if d is not None and d >= floor else "rt"
 
 
 def _rel(path: str | None, out_dir: Path | None) -> str | None:
@@ -239,9 +253,15 @@ def _rel(path: str | None, out_dir: Path | None) -> str | None:
 
 def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | None = None,
                  quality_floor_db: float = 0.0, include_emulated: bool = False,
-                 out_dir: Path | None = None) -> Matrix:
+                 out_dir: Path | None = None, quality_metric: str = "psnr_y",
+                 quality_floor_vmaf: float = 0.0) -> Matrix:
     if not math.isfinite(quality_floor_db):
         raise UserInputError("--quality-floor-db: must be a finite number of dB")
+    if not math.isfinite(quality_floor_vmaf):
+        raise UserInputError("--quality-floor-vmaf: must be a finite number of VMAF points")
+    if quality_metric not in QUALITY_METRICS:
+        raise UserInputError(f"--quality: {quality_metric!r} is not one of {', '.join(QUALITY_METRICS)}")
+    floor = quality_floor_vmaf if quality_metric == "vmaf" else quality_floor_db
     sel, notes = select_scenario(df, scenario)
     first = sel.iloc[0]
     fps = _v(first["fps"])
@@ -276,11 +296,12 @@ def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | N
         missing = json.loads(str(r.missing)) if _v(r.missing) else {}
         report = _rel(_v(r.report_path), out_dir)
         dev.cells[key] = Cell(
-            verdict=_verdict(r, quality_floor_db), status=str(r.status), reason=_v(r.reason),
+            verdict=_verdict(r, floor, quality_metric), status=str(r.status), reason=_v(r.reason),
             median_ms=_v(r.latency_median_ms), p90_ms=_v(r.latency_p90_ms), latency_ms=_v(r.latency_headline_ms),
             latency_statistic=_v(r.latency_statistic), budget_ms=_v(r.realtime_budget_ms),
             rt_statistic=_v(r.realtime_statistic), rt_value_ms=_v(r.realtime_value_ms),
             rt_rule=_v(r.realtime_rule), delta_psnr_y_db=_v(r.delta_psnr_y_db),
+            delta_vmaf=_v(getattr(r, "delta_vmaf", None)),
             delta_current_ma=_v(r.delta_current_ma), energy_mj_per_frame=_v(r.energy_mj_per_frame),
             missing=missing, run_id=str(r.run_id), report=report)
         if report and report not in dev.reports:
@@ -301,7 +322,8 @@ def build_matrix(df: pd.DataFrame, catalog: Catalog | None, *, scenario: str | N
         scenario=str(first["scenario"]), fps=fps, budget_ms=budget, quality_floor_db=quality_floor_db,
         include_emulated=include_emulated, columns=columns, devices=rows, catalog=catalog, coverage=cov,
         coverage_other=cov2, gaps=gaps, gaps_other=gaps2, cheapest_measured=cheapest_model(cov, "crosses_measured"),
-        cheapest_total=cheapest_model(cov, "crosses_total"), notes=notes, runs=runs)
+        cheapest_total=cheapest_model(cov, "crosses_total"), notes=notes, runs=runs, quality_metric=quality_metric,
+        quality_floor_vmaf=quality_floor_vmaf)
 
 
 # ---------------------------------------------------------------- coverage

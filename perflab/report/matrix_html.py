@@ -54,6 +54,11 @@ def cell_tip(c: Cell, power_reason: str) -> str:
     else:
         why = c.missing.get("deltas.psnr_y_db") or c.missing.get("deltas.all") or c.missing.get("deltas")
         parts.append(f"Δ PSNR-Y: {fmt_missing(why)}")
+    if c.delta_vmaf is not None:
+        parts.append(f"Δ VMAF vs bicubic {c.delta_vmaf:+.2f}")
+    elif c.status == "ok":
+        why = c.missing.get("quality.vmaf") or c.missing.get("deltas.all") or c.missing.get("deltas")
+        parts.append(f"Δ VMAF: {fmt_missing(why)}")
     pr_ma = c.missing.get("vs_idle.current_ma", power_reason)
     pr_mj = c.missing.get("telemetry.mj_per_frame", power_reason)
     parts.append("ΔmA vs idle: " + (f"{c.delta_current_ma:+.1f}" if c.delta_current_ma is not None else fmt_missing(pr_ma))
@@ -70,7 +75,7 @@ def matrix_csv(m: Matrix) -> str:
     w.writerow(["scenario", "device_serial", "device_kind", "emulated", "device_model", "catalog_name", "soc", "gpu",
                 "share_pct", "model_name", "variant", "delegate", "scale", "baseline", "verdict", "status", "reason",
                 "median_ms", "p90_ms", "budget_ms", "delta_psnr_y_db", "delta_current_ma", "energy_mj_per_frame",
-                "run_id", "report", "catalog_example", "latency_ms", "latency_statistic"])
+                "run_id", "report", "catalog_example", "latency_ms", "latency_statistic", "delta_vmaf"])
     for d in m.devices:
         for col in m.columns:
             c = d.cells.get(col.key)
@@ -83,7 +88,8 @@ def matrix_csv(m: Matrix) -> str:
                                                                     c.delta_psnr_y_db, c.delta_current_ma,
                                                                     c.energy_mj_per_frame)),
                         c.run_id or "", c.report or "", bool(m.catalog and m.catalog.example),
-                        "" if c.latency_ms is None else f"{c.latency_ms:.6g}", c.latency_statistic or ""])
+                        "" if c.latency_ms is None else f"{c.latency_ms:.6g}", c.latency_statistic or "",
+                        "" if c.delta_vmaf is None else f"{c.delta_vmaf:.6g}"])
     return buf.getvalue()
 
 

@@ -45,6 +45,7 @@ class AnswerRow(CellHead):
     d_latency: vc.Val
     d_psnr: vc.Val
     d_ssim: vc.Val
+    d_vmaf: vc.Val  # Δ VMAF (bicubic's row: its own VMAF)
     d_piqe: vc.Val
     mai_ratio: vc.Val
 
@@ -132,7 +133,7 @@ def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
     if not h["ok"]:
         blank = vc.Val("")
         return AnswerRow(**h, realtime=blank, rule="", latency=blank, d_latency=blank, d_psnr=blank, d_ssim=blank,
-                         d_piqe=blank, mai_ratio=blank)
+                         d_vmaf=blank, d_piqe=blank, mai_ratio=blank)
     rule = cell.realtime.rule if cell.realtime is not None else ""
     head = cell.latency_ms
     lat_attr = "latency_median_ms" if head is None or head.median is not None else "latency_mean_ms"
@@ -143,9 +144,29 @@ def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
                              what="median latency" if lat_attr == "latency_median_ms" else "mean latency"),
         d_psnr=_delta_val(rb, cell, "psnr_y_db", 2, " dB", higher_better=True, what="PSNR-Y"),
         d_ssim=_delta_val(rb, cell, "ssim_y", 4, "", higher_better=True, what="SSIM-Y"),
+        d_vmaf=_vmaf_val(rb, cell),
         d_piqe=_delta_val(rb, cell, "piqe", 1, "", higher_better=False, what="PIQE (lower is better)"),
         mai_ratio=_mai_ratio(rb, cell),
     )
+
+
+def _vmaf_val(rb: RowBuilder, cell: CellRecord) -> vc.Val:
+    """Δ VMAF vs bicubic with the cell's own pooled VMAF under it; bicubic's row shows its own VMAF."""
+    q = cell.quality
+    model = q.vmaf_model or "VMAF"
+    own = (f"VMAF {q.vmaf:.1f}" if q.vmaf is not None else None)
+    pools = (f"{model} over {q.vmaf_frames} frame(s): mean {q.vmaf:.3f}, harmonic mean "
+             f"{q.vmaf_harmonic_mean:.3f}, 5th percentile {q.vmaf_p5:.3f}"
+             if q.vmaf is not None and q.vmaf_harmonic_mean is not None and q.vmaf_p5 is not None else model)
+    if cell.baseline:
+        if q.vmaf is None:
+            return rb.notes.missing(q.missing.get("vmaf") or f"VMAF {vc.NOT_RECORDED}")
+        return vc.Val(f"{q.vmaf:.1f}", cls="muted", title=f"bicubic's own VMAF; {pools}")
+    d, why = rb.stored_delta(cell, "vmaf")
+    if d is None:
+        return rb.notes.missing(q.missing.get("vmaf") or why)
+    return vc.Val(fmt_signed(d, 2, ""), cls=vc.delta_cls(d, True, 2), sub=own, sub_cls="muted",
+                  title=f"VMAF, Δ vs bicubic on the same kept frames: {d:+.4g}; {pools}")
 
 
 def _mai_ratio(rb: RowBuilder, cell: CellRecord) -> vc.Val:

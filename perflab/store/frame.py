@@ -82,6 +82,8 @@ COLUMNS: dict[str, str] = {
     "baseline_cell_id": "string",
     "delta_psnr_y_db": "Float64",
     "delta_ssim_y": "Float64",
+    "vmaf": "Float64",  # quality.vmaf: mean VMAF of the kept outputs (/7)
+    "delta_vmaf": "Float64",
     "delta_latency_median_ms": "Float64",
     "cpu_load_pct": "Float64",
     "mem_peak_mb": "Float64",
@@ -184,7 +186,8 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
         "psnr_y_db": c.quality.psnr_y_db,
         "ssim_y": c.quality.ssim_y,
         **_fields(d, baseline_cell_id="baseline_cell_id", delta_psnr_y_db="psnr_y_db", delta_ssim_y="ssim_y",
-                  delta_latency_median_ms="latency_median_ms"),
+                  delta_latency_median_ms="latency_median_ms", delta_vmaf="vmaf"),
+        "vmaf": c.quality.vmaf,
         "cpu_load_pct": tel.cpu_load_pct,
         "mem_peak_mb": tel.mem_peak_mb,
         "power_source": tel.power_source,

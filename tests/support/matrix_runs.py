@@ -53,6 +53,7 @@ class Spec:
     status: CellStatus = CellStatus.OK
     reason: str | None = None
     summary_only: bool = False  # a phone's benchmark_model without a trace: mean (= median_ms) and std only
+    vmaf: float | None = None  # mean VMAF of the cell's kept outputs
 
 
 def make_cell(dev: DeviceRecord, s: Spec, n_devices: int) -> CellRecord:
@@ -65,7 +66,9 @@ def make_cell(dev: DeviceRecord, s: Spec, n_devices: int) -> CellRecord:
             LatencyRecord(mode="paced", fps_target=30.0, source="tool summary", mean=s.median_ms, std=1.0, n=30,
                           missing={"p90": "not rooted"}) if s.summary_only
             else records.latency(s.median_ms, n=30, p90_ms=s.p90_ms, fps_target=30.0)),
-        quality=QualityRecord(psnr_y_db=s.psnr_y_db, ssim_y=0.9, frames=2) if ok else QualityRecord(),
+        quality=QualityRecord(psnr_y_db=s.psnr_y_db, ssim_y=0.9, frames=2, vmaf=s.vmaf,
+                              missing={} if s.vmaf is not None else {"vmaf": "no ffmpeg with libvmaf on this host"})
+        if ok else QualityRecord(),
         telemetry=TelemetryRecord(cpu_load_pct=90.0, mem_peak_mb=120.0,
                                   missing={"power_source": "no power meter and no fuel gauge on this device"}),
     )
