@@ -212,3 +212,22 @@ def test_import_then_store_index_end_to_end(tmp_path: Path) -> None:
     res2 = subprocess.run([sys.executable, "-m", "perflab", "store", "index", str(out), "--db", str(db)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert res2.returncode == 0 and "3 cells" in res2.stdout, res2.stderr
+
+
+def test_the_run_report_labels_every_imported_cell_and_shows_the_provenance(tmp_path: Path) -> None:
+    from perflab.lab.importer import import_captures
+    from perflab.report.html import render_run_report
+
+    out = tmp_path / "run"
+    opts = ImportOptions(device="s23", zoo=ZOO, props=_props(), props_name="getprop_farm_phone.txt")
+    run = import_captures([IMP / "app_logcat_two_runs.txt", BM / "tf24_cpu_espcn_profile.txt"], opts, out)
+    page = render_run_report(out).read_text()
+    banner = page[page.index('id="imported-banner"'):]
+    banner = banner[:banner.index("</div>")]
+    for f in ("app_logcat_two_runs.txt", "tf24_cpu_espcn_profile.txt"):
+        assert f"<code>{f}</code>" in banner
+    assert "tool version not printed" in banner and "getprop_farm_phone.txt" in banner
+    answer = page[page.index('id="answer"'):page.index("</section>", page.index('id="answer"'))]
+    for c in run.cells:  # each cell's row in the answer carries the badge
+        row = next(r for r in answer.split("<tr") if f"{c.model.name} {c.model.variant}" in r and c.delegate in r)
+        assert ">IMPORTED</span>" in row, row

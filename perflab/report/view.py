@@ -17,7 +17,7 @@ from perflab.report.view_frames import FrameTableView, build_frame_tables
 from perflab.report.view_layers import LayersMissingView, LayersView, build_layers, build_layers_missing
 from perflab.report.view_rows import RowBuilder, RowView
 from perflab.report.view_telemetry import TelemetryTableView, build_telemetry_tables
-from perflab.store.results import CellStatus, DeviceRecord, RunRecord
+from perflab.store.results import CellStatus, DeviceRecord, ProvenanceRecord, RunRecord
 
 
 @dataclass
@@ -108,6 +108,10 @@ class ReportView:
     warning_groups: list[WarningGroup] = field(default_factory=list)
     layers_missing: list[LayersMissingView] = field(default_factory=list)
     telemetry: list[TelemetryTableView] = field(default_factory=list)
+    #: the imported cells' provenance, one per capture (``perflab import``); every cell imported:
+    #: each place a cell appears carries the IMPORTED badge
+    imported: list[ProvenanceRecord] = field(default_factory=list)
+    all_imported: bool = False
 
 
 def build_view(run: RunRecord) -> ReportView:
@@ -147,6 +151,8 @@ def build_view(run: RunRecord) -> ReportView:
         fps=run.scenario.fps,
         budget_ms=frame_budget_ms(run.scenario.fps),
         any_emulated=any(vc.is_emulated(c) for c in run.cells) or any(vc.device_emulated(d) for d in run.devices),
+        imported=list({(p.source_file, p.sha256): p for c in run.cells if (p := c.provenance) is not None}.values()),
+        all_imported=bool(run.cells) and all(vc.is_imported(c) for c in run.cells),
         devices=devices,
         problems=problems,
         warnings=warnings,

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from perflab.core.display import MISSING
-from perflab.rules.device import cell_is_emulated
+from perflab.rules.device import cell_is_emulated, cell_is_imported
 from perflab.rules.device import is_emulated as device_is_emulated
 from perflab.store.results import CellRecord, DeviceRecord, LatencyRecord, RunRecord
 
@@ -69,6 +69,10 @@ def is_emulated(cell: CellRecord) -> bool:
 
 def device_emulated(dev: DeviceRecord) -> bool:
     return device_is_emulated(dev)
+
+
+def is_imported(cell: CellRecord) -> bool:
+    return cell_is_imported(cell)  # the one rule (perflab.rules.device), as for emulated
 
 
 def cell_label(cell: CellRecord) -> str:
