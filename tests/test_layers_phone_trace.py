@@ -58,7 +58,7 @@ def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice
     assert lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) <= 2.0, lat
     text = (tmp_path / "traces" / "gpu.trace").read_text()
     assert text.startswith("# trace_clock: ") and "[boot]" in text.splitlines()[0]
-    assert "name=28000000.mali" in text and "kgsl" not in text  # Mali GPU irqs in the GPU windows (kbase: node name)
+    assert "name=28000000.mali" in text and "kgsl_issueibcmds:" not in text  # Mali GPU irqs in the GPU windows (kbase: node name)
     assert lat.switches and lat.switches[0].op == "TfLiteGpuDelegateV2@0/0" and lat.switches[0].n == lat.n
     assert [r.node_type for r in op.rows] == ["TfLiteGpuDelegateV2"]  # one opaque node on the GPU
     # every change undone, and the journal says so

@@ -138,15 +138,36 @@ def test_tensor_nnapi_switch_latency_from_binder_alone() -> None:
         ("binder", "binder proc 870", 45, 70, "next op")]
 
 
-def test_an_accelerator_irq_inside_the_node_still_wins_over_rpc() -> None:
-    irq = ("          <idle>-0       (-------) [000] d.h1.  8120.503050: irq_handler_entry: irq=45 name=ipcc_0\n"
-           "          <idle>-0       (-------) [000] d.h1.  8120.503060: irq_handler_exit: irq=45 ret=handled\n")
+def _with_irqs(*irqs: tuple[str, str, str, int]) -> str:
+    """QCOM_NNAPI with irqs (begin, end, name, number) inserted inside the first node's fastrpc
+    call (send 8120.500103, response 8120.503103)."""
     lines = QCOM_NNAPI.splitlines(keepends=True)
     at = next(i for i, ln in enumerate(lines) if "8120.503103" in ln)
-    a = attribute(parse_trace("".join([*lines[:at], irq, *lines[at:]])), us_per_tick=1.0)
-    # the DSP's mailbox irq and the fastrpc send: the irq path (via "submit") for the first node
-    assert [(s.via, s.cpu_to_accel_us, s.accel_to_cpu_us) for s in a.switches] == [
-        ("submit", 93, 131), ("fastrpc", 93, 78)]
+    extra = [f"          <idle>-0       (-------) [000] d.h1.  {b}: irq_handler_entry: irq={n} name={name}\n"
+             f"          <idle>-0       (-------) [000] d.h1.  {e}: irq_handler_exit: irq={n} ret=handled\n"
+             for b, e, name, n in irqs]
+    return "".join([*lines[:at], *extra, *lines[at:]])
+
+
+def test_an_accelerator_irq_inside_the_node_still_wins_over_rpc() -> None:
+    for name, n, processor in (("kgsl-3d0", 300, "gpu"), ("ipcc_0", 45, "npu")):
+        a = attribute(parse_trace(_with_irqs(("8120.503050", "8120.503060", name, n))), us_per_tick=1.0)
+        # one irq and the fastrpc send: the irq path (via "submit") for the first node (a single
+        # DSP irq is its answer: it does not bound the hand-over to the DSP)
+        assert [(s.via, s.cpu_to_accel_us, s.accel_to_cpu_us, s.processor) for s in a.switches] == [
+            ("submit", 93, 131, processor), ("fastrpc", 93, 78, "npu")]
+
+
+def test_the_dsp_irqs_inside_the_fastrpc_call_measure_the_switch_at_the_dsp() -> None:
+    """Two DSP irqs between the send (8120.500103) and the response (8120.503103): the first is
+    the DSP taking the message, the last its answer. CPU→NPU send → first irq (297 µs), NPU→CPU
+    answer → node end (131 µs), the NPU's own time between the irqs (2650 µs)."""
+    a = attribute(parse_trace(_with_irqs(("8120.500400", "8120.500405", "ipcc_0", 45),
+                                         ("8120.503050", "8120.503060", "ipcc_0", 45))), us_per_tick=1.0)
+    assert [(s.via, s.irq_name, s.irqs, s.cpu_to_accel_us, s.accel_to_cpu_us, s.accel_us, s.processor)
+            for s in a.switches] == [
+        ("fastrpc+irq", "ipcc_0", 2, 297, 131, 2650, "npu"),
+        ("fastrpc", "fastrpc cid 3", 1, 93, 78, None, "npu")]
 
 
 def _line(comm_tid: str, ts: str, event: str, payload: str) -> str:
@@ -343,3 +364,21 @@ def test_fastrpc_contexts_are_matched_per_channel() -> None:
     a = attribute(parse_trace(text), us_per_tick=1.0)
     assert sorted((t.tid, t.peer, t.duration_us) for t in a.fastrpc) == [(77, "cid 3", 500), (900, "cid 0", 800)]
     assert a.fastrpc_unanswered == 0
+
+
+def test_an_npu_over_fastrpc_is_refused_on_a_kernel_without_fastrpc(tmp_path: Path) -> None:
+    """Only a Qualcomm kernel (kgsl) has the dsp-kernel's fastrpc events, so a profile that gives
+    a Mali phone an NPU over fastrpc is bad input, named in one line; the shipped Snapdragon
+    profile has one, the others none."""
+    from perflab.core.paths import ConfigKind, config_file
+    from perflab.errors import UserInputError
+
+    assert load_profile("galaxy_s23").npu is not None
+    assert load_profile("pixel7").npu is None and load_profile("redmi_note12pro").npu is None
+    pixel = config_file(ConfigKind.EMULATOR_PROFILES, "pixel7")
+    assert pixel is not None
+    bad = tmp_path / "pixel_npu.yaml"
+    bad.write_text(pixel.read_text(encoding="utf-8")
+                   + "npu: {costs: {op_us: 10}, switch_to_us: 100, switch_back_us: 50}\n", encoding="utf-8")
+    with pytest.raises(UserInputError, match="needs a Qualcomm kernel"):
+        load_profile(bad)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perflab.core.paths import ConfigKind, config_file, config_files, search_description
 from perflab.core.yamlsrc import load_yaml, validate_document
@@ -56,12 +56,61 @@ class ThermalZone(_Strict):
     offset_c: float = 0.0
 
 
+class ProcessorCosts(_Strict):
+    """What one layer (op) costs on an accelerator, µs: ``op_us`` each plus ``us_per_mmac`` per
+    million multiply-accumulates (the emulator's estimate of an op's MACs: its weights × the
+    input's pixels, :func:`perflab.emulator.benchmark_model.model.ops`). The emulated
+    benchmark_model *spends* it inside the op on the phone's clock (the op lasts at least this
+    long; longer when the host's own work for it takes longer), so every measurement of the
+    layer finds it rather than being told it."""
+
+    op_us: float = Field(default=0.0, ge=0)
+    us_per_mmac: float = Field(default=0.0, ge=0)
+
+    def layer_us(self, macs: float) -> float:
+        return self.op_us + self.us_per_mmac * macs / 1e6
+
+
+class GpuCosts(ProcessorCosts):
+    """The GPU's per-layer costs and its hand-overs, spent by the emulated GPU delegate:
+    ``switch_to_us`` from the delegate node's begin to its command submission (the CPU building
+    and flushing the command buffer: ``kgsl_issueibcmds`` on Adreno), ``switch_back_us`` from the
+    GPU's completion irq to the caller running again."""
+
+    switch_to_us: float = Field(default=0.0, ge=0)
+    switch_back_us: float = Field(default=0.0, ge=0)
+
+
 class GpuProfile(_Strict):
     #: ``kgsl`` (Adreno), ``mali_pixel``, ``mali_exynos``, ``mtk_ged``
     kind: Literal["kgsl", "mali_pixel", "mali_exynos", "mtk_ged"]
     busy_path: str
     freq_path: str | None = None
     max_freq: int = 0
+    #: per-layer costs and hand-overs of the GPU delegate; None: the ops take the host's time
+    costs: GpuCosts | None = None
+
+
+class NpuProfile(_Strict):
+    """An NPU reached over an RPC channel: Qualcomm's Hexagon compute DSP over fastrpc (the
+    Hexagon delegate calls it from the tool's thread; the NNAPI delegate through the NN HAL,
+    whose binder thread calls it). One invoke of a delegated graph is one fastrpc round trip:
+    ``fastrpc_transport_send`` to ``cid``; ``switch_to_us`` later the DSP has taken the message
+    and says so (its glink rx_done: an irq ``irq_name`` on the application processor); the
+    layers run (``costs``, spent); the DSP's answer is the next irq, in which the kernel prints
+    ``fastrpc_transport_response``; ``switch_back_us`` later the caller runs again. Each irq's
+    handler lasts ``irq_handler_us``."""
+
+    name: str = "cdsp"
+    rpc: Literal["fastrpc"] = "fastrpc"
+    cid: int = Field(default=3, ge=0)  # fastrpc's domain: 0 adsp, 1 mdsp, 2 sdsp, 3 cdsp
+    #: the glink edge's irq as /proc/interrupts names it (downstream glink: "glink-native-<label>")
+    irq_name: str = "glink-native-cdsp"
+    irq: int = Field(default=245, ge=0)
+    costs: ProcessorCosts
+    switch_to_us: float = Field(ge=0)
+    switch_back_us: float = Field(ge=0)
+    irq_handler_us: float = Field(default=6.0, ge=0)
 
 
 class CpuCluster(_Strict):
@@ -110,10 +159,19 @@ class Profile(_Strict):
     gpu: GpuProfile
     cpu_clusters: list[CpuCluster]
     delegates: Delegates = Delegates()
+    #: an NPU over fastrpc (Qualcomm kernels only: the dsp-kernel's events); None: none
+    npu: NpuProfile | None = None
     physics: PhysicsProfile = PhysicsProfile()
     #: GPU delegate log line about the backend ("Initialized OpenCL-based API.")
     gpu_backend_line: str = "Initialized OpenCL-based API."
     mem_total_kb: int = 8000000
+
+    @model_validator(mode="after")
+    def _npu_needs_fastrpc(self) -> Profile:
+        if self.npu is not None and self.gpu.kind != "kgsl":
+            raise ValueError("npu: an NPU over fastrpc needs a Qualcomm kernel (gpu.kind kgsl): only its "
+                             "dsp-kernel has the fastrpc events")
+        return self
 
 
 def available_profiles() -> list[str]:

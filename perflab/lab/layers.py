@@ -409,6 +409,8 @@ def estimate_pass(art: ModelArtifact, lr_width: int, lr_height: int, whole_ms: f
 TRACE_WARMUP = 3
 TRACE_ITERATIONS = 30
 TRACE_SEGMENT = "timing"
+#: delegates that reach an NPU where the phone has one (their trace says why when none was reached)
+NPU_DELEGATES = ("hexagon", "nnapi")
 TRACE_TOLERANCE_PCT = 2.0
 
 
@@ -453,7 +455,7 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         except PerflabError as exc:
             return missing(f"kernel trace failed: {exc}")
         op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
-                                skip_first=TRACE_WARMUP)
+                                skip_first=TRACE_WARMUP, npu_expected=ctx.delegate in NPU_DELEGATES)
         # how the phone was traced (its own instance or the top-level buffer, ATrace gates)
         return (op.model_copy(update={"notes": [*op.notes, *pcap.notes]}),
                 lat.model_copy(update={"notes": [*lat.notes, *pcap.notes], **_keep_tool_log(target, timing)}))
@@ -473,7 +475,7 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
     except OSError as exc:
         return missing(f"kernel trace failed: {exc}")
     op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
-                            skip_first=1 + TRACE_WARMUP)
+                            skip_first=1 + TRACE_WARMUP, npu_expected=ctx.delegate in NPU_DELEGATES)
     return op, lat.model_copy(update=_keep_tool_log(target, timing))
 
 
@@ -492,11 +494,14 @@ def _keep_tool_log(target: TraceTarget, timing: TimingResult) -> dict[str, str]:
 
 
 def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first: int,
-                  tolerance_pct: float = TRACE_TOLERANCE_PCT) -> tuple[LayerPassRecord, TraceLatencyRecord]:
+                  tolerance_pct: float = TRACE_TOLERANCE_PCT,
+                  npu_expected: bool = False) -> tuple[LayerPassRecord, TraceLatencyRecord]:
     """Records from a saved trace and the timing of the traced run (pure). The statistics use
     the last N invoke sections of the segment, N = the run's own count of timed runs (the
     first run and the warm-up runs are invoke sections too, and benchmark_model may add
-    warm-up runs to reach its minimum time); ``skip_first`` only when the run gives no count."""
+    warm-up runs to reach its minimum time); ``skip_first`` only when the run gives no count.
+    ``npu_expected`` (the cell's delegate is one that reaches an NPU): when no delegate node
+    reached one, ``missing["npu_switch"]`` says why."""
     from perflab.tracing.attribution import attribute, stream_facts
     from perflab.tracing.ftrace import text_chunks
 
@@ -529,11 +534,7 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
     elif timing.summary is not None:
         tool_mean = timing.summary.mean_ms
     diff = ok = None
-    miss: dict[str, str] = {}
-    if lat is None:
-        miss["median"] = "no invoke sections in the traced segment (the runtime wrote no markers)"
-    if tool_mean is None:
-        miss["tool_mean_ms"] = "the traced run reported no latency of its own"
+    miss = _latency_missing(lat is None, tool_mean is None, npu_switch_missing(a.switches, text) if npu_expected else None)
     if lat is not None and tool_mean:
         diff = (lat.mean_ms - tool_mean) / tool_mean * 100.0
         ok = abs(diff) <= tolerance_pct
@@ -562,6 +563,17 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
             latency)
 
 
+def _latency_missing(no_latency: bool, no_tool_mean: bool, npu_why: str | None) -> dict[str, str]:
+    miss: dict[str, str] = {}
+    if no_latency:
+        miss["median"] = "no invoke sections in the traced segment (the runtime wrote no markers)"
+    if no_tool_mean:
+        miss["tool_mean_ms"] = "the traced run reported no latency of its own"
+    if npu_why is not None:
+        miss["npu_switch"] = npu_why
+    return miss
+
+
 def inference_timeline(a: Attribution) -> InferenceTimelineRecord | None:
     """The selected inference nearest the median, its op sections and the irqs inside it (pure)."""
     if not a.inferences or a.latency_ms is None:
@@ -585,11 +597,34 @@ def switch_summary(switches: Sequence[SwitchLatency]) -> list[SwitchSummaryRecor
     for (op, irq, via), g in sorted(groups.items()):
         there = np.asarray([s.cpu_to_accel_us for s in g], dtype=np.float64)
         back = np.asarray([s.accel_to_cpu_us for s in g], dtype=np.float64)
+        own = np.asarray([s.accel_us for s in g if s.accel_us is not None], dtype=np.float64)
         out.append(SwitchSummaryRecord(
             op=op, irq_name=irq, via=via, n=len(g), cpu_to_accel_median_us=float(np.median(there)),
             cpu_to_accel_p90_us=float(np.percentile(there, 90)), accel_to_cpu_median_us=float(np.median(back)),
-            accel_to_cpu_p90_us=float(np.percentile(back, 90))))
+            accel_to_cpu_p90_us=float(np.percentile(back, 90)), processor=g[0].processor or None,
+            accel_median_us=float(np.median(own)) if own.size else None,
+            accel_p90_us=float(np.percentile(own, 90)) if own.size else None))
     return out
+
+
+#: the trace's note (perflab.tracing.phone_capture) naming events this phone's kernel lacks
+_LACKS_NOTE = re.compile(r"^# perflab: this kernel has no (?:trace )?events? (.+)$", re.MULTILINE)
+
+
+def npu_switch_missing(switches: Sequence[SwitchLatency], trace_text: str) -> str | None:
+    """Why the trace gives no CPU↔NPU switch latency (None when it does; pure): no delegate node
+    handed its work to an NPU over RPC, and what the trace says about why (the kernel has no
+    fastrpc events: no DSP reached over fastrpc on this phone)."""
+    if any(s.processor == "npu" for s in switches):
+        return None
+    lacks = " ".join(m.group(1) for m in _LACKS_NOTE.finditer(trace_text[:20000]))
+    if "fastrpc" in lacks:
+        return ("no delegate node reached an NPU over RPC: this phone's kernel has no fastrpc events (no DSP "
+                "reached over fastrpc)")
+    if not switches:
+        return "no delegate node in the trace handed work to an accelerator (a CPU run, or no ATrace sections)"
+    kinds = ", ".join(sorted({s.via for s in switches}))
+    return f"no delegate node reached an NPU over RPC: the hand-overs seen were {kinds} (not a DSP's fastrpc calls)"
 
 
 def _node_index(name: str) -> int:

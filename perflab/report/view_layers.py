@@ -132,8 +132,10 @@ def _trace_lines(t: TraceLatencyRecord) -> list[str]:
                  + ("" if t.ok is None else f" ({'agrees within' if t.ok else 'disagrees: outside'} "
                                             f"±{t.tolerance_pct:g}%)"))
     for sw in t.switches:
-        trace.append(f"switch {sw.op} via {sw.via} ({sw.irq_name}, n={sw.n}): CPU→accelerator "
-                     f"{sw.cpu_to_accel_median_us:.0f} µs, back {sw.accel_to_cpu_median_us:.0f} µs (medians)")
+        where = sw.processor.upper() if sw.processor in ("gpu", "npu") else "accelerator"
+        own = f", the {where}'s own {sw.accel_median_us:.0f} µs" if sw.accel_median_us is not None else ""
+        trace.append(f"switch {sw.op} via {sw.via} ({sw.irq_name}, n={sw.n}): CPU→{where} "
+                     f"{sw.cpu_to_accel_median_us:.0f} µs, back {sw.accel_to_cpu_median_us:.0f} µs{own} (medians)")
     if t.irqs:
         trace.append("costliest irqs: " + ", ".join(
             f"{q.name} ×{q.count} ({q.total_us:.0f} µs, max {q.max_us:.0f} µs)" for q in t.irqs))

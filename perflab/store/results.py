@@ -433,12 +433,18 @@ class SwitchSummaryRecord(_Rec):
 
     op: str  # the delegate node, e.g. TfLiteGpuDelegateV2@1/0
     irq_name: str
-    via: str  # submit / irq (irq includes the accelerator's own work)
+    via: str  # fastrpc+irq / submit / irq (irq includes the accelerator's own work) / fastrpc / binder
     n: int
     cpu_to_accel_median_us: float
     cpu_to_accel_p90_us: float
     accel_to_cpu_median_us: float
     accel_to_cpu_p90_us: float
+    #: where the node's work went as the kernel shows it: npu / gpu / hal (binder to the NN HAL only)
+    processor: str | None = None
+    #: the accelerator's own time inside the node, where the trace bounds it (fastrpc+irq: the
+    #: DSP's first irq → its response; submit: the submission → the last irq); else None
+    accel_median_us: float | None = None
+    accel_p90_us: float | None = None
 
 
 class IrqCountRecord(_Rec):

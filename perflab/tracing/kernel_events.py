@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from perflab.tracing.ftrace import (
     TraceRecord,
 )
-from perflab.tracing.sections import Inference
+from perflab.tracing.sections import Inference, OpInterval
 
 # Accelerator irq names (device configs can name their own): Adreno (kgsl), Mali (kbase names
 # its irqs after the device node, e.g. 13000000.mali), generic gpu; DSP/NPU mailboxes.
@@ -253,16 +253,34 @@ class SwitchLatency:
     op to the first send, and from the last response to the next CPU op; ``via="binder"``
     (the accelerator's HAL process is as far as the kernel sees) from the call's
     ``binder_transaction`` and to the reply's receipt on the calling thread. ``irq_name`` then
-    names the peer (``fastrpc cid 3``, ``binder proc 1190``) and ``irqs`` counts round trips."""
+    names the peer (``fastrpc cid 3``, ``binder proc 1190``) and ``irqs`` counts round trips.
+
+    A node whose fastrpc round trip has two or more of the DSP's irqs inside it (an NPU reached
+    over fastrpc that signals the application processor when it has taken the message, and
+    again with its answer, after which the kernel prints ``fastrpc_transport_response``) is
+    measured at the DSP itself, ``via="fastrpc+irq"``: ``cpu_to_accel_us`` from the first send
+    to the first DSP irq (it ends before that call's response: the hand-over CPU→NPU),
+    ``accel_to_cpu_us`` from the last DSP irq before the last response (the answer) to the next
+    CPU op's begin (or the node's end), and ``accel_us`` (the NPU's own time, its layers)
+    between those two irqs. A single DSP irq is the answer alone (the DSP said nothing when it
+    took the message): that node is measured as below.
+
+    ``processor`` names where the node's work went as far as the kernel shows: ``npu`` (a DSP's
+    irqs or fastrpc), ``gpu`` (other accelerator irqs), ``hal`` (binder to the NN HAL only: its
+    device is not in the trace). ``accel_us``: the accelerator's own time where the trace
+    bounds it (``fastrpc+irq`` as above; ``submit``: the submission to the last irq); None
+    otherwise."""
 
     inference: int
     op: str  # the delegate node
     irq_name: str
     irqs: int  # accelerator irqs inside the node
-    via: str  # "submit", "irq", "fastrpc" or "binder"
+    via: str  # "fastrpc+irq", "submit", "irq", "fastrpc" or "binder"
     cpu_to_accel_us: float
     accel_to_cpu_us: float
     resumed: str  # "next op" or "node end"
+    processor: str = ""  # npu | gpu | hal
+    accel_us: float | None = None
 
 
 def _between(sorted_ts: Sequence[float], lo: float, hi: float) -> tuple[int, int]:
@@ -278,14 +296,37 @@ def _rpc_inside(trips: Sequence[RoundTrip], lo: float, hi: float) -> list[RoundT
     return []
 
 
+def _dsp_switch(inf: int, op: OpInterval, resume: float, resumed: str, trips: Sequence[RoundTrip],
+                dsp: Sequence[IrqInterval], dsp_begins: Sequence[float]) -> SwitchLatency | None:
+    """The ``fastrpc+irq`` hand-over of one node (:class:`SwitchLatency`), or None when its
+    fastrpc round trips have no DSP irq inside them."""
+    calls = [t for t in _rpc_inside(trips, op.begin_us, op.end_us) if t.kind == "fastrpc"]
+    if not calls:
+        return None
+    first, last_end = calls[0], max(t.end_us for t in calls)
+    lo, hi = _between(dsp_begins, first.begin_us, last_end)
+    inside = dsp[lo:hi]
+    # the first irq is the DSP taking the message only when another (its answer's) follows
+    if len(inside) < 2 or inside[0].end_us >= first.end_us:
+        return None
+    ack, answer = inside[0], inside[-1]
+    return SwitchLatency(inf, op.name, ack.name, len(inside), "fastrpc+irq", ack.begin_us - first.begin_us,
+                         resume - answer.begin_us, resumed, "npu", answer.begin_us - ack.begin_us)
+
+
 def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
                      accel_irq_re: re.Pattern[str] = DEFAULT_GPU_IRQ_RE,
-                     submits_us: Sequence[float] = (), rpcs: Sequence[RoundTrip] = ()) -> list[SwitchLatency]:
-    """One :class:`SwitchLatency` per delegate node that accelerator irqs — or, without
-    those, RPC round trips (``rpcs``) — fall inside."""
-    is_accel = {name: accel_irq_re.search(name) is not None for name in {iv.name for iv in irqs}}  # once a name
+                     submits_us: Sequence[float] = (), rpcs: Sequence[RoundTrip] = (),
+                     dsp_irq_re: re.Pattern[str] = DEFAULT_DSP_IRQ_RE) -> list[SwitchLatency]:
+    """One :class:`SwitchLatency` per delegate node that a fastrpc call answered by the DSP's
+    irqs, accelerator irqs — or, without those, RPC round trips (``rpcs``) — fall inside."""
+    names = {iv.name for iv in irqs}
+    is_accel = {name: accel_irq_re.search(name) is not None for name in names}  # once a name
+    is_dsp = {name: dsp_irq_re.search(name) is not None for name in names}
     accel = sorted((iv for iv in irqs if is_accel[iv.name]), key=lambda iv: iv.begin_us)
     begins = [iv.begin_us for iv in accel]
+    dsp = sorted((iv for iv in irqs if is_dsp[iv.name]), key=lambda iv: iv.begin_us)
+    dsp_begins = [iv.begin_us for iv in dsp]
     submits = sorted(submits_us)
     trips = sorted(rpcs, key=lambda t: t.begin_us)
     out: list[SwitchLatency] = []
@@ -297,19 +338,26 @@ def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
             prev_cpu_end = next((p.end_us for p in reversed(top[:k]) if not p.delegate), op.begin_us)
             nxt = next((p for p in top[k + 1:] if not p.delegate), None)
             resume, resumed = (nxt.begin_us, "next op") if nxt is not None else (op.end_us, "node end")
+            at_dsp = _dsp_switch(inf.index, op, resume, resumed, trips, dsp, dsp_begins) \
+                if dsp and trips else None
+            if at_dsp is not None:
+                out.append(at_dsp)
+                continue
             lo, hi = _between(begins, op.begin_us, op.end_us)
             inside = accel[lo:hi]
             if inside:
                 s_lo, s_hi = _between(submits, op.begin_us, op.end_us)
                 start, via = (submits[s_lo], "submit") if s_hi > s_lo else (inside[0].begin_us, "irq")
                 out.append(SwitchLatency(inf.index, op.name, inside[0].name, len(inside), via,
-                                         start - prev_cpu_end, resume - inside[-1].begin_us, resumed))
+                                         start - prev_cpu_end, resume - inside[-1].begin_us, resumed,
+                                         "npu" if is_dsp[inside[0].name] else "gpu",
+                                         inside[-1].begin_us - start if via == "submit" else None))
                 continue
             rpc = _rpc_inside(trips, op.begin_us, op.end_us)
             if rpc:
                 out.append(SwitchLatency(inf.index, op.name, f"{rpc[0].kind} {rpc[0].peer}", len(rpc), rpc[0].kind,
                                          rpc[0].begin_us - prev_cpu_end, resume - max(t.end_us for t in rpc),
-                                         resumed))
+                                         resumed, "npu" if rpc[0].kind == "fastrpc" else "hal"))
     return out
 
 

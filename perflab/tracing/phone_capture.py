@@ -182,6 +182,12 @@ class PhoneTraceCapture:
         self.device.write_file(path, value, root=True)
         return True
 
+    def _note_lacking(self, events: list[str]) -> None:
+        """Say in the trace which of the events asked for this kernel does not have (a reader
+        can then tell "no fastrpc call" from "no fastrpc events on this phone")."""
+        if events:
+            self.notes.append(f"this kernel has no events {', '.join(events)}")
+
     def _prop(self, name: str, value: str, what: str = "TFLite ATrace sections") -> None:
         old = self.device.sh(["getprop", name]).stdout.strip()
         if old == value:
@@ -257,8 +263,7 @@ class PhoneTraceCapture:
         self._inst_file("tracing_on", "0")  # a new instance starts with tracing on
         self._inst_file("buffer_size_kb", str(self.buffer_kb))
         self._inst_file("trace_clock", self.clock)
-        for ev in self.events:
-            self._inst_file(f"events/{ev}/enable", "1")
+        self._note_lacking([ev for ev in self.events if not self._inst_file(f"events/{ev}/enable", "1")])
         if self._inst_file("options/copy_trace_marker", "1"):
             self.mode = CaptureMode.INSTANCE
             self.notes.append(f"captured in the ftrace instance {inst}; top-level trace_marker writes (ATrace) "
@@ -291,6 +296,8 @@ class PhoneTraceCapture:
         self._file("tracing_on", "0")
         self._file("buffer_size_kb", str(self.buffer_kb))
         self._file("trace_clock", self.clock)
+        self._note_lacking([ev for ev in self.events
+                            if self.device.read_file(f"{self.tracefs}/events/{ev}/enable", root=True) is None])
         for ev in self.events:
             self._file(f"events/{ev}/enable", "1")
         self.device.write_file(f"{self.tracefs}/trace", "", root=True)  # clear

@@ -25,6 +25,8 @@ import threading
 import time
 
 _SCHEDSTAT = "/proc/thread-self/schedstat"
+#: the host's own work for layers an emulated accelerator runs (:func:`hide`), off the clock
+_hidden_s = 0.0
 
 
 class _OpenFile:
@@ -78,8 +80,8 @@ def now_s() -> float:
         before = waited_s()
         mono = time.monotonic()
         if waited_s() == before:
-            return mono - before
-    return time.monotonic() - waited_s()
+            return mono - before - _hidden_s
+    return time.monotonic() - waited_s() - _hidden_s
 
 
 def spend(delay_s: float) -> None:
@@ -98,6 +100,31 @@ def spend(delay_s: float) -> None:
         left_s = deadline - now_s()
         if left_s <= 0:
             return
+        until = time.monotonic() + left_s
+        while time.monotonic() < until:
+            pass
+
+
+def hide(seconds: float) -> None:
+    """Take ``seconds`` the host just spent off the phone's clock: the host computing a layer
+    that the phone runs on an accelerator whose per-layer cost the profile sets
+    (:mod:`.handover`). The emulator must compute the layer's outputs, but that is the
+    emulator's work, not the phone's; the layer then lasts its cost, spent (:func:`spend_until`).
+    Nothing may be stamped between the reading the hidden time began at and this call."""
+    global _hidden_s
+    _hidden_s += max(0.0, seconds)
+
+
+def spend_until(deadline_s: float) -> float:
+    """Spin until the phone's clock reads ``deadline_s`` (nothing when it already has) and
+    return the reading that passed it: an op that lasts at least its cost on the processor the
+    phone runs it on, a hand-over that lasts its cost (:mod:`.handover`). Like :func:`spend`,
+    the spin watches the monotonic clock for what is left and only then reads the phone's."""
+    while True:
+        now = now_s()
+        left_s = deadline_s - now
+        if left_s <= 0:
+            return now
         until = time.monotonic() + left_s
         while time.monotonic() < until:
             pass

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perflab.emulator.benchmark_model import clock
 from perflab.emulator.benchmark_model import model as mdl
@@ -20,6 +20,7 @@ from perflab.emulator.benchmark_model.atrace import TraceWriter
 from perflab.emulator.benchmark_model.delays import delays_from_env, op_delays_s
 from perflab.emulator.benchmark_model.delegates import announce_delegate, first_supported_delegate
 from perflab.emulator.benchmark_model.flags import Flag, FlagError, parse_flags
+from perflab.emulator.benchmark_model.handover import Moments, Placement, placement
 from perflab.emulator.benchmark_model.opprofile import print_op_profile
 from perflab.emulator.benchmark_model.output import (
     Abort,
@@ -38,6 +39,9 @@ from perflab.emulator.benchmark_model.output import (
 from perflab.emulator.benchmark_model.sandbox import Sandbox
 from perflab.emulator.benchmark_model.segments import OpTimes, SegmentedModel
 from perflab.zoo.tflite_graph import op_tensor_names
+
+if TYPE_CHECKING:
+    from perflab.emulator.profiles import Profile
 
 # ============================================================================ memory
 
@@ -116,29 +120,50 @@ class _Pacer:
 
 class _Invoker:
     """One invoke of the model: segment by segment when it could be cut (each op timed, its
-    injected delay spent inside it), else the whole interpreter and the layers' delay after it."""
+    injected delay and its cost on the delegate's processor spent inside it), else the whole
+    interpreter and the layers' delay after it; an accelerator delegate's hand-overs spent
+    around the graph (:mod:`.handover`)."""
 
-    def __init__(self, interp: Any, seg: SegmentedModel | None, op_delays_s: list[float]) -> None:
+    def __init__(self, interp: Any, seg: SegmentedModel | None, op_delays_s: list[float],
+                 place: Placement | None = None) -> None:
         self.interp, self.seg, self.op_delays_s = interp, seg, op_delays_s
         self.delay_s = sum(op_delays_s)
+        self.place = place
 
     def __call__(self, times: OpTimes | None) -> Callable[[TraceWriter, float, float, float], None]:
         """One invoke; what writes it into the trace, called after the invoke is timed with
         (the writer, the invoke's start on the host's monotonic clock (the trace's), its start
         and end on the phone's clock): the sections start where the invoke started on the host
         and last what they lasted on the phone."""
+        moments = Moments()
+        place = self.place
+        if place is not None:
+            place.before(moments)
         if self.seg is not None:
-            spans = self.seg.invoke(self.op_delays_s)
+            spans = self.seg.invoke(self.op_delays_s, place.layer_s if place is not None else None)
+            if place is not None:
+                place.after(moments)
             if times is not None:
-                times.add([(e - b) * 1000.0 for b, e in spans])
+                per_op_ms = [(e - b) * 1000.0 for b, e in spans]
+                if per_op_ms and len(moments.at) >= 2:  # a delegate's node: its hand-overs count in it
+                    outside_s = (moments.at[-1][0] - moments.at[0][0]) - (spans[-1][1] - spans[0][0])
+                    per_op_ms[0] += max(0.0, outside_s) * 1000.0
+                times.add(per_op_ms)
             return lambda tw, wall0, t0, t1: tw.invoke([(wall0 + b - t0, wall0 + e - t0) for b, e in spans],
-                                                       wall0, wall0 + t1 - t0)
+                                                       wall0, wall0 + t1 - t0,
+                                                       [(wall0 + m - t0, w) for m, w in moments.at])
         p0 = clock.now_s()
         self.interp.invoke()
+        if place is not None and sum(place.layer_s) > 0:  # the graph lasts its cost on the accelerator
+            clock.hide(clock.now_s() - p0)
+            clock.spend_until(p0 + sum(place.layer_s))
         p1 = clock.now_s()
         if self.delay_s:
             clock.spend(self.delay_s)
-        return lambda tw, wall0, t0, t1: tw.invoke_whole(wall0 + p0 - t0, wall0 + p1 - t0, wall0 + t1 - t0)
+        if place is not None:
+            place.after(moments)
+        return lambda tw, wall0, t0, t1: tw.invoke_whole(wall0 + p0 - t0, wall0 + p1 - t0, wall0 + t1 - t0,
+                                                         [(wall0 + m - t0, w) for m, w in moments.at])
 
 
 def _run_phase(invoke: _Invoker, v: dict[str, Flag], min_runs: int, min_secs: float,
@@ -192,6 +217,14 @@ def _write_outputs(interp: Any, sandbox: Sandbox, v: dict[str, Flag], applied: s
 # ============================================================================ the tool
 
 
+def _profile(name: str) -> Profile | None:
+    if not name:
+        return None
+    from perflab.emulator.profiles import load_profile
+
+    return load_profile(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
@@ -238,10 +271,11 @@ def _main(args: list[str]) -> int:
     seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value),
                                                 default_delegates=not xnnpack_off and applied is None)
     names = op_tensor_names(interp)
-    invoke = _Invoker(interp, seg, op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env()))
+    place = placement(_profile(profile_name), applied, builtin)
+    invoke = _Invoker(interp, seg, op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env()), place)
     warm_times, run_times = (OpTimes(), OpTimes()) if seg is not None else (None, None)
     try:
-        tracer = TraceWriter(interp, ops, applied, profile_name)
+        tracer = TraceWriter(interp, ops, place, profile_name)
         tw = tracer if tracer.active else None
         warm = _run_phase(invoke, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value), tw, warm_times)
         runs = _run_phase(invoke, v, int(v["num_runs"].value), float(v["min_secs"].value), tw, run_times)

@@ -17,6 +17,7 @@ import copy
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,13 +190,23 @@ class SegmentedModel:
             return None
         return cls(segments, main)
 
-    def invoke(self, delays_s: list[float]) -> list[tuple[float, float]]:
+    def invoke(self, delays_s: list[float], floors_s: Sequence[float] | None = None) -> list[tuple[float, float]]:
         """One invoke of the model, segment by segment (``delays_s``: the injected delay spent
-        inside each op); per op its (begin, end) on the phone's clock (s, :mod:`.clock`)."""
+        inside each op; ``floors_s``: the least each op lasts, its cost on the processor the
+        phone runs it on, :mod:`.handover`); per op its (begin, end) on the phone's clock (s,
+        :mod:`.clock`)."""
         values = {i: self._main.get_tensor(i) for i in self._inputs}
         spans: list[tuple[float, float]] = []
-        for seg, delay_s in zip(self._segments, delays_s, strict=True):
+        floors = floors_s if floors_s is not None else [0.0] * len(self._segments)
+        due_s: float | None = None  # when the previous layer on the accelerator was done
+        for seg, delay_s, floor_s in zip(self._segments, delays_s, floors, strict=True):
             begin = clock.now_s()
+            if floor_s > 0 and due_s is not None:
+                # the accelerator runs its layers back to back: the host feeding this one is
+                # the emulator's work, off the clock like the layer's own computing below
+                clock.hide(begin - due_s)
+                begin = due_s
+            due_s = None
             it = seg.interp
             for s, w in seg.inputs:
                 it.set_tensor(s, values[w])
@@ -204,7 +215,13 @@ class SegmentedModel:
                 # a view of the segment's output buffer (valid until this segment runs again,
                 # after every later segment has read it): one copy per edge, into the reader
                 values[w] = it.tensor(s)()
+            end = None
+            if floor_s > 0:  # on an accelerator: the layer lasts its cost there, not the host's time
+                clock.hide(clock.now_s() - begin)
+                end = clock.spend_until(begin + floor_s)
+                due_s = begin + floor_s
             if delay_s > 0:
                 clock.spend(delay_s)
-            spans.append((begin, clock.now_s()))
+                end = due_s = None
+            spans.append((begin, end if end is not None else clock.now_s()))
         return spans
