@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from perflab.errors import UserInputError
-from perflab.formats.benchmark_output import OpTable, op_table_state, parse_output, split_capture
+from perflab.formats.benchmark_output import parse_output, split_capture
 from perflab.lab.importer import (
     MAX_CAPTURE_BYTES,
     CaptureFile,
@@ -32,6 +32,7 @@ from perflab.lab.importer import (
 from perflab.report.cell_lines import cell_line
 from perflab.rules.device import cell_is_imported
 from perflab.store.results import CellRecord, CellStatus, RunRecord
+from perflab.tracing.opprofile import TableState, op_profile
 
 BM = Path(__file__).parent / "fixtures" / "benchmark_model"
 IMP = Path(__file__).parent / "fixtures" / "import"
@@ -138,8 +139,8 @@ def test_op_tables_whole_cut_short_and_missing() -> None:
     cut_at = text.index("Top by Computation Time", text.index("Regular Benchmark Runs"))  # logcat cut the message after the Run Order rows
     rows = text[:cut_at].rstrip().splitlines()
     cut = "\n".join(rows[:-3]) + "\n"
-    state = op_table_state(parse_output(cut))
-    assert state.state is OpTable.TRUNCATED and "cut short" in (state.reason or "")
+    state = op_profile(parse_output(cut))
+    assert state.table is TableState.TRUNCATED and "before its Timings line" in state.table_note
     c = build_run([CaptureFile("cut.log", "0" * 64, len(cut), cut)], ImportOptions(device="p"), now_utc=NOW).cells[0]
     assert c.status is CellStatus.OK and c.layers is not None and 0 < len(c.layers.rows) < 6
     assert c.provenance is not None and any("truncated" in n for n in c.provenance.notes)
@@ -150,6 +151,22 @@ def test_op_tables_whole_cut_short_and_missing() -> None:
 def test_a_capture_whose_run_failed_is_a_failed_cell_with_the_tools_reason() -> None:
     c = _one(_run(BM / "err_gpu_failed.txt"))
     assert c.status is CellStatus.FAILED and c.latency_ms is None and "Failed to apply" in (c.reason or "")
+
+
+def test_a_printed_version_a_model_outside_the_zoo_and_a_flat_props_dump(tmp_path: Path) -> None:
+    text = ("INFO: TfLite version: 2.15.0\nINFO: Graph: [/data/local/tmp/mynet_x4_int8.tflite]\n"
+            "INFO: Inference timings in us: Init: 900, First inference: 2000, Warmup (avg): 1500, Inference (avg): 1400.5\n")
+    c = build_run([CaptureFile("v.log", "0" * 64, len(text), text)], ImportOptions(device="p"), now_utc=NOW).cells[0]
+    assert (c.cell_id, c.model.family, c.model.scale, c.model.sha256) == ("mynet_x4.int8.cpu", "mynet", 4, None)
+    assert c.provenance is not None and c.provenance.tool_version == "2.15.0" and "tool_version" not in c.provenance.missing
+    from perflab.lab.importer import read_props
+
+    flat = tmp_path / "props.txt"
+    flat.write_text("ro.product.model=Pixel 8 Pro\nro.soc.model = Tensor G3\nro.build.version.release=14\n")
+    assert read_props(flat)[2]["ro.soc.model"] == "Tensor G3"
+    flat.write_text("no properties here\n")
+    with pytest.raises(UserInputError, match="not a getprop dump"):
+        read_props(flat)
 
 
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
@@ -168,6 +185,8 @@ def test_split_capture_keeps_the_memory_and_profile_lines_with_their_run() -> No
     (b"\x89PNG\r\n\x1a\n" + b"\x01\x02\x03\x04" * 300, "binary"),
     ("Inference timings in us: Init: 1, First inference: 2 µs".encode("latin-1", "replace") + b"\xe9\xff\n", "not UTF-8"),
     (b"   \n\n", "empty"),
+    ("INFO: Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 3, Inference (avg): 4\n"
+     .encode("utf-16"), "UTF-16"),
     (b"hello, this is a shopping list\nmilk\n", "no benchmark_model"),
 ])
 def test_hostile_captures_are_one_line_exit_2(tmp_path: Path, content: bytes, words: str) -> None:

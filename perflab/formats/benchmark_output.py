@@ -301,7 +301,7 @@ _REPLACING = re.compile(
     r"(?:, yielding (?P<p>\d+) partitions)?"
 )
 _VERSION = re.compile(
-    r"(?:TensorFlow Lite|TensorFlowLite|TFLite|TfLite|LiteRT)(?: runtime)? version(?: is)?\s*[:=]?\s*\[?v?"
+    r"(?:TensorFlow ?Lite|TF ?Lite|LiteRT)[ _]?(?:runtime )?version(?: is)?\s*[:=]?\s*\[?v?"
     r"(?P<v>\d+\.\d+(?:\.\d+)?(?:[-.+][0-9A-Za-z.]+)?)", re.IGNORECASE)
 _CMD_FLAG = re.compile(r"--(?P<k>[A-Za-z_][A-Za-z0-9_]*)=(?P<v>'[^']*'|\"[^\"]*\"|\S*)")
 _CREATED_KERNELS = re.compile(r"^Created (?P<k>\d+) (?P<d>\S+) delegate kernels\.?$")
@@ -793,38 +793,3 @@ def _opens_run(msg: str) -> bool:
     op-profile block that follow the timings belong to the run before)."""
     return _starts_run(msg) or msg.startswith("Loaded model") or (
         _PARAM.match(msg) is not None and not msg.startswith(("Memory", "[")))
-
-
-class OpTable(StrEnum):
-    COMPLETE = "complete"
-    TRUNCATED = "truncated"
-    MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class OpTableState:
-    state: OpTable
-    reason: str | None = None  # why it is missing or where it was cut short
-
-
-def op_table_state(out: BenchmarkOutput) -> OpTableState:
-    """Whether the run's op-profiling table is there, cut short (logcat truncates long messages;
-    a saved log may end early), or missing (profiling was off, or the block was not kept)."""
-    sec = out.runs_profile
-    if sec is None:
-        if any(s.phase is ProfilePhase.INIT for s in out.profile):
-            return OpTableState(OpTable.TRUNCATED, "the initialization profile is there but the regular runs' op "
-                                                   "table is not (the capture was cut short)")
-        asked = out.params.get("Enable op profiling") in ("1", "true") or out.cmdline_flags.get(
-            "enable_op_profiling") in ("1", "true")
-        return OpTableState(OpTable.MISSING, "op profiling was on but the capture holds no op table" if asked else
-                            "the capture holds no op-profiling table (--enable_op_profiling was not on, "
-                            "or the table was not kept)")
-    if not sec.run_order:
-        return OpTableState(OpTable.TRUNCATED, "the op table's heading is there but none of its rows")
-    if sec.timings is None and sec.nodes_observed is None:
-        return OpTableState(OpTable.TRUNCATED, f"the op table ends after {len(sec.run_order)} row(s), before its "
-                                               "summary lines (cut short)")
-    if sec.unparsed_rows:
-        return OpTableState(OpTable.TRUNCATED, f"{sec.unparsed_rows} row(s) of the op table are cut short or unreadable")
-    return OpTableState(OpTable.COMPLETE)

@@ -28,8 +28,6 @@ from perflab.errors import SourceLocation, UserInputError
 from perflab.formats.benchmark_output import (
     BenchmarkOutput,
     CaptureRun,
-    OpTable,
-    op_table_state,
     parse_output,
     split_capture,
 )
@@ -53,6 +51,7 @@ from perflab.store.results import (
     artifact_key,
 )
 from perflab.store.runfolder import RunFolder
+from perflab.tracing.opprofile import TableState, op_profile
 
 #: A capture larger than this is refused unread (a real benchmark log is kilobytes; a logcat dump megabytes)
 MAX_CAPTURE_BYTES = 64 * 1024 * 1024
@@ -109,6 +108,8 @@ def decode_capture(name: str, data: bytes) -> str:
     if not data.strip():
         raise UserInputError("the capture is empty", where)
     head = data[:65536]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserInputError("UTF-16 text (a PowerShell redirect?), not UTF-8; save the capture as UTF-8", where)
     if b"\x00" in head:
         raise UserInputError("a binary file (NUL bytes), not a benchmark_model or logcat text capture", where)
     ctrl = sum(1 for b in head if b < 32 and b not in (9, 10, 13, 27))
@@ -132,10 +133,20 @@ def read_props(path: Path) -> tuple[str, str, dict[str, str]]:
     """A getprop dump: (file name, sha256, properties); one that holds no ``[key]: [value]`` line
     is refused."""
     data = read_regular_bytes(path, max_bytes=MAX_PROPS_BYTES, field="--props")
-    props = parse_getprop(decode_capture(str(path), data))
+    text = decode_capture(str(path), data)
+    props = parse_getprop(text) or _build_props(text)
     if not props:
         raise UserInputError("no '[key]: [value]' line: not a getprop dump", SourceLocation(str(path), None, "--props"))
     return path.name, hashlib.sha256(data).hexdigest(), props
+
+
+_BUILD_PROP = re.compile(r"^(?P<k>(?:ro|persist|sys|vendor)\.[\w.\-]+)\s*[=:]\s*(?P<v>.*?)\s*$")
+
+
+def _build_props(text: str) -> dict[str, str]:
+    """``key=value`` lines (a build.prop, or a farm's flattened dump): the fallback when a dump has
+    no ``[key]: [value]`` line."""
+    return {m.group("k"): m.group("v") for ln in text.splitlines() if (m := _BUILD_PROP.match(ln.strip()))}
 
 
 def zoo_entries(with_sha: bool) -> tuple[ZooEntry, ...]:
@@ -155,10 +166,11 @@ def import_captures(paths: Sequence[Path], opts: ImportOptions, out_dir: Path) -
     """Read every capture (all are checked before the folder is made), build the run and write
     its folder: results.json, and each cell's run of the capture in logs/."""
     files = [read_capture(p) for p in paths]
-    run = build_run(files, opts, now_utc=datetime.now(UTC))
+    runs = _runs(files)
+    run = _build(files, runs, opts, datetime.now(UTC))
     folder = RunFolder.create(out_dir)
-    for cell, text in zip(run.cells, _cell_texts(files, opts), strict=True):
-        folder.write_log(folder.cell_log(cell.artifact_key), text)
+    for cell, r in zip(run.cells, runs, strict=True):
+        folder.write_log(folder.cell_log(cell.artifact_key), r.run.text)
     folder.write_results(run)
     return run
 
@@ -170,17 +182,25 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _runs(files: Sequence[CaptureFile]) -> list[tuple[CaptureFile, CaptureRun, bool]]:
-    out: list[tuple[CaptureFile, CaptureRun, bool]] = []
+@dataclass(frozen=True)
+class _Run:
+    file: CaptureFile
+    run: CaptureRun
+    logcat: bool
+    out: BenchmarkOutput
+
+
+def _runs(files: Sequence[CaptureFile]) -> list[_Run]:
+    """Every run of the tool in the captures, parsed once; a capture with none is refused."""
+    out: list[_Run] = []
     for f in files:
         cap = split_capture(f.text)
-        for r in cap.runs:
-            out.append((f, r, cap.logcat))
+        found = [_Run(f, r, cap.logcat, o) for r in cap.runs if _is_run(o := parse_output(r.text))]
+        if not found:
+            raise UserInputError("no benchmark_model or benchmark app output in it (no parameter echo, timings "
+                                 "or tool lines)", SourceLocation(f.name, None, None))
+        out.extend(found)
     return out
-
-
-def _cell_texts(files: Sequence[CaptureFile], opts: ImportOptions) -> list[str]:
-    return [r.text for _, r, _ in _runs(files) if _is_run(parse_output(r.text))]
 
 
 def _is_run(out: BenchmarkOutput) -> bool:
@@ -321,6 +341,8 @@ def identify(out: BenchmarkOutput, opts: ImportOptions) -> Identity:
     else:
         model, family = name or "unknown", m.group("family") if m else "user"
         scale, file_variant = (int(m.group("scale")), m.group("variant")) if m else (None, None)
+        if m is not None:  # <family>_x<scale>[_<variant>]: the variant is not part of the model's name
+            model = f"{family}_x{scale}"
     if not name:
         missing["model"] = "the capture names no graph and no --model was given"
     if opts.variant and file_variant and opts.variant != file_variant:
@@ -401,7 +423,7 @@ def _telemetry(out: BenchmarkOutput) -> TelemetryRecord:
 
 
 def _layers(out: BenchmarkOutput) -> LayersRecord:
-    state = op_table_state(out)
+    prof = op_profile(out)  # the one rule for a table whole, cut short or missing (also profile parse's)
     sec = out.runs_profile
     rows = [LayerRow(index=i, node_type=r.node_type, name=r.name, avg_ms=r.avg_ms, first_ms=r.first_ms, pct=r.pct,
                      times_called=r.times_called, method="op_profile")
@@ -412,8 +434,8 @@ def _layers(out: BenchmarkOutput) -> LayersRecord:
         total = (t.avg_us if t.avg_us is not None else t.curr_us)
         total = None if total is None else total / 1000.0
     source = "op profile (imported capture)" if rows else "none"
-    why = None if state.state is OpTable.COMPLETE else state.reason
-    note = [] if why is None or not rows else [f"truncated: {why}"]
+    why = None if prof.table is TableState.COMPLETE else prof.table_note
+    note = [] if why is None or not rows else [why]
     op = LayerPassRecord(method="op_profile", source=source, rows=rows, total_ms=total, notes=note,
                          missing=None if rows else why)
     return LayersRecord(source=source, total_ms=total, rows=rows, missing=None if rows else why, passes=[op])
@@ -465,21 +487,18 @@ def _failure(out: BenchmarkOutput) -> str | None:
 def build_run(files: Sequence[CaptureFile], opts: ImportOptions, *, now_utc: datetime) -> RunRecord:
     """The run record of the captures (pure). Each run of the tool in them is one cell; a capture
     with none is refused, naming the file."""
+    return _build(files, _runs(files), opts, now_utc)
+
+
+def _build(files: Sequence[CaptureFile], runs: Sequence[_Run], opts: ImportOptions, now_utc: datetime) -> RunRecord:
     device = _device(opts)
     cells: list[CellRecord] = []
     seen: dict[str, str] = {}
     sizes: list[tuple[int, int]] = []
     scales: list[int] = []
-    runs = _runs(files)
-    for f in files:
-        if not any(cf is f and _is_run(parse_output(r.text)) for cf, r, _ in runs):
-            raise UserInputError("no benchmark_model or benchmark app output in it (no parameter echo, timings "
-                                 "or tool lines)", SourceLocation(f.name, None, None))
-    n_runs = sum(1 for _, r, _ in runs if _is_run(parse_output(r.text)))
-    for f, r, logcat in runs:
-        out = parse_output(r.text)
-        if not _is_run(out):
-            continue
+    n_runs = len(runs)
+    for one in runs:
+        f, r, logcat, out = one.file, one.run, one.logcat, one.out
         ident = identify(out, opts)
         cell_id = f"{ident.model}.{ident.variant}.{ident.delegate}"
         where = f"{f.name}:{r.first_line}"
@@ -494,7 +513,7 @@ def build_run(files: Sequence[CaptureFile], opts: ImportOptions, *, now_utc: dat
         if ident.scale is not None:
             scales.append(ident.scale)
         captured, date_why = _captured(r.stamp, logcat)
-        table = op_table_state(out)
+        table = op_profile(out)
         prov_missing = {k: v for k, v in {
             "tool_version": None if out.tool_version else "the capture does not print the tool's version",
             "captured_utc": date_why or "logcat prints the phone's local time with no zone (captured_local)",
@@ -506,8 +525,8 @@ def build_run(files: Sequence[CaptureFile], opts: ImportOptions, *, now_utc: dat
             tool="TFLite benchmark app or benchmark_model (logcat)" if logcat else "benchmark_model",
             tool_version=out.tool_version, captured_local=captured, imported_utc=_iso(now_utc),
             props_file=opts.props_name, props_sha256=opts.props_sha256,
-            notes=[f"run at line {r.first_line} of {f.name}", f"op table: {table.state.value}"
-                   + (f" ({table.reason})" if table.reason else ""), *ident.notes],
+            notes=[f"run at line {r.first_line} of {f.name}", table.table_note or f"op table {table.table.value}",
+                   *ident.notes],
             missing=prov_missing)
         lat = _latency(out)
         fail = _failure(out)
