@@ -26,6 +26,8 @@ def _frames(loaded: Any, scale: int, max_frames: int | None) -> list[Any]:
 
     frames = []
     for f in iter_frames(loaded.scenario.inputs, loaded.base_dir):
+        if f.hr is None:  # an LR-only input (role: lr): no HR to score a plan's PSNR against
+            continue
         frames.append((f.name, f.hr))
         if max_frames is not None and len(frames) >= max_frames:
             break

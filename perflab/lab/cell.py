@@ -43,7 +43,7 @@ from perflab.quality.temporal import TemporalTracker
 from perflab.rules.device import is_emulated
 from perflab.rules.latency import latency_record
 from perflab.rules.memory import memory_fields
-from perflab.rules.quality import quality_record, with_vmaf
+from perflab.rules.quality import no_reference_frame, quality_record, with_vmaf
 from perflab.scenario.plan import CellSpec
 from perflab.scenario.schema import Scenario
 from perflab.store.results import (
@@ -314,24 +314,34 @@ def sustained_pass(ctx: CellContext, burst_mean_ms: float | None, burst_power_mw
 # --------------------------------------------------------------------------- outputs + quality
 
 
-def frame_quality(f: Frame, out: np.ndarray, scale: int, temporal: TemporalTracker | None = None) -> FrameQuality:
-    """One output frame's scores; with ``temporal`` (the cell's tracker, frames in order) also its
-    temporal stability against the previous frame of its sequence."""
+def frame_quality(f: Frame, out: np.ndarray, scale: int, temporal: TemporalTracker | None = None, *,
+                  lr_from: str | None = None) -> FrameQuality:
+    """One output frame's scores: against its HR where the input has one, else (an LR-only input)
+    by the no-reference measures alone, PSNR/SSIM marked as having no reference. With ``temporal``
+    (the cell's tracker, frames in order) also its temporal stability against the previous frame
+    of its sequence (it follows the reference's motion, so an LR-only frame has none)."""
     from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
     from perflab.quality.piqe import piqe_score
 
-    if f.hr.shape != out.shape:
+    if f.hr is None:
+        assert f.lr is not None
+        want = (f.lr.shape[0] * scale, f.lr.shape[1] * scale, f.lr.shape[2])
+        if out.shape != want:
+            raise MeasurementError(f"output {out.shape} is not ×{scale} the LR {f.lr.shape} for frame {f.name}")
+    elif f.hr.shape != out.shape:
         raise MeasurementError(f"output {out.shape} does not match HR {f.hr.shape} for frame {f.name}")
     # one convention (docs/quality.md): outputs are scored as displayed and saved — clipped and
     # rounded to 8 bits — so the saved PNGs give the same numbers, as `perflab models evaluate` does
     out = quantize_8bit(np.clip(out, 0.0, 1.0))
-    y = psnr_ssim_y(out, f.hr, scale)
     piqe: float | None = None
     missing: dict[str, str] = {}
     try:
         piqe = piqe_score(out)
     except MeasurementError as exc:
         missing["piqe"] = str(exc)
+    if f.hr is None:
+        return no_reference_frame(f.name, piqe, missing, lr_from or "lr_only")
+    y = psnr_ssim_y(out, f.hr, scale)
     t_err: float | None = None
     if temporal is not None:
         t = temporal.step(f.sequence, f.hr, out)
@@ -339,7 +349,7 @@ def frame_quality(f: Frame, out: np.ndarray, scale: int, temporal: TemporalTrack
         if t.missing is not None:
             missing["temporal_err_y"] = t.missing
     return FrameQuality(frame=f.name, psnr_y_db=y.psnr_y_db, ssim_y=y.ssim_y, psnr_rgb_db=psnr_rgb_db(out, f.hr, scale),
-                        piqe=piqe, temporal_err_y=t_err, missing=missing)
+                        piqe=piqe, temporal_err_y=t_err, missing=missing, lr_from=lr_from)
 
 
 def _quality(ctx: CellContext) -> QualityRecord:
@@ -348,6 +358,7 @@ def _quality(ctx: CellContext) -> QualityRecord:
     temporal = TemporalTracker(border_px=s.geometry.scale)
     group = ctx.folder.frame_group(ctx.key)
     video = StreamKeeper(ctx.folder, group, max_frames=s.outputs.video_frames, fps=s.pacing.fps)
+    degraded = False
     frames = ctx.inputs.frames()
     try:
         for chunk in frame_chunks(frames, s.geometry.scale):  # bounded by frames and bytes
@@ -364,7 +375,8 @@ def _quality(ctx: CellContext) -> QualityRecord:
             if len(outs) != len(chunk):
                 raise MeasurementError(f"the device returned {len(outs)} outputs for {len(chunk)} frames")
             for (i, f, _), out in zip(chunk, outs, strict=True):
-                per.append(frame_quality(f, out, s.geometry.scale, temporal))
+                per.append(frame_quality(f, out, s.geometry.scale, temporal, lr_from=ctx.inputs.lr_from(f)))
+                degraded = degraded or f.lr is None
                 if i < s.outputs.png_frames:
                     ctx.folder.save_frame(group, f.name, out)
                 video.add(f.name, np.clip(out, 0.0, 1.0))  # kept as scored: clipped, rounded to 8 bits
@@ -373,7 +385,9 @@ def _quality(ctx: CellContext) -> QualityRecord:
         raise
     finally:
         frames.close()
-    q = quality_record(per, f"{ctx.info.kind} device outputs ({ctx.info.serial})")
+    # the kernel is recorded when perflab made an LR frame with it (an HR-only input)
+    q = quality_record(per, f"{ctx.info.kind} device outputs ({ctx.info.serial})",
+                       downscale=ctx.inputs.downscale if degraded else None)
     kept = video.finish()
     if not s.outputs.vmaf:
         return with_vmaf(q, {}, model=None, why="outputs.vmaf is off in the scenario", video=kept)

@@ -10,7 +10,16 @@ import numpy as np
 
 from perflab.errors import MeasurementError, UserInputError
 from perflab.lab.video import StreamKeeper
-from perflab.quality.frames import Frame, crop_to_multiple, hr_to_lr, resize_bicubic
+from perflab.quality.frames import (
+    DEFAULT_DOWNSCALE,
+    Downscale,
+    Frame,
+    crop_to_multiple,
+    hr_to_lr,
+    pair_size_problem,
+    quantize_8bit,
+    resize_bicubic,
+)
 from perflab.scenario.schema import Geometry, Outputs
 from perflab.store.results import KeptVideoRecord
 from perflab.store.runfolder import HR, LR, RunFolder
@@ -45,29 +54,54 @@ class Inputs:
     """The scenario's frames, asked for again on every pass over them."""
 
     def __init__(self, frame_source: Callable[[], Iterator[Frame]], geometry: Geometry,
-                 outputs: Outputs | None = None, fps: float | None = None) -> None:
+                 outputs: Outputs | None = None, fps: float | None = None, *,
+                 downscale: Downscale = DEFAULT_DOWNSCALE) -> None:
         self.frame_source = frame_source
         self.geometry = geometry
         self.outputs = outputs or Outputs()
         self.fps = fps  # the kept videos' frame rate (the scenario's pacing fps; 30 when unset)
+        self.downscale = downscale
         self.timing_frame: np.ndarray | None = None
         self.reference_video: KeptVideoRecord | None = None  # the HR frames kept by the prepass
 
     def _timing_frame(self, first: Frame) -> np.ndarray:
         """A real LR frame at the scenario's geometry: the first input, resized to the HR size,
-        then degraded by the documented HR→LR kernel."""
+        then degraded by the scenario's HR→LR kernel (an LR-only first input: resized to the
+        LR size)."""
         g = self.geometry
+        if first.hr is None:
+            assert first.lr is not None
+            lr = first.lr
+            if lr.shape[:2] != (g.lr_height, g.lr_width):
+                lr = quantize_8bit(np.clip(resize_bicubic(lr, g.lr_width, g.lr_height), 0.0, 1.0))
+            return lr
         hr = first.hr
         if hr.shape[:2] != (g.hr_height, g.hr_width):
             hr = np.clip(resize_bicubic(hr, g.hr_width, g.hr_height), 0.0, 1.0)
-        return hr_to_lr(hr, g.scale)
+        return hr_to_lr(hr, g.scale, self.downscale)
+
+    def lr_from(self, f: Frame) -> str:
+        """How a frame's LR was had, as results record it (FrameQuality.lr_from): ``downscale:<kernel>``
+        (perflab made it from the HR), ``pair`` (given with its HR) or ``lr_only`` (given, no reference)."""
+        if f.hr is None:
+            return "lr_only"
+        return "pair" if f.lr is not None else f"downscale:{self.downscale}"
 
     def frames(self) -> Generator[tuple[int, Frame, np.ndarray], None, None]:
-        """(index, HR frame cropped to a multiple of the scale, its LR frame), streamed."""
+        """(index, frame, its LR frame), streamed. An HR-only frame comes cropped to a multiple of the
+        scale, its LR made with the scenario's kernel; a pair's or an LR-only frame's LR is used as given."""
         scale = self.geometry.scale
         for i, f in enumerate(self.frame_source()):
+            if f.lr is not None:
+                if f.hr is not None:
+                    problem = pair_size_problem(f.lr.shape, f.hr.shape, scale)
+                    if problem is not None:
+                        raise MeasurementError(f"frame {f.name}: {problem}")
+                yield i, f, f.lr
+                continue
+            assert f.hr is not None
             hr = crop_to_multiple(f.hr, scale)
-            yield i, Frame(f.name, hr, f.sequence), hr_to_lr(hr, scale)
+            yield i, Frame(f.name, hr, f.sequence), hr_to_lr(hr, scale, self.downscale)
 
     def prepass(self, folder: RunFolder, scenario_file: Path) -> None:
         """Before any cell: the timing frame, the first HR/LR frames saved as PNG
@@ -83,9 +117,11 @@ class Inputs:
                 if i == 0:
                     self.timing_frame = self._timing_frame(f)
                 if i < self.outputs.png_frames:
-                    folder.save_frame(HR, f.name, f.hr)
+                    if f.hr is not None:  # an LR-only input has no reference to keep
+                        folder.save_frame(HR, f.name, f.hr)
                     folder.save_frame(LR, f.name, lr)
-                video.add(f.name, f.hr)
+                if f.hr is not None:
+                    video.add(f.name, f.hr)
                 n_frames += 1
                 if n_frames >= keep:
                     break

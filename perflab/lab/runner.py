@@ -139,7 +139,8 @@ class ScenarioRunner:
                                                           [d.serial for d in self.devices]) if w not in merged)
         merged.extend(w for w in sustained_warnings(self.s.sustained, plan_cells(self.s)) if w not in merged)
         self.run_warnings = merged
-        self.inputs = Inputs(frame_source, self.s.geometry, self.s.outputs, self.s.pacing.fps)
+        self.inputs = Inputs(frame_source, self.s.geometry, self.s.outputs, self.s.pacing.fps,
+                             downscale=self.s.inputs.downscale)
         self.n_devices = len({*(d.serial for d in self.devices), *(p.serial for p in previous.planned)}
                              if previous else {d.serial for d in self.devices})
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from perflab.errors import SourceLocation, UserInputError
 from perflab.quality.clips import clip_missing
-from perflab.quality.frames import SKIMAGE_PHOTOS, Frame
+from perflab.quality.frames import SKIMAGE_PHOTOS, Frame, pair_size_problem
 from perflab.quality.inputs import (
     SYNTHETIC_PHOTOS,
     InputError,
@@ -174,10 +174,18 @@ def _decode_source(loaded: LoadedScenario, src: InputSource, limit: int) -> int:
 
 def _check_frame(loaded: LoadedScenario, f: Frame, key: SourceKey | None) -> None:
     scale = loaded.scenario.geometry.scale
-    h, w = f.hr.shape[:2]
+    where = loaded.location(key) if key is not None else loaded.location(("inputs",))
+    if f.lr is not None and f.hr is not None:
+        problem = pair_size_problem(f.lr.shape, f.hr.shape, scale)
+        if problem is not None:
+            raise UserInputError(f"frame {f.name}: {problem}", where)
+    if f.hr is None:  # LR only: its output is scale× the LR
+        assert f.lr is not None
+        h, w = (n * scale for n in f.lr.shape[:2])
+    else:
+        h, w = f.hr.shape[:2]
     ch, cw = h - h % scale, w - w % scale
     if min(ch, cw) < MIN_FRAME_SIDE_PX:
-        where = loaded.location(key) if key is not None else loaded.location(("inputs",))
         raise UserInputError(
             f"frame {f.name} is {w}×{h} pixels; quality needs at least {MIN_FRAME_SIDE_PX}×{MIN_FRAME_SIDE_PX} "
             f"after cropping to a multiple of the scale ({scale})",

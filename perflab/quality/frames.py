@@ -1,10 +1,15 @@
 """Frames in: packaged photographs and image files, HR→LR, colour conversion.
 
-HR→LR (documented in docs/methodology.md): the HR image is first cropped so both sides are
-multiples of ``scale``, then downscaled by ``scale`` with an antialiased bicubic kernel
-(Pillow's BICUBIC resample, Keys a = −0.5, support widened by ``scale`` when reducing —
-the same kernel family as MATLAB's ``imresize``), computed in float32 and rounded to
-8 bits like a decoded video frame would be. Values are float32 RGB in [0, 1].
+HR→LR (documented in docs/methodology.md and docs/quality.md): the HR image is first cropped
+so both sides are multiples of ``scale``, then downscaled by ``scale`` with the scenario's
+kernel (``inputs.downscale``), computed in float32 and rounded to 8 bits like a decoded video
+frame would be. Values are float32 RGB in [0, 1]. Kernels (:data:`DOWNSCALE_KERNELS`):
+
+- ``bicubic_aa`` (the default): Pillow's BICUBIC resample, Keys a = −0.5, support widened by
+  ``scale`` when reducing — the kernel family of MATLAB's ``imresize``;
+- ``area``: the mean of each ``scale``×``scale`` block (OpenCV's INTER_AREA at an integer
+  factor, a camera sensor's binning);
+- ``lanczos``: Pillow's LANCZOS, Lanczos-3 with its support widened by ``scale`` (antialiased).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
@@ -46,14 +52,27 @@ SKIMAGE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
+Downscale = Literal["bicubic_aa", "area", "lanczos"]
+DOWNSCALE_KERNELS: tuple[str, ...] = get_args(Downscale)
+DEFAULT_DOWNSCALE: Downscale = "bicubic_aa"
+
+
 @dataclass(frozen=True)
 class Frame:
-    """One HR ground-truth frame, float32 RGB in [0, 1], H×W×3. ``sequence`` names the clip the
-    frame belongs to (consecutive frames of one clip share it); None for a still image."""
+    """One input frame, float32 RGB in [0, 1], H×W×3: an HR ground truth (perflab makes the LR),
+    an LR frame with its HR (a pair: ``hr`` and ``lr``), or an LR frame alone (``hr`` None: no
+    reference, only no-reference measures). ``sequence`` names the clip the frame belongs to
+    (consecutive frames of one clip share it); None for a still image."""
 
     name: str
-    hr: np.ndarray
+    hr: np.ndarray | None
     sequence: str | None = None
+    lr: np.ndarray | None = None
+
+    @property
+    def reference(self) -> bool:
+        """There is an HR frame to compare outputs with."""
+        return self.hr is not None
 
 
 def to_float_rgb(img: np.ndarray) -> np.ndarray:
@@ -105,10 +124,14 @@ def quantize_8bit(img: np.ndarray) -> np.ndarray:
 
 def resize_bicubic(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pillow bicubic (antialiased when reducing) per channel in float32 ('F' mode)."""
+    return _resize_pil(img, width, height, Image.Resampling.BICUBIC)
+
+
+def _resize_pil(img: np.ndarray, width: int, height: int, resample: Image.Resampling) -> np.ndarray:
     chans = [
         np.asarray(
             Image.fromarray(np.ascontiguousarray(img[..., c], dtype=np.float32), mode="F").resize(
-                (width, height), Image.Resampling.BICUBIC
+                (width, height), resample
             )
         )
         for c in range(img.shape[-1])
@@ -116,11 +139,24 @@ def resize_bicubic(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.stack(chans, axis=-1).astype(np.float32)
 
 
-def hr_to_lr(hr: np.ndarray, scale: int) -> np.ndarray:
-    """The documented degradation: crop to a multiple of scale, antialiased bicubic ↓scale, 8-bit."""
-    hr = crop_to_multiple(hr, scale)
+def downscale(hr: np.ndarray, scale: int, kernel: Downscale = DEFAULT_DOWNSCALE) -> np.ndarray:
+    """``hr`` (sides multiples of ``scale``) reduced by ``scale`` with ``kernel``, float32, not rounded."""
     h, w = hr.shape[:2]
-    return quantize_8bit(resize_bicubic(hr, w // scale, h // scale))
+    if h % scale or w % scale:
+        raise ValueError(f"{w}×{h} is not a multiple of the scale {scale}")
+    if kernel == "area":
+        blocks = np.asarray(hr, dtype=np.float32).reshape(h // scale, scale, w // scale, scale, -1)
+        return np.asarray(blocks.mean(axis=(1, 3), dtype=np.float64), dtype=np.float32)
+    if kernel == "lanczos":
+        return _resize_pil(hr, w // scale, h // scale, Image.Resampling.LANCZOS)
+    if kernel == "bicubic_aa":
+        return resize_bicubic(hr, w // scale, h // scale)
+    raise ValueError(f"unknown downscale kernel {kernel!r} (known: {', '.join(DOWNSCALE_KERNELS)})")
+
+
+def hr_to_lr(hr: np.ndarray, scale: int, kernel: Downscale = DEFAULT_DOWNSCALE) -> np.ndarray:
+    """The documented degradation: crop to a multiple of scale, ``kernel`` ↓scale, 8-bit."""
+    return quantize_8bit(downscale(crop_to_multiple(hr, scale), scale, kernel))
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
@@ -130,3 +166,14 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     """
     rgb = np.asarray(img, dtype=np.float64)
     return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2])
+
+
+def pair_size_problem(lr_shape: tuple[int, ...], hr_shape: tuple[int, ...], scale: int) -> str | None:
+    """Why an LR/HR pair cannot be scored at ``scale`` (the HR is not exactly ``scale``× the LR
+    in both sides), or None."""
+    lh, lw = lr_shape[:2]
+    hh, hw = hr_shape[:2]
+    if (hh, hw) != (lh * scale, lw * scale):
+        return (f"LR is {lw}×{lh} and HR {hw}×{hh}: at ×{scale} the HR must be {lw * scale}×{lh * scale} "
+                "(pairs are used as given, never rescaled)")
+    return None

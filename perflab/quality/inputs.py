@@ -71,6 +71,8 @@ class ImageSpec(Protocol):
     def skimage(self) -> str | None: ...
     @property
     def path(self) -> str | None: ...
+    @property
+    def role(self) -> str: ...
 
 
 class VideoSpec(Protocol):
@@ -78,6 +80,8 @@ class VideoSpec(Protocol):
     def path(self) -> str | None: ...
     @property
     def clip(self) -> str | None: ...
+    @property
+    def role(self) -> str: ...
     @property
     def max_frames(self) -> int | None: ...
     @property
@@ -99,6 +103,15 @@ class SyntheticSpec(Protocol):
     def seed(self) -> int: ...
 
 
+class PairSpec(Protocol):
+    @property
+    def lr(self) -> str: ...
+    @property
+    def hr(self) -> str: ...
+    @property
+    def max_frames(self) -> int | None: ...
+
+
 class InputsSpec(Protocol):
     @property
     def images(self) -> Sequence[ImageSpec]: ...
@@ -106,6 +119,8 @@ class InputsSpec(Protocol):
     def video(self) -> Sequence[VideoSpec]: ...
     @property
     def synthetic(self) -> SyntheticSpec | None: ...
+    @property
+    def pairs(self) -> Sequence[PairSpec]: ...
     @property
     def max_frames(self) -> int: ...
 
@@ -125,30 +140,88 @@ class InputSource:
 
 
 def input_sources(inputs: InputsSpec, base_dir: Path) -> list[InputSource]:
-    """The sources of a scenario's inputs in stream order: images, video, synthetic clip."""
+    """The sources of a scenario's inputs in stream order: images, video, synthetic clip, pairs.
+    A source with ``role: lr`` gives LR frames with no reference (``Frame.hr`` None)."""
     out: list[InputSource] = []
     for i, img in enumerate(inputs.images):
+        opener: Callable[[], Iterator[Frame]] | None = None
         if img.skimage is not None:
-            out.append(InputSource(("inputs", "images", i, "skimage"), True, 1, partial(iter_skimage_frames, [img.skimage])))
+            key: SourceKey = ("inputs", "images", i, "skimage")
+            opener = partial(iter_skimage_frames, [img.skimage])
         elif img.path is not None:
-            out.append(InputSource(("inputs", "images", i, "path"), False, None,
-                                   partial(iter_image_frames, _resolve(base_dir, img.path))))
+            key = ("inputs", "images", i, "path")
+            opener = partial(iter_image_frames, _resolve(base_dir, img.path))
+        if opener is not None:
+            out.append(InputSource(key, img.skimage is not None, 1 if img.skimage is not None else None,
+                                   _as_role(opener, img.role)))
     for i, vid in enumerate(inputs.video):
         if vid.clip is not None:
-            out.append(InputSource(("inputs", "video", i, "clip"), True, None, partial(
+            out.append(InputSource(("inputs", "video", i, "clip"), True, None, _as_role(partial(
                 iter_clip_frames, vid.clip, max_frames=vid.max_frames, every_nth=vid.every_nth,
-                start_frame=vid.start_frame)))
+                start_frame=vid.start_frame), vid.role)))
         elif vid.path is not None:
-            out.append(InputSource(("inputs", "video", i, "path"), False, None, partial(
+            out.append(InputSource(("inputs", "video", i, "path"), False, None, _as_role(partial(
                 iter_video_frames, _resolve(base_dir, vid.path), max_frames=vid.max_frames,
-                every_nth=vid.every_nth, start_frame=vid.start_frame)))
+                every_nth=vid.every_nth, start_frame=vid.start_frame), vid.role)))
     syn = inputs.synthetic
     if syn is not None:
         out.append(InputSource(
             ("inputs", "synthetic"), True, syn.frames,
             partial(iter_synthetic_frames, syn.frames, fps=syn.fps, width=syn.width, height=syn.height, seed=syn.seed),
         ))
+    for i, pair in enumerate(inputs.pairs):
+        out.append(InputSource(("inputs", "pairs", i), False, None, partial(
+            iter_pair_frames, _resolve(base_dir, pair.lr), _resolve(base_dir, pair.hr), max_frames=pair.max_frames)))
     return out
+
+
+def _as_role(opener: Callable[[], Iterator[Frame]], role: str) -> Callable[[], Iterator[Frame]]:
+    """``opener`` as it is for HR ground truth; for ``role: lr`` its frames become LR frames
+    with no reference."""
+    return opener if role == "hr" else partial(_lr_only, opener)
+
+
+def _lr_only(opener: Callable[[], Iterator[Frame]]) -> Generator[Frame, None, None]:
+    frames = opener()
+    try:
+        for f in frames:
+            yield Frame(name=f.name, hr=None, sequence=f.sequence, lr=f.hr)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+def _side_frames(path: Path, max_frames: int | None) -> Iterator[Frame]:
+    """One side of a pair: a video file, or an image file/folder."""
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return iter_image_frames(path)
+    return iter_video_frames(path, max_frames=max_frames)
+
+
+def iter_pair_frames(lr_path: Path, hr_path: Path, *, max_frames: int | None = None) -> Generator[Frame, None, None]:
+    """LR/HR pairs frame for frame (images in name order, video in decoding order), at most
+    ``max_frames``: ``Frame(name of the HR frame, hr, lr)``. The LR is as decoded. Sides that
+    give different numbers of frames are an :class:`InputError`; their sizes are checked by the
+    caller, who knows the scale (:func:`perflab.quality.frames.pair_size_problem`)."""
+    lrs, hrs = _side_frames(lr_path, max_frames), _side_frames(hr_path, max_frames)
+    n = 0
+    try:
+        while max_frames is None or n < max_frames:
+            lr, hr = next(lrs, None), next(hrs, None)
+            if lr is None and hr is None:
+                break
+            if lr is None or hr is None:
+                short, other = (lr_path, hr_path) if lr is None else (hr_path, lr_path)
+                raise InputError(f"LR/HR pair: {short.name} ends after {n} frames, {other.name} goes on "
+                                 "(the two sides must give the same frames)")
+            yield Frame(name=hr.name, hr=hr.hr, sequence=hr.sequence, lr=lr.hr)
+            n += 1
+    finally:
+        for g in (lrs, hrs):
+            close = getattr(g, "close", None)
+            if close is not None:
+                close()
 
 
 def iter_frames(inputs: InputsSpec, base_dir: Path) -> Generator[Frame, None, None]:
@@ -165,7 +238,7 @@ def iter_frames(inputs: InputsSpec, base_dir: Path) -> Generator[Frame, None, No
             for f in frames:
                 # a clip's frames stay one sequence; the same clip listed twice is two sequences
                 seq = None if f.sequence is None else f"{k}:{f.sequence}"
-                yield Frame(name=namer.name(f.name), hr=f.hr, sequence=seq)
+                yield Frame(name=namer.name(f.name), hr=f.hr, sequence=seq, lr=f.lr)
                 left -= 1
         finally:
             frames.close()  # stops a running ffmpeg when the cap is reached or the caller stops

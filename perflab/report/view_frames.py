@@ -75,6 +75,8 @@ class FrameTableView:
 
 
 MAX_FRAME_ROWS = 10  # per-frame table rows per device/delegate; statistics and the figure use every frame
+NO_REFERENCE_MARK = "no ref."
+"""Shown where PSNR/SSIM would be for a frame (or a cell) whose input has no HR reference."""
 FRAME_KEYS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe", "d_psnr_y_db", "d_ssim_y")
 _FRAME_NAMES = {"psnr_y_db": "PSNR-Y", "ssim_y": "SSIM-Y", "piqe": "PIQE", "psnr_rgb_db": "PSNR-RGB"}
 
@@ -103,6 +105,9 @@ class _FrameBuilder:
         for key, digits, unit in (("psnr_y_db", 2, " dB"), ("ssim_y", 4, ""), ("piqe", 1, "")):
             name = _FRAME_NAMES[key]
             v = _fv(e, key)
+            if v is None and not e.reference and key != "piqe":  # an LR-only input: nothing to compare with
+                out.append(Val(NO_REFERENCE_MARK, title=e.missing.get(key) or "no reference", cls="muted"))
+                continue
             if v is None:
                 out.append(self.notes.missing(e.missing.get(key) or f"{name} of {frame} not recorded in this cell"))
                 continue
@@ -128,6 +133,8 @@ class _FrameBuilder:
 
         def recorded(attr: str, digits: int, what: str) -> Val:
             v = getattr(q, attr)
+            if v is None and attr != "piqe" and n and q.no_reference_frames >= n:  # every frame is LR-only
+                return Val(NO_REFERENCE_MARK, title=q.missing.get(attr) or "no reference", cls="muted")
             if v is None:
                 return self.notes.missing(q.missing.get(attr) or f"{what} not recorded (no reason given)")
             return Val(f"{v:.{digits}f}", title=f"{what} {v:.6g}, mean over {q.frames or n} frame(s)")

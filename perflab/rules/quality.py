@@ -7,12 +7,19 @@ import numpy as np
 from perflab.analysis.vmaf import pool_vmaf
 from perflab.store.results import FrameQuality, KeptVideoRecord, QualityRecord
 
+NO_REFERENCE = "no reference: an LR-only input has no HR to compare with (no-reference measures only)"
+"""Why a frame from an LR-only input (``role: lr``) has no PSNR/SSIM, and a cell whose frames
+all are has no mean of them."""
+_FULL_REFERENCE = ("psnr_y_db", "ssim_y", "psnr_rgb_db")
 
-def quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
+
+def quality_record(per: list[FrameQuality], computed_on: str, downscale: str | None = None) -> QualityRecord:
     """The cell's quality: means over its frames (finite values only), the worst frame's PSNR-Y,
-    the temporal measure pooled (mean, worst frame) over the frames that have one."""
+    the temporal measure pooled (mean, worst frame) over the frames that have one.
+    Full-reference means are over the frames that have a reference; when none has, they are
+    missing with :data:`NO_REFERENCE`."""
     if not per:
-        return QualityRecord(missing={"psnr_y_db": "no input frames"})
+        return QualityRecord(missing={"psnr_y_db": "no input frames"}, downscale=downscale)
 
     def mean(values: list[float | None]) -> float | None:
         vals = [v for v in values if v is not None and np.isfinite(v)]
@@ -22,6 +29,9 @@ def quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
     piqe = mean([r.piqe for r in per])
     if piqe is None:
         missing["piqe"] = next((r.missing["piqe"] for r in per if "piqe" in r.missing), "not computed")
+    no_ref = sum(1 for r in per if not r.reference)
+    if no_ref == len(per):
+        missing.update({k: NO_REFERENCE for k in (*_FULL_REFERENCE, "psnr_y_db_min")})
     psnrs = [r.psnr_y_db for r in per if r.psnr_y_db is not None]
     temporal = [v for r in per if (v := r.temporal_err_y) is not None and np.isfinite(v)]
     if not temporal:
@@ -31,7 +41,8 @@ def quality_record(per: list[FrameQuality], computed_on: str) -> QualityRecord:
         psnr_rgb_db=mean([r.psnr_rgb_db for r in per]), piqe=piqe, psnr_y_db_min=min(psnrs) if psnrs else None,
         temporal_err_y=float(np.mean(temporal)) if temporal else None,
         temporal_err_y_max=max(temporal) if temporal else None,
-        frames=len(per), per_frame=per, computed_on=computed_on, missing=missing,
+        frames=len(per), per_frame=per, computed_on=computed_on, missing=missing, downscale=downscale,
+        no_reference_frames=no_ref,
     )
 
 
@@ -65,3 +76,10 @@ def with_vmaf(q: QualityRecord, scores: dict[str, float], *, model: str | None, 
         "per_frame": per, "video": video, "vmaf_model": model if pooled is not None else None,
         "vmaf": pooled.mean if pooled else None, "vmaf_harmonic_mean": pooled.harmonic_mean if pooled else None,
         "vmaf_p5": pooled.p5 if pooled else None, "vmaf_frames": pooled.n if pooled else 0, "missing": missing})
+
+
+def no_reference_frame(frame: str, piqe: float | None, missing: dict[str, str], lr_from: str) -> FrameQuality:
+    """A frame of an LR-only input: PIQE only, the full-reference measures (and the temporal one,
+    which follows the reference's motion) missing with :data:`NO_REFERENCE`."""
+    return FrameQuality(frame=frame, piqe=piqe, reference=False, lr_from=lr_from,
+                        missing={**{k: NO_REFERENCE for k in (*_FULL_REFERENCE, "temporal_err_y")}, **missing})

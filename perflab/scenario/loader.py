@@ -107,3 +107,16 @@ def _check_input_paths(loaded: LoadedScenario) -> None:
             raise UserInputError(f"video file not found: {p}", where)
         if kind != "file":
             raise UserInputError(f"video path is not a video file ({kind}): {p}", where)
+    _check_pair_paths(loaded)
+
+
+def _check_pair_paths(loaded: LoadedScenario) -> None:
+    for i, pair in enumerate(loaded.scenario.inputs.pairs):
+        for side in ("lr", "hr"):
+            p = loaded.resolve(getattr(pair, side))
+            where = loaded.location(("inputs", "pairs", i, side))
+            kind = _kind(p)
+            if kind == "missing":
+                raise UserInputError(f"{side.upper()} path not found: {p}", where)
+            if kind not in ("file", "folder"):
+                raise UserInputError(f"{side.upper()} path is neither a file nor a folder ({kind}): {p}", where)

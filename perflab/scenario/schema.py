@@ -127,11 +127,17 @@ class ModelRef(_Strict):
         return stem.removesuffix(".tflite")
 
 
+InputRole = Literal["hr", "lr"]
+
+
 class ImageSource(_Strict):
     """One image input: a photograph shipped inside scikit-image, or a file/folder."""
 
     skimage: SafeName | None = Field(default=None, description="name of a scikit-image data photo")
     path: FilePath | None = Field(default=None, description="PNG/JPEG file or folder, relative to the scenario")
+    role: InputRole = Field(default="hr", description=(
+        "hr: ground truth, perflab makes the LR with inputs.downscale; lr: footage already at low resolution "
+        "with no HR (fed to the models as it is; no-reference measures only, PSNR/SSIM marked 'no reference')"))
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageSource:
@@ -156,6 +162,9 @@ class VideoSource(_Strict):
     )
     every_nth: Int = Field(default=1, ge=1, le=10_000, description="keep every n-th decoded frame")
     start_frame: Int = Field(default=0, ge=0, le=10_000_000, description="skip this many decoded frames first")
+    role: InputRole = Field(default="hr", description=(
+        "hr: ground truth, perflab makes the LR with inputs.downscale; lr: footage already at low resolution "
+        "with no HR (fed to the models as it is; no-reference measures only, PSNR/SSIM marked 'no reference')"))
 
     @model_validator(mode="after")
     def _one_source(self) -> VideoSource:
@@ -175,19 +184,33 @@ class SyntheticClip(_Strict):
     seed: Int = Field(default=0, ge=0, le=2**32 - 1, description="layout and content seed")
 
 
+class PairSource(_Strict):
+    """LR footage with its own HR, frame for frame: the LR is fed to the models as it is (never
+    made again from the HR), the HR is the reference. Each side is an image file, a folder of
+    images (paired in name order) or a video file."""
+
+    lr: FilePath = Field(description="LR image file/folder or video file, relative to the scenario")
+    hr: FilePath = Field(description=(
+        "its HR image file/folder or video file; every HR frame must be exactly scale× its LR frame in both sides"))
+    max_frames: Int | None = Field(default=None, ge=1, le=100_000, description="stop after this many pairs (null = all)")
+
+
 class Inputs(_Strict):
     images: list[ImageSource] = Field(default_factory=list, max_length=1000, description="HR ground-truth images")
     video: list[VideoSource] = Field(default_factory=list, max_length=100, description="HR ground-truth video files")
     synthetic: SyntheticClip | None = Field(default=None, description="perflab's synthetic HR clip")
+    pairs: list[PairSource] = Field(default_factory=list, max_length=100, description=(
+        "LR inputs with their own HR (no re-downscaling): image files/folders or video files"))
     max_frames: Int = Field(default=100, ge=1, le=100_000, description="cap on quality frames per cell")
-    downscale: Literal["bicubic_aa"] = Field(
-        default="bicubic_aa", description="HR→LR kernel (see docs/methodology.md)"
-    )
+    downscale: Literal["bicubic_aa", "area", "lanczos"] = Field(default="bicubic_aa", description=(
+        "HR→LR kernel for HR-only inputs: bicubic_aa (antialiased bicubic, MATLAB imresize's family), area "
+        "(block mean, OpenCV INTER_AREA), lanczos (antialiased Lanczos-3); written in results "
+        "(docs/quality.md)"))
 
     @model_validator(mode="after")
     def _some(self) -> Inputs:
-        if not self.images and not self.video and self.synthetic is None:
-            raise ValueError("at least one input is needed: 'images', 'video' or 'synthetic'")
+        if not self.images and not self.video and self.synthetic is None and not self.pairs:
+            raise ValueError("at least one input is needed: 'images', 'video', 'synthetic' or 'pairs'")
         return self
 
 

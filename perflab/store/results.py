@@ -12,7 +12,10 @@ History (also in docs/result_format.md):
       trace of the timed run (a rooted phone: ``source`` "raw samples: …" says where). /2 files
       read unchanged.
   7 — imported cells: ``provenance`` (ProvenanceRecord) on a cell read from a capture perflab
-      did not measure (``perflab import``). /6 files read unchanged.
+      did not measure (``perflab import``); quality says how each frame's LR was had
+      (``per_frame[].lr_from``, ``quality.downscale``) and marks frames with no reference
+      (LR-only inputs: ``per_frame[].reference`` false, ``quality.no_reference_frames``).
+      /6 files read unchanged.
 
 Every change of shape bumps RESULTS_SCHEMA_VERSION and is written in docs/result_format.md.
 Reports are rebuilt from this file alone (plus the samples CSV beside it).
@@ -127,6 +130,8 @@ class FrameQuality(_Rec):
     vmaf: float | None = None  # libvmaf on the kept video (QualityRecord.vmaf_model); /7
     d_vmaf: float | None = None
     missing: dict[str, str] = Field(default_factory=dict)
+    reference: bool = True  # False: an LR-only input, no HR to compare with (no PSNR/SSIM, by design) (/7)
+    lr_from: str | None = None  # downscale:<kernel> (made from the HR), pair (given with its HR), lr_only (/7)
 
 
 class VideoSegmentRecord(_Rec):
@@ -171,6 +176,8 @@ class QualityRecord(_Rec):
     vmaf_model: str | None = None  # e.g. "vmaf_v0.6.1 (libvmaf 86da14d, ffmpeg n9.0.2)"
     video: KeptVideoRecord | None = None  # the cell's outputs kept as video
     missing: dict[str, str] = Field(default_factory=dict)
+    downscale: str | None = None  # the HR→LR kernel of the frames perflab degraded itself (/7)
+    no_reference_frames: int = 0  # frames from LR-only inputs: in PIQE's mean, not in PSNR/SSIM's (/7)
 
 
 class CurrentConventionRecord(RawBatteryScale, _Rec):
