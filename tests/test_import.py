@@ -169,6 +169,21 @@ def test_a_printed_version_a_model_outside_the_zoo_and_a_flat_props_dump(tmp_pat
         read_props(flat)
 
 
+def test_a_coloured_logcat_with_quoted_app_args_and_two_imports_of_the_same_work() -> None:
+    text = ("\x1b[32m12-05 09:41:02.301 25289 25289 I BenchmarkModelActivity: Running TensorFlow Lite benchmark with "
+            "args: '\\\"--graph=/data/local/tmp/espcn_x2_fp16.tflite --use_gpu=true\\\"'\x1b[0m\n"
+            "\x1b[32m12-05 09:41:03.842 25289 25289 I tflite  : Inference timings in us: Init: 1.2e+06, First "
+            "inference: 9000, Warmup (avg): 8000, Inference (avg): 7000\x1b[0m\n")
+    a = build_run([CaptureFile("a.log", "1" * 64, 10, decode_capture("a.log", text.encode()))],
+                  ImportOptions(device="p", zoo=ZOO), now_utc=NOW)
+    c = _one(a)
+    assert c.cell_id == "espcn_x2.fp16.gpu" and c.latency_ms is not None and c.latency_ms.init == pytest.approx(1200.0)
+    assert c.provenance is not None and c.provenance.format == "logcat"
+    b = build_run([CaptureFile("b.log", "2" * 64, 10, decode_capture("b.log", text.encode()))],
+                  ImportOptions(device="p", zoo=ZOO), now_utc=NOW)
+    assert a.scenario.sha256 == b.scenario.sha256 and a.run_id != b.run_id  # the same work, other captures
+
+
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
     with pytest.raises(UserInputError, match=r"tf215_xnnpack_newest.txt:\d+: a second run of"):
         build_run([_capture(BM / "tf215_xnnpack_newest.txt")] * 2, ImportOptions(device="p"), now_utc=NOW)

@@ -385,7 +385,7 @@ class _OutputParser:
         if "--graph=" not in msg or "Unconsumed" in msg:
             return False
         for m in _CMD_FLAG.finditer(msg):
-            self.out.cmdline_flags.setdefault(m.group("k"), m.group("v").strip("'\""))
+            self.out.cmdline_flags.setdefault(m.group("k"), m.group("v").strip("'\"\\"))
         return True
 
     def _flags(self, msg: str, ln: _Line) -> bool:

@@ -101,6 +101,9 @@ class ImportOptions:
 # --------------------------------------------------------------------------------------------- I/O
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def decode_capture(name: str, data: bytes) -> str:
     """A capture's bytes as text, or a UserInputError naming the file (and line) when it is not a
     text log: binary (NUL bytes or mostly control bytes) or not UTF-8 (pure)."""
@@ -116,7 +119,7 @@ def decode_capture(name: str, data: bytes) -> str:
     if ctrl * 20 > len(head):
         raise UserInputError("a binary file (control bytes), not a benchmark_model or logcat text capture", where)
     try:
-        return data.decode("utf-8-sig")
+        return _ANSI.sub("", data.decode("utf-8-sig"))  # logcat -v color
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UserInputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the capture as UTF-8",
@@ -496,7 +499,6 @@ def _build(files: Sequence[CaptureFile], runs: Sequence[_Run], opts: ImportOptio
     seen: dict[str, str] = {}
     sizes: list[tuple[int, int]] = []
     scales: list[int] = []
-    n_runs = len(runs)
     for one in runs:
         f, r, logcat, out = one.file, one.run, one.logcat, one.out
         ident = identify(out, opts)
@@ -555,13 +557,16 @@ def _build(files: Sequence[CaptureFile], runs: Sequence[_Run], opts: ImportOptio
     if not scales:
         run_warn.append(WarningRecord(code="imported_scale", message=(
             "no imported model names its upscaling factor: the scenario's scale 2 is a placeholder")))
-    text = "\n".join([f"perflab import of {len(files)} capture(s) ({n_runs} run(s)) for device {opts.device}",
-                      *(f"{f.name} sha256 {f.sha256}" for f in files)]) + "\n"
+    # The scenario is the work the captures measured (so two imports of the same work compare
+    # as one scenario); which captures they were is each cell's provenance.
+    text = "\n".join(["# perflab import: the work the imported captures measured", f"lr: {lr[0]}x{lr[1]}",
+                      f"scale: {scale}", "cells:", *sorted(f"  - {c.cell_id}" for c in cells)]) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()
+    captures = hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest()
     dev_cells = [c for c in cells if c.device.serial == opts.device]
     return RunRecord(
-        perflab_version=__version__, run_id=f"import-{_iso(now_utc).replace(':', '')}-{digest[:8]}",
-        scenario=ScenarioRecord(name="import", file=files[0].name if files else "", sha256=digest, text=text,
+        perflab_version=__version__, run_id=f"import-{_iso(now_utc).replace(':', '')}-{captures[:8]}",
+        scenario=ScenarioRecord(name="import", file="(perflab import)", sha256=digest, text=text,
                                 lr_width=lr[0], lr_height=lr[1], scale=scale),
         started_utc=_iso(now_utc), finished_utc=_iso(now_utc), host={}, devices=[device],
         planned=[PlannedCell(serial=opts.device, cell_id=c.cell_id) for c in dev_cells], cells=cells,
