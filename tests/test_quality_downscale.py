@@ -197,6 +197,9 @@ def test_results_name_the_kernel_and_mark_frames_without_reference(tmp_path: Pat
             assert by[n]["reference"] is False and by[n]["psnr_y_db"] is None and by[n]["piqe"] is not None
             assert by[n]["missing"]["psnr_y_db"] == NO_REFERENCE
         assert by["coffee"]["psnr_y_db"] is not None and by["000"]["psnr_y_db"] is not None
+        # VMAF still runs on the frames with a reference (the kept video follows the reference's)
+        assert by["coffee"]["vmaf"] is not None and by["000"]["vmaf"] is not None, q["missing"].get("vmaf")
+        assert by["lr-000000"]["vmaf"] is None and by["lr-000000"]["missing"]["vmaf"] == NO_REFERENCE
         # the mean PSNR-Y is over the two frames that have a reference
         assert q["psnr_y_db"] == pytest.approx((by["coffee"]["psnr_y_db"] + by["000"]["psnr_y_db"]) / 2)
 

@@ -359,6 +359,10 @@ def _quality(ctx: CellContext) -> QualityRecord:
     group = ctx.folder.frame_group(ctx.key)
     video = StreamKeeper(ctx.folder, group, max_frames=s.outputs.video_frames, fps=s.pacing.fps)
     degraded = False
+    # the kept video follows the kept reference frame for frame (VMAF compares the two): an
+    # LR-only input's outputs, which have no reference frame, join it only in a run with no reference
+    ref = ctx.inputs.reference_video
+    video_all = ref is None or ref.frames == 0
     frames = ctx.inputs.frames()
     try:
         for chunk in frame_chunks(frames, s.geometry.scale):  # bounded by frames and bytes
@@ -379,7 +383,8 @@ def _quality(ctx: CellContext) -> QualityRecord:
                 degraded = degraded or f.lr is None
                 if i < s.outputs.png_frames:
                     ctx.folder.save_frame(group, f.name, out)
-                video.add(f.name, np.clip(out, 0.0, 1.0))  # kept as scored: clipped, rounded to 8 bits
+                if f.hr is not None or video_all:
+                    video.add(f.name, np.clip(out, 0.0, 1.0))  # kept as scored: clipped, rounded to 8 bits
     except BaseException:
         video.abort()
         raise

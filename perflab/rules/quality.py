@@ -65,6 +65,8 @@ def with_vmaf(q: QualityRecord, scores: dict[str, float], *, model: str | None, 
     for f in q.per_frame:
         if f.frame in scores:
             per.append(f.model_copy(update={"vmaf": scores[f.frame]}))
+        elif not f.reference:  # an LR-only input: VMAF is full-reference too
+            per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": NO_REFERENCE}}))
         else:
             reason = why or f"not among the {kept} frame(s) kept as video (outputs.video_frames)"
             per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": reason}}))
