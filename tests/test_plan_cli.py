@@ -68,10 +68,16 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
     for p in m["plans"]:
         pred, meas = p["predicted"], p["measured"]
         assert meas["latency_ms"] > 0 and len(meas["latency_samples_ms"]) == 2
-        assert p["error"]["latency_pct"] == pytest.approx(
-            100 * (meas["latency_ms"] - pred["latency_ms"]) / pred["latency_ms"])
+        for key, err_key in (("latency_ms", "latency_pct"), ("first_pass_latency_ms", "first_pass_latency_pct")):
+            # noise can push a prediction of tiny frames on a busy machine to 0 or below: then the
+            # error is missing with why, never a meaningless percentage
+            if pred[key] > 0:
+                assert p["error"][err_key] == pytest.approx(100 * (meas["latency_ms"] - pred[key]) / pred[key])
+            else:
+                assert p["error"][err_key] is None and "spread" in p["error"]["why_missing"]
         assert 10 < meas["psnr_y_db"] < 60 and 0 < meas["ssim_y"] <= 1
         assert p["error"]["psnr_y_db"] == pytest.approx(meas["psnr_y_db"] - pred["psnr_y_db"])
+    assert set(m["noise_floor_pct"]) == {"fp32", "int8"}
     allfp32 = next(p for p in m["plans"] if "all-fp32" in p["roles"])
     allint8 = next(p for p in m["plans"] if "all-int8" in p["roles"])
     assert allfp32["measured"]["psnr_y_db"] == pytest.approx(m["reference_psnr_y_db"])

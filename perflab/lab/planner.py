@@ -21,8 +21,10 @@ For a zoo chain model (perflab.zoo.segments) :func:`plan_model`
 
 3. **executes** all-fp32, all-int8, the baseline's plan and the exact plans on the front as
    segment models in sequence (one LiteRT interpreter per segment, float tensors between them),
-   timed in interleaved rounds and scored on the frames: measured latency and quality beside the
-   prediction, with the error.
+   timed in interleaved rounds *together with the input variants again* and scored on the frames:
+   measured latency beside the prediction from the inputs of the same rounds (the model's error,
+   not the machine's drift between the passes; the first pass's prediction is kept beside it),
+   measured PSNR-Y/SSIM-Y beside the additive proxy's.
 
 Everything lands in one JSON-ready dict (``plan.json``; perflab.report.plan_page renders it).
 The stop check is called between variants and rounds (RunInterrupted propagates).
@@ -229,9 +231,8 @@ class _Costs:
     switch_se: list[Grid]
 
 
-def _measure_costs(chains: _Chains, n: int, x: np.ndarray, s: PlanSettings, check: Callable[[], None],
-                   progress: Progress) -> _Costs:
-    """Per-unit costs (prefix differences) and switch costs (two-segment variants), timed together."""
+def _cost_variants(chains: _Chains, n: int, check: Callable[[], None]) -> dict[str, Chain]:
+    """The variants the inputs come from: prefixes ``P<p>:<k>`` and two-segment ``C<p><q>:<k>``."""
     variants: dict[str, Chain] = {}
     for p in range(2):
         for k in range(1, n + 1):
@@ -241,8 +242,11 @@ def _measure_costs(chains: _Chains, n: int, x: np.ndarray, s: PlanSettings, chec
         for p in range(2):
             check()
             variants[f"C{p}{1 - p}:{k}"] = chains.plan((p,) * k + (1 - p,) * (n - k))
-    progress(f"  timing {len(variants)} variants at {s.lr_width}x{s.lr_height}")
-    timed = time_interleaved(variants, x, s, check, progress, "inputs")
+    return variants
+
+
+def _derive_costs(timed: dict[str, Timed], n: int) -> _Costs:
+    """Per-unit costs (prefix differences) and switch costs (two-segment variants minus prefixes)."""
 
     def val(name: str | None) -> tuple[float, float]:
         return (0.0, 0.0) if name is None else (timed[name].median_ms, timed[name].se_ms)
@@ -250,7 +254,8 @@ def _measure_costs(chains: _Chains, n: int, x: np.ndarray, s: PlanSettings, chec
     def pre(p: int, k: int) -> tuple[float, float]:
         return val(f"P{p}:{k}" if k > 0 else None)
 
-    out = _Costs(timed, [[0.0, 0.0] for _ in range(n)], [[0.0, 0.0] for _ in range(n)],
+    out = _Costs({k: v for k, v in timed.items() if k[0] in "PC" and ":" in k},
+                 [[0.0, 0.0] for _ in range(n)], [[0.0, 0.0] for _ in range(n)],
                  [[[0.0, 0.0], [0.0, 0.0]] for _ in range(n - 1)], [[[0.0, 0.0], [0.0, 0.0]] for _ in range(n - 1)])
     for p in range(2):
         for i in range(n):
@@ -263,6 +268,13 @@ def _measure_costs(chains: _Chains, n: int, x: np.ndarray, s: PlanSettings, chec
             out.switch[k - 1][p][q] = c - a - (whole - b)
             out.switch_se[k - 1][p][q] = math.sqrt(cse ** 2 + ase ** 2 + wse ** 2 + bse ** 2)
     return out
+
+
+def _inputs(units: Sequence[str], costs: _Costs, loss: Grid, loss_se: Grid) -> sp.PlanInputs:
+    return sp.PlanInputs(
+        units=tuple(units), processors=PROCESSORS, cost_ms=_tup(costs.cost),
+        switch_ms=tuple(_tup(m) for m in costs.switch), loss_db=_tup(loss), cost_se_ms=_tup(costs.cost_se),
+        switch_se_ms=tuple(_tup(m) for m in costs.switch_se), loss_se_db=_tup(loss_se))
 
 
 def _measure_sensitivity(chains: _Chains, units: Sequence[str], frames: Sequence[PlanFrame], s: PlanSettings,
@@ -305,10 +317,17 @@ def _plans_to_run(n: int, front: Sequence[sp.FrontPoint], chosen: sp.FrontPoint,
     return to_run
 
 
-def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, m: Timed,
+def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, same_rounds: sp.PlanInputs, m: Timed,
               scores: Sequence[tuple[float, float]], ref_psnr: float, front: Sequence[sp.FrontPoint],
               hull: set[tuple[int, ...]]) -> dict[str, Any]:
+    """One executed plan: the prediction it was chosen on, the prediction from the input variants
+    timed in the same rounds as it, what was measured, and the errors (against the latter)."""
     pred = sp.predict(inputs, plan)
+    again = sp.predict(same_rounds, plan)
+
+    def pct(pred_ms: float) -> float | None:
+        return 100.0 * (m.median_ms - pred_ms) / pred_ms if pred_ms > 0 else None
+
     psnr = float(np.mean([v[0] for v in scores]))
     return {
         "label": plan_label(plan), "roles": roles, "plan": list(plan),
@@ -316,14 +335,17 @@ def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, m:
         "segments": [{"start": g.start, "end": g.end, "processor": PROCESSORS[g.processor]}
                      for g in sp.segments(plan)],
         "on_front": any(f.plan == plan for f in front), "on_hull": plan in hull,
-        "predicted": {"latency_ms": pred.latency_ms, "latency_se_ms": pred.latency_se_ms,
+        "predicted": {"latency_ms": again.latency_ms, "latency_se_ms": again.latency_se_ms,
+                      "first_pass_latency_ms": pred.latency_ms, "first_pass_latency_se_ms": pred.latency_se_ms,
                       "psnr_y_db": ref_psnr - pred.loss_db, "loss_db": pred.loss_db, "loss_se_db": pred.loss_se_db},
         "measured": {"latency_ms": m.median_ms, "latency_mad_ms": m.mad_ms, "latency_se_ms": m.se_ms,
                      "latency_samples_ms": list(m.samples_ms), "psnr_y_db": psnr,
                      "ssim_y": float(np.mean([v[1] for v in scores])), "loss_db": ref_psnr - psnr},
-        "error": {"latency_pct": 100.0 * (m.median_ms - pred.latency_ms) / pred.latency_ms
-                  if pred.latency_ms > 0 else None,
-                  "psnr_y_db": psnr - (ref_psnr - pred.loss_db)},
+        "error": {"latency_pct": pct(again.latency_ms), "first_pass_latency_pct": pct(pred.latency_ms),
+                  "psnr_y_db": psnr - (ref_psnr - pred.loss_db),
+                  "why_missing": None if again.latency_ms > 0 and pred.latency_ms > 0 else
+                  "a prediction is not above 0 ms: the inputs' spread is larger than the layers (tiny frames or a "
+                  "busy machine); more --rounds or a larger geometry"},
     }
 
 
@@ -336,13 +358,12 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     x = timing_input(frames, s)
     progress(f"{art.name}: {n} units ({', '.join(units)}); building and timing segment models")
     chains = _Chains(maker, s.threads)
-    costs = _measure_costs(chains, n, x, s, check, progress)
+    variants = _cost_variants(chains, n, check)
+    progress(f"  timing {len(variants)} variants at {s.lr_width}x{s.lr_height}")
+    costs = _derive_costs(time_interleaved(variants, x, s, check, progress, "inputs"), n)
     progress(f"{art.name}: quality sensitivity, {n} single-unit int8 plans on {len(frames)} frame(s)")
     ref, loss, loss_se, sens_rows = _measure_sensitivity(chains, units, frames, s, check)
-    inputs = sp.PlanInputs(
-        units=tuple(units), processors=PROCESSORS, cost_ms=_tup(costs.cost),
-        switch_ms=tuple(_tup(m) for m in costs.switch), loss_db=_tup(loss), cost_se_ms=_tup(costs.cost_se),
-        switch_se_ms=tuple(_tup(m) for m in costs.switch_se), loss_se_db=_tup(loss_se))
+    inputs = _inputs(units, costs, loss, loss_se)
 
     ref_psnr = float(np.mean([r[0] for r in ref]))
     floor = s.quality_floor_db if s.quality_floor_db is not None else ref_psnr - 0.1
@@ -358,14 +379,22 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     hull = {f.plan for f in sp.lagrangian_front(inputs)}
 
     to_run = _plans_to_run(n, front, chosen, baseline)
-    progress(f"{art.name}: executing {len(to_run)} plans as segment models")
+    # the plans are timed in the same interleaved rounds as the input variants again: the error
+    # against that prediction is the additive model's, not the machine's drift between two passes
+    progress(f"{art.name}: executing {len(to_run)} plans as segment models (with the input variants again)")
     exec_chains = {plan_label(p): chains.plan(p) for p in to_run}
-    measured = time_interleaved(exec_chains, x, s, check, progress, "plans")
+    measured = time_interleaved({**variants, **exec_chains}, x, s, check, progress, "plans")
+    same_rounds = _inputs(units, _derive_costs(measured, n), loss, loss_se)
+    # the noise floor: the whole model in each precision is in the same rounds twice (prefix P<p>:n
+    # and the plan all-p, two interpreters of one file): what they differ by is the machine's
+    noise = {PROCESSORS[p]: 100.0 * (measured[plan_label((p,) * n)].median_ms - measured[f"P{p}:{n}"].median_ms)
+             / measured[f"P{p}:{n}"].median_ms for p in range(2)}
     plans_out = []
     for plan, roles in to_run.items():
         check()
         scores = _quality(exec_chains[plan_label(plan)], frames, s.border_px)
-        plans_out.append(_executed(plan, roles, inputs, measured[plan_label(plan)], scores, ref_psnr, front, hull))
+        plans_out.append(_executed(plan, roles, inputs, same_rounds, measured[plan_label(plan)], scores, ref_psnr,
+                                   front, hull))
     return {
         "model": art.name, "family": art.family, "scale": art.scale, "units": units, "processors": list(PROCESSORS),
         "geometry": {"lr_width": s.lr_width, "lr_height": s.lr_height},
@@ -379,6 +408,7 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
                        "switch": "two-segment variants [0,k) p → [k,n) q, minus their prefixes",
                        "loss": "PSNR-Y lost when only that unit runs int8 (median over frames)"},
         },
+        "noise_floor_pct": noise,
         "reference_psnr_y_db": ref_psnr,
         "quality_floor_db": floor, "loss_budget_db": budget,
         "front": [{"label": plan_label(f.plan), "plan": list(f.plan), "latency_ms": f.latency_ms,

@@ -69,7 +69,7 @@ def pareto_png(model: Mapping[str, Any]) -> bytes:
         ax.set_xlabel("latency per frame (ms)")
         ax.set_ylabel("PSNR-Y (dB)")
         ax.set_title(f"{model['model']}: latency vs quality of split plans")
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
         plt.close(fig)
@@ -98,12 +98,14 @@ def _plans_table(model: Mapping[str, Any]) -> str:
         warn = ' class="warn"' if err is not None and abs(err) > 10 else ""
         rows.append(
             f'<tr><td class="l">{_e(p["label"])}</td><td class="l">{_e(", ".join(p["roles"]))}</td>'
+            f"<td>{_num(pr.get('first_pass_latency_ms'), '.2f')}</td>"
             f"<td>{_num(pr['latency_ms'], '.2f')}{'' if se is None else ' ± ' + _num(se, '.2f')}</td>"
             f"<td>{_num(me['latency_ms'], '.2f')} (MAD {_num(me.get('latency_mad_ms'), '.2f')})</td>"
-            f"<td{warn}>{_num(err, '+.1f', ' %')}</td>"
+            f"<td{warn}>{_num(err, '+.1f', ' %') if err is not None or not er.get('why_missing') else _e(er['why_missing'])}</td>"
             f"<td>{_num(pr['psnr_y_db'], '.2f')}</td><td>{_num(me['psnr_y_db'], '.2f')}</td>"
             f"<td>{_num(er.get('psnr_y_db'), '+.2f')}</td><td>{_num(me.get('ssim_y'), '.4f')}</td></tr>")
-    return ('<table><tr><th class="l">plan</th><th class="l">role</th><th>predicted ms</th><th>measured ms</th>'
+    return ('<table><tr><th class="l">plan</th><th class="l">role</th><th>predicted ms (when chosen)</th>'
+            "<th>predicted ms (inputs timed in the same rounds)</th><th>measured ms</th>"
             "<th>latency error</th><th>proxy PSNR-Y dB</th><th>measured PSNR-Y dB</th><th>PSNR error dB</th>"
             f"<th>SSIM-Y</th></tr>{''.join(rows)}</table>")
 
@@ -141,9 +143,15 @@ def model_section(model: Mapping[str, Any], emulated: bool) -> str:
     base = model["baseline"]
     worse = [p for p in model["plans"] if p["error"].get("latency_pct") is not None
              and abs(p["error"]["latency_pct"]) > 10]
+    noise = model.get("noise_floor_pct") or {}
+    floor_txt = "; ".join(f"{_e(k)} {_num(v, '+.1f', ' %')}" for k, v in noise.items())
     note = (f'<p class="warn">{len(worse)} of {len(model["plans"])} plans measured more than 10% away from '
-            "their prediction: the additive model (unit costs + seams) or a busy machine; the inputs' spread "
-            "is in the table below.</p>") if worse else ""
+            "their prediction (from the input variants timed in the same rounds): the additive model (unit costs "
+            "+ seams) misses something, or the machine was too busy for the spread below; "
+            "tiny frames make the per-invoke cost large against the layers.</p>") if worse else ""
+    if noise:
+        note += (f"<p>Noise floor — the whole model timed twice in the same rounds (two interpreters of one "
+                 f"file) differs by: {floor_txt}. Errors of that size are the machine's, not the model's.</p>")
     return (
         f"<h2>{_e(model['model'])}{tag}</h2>"
         f"<p>{len(model['units'])} units on {_e(', '.join(model['processors']))}; timed at "
