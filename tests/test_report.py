@@ -996,7 +996,8 @@ def test_per_frame_section(report: tuple[Path, RunRecord]) -> None:
     assert st.cell(cid("local-cpu-espcn-fp32"), "PSNR-RGB dB") == f"{fp32.quality.psnr_rgb_db:.2f}"
     assert st.cell(cid("local-cpu-espcn-fp32"), "frames worse than bicubic") == "0 of 2"
     assert "Per-frame quality — x86_64 host (local) · cpu, 2 frames" in sec  # the distribution figure
-    assert sec.count("data:image/png;base64,") == 1
+    assert "Per-frame metrics over time — x86_64 host (local) · cpu, 2 frames" in sec  # and the metrics over time
+    assert sec.count("data:image/png;base64,") == 2
 
 
 def test_per_frame_is_bounded_for_long_clips(tmp_path: Path) -> None:
@@ -1028,7 +1029,7 @@ def test_per_frame_is_bounded_for_long_clips(tmp_path: Path) -> None:
     assert st.cell(r, "frames worse than bicubic") == f"{int((deltas < 0).sum())} of {n}"
     assert st.cell(r, "ΔPSNR-Y mean") == fmt_signed(float(deltas.mean()), 2, " dB")
     assert st.cell(r, "Δ worst frame").startswith(fmt_signed(float(deltas.min()), 2, " dB"))
-    assert f"{n} frames" in sec and sec.count("data:image/png;base64,") == 1
+    assert f"{n} frames" in sec and sec.count("data:image/png;base64,") == 2  # distribution, metrics over time
 
 
 def test_report_without_samples_or_frames(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from perflab.report.pareto import ParetoRow, pareto_front, pareto_rows
 from perflab.report.runfolder import LoadedRun, load_run_folder
 from perflab.report.view import ReportView, build_view
 from perflab.report.view_frames import FrameTableView
+from perflab.report.viewer import VIEWER_FILE, viewer_data
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord, artifact_dir
 
 REPORT_FILE = "index.html"
@@ -229,6 +230,30 @@ def quality_vs_size(run: RunRecord) -> Tradeoff:
     return _tradeoff(run, cost, lambda c: "model size not recorded", lambda v: fmt_size(round(kib_to_bytes(v))),
                      title="Quality vs model size", x_label="model file size (KB, log scale) — lower is better",
                      x_log=True, budget_ms=None)
+
+
+def frame_timeline_figures(run: RunRecord, kept: dict[str, list[str]]) -> list[Figure]:
+    """Per device and delegate: each cell's stored per-frame PSNR-Y, SSIM-Y, VMAF and temporal error over
+    the frames (perflab.report.view_video); ``kept`` (title → frames the viewer shows) are shaded."""
+    from perflab.report.view_video import build_frame_timelines
+
+    figs = []
+    for t in build_frame_timelines(run):
+        panels = [plots.FramePanel(m.metric.label, m.metric.unit, m.metric.higher_better,
+                                   [plots.FrameTrack(tr.label, tr.points, tr.baseline, tr.emulated) for tr in m.tracks])
+                  for m in t.metrics]
+        marked = [i for i, f in enumerate(t.frames) if f in set(kept.get(t.title, ()))]
+        emul = " (emulated)" if t.emulated else ""
+        title = f"Per-frame metrics over time — {t.title}{emul}, {len(t.frames)} frames"
+        figs.append(Figure(
+            title=title, uri=_uri(plots.frame_metrics_png(panels, len(t.frames), title, marked)),
+            alt=f"Per-frame {', '.join(m.metric.label for m in t.metrics)} of each cell over the frames on {t.title}",
+            caption="Each cell's value on every frame in input order (bicubic dashed black). Temporal error: how much "
+                    "the output's change from the previous frame departs from the reference's own motion, in 8-bit "
+                    "Y levels (0 = as steady as the reference; docs/quality.md). Shaded frames can be opened in "
+                    "the frame viewer.",
+            notes=[f"Not drawn — {n}" for n in t.left_out]))
+    return figs
 
 
 def frame_figures(tables: list[FrameTableView]) -> list[Figure | None]:
@@ -449,6 +474,8 @@ def render_run_report_html(folder: LoadedRun) -> str:
     q_lat = quality_vs_latency(folder.run)
     q_size = quality_vs_size(folder.run)
     crop_sets, crop_notes = visual_crops(folder)
+    viewer = viewer_data(folder)
+    kept = {g["title"]: g["kept"] for g in viewer["groups"]} if viewer else {}
     template = _environment().get_template("run_report.html.j2")
     return template.render(
         v=view,
@@ -464,6 +491,8 @@ def render_run_report_html(folder: LoadedRun) -> str:
         matrix=matrix_links(folder),
         run_parent=str(folder.path.parent),
         frame_figs=frame_figures(view.frame_tables),
+        frame_timelines=frame_timeline_figures(folder.run, kept),
+        viewer_file=VIEWER_FILE if viewer else None,
         any_series=lambda mode: any(vc.series_of(c, mode) is not None for c in folder.run.cells),
     )
 
@@ -483,11 +512,31 @@ def matrix_links(folder: LoadedRun) -> dict[str, str]:
     return {d.serial: device_link(f"../{MATRIX_DIR}/index.html", d.serial) for d in folder.run.devices}
 
 
+def write_viewer(folder: LoadedRun) -> Path | None:
+    """``viewer.html`` beside the report when the run kept frames (perflab.report.viewer); a stale one
+    from an earlier rendering is removed when there is nothing to show."""
+    from perflab.report.pages import atomic_write_text
+    from perflab.report.viewer import render_viewer_html
+
+    out = folder.path / VIEWER_FILE
+    text = render_viewer_html(folder)
+    try:
+        if text is None:
+            out.unlink(missing_ok=True)
+            return None
+        atomic_write_text(out, text)
+        os.chmod(out, 0o644)
+    except OSError as e:
+        raise StoreError(f"{out}: cannot write the frame viewer: {e}") from e
+    return out
+
+
 def render_run_report(run_dir: Path) -> Path:
     """Rebuild ``run_dir/index.html`` from the run folder alone; returns the path written."""
     run_dir = Path(run_dir)
     folder = load_run_folder(run_dir)
     text = render_run_report_html(folder)
+    write_viewer(folder)
     out = run_dir / REPORT_FILE
     try:
         fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html", dir=run_dir)

@@ -405,6 +405,60 @@ def frame_quality_png(series: Sequence[FrameSeries], title: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class FrameTrack:
+    """One cell's values of a per-frame metric: (frame position, value)."""
+
+    label: str
+    points: Sequence[tuple[int, float]]
+    baseline: bool = False
+    emulated: bool = False
+
+
+@dataclass(frozen=True)
+class FramePanel:
+    name: str
+    unit: str
+    higher_better: bool
+    tracks: Sequence[FrameTrack]
+
+
+BASELINE_COLOR = "#111827"
+
+
+def frame_metrics_png(panels: Sequence[FramePanel], n_frames: int, title: str, marked: Sequence[int] = ()) -> bytes:
+    """Per-frame metrics over the frames (input order), one stacked panel per metric sharing the frame
+    axis, a line per cell: bicubic dashed black, each SR cell in its palette colour (dotted when
+    emulated). ``marked`` frames (those the frame viewer can show) get a light band."""
+    if not panels:
+        raise ValueError("no per-frame metrics to plot")
+    with drawing():
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8.6, 0.7 + 1.5 * len(panels)), sharex=True, squeeze=False)
+        colors: dict[str, str] = {}
+        for ax, p in zip(axes[:, 0], panels, strict=True):
+            for x in marked:
+                ax.axvspan(x - 0.5, x + 0.5, color="#fef3c7", zorder=0, lw=0)
+            for t in p.tracks:
+                color = BASELINE_COLOR if t.baseline else colors.setdefault(t.label, PALETTE[len(colors) % len(PALETTE)])
+                xs, ys = [x for x, _ in t.points], [y for _, y in t.points]
+                ax.plot(xs, ys, color=color, lw=1.2, ls="--" if t.baseline else (":" if t.emulated else "-"),
+                        marker="o" if len(xs) <= 40 else None, ms=3, mfc="white" if t.emulated else color,
+                        label=_emul(t.label, t.emulated))
+            better = "higher" if p.higher_better else "lower"
+            unit = f" ({p.unit})" if p.unit else ""
+            ax.set_ylabel(f"{p.name}{unit}\n{better} is better", fontsize=8, rotation=0, ha="right", va="center",
+                          labelpad=8)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        axes[-1, 0].set_xlabel("frame (input order)")
+        axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[-1, 0].set_xlim(-0.6, max(n_frames - 1, 1) + 0.6)
+        axes[0, 0].set_title(title, loc="left")
+        fig.align_ylabels(axes[:, 0])
+        return _png(fig)
+
+
+@dataclass(frozen=True)
 class TimelinePanel:
     """One stream over the run: one line per sampler file (segments are never joined across gaps)."""
 
