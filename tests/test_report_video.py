@@ -72,7 +72,7 @@ def _no_b64(html: str) -> str:
 
 def _viewer_json(path: Path) -> dict[str, object]:
     m = re.search(r'<script type="application/json" id="viewer-data">(.*?)</script>',
-                  (path / "viewer.html").read_text(), re.S)
+                  (path / "viewer.html").read_text(), re.DOTALL)
     assert m is not None
     data: dict[str, object] = json.loads(m.group(1))
     return data
