@@ -71,17 +71,24 @@ def _frames(n: int, w: int, h: int, seed: int) -> list[np.ndarray]:
     return [rng.random((h, w, 3), dtype=np.float32) for _ in range(n)]
 
 
-def test_kept_video_is_lossless_and_split_where_the_size_changes(tmp_path: Path) -> None:
-    a, b = _frames(3, 48, 32, 1), _frames(2, 40, 40, 2)
-    kv = KeptVideo(tmp_path / "v", fps=30.0, max_frames=4)
-    added = [kv.add(f"f{i}", f) for i, f in enumerate([*a, *b])]
+def test_kept_video_is_lossless_and_split_by_clip_size_and_still(tmp_path: Path) -> None:
+    """One segment per run of frames of one clip and one size; a still image is a segment of its own (so
+    VMAF's motion feature never spans two unrelated pictures); at most max_frames; bit-exact 8-bit RGB."""
+    a, b, c = _frames(3, 48, 32, 1), _frames(2, 40, 40, 2), _frames(3, 48, 32, 3)
+    kv = KeptVideo(tmp_path / "v", fps=30.0, max_frames=8)
+    added = [kv.add("a0", a[0], "clip1"), kv.add("a1", a[1], "clip1"), kv.add("a2", a[2], "clip1"),
+             kv.add("b0", b[0], "clip1"),                                  # same clip, another size
+             kv.add("c0", c[0], "clip2"), kv.add("c1", c[1], "clip2"),     # same size, another clip
+             kv.add("s0", c[2], None), kv.add("s1", c[2], None),           # two stills: one each
+             kv.add("x", b[1], None)]                                      # beyond max_frames
     segs = kv.close()
-    assert added == [True, True, True, True, False]  # at most max_frames
+    assert added == [True] * 8 + [False]
     assert [(s.path.name, s.first_frame, s.frames, s.width, s.height) for s in segs] == [
-        ("000.mkv", 0, ("f0", "f1", "f2"), 48, 32), ("001.mkv", 3, ("f3",), 40, 40)]
-    back = read_video_frames(segs[0].path) + read_video_frames(segs[1].path)
-    want = [np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8) for f in [*a, b[0]]]
-    assert len(back) == 4 and all(np.array_equal(x, y) for x, y in zip(back, want, strict=True))
+        ("000.mkv", 0, ("a0", "a1", "a2"), 48, 32), ("001.mkv", 3, ("b0",), 40, 40),
+        ("002.mkv", 4, ("c0", "c1"), 48, 32), ("003.mkv", 6, ("s0",), 48, 32), ("004.mkv", 7, ("s1",), 48, 32)]
+    back = [x for s in segs for x in read_video_frames(s.path)]
+    want = [np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8) for f in [*a, b[0], c[0], c[1], c[2], c[2]]]
+    assert len(back) == 8 and all(np.array_equal(x, y) for x, y in zip(back, want, strict=True))
 
 
 def _pair(tmp_path: Path) -> tuple[Path, Path]:
@@ -93,7 +100,7 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
     for name, frames in (("hr", hrs), ("sr", sr)):
         kv = KeptVideo(tmp_path / name, fps=30.0, max_frames=10)
         for i, f in enumerate(frames):
-            kv.add(str(i), f)
+            kv.add(str(i), f, "crops")
         paths.append(kv.close()[0].path)
     return paths[1], paths[0]
 
@@ -119,7 +126,7 @@ def test_vmaf_equals_a_plain_ffmpeg_libvmaf_run_on_the_kept_files(tmp_path: Path
 def test_no_ffmpeg_makes_video_and_vmaf_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-such-ffmpeg"))
     with pytest.raises(VideoUnavailable, match="no ffmpeg binary"):
-        KeptVideo(tmp_path / "v", fps=30.0, max_frames=2).add("a", np.zeros((8, 8, 3), np.float32))
+        KeptVideo(tmp_path / "v", fps=30.0, max_frames=2).add("a", np.zeros((8, 8, 3), np.float32), None)
     with pytest.raises(VideoUnavailable, match="no ffmpeg binary"):
         run_vmaf(tmp_path / "a.mkv", tmp_path / "b.mkv", tmp_path / "l.json", threads=1)
 

@@ -383,8 +383,8 @@ def _quality(ctx: CellContext) -> QualityRecord:
                 degraded = degraded or f.lr is None
                 if i < s.outputs.png_frames:
                     ctx.folder.save_frame(group, f.name, out)
-                if f.hr is not None or video_all:
-                    video.add(f.name, np.clip(out, 0.0, 1.0))  # kept as scored: clipped, rounded to 8 bits
+                if f.hr is not None or video_all:  # kept as scored: clipped, rounded to 8 bits
+                    video.add(f.name, np.clip(out, 0.0, 1.0), f.sequence)
     except BaseException:
         video.abort()
         raise

@@ -121,7 +121,7 @@ class Inputs:
                         folder.save_frame(HR, f.name, f.hr)
                     folder.save_frame(LR, f.name, lr)
                 if f.hr is not None:
-                    video.add(f.name, f.hr)
+                    video.add(f.name, f.hr, f.sequence)
                 n_frames += 1
                 if n_frames >= keep:
                     break

@@ -30,12 +30,13 @@ class StreamKeeper:
         self._why: str | None = None if max_frames > 0 else "outputs.video_frames is 0 in the scenario"
         self.seen = 0
 
-    def add(self, name: str, rgb01: np.ndarray) -> None:
+    def add(self, name: str, rgb01: np.ndarray, sequence: str | None) -> None:
+        """One frame of clip ``sequence`` (None: a still image; see perflab.quality.video.KeptVideo)."""
         self.seen += 1
         if self._why is not None or self._video.full:
             return
         try:
-            self._video.add(name, rgb01)
+            self._video.add(name, rgb01, sequence)
         except MeasurementError as exc:
             self._fail(str(exc))
 

@@ -4,10 +4,13 @@ Kept video is **FFV1 (level 3, intra-only) in Matroska, pixel format gbrp**: the
 frames that PSNR/SSIM scored, bit for bit (FFV1 is lossless; gbrp is planar RGB, so no
 RGB→YUV rounding happens when the file is written). Intra-only (GOP 1) lets a viewer seek to
 any frame. x264 ``-qp 0`` would also be lossless but only in YUV (or RGB through libx264rgb,
-which few players open), and its files are not smaller than FFV1's on these frames.
+which few players open); its files are 2–3× smaller (inter-frame coding), which is the price
+paid here for exact RGB and seeking (docs/quality.md "VMAF").
 
-A stream's frames need not all have one size (an album of photographs): consecutive frames
-of one size go into one *segment* file, a change of size starts the next (:class:`KeptVideo`).
+A stream's frames need not be one clip (an album of photographs, two clips): consecutive
+frames of one clip (``Frame.sequence``) and one size go into one *segment* file; a new clip, a
+change of size or a still image starts the next (:class:`KeptVideo`). So VMAF's motion feature
+never spans two unrelated pictures.
 
 VMAF: the ffmpeg binary shipped by ``imageio-ffmpeg`` has the ``libvmaf`` filter with its
 built-in models. :func:`vmaf_command` is the one command line perflab runs (and the one a user
@@ -151,7 +154,8 @@ class _Encoder:
 class KeptVideo:
     """Frames of one stream (the HR reference, or one cell's outputs) written as lossless
     segment files ``<index:03d>.mkv`` under ``directory``: frames are added in stream order,
-    at most ``max_frames``; a change of frame size starts a new segment. Holds one frame at a
+    at most ``max_frames``; a change of clip (``sequence``) or of frame size, or a still image
+    (``sequence`` None), starts a new segment. Holds one frame at a
     time. :meth:`close` returns the segments; on an error the files written are removed by
     :meth:`abort`."""
 
@@ -167,24 +171,26 @@ class KeptVideo:
         self._names: list[str] = []
         self._first = 0
         self._size: tuple[int, int] | None = None
+        self._sequence: str | None = None
         self.count = 0
 
     @property
     def full(self) -> bool:
         return self.count >= self.max_frames
 
-    def add(self, name: str, rgb01: np.ndarray) -> bool:
-        """Append one frame; False (nothing written) once ``max_frames`` are kept."""
+    def add(self, name: str, rgb01: np.ndarray, sequence: str | None = None) -> bool:
+        """Append one frame of clip ``sequence`` (None: a still image); False (nothing written)
+        once ``max_frames`` are kept."""
         if self.full:
             return False
         u8 = _to_u8(rgb01)
         h, w = u8.shape[:2]
-        if self._enc is None or self._size != (w, h):
+        if self._enc is None or self._size != (w, h) or sequence is None or sequence != self._sequence:
             self._finish_segment()
             if self._exe is None:
                 self._exe = ffmpeg_exe()
             self._enc = _Encoder(self._exe, self.directory / self._name_of(len(self._segments)), w, h, self.fps)
-            self._size, self._first, self._names = (w, h), self.count, []
+            self._size, self._first, self._names, self._sequence = (w, h), self.count, [], sequence
         self._enc.write(u8)
         self._names.append(name)
         self.count += 1
