@@ -138,3 +138,64 @@ def test_an_ffmpeg_without_libvmaf_is_said(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(fake))
     with pytest.raises(VideoUnavailable, match="without the libvmaf filter"):
         vmaf_ffmpeg()
+
+
+def test_cell_vmaf_pairs_segments_by_frame_and_skips_frames_without_reference(tmp_path: Path) -> None:
+    """A run mixing an LR-only clip with HR clips: the outputs of the LR-only frames are kept but get no VMAF
+    (no reference, said per frame), the others are scored against their own reference segment; the pooled
+    figures cover the scored frames only."""
+    from perflab.lab.video import StreamKeeper, cell_vmaf
+    from perflab.rules.quality import NO_REFERENCE, with_vmaf
+    from perflab.store.results import FrameQuality, QualityRecord
+    from perflab.store.runfolder import RunFolder
+
+    folder = RunFolder.create(tmp_path / "run")
+    hr_a, hr_b = _frames(2, 48, 32, 5), _frames(2, 40, 40, 6)
+    ref = StreamKeeper(folder, "hr", max_frames=10, fps=None)
+    for i, f in enumerate(hr_a):
+        ref.add(f"a{i}", f, "clipA")
+    for i, f in enumerate(hr_b):
+        ref.add(f"b{i}", f, "clipB")
+    reference = ref.finish()
+    out = StreamKeeper(folder, "cell", max_frames=10, fps=None)
+    for i, f in enumerate(hr_a):
+        out.add(f"a{i}", np.clip(f + 0.02, 0, 1), "clipA")
+    for i, f in enumerate(_frames(2, 40, 40, 7)):
+        out.add(f"lr{i}", f, "lr-only clip")  # an LR-only input between them
+    for i, f in enumerate(hr_b):
+        out.add(f"b{i}", f, "clipB")
+    kept = out.finish()
+    assert [s.frames for s in kept.segments] == [["a0", "a1"], ["lr0", "lr1"], ["b0", "b1"]]
+    v = cell_vmaf(folder, reference, kept, threads=1, timeout_s=120)
+    assert v.why is None and set(v.scores) == {"a0", "a1", "b0", "b1"}, v
+    assert min(v.scores["b0"], v.scores["b1"]) > 97.0 > v.scores["a0"]  # identical vs brightened (first frame: no motion)
+    assert (folder.path / "videos" / "cell" / "002.vmaf.json").is_file()
+    per = [FrameQuality(frame=n, psnr_y_db=30.0) for n in ("a0", "a1")] + \
+        [FrameQuality(frame=n, reference=False) for n in ("lr0", "lr1")] + \
+        [FrameQuality(frame=n, psnr_y_db=30.0) for n in ("b0", "b1", "b2")]
+    q = with_vmaf(QualityRecord(per_frame=per, frames=7), v.scores, model=v.model, why=v.why, video=kept)
+    assert q.vmaf_frames == 4 and q.vmaf == pytest.approx(np.mean(list(v.scores.values())))
+    by = {f.frame: f for f in q.per_frame}
+    assert by["lr0"].vmaf is None and by["lr0"].missing["vmaf"] == NO_REFERENCE
+    assert by["b2"].missing["vmaf"].startswith("not among the 6 frame(s) kept as video")
+    # VMAF that could not be computed is missing for the cell, with the reason
+    gone = with_vmaf(QualityRecord(per_frame=per, frames=7), {}, model=None, why="no ffmpeg binary at /x",
+                     video=kept)
+    assert gone.vmaf is None and gone.missing["vmaf"] == "no ffmpeg binary at /x"
+    assert with_vmaf(QualityRecord(per_frame=per[2:4], frames=2), {}, model=None, why="x",
+                     video=None).missing["vmaf"] == NO_REFERENCE
+
+
+def test_a_run_without_ffmpeg_keeps_going_with_vmaf_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ffmpeg: the stream keeper records why, keeps no file, and cell_vmaf passes the reason on."""
+    from perflab.lab.video import StreamKeeper, cell_vmaf
+    from perflab.store.runfolder import RunFolder
+
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-such-ffmpeg"))
+    folder = RunFolder.create(tmp_path / "run")
+    keeper = StreamKeeper(folder, "hr", max_frames=4, fps=30.0)
+    keeper.add("a", _frames(1, 16, 16, 1)[0], "c")
+    rec = keeper.finish()
+    assert rec.segments == [] and rec.missing is not None and "no ffmpeg binary" in rec.missing
+    v = cell_vmaf(folder, rec, rec, threads=1, timeout_s=10)
+    assert v.scores == {} and v.why is not None and "no ffmpeg binary" in v.why

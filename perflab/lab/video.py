@@ -81,11 +81,16 @@ def cell_vmaf(folder: RunFolder, reference: KeptVideoRecord | None, kept: KeptVi
         return VmafOutcome({}, None, why)
     scores: dict[str, float] = {}
     version: str | None = None
+    ref_of = {name: r for r in reference.segments for name in r.frames}
     try:
         for seg in kept.segments:
-            ref = next((r for r in reference.segments if r.first_frame == seg.first_frame), None)
-            if ref is None or ref.frames != seg.frames or (ref.width, ref.height) != (seg.width, seg.height):
-                raise MeasurementError(f"{seg.file} does not match a reference segment (frames or size differ)")
+            if not any(n in ref_of for n in seg.frames):
+                continue  # frames of an LR-only input: no reference, no VMAF (rules.quality says so per frame)
+            ref = ref_of.get(seg.frames[0])
+            # the reference may hold more frames of the clip than the cell kept (libvmaf stops with the outputs)
+            if ref is None or ref.frames[:len(seg.frames)] != seg.frames or \
+                    (ref.width, ref.height) != (seg.width, seg.height):
+                raise MeasurementError(f"{seg.file} does not match its reference segment (frames or size differ)")
             log = run_vmaf(folder.path / seg.file, folder.path / ref.file, folder.vmaf_log(seg.file).path,
                            threads=threads, timeout_s=timeout_s, expect_frames=len(seg.frames))
             version = version or log.version

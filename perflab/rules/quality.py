@@ -68,12 +68,14 @@ def with_vmaf(q: QualityRecord, scores: dict[str, float], *, model: str | None, 
         elif not f.reference:  # an LR-only input: VMAF is full-reference too
             per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": NO_REFERENCE}}))
         else:
-            reason = why or f"not among the {kept} frame(s) kept as video (outputs.video_frames)"
+            reason = NO_REFERENCE if not f.reference else (
+                why or f"not among the {kept} frame(s) kept as video (outputs.video_frames)")
             per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": reason}}))
     pooled = pool_vmaf([f.vmaf for f in per if f.vmaf is not None])
     missing = dict(q.missing)
     if pooled is None:
-        missing["vmaf"] = why or "no frame has a VMAF score"
+        no_ref = bool(per) and not any(f.reference for f in per)
+        missing["vmaf"] = NO_REFERENCE if no_ref else (why or "no frame has a VMAF score")
     return q.model_copy(update={
         "per_frame": per, "video": video, "vmaf_model": model if pooled is not None else None,
         "vmaf": pooled.mean if pooled else None, "vmaf_harmonic_mean": pooled.harmonic_mean if pooled else None,
