@@ -68,8 +68,7 @@ def with_vmaf(q: QualityRecord, scores: dict[str, float], *, model: str | None, 
         elif not f.reference:  # an LR-only input: VMAF is full-reference too
             per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": NO_REFERENCE}}))
         else:
-            reason = NO_REFERENCE if not f.reference else (
-                why or f"not among the {kept} frame(s) kept as video (outputs.video_frames)")
+            reason = why or f"not among the {kept} frame(s) kept as video (outputs.video_frames)"
             per.append(f.model_copy(update={"missing": {**f.missing, "vmaf": reason}}))
     pooled = pool_vmaf([f.vmaf for f in per if f.vmaf is not None])
     missing = dict(q.missing)
