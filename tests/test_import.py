@@ -184,6 +184,20 @@ def test_a_coloured_logcat_with_quoted_app_args_and_two_imports_of_the_same_work
     assert a.scenario.sha256 == b.scenario.sha256 and a.run_id != b.run_id  # the same work, other captures
 
 
+def test_logcat_long_format_filtered_to_its_count_lines_and_a_bare_pasted_line() -> None:
+    c = _one(_run(IMP / "logcat_long_grep.txt"))  # no "Running benchmark" lines: the count= lines in order
+    lat = c.latency_ms
+    assert c.cell_id == "espcn_x2.int8.cpu" and lat is not None
+    assert (lat.n, lat.mean, lat.std, lat.init, lat.warmup_mean) == pytest.approx((35, 28.9997, 0.302, 48.117, 29.5502))
+    assert c.provenance is not None and c.provenance.format == "logcat" and c.provenance.notes[0].startswith(
+        "run at line 2 ")
+    line = "I tflite  : Inference timings in us: Init: 5685, First inference: 18535, Warmup (avg): 14462.3, Inference (avg): 14575.2\n"
+    d = build_run([CaptureFile("line.txt", "0" * 64, len(line), line)], ImportOptions(device="p", model="espcn_x2",
+                  variant="fp32"), now_utc=NOW).cells[0]
+    assert d.latency_ms is not None and (d.latency_ms.init, d.latency_ms.first, d.latency_ms.mean) == pytest.approx(
+        (5.685, 18.535, 14.5752)) and d.provenance is not None and d.provenance.format == "logcat"
+
+
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
     with pytest.raises(UserInputError, match=r"tf215_xnnpack_newest.txt:\d+: a second run of"):
         build_run([_capture(BM / "tf215_xnnpack_newest.txt")] * 2, ImportOptions(device="p"), now_utc=NOW)

@@ -232,7 +232,13 @@ _LOGCAT = re.compile(
 )
 _LOGCAT_TIME = re.compile(rf"^{_STAMP}\s+(?P<lvl>[VDIWEF])/(?P<tag>[^(]*?)\s*\(\s*\d+\):\s?(?P<msg>.*)$")
 _LOGCAT_BRIEF = re.compile(r"^(?P<lvl>[VDIWEF])/(?P<tag>[^(]*?)\s*\(\s*\d+\):\s?(?P<msg>.*)$")
-_LOGCAT_FORMS = (_LOGCAT, _LOGCAT_TIME, _LOGCAT_BRIEF)
+# "I tflite  : msg" with the time stamp and ids cut off (a line pasted from a capture): the tool's tags only
+_LOGCAT_BARE = re.compile(
+    r"^(?P<lvl>[VDIWEF])\s+(?P<tag>tflite\S*|\S*[Bb]enchmark\S*)\s*:\s(?P<msg>.*)$", re.IGNORECASE)
+_LOGCAT_FORMS = (_LOGCAT, _LOGCAT_TIME, _LOGCAT_BRIEF, _LOGCAT_BARE)
+# logcat -v long: a "[ stamp pid:tid L/tag ]" header, then the message's lines, then a blank line
+_LOGCAT_LONG = re.compile(
+    rf"^\[ {_STAMP}\s+(?P<pid>\d+):\s*(?P<tid>\d+)\s+(?P<lvl>[VDIWEF])/(?P<tag>.*?)\s*\]$")
 _LEVEL_PREFIX = re.compile(r"^(?P<lvl>INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG): ?(?P<msg>.*)$")
 _LOGCAT_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
 
@@ -352,6 +358,8 @@ class _OutputParser:
         self.out = out
         self.stat_lines: list[StatLine] = []
         self.pending_running = False  # a "Running benchmark..." line waits for its count= line
+        self.saw_running = False
+        self.orphan_stats: list[StatLine] = []  # count= lines with no "Running benchmark" line before them
         self.profile = _ProfileParser(out)
 
     def feed(self, ln: _Line) -> None:
@@ -367,6 +375,8 @@ class _OutputParser:
     def finish(self) -> BenchmarkOutput:
         out = self.out
         self.profile.finish()
+        if not self.saw_running and self.orphan_stats:  # a capture filtered to its count= lines (grep)
+            self.stat_lines = self.orphan_stats
         if len(self.stat_lines) >= 2:  # the tool prints the warm-up series first, then the timed one
             out.warmup, out.inference = self.stat_lines[0], self.stat_lines[1]
         elif self.stat_lines:
@@ -399,7 +409,7 @@ class _OutputParser:
 
     def _series(self, msg: str, ln: _Line) -> bool:
         if _RUNNING.match(msg):
-            self.pending_running = True
+            self.pending_running = self.saw_running = True
             return True
         stat = parse_stat_line(msg) if msg.startswith(("count=", "curr=")) else None
         if stat is None:
@@ -407,6 +417,8 @@ class _OutputParser:
         if self.pending_running:
             self.stat_lines.append(stat)
             self.pending_running = False
+        else:
+            self.orphan_stats.append(stat)
         return True
 
     def _timings(self, msg: str, ln: _Line) -> bool:
@@ -748,7 +760,7 @@ def split_capture(text: str) -> Capture:
     """Split a saved log into the runs it holds (pure). A run starts at ``STARTING!`` or the
     parameter echo's first line, or at any tool line after a run's timings line; in a logcat
     capture only the tool's tags are kept (other apps' lines interleave)."""
-    lines = text.splitlines()
+    lines = _from_long_format(text.splitlines())
     framed = [(i, ln, _logcat_match(ln.rstrip())) for i, ln in enumerate(lines, 1)]
     logcat = sum(1 for _, _, m in framed if m is not None) * 2 >= max(1, sum(1 for _, ln, _ in framed if ln.strip()))
     runs: list[CaptureRun] = []
@@ -760,8 +772,8 @@ def split_capture(text: str) -> Capture:
             runs.append(CaptureRun("\n".join(cur) + "\n", start, stamp))
 
     for i, ln, m in framed:
-        if logcat and m is not None and not _TOOL_TAG.search(m.group("tag")):
-            continue
+        if logcat and ((m is not None and not _TOOL_TAG.search(m.group("tag"))) or ln.startswith("--------- ")):
+            continue  # another app's line, or logcat's "--------- beginning of main"
         msg = _normalise(ln).msg.strip()
         if cur and ((_starts_run(msg) and _has_content(cur)) or (ended and _opens_run(msg))):
             close()
@@ -775,6 +787,26 @@ def split_capture(text: str) -> Capture:
             ended = True
     close()
     return Capture(logcat, runs)
+
+
+def _from_long_format(lines: list[str]) -> list[str]:
+    """``logcat -v long`` rewritten as threadtime lines, one per message line, on the line numbers
+    of the capture (a header becomes an empty line, so the numbering stays)."""
+    if not any(_LOGCAT_LONG.match(ln.strip()) for ln in lines[:200]):
+        return lines
+    out: list[str] = []
+    head: re.Match[str] | None = None
+    for ln in lines:
+        if (m := _LOGCAT_LONG.match(ln.strip())) is not None:
+            head = m
+            out.append("")
+        elif head is not None and ln.strip():
+            out.append(f"{head.group('stamp')} {head.group('pid')} {head.group('tid')} {head.group('lvl')} "
+                       f"{head.group('tag')}: {ln}")
+        else:
+            head = None if not ln.strip() else head
+            out.append(ln)
+    return out
 
 
 def _has_content(lines: list[str]) -> bool:
