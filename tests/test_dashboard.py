@@ -265,3 +265,37 @@ def test_nights_units_from_the_task_queue_are_shown_truthfully(pg_schema_url: st
     units = {u["serial"]: u for u in json.loads((out / "dashboard.json").read_text())["units"]}
     assert units["emu-2"]["status"] == "ok" and units["emu-2"]["report_failed"] is True
     assert units["emu-4"]["status"] == "failed"
+
+
+def test_imported_nights_are_labelled_in_the_history(tmp_path: Path) -> None:
+    """Captures imported night after night for a phone perflab does not own (a device farm's Pixel 8),
+    beside perflab's own nights: the imported cell, its points and its regression line say IMPORTED;
+    perflab's own cells do not."""
+    from support.matrix_runs import Spec, imported_device, write_imported_run
+
+    from perflab.report.dashboard import build_dashboard, regression_text, render_dashboard_html
+    from perflab.store.runfolder import load_run
+
+    px8 = imported_device("pixel8-farm", "Pixel 8", "GS301", "Google")
+    db = tmp_path / "perflab.sqlite"
+    with SqlStore(db) as st:
+        for i in range(6):
+            run, path = _night(tmp_path / "reports", i, step_night=99)
+            st.index_run(run, path)
+            folder = write_imported_run(tmp_path / "imports", f"import-{i}", px8,
+                                        [Spec("espcn_x2", "fp32", "cpu", 30.0 if i >= 3 else 20.0)],
+                                        started=f"2026-11-{i + 1:02d}T05:00:00+00:00")
+            st.index_run(load_run(folder), folder)
+        history, cells = st.history(["latency.mean"]), st.cells_frame()
+    d = build_dashboard(history, cells, tmp_path / "d", metrics=["latency.mean"])
+    by = {(c.device_serial, c.cell_id): c for c in d.cells}
+    imp = by[("pixel8-farm", "import:espcn_x2.fp32.cpu")]
+    assert imp.imported and imp.device_kind == "imported" and all(p.imported for p in imp.series[0].points)
+    assert not by[("emu-1", "light:espcn_x2.fp32.cpu")].imported
+    assert [s for s in d.regressions if s.imported] == [imp.series[0]]
+    line = regression_text(imp.series[0])
+    assert line.startswith("pixel8-farm/import:espcn_x2.fp32.cpu: latency.mean 20 → 30") and "since import-3" in line
+    assert line.endswith("[IMPORTED]")
+    page = render_dashboard_html(d)
+    assert '<span class="imp">IMPORTED</span></h2>' in page and page.count('<circle class="imp"') == 6
+    assert "IMPORTED (read from a capture measured outside perflab)</title>" in page

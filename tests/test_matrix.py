@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from support.matrix_runs import BASE, LOCAL, Spec, profile_device, standard_runs, write_run
+from support.matrix_runs import (
+    BASE,
+    LOCAL,
+    Spec,
+    imported_device,
+    profile_device,
+    standard_runs,
+    write_imported_run,
+    write_run,
+)
 
 from perflab.errors import UserInputError
 from perflab.report.matrix import build_matrix
@@ -516,3 +525,42 @@ def test_vmaf_is_the_quality_column_on_request(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "m" / "index.html").read_text()
     assert "quality floor Δ VMAF vs bicubic ≥ 1" in page
+
+
+def test_imported_cells_are_a_third_coverage_kind(runs: list[Path], tmp_path: Path) -> None:
+    """An imported capture of a phone perflab never measured (Galaxy A54, a 15% gap of the EXAMPLE
+    catalog) joins the 540p30 matrix: judged against its budget by the mean, quality from perflab's
+    own espcn int8 xnnpack cells, counted as imported (own column, in the total), labelled IMPORTED;
+    a capture at another input size is left out with a note."""
+    a54 = imported_device("a54-farm", "SM-A546B", "S5E8835", "samsung")
+    imp = write_imported_run(tmp_path, "import-a54", a54, [Spec("espcn_x2", "int8", "xnnpack", 25.0),
+                                                           Spec("fsrcnn_x2", "fp32", "xnnpack", 40.0)])
+    a14 = imported_device("a14-farm", "SM-A145F", "MT6769", "samsung")
+    tiny = write_imported_run(tmp_path, "import-a14", a14, [Spec("espcn_x2", "int8", "xnnpack", 5.0)], lr=(1, 1))
+    out = tmp_path / "m"
+    r = perflab("matrix", *runs, imp, tiny, "--catalog", "example", "--out", out)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((out / "matrix.json").read_text())
+    assert data["schema"] == "perflab.matrix/3"
+    cov = {f"{c['model_name']} {c['variant']}": c for c in data["coverage"]}
+    esp = cov["espcn_x2 int8"]
+    assert (esp["measured_pct"], esp["imported_pct"], esp["inferred_pct"], esp["total_pct"]) == pytest.approx(
+        (21.0, 15.0, 15.0, 51.0))  # the hand computation's 21 / 36, plus the A54's 15
+    assert esp["imported_devices"] == ["Galaxy A54 5G"]
+    assert cov["fsrcnn_x2 fp32"]["imported_pct"] == 0.0  # 40 ms mean > 33.33 ms: too slow
+    dev = {d["serial"]: d for d in data["devices"]}
+    cell = dev["a54-farm"]["cells"]["espcn_x2|int8|xnnpack|2"]
+    assert dev["a54-farm"]["imported"] and cell["imported"] and cell["verdict"] == "rt_q"
+    assert (cell["rt_statistic"], cell["rt_value_ms"], cell["latency_statistic"]) == ("mean", 25.0, "mean")
+    assert cell["provenance"].startswith("a54-farm_espcn_x2.log (sha256 ")
+    assert cell["delta_psnr_y_db"] == pytest.approx(1.0) and "Pixel 7" in cell["quality_from"]
+    assert not dev["PX7REAL01"]["imported"] and "a14-farm" not in dev
+    assert "S5E8835" not in [g["soc"] for g in data["gaps"]]
+    assert any("IMPORTED run import-a14" in n and "1×1 input" in n and "--lr 960x540" in n for n in data["notes"])
+    assert "espcn_x2 int8: 21.0% / +15.0% / +15.0% = 51.0%" in r.stdout
+    html = (out / "index.html").read_text()
+    assert 'id="imported-banner"' in html and 'class="c v-rt_q imp"' in html and '<span class="tag imp">IMPORTED</span>' in html
+    assert 'data-imported="15.000000"' in html
+    with (out / "matrix.csv").open() as f:
+        rows = [x for x in csv.DictReader(f) if x["device_serial"] == "a54-farm"]
+    assert {x["imported"] for x in rows} == {"True"} and all(x["provenance"] for x in rows)

@@ -107,11 +107,12 @@ def matrix_cmd(
     typer.echo(f"matrix: {files.html}  ({len(m.devices)} devices × {len(m.columns)} columns, scenario {m.scenario})")
     if cat is not None:
         who = "incl. emulated phones" if include_emulated else "real phones only"
-        typer.echo(f"coverage{label} ({who}; measured / measured + inferred; line 90%):")
+        typer.echo(f"coverage{label} ({who}; measured / + IMPORTED / + inferred = total; line 90%):")
         for c in m.coverage:
-            typer.echo(f"  {c.model_name} {c.variant}: {c.measured_pct:.1f}% / {c.total_pct:.1f}%")
+            typer.echo(f"  {c.model_name} {c.variant}: {c.measured_pct:.1f}% / +{c.imported_pct:.1f}% / "
+                       f"+{c.inferred_pct:.1f}% = {c.total_pct:.1f}%")
         typer.echo(f"  cheapest over the line: measured: {m.cheapest_measured or 'none'}; "
-                   f"measured + inferred: {m.cheapest_total or 'none'}")
+                   f"measured + imported + inferred: {m.cheapest_total or 'none'}")
         if m.gaps:
             typer.echo("  next SoCs to measure: " + ", ".join(f"{g.soc} ({g.share_pct:.1f}%)" for g in m.gaps[:5]))
     if files.frame is not None:

@@ -9,6 +9,14 @@ different scenario (sha256) refuses the comparison unless forced; a different pe
 version, device build fingerprint, model file, TFLite version or a start temperature further
 apart than the tolerance are warnings printed beside the numbers. A cell that was ok in A and
 is not ok in B is a regression too (its ``status``).
+
+An IMPORTED run (``perflab import``: every cell read from a capture perflab did not measure) has
+no scenario of its own: against it the input size (LR width × height) must match instead of the
+scenario (refused unless forced), and a cell left over after the two matchings above is matched
+by cell_id alone where unique on both sides (the same model measured elsewhere: the device
+difference is a warning). Its cells carry only the tool's mean, std and count, so their latency
+is compared by Welch's t-test (perflab.analysis.compare.welch_interval); every such cell is
+labelled IMPORTED wherever it appears.
 """
 
 from __future__ import annotations
@@ -171,6 +179,7 @@ class CellComparison:
     report_b: str | None = None
     group: str | None = None  # the scenario, when two nights of several runs are compared
     emulated: bool = False  # either side ran on an emulated phone: said wherever the cell appears
+    imported: bool = False  # either side was read from an imported capture: said wherever the cell appears
 
     @property
     def label(self) -> str:
@@ -268,9 +277,37 @@ def observation(side: RunSide, cell: CellRecord, metric: str) -> tuple[Observati
 # -- matching and comparing ---------------------------------------------------------------------------
 
 
+def is_imported_run(run: RunRecord) -> bool:
+    """Every cell of the run was read from an imported capture (``perflab import``)."""
+    return bool(run.cells) and all(c.imported for c in run.cells)
+
+
+def _by_cell_id(left_a: list[CellRecord], left_b: list[CellRecord]) -> tuple[
+        list[tuple[CellRecord, CellRecord]], list[CellRecord], list[CellRecord]]:
+    """Leftovers paired by cell_id alone where unique on both sides and one of them is imported."""
+    count_a: dict[str, int] = defaultdict(int)
+    count_b: dict[str, list[CellRecord]] = defaultdict(list)
+    for c in left_a:
+        count_a[c.cell_id] += 1
+    for c in left_b:
+        count_b[c.cell_id].append(c)
+    pairs: list[tuple[CellRecord, CellRecord]] = []
+    rest_a: list[CellRecord] = []
+    taken: set[int] = set()
+    for c in left_a:
+        kb = count_b.get(c.cell_id, [])
+        if count_a[c.cell_id] == 1 and len(kb) == 1 and (c.imported or kb[0].imported):
+            pairs.append((c, kb[0]))
+            taken.add(id(kb[0]))
+        else:
+            rest_a.append(c)
+    return pairs, rest_a, [c for c in left_b if id(c) not in taken]
+
+
 def match_cells(a: RunRecord, b: RunRecord) -> tuple[list[tuple[CellRecord, CellRecord]], list[CellRecord],
                                                      list[CellRecord]]:
-    """Pairs by (serial, cell_id), then leftovers by (device model, cell_id) where unique."""
+    """Pairs by (serial, cell_id), then leftovers by (device model, cell_id) where unique, then,
+    where one side is imported, by cell_id where unique."""
     b_by_serial = {(c.device.serial, c.cell_id): c for c in b.cells}
     pairs: list[tuple[CellRecord, CellRecord]] = []
     left_a: list[CellRecord] = []
@@ -298,7 +335,32 @@ def match_cells(a: RunRecord, b: RunRecord) -> tuple[list[tuple[CellRecord, Cell
             matched_b.add(id(kb[0]))
         else:
             still_a.append(c)
-    return pairs, still_a, [c for c in left_b if id(c) not in matched_b]
+    more, still_a, still_b = _by_cell_id(still_a, [c for c in left_b if id(c) not in matched_b])
+    return pairs + more, still_a, still_b
+
+
+def _run_diffs(a: RunSide, b: RunSide, rules: MetaRules) -> list[MetaDiff]:
+    """What differs between the two runs. Against an IMPORTED run (no scenario of its own) the input
+    size stands in for the scenario: a different size refuses where the scenario would."""
+    imported = [side for side in (a, b) if is_imported_run(side.run)]
+    if not imported:
+        return metadata_diffs(
+            {"scenario_sha256": a.run.scenario.sha256, "perflab_version": a.run.perflab_version},
+            {"scenario_sha256": b.run.scenario.sha256, "perflab_version": b.run.perflab_version}, rules)
+    out = metadata_diffs({"perflab_version": a.run.perflab_version}, {"perflab_version": b.run.perflab_version},
+                         rules)
+    sa, sb = a.run.scenario, b.run.scenario
+    for side in imported:
+        files = sorted({c.provenance.source_file for c in side.run.cells if c.provenance is not None})
+        out.append(MetaDiff("imported", None, None, Severity.WARN,
+                            f"{'A' if side is a else 'B'} ({side.label}) is IMPORTED from {', '.join(files) or 'captures'} "
+                            "measured outside perflab: compared by its input size, not by a scenario"))
+    if (sa.lr_width, sa.lr_height) != (sb.lr_width, sb.lr_height):
+        sev = Severity.REFUSE if "scenario_sha256" in rules.refuse else Severity.WARN
+        out.append(MetaDiff("input_size", f"{sa.lr_width}x{sa.lr_height}", f"{sb.lr_width}x{sb.lr_height}", sev,
+                            f"input size differs: {sa.lr_width}×{sa.lr_height} vs {sb.lr_width}×{sb.lr_height} (an "
+                            "imported capture that does not state its size: import it with --lr WxH)"))
+    return out
 
 
 def _cell_meta(run: RunRecord, cell: CellRecord) -> dict[str, str | None]:
@@ -325,9 +387,7 @@ def compare_runs(
     rules = rules or MetaRules()
     if force:
         rules = MetaRules(refuse=frozenset(), warn=rules.warn | rules.refuse, temp_tolerance_c=rules.temp_tolerance_c)
-    run_meta = metadata_diffs(
-        {"scenario_sha256": a.run.scenario.sha256, "perflab_version": a.run.perflab_version},
-        {"scenario_sha256": b.run.scenario.sha256, "perflab_version": b.run.perflab_version}, rules)
+    run_meta = _run_diffs(a, b, rules)
     refused = [m for m in run_meta if m.severity == Severity.REFUSE]
     if refused:
         raise UserInputError(f"compare {a.label} {b.label}: refused: {refused[0].message} (the runs measured "
@@ -346,7 +406,8 @@ def compare_runs(
                   "device_model": ca.device.model, "cell_id": ca.cell_id, "status_a": ca.status.value,
                   "status_b": cb.status.value, "meta": tuple(meta), "report_a": _report_link(a.folder, out_dir),
                   "report_b": _report_link(b.folder, out_dir),
-                  "emulated": ca.emulated or cb.emulated or "emulated" in (ca.device.kind, cb.device.kind)}
+                  "emulated": ca.emulated or cb.emulated or "emulated" in (ca.device.kind, cb.device.kind),
+                  "imported": ca.imported or cb.imported}
         if ca.status != CellStatus.OK or cb.status != CellStatus.OK:
             why = "; ".join(f"{side}: {c.status.value}" + (f" ({c.reason})" if c.reason else "")
                             for side, c in (("A", ca), ("B", cb)) if c.status != CellStatus.OK)
@@ -380,6 +441,10 @@ def compare_runs(
 # -- outputs ------------------------------------------------------------------------------------------
 
 
+def _tags(c: CellComparison) -> str:
+    return (" [emulated phone]" if c.emulated else "") + (" [IMPORTED]" if c.imported else "")
+
+
 def comparison_text(cmp: Comparison) -> list[str]:
     """The terminal lines: one per cell × metric, regressions first marked ``REGRESSION``."""
     lines = [(f"compare {cmp.run_a} → {cmp.run_b} (scenario {cmp.scenario}; {cmp.confidence:.0%} intervals; "
@@ -389,11 +454,11 @@ def comparison_text(cmp: Comparison) -> list[str]:
     for c in cmp.cells:
         if c.note is not None:
             mark = "REGRESSION " if c.status_regression else ""
-            lines.append(f"  {mark}{c.label}: no comparison: {c.note}{' [emulated phone]' if c.emulated else ''}")
+            lines.append(f"  {mark}{c.label}: no comparison: {c.note}{_tags(c)}")
             continue
         for ch in c.changes:
             mark = {Verdict.REGRESSION: "REGRESSION ", Verdict.IMPROVEMENT: "improved "}.get(ch.verdict, "")
-            lines.append(f"  {mark}{c.label}: {ch.describe()}{' [emulated phone]' if c.emulated else ''}")
+            lines.append(f"  {mark}{c.label}: {ch.describe()}{_tags(c)}")
     for k in cmp.only_a:
         lines.append(f"  only in A: {k}")
     for k in cmp.only_b:
@@ -416,7 +481,8 @@ def comparison_junit(cmp: Comparison) -> str:
             else:
                 cases.append(JUnitCase(cls, f"{c.cell_id}:status", skipped=c.note))
             continue
-        meta = "\n".join([*(m.message for m in c.meta), *(["emulated phone"] if c.emulated else [])])
+        meta = "\n".join([*(m.message for m in c.meta), *(["emulated phone"] if c.emulated else []),
+                          *(["IMPORTED: read from a capture measured outside perflab"] if c.imported else [])])
         for ch in c.changes:
             text = f"{ch.describe()}\nmethod: {ch.method}" + (f"\nmetadata: {meta}" if meta else "")
             if ch.verdict == Verdict.REGRESSION:

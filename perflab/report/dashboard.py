@@ -12,6 +12,10 @@ anything else red). ``dashboard.json`` beside it holds the same data.
 Bad directions: latency, power, energy, memory, temperature, CPU/GPU load and PIQE up; PSNR,
 SSIM and the MAI score down. A threshold (``latency.median:5%``) also requires a change point
 to be at least that large to count as a regression.
+
+An IMPORTED night (a cell read from a capture perflab did not measure: the store's ``imported``
+column) is labelled wherever it appears: its point is drawn apart and titled IMPORTED, its cell
+and series say so, and a regression line names it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Point:
     started_utc: str
     value: float
     href: str  # the run report, relative to the dashboard page
+    imported: bool = False  # this night's value was read from an imported capture
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,11 @@ class Series:
     stands_in_for: str | None = None  # the metric asked for, where this one replaces it
 
     @property
+    def imported(self) -> bool:
+        """Any of its points was read from an imported capture."""
+        return any(p.imported for p in self.points)
+
+    @property
     def regressed(self) -> bool:
         """The newest level is a regression: the last step is one."""
         return bool(self.steps) and self.steps[-1].regression
@@ -95,6 +105,7 @@ class CellTrends:
     cell_id: str
     statuses: tuple[NightStatus, ...]
     series: tuple[Series, ...]
+    imported: bool = False  # any of its nights was read from an imported capture
 
 
 @dataclass(frozen=True)
@@ -201,7 +212,8 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
             m = h[h["metric"] == metric]
             if not len(m):
                 continue
-            points = tuple(Point(str(r.run_id), str(r.started_utc), float(r.value), report_href(str(r.folder), out_dir))
+            points = tuple(Point(str(r.run_id), str(r.started_utc), float(r.value), report_href(str(r.folder), out_dir),
+                                 bool(getattr(r, "imported", False)))
                            for r in m.itertuples(index=False))
             cps = detect_change_points([p.value for p in points])
             t = thr  # a stand-in is judged by the asked metric's threshold unless it has its own
@@ -210,8 +222,9 @@ def build_dashboard(history: pd.DataFrame, cells: pd.DataFrame, out_dir: Path, *
             steps = tuple(Step(points[c.index].run_id, c.index, c.before, c.after, c.change_pct, c.p_value,
                                _is_regression(metric, c, t)) for c in cps)
             series.append(Series(str(serial), str(last.device_model), label, metric, points, steps, stand_in_for))
+        imported = "imported" in crow.columns and bool(crow["imported"].fillna(False).astype(bool).any())
         out.append(CellTrends(str(serial), str(last.device_model), str(last.device_kind), label, statuses,
-                              tuple(series)))
+                              tuple(series), imported))
     flaky = flaky_cells({(c.device_serial, c.cell_id): [s.status for s in c.statuses] for c in out},
                         min_flips=min_flips)
     runs = int(cells["run_id"].nunique()) if len(cells) else 0
@@ -263,8 +276,10 @@ def trend_svg(s: Series) -> Markup:
     coords = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(vals))
     parts.append(f'<polyline class="line" points="{coords}"/>')
     for i, p in enumerate(s.points):
-        parts.append(f'<a href="{e(p.href)}" class="pt"><circle cx="{x(i)}" cy="{y(p.value)}" r="3.2">'
-                     f'<title>{e(p.run_id)} ({e(p.started_utc)}): {p.value:.4g}</title></circle></a>')
+        imp = ' class="imp"' if p.imported else ""
+        tag = " IMPORTED (read from a capture measured outside perflab)" if p.imported else ""
+        parts.append(f'<a href="{e(p.href)}" class="pt"><circle{imp} cx="{x(i)}" cy="{y(p.value)}" r="3.2">'
+                     f'<title>{e(p.run_id)} ({e(p.started_utc)}): {p.value:.4g}{tag}</title></circle></a>')
     parts.append(f'<text class="tick" x="{_PAD_L}" y="{_H - 4}">{e(s.points[0].run_id)}</text>')
     if n > 1:
         parts.append(f'<text class="tick" x="{_W - _PAD_R}" y="{_H - 4}" text-anchor="end">{e(s.points[-1].run_id)}'
@@ -296,7 +311,7 @@ def regression_text(s: Series) -> str:
     st = s.steps[-1]
     pct = f" ({fmt_pct(st.change_pct, signed=True)})" if st.change_pct is not None else ""
     return (f"{s.device_serial}/{s.cell_id}: {s.metric} {fmt_num(st.before)} → {fmt_num(st.after)}{pct} since "
-            f"{st.run_id}, p={fmt_num(st.p_value, '.2g')}")
+            f"{st.run_id}, p={fmt_num(st.p_value, '.2g')}" + (" [IMPORTED]" if s.imported else ""))
 
 
 def dashboard_junit(d: Dashboard) -> str:

@@ -40,6 +40,8 @@ def _ms(x: float | None) -> str:
 def cell_tip(c: Cell, power_reason: str) -> str:
     """The hover text of a cell: status, reason, numbers against the budget, rule, power."""
     parts = [f"{VERDICTS[c.verdict]} — status {c.status}"]
+    if c.imported:
+        parts.insert(0, f"IMPORTED: read from {c.provenance or 'a capture'} measured outside perflab, not by this run")
     if c.reason:
         parts.append(f"reason: {c.reason}")
     head = f"latency {_ms(c.latency_ms)} {c.latency_statistic}" if c.latency_statistic else f"latency {_ms(None)}"
@@ -50,14 +52,15 @@ def cell_tip(c: Cell, power_reason: str) -> str:
     elif "realtime" in c.missing:
         parts.append(f"real time: {fmt_missing(c.missing['realtime'])}")
     if c.delta_psnr_y_db is not None:
-        parts.append(f"Δ PSNR-Y vs bicubic {c.delta_psnr_y_db:+.3f} dB")
+        parts.append(f"Δ PSNR-Y vs bicubic {c.delta_psnr_y_db:+.3f} dB"
+                     + (f" — from {c.quality_from}" if c.quality_from else ""))
     else:
         why = c.missing.get("deltas.psnr_y_db") or c.missing.get("deltas.all") or c.missing.get("deltas")
         parts.append(f"Δ PSNR-Y: {fmt_missing(why)}")
     if c.delta_vmaf is not None:
         parts.append(f"Δ VMAF vs bicubic {c.delta_vmaf:+.2f}")
     elif c.status == "ok":
-        why = c.missing.get("quality.vmaf") or c.missing.get("deltas.all") or c.missing.get("deltas")
+        why = c.missing.get("quality.vmaf") or c.missing.get("deltas.vmaf") or c.missing.get("deltas.all") or c.missing.get("deltas")
         parts.append(f"Δ VMAF: {fmt_missing(why)}")
     pr_ma = c.missing.get("vs_idle.current_ma", power_reason)
     pr_mj = c.missing.get("telemetry.mj_per_frame", power_reason)
@@ -75,7 +78,8 @@ def matrix_csv(m: Matrix) -> str:
     w.writerow(["scenario", "device_serial", "device_kind", "emulated", "device_model", "catalog_name", "soc", "gpu",
                 "share_pct", "model_name", "variant", "delegate", "scale", "baseline", "verdict", "status", "reason",
                 "median_ms", "p90_ms", "budget_ms", "delta_psnr_y_db", "delta_current_ma", "energy_mj_per_frame",
-                "run_id", "report", "catalog_example", "latency_ms", "latency_statistic", "delta_vmaf"])
+                "run_id", "report", "catalog_example", "latency_ms", "latency_statistic", "delta_vmaf", "imported",
+                "provenance"])
     for d in m.devices:
         for col in m.columns:
             c = d.cells.get(col.key)
@@ -89,7 +93,7 @@ def matrix_csv(m: Matrix) -> str:
                                                                     c.energy_mj_per_frame)),
                         c.run_id or "", c.report or "", bool(m.catalog and m.catalog.example),
                         "" if c.latency_ms is None else f"{c.latency_ms:.6g}", c.latency_statistic or "",
-                        "" if c.delta_vmaf is None else f"{c.delta_vmaf:.6g}"])
+                        "" if c.delta_vmaf is None else f"{c.delta_vmaf:.6g}", c.imported, c.provenance or ""])
     return buf.getvalue()
 
 
@@ -102,6 +106,7 @@ def render_matrix_html(m: Matrix) -> str:
         m=m, version=__version__, example=bool(m.catalog and m.catalog.example), line_pct=COVERAGE_LINE_PCT,
         verdicts=VERDICTS, swatch=_SWATCH, tips=tips, power_reason=power_reason,
         n_emulated=sum(1 for d in m.devices if d.emulated),
+        n_imported=sum(1 for d in m.devices for c in d.cells.values() if c.imported),
         socs=sorted({d.soc for d in m.devices if d.soc}), vendors=sorted({d.manufacturer for d in m.devices if d.manufacturer}),
         kinds=sorted({d.kind for d in m.devices}),
         other_cheapest_m=cheapest_model(m.coverage_other, "crosses_measured"),

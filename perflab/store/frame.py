@@ -42,8 +42,11 @@ COLUMNS: dict[str, str] = {
     "lr_width": "Int64",
     "lr_height": "Int64",
     "device_serial": "string",
-    "device_kind": "string",  # local / android / emulated
+    "device_kind": "string",  # local / android / emulated / imported
     "emulated": "boolean",
+    "imported": "boolean",  # numbers read from a capture perflab did not measure (CellRecord.imported)
+    "provenance_file": "string",  # the imported capture's file name
+    "provenance_sha256": "string",
     "device_model": "string",
     "device_manufacturer": "string",
     "device_soc": "string",
@@ -158,6 +161,9 @@ def _cell_row(run: RunRecord, folder: Path | None, c: CellRecord) -> dict[str, A
         "device_serial": c.device.serial,
         "device_kind": c.device.kind,
         "emulated": c.emulated or c.device.kind == "emulated",
+        "imported": c.imported,
+        "provenance_file": c.provenance.source_file if c.provenance else None,
+        "provenance_sha256": c.provenance.sha256 if c.provenance else None,
         "device_model": c.device.model,
         "device_manufacturer": c.device.extra.get("manufacturer"),
         "device_soc": c.device.soc,

@@ -123,3 +123,29 @@ def standard_runs(root: Path) -> list[Path]:
                           Spec("fsrcnn_x2", "fp32", "xnnpack", 15.0, 17.0, 31.5)]),
     }, started="2026-11-21T10:00:00+00:00")
     return [r1, r2]
+
+
+def imported_device(serial: str, model: str, soc: str, manufacturer: str) -> DeviceRecord:
+    """A phone perflab did not measure, as `perflab import` names it from a getprop dump."""
+    return DeviceRecord(serial=serial, kind="imported", model=model, soc=soc,
+                        extra={"manufacturer": manufacturer, "android_release": "14"})
+
+
+def write_imported_run(root: Path, run_id: str, dev: DeviceRecord, specs: list[Spec], *,
+                       lr: tuple[int, int] = (960, 540), started: str = "2026-11-22T10:00:00+00:00") -> Path:
+    """A run folder shaped like `perflab import`'s: scenario "import" (no fps: no verdicts of its own),
+    the capture's input size, cells with the tool's mean/std/n only and their provenance."""
+    cells = [records.cell(
+        f"{s.model}.{s.variant}.{s.delegate}", device=dev, family=s.model.split("_")[0], status=s.status,
+        reason=s.reason, artifact_key=f"{dev.serial}/{s.model}.{s.variant}.{s.delegate}",
+        latency_ms=LatencyRecord(mode="paced", source="tool summary (imported capture)", mean=s.median_ms, std=0.8,
+                                 n=50, missing={"p90": "an imported capture gives only the tool's mean, std and count"})
+        if s.status == CellStatus.OK else None,
+        provenance=records.provenance(f"{dev.serial}_{s.model}.log", sha256=f"{len(s.model):02x}" * 32))
+        for s in specs]
+    run = RunRecord(
+        perflab_version="test", run_id=run_id,
+        scenario=ScenarioRecord(name="import", file=cells[0].provenance.source_file if cells[0].provenance else "",
+                                sha256="1" * 64, text="perflab import", lr_width=lr[0], lr_height=lr[1], scale=2),
+        started_utc=started, finished_utc=started, devices=[dev], cells=cells, exit_code=0)
+    return records.write_run_folder(root / run_id, run)
