@@ -482,30 +482,32 @@ def test_compare_page_rows_are_one_line_and_the_verdict_is_in_view(tmp_path: Pat
 
 
 def test_imported_capture_compares_with_a_local_run_through_welch(tmp_path: Path) -> None:
-    """A capture imported from a phone perflab never measured (mean, std, n only) against a perflab
-    run of the same model on `local` (raw samples): paired by cell_id, compared by Welch's t-test on
-    the means, labelled IMPORTED; its input size stands in for the scenario (a different one refuses)."""
-    from support.matrix_runs import Spec, imported_device, write_imported_run
-
+    """A capture imported by `perflab import` from a phone perflab never measured (mean, std, n only)
+    against a perflab run of the same model on `local` (raw samples): paired by cell_id, compared by
+    Welch's t-test on the means, labelled IMPORTED; its input size stands in for the scenario (a
+    capture of unknown size refuses, one line, exit 2)."""
     rng = np.random.default_rng(7)
     xs = _lognormal(rng, 20.0, 60)
     cell = records.cell("espcn_x2.fp32.cpu", latency_ms=records.latency_of(xs, fps_target=30.0))
     base = records.cell("bicubic_x2.fp32.cpu", latency_ms=records.latency_of(_lognormal(rng, 5.0, 60)))
     local = records.write_run_folder(tmp_path / "local", records.run([base, cell], run_id="local1", scenario=SCEN),
-                                     {c.artifact_key: xs.tolist() for c in (cell,)})
-    px8 = imported_device("pixel8-farm", "Pixel 8", "GS301", "Google")
-    imp = write_imported_run(tmp_path, "import-px8", px8, [Spec("espcn_x2", "fp32", "cpu", 24.0)],
-                             lr=(SCEN.lr_width, SCEN.lr_height))
+                                     {cell.artifact_key: xs.tolist()})
+    log = Path(__file__).parent / "fixtures" / "benchmark_model" / "tf24_cpu_espcn_profile.txt"  # mean 33.4 ms
+    imp, tiny = tmp_path / "imp", tmp_path / "tiny"
+    for folder, extra in ((imp, ["--lr", f"{SCEN.lr_width}x{SCEN.lr_height}"]), (tiny, [])):
+        r = subprocess.run([sys.executable, "-m", "perflab", "import", str(log), "--device", "px8-farm",
+                            "--variant", "fp32", "--out", str(folder), *extra],
+                           capture_output=True, text=True, timeout=300, check=False)
+        assert r.returncode == 0, r.stderr
     out = tmp_path / "cmp"
     r = _compare(local, imp, "--threshold", "latency.median:5%", "--out", out)
     assert r.returncode == 1, r.stdout + r.stderr
     reg = [ln.strip() for ln in r.stdout.splitlines() if ln.strip().startswith("REGRESSION")]
-    assert len(reg) == 1 and reg[0].startswith("REGRESSION local→pixel8-farm/espcn_x2.fp32.cpu: latency.mean")
-    assert "(Welch t)" in reg[0] and reg[0].endswith("[IMPORTED]")
-    assert "B (import-px8) is IMPORTED from pixel8-farm_espcn_x2.log" in r.stdout
-    assert "device model differs: m vs Pixel 8" in r.stdout and "only in A: local/bicubic_x2.fp32.cpu" in r.stdout
+    assert len(reg) == 1 and reg[0].startswith("REGRESSION local→px8-farm/espcn_x2.fp32.cpu: latency.mean")
+    assert "→ 33.41" in reg[0] and "(Welch t)" in reg[0] and reg[0].endswith("[IMPORTED]")
+    assert "is IMPORTED from tf24_cpu_espcn_profile.txt" in r.stdout
+    assert "device model differs: m vs px8-farm" in r.stdout and "only in A: local/bicubic_x2.fp32.cpu" in r.stdout
     assert 'badge imp">IMPORTED' in (out / "index.html").read_text()
-    tiny = write_imported_run(tmp_path, "import-tiny", px8, [Spec("espcn_x2", "fp32", "cpu", 24.0)], lr=(1, 1))
     r = _compare(local, tiny)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert "input size differs: 8×8 vs 1×1" in r.stderr and "--force" in r.stderr
