@@ -351,10 +351,11 @@ def test_frame_tables_render_stored_deltas_and_bound_rows() -> None:
     notes = Footnotes()
     (t,) = build_frame_tables(_run(cells), notes, max_rows=3)
     assert (t.total_frames, t.shown_frames, len(t.rows)) == (5, 3, 3)
-    assert len(t.rows[0][1]) == 6  # PSNR-Y, SSIM-Y, PIQE per cell
-    assert t.rows[0][1][3].sub == "−0.25 dB" and t.rows[1][1][3].sub == "+1.00 dB"
-    assert t.rows[1][1][5].missing  # a non-finite PIQE is missing, not a number
-    assert t.rows[0][1][5].sub is None  # PIQE has no stored per-frame difference: none is made up
+    assert len(t.rows[0][1]) == 8  # PSNR-Y, SSIM-Y, VMAF, PIQE per cell
+    assert t.rows[0][1][4].sub == "−0.25 dB" and t.rows[1][1][4].sub == "+1.00 dB"
+    assert t.rows[1][1][7].missing  # a non-finite PIQE is missing, not a number
+    assert t.rows[0][1][7].sub is None  # PIQE has no stored per-frame difference: none is made up
+    assert t.rows[0][1][6].missing  # no VMAF stored: missing, with a reason
     assert t.dist[1].d_psnr_y_db == [-0.25, 1.0, 1.0, 1.0] and t.dist[0].d_psnr_y_db == []
     stats = t.stats[1]
     assert stats.worse.text == "1 of 4" and stats.d_psnr_min.text == "−0.25 dB" and stats.d_psnr_min.sub == "f0"
@@ -606,3 +607,11 @@ def test_answer_table_has_delta_vmaf_beside_bicubic_and_says_why_it_is_missing()
     assert rows["s"].d_vmaf.text == "+3.50" and rows["s"].d_vmaf.sub == "VMAF 83.5" and rows["s"].d_vmaf.cls == "good"
     assert "vmaf_v0.6.1 (libvmaf 86da14d)" in (rows["s"].d_vmaf.title or "")
     assert rows["t"].d_vmaf.missing and rows["t"].d_vmaf.title == "ffmpeg was built without the libvmaf filter"
+    # per frame and over all frames: the stored VMAF with its Δ; the pools under the mean
+    per = [FrameQuality(frame="f0", psnr_y_db=31.0, vmaf=84.0, d_vmaf=3.5)]
+    cells2 = [c.model_copy(update={"quality": c.quality.model_copy(update={"per_frame": per})}) for c in cells]
+    (ft, _) = build_frame_tables(_run(cells2), Footnotes())
+    assert ft.rows[0][1][4 + 2].text == "84.00" and ft.rows[0][1][4 + 2].sub == "+3.50"
+    s_stats = {r.cell_id: r for r in ft.stats}["s"].vmaf
+    assert s_stats.text == "83.50" and s_stats.sub == "harmonic mean 83.50 · p5 83.50"
+    assert "Δ vs bicubic +3.5000" in (s_stats.title or "")

@@ -29,7 +29,7 @@ from perflab.report.pages import environment
 from perflab.report.pareto import ParetoRow, pareto_front, pareto_rows
 from perflab.report.runfolder import LoadedRun, load_run_folder
 from perflab.report.view import ReportView, build_view
-from perflab.report.view_frames import FrameTableView
+from perflab.report.view_frames import VALS_PER_CELL, FrameTableView
 from perflab.report.viewer import VIEWER_FILE, viewer_data
 from perflab.store.results import CellRecord, CellStatus, DeviceRecord, RunRecord, artifact_dir
 
@@ -491,6 +491,7 @@ def render_run_report_html(folder: LoadedRun) -> str:
         matrix=matrix_links(folder),
         run_parent=str(folder.path.parent),
         frame_figs=frame_figures(view.frame_tables),
+        vals_per_cell=VALS_PER_CELL,
         frame_timelines=frame_timeline_figures(folder.run, kept),
         viewer_file=VIEWER_FILE if viewer else None,
         any_series=lambda mode: any(vc.series_of(c, mode) is not None for c in folder.run.cells),

@@ -3,7 +3,7 @@ with statistics over every frame. Pure, no I/O; rules in :mod:`perflab.report.vi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from perflab.core.display import MISSING, fmt_signed
 from perflab.report.view_common import (
@@ -49,6 +49,7 @@ class FrameStatsRow:
     d_ssim_mean: Val
     psnr_rgb: Val
     piqe: Val
+    vmaf: Val = field(default_factory=lambda: Val(""))  # mean VMAF, Δ vs bicubic under it; pools in the title
 
 
 @dataclass
@@ -67,7 +68,7 @@ class FrameTableView:
     title: str
     emulated: bool
     columns: list[FrameColumn]
-    rows: list[tuple[str, list[Val]]]  # frame name, three Vals (PSNR-Y, SSIM-Y, PIQE) per column
+    rows: list[tuple[str, list[Val]]]  # frame name, VALS_PER_CELL Vals (PSNR-Y, SSIM-Y, VMAF, PIQE) per column
     stats: list[FrameStatsRow]
     dist: list[FrameDist]
     total_frames: int
@@ -78,7 +79,9 @@ MAX_FRAME_ROWS = 10  # per-frame table rows per device/delegate; statistics and 
 NO_REFERENCE_MARK = "no ref."
 """Shown where PSNR/SSIM would be for a frame (or a cell) whose input has no HR reference."""
 FRAME_KEYS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe", "d_psnr_y_db", "d_ssim_y")
-_FRAME_NAMES = {"psnr_y_db": "PSNR-Y", "ssim_y": "SSIM-Y", "piqe": "PIQE", "psnr_rgb_db": "PSNR-RGB"}
+_FRAME_NAMES = {"psnr_y_db": "PSNR-Y", "ssim_y": "SSIM-Y", "piqe": "PIQE", "psnr_rgb_db": "PSNR-RGB", "vmaf": "VMAF"}
+_FRAME_COLUMNS = (("psnr_y_db", 2, " dB"), ("ssim_y", 4, ""), ("vmaf", 2, ""), ("piqe", 1, ""))
+VALS_PER_CELL = len(_FRAME_COLUMNS)  # values per cell and frame in the per-frame table
 
 
 def _per_frame(cell: CellRecord) -> dict[str, FrameQuality]:
@@ -97,12 +100,13 @@ class _FrameBuilder:
         self.notes = notes
 
     def frame_vals(self, cell: CellRecord, frame: str, e: FrameQuality | None, paired: bool) -> list[Val]:
-        """PSNR-Y, SSIM-Y and PIQE of one frame; under PSNR-Y and SSIM-Y the stored difference to bicubic."""
+        """PSNR-Y, SSIM-Y, VMAF and PIQE of one frame; under PSNR-Y, SSIM-Y and VMAF the stored difference to
+        bicubic."""
         if e is None:
             m = self.notes.missing(f"no per-frame quality for {frame} in this cell")
-            return [m, m, m]
+            return [m] * VALS_PER_CELL
         out: list[Val] = []
-        for key, digits, unit in (("psnr_y_db", 2, " dB"), ("ssim_y", 4, ""), ("piqe", 1, "")):
+        for key, digits, unit in _FRAME_COLUMNS:
             name = _FRAME_NAMES[key]
             v = _fv(e, key)
             if v is None and not e.reference and key != "piqe":  # an LR-only input: nothing to compare with
@@ -151,11 +155,13 @@ class _FrameBuilder:
             if d_piqe is not None:
                 piqe = Val(piqe.text, title=f"{piqe.title}; Δ vs bicubic {d_piqe:+.3f} (lower is better)",
                            sub=fmt_signed(d_piqe, 1), sub_cls=delta_cls(d_piqe, higher_better=False, digits=1))
+        vmaf = self._vmaf(cell)
+
         def row(d_mean: Val, d_min: Val, worse: Val, d_ssim: Val) -> FrameStatsRow:
             return FrameStatsRow(cell_key(self.run, cell), cell_label(cell), cell.baseline, is_emulated(cell), n,
                                  recorded("psnr_y_db", 2, "PSNR-Y dB"), min_val, d_mean, d_min, worse,
                                  recorded("ssim_y", 4, "SSIM-Y"), d_ssim, recorded("psnr_rgb_db", 2, "PSNR-RGB dB"),
-                                 piqe)
+                                 piqe, vmaf)
 
         if cell.baseline:
             base_txt = Val("baseline", cls="muted")
@@ -182,6 +188,23 @@ class _FrameBuilder:
         else:
             d_ssim = self.notes.missing(why)
         return row(d_mean, d_min, d_ssim=d_ssim, worse=worse)
+
+
+    def _vmaf(self, cell: CellRecord) -> Val:
+        """The cell's pooled VMAF (mean; harmonic mean and 5th percentile under it), its Δ vs bicubic in the
+        title, or why it is missing."""
+        q = cell.quality
+        if q.vmaf is None:
+            if q.no_reference_frames and q.no_reference_frames >= len(q.per_frame):
+                return Val(NO_REFERENCE_MARK, title=q.missing.get("vmaf") or "no reference", cls="muted")
+            return self.notes.missing(q.missing.get("vmaf") or f"VMAF {NOT_RECORDED}")
+        pools = (f"harmonic mean {q.vmaf_harmonic_mean:.2f} · p5 {q.vmaf_p5:.2f}"
+                 if q.vmaf_harmonic_mean is not None and q.vmaf_p5 is not None else None)
+        title = f"{q.vmaf_model or 'VMAF'}: mean {q.vmaf:.4f} over {q.vmaf_frames} kept frame(s)"
+        if not cell.baseline:
+            d, why = RowBuilder(self.run, self.notes).stored_delta(cell, "vmaf")
+            title += f"; Δ vs bicubic {d:+.4f}" if d is not None else f"; Δ vs bicubic: {why}"
+        return Val(f"{q.vmaf:.2f}", title=title, sub=pools, sub_cls="muted")
 
 
 def build_frame_tables(run: RunRecord, notes: Footnotes, max_rows: int = MAX_FRAME_ROWS) -> list[FrameTableView]:
