@@ -198,6 +198,16 @@ def test_logcat_long_format_filtered_to_its_count_lines_and_a_bare_pasted_line()
         (5.685, 18.535, 14.5752)) and d.provenance is not None and d.provenance.format == "logcat"
 
 
+def test_an_imported_bicubic_is_the_baseline_of_the_models_imported_beside_it() -> None:
+    text = ("INFO: Graph: [/data/local/tmp/bicubic_x2_fp32.tflite]\nINFO: Use xnnpack: [0]\n"
+            "INFO: Inference timings in us: Init: 400, First inference: 2100, Warmup (avg): 2000, Inference (avg): 1900\n")
+    files = [CaptureFile("b.log", "0" * 64, len(text), text), _capture(BM / "tf113_cpu_very_old.txt")]
+    base, sr = build_run(files, ImportOptions(device="p"), now_utc=NOW).cells
+    assert base.baseline and base.cell_id == "bicubic_x2.fp32.cpu" and sr.delegate == "cpu"
+    assert sr.deltas is not None and sr.deltas.baseline_cell_id == "bicubic_x2.fp32.cpu"
+    assert sr.deltas.latency_mean_ms == pytest.approx(402.113 - 1.9)
+
+
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
     with pytest.raises(UserInputError, match=r"tf215_xnnpack_newest.txt:\d+: a second run of"):
         build_run([_capture(BM / "tf215_xnnpack_newest.txt")] * 2, ImportOptions(device="p"), now_utc=NOW)

@@ -32,6 +32,7 @@ from perflab.formats.benchmark_output import (
     split_capture,
 )
 from perflab.lab.cell import delegate_records
+from perflab.rules.derive import finalize_cells
 from perflab.rules.device import IMPORTED_KIND, IMPORTED_NOTE
 from perflab.store.results import (
     CellRecord,
@@ -524,7 +525,7 @@ def _build(files: Sequence[CaptureFile], runs: Sequence[_Run], opts: ImportOptio
         prov = ProvenanceRecord(
             source_file=f.name, sha256=f.sha256, size_bytes=f.size_bytes,
             format="logcat" if logcat else "benchmark_model",
-            tool="TFLite benchmark app or benchmark_model (logcat)" if logcat else "benchmark_model",
+            tool="TFLite benchmark app or benchmark_model" if logcat else "benchmark_model",
             tool_version=out.tool_version, captured_local=captured, imported_utc=_iso(now_utc),
             props_file=opts.props_name, props_sha256=opts.props_sha256,
             notes=[f"run at line {r.first_line} of {f.name}", table.table_note or f"op table {table.table.value}",
@@ -569,7 +570,8 @@ def _build(files: Sequence[CaptureFile], runs: Sequence[_Run], opts: ImportOptio
         scenario=ScenarioRecord(name="import", file="(perflab import)", sha256=digest, text=text,
                                 lr_width=lr[0], lr_height=lr[1], scale=scale),
         started_utc=_iso(now_utc), finished_utc=_iso(now_utc), host={}, devices=[device],
-        planned=[PlannedCell(serial=opts.device, cell_id=c.cell_id) for c in dev_cells], cells=cells,
+        planned=[PlannedCell(serial=opts.device, cell_id=c.cell_id) for c in dev_cells],
+        cells=finalize_cells(cells, fps=None),  # deltas vs an imported bicubic on the same phone and delegate
         warnings=[WarningRecord(code="imported", message=IMPORTED_NOTE), *run_warn], exit_code=0)
 
 
