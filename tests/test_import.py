@@ -208,6 +208,22 @@ def test_an_imported_bicubic_is_the_baseline_of_the_models_imported_beside_it() 
     assert sr.deltas.latency_mean_ms == pytest.approx(402.113 - 1.9)
 
 
+def test_nan_from_an_empty_warm_up_and_an_fd_graph_are_missing_never_stored() -> None:
+    text = ("INFO: Graph: [fd:12:0:3456]\n"
+            "INFO: Running benchmark for at least 0 iterations and at least 0 seconds but terminate if exceeding 150 seconds.\n"
+            "INFO: count=0\n"
+            "INFO: Running benchmark for at least 10 iterations and at least 0 seconds but terminate if exceeding 150 seconds.\n"
+            "INFO: count=10 first=1000 curr=1000 min=900 max=1100 avg=1000 std=50\n"
+            "INFO: Inference timings in us: Init: 1000, First inference: 0, Warmup (avg): -nan, Inference (avg): 1000\n")
+    run = build_run([CaptureFile("n.log", "0" * 64, len(text), text)], ImportOptions(device="p", model="my.net v2"),
+                    now_utc=NOW)
+    c = _one(run)
+    lat = c.latency_ms
+    assert c.cell_id == "my_net_v2.unknown.cpu" and lat is not None and (lat.mean, lat.n) == (1.0, 10)
+    assert lat.first is None and lat.warmup_mean is None and "no warm-up runs" in lat.missing["first"]
+    assert "NaN" not in run.to_json()
+
+
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
     with pytest.raises(UserInputError, match=r"tf215_xnnpack_newest.txt:\d+: a second run of"):
         build_run([_capture(BM / "tf215_xnnpack_newest.txt")] * 2, ImportOptions(device="p"), now_utc=NOW)

@@ -14,10 +14,12 @@ the one parser of the tool's output.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +30,7 @@ from perflab.errors import SourceLocation, UserInputError
 from perflab.formats.benchmark_output import (
     BenchmarkOutput,
     CaptureRun,
+    StatLine,
     parse_output,
     split_capture,
 )
@@ -199,7 +202,7 @@ def _runs(files: Sequence[CaptureFile]) -> list[_Run]:
     out: list[_Run] = []
     for f in files:
         cap = split_capture(f.text)
-        found = [_Run(f, r, cap.logcat, o) for r in cap.runs if _is_run(o := parse_output(r.text))]
+        found = [_Run(f, r, cap.logcat, _finite(o)) for r in cap.runs if _is_run(o := parse_output(r.text))]
         if not found:
             raise UserInputError("no benchmark_model or benchmark app output in it (no parameter echo, timings "
                                  "or tool lines)", SourceLocation(f.name, None, None))
@@ -214,11 +217,34 @@ def _is_run(out: BenchmarkOutput) -> bool:
 
 
 def _graph(out: BenchmarkOutput) -> str | None:
+    """The model's path as the log names it; None for none, or a file descriptor (``fd:…``)."""
     g = out.params.get("Graph") or out.cmdline_flags.get("graph")
     if not g:
-        m = re.search(r"^(?:INFO: )?Loaded model (\S+)", out.text, re.MULTILINE)
+        m = re.search(r"Loaded model (\S+)", out.text)
         g = m.group(1) if m else None
-    return g or None
+    return None if not g or re.match(r"fd:\d", g) else g
+
+
+def _finite(out: BenchmarkOutput) -> BenchmarkOutput:
+    """The parsed run with every number the tool printed as nan or inf (an empty series' average:
+    ``Warmup (avg): -nan`` with no warm-up runs) made None, so it is missing, never stored."""
+    def fin(v: float | None) -> float | None:
+        return v if v is None or math.isfinite(v) else None
+
+    def stat(st: StatLine | None) -> StatLine | None:
+        if st is None:
+            return None
+        return replace(st, first_us=fin(st.first_us), curr_us=fin(st.curr_us), min_us=fin(st.min_us),
+                       max_us=fin(st.max_us), avg_us=fin(st.avg_us), std_us=fin(st.std_us), p5_us=fin(st.p5_us),
+                       median_us=fin(st.median_us), p95_us=fin(st.p95_us))
+
+    clean = copy.copy(out)
+    for f in fields(out):
+        v = getattr(out, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            setattr(clean, f.name, None)
+    clean.warmup, clean.inference = stat(out.warmup), stat(out.inference)
+    return clean
 
 
 def _on(value: str | None) -> bool | None:
@@ -294,6 +320,11 @@ class Identity:
     missing: dict[str, str]
 
 
+def _safe_name(name: str | None) -> str | None:
+    """A model name fit for a cell id (``<model>.<variant>.<delegate>``): letters, digits, ``_``, ``-``."""
+    return re.sub(r"[^A-Za-z0-9_\-]+", "_", name).strip("_") or None if name else None
+
+
 def _zoo_link(name: str | None, opts: ImportOptions, notes: list[str]) -> ZooEntry | None:
     """The zoo artefact the model is: by --model's sha256, by file name, or by perflab's pushed
     name ``<family>_x<scale>`` and the variant."""
@@ -333,7 +364,7 @@ def identify(out: BenchmarkOutput, opts: ImportOptions) -> Identity:
     graph = _graph(out)
     stem = PurePosixPath(graph).name.removesuffix(".tflite") if graph else None
     opt_stem = PurePosixPath(opts.model).name.removesuffix(".tflite") if opts.model else None
-    name = opt_stem or stem
+    name = _safe_name(opt_stem or stem)
     if opt_stem and stem and opt_stem != stem:
         notes.append(f"the log's graph is {graph}; --model {opts.model} was given and is used")
     zoo = _zoo_link(name, opts, notes)
@@ -364,18 +395,23 @@ def _ms(value_us: float | None) -> float | None:
     return None if value_us is None else value_us / 1000.0
 
 
+def _stat_ms(stat: StatLine | None, avg_ms: float | None) -> tuple[float | None, ...]:
+    """(mean, std, min, max, median, p95) in ms from the timed series' count= line; the summary
+    line's average where there is none."""
+    if stat is None:
+        return avg_ms, None, None, None, None, None
+    one = stat.count == 1 or stat.all_same  # "count=1 curr=X", "(all same)"
+    mean = _ms(stat.avg_us) or (_ms(stat.curr_us) if one else None) or avg_ms
+    std = _ms(stat.std_us) if stat.std_us is not None else (0.0 if one else None)
+    return mean, std, _ms(stat.min_us), _ms(stat.max_us), _ms(stat.median_us), _ms(stat.p95_us)
+
+
 def _latency(out: BenchmarkOutput) -> LatencyRecord:
     """The timed series as the capture states it: the ``count=`` line where printed, else the
     summary line's average (n unknown)."""
     missing: dict[str, str] = {}
     stat = out.inference
-    one = stat is not None and (stat.count == 1 or stat.all_same)  # "count=1 curr=X", "(all same)"
-    mean = out.inference_avg_ms
-    std = lo = hi = median = p95 = None
-    if stat is not None:
-        mean = _ms(stat.avg_us) or (_ms(stat.curr_us) if one else None) or mean
-        std = _ms(stat.std_us) if stat.std_us is not None else (0.0 if one else None)
-        lo, hi, median, p95 = _ms(stat.min_us), _ms(stat.max_us), _ms(stat.median_us), _ms(stat.p95_us)
+    mean, std, lo, hi, median, p95 = _stat_ms(stat, out.inference_avg_ms)
     no_line = "the capture has no count= line for the timed runs (only the summary line's averages)"
     for key, val in (("std", std), ("min", lo), ("max", hi)):
         if val is None:
@@ -389,17 +425,22 @@ def _latency(out: BenchmarkOutput) -> LatencyRecord:
         missing["p95"] = summary_only
     for key in ("p10", "p90", "p99", "mad"):
         missing[key] = summary_only
+    no_warmup = out.warmup is not None and out.warmup.count == 0  # --warmup_runs=0: "First inference: 0"
+    first = None if no_warmup and not out.first_ms else out.first_ms
     for key, val, words in (("mean", mean, "holds no inference timings (the run failed or the log was cut short)"),
                             ("init", out.init_ms, "prints no Init time"),
-                            ("first", out.first_ms, "prints no first-inference time"),
+                            ("first", first, "prints no first-inference time"),
                             ("warmup_mean", out.warmup_avg_ms, "prints no warm-up average")):
         if val is None:
             missing[key] = f"the capture {words}"
+    if no_warmup:
+        for key in ("first", "warmup_mean"):
+            missing[key] = "the run had no warm-up runs (count=0): the tool's figure for it is not a measurement"
     cv = std / mean * 100.0 if std is not None and mean else None
     if cv is None:
         missing["cv_pct"] = "needs the mean and std"
-    return LatencyRecord(mode=_SERIES, source="tool summary", init=out.init_ms, first=out.first_ms,
-                         warmup_mean=out.warmup_avg_ms, median=median, mean=mean, p95=p95, min=lo, max=hi, std=std,
+    return LatencyRecord(mode=_SERIES, source="tool summary", init=out.init_ms, first=first,
+                         warmup_mean=None if no_warmup else out.warmup_avg_ms, median=median, mean=mean, p95=p95, min=lo, max=hi, std=std,
                          cv_pct=cv, n=stat.count if stat is not None else 0, missing=missing)
 
 
