@@ -1,7 +1,7 @@
 """The split planner's prediction against measurement on ``local`` (issue 23's "within 10%").
 
 Usage: python benchmarks/bench_planner.py [--family espcn] [--lr 240x136] [--rounds 7]
-       [--iterations 5] [--threads 1] [--floor-db DB] [--json]
+       [--iterations 5] [--threads 1] [--floor-db DB] [--check FIFI,IFIF] [--json]
 
 Runs perflab.lab.planner.plan_model for one chain model: inputs measured (prefix segments per
 precision, two-segment seam variants, per-unit sensitivity on a held-out photograph), the exact
@@ -34,6 +34,9 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--floor-db", type=float, default=None)
+    ap.add_argument("--check", default="FIFI,IFIF",
+                    help="more plans to run (comma-separated labels): many seams test the additive model; a "
+                         "plan with one seam is a two-segment input variant and predicted exactly by construction")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     w, h = (int(v) for v in a.lr.split("x"))
@@ -41,7 +44,8 @@ def main() -> int:
     t0 = time.monotonic()
     m = plan_model(get_artifact(a.family, a.scale, "fp32"), frames,
                    PlanSettings(lr_width=w, lr_height=h, threads=a.threads, rounds=a.rounds, iterations=a.iterations,
-                                quality_floor_db=a.floor_db),
+                                quality_floor_db=a.floor_db,
+                                check_plans=tuple(x for x in a.check.split(",") if x)),
                    progress=lambda msg: print(msg, file=sys.stderr))
     if a.json:
         print(json.dumps(m, indent=1))

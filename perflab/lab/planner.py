@@ -66,6 +66,7 @@ class PlanSettings:
     warmup: int = 2
     quality_floor_db: float | None = None  # minimum PSNR-Y of the chosen plan; None: fp32's − 0.1 dB
     border_px: int = 0
+    check_plans: tuple[str, ...] = ()  # more plans to run, as labels ("FIFI"): e.g. many seams, to test the model
 
 
 # --------------------------------------------------------------------------- running segments
@@ -305,11 +306,19 @@ def _tup(g: Grid) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(r) for r in g)
 
 
+def parse_label(label: str, n: int) -> tuple[int, ...]:
+    """"FIFI" → (0, 1, 0, 1); UserInputError unless n letters of F (fp32) and I (int8)."""
+    if len(label) != n or set(label) - {"F", "I"}:
+        raise UserInputError(f"plan {label!r}: give {n} letters, F (fp32) or I (int8), one per unit")
+    return tuple("FI".index(c) for c in label)
+
+
 def _plans_to_run(n: int, front: Sequence[sp.FrontPoint], chosen: sp.FrontPoint,
-                  baseline: sp.RelaxedResult) -> dict[tuple[int, ...], list[str]]:
+                  baseline: sp.RelaxedResult, extra: Sequence[str] = ()) -> dict[tuple[int, ...], list[str]]:
     to_run: dict[tuple[int, ...], list[str]] = {}
     picks = [((0,) * n, "all-fp32"), ((1,) * n, "all-int8"), (baseline.plan, "relaxed baseline"),
              (chosen.plan, "exact (chosen)")]
+    picks += [(parse_label(label, n), "check") for label in extra]
     step = max(1, math.ceil(len(front) / MAX_EXECUTED_FRONT))
     picks += [(f.plan, "exact front") for f in front[::step]]
     for plan, role in picks:
@@ -378,7 +387,7 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     baseline = sp.relaxed_baseline(inputs, budget)
     hull = {f.plan for f in sp.lagrangian_front(inputs)}
 
-    to_run = _plans_to_run(n, front, chosen, baseline)
+    to_run = _plans_to_run(n, front, chosen, baseline, s.check_plans)
     # the plans are timed in the same interleaved rounds as the input variants again: the error
     # against that prediction is the additive model's, not the machine's drift between two passes
     progress(f"{art.name}: executing {len(to_run)} plans as segment models (with the input variants again)")

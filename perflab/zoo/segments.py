@@ -1,7 +1,8 @@
 """Segment models for the split planner (issue 23), generated with TensorFlow.
 
 A zoo model whose layer units (perflab.zoo.variants) form a chain — each unit reads only the
-previous unit's output, as in ESPCN and FSRCNN — is cut into **segments**: units [a, b) as a
+previous unit's output, as in ESPCN (FSRCNN's anchor, an add of the LR input before the pixel
+shuffle, is a second input: not cut yet) — is cut into **segments**: units [a, b) as a
 TFLite model of their own, in one precision. The input of segment [a, b) is unit a−1's
 activation (the LR frame for a = 0), its output unit b−1's. A plan (which unit runs in which
 precision) runs as its segments in sequence, one interpreter each.
@@ -35,7 +36,7 @@ from perflab.zoo.variants import LayerUnit, cache_root, tensorflow_missing
 
 SEGMENTS_FORMAT = 1
 PRECISIONS = ("fp32", "int8")
-CHAIN_FAMILIES = ("espcn", "fsrcnn")
+CHAIN_FAMILIES = ("espcn",)  # FSRCNN's anchor (LR input added before the shuffle) makes it a DAG
 
 
 @dataclass(frozen=True)
