@@ -35,6 +35,7 @@ SCALE = 2
 def _clip(n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     hrs, outs = [], []
     for f in iter_synthetic_frames(n, fps=30.0, width=1920, height=1080):
+        assert f.hr is not None  # the synthetic clip is rendered at HR
         hr = frames.quantize_8bit(f.hr)
         lr = frames.hr_to_lr(hr, SCALE)
         outs.append(frames.quantize_8bit(np.clip(frames.resize_bicubic(lr, 1920, 1080), 0.0, 1.0)))
