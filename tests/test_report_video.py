@@ -39,7 +39,7 @@ def _per_frame(temporal: list[float | None], psnr0: float, still: bool = False) 
             for i, (f, t) in enumerate(zip(FRAMES, temporal, strict=True))]
 
 
-def build(path: Path, *, still: bool = False, kept: int = KEPT) -> RunRecord:
+def build(path: Path, *, still: bool = False, kept: int = KEPT, render: bool = True) -> RunRecord:
     none = [None] * len(FRAMES)
     sr_t: list[float | None] = none if still else [None, 0.5, 4.0, 4.2, 0.6, 0.5]
     base_t: list[float | None] = none if still else [None, 0.3, 2.6, 2.5, 0.4, 0.3]
@@ -55,7 +55,8 @@ def build(path: Path, *, still: bool = False, kept: int = KEPT) -> RunRecord:
             size = (16, 12) if group == LR else (32, 24)
             img = np.zeros((size[1], size[0], 3), dtype=np.float32) + np.asarray(rgb, dtype=np.float32) / 255.0
             folder.save_frame(folder.frame_group(group) if group not in (HR, LR) else group, f, img)
-    render_run_report(path)
+    if render:
+        render_run_report(path)
     return record
 
 
@@ -172,3 +173,20 @@ def test_chromium_wipes_sr_over_bicubic(clip_run: Path, tmp_path: Path) -> None:
     width = xb.max() - xr.min() + 1  # 32 px × zoom 4
     assert abs(width - 128) <= 2
     assert abs((xr.max() + 1 - xr.min()) / width - 0.25) < 0.05  # the wipe at 25%
+
+
+def test_the_answer_sets_the_temporal_error_beside_bicubic(tmp_path: Path) -> None:
+    from perflab.report.view import build_view
+
+    rec = build(tmp_path / "clip", kept=0, render=False)
+    rows = {r.cell_id: r for ad in build_view(rec).answer for r in ad.rows}
+    sr, base = rows[SR].d_temporal, rows[BASE].d_temporal
+    # means over the frames with a value: SR (0.5+4+4.2+0.6+0.5)/5 = 1.96, bicubic 1.22
+    assert (sr.text, sr.sub, sr.cls) == ("+0.74", "1.96", "bad") and "worst frame 4.200" in (sr.title or "")
+    assert base.text == "1.22" and "bicubic's own temporal error" in (base.title or "")
+    still = build(tmp_path / "photos", still=True, kept=0)
+    v = build_view(still)
+    rows = {r.cell_id: r for ad in v.answer for r in ad.rows}
+    assert rows[SR].d_temporal.missing and rows[SR].d_temporal.title == NO_SEQUENCE
+    html = (tmp_path / "photos" / "index.html").read_text()
+    assert "Δ temporal ↓</th>" in html and NO_SEQUENCE in html

@@ -46,6 +46,7 @@ class AnswerRow(CellHead):
     d_psnr: vc.Val
     d_ssim: vc.Val
     d_vmaf: vc.Val  # Δ VMAF (bicubic's row: its own VMAF)
+    d_temporal: vc.Val  # Δ temporal error (bicubic's row: its own); lower is steadier
     d_piqe: vc.Val
     mai_ratio: vc.Val
 
@@ -133,7 +134,7 @@ def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
     if not h["ok"]:
         blank = vc.Val("")
         return AnswerRow(**h, realtime=blank, rule="", latency=blank, d_latency=blank, d_psnr=blank, d_ssim=blank,
-                         d_vmaf=blank, d_piqe=blank, mai_ratio=blank)
+                         d_vmaf=blank, d_temporal=blank, d_piqe=blank, mai_ratio=blank)
     rule = cell.realtime.rule if cell.realtime is not None else ""
     head = cell.latency_ms
     lat_attr = "latency_median_ms" if head is None or head.median is not None else "latency_mean_ms"
@@ -145,6 +146,7 @@ def _answer_row(rb: RowBuilder, cell: CellRecord) -> AnswerRow:
         d_psnr=_delta_val(rb, cell, "psnr_y_db", 2, " dB", higher_better=True, what="PSNR-Y"),
         d_ssim=_delta_val(rb, cell, "ssim_y", 4, "", higher_better=True, what="SSIM-Y"),
         d_vmaf=_vmaf_val(rb, cell),
+        d_temporal=_temporal_val(rb, cell),
         d_piqe=_delta_val(rb, cell, "piqe", 1, "", higher_better=False, what="PIQE (lower is better)"),
         mai_ratio=_mai_ratio(rb, cell),
     )
@@ -167,6 +169,27 @@ def _vmaf_val(rb: RowBuilder, cell: CellRecord) -> vc.Val:
         return rb.notes.missing(q.missing.get("vmaf") or why)
     return vc.Val(fmt_signed(d, 2, ""), cls=vc.delta_cls(d, True, 2), sub=own, sub_cls="muted",
                   title=f"VMAF, Δ vs bicubic on the same kept frames: {d:+.4g}; {pools}")
+
+
+def _temporal_val(rb: RowBuilder, cell: CellRecord) -> vc.Val:
+    """Δ temporal error vs bicubic (lower is steadier) with the cell's own mean under it; bicubic's row
+    shows its own (docs/quality.md "Temporal stability")."""
+    q = cell.quality
+    own = getattr(q, "temporal_err_y", None)
+    worst = getattr(q, "temporal_err_y_max", None)
+    what = ("temporal error: the output's frame-to-frame change against the reference's own motion, "
+            "8-bit Y levels, mean over the frames that follow another of their clip")
+    if own is not None and worst is not None:
+        what += f": {own:.3f} (worst frame {worst:.3f})"
+    if cell.baseline:
+        if own is None:
+            return rb.notes.missing(q.missing.get("temporal_err_y") or f"temporal error {vc.NOT_RECORDED}")
+        return vc.Val(f"{own:.2f}", cls="muted", title=f"bicubic's own {what}")
+    d, why = rb.stored_delta(cell, "temporal_err_y")
+    if d is None:
+        return rb.notes.missing(q.missing.get("temporal_err_y") or why)
+    return vc.Val(fmt_signed(d, 2, ""), cls=vc.delta_cls(d, False, 2), sub=None if own is None else f"{own:.2f}",
+                  sub_cls="muted", title=f"Δ vs bicubic {d:+.4g} (negative: steadier than bicubic); {what}")
 
 
 def _mai_ratio(rb: RowBuilder, cell: CellRecord) -> vc.Val:
