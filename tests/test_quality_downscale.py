@@ -196,6 +196,8 @@ def test_results_name_the_kernel_and_mark_frames_without_reference(tmp_path: Pat
         for n in ("lr-000000", "lr-000001"):
             assert by[n]["reference"] is False and by[n]["psnr_y_db"] is None and by[n]["piqe"] is not None
             assert by[n]["missing"]["psnr_y_db"] == NO_REFERENCE
+        # the LR-only clip (one frame twice: static) has a temporal figure held against its input: 0
+        assert by["lr-000001"]["temporal_err_y"] == 0.0 and "temporal_err_y" in by["lr-000000"]["missing"]
         assert by["coffee"]["psnr_y_db"] is not None and by["000"]["psnr_y_db"] is not None
         # VMAF still runs on the frames with a reference (the kept video follows the reference's)
         assert by["coffee"]["vmaf"] is not None and by["000"]["vmaf"] is not None, q["missing"].get("vmaf")

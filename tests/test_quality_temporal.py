@@ -143,6 +143,10 @@ def test_pooled_and_versus_bicubic() -> None:
     sr = quality_record(per([None, 1.0, 3.0]), "test")
     base = quality_record(per([None, 0.5, 0.5]), "test")
     assert (sr.temporal_err_y, sr.temporal_err_y_max) == (2.0, 3.0)
+    # LR-only frames (held against their input) do not mix into a cell whose other frames have an HR
+    lr_only = FrameQuality(frame="lr-1", reference=False, temporal_err_y=50.0)
+    assert quality_record([*per([None, 1.0, 3.0]), lr_only], "test").temporal_err_y == 2.0
+    assert quality_record([lr_only], "test").temporal_err_y == 50.0
     _, s = finalize_cells([cell("bicubic.fp32.cpu", quality=base), cell("espcn.fp32.cpu", quality=sr)], fps=None)
     assert s.deltas is not None and s.deltas.temporal_err_y == pytest.approx(1.5)
     assert [f.d_temporal_err_y for f in s.quality.per_frame] == [None, 0.5, 2.5]
@@ -162,3 +166,27 @@ def test_the_cell_scores_each_frame_against_the_previous_one_of_its_sequence() -
     assert all(p.temporal_err_y is not None and p.temporal_err_y > 5.5 for p in per[2:])
     rec = quality_record(per, "test")
     assert rec.temporal_err_y is not None and "temporal_err_y" not in rec.missing
+
+
+def test_lr_only_footage_is_held_against_its_own_input() -> None:
+    """No HR: the output's change is held against the LR input's, upscaled — flicker the model adds is seen, the
+    input's motion and a model that only sharpens steadily are not."""
+    from perflab.lab.cell import frame_quality
+
+    hrs = pan(5, (2, 4))
+    lrs = [hr_to_lr(h, SCALE) for h in hrs]
+    clip = [Frame(f"lr-{i}", None, "0:lr.mp4", lr=lr) for i, lr in enumerate(lrs)]
+
+    def run(outs: list[np.ndarray]) -> list[FrameQuality]:
+        tracker = TemporalTracker(border_px=SCALE)
+        return [frame_quality(f, o, SCALE, tracker, lr_from="lr_only") for f, o in zip(clip, outs, strict=True)]
+
+    up = [bicubic(h) for h in hrs]  # bicubic of the same LR: what the input itself shows
+    steady, flicker, sharp = run(up), run([FLICKER["brightness"](i, o) for i, o in enumerate(up)]), run(hrs)
+    assert [f.missing.get("temporal_err_y") for f in steady] == [FIRST_FRAME] + [None] * 4
+    assert all(not f.reference and f.psnr_y_db is None for f in steady)
+    assert [f.temporal_err_y for f in steady[1:]] == [0.0] * 4
+    assert min(f.temporal_err_y or 0.0 for f in flicker[1:]) > 5.5
+    assert max(f.temporal_err_y or 0.0 for f in sharp[1:]) < 1.0  # sharper than the input, moving with it
+    rec = quality_record(flicker, "test")
+    assert rec.temporal_err_y is not None and rec.temporal_err_y > 5.5 and "temporal_err_y" not in rec.missing

@@ -37,7 +37,7 @@ from perflab.lab.parts import Part, merge
 from perflab.lab.phone_timing import TimingTrace, traced, with_trace_samples
 from perflab.lab.progress import Phase
 from perflab.lab.video import StreamKeeper, cell_vmaf
-from perflab.quality.frames import Frame, quantize_8bit
+from perflab.quality.frames import Frame, quantize_8bit, resize_bicubic
 from perflab.quality.metrics import default_threads
 from perflab.quality.temporal import TemporalTracker
 from perflab.rules.device import is_emulated
@@ -319,7 +319,7 @@ def frame_quality(f: Frame, out: np.ndarray, scale: int, temporal: TemporalTrack
     """One output frame's scores: against its HR where the input has one, else (an LR-only input)
     by the no-reference measures alone, PSNR/SSIM marked as having no reference. With ``temporal``
     (the cell's tracker, frames in order) also its temporal stability against the previous frame
-    of its sequence (it follows the reference's motion, so an LR-only frame has none)."""
+    of its sequence (an LR-only frame's against its LR input upscaled, having no HR)."""
     from perflab.quality.metrics import psnr_rgb_db, psnr_ssim_y
     from perflab.quality.piqe import piqe_score
 
@@ -339,15 +339,21 @@ def frame_quality(f: Frame, out: np.ndarray, scale: int, temporal: TemporalTrack
         piqe = piqe_score(out)
     except MeasurementError as exc:
         missing["piqe"] = str(exc)
-    if f.hr is None:
-        return no_reference_frame(f.name, piqe, missing, lr_from or "lr_only")
-    y = psnr_ssim_y(out, f.hr, scale)
     t_err: float | None = None
     if temporal is not None:
-        t = temporal.step(f.sequence, f.hr, out)
+        # no HR: the LR input itself, upscaled bicubically, is what the output's change is held
+        # against (the flicker the model adds beyond the input's own; docs/quality.md)
+        ref = f.hr
+        if ref is None:
+            assert f.lr is not None
+            ref = quantize_8bit(np.clip(resize_bicubic(f.lr, out.shape[1], out.shape[0]), 0.0, 1.0))
+        t = temporal.step(f.sequence, ref, out)
         t_err = t.value
         if t.missing is not None:
             missing["temporal_err_y"] = t.missing
+    if f.hr is None:
+        return no_reference_frame(f.name, piqe, missing, lr_from or "lr_only", temporal_err_y=t_err)
+    y = psnr_ssim_y(out, f.hr, scale)
     return FrameQuality(frame=f.name, psnr_y_db=y.psnr_y_db, ssim_y=y.ssim_y, psnr_rgb_db=psnr_rgb_db(out, f.hr, scale),
                         piqe=piqe, temporal_err_y=t_err, missing=missing, lr_from=lr_from)
 

@@ -179,6 +179,8 @@ def _temporal_val(rb: RowBuilder, cell: CellRecord) -> vc.Val:
     worst = getattr(q, "temporal_err_y_max", None)
     what = ("temporal error: the output's frame-to-frame change against the reference's own motion, "
             "8-bit Y levels, mean over the frames that follow another of their clip")
+    if q.frames and getattr(q, "no_reference_frames", 0) == q.frames:
+        what += "; LR-only footage: held against the LR input upscaled, there being no HR"
     if own is not None and worst is not None:
         what += f": {own:.3f} (worst frame {worst:.3f})"
     if cell.baseline:

@@ -15,7 +15,8 @@ _FULL_REFERENCE = ("psnr_y_db", "ssim_y", "psnr_rgb_db")
 
 def quality_record(per: list[FrameQuality], computed_on: str, downscale: str | None = None) -> QualityRecord:
     """The cell's quality: means over its frames (finite values only), the worst frame's PSNR-Y,
-    the temporal measure pooled (mean, worst frame) over the frames that have one.
+    the temporal measure pooled (mean, worst frame) over the frames that have one (those with an HR
+    where there are some, else those of LR-only footage, held against their input).
     Full-reference means are over the frames that have a reference; when none has, they are
     missing with :data:`NO_REFERENCE`."""
     if not per:
@@ -33,7 +34,9 @@ def quality_record(per: list[FrameQuality], computed_on: str, downscale: str | N
     if no_ref == len(per):
         missing.update({k: NO_REFERENCE for k in (*_FULL_REFERENCE, "psnr_y_db_min")})
     psnrs = [r.psnr_y_db for r in per if r.psnr_y_db is not None]
-    temporal = [v for r in per if (v := r.temporal_err_y) is not None and np.isfinite(v)]
+    # held against an HR where some frames have one; footage with no HR at all: against its input
+    temporal = [v for r in per if r.reference and (v := r.temporal_err_y) is not None and np.isfinite(v)] or \
+        [v for r in per if (v := r.temporal_err_y) is not None and np.isfinite(v)]
     if not temporal:
         missing["temporal_err_y"] = _no_temporal(per)
     return QualityRecord(
@@ -81,8 +84,10 @@ def with_vmaf(q: QualityRecord, scores: dict[str, float], *, model: str | None, 
         "vmaf_p5": pooled.p5 if pooled else None, "vmaf_frames": pooled.n if pooled else 0, "missing": missing})
 
 
-def no_reference_frame(frame: str, piqe: float | None, missing: dict[str, str], lr_from: str) -> FrameQuality:
-    """A frame of an LR-only input: PIQE only, the full-reference measures (and the temporal one,
-    which follows the reference's motion) missing with :data:`NO_REFERENCE`."""
-    return FrameQuality(frame=frame, piqe=piqe, reference=False, lr_from=lr_from,
-                        missing={**{k: NO_REFERENCE for k in (*_FULL_REFERENCE, "temporal_err_y")}, **missing})
+def no_reference_frame(frame: str, piqe: float | None, missing: dict[str, str], lr_from: str, *,
+                       temporal_err_y: float | None = None) -> FrameQuality:
+    """A frame of an LR-only input: the no-reference measures only — PIQE, and the temporal error
+    held against the LR input itself (docs/quality.md "Temporal stability"); the full-reference
+    measures missing with :data:`NO_REFERENCE`."""
+    return FrameQuality(frame=frame, piqe=piqe, reference=False, lr_from=lr_from, temporal_err_y=temporal_err_y,
+                        missing={**dict.fromkeys(_FULL_REFERENCE, NO_REFERENCE), **missing})
