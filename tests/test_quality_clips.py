@@ -16,6 +16,7 @@ from typing import get_args
 
 import pytest
 
+from perflab.core.files import sha256_file
 from perflab.errors import UserInputError
 from perflab.lab.validate import iter_checked_frames, validate_scenario
 from perflab.quality.clips import (
@@ -26,7 +27,6 @@ from perflab.quality.clips import (
     clip_path,
     clips_dir,
     ensure_clips,
-    sha256_file,
     unpack_clips,
 )
 from perflab.quality.inputs import video_info

@@ -43,8 +43,8 @@ def import_cmd(
                                            "not echo its input shape")] = None,
 ) -> None:
     """Import captures measured elsewhere as IMPORTED cells of a new run folder (with provenance)."""
+    from perflab.core.files import sha256_file
     from perflab.lab.importer import ImportOptions, import_captures, read_props, zoo_entries
-    from perflab.zoo.registry import sha256_file
 
     try:
         if not device.strip() or any(c in device for c in "/\\:\n"):

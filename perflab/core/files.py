@@ -13,6 +13,7 @@ Imports nothing from perflab above it (only perflab.errors).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -88,3 +89,12 @@ def regular_file_problem(path: str | Path) -> str | None:
             return None
     except UserInputError as exc:
         return exc.message
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, hex, read 1 MiB at a time (models, clips, wheels)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

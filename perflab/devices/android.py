@@ -27,6 +27,7 @@ import re
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,19 @@ def parse_getprop(text: str) -> dict[str, str]:
         if m:
             props[m.group(1)] = m.group(2)
     return props
+
+
+def props_extra(props: Mapping[str, str], more: Mapping[str, str]) -> dict[str, str]:
+    """A device record's ``extra`` from its getprop values (maker, board, SoC maker, Android
+    release, build type), then ``more``, in that order, leaving out every empty value."""
+    return {k: v for k, v in {
+        "manufacturer": props.get("ro.product.manufacturer", ""),
+        "board_platform": props.get("ro.board.platform", ""),
+        "soc_manufacturer": props.get("ro.soc.manufacturer", ""),
+        "android_release": props.get("ro.build.version.release", ""),
+        "build_type": props.get("ro.build.type", ""),
+        **more,
+    }.items() if v}
 
 
 @dataclass(frozen=True)
@@ -207,14 +221,7 @@ class AndroidDevice:
             sdk_txt = p.get("ro.build.version.sdk", "")
             soc = p.get("ro.soc.model") or p.get("ro.board.platform") or None
             kind = DeviceKind.EMULATED if p.get(EMULATED_PROP) == "1" else DeviceKind.ANDROID
-            extra = {k: v for k, v in {
-                "manufacturer": p.get("ro.product.manufacturer", ""),
-                "board_platform": p.get("ro.board.platform", ""),
-                "soc_manufacturer": p.get("ro.soc.manufacturer", ""),
-                "android_release": p.get("ro.build.version.release", ""),
-                "build_type": p.get("ro.build.type", ""),
-                "device_config": self.loaded_config.config.name,
-            }.items() if v}
+            extra = props_extra(p, {"device_config": self.loaded_config.config.name})
             if kind is DeviceKind.EMULATED:
                 extra["emulated"] = "perflab emulated phone: timings come from the host running the model"
             self._info = DeviceInfo(

@@ -220,6 +220,15 @@ class BenchmarkOutput:
                 return sec
         return None
 
+    @property
+    def mem_overall_source(self) -> str | None:
+        """Where ``mem_overall_mb`` comes from, in words with the line's own wording (None
+        without one)."""
+        if self.mem_overall_mb is None:
+            return None
+        wording = "'Peak memory footprint'" if self.mem_wording == "peak" else "'Memory footprint delta'"
+        return f"benchmark_model overall delta of max RSS since tool start ({wording}, MB)"
+
 
 # --------------------------------------------------------------------------------------
 # Line normalisation

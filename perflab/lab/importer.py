@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from perflab import __version__
 from perflab.core.files import read_regular_bytes
-from perflab.devices.android import parse_getprop
+from perflab.devices.android import parse_getprop, props_extra
 from perflab.errors import SourceLocation, UserInputError
 from perflab.formats.benchmark_output import (
     BenchmarkOutput,
@@ -158,7 +158,8 @@ def _build_props(text: str) -> dict[str, str]:
 
 def zoo_entries(with_sha: bool) -> tuple[ZooEntry, ...]:
     """The zoo's shipped artefacts (their sha256 only when asked: it reads every file)."""
-    from perflab.zoo.registry import list_models, sha256_file
+    from perflab.core.files import sha256_file
+    from perflab.zoo.registry import list_models
 
     out: list[ZooEntry] = []
     for info in list_models():
@@ -455,8 +456,7 @@ def _telemetry(out: BenchmarkOutput) -> TelemetryRecord:
     tool_mem, tool_src = None, None
     if out.mem_overall_mb is not None:
         tool_mem = out.mem_overall_mb
-        wording = "'Peak memory footprint'" if out.mem_wording == "peak" else "'Memory footprint delta'"
-        tool_src = f"imported: benchmark_model overall delta of max RSS since tool start ({wording}, MB)"
+        tool_src = f"imported: {out.mem_overall_source}"
     else:
         missing["tool_mem_mb"] = "the capture prints no memory footprint line"
     why = "an imported capture: perflab's sampler did not run"
@@ -489,14 +489,7 @@ def _layers(out: BenchmarkOutput) -> LayersRecord:
 def _device(opts: ImportOptions) -> DeviceRecord:
     p = opts.props
     sdk = p.get("ro.build.version.sdk", "")
-    extra = {k: v for k, v in {
-        "manufacturer": p.get("ro.product.manufacturer", ""),
-        "board_platform": p.get("ro.board.platform", ""),
-        "soc_manufacturer": p.get("ro.soc.manufacturer", ""),
-        "android_release": p.get("ro.build.version.release", ""),
-        "build_type": p.get("ro.build.type", ""),
-        "imported": "a phone perflab did not measure: its cells come from imported captures",
-    }.items() if v}
+    extra = props_extra(p, {"imported": "a phone perflab did not measure: its cells come from imported captures"})
     return DeviceRecord(serial=opts.device, kind=IMPORTED_KIND, model=p.get("ro.product.model") or opts.device,
                         soc=opts.soc or p.get("ro.soc.model") or p.get("ro.board.platform") or None,
                         abi=p.get("ro.product.cpu.abi") or None, sdk=int(sdk) if sdk.isdigit() else None,

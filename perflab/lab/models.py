@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from perflab.core.files import sha256_file
 from perflab.core.types import ModelArtifact
 from perflab.errors import ModelError
 from perflab.scenario.loader import LoadedScenario
 from perflab.scenario.plan import CellSpec
-from perflab.zoo.registry import sha256_file
 
 __all__ = ["resolve_artifact", "sha256_file"]
 

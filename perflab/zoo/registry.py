@@ -7,12 +7,12 @@ trained); file sizes and hashes are always read from the files themselves.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.core.files import sha256_file
 from perflab.core.types import ModelArtifact
 from perflab.errors import ModelError, UserInputError
 from perflab.zoo.convert import VARIANTS
@@ -104,14 +104,6 @@ def model_info(family: str, scale: int) -> ModelInfo:
         raise UserInputError(f"unknown model family {family!r}; known: {', '.join(sorted(known_families()))}")
     scales = sorted(i.scale for i in list_models() if i.family == family)
     raise UserInputError(f"model family {family!r} has no x{scale} model; scales: {scales}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def get_artifact(family: str, scale: int, variant: str) -> ModelArtifact:

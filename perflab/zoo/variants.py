@@ -92,7 +92,7 @@ class VariantSet:
 
     def artifact(self, v: ModelVariant) -> ModelArtifact:
         """The variant as something a Workload runs (sha256 and size read from the file)."""
-        from perflab.zoo.registry import sha256_file
+        from perflab.core.files import sha256_file
 
         p = self.path(v)
         return ModelArtifact(name=f"{self.model}.{v.name.replace(':', '-')}", family=self.family,
