@@ -366,6 +366,18 @@ def test_fastrpc_contexts_are_matched_per_channel() -> None:
     assert a.fastrpc_unanswered == 0
 
 
+def test_the_trace_summary_names_the_processor_and_its_own_time() -> None:
+    from perflab.tracing.summary import render_summary, trace_summary
+
+    doc = trace_summary(parse_trace(_with_irqs(("8120.500400", "8120.500405", "ipcc_0", 45),
+                                               ("8120.503050", "8120.503060", "ipcc_0", 45))), source="t")
+    sw = doc["switch_latency"]
+    assert isinstance(sw, dict) and sw["processors"] == ["npu"] and sw["via"] == ["fastrpc", "fastrpc+irq"]
+    assert isinstance(sw["accel_ms"], dict) and sw["accel_ms"]["median_ms"] == pytest.approx(2.65)
+    text = render_summary(doc)
+    assert "(to npu)" in text and "the accelerator's own time per node: median 2.650 ms" in text
+
+
 def test_an_npu_over_fastrpc_is_refused_on_a_kernel_without_fastrpc(tmp_path: Path) -> None:
     """Only a Qualcomm kernel (kgsl) has the dsp-kernel's fastrpc events, so a profile that gives
     a Mali phone an NPU over fastrpc is bad input, named in one line; the shipped Snapdragon

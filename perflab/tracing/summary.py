@@ -117,6 +117,8 @@ def trace_summary(trace: ParsedTrace | TraceFacts, *, source: str, counter_hz: f
             "via": sorted({s.via for s in attr.switches}),
             "cpu_to_accel_ms": when_timed(_ms([s.cpu_to_accel_us for s in attr.switches])),
             "accel_to_cpu_ms": when_timed(_ms([s.accel_to_cpu_us for s in attr.switches])),
+            "processors": sorted({s.processor for s in attr.switches if s.processor}),
+            "accel_ms": when_timed(_ms([s.accel_us for s in attr.switches if s.accel_us is not None])),
         },
     }
 
@@ -217,7 +219,11 @@ def render_summary(doc: dict[str, object]) -> str:  # noqa: C901 — a flat list
         c2a, a2c = sw["cpu_to_accel_ms"], sw["accel_to_cpu_ms"]
         out.append(f"switch latency over {sw['nodes']} delegate nodes (via {', '.join(sw['via'])}): "
                    f"CPU→accelerator median {_num(c2a['median_ms'] if isinstance(c2a, dict) else None)} ms, "
-                   f"accelerator→CPU median {_num(a2c['median_ms'] if isinstance(a2c, dict) else None)} ms")
+                   f"accelerator→CPU median {_num(a2c['median_ms'] if isinstance(a2c, dict) else None)} ms"
+                   + (f" (to {', '.join(sw['processors'])})" if sw.get("processors") else ""))
+        own = sw.get("accel_ms")
+        if isinstance(own, dict):
+            out.append(f"the accelerator's own time per node: median {_num(own['median_ms'])} ms")
     tool = doc.get("benchmark_model")
     if isinstance(tool, dict):
         line = (f"benchmark_model: {tool['warmup_runs']} warm-up + {tool['timed_runs']} timed runs, "

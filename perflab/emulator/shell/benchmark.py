@@ -48,7 +48,6 @@ def _child_env(sh: Shell, device_path: str, env: dict[str, str]) -> dict[str, st
             "PERFLAB_EMU_TRACE_FILE": str(tr.buffer),
             "PERFLAB_EMU_TRACE_OFFSET_S": repr(tr.offset_s()),
             "PERFLAB_EMU_ATRACE": "1" if _atrace_on(rt.props, device_path) else "0",
-            "PERFLAB_EMU_TRACE_IRQ": "1" if tr.events.get("irq/irq_handler_entry") else "0",
         })
     for k in ("LD_LIBRARY_PATH", "ADSP_LIBRARY_PATH"):
         if k in env:
