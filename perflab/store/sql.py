@@ -382,9 +382,7 @@ class SqlStore:
         t = self.t_samples
         q = (sa.select(t.c.device_serial, t.c.cell_id, t.c.series, t.c.iteration, t.c.latency_ms)
              .where(t.c.run_id == run_id).order_by(t.c.device_serial, t.c.cell_id, t.c.series, t.c.iteration))
-        with self._guard("cannot read samples"), self._connect() as conn:
-            return pd.DataFrame([dict(r._mapping) for r in conn.execute(q)],
-                                columns=["device_serial", "cell_id", "series", "iteration", "latency_ms"])
+        return self._frame(q, ["device_serial", "cell_id", "series", "iteration", "latency_ms"], "cannot read samples")
 
     def cells_frame(self, *, scenario: str | None = None) -> pd.DataFrame:
         """One row per run × device × cell, runs in start order: run and cell identity, status,
@@ -398,11 +396,7 @@ class SqlStore:
              .order_by(r.c.started_utc, r.c.run_id, c.c.device_serial, c.c.cell_id))
         if scenario is not None:
             q = q.where(r.c.scenario == scenario)
-        with self._guard("cannot read history"), self._connect() as conn:
-            rows = [dict(x._mapping) for x in conn.execute(q)]
-        df = pd.DataFrame(rows, columns=_HISTORY_CELL_COLUMNS)
-        df["imported"] = df["imported"].astype(bool)
-        return df
+        return self._frame(q, _HISTORY_CELL_COLUMNS, "cannot read history", flags=("imported",))
 
     def history(self, metrics: Iterable[str] | None = None, *, scenario: str | None = None,
                 device_serial: str | None = None, model_name: str | None = None) -> pd.DataFrame:
@@ -426,11 +420,16 @@ class SqlStore:
             q = q.where(c.c.device_serial == device_serial)
         if model_name is not None:
             q = q.where(c.c.model_name == model_name)
-        with self._guard("cannot read history"), self._connect() as conn:
+        return self._frame(q, _HISTORY_COLUMNS, "cannot read history", flags=("baseline", "imported"))
+
+    def _frame(self, q: Any, columns: Sequence[str], what: str, *, flags: Sequence[str] = ()) -> pd.DataFrame:
+        """The rows of query ``q`` as a frame with these columns, the ``flags`` columns as bool
+        (a database without booleans stores 0/1)."""
+        with self._guard(what), self._connect() as conn:
             rows = [dict(x._mapping) for x in conn.execute(q)]
-        df = pd.DataFrame(rows, columns=_HISTORY_COLUMNS)
-        df["baseline"] = df["baseline"].astype(bool)
-        df["imported"] = df["imported"].astype(bool)
+        df = pd.DataFrame(rows, columns=list(columns))
+        for name in flags:
+            df[name] = df[name].astype(bool)
         return df
 
 
