@@ -32,10 +32,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from perflab.errors import DeviceError, MeasurementError
+from perflab.tracing.capture_base import TraceCapture
 
 TRACEFS_MOUNT = Path("/sys/kernel/tracing")
 TRACEFS_PATHS = (TRACEFS_MOUNT, Path("/sys/kernel/debug/tracing"))
@@ -113,7 +113,7 @@ class CaptureResult:
     mounted: bool  # perflab mounted tracefs for this capture (and unmounted it)
 
 
-class LocalTraceCapture:
+class LocalTraceCapture(TraceCapture):
     """One capture into ``out``; use as ``with LocalTraceCapture(out) as cap: …``."""
 
     def __init__(self, out: Path, *, buffer_kb: int = DEFAULT_BUFFER_KB, clock: str = "mono",
@@ -206,14 +206,6 @@ class LocalTraceCapture:
             os.write(self._marker_fd, text.encode("utf-8", "replace"))
 
     @contextlib.contextmanager
-    def segment(self, name: str) -> Iterator[None]:
-        self.mark(f"perflab:segment:{name}:begin")
-        try:
-            yield
-        finally:
-            self.mark(f"perflab:segment:{name}:end")
-
-    @contextlib.contextmanager
     def worker_markers(self) -> Iterator[None]:
         """Worker processes started inside this block write per-invoke markers into this
         instance (the variable is inherited; the runner traces one local cell at a time)."""
@@ -228,13 +220,6 @@ class LocalTraceCapture:
                 os.environ[MARKER_ENV] = old
 
     # -- teardown ------------------------------------------------------------------------
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            self._save()
-        finally:
-            self._restore()
 
     def _save(self) -> None:
         inst = self.instance

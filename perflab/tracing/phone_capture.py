@@ -37,18 +37,16 @@ fails falls back to the top-level buffer, with every setting journaled and the b
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from perflab.devices.capabilities import ShellDevice
 from perflab.devices.journal import Change, ChangeKind
 from perflab.errors import DeviceError, DeviceGoneError, MeasurementError
+from perflab.tracing.capture_base import TraceCapture
 from perflab.tracing.ftrace import LINE_PATTERN
 
 PHONE_TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -133,7 +131,7 @@ class _Done:
     undo: tuple[str, str]  # (path, "prop:<name>" or "rmdir:<dir>"; the value to put back)
 
 
-class PhoneTraceCapture:
+class PhoneTraceCapture(TraceCapture):
     def __init__(self, device: ShellDevice, out: Path, *, buffer_kb: int = PHONE_BUFFER_KB, clock: str = "boot",
                  events: tuple[str, ...] = PHONE_EVENTS, instance: str | None = PHONE_INSTANCE) -> None:
         self.device = device
@@ -254,7 +252,7 @@ class PhoneTraceCapture:
             else:
                 self._start_global()
         except BaseException:
-            self._undo()
+            self._restore()
             raise
         return self
 
@@ -309,21 +307,6 @@ class PhoneTraceCapture:
         assert self.root is not None
         self.device.write_file(f"{self.root}/trace_marker", text, root=True)
 
-    @contextlib.contextmanager
-    def segment(self, name: str) -> Iterator[None]:
-        self.mark(f"perflab:segment:{name}:begin")
-        try:
-            yield
-        finally:
-            self.mark(f"perflab:segment:{name}:end")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            self._save()
-        finally:
-            self._undo()
-
     def _save(self) -> None:
         if self.root is None or self.tracefs is None:
             return
@@ -340,7 +323,7 @@ class PhoneTraceCapture:
         self.out.write_text(f"# trace_clock: {clock}\n{notes}{text}", encoding="utf-8")
         self.saved_bytes = len(text)
 
-    def _undo(self) -> None:
+    def _restore(self) -> None:
         """Undo newest first; a phone that is gone keeps the rest pending in its journal."""
         while self._made:
             done = self._made.pop()
