@@ -60,7 +60,7 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
     assert "timing 14 variants" in r.stderr and "executing" in r.stderr  # progress shown
     doc = json.loads((out / "plan.json").read_text())
     assert doc["schema"] == "perflab.plan/1" and doc["device"] == "local" and doc["emulated"] is False
-    assert doc["skipped"] == [{"model": "abpn", "reason": "not a chain zoo model the planner can cut (espcn)"}]
+    assert doc["skipped"] == [{"model": "abpn", "reason": "not a chain zoo model the planner can cut (espcn, fsrcnn)"}]
     (m,) = doc["models"]
     assert m["units"] == ["c1", "c2", "c3", "tail"]
     roles = {r for p in m["plans"] for r in p["roles"]}

@@ -33,6 +33,7 @@ The stop check is called between variants and rounds (RunInterrupted propagates)
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,15 +84,30 @@ class Chain:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"LiteRT cannot load a segment: {exc}") from exc
         self._shape: tuple[int, ...] | None = None
+        self._io = [self._inputs(it) for it in self._its]
+
+    @staticmethod
+    def _inputs(it: Any) -> tuple[int, int | None]:
+        """(the activation input's index, the LR frame's where the segment also reads it)."""
+        details = it.get_input_details()
+        if len(details) == 1:
+            return int(details[0]["index"]), None
+        lr = [d for d in details if re.search(r"(^|_)lr(:\d+)?$", str(d["name"]))]
+        if len(details) != 2 or len(lr) != 1:
+            raise ModelError(f"a segment with inputs {[d['name'] for d in details]}: expected one activation "
+                             "and the LR frame 'lr'")
+        other = next(d for d in details if d is not lr[0])
+        return int(other["index"]), int(lr[0]["index"])
 
     def _resize(self, shape: tuple[int, ...]) -> None:
         if self._shape == shape:
             return
         h, w = shape[1], shape[2]
         try:
-            for it in self._its:
-                d = it.get_input_details()[0]
-                it.resize_tensor_input(d["index"], [1, h, w, int(d["shape"][-1])], strict=True)
+            for it, (_act, lr) in zip(self._its, self._io, strict=True):
+                for d in it.get_input_details():
+                    channels = 3 if d["index"] == lr else int(d["shape"][-1])
+                    it.resize_tensor_input(d["index"], [1, h, w, channels], strict=True)
                 it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot resize segments to {w}x{h}: {exc}") from exc
@@ -101,8 +117,10 @@ class Chain:
         """One inference of the whole chain: input [1, H, W, 3] float32 → the last output."""
         self._resize(tuple(x.shape))
         y = x
-        for it in self._its:
-            it.set_tensor(it.get_input_details()[0]["index"], y)
+        for it, (act, lr) in zip(self._its, self._io, strict=True):
+            it.set_tensor(act, y)
+            if lr is not None:
+                it.set_tensor(lr, x)
             it.invoke()
             y = it.get_tensor(it.get_output_details()[0]["index"])
         return y

@@ -1,10 +1,11 @@
 """Segment models for the split planner (issue 23), generated with TensorFlow.
 
 A zoo model whose layer units (perflab.zoo.variants) form a chain — each unit reads only the
-previous unit's output, as in ESPCN (FSRCNN's anchor, an add of the LR input before the pixel
-shuffle, is a second input: not cut yet) — is cut into **segments**: units [a, b) as a
+previous unit's output (or the LR frame: FSRCNN's anchor adds it before the pixel shuffle), as in
+ESPCN and FSRCNN — is cut into **segments**: units [a, b) as a
 TFLite model of their own, in one precision. The input of segment [a, b) is unit a−1's
-activation (the LR frame for a = 0), its output unit b−1's. A plan (which unit runs in which
+activation (the LR frame for a = 0) — plus the LR frame as a second input named ``lr`` where a
+unit of it reads the frame (the anchor) — its output unit b−1's. A plan (which unit runs in which
 precision) runs as its segments in sequence, one interpreter each.
 
 Every segment has float32 input and output tensors: an ``int8`` segment is full-integer inside
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import os
 import tempfile
 import warnings
@@ -36,7 +36,7 @@ from perflab.zoo.variants import LayerUnit, cache_root, tensorflow_missing
 
 SEGMENTS_FORMAT = 1
 PRECISIONS = ("fp32", "int8")
-CHAIN_FAMILIES = ("espcn",)  # FSRCNN's anchor (LR input added before the shuffle) makes it a DAG
+CHAIN_FAMILIES = ("espcn", "fsrcnn")
 
 
 @dataclass(frozen=True)
@@ -116,41 +116,62 @@ class SegmentMaker:
         model = variants._keras_model(self.art.family, self.art.scale)
         shipped = self.art.path.with_name(self.art.path.name.replace(f"_{self.art.variant}.tflite", "_fp32.tflite"))
         variants._load_shipped_weights(model, shipped)
+        _load_shipped_prelu(model, shipped)
         units = variants._units(model)
-        for prev, u in itertools.pairwise(units):  # a chain: each unit reads its predecessor only
-            first = model.get_layer(u.layers[0])
-            if not (variants._single_input(first) and variants._consumes(first, model.get_layer(prev.layers[-1]))):
-                raise UserInputError(f"{self.art.name}: unit {u.name} does not read only {prev.name}; "
-                                     "not a chain the planner can cut")
         self._model, self._units = model, units
+        for k in range(len(units)):  # every unit must read only its predecessor (or the LR frame)
+            try:
+                self._sub(k, k + 1)
+            except ModelError as exc:
+                raise UserInputError(f"{self.art.name}: {exc}; not a chain the planner can cut") from None
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "units.txt").write_text("\n".join(u.name for u in units) + "\n", encoding="utf-8")
 
     def _sub(self, start: int, end: int) -> Any:
+        """Units [start, end) as a Keras model: input ``in<start>`` (unit start−1's activation; the
+        LR frame ``lr`` when start = 0), plus ``lr`` where a later unit reads the LR frame (FSRCNN's
+        anchor). ModelError when a layer reads anything else (not a chain)."""
         import keras
 
         assert self._units is not None
-        first = self._model.get_layer(self._units[start].layers[0])
-        channels = int(first.input.shape[-1])
-        inp = keras.Input(shape=(None, None, channels), batch_size=1, name=f"in{start:02d}")
-        x = inp
+        model = self._model
+        lr = keras.Input(shape=(None, None, 3), batch_size=1, name="lr")
+        mapping: dict[int, Any] = {id(model.inputs[0]): lr}
+        act = lr
+        if start > 0:
+            prev = model.get_layer(self._units[start - 1].layers[-1]).output
+            act = keras.Input(shape=(None, None, int(prev.shape[-1])), batch_size=1, name=f"in{start:02d}")
+            mapping[id(prev)] = act
+        reads_lr = False
         for u in self._units[start:end]:
             for name in u.layers:
-                x = self._model.get_layer(name)(x)
-        return keras.Model(inp, x, name=f"{self.art.name}_seg{start:02d}_{end:02d}")
+                la = model.get_layer(name)
+                ins = list(la._inbound_nodes[0].input_tensors)
+                if any(id(t) not in mapping for t in ins):
+                    raise ModelError(f"unit {u.name} ({name}) reads a tensor from outside units [{start}, {end})")
+                reads_lr = reads_lr or any(t is model.inputs[0] for t in ins)
+                args = [mapping[id(t)] for t in ins]
+                mapping[id(la.output)] = la(args[0] if len(args) == 1 else args)
+        out = mapping[id(model.get_layer(self._units[end - 1].layers[-1]).output)]
+        inputs = [act, lr] if start > 0 and reads_lr else [act]
+        return keras.Model(inputs, out, name=f"{self.art.name}_seg{start:02d}_{end:02d}")
 
-    def _calibration(self, start: int) -> Callable[[], Any]:
+    def _calibration(self, start: int, end: int) -> Callable[[], Any]:
         import numpy as np
 
         from perflab.zoo.data import representative_lr
 
-        patches = [batch[0] for batch in representative_lr(self.art.scale, n=self._patches)()]
+        patches = [np.asarray(batch[0], dtype=np.float32)
+                   for batch in representative_lr(self.art.scale, n=self._patches)()]
         prefix = self._sub(0, start) if start > 0 else None
-        acts = [np.asarray(prefix(p) if prefix is not None else p, dtype=np.float32) for p in patches]
+        two = start > 0 and len(self._sub(start, end).inputs) == 2
+        with warnings.catch_warnings():  # Keras: a bare tensor for the input named "lr" (it is that input)
+            warnings.simplefilter("ignore", UserWarning)
+            acts = [np.asarray(prefix(p) if prefix is not None else p, dtype=np.float32) for p in patches]
 
         def gen() -> Any:
-            for a in acts:
-                yield [a]
+            for a, p in zip(acts, patches, strict=True):
+                yield [a, p] if two else [a]
 
         return gen
 
@@ -161,7 +182,7 @@ class SegmentMaker:
         conv = tf.lite.TFLiteConverter.from_keras_model(model)
         if key.precision == "int8":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = self._calibration(key.start)
+            conv.representative_dataset = self._calibration(key.start, key.end)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             # input and output stay float32: the segment quantises and dequantises at its seams
         try:
@@ -172,3 +193,34 @@ class SegmentMaker:
         except Exception as exc:  # the converter raises many unrelated types
             raise ModelError(f"{self.art.name}: converting segment [{key.start}, {key.end}) to "
                              f"{key.precision} failed: {exc}") from exc
+
+
+def _load_shipped_prelu(model: Any, tflite_path: Path) -> int:
+    """Copy PReLU slopes of the shipped fp32 .tflite into ``model`` by layer name (the variants'
+    loader copies convs only; timing does not care, but the planner measures quality, so a
+    segment must compute what the shipped model computes). A slope is the constant tensor named
+    ``…/<layer>_1/…`` with the weight's shape. Returns how many were loaded."""
+    import keras
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not tflite_path.is_file():
+        return 0
+    interp = Interpreter(model_path=str(tflite_path))
+    tensors = interp.get_tensor_details()
+    loaded = 0
+    for la in model.layers:
+        if not isinstance(la, keras.layers.PReLU):
+            continue
+        (want,) = [tuple(w.shape) for w in la.get_weights()]
+        tag = f"/{la.name}_1/"
+        for t in tensors:
+            if tag in str(t["name"]) and tuple(int(x) for x in t["shape"]) == want:
+                try:
+                    value = np.asarray(interp.get_tensor(t["index"]), dtype=np.float32)
+                except ValueError:  # an activation, not a constant
+                    continue
+                la.set_weights([value])
+                loaded += 1
+                break
+    return loaded
