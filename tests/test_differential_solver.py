@@ -16,6 +16,7 @@ from perflab.tracing.differential import (
     solve_layers,
     solve_robust,
     sum_check,
+    too_wide,
     unreliable_reason,
     variant_timing,
     wide_layers,
@@ -158,3 +159,22 @@ def test_a_failed_sum_check_gives_the_reason_with_its_figures() -> None:
     assert unreliable_reason(sum_check(sol, sum(TRUE_MS))) is None
     why = unreliable_reason(sum_check(sol, sum(TRUE_MS) * 1.5))
     assert why is not None and "sum check failed" in why and "-33.3%" in why and "±10%" in why
+
+
+def test_a_spread_too_wide_for_a_number_makes_the_layers_unreliable_with_the_figures() -> None:
+    """Rounds that scatter more than the costs can carry (1.5 ms on 0.4–7 ms layers, 3 rounds):
+    the sum can still check out, but a layer's 95% interval is wider than ±10% of its cost, so
+    the solution is unreliable and says which layer, its interval and the bound; quiet rounds
+    give none."""
+    noisy = solve_robust(_rounds(_prefix_counts(5), noise_ms=1.5, rounds=3), NAMES, seed=3)
+    quiet = solve_robust(_rounds(_prefix_counts(5), noise_ms=0.01, rounds=3), NAMES, seed=3)
+    whole = sum(TRUE_MS)
+    assert too_wide(quiet, whole) == []
+    assert unreliable_reason(sum_check(quiet, whole), quiet) is None
+    wide = too_wide(noisy, whole)
+    assert wide
+    why = unreliable_reason(sum_check(noisy, noisy.sum_ms), noisy)  # the sum itself checks out
+    assert why is not None and why.startswith("spread too wide: ") and "sum check" not in why
+    assert "95% " in why and "±10%" in why and wide[0] in why
+    # the bound: a looser one accepts the same rounds
+    assert too_wide(noisy, whole, limit_pct=1000.0, floor_pct=0.0) == []

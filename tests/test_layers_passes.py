@@ -232,3 +232,21 @@ def test_a_disturbed_round_does_not_move_a_summary_only_variant() -> None:
     assert disturbed.n == steady.n == 3  # one value per round
     two = robust_timing(_rounds_of("v", (1,), [run(10.0), run(12.0)]))
     assert two.time_ms == 11.0 and two.n == 2  # two rounds: their median
+
+
+def test_a_summary_only_round_is_its_least_disturbed_run() -> None:
+    """benchmark_model prints count/avg/std/min/max: a round's value is the run's min (the order
+    statistic nearest the 10th percentile the differential takes of samples), so one run of
+    ten disturbed by 8 ms moves the round's mean by 0.8 ms and its value not at all."""
+    from perflab.core.types import SummaryStats
+    from perflab.lab.layers import _round_statistic, _round_value
+
+    def run(mean_ms: float, min_ms: float | None) -> TimingResult:
+        return TimingResult(mode=SeriesMode.BACK_TO_BACK, init_ms=None, first_ms=None,
+                            summary=SummaryStats(count=10, first_ms=None, mean_ms=mean_ms, std_ms=1.0,
+                                                 min_ms=min_ms, max_ms=None))
+
+    quiet, disturbed = run(10.0, 9.8), run(10.8, 9.8)
+    assert _round_value(quiet) == _round_value(disturbed) == 9.8
+    assert _round_statistic([quiet, disturbed]) == "min"
+    assert _round_value(run(10.0, None)) == 10.0 and _round_statistic([run(10.0, None)]) == "mean"

@@ -22,7 +22,8 @@ interval is the percentile bootstrap over the rounds (each variant's rounds resa
 fit repeated). :func:`wide_layers` is the stopping rule: rounds go on until no layer's
 interval is wider than :data:`CI_TARGET_PCT` of its cost (or :data:`CI_FLOOR_PCT` of the
 whole model, whichever is larger), or the budget ends. :func:`unreliable_reason` says why a
-solution must not be trusted (a failed sum check), with the figures.
+solution must not be trusted, with the figures: a failed sum check, or a layer's interval
+still wider than twice that when the rounds stopped (:func:`too_wide`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ MIN_SE_MS = 1e-6  # a variant whose samples were identical still weighs finitely
 CI_TARGET_PCT = 5.0
 #: … or at most this % of the whole model's time, whichever is larger (tiny layers)
 CI_FLOOR_PCT = 1.0
+#: a cost whose 95% interval is wider than this % of it (and than UNRELIABLE_FLOOR_PCT of the
+#: whole model) is not a number: the pass is unreliable (twice the stopping rule's bounds)
+UNRELIABLE_CI_PCT = 10.0
+UNRELIABLE_FLOOR_PCT = 2.0
 #: rounds before the intervals are judged (a bootstrap over fewer says little)
 MIN_ROUNDS_FOR_CI = 3
 BOOTSTRAP_N = 400
@@ -243,12 +248,37 @@ def wide_layers(sol: DifferentialSolution, whole_ms: float, *, target_pct: float
     return out
 
 
-def unreliable_reason(check: SumCheck) -> str | None:
-    """Why the layers must not be trusted, with the figures; None when the sum check passed."""
-    if check.ok:
-        return None
-    return (f"sum check failed: the layers sum to {check.layers_sum_ms:.3f} ms, the whole model took "
-            f"{check.whole_model_ms:.3f} ms ({check.diff_pct:+.1f}%, tolerance ±{check.tolerance_pct:g}%)")
+def too_wide(sol: DifferentialSolution, whole_ms: float, *, limit_pct: float = UNRELIABLE_CI_PCT,
+             floor_pct: float = UNRELIABLE_FLOOR_PCT) -> list[str]:
+    """The layers whose 95% interval is too wide for their cost to be a number at all: half-width
+    above ``limit_pct`` of the cost and above ``floor_pct`` of the whole model, each with its
+    figures (``"c2 8.90 ms, 95% 8.04–9.93 ms (±10.6%)"``). Empty without intervals (nothing to
+    judge: the point fit alone)."""
+    out = []
+    for c, (lo, hi) in zip(sol.layers, sol.intervals_ms, strict=False):
+        half = (hi - lo) / 2.0
+        if half > limit_pct / 100.0 * c.cost_ms and half > floor_pct / 100.0 * whole_ms:
+            rel = f"±{100.0 * half / c.cost_ms:.1f}%" if c.cost_ms > 0 else f"±{half:.2f} ms"
+            out.append(f"{c.name} {c.cost_ms:.2f} ms, 95% {lo:.2f}–{hi:.2f} ms ({rel})")
+    return out
+
+
+def unreliable_reason(check: SumCheck, sol: DifferentialSolution | None = None) -> str | None:
+    """Why the layers must not be trusted, with the figures; None when they may be. A failed sum
+    check; or, given the solution, a layer whose interval is wider than ±:data:`UNRELIABLE_CI_PCT`
+    of its cost (and ±:data:`UNRELIABLE_FLOOR_PCT` of the whole model): the rounds scattered so
+    much that its cost could be off by more than the method claims, and a number would mislead
+    (on a busy host two adjacent layers traded 1.4–2.3 ms of a 5 ms delay that way)."""
+    why = []
+    if not check.ok:
+        why.append(f"sum check failed: the layers sum to {check.layers_sum_ms:.3f} ms, the whole model took "
+                   f"{check.whole_model_ms:.3f} ms ({check.diff_pct:+.1f}%, tolerance ±{check.tolerance_pct:g}%)")
+    wide = too_wide(sol, check.whole_model_ms) if sol is not None else []
+    if wide:
+        why.append(f"spread too wide: {'; '.join(wide)} (a cost is a number when its 95% interval is within "
+                   f"±{UNRELIABLE_CI_PCT:g}% of it or ±{UNRELIABLE_FLOOR_PCT:g}% of the whole model, "
+                   f"{check.whole_model_ms:.2f} ms)")
+    return "; ".join(why) if why else None
 
 
 def sum_check(sol: DifferentialSolution, whole_model_ms: float,
