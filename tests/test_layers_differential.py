@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.timing import measure_until_within
+from support.timing import busy_host, measure_until_within_or_busy
 
 from perflab.devices.local import LocalDevice
 from perflab.lab.layers import PassContext, PassOptions, differential_pass, layer_passes
@@ -35,7 +35,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _ctx(tmp: Path, family: str = "espcn") -> PassContext:
     return PassContext(workload=LocalWorkload(LocalDevice(), tmp / "work"), art=get_artifact(family, 2, "fp32"),
-                       delegate="xnnpack", threads=1, timeout_s=300, lr_width=320, lr_height=180)
+                       delegate="xnnpack", threads=1, timeout_s=300, lr_width=48, lr_height=32)
 
 
 def test_variants_are_prefixes_of_the_shipped_model(cache: Path) -> None:
@@ -70,7 +70,11 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
             out.append(f"ranks unlike MACs ({macs.spearman}): {diff.rows}")
         return out
 
-    rec = measure_until_within(measure, misses)
+    def busy(rec: LayersRecord) -> bool:
+        diff = next(p for p in rec.passes if p.method == "differential")
+        return diff.unreliable is not None and busy_host(diff.load)
+
+    rec, reliable = measure_until_within_or_busy(measure, misses, busy)
     by = {p.method: p for p in rec.passes}
     assert list(by) == ["op_profile", "estimate", "differential"]
     op, diff = by["op_profile"], by["differential"]
@@ -79,6 +83,14 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
     assert diff.method == "differential" and diff.missing is None
     assert [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
     assert all(r.se_ms is not None and r.se_ms > 0 for r in diff.rows)
+    if not reliable:
+        # every attempt on a saturated host came back unreliable: it says so with its figures and
+        # nothing ranks its rows (a quiet host must give the numbers checked below)
+        assert diff.unreliable is not None and ("spread too wide: " in diff.unreliable
+                                                or "sum check failed" in diff.unreliable), diff.unreliable
+        assert "95% " in diff.unreliable or "tolerance" in diff.unreliable
+        assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes
+        return
     check = diff.sum_check
     assert check is not None
     assert abs(check.diff_pct) <= 10.0 and check.ok, check
