@@ -38,13 +38,8 @@ from perflab.tracing.kernel_events import (
 )
 from perflab.tracing.sections import (
     MARKER_EVENTS,
-    AsyncSlice,
-    CounterSample,
-    Instant,
-    Marker,
+    MarkerReader,
     Markers,
-    Section,
-    int_or_none,
 )
 
 _COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 6, 7))
@@ -108,14 +103,7 @@ class TraceFacts:
         self._switch_pids: dict[str, tuple[int, int]] = {}  # payload -> (prev_pid, next_pid), bounded
         self._irq_fields: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] = ({}, {})  # entry, exit
         self._words: dict[str, str] = {}  # section names and binder peers, each kept once
-        self._stacks: dict[int, list[tuple[str, int | None, int, str]]] = {}
-        self._sections: list[tuple[str, int, int | None, int, int, int, str]] = []
-        self._counters: list[tuple[str, int | None, int, float]] = []
-        self._async_open: dict[tuple[int | None, str, str], int] = {}
-        self._async: list[tuple[str, int | None, str, int, int]] = []
-        self._instants: list[tuple[str, int, int | None, int]] = []
-        self._plain: list[tuple[str, int, int]] = []
-        self._unmatched_ends = 0
+        self._markers = MarkerReader(self._words)
         self._sw_cpu = array("i")
         self._sw_ts = array("Q")
         self._sw_prev = array("q")
@@ -191,53 +179,14 @@ class TraceFacts:
 
     def _add_markers(self, rows: list[Row]) -> None:
         """As :func:`parse_markers`, in trace units."""
-        stacks, sections, plain = self._stacks, self._sections, self._plain
-        names = self._words  # one string object per section name, not one per section
+        add = self._markers.add
         tids = list(map(_INTS.__getitem__, map(_TID, rows)))
         self._marker_comms.update(zip(tids, map(_COMM, rows), strict=True))
         for event, text, tid, ts in zip(map(_EVENT, rows), map(str.rstrip, map(_PAYLOAD, rows)), tids, _ticks(rows),
                                         strict=True):
             if event == "print" and text.startswith(_PRINT_PREFIX):
                 text = text[len(_PRINT_PREFIX):]
-            kind = text[:2]
-            if kind == "B|":
-                parts = text.split("|", 3)
-                if len(parts) < 3:
-                    plain.append((text, tid, ts))
-                    continue
-                stacks.setdefault(tid, []).append((names.setdefault(parts[2], parts[2]), int_or_none(parts[1]), ts,
-                                                   parts[3] if len(parts) > 3 else ""))
-            elif text == "E" or kind == "E|":
-                stack = stacks.get(tid)
-                if not stack:
-                    self._unmatched_ends += 1
-                    continue
-                name, tgid, begin, args = stack.pop()
-                sections.append((name, tid, tgid, begin, ts, len(stack), args))
-            else:
-                self._other_marker(text, tid, ts)
-
-    def _other_marker(self, text: str, tid: int, ts: int) -> None:
-        """As :func:`_other_marker`, in trace units."""
-        kind = text[:2]
-        parts = text.split("|")
-        if kind == "C|" and len(parts) >= 4:
-            try:
-                self._counters.append((parts[2], int_or_none(parts[1]), ts, float(parts[3])))
-                return
-            except ValueError:
-                pass
-        elif kind in ("S|", "F|") and len(parts) >= 4:
-            key = (int_or_none(parts[1]), parts[2], parts[3])
-            if kind == "S|":
-                self._async_open[key] = ts
-            elif key in self._async_open:
-                self._async.append((parts[2], key[0], parts[3], self._async_open.pop(key), ts))
-            return
-        elif kind == "I|" and len(parts) >= 3:
-            self._instants.append((parts[2], tid, int_or_none(parts[1]), ts))
-            return
-        self._plain.append((text, tid, ts))
+            add(text, tid, ts)
 
     def _add_switches(self, rows: list[Row]) -> None:
         """prev_pid and next_pid of every switch, as its fields give them; a payload seen
@@ -367,18 +316,7 @@ class TraceFacts:
         return [r for r in self._kept if r.event in wanted]
 
     def markers(self, us_per_tick: float) -> Markers:
-        out = Markers(
-            sections=[Section(n, tid, tg, b * us_per_tick, e * us_per_tick, d, a)
-                      for n, tid, tg, b, e, d, a in self._sections],
-            counters=[CounterSample(n, tg, ts * us_per_tick, v) for n, tg, ts, v in self._counters],
-            async_slices=[AsyncSlice(n, tg, c, b * us_per_tick, e * us_per_tick) for n, tg, c, b, e in self._async],
-            instants=[Instant(n, tid, tg, ts * us_per_tick) for n, tid, tg, ts in self._instants],
-            plain=[Marker(t, tid, ts * us_per_tick) for t, tid, ts in self._plain],
-            unmatched_ends=self._unmatched_ends,
-            unclosed=sum(len(s) for s in self._stacks.values()),
-        )
-        out.sections.sort(key=lambda s: (s.begin_us, s.depth))
-        return out
+        return self._markers.markers(us_per_tick)
 
     def busy(self, tids: Collection[int], us_per_tick: float) -> CpuBusy:
         """As :func:`cpu_busy` over the kept switches. A wanted thread ran from a switch that

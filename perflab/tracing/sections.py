@@ -105,63 +105,92 @@ def int_or_none(text: str) -> int | None:
         return None
 
 
-def _other_marker(text: str, tid: int, ts_us: float, out: Markers,
-                  async_open: dict[tuple[int | None, str, str], float]) -> None:
-    """Counters ``C|pid|name|value``, async ``S``/``F|pid|name|cookie``, instants
-    ``I|pid|name``; anything else is a plain marker."""
-    kind = text[:2]
-    parts = text.split("|")
-    if kind == "C|" and len(parts) >= 4:
-        try:
-            out.counters.append(CounterSample(parts[2], int_or_none(parts[1]), ts_us, float(parts[3])))
+class MarkerReader:
+    """The marker grammar, one marker at a time in trace units (``ts`` as the record has it),
+    for :func:`parse_markers` and :class:`~perflab.tracing.facts.TraceFacts` alike: ATrace
+    sections ``B``/``E`` matched per thread, counters ``C|pid|name|value``, async
+    ``S``/``F|pid|name|cookie``, instants ``I|pid|name``; anything else is a plain marker.
+    :meth:`markers` gives them in µs. ``words`` keeps one string object per section name."""
+
+    def __init__(self, words: dict[str, str] | None = None) -> None:
+        self._words = {} if words is None else words
+        self._stacks: dict[int, list[tuple[str, int | None, int, str]]] = {}
+        self._sections: list[tuple[str, int, int | None, int, int, int, str]] = []
+        self._counters: list[tuple[str, int | None, int, float]] = []
+        self._async_open: dict[tuple[int | None, str, str], int] = {}
+        self._async: list[tuple[str, int | None, str, int, int]] = []
+        self._instants: list[tuple[str, int, int | None, int]] = []
+        self._plain: list[tuple[str, int, int]] = []
+        self._unmatched_ends = 0
+
+    def add(self, text: str, tid: int, ts: int) -> None:
+        """One marker's text (without a ``tracing_mark_write: `` prefix), written by ``tid``."""
+        kind = text[:2]
+        if kind == "B|":
+            parts = text.split("|", 3)
+            if len(parts) < 3:
+                self._plain.append((text, tid, ts))
+                return
+            self._stacks.setdefault(tid, []).append((self._words.setdefault(parts[2], parts[2]),
+                                                     int_or_none(parts[1]), ts, parts[3] if len(parts) > 3 else ""))
+        elif text == "E" or kind == "E|":
+            stack = self._stacks.get(tid)
+            if not stack:
+                self._unmatched_ends += 1
+                return
+            name, tgid, begin, args = stack.pop()
+            self._sections.append((name, tid, tgid, begin, ts, len(stack), args))
+        else:
+            self._other(text, tid, ts)
+
+    def _other(self, text: str, tid: int, ts: int) -> None:
+        kind = text[:2]
+        parts = text.split("|")
+        if kind == "C|" and len(parts) >= 4:
+            try:
+                self._counters.append((parts[2], int_or_none(parts[1]), ts, float(parts[3])))
+                return
+            except ValueError:
+                pass
+        elif kind in ("S|", "F|") and len(parts) >= 4:
+            key = (int_or_none(parts[1]), parts[2], parts[3])
+            if kind == "S|":
+                self._async_open[key] = ts
+            elif key in self._async_open:
+                self._async.append((parts[2], key[0], parts[3], self._async_open.pop(key), ts))
             return
-        except ValueError:
-            pass
-    elif kind in ("S|", "F|") and len(parts) >= 4:
-        key = (int_or_none(parts[1]), parts[2], parts[3])
-        if kind == "S|":
-            async_open[key] = ts_us
-        elif key in async_open:
-            out.async_slices.append(AsyncSlice(parts[2], key[0], parts[3], async_open.pop(key), ts_us))
-        return
-    elif kind == "I|" and len(parts) >= 3:
-        out.instants.append(Instant(parts[2], tid, int_or_none(parts[1]), ts_us))
-        return
-    out.plain.append(Marker(text, tid, ts_us))
+        elif kind == "I|" and len(parts) >= 3:
+            self._instants.append((parts[2], tid, int_or_none(parts[1]), ts))
+            return
+        self._plain.append((text, tid, ts))
+
+    def markers(self, us_per_tick: float) -> Markers:
+        """Everything read so far, in µs; sections by begin, outermost first."""
+        out = Markers(
+            sections=[Section(n, tid, tg, b * us_per_tick, e * us_per_tick, d, a)
+                      for n, tid, tg, b, e, d, a in self._sections],
+            counters=[CounterSample(n, tg, ts * us_per_tick, v) for n, tg, ts, v in self._counters],
+            async_slices=[AsyncSlice(n, tg, c, b * us_per_tick, e * us_per_tick) for n, tg, c, b, e in self._async],
+            instants=[Instant(n, tid, tg, ts * us_per_tick) for n, tid, tg, ts in self._instants],
+            plain=[Marker(t, tid, ts * us_per_tick) for t, tid, ts in self._plain],
+            unmatched_ends=self._unmatched_ends,
+            unclosed=sum(len(s) for s in self._stacks.values()),
+        )
+        out.sections.sort(key=lambda s: (s.begin_us, s.depth))
+        return out
 
 
 def parse_markers(records: Iterable[TraceRecord], us_per_tick: float) -> Markers:
     """ATrace sections and the other marker kinds, from marker records in time order."""
-    out = Markers()
-    stacks: dict[int, list[tuple[str, int | None, float, str]]] = {}
-    async_open: dict[tuple[int | None, str, str], float] = {}
+    reader = MarkerReader()
     for r in records:
         if r.event not in MARKER_EVENTS:
             continue
         text = r.payload
         if r.event == "print" and text.startswith("tracing_mark_write: "):
             text = text[len("tracing_mark_write: "):]
-        ts_us = r.ts * us_per_tick
-        kind = text[:2]
-        if kind == "B|":
-            parts = text.split("|", 3)
-            if len(parts) < 3:
-                out.plain.append(Marker(text, r.pid, ts_us))
-                continue
-            stacks.setdefault(r.pid, []).append((parts[2], int_or_none(parts[1]), ts_us,
-                                                 parts[3] if len(parts) > 3 else ""))
-        elif text == "E" or kind == "E|":
-            stack = stacks.get(r.pid)
-            if not stack:
-                out.unmatched_ends += 1
-                continue
-            name, tgid, begin, args = stack.pop()
-            out.sections.append(Section(name, r.pid, tgid, begin, ts_us, len(stack), args))
-        else:
-            _other_marker(text, r.pid, ts_us, out, async_open)
-    out.unclosed = sum(len(s) for s in stacks.values())
-    out.sections.sort(key=lambda s: (s.begin_us, s.depth))
-    return out
+        reader.add(text, r.pid, r.ts)
+    return reader.markers(us_per_tick)
 
 
 # ---- inferences and operators ----------------------------------------------------------
