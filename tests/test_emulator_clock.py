@@ -37,3 +37,16 @@ def test_each_thread_reads_its_own_wait_and_closes_its_file_when_it_ends() -> No
         assert start <= own  # its own wait, read before the file it opened itself
         assert own - start < 0.5
         assert spent_s >= 0.002  # the delay is spent on the phone's clock, never short
+
+
+def test_hidden_host_work_is_off_the_clock_and_a_cost_is_spent_to_its_deadline() -> None:
+    """A layer on an emulated accelerator: the host's computing of it is hidden (the clock reads
+    as if it had not happened) and the layer's cost is spun to its deadline on the phone's clock,
+    the reading that passed it returned."""
+    t0 = clock.now_s()
+    clock.hide(0.5)  # as if the host had just computed a layer for 0.5 s
+    assert clock.now_s() < t0 - 0.4
+    begin = clock.now_s()
+    end = clock.spend_until(begin + 0.003)
+    assert end >= begin + 0.003 and clock.now_s() >= end
+    assert clock.spend_until(begin) >= end  # a deadline already passed returns at once
