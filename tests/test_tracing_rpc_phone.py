@@ -163,7 +163,7 @@ def test_nnapi_on_a_snapdragon_phone_binder_to_the_hal_and_fastrpc_to_the_dsp(sn
 def test_gpu_on_a_snapdragon_phone_submission_and_irq(snapdragon: AndroidDevice, tmp_path: Path) -> None:
     """The GPU delegate on Adreno: CPU→GPU from the node's begin to kgsl's submission, GPU→CPU from
     the GPU's irq to the node's end, near the profile's GPU switch costs; the GPU's time between
-    at least its layers' GPU cost."""
+    (submission → irq) near its layers' GPU cost."""
     a, lat = _traced(snapdragon, tmp_path, "gpu", "fp32")
     costs = load_profile("galaxy_s23").gpu.costs
     assert costs is not None
