@@ -32,6 +32,7 @@ The stop check is called between variants and rounds (RunInterrupted propagates)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -66,7 +67,7 @@ class PlanSettings:
     iterations: int = 5  # timed invokes per round (the round's fastest is its sample)
     warmup: int = 2
     quality_floor_db: float | None = None  # minimum PSNR-Y of the chosen plan; None: fp32's − 0.1 dB
-    border_px: int = 0
+    border_px: int | None = None  # cropped before PSNR/SSIM; None: the scale, as a run's cells do
     check_plans: tuple[str, ...] = ()  # more plans to run, as labels ("FIFI"): e.g. many seams, to test the model
 
 
@@ -208,11 +209,11 @@ def timing_input(frames: Sequence[PlanFrame], s: PlanSettings) -> np.ndarray:
     return np.asarray(np.clip(lr, 0.0, 1.0)[None], dtype=np.float32)
 
 
-def _quality(chain: Chain, frames: Sequence[PlanFrame], border_px: int) -> list[tuple[float, float]]:
+def _quality(chain: Chain, frames: Sequence[PlanFrame], border_px: int | None) -> list[tuple[float, float]]:
     out = []
     for f in frames:
         sr = np.clip(chain.run(f.lr[None].astype(np.float32))[0], 0.0, 1.0)
-        q = psnr_ssim_y(sr, f.hr, border_px)
+        q = psnr_ssim_y(sr, f.hr, border_px or 0)
         out.append((q.psnr_y_db, q.ssim_y))
     return out
 
@@ -379,6 +380,8 @@ def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, sa
 def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings, *, segment_root: Path | None = None,
                check: Callable[[], None] = lambda: None, progress: Progress = lambda _m: None) -> dict[str, Any]:
     """Measure, solve, execute and compare for one chain model on this machine (see the module)."""
+    if s.border_px is None:
+        s = dataclasses.replace(s, border_px=art.scale)
     maker = SegmentMaker(art, root=segment_root, check=check)
     units = maker.units()
     n = len(units)
@@ -425,7 +428,8 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     return {
         "model": art.name, "family": art.family, "scale": art.scale, "units": units, "processors": list(PROCESSORS),
         "geometry": {"lr_width": s.lr_width, "lr_height": s.lr_height},
-        "settings": {"threads": s.threads, "rounds": s.rounds, "iterations": s.iterations, "warmup": s.warmup},
+        "settings": {"threads": s.threads, "rounds": s.rounds, "iterations": s.iterations, "warmup": s.warmup,
+                     "border_px": s.border_px},
         "frames": [f.name for f in frames],
         "inputs": {
             "cost_ms": costs.cost, "cost_se_ms": costs.cost_se, "switch_ms": costs.switch,
