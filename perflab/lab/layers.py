@@ -56,7 +56,6 @@ from perflab.core.types import (
 )
 from perflab.errors import (
     DeviceGoneError,
-    MeasurementError,
     MissingDependencyError,
     PerflabError,
     RunInterrupted,
@@ -516,15 +515,11 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
     warm-up runs to reach its minimum time); ``skip_first`` only when the run gives no count.
     ``npu_expected`` (the cell's delegate is one that reaches an NPU): when no delegate node
     reached one, ``missing["npu_switch"]`` says why."""
-    from perflab.tracing.attribution import attribute, stream_facts
-    from perflab.tracing.ftrace import text_chunks
+    from perflab.tracing.attribution import attribute, saved_trace_facts
 
     timed = len(timing.samples_ms) if timing.samples_ms else (timing.summary.count if timing.summary else None)
     try:
-        parsed = stream_facts(text_chunks(text), source=rel_path)
-        per_tick = parsed.info.us_per_tick()
-        if per_tick is None:
-            raise MeasurementError(f"{rel_path}: a tick clock ({parsed.info.clock}) without its rate")
+        parsed, per_tick = saved_trace_facts(text, rel_path)
         a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT)
         in_segment = len(a.inferences)
         skip = max(0, in_segment - timed) if timed else skip_first

@@ -90,14 +90,9 @@ def traced(device: object, out: Path, rel_path: str, run: Callable[[], T]) -> tu
 def invoke_intervals_ms(text: str, rel_path: str) -> list[float]:
     """Every inference's duration (ms) in the timing segment of a saved trace, in order (pure).
     MeasurementError when the trace cannot be read."""
-    from perflab.errors import MeasurementError
-    from perflab.tracing.attribution import attribute, stream_facts
-    from perflab.tracing.ftrace import text_chunks
+    from perflab.tracing.attribution import attribute, saved_trace_facts
 
-    parsed = stream_facts(text_chunks(text), source=rel_path)
-    per_tick = parsed.info.us_per_tick()
-    if per_tick is None:
-        raise MeasurementError(f"{rel_path}: a tick clock ({parsed.info.clock}) without its rate")
+    parsed, per_tick = saved_trace_facts(text, rel_path)
     a = attribute(parsed, us_per_tick=per_tick, segment=TIMING_SEGMENT)
     return [inf.duration_us / 1000.0 for inf in a.inferences]
 

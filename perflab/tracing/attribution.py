@@ -15,11 +15,13 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from perflab.analysis.stats import SeriesStats
+from perflab.errors import MeasurementError
 from perflab.tracing.facts import TraceFacts
 from perflab.tracing.ftrace import (
     DEFAULT_BLOCK_CHARS,
     ParsedTrace,
     scan_trace,
+    text_chunks,
 )
 from perflab.tracing.kernel_events import (
     DEFAULT_DSP_IRQ_RE,
@@ -152,3 +154,13 @@ def stream_facts(chunks: Iterable[str | bytes], *, trace_clock: str | None = Non
     facts = TraceFacts()
     facts.info = scan_trace(chunks, facts.add, trace_clock=trace_clock, source=source, block_chars=block_chars)
     return facts
+
+
+def saved_trace_facts(text: str, source: str) -> tuple[TraceFacts, float]:
+    """A saved trace's facts (:func:`stream_facts`) and its µs per tick; MeasurementError for a
+    tick clock whose rate the trace does not give."""
+    facts = stream_facts(text_chunks(text), source=source)
+    per_tick = facts.info.us_per_tick()
+    if per_tick is None:
+        raise MeasurementError(f"{source}: a tick clock ({facts.info.clock}) without its rate")
+    return facts, per_tick
