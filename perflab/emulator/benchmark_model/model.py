@@ -26,15 +26,24 @@ def model_path(sandbox: Sandbox, v: dict[str, Flag]) -> tuple[str, Path]:
     return graph, model_host
 
 
-def interpreter(graph: str, model_host: Path, threads: int, default_delegates: bool) -> Any:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+def interpreter_options(threads: int, default_delegates: bool) -> dict[str, Any]:
+    """LiteRT Interpreter keywords for --num_threads (0 or less: LiteRT's default) and for
+    running without the default delegates (XNNPACK), as the tool does."""
+    from ai_edge_litert.interpreter import OpResolverType
 
-    runtime_log("Initialized TensorFlow Lite runtime.")
-    kwargs: dict[str, Any] = {"model_path": str(model_host)}
+    kwargs: dict[str, Any] = {}
     if threads > 0:
         kwargs["num_threads"] = threads
     if not default_delegates:
         kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    return kwargs
+
+
+def interpreter(graph: str, model_host: Path, threads: int, default_delegates: bool) -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    runtime_log("Initialized TensorFlow Lite runtime.")
+    kwargs = {"model_path": str(model_host), **interpreter_options(threads, default_delegates)}
     try:
         return Interpreter(**kwargs)
     except (ValueError, RuntimeError) as exc:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from perflab.emulator.benchmark_model import clock
+from perflab.emulator.benchmark_model.model import interpreter_options
 
 
 def op_models(model_bytes: bytes) -> list[bytes] | None:
@@ -151,7 +152,7 @@ class SegmentedModel:
         """The segments of the whole model ``main`` (already resized, allocated and fed: each
         segment is resized to the tensors the one before it produced, by running the chain once).
         None when the model cannot be cut (several subgraphs, an op LiteRT will not run alone)."""
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import Interpreter
 
         try:
             blobs = cached_op_models(model_bytes)
@@ -160,11 +161,7 @@ class SegmentedModel:
         whole_ops = [op for op in main._get_ops_details() if op["op_name"] != "DELEGATE"]
         if blobs is None or len(blobs) != len(whole_ops):
             return None
-        kwargs: dict[str, Any] = {}
-        if threads > 0:
-            kwargs["num_threads"] = threads
-        if not default_delegates:
-            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        kwargs = interpreter_options(threads, default_delegates)
         values = {i: main.get_tensor(i) for i in (int(d["index"]) for d in main.get_input_details())}
         segments: list[_Segment] = []
         try:
