@@ -190,3 +190,14 @@ def test_the_answer_sets_the_temporal_error_beside_bicubic(tmp_path: Path) -> No
     assert rows[SR].d_temporal.missing and rows[SR].d_temporal.title == NO_SEQUENCE
     html = (tmp_path / "photos" / "index.html").read_text()
     assert "Δ temporal ↓</th>" in html and NO_SEQUENCE in html
+
+
+def test_an_lr_only_frame_is_in_the_viewer_without_a_reference(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    build(path, render=False)
+    (path / "frames" / HR / f"{FRAMES[2]}.png").unlink()  # an LR-only input keeps no HR frame
+    render_run_report(path)
+    (g,) = _viewer_json(path)["groups"]  # type: ignore[misc]
+    assert g["kept"] == FRAMES[:KEPT]
+    hr = next(s for s in g["sources"] if s["id"] == "hr")
+    assert sorted(hr["images"]) == FRAMES[:2]

@@ -49,11 +49,11 @@ def _metrics(t: FrameTimeline | None, frames: list[str]) -> list[dict[str, Any]]
 
 
 def viewer_data(folder: LoadedRun) -> dict[str, Any] | None:
-    """Per device and delegate: the frames in input order, the kept ones (an HR frame and at least one
-    cell's output saved), the image sources (HR reference, LR input, bicubic, each SR cell) and the
+    """Per device and delegate: the frames in input order, the kept ones (some cell's output saved), the
+    image sources (HR reference, LR input, bicubic, each SR cell) and the
     per-frame metrics as stored. None when the run kept no frames."""
     fr = folder.frames
-    if fr.empty:
+    if not any(fr.outputs.values()):
         return None
     run = folder.run
     timelines = {t.title: t for t in build_frame_timelines(run, min_frames=1)}
@@ -63,7 +63,8 @@ def viewer_data(folder: LoadedRun) -> dict[str, Any] | None:
             cells: list[CellRecord] = sorted((c for c in members if c.status == CellStatus.OK),
                                              key=lambda c: 0 if c.baseline else 1)
             outs = {id(c): folder.frames.outputs.get(artifact_dir(c.artifact_key), {}) for c in cells}
-            kept = [f for f in fr.hr if any(f in outs[id(c)] for c in cells)]
+            # a frame any cell kept (an LR-only input's has no HR image: its panes say so)
+            kept = list(dict.fromkeys(f for c in cells for f in sorted(outs[id(c)])))
             if not kept:
                 continue
             title = f"{vc.device_name(dev)} · {delegate}"
@@ -71,7 +72,7 @@ def viewer_data(folder: LoadedRun) -> dict[str, Any] | None:
             frames = list(t.frames) if t is not None else []
             frames += [f for f in sorted(kept) if f not in frames]
             kept = [f for f in frames if f in kept]
-            sources = [_source("hr", "HR reference", "hr", {f: _link(folder.path, fr.hr[f]) for f in kept})]
+            sources = [_source("hr", "HR reference", "hr", {f: _link(folder.path, fr.hr[f]) for f in kept if f in fr.hr})]
             lr = {f: _link(folder.path, fr.lr[f]) for f in kept if f in fr.lr}
             if lr:
                 sources.append(_source("lr", f"LR input (pixels ×{run.scenario.scale})", "lr", lr))

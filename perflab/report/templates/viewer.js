@@ -103,7 +103,7 @@
       var p = el("div", { "class": "pane", "data-source": id });
       var img = image(id);
       if (img) { p.appendChild(img); } else {
-        p.appendChild(el("div", { "class": "empty" }, (byId[id] ? byId[id].label : id) + ": no image kept for this frame"));
+        p.appendChild(el("div", { "class": "empty" }, (byId[id] ? byId[id].label : id) + (id === "hr" ? ": none for this frame (an LR-only input has no HR)" : ": no image kept for this frame")));
       }
       p.appendChild(el("span", { "class": "cap" }, byId[id] ? byId[id].label : id));
       return p;
