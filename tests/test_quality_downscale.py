@@ -182,7 +182,7 @@ def test_results_name_the_kernel_and_mark_frames_without_reference(tmp_path: Pat
     p.write_text(p.read_text() + "runs: {warmup: 0, iterations: 2}\ncooldown: {max_start_temp_c: 120, "
                  "wait_timeout_s: 0}\ntelemetry: {enabled: false, idle_baseline_s: 0}\n"
                  "profiling: {op_profiling: false, estimate: false}\n")
-    r = subprocess.run([PERFLAB, "run", str(p), "--device", "local", "--out", str(tmp_path / "run"), "--no-report"],
+    r = subprocess.run([PERFLAB, "run", str(p), "--device", "local", "--out", str(tmp_path / "run")],
                        capture_output=True, text=True, check=False, env=dict(os.environ), timeout=600)
     assert r.returncode == 0, r.stderr
     run = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -204,4 +204,7 @@ def test_results_name_the_kernel_and_mark_frames_without_reference(tmp_path: Pat
         assert by["lr-000000"]["vmaf"] is None and by["lr-000000"]["missing"]["vmaf"] == NO_REFERENCE
         # the mean PSNR-Y is over the two frames that have a reference
         assert q["psnr_y_db"] == pytest.approx((by["coffee"]["psnr_y_db"] + by["000"]["psnr_y_db"]) / 2)
+    # the report marks where the LR-only frames' PSNR/SSIM would be
+    html = (tmp_path / "run" / "index.html").read_text()
+    assert html.count(">no ref.<") >= 4 and NO_REFERENCE in html
 

@@ -1,4 +1,8 @@
-"""Streaming frame sources: image files and folders, packaged photos, video files, synthetic clip.
+"""Streaming frame sources: image files and folders, packaged photos, video files, real clips
+unpacked at set-up (:mod:`perflab.quality.clips`), the synthetic clip, and LR/HR pairs.
+
+A source gives HR ground truth (``Frame.hr``), except a source with ``role: lr`` (LR footage
+with no reference: ``hr`` None, ``lr`` set) and a pair (both set; the LR is used as given).
 
 Every source is a generator of :class:`~perflab.quality.frames.Frame` (name + HR float32 RGB in
 [0, 1]) that holds at most one decoded frame (plus, for the synthetic clip, one pre-rendered

@@ -123,6 +123,8 @@ def _delta_val(rb: RowBuilder, cell: CellRecord, attr: str, digits: int, unit: s
     if cell.baseline:
         return vc.Val("baseline", cls="muted")
     d, why = rb.stored_delta(cell, attr)
+    if d is None and (mark := vc.no_reference_val(cell, attr)) is not None:
+        return mark
     if d is None:
         return rb.notes.missing(why)
     return vc.Val(fmt_signed(d, digits, unit), cls=vc.delta_cls(d, higher_better, digits), title=f"{what}, Δ vs bicubic: "

@@ -27,6 +27,12 @@ from perflab.store.results import CellRecord, DeviceRecord, LatencyRecord, RunRe
 
 MODE_LABELS = {"paced": "paced", "back_to_back": "back-to-back"}
 NOT_RECORDED = "not recorded by this perflab version"
+NO_REFERENCE_MARK = "no ref."
+"""Shown where a full-reference figure (PSNR, SSIM, VMAF, their Δ) would be for a frame or a
+cell whose inputs have no HR reference (LR-only inputs: ``reference`` false in results)."""
+FULL_REFERENCE_ATTRS = frozenset({"psnr_y_db", "ssim_y", "psnr_rgb_db", "psnr_y_db_min", "vmaf", "temporal_err_y",
+                                  "mai2021_score", "mai2021_ratio"})
+
 NO_POWER = f"power {NOT_RECORDED}"
 
 
@@ -44,6 +50,16 @@ class Val:
     @property
     def missing(self) -> bool:
         return self.note is not None
+
+
+def no_reference_val(cell: CellRecord, attr: str) -> Val | None:
+    """The "no ref." mark when ``attr`` is a full-reference figure and every frame of the cell
+    came from an LR-only input, else None."""
+    q = cell.quality
+    if attr in FULL_REFERENCE_ATTRS and q.frames and q.no_reference_frames >= q.frames:
+        return Val(NO_REFERENCE_MARK, title="no reference: every input of this cell is LR-only (role: lr), "
+                   "so there is no HR to compare with; PIQE is measured", cls="muted")
+    return None
 
 
 class Footnotes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from perflab.core.display import MISSING, fmt_signed
 from perflab.report.view_common import (
+    NO_REFERENCE_MARK,
     NOT_RECORDED,
     Footnotes,
     Val,
@@ -76,8 +77,6 @@ class FrameTableView:
 
 
 MAX_FRAME_ROWS = 10  # per-frame table rows per device/delegate; statistics and the figure use every frame
-NO_REFERENCE_MARK = "no ref."
-"""Shown where PSNR/SSIM would be for a frame (or a cell) whose input has no HR reference."""
 FRAME_KEYS = ("psnr_y_db", "ssim_y", "psnr_rgb_db", "piqe", "d_psnr_y_db", "d_ssim_y")
 _FRAME_NAMES = {"psnr_y_db": "PSNR-Y", "ssim_y": "SSIM-Y", "piqe": "PIQE", "psnr_rgb_db": "PSNR-RGB", "vmaf": "VMAF"}
 _FRAME_COLUMNS = (("psnr_y_db", 2, " dB"), ("ssim_y", 4, ""), ("vmaf", 2, ""), ("piqe", 1, ""))

@@ -118,6 +118,8 @@ class RowBuilder:
 
     def quality(self, cell: CellRecord, attr: str, digits: int, unit: str, *, higher_better: bool = True) -> vc.Val:
         value = getattr(cell.quality, attr)
+        if value is None and (mark := vc.no_reference_val(cell, attr)) is not None:
+            return mark
         if value is None:
             return self.notes.missing(cell.quality.missing.get(attr) or f"{attr} not measured (no reason given)")
         title = f"{attr}: {value:.6g}" + (f" over {cell.quality.frames} frame(s)" if cell.quality.frames else "")
