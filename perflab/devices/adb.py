@@ -496,6 +496,23 @@ def _sync_quit(sock: socket.socket) -> None:
         sock.sendall(b"QUIT" + struct.pack("<I", 0))
 
 
+@dataclass
+class _Backoff:
+    """Exponential back-off between attempts, within a deadline."""
+
+    retries: int
+    backoff_s: float
+    deadline: _Deadline
+    attempt: int = 0  # failed attempts so far
+
+    def next_wait_s(self, allowed: bool = True) -> float | None:
+        """Counts a failed attempt; the wait before the next one, or None when there is none
+        (not allowed, out of retries, or the deadline comes first)."""
+        self.attempt += 1
+        wait = self.backoff_s * (2 ** (self.attempt - 1))
+        return wait if allowed and self.attempt <= self.retries and self.deadline.remaining() > wait else None
+
+
 def _with_retries(
     fn: Callable[[], T],
     *,
@@ -506,19 +523,16 @@ def _with_retries(
     deadline: _Deadline,
     idempotent: bool,
 ) -> T:
-    attempt = 0
+    backoff = _Backoff(retries, backoff_s, deadline)
     while True:
         try:
             return fn()
         except _Timeout as exc:
             raise DeviceTimeoutError(serial, f"timed out after {deadline.timeout_s:g}s: {what}", command=what) from exc
         except _Transport as exc:
-            attempt += 1
-            can_retry = (idempotent or not exc.started) and attempt <= retries
-            wait = backoff_s * (2 ** (attempt - 1))
-            if can_retry and deadline.remaining() > wait:
-                log.info("[%s] transport error on %s (%s); retry %d/%d in %.1fs", serial, what, exc, attempt,
-                         retries, wait)
+            if (wait := backoff.next_wait_s(idempotent or not exc.started)) is not None:
+                log.info("[%s] transport error on %s (%s); retry %d/%d in %.1fs", serial, what, exc,
+                         backoff.attempt, retries, wait)
                 time.sleep(wait)
                 continue
             if exc.gone:
@@ -528,18 +542,14 @@ def _with_retries(
             raise DeviceTimeoutError(serial, f"timed out after {deadline.timeout_s:g}s: {what}", command=what) from exc
         except AdbError as exc:
             msg = str(exc)
-            attempt += 1
-            wait = backoff_s * (2 ** (attempt - 1))
-            if attempt <= retries and deadline.remaining() > wait:
+            if (wait := backoff.next_wait_s()) is not None:
                 time.sleep(wait)
                 continue
             if _is_gone(msg):
                 raise DeviceGoneError(serial, f"device is gone ({msg}) during: {what}", command=what) from exc
             raise DeviceError(serial, f"adb error ({msg}) during: {what}", command=what) from exc
         except (ConnectionError, OSError) as exc:
-            attempt += 1
-            wait = backoff_s * (2 ** (attempt - 1))
-            if attempt <= retries and deadline.remaining() > wait:
+            if (wait := backoff.next_wait_s()) is not None:
                 time.sleep(wait)
                 continue
             raise DeviceError(serial, f"cannot talk to the adb server ({exc}) during: {what}",
