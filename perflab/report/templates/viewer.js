@@ -163,7 +163,7 @@
     }
     function drawCharts() {
       charts.textContent = "";
-      var n = g.frames.length, W = 860, H = 130, L = 150, R = 12, T = 18, B = 22;
+      var n = g.frames.length, W = 860, H = 130, L = 165, R = 12, T = 18, B = 22;
       var x = function (k) { return L + (n > 1 ? k * (W - L - R) / (n - 1) : (W - L - R) / 2); };
       var cur = g.frames.indexOf(st.frame);
       g.metrics.forEach(function (m) {
@@ -181,12 +181,12 @@
           s.appendChild(svg("rect", { "class": "kept", x: String(x(k) - half), y: String(T), width: String(2 * half),
             height: String(H - T - B) }));
         });
-        var name = svg("text", { x: "4", y: String(T + 12) });
-        name.textContent = m.label + (m.unit ? " (" + m.unit + ")" : "");
-        s.appendChild(name);
-        var hint = svg("text", { x: "4", y: String(T + 28) });
-        hint.textContent = (m.higher_better ? "higher" : "lower") + " is better";
-        s.appendChild(hint);
+        [m.label, m.unit ? "(" + m.unit + ")" : "", (m.higher_better ? "higher" : "lower") + " is better"]
+          .filter(function (t) { return t; }).forEach(function (t, k) {
+            var line = svg("text", { x: "4", y: String(T + 12 + 14 * k) });
+            line.textContent = t;
+            s.appendChild(line);
+          });
         [hi, lo].forEach(function (v) {
           var t = svg("text", { x: String(L - 4), y: String(y(v) + 4), "text-anchor": "end" });
           t.textContent = fmt(v, "");
