@@ -177,11 +177,13 @@ def dashboard_cmd(
 
 store_app = typer.Typer(no_args_is_help=True, help="The results store: what it holds, and indexing run folders into it.")
 
+StoreDbOption = Annotated[str, typer.Option("--db", envvar="PERFLAB_DB", help="a SQLite file, sqlite:///path or "
+                                            "postgresql://…")]
+
 
 @store_app.command("info")
 def store_info(
-    db: Annotated[str, typer.Option("--db", envvar="PERFLAB_DB", help="a SQLite file, sqlite:///path or "
-                                    "postgresql://…")],
+    db: StoreDbOption,
 ) -> None:
     """Where the store is, its schema revision, and the runs it holds."""
     from perflab.store.sql import DB_SCHEMA_VERSION, SqlStore
@@ -206,8 +208,7 @@ def store_info(
 def store_index(
     run_dirs: Annotated[list[Path], typer.Argument(help="run folders, or folders of run folders (a night, "
                                                    "reports/<scenario>)")],
-    db: Annotated[str, typer.Option("--db", envvar="PERFLAB_DB", help="a SQLite file, sqlite:///path or "
-                                    "postgresql://…")],
+    db: StoreDbOption,
 ) -> None:
     """Index run folders into the store (idempotent): e.g. old runs into the rack's PostgreSQL."""
     from perflab.report.compare import load_sides
