@@ -27,13 +27,15 @@ def test_fsrcnn_cut_before_its_anchor_runs_as_the_shipped_model(tmp_path: Path) 
     maker = SegmentMaker(art, root=tmp_path, calibration_patches=4)
     units = maker.units()
     assert units[-1] == "tail" and len(units) == 9
-    k = len(units) - 2  # the second segment holds the tail, whose anchor reads the LR frame
+    # the second segment holds the tail, whose anchor reads the LR frame: two inputs, which the
+    # int8 calibration must feed by name (cut at 2 the converter's order is not the model's)
+    k = 2
     lr = np.random.default_rng(3).random((20, 28, 3)).astype(np.float32)
     ref = upscale(art.path, lr, threads=1)
     fp32 = Chain(maker.paths([SegmentKey(0, k, "fp32"), SegmentKey(k, len(units), "fp32")]), 1).run(lr[None])[0]
     # the PReLU slopes and conv weights are the shipped ones: the same numbers, not just the same shape
     np.testing.assert_allclose(fp32, ref, atol=1e-4)
     mixed = Chain(maker.paths([SegmentKey(0, k, "fp32"), SegmentKey(k, len(units), "int8")]), 1).run(lr[None])[0]
-    assert 0 < float(np.abs(mixed - ref).max()) < 0.25  # int8 at the seam: close, not equal
+    assert 0 < float(np.abs(mixed - ref).max()) < 0.5  # seven units in int8: close, not equal
     assert sorted(p.name for p in maker.folder.glob("*.tflite")) == [
         f"seg00-{k:02d}_fp32.tflite", f"seg{k:02d}-09_fp32.tflite", f"seg{k:02d}-09_int8.tflite"]

@@ -164,14 +164,16 @@ class SegmentMaker:
         patches = [np.asarray(batch[0], dtype=np.float32)
                    for batch in representative_lr(self.art.scale, n=self._patches)()]
         prefix = self._sub(0, start) if start > 0 else None
-        two = start > 0 and len(self._sub(start, end).inputs) == 2
+        sub = self._sub(start, end)
+        names = [str(t.name) for t in sub.inputs]  # the signature's input names: in<start>, lr
         with warnings.catch_warnings():  # Keras: a bare tensor for the input named "lr" (it is that input)
             warnings.simplefilter("ignore", UserWarning)
             acts = [np.asarray(prefix(p) if prefix is not None else p, dtype=np.float32) for p in patches]
 
         def gen() -> Any:
             for a, p in zip(acts, patches, strict=True):
-                yield [a, p] if two else [a]
+                # by name: the converter's order of two inputs is not the Keras model's
+                yield dict(zip(names, [a, p], strict=False)) if len(names) == 2 else [a]
 
         return gen
 
