@@ -78,6 +78,9 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
         assert 10 < meas["psnr_y_db"] < 60 and 0 < meas["ssim_y"] <= 1
         assert p["error"]["psnr_y_db"] == pytest.approx(meas["psnr_y_db"] - pred["psnr_y_db"])
     assert set(m["noise_floor_pct"]) == {"fp32", "int8"}
+    # a seam never counts as negative (noise the exact solver would exploit); the raw value is kept
+    sw, raw = m["inputs"]["switch_ms"], m["inputs"]["switch_raw_ms"]
+    assert all(sw[k][a][b] == max(0.0, raw[k][a][b]) for k in range(3) for a in range(2) for b in range(2) if a != b)
     allfp32 = next(p for p in m["plans"] if "all-fp32" in p["roles"])
     allint8 = next(p for p in m["plans"] if "all-int8" in p["roles"])
     assert allfp32["measured"]["psnr_y_db"] == pytest.approx(m["reference_psnr_y_db"])
