@@ -211,6 +211,15 @@ def test_metadata_differences_refuse_or_warn() -> None:
     assert not metadata_diffs(a, a, MetaRules(temp_tolerance_c=10.0), start_temp_a_c=30.0, start_temp_b_c=36.5)
 
 
+def test_metadata_difference_quotes_whole_values_or_marks_the_cut() -> None:
+    # a device model with a closing parenthesis past 24 characters lost it, silently
+    a = {"device_model": "vm (Linux x86_64, 2 CPUs)", "device_fingerprint": "samsung/" + "x" * 80}
+    b = {"device_model": "SM-S918B", "device_fingerprint": "google/" + "y" * 80}
+    diffs = {d.key: d for d in metadata_diffs(a, b)}
+    assert diffs["device_model"].message == "device model differs: vm (Linux x86_64, 2 CPUs) vs SM-S918B"
+    assert diffs["device_fingerprint"].message.count("…") == 2
+
+
 # -- two run folders through the CLI --------------------------------------------------------------------
 
 

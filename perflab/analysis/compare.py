@@ -40,6 +40,7 @@ import numpy.typing as npt
 from scipy import stats as sps
 
 from perflab.core.display import fmt_num
+from perflab.core.names import one_line
 from perflab.errors import UserInputError
 
 DEFAULT_RESAMPLES = 2000
@@ -375,7 +376,7 @@ def metadata_diffs(a: Mapping[str, str | None], b: Mapping[str, str | None], rul
             continue
         sev = Severity.REFUSE if key in rules.refuse else Severity.WARN
         label = rules.labels.get(key, key)
-        out.append(MetaDiff(key, va, vb, sev, f"{label} differs: {va[:24]} vs {vb[:24]}"))
+        out.append(MetaDiff(key, va, vb, sev, f"{label} differs: {one_line(va, 48)} vs {one_line(vb, 48)}"))
     if start_temp_a_c is not None and start_temp_b_c is not None:
         d = start_temp_b_c - start_temp_a_c
         if abs(d) > rules.temp_tolerance_c:
