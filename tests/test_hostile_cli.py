@@ -160,6 +160,13 @@ def test_a_bad_number_on_the_command_line_is_one_line_exit_2(args: list[str]) ->
     assert "command line: --" in line
 
 
+def test_an_unknown_emulator_profile_says_where_profiles_are_looked_for(tmp_path: Path) -> None:
+    res = subprocess.run([*PERFLAB, "--config-dir", str(tmp_path), "emulate", "--profile", "nosuch"], capture_output=True,
+                         text=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
+    line = _one_line_exit_2(res)
+    assert "'nosuch'" in line and "pixel7" in line and str(tmp_path / "emulator_profiles") in line
+
+
 def test_meter_read_with_a_nan_timeout_on_a_silent_port_does_not_hang() -> None:
     leader, follower = pty.openpty()  # a port that never answers
     try:

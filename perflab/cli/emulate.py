@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from perflab.cli.options import number_option
+from perflab.core.paths import ConfigKind, search_description
 from perflab.emulator.adbd import Faults
 from perflab.emulator.phone import (
     ADB_EMULATOR_PORTS,
@@ -24,7 +25,8 @@ from perflab.errors import UserInputError
 
 def emulate(
     devices: Annotated[int, number_option("--devices", integer=True, min=1, max=32, help="How many phones to start.")] = 1,
-    profile: Annotated[str, typer.Option("--profile", help="Phone profile (device_configs/profiles/NAME.yaml).")]
+    profile: Annotated[str, typer.Option("--profile", help="Phone profile: a shipped one (pixel7, galaxy_s23, redmi_note12pro) or NAME from "
+                                                      "emulator_profiles/NAME.yaml in the user config folder.")]
     = "pixel7",
     base_port: Annotated[int, number_option("--base-port", integer=True, min=0, max=65535, help="Port of the first phone; the next ones follow. "
                                                                "0 picks free ports.")] = 0,
@@ -38,7 +40,8 @@ def emulate(
 ) -> None:
     """Start emulated phones, connect them to the adb server, print their serials, run until Ctrl-C."""
     if profile not in available_profiles():
-        raise UserInputError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())}")
+        raise UserInputError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())} "
+                             f"(looked in {search_description(ConfigKind.EMULATOR_PROFILES)})")
     ports: list[int | None] = [None] * devices if base_port == 0 else list(range(base_port, base_port + devices))
     for p in ports:
         if p is not None and p in ADB_EMULATOR_PORTS:
