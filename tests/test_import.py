@@ -224,6 +224,16 @@ def test_nan_from_an_empty_warm_up_and_an_fd_graph_are_missing_never_stored() ->
     assert "NaN" not in run.to_json()
 
 
+def test_negative_times_are_missing_never_stored() -> None:
+    text = ("INFO: count=10 first=1000 curr=1000 min=900 max=1100 avg=1000 std=-50\n"
+            "INFO: Inference timings in us: Init: -5, First inference: -2, Warmup (avg): 1000, Inference (avg): 1000\n")
+    lat = _one(build_run([CaptureFile("neg.log", "0" * 64, len(text), text)], ImportOptions(device="p"),
+                         now_utc=NOW)).latency_ms
+    assert lat is not None and (lat.mean, lat.n, lat.min) == (1.0, 10, 0.9)
+    assert (lat.init, lat.first, lat.std, lat.cv_pct) == (None, None, None, None)
+    assert "not a time" in lat.missing["init"] and "not a time" in lat.missing["std"]
+
+
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
     with pytest.raises(UserInputError, match=r"tf215_xnnpack_newest.txt:\d+: a second run of"):
         build_run([_capture(BM / "tf215_xnnpack_newest.txt")] * 2, ImportOptions(device="p"), now_utc=NOW)

@@ -226,24 +226,31 @@ def _graph(out: BenchmarkOutput) -> str | None:
     return None if not g or re.match(r"fd:\d", g) else g
 
 
+_TIMES = frozenset({"init_session_ms", "init_ms", "first_ms", "warmup_avg_ms", "inference_avg_ms"})
+
+
 def _finite(out: BenchmarkOutput) -> BenchmarkOutput:
     """The parsed run with every number the tool printed as nan or inf (an empty series' average:
-    ``Warmup (avg): -nan`` with no warm-up runs) made None, so it is missing, never stored."""
+    ``Warmup (avg): -nan`` with no warm-up runs), and every negative time or spread, made None, so
+    it is missing, never stored (a memory delta may be negative: only its nan/inf go)."""
     def fin(v: float | None) -> float | None:
         return v if v is None or math.isfinite(v) else None
+
+    def time(v: float | None) -> float | None:
+        return v if v is None or (math.isfinite(v) and v >= 0) else None
 
     def stat(st: StatLine | None) -> StatLine | None:
         if st is None:
             return None
-        return replace(st, first_us=fin(st.first_us), curr_us=fin(st.curr_us), min_us=fin(st.min_us),
-                       max_us=fin(st.max_us), avg_us=fin(st.avg_us), std_us=fin(st.std_us), p5_us=fin(st.p5_us),
-                       median_us=fin(st.median_us), p95_us=fin(st.p95_us))
+        return replace(st, first_us=time(st.first_us), curr_us=time(st.curr_us), min_us=time(st.min_us),
+                       max_us=time(st.max_us), avg_us=time(st.avg_us), std_us=time(st.std_us), p5_us=time(st.p5_us),
+                       median_us=time(st.median_us), p95_us=time(st.p95_us))
 
     clean = copy.copy(out)
     for f in fields(out):
         v = getattr(out, f.name)
-        if isinstance(v, float) and not math.isfinite(v):
-            setattr(clean, f.name, None)
+        if isinstance(v, float):
+            setattr(clean, f.name, time(v) if f.name in _TIMES else fin(v))
     clean.warmup, clean.inference = stat(out.warmup), stat(out.inference)
     return clean
 
@@ -414,9 +421,10 @@ def _latency(out: BenchmarkOutput) -> LatencyRecord:
     stat = out.inference
     mean, std, lo, hi, median, p95 = _stat_ms(stat, out.inference_avg_ms)
     no_line = "the capture has no count= line for the timed runs (only the summary line's averages)"
+    not_time = "(or not a time: nan, inf, negative)"
     for key, val in (("std", std), ("min", lo), ("max", hi)):
         if val is None:
-            missing[key] = no_line if stat is None else f"the count= line prints no {key}"
+            missing[key] = no_line if stat is None else f"the count= line prints no {key} {not_time}"
     if stat is None:
         missing["n"] = no_line
     summary_only = "the tool prints summary statistics, not per-run samples"
@@ -429,9 +437,9 @@ def _latency(out: BenchmarkOutput) -> LatencyRecord:
     no_warmup = out.warmup is not None and out.warmup.count == 0  # --warmup_runs=0: "First inference: 0"
     first = None if no_warmup and not out.first_ms else out.first_ms
     for key, val, words in (("mean", mean, "holds no inference timings (the run failed or the log was cut short)"),
-                            ("init", out.init_ms, "prints no Init time"),
-                            ("first", first, "prints no first-inference time"),
-                            ("warmup_mean", out.warmup_avg_ms, "prints no warm-up average")):
+                            ("init", out.init_ms, f"prints no Init time {not_time}"),
+                            ("first", first, f"prints no first-inference time {not_time}"),
+                            ("warmup_mean", out.warmup_avg_ms, f"prints no warm-up average {not_time}")):
         if val is None:
             missing[key] = f"the capture {words}"
     if no_warmup:
