@@ -157,6 +157,27 @@ def test_chromium_builds_the_viewer_from_its_data(clip_run: Path) -> None:
 
 
 @needs_chromium
+def test_chromium_breaks_a_metric_line_at_frames_without_a_value(tmp_path: Path) -> None:
+    """SR's temporal error [—, 0.5, —, 4.2, 0.6, 0.5]: frame 1 alone is a dot, frames 3–5 a line; no
+    line drawn across frame 2 (it has no value)."""
+    path = tmp_path / "run"
+    build(path, render=False)
+    results = path / "results.json"
+    data = json.loads(results.read_text())
+    sr = next(c for c in data["cells"] if c["cell_id"] == SR)
+    sr["quality"]["per_frame"][2]["temporal_err_y"] = None
+    results.write_text(json.dumps(data))
+    render_run_report(path)
+    r = _chromium("--dump-dom", (path / "viewer.html").as_uri())
+    assert r.returncode == 0, r.stderr[-2000:]
+    chart = re.search(r'<svg[^>]*data-metric="temporal_err_y".*?</svg>', r.stdout, re.DOTALL)
+    assert chart is not None
+    lines = re.findall(rf'<polyline points="([^"]+)"[^>]*data-cell="{re.escape(SR)}"', chart.group(0))
+    dots = re.findall(rf'<circle [^>]*data-cell="{re.escape(SR)}"', chart.group(0))
+    assert [len(p.split()) for p in lines] == [3] and len(dots) == 1, (lines, dots)
+
+
+@needs_chromium
 def test_chromium_wipes_sr_over_bicubic(clip_run: Path, tmp_path: Path) -> None:
     shot = tmp_path / "wipe.png"
     url = (clip_run / "viewer.html").as_uri() + "#mode=wipe&wipe=25&zoom=4"

@@ -194,15 +194,24 @@
         });
         m.tracks.forEach(function (t) {
           var c = colours[t.cell];
-          var pts = [];
-          t.values.forEach(function (v, k) { if (v !== null) { pts.push(x(k).toFixed(1) + "," + y(v).toFixed(1)); } });
-          var line = svg("polyline", { points: pts.join(" "), fill: "none", stroke: c, "stroke-width": "1.5",
-            "data-cell": t.cell });
-          if (t.baseline) { line.setAttribute("stroke-dasharray", "5 3"); } else if (t.emulated) { line.setAttribute("stroke-dasharray", "2 2"); }
-          var title = svg("title", {});
-          title.textContent = t.label + (t.emulated ? " (emulated)" : "");
-          line.appendChild(title);
-          s.appendChild(line);
+          // one polyline per run of consecutive values: a frame without one (an LR-only frame, a
+          // sequence's first) breaks the line, and a value alone between gaps is a dot, not nothing
+          var runs = [[]];
+          t.values.forEach(function (v, k) {
+            if (v === null) { if (runs[runs.length - 1].length) { runs.push([]); } return; }
+            runs[runs.length - 1].push([x(k), y(v)]);
+          });
+          runs.filter(function (r) { return r.length; }).forEach(function (r) {
+            var line = r.length === 1
+              ? svg("circle", { cx: r[0][0].toFixed(1), cy: r[0][1].toFixed(1), r: "2.5", fill: c, "data-cell": t.cell })
+              : svg("polyline", { points: r.map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" "),
+                fill: "none", stroke: c, "stroke-width": "1.5", "data-cell": t.cell });
+            if (r.length > 1 && t.baseline) { line.setAttribute("stroke-dasharray", "5 3"); } else if (r.length > 1 && t.emulated) { line.setAttribute("stroke-dasharray", "2 2"); }
+            var title = svg("title", {});
+            title.textContent = t.label + (t.emulated ? " (emulated)" : "");
+            line.appendChild(title);
+            s.appendChild(line);
+          });
         });
         if (cur >= 0) {
           s.appendChild(svg("line", { "class": "cur", x1: String(x(cur)), x2: String(x(cur)), y1: String(T), y2: String(H - B) }));
