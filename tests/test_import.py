@@ -234,6 +234,19 @@ def test_negative_times_are_missing_never_stored() -> None:
     assert "not a time" in lat.missing["init"] and "not a time" in lat.missing["std"]
 
 
+@pytest.mark.parametrize("line", [
+    "INFO: count=10 first=1000 curr=1000 min=1100 max=900 avg=1000 std=50\n",  # min above max
+    "INFO: count=10 first=1000 curr=1000 min=900 max=1100 avg=5000 std=50\n",  # mean outside [min, max]
+])
+def test_an_impossible_count_line_keeps_nothing_of_it(line: str) -> None:
+    text = line + "INFO: Inference timings in us: Init: 5, First inference: 2000, Warmup (avg): 1000, Inference (avg): 1000\n"
+    lat = _one(build_run([CaptureFile("bad.log", "0" * 64, len(text), text)], ImportOptions(device="p"),
+                         now_utc=NOW)).latency_ms
+    assert lat is not None and lat.mean == 1.0  # the summary line's average
+    assert (lat.min, lat.max, lat.std) == (None, None, None)
+    assert "impossible" in lat.missing["min"] and "impossible" in lat.missing["std"]
+
+
 def test_the_same_cell_twice_is_refused_naming_the_second_run() -> None:
     with pytest.raises(UserInputError, match=r"tf215_xnnpack_newest.txt:\d+: a second run of"):
         build_run([_capture(BM / "tf215_xnnpack_newest.txt")] * 2, ImportOptions(device="p"), now_utc=NOW)

@@ -414,6 +414,21 @@ def _stat_ms(stat: StatLine | None, avg_ms: float | None) -> tuple[float | None,
     return mean, std, _ms(stat.min_us), _ms(stat.max_us), _ms(stat.median_us), _ms(stat.p95_us)
 
 
+def impossible_stat(mean_ms: float | None, min_ms: float | None, max_ms: float | None, median_ms: float | None,
+                    p95_ms: float | None) -> str | None:
+    """Why a count= line's figures cannot all be true (pure): min above max, or a mean, median or
+    p95 outside [min, max] (beyond the printed rounding); None when they fit."""
+    if min_ms is None or max_ms is None:
+        return None
+    if min_ms > max_ms:
+        return f"min {min_ms:g} ms > max {max_ms:g} ms"
+    slack_ms = 1e-3  # the tool prints whole microseconds
+    for name, v in (("avg", mean_ms), ("median", median_ms), ("p95", p95_ms)):
+        if v is not None and not min_ms - slack_ms <= v <= max_ms + slack_ms:
+            return f"{name} {v:g} ms outside [min {min_ms:g}, max {max_ms:g}] ms"
+    return None
+
+
 def _latency(out: BenchmarkOutput) -> LatencyRecord:
     """The timed series as the capture states it: the ``count=`` line where printed, else the
     summary line's average (n unknown)."""
@@ -422,15 +437,20 @@ def _latency(out: BenchmarkOutput) -> LatencyRecord:
     mean, std, lo, hi, median, p95 = _stat_ms(stat, out.inference_avg_ms)
     no_line = "the capture has no count= line for the timed runs (only the summary line's averages)"
     not_time = "(or not a time: nan, inf, negative)"
+    if (why_not := impossible_stat(mean, lo, hi, median, p95)) is not None:
+        # a line no tool prints (edited, or two runs' lines spliced): nothing of it is kept
+        mean, std, lo, hi, median, p95 = out.inference_avg_ms, None, None, None, None, None
+        for key in ("std", "min", "max", "median", "p95"):
+            missing[key] = f"the capture's count= line is impossible ({why_not}): not a measurement"
     for key, val in (("std", std), ("min", lo), ("max", hi)):
-        if val is None:
+        if val is None and key not in missing:
             missing[key] = no_line if stat is None else f"the count= line prints no {key} {not_time}"
     if stat is None:
         missing["n"] = no_line
     summary_only = "the tool prints summary statistics, not per-run samples"
-    if median is None:
+    if median is None and "median" not in missing:
         missing["median"] = summary_only + " (newest builds add median=; this one does not)"
-    if p95 is None:
+    if p95 is None and "p95" not in missing:
         missing["p95"] = summary_only
     for key in ("p10", "p90", "p99", "mad"):
         missing[key] = summary_only
