@@ -440,18 +440,18 @@ def _latency(out: BenchmarkOutput) -> LatencyRecord:
     if (why_not := impossible_stat(mean, lo, hi, median, p95)) is not None:
         # a line no tool prints (edited, or two runs' lines spliced): nothing of it is kept
         mean, std, lo, hi, median, p95 = out.inference_avg_ms, None, None, None, None, None
-        for key in ("std", "min", "max", "median", "p95"):
-            missing[key] = f"the capture's count= line is impossible ({why_not}): not a measurement"
-    for key, val in (("std", std), ("min", lo), ("max", hi)):
-        if val is None and key not in missing:
-            missing[key] = no_line if stat is None else f"the count= line prints no {key} {not_time}"
+        missing.update(dict.fromkeys(("std", "min", "max", "median", "p95"),
+                                     f"the capture's count= line is impossible ({why_not}): not a measurement"))
+    summary_only = "the tool prints summary statistics, not per-run samples"
+    for key, val, words in (("std", std, no_line if stat is None else f"the count= line prints no std {not_time}"),
+                            ("min", lo, no_line if stat is None else f"the count= line prints no min {not_time}"),
+                            ("max", hi, no_line if stat is None else f"the count= line prints no max {not_time}"),
+                            ("median", median, summary_only + " (newest builds add median=; this one does not)"),
+                            ("p95", p95, summary_only)):
+        if val is None:
+            missing.setdefault(key, words)
     if stat is None:
         missing["n"] = no_line
-    summary_only = "the tool prints summary statistics, not per-run samples"
-    if median is None and "median" not in missing:
-        missing["median"] = summary_only + " (newest builds add median=; this one does not)"
-    if p95 is None and "p95" not in missing:
-        missing["p95"] = summary_only
     for key in ("p10", "p90", "p99", "mad"):
         missing[key] = summary_only
     no_warmup = out.warmup is not None and out.warmup.count == 0  # --warmup_runs=0: "First inference: 0"
