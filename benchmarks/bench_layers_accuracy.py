@@ -33,7 +33,7 @@ from perflab.emulator.benchmark_model.delays import parse_layer_delays
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.testing import private_adb_server
 from perflab.lab.layers import PassContext, PassOptions, TraceTarget, layer_passes, trace_passes
-from perflab.store.results import LayerPassRecord
+from perflab.store.layer_records import LayerPassRecord
 from perflab.store.runfolder import Artefact
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from perflab.quality import frames
-from perflab.quality.inputs import iter_synthetic_frames
+from perflab.quality.synthetic import iter_synthetic_frames
 from perflab.quality.temporal import TemporalTracker
 from perflab.quality.video import KeptVideo, run_vmaf
 

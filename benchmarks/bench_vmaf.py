@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from perflab.quality import frames
-from perflab.quality.inputs import iter_synthetic_frames
 from perflab.quality.metrics import default_threads
+from perflab.quality.synthetic import iter_synthetic_frames
 from perflab.quality.video import VMAF_MODEL, KeptVideo, run_vmaf
 
 

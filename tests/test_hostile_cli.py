@@ -441,7 +441,7 @@ def test_quality_frames_go_to_the_device_in_chunks_bounded_by_count_and_bytes(n:
 def test_the_run_prepass_reads_only_the_frames_it_keeps(tmp_path: Path) -> None:
     """A 100,000-frame clip is not rendered once before the first cell just to be counted."""
     from perflab.lab.inputs import Inputs
-    from perflab.quality.inputs import iter_synthetic_frames
+    from perflab.quality.synthetic import iter_synthetic_frames
     from perflab.scenario.schema import Geometry, Outputs
     from perflab.store.runfolder import RunFolder
 

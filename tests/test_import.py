@@ -19,7 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from perflab.errors import UserInputError
-from perflab.formats.benchmark_output import parse_output, split_capture
+from perflab.formats.benchmark_output import parse_output
+from perflab.formats.captures import split_capture
 from perflab.lab.importer import (
     MAX_CAPTURE_BYTES,
     CaptureFile,

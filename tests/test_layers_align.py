@@ -19,7 +19,7 @@ from perflab.analysis.layer_align import (
     assign_ops,
 )
 from perflab.rules.layers import aligned_record
-from perflab.store.results import LayerPassRecord, LayerRow, LayersRecord
+from perflab.store.layer_records import LayerPassRecord, LayerRow, LayersRecord
 
 # an ESPCN-like graph, as TFLite names it (the anchor concat runs first but belongs to the tail)
 OPS = (

@@ -18,7 +18,7 @@ from support.timing import busy_host, measure_until_within_or_busy
 
 from perflab.devices.local import LocalDevice
 from perflab.lab.layers import PassContext, PassOptions, differential_pass, layer_passes
-from perflab.store.results import LayersRecord
+from perflab.store.layer_records import LayersRecord
 from perflab.workloads.local import LocalWorkload
 from perflab.zoo.registry import get_artifact
 from perflab.zoo.variants import variant_set

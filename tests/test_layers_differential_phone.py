@@ -24,7 +24,7 @@ from support.timing import busy_host, measure_until_within, measure_until_within
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.lab.layers import PassContext, PassOptions, layer_passes
-from perflab.store.results import LayerPassRecord, LayersRecord
+from perflab.store.layer_records import LayerPassRecord, LayersRecord
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
 

@@ -7,7 +7,8 @@ import statistics
 from perflab.core.types import SeriesMode, TimingResult
 from perflab.lab.layers import trace_records
 from perflab.rules.layers import partition_table, rank_between
-from perflab.store.results import CompatRecord, DelegateRecord, GpuIssueRecord, LayerPassRecord, LayerRow
+from perflab.store.layer_records import LayerPassRecord, LayerRow
+from perflab.store.results import CompatRecord, DelegateRecord, GpuIssueRecord
 
 PID = 4321
 OPS = ("CONV_2D@0/0", "TfLiteGpuDelegateV2@1/0", "DEPTH_TO_SPACE@2/0")

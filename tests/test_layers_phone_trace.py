@@ -24,7 +24,7 @@ from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.phone import EmulatedPhone
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
-from perflab.store.results import LayerPassRecord
+from perflab.store.layer_records import LayerPassRecord
 from perflab.store.runfolder import RunFolder
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact

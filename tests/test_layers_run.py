@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from perflab.store.results import LayersRecord
+from perflab.store.layer_records import LayersRecord
 from perflab.store.runfolder import load_run
 from perflab.tracing.capture import local_trace_missing
 

@@ -12,17 +12,9 @@ from PIL import Image
 
 from perflab.errors import MeasurementError
 from perflab.quality import frames
-from perflab.quality.inputs import (
-    _render_page,
-    iter_frames,
-    iter_image_frames,
-    iter_synthetic_frames,
-    iter_video_frames,
-    synthetic_frame,
-    video_info,
-    write_video,
-)
+from perflab.quality.inputs import iter_frames, iter_image_frames, iter_video_frames, video_info, write_video
 from perflab.quality.metrics import psnr_rgb_db
+from perflab.quality.synthetic import _render_page, iter_synthetic_frames, synthetic_frame
 from perflab.scenario.schema import Inputs
 
 W, H = 320, 180

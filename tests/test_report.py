@@ -28,6 +28,7 @@ from perflab.core.display import fmt_mai, fmt_ms, fmt_ratio, fmt_signed
 from perflab.errors import StoreError
 from perflab.report.html import render_run_report
 from perflab.rules.derive import finalize_cells
+from perflab.store.layer_records import LayerRow, LayersRecord
 from perflab.store.results import (
     CellRecord,
     CellStatus,
@@ -39,8 +40,6 @@ from perflab.store.results import (
     GpuIssueRecord,
     IdleRecord,
     LatencyRecord,
-    LayerRow,
-    LayersRecord,
     ModelRecord,
     PlannedCell,
     QualityRecord,
@@ -1310,7 +1309,7 @@ def test_chromium_screenshot_not_blank(report: tuple[Path, RunRecord], tmp_path:
 def test_per_layer_section_puts_the_stored_methods_side_by_side(tmp_path: Path) -> None:
     from test_report_parts import _LAYERS_FIXTURE
 
-    from perflab.store.results import LayersRecord
+    from perflab.store.layer_records import LayersRecord
 
     run_dir = tmp_path / "r"
     run = build_run_folder(run_dir, with_frames=False, with_samples=False)

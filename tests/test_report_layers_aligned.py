@@ -14,7 +14,7 @@ from test_report import _chromium, _plain, _section, build_run_folder, needs_chr
 from perflab.lab.layers import model_ops
 from perflab.report.html import render_run_report
 from perflab.rules.layers import aligned_record
-from perflab.store.results import LayerPassRecord, LayerRow, LayersRecord
+from perflab.store.layer_records import LayerPassRecord, LayerRow, LayersRecord
 from perflab.zoo.registry import get_artifact
 
 NO_PROFILER = "LiteRT's Python interpreter exposes no per-op profiler (benchmark_model is not available here)"

@@ -20,6 +20,7 @@ from perflab.report.view_compat import build_compat, is_trap, read_delegate_reco
 from perflab.report.view_frames import build_frame_tables
 from perflab.report.view_layers import build_layers, build_layers_missing
 from perflab.rules.memory import mem_kind
+from perflab.store.layer_records import LayerRow, LayersRecord
 from perflab.store.results import (
     CellRecord,
     CellStatus,
@@ -30,8 +31,6 @@ from perflab.store.results import (
     DeviceRecord,
     FrameQuality,
     GpuIssueRecord,
-    LayerRow,
-    LayersRecord,
     ModelRecord,
     QualityRecord,
     RunRecord,

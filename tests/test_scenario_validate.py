@@ -21,7 +21,8 @@ from perflab.lab.validate import (
     validate_scenario,
     zoo_training_photos,
 )
-from perflab.quality.inputs import SYNTHETIC_PHOTOS, synthetic_frame, write_video
+from perflab.quality.inputs import write_video
+from perflab.quality.synthetic import SYNTHETIC_PHOTOS, synthetic_frame
 from perflab.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from perflab.emulator.benchmark_model.handover import GPU_IRQ_HANDLER_US, RPC_TI
 from perflab.emulator.benchmark_model.model import builtin_ops, ops
 from perflab.emulator.profiles import NpuProfile, load_profile
 from perflab.lab.layers import PassContext, TraceTarget, trace_passes
-from perflab.store.results import TraceLatencyRecord
+from perflab.store.layer_records import TraceLatencyRecord
 from perflab.store.runfolder import RunFolder
 from perflab.tracing.attribution import Attribution, attribute
 from perflab.tracing.ftrace import parse_trace

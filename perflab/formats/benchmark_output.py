@@ -246,7 +246,7 @@ _LOGCAT_BARE = re.compile(
     r"^(?P<lvl>[VDIWEF])\s+(?P<tag>tflite\S*|\S*[Bb]enchmark\S*)\s*:\s(?P<msg>.*)$", re.IGNORECASE)
 _LOGCAT_FORMS = (_LOGCAT, _LOGCAT_TIME, _LOGCAT_BRIEF, _LOGCAT_BARE)
 # logcat -v long: a "[ stamp pid:tid L/tag ]" header, then the message's lines, then a blank line
-_LOGCAT_LONG = re.compile(
+LOGCAT_LONG = re.compile(
     rf"^\[ {_STAMP}\s+(?P<pid>\d+):\s*(?P<tid>\d+)\s+(?P<lvl>[VDIWEF])/(?P<tag>.*?)\s*\]$")
 _LEVEL_PREFIX = re.compile(r"^(?P<lvl>INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG): ?(?P<msg>.*)$")
 _LOGCAT_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
@@ -259,17 +259,17 @@ class _Line:
     raw: str
 
 
-def _logcat_match(line: str) -> re.Match[str] | None:
+def logcat_match(line: str) -> re.Match[str] | None:
     for form in _LOGCAT_FORMS:
         if (m := form.match(line)) is not None:
             return m
     return None
 
 
-def _normalise(raw: str) -> _Line:
+def normalise_line(raw: str) -> _Line:
     line = raw.rstrip("\r\n").rstrip()
     level: str | None = None
-    m = _logcat_match(line)
+    m = logcat_match(line)
     if m:
         level = _LOGCAT_LEVEL[m.group("lvl")]
         line = m.group("msg")
@@ -285,7 +285,7 @@ def _normalise(raw: str) -> _Line:
 # Parser
 # --------------------------------------------------------------------------------------
 
-_PARAM = re.compile(r"^(?P<label>[A-Za-z#][^\[\]:]*?)\s*:\s*\[(?P<value>.*)\]$")
+PARAM_LINE = re.compile(r"^(?P<label>[A-Za-z#][^\[\]:]*?)\s*:\s*\[(?P<value>.*)\]$")
 _TIMINGS_NEW = re.compile(
     rf"Inference timings in us: Init: (?P<init>{_NUM}), First inference: (?P<first>{_NUM}), "
     rf"Warmup \(avg\): (?P<warm>{_NUM}), Inference \(avg\): (?P<inf>{_NUM})"
@@ -351,7 +351,7 @@ def parse_output(text: str) -> BenchmarkOutput:
     use :func:`check_output` to turn errors in it into exceptions."""
     parser = _OutputParser(BenchmarkOutput(text=text))
     for raw in text.splitlines():
-        parser.feed(_normalise(raw))
+        parser.feed(normalise_line(raw))
     return parser.finish()
 
 
@@ -490,7 +490,7 @@ class _OutputParser:
         return True
 
     def _param(self, msg: str, ln: _Line) -> bool:
-        if (m := _PARAM.match(msg)) is None or ln.level not in (None, "INFO"):
+        if (m := PARAM_LINE.match(msg)) is None or ln.level not in (None, "INFO"):
             return False
         label = re.sub(r"\s+", " ", m.group("label")).strip()
         self.out.params.setdefault(label, m.group("value"))
@@ -736,101 +736,3 @@ def parse_profile_csv(text: str) -> list[ProfileSection]:
     """Parse a file written by ``--profiling_output_csv_file`` (same sections as stdout,
     tables comma-separated)."""
     return parse_output(text).profile
-
-
-# --------------------------------------------------------------------------------------
-# Captures: a saved log (the tool's stdout, or logcat) holding one or more runs
-# --------------------------------------------------------------------------------------
-
-#: logcat tags of the tool and the benchmark app (``tflite``, ``tflite_BenchmarkModelActivity``, ...)
-_TOOL_TAG = re.compile(r"tflite|benchmark|tensorflow|litert", re.IGNORECASE)
-_RUN_START = ("STARTING!", "Log parameter values verbosely")
-_RUN_END = ("Inference timings in us:", "Average inference timings in us:")
-
-
-@dataclass(frozen=True)
-class CaptureRun:
-    """One run of the tool inside a capture: its lines (logcat lines of other tags left out)."""
-
-    text: str
-    first_line: int  # 1-based line of the capture where the run starts
-    stamp: str | None = None  # the logcat time stamp of its first line, as printed (MM-DD or YYYY-MM-DD hh:mm:ss)
-
-
-@dataclass(frozen=True)
-class Capture:
-    """A capture split into runs. ``logcat``: the lines carry a logcat prefix."""
-
-    logcat: bool
-    runs: list[CaptureRun]
-
-
-def split_capture(text: str) -> Capture:
-    """Split a saved log into the runs it holds (pure). A run starts at ``STARTING!`` or the
-    parameter echo's first line, or at any tool line after a run's timings line; in a logcat
-    capture only the tool's tags are kept (other apps' lines interleave)."""
-    lines = _from_long_format(text.splitlines())
-    framed = [(i, ln, _logcat_match(ln.rstrip())) for i, ln in enumerate(lines, 1)]
-    logcat = sum(1 for _, _, m in framed if m is not None) * 2 >= max(1, sum(1 for _, ln, _ in framed if ln.strip()))
-    runs: list[CaptureRun] = []
-    cur: list[str] = []
-    start, stamp, ended = 1, None, False
-
-    def close() -> None:
-        if any(c.strip() for c in cur):
-            runs.append(CaptureRun("\n".join(cur) + "\n", start, stamp))
-
-    for i, ln, m in framed:
-        if logcat and ((m is not None and not _TOOL_TAG.search(m.group("tag"))) or ln.startswith("--------- ")):
-            continue  # another app's line, or logcat's "--------- beginning of main"
-        msg = _normalise(ln).msg.strip()
-        if cur and ((_starts_run(msg) and _has_content(cur)) or (ended and _opens_run(msg))):
-            close()
-            cur, ended = [], False
-        if not cur:
-            start, stamp = i, None
-        if stamp is None and m is not None and "stamp" in m.groupdict():
-            stamp = m.group("stamp")
-        cur.append(ln)
-        if msg.startswith(_RUN_END):
-            ended = True
-    close()
-    return Capture(logcat, runs)
-
-
-def _from_long_format(lines: list[str]) -> list[str]:
-    """``logcat -v long`` rewritten as threadtime lines, one per message line, on the line numbers
-    of the capture (a header becomes an empty line, so the numbering stays)."""
-    if not any(_LOGCAT_LONG.match(ln.strip()) for ln in lines[:200]):
-        return lines
-    out: list[str] = []
-    head: re.Match[str] | None = None
-    for ln in lines:
-        if (m := _LOGCAT_LONG.match(ln.strip())) is not None:
-            head = m
-            out.append("")
-        elif head is not None and ln.strip():
-            out.append(f"{head.group('stamp')} {head.group('pid')} {head.group('tid')} {head.group('lvl')} "
-                       f"{head.group('tag')}: {ln}")
-        else:
-            head = None if not ln.strip() else head
-            out.append(ln)
-    return out
-
-
-def _has_content(lines: list[str]) -> bool:
-    """The lines so far hold more than a run's opening (a parameter echo starting a new run)."""
-    return any(_normalise(c).msg.strip().startswith(("Loaded model", "Initialized session", "count=", "Inference timings",
-                                                    "Average inference")) for c in lines)
-
-
-def _starts_run(msg: str) -> bool:
-    """The first line of a run: the tool's banner, its parameter echo, or a command line echoed."""
-    return msg.startswith(_RUN_START) or ("--graph=" in msg and "Unconsumed" not in msg)
-
-
-def _opens_run(msg: str) -> bool:
-    """After a run's timings line: a line only a new run prints first (the memory lines and the
-    op-profile block that follow the timings belong to the run before)."""
-    return _starts_run(msg) or msg.startswith("Loaded model") or (
-        _PARAM.match(msg) is not None and not msg.startswith(("Memory", "[")))

@@ -27,24 +27,17 @@ from perflab import __version__
 from perflab.core.files import read_regular_bytes
 from perflab.devices.android import parse_getprop, props_extra
 from perflab.errors import SourceLocation, UserInputError
-from perflab.formats.benchmark_output import (
-    BenchmarkOutput,
-    CaptureRun,
-    StatLine,
-    parse_output,
-    split_capture,
-)
+from perflab.formats.benchmark_output import BenchmarkOutput, StatLine, parse_output
+from perflab.formats.captures import CaptureRun, split_capture
 from perflab.lab.cell import delegate_records
 from perflab.rules.derive import finalize_cells
 from perflab.rules.device import IMPORTED_KIND, IMPORTED_NOTE
+from perflab.store.layer_records import LayerPassRecord, LayerRow, LayersRecord
 from perflab.store.results import (
     CellRecord,
     CellStatus,
     DeviceRecord,
     LatencyRecord,
-    LayerPassRecord,
-    LayerRow,
-    LayersRecord,
     ModelRecord,
     PlannedCell,
     ProvenanceRecord,

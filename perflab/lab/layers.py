@@ -68,13 +68,10 @@ from perflab.rules.layers import (
     rank_against_macs,
     rank_between,
 )
-from perflab.store.results import (
+from perflab.store.layer_records import (
     AlignedLayersRecord,
-    CompatRecord,
-    DelegateRecord,
     InferenceTimelineRecord,
     IrqCountRecord,
-    LatencyRecord,
     LayerPassRecord,
     LayerRow,
     LayersRecord,
@@ -85,6 +82,7 @@ from perflab.store.results import (
     TraceLatencyRecord,
     VariantTimingRecord,
 )
+from perflab.store.results import CompatRecord, DelegateRecord, LatencyRecord
 from perflab.store.runfolder import Artefact
 from perflab.tracing.attribution import Attribution
 from perflab.tracing.differential import (

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 
 from perflab.errors import SourceLocation, UserInputError
 from perflab.quality.clips import clip_missing
-from perflab.quality.frames import SKIMAGE_PHOTOS, Frame, pair_size_problem
+from perflab.quality.frames import SKIMAGE_PHOTOS, Frame, InputError, pair_size_problem
 from perflab.quality.inputs import (
-    SYNTHETIC_PHOTOS,
-    InputError,
     InputSource,
     SourceKey,
     input_sources,
     iter_frames,
     iter_source,
 )
+from perflab.quality.synthetic import SYNTHETIC_PHOTOS
 from perflab.scenario.loader import LoadedScenario
 
 MIN_FRAME_SIDE_PX = 32

@@ -177,3 +177,16 @@ def pair_size_problem(lr_shape: tuple[int, ...], hr_shape: tuple[int, ...], scal
         return (f"LR is {lw}×{lh} and HR {hw}×{hh}: at ×{scale} the HR must be {lw * scale}×{lh * scale} "
                 "(pairs are used as given, never rescaled)")
     return None
+
+
+class InputError(MeasurementError):
+    """An input image or video cannot be used; the message names the file, and ``source``
+    (once known) says which entry of the scenario's ``inputs`` gave it."""
+
+    def __init__(self, detail: str, source: tuple[str | int, ...] | None = None) -> None:
+        self.detail = detail
+        self.source = source
+        super().__init__(detail)
+
+# ---------------------------------------------------------------------------------------------
+# what iter_frames needs from a scenario's `inputs` (structural: pydantic models fit)

@@ -7,18 +7,17 @@ from dataclasses import dataclass, replace
 
 from perflab.core.display import MISSING, fmt_fine_ms, fmt_num, fmt_pct
 from perflab.report import view_common as vc
-from perflab.store.results import (
+from perflab.store.layer_records import (
     AlignedCellRecord,
     AlignedLayersRecord,
-    CellStatus,
     InferenceTimelineRecord,
     LayerPassRecord,
     LayerRow,
     LayersRecord,
     PassLoadRecord,
-    RunRecord,
     TraceLatencyRecord,
 )
+from perflab.store.results import CellStatus, RunRecord
 
 
 @dataclass

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 
 from perflab.analysis import layer_align as la
 from perflab.analysis.stats import spearman
-from perflab.store.results import (
+from perflab.store.layer_records import (
     AlignedCellRecord,
     AlignedLayersRecord,
     AlignedMethodRecord,
     AlignedOpRecord,
     AlignedRowRecord,
-    CompatRecord,
-    DelegateRecord,
     LayerPassRecord,
     LayerRow,
     OpGroupRecord,
@@ -26,6 +24,7 @@ from perflab.store.results import (
     PartitionRow,
     RankCheckRecord,
 )
+from perflab.store.results import CompatRecord, DelegateRecord
 
 # --------------------------------------------------------------------------- estimate (a cost model)
 

@@ -26,9 +26,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from perflab.core.units import RawBatteryScale
+from perflab.store.layer_records import LayersRecord
+from perflab.store.record_base import Rec
 
 RESULTS_SCHEMA_VERSION = 7
 RESULTS_SCHEMA = f"perflab.results/{RESULTS_SCHEMA_VERSION}"
@@ -43,11 +45,7 @@ class CellStatus(StrEnum):
     INTERRUPTED = "interrupted"  # the run was stopped before this cell finished (or started)
 
 
-class _Rec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeviceRecord(_Rec):
+class DeviceRecord(Rec):
     serial: str
     kind: str  # local / android / emulated
     model: str
@@ -60,14 +58,14 @@ class DeviceRecord(_Rec):
     extra: dict[str, str] = Field(default_factory=dict)
 
 
-class GpuIssueRecord(_Rec):
+class GpuIssueRecord(Rec):
     op_index: int
     op_name: str
     reason: str
     source: str  # "tflite analyzer" or "perflab"
 
 
-class CompatRecord(_Rec):
+class CompatRecord(Rec):
     """TFLite's model analyzer on this file: op list and GPU-delegate compatibility."""
 
     source: str  # how it was obtained, e.g. "tflite analyzer (TF 2.21.0), shipped with the zoo"
@@ -79,7 +77,7 @@ class CompatRecord(_Rec):
     runtime_version: str | None = None
 
 
-class ModelRecord(_Rec):
+class ModelRecord(Rec):
     name: str
     family: str
     variant: str
@@ -90,7 +88,7 @@ class ModelRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class LatencyRecord(_Rec):
+class LatencyRecord(Rec):
     """Latency of one series in milliseconds. A None value has its reason in ``missing``."""
 
     mode: str  # paced / back_to_back
@@ -114,7 +112,7 @@ class LatencyRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class FrameQuality(_Rec):
+class FrameQuality(Rec):
     """One frame's quality; ``d_*`` = this cell minus bicubic on the same frame (after the run)."""
 
     frame: str
@@ -134,7 +132,7 @@ class FrameQuality(_Rec):
     lr_from: str | None = None  # downscale:<kernel> (made from the HR), pair (given with its HR), lr_only (/7)
 
 
-class VideoSegmentRecord(_Rec):
+class VideoSegmentRecord(Rec):
     """One kept video file: consecutive frames of one size (docs/result_format.md "Kept video")."""
 
     file: str  # relative to the run folder, e.g. "videos/hr/000.mkv"
@@ -144,7 +142,7 @@ class VideoSegmentRecord(_Rec):
     height: int = Field(gt=0)
 
 
-class KeptVideoRecord(_Rec):
+class KeptVideoRecord(Rec):
     """Frames kept as lossless video in the run folder: the HR reference, or a cell's outputs."""
 
     format: str  # codec, pixel format, container in words
@@ -154,7 +152,7 @@ class KeptVideoRecord(_Rec):
     missing: str | None = None  # why no (or not every) frame was kept
 
 
-class QualityRecord(_Rec):
+class QualityRecord(Rec):
     """Means over the frames; ``per_frame`` holds each frame's values."""
 
     psnr_y_db: float | None = None
@@ -180,7 +178,7 @@ class QualityRecord(_Rec):
     no_reference_frames: int = 0  # frames from LR-only inputs: in PIQE's mean, not in PSNR/SSIM's (/7)
 
 
-class CurrentConventionRecord(RawBatteryScale, _Rec):
+class CurrentConventionRecord(RawBatteryScale, Rec):
     """How a sampler file's raw battery values become mA (positive = drawn from the battery) and volts, decided
     once when the run measured it (perflab.telemetry.battery): mA = raw × ua_per_unit × discharge_sign / 1000,
     V = raw × uv_per_unit / 1e6. Readers apply these numbers; they never decide again."""
@@ -203,7 +201,7 @@ class CurrentConventionRecord(RawBatteryScale, _Rec):
     how: str = ""  # the decision in words
 
 
-class TelemetryRecord(_Rec):
+class TelemetryRecord(Rec):
     """What the cell cost. Process figures come from the workload (``cpu_load_pct``,
     ``mem_peak_mb``); device figures from the sampler over the headline series' window (the
     span the measured process was alive, on the device clock). Current is positive when drawn
@@ -257,7 +255,7 @@ class TelemetryRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class MeterRecord(_Rec):
+class MeterRecord(Rec):
     """An external meter recorded around the headline series (docs/meters.md). Times are on the
     host's monotonic clock; the window is the cell's inference window mapped onto it."""
 
@@ -288,7 +286,7 @@ class MeterRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class SustainedPart(_Rec):
+class SustainedPart(Rec):
     """One consecutive part of a sustained run."""
 
     index: int
@@ -304,7 +302,7 @@ class SustainedPart(_Rec):
     power_source: str | None = None
 
 
-class SustainedRecord(_Rec):
+class SustainedRecord(Rec):
     """A long paced run beside the cell's burst: timelines per part and throttling verdicts."""
 
     duration_s: float
@@ -331,7 +329,7 @@ class SustainedRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class IdleRecord(_Rec):
+class IdleRecord(Rec):
     """A device at rest in the same session, before its first cell: the floor every cell's cost
     is compared with."""
 
@@ -349,259 +347,12 @@ class IdleRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class LayerRow(_Rec):
-    index: int
-    node_type: str
-    name: str
-    avg_ms: float
-    first_ms: float | None = None
-    pct: float | None = None
-    times_called: int | None = None
-    method: str | None = None  # op_profile / atrace / differential / estimate (None: the pass's)
-    se_ms: float | None = None  # 1σ standard error of avg_ms (differential)
-    ci_lo_ms: float | None = None  # 95% interval of avg_ms (differential: bootstrap over its rounds)
-    ci_hi_ms: float | None = None
-    macs_per_lr_pixel: int | None = None  # conv multiply-accumulates of the row per LR pixel
-    layers: list[str] = Field(default_factory=list)  # the model's (Keras) layers a differential row covers
-
-
-class SumCheckRecord(_Rec):
-    """The layers' sum against an independently timed whole model."""
-
-    layers_sum_ms: float
-    layers_sum_se_ms: float | None = None
-    whole_model_ms: float
-    whole_model_source: str  # what was timed for the whole model
-    diff_pct: float  # (sum − whole) / whole × 100
-    tolerance_pct: float
-    ok: bool
-
-
-class VariantTimingRecord(_Rec):
-    """One timed model variant of the differential profiler."""
-
-    name: str  # prefix01 …, dup:<layer>, whole
-    counts: list[int] = Field(default_factory=list)  # how often it runs each row's layer
-    time_ms: float
-    statistic: str  # what time_ms is: "p10" of raw samples, or "mean" (a tool's summary)
-    se_ms: float
-    n: int
-    residual_ms: float | None = None  # measured − fitted (None: not in the fit)
-
-
-class RankCheckRecord(_Rec):
-    """Rank agreement of this pass's rows with another method (Spearman, rows matched by name)."""
-
-    against: str  # op_profile / atrace / macs (the per-layer MACs, a proxy)
-    spearman: float | None
-    n: int
-    same_top: bool  # both put the same row first
-    note: str = ""
-
-
-class PassLoadRecord(_Rec):
-    """The load on the host and the phone while a pass ran (what could disturb its timings)."""
-
-    host_loadavg_1m_start: float | None = None
-    host_loadavg_1m_end: float | None = None
-    host_cpu_busy_pct: float | None = None  # all the host's CPUs over the pass (100 = every core busy)
-    host_cpus: int | None = None
-    phone_loadavg_1m_start: float | None = None
-    phone_loadavg_1m_end: float | None = None
-    missing: dict[str, str] = Field(default_factory=dict)  # field -> why it could not be read
-
-
-class LayerPassRecord(_Rec):
-    """Per-layer times by one method, measured in its own pass (never the timed series)."""
-
-    method: str  # op_profile / atrace / differential / estimate
-    source: str  # how, in words (tool, trace file, variants and rounds)
-    rows: list[LayerRow] = Field(default_factory=list)
-    total_ms: float | None = None
-    sum_check: SumCheckRecord | None = None
-    variants: list[VariantTimingRecord] = Field(default_factory=list)
-    fit_chi2: float | None = None
-    fit_dof: int | None = None
-    fit_birge: float | None = None  # factor the uncertainties were inflated by (≥ 1)
-    rank_checks: list[RankCheckRecord] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    trace_file: str | None = None  # relative to the run folder
-    missing: str | None = None  # why this method has no rows
-    # why the rows must not be trusted (a failed sum check, with its figures): shown greyed,
-    # left out of rank checks and the aligned table's comparisons
-    unreliable: str | None = None
-    rounds: int | None = None  # differential: interleaved rounds run
-    stop: str | None = None  # differential: why the rounds stopped (converged / max rounds / budget)
-    load: PassLoadRecord | None = None
-
-
-class SwitchSummaryRecord(_Rec):
-    """Processor switch latency around one delegate node, over the traced inferences (µs)."""
-
-    op: str  # the delegate node, e.g. TfLiteGpuDelegateV2@1/0
-    irq_name: str
-    via: str  # fastrpc+irq / submit / irq (irq includes the accelerator's own work) / fastrpc / binder
-    n: int
-    cpu_to_accel_median_us: float
-    cpu_to_accel_p90_us: float
-    accel_to_cpu_median_us: float
-    accel_to_cpu_p90_us: float
-    #: where the node's work went as the kernel shows it: npu / gpu / hal (binder to the NN HAL only)
-    processor: str | None = None
-    #: the accelerator's own time inside the node, where the trace bounds it (fastrpc+irq: the
-    #: DSP's first irq → its response; submit: the submission → the last irq); else None
-    accel_median_us: float | None = None
-    accel_p90_us: float | None = None
-
-
-class IrqCountRecord(_Rec):
-    name: str
-    count: int
-    total_us: float
-    max_us: float
-
-
-class SpanRecord(_Rec):
-    name: str
-    kind: str  # op / delegate / irq
-    begin_us: float  # from the inference's begin
-    end_us: float
-    track: str = ""  # irq: "CPU <n>"; ops: the thread
-
-
-class InferenceTimelineRecord(_Rec):
-    """One traced inference (the one nearest the median) as spans on a timeline."""
-
-    index: int
-    duration_us: float
-    spans: list[SpanRecord] = Field(default_factory=list)
-
-
-class TraceLatencyRecord(_Rec):
-    """Latency statistics from the per-inference intervals of a kernel trace."""
-
-    trace_file: str  # relative to the run folder
-    n: int = 0
-    median_ms: float | None = None
-    p90_ms: float | None = None
-    mean_ms: float | None = None
-    tool_mean_ms: float | None = None  # benchmark_model's own average (or the host timer's mean)
-    tool_log_file: str | None = None  # the traced run's own output, relative to the run folder (logs/…trace.log)
-    diff_pct: float | None = None  # (trace mean − tool mean) / tool mean × 100
-    tolerance_pct: float = 2.0
-    ok: bool | None = None
-    lost_events: int = 0
-    switches: list[SwitchSummaryRecord] = Field(default_factory=list)
-    irqs: list[IrqCountRecord] = Field(default_factory=list)  # the 10 costliest by total time
-    timeline: InferenceTimelineRecord | None = None  # one inference, for the report
-    notes: list[str] = Field(default_factory=list)
-    missing: dict[str, str] = Field(default_factory=dict)
-
-
-class PartitionRow(_Rec):
-    index: int  # the op's index in the model (execution order)
-    op: str
-    placement: str  # delegate / cpu / unknown
-    reason: str | None = None  # why it fell back (analyzer or tool text)
-    source: str  # log / trace / analyzer / host
-
-
-class PartitionRecord(_Rec):
-    """Which ops ran on the delegate and which fell back to the CPU, for one cell."""
-
-    delegate: str
-    rows: list[PartitionRow] = Field(default_factory=list)
-    on_delegate: int = 0
-    on_cpu: int = 0
-    unknown: int = 0
-    partitions: int | None = None
-    sources: list[str] = Field(default_factory=list)
-    missing: str | None = None
-
-
-class AlignedOpRecord(_Rec):
-    """One op of the model and the differential group it belongs to."""
-
-    index: int  # TFLite node index (execution order)
-    op: str  # CONV_2D …
-    group: str
-    how: str  # name (its tensor names name the group's layers) / order (the op before or after) / op
-
-
-class OpGroupRecord(_Rec):
-    """A differential group (or, without groups, one op) and the ops it covers."""
-
-    name: str
-    layers: list[str] = Field(default_factory=list)  # Keras layers
-    ops: list[int] = Field(default_factory=list)  # op indices (AlignedOpRecord.index)
-
-
-class AlignedCellRecord(_Rec):
-    """One method's time over one aligned row: the sum of its per-op rows over the row's ops."""
-
-    method: str
-    time_ms: float | None = None
-    se_ms: float | None = None  # 1σ where the method has one: root-sum-square of its rows' (total: the fit's)
-    ops_seen: int = 0  # how many of the row's ops the method timed
-    ops_total: int = 0
-    missing: str | None = None  # why there is no value
-    note: str | None = None  # partial: the ops it did not see, or a spanning row it shares
-    flagged: bool = False  # disagrees with another method on this row
-
-
-class AlignedRowRecord(_Rec):
-    name: str
-    kind: str  # group / span (groups joined by a row that covers several) / total
-    groups: list[str] = Field(default_factory=list)
-    ops: list[str] = Field(default_factory=list)  # op labels, e.g. CONV_2D@0
-    cells: list[AlignedCellRecord] = Field(default_factory=list)  # in AlignedLayersRecord.methods order
-    disagreements: list[str] = Field(default_factory=list)  # in words, per disagreeing pair
-
-
-class AlignedMethodRecord(_Rec):
-    method: str
-    level: str  # group / op / total (one node covers every group) / missing
-    total_ms: float | None = None  # the pass's own total
-    rows_sum_ms: float | None = None  # the sum of all its rows
-    assigned_ms: float | None = None  # the sum of its rows matched to ops (the totals row)
-    unmatched: list[str] = Field(default_factory=list)  # rows matched to no op, each with why
-    missing: str | None = None
-    notes: list[str] = Field(default_factory=list)
-    unreliable: str | None = None  # the pass's reason its rows are not to be trusted (greyed, never compared)
-
-
-class AlignedLayersRecord(_Rec):
-    """The passes aligned row for row: one row per differential group (the finest level all
-    methods share), each method's per-op times summed over the group's ops (analysis.layer_align)."""
-
-    model_file: str  # the model whose ops were read
-    ops: list[AlignedOpRecord] = Field(default_factory=list)
-    groups: list[OpGroupRecord] = Field(default_factory=list)  # the mapping: which ops each group covers
-    methods: list[AlignedMethodRecord] = Field(default_factory=list)  # in the passes' order
-    rows: list[AlignedRowRecord] = Field(default_factory=list)  # groups (and spans) in order, then the total
-    tolerance_pct: float = 10.0
-    se_factor: float = 2.0
-    notes: list[str] = Field(default_factory=list)
-    missing: str | None = None  # why there is no aligned table (e.g. the model's ops could not be read)
-
-
-class LayersRecord(_Rec):
-    source: str  # op profile / ATrace / differential / emulated …; "none" when missing
-    total_ms: float | None = None
-    rows: list[LayerRow] = Field(default_factory=list)
-    missing: str | None = None  # why there are no rows (e.g. the device cannot profile)
-    passes: list[LayerPassRecord] = Field(default_factory=list)  # every method, side by side
-    trace: TraceLatencyRecord | None = None
-    partition: PartitionRecord | None = None
-    aligned: AlignedLayersRecord | None = None  # the passes row for row (absent in older files)
-
-
-class WarningRecord(_Rec):
+class WarningRecord(Rec):
     code: str  # e.g. high_cv, drift, bimodal, charging, emulated
     message: str
 
 
-class DelegateRecord(_Rec):
+class DelegateRecord(Rec):
     """One line of the device tool about delegation, parsed when the cell ran.
 
     kind: ``applied`` (the delegate took the graph, fully or partly), ``not_applied`` (it was
@@ -619,7 +370,7 @@ class DelegateRecord(_Rec):
     ops: list[str] = Field(default_factory=list)
 
 
-class RealtimeRecord(_Rec):
+class RealtimeRecord(Rec):
     """Whether the headline series fits the frame budget, and the rule that decided it."""
 
     meets: bool | None
@@ -630,7 +381,7 @@ class RealtimeRecord(_Rec):
     missing: str | None = None
 
 
-class DeltaRecord(_Rec):
+class DeltaRecord(Rec):
     """This cell minus the baseline cell on the same device and delegate (None with a reason in
     ``missing`` where either side has no value)."""
 
@@ -656,7 +407,7 @@ class DeltaRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class IdleDeltaRecord(_Rec):
+class IdleDeltaRecord(Rec):
     """This cell minus its device at rest (the run's idle record for that device)."""
 
     device_cpu_busy_pct: float | None = None
@@ -670,7 +421,7 @@ class IdleDeltaRecord(_Rec):
 IMPORTED_DEVICE_KIND = "imported"
 
 
-class ProvenanceRecord(_Rec):
+class ProvenanceRecord(Rec):
     """Where an imported cell's numbers come from: a capture perflab did not measure itself
     (``perflab import``; schema /7). A cell with a provenance is IMPORTED wherever it appears
     (perflab.rules.device.cell_is_imported). A value the capture does not say is None with its
@@ -692,7 +443,7 @@ class ProvenanceRecord(_Rec):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
-class CellRecord(_Rec):
+class CellRecord(Rec):
     cell_id: str
     artifact_key: str  # names this cell's rows in samples.csv and its frames/ and logs/ entries
     device: DeviceRecord
@@ -726,7 +477,7 @@ class CellRecord(_Rec):
         return self.provenance is not None or self.device.kind == IMPORTED_DEVICE_KIND
 
 
-class ScenarioRecord(_Rec):
+class ScenarioRecord(Rec):
     name: str
     file: str
     sha256: str
@@ -737,12 +488,12 @@ class ScenarioRecord(_Rec):
     fps: float | None = Field(default=None, gt=0, le=1000)
 
 
-class PlannedCell(_Rec):
+class PlannedCell(Rec):
     serial: str
     cell_id: str
 
 
-class StopRecord(_Rec):
+class StopRecord(Rec):
     """Why a run ended before all its cells ran."""
 
     signal: str | None  # SIGINT / SIGTERM, or None when it stopped for another reason
@@ -750,7 +501,7 @@ class StopRecord(_Rec):
     at_utc: str
 
 
-class RunRecord(_Rec):
+class RunRecord(Rec):
     schema_: str = Field(default=RESULTS_SCHEMA, alias="schema")
     perflab_version: str
     run_id: str
