@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.records import cell
 
 from perflab.errors import MeasurementError
 from perflab.quality.frames import Frame, hr_to_lr, load_skimage_photo, resize_bicubic
@@ -24,7 +25,6 @@ from perflab.rules.derive import finalize_cells
 from perflab.rules.quality import quality_record
 from perflab.scenario.schema import Inputs as InputsSpec
 from perflab.store.results import FrameQuality
-from tests.support.records import cell
 
 SCALE = 2
 H, W = 96, 128

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.records import cell, latency, run
 
 from perflab.quality.temporal import FIRST_FRAME, NO_SEQUENCE
 from perflab.report.html import render_run_report
@@ -22,7 +23,6 @@ from perflab.rules.derive import finalize_cells
 from perflab.rules.quality import quality_record
 from perflab.store.results import FrameQuality, RunRecord
 from perflab.store.runfolder import HR, LR, RunFolder
-from tests.support.records import cell, latency, run
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (CI installs it)")
