@@ -35,7 +35,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _ctx(tmp: Path, family: str = "espcn") -> PassContext:
     return PassContext(workload=LocalWorkload(LocalDevice(), tmp / "work"), art=get_artifact(family, 2, "fp32"),
-                       delegate="xnnpack", threads=1, timeout_s=300, lr_width=48, lr_height=32)
+                       delegate="xnnpack", threads=1, timeout_s=300, lr_width=320, lr_height=180)
 
 
 def test_variants_are_prefixes_of_the_shipped_model(cache: Path) -> None:

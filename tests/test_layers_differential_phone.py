@@ -62,7 +62,7 @@ def _assert_says_why(diff: LayerPassRecord) -> None:
 def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profiler(
         device: AndroidDevice, tmp_path: Path, cache: Path) -> None:
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
-                      delegate="gpu", threads=1, timeout_s=300, lr_width=96, lr_height=64)
+                      delegate="gpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
 
     def measure() -> LayersRecord:
         return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=3,
@@ -102,7 +102,7 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
     tool's op profile is measured op by op (on the host CPU), so this checks the matching and
     the record, not the emulator's realism for a phone."""
     ctx = PassContext(workload=workload_for(device, tmp_path / "work"), art=get_artifact("espcn", 2, "fp32"),
-                      delegate="cpu", threads=1, timeout_s=300, lr_width=96, lr_height=64)
+                      delegate="cpu", threads=1, timeout_s=300, lr_width=320, lr_height=180)
 
     def measure() -> LayersRecord:
         return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
