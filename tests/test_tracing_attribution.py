@@ -284,3 +284,17 @@ def test_streamed_switches_without_a_pid_stop_the_run_as_the_reference_does() ->
     a = attribute(stream_facts([t]), us_per_tick=1.0, busy_tids={5, 7})
     assert a == attribute_reference(parse_trace_reference(t), us_per_tick=1.0, busy_tids={5, 7})
     assert a.busy is not None and a.busy.per_thread_us == {7: 3.0, 5: 1.0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(-20, 40), st.sampled_from(["binder", "fastrpc"])),
+                max_size=30),
+       st.integers(-5, 70), st.integers(-5, 70))
+def test_round_trips_inside_an_interval_as_a_filter_over_all_finds_them(
+        spans: list[tuple[int, int, str]], lo: int, hi: int) -> None:
+    # switch_latencies bisects and stops early: the same trips, in the same order, as a pass
+    # over every trip (ends before begins included: a trace's clock may do that)
+    from perflab.tracing.kernel_events import RoundTrip, _Trips
+    trips = [RoundTrip(kind, k, "p", float(b), float(b + d)) for k, (b, d, kind) in enumerate(spans)]
+    ordered = sorted(trips, key=lambda t: t.begin_us)
+    assert _Trips(trips).inside(lo, hi) == [t for t in ordered if lo <= t.begin_us and t.end_us <= hi]

@@ -325,30 +325,38 @@ class TraceFacts:
         summed, in trace order (the same sums as the record by record loop)."""
         per_thread: dict[int, float] = {}
         per_cpu: dict[int, float] = {}
-        intervals: list[RunInterval] = []
+        intervals: tuple[RunInterval, ...] = ()
         if len(self._sw_cpu) > 1 and tids:
             cpu = np.frombuffer(self._sw_cpu, dtype=np.intc)
             nxt_all = np.frombuffer(self._sw_next, dtype=np.int64)
             prev_all = np.frombuffer(self._sw_prev, dtype=np.int64)
             wanted = np.fromiter(tids, dtype=np.int64, count=len(tids))
-            runs: list[tuple[int, int]] = []
+            ends: list[np.ndarray] = [np.zeros(0, dtype=np.intp)]
+            begins: list[np.ndarray] = [np.zeros(0, dtype=np.intp)]
             for c in np.unique(cpu).tolist():  # one CPU at a time: small temporaries
                 at_cpu = np.flatnonzero(cpu == c)  # its switches, in trace order
                 before, at = at_cpu[:-1], at_cpu[1:]
                 nxt = nxt_all[before]
                 hit = np.isin(nxt, wanted) & (prev_all[at] == nxt)
-                runs.extend(zip(at[hit].tolist(), before[hit].tolist(), strict=True))
-            runs.sort()
-            ts, cpus, prevs = self._sw_ts, self._sw_cpu, self._sw_prev
-            ints: dict[int, int] = {}  # one int object per thread id and CPU, not one per run
-            for k, k_before in runs:
-                begin, end = ts[k_before] * us_per_tick, ts[k] * us_per_tick
-                if end > begin:
-                    tid, c = ints.setdefault(prevs[k], prevs[k]), ints.setdefault(cpus[k], cpus[k])
-                    per_thread[tid] = per_thread.get(tid, 0.0) + (end - begin)
-                    per_cpu[c] = per_cpu.get(c, 0.0) + (end - begin)
-                    intervals.append(RunInterval(c, tid, begin, end))
-        return CpuBusy(per_thread, per_cpu, tuple(intervals))
+                ends.append(at[hit])
+                begins.append(before[hit])
+            k_end = np.concatenate(ends)
+            order = np.argsort(k_end, kind="stable")  # the runs in trace order (of their ends)
+            k_end, k_begin = k_end[order], np.concatenate(begins)[order]
+            ts = np.frombuffer(self._sw_ts, dtype=np.uint64)
+            begin_us, end_us = ts[k_begin] * us_per_tick, ts[k_end] * us_per_tick  # as int * float in Python
+            ran = end_us > begin_us
+            k_end = k_end[ran]
+            ints: dict[int, int] = {}  # one int object per thread id, not one per run
+            run_tids = prev_all[k_end].tolist()
+            run_tids = list(map(ints.setdefault, run_tids, run_tids))
+            run_cpus = cpu[k_end].tolist()
+            begin_list, end_list = begin_us[ran].tolist(), end_us[ran].tolist()
+            for tid, c, d in zip(run_tids, run_cpus, (end_us[ran] - begin_us[ran]).tolist(), strict=True):
+                per_thread[tid] = per_thread.get(tid, 0.0) + d  # summed in trace order, as run by run
+                per_cpu[c] = per_cpu.get(c, 0.0) + d
+            intervals = tuple(map(RunInterval, run_cpus, run_tids, begin_list, end_list))
+        return CpuBusy(per_thread, per_cpu, intervals)
 
     def irq_intervals(self, us_per_tick: float) -> tuple[list[IrqInterval], int]:
         """As :func:`~perflab.tracing.kernel_events.irq_intervals`: the intervals and the

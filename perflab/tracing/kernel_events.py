@@ -16,6 +16,7 @@ Times: records carry ``ts`` in trace units; every function here takes ``us_per_t
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -287,8 +288,36 @@ def _between(sorted_ts: Sequence[float], lo: float, hi: float) -> tuple[int, int
     return bisect.bisect_left(sorted_ts, lo), bisect.bisect_right(sorted_ts, hi)
 
 
-def _rpc_inside(trips: Sequence[RoundTrip], lo: float, hi: float) -> list[RoundTrip]:
-    inside = [t for t in trips if lo <= t.begin_us and t.end_us <= hi]
+class _Trips:
+    """Round trips sorted by begin, with what finds those inside an interval without a pass
+    over them all: their begins (bisected) and, from each on, the earliest end among the
+    rest (the scan stops where no later trip can end inside)."""
+
+    def __init__(self, rpcs: Sequence[RoundTrip]) -> None:
+        self.trips = sorted(rpcs, key=lambda t: t.begin_us)
+        self.begins = [t.begin_us for t in self.trips]
+        tail_min_end: list[float] = []
+        low = math.inf
+        for t in reversed(self.trips):
+            low = min(low, t.end_us)
+            tail_min_end.append(low)
+        tail_min_end.reverse()
+        self.tail_min_end = tail_min_end
+
+    def inside(self, lo: float, hi: float) -> list[RoundTrip]:
+        """The trips with ``lo <= begin`` and ``end <= hi``, in begin order."""
+        trips, tail_min_end = self.trips, self.tail_min_end
+        out: list[RoundTrip] = []
+        for i in range(bisect.bisect_left(self.begins, lo), len(trips)):
+            if tail_min_end[i] > hi:
+                break
+            if trips[i].end_us <= hi:
+                out.append(trips[i])
+        return out
+
+
+def _rpc_inside(trips: _Trips, lo: float, hi: float) -> list[RoundTrip]:
+    inside = trips.inside(lo, hi)
     for kind in ("fastrpc", "binder"):
         chosen = [t for t in inside if t.kind == kind]
         if chosen:
@@ -296,7 +325,7 @@ def _rpc_inside(trips: Sequence[RoundTrip], lo: float, hi: float) -> list[RoundT
     return []
 
 
-def _dsp_switch(inf: int, op: OpInterval, resume: float, resumed: str, trips: Sequence[RoundTrip],
+def _dsp_switch(inf: int, op: OpInterval, resume: float, resumed: str, trips: _Trips,
                 dsp: Sequence[IrqInterval], dsp_begins: Sequence[float]) -> SwitchLatency | None:
     """The ``fastrpc+irq`` hand-over of one node (:class:`SwitchLatency`), or None when its
     fastrpc round trips have no DSP irq inside them."""
@@ -328,7 +357,7 @@ def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
     dsp = sorted((iv for iv in irqs if is_dsp[iv.name]), key=lambda iv: iv.begin_us)
     dsp_begins = [iv.begin_us for iv in dsp]
     submits = sorted(submits_us)
-    trips = sorted(rpcs, key=lambda t: t.begin_us)
+    trips = _Trips(rpcs)
     out: list[SwitchLatency] = []
     for inf in infs:
         top = sorted((op for op in inf.ops if op.depth == 1), key=lambda op: op.begin_us)
@@ -339,7 +368,7 @@ def switch_latencies(infs: Sequence[Inference], irqs: Sequence[IrqInterval],
             nxt = next((p for p in top[k + 1:] if not p.delegate), None)
             resume, resumed = (nxt.begin_us, "next op") if nxt is not None else (op.end_us, "node end")
             at_dsp = _dsp_switch(inf.index, op, resume, resumed, trips, dsp, dsp_begins) \
-                if dsp and trips else None
+                if dsp and trips.trips else None
             if at_dsp is not None:
                 out.append(at_dsp)
                 continue
