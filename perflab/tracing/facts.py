@@ -79,6 +79,11 @@ def _pid(text: str) -> int:
         return -1
 
 
+def _scaled(ticks: array[int], us_per_tick: float) -> list[float]:
+    """Each ``tick * us_per_tick`` as Python computes it (the int made a float, then multiplied)."""
+    return (np.frombuffer(ticks, dtype=np.uint64) * us_per_tick).tolist() if ticks else []
+
+
 def _ticks(rows: Iterable[Row]) -> list[int]:
     return list(map(int, map(str.replace, map(_TS, rows), repeat("."), repeat(""))))
 
@@ -362,9 +367,11 @@ class TraceFacts:
         """As :func:`~perflab.tracing.kernel_events.irq_intervals`: the intervals and the
         entries or exits without a partner."""
         names = list(self._irq_names)
+        col_irq, col_name, col_cpu, col_begin, col_end = self._irq_cols
         ints: dict[int, int] = {}  # one int object per irq number, not one per interval
-        irqs = [IrqInterval(ints.setdefault(irq, irq), names[k], cpu, b * us_per_tick, e * us_per_tick)
-                for irq, k, cpu, b, e in zip(*self._irq_cols, strict=True)]
+        irq_numbers = col_irq.tolist()
+        irqs = list(map(IrqInterval, map(ints.setdefault, irq_numbers, irq_numbers), map(names.__getitem__, col_name),
+                        col_cpu.tolist(), _scaled(col_begin, us_per_tick), _scaled(col_end, us_per_tick)))
         return irqs, self._irq_unmatched + sum(len(s) for s in self._irq_open.values())
 
     def binder_round_trips(self, us_per_tick: float) -> tuple[list[RoundTrip], int]:
