@@ -44,7 +44,6 @@ from perflab.tracing.sections import (
 
 _COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 6, 7))
 _THREAD = itemgetter(0, 1, 2)
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 DEFAULT_BLOCK_ROWS = 1 << 15  # rows of a parsed trace handed to TraceFacts at a time
 CACHE_ENTRIES = 1 << 14  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
 _PRINT_PREFIX = "tracing_mark_write: "
@@ -105,7 +104,9 @@ class TraceFacts:
         self._names: dict[str, str] = {}  # tid as printed -> its last comm
         self._threads: set[tuple[str, str, str]] = set()  # (comm, tid, tgid) as printed
         self._marker_comms: set[tuple[int, str]] = set()
-        self._switch_pids: dict[str, tuple[int, int]] = {}  # payload -> (prev_pid, next_pid), bounded
+        self._switch_pids: dict[str, int] = {}  # payload -> its slot in the two pid tables, bounded
+        self._switch_prev = array("q")  # prev_pid and next_pid of each payload seen, by slot
+        self._switch_next = array("q")
         self._irq_fields: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] = ({}, {})  # entry, exit
         self._words: dict[str, str] = {}  # section names and binder peers, each kept once
         self._markers = MarkerReader(self._words)
@@ -197,21 +198,24 @@ class TraceFacts:
         """prev_pid and next_pid of every switch, as its fields give them; a payload seen
         before (kernel traces repeat them: switches between the same threads) is looked up."""
         payloads = list(map(_PAYLOAD, rows))
-        known = self._switch_pids
+        known, table_prev, table_next = self._switch_pids, self._switch_prev, self._switch_next
         if len(known) > CACHE_ENTRIES:
             known.clear()
+            del table_prev[:], table_next[:]
         new = list(dict.fromkeys(payloads).keys() - known.keys())
         if new:
             cols = typed_field_columns("sched_switch", [p.rstrip() for p in new], ("prev_pid", "next_pid"))
             prevs, nexts = cast(tuple[tuple[str, ...], tuple[str, ...]], tuple(zip(*cols, strict=True)))
             try:  # the usual case: every pid a number, converted at C speed (None: TypeError)
-                known.update(zip(new, zip(map(int, prevs), map(int, nexts), strict=True), strict=True))
+                prev_pids, next_pids = list(map(int, prevs)), list(map(int, nexts))
             except (TypeError, ValueError):  # a pid missing or no number counts as none: cpu_busy stopped there
-                known.update(zip(new, zip([_pid(t or "-1") for t in prevs], [_pid(t or "-1") for t in nexts],
-                                          strict=True), strict=True))
-        pids = list(map(known.__getitem__, payloads))
-        self._sw_prev.extend(map(_FIRST, pids))
-        self._sw_next.extend(map(_SECOND, pids))
+                prev_pids, next_pids = [_pid(t or "-1") for t in prevs], [_pid(t or "-1") for t in nexts]
+            known.update(zip(new, range(len(table_prev), len(table_prev) + len(new)), strict=True))
+            table_prev.extend(prev_pids)
+            table_next.extend(next_pids)
+        slots = np.fromiter(map(known.__getitem__, payloads), dtype=np.intp, count=len(payloads))
+        self._sw_prev.frombytes(np.frombuffer(table_prev, dtype=np.int64)[slots].tobytes())
+        self._sw_next.frombytes(np.frombuffer(table_next, dtype=np.int64)[slots].tobytes())
         self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))
         self._sw_ts.extend(_ticks(rows))
 
