@@ -59,12 +59,15 @@ def main() -> int:
     off = 0
     for p in m["plans"]:
         err = p["error"]["latency_pct"]
-        ok = err is not None and abs(err) <= 10
+        ok = bool(p["latency_check"]["within_10pct"])
         off += not ok
         print(f"{p['label']:8} {p['predicted']['latency_ms']:8.2f} {p['predicted']['first_pass_latency_ms']:8.2f} "
               f"{p['measured']['latency_ms']:8.2f} {err:+7.1f} {p['error']['first_pass_latency_pct']:+7.1f} "
               f"{p['predicted']['psnr_y_db']:9.2f} {p['measured']['psnr_y_db']:8.2f}  {'yes' if ok else 'NO'}"
               f"  ({', '.join(p['roles'])})")
+    for p in m["plans"]:
+        if p["latency_check"]["reason"]:
+            print(f"  {p['label']}: {p['latency_check']['reason']}")
     return 1 if off else 0
 
 

@@ -4,6 +4,7 @@ measured latency and quality must be there, beside the prediction, with the erro
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -94,6 +95,28 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
     page = (out / "index.html").read_text()
     assert 'alt="Pareto plot of espcn_x2"' in page and "Layer map" in page and "Predicted vs measured" in page
     assert f"Chosen exact plan: <b>{m['chosen']}</b>" in page
+    # PIQE (no reference, lower is better) on every executed plan's outputs, beside PSNR-Y/SSIM-Y
+    assert 0 < m["hr_piqe"] < 100 and m["reference_piqe"] == pytest.approx(allfp32["measured"]["piqe"])
+    for p in m["plans"]:
+        assert 0 < p["measured"]["piqe"] < 100 and p["measured"]["piqe_missing"] is None
+        assert p["measured"]["piqe_change"] == pytest.approx(p["measured"]["piqe"] - m["reference_piqe"])
+    assert allint8["measured"]["piqe"] != allfp32["measured"]["piqe"]  # int8 outputs differ, so does PIQE
+    assert all(isinstance(r["piqe_change"], float) for r in m["inputs"]["sensitivity"])
+    assert 'alt="Latency vs PIQE of espcn_x2"' in page and "PIQE (lower is better)" in page
+    # the 10% check per executed plan, with why not from the measured figures
+    for p in m["plans"]:
+        c = p["latency_check"]
+        assert c["predicted_ms"] == p["predicted"]["latency_ms"] and c["measured_ms"] == p["measured"]["latency_ms"]
+        assert c["error_pct"] == p["error"]["latency_pct"]
+        if c["error_pct"] is None:
+            assert c["within_10pct"] is None and "not judged" in c["reason"]
+        else:
+            assert c["within_10pct"] is (abs(c["error_pct"]) <= 10)
+            assert (c["reason"] is None) is c["within_10pct"]
+        if c["reason"]:
+            assert html.escape(c["reason"]) in page
+    within = sum(1 for p in m["plans"] if p["latency_check"]["within_10pct"])
+    assert m["latency_check"]["plans"] == len(m["plans"]) and m["latency_check"]["within"] == within
 
 
 def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], scenario: Path, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ The stop check is called between variants and rounds (RunInterrupted propagates)
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import time
@@ -44,10 +45,12 @@ from typing import Any
 import numpy as np
 
 from perflab.analysis import split_plan as sp
+from perflab.analysis.plan_check import LatencyCheck, LatencyFigures, Seam, judge_latency, summary
 from perflab.core.types import ModelArtifact
 from perflab.errors import MeasurementError, ModelError, UserInputError
-from perflab.quality.frames import hr_to_lr, resize_bicubic
+from perflab.quality.frames import hr_to_lr, quantize_8bit, resize_bicubic
 from perflab.quality.metrics import psnr_ssim_y
+from perflab.quality.piqe import piqe_score
 from perflab.zoo.segments import SegmentKey, SegmentMaker
 
 PLAN_SCHEMA = "perflab.plan/1"
@@ -209,13 +212,40 @@ def timing_input(frames: Sequence[PlanFrame], s: PlanSettings) -> np.ndarray:
     return np.asarray(np.clip(lr, 0.0, 1.0)[None], dtype=np.float32)
 
 
-def _quality(chain: Chain, frames: Sequence[PlanFrame], border_px: int | None) -> list[tuple[float, float]]:
+@dataclass(frozen=True)
+class Score:
+    """One output frame's quality: PSNR-Y/SSIM-Y against its HR (border cropped), PIQE (no
+    reference, lower is better) on the whole output as a run's cells score it — clipped and
+    rounded to 8 bits; None with why where it cannot be measured (a frame under 16×16)."""
+
+    psnr_y_db: float
+    ssim_y: float
+    piqe: float | None
+    piqe_missing: str | None = None
+
+
+def _piqe(img: np.ndarray) -> tuple[float | None, str | None]:
+    try:
+        return piqe_score(quantize_8bit(np.clip(img, 0.0, 1.0))), None
+    except MeasurementError as exc:
+        return None, str(exc)
+
+
+def _quality(chain: Chain, frames: Sequence[PlanFrame], border_px: int | None) -> list[Score]:
     out = []
     for f in frames:
         sr = np.clip(chain.run(f.lr[None].astype(np.float32))[0], 0.0, 1.0)
         q = psnr_ssim_y(sr, f.hr, border_px or 0)
-        out.append((q.psnr_y_db, q.ssim_y))
+        out.append(Score(q.psnr_y_db, q.ssim_y, *_piqe(sr)))
     return out
+
+
+def _mean_piqe(scores: Sequence[Score]) -> tuple[float | None, str | None]:
+    """The mean PIQE over frames, or None with the first frame's reason when any is missing."""
+    missing = next((s.piqe_missing for s in scores if s.piqe is None), None)
+    if missing is not None or not scores:
+        return None, missing or "no frames"
+    return float(np.mean([s.piqe for s in scores if s.piqe is not None])), None
 
 
 # --------------------------------------------------------------------------- the whole pass
@@ -304,8 +334,7 @@ def _inputs(units: Sequence[str], costs: _Costs, loss: Grid, loss_se: Grid) -> s
 
 
 def _measure_sensitivity(chains: _Chains, units: Sequence[str], frames: Sequence[PlanFrame], s: PlanSettings,
-                         check: Callable[[], None]) -> tuple[list[tuple[float, float]], Grid, Grid,
-                                                             list[dict[str, Any]]]:
+                         check: Callable[[], None]) -> tuple[list[Score], Grid, Grid, list[dict[str, Any]]]:
     """(all-fp32's scores per frame, loss [unit][precision], its standard error, rows): the
     PSNR-Y lost when only unit i runs int8, median over frames."""
     n = len(units)
@@ -316,14 +345,17 @@ def _measure_sensitivity(chains: _Chains, units: Sequence[str], frames: Sequence
     for i in range(n):
         check()
         scores = _quality(chains.plan(tuple(1 if j == i else 0 for j in range(n))), frames, s.border_px)
-        d_psnr = np.asarray([r[0] - v[0] for r, v in zip(ref, scores, strict=True)])
-        d_ssim = np.asarray([r[1] - v[1] for r, v in zip(ref, scores, strict=True)])
+        d_psnr = np.asarray([r.psnr_y_db - v.psnr_y_db for r, v in zip(ref, scores, strict=True)])
+        d_ssim = np.asarray([r.ssim_y - v.ssim_y for r, v in zip(ref, scores, strict=True)])
+        d_piqe = [v.piqe - r.piqe for r, v in zip(ref, scores, strict=True) if v.piqe is not None and r.piqe is not None]
         med = float(np.median(d_psnr))
         mad = float(np.median(np.abs(d_psnr - med)))
         loss[i][1] = med
         loss_se[i][1] = MAD_TO_SIGMA * mad / math.sqrt(len(d_psnr))
         rows.append({"unit": units[i], "psnr_y_loss_db": med, "psnr_y_loss_mad_db": mad,
-                     "ssim_y_loss": float(np.median(d_ssim)), "frames": len(d_psnr)})
+                     "ssim_y_loss": float(np.median(d_ssim)), "frames": len(d_psnr),
+                     # PIQE's change against all-fp32 (+: worse); not a solver input (no additive proxy)
+                     "piqe_change": float(np.median(d_piqe)) if len(d_piqe) == len(d_psnr) else None})
     return ref, loss, loss_se, rows
 
 
@@ -351,18 +383,46 @@ def _plans_to_run(n: int, front: Sequence[sp.FrontPoint], chosen: sp.FrontPoint,
     return to_run
 
 
+def _same_as_variant(plan: Sequence[int]) -> str | None:
+    """The input variant a plan with at most one seam is (all-p: the prefix ``P<p>:<n>``; one seam
+    at k: ``C<p><q>:<k>``); None for a plan with more seams."""
+    segs = sp.segments(plan)
+    if len(segs) == 1:
+        return f"P{segs[0].processor}:{len(plan)}"
+    if len(segs) == 2:
+        return f"C{segs[0].processor}{segs[1].processor}:{segs[0].end}"
+    return None
+
+
+def _latency_check(plan: Sequence[int], units: Sequence[str], again: sp.Prediction, m: Timed, same: _Costs,
+                   noise: dict[str, float]) -> LatencyCheck:
+    """The 10% check of one executed plan against the prediction from the same rounds, with why
+    not (perflab.analysis.plan_check) from the figures of those rounds."""
+    segs = sp.segments(plan)
+    seams = tuple(Seam(units[b.start], PROCESSORS[a.processor], PROCESSORS[b.processor],
+                       same.switch[b.start - 1][a.processor][b.processor],
+                       same.switch_raw[b.start - 1][a.processor][b.processor]) for a, b in itertools.pairwise(segs))
+    fig = LatencyFigures(again.latency_ms, again.latency_se_ms, m.median_ms, m.mad_ms, m.se_ms, len(m.samples_ms),
+                         dict(noise), seams, _same_as_variant(plan))
+    return judge_latency(fig)
+
+
 def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, same_rounds: sp.PlanInputs, m: Timed,
-              scores: Sequence[tuple[float, float]], ref_psnr: float, front: Sequence[sp.FrontPoint],
-              hull: set[tuple[int, ...]]) -> dict[str, Any]:
+              scores: Sequence[Score], ref: Sequence[Score], front: Sequence[sp.FrontPoint],
+              hull: set[tuple[int, ...]], check: dict[str, Any]) -> dict[str, Any]:
     """One executed plan: the prediction it was chosen on, the prediction from the input variants
-    timed in the same rounds as it, what was measured, and the errors (against the latter)."""
+    timed in the same rounds as it, what was measured, the errors (against the latter) and the
+    10% check."""
     pred = sp.predict(inputs, plan)
     again = sp.predict(same_rounds, plan)
 
     def pct(pred_ms: float) -> float | None:
         return 100.0 * (m.median_ms - pred_ms) / pred_ms if pred_ms > 0 else None
 
-    psnr = float(np.mean([v[0] for v in scores]))
+    ref_psnr = float(np.mean([v.psnr_y_db for v in ref]))
+    psnr = float(np.mean([v.psnr_y_db for v in scores]))
+    piqe, piqe_missing = _mean_piqe(scores)
+    ref_piqe, _ = _mean_piqe(ref)
     return {
         "label": plan_label(plan), "roles": roles, "plan": list(plan),
         "processors": [PROCESSORS[p] for p in plan],
@@ -374,12 +434,15 @@ def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, sa
                       "psnr_y_db": ref_psnr - pred.loss_db, "loss_db": pred.loss_db, "loss_se_db": pred.loss_se_db},
         "measured": {"latency_ms": m.median_ms, "latency_mad_ms": m.mad_ms, "latency_se_ms": m.se_ms,
                      "latency_samples_ms": list(m.samples_ms), "psnr_y_db": psnr,
-                     "ssim_y": float(np.mean([v[1] for v in scores])), "loss_db": ref_psnr - psnr},
+                     "ssim_y": float(np.mean([v.ssim_y for v in scores])), "loss_db": ref_psnr - psnr,
+                     "piqe": piqe, "piqe_missing": piqe_missing,
+                     "piqe_change": None if piqe is None or ref_piqe is None else piqe - ref_piqe},
         "error": {"latency_pct": pct(again.latency_ms), "first_pass_latency_pct": pct(pred.latency_ms),
                   "psnr_y_db": psnr - (ref_psnr - pred.loss_db),
                   "why_missing": None if again.latency_ms > 0 and pred.latency_ms > 0 else
                   "a prediction is not above 0 ms: the inputs' spread is larger than the layers (tiny frames or a "
                   "busy machine); more --rounds or a larger geometry"},
+        "latency_check": check,
     }
 
 
@@ -401,7 +464,7 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     ref, loss, loss_se, sens_rows = _measure_sensitivity(chains, units, frames, s, check)
     inputs = _inputs(units, costs, loss, loss_se)
 
-    ref_psnr = float(np.mean([r[0] for r in ref]))
+    ref_psnr = float(np.mean([r.psnr_y_db for r in ref]))
     floor = s.quality_floor_db if s.quality_floor_db is not None else ref_psnr - 0.1
     budget = ref_psnr - floor
     if budget < 0:
@@ -420,17 +483,23 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     progress(f"{art.name}: executing {len(to_run)} plans as segment models (with the input variants again)")
     exec_chains = {plan_label(p): chains.plan(p) for p in to_run}
     measured = time_interleaved({**variants, **exec_chains}, x, s, check, progress, "plans")
-    same_rounds = _inputs(units, _derive_costs(measured, n), loss, loss_se)
+    same_costs = _derive_costs(measured, n)
+    same_rounds = _inputs(units, same_costs, loss, loss_se)
     # the noise floor: the whole model in each precision is in the same rounds twice (prefix P<p>:n
     # and the plan all-p, two interpreters of one file): what they differ by is the machine's
     noise = {PROCESSORS[p]: 100.0 * (measured[plan_label((p,) * n)].median_ms - measured[f"P{p}:{n}"].median_ms)
              / measured[f"P{p}:{n}"].median_ms for p in range(2)}
-    plans_out = []
+    plans_out, checks = [], []
     for plan, roles in to_run.items():
         check()
         scores = _quality(exec_chains[plan_label(plan)], frames, s.border_px)
-        plans_out.append(_executed(plan, roles, inputs, same_rounds, measured[plan_label(plan)], scores, ref_psnr,
-                                   front, hull))
+        m = measured[plan_label(plan)]
+        latency_check = _latency_check(plan, units, sp.predict(same_rounds, plan), m, same_costs, noise)
+        checks.append(latency_check)
+        plans_out.append(_executed(plan, roles, inputs, same_rounds, m, scores, ref, front, hull,
+                                   latency_check.to_json()))
+    hr_piqe, hr_piqe_missing = _mean_piqe([Score(0.0, 0.0, *_piqe(f.hr)) for f in frames])
+    ref_piqe, ref_piqe_missing = _mean_piqe(ref)
     return {
         "model": art.name, "family": art.family, "scale": art.scale, "units": units, "processors": list(PROCESSORS),
         "geometry": {"lr_width": s.lr_width, "lr_height": s.lr_height},
@@ -449,6 +518,9 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
         },
         "noise_floor_pct": noise,
         "reference_psnr_y_db": ref_psnr,
+        # PIQE (no reference, lower is better) of all-fp32's outputs and of the HR frames themselves
+        "reference_piqe": ref_piqe, "reference_piqe_missing": ref_piqe_missing,
+        "hr_piqe": hr_piqe, "hr_piqe_missing": hr_piqe_missing,
         "quality_floor_db": floor, "loss_budget_db": budget,
         "front": [{"label": plan_label(f.plan), "plan": list(f.plan), "latency_ms": f.latency_ms,
                    "psnr_y_db": ref_psnr - f.loss_db, "on_hull": f.plan in hull} for f in front],
@@ -456,6 +528,7 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
         "baseline": {"label": plan_label(baseline.plan), "alpha": list(baseline.alpha), "steps": baseline.steps,
                      "meets_floor": baseline.loss_db <= budget + 1e-9},
         "plans": plans_out,
+        "latency_check": summary(checks),
     }
 
 
