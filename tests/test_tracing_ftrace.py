@@ -21,6 +21,7 @@ from perflab.tracing.ftrace import (
     parse_fields,
     parse_trace,
     scan_trace,
+    typed_field_columns,
 )
 from perflab.tracing.reference import parse_trace_reference
 from perflab.tracing.synthetic import synthetic_trace
@@ -229,6 +230,29 @@ def test_not_a_trace_is_one_user_error() -> None:
 ])
 def test_typed_field_patterns_agree_with_the_generic_rules(event: str, payload: str) -> None:
     assert fields_of(event, payload) == parse_fields(payload)
+
+
+_TYPED_PAYLOADS = {
+    "sched_switch": ("prev_comm=k prev_pid=1 prev_prio=120 prev_state=R+ ==> next_comm=m next_pid=2 next_prio=120",
+                     "prev_comm=a=b prev_pid=12 prev_prio=120 prev_state=S ==> next_comm=x y next_pid=3 next_prio=-2",
+                     "prev_comm=x prev_pid=7 prev_prio=120 ==> next_comm=y next_pid=8 next_prio=120"),
+    "binder_transaction": ("transaction=4 dest_node=3 dest_proc=10 dest_thread=0 reply=0 flags=0x10 code=0xd",
+                           "transaction=5 dest_node=3 dest_proc=10 dest_thread=9 reply=1 flags=0x0 code=0x0 x=1"),
+    "irq_handler_entry": ("irq=27 name=arm-smmu global fault", "irq=3 name=a=b"),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_typed_columns_of_some_keys_are_the_fields_of_each_payload(data: st.DataObject) -> None:
+    # typed_field_columns captures only the keys asked for: the same values as fields_of, for
+    # any subset and order of keys, whether every payload has the typed form or not
+    event = data.draw(st.sampled_from(sorted(_TYPED_PAYLOADS)))
+    names = list(fields_of(event, _TYPED_PAYLOADS[event][0]))
+    keys = tuple(data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4)))
+    payloads = data.draw(st.lists(st.sampled_from(_TYPED_PAYLOADS[event]), min_size=1, max_size=6))
+    expected = [tuple(fields_of(event, p).get(k) for k in keys) for p in payloads]
+    assert typed_field_columns(event, payloads, keys) == expected
 
 
 # ---- streaming: chunks that end anywhere --------------------------------------------------

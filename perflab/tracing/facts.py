@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from itertools import compress, repeat
 from operator import itemgetter
 from typing import cast
@@ -83,8 +83,22 @@ def _scaled(ticks: array[int], us_per_tick: float) -> list[float]:
     return (np.frombuffer(ticks, dtype=np.uint64) * us_per_tick).tolist() if ticks else []
 
 
-def _ticks(rows: Iterable[Row]) -> list[int]:
-    return list(map(int, map(str.replace, map(_TS, rows), repeat("."), repeat(""))))
+_INT64_DIGITS = 18  # a timestamp of at most this many digits fits an int64
+
+
+def _tick_array(rows: list[Row]) -> np.ndarray:
+    """The rows' timestamps as integers (``ts_from_text``), read by numpy from the joined text
+    (the grammar admits only digits and one dot); one by one when one is too long for int64."""
+    texts = list(map(_TS, rows))
+    if texts and max(map(len, texts)) <= _INT64_DIGITS:  # a dot is one of those characters at most
+        ticks = np.fromstring(" ".join(texts).replace(".", ""), dtype=np.int64, sep=" ")
+        if len(ticks) == len(texts):
+            return ticks
+    return np.array(list(map(int, map(str.replace, texts, repeat("."), repeat("")))), dtype=np.uint64)
+
+
+def _ticks(rows: list[Row]) -> list[int]:
+    return _tick_array(rows).tolist()  # type: ignore[no-any-return]
 
 
 class TraceFacts:
@@ -217,7 +231,7 @@ class TraceFacts:
         self._sw_prev.frombytes(np.frombuffer(table_prev, dtype=np.int64)[slots].tobytes())
         self._sw_next.frombytes(np.frombuffer(table_next, dtype=np.int64)[slots].tobytes())
         self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))
-        self._sw_ts.extend(_ticks(rows))
+        self._sw_ts.frombytes(_tick_array(rows).astype(np.uint64).tobytes())
 
     def _add_irqs(self, rows: list[Row]) -> None:
         """As :func:`irq_intervals`, in trace units."""

@@ -385,22 +385,38 @@ def typed_field_columns(event: str, payloads: list[str], keys: tuple[str, ...]) 
     typed = _TYPED_FIELDS.get(event)
     if typed is not None and payloads and set(keys) <= set(typed[1]):
         pattern, names = typed
-        lines = _TYPED_LINES.get(event)
-        if lines is None:
-            lines = _TYPED_LINES[event] = re.compile(f"^(?:{pattern.pattern})$", re.MULTILINE)
+        compiled = _TYPED_LINES.get((event, keys))
+        if compiled is None:
+            compiled = _TYPED_LINES[(event, keys)] = _typed_lines(pattern.pattern, names, keys)
+        lines, wanted = compiled
         joined = "\n".join(payloads)
         found = lines.findall(joined)
         # every line matched (a match cannot span lines) and, as each match holds at least the
         # pattern's '=', a total equal to that many per line means each has exactly as many
         if len(found) == len(payloads) and joined.count("=") == TYPED_EQUALS[event] * len(payloads):
-            if len(names) == 1:
-                return [(v,) for v in found]
-            pick = itemgetter(*(names.index(k) for k in keys))
+            if len(wanted) == 1:
+                return [(v,) * len(keys) for v in found]
+            pick = itemgetter(*(wanted.index(k) for k in keys))
             return [(v,) for v in map(pick, found)] if len(keys) == 1 else list(map(pick, found))
     return [tuple(f.get(k) for k in keys) for f in (fields_cached(event, p) for p in payloads)]
 
 
-_TYPED_LINES: dict[str, re.Pattern[str]] = {}
+_TYPED_LINES: dict[tuple[str, tuple[str, ...]], tuple[re.Pattern[str], tuple[str, ...]]] = {}
+_GROUP_RE = re.compile(r"(?<!\\)\((?!\?)")  # a capturing group's opening parenthesis
+
+
+def _typed_lines(pattern: str, names: tuple[str, ...], keys: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """A typed pattern for whole lines that captures only the groups of ``keys`` (the others
+    made non-capturing: the same matches, fewer strings built), and the names it captures,
+    in order."""
+    opens = [m.start() for m in _GROUP_RE.finditer(pattern)]
+    if len(opens) != len(names):  # not the plain form these patterns have: capture every group
+        return re.compile(f"^(?:{pattern})$", re.MULTILINE), names
+    wanted = tuple(n for n in names if n in keys)
+    for at, name in reversed(list(zip(opens, names, strict=True))):
+        if name not in keys:
+            pattern = f"{pattern[:at]}(?:{pattern[at + 1:]}"
+    return re.compile(f"^(?:{pattern})$", re.MULTILINE), wanted
 
 
 fields_cached = functools.lru_cache(maxsize=FIELDS_CACHE_ENTRIES)(fields_of)
