@@ -394,8 +394,8 @@ def _same_as_variant(plan: Sequence[int]) -> str | None:
     return None
 
 
-def _latency_check(plan: Sequence[int], units: Sequence[str], again: sp.Prediction, m: Timed, same: _Costs,
-                   noise: dict[str, float]) -> LatencyCheck:
+def _latency_check(plan: Sequence[int], units: Sequence[str], again: sp.Prediction, first: sp.Prediction, m: Timed,
+                   same: _Costs, noise: dict[str, float]) -> LatencyCheck:
     """The 10% check of one executed plan against the prediction from the same rounds, with why
     not (perflab.analysis.plan_check) from the figures of those rounds."""
     segs = sp.segments(plan)
@@ -403,7 +403,7 @@ def _latency_check(plan: Sequence[int], units: Sequence[str], again: sp.Predicti
                        same.switch[b.start - 1][a.processor][b.processor],
                        same.switch_raw[b.start - 1][a.processor][b.processor]) for a, b in itertools.pairwise(segs))
     fig = LatencyFigures(again.latency_ms, again.latency_se_ms, m.median_ms, m.mad_ms, m.se_ms, len(m.samples_ms),
-                         dict(noise), seams, _same_as_variant(plan))
+                         dict(noise), seams, _same_as_variant(plan), first.latency_ms)
     return judge_latency(fig)
 
 
@@ -494,7 +494,8 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
         check()
         scores = _quality(exec_chains[plan_label(plan)], frames, s.border_px)
         m = measured[plan_label(plan)]
-        latency_check = _latency_check(plan, units, sp.predict(same_rounds, plan), m, same_costs, noise)
+        latency_check = _latency_check(plan, units, sp.predict(same_rounds, plan), sp.predict(inputs, plan), m,
+                                       same_costs, noise)
         checks.append(latency_check)
         plans_out.append(_executed(plan, roles, inputs, same_rounds, m, scores, ref, front, hull,
                                    latency_check.to_json()))
