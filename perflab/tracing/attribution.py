@@ -91,6 +91,7 @@ def attribute(trace: ParsedTrace | TraceFacts, *, us_per_tick: float,
     irqs, irq_unmatched = facts.irq_intervals(upt)
     return assemble(
         us_per_tick=upt, markers=facts.markers(upt), irqs=irqs, irq_unmatched=irq_unmatched,
+        irq_summaries=facts.irq_summaries(upt),
         busy_of=lambda tids: facts.busy(tids, upt), tids_of=facts.tids_of, tids_named=facts.tids_named,
         marker_comms_of=facts.marker_comms_of, has_tgid=facts.info.has_tgid,
         binder=facts.binder_round_trips(upt), fastrpc=facts.fastrpc_round_trips(upt),
@@ -104,9 +105,10 @@ def assemble(*, us_per_tick: float, markers: Markers, irqs: list[IrqInterval], i
              has_tgid: bool | None, binder: tuple[list[RoundTrip], int], fastrpc: tuple[list[RoundTrip], int],
              submits_us: Sequence[float], invoke_re: re.Pattern[str], accel_irq_re: re.Pattern[str] | None,
              tgid: int | None, busy_tids: Collection[int] | None, segment: str | None,
-             skip_first: int) -> Attribution:
+             skip_first: int, irq_summaries: list[IrqSummary] | None = None) -> Attribution:
     """The :class:`Attribution` from the per-event results (one home for the streamed path
-    and the plain one in :mod:`perflab.tracing.reference`)."""
+    and the plain one in :mod:`perflab.tracing.reference`); ``irq_summaries``, when given,
+    are :func:`irq_summary` of ``irqs`` computed by the caller."""
     all_infs = inferences(markers.sections, invoke_re=invoke_re, tgid=tgid)
     segs, seg_unmatched = segments(markers.plain)
     infs = select_inferences(all_infs, segs, segment=segment, skip_first=skip_first)
@@ -133,7 +135,7 @@ def assemble(*, us_per_tick: float, markers: Markers, irqs: list[IrqInterval], i
         segments=segs,
         unmatched_segment_markers=seg_unmatched,
         irqs=irqs,
-        irq_summary=irq_summary(irqs),
+        irq_summary=irq_summary(irqs) if irq_summaries is None else irq_summaries,
         unmatched_irq_events=irq_unmatched,
         busy=busy,
         busy_tids=tuple(sorted(busy_tids)),

@@ -33,6 +33,7 @@ from perflab.tracing.kernel_events import (
     SUBMIT_EVENTS,
     CpuBusy,
     IrqInterval,
+    IrqSummary,
     RoundTrip,
     RunInterval,
 )
@@ -78,9 +79,13 @@ def _pid(text: str) -> int:
         return -1
 
 
-def _scaled(ticks: array[int], us_per_tick: float) -> list[float]:
+def _scaled_array(ticks: array[int], us_per_tick: float) -> np.ndarray:
     """Each ``tick * us_per_tick`` as Python computes it (the int made a float, then multiplied)."""
-    return (np.frombuffer(ticks, dtype=np.uint64) * us_per_tick).tolist() if ticks else []
+    return np.frombuffer(ticks, dtype=np.uint64) * us_per_tick
+
+
+def _scaled(ticks: array[int], us_per_tick: float) -> list[float]:
+    return _scaled_array(ticks, us_per_tick).tolist() if ticks else []  # type: ignore[no-any-return]
 
 
 _INT64_DIGITS = 18  # a timestamp of at most this many digits fits an int64
@@ -391,6 +396,30 @@ class TraceFacts:
         irqs = list(map(IrqInterval, map(ints.setdefault, irq_numbers, irq_numbers), map(names.__getitem__, col_name),
                         col_cpu.tolist(), _scaled(col_begin, us_per_tick), _scaled(col_end, us_per_tick)))
         return irqs, self._irq_unmatched + sum(len(s) for s in self._irq_open.values())
+
+    def irq_summaries(self, us_per_tick: float) -> list[IrqSummary]:
+        """As :func:`~perflab.tracing.kernel_events.irq_summary` of :meth:`irq_intervals`,
+        from the interval columns: per name, the durations summed in interval order
+        (``np.add.at`` adds one at a time, in order) and the longest (at least 0)."""
+        col_irq, col_name, _, col_begin, col_end = self._irq_cols
+        if not col_name:
+            return []
+        names = list(self._irq_names)
+        by_name = np.frombuffer(col_name, dtype=np.intc)
+        durations = _scaled_array(col_end, us_per_tick) - _scaled_array(col_begin, us_per_tick)
+        totals = np.zeros(len(names))
+        np.add.at(totals, by_name, durations)
+        longest = np.zeros(len(names))
+        np.maximum.at(longest, by_name, durations)
+        counts = np.bincount(by_name, minlength=len(names)).tolist()
+        irqs: dict[int, set[int]] = {}
+        for irq, k in set(zip(col_irq, col_name, strict=True)):
+            irqs.setdefault(k, set()).add(irq)
+        out = [IrqSummary(name, tuple(sorted(irqs[k])), n, total, most)
+               for k, (name, n, total, most) in enumerate(zip(names, counts, totals.tolist(), longest.tolist(),
+                                                               strict=True)) if n]
+        out.sort(key=lambda s: (-s.count, s.name))
+        return out
 
     def binder_round_trips(self, us_per_tick: float) -> tuple[list[RoundTrip], int]:
         """As :func:`~perflab.tracing.kernel_events.binder_round_trips`."""
