@@ -317,3 +317,40 @@ def test_file_chunks_stream_a_file(tmp_path: Path) -> None:
     info = scan_trace(file_chunks(path, 4099), rows.extend, block_chars=10_000)
     whole = parse_trace(t)
     assert info == whole.info and ParsedTrace(info, rows).records() == whole.records()
+
+
+_PIECE = st.text(alphabet="ab -01239()[]:.#\t=>", max_size=14)
+
+
+@st.composite
+def _ascii_line(draw: st.DrawFn) -> str:
+    """A line near the grammar: each column present, missing or garbled, comms and payloads
+    with dashes, digits, blanks and brackets."""
+    def part(good: str) -> str:
+        return draw(st.sampled_from([good, good, good, "", draw(_PIECE)]))
+    comm = draw(_PIECE)
+    tgid = draw(st.sampled_from(["", "(  12) ", "(-----) ", "( 1-2) "]))
+    return (f"{part('  ')}{comm}-{part(str(draw(st.integers(0, 99999))))}{part(' ')}{tgid}"
+            f"{part('[003]')} {part('d..2.')} {part('86400.885557')}{part(': ')}{part('sched_switch')}"
+            f"{part(': ')}{draw(_PIECE)}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ascii_line(), max_size=12))
+def test_the_ascii_line_grammar_matches_as_the_plain_one(lines: list[str]) -> None:
+    # blocks of ASCII text are parsed with [0-9] for \d and the comm tried dash by dash:
+    # the same rows as LINE_PATTERN on any ASCII text
+    from perflab.tracing.ftrace import _LINE_RE_ASCII, _LINE_RE_M
+    text = "\n".join(lines)
+    assert _LINE_RE_ASCII.findall(text) == _LINE_RE_M.findall(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_PIECE, st.sampled_from(["", "1", "12", "x"]), _PIECE, st.sampled_from(["3", "", "-4"])),
+                min_size=1, max_size=6), st.sampled_from([("prev_pid", "next_pid"), ("next_comm", "prev_comm")]))
+def test_typed_switch_columns_with_comms_of_blanks_and_digits(parts: list[tuple[str, str, str, str]],
+                                                              keys: tuple[str, str]) -> None:
+    payloads = [f"prev_comm={a} prev_pid={p} prev_prio=120 prev_state=S ==> next_comm={b} next_pid={n} next_prio=120"
+                .replace("\n", " ").strip() for a, p, b, n in parts]
+    assert typed_field_columns("sched_switch", payloads, keys) == [
+        tuple(fields_of("sched_switch", p).get(k) for k in keys) for p in payloads]
