@@ -66,7 +66,8 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
         macs = next((c for c in diff.rank_checks if c.against == "macs"), None)
         if macs is None:
             return [*out, f"no rank check ({diff.unreliable})"]
-        if not (macs.same_top and macs.spearman is not None and macs.spearman >= 0.5):
+        # two resolved rows: the same top is the whole order (no Spearman over two); three: Spearman ≥ 0.5
+        if not (macs.same_top and (macs.n < 3 or (macs.spearman is not None and macs.spearman >= 0.5))):
             out.append(f"ranks unlike MACs ({macs.spearman}): {diff.rows}")
         return out
 
@@ -86,7 +87,7 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
     if not reliable:
         # every attempt on a saturated host came back unreliable: it says so with its figures and
         # nothing ranks its rows (a quiet host must give the numbers checked below)
-        assert diff.unreliable is not None and ("spread too wide: " in diff.unreliable
+        assert diff.unreliable is not None and ("no layer resolved: " in diff.unreliable
                                                 or "sum check failed" in diff.unreliable), diff.unreliable
         assert "95% " in diff.unreliable or "tolerance" in diff.unreliable
         assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes
@@ -103,9 +104,13 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
     assert diff.unreliable is None
     assert diff.load is not None and diff.load.host_cpus and diff.load.host_loadavg_1m_start is not None
     assert diff.load.missing.get("phone_loadavg_1m") == "not a phone"
+    # a row whose interval stayed too wide is marked alone, with its figures, and not ranked
+    conv_resolved = [r for r in diff.rows if r.name != "tail" and r.unresolved is None]
+    assert all(r.unresolved.startswith(f"not resolved: {r.name} ") and "95% " in r.unresolved
+               for r in diff.rows if r.unresolved)
     macs = next(c for c in diff.rank_checks if c.against == "macs")
-    assert macs.n == 3 and macs.same_top, diff.rows  # c2 is the costliest layer
-    assert macs.spearman is not None and macs.spearman >= 0.5, diff.rows
+    assert macs.n == len(conv_resolved) >= 2 and macs.same_top, diff.rows  # c2 is the costliest layer
+    assert macs.n < 3 or (macs.spearman is not None and macs.spearman >= 0.5), diff.rows
 
 
 def test_without_tensorflow_the_numbers_are_missing_with_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -53,7 +53,7 @@ def _unreliable_on_a_busy_host(rec: LayersRecord) -> bool:
 def _assert_says_why(diff: LayerPassRecord) -> None:
     """An unreliable pass (every attempt on a saturated host): the reason with its figures, the
     rows kept with their intervals, no rank checks."""
-    assert diff.unreliable is not None and ("spread too wide: " in diff.unreliable
+    assert diff.unreliable is not None and ("no layer resolved: " in diff.unreliable
                                             or "sum check failed" in diff.unreliable), diff.unreliable
     assert all(r.ci_lo_ms is not None and r.ci_hi_ms is not None for r in diff.rows)
     assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes
@@ -106,13 +106,22 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
 
     def measure() -> LayersRecord:
         return layer_passes(ctx, PassOptions(op_profiling=True, differential=True, differential_rounds=2,
-                                             differential_iterations=6, estimate=False, differential_max_rounds=5,
-                                             differential_budget_s=45.0, cache_root=cache))
+                                             differential_iterations=6, estimate=False, differential_max_rounds=7,
+                                             differential_budget_s=60.0, cache_root=cache))
 
     def misses(r: LayersRecord) -> list[str]:
-        """A busy host can fail one pass's sum check (its rows are then unreliable, never ranked)."""
+        """A busy host can fail one pass's sum check (its rows are then unreliable, never ranked), or
+        leave fewer than two rows resolved (nothing to rank)."""
         d = next(p for p in r.passes if p.method == "differential")
-        return [f"unreliable: {d.unreliable}"] if d.unreliable else []
+        if d.unreliable:
+            return [f"unreliable: {d.unreliable}"]
+        if not any(c.against == "op_profile" for c in d.rank_checks):
+            return [f"fewer than two rows resolved: {[x.unresolved for x in d.rows]}"]
+        c2 = next(x for x in d.rows if x.name == "c2")
+        if c2.unresolved:
+            # the costliest layer unresolved: the rest (c1 and c3, close in cost) say little about the top
+            return [c2.unresolved]
+        return []
 
     rec, reliable = measure_until_within_or_busy(measure, misses, _unreliable_on_a_busy_host)
     diff = next(p for p in rec.passes if p.method == "differential")
@@ -121,8 +130,10 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
         _assert_says_why(diff)
     else:
         vs_op = next(c for c in diff.rank_checks if c.against == "op_profile")
-        assert vs_op.n == 4 and "summed" in vs_op.note
-        assert vs_op.same_top, (diff.rows, rec.rows)
+        resolved = [r for r in diff.rows if r.unresolved is None]
+        assert vs_op.n == len(resolved) >= 2 and "summed" in vs_op.note  # unresolved rows are not ranked
+        assert all(r.unresolved.startswith(f"not resolved: {r.name} ") for r in diff.rows if r.unresolved)
+        assert vs_op.same_top, ([(r.name, round(r.avg_ms, 2), r.ci_lo_ms, r.ci_hi_ms, r.unresolved) for r in diff.rows], [(r.name, round(r.avg_ms, 2)) for r in rec.rows], rec.aligned)
     # aligned: every op of the profile lands in exactly one group, and its group sums are its rows' sum
     op = next(p for p in rec.passes if p.method == "op_profile")
     al = rec.aligned

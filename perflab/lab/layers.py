@@ -90,6 +90,7 @@ from perflab.tracing.differential import (
     CI_FLOOR_PCT,
     CI_TARGET_PCT,
     MIN_ROUNDS_FOR_CI,
+    ROUND_QUANTILE_PCT,
     DifferentialSolution,
     VariantRounds,
     VariantTiming,
@@ -97,6 +98,7 @@ from perflab.tracing.differential import (
     solve_robust,
     sum_check,
     unreliable_reason,
+    unresolved_layers,
     wide_layers,
 )
 from perflab.tracing.kernel_events import SwitchLatency
@@ -305,9 +307,10 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
     """Generate (or reuse) the variants; time them in rounds, each round every variant and the
     whole model once in a fresh random order, until every layer's 95% interval is narrow enough
     (perflab.tracing.differential.wide_layers) or the rounds or the time budget end; solve
-    (median per variant, non-negative least squares, bootstrap intervals), check the sum. A
-    failed sum check, or a layer's interval still wider than ±10% of its cost when the rounds
-    stopped, marks the rows unreliable, with the reason and the figures."""
+    (lower quartile of the rounds per variant, non-negative least squares, bootstrap intervals),
+    check the sum. A layer whose interval is still wider than ±10% of its cost (and ±2% of the
+    whole model) when the rounds stopped is marked ``unresolved`` on its row, with the figures;
+    a failed sum check, or no layer resolved, marks the whole pass unreliable."""
     from perflab.zoo import variants as zv
 
     try:
@@ -343,15 +346,16 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
                                load=load)
     check = sum_check(sol, whole.time_ms)
     unreliable = unreliable_reason(check, sol)
+    unresolved = unresolved_layers(sol, whole.time_ms)
     total = sol.sum_ms
     rows = [
         LayerRow(index=c.index, node_type=vs.units[c.index].kind, name=c.name, avg_ms=c.cost_ms,
                  pct=(100.0 * c.cost_ms / total) if total > 0 else None, method="differential", se_ms=c.se_ms,
-                 ci_lo_ms=lo, ci_hi_ms=hi,
+                 ci_lo_ms=lo, ci_hi_ms=hi, unresolved=unresolved.get(c.name),
                  macs_per_lr_pixel=vs.units[c.index].macs_per_lr_pixel, layers=list(vs.units[c.index].layers))
         for c, (lo, hi) in zip(sol.layers, sol.intervals_ms, strict=True)
     ]
-    stat = _round_statistic(got[WHOLE]) + " per round, median over the rounds"
+    stat = _round_statistic(got[WHOLE]) + f" per round, p{ROUND_QUANTILE_PCT:g} (lower quartile) over the rounds"
     timings = [robust_timing(_rounds_of(name, counts, got[name])) for name, counts, _ in runs if name != WHOLE]
     variant_recs = [VariantTimingRecord(name=t.name, counts=list(t.counts), time_ms=t.time_ms, statistic=stat,
                                         se_ms=t.se_ms, n=t.n, residual_ms=r)
@@ -363,6 +367,9 @@ def differential_pass(ctx: PassContext, opts: PassOptions) -> LayerPassRecord:
              f"variant order shuffled every round (seed {seed})"]
     if vs.ops_match is False:
         notes.append("the regenerated whole model's op list differs from the shipped model's")
+    if unresolved and unreliable is None:
+        notes.append(f"{len(unresolved)} of {len(rows)} rows not resolved ({', '.join(unresolved)}): shown with their "
+                     "intervals, greyed, left out of the rank checks; the other rows are numbers")
     n_dup = sum(1 for v in vs.variants if v.kind == "duplicate")
     source = (f"differential: {len(vs.variants) - n_dup} prefix + {n_dup} duplicate variants of {ctx.art.name} "
               f"{ctx.art.variant}, {rounds} rounds in random order × {opts.differential_iterations} "
@@ -718,8 +725,10 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
         if diff.unreliable:  # untrusted rows are not ranked against anything
             passes.append(diff.model_copy(update={"notes": [*diff.notes, "no rank checks: the rows are unreliable"]}))
             return legacy.model_copy(update={"passes": passes, "aligned": aligned})
+        skip = frozenset(r.name for r in diff.rows if r.unresolved)
         checks = [] if aligned is None else [
-            c for c in (rank_between(aligned, diff.method, o.method) for o in passes if o.rows and o.method != "estimate")
+            c for c in (rank_between(aligned, diff.method, o.method, skip) for o in passes
+                        if o.rows and o.method != "estimate")
             if c is not None]
         macs = rank_against_macs(diff)
         if macs is not None:

@@ -182,7 +182,10 @@ def build_aligned(a: AlignedLayersRecord, notes: vc.Footnotes) -> AlignedView | 
 
     def cell(c: AlignedCellRecord, r_dis: list[str], i: int) -> vc.Val:
         v = _aligned_cell(c, rule, r_dis, notes)
-        return replace(v, cls=f"{v.cls} unreliable".strip()) if i < len(untrusted) and untrusted[i] else v
+        if c.unresolved and c.time_ms is not None:
+            v = replace(v, text=f"≈ {v.text}", title=f"{c.unresolved}; {v.title}")
+        grey = (i < len(untrusted) and untrusted[i]) or c.unresolved is not None
+        return replace(v, cls=f"{v.cls} unreliable".strip()) if grey else v
 
     rows = [AlignedRowView(name=r.name, kind=r.kind, ops=f"all {len(r.ops)} ops" if r.kind == "total" else ", ".join(r.ops),
                            layers=", ".join(x for g in r.groups for x in layers.get(g, [])),
@@ -222,7 +225,8 @@ def _method_header(p: LayerPassRecord, notes: vc.Footnotes) -> vc.Val:
 
 
 def _pass_cell(p: LayerPassRecord, r: LayerRow) -> vc.Val:
-    """A row's time (± its standard error, or with its 95% interval), greyed when the pass is unreliable."""
+    """A row's time (± its standard error, or with its 95% interval), greyed when the pass is
+    unreliable or the row not resolved (its interval too wide for a number: marked "≈")."""
     text = fmt_fine_ms(r.avg_ms) if r.se_ms is None else f"{fmt_fine_ms(r.avg_ms)} ± {fmt_fine_ms(r.se_ms)}"
     if r.ci_lo_ms is not None and r.ci_hi_ms is not None:
         text = f"{fmt_fine_ms(r.avg_ms)} [{fmt_fine_ms(r.ci_lo_ms)}, {fmt_fine_ms(r.ci_hi_ms)}]"
@@ -230,6 +234,9 @@ def _pass_cell(p: LayerPassRecord, r: LayerRow) -> vc.Val:
     title = f"{r.method or p.method}: {r.node_type}{covers}"
     if p.unreliable:
         return vc.Val(text, title=f"unreliable ({p.unreliable}); {title}", cls="unreliable")
+    if r.unresolved:
+        return vc.Val(f"≈ {text}", title=f"{r.unresolved}; {title}", sub="not resolved", sub_cls="muted",
+                      cls="unreliable")
     return vc.Val(text, title=title)
 
 

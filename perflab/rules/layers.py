@@ -161,8 +161,9 @@ def _conv_rows(p: LayerPassRecord) -> list[LayerRow]:
 
 
 def rank_against_macs(p: LayerPassRecord) -> RankCheckRecord | None:
-    """Rank agreement of a pass's conv rows with their MACs (a proxy where nothing else measured)."""
-    rows = [r for r in _conv_rows(p) if r.macs_per_lr_pixel]
+    """Rank agreement of a pass's conv rows with their MACs (a proxy where nothing else measured);
+    rows not resolved (``unresolved``: no number, only an interval) are left out."""
+    rows = [r for r in _conv_rows(p) if r.macs_per_lr_pixel and r.unresolved is None]
     if len(rows) < 2:
         return None
     times = [r.avg_ms for r in rows]
@@ -172,17 +173,19 @@ def rank_against_macs(p: LayerPassRecord) -> RankCheckRecord | None:
                            note="conv rows only; MACs are a proxy: element-wise work and memory traffic are not counted")
 
 
-def rank_between(aligned: AlignedLayersRecord, method: str, other: str) -> RankCheckRecord | None:
+def rank_between(aligned: AlignedLayersRecord, method: str, other: str,
+                 skip_groups: frozenset[str] = frozenset()) -> RankCheckRecord | None:
     """Rank agreement of two methods over the aligned table's groups (pure): each method's time
     per group as the table sums it, by the one stored op → group mapping; only groups both
-    methods timed whole (every op seen) count. None with fewer than two such groups."""
+    methods timed whole (every op seen) count, and none of ``skip_groups`` (a differential's
+    unresolved rows). None with fewer than two such groups."""
     cols = {m.method: k for k, m in enumerate(aligned.methods)}
     if method not in cols or other not in cols:
         return None
     a: list[float] = []
     b: list[float] = []
     for row in aligned.rows:
-        if row.kind != "group":
+        if row.kind != "group" or skip_groups.intersection(row.groups):
             continue
         x, y = row.cells[cols[method]], row.cells[cols[other]]
         if x.time_ms is None or y.time_ms is None or x.ops_seen < x.ops_total or y.ops_seen < y.ops_total:
@@ -210,6 +213,11 @@ def aligned_record(passes: Sequence[LayerPassRecord], ops: Sequence[la.ModelOp],
     """The passes aligned row for row over the differential groups (pure: analysis.layer_align)."""
     t = la.align(ops, [_method_rows(p) for p in passes])
     untrusted = {p.method: p.unreliable for p in passes if p.unreliable}
+    unresolved = {(p.method, r.name): r.unresolved for p in passes for r in p.rows if r.unresolved}
+
+    def why(method: str, groups: Sequence[str]) -> str | None:
+        return next((w for g in groups if (w := unresolved.get((method, g))) is not None), None)
+
     return AlignedLayersRecord(
         model_file=model_file,
         ops=[AlignedOpRecord(index=a.index, op=a.op, group=a.group, how=a.how) for a in t.mapping.ops],
@@ -222,6 +230,7 @@ def aligned_record(passes: Sequence[LayerPassRecord], ops: Sequence[la.ModelOp],
                                disagreements=list(r.disagreements),
                                cells=[AlignedCellRecord(method=c.method, time_ms=c.time_ms, se_ms=c.se_ms,
                                                         ops_seen=c.ops_seen, ops_total=c.ops_total, missing=c.missing,
-                                                        note=c.note, flagged=c.flagged) for c in r.cells])
+                                                        note=c.note, flagged=c.flagged,
+                                                        unresolved=why(c.method, r.groups)) for c in r.cells])
               for r in t.rows],
         tolerance_pct=t.tolerance_pct, se_factor=t.se_factor, notes=list(t.notes))

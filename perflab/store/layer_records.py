@@ -23,6 +23,9 @@ class LayerRow(Rec):
     ci_hi_ms: float | None = None
     macs_per_lr_pixel: int | None = None  # conv multiply-accumulates of the row per LR pixel
     layers: list[str] = Field(default_factory=list)  # the model's (Keras) layers a differential row covers
+    # differential: why this row's cost is not a number (its 95% interval too wide, with the figures);
+    # shown greyed with its interval, left out of rank checks and comparisons (the pass's other rows stay numbers)
+    unresolved: str | None = None
 
 
 class SumCheckRecord(Rec):
@@ -207,6 +210,7 @@ class AlignedCellRecord(Rec):
     missing: str | None = None  # why there is no value
     note: str | None = None  # partial: the ops it did not see, or a spanning row it shares
     flagged: bool = False  # disagrees with another method on this row
+    unresolved: str | None = None  # a differential row of this group was not resolved (why): greyed, not a number
 
 
 class AlignedRowRecord(Rec):

@@ -16,14 +16,24 @@ between methods (``spearman``) lives in perflab.analysis.stats.
 
 The robust path (:func:`solve_robust`, used by the lab's pass): each variant is timed once per
 round (a fresh tool run; the rounds interleave the variants in a random order), its time is
-the median of its rounds' values with a MAD-based standard error, the costs are a weighted
-non-negative least squares fit (a cost cannot come back negative) and each cost's 95%
-interval is the percentile bootstrap over the rounds (each variant's rounds resampled, the
-fit repeated). :func:`wide_layers` is the stopping rule: rounds go on until no layer's
-interval is wider than :data:`CI_TARGET_PCT` of its cost (or :data:`CI_FLOOR_PCT` of the
-whole model, whichever is larger), or the budget ends. :func:`unreliable_reason` says why a
-solution must not be trusted, with the figures: a failed sum check, or a layer's interval
-still wider than twice that when the rounds stopped (:func:`too_wide`).
+the lower quartile of its rounds' values (:data:`ROUND_QUANTILE_PCT`) with an order-statistic
+standard error, the costs are a weighted non-negative least squares fit (a cost cannot come
+back negative) and each cost's 95% interval is the percentile bootstrap over the rounds (each
+variant's rounds resampled, the fit repeated). Why the lower quartile and not the median:
+timing noise on a shared host is one-sided (a disturbed round is slower, never faster), and
+on the 2-core CI host a quarter to a third of the rounds of a variant came back 20–60% slow;
+the median then sits on the edge of the disturbed rounds and the bootstrap of a median of
+6–12 rounds lands on them often enough to widen a 7 ms layer's interval to ±5 ms. The lower
+quartile stays on undisturbed rounds until three quarters are disturbed, and unlike the
+minimum it is an interior statistic, so its bootstrap interval means what it says (the
+minimum's kept shrinking as rounds were added, outside its own earlier interval).
+:func:`wide_layers` is the stopping rule: rounds go on until no layer's interval is wider
+than :data:`CI_TARGET_PCT` of its cost (or :data:`CI_FLOOR_PCT` of the whole model, whichever
+is larger), or the budget ends. :func:`unresolved_layers` says, per layer, why its cost is not
+a number (its interval still wider than twice that when the rounds stopped): that row is
+shown with its interval, greyed, and left out of every comparison, while the layers that were
+resolved stay numbers. :func:`unreliable_reason` says why no row of the solution may be
+trusted, with the figures: a failed sum check, or not one layer resolved.
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ UNRELIABLE_CI_PCT = 10.0
 UNRELIABLE_FLOOR_PCT = 2.0
 #: rounds before the intervals are judged (a bootstrap over fewer says little)
 MIN_ROUNDS_FOR_CI = 3
+#: a variant's time is this quantile of its rounds' values (the lower quartile: see the module doc)
+ROUND_QUANTILE_PCT = 25.0
 BOOTSTRAP_N = 400
 #: a variant's standard error is at least this fraction of its time (one variant whose rounds
 #: happened to agree must not outweigh all the others)
@@ -162,23 +174,18 @@ class VariantRounds:
     values_ms: tuple[float, ...]
 
 
-def robust_timing(v: VariantRounds) -> VariantTiming:
-    """The median of the rounds' values; its standard error 1.2533·σ/√n with σ = 1.4826·MAD
-    (the sample standard deviation when the MAD is 0), at least :data:`MIN_REL_SE` of the
-    value; a single round gets 5% of its value (nothing to say how much it varies)."""
-    x = np.asarray([t for t in v.values_ms if math.isfinite(t)], dtype=np.float64)
-    if x.size == 0:
+def robust_timing(v: VariantRounds, quantile_pct: float = ROUND_QUANTILE_PCT) -> VariantTiming:
+    """The rounds' ``quantile_pct`` quantile (the lower quartile) with the order-statistic
+    standard error of :func:`variant_timing`, at least :data:`MIN_REL_SE` of the value (one
+    variant whose rounds happened to agree must not outweigh the others); a single round gets
+    5% of its value (nothing to say how much it varies)."""
+    x = [t for t in v.values_ms if math.isfinite(t)]
+    if not x:
         raise MeasurementError(f"variant {v.name}: no rounds")
-    med = float(np.median(x))
-    if x.size == 1:
-        se = abs(med) * 0.05
-    else:
-        sigma = 1.4826 * float(np.median(np.abs(x - med)))
-        if sigma == 0.0:
-            sigma = float(np.std(x, ddof=1))
-        se = 1.2533 * sigma / math.sqrt(x.size)
-    se = max(se, abs(med) * MIN_REL_SE, MIN_SE_MS)
-    return VariantTiming(name=v.name, counts=tuple(v.counts), time_ms=med, se_ms=se, n=int(x.size))
+    t = variant_timing(v.name, v.counts, x, quantile_pct=quantile_pct)
+    se = abs(t.time_ms) * 0.05 if len(x) == 1 else t.se_ms
+    se = max(se, abs(t.time_ms) * MIN_REL_SE, MIN_SE_MS)
+    return VariantTiming(name=v.name, counts=tuple(v.counts), time_ms=t.time_ms, se_ms=se, n=len(x))
 
 
 def _nnls(a: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -191,9 +198,9 @@ def _nnls(a: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def solve_robust(variants: Sequence[VariantRounds], names: Sequence[str], *, n_boot: int = BOOTSTRAP_N,
                  seed: int = 0) -> DifferentialSolution:
-    """Per-unit costs by weighted non-negative least squares over the variants' medians
+    """Per-unit costs by weighted non-negative least squares over the variants' lower quartiles
     (:func:`robust_timing`), with 95% percentile-bootstrap intervals (each variant's rounds
-    resampled with replacement, the medians and the fit redone ``n_boot`` times; the weights
+    resampled with replacement, the quartiles and the fit redone ``n_boot`` times; the weights
     stay the point fit's). ``se_ms`` of a cost is the bootstrap's standard deviation.
     MeasurementError when a unit is not identified."""
     p = len(names)
@@ -216,7 +223,8 @@ def solve_robust(variants: Sequence[VariantRounds], names: Sequence[str], *, n_b
     vals = [np.asarray([t for t in v.values_ms if math.isfinite(t)], dtype=np.float64) for v in variants]
     boots = np.empty((max(n_boot, 0), p), dtype=np.float64)
     for b in range(boots.shape[0]):
-        yb = np.asarray([float(np.median(rng.choice(vv, size=vv.size, replace=True))) for vv in vals])
+        yb = np.asarray([float(np.percentile(rng.choice(vv, size=vv.size, replace=True), ROUND_QUANTILE_PCT))
+                         for vv in vals])
         boots[b] = _nnls(a, yb, w)
     if boots.shape[0] >= 2:
         lo, hi = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
@@ -248,36 +256,60 @@ def wide_layers(sol: DifferentialSolution, whole_ms: float, *, target_pct: float
     return out
 
 
+def _wide(c: LayerCost, lo: float, hi: float, whole_ms: float, limit_pct: float, floor_pct: float) -> str | None:
+    """The layer's figures (``"c2 8.90 ms, 95% 8.04–9.93 ms (±10.6%)"``) when its interval's
+    half-width is above ``limit_pct`` of its cost and above ``floor_pct`` of the whole model."""
+    half = (hi - lo) / 2.0
+    if half > limit_pct / 100.0 * c.cost_ms and half > floor_pct / 100.0 * whole_ms:
+        rel = f"±{100.0 * half / c.cost_ms:.1f}%" if c.cost_ms > 0 else f"±{half:.2f} ms"
+        return f"{c.name} {c.cost_ms:.2f} ms, 95% {lo:.2f}–{hi:.2f} ms ({rel})"
+    return None
+
+
 def too_wide(sol: DifferentialSolution, whole_ms: float, *, limit_pct: float = UNRELIABLE_CI_PCT,
              floor_pct: float = UNRELIABLE_FLOOR_PCT) -> list[str]:
     """The layers whose 95% interval is too wide for their cost to be a number at all: half-width
     above ``limit_pct`` of the cost and above ``floor_pct`` of the whole model, each with its
     figures (``"c2 8.90 ms, 95% 8.04–9.93 ms (±10.6%)"``). Empty without intervals (nothing to
     judge: the point fit alone)."""
-    out = []
+    out = (_wide(c, lo, hi, whole_ms, limit_pct, floor_pct)
+           for c, (lo, hi) in zip(sol.layers, sol.intervals_ms, strict=False))
+    return [w for w in out if w is not None]
+
+
+def unresolved_layers(sol: DifferentialSolution, whole_ms: float, *, limit_pct: float = UNRELIABLE_CI_PCT,
+                      floor_pct: float = UNRELIABLE_FLOOR_PCT) -> dict[str, str]:
+    """Per layer whose cost is not a number, why (:func:`too_wide`'s figures and the rule):
+    its 95% interval is wider than ±``limit_pct`` of its cost and ±``floor_pct`` of the whole
+    model. The other layers stay numbers (one unresolved 1 ms tail must not unmake a
+    resolved 24 ms convolution)."""
+    out: dict[str, str] = {}
     for c, (lo, hi) in zip(sol.layers, sol.intervals_ms, strict=False):
-        half = (hi - lo) / 2.0
-        if half > limit_pct / 100.0 * c.cost_ms and half > floor_pct / 100.0 * whole_ms:
-            rel = f"±{100.0 * half / c.cost_ms:.1f}%" if c.cost_ms > 0 else f"±{half:.2f} ms"
-            out.append(f"{c.name} {c.cost_ms:.2f} ms, 95% {lo:.2f}–{hi:.2f} ms ({rel})")
+        wide = _wide(c, lo, hi, whole_ms, limit_pct, floor_pct)
+        if wide is not None:
+            out[c.name] = (f"not resolved: {wide} (a cost is a number when its 95% interval is within "
+                           f"±{limit_pct:g}% of it or ±{floor_pct:g}% of the whole model, {whole_ms:.2f} ms)")
     return out
 
 
 def unreliable_reason(check: SumCheck, sol: DifferentialSolution | None = None) -> str | None:
-    """Why the layers must not be trusted, with the figures; None when they may be. A failed sum
-    check; or, given the solution, a layer whose interval is wider than ±:data:`UNRELIABLE_CI_PCT`
-    of its cost (and ±:data:`UNRELIABLE_FLOOR_PCT` of the whole model): the rounds scattered so
-    much that its cost could be off by more than the method claims, and a number would mislead
-    (on a busy host two adjacent layers traded 1.4–2.3 ms of a 5 ms delay that way)."""
+    """Why no row of the solution may be trusted, with the figures; None when its resolved rows
+    may be. A failed sum check (the variants do not add up to the model: every row is suspect);
+    or, given the solution, not one layer resolved (:func:`unresolved_layers`: every interval
+    wider than ±:data:`UNRELIABLE_CI_PCT` of its cost and ±:data:`UNRELIABLE_FLOOR_PCT` of the
+    whole model — on a busy host two adjacent layers traded 1.4–2.3 ms of a 5 ms delay that
+    way). A solution with some layers resolved is not unreliable: its unresolved rows are marked
+    one by one."""
     why = []
     if not check.ok:
         why.append(f"sum check failed: the layers sum to {check.layers_sum_ms:.3f} ms, the whole model took "
                    f"{check.whole_model_ms:.3f} ms ({check.diff_pct:+.1f}%, tolerance ±{check.tolerance_pct:g}%)")
-    wide = too_wide(sol, check.whole_model_ms) if sol is not None else []
-    if wide:
-        why.append(f"spread too wide: {'; '.join(wide)} (a cost is a number when its 95% interval is within "
-                   f"±{UNRELIABLE_CI_PCT:g}% of it or ±{UNRELIABLE_FLOOR_PCT:g}% of the whole model, "
-                   f"{check.whole_model_ms:.2f} ms)")
+    if sol is not None and sol.intervals_ms:
+        wide = too_wide(sol, check.whole_model_ms)
+        if len(wide) == len(sol.layers):
+            why.append(f"no layer resolved: {'; '.join(wide)} (a cost is a number when its 95% interval is within "
+                       f"±{UNRELIABLE_CI_PCT:g}% of it or ±{UNRELIABLE_FLOOR_PCT:g}% of the whole model, "
+                       f"{check.whole_model_ms:.2f} ms)")
     return "; ".join(why) if why else None
 
 
