@@ -59,8 +59,12 @@ def test_local_run_with_trace_and_differential(tmp_path: Path) -> None:
     diff = by["differential"]
     assert diff.missing is None and [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
     assert diff.sum_check is not None and diff.sum_check.whole_model_ms > 0
-    if diff.unreliable is None:
+    resolved_conv = [r for r in diff.rows if r.name != "tail" and r.unresolved is None]
+    if diff.unreliable is None and len(resolved_conv) >= 2:
         assert any(c.against == "macs" for c in diff.rank_checks)
+    elif diff.unreliable is None:  # too few rows resolved to rank: each unresolved row says why
+        assert all(r.unresolved for r in diff.rows if r.name != "tail" and r not in resolved_conv)
+        assert not any(c.against == "macs" for c in diff.rank_checks)
     else:  # a busy host can leave the rounds too spread to trust: then nothing is ranked, and it says so
         assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes, diff.notes
     part = layers.partition
@@ -113,3 +117,8 @@ def _check_aligned(layers: LayersRecord, out: Path) -> None:
     table = next(t for t in tables if 'data-group="c2"' in t)  # espcn's (the bicubic baseline has its own)
     assert all(f'<th data-method="{m}">' in table for m in ("op_profile", "estimate", "differential"))
     assert 'data-group="c2"' in table and "CONV_2D@2, TANH@3" in table
+    for r in by["differential"].rows:  # an unresolved row is shown greyed with "≈", its reason in the title
+        cell = al.rows[[g.name for g in groups].index(r.name)].cells[col["differential"]]
+        assert cell.unresolved == r.unresolved, (cell, r)
+    if any(r.unresolved for r in by["differential"].rows):
+        assert "≈ " in html and "not resolved: " in html

@@ -614,3 +614,23 @@ def test_answer_table_has_delta_vmaf_beside_bicubic_and_says_why_it_is_missing()
     s_stats = {r.cell_id: r for r in ft.stats}["s"].vmaf
     assert s_stats.text == "83.50" and s_stats.sub == "harmonic mean 83.50 · p5 83.50"
     assert "Δ vs bicubic +3.5000" in (s_stats.title or "")
+
+
+def test_an_unresolved_differential_row_is_greyed_with_its_reason_and_the_others_stay_numbers() -> None:
+    """A differential pass with one row not resolved (its interval too wide): that row is shown as
+    "≈ …", greyed, its reason in the title; the resolved rows are plain numbers; the pass itself is
+    not called unreliable."""
+    from perflab.report.view_layers import build_layer_compare
+    from perflab.store.layer_records import LayerPassRecord
+
+    why = ("not resolved: tail 0.58 ms, 95% 0.00–2.95 ms (±253.5%) (a cost is a number when its 95% interval is "
+           "within ±10% of it or ±2% of the whole model, 42.24 ms)")
+    rows = [LayerRow(index=0, node_type="conv", name="c1", avg_ms=9.8, ci_lo_ms=9.6, ci_hi_ms=10.1),
+            LayerRow(index=1, node_type="other", name="tail", avg_ms=0.58, ci_lo_ms=0.0, ci_hi_ms=2.95, unresolved=why)]
+    lay = LayersRecord(source="none", passes=[LayerPassRecord(method="differential", source="differential", rows=rows)])
+    view = build_layer_compare(lay, Footnotes())
+    cells = {r.name: r.cells[0] for r in view.rows}
+    assert "unreliable" not in cells["c1"].cls and not cells["c1"].text.startswith("≈")
+    assert cells["tail"].text.startswith("≈ ") and "unreliable" in cells["tail"].cls
+    assert cells["tail"].title is not None and cells["tail"].title.startswith(why)
+    assert "unreliable" not in view.methods[0].cls
