@@ -56,13 +56,16 @@ def main() -> int:
           + ", ".join(f"{k} {v:+.1f}%" for k, v in m["noise_floor_pct"].items()))
     print(f"{'plan':8} {'pred ms':>8} {'1st ms':>8} {'meas ms':>8} {'err %':>7} {'1st %':>7} "
           f"{'proxy dB':>9} {'meas dB':>8}  within 10%")
+    def pct(x: float | None) -> str:  # None where the prediction was at or below 0 ms (no error % to give)
+        return f"{'—':>7}" if x is None else f"{x:+7.1f}"
+
     off = 0
     for p in m["plans"]:
         err = p["error"]["latency_pct"]
         ok = bool(p["latency_check"]["within_10pct"])
         off += not ok
         print(f"{p['label']:8} {p['predicted']['latency_ms']:8.2f} {p['predicted']['first_pass_latency_ms']:8.2f} "
-              f"{p['measured']['latency_ms']:8.2f} {err:+7.1f} {p['error']['first_pass_latency_pct']:+7.1f} "
+              f"{p['measured']['latency_ms']:8.2f} {pct(err)} {pct(p['error']['first_pass_latency_pct'])} "
               f"{p['predicted']['psnr_y_db']:9.2f} {p['measured']['psnr_y_db']:8.2f}  {'yes' if ok else 'NO'}"
               f"  ({', '.join(p['roles'])})")
     for p in m["plans"]:
