@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from perflab.report.pareto import pareto_front
 from perflab.report.plots import drawing
 
 _COLOURS = {"fp32": "#2563eb", "int8": "#f59e0b", "gpu": "#2563eb", "npu": "#f59e0b"}
@@ -107,13 +108,11 @@ def pareto_png(model: Mapping[str, Any]) -> bytes:
 
 def piqe_front(plans: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The executed plans no other executed plan beats on both measured latency and measured PIQE
-    (lower is better on both), by latency."""
-    pts = [p for p in plans if p["measured"].get("piqe") is not None]
-    front = [p for p in pts if not any(
-        q["measured"]["latency_ms"] <= p["measured"]["latency_ms"] and q["measured"]["piqe"] <= p["measured"]["piqe"]
-        and (q["measured"]["latency_ms"], q["measured"]["piqe"]) != (p["measured"]["latency_ms"], p["measured"]["piqe"])
-        for q in pts)]
-    return sorted(front, key=lambda p: float(p["measured"]["latency_ms"]))
+    (lower is better on both: the front of (latency, −PIQE) by perflab.report.pareto), by latency."""
+    pts = [p for p in plans if p["measured"].get("piqe") is not None
+           and math.isfinite(float(p["measured"]["piqe"])) and math.isfinite(float(p["measured"]["latency_ms"]))]
+    return [pts[i] for i in pareto_front([(float(p["measured"]["latency_ms"]), -float(p["measured"]["piqe"]))
+                                          for p in pts])]
 
 
 def piqe_png(model: Mapping[str, Any]) -> bytes:
