@@ -48,14 +48,17 @@ Mix at 200 MB (seed 0): sched_switch 53%, irq_handler_entry/exit 26%, tracing_ma
 11%, binder 9%, kgsl/adreno 1%; 16% distinct payloads among the attribution's events.
 
 Results (docs/tracing.md "Parser speed" has the tables and what they mean):
-- 2026-12-07 04:03 UTC, after the bisected round-trip search, numpy CPU busy / irq
-  intervals / switch pid tables / block timestamps and typed columns of the asked keys only:
-  ``nice -n 10 … --mb 50 --repeats 2`` (load average 2.0-2.8), best of 2, CPU: reference
-  6.84 s, 1x; reference + attribution 8.72 s, 0.78x; parse_trace 0.84 s, 8.14x; before
-  3.64 s, 1.88x; stream 2.34 s, **2.92x** (3.72x the reference + attribution), peak RSS
-  77 MiB = 1.61x (own 0.85x); identical records, fields, info and Attribution. Then
-  ``--mb 200 --repeats 1 --kinds reference,stream``: reference 27.03 s, stream 10.03 s =
-  2.69x, peak RSS 173 MiB = 0.91x (own 0.72x). >= 5x still not met (see the docs).
+- 2026-12-07 04:17 UTC, after the bisected round-trip search, numpy CPU busy / irq
+  intervals / irq summary / switch pid tables / block timestamps, typed columns of the asked
+  keys only and the ASCII form of the line grammar: ``nice -n 10 … --mb 50 --repeats 2``
+  (load average 2.0), best of 2, CPU: reference 5.75 s, 1x; reference + attribution 7.74 s,
+  0.74x; parse_trace 0.96 s, 6.01x; before 3.36 s, 1.71x; stream 2.00 s, **2.88x** (3.88x
+  the reference + attribution), peak RSS 77 MiB = 1.62x (own 0.86x); identical records,
+  fields, info and Attribution. Then ``--mb 200 --repeats 1 --kinds reference,stream``:
+  reference 27.12 s, stream 9.97 s = 2.72x, peak RSS 175 MiB = 0.92x (own 0.73x). The
+  code before and after alternated in process on the same files: 50 MB -17 to -20%,
+  200 MB -25 to -30% (the round-trip search was quadratic). >= 5x still not met (see the
+  docs).
 - 2026-12-06 22:02 UTC, after the consumer's one-pass routing of rows, set-difference
   payload lookup, column pid conversion and the per-name accelerator match:
   ``nice -n 10 … --mb 50 --repeats 1 --kinds reference,reference_attribution,fast,stream``,
