@@ -233,7 +233,8 @@ _PAYLOADS = [  # (event, payload): the usual forms and the odd ones that leave t
 @st.composite
 def _attribution_trace(draw: st.DrawFn) -> str:
     picks = draw(st.lists(st.tuples(st.integers(0, len(_PAYLOADS) - 1), st.integers(0, 3), st.sampled_from(
-        [(100, "bm"), (101, "bm"), (102, "bm w"), (0, "<idle>")]), st.integers(0, 40)), min_size=1, max_size=80))
+        [(100, "bm"), (101, "bm"), (102, "bm w"), (0, "<idle>"), (103, "old"), (103, "renamed")]),
+        st.integers(0, 40)), min_size=1, max_size=80))
     tgid = draw(st.booleans())
     lines, ts = ["# tracer: nop"], 5_000_000_000
     for k, cpu, (tid, comm), step in picks:
@@ -256,7 +257,11 @@ def test_streamed_attribution_property(t: str, chunk_chars: int, block_chars: in
     assert attribute(facts, us_per_tick=1.0, busy_tids={101}) == attribute_reference(ref, us_per_tick=1.0,
                                                                                    busy_tids={101})
     assert facts.records(["cpu_frequency"]) == [r for r in ref.records if r.event == "cpu_frequency"]
-    assert facts.thread_names() == parse_trace(t).thread_names()
+    whole = parse_trace(t)  # names, counts and threads in the same order (a renamed thread's last name)
+    assert list(facts.thread_names().items()) == list(whole.thread_names().items())
+    assert list(facts.event_counts.items()) == list(whole.event_counts.items())
+    assert [facts.tids_of(g) for g in (0, 100)] == [whole.tids_of(g) for g in (0, 100)]
+    assert [facts.tids_named(c) for c in ("old", "renamed", "bm")] == [whole.tids_named(c) for c in ("old", "renamed", "bm")]
 
 
 def test_streamed_switches_read_an_odd_payload_as_the_generic_rules_do() -> None:
