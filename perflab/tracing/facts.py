@@ -45,7 +45,6 @@ from perflab.tracing.sections import (
 
 _COMM, _TID, _CPU, _TS, _EVENT, _PAYLOAD = (itemgetter(i) for i in (0, 1, 3, 5, 6, 7))
 _THREAD = itemgetter(0, 1, 2)
-_THREAD_EVENT = itemgetter(0, 1, 2, 6)
 DEFAULT_BLOCK_ROWS = 1 << 15  # rows of a parsed trace handed to TraceFacts at a time
 CACHE_ENTRIES = 1 << 14  # payloads remembered per kind (then forgotten and learnt again: memory stays bounded)
 _PRINT_PREFIX = "tracing_mark_write: "
@@ -170,7 +169,10 @@ class TraceFacts:
         """One block of event rows, in file order."""
         if not rows:
             return
-        block = self._add_counts_and_threads(rows)
+        block = Counter(map(_EVENT, rows))
+        self._counts.update(block)
+        self._names.update(zip(map(_TID, rows), map(_COMM, rows), strict=True))
+        self._threads.update(map(_THREAD, rows))
         markers: list[Row] = []
         switches: list[Row] = []
         irqs: list[Row] = []
@@ -199,26 +201,6 @@ class TraceFacts:
             self._submits.extend(_ticks(_select(rows, _SUBMIT_EVENTS)))
         if present & KEPT_EVENTS:
             self._kept.extend(map(record_of, _select(rows, KEPT_EVENTS)))
-
-    def _add_counts_and_threads(self, rows: list[Row]) -> Counter[str]:
-        """Event counts, thread names and (comm, tid, tgid) triples of a block, from one count
-        per (comm, tid, tgid, event) in order of first appearance (a few hundred keys, not a
-        pass over the rows for each); the block's event counts."""
-        keys = Counter(map(_THREAD_EVENT, rows))
-        block: Counter[str] = Counter()
-        comm_of: dict[str, str] = {}
-        renamed = False  # a thread id with two comms in the block: its last one is wanted
-        for (comm, tid, _, event), n in keys.items():
-            block[event] += n
-            if comm_of.setdefault(tid, comm) != comm:
-                renamed = True
-        self._counts.update(block)
-        if renamed:
-            self._names.update(zip(map(_TID, rows), map(_COMM, rows), strict=True))
-        else:  # new thread ids in order of first appearance, as the row by row update would
-            self._names.update(comm_of)
-        self._threads.update(map(_THREAD, keys))
-        return block
 
     def _add_markers(self, rows: list[Row]) -> None:
         """As :func:`parse_markers`, in trace units."""
