@@ -303,3 +303,15 @@ def test_round_trips_inside_an_interval_as_a_filter_over_all_finds_them(
     trips = [RoundTrip(kind, k, "p", float(b), float(b + d)) for k, (b, d, kind) in enumerate(spans)]
     ordered = sorted(trips, key=lambda t: t.begin_us)
     assert _Trips(trips).inside(lo, hi) == [t for t in ordered if lo <= t.begin_us and t.end_us <= hi]
+
+
+def test_markers_with_timestamps_past_64_bits_attributed_as_the_plain_way() -> None:
+    # timestamps are read by numpy when they fit an int64; longer ones (a raw counter, a garbled
+    # line) stay Python ints, as the reference parser keeps them
+    t = "# tracer: nop\n" + "".join(
+        f"              bm-100   [000] d..2. {ts}: tracing_mark_write: {m}\n"
+        for ts, m in [("123456789012345678901234", "B|100|Invoke"), ("123456789012345678901300", "E|100"),
+                      ("99", "B|100|Invoke"), ("120", "E|100")])
+    facts = stream_facts(text_chunks(t), block_chars=60)
+    assert attribute(facts, us_per_tick=1.0) == attribute_reference(parse_trace_reference(t), us_per_tick=1.0)
+    assert [s.begin_us for s in attribute(facts, us_per_tick=1.0).markers.sections] == [99.0, 1.2345678901234568e23]

@@ -91,19 +91,22 @@ def _scaled(ticks: array[int], us_per_tick: float) -> list[float]:
 _INT64_DIGITS = 18  # a timestamp of at most this many digits fits an int64
 
 
-def _tick_array(rows: list[Row]) -> np.ndarray:
+def _tick_array(rows: list[Row]) -> np.ndarray | None:
     """The rows' timestamps as integers (``ts_from_text``), read by numpy from the joined text
-    (the grammar admits only digits and one dot); one by one when one is too long for int64."""
+    (the grammar admits only digits and one dot); None when one may not fit an int64."""
     texts = list(map(_TS, rows))
     if texts and max(map(len, texts)) <= _INT64_DIGITS:  # a dot is one of those characters at most
         ticks = np.fromstring(" ".join(texts).replace(".", ""), dtype=np.int64, sep=" ")
         if len(ticks) == len(texts):
             return ticks
-    return np.array(list(map(int, map(str.replace, texts, repeat("."), repeat("")))), dtype=np.uint64)
+    return None
 
 
 def _ticks(rows: list[Row]) -> list[int]:
-    return _tick_array(rows).tolist()  # type: ignore[no-any-return]
+    ticks = _tick_array(rows)
+    if ticks is None:  # one by one, Python's ints (of any size)
+        return list(map(int, map(str.replace, map(_TS, rows), repeat("."), repeat(""))))
+    return ticks.tolist()  # type: ignore[no-any-return]
 
 
 class TraceFacts:
@@ -236,7 +239,11 @@ class TraceFacts:
         self._sw_prev.frombytes(np.frombuffer(table_prev, dtype=np.int64)[slots].tobytes())
         self._sw_next.frombytes(np.frombuffer(table_next, dtype=np.int64)[slots].tobytes())
         self._sw_cpu.extend(map(_INTS.__getitem__, map(_CPU, rows)))
-        self._sw_ts.frombytes(_tick_array(rows).astype(np.uint64).tobytes())
+        ticks = _tick_array(rows)
+        if ticks is None:
+            self._sw_ts.extend(_ticks(rows))
+        else:
+            self._sw_ts.frombytes(ticks.astype(np.uint64).tobytes())
 
     def _add_irqs(self, rows: list[Row]) -> None:
         """As :func:`irq_intervals`, in trace units."""
