@@ -169,9 +169,10 @@ _LINE_RE_M = re.compile(LINE_PATTERN, re.MULTILINE)
 def lazy_runs(pattern: str, stops: str) -> str:
     """``pattern`` with each lazy ``(.*?)`` followed by one of ``stops`` written so that the
     regular expression engine tries the candidates stop by stop instead of character by
-    character: ``((?:[^\\n<c>]*+<c>)*?[^\\n<c>]*+)<c>`` for the stop ``c``. The same
-    matches: ``.*?`` before a literal ``c`` can only end where a ``c`` follows, and those
-    ends are tried in the same order (shortest first)."""
+    character: ``((?:[^\\n<c>]*+<c>)*?[^\\n<c>]*+)<c>`` for the stop ``c`` (a character
+    that stands for itself in a pattern: ``-``, a blank). The same matches: ``.*?`` before a
+    literal ``c`` can only end where a ``c`` follows, and those ends are tried in the same
+    order (shortest first)."""
     for c in stops:
         run = f"[^\\n{re.escape(c)}]*+"
         pattern = pattern.replace(f"(.*?){c}", f"((?:{run}{c})*?{run}){c}")
