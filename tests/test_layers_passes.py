@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from perflab.core.types import SeriesMode, TimingResult
-from perflab.lab.layers import trace_records
+from perflab.lab.layers import round_iterations, trace_records, trace_round_segment
 from perflab.rules.layers import partition_table, rank_between
 from perflab.store.layer_records import LayerPassRecord, LayerRow
 from perflab.store.results import CompatRecord, DelegateRecord, GpuIssueRecord
@@ -19,10 +19,9 @@ def _line(ts_us: int, text: str) -> str:
     return f"  benchmark_model-{PID}  [001] ...1. {ts_us // 1_000_000}.{ts_us % 1_000_000:06d}: tracing_mark_write: {text}"
 
 
-def _trace(n: int, skip: int, gap_us: int = 2000) -> tuple[str, list[float]]:
-    lines = ["# trace_clock: local global counter [mono] boot", "# tracer: nop", "#"]
-    t = 1_000_000
-    lines.append(_line(t, "perflab:segment:timing:begin"))
+def _invokes(lines: list[str], t: int, n: int, skip: int, gap_us: int = 2000, slow: float = 1.0) -> tuple[int, list[float]]:
+    """``skip + n`` Invoke sections from ``t`` (each op ``slow`` times its usual time); the
+    time after them and the durations of the last ``n``."""
     durations = []
     for i in range(skip + n):
         t += gap_us
@@ -30,14 +29,40 @@ def _trace(n: int, skip: int, gap_us: int = 2000) -> tuple[str, list[float]]:
         lines.append(_line(t, f"B|{PID}|Invoke"))
         for op, us in zip(OPS, OP_US, strict=True):
             lines.append(_line(t, f"B|{PID}|{op}"))
-            t += us + (i % 3) * 10
+            t += round(us * slow) + (i % 3) * 10
             lines.append(_line(t, f"E|{PID}"))
         t += 20
         lines.append(_line(t, f"E|{PID}"))
         if i >= skip:
             durations.append((t - begin) / 1000.0)
+    return t, durations
+
+
+def _trace(n: int, skip: int, gap_us: int = 2000) -> tuple[str, list[float]]:
+    lines = ["# trace_clock: local global counter [mono] boot", "# tracer: nop", "#"]
+    t = 1_000_000
+    lines.append(_line(t, "perflab:segment:timing:begin"))
+    t, durations = _invokes(lines, t, n, skip, gap_us)
     lines.append(_line(t + 10, "perflab:segment:timing:end"))
     return "\n".join(lines) + "\n", durations
+
+
+def _rounds_trace(ns: list[int], skip: int, slow: dict[int, float]) -> tuple[str, list[list[float]]]:
+    """A phone trace pass's trace: one segment per tool run inside ``timing``; run k's ops
+    ``slow[k]`` times their usual time (a run shifted by a busy neighbour)."""
+    lines = ["# trace_clock: local global counter [mono] boot", "# tracer: nop", "#"]
+    t = 1_000_000
+    lines.append(_line(t, "perflab:segment:timing:begin"))
+    per_run = []
+    for k, n in enumerate(ns):
+        t += 50_000  # the next tool's start
+        lines.append(_line(t, f"perflab:segment:{trace_round_segment(k)}:begin"))
+        t, durations = _invokes(lines, t, n, skip, slow=slow.get(k, 1.0))
+        lines.append(_line(t + 10, f"perflab:segment:{trace_round_segment(k)}:end"))
+        per_run.append(durations)
+        t += 10
+    lines.append(_line(t + 10, "perflab:segment:timing:end"))
+    return "\n".join(lines) + "\n", per_run
 
 
 def _timing(samples: list[float]) -> TimingResult:
@@ -69,6 +94,34 @@ def test_trace_mean_off_by_more_than_two_percent_is_flagged() -> None:
 def test_trace_without_segment_is_missing_with_why() -> None:
     op, lat = trace_records("# tracer: nop\n" + _line(1, f"B|{PID}|Invoke") + "\n", "t", _timing([1.0]), skip_first=0)
     assert op.missing and "timing" in op.missing and lat.missing["trace"] == op.missing
+
+
+def test_phone_trace_rows_are_the_lower_quartile_of_the_runs_medians() -> None:
+    """Three tool runs, the second shifted 30% slower as a whole (a busy neighbour): each
+    operator's row is the lower quartile of its per-run medians, so the shifted run does not
+    become the answer; the latency statistics cover every run's inferences against the runs'
+    combined tool mean."""
+    text, per_run = _rounds_trace([7, 7, 6], skip=3, slow={1: 1.3})
+    op, lat = trace_records(text, "t", [_timing(d) for d in per_run], skip_first=3)
+    assert op.missing is None and [r.name for r in op.rows] == list(OPS)
+    assert [r.avg_ms for r in op.rows] == [1.51, 6.01, 0.51]  # the undisturbed runs' medians
+    assert all(r.se_ms is not None and r.se_ms > 0 for r in op.rows)  # the runs disagree: said as a spread
+    assert [r.times_called for r in op.rows] == [20, 20, 20]
+    assert op.rows[1].pct is not None and abs(sum(r.pct or 0 for r in op.rows) - 100.0) < 1e-9
+    assert "lower quartile across 3 tool runs" in op.source and any("never faster" in n for n in op.notes)
+    every = [d for run in per_run for d in run]
+    assert lat.n == 20 and lat.median_ms == statistics.median(every)
+    assert lat.tool_mean_ms is not None and abs(lat.tool_mean_ms - sum(every) / 20) < 1e-9
+    assert lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) < 1e-9
+    assert "3 tool runs" in lat.notes[0] and "the first 3/3/3" in lat.notes[0]
+    # one run's timing alone against the same trace: only its own segment is read
+    one, _ = trace_records(text, "t", [_timing(per_run[0])], skip_first=3)
+    assert one.missing is None and one.rows[1].avg_ms == 6.01
+
+
+def test_round_iterations_keep_the_total() -> None:
+    assert round_iterations(20, 3) == [7, 7, 6] and round_iterations(30, 3) == [10, 10, 10]
+    assert round_iterations(2, 3) == [1, 1] and round_iterations(10, 1) == [10] and round_iterations(0, 3) == [1]
 
 
 OPS_LIST = ["CONV_2D", "CONV_2D", "CUMSUM", "DEPTH_TO_SPACE"]

@@ -40,7 +40,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +99,7 @@ from perflab.tracing.differential import (
     sum_check,
     unreliable_reason,
     unresolved_layers,
+    variant_timing,
     wide_layers,
 )
 from perflab.tracing.kernel_events import SwitchLatency
@@ -427,6 +428,9 @@ def estimate_pass(art: ModelArtifact, lr_width: int, lr_height: int, whole_ms: f
 TRACE_WARMUP = 3
 TRACE_ITERATIONS = 30
 TRACE_SEGMENT = "timing"
+#: a phone's trace pass is this many benchmark_model runs in one capture (the iterations shared
+#: among them): per operator, the lower quartile across the runs of its median in each run
+TRACE_ROUNDS = 3
 #: delegates that reach an NPU where the phone has one (their trace says why when none was reached)
 NPU_DELEGATES = ("hexagon", "nnapi")
 TRACE_TOLERANCE_PCT = 2.0
@@ -442,12 +446,29 @@ class TraceTarget:
     iterations: int = TRACE_ITERATIONS
     device: object = None  # the AndroidDevice of a phone cell (its trace is captured over adb)
     log: Artefact | None = None  # where the traced run's own tool output is kept (logs/…trace.log)
+    rounds: int = TRACE_ROUNDS  # tool runs on a phone (local: always one)
+
+
+def trace_round_segment(k: int) -> str:
+    """The segment of the ``k``-th (0-based) traced run of a phone's trace pass, inside
+    :data:`TRACE_SEGMENT`."""
+    return f"{TRACE_SEGMENT}:run{k + 1}"
+
+
+def round_iterations(total: int, rounds: int) -> list[int]:
+    """``total`` timed inferences shared as evenly as possible among at most ``rounds`` runs
+    (the earlier runs take the remainder; never a run of none); pure."""
+    n = max(1, min(rounds, total))
+    base, extra = divmod(max(total, 1), n)
+    return [base + (1 if k < extra else 0) for k in range(n)]
 
 
 def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord, TraceLatencyRecord]:
     """A kernel-trace pass: the model timed once more (back to back) while ftrace records;
     per-inference intervals → latency statistics checked against the run's own timer, and
-    ATrace operator sections → per-layer rows where the runtime writes them."""
+    ATrace operator sections → per-layer rows where the runtime writes them. On a phone the
+    pass is :attr:`TraceTarget.rounds` tool runs in one capture, each in its own segment
+    (:func:`trace_round_segment`), the iterations shared among them (:func:`round_iterations`)."""
     def missing(why: str) -> tuple[LayerPassRecord, TraceLatencyRecord]:
         return (LayerPassRecord(method="atrace", source="none", missing=why),
                 TraceLatencyRecord(trace_file="", missing={"trace": why}))
@@ -465,18 +486,23 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         from perflab.tracing.phone_capture import PhoneTraceCapture
 
         ctx.check_stop()
+        timings: list[TimingResult] = []
         try:
             with PhoneTraceCapture(dev, out) as pcap, pcap.segment(TRACE_SEGMENT):
-                timing = ctx.workload.run_timing(ctx.art, req)
+                for k, n in enumerate(round_iterations(target.iterations, target.rounds)):
+                    if k:
+                        ctx.check_stop()
+                    with pcap.segment(trace_round_segment(k)):
+                        timings.append(ctx.workload.run_timing(ctx.art, replace(req, iterations=n)))
         except (RunInterrupted, DeviceGoneError):
             raise
         except PerflabError as exc:
             return missing(f"kernel trace failed: {exc}")
-        op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
+        op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timings,
                                 skip_first=TRACE_WARMUP, npu_expected=ctx.delegate in NPU_DELEGATES)
         # how the phone was traced (its own instance or the top-level buffer, ATrace gates)
         return (op.model_copy(update={"notes": [*op.notes, *pcap.notes]}),
-                lat.model_copy(update={"notes": [*lat.notes, *pcap.notes], **_keep_tool_log(target, timing)}))
+                lat.model_copy(update={"notes": [*lat.notes, *pcap.notes], **_keep_tool_log(target, timings)}))
     from perflab.tracing.capture import LocalTraceCapture, local_trace_missing
 
     why = local_trace_missing()
@@ -494,59 +520,110 @@ def trace_passes(ctx: PassContext, target: TraceTarget) -> tuple[LayerPassRecord
         return missing(f"kernel trace failed: {exc}")
     op, lat = trace_records(out.read_text(encoding="utf-8", errors="replace"), target.file.rel, timing,
                             skip_first=1 + TRACE_WARMUP, npu_expected=ctx.delegate in NPU_DELEGATES)
-    return op, lat.model_copy(update=_keep_tool_log(target, timing))
+    return op, lat.model_copy(update=_keep_tool_log(target, [timing]))
 
 
-def _keep_tool_log(target: TraceTarget, timing: TimingResult) -> dict[str, str]:
-    """The traced run's own output written beside the cell's log, so its count and mean (what
-    the trace's latency is checked against) can be read from the run folder; the field that
-    names it, or nothing when there is no log to keep or nowhere to keep it."""
-    if target.log is None or not timing.tool_log:
+def _keep_tool_log(target: TraceTarget, timings: Sequence[TimingResult]) -> dict[str, str]:
+    """The traced runs' own output written beside the cell's log, so their counts and means
+    (what the trace's latency is checked against) can be read from the run folder: one run as
+    it is, several one after the other, each under a ``# perflab: traced run k of R`` header;
+    the field that names it, or nothing when there is no log to keep or nowhere to keep it."""
+    if target.log is None or not any(t.tool_log for t in timings):
         return {}
+    if len(timings) == 1:
+        text = timings[0].tool_log
+    else:
+        text = "".join(f"# perflab: traced run {k + 1} of {len(timings)} (segment {trace_round_segment(k)})\n"
+                       f"{t.tool_log}{'' if t.tool_log.endswith(chr(10)) else chr(10)}"
+                       for k, t in enumerate(timings))
     try:
         target.log.path.parent.mkdir(parents=True, exist_ok=True)
-        target.log.path.write_text(timing.tool_log, encoding="utf-8")
+        target.log.path.write_text(text, encoding="utf-8")
     except OSError:
         return {}
     return {"tool_log_file": target.log.rel}
 
 
-def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first: int,
+def _timed_count(timing: TimingResult) -> int | None:
+    return len(timing.samples_ms) if timing.samples_ms else (timing.summary.count if timing.summary else None)
+
+
+def _tool_total(timing: TimingResult) -> tuple[float, int] | None:
+    """The run's own (sum of latencies ms, count): from its samples, else its summary's mean."""
+    if timing.samples_ms:
+        return sum(timing.samples_ms), len(timing.samples_ms)
+    if timing.summary is not None and timing.summary.mean_ms is not None and timing.summary.count:
+        return timing.summary.mean_ms * timing.summary.count, timing.summary.count
+    if timing.summary is not None and timing.summary.mean_ms is not None:
+        return timing.summary.mean_ms, 1
+    return None
+
+
+def trace_records(text: str, rel_path: str, timing: TimingResult | Sequence[TimingResult], *, skip_first: int,
                   tolerance_pct: float = TRACE_TOLERANCE_PCT,
                   npu_expected: bool = False) -> tuple[LayerPassRecord, TraceLatencyRecord]:
-    """Records from a saved trace and the timing of the traced run (pure). The statistics use
-    the last N invoke sections of the segment, N = the run's own count of timed runs (the
-    first run and the warm-up runs are invoke sections too, and benchmark_model may add
-    warm-up runs to reach its minimum time); ``skip_first`` only when the run gives no count.
+    """Records from a saved trace and the timing of the traced run (pure). One run: its
+    inferences inside :data:`TRACE_SEGMENT`. Several runs (a sequence of timings): run ``k``'s
+    inferences inside :func:`trace_round_segment` ``(k)``. Per run the statistics use the last N
+    invoke sections of its segment, N = the run's own count of timed runs (the first run and
+    the warm-up runs are invoke sections too, and benchmark_model may add warm-up runs to reach
+    its minimum time); ``skip_first`` only when the run gives no count.
+
+    The latency statistics are over every run's selected inferences together, against the
+    runs' combined tool mean (their latencies summed over their counts): the same inferences
+    on both sides. The operator rows: one run, each operator's median; several, each
+    operator's median inside each run, then the lower quartile of those across the runs (a
+    disturbed run is slower, never faster: the shift of a whole run under a busy neighbour must
+    not become the answer), with ``se_ms`` the order-statistic standard error across the runs.
     ``npu_expected`` (the cell's delegate is one that reaches an NPU): when no delegate node
     reached one, ``missing["npu_switch"]`` says why."""
     from perflab.tracing.attribution import attribute, saved_trace_facts
+    from perflab.tracing.sections import latency_stats
 
-    timed = len(timing.samples_ms) if timing.samples_ms else (timing.summary.count if timing.summary else None)
+    runs = [(TRACE_SEGMENT, timing)] if isinstance(timing, TimingResult) else \
+        [(trace_round_segment(k), t) for k, t in enumerate(timing)]
+    per_run: list[tuple[Attribution, int, int, int | None]] = []  # attribution, invoke sections, left out, timed
     try:
         parsed, per_tick = saved_trace_facts(text, rel_path)
-        a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT)
-        in_segment = len(a.inferences)
-        skip = max(0, in_segment - timed) if timed else skip_first
-        if skip:
-            a = attribute(parsed, us_per_tick=per_tick, segment=TRACE_SEGMENT, skip_first=skip)
+        for seg, t in runs:
+            timed = _timed_count(t)
+            a = attribute(parsed, us_per_tick=per_tick, segment=seg)
+            in_segment = len(a.inferences)
+            skip = max(0, in_segment - timed) if timed else skip_first
+            if skip:
+                a = attribute(parsed, us_per_tick=per_tick, segment=seg, skip_first=skip)
+            per_run.append((a, in_segment, skip, timed))
     except PerflabError as exc:
         why = f"the trace could not be read: {exc}"
         return (LayerPassRecord(method="atrace", source="none", trace_file=rel_path, missing=why),
                 TraceLatencyRecord(trace_file=rel_path, missing={"trace": why}))
-    notes = [(f"clock {parsed.info.clock}; {in_segment} invoke sections in the segment, the first {skip} "
-              f"(first run + warm-up) left out")]
-    if timed and in_segment < timed:
-        notes.append(f"the run timed {timed} inferences but the trace holds {in_segment} (lost events or a late start)")
+    several = len(per_run) > 1
+    if not several:
+        _, in_segment, skip, _ = per_run[0]
+        notes = [(f"clock {parsed.info.clock}; {in_segment} invoke sections in the segment, the first {skip} "
+                  f"(first run + warm-up) left out")]
+    else:
+        notes = [(f"clock {parsed.info.clock}; {len(per_run)} tool runs, each in its own segment: "
+                  f"{'/'.join(str(r[1]) for r in per_run)} invoke sections, the first "
+                  f"{'/'.join(str(r[2]) for r in per_run)} (first run + warm-up) left out; latency statistics over "
+                  "all runs' inferences against the runs' combined tool mean")]
+    for k, (_, in_segment, _, timed) in enumerate(per_run):
+        if timed and in_segment < timed:
+            which = f"run {k + 1} " if several else "run "
+            notes.append(f"the {which}timed {timed} inferences but the trace holds {in_segment} "
+                         "(lost events or a late start)")
     lost = parsed.info.lost_total
     if lost:
         notes.append(f"{lost} events lost")
-    lat = a.latency_ms
+    a0 = per_run[0][0]
+    infs = [i for r in per_run for i in r[0].inferences]
+    lat = latency_stats(infs)
+    a = replace(a0, inferences=infs, latency_ms=lat, switches=[s for r in per_run for s in r[0].switches])
+    totals = [_tool_total(t) for _, t in runs]
     tool_mean = None
-    if timing.samples_ms:
-        tool_mean = sum(timing.samples_ms) / len(timing.samples_ms)
-    elif timing.summary is not None:
-        tool_mean = timing.summary.mean_ms
+    if totals and all(x is not None for x in totals):
+        n_all = sum(x[1] for x in totals if x is not None)
+        tool_mean = sum(x[0] for x in totals if x is not None) / n_all if n_all else None
     diff = ok = None
     miss = _latency_missing(lat is None, tool_mean is None, npu_switch_missing(a.switches, text) if npu_expected else None)
     if lat is not None and tool_mean:
@@ -560,21 +637,70 @@ def trace_records(text: str, rel_path: str, timing: TimingResult, *, skip_first:
         irqs=[IrqCountRecord(name=q.name, count=q.count, total_us=q.total_us, max_us=q.max_us) for q in irqs],
         timeline=inference_timeline(a),
         notes=notes, missing=miss)
-    top = [o for o in a.ops if o.share_pct > 0 or not o.delegate]
-    if not top:
+    rows, total, src, row_notes = _atrace_rows([r[0] for r in per_run], rel_path)
+    if not rows:
         op_pass = LayerPassRecord(
             method="atrace", source=f"kernel trace {rel_path}", trace_file=rel_path, notes=notes,
             missing="the runtime wrote no per-operator ATrace sections (LiteRT on local writes none; on Android "
                     "they need debug.tflite.trace=1 when the interpreter starts)")
         return op_pass, latency
-    ordered = sorted(top, key=lambda o: (_node_index(o.name), o.name))
-    total = sum(o.stats_ms.median_ms for o in ordered)
-    rows = [LayerRow(index=i, node_type=o.op_type, name=o.name, avg_ms=o.stats_ms.median_ms,
-                     pct=o.share_pct or None, times_called=o.stats_ms.n, method="atrace")
-            for i, o in enumerate(ordered)]
-    src = f"kernel trace {rel_path}: ATrace operator sections, median per operator"
-    return (LayerPassRecord(method="atrace", source=src, rows=rows, total_ms=total, trace_file=rel_path, notes=notes),
+    return (LayerPassRecord(method="atrace", source=src, rows=rows, total_ms=total, trace_file=rel_path,
+                            notes=[*notes, *row_notes]),
             latency)
+
+
+def _atrace_rows(runs: Sequence[Attribution], rel_path: str) -> tuple[list[LayerRow], float, str, list[str]]:
+    """Per-operator rows of one run (its medians) or of several (per operator the lower
+    quartile across the runs of its median in each run, ``se_ms`` the order-statistic standard
+    error, ``times_called`` every run's count); their sum, the pass's source and notes (pure)."""
+    if len(runs) == 1:
+        top = [o for o in runs[0].ops if o.share_pct > 0 or not o.delegate]
+        ordered = sorted(top, key=lambda o: (_node_index(o.name), o.name))
+        rows = [LayerRow(index=i, node_type=o.op_type, name=o.name, avg_ms=o.stats_ms.median_ms,
+                         pct=o.share_pct or None, times_called=o.stats_ms.n, method="atrace")
+                for i, o in enumerate(ordered)]
+        return (rows, sum(r.avg_ms for r in rows),
+                f"kernel trace {rel_path}: ATrace operator sections, median per operator", [])
+    medians: dict[str, list[float]] = {}
+    calls: dict[str, int] = {}
+    kind: dict[str, str] = {}
+    top_level: set[str] = set()
+    for a in runs:
+        for o in a.ops:
+            if not (o.share_pct > 0 or not o.delegate):
+                continue
+            medians.setdefault(o.name, []).append(o.stats_ms.median_ms)
+            calls[o.name] = calls.get(o.name, 0) + o.stats_ms.n
+            kind.setdefault(o.name, o.op_type)
+            if o.share_pct > 0:
+                top_level.add(o.name)
+    value: dict[str, tuple[float, float | None]] = {}
+    for name, xs in medians.items():
+        if len(xs) > 1:
+            t = variant_timing(name, (1,), xs, quantile_pct=ROUND_QUANTILE_PCT)
+            value[name] = (t.time_ms, t.se_ms)
+        else:
+            value[name] = (xs[0], None)
+    top_sum = sum(value[n][0] for n in top_level)
+    names = sorted(medians, key=lambda n: (_node_index(n), n))
+    rows = [LayerRow(index=i, node_type=kind[n], name=n, avg_ms=value[n][0], se_ms=value[n][1],
+                     pct=(value[n][0] / top_sum * 100.0) if n in top_level and top_sum > 0 else None,
+                     times_called=calls[n], method="atrace")
+            for i, n in enumerate(names)]
+    r = len(runs)
+    notes = [(f"per operator: its median inside each of the {r} tool runs, then the lower quartile across the runs "
+              "(timing noise is one-sided: a run disturbed by a busy neighbour is slower, never faster, so a "
+              "shifted run does not become the answer); ± is the order-statistic standard error across the runs")]
+    partial = [n for n in names if len(medians[n]) < r]
+    if partial:
+        notes.append(f"{len(partial)} operators were not traced in every run: " + ", ".join(
+            f"{n} ({len(medians[n])} of {r})" for n in partial[:5]))
+    whole = [a.latency_ms.median_ms for a in runs if a.latency_ms is not None]
+    if whole:
+        notes.append("the runs' whole-inference medians: " + ", ".join(f"{m:.3f}" for m in whole) + " ms")
+    src = (f"kernel trace {rel_path}: ATrace operator sections, lower quartile across {r} tool runs of the median "
+           "per operator in each run")
+    return rows, sum(row.avg_ms for row in rows), src, notes
 
 
 def _latency_missing(no_latency: bool, no_tool_mean: bool, npu_why: str | None) -> dict[str, str]:
