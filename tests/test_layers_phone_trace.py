@@ -23,7 +23,7 @@ from support.timing import measure_until_within
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.phone import EmulatedPhone
-from perflab.lab.layers import PassContext, TraceTarget, trace_passes
+from perflab.lab.layers import TRACE_ROUNDS, PassContext, TraceTarget, trace_passes, trace_round_segment
 from perflab.store.layer_records import LayerPassRecord
 from perflab.store.runfolder import RunFolder
 from perflab.workloads import workload_for
@@ -51,12 +51,21 @@ def test_gpu_trace_on_a_rooted_phone_journaled_and_restored(pixel: AndroidDevice
     props = ("debug.tflite.trace", "debug.atrace.app_number", "debug.atrace.app_0", "debug.atrace.app_1")
     prop_before = pixel.sh(["getprop", "debug.tflite.trace"]).stdout.strip()
     props_before = {p: pixel.sh(["getprop", p]).stdout.strip() for p in props}
-    op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(RunFolder(tmp_path).trace("gpu"), local=False,
-                                                                    device=pixel, iterations=20))
+    folder = RunFolder(tmp_path)
+    op, lat = trace_passes(_ctx(pixel, tmp_path, "gpu"), TraceTarget(folder.trace("gpu"), local=False, device=pixel,
+                                                                    iterations=20, log=folder.trace_log("gpu")))
     assert lat.missing == {}, lat.missing
     assert lat.n == 20 and lat.median_ms is not None and lat.p90_ms is not None
     assert lat.ok is True and lat.diff_pct is not None and abs(lat.diff_pct) <= 2.0, lat
     text = (tmp_path / "traces" / "gpu.trace").read_text()
+    # three tool runs (7 + 7 + 6 timed inferences), each in its own segment inside "timing"; all their logs kept
+    assert TRACE_ROUNDS == 3 and "perflab:segment:timing:begin" in text
+    assert all(f"perflab:segment:{trace_round_segment(k)}:end" in text for k in range(3))
+    assert "3 tool runs" in lat.notes[0] and lat.tool_log_file == folder.trace_log("gpu").rel
+    log = folder.trace_log("gpu").path.read_text()
+    assert [line for line in log.splitlines() if line.startswith("# perflab: traced run")] == [
+        f"# perflab: traced run {k + 1} of 3 (segment {trace_round_segment(k)})" for k in range(3)]
+    assert [int(c) for c in re.findall(r"count=(\d+)", log)][1::2] == [7, 7, 6], log  # (warm-up, timed) per run
     assert text.startswith("# trace_clock: ") and "[boot]" in text.splitlines()[0]
     assert "name=28000000.mali" in text and "kgsl_issueibcmds:" not in text  # Mali GPU irqs in the GPU windows (kbase: node name)
     assert lat.switches and lat.switches[0].op == "TfLiteGpuDelegateV2@0/0" and lat.switches[0].n == lat.n

@@ -15,7 +15,8 @@ LayersRecord:
   records its rank agreement with every other method that has rows — and with the MACs, a
   proxy, where no other method measured anything.
 * ``atrace`` + ``LayersRecord.trace`` — a kernel-trace pass (perflab.tracing.capture on
-  ``local`` as root; phones: not built yet, missing with why), when ``profiling.trace`` is on:
+  ``local`` as root, one run; rooted phones: perflab.tracing.phone_capture, several tool runs
+  in one capture, per operator the lower quartile of its per-run medians), when ``profiling.trace`` is on:
   latency statistics of the per-inference intervals, per-operator ATrace rows where the
   runtime writes them, switch latencies and irqs.
 * ``estimate`` — no device time: the cell's latency shared among the ops by a cost model.

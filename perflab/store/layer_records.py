@@ -18,7 +18,7 @@ class LayerRow(Rec):
     pct: float | None = None
     times_called: int | None = None
     method: str | None = None  # op_profile / atrace / differential / estimate (None: the pass's)
-    se_ms: float | None = None  # 1σ standard error of avg_ms (differential)
+    se_ms: float | None = None  # 1σ standard error of avg_ms (differential; atrace on a phone: across its runs)
     ci_lo_ms: float | None = None  # 95% interval of avg_ms (differential: bootstrap over its rounds)
     ci_hi_ms: float | None = None
     macs_per_lr_pixel: int | None = None  # conv multiply-accumulates of the row per LR pixel
