@@ -3,7 +3,7 @@ on an emulated phone (pixel7, real adb server) with per-layer delays injected
 (``debug.perflab.layer_delays_ms``), with and without busy processes beside it.
 
 Usage: python benchmarks/bench_layers_accuracy.py [--delays c1=15,c2=5,c3=5] [--busy 0 2]
-       [--methods op_profile atrace differential] [--json]
+       [--methods op_profile atrace differential] [--trace-rounds 3] [--json]
 
 For each load (``--busy N``: N processes ``while True: pass`` started beside the run) and each
 method, the model (espcn ×2 fp32, 48×32 input) is measured without and with the delays; a
@@ -32,7 +32,7 @@ from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model.delays import parse_layer_delays
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.testing import private_adb_server
-from perflab.lab.layers import PassContext, PassOptions, TraceTarget, layer_passes, trace_passes
+from perflab.lab.layers import TRACE_ROUNDS, PassContext, PassOptions, TraceTarget, layer_passes, trace_passes
 from perflab.store.layer_records import LayerPassRecord
 from perflab.store.runfolder import Artefact
 from perflab.workloads import workload_for
@@ -65,14 +65,15 @@ def _by_layer(p: LayerPassRecord, layers: dict[int, str]) -> dict[str, float]:
     return out
 
 
-def _measure(d: AndroidDevice, work: Path, method: str) -> tuple[dict[str, float], LayerPassRecord]:
+def _measure(d: AndroidDevice, work: Path, method: str,
+             trace_rounds: int = TRACE_ROUNDS) -> tuple[dict[str, float], LayerPassRecord]:
     layers = _layer_of_ops()
     delegate = "gpu" if method == "differential" else "cpu"
     ctx = PassContext(workload=workload_for(d, work / "w"), art=get_artifact("espcn", 2, "fp32"), delegate=delegate,
                       threads=1, timeout_s=300, lr_width=LR_W, lr_height=LR_H)
     if method == "atrace":
         p, _ = trace_passes(ctx, TraceTarget(Artefact("t.trace", work / "t.trace"), local=False, device=d,
-                                             iterations=20))
+                                             iterations=20, rounds=trace_rounds))
     else:
         rec = layer_passes(ctx, PassOptions(op_profiling=method == "op_profile", differential=method == "differential",
                                             differential_rounds=3, differential_iterations=10, estimate=False,
@@ -84,14 +85,15 @@ def _measure(d: AndroidDevice, work: Path, method: str) -> tuple[dict[str, float
     return _by_layer(p, layers), p
 
 
-def run(d: AndroidDevice, work: Path, method: str, delays: dict[str, float], busy: int) -> dict[str, Any]:
+def run(d: AndroidDevice, work: Path, method: str, delays: dict[str, float], busy: int,
+        trace_rounds: int = TRACE_ROUNDS) -> dict[str, Any]:
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     try:
         d.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
-        base, _ = _measure(d, work, method)
+        base, _ = _measure(d, work, method, trace_rounds)
         d.sh(["setprop", "debug.perflab.layer_delays_ms", ",".join(f"{k}={v:g}" for k, v in delays.items())])
         try:
-            delayed, p = _measure(d, work, method)
+            delayed, p = _measure(d, work, method, trace_rounds)
         finally:
             d.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
     finally:
@@ -116,6 +118,8 @@ def main() -> None:
     ap.add_argument("--delays", default="c1=15,c2=5,c3=5")
     ap.add_argument("--busy", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--methods", nargs="+", default=["op_profile", "atrace", "differential"])
+    ap.add_argument("--trace-rounds", type=int, default=TRACE_ROUNDS,
+                    help="tool runs in the ATrace pass (1: one run, as before the rounds)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     delays = parse_layer_delays(args.delays)
@@ -131,7 +135,7 @@ def main() -> None:
         try:
             for busy in args.busy:
                 for method in args.methods:
-                    r = run(d, Path(tmp) / f"{method}-{busy}", method, delays, busy)
+                    r = run(d, Path(tmp) / f"{method}-{busy}", method, delays, busy, args.trace_rounds)
                     results.append(r)
                     if not args.json:
                         cells = ", ".join(f"{k} {v['recovered_ms']:.2f} ms ({v['error_pct']:+.1f}%)"
