@@ -65,6 +65,16 @@ def _by_layer(p: LayerPassRecord, layers: dict[int, str]) -> dict[str, float]:
     return out
 
 
+def _se_by_layer(p: LayerPassRecord, layers: dict[int, str]) -> dict[str, float]:
+    """Per layer, the root-sum-square of its rows' se (ATrace: their spread across the pass's runs)."""
+    out: dict[str, float] = {}
+    for r in p.rows:
+        m = re.search(r"[:@](\d+)(?:/0)?$", r.name)
+        key = layers.get(int(m.group(1)), "other") if m else "other"
+        out[key] = out.get(key, 0.0) + (r.se_ms or 0.0) ** 2
+    return {k: round(v**0.5, 3) for k, v in out.items()}
+
+
 def _measure(d: AndroidDevice, work: Path, method: str,
              trace_rounds: int = TRACE_ROUNDS) -> tuple[dict[str, float], LayerPassRecord]:
     layers = _layer_of_ops()
@@ -90,7 +100,7 @@ def run(d: AndroidDevice, work: Path, method: str, delays: dict[str, float], bus
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     try:
         d.sh(["setprop", "debug.perflab.layer_delays_ms", ""])
-        base, _ = _measure(d, work, method, trace_rounds)
+        base, p0 = _measure(d, work, method, trace_rounds)
         d.sh(["setprop", "debug.perflab.layer_delays_ms", ",".join(f"{k}={v:g}" for k, v in delays.items())])
         try:
             delayed, p = _measure(d, work, method, trace_rounds)
@@ -105,6 +115,11 @@ def run(d: AndroidDevice, work: Path, method: str, delays: dict[str, float], bus
         got = delayed.get(layer, 0.0) - base.get(layer, 0.0)
         out["layers"][layer] = {"truth_ms": want, "recovered_ms": round(got, 3),
                                 "error_pct": round(100.0 * (got - want) / want, 1)}
+    if p.method == "atrace":  # how the pass's runs differed (its notes name each run's whole-inference median)
+        out["runs"] = {k: next((n for n in x.notes if n.startswith("the runs' whole-inference medians")), None)
+                       for k, x in (("undelayed", p0), ("delayed", p))}
+        layers = _layer_of_ops()
+        out["layer_se_ms"] = {k: _se_by_layer(x, layers) for k, x in (("undelayed", p0), ("delayed", p))}
     if p.method == "differential":
         sc = p.sum_check
         out.update(rounds=p.rounds, stop=p.stop, unreliable=p.unreliable,
