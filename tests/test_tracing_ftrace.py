@@ -384,30 +384,11 @@ def _kernel_layout_line(draw: st.DrawFn) -> str:
     return f"{comm:>16}-{tid:<7} {tgid} [{draw(st.integers(0, 1999)):03d}] {flags} {ts}{sep}{event}{sep}{payload}"
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.lists(_kernel_layout_line(), max_size=8), st.lists(_ascii_line(), max_size=3))
-def test_the_committed_line_expression_matches_only_as_the_grammar(lines: list[str], near: list[str]) -> None:
-    # each line the committed expression matches, the grammar matches with the same groups; a
-    # line of the kernel's layout it leaves is one on which the grammar had to backtrack
-    import re
-
-    from perflab.tracing.ftrace import _LINE_RE_ASCII, _LINE_RE_FIRST_CHOICE
-    for line in [*lines, *near]:
-        if not line.isascii():
-            continue
-        committed, grammar = _LINE_RE_FIRST_CHOICE.findall(line), _LINE_RE_ASCII.findall(line)
-        assert committed in ([], grammar)
-        if grammar and not committed:  # it passed a tid candidate that the rest of the line did not follow
-            assert re.search(r"-[0-9]+[ \t]", grammar[0][0])
-    plain = "     InputReader-1553    (   1500) [006] ...1. 86400.886104: binder_transaction: transaction=3120011"
-    assert _LINE_RE_FIRST_CHOICE.findall(plain) == _LINE_RE_ASCII.findall(plain) != []
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_kernel_layout_line(), min_size=1, max_size=30), st.integers(1, 400), st.sampled_from(["\n", "\r\n"]))
 def test_blocks_of_the_kernel_layout_give_the_reference_records(lines: list[str], block_chars: int, eol: str) -> None:
-    # the blocks' rows come from the committed expression, or from the grammar where it left a
-    # line: the same records and TraceInfo as the reference parser, in any block size
+    # lines of the kernel's layout, nasty comms and garbled columns included: the same records and
+    # TraceInfo as the reference parser, in any block size
     t = eol.join(lines) + eol
     try:
         ref = parse_trace_reference(t)

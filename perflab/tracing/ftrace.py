@@ -189,19 +189,6 @@ def ascii_digits(pattern: str) -> str:
 # The line grammar for a block of ASCII text (the usual case), the same matches as
 # LINE_PATTERN's there (tested against the reference parser): about 14% fewer instructions.
 _LINE_RE_ASCII = re.compile(ascii_digits(lazy_runs(LINE_PATTERN, "-")), re.MULTILINE)
-# The same grammar over ASCII text with each choice committed to the one the grammar tries first
-# (possessive runs, the comm ending at its first ``-<digits><blank>``): where it matches a line,
-# the grammar matches it with the same groups (its first try succeeds); it leaves the lines on
-# which the grammar had to backtrack (a comm holding ``-<digits> ``), which the line counts
-# reveal, and the block then goes to the grammar (tested). About 13% fewer instructions.
-_LINE_RE_FIRST_CHOICE = re.compile(
-    r"^(?!#)[ \t]*+([^\n-]*+(?:-(?![0-9]++[ \t])[^\n-]*+)*+)-([0-9]++)[ \t]++"
-    r"(?:\([ \t]*+([0-9]++|-++)\)[ \t]++|)"
-    r"\[([0-9]++)\][ \t]++"
-    r"(?:(\S{4,5})[ \t]++|)"
-    r"([0-9]++(?:\.[0-9]{6}|)):[ \t]"
-    r"([^:\s]++):[ \t]?+"
-    r"([^\n]*+)", re.MULTILINE)
 _EMPTY_RE = re.compile(r"\n(?=\n)")  # empty lines, cheaply (a literal search)
 
 
@@ -602,8 +589,7 @@ class TraceScanner:
     def _block(self, text: str) -> list[Row]:
         """Whole lines (the last one of the trace may lack its newline)."""
         # (the collector is left on: pausing it here was slower)
-        ascii_text = text.isascii()
-        rows: list[Row] = (_LINE_RE_FIRST_CHOICE if ascii_text else _LINE_RE_M).findall(text)
+        rows: list[Row] = (_LINE_RE_ASCII if text.isascii() else _LINE_RE_M).findall(text)
         state = self._state
         n_header = body_start = 0
         if self._in_header:
@@ -618,10 +604,6 @@ class TraceScanner:
         unparsed = n_lines - n_empty - n_header - n_lost - len(rows)
         if unparsed != 0:
             unparsed -= _scan_comments(text, state, body_start)
-            if unparsed != 0 and ascii_text:  # a line the committed expression left: the grammar decides
-                unparsed += len(rows)
-                rows = _LINE_RE_ASCII.findall(text)
-                unparsed -= len(rows)
             if unparsed != 0:  # rare: whitespace-only lines, or lines that are not events; look closer
                 unparsed, examples = _unparsed_lines(text)
                 self._examples.extend(examples[:MAX_UNPARSED_EXAMPLES - len(self._examples)])
