@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.timing import busy_host, measure_until_within_or_busy
+from support.timing import busy_host, measure_until_within_or_busy, noisy_rounds, says_why_not_resolved
 
 from perflab.devices.local import LocalDevice
 from perflab.lab.layers import PassContext, PassOptions, differential_pass, layer_passes
@@ -52,8 +52,8 @@ def test_variants_are_prefixes_of_the_shipped_model(cache: Path) -> None:
 def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path, tmp_path: Path) -> None:
     def measure() -> LayersRecord:
         return layer_passes(_ctx(tmp_path), PassOptions(op_profiling=True, differential=True, differential_rounds=4,
-                                                        differential_iterations=10, differential_max_rounds=6,
-                                                        differential_budget_s=60.0, cache_root=cache))
+                                                        differential_iterations=10, differential_max_rounds=8,
+                                                        differential_budget_s=80.0, cache_root=cache))
 
     def misses(rec: LayersRecord) -> list[str]:
         """The timing checks below (sum within 10% of the whole model, ranks like MACs): a busy host can
@@ -72,8 +72,12 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
         return out
 
     def busy(rec: LayersRecord) -> bool:
+        """A miss the host explains: rows left without numbers while its CPUs were saturated or
+        the whole model's own rounds (timed beside the variants) scattered past the noise limit."""
         diff = next(p for p in rec.passes if p.method == "differential")
-        return diff.unreliable is not None and busy_host(diff.load)
+        # unanswered: unreliable, or too few rows resolved to rank — never resolved rows ranked wrong
+        unanswered = diff.unreliable is not None or not any(c.against == "macs" for c in diff.rank_checks)
+        return unanswered and (busy_host(diff.load) or noisy_rounds(diff))
 
     rec, reliable = measure_until_within_or_busy(measure, misses, busy)
     by = {p.method: p for p in rec.passes}
@@ -85,19 +89,17 @@ def test_local_differential_sums_to_whole_model_and_ranks_like_macs(cache: Path,
     assert [r.name for r in diff.rows] == ["c1", "c2", "c3", "tail"]
     assert all(r.se_ms is not None and r.se_ms > 0 for r in diff.rows)
     if not reliable:
-        # every attempt on a saturated host came back unreliable: it says so with its figures and
-        # nothing ranks its rows (a quiet host must give the numbers checked below)
-        assert diff.unreliable is not None and ("no layer resolved: " in diff.unreliable
-                                                or "sum check failed" in diff.unreliable), diff.unreliable
-        assert "95% " in diff.unreliable or "tolerance" in diff.unreliable
-        assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes
+        # an attempt on a saturated or noisy host left rows without numbers: each says why with its
+        # figures and nothing unresolved is ranked (a quiet host must give the numbers checked below)
+        assert busy_host(diff.load) or noisy_rounds(diff), (diff.load, diff.variants)
+        says_why_not_resolved(diff)
         return
     check = diff.sum_check
     assert check is not None
     assert abs(check.diff_pct) <= 10.0 and check.ok, check
     assert check.whole_model_ms > 0 and diff.total_ms == pytest.approx(check.layers_sum_ms)
     whole = next(v for v in diff.variants if v.name == "whole")
-    assert diff.rounds is not None and 4 <= diff.rounds <= 6 and diff.stop, (diff.rounds, diff.stop)
+    assert diff.rounds is not None and 4 <= diff.rounds <= 8 and diff.stop, (diff.rounds, diff.stop)
     assert whole.residual_ms is None and whole.n == diff.rounds  # one value per round
     assert all(r.ci_lo_ms is not None and r.ci_hi_ms is not None and 0.0 <= r.ci_lo_ms <= r.avg_ms <= r.ci_hi_ms
                for r in diff.rows), diff.rows

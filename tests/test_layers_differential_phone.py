@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,13 @@ if shutil.which("adb") is None:
     pytest.skip("adb is not installed", allow_module_level=True)
 
 from support.phones import PhoneFactory, android_device
-from support.timing import busy_host, measure_until_within, measure_until_within_or_busy
+from support.timing import (
+    busy_host,
+    measure_until_within,
+    measure_until_within_or_busy,
+    noisy_rounds,
+    says_why_not_resolved,
+)
 
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
@@ -45,18 +51,27 @@ def device(module_phones: PhoneFactory, adb: Adb, tmp_path_factory: pytest.TempP
         yield d
 
 
-def _unreliable_on_a_busy_host(rec: LayersRecord) -> bool:
-    diff = next(p for p in rec.passes if p.method == "differential")
-    return diff.unreliable is not None and busy_host(diff.load)
+def _unanswered_on_a_noisy_host(against: str, need: str | None = None) -> Callable[[LayersRecord], bool]:
+    """A miss the host explains: the pass unreliable, or too few rows resolved for the rank check
+    ``against`` (or the row ``need`` unresolved) — never resolved rows ranked wrong — while the
+    host's CPUs were saturated or the whole model's own rounds scattered past the noise limit."""
+    def explained(rec: LayersRecord) -> bool:
+        diff = next(p for p in rec.passes if p.method == "differential")
+        unanswered = (diff.unreliable is not None or not any(c.against == against for c in diff.rank_checks)
+                      or any(r.name == need and r.unresolved for r in diff.rows))
+        return unanswered and (busy_host(diff.load) or noisy_rounds(diff))
+    return explained
 
 
 def _assert_says_why(diff: LayerPassRecord) -> None:
-    """An unreliable pass (every attempt on a saturated host): the reason with its figures, the
-    rows kept with their intervals, no rank checks."""
-    assert diff.unreliable is not None and ("no layer resolved: " in diff.unreliable
-                                            or "sum check failed" in diff.unreliable), diff.unreliable
+    """Every attempt on a saturated or noisy host left rows without numbers: the reason with its
+    figures (the pass's, or each unresolved row's), the rows kept with their intervals, nothing
+    unresolved ranked."""
+    assert busy_host(diff.load) or noisy_rounds(diff), (diff.load, diff.variants)
     assert all(r.ci_lo_ms is not None and r.ci_hi_ms is not None for r in diff.rows)
-    assert diff.rank_checks == [] and "no rank checks: the rows are unreliable" in diff.notes
+    if diff.unreliable is not None:
+        assert "no rank checks: the rows are unreliable" in diff.notes
+    says_why_not_resolved(diff)
 
 
 def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profiler(
@@ -78,10 +93,10 @@ def test_gpu_delegate_opaque_in_the_op_profile_but_not_to_the_differential_profi
         out = [] if diff.sum_check.ok else [f"sum check {diff.sum_check}"]
         macs = next((c for c in diff.rank_checks if c.against == "macs"), None)
         if macs is None:
-            return [*out, f"unreliable, no rank check: {diff.unreliable}"]
+            return [*out, f"unreliable or too few rows resolved, no rank check: {diff.unreliable}"]
         return out if macs.same_top else [*out, f"costliest row not the costliest by MACs: {diff.rows}"]
 
-    rec, reliable = measure_until_within_or_busy(measure, misses, _unreliable_on_a_busy_host)
+    rec, reliable = measure_until_within_or_busy(measure, misses, _unanswered_on_a_noisy_host("macs"))
     by = {p.method: p for p in rec.passes}
     op, diff = by["op_profile"], by["differential"]
     assert op.missing is None and op.rows
@@ -123,7 +138,7 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
             return [c2.unresolved]
         return []
 
-    rec, reliable = measure_until_within_or_busy(measure, misses, _unreliable_on_a_busy_host)
+    rec, reliable = measure_until_within_or_busy(measure, misses, _unanswered_on_a_noisy_host("op_profile", "c2"))
     diff = next(p for p in rec.passes if p.method == "differential")
     assert diff.missing is None, diff.missing
     if not reliable:
