@@ -86,12 +86,14 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
     allint8 = next(p for p in m["plans"] if "all-int8" in p["roles"])
     assert allfp32["measured"]["psnr_y_db"] == pytest.approx(m["reference_psnr_y_db"])
     assert allint8["measured"]["psnr_y_db"] < allfp32["measured"]["psnr_y_db"]  # int8 costs quality
-    # the exact plan is never worse than the relaxed baseline on the same inputs
+    # the exact plan is never worse than the relaxed baseline on the same inputs: the first pass's,
+    # which both solvers read (predicted.latency_ms is from the inputs timed again beside the
+    # executed plans, a second measurement the choice never saw)
     chosen = next(p for p in m["plans"] if p["label"] == m["chosen"])
     base = next(p for p in m["plans"] if p["label"] == m["baseline"]["label"])
     assert chosen["predicted"]["loss_db"] <= m["loss_budget_db"] + 1e-9
     if m["baseline"]["meets_floor"]:
-        assert chosen["predicted"]["latency_ms"] <= base["predicted"]["latency_ms"] + 1e-9
+        assert chosen["predicted"]["first_pass_latency_ms"] <= base["predicted"]["first_pass_latency_ms"] + 1e-9
     page = (out / "index.html").read_text()
     assert 'alt="Pareto plot of espcn_x2"' in page and "Layer map" in page and "Predicted vs measured" in page
     assert f"Chosen exact plan: <b>{m['chosen']}</b>" in page

@@ -190,11 +190,17 @@ def pareto_front(inputs: PlanInputs) -> list[FrontPoint]:
     return _prune([lab for s in state for lab in s])
 
 
+def within_budget(loss_db: float, max_loss_db: float | None) -> bool:
+    """The one rule for "this plan's proxy loss meets the budget" (None: no budget), ties of
+    sums of measured numbers included — the exact solver's and the baseline's verdicts alike."""
+    return max_loss_db is None or loss_db <= max_loss_db + _EPS
+
+
 def exact_plan(inputs: PlanInputs, max_loss_db: float | None = None) -> FrontPoint | None:
     """The fastest plan whose proxy loss is at most ``max_loss_db`` (None: no budget); None when
     no plan meets the budget."""
     front = pareto_front(inputs)
-    ok = [f for f in front if max_loss_db is None or f.loss_db <= max_loss_db + _EPS]
+    ok = [f for f in front if within_budget(f.loss_db, max_loss_db)]
     return min(ok, key=lambda f: (f.latency_ms, f.loss_db)) if ok else None
 
 

@@ -527,7 +527,7 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
                    "psnr_y_db": ref_psnr - f.loss_db, "on_hull": f.plan in hull} for f in front],
         "chosen": plan_label(chosen.plan),
         "baseline": {"label": plan_label(baseline.plan), "alpha": list(baseline.alpha), "steps": baseline.steps,
-                     "meets_floor": baseline.loss_db <= budget + 1e-9},
+                     "meets_floor": sp.within_budget(baseline.loss_db, budget)},
         "plans": plans_out,
         "latency_check": summary(checks),
     }
