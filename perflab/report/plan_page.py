@@ -83,6 +83,21 @@ def _executed_points(ax: Any, model: Mapping[str, Any], quality: str) -> None:
         ax.annotate(p["label"], (mx, my), fontsize=7, xytext=(3, 3), textcoords="offset points")
 
 
+def _finish_plan_plot(fig: Any, ax: Any, model: Mapping[str, Any], quality: str, *, ylabel: str, versus: str,
+                      ref: float | None, ref_colour: str, ref_label: str) -> bytes:
+    """The split-plan plots' one style (PSNR-Y and PIQE alike), drawn after each plot's own front:
+    the executed plans (:func:`_executed_points`), a dotted reference line where the model has one
+    (``ref_label`` a format for its value), latency per frame on x, and the PNG."""
+    _executed_points(ax, model, quality)
+    if ref is not None:
+        ax.axhline(ref, color=ref_colour, ls=":", lw=1, label=ref_label.format(ref))
+    ax.set_xlabel("latency per frame (ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{model['model']}: latency vs {versus} of split plans")
+    ax.legend(loc="best")
+    return _png(fig)
+
+
 def pareto_png(model: Mapping[str, Any]) -> bytes:
     """Latency (x) vs PSNR-Y (y): the front as a step line, executed plans predicted (when chosen)
     → measured."""
@@ -95,15 +110,9 @@ def pareto_png(model: Mapping[str, Any]) -> bytes:
             ax.step([f["latency_ms"] for f in front], [f["psnr_y_db"] for f in front], where="post",
                     color="#9ca3af", lw=1, label="exact Pareto front (predicted)")
             ax.scatter([f["latency_ms"] for f in front], [f["psnr_y_db"] for f in front], s=12, color="#9ca3af")
-        _executed_points(ax, model, "psnr_y_db")
-        floor = model.get("quality_floor_db")
-        if floor is not None:
-            ax.axhline(floor, color="#059669", ls=":", lw=1, label=f"quality floor {floor:.2f} dB")
-        ax.set_xlabel("latency per frame (ms)")
-        ax.set_ylabel("PSNR-Y (dB)")
-        ax.set_title(f"{model['model']}: latency vs quality of split plans")
-        ax.legend(loc="best")
-        return _png(fig)
+        return _finish_plan_plot(fig, ax, model, "psnr_y_db", ylabel="PSNR-Y (dB)", versus="quality",
+                                 ref=model.get("quality_floor_db"), ref_colour="#059669",
+                                 ref_label="quality floor {:.2f} dB")
 
 
 def piqe_front(plans: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -126,15 +135,9 @@ def piqe_png(model: Mapping[str, Any]) -> bytes:
         if front:
             ax.step([p["measured"]["latency_ms"] for p in front], [p["measured"]["piqe"] for p in front],
                     where="post", color="#9ca3af", lw=1, label="front of the executed plans (measured)")
-        _executed_points(ax, model, "piqe")
-        hr = model.get("hr_piqe")
-        if hr is not None:
-            ax.axhline(hr, color="#6b7280", ls=":", lw=1, label=f"the HR frames' own PIQE {hr:.1f}")
-        ax.set_xlabel("latency per frame (ms)")
-        ax.set_ylabel("PIQE (no reference; lower is better)")
-        ax.set_title(f"{model['model']}: latency vs PIQE of split plans")
-        ax.legend(loc="best")
-        return _png(fig)
+        return _finish_plan_plot(fig, ax, model, "piqe", ylabel="PIQE (no reference; lower is better)",
+                                 versus="PIQE", ref=model.get("hr_piqe"), ref_colour="#6b7280",
+                                 ref_label="the HR frames' own PIQE {:.1f}")
 
 
 def _layer_map(model: Mapping[str, Any]) -> str:
