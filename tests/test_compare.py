@@ -307,6 +307,15 @@ def test_cli_null_change_exit_0(tmp_path: Path) -> None:
     assert suite is not None and suite.get("failures") == "0"
 
 
+def test_cli_a_junit_path_that_cannot_be_written_is_the_users_error(tmp_path: Path) -> None:
+    a = _write_run(tmp_path / "a", "night1", BASE, seed=11)
+    b = _write_run(tmp_path / "b", "night2", BASE, seed=12)
+    (tmp_path / "file").write_text("not a folder")
+    r = _compare(a, b, "--junit", tmp_path / "file" / "j.xml")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--junit: cannot write:" in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.slow
 def test_cli_refuses_other_scenario_unless_forced(tmp_path: Path) -> None:
     a = _write_run(tmp_path / "a", "night1", BASE, seed=1)

@@ -36,6 +36,16 @@ def _load_sides(arg: str, db: str | None) -> list[RunSide]:
     raise UserInputError(f"{arg}: no such run folder (give --db to name runs by id)")
 
 
+def _write_junit(junit: Path, xml: str) -> None:
+    """``--junit``'s file, its folder made where missing; a path that cannot be written is the
+    user's error (one line, exit 2), as for every command that takes ``--junit``."""
+    try:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(xml, encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{junit}: --junit: cannot write: {exc.strerror or exc}") from None
+
+
 def compare_cmd(
     run_a: Annotated[str, typer.Argument(help="the reference: a run folder, a night's folder of run folders, or "
                                          "a run id with --db")],
@@ -85,11 +95,7 @@ def compare_cmd(
         for line in lines[:-1]:
             typer.echo(line)
         if junit is not None:
-            try:
-                junit.parent.mkdir(parents=True, exist_ok=True)
-                junit.write_text(comparison_junit(cmp), encoding="utf-8")
-            except OSError as exc:
-                raise UserInputError(f"{junit}: --junit: cannot write: {exc.strerror or exc}") from None
+            _write_junit(junit, comparison_junit(cmp))
             typer.echo(f"junit: {junit}")
         if out is not None:
             typer.echo(f"report: {write_comparison(cmp, out)}")
@@ -157,11 +163,7 @@ def dashboard_cmd(
                             units=_night_units(db))
         page = write_dashboard(d, out)
         if junit is not None:
-            try:
-                junit.parent.mkdir(parents=True, exist_ok=True)
-                junit.write_text(dashboard_junit(d), encoding="utf-8")
-            except OSError as exc:
-                raise UserInputError(f"{junit}: --junit: cannot write: {exc.strerror or exc}") from None
+            _write_junit(junit, dashboard_junit(d))
     except STORED_INPUT_ERRORS as exc:
         fail(exc, EXIT_BAD_INPUT)
     for n in d.notes:
