@@ -47,6 +47,10 @@ DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_ALPHA = 0.05
 MIN_SAMPLES = 3  # fewer raw samples than this on a side: no bootstrap
+#: the metrics shown unless others are asked for, one list for a comparison of two runs
+#: (perflab.report.compare) and the nightly trends (perflab.report.dashboard)
+DEFAULT_METRICS: tuple[str, ...] = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw",
+                                    "telemetry.mem_peak_mb")
 
 
 class Statistic(StrEnum):

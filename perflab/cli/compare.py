@@ -136,9 +136,8 @@ def dashboard_cmd(
                                                      "level is a regression")] = False,
 ) -> None:
     """Nightly trends per phone, model and metric, with change points, regressions and flaky cells."""
-    from perflab.analysis.compare import parse_threshold
+    from perflab.analysis.compare import DEFAULT_METRICS, parse_threshold
     from perflab.report.dashboard import (
-        DEFAULT_METRICS,
         STAND_INS,
         build_dashboard,
         dashboard_junit,

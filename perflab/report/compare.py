@@ -35,6 +35,7 @@ from markupsafe import Markup
 from perflab.analysis.compare import (
     DEFAULT_ALPHA,
     DEFAULT_CONFIDENCE,
+    DEFAULT_METRICS,
     DEFAULT_RESAMPLES,
     MetaDiff,
     MetaRules,
@@ -55,8 +56,6 @@ from perflab.store.results import CellRecord, CellStatus, LatencyRecord, RunReco
 from perflab.store.runfolder import find_run_folders, is_run_folder, load_run, read_samples
 from perflab.store.sql import METRICS, SqlStore
 
-DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw",
-                   "telemetry.mem_peak_mb")
 DEFAULT_THRESHOLDS = ("latency.median:5%",)
 
 _LATENCY_STAT = {"median": Statistic.MEDIAN, "mean": Statistic.MEAN, "p90": Statistic.P90}

@@ -31,12 +31,11 @@ import pandas as pd
 from markupsafe import Markup
 
 from perflab.analysis.changepoint import ChangePoint, FlakyCell, detect_change_points, flaky_cells
-from perflab.analysis.compare import Threshold
+from perflab.analysis.compare import DEFAULT_METRICS, Threshold
 from perflab.analysis.derive import ORDER_STATISTICS, latency_stand_in
 from perflab.core.display import fmt_num, fmt_pct
 from perflab.report.pages import render, write_files
 
-DEFAULT_METRICS = ("latency.median", "latency.p90", "quality.psnr_y_db", "telemetry.power_mw", "telemetry.mem_peak_mb")
 # where a cell has no value of a latency order statistic (a phone that could not be traced: benchmark_model gives no
 # median or p90), the mean stands in, shown as latency.mean (one rule: perflab.analysis.derive.latency_stand_in)
 STAND_INS = {f"latency.{s}": f"latency.{latency_stand_in(s)}" for s in ORDER_STATISTICS if latency_stand_in(s)}
