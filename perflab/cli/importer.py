@@ -11,9 +11,6 @@ import typer
 from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_OK, fail
 from perflab.errors import PerflabError, UserInputError
 
-_DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon")
-_VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "uint8")
-
 
 def _lr(text: str | None) -> tuple[int, int] | None:
     if text is None:
@@ -44,15 +41,22 @@ def import_cmd(
 ) -> None:
     """Import captures measured elsewhere as IMPORTED cells of a new run folder (with provenance)."""
     from perflab.core.files import sha256_file
-    from perflab.lab.importer import ImportOptions, import_captures, read_props, zoo_entries
+    from perflab.lab.importer import (
+        DELEGATES,
+        VARIANTS,
+        ImportOptions,
+        import_captures,
+        read_props,
+        zoo_entries,
+    )
 
     try:
         if not device.strip() or any(c in device for c in "/\\:\n"):
             raise UserInputError(f"--device: {device!r} is not a usable name (no '/', '\\', ':' or newline)")
-        if delegate is not None and delegate not in _DELEGATES:
-            raise UserInputError(f"--delegate: {delegate!r} is not one of {', '.join(_DELEGATES)}")
-        if variant is not None and variant not in _VARIANTS:
-            raise UserInputError(f"--variant: {variant!r} is not one of {', '.join(_VARIANTS)}")
+        if delegate is not None and delegate not in DELEGATES:
+            raise UserInputError(f"--delegate: {delegate!r} is not one of {', '.join(DELEGATES)}")
+        if variant is not None and variant not in VARIANTS:
+            raise UserInputError(f"--variant: {variant!r} is not one of {', '.join(VARIANTS)}")
         props_name = props_sha = None
         prop_map: dict[str, str] = {}
         if props is not None:

@@ -32,6 +32,7 @@ from perflab.formats.captures import CaptureRun, split_capture
 from perflab.lab.cell import delegate_records
 from perflab.rules.derive import finalize_cells
 from perflab.rules.device import IMPORTED_KIND, IMPORTED_NOTE
+from perflab.scenario.schema import Delegate, Variant
 from perflab.store.layer_records import LayerPassRecord, LayerRow, LayersRecord
 from perflab.store.results import (
     CellRecord,
@@ -53,8 +54,9 @@ from perflab.tracing.opprofile import TableState, op_profile
 #: A capture larger than this is refused unread (a real benchmark log is kilobytes; a logcat dump megabytes)
 MAX_CAPTURE_BYTES = 64 * 1024 * 1024
 MAX_PROPS_BYTES = 4 * 1024 * 1024
-DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon")
-VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "uint8")
+#: what an imported cell's delegate and variant may be: what a scenario may name (its cell ids alike)
+DELEGATES: tuple[str, ...] = tuple(d.value for d in Delegate)
+VARIANTS: tuple[str, ...] = tuple(v.value for v in Variant)
 _SERIES = "back_to_back"  # a capture's timed runs are back to back (the tool does not pace)
 
 
@@ -305,7 +307,7 @@ def _lr_size(out: BenchmarkOutput) -> tuple[int, int] | None:
     return None
 
 
-_ZOO_NAME = re.compile(r"^(?P<family>[a-z][a-z0-9]*)_x(?P<scale>[2-4])(?:_(?P<variant>fp32|fp16|dynamic_int8|int8|uint8))?$")
+_ZOO_NAME = re.compile(rf"^(?P<family>[a-z][a-z0-9]*)_x(?P<scale>[2-4])(?:_(?P<variant>{'|'.join(VARIANTS)}))?$")
 
 
 @dataclass(frozen=True)
