@@ -145,17 +145,25 @@ def _pairs(a: list[str]) -> list[tuple[str, str]] | None:
     return [(name, value) for name, _, value in pairs]
 
 
-def _freq(tl: Timeline, t: float, a: list[str]) -> bool:
+def _each_named_number(a: list[str], add: Callable[[str, float], None]) -> bool:
+    """``name=value …`` arguments (or the older two-field ``name value``) whose values are numbers:
+    ``add(name, value)`` for each one read, in order (an empty value: not read this tick); False
+    at the first value that is not a number (the line is garbage), or where the arguments are not
+    that form. The one grammar of the per-name lines (frequencies, thermal zones)."""
     pairs = _pairs(a) if len(a) != 2 or "=" in a[0] else [(a[0], a[1])]
     if pairs is None:
         return False
-    for name, raw in pairs:
-        v = _num(raw) if raw else None
-        if raw and v is None:
+    for name, text in pairs:
+        v = _num(text) if text else None
+        if text and v is None:
             return False
         if v is not None:
-            tl.freq_khz.setdefault(name, []).append((t, v))
+            add(name, v)
     return True
+
+
+def _freq(tl: Timeline, t: float, a: list[str]) -> bool:
+    return _each_named_number(a, lambda name, khz: tl.freq_khz.setdefault(name, []).append((t, khz)))
 
 
 def _gpu(tl: Timeline, t: float, a: list[str]) -> bool:
@@ -196,17 +204,12 @@ def _series(attr: str, scale: float = 1.0) -> Handler:
 
 
 def _tz(tl: Timeline, t: float, a: list[str]) -> bool:
-    pairs = _pairs(a) if len(a) != 2 or "=" in a[0] else [(a[0], a[1])]
-    if pairs is None:
-        return False
-    for name, text in pairs:
-        raw = _num(text) if text else None
-        if text and raw is None:
-            return False
-        c = zone_temp_c(raw) if raw is not None else None
+    def add(zone: str, raw: float) -> None:
+        c = zone_temp_c(raw)
         if c is not None:
-            tl.temp_c.setdefault(name, []).append((t, c))
-    return True
+            tl.temp_c.setdefault(zone, []).append((t, c))
+
+    return _each_named_number(a, add)
 
 
 _BAT_KEYS = ("c=", "v=", "ch=", "te=", "st=")
