@@ -128,6 +128,10 @@ class ModelRef(_Strict):
 
 
 InputRole = Literal["hr", "lr"]
+#: what an input's ``role`` means, for images and videos alike
+_ROLE_DESCRIPTION = (
+    "hr: ground truth, perflab makes the LR with inputs.downscale; lr: footage already at low resolution "
+    "with no HR (fed to the models as it is; no-reference measures only, PSNR/SSIM marked 'no reference')")
 
 
 class ImageSource(_Strict):
@@ -135,9 +139,7 @@ class ImageSource(_Strict):
 
     skimage: SafeName | None = Field(default=None, description="name of a scikit-image data photo")
     path: FilePath | None = Field(default=None, description="PNG/JPEG file or folder, relative to the scenario")
-    role: InputRole = Field(default="hr", description=(
-        "hr: ground truth, perflab makes the LR with inputs.downscale; lr: footage already at low resolution "
-        "with no HR (fed to the models as it is; no-reference measures only, PSNR/SSIM marked 'no reference')"))
+    role: InputRole = Field(default="hr", description=_ROLE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageSource:
@@ -162,9 +164,7 @@ class VideoSource(_Strict):
     )
     every_nth: Int = Field(default=1, ge=1, le=10_000, description="keep every n-th decoded frame")
     start_frame: Int = Field(default=0, ge=0, le=10_000_000, description="skip this many decoded frames first")
-    role: InputRole = Field(default="hr", description=(
-        "hr: ground truth, perflab makes the LR with inputs.downscale; lr: footage already at low resolution "
-        "with no HR (fed to the models as it is; no-reference measures only, PSNR/SSIM marked 'no reference')"))
+    role: InputRole = Field(default="hr", description=_ROLE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _one_source(self) -> VideoSource:
