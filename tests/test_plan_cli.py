@@ -17,6 +17,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from perflab.devices.adb import Adb
+
 SCENARIO = """\
 schema: perflab.scenario/1
 name: tinyplan
@@ -121,10 +123,11 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
     assert m["latency_check"]["plans"] == len(m["plans"]) and m["latency_check"]["within"] == within
 
 
-def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], scenario: Path, tmp_path: Path) -> None:
-    r = _plan(env, str(scenario), "--device", "pixel7")
+def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], scenario: Path, tmp_path: Path, adb: Adb) -> None:
+    # a serial no phone has, asked of the session's adb server (the planner on phones: test_plan_phone)
+    r = _plan(dict(env, ANDROID_ADB_SERVER_PORT=str(adb.port)), str(scenario), "--device", "pixel7")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
-    assert "--device pixel7" in r.stderr
+    assert "unknown device serial 'pixel7'" in r.stderr
     only_abpn = tmp_path / "abpn.yaml"
     only_abpn.write_text(SCENARIO.replace("  - zoo: espcn\n    variants: [fp32]\n", ""), encoding="utf-8")
     r = _plan(env, str(only_abpn))

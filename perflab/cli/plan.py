@@ -34,7 +34,7 @@ def _frames(loaded: Any, scale: int, max_frames: int | None) -> list[Any]:
     return planner_frames(frames, scale)
 
 
-def _read_inputs(scenario: Path, device: str, out: Path | None, reports_dir: Path,
+def _read_inputs(scenario: Path, out: Path | None, reports_dir: Path,
                  max_frames: int | None) -> tuple[Any, list[Any], list[dict[str, str]], Path, list[Any]]:
     """(the scenario, its chain models' artifacts, the models skipped with why, the folder, the frames)."""
     from perflab.scenario import load_scenario
@@ -42,9 +42,6 @@ def _read_inputs(scenario: Path, device: str, out: Path | None, reports_dir: Pat
     from perflab.zoo.registry import get_artifact
     from perflab.zoo.segments import CHAIN_FAMILIES
 
-    if device != "local":
-        raise UserInputError(f"--device {device}: the split planner measures on 'local' only so far "
-                             "(phones: not built yet)")
     loaded = load_scenario(scenario)
     sc = loaded.scenario
     scale = int(sc.geometry.scale)
@@ -62,6 +59,23 @@ def _read_inputs(scenario: Path, device: str, out: Path | None, reports_dir: Pat
     return sc, arts, skipped, folder, _frames(loaded, scale, max_frames)
 
 
+def _open_phone(serial: str) -> Any:
+    """The phone named by its serial (UserInputError when it is not attached or offers no shell)."""
+    from perflab.devices.capabilities import ShellDevice
+    from perflab.lab.select import select_devices
+
+    dev = select_devices(serial)[0]
+    if not isinstance(dev, ShellDevice):
+        raise UserInputError(f"--device {serial}: not a phone perflab can run benchmark_model on")
+    return dev
+
+
+def _emulated(phone: Any) -> bool:
+    from perflab.devices.base import DeviceKind
+
+    return bool(phone.info().kind is DeviceKind.EMULATED)
+
+
 def _summary(m: dict[str, Any]) -> str:
     chosen = next(p for p in m["plans"] if p["label"] == m["chosen"])
     err = chosen["error"]["latency_pct"]
@@ -74,8 +88,8 @@ def _summary(m: dict[str, Any]) -> str:
 def plan_cmd(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML: its chain zoo models (espcn, fsrcnn), geometry, "
                                              "threads and input frames are used")],
-    device: Annotated[str, typer.Option(help="where to measure; only 'local' so far (the CPU's fp32 and int8 "
-                                        "paths)")] = "local",
+    device: Annotated[str, typer.Option(help="where to measure: 'local' (the CPU's fp32 and int8 paths) or a "
+                                        "phone's serial (its GPU for fp32, its NPU through NNAPI for int8)")] = "local",
     quality_floor: Annotated[float | None, number_option("--quality-floor", min=0, max=100, help="lowest PSNR-Y "
                                                          "(dB) the chosen plan may reach; default: all-fp32's "
                                                          "PSNR-Y − 0.1 dB")] = None,
@@ -88,6 +102,9 @@ def plan_cmd(
                                              help="timed inferences per round (its fastest is the round's sample)")] = 5,
     max_frames: Annotated[int | None, number_option("--max-frames", integer=True, min=1, max=100_000,
                                                     help="quality on at most this many of the scenario's frames")] = None,
+    check_plan: Annotated[list[str] | None, typer.Option("--check-plan", help="also run this plan and check it "
+                                                         "against its prediction: one letter per unit, F (fp32) or "
+                                                         "I (int8), e.g. FIIF; repeatable")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the chosen plans and where they are")] = False,
 ) -> None:
     """Split a chain model between two processors exactly: measure per-layer costs, switch costs
@@ -101,28 +118,36 @@ def plan_cmd(
     from perflab.store.runfolder import utc_now_iso
 
     try:
-        sc, arts, skipped, folder, frames = _read_inputs(scenario, device, out, reports_dir, max_frames)
+        sc, arts, skipped, folder, frames = _read_inputs(scenario, out, reports_dir, max_frames)
+        phone = None if device == "local" else _open_phone(device)
     except PerflabError as exc:  # reading the command's inputs: whatever fails here is bad input
         fail(exc, EXIT_BAD_INPUT)
 
     settings = PlanSettings(lr_width=sc.geometry.lr_width, lr_height=sc.geometry.lr_height, threads=sc.threads,
-                            rounds=rounds, iterations=iterations, quality_floor_db=quality_floor)
+                            rounds=rounds, iterations=iterations, quality_floor_db=quality_floor,
+                            check_plans=tuple(check_plan or ()))
 
     def progress(msg: str) -> None:
         if not quiet:
             typer.echo(msg, err=True)
 
     stop = StopController()
+    where = device if phone is None else f"{device} ({phone.info().model}{', emulated' if _emulated(phone) else ''})"
     if not quiet:
-        typer.echo(f"perflab plan {sc.name} on local → {folder}: {', '.join(a.name for a in arts)}; "
+        typer.echo(f"perflab plan {sc.name} on {where} → {folder}: {', '.join(a.name for a in arts)}; "
                    f"{len(frames)} frame(s)", err=True)
     started = utc_now_iso()
     models = []
     try:
         with signals_stop(stop, on_first=lambda name: progress(f"perflab: {name}: stopping after this step "
                                                                 "(press again to exit at once)")):
-            for art in arts:
-                models.append(plan_model(art, frames, settings, check=stop.check, progress=progress))
+            if phone is None:
+                for art in arts:
+                    models.append(plan_model(art, frames, settings, check=stop.check, progress=progress))
+            else:
+                from perflab.lab.planner_phone import plan_on_phone
+
+                models = plan_on_phone(phone, arts, frames, settings, stop, progress, folder.name)
     except RunInterrupted:
         typer.echo("perflab: interrupted: no plan written", err=True)
         raise typer.Exit(EXIT_SIGINT) from None
@@ -131,7 +156,9 @@ def plan_cmd(
     except PerflabError as exc:
         fail(exc)
 
-    doc = plan_document(models, scenario=sc.name, device="local", skipped=skipped, started=started)
+    doc = plan_document(models, scenario=sc.name, device=device, skipped=skipped, started=started,
+                        emulated=phone is not None and _emulated(phone),
+                        device_model=None if phone is None else phone.info().model)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     (folder / "index.html").write_text(plan_page_html(doc), encoding="utf-8")

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -54,7 +54,8 @@ from perflab.quality.piqe import piqe_score
 from perflab.zoo.segments import SegmentKey, SegmentMaker
 
 PLAN_SCHEMA = "perflab.plan/1"
-PROCESSORS = ("fp32", "int8")
+PROCESSORS = ("fp32", "int8")  # on this machine the processors are the CPU's two precisions
+PRECISIONS = ("fp32", "int8")  # processor 0 runs fp32 segments, processor 1 int8 ones
 MAD_TO_SIGMA = 1.4826
 MAX_EXECUTED_FRONT = 6  # exact plans on the front that are run (besides the chosen one)
 
@@ -153,19 +154,75 @@ class Timed:
                 "samples_ms": list(self.samples_ms)}
 
 
-def time_interleaved(chains: dict[str, Chain], x: np.ndarray, s: PlanSettings, check: Callable[[], None],
-                     progress: Progress, what: str) -> dict[str, Timed]:
-    """Every chain timed in ``s.rounds`` rounds, the order reversed every other round."""
-    names = list(chains)
-    for name in names:  # warm-up (also allocates at the frame's size)
-        for _ in range(max(1, s.warmup)):
-            chains[name].run(x)
-    samples: dict[str, list[float]] = {n: [] for n in names}
+Keys = tuple[SegmentKey, ...]
+
+
+class Runner(Protocol):
+    """Where a plan's segments run and are timed: this machine's LiteRT (:class:`LocalRunner`) or a
+    phone's benchmark_model (perflab.lab.planner_phone)."""
+
+    #: the two processors' names, for precision fp32 and int8 (plan.json, the page)
+    processors: tuple[str, str]
+
+    def warm(self, group: dict[str, Keys], x: np.ndarray, warmup: int) -> None:
+        """Run every variant of the group ``warmup`` times untimed (allocations at the frame's size)."""
+
+    def round(self, group: dict[str, Keys], x: np.ndarray, iterations: int, reverse: bool,
+              check: Callable[[], None]) -> dict[str, float]:
+        """One round's sample (ms) per variant of the group: the fastest of ``iterations`` runs of
+        its chain of segments, the variants in order (``reverse``: the other way round)."""
+        ...
+
+    def output(self, keys: Keys, lr: np.ndarray) -> np.ndarray:
+        """One inference of the chain on one LR frame [1, H, W, 3] float32: its output."""
+        ...
+
+
+class LocalRunner:
+    """Segment chains on this machine (:class:`Chain`), timed one by one: one chain (its own
+    interpreters) per variant name, so a prefix ``P<p>:<n>`` and the plan all-p are two
+    interpreters of one file, whose difference is the machine's noise."""
+
+    processors = PROCESSORS
+
+    def __init__(self, maker: SegmentMaker, threads: int) -> None:
+        self.maker, self.threads = maker, threads
+        self._chains: dict[tuple[str, Keys], Chain] = {}
+
+    def chain(self, keys: Keys, name: str = "") -> Chain:
+        if (name, keys) not in self._chains:
+            self._chains[(name, keys)] = Chain(self.maker.paths(list(keys)), self.threads)
+        return self._chains[(name, keys)]
+
+    def warm(self, group: dict[str, Keys], x: np.ndarray, warmup: int) -> None:
+        for name, keys in group.items():
+            for _ in range(max(1, warmup)):
+                self.chain(keys, name).run(x)
+
+    def round(self, group: dict[str, Keys], x: np.ndarray, iterations: int, reverse: bool,
+              check: Callable[[], None]) -> dict[str, float]:
+        names = list(group)
+        return {name: self.chain(group[name], name).time_ms(x, iterations)
+                for name in (reversed(names) if reverse else names)}
+
+    def output(self, keys: Keys, lr: np.ndarray) -> np.ndarray:
+        return self.chain(keys).run(lr)
+
+
+def time_interleaved(runner: Runner, groups: Sequence[dict[str, Keys]], x: np.ndarray, s: PlanSettings,
+                     check: Callable[[], None], progress: Progress, what: str) -> dict[str, Timed]:
+    """Every variant of the groups timed in ``s.rounds`` rounds, the order reversed every other
+    round (a runner may share one timed segment among the variants of one group, never across)."""
+    for group in groups:  # warm-up (also allocates at the frame's size)
+        runner.warm(group, x, s.warmup)
+    count = sum(len(g) for g in groups)
+    samples: dict[str, list[float]] = {n: [] for g in groups for n in g}
     for r in range(s.rounds):
         check()
-        progress(f"  {what}: round {r + 1}/{s.rounds} ({len(names)} variants)")
-        for name in names if r % 2 == 0 else reversed(names):
-            samples[name].append(chains[name].time_ms(x, s.iterations))
+        progress(f"  {what}: round {r + 1}/{s.rounds} ({count} variants)")
+        for group in groups if r % 2 == 0 else reversed(groups):
+            for name, ms in runner.round(group, x, s.iterations, r % 2 == 1, check).items():
+                samples[name].append(ms)
     out = {}
     for name, xs in samples.items():
         a = np.asarray(xs)
@@ -175,8 +232,9 @@ def time_interleaved(chains: dict[str, Chain], x: np.ndarray, s: PlanSettings, c
     return out
 
 
-def _keys(plan: Sequence[int]) -> list[SegmentKey]:
-    return [SegmentKey(g.start, g.end, PROCESSORS[g.processor]) for g in sp.segments(plan)]
+def plan_keys(plan: Sequence[int]) -> Keys:
+    """A plan's segments: units [start, end) in the precision of their processor."""
+    return tuple(SegmentKey(g.start, g.end, PRECISIONS[g.processor]) for g in sp.segments(plan))
 
 
 def plan_label(plan: Sequence[int]) -> str:
@@ -231,10 +289,10 @@ def _piqe(img: np.ndarray) -> tuple[float | None, str | None]:
         return None, str(exc)
 
 
-def _quality(chain: Chain, frames: Sequence[PlanFrame], border_px: int | None) -> list[Score]:
+def _quality(runner: Runner, keys: Keys, frames: Sequence[PlanFrame], border_px: int | None) -> list[Score]:
     out = []
     for f in frames:
-        sr = np.clip(chain.run(f.lr[None].astype(np.float32))[0], 0.0, 1.0)
+        sr = np.clip(runner.output(keys, f.lr[None].astype(np.float32))[0], 0.0, 1.0)
         q = psnr_ssim_y(sr, f.hr, border_px or 0)
         out.append(Score(q.psnr_y_db, q.ssim_y, *_piqe(sr)))
     return out
@@ -251,24 +309,6 @@ def _mean_piqe(scores: Sequence[Score]) -> tuple[float | None, str | None]:
 # --------------------------------------------------------------------------- the whole pass
 
 
-class _Chains:
-    """The segment chains of one model, built once each (a plan's label is its key)."""
-
-    def __init__(self, maker: SegmentMaker, threads: int) -> None:
-        self.maker, self.threads = maker, threads
-        self._chains: dict[str, Chain] = {}
-
-    def plan(self, plan: Sequence[int]) -> Chain:
-        key = plan_label(plan)
-        if key not in self._chains:
-            self._chains[key] = Chain(self.maker.paths(_keys(plan)), self.threads)
-        return self._chains[key]
-
-    def prefix(self, p: int, k: int) -> Chain:
-        """Units [0, k) in precision p as one segment (for k = n: the plan all-p)."""
-        return Chain(self.maker.paths([SegmentKey(0, k, PROCESSORS[p])]), self.threads)
-
-
 Grid = list[list[float]]
 
 
@@ -282,17 +322,16 @@ class _Costs:
     switch_raw: list[Grid]  # before negative values (noise) count as 0
 
 
-def _cost_variants(chains: _Chains, n: int, check: Callable[[], None]) -> dict[str, Chain]:
-    """The variants the inputs come from: prefixes ``P<p>:<k>`` and two-segment ``C<p><q>:<k>``."""
-    variants: dict[str, Chain] = {}
+def _cost_variants(n: int) -> dict[str, Keys]:
+    """The variants the inputs come from: prefixes ``P<p>:<k>`` (units [0, k) in precision p as
+    one segment) and two-segment ``C<p><q>:<k>``."""
+    variants: dict[str, Keys] = {}
     for p in range(2):
         for k in range(1, n + 1):
-            check()
-            variants[f"P{p}:{k}"] = chains.prefix(p, k)
+            variants[f"P{p}:{k}"] = (SegmentKey(0, k, PRECISIONS[p]),)
     for k in range(1, n):
         for p in range(2):
-            check()
-            variants[f"C{p}{1 - p}:{k}"] = chains.plan((p,) * k + (1 - p,) * (n - k))
+            variants[f"C{p}{1 - p}:{k}"] = plan_keys((p,) * k + (1 - p,) * (n - k))
     return variants
 
 
@@ -326,25 +365,26 @@ def _derive_costs(timed: dict[str, Timed], n: int) -> _Costs:
     return out
 
 
-def _inputs(units: Sequence[str], costs: _Costs, loss: Grid, loss_se: Grid) -> sp.PlanInputs:
+def _inputs(units: Sequence[str], processors: tuple[str, str], costs: _Costs, loss: Grid,
+            loss_se: Grid) -> sp.PlanInputs:
     return sp.PlanInputs(
-        units=tuple(units), processors=PROCESSORS, cost_ms=_tup(costs.cost),
+        units=tuple(units), processors=processors, cost_ms=_tup(costs.cost),
         switch_ms=tuple(_tup(m) for m in costs.switch), loss_db=_tup(loss), cost_se_ms=_tup(costs.cost_se),
         switch_se_ms=tuple(_tup(m) for m in costs.switch_se), loss_se_db=_tup(loss_se))
 
 
-def _measure_sensitivity(chains: _Chains, units: Sequence[str], frames: Sequence[PlanFrame], s: PlanSettings,
+def _measure_sensitivity(runner: Runner, units: Sequence[str], frames: Sequence[PlanFrame], s: PlanSettings,
                          check: Callable[[], None]) -> tuple[list[Score], Grid, Grid, list[dict[str, Any]]]:
     """(all-fp32's scores per frame, loss [unit][precision], its standard error, rows): the
     PSNR-Y lost when only unit i runs int8, median over frames."""
     n = len(units)
-    ref = _quality(chains.plan((0,) * n), frames, s.border_px)
+    ref = _quality(runner, plan_keys((0,) * n), frames, s.border_px)
     loss: Grid = [[0.0, 0.0] for _ in range(n)]
     loss_se: Grid = [[0.0, 0.0] for _ in range(n)]
     rows: list[dict[str, Any]] = []
     for i in range(n):
         check()
-        scores = _quality(chains.plan(tuple(1 if j == i else 0 for j in range(n))), frames, s.border_px)
+        scores = _quality(runner, plan_keys(tuple(1 if j == i else 0 for j in range(n))), frames, s.border_px)
         d_psnr = np.asarray([r.psnr_y_db - v.psnr_y_db for r, v in zip(ref, scores, strict=True)])
         d_ssim = np.asarray([r.ssim_y - v.ssim_y for r, v in zip(ref, scores, strict=True)])
         d_piqe = [v.piqe - r.piqe for r, v in zip(ref, scores, strict=True) if v.piqe is not None and r.piqe is not None]
@@ -366,7 +406,7 @@ def _tup(g: Grid) -> tuple[tuple[float, ...], ...]:
 def parse_label(label: str, n: int) -> tuple[int, ...]:
     """"FIFI" → (0, 1, 0, 1); UserInputError unless n letters of F (fp32) and I (int8)."""
     if len(label) != n or set(label) - {"F", "I"}:
-        raise UserInputError(f"plan {label!r}: give {n} letters, F (fp32) or I (int8), one per unit")
+        raise UserInputError(f"plan {label!r}: give {n} letters, F (fp32) or I (int8), one per unit of the model")
     return tuple("FI".index(c) for c in label)
 
 
@@ -394,12 +434,12 @@ def _same_as_variant(plan: Sequence[int]) -> str | None:
     return None
 
 
-def _latency_check(plan: Sequence[int], units: Sequence[str], again: sp.Prediction, first: sp.Prediction, m: Timed,
+def _latency_check(plan: Sequence[int], units: Sequence[str], processors: tuple[str, str], again: sp.Prediction, first: sp.Prediction, m: Timed,
                    same: _Costs, noise: dict[str, float]) -> LatencyCheck:
     """The 10% check of one executed plan against the prediction from the same rounds, with why
     not (perflab.analysis.plan_check) from the figures of those rounds."""
     segs = sp.segments(plan)
-    seams = tuple(Seam(units[b.start], PROCESSORS[a.processor], PROCESSORS[b.processor],
+    seams = tuple(Seam(units[b.start], processors[a.processor], processors[b.processor],
                        same.switch[b.start - 1][a.processor][b.processor],
                        same.switch_raw[b.start - 1][a.processor][b.processor]) for a, b in itertools.pairwise(segs))
     fig = LatencyFigures(again.latency_ms, again.latency_se_ms, m.median_ms, m.mad_ms, m.se_ms, len(m.samples_ms),
@@ -407,7 +447,7 @@ def _latency_check(plan: Sequence[int], units: Sequence[str], again: sp.Predicti
     return judge_latency(fig)
 
 
-def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, same_rounds: sp.PlanInputs, m: Timed,
+def _executed(plan: tuple[int, ...], roles: list[str], processors: tuple[str, str], inputs: sp.PlanInputs, same_rounds: sp.PlanInputs, m: Timed,
               scores: Sequence[Score], ref: Sequence[Score], front: Sequence[sp.FrontPoint],
               hull: set[tuple[int, ...]], check: dict[str, Any]) -> dict[str, Any]:
     """One executed plan: the prediction it was chosen on, the prediction from the input variants
@@ -425,8 +465,8 @@ def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, sa
     ref_piqe, _ = _mean_piqe(ref)
     return {
         "label": plan_label(plan), "roles": roles, "plan": list(plan),
-        "processors": [PROCESSORS[p] for p in plan],
-        "segments": [{"start": g.start, "end": g.end, "processor": PROCESSORS[g.processor]}
+        "processors": [processors[p] for p in plan],
+        "segments": [{"start": g.start, "end": g.end, "processor": processors[g.processor]}
                      for g in sp.segments(plan)],
         "on_front": any(f.plan == plan for f in front), "on_hull": plan in hull,
         "predicted": {"latency_ms": again.latency_ms, "latency_se_ms": again.latency_se_ms,
@@ -446,23 +486,35 @@ def _executed(plan: tuple[int, ...], roles: list[str], inputs: sp.PlanInputs, sa
     }
 
 
+def local_runner(maker: SegmentMaker, threads: int) -> Runner:
+    return LocalRunner(maker, threads)
+
+
 def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings, *, segment_root: Path | None = None,
-               check: Callable[[], None] = lambda: None, progress: Progress = lambda _m: None) -> dict[str, Any]:
-    """Measure, solve, execute and compare for one chain model on this machine (see the module)."""
+               check: Callable[[], None] = lambda: None, progress: Progress = lambda _m: None,
+               runner: Callable[[SegmentMaker, int], Runner] = local_runner) -> dict[str, Any]:
+    """Measure, solve, execute and compare for one chain model (see the module); ``runner`` makes
+    what runs the segments (this machine's LiteRT by default, or a phone's benchmark_model)."""
     if s.border_px is None:
         s = dataclasses.replace(s, border_px=art.scale)
     maker = SegmentMaker(art, root=segment_root, check=check)
     units = maker.units()
     n = len(units)
+    for label in s.check_plans:  # bad input is said before anything is measured
+        parse_label(label, n)
     x = timing_input(frames, s)
     progress(f"{art.name}: {n} units ({', '.join(units)}); building and timing segment models")
-    chains = _Chains(maker, s.threads)
-    variants = _cost_variants(chains, n, check)
+    variants = _cost_variants(n)
+    for keys in variants.values():  # made (or found in the cache) before any timing
+        check()
+        maker.paths(list(keys))
+    run = runner(maker, s.threads)
+    processors = run.processors
     progress(f"  timing {len(variants)} variants at {s.lr_width}x{s.lr_height}")
-    costs = _derive_costs(time_interleaved(variants, x, s, check, progress, "inputs"), n)
+    costs = _derive_costs(time_interleaved(run, [variants], x, s, check, progress, "inputs"), n)
     progress(f"{art.name}: quality sensitivity, {n} single-unit int8 plans on {len(frames)} frame(s)")
-    ref, loss, loss_se, sens_rows = _measure_sensitivity(chains, units, frames, s, check)
-    inputs = _inputs(units, costs, loss, loss_se)
+    ref, loss, loss_se, sens_rows = _measure_sensitivity(run, units, frames, s, check)
+    inputs = _inputs(units, processors, costs, loss, loss_se)
 
     ref_psnr = float(np.mean([r.psnr_y_db for r in ref]))
     floor = s.quality_floor_db if s.quality_floor_db is not None else ref_psnr - 0.1
@@ -481,28 +533,32 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
     # the plans are timed in the same interleaved rounds as the input variants again: the error
     # against that prediction is the additive model's, not the machine's drift between two passes
     progress(f"{art.name}: executing {len(to_run)} plans as segment models (with the input variants again)")
-    exec_chains = {plan_label(p): chains.plan(p) for p in to_run}
-    measured = time_interleaved({**variants, **exec_chains}, x, s, check, progress, "plans")
+    exec_plans = {plan_label(p): plan_keys(p) for p in to_run}
+    for keys in exec_plans.values():
+        check()
+        maker.paths(list(keys))
+    measured = time_interleaved(run, [variants, exec_plans], x, s, check, progress, "plans")
     same_costs = _derive_costs(measured, n)
-    same_rounds = _inputs(units, same_costs, loss, loss_se)
+    same_rounds = _inputs(units, processors, same_costs, loss, loss_se)
     # the noise floor: the whole model in each precision is in the same rounds twice (prefix P<p>:n
     # and the plan all-p, two interpreters of one file): what they differ by is the machine's
-    noise = {PROCESSORS[p]: 100.0 * (measured[plan_label((p,) * n)].median_ms - measured[f"P{p}:{n}"].median_ms)
+    noise = {processors[p]: 100.0 * (measured[plan_label((p,) * n)].median_ms - measured[f"P{p}:{n}"].median_ms)
              / measured[f"P{p}:{n}"].median_ms for p in range(2)}
     plans_out, checks = [], []
     for plan, roles in to_run.items():
         check()
-        scores = _quality(exec_chains[plan_label(plan)], frames, s.border_px)
+        scores = _quality(run, exec_plans[plan_label(plan)], frames, s.border_px)
         m = measured[plan_label(plan)]
-        latency_check = _latency_check(plan, units, sp.predict(same_rounds, plan), sp.predict(inputs, plan), m,
+        latency_check = _latency_check(plan, units, processors, sp.predict(same_rounds, plan), sp.predict(inputs, plan), m,
                                        same_costs, noise)
         checks.append(latency_check)
-        plans_out.append(_executed(plan, roles, inputs, same_rounds, m, scores, ref, front, hull,
+        plans_out.append(_executed(plan, roles, processors, inputs, same_rounds, m, scores, ref, front, hull,
                                    latency_check.to_json()))
     hr_piqe, hr_piqe_missing = _mean_piqe([Score(0.0, 0.0, *_piqe(f.hr)) for f in frames])
     ref_piqe, ref_piqe_missing = _mean_piqe(ref)
     return {
-        "model": art.name, "family": art.family, "scale": art.scale, "units": units, "processors": list(PROCESSORS),
+        "model": art.name, "family": art.family, "scale": art.scale, "units": units, "processors": list(processors),
+        "precisions": list(PRECISIONS),
         "geometry": {"lr_width": s.lr_width, "lr_height": s.lr_height},
         "settings": {"threads": s.threads, "rounds": s.rounds, "iterations": s.iterations, "warmup": s.warmup,
                      "border_px": s.border_px},
@@ -545,8 +601,9 @@ def finite(obj: Any) -> Any:
 
 
 def plan_document(models: list[dict[str, Any]], *, scenario: str, device: str, skipped: list[dict[str, str]],
-                  started: str) -> dict[str, Any]:
-    """The whole ``plan.json`` (non-finite numbers as null)."""
-    doc: dict[str, Any] = finite({"schema": PLAN_SCHEMA, "scenario": scenario, "device": device, "emulated": False,
-                   "started": started, "models": models, "skipped": skipped})
+                  started: str, emulated: bool = False, device_model: str | None = None) -> dict[str, Any]:
+    """The whole ``plan.json`` (non-finite numbers as null); ``emulated``: measured on an
+    emulated phone (its times are the emulator's, spent on the host)."""
+    doc: dict[str, Any] = finite({"schema": PLAN_SCHEMA, "scenario": scenario, "device": device, "emulated": emulated,
+                   "device_model": device_model, "started": started, "models": models, "skipped": skipped})
     return doc

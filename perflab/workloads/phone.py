@@ -98,6 +98,21 @@ def pid_wrapped(command: str, pid_file: str) -> str:
     return f"echo $$ > {quote_argv([pid_file])}; exec {command}"
 
 
+@dataclass(frozen=True)
+class RawInput:
+    """One input of a graph run: its tensor name, shape and raw bytes (its dtype, C order)."""
+
+    name: str
+    shape: tuple[int, ...]
+    data: bytes
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    output: BenchmarkOutput
+    raw_output: bytes | None
+
+
 # ---- the workload -------------------------------------------------------------------------------
 
 
@@ -375,6 +390,40 @@ class PhoneWorkload:
         if layer.value_file:
             self._s.inputs = {k: v for k, v in self._s.inputs.items() if v != layer.value_file}
         return decode_output(raw, out_spec.shape, out_spec.dtype, out_spec.scale, out_spec.zero_point)
+
+    def run_graph(self, model: ModelArtifact, inputs: list[RawInput], *, delegate: str, threads: int,
+                  num_runs: int, warmup_runs: int, timeout_s: float, want_output: bool = False) -> GraphRun:
+        """One benchmark_model run of ``model`` on inputs given as raw tensors (pushed once per
+        content), e.g. a segment of a split plan: the tool's parsed output, checked (the delegate
+        applied), and with ``want_output`` the raw bytes it wrote with ``--output_filepath``."""
+        binary = self.ensure_benchmark_model()
+        graph = self.ensure_model(model)
+        layers = tuple(InputLayer(i.name, i.shape, self._push_input(i.data, "g")) for i in inputs)
+        remote_out = f"{self._remote_dir}/out/{model.sha256[:16]}-graph.bin" if want_output else None
+        if remote_out is not None:
+            self.device.sh(["mkdir", "-p", f"{self._remote_dir}/out"])
+            self.device.sh(["rm", "-f", remote_out], check=False)
+        cmd = BenchmarkCommand(binary=binary, graph=graph, threads=threads, delegate=delegate, num_runs=num_runs,
+                               warmup_runs=warmup_runs, inputs=layers, output_filepath=remote_out,
+                               max_secs=max(1.0, float(timeout_s)))
+        out = self._run_tool(cmd, timeout_s)
+        check_output(out, delegate=delegate, required_flags=("--output_filepath",) if want_output else ())
+        raw: bytes | None = None
+        if remote_out is not None:
+            dev = self.device
+            if dev.dev.stat(remote_out, timeout_s=dev.timeout_s) is None:
+                raise ModelError(f"benchmark_model wrote no output file {remote_out} (does this build support "
+                                 "--output_filepath?)")
+            raw = dev.dev.pull_bytes(remote_out, timeout_s=max(dev.timeout_s, 120.0))
+            dev.sh(["rm", "-f", remote_out], check=False)
+        return GraphRun(out, raw)
+
+    def forget_inputs(self) -> None:
+        """Delete the raw inputs pushed so far from the phone (a planner pushes many)."""
+        files = sorted(set(self._s.inputs.values()))
+        if files:
+            self.device.sh(["rm", "-f", *files], check=False)
+        self._s.inputs = {}
 
     def run_profile(
         self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float
