@@ -36,7 +36,7 @@ from perflab.core.types import ModelArtifact
 from perflab.devices.capabilities import ShellDevice
 from perflab.errors import DeviceError, ModelError
 from perflab.lab.lifecycle import StopController
-from perflab.lab.planner import Chain, Keys, PlanFrame, PlanSettings, Progress, Runner, plan_model
+from perflab.lab.planner import Keys, PlanFrame, PlanSettings, Progress, Runner, plan_model
 from perflab.workloads.phone import PhoneWorkload, RawInput
 from perflab.zoo.segments import SegmentKey, SegmentMaker
 
@@ -44,6 +44,15 @@ from perflab.zoo.segments import SegmentKey, SegmentMaker
 PHONE_PROCESSORS = ("gpu", "npu")
 PHONE_DELEGATES = {"fp32": "gpu", "int8": "nnapi"}
 TOOL_TIMEOUT_S = 300.0
+
+
+def _host_interpreter(path: Path) -> Any:
+    """LiteRT on the host without its default delegate (XNNPACK would announce itself on stderr):
+    for the segments' shapes and the timing inputs, never for a measurement."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    return Interpreter(model_path=str(path),
+                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
 
 
 def _is_lr(name: str) -> bool:
@@ -80,16 +89,19 @@ class PhoneRunner:
             return x
         key = (start, tuple(x.shape))
         if key not in self._acts:
-            chain = Chain(self.maker.paths([SegmentKey(0, start, "fp32")]), self.threads)
-            self._acts[key] = np.asarray(chain.run(x), dtype=np.float32)
+            it = _host_interpreter(self.maker.path(SegmentKey(0, start, "fp32")))
+            (d,) = it.get_input_details()  # a prefix short of the tail reads the frame alone
+            it.resize_tensor_input(d["index"], list(x.shape), strict=True)
+            it.allocate_tensors()
+            it.set_tensor(d["index"], np.asarray(x, dtype=np.float32))
+            it.invoke()
+            self._acts[key] = np.asarray(it.get_tensor(it.get_output_details()[0]["index"]), dtype=np.float32)
         return self._acts[key]
 
     def _inputs(self, key: SegmentKey, act: np.ndarray, lr: np.ndarray) -> tuple[list[RawInput], tuple[int, ...]]:
         """The segment's inputs as raw float32 tensors, and its output's shape at this geometry
         (the host's LiteRT interpreter reads the shapes; nothing is run on the host)."""
-        from ai_edge_litert.interpreter import Interpreter
-
-        it = Interpreter(model_path=str(self.maker.path(key)))
+        it = _host_interpreter(self.maker.path(key))
         raw: list[RawInput] = []
         for d in it.get_input_details():
             name = str(d["name"])
