@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from perflab.devices.adb import Adb
+from perflab.zoo.registry import get_artifact
+from perflab.zoo.segments import CHAIN_FAMILIES
 
 SCENARIO = """\
 schema: perflab.scenario/1
@@ -26,7 +29,8 @@ geometry: {lr_width: 48, lr_height: 32, scale: 2}
 models:
   - zoo: espcn
     variants: [fp32]
-  - zoo: abpn
+  - path: mine.tflite
+    scale: 2
 delegates: [cpu]
 threads: 1
 inputs:
@@ -48,6 +52,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     p = tmp_path_factory.mktemp("sc") / "tinyplan.yaml"
     p.write_text(SCENARIO, encoding="utf-8")
+    # a model of the user's own (a file): not one the planner can cut into segments
+    shutil.copyfile(get_artifact("espcn", 2, "fp32").path, p.parent / "mine.tflite")
     return p
 
 
@@ -63,7 +69,8 @@ def test_plan_measures_solves_runs_and_reports(env: dict[str, str], scenario: Pa
     assert "timing 14 variants" in r.stderr and "executing" in r.stderr  # progress shown
     doc = json.loads((out / "plan.json").read_text())
     assert doc["schema"] == "perflab.plan/1" and doc["device"] == "local" and doc["emulated"] is False
-    assert doc["skipped"] == [{"model": "abpn", "reason": "not a chain zoo model the planner can cut (espcn, fsrcnn)"}]
+    assert doc["skipped"] == [{"model": "mine", "reason": "not a chain zoo model the planner can cut "
+                                                           f"({', '.join(CHAIN_FAMILIES)})"}]
     (m,) = doc["models"]
     assert m["units"] == ["c1", "c2", "c3", "tail"]
     roles = {r for p in m["plans"] for r in p["roles"]}
@@ -128,9 +135,9 @@ def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], scenario: Path, t
     r = _plan(dict(env, ANDROID_ADB_SERVER_PORT=str(adb.port)), str(scenario), "--device", "pixel7")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "unknown device serial 'pixel7'" in r.stderr
-    only_abpn = tmp_path / "abpn.yaml"
-    only_abpn.write_text(SCENARIO.replace("  - zoo: espcn\n    variants: [fp32]\n", ""), encoding="utf-8")
-    r = _plan(env, str(only_abpn))
+    only_mine = scenario.parent / "mine.yaml"
+    only_mine.write_text(SCENARIO.replace("  - zoo: espcn\n    variants: [fp32]\n", ""), encoding="utf-8")
+    r = _plan(env, str(only_mine))
     assert r.returncode == 2 and "no chain zoo model" in r.stderr and r.stderr.strip().count("\n") == 0
     used = tmp_path / "used"
     used.mkdir()

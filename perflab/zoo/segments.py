@@ -21,7 +21,9 @@ reading a cached segment needs no TensorFlow, making one does (MissingDependency
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import itertools
 import os
 import tempfile
 import warnings
@@ -36,7 +38,8 @@ from perflab.zoo.variants import LayerUnit, cache_root, tensorflow_missing
 
 SEGMENTS_FORMAT = 1
 PRECISIONS = ("fp32", "int8")
-CHAIN_FAMILIES = ("espcn", "fsrcnn")
+#: the zoo's learned SR families (bicubic is a fixed filter: nothing to split)
+CHAIN_FAMILIES = ("espcn", "fsrcnn", "abpn", "repvgg", "teacher", "student")
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class SegmentMaker:
         shipped = self.art.path.with_name(self.art.path.name.replace(f"_{self.art.variant}.tflite", "_fp32.tflite"))
         variants._load_shipped_weights(model, shipped)
         _load_shipped_prelu(model, shipped)
-        units = variants._units(model)
+        _check_rebuild(model, shipped)
+        units = chain_units(model, variants._units(model))
         self._model, self._units = model, units
         for k in range(len(units)):  # every unit must read only its predecessor (or the LR frame)
             try:
@@ -195,6 +199,67 @@ class SegmentMaker:
         except Exception as exc:  # the converter raises many unrelated types
             raise ModelError(f"{self.art.name}: converting segment [{key.start}, {key.end}) to "
                              f"{key.precision} failed: {exc}") from exc
+
+
+REBUILD_TOLERANCE = 1e-4  # max |Keras rebuild − shipped .tflite| on a random frame in [0, 1]
+
+
+def _check_rebuild(model: Any, shipped: Path) -> None:
+    """The Keras rebuild with the shipped weights must compute what the shipped fp32 model does
+    (segments of a model that differs would plan a different model): UserInputError if not."""
+    import numpy as np
+
+    from perflab.zoo.infer import upscale
+
+    lr = np.random.default_rng(0).random((12, 16, 3)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mine = np.asarray(model(lr[None]), dtype=np.float32)[0]
+    diff = float(np.abs(mine - upscale(shipped, lr, threads=1)).max())
+    if not diff <= REBUILD_TOLERANCE:
+        raise UserInputError(f"{shipped.name}: perflab's rebuild of the model differs from the shipped file by up "
+                             f"to {diff:.3g} on a test frame; its segments would be another model (not planned)")
+
+
+def chain_units(model: Any, units: Sequence[LayerUnit]) -> list[LayerUnit]:
+    """The profiling units (one conv each, perflab.zoo.variants) merged into blocks the model can
+    be cut between: a cut before unit b holds when no layer from b on reads a tensor of units
+    before b other than unit b−1's output (or the LR frame). A residual block (the teacher's
+    conv, conv, add of the block's input) becomes one unit named ``first..last``; a chain
+    (ESPCN, FSRCNN's anchor reads only the frame) keeps every unit. ModelError when a layer reads
+    a tensor no unit makes."""
+    lr = model.inputs[0]
+    owner: dict[int, int] = {}
+    for i, u in enumerate(units):
+        for name in u.layers:
+            owner[id(model.get_layer(name).output)] = i
+    last_out = [id(model.get_layer(u.layers[-1]).output) for u in units]
+    reads: list[set[tuple[int, int]]] = [set() for _ in units]
+    for i, u in enumerate(units):
+        for name in u.layers:
+            for t in model.get_layer(name)._inbound_nodes[0].input_tensors:
+                if t is lr:
+                    continue
+                j = owner.get(id(t))
+                if j is None:
+                    raise ModelError(f"{model.name}: layer {name} reads a tensor no unit makes")
+                if j != i:
+                    reads[i].add((j, id(t)))
+    cuts = [0]
+    for b in range(1, len(units)):
+        if all(j >= b or (j == b - 1 and tid == last_out[b - 1]) for i in range(b, len(units)) for j, tid in reads[i]):
+            cuts.append(b)
+    cuts.append(len(units))
+    out: list[LayerUnit] = []
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+        group = units[a:b]
+        if len(group) == 1:
+            out.append(dataclasses.replace(group[0], index=k))
+            continue
+        out.append(LayerUnit(index=k, name=f"{group[0].name}..{group[-1].name}",
+                             layers=tuple(x for u in group for x in u.layers), kind="merged",
+                             macs_per_lr_pixel=sum(u.macs_per_lr_pixel for u in group), duplicable=False))
+    return out
 
 
 def _load_shipped_prelu(model: Any, tflite_path: Path) -> int:

@@ -209,8 +209,10 @@ def _load_shipped_weights(model: Any, tflite_path: Path) -> str:
 
     TFLite names a conv's weight tensor ``<model>_1/<layer>_1/convolution`` (OHWI) and its
     fused bias ``…/<layer>_1/BiasAdd;…``. Other weights (PReLU slopes) keep the builder's values;
-    folded scales (teacher's 0.2) make those kernels approximate. Timing does not depend on
-    float weight values; quantized variants are calibrated on the variant itself.
+    a scale the converter folded into a kernel (the teacher's residual 0.2) is divided back out
+    (:func:`_folded_scale`). Timing does not depend on float weight values; quantized variants
+    are calibrated on the variant itself; the split planner's segments must compute what the
+    shipped model does (perflab.zoo.segments checks it).
     """
     import keras
     import numpy as np
@@ -238,6 +240,10 @@ def _load_shipped_weights(model: Any, tflite_path: Path) -> str:
             elif len(shape) == 1 and shape[0] == la.filters and any(h.group(1) == "BiasAdd" for h in hits):
                 bias = interp.get_tensor(t["index"])
         want = [w.shape for w in la.get_weights()]
+        folded = _folded_scale(la)
+        if folded is not None and kernel is not None:  # the converter multiplied the kernel by it
+            kernel = kernel / folded
+            bias = None if bias is None else bias / folded
         got = [kernel] + ([bias] if la.use_bias else [])
         if all(g is not None for g in got) and [tuple(g.shape) for g in got if g is not None] == [tuple(s) for s in want]:
             la.set_weights(got)
@@ -246,6 +252,22 @@ def _load_shipped_weights(model: Any, tflite_path: Path) -> str:
     if total == 0:
         return "fixed weights (no trainable conv)"
     return f"shipped fp32 weights ({loaded} of {total} conv layers by name; others as built)"
+
+
+def _folded_scale(conv: Any) -> float | None:
+    """The factor of a Rescaling layer (no offset) that alone reads ``conv``'s output: the TFLite
+    converter folds it into the conv's kernel and bias (the teacher's residual 0.2), so the shipped
+    numbers are the kernel times it; None where no such layer follows."""
+    import keras
+
+    consumers = [n.operation for n in conv._outbound_nodes]
+    if len(consumers) != 1 or not isinstance(consumers[0], keras.layers.Rescaling):
+        return None
+    r = consumers[0]
+    scale, offset = r.scale, r.offset
+    if not isinstance(scale, (int, float)) or offset not in (0, 0.0) or scale == 0:
+        return None
+    return float(scale)
 
 
 def _units(model: Any) -> list[LayerUnit]:
