@@ -221,6 +221,24 @@ def _check_rebuild(model: Any, shipped: Path) -> None:
                              f"to {diff:.3g} on a test frame; its segments would be another model (not planned)")
 
 
+def _foreign_reads(model: Any, units: Sequence[LayerUnit]) -> list[set[tuple[int, int]]]:
+    """Per unit: (producing unit, tensor id) of every tensor it reads from another unit (the LR
+    frame left out). ModelError when a layer reads a tensor no unit makes."""
+    owner = {id(model.get_layer(name).output): i for i, u in enumerate(units) for name in u.layers}
+    reads: list[set[tuple[int, int]]] = [set() for _ in units]
+    for i, u in enumerate(units):
+        for name in u.layers:
+            for t in model.get_layer(name)._inbound_nodes[0].input_tensors:
+                if t is model.inputs[0]:
+                    continue
+                j = owner.get(id(t))
+                if j is None:
+                    raise ModelError(f"{model.name}: layer {name} reads a tensor no unit makes")
+                if j != i:
+                    reads[i].add((j, id(t)))
+    return reads
+
+
 def chain_units(model: Any, units: Sequence[LayerUnit]) -> list[LayerUnit]:
     """The profiling units (one conv each, perflab.zoo.variants) merged into blocks the model can
     be cut between: a cut before unit b holds when no layer from b on reads a tensor of units
@@ -228,28 +246,12 @@ def chain_units(model: Any, units: Sequence[LayerUnit]) -> list[LayerUnit]:
     conv, conv, add of the block's input) becomes one unit named ``first..last``; a chain
     (ESPCN, FSRCNN's anchor reads only the frame) keeps every unit. ModelError when a layer reads
     a tensor no unit makes."""
-    lr = model.inputs[0]
-    owner: dict[int, int] = {}
-    for i, u in enumerate(units):
-        for name in u.layers:
-            owner[id(model.get_layer(name).output)] = i
+    reads = _foreign_reads(model, units)
     last_out = [id(model.get_layer(u.layers[-1]).output) for u in units]
-    reads: list[set[tuple[int, int]]] = [set() for _ in units]
-    for i, u in enumerate(units):
-        for name in u.layers:
-            for t in model.get_layer(name)._inbound_nodes[0].input_tensors:
-                if t is lr:
-                    continue
-                j = owner.get(id(t))
-                if j is None:
-                    raise ModelError(f"{model.name}: layer {name} reads a tensor no unit makes")
-                if j != i:
-                    reads[i].add((j, id(t)))
-    cuts = [0]
-    for b in range(1, len(units)):
-        if all(j >= b or (j == b - 1 and tid == last_out[b - 1]) for i in range(b, len(units)) for j, tid in reads[i]):
-            cuts.append(b)
-    cuts.append(len(units))
+    n = len(units)
+    cuts = [0] + [b for b in range(1, n)
+                  if all(j >= b or (j == b - 1 and tid == last_out[b - 1]) for i in range(b, n) for j, tid in reads[i])]
+    cuts.append(n)
     out: list[LayerUnit] = []
     for k, (a, b) in enumerate(itertools.pairwise(cuts)):
         group = units[a:b]
