@@ -32,7 +32,8 @@ from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model.delays import parse_layer_delays
 from perflab.emulator.phone import EmulatedPhone, connect_to_adb_server
 from perflab.emulator.testing import private_adb_server
-from perflab.lab.layers import TRACE_ROUNDS, PassContext, PassOptions, TraceTarget, layer_passes, trace_passes
+from perflab.lab.layer_pass import PassContext, PassOptions
+from perflab.lab.layers import TRACE_ROUNDS, TraceTarget, layer_passes, trace_passes
 from perflab.store.layer_records import LayerPassRecord
 from perflab.store.runfolder import Artefact
 from perflab.workloads import workload_for

@@ -17,7 +17,9 @@ import pytest
 from support.timing import busy_host, measure_until_within_or_busy, noisy_rounds, says_why_not_resolved
 
 from perflab.devices.local import LocalDevice
-from perflab.lab.layers import PassContext, PassOptions, differential_pass, layer_passes
+from perflab.lab.layer_differential import differential_pass
+from perflab.lab.layer_pass import PassContext, PassOptions
+from perflab.lab.layers import layer_passes
 from perflab.store.layer_records import LayersRecord
 from perflab.workloads.local import LocalWorkload
 from perflab.zoo.registry import get_artifact

@@ -29,7 +29,8 @@ from support.timing import (
 
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
-from perflab.lab.layers import PassContext, PassOptions, layer_passes
+from perflab.lab.layer_pass import PassContext, PassOptions
+from perflab.lab.layers import layer_passes
 from perflab.store.layer_records import LayerPassRecord, LayersRecord
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact

@@ -272,7 +272,7 @@ def test_rank_checks_leave_out_a_group_a_method_saw_only_in_part() -> None:
 
 def test_a_disturbed_round_does_not_move_a_summary_only_variant() -> None:
     from perflab.core.types import SummaryStats
-    from perflab.lab.layers import _rounds_of
+    from perflab.lab.layer_differential import _rounds_of
     from perflab.tracing.differential import robust_timing
 
     def run(mean_ms: float) -> TimingResult:
@@ -294,7 +294,7 @@ def test_a_summary_only_round_is_its_least_disturbed_run() -> None:
     statistic nearest the 10th percentile the differential takes of samples), so one run of
     ten disturbed by 8 ms moves the round's mean by 0.8 ms and its value not at all."""
     from perflab.core.types import SummaryStats
-    from perflab.lab.layers import _round_statistic, _round_value
+    from perflab.lab.layer_differential import _round_statistic, _round_value
 
     def run(mean_ms: float, min_ms: float | None) -> TimingResult:
         return TimingResult(mode=SeriesMode.BACK_TO_BACK, init_ms=None, first_ms=None,

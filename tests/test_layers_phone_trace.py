@@ -23,7 +23,8 @@ from support.timing import measure_until_within
 from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.emulator.phone import EmulatedPhone
-from perflab.lab.layers import TRACE_ROUNDS, PassContext, TraceTarget, trace_passes, trace_round_segment
+from perflab.lab.layer_pass import PassContext
+from perflab.lab.layers import TRACE_ROUNDS, TraceTarget, trace_passes, trace_round_segment
 from perflab.store.layer_records import LayerPassRecord
 from perflab.store.runfolder import RunFolder
 from perflab.workloads import workload_for

@@ -26,7 +26,8 @@ from perflab.devices.android import AndroidDevice
 from perflab.emulator.benchmark_model.handover import GPU_IRQ_HANDLER_US, RPC_TIMING, placement
 from perflab.emulator.benchmark_model.model import builtin_ops, ops
 from perflab.emulator.profiles import NpuProfile, load_profile
-from perflab.lab.layers import PassContext, TraceTarget, trace_passes
+from perflab.lab.layer_pass import PassContext
+from perflab.lab.layers import TraceTarget, trace_passes
 from perflab.store.layer_records import TraceLatencyRecord
 from perflab.store.runfolder import RunFolder
 from perflab.tracing.attribution import Attribution, attribute
