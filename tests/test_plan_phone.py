@@ -89,7 +89,8 @@ def test_plan_on_an_emulated_phone(phones: PhoneFactory, adb: Adb, tmp_path: Pat
     assert [s["processor"] for s in plans["FIIF"]["segments"]] == ["gpu", "npu", "gpu"]
     # the page says where it ran and that it was emulated
     page = html.unescape((out / "index.html").read_text(encoding="utf-8"))
-    assert "(emulated)" in page and phone.serial in page
+    assert "(emulated)" in page and f"{phone.serial} (SM-S911B)" in page
+    assert "benchmark_model run on the phone" in m["inputs"]["method"]["timing"]
     # the phone as found: no perflab input left, nothing running, its lock free
     left = adb.device(phone.serial).shell("ls /data/local/tmp/perflab/in 2>/dev/null; pidof benchmark_model",
                                           timeout_s=20, check=False).stdout

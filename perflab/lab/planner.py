@@ -163,6 +163,8 @@ class Runner(Protocol):
 
     #: the two processors' names, for precision fp32 and int8 (plan.json, the page)
     processors: tuple[str, str]
+    #: how a chain of segments is run and timed, in words (plan.json's inputs.method.timing)
+    timing_method: str
 
     def warm(self, group: dict[str, Keys], x: np.ndarray, warmup: int) -> None:
         """Run every variant of the group ``warmup`` times untimed (allocations at the frame's size)."""
@@ -184,6 +186,8 @@ class LocalRunner:
     interpreters of one file, whose difference is the machine's noise."""
 
     processors = PROCESSORS
+    timing_method = ("this machine's LiteRT (XNNPACK), one interpreter per segment in sequence, float tensors "
+                     "between them; a round's sample is the fastest of its iterations")
 
     def __init__(self, maker: SegmentMaker, threads: int) -> None:
         self.maker, self.threads = maker, threads
@@ -568,7 +572,8 @@ def plan_model(art: ModelArtifact, frames: Sequence[PlanFrame], s: PlanSettings,
             "switch_se_ms": costs.switch_se, "switch_raw_ms": costs.switch_raw, "loss_db": loss,
             "loss_se_db": loss_se, "sensitivity": sens_rows,
             "variants": {k: v.to_json() for k, v in costs.timed.items()},
-            "method": {"cost": "differential over prefix segments [0,k) per precision",
+            "method": {"timing": run.timing_method,
+                       "cost": "differential over prefix segments [0,k) per precision",
                        "switch": "two-segment variants [0,k) p → [k,n) q, minus their prefixes; a negative "
                                  "difference (noise) counts as 0",
                        "loss": "PSNR-Y lost when only that unit runs int8 (median over frames)"},

@@ -63,6 +63,10 @@ class PhoneRunner:
     """Implements perflab.lab.planner.Runner with benchmark_model on one phone."""
 
     processors = PHONE_PROCESSORS
+    timing_method = ("each segment one benchmark_model run on the phone with its processor's delegate (gpu: the "
+                     "GPU delegate, fp32; npu: NNAPI, int8); a chain's sample is the sum of its segments' fastest "
+                     "invokes (the tool's min), each with its delegate's hand-over, without the tensor's hand-off "
+                     "between the segments' processes")
 
     def __init__(self, maker: SegmentMaker, threads: int, workload: PhoneWorkload,
                  check: Callable[[], None] = lambda: None) -> None:

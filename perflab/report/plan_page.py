@@ -292,7 +292,8 @@ def model_section(model: Mapping[str, Any], emulated: bool) -> str:
 
 def plan_page_html(doc: Mapping[str, Any]) -> str:
     emulated = bool(doc.get("emulated"))
-    title = f"perflab plan: {doc['scenario']} on {doc['device']}{' (emulated)' if emulated else ''}"
+    where = doc["device"] if not doc.get("device_model") else f"{doc['device']} ({doc['device_model']})"
+    title = f"perflab plan: {doc['scenario']} on {where}{' (emulated)' if emulated else ''}"
     skipped = "".join(f"<li>{_e(s['model'])}: {_e(s['reason'])}</li>" for s in doc.get("skipped", []))
     body = "".join(model_section(m, emulated) for m in doc["models"])
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{_e(title)}</title><style>{_CSS}</style>"
