@@ -15,7 +15,7 @@ import typer
 
 from perflab.cli.errors import EXIT_BAD_INPUT, EXIT_SIGINT, fail
 from perflab.cli.options import number_option
-from perflab.errors import PerflabError, RunInterrupted, UserInputError
+from perflab.errors import ModelError, PerflabError, RunInterrupted, UserInputError
 
 REPORTS_ROOT = Path("reports")
 
@@ -64,16 +64,87 @@ def _open_phone(serial: str) -> Any:
     from perflab.devices.capabilities import ShellDevice
     from perflab.lab.select import select_devices
 
+    if serial == "all":
+        raise UserInputError("--device all: the planner measures on one device; give a phone's serial "
+                             "(`perflab devices` lists them)")
     dev = select_devices(serial)[0]
     if not isinstance(dev, ShellDevice):
         raise UserInputError(f"--device {serial}: not a phone perflab can run benchmark_model on")
+    dev.info()  # the phone's props, read once here: a phone that does not answer fails before any work
     return dev
+
+
+def _check_labels(labels: tuple[str, ...]) -> None:
+    for label in labels:
+        if not label or set(label) - {"F", "I"}:
+            raise UserInputError(f"--check-plan {label!r}: give one letter per unit, F (fp32) or I (int8), e.g. FIIF")
+
+
+def _jobs(arts: list[Any], settings: Any, labels: tuple[str, ...], skipped: list[dict[str, str]],
+          check: Any) -> list[tuple[Any, Any]]:
+    """(model, its settings) for every model whose units can be had (from the segment cache, or
+    its rebuild, which must compute what the shipped file does: else it is skipped with why),
+    before any device time; each --check-plan label goes to the models it fits. UserInputError
+    for a label that fits none."""
+    import dataclasses
+
+    from perflab.errors import ModelError
+    from perflab.zoo.segments import SegmentMaker
+
+    jobs, sizes = [], {}
+    for art in arts:
+        try:
+            n = len(SegmentMaker(art, check=check).units())
+        except ModelError as exc:
+            skipped.append({"model": art.name, "reason": str(exc)})
+            continue
+        sizes[art.name] = n
+        fits = tuple(label for label in labels if len(label) == n)
+        skipped.extend({"model": art.name, "reason": f"--check-plan {label}: {len(label)} letters, the model has "
+                        f"{n} units"} for label in labels if len(label) != n)
+        jobs.append((art, dataclasses.replace(settings, check_plans=fits)))
+    for label in labels:
+        if sizes and all(len(label) != n for n in sizes.values()):
+            raise UserInputError(f"--check-plan {label}: {len(label)} letters, but the models have "
+                                 f"{', '.join(f'{k}: {v}' for k, v in sizes.items())} units")
+    return jobs
 
 
 def _emulated(phone: Any) -> bool:
     from perflab.devices.base import DeviceKind
 
     return bool(phone.info().kind is DeviceKind.EMULATED)
+
+
+def _inputs_and_phone(scenario: Path, out: Path | None, reports_dir: Path, max_frames: int | None,
+                      labels: tuple[str, ...], device: str) -> tuple[Any, list[Any], list[dict[str, str]], Path,
+                                                                     list[Any], Any]:
+    """The command's inputs and the phone (None on local); one line and exit 2 for bad input,
+    exit 1 for a phone that does not answer."""
+    try:
+        _check_labels(labels)
+        sc, arts, skipped, folder, frames = _read_inputs(scenario, out, reports_dir, max_frames)
+    except PerflabError as exc:  # reading the command's inputs: whatever fails here is bad input
+        fail(exc, EXIT_BAD_INPUT)
+    try:
+        phone = None if device == "local" else _open_phone(device)
+    except PerflabError as exc:  # by its type: an unknown serial 2, a phone that does not answer 1
+        fail(exc)
+    return sc, arts, skipped, folder, frames, phone
+
+
+def _plan_local(jobs: list[tuple[Any, Any]], frames: list[Any], stop: Any, progress: Any, note: Any,
+                skipped: list[dict[str, str]]) -> list[dict[str, Any]]:
+    from perflab.lab.planner import plan_model
+
+    models = []
+    for art, s in jobs:
+        try:
+            models.append(plan_model(art, frames, s, check=stop.check, progress=progress))
+        except ModelError as exc:  # this model cannot be planned here; the others still are
+            note(f"perflab: {art.name}: not planned: {exc}")
+            skipped.append({"model": art.name, "reason": str(exc)})
+    return models
 
 
 def _summary(m: dict[str, Any]) -> str:
@@ -86,8 +157,9 @@ def _summary(m: dict[str, Any]) -> str:
 
 
 def plan_cmd(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML: its chain zoo models (espcn, fsrcnn), geometry, "
-                                             "threads and input frames are used")],
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML: its learned zoo models (espcn, fsrcnn, abpn, "
+                                             "repvgg, teacher, student), geometry, threads and input frames are "
+                                             "used")],
     device: Annotated[str, typer.Option(help="where to measure: 'local' (the CPU's fp32 and int8 paths) or a "
                                         "phone's serial (its GPU for fp32, its NPU through NNAPI for int8)")] = "local",
     quality_floor: Annotated[float | None, number_option("--quality-floor", min=0, max=100, help="lowest PSNR-Y "
@@ -113,25 +185,28 @@ def plan_cmd(
 
     Ctrl-C stops cleanly between measurements; nothing is written then (exit 130)."""
     from perflab.lab.lifecycle import StopController, signals_stop
-    from perflab.lab.planner import PlanSettings, plan_document, plan_model
+    from perflab.lab.planner import PlanSettings, plan_document
     from perflab.report.plan_page import plan_page_html
     from perflab.store.runfolder import utc_now_iso
 
-    try:
-        sc, arts, skipped, folder, frames = _read_inputs(scenario, out, reports_dir, max_frames)
-        phone = None if device == "local" else _open_phone(device)
-    except PerflabError as exc:  # reading the command's inputs: whatever fails here is bad input
-        fail(exc, EXIT_BAD_INPUT)
-
+    labels = tuple(check_plan or ())
+    sc, arts, skipped, folder, frames, phone = _inputs_and_phone(scenario, out, reports_dir, max_frames, labels,
+                                                                 device)
     settings = PlanSettings(lr_width=sc.geometry.lr_width, lr_height=sc.geometry.lr_height, threads=sc.threads,
-                            rounds=rounds, iterations=iterations, quality_floor_db=quality_floor,
-                            check_plans=tuple(check_plan or ()))
+                            rounds=rounds, iterations=iterations, quality_floor_db=quality_floor)
 
     def progress(msg: str) -> None:
         if not quiet:
             typer.echo(msg, err=True)
 
+    def note(msg: str) -> None:  # said even under -q
+        typer.echo(msg, err=True)
+
     stop = StopController()
+    try:
+        jobs = _jobs(arts, settings, labels, skipped, stop.check)
+    except PerflabError as exc:  # a label that fits no model: 2; no TensorFlow to make the segments: 1
+        fail(exc)
     where = device if phone is None else f"{device} ({phone.info().model}{', emulated' if _emulated(phone) else ''})"
     if not quiet:
         typer.echo(f"perflab plan {sc.name} on {where} → {folder}: {', '.join(a.name for a in arts)}; "
@@ -142,18 +217,15 @@ def plan_cmd(
         with signals_stop(stop, on_first=lambda name: progress(f"perflab: {name}: stopping after this step "
                                                                 "(press again to exit at once)")):
             if phone is None:
-                for art in arts:
-                    models.append(plan_model(art, frames, settings, check=stop.check, progress=progress))
+                models = _plan_local(jobs, frames, stop, progress, note, skipped)
             else:
                 from perflab.lab.planner_phone import plan_on_phone
 
-                models = plan_on_phone(phone, arts, frames, settings, stop, progress, folder.name)
+                models = plan_on_phone(phone, jobs, frames, stop, progress, note, folder.name, skipped)
     except RunInterrupted:
         typer.echo("perflab: interrupted: no plan written", err=True)
         raise typer.Exit(EXIT_SIGINT) from None
-    except UserInputError as exc:
-        fail(exc, EXIT_BAD_INPUT)
-    except PerflabError as exc:
+    except PerflabError as exc:  # by its type: bad input 2, else 1
         fail(exc)
 
     doc = plan_document(models, scenario=sc.name, device=device, skipped=skipped, started=started,
@@ -166,3 +238,5 @@ def plan_cmd(
         typer.echo(_summary(m))
     typer.echo(f"plan: {folder / 'plan.json'}\nreport: {folder / 'index.html'}")
     sys.stdout.flush()
+    if len(models) < len(jobs):  # a model failed: the others are written, the exit says so
+        raise typer.Exit(1)

@@ -34,7 +34,7 @@ import numpy as np
 
 from perflab.core.types import ModelArtifact
 from perflab.devices.capabilities import ShellDevice
-from perflab.errors import DeviceError, ModelError
+from perflab.errors import DeviceBusyError, DeviceError, ModelError, PerflabError
 from perflab.lab.lifecycle import StopController
 from perflab.lab.planner import Keys, PlanFrame, PlanSettings, Progress, Runner, plan_model
 from perflab.workloads.phone import PhoneWorkload, RawInput
@@ -93,30 +93,38 @@ class PhoneRunner:
             return x
         key = (start, tuple(x.shape))
         if key not in self._acts:
-            it = _host_interpreter(self.maker.path(SegmentKey(0, start, "fp32")))
-            (d,) = it.get_input_details()  # a prefix short of the tail reads the frame alone
-            it.resize_tensor_input(d["index"], list(x.shape), strict=True)
-            it.allocate_tensors()
-            it.set_tensor(d["index"], np.asarray(x, dtype=np.float32))
-            it.invoke()
-            self._acts[key] = np.asarray(it.get_tensor(it.get_output_details()[0]["index"]), dtype=np.float32)
+            path = self.maker.path(SegmentKey(0, start, "fp32"))
+            try:
+                it = _host_interpreter(path)
+                (d,) = it.get_input_details()  # a prefix short of the tail reads the frame alone
+                it.resize_tensor_input(d["index"], list(x.shape), strict=True)
+                it.allocate_tensors()
+                it.set_tensor(d["index"], np.asarray(x, dtype=np.float32))
+                it.invoke()
+                act = it.get_tensor(it.get_output_details()[0]["index"])
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"LiteRT on this machine cannot run {path.name} for the timing input: {exc}") from exc
+            self._acts[key] = np.asarray(act, dtype=np.float32)
         return self._acts[key]
 
     def _inputs(self, key: SegmentKey, act: np.ndarray, lr: np.ndarray) -> tuple[list[RawInput], tuple[int, ...]]:
         """The segment's inputs as raw float32 tensors, and its output's shape at this geometry
         (the host's LiteRT interpreter reads the shapes; nothing is run on the host)."""
-        it = _host_interpreter(self.maker.path(key))
         raw: list[RawInput] = []
-        for d in it.get_input_details():
-            name = str(d["name"])
-            value = lr if _is_lr(name) and len(it.get_input_details()) > 1 else act
-            it.resize_tensor_input(d["index"], list(value.shape), strict=True)
-            if np.dtype(d["dtype"]) != np.float32:
-                raise ModelError(f"segment {key.file}: input {name} is {np.dtype(d['dtype'])}, expected float32")
-            raw.append(RawInput(name, tuple(int(v) for v in value.shape),
-                                np.ascontiguousarray(value, dtype=np.float32).tobytes()))
-        it.allocate_tensors()
-        out = it.get_output_details()[0]
+        try:
+            it = _host_interpreter(self.maker.path(key))
+            for d in it.get_input_details():
+                name = str(d["name"])
+                value = lr if _is_lr(name) and len(it.get_input_details()) > 1 else act
+                it.resize_tensor_input(d["index"], list(value.shape), strict=True)
+                if np.dtype(d["dtype"]) != np.float32:
+                    raise ModelError(f"segment {key.file}: input {name} is {np.dtype(d['dtype'])}, expected float32")
+                raw.append(RawInput(name, tuple(int(v) for v in value.shape),
+                                    np.ascontiguousarray(value, dtype=np.float32).tobytes()))
+            it.allocate_tensors()
+            out = it.get_output_details()[0]
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"LiteRT on this machine cannot read segment {key.file} at {act.shape}: {exc}") from exc
         return raw, tuple(int(v) for v in out["shape"])
 
     # ---- Runner
@@ -129,9 +137,9 @@ class PhoneRunner:
         self.tool_runs += 1
         stat = run.output.inference
         summary = None if stat is None else stat.summary()
-        if summary is None:
-            raise ModelError(f"benchmark_model printed no inference timings for {key.file}")
-        return summary.min_ms if summary.min_ms is not None else summary.mean_ms
+        if summary is None or summary.min_ms is None:
+            raise ModelError(f"benchmark_model printed no fastest inference (min=) for {key.file}")
+        return summary.min_ms
 
     @staticmethod
     def _segments(group: dict[str, Keys], reverse: bool) -> list[SegmentKey]:
@@ -143,10 +151,11 @@ class PhoneRunner:
         return segs[::-1] if reverse else segs
 
     def warm(self, group: dict[str, Keys], x: np.ndarray, warmup: int) -> None:
-        """Each segment pushed and run once (the tool warms up inside every timed run as well)."""
+        """Each segment pushed and run ``warmup`` times untimed (each timed run warms up once more
+        inside the tool)."""
         for key in self._segments(group, False):
             self.check()
-            self._time_segment(key, x, 1, 0)
+            self._time_segment(key, x, max(1, warmup), 0)
 
     def round(self, group: dict[str, Keys], x: np.ndarray, iterations: int, reverse: bool,
               check: Callable[[], None]) -> dict[str, float]:
@@ -163,7 +172,7 @@ class PhoneRunner:
             inputs, shape = self._inputs(key, y, np.asarray(lr, dtype=np.float32))
             run = self.workload.run_graph(self._art(key), inputs, delegate=PHONE_DELEGATES[key.precision],
                                           threads=self.threads, num_runs=1, warmup_runs=0, timeout_s=TOOL_TIMEOUT_S,
-                                          want_output=True)
+                                          want_output=True, keep_inputs=False)
             self.tool_runs += 1
             raw = run.raw_output or b""
             expected = int(np.prod(shape)) * 4
@@ -183,26 +192,47 @@ def phone_runner(workload: PhoneWorkload, check: Callable[[], None]) -> Callable
     return make
 
 
-def plan_on_phone(phone: ShellDevice, arts: Sequence[ModelArtifact], frames: Sequence[PlanFrame], s: PlanSettings,
-                  stop: StopController, progress: Progress, plan_id: str) -> list[dict[str, Any]]:
+def plan_on_phone(phone: ShellDevice, jobs: Sequence[tuple[ModelArtifact, PlanSettings]],
+                  frames: Sequence[PlanFrame], stop: StopController, progress: Progress, note: Progress,
+                  plan_id: str, skipped: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Every model planned on the phone: locked and tuned for the pass (``prepare``), the tool's
     run killed on Ctrl-C, the pushed inputs deleted and the phone restored afterwards, also on
-    errors and interrupts."""
+    errors and interrupts (a failed restore is said with what to run, never in place of the error
+    that ended the pass). A model that cannot be planned (ModelError) lands in ``skipped``;
+    ``note`` is said even where progress is quiet."""
     models: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="perflab-plan-") as work:
         workload = PhoneWorkload(phone, Path(work))
         with stop.cancelling(workload.cancel), stop.restoring(phone.restore):
-            phone.prepare(plan_id)
+            try:
+                phone.prepare(plan_id)
+            except DeviceBusyError:  # another perflab holds it: nothing of ours to undo
+                raise
+            except BaseException:
+                _restore(phone, note)
+                raise
             try:
                 workload.check_ready()
-                for art in arts:
-                    models.append(plan_model(art, frames, s, check=stop.check, progress=progress,
-                                             runner=phone_runner(workload, stop.check)))
+                for art, s in jobs:
+                    try:
+                        models.append(plan_model(art, frames, s, check=stop.check, progress=progress,
+                                                 runner=phone_runner(workload, stop.check)))
+                    except ModelError as exc:  # this model cannot run here; the others still can
+                        note(f"perflab: {art.name}: not planned on {phone.serial}: {exc}")
+                        skipped.append({"model": art.name, "reason": str(exc)})
             finally:
                 try:
                     workload.forget_inputs()
                 except DeviceError as exc:  # gone: the files stay in perflab's folder on the phone
-                    progress(f"perflab: [{phone.serial}] pushed inputs not deleted: {exc}")
+                    note(f"perflab: [{phone.serial}] pushed inputs not deleted: {exc}")
                 finally:
-                    phone.restore()
+                    _restore(phone, note)
     return models
+
+
+def _restore(phone: ShellDevice, note: Progress) -> None:
+    try:
+        phone.restore()
+    except PerflabError as exc:
+        note(f"perflab: [{phone.serial}] not restored: {exc}. Run `perflab devices restore {phone.serial}` when it "
+             "is back.")

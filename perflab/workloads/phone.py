@@ -392,10 +392,12 @@ class PhoneWorkload:
         return decode_output(raw, out_spec.shape, out_spec.dtype, out_spec.scale, out_spec.zero_point)
 
     def run_graph(self, model: ModelArtifact, inputs: list[RawInput], *, delegate: str, threads: int,
-                  num_runs: int, warmup_runs: int, timeout_s: float, want_output: bool = False) -> GraphRun:
+                  num_runs: int, warmup_runs: int, timeout_s: float, want_output: bool = False,
+                  keep_inputs: bool = True) -> GraphRun:
         """One benchmark_model run of ``model`` on inputs given as raw tensors (pushed once per
-        content), e.g. a segment of a split plan: the tool's parsed output, checked (the delegate
-        applied), and with ``want_output`` the raw bytes it wrote with ``--output_filepath``."""
+        content and kept for the next run, or deleted after it without ``keep_inputs``), e.g. a
+        segment of a split plan: the tool's parsed output, checked (the delegate applied), and
+        with ``want_output`` the raw bytes it wrote with ``--output_filepath``."""
         binary = self.ensure_benchmark_model()
         graph = self.ensure_model(model)
         layers = tuple(InputLayer(i.name, i.shape, self._push_input(i.data, "g")) for i in inputs)
@@ -406,7 +408,11 @@ class PhoneWorkload:
         cmd = BenchmarkCommand(binary=binary, graph=graph, threads=threads, delegate=delegate, num_runs=num_runs,
                                warmup_runs=warmup_runs, inputs=layers, output_filepath=remote_out,
                                max_secs=max(1.0, float(timeout_s)))
-        out = self._run_tool(cmd, timeout_s)
+        try:
+            out = self._run_tool(cmd, timeout_s)
+        finally:
+            if not keep_inputs:
+                self._forget([str(layer.value_file) for layer in layers])
         check_output(out, delegate=delegate, required_flags=("--output_filepath",) if want_output else ())
         raw: bytes | None = None
         if remote_out is not None:
@@ -420,10 +426,14 @@ class PhoneWorkload:
 
     def forget_inputs(self) -> None:
         """Delete the raw inputs pushed so far from the phone (a planner pushes many)."""
-        files = sorted(set(self._s.inputs.values()))
-        if files:
-            self.device.sh(["rm", "-f", *files], check=False)
-        self._s.inputs = {}
+        self._forget(sorted(set(self._s.inputs.values())))
+
+    def _forget(self, files: list[str]) -> None:
+        """Delete these pushed inputs from the phone (50 to a command) and from what is known to be there."""
+        gone = set(files)
+        self._s.inputs = {k: v for k, v in self._s.inputs.items() if v not in gone}
+        for i in range(0, len(files), 50):
+            self.device.sh(["rm", "-f", *files[i:i + 50]], check=False)
 
     def run_profile(
         self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float

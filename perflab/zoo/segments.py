@@ -206,7 +206,8 @@ REBUILD_TOLERANCE = 1e-4  # max |Keras rebuild − shipped .tflite| on a random 
 
 def _check_rebuild(model: Any, shipped: Path) -> None:
     """The Keras rebuild with the shipped weights must compute what the shipped fp32 model does
-    (segments of a model that differs would plan a different model): UserInputError if not."""
+    (segments of a model that differs would plan a different model): ModelError if not (the
+    model is not planned, the others still are)."""
     import numpy as np
 
     from perflab.zoo.infer import upscale
@@ -217,8 +218,8 @@ def _check_rebuild(model: Any, shipped: Path) -> None:
         mine = np.asarray(model(lr[None]), dtype=np.float32)[0]
     diff = float(np.abs(mine - upscale(shipped, lr, threads=1)).max())
     if not diff <= REBUILD_TOLERANCE:
-        raise UserInputError(f"{shipped.name}: perflab's rebuild of the model differs from the shipped file by up "
-                             f"to {diff:.3g} on a test frame; its segments would be another model (not planned)")
+        raise ModelError(f"{shipped.name}: perflab's rebuild of the model differs from the shipped file by up "
+                         f"to {diff:.3g} on a test frame; its segments would be another model")
 
 
 def _foreign_reads(model: Any, units: Sequence[LayerUnit]) -> list[set[tuple[int, int]]]:

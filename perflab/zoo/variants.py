@@ -48,7 +48,7 @@ from perflab.core.paths import ENV_CACHE_DIR, cache_dir
 from perflab.core.types import ModelArtifact
 from perflab.errors import MissingDependencyError, ModelError, UserInputError
 
-VARIANTS_FORMAT = 1  # bump when the generated files or the manifest change
+VARIANTS_FORMAT = 2  # bump when the generated files or the manifest change
 MANIFEST = "manifest.json"
 CACHE_ENV = ENV_CACHE_DIR
 GENERATABLE = ("espcn", "fsrcnn", "abpn", "repvgg", "teacher", "student", "bicubic")
@@ -260,6 +260,8 @@ def _folded_scale(conv: Any) -> float | None:
     numbers are the kernel times it; None where no such layer follows."""
     import keras
 
+    if conv.get_config().get("activation", "linear") != "linear":  # the converter folds only into a bare conv
+        return None
     consumers = [n.operation for n in conv._outbound_nodes]
     if len(consumers) != 1 or not isinstance(consumers[0], keras.layers.Rescaling):
         return None
