@@ -12,6 +12,7 @@ import html
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ pytest.importorskip("tensorflow")
 from support.phones import PhoneFactory
 
 from perflab.devices.adb import Adb
+from perflab.emulator.phone import EmulatedPhone
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -49,13 +51,33 @@ def _plan(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=840, check=False)
 
 
-def test_plan_on_an_emulated_phone(phones: PhoneFactory, adb: Adb, tmp_path: Path) -> None:
-    phone = phones.start("galaxy_s23")
-    scenario = tmp_path / "phoneplan.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
+@pytest.fixture(scope="module")
+def phone(module_phones: PhoneFactory) -> EmulatedPhone:
+    return module_phones.start("galaxy_s23")
+
+
+def _env(adb: Adb, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
     env.update(ANDROID_ADB_SERVER_PORT=str(adb.port), PERFLAB_STATE_DIR=str(tmp_path / "state"),
-               PYTHONPATH=str(Path(__file__).resolve().parents[1]), TF_CPP_MIN_LOG_LEVEL="2")
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    return env
+
+
+def _left_as_found(adb: Adb, phone: EmulatedPhone, state: Path) -> None:
+    """No perflab input left on the phone, no benchmark_model running, its lock free."""
+    left = adb.device(phone.serial).shell("ls /data/local/tmp/perflab/in 2>/dev/null; pidof benchmark_model",
+                                          timeout_s=20, check=False).stdout
+    assert left.strip() == "", left
+    from perflab.devices.lock import DeviceLock
+
+    with DeviceLock(phone.serial, state / "locks"):  # DeviceBusyError while anyone holds it
+        pass
+
+
+def test_plan_on_an_emulated_phone(phone: EmulatedPhone, adb: Adb, tmp_path: Path) -> None:
+    scenario = tmp_path / "phoneplan.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    env = _env(adb, tmp_path)
     out = tmp_path / "plan"
     # a plan with two seams (GPU → NPU → GPU) is run besides the front: the additive model's check
     r = _plan(env, str(scenario), "--device", phone.serial, "--out", str(out), "--rounds", "2", "--iterations", "3",
@@ -91,11 +113,26 @@ def test_plan_on_an_emulated_phone(phones: PhoneFactory, adb: Adb, tmp_path: Pat
     page = html.unescape((out / "index.html").read_text(encoding="utf-8"))
     assert "(emulated)" in page and f"{phone.serial} (SM-S911B)" in page
     assert "benchmark_model run on the phone" in m["inputs"]["method"]["timing"]
-    # the phone as found: no perflab input left, nothing running, its lock free
-    left = adb.device(phone.serial).shell("ls /data/local/tmp/perflab/in 2>/dev/null; pidof benchmark_model",
-                                          timeout_s=20, check=False).stdout
-    assert left.strip() == "", left
-    from perflab.devices.lock import DeviceLock
+    _left_as_found(adb, phone, tmp_path / "state")
 
-    with DeviceLock(phone.serial, tmp_path / "state" / "locks"):  # DeviceBusyError while anyone holds it
-        pass
+
+def test_ctrl_c_on_a_phone_writes_nothing_and_leaves_it_as_found(phone: EmulatedPhone, adb: Adb,
+                                                                    tmp_path: Path) -> None:
+    scenario = tmp_path / "phoneplan.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    out = tmp_path / "plan"
+    proc = subprocess.Popen([sys.executable, "-m", "perflab", "plan", str(scenario), "--device", phone.serial,
+                             "--out", str(out), "--rounds", "3"], env=_env(adb, tmp_path), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # interrupted while the inputs are being timed on the phone
+        seen.append(line)
+        if "inputs: round 1/" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "no plan written" in rest and "Traceback" not in rest
+    assert not out.exists()
+    _left_as_found(adb, phone, tmp_path / "state")
