@@ -11,7 +11,9 @@ field: the times the thread was put on a CPU) and whether the op began on anothe
 one the op before it did its own work on (``sched_getcpu``).
 
 Usage: python benchmarks/probe_after_spin.py [--invokes 200] [--busy 2] [--delays c1=15,c2=5,c3=5]
-       [--spend spin|work|spin,work] [--block 1] [--pin none|spin|thread]
+       [--spend spin|work|spin,work] [--block 1] [--pin none|spin|thread] [--processes N]
+``--processes N``: instead, N fresh processes each for the undelayed and the delayed model, alternating,
+each building the segments and timing 3 + 7 invokes as one tool run does (no phone, adb or trace).
 ``--block N``: N invokes of one kind in a row (1: every invoke alternates), so an op's own data has
 gone untouched for the delayed model's whole invoke, not for an undelayed one's.
 ``--pin spin``: each delay is spun with the thread held to the CPU it is on (released after);
@@ -128,6 +130,35 @@ def _med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def _one_run(delayed: bool, delays: str) -> None:
+    """One fresh process's run: 3 warm-up and 7 timed invokes; per op its median work (ms), and
+    the median of each delayed layer's segments (ms), as one line."""
+    seg, names = _build()
+    fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    layer_delays = parse_layer_delays(delays)
+    d = op_delays_s(names, layer_delays) if delayed else [0.0] * seg.n_ops
+    for _ in range(3):
+        _invoke(seg, d, fd)
+    rs = [_invoke(seg, d, fd) for _ in range(7)]
+    work = [round(_med([r[k]["work_ms"] for r in rs]), 3) for k in range(seg.n_ops)]
+    layers = {layer: round(_med([sum(r[k]["ms"] for k in range(seg.n_ops)
+                                     if (m := re.search(r"/(c\d)_\d+/", names[k])) and m.group(1) == layer)
+                                 for r in rs]), 3) for layer in layer_delays}
+    print(f"{'delayed' if delayed else 'undelayed'} work per op {work} layers {layers}", flush=True)
+
+
+def _processes(n: int, busy: int, delays: str) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    try:
+        for _ in range(n):
+            for kind in ("undelayed", "delayed"):
+                subprocess.run([sys.executable, __file__, "--one-run", kind, "--delays", delays], check=True)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--invokes", type=int, default=200)
@@ -135,8 +166,16 @@ def main() -> None:
     ap.add_argument("--delays", default="c1=15,c2=5,c3=5")
     ap.add_argument("--spend", default="spin", help="spin, work or spin,work (alternating)")
     ap.add_argument("--block", type=int, default=1, help="invokes of one kind in a row before the next kind")
+    ap.add_argument("--processes", type=int, default=0)
+    ap.add_argument("--one-run", choices=["undelayed", "delayed"], help=argparse.SUPPRESS)
     ap.add_argument("--pin", choices=["none", "spin", "thread"], default="none")
     args = ap.parse_args()
+    if args.one_run:
+        _one_run(args.one_run == "delayed", args.delays)
+        return
+    if args.processes:
+        _processes(args.processes, args.busy, args.delays)
+        return
     seg, names = _build()
     fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
     layer_delays = parse_layer_delays(args.delays)
@@ -166,6 +205,12 @@ def main() -> None:
         for p in procs:
             p.kill()
             p.wait()
+    _report(args, seg, names, rows, by_kind, layer_delays, load, mig)
+
+
+def _report(args: argparse.Namespace, seg: SegmentedModel, names: list[str],
+            rows: list[tuple[bool, list[dict[str, Any]]]], by_kind: dict[str, list[list[dict[str, Any]]]],
+            layer_delays: dict[str, float], load: tuple[float, float, float], mig: int) -> None:
     und = [r for d, r in rows if not d]
     dly = [r for d, r in rows if d]
     print(f"spend={args.spend} pin={args.pin} busy={args.busy} delays {args.delays}, {args.invokes} invokes, the kind changing every {args.block}, load at end {load[0]:.1f}; "
