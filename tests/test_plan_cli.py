@@ -18,26 +18,13 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from support.plans import tiny_plan_scenario
+
 from perflab.devices.adb import Adb
 from perflab.zoo.registry import get_artifact
 from perflab.zoo.segments import CHAIN_FAMILIES
 
-SCENARIO = """\
-schema: perflab.scenario/1
-name: tinyplan
-geometry: {lr_width: 48, lr_height: 32, scale: 2}
-models:
-  - zoo: espcn
-    variants: [fp32]
-  - path: mine.tflite
-    scale: 2
-delegates: [cpu]
-threads: 1
-inputs:
-  images:
-    - skimage: coffee
-  max_frames: 1
-"""
+SCENARIO = tiny_plan_scenario("tinyplan", "  - path: mine.tflite\n    scale: 2\n")
 
 
 @pytest.fixture(scope="module")

@@ -24,26 +24,14 @@ if shutil.which("adb") is None:
 pytest.importorskip("tensorflow")
 
 from support.phones import PhoneFactory
+from support.plans import tiny_plan_scenario
 
 from perflab.devices.adb import Adb
 from perflab.emulator.phone import EmulatedPhone
 
 pytestmark = pytest.mark.timeout(900)
 
-SCENARIO = """\
-schema: perflab.scenario/1
-name: phoneplan
-geometry: {lr_width: 48, lr_height: 32, scale: 2}
-models:
-  - zoo: espcn
-    variants: [fp32]
-delegates: [cpu]
-threads: 1
-inputs:
-  images:
-    - skimage: coffee
-  max_frames: 1
-"""
+SCENARIO = tiny_plan_scenario("phoneplan")
 
 
 def _plan(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
