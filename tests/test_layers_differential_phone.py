@@ -31,7 +31,7 @@ from perflab.devices.adb import Adb
 from perflab.devices.android import AndroidDevice
 from perflab.lab.layer_pass import PassContext, PassOptions
 from perflab.lab.layers import layer_passes
-from perflab.store.layer_records import LayerPassRecord, LayersRecord
+from perflab.store.layer_records import LayerPassRecord, LayerRow, LayersRecord
 from perflab.workloads import workload_for
 from perflab.zoo.registry import get_artifact
 
@@ -137,6 +137,13 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
         if c2.unresolved:
             # the costliest layer unresolved: the rest (c1 and c3, close in cost) say little about the top
             return [c2.unresolved]
+        vs_op = next(c for c in d.rank_checks if c.against == "op_profile")
+        if not vs_op.same_top:
+            # the op profile is one run's per-op means, with no spread to say a neighbour's burst
+            # landed in one layer (CI, 2026-12-07, beside two busy processes and a benchmark: the
+            # differential's c2 120 ms [116, 127] against c1 34 ms, the op profile's top another
+            # layer); a pass that says so is measured again, and three in a row still fail
+            return [f"tops differ: differential {_top(d.rows)}, op profile {_top_groups(r)}"]
         return []
 
     rec, reliable = measure_until_within_or_busy(measure, misses, _unanswered_on_a_noisy_host("op_profile", "c2"))
@@ -161,6 +168,22 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
     assert all(r.cells[col].ops_seen == r.cells[col].ops_total > 0 for r in groups), groups
     assert sum(r.cells[col].time_ms or 0.0 for r in groups) == pytest.approx(sum(r.avg_ms for r in op.rows))
     assert sorted(i for g in al.groups for i in g.ops) == sorted(r.index for r in op.rows)
+
+
+def _top(rows: list[LayerRow]) -> str:
+    r = max(rows, key=lambda x: x.avg_ms)
+    return f"{r.name} {r.avg_ms:.2f} ms"
+
+
+def _top_groups(rec: LayersRecord) -> str:
+    """The op profile's costliest group of the aligned table (its ops summed into groups)."""
+    al = rec.aligned
+    if al is None:
+        return "no aligned table"
+    col = [m.method for m in al.methods].index("op_profile")
+    groups = [(r.name, r.cells[col].time_ms or 0.0) for r in al.rows if r.kind == "group"]
+    name, ms = max(groups, key=lambda g: g[1])
+    return f"{name} {ms:.2f} ms"
 
 
 def test_xnnpack_operators_line_up_with_the_model_ops(device: AndroidDevice, tmp_path: Path) -> None:
