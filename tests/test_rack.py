@@ -154,6 +154,27 @@ def test_host_whose_adb_server_is_down_is_a_problem_not_an_error(tmp_path: Path)
     assert reasons[(1, None)].startswith("devices[1] select: not resolved: adb server")
 
 
+def test_a_host_that_is_down_starts_no_adb_server_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """adbutils answers a refused connection with ``adb start-server`` on this machine's default
+    port (whatever host was asked): asking a rack host that is down must not leave a server here."""
+    mine = _closed_port()  # this machine's "default" port for the check: never the user's 5037
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(mine))
+    loaded = load_rack(write(tmp_path, f"""\
+        name: x
+        hosts: {{down: {{adb: '127.0.0.1:{_closed_port()}'}}}}
+        devices:
+          - {{serial: A1}}
+        scenarios: [SCENARIO]
+        """))
+    try:
+        res = resolve_devices(loaded, timeout_s=2.0)
+        assert res.devices == [] and res.problems
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", mine)) != 0, f"an adb server was started on {mine}"
+    finally:  # what a failure left behind goes
+        subprocess.run(["adb", "-P", str(mine), "kill-server"], capture_output=True, timeout=30, check=False)
+
+
 def test_retry_decision_backs_off_on_transport_errors_only() -> None:
     limits = EffectiveLimits.merge().as_dict() | {"attempts": 3, "retry_backoff_s": 2.0}
     kwargs = {"limits": limits}

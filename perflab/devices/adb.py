@@ -173,6 +173,32 @@ def parse_devices_l(text: str) -> list[DeviceEntry]:
     return entries
 
 
+class _NoStartConnection(adbutils.AdbConnection):  # type: ignore[misc]
+    """adbutils' connection, except that a refused connection is an error: adbutils then runs
+    ``adb start-server``, which starts a server on *this machine's default port* whatever host
+    and port were asked — a health check of a rack host that is down left an adb server on
+    127.0.0.1:5037 behind the user's back. perflab starts servers only where it means to
+    (``discover_devices(start_server=True)``, the emulator's own)."""
+
+    def _safe_connect(self) -> socket.socket:
+        return self._create_socket()  # type: ignore[no-any-return]
+
+
+class _NoStartClient(adbutils.AdbClient):  # type: ignore[misc]
+    """An adbutils client whose connections never start a server (:class:`_NoStartConnection`)."""
+
+    def __init__(self, host: str, port: int, socket_timeout: float) -> None:
+        super().__init__(host=host, port=port, socket_timeout=socket_timeout)
+        self._socket_timeout = socket_timeout
+
+    def make_connection(self, timeout: float | None = None) -> adbutils.AdbConnection:
+        conn = _NoStartConnection(self.host, self.port)
+        t = timeout or self._socket_timeout
+        if t:
+            conn.conn.settimeout(t)
+        return conn
+
+
 class Adb:
     """The adb server (host side). Cheap to create; opens a connection per call."""
 
@@ -190,7 +216,7 @@ class Adb:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.client = adbutils.AdbClient(host=self.host, port=self.port, socket_timeout=timeout_s)
+        self.client = _NoStartClient(self.host, self.port, timeout_s)
 
     # ---- host services ------------------------------------------------------------------
 
