@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.cli import cli_commands
 
 from perflab.core.files import open_regular, read_regular_bytes, regular_file_problem
 from perflab.core.numbers import Number, NumberSpec, number_problem, parse_number
@@ -88,24 +89,15 @@ def test_nan_and_infinity_are_never_numbers() -> None:
     assert number_problem("2.5", NumberSpec(integer=True)) is not None
 
 
-def _commands(app: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
-    for c in app.registered_commands:
-        yield [*path, c.name or c.callback.__name__], c.callback
-    for g in app.registered_groups:
-        yield from _commands(g.typer_instance, [*path, g.name])
-
-
 def _is_numeric(annotation: Any) -> bool:
     union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
     return any(a in (int, float) for a in (typing.get_args(annotation) if union else (annotation,)))
 
 
 def test_every_numeric_option_of_every_command_goes_through_the_one_number_type() -> None:
-    from perflab.cli import app
-
     unchecked = []
     seen = 0
-    for path, callback in _commands(app, []):
+    for path, callback in cli_commands():
         for name, hint in typing.get_type_hints(callback, include_extras=True).items():
             if name == "return":
                 continue
@@ -119,10 +111,8 @@ def test_every_numeric_option_of_every_command_goes_through_the_one_number_type(
 
 
 def _number_parsers() -> list[tuple[str, Number]]:
-    from perflab.cli import app
-
     found = []
-    for path, callback in _commands(app, []):
+    for path, callback in cli_commands():
         for hint in typing.get_type_hints(callback, include_extras=True).values():
             if typing.get_origin(hint) is typing.Annotated:
                 found += [(f"perflab {' '.join(path)} {m.parser.option}", m.parser)

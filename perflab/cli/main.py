@@ -1,23 +1,129 @@
-"""The ``perflab`` command: its app, global options, every command group mounted, and ``main``.
+"""The ``perflab`` command: its app, global options, the table of its commands, and ``main``.
 
 Each command group is one module of perflab.cli (run, scenario, models, devices, trace, meter,
-emulate, rack, matrix, compare); exit codes and the error line are perflab.cli.errors.
+emulate, rack, matrix, compare, ...); exit codes and the error line are perflab.cli.errors.
+:data:`COMMANDS` names every command with its module and its one-line help, and a command's
+module is imported only when that command is given its arguments (to run, to print its own
+``--help``, to complete them): ``perflab --help`` and the completion of a command's name read the
+table alone, so that starting perflab does not import numpy, adbutils or the phone emulator.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from perflab import __version__
 from perflab.cli.errors import EXIT_OK, error_line, exit_code, internal_error
 from perflab.errors import PerflabError
 
+if TYPE_CHECKING:  # typer vendors click (typer._click); perflab does not depend on click itself
+    from typer._click import Command as ClickCommand
+    from typer._click import Context as ClickContext
+
+
+@dataclass(frozen=True)
+class CommandEntry:
+    """One command of ``perflab``: a function (``perflab run``) or a typer app of commands
+    (``perflab models ...``), found as ``module.attr``, with the one line ``perflab --help`` lists.
+
+    ``help`` is also the command's own ``--help`` text, unless ``own_help``: then that is the
+    command's docstring, whose first paragraph is ``help`` (a test keeps them the same)."""
+
+    name: str
+    module: str
+    attr: str
+    help: str
+    own_help: bool = False
+
+    def load(self) -> typer.Typer | Callable[..., Any]:
+        """The typer app or the command function (imports its module)."""
+        target: typer.Typer | Callable[..., Any] = getattr(importlib.import_module(self.module), self.attr)
+        return target
+
+
+# The order of ``perflab --help``: the commands, then the command groups.
+COMMANDS: tuple[CommandEntry, ...] = (
+    CommandEntry("run", "perflab.cli.run", "run",
+            "Run a scenario on devices and write results.json, samples and an HTML report.", own_help=True),
+    CommandEntry("report", "perflab.cli.run", "report_cmd", "Rebuild index.html from a run folder alone."),
+    CommandEntry("plan", "perflab.cli.plan", "plan_cmd",
+            "Split planner: which layer runs on which processor, measured, solved exactly, run and checked."),
+    CommandEntry("emulate", "perflab.cli.emulate", "emulate",
+            "Start emulated phones behind the real adb server (until Ctrl-C)."),
+    CommandEntry("nightly", "perflab.cli.rack", "nightly",
+            "A night on the rack: every phone × scenario, here or on a PostgreSQL queue."),
+    CommandEntry("worker", "perflab.cli.rack", "worker", "A rack host's worker on the PostgreSQL task queue."),
+    CommandEntry("matrix", "perflab.cli.matrix", "matrix_cmd",
+            "Compatibility matrix of stored runs: devices × models, coverage, gaps."),
+    CommandEntry("compare", "perflab.cli.compare", "compare_cmd",
+            "Per-cell changes between two runs with confidence intervals; exit 1 on a regression."),
+    CommandEntry("dashboard", "perflab.cli.compare", "dashboard_cmd",
+            "Nightly trends from the results store: change points, regressions, flaky cells (offline HTML)."),
+    CommandEntry("import", "perflab.cli.importer", "import_cmd",
+            "Import captures measured elsewhere (benchmark_model logs, the benchmark app's logcat) as IMPORTED "
+            "cells with their provenance."),
+    CommandEntry("scenario", "perflab.cli.scenario", "app", "Validate scenarios and print their schema."),
+    CommandEntry("models", "perflab.cli.models", "app", "The SR model zoo: list, build, train, convert, analyze."),
+    CommandEntry("devices", "perflab.cli.devices", "app", "Phones over adb: list, probe, restore."),
+    CommandEntry("profile", "perflab.cli.trace", "profile_app", "TFLite op profiles from benchmark_model logs."),
+    CommandEntry("trace", "perflab.cli.trace", "trace_app", "Kernel traces: summary, attribution, Perfetto export."),
+    CommandEntry("meter", "perflab.cli.meter", "app", "Power meters over serial (SCPI, PPK2, UM): read, emulate."),
+    CommandEntry("rack", "perflab.cli.rack", "rack_app", "Rack files: hosts, their phones, scenarios, limits."),
+    CommandEntry("store", "perflab.cli.compare", "store_app", "The results store: info, index run folders into it."),
+)
+
+
+class _Listed(TyperCommand):
+    """A command as ``perflab --help`` and the completion of command names see it: its name and
+    one-line help from :data:`COMMANDS`, nothing imported. Given its arguments, it is the real
+    command: :meth:`make_context` is where click (and typer's completion) starts every command."""
+
+    def __init__(self, command: CommandEntry) -> None:
+        super().__init__(command.name, help=command.help)
+        self.command = command
+
+    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None,
+                     **extra: Any) -> ClickContext:
+        return _click_command(self.command).make_context(info_name, args, parent=parent, **extra)
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: every command of :data:`COMMANDS`, each imported when it is used."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for command in COMMANDS:
+            self.commands.setdefault(command.name, _Listed(command))
+
+
+@functools.cache
+def _click_command(command: CommandEntry) -> ClickCommand:
+    """``command`` built exactly as mounting it on :data:`app` would build it (same help, same
+    rich markup, same error settings)."""
+    holder = typer.Typer(rich_markup_mode=app.rich_markup_mode, suggest_commands=app.suggest_commands,
+                         pretty_exceptions_short=app.pretty_exceptions_short)
+    target = command.load()
+    if isinstance(target, typer.Typer):
+        if command.own_help:
+            holder.add_typer(target, name=command.name)
+        else:
+            holder.add_typer(target, name=command.name, help=command.help)
+    else:
+        holder.command(command.name, help=None if command.own_help else command.help)(target)
+    return typer.main.get_group(holder).commands[command.name]
+
+
 app = typer.Typer(
-    name="perflab", no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
+    name="perflab", cls=_LazyGroup, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
     help="Measure what super-resolution models cost and give on devices, beside bicubic.",
 )
 
@@ -42,48 +148,6 @@ def _global_options(
         from perflab.core.paths import use_config_dir
 
         use_config_dir(config_dir)
-
-
-def _add_apps() -> None:
-    """Mount every command group (the order is the order of ``perflab --help``)."""
-    from perflab.cli.compare import compare_cmd, dashboard_cmd, store_app
-    from perflab.cli.devices import app as devices_app
-    from perflab.cli.emulate import emulate
-    from perflab.cli.importer import import_cmd
-    from perflab.cli.matrix import matrix_cmd
-    from perflab.cli.meter import app as meter_app
-    from perflab.cli.models import app as models_app
-    from perflab.cli.plan import plan_cmd
-    from perflab.cli.rack import nightly, rack_app, worker
-    from perflab.cli.run import report_cmd, run
-    from perflab.cli.scenario import app as scenario_app
-    from perflab.cli.trace import profile_app, trace_app
-
-    app.add_typer(scenario_app, name="scenario")
-    app.command("run")(run)
-    app.command("report")(report_cmd)
-    app.command("plan", help="Split planner: which layer runs on which processor, measured, solved exactly, run and "
-                "checked.")(plan_cmd)
-    app.add_typer(models_app, name="models", help="The SR model zoo: list, build, train, convert, analyze.")
-    app.add_typer(devices_app, name="devices", help="Phones over adb: list, probe, restore.")
-    app.add_typer(profile_app, name="profile", help="TFLite op profiles from benchmark_model logs.")
-    app.add_typer(trace_app, name="trace", help="Kernel traces: summary, attribution, Perfetto export.")
-    app.add_typer(meter_app, name="meter", help="Power meters over serial (SCPI, PPK2, UM): read, emulate.")
-    app.command("emulate", help="Start emulated phones behind the real adb server (until Ctrl-C).")(emulate)
-    app.add_typer(rack_app, name="rack", help="Rack files: hosts, their phones, scenarios, limits.")
-    app.command("nightly", help="A night on the rack: every phone × scenario, here or on a PostgreSQL queue.")(nightly)
-    app.command("worker", help="A rack host's worker on the PostgreSQL task queue.")(worker)
-    app.command("matrix", help="Compatibility matrix of stored runs: devices × models, coverage, gaps.")(matrix_cmd)
-    app.command("compare", help="Per-cell changes between two runs with confidence intervals; exit 1 on a "
-                "regression.")(compare_cmd)
-    app.command("dashboard", help="Nightly trends from the results store: change points, regressions, flaky "
-                "cells (offline HTML).")(dashboard_cmd)
-    app.command("import", help="Import captures measured elsewhere (benchmark_model logs, the benchmark app's "
-                "logcat) as IMPORTED cells with their provenance.")(import_cmd)
-    app.add_typer(store_app, name="store", help="The results store: info, index run folders into it.")
-
-
-_add_apps()
 
 
 def main() -> None:

@@ -7,4 +7,5 @@
 - ``timing``: ``measure_until_within``, a timing check repeated (bounded) instead of widened.
 - ``waiting``: ``wait_until``, polling with a deadline (no test waits without one).
 - ``rack``: the rack/nightly/queue tests' light scenario.
+- ``cli``: ``cli_commands``, every command of ``perflab`` walked from its command table.
 """
