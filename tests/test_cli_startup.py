@@ -13,6 +13,7 @@ import subprocess
 import sys
 import typing
 from importlib import import_module
+from pathlib import Path
 
 import typer
 from support.cli import cli_commands
@@ -56,9 +57,9 @@ def test_importing_the_cli_and_its_help_import_no_command_module() -> None:
     assert found["command"] == [], "perflab --help imported " + ", ".join(found["command"])
 
 
-def test_a_command_imports_its_own_module_when_it_runs() -> None:
-    found = _probe("trace", "--help")  # the probe's check is live: the trace commands need perflab.tracing
-    assert found["import"] == [] and found["code"] == 0
+def test_a_command_imports_its_own_module_when_it_runs(tmp_path: Path) -> None:
+    found = _probe("profile", "parse", str(tmp_path / "missing.log"))  # the probe sees what a command imports
+    assert found["import"] == [] and found["code"] == 2
     assert "perflab.tracing" in found["command"]
 
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from perflab.cli.errors import EXIT_FAILED, error_line, fail
-from perflab.devices.listing import device_rows, running_adb
 from perflab.errors import DeviceGoneError, PerflabError
 
 if TYPE_CHECKING:
@@ -37,6 +36,8 @@ def main(
 @app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Serial, state, model, SoC, SDK, fingerprint, rooted, kind (android/emulated)."""
+    from perflab.devices.listing import device_rows, running_adb
+
     try:
         rows = device_rows(running_adb())
     except PerflabError as exc:
@@ -66,6 +67,7 @@ def probe_cmd(
     """Read what can be read on the phone and write a device config for review."""
     from perflab.core.paths import ConfigKind, user_dir
     from perflab.devices.android import open_device
+    from perflab.devices.listing import running_adb
     from perflab.devices.probe import probe, write_probe
 
     try:
@@ -90,6 +92,7 @@ def restore_cmd(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     from perflab.devices.android import AndroidDevice
     from perflab.devices.journal import Journal, journaled_serials
+    from perflab.devices.listing import running_adb
 
     serials = [serial] if serial else journaled_serials()
     if not serials:

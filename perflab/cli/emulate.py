@@ -11,15 +11,6 @@ import typer
 
 from perflab.cli.options import number_option
 from perflab.core.paths import ConfigKind, search_description
-from perflab.emulator.adbd import Faults
-from perflab.emulator.phone import (
-    ADB_EMULATOR_PORTS,
-    EmulatedPhone,
-    connect_to_adb_server,
-    disconnect_from_adb_server,
-    ensure_adb_server,
-)
-from perflab.emulator.profiles import available_profiles
 from perflab.errors import UserInputError
 
 
@@ -39,6 +30,16 @@ def emulate(
     down_for_s: Annotated[float, number_option("--down-for-s", min=0, max=86400, help="Fault: stay unreachable this long after a drop.")] = 0.0,
 ) -> None:
     """Start emulated phones, connect them to the adb server, print their serials, run until Ctrl-C."""
+    from perflab.emulator.adbd import Faults
+    from perflab.emulator.phone import (
+        ADB_EMULATOR_PORTS,
+        EmulatedPhone,
+        connect_to_adb_server,
+        disconnect_from_adb_server,
+        ensure_adb_server,
+    )
+    from perflab.emulator.profiles import available_profiles
+
     if profile not in available_profiles():
         raise UserInputError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())} "
                              f"(looked in {search_description(ConfigKind.EMULATOR_PROFILES)})")

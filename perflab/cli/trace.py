@@ -17,11 +17,9 @@ from perflab.cli.errors import fail
 from perflab.cli.options import number_option
 from perflab.core.files import read_regular_bytes
 from perflab.errors import PerflabError, SourceLocation, UserInputError
-from perflab.tracing.attribution import stream_facts
-from perflab.tracing.facts import TraceFacts
-from perflab.tracing.ftrace import file_chunks
 
 if TYPE_CHECKING:
+    from perflab.tracing.facts import TraceFacts
     from perflab.tracing.runexport import BatteryScale
 
 profile_app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -92,6 +90,9 @@ def _trace_clock_arg(value: str | None) -> str | None:
 
 def _load_trace(file: Path, trace_clock: str | None) -> tuple[TraceFacts, str]:
     """What attribution needs of the trace file, read and parsed in one pass, in chunks."""
+    from perflab.tracing.attribution import stream_facts
+    from perflab.tracing.ftrace import file_chunks
+
     if file.is_dir():
         raise UserInputError("is a folder: pass a trace file (`perflab trace export RUN_DIR` exports a whole run)",
                              SourceLocation(str(file), None, None))

@@ -18,16 +18,17 @@ weights as resource variables — a ~60× slower model).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from perflab.errors import ModelError, UserInputError
+
+if TYPE_CHECKING:  # numpy only for the type: `perflab models list` needs VARIANTS, not numpy
+    import numpy as np
 
 VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic_int8", "int8", "uint8")
 FULL_INTEGER = ("int8", "uint8")
 
-Representative = Callable[[], Iterator[list[np.ndarray]]]
+Representative: TypeAlias = "Callable[[], Iterator[list[np.ndarray]]]"
 
 
 def check_variant(variant: str) -> None:
