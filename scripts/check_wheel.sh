@@ -72,6 +72,12 @@ step "perflab --help"
 for cmd in run report scenario models devices emulate; do
     grep -q "$cmd" "$work/help.txt" || fail "perflab --help does not list '$cmd'"
 done
+# --help alone imports no command (they load lazily): each command's own --help imports its
+# module from the wheel, so a module or package file the wheel lacks fails here
+step "perflab COMMAND --help, every command"
+for cmd in $("$bin/python" -c 'from perflab.cli.main import COMMANDS; print(" ".join(c.name for c in COMMANDS))'); do
+    "$bin/perflab" "$cmd" --help >/dev/null || fail "perflab $cmd --help"
+done
 
 step "perflab models list"
 "$bin/perflab" models list >"$work/models.txt" || fail "perflab models list"
