@@ -7,6 +7,10 @@
   server; every one is disconnected and stopped at teardown, also when the test failed.
 - ``pg_url`` (session): a PostgreSQL URL — ``$PERFLAB_TEST_PG_URL`` when set, else a throwaway
   cluster started for the session (Debian's binaries, which ``scripts/setup.sh --dev`` installs).
+
+The suite runs in worker processes (pytest-xdist, ``-n auto --dist loadscope`` in pyproject.toml):
+as many as the CPUs, at most 4; each worker has its own session fixtures (adb server, PostgreSQL
+cluster), a module stays on one worker (its ``module_phones``). ``-n 0`` runs in one process.
 """
 
 from __future__ import annotations
@@ -110,3 +114,23 @@ def pg_schema_url(pg_url: str) -> Iterator[str]:
         with eng.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         eng.dispose()
+
+
+#: workers for ``-n auto``: the suite is CPU-bound (emulated phones run real models on the host),
+#: so more workers than CPUs only queue; past 4, each worker's TensorFlow and emulated phones cost
+#: more memory than the time they save
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with end-to-end (``slow``) tests first, every module kept whole and in its own
+    order: under xdist a module is handed to a worker in this order, so the longest start early
+    instead of ending the run alone (the 540p30 run on two phones, ~11 minutes, came last and
+    ran 16 of the suite's 39 minutes)."""
+    with_slow = {it.nodeid.split("::")[0] for it in items if it.get_closest_marker("slow") is not None}
+    items.sort(key=lambda it: it.nodeid.split("::")[0] not in with_slow)
+
