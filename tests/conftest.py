@@ -127,10 +127,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Modules with end-to-end (``slow``) tests first, every module kept whole and in its own
-    order: under xdist a module is handed to a worker in this order, so the longest start early
-    instead of ending the run alone (the 540p30 run on two phones, ~11 minutes, came last and
-    ran 16 of the suite's 39 minutes)."""
-    with_slow = {it.nodeid.split("::")[0] for it in items if it.get_closest_marker("slow") is not None}
-    items.sort(key=lambda it: it.nodeid.split("::")[0] not in with_slow)
+    """Modules with end-to-end (``slow``) tests first, the one with the longest declared
+    ``timeout`` first among them; every module kept whole and in its own order. Under xdist a
+    module is handed to a worker in this order, so the longest start early instead of ending the
+    run alone (the 540p30 run on two phones, ~11 minutes, came last and ran 16 of the suite's
+    39 minutes). A test's timeout is the only length the suite declares."""
+    module_of = {it.nodeid: it.nodeid.split("::")[0] for it in items}
+    longest_s: dict[str, float] = {}
+    for it in items:
+        if it.get_closest_marker("slow") is not None:
+            t = it.get_closest_marker("timeout")
+            declared = float(t.args[0]) if t is not None and t.args else 0.0
+            m = module_of[it.nodeid]
+            longest_s[m] = max(longest_s.get(m, 0.0), declared)
+    items.sort(key=lambda it: (module_of[it.nodeid] not in longest_s, -longest_s.get(module_of[it.nodeid], 0.0)))
 
