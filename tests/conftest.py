@@ -8,9 +8,9 @@
 - ``pg_url`` (session): a PostgreSQL URL — ``$PERFLAB_TEST_PG_URL`` when set, else a throwaway
   cluster started for the session (Debian's binaries, which ``scripts/setup.sh --dev`` installs).
 
-The suite runs in worker processes (pytest-xdist, ``-n auto --dist loadscope`` in pyproject.toml):
-as many as the CPUs, at most 4; each worker has its own session fixtures (adb server, PostgreSQL
-cluster), a module stays on one worker (its ``module_phones``). ``-n 0`` runs in one process.
+With ``-n auto --dist loadscope`` (pytest-xdist, docs/testing.md) the suite runs in worker
+processes, as many as the CPUs and at most 4; each worker has its own session fixtures (adb
+server, PostgreSQL cluster), and a module stays on one worker (its ``module_phones``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``timeout`` first among them; every module kept whole and in its own order. Under xdist a
     module is handed to a worker in this order, so the longest start early instead of ending the
     run alone (the 540p30 run on two phones, ~11 minutes, came last and ran 16 of the suite's
-    39 minutes). A test's timeout is the only length the suite declares."""
+    39 minutes). A test's timeout is the only length the suite declares. Only in xdist's workers
+    (they collect, the controller hands out): in one process the order stays the files' order."""
+    if not hasattr(config, "workerinput"):
+        return
     module_of = {it.nodeid: it.nodeid.split("::")[0] for it in items}
     longest_s: dict[str, float] = {}
     for it in items:

@@ -65,6 +65,7 @@ class UmEmulator(ModelledMeter):
         self._due: list[float] = []
         self._last_integrated_s = 0.0
         self.polls = 0
+        self.replies = 0  # frames written back (one per poll, once its reply delay has passed)
         self.garbage_before_reply = b""
         self.reply_garbage: bytes | None = None  # fault: answer every poll with this instead
         self.eat_within_s = 0.0  # fault: ignore commands closer than this to the previous one
@@ -133,3 +134,4 @@ class UmEmulator(ModelledMeter):
                 frame = self.reply_garbage
             self.port.write_all(self.garbage_before_reply + frame)
             self.garbage_before_reply = b""
+            self.replies += 1
