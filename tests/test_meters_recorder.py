@@ -102,3 +102,47 @@ def test_ppk2_stop_drains_the_samples_still_in_flight() -> None:
     assert got.complete and got.samples_lost == 0
     w = got.energy(float(got.t_s[0]), end_s)
     assert w.covered_fraction == pytest.approx(1.0) and w.gaps == ()
+
+
+class _FarBehindLoad(_LaggingLoad):
+    """Behind by more than the recorder waits for a silent stream, but still delivering."""
+
+    lag_s = 1.6
+
+
+def test_ppk2_stream_far_behind_but_delivering_is_drained_to_the_stop() -> None:
+    load = _FarBehindLoad(supply_volts=3.9, base_amps=0.2, burst_amps=0.4, period_s=1 / 30, width_s=0.012)
+    with Ppk2Emulator(load, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
+        rec.start()
+        _wait_until(lambda: meter.decoder.samples_decoded >= 30_000)
+        end_s = time.monotonic()  # 1.6 s of the window is still to come when the workload ends
+        got = rec.stop()
+    assert got.complete and got.samples_lost == 0 and got.notes == ()
+    w = got.energy(float(got.t_s[0]), end_s)
+    assert w.covered_fraction == pytest.approx(1.0) and w.gaps == ()
+
+
+class _StallingLoad(PeriodicLoad):
+    """A load whose power stops being known at ``frozen_s`` (a phone model that hung): the
+    emulated PPK2 goes silent there."""
+
+    frozen_s = float("inf")
+
+    def settle(self, now_s: float) -> float:
+        return min(now_s, self.frozen_s)
+
+
+def test_ppk2_stream_that_goes_silent_is_given_up_and_says_how_far_behind() -> None:
+    load = _StallingLoad(supply_volts=3.9, base_amps=0.2, burst_amps=0.4, period_s=1 / 30, width_s=0.012)
+    with Ppk2Emulator(load, block_when_full=True) as em, Ppk2Meter(em.path) as meter:
+        rec = MeterRecorder(meter, interval_s=0.02, vdd_mv=3900)
+        rec.start()
+        _wait_until(lambda: meter.decoder.samples_decoded >= 30_000)
+        load.frozen_s = em.now_s()
+        _wait_until(lambda: em.now_s() - load.frozen_s > 0.5)  # half a second the stream never sends
+        got = rec.stop()
+    assert got.complete and got.samples_lost == 0
+    assert len(got.notes) == 1 and "behind the stop" in got.notes[0] and "not covered" in got.notes[0]
+    behind_s = float(got.notes[0].split("still ")[1].split(" s ")[0])
+    assert behind_s >= 0.5

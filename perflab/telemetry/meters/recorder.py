@@ -66,7 +66,8 @@ class MeterRecorder:
         self._i: list[FloatArray] = []
         self._v: list[FloatArray] = []
         self._reason: str | None = None
-        self._ppk2_elapsed_s = 0.0
+        self._ppk2_arrivals: list[tuple[float, float]] = []  # (host s, how far the last sample lags it)
+        self._ppk2_behind_s = 0.0  # how far the stream's clock was behind stop() when draining ended
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="meter-recorder", daemon=True)
@@ -100,20 +101,30 @@ class MeterRecorder:
         volts = m.vdd_mv / 1000.0
         last_s = t0
         stop_s: float | None = None
+        progress_s = t0  # host time samples last arrived
         try:
             while True:
                 if stop_s is None and self._stop.wait(self.interval_s):
                     stop_s = time.monotonic()
                 elif stop_s is not None:
                     time.sleep(_PPK2_DRAIN_POLL_S)
-                for c in m.poll():
+                chunks = m.poll()
+                now_s = time.monotonic()
+                for c in chunks:
                     t = np.asarray(t0 + (c.first_index + np.arange(len(c))) * SAMPLE_PERIOD_S, dtype=np.float64)
                     self._add(t, np.asarray(c.current_ua / 1e6, dtype=np.float64), np.full(len(c), volts))
                     last_s = max(last_s, float(t[-1]))
-                self._ppk2_elapsed_s = time.monotonic() - t0
+                if chunks:
+                    progress_s = now_s
+                    self._ppk2_arrivals.append((now_s, now_s - last_s))
                 # samples up to the stop are still in the USB (pty) buffers: drain until the
-                # sample clock reaches the stop, so the window's end is covered, within a bound
-                if stop_s is not None and (last_s >= stop_s or time.monotonic() - stop_s > _PPK2_DRAIN_S):
+                # sample clock reaches the stop, so the window's end is covered. A stream that is
+                # behind but still delivering (a loaded host catching up) is drained on; one
+                # silent for _PPK2_DRAIN_S, or draining past _PPK2_DRAIN_MAX_S, is given up
+                if stop_s is not None and (last_s >= stop_s or now_s - max(stop_s, progress_s) > _PPK2_DRAIN_S
+                                           or now_s - stop_s > _PPK2_DRAIN_MAX_S):
+                    if last_s < stop_s:
+                        self._ppk2_behind_s = stop_s - last_s
                     return
         finally:
             if not m.port.gone:
@@ -160,8 +171,12 @@ class MeterRecorder:
         notes: tuple[str, ...] = ()
         if isinstance(m, UmMeter):
             notes = ("UM meters measure USB VBUS (charger to phone), not battery drain",)
-        if isinstance(m, Ppk2Meter):
-            notes = _ppk2_clock_check(m.decoder.next_index, self._ppk2_elapsed_s)
+        if isinstance(m, Ppk2Meter) and self._ppk2_behind_s > 0:
+            # a stream behind the host cannot tell a lag from a loss: say what is known
+            notes = (f"the stream was still {self._ppk2_behind_s:.3f} s behind the stop when draining ended: "
+                     "the window's end is not covered",)
+        elif isinstance(m, Ppk2Meter):
+            notes = _ppk2_clock_check(self._ppk2_arrivals)
         return MeterRecording(meter=kind, clock=clock, t_s=_cat(self._t), amps=_cat(self._i), volts=_cat(self._v),
                               samples_lost=lost, garbage_bytes=garbage, missing_reason=self._reason, notes=notes)
 
@@ -170,20 +185,28 @@ def _cat(parts: list[FloatArray]) -> FloatArray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
-def _ppk2_clock_check(indexed_samples: int, elapsed_s: float) -> tuple[str, ...]:
-    """The counter sees a loss modulo 64; the host clock sees the rest. Samples the stream
-    should have delivered by the last poll but that no index accounts for (beyond what USB
-    buffering holds back) mean an unseen loss: the time axis after it is early by that much."""
-    expected = int(elapsed_s * 1e5)
-    unaccounted = expected - indexed_samples
-    if unaccounted > max(_PPK2_SLACK_SAMPLES, expected // 100):
+def _ppk2_clock_check(arrivals: list[tuple[float, float]], window_s: float = 0.25) -> tuple[str, ...]:
+    """The counter sees a loss modulo 64; the host clock sees the rest. ``arrivals`` holds, for
+    every poll that delivered samples, the host time and how far the last sample's time (from
+    its index) lies behind it. Buffering only ever adds to that offset, so its floor over a short
+    stretch is the stream's steady lag; a floor that rises from the first stretch to the last
+    means samples no index accounts for: the time axis after them is early by that much. A
+    stream that is steadily behind (delayed, not lost) does not raise the floor."""
+    if len(arrivals) < 2:
+        return ()
+    first_s, last_s = arrivals[0][0], arrivals[-1][0]
+    early = min(off for t, off in arrivals if t <= first_s + window_s)
+    late = min(off for t, off in arrivals if t >= last_s - window_s)
+    unaccounted = int((late - early) * 1e5)
+    if unaccounted > max(_PPK2_SLACK_SAMPLES, int((last_s - first_s) * 1e5) // 100):
         note = (f"about {unaccounted} samples ({unaccounted / 1e5:.3f} s) missing beyond what the "
-                "counter shows (a loss of 64 or more samples is seen modulo 64): the time axis "
-                "after it is early and energy is under-counted")
+                "counter shows (a loss of 64 or more samples is seen modulo 64, or the stream fell "
+                "further behind): the time axis after it is early and energy is under-counted")
         return (note,)
     return ()
 
 
-_PPK2_DRAIN_S = 1.0  # at most this long after stop() for the samples that were in flight
+_PPK2_DRAIN_S = 1.0  # after stop(), give up on a stream silent this long
+_PPK2_DRAIN_MAX_S = 10.0  # and on one still behind the stop this long after it
 _PPK2_DRAIN_POLL_S = 0.01
 _PPK2_SLACK_SAMPLES = 20_000  # 0.2 s: USB/pty buffering, a poll interval, a stalled host
