@@ -173,8 +173,8 @@ class MeterRecorder:
             notes = ("UM meters measure USB VBUS (charger to phone), not battery drain",)
         if isinstance(m, Ppk2Meter) and self._ppk2_behind_s > 0:
             # a stream behind the host cannot tell a lag from a loss: say what is known
-            notes = (f"the stream was still {self._ppk2_behind_s:.3f} s behind the stop when draining ended: "
-                     "the window's end is not covered",)
+            notes = ((f"the stream was still {self._ppk2_behind_s:.3f} s behind the stop when draining ended: "
+                      "the window's end is not covered"),)
         elif isinstance(m, Ppk2Meter):
             notes = _ppk2_clock_check(self._ppk2_arrivals)
         return MeterRecording(meter=kind, clock=clock, t_s=_cat(self._t), amps=_cat(self._i), volts=_cat(self._v),
