@@ -50,6 +50,25 @@ def interpreter(graph: str, model_host: Path, threads: int, default_delegates: b
         raise fail(f"Failed to load model {graph}: {exc}") from None
 
 
+def host_copy(model_host: Path, threads: int, main: Any) -> Any:
+    """The whole model on the host's fast kernels (LiteRT's default delegate, XNNPACK), resized
+    and fed as ``main`` is: for the outputs of a graph whose every op an accelerator runs, where
+    the host's time is off the phone's clock and only the result counts."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        it = Interpreter(model_path=str(model_host), **interpreter_options(threads, True))
+        inputs = main.get_input_details()
+        for d in inputs:
+            it.resize_tensor_input(d["index"], [int(x) for x in d["shape"]], strict=False)
+        it.allocate_tensors()
+        for d in inputs:
+            it.set_tensor(d["index"], main.get_tensor(d["index"]))
+    except (ValueError, RuntimeError) as exc:
+        raise fail(f"Failed to invoke! {exc}") from None
+    return it
+
+
 def resize_inputs(interp: Any, v: dict[str, Flag]) -> None:
     """--input_layer / --input_layer_shape."""
     names = [s for s in str(v["input_layer"].value).split(",") if s]

@@ -268,10 +268,11 @@ def _main(args: list[str]) -> int:
         monitor.start()
     builtin = mdl.builtin_ops(ops)
     dry = bool(v["dry_run"].value)
-    seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value),
-                                                default_delegates=not xnnpack_off and applied is None)
-    names = op_tensor_names(interp)
     place = placement(_profile(profile_name), applied, builtin)
+    seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value),
+                                                default_delegates=not xnnpack_off and applied is None,
+                                                hidden=[s > 0 for s in place.layer_s] if place is not None else None)
+    names = op_tensor_names(interp)
     invoke = _Invoker(interp, seg, op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env()), place)
     warm_times, run_times = (OpTimes(), OpTimes()) if seg is not None else (None, None)
     try:
@@ -279,8 +280,12 @@ def _main(args: list[str]) -> int:
         tw = tracer if tracer.active else None
         warm = _run_phase(invoke, v, int(v["warmup_runs"].value), float(v["warmup_min_secs"].value), tw, warm_times)
         runs = _run_phase(invoke, v, int(v["num_runs"].value), float(v["min_secs"].value), tw, run_times)
+        out_interp = interp
         if seg is not None and str(v["output_filepath"].value):
-            interp.invoke()  # the outputs are the whole graph's, as before
+            if place is not None and place.layer_s and all(s > 0 for s in place.layer_s):
+                # every op on the accelerator: its result, computed on the host's fast kernels
+                out_interp = mdl.host_copy(model_host, int(v["num_threads"].value), interp)
+            out_interp.invoke()  # the outputs are the whole graph's, as before
     except RuntimeError as exc:
         raise fail(f"Failed to invoke! {exc}") from None
     if monitor:
@@ -294,5 +299,5 @@ def _main(args: list[str]) -> int:
         measured = (warm_times.first_ms, run_times.avg_ms()) \
             if warm_times is not None and run_times is not None and warm_times.count and run_times.count else None
         print_op_profile(interp, ops, applied, xnnpack_off, warm, runs, modify_graph_ms, alloc_ms, measured)
-    _write_outputs(interp, sandbox, v, applied)
+    _write_outputs(out_interp, sandbox, v, applied)
     return 0

@@ -148,10 +148,16 @@ class SegmentedModel:
         return len(self._segments)
 
     @classmethod
-    def build(cls, model_bytes: bytes, main: Any, threads: int, default_delegates: bool) -> SegmentedModel | None:
+    def build(cls, model_bytes: bytes, main: Any, threads: int, default_delegates: bool,
+              hidden: Sequence[bool] | None = None) -> SegmentedModel | None:
         """The segments of the whole model ``main`` (already resized, allocated and fed: each
         segment is resized to the tensors the one before it produced, by running the chain once).
-        None when the model cannot be cut (several subgraphs, an op LiteRT will not run alone)."""
+        None when the model cannot be cut (several subgraphs, an op LiteRT will not run alone).
+
+        ``hidden[k]``: op k runs on an accelerator whose cost the profile sets, so the host's time
+        computing it is off the phone's clock (:func:`.clock.hide`) and only its outputs count;
+        its segment is built with LiteRT's default delegate (XNNPACK, several times faster than
+        the reference kernels on the host), whatever ``default_delegates`` says for the others."""
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -161,12 +167,14 @@ class SegmentedModel:
         whole_ops = [op for op in main._get_ops_details() if op["op_name"] != "DELEGATE"]
         if blobs is None or len(blobs) != len(whole_ops):
             return None
-        kwargs = interpreter_options(threads, default_delegates)
+        hidden = list(hidden) if hidden is not None else [False] * len(whole_ops)
+        if len(hidden) != len(whole_ops):
+            return None
         values = {i: main.get_tensor(i) for i in (int(d["index"]) for d in main.get_input_details())}
         segments: list[_Segment] = []
         try:
-            for blob, op in zip(blobs, whole_ops, strict=True):
-                it = Interpreter(model_content=blob, **kwargs)
+            for blob, op, off_clock in zip(blobs, whole_ops, hidden, strict=True):
+                it = Interpreter(model_content=blob, **interpreter_options(threads, default_delegates or off_clock))
                 sub_in = [int(d["index"]) for d in it.get_input_details()]
                 sub_out = [int(d["index"]) for d in it.get_output_details()]
                 whole_in = list(dict.fromkeys(int(i) for i in op["inputs"] if int(i) >= 0 and int(i) in values))
