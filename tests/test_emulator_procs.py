@@ -250,3 +250,24 @@ def test_a_job_that_ignores_sighup_outlives_its_adb_shell(adb_server: adbutils.A
     for pid in (kept, kept2):
         d.shell(f"kill {pid}")
         assert phone.rt.procs.wait_until(lambda ps, pid=pid: all(p.pid != pid for p in ps), STUCK_S)
+
+
+def test_a_job_started_after_trap_ignore_hup_inherits_it(adb_server: adbutils.AdbClient,
+                                                         phone: EmulatedPhone) -> None:
+    """An ignored signal stays ignored in the processes a shell starts (the kernel keeps SIG_IGN
+    across fork and exec): `trap '' HUP; sh job &` starts a job that the session's hangup cannot
+    end, though the job never sets a trap of its own — what perflab's sampler start relies on,
+    since the host may close the stream before the job has run its first line."""
+    loop = "while :; do echo tick >> {out}; sleep 0.05; done"
+    script = (f"sh -c {shlex.quote(loop.format(out=TMP + '/plain3'))} > /dev/null 2>&1 & echo plain $!; "
+              f"trap '' HUP; sh -c {shlex.quote(loop.format(out=TMP + '/inherited'))} > /dev/null 2>&1 & "
+              "echo inherited $!; sleep 100")
+    session = Streamed(adb_server, phone.serial, script)
+    session.wait_lines(2)
+    pids = {k: int(v) for k, v in (ln.split() for ln in session.lines[:2])}
+    session.proc.kill()  # the host closes the stream first
+    assert phone.rt.procs.wait_until(lambda ps: all(p.pid != pids["plain"] for p in ps), STUCK_S)
+    assert phone.rt.procs.get(pids["inherited"]) is not None
+    d = adb_server.device(phone.serial)
+    d.shell(f"kill {pids['inherited']}")  # still ended by a signal it does not ignore
+    assert phone.rt.procs.wait_until(lambda ps: all(p.pid != pids["inherited"] for p in ps), STUCK_S)

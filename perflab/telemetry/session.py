@@ -225,7 +225,10 @@ class PhoneSampler:
             dev.stop_process(self.own_pid_file, self.script)  # one left by a host that died before journaling
             dev.dev.push_bytes(script.encode(), self.script, mode=0o755, timeout_s=dev.timeout_s)
             self._journaled = dev.journal_process(self.own_pid_file, self.script, "telemetry sampler")
-            cmd = f"sh {shlex.quote(self.script)} > {shlex.quote(self.out)} 2>&1 & echo $!"
+            # ignored before the job starts, so it inherits it: a hangup of this adb shell (the
+            # host closing the stream before the phone does) cannot end the sampler before its
+            # own `trap '' HUP` has run
+            cmd = f"trap '' HUP; sh {shlex.quote(self.script)} > {shlex.quote(self.out)} 2>&1 & echo $!"
             res = dev.dev.shell(cmd, timeout_s=dev.timeout_s, check=True)
         except DeviceError as exc:
             raise SamplerError(f"[{dev.serial}] the sampler could not be started: {exc}") from exc

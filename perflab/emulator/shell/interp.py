@@ -184,8 +184,10 @@ class Shell:
         or this shell's own under ``exec``."""
         proc = self.proc if self._exec_next else None
         self._exec_next = False
-        return Shell(self.rt, uid=self.uid if uid is None else uid, cwd=self.cwd, cancel=self.cancel,
-                     variables=variables, parent=self, proc=proc)
+        sub = Shell(self.rt, uid=self.uid if uid is None else uid, cwd=self.cwd, cancel=self.cancel,
+                    variables=variables, parent=self, proc=proc)
+        sub.traps = self.ignored_signals()
+        return sub
 
     def subshell(self, proc: Proc | None = None) -> Shell:
         """A copy of this shell in a new process (``$(…)``, ``&``): same variables, same ``$$``."""
@@ -193,7 +195,15 @@ class Shell:
                     proc=proc, parent=self)
         sub.dollar_pid = self.pid
         sub._owns_proc = True
+        sub.traps = self.ignored_signals()
         return sub
+
+    def ignored_signals(self) -> dict[int, str]:
+        """What a new process of this shell starts with: the signals it ignores (``trap ''``)
+        stay ignored across fork and exec, as the kernel keeps SIG_IGN; trapped ones go back to
+        their default. So ``trap '' HUP; sh job.sh &`` starts a job that a hangup cannot end even
+        before the job has run a line of its own."""
+        return {signo: "" for signo, action in self.traps.items() if action == "" and signo != EXIT_TRAP}
 
     @property
     def pid(self) -> int:
