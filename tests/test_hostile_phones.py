@@ -47,6 +47,13 @@ def perflab_procs(phone: EmulatedPhone, workdir: str) -> list[str]:
     return out
 
 
+def sampler_gone(phone: EmulatedPhone, dev: AndroidDevice, pid: str | None, out: str) -> str:
+    """Why a started sampler is not running, as far as the phone shows: the PID its start reported,
+    every process, and what the script wrote."""
+    procs = [f"{p.pid} {p.ppid} {p.name} {proc_cmdline(p).decode(errors='replace')!r}" for p in phone.rt.procs.snapshot()]
+    return f"started as {pid}; processes {procs}; {out}: {dev.read_file(out, root=True)!r}"
+
+
 def env_for(adb: Adb, state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PERFLAB_BENCHMARK_MODEL"}
     env.update(ANDROID_ADB_SERVER_PORT=str(adb.port), PERFLAB_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
@@ -70,8 +77,9 @@ def test_a_sampler_whose_host_died_is_journaled_and_stopped_by_devices_restore(
     dev.sh(["mkdir", "-p", workdir])
     sampler = PhoneSampler(dev, 0.1, f"{workdir}/benchmark_model.pid", tmp_path / "raw.txt")
     sampler.start()
+    started_pid, out = sampler.pid, sampler.out
     del sampler  # the host dies here: nothing on the host will stop it
-    assert wait_until(lambda: perflab_procs(phone, workdir), STUCK_S)
+    assert wait_until(lambda: perflab_procs(phone, workdir), STUCK_S), sampler_gone(phone, dev, started_pid, out)
     pending = AndroidDevice(adb, phone.serial, state_dir=state).journal.pending()
     assert [(c.kind, c.what) for c in pending] == [(ChangeKind.PROCESS, "telemetry sampler")]
     res = devices_restore(adb, state, phone.serial)
