@@ -1,5 +1,6 @@
 """Per-layer accuracy against injected truth: op profile, ATrace and the differential profiler
-on an emulated phone (pixel7, real adb server) with per-layer delays injected
+on an emulated phone (redmi_note12pro, real adb server; its GPU has no profile costs, so every
+method, the differential on the GPU included, faces the host's time and noise) with per-layer delays injected
 (``debug.perflab.layer_delays_ms``), with and without busy processes beside it.
 
 Usage: python benchmarks/bench_layers_accuracy.py [--delays c1=15,c2=5,c3=5] [--busy 0 2]
@@ -195,7 +196,7 @@ def main() -> None:
     results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="perflab-bench-layers-") as tmp:
         server = stack.enter_context(private_adb_server())
-        phone = stack.enter_context(EmulatedPhone.start(profile="pixel7"))
+        phone = stack.enter_context(EmulatedPhone.start(profile="redmi_note12pro"))
         connect_to_adb_server(phone, server)
         binary = Path(tmp) / "benchmark_model"
         binary.write_text("#!/system/bin/sh\n# placeholder: the emulated phone runs its own tool\n")
