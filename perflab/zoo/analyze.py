@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from perflab.core.names import one_line
+from perflab.core.native_output import native_stderr_captured
 from perflab.core.tflite_file import check_tflite_file
 from perflab.errors import ModelError, UserInputError
 
@@ -158,7 +159,8 @@ def run_analyzer(model_path: Path, gpu_compatibility: bool = True) -> str:
         check_tflite_file(model_path)
     except UserInputError as exc:
         raise ModelError(str(exc)) from None
-    import tensorflow as tf
+    with native_stderr_captured():
+        import tensorflow as tf
 
     buf = io.StringIO()
     try:

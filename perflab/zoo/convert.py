@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from perflab.core.native_output import NativeOutput, native_stderr_captured
 from perflab.errors import ModelError, UserInputError
 
 if TYPE_CHECKING:  # numpy only for the type: `perflab models list` needs VARIANTS, not numpy
@@ -39,7 +40,8 @@ def check_variant(variant: str) -> None:
 def convert_keras(model: Any, variant: str, representative: Representative | None = None) -> bytes:
     """Convert a Keras model with input [1, None, None, 3] to the TFLite ``variant``."""
     check_variant(variant)
-    import tensorflow as tf
+    with native_stderr_captured():  # TensorFlow's start-up lines are not perflab's output
+        import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     if variant == "fp16":
@@ -56,8 +58,11 @@ def convert_keras(model: Any, variant: str, representative: Representative | Non
         io_type = tf.int8 if variant == "int8" else tf.uint8
         conv.inference_input_type = io_type
         conv.inference_output_type = io_type
+    native = NativeOutput()
     try:
-        out = conv.convert()
+        with native_stderr_captured() as native:  # the quantizer's own lines
+            out = conv.convert()
     except Exception as exc:  # the converter raises many unrelated types
-        raise ModelError(f"TFLite conversion to {variant} failed: {exc}") from exc
+        said = f" (the converter's last line: {native.last_line()})" if native.last_line() else ""
+        raise ModelError(f"TFLite conversion to {variant} failed: {exc}{said}") from exc
     return bytes(out)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from perflab.core.native_output import NativeOutput, native_stderr_captured
 from perflab.core.types import ModelArtifact
 from perflab.errors import MissingDependencyError, ModelError, UserInputError
 from perflab.zoo.variants import LayerUnit, cache_root, tensorflow_missing
@@ -113,14 +114,16 @@ class SegmentMaker:
         why = tensorflow_missing()
         if why:
             raise MissingDependencyError("tensorflow", why)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is no progress
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow still logs after start-up
         from perflab.zoo import variants
 
-        model = variants._keras_model(self.art.family, self.art.scale)
         shipped = self.art.path.with_name(self.art.path.name.replace(f"_{self.art.variant}.tflite", "_fp32.tflite"))
-        variants._load_shipped_weights(model, shipped)
-        _load_shipped_prelu(model, shipped)
-        _check_rebuild(model, shipped)
+        # TensorFlow's start-up and LiteRT's delegate lines are not perflab's output
+        with native_stderr_captured():
+            model = variants._keras_model(self.art.family, self.art.scale)
+            variants._load_shipped_weights(model, shipped)
+            _load_shipped_prelu(model, shipped)
+            _check_rebuild(model, shipped)
         units = chain_units(model, variants._units(model))
         self._model, self._units = model, units
         for k in range(len(units)):  # every unit must read only its predecessor (or the LR frame)
@@ -191,14 +194,17 @@ class SegmentMaker:
             conv.representative_dataset = self._calibration(key.start, key.end)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             # input and output stay float32: the segment quantises and dequantises at its seams
+        native = NativeOutput()
         try:
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            with (contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(),
+                  native_stderr_captured() as native):
                 # "Statistics for quantized inputs were expected": the float input needs none
                 warnings.simplefilter("ignore", UserWarning)
                 return bytes(conv.convert())
         except Exception as exc:  # the converter raises many unrelated types
+            said = f" (the converter's last line: {native.last_line()})" if native.last_line() else ""
             raise ModelError(f"{self.art.name}: converting segment [{key.start}, {key.end}) to "
-                             f"{key.precision} failed: {exc}") from exc
+                             f"{key.precision} failed: {exc}{said}") from exc
 
 
 REBUILD_TOLERANCE = 1e-4  # max |Keras rebuild − shipped .tflite| on a random frame in [0, 1]

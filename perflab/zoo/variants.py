@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from perflab.core.native_output import native_stderr_captured
 from perflab.core.paths import ENV_CACHE_DIR, cache_dir
 from perflab.core.types import ModelArtifact
 from perflab.errors import MissingDependencyError, ModelError, UserInputError
@@ -175,7 +176,8 @@ def variant_set(art: ModelArtifact, *, max_layers: int | None = None, duplicates
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
     try:
-        vs = _generate(art, max_layers, duplicates, tmp, check or (lambda: None))
+        with native_stderr_captured():  # TensorFlow's start-up and the converter's lines are not perflab's output
+            vs = _generate(art, max_layers, duplicates, tmp, check or (lambda: None))
         (tmp / MANIFEST).write_text(json.dumps(vs.to_json(), indent=1) + "\n", encoding="utf-8")
         if manifest.is_file():  # another process finished the same set first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
