@@ -1,7 +1,9 @@
 """Per-layer accuracy against injected truth: op profile, ATrace and the differential profiler
-on an emulated phone (redmi_note12pro, real adb server; its GPU has no profile costs, so every
-method, the differential on the GPU included, faces the host's time and noise) with per-layer delays injected
-(``debug.perflab.layer_delays_ms``), with and without busy processes beside it.
+on emulated phones (real adb server) with per-layer delays injected
+(``debug.perflab.layer_delays_ms``), with and without busy processes beside it: the op profile
+and ATrace on a pixel7 (rooted and debuggable: its tool writes ATrace sections), the
+differential on a redmi_note12pro's GPU (no profile costs: its layers take the host's time, so
+it faces the host's noise as the CPU methods do; the Pixel 7's GPU spends its profile's costs).
 
 Usage: python benchmarks/bench_layers_accuracy.py [--delays c1=15,c2=5,c3=5] [--busy 0 2]
        [--methods op_profile atrace differential] [--trace-rounds 3] [--order interleaved]
@@ -196,15 +198,18 @@ def main() -> None:
     results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="perflab-bench-layers-") as tmp:
         server = stack.enter_context(private_adb_server())
-        phone = stack.enter_context(EmulatedPhone.start(profile="redmi_note12pro"))
-        connect_to_adb_server(phone, server)
         binary = Path(tmp) / "benchmark_model"
         binary.write_text("#!/system/bin/sh\n# placeholder: the emulated phone runs its own tool\n")
-        d = AndroidDevice(Adb(port=server.port, timeout_s=20.0, backoff_s=0.2), phone.serial, benchmark_binary=binary,
-                          state_dir=Path(tmp) / "state")
+        devices: dict[str, AndroidDevice] = {}
+        for profile in ("pixel7", "redmi_note12pro"):
+            phone = stack.enter_context(EmulatedPhone.start(profile=profile))
+            connect_to_adb_server(phone, server)
+            devices[profile] = AndroidDevice(Adb(port=server.port, timeout_s=20.0, backoff_s=0.2), phone.serial,
+                                             benchmark_binary=binary, state_dir=Path(tmp) / f"state-{profile}")
         try:
             for busy in args.busy:
                 for method in args.methods:
+                    d = devices["redmi_note12pro" if method == "differential" else "pixel7"]
                     work = Path(tmp) / f"{method}-{busy}"
                     if args.order == "interleaved":
                         got = run_interleaved(d, work, method, delays, busy, args.trace_rounds, args.repeat)
@@ -222,7 +227,8 @@ def main() -> None:
                             f"{r['pass_ms']['delayed'].get(k, 0.0):.2f}" for k in r["layers"])
                         print(f"busy={busy} {method:12s} {cells}{extra}{per_pass}", flush=True)
         finally:
-            d.close()
+            for d in devices.values():
+                d.close()
     if args.json:
         print(json.dumps(results, indent=2))
 

@@ -216,6 +216,23 @@ def test_run_profile_is_a_separate_pass(workload: PhoneWorkload, tmp_path: Path)
     assert prof.total_ms is not None and prof.total_ms > 0
 
 
+def test_run_profile_runs_at_the_geometry_it_is_given(workload: PhoneWorkload) -> None:
+    """A per-layer pass profiles at its own LR size. Without one, a pass that ran before any
+    timing run of the model profiled the zoo model's own input shape, 1×1 pixels, and set those
+    rows beside a differential measured at the cell's size."""
+    from perflab.zoo.registry import get_artifact
+
+    art = get_artifact("espcn", 2, "fp32")
+
+    def conv_ms(width: int, height: int) -> float:
+        prof = workload.run_profile(art, 1, "cpu", 120, lr_width=width, lr_height=height)
+        assert isinstance(prof, ProfileResult), prof
+        return sum(r.avg_ms for r in prof.layers if r.node_type == "CONV_2D")
+
+    small, big = conv_ms(16, 8), conv_ms(128, 64)
+    assert big > 8 * small, (small, big)  # 64 times the pixels (the 1x1 model: the same time twice)
+
+
 def test_missing_benchmark_model_fails_once_before_the_first_cell(adb: Adb, phone: EmulatedPhone,
                                                                     tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:

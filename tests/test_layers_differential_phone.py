@@ -143,9 +143,9 @@ def test_cpu_op_profile_and_differential_rank_alike(device: AndroidDevice, tmp_p
         vs_op = next(c for c in d.rank_checks if c.against == "op_profile")
         if not vs_op.same_top:
             # the op profile is one run's per-op means, with no spread to say a neighbour's burst
-            # landed in one layer (CI, 2026-12-07, beside two busy processes and a benchmark: the
-            # differential's c2 120 ms [116, 127] against c1 34 ms, the op profile's top another
-            # layer); a pass that says so is measured again, and three in a row still fail
+            # landed in one layer; a pass that says so is measured again, and three in a row still
+            # fail. (A CI run of 2026-12-07 saw the tops differ: the op profile then ran at the
+            # model's own 1x1 input, not the pass's size; it runs at the pass's size since.)
             return [f"tops differ: differential {_top(d.rows)}, op profile {_top_groups(r)}"]
         return []
 

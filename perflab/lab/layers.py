@@ -554,7 +554,8 @@ def layer_passes(ctx: PassContext, opts: PassOptions,
     legacy = LayersRecord(source="none", missing="op_profiling is off in the scenario")
     if opts.op_profiling:
         ctx.check_stop()
-        op = op_profile_pass(ctx.workload.run_profile(ctx.art, ctx.threads, ctx.delegate, ctx.timeout_s))
+        op = op_profile_pass(ctx.workload.run_profile(ctx.art, ctx.threads, ctx.delegate, ctx.timeout_s,
+                                                      lr_width=ctx.lr_width, lr_height=ctx.lr_height))
         passes.append(op)
         legacy = LayersRecord(source=op.source, total_ms=op.total_ms,
                               rows=[r.model_copy(update={"method": None}) for r in op.rows], missing=op.missing)

@@ -40,9 +40,12 @@ class Workload(Protocol):
         ...
 
     def run_profile(
-        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float
+        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float, *,
+        lr_width: int = 0, lr_height: int = 0,
     ) -> ProfileResult | ProfileMissing:
-        """Per-layer timing in its own pass (never the timed one), or why there is none."""
+        """Per-layer timing in its own pass (never the timed one), or why there is none, on an
+        LR input of ``lr_width`` × ``lr_height`` (0: the geometry of this model's last timing run,
+        else the model's own input shape)."""
         ...
 
     def cancel(self) -> None:

@@ -138,7 +138,8 @@ class LocalWorkload:
                 return [np.array(data[f"f{i:05d}"]) for i in range(len(lr_frames))]
 
     def run_profile(
-        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float
+        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float, *,
+        lr_width: int = 0, lr_height: int = 0,
     ) -> ProfileResult | ProfileMissing:
         """LiteRT's Python interpreter exposes no per-op profiler: missing, with that reason."""
         self._raise_if_cancelled()

@@ -436,14 +436,18 @@ class PhoneWorkload:
             self.device.sh(["rm", "-f", *files[i:i + 50]], check=False)
 
     def run_profile(
-        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float
+        self, model: ModelArtifact, threads: int, delegate: str, timeout_s: float, *,
+        lr_width: int = 0, lr_height: int = 0,
     ) -> ProfileResult | ProfileMissing:
-        """Op profiling in its own benchmark_model pass (never the timed one), on the input
-        of the last timing run of this model (or the model's own shape)."""
+        """Op profiling in its own benchmark_model pass (never the timed one), at ``lr_width`` ×
+        ``lr_height`` when given, on the last timing run's input where that run had this
+        geometry; without a geometry, on the last timing run's input (or the model's own shape).
+        A zoo model's own shape is 1×1 pixels: a per-layer pass that gave none profiled that."""
         binary = self.ensure_benchmark_model()
         graph = self.ensure_model(model)
-        h, w = self._s.last_geometry.get(model.sha256, (0, 0))
-        remote_in = self._s.last_input.get(model.sha256)
+        last = self._s.last_geometry.get(model.sha256, (0, 0))
+        h, w = (lr_height, lr_width) if lr_width and lr_height else last
+        remote_in = self._s.last_input.get(model.sha256) if (h, w) == last else None
         if remote_in and self.device.dev.stat(remote_in, timeout_s=self.device.timeout_s) is not None:
             in_spec, _ = host_tensor_specs(model.path, h, w)
             layer = InputLayer(in_spec.name, in_spec.shape, remote_in)
