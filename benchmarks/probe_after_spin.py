@@ -72,7 +72,7 @@ def _build() -> tuple[SegmentedModel, list[str]]:
     it.allocate_tensors()
     d = it.get_input_details()[0]
     it.set_tensor(d["index"], np.random.default_rng(0).uniform(-0.5, 0.5, size=d["shape"]).astype(np.float32))
-    seg = SegmentedModel.build(art.path.read_bytes(), it, 1, False)
+    seg = SegmentedModel.build(art.path.read_bytes(), it, 1)
     assert seg is not None
     names = op_tensor_names(it)
     ops = [op for op in it._get_ops_details() if op["op_name"] != "DELEGATE"]

@@ -271,8 +271,7 @@ def _main(args: list[str]) -> int:
     place = placement(_profile(profile_name), applied, builtin)
     # ops on an accelerator with a cost: the host's time computing them is off the phone's clock
     hidden = [s > 0 for s in place.layer_s] if place is not None else [False] * len(builtin)
-    seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value),
-                                                default_delegates=not xnnpack_off and applied is None, hidden=hidden)
+    seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value))
     names = op_tensor_names(interp)
     invoke = _Invoker(interp, seg, op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env()), place)
     warm_times, run_times = (OpTimes(), OpTimes()) if seg is not None else (None, None)

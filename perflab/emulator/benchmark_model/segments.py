@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.core.native_output import native_stderr_captured
 from perflab.emulator.benchmark_model import clock
 from perflab.emulator.benchmark_model.model import interpreter_options
 
@@ -148,16 +149,19 @@ class SegmentedModel:
         return len(self._segments)
 
     @classmethod
-    def build(cls, model_bytes: bytes, main: Any, threads: int, default_delegates: bool,
-              hidden: Sequence[bool] | None = None) -> SegmentedModel | None:
+    def build(cls, model_bytes: bytes, main: Any, threads: int) -> SegmentedModel | None:
         """The segments of the whole model ``main`` (already resized, allocated and fed: each
         segment is resized to the tensors the one before it produced, by running the chain once).
         None when the model cannot be cut (several subgraphs, an op LiteRT will not run alone).
 
-        ``hidden[k]``: op k runs on an accelerator whose cost the profile sets, so the host's time
-        computing it is off the phone's clock (:func:`.clock.hide`) and only its outputs count;
-        its segment is built with LiteRT's default delegate (XNNPACK, several times faster than
-        the reference kernels on the host), whatever ``default_delegates`` says for the others."""
+        Every segment runs on the host's fast kernels (LiteRT's default delegate, XNNPACK), with
+        or without ``--use_xnnpack``: the phone's CPU time for an op is what the host takes to
+        compute it, and the host's builtin kernels (what the whole-model interpreter ``main`` runs
+        without XNNPACK, for the outputs) took about 5x as long, so the host's drift and the cache
+        it loses between a delayed layer's spin and the next layer were 5x as many milliseconds
+        of a layer (docs/emulator.md, "The phone's CPU time"). An op on an accelerator whose
+        cost the profile sets is computed the same way, its host time then off the phone's clock
+        (:meth:`invoke`'s floors)."""
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -167,30 +171,30 @@ class SegmentedModel:
         whole_ops = [op for op in main._get_ops_details() if op["op_name"] != "DELEGATE"]
         if blobs is None or len(blobs) != len(whole_ops):
             return None
-        hidden = list(hidden) if hidden is not None else [False] * len(whole_ops)
-        if len(hidden) != len(whole_ops):
-            return None
         values = {i: main.get_tensor(i) for i in (int(d["index"]) for d in main.get_input_details())}
         segments: list[_Segment] = []
         try:
-            for blob, op, off_clock in zip(blobs, whole_ops, hidden, strict=True):
-                it = Interpreter(model_content=blob, **interpreter_options(threads, default_delegates or off_clock))
-                sub_in = [int(d["index"]) for d in it.get_input_details()]
-                sub_out = [int(d["index"]) for d in it.get_output_details()]
-                whole_in = list(dict.fromkeys(int(i) for i in op["inputs"] if int(i) >= 0 and int(i) in values))
-                whole_out = [int(i) for i in op["outputs"]]
-                if len(sub_in) != len(whole_in) or len(sub_out) != len(whole_out):
-                    return None
-                for s, w in zip(sub_in, whole_in, strict=True):
-                    it.resize_tensor_input(s, list(values[w].shape), strict=False)
-                it.allocate_tensors()
-                seg = _Segment(it, list(zip(sub_in, whole_in, strict=True)), list(zip(sub_out, whole_out, strict=True)))
-                for s, w in seg.inputs:
-                    it.set_tensor(s, values[w])
-                it.invoke()
-                for s, w in seg.outputs:
-                    values[w] = it.get_tensor(s)
-                segments.append(seg)
+            # the host's LiteRT announces the XNNPACK delegate it makes for the segments on the
+            # tool's stderr; a tool run without --use_xnnpack made none
+            with native_stderr_captured():
+                for blob, op in zip(blobs, whole_ops, strict=True):
+                    it = Interpreter(model_content=blob, **interpreter_options(threads, True))
+                    sub_in = [int(d["index"]) for d in it.get_input_details()]
+                    sub_out = [int(d["index"]) for d in it.get_output_details()]
+                    whole_in = list(dict.fromkeys(int(i) for i in op["inputs"] if int(i) >= 0 and int(i) in values))
+                    whole_out = [int(i) for i in op["outputs"]]
+                    if len(sub_in) != len(whole_in) or len(sub_out) != len(whole_out):
+                        return None
+                    for s, w in zip(sub_in, whole_in, strict=True):
+                        it.resize_tensor_input(s, list(values[w].shape), strict=False)
+                    it.allocate_tensors()
+                    seg = _Segment(it, list(zip(sub_in, whole_in, strict=True)), list(zip(sub_out, whole_out, strict=True)))
+                    for s, w in seg.inputs:
+                        it.set_tensor(s, values[w])
+                    it.invoke()
+                    for s, w in seg.outputs:
+                        values[w] = it.get_tensor(s)
+                    segments.append(seg)
         except (ValueError, RuntimeError, KeyError):
             return None
         return cls(segments, main)
