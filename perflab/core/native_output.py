@@ -33,6 +33,11 @@ class NativeOutput:
         lines = [ln.strip() for ln in self.text.splitlines() if ln.strip()]
         return lines[-1] if lines else ""
 
+    def said_by(self, who: str) -> str:
+        """`` (<who>'s last line: …)`` for an error message, or "" when nothing was written."""
+        last = self.last_line()
+        return f" ({who}'s last line: {last})" if last else ""
+
 
 def _stderr_fileno(stream: TextIO) -> int | None:
     try:

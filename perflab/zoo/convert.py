@@ -63,6 +63,5 @@ def convert_keras(model: Any, variant: str, representative: Representative | Non
         with native_stderr_captured() as native:  # the quantizer's own lines
             out = conv.convert()
     except Exception as exc:  # the converter raises many unrelated types
-        said = f" (the converter's last line: {native.last_line()})" if native.last_line() else ""
-        raise ModelError(f"TFLite conversion to {variant} failed: {exc}{said}") from exc
+        raise ModelError(f"TFLite conversion to {variant} failed: {exc}{native.said_by('the converter')}") from exc
     return bytes(out)

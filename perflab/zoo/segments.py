@@ -202,9 +202,8 @@ class SegmentMaker:
                 warnings.simplefilter("ignore", UserWarning)
                 return bytes(conv.convert())
         except Exception as exc:  # the converter raises many unrelated types
-            said = f" (the converter's last line: {native.last_line()})" if native.last_line() else ""
             raise ModelError(f"{self.art.name}: converting segment [{key.start}, {key.end}) to "
-                             f"{key.precision} failed: {exc}{said}") from exc
+                             f"{key.precision} failed: {exc}{native.said_by('the converter')}") from exc
 
 
 REBUILD_TOLERANCE = 1e-4  # max |Keras rebuild − shipped .tflite| on a random frame in [0, 1]

@@ -269,8 +269,8 @@ def _main(args: list[str]) -> int:
     builtin = mdl.builtin_ops(ops)
     dry = bool(v["dry_run"].value)
     place = placement(_profile(profile_name), applied, builtin)
-    # ops on an accelerator with a cost: the host's time computing them is off the phone's clock
-    hidden = [s > 0 for s in place.layer_s] if place is not None else [False] * len(builtin)
+    # every op on an accelerator whose cost the profile sets: the host's time is not the phone's
+    all_on_accelerator = place is not None and bool(place.layer_s) and all(s > 0 for s in place.layer_s)
     seg = None if dry else SegmentedModel.build(model_host.read_bytes(), interp, int(v["num_threads"].value))
     names = op_tensor_names(interp)
     invoke = _Invoker(interp, seg, op_delays_s([names.get(o.index, "") for o in builtin], delays_from_env()), place)
@@ -282,7 +282,7 @@ def _main(args: list[str]) -> int:
         runs = _run_phase(invoke, v, int(v["num_runs"].value), float(v["min_secs"].value), tw, run_times)
         out_interp = interp
         if seg is not None and str(v["output_filepath"].value):
-            if hidden and all(hidden):
+            if all_on_accelerator:
                 # every op on the accelerator: its result, computed on the host's fast kernels
                 out_interp = mdl.host_copy(model_host, int(v["num_threads"].value), interp)
             out_interp.invoke()  # the outputs are the whole graph's, as before
