@@ -373,6 +373,28 @@ def test_a_second_ctrl_c_still_leaves_the_incomplete_page(tmp_path: Path, gap_s:
     assert f"perflab run --resume {out}" in err
 
 
+def test_a_second_ctrl_c_inside_an_import_the_page_needs_still_leaves_the_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler runs between two bytecodes of the main thread; when that thread was inside an
+    import the page needs (CI, 2026-12-08: ``perflab.report.matrix_html``), the module stays
+    half-initialised in the process. The page then comes from a fresh ``perflab report``."""
+    from support.records import cell, latency, run, write_run_folder
+
+    from perflab.cli.run import _page_after_second_signal
+    from perflab.report import html  # imported whole, as `perflab run` does before measuring
+
+    folder = tmp_path / "run"
+    write_run_folder(folder, run([cell("bicubic_x2.fp32.cpu", latency_ms=latency(2.0))]))
+    half = types.ModuleType("perflab.report.matrix_html")  # its imports done, its definitions not yet
+    monkeypatch.setitem(sys.modules, "perflab.report.matrix_html", half)
+    with pytest.raises(ImportError):
+        html.render_run_report(folder)  # what the handler met in-process
+    said = _page_after_second_signal(folder, report=True)
+    assert said == (f"perflab: report (INCOMPLETE): {folder / 'index.html'}; "
+                    f"finish the run with: perflab run --resume {folder}\n")
+    assert "bicubic_x2" in (folder / "index.html").read_text()
+
+
 # ---- a scenario that would cost hours and gigabytes -----------------------------------------------
 
 BIG = """\

@@ -182,6 +182,27 @@ def _page_after_second_signal(folder: Path, report: bool) -> str:
         return f"perflab: report (INCOMPLETE): {render_run_report(folder)}; {finish}\n"
     except PerflabError as exc:
         return f"perflab: report not rendered ({exc}); write it with: perflab report {folder}; {finish}\n"
+    except Exception:  # noqa: BLE001 - the interrupted thread may have left a module half-imported
+        return _page_in_a_fresh_process(folder, finish)
+
+
+def _page_in_a_fresh_process(folder: Path, finish: str) -> str:
+    """The signal handler runs between two bytecodes of the main thread, which may be inside an
+    import the page needs (pandas, matplotlib's backend, PIL's plugins are imported on first use):
+    that module is half-initialised in this process for good (an ImportError or AttributeError
+    here). A fresh interpreter has no such state: ``perflab report`` renders the same page."""
+    import subprocess
+    import sys
+
+    try:
+        r = subprocess.run([sys.executable, "-m", "perflab", "report", str(folder)], capture_output=True,
+                           text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"perflab: report not rendered ({type(exc).__name__}); write it with: perflab report {folder}; {finish}\n"
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        return f"perflab: report not rendered ({why}); write it with: perflab report {folder}; {finish}\n"
+    return f"perflab: report (INCOMPLETE): {r.stdout.strip()}; {finish}\n"
 
 
 def _index_and_render(run_rec: RunRecord, folder: Path, db_url: str, report: bool, quiet: bool) -> None:
