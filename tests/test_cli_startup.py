@@ -114,3 +114,30 @@ def test_a_command_that_keeps_its_own_help_is_listed_with_its_first_paragraph() 
         if c.own_help:
             assert not isinstance(target, typer.Typer)
             assert (inspect.getdoc(target) or "").split("\n\n")[0].replace("\n", " ") == c.help, c.name
+
+
+def test_the_emulated_benchmark_model_starts_without_the_phone_side() -> None:
+    """Every emulated benchmark_model run is a fresh ``python -m perflab.emulator.benchmark_model``
+    (each cell's runs, each quality frame): importing it must not bring the phone's adbd, physics,
+    shell or pydantic profiles (half of its start-up when the package imported them), while the
+    package's public names still load on first use."""
+    code = ("import json, sys\n"
+            "import perflab.emulator.benchmark_model.run\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('perflab.emulator'))))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    loaded = json.loads(res.stdout.splitlines()[-1])
+    phone_side = ("adbd", "phone", "physics", "profiles", "runtime", "shell")
+    assert [m for m in loaded if m.split(".")[2:3] and m.split(".")[2] in phone_side] == [], loaded
+    from perflab import emulator
+
+    assert emulator.EmulatedPhone.__module__ == "perflab.emulator.phone"
+    assert emulator.Faults.__module__ == "perflab.emulator.adbd"
+    assert "pixel7" in emulator.available_profiles()
+    try:
+        emulator.no_such_name  # noqa: B018 - the attribute lookup is what is tested
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown name was found")
