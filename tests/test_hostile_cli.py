@@ -15,6 +15,7 @@ import os
 import pty
 import subprocess
 import sys
+import textwrap
 import time
 import types
 import typing
@@ -373,25 +374,39 @@ def test_a_second_ctrl_c_still_leaves_the_incomplete_page(tmp_path: Path, gap_s:
     assert f"perflab run --resume {out}" in err
 
 
-def test_a_second_ctrl_c_inside_an_import_the_page_needs_still_leaves_the_page(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_ctrl_c_inside_an_import_the_page_needs_still_leaves_the_page(tmp_path: Path) -> None:
     """The handler runs between two bytecodes of the main thread; when that thread was inside an
-    import the page needs (CI, 2026-12-08: ``perflab.report.matrix_html``), the module stays
-    half-initialised in the process. The page then comes from a fresh ``perflab report``."""
-    from support.records import cell, latency, run, write_run_folder
-
-    from perflab.cli.run import _page_after_second_signal
-    from perflab.report import html  # imported whole, as `perflab run` does before measuring
+    import the page needs (CI, 2026-12-08: ``perflab.report.matrix_html``; since then the page
+    writer imports its own modules whole, but matplotlib loads its Agg backend on the first figure
+    drawn), the module stays half-initialised in the process. The page then comes from a fresh
+    ``perflab report``."""
+    from support.records import cell, latency_of, run, write_run_folder
 
     folder = tmp_path / "run"
-    write_run_folder(folder, run([cell("bicubic_x2.fp32.cpu", latency_ms=latency(2.0))]))
-    half = types.ModuleType("perflab.report.matrix_html")  # its imports done, its definitions not yet
-    monkeypatch.setitem(sys.modules, "perflab.report.matrix_html", half)
-    with pytest.raises(ImportError):
-        html.render_run_report(folder)  # what the handler met in-process
-    said = _page_after_second_signal(folder, report=True)
-    assert said == (f"perflab: report (INCOMPLETE): {folder / 'index.html'}; "
-                    f"finish the run with: perflab run --resume {folder}\n")
+    c = cell("bicubic_x2.fp32.cpu", latency_ms=latency_of([2.0, 2.5, 2.1, 2.2, 2.4]))
+    write_run_folder(folder, run([c]), {c.artifact_key: [2.0, 2.5, 2.1, 2.2, 2.4]})
+    # in a fresh interpreter: this one may have drawn figures already, and matplotlib keeps the
+    # backend it loaded then
+    probe = textwrap.dedent(f"""\
+        import sys, types
+        from pathlib import Path
+        from perflab.report import html  # imported whole, as `perflab run` does before measuring
+        from perflab.cli.run import _page_after_second_signal
+        folder = Path({str(folder)!r})
+        # its imports done, its definitions not yet
+        sys.modules["matplotlib.backends.backend_agg"] = types.ModuleType("matplotlib.backends.backend_agg")
+        try:
+            html.render_run_report(folder)
+            print("in-process: drawn")
+        except AttributeError:
+            print("in-process: AttributeError")
+        print(_page_after_second_signal(folder, report=True), end="")
+        """)
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "in-process: AttributeError",  # what the handler meets in-process
+        f"perflab: report (INCOMPLETE): {folder / 'index.html'}; finish the run with: perflab run --resume {folder}"]
     assert "bicubic_x2" in (folder / "index.html").read_text()
 
 

@@ -28,7 +28,8 @@ from support.matrix_runs import (
 from perflab.errors import UserInputError
 from perflab.report.matrix import build_matrix
 from perflab.report.matrix_catalog import example_catalog_path, load_catalog, parse_catalog, soc_key
-from perflab.report.matrix_html import device_link, render_matrix_html
+from perflab.report.matrix_html import render_matrix_html
+from perflab.report.pages import device_link
 from perflab.store.db import ResultsDB
 from perflab.store.frame import load_frame
 from perflab.store.runfolder import load_run

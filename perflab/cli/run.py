@@ -188,7 +188,7 @@ def _page_after_second_signal(folder: Path, report: bool) -> str:
 
 def _page_in_a_fresh_process(folder: Path, finish: str) -> str:
     """The signal handler runs between two bytecodes of the main thread, which may be inside an
-    import the page needs (pandas, matplotlib's backend, PIL's plugins are imported on first use):
+    import the page needs (matplotlib's backend and PIL's plugins are imported on first use):
     that module is half-initialised in this process for good (an ImportError or AttributeError
     here). A fresh interpreter has no such state: ``perflab report`` renders the same page."""
     import subprocess

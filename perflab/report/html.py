@@ -25,7 +25,7 @@ from perflab.core.units import bytes_to_kib, frame_budget_ms, kib_to_bytes
 from perflab.errors import StoreError
 from perflab.report import crops, plots, timelines
 from perflab.report import view_common as vc
-from perflab.report.pages import environment
+from perflab.report.pages import device_link, environment
 from perflab.report.pareto import ParetoRow, pareto_front, pareto_rows
 from perflab.report.runfolder import LoadedRun, load_run_folder
 from perflab.report.view import ReportView, build_view
@@ -505,8 +505,6 @@ def matrix_links(folder: LoadedRun) -> dict[str, str]:
     """Each device's row in the scenario's compatibility matrix, when that page exists beside the
     run folders (``<run>/../matrix/index.html``): serial → relative link. Empty otherwise (the
     report then says how to build it)."""
-    from perflab.report.matrix_html import device_link
-
     page = folder.path.parent / MATRIX_DIR / "index.html"
     if not page.is_file():
         return {}

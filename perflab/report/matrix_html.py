@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +24,6 @@ from perflab.store.frame import write_frame
 MATRIX_FILE = "index.html"
 _SWATCH = {"rt_q": "rtq", "rt": "rt", "base_rt": "base", "slow": "slow", "unsupported": "uns", "failed": "fail", "nobudget": "nob",
            "notrun": "nr"}
-
-
-def device_link(matrix_page: str, serial: str) -> str:
-    """The address of a device's row on a matrix page (for run reports linking their devices):
-    ``<matrix_page>#device=<serial>``; the page highlights the row and scrolls to it."""
-    return f"{matrix_page}#device={urllib.parse.quote(serial, safe='')}"
 
 
 def _ms(x: float | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,3 +68,9 @@ def write_files(out_dir: Path, files: Mapping[str, str], *, what: str,
     except OSError as exc:
         raise error(f"{out_dir}: cannot write {what}: {exc.strerror or exc}") from None
     return written
+
+
+def device_link(matrix_page: str, serial: str) -> str:
+    """The address of a device's row on a matrix page (for run reports linking their devices):
+    ``<matrix_page>#device=<serial>``; the page highlights the row and scrolls to it."""
+    return f"{matrix_page}#device={urllib.parse.quote(serial, safe='')}"
