@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from perflab.emulator import physics as ph
 from perflab.emulator.profiles import available_profiles, load_profile
@@ -87,3 +88,21 @@ def test_a_step_carries_every_field_it_does_not_compute() -> None:
                 "cpu_idle_ticks", "energy_from_battery_j"}
     assert {f.name for f in fields(ph.PhysicsState)} == computed | {"usb_present", "charging_suspended"}
     assert after.time_s == st.time_s + 0.1 and after.power_w > 0
+
+
+def test_the_cpu_and_gpu_zones_read_the_soc_plus_a_hot_spot_of_the_load(tmp_path: Path) -> None:
+    """A phone's CPU zone runs hotter than its SoC node by the load on its cores (``cpu_hotspot_c_per_core``
+    for every two busy cores, at most four counted), its GPU zone by the GPU's busy fraction; the SoC
+    and skin zones read their nodes. (test_sustained's heating phone turns the hot spot off.)"""
+    from perflab.emulator.runtime import PhoneRuntime
+
+    rt = PhoneRuntime.create(load_profile("pixel7"), tmp_path)
+    pp = rt.profile.physics
+    st = replace(ph.initial_state(rt.physics.params, 50), soc_temp_c=40.0, skin_temp_c=33.0,
+                 cpu_busy_cores=3.0, gpu_busy_fraction=0.5)
+    assert rt.temp_for("soc", st) == 40.0 and rt.temp_for("skin", st) == 33.0
+    assert rt.temp_for("cpu", st) == 40.0 + pp.cpu_hotspot_c_per_core * 1.5
+    assert rt.temp_for("cpu", replace(st, cpu_busy_cores=8.0)) == 40.0 + pp.cpu_hotspot_c_per_core * 2.0
+    assert rt.temp_for("cpu", replace(st, cpu_busy_cores=0.0)) == 40.0
+    assert rt.temp_for("gpu", st) == 40.0 + pp.gpu_hotspot_c_at_full_load * 0.5
+    assert pp.cpu_hotspot_c_per_core > 0 and pp.gpu_hotspot_c_at_full_load > 0
