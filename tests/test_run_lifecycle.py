@@ -27,7 +27,7 @@ def scenario(tmp_path: Path, iterations: int) -> Path:
     p = tmp_path / "three.yaml"
     p.write_text(textwrap.dedent(f"""\
         name: three
-        geometry: {{lr_width: 320, lr_height: 180, scale: 2}}
+        geometry: {{lr_width: 160, lr_height: 96, scale: 2}}
         pacing: {{fps: 100, also_back_to_back: true}}
         models:
           - {{zoo: espcn, variants: [fp32, int8]}}
