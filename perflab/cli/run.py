@@ -181,9 +181,13 @@ def _page_after_second_signal(folder: Path, report: bool) -> str:
 
         return f"perflab: report (INCOMPLETE): {render_run_report(folder)}; {finish}\n"
     except PerflabError as exc:
-        return f"perflab: report not rendered ({exc}); write it with: perflab report {folder}; {finish}\n"
+        return _not_rendered(folder, str(exc), finish)
     except Exception:  # noqa: BLE001 - the interrupted thread may have left a module half-imported
         return _page_in_a_fresh_process(folder, finish)
+
+
+def _not_rendered(folder: Path, why: str, finish: str) -> str:
+    return f"perflab: report not rendered ({why}); write it with: perflab report {folder}; {finish}\n"
 
 
 def _page_in_a_fresh_process(folder: Path, finish: str) -> str:
@@ -198,10 +202,9 @@ def _page_in_a_fresh_process(folder: Path, finish: str) -> str:
         r = subprocess.run([sys.executable, "-m", "perflab", "report", str(folder)], capture_output=True,
                            text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"perflab: report not rendered ({type(exc).__name__}); write it with: perflab report {folder}; {finish}\n"
+        return _not_rendered(folder, type(exc).__name__, finish)
     if r.returncode != 0:
-        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-        return f"perflab: report not rendered ({why}); write it with: perflab report {folder}; {finish}\n"
+        return _not_rendered(folder, (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1], finish)
     return f"perflab: report (INCOMPLETE): {r.stdout.strip()}; {finish}\n"
 
 
